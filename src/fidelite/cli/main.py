@@ -1,0 +1,48 @@
+"""The ``fidelite`` command: the root Typer app and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from fidelite import __version__
+
+app = typer.Typer(
+    name="fidelite",
+    help="fidelite: run a loyalty program and measure loyalty.\n\n"
+    "Example: fidelite db upgrade --db sqlite:///fidelite.db",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fidelite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """fidelite: run a loyalty program and measure loyalty."""
+
+
+def _register() -> None:
+    """Attach command groups. Each group lives in its own module under ``fidelite.cli``."""
+    # Command groups are imported here (not at module top) so `fidelite --version`
+    # stays fast and a broken optional group cannot break the others.
+    from fidelite.cli import db, ledger, members
+
+    app.add_typer(db.app, name="db")
+    app.add_typer(members.app, name="member")
+    app.add_typer(ledger.app, name="ledger")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register()
+    app()

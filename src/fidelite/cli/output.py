@@ -1,0 +1,89 @@
+"""Rendering shared by every command: tables for people, JSON/CSV for machines.
+
+Every command that prints data takes ``--format table|json`` (some add ``csv``) and
+passes its rows here, so the machine formats stay identical across commands.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    """Output formats accepted by ``--format``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert dates, decimals and enums so ``json.dumps`` keeps exact values."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(payload: Any) -> None:
+    """Print ``payload`` as JSON on stdout (no Rich markup, safe for pipes)."""
+    sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n")
+
+
+def print_rows(
+    rows: Sequence[Mapping[str, Any]],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Print rows as a Rich table, a JSON list or CSV."""
+    cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
+    if fmt is OutputFormat.json:
+        print_json(list(rows))
+    elif fmt is OutputFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: to_jsonable(row.get(k)) for k in cols})
+    else:
+        table = Table(title=title)
+        for col in cols:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols))
+        console.print(table)
+
+
+def fail(message: str, *, code: str = "error", fmt: OutputFormat | None = None, **extra: Any) -> NoReturn:
+    """Report an error and exit non-zero.
+
+    With ``--format json`` the error is a JSON object on stdout (``{"error": {...}}``)
+    so scripts can read the code; otherwise a red line on stderr.
+    """
+    if fmt is OutputFormat.json:
+        print_json({"error": {"code": code, "message": message, **extra}})
+    else:
+        err_console.print(f"[bold red]error[/] [{code}] {message}", highlight=False)
+    raise typer.Exit(code=1 if code != "usage" else 2)
