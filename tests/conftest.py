@@ -21,9 +21,9 @@ from fidelite.store import Database
 from tests.support import CheckedLedger
 
 PG_ADMIN_URL = os.environ.get("FIDELITE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REQUIRE_PG = os.environ.get("CI", "").lower() == "true" or os.environ.get(
-    "FIDELITE_REQUIRE_POSTGRES"
-) == "1"
+REQUIRE_PG = (
+    os.environ.get("CI", "").lower() == "true" or os.environ.get("FIDELITE_REQUIRE_POSTGRES") == "1"
+)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -37,7 +37,9 @@ def pg_server() -> Iterator[str]:
     """A scratch PostgreSQL database for this test run, migrated to head."""
     admin_url = _pg_url(PG_ADMIN_URL.rsplit("/", 1)[1])
     try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        admin = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:

@@ -69,7 +69,9 @@ def test_create_member_is_idempotent_and_refuses_a_second_enrolment(ledger: Chec
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_concurrent_calls_with_one_key_post_exactly_once(ledger: CheckedLedger, round_: int) -> None:
+def test_concurrent_calls_with_one_key_post_exactly_once(
+    ledger: CheckedLedger, round_: int
+) -> None:
     """32 concurrent identical requests: one posting, 32 equal receipts."""
     inner = ledger.inner  # the raw ledger: the checks run once, after the storm
 
@@ -107,7 +109,5 @@ def test_concurrent_calls_with_one_key_for_different_members_post_once(
     receipts = [o for o in outcomes if not isinstance(o, RejectionCode)]
     assert len(conflicts) == 8 and len(receipts) == 8
     assert len({r.transaction_id for r in receipts}) == 1
-    total = sum(
-        ledger.balance("shop", m, "points", as_of=T0).available for m in ("alice", "bob")
-    )
+    total = sum(ledger.balance("shop", m, "points", as_of=T0).available for m in ("alice", "bob"))
     assert total == 10

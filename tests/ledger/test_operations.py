@@ -143,7 +143,11 @@ def test_adjust_credit_records_actor_and_reason(ledger: CheckedLedger) -> None:
                       actor="ops@shop")  # fmt: skip
     assert (r.kind, r.direction, r.available_after) == ("adjust", "credit", 500)
     entry = ledger.history("shop", "alice")[0]
-    assert (entry.reason, entry.actor, entry.available_change) == ("outage 2026-01-01", "ops@shop", 500)
+    assert (entry.reason, entry.actor, entry.available_change) == (
+        "outage 2026-01-01",
+        "ops@shop",
+        500,
+    )
 
 
 def test_adjust_debit_draws_lots_and_is_refused_when_short(ledger: CheckedLedger) -> None:
@@ -273,7 +277,10 @@ def test_reverse_of_reversal_or_release_is_not_reversible(ledger: CheckedLedger)
 def test_reverse_unknown_transaction_is_rejected(ledger: CheckedLedger) -> None:
     with pytest.raises(Rejected) as exc:
         ledger.reverse("shop", 999, key="r1")
-    assert (exc.value.code, exc.value.field) == (RejectionCode.UNKNOWN_TRANSACTION, "transaction_id")
+    assert (exc.value.code, exc.value.field) == (
+        RejectionCode.UNKNOWN_TRANSACTION,
+        "transaction_id",
+    )
 
 
 def test_transactions_of_another_program_are_invisible(ledger: CheckedLedger) -> None:

@@ -122,7 +122,9 @@ class LedgerMachine(RuleBasedStateMachine):
         expires_in=st.one_of(st.none(), st.integers(1, 90)),
         pending_for=st.one_of(st.none(), st.integers(1, 20)),
     )
-    def earn(self, member: str, points: int, expires_in: int | None, pending_for: int | None) -> None:
+    def earn(
+        self, member: str, points: int, expires_in: int | None, pending_for: int | None
+    ) -> None:
         expires = None if expires_in is None else self.now + expires_in * DAY
         pending = None if pending_for is None else self.now + pending_for * DAY
         if expires is not None and pending is not None and pending >= expires:
@@ -137,7 +139,9 @@ class LedgerMachine(RuleBasedStateMachine):
             (move,) = r.lot_moves
             assert move.points == points - repay
             state = "pending" if pending else "available"
-            self.model.lots[move.lot_id] = MLot(member, move.points, state, self.now, expires, pending)
+            self.model.lots[move.lot_id] = MLot(
+                member, move.points, state, self.now, expires, pending
+            )
             txn.lot = move.lot_id
         self.model.txns[r.transaction_id] = txn
 
@@ -206,9 +210,7 @@ class LedgerMachine(RuleBasedStateMachine):
         part=st.one_of(st.none(), st.integers(1, 300)),
         policy=st.sampled_from(["reject", "within_balance", "debt"]),
     )
-    def reverse(
-        self, pick: int, part: int | None, policy: str, txn_id: int | None = None
-    ) -> None:
+    def reverse(self, pick: int, part: int | None, policy: str, txn_id: int | None = None) -> None:
         candidates = sorted(t for t, x in self.model.txns.items() if x.kind != "reverse")
         if not candidates:
             return

@@ -35,8 +35,9 @@ def _register() -> None:
     """Attach command groups. Each group lives in its own module under ``fidelite.cli``."""
     # Command groups are imported here (not at module top) so `fidelite --version`
     # stays fast and a broken optional group cannot break the others.
-    from fidelite.cli import db, ledger, members
+    from fidelite.cli import db, demo, ledger, members
 
+    app.command("demo")(demo.demo)
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
