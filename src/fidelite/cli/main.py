@@ -41,6 +41,10 @@ def _register() -> None:
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
 
+    from fidelite.cli import program
+
+    app.add_typer(program.app, name="program")
+
 
 def main() -> None:
     """Console-script entry point."""
