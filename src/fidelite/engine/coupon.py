@@ -4,8 +4,10 @@ A code looks like ``SPRING-7KQ2-M9XD-4HRT-B``: the campaign prefix, 12 random sy
 from Crockford's base-32 alphabet (no I, L, O or U, so nothing reads ambiguously), and
 one check symbol. 12 symbols carry 60 bits from the operating system's CSPRNG: with a
 million codes issued, a guess succeeds with probability about 1e-12. The check symbol
-(Luhn mod 36 over prefix and body) catches any single mistyped symbol and any swap of
-two adjacent symbols before the database is even asked.
+is a position-weighted sum modulo the prime 37, written with Crockford's 37 check
+symbols (``0-9``, the 22 letters, ``*~$=U``): because 37 is prime and every weight is
+distinct and below 37, it catches any single mistyped symbol and any swap of two
+symbols, adjacent or not, before the database is even asked.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from fidelite.engine.member import MemberState
 from fidelite.program.definition import ProgramDefinition
 
 RANDOM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # prefix and body symbols -> 0..35
+CHECK_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"  # Crockford's check symbols
 BODY_LENGTH = 12
 
 
@@ -33,18 +36,9 @@ class CouponStatus(StrEnum):
 
 
 def check_symbol(text: str) -> str:
-    """Luhn mod 36 check symbol for ``text`` (upper-case letters and digits)."""
-    n = len(CHECK_ALPHABET)
-    total = 0
-    double = True
-    for char in reversed(text):
-        value = CHECK_ALPHABET.index(char)
-        if double:
-            value *= 2
-            value = value // n + value % n
-        total += value
-        double = not double
-    return CHECK_ALPHABET[(n - total % n) % n]
+    """Check symbol of ``text``: sum of (position x value) modulo 37, positions from 1."""
+    total = sum((i + 1) * CODE_ALPHABET.index(c) for i, c in enumerate(text))
+    return CHECK_ALPHABET[total % 37]
 
 
 def make_code(prefix: str, body: str) -> str:
@@ -80,7 +74,9 @@ def parse_code(code: str) -> tuple[str, str] | None:
     prefix, body, check = parts[0], "".join(parts[1:4]), parts[4]
     if len(body) != BODY_LENGTH or any(c not in RANDOM_ALPHABET for c in body):
         return None
-    if not prefix or any(c not in CHECK_ALPHABET for c in prefix) or len(check) != 1:
+    if not prefix or len(prefix) + BODY_LENGTH >= 37 or len(check) != 1:
+        return None
+    if any(c not in CODE_ALPHABET for c in prefix):
         return None
     if check_symbol(prefix + body) != check:
         return None

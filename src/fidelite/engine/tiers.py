@@ -21,7 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from fidelite.engine.calendar import add_months, year_start
+from fidelite.engine.calendar import add_months, next_year_start, year_start
 from fidelite.program.tier import Downgrade, TierMetric, TierPolicy, WindowKind
 
 
@@ -72,16 +72,20 @@ class TierChange:
 def window_value(
     policy: TierPolicy, activities: Sequence[Activity], at: datetime, zone: ZoneInfo
 ) -> Decimal:
-    """The qualifying value over the window ending at ``at`` (both ends inclusive).
+    """The qualifying value over the window ending at ``at`` (inclusive).
 
-    A calendar-year window ending exactly at midnight on 1 January is the year that
-    just closed, so a review on that date judges the past year, not an empty one.
+    A rolling window is ``(at - N months, at]``: an activity exactly N months old has
+    left it, so the purchase that earned a tier does not also re-qualify it at the
+    review N months later. A calendar-year window is ``[1 January, at]`` of the year
+    containing the instant just before ``at``, so a review at midnight on 1 January
+    judges the year that just closed.
     """
     if policy.window is WindowKind.rolling:
         start = add_months(at, -policy.window_months, zone)
+        inside = [a for a in activities if start < a.at <= at]
     else:
         start = year_start(at - timedelta(microseconds=1), zone)
-    inside = [a for a in activities if start <= a.at <= at]
+        inside = [a for a in activities if start <= a.at <= at]
     if policy.metric is TierMetric.spend:
         return sum((a.spend for a in inside), Decimal(0))
     if policy.metric is TierMetric.points:
@@ -155,6 +159,9 @@ def assign(
 
 
 def _next_review(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime:
+    """Rolling windows: ``requalify_months`` later; calendar years: the next 1 January."""
+    if policy.window is WindowKind.calendar_year:
+        return next_year_start(at, zone)
     return add_months(at, policy.requalify_months, zone)
 
 

@@ -3,8 +3,9 @@
 A member qualifies for the highest tier whose ``threshold`` their qualifying value
 (spend, points earned or purchase count) over the window reaches. Upgrades are
 immediate; a downgrade only happens at re-qualification (every ``requalify_months``
-after the tier was reached), after ``grace_months``, by one level at a time unless
-``downgrade`` says ``to_qualified``.
+after the tier was reached with a rolling window; every 1 January with a calendar-year
+window), after ``grace_months``, by one level at a time unless ``downgrade`` says
+``to_qualified``.
 """
 
 from __future__ import annotations
