@@ -55,6 +55,7 @@ class ChangeKind(StrEnum):
     grace_started = "grace_started"
     assigned = "assigned"
     assignment_expired = "assignment_expired"
+    upgrade_reversed = "upgrade_reversed"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,34 @@ def on_activity(
         reason = f"{policy.metric.value} {value} meets {policy.levels[current].threshold}"
         return new, [TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)]
     return state, []
+
+
+def on_refund(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    purchase_at: datetime,
+    at: datetime,
+    zone: ZoneInfo,
+) -> tuple[TierState, list[TierChange]]:
+    """After a refund at ``at`` of a purchase made at ``purchase_at``.
+
+    An upgrade that the refunded purchase unlocked (reached at or after it) is undone
+    when the remaining value no longer reaches the level: the member goes back to the
+    level the value qualifies for. Older levels are left to re-qualification.
+    """
+    if state.assigned_until is not None or state.since < purchase_at:
+        return state, []
+    value = window_value(policy, activities, state.since, zone)
+    current, reached = policy.index(state.tier), qualified_level(policy, value)
+    if reached >= current:
+        return state, []
+    tier = policy.levels[reached]
+    review_at = None if reached == 0 else _next_review(policy, state.since, zone)
+    threshold = policy.levels[current].threshold
+    reason = f"refund: {policy.metric.value} {value} no longer reaches {threshold}"
+    change = TierChange(at, ChangeKind.upgrade_reversed, state.tier, tier.id, value, reason)
+    return TierState(tier.id, state.since, review_at), [change]
 
 
 def review(
