@@ -24,6 +24,7 @@ from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberStat
 from fidelite.engine.coupon import generate_codes, normalise
 from fidelite.engine.event import REFUND
 from fidelite.engine.refund import EarnedTransaction, RefundError, refund_reversals
+from fidelite.engine.rewards import check_redemption
 from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity, on_refund
 from fidelite.ledger import Ledger, Receipt, Rejected
 from fidelite.processing.tables import (
@@ -31,6 +32,7 @@ from fidelite.processing.tables import (
     earnings,
     events,
     member_states,
+    redemptions,
     rule_budgets,
     rule_usage,
     tier_changes,
@@ -66,6 +68,19 @@ class Result:
     tier_changes: list[TierChange] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Redemption:
+    """A reward redeemed: the spend transaction and the code given to the member."""
+
+    id: int
+    member_ref: str
+    reward_id: str
+    points: int
+    transaction_id: int
+    code: str
+    status: str
+
+
 class EventProcessor:
     """Processes events of one program against one database."""
 
@@ -81,16 +96,18 @@ class EventProcessor:
 
     def process(self, event: Event) -> Result:
         """Apply one event (raises :class:`ProcessingError` or the ledger's ``Rejected``)."""
-        with self.db.read() as conn:
-            if self._recorded(conn, event.id):
-                return Result(event.id, Outcome.duplicate)
         if event.type == REFUND:
+            with self.db.read() as conn:
+                if self._recorded(conn, event.id):
+                    return Result(event.id, Outcome.duplicate)
             return self._refund(event)
         return self._earn(event)
 
     def _earn(self, event: Event) -> Result:
         self._ensure_member(event.member, event.at)
-        with self.db.read() as conn:
+        with self.db.read() as conn:  # one snapshot for every input of the decision
+            if self._recorded(conn, event.id):
+                return Result(event.id, Outcome.duplicate)
             member, tier_state = self._member_state(conn, event.member)
             budgets = self._budgets(conn)
             status = self._coupon_status(conn, event.coupon)
@@ -231,6 +248,109 @@ class EventProcessor:
                 ],
             )
         return codes
+
+    # ------------------------------------------------------------- redemptions
+
+    def redeem(self, member_ref: str, reward_id: str, *, key: str, at: datetime) -> Redemption:
+        """Spend a reward's cost and issue its code, or raise with a rejection code.
+
+        Idempotent on ``key``: a retry returns the first redemption. Checks run in the
+        fixed precedence of :class:`RedemptionRejection`; the ledger's spend is the
+        final guard on the balance.
+        """
+        reward = self.program.reward(reward_id)
+        currency = self.program.currency_of(reward.currency if reward else None)
+        with self.db.read() as conn:
+            done = conn.execute(
+                select(redemptions.c.transaction_id).where(
+                    redemptions.c.program_id == self.program.id, redemptions.c.key == key
+                )
+            ).scalar_one_or_none()
+            if done is not None:
+                previous = self._redemption(conn, int(done))
+                assert previous is not None
+                return previous
+            tier = conn.execute(
+                select(member_states.c.tier).where(
+                    member_states.c.program_id == self.program.id,
+                    member_states.c.member_ref == member_ref,
+                )
+            ).scalar_one_or_none()
+            active = and_(
+                redemptions.c.program_id == self.program.id,
+                redemptions.c.reward_id == reward_id,
+                redemptions.c.status == "active",
+            )
+            total = conn.execute(select(func.count()).where(active)).scalar_one()
+            mine = conn.execute(
+                select(func.count()).where(active, redemptions.c.member_ref == member_ref)
+            ).scalar_one()
+        available = self.ledger.balance(self.program.id, member_ref, currency, as_of=at).available
+        rejection = check_redemption(
+            self.program, reward_id, tier=tier, available_points=available,
+            redeemed_total=int(total), redeemed_by_member=int(mine), at=at,
+        )  # fmt: skip
+        if rejection is not None:
+            raise ProcessingError(rejection.value, f"cannot redeem {reward_id!r}")
+        assert reward is not None
+        receipt = self.ledger.spend(
+            self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
+            reason=f"reward {reward_id}", source=reward_id,
+        )  # fmt: skip
+        with self.db.write() as conn:
+            existing = self._redemption(conn, receipt.transaction_id)
+            if existing is not None:
+                return existing
+            conn.execute(
+                insert(redemptions),
+                {
+                    "program_id": self.program.id,
+                    "member_ref": member_ref,
+                    "reward_id": reward_id,
+                    "key": key,
+                    "points": reward.cost,
+                    "transaction_id": receipt.transaction_id,
+                    "code": generate_codes("RW", 1)[0],
+                    "status": "active",
+                    "redeemed_at": at,
+                },
+            )
+            created = self._redemption(conn, receipt.transaction_id)
+        assert created is not None
+        return created
+
+    def cancel_redemption(self, redemption_id: int, *, at: datetime) -> Redemption:
+        """Cancel a redemption: its points come back through a reversing entry."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(redemptions.c.transaction_id).where(
+                    redemptions.c.program_id == self.program.id, redemptions.c.id == redemption_id
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            raise ProcessingError("unknown_redemption", f"no redemption {redemption_id}")
+        receipt = self.ledger.reverse(
+            self.program.id, int(row), key=f"cancel-redemption:{redemption_id}", at=at,
+            reason=f"redemption {redemption_id} cancelled",
+        )  # fmt: skip
+        with self.db.write() as conn:
+            conn.execute(
+                update(redemptions)
+                .where(redemptions.c.id == redemption_id, redemptions.c.status == "active")
+                .values(status="cancelled", cancel_transaction_id=receipt.transaction_id)
+            )
+            cancelled = self._redemption(conn, int(row))
+        assert cancelled is not None
+        return cancelled
+
+    def _redemption(self, conn: Connection, transaction_id: int) -> Redemption | None:
+        row = conn.execute(
+            select(redemptions).where(redemptions.c.transaction_id == transaction_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        return Redemption(int(row.id), row.member_ref, row.reward_id, int(row.points),
+                          int(row.transaction_id), row.code, row.status)  # fmt: skip
 
     # ------------------------------------------------------------------- reads
 
@@ -514,4 +634,4 @@ class EventProcessor:
         )
 
 
-__all__ = ["EventProcessor", "Outcome", "ProcessingError", "Rejected", "Result"]
+__all__ = ["EventProcessor", "Outcome", "ProcessingError", "Redemption", "Rejected", "Result"]

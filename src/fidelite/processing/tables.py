@@ -18,6 +18,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    UniqueConstraint,
 )
 
 from fidelite.store.tables import Base, BigId, UTCDateTime
@@ -128,6 +129,7 @@ redemptions = Table(
     Column("program_id", String(64), nullable=False),
     Column("member_ref", String(200), nullable=False),
     Column("reward_id", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
     Column("points", Integer, nullable=False),
     Column("transaction_id", BigInteger, nullable=False, unique=True),
     Column("code", String(64), nullable=False),
@@ -135,4 +137,5 @@ redemptions = Table(
     Column("redeemed_at", UTCDateTime(), nullable=False),
     Column("cancel_transaction_id", BigInteger, nullable=True),
     CheckConstraint("status IN ('active', 'cancelled')", name="status_known"),
+    UniqueConstraint("program_id", "key", name="uq_redemptions_program_key"),
 )

@@ -97,6 +97,7 @@ def upgrade() -> None:
         sa.Column("program_id", sa.String(length=64), nullable=False),
         sa.Column("member_ref", sa.String(length=200), nullable=False),
         sa.Column("reward_id", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
         sa.Column("transaction_id", sa.BigInteger(), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=False),
@@ -106,6 +107,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "status IN ('active', 'cancelled')", name=op.f("ck_redemptions_status_known")
         ),
+        sa.UniqueConstraint("program_id", "key", name="uq_redemptions_program_key"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_redemptions")),
         sa.UniqueConstraint("transaction_id", name=op.f("uq_redemptions_transaction_id")),
     )
