@@ -42,11 +42,7 @@ class Evaluator:
         self.program = program
         ordered = sorted(enumerate(program.rules), key=lambda pair: (pair[1].priority, pair[0]))
         self._rules = [self._compile(rule) for _, rule in ordered]
-        expressions: list[Expression] = []
-        for compiled in self._rules:
-            expressions += [e for e in (compiled.rule.when, compiled.rule.formula) if e]
-            expressions += [compiled.item_matches] if compiled.item_matches else []
-        self._contexts = ContextFactory(fields_needed(expressions), program.zone)
+        self._contexts: dict[str, ContextFactory] = {}
         self._tier_multipliers = (
             {t.id: t.earn_multiplier for t in program.tiers.levels} if program.tiers else {}
         )
@@ -57,6 +53,20 @@ class Evaluator:
             source = f"event.items.map(item, ({rule.per_item.when.source}))"
             item_matches = compile_expression(source, ITEM_VARIABLES)
         return _CompiledRule(rule, self.program.currency_of(rule.currency), item_matches)
+
+    def context_factory(self, event_type: str) -> ContextFactory:
+        """The context builder for one event type: only fields its rules read are built."""
+        factory = self._contexts.get(event_type)
+        if factory is None:
+            expressions: list[Expression] = []
+            for compiled in self._rules:
+                if event_type in compiled.rule.on:
+                    rule = compiled.rule
+                    expressions += [e for e in (rule.when, rule.formula) if e]
+                    expressions += [compiled.item_matches] if compiled.item_matches else []
+            factory = ContextFactory(fields_needed(expressions), self.program.zone)
+            self._contexts[event_type] = factory
+        return factory
 
     def evaluate(
         self,
@@ -99,7 +109,8 @@ class _Run:
     @property
     def context(self) -> cel.Context:
         if self._context is None:
-            self._context = self.ev._contexts.build(self.event, self.member)
+            factory = self.ev.context_factory(self.event.type)
+            self._context = factory.build(self.event, self.member)
         return self._context
 
     def decide(self) -> Decision:
