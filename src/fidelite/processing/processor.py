@@ -18,14 +18,22 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
 from fidelite.engine.coupon import generate_codes, normalise
 from fidelite.engine.event import REFUND
 from fidelite.engine.refund import EarnedTransaction, RefundError, refund_reversals
 from fidelite.engine.rewards import check_redemption
-from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity, on_refund
+from fidelite.engine.tiers import (
+    Activity,
+    TierChange,
+    TierState,
+    assign,
+    on_activity,
+    on_refund,
+    review,
+)
 from fidelite.ledger import Ledger, Receipt, Rejected
 from fidelite.processing.tables import (
     coupons,
@@ -248,6 +256,53 @@ class EventProcessor:
                 ],
             )
         return codes
+
+    # ------------------------------------------------------------------- tiers
+
+    def review_tiers(self, as_of: datetime) -> list[tuple[str, TierChange]]:
+        """The daily job: apply every re-qualification due by ``as_of`` (safe to re-run)."""
+        policy = self.program.tiers
+        if policy is None:
+            return []
+        due = or_(member_states.c.review_at <= as_of, member_states.c.grace_until <= as_of,
+                  member_states.c.assigned_until <= as_of)  # fmt: skip
+        with self.db.read() as conn:
+            refs = list(
+                conn.execute(
+                    select(member_states.c.member_ref).where(
+                        member_states.c.program_id == self.program.id, due
+                    )
+                ).scalars()
+            )
+        done: list[tuple[str, TierChange]] = []
+        for ref in refs:
+            with self.db.write() as conn:
+                _, state = self._member_state(conn, ref)
+                if state is None:
+                    continue
+                activities = self._activities(conn, ref)
+                new, changes = review(policy, state, activities, as_of, self.program.zone)
+                self._save_tier(conn, ref, new, changes, None)
+                done += [(ref, change) for change in changes]
+        return done
+
+    def assign_tier(
+        self, member_ref: str, tier: str, *, at: datetime, until: datetime, reason: str
+    ) -> TierChange:
+        """Put a member on ``tier`` by hand until ``until`` (on the timeline with ``reason``)."""
+        policy = self.program.tiers
+        if policy is None:
+            raise ProcessingError("no_tiers", "this program has no tiers")
+        self._ensure_member(member_ref, at)
+        with self.db.write() as conn:
+            _, state = self._member_state(conn, member_ref)
+            current = state or TierState(policy.levels[0].id, at)
+            try:
+                new, change = assign(policy, current, tier, at, until, reason)
+            except ValueError as exc:
+                raise ProcessingError("invalid_assignment", str(exc)) from None
+            self._save_tier(conn, member_ref, new, [change], None)
+        return change
 
     # ------------------------------------------------------------- redemptions
 
