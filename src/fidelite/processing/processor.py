@@ -613,24 +613,20 @@ class EventProcessor:
 
     def _activities(self, conn: Connection, member_ref: str) -> Sequence[Activity]:
         """Net qualifying activity per purchase (amount less refunds, points less reversals)."""
-        points = (
-            select(
-                earnings.c.event_id,
-                func.sum(earnings.c.points - earnings.c.reversed).label("net"),
-            )
-            .where(earnings.c.program_id == self.program.id)
-            .group_by(earnings.c.event_id)
-            .subquery()
-        )
+        net = func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0)
         rows = conn.execute(
-            select(events.c.occurred_at, events.c.amount, events.c.refunded_amount, points.c.net)
-            .outerjoin(points, points.c.event_id == events.c.event_id)
+            select(events.c.occurred_at, events.c.amount, events.c.refunded_amount,
+                   net.label("net"))
+            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
+                                      earnings.c.event_id == events.c.event_id))
             .where(
                 events.c.program_id == self.program.id,
                 events.c.member_ref == member_ref,
                 events.c.type == "purchase",
             )
-        )
+            .group_by(events.c.event_id, events.c.occurred_at, events.c.amount,
+                      events.c.refunded_amount)
+        )  # fmt: skip
         return [
             Activity(
                 r.occurred_at,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Index,
     Integer,
     Numeric,
     String,
@@ -42,6 +43,7 @@ events = Table(
     Column("trace", JSON, nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
     CheckConstraint("refunded_amount >= 0", name="refunded_not_negative"),
+    Index("ix_processed_events_member", "program_id", "member_ref"),
 )
 
 earnings = Table(

@@ -86,6 +86,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("program_id", "event_id", name=op.f("pk_processed_events")),
     )
+    op.create_index("ix_processed_events_member", "processed_events", ["program_id", "member_ref"])
     op.create_table(
         "redemptions",
         sa.Column(
@@ -161,6 +162,7 @@ def downgrade() -> None:
     op.drop_table("rule_usage")
     op.drop_table("rule_budgets")
     op.drop_table("redemptions")
+    op.drop_index("ix_processed_events_member", table_name="processed_events")
     op.drop_table("processed_events")
     op.drop_table("member_states")
     op.drop_table("event_earnings")
