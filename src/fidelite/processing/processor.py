@@ -7,6 +7,13 @@ the proportional reversals and reverse through the ledger with the program's sho
 policy (key ``refund:<id>:<transaction>``), then record. Either way a retry after any
 failure posts nothing twice (the ledger replays receipts by key) and records the event
 once (primary key).
+
+Known limits (documented, not hidden): rule budgets, per-member caps and reward stock
+are checked on a snapshot and counted after posting, so two *concurrent* events can
+together exceed a budget, a cap or a stock by one award (sequential processing, as
+in bulk import, is exact). A refund with several currencies reverses them in separate
+ledger transactions; if the ledger refuses one (``shortfall: reject``), the others
+stay reversed and the refund is not recorded, so retrying it is safe.
 """
 
 from __future__ import annotations
