@@ -313,3 +313,15 @@ def test_balance_expiring_soon_uses_the_window(ledger: CheckedLedger) -> None:
     assert (b.available, b.expiring_soon, b.next_expiry) == (30, 10, T0 + 20 * DAY)
     b60 = ledger.balance("shop", "alice", "points", as_of=T0 + DAY, soon_days=60)
     assert b60.expiring_soon == 30
+
+
+def test_reverse_spend_repays_debt_before_refilling_lots(ledger: CheckedLedger) -> None:
+    e = ledger.earn("shop", "alice", "points", 100, key="e1", at=T0)
+    s = ledger.spend("shop", "alice", "points", 100, key="s1", at=T0)
+    ledger.reverse("shop", e.transaction_id, key="r1", shortfall="debt", at=T0)
+    assert bal(ledger) == (0, 0, 0, 100)
+    r = ledger.reverse("shop", s.transaction_id, key="r2", points=60, at=T0)
+    assert (r.debt_repaid, r.lot_moves, r.available_after, r.debt_after) == (60, (), 0, 40)
+    r2 = ledger.reverse("shop", s.transaction_id, key="r3", at=T0)
+    assert (r2.debt_repaid, r2.available_after, r2.debt_after) == (40, 0, 0)
+    assert bal(ledger) == (0, 0, 0, 0)
