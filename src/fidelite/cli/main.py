@@ -42,6 +42,11 @@ def _register() -> None:
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
 
+    from fidelite.cli import imports, program
+
+    app.add_typer(program.app, name="program")
+    app.add_typer(imports.app, name="import")
+
 
 def main() -> None:
     """Console-script entry point."""
