@@ -71,14 +71,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _truncate_all(url: str) -> None:
+    """Empty every table the migrations created (not the migration bookkeeping)."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(
+        tables = conn.execute(
             text(
-                "TRUNCATE idempotency_records, postings, lots, ledger_transactions, accounts, "
-                "members, currencies, programs RESTART IDENTITY CASCADE"
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
             )
-        )
+        ).scalars()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
