@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -44,10 +44,10 @@ class Receipt:
     replayed: bool = field(default=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("replayed")
+        """JSON-ready fields (all but ``replayed``); read back by :meth:`from_json`."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "replayed"}
         data["occurred_at"] = self.occurred_at.isoformat()
-        data["lot_moves"] = [asdict(m) for m in self.lot_moves]
+        data["lot_moves"] = [{"lot_id": m.lot_id, "points": m.points} for m in self.lot_moves]
         return data
 
     @classmethod

@@ -86,13 +86,21 @@ class _Subject:
 
 
 class Ledger:
-    """The points ledger of one database. Thread-safe; share one per process."""
+    """The points ledger of one database. Thread-safe; share one per process.
+
+    Each mutating operation runs in its own transaction, or — given ``conn``, a writing
+    connection from :meth:`Database.write` — inside the caller's transaction, so that a
+    posting and the caller's own records commit or roll back together. Inside a caller's
+    transaction the operation runs under a savepoint: a rejection undoes only its own
+    writes and leaves the caller's transaction usable.
+    """
 
     def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
         self.db = db
         self._clock = clock or (lambda: datetime.now(UTC))
         self._programs: set[str] = set()
         self._currencies: set[tuple[str, str]] = set()
+        self._program_accounts: dict[tuple[str, str], dict[str, int]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -210,6 +218,7 @@ class Ledger:
         reason: str = "earn",
         source: str | None = None,
         detail: dict[str, Any] | None = None,
+        conn: Connection | None = None,
     ) -> Receipt:
         """Credit ``points`` as a new lot (pending until ``pending_until`` if given).
 
@@ -238,10 +247,16 @@ class Ledger:
             return plan
 
         return self._mutate(program_id, key, request, build, member_ref=member_ref,
-                            currency=currency, at=when)  # fmt: skip
+                            currency=currency, at=when, conn=conn)  # fmt: skip
 
     def release(
-        self, program_id: str, transaction_id: int, *, key: str, at: datetime | str | None = None
+        self,
+        program_id: str,
+        transaction_id: int,
+        *,
+        key: str,
+        at: datetime | str | None = None,
+        conn: Connection | None = None,
     ) -> Receipt:
         """Make the pending points of an earn available now (the return window closed)."""
         when = self._at(at)
@@ -267,7 +282,9 @@ class Ledger:
             plan.member("available", lot.id, lot.remaining - repay)
             return plan
 
-        return self._mutate(program_id, key, request, build, transaction_id=transaction_id, at=when)
+        return self._mutate(
+            program_id, key, request, build, transaction_id=transaction_id, at=when, conn=conn
+        )
 
     def spend(
         self,
@@ -281,6 +298,7 @@ class Ledger:
         reason: str = "spend",
         source: str | None = None,
         detail: dict[str, Any] | None = None,
+        conn: Connection | None = None,
     ) -> Receipt:
         """Spend ``points``, drawing the soonest-expiring available lots first."""
         pts = valid.points(points)
@@ -298,7 +316,7 @@ class Ledger:
             return plan
 
         return self._mutate(program_id, key, request, build, member_ref=member_ref,
-                            currency=currency, at=when)  # fmt: skip
+                            currency=currency, at=when, conn=conn)  # fmt: skip
 
     def adjust(
         self,
@@ -313,6 +331,7 @@ class Ledger:
         at: datetime | str | None = None,
         expires_at: datetime | str | None = None,
         detail: dict[str, Any] | None = None,
+        conn: Connection | None = None,
     ) -> Receipt:
         """A manual credit (``points`` > 0, e.g. goodwill) or debit (< 0), with who and why."""
         pts = valid.signed_points(points)
@@ -338,7 +357,7 @@ class Ledger:
             return plan
 
         return self._mutate(program_id, key, request, build, member_ref=member_ref,
-                            currency=currency, at=when)  # fmt: skip
+                            currency=currency, at=when, conn=conn)  # fmt: skip
 
     def reverse(
         self,
@@ -350,6 +369,7 @@ class Ledger:
         shortfall: Shortfall | str = Shortfall.REJECT,
         at: datetime | str | None = None,
         reason: str = "reversal",
+        conn: Connection | None = None,
     ) -> Receipt:
         """Undo all or part of an earn, spend, expiry or adjustment with compensating entries.
 
@@ -391,7 +411,9 @@ class Ledger:
                 _put_back(plan, conn, target, transaction_id, amount, program_kind)
             return plan
 
-        return self._mutate(program_id, key, request, build, transaction_id=transaction_id, at=when)
+        return self._mutate(
+            program_id, key, request, build, transaction_id=transaction_id, at=when, conn=conn
+        )
 
     # ------------------------------------------------------------------- jobs
 
@@ -569,6 +591,7 @@ class Ledger:
         member_ref: str | None = None,
         currency: str | None = None,
         transaction_id: int | None = None,
+        conn: Connection | None = None,
     ) -> Receipt:
         idem = valid.key(key)
         if transaction_id is not None and (
@@ -576,23 +599,16 @@ class Ledger:
         ):
             raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
         digest = request_hash(request)
+        steps = _Steps(self, program_id, idem, digest, request, build, at, member_ref, currency,
+                       transaction_id)  # fmt: skip
+        if conn is not None:
+            return steps.within(conn)
         try:
-            with self.db.write() as conn:
-                subject = self._locate(conn, program_id, member_ref, currency, transaction_id)
-                lock_member(conn, subject.member_id)
-                prior = _prior_transaction(conn, program_id, idem)
-                if prior is not None:
-                    return _replay(prior, digest, idem)
-                self._require_currency(conn, program_id, subject.currency)
-                target = _target(conn, program_id, subject)
-                plan = build(subject, conn, target)
-                if plan.points == 0:
-                    raise _NothingToDo
-                return apply(conn, plan, target, key=idem, request_hash=digest,
-                             occurred_at=at, recorded_at=self._clock())  # fmt: skip
+            with self.db.write() as own:
+                return steps.run(own)
         except IntegrityError:
-            with self.db.read() as conn:
-                prior = _prior_transaction(conn, program_id, idem)
+            with self.db.read() as reader:
+                prior = _prior_transaction(reader, program_id, idem)
             if prior is None:
                 raise
             return _replay(prior, digest, idem)
@@ -678,6 +694,56 @@ class Ledger:
                 {"p": program_id, "at": when},
             ).all()
         return [(str(r[0]), str(r[1])) for r in rows]
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """One mutating operation's steps (see the module docstring), on a given connection."""
+
+    ledger: Ledger
+    program_id: str
+    key: str
+    digest: str
+    request: dict[str, Any]
+    build: Callable[[_Subject, Connection, Target], Plan]
+    at: datetime
+    member_ref: str | None
+    currency: str | None
+    transaction_id: int | None
+
+    def run(self, conn: Connection) -> Receipt:
+        ledger = self.ledger
+        subject = ledger._locate(conn, self.program_id, self.member_ref, self.currency,
+                                 self.transaction_id)  # fmt: skip
+        lock_member(conn, subject.member_id)
+        prior = _prior_transaction(conn, self.program_id, self.key)
+        if prior is not None:
+            return _replay(prior, self.digest, self.key)
+        ledger._require_currency(conn, self.program_id, subject.currency)
+        target = _target(conn, self.program_id, subject, ledger._program_accounts)
+        plan = self.build(subject, conn, target)
+        if plan.points == 0:
+            raise _NothingToDo
+        return apply(conn, plan, target, key=self.key, request_hash=self.digest,
+                     occurred_at=self.at, recorded_at=ledger._clock())  # fmt: skip
+
+    def within(self, conn: Connection) -> Receipt:
+        """Run inside the caller's transaction, under a savepoint: a rejection (or a lost
+        race on the idempotency key) undoes only this operation's writes."""
+        savepoint = conn.begin_nested()
+        try:
+            receipt = self.run(conn)
+        except IntegrityError:
+            savepoint.rollback()
+            prior = _prior_transaction(conn, self.program_id, self.key)
+            if prior is None:
+                raise
+            return _replay(prior, self.digest, self.key)
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+        return receipt
 
 
 class _NothingToDo(Exception):
@@ -847,8 +913,17 @@ def _reversal_amount(original: dict[str, Any], requested: int | None) -> int:
 # ----------------------------------------------------------------- row helpers
 
 
-def _target(conn: Connection, program_id: str, subject: _Subject) -> Target:
+def _target(
+    conn: Connection,
+    program_id: str,
+    subject: _Subject,
+    cache: dict[tuple[str, str], dict[str, int]],
+) -> Target:
     accounts = member_accounts(conn, program_id, subject.member_id, subject.currency)
+    known = cache.get((program_id, subject.currency))
+    if known is None:  # program-side account ids never change once created
+        known = program_accounts(conn, program_id, subject.currency)
+        cache[(program_id, subject.currency)] = known
     return Target(
         program_id=program_id,
         member_id=subject.member_id,
@@ -856,7 +931,7 @@ def _target(conn: Connection, program_id: str, subject: _Subject) -> Target:
         currency=subject.currency,
         member_accounts=accounts.ids,
         member_balances=accounts.balances,
-        program_accounts=program_accounts(conn, program_id, subject.currency),
+        program_accounts=known,
     )
 
 
