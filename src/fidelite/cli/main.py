@@ -37,11 +37,13 @@ def _register() -> None:
     # stays fast and a broken optional group cannot break the others.
     from fidelite.cli import db, ledger, members
     from fidelite.cli import metrics as metrics_cli
+    from fidelite.cli import report as report_cli
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
     app.add_typer(metrics_cli.app, name="metrics")
+    app.command("report")(report_cli.report)  # a single command, not a group
 
 
 def main() -> None:
