@@ -148,6 +148,7 @@ def load_transactions(
     """
     opts = options or LoadOptions()
     con = connection or duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # the CLI shows its own progress
     name = _source_name(source)
     _set_timezone(con, opts.timezone, name)
     kind = _register_raw(con, source, opts, name)
