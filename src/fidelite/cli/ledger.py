@@ -1,7 +1,364 @@
-"""`fidelite ledger` commands."""
+"""``fidelite ledger``: balances, history, operator moves, jobs and the books check."""
 
 from __future__ import annotations
 
-import typer
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
 
-app = typer.Typer(help="ledger commands.", no_args_is_help=True)
+import typer
+from rich.progress import Progress
+
+from fidelite.cli.common import open_ledger, run
+from fidelite.cli.options import CurrencyOption, DbOption, FormatOption, ProgramOption
+from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.ledger import Receipt, Shortfall, check_invariants
+
+app = typer.Typer(
+    help="Points ledger: balances, history, earn/spend/adjust, jobs.", no_args_is_help=True
+)
+
+KeyOption = typer.Option(..., "--key", "-k", help="Idempotency key: a retry with it posts once.")
+AtOption = typer.Option(
+    None, "--at", help="Business time (ISO 8601 with zone, or a date). Default: now."
+)
+
+
+def _show_receipt(receipt: Receipt, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        print_json(receipt.to_json() | {"replayed": receipt.replayed})
+        return
+    note = " (replayed: already done with this key)" if receipt.replayed else ""
+    console.print(
+        f"[bold]{receipt.kind}[/] #{receipt.transaction_id}: {receipt.points} {receipt.currency} "
+        f"for {receipt.member_ref}{note} — available {receipt.available_after}, "
+        f"pending {receipt.pending_after}, debt {receipt.debt_after}"
+    )
+    extras = {
+        k: v
+        for k, v in {
+            "debt repaid": receipt.debt_repaid,
+            "shortfall": receipt.shortfall,
+            "written off": receipt.written_off,
+            "debt added": receipt.debt_added,
+        }.items()
+        if v
+    }
+    if extras:
+        console.print("  " + ", ".join(f"{k} {v}" for k, v in extras.items()))
+
+
+@app.command("open")
+def open_program(
+    program: str = typer.Argument(..., help="Program id to create."),
+    currency: list[str] = typer.Option(
+        ["points"], "--currency", "-c", help="Currency (repeatable)."
+    ),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Create a program and its point currencies (existing ones are kept).
+
+    Example: fidelite ledger open default --currency points --currency miles
+    """
+    ledger = open_ledger(db, fmt)
+    run(lambda: ledger.open_program(program, currency), fmt)
+    if fmt is OutputFormat.json:
+        print_json({"program": program, "currencies": currency})
+    else:
+        console.print(f"program [bold]{program}[/] open with {', '.join(currency)}")
+
+
+@app.command()
+def balance(
+    member: str = typer.Argument(..., help="Member reference."),
+    program: str = ProgramOption,
+    currency: str = CurrencyOption,
+    as_of: str | None = typer.Option(None, "--as-of", help="Date or time (default: now)."),
+    soon_days: int = typer.Option(30, help="Window for 'expiring soon', in days."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """A member's available, pending, expiring-soon points and debt.
+
+    Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
+    """
+    ledger = open_ledger(db, fmt)
+    b = run(
+        lambda: ledger.balance(program, member, currency, as_of=as_of, soon_days=soon_days), fmt
+    )
+    if fmt is OutputFormat.json:
+        print_json(asdict(b))
+    else:
+        nxt = f", next expiry {b.next_expiry:%Y-%m-%d}" if b.next_expiry else ""
+        console.print(
+            f"[bold]{b.member_ref}[/] {b.currency}: available [bold green]{b.available}[/], "
+            f"pending {b.pending}, expiring within {b.expiring_window_days} days "
+            f"{b.expiring_soon}, debt {b.debt}{nxt}"
+        )
+
+
+@app.command()
+def history(
+    member: str = typer.Argument(..., help="Member reference."),
+    program: str = ProgramOption,
+    currency: str | None = typer.Option(None, "--currency", "-c", help="Only this currency."),
+    limit: int = typer.Option(50, help="Rows per page (1-1000)."),
+    before: int | None = typer.Option(None, help="Page: transactions before this id."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Every move on a member's points, newest first, with reason and source.
+
+    Example: fidelite ledger history CARD-0001 --limit 20
+    """
+    ledger = open_ledger(db, fmt)
+    rows = run(
+        lambda: ledger.history(program, member, currency=currency, limit=limit, before_id=before),
+        fmt,
+    )
+    print_rows(
+        [asdict(r) for r in rows],
+        fmt,
+        title=f"{member} — ledger history",
+        columns=[
+            "transaction_id",
+            "occurred_at",
+            "kind",
+            "currency",
+            "available_change",
+            "pending_change",
+            "debt_change",
+            "reason",
+            "source",
+            "actor",
+            "reverses_id",
+        ],
+    )
+
+
+@app.command()
+def earn(
+    member: str = typer.Argument(..., help="Member reference."),
+    points: int = typer.Argument(..., help="Points to credit (> 0)."),
+    key: str = KeyOption,
+    program: str = ProgramOption,
+    currency: str = CurrencyOption,
+    at: str | None = AtOption,
+    expires: str | None = typer.Option(None, "--expires", help="Expiry date/time of the points."),
+    pending_until: str | None = typer.Option(None, help="Hold the points until this date."),
+    reason: str = typer.Option("earn", help="Why the points are given."),
+    source: str | None = typer.Option(None, help="What caused it, e.g. order:1234."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Credit points to a member (operators; tills go through events).
+
+    Example: fidelite ledger earn CARD-0001 120 --key order-1234 --expires 2027-11-30
+    """
+    ledger = open_ledger(db, fmt)
+    receipt = run(
+        lambda: ledger.earn(
+            program,
+            member,
+            currency,
+            points,
+            key=key,
+            at=at,
+            expires_at=expires,
+            pending_until=pending_until,
+            reason=reason,
+            source=source,
+        ),
+        fmt,
+    )
+    _show_receipt(receipt, fmt)
+
+
+@app.command()
+def spend(
+    member: str = typer.Argument(..., help="Member reference."),
+    points: int = typer.Argument(..., help="Points to spend (> 0)."),
+    key: str = KeyOption,
+    program: str = ProgramOption,
+    currency: str = CurrencyOption,
+    at: str | None = AtOption,
+    reason: str = typer.Option("spend", help="What the points pay for."),
+    source: str | None = typer.Option(None, help="Reference, e.g. reward:coffee."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Spend a member's points, soonest-expiring first.
+
+    Example: fidelite ledger spend CARD-0001 50 --key redeem-77 --reason "free coffee"
+    """
+    ledger = open_ledger(db, fmt)
+    receipt = run(
+        lambda: ledger.spend(
+            program, member, currency, points, key=key, at=at, reason=reason, source=source
+        ),
+        fmt,
+    )
+    _show_receipt(receipt, fmt)
+
+
+@app.command()
+def adjust(
+    member: str = typer.Argument(..., help="Member reference."),
+    points: int = typer.Argument(..., help="Points: positive credits, negative debits."),
+    reason: str = typer.Option(..., help="Why (kept on the member's history)."),
+    actor: str = typer.Option(..., help="Who decided (kept on the member's history)."),
+    key: str = KeyOption,
+    program: str = ProgramOption,
+    currency: str = CurrencyOption,
+    at: str | None = AtOption,
+    expires: str | None = typer.Option(None, "--expires", help="Expiry of a credit."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Manual credit (goodwill) or debit (correction), with reason and actor.
+
+    A debit needs `--` before the arguments so the minus sign is not read as an option.
+
+    Example: fidelite ledger adjust CARD-0001 200 --reason "outage" --actor ops --key gw-1
+    """
+    ledger = open_ledger(db, fmt)
+    receipt = run(
+        lambda: ledger.adjust(
+            program,
+            member,
+            currency,
+            points,
+            key=key,
+            at=at,
+            reason=reason,
+            actor=actor,
+            expires_at=expires,
+        ),
+        fmt,
+    )
+    _show_receipt(receipt, fmt)
+
+
+@app.command()
+def reverse(
+    transaction: int = typer.Argument(..., help="Id of the transaction to reverse."),
+    key: str = KeyOption,
+    points: int | None = typer.Option(None, help="Reverse only this many points."),
+    shortfall: Shortfall = typer.Option(Shortfall.REJECT, help="If the points were already spent."),
+    program: str = ProgramOption,
+    at: str | None = AtOption,
+    reason: str = typer.Option("reversal", help="Why (e.g. refund of order:1234)."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Reverse all or part of a transaction with compensating entries.
+
+    Example: fidelite ledger reverse 42 --key refund-1234 --shortfall debt
+    """
+    ledger = open_ledger(db, fmt)
+    receipt = run(
+        lambda: ledger.reverse(
+            program, transaction, key=key, points=points, shortfall=shortfall, at=at, reason=reason
+        ),
+        fmt,
+    )
+    _show_receipt(receipt, fmt)
+
+
+@app.command()
+def release(
+    transaction: int = typer.Argument(..., help="Id of the earn whose points are pending."),
+    key: str = KeyOption,
+    program: str = ProgramOption,
+    at: str | None = AtOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Make an earn's pending points available now.
+
+    Example: fidelite ledger release 42 --key release-42
+    """
+    ledger = open_ledger(db, fmt)
+    _show_receipt(run(lambda: ledger.release(program, transaction, key=key, at=at), fmt), fmt)
+
+
+def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
+    with Progress(console=console, transient=True, disable=fmt is OutputFormat.json) as bar:
+        task = bar.add_task(name, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = run(lambda: action(progress), fmt)
+    return asdict(report)
+
+
+@app.command()
+def expire(
+    as_of: str = typer.Option(..., "--as-of", help="Expire points due at or before this date."),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Expiry job: move every due lot's remainder out with an expiry entry (re-runnable).
+
+    Example: fidelite ledger expire --as-of 2026-12-01
+    """
+    ledger = open_ledger(db, fmt)
+    report = _job("expiring points", lambda p: ledger.expire(program, as_of, progress=p), fmt)
+    if fmt is OutputFormat.json:
+        print_json({"as_of": as_of, **report})
+    else:
+        console.print(
+            f"expired {report['points']} points from {report['lots']} lots "
+            f"({report['transactions']} members/currencies) as of {as_of}"
+        )
+
+
+@app.command("release-due")
+def release_due(
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Release holds ending by this date (default: now)."
+    ),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Release job: pending points whose hold ended become available (re-runnable).
+
+    Example: fidelite ledger release-due --as-of 2026-12-01
+    """
+    ledger = open_ledger(db, fmt)
+    when = as_of or datetime.now(UTC).isoformat()
+    report = _job("releasing points", lambda p: ledger.release_due(program, when, progress=p), fmt)
+    if fmt is OutputFormat.json:
+        print_json({"as_of": when, **report})
+    else:
+        console.print(f"released {report['points']} points ({report['transactions']} earns)")
+
+
+@app.command()
+def check(
+    program: str | None = typer.Option(None, "--program", "-p", help="Only this program."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Verify the books: double entry, balances = postings, lots = postings, no negatives.
+
+    Example: fidelite ledger check --format json
+    """
+    ledger = open_ledger(db, fmt)
+    problems = check_invariants(ledger.db, program)
+    if fmt is OutputFormat.json:
+        print_json({"ok": not problems, "violations": problems})
+    elif problems:
+        for problem in problems:
+            console.print(f"[red]✗[/] {problem}")
+    else:
+        console.print("[green]✓[/] the books balance: every invariant holds")
+    if problems:
+        raise typer.Exit(code=1)
+
+
+__all__ = ["app", "fail"]

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -89,5 +90,7 @@ def fail(
     if fmt is OutputFormat.json:
         print_json({"error": {"code": code, "message": message, **extra}})
     else:
-        err_console.print(f"[bold red]error[/] [{code}] {message}", highlight=False)
+        err_console.print(
+            f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}", highlight=False
+        )
     raise typer.Exit(code=1 if code != "usage" else 2)

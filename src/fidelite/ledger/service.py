@@ -686,17 +686,17 @@ class _NothingToDo(Exception):
 
 _HISTORY_SQL = text(
     "SELECT t.id, t.kind, t.occurred_at, t.currency, t.reason, t.source, "
-    "t.actor, t.reverses_id, t.reversed_points, t.detail, "
-    "COALESCE(SUM(CASE WHEN a.kind = 'available' THEN p.points END), 0), "
-    "COALESCE(SUM(CASE WHEN a.kind = 'pending' THEN p.points END), 0), "
-    "COALESCE(SUM(CASE WHEN a.kind = 'debt' THEN p.points END), 0) "
-    "FROM ledger_transactions t "
-    "JOIN postings p ON p.transaction_id = t.id "
-    "JOIN accounts a ON a.id = p.account_id AND a.member_id IS NOT NULL "
-    "WHERE t.member_id = :m AND (CAST(:c AS VARCHAR(32)) IS NULL OR t.currency = :c) "
+    "t.actor, t.reverses_id, t.reversed_points, t.detail, s.av, s.pe, s.de "
+    "FROM ledger_transactions t JOIN ("
+    "  SELECT p.transaction_id AS tid, "
+    "  COALESCE(SUM(CASE WHEN a.kind = 'available' THEN p.points END), 0) AS av, "
+    "  COALESCE(SUM(CASE WHEN a.kind = 'pending' THEN p.points END), 0) AS pe, "
+    "  COALESCE(SUM(CASE WHEN a.kind = 'debt' THEN p.points END), 0) AS de "
+    "  FROM postings p JOIN accounts a ON a.id = p.account_id AND a.member_id = :m "
+    "  GROUP BY p.transaction_id"
+    ") s ON s.tid = t.id "
+    "WHERE (CAST(:c AS VARCHAR(32)) IS NULL OR t.currency = :c) "
     "AND (CAST(:b AS BIGINT) IS NULL OR t.id < :b) "
-    "GROUP BY t.id, t.kind, t.occurred_at, t.currency, t.reason, t.source, "
-    "t.actor, t.reverses_id, t.reversed_points, t.detail "
     "ORDER BY t.id DESC LIMIT :n"
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
@@ -142,7 +143,7 @@ def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, i
         ),
         {"t": transaction_id},
     ).all()
-    refilled = dict(
+    refilled: dict[int, int] = dict(
         conn.execute(
             text(
                 "SELECT p.lot_id, SUM(p.points) FROM postings p "
@@ -162,9 +163,8 @@ def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, i
     return out
 
 
-def _open_lot(row: object) -> OpenLot:
-    lot_id, remaining, state, expires_at = row  # type: ignore[misc]
-    return OpenLot(int(lot_id), int(remaining), str(state), _as_utc(expires_at))
+def _open_lot(row: Any) -> OpenLot:
+    return OpenLot(int(row[0]), int(row[1]), str(row[2]), _as_utc(row[3]))
 
 
 def _as_utc(value: object) -> datetime | None:

@@ -1,0 +1,163 @@
+"""Benchmark: rule evaluations per second and bulk-import events per second.
+
+Run:  .venv/bin/python bench/engine.py [--events 200000] [--import-events 5000] [--pg URL]
+
+Rule evaluation uses the example program (14 rules, CEL conditions, per-item rules,
+multipliers, caps, tiers) on synthetic purchases with 0-4 basket lines. Baselines in
+the same run: validating the events alone (pydantic), and a program with only a plain
+"1 point per euro" rule (no CEL). Import runs the full path (engine + ledger + records)
+from a CSV file into a fresh SQLite file and, with ``--pg``, into PostgreSQL; its
+baseline is the ledger alone (one ``earn`` per event). Ratios are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from fidelite.engine import Evaluator, Event, MemberState
+from fidelite.ledger import Ledger
+from fidelite.processing import EventProcessor
+from fidelite.processing.importer import import_events
+from fidelite.program import load_program, parse_program
+from fidelite.store import Database
+
+EXAMPLE = Path(__file__).parents[1] / "src" / "fidelite" / "program" / "example.yaml"
+PLAIN = """\
+id: plain
+name: Plain
+currencies: [{id: points, name: Points, value: 0.01}]
+rules: [{id: base, on: [purchase], per_amount: {points: 1}}]
+"""
+CATEGORIES = ["beans", "pastry", "tea", "mug"]
+START = datetime(2026, 11, 2, 8, tzinfo=UTC)
+
+
+def synthetic_rows(count: int, members: int, seed: int = 1) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        items = [
+            {"sku": f"S{rng.randrange(50)}", "category": rng.choice(CATEGORIES),
+             "quantity": rng.randint(1, 3), "price": f"{rng.randint(100, 2500) / 100:.2f}"}
+            for _ in range(rng.randint(0, 4))
+        ]  # fmt: skip
+        rows.append(
+            {
+                "event_id": f"e{i}",
+                "type": "purchase",
+                "member": f"m{rng.randrange(members)}",
+                "at": (START + timedelta(minutes=7 * i)).isoformat(),
+                "amount": f"{rng.randint(100, 20000) / 100:.2f}",
+                "channel": rng.choice(["web", "store"]),
+                "items": json.dumps(items),
+            }
+        )
+    return rows
+
+
+def to_event(row: dict[str, Any]) -> Event:
+    return Event.model_validate({
+        "id": row["event_id"], "type": row["type"], "member": row["member"], "at": row["at"],
+        "amount": row["amount"], "channel": row["channel"], "items": json.loads(row["items"]),
+    })  # fmt: skip
+
+
+def rate(label: str, count: int, work: Callable[[], None]) -> float:
+    began = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - began
+    per_second = count / seconds
+    print(f"  {label:<48} {count:>9,} in {seconds:7.2f} s = {per_second:>10,.0f}/s")
+    return per_second
+
+
+def bench_rules(count: int) -> None:
+    print(f"Rule evaluation ({count:,} synthetic purchases)")
+    rows = synthetic_rows(count, members=10_000)
+    events: list[Event] = []
+    validated = rate("baseline: event validation only", count,
+                     lambda: events.extend(to_event(r) for r in rows))  # fmt: skip
+    member = MemberState("m", tier="silver", segments=frozenset({"regulars"}))
+    plain = Evaluator(parse_program(PLAIN))
+    example = Evaluator(load_program(EXAMPLE))
+    simple = rate("baseline: 1 rule, no CEL", count,
+                  lambda: [plain.evaluate(e, member) for e in events])  # fmt: skip
+    full = rate("example program (14 rules, CEL)", count,
+                lambda: [example.evaluate(e, member) for e in events])  # fmt: skip
+    print(f"  ratio example/no-CEL: {full / simple:.2f}; example/validation: "
+          f"{full / validated:.2f}")  # fmt: skip
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def bench_import(label: str, url: str, count: int, work_dir: Path) -> None:
+    print(f"Bulk import into {label} ({count:,} events, 1,000 members)")
+    rows = synthetic_rows(count, members=1_000, seed=2)
+    file = work_dir / f"events-{label}.csv"
+    write_csv(file, rows)
+    db = Database.from_url(url)
+    db.upgrade()
+    program = load_program(EXAMPLE)
+    processor = EventProcessor(db, program)
+    done = rate("engine + ledger + records (import events)", count,
+                lambda: import_events(processor, file))  # fmt: skip
+    ledger = Ledger(db)
+    ledger.open_program("baseline", ["points"])
+    refs = sorted({r["member"] for r in rows})
+    for ref in refs:
+        ledger.create_member("baseline", ref)
+    events = [to_event(r) for r in rows]
+
+    def earn_all() -> None:
+        for e in events:
+            ledger.earn("baseline", e.member, "points", int(e.money) + 1, key=e.id, at=e.at)
+
+    raw = rate("baseline: ledger.earn alone", count, earn_all)
+    print(f"  ratio import/ledger: {done / raw:.2f}")
+    db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--import-events", type=int, default=5_000)
+    parser.add_argument("--pg", help="PostgreSQL admin URL (a scratch database is created)")
+    args = parser.parse_args()
+    bench_rules(args.events)
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        bench_import("SQLite", f"sqlite:///{work_dir / 'bench.db'}", args.import_events, work_dir)
+        if args.pg:
+            name = f"fidelite_bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"),
+                                  isolation_level="AUTOCOMMIT")  # fmt: skip
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+                bench_import("PostgreSQL", url, args.import_events, work_dir)
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

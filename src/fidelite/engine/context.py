@@ -1,0 +1,93 @@
+"""The variables CEL expressions see: ``event`` and ``member`` (and ``item`` per line).
+
+Converting Python values into CEL costs far more than evaluating a compiled
+expression, so only the fields some expression of the program reads are built, and
+only once per event (on first need). Money becomes a CEL double here: conditions
+compare it, but points are computed from the exact ``Decimal`` amounts in Python.
+
+``event``: type, amount, channel, store, coupon, items (sku, category, quantity,
+price), attributes, and the local time in the program's zone: hour, minute, weekday
+(1 = Monday ... 7 = Sunday), day, month, year and date ("2026-11-22").
+``member``: tier, segments, attributes, purchases, days_since_joined (-1 if unknown)
+and birthday (true on the member's birthday, local date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import cel
+
+from fidelite.engine.event import Event
+from fidelite.engine.member import MemberState
+from fidelite.program.expression import Expression
+
+Builder = Callable[[Event, MemberState, datetime], Any]
+
+EVENT_FIELDS: dict[str, Builder] = {
+    "type": lambda e, m, local: e.type,
+    "amount": lambda e, m, local: float(e.money),
+    "channel": lambda e, m, local: e.channel,
+    "store": lambda e, m, local: e.store,
+    "coupon": lambda e, m, local: e.coupon or "",
+    "items": lambda e, m, local: [
+        {"sku": i.sku, "category": i.category, "quantity": i.quantity, "price": float(i.price)}
+        for i in e.items
+    ],
+    "attributes": lambda e, m, local: dict(e.attributes),
+    "hour": lambda e, m, local: local.hour,
+    "minute": lambda e, m, local: local.minute,
+    "weekday": lambda e, m, local: local.isoweekday(),
+    "day": lambda e, m, local: local.day,
+    "month": lambda e, m, local: local.month,
+    "year": lambda e, m, local: local.year,
+    "date": lambda e, m, local: local.date().isoformat(),
+}
+
+MEMBER_FIELDS: dict[str, Builder] = {
+    "tier": lambda e, m, local: m.tier or "",
+    "segments": lambda e, m, local: sorted(m.segments),
+    "attributes": lambda e, m, local: dict(m.attributes),
+    "purchases": lambda e, m, local: m.purchases,
+    "days_since_joined": lambda e, m, local: (
+        -1 if m.joined_at is None else (e.at - m.joined_at).days
+    ),
+    "birthday": lambda e, m, local: (
+        m.birth_date is not None
+        and (m.birth_date.month, m.birth_date.day) == (local.month, local.day)
+    ),
+}
+
+_BUILDERS = {"event": EVENT_FIELDS, "member": MEMBER_FIELDS}
+
+
+def fields_needed(expressions: Iterable[Expression]) -> dict[str, frozenset[str]]:
+    """Union of the fields the expressions read, per variable (all fields if unknown)."""
+    needed: dict[str, set[str]] = {"event": set(), "member": set()}
+    for expression in expressions:
+        for variable, fields in expression.fields.items():
+            if variable not in _BUILDERS:
+                continue
+            known = _BUILDERS[variable]
+            needed[variable] |= set(known) if fields is None else fields & set(known)
+    return {name: frozenset(fields) for name, fields in needed.items()}
+
+
+class ContextFactory:
+    """Builds the CEL context of one event with just the fields the program reads."""
+
+    def __init__(self, needed: Mapping[str, frozenset[str]], zone: ZoneInfo) -> None:
+        self._needed = {name: sorted(fields) for name, fields in needed.items()}
+        self._zone = zone
+
+    def build(self, event: Event, member: MemberState) -> cel.Context:
+        """The context for ``event`` seen by ``member``."""
+        local = event.at.astimezone(self._zone)
+        variables = {
+            name: {field: _BUILDERS[name][field](event, member, local) for field in fields}
+            for name, fields in self._needed.items()
+        }
+        return cel.Context(variables=variables)

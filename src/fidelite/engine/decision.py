@@ -1,0 +1,126 @@
+"""What the engine decides for one event, and the trace of how it got there.
+
+A decision is data: the application service applies it through the ledger (earnings
+become lots, usage and budget counters are incremented, the coupon is marked used) and
+keeps the trace with the posting, so any balance can be explained rule by rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """Why a rule did or did not give points. Stable codes, shown in traces."""
+
+    matched = "matched"
+    event_type = "event_type"  # the rule does not handle this event type
+    outside_window = "outside_window"
+    segment = "segment"  # the member is in none of the rule's segments
+    coupon = "coupon"  # no valid coupon of the rule's campaign on the event
+    condition_false = "condition_false"
+    condition_error = "condition_error"  # the CEL condition failed at run time
+    no_points = "no_points"  # matched, but its effects came to 0 points
+    cap_per_event = "cap_per_event"  # matched; points trimmed to the per-event cap
+    cap_per_member = "cap_per_member"  # matched; trimmed by the member's period cap
+    rule_budget_exhausted = "rule_budget_exhausted"
+    stopped = "stopped"  # an earlier rule with ``stop`` gave points
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """One line of the trace: a rule (or ``tier:<id>``), its outcome and points."""
+
+    rule: str
+    outcome: Outcome
+    points: int = 0
+    currency: str | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, kept with the posting."""
+        row: dict[str, Any] = {"rule": self.rule, "outcome": self.outcome.value}
+        row["points"] = self.points
+        if self.currency:
+            row["currency"] = self.currency
+        if self.note:
+            row["note"] = self.note
+        return row
+
+
+@dataclass(frozen=True)
+class Earning:
+    """Points to credit in one currency; all points from one event share their dates."""
+
+    currency: str
+    points: int
+    expires_at: datetime | None
+    pending_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Points a capped rule gave in a period: added to the member's ``rule_points``."""
+
+    rule: str
+    period: str
+    points: int
+
+
+@dataclass(frozen=True)
+class CouponUse:
+    """A coupon presented on the event: accepted (to be marked used) or why not."""
+
+    code: str
+    campaign: str | None
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of evaluating one event for one member."""
+
+    event_id: str
+    member: str
+    at: datetime
+    earnings: list[Earning] = field(default_factory=list)
+    trace: list[RuleTrace] = field(default_factory=list)
+    usage: list[Usage] = field(default_factory=list)
+    budget_spent: dict[str, int] = field(default_factory=dict)
+    coupon: CouponUse | None = None
+
+    def points(self, currency: str) -> int:
+        """Total points earned in ``currency``."""
+        return sum(e.points for e in self.earnings if e.currency == currency)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (simulate output, stored trace)."""
+        return {
+            "event_id": self.event_id,
+            "member": self.member,
+            "at": self.at.isoformat(),
+            "earnings": [
+                {
+                    "currency": e.currency,
+                    "points": e.points,
+                    "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+                    "pending_until": e.pending_until.isoformat() if e.pending_until else None,
+                }
+                for e in self.earnings
+            ],
+            "trace": [t.as_dict() for t in self.trace],
+            "usage": [{"rule": u.rule, "period": u.period, "points": u.points} for u in self.usage],
+            "budget_spent": dict(self.budget_spent),
+            "coupon": None
+            if self.coupon is None
+            else {
+                "code": self.coupon.code,
+                "campaign": self.coupon.campaign,
+                "accepted": self.coupon.accepted,
+                "reason": self.coupon.reason,
+            },
+        }

@@ -1,0 +1,695 @@
+"""Applying a program to events, through the engine and the ledger.
+
+For an earning event: read the member's state and counters, ask the engine for a
+decision, credit each currency through the ledger (key ``event:<id>:<currency>``), then
+record the event, its trace and the counters in one transaction. For a refund: compute
+the proportional reversals and reverse through the ledger with the program's shortfall
+policy (key ``refund:<id>:<transaction>``), then record. Either way a retry after any
+failure posts nothing twice (the ledger replays receipts by key) and records the event
+once (primary key).
+
+Known limits (documented, not hidden): rule budgets, per-member caps and reward stock
+are checked on a snapshot and counted after posting, so two *concurrent* events can
+together exceed a budget, a cap or a stock by one award (sequential processing, as
+in bulk import, is exact). A refund with several currencies reverses them in separate
+ledger transactions; if the ledger refuses one (``shortfall: reject``), the others
+stay reversed and the refund is not recorded, so retrying it is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
+from fidelite.engine.coupon import generate_codes, normalise
+from fidelite.engine.event import REFUND
+from fidelite.engine.refund import EarnedTransaction, RefundError, refund_reversals
+from fidelite.engine.rewards import check_redemption
+from fidelite.engine.tiers import (
+    Activity,
+    TierChange,
+    TierState,
+    assign,
+    on_activity,
+    on_refund,
+    review,
+)
+from fidelite.ledger import Ledger, Receipt, Rejected
+from fidelite.processing.tables import (
+    coupons,
+    earnings,
+    events,
+    member_states,
+    redemptions,
+    rule_budgets,
+    rule_usage,
+    tier_changes,
+)
+from fidelite.program import ProgramDefinition
+from fidelite.store import Database
+
+
+class Outcome(StrEnum):
+    """What happened to an event."""
+
+    processed = "processed"
+    duplicate = "duplicate"  # already recorded: nothing done
+
+
+class ProcessingError(Exception):
+    """An event refused for a business reason; ``code`` is stable (e.g. ``unknown_purchase``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one event: its decision (earning events) and ledger receipts."""
+
+    event_id: str
+    outcome: Outcome
+    decision: Decision | None = None
+    receipts: list[Receipt] = field(default_factory=list)
+    tier_changes: list[TierChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """A reward redeemed: the spend transaction and the code given to the member."""
+
+    id: int
+    member_ref: str
+    reward_id: str
+    points: int
+    transaction_id: int
+    code: str
+    status: str
+
+
+class EventProcessor:
+    """Processes events of one program against one database."""
+
+    def __init__(self, db: Database, program: ProgramDefinition, ledger: Ledger | None = None):
+        self.db = db
+        self.program = program
+        self.ledger = ledger or Ledger(db)
+        self.evaluator = Evaluator(program)
+        self.ledger.open_program(program.id, [c.id for c in program.currencies])
+        self._known_members: set[str] = set()
+
+    # ------------------------------------------------------------------ events
+
+    def process(self, event: Event) -> Result:
+        """Apply one event (raises :class:`ProcessingError` or the ledger's ``Rejected``)."""
+        if event.type == REFUND:
+            with self.db.read() as conn:
+                if self._recorded(conn, event.id):
+                    return Result(event.id, Outcome.duplicate)
+            return self._refund(event)
+        return self._earn(event)
+
+    def _earn(self, event: Event) -> Result:
+        self._ensure_member(event.member, event.at)
+        with self.db.read() as conn:  # one snapshot for every input of the decision
+            if self._recorded(conn, event.id):
+                return Result(event.id, Outcome.duplicate)
+            member, tier_state = self._member_state(conn, event.member)
+            budgets = self._budgets(conn)
+            status = self._coupon_status(conn, event.coupon)
+        decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
+        receipts = [
+            self.ledger.earn(
+                self.program.id,
+                event.member,
+                earning.currency,
+                earning.points,
+                key=f"event:{event.id}:{earning.currency}",
+                at=event.at,
+                expires_at=earning.expires_at,
+                pending_until=earning.pending_until,
+                reason=event.type,
+                source=event.id,
+            )
+            for earning in decision.earnings
+        ]
+        with self.db.write() as conn:
+            if self._recorded(conn, event.id):  # a concurrent retry recorded it first
+                return Result(event.id, Outcome.duplicate, decision, receipts)
+            self._record_event(conn, event, decision.as_dict()["trace"], decision)
+            for earning, receipt in zip(decision.earnings, receipts, strict=True):
+                conn.execute(
+                    insert(earnings),
+                    {
+                        "program_id": self.program.id,
+                        "event_id": event.id,
+                        "currency": earning.currency,
+                        "transaction_id": receipt.transaction_id,
+                        "points": earning.points,
+                    },
+                )
+            self._count_usage(conn, event.member, decision)
+            changes = self._after_purchase(conn, event, tier_state)
+        return Result(event.id, Outcome.processed, decision, receipts, changes)
+
+    def _refund(self, event: Event) -> Result:
+        assert event.refund_of is not None and event.amount is not None
+        with self.db.read() as conn:
+            original = conn.execute(
+                select(events.c.type, events.c.amount, events.c.refunded_amount,
+                       events.c.occurred_at, events.c.member_ref).where(
+                    events.c.program_id == self.program.id,
+                    events.c.event_id == event.refund_of,
+                )
+            ).one_or_none()  # fmt: skip
+            if original is None or original.type != "purchase":
+                raise ProcessingError("unknown_purchase", f"no purchase {event.refund_of!r}")
+            if original.member_ref != event.member:
+                raise ProcessingError("member_mismatch", "the refund names another member")
+            earned = [
+                EarnedTransaction(str(r.transaction_id), r.currency, r.points, r.reversed)
+                for r in conn.execute(
+                    select(earnings)
+                    .where(
+                        earnings.c.program_id == self.program.id,
+                        earnings.c.event_id == event.refund_of,
+                    )
+                    .order_by(earnings.c.currency)
+                )
+            ]
+        try:
+            reversals = refund_reversals(
+                Decimal(original.amount), Decimal(original.refunded_amount), event.amount, earned
+            )
+        except RefundError as exc:
+            raise ProcessingError(exc.code, str(exc)) from None
+        receipts = [
+            self.ledger.reverse(
+                self.program.id,
+                int(r.transaction_id),
+                key=f"refund:{event.id}:{r.transaction_id}",
+                points=r.points,
+                shortfall=self.program.refunds.shortfall.value,
+                at=event.at,
+                reason=f"refund {event.id} of {event.refund_of}",
+            )
+            for r in reversals
+        ]
+        trace = [
+            {
+                "transaction_id": r.transaction_id,
+                "currency": r.currency,
+                "points": r.points,
+                "written_off": receipt.written_off,
+                "debt_added": receipt.debt_added,
+            }
+            for r, receipt in zip(reversals, receipts, strict=True)
+        ]
+        with self.db.write() as conn:
+            if self._recorded(conn, event.id):
+                return Result(event.id, Outcome.duplicate, None, receipts)
+            self._record_event(conn, event, trace, None)
+            conn.execute(
+                update(events)
+                .where(events.c.program_id == self.program.id,
+                       events.c.event_id == event.refund_of)
+                .values(refunded_amount=events.c.refunded_amount + event.amount)
+            )  # fmt: skip
+            for r in reversals:
+                conn.execute(
+                    update(earnings)
+                    .where(
+                        earnings.c.program_id == self.program.id,
+                        earnings.c.event_id == event.refund_of,
+                        earnings.c.currency == r.currency,
+                    )
+                    .values(reversed=earnings.c.reversed + r.points)
+                )
+            changes = self._after_refund(conn, event, original.occurred_at)
+        return Result(event.id, Outcome.processed, None, receipts, changes)
+
+    # ----------------------------------------------------------------- coupons
+
+    def issue_coupons(
+        self, campaign_id: str, count: int, *, at: datetime, member_ref: str | None = None
+    ) -> list[str]:
+        """Generate ``count`` new single-use codes for a campaign and store them."""
+        campaign = next((c for c in self.program.coupons if c.id == campaign_id), None)
+        if campaign is None:
+            raise ProcessingError("unknown_campaign", f"no coupon campaign {campaign_id!r}")
+        codes = generate_codes(campaign.prefix, count)
+        with self.db.write() as conn:
+            conn.execute(
+                insert(coupons),
+                [
+                    {
+                        "program_id": self.program.id,
+                        "code": code,
+                        "campaign": campaign.id,
+                        "status": "issued",
+                        "member_ref": member_ref,
+                        "created_at": at,
+                    }
+                    for code in codes
+                ],
+            )
+        return codes
+
+    # ------------------------------------------------------------------- tiers
+
+    def review_tiers(self, as_of: datetime) -> list[tuple[str, TierChange]]:
+        """The daily job: apply every re-qualification due by ``as_of`` (safe to re-run)."""
+        policy = self.program.tiers
+        if policy is None:
+            return []
+        due = or_(member_states.c.review_at <= as_of, member_states.c.grace_until <= as_of,
+                  member_states.c.assigned_until <= as_of)  # fmt: skip
+        with self.db.read() as conn:
+            refs = list(
+                conn.execute(
+                    select(member_states.c.member_ref).where(
+                        member_states.c.program_id == self.program.id, due
+                    )
+                ).scalars()
+            )
+        done: list[tuple[str, TierChange]] = []
+        for ref in refs:
+            with self.db.write() as conn:
+                _, state = self._member_state(conn, ref)
+                if state is None:
+                    continue
+                activities = self._activities(conn, ref)
+                new, changes = review(policy, state, activities, as_of, self.program.zone)
+                self._save_tier(conn, ref, new, changes, None)
+                done += [(ref, change) for change in changes]
+        return done
+
+    def assign_tier(
+        self, member_ref: str, tier: str, *, at: datetime, until: datetime, reason: str
+    ) -> TierChange:
+        """Put a member on ``tier`` by hand until ``until`` (on the timeline with ``reason``)."""
+        policy = self.program.tiers
+        if policy is None:
+            raise ProcessingError("no_tiers", "this program has no tiers")
+        self._ensure_member(member_ref, at)
+        with self.db.write() as conn:
+            _, state = self._member_state(conn, member_ref)
+            current = state or TierState(policy.levels[0].id, at)
+            try:
+                new, change = assign(policy, current, tier, at, until, reason)
+            except ValueError as exc:
+                raise ProcessingError("invalid_assignment", str(exc)) from None
+            self._save_tier(conn, member_ref, new, [change], None)
+        return change
+
+    # ------------------------------------------------------------- redemptions
+
+    def redeem(self, member_ref: str, reward_id: str, *, key: str, at: datetime) -> Redemption:
+        """Spend a reward's cost and issue its code, or raise with a rejection code.
+
+        Idempotent on ``key``: a retry returns the first redemption. Checks run in the
+        fixed precedence of :class:`RedemptionRejection`; the ledger's spend is the
+        final guard on the balance.
+        """
+        reward = self.program.reward(reward_id)
+        currency = self.program.currency_of(reward.currency if reward else None)
+        with self.db.read() as conn:
+            done = conn.execute(
+                select(redemptions.c.transaction_id).where(
+                    redemptions.c.program_id == self.program.id, redemptions.c.key == key
+                )
+            ).scalar_one_or_none()
+            if done is not None:
+                previous = self._redemption(conn, int(done))
+                assert previous is not None
+                return previous
+            tier = conn.execute(
+                select(member_states.c.tier).where(
+                    member_states.c.program_id == self.program.id,
+                    member_states.c.member_ref == member_ref,
+                )
+            ).scalar_one_or_none()
+            active = and_(
+                redemptions.c.program_id == self.program.id,
+                redemptions.c.reward_id == reward_id,
+                redemptions.c.status == "active",
+            )
+            total = conn.execute(select(func.count()).where(active)).scalar_one()
+            mine = conn.execute(
+                select(func.count()).where(active, redemptions.c.member_ref == member_ref)
+            ).scalar_one()
+        available = self.ledger.balance(self.program.id, member_ref, currency, as_of=at).available
+        rejection = check_redemption(
+            self.program, reward_id, tier=tier, available_points=available,
+            redeemed_total=int(total), redeemed_by_member=int(mine), at=at,
+        )  # fmt: skip
+        if rejection is not None:
+            raise ProcessingError(rejection.value, f"cannot redeem {reward_id!r}")
+        assert reward is not None
+        receipt = self.ledger.spend(
+            self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
+            reason=f"reward {reward_id}", source=reward_id,
+        )  # fmt: skip
+        with self.db.write() as conn:
+            existing = self._redemption(conn, receipt.transaction_id)
+            if existing is not None:
+                return existing
+            conn.execute(
+                insert(redemptions),
+                {
+                    "program_id": self.program.id,
+                    "member_ref": member_ref,
+                    "reward_id": reward_id,
+                    "key": key,
+                    "points": reward.cost,
+                    "transaction_id": receipt.transaction_id,
+                    "code": generate_codes("RW", 1)[0],
+                    "status": "active",
+                    "redeemed_at": at,
+                },
+            )
+            created = self._redemption(conn, receipt.transaction_id)
+        assert created is not None
+        return created
+
+    def cancel_redemption(self, redemption_id: int, *, at: datetime) -> Redemption:
+        """Cancel a redemption: its points come back through a reversing entry."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(redemptions.c.transaction_id).where(
+                    redemptions.c.program_id == self.program.id, redemptions.c.id == redemption_id
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            raise ProcessingError("unknown_redemption", f"no redemption {redemption_id}")
+        receipt = self.ledger.reverse(
+            self.program.id, int(row), key=f"cancel-redemption:{redemption_id}", at=at,
+            reason=f"redemption {redemption_id} cancelled",
+        )  # fmt: skip
+        with self.db.write() as conn:
+            conn.execute(
+                update(redemptions)
+                .where(redemptions.c.id == redemption_id, redemptions.c.status == "active")
+                .values(status="cancelled", cancel_transaction_id=receipt.transaction_id)
+            )
+            cancelled = self._redemption(conn, int(row))
+        assert cancelled is not None
+        return cancelled
+
+    def _redemption(self, conn: Connection, transaction_id: int) -> Redemption | None:
+        row = conn.execute(
+            select(redemptions).where(redemptions.c.transaction_id == transaction_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        return Redemption(int(row.id), row.member_ref, row.reward_id, int(row.points),
+                          int(row.transaction_id), row.code, row.status)  # fmt: skip
+
+    # ------------------------------------------------------------------- reads
+
+    def tier_timeline(self, member_ref: str) -> list[dict[str, Any]]:
+        """The member's tier changes, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(tier_changes)
+                .where(
+                    tier_changes.c.program_id == self.program.id,
+                    tier_changes.c.member_ref == member_ref,
+                )
+                .order_by(tier_changes.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def member_tier(self, member_ref: str) -> str | None:
+        """The member's current tier (None before their first event)."""
+        with self.db.read() as conn:
+            return conn.execute(
+                select(member_states.c.tier).where(
+                    member_states.c.program_id == self.program.id,
+                    member_states.c.member_ref == member_ref,
+                )
+            ).scalar_one_or_none()
+
+    # --------------------------------------------------------------- internals
+
+    def _recorded(self, conn: Connection, event_id: str) -> bool:
+        row = conn.execute(
+            select(events.c.event_id).where(
+                events.c.program_id == self.program.id, events.c.event_id == event_id
+            )
+        ).first()
+        return row is not None
+
+    def _ensure_member(self, ref: str, at: datetime) -> None:
+        if ref in self._known_members:
+            return
+        with self.db.read() as conn:
+            known = conn.execute(
+                select(member_states.c.member_ref).where(
+                    member_states.c.program_id == self.program.id,
+                    member_states.c.member_ref == ref,
+                )
+            ).first()
+        if known is None:
+            self.ledger.create_member(self.program.id, ref)
+            tier = self.program.tiers.levels[0].id if self.program.tiers else None
+            with self.db.write() as conn:
+                exists = conn.execute(
+                    select(func.count()).where(
+                        member_states.c.program_id == self.program.id,
+                        member_states.c.member_ref == ref,
+                    )
+                ).scalar_one()
+                if not exists:
+                    conn.execute(
+                        insert(member_states),
+                        {
+                            "program_id": self.program.id,
+                            "member_ref": ref,
+                            "tier": tier,
+                            "tier_since": at if tier else None,
+                            "segments": [],
+                            "attributes": {},
+                            "purchases": 0,
+                            "joined_at": at,
+                        },
+                    )
+        self._known_members.add(ref)
+
+    def _member_state(self, conn: Connection, ref: str) -> tuple[MemberState, TierState | None]:
+        row = conn.execute(
+            select(member_states).where(
+                member_states.c.program_id == self.program.id, member_states.c.member_ref == ref
+            )
+        ).one()
+        usage = {
+            (r.rule_id, r.period): int(r.points)
+            for r in conn.execute(
+                select(rule_usage).where(
+                    rule_usage.c.program_id == self.program.id, rule_usage.c.member_ref == ref
+                )
+            )
+        }
+        member = MemberState(
+            ref=ref,
+            tier=row.tier,
+            segments=frozenset(row.segments or []),
+            attributes=dict(row.attributes or {}),
+            purchases=int(row.purchases),
+            joined_at=row.joined_at,
+            birth_date=row.birth_date,
+            rule_points=usage,
+        )
+        tier = None
+        if row.tier is not None and row.tier_since is not None:
+            tier = TierState(row.tier, row.tier_since, row.review_at, row.grace_until,
+                             row.assigned_until)  # fmt: skip
+        return member, tier
+
+    def _budgets(self, conn: Connection) -> dict[str, int]:
+        if not any(rule.budget for rule in self.program.rules):
+            return {}
+        rows = conn.execute(
+            select(rule_budgets.c.rule_id, rule_budgets.c.used).where(
+                rule_budgets.c.program_id == self.program.id
+            )
+        )
+        return {r.rule_id: int(r.used) for r in rows}
+
+    def _coupon_status(self, conn: Connection, code: str | None) -> CouponStatus:
+        if not code:
+            return CouponStatus.not_found
+        status = conn.execute(
+            select(coupons.c.status).where(
+                coupons.c.program_id == self.program.id, coupons.c.code == normalise(code)
+            )
+        ).scalar_one_or_none()
+        return CouponStatus.not_found if status is None else CouponStatus(status)
+
+    def _record_event(
+        self, conn: Connection, event: Event, trace: Any, decision: Decision | None
+    ) -> None:
+        coupon = decision.coupon if decision else None
+        conn.execute(
+            insert(events),
+            {
+                "program_id": self.program.id,
+                "event_id": event.id,
+                "member_ref": event.member,
+                "type": event.type,
+                "occurred_at": event.at,
+                "amount": event.amount,
+                "coupon": coupon.code if coupon else event.coupon,
+                "coupon_accepted": None if coupon is None else int(coupon.accepted),
+                "refund_of": event.refund_of,
+                "trace": trace,
+                "recorded_at": datetime.now(UTC),
+            },
+        )
+
+    def _count_usage(self, conn: Connection, member_ref: str, decision: Decision) -> None:
+        pid = self.program.id
+        for use in decision.usage:
+            key = and_(
+                rule_usage.c.program_id == pid,
+                rule_usage.c.member_ref == member_ref,
+                rule_usage.c.rule_id == use.rule,
+                rule_usage.c.period == use.period,
+            )
+            done = conn.execute(
+                update(rule_usage).where(key).values(points=rule_usage.c.points + use.points)
+            )
+            if done.rowcount == 0:
+                row = {"program_id": pid, "member_ref": member_ref, "rule_id": use.rule}
+                conn.execute(
+                    insert(rule_usage), {**row, "period": use.period, "points": use.points}
+                )
+        for rule_id, points in decision.budget_spent.items():
+            key = and_(rule_budgets.c.program_id == pid, rule_budgets.c.rule_id == rule_id)
+            done = conn.execute(
+                update(rule_budgets).where(key).values(used=rule_budgets.c.used + points)
+            )
+            if done.rowcount == 0:
+                conn.execute(insert(rule_budgets),
+                             {"program_id": pid, "rule_id": rule_id, "used": points})  # fmt: skip
+        if decision.coupon is not None and decision.coupon.accepted:
+            conn.execute(
+                update(coupons)
+                .where(coupons.c.program_id == pid, coupons.c.code == decision.coupon.code,
+                       coupons.c.status == "issued")
+                .values(status="used", used_event_id=decision.event_id)
+            )  # fmt: skip
+
+    def _after_purchase(
+        self, conn: Connection, event: Event, state: TierState | None
+    ) -> list[TierChange]:
+        if event.type == "purchase":
+            self._set_member(conn, event.member, purchases=member_states.c.purchases + 1)
+        policy = self.program.tiers
+        if policy is None or state is None or event.type != "purchase":
+            return []
+        activities = self._activities(conn, event.member)
+        new, changes = on_activity(policy, state, activities, event.at, self.program.zone)
+        self._save_tier(conn, event.member, new, changes, event.id)
+        return changes
+
+    def _after_refund(
+        self, conn: Connection, event: Event, purchase_at: datetime
+    ) -> list[TierChange]:
+        policy = self.program.tiers
+        if policy is None or not self.program.refunds.reevaluate_tier:
+            return []
+        _, state = self._member_state(conn, event.member)
+        if state is None:
+            return []
+        activities = self._activities(conn, event.member)
+        new, changes = on_refund(
+            policy, state, activities, purchase_at, event.at, self.program.zone
+        )
+        self._save_tier(conn, event.member, new, changes, event.id)
+        return changes
+
+    def _activities(self, conn: Connection, member_ref: str) -> Sequence[Activity]:
+        """Net qualifying activity per purchase (amount less refunds, points less reversals)."""
+        net = func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0)
+        rows = conn.execute(
+            select(events.c.occurred_at, events.c.amount, events.c.refunded_amount,
+                   net.label("net"))
+            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
+                                      earnings.c.event_id == events.c.event_id))
+            .where(
+                events.c.program_id == self.program.id,
+                events.c.member_ref == member_ref,
+                events.c.type == "purchase",
+            )
+            .group_by(events.c.event_id, events.c.occurred_at, events.c.amount,
+                      events.c.refunded_amount)
+        )  # fmt: skip
+        return [
+            Activity(
+                r.occurred_at,
+                spend=Decimal(r.amount) - Decimal(r.refunded_amount),
+                points=int(r.net or 0),
+                purchases=0 if Decimal(r.refunded_amount) >= Decimal(r.amount) > 0 else 1,
+            )
+            for r in rows
+        ]
+
+    def _save_tier(
+        self,
+        conn: Connection,
+        member_ref: str,
+        state: TierState,
+        changes: list[TierChange],
+        event_id: str | None,
+    ) -> None:
+        if not changes:
+            return
+        self._set_member(
+            conn,
+            member_ref,
+            tier=state.tier,
+            tier_since=state.since,
+            review_at=state.review_at,
+            grace_until=state.grace_until,
+            assigned_until=state.assigned_until,
+        )
+        conn.execute(
+            insert(tier_changes),
+            [
+                {
+                    "program_id": self.program.id,
+                    "member_ref": member_ref,
+                    "at": c.at,
+                    "kind": c.kind.value,
+                    "from_tier": c.from_tier,
+                    "to_tier": c.to_tier,
+                    "value": c.value,
+                    "reason": c.reason[:300],
+                    "event_id": event_id,
+                }
+                for c in changes
+            ],
+        )
+
+    def _set_member(self, conn: Connection, member_ref: str, **values: Any) -> None:
+        conn.execute(
+            update(member_states)
+            .where(
+                member_states.c.program_id == self.program.id,
+                member_states.c.member_ref == member_ref,
+            )
+            .values(**values)
+        )
+
+
+__all__ = ["EventProcessor", "Outcome", "ProcessingError", "Redemption", "Rejected", "Result"]

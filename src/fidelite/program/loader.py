@@ -1,0 +1,136 @@
+"""Load a program file: YAML -> validated :class:`ProgramDefinition`.
+
+Every problem is reported with the file, the line and column in that file and the
+field path (``rules[2].when``), all at once, so a business can fix a file in one pass.
+YAML timestamps and floats are read as text so that dates keep their offsets and money
+keeps its exact decimal digits (pydantic then parses them into aware datetimes and
+``Decimal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from fidelite.program.definition import Location, ProgramDefinition
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a program file, with where it is (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class ProgramError(ValueError):
+    """A program file that cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def load_program(path: str | Path) -> ProgramDefinition:
+    """Read and validate the program file at ``path`` (raises :class:`ProgramError`)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProgramError([Problem(str(file), 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_program(text, name=str(file))
+
+
+def parse_program(text: str, *, name: str = "<program>") -> ProgramDefinition:
+    """Validate program ``text``; ``name`` is the file name used in error messages."""
+    try:
+        document = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ProgramError(
+            [Problem(name, line, column, "", f"invalid YAML: {exc.problem}")]
+        ) from None
+    if not isinstance(document, CommentedMap):
+        raise ProgramError([Problem(name, 1, 1, "", "a program file is a YAML mapping")])
+    try:
+        program = ProgramDefinition.model_validate(_plain(document))
+    except ValidationError as exc:
+        problems = [
+            _problem(name, document, tuple(err["loc"]), _message(err)) for err in exc.errors()
+        ]
+        raise ProgramError(problems) from None
+    cross = program.problems()
+    if cross:
+        raise ProgramError([_problem(name, document, loc, msg) for loc, msg in cross])
+    return program
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    constructors = yaml.constructor.yaml_constructors
+    as_text = constructors["tag:yaml.org,2002:str"]
+    constructors["tag:yaml.org,2002:timestamp"] = as_text
+    constructors["tag:yaml.org,2002:float"] = as_text
+    return yaml
+
+
+def _plain(node: Any) -> Any:
+    """Plain dicts/lists, so validation never depends on ruamel's types."""
+    if isinstance(node, CommentedMap):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _problem(name: str, document: CommentedMap, loc: Location, message: str) -> Problem:
+    line, column, path = _locate(document, loc)
+    return Problem(name, line, column, path, message)
+
+
+def _locate(document: CommentedMap, loc: Location) -> tuple[int, int, str]:
+    """Follow ``loc`` into the YAML tree; the deepest node found gives line and column.
+
+    Elements of ``loc`` that are not keys or indexes (pydantic adds validator names for
+    annotated types) are skipped; a missing key points at its parent mapping.
+    """
+    node: Any = document
+    line, column = 1, 1
+    path = ""
+    for part in loc:
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line, column = node.lc.value(part)
+            line, column = line + 1, column + 1
+            node = node[part]
+            path = f"{path}.{part}" if path else part
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line, column = node.lc.item(part)
+            line, column = line + 1, column + 1
+            node = node[part]
+            path = f"{path}[{part}]"
+        elif isinstance(node, CommentedMap) and isinstance(part, str) and part.isidentifier():
+            path = f"{path}.{part}" if path else part  # a missing field: keep the parent's line
+            node = None
+    return line, column, path

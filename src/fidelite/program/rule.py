@@ -1,0 +1,134 @@
+"""Earning rules: when a rule applies to an event and how many points it gives.
+
+A rule applies when the event's type is in ``on``, the event falls in the rule's
+campaign window, the member is in one of its segments (if any), the event used a
+coupon of its campaign (if any) and its CEL condition ``when`` holds. Its points are
+the sum of its effects (``per_amount``, ``per_item``, ``fixed``, ``formula``) or, for a
+multiplier rule, ``(multiply - 1) x`` the points of the rules before it; then the
+per-event cap, the per-member period cap and the campaign budget trim them, in that
+order. Rules run in ascending ``priority`` (then file order); ``stop`` ends evaluation
+after a rule that gave points.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from fidelite.program.expression import ItemExpression, RuleExpression
+from fidelite.program.model import Identifier, ProgramModel
+
+
+class Rounding(StrEnum):
+    """How a fractional number of points becomes an integer."""
+
+    floor = "floor"
+    ceil = "ceil"
+    half_up = "half_up"
+    half_even = "half_even"
+
+
+class Period(StrEnum):
+    """Calendar periods (in the program's zone) for per-member caps."""
+
+    day = "day"
+    week = "week"
+    month = "month"
+    year = "year"
+    ever = "ever"
+
+
+class PerAmount(ProgramModel):
+    """``points`` for every ``per`` money units of the event amount."""
+
+    points: Decimal = Field(gt=0)
+    per: Decimal = Field(default=Decimal(1), gt=0)
+
+
+class PerItem(ProgramModel):
+    """Points for each basket line matching ``when`` (all lines if omitted).
+
+    Per unit bought (``points_per_unit``) and/or per money unit of the line total
+    (``points_per_amount`` for every ``per`` units of price x quantity).
+    """
+
+    when: ItemExpression | None = None
+    points_per_unit: Decimal = Field(default=Decimal(0), ge=0)
+    points_per_amount: Decimal = Field(default=Decimal(0), ge=0)
+    per: Decimal = Field(default=Decimal(1), gt=0)
+
+    @model_validator(mode="after")
+    def _gives_something(self) -> PerItem:
+        if self.points_per_unit == 0 and self.points_per_amount == 0:
+            raise ValueError("set points_per_unit and/or points_per_amount")
+        return self
+
+
+class MemberCap(ProgramModel):
+    """At most ``points`` from this rule per member per calendar ``period``."""
+
+    points: int = Field(gt=0)
+    period: Period
+
+
+class Window(ProgramModel):
+    """A campaign window: the rule applies from ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    def contains(self, at: datetime) -> bool:
+        """Whether ``at`` falls inside the window."""
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+
+class Rule(ProgramModel):
+    """One earning rule (see the module docstring for evaluation order)."""
+
+    id: Identifier
+    description: str = ""
+    on: list[Identifier] = Field(min_length=1, description="event types this rule handles")
+    when: RuleExpression | None = None
+    segments: list[Identifier] = Field(
+        default_factory=list, description="member must be in one of these (empty: anyone)"
+    )
+    window: Window | None = None
+    coupon_campaign: Identifier | None = None
+    currency: Identifier | None = None
+    priority: int = 100
+    stop: bool = False
+
+    per_amount: PerAmount | None = None
+    per_item: PerItem | None = None
+    fixed: int = Field(default=0, ge=0)
+    formula: RuleExpression | None = None
+    multiply: Decimal | None = Field(default=None, gt=1)
+    rounding: Rounding = Rounding.floor
+    tier_multiplier: bool = Field(
+        default=True, description="the member's tier multiplier applies to these points"
+    )
+
+    cap_per_event: int | None = Field(default=None, gt=0)
+    cap_per_member: MemberCap | None = None
+    budget: int | None = Field(default=None, gt=0, description="total points this rule may give")
+
+    @model_validator(mode="after")
+    def _has_effect(self) -> Rule:
+        effects = [self.per_amount, self.per_item, self.formula]
+        has_additive = any(e is not None for e in effects) or self.fixed > 0
+        if self.multiply is not None and has_additive:
+            raise ValueError("a multiplier rule ('multiply') cannot also give points directly")
+        if self.multiply is None and not has_additive:
+            raise ValueError(
+                "a rule needs an effect: per_amount, per_item, fixed, formula or multiply"
+            )
+        return self

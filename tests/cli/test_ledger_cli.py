@@ -1,0 +1,226 @@
+"""The CLI as a user runs it: the installed ``fidelite`` script on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fidelite import __version__
+
+FIDELITE = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+
+
+def cli(*args: str, db: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FIDELITE_DB"} | {"COLUMNS": "200"}
+    if db is not None:
+        env["FIDELITE_DB"] = f"sqlite:///{db}"
+    proc = subprocess.run([FIDELITE, *args], capture_output=True, text=True, env=env, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def dbfile(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.db"
+    cli("db", "upgrade", db=path)
+    cli("ledger", "open", "default", "--currency", "points", db=path)
+    cli("member", "add", "CARD-1", db=path)
+    return path
+
+
+def test_version_prints_the_package_version() -> None:
+    assert cli("--version").stdout.strip() == f"fidelite {__version__}"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    commands = [
+        ["db", "upgrade"],
+        ["db", "status"],
+        ["member", "add"],
+        ["member", "show"],
+        ["ledger", "open"],
+        ["ledger", "balance"],
+        ["ledger", "history"],
+        ["ledger", "earn"],
+        ["ledger", "spend"],
+        ["ledger", "adjust"],
+        ["ledger", "reverse"],
+        ["ledger", "release"],
+        ["ledger", "release-due"],
+        ["ledger", "expire"],
+        ["ledger", "check"],
+        ["demo"],
+    ]
+    for command in commands:
+        out = cli(*command, "--help").stdout
+        assert "Example: fidelite " + command[0] in out.replace("\n", " "), command
+
+
+def test_db_upgrade_then_status_reports_current(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    up = as_json(cli("db", "upgrade", "--db", str(path), "--format", "json"))
+    status = as_json(cli("db", "status", "--db", str(path), "--format", "json"))
+    assert up["revision"] == status["head"] and status["current"] is True
+
+
+def test_commands_refuse_a_database_that_is_not_upgraded(tmp_path: Path) -> None:
+    proc = cli("ledger", "balance", "X", "--db", str(tmp_path / "empty.db"), ok=False)
+    assert proc.returncode == 1
+    assert "fidelite db upgrade" in proc.stderr
+
+
+def test_earn_spend_balance_history_in_json(dbfile: Path) -> None:
+    earn = as_json(
+        cli(
+            "ledger",
+            "earn",
+            "CARD-1",
+            "120",
+            "--key",
+            "o1",
+            "--at",
+            "2026-01-01",
+            "--expires",
+            "2027-01-01",
+            "--source",
+            "order:1",
+            "-f",
+            "json",
+            db=dbfile,
+        )
+    )
+    assert (earn["points"], earn["available_after"], earn["replayed"]) == (120, 120, False)
+    again = as_json(
+        cli(
+            "ledger",
+            "earn",
+            "CARD-1",
+            "120",
+            "--key",
+            "o1",
+            "--at",
+            "2026-01-01",
+            "--expires",
+            "2027-01-01",
+            "--source",
+            "order:1",
+            "-f",
+            "json",
+            db=dbfile,
+        )
+    )
+    assert again["replayed"] is True and again["transaction_id"] == earn["transaction_id"]
+    cli("ledger", "spend", "CARD-1", "20", "--key", "s1", "--at", "2026-01-02", db=dbfile)
+    bal = as_json(
+        cli("ledger", "balance", "CARD-1", "--as-of", "2026-12-15", "-f", "json", db=dbfile)
+    )
+    assert (bal["available"], bal["pending"], bal["expiring_soon"], bal["debt"]) == (100, 0, 100, 0)
+    hist = as_json(cli("ledger", "history", "CARD-1", "-f", "json", db=dbfile))
+    assert [(h["kind"], h["available_change"], h["source"]) for h in hist] == [
+        ("spend", -20, None),
+        ("earn", 120, "order:1"),
+    ]
+
+
+def test_rejection_exits_non_zero_with_code_and_changes_nothing(dbfile: Path) -> None:
+    proc = cli("ledger", "spend", "CARD-1", "5", "--key", "s1", "-f", "json", db=dbfile, ok=False)
+    assert proc.returncode == 1
+    assert as_json(proc)["error"]["code"] == "insufficient_points"
+    text = cli("ledger", "spend", "CARD-1", "5", "--key", "s1", db=dbfile, ok=False)
+    assert "[insufficient_points]" in text.stderr
+    assert as_json(cli("ledger", "history", "CARD-1", "-f", "json", db=dbfile)) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["ledger", "earn", "NOPE", "10", "--key", "k"], "unknown_member"),
+        (["ledger", "earn", "CARD-1", "10", "--key", "k", "-c", "stars"], "unknown_currency"),
+        (["ledger", "earn", "CARD-1", "0", "--key", "k"], "invalid_request"),
+        (["ledger", "earn", "--key", "k", "--", "CARD-1", "-3"], "invalid_request"),
+        (["ledger", "earn", "CARD-1", "10", "--key", "k", "--at", "2026-02-30"], "invalid_request"),
+        (["ledger", "expire", "--as-of", "soon"], "invalid_request"),
+    ],
+)
+def test_bad_input_names_the_problem(dbfile: Path, args: list[str], code: str) -> None:
+    proc = cli(args[0], args[1], "-f", "json", *args[2:], db=dbfile, ok=False)
+    assert proc.returncode == 1
+    assert as_json(proc)["error"]["code"] == code
+    assert as_json(cli("ledger", "history", "CARD-1", "-f", "json", db=dbfile)) == []
+
+
+def test_non_integer_points_are_refused_by_the_parser(dbfile: Path) -> None:
+    proc = cli("ledger", "earn", "CARD-1", "1.5", "--key", "k", db=dbfile, ok=False)
+    assert proc.returncode == 2 and "points" in proc.stderr
+
+
+def test_adjust_reverse_expire_and_check(dbfile: Path) -> None:
+    cli(
+        "ledger",
+        "adjust",
+        "CARD-1",
+        "200",
+        "--reason",
+        "outage",
+        "--actor",
+        "ops",
+        "--key",
+        "g1",
+        "--at",
+        "2026-01-01",
+        "--expires",
+        "2026-03-01",
+        db=dbfile,
+    )
+    earn = as_json(
+        cli(
+            "ledger",
+            "earn",
+            "CARD-1",
+            "50",
+            "--key",
+            "e1",
+            "--at",
+            "2026-01-01",
+            "-f",
+            "json",
+            db=dbfile,
+        )
+    )
+    rev = as_json(
+        cli(
+            "ledger",
+            "reverse",
+            str(earn["transaction_id"]),
+            "--key",
+            "r1",
+            "--points",
+            "20",
+            "-f",
+            "json",
+            db=dbfile,
+        )
+    )
+    assert (rev["points"], rev["reverses_id"]) == (20, earn["transaction_id"])
+    job = as_json(cli("ledger", "expire", "--as-of", "2026-03-01", "-f", "json", db=dbfile))
+    assert (job["points"], job["lots"]) == (200, 1)
+    check = as_json(cli("ledger", "check", "-f", "json", db=dbfile))
+    assert check == {"ok": True, "violations": []}
+
+
+def test_demo_runs_and_the_books_balance(tmp_path: Path) -> None:
+    out = as_json(cli("demo", "--db-file", str(tmp_path / "demo.db"), "--format", "json"))
+    assert out["books_balance"] is True
+    last = out["steps"][-1]
+    assert (last["available"], last["pending"], last["debt"]) == (0, 0, 80)

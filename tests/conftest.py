@@ -1,0 +1,112 @@
+"""Shared fixtures: real databases (a SQLite file, the PostgreSQL server) and a ledger.
+
+PostgreSQL: the suite uses ``FIDELITE_TEST_PG`` (default
+``postgresql://postgres@127.0.0.1:5432/test``) to create a scratch database per run.
+When the server is unreachable the PostgreSQL tests are skipped with the reason,
+except under ``CI=true`` (or ``FIDELITE_REQUIRE_POSTGRES=1``), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from fidelite.store import Database
+from tests.support import CheckedLedger
+
+PG_ADMIN_URL = os.environ.get("FIDELITE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = (
+    os.environ.get("CI", "").lower() == "true" or os.environ.get("FIDELITE_REQUIRE_POSTGRES") == "1"
+)
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _pg_url(database: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{database}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A scratch PostgreSQL database for this test run, migrated to head."""
+    admin_url = _pg_url(PG_ADMIN_URL.rsplit("/", 1)[1])
+    try:
+        admin = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        message = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {str(exc).splitlines()[0]}"
+        if REQUIRE_PG:
+            pytest.fail(message + " (required under CI=true)", pytrace=False)
+        pytest.skip(message)
+    name = f"fidelite_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = _pg_url(name)
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    return path
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE idempotency_records, postings, lots, ledger_transactions, accounts, "
+                "members, currencies, programs RESTART IDENTITY CASCADE"
+            )
+        )
+    engine.dispose()
+
+
+def make_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """A fresh, empty, migrated database of the given backend."""
+    if backend == "sqlite":
+        path = tmp_path / "fidelite.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return Database(f"sqlite:///{path}", pool_size=70)
+    url = request.getfixturevalue("pg_server")
+    _truncate_all(url)
+    return Database(url, pool_size=70)
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty migrated database, once on SQLite and once on PostgreSQL."""
+    database = make_database(request.param, request, tmp_path)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def ledger(db: Database) -> CheckedLedger:
+    """A ledger with program ``shop`` (currencies ``points`` and ``miles``) and members
+    ``alice`` and ``bob``; invariants are asserted after every call."""
+    checked = CheckedLedger(db)
+    checked.open_program("shop", ["points", "miles"])
+    checked.create_member("shop", "alice")
+    checked.create_member("shop", "bob")
+    return checked

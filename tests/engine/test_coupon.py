@@ -1,0 +1,102 @@
+"""Coupon codes: format, check symbol, acceptance reasons."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fidelite.engine import MemberState
+from fidelite.engine.coupon import (
+    CHECK_ALPHABET,
+    RANDOM_ALPHABET,
+    CouponStatus,
+    check_coupon,
+    check_symbol,
+    generate_codes,
+    make_code,
+    parse_code,
+)
+from tests.engine.helpers import program
+
+CAMPAIGN = (
+    "rules: []\ncoupons:\n  - id: spring\n    name: Spring\n    prefix: SPRING\n"
+    "    window: {start: 2027-03-01T00:00:00+01:00, end: 2027-04-01T00:00:00+02:00}\n"
+    "    segments: [vip]\n"
+)
+AT = datetime.fromisoformat("2027-03-10T12:00:00+01:00")
+VIP = MemberState("m1", segments=frozenset({"vip"}))
+
+
+def test_check_symbol_matches_hand_computed_weighted_mod_37() -> None:
+    # "AB": A=10 x 1 + B=11 x 2 = 32 -> Crockford check symbol 32 is "*".
+    assert check_symbol("AB") == "*"
+    # "Z1": Z=35 x 1 + 1 x 2 = 37 = 0 mod 37 -> "0".
+    assert check_symbol("Z1") == "0"
+    # "K": 20 -> the 21st check symbol, "M" (Crockford skips I and L).
+    assert check_symbol("K") == "M"
+
+
+def test_make_code_formats_prefix_groups_and_check() -> None:
+    assert make_code("AB", "000000000000")[:-1] == "AB-0000-0000-0000-"
+
+
+def test_generate_codes_are_distinct_and_parse() -> None:
+    codes = generate_codes("SPRING", 500, random.Random(7))
+    assert len(set(codes)) == 500
+    assert all(parse_code(code) is not None for code in codes)
+    assert all(
+        c in RANDOM_ALPHABET for code in codes for c in code.split("-", 1)[1][:14] if c != "-"
+    )
+
+
+@given(
+    body=st.text(alphabet=RANDOM_ALPHABET, min_size=12, max_size=12),
+    position=st.integers(min_value=0, max_value=11),
+    replacement=st.sampled_from(RANDOM_ALPHABET),
+)
+def test_parse_code_rejects_any_single_symbol_change(
+    body: str, position: int, replacement: str
+) -> None:
+    code = make_code("SPRING", body)
+    changed_body = body[:position] + replacement + body[position + 1 :]
+    tampered = "SPRING-" + "-".join(changed_body[i : i + 4] for i in (0, 4, 8)) + code[-2:]
+    assert (parse_code(tampered) is None) == (changed_body != body)
+
+
+@given(body=st.text(alphabet=RANDOM_ALPHABET, min_size=12, max_size=12), i=st.integers(0, 10))
+def test_parse_code_rejects_any_swap(body: str, i: int) -> None:
+    j = 11 - i if 11 - i != i else 0
+    chars = list(body)
+    chars[i], chars[j] = chars[j], chars[i]
+    swapped = "".join(chars)
+    code = make_code("SPRING", body)
+    tampered = "SPRING-" + "-".join(swapped[j : j + 4] for j in (0, 4, 8)) + code[-2:]
+    assert (parse_code(tampered) is None) == (swapped != body)
+
+
+def test_check_coupon_reasons_in_order() -> None:
+    prog = program(CAMPAIGN)
+    good = make_code("SPRING", "7KQ2M9XD4HRT")
+    other_check = next(c for c in CHECK_ALPHABET if c != good[-1])
+    assert check_coupon(prog, good[:-1] + other_check, CouponStatus.issued, VIP, AT).reason == (
+        "coupon_invalid"
+    )
+    unknown_prefix = make_code("WINTER", "7KQ2M9XD4HRT")
+    assert check_coupon(prog, unknown_prefix, CouponStatus.issued, VIP, AT).reason == (
+        "coupon_unknown"
+    )
+    assert check_coupon(prog, good, CouponStatus.not_found, VIP, AT).reason == "coupon_unknown"
+    assert check_coupon(prog, good, CouponStatus.used, VIP, AT).reason == "coupon_already_used"
+    late = datetime.fromisoformat("2027-04-01T00:00:00+02:00")
+    assert check_coupon(prog, good, CouponStatus.issued, VIP, late).reason == (
+        "coupon_not_valid_now"
+    )
+    outsider = MemberState("m2")
+    assert check_coupon(prog, good, CouponStatus.issued, outsider, AT).reason == (
+        "coupon_not_for_member"
+    )
+    accepted = check_coupon(prog, " " + good.lower(), CouponStatus.issued, VIP, AT)
+    assert (accepted.accepted, accepted.code, accepted.campaign) == (True, good, "spring")

@@ -1,0 +1,259 @@
+"""Earning rules: each effect, gate, cap and budget, with hand-computed points."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from fidelite.engine import MemberState, Outcome, ProgramState
+from tests.engine.helpers import action, evaluator, member, purchase
+
+
+def outcomes(decision_trace: list) -> list[tuple[str, str, int]]:  # type: ignore[type-arg]
+    return [(t.rule, t.outcome.value, t.points) for t in decision_trace]
+
+
+@pytest.mark.parametrize(
+    ("rounding", "amount", "points"),
+    [
+        ("floor", "19.99", 19),
+        ("ceil", "19.01", 20),
+        ("half_up", "19.50", 20),
+        ("half_up", "19.49", 19),
+        ("half_even", "18.50", 18),
+        ("half_even", "19.50", 20),
+    ],
+)
+def test_per_amount_rounds_with_rule_rounding(rounding: str, amount: str, points: int) -> None:
+    engine = evaluator(
+        f"rules:\n  - id: base\n    on: [purchase]\n    per_amount: {{points: 1}}\n"
+        f"    rounding: {rounding}\n"
+    )
+    decision = engine.evaluate(purchase(amount), member())
+    assert decision.points("points") == points
+
+
+def test_per_amount_gives_points_per_money_unit() -> None:
+    # 3 points per 2 EUR on 25.00 EUR: 25 / 2 x 3 = 37.5 -> floor 37.
+    engine = evaluator(
+        "rules:\n  - id: base\n    on: [purchase]\n    per_amount: {points: 3, per: 2}\n"
+    )
+    assert engine.evaluate(purchase("25.00"), member()).points("points") == 37
+
+
+def test_per_item_counts_matching_lines_only() -> None:
+    engine = evaluator(
+        "rules:\n  - id: beans\n    on: [purchase]\n    per_item:\n"
+        '      when: item.category == "beans" && item.price >= 5.0\n'
+        "      points_per_unit: 4\n      points_per_amount: 1\n      per: 2\n"
+    )
+    items = [
+        {"sku": "B1", "category": "beans", "quantity": 3, "price": "6.00"},  # 12 + 18/2 = 21
+        {"sku": "B2", "category": "beans", "quantity": 1, "price": "4.00"},  # too cheap
+        {"sku": "T1", "category": "tea", "quantity": 2, "price": "9.00"},  # other category
+    ]
+    decision = engine.evaluate(purchase("40.00", items=items), member())
+    assert decision.points("points") == 21
+
+
+def test_fixed_and_formula_add_up() -> None:
+    # fixed 10 + formula 1.15 * 100 = 115 (not 114.999... from binary floating point).
+    engine = evaluator(
+        "rules:\n  - id: r\n    on: [purchase]\n    fixed: 10\n    formula: event.amount * 100.0\n"
+    )
+    assert engine.evaluate(purchase("1.15"), member()).points("points") == 125
+
+
+def test_multiplier_rule_multiplies_points_of_earlier_rules() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: base, on: [purchase], per_amount: {points: 1}, priority: 1}\n"
+        "  - {id: bonus, on: [purchase], fixed: 5, priority: 2}\n"
+        "  - {id: double, on: [purchase], multiply: 2, priority: 3}\n"
+        "  - {id: late, on: [purchase], fixed: 7, priority: 4}\n"
+    )
+    decision = engine.evaluate(purchase("30.00"), member())
+    assert outcomes(decision.trace) == [
+        ("base", "matched", 30),
+        ("bonus", "matched", 5),
+        ("double", "matched", 35),
+        ("late", "matched", 7),
+    ]
+    assert decision.points("points") == 77
+
+
+def test_rules_run_in_priority_then_file_order_and_stop() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: c, on: [purchase], fixed: 3, priority: 20}\n"
+        "  - {id: a, on: [purchase], fixed: 1, priority: 10, stop: true}\n"
+        "  - {id: b, on: [purchase], fixed: 2, priority: 10}\n"
+    )
+    decision = engine.evaluate(purchase("1.00"), member())
+    assert outcomes(decision.trace) == [
+        ("a", "matched", 1),
+        ("b", "stopped", 0),
+        ("c", "stopped", 0),
+    ]
+
+
+def test_stop_is_ignored_when_condition_fails() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: a, on: [purchase], fixed: 1, stop: true, when: 'event.channel == \"web\"'}\n"
+        "  - {id: b, on: [purchase], fixed: 2}\n"
+    )
+    decision = engine.evaluate(purchase("1.00", channel="store"), member())
+    assert outcomes(decision.trace) == [("a", "condition_false", 0), ("b", "matched", 2)]
+
+
+def test_cap_per_event_trims_points() -> None:
+    engine = evaluator(
+        "rules:\n  - {id: r, on: [purchase], per_amount: {points: 1}, cap_per_event: 50}\n"
+    )
+    decision = engine.evaluate(purchase("80.00"), member())
+    (line,) = decision.trace
+    assert (line.outcome, line.points, line.note) == (
+        Outcome.cap_per_event,
+        50,
+        "80 capped at 50 per event",
+    )
+
+
+def test_cap_per_member_uses_points_already_given_in_period() -> None:
+    engine = evaluator(
+        "rules:\n  - id: r\n    on: [purchase]\n    fixed: 40\n"
+        "    cap_per_member: {points: 100, period: month}\n"
+    )
+    state = member(rule_points={("r", "2026-11"): 70, ("r", "2026-10"): 100})
+    decision = engine.evaluate(purchase("1.00"), state)
+    assert decision.points("points") == 30
+    assert decision.trace[0].outcome is Outcome.cap_per_member
+    assert [(u.rule, u.period, u.points) for u in decision.usage] == [("r", "2026-11", 30)]
+
+
+def test_cap_period_uses_program_time_zone() -> None:
+    # 2026-11-30T23:30Z is already 1 December in Paris: a new month, a fresh cap.
+    engine = evaluator(
+        "rules:\n  - id: r\n    on: [purchase]\n    fixed: 40\n"
+        "    cap_per_member: {points: 40, period: month}\n"
+    )
+    state = member(rule_points={("r", "2026-11"): 40})
+    decision = engine.evaluate(purchase("1.00", at="2026-11-30T23:30:00+00:00"), state)
+    assert decision.points("points") == 40
+    assert decision.usage[0].period == "2026-12"
+
+
+def test_budget_trims_then_exhausts_with_code() -> None:
+    body = (
+        "rules:\n  - {id: promo, on: [purchase], fixed: 30, budget: 100}\n"
+        "  - {id: base, on: [purchase], fixed: 1}\n"
+    )
+    engine = evaluator(body)
+    trimmed = engine.evaluate(purchase("1.00"), member(), ProgramState({"promo": 80}))
+    assert trimmed.points("points") == 21
+    assert trimmed.budget_spent == {"promo": 20}
+    exhausted = engine.evaluate(purchase("1.00"), member(), ProgramState({"promo": 100}))
+    assert outcomes(exhausted.trace) == [
+        ("promo", "rule_budget_exhausted", 0),
+        ("base", "matched", 1),
+    ]
+    assert exhausted.budget_spent == {}
+
+
+def test_window_start_inclusive_end_exclusive() -> None:
+    engine = evaluator(
+        "rules:\n  - id: r\n    on: [purchase]\n    fixed: 5\n"
+        "    window: {start: 2026-12-01T00:00:00+01:00, end: 2026-12-02T00:00:00+01:00}\n"
+    )
+    at_start = engine.evaluate(purchase("1", at="2026-12-01T00:00:00+01:00"), member())
+    at_end = engine.evaluate(purchase("1", at="2026-12-02T00:00:00+01:00"), member())
+    assert at_start.points("points") == 5
+    assert at_end.trace[0].outcome is Outcome.outside_window
+
+
+def test_segment_gate_requires_one_segment() -> None:
+    engine = evaluator("rules:\n  - {id: r, on: [purchase], fixed: 5, segments: [vip, staff]}\n")
+    assert (
+        engine.evaluate(purchase("1"), member(segments=frozenset({"staff"}))).points("points") == 5
+    )
+    outsider = engine.evaluate(purchase("1"), member(segments=frozenset({"new"})))
+    assert outsider.trace[0].outcome is Outcome.segment
+
+
+def test_condition_sees_local_weekday_and_hour() -> None:
+    # Sunday 2026-11-22 23:30 UTC is Monday 00:30 in Paris: weekday 1, hour 0.
+    engine = evaluator(
+        "rules:\n  - {id: r, on: [purchase], fixed: 5,"
+        " when: 'event.weekday == 1 && event.hour == 0'}\n"
+    )
+    decision = engine.evaluate(purchase("1", at="2026-11-22T23:30:00+00:00"), member())
+    assert decision.points("points") == 5
+
+
+def test_condition_error_is_traced_not_raised() -> None:
+    engine = evaluator(
+        "rules:\n  - {id: r, on: [purchase], fixed: 5, when: 'event.attributes.lane == 2'}\n"
+    )
+    decision = engine.evaluate(purchase("1"), member())
+    assert decision.trace[0].outcome is Outcome.condition_error
+    assert decision.points("points") == 0
+
+
+def test_member_fields_in_condition() -> None:
+    engine = evaluator(
+        "rules:\n  - id: r\n    on: [purchase]\n    fixed: 5\n"
+        '    when: member.tier == "gold" && "vip" in member.segments && member.purchases >= 3'
+        ' && member.attributes.city == "Lyon" && member.days_since_joined >= 30\n'
+    )
+    state = MemberState(
+        ref="m1",
+        tier="gold",
+        segments=frozenset({"vip"}),
+        purchases=3,
+        attributes={"city": "Lyon"},
+        joined_at=datetime.fromisoformat("2026-10-24T10:00:00+01:00"),
+    )
+    assert engine.evaluate(purchase("1"), state).points("points") == 5
+
+
+def test_non_purchase_events_by_name() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: signup, on: [signup], fixed: 100}\n"
+        "  - {id: birthday, on: [birthday], fixed: 250, when: member.birthday}\n"
+        "  - {id: workshop, on: [workshop], fixed: 150}\n"
+    )
+    born = member(birth_date=datetime(1990, 11, 23).date())
+    assert engine.evaluate(action("signup"), born).points("points") == 100
+    assert engine.evaluate(action("birthday"), born).points("points") == 250
+    assert engine.evaluate(action("birthday"), member()).points("points") == 0
+    assert engine.evaluate(action("workshop"), born).points("points") == 150
+
+
+def test_tier_multiplier_applies_to_flagged_rules_only() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: base, on: [purchase], per_amount: {points: 1}}\n"
+        "  - {id: flat, on: [purchase], fixed: 10, tier_multiplier: false}\n"
+        "tiers:\n  levels:\n"
+        "    - {id: base, name: Base, threshold: 0}\n"
+        "    - {id: gold, name: Gold, threshold: 100, earn_multiplier: 1.5}\n"
+    )
+    decision = engine.evaluate(purchase("45.00"), member(tier="gold"))
+    assert outcomes(decision.trace)[-1] == ("tier:gold", "matched", 22)
+    assert decision.points("points") == 45 + 10 + 22
+
+
+def test_pending_and_expiry_dates_follow_policies() -> None:
+    engine = evaluator(
+        "rules:\n  - {id: base, on: [purchase, review], fixed: 1}\n"
+        "expiry: {mode: after_earning, months: 12, rounding: end_of_year}\n"
+        "pending: {days: 30}\n"
+    )
+    (earning,) = engine.evaluate(purchase("1", at="2026-03-15T12:00:00+01:00"), member()).earnings
+    assert earning.pending_until == datetime.fromisoformat("2026-04-14T12:00:00+01:00")
+    assert earning.expires_at == datetime.fromisoformat("2028-01-01T00:00:00+01:00")
+    (review,) = engine.evaluate(action("review", at="2026-03-15T12:00:00+01:00"), member()).earnings
+    assert review.pending_until is None

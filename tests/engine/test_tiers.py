@@ -1,0 +1,137 @@
+"""Tier movements across windows: immediate upgrades, grace, one level at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from fidelite.engine.tiers import (
+    Activity,
+    TierChange,
+    TierState,
+    assign,
+    initial_state,
+    on_activity,
+    review,
+)
+from fidelite.program.tier import TierPolicy
+
+PARIS = ZoneInfo("Europe/Paris")
+LEVELS = [
+    {"id": "bronze", "name": "Bronze", "threshold": 0},
+    {"id": "silver", "name": "Silver", "threshold": 300},
+    {"id": "gold", "name": "Gold", "threshold": 1000},
+]
+
+
+def policy(**fields: object) -> TierPolicy:
+    return TierPolicy.model_validate({"levels": LEVELS, **fields})
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T00:00:00").replace(tzinfo=PARIS)
+
+
+def spend(day: str, amount: str) -> Activity:
+    return Activity(at(day), spend=Decimal(amount), purchases=1)
+
+
+def entry(change: TierChange) -> tuple[str, str, str, str, str]:
+    return (
+        change.at.date().isoformat(),
+        change.kind.value,
+        change.from_tier,
+        change.to_tier,
+        str(change.value),
+    )
+
+
+def test_tier_walk_up_and_down_with_grace() -> None:
+    rules = policy(grace_months=3)
+    activities: list[Activity] = []
+    timeline: list[TierChange] = []
+    state = initial_state(rules, at("2025-01-10"))
+
+    def buy(day: str, amount: str) -> None:
+        nonlocal state
+        activities.append(spend(day, amount))
+        state, changes = on_activity(rules, state, activities, at(day), PARIS)
+        timeline.extend(changes)
+
+    def run_review(day: str) -> None:
+        nonlocal state
+        state, changes = review(rules, state, activities, at(day), PARIS)
+        timeline.extend(changes)
+
+    buy("2025-02-01", "400")  # 400 >= 300: silver at once
+    buy("2025-06-10", "700")  # 1100 >= 1000: gold at once, review 2026-06-10
+    buy("2025-12-01", "100")
+    run_review("2026-06-09")  # not due yet: nothing
+    assert state.tier == "gold" and state.review_at == at("2026-06-10")
+    # Window (2025-06-10, 2026-06-10]: the 700 is exactly 12 months old and out: 100.
+    run_review("2026-06-10")
+    assert state.grace_until == at("2026-09-10")
+    buy("2026-07-01", "150")  # 100 + 150 = 250: not enough to end the grace period
+    run_review("2026-09-10")  # 250 < 1000: down ONE level, to silver (not bronze)
+    buy("2026-10-01", "100")  # 350 qualifies for silver, nothing higher: no change
+    run_review("2027-09-10")  # window (2026-09-10, 2027-09-10]: 100 < 300: grace
+    buy("2027-11-20", "300")  # 300 >= 300 during grace: re-qualified, review 2028-11-20
+    buy("2028-05-05", "200")
+    buy("2028-08-08", "150")
+    run_review("2028-11-20")  # window (2027-11-20, 2028-11-20]: 350: re-qualified
+    run_review("2030-03-01")  # nothing since: grace from 2029-11-20, then bronze
+    assert [entry(c) for c in timeline] == [
+        ("2025-02-01", "upgrade", "bronze", "silver", "400"),
+        ("2025-06-10", "upgrade", "silver", "gold", "1100"),
+        ("2026-06-10", "grace_started", "gold", "gold", "100"),
+        ("2026-09-10", "downgrade", "gold", "silver", "250"),
+        ("2027-09-10", "grace_started", "silver", "silver", "100"),
+        ("2027-11-20", "requalified", "silver", "silver", "300"),
+        ("2028-11-20", "requalified", "silver", "silver", "350"),
+        ("2029-11-20", "grace_started", "silver", "silver", "0"),
+        ("2030-02-20", "downgrade", "silver", "bronze", "0"),
+    ]
+    assert state == TierState("bronze", at("2030-02-20"), review_at=None)
+    assert timeline[3].reason == "spend 250 below 1000 at re-qualification"
+
+
+def test_downgrade_to_qualified_skips_levels_without_grace() -> None:
+    rules = policy(downgrade="to_qualified")
+    activities = [spend("2025-03-01", "1200")]
+    start = initial_state(rules, at("2025-01-01"))
+    state, _ = on_activity(rules, start, activities, at("2025-03-01"), PARIS)
+    assert state.tier == "gold"
+    state, changes = review(rules, state, activities, at("2026-03-02"), PARIS)
+    # Review due 2026-03-01; window (2025-03-01, 2026-03-01] holds nothing: to bronze.
+    assert [entry(c) for c in changes] == [("2026-03-01", "downgrade", "gold", "bronze", "0")]
+    assert state.review_at is None
+
+
+def test_calendar_year_window_judges_the_closed_year() -> None:
+    rules = policy(window="calendar_year")
+    activities = [spend("2025-03-01", "350"), spend("2026-01-05", "50")]
+    start = initial_state(rules, at("2025-01-01"))
+    state, _ = on_activity(rules, start, activities[:1], at("2025-03-01"), PARIS)
+    assert (state.tier, state.review_at) == ("silver", at("2026-01-01"))
+    # Each 1 January judges the calendar year that just closed: 2025 = 350, 2026 = 50.
+    state, changes = review(rules, state, activities, at("2027-01-01"), PARIS)
+    assert [entry(c) for c in changes] == [
+        ("2026-01-01", "requalified", "silver", "silver", "350"),
+        ("2027-01-01", "downgrade", "silver", "bronze", "50"),
+    ]
+
+
+def test_manual_assignment_holds_until_it_expires() -> None:
+    rules = policy()
+    state = initial_state(rules, at("2025-01-01"))
+    state, change = assign(rules, state, "gold", at("2025-01-15"), at("2025-07-15"), "goodwill")
+    assert entry(change) == ("2025-01-15", "assigned", "bronze", "gold", "0")
+    activities = [spend("2025-05-01", "320")]
+    held, nothing = review(rules, state, activities, at("2025-07-14"), PARIS)
+    assert (held.tier, nothing) == ("gold", [])
+    state, changes = review(rules, state, activities, at("2025-07-15"), PARIS)
+    assert [entry(c) for c in changes] == [
+        ("2025-07-15", "assignment_expired", "gold", "silver", "320")
+    ]
+    assert state.review_at == at("2026-07-15")

@@ -1,0 +1,333 @@
+"""Random sequences of ledger operations against a small reference model.
+
+The model keeps lots as plain Python objects and applies the documented rules
+(soonest-expiring lots first, debt repaid first by available credits, shortfall
+policies, refills in reverse order of drawing). After every step the ledger's
+balances must equal the model's and ``check_invariants`` must be clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from fidelite.ledger import Ledger, Rejected, RejectionCode, check_invariants
+from fidelite.store import Database
+from tests.conftest import BACKENDS, make_database
+from tests.support import T0
+
+MEMBERS = ("alice", "bob")
+DAY = timedelta(days=1)
+
+
+@dataclass
+class MLot:
+    member: str
+    remaining: int
+    state: str
+    earned_at: datetime
+    expires_at: datetime | None
+    pending_until: datetime | None
+
+
+@dataclass
+class MTxn:
+    kind: str
+    direction: str
+    member: str
+    points: int
+    reversed: int = 0
+    lot: int | None = None
+    draws: list[tuple[int, int]] = field(default_factory=list)
+    refilled: dict[int, int] = field(default_factory=dict)
+
+
+class Model:
+    """The reference: what the ledger should hold, computed the simple way."""
+
+    def __init__(self) -> None:
+        self.lots: dict[int, MLot] = {}
+        self.debt = dict.fromkeys(MEMBERS, 0)
+        self.txns: dict[int, MTxn] = {}
+
+    def spendable(self, member: str, now: datetime) -> list[int]:
+        ids = [
+            i
+            for i, lot in self.lots.items()
+            if lot.member == member
+            and lot.state == "available"
+            and (lot.expires_at is None or lot.expires_at > now)
+        ]
+        return sorted(
+            ids,
+            key=lambda i: (
+                self.lots[i].expires_at is None,
+                self.lots[i].expires_at or now,
+                self.lots[i].earned_at,
+                i,
+            ),
+        )
+
+    def draw(self, ids: list[int], points: int, closed: str) -> list[tuple[int, int]]:
+        out = []
+        for i in ids:
+            if points == 0:
+                break
+            take = min(points, self.lots[i].remaining)
+            self.lots[i].remaining -= take
+            if self.lots[i].remaining == 0:
+                self.lots[i].state = closed
+            out.append((i, take))
+            points -= take
+        return out
+
+    def balance(self, member: str, now: datetime) -> tuple[int, int, int]:
+        available = sum(self.lots[i].remaining for i in self.spendable(member, now))
+        pending = sum(
+            lot.remaining
+            for lot in self.lots.values()
+            if lot.member == member and lot.state == "pending"
+        )
+        return available, pending, self.debt[member]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+        self.ledger = Ledger(db)
+        self.ledger.open_program("shop", ["points"])
+        for m in MEMBERS:
+            self.ledger.create_member("shop", m)
+        self.model = Model()
+        self.now = T0
+        self.seq = 0
+
+    def key(self) -> str:
+        self.seq += 1
+        return f"k{self.seq}"
+
+    @rule(days=st.integers(0, 40))
+    def tick(self, days: int) -> None:
+        self.now += days * DAY
+
+    @rule(
+        member=st.sampled_from(MEMBERS),
+        points=st.integers(1, 300),
+        expires_in=st.one_of(st.none(), st.integers(1, 90)),
+        pending_for=st.one_of(st.none(), st.integers(1, 20)),
+    )
+    def earn(
+        self, member: str, points: int, expires_in: int | None, pending_for: int | None
+    ) -> None:
+        expires = None if expires_in is None else self.now + expires_in * DAY
+        pending = None if pending_for is None else self.now + pending_for * DAY
+        if expires is not None and pending is not None and pending >= expires:
+            pending = None
+        r = self.ledger.earn("shop", member, "points", points, key=self.key(), at=self.now,
+                             expires_at=expires, pending_until=pending)  # fmt: skip
+        repay = 0 if pending else min(points, self.model.debt[member])
+        assert r.debt_repaid == repay
+        self.model.debt[member] -= repay
+        txn = MTxn("earn", "credit", member, points)
+        if points - repay:
+            (move,) = r.lot_moves
+            assert move.points == points - repay
+            state = "pending" if pending else "available"
+            self.model.lots[move.lot_id] = MLot(
+                member, move.points, state, self.now, expires, pending
+            )
+            txn.lot = move.lot_id
+        self.model.txns[r.transaction_id] = txn
+
+    @rule(member=st.sampled_from(MEMBERS), points=st.integers(1, 400))
+    def spend(self, member: str, points: int) -> None:
+        ids = self.model.spendable(member, self.now)
+        short = sum(self.model.lots[i].remaining for i in ids) < points
+        try:
+            r = self.ledger.spend("shop", member, "points", points, key=self.key(), at=self.now)
+        except Rejected as rejected:
+            assert short and rejected.code is RejectionCode.INSUFFICIENT_POINTS
+            return
+        assert not short
+        draws = self.model.draw(ids, points, "spent")
+        assert [(m.lot_id, -m.points) for m in r.lot_moves] == draws
+        self.model.txns[r.transaction_id] = MTxn("spend", "debit", member, points, draws=draws)
+
+    @rule(member=st.sampled_from(MEMBERS), points=st.integers(1, 200), credit=st.booleans())
+    def adjust(self, member: str, points: int, credit: bool) -> None:
+        signed = points if credit else -points
+        ids = self.model.spendable(member, self.now)
+        short = not credit and sum(self.model.lots[i].remaining for i in ids) < points
+        try:
+            r = self.ledger.adjust("shop", member, "points", signed, key=self.key(), at=self.now,
+                                   reason="test", actor="hypothesis")  # fmt: skip
+        except Rejected as rejected:
+            assert short and rejected.code is RejectionCode.INSUFFICIENT_POINTS
+            return
+        assert not short
+        if credit:
+            repay = min(points, self.model.debt[member])
+            self.model.debt[member] -= repay
+            txn = MTxn("adjust", "credit", member, points)
+            if points - repay:
+                (move,) = r.lot_moves
+                self.model.lots[move.lot_id] = MLot(member, move.points, "available", self.now,
+                                                    None, None)  # fmt: skip
+                txn.lot = move.lot_id
+        else:
+            draws = self.model.draw(ids, points, "spent")
+            txn = MTxn("adjust", "debit", member, points, draws=draws)
+        self.model.txns[r.transaction_id] = txn
+
+    @rule()
+    def release_due(self) -> None:
+        self.ledger.release_due("shop", self.now)
+        for lot in self.model.lots.values():
+            if lot.state == "pending" and lot.pending_until and lot.pending_until <= self.now:
+                repay = min(lot.remaining, self.model.debt[lot.member])
+                self.model.debt[lot.member] -= repay
+                lot.remaining -= repay
+                lot.state = "available" if lot.remaining else "spent"
+
+    @rule()
+    def expire(self) -> None:
+        report = self.ledger.expire("shop", self.now)
+        expected = 0
+        for lot_id, lot in self.model.lots.items():
+            if lot.state == "available" and lot.expires_at and lot.expires_at <= self.now:
+                expected += lot.remaining
+                self.model.draw([lot_id], lot.remaining, "expired")
+        assert report.points == expected
+
+    @rule(
+        pick=st.integers(0, 10**6),
+        part=st.one_of(st.none(), st.integers(1, 300)),
+        policy=st.sampled_from(["reject", "within_balance", "debt"]),
+    )
+    def reverse(self, pick: int, part: int | None, policy: str, txn_id: int | None = None) -> None:
+        candidates = sorted(t for t, x in self.model.txns.items() if x.kind != "reverse")
+        if not candidates:
+            return
+        if txn_id is None:
+            txn_id = candidates[pick % len(candidates)]
+        txn = self.model.txns[txn_id]
+        left = txn.points - txn.reversed
+        amount = left if part is None else part
+        try:
+            r = self.ledger.reverse("shop", txn_id, key=self.key(), points=part, shortfall=policy,
+                                    at=self.now)  # fmt: skip
+        except Rejected as rejected:
+            self._expect_rejection(rejected, txn, amount, left, policy)
+            return
+        assert 0 < amount <= left
+        txn.reversed += amount
+        if txn.direction == "credit":
+            self._take_back(txn, amount, policy, r.written_off, r.debt_added)
+        else:
+            self._put_back(txn, amount)
+        self.model.txns[r.transaction_id] = MTxn("reverse", "-", txn.member, amount)
+
+    @rule(member=st.sampled_from(MEMBERS), policy=st.sampled_from(["within_balance", "debt"]))
+    def clawback(self, member: str, policy: str) -> None:
+        """Refund the member's latest credit after spending: the shortfall paths."""
+        credits = [
+            t for t, x in self.model.txns.items()
+            if x.member == member and x.direction == "credit" and x.reversed < x.points
+        ]  # fmt: skip
+        if credits:
+            self.reverse(pick=0, part=None, policy=policy, txn_id=max(credits))
+
+    @rule(member=st.sampled_from(MEMBERS), part=st.one_of(st.none(), st.integers(1, 100)))
+    def refund_redemption(self, member: str, part: int | None) -> None:
+        """Give back the member's latest debit (a cancelled redemption), debt or not."""
+        debits = [
+            t for t, x in self.model.txns.items()
+            if x.member == member and x.direction == "debit" and x.reversed < x.points
+        ]  # fmt: skip
+        if debits:
+            self.reverse(pick=0, part=part, policy="reject", txn_id=max(debits))
+
+    def _expect_rejection(
+        self, rejected: Rejected, txn: MTxn, amount: int, left: int, policy: str
+    ) -> None:
+        if amount > left or left == 0:
+            assert rejected.code is RejectionCode.REVERSAL_EXCEEDS_ORIGINAL
+            return
+        own = self.model.lots.get(txn.lot) if txn.lot is not None else None
+        in_lot = own.remaining if own and own.state in ("available", "pending") else 0
+        assert txn.direction == "credit" and policy == "reject" and in_lot < amount
+        assert rejected.code is RejectionCode.POINTS_ALREADY_SPENT
+
+    def _take_back(self, txn: MTxn, amount: int, policy: str, written_off: int, debt: int) -> None:
+        own = [txn.lot] if txn.lot is not None and self.model.lots[txn.lot].state in (
+            "available", "pending") else []  # fmt: skip
+        taken = sum(p for _, p in self.model.draw(own, amount, "reversed"))
+        short = amount - taken
+        assert policy != "reject" or short == 0
+        others = [i for i in self.model.spendable(txn.member, self.now) if i != txn.lot]
+        rest = short - sum(p for _, p in self.model.draw(others, short, "spent"))
+        if policy == "debt":
+            self.model.debt[txn.member] += rest
+            assert (debt, written_off) == (rest, 0)
+        else:
+            assert (debt, written_off) == (0, rest)
+
+    def _put_back(self, txn: MTxn, amount: int) -> None:
+        repay = min(amount, self.model.debt[txn.member])
+        self.model.debt[txn.member] -= repay
+        left = amount - repay
+        for lot_id, drawn in reversed(txn.draws):
+            give = min(left, drawn - txn.refilled.get(lot_id, 0))
+            if give <= 0:
+                continue
+            txn.refilled[lot_id] = txn.refilled.get(lot_id, 0) + give
+            lot = self.model.lots[lot_id]
+            lot.remaining += give
+            lot.state = "available"
+            left -= give
+        assert left == 0
+
+    @invariant()
+    def books_match_the_model(self) -> None:
+        for m in MEMBERS:
+            b = self.ledger.balance("shop", m, "points", as_of=self.now)
+            assert (b.available, b.pending, b.debt) == self.model.balance(m, self.now), m
+        assert check_invariants(self.db) == []
+
+
+def _run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         backend: str, examples: int, steps: int) -> None:  # fmt: skip
+    def factory() -> LedgerMachine:
+        db = make_database(backend, request, tmp_path_factory.mktemp("sm"))
+        return LedgerMachine(db)
+
+    run_state_machine_as_test(
+        factory,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_random_operation_sequences_match_the_model(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> None:
+    _run(request, tmp_path_factory, backend, examples=25, steps=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_long_random_operation_sequences_match_the_model(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> None:
+    _run(request, tmp_path_factory, backend, examples=150, steps=60)

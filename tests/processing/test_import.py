@@ -1,0 +1,118 @@
+"""Bulk import: idempotent by event id, bad rows reported by row number."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from fidelite.cli.main import _register, app
+from fidelite.ledger import assert_invariants
+from fidelite.processing import EventProcessor
+from fidelite.processing.importer import import_events
+from fidelite.program import parse_program
+from fidelite.store import Database
+
+PROGRAM = """\
+id: shop
+name: Shop
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: signup, on: [signup], fixed: 100}
+"""
+
+HEADER = ["event_id", "type", "member", "at", "amount", "items"]
+GOOD = [
+    ["e1", "purchase", "ann", "2026-11-02T10:00:00+01:00", "12.50", ""],
+    ["e2", "signup", "bob", "2026-11-02T11:00:00+01:00", "", ""],
+    ["e3", "purchase", "bob", "2026-11-03T10:00:00+01:00", "30.00",
+     json.dumps([{"sku": "A", "quantity": 2, "price": "15.00"}])],
+]  # fmt: skip
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    return path
+
+
+def points(db: Database, member: str) -> int:
+    from fidelite.ledger import Ledger
+
+    return Ledger(db).balance("shop", member, "points", as_of="2026-12-01T00:00:00Z").available
+
+
+def test_import_same_file_twice_posts_once(pdb: Database, tmp_path: Path) -> None:
+    file = write_csv(tmp_path / "events.csv", GOOD)
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    first = import_events(processor, file)
+    second = import_events(EventProcessor(pdb, parse_program(PROGRAM)), file)
+    assert first.summary() == {
+        "rows": 3, "processed": 3, "duplicates": 0, "rejected": 0, "rejected_by_code": {}
+    }  # fmt: skip
+    assert second.summary() == {
+        "rows": 3, "processed": 0, "duplicates": 3, "rejected": 0, "rejected_by_code": {}
+    }  # fmt: skip
+    assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 130)
+    assert_invariants(pdb, "shop")
+
+
+def test_import_reports_bad_rows_and_keeps_good_ones(pdb: Database, tmp_path: Path) -> None:
+    rows = [
+        GOOD[0],
+        ["e4", "purchase", "ann", "2026-11-02T10:00:00", "5.00", ""],  # no offset
+        ["e5", "purchase", "ann", "2026-11-02T10:00:00+01:00", "-3", ""],
+        ["e6", "purchase", "ann", "2026-11-02T10:00:00+01:00", "5.00", "[{"],
+        ["e7", "refund", "ann", "2026-11-04T10:00:00+01:00", "5.00", ""],  # no refund_of
+        GOOD[2],
+    ]
+    file = write_csv(tmp_path / "events.csv", rows)
+    report = import_events(EventProcessor(pdb, parse_program(PROGRAM)), file)
+    assert (report.processed, report.duplicates) == (2, 0)
+    assert [(r.row, r.event_id, r.code) for r in report.rejected] == [
+        (3, "e4", "invalid_row"),
+        (4, "e5", "invalid_row"),
+        (5, "e6", "invalid_row"),
+        (6, "e7", "invalid_row"),
+    ]
+    assert report.rejected[0].message == "at: Input should have timezone info"
+    assert report.rejected[1].message == "amount: Input should be greater than or equal to 0"
+    assert report.rejected[2].message.startswith("items: invalid JSON")
+    assert report.rejected[3].message == (
+        "(row): a refund event needs 'refund_of' (the purchase event id)"
+    )
+    assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 30)
+
+
+def test_import_parquet_file(pdb: Database, tmp_path: Path) -> None:
+    columns = list(zip(*GOOD, strict=True))
+    table = pa.table({name: list(values) for name, values in zip(HEADER, columns, strict=True)})
+    pq.write_table(table, tmp_path / "events.parquet")
+    report = import_events(EventProcessor(pdb, parse_program(PROGRAM)), tmp_path / "events.parquet")
+    assert (report.processed, len(report.rejected)) == (3, 0)
+    assert points(pdb, "bob") == 130
+
+
+def test_cli_import_writes_rejects_file(tmp_path: Path) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    file = write_csv(tmp_path / "events.csv", [GOOD[0], ["", "purchase", "ann", "x", "1", ""]])
+    _register()
+    args = ["import", "events", str(file), "--program", str(program),
+            "--db", f"sqlite:///{tmp_path / 'shop.db'}", "--format", "json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["processed"], summary["rejected"]) == (1, 1)
+    with (tmp_path / "events.csv.rejects.csv").open(encoding="utf-8") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [(r["row"], r["code"]) for r in rejects] == [("3", "invalid_row")]
+    assert rejects[0]["message"] == "event_id: Field required"
