@@ -36,11 +36,15 @@ def _register() -> None:
     # Command groups are imported here (not at module top) so `fidelite --version`
     # stays fast and a broken optional group cannot break the others.
     from fidelite.cli import db, demo, ledger, members
+    from fidelite.cli import metrics as metrics_cli
+    from fidelite.cli import report as report_cli
 
     app.command("demo")(demo.demo)
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
+    app.add_typer(metrics_cli.app, name="metrics")
+    app.command("report")(report_cli.report)  # a single command, not a group
 
     from fidelite.cli import imports, program
 

@@ -1,0 +1,258 @@
+"""Build the loyalty report: one self-contained ``report.html`` plus ``report.json``.
+
+The HTML embeds its charts as inline SVG (no script, no network): it opens offline
+and can be mailed as one file. ``report.json`` holds every number shown, each metric
+in the ``{metric, definition, parameters, rows}`` shape of ``fidelite metrics``.
+Per-customer RFM rows are not in the report (one row per customer would make it as
+big as the input); ``fidelite metrics rfm`` gives them.
+
+Both files are written to temporary names and renamed at the end, so a failure never
+leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from fidelite.analytics.engine import Dataset, EngineName, open_dataset
+from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
+from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase, retention, rfm
+from fidelite.analytics.metrics.result import MetricResult
+from fidelite.report import svg
+
+REPURCHASE_DAYS = (30, 60, 90, 180, 360)
+Step = Callable[[str], None]
+
+
+def build_report(
+    source: Source | LoadedTransactions,
+    out_dir: Path,
+    *,
+    engine: EngineName = "duckdb",
+    options: LoadOptions | None = None,
+    on_step: Step | None = None,
+) -> dict[str, Any]:
+    """Compute every metric, write ``report.html`` and ``report.json``; return the JSON."""
+    step = on_step or (lambda _label: None)
+    step("Loading transactions")
+    ds = open_dataset(source, engine=engine, options=options)
+    data = compute(ds, step)
+    step("Writing the report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False)
+    html = render_html(data)  # both rendered before anything is written
+    _write_atomic(out_dir / "report.json", payload)
+    _write_atomic(out_dir / "report.html", html)
+    result: dict[str, Any] = json.loads(payload)
+    return result
+
+
+def compute(ds: Dataset, step: Step) -> dict[str, Any]:
+    """Every number of the report, keyed by section."""
+    results: dict[str, MetricResult] = {}
+    jobs: dict[str, Callable[[], MetricResult]] = {
+        "retention": lambda: retention.retention(ds, "month"),
+        "new_vs_returning": lambda: retention.new_vs_returning(ds, "month"),
+        "repeat_rate": lambda: repeat.repeat_rate(ds),
+        "repurchase": lambda: repurchase.repurchase(ds, REPURCHASE_DAYS),
+        "cohorts": lambda: cohorts.cohorts(ds, "month", "n-day"),
+        "unbounded_cohorts": lambda: cohorts.cohorts(ds, "month", "unbounded"),
+        "pareto": lambda: pareto.pareto(ds, 20.0, 100),
+        "clv": lambda: clv.simple_clv(ds),
+    }
+    for name, job in jobs.items():
+        step(f"Computing {name.replace('_', ' ')}")
+        results[name] = job()
+    step("Computing RFM segments")
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "input": ds.describe(),
+        "metrics": {k: v.to_dict() for k, v in results.items()},
+        "rfm_segments": rfm.segment_sizes(ds),
+        "pareto_curve": pareto.curve(ds),
+        "not_included": {
+            "clv_distribution": "needs the CLV models (fidelite.clv), not part of this build",
+            "nps_trend": "needs a survey answers file; survey metrics are not built yet",
+        },
+    }
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """The report page: a section per chart, each saying what it shows and how to read it."""
+    m = data["metrics"]
+    sections = [
+        _headline(data),
+        _retention_section(m["retention"]),
+        _cohort_section(m["cohorts"]),
+        _curves_section(m["unbounded_cohorts"]),
+        _repurchase_section(m["repurchase"]),
+        _segments_section(data["rfm_segments"]),
+        _pareto_section(m["pareto"], data["pareto_curve"]),
+    ]
+    inp = data["input"]
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Loyalty report</title><style>"
+        "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#111;padding:0 1em}"
+        "section{margin:2.5em 0}h2{border-bottom:1px solid #ddd}"
+        ".how{color:#444;font-size:.95em}.def{color:#666;font-size:.8em}"
+        "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}"
+        "</style></head><body><h1>Loyalty report</h1>"
+        f"<p class='def'>Input: {escape(str(inp['input']))} &middot; {inp['rows']:,} rows "
+        f"&middot; time zone {escape(inp['timezone'])} &middot; engine {inp['engine']} "
+        f"&middot; generated {escape(data['generated_at'])}</p>"
+        + "".join(sections)
+        + "</body></html>"
+    )
+
+
+def _section(title: str, what: str, how: str, body: str, definition: str) -> str:
+    return (
+        f"<section><h2>{escape(title)}</h2><p><b>What it shows.</b> {escape(what)}</p>"
+        f"<p class='how'><b>How to read it.</b> {escape(how)}</p>{body}"
+        f"<p class='def'>Definition: {escape(definition)}</p></section>"
+    )
+
+
+def _headline(data: dict[str, Any]) -> str:
+    m = data["metrics"]
+    repeat_row = m["repeat_rate"]["rows"][0] if m["repeat_rate"]["rows"] else {}
+    clv_row = m["clv"]["rows"][0]
+    par = m["pareto"]["summary"]
+    facts = [
+        ("Customers", f"{par['customers']:,}"),
+        ("Repeat purchase rate", f"{repeat_row.get('repeat_purchase_rate')} %"),
+        ("Revenue share of the top 20 % of customers", f"{par['top_revenue_share']} %"),
+        ("Average order value", f"{clv_row['average_order_value']}"),
+        ("Simple CLV", f"{clv_row['clv']}"),
+    ]
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
+    return f"<section><h2>Key figures</h2><table>{cells}</table></section>"
+
+
+def _retention_section(result: dict[str, Any]) -> str:
+    rows = [r for r in result["rows"] if r["retention_rate"] is not None]
+    chart = svg.line_chart(
+        [r["period"] for r in rows],
+        [
+            ("retention %", [r["retention_rate"] for r in rows]),
+            ("churn %", [r["churn_rate"] for r in rows]),
+        ],
+        y_label="% of last month's customers",
+    )
+    return _section(
+        "Monthly retention and churn",
+        "Of the customers who bought last month, the share who bought again this month "
+        "(retention) and the share who did not (churn).",
+        "The two lines add up to 100 %. A rising blue line means more customers keep coming "
+        "back month after month.",
+        chart,
+        result["definition"],
+    )
+
+
+def _cohort_section(result: dict[str, Any]) -> str:
+    rows = result["rows"][-18:]
+    cols = [k for k in (rows[0] if rows else {}) if k.startswith("month_")][:18]
+    chart = svg.heat_map(
+        [r["cohort"] for r in rows],
+        [c.removeprefix("month_") for c in cols],
+        [[r[c] for c in cols] for r in rows],
+    )
+    return _section(
+        "Cohort heat map",
+        "Customers grouped by the month of their first purchase (one row per group); each "
+        "cell is the % of the group who bought N months later.",
+        "Read a row from left to right to follow one group over time; darker cells mean more "
+        "customers came back. Compare rows to see whether newer customers stay better.",
+        chart,
+        result["definition"],
+    )
+
+
+def _curves_section(result: dict[str, Any]) -> str:
+    rows = result["rows"][-6:]
+    cols = [k for k in (rows[0] if rows else {}) if k.startswith("month_")][:24]
+    chart = svg.line_chart(
+        [c.removeprefix("month_") for c in cols],
+        [(r["cohort"], [r[c] for c in cols]) for r in rows],
+        y_label="% of cohort still buying",
+    )
+    return _section(
+        "Retention curves",
+        "For the six most recent first-purchase months: the % of customers who bought in "
+        "month N or any later month.",
+        "Each line starts at 100 % and falls as customers stop buying; a flatter line means "
+        "a more loyal group.",
+        chart,
+        result["definition"],
+    )
+
+
+def _repurchase_section(result: dict[str, Any]) -> str:
+    rows = result["rows"][-6:]
+    days = result["parameters"]["days"]
+    chart = svg.line_chart(
+        [f"{d} d" for d in days],
+        [(r["cohort"], [r[f"repurchase_rate_{d}d"] for d in days]) for r in rows],
+        y_label="% who ordered again",
+    )
+    return _section(
+        "Repurchase curves",
+        "For the six most recent first-purchase months: the % of new customers who ordered "
+        "again within 30, 60, 90, 180 and 360 days of their first order.",
+        "Higher is better. A point is provisional while the data does not yet cover that many "
+        "days after the month (see complete_Dd in report.json).",
+        chart,
+        result["definition"],
+    )
+
+
+def _segments_section(segments: list[dict[str, Any]]) -> str:
+    chart = svg.bar_chart(
+        [(s["segment"], float(s["customers"])) for s in segments], x_label="customers"
+    )
+    return _section(
+        "RFM segments",
+        "Customers grouped by how recently and how often they buy (RFM scores 1-5).",
+        "Champions and loyal customers are the ones to thank; at risk and cannot lose them "
+        "are the ones to win back before they become hibernating or lost.",
+        chart,
+        "Segments from recency and frequency quintile scores; see `fidelite metrics rfm`.",
+    )
+
+
+def _pareto_section(result: dict[str, Any], curve: list[dict[str, Any]]) -> str:
+    chart = svg.line_chart(
+        [f"{p['customers_share']:g}%" for p in curve],
+        [("cumulative revenue %", [p["revenue_share"] for p in curve])],
+        y_label="% of revenue",
+    )
+    share = result["summary"]["top_revenue_share"]
+    return _section(
+        "Pareto curve",
+        f"Customers sorted from biggest to smallest spender: the top 20 % bring {share} % of "
+        "revenue. report.json lists the top 100 customers.",
+        "The further the curve bends up and left, the more revenue depends on a few "
+        "customers: recognise and look after them.",
+        chart,
+        result["definition"],
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

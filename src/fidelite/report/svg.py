@@ -1,0 +1,126 @@
+"""Charts rendered server-side as inline SVG, so the report opens offline with no script.
+
+Each function takes plain numbers and returns one ``<svg>`` element. Values of ``None``
+are gaps (not zeros). Colours come from one small palette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777")
+W, H, PAD_L, PAD_B, PAD_T, PAD_R = 720, 300, 56, 48, 16, 150
+
+
+def line_chart(
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    *,
+    y_label: str,
+    y_max: float = 100.0,
+) -> str:
+    """Lines over shared x positions; a legend on the right."""
+    n = max(len(x_labels), 2)
+    pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+    parts = [_frame(y_label, y_max)]
+    for i, label in enumerate(x_labels):
+        if len(x_labels) <= 24 or i % max(1, len(x_labels) // 12) == 0:
+            x = PAD_L + pw * i / (n - 1)
+            parts.append(
+                f'<text x="{x:.1f}" y="{H - PAD_B + 16}" font-size="10" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    for k, (name, values) in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        points = [
+            f"{PAD_L + pw * i / (n - 1):.1f},{PAD_T + ph * (1 - v / y_max):.1f}"
+            for i, v in enumerate(values)
+            if v is not None
+        ]
+        if points:
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+                f'points="{" ".join(points)}"/>'
+            )
+        y = PAD_T + 14 * k + 8
+        parts.append(
+            f'<rect x="{W - PAD_R + 12}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{W - PAD_R + 26}" y="{y + 1}" font-size="11">{escape(name)}</text>'
+        )
+    return _svg(parts)
+
+
+def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str) -> str:
+    """Horizontal bars, longest first as given."""
+    height = 24 * len(items) + 40
+    top = max((v for _, v in items), default=1.0) or 1.0
+    parts = []
+    for i, (name, value) in enumerate(items):
+        y = 10 + 24 * i
+        width = (W - 260) * value / top
+        parts.append(
+            f'<text x="150" y="{y + 14}" font-size="12" text-anchor="end">{escape(name)}</text>'
+            f'<rect x="160" y="{y}" width="{width:.1f}" height="18" fill="{PALETTE[0]}"/>'
+            f'<text x="{164 + width:.1f}" y="{y + 14}" font-size="11">{value:,.0f}</text>'
+        )
+    parts.append(
+        f'<text x="160" y="{height - 8}" font-size="11" fill="#555">{escape(x_label)}</text>'
+    )
+    return _svg(parts, height)
+
+
+def heat_map(
+    row_labels: Sequence[str], col_labels: Sequence[str], cells: Sequence[Sequence[float | None]]
+) -> str:
+    """Cohort matrix: darker blue = higher percentage; blank = not observed yet."""
+    cw, ch, left, top = 38, 20, 80, 24
+    width = left + cw * len(col_labels) + 10
+    height = top + ch * len(row_labels) + 10
+    parts = [
+        f'<text x="{left + cw * j + cw / 2}" y="16" font-size="10" text-anchor="middle">'
+        f"{escape(c)}</text>"
+        for j, c in enumerate(col_labels)
+    ]
+    for i, (label, row) in enumerate(zip(row_labels, cells, strict=True)):
+        y = top + ch * i
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 14}" font-size="10" text-anchor="end">'
+            f"{escape(label)}</text>"
+        )
+        for j, v in enumerate(row):
+            if v is None:
+                continue
+            alpha = 0.08 + 0.92 * min(v, 100.0) / 100.0
+            fg = "#fff" if alpha > 0.55 else "#111"
+            parts.append(
+                f'<rect x="{left + cw * j}" y="{y}" width="{cw - 1}" height="{ch - 1}" '
+                f'fill="rgba(37,99,235,{alpha:.2f})"/>'
+                f'<text x="{left + cw * j + cw / 2}" y="{y + 14}" font-size="9" '
+                f'text-anchor="middle" fill="{fg}">{v:.0f}</text>'
+            )
+    return _svg(parts, height, width)
+
+
+def _frame(y_label: str, y_max: float) -> str:
+    ph = H - PAD_T - PAD_B
+    lines = []
+    for k in range(5):
+        v = y_max * k / 4
+        y = PAD_T + ph * (1 - k / 4)
+        lines.append(
+            f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{v:g}</text>'
+        )
+    lines.append(
+        f'<text x="12" y="{PAD_T + ph / 2}" font-size="11" transform="rotate(-90 12 '
+        f'{PAD_T + ph / 2})" text-anchor="middle">{escape(y_label)}</text>'
+    )
+    return "".join(lines)
+
+
+def _svg(parts: Sequence[str], height: int = H, width: int = W) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif">' + "".join(parts) + "</svg>"
+    )
