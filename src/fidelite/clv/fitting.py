@@ -133,7 +133,7 @@ def maximize_likelihood(
 ) -> FitResult:
     """Maximise a model's log-likelihood from ``start`` and collect diagnostics."""
     if penalizer < 0:
-        raise FitError(f"{model}: penalizer must be >= 0, got {penalizer}")
+        raise ValueError(f"{model}: penalizer must be >= 0, got {penalizer}")
     start = np.clip(np.asarray(start, dtype=np.float64), LOWER * 10, UPPER / 10)
     objective = _Objective(loglik, loglik_grad, total_weight, penalizer)
     ll0 = loglik(start)
@@ -166,11 +166,12 @@ def maximize_likelihood(
         if z <= np.log(LOWER) + 1e-6 or z >= np.log(UPPER) - 1e-6
     )
     gradient_norm = float(np.max(np.abs(grad)))
-    converged = gradient_norm < GRADIENT_TOLERANCE and not at_bound
-    message = _message(model, names, theta, at_bound, converged, str(result.message))
     std_errors = standard_errors(
         names, theta, loglik, loglik_grad, penalizer=penalizer, total_weight=total_weight
     )
+    flat = any(v is None for v in std_errors.values())
+    converged = gradient_norm < GRADIENT_TOLERANCE and not at_bound and not flat
+    message = _message(model, names, theta, at_bound, flat, converged, str(result.message))
     return FitResult(
         model=model,
         params={n: float(v) for n, v in zip(names, theta, strict=True)},
@@ -193,15 +194,20 @@ def _message(
     names: Sequence[str],
     theta: FloatArray,
     at_bound: tuple[str, ...],
+    flat: bool,
     converged: bool,
     optimiser_message: str,
 ) -> str:
-    if at_bound:
+    if at_bound or flat:
         values = dict(zip(names, theta, strict=True))
-        parts = [f"{n}={values[n]:.3g}" for n in at_bound]
+        where = (
+            f"parameter(s) {', '.join(f'{n}={values[n]:.3g}' for n in at_bound)} reached "
+            f"the search bound [{LOWER:g}, {UPPER:g}]"
+            if at_bound
+            else "the likelihood is flat at the optimum (Hessian not positive definite)"
+        )
         return (
-            f"{model}: parameter(s) {', '.join(parts)} reached the search bound "
-            f"[{LOWER:g}, {UPPER:g}]: the data do not identify them (for example no "
+            f"{model}: {where}: the data do not identify the parameters (for example no "
             "sign of churn, or too few repeat purchases); try a penalizer or another model"
         )
     if not converged:
