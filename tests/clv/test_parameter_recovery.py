@@ -42,7 +42,7 @@ def test_fit_recovers_simulated_purchase_parameters(
 ) -> None:
     rng = np.random.default_rng(20261122)
     T = _ages_in_weeks(40_000, rng)
-    x, t_x = sampler(np.array(list(truth.values())), T, rng)  # type: ignore[operator]
+    x, t_x, _ = sampler(np.array(list(truth.values())), T, rng)  # type: ignore[operator]
     fit = module.fit(compress(x, t_x, T, resolution=1 / 7))  # type: ignore[attr-defined]
     _assert_recovered(fit, truth)
 

@@ -21,43 +21,58 @@ from fidelite.clv.triples import FloatArray
 
 
 def _beta_geo(
-    theta: FloatArray, T: FloatArray, rng: np.random.Generator, shift: int
-) -> tuple[FloatArray, FloatArray]:
+    theta: FloatArray, T: FloatArray, rng: np.random.Generator, shift: int, holdout: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     r, alpha, a, b = theta
     n = T.shape[0]
     rate = rng.gamma(r, 1.0 / alpha, n)
     p = rng.beta(a, b, n)
     dropout_after = rng.geometric(p) - shift
-    opportunities = rng.poisson(rate * T)
+    # Opportunities over (0, T + holdout]; each falls in the calibration part w.p. T/(T+h).
+    opportunities_all = rng.poisson(rate * (T + holdout))
+    opportunities = rng.binomial(opportunities_all, T / (T + holdout))
     x = np.minimum(dropout_after, opportunities)
+    x_holdout = np.minimum(dropout_after, opportunities_all) - x
     has = x > 0
     position = np.zeros(n)
     position[has] = rng.beta(x[has], opportunities[has] - x[has] + 1)
-    return x.astype(np.float64), position * T
+    return x.astype(np.float64), position * T, x_holdout.astype(np.float64)
 
 
-def bgnbd(theta: FloatArray, T: FloatArray, rng: np.random.Generator) -> tuple[FloatArray, ...]:
-    """(x, t_x) for customers of ages ``T`` under BG/NBD(r, alpha, a, b)."""
-    return _beta_geo(theta, T, rng, shift=0)
+def bgnbd(
+    theta: FloatArray, T: FloatArray, rng: np.random.Generator, holdout: float = 0.0
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(x, t_x, holdout purchases) for customers of ages ``T`` under BG/NBD(r, alpha, a, b).
+
+    The third array counts purchases in (T, T + holdout] (zeros when holdout is 0).
+    """
+    return _beta_geo(theta, T, rng, 0, holdout)
 
 
-def mbgnbd(theta: FloatArray, T: FloatArray, rng: np.random.Generator) -> tuple[FloatArray, ...]:
-    """(x, t_x) for customers of ages ``T`` under MBG/NBD(r, alpha, a, b)."""
-    return _beta_geo(theta, T, rng, shift=1)
+def mbgnbd(
+    theta: FloatArray, T: FloatArray, rng: np.random.Generator, holdout: float = 0.0
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(x, t_x, holdout purchases) for customers of ages ``T`` under MBG/NBD(r, alpha, a, b)."""
+    return _beta_geo(theta, T, rng, 1, holdout)
 
 
-def paretonbd(theta: FloatArray, T: FloatArray, rng: np.random.Generator) -> tuple[FloatArray, ...]:
-    """(x, t_x) for customers of ages ``T`` under Pareto/NBD(r, alpha, s, beta)."""
+def paretonbd(
+    theta: FloatArray, T: FloatArray, rng: np.random.Generator, holdout: float = 0.0
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(x, t_x, holdout purchases) for customers of ages ``T`` under Pareto/NBD."""
     r, alpha, s, beta = theta
     n = T.shape[0]
     rate = rng.gamma(r, 1.0 / alpha, n)
     death_rate = rng.gamma(s, 1.0 / beta, n)
-    active_for = np.minimum(rng.exponential(1.0 / death_rate), T)
+    lifetime = rng.exponential(1.0 / death_rate)
+    active_for = np.minimum(lifetime, T)
     x = rng.poisson(rate * active_for).astype(np.float64)
     t_x = np.zeros(n)
     has = x > 0
     t_x[has] = active_for[has] * rng.random(int(has.sum())) ** (1.0 / x[has])
-    return x, t_x
+    active_later = np.clip(lifetime - T, 0.0, holdout)
+    x_holdout = rng.poisson(rate * active_later).astype(np.float64)
+    return x, t_x, x_holdout
 
 
 def spend(theta: FloatArray, x: FloatArray, rng: np.random.Generator) -> FloatArray:
