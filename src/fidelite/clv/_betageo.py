@@ -21,38 +21,57 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from fidelite.clv.triples import FloatArray, IntArray, Triples, weighted_counts
 
 
 @dataclass(frozen=True)
 class BetaGeoData:
-    """Triples plus the per-distinct-x index the likelihood needs (built once per fit)."""
+    """Triples regrouped for fast likelihood evaluation (built once per fit).
 
-    x: FloatArray
-    t: FloatArray
-    T: FloatArray
-    w: FloatArray
+    Everything that depends on one coordinate only is aggregated: the per-x constant by
+    distinct x (``x_weight``), the ``-(r+x) log(alpha+T)`` term by distinct T
+    (``T_weight``, ``T_xweight``). Only rows with the dropout branch (x > 0 for BG/NBD,
+    all rows for MBG/NBD) are touched per evaluation, through integer indices into the
+    distinct x, t_x and T values so that logs are taken on a few hundred values.
+    """
+
     x_values: FloatArray
-    x_index: IntArray
     x_weight: FloatArray
-    branch: FloatArray  # 1.0 where the "dropped out after t_x" branch exists, else 0.0
+    T_values: FloatArray
+    T_weight: FloatArray
+    T_xweight: FloatArray
+    t_values: FloatArray
+    row_x: FloatArray
+    row_w: FloatArray
+    row_x_index: IntArray
+    row_T_index: IntArray
+    row_t_index: IntArray
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.x_weight.sum())
 
     @classmethod
     def build(cls, triples: Triples, shift: int) -> BetaGeoData:
-        x_values, x_index = np.unique(triples.frequency, return_inverse=True)
-        x_weight = weighted_counts(x_index, triples.weight, x_values.shape[0])
-        branch = _branch(triples.frequency, shift)
+        x, w = triples.frequency, triples.weight
+        x_values, x_index = np.unique(x, return_inverse=True)
+        T_values, T_index = np.unique(triples.T, return_inverse=True)
+        rows = np.flatnonzero(_branch(x, shift))
+        t_values, t_index = np.unique(triples.recency[rows], return_inverse=True)
         return cls(
-            x=triples.frequency,
-            t=triples.recency,
-            T=triples.T,
-            w=triples.weight,
             x_values=x_values,
-            x_index=x_index.astype(np.int64),
-            x_weight=x_weight,
-            branch=branch,
+            x_weight=weighted_counts(x_index, w, x_values.shape[0]),
+            T_values=T_values,
+            T_weight=weighted_counts(T_index, w, T_values.shape[0]),
+            T_xweight=weighted_counts(T_index, w * x, T_values.shape[0]),
+            t_values=t_values,
+            row_x=x[rows],
+            row_w=w[rows],
+            row_x_index=x_index[rows].astype(np.int64),
+            row_T_index=T_index[rows].astype(np.int64),
+            row_t_index=t_index.astype(np.int64),
         )
 
 
@@ -77,32 +96,39 @@ def loglik_grad(theta: FloatArray, data: BetaGeoData, shift: int) -> tuple[float
     """Total weighted log-likelihood and its gradient in (r, alpha, a, b)."""
     r, alpha, a, b = theta
     xv = data.x_values
+    x_weight = data.x_weight
     per_x = (
         gammaln(r + xv) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xv + shift) - betaln(a, b)
     )
-    d, log_at, log_ax = _dropout_logit(theta, data.x, data.t, data.T, shift)
-    branch = data.branch
-    softplus = np.logaddexp(0.0, d) * branch
-    rx = r + data.x
-    w = data.w
-    ll = float(per_x @ data.x_weight) + float(w @ (softplus - rx * log_at))
+    log_T = np.log(alpha + data.T_values)
+    inv_T = 1.0 / (alpha + data.T_values)
+    T_rx = r * data.T_weight + data.T_xweight  # sum of w (r + x) per distinct T
+    ll = float(per_x @ x_weight) - float(T_rx @ log_T)
 
-    sig = expit(d) * branch * w
+    # Rows with the dropout branch: d = log a - log(b+x-1+m) + (r+x)(log(a+T) - log(a+t_x)).
+    inv_bx = 1.0 / np.maximum(b + xv - 1.0 + shift, np.finfo(float).tiny)
+    diff = log_T[data.row_T_index] - np.log(alpha + data.t_values)[data.row_t_index]
+    rx = r + data.row_x
+    d = (np.log(a) + np.log(inv_bx))[data.row_x_index] + rx * diff
+    e = np.exp(-np.abs(d))
+    softplus = np.maximum(d, 0.0) + np.log1p(e)
+    sig = np.where(d >= 0, 1.0, e) / (1.0 + e)  # expit(d) without overflow
+    ws = data.row_w * sig
+    ll += float(data.row_w @ softplus)
+    ws_per_x = weighted_counts(data.row_x_index, ws, xv.shape[0])
+    d_inv = inv_T[data.row_T_index] - (1.0 / (alpha + data.t_values))[data.row_t_index]
+
     psi_ab = digamma(a + b)
     psi_abx = digamma(a + b + xv + shift)
-    g_r_x = digamma(r + xv) - digamma(r) + np.log(alpha)
-    g_a_x = psi_ab - psi_abx
-    g_b_x = digamma(b + xv + shift) - psi_abx - digamma(b) + psi_ab
-    inv_at = 1.0 / (alpha + data.T)
     grad = np.array(
         [
-            float(g_r_x @ data.x_weight) - float(w @ log_at) + float(sig @ (log_at - log_ax)),
-            r / alpha * float(data.w.sum())
-            - float(w @ (rx * inv_at))
-            + float(sig @ (rx * (inv_at - 1.0 / (alpha + data.t)))),
-            float(g_a_x @ data.x_weight) + float(sig.sum()) / a,
-            float(g_b_x @ data.x_weight)
-            - float(sig @ (1.0 / np.maximum(b + data.x - 1.0 + shift, 1e-300))),
+            float((digamma(r + xv) - digamma(r) + np.log(alpha)) @ x_weight)
+            - float(data.T_weight @ log_T)
+            + float(ws @ diff),
+            r / alpha * data.total_weight - float(T_rx @ inv_T) + float((ws * rx) @ d_inv),
+            float((psi_ab - psi_abx) @ x_weight) + float(ws_per_x.sum()) / a,
+            float((digamma(b + xv + shift) - psi_abx - digamma(b) + psi_ab) @ x_weight)
+            - float(ws_per_x @ inv_bx),
         ]
     )
     return ll, grad
@@ -137,15 +163,10 @@ def probability_alive(
     return alive
 
 
-def expected_purchases(
-    theta: FloatArray,
-    horizon: float | FloatArray,
-    x: FloatArray,
-    t: FloatArray,
-    T: FloatArray,
-    shift: int,
+def expected_purchases_if_alive(
+    theta: FloatArray, horizon: float | FloatArray, x: FloatArray, T: FloatArray, shift: int
 ) -> FloatArray:
-    """E[purchases in (T, T+horizon] | x, t_x, T].
+    """E[purchases in (T, T+horizon] | x, T, active at T]; depends on (x, T) only.
 
     Uses the Euler transformation of the published 2F1 term,
     ``(1-z)^(r+x) 2F1(r+x, b+x+m; c; z) = (1-z)^(a-1) 2F1(c-r-x, a-1; c; z)`` with
@@ -159,5 +180,20 @@ def expected_purchases(
     one_minus_z = (alpha + T) / (alpha + T + h)
     z = 1.0 - one_minus_z
     bracket = 1.0 - one_minus_z ** (a - 1.0) * hyp2f1(c - r - x, a - 1.0, c, z)
-    expected: FloatArray = c / (a - 1.0) * bracket * probability_alive(theta, x, t, T, shift)
+    expected: FloatArray = c / (a - 1.0) * bracket
+    return expected
+
+
+def expected_purchases(
+    theta: FloatArray,
+    horizon: float | FloatArray,
+    x: FloatArray,
+    t: FloatArray,
+    T: FloatArray,
+    shift: int,
+) -> FloatArray:
+    """E[purchases in (T, T+horizon] | x, t_x, T] = E[... | active] * P(active)."""
+    expected: FloatArray = expected_purchases_if_alive(
+        theta, horizon, x, T, shift
+    ) * probability_alive(theta, x, t, T, shift)
     return expected

@@ -58,6 +58,13 @@ def expected_purchases(
     return _betageo.expected_purchases(theta, horizon, x, t, T, _SHIFT)
 
 
+def expected_purchases_if_alive(
+    theta: FloatArray, horizon: float, x: FloatArray, T: FloatArray
+) -> FloatArray:
+    """E[purchases in the next ``horizon`` time units | x, T, still active at T]."""
+    return _betageo.expected_purchases_if_alive(theta, horizon, x, T, _SHIFT)
+
+
 def population_expected_purchases(theta: FloatArray, horizon: float | FloatArray) -> FloatArray:
     """E[X(horizon)] for a customer just acquired (the model's population curve)."""
     h = np.atleast_1d(np.asarray(horizon, dtype=np.float64))

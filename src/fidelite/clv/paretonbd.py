@@ -123,14 +123,24 @@ def _growth(s: float, base: FloatArray, horizon: FloatArray) -> FloatArray:
     return growth
 
 
+def expected_purchases_if_alive(
+    theta: FloatArray, horizon: float, x: FloatArray, T: FloatArray
+) -> FloatArray:
+    """E[purchases in the next ``horizon`` time units | x, T, still active at T]."""
+    r, alpha, s, beta = theta
+    h = np.asarray(horizon, dtype=np.float64)
+    rate = (r + x) * (beta + T) / (alpha + T)
+    expected: FloatArray = rate * _growth(s, beta + T, h)
+    return expected
+
+
 def expected_purchases(
     theta: FloatArray, horizon: float, x: FloatArray, t: FloatArray, T: FloatArray
 ) -> FloatArray:
     """E[purchases in the next ``horizon`` time units | x, t_x, T]."""
-    r, alpha, s, beta = theta
-    h = np.asarray(horizon, dtype=np.float64)
-    rate = (r + x) * (beta + T) / (alpha + T)
-    expected: FloatArray = rate * _growth(s, beta + T, h) * probability_alive(theta, x, t, T)
+    expected: FloatArray = expected_purchases_if_alive(theta, horizon, x, T) * probability_alive(
+        theta, x, t, T
+    )
     return expected
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from fidelite.clv import bgnbd, gammagamma, mbgnbd, paretonbd
 from fidelite.clv.fitting import FitResult
-from fidelite.clv.triples import FloatArray, Triples
+from fidelite.clv.triples import FloatArray, IntArray, Triples
 
 UNITS_PER_YEAR = {"day": 365.25, "week": 365.25 / 7.0}
 
@@ -44,6 +44,10 @@ class PurchaseModel(Protocol):
 
     def expected_purchases(
         self, theta: FloatArray, horizon: float, x: FloatArray, t: FloatArray, T: FloatArray
+    ) -> FloatArray: ...
+
+    def expected_purchases_if_alive(
+        self, theta: FloatArray, horizon: float, x: FloatArray, T: FloatArray
     ) -> FloatArray: ...
 
     def population_expected_purchases(
@@ -91,14 +95,29 @@ def predict_triples(
     x, t, T = triples.frequency, triples.recency, triples.T
     alive = model.probability_alive(theta, x, t, T)
     per_year = UNITS_PER_YEAR[time_unit]
-    previous = np.zeros_like(x)
-    discounted = np.zeros_like(x)
+    # E[X | active] depends on (x, T) only: evaluate the costly 2F1 per distinct pair.
+    pair_x, pair_T, pair_index = _distinct_pairs(x, T)
+    previous = np.zeros_like(pair_x)
+    discounted = np.zeros_like(pair_x)
     for k in range(1, steps + 1):
         at = horizon * k / steps
-        cumulative = model.expected_purchases(theta, at, x, t, T)
+        cumulative = model.expected_purchases_if_alive(theta, at, pair_x, pair_T)
         discounted += (cumulative - previous) / (1.0 + discount_rate) ** (at / per_year)
         previous = cumulative
-    return TriplePredictions(alive, previous, discounted)
+    return TriplePredictions(
+        probability_alive=alive,
+        expected_purchases=previous[pair_index] * alive,
+        discounted_purchases=discounted[pair_index] * alive,
+    )
+
+
+def _distinct_pairs(x: FloatArray, T: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Distinct (x, T) rows and each row's index into them."""
+    T_values, T_index = np.unique(T, return_inverse=True)
+    key = x.astype(np.int64) * T_values.shape[0] + T_index
+    keys, index = np.unique(key, return_inverse=True)
+    n_T = T_values.shape[0]
+    return (keys // n_T).astype(np.float64), T_values[keys % n_T], index.astype(np.int64)
 
 
 @dataclass(frozen=True)

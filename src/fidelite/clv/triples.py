@@ -23,6 +23,10 @@ from numpy.typing import ArrayLike, NDArray
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
+# Rows per block when streaming over customers: blocks of 8 MB arrays are recycled by the
+# allocator, where whole-column temporaries at 10M rows are fresh pages each time.
+_CHUNK = 1 << 20
+
 # Up to this many possible keys, counting with np.bincount (two arrays of this size,
 # ~270 MB at most) is several times faster than sorting; above it, np.unique sorts.
 _BINCOUNT_MAX_KEYS = 1 << 24
@@ -96,12 +100,12 @@ def validate_summary(frequency: FloatArray, recency: FloatArray, T: FloatArray) 
 
 def _group_keys(key: IntArray, n_keys: int) -> tuple[IntArray, IntArray, IntArray]:
     """Return (unique keys, counts, inverse) using bincount when the key space is small."""
-    if n_keys <= _BINCOUNT_MAX_KEYS:
+    if n_keys <= min(_BINCOUNT_MAX_KEYS, 4 * key.shape[0]):
         counts_all = np.bincount(key, minlength=n_keys)
-        present = np.flatnonzero(counts_all)
-        lookup = np.full(n_keys, -1, dtype=np.int64)
-        lookup[present] = np.arange(present.shape[0], dtype=np.int64)
-        return present.astype(np.int64), counts_all[present].astype(np.int64), lookup[key]
+        uniq = np.flatnonzero(counts_all).astype(np.int64)
+        rank = np.zeros(n_keys, dtype=np.int64)  # calloc: untouched pages cost nothing
+        rank[uniq] = np.arange(uniq.shape[0])
+        return uniq, counts_all[uniq].astype(np.int64), rank[key]
     uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     return uniq.astype(np.int64), counts.astype(np.int64), inverse.astype(np.int64)
 
@@ -133,7 +137,7 @@ def compress(
     if x.shape[0] == 0:
         raise SummaryError("the summary has no customers")
     if resolution is not None:
-        return _compress_bucketed(x, t, big_t, w, resolution, keep_inverse)
+        return _compress_bucketed(x, t, big_t, w, resolution, keep_inverse, weights is None)
     stacked = np.stack([x, t, big_t], axis=1)
     uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1).astype(np.int64)
@@ -154,25 +158,40 @@ def _compress_bucketed(
     w: FloatArray,
     resolution: float,
     keep_inverse: bool,
+    unit_weights: bool,
 ) -> Triples:
     if not resolution > 0:
         raise SummaryError(f"resolution must be positive, got {resolution}")
-    xi = x.astype(np.int64)
-    ti = np.rint(t / resolution).astype(np.int64)
-    big_ti = np.rint(big_t / resolution).astype(np.int64)
-    n_t = int(big_ti.max()) + 1
-    n_x = int(xi.max()) + 1
-    key = (xi * n_t + ti) * n_t + big_ti
-    del ti, big_ti
-    uniq, counts, inverse = _group_keys(key, n_x * n_t * n_t)
+    # Only the x values present get a slot, and (t, T) with t <= T are numbered along a
+    # triangle, so the key space stays a few million even for 10M customers. In-place
+    # integer arithmetic (no division) keeps this at a few passes over the data.
+    present_x = np.flatnonzero(np.bincount(x.astype(np.int64)))
+    x_rank = np.zeros(int(present_x[-1]) + 1, dtype=np.int64)
+    x_rank[present_x] = np.arange(present_x.shape[0])
+    scale = 1.0 / resolution
+    n_t = int(np.rint(big_t.max() * scale)) + 1
+    n_pairs = n_t * (n_t + 1) // 2
+    key = np.empty(x.shape[0], dtype=np.int64)
+    for lo in range(0, x.shape[0], _CHUNK):
+        hi = lo + _CHUNK
+        big_ti = np.rint(big_t[lo:hi] * scale).astype(np.int64)
+        part = big_ti + 1
+        part *= big_ti
+        part >>= 1
+        part += np.rint(t[lo:hi] * scale).astype(np.int64)
+        part += x_rank[x[lo:hi].astype(np.int64)] * n_pairs
+        key[lo:hi] = part
+    uniq, counts, inverse = _group_keys(key, present_x.shape[0] * n_pairs)
     del key
     weight = (
-        counts.astype(np.float64)
-        if np.all(w == 1.0)
-        else weighted_counts(inverse, w, uniq.shape[0])
+        counts.astype(np.float64) if unit_weights else weighted_counts(inverse, w, uniq.shape[0])
     )
-    big_tu, rest = uniq % n_t, uniq // n_t
-    tu, xu = rest % n_t, rest // n_t
+    pair = uniq % n_pairs
+    xu = present_x[uniq // n_pairs]
+    big_tu = ((np.sqrt(8.0 * pair + 1.0) - 1.0) / 2.0).astype(np.int64)
+    big_tu -= big_tu * (big_tu + 1) // 2 > pair  # guard against sqrt rounding up
+    big_tu += (big_tu + 1) * (big_tu + 2) // 2 <= pair  # ... or down
+    tu = pair - big_tu * (big_tu + 1) // 2
     return Triples(
         frequency=xu.astype(np.float64),
         recency=np.asarray(tu * resolution, dtype=np.float64),
