@@ -36,10 +36,12 @@ def _register() -> None:
     # Command groups are imported here (not at module top) so `fidelite --version`
     # stays fast and a broken optional group cannot break the others.
     from fidelite.cli import db, ledger, members
+    from fidelite.cli import metrics as metrics_cli
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
+    app.add_typer(metrics_cli.app, name="metrics")
 
 
 def main() -> None:

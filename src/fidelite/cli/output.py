@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, NoReturn
 
 import typer
@@ -23,7 +23,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """Output formats accepted by ``--format``."""
 
     table = "table"
@@ -72,11 +72,15 @@ def print_rows(
         for col in cols:
             table.add_column(col)
         for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols))
+            table.add_row(
+                *("" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols)
+            )
         console.print(table)
 
 
-def fail(message: str, *, code: str = "error", fmt: OutputFormat | None = None, **extra: Any) -> NoReturn:
+def fail(
+    message: str, *, code: str = "error", fmt: OutputFormat | None = None, **extra: Any
+) -> NoReturn:
     """Report an error and exit non-zero.
 
     With ``--format json`` the error is a JSON object on stdout (``{"error": {...}}``)

@@ -1,0 +1,59 @@
+"""The simple customer lifetime value formula from the spec.
+
+CLV = average order value x average purchases per customer per year x average
+retention (customer lifespan) in years, where
+
+* average order value = net revenue / orders (refunds subtracted, orders = distinct
+  order ids among purchases);
+* purchases per year = orders / customers / observed years, the observed span being
+  first to last day in the data, inclusive, in years of 365.25 days;
+* lifespan in years = given by the user, or else the mean over customers of
+  (last purchase day - first purchase day + 1) / 365.25 -- a lower bound, since
+  customers still active at the end of the data have not finished their lifetime.
+"""
+
+from __future__ import annotations
+
+from fidelite.analytics.engine import Dataset
+from fidelite.analytics.metrics.result import MetricResult, money
+
+YEAR_DAYS = 365.25
+
+
+def simple_clv(ds: Dataset, lifespan_years: float | None = None) -> MetricResult:
+    """One row: the inputs of the formula and the resulting CLV."""
+    t = ds.transactions
+    p = t.filter(~t.is_refund)
+    totals = ds.execute(
+        t.aggregate(
+            revenue=t.amount.sum(),
+            orders=t.order_id.nunique(where=~t.is_refund),
+            customers=t.customer_id.nunique(where=~t.is_refund),
+            span=t.day.max().delta(t.day.min(), unit="day") + 1,
+        )
+    ).to_pylist()[0]
+    per = p.group_by("customer_id").aggregate(life=p.day.max().delta(p.day.min(), unit="day") + 1)
+    mean_life_days = float(ds.execute(per.aggregate(m=per.life.mean())).to_pylist()[0]["m"])
+    orders, customers = int(totals["orders"]), int(totals["customers"])
+    years = int(totals["span"]) / YEAR_DAYS
+    aov = float(totals["revenue"]) / orders
+    per_year = orders / customers / years
+    lifespan = lifespan_years if lifespan_years is not None else mean_life_days / YEAR_DAYS
+    row = {
+        "average_order_value": money(aov),
+        "purchases_per_year": round(per_year, 4),
+        "lifespan_years": round(lifespan, 4),
+        "lifespan_source": "given" if lifespan_years is not None else "observed mean",
+        "clv": money(aov * per_year * lifespan),
+        "customers": customers,
+        "orders": orders,
+        "observed_years": round(years, 4),
+    }
+    definition = (
+        "CLV = average order value x purchases per customer per year x lifespan in years; "
+        "AOV = net revenue / orders; purchases per year = orders / customers / observed "
+        "years (first to last day of the data, 365.25-day years); lifespan = given, or the "
+        "mean of (last - first purchase day + 1) / 365.25 over customers (a lower bound)."
+    )
+    params = {"lifespan_years": lifespan_years, **ds.describe()}
+    return MetricResult("clv", definition, params, [row])

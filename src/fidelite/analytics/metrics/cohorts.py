@@ -1,0 +1,130 @@
+"""Cohort retention matrices: N-period, unbounded and bracket retention.
+
+Cohort: the period (day, week or month) of a customer's first purchase. Age of an
+activity: periods between the cohort period and the period of the purchase (0 = the
+cohort period itself). For cohort c and age N:
+
+* N-period retention = customers of c who purchased in period c + N / size of c;
+* unbounded retention = customers of c who purchased in period c + N or later;
+* bracket retention = customers of c who purchased within a bracket of days after their
+  first purchase day (e.g. 1-7, 8-30, 31-90), whatever the cohort unit.
+
+Ages beyond the end of the data are left out (null), not reported as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import ibis
+
+from fidelite.analytics.engine import Dataset
+from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
+from fidelite.analytics.metrics.result import MetricResult, percent
+
+Kind = Literal["n-day", "unbounded", "bracket"]
+DEFAULT_BRACKETS = ((1, 7), (8, 30), (31, 90))
+
+
+def _customer_cohorts(ds: Dataset, period: Period) -> tuple[ibis.Table, ibis.Table]:
+    t = ds.transactions
+    p = t.filter(~t.is_refund)
+    first = p.group_by("customer_id").aggregate(first_day=p.day.min())
+    first = first.mutate(cohort=index_expr(first.first_day, period))
+    j = p.join(first, "customer_id")
+    act = j.select(
+        j.customer_id,
+        j.cohort,
+        age=index_expr(j.day, period) - j.cohort,
+        offset=j.day.delta(j.first_day, unit="day"),
+    )
+    return first, act
+
+
+def cohorts(
+    ds: Dataset,
+    period: Period = "month",
+    kind: Kind = "n-day",
+    brackets: Sequence[tuple[int, int]] = DEFAULT_BRACKETS,
+) -> MetricResult:
+    """One row per cohort: size and the retention percentage for each age or bracket."""
+    if period not in ("day", "week", "month"):
+        raise ValueError("cohort period must be day, week or month")
+    first, act = _customer_cohorts(ds, period)
+    sizes = {
+        int(r["cohort"]): int(r["n"])
+        for r in ds.execute(first.group_by("cohort").aggregate(n=first.count())).to_pylist()
+    }
+    last_idx = int(ds.backend.execute(index_expr(ds.transactions.day.max(), period)))
+    if kind == "bracket":
+        counts = _bracket_counts(ds, act, brackets)
+        cols = [f"days_{lo}_{hi}" for lo, hi in brackets]
+    else:
+        counts = _age_counts(ds, act, unbounded=kind == "unbounded")
+        cols = [f"{period}_{n}" for n in range(last_idx - min(sizes, default=last_idx) + 1)]
+    rows = []
+    for c in sorted(sizes):
+        start, _ = bounds(c, period)
+        row: dict[str, Any] = {"cohort": label(c, period), "cohort_start": start, "size": sizes[c]}
+        for i, col in enumerate(cols):
+            visible = kind == "bracket" or c + i <= last_idx
+            row[col] = percent(counts.get((c, i), 0), sizes[c]) if visible else None
+        rows.append(row)
+    return MetricResult(
+        "cohorts",
+        _definition(kind, period, brackets, ds),
+        {
+            "period": period,
+            "kind": kind,
+            "brackets": [list(b) for b in brackets] if kind == "bracket" else None,
+            **ds.describe(),
+        },
+        rows,
+    )
+
+
+def _age_counts(ds: Dataset, act: ibis.Table, *, unbounded: bool) -> dict[tuple[int, int], int]:
+    if unbounded:
+        last = act.group_by(["customer_id", "cohort"]).aggregate(age=act.age.max())
+        agg = last.group_by(["cohort", "age"]).aggregate(n=last.count())
+    else:
+        d = act.select("customer_id", "cohort", "age").distinct()
+        agg = d.group_by(["cohort", "age"]).aggregate(n=d.count())
+    counts = {(int(r["cohort"]), int(r["age"])): int(r["n"]) for r in ds.execute(agg).to_pylist()}
+    if not unbounded:
+        return counts
+    # active at age N or later = customers whose last active age is >= N
+    out: dict[tuple[int, int], int] = {}
+    for c in {c for c, _ in counts}:
+        top = max(a for cc, a in counts if cc == c)
+        running = 0
+        for age in range(top, -1, -1):
+            running += counts.get((c, age), 0)
+            out[(c, age)] = running
+    return out
+
+
+def _bracket_counts(
+    ds: Dataset, act: ibis.Table, brackets: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    flags = {f"b{i}": act.offset.between(lo, hi).any() for i, (lo, hi) in enumerate(brackets)}
+    per = act.group_by(["customer_id", "cohort"]).aggregate(**flags)
+    agg = per.group_by("cohort").aggregate(**{k: per[k].cast("int64").sum() for k in flags})
+    out: dict[tuple[int, int], int] = {}
+    for r in ds.execute(agg).to_pylist():
+        for i in range(len(brackets)):
+            out[(int(r["cohort"]), i)] = int(r[f"b{i}"] or 0)
+    return out
+
+
+def _definition(kind: str, period: str, brackets: Sequence[tuple[int, int]], ds: Dataset) -> str:
+    base = f"Cohort = the {period} of a customer's first purchase; values are % of the cohort. "
+    if kind == "n-day":
+        rule = f"{period}_N = purchased in the Nth {period} after the cohort {period}."
+    elif kind == "unbounded":
+        rule = f"{period}_N = purchased in the Nth {period} after the cohort {period} or later."
+    else:
+        spans = ", ".join(f"{lo}-{hi}" for lo, hi in brackets)
+        rule = f"days_A_B = purchased between A and B days after the first purchase ({spans})."
+    return base + rule + f" Refunds excluded; local days in time zone {ds.loaded.timezone}."

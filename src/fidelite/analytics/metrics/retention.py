@@ -1,0 +1,127 @@
+"""Customer retention and churn per period, and new vs returning customers.
+
+Activity rule: a customer is *active* in a period when they made at least one purchase
+(a non-refund row) in it, by local calendar day. For period P:
+
+* S = customers active in P-1 (the customers at the start of P);
+* E = customers active in P (the customers at the end of P);
+* N = customers active in P but not in P-1: first-time buyers plus customers returning
+  after a gap (reported separately as ``first_time`` and ``reactivated``);
+* retained = E - N (active in both), lost = S - retained;
+* retention rate = (E - N) / S x 100, churn rate = lost / S x 100 (they add up to 100).
+
+Every period between the first and the last purchase is listed, empty ones included.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import ibis
+
+from fidelite.analytics.engine import Dataset
+from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
+from fidelite.analytics.metrics.result import MetricResult, percent
+
+DEFINITION = (
+    "Customer retention rate = (E - N) / S x 100 and churn rate = lost / S x 100 per {period}, "
+    "where S = customers active in the previous {period}, E = customers active in this "
+    "{period}, N = customers active in this {period} but not in the previous one (first-time "
+    "buyers plus reactivated customers), lost = S - (E - N). Active = at least one purchase "
+    "(refunds excluded) in the {period}, by local calendar day in time zone {timezone}."
+)
+
+
+def active_periods(ds: Dataset, period: Period) -> ibis.Table:
+    """Distinct (customer_id, idx) pairs: the periods in which each customer bought."""
+    t = ds.transactions
+    p = t.filter(~t.is_refund)
+    return p.select(p.customer_id, idx=index_expr(p.day, period)).distinct()
+
+
+def _counts(ds: Dataset, period: Period) -> tuple[Counter[int], Counter[int], Counter[int]]:
+    """Per period index: active customers, retained from previous, first-time buyers."""
+    act = active_periods(ds, period)
+    prev = act.select(customer_id=act.customer_id, idx=act.idx + 1)
+    both = act.join(prev, ["customer_id", "idx"]).select(act.idx)
+    first = act.group_by("customer_id").aggregate(idx=act.idx.min())
+    active = ds.execute(act.group_by("idx").aggregate(n=act.count()))
+    retained = ds.execute(both.group_by("idx").aggregate(n=both.count()))
+    first_time = ds.execute(first.group_by("idx").aggregate(n=first.count()))
+    return _counter(active), _counter(retained), _counter(first_time)
+
+
+def _counter(table: Any) -> Counter[int]:
+    return Counter({int(r["idx"]): int(r["n"]) for r in table.to_pylist()})
+
+
+def _period_rows(ds: Dataset, period: Period) -> list[dict[str, Any]]:
+    active, retained, first_time = _counts(ds, period)
+    rows: list[dict[str, Any]] = []
+    if not active:
+        return rows
+    for idx in range(min(active), max(active) + 1):
+        start, end = bounds(idx, period)
+        s, e, kept = active[idx - 1], active[idx], retained[idx]
+        new = e - kept
+        rows.append(
+            {
+                "period": label(idx, period),
+                "start": start,
+                "end": end,
+                "customers_start": s,
+                "new": new,
+                "first_time": first_time[idx],
+                "reactivated": new - first_time[idx],
+                "customers_end": e,
+                "retained": kept,
+                "lost": s - kept,
+                "retention_rate": percent(e - new, s),
+                "churn_rate": percent(s - kept, s),
+            }
+        )
+    return rows
+
+
+def retention(ds: Dataset, period: Period = "month") -> MetricResult:
+    """Retention and churn rate per period (one row per period)."""
+    return MetricResult(
+        metric="retention",
+        definition=DEFINITION.format(period=period, timezone=ds.loaded.timezone),
+        parameters={"period": period, **ds.describe()},
+        rows=_period_rows(ds, period),
+    )
+
+
+def churn(ds: Dataset, period: Period = "month") -> MetricResult:
+    """Same rows as :func:`retention`, named for the churn question."""
+    result = retention(ds, period)
+    return MetricResult("churn", result.definition, result.parameters, result.rows)
+
+
+def new_vs_returning(ds: Dataset, period: Period = "month") -> MetricResult:
+    """Per period: active customers split into new (first purchase ever) and returning."""
+    active, _, first_time = _counts(ds, period)
+    rows: list[dict[str, Any]] = []
+    for idx in range(min(active, default=0), max(active, default=-1) + 1):
+        start, end = bounds(idx, period)
+        new, total = first_time[idx], active[idx]
+        rows.append(
+            {
+                "period": label(idx, period),
+                "start": start,
+                "end": end,
+                "customers": total,
+                "new": new,
+                "returning": total - new,
+                "new_share": percent(new, total),
+                "returning_share": percent(total - new, total),
+            }
+        )
+    definition = (
+        f"Customers who purchased in the {period} (refunds excluded), split into new (their "
+        f"first purchase ever is in this {period}) and returning (they had bought before). "
+        f"Local calendar days in time zone {ds.loaded.timezone}."
+    )
+    return MetricResult("new-vs-returning", definition, {"period": period, **ds.describe()}, rows)

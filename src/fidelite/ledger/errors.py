@@ -1,0 +1,64 @@
+"""Business rejections: enumerated codes, raised as :class:`Rejected`.
+
+A rejection means the request was understood and refused; nothing was written. Any
+other exception escaping the ledger is a bug or an infrastructure failure.
+
+Precedence, when several apply, is fixed: ``invalid_request`` (the input itself) →
+``unknown_program`` → ``unknown_member`` / ``unknown_transaction`` → idempotency
+(replay or ``idempotency_conflict``) → ``unknown_currency`` → the operation's own
+business codes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class RejectionCode(StrEnum):
+    """Stable codes a client can branch on (also used as problem ``type`` suffixes)."""
+
+    INVALID_REQUEST = "invalid_request"
+    UNKNOWN_PROGRAM = "unknown_program"
+    UNKNOWN_MEMBER = "unknown_member"
+    UNKNOWN_CURRENCY = "unknown_currency"
+    UNKNOWN_TRANSACTION = "unknown_transaction"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    MEMBER_EXISTS = "member_exists"
+    INSUFFICIENT_POINTS = "insufficient_points"
+    POINTS_ALREADY_SPENT = "points_already_spent"
+    NOT_REVERSIBLE = "not_reversible"
+    REVERSAL_EXCEEDS_ORIGINAL = "reversal_exceeds_original"
+    NOT_PENDING = "not_pending"
+
+
+class Rejected(Exception):
+    """A refused request. ``field`` names the offending input when there is one."""
+
+    def __init__(
+        self,
+        code: RejectionCode,
+        message: str,
+        *,
+        field: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+        self.field = field
+        self.detail = detail or {}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form used by the CLI and the API."""
+        out: dict[str, Any] = {"code": self.code.value, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+def invalid(field: str, message: str) -> Rejected:
+    """Shorthand for an ``invalid_request`` naming ``field``."""
+    return Rejected(RejectionCode.INVALID_REQUEST, f"{field}: {message}", field=field)

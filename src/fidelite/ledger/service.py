@@ -1,0 +1,997 @@
+"""Ledger operations: earn, release, spend, expire, reverse, adjust; balance, history.
+
+Every mutating operation follows the same path (:meth:`Ledger._mutate`):
+
+1. validate the input (``invalid_request`` names the field);
+2. open one writing transaction; find the program and the member;
+3. lock the member (:func:`fidelite.store.locking.lock_member`);
+4. look up the idempotency key: same request → the stored receipt; different request
+   → ``idempotency_conflict``;
+5. read the state, build a :class:`~fidelite.ledger.plan.Plan` (or reject), apply it.
+
+A rejection raises :class:`Rejected` inside the transaction, which rolls back: a
+rejected call changes nothing. If two writers race on one idempotency key for
+different members, the UNIQUE constraint refuses the second; it then replays the first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, text
+from sqlalchemy.exc import IntegrityError
+
+from fidelite.ledger import validation as valid
+from fidelite.ledger.errors import Rejected, RejectionCode, invalid
+from fidelite.ledger.idempotency import request_hash
+from fidelite.ledger.plan import NEW_LOT, NewLot, Plan, Target, apply
+from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
+from fidelite.ledger.state import (
+    PROGRAM_KINDS,
+    OpenLot,
+    due_lots,
+    lot_of,
+    member_accounts,
+    program_accounts,
+    restorable_draws,
+    spendable_lots,
+)
+from fidelite.store import Database
+from fidelite.store.locking import count_reversal, insert_ignoring_duplicates, lock_member
+from fidelite.store.tables import (
+    Account,
+    Currency,
+    IdempotencyRecord,
+    Member,
+    Program,
+    UTCDateTime,
+)
+
+Clock = Callable[[], datetime]
+
+
+class Shortfall(StrEnum):
+    """What a reversal does when the points it takes back were already spent.
+
+    ``reject``: refuse (``points_already_spent``); ``within_balance``: take what the
+    member has, write the rest off (reported as ``written_off``); ``debt``: take what
+    the member has and record the rest as debt, repaid first from future credits.
+    """
+
+    REJECT = "reject"
+    WITHIN_BALANCE = "within_balance"
+    DEBT = "debt"
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """What a batch job (expiry, release of due pending points) did."""
+
+    transactions: int
+    lots: int
+    points: int
+
+
+@dataclass(frozen=True)
+class _Subject:
+    member_id: int
+    member_ref: str
+    currency: str
+
+
+class Ledger:
+    """The points ledger of one database. Thread-safe; share one per process."""
+
+    def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
+        self.db = db
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._programs: set[str] = set()
+        self._currencies: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------------ setup
+
+    def open_program(self, program_id: str, currencies: list[str]) -> None:
+        """Create a program and its currencies (idempotent; existing ones are kept)."""
+        pid = _code(program_id, "program_id", 64)
+        codes = [_code(c, "currencies") for c in currencies]
+        if not codes:
+            raise invalid("currencies", "at least one currency is required")
+        now = self._clock()
+        with self.db.write() as conn:
+            insert_ignoring_duplicates(
+                conn,
+                Program.__table__,  # type: ignore[arg-type]
+                [{"id": pid, "created_at": now}],
+            )
+            insert_ignoring_duplicates(
+                conn,
+                Currency.__table__,  # type: ignore[arg-type]
+                [{"program_id": pid, "code": c} for c in codes],
+            )
+            insert_ignoring_duplicates(
+                conn,
+                Account.__table__,  # type: ignore[arg-type]
+                [
+                    {
+                        "program_id": pid,
+                        "currency": c,
+                        "kind": k,
+                        "member_id": None,
+                        "balance": None,
+                    }
+                    for c in codes
+                    for k in PROGRAM_KINDS
+                ],
+            )
+
+    def create_member(
+        self, program_id: str, member_ref: str, *, key: str | None = None
+    ) -> MemberInfo:
+        """Enrol a member under ``member_ref`` (card number / customer id).
+
+        Idempotent on ``key`` (default ``member:<ref>``); another key for a reference
+        that exists is refused with ``member_exists``.
+        """
+        ref = valid.text(member_ref, "member_ref")
+        assert ref is not None
+        idem = valid.key(key if key is not None else f"member:{ref}")
+        digest = request_hash({"op": "create_member", "member_ref": ref})
+        try:
+            with self.db.write() as conn:
+                self._require_program(conn, program_id)
+                prior = _prior_record(conn, program_id, idem)
+                if prior is not None:
+                    return _member_replay(conn, program_id, prior, digest, idem)
+                if _member_row(conn, program_id, ref) is not None:
+                    raise Rejected(
+                        RejectionCode.MEMBER_EXISTS,
+                        f"member {ref!r} already exists in program {program_id!r}",
+                        field="member_ref",
+                    )
+                info = self._insert_member(conn, program_id, ref)
+                conn.execute(
+                    insert(IdempotencyRecord),
+                    {
+                        "program_id": program_id,
+                        "key": idem,
+                        "request_hash": digest,
+                        "result": {"member_id": info.member_id},
+                        "created_at": info.created_at,
+                    },
+                )
+                return info
+        except IntegrityError:
+            with self.db.read() as conn:
+                prior = _prior_record(conn, program_id, idem)
+                if prior is not None:
+                    return _member_replay(conn, program_id, prior, digest, idem)
+            raise Rejected(
+                RejectionCode.MEMBER_EXISTS,
+                f"member {ref!r} already exists in program {program_id!r}",
+                field="member_ref",
+            ) from None
+
+    def _insert_member(self, conn: Connection, program_id: str, ref: str) -> MemberInfo:
+        now = self._clock()
+        member_id = conn.execute(
+            insert(Member).returning(Member.id),
+            {"program_id": program_id, "ref": ref, "status": "active", "created_at": now},
+        ).scalar_one()
+        return MemberInfo(int(member_id), program_id, ref, "active", now)
+
+    def get_member(self, program_id: str, member_ref: str) -> MemberInfo:
+        """The member known as ``member_ref`` (``unknown_member`` otherwise)."""
+        with self.db.read() as conn:
+            self._require_program(conn, program_id)
+            row = _member_row(conn, program_id, member_ref)
+        if row is None:
+            raise _unknown_member(program_id, member_ref)
+        return MemberInfo(int(row[0]), program_id, member_ref, str(row[1]), _utc(row[2]))
+
+    # ------------------------------------------------------------- operations
+
+    def earn(
+        self,
+        program_id: str,
+        member_ref: str,
+        currency: str,
+        points: int,
+        *,
+        key: str,
+        at: datetime | str | None = None,
+        expires_at: datetime | str | None = None,
+        pending_until: datetime | str | None = None,
+        reason: str = "earn",
+        source: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Receipt:
+        """Credit ``points`` as a new lot (pending until ``pending_until`` if given).
+
+        Points that become available repay the member's debt first, if any.
+        """
+        pts = valid.points(points)
+        when = self._at(at)
+        expiry = valid.optional_moment(expires_at, "expires_at")
+        pending = valid.optional_moment(pending_until, "pending_until")
+        if expiry is not None and expiry <= when:
+            raise invalid("expires_at", "must be later than the time of earning")
+        if pending is not None and expiry is not None and pending >= expiry:
+            raise invalid("pending_until", "must be earlier than expires_at")
+        request = {
+            "op": "earn", "member_ref": member_ref, "currency": currency, "points": pts,
+            "at": at and when, "expires_at": expiry, "pending_until": pending,
+            "reason": reason, "source": source, "detail": detail,
+        }  # fmt: skip
+
+        def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            plan = Plan(
+                "earn", "credit", pts, _reason(reason), _opt(source, "source"), detail=detail
+            )
+            held = pending is not None and pending > when
+            _credit_new_lot(plan, target, pts, "issued", when, expiry, pending if held else None)
+            return plan
+
+        return self._mutate(program_id, key, request, build, member_ref=member_ref,
+                            currency=currency, at=when)  # fmt: skip
+
+    def release(
+        self, program_id: str, transaction_id: int, *, key: str, at: datetime | str | None = None
+    ) -> Receipt:
+        """Make the pending points of an earn available now (the return window closed)."""
+        when = self._at(at)
+        request = {"op": "release", "transaction_id": transaction_id, "at": at and when}
+
+        def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            lot = lot_of(conn, transaction_id)
+            if lot is None or lot.state != "pending":
+                raise Rejected(
+                    RejectionCode.NOT_PENDING,
+                    f"transaction {transaction_id} has no pending points",
+                    field="transaction_id",
+                )
+            plan = Plan("release", "move", lot.remaining, "pending points released")
+            plan.detail = {"earn_transaction_id": transaction_id}
+            plan.releases.append(lot.id)
+            plan.member("pending", lot.id, -lot.remaining)
+            repay = min(lot.remaining, -target.member_balances["debt"])
+            if repay:
+                plan.draws.append((lot.id, repay, "spent"))
+                plan.member("debt", None, repay)
+                plan.debt_repaid = repay
+            plan.member("available", lot.id, lot.remaining - repay)
+            return plan
+
+        return self._mutate(program_id, key, request, build, transaction_id=transaction_id, at=when)
+
+    def spend(
+        self,
+        program_id: str,
+        member_ref: str,
+        currency: str,
+        points: int,
+        *,
+        key: str,
+        at: datetime | str | None = None,
+        reason: str = "spend",
+        source: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Receipt:
+        """Spend ``points``, drawing the soonest-expiring available lots first."""
+        pts = valid.points(points)
+        when = self._at(at)
+        request = {
+            "op": "spend", "member_ref": member_ref, "currency": currency, "points": pts,
+            "at": at and when, "reason": reason, "source": source, "detail": detail,
+        }  # fmt: skip
+
+        def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            plan = Plan(
+                "spend", "debit", pts, _reason(reason), _opt(source, "source"), detail=detail
+            )
+            _debit_lots(plan, conn, subject, pts, "redeemed", when)
+            return plan
+
+        return self._mutate(program_id, key, request, build, member_ref=member_ref,
+                            currency=currency, at=when)  # fmt: skip
+
+    def adjust(
+        self,
+        program_id: str,
+        member_ref: str,
+        currency: str,
+        points: int,
+        *,
+        key: str,
+        reason: str,
+        actor: str,
+        at: datetime | str | None = None,
+        expires_at: datetime | str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Receipt:
+        """A manual credit (``points`` > 0, e.g. goodwill) or debit (< 0), with who and why."""
+        pts = valid.signed_points(points)
+        when = self._at(at)
+        who = valid.text(actor, "actor")
+        why = valid.text(reason, "reason")
+        expiry = valid.optional_moment(expires_at, "expires_at")
+        if expiry is not None and (pts < 0 or expiry <= when):
+            raise invalid("expires_at", "only a credit can expire, and later than its time")
+        request = {
+            "op": "adjust", "member_ref": member_ref, "currency": currency, "points": pts,
+            "at": at and when, "reason": why, "actor": who, "expires_at": expiry,
+            "detail": detail,
+        }  # fmt: skip
+
+        def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            direction = "credit" if pts > 0 else "debit"
+            plan = Plan("adjust", direction, abs(pts), str(why), actor=who, detail=detail)
+            if pts > 0:
+                _credit_new_lot(plan, target, pts, "adjustment", when, expiry, None)
+            else:
+                _debit_lots(plan, conn, subject, -pts, "adjustment", when)
+            return plan
+
+        return self._mutate(program_id, key, request, build, member_ref=member_ref,
+                            currency=currency, at=when)  # fmt: skip
+
+    def reverse(
+        self,
+        program_id: str,
+        transaction_id: int,
+        *,
+        key: str,
+        points: int | None = None,
+        shortfall: Shortfall | str = Shortfall.REJECT,
+        at: datetime | str | None = None,
+        reason: str = "reversal",
+    ) -> Receipt:
+        """Undo all or part of an earn, spend, expiry or adjustment with compensating entries.
+
+        Reversing a credit (earn, credit adjustment) takes points back from the lot it
+        created; if some were spent, ``shortfall`` decides. Reversing a debit (spend,
+        debit adjustment, expiry) puts the points back into the lots they came from.
+        """
+        pts = None if points is None else valid.points(points)
+        try:
+            policy = Shortfall(shortfall)
+        except ValueError:
+            raise invalid("shortfall", f"must be one of {[s.value for s in Shortfall]}") from None
+        when = self._at(at)
+        request = {
+            "op": "reverse", "transaction_id": transaction_id, "points": pts,
+            "shortfall": policy.value, "at": at and when, "reason": reason,
+        }  # fmt: skip
+
+        def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            original = _transaction(conn, program_id, transaction_id)
+            amount = _reversal_amount(original, pts)
+            plan = Plan("reverse", "", amount, _reason(reason), reverses_id=transaction_id)
+            if not count_reversal(conn, transaction_id, amount):
+                raise Rejected(
+                    RejectionCode.REVERSAL_EXCEEDS_ORIGINAL,
+                    f"transaction {transaction_id} cannot be reversed by {amount} more",
+                    field="points",
+                )
+            if original["direction"] == "credit":
+                plan.direction = "debit"
+                program_kind = "issued" if original["kind"] == "earn" else "adjustment"
+                _take_back(plan, conn, subject, target, transaction_id, amount, program_kind,
+                           policy, when)  # fmt: skip
+            else:
+                plan.direction = "credit"
+                program_kind = {"spend": "redeemed", "expire": "expired"}.get(
+                    original["kind"], "adjustment"
+                )
+                _put_back(plan, conn, target, transaction_id, amount, program_kind)
+            return plan
+
+        return self._mutate(program_id, key, request, build, transaction_id=transaction_id, at=when)
+
+    # ------------------------------------------------------------------- jobs
+
+    def expire(
+        self,
+        program_id: str,
+        as_of: datetime | str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> JobReport:
+        """Expire every available lot whose expiry date is at or before ``as_of``.
+
+        One transaction per member and currency; safe to re-run (already-expired lots
+        are not due any more) and to run beside live traffic (each member is locked).
+        """
+        when = valid.moment(as_of, "as_of")
+        subjects = self._members_with(
+            program_id,
+            "state = 'available' AND expires_at IS NOT NULL AND expires_at <= :at",
+            when,
+        )
+        done = lots = total = 0
+        for index, (ref, currency) in enumerate(subjects):
+            receipt = self._expire_member(program_id, ref, currency, when)
+            if receipt is not None:
+                done += 1
+                lots += len(receipt.lot_moves)
+                total += receipt.points
+            if progress:
+                progress(index + 1, len(subjects))
+        return JobReport(done, lots, total)
+
+    def _expire_member(
+        self, program_id: str, member_ref: str, currency: str, when: datetime
+    ) -> Receipt | None:
+        def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            lots = due_lots(conn, subject.member_id, currency, when)
+            plan = Plan("expire", "debit", sum(lot.remaining for lot in lots), "points expired")
+            plan.detail = {"as_of": when.isoformat()}
+            for lot in lots:
+                plan.draws.append((lot.id, lot.remaining, "expired"))
+                plan.member("available", lot.id, -lot.remaining)
+            plan.program("expired", plan.points)
+            return plan
+
+        key = f"expire:{member_ref}:{currency}:{when.isoformat()}"
+        request = {"op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when}
+        try:
+            return self._mutate(program_id, key, request, build, member_ref=member_ref,
+                                currency=currency, at=when)  # fmt: skip
+        except _NothingToDo:
+            return None
+
+    def release_due(
+        self,
+        program_id: str,
+        as_of: datetime | str,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> JobReport:
+        """Release every pending lot whose ``pending_until`` is at or before ``as_of``."""
+        when = valid.moment(as_of, "as_of")
+        with self.db.read() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT earn_transaction_id FROM lots WHERE program_id = :p "
+                    "AND state = 'pending' AND pending_until <= :at ORDER BY id"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"p": program_id, "at": when},
+            ).all()
+        done = total = 0
+        for index, (txn_id,) in enumerate(rows):
+            try:
+                receipt = self.release(program_id, int(txn_id), key=f"release:{txn_id}", at=when)
+            except Rejected as rejected:
+                if rejected.code is not RejectionCode.NOT_PENDING:
+                    raise
+            else:
+                if not receipt.replayed:
+                    done += 1
+                    total += receipt.points
+            if progress:
+                progress(index + 1, len(rows))
+        return JobReport(done, done, total)
+
+    # ------------------------------------------------------------------ reads
+
+    def balance(
+        self,
+        program_id: str,
+        member_ref: str,
+        currency: str,
+        *,
+        as_of: datetime | str | None = None,
+        soon_days: int = 30,
+    ) -> Balance:
+        """Available / pending / expiring-soon / debt of a member as of ``as_of``."""
+        when = self._at(as_of)
+        if isinstance(soon_days, bool) or not isinstance(soon_days, int) or soon_days < 0:
+            raise invalid("soon_days", "must be a whole number of days >= 0")
+        horizon = when + timedelta(days=soon_days)
+        with self.db.read() as conn:
+            subject = self._subject(conn, program_id, member_ref, currency)
+            row = conn.execute(
+                text(
+                    "SELECT "
+                    "COALESCE(SUM(CASE WHEN state = 'available' AND (expires_at IS NULL "
+                    "  OR expires_at > :at) THEN remaining END), 0), "
+                    "COALESCE(SUM(CASE WHEN state = 'pending' THEN remaining END), 0), "
+                    "COALESCE(SUM(CASE WHEN state = 'available' AND expires_at > :at "
+                    "  AND expires_at <= :h THEN remaining END), 0), "
+                    "MIN(CASE WHEN state = 'available' AND expires_at > :at THEN expires_at END) "
+                    "FROM lots WHERE member_id = :m AND currency = :c"
+                ).bindparams(
+                    bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime())
+                ),
+                {"at": when, "h": horizon, "m": subject.member_id, "c": currency},
+            ).one()
+            debt = conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(balance), 0) FROM accounts "
+                    "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
+                ),
+                {"m": subject.member_id, "c": currency},
+            ).scalar_one()
+        return Balance(
+            member_ref=subject.member_ref,
+            currency=currency,
+            as_of=when,
+            available=int(row[0]),
+            pending=int(row[1]),
+            expiring_soon=int(row[2]),
+            expiring_window_days=soon_days,
+            debt=-int(debt),
+            next_expiry=_utc(row[3]) if row[3] is not None else None,
+        )
+
+    def history(
+        self,
+        program_id: str,
+        member_ref: str,
+        *,
+        currency: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[HistoryEntry]:
+        """The member's ledger transactions, newest first, with what each did to them."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise invalid("limit", "must be between 1 and 1000")
+        with self.db.read() as conn:
+            self._require_program(conn, program_id)
+            row = _member_row(conn, program_id, member_ref)
+            if row is None:
+                raise _unknown_member(program_id, member_ref)
+            if currency is not None:
+                self._require_currency(conn, program_id, currency)
+            rows = conn.execute(
+                _HISTORY_SQL, {"m": int(row[0]), "c": currency, "b": before_id, "n": limit}
+            ).all()
+        return [_history_entry(r) for r in rows]
+
+    # -------------------------------------------------------------- internals
+
+    def _at(self, value: datetime | str | None) -> datetime:
+        return self._clock() if value is None else valid.moment(value, "at")
+
+    def _mutate(
+        self,
+        program_id: str,
+        key: str,
+        request: dict[str, Any],
+        build: Callable[[_Subject, Connection, Target], Plan],
+        *,
+        at: datetime,
+        member_ref: str | None = None,
+        currency: str | None = None,
+        transaction_id: int | None = None,
+    ) -> Receipt:
+        idem = valid.key(key)
+        if transaction_id is not None and (
+            isinstance(transaction_id, bool) or not isinstance(transaction_id, int)
+        ):
+            raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
+        digest = request_hash(request)
+        try:
+            with self.db.write() as conn:
+                subject = self._locate(conn, program_id, member_ref, currency, transaction_id)
+                lock_member(conn, subject.member_id)
+                prior = _prior_transaction(conn, program_id, idem)
+                if prior is not None:
+                    return _replay(prior, digest, idem)
+                self._require_currency(conn, program_id, subject.currency)
+                target = _target(conn, program_id, subject)
+                plan = build(subject, conn, target)
+                if plan.points == 0:
+                    raise _NothingToDo
+                return apply(conn, plan, target, key=idem, request_hash=digest,
+                             occurred_at=at, recorded_at=self._clock())  # fmt: skip
+        except IntegrityError:
+            with self.db.read() as conn:
+                prior = _prior_transaction(conn, program_id, idem)
+            if prior is None:
+                raise
+            return _replay(prior, digest, idem)
+
+    def _locate(
+        self,
+        conn: Connection,
+        program_id: str,
+        member_ref: str | None,
+        currency: str | None,
+        transaction_id: int | None,
+    ) -> _Subject:
+        if member_ref is not None:
+            assert currency is not None
+            self._require_program(conn, program_id)
+            row = _member_row(conn, program_id, member_ref)
+            if row is None:
+                raise _unknown_member(program_id, member_ref)
+            return _Subject(int(row[0]), member_ref, currency)
+        self._require_program(conn, program_id)
+        found = conn.execute(
+            text(
+                "SELECT t.member_id, m.ref, t.currency FROM ledger_transactions t "
+                "JOIN members m ON m.id = t.member_id WHERE t.id = :t AND t.program_id = :p"
+            ),
+            {"t": transaction_id, "p": program_id},
+        ).first()
+        if found is None:
+            raise Rejected(
+                RejectionCode.UNKNOWN_TRANSACTION,
+                f"no transaction {transaction_id} in program {program_id!r}",
+                field="transaction_id",
+            )
+        return _Subject(int(found[0]), str(found[1]), str(found[2]))
+
+    def _subject(
+        self, conn: Connection, program_id: str, member_ref: str, currency: str
+    ) -> _Subject:
+        subject = self._locate(conn, program_id, member_ref, currency, None)
+        self._require_currency(conn, program_id, currency)
+        return subject
+
+    def _require_program(self, conn: Connection, program_id: str) -> None:
+        if program_id in self._programs:
+            return
+        found = conn.execute(
+            text("SELECT 1 FROM programs WHERE id = :p"), {"p": program_id}
+        ).first()
+        if found is None:
+            raise Rejected(
+                RejectionCode.UNKNOWN_PROGRAM,
+                f"no program {program_id!r}",
+                field="program_id",
+            )
+        self._programs.add(program_id)
+
+    def _require_currency(self, conn: Connection, program_id: str, currency: str) -> None:
+        if (program_id, currency) in self._currencies:
+            return
+        found = conn.execute(
+            text("SELECT 1 FROM currencies WHERE program_id = :p AND code = :c"),
+            {"p": program_id, "c": currency},
+        ).first()
+        if found is None:
+            raise Rejected(
+                RejectionCode.UNKNOWN_CURRENCY,
+                f"program {program_id!r} has no currency {currency!r}",
+                field="currency",
+            )
+        self._currencies.add((program_id, currency))
+
+    def _members_with(
+        self, program_id: str, lot_condition: str, when: datetime
+    ) -> list[tuple[str, str]]:
+        with self.db.read() as conn:
+            self._require_program(conn, program_id)
+            rows = conn.execute(
+                text(
+                    "SELECT DISTINCT m.ref, l.currency, m.id FROM lots l "
+                    "JOIN members m ON m.id = l.member_id "
+                    f"WHERE l.program_id = :p AND {lot_condition} ORDER BY m.id, l.currency"
+                ).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"p": program_id, "at": when},
+            ).all()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+
+class _NothingToDo(Exception):
+    """A job found nothing to do for one member (e.g. expired by a concurrent run)."""
+
+
+_HISTORY_SQL = text(
+    "SELECT t.id, t.kind, t.occurred_at, t.currency, t.reason, t.source, "
+    "t.actor, t.reverses_id, t.reversed_points, t.detail, "
+    "COALESCE(SUM(CASE WHEN a.kind = 'available' THEN p.points END), 0), "
+    "COALESCE(SUM(CASE WHEN a.kind = 'pending' THEN p.points END), 0), "
+    "COALESCE(SUM(CASE WHEN a.kind = 'debt' THEN p.points END), 0) "
+    "FROM ledger_transactions t "
+    "JOIN postings p ON p.transaction_id = t.id "
+    "JOIN accounts a ON a.id = p.account_id AND a.member_id IS NOT NULL "
+    "WHERE t.member_id = :m AND (CAST(:c AS VARCHAR(32)) IS NULL OR t.currency = :c) "
+    "AND (CAST(:b AS BIGINT) IS NULL OR t.id < :b) "
+    "GROUP BY t.id, t.kind, t.occurred_at, t.currency, t.reason, t.source, "
+    "t.actor, t.reverses_id, t.reversed_points, t.detail "
+    "ORDER BY t.id DESC LIMIT :n"
+)
+
+
+# ---------------------------------------------------------------- plan pieces
+
+
+def _credit_new_lot(
+    plan: Plan,
+    target: Target,
+    points: int,
+    program_kind: str,
+    when: datetime,
+    expires_at: datetime | None,
+    pending_until: datetime | None,
+) -> None:
+    """Credit ``points`` from ``program_kind``: available credits repay debt first."""
+    plan.program(program_kind, -points)
+    repay = 0 if pending_until else min(points, -target.member_balances["debt"])
+    if repay:
+        plan.member("debt", None, repay)
+        plan.debt_repaid = repay
+    rest = points - repay
+    if rest:
+        state = "pending" if pending_until else "available"
+        plan.new_lot = NewLot(rest, state, when, expires_at, pending_until)
+        plan.member(state, NEW_LOT, rest)
+
+
+def _debit_lots(
+    plan: Plan, conn: Connection, subject: _Subject, points: int, program_kind: str, when: datetime
+) -> None:
+    """Draw ``points`` from spendable lots, soonest-expiring first, or reject."""
+    lots = spendable_lots(conn, subject.member_id, subject.currency, when)
+    available = sum(lot.remaining for lot in lots)
+    if available < points:
+        raise Rejected(
+            RejectionCode.INSUFFICIENT_POINTS,
+            f"member {subject.member_ref!r} has {available} {subject.currency} available, "
+            f"{points} requested",
+            field="points",
+            detail={"available": available, "requested": points},
+        )
+    _draw(plan, lots, points, "spent")
+    plan.program(program_kind, points)
+
+
+def _draw(plan: Plan, lots: list[OpenLot], points: int, closed_state: str) -> int:
+    """Draw up to ``points`` from ``lots`` in order; return what was drawn."""
+    left = points
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(left, lot.remaining)
+        plan.draws.append((lot.id, take, closed_state))
+        plan.member(lot.state, lot.id, -take)
+        left -= take
+    return points - left
+
+
+def _take_back(
+    plan: Plan,
+    conn: Connection,
+    subject: _Subject,
+    target: Target,
+    transaction_id: int,
+    amount: int,
+    program_kind: str,
+    policy: Shortfall,
+    when: datetime,
+) -> None:
+    """Reverse a credit: its own lot first, then per ``policy``."""
+    plan.program(program_kind, amount)
+    lot = lot_of(conn, transaction_id)
+    own = [lot] if lot is not None and lot.state in ("available", "pending") else []
+    taken = _draw(plan, own, amount, "reversed")
+    short = amount - taken
+    if short == 0:
+        return
+    plan.shortfall = short
+    if policy is Shortfall.REJECT:
+        raise Rejected(
+            RejectionCode.POINTS_ALREADY_SPENT,
+            f"{short} of the {amount} points to reverse were already used; "
+            "choose shortfall='within_balance' or 'debt'",
+            field="shortfall",
+            detail={"shortfall": short},
+        )
+    others = spendable_lots(conn, subject.member_id, subject.currency, when,
+                            exclude_lot=lot.id if lot else None)  # fmt: skip
+    rest = short - _draw(plan, others, short, "spent")
+    if policy is Shortfall.WITHIN_BALANCE:
+        plan.program("written_off", -rest)
+        plan.written_off = rest
+    else:
+        plan.member("debt", None, -rest)
+        plan.debt_added = rest
+
+
+def _put_back(
+    plan: Plan,
+    conn: Connection,
+    target: Target,
+    transaction_id: int,
+    amount: int,
+    program_kind: str,
+) -> None:
+    """Reverse a debit: repay debt first, then refill the lots it drew (last drawn first)."""
+    plan.program(program_kind, -amount)
+    repay = min(amount, -target.member_balances["debt"])
+    if repay:
+        plan.member("debt", None, repay)
+        plan.debt_repaid = repay
+    left = amount - repay
+    for lot_id, restorable in restorable_draws(conn, transaction_id):
+        if left == 0:
+            break
+        give = min(left, restorable)
+        plan.refills.append((lot_id, give))
+        plan.member("available", lot_id, give)
+        left -= give
+    if left:
+        raise AssertionError(
+            f"transaction {transaction_id}: {left} points have no lot to return to"
+        )
+
+
+def _reversal_amount(original: dict[str, Any], requested: int | None) -> int:
+    if original["kind"] in ("release", "reverse"):
+        raise Rejected(
+            RejectionCode.NOT_REVERSIBLE,
+            f"a {original['kind']} cannot be reversed"
+            + ("; reverse the earn instead" if original["kind"] == "release" else ""),
+            field="transaction_id",
+        )
+    left = int(original["points"]) - int(original["reversed_points"])
+    amount = left if requested is None else requested
+    if amount > left or left == 0:
+        raise Rejected(
+            RejectionCode.REVERSAL_EXCEEDS_ORIGINAL,
+            f"transaction {original['id']} has {left} points left to reverse, {amount} asked",
+            field="points",
+            detail={"reversible": left},
+        )
+    return amount
+
+
+# ----------------------------------------------------------------- row helpers
+
+
+def _target(conn: Connection, program_id: str, subject: _Subject) -> Target:
+    accounts = member_accounts(conn, program_id, subject.member_id, subject.currency)
+    return Target(
+        program_id=program_id,
+        member_id=subject.member_id,
+        member_ref=subject.member_ref,
+        currency=subject.currency,
+        member_accounts=accounts.ids,
+        member_balances=accounts.balances,
+        program_accounts=program_accounts(conn, program_id, subject.currency),
+    )
+
+
+def _transaction(conn: Connection, program_id: str, transaction_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        text(
+            "SELECT id, kind, points, reversed_points, result FROM ledger_transactions "
+            "WHERE id = :t AND program_id = :p"
+        ),
+        {"t": transaction_id, "p": program_id},
+    ).one()
+    result = row[4] if isinstance(row[4], dict) else _json(row[4])
+    return {
+        "id": int(row[0]),
+        "kind": str(row[1]),
+        "points": int(row[2]),
+        "reversed_points": int(row[3]),
+        "direction": result["direction"],
+    }
+
+
+def _prior_transaction(
+    conn: Connection, program_id: str, key: str
+) -> tuple[str, dict[str, Any]] | None:
+    row = conn.execute(
+        text(
+            "SELECT request_hash, result FROM ledger_transactions "
+            "WHERE program_id = :p AND idempotency_key = :k"
+        ),
+        {"p": program_id, "k": key},
+    ).first()
+    if row is None:
+        return None
+    return str(row[0]), row[1] if isinstance(row[1], dict) else _json(row[1])
+
+
+def _replay(prior: tuple[str, dict[str, Any]], digest: str, key: str) -> Receipt:
+    stored_hash, result = prior
+    if stored_hash != digest:
+        raise Rejected(
+            RejectionCode.IDEMPOTENCY_CONFLICT,
+            f"key {key!r} was already used for a different request",
+            field="key",
+        )
+    return Receipt.from_json(result, replayed=True)
+
+
+def _prior_record(conn: Connection, program_id: str, key: str) -> tuple[str, dict[str, Any]] | None:
+    row = conn.execute(
+        text(
+            "SELECT request_hash, result FROM idempotency_records "
+            "WHERE program_id = :p AND key = :k"
+        ),
+        {"p": program_id, "k": key},
+    ).first()
+    if row is None:
+        return None
+    return str(row[0]), row[1] if isinstance(row[1], dict) else _json(row[1])
+
+
+def _member_replay(
+    conn: Connection, program_id: str, prior: tuple[str, dict[str, Any]], digest: str, key: str
+) -> MemberInfo:
+    stored_hash, result = prior
+    if stored_hash != digest:
+        raise Rejected(
+            RejectionCode.IDEMPOTENCY_CONFLICT,
+            f"key {key!r} was already used for a different request",
+            field="key",
+        )
+    row = conn.execute(
+        text("SELECT id, ref, status, created_at FROM members WHERE id = :m"),
+        {"m": result["member_id"]},
+    ).one()
+    return MemberInfo(int(row[0]), program_id, str(row[1]), str(row[2]), _utc(row[3]), True)
+
+
+def _member_row(conn: Connection, program_id: str, ref: str) -> Any:
+    return conn.execute(
+        text("SELECT id, status, created_at FROM members WHERE program_id = :p AND ref = :r"),
+        {"p": program_id, "r": ref},
+    ).first()
+
+
+def _unknown_member(program_id: str, ref: str) -> Rejected:
+    return Rejected(
+        RejectionCode.UNKNOWN_MEMBER,
+        f"no member {ref!r} in program {program_id!r}",
+        field="member_ref",
+    )
+
+
+def _history_entry(r: Any) -> HistoryEntry:
+    detail = r[9] if r[9] is None or isinstance(r[9], dict) else _json(r[9])
+    return HistoryEntry(
+        transaction_id=int(r[0]),
+        kind=str(r[1]),
+        occurred_at=_utc(r[2]),
+        currency=str(r[3]),
+        reason=str(r[4]),
+        source=r[5],
+        actor=r[6],
+        reverses_id=None if r[7] is None else int(r[7]),
+        reversed_points=int(r[8]),
+        detail=detail,
+        available_change=int(r[10]),
+        pending_change=int(r[11]),
+        debt_change=int(r[12]),
+    )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _code(value: Any, field: str, limit: int = 32) -> str:
+    """An identifier: letters, digits, ``_ . -``, starting with a letter or digit."""
+    pattern = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{limit - 1}}}"
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise invalid(field, f"{value!r} is not a valid identifier (letters, digits, _ . -)")
+    return value
+
+
+def _reason(value: Any) -> str:
+    checked = valid.text(value, "reason")
+    assert checked is not None
+    return checked
+
+
+def _opt(value: Any, field: str) -> str | None:
+    return valid.text(value, field, required=False)

@@ -1,0 +1,178 @@
+"""Reads of ledger state, done inside the writer's transaction after the member lock.
+
+Lots are returned in *spending order*: soonest expiry first, lots that never expire
+last, then oldest earned, then lowest id (a total order, so spending is deterministic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, text
+
+from fidelite.store.locking import insert_ignoring_duplicates
+from fidelite.store.tables import Account, UTCDateTime
+
+MEMBER_KINDS = ("available", "pending", "debt")
+PROGRAM_KINDS = ("issued", "redeemed", "expired", "adjustment", "written_off")
+
+# Times are bound through the column type so SQLite compares like-formatted text.
+_AT = bindparam("at", type_=UTCDateTime())
+
+SPENDING_ORDER = "(expires_at IS NULL), expires_at, earned_at, id"
+
+
+@dataclass(frozen=True)
+class OpenLot:
+    """A lot with points left (state ``available`` or ``pending``)."""
+
+    id: int
+    remaining: int
+    state: str
+    expires_at: datetime | None
+
+
+@dataclass
+class MemberAccounts:
+    """A member's three accounts in one currency, with their cached balances."""
+
+    ids: dict[str, int]
+    balances: dict[str, int]
+
+
+def member_accounts(
+    conn: Connection, program_id: str, member_id: int, currency: str
+) -> MemberAccounts:
+    """The member's accounts in ``currency``, created on first use."""
+    rows = _select_member_accounts(conn, member_id, currency)
+    if len(rows) < len(MEMBER_KINDS):
+        insert_ignoring_duplicates(
+            conn,
+            Account.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "program_id": program_id,
+                    "currency": currency,
+                    "kind": kind,
+                    "member_id": member_id,
+                    "balance": 0,
+                }
+                for kind in MEMBER_KINDS
+            ],
+        )
+        rows = _select_member_accounts(conn, member_id, currency)
+    return MemberAccounts(
+        ids={kind: acc_id for acc_id, kind, _ in rows},
+        balances={kind: int(balance) for _, kind, balance in rows},
+    )
+
+
+def _select_member_accounts(
+    conn: Connection, member_id: int, currency: str
+) -> list[tuple[int, str, int]]:
+    rows = conn.execute(
+        text("SELECT id, kind, balance FROM accounts WHERE member_id = :m AND currency = :c"),
+        {"m": member_id, "c": currency},
+    ).all()
+    return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def program_accounts(conn: Connection, program_id: str, currency: str) -> dict[str, int]:
+    """Program-side account ids by kind (created by ``open_program``)."""
+    rows = conn.execute(
+        text(
+            "SELECT kind, id FROM accounts WHERE program_id = :p AND currency = :c "
+            "AND member_id IS NULL"
+        ),
+        {"p": program_id, "c": currency},
+    ).all()
+    return {str(kind): int(acc_id) for kind, acc_id in rows}
+
+
+def spendable_lots(
+    conn: Connection, member_id: int, currency: str, at: datetime, *, exclude_lot: int | None = None
+) -> list[OpenLot]:
+    """Available lots not due to expire at ``at``, in spending order."""
+    rows = conn.execute(
+        text(
+            "SELECT id, remaining, state, expires_at FROM lots "
+            "WHERE member_id = :m AND currency = :c AND state = 'available' "
+            "AND (expires_at IS NULL OR expires_at > :at) AND id <> :x "
+            f"ORDER BY {SPENDING_ORDER}"
+        ).bindparams(_AT),
+        {"m": member_id, "c": currency, "at": at, "x": exclude_lot or -1},
+    ).all()
+    return [_open_lot(r) for r in rows]
+
+
+def due_lots(conn: Connection, member_id: int, currency: str, as_of: datetime) -> list[OpenLot]:
+    """Available lots whose expiry date is at or before ``as_of``."""
+    rows = conn.execute(
+        text(
+            "SELECT id, remaining, state, expires_at FROM lots "
+            "WHERE member_id = :m AND currency = :c AND state = 'available' "
+            f"AND expires_at <= :at ORDER BY {SPENDING_ORDER}"
+        ).bindparams(_AT),
+        {"m": member_id, "c": currency, "at": as_of},
+    ).all()
+    return [_open_lot(r) for r in rows]
+
+
+def lot_of(conn: Connection, earn_transaction_id: int) -> OpenLot | None:
+    """The lot an earn (or credit adjustment) created, if it created one."""
+    row = conn.execute(
+        text("SELECT id, remaining, state, expires_at FROM lots WHERE earn_transaction_id = :t"),
+        {"t": earn_transaction_id},
+    ).first()
+    return None if row is None else _open_lot(row)
+
+
+def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, int]]:
+    """Per lot, points a debit transaction drew that its reversals have not yet put back.
+
+    Returned in reverse order of drawing, the order in which reversals refill lots.
+    """
+    rows = conn.execute(
+        text(
+            "SELECT p.lot_id, -SUM(p.points) AS drawn, MIN(p.id) AS first_posting "
+            "FROM postings p JOIN accounts a ON a.id = p.account_id "
+            "WHERE p.transaction_id = :t AND a.kind = 'available' AND p.lot_id IS NOT NULL "
+            "GROUP BY p.lot_id ORDER BY first_posting DESC"
+        ),
+        {"t": transaction_id},
+    ).all()
+    refilled = dict(
+        conn.execute(
+            text(
+                "SELECT p.lot_id, SUM(p.points) FROM postings p "
+                "JOIN ledger_transactions r ON r.id = p.transaction_id "
+                "JOIN accounts a ON a.id = p.account_id "
+                "WHERE r.reverses_id = :t AND a.kind = 'available' AND p.lot_id IS NOT NULL "
+                "GROUP BY p.lot_id"
+            ),
+            {"t": transaction_id},
+        ).all()
+    )
+    out = []
+    for lot_id, drawn, _ in rows:
+        left = int(drawn) - int(refilled.get(lot_id, 0))
+        if left > 0:
+            out.append((int(lot_id), left))
+    return out
+
+
+def _open_lot(row: object) -> OpenLot:
+    lot_id, remaining, state, expires_at = row  # type: ignore[misc]
+    return OpenLot(int(lot_id), int(remaining), str(state), _as_utc(expires_at))
+
+
+def _as_utc(value: object) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

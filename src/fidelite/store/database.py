@@ -1,0 +1,118 @@
+"""The database handle: engines, transactions and the choice of backend.
+
+SQLite (the default, a file next to the user) runs in WAL mode with foreign keys on;
+every *writing* transaction starts with ``BEGIN IMMEDIATE`` so that writers queue on the
+database lock up front instead of failing half-way with ``SQLITE_BUSY`` on upgrade from
+a read lock. Readers use plain deferred transactions and never block writers (WAL).
+
+PostgreSQL runs at READ COMMITTED; writers serialise per member through the row locks
+taken in :mod:`fidelite.store.locking`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+DEFAULT_URL = "sqlite:///fidelite.db"
+ENV_VAR = "FIDELITE_DB"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """Pick the database URL: explicit argument, then ``FIDELITE_DB``, then ``fidelite.db``.
+
+    A bare file path (``shop.db``) is accepted as a SQLite database; ``postgresql://``
+    URLs are routed to the psycopg 3 driver.
+    """
+    chosen = url or os.environ.get(ENV_VAR) or DEFAULT_URL
+    if "://" not in chosen:
+        chosen = f"sqlite:///{chosen}"
+    if chosen.startswith("postgresql://") or chosen.startswith("postgres://"):
+        chosen = "postgresql+psycopg://" + chosen.split("://", 1)[1]
+    return chosen
+
+
+def _sqlite_setup(engine: Engine, begin_sql: str) -> None:
+    """Take over SQLite transaction control so ``begin_sql`` opens every transaction."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin_sql)
+
+
+class Database:
+    """A program database: a writer engine and a reader engine on one URL.
+
+    Use :meth:`write` for anything that changes data (one atomic transaction, committed
+    on success, rolled back on any exception) and :meth:`read` for queries.
+    """
+
+    def __init__(self, url: str | None = None, *, pool_size: int = 10) -> None:
+        self.url = resolve_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "check_same_thread": False}}
+            if parsed.database and parsed.database != ":memory:":
+                kwargs["pool_size"] = pool_size
+                kwargs["max_overflow"] = pool_size
+            self.writer = create_engine(self.url, **kwargs)
+            self.reader = create_engine(self.url, **kwargs)
+            _sqlite_setup(self.writer, "BEGIN IMMEDIATE")
+            _sqlite_setup(self.reader, "BEGIN")
+        else:
+            self.writer = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self.reader = self.writer
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **kwargs: Any) -> Database:
+        """Open the database at ``url`` (see :func:`resolve_url`)."""
+        return cls(url, **kwargs)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One writing transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One reading transaction (a consistent snapshot on both backends)."""
+        with self.reader.begin() as conn:
+            if self.is_postgres:
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield conn
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision`` (see :mod:`fidelite.store.migrate`)."""
+        from fidelite.store.migrate import upgrade
+
+        upgrade(self, revision)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

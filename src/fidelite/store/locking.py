@@ -1,0 +1,125 @@
+"""Every row lock and conditional update of the ledger lives here.
+
+Concurrency model (DESIGN.md invariant 7, "no check-then-act"):
+
+* **SQLite**: writers open their transaction with ``BEGIN IMMEDIATE`` (see
+  :mod:`fidelite.store.database`), so one writer at a time; the lock functions below
+  are no-ops there.
+* **PostgreSQL**: each operation touches one member, and starts by locking that
+  member's row (``SELECT ... FOR UPDATE``). Everything read afterwards (balances, lots,
+  the idempotency key) reflects every earlier committed operation on the member, and
+  no other writer can interleave. One lock per operation means no lock-order deadlocks.
+* Either way, balance and lot updates are *conditional* (``WHERE balance + :d >= 0``,
+  ``WHERE remaining >= :p``) and a CHECK constraint stands behind them: a bug that
+  slips past the lock still cannot make a balance negative.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """A conditional update matched no row: the state changed under a held lock (a bug)."""
+
+
+def lock_member(conn: Connection, member_id: int) -> None:
+    """Serialise writers on one member (PostgreSQL row lock; SQLite already serial)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT id FROM members WHERE id = :m FOR UPDATE"), {"m": member_id})
+
+
+def add_to_balance(conn: Connection, account_id: int, delta: int) -> int:
+    """Add ``delta`` to a member-side account's cached balance; return the new balance.
+
+    The update only applies if the sign rule still holds (``available``/``pending``
+    stay >= 0, ``debt`` stays <= 0).
+    """
+    row = conn.execute(
+        text(
+            "UPDATE accounts SET balance = balance + :d WHERE id = :id AND ("
+            "(kind = 'debt' AND balance + :d <= 0) OR (kind <> 'debt' AND balance + :d >= 0)"
+            ") RETURNING balance"
+        ),
+        {"d": delta, "id": account_id},
+    ).first()
+    if row is None:
+        raise ConcurrentUpdateError(f"account {account_id}: balance change {delta} refused")
+    return int(row[0])
+
+
+def draw_lot(conn: Connection, lot_id: int, points: int, closed_state: str) -> None:
+    """Take ``points`` out of a lot; the lot closes (``closed_state``) when it reaches 0."""
+    result = conn.execute(
+        text(
+            "UPDATE lots SET remaining = remaining - :p, "
+            "state = CASE WHEN remaining - :p = 0 THEN :closed ELSE state END "
+            "WHERE id = :id AND remaining >= :p AND state IN ('available', 'pending')"
+        ),
+        {"p": points, "id": lot_id, "closed": closed_state},
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdateError(f"lot {lot_id}: drawing {points} refused")
+
+
+def refill_lot(conn: Connection, lot_id: int, points: int) -> None:
+    """Put ``points`` back into a lot (reversal of a spend/expiry); it becomes available."""
+    result = conn.execute(
+        text(
+            "UPDATE lots SET remaining = remaining + :p, state = 'available' "
+            "WHERE id = :id AND remaining + :p <= points AND state <> 'pending'"
+        ),
+        {"p": points, "id": lot_id},
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdateError(f"lot {lot_id}: refilling {points} refused")
+
+
+def release_lot(conn: Connection, lot_id: int) -> None:
+    """Turn a pending lot available."""
+    result = conn.execute(
+        text("UPDATE lots SET state = 'available' WHERE id = :id AND state = 'pending'"),
+        {"id": lot_id},
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdateError(f"lot {lot_id}: release refused")
+
+
+def count_reversal(conn: Connection, transaction_id: int, points: int) -> bool:
+    """Record ``points`` more reversed on a transaction, unless that exceeds its size."""
+    result = conn.execute(
+        text(
+            "UPDATE ledger_transactions SET reversed_points = reversed_points + :p "
+            "WHERE id = :id AND reversed_points + :p <= points"
+        ),
+        {"p": points, "id": transaction_id},
+    )
+    return result.rowcount == 1
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING``: concurrent creators of the same row both win."""
+    if not rows:
+        return
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
+
+def next_id(conn: Connection, table: str) -> int:
+    """Allocate the next primary key of ``table`` before inserting.
+
+    Receipts store the ids of the rows they create, and rows are append-only, so ids
+    are allocated first. PostgreSQL draws from the column's sequence; on SQLite the
+    writer holds the database lock (``BEGIN IMMEDIATE``), so ``MAX(id) + 1`` is safe.
+    """
+    if conn.dialect.name == "postgresql":
+        value = conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))"), {"t": table}
+        ).scalar_one()
+    else:
+        value = conn.execute(text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one()
+    return int(value)

@@ -1,0 +1,112 @@
+"""Bad files: one clear error naming file, row and column; nothing loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import ColumnMapping, LoadOptions, load_transactions
+from fidelite.cli.main import _register, app
+
+_register()
+
+
+def test_load_reports_missing_column(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,date,amount\nA,2024-01-01,3")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert err.value.column == "timestamp"
+    assert "missing required column 'timestamp'" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_load_reports_unparsable_date_with_line(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        """
+        customer_id,timestamp,amount
+        A,2024-01-01,3
+        B,2024-01-02,4
+        C,not a date,5
+        """
+    )
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (4, "timestamp")
+    assert "unparsable date" in err.value.reason and "'not a date'" in err.value.reason
+
+
+def test_load_reports_negative_quantity(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        """
+        customer_id,timestamp,amount,quantity
+        A,2024-01-01,3,1
+        A,2024-01-02,3,-2
+        """
+    )
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (3, "quantity")
+    assert err.value.reason == "negative quantity: '-2'"
+
+
+def test_load_reports_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(InputError, match="the file is empty"):
+        load_transactions(path)
+
+
+def test_load_reports_header_only_file(write_csv: Callable[..., Path]) -> None:
+    with pytest.raises(InputError, match="no rows"):
+        load_transactions(write_csv("customer_id,timestamp,amount"))
+
+
+def test_load_reports_unparsable_amount_in_parquet_with_row(tmp_path: Path) -> None:
+    path = tmp_path / "tx.parquet"
+    table = pa.table(
+        {"customer_id": ["A", "B"], "timestamp": ["2024-01-01", "2024-01-02"], "amount": ["1", "x"]}
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (2, "amount")
+    assert "row 2" in str(err.value)
+
+
+def test_load_maps_columns_and_day_first_dates(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        """
+        client;date;total
+        A;31/01/2024;3
+        A;01/02/2024 10:30;4
+        """
+    )
+    cols = ColumnMapping(customer_id="client", timestamp="date", amount="total")
+    # Mixed layouts: no single format parses both, so the error names line 2 or 3.
+    with pytest.raises(InputError) as err:
+        load_transactions(path, LoadOptions(columns=cols))
+    assert err.value.column == "date"
+    loaded = load_transactions(
+        write_csv("client;date;total\nA;31/01/2024;3\nA;01/02/2024;4", "b.csv"),
+        LoadOptions(columns=cols),
+    )
+    days = loaded.connection.execute("SELECT day FROM transactions ORDER BY day").fetchall()
+    assert [d[0].isoformat() for d in days] == ["2024-01-31", "2024-02-01"]
+    assert loaded.date_format == "%d/%m/%Y"
+
+
+def test_cli_bad_file_exits_non_zero_with_json_error(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,amount\nA,2024-01-01,3\n,2024-01-02,4")
+    result = CliRunner().invoke(
+        app, ["metrics", "retention", "--input", str(path), "--format", "json"]
+    )
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["row"], error["column"]) == ("bad_input", 3, "customer_id")
