@@ -35,6 +35,7 @@ def _register() -> None:
     """Attach command groups. Each group lives in its own module under ``fidelite.cli``."""
     # Command groups are imported here (not at module top) so `fidelite --version`
     # stays fast and a broken optional group cannot break the others.
+    from fidelite.cli import clv as clv_cli
     from fidelite.cli import db, ledger, members
     from fidelite.cli import metrics as metrics_cli
 
@@ -42,6 +43,7 @@ def _register() -> None:
     app.add_typer(members.app, name="member")
     app.add_typer(ledger.app, name="ledger")
     app.add_typer(metrics_cli.app, name="metrics")
+    app.add_typer(clv_cli.app, name="clv")
 
 
 def main() -> None:
