@@ -78,7 +78,7 @@ def run_fidelite(x: FloatArray, t_x: FloatArray, T: FloatArray, m: FloatArray) -
 
 
 def run_lifetimes(x: FloatArray, t_x: FloatArray, T: FloatArray, m: FloatArray) -> dict[str, float]:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
     warnings.simplefilter("ignore")
