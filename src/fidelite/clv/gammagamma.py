@@ -58,18 +58,19 @@ class SpendData:
         """Keep customers with x > 0 and check their mean values are positive and finite."""
         x_all = np.asarray(frequency, dtype=np.float64)
         m_all = np.asarray(monetary_value, dtype=np.float64)
-        w_all = np.ones_like(x_all) if weights is None else np.asarray(weights, np.float64)
-        if x_all.shape != m_all.shape or x_all.shape != w_all.shape:
+        w_all = None if weights is None else np.asarray(weights, np.float64)
+        if x_all.shape != m_all.shape or (w_all is not None and w_all.shape != x_all.shape):
             raise SummaryError("frequency, monetary_value and weights must have the same length")
-        keep = x_all > 0
-        bad = keep & ~(np.isfinite(m_all) & (m_all > 0))
+        rows = np.flatnonzero(x_all > 0)
+        x, m = x_all[rows], m_all[rows]
+        bad = ~(m > 0) | ~np.isfinite(m)  # NaN fails "> 0" too
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+            row = int(rows[np.flatnonzero(bad)[0]])
             raise SummaryError(
                 f"row {row}: monetary_value must be a positive number for a customer with "
                 f"repeat purchases (frequency={x_all[row]}, monetary_value={m_all[row]})"
             )
-        x, m, w = x_all[keep], m_all[keep], w_all[keep]
+        w = np.ones_like(x) if w_all is None else w_all[rows]
         if x.shape[0] == 0:
             raise SummaryError("the Gamma-Gamma model needs customers with repeat purchases")
         x_values, x_index = _distinct(x)
