@@ -35,6 +35,7 @@ def _register() -> None:
     """Attach command groups. Each group lives in its own module under ``fidelite.cli``."""
     # Command groups are imported here (not at module top) so `fidelite --version`
     # stays fast and a broken optional group cannot break the others.
+    from fidelite.cli import clv as clv_cli
     from fidelite.cli import db, demo, ledger, members
     from fidelite.cli import metrics as metrics_cli
     from fidelite.cli import report as report_cli
@@ -50,6 +51,7 @@ def _register() -> None:
 
     app.add_typer(program.app, name="program")
     app.add_typer(imports.app, name="import")
+    app.add_typer(clv_cli.app, name="clv")
 
 
 def main() -> None:

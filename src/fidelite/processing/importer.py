@@ -94,12 +94,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _parquet(path: Path) -> Any:
-    try:
-        pq = importlib.import_module("pyarrow.parquet")  # optional: the `parquet` extra
-    except ImportError:
-        raise ImportFileError(
-            "Parquet needs pyarrow: pip install 'fidelite[parquet]' (or use CSV)"
-        ) from None
+    pq = importlib.import_module("pyarrow.parquet")
     try:
         return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:

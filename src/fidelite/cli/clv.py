@@ -1,0 +1,400 @@
+"""`fidelite clv fit|predict|validate`: buy-till-you-die models from a transactions file.
+
+The per-customer summary (frequency, recency, T, monetary value) comes from
+``fidelite.analytics.summary`` (DuckDB or Spark); the models from ``fidelite.clv``.
+``fit --format json`` prints ``{"model", "params", "log_likelihood", "std_errors",
+"n_customers", ...}``; ``predict`` writes one row per customer to ``--out`` (CSV or
+Parquet, written to a temporary file and renamed, so a failed run leaves nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import typer
+
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import ColumnMapping, LoadOptions
+from fidelite.analytics.summary import calibration_holdout_summary, customer_summary
+from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
+from fidelite.clv import gammagamma, sbg
+from fidelite.clv.fitting import FitError, FitResult
+from fidelite.clv.health import churn_risk
+from fidelite.clv.predictions import population_summary, predict_customers, purchase_model
+from fidelite.clv.triples import FloatArray, SummaryError, compress
+from fidelite.clv.validation import holdout_report
+
+app = typer.Typer(
+    help="Customer lifetime value: fit BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma or sBG "
+    "and predict per customer.\n\n"
+    "Example: fidelite clv fit --input tx.csv --model bgnbd --calibration-end 1997-09-30 "
+    "--time-unit week --format json",
+    no_args_is_help=True,
+)
+
+
+class Model(StrEnum):
+    """Models accepted by ``--model``."""
+
+    bgnbd = "bgnbd"
+    paretonbd = "paretonbd"
+    mbgnbd = "mbgnbd"
+    gammagamma = "gammagamma"
+    sbg = "sbg"
+
+
+class PurchaseModelName(StrEnum):
+    """Purchase models accepted by ``predict`` and ``validate``."""
+
+    bgnbd = "bgnbd"
+    paretonbd = "paretonbd"
+    mbgnbd = "mbgnbd"
+
+
+class TimeUnit(StrEnum):
+    """Time unit of recency, T and the rate parameters."""
+
+    day = "day"
+    week = "week"
+
+
+DAYS = {"day": 1, "week": 7}
+
+INPUT = typer.Option(..., "--input", "-i", help="Transactions file (.csv or .parquet).")
+CAL_END = typer.Option(
+    None,
+    "--calibration-end",
+    help="Last day of the fitting period (YYYY-MM-DD); default: last day in the data.",
+)
+UNIT = typer.Option(TimeUnit.week, "--time-unit", help="day or week (weeks at daily precision).")
+PENALIZER = typer.Option(0.0, "--penalizer", help="L2 penalty on the parameters (0 = none).")
+FORMAT = typer.Option(OutputFormat.table, "--format", "-f", help="table or json.")
+ENGINE = typer.Option("duckdb", "--engine", help="duckdb (embedded) or spark (local mode).")
+TZ = typer.Option("UTC", "--timezone", help="Business time zone (IANA), decides the local day.")
+DATE_FMT = typer.Option(None, "--date-format", help="strptime format, e.g. %d/%m/%Y.")
+CUSTOMER = typer.Option("customer_id", "--customer-col", help="Customer column.")
+TIME = typer.Option("timestamp", "--time-col", help="Timestamp column.")
+AMOUNT = typer.Option("amount", "--amount-col", help="Amount column.")
+DELIM = typer.Option(None, "--delimiter", help="CSV delimiter (detected when omitted).")
+PERIOD = typer.Option(
+    1.0, "--period-length", help="sbg only: billing period in time units (a payment covers one)."
+)
+
+
+def _options(
+    tz: str, date_format: str | None, customer: str, time: str, amount: str, delimiter: str | None
+) -> LoadOptions:
+    cols = ColumnMapping(customer_id=customer, timestamp=time, amount=amount)
+    return LoadOptions(
+        columns=cols, timezone=tz, date_format=date_format, delimiter=delimiter, materialize=False
+    )
+
+
+def _parse_day(value: str | None, option: str, fmt: OutputFormat) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: expected a date YYYY-MM-DD, got {value!r}", code="usage", fmt=fmt)
+
+
+@contextmanager
+def _step(fmt: OutputFormat, label: str) -> Iterator[None]:
+    """A spinner on stderr for people; silent with machine formats."""
+    if fmt is OutputFormat.table:
+        with err_console.status(label):
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def _errors(fmt: OutputFormat) -> Iterator[None]:
+    """Turn input, data and fitting problems into one clear error and a non-zero exit."""
+    try:
+        yield
+    except InputError as exc:
+        fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
+    except SummaryError as exc:
+        fail(f"customer summary: {exc}", code="bad_input", fmt=fmt)
+    except FitError as exc:
+        fail(str(exc), code="fit_failed", fmt=fmt)
+    except ValueError as exc:
+        fail(str(exc), code="usage", fmt=fmt)
+
+
+def _column(table: pa.Table, name: str) -> FloatArray:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _fit_model(
+    model: str, table: pa.Table, unit: str, penalizer: float, period_length: float
+) -> FitResult:
+    """Fit ``model`` on a customer summary table (columns frequency, recency, T, ...)."""
+    x, t, T = _column(table, "frequency"), _column(table, "recency"), _column(table, "T")
+    if model == "gammagamma":
+        spend = gammagamma.SpendData.build(x, _column(table, "monetary_value"))
+        return gammagamma.fit(spend, penalizer=penalizer)
+    if model == "sbg":
+        # One payment per purchase day; still subscribed when the last payment's period
+        # reaches the calibration end.
+        churned = (T - t) > period_length
+        return sbg.fit(sbg.ChurnData.build(x + 1.0, churned), penalizer=penalizer)
+    triples = compress(x, t, T, resolution=1.0 / DAYS[unit], keep_inverse=False)
+    return purchase_model(model).fit(triples, penalizer=penalizer)
+
+
+def _print_fit(result: FitResult, context: dict[str, Any], fmt: OutputFormat) -> None:
+    payload = {**result.as_dict(), **context}
+    if fmt is OutputFormat.json:
+        print_json(payload)
+        return
+    rows = [
+        {"parameter": k, "estimate": f"{v:.6g}", "std_error": _fmt(result.std_errors[k])}
+        for k, v in result.params.items()
+    ]
+    print_rows(
+        rows, OutputFormat.table, title=f"{result.model} fitted on {result.n_customers:,} customers"
+    )
+    console.print(
+        f"log-likelihood {result.log_likelihood:.4f} · {result.n_unique:,} distinct rows · "
+        f"{result.iterations} iterations · {result.message}"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+@app.command("fit")
+def fit_command(
+    input: Path = INPUT,
+    model: Model = typer.Option(
+        ..., "--model", "-m", help="bgnbd, paretonbd, mbgnbd, gammagamma or sbg."
+    ),
+    calibration_end: str | None = CAL_END,
+    time_unit: TimeUnit = UNIT,
+    penalizer: float = PENALIZER,
+    period_length: float = PERIOD,
+    fmt: OutputFormat = FORMAT,
+    engine: str = ENGINE,
+    tz: str = TZ,
+    date_format: str | None = DATE_FMT,
+    customer_col: str = CUSTOMER,
+    time_col: str = TIME,
+    amount_col: str = AMOUNT,
+    delimiter: str | None = DELIM,
+) -> None:
+    """Fit one model on the customers' calibration-period summary.
+
+    Example: fidelite clv fit -i tx.csv -m bgnbd --calibration-end 1997-09-30 -f json
+    """
+    end = _parse_day(calibration_end, "--calibration-end", fmt)
+    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    with _errors(fmt):
+        with _step(fmt, f"Summarising {input}"):
+            table = customer_summary(
+                input,
+                observation_end=end,
+                time_unit=time_unit.value,
+                engine="spark" if engine == "spark" else "duckdb",
+                options=options,
+            )
+        with _step(fmt, f"Fitting {model.value}"):
+            result = _fit_model(model.value, table, time_unit.value, penalizer, period_length)
+    context = {"input": str(input), "calibration_end": end, "time_unit": time_unit.value}
+    _print_fit(result, context, fmt)
+
+
+def _check_out(out: Path) -> None:
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--out: use a .csv or .parquet file name, got {out.name!r}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out: folder {str(out.parent)!r} does not exist")
+
+
+def _write_table(table: pa.Table, out: Path) -> None:
+    """Write CSV or Parquet (by extension) to a temporary file, then rename into place."""
+    _check_out(out)
+    suffix = out.suffix.lower()
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        if suffix == ".csv":
+            pa_csv.write_csv(table, tmp)
+        else:
+            pq.write_table(table, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@app.command("predict")
+def predict_command(
+    input: Path = INPUT,
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Per-customer predictions (.csv or .parquet)."
+    ),
+    model: PurchaseModelName = typer.Option(
+        PurchaseModelName.bgnbd, "--model", "-m", help="bgnbd, paretonbd or mbgnbd."
+    ),
+    horizon: float = typer.Option(52.0, "--horizon", help="Prediction horizon in time units."),
+    discount_rate: float = typer.Option(
+        0.1, "--discount-rate", help="Yearly discount rate for CLV."
+    ),
+    calibration_end: str | None = CAL_END,
+    time_unit: TimeUnit = UNIT,
+    penalizer: float = PENALIZER,
+    fmt: OutputFormat = FORMAT,
+    engine: str = ENGINE,
+    tz: str = TZ,
+    date_format: str | None = DATE_FMT,
+    customer_col: str = CUSTOMER,
+    time_col: str = TIME,
+    amount_col: str = AMOUNT,
+    delimiter: str | None = DELIM,
+) -> None:
+    """Fit a purchase model and Gamma-Gamma, then write per-customer predictions.
+
+    Columns: customer_id, frequency, recency, T, monetary_value, probability_alive,
+    expected_purchases, expected_spend, clv, churn_risk.
+
+    Example: fidelite clv predict -i tx.csv --horizon 52 --discount-rate 0.1 -o clv.csv
+    """
+    end = _parse_day(calibration_end, "--calibration-end", fmt)
+    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    with _errors(fmt):
+        if horizon <= 0:
+            raise ValueError(f"--horizon must be > 0, got {horizon}")
+        _check_out(out)
+        with _step(fmt, f"Summarising {input}"):
+            table = customer_summary(
+                input,
+                observation_end=end,
+                time_unit=time_unit.value,
+                engine="spark" if engine == "spark" else "duckdb",
+                options=options,
+            )
+        x, t, T = _column(table, "frequency"), _column(table, "recency"), _column(table, "T")
+        m = _column(table, "monetary_value")
+        with _step(fmt, f"Fitting {model.value} and gammagamma"):
+            triples = compress(x, t, T, resolution=1.0 / DAYS[time_unit.value])
+            fit = purchase_model(model.value).fit(triples, penalizer=penalizer)
+            spend_fit = gammagamma.fit(gammagamma.SpendData.build(x, m), penalizer=penalizer)
+        with _step(fmt, "Predicting"):
+            preds = predict_customers(
+                fit,
+                triples,
+                horizon,
+                spend_fit=spend_fit,
+                monetary_value=m,
+                discount_rate=discount_rate,
+                time_unit=time_unit.value,
+            )
+            population = population_summary(
+                fit, triples, horizon, spend_fit=spend_fit, customer_predictions=preds
+            )
+        assert preds.expected_spend is not None and preds.clv is not None
+        result = table.select(["customer_id", "frequency", "recency", "T", "monetary_value"])
+        for name, values in (
+            ("probability_alive", preds.probability_alive),
+            ("expected_purchases", preds.expected_purchases),
+            ("expected_spend", preds.expected_spend),
+            ("clv", preds.clv),
+        ):
+            result = result.append_column(name, pa.array(values))
+        result = result.append_column("churn_risk", pa.array(churn_risk(preds.probability_alive)))
+        _write_table(result, out)
+    summary = {
+        "out": str(out),
+        "customers": result.num_rows,
+        "horizon": horizon,
+        "time_unit": time_unit.value,
+        "discount_rate": discount_rate,
+        "purchase_model": fit.as_dict(),
+        "spend_model": spend_fit.as_dict(),
+        "population": population.__dict__,
+    }
+    if fmt is OutputFormat.json:
+        print_json(summary)
+    else:
+        console.print(f"Wrote {result.num_rows:,} customers to {out}")
+        print_rows([population.__dict__], OutputFormat.table, title="Population expectations")
+
+
+@app.command("validate")
+def validate_command(
+    input: Path = INPUT,
+    calibration_end: str = typer.Option(
+        ..., "--calibration-end", help="Last day of the fitting period."
+    ),
+    observation_end: str | None = typer.Option(
+        None, "--observation-end", help="Last day of the holdout (default: last day in the data)."
+    ),
+    model: PurchaseModelName = typer.Option(
+        PurchaseModelName.bgnbd, "--model", "-m", help="bgnbd, paretonbd or mbgnbd."
+    ),
+    time_unit: TimeUnit = UNIT,
+    penalizer: float = PENALIZER,
+    fmt: OutputFormat = FORMAT,
+    engine: str = ENGINE,
+    tz: str = TZ,
+    date_format: str | None = DATE_FMT,
+    customer_col: str = CUSTOMER,
+    time_col: str = TIME,
+    amount_col: str = AMOUNT,
+    delimiter: str | None = DELIM,
+) -> None:
+    """Fit on the calibration period; compare predicted and actual holdout purchases.
+
+    Example: fidelite clv validate -i tx.csv --calibration-end 1997-09-30 -f json
+    """
+    cal = _parse_day(calibration_end, "--calibration-end", fmt)
+    obs = _parse_day(observation_end, "--observation-end", fmt)
+    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    assert cal is not None
+    with _errors(fmt):
+        with _step(fmt, f"Summarising {input}"):
+            table = calibration_holdout_summary(
+                input,
+                calibration_end=cal,
+                observation_end=obs,
+                time_unit=time_unit.value,
+                engine="spark" if engine == "spark" else "duckdb",
+                options=options,
+            )
+        x, t = _column(table, "frequency_cal"), _column(table, "recency_cal")
+        T, holdout = _column(table, "T_cal"), _column(table, "frequency_holdout")
+        length = float(_column(table, "duration_holdout")[0]) if table.num_rows else 0.0
+        with _step(fmt, f"Fitting {model.value}"):
+            triples = compress(x, t, T, resolution=1.0 / DAYS[time_unit.value], keep_inverse=False)
+            fit = purchase_model(model.value).fit(triples, penalizer=penalizer)
+            report = holdout_report(fit, x, t, T, holdout, length)
+    if fmt is OutputFormat.json:
+        print_json({**report.as_dict(), "fit": fit.as_dict()})
+        return
+    rows = [
+        {
+            **g.__dict__,
+            "actual_mean": round(g.actual_mean, 3),
+            "predicted_mean": round(g.predicted_mean, 3),
+        }
+        for g in report.groups
+    ]
+    print_rows(
+        rows, OutputFormat.table, title=f"Holdout of {length:g} {time_unit.value}s: {model.value}"
+    )
+    console.print(
+        f"actual {report.actual_total:,.0f} · predicted {report.predicted_total:,.1f} purchases · "
+        f"mean absolute error {report.mean_absolute_error:.3f}"
+    )
