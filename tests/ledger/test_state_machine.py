@@ -330,4 +330,4 @@ def test_random_operation_sequences_match_the_model(
 def test_long_random_operation_sequences_match_the_model(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str
 ) -> None:
-    _run(request, tmp_path_factory, backend, examples=150, steps=60)
+    _run(request, tmp_path_factory, backend, examples=80, steps=50)

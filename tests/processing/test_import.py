@@ -116,3 +116,25 @@ def test_cli_import_writes_rejects_file(tmp_path: Path) -> None:
         rejects = list(csv.DictReader(handle))
     assert [(r["row"], r["code"]) for r in rejects] == [("3", "invalid_row")]
     assert rejects[0]["message"] == "event_id: Field required"
+
+
+def test_import_in_chunks_commits_good_rows_around_rejected_ones(
+    pdb: Database, tmp_path: Path
+) -> None:
+    rows = [
+        GOOD[0],
+        ["r1", "refund", "ann", "2026-11-02T12:00:00+01:00", "5.00", ""],  # no refund_of
+        GOOD[1],
+        ["r2", "refund", "cid", "2026-11-04T12:00:00+01:00", "5.00", ""],
+        GOOD[2],
+    ]
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    report = import_events(processor, write_csv(tmp_path / "mixed.csv", rows), chunk=2)
+    assert (report.processed, report.duplicates) == (3, 0)
+    assert [r.row for r in report.rejected] == [3, 5]
+    assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 130)
+    again = import_events(EventProcessor(pdb, parse_program(PROGRAM)), tmp_path / "mixed.csv",
+                          chunk=3)  # fmt: skip
+    assert (again.processed, again.duplicates, len(again.rejected)) == (0, 3, 2)
+    assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 130)
+    assert_invariants(pdb)

@@ -139,7 +139,12 @@ class Ledger:
             )
 
     def create_member(
-        self, program_id: str, member_ref: str, *, key: str | None = None
+        self,
+        program_id: str,
+        member_ref: str,
+        *,
+        key: str | None = None,
+        conn: Connection | None = None,
     ) -> MemberInfo:
         """Enrol a member under ``member_ref`` (card number / customer id).
 
@@ -150,40 +155,55 @@ class Ledger:
         assert ref is not None
         idem = valid.key(key if key is not None else f"member:{ref}")
         digest = request_hash({"op": "create_member", "member_ref": ref})
+        if conn is not None:
+            savepoint = conn.begin_nested()
+            try:
+                info = self._enrol(conn, program_id, ref, idem, digest)
+            except IntegrityError:
+                savepoint.rollback()
+                return self._enrolled_meanwhile(conn, program_id, ref, idem, digest)
+            except BaseException:
+                savepoint.rollback()
+                raise
+            savepoint.commit()
+            return info
         try:
-            with self.db.write() as conn:
-                self._require_program(conn, program_id)
-                prior = _prior_record(conn, program_id, idem)
-                if prior is not None:
-                    return _member_replay(conn, program_id, prior, digest, idem)
-                if _member_row(conn, program_id, ref) is not None:
-                    raise Rejected(
-                        RejectionCode.MEMBER_EXISTS,
-                        f"member {ref!r} already exists in program {program_id!r}",
-                        field="member_ref",
-                    )
-                info = self._insert_member(conn, program_id, ref)
-                conn.execute(
-                    insert(IdempotencyRecord),
-                    {
-                        "program_id": program_id,
-                        "key": idem,
-                        "request_hash": digest,
-                        "result": {"member_id": info.member_id},
-                        "created_at": info.created_at,
-                    },
-                )
-                return info
+            with self.db.write() as own:
+                return self._enrol(own, program_id, ref, idem, digest)
         except IntegrityError:
-            with self.db.read() as conn:
-                prior = _prior_record(conn, program_id, idem)
-                if prior is not None:
-                    return _member_replay(conn, program_id, prior, digest, idem)
-            raise Rejected(
-                RejectionCode.MEMBER_EXISTS,
-                f"member {ref!r} already exists in program {program_id!r}",
-                field="member_ref",
-            ) from None
+            with self.db.read() as reader:
+                return self._enrolled_meanwhile(reader, program_id, ref, idem, digest)
+
+    def _enrol(
+        self, conn: Connection, program_id: str, ref: str, key: str, digest: str
+    ) -> MemberInfo:
+        self._require_program(conn, program_id)
+        prior = _prior_record(conn, program_id, key)
+        if prior is not None:
+            return _member_replay(conn, program_id, prior, digest, key)
+        if _member_row(conn, program_id, ref) is not None:
+            raise _member_exists(program_id, ref)
+        info = self._insert_member(conn, program_id, ref)
+        conn.execute(
+            insert(IdempotencyRecord),
+            {
+                "program_id": program_id,
+                "key": key,
+                "request_hash": digest,
+                "result": {"member_id": info.member_id},
+                "created_at": info.created_at,
+            },
+        )
+        return info
+
+    def _enrolled_meanwhile(
+        self, conn: Connection, program_id: str, ref: str, key: str, digest: str
+    ) -> MemberInfo:
+        """After losing a race to enrol: replay the winner's record, or ``member_exists``."""
+        prior = _prior_record(conn, program_id, key)
+        if prior is not None:
+            return _member_replay(conn, program_id, prior, digest, key)
+        raise _member_exists(program_id, ref) from None
 
     def _insert_member(self, conn: Connection, program_id: str, ref: str) -> MemberInfo:
         now = self._clock()
@@ -192,6 +212,19 @@ class Ledger:
             {"program_id": program_id, "ref": ref, "status": "active", "created_at": now},
         ).scalar_one()
         return MemberInfo(int(member_id), program_id, ref, "active", now)
+
+    def lock(self, conn: Connection, program_id: str, member_ref: str) -> None:
+        """Hold the member's ledger lock until the caller's transaction ends.
+
+        For callers that read their own per-member state (counters, tier) before posting
+        through ``conn``: taking the lock first makes those reads and the postings one
+        serial step per member (PostgreSQL; SQLite writers are serial anyway).
+        """
+        self._require_program(conn, program_id)
+        row = _member_row(conn, program_id, member_ref)
+        if row is None:
+            raise _unknown_member(program_id, member_ref)
+        lock_member(conn, int(row[0]))
 
     def get_member(self, program_id: str, member_ref: str) -> MemberInfo:
         """The member known as ``member_ref`` (``unknown_member`` otherwise)."""
@@ -1014,6 +1047,14 @@ def _member_row(conn: Connection, program_id: str, ref: str) -> Any:
         text("SELECT id, status, created_at FROM members WHERE program_id = :p AND ref = :r"),
         {"p": program_id, "r": ref},
     ).first()
+
+
+def _member_exists(program_id: str, ref: str) -> Rejected:
+    return Rejected(
+        RejectionCode.MEMBER_EXISTS,
+        f"member {ref!r} already exists in program {program_id!r}",
+        field="member_ref",
+    )
 
 
 def _unknown_member(program_id: str, ref: str) -> Rejected:

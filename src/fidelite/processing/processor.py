@@ -1,19 +1,20 @@
 """Applying a program to events, through the engine and the ledger.
 
-For an earning event: read the member's state and counters, ask the engine for a
-decision, credit each currency through the ledger (key ``event:<id>:<currency>``), then
-record the event, its trace and the counters in one transaction. For a refund: compute
-the proportional reversals and reverse through the ledger with the program's shortfall
-policy (key ``refund:<id>:<transaction>``), then record. Either way a retry after any
-failure posts nothing twice (the ledger replays receipts by key) and records the event
-once (primary key).
+Each event is one database transaction: for an earning event, lock the member, read
+their state and counters, ask the engine for a decision, credit each currency through
+the ledger (key ``event:<id>:<currency>``), record the event, its trace and the
+counters. For a refund: compute the proportional reversals and reverse every currency
+through the ledger with the program's shortfall policy (key
+``refund:<id>:<transaction>``), then record. Either everything of an event commits or
+nothing does; a retry posts nothing twice (ledger keys) and records the event once
+(primary key). Bulk import runs many events in one transaction, each under its own
+savepoint, so a rejected event never leaves part of itself behind.
 
-Known limits (documented, not hidden): rule budgets, per-member caps and reward stock
-are checked on a snapshot and counted after posting, so two *concurrent* events can
-together exceed a budget, a cap or a stock by one award (sequential processing, as
-in bulk import, is exact). A refund with several currencies reverses them in separate
-ledger transactions; if the ledger refuses one (``shortfall: reject``), the others
-stay reversed and the refund is not recorded, so retrying it is safe.
+Known limit (documented, not hidden): rule budgets and reward stock are program-wide
+counters checked on a snapshot and counted after posting, so two *concurrent* events
+of different members can together exceed a budget or a stock by one award (events of
+one member are serialised by the member lock; sequential processing, as in bulk
+import, is exact).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
 from fidelite.engine.coupon import generate_codes, normalise
@@ -41,7 +43,7 @@ from fidelite.engine.tiers import (
     on_refund,
     review,
 )
-from fidelite.ledger import Ledger, Receipt, Rejected
+from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode
 from fidelite.processing.tables import (
     coupons,
     earnings,
@@ -109,23 +111,45 @@ class EventProcessor:
 
     # ------------------------------------------------------------------ events
 
-    def process(self, event: Event) -> Result:
-        """Apply one event (raises :class:`ProcessingError` or the ledger's ``Rejected``)."""
-        if event.type == REFUND:
-            with self.db.read() as conn:
-                if self._recorded(conn, event.id):
-                    return Result(event.id, Outcome.duplicate)
-            return self._refund(event)
-        return self._earn(event)
+    def process(self, event: Event, *, conn: Connection | None = None) -> Result:
+        """Apply one event atomically (raises :class:`ProcessingError` or ``Rejected``).
 
-    def _earn(self, event: Event) -> Result:
-        self._ensure_member(event.member, event.at)
-        with self.db.read() as conn:  # one snapshot for every input of the decision
-            if self._recorded(conn, event.id):
-                return Result(event.id, Outcome.duplicate)
-            member, tier_state = self._member_state(conn, event.member)
-            budgets = self._budgets(conn)
-            status = self._coupon_status(conn, event.coupon)
+        Given ``conn`` (a writing connection), the event runs inside the caller's
+        transaction under a savepoint, so a rejected event undoes only itself.
+        """
+        if conn is None:
+            try:
+                with self.db.write() as own:
+                    result = self._process(own, event)
+            except IntegrityError:  # a concurrent retry recorded the event first
+                with self.db.read() as reader:
+                    if not self._recorded(reader, event.id):
+                        raise
+                result = Result(event.id, Outcome.duplicate)
+        else:
+            savepoint = conn.begin_nested()
+            try:
+                result = self._process(conn, event)
+            except BaseException:
+                savepoint.rollback()
+                raise
+            savepoint.commit()
+        self._known_members.add(event.member)  # enrolled, and not rolled back
+        return result
+
+    def _process(self, conn: Connection, event: Event) -> Result:
+        if self._recorded(conn, event.id):
+            return Result(event.id, Outcome.duplicate)
+        if event.type == REFUND:
+            return self._refund(conn, event)
+        return self._earn(conn, event)
+
+    def _earn(self, conn: Connection, event: Event) -> Result:
+        self._ensure_member(conn, event.member, event.at)
+        self.ledger.lock(conn, self.program.id, event.member)
+        member, tier_state = self._member_state(conn, event.member)
+        budgets = self._budgets(conn)
+        status = self._coupon_status(conn, event.coupon)
         decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
         receipts = [
             self.ledger.earn(
@@ -139,53 +163,51 @@ class EventProcessor:
                 pending_until=earning.pending_until,
                 reason=event.type,
                 source=event.id,
+                conn=conn,
             )
             for earning in decision.earnings
         ]
-        with self.db.write() as conn:
-            if self._recorded(conn, event.id):  # a concurrent retry recorded it first
-                return Result(event.id, Outcome.duplicate, decision, receipts)
-            self._record_event(conn, event, decision.as_dict()["trace"], decision)
-            for earning, receipt in zip(decision.earnings, receipts, strict=True):
-                conn.execute(
-                    insert(earnings),
-                    {
-                        "program_id": self.program.id,
-                        "event_id": event.id,
-                        "currency": earning.currency,
-                        "transaction_id": receipt.transaction_id,
-                        "points": earning.points,
-                    },
-                )
-            self._count_usage(conn, event.member, decision)
-            changes = self._after_purchase(conn, event, tier_state)
+        self._record_event(conn, event, decision.as_dict()["trace"], decision)
+        for earning, receipt in zip(decision.earnings, receipts, strict=True):
+            conn.execute(
+                insert(earnings),
+                {
+                    "program_id": self.program.id,
+                    "event_id": event.id,
+                    "currency": earning.currency,
+                    "transaction_id": receipt.transaction_id,
+                    "points": earning.points,
+                },
+            )
+        self._count_usage(conn, event.member, decision)
+        changes = self._after_purchase(conn, event, tier_state)
         return Result(event.id, Outcome.processed, decision, receipts, changes)
 
-    def _refund(self, event: Event) -> Result:
+    def _refund(self, conn: Connection, event: Event) -> Result:
         assert event.refund_of is not None and event.amount is not None
-        with self.db.read() as conn:
-            original = conn.execute(
-                select(events.c.type, events.c.amount, events.c.refunded_amount,
-                       events.c.occurred_at, events.c.member_ref).where(
-                    events.c.program_id == self.program.id,
-                    events.c.event_id == event.refund_of,
+        original = conn.execute(
+            select(events.c.type, events.c.amount, events.c.refunded_amount,
+                   events.c.occurred_at, events.c.member_ref).where(
+                events.c.program_id == self.program.id,
+                events.c.event_id == event.refund_of,
+            )
+        ).one_or_none()  # fmt: skip
+        if original is None or original.type != "purchase":
+            raise ProcessingError("unknown_purchase", f"no purchase {event.refund_of!r}")
+        if original.member_ref != event.member:
+            raise ProcessingError("member_mismatch", "the refund names another member")
+        self.ledger.lock(conn, self.program.id, event.member)
+        earned = [
+            EarnedTransaction(str(r.transaction_id), r.currency, r.points, r.reversed)
+            for r in conn.execute(
+                select(earnings)
+                .where(
+                    earnings.c.program_id == self.program.id,
+                    earnings.c.event_id == event.refund_of,
                 )
-            ).one_or_none()  # fmt: skip
-            if original is None or original.type != "purchase":
-                raise ProcessingError("unknown_purchase", f"no purchase {event.refund_of!r}")
-            if original.member_ref != event.member:
-                raise ProcessingError("member_mismatch", "the refund names another member")
-            earned = [
-                EarnedTransaction(str(r.transaction_id), r.currency, r.points, r.reversed)
-                for r in conn.execute(
-                    select(earnings)
-                    .where(
-                        earnings.c.program_id == self.program.id,
-                        earnings.c.event_id == event.refund_of,
-                    )
-                    .order_by(earnings.c.currency)
-                )
-            ]
+                .order_by(earnings.c.currency)
+            )
+        ]
         try:
             reversals = refund_reversals(
                 Decimal(original.amount), Decimal(original.refunded_amount), event.amount, earned
@@ -201,6 +223,7 @@ class EventProcessor:
                 shortfall=self.program.refunds.shortfall.value,
                 at=event.at,
                 reason=f"refund {event.id} of {event.refund_of}",
+                conn=conn,
             )
             for r in reversals
         ]
@@ -214,27 +237,23 @@ class EventProcessor:
             }
             for r, receipt in zip(reversals, receipts, strict=True)
         ]
-        with self.db.write() as conn:
-            if self._recorded(conn, event.id):
-                return Result(event.id, Outcome.duplicate, None, receipts)
-            self._record_event(conn, event, trace, None)
+        self._record_event(conn, event, trace, None)
+        conn.execute(
+            update(events)
+            .where(events.c.program_id == self.program.id, events.c.event_id == event.refund_of)
+            .values(refunded_amount=events.c.refunded_amount + event.amount)
+        )
+        for r in reversals:
             conn.execute(
-                update(events)
-                .where(events.c.program_id == self.program.id,
-                       events.c.event_id == event.refund_of)
-                .values(refunded_amount=events.c.refunded_amount + event.amount)
-            )  # fmt: skip
-            for r in reversals:
-                conn.execute(
-                    update(earnings)
-                    .where(
-                        earnings.c.program_id == self.program.id,
-                        earnings.c.event_id == event.refund_of,
-                        earnings.c.currency == r.currency,
-                    )
-                    .values(reversed=earnings.c.reversed + r.points)
+                update(earnings)
+                .where(
+                    earnings.c.program_id == self.program.id,
+                    earnings.c.event_id == event.refund_of,
+                    earnings.c.currency == r.currency,
                 )
-            changes = self._after_refund(conn, event, original.occurred_at)
+                .values(reversed=earnings.c.reversed + r.points)
+            )
+        changes = self._after_refund(conn, event, original.occurred_at)
         return Result(event.id, Outcome.processed, None, receipts, changes)
 
     # ----------------------------------------------------------------- coupons
@@ -300,8 +319,8 @@ class EventProcessor:
         policy = self.program.tiers
         if policy is None:
             raise ProcessingError("no_tiers", "this program has no tiers")
-        self._ensure_member(member_ref, at)
         with self.db.write() as conn:
+            self._ensure_member(conn, member_ref, at)
             _, state = self._member_state(conn, member_ref)
             current = state or TierState(policy.levels[0].id, at)
             try:
@@ -309,6 +328,7 @@ class EventProcessor:
             except ValueError as exc:
                 raise ProcessingError("invalid_assignment", str(exc)) from None
             self._save_tier(conn, member_ref, new, [change], None)
+        self._known_members.add(member_ref)
         return change
 
     # ------------------------------------------------------------- redemptions
@@ -449,41 +469,40 @@ class EventProcessor:
         ).first()
         return row is not None
 
-    def _ensure_member(self, ref: str, at: datetime) -> None:
+    def _ensure_member(self, conn: Connection, ref: str, at: datetime) -> None:
+        """Enrol ``ref`` in the ledger and give them a program state, if not yet done.
+
+        ``_known_members`` only remembers members whose enrolling transaction succeeded
+        (callers add them after commit), so a rolled-back enrolment is retried.
+        """
         if ref in self._known_members:
             return
-        with self.db.read() as conn:
-            known = conn.execute(
-                select(member_states.c.member_ref).where(
-                    member_states.c.program_id == self.program.id,
-                    member_states.c.member_ref == ref,
-                )
-            ).first()
+        known = conn.execute(
+            select(member_states.c.member_ref).where(
+                member_states.c.program_id == self.program.id,
+                member_states.c.member_ref == ref,
+            )
+        ).first()
         if known is None:
-            self.ledger.create_member(self.program.id, ref)
+            try:
+                self.ledger.create_member(self.program.id, ref, conn=conn)
+            except Rejected as rejected:  # enrolled earlier under another key: fine
+                if rejected.code is not RejectionCode.MEMBER_EXISTS:
+                    raise
             tier = self.program.tiers.levels[0].id if self.program.tiers else None
-            with self.db.write() as conn:
-                exists = conn.execute(
-                    select(func.count()).where(
-                        member_states.c.program_id == self.program.id,
-                        member_states.c.member_ref == ref,
-                    )
-                ).scalar_one()
-                if not exists:
-                    conn.execute(
-                        insert(member_states),
-                        {
-                            "program_id": self.program.id,
-                            "member_ref": ref,
-                            "tier": tier,
-                            "tier_since": at if tier else None,
-                            "segments": [],
-                            "attributes": {},
-                            "purchases": 0,
-                            "joined_at": at,
-                        },
-                    )
-        self._known_members.add(ref)
+            conn.execute(
+                insert(member_states),
+                {
+                    "program_id": self.program.id,
+                    "member_ref": ref,
+                    "tier": tier,
+                    "tier_since": at if tier else None,
+                    "segments": [],
+                    "attributes": {},
+                    "purchases": 0,
+                    "joined_at": at,
+                },
+            )
 
     def _member_state(self, conn: Connection, ref: str) -> tuple[MemberState, TierState | None]:
         row = conn.execute(
