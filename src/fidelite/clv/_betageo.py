@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
+from fidelite.clv.fitting import FitResult, maximize_likelihood
 from fidelite.clv.triples import FloatArray, IntArray, Triples, weighted_counts
 
 
@@ -197,3 +198,71 @@ def expected_purchases(
         theta, horizon, x, T, shift
     ) * probability_alive(theta, x, t, T, shift)
     return expected
+
+
+PARAMS = ("r", "alpha", "a", "b")
+
+
+@dataclass(frozen=True)
+class BetaGeoModel:
+    """BG/NBD (``shift=0``) or MBG/NBD (``shift=1``): the same algebra, one switch.
+
+    The shift says whether the first purchase is also a drop-out opportunity. Each
+    model module exposes these methods as its functions.
+    """
+
+    name: str
+    shift: int
+
+    def start_values(self, triples: Triples) -> FloatArray:
+        """r = 1, a = 1, b = 3 and alpha matching the mean observed purchase rate."""
+        weight = triples.weight
+        rate = float(weight @ triples.frequency) / max(float(weight @ triples.T), 1e-9)
+        return np.array([1.0, 1.0 / max(rate, 1e-6), 1.0, 3.0])
+
+    def fit(self, triples: Triples, *, penalizer: float = 0.0) -> FitResult:
+        """Maximum-likelihood fit on weighted unique triples."""
+        data = BetaGeoData.build(triples, self.shift)
+        return maximize_likelihood(
+            model=self.name,
+            names=PARAMS,
+            loglik=lambda th: loglik_grad(th, data, self.shift)[0],
+            loglik_grad=lambda th: loglik_grad(th, data, self.shift),
+            start=self.start_values(triples),
+            n_customers=triples.n_customers,
+            n_unique=len(triples),
+            total_weight=float(triples.weight.sum()),
+            penalizer=penalizer,
+        )
+
+    def log_likelihood(
+        self, theta: FloatArray, x: FloatArray, t: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """Per-customer log-likelihood at parameters ``theta = (r, alpha, a, b)``."""
+        return loglik_rows(theta, x, t, T, self.shift)
+
+    def probability_alive(
+        self, theta: FloatArray, x: FloatArray, t: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """P(active at T | x, t_x, T) (BG/NBD: 1 for customers without repeat purchases)."""
+        return probability_alive(theta, x, t, T, self.shift)
+
+    def expected_purchases(
+        self, theta: FloatArray, horizon: float, x: FloatArray, t: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """E[purchases in the next ``horizon`` time units | x, t_x, T]."""
+        return expected_purchases(theta, horizon, x, t, T, self.shift)
+
+    def expected_purchases_if_alive(
+        self, theta: FloatArray, horizon: float, x: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """E[purchases in the next ``horizon`` time units | x, T, still active at T]."""
+        return expected_purchases_if_alive(theta, horizon, x, T, self.shift)
+
+    def population_expected_purchases(
+        self, theta: FloatArray, horizon: float | FloatArray
+    ) -> FloatArray:
+        """E[X(horizon)] for a customer just acquired (the model's population curve)."""
+        h = np.atleast_1d(np.asarray(horizon, dtype=np.float64))
+        zero = np.zeros_like(h)
+        return expected_purchases(theta, h, zero, zero, zero, self.shift)

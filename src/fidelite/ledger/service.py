@@ -54,6 +54,7 @@ from fidelite.store.tables import (
 )
 
 Clock = Callable[[], datetime]
+Prior = tuple[str, dict[str, Any]]
 
 
 class Shortfall(StrEnum):
@@ -986,22 +987,32 @@ def _transaction(conn: Connection, program_id: str, transaction_id: int) -> dict
     }
 
 
-def _prior_transaction(
-    conn: Connection, program_id: str, key: str
-) -> tuple[str, dict[str, Any]] | None:
-    row = conn.execute(
-        text(
-            "SELECT request_hash, result FROM ledger_transactions "
-            "WHERE program_id = :p AND idempotency_key = :k"
-        ),
-        {"p": program_id, "k": key},
-    ).first()
+_PRIOR_SQL = {
+    "ledger_transactions": "SELECT request_hash, result FROM ledger_transactions "
+    "WHERE program_id = :p AND idempotency_key = :k",
+    "idempotency_records": "SELECT request_hash, result FROM idempotency_records "
+    "WHERE program_id = :p AND key = :k",
+}
+
+
+def _prior(conn: Connection, table: str, program_id: str, key: str) -> Prior | None:
+    """The request fingerprint and stored result already recorded under ``key``."""
+    row = conn.execute(text(_PRIOR_SQL[table]), {"p": program_id, "k": key}).first()
     if row is None:
         return None
     return str(row[0]), row[1] if isinstance(row[1], dict) else _json(row[1])
 
 
-def _replay(prior: tuple[str, dict[str, Any]], digest: str, key: str) -> Receipt:
+def _prior_transaction(conn: Connection, program_id: str, key: str) -> Prior | None:
+    return _prior(conn, "ledger_transactions", program_id, key)
+
+
+def _prior_record(conn: Connection, program_id: str, key: str) -> Prior | None:
+    return _prior(conn, "idempotency_records", program_id, key)
+
+
+def _same_request(prior: Prior, digest: str, key: str) -> dict[str, Any]:
+    """The stored result if ``digest`` matches the first request; else the conflict."""
     stored_hash, result = prior
     if stored_hash != digest:
         raise Rejected(
@@ -1009,32 +1020,17 @@ def _replay(prior: tuple[str, dict[str, Any]], digest: str, key: str) -> Receipt
             f"key {key!r} was already used for a different request",
             field="key",
         )
-    return Receipt.from_json(result, replayed=True)
+    return result
 
 
-def _prior_record(conn: Connection, program_id: str, key: str) -> tuple[str, dict[str, Any]] | None:
-    row = conn.execute(
-        text(
-            "SELECT request_hash, result FROM idempotency_records "
-            "WHERE program_id = :p AND key = :k"
-        ),
-        {"p": program_id, "k": key},
-    ).first()
-    if row is None:
-        return None
-    return str(row[0]), row[1] if isinstance(row[1], dict) else _json(row[1])
+def _replay(prior: Prior, digest: str, key: str) -> Receipt:
+    return Receipt.from_json(_same_request(prior, digest, key), replayed=True)
 
 
 def _member_replay(
-    conn: Connection, program_id: str, prior: tuple[str, dict[str, Any]], digest: str, key: str
+    conn: Connection, program_id: str, prior: Prior, digest: str, key: str
 ) -> MemberInfo:
-    stored_hash, result = prior
-    if stored_hash != digest:
-        raise Rejected(
-            RejectionCode.IDEMPOTENCY_CONFLICT,
-            f"key {key!r} was already used for a different request",
-            field="key",
-        )
+    result = _same_request(prior, digest, key)
     row = conn.execute(
         text("SELECT id, ref, status, created_at FROM members WHERE id = :m"),
         {"m": result["member_id"]},
