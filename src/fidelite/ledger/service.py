@@ -472,7 +472,7 @@ class Ledger:
         done = lots = total = 0
         for index, (ref, currency) in enumerate(subjects):
             receipt = self._expire_member(program_id, ref, currency, when)
-            if receipt is not None:
+            if receipt is not None and not receipt.replayed:  # replayed: done by an earlier run
                 done += 1
                 lots += len(receipt.lot_moves)
                 total += receipt.points
