@@ -100,9 +100,14 @@ class ContextFactory:
         """The CEL context for ``event`` seen by ``member``."""
         return self.context(self.values(event, member))
 
-    def values(self, event: Event, member: MemberState) -> dict[str, dict[str, Any]]:
-        """The fields' Python values for ``event`` seen by ``member``."""
-        local = event.at.astimezone(self._zone)
+    def values(
+        self, event: Event, member: MemberState, local: datetime | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The fields' Python values for ``event`` seen by ``member``.
+
+        ``local`` is the event time in the program's zone, if the caller has it.
+        """
+        local = local if local is not None else event.at.astimezone(self._zone)
         return {
             name: {field: _BUILDERS[name][field](event, member, local) for field in fields}
             for name, fields in self._needed.items()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +20,11 @@ from fidelite.engine.context import ContextFactory, fields_needed
 from fidelite.engine.coupon import CouponStatus, check_coupon
 from fidelite.engine.decision import CouponUse, Decision, Earning, Outcome, RuleTrace, Usage
 from fidelite.engine.event import Event
-from fidelite.engine.expiry import expires_at, pending_until
+from fidelite.engine.expiry import ExpiryDates, pending_until
 from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import NativeExpression, translate
-from fidelite.engine.period import period_key
-from fidelite.engine.rounding import from_cel_number, to_points
+from fidelite.engine.period import local_period_key
+from fidelite.engine.rounding import ROUNDING_MODES, from_cel_number, to_points
 from fidelite.program.definition import ProgramDefinition
 from fidelite.program.expression import (
     ITEM_VARIABLES,
@@ -44,6 +45,8 @@ class _Check:
 
 @dataclass(frozen=True)
 class _CompiledRule:
+    """A rule with what evaluating it needs worked out once, when the program loads."""
+
     rule: Rule
     currency: str
     segments: frozenset[str]
@@ -51,6 +54,13 @@ class _CompiledRule:
     formula: _Check | None
     item_matches: Expression | None  # event.items.map(item, <per_item.when>)
     item_when: NativeExpression | None  # per_item.when as Python, for one item
+    rounding: str  # the decimal module's rounding mode
+    fixed_only: bool  # its only effect is ``fixed``: that many points, nothing to compute
+    # Constant trace lines of its gates (frozen, shared between decisions).
+    outside_window: RuleTrace
+    not_in_segment: RuleTrace
+    no_coupon: RuleTrace
+    condition_false: RuleTrace
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,8 @@ class Evaluator:
             {t.id: t.earn_multiplier for t in program.tiers.levels} if program.tiers else {}
         )
         self._traces: dict[tuple[str, Outcome, int, str | None, str], RuleTrace] = {}
+        self._tier_lines: dict[tuple[str, str, int], RuleTrace | None] = {}
+        self._expiry = ExpiryDates(program.expiry, program.zone)
 
     def _check(self, expression: Expression | None, variables: frozenset[str]) -> _Check | None:
         if expression is None:
@@ -98,6 +110,7 @@ class Evaluator:
             item_matches = compile_expression(source, ITEM_VARIABLES)
             if self.native:
                 item_when = translate(rule.per_item.when.source, ITEM_VARIABLES)
+        effects = (rule.per_amount, rule.per_item, rule.formula, rule.multiply)
         return _CompiledRule(
             rule=rule,
             currency=self.program.currency_of(rule.currency),
@@ -106,6 +119,12 @@ class Evaluator:
             formula=self._check(rule.formula, RULE_VARIABLES),
             item_matches=item_matches,
             item_when=item_when,
+            rounding=ROUNDING_MODES[rule.rounding],
+            fixed_only=all(effect is None for effect in effects),
+            outside_window=RuleTrace(rule.id, Outcome.outside_window),
+            not_in_segment=RuleTrace(rule.id, Outcome.segment),
+            no_coupon=RuleTrace(rule.id, Outcome.coupon, note="no coupon"),
+            condition_false=RuleTrace(rule.id, Outcome.condition_false),
         )
 
     def plan(self, event_type: str) -> _Plan:
@@ -159,6 +178,26 @@ class Evaluator:
             line = self._traces[key] = RuleTrace(rule, outcome, points, currency, note)
         return line
 
+    def tier_line(self, tier: str, currency: str, base: int) -> RuleTrace | None:
+        """The ``tier:<id>`` trace line adding the tier's bonus on ``base`` points, if any.
+
+        A pure function of its arguments, remembered like :meth:`trace_line`.
+        """
+        key = (tier, currency, base)
+        if key in self._tier_lines:
+            return self._tier_lines[key]
+        multiplier = self._tier_multipliers.get(tier, _ONE)
+        bonus = to_points(Decimal(base) * (multiplier - 1), Rounding.floor)
+        line = None
+        if bonus > 0:
+            line = RuleTrace(
+                f"tier:{tier}", Outcome.matched, bonus, currency, f"x{multiplier} on {base}"
+            )
+        if len(self._tier_lines) >= _TRACE_TABLE_SIZE:
+            self._tier_lines.clear()
+        self._tier_lines[key] = line
+        return line
+
     def evaluate(
         self,
         event: Event,
@@ -192,6 +231,7 @@ class _Run:
         self.member = member
         self.state = state
         self.plan = evaluator.plan(event.type)
+        self._local: datetime | None = None
         self._values: dict[str, dict[str, Any]] | None = None
         self._context: cel.Context | None = None
         self.coupon: CouponUse | None = None
@@ -204,9 +244,16 @@ class _Run:
         self.tier_base: dict[str, int] = defaultdict(int)
 
     @property
+    def local(self) -> datetime:
+        """The event time in the program's zone."""
+        if self._local is None:
+            self._local = self.event.at.astimezone(self.program.zone)
+        return self._local
+
+    @property
     def values(self) -> dict[str, dict[str, Any]]:
         if self._values is None:
-            self._values = self.plan.factory.values(self.event, self.member)
+            self._values = self.plan.factory.values(self.event, self.member, self.local)
         return self._values
 
     @property
@@ -222,24 +269,25 @@ class _Run:
 
     def decide(self) -> Decision:
         stopped_by: str | None = None
-        line = self.ev.trace_line
+        trace, line, apply = self.trace, self.ev.trace_line, self._apply
         for step in self.plan.steps:
             if type(step) is RuleTrace:
-                self.trace.append(step)
-                continue
-            assert isinstance(step, _CompiledRule)
-            if stopped_by is not None:
-                self.trace.append(line(step.rule.id, Outcome.stopped, note=f"by {stopped_by}"))
-                continue
-            if self._apply(step) and step.rule.stop:
-                stopped_by = step.rule.id
-        self._apply_tier_multiplier()
+                trace.append(step)
+            elif stopped_by is not None:
+                assert isinstance(step, _CompiledRule)
+                trace.append(line(step.rule.id, Outcome.stopped, note=f"by {stopped_by}"))
+            else:
+                assert isinstance(step, _CompiledRule)
+                if apply(step) and step.rule.stop:
+                    stopped_by = step.rule.id
+        if self.tier_base:
+            self._apply_tier_multiplier()
         return Decision(
             event_id=self.event.id,
             member=self.member.ref,
             at=self.event.at,
             earnings=self._earnings(),
-            trace=self.trace,
+            trace=trace,
             usage=self.usage,
             budget_spent=self.budget_spent,
             coupon=self.coupon,
@@ -252,19 +300,23 @@ class _Run:
         if gate is not None:
             self.trace.append(gate)
             return False
-        try:
-            raw = self._raw_points(compiled)
-        except Exception as exc:  # a CEL runtime error in a formula or item condition
-            self.trace.append(line(rule.id, Outcome.condition_error, note=_short(exc)))
-            return False
+        if compiled.fixed_only:
+            raw = rule.fixed
+        else:
+            try:
+                raw = self._raw_points(compiled)
+            except Exception as exc:  # a CEL runtime error in a formula or item condition
+                self.trace.append(line(rule.id, Outcome.condition_error, note=_short(exc)))
+                return False
         points, outcome, note = raw, Outcome.matched, ""
         if rule.cap_per_event is not None and points > rule.cap_per_event:
             points, outcome = rule.cap_per_event, Outcome.cap_per_event
             note = f"{raw} capped at {rule.cap_per_event} per event"
-        if rule.cap_per_member is not None:
-            key = period_key(rule.cap_per_member.period, self.event.at, self.program.zone)
+        cap = rule.cap_per_member
+        if cap is not None:
+            key = local_period_key(cap.period, self.local)
             used = self.member.rule_points.get((rule.id, key), 0)
-            left = max(rule.cap_per_member.points - used, 0)
+            left = max(cap.points - used, 0)
             if points > left:
                 note = f"{points} capped at {left} left for {key}"
                 points, outcome = left, Outcome.cap_per_member
@@ -281,7 +333,7 @@ class _Run:
             self.budget_spent[rule.id] = points
         if points == 0 and outcome is Outcome.matched:
             outcome = Outcome.no_points
-        if rule.cap_per_member is not None and points > 0:
+        if cap is not None and points > 0:
             self.usage.append(Usage(rule.id, key, points))
         self.running[compiled.currency] += points
         if rule.tier_multiplier:
@@ -291,44 +343,47 @@ class _Run:
 
     def _gate(self, compiled: _CompiledRule) -> RuleTrace | None:
         """The first reason the rule does not apply, or None if it does."""
-        rule, line = compiled.rule, self.ev.trace_line
+        rule = compiled.rule
         if rule.window is not None and not rule.window.contains(self.event.at):
-            return line(rule.id, Outcome.outside_window)
+            return compiled.outside_window
         if compiled.segments and compiled.segments.isdisjoint(self.member.segments):
-            return line(rule.id, Outcome.segment)
+            return compiled.not_in_segment
         if rule.coupon_campaign is not None:
             coupon = self.coupon
-            if coupon is None or not coupon.accepted or coupon.campaign != rule.coupon_campaign:
-                reason = "no coupon" if coupon is None else (coupon.reason or "other campaign")
-                return line(rule.id, Outcome.coupon, note=reason)
+            if coupon is None:
+                return compiled.no_coupon
+            if not coupon.accepted or coupon.campaign != rule.coupon_campaign:
+                reason = coupon.reason or "other campaign"
+                return self.ev.trace_line(rule.id, Outcome.coupon, note=reason)
         if compiled.when is not None:
             try:
                 result = self._run(compiled.when)
             except Exception as exc:  # CEL runtime errors: missing key, bad types
-                return line(rule.id, Outcome.condition_error, note=_short(exc))
-            if result is not True:
-                note = "" if result is False else f"condition gave {result!r}, not a boolean"
-                outcome = Outcome.condition_false if result is False else Outcome.condition_error
-                return line(rule.id, outcome, note=note)
+                return self.ev.trace_line(rule.id, Outcome.condition_error, note=_short(exc))
+            if result is True:
+                return None
+            if result is False:
+                return compiled.condition_false
+            note = f"condition gave {result!r}, not a boolean"
+            return self.ev.trace_line(rule.id, Outcome.condition_error, note=note)
         return None
 
     def _raw_points(self, compiled: _CompiledRule) -> int:
         rule = compiled.rule
         if rule.multiply is not None:
             base = Decimal(self.running[compiled.currency])
-            return to_points(base * (rule.multiply - 1), rule.rounding)
+            return int((base * (rule.multiply - 1)).quantize(_ONE, rounding=compiled.rounding))
         total = Decimal(rule.fixed)
         if rule.per_amount is not None:
             total += self.event.money / rule.per_amount.per * rule.per_amount.points
-        if rule.per_item is not None:
+        if rule.per_item is not None and self.event.items:
             total += self._item_points(compiled)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
-        return max(to_points(total, rule.rounding), 0)
+        return max(int(total.quantize(_ONE, rounding=compiled.rounding)), 0)
 
     def _item_matches(self, compiled: _CompiledRule) -> list[Any]:
         """Per basket line, the value of the rule's ``per_item.when`` (True if none)."""
-        items = self.event.items
         if compiled.item_when is not None:
             values = self.values
             event, member, native = values["event"], values["member"], compiled.item_when
@@ -336,40 +391,46 @@ class _Run:
         if compiled.item_matches is not None:
             matches: list[Any] = compiled.item_matches.evaluate(self.context)
             return matches
-        return [True] * len(items)
+        return [True] * len(self.event.items)
 
     def _item_points(self, compiled: _CompiledRule) -> Decimal:
         per_item = compiled.rule.per_item
         assert per_item is not None
+        per_unit, per_amount = per_item.points_per_unit, per_item.points_per_amount
         total = Decimal(0)
         for item, match in zip(self.event.items, self._item_matches(compiled), strict=True):
             if match is True:
-                total += per_item.points_per_unit * item.quantity
-                total += item.total / per_item.per * per_item.points_per_amount
+                # A zero rate adds an exact zero: skipping it leaves the sum unchanged.
+                if per_unit:
+                    total += per_unit * item.quantity
+                if per_amount:
+                    total += item.total / per_item.per * per_amount
         return total
 
     def _apply_tier_multiplier(self) -> None:
-        tier = self.member.tier
-        multiplier = self.ev._tier_multipliers.get(tier or "", Decimal(1))
-        if multiplier == 1:
+        tier = self.member.tier or ""
+        if self.ev._tier_multipliers.get(tier, _ONE) == 1:
             return
         for currency, base in sorted(self.tier_base.items()):
-            bonus = to_points(Decimal(base) * (multiplier - 1), Rounding.floor)
-            if bonus > 0:
-                note = f"x{multiplier} on {base}"
-                line = self.ev.trace_line(f"tier:{tier}", Outcome.matched, bonus, currency, note)
+            line = self.ev.tier_line(tier, currency, base)
+            if line is not None:
                 self.trace.append(line)
-                self.running[currency] += bonus
+                self.running[currency] += line.points
 
     def _earnings(self) -> list[Earning]:
-        program, event = self.program, self.event
-        expiry = expires_at(program.expiry, event.at, program.zone)
-        pending = pending_until(program.pending, event.type, event.at)
+        event, ev = self.event, self.ev
+        if not any(self.running.values()):
+            return []
+        expiry = ev._expiry.expires_at(event.at, self._local)
+        pending = pending_until(self.program.pending, event.type, event.at)
         return [
             Earning(currency, points, expiry, pending)
             for currency, points in sorted(self.running.items())
             if points > 0
         ]
+
+
+_ONE = Decimal(1)
 
 
 def _short(exc: Exception) -> str:

@@ -6,7 +6,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, 
 
 from fidelite.program.rule import Rounding
 
-_MODES = {
+ROUNDING_MODES = {
     Rounding.floor: ROUND_FLOOR,
     Rounding.ceil: ROUND_CEILING,
     Rounding.half_up: ROUND_HALF_UP,
@@ -20,7 +20,7 @@ FORMULA_PLACES = Decimal("0.000001")
 
 def to_points(value: Decimal, rounding: Rounding) -> int:
     """Round ``value`` to whole points with ``rounding``."""
-    return int(value.quantize(Decimal(1), rounding=_MODES[rounding]))
+    return int(value.quantize(Decimal(1), rounding=ROUNDING_MODES[rounding]))
 
 
 def from_cel_number(value: object) -> Decimal:
