@@ -127,6 +127,22 @@ class Evaluator:
             condition_false=RuleTrace(rule.id, Outcome.condition_false),
         )
 
+    def cel_expressions(self) -> list[str]:
+        """Sources of the program's expressions that run in CEL rather than as Python.
+
+        Those cost a conversion of the event into CEL values (tens of microseconds with
+        a basket); see :mod:`fidelite.engine.native` for what runs as Python.
+        """
+        sources: list[str] = []
+        for compiled in self._rules:
+            for check in (compiled.when, compiled.formula):
+                if check is not None and check.native is None:
+                    sources.append(check.expression.source)
+            per_item = compiled.rule.per_item
+            if per_item is not None and per_item.when is not None and compiled.item_when is None:
+                sources.append(per_item.when.source)
+        return sources
+
     def plan(self, event_type: str) -> _Plan:
         """The evaluation plan of one event type (built on first use, then reused)."""
         plan = self._plans.get(event_type)
