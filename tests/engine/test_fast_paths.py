@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fidelite.engine import CouponStatus, Evaluator, Event, MemberState, ProgramState
 from fidelite.engine.coupon import make_code
 from fidelite.engine.expiry import ExpiryDates, expires_at
+from fidelite.engine.rounding import round_points
 from fidelite.program import load_program
 from fidelite.program.policy import ExpiryPolicy
 from tests.engine.helpers import evaluator, member, purchase
@@ -173,3 +176,18 @@ def test_per_amount_rule_rounds_the_exact_decimal_amount() -> None:
     )
     # 7.00 / 2.00 x 3 = 10.5, half up: 11.
     assert engine.evaluate(purchase("7.00"), member()).points("points") == 11
+
+
+def test_round_points_floor_and_ceil_match_quantize() -> None:
+    assert round_points(Decimal("2.5"), ROUND_FLOOR) == 2
+    assert round_points(Decimal("2.5"), ROUND_CEILING) == 3
+    assert round_points(Decimal("-2.5"), ROUND_FLOOR) == -3
+    assert round_points(Decimal("2.5"), ROUND_HALF_EVEN) == 2
+    assert round_points(Decimal("9999999999999999999999999999.5"), ROUND_FLOOR) == 10**28 - 1
+
+
+def test_round_points_too_large_for_quantize_fails_as_quantize_does() -> None:
+    with pytest.raises(InvalidOperation):
+        Decimal("1E+30").quantize(Decimal(1), rounding=ROUND_FLOOR)
+    with pytest.raises(InvalidOperation):
+        round_points(Decimal("1E+30"), ROUND_FLOOR)

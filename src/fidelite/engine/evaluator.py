@@ -24,7 +24,7 @@ from fidelite.engine.expiry import ExpiryDates, pending_until
 from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import NativeExpression, translate
 from fidelite.engine.period import local_period_key
-from fidelite.engine.rounding import ROUNDING_MODES, from_cel_number, to_points
+from fidelite.engine.rounding import ROUNDING_MODES, from_cel_number, round_points, to_points
 from fidelite.program.definition import ProgramDefinition
 from fidelite.program.expression import (
     ITEM_VARIABLES,
@@ -388,7 +388,7 @@ class _Run:
         rule = compiled.rule
         if rule.multiply is not None:
             base = Decimal(self.running[compiled.currency])
-            return int((base * (rule.multiply - 1)).quantize(_ONE, rounding=compiled.rounding))
+            return round_points(base * (rule.multiply - 1), compiled.rounding)
         total = Decimal(rule.fixed)
         if rule.per_amount is not None:
             total += self.event.money / rule.per_amount.per * rule.per_amount.points
@@ -396,14 +396,17 @@ class _Run:
             total += self._item_points(compiled)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
-        return max(int(total.quantize(_ONE, rounding=compiled.rounding)), 0)
+        return max(round_points(total, compiled.rounding), 0)
 
     def _item_matches(self, compiled: _CompiledRule) -> list[Any]:
         """Per basket line, the value of the rule's ``per_item.when`` (True if none)."""
         if compiled.item_when is not None:
-            values = self.values
-            event, member, native = values["event"], values["member"], compiled.item_when
-            return [native({"event": event, "member": member, "item": i}) for i in event["items"]]
+            scope = dict(self.values)  # the same event and member, one item at a time
+            native, results = compiled.item_when, []
+            for item in scope["event"]["items"]:
+                scope["item"] = item
+                results.append(native(scope))
+            return results
         if compiled.item_matches is not None:
             matches: list[Any] = compiled.item_matches.evaluate(self.context)
             return matches
