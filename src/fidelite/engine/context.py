@@ -77,17 +77,46 @@ def fields_needed(expressions: Iterable[Expression]) -> dict[str, frozenset[str]
 
 
 class ContextFactory:
-    """Builds the CEL context of one event with just the fields the program reads."""
+    """Builds the variables of one event with just the fields the program reads.
 
-    def __init__(self, needed: Mapping[str, frozenset[str]], zone: ZoneInfo) -> None:
+    ``values`` gives them as plain Python values (for expressions the engine runs as
+    Python, see :mod:`fidelite.engine.native`); ``context`` hands CEL only the fields
+    its own expressions read (``cel_needed``, by default all of ``needed``), because
+    every value given to CEL is converted, used or not.
+    """
+
+    def __init__(
+        self,
+        needed: Mapping[str, frozenset[str]],
+        zone: ZoneInfo,
+        cel_needed: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self._needed = {name: sorted(fields) for name, fields in needed.items()}
+        cel_fields = needed if cel_needed is None else cel_needed
+        self._cel_needed = {name: sorted(fields) for name, fields in cel_fields.items()}
         self._zone = zone
 
     def build(self, event: Event, member: MemberState) -> cel.Context:
-        """The context for ``event`` seen by ``member``."""
-        local = event.at.astimezone(self._zone)
-        variables = {
+        """The CEL context for ``event`` seen by ``member``."""
+        return self.context(self.values(event, member))
+
+    def values(
+        self, event: Event, member: MemberState, local: datetime | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The fields' Python values for ``event`` seen by ``member``.
+
+        ``local`` is the event time in the program's zone, if the caller has it.
+        """
+        local = local if local is not None else event.at.astimezone(self._zone)
+        return {
             name: {field: _BUILDERS[name][field](event, member, local) for field in fields}
             for name, fields in self._needed.items()
+        }
+
+    def context(self, values: Mapping[str, Mapping[str, Any]]) -> cel.Context:
+        """A CEL context holding the fields CEL expressions read, taken from ``values``."""
+        variables = {
+            name: {field: values[name][field] for field in fields}
+            for name, fields in self._cel_needed.items()
         }
         return cel.Context(variables=variables)

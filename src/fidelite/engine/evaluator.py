@@ -1,15 +1,29 @@
 """Evaluating a program's earning rules for one event: the heart of the engine.
 
-:class:`Evaluator` is built once per program (it compiles per-item conditions into
-one CEL call per event and works out which fields expressions read); ``evaluate`` is
-a pure function of (event, member state, program state, coupon status): no clock, no
-I/O, so the same event always gives the same decision and trace.
+:class:`Evaluator` is built once per program; ``evaluate`` is a pure function of
+(event, member state, program state, coupon status): no clock, no I/O, so the same
+event always gives the same decision and trace.
+
+Where the time goes, and what is done once rather than per event:
+
+- Each rule is compiled when the evaluator is built: its conditions and formulas run
+  as Python when they are in the subset :mod:`fidelite.engine.native` translates
+  exactly, and in CEL otherwise (per-item conditions then become one
+  ``event.items.map(...)`` CEL call per event).
+- Per event type, a plan lists the rules in order and the fields expressions read;
+  rules that do not handle the type contribute a constant trace line.
+- Per event, the fields' Python values are built once and shared by all rules; a CEL
+  context (the costly part: every value is converted) is built only if a rule
+  actually needs CEL, and then with only the fields CEL expressions read.
+- Trace lines are frozen values, so equal lines are shared between decisions
+  (:meth:`Evaluator.trace_line`); the trace stays complete, one line per rule.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,54 +33,203 @@ from fidelite.engine.context import ContextFactory, fields_needed
 from fidelite.engine.coupon import CouponStatus, check_coupon
 from fidelite.engine.decision import CouponUse, Decision, Earning, Outcome, RuleTrace, Usage
 from fidelite.engine.event import Event
-from fidelite.engine.expiry import expires_at, pending_until
+from fidelite.engine.expiry import ExpiryDates, pending_until
 from fidelite.engine.member import MemberState, ProgramState
-from fidelite.engine.period import period_key
-from fidelite.engine.rounding import from_cel_number, to_points
+from fidelite.engine.native import NativeExpression, translate
+from fidelite.engine.period import local_period_key
+from fidelite.engine.rounding import ROUNDING_MODES, from_cel_number, round_points, to_points
 from fidelite.program.definition import ProgramDefinition
-from fidelite.program.expression import ITEM_VARIABLES, Expression, compile_expression
+from fidelite.program.expression import (
+    ITEM_VARIABLES,
+    RULE_VARIABLES,
+    Expression,
+    compile_expression,
+)
 from fidelite.program.rule import Rounding, Rule
 
 
 @dataclass(frozen=True)
+class _Check:
+    """A CEL expression with, when it is in the translatable subset, its Python twin."""
+
+    expression: Expression
+    native: NativeExpression | None
+
+
+@dataclass(frozen=True)
 class _CompiledRule:
+    """A rule with what evaluating it needs worked out once, when the program loads."""
+
     rule: Rule
     currency: str
+    segments: frozenset[str]
+    when: _Check | None
+    formula: _Check | None
     item_matches: Expression | None  # event.items.map(item, <per_item.when>)
+    item_when: NativeExpression | None  # per_item.when as Python, for one item
+    rounding: str  # the decimal module's rounding mode
+    fixed_only: bool  # its only effect is ``fixed``: that many points, nothing to compute
+    # Constant trace lines of its gates (frozen, shared between decisions).
+    outside_window: RuleTrace
+    not_in_segment: RuleTrace
+    no_coupon: RuleTrace
+    condition_false: RuleTrace
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What evaluating one event type takes: the rules in order, the fields to build.
+
+    ``steps`` holds, in rule order, the compiled rule, or the constant trace line of a
+    rule that does not handle this event type (frozen, so shared between decisions).
+    """
+
+    steps: tuple[_CompiledRule | RuleTrace, ...]
+    factory: ContextFactory
+    needs_values: bool
 
 
 class Evaluator:
-    """Applies one program's rules to events. Thread-compatible: keeps no per-event state."""
+    """Applies one program's rules to events.
 
-    def __init__(self, program: ProgramDefinition) -> None:
+    Thread-compatible: it keeps no per-event state, only memo tables (plans, shared
+    trace lines, expiry dates per month) whose entries are pure functions of their
+    keys, so a race at worst computes an equal entry twice.
+
+    ``native=False`` runs every expression with CEL, even those the engine can run as
+    Python (:mod:`fidelite.engine.native`); decisions are the same either way (tested),
+    the flag exists to compare the two.
+    """
+
+    def __init__(self, program: ProgramDefinition, *, native: bool = True) -> None:
         self.program = program
+        self.native = native
         ordered = sorted(enumerate(program.rules), key=lambda pair: (pair[1].priority, pair[0]))
         self._rules = [self._compile(rule) for _, rule in ordered]
-        self._contexts: dict[str, ContextFactory] = {}
+        self._plans: dict[str, _Plan] = {}
         self._tier_multipliers = (
             {t.id: t.earn_multiplier for t in program.tiers.levels} if program.tiers else {}
         )
+        self._traces: dict[tuple[str, Outcome, int, str | None, str], RuleTrace] = {}
+        self._tier_lines: dict[tuple[str, str, int], RuleTrace | None] = {}
+        self._expiry = ExpiryDates(program.expiry, program.zone)
+
+    def _check(self, expression: Expression | None, variables: frozenset[str]) -> _Check | None:
+        if expression is None:
+            return None
+        native = translate(expression.source, variables) if self.native else None
+        return _Check(expression, native)
 
     def _compile(self, rule: Rule) -> _CompiledRule:
-        item_matches = None
+        item_matches = item_when = None
         if rule.per_item is not None and rule.per_item.when is not None:
             source = f"event.items.map(item, ({rule.per_item.when.source}))"
             item_matches = compile_expression(source, ITEM_VARIABLES)
-        return _CompiledRule(rule, self.program.currency_of(rule.currency), item_matches)
+            if self.native:
+                item_when = translate(rule.per_item.when.source, ITEM_VARIABLES)
+        effects = (rule.per_amount, rule.per_item, rule.formula, rule.multiply)
+        return _CompiledRule(
+            rule=rule,
+            currency=self.program.currency_of(rule.currency),
+            segments=frozenset(rule.segments),
+            when=self._check(rule.when, RULE_VARIABLES),
+            formula=self._check(rule.formula, RULE_VARIABLES),
+            item_matches=item_matches,
+            item_when=item_when,
+            rounding=ROUNDING_MODES[rule.rounding],
+            fixed_only=all(effect is None for effect in effects),
+            outside_window=RuleTrace(rule.id, Outcome.outside_window),
+            not_in_segment=RuleTrace(rule.id, Outcome.segment),
+            no_coupon=RuleTrace(rule.id, Outcome.coupon, note="no coupon"),
+            condition_false=RuleTrace(rule.id, Outcome.condition_false),
+        )
+
+    def cel_expressions(self) -> list[str]:
+        """Sources of the program's expressions that run in CEL rather than as Python.
+
+        Those cost a conversion of the event into CEL values (tens of microseconds with
+        a basket); see :mod:`fidelite.engine.native` for what runs as Python.
+        """
+        sources: list[str] = []
+        for compiled in self._rules:
+            for check in (compiled.when, compiled.formula):
+                if check is not None and check.native is None:
+                    sources.append(check.expression.source)
+            per_item = compiled.rule.per_item
+            if per_item is not None and per_item.when is not None and compiled.item_when is None:
+                sources.append(per_item.when.source)
+        return sources
+
+    def plan(self, event_type: str) -> _Plan:
+        """The evaluation plan of one event type (built on first use, then reused)."""
+        plan = self._plans.get(event_type)
+        if plan is None:
+            plan = self._plans[event_type] = self._make_plan(event_type)
+        return plan
+
+    def _make_plan(self, event_type: str) -> _Plan:
+        steps: list[_CompiledRule | RuleTrace] = []
+        python: list[Expression] = []  # read through Python values
+        by_cel: list[Expression] = []  # read through the CEL context
+        for compiled in self._rules:
+            if event_type not in compiled.rule.on:
+                steps.append(RuleTrace(compiled.rule.id, Outcome.event_type))
+                continue
+            steps.append(compiled)
+            for check in (compiled.when, compiled.formula):
+                if check is not None:
+                    (python if check.native else by_cel).append(check.expression)
+            if compiled.item_matches is not None:
+                (python if compiled.item_when else by_cel).append(compiled.item_matches)
+        needed = fields_needed(python + by_cel)
+        factory = ContextFactory(needed, self.program.zone, fields_needed(by_cel))
+        return _Plan(tuple(steps), factory, bool(python + by_cel))
 
     def context_factory(self, event_type: str) -> ContextFactory:
         """The context builder for one event type: only fields its rules read are built."""
-        factory = self._contexts.get(event_type)
-        if factory is None:
-            expressions: list[Expression] = []
-            for compiled in self._rules:
-                if event_type in compiled.rule.on:
-                    rule = compiled.rule
-                    expressions += [e for e in (rule.when, rule.formula) if e]
-                    expressions += [compiled.item_matches] if compiled.item_matches else []
-            factory = ContextFactory(fields_needed(expressions), self.program.zone)
-            self._contexts[event_type] = factory
-        return factory
+        return self.plan(event_type).factory
+
+    def trace_line(
+        self,
+        rule: str,
+        outcome: Outcome,
+        points: int = 0,
+        currency: str | None = None,
+        note: str = "",
+    ) -> RuleTrace:
+        """A trace line, shared with earlier decisions when equal (trace lines are frozen).
+
+        Most lines repeat (the same rule, outcome and points), and building a frozen
+        dataclass costs more than looking one up; the table is emptied when it grows
+        past :data:`_TRACE_TABLE_SIZE` entries so memory stays bounded.
+        """
+        key = (rule, outcome, points, currency, note)
+        line = self._traces.get(key)
+        if line is None:
+            if len(self._traces) >= _TRACE_TABLE_SIZE:
+                self._traces.clear()
+            line = self._traces[key] = RuleTrace(rule, outcome, points, currency, note)
+        return line
+
+    def tier_line(self, tier: str, currency: str, base: int) -> RuleTrace | None:
+        """The ``tier:<id>`` trace line adding the tier's bonus on ``base`` points, if any.
+
+        A pure function of its arguments, remembered like :meth:`trace_line`.
+        """
+        key = (tier, currency, base)
+        if key in self._tier_lines:
+            return self._tier_lines[key]
+        multiplier = self._tier_multipliers.get(tier, _ONE)
+        bonus = to_points(Decimal(base) * (multiplier - 1), Rounding.floor)
+        line = None
+        if bonus > 0:
+            line = RuleTrace(
+                f"tier:{tier}", Outcome.matched, bonus, currency, f"x{multiplier} on {base}"
+            )
+        if len(self._tier_lines) >= _TRACE_TABLE_SIZE:
+            self._tier_lines.clear()
+        self._tier_lines[key] = line
+        return line
 
     def evaluate(
         self,
@@ -76,12 +239,16 @@ class Evaluator:
         coupon_status: CouponStatus = CouponStatus.not_found,
     ) -> Decision:
         """Decide what ``event`` earns ``member``; see :mod:`fidelite.program.rule`."""
-        run = _Run(self, event, member, state or ProgramState(), coupon_status)
+        run = _Run(self, event, member, state or _NO_STATE, coupon_status)
         return run.decide()
 
 
+_TRACE_TABLE_SIZE = 100_000
+_NO_STATE = ProgramState()
+
+
 class _Run:
-    """The evaluation of one event (private: holds the lazily built CEL context)."""
+    """The evaluation of one event (private: holds the lazily built values and context)."""
 
     def __init__(
         self,
@@ -96,6 +263,9 @@ class _Run:
         self.event = event
         self.member = member
         self.state = state
+        self.plan = evaluator.plan(event.type)
+        self._local: datetime | None = None
+        self._values: dict[str, dict[str, Any]] | None = None
         self._context: cel.Context | None = None
         self.coupon: CouponUse | None = None
         if event.coupon:
@@ -107,31 +277,50 @@ class _Run:
         self.tier_base: dict[str, int] = defaultdict(int)
 
     @property
+    def local(self) -> datetime:
+        """The event time in the program's zone."""
+        if self._local is None:
+            self._local = self.event.at.astimezone(self.program.zone)
+        return self._local
+
+    @property
+    def values(self) -> dict[str, dict[str, Any]]:
+        if self._values is None:
+            self._values = self.plan.factory.values(self.event, self.member, self.local)
+        return self._values
+
+    @property
     def context(self) -> cel.Context:
         if self._context is None:
-            factory = self.ev.context_factory(self.event.type)
-            self._context = factory.build(self.event, self.member)
+            self._context = self.plan.factory.context(self.values)
         return self._context
+
+    def _run(self, check: _Check) -> Any:
+        if check.native is not None:
+            return check.native(self.values)
+        return check.expression.evaluate(self.context)
 
     def decide(self) -> Decision:
         stopped_by: str | None = None
-        for compiled in self.ev._rules:
-            rule = compiled.rule
-            if self.event.type not in rule.on:
-                self.trace.append(RuleTrace(rule.id, Outcome.event_type))
-                continue
-            if stopped_by is not None:
-                self.trace.append(RuleTrace(rule.id, Outcome.stopped, note=f"by {stopped_by}"))
-                continue
-            if self._apply(compiled) and rule.stop:
-                stopped_by = rule.id
-        self._apply_tier_multiplier()
+        trace, line, apply = self.trace, self.ev.trace_line, self._apply
+        for step in self.plan.steps:
+            if type(step) is RuleTrace:
+                trace.append(step)
+            elif stopped_by is not None:
+                assert isinstance(step, _CompiledRule)
+                trace.append(line(step.rule.id, Outcome.stopped, note=f"by {stopped_by}"))
+            else:
+                assert isinstance(step, _CompiledRule)
+                if apply(step) and step.rule.stop:
+                    stopped_by = step.rule.id
+        if self.tier_base:
+            self._apply_tier_multiplier()
         return Decision(
             event_id=self.event.id,
             member=self.member.ref,
             at=self.event.at,
             earnings=self._earnings(),
-            trace=self.trace,
+            trace=trace,
             usage=self.usage,
             budget_spent=self.budget_spent,
             coupon=self.coupon,
@@ -139,24 +328,28 @@ class _Run:
 
     def _apply(self, compiled: _CompiledRule) -> bool:
         """Evaluate one rule; True if it applied (gates passed and budget left)."""
-        rule = compiled.rule
-        gate = self._gate(rule)
+        rule, line = compiled.rule, self.ev.trace_line
+        gate = self._gate(compiled)
         if gate is not None:
             self.trace.append(gate)
             return False
-        try:
-            raw = self._raw_points(compiled)
-        except Exception as exc:  # a CEL runtime error in a formula or item condition
-            self.trace.append(RuleTrace(rule.id, Outcome.condition_error, note=_short(exc)))
-            return False
+        if compiled.fixed_only:
+            raw = rule.fixed
+        else:
+            try:
+                raw = self._raw_points(compiled)
+            except Exception as exc:  # a CEL runtime error in a formula or item condition
+                self.trace.append(line(rule.id, Outcome.condition_error, note=_short(exc)))
+                return False
         points, outcome, note = raw, Outcome.matched, ""
         if rule.cap_per_event is not None and points > rule.cap_per_event:
             points, outcome = rule.cap_per_event, Outcome.cap_per_event
             note = f"{raw} capped at {rule.cap_per_event} per event"
-        if rule.cap_per_member is not None:
-            key = period_key(rule.cap_per_member.period, self.event.at, self.program.zone)
+        cap = rule.cap_per_member
+        if cap is not None:
+            key = local_period_key(cap.period, self.local)
             used = self.member.rule_points.get((rule.id, key), 0)
-            left = max(rule.cap_per_member.points - used, 0)
+            left = max(cap.points - used, 0)
             if points > left:
                 note = f"{points} capped at {left} left for {key}"
                 points, outcome = left, Outcome.cap_per_member
@@ -164,7 +357,7 @@ class _Run:
             left = max(rule.budget - self.state.budget_used.get(rule.id, 0), 0)
             if left == 0:
                 self.trace.append(
-                    RuleTrace(rule.id, Outcome.rule_budget_exhausted, currency=compiled.currency)
+                    line(rule.id, Outcome.rule_budget_exhausted, currency=compiled.currency)
                 )
                 return False
             if points > left:
@@ -173,87 +366,107 @@ class _Run:
             self.budget_spent[rule.id] = points
         if points == 0 and outcome is Outcome.matched:
             outcome = Outcome.no_points
-        if rule.cap_per_member is not None and points > 0:
+        if cap is not None and points > 0:
             self.usage.append(Usage(rule.id, key, points))
         self.running[compiled.currency] += points
         if rule.tier_multiplier:
             self.tier_base[compiled.currency] += points
-        self.trace.append(RuleTrace(rule.id, outcome, points, compiled.currency, note))
+        self.trace.append(line(rule.id, outcome, points, compiled.currency, note))
         return True
 
-    def _gate(self, rule: Rule) -> RuleTrace | None:
+    def _gate(self, compiled: _CompiledRule) -> RuleTrace | None:
         """The first reason the rule does not apply, or None if it does."""
+        rule = compiled.rule
         if rule.window is not None and not rule.window.contains(self.event.at):
-            return RuleTrace(rule.id, Outcome.outside_window)
-        if rule.segments and not self.member.segments.intersection(rule.segments):
-            return RuleTrace(rule.id, Outcome.segment)
+            return compiled.outside_window
+        if compiled.segments and compiled.segments.isdisjoint(self.member.segments):
+            return compiled.not_in_segment
         if rule.coupon_campaign is not None:
             coupon = self.coupon
-            if coupon is None or not coupon.accepted or coupon.campaign != rule.coupon_campaign:
-                reason = "no coupon" if coupon is None else (coupon.reason or "other campaign")
-                return RuleTrace(rule.id, Outcome.coupon, note=reason)
-        if rule.when is not None:
+            if coupon is None:
+                return compiled.no_coupon
+            if not coupon.accepted or coupon.campaign != rule.coupon_campaign:
+                reason = coupon.reason or "other campaign"
+                return self.ev.trace_line(rule.id, Outcome.coupon, note=reason)
+        if compiled.when is not None:
             try:
-                result = rule.when.evaluate(self.context)
+                result = self._run(compiled.when)
             except Exception as exc:  # CEL runtime errors: missing key, bad types
-                return RuleTrace(rule.id, Outcome.condition_error, note=_short(exc))
-            if result is not True:
-                note = "" if result is False else f"condition gave {result!r}, not a boolean"
-                outcome = Outcome.condition_false if result is False else Outcome.condition_error
-                return RuleTrace(rule.id, outcome, note=note)
+                return self.ev.trace_line(rule.id, Outcome.condition_error, note=_short(exc))
+            if result is True:
+                return None
+            if result is False:
+                return compiled.condition_false
+            note = f"condition gave {result!r}, not a boolean"
+            return self.ev.trace_line(rule.id, Outcome.condition_error, note=note)
         return None
 
     def _raw_points(self, compiled: _CompiledRule) -> int:
         rule = compiled.rule
         if rule.multiply is not None:
             base = Decimal(self.running[compiled.currency])
-            return to_points(base * (rule.multiply - 1), rule.rounding)
+            return round_points(base * (rule.multiply - 1), compiled.rounding)
         total = Decimal(rule.fixed)
         if rule.per_amount is not None:
             total += self.event.money / rule.per_amount.per * rule.per_amount.points
-        if rule.per_item is not None:
+        if rule.per_item is not None and self.event.items:
             total += self._item_points(compiled)
-        if rule.formula is not None:
-            total += from_cel_number(rule.formula.evaluate(self.context))
-        return max(to_points(total, rule.rounding), 0)
+        if compiled.formula is not None:
+            total += from_cel_number(self._run(compiled.formula))
+        return max(round_points(total, compiled.rounding), 0)
+
+    def _item_matches(self, compiled: _CompiledRule) -> list[Any]:
+        """Per basket line, the value of the rule's ``per_item.when`` (True if none)."""
+        if compiled.item_when is not None:
+            scope = dict(self.values)  # the same event and member, one item at a time
+            native, results = compiled.item_when, []
+            for item in scope["event"]["items"]:
+                scope["item"] = item
+                results.append(native(scope))
+            return results
+        if compiled.item_matches is not None:
+            matches: list[Any] = compiled.item_matches.evaluate(self.context)
+            return matches
+        return [True] * len(self.event.items)
 
     def _item_points(self, compiled: _CompiledRule) -> Decimal:
         per_item = compiled.rule.per_item
         assert per_item is not None
-        items = self.event.items
-        matches: list[Any] = (
-            compiled.item_matches.evaluate(self.context)
-            if compiled.item_matches is not None
-            else [True] * len(items)
-        )
+        per_unit, per_amount = per_item.points_per_unit, per_item.points_per_amount
         total = Decimal(0)
-        for item, match in zip(items, matches, strict=True):
+        for item, match in zip(self.event.items, self._item_matches(compiled), strict=True):
             if match is True:
-                total += per_item.points_per_unit * item.quantity
-                total += item.total / per_item.per * per_item.points_per_amount
+                # A zero rate adds an exact zero: skipping it leaves the sum unchanged.
+                if per_unit:
+                    total += per_unit * item.quantity
+                if per_amount:
+                    total += item.total / per_item.per * per_amount
         return total
 
     def _apply_tier_multiplier(self) -> None:
-        tier = self.member.tier
-        multiplier = self.ev._tier_multipliers.get(tier or "", Decimal(1))
-        if multiplier == 1:
+        tier = self.member.tier or ""
+        if self.ev._tier_multipliers.get(tier, _ONE) == 1:
             return
         for currency, base in sorted(self.tier_base.items()):
-            bonus = to_points(Decimal(base) * (multiplier - 1), Rounding.floor)
-            if bonus > 0:
-                note = f"x{multiplier} on {base}"
-                self.trace.append(RuleTrace(f"tier:{tier}", Outcome.matched, bonus, currency, note))
-                self.running[currency] += bonus
+            line = self.ev.tier_line(tier, currency, base)
+            if line is not None:
+                self.trace.append(line)
+                self.running[currency] += line.points
 
     def _earnings(self) -> list[Earning]:
-        program, event = self.program, self.event
-        expiry = expires_at(program.expiry, event.at, program.zone)
-        pending = pending_until(program.pending, event.type, event.at)
+        event, ev = self.event, self.ev
+        if not any(self.running.values()):
+            return []
+        expiry = ev._expiry.expires_at(event.at, self._local)
+        pending = pending_until(self.program.pending, event.type, event.at)
         return [
             Earning(currency, points, expiry, pending)
             for currency, points in sorted(self.running.items())
             if points > 0
         ]
+
+
+_ONE = Decimal(1)
 
 
 def _short(exc: Exception) -> str:

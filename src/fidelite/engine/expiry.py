@@ -49,3 +49,33 @@ def pending_until(policy: PendingPolicy, event_type: str, at: datetime) -> datet
     if policy.days == 0 or event_type not in policy.event_types:
         return None
     return at + timedelta(days=policy.days)
+
+
+class ExpiryDates:
+    """:func:`expires_at` for one program, remembering dates that only depend on the month.
+
+    With ``end_of_month`` or ``end_of_year`` rounding the date depends only on the
+    local year and month of earning (the day only matters before rounding), so one
+    computation serves every event of that month; otherwise each event is computed.
+    The memo is bounded by the number of distinct months seen.
+    """
+
+    def __init__(self, policy: ExpiryPolicy, zone: ZoneInfo) -> None:
+        self._policy = policy
+        self._zone = zone
+        self._by_month = (
+            policy.mode is ExpiryMode.after_earning
+            and policy.months is not None
+            and policy.rounding in (ExpiryRounding.end_of_month, ExpiryRounding.end_of_year)
+        )
+        self._months: dict[tuple[int, int], datetime | None] = {}
+
+    def expires_at(self, earned_at: datetime, local: datetime | None = None) -> datetime | None:
+        """Same as :func:`expires_at`; ``local`` is ``earned_at`` in the zone, if known."""
+        if not self._by_month:
+            return expires_at(self._policy, earned_at, self._zone)
+        local = local if local is not None else earned_at.astimezone(self._zone)
+        key = (local.year, local.month)
+        if key not in self._months:
+            self._months[key] = expires_at(self._policy, earned_at, self._zone)
+        return self._months[key]

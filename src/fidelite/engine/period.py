@@ -13,7 +13,11 @@ def period_key(period: Period, at: datetime, zone: ZoneInfo) -> str:
 
     Weeks are ISO weeks (Monday first): ``2026-W47``.
     """
-    local = at.astimezone(zone)
+    return local_period_key(period, at.astimezone(zone))
+
+
+def local_period_key(period: Period, local: datetime) -> str:
+    """:func:`period_key` for a time already in the program's zone."""
     if period is Period.day:
         return local.date().isoformat()
     if period is Period.week:
