@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
@@ -138,3 +139,23 @@ def test_import_in_chunks_commits_good_rows_around_rejected_ones(
     assert (again.processed, again.duplicates, len(again.rejected)) == (0, 3, 2)
     assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 130)
     assert_invariants(pdb)
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("--announce", 2), ("--no-announce", 0)])
+def test_cli_import_announces_unless_told_not_to(tmp_path: Path, flag: str, expected: int) -> None:
+    """A new member's purchase announces member.created and points.earned, or nothing."""
+    from sqlalchemy import func, select
+
+    from fidelite.webhooks.tables import outbox
+
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    file = write_csv(tmp_path / "events.csv", [GOOD[0]])
+    _register()
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    args = ["import", "events", str(file), "--program", str(program), "--db", url, flag]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    db = Database(url)
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == expected
+    db.dispose()

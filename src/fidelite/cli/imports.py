@@ -25,6 +25,11 @@ def events(
         None, "--rejects", help="Write rejected rows here (default: FILE.rejects.csv)."
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    announce: bool = typer.Option(
+        True,
+        "--announce/--no-announce",
+        help="Send webhook events for the imported events (--no-announce: loading history).",
+    ),
 ) -> None:
     """Process every event of a file through the program; re-running it changes nothing.
 
@@ -39,7 +44,7 @@ def events(
         fail(str(exc), code="invalid_program", fmt=fmt)
     database = Database.from_url(db)
     database.upgrade()
-    processor = EventProcessor(database, program)
+    processor = EventProcessor(database, program, announce=announce)
     try:
         total = count_rows(file)
         with Progress(

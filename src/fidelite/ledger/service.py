@@ -543,36 +543,53 @@ class Ledger:
         *,
         as_of: datetime | str | None = None,
         soon_days: int = 30,
+        conn: Connection | None = None,
     ) -> Balance:
-        """Available / pending / expiring-soon / debt of a member as of ``as_of``."""
+        """Available / pending / expiring-soon / debt of a member as of ``as_of``.
+
+        Given ``conn`` (e.g. a writing transaction that holds the member's lock), the
+        balance is read there: it then sees that transaction's own changes, and a caller
+        holding a pooled connection does not need a second one.
+        """
         when = self._at(as_of)
         if isinstance(soon_days, bool) or not isinstance(soon_days, int) or soon_days < 0:
             raise invalid("soon_days", "must be a whole number of days >= 0")
+        if conn is not None:
+            return self._balance(conn, program_id, member_ref, currency, when, soon_days)
+        with self.db.read() as reader:
+            return self._balance(reader, program_id, member_ref, currency, when, soon_days)
+
+    def _balance(
+        self,
+        conn: Connection,
+        program_id: str,
+        member_ref: str,
+        currency: str,
+        when: datetime,
+        soon_days: int,
+    ) -> Balance:
         horizon = when + timedelta(days=soon_days)
-        with self.db.read() as conn:
-            subject = self._subject(conn, program_id, member_ref, currency)
-            row = conn.execute(
-                text(
-                    "SELECT "
-                    "COALESCE(SUM(CASE WHEN state = 'available' AND (expires_at IS NULL "
-                    "  OR expires_at > :at) THEN remaining END), 0), "
-                    "COALESCE(SUM(CASE WHEN state = 'pending' THEN remaining END), 0), "
-                    "COALESCE(SUM(CASE WHEN state = 'available' AND expires_at > :at "
-                    "  AND expires_at <= :h THEN remaining END), 0), "
-                    "MIN(CASE WHEN state = 'available' AND expires_at > :at THEN expires_at END) "
-                    "FROM lots WHERE member_id = :m AND currency = :c"
-                ).bindparams(
-                    bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime())
-                ),
-                {"at": when, "h": horizon, "m": subject.member_id, "c": currency},
-            ).one()
-            debt = conn.execute(
-                text(
-                    "SELECT COALESCE(SUM(balance), 0) FROM accounts "
-                    "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
-                ),
-                {"m": subject.member_id, "c": currency},
-            ).scalar_one()
+        subject = self._subject(conn, program_id, member_ref, currency)
+        row = conn.execute(
+            text(
+                "SELECT "
+                "COALESCE(SUM(CASE WHEN state = 'available' AND (expires_at IS NULL "
+                "  OR expires_at > :at) THEN remaining END), 0), "
+                "COALESCE(SUM(CASE WHEN state = 'pending' THEN remaining END), 0), "
+                "COALESCE(SUM(CASE WHEN state = 'available' AND expires_at > :at "
+                "  AND expires_at <= :h THEN remaining END), 0), "
+                "MIN(CASE WHEN state = 'available' AND expires_at > :at THEN expires_at END) "
+                "FROM lots WHERE member_id = :m AND currency = :c"
+            ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime())),
+            {"at": when, "h": horizon, "m": subject.member_id, "c": currency},
+        ).one()
+        debt = conn.execute(
+            text(
+                "SELECT COALESCE(SUM(balance), 0) FROM accounts "
+                "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
+            ),
+            {"m": subject.member_id, "c": currency},
+        ).scalar_one()
         return Balance(
             member_ref=subject.member_ref,
             currency=currency,

@@ -13,6 +13,13 @@ after a crash replays the postings (the ledger returns the first receipts) and t
 records the event once.
 """
 
-from fidelite.processing.processor import EventProcessor, Outcome, ProcessingError
+from fidelite.processing.processor import (
+    EventProcessor,
+    MemberProfile,
+    Outcome,
+    ProcessingError,
+    Redemption,
+    Result,
+)
 
-__all__ = ["EventProcessor", "Outcome", "ProcessingError"]
+__all__ = ["EventProcessor", "MemberProfile", "Outcome", "ProcessingError", "Redemption", "Result"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -56,6 +56,9 @@ from fidelite.processing.tables import (
 )
 from fidelite.program import ProgramDefinition
 from fidelite.store import Database
+from fidelite.store.locking import lock_shared
+from fidelite.webhooks import events as hooks
+from fidelite.webhooks.outbox import record as announce
 
 
 class Outcome(StrEnum):
@@ -72,6 +75,21 @@ class ProcessingError(Exception):
         self.code = code
         self.message = message
         super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True)
+class MemberProfile:
+    """What a client may set on a member: never balances, tiers or counters."""
+
+    segments: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+    birth_date: date | None = None
+
+    def values(self) -> dict[str, Any]:
+        """Only the fields given (None = leave as is)."""
+        fields = {"segments": self.segments, "attributes": self.attributes,
+                  "birth_date": self.birth_date}  # fmt: skip
+        return {k: v for k, v in fields.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -101,9 +119,18 @@ class Redemption:
 class EventProcessor:
     """Processes events of one program against one database."""
 
-    def __init__(self, db: Database, program: ProgramDefinition, ledger: Ledger | None = None):
+    def __init__(
+        self,
+        db: Database,
+        program: ProgramDefinition,
+        ledger: Ledger | None = None,
+        *,
+        announce: bool = True,
+    ):
+        """``announce=False`` writes no webhook events (e.g. loading history)."""
         self.db = db
         self.program = program
+        self.announce = announce
         self.ledger = ledger or Ledger(db)
         self.evaluator = Evaluator(program)
         self.ledger.open_program(program.id, [c.id for c in program.currencies])
@@ -145,8 +172,9 @@ class EventProcessor:
         return self._earn(conn, event)
 
     def _earn(self, conn: Connection, event: Event) -> Result:
-        self._ensure_member(conn, event.member, event.at)
-        self.ledger.lock(conn, self.program.id, event.member)
+        self._enrol_and_lock(conn, event.member, event.at)
+        budgeted = [r.id for r in self.program.rules if r.budget and event.type in r.on]
+        lock_shared(conn, *(f"budget:{self.program.id}:{rule}" for rule in budgeted))
         member, tier_state = self._member_state(conn, event.member)
         budgets = self._budgets(conn)
         status = self._coupon_status(conn, event.coupon)
@@ -180,6 +208,14 @@ class EventProcessor:
                 },
             )
         self._count_usage(conn, event.member, decision)
+        for earning, receipt in zip(decision.earnings, receipts, strict=True):
+            self._announce(conn, hooks.POINTS_EARNED, event.member, {
+                "currency": earning.currency, "points": earning.points,
+                "transaction_id": receipt.transaction_id, "event_id": event.id,
+                "event_type": event.type, "occurred_at": event.at.isoformat(),
+                "expires_at": _iso(earning.expires_at),
+                "pending_until": _iso(earning.pending_until),
+            })  # fmt: skip
         changes = self._after_purchase(conn, event, tier_state)
         return Result(event.id, Outcome.processed, decision, receipts, changes)
 
@@ -238,6 +274,14 @@ class EventProcessor:
             for r, receipt in zip(reversals, receipts, strict=True)
         ]
         self._record_event(conn, event, trace, None)
+        for r, receipt in zip(reversals, receipts, strict=True):
+            self._announce(conn, hooks.POINTS_REVERSED, event.member, {
+                "currency": r.currency, "points": receipt.points,
+                "transaction_id": receipt.transaction_id,
+                "reverses_transaction_id": int(r.transaction_id), "event_id": event.id,
+                "refund_of": event.refund_of, "written_off": receipt.written_off,
+                "debt_added": receipt.debt_added, "occurred_at": event.at.isoformat(),
+            })  # fmt: skip
         conn.execute(
             update(events)
             .where(events.c.program_id == self.program.id, events.c.event_id == event.refund_of)
@@ -336,38 +380,54 @@ class EventProcessor:
     def redeem(self, member_ref: str, reward_id: str, *, key: str, at: datetime) -> Redemption:
         """Spend a reward's cost and issue its code, or raise with a rejection code.
 
-        Idempotent on ``key``: a retry returns the first redemption. Checks run in the
-        fixed precedence of :class:`RedemptionRejection`; the ledger's spend is the
-        final guard on the balance.
+        One transaction: the member is locked, then (for a reward with stock) the
+        reward, so the counts checked are the counts the redemption adds to — two
+        members cannot both take the last item. Idempotent on ``key``: a retry returns
+        the first redemption. Checks run in the fixed precedence of
+        :class:`RedemptionRejection`; the ledger's spend is the final guard on the balance.
         """
+        try:
+            with self.db.write() as conn:
+                return self._redeem(conn, member_ref, reward_id, key, at)
+        except IntegrityError:  # a concurrent retry with the same key committed first
+            with self.db.read() as conn:
+                previous = self._redemption_by_key(conn, key)
+            if previous is None:
+                raise
+            return self._replayed(previous, member_ref, reward_id)
+
+    def _redeem(
+        self, conn: Connection, member_ref: str, reward_id: str, key: str, at: datetime
+    ) -> Redemption:
         reward = self.program.reward(reward_id)
         currency = self.program.currency_of(reward.currency if reward else None)
-        with self.db.read() as conn:
-            done = conn.execute(
-                select(redemptions.c.transaction_id).where(
-                    redemptions.c.program_id == self.program.id, redemptions.c.key == key
-                )
-            ).scalar_one_or_none()
-            if done is not None:
-                previous = self._redemption(conn, int(done))
-                assert previous is not None
-                return previous
-            tier = conn.execute(
-                select(member_states.c.tier).where(
-                    member_states.c.program_id == self.program.id,
-                    member_states.c.member_ref == member_ref,
-                )
-            ).scalar_one_or_none()
-            active = and_(
-                redemptions.c.program_id == self.program.id,
-                redemptions.c.reward_id == reward_id,
-                redemptions.c.status == "active",
+        previous = self._redemption_by_key(conn, key)
+        if previous is not None:
+            return self._replayed(previous, member_ref, reward_id)
+        self.ledger.lock(conn, self.program.id, member_ref)
+        if reward is not None and reward.stock is not None:
+            lock_shared(conn, f"stock:{self.program.id}:{reward_id}")
+        previous = self._redemption_by_key(conn, key)  # committed while we waited
+        if previous is not None:
+            return self._replayed(previous, member_ref, reward_id)
+        tier = conn.execute(
+            select(member_states.c.tier).where(
+                member_states.c.program_id == self.program.id,
+                member_states.c.member_ref == member_ref,
             )
-            total = conn.execute(select(func.count()).where(active)).scalar_one()
-            mine = conn.execute(
-                select(func.count()).where(active, redemptions.c.member_ref == member_ref)
-            ).scalar_one()
-        available = self.ledger.balance(self.program.id, member_ref, currency, as_of=at).available
+        ).scalar_one_or_none()
+        active = and_(
+            redemptions.c.program_id == self.program.id,
+            redemptions.c.reward_id == reward_id,
+            redemptions.c.status == "active",
+        )
+        total = conn.execute(select(func.count()).where(active)).scalar_one()
+        mine = conn.execute(
+            select(func.count()).where(active, redemptions.c.member_ref == member_ref)
+        ).scalar_one()
+        # Read in this transaction: the member is locked, so it is the balance we spend from.
+        balance = self.ledger.balance(self.program.id, member_ref, currency, as_of=at, conn=conn)
+        available = balance.available
         rejection = check_redemption(
             self.program, reward_id, tier=tier, available_points=available,
             redeemed_total=int(total), redeemed_by_member=int(mine), at=at,
@@ -377,29 +437,52 @@ class EventProcessor:
         assert reward is not None
         receipt = self.ledger.spend(
             self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
-            reason=f"reward {reward_id}", source=reward_id,
+            reason=f"reward {reward_id}", source=reward_id, conn=conn,
         )  # fmt: skip
-        with self.db.write() as conn:
-            existing = self._redemption(conn, receipt.transaction_id)
-            if existing is not None:
-                return existing
-            conn.execute(
-                insert(redemptions),
-                {
-                    "program_id": self.program.id,
-                    "member_ref": member_ref,
-                    "reward_id": reward_id,
-                    "key": key,
-                    "points": reward.cost,
-                    "transaction_id": receipt.transaction_id,
-                    "code": generate_codes("RW", 1)[0],
-                    "status": "active",
-                    "redeemed_at": at,
-                },
-            )
-            created = self._redemption(conn, receipt.transaction_id)
+        conn.execute(
+            insert(redemptions),
+            {
+                "program_id": self.program.id,
+                "member_ref": member_ref,
+                "reward_id": reward_id,
+                "key": key,
+                "points": reward.cost,
+                "transaction_id": receipt.transaction_id,
+                "code": generate_codes("RW", 1)[0],
+                "status": "active",
+                "redeemed_at": at,
+            },
+        )
+        created = self._redemption(conn, receipt.transaction_id)
         assert created is not None
+        self._announce(conn, hooks.POINTS_SPENT, member_ref, {
+            "currency": currency, "points": reward.cost,
+            "transaction_id": receipt.transaction_id, "reason": f"reward {reward_id}",
+            "occurred_at": at.isoformat(),
+        })  # fmt: skip
+        self._announce(conn, hooks.REWARD_REDEEMED, member_ref, {
+            "redemption_id": created.id, "reward_id": reward_id, "points": reward.cost,
+            "currency": currency, "code": created.code, "redeemed_at": at.isoformat(),
+        })  # fmt: skip
         return created
+
+    def _redemption_by_key(self, conn: Connection, key: str) -> Redemption | None:
+        done = conn.execute(
+            select(redemptions.c.transaction_id).where(
+                redemptions.c.program_id == self.program.id, redemptions.c.key == key
+            )
+        ).scalar_one_or_none()
+        return None if done is None else self._redemption(conn, int(done))
+
+    @staticmethod
+    def _replayed(previous: Redemption, member_ref: str, reward_id: str) -> Redemption:
+        """The first redemption under a key, if the retry asks for the same thing."""
+        if (previous.member_ref, previous.reward_id) != (member_ref, reward_id):
+            raise ProcessingError(
+                "idempotency_conflict",
+                f"key already used to redeem {previous.reward_id!r} for {previous.member_ref!r}",
+            )
+        return previous
 
     def cancel_redemption(self, redemption_id: int, *, at: datetime) -> Redemption:
         """Cancel a redemption: its points come back through a reversing entry."""
@@ -416,13 +499,19 @@ class EventProcessor:
             reason=f"redemption {redemption_id} cancelled",
         )  # fmt: skip
         with self.db.write() as conn:
-            conn.execute(
+            changed = conn.execute(
                 update(redemptions)
                 .where(redemptions.c.id == redemption_id, redemptions.c.status == "active")
                 .values(status="cancelled", cancel_transaction_id=receipt.transaction_id)
             )
             cancelled = self._redemption(conn, int(row))
-        assert cancelled is not None
+            assert cancelled is not None
+            if changed.rowcount == 1:
+                self._announce(conn, hooks.REWARD_CANCELLED, cancelled.member_ref, {
+                    "redemption_id": redemption_id, "reward_id": cancelled.reward_id,
+                    "points": receipt.points, "currency": receipt.currency,
+                    "transaction_id": receipt.transaction_id, "cancelled_at": at.isoformat(),
+                })  # fmt: skip
         return cancelled
 
     def _redemption(self, conn: Connection, transaction_id: int) -> Redemption | None:
@@ -459,6 +548,72 @@ class EventProcessor:
                 )
             ).scalar_one_or_none()
 
+    # ----------------------------------------------------------------- members
+
+    def enrol(self, member_ref: str, *, at: datetime, profile: MemberProfile | None = None) -> bool:
+        """Enrol ``member_ref`` (with a first tier and ``profile``); False if already there.
+
+        Idempotent: enrolling a member again changes nothing (use :meth:`update_profile`).
+        """
+        try:
+            with self.db.write() as conn:
+                existed = self.member_profile(member_ref, conn=conn) is not None
+                if not existed:
+                    self._ensure_member(conn, member_ref, at)
+                    if profile is not None and profile.values():
+                        self._set_member(conn, member_ref, **profile.values())
+        except IntegrityError:  # enrolled concurrently by another request
+            if self.member_profile(member_ref) is None:
+                raise
+            return False
+        if not existed:
+            self._known_members.add(member_ref)
+        return not existed
+
+    def update_profile(self, member_ref: str, profile: MemberProfile) -> dict[str, Any]:
+        """Change a member's segments, attributes or birth date (``unknown_member`` else)."""
+        with self.db.write() as conn:
+            self.ledger.lock(conn, self.program.id, member_ref)
+            if self.member_profile(member_ref, conn=conn) is None:
+                raise ProcessingError("unknown_member", f"no member {member_ref!r}")
+            if profile.values():  # an empty change is valid and changes nothing
+                self._set_member(conn, member_ref, **profile.values())
+            current = self.member_profile(member_ref, conn=conn)
+        assert current is not None
+        return current
+
+    def member_profile(
+        self, member_ref: str, *, conn: Connection | None = None
+    ) -> dict[str, Any] | None:
+        """The member's program state (tier, segments, attributes, purchases, joined)."""
+        query = select(
+            member_states.c.member_ref, member_states.c.tier, member_states.c.tier_since,
+            member_states.c.segments, member_states.c.attributes, member_states.c.purchases,
+            member_states.c.joined_at, member_states.c.birth_date,
+        ).where(
+            member_states.c.program_id == self.program.id,
+            member_states.c.member_ref == member_ref,
+        )  # fmt: skip
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.db.read() as reader:
+                row = reader.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
+    def list_members(self, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Members in reference order, ``limit`` of them after reference ``after``."""
+        query = select(member_states.c.member_ref).where(
+            member_states.c.program_id == self.program.id
+        )
+        if after is not None:
+            query = query.where(member_states.c.member_ref > after)
+        with self.db.read() as conn:
+            refs = [
+                r[0] for r in conn.execute(query.order_by(member_states.c.member_ref).limit(limit))
+            ]
+            return [p for p in (self.member_profile(ref, conn=conn) for ref in refs) if p]
+
     # --------------------------------------------------------------- internals
 
     def _recorded(self, conn: Connection, event_id: str) -> bool:
@@ -468,6 +623,22 @@ class EventProcessor:
             )
         ).first()
         return row is not None
+
+    def _enrol_and_lock(self, conn: Connection, ref: str, at: datetime) -> None:
+        """Enrol ``ref`` if needed and take its lock.
+
+        A member remembered as enrolled may have been erased since (its reference is
+        now a tombstone): forget it and enrol the reference again as a new member.
+        """
+        self._ensure_member(conn, ref, at)
+        try:
+            self.ledger.lock(conn, self.program.id, ref)
+        except Rejected as rejected:
+            if rejected.code is not RejectionCode.UNKNOWN_MEMBER or ref not in self._known_members:
+                raise
+            self._known_members.discard(ref)
+            self._ensure_member(conn, ref, at)
+            self.ledger.lock(conn, self.program.id, ref)
 
     def _ensure_member(self, conn: Connection, ref: str, at: datetime) -> None:
         """Enrol ``ref`` in the ledger and give them a program state, if not yet done.
@@ -503,6 +674,7 @@ class EventProcessor:
                     "joined_at": at,
                 },
             )
+            self._announce(conn, hooks.MEMBER_CREATED, ref, {"joined_at": at.isoformat()})
 
     def _member_state(self, conn: Connection, ref: str) -> tuple[MemberState, TierState | None]:
         row = conn.execute(
@@ -699,6 +871,19 @@ class EventProcessor:
                 for c in changes
             ],
         )
+        for c in changes:
+            self._announce(conn, hooks.TIER_CHANGED, member_ref, {
+                "from_tier": c.from_tier, "to_tier": c.to_tier, "kind": c.kind.value,
+                "reason": c.reason, "at": c.at.isoformat(), "event_id": event_id,
+            })  # fmt: skip
+
+    def _announce(
+        self, conn: Connection, event_type: str, member_ref: str, data: dict[str, Any]
+    ) -> None:
+        """Write a webhook event in the current transaction (see fidelite.webhooks)."""
+        if self.announce:
+            announce(conn, self.program.id, event_type, {"member": member_ref, **data},
+                     member_ref=member_ref)  # fmt: skip
 
     def _set_member(self, conn: Connection, member_ref: str, **values: Any) -> None:
         conn.execute(
@@ -711,4 +896,16 @@ class EventProcessor:
         )
 
 
-__all__ = ["EventProcessor", "Outcome", "ProcessingError", "Redemption", "Rejected", "Result"]
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+__all__ = [
+    "EventProcessor",
+    "MemberProfile",
+    "Outcome",
+    "ProcessingError",
+    "Redemption",
+    "Rejected",
+    "Result",
+]

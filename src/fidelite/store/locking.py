@@ -16,6 +16,7 @@ Concurrency model (DESIGN.md invariant 7, "no check-then-act"):
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import Connection, Table, text
@@ -123,3 +124,23 @@ def next_id(conn: Connection, table: str) -> int:
     else:
         value = conn.execute(text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one()
     return int(value)
+
+
+def lock_shared(conn: Connection, *names: str) -> None:
+    """Serialise writers on program-wide counters (a campaign budget, a reward's stock).
+
+    Member locks alone let two members' events interleave, so both could read the same
+    budget or stock count and together overrun it. PostgreSQL takes one transaction-level
+    advisory lock per name, always in sorted order and always after the member lock, so
+    lock order is fixed and cannot deadlock; SQLite writers are serial already.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for name in sorted(set(names)):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
+
+
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``name`` (PostgreSQL advisory locks take a bigint)."""
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

@@ -1,0 +1,110 @@
+"""Program-wide limits hold under concurrency: a campaign budget and a reward's stock.
+
+Member locks serialise one member's events; these limits are shared by all members, so
+many members racing for the last points of a budget or the last item in stock must
+still never overrun them (SQLite file and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from fidelite.engine import Event
+from fidelite.ledger import assert_invariants
+from fidelite.processing import EventProcessor, ProcessingError
+from fidelite.processing.tables import redemptions, rule_budgets
+from fidelite.program import parse_program
+from fidelite.store import Database
+
+PROGRAM = """\
+id: shop
+name: Shop
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: launch, on: [purchase], fixed: 30, budget: 100}
+rewards:
+  - {id: mug, name: Mug, kind: free_product, sku: MUG, cost: 50, stock: 5}
+"""
+MEMBERS = [f"m{i:02d}" for i in range(16)]
+AT = datetime.fromisoformat("2026-11-05T10:00:00+01:00")
+
+
+def _purchase(member: str, amount: str = "100") -> Event:
+    return Event.model_validate(
+        {"id": f"p-{member}", "type": "purchase", "member": member,
+         "at": "2026-11-02T10:00:00+01:00", "amount": Decimal(amount)}
+    )  # fmt: skip
+
+
+def _race(fn: object, items: list[str]) -> list[object]:
+    """Run ``fn(item)`` for every item at once; return each result or exception."""
+
+    def attempt(item: str) -> object:
+        try:
+            return fn(item)  # type: ignore[operator]
+        except ProcessingError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(attempt, items))
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_campaign_budget_never_overrun_by_concurrent_members(pdb: Database, run: int) -> None:
+    p = EventProcessor(pdb, parse_program(PROGRAM))
+    results = _race(lambda m: p.process(_purchase(m)), MEMBERS)
+    launch = [
+        line.points
+        for r in results
+        for line in r.decision.trace  # type: ignore[attr-defined]
+        if line.rule == "launch" and line.points
+    ]
+    # 30 + 30 + 30 + 10 (trimmed to what is left) = exactly the budget of 100.
+    assert sorted(launch) == [10, 30, 30, 30]
+    with pdb.read() as conn:
+        used = conn.execute(select(rule_budgets.c.used)).scalar_one()
+    assert used == 100
+    total = sum(p.ledger.balance("shop", m, "points", as_of=AT).available for m in MEMBERS)
+    assert total == 16 * 100 + 100
+    assert_invariants(pdb, "shop")
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_reward_stock_never_overrun_by_concurrent_members(pdb: Database, run: int) -> None:
+    p = EventProcessor(pdb, parse_program(PROGRAM.replace("budget: 100", "budget: 1")))
+    for m in MEMBERS:
+        p.process(_purchase(m))
+    results = _race(lambda m: p.redeem(m, "mug", key=f"r-{m}", at=AT), MEMBERS)
+    won = [r for r in results if not isinstance(r, ProcessingError)]
+    lost = [r for r in results if isinstance(r, ProcessingError)]
+    assert len(won) == 5
+    assert {e.code for e in lost} == {"reward_out_of_stock"} and len(lost) == 11
+    with pdb.read() as conn:
+        active = conn.execute(
+            select(func.count()).where(redemptions.c.status == "active")
+        ).scalar_one()
+    assert active == 5
+    balances = sorted(p.ledger.balance("shop", m, "points", as_of=AT).available for m in MEMBERS)
+    # every member earned 100 + (the first one) the 1-point budget; winners paid 50.
+    assert sum(balances) == 16 * 100 + 1 - 5 * 50
+    assert_invariants(pdb, "shop")
+
+
+def test_redemption_key_reused_for_another_reward_is_refused(pdb: Database) -> None:
+    program = PROGRAM + "  - {id: cup, name: Cup, kind: free_product, sku: CUP, cost: 10}\n"
+    p = EventProcessor(pdb, parse_program(program))
+    p.process(_purchase("ann"))
+    first = p.redeem("ann", "mug", key="k1", at=AT)
+    before = p.ledger.balance("shop", "ann", "points", as_of=AT).available
+    with pytest.raises(ProcessingError) as refused:
+        p.redeem("ann", "cup", key="k1", at=AT)
+    assert refused.value.code == "idempotency_conflict"
+    assert p.ledger.balance("shop", "ann", "points", as_of=AT).available == before
+    assert p.redeem("ann", "mug", key="k1", at=AT) == first
