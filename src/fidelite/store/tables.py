@@ -12,7 +12,8 @@ Invariants the database itself enforces (the last line of defence, see DESIGN.md
   a member has exactly one account per currency and kind;
 * postings and ledger transactions are append-only: triggers (created by the
   migration) refuse UPDATE and DELETE on ``postings`` and any UPDATE of a ledger
-  transaction other than its ``reversed_points`` counter.
+  transaction other than its ``reversed_points`` counter (and, since migration 0004,
+  the pseudonymisation of its stored ``result`` and ``idempotency_key`` on erasure).
 """
 
 from __future__ import annotations

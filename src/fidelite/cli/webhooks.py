@@ -1,0 +1,254 @@
+"""``fidelite webhooks``: subscriptions, the delivery worker, the delivery log, replay."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+import typer
+
+from fidelite.cli.common import open_ledger
+from fidelite.cli.options import DbOption, FormatOption, ProgramOption
+from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
+from fidelite.store import Database
+from fidelite.webhooks import (
+    DeliveryWorker,
+    WebhookError,
+    announce_expiring,
+    attempts_of,
+    log,
+    prune,
+    replay,
+)
+from fidelite.webhooks import subscriptions as subs
+
+app = typer.Typer(
+    help="Webhooks: subscribe URLs to events, deliver, inspect and replay.", no_args_is_help=True
+)
+T = TypeVar("T")
+
+AllowPrivateOption = typer.Option(
+    False,
+    "--allow-private",
+    envvar="FIDELITE_WEBHOOKS_ALLOW_PRIVATE",
+    help="Development only: allow loopback and private-network URLs (metadata and "
+    "link-local addresses stay refused).",
+)
+
+
+def _db(db: str | None, fmt: OutputFormat) -> Database:
+    return open_ledger(db, fmt).db
+
+
+def _run(action: Callable[[], T], fmt: OutputFormat) -> T:
+    try:
+        return action()
+    except WebhookError as exc:
+        extra = {"field": exc.field} if exc.field else {}
+        fail(exc.message, code=exc.code, fmt=fmt, **extra)
+
+
+@app.command("add")
+def add(
+    url: str = typer.Argument(..., help="The receiver's URL (http or https)."),
+    events: list[str] = typer.Option(
+        ["*"], "--event", "-e", help="Event type to send (repeat; * for all)."
+    ),
+    secret: str | None = typer.Option(None, help="Signing secret (default: generated)."),
+    description: str | None = typer.Option(None, help="A note for operators."),
+    allow_private: bool = AllowPrivateOption,
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Subscribe a URL to events; prints the signing secret once.
+
+    Example: fidelite webhooks add https://crm.example.com/hooks -e points.earned -e tier.changed
+    """
+    database = _db(db, fmt)
+    made = _run(
+        lambda: subs.add(database, program, url, events, secret=secret,
+                         description=description, allow_private=allow_private),
+        fmt,
+    )  # fmt: skip
+    if fmt is OutputFormat.json:
+        print_json(made.as_dict())
+    else:
+        console.print(
+            f"subscription [bold]{made.id}[/] → {made.url} ({', '.join(made.event_types)})"
+        )
+        console.print(f"secret (shown once): {made.secret}", highlight=False)
+
+
+@app.command("list")
+def list_(
+    include_removed: bool = typer.Option(False, "--all", help="Include removed subscriptions."),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """List the program's subscriptions (secrets are never listed).
+
+    Example: fidelite webhooks list --program shop --format json
+    """
+    found = subs.list_all(_db(db, fmt), program, include_removed=include_removed)
+    rows = [s.as_dict() for s in found]
+    for row in rows:
+        row["event_types"] = ",".join(row["event_types"])
+    columns = ["id", "url", "event_types", "active", "description", "created_at"]
+    print_rows(rows, fmt, title="webhook subscriptions", columns=columns)
+
+
+@app.command("remove")
+def remove(
+    subscription_id: int = typer.Argument(..., help="The subscription id."),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Remove a subscription; its undelivered deliveries stop (marked dead).
+
+    Example: fidelite webhooks remove 3
+    """
+    database = _db(db, fmt)
+    gone = _run(lambda: subs.remove(database, program, subscription_id), fmt)
+    if fmt is OutputFormat.json:
+        print_json(gone.as_dict())
+    else:
+        console.print(f"subscription {gone.id} removed")
+
+
+@app.command("deliver")
+def deliver(
+    loop: bool = typer.Option(False, "--loop", help="Keep running (Ctrl-C to stop)."),
+    limit: int = typer.Option(100, min=1, max=1000, help="Deliveries claimed per pass."),
+    idle: float = typer.Option(1.0, min=0.05, help="Seconds to sleep when nothing is due."),
+    timeout: float = typer.Option(10.0, min=0.5, help="HTTP timeout per request (seconds)."),
+    allow_private: bool = AllowPrivateOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Send due deliveries once (or keep sending with --loop); several may run at once.
+
+    With --loop, SIGTERM or Ctrl-C stops after the current pass; a failing pass
+    (database or network down) is reported and retried.
+
+    Example: fidelite webhooks deliver --loop --db postgresql://fidelite@db/loyalty
+    """
+    worker = DeliveryWorker(_db(db, fmt), allow_private=allow_private, timeout=timeout)
+    try:
+        if loop:
+            stopping: list[int] = []
+            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+            with contextlib.suppress(KeyboardInterrupt):
+                worker.run_forever(
+                    idle_seconds=idle, limit=limit, stop=lambda: bool(stopping),
+                    on_error=lambda exc: err_console.print(f"[red]pass failed[/] {exc}"),
+                )  # fmt: skip
+            return
+        report = worker.run_once(limit)
+    finally:
+        worker.close()
+    if fmt is OutputFormat.json:
+        print_json(report.as_dict())
+    else:
+        console.print(
+            f"{report.claimed} due: {report.delivered} delivered, {report.failed} to retry, "
+            f"{report.dead} dead"
+        )
+
+
+@app.command("log")
+def log_(
+    state: str | None = typer.Option(None, help="Only pending, failed, delivered or dead."),
+    subscription: int | None = typer.Option(None, help="Only this subscription."),
+    delivery: int | None = typer.Option(None, help="Show every attempt of this delivery."),
+    limit: int = typer.Option(100, help="At most this many deliveries (1-1000)."),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """The delivery log, newest first; --delivery N lists that delivery's attempts.
+
+    Example: fidelite webhooks log --state dead --format json
+    """
+    database = _db(db, fmt)
+    if delivery is not None:
+        tries = _run(lambda: attempts_of(database, program, delivery), fmt)
+        print_rows(tries, fmt, title=f"attempts of delivery {delivery}",
+                   columns=["number", "at", "status", "error", "duration_ms"])  # fmt: skip
+        return
+    rows = _run(
+        lambda: log(database, program, state=state, subscription_id=subscription, limit=limit),
+        fmt,
+    )
+    print_rows(rows, fmt, title="webhook deliveries",
+               columns=["id", "subscription_id", "event_id", "event_type", "state", "attempts",
+                        "last_status", "last_error", "next_attempt_at"])  # fmt: skip
+
+
+@app.command("replay")
+def replay_(
+    delivery_ids: list[int] = typer.Argument(..., help="Delivery ids (see `webhooks log`)."),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Send deliveries again (dead, failed or delivered): due now on the next pass.
+
+    Example: fidelite webhooks replay 41 42 && fidelite webhooks deliver
+    """
+    database = _db(db, fmt)
+    now = datetime.now(UTC)
+    done = [_run(partial(replay, database, program, d, at=now), fmt) for d in delivery_ids]
+    if fmt is OutputFormat.json:
+        print_json(done)
+    else:
+        console.print(f"{len(done)} deliveries queued again")
+
+
+@app.command("expiring")
+def expiring(
+    days: int = typer.Option(30, min=1, max=365, help="Announce lots expiring within N days."),
+    as_of: datetime | None = typer.Option(None, help="Business time (default: now, UTC)."),
+    program: str = ProgramOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Write points.expiring for lots expiring soon (once per lot; run daily).
+
+    Example: fidelite webhooks expiring --days 30 --program shop
+    """
+    when = as_of or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    written = announce_expiring(_db(db, fmt), program, when, days=days)
+    if fmt is OutputFormat.json:
+        print_json({"announced": written})
+    else:
+        console.print(f"{written} expiring lots announced")
+
+
+@app.command("prune")
+def prune_(
+    days: int = typer.Option(30, min=1, help="Keep what finished within the last N days."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Delete finished deliveries (delivered or dead), their attempts and their events,
+    once older than --days (run daily; deliveries under way are kept).
+
+    Example: fidelite webhooks prune --days 30
+    """
+    gone = prune(_db(db, fmt), datetime.now(UTC) - timedelta(days=days))
+    if fmt is OutputFormat.json:
+        print_json(gone)
+    else:
+        console.print(
+            f"pruned {gone['deliveries']} deliveries, {gone['attempts']} attempts, "
+            f"{gone['events']} events"
+        )

@@ -1,0 +1,182 @@
+"""Erasure: remove a member's personal data while the books stay whole.
+
+What changes, in one transaction under the member's lock:
+
+* the member's reference (card number, customer id: the external id) becomes the
+  tombstone ``erased-<member id>`` everywhere it is stored (member, profile, events,
+  usage, tier timeline, coupons, redemptions, webhook events), so every row still
+  joins up and the member's balances, lots and postings stay exactly as they were
+  (ledger rows are append-only and carry no personal data);
+* profile data goes: attributes and segments emptied, birth date cleared;
+* webhook events about the member keep only ``{"member": <tombstone>, "erased": true}``,
+  are never dispatched if they were not yet, and their undelivered deliveries stop
+  (dead, ``member erased``);
+* ledger transactions keep every amount; only their stored receipts (which name the
+  member) and the expiry job's ``expire:<ref>:...`` idempotency keys are rewritten to
+  the tombstone (the one update the ledger's append-only rule admits, migration 0004);
+* the enrolment's idempotency record is deleted, so the reference may enrol again as
+  a new member;
+* an erasure record keeps the member id, the tombstone, the reason, the time and a
+  SHA-256 digest of program and reference, so that a repeated request for a reference
+  no member holds any more is recognised (idempotent) without keeping the reference
+  itself. A reference enrolled again after erasure is a new member, erased anew.
+
+Known limit: identifiers chosen by clients (event ids, idempotency keys of API calls,
+ledger ``source``/``reason`` texts) are kept as given; if a client embeds personal data
+in them, erasure does not find it. Use opaque references (card numbers, not e-mail
+addresses) for members and events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+
+from fidelite.ledger import Rejected, RejectionCode
+from fidelite.privacy.export import member_row
+from fidelite.processing.tables import (
+    coupons,
+    events,
+    member_states,
+    redemptions,
+    rule_usage,
+    tier_changes,
+)
+from fidelite.store.locking import lock_member
+from fidelite.store.tables import IdempotencyRecord, LedgerTransaction, Member
+from fidelite.webhooks.tables import deliveries, erasures, outbox
+
+_MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+_IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
+_TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[assignment]
+_BY_REF = (events, rule_usage, tier_changes, coupons, redemptions)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """The record of an erasure (``replayed``: it had been done before)."""
+
+    member_id: int
+    tombstone: str
+    reason: str
+    erased_at: datetime
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "member_id": self.member_id,
+            "tombstone": self.tombstone,
+            "reason": self.reason,
+            "erased_at": self.erased_at.isoformat(),
+            "replayed": self.replayed,
+        }
+
+
+def ref_digest(program_id: str, member_ref: str) -> str:
+    """SHA-256 of program and reference: recognises a repeated request."""
+    return hashlib.sha256(f"{program_id}\x00{member_ref}".encode()).hexdigest()
+
+
+def erase_member(
+    conn: Connection,
+    program_id: str,
+    member_ref: str,
+    *,
+    reason: str = "data subject request",
+    at: datetime | None = None,
+) -> Erasure:
+    """Erase ``member_ref``'s personal data (see the module docstring); idempotent."""
+    digest = ref_digest(program_id, member_ref)
+    try:
+        member = member_row(conn, program_id, member_ref)
+    except Rejected:
+        member = None
+    if member is None or member.status == "erased":  # gone, or named by its tombstone
+        prior = _prior(conn, program_id, digest, member_ref)
+        if prior is not None:
+            return prior
+        member = member_row(conn, program_id, member_ref)  # raises unknown_member
+    mid = int(member.id)
+    lock_member(conn, mid)
+    tombstone = f"erased-{mid}"
+    now = at or datetime.now(UTC)
+    conn.execute(update(_MEMBERS).where(_MEMBERS.c.id == mid).values(ref=tombstone,
+                                                                      status="erased"))  # fmt: skip
+    conn.execute(
+        update(member_states)
+        .where(member_states.c.program_id == program_id, member_states.c.member_ref == member_ref)
+        .values(member_ref=tombstone, attributes={}, segments=[], birth_date=None)
+    )
+    for table in _BY_REF:
+        conn.execute(
+            update(table)
+            .where(table.c.program_id == program_id, table.c.member_ref == member_ref)
+            .values(member_ref=tombstone)
+        )
+    _pseudonymise_ledger(conn, mid, member_ref, tombstone)
+    about = select(outbox.c.id).where(
+        outbox.c.program_id == program_id, outbox.c.member_ref == member_ref
+    )
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.outbox_id.in_(about), deliveries.c.state.in_(("pending", "failed")))
+        .values(state="dead", last_error="member erased", next_attempt_at=None,
+                lease_token=None, lease_until=None)
+    )  # fmt: skip
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.program_id == program_id, outbox.c.member_ref == member_ref)
+        .values(
+            member_ref=tombstone, payload={"member": tombstone, "erased": True}, dispatched=True
+        )
+    )
+    conn.execute(
+        delete(_IDEMPOTENCY).where(
+            _IDEMPOTENCY.c.program_id == program_id, _IDEMPOTENCY.c.key == f"member:{member_ref}"
+        )
+    )
+    conn.execute(
+        insert(erasures),
+        {"program_id": program_id, "member_id": mid, "ref_digest": digest,
+         "tombstone": tombstone, "reason": reason[:200], "erased_at": now},
+    )  # fmt: skip
+    return Erasure(mid, tombstone, reason[:200], now)
+
+
+def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: str) -> None:
+    """Rewrite the member reference inside stored receipts and expiry keys."""
+    expiry = f"expire:{ref}:"
+    for tid, key, result in conn.execute(
+        select(_TRANSACTIONS.c.id, _TRANSACTIONS.c.idempotency_key, _TRANSACTIONS.c.result)
+        .where(_TRANSACTIONS.c.member_id == member_id)
+    ).all():  # fmt: skip
+        values: dict[str, Any] = {}
+        if isinstance(result, dict) and result.get("member_ref") == ref:
+            values["result"] = {**result, "member_ref": tombstone}
+        if key.startswith(expiry):
+            values["idempotency_key"] = f"expire:{tombstone}:" + key[len(expiry) :]
+        if values:
+            conn.execute(update(_TRANSACTIONS).where(_TRANSACTIONS.c.id == tid).values(**values))
+
+
+def _prior(conn: Connection, program_id: str, digest: str, member_ref: str) -> Erasure | None:
+    """The latest erasure of this reference (or of this tombstone), if any."""
+    row = conn.execute(
+        select(erasures)
+        .where(
+            erasures.c.program_id == program_id,
+            (erasures.c.ref_digest == digest) | (erasures.c.tombstone == member_ref),
+        )
+        .order_by(erasures.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    return Erasure(int(row.member_id), row.tombstone, row.reason, row.erased_at, replayed=True)
+
+
+__all__ = ["Erasure", "Rejected", "RejectionCode", "erase_member", "ref_digest"]

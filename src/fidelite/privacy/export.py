@@ -1,0 +1,149 @@
+"""Export: every row fidelite holds about one member, as one JSON-ready document.
+
+Sections: the member (reference, status, enrolment), their profile (tier, segments,
+attributes, birth date, purchase count), balances, the ledger history with the
+postings on the member's own accounts, lots, processed events with their traces,
+redemptions, the tier timeline, coupons, rule usage, the webhook events about them and
+the erasure record if they were erased. Times are ISO 8601 (UTC), amounts strings.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table, select
+
+from fidelite.ledger import Rejected, RejectionCode
+from fidelite.processing.tables import (
+    coupons,
+    events,
+    member_states,
+    redemptions,
+    rule_usage,
+    tier_changes,
+)
+from fidelite.store.tables import Account, LedgerTransaction, Lot, Member, Posting
+from fidelite.webhooks.tables import erasures, outbox
+
+_ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+_TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[assignment]
+_LOTS: Table = Lot.__table__  # type: ignore[assignment]
+_MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+_POSTINGS: Table = Posting.__table__  # type: ignore[assignment]
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: ISO strings for times and dates, strings for decimals."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _rows(conn: Connection, table: Table, *where: Any, order: Any) -> list[dict[str, Any]]:
+    found = conn.execute(select(table).where(*where).order_by(order)).mappings()
+    return [plain({k: v for k, v in r.items() if k != "program_id"}) for r in found]
+
+
+def member_row(conn: Connection, program_id: str, member_ref: str) -> Any:
+    """The member's row, or ``unknown_member``."""
+    row = conn.execute(
+        select(_MEMBERS).where(_MEMBERS.c.program_id == program_id, _MEMBERS.c.ref == member_ref)
+    ).one_or_none()
+    if row is None:
+        raise Rejected(
+            RejectionCode.UNKNOWN_MEMBER,
+            f"no member {member_ref!r} in program {program_id!r}",
+            field="member_ref",
+        )
+    return row
+
+
+def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[str, Any]:
+    """Everything held on ``member_ref`` in ``program_id`` (``unknown_member`` if none)."""
+    member = member_row(conn, program_id, member_ref)
+    mid = int(member.id)
+    by_ref = (program_id, member_ref)
+    profile = _rows(conn, member_states, *_ref_of(member_states, *by_ref),
+                    order=member_states.c.member_ref)  # fmt: skip
+    for row in profile:
+        row.pop("member_ref")
+    return {
+        "program": program_id,
+        "member": {
+            "id": mid,
+            "ref": member.ref,
+            "status": member.status,
+            "created_at": plain(member.created_at),
+        },
+        "profile": profile[0] if profile else None,
+        "balances": [
+            {"currency": r.currency, "kind": r.kind, "balance": int(r.balance)}
+            for r in conn.execute(
+                select(_ACCOUNTS.c.currency, _ACCOUNTS.c.kind, _ACCOUNTS.c.balance)
+                .where(_ACCOUNTS.c.member_id == mid)
+                .order_by(_ACCOUNTS.c.currency, _ACCOUNTS.c.kind)
+            )
+        ],
+        "ledger": _ledger(conn, mid),
+        "lots": _rows(conn, _LOTS, _LOTS.c.member_id == mid, order=_LOTS.c.id),
+        "events": _rows(conn, events, *_ref_of(events, *by_ref), order=events.c.occurred_at),
+        "redemptions": _rows(
+            conn, redemptions, *_ref_of(redemptions, *by_ref), order=redemptions.c.id
+        ),
+        "tier_changes": _rows(
+            conn, tier_changes, *_ref_of(tier_changes, *by_ref), order=tier_changes.c.id
+        ),
+        "coupons": _rows(conn, coupons, *_ref_of(coupons, *by_ref), order=coupons.c.code),
+        "rule_usage": _rows(
+            conn, rule_usage, *_ref_of(rule_usage, *by_ref), order=rule_usage.c.rule_id
+        ),
+        "webhook_events": [
+            {k: plain(v) for k, v in r.items()}
+            for r in conn.execute(
+                select(outbox.c.id, outbox.c.event_type, outbox.c.created_at, outbox.c.payload)
+                .where(*_ref_of(outbox, *by_ref))
+                .order_by(outbox.c.id)
+            ).mappings()
+        ],
+        "erasure": _erasure(conn, program_id, mid),
+    }
+
+
+def _ref_of(table: Table, program_id: str, member_ref: str) -> tuple[Any, Any]:
+    return (table.c.program_id == program_id, table.c.member_ref == member_ref)
+
+
+def _ledger(conn: Connection, member_id: int) -> list[dict[str, Any]]:
+    t = _TRANSACTIONS
+    postings: dict[int, list[dict[str, Any]]] = {}
+    for p in conn.execute(
+        select(_POSTINGS.c.transaction_id, _ACCOUNTS.c.kind, _POSTINGS.c.lot_id, _POSTINGS.c.points)
+        .join(_ACCOUNTS, _ACCOUNTS.c.id == _POSTINGS.c.account_id)
+        .where(_ACCOUNTS.c.member_id == member_id)
+        .order_by(_POSTINGS.c.id)
+    ):
+        postings.setdefault(int(p.transaction_id), []).append(
+            {"account": p.kind, "lot_id": p.lot_id, "points": int(p.points)}
+        )
+    names = "id kind currency points reversed_points reverses_id reason source actor detail"
+    names += " occurred_at recorded_at"
+    columns = [t.c[name] for name in names.split()]
+    rows = conn.execute(select(*columns).where(t.c.member_id == member_id).order_by(t.c.id))
+    return [{**plain(dict(r)), "postings": postings.get(int(r.id), [])} for r in rows.mappings()]
+
+
+def _erasure(conn: Connection, program_id: str, member_id: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(erasures.c.tombstone, erasures.c.reason, erasures.c.erased_at).where(
+            erasures.c.program_id == program_id, erasures.c.member_id == member_id
+        )
+    ).mappings().one_or_none()  # fmt: skip
+    return None if row is None else plain(dict(row))

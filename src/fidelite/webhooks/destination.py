@@ -1,0 +1,152 @@
+"""Where a webhook may be sent: the server-side request forgery (SSRF) guard.
+
+A subscription URL is chosen by whoever holds an admin key; without this guard it
+could make the server POST to itself, to the cloud metadata service (credentials) or
+to machines on the private network. Rules, applied to *every* address the host name
+resolves to (and again before each delivery, since DNS answers may change):
+
+* only ``http`` and ``https``;
+* never: link-local (169.254.0.0/16, fe80::/10, which hold the metadata services),
+  known metadata addresses (fd00:ec2::254, 100.100.100.200), unspecified (0.0.0.0,
+  ::), multicast and reserved ranges;
+* loopback (127.0.0.0/8, ::1) and private ranges (10/8, 172.16/12, 192.168/16,
+  100.64/10, fc00::/7) only with ``allow_private=True``, an explicit development
+  setting (a receiver on the developer's own machine).
+
+The connection is made to the address that was checked (:func:`pin`): no second DNS
+lookup can steer it elsewhere (DNS rebinding); the original name still goes in the
+``Host`` header and, for https, in TLS (SNI and the certificate check).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from fidelite.webhooks.errors import UnsafeURL
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+
+METADATA = {
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
+SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: private in practice
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IPv4 and IPv6)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
+    """Why ``address`` may not receive webhooks (None when it may)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA:
+        return "is a cloud metadata address"
+    if address.is_link_local:
+        return "is link-local"
+    if address.is_unspecified or address.is_multicast:
+        return "is not a unicast host address"
+    if address.is_loopback:  # before "reserved": ::1 lies in the reserved ::/8
+        return (
+            None
+            if allow_private
+            else (
+                "is loopback (this server itself); allowed only with allow_private for development"
+            )
+        )
+    if address.is_private or address in SHARED:
+        return (
+            None
+            if allow_private
+            else ("is in a private range; allowed only with allow_private for development")
+        )
+    if address.is_reserved:
+        return "is not a unicast host address"
+    if allow_private:
+        return None
+    if not address.is_global:
+        return "is not a public address; allowed only with allow_private for development"
+    return None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A checked URL, pinned to the address that was checked.
+
+    ``connect_url`` names the address itself, so the connection goes where the check
+    looked (no second DNS lookup); ``host_header`` and ``tls_name`` carry the original
+    name for the HTTP ``Host`` header and for TLS (SNI and certificate check).
+    """
+
+    url: str
+    connect_url: str
+    host_header: str
+    tls_name: str | None
+
+
+def check_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
+    field: str = "url",
+) -> str:
+    """Return ``url`` if webhooks may be POSTed to it, else raise :class:`UnsafeURL`."""
+    return pin(url, allow_private=allow_private, resolve=resolve, field=field).url
+
+
+def pin(
+    url: str,
+    *,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
+    field: str = "url",
+) -> Destination:
+    """Check ``url`` (see the module docstring) and pin it to its first address."""
+    if not isinstance(url, str) or not url.strip():
+        raise UnsafeURL("is empty", field=field)
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"{url!r} is not a valid URL ({exc})", field=field) from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL(
+            f"scheme {parts.scheme or '(none)'!r} is not allowed (only http and https)",
+            field=field,
+        )
+    host = parts.hostname
+    if not host:
+        raise UnsafeURL(f"{url!r} names no host", field=field)
+    if parts.username or parts.password:
+        raise UnsafeURL("must not carry credentials (user:password@)", field=field)
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = resolve(host, port)
+        except OSError as exc:
+            raise UnsafeURL(f"host {host!r} does not resolve ({exc})", field=field) from None
+    if not addresses:
+        raise UnsafeURL(f"host {host!r} does not resolve", field=field)
+    checked = [ipaddress.ip_address(text.split("%")[0]) for text in addresses]
+    for text, address in zip(addresses, checked, strict=True):
+        why = refusal(address, allow_private=allow_private)
+        if why is not None:
+            shown = host if host == text else f"{host} ({text})"
+            raise UnsafeURL(f"host {shown} {why}", field=field)
+    first = checked[0]
+    literal = f"[{first}]" if first.version == 6 else str(first)
+    connect = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    tls_name = host if parts.scheme == "https" else None
+    return Destination(url.strip(), connect, parts.netloc, tls_name)

@@ -1,0 +1,118 @@
+"""The outbox: events written in the same transaction as the change they announce.
+
+:func:`record` is called with the caller's writing connection, so an event exists if
+and only if its change committed (a rolled-back change leaves no event, and a crash
+after commit loses none). It is one ``INSERT``: the event's transaction pays nothing
+else. :func:`dispatch` (run by the delivery worker before each pass) later turns new
+events into one pending delivery per active subscription of the program that asks for
+the event type, and marks them dispatched, in one transaction; a subscription
+receives the events dispatched after it was added.
+
+Concurrent dispatchers: on PostgreSQL the new rows are taken ``FOR UPDATE SKIP
+LOCKED`` (each row is dispatched by one worker), on SQLite the dispatch transaction
+holds the write lock; the unique (subscription, event) pair on deliveries stands
+behind both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from fidelite.store import Database
+from fidelite.webhooks.events import ALL
+from fidelite.webhooks.tables import deliveries, outbox, subscriptions
+
+
+def record(
+    conn: Connection,
+    program_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    member_ref: str | None = None,
+    dedup_key: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Write one event to the outbox; False if ``dedup_key`` was already recorded.
+
+    ``payload`` must be JSON-serialisable (ISO strings for times, strings for
+    decimals). ``member_ref`` links the event to a member for export and erasure.
+    ``dedup_key`` makes once-only announcements (such as expiring lots) idempotent.
+    """
+    if dedup_key is not None:
+        seen = conn.execute(
+            select(outbox.c.id).where(
+                outbox.c.program_id == program_id, outbox.c.dedup_key == dedup_key
+            )
+        ).first()
+        if seen is not None:
+            return False
+    conn.execute(
+        insert(outbox),
+        {
+            "program_id": program_id,
+            "event_type": event_type,
+            "member_ref": member_ref,
+            "dedup_key": dedup_key,
+            "payload": payload,
+            "created_at": at or datetime.now(UTC),
+            "dispatched": False,
+        },
+    )
+    return True
+
+
+def dispatch(db: Database, *, limit: int = 1000, at: datetime | None = None) -> int:
+    """Create the deliveries of up to ``limit`` new events; return how many events."""
+    now = at or datetime.now(UTC)
+    with db.write() as conn:
+        query = (
+            select(outbox.c.id, outbox.c.program_id, outbox.c.event_type)
+            .where(outbox.c.dispatched.is_(False))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        if db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        new = conn.execute(query).all()
+        if not new:
+            return 0
+        wanted: dict[str, list[tuple[int, list[str]]]] = {}
+        for row in conn.execute(
+            select(subscriptions.c.id, subscriptions.c.program_id, subscriptions.c.event_types)
+            .where(
+                subscriptions.c.active.is_(True),
+                subscriptions.c.program_id.in_({r.program_id for r in new}),
+            )
+            .order_by(subscriptions.c.id)
+        ):
+            wanted.setdefault(row.program_id, []).append((int(row.id), list(row.event_types)))
+        rows = [
+            {"subscription_id": sid, "outbox_id": int(event.id), "program_id": event.program_id,
+             "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+            for event in new
+            for sid, types in wanted.get(event.program_id, [])
+            if ALL in types or event.event_type in types
+        ]  # fmt: skip
+        if rows:
+            conn.execute(insert(deliveries), rows)
+        conn.execute(
+            update(outbox).where(outbox.c.id.in_([int(r.id) for r in new])).values(dispatched=True)
+        )
+    return len(new)
+
+
+def body_of(row: Any) -> dict[str, Any]:
+    """The JSON document POSTed for an outbox row (``event_id`` or ``id``, ``event_type``,
+    ``program_id``, ``created_at``, ``payload``; see docs/webhooks.md)."""
+    event_id = row.event_id if hasattr(row, "event_id") else row.id
+    return {
+        "id": str(event_id),
+        "type": row.event_type,
+        "program": row.program_id,
+        "created_at": row.created_at.isoformat(),
+        "data": row.payload,
+    }

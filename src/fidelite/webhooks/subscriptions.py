@@ -1,0 +1,168 @@
+"""Webhook subscriptions of a program: add, list, show, remove.
+
+A subscription names a URL (checked by :mod:`fidelite.webhooks.destination`), the
+event types it wants (or ``*``) and the secret its deliveries are signed with. The
+secret is kept in clear because signing needs it; it is shown once at creation and
+never listed. Removing a subscription deactivates it (its delivery log stays) and
+stops its undelivered deliveries (marked ``dead``, error ``subscription removed``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from fidelite.store import Database
+from fidelite.webhooks.destination import Resolver, check_url, system_resolver
+from fidelite.webhooks.errors import WebhookError
+from fidelite.webhooks.events import ALL, EVENT_TYPES
+from fidelite.webhooks.tables import deliveries, subscriptions
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A webhook subscription (``secret`` only filled in when just created)."""
+
+    id: int
+    program_id: str
+    url: str
+    event_types: list[str]
+    active: bool
+    description: str | None
+    created_at: datetime
+    secret: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "id": self.id,
+            "program": self.program_id,
+            "url": self.url,
+            "event_types": self.event_types,
+            "active": self.active,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+        }
+        if self.secret is not None:
+            out["secret"] = self.secret
+        return out
+
+
+def new_secret() -> str:
+    """A fresh signing secret (256 random bits)."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def valid_event_types(event_types: list[str]) -> list[str]:
+    """The requested types, checked against :data:`EVENT_TYPES` (``*`` for all)."""
+    if not event_types:
+        raise WebhookError("invalid_request", "event_types: name at least one", field="event_types")
+    unknown = [t for t in event_types if t != ALL and t not in EVENT_TYPES]
+    if unknown:
+        raise WebhookError(
+            "invalid_request",
+            f"event_types: unknown {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(EVENT_TYPES)} or *)",
+            field="event_types",
+        )
+    return sorted(set(event_types))
+
+
+def add(
+    db: Database,
+    program_id: str,
+    url: str,
+    event_types: list[str],
+    *,
+    secret: str | None = None,
+    description: str | None = None,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
+    at: datetime | None = None,
+) -> Subscription:
+    """Create a subscription; the returned value carries the secret (shown once)."""
+    types = valid_event_types(event_types)
+    checked = check_url(url, allow_private=allow_private, resolve=resolve)
+    if secret is not None and len(secret) < 16:
+        raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
+    key = secret or new_secret()
+    now = at or datetime.now(UTC)
+    with db.write() as conn:
+        sid = conn.execute(
+            insert(subscriptions).returning(subscriptions.c.id),
+            {
+                "program_id": program_id,
+                "url": checked,
+                "event_types": types,
+                "secret": key,
+                "active": True,
+                "description": description,
+                "created_at": now,
+            },
+        ).scalar_one()
+    return Subscription(int(sid), program_id, checked, types, True, description, now, key)
+
+
+def _from_row(row: Any) -> Subscription:
+    return Subscription(
+        int(row.id), row.program_id, row.url, list(row.event_types), bool(row.active),
+        row.description, row.created_at,
+    )  # fmt: skip
+
+
+def list_all(db: Database, program_id: str, *, include_removed: bool = False) -> list[Subscription]:
+    """The program's subscriptions, oldest first (secrets not included)."""
+    query = select(subscriptions).where(subscriptions.c.program_id == program_id)
+    if not include_removed:
+        query = query.where(subscriptions.c.active.is_(True))
+    with db.read() as conn:
+        return [_from_row(r) for r in conn.execute(query.order_by(subscriptions.c.id))]
+
+
+def get(db: Database, program_id: str, subscription_id: int) -> Subscription:
+    """One subscription of the program, or ``unknown_subscription``."""
+    with db.read() as conn:
+        row = conn.execute(
+            select(subscriptions).where(
+                subscriptions.c.program_id == program_id, subscriptions.c.id == subscription_id
+            )
+        ).one_or_none()
+    if row is None:
+        raise _unknown(program_id, subscription_id)
+    return _from_row(row)
+
+
+def remove(
+    db: Database, program_id: str, subscription_id: int, *, at: datetime | None = None
+) -> Subscription:
+    """Deactivate a subscription and stop its undelivered deliveries (idempotent)."""
+    now = at or datetime.now(UTC)
+    with db.write() as conn:
+        found = conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.program_id == program_id, subscriptions.c.id == subscription_id)
+            .values(active=False)
+        )
+        if found.rowcount == 0:
+            raise _unknown(program_id, subscription_id)
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.subscription_id == subscription_id,
+                deliveries.c.state.in_(("pending", "failed")),
+            )
+            .values(state="dead", last_error="subscription removed", next_attempt_at=None,
+                    lease_token=None, lease_until=None, last_attempt_at=now)
+        )  # fmt: skip
+    return get(db, program_id, subscription_id)
+
+
+def _unknown(program_id: str, subscription_id: int) -> WebhookError:
+    return WebhookError(
+        "unknown_subscription",
+        f"subscription_id: no subscription {subscription_id} in program {program_id!r}",
+        field="subscription_id",
+    )

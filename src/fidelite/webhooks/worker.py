@@ -1,0 +1,353 @@
+"""The delivery worker: claim due deliveries, POST them signed, record the outcome.
+
+Claiming is one conditional ``UPDATE`` that sets a lease (a random token and an
+expiry) on up to ``limit`` due deliveries and returns them. The lease is long enough to
+send the whole batch one by one at the HTTP timeout each (plus a margin), and a
+delivery is only sent while its lease has at least one timeout left, so a slow
+receiver can never make two workers send the same delivery. On PostgreSQL the rows
+are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent workers take disjoint
+batches without waiting on each other; on SQLite the claim runs in a ``BEGIN
+IMMEDIATE`` transaction, so claims are serial. A claimed delivery is invisible to
+other workers until its lease expires, and the
+outcome is written only ``WHERE lease_token = <ours>``: a worker that lost its lease
+(stalled past it, or the delivery was replayed meanwhile) cannot overwrite a newer
+state.
+
+Delivery is at least once: a worker that crashes after the receiver answered but
+before recording it leaves the delivery to be sent again after the lease (a pass
+records the outcomes of its batch together, in one transaction). Receivers
+de-duplicate on ``Fidelite-Event-Id``. HTTP happens outside any database transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+
+from fidelite.store import Database
+from fidelite.store.tables import UTCDateTime
+from fidelite.webhooks.destination import Resolver, pin, system_resolver
+from fidelite.webhooks.errors import UnsafeURL
+from fidelite.webhooks.outbox import body_of, dispatch
+from fidelite.webhooks.retry import RetryPolicy
+from fidelite.webhooks.signature import HEADER, sign
+from fidelite.webhooks.tables import attempts, deliveries, outbox, subscriptions
+
+Clock = Callable[[], datetime]
+USER_AGENT = "fidelite-webhooks/1"
+
+_CLAIM = (
+    "UPDATE webhook_deliveries SET lease_token = :token, lease_until = :until "
+    "WHERE id IN (SELECT id FROM webhook_deliveries "
+    "WHERE state IN ('pending', 'failed') AND next_attempt_at <= :now "
+    "AND (lease_until IS NULL OR lease_until <= :now) "
+    "ORDER BY next_attempt_at, id LIMIT :n{lock}) "
+    "RETURNING id"
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this worker holds the lease on, with what it needs to send it."""
+
+    id: int
+    token: str
+    lease_until: datetime
+    attempt: int  # the number of the attempt about to be made (1-based)
+    subscription_id: int
+    url: str
+    secret: str
+    active: bool
+    event_id: int
+    event_type: str
+    body: bytes
+
+
+@dataclass
+class Report:
+    """What one pass of the worker did."""
+
+    claimed: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    lost: int = 0  # not sent (lease too short) or outcome not written (lease lost)
+    ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "claimed": self.claimed,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "dead": self.dead,
+            "lost": self.lost,
+        }
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """The exact bytes POSTed (and signed): compact JSON with sorted keys."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class DeliveryWorker:
+    """Sends due deliveries of every program in one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        policy: RetryPolicy | None = None,
+        allow_private: bool = False,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+        resolve: Resolver = system_resolver,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.db = db
+        self.policy = policy or RetryPolicy()
+        self.allow_private = allow_private
+        self.timeout = timeout
+        self.margin = timedelta(seconds=30)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rand = rand
+        self.resolve = resolve
+        self.client = httpx.Client(
+            timeout=timeout, follow_redirects=False, transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ------------------------------------------------------------------ passes
+
+    def run_once(self, limit: int = 100) -> Report:
+        """Dispatch new events, then claim up to ``limit`` due deliveries and send each once."""
+        report = Report()
+        dispatch(self.db, at=self.clock())
+        claims = self.claim(limit)
+        attempts = [self.send(claim) for claim in claims]
+        states = self.record([a for a in attempts if a is not None])
+        for claim, attempt in zip(claims, attempts, strict=True):
+            report.claimed += 1
+            report.ids.append(claim.id)
+            state = "lost" if attempt is None else states[claim.id]
+            setattr(report, state, getattr(report, state) + 1)
+        return report
+
+    def run_forever(
+        self,
+        *,
+        idle_seconds: float = 1.0,
+        limit: int = 100,
+        stop: Callable[[], bool] = lambda: False,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Keep delivering until ``stop()``; sleep ``idle_seconds`` when nothing is due.
+
+        A pass that fails (database restarting, network down) is reported to
+        ``on_error`` and retried after the idle pause: its leases simply run out, so
+        nothing is lost or sent twice by this worker.
+        """
+        while not stop():
+            try:
+                claimed = self.run_once(limit).claimed
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                claimed = 0
+            if claimed == 0:
+                time.sleep(idle_seconds)
+
+    # ------------------------------------------------------------------- steps
+
+    def claim(self, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries to this worker (see the module docstring)."""
+        now = self.clock()
+        until = now + timedelta(seconds=self.timeout * limit) + self.margin
+        token = uuid.uuid4().hex
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.is_postgres else ""
+        statement = text(_CLAIM.format(lock=lock)).bindparams(
+            *(_time(name) for name in ("now", "until"))
+        )
+        with self.db.write() as conn:
+            ids = [
+                int(i)
+                for i in conn.execute(
+                    statement, {"token": token, "until": until, "now": now, "n": limit}
+                ).scalars()
+            ]
+            if not ids:
+                return []
+            return _load(conn, ids, token, until)
+
+    def deliver(self, claim: Claim) -> str:
+        """Send one claimed delivery and record the attempt; return its new state
+        (``lost`` when it was not sent or the outcome lost to a newer lease)."""
+        attempt = self.send(claim)
+        return "lost" if attempt is None else self.record([attempt])[claim.id]
+
+    def send(self, claim: Claim) -> Attempt | None:
+        """POST one claimed delivery (None: not sent, too little lease left)."""
+        started = self.clock()
+        if started + timedelta(seconds=self.timeout) > claim.lease_until:
+            return None
+        if not claim.active:
+            return Attempt(claim, started, None, "subscription removed", None, 0, dead=True)
+        status: int | None = None
+        error: str | None = None
+        response: str | None = None
+        tick = time.perf_counter()
+        try:
+            target = pin(claim.url, allow_private=self.allow_private, resolve=self.resolve)
+            extensions = {"sni_hostname": target.tls_name} if target.tls_name else None
+            reply = self.client.post(
+                target.connect_url,
+                content=claim.body,
+                headers={**self._headers(claim), "Host": target.host_header},
+                extensions=extensions,
+            )
+            status = reply.status_code
+            response = reply.text[:500]
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except UnsafeURL as exc:
+            error = f"refused: {exc.message}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        elapsed = int((time.perf_counter() - tick) * 1000)
+        return Attempt(claim, started, status, error, response, elapsed)
+
+    def _headers(self, claim: Claim) -> dict[str, str]:
+        now = int(self.clock().timestamp())
+        return {
+            "Content-Type": "application/json",
+            HEADER: sign(claim.secret, claim.body, now),
+            "Fidelite-Event-Id": str(claim.event_id),
+            "Fidelite-Event-Type": claim.event_type,
+            "Fidelite-Delivery-Id": str(claim.id),
+            "Fidelite-Delivery-Attempt": str(claim.attempt),
+        }
+
+    def record(self, done: list[Attempt]) -> dict[int, str]:
+        """Log the attempts and move their deliveries on, in one transaction.
+
+        Returns each delivery's new state, or ``lost`` where its lease had passed to
+        someone else (the attempt is still logged).
+        """
+        if not done:
+            return {}
+        states: dict[int, str] = {}
+        with self.db.write() as conn:
+            ids = [a.claim.id for a in done]
+            last = dict(
+                conn.execute(
+                    select(attempts.c.delivery_id, func.max(attempts.c.number))
+                    .where(attempts.c.delivery_id.in_(ids))
+                    .group_by(attempts.c.delivery_id)
+                ).all()
+            )  # numbering continues across replays and lost leases
+            conn.execute(
+                insert(attempts), [a.log_row(int(last.get(a.claim.id) or 0) + 1) for a in done]
+            )
+            for attempt in done:
+                values = self._next(attempt)
+                claim = attempt.claim
+                moved = conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == claim.id, deliveries.c.lease_token == claim.token)
+                    .values(**values)
+                )
+                states[claim.id] = str(values["state"]) if moved.rowcount == 1 else "lost"
+        return states
+
+    def _next(self, attempt: Attempt) -> dict[str, Any]:
+        """The delivery's columns after ``attempt``: delivered, retry later, or dead."""
+        number = attempt.claim.attempt
+        values: dict[str, Any] = {
+            "attempts": number,
+            "last_attempt_at": attempt.at,
+            "last_status": attempt.status,
+            "last_error": attempt.error,
+            "lease_token": None,
+            "lease_until": None,
+        }
+        if attempt.error is None:
+            values.update(state="delivered", delivered_at=attempt.at, next_attempt_at=None)
+        elif attempt.dead or self.policy.is_last(number):
+            values.update(state="dead", next_attempt_at=None)
+        else:
+            wait = self.policy.delay(number, self.rand())
+            values.update(state="failed", next_attempt_at=attempt.at + wait)
+        return values
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One POST of a claimed delivery and what came of it."""
+
+    claim: Claim
+    at: datetime
+    status: int | None
+    error: str | None
+    response: str | None
+    duration_ms: int
+    dead: bool = False
+
+    def log_row(self, number: int) -> dict[str, Any]:
+        return {
+            "delivery_id": self.claim.id,
+            "number": number,
+            "at": self.at,
+            "status": self.status,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "response": self.response,
+        }
+
+
+def _time(name: str) -> Any:
+    return bindparam(name, type_=UTCDateTime())
+
+
+def _load(conn: Connection, ids: list[int], token: str, until: datetime) -> list[Claim]:
+    """The claimed deliveries with their subscription and event, in id order."""
+    rows = conn.execute(
+        select(
+            deliveries.c.id, deliveries.c.attempts, deliveries.c.subscription_id,
+            subscriptions.c.url, subscriptions.c.secret, subscriptions.c.active,
+            outbox.c.id.label("event_id"), outbox.c.event_type, outbox.c.program_id,
+            outbox.c.payload, outbox.c.created_at,
+        )
+        .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+        .join(outbox, outbox.c.id == deliveries.c.outbox_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.id)
+    ).all()  # fmt: skip
+    return [
+        Claim(
+            id=int(row.id),
+            token=token,
+            lease_until=until,
+            attempt=int(row.attempts) + 1,
+            subscription_id=int(row.subscription_id),
+            url=row.url,
+            secret=row.secret,
+            active=bool(row.active),
+            event_id=int(row.event_id),
+            event_type=row.event_type,
+            body=encode(body_of(row)),
+        )
+        for row in rows
+    ]

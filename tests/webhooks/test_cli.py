@@ -1,0 +1,106 @@
+"""``fidelite webhooks`` and ``fidelite member export|erase`` on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fidelite.cli.main import _register, app
+from fidelite.ledger import check_invariants
+from fidelite.store import Database
+from fidelite.webhooks import verify
+from tests.webhooks.conftest import Receiver
+from tests.webhooks.support import processor, purchase
+
+_register()
+runner = CliRunner()
+
+
+@pytest.fixture
+def dbfile(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    processor(db)
+    db.dispose()
+    return path
+
+
+def cli(dbfile: Path, *args: str, code: int = 0) -> Any:
+    result = runner.invoke(app, [*args, "--db", f"sqlite:///{dbfile}", "--format", "json"])
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
+
+
+def test_subscribe_deliver_log_replay_remove(dbfile: Path, receiver: Receiver) -> None:
+    made = cli(dbfile, "webhooks", "add", receiver.url, "-e", "points.earned", "--allow-private",
+               "--program", "shop")  # fmt: skip
+    assert made["event_types"] == ["points.earned"] and made["secret"].startswith("whsec_")
+    listed = cli(dbfile, "webhooks", "list", "--program", "shop")
+    assert [(s["id"], "secret" in s) for s in listed] == [(made["id"], False)]
+    db = Database(f"sqlite:///{dbfile}")
+    processor(db).process(purchase("p1", "ann", "42.00"))
+    receiver.script.append(500)
+    report = cli(dbfile, "webhooks", "deliver", "--allow-private")
+    assert report == {"claimed": 1, "delivered": 0, "failed": 1, "dead": 0, "lost": 0}
+    (entry,) = cli(dbfile, "webhooks", "log", "--program", "shop", "--state", "failed")
+    assert (entry["event_type"], entry["last_status"]) == ("points.earned", 500)
+    cli(dbfile, "webhooks", "replay", str(entry["id"]), "--program", "shop")
+    assert cli(dbfile, "webhooks", "deliver", "--allow-private")["delivered"] == 1
+    tries = cli(dbfile, "webhooks", "log", "--program", "shop", "--delivery", str(entry["id"]))
+    assert [(t["number"], t["status"]) for t in tries] == [(1, 500), (2, 200)]
+    last = receiver.requests[-1]
+    assert verify(made["secret"], last.body, last.headers["Fidelite-Signature"]) > 0
+    assert json.loads(last.body)["data"]["points"] == 42
+    removed = cli(dbfile, "webhooks", "remove", str(made["id"]), "--program", "shop")
+    assert removed["active"] is False
+    db.dispose()
+
+
+def test_refusals_name_the_field_and_exit_non_zero(dbfile: Path) -> None:
+    error = cli(dbfile, "webhooks", "add", "http://169.254.169.254/", "--program", "shop", code=1)
+    assert error["error"]["code"] == "unsafe_url" and error["error"]["field"] == "url"
+    assert "cloud metadata" in error["error"]["message"]
+    error = cli(dbfile, "webhooks", "add", "https://93.184.216.34/", "-e", "nope", code=1)
+    assert error["error"]["field"] == "event_types"
+    error = cli(dbfile, "webhooks", "replay", "77", "--program", "shop", code=1)
+    assert error["error"]["code"] == "unknown_delivery"
+    assert cli(dbfile, "webhooks", "list", "--program", "shop") == []
+
+
+def test_member_export_and_erase(dbfile: Path, tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{dbfile}")
+    processor(db).process(purchase("p1", "CARD-9", "15.00"))
+    out = tmp_path / "card.json"
+    result = runner.invoke(app, ["member", "export", "CARD-9", "--program", "shop", "-o", str(out),
+                                 "--db", f"sqlite:///{dbfile}"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert (document["member"]["ref"], document["balances"][0]["balance"]) == ("CARD-9", 15)
+    erased = cli(dbfile, "member", "erase", "CARD-9", "--program", "shop", "--yes")
+    assert (erased["tombstone"], erased["replayed"]) == (
+        f"erased-{document['member']['id']}",
+        False,
+    )
+    assert cli(dbfile, "member", "erase", "CARD-9", "--program", "shop", "--yes")["replayed"]
+    error = cli(dbfile, "member", "export", "CARD-9", "--program", "shop", code=1)
+    assert error["error"]["code"] == "unknown_member"
+    assert check_invariants(db, "shop") == []
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["webhooks", c]
+        for c in ("add", "list", "remove", "deliver", "log", "replay", "expiring", "prune")
+    ]
+    + [["member", "export"], ["member", "erase"]],
+)
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "Example: fidelite " + command[0] in result.output

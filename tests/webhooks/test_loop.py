@@ -1,0 +1,83 @@
+"""The worker's loop: survives a failing pass; ``deliver --loop`` stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from fidelite.store import Database
+from fidelite.webhooks import DeliveryWorker, log
+from fidelite.webhooks import subscriptions as subs
+from tests.webhooks.conftest import Receiver
+from tests.webhooks.support import Clock, processor, purchase
+
+FIDELITE = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+
+
+def test_a_failing_pass_is_reported_and_the_loop_goes_on(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'loop.db'}")
+    db.upgrade()
+    processor(db)
+    url = receiver.url.replace("127.0.0.1", "hooks.example.test")
+    subs.add(db, "shop", url, ["member.created"], allow_private=True,
+             resolve=lambda host, port: ["127.0.0.1"])  # fmt: skip
+    processor(db).process(purchase("p1", "ann", "10.00"))
+    calls = {"resolve": 0, "passes": 0}
+
+    def flaky(host: str, port: int) -> list[str]:  # the resolver is down once
+        calls["resolve"] += 1
+        if calls["resolve"] == 1:
+            raise RuntimeError("resolver crashed")
+        return ["127.0.0.1"]
+
+    def stop() -> bool:
+        calls["passes"] += 1
+        return calls["passes"] > 2
+
+    errors: list[Exception] = []
+    clock = Clock()
+    w = DeliveryWorker(db, allow_private=True, clock=clock, resolve=flaky)
+    w.run_forever(idle_seconds=0.01, stop=stop, on_error=errors.append)
+    assert [str(e) for e in errors] == ["resolver crashed"]
+    assert [d["state"] for d in log(db, "shop")] == ["pending"]  # lease still held...
+    clock.now += timedelta(hours=1)
+    assert w.run_once().delivered == 1  # ...and once it runs out, delivered
+    db.dispose()
+
+
+def test_deliver_loop_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: Receiver) -> None:
+    path = tmp_path / "loop.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    processor(db)
+    subs.add(db, "shop", receiver.url, ["*"], allow_private=True)
+    processor(db).process(purchase("p1", "ann", "10.00"))
+    env = {**os.environ, "FIDELITE_DB": f"sqlite:///{path}"}
+    proc = subprocess.Popen(
+        [FIDELITE, "webhooks", "deliver", "--loop", "--idle", "0.1", "--allow-private"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(receiver.requests) == 2
+        processor(db).process(purchase("p2", "ann", "10.00"))  # picked up while running
+        while len(receiver.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(receiver.requests) == 3
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert {d["state"] for d in log(db, "shop")} == {"delivered"}
+    db.dispose()
