@@ -53,6 +53,15 @@ def _register() -> None:
     app.add_typer(imports.app, name="import")
     app.add_typer(clv_cli.app, name="clv")
 
+    from fidelite.cli import serve as serve_cli
+
+    app.command("serve")(serve_cli.serve)
+    app.add_typer(serve_cli.apikey_app, name="apikey")
+
+    from fidelite.cli import webhooks as webhooks_cli
+
+    app.add_typer(webhooks_cli.app, name="webhooks")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -1,0 +1,111 @@
+"""The API application: ``create_app`` wires the database, the program and the routes.
+
+The API validates, authenticates, authorises and orchestrates; every rule lives in the
+engine, the ledger and the processing layer (:mod:`fidelite.processing`), the same
+code bulk import uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from fidelite import __version__
+from fidelite.api import problems
+from fidelite.api.access import caller
+from fidelite.api.limits import BodyLimit, RateLimiter
+from fidelite.ledger import Ledger
+from fidelite.processing import EventProcessor
+from fidelite.program import ProgramDefinition, load_program
+from fidelite.store import Database
+from fidelite.store.migrate import current_revision, head_revision
+
+
+@dataclass
+class Settings:
+    """Limits an operator may tune (``fidelite serve`` options)."""
+
+    max_body_bytes: int = 1_000_000
+    max_page: int = 200
+    max_batch: int = 1000
+    support_adjustment_limit: int = 5000
+    rate_per_second: float = 0.0  # per key, for events and redemptions; 0 = no limit
+    rate_burst: float = 100.0
+    idempotency_lease_seconds: float = 30.0  # after a crash, a retry may take over then
+    upgrade: bool = True
+
+
+@dataclass
+class Services:
+    """What the routes use; one per application (shared by its request threads)."""
+
+    db: Database
+    program: ProgramDefinition
+    processor: EventProcessor
+    ledger: Ledger
+    settings: Settings
+    limiter: RateLimiter
+
+
+def create_app(
+    db_url: str | None, program: ProgramDefinition | Path | str, settings: Settings | None = None
+) -> FastAPI:
+    """The FastAPI application for one program on one database."""
+    settings = settings or Settings()
+    definition = program if isinstance(program, ProgramDefinition) else load_program(Path(program))
+    db = Database(db_url, pool_size=20)
+    if settings.upgrade:
+        db.upgrade()
+    processor = EventProcessor(db, definition)
+    services = Services(db, definition, processor, processor.ledger, settings,
+                        RateLimiter(settings.rate_per_second, settings.rate_burst))  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()  # the server stops: close the pooled connections
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="fidelite API",
+        version=__version__,
+        description="Members, events, balances, rewards and redemptions of one loyalty "
+        "program. Authenticate with `Authorization: Bearer <API key>`; send "
+        "`Idempotency-Key` on every POST, PATCH and DELETE so retries are safe. Errors are "
+        "RFC 9457 `application/problem+json`.",
+    )
+    app.state.services = services
+    problems.install(app)
+    _health_routes(app, services)
+    from fidelite.api.routes import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router, dependencies=[Depends(caller)], responses=problems.RESPONSES)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _health_routes(app: FastAPI, services: Services) -> None:
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The database answers and is migrated")
+    def readyz() -> JSONResponse:
+        try:
+            with services.db.read() as conn:
+                conn.execute(text("SELECT 1"))
+            current = current_revision(services.db)
+        except Exception as exc:  # the database is down: not ready, say why
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+        head = head_revision(services.db)
+        ready = current == head
+        body = {"status": "ready" if ready else "not_migrated", "revision": current,
+                "head": head}  # fmt: skip
+        return JSONResponse(body, 200 if ready else 503)

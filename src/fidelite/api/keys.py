@@ -1,0 +1,108 @@
+"""API keys: created, listed and revoked by an operator; checked on every request.
+
+A key reads ``fid_<key id>_<secret>``. The key id is public (it names the key in logs
+and in ``fidelite apikey list``); the secret is 32 random bytes shown once at creation.
+Only SHA-256 of the secret is stored, and the check compares in constant time.
+
+Roles (what each may do is declared per route in :mod:`fidelite.api.access`):
+``admin`` everything; ``integration`` (a till, a shop) members, events, balances,
+rewards and redemptions; ``analyst`` read-only; ``support`` members and adjustments
+within a limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+
+from fidelite.api.tables import api_keys
+from fidelite.store import Database
+
+ROLES = ("admin", "integration", "analyst", "support")
+PREFIX = "fid"
+
+
+class ApiKeyError(ValueError):
+    """A key operation refused (unknown role, unknown key)."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key (never its secret)."""
+
+    key_id: str
+    program_id: str
+    role: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_key(db: Database, program_id: str, role: str, label: str = "") -> tuple[ApiKey, str]:
+    """Store a new key; return it and the full token (``fid_<id>_<secret>``), shown once."""
+    if role not in ROLES:
+        raise ApiKeyError(f"unknown role {role!r} (choose from {', '.join(ROLES)})")
+    if not program_id:
+        raise ApiKeyError("a key belongs to a program: give its id")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    with db.write() as conn:
+        conn.execute(insert(api_keys), {
+            "key_id": key_id, "program_id": program_id, "role": role,
+            "secret_hash": _hash(secret), "label": label, "created_at": now,
+        })  # fmt: skip
+    return ApiKey(key_id, program_id, role, label, now, None), f"{PREFIX}_{key_id}_{secret}"
+
+
+def list_keys(db: Database, program_id: str | None = None) -> list[ApiKey]:
+    """Every key (or a program's), oldest first."""
+    query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
+    if program_id is not None:
+        query = query.where(api_keys.c.program_id == program_id)
+    with db.read() as conn:
+        return [_key(r) for r in conn.execute(query)]
+
+
+def revoke_key(db: Database, key_id: str) -> ApiKey:
+    """Revoke a key at once (idempotent: revoking twice keeps the first time)."""
+    with db.write() as conn:
+        conn.execute(
+            update(api_keys)
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if row is None:
+        raise ApiKeyError(f"no key {key_id!r}")
+    return _key(row)
+
+
+def authenticate(db: Database, token: str) -> ApiKey | None:
+    """The live key a bearer token names, or None (unknown, malformed, wrong or revoked)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX:
+        return None
+    _, key_id, secret = parts
+    with db.read() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        return None
+    return _key(row)
+
+
+def _key(row: object) -> ApiKey:
+    r = row._mapping  # type: ignore[attr-defined]
+    return ApiKey(r["key_id"], r["program_id"], r["role"], r["label"], r["created_at"],
+                  r["revoked_at"])  # fmt: skip

@@ -1,0 +1,90 @@
+"""Request limits: body size (413), page size caps, and a per-key rate limit (429).
+
+The rate limit is a token bucket per API key and kind of call (events, redemptions),
+in the memory of one server process: with ``--workers N`` each worker keeps its own
+buckets, so the effective limit is up to N times the configured one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fidelite.api.problems import BASE, MEDIA_TYPE, Problem
+
+
+@dataclass
+class RateLimiter:
+    """``rate`` calls per second with bursts up to ``burst``; 0 disables it."""
+
+    rate: float
+    burst: float
+    _buckets: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, key_id: str, kind: str, cost: float = 1.0) -> None:
+        """Spend ``cost`` tokens or raise ``429 rate_limited`` with the wait in seconds."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get((key_id, kind), (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < cost:
+                wait = (cost - tokens) / self.rate
+                self._buckets[(key_id, kind)] = (tokens, now)
+                raise Problem("rate_limited", f"too many {kind} calls for this key",
+                              status=429, retry_after=max(1, round(wait + 0.5)))  # fmt: skip
+            self._buckets[(key_id, kind)] = (tokens - cost, now)
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send, self.max_bytes)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(send, self.max_bytes)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    import json
+
+    body: dict[str, Any] = {"type": BASE + "payload_too_large", "title": "payload too large",
+                            "status": 413, "code": "payload_too_large",
+                            "detail": f"the request body is over {limit} bytes"}  # fmt: skip
+    raw = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(raw)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": raw})

@@ -1,0 +1,7 @@
+"""One router per resource; :data:`ROUTERS` is what the application mounts under /v1."""
+
+from __future__ import annotations
+
+from fidelite.api.routes import adjustments, events, members, rewards, webhooks
+
+ROUTERS = [members.router, events.router, rewards.router, adjustments.router, webhooks.router]

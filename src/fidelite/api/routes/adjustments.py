@@ -1,0 +1,114 @@
+"""Manual adjustments: a goodwill credit or a correction for one member, or a credit for
+every member of a list or segment (e.g. after an outage). Each is a ledger adjustment
+with a reason and the API key as the actor; a support key is limited per adjustment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from fidelite.api.access import Caller
+from fidelite.api.app import Services
+from fidelite.api.problems import Problem, from_exception
+from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once, require_member
+
+router = APIRouter(prefix="/v1", tags=["adjustments"])
+MAX_POINTS = 10**12
+
+
+class AdjustmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: int = Field(
+        ge=-MAX_POINTS, le=MAX_POINTS, description="Credit (> 0) or debit (< 0).", examples=[500]
+    )
+    reason: str = Field(min_length=1, max_length=300, examples=["goodwill: late delivery"])
+    currency: str | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class BulkAdjustment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: int = Field(gt=0, le=MAX_POINTS, description="Credit given to each member.")
+    reason: str = Field(min_length=1, max_length=300, examples=["sorry for the outage"])
+    currency: str | None = None
+    members: list[str] | None = Field(default=None, max_length=10_000)
+    segment: str | None = Field(default=None, description="Every member in this segment.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BulkAdjustment:
+        if (self.members is None) == (self.segment is None):
+            raise ValueError("give either 'members' or 'segment'")
+        return self
+
+
+def _adjust(svc: Services, who: Caller, member: str, points: int, reason: str,
+            currency: str | None, key: str, expires_at: Any = None) -> dict[str, Any]:  # fmt: skip
+    if points == 0:
+        raise Problem("invalid_request", "points: must not be 0", field="points")
+    limit = svc.settings.support_adjustment_limit
+    if who.role == "support" and abs(points) > limit:
+        raise Problem("adjustment_over_limit", f"a support key may adjust at most {limit} "
+                      "points at a time")  # fmt: skip
+    receipt = svc.ledger.adjust(
+        svc.program.id, member, svc.program.currency_of(currency), points, key=key,
+        reason=reason, actor=who.actor, expires_at=expires_at,
+    )  # fmt: skip
+    return {"member": member, "transaction_id": receipt.transaction_id, "points": points,
+            "currency": receipt.currency, "replayed": receipt.replayed}  # fmt: skip
+
+
+@router.post("/members/{member_id}/adjustments", status_code=201)
+def adjust_member(
+    member_id: str, body: AdjustmentCreate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
+) -> JSONResponse:
+    """Credit or debit one member, with a reason (Idempotency-Key required)."""
+    if not key:
+        raise Problem("invalid_request", "Idempotency-Key: required for adjustments")
+    require_member(svc, member_id)
+
+    def run() -> tuple[int, Any]:
+        return 201, _adjust(svc, who, member_id, body.points, body.reason, body.currency,
+                            f"api-adjust:{key}", body.expires_at)  # fmt: skip
+
+    return once(svc, key, f"POST /v1/members/{member_id}/adjustments",
+                body.model_dump(mode="json"), run)  # fmt: skip
+
+
+@router.post("/adjustments:bulk")
+def adjust_bulk(
+    body: BulkAdjustment, svc: ServicesDep, who: CallerDep, key: IdemKey = None
+) -> JSONResponse:
+    """Credit every listed member (or every member of a segment); one result each."""
+    if not key:
+        raise Problem("invalid_request", "Idempotency-Key: required for bulk adjustments")
+
+    def run() -> tuple[int, Any]:
+        targets = body.members if body.members is not None else _segment(svc, body.segment or "")
+        results = []
+        for member in targets:
+            try:
+                results.append(_adjust(svc, who, member, body.points, body.reason, body.currency,
+                                       f"api-bulk:{key}:{member}"))  # fmt: skip
+            except Exception as exc:
+                problem = from_exception(exc)
+                if problem is None:
+                    raise
+                results.append({"member": member, "problem": problem.body()})
+        credited = sum(1 for r in results if "problem" not in r)
+        return 200, {"credited": credited, "refused": len(results) - credited, "results": results}
+
+    return once(svc, key, "POST /v1/adjustments:bulk", body.model_dump(mode="json"), run)
+
+
+def _segment(svc: Services, segment: str) -> list[str]:
+    members, cursor = [], None
+    while True:
+        page = svc.processor.list_members(after=cursor, limit=500)
+        members += [p["member_ref"] for p in page if segment in (p["segments"] or [])]
+        if len(page) < 500:
+            return members
+        cursor = page[-1]["member_ref"]

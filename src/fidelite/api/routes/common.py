@@ -1,0 +1,46 @@
+"""Helpers shared by the routers: the services, the caller, the idempotent runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from fidelite.api.access import Caller, caller
+from fidelite.api.app import Services
+from fidelite.api.idempotency import Outcome, run_once
+from fidelite.api.problems import Problem
+
+IdemKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Makes the call safe to retry (1-200 chars)."),
+]
+CallerDep = Annotated[Caller, Depends(caller)]
+MAX_ID = 2**63 - 1  # database ids are 64-bit: larger numbers can name no row
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id.")]
+OptionalRowId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def once(
+    svc: Services, key: str | None, route: str, body: Any, run: Callable[[], Outcome]
+) -> JSONResponse:
+    """Run a mutating call at most once per Idempotency-Key (see fidelite.api.idempotency)."""
+    lease = svc.settings.idempotency_lease_seconds
+    return run_once(svc.db, svc.program.id, key, route, body, run, lease_seconds=lease)
+
+
+def require_member(svc: Services, member_id: str) -> dict[str, Any]:
+    """The member's profile, or 404 ``unknown_member``."""
+    profile = svc.processor.member_profile(member_id)
+    if profile is None:
+        raise Problem("unknown_member", f"no member {member_id!r} in this program")
+    return profile

@@ -1,0 +1,97 @@
+"""Events in: purchases, refunds, sign-ups and any named member action, one or a batch.
+
+Each event is processed by the same code as bulk import and de-duplicated by its own
+``id``: sending it again answers ``duplicate`` and posts nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from fidelite.api.problems import Problem, from_exception
+from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once
+from fidelite.engine import Event
+from fidelite.processing import Result
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+PURCHASE_EXAMPLE = {
+    "id": "till-7-000123", "type": "purchase", "member": "CARD-0001",
+    "at": "2026-11-23T10:15:00+01:00", "amount": "23.50", "channel": "store", "store": "paris-1",
+    "items": [{"sku": "ESP", "category": "coffee", "quantity": 2, "price": "2.50"}],
+}  # fmt: skip
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[Event] = Field(min_length=1, description="Up to 1,000 events, applied in order.")
+
+
+def result_body(result: Result) -> dict[str, Any]:
+    """What the till needs back: points per currency, tier changes, the decision trace."""
+    decision = result.decision.as_dict() if result.decision else None
+    return {
+        "event_id": result.event_id,
+        "outcome": result.outcome.value,
+        "points": _signed_points(result),
+        "transactions": [r.transaction_id for r in result.receipts],
+        "tier_changes": [{"at": c.at, "kind": c.kind.value, "from": c.from_tier,
+                          "to": c.to_tier, "reason": c.reason} for c in result.tier_changes],
+        "trace_id": f"event:{result.event_id}",
+        "decision": decision,
+    }  # fmt: skip
+
+
+def _signed_points(result: Result) -> dict[str, int]:
+    """Points the event moved per currency: earned > 0, reversed by a refund < 0."""
+    out: dict[str, int] = {}
+    for r in result.receipts:
+        out[r.currency] = out.get(r.currency, 0) + (
+            r.points if r.direction == "credit" else -r.points
+        )
+    return out
+
+
+@router.post("/events", status_code=201,
+             responses={200: {"description": "Already processed (duplicate event id)"}},
+             openapi_extra={"requestBody": {"content": {"application/json": {
+    "example": PURCHASE_EXAMPLE}}}})  # fmt: skip
+def post_event(event: Event, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:
+    """Apply one event; returns the decision (points, tier changes, trace)."""
+    svc.limiter.take(who.key.key_id, "events")
+
+    def run() -> tuple[int, Any]:
+        result = svc.processor.process(event)
+        return (200 if result.outcome.value == "duplicate" else 201), result_body(result)
+
+    return once(svc, key, "POST /v1/events", event.model_dump(mode="json"), run)
+
+
+@router.post("/events:batch")
+def post_batch(
+    batch: EventBatch, svc: ServicesDep, who: CallerDep, key: IdemKey = None
+) -> JSONResponse:
+    """Apply up to 1,000 events in order; each one succeeds or is refused on its own."""
+    if len(batch.events) > svc.settings.max_batch:
+        raise Problem("invalid_request", f"events: at most {svc.settings.max_batch} per batch")
+    # a batch costs its events, but never more than a full bucket (else it could never pass)
+    svc.limiter.take(who.key.key_id, "events", cost=min(len(batch.events), svc.limiter.burst))
+
+    def run() -> tuple[int, Any]:
+        results = []
+        for event in batch.events:
+            try:
+                results.append(result_body(svc.processor.process(event)))
+            except Exception as exc:
+                problem = from_exception(exc)
+                if problem is None:
+                    raise
+                results.append({"event_id": event.id, "outcome": "rejected",
+                                "problem": problem.body()})  # fmt: skip
+        return 200, {"results": results}
+
+    return once(svc, key, "POST /v1/events:batch", batch.model_dump(mode="json"), run)

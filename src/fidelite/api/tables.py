@@ -1,0 +1,38 @@
+"""Tables of the API layer (created by migration ``0005_api``).
+
+``api_keys``: one row per key; only a SHA-256 hash of the secret is stored, so a
+database leak does not leak usable keys. ``api_requests``: the first response to each
+``Idempotency-Key`` of a program, replayed to retries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Integer, String, Table
+
+from fidelite.store.tables import Base, UTCDateTime
+
+api_keys = Table(
+    "api_keys",
+    Base.metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("program_id", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("label", String(200), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+api_requests = Table(
+    "api_requests",
+    Base.metadata,
+    Column("program_id", String(64), primary_key=True),
+    Column("idem_key", String(200), primary_key=True),
+    Column("route", String(300), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("body", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,136 @@
+"""``fidelite serve``: the REST API; ``fidelite apikey``: create, list, revoke API keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from fidelite.cli.options import DbOption, FormatOption
+from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+
+apikey_app = typer.Typer(
+    help="API keys: create (the secret is shown once), list, revoke.\n\n"
+    "Example: fidelite apikey create --program cafe --role integration --label till-7",
+    no_args_is_help=True,
+)
+
+
+def serve(
+    program: Path = typer.Option(..., "--program", help="Program definition (YAML)."),
+    db: str | None = DbOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(1, "--workers", help="Server processes."),
+    rate: float = typer.Option(
+        0.0, "--rate-limit", help="Events and redemptions per second per key (0 = none)."
+    ),
+    max_body: int = typer.Option(1_000_000, "--max-body-bytes", help="Largest request body."),
+    support_limit: int = typer.Option(
+        5000, "--support-adjustment-limit", help="Largest adjustment a support key may make."
+    ),
+    lease: float = typer.Option(
+        30.0,
+        "--idempotency-lease",
+        help="Seconds a request with an Idempotency-Key counts as running; after a crash a "
+        "retry with the key runs again once they have passed.",
+    ),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the REST API (migrations run at start-up). OpenAPI at /docs and /openapi.json.
+
+    Example: fidelite serve --program cafe.yaml --db postgresql+psycopg://localhost/fid --workers 2
+    """
+    import uvicorn
+
+    from fidelite.api.app import Settings
+    from fidelite.api.server import export_config
+    from fidelite.program import load_program
+    from fidelite.program.loader import ProgramError
+    from fidelite.store import Database
+
+    try:
+        load_program(program)
+    except ProgramError as exc:
+        fail(str(exc), code="bad_program")
+    Database(db).upgrade()  # once, before the workers start
+    settings = Settings(
+        max_body_bytes=max_body,
+        support_adjustment_limit=support_limit,
+        rate_per_second=rate,
+        rate_burst=max(rate, 1.0) * 2,
+        idempotency_lease_seconds=lease,
+        upgrade=False,
+    )
+    export_config(db, str(program), settings)
+    uvicorn.run("fidelite.api.server:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)  # fmt: skip
+
+
+@apikey_app.command("create")
+def create(
+    program: str = typer.Option(..., "--program", "-p", help="Program id the key acts on."),
+    role: str = typer.Option(..., "--role", help="admin, integration, analyst or support."),
+    label: str = typer.Option("", "--label", help="What the key is for (e.g. till-7)."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Create a key; its secret is printed once and never stored.
+
+    Example: fidelite apikey create --program cafe --role integration --label till-7
+    """
+    from fidelite.api.keys import ApiKeyError, create_key
+    from fidelite.store import Database
+
+    database = Database(db)
+    database.upgrade()
+    try:
+        key, token = create_key(database, program, role, label)
+    except ApiKeyError as exc:
+        fail(str(exc), code="usage", fmt=fmt)
+    if fmt is OutputFormat.json:
+        print_json({**asdict(key), "token": token})
+    else:
+        console.print(f"key {key.key_id} ({role}) for program {program}:\n{token}\n"
+                      "Store it now: it cannot be shown again.")  # fmt: skip
+
+
+@apikey_app.command("list")
+def list_(
+    program: str | None = typer.Option(None, "--program", "-p", help="Only this program."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """List keys (never their secrets).
+
+    Example: fidelite apikey list --program cafe --format json
+    """
+    from fidelite.api.keys import list_keys
+    from fidelite.store import Database
+
+    rows = [asdict(k) for k in list_keys(Database(db), program)]
+    print_rows(rows, fmt, title="API keys")
+
+
+@apikey_app.command("revoke")
+def revoke(
+    key_id: str = typer.Argument(..., help="The key id (the part after fid_)."),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Revoke a key; requests with it are refused at once.
+
+    Example: fidelite apikey revoke 3f9a1c2b7d4e
+    """
+    from fidelite.api.keys import ApiKeyError, revoke_key
+    from fidelite.store import Database
+
+    try:
+        key = revoke_key(Database(db), key_id)
+    except ApiKeyError as exc:
+        fail(str(exc), code="unknown_key", fmt=fmt)
+    if fmt is OutputFormat.json:
+        print_json(asdict(key))
+    else:
+        console.print(f"key {key.key_id} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S}")
