@@ -18,6 +18,7 @@ from fidelite.analytics.io import LoadOptions, load_transactions
 from fidelite.analytics.metrics.clv import simple_clv
 from fidelite.analytics.metrics.cohorts import cohorts
 from fidelite.analytics.metrics.pareto import pareto
+from fidelite.analytics.metrics.products import basket_affinity, multi_product
 from fidelite.analytics.metrics.repeat import repeat_rate
 from fidelite.analytics.metrics.repurchase import repurchase
 from fidelite.analytics.metrics.result import MetricResult
@@ -40,6 +41,8 @@ METRICS: dict[str, Callable[[Dataset], MetricResult]] = {
     "rfm": lambda ds: rfm(ds),
     "pareto": lambda ds: pareto(ds, 20.0, None),
     "clv": lambda ds: simple_clv(ds),
+    "multi-product": lambda ds: multi_product(ds),
+    "basket": lambda ds: basket_affinity(ds, min_support=0.5, top=100),
 }
 
 

@@ -69,14 +69,39 @@ def open_dataset(
 
 
 def _spark_dataset(loaded: LoadedTransactions) -> Dataset:
+    bound = bind_table(loaded.connection, loaded.table, "spark")
+    return Dataset(bound.table, bound.backend, "spark", loaded, bound.tmp)
+
+
+@dataclass
+class BoundTable:
+    """One validated DuckDB table as an Ibis table on an engine (keep it alive while used:
+    for Spark it owns the temporary Parquet copy)."""
+
+    table: ibis.Table
+    backend: BaseBackend
+    engine: EngineName
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def execute(self, expr: ibis.Table) -> pa.Table:
+        """Run ``expr`` on this engine and return an Arrow table."""
+        return self.backend.to_pyarrow(expr)
+
+
+def bind_table(connection: Any, table: str, engine: EngineName) -> BoundTable:
+    """Table ``table`` of a DuckDB connection, on ``engine`` (Spark reads a Parquet copy)."""
+    if engine == "duckdb":
+        backend = ibis.duckdb.from_connection(connection)
+        return BoundTable(backend.table(table), backend, "duckdb")
+    if engine != "spark":
+        raise ValueError(f"unknown engine '{engine}' (choose from {', '.join(ENGINES)})")
     tmp = tempfile.TemporaryDirectory(prefix="fidelite-spark-")
-    path = Path(tmp.name) / "transactions.parquet"
-    loaded.connection.execute(
-        f"COPY {loaded.table} TO '{path}' (FORMAT parquet)"  # path is ours, no quoting issue
+    path = Path(tmp.name) / f"{table}.parquet"
+    connection.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")  # our path, no quoting
+    spark = ibis.pyspark.connect(spark_session())
+    return BoundTable(
+        spark.read_parquet(str(path), table_name=f"{table}_{id(tmp)}"), spark, "spark", tmp
     )
-    backend = ibis.pyspark.connect(spark_session())
-    table = backend.read_parquet(str(path), table_name=f"transactions_{id(tmp)}")
-    return Dataset(table, backend, "spark", loaded, tmp)
 
 
 _SESSION: Any = None

@@ -174,7 +174,9 @@ def _source_name(source: Source) -> str:
 def _set_timezone(con: duckdb.DuckDBPyConnection, tz: str, name: str) -> None:
     try:
         con.execute("SET TimeZone = ?", [tz])
-        con.execute("SELECT now()::TIMESTAMPTZ::TIMESTAMP").fetchone()
+        # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, which
+        # blocks registering an Arrow table on the connection afterwards.
+        con.execute("SELECT now()::TIMESTAMPTZ::TIMESTAMP").fetchall()
     except duckdb.Error as exc:
         raise InputError(f"unknown time zone '{tz}'", file=name) from exc
 
@@ -263,20 +265,14 @@ class _Checker:
             raise InputError("no transactions (the file has a header but no rows)", file=self.name)
         return total
 
-    def first_failure(self, canonical: str, bad_condition: str) -> str | None:
-        """The raw text of the first value of ``canonical`` meeting ``bad_condition``."""
-        col = self.col(canonical)
-        row = self.con.execute(
-            f"SELECT CAST({col} AS VARCHAR) FROM raw WHERE coalesce({bad_condition}, FALSE) LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return "" if row[0] is None else str(row[0])
-
-    def fail(self, canonical: str, value: str, reason: str) -> InputError:
+    def fail(self, canonical: str, value: str, reason: str, row: int | None = None) -> InputError:
+        """An error for ``canonical`` at data row ``row`` (1-based, header excluded)."""
         column = self.mapping[canonical]
-        row, label = self._locate(column, value)
-        return InputError(reason, file=self.name, row=row, column=column, row_label=label)
+        if row is None:
+            return InputError(reason, file=self.name, column=column)
+        if self.kind == "csv":
+            return InputError(reason, file=self.name, row=self._csv_line(row), column=column)
+        return InputError(reason, file=self.name, row=row, column=column, row_label="row")
 
     def check(self, canonical: str, bad_condition: str, reason: str) -> None:
         """Queue a check; :meth:`flush` runs all queued checks in one scan."""
@@ -286,7 +282,9 @@ class _Checker:
         """Run queued checks in one pass; raise for the first (in queue order) that fails.
 
         One scan for every check keeps loading 10M rows cheap; only the failing check
-        is then re-run to find its row.
+        is then re-run to find its row — by the condition, not by the value, so a value
+        that is valid elsewhere (a 0 that is a fine NPS score but not a CSAT one) does
+        not point at the wrong row.
         """
         checks, self.pending = self.pending, []
         if not checks:
@@ -295,27 +293,26 @@ class _Checker:
         flags = self.con.execute(f"SELECT {cols} FROM raw").fetchone() or ()
         for (canonical, cond, reason), failed in zip(checks, flags, strict=True):
             if failed:
-                value = self.first_failure(canonical, cond)
+                row, value = self._first_failing_row(canonical, cond)
                 shown = "empty value" if not value else f"'{value}'"
-                raise self.fail(canonical, value or "", f"{reason}: {shown}")
+                raise self.fail(canonical, value, f"{reason}: {shown}", row)
 
-    def _locate(self, column: str, value: str) -> tuple[int | None, str]:
-        """Row number of the first occurrence of ``value`` in ``column``.
+    def _first_failing_row(self, canonical: str, bad_condition: str) -> tuple[int | None, str]:
+        """Data row number (1-based, in file order) and value of the first failing row."""
+        col = self.col(canonical)
+        found = self.con.execute(
+            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, "
+            f"CAST({col} AS VARCHAR) AS v, coalesce({bad_condition}, FALSE) AS bad FROM raw) "
+            "WHERE bad ORDER BY n LIMIT 1"
+        ).fetchall()
+        if not found:
+            return None, ""
+        n, value = found[0]
+        return int(n), "" if value is None else str(value)
 
-        Only runs on the error path, so a plain scan is fine. CSV rows are reported
-        as file line numbers (the header is line 1).
-        """
-        if self.kind == "csv":
-            return self._locate_csv(column, value), "line"
-        row = self.con.execute(
-            f"SELECT n FROM (SELECT row_number() OVER () AS n, "
-            f"CAST({_ident(column)} AS VARCHAR) AS v FROM raw) "
-            "WHERE coalesce(v, '') = ? ORDER BY n LIMIT 1",
-            [value],
-        ).fetchone()
-        return (int(row[0]) if row else None), "row"
-
-    def _locate_csv(self, column: str, value: str) -> int | None:
+    def _csv_line(self, data_row: int) -> int | None:
+        """The file line on which CSV record ``data_row`` (1-based) starts; the header is
+        line 1. Read with Python's csv module so quoted multi-line fields count right."""
         with open(self.source, newline="", encoding="utf-8", errors="replace") as fh:
             sample = fh.read(65536)
             fh.seek(0)
@@ -324,14 +321,12 @@ class _Checker:
             except csv.Error:
                 dialect = csv.excel
             reader = csv.reader(fh, dialect)
-            header = next(reader, [])
-            if column not in header:
-                return None
-            idx = header.index(column)
-            for rec in reader:
-                cell = rec[idx].strip() if idx < len(rec) else ""
-                if cell == value.strip():
-                    return reader.line_num
+            next(reader, None)
+            start = reader.line_num  # the line the previous record ended on
+            for index, _ in enumerate(reader, start=1):
+                if index == data_row:
+                    return start + 1
+                start = reader.line_num
         return None
 
 

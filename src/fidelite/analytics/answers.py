@@ -1,0 +1,176 @@
+"""Load survey answers (CSV or Parquet) into the normalised ``answers`` table.
+
+Input columns: ``customer_id, timestamp, question, score`` (other names mapped with
+:class:`AnswerColumns`). One row is one answer to one question. Known questions and
+their scales — a score outside its scale, or not a whole number where the scale is
+whole, is an error naming the file, line and column:
+
+==================  =======  ==================================================
+question            scale    asks
+==================  =======  ==================================================
+``nps``             0..10    how likely are you to recommend us (``recommend``
+                             is the same question under another name)
+``repurchase``      0..10    how likely are you to buy from us again
+``upsell``          0..10    how likely are you to try our other products
+``csat``            1..5     how satisfied were you
+``ces``             1..7     how easy was it (7 = very easy)
+``share_of_wallet`` 0..100   what share (%) of your spending on this kind of
+                             product goes to us
+==================  =======  ==================================================
+
+Other question names are kept (custom questions) with any numeric score.
+
+Output: DuckDB table ``answers`` with ``customer_id VARCHAR, ts TIMESTAMP, day DATE,
+question VARCHAR, score DOUBLE``; ``question`` is lower-cased and ``recommend`` is
+stored as ``nps``. Time zones work as for transactions (:mod:`fidelite.analytics.io`).
+
+Invariant: loading either returns a fully valid table or raises one
+:class:`~fidelite.analytics.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import (
+    LoadOptions,
+    Source,
+    _Checker,
+    _quote,
+    _raw_types,
+    _register_raw,
+    _set_timezone,
+    _source_name,
+    _timestamp_expression,
+)
+
+# question -> (lowest, highest, whole numbers only)
+SCALES: dict[str, tuple[float, float, bool]] = {
+    "nps": (0, 10, True),
+    "repurchase": (0, 10, True),
+    "upsell": (0, 10, True),
+    "csat": (1, 5, True),
+    "ces": (1, 7, True),
+    "share_of_wallet": (0, 100, False),
+}
+ALIASES = {"recommend": "nps"}
+REQUIRED = ("customer_id", "timestamp", "question", "score")
+
+
+@dataclass(frozen=True)
+class AnswerColumns:
+    """Which column of the file holds each field (defaults: the canonical names)."""
+
+    customer_id: str = "customer_id"
+    timestamp: str = "timestamp"
+    question: str = "question"
+    score: str = "score"
+
+
+@dataclass(frozen=True)
+class LoadedAnswers:
+    """A validated ``answers`` table in a DuckDB connection, with how it was read."""
+
+    connection: duckdb.DuckDBPyConnection
+    table: str
+    source: str
+    rows: int
+    timezone: str
+    date_format: str
+
+    def describe(self) -> dict[str, Any]:
+        """Input facts stated in every survey metric output."""
+        return {
+            "surveys": self.source,
+            "answers": self.rows,
+            "timezone": self.timezone,
+            "date_format": self.date_format,
+        }
+
+
+def load_answers(
+    source: Source,
+    *,
+    columns: AnswerColumns | None = None,
+    timezone: str = "UTC",
+    date_format: str | None = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
+    table: str = "answers",
+) -> LoadedAnswers:
+    """Read, validate and normalise survey answers into DuckDB table ``table``."""
+    cols = columns or AnswerColumns()
+    opts = LoadOptions(timezone=timezone, date_format=date_format)
+    con = connection or duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    name = _source_name(source)
+    _set_timezone(con, timezone, name)
+    kind = _register_raw(con, source, opts, name)
+    mapping = _mapping(_raw_types(con), cols, name)
+    checker = _Checker(con, source, name, kind, mapping)
+    total = _count(con, name)
+    ts_expr, fmt = _timestamp_expression(con, checker, _raw_types(con)[mapping["timestamp"]], opts)
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, ts_expr)}")
+    con.execute("DROP VIEW IF EXISTS raw")
+    return LoadedAnswers(con, table, name, total, timezone, fmt)
+
+
+def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str, str]:
+    mapping = {}
+    for canonical in REQUIRED:
+        wanted = str(getattr(cols, canonical))
+        if wanted not in types:
+            found = ", ".join(types) or "none"
+            raise InputError(
+                f"missing required column '{wanted}' (columns found: {found})",
+                file=name,
+                column=wanted,
+            )
+        mapping[canonical] = wanted
+    return mapping
+
+
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    row = con.execute("SELECT count(*) FROM raw").fetchall()
+    total = int(row[0][0]) if row else 0
+    if total == 0:
+        raise InputError("no survey answers (the file has a header but no rows)", file=name)
+    return total
+
+
+def _select(checker: _Checker, ts_expr: str) -> str:
+    """Validate every answer and return the SELECT producing the normalised table."""
+    cust, q, s = checker.col("customer_id"), checker.col("question"), checker.col("score")
+    checker.check(
+        "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
+    )
+    checker.check("question", f"{q} IS NULL OR trim(CAST({q} AS VARCHAR)) = ''", "missing question")
+    score_text = f"NULLIF(trim(CAST({s} AS VARCHAR)), '')"
+    score = f"try_cast({score_text} AS DOUBLE)"
+    checker.check("score", f"{score} IS NULL", "missing or unparsable score")
+    question = _question_expr(q)
+    for name, (low, high, whole) in SCALES.items():
+        is_q = f"{question} = {_quote(name)}"
+        checker.check("score", f"{is_q} AND ({score} < {low} OR {score} > {high})",
+                      f"{name} score must be between {low:g} and {high:g}")  # fmt: skip
+        if whole:
+            checker.check("score", f"{is_q} AND {score} <> round({score})",
+                          f"{name} score must be a whole number")  # fmt: skip
+    checker.flush()
+    ts = f"({ts_expr})"
+    return (
+        f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, {ts} AS ts, "
+        f"CAST({ts} AS DATE) AS day, {question} AS question, {score} AS score FROM raw"
+    )
+
+
+def _question_expr(col: str) -> str:
+    text = f"lower(trim(CAST({col} AS VARCHAR)))"
+    cases = " ".join(f"WHEN {_quote(a)} THEN {_quote(c)}" for a, c in ALIASES.items())
+    return f"(CASE {text} {cases} ELSE {text} END)"
+
+
+__all__ = ["ALIASES", "SCALES", "AnswerColumns", "LoadedAnswers", "load_answers"]

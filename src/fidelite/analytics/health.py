@@ -1,0 +1,111 @@
+"""Per-customer inputs of the health score (:mod:`fidelite.clv.health`) from the data.
+
+As of the last day in the transactions (``as_of``), with a window of W days:
+
+* days since last purchase = as_of - the customer's last purchase day;
+* purchases and spend in the recent window (as_of - W, as_of] and in the previous one
+  (as_of - 2W, as_of - W]; purchases = distinct orders, spend = purchase amounts
+  (refunds excluded: a refund is not a sign of engagement either way);
+* NPS answer = the customer's latest ``nps`` answer (missing without a surveys file or
+  an answer: the component then drops out of that customer's score);
+* support cases = cases in the recent window (missing without a support file).
+
+Customers are those with at least one purchase, sorted by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import ibis
+import numpy as np
+import pyarrow as pa
+
+from fidelite.analytics.answers import LoadedAnswers
+from fidelite.analytics.engine import Dataset
+from fidelite.analytics.support import LoadedSupport
+from fidelite.clv.health import HealthInputs
+
+
+@dataclass(frozen=True)
+class HealthData:
+    """Customer ids and their health inputs, in the same order."""
+
+    customer_ids: list[str]
+    inputs: HealthInputs
+    as_of: date
+    window_days: int
+
+
+def health_inputs(
+    ds: Dataset,
+    *,
+    window_days: int = 90,
+    answers: LoadedAnswers | None = None,
+    support: LoadedSupport | None = None,
+) -> HealthData:
+    """Compute the health inputs of every purchasing customer."""
+    if window_days <= 0:
+        raise ValueError(f"the window must be at least one day, got {window_days}")
+    t = ds.transactions
+    p = t.filter(~t.is_refund)
+    as_of: date = ds.execute(t.aggregate(d=t.day.max())).to_pylist()[0]["d"]
+    recent_from = as_of - timedelta(days=window_days)
+    previous_from = as_of - timedelta(days=2 * window_days)
+    recent = (p.day > ibis.date(recent_from)) & (p.day <= ibis.date(as_of))
+    previous = (p.day > ibis.date(previous_from)) & (p.day <= ibis.date(recent_from))
+    expr = p.group_by("customer_id").aggregate(
+        last_day=p.day.max(),
+        orders_recent=p.order_id.nunique(where=recent),
+        orders_previous=p.order_id.nunique(where=previous),
+        spend_recent=p.amount.sum(where=recent),
+        spend_previous=p.amount.sum(where=previous),
+    )
+    table = ds.execute(expr.order_by("customer_id"))
+    ids = [str(v) for v in table.column("customer_id").to_pylist()]
+    days = [(as_of - d).days for d in table.column("last_day").to_pylist()]
+    inputs = HealthInputs(
+        days_since_last_purchase=np.asarray(days, dtype=np.float64),
+        purchases_recent=_floats(table, "orders_recent"),
+        purchases_previous=_floats(table, "orders_previous"),
+        spend_recent=_floats(table, "spend_recent"),
+        spend_previous=_floats(table, "spend_previous"),
+        nps_answer=_latest_nps(answers, ids),
+        support_cases=_support_counts(support, ids, recent_from, as_of),
+    )
+    return HealthData(ids, inputs, as_of, window_days)
+
+
+def _floats(table: pa.Table, name: str) -> np.ndarray:
+    values = table.column(name).to_pylist()
+    return np.asarray([0.0 if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def _latest_nps(answers: LoadedAnswers | None, ids: list[str]) -> np.ndarray:
+    out = np.full(len(ids), np.nan)
+    if answers is None:
+        return out
+    rows = answers.connection.execute(
+        f"SELECT customer_id, arg_max(score, ts) FROM {answers.table} "
+        "WHERE question = 'nps' GROUP BY customer_id"
+    ).fetchall()
+    latest = {str(c): float(s) for c, s in rows}
+    for i, cid in enumerate(ids):
+        if cid in latest:
+            out[i] = latest[cid]
+    return out
+
+
+def _support_counts(
+    support: LoadedSupport | None, ids: list[str], after: date, until: date
+) -> np.ndarray:
+    if support is None:
+        return np.full(len(ids), np.nan)
+    rows = support.connection.execute(
+        f"SELECT customer_id, count(*) FROM {support.table} "
+        "WHERE day > ? AND day <= ? GROUP BY customer_id",
+        [after, until],
+    ).fetchall()
+    counts = {str(c): float(n) for c, n in rows}
+    return np.asarray([counts.get(cid, 0.0) for cid in ids], dtype=np.float64)

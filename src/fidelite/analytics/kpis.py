@@ -1,0 +1,281 @@
+"""Program KPIs from the program database, per month (or quarter, year) in the business
+time zone. Read-only; the ledger's program-side accounts say where points went.
+
+Per period P (points of one currency: the program's only one, or ``currency``):
+
+* members: joined in P (their first event's time), total at the end of P; active =
+  members with a purchase in P; active-member rate = active / total x 100;
+* earned = points issued in P (net of refund reversals); redeemed (burn) = points spent
+  on rewards or by operators in P (net of cancellations); expired = points expired in
+  P; adjusted = manual credits minus debits; burn rate = redeemed / earned x 100;
+* breakage rate (to date) = expired / (expired + redeemed) x 100, both cumulative to the
+  end of P: of the points that reached an end, the share that lapsed unused;
+* outstanding = points held by members (available + pending - debt) at the end of P;
+  liability = outstanding x the currency's money value (when the program file is given);
+* redemptions in P (not cancelled), redeeming members, redemption rate = redeeming
+  members / total members x 100, frequency = redemptions / redeeming members;
+* member spend = purchases minus refunds in P, and per active member.
+
+With a transactions file (all customers, members or not) the result adds, over the
+file: enrolment rate = customers who are members / all customers x 100, and the
+average net spend per member customer and per non-member customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Connection, text
+
+from fidelite.analytics.engine import Dataset
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.metrics.period import Period, bounds, label
+from fidelite.analytics.metrics.result import MetricResult, money, percent
+from fidelite.analytics.programdb import database_name
+from fidelite.store import Database
+
+_TRUNC = {"month": "month", "quarter": "quarter", "year": "year"}
+
+
+def program_kpis(
+    url: str,
+    program_id: str,
+    *,
+    period: Period = "month",
+    timezone: str = "UTC",
+    currency: str | None = None,
+    value: Decimal | None = None,
+    transactions: Dataset | None = None,
+) -> MetricResult:
+    """KPI rows per period; ``value`` is the money value of one point (for liability)."""
+    if period not in _TRUNC:
+        raise ValueError(f"program KPIs are per month, quarter or year, not {period!r}")
+    zone = ZoneInfo(timezone)
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            cur = currency or _first_currency(conn, program_id, url)
+            con = _load(conn, program_id, cur, zone)
+    finally:
+        db.dispose()
+    rows = _rows(con, period, value)
+    summary = _member_spend(con, transactions) if transactions is not None else {}
+    params = {
+        "program": program_id,
+        "currency": cur,
+        "period": period,
+        "timezone": timezone,
+        "database": database_name(url),
+        "point_value": value,
+    }
+    definition = (
+        f"Per {period} in time zone {timezone}, {cur} points: earned = issued net of refund "
+        "reversals; redeemed = spent net of cancellations; burn rate = redeemed / earned x "
+        "100; breakage rate = expired / (expired + redeemed) x 100, cumulative to the end of "
+        "the period; outstanding = members' available + pending - debt at its end (liability "
+        "= outstanding x point value); active-member rate = members with a purchase / total "
+        "members x 100; redemption rate = members who redeemed / total members x 100; "
+        "frequency = redemptions / redeeming members; member spend = purchases - refunds."
+    )
+    return MetricResult("program-kpis", definition, params, rows, summary)
+
+
+def _first_currency(conn: Connection, program_id: str, url: str) -> str:
+    """The program's currency when it has one; several need ``currency``."""
+    codes = [
+        str(r[0])
+        for r in conn.execute(
+            text("SELECT code FROM currencies WHERE program_id = :p ORDER BY code"),
+            {"p": program_id},
+        )
+    ]
+    if not codes:
+        raise InputError(f"no program '{program_id}' in this database", file=database_name(url))
+    if len(codes) > 1:
+        raise InputError(
+            f"program '{program_id}' has several currencies ({', '.join(codes)}); "
+            "choose one with --currency",
+            file=database_name(url),
+        )
+    return codes[0]
+
+
+def _local(values: Sequence[Any], zone: ZoneInfo) -> list[datetime]:
+    """Stored UTC times (naive on SQLite) as local wall-clock times of ``zone``."""
+    out = []
+    for v in values:
+        if isinstance(v, str):  # SQLite returns raw text for untyped queries
+            v = datetime.fromisoformat(v)
+        aware = v.replace(tzinfo=UTC) if v.tzinfo is None else v
+        out.append(aware.astimezone(zone).replace(tzinfo=None))
+    return out
+
+
+def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> Any:
+    """Raw rows into an in-memory DuckDB (local wall-clock times)."""
+    p = {"p": program_id, "c": currency}
+    flows = conn.execute(
+        text(
+            "SELECT t.occurred_at, a.kind, SUM(po.points) FROM postings po "
+            "JOIN accounts a ON a.id = po.account_id JOIN ledger_transactions t "
+            "ON t.id = po.transaction_id WHERE t.program_id = :p AND t.currency = :c "
+            "GROUP BY t.occurred_at, a.kind"
+        ),
+        p,
+    ).all()
+    members = conn.execute(
+        text(
+            "SELECT member_ref, joined_at FROM member_states WHERE program_id = :p "
+            "AND joined_at IS NOT NULL"
+        ),
+        p,
+    ).all()
+    events = conn.execute(
+        text(
+            "SELECT member_ref, occurred_at, type, amount FROM processed_events "
+            "WHERE program_id = :p AND type IN ('purchase', 'refund')"
+        ),
+        p,
+    ).all()
+    redemptions = conn.execute(
+        text(
+            "SELECT member_ref, redeemed_at FROM redemptions WHERE program_id = :p "
+            "AND status = 'active'"
+        ),
+        p,
+    ).all()
+    con = duckdb.connect()
+    tables = {
+        "flows": {
+            "ts": _local([r[0] for r in flows], zone),
+            "kind": [r[1] for r in flows],
+            "points": [int(r[2]) for r in flows],
+        },
+        "members": {"ref": [r[0] for r in members], "ts": _local([r[1] for r in members], zone)},
+        "events": {
+            "ref": [r[0] for r in events],
+            "ts": _local([r[1] for r in events], zone),
+            "kind": [r[2] for r in events],
+            "amount": [float(r[3] or 0) for r in events],
+        },
+        "redemptions": {
+            "ref": [r[0] for r in redemptions],
+            "ts": _local([r[1] for r in redemptions], zone),
+        },
+    }
+    for name, columns in tables.items():
+        con.register(f"{name}_arrow", pa.table(columns))
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
+    return con
+
+
+def _rows(con: Any, period: Period, value: Decimal | None) -> list[dict[str, Any]]:
+    first_last = con.execute(
+        "SELECT min(ts), max(ts) FROM (SELECT ts FROM flows UNION ALL SELECT ts FROM members)"
+    ).fetchall()[0]
+    if first_last[0] is None:
+        return []
+    start, end = _index(first_last[0], period), _index(first_last[1], period)
+    per = {}
+    for i in range(start, end + 1):
+        lo, hi = bounds(i, period)
+        per[i] = _period_row(con, lo, hi, value)
+        per[i] = {
+            "period": label(i, period),
+            "start": lo.isoformat(),
+            "end": hi.isoformat(),
+            **per[i],
+        }
+    return list(per.values())
+
+
+def _index(at: datetime, period: Period) -> int:
+    months = {"month": 1, "quarter": 3, "year": 12}[period]
+    return (at.year * 12 + at.month - 1) // months
+
+
+def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, Any]:
+    window = "ts >= CAST(? AS DATE) AND ts < CAST(? AS DATE) + INTERVAL 1 DAY"
+    upto = "ts < CAST(? AS DATE) + INTERVAL 1 DAY"
+
+    def one(sql: str, *args: Any) -> Any:
+        return con.execute(sql, list(args)).fetchall()[0][0]
+
+    def flow(kind: str, cond: str, *args: Any) -> int:
+        return int(
+            one(
+                f"SELECT coalesce(sum(points), 0) FROM flows WHERE kind = ? AND {cond}", kind, *args
+            )
+        )
+
+    earned = -flow("issued", window, lo, hi)
+    redeemed = flow("redeemed", window, lo, hi)
+    expired = flow("expired", window, lo, hi)
+    adjusted = -flow("adjustment", window, lo, hi)
+    redeemed_all, expired_all = flow("redeemed", upto, hi), flow("expired", upto, hi)
+    outstanding = int(
+        one(
+            "SELECT coalesce(sum(points), 0) FROM flows WHERE kind IN "
+            f"('available', 'pending', 'debt') AND {upto}",
+            hi,
+        )
+    )
+    total = int(one(f"SELECT count(*) FROM members WHERE {upto}", hi))
+    new = int(one(f"SELECT count(*) FROM members WHERE {window}", lo, hi))
+    active = int(
+        one(f"SELECT count(DISTINCT ref) FROM events WHERE kind = 'purchase' AND {window}", lo, hi)
+    )
+    spend = float(
+        one(
+            "SELECT coalesce(sum(CASE WHEN kind = 'refund' THEN -amount ELSE amount "
+            f"END), 0) FROM events WHERE {window}",
+            lo,
+            hi,
+        )
+    )
+    count, redeemers = con.execute(
+        f"SELECT count(*), count(DISTINCT ref) FROM redemptions WHERE {window}", [lo, hi]
+    ).fetchall()[0]
+    return {
+        "members_new": new,
+        "members_total": total,
+        "active_members": active,
+        "active_member_rate": percent(active, total),
+        "points_earned": earned,
+        "points_redeemed": redeemed,
+        "points_expired": expired,
+        "points_adjusted": adjusted,
+        "burn_rate": percent(redeemed, earned),
+        "breakage_rate_to_date": percent(expired_all, expired_all + redeemed_all),
+        "points_outstanding": outstanding,
+        "liability": money(float(outstanding * value)) if value is not None else None,
+        "redemptions": int(count),
+        "redeeming_members": int(redeemers),
+        "redemption_rate": percent(int(redeemers), total),
+        "redemption_frequency": round(int(count) / int(redeemers), 4) if redeemers else None,
+        "member_spend": money(spend),
+        "spend_per_active_member": money(spend / active) if active else None,
+    }
+
+
+def _member_spend(con: Any, ds: Dataset) -> dict[str, Any]:
+    """Enrolment rate and spend of members vs non-members over a transactions file."""
+    t = ds.transactions
+    per = ds.execute(t.group_by("customer_id").aggregate(spend=t.amount.sum()))
+    refs = {r[0] for r in con.execute("SELECT ref FROM members").fetchall()}
+    rows = per.to_pylist()
+    members = [float(r["spend"]) for r in rows if r["customer_id"] in refs]
+    others = [float(r["spend"]) for r in rows if r["customer_id"] not in refs]
+    return {
+        "customers": len(rows),
+        "member_customers": len(members),
+        "enrolment_rate": percent(len(members), len(rows)),
+        "spend_per_member_customer": money(sum(members) / len(members)) if members else None,
+        "spend_per_non_member_customer": money(sum(others) / len(others)) if others else None,
+    }

@@ -1,0 +1,138 @@
+"""Recurring revenue: MRR movements, MRR churn, net revenue retention, negative churn.
+
+A customer's MRR on a day = the sum of ``mrr`` over their subscriptions running that
+day (``start <= day < end``). For period P (month by default; quarter or year):
+
+* starting MRR = MRR on P's first day; ending MRR = MRR on the next period's first day;
+* per customer, with s = their starting and e = their ending MRR:
+  new = e when s = 0 and they never had MRR on an earlier period boundary;
+  reactivation = e when s = 0 but they had MRR before;
+  expansion = e - s when 0 < s < e; contraction = s - e when 0 < e < s;
+  churned = s when e = 0;
+* ending = starting + new + reactivation + expansion - contraction - churned (checked);
+* revenue churn (MRR churn) = contraction + churned;
+  gross MRR churn rate = (churned + contraction) / starting x 100;
+  net MRR churn rate = (churned + contraction - expansion) / starting x 100 (below 0 is
+  negative churn); net revenue retention = (starting - churned - contraction +
+  expansion) / starting x 100; ``negative_churn`` = expansion > churned + contraction.
+
+Movements are read at period boundaries, so a subscription that starts and stops
+between two boundaries never counts. Rates are null when starting MRR is 0.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from fidelite.analytics.engine import BoundTable, EngineName, bind_table
+from fidelite.analytics.metrics.period import Period, bounds, label
+from fidelite.analytics.metrics.result import MetricResult, money, percent
+from fidelite.analytics.subscriptions import LoadedSubscriptions
+
+DEFINITION = (
+    "Per {period}: starting MRR = MRR on the first day of the {period}, ending MRR = MRR on "
+    "the first day of the next one (MRR on a day = the mrr of subscriptions with start <= "
+    "day < end). Per customer with starting s and ending e: new = e if s = 0 and no earlier "
+    "MRR, reactivation = e if s = 0 with earlier MRR, expansion = e - s if 0 < s < e, "
+    "contraction = s - e if 0 < e < s, churned = s if e = 0. Revenue churn = churned + "
+    "contraction; gross MRR churn rate = (churned + contraction) / starting x 100; net MRR "
+    "churn rate = (churned + contraction - expansion) / starting x 100; net revenue "
+    "retention = (starting - churned - contraction + expansion) / starting x 100; negative "
+    "churn when expansion > churned + contraction."
+)
+_PERIODS: tuple[Period, ...] = ("month", "quarter", "year")
+
+
+class Subscriptions:
+    """Validated subscriptions bound to one engine."""
+
+    def __init__(self, loaded: LoadedSubscriptions, engine: EngineName = "duckdb") -> None:
+        self.loaded = loaded
+        self.bound: BoundTable = bind_table(loaded.connection, loaded.table, engine)
+        self.engine = engine
+
+
+def mrr(subs: Subscriptions, period: Period = "month") -> MetricResult:
+    """One row per period from the first subscription start to the last change."""
+    if period not in _PERIODS:
+        raise ValueError(f"MRR periods are month, quarter or year, not {period!r}")
+    first, last = _span(subs)
+    indices = _indices(first, last, period)
+    boundaries = ibis.memtable(
+        pa.table({"b": indices, "at": [bounds(i, period)[0] for i in indices]})
+    )
+    movements = _movements(subs.bound.table, boundaries)
+    per_idx = {int(r["b"]): r for r in subs.bound.execute(movements).to_pylist()}
+    rows = [_row(i, period, per_idx.get(i)) for i in indices[:-1]]
+    params = {"period": period, **subs.loaded.describe(), "engine": subs.engine}
+    return MetricResult("mrr", DEFINITION.format(period=period), params, rows)
+
+
+def _span(subs: Subscriptions) -> tuple[date, date]:
+    t = subs.bound.table
+    expr = t.aggregate(
+        first=t.start_day.min(), last_start=t.start_day.max(), last_end=t.end_day.max()
+    )
+    r = subs.bound.execute(expr).to_pylist()[0]
+    last: date = max(d for d in (r["last_start"], r["last_end"]) if d is not None)
+    first: date = r["first"]
+    return first, last
+
+
+def _indices(first: date, last: date, period: Period) -> list[int]:
+    """Boundary indices from ``first``'s period to the one after ``last``'s: a change on
+    day D shows at the first boundary on or after D, at the latest the next period's."""
+    months = {"month": 1, "quarter": 3, "year": 12}[period]
+    start = (first.year * 12 + first.month - 1) // months
+    end = (last.year * 12 + last.month - 1) // months + 1
+    return list(range(start, end + 1))
+
+
+def _movements(t: ibis.Table, boundaries: ibis.Table) -> ibis.Table:
+    """Per boundary index b: the period b's starting/ending MRR and its movements."""
+    running = t.cross_join(boundaries).filter(
+        lambda r: (r.start_day <= r.at) & (r.end_day.isnull() | (r.end_day > r.at))
+    )
+    snap = running.group_by(["customer_id", "b"]).aggregate(v=running.mrr.sum())
+    first = snap.group_by("customer_id").aggregate(first_b=snap.b.min())
+    zero = ibis.literal(0.0)
+    cur = snap.select(customer_id=snap.customer_id, b=snap.b, s=snap.v, e=zero)
+    nxt = snap.select(customer_id=snap.customer_id, b=snap.b - 1, s=zero, e=snap.v)
+    stacked = cur.union(nxt)
+    both = stacked.group_by(["customer_id", "b"]).aggregate(s=stacked.s.sum(), e=stacked.e.sum())
+    j = both.join(first, "customer_id")
+    grew = (j.s == 0) & (j.e > 0)
+    return j.group_by("b").aggregate(
+        starting=j.s.sum(),
+        ending=j.e.sum(),
+        new=ibis.ifelse(grew & (j.first_b == j.b + 1), j.e, zero).sum(),
+        reactivation=ibis.ifelse(grew & (j.first_b < j.b + 1), j.e, zero).sum(),
+        expansion=ibis.ifelse((j.s > 0) & (j.e > j.s), j.e - j.s, zero).sum(),
+        contraction=ibis.ifelse((j.e > 0) & (j.e < j.s), j.s - j.e, zero).sum(),
+        churned=ibis.ifelse((j.s > 0) & (j.e == 0), j.s, zero).sum(),
+        customers_start=(j.s > 0).sum(),
+        customers_end=(j.e > 0).sum(),
+    )
+
+
+def _row(idx: int, period: Period, r: dict[str, Any] | None) -> dict[str, Any]:
+    start, end = bounds(idx, period)
+    keys = ("starting", "new", "reactivation", "expansion", "contraction", "churned", "ending")
+    v = {k: float((r or {}).get(k) or 0.0) for k in keys}
+    lost = v["churned"] + v["contraction"]
+    base = v["starting"]
+    return {
+        "period": label(idx, period), "start": start.isoformat(), "end": end.isoformat(),
+        "customers_start": int((r or {}).get("customers_start") or 0),
+        "customers_end": int((r or {}).get("customers_end") or 0),
+        **{f"{k}_mrr": money(v[k]) for k in keys},
+        "revenue_churn": money(lost),
+        "gross_mrr_churn_rate": percent(lost, base),
+        "net_mrr_churn_rate": percent(lost - v["expansion"], base),
+        "net_revenue_retention": percent(base - lost + v["expansion"], base),
+        "negative_churn": v["expansion"] > lost,
+    }  # fmt: skip

@@ -1,0 +1,106 @@
+"""Product metrics: multi-product buyers and basket affinity (products bought together).
+
+Both need the ``product_id`` column (or ``category`` with ``by="category"``); refunds
+are excluded. A basket is an order (``order_id``); without order ids in the file, a
+customer's purchases on one local day form one basket.
+
+* **Multi-product buyers** = repeat customers (two or more orders) who bought more than
+  one distinct product (category) / repeat customers x 100.
+* **Basket affinity** for each pair of products {A, B} bought together in at least one
+  basket: support = baskets with both / all baskets x 100; confidence A->B = baskets
+  with both / baskets with A x 100 (and B->A); lift = support(A and B) / (support(A) x
+  support(B)) with supports as fractions (1 = independent, above 1 = bought together
+  more than chance).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import ibis
+
+from fidelite.analytics.engine import Dataset
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.metrics.result import MetricResult, percent
+
+Level = Literal["product", "category"]
+
+
+def _column(ds: Dataset, by: Level) -> str:
+    name = "product_id" if by == "product" else "category"
+    if name not in ds.loaded.present:
+        raise InputError(f"this metric needs a '{name}' column", file=ds.loaded.source,
+                         column=name)  # fmt: skip
+    return name
+
+
+def multi_product(ds: Dataset, by: Level = "product") -> MetricResult:
+    """One row: repeat customers and how many bought more than one product (category)."""
+    col = _column(ds, by)
+    t = ds.transactions
+    p = t.filter(~t.is_refund)
+    per = p.group_by("customer_id").aggregate(orders=p.order_id.nunique(), items=p[col].nunique())
+    agg = per.aggregate(
+        customers=per.count(),
+        repeat=(per.orders >= 2).sum(),
+        multi=((per.orders >= 2) & (per["items"] >= 2)).sum(),
+    )
+    r = ds.execute(agg).to_pylist()[0]
+    repeat, multi = int(r["repeat"] or 0), int(r["multi"] or 0)
+    row = {"customers": int(r["customers"]), "repeat_customers": repeat,
+           f"multi_{by}_customers": multi, f"multi_{by}_rate": percent(multi, repeat)}  # fmt: skip
+    definition = (
+        f"Multi-{by} buyers = repeat customers (2 or more orders) who bought more than one "
+        f"distinct {by} / repeat customers x 100; refunds excluded; over the whole file."
+    )
+    return MetricResult(f"multi-{by}", definition, {"by": by, **ds.describe()}, [row])
+
+
+def basket_affinity(
+    ds: Dataset, *, by: Level = "product", min_support: float = 1.0, top: int = 50
+) -> MetricResult:
+    """Pairs bought together, by support (then lift), with confidence both ways."""
+    col = _column(ds, by)
+    t = ds.transactions
+    p = t.filter(~t.is_refund & t[col].notnull())
+    has_orders = "order_id" in ds.loaded.present
+    basket = p.order_id if has_orders else p.customer_id.concat("@", p.day.cast("string"))
+    items = p.select(basket=basket, item=p[col]).distinct()
+    total = int(ds.execute(items.aggregate(n=items.basket.nunique())).to_pylist()[0]["n"] or 0)
+    single = items.group_by("item").aggregate(n=items.count())
+    a, b = items.view(), items.view()
+    pairs = a.join(b, (a.basket == b.basket) & (a.item < b.item)).select(left=a.item, right=b.item)
+    counted = pairs.group_by(["left", "right"]).aggregate(both=pairs.count())
+    threshold = min_support / 100.0 * total
+    counted = counted.filter(counted.both >= max(threshold, 1))
+    sa, sb = single.view(), single.view()
+    joined = counted.join(sa, counted.left == sa.item).join(sb, counted.right == sb.item)
+    expr = (
+        joined.select(counted.left, counted.right, counted.both, n_left=sa.n, n_right=sb.n)
+        .order_by([ibis.desc("both"), "left", "right"])
+        .limit(top)
+    )
+    rows = [_pair(r, total) for r in ds.execute(expr).to_pylist()]
+    rows.sort(key=lambda r: (-r["baskets_with_both"], -r["lift"], r["a"], r["b"]))
+    basket_rule = "order_id" if has_orders else "customer and local day"
+    definition = (
+        f"Pairs of {by}s bought in the same basket (basket = {basket_rule}); support = "
+        "baskets with both / all baskets x 100; confidence A->B = baskets with both / "
+        "baskets with A x 100; lift = support(A,B) / (support(A) x support(B)); pairs with "
+        f"support >= {min_support:g} %, top {top} by baskets; refunds excluded."
+    )
+    params = {"by": by, "min_support": min_support, "top": top, "baskets": total,
+              **ds.describe()}  # fmt: skip
+    return MetricResult("basket", definition, params, rows)
+
+
+def _pair(r: dict[str, Any], total: int) -> dict[str, Any]:
+    both, na, nb = int(r["both"]), int(r["n_left"]), int(r["n_right"])
+    lift = (both * total) / (na * nb) if na and nb else None
+    return {
+        "a": r["left"], "b": r["right"], "baskets_with_both": both,
+        "baskets_with_a": na, "baskets_with_b": nb,
+        "support": percent(both, total),
+        "confidence_a_to_b": percent(both, na), "confidence_b_to_a": percent(both, nb),
+        "lift": None if lift is None else round(lift, 4),
+    }  # fmt: skip

@@ -1,0 +1,158 @@
+"""Transactions from a program database, in the shape :func:`load_transactions` reads.
+
+A business that runs its program on fidelite measures loyalty from the same database
+(SQLite file or PostgreSQL), without exporting a file first. The purchases and refunds
+the program processed (table ``processed_events``) become transaction rows:
+
+==============  ==========================================================
+customer_id     the member reference
+timestamp       when the event happened (UTC, with its offset, so the loader
+                converts it to the business time zone like any file)
+amount          the purchase amount; a refund's amount, negated
+order_id        the purchase's event id; a refund carries its purchase's id
+coupon_code     the coupon, only when the program accepted it
+refund          true for refund events
+==============  ==========================================================
+
+Invariant: only purchase and refund events with an amount are read (sign-ups, reviews
+and custom events are not sales); the table is sorted by time, then event id, so the
+same database always yields the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+
+from fidelite.analytics.errors import InputError
+from fidelite.engine.event import PURCHASE, REFUND
+from fidelite.processing.tables import events
+from fidelite.store import Database
+
+SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("amount", pa.float64()),
+        ("order_id", pa.string()),
+        ("coupon_code", pa.string()),
+        ("refund", pa.bool_()),
+    ]
+)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_program_source(text: str) -> bool:
+    """True when ``text`` names a program database rather than a transactions file:
+    a database URL (``sqlite:///fidelite.db``, ``postgresql+psycopg://...``, optionally
+    ending in ``#PROGRAM``) or a path to a SQLite file."""
+    if "://" in text:
+        return True
+    path = Path(text)
+    if not path.is_file():
+        path = Path(text.partition("#")[0])
+    if not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        return fh.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+
+
+def read_program_source(text: str) -> pa.Table:
+    """Transactions for ``URL[#PROGRAM]`` (or ``FILE.db[#PROGRAM]``).
+
+    Without ``#PROGRAM`` the database must hold exactly one program's events; otherwise
+    the error lists the programs to choose from.
+    """
+    return transactions_from_program(*program_source(text))
+
+
+def program_source(text: str) -> tuple[str, str]:
+    """``(database URL, program id)`` named by ``URL[#PROGRAM]`` or ``FILE.db[#PROGRAM]``."""
+    target, _, program_id = text.partition("#")
+    url = target if "://" in target else f"sqlite:///{Path(target).resolve()}"
+    return url, program_id or _only_program(url)
+
+
+def _only_program(url: str) -> str:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            found = [str(r[0]) for r in conn.execute(select(events.c.program_id).distinct()).all()]
+    finally:
+        db.dispose()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InputError("the database holds no processed events", file=database_name(url))
+    raise InputError(
+        f"the database holds several programs ({', '.join(sorted(found))}); "
+        "name one with #PROGRAM after the database",
+        file=database_name(url),
+    )
+
+
+def transactions_from_program(url: str, program_id: str) -> pa.Table:
+    """Read ``program_id``'s purchases and refunds from the database at ``url``.
+
+    Raises :class:`InputError` (naming the database) when the program has none.
+    """
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            rows = conn.execute(
+                select(
+                    events.c.member_ref,
+                    events.c.occurred_at,
+                    events.c.amount,
+                    events.c.type,
+                    events.c.event_id,
+                    events.c.refund_of,
+                    events.c.coupon,
+                    events.c.coupon_accepted,
+                )
+                .where(events.c.program_id == program_id)
+                .where(events.c.type.in_([PURCHASE, REFUND]))
+                .where(events.c.amount.is_not(None))
+                .order_by(events.c.occurred_at, events.c.event_id)
+            ).all()
+    finally:
+        db.dispose()
+    if not rows:
+        raise InputError(f"program '{program_id}' has no purchases", file=database_name(url))
+    return _to_arrow(rows)
+
+
+def _to_arrow(rows: Sequence[Any]) -> pa.Table:
+    columns: dict[str, list[object]] = {name: [] for name in SCHEMA.names}
+    for member, at, amount, kind, event_id, refund_of, coupon, accepted in rows:
+        is_refund = kind == REFUND
+        columns["customer_id"].append(member)
+        columns["timestamp"].append(_utc(at))
+        columns["amount"].append(-float(amount) if is_refund else float(amount))
+        columns["order_id"].append(refund_of if is_refund and refund_of else event_id)
+        columns["coupon_code"].append(coupon if accepted else None)
+        columns["refund"].append(is_refund)
+    return pa.table(columns, schema=SCHEMA)
+
+
+def _utc(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"unexpected timestamp {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def database_name(url: str) -> str:
+    """The database URL without a password, for error messages."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, creds = head.partition("://")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{tail}"

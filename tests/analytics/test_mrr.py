@@ -1,0 +1,110 @@
+"""MRR movements and churn on hand-written subscription files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.metrics.mrr import Subscriptions, mrr
+from fidelite.analytics.subscriptions import load_subscriptions
+
+# a: 10 all along.  b: basic 10, upgraded to pro 30 on Feb 15 (expansion +20 in Feb).
+# c: pro 30 cancelled on Mar 1 (churned in Feb), back on basic 10 on Apr 10 (reactivation).
+# d: new on basic 10 on Feb 10.
+SUBS = """
+customer_id,plan,mrr,start,end
+a,basic,10,2024-01-01,
+b,basic,10,2024-01-01,2024-02-15
+b,pro,30,2024-02-15,
+c,pro,30,2024-01-01,2024-03-01
+d,basic,10,2024-02-10,
+c,basic,10,2024-04-10,
+"""
+
+
+@pytest.fixture
+def subs(write_csv: Callable[..., Path]) -> Subscriptions:
+    return Subscriptions(load_subscriptions(write_csv(SUBS, "subs.csv")))
+
+
+def _moves(row: dict[str, object]) -> tuple[object, ...]:
+    keys = ("starting", "new", "reactivation", "expansion", "contraction", "churned", "ending")
+    return tuple(row[f"{k}_mrr"] for k in keys)
+
+
+def test_mrr_movements_per_month(subs: Subscriptions) -> None:
+    rows = {r["period"]: r for r in mrr(subs).rows}
+    assert list(rows) == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert _moves(rows["2024-01"]) == (50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 50.0)
+    feb = rows["2024-02"]
+    assert _moves(feb) == (50.0, 10.0, 0.0, 20.0, 0.0, 30.0, 50.0)
+    assert feb["revenue_churn"] == 30.0
+    assert (feb["gross_mrr_churn_rate"], feb["net_mrr_churn_rate"]) == (60.0, 20.0)
+    assert (feb["net_revenue_retention"], feb["negative_churn"]) == (80.0, False)
+    assert _moves(rows["2024-04"]) == (50.0, 0.0, 10.0, 0.0, 0.0, 0.0, 60.0)
+    assert (rows["2024-04"]["customers_start"], rows["2024-04"]["customers_end"]) == (3, 4)
+
+
+def test_negative_churn_and_contraction(write_csv: Callable[..., Path]) -> None:
+    text = """
+    customer_id,mrr,start,end
+    a,100,2024-01-01,2024-02-01
+    a,150,2024-02-01,
+    b,100,2024-01-01,2024-02-20
+    b,80,2024-02-20,
+    """
+    rows = mrr(Subscriptions(load_subscriptions(write_csv(text, "s.csv")))).rows
+    # Jan: a grows 100 -> 150 on Feb 1 (a boundary: January's ending); Feb: b shrinks to 80.
+    jan, feb = rows
+    assert _moves(jan) == (200.0, 0.0, 0.0, 50.0, 0.0, 0.0, 250.0)
+    assert (jan["net_mrr_churn_rate"], jan["net_revenue_retention"]) == (-25.0, 125.0)
+    assert jan["negative_churn"] is True
+    assert _moves(feb) == (250.0, 0.0, 0.0, 0.0, 20.0, 0.0, 230.0)
+    assert (feb["gross_mrr_churn_rate"], feb["negative_churn"]) == (8.0, False)
+
+
+def test_mrr_per_quarter(subs: Subscriptions) -> None:
+    rows = mrr(subs, "quarter").rows
+    assert [r["period"] for r in rows] == ["2024-Q1", "2024-Q2"]
+    # Jan 1 -> Apr 1: b +20, c -30, d +10; Apr 1 -> Jul 1: c back with 10.
+    assert _moves(rows[0]) == (50.0, 10.0, 0.0, 20.0, 0.0, 30.0, 50.0)
+    assert _moves(rows[1]) == (50.0, 0.0, 10.0, 0.0, 0.0, 0.0, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("e,x,-5,2024-01-01,", "line 8, column 'mrr': negative mrr: '-5'"),
+        ("e,x,ten,2024-01-01,", "line 8, column 'mrr': missing or unparsable mrr: 'ten'"),
+        ("e,x,5,someday,", "line 8, column 'start': missing or unparsable start date"),
+        ("e,x,5,2024-03-01,2024-02-01", "line 8, column 'end': end date before the start date"),
+    ],
+)
+def test_bad_subscription_is_one_clear_error(
+    write_csv: Callable[..., Path], line: str, message: str
+) -> None:
+    path = write_csv(SUBS.strip() + "\n" + line, "s.csv")
+    with pytest.raises(InputError) as err:
+        load_subscriptions(path)
+    assert message in str(err.value)
+
+
+def test_mrr_cli_json(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(SUBS, "subs.csv")
+    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+    proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path), "-f", "json"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["metric"] == "mrr"
+    assert [r["ending_mrr"] for r in out["rows"]] == [50.0, 50.0, 50.0, 60.0]
+    proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path),
+                           "--period", "week"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode != 0 and "month, quarter or year" in proc.stderr

@@ -1,0 +1,117 @@
+"""Metrics read straight from a program database (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fidelite.analytics.engine import open_dataset
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import LoadOptions
+from fidelite.analytics.metrics.repeat import repeat_rate
+from fidelite.analytics.metrics.retention import retention
+from fidelite.analytics.programdb import transactions_from_program
+from fidelite.analytics.summary import customer_summary
+from fidelite.engine import Event
+from fidelite.processing import EventProcessor
+from fidelite.program import parse_program
+from fidelite.store import Database
+
+PROGRAM = """\
+id: cafe
+name: Cafe
+time_zone: Europe/Paris
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+"""
+
+
+def _event(event_id: str, kind: str, member: str, at: str, **extra: Any) -> Event:
+    return Event.model_validate({"id": event_id, "type": kind, "member": member, "at": at, **extra})
+
+
+def _run_program(db: Database) -> None:
+    processor = EventProcessor(db, parse_program(PROGRAM))
+    for e in [
+        _event("s1", "signup", "ann", "2024-01-02T09:00:00+01:00"),
+        _event("p1", "purchase", "ann", "2024-01-05T10:00:00+01:00", amount=Decimal("20")),
+        _event("p2", "purchase", "bob", "2024-01-31T23:30:00+00:00", amount=Decimal("15")),
+        _event("p3", "purchase", "ann", "2024-02-10T10:00:00+01:00", amount=Decimal("30.50")),
+        _event("r1", "refund", "ann", "2024-02-12T10:00:00+01:00", amount=Decimal("10"),
+               refund_of="p3"),
+    ]:  # fmt: skip
+        processor.process(e)
+
+
+def test_program_database_reads_purchases_and_refunds(db: Database) -> None:
+    _run_program(db)
+    table = transactions_from_program(db.url, "cafe")
+    rows = table.to_pylist()
+    assert [(r["customer_id"], r["amount"], r["order_id"], r["refund"]) for r in rows] == [
+        ("ann", 20.0, "p1", False),
+        ("bob", 15.0, "p2", False),
+        ("ann", 30.5, "p3", False),
+        ("ann", -10.0, "p3", True),
+    ]  # the sign-up is not a sale; the refund carries its purchase's order id
+
+
+def test_program_database_feeds_metrics_in_the_business_time_zone(db: Database) -> None:
+    _run_program(db)
+    ds = open_dataset(
+        transactions_from_program(db.url, "cafe"), options=LoadOptions(timezone="Europe/Paris")
+    )
+    # bob's purchase at 23:30 UTC on Jan 31 is on Feb 1 in Paris.
+    months = {r["period"]: r for r in retention(ds, "month").rows}
+    assert list(months) == ["2024-01", "2024-02"]
+    assert (months["2024-02"]["customers_start"], months["2024-02"]["new"]) == (1, 1)
+    assert repeat_rate(ds, None).rows[0]["repeat_purchase_rate"] == 50.0
+    summary = {r["customer_id"]: r for r in customer_summary(ds).to_pylist()}
+    assert summary["ann"]["frequency"] == 1  # two purchase days; the refund is not an order
+
+
+def test_program_database_without_purchases_is_a_clear_error(db: Database) -> None:
+    with pytest.raises(InputError, match="program 'cafe' has no purchases"):
+        transactions_from_program(db.url, "cafe")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+    return subprocess.run([fidelite, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("form", ["url", "url#program", "path"])
+def test_metrics_cli_reads_a_program_database(
+    form: str, sqlite_template: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "cafe.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    _run_program(db)
+    db.dispose()
+    source = {"url": f"sqlite:///{path}", "url#program": f"sqlite:///{path}#cafe"}.get(
+        form, str(path)
+    )
+    proc = _cli("metrics", "repeat-rate", "--input", source, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)["rows"][0]
+    assert (row["customers"], row["repeat_customers"], row["repeat_purchase_rate"]) == (2, 1, 50.0)
+
+
+def test_metrics_cli_names_the_missing_program(sqlite_template: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cafe.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    _run_program(db)
+    db.dispose()
+    proc = _cli("metrics", "retention", "--input", f"sqlite:///{path}#shop", "--format", "json")
+    assert proc.returncode != 0
+    assert "program 'shop' has no purchases" in proc.stdout + proc.stderr

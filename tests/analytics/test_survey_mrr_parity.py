@@ -1,0 +1,94 @@
+"""Survey and MRR metrics give the same results on DuckDB and on Spark (local mode).
+
+Slow: it shares the Spark session of the transaction-metric parity test.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fidelite.analytics.answers import load_answers
+from fidelite.analytics.metrics import surveys
+from fidelite.analytics.metrics.mrr import Subscriptions, mrr
+from fidelite.analytics.metrics.result import MetricResult
+from fidelite.analytics.subscriptions import load_subscriptions
+
+pytestmark = pytest.mark.slow
+
+SURVEY_METRICS: dict[str, Callable[[surveys.Answers], MetricResult]] = {
+    "nps-month": lambda a: surveys.nps(a, "month"),
+    "nps-all": lambda a: surveys.nps(a),
+    "csat-quarter": lambda a: surveys.csat(a, "quarter"),
+    "ces-week": lambda a: surveys.ces(a, "week"),
+    "loyalty-index-month": lambda a: surveys.loyalty_index(a, "month"),
+    "share-of-wallet": lambda a: surveys.share_of_wallet(a, "month"),
+}
+SCALES = {"nps": 10, "repurchase": 10, "upsell": 10, "csat": 5, "ces": 7, "share_of_wallet": 100}
+
+
+def _comparable(result: MetricResult) -> dict[str, Any]:
+    out = result.to_dict()
+    out["parameters"] = {k: v for k, v in out["parameters"].items() if k != "engine"}
+    return out
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[surveys.Answers, surveys.Answers]:
+    rng = random.Random(7)
+    lines = ["customer_id,timestamp,question,score"]
+    start = datetime(2024, 1, 1)
+    for _ in range(2000):
+        question = rng.choice(sorted(SCALES))
+        low = 1 if question in ("csat", "ces") else 0
+        ts = start + timedelta(minutes=rng.randrange(300 * 24 * 60))
+        lines.append(f"c{rng.randrange(200)},{ts.isoformat()}Z,{question},"
+                     f"{rng.randint(low, SCALES[question])}")  # fmt: skip
+    path: Path = tmp_path_factory.mktemp("surveys") / "answers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    loaded = load_answers(path, timezone="Asia/Tokyo")
+    return surveys.Answers(loaded, "duckdb"), surveys.Answers(loaded, "spark")
+
+
+@pytest.mark.parametrize("name", sorted(SURVEY_METRICS))
+def test_survey_metric_is_identical_on_duckdb_and_spark(
+    name: str, answers: tuple[surveys.Answers, surveys.Answers]
+) -> None:
+    duck, spark = answers
+    left, right = SURVEY_METRICS[name](duck), SURVEY_METRICS[name](spark)
+    assert left.rows
+    assert _comparable(left) == _comparable(right)
+
+
+@pytest.mark.parametrize("period", ["month", "quarter"])
+def test_mrr_is_identical_on_duckdb_and_spark(
+    period: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    rng = random.Random(11)
+    lines = ["customer_id,mrr,start,end"]
+    for c in range(150):
+        day = date(2023, 1, 1) + timedelta(days=rng.randrange(400))
+        for _ in range(rng.randint(1, 3)):  # consecutive price periods, some with gaps
+            length = rng.randrange(20, 300)
+            end = day + timedelta(days=length)
+            open_ended = rng.random() < 0.3
+            lines.append(f"c{c},{rng.choice([9, 19, 49, 99])},{day},{'' if open_ended else end}")
+            if open_ended:
+                break
+            day = end + timedelta(days=rng.choice([0, 0, 0, 40]))
+    path: Path = tmp_path_factory.mktemp("subs") / "subs.csv"
+    path.write_text("\n".join(lines) + "\n")
+    loaded = load_subscriptions(path)
+    left = mrr(Subscriptions(loaded, "duckdb"), period)  # type: ignore[arg-type]  # str period
+    right = mrr(Subscriptions(loaded, "spark"), period)  # type: ignore[arg-type]
+    assert any(r["churned_mrr"] for r in left.rows) and any(r["expansion_mrr"] for r in left.rows)
+    assert _comparable(left) == _comparable(right)
+    for row in left.rows:  # the movements add up
+        moves = (row["starting_mrr"] + row["new_mrr"] + row["reactivation_mrr"]
+                 + row["expansion_mrr"] - row["contraction_mrr"] - row["churned_mrr"])  # fmt: skip
+        assert moves == pytest.approx(row["ending_mrr"], abs=1e-6)
