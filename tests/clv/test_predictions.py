@@ -127,3 +127,23 @@ def test_health_config_rejects_unknown_component() -> None:
 def test_churn_risk_segments_by_probability_alive_and_trend() -> None:
     segments = churn_risk([0.1, 0.5, 0.9, 0.9], [0.5, 0.5, 0.5, 0.2], ChurnRiskThresholds())
     assert segments.tolist() == ["high", "medium", "low", "medium"]
+
+
+def test_expected_purchases_stay_finite_when_dropout_is_homogeneous() -> None:
+    """A fit on data where every customer has the same dropout probability ends with a
+    and b in the hundreds of thousands; the conditional expectation must stay finite
+    and continuous in (a, b) along a = p (a + b)."""
+    from fidelite.clv._betageo import expected_purchases_if_alive
+
+    x, T = np.array([0.0, 3.0, 10.0]), np.array([30.0, 60.0, 70.0])
+    values = [
+        expected_purchases_if_alive(
+            np.array([0.6476, 6.7129, 912898.2 / k, 2483352.2 / k]), 52.0, x, T, 0
+        )
+        for k in (1, 10, 100)
+    ]
+    assert all(np.isfinite(v).all() for v in values)
+    # as a and b grow the values converge (the differences shrink tenfold per step)
+    np.testing.assert_allclose(values[0], values[1], rtol=5e-5)
+    np.testing.assert_allclose(values[1], values[2], rtol=5e-4)
+    assert values[0][0] > 0 and values[0][0] < values[0][1] < values[0][2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pytest import approx
 from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
@@ -45,3 +46,124 @@ def test_report_on_bad_file_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"]["row"] == 2
     assert not out.exists()
+
+
+ANSWERS = """customer_id,timestamp,question,score
+A,2024-01-05,nps,10
+B,2024-01-06,nps,3
+C,2024-03-01,nps,9
+A,2024-01-05,repurchase,9
+"""
+SUBS = """customer_id,mrr,start,end
+A,10,2024-01-01,2024-02-10
+B,20,2024-01-01,
+"""
+
+
+def test_report_adds_nps_trend_and_recurring_revenue(tmp_path: Path) -> None:
+    (tmp_path / "tx.csv").write_text(TX)
+    (tmp_path / "answers.csv").write_text(ANSWERS)
+    (tmp_path / "subs.csv").write_text(SUBS)
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path / "tx.csv"), "--out", str(out), "--format", "json",
+            "--surveys", str(tmp_path / "answers.csv"),
+            "--subscriptions", str(tmp_path / "subs.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    trend = data["surveys"]["nps_trend"]["rows"]
+    # January: one promoter, one detractor -> 0; February: no answers; March: 100.
+    assert [(r["period"], r["nps"]) for r in trend] == [
+        ("2024-01", 0.0), ("2024-02", None), ("2024-03", 100.0)
+    ]  # fmt: skip
+    assert data["surveys"]["loyalty_index_trend"]["rows"][0]["loyalty_index"] == 50.0
+    revenue = data["revenue"]["mrr"]["rows"]
+    assert [(r["period"], r["starting_mrr"], r["churned_mrr"]) for r in revenue] == [
+        ("2024-01", 30.0, 0.0), ("2024-02", 30.0, 10.0)
+    ]  # fmt: skip
+    assert "nps_trend" not in data["not_included"]
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 8
+    assert "<h2>NPS trend</h2>" in html and "<h2>Recurring revenue</h2>" in html
+
+
+def test_report_with_bad_survey_file_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "tx.csv").write_text(TX)
+    (tmp_path / "answers.csv").write_text(ANSWERS + "D,2024-01-07,nps,12\n")
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path / "tx.csv"), "--out", str(out), "--format", "json",
+            "--surveys", str(tmp_path / "answers.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["row"], error["column"]) == (6, "score")
+    assert not out.exists()
+
+
+def _history(path: Path, customers: int = 300, seed: int = 3) -> None:
+    """Customers with a first purchase in 2023 and a geometric number of repeats."""
+    import random
+    from datetime import date, timedelta
+
+    rng = random.Random(seed)
+    lines = ["customer_id,timestamp,amount"]
+    for c in range(customers):
+        # Spend varies between customers (as Gamma-Gamma assumes), so the spend model is
+        # identified: with one spend distribution for everyone its q and gamma run off to
+        # the search bound and the fit is decided by the last bits of the input sums.
+        scale = rng.gammavariate(6.0, 1.0) / 5.0
+        day = date(2023, 1, 1) + timedelta(days=rng.randrange(180))
+        lines.append(f"c{c},{day},{round(rng.gammavariate(4.0, 10.0 * scale), 2)}")
+        while rng.random() < 0.7 and day < date(2024, 6, 1):
+            day += timedelta(days=rng.randrange(3, 90))
+            lines.append(f"c{c},{day},{round(rng.gammavariate(4.0, 10.0 * scale), 2)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_report_clv_section_matches_the_models_run_directly(tmp_path: Path) -> None:
+    from fidelite.analytics.engine import open_dataset
+    from fidelite.analytics.summary import customer_summary
+    from fidelite.clv.valuation import value_customers
+
+    src = tmp_path / "tx.csv"
+    _history(src)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())["clv_models"]
+    summary = customer_summary(open_dataset(src), time_unit="week")
+    direct = value_customers(summary, horizon=52.0, discount_rate=0.10)
+    # DuckDB sums in parallel, so the two runs may differ in the last bits of the spend
+    # averages; a well-identified fit then moves far less than these tolerances.
+    assert data["purchase_model"]["params"] == approx(direct.fit.as_dict()["params"], rel=1e-6)
+    assert data["spend_model"]["converged"] is True
+    assert data["spend_model"]["params"] == approx(direct.spend_fit.as_dict()["params"], rel=1e-6)
+    clv = direct.clv
+    assert data["clv"]["customers"] == 300
+    assert data["clv"]["total"] == approx(float(clv.sum()), abs=0.01)
+    assert data["clv"]["median"] == approx(float(sorted(clv)[149] + sorted(clv)[150]) / 2, abs=0.01)
+    assert sum(b["customers"] for b in data["clv"]["histogram"]) == 300
+    top = sorted(clv, reverse=True)[:60]
+    assert data["clv"]["top_20_percent_share"] == approx(100 * sum(top) / clv.sum(), abs=1e-4)
+    alive = direct.predictions.probability_alive
+    assert data["probability_alive"]["mean"] == approx(float(alive.mean()), abs=1e-4)
+    assert sum(b["customers"] for b in data["probability_alive"]["histogram"]) == 300
+    one_time = data["probability_alive"]["by_frequency"][0]
+    assert one_time["customers"] == int((summary.column("frequency").to_numpy() == 0).sum())
+    html = (out / "report.html").read_text()
+    assert "Customer lifetime value (next 12 months)" in html
+    assert "Probability that a customer is still active" in html
+    assert html.count("<svg") == 8
+
+
+def test_report_without_enough_repeat_customers_explains_the_missing_clv(tmp_path: Path) -> None:
+    src = tmp_path / "tx.csv"
+    src.write_text(TX)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    assert data["clv_models"] == {
+        "error": "only 1 customers bought more than once; the models need at least 10"
+    }
+    assert "only 1 customers bought more than once" in (out / "report.html").read_text()

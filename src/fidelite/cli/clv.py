@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -29,10 +30,11 @@ from fidelite.analytics.summary import calibration_holdout_summary, customer_sum
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.clv import gammagamma, sbg
 from fidelite.clv.fitting import FitError, FitResult
-from fidelite.clv.health import churn_risk
-from fidelite.clv.predictions import population_summary, predict_customers, purchase_model
+from fidelite.clv.health import HealthConfig, churn_risk, health_score
+from fidelite.clv.predictions import predict_customers, purchase_model
 from fidelite.clv.triples import FloatArray, SummaryError, compress
 from fidelite.clv.validation import holdout_report
+from fidelite.clv.valuation import value_customers
 
 app = typer.Typer(
     help="Customer lifetime value: fit BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma or sBG "
@@ -285,25 +287,21 @@ def predict_command(
                 engine="spark" if engine == "spark" else "duckdb",
                 options=options,
             )
-        x, t, T = _column(table, "frequency"), _column(table, "recency"), _column(table, "T")
-        m = _column(table, "monetary_value")
-        with _step(fmt, f"Fitting {model.value} and gammagamma"):
-            triples = compress(x, t, T, resolution=1.0 / DAYS[time_unit.value])
-            fit = purchase_model(model.value).fit(triples, penalizer=penalizer)
-            spend_fit = gammagamma.fit(gammagamma.SpendData.build(x, m), penalizer=penalizer)
-        with _step(fmt, "Predicting"):
-            preds = predict_customers(
-                fit,
-                triples,
-                horizon,
-                spend_fit=spend_fit,
-                monetary_value=m,
+        with _step(fmt, f"Fitting {model.value} and gammagamma, predicting"):
+            valued = value_customers(
+                table,
+                horizon=horizon,
                 discount_rate=discount_rate,
                 time_unit=time_unit.value,
+                model=model.value,
+                penalizer=penalizer,
             )
-            population = population_summary(
-                fit, triples, horizon, spend_fit=spend_fit, customer_predictions=preds
-            )
+        preds, fit, spend_fit, population = (
+            valued.predictions,
+            valued.fit,
+            valued.spend_fit,
+            valued.population,
+        )
         assert preds.expected_spend is not None and preds.clv is not None
         result = table.select(["customer_id", "frequency", "recency", "T", "monetary_value"])
         for name, values in (
@@ -398,3 +396,94 @@ def validate_command(
         f"actual {report.actual_total:,.0f} · predicted {report.predicted_total:,.1f} purchases · "
         f"mean absolute error {report.mean_absolute_error:.3f}"
     )
+
+
+@app.command("health")
+def health_command(
+    input: Path = INPUT,
+    surveys: Path | None = typer.Option(
+        None, "--surveys", help="Survey answers (customer_id, timestamp, question, score)."
+    ),
+    support_cases: Path | None = typer.Option(
+        None, "--support-cases", help="Support cases (customer_id, timestamp), one per row."
+    ),
+    window_days: int = typer.Option(
+        90, "--window-days", help="Trend window: the last N days against the N before."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table/json/csv"),
+    engine: str = ENGINE,
+    tz: str = TZ,
+    date_format: str | None = DATE_FMT,
+    customer_col: str = CUSTOMER,
+    time_col: str = TIME,
+    amount_col: str = AMOUNT,
+    delimiter: str | None = DELIM,
+) -> None:
+    """Health score (0-100) per customer, each input's contribution, and churn risk.
+
+    Components: recency, frequency trend, spend trend, latest NPS answer (with
+    --surveys), support cases (with --support-cases); a missing input drops out and the
+    other weights are rescaled. Churn risk (high/medium/low) from BG/NBD P(alive) and
+    the frequency trend; P(alive) is empty when the model cannot be fitted.
+
+    Example: fidelite clv health -i tx.csv --surveys answers.csv --support-cases cases.csv
+    """
+    from fidelite.analytics.answers import load_answers
+    from fidelite.analytics.engine import open_dataset
+    from fidelite.analytics.health import health_inputs
+    from fidelite.analytics.support import load_support_cases
+
+    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    with _errors(fmt):
+        with _step(fmt, f"Reading {input}"):
+            ds = open_dataset(input, engine="spark" if engine == "spark" else "duckdb",
+                              options=replace(options, materialize=True))  # fmt: skip
+            answers = load_answers(surveys, timezone=tz) if surveys else None
+            support = load_support_cases(support_cases, timezone=tz) if support_cases else None
+        with _step(fmt, "Scoring"):
+            data = health_inputs(ds, window_days=window_days, answers=answers, support=support)
+            scored = health_score(data.inputs)
+            alive = _probability_alive(ds, data.customer_ids)
+    rows = _health_rows(data.customer_ids, data.inputs, scored, alive)
+    if fmt is OutputFormat.json:
+        print_json({"as_of": data.as_of, "window_days": window_days,
+                    "weights": HealthConfig().weights, "rows": rows})  # fmt: skip
+    else:
+        print_rows(rows, fmt, title=f"Customer health as of {data.as_of}")
+
+
+def _probability_alive(ds: Any, ids: list[str]) -> FloatArray | None:
+    """BG/NBD P(alive) per customer (in ``ids`` order), or None when no fit is possible."""
+    from fidelite.analytics.summary import customer_summary
+
+    summary = customer_summary(ds, time_unit="week")
+    if [str(v) for v in summary.column("customer_id").to_pylist()] != ids:
+        raise ValueError("internal: summary and health customers differ")
+    x, t, T = _column(summary, "frequency"), _column(summary, "recency"), _column(summary, "T")
+    try:
+        fit = purchase_model("bgnbd").fit(compress(x, t, T, resolution=1.0 / 7))
+    except (FitError, SummaryError) as exc:
+        err_console.print(f"P(alive) not available: {exc}")
+        return None
+    return predict_customers(fit, compress(x, t, T, resolution=1.0 / 7), 1.0).probability_alive
+
+
+def _health_rows(
+    ids: list[str], inputs: Any, scored: Any, alive: FloatArray | None
+) -> list[dict[str, Any]]:
+    trend = scored.components["frequency_trend"]
+    risk = churn_risk(alive, trend) if alive is not None else None
+    rows = []
+    for i, cid in enumerate(ids):
+        row: dict[str, Any] = {"customer_id": cid, "health_score": round(float(scored.score[i]), 2)}
+        for name, values in scored.contributions.items():
+            row[f"{name}_points"] = round(float(values[i]), 2)
+        row["days_since_last_purchase"] = int(inputs.days_since_last_purchase[i])
+        nps = float(inputs.nps_answer[i])
+        row["nps_answer"] = None if np.isnan(nps) else int(nps)
+        cases = float(inputs.support_cases[i])
+        row["support_cases"] = None if np.isnan(cases) else int(cases)
+        row["probability_alive"] = None if alive is None else round(float(alive[i]), 4)
+        row["churn_risk"] = None if risk is None else str(risk[i])
+        rows.append(row)
+    return rows

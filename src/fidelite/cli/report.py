@@ -25,10 +25,16 @@ def report(
     order: str = typer.Option("order_id", "--order-col", help="Order id column."),
     product: str = typer.Option("product_id", "--product-col", help="Product column."),
     refund: str = typer.Option("refund", "--refund-col", help="Refund flag column."),
+    surveys: Path | None = typer.Option(
+        None, "--surveys", help="Survey answers file: adds the NPS trend."
+    ),
+    subscriptions: Path | None = typer.Option(
+        None, "--subscriptions", help="Subscriptions file: adds recurring revenue (MRR)."
+    ),
 ) -> None:
     """Write report.html (opens offline) and report.json with every number.
 
-    Example: fidelite report tx.csv --out report/ --timezone Europe/Paris
+    Example: fidelite report tx.csv --out report/ --timezone Europe/Paris --surveys answers.csv
     """
     from fidelite.report.build import build_report
 
@@ -59,6 +65,8 @@ def report(
                 engine="spark" if engine == "spark" else "duckdb",
                 options=opts,
                 on_step=lambda label: progress.update(task, description=label),
+                surveys=surveys,
+                subscriptions=subscriptions,
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)

@@ -174,14 +174,25 @@ def expected_purchases_if_alive(
     ``c = a+b+x-1+m`` and ``1-z = (alpha+T)/(alpha+T+h)``: the transformed series
     converges at every z in [0, 1) without overflow at large x, where the original
     diverges like (1-z)^(a-1-r-x).
+
+    When the fit ends on the boundary of no heterogeneity in dropout (a and b in the
+    hundreds of thousands: every customer has the same dropout probability), the
+    transformed series overflows (0 x inf) while the published form, whose parameters
+    are then tame relative to c, is finite: rows where the first is not finite use the
+    second.
     """
     r, alpha, a, b = theta
     h = np.asarray(horizon, dtype=np.float64)
     c = a + b + x - 1.0 + shift
     one_minus_z = (alpha + T) / (alpha + T + h)
     z = 1.0 - one_minus_z
-    bracket = 1.0 - one_minus_z ** (a - 1.0) * hyp2f1(c - r - x, a - 1.0, c, z)
-    expected: FloatArray = c / (a - 1.0) * bracket
+    with np.errstate(invalid="ignore", over="ignore"):
+        term = one_minus_z ** (a - 1.0) * hyp2f1(c - r - x, a - 1.0, c, z)
+        bad = ~np.isfinite(term)
+        if np.any(bad):
+            published = one_minus_z ** (r + x) * hyp2f1(r + x, b + x + shift, c, z)
+            term = np.where(bad, published, term)
+    expected: FloatArray = c / (a - 1.0) * (1.0 - term)
     return expected
 
 

@@ -24,7 +24,7 @@ from fidelite.analytics.engine import Dataset, EngineName, open_dataset
 from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
 from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase, retention, rfm
 from fidelite.analytics.metrics.result import MetricResult
-from fidelite.report import svg
+from fidelite.report import feedback, lifetime, svg
 
 REPURCHASE_DAYS = (30, 60, 90, 180, 360)
 Step = Callable[[str], None]
@@ -37,12 +37,25 @@ def build_report(
     engine: EngineName = "duckdb",
     options: LoadOptions | None = None,
     on_step: Step | None = None,
+    surveys: Source | None = None,
+    subscriptions: Source | None = None,
 ) -> dict[str, Any]:
-    """Compute every metric, write ``report.html`` and ``report.json``; return the JSON."""
+    """Compute every metric, write ``report.html`` and ``report.json``; return the JSON.
+
+    ``surveys`` (answers) adds the NPS trend, ``subscriptions`` the recurring revenue.
+    Every input is read and validated before anything is written.
+    """
     step = on_step or (lambda _label: None)
     step("Loading transactions")
     ds = open_dataset(source, engine=engine, options=options)
     data = compute(ds, step)
+    if surveys is not None:
+        step("Computing NPS trend")
+        data["surveys"] = feedback.compute_surveys(surveys, engine, ds.loaded.timezone)
+        data["not_included"].pop("nps_trend")
+    if subscriptions is not None:
+        step("Computing recurring revenue")
+        data["revenue"] = feedback.compute_revenue(subscriptions, engine)
     step("Writing the report")
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False)
@@ -70,16 +83,17 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
         step(f"Computing {name.replace('_', ' ')}")
         results[name] = job()
     step("Computing RFM segments")
+    segments, curve = rfm.segment_sizes(ds), pareto.curve(ds)
+    step("Fitting the CLV models")
+    lifetime_value = lifetime.compute(ds)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "input": ds.describe(),
         "metrics": {k: v.to_dict() for k, v in results.items()},
-        "rfm_segments": rfm.segment_sizes(ds),
-        "pareto_curve": pareto.curve(ds),
-        "not_included": {
-            "clv_distribution": "needs the CLV models (fidelite.clv), not part of this build",
-            "nps_trend": "needs a survey answers file; survey metrics are not built yet",
-        },
+        "rfm_segments": segments,
+        "pareto_curve": curve,
+        "clv_models": lifetime_value,
+        "not_included": {"nps_trend": "needs a survey answers file (--surveys)"},
     }
 
 
@@ -94,7 +108,12 @@ def render_html(data: dict[str, Any]) -> str:
         _repurchase_section(m["repurchase"]),
         _segments_section(data["rfm_segments"]),
         _pareto_section(m["pareto"], data["pareto_curve"]),
+        lifetime.section(data["clv_models"], _section),
     ]
+    if "surveys" in data:
+        sections.append(feedback.nps_section(data["surveys"], _section))
+    if "revenue" in data:
+        sections.append(feedback.revenue_section(data["revenue"], _section))
     inp = data["input"]
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"

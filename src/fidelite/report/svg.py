@@ -19,11 +19,14 @@ def line_chart(
     *,
     y_label: str,
     y_max: float = 100.0,
+    y_min: float = 0.0,
 ) -> str:
-    """Lines over shared x positions; a legend on the right."""
+    """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max``; a legend on
+    the right."""
     n = max(len(x_labels), 2)
     pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
-    parts = [_frame(y_label, y_max)]
+    span = (y_max - y_min) or 1.0
+    parts = [_frame(y_label, y_max, y_min)]
     for i, label in enumerate(x_labels):
         if len(x_labels) <= 24 or i % max(1, len(x_labels) // 12) == 0:
             x = PAD_L + pw * i / (n - 1)
@@ -34,7 +37,7 @@ def line_chart(
     for k, (name, values) in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
         points = [
-            f"{PAD_L + pw * i / (n - 1):.1f},{PAD_T + ph * (1 - v / y_max):.1f}"
+            f"{PAD_L + pw * i / (n - 1):.1f},{PAD_T + ph * (1 - (v - y_min) / span):.1f}"
             for i, v in enumerate(values)
             if v is not None
         ]
@@ -102,11 +105,11 @@ def heat_map(
     return _svg(parts, height, width)
 
 
-def _frame(y_label: str, y_max: float) -> str:
+def _frame(y_label: str, y_max: float, y_min: float = 0.0) -> str:
     ph = H - PAD_T - PAD_B
     lines = []
     for k in range(5):
-        v = y_max * k / 4
+        v = y_min + (y_max - y_min) * k / 4
         y = PAD_T + ph * (1 - k / 4)
         lines.append(
             f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'

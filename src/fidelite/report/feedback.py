@@ -1,0 +1,106 @@
+"""The report's optional sections: NPS trend (from survey answers) and recurring revenue
+(from subscriptions). Each is computed only when its file is given; each section says
+what it shows and how to read it, like the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+from fidelite.analytics.answers import load_answers
+from fidelite.analytics.engine import EngineName
+from fidelite.analytics.io import Source
+from fidelite.analytics.metrics import surveys
+from fidelite.analytics.metrics.mrr import Subscriptions, mrr
+from fidelite.analytics.subscriptions import load_subscriptions
+from fidelite.report import svg
+
+Section = Callable[[str, str, str, str, str], str]
+
+
+def compute_surveys(source: Source, engine: EngineName, timezone: str) -> dict[str, Any]:
+    """NPS and the loyalty index per month, and the whole-file figures."""
+    answers = surveys.Answers(load_answers(source, timezone=timezone), engine)
+    return {
+        "nps_trend": surveys.nps(answers, "month").to_dict(),
+        "nps": surveys.nps(answers).to_dict(),
+        "loyalty_index_trend": surveys.loyalty_index(answers, "month").to_dict(),
+        "csat": surveys.csat(answers).to_dict(),
+    }
+
+
+def compute_revenue(source: Source, engine: EngineName) -> dict[str, Any]:
+    """MRR movements per month."""
+    return {"mrr": mrr(Subscriptions(load_subscriptions(source), engine), "month").to_dict()}
+
+
+def nps_section(data: dict[str, Any], section: Section) -> str:
+    trend = data["nps_trend"]
+    rows = trend["rows"]
+    index = {r["period"]: r["loyalty_index"] for r in data["loyalty_index_trend"]["rows"]}
+    chart = svg.line_chart(
+        [r["period"] for r in rows],
+        [
+            ("NPS", [r["nps"] for r in rows]),
+            ("loyalty index", [index.get(r["period"]) for r in rows]),
+        ],
+        y_label="score (-100 to 100)",
+        y_max=100.0,
+        y_min=-100.0,
+    )
+    overall = data["nps"]["rows"][0]
+    table = _table(
+        ["month", "answers", "promoters", "passives", "detractors", "NPS"],
+        [[r["period"], r["answers"], r["promoters"], r["passives"], r["detractors"], r["nps"]]
+         for r in rows],
+    )  # fmt: skip
+    return section(
+        "NPS trend",
+        f"Net Promoter Score month by month from {overall['answers']:,} survey answers "
+        f"(over the whole period: {overall['nps']}), and the customer loyalty index (the "
+        "same score averaged over the recommend, buy-again and try-other-products questions).",
+        "Above 0, more customers recommend you than warn others off; a falling line is an "
+        "early sign of churn. Months without answers are gaps, not zeros; a month with few "
+        "answers moves a lot, so check the counts in the table.",
+        chart + table,
+        trend["definition"],
+    )
+
+
+def revenue_section(data: dict[str, Any], section: Section) -> str:
+    result = data["mrr"]
+    rows = result["rows"]
+    top = max((max(r["starting_mrr"], r["ending_mrr"]) for r in rows), default=0.0) or 1.0
+    chart = svg.line_chart(
+        [r["period"] for r in rows],
+        [("ending MRR", [r["ending_mrr"] for r in rows])],
+        y_label="monthly recurring revenue",
+        y_max=float(top),
+    )
+    table = _table(
+        ["month", "start", "new", "expansion", "contraction", "churned", "end", "NRR %"],
+        [[r["period"], r["starting_mrr"], r["new_mrr"] + r["reactivation_mrr"],
+          r["expansion_mrr"], r["contraction_mrr"], r["churned_mrr"], r["ending_mrr"],
+          r["net_revenue_retention"]] for r in rows],
+    )  # fmt: skip
+    return section(
+        "Recurring revenue",
+        "Monthly recurring revenue (MRR) from subscriptions, and what moved it each month: "
+        "new and returning subscribers, upgrades (expansion), downgrades (contraction) and "
+        "cancellations (churned).",
+        "Net revenue retention (NRR) above 100 % means the customers you had at the start "
+        "of the month pay you more at its end, even after cancellations: negative churn.",
+        chart + table,
+        result["definition"],
+    )
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{th}</tr>{body}</table>"
