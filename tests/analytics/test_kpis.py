@@ -72,16 +72,44 @@ def test_program_kpis_per_month(db: Database) -> None:
 def test_members_vs_non_members_spend(db: Database, write_csv: Any) -> None:
     _run(db)
     tx: Path = write_csv(
-        "customer_id,timestamp,amount\nann,2024-01-05,100\ncarl,2024-01-05,60\ndora,2024-01-05,20\n"
+        "customer_id,timestamp,amount\nann,2024-01-05,100\ncarl,2024-01-05,60\ndora,2024-01-31,20\n"
     )
-    summary = program_kpis(db.url, "cafe", transactions=open_dataset(tx)).summary
-    assert summary == {
+    result = program_kpis(
+        db.url, "cafe", value=Decimal("0.01"), transactions=open_dataset(tx), margin=0.3
+    )
+    # ann's cup (50 points = 0.50) was redeemed on Jan 8, inside the file's days. Members
+    # spent 100 - 40 = 60 more each: (60 x 30 % - 0.50) / 0.50 x 100 = 3500 %.
+    assert result.summary == {
         "customers": 3,
         "member_customers": 1,
         "enrolment_rate": 33.3333,
         "spend_per_member_customer": 100.0,
         "spend_per_non_member_customer": 40.0,
+        "first_day": "2024-01-05",
+        "last_day": "2024-01-31",
+        "incremental_revenue": 60.0,
+        "points_redeemed": 50,
+        "cost_of_rewards": 0.5,
+        "roi": 3500.0,
     }
+    assert result.parameters["margin"] == 30.0
+    assert [r["cost_of_rewards"] for r in result.rows] == [0.5, 0.0]
+
+
+def test_roi_needs_a_point_value_and_a_redemption(db: Database, write_csv: Any) -> None:
+    _run(db)
+    tx: Path = write_csv("customer_id,timestamp,amount\nann,2024-01-05,100\ncarl,2024-01-05,60\n")
+    no_value = program_kpis(db.url, "cafe", transactions=open_dataset(tx)).summary
+    assert (no_value["incremental_revenue"], no_value["cost_of_rewards"], no_value["roi"]) == (
+        40.0,
+        None,
+        None,
+    )
+    # the file's one day (Jan 5) holds no redemption: no cost, so no ROI
+    valued = program_kpis(db.url, "cafe", value=Decimal("0.01"), transactions=open_dataset(tx))
+    assert (valued.summary["cost_of_rewards"], valued.summary["roi"]) == (0.0, None)
+    with pytest.raises(ValueError, match="margin must be above 0"):
+        program_kpis(db.url, "cafe", transactions=open_dataset(tx), margin=0)
 
 
 def test_unknown_program_is_a_clear_error(db: Database) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from fidelite.analytics.answers import load_answers
+from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics import surveys
+from fidelite.analytics.metrics.loyalty import loyalty_kinds
 from fidelite.analytics.metrics.mrr import Subscriptions, mrr
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import load_subscriptions
@@ -29,7 +31,8 @@ SURVEY_METRICS: dict[str, Callable[[surveys.Answers], MetricResult]] = {
     "loyalty-index-month": lambda a: surveys.loyalty_index(a, "month"),
     "share-of-wallet": lambda a: surveys.share_of_wallet(a, "month"),
 }
-SCALES = {"nps": 10, "repurchase": 10, "upsell": 10, "csat": 5, "ces": 7, "share_of_wallet": 100}
+SCALES = {"nps": 10, "repurchase": 10, "upsell": 10, "csat": 5, "ces": 7, "share_of_wallet": 100,
+          "program": 10}  # fmt: skip
 
 
 def _comparable(result: MetricResult) -> dict[str, Any]:
@@ -92,3 +95,23 @@ def test_mrr_is_identical_on_duckdb_and_spark(
         moves = (row["starting_mrr"] + row["new_mrr"] + row["reactivation_mrr"]
                  + row["expansion_mrr"] - row["contraction_mrr"] - row["churned_mrr"])  # fmt: skip
         assert moves == pytest.approx(row["ending_mrr"], abs=1e-6)
+
+
+def test_loyalty_kinds_are_identical_on_duckdb_and_spark(
+    answers: tuple[surveys.Answers, surveys.Answers], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    rng = random.Random(5)
+    lines = ["customer_id,timestamp,amount,order_id,coupon_code"]
+    for c in range(220):  # c200-c219 never answered a survey
+        day = date(2024, 1, 1) + timedelta(days=rng.randrange(200))
+        for n in range(rng.randint(1, 6)):
+            coupon = "SAVE" if rng.random() < 0.3 else ""
+            lines.append(f"c{c},{day},{rng.randint(5, 80)},c{c}-{n},{coupon}")
+            day += timedelta(days=rng.randrange(1, 40))
+    path: Path = tmp_path_factory.mktemp("kinds") / "tx.csv"
+    path.write_text("\n".join(lines) + "\n")
+    duck_answers, spark_answers = answers
+    duck = loyalty_kinds(open_dataset(path), duck_answers)
+    spark = loyalty_kinds(open_dataset(path, engine="spark"), spark_answers)
+    assert sum(1 for k in duck.summary["kinds"] if k["customers"]) >= 5
+    assert _comparable(duck) == _comparable(spark)

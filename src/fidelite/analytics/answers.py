@@ -16,6 +16,8 @@ question            scale    asks
 ``ces``             1..7     how easy was it (7 = very easy)
 ``share_of_wallet`` 0..100   what share (%) of your spending on this kind of
                              product goes to us
+``program``         0..10    how much do our program's rewards decide where you
+                             shop (used by the kinds of loyal customers)
 ==================  =======  ==================================================
 
 Other question names are kept (custom questions) with any numeric score.
@@ -56,6 +58,7 @@ SCALES: dict[str, tuple[float, float, bool]] = {
     "csat": (1, 5, True),
     "ces": (1, 7, True),
     "share_of_wallet": (0, 100, False),
+    "program": (0, 10, True),
 }
 ALIASES = {"recommend": "nps"}
 REQUIRED = ("customer_id", "timestamp", "question", "score")

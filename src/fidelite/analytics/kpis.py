@@ -14,11 +14,22 @@ Per period P (points of one currency: the program's only one, or ``currency``):
   liability = outstanding x the currency's money value (when the program file is given);
 * redemptions in P (not cancelled), redeeming members, redemption rate = redeeming
   members / total members x 100, frequency = redemptions / redeeming members;
-* member spend = purchases minus refunds in P, and per active member.
+* member spend = purchases minus refunds in P, and per active member;
+* cost of rewards = points redeemed in P x the currency's money value.
 
 With a transactions file (all customers, members or not) the result adds, over the
 file: enrolment rate = customers who are members / all customers x 100, and the
-average net spend per member customer and per non-member customer.
+average net spend per member customer and per non-member customer, and the program's
+return over the file's days (first to last, local):
+
+* incremental revenue = (spend per member customer - spend per non-member customer) x
+  member customers: what members spent beyond what the same number of non-members
+  would have. A naive estimate: customers who join may have spent more anyway (self
+  selection); for a causal figure, measure offers against a holdout
+  (``fidelite metrics coupons``);
+* cost of rewards = points redeemed in those days x the point's money value;
+* ROI = (incremental revenue x margin - cost of rewards) / cost of rewards x 100, with
+  ``margin`` the gross margin share (1 = count revenue as profit).
 """
 
 from __future__ import annotations
@@ -52,8 +63,14 @@ def program_kpis(
     currency: str | None = None,
     value: Decimal | None = None,
     transactions: Dataset | None = None,
+    margin: float = 1.0,
 ) -> MetricResult:
-    """KPI rows per period; ``value`` is the money value of one point (for liability)."""
+    """KPI rows per period; ``value`` is the money value of one point (for liability).
+
+    ``margin`` (0-1] is the gross margin applied to incremental revenue in the ROI.
+    """
+    if not 0 < margin <= 1:
+        raise ValueError("margin must be above 0 % and at most 100 %")
     if period not in _TRUNC:
         raise ValueError(f"program KPIs are per month, quarter or year, not {period!r}")
     zone = ZoneInfo(timezone)
@@ -65,7 +82,10 @@ def program_kpis(
     finally:
         db.dispose()
     rows = _rows(con, period, value)
-    summary = _member_spend(con, transactions) if transactions is not None else {}
+    summary = {}
+    if transactions is not None:
+        summary = _member_spend(con, transactions)
+        summary.update(_return(con, transactions, summary, value, margin))
     params = {
         "program": program_id,
         "currency": cur,
@@ -73,6 +93,7 @@ def program_kpis(
         "timezone": timezone,
         "database": database_name(url),
         "point_value": value,
+        "margin": round(100 * margin, 4),
     }
     definition = (
         f"Per {period} in time zone {timezone}, {cur} points: earned = issued net of refund "
@@ -81,7 +102,11 @@ def program_kpis(
         "the period; outstanding = members' available + pending - debt at its end (liability "
         "= outstanding x point value); active-member rate = members with a purchase / total "
         "members x 100; redemption rate = members who redeemed / total members x 100; "
-        "frequency = redemptions / redeeming members; member spend = purchases - refunds."
+        "frequency = redemptions / redeeming members; member spend = purchases - refunds; "
+        "cost of rewards = redeemed x point value. With transactions: incremental revenue = "
+        "(spend per member customer - per non-member customer) x member customers (naive: "
+        "ignores self-selection); ROI = (incremental revenue x margin - cost of rewards over "
+        "the file's days) / that cost x 100."
     )
     return MetricResult("program-kpis", definition, params, rows, summary)
 
@@ -260,6 +285,7 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "redemption_rate": percent(int(redeemers), total),
         "redemption_frequency": round(int(count) / int(redeemers), 4) if redeemers else None,
         "member_spend": money(spend),
+        "cost_of_rewards": money(float(redeemed * value)) if value is not None else None,
         "spend_per_active_member": money(spend / active) if active else None,
     }
 
@@ -278,4 +304,37 @@ def _member_spend(con: Any, ds: Dataset) -> dict[str, Any]:
         "enrolment_rate": percent(len(members), len(rows)),
         "spend_per_member_customer": money(sum(members) / len(members)) if members else None,
         "spend_per_non_member_customer": money(sum(others) / len(others)) if others else None,
+    }
+
+
+def _return(
+    con: Any, ds: Dataset, spend: dict[str, Any], value: Decimal | None, margin: float
+) -> dict[str, Any]:
+    """Incremental revenue, cost of rewards and ROI over the transactions file's days."""
+    t = ds.transactions
+    first, last = (
+        ds.execute(t.aggregate(first=t.day.min(), last=t.day.max())).to_pylist()[0].values()
+    )
+    redeemed = int(
+        con.execute(
+            "SELECT coalesce(sum(points), 0) FROM flows WHERE kind = 'redeemed' AND "
+            "ts >= CAST(? AS DATE) AND ts < CAST(? AS DATE) + INTERVAL 1 DAY",
+            [first, last],
+        ).fetchall()[0][0]
+    )
+    member, other = spend["spend_per_member_customer"], spend["spend_per_non_member_customer"]
+    incremental = (
+        None if member is None or other is None else (member - other) * spend["member_customers"]
+    )
+    cost = float(redeemed * value) if value is not None else None
+    roi = None
+    if incremental is not None and cost:
+        roi = round(100 * (incremental * margin - cost) / cost, 4)
+    return {
+        "first_day": str(first)[:10],
+        "last_day": str(last)[:10],
+        "incremental_revenue": money(incremental),
+        "points_redeemed": redeemed,
+        "cost_of_rewards": money(cost),
+        "roi": roi,
     }

@@ -348,6 +348,54 @@ def rfm_cmd(
     _run(fmt, input, engine, opts, lambda ds: rfm(ds, quantiles))
 
 
+@app.command("loyalty-kinds")
+def loyalty_kinds_cmd(
+    input: str = INPUT,
+    surveys: Path | None = typer.Option(
+        None, "--surveys", "-s", help="Survey answers (nps/recommend, csat, program questions)."
+    ),
+    min_orders: int = typer.Option(3, "--min-orders", help="Orders that make a repeat buyer."),
+    active_days: int = typer.Option(
+        90, "--active-days", help="Most days since the last order for a repeat buyer."
+    ),
+    price_share: float = typer.Option(
+        50.0, "--price-share", help="% of orders with a coupon that marks low-price loyalty."
+    ),
+    engine: str = ENGINE,
+    fmt: OutputFormat = FORMAT,
+    tz: str = TZ,
+    date_format: str | None = DATE_FMT,
+    customer: str = CUSTOMER,
+    time: str = TIME,
+    amount: str = AMOUNT,
+    order: str = ORDER,
+    product: str = PRODUCT,
+    refund: str = REFUND,
+    delimiter: str | None = DELIM,
+) -> None:
+    """Kinds of loyal customers (truly, low-price, program, convenience loyal; satisfied).
+
+    One row per customer with the facts that decided its kind; counts per kind.
+
+    Example: fidelite metrics loyalty-kinds -i tx.csv --surveys answers.csv --format json
+    """
+    from fidelite.analytics.metrics.loyalty import Thresholds, loyalty_kinds
+
+    rules = Thresholds(min_orders, active_days, price_share)
+
+    def compute(ds: Dataset) -> MetricResult:
+        from fidelite.analytics.answers import load_answers
+        from fidelite.analytics.metrics.surveys import Answers
+
+        said = None
+        if surveys is not None:
+            said = Answers(load_answers(surveys, timezone=tz, date_format=date_format), ds.engine)
+        return loyalty_kinds(ds, said, rules)
+
+    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
+    _run(fmt, input, engine, opts, compute)
+
+
 @app.command("pareto")
 def pareto_cmd(
     input: str = INPUT,
@@ -666,14 +714,22 @@ def program_kpis_cmd(
         None, "--point-value", help="Money value of one point, for the liability (e.g. 0.01)."
     ),
     input: str | None = typer.Option(
-        None, "--input", "-i", help="All customers' transactions: adds members vs non-members."
+        None,
+        "--input",
+        "-i",
+        help="All customers' transactions: adds members vs non-members, incremental "
+        "revenue, cost of rewards and ROI.",
+    ),
+    margin: float = typer.Option(
+        100.0, "--margin", help="Gross margin % applied to incremental revenue in the ROI."
     ),
     fmt: OutputFormat = FORMAT,
     tz: str = TZ,
 ) -> None:
-    """Program KPIs: members, earn and burn, breakage, liability, redemptions, spend.
+    """Program KPIs: members, earn and burn, breakage, liability, redemptions, spend, ROI.
 
     Example: fidelite metrics program-kpis --db sqlite:///shop.db#cafe --point-value 0.01
+    --input all-customers.csv --margin 30
     """
     from decimal import Decimal, InvalidOperation
 
@@ -697,6 +753,7 @@ def program_kpis_cmd(
                 currency=currency,
                 value=value,
                 transactions=ds,
+                margin=margin / 100,
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
