@@ -78,7 +78,7 @@ def test_import_reports_bad_rows_and_keeps_good_ones(pdb: Database, tmp_path: Pa
     file = write_csv(tmp_path / "events.csv", rows)
     report = import_events(EventProcessor(pdb, parse_program(PROGRAM)), file)
     assert (report.processed, report.duplicates) == (2, 0)
-    assert [(r.row, r.event_id, r.code) for r in report.rejected] == [
+    assert [(r.row, r.key, r.code) for r in report.rejected] == [
         (3, "e4", "invalid_row"),
         (4, "e5", "invalid_row"),
         (5, "e6", "invalid_row"),

@@ -1,15 +1,26 @@
-"""`fidelite import` commands: bulk import of events through the program's rules."""
+"""`fidelite import` commands: bulk import of events (through the program's rules) and of
+members."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.processing import EventProcessor
-from fidelite.processing.importer import ImportFileError, count_rows, import_events, write_rejects
+from fidelite.processing.importer import (
+    ImportFileError,
+    count_rows,
+    import_events,
+    import_members,
+    write_rejects,
+)
 from fidelite.program import ProgramError, load_program
 from fidelite.store import Database
 
@@ -38,13 +49,69 @@ def events(
 
     Example: fidelite import events sales.csv --program program.yaml --db sqlite:///shop.db
     """
+    with _processor(program_file, db, announce, fmt) as processor:
+        report = _with_progress(
+            file, fmt, lambda advance: import_events(processor, file, progress=advance)
+        )
+    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
+    if report.rejected:
+        write_rejects(rejects_path, report.rejected)
+    _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
+
+
+@app.command("members")
+def members(
+    file: Path = typer.Argument(..., help="Members file: CSV or Parquet."),
+    program_file: Path = typer.Option(..., "--program", "-p", help="Program file (YAML)."),
+    db: str | None = typer.Option(None, "--db", help="Database URL (default: $FIDELITE_DB)."),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="Write rejected rows here (default: FILE.rejects.csv)."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    announce: bool = typer.Option(
+        True, "--announce/--no-announce", help="Send member.created webhook events."
+    ),
+) -> None:
+    """Enrol new members and update existing ones; re-running the file changes nothing.
+
+    Columns: member (required); joined_at (ISO 8601 with offset, new members only;
+    default now), birth_date (YYYY-MM-DD), segments (JSON list or names separated by
+    ';'), attributes (JSON object). Bad rows are skipped and listed in the rejects file.
+
+    Example: fidelite import members crm.csv --program program.yaml --db sqlite:///shop.db
+    """
+    now = datetime.now(UTC)
+    with _processor(program_file, db, announce, fmt) as processor:
+        report = _with_progress(
+            file, fmt, lambda advance: import_members(processor, file, now=now, progress=advance)
+        )
+    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
+    if report.rejected:
+        write_rejects(rejects_path, report.rejected, key="member")
+    _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
+
+
+@contextmanager
+def _processor(
+    program_file: Path, db: str | None, announce: bool, fmt: OutputFormat
+) -> Iterator[EventProcessor]:
+    """The program's processor on an upgraded database, disposed of afterwards."""
     try:
         program = load_program(program_file)
     except ProgramError as exc:
         fail(str(exc), code="invalid_program", fmt=fmt)
     database = Database.from_url(db)
     database.upgrade()
-    processor = EventProcessor(database, program, announce=announce)
+    try:
+        yield EventProcessor(database, program, announce=announce)
+    finally:
+        database.dispose()
+
+
+def _with_progress(
+    file: Path, fmt: OutputFormat, run: Callable[[Callable[[int], None]], Any]
+) -> Any:
+    """Run an import with a progress bar over the file's rows (none for JSON output)."""
     try:
         total = count_rows(file)
         with Progress(
@@ -56,16 +123,15 @@ def events(
             disable=fmt is OutputFormat.json,
         ) as bar:
             task = bar.add_task(f"Importing {file.name}", total=total)
-            report = import_events(processor, file, progress=lambda _row: bar.advance(task))
+            return run(lambda _row: bar.advance(task))
     except (ImportFileError, OSError) as exc:
         fail(str(exc), code="invalid_file", fmt=fmt)
-    finally:
-        database.dispose()
-    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
-    if report.rejected:
-        write_rejects(rejects_path, report.rejected)
-    summary = report.summary()
-    summary["rejects_file"] = str(rejects_path) if report.rejected else None
+
+
+def _print_summary(
+    summary: dict[str, Any], rejects_path: Path | None, file: Path, fmt: OutputFormat
+) -> None:
+    summary["rejects_file"] = str(rejects_path) if rejects_path else None
     if fmt is OutputFormat.json:
         print_json(summary)
         return
@@ -74,5 +140,5 @@ def events(
         {"": f"rejected: {code}", "count": n} for code, n in summary["rejected_by_code"].items()
     ]
     print_rows(rows, OutputFormat.table, title=f"Import of {file.name}")
-    if report.rejected:
+    if rejects_path:
         console.print(f"Rejected rows written to {rejects_path}")

@@ -15,6 +15,7 @@ records the event once.
 
 from fidelite.processing.processor import (
     EventProcessor,
+    MemberChange,
     MemberProfile,
     Outcome,
     ProcessingError,
@@ -22,4 +23,12 @@ from fidelite.processing.processor import (
     Result,
 )
 
-__all__ = ["EventProcessor", "MemberProfile", "Outcome", "ProcessingError", "Redemption", "Result"]
+__all__ = [
+    "EventProcessor",
+    "MemberChange",
+    "MemberProfile",
+    "Outcome",
+    "ProcessingError",
+    "Redemption",
+    "Result",
+]

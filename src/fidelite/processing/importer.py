@@ -1,4 +1,5 @@
-"""Bulk import of events from CSV or Parquet, through the same processor as the API.
+"""Bulk import of events and members from CSV or Parquet, through the same processor
+as the API.
 
 Each row is one event, processed atomically on its own (under a savepoint, many
 rows per transaction): a bad row is reported (row number, column, reason) and
@@ -9,6 +10,12 @@ Columns: ``event_id``, ``type``, ``member``, ``at`` (ISO 8601 with offset), ``am
 and optionally ``channel``, ``store``, ``coupon``, ``refund_of``, ``items`` (JSON list
 of ``{sku, category, quantity, price}``) and ``attributes`` (JSON object). Empty cells
 are absent values. Row numbers are those a spreadsheet shows (the header is row 1).
+
+Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
+offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
+JSON list, or names separated by ``;``) and ``attributes`` (JSON object). A new member
+is enrolled; an existing one gets the given fields (its join date stays); a row that
+changes nothing counts as unchanged, so re-running the file changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import importlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,11 +35,18 @@ from sqlalchemy import Connection
 
 from fidelite.engine import Event
 from fidelite.ledger import Rejected
-from fidelite.processing.processor import EventProcessor, Outcome, ProcessingError
+from fidelite.processing.processor import (
+    EventProcessor,
+    MemberProfile,
+    Outcome,
+    ProcessingError,
+)
 
 REQUIRED = ("event_id", "type", "member", "at")
 OPTIONAL = ("amount", "channel", "store", "coupon", "refund_of", "items", "attributes")
 JSON_COLUMNS = ("items", "attributes")
+MEMBER_REQUIRED = ("member",)
+MEMBER_OPTIONAL = ("joined_at", "birth_date", "segments", "attributes")
 
 
 class ImportFileError(ValueError):
@@ -40,10 +55,10 @@ class ImportFileError(ValueError):
 
 @dataclass(frozen=True)
 class RejectedRow:
-    """A row that was not imported, and why."""
+    """A row that was not imported, and why; ``key`` is its event id (member reference)."""
 
     row: int
-    event_id: str
+    key: str
     code: str
     message: str
 
@@ -79,10 +94,15 @@ def count_rows(path: Path) -> int:
         return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(row number, cells)`` of a CSV or Parquet file; checks the columns first."""
+def read_rows(
+    path: Path, columns: tuple[Sequence[str], Sequence[str]] = (REQUIRED, OPTIONAL)
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row number, cells)`` of a CSV or Parquet file; checks the columns first.
+
+    ``columns`` = (required, optional) column names; any other column is an error.
+    """
     if path.suffix.lower() == ".parquet":
-        yield from _parquet_rows(path)
+        yield from _parquet_rows(path, columns)
         return
     try:
         handle = path.open(encoding="utf-8", newline="")
@@ -90,7 +110,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
     with handle:
         reader = csv.DictReader(handle)
-        _check_columns(path, reader.fieldnames or [])
+        _check_columns(path, reader.fieldnames or [], columns)
         for index, row in enumerate(reader, start=2):
             yield index, {k: v for k, v in row.items() if k is not None}
 
@@ -103,9 +123,11 @@ def _parquet(path: Path) -> Any:
         raise ImportFileError(f"{path}: not a readable Parquet file: {exc}") from None
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _parquet_rows(
+    path: Path, columns: tuple[Sequence[str], Sequence[str]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
     table = _parquet(path)
-    _check_columns(path, list(table.schema_arrow.names))
+    _check_columns(path, list(table.schema_arrow.names), columns)
     number = 2
     for batch in table.iter_batches(batch_size=10_000):
         for row in batch.to_pylist():
@@ -113,11 +135,14 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             number += 1
 
 
-def _check_columns(path: Path, columns: Sequence[str]) -> None:
-    missing = [c for c in REQUIRED if c not in columns]
+def _check_columns(
+    path: Path, columns: Sequence[str], allowed: tuple[Sequence[str], Sequence[str]]
+) -> None:
+    required, optional = allowed
+    missing = [c for c in required if c not in columns]
     if missing:
         raise ImportFileError(f"{path}: missing column(s): {', '.join(missing)}")
-    unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
+    unknown = [c for c in columns if c not in (*required, *optional)]
     if unknown:
         raise ImportFileError(f"{path}: unknown column(s): {', '.join(unknown)}")
 
@@ -196,10 +221,150 @@ def _import_row(
             report.processed += 1
 
 
-def write_rejects(path: Path, rejected: list[RejectedRow]) -> None:
-    """Write the rejected rows as CSV (row, event_id, code, message)."""
+def write_rejects(path: Path, rejected: list[RejectedRow], key: str = "event_id") -> None:
+    """Write the rejected rows as CSV (row, ``key``, code, message)."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["row", "event_id", "code", "message"])
+        writer.writerow(["row", key, "code", "message"])
         for row in rejected:
-            writer.writerow([row.row, row.event_id, row.code, row.message])
+            writer.writerow([row.row, row.key, row.code, row.message])
+
+
+@dataclass
+class MemberImportReport:
+    """Counts of a members import and the rejected rows."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, and rejections per code."""
+        reasons: dict[str, int] = {}
+        for row in self.rejected:
+            reasons[row.code] = reasons.get(row.code, 0) + 1
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+            "rejected_by_code": dict(sorted(reasons.items())),
+        }
+
+
+def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProfile, datetime]:
+    """``(reference, profile, joined at)`` from a row (``ValueError`` naming the column)."""
+    ref = str(cells.get("member") or "").strip()
+    if not ref:
+        raise ValueError("member: missing member reference")
+    joined = now
+    if _given(cells.get("joined_at")):
+        joined = _datetime(cells["joined_at"], "joined_at")
+    birth = None
+    if _given(cells.get("birth_date")):
+        birth = _date(cells["birth_date"])
+    segments = _segments(cells["segments"]) if _given(cells.get("segments")) else None
+    attributes = None
+    if _given(cells.get("attributes")):
+        attributes = _json(cells["attributes"], "attributes", dict, "a JSON object")
+    return ref, MemberProfile(segments, attributes, birth), joined
+
+
+def import_members(
+    processor: EventProcessor,
+    path: Path,
+    *,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 500,
+) -> MemberImportReport:
+    """Enrol or update every member of ``path``; ``now`` is the join time of new members
+    whose row has no ``joined_at``. Chunks and savepoints as in :func:`import_events`."""
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    report = MemberImportReport()
+    rows = read_rows(path, (MEMBER_REQUIRED, MEMBER_OPTIONAL))
+    while batch := list(islice(rows, chunk)):
+        with processor.db.write() as conn:
+            for number, cells in batch:
+                _import_member(processor, conn, report, number, cells, now)
+                if progress:
+                    progress(number)
+    return report
+
+
+def _import_member(
+    processor: EventProcessor,
+    conn: Connection,
+    report: MemberImportReport,
+    number: int,
+    cells: dict[str, Any],
+    now: datetime,
+) -> None:
+    report.rows += 1
+    ref = str(cells.get("member") or "")
+    try:
+        ref, profile, joined = row_to_member(cells, now)
+        change = processor.save_member(ref, profile, at=joined, conn=conn)
+    except ValueError as exc:
+        report.rejected.append(RejectedRow(number, ref, "invalid_row", str(exc)))
+    except Rejected as exc:
+        report.rejected.append(RejectedRow(number, ref, exc.code.value, exc.message))
+    else:
+        setattr(report, change.value, getattr(report, change.value) + 1)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _datetime(value: Any, column: str) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{column}: not an ISO 8601 date-time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{column}: needs a UTC offset (e.g. +00:00): {moment.isoformat()!r}")
+    return moment
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"birth_date: not a date YYYY-MM-DD: {value!r}") from None
+
+
+def _segments(value: Any) -> list[str]:
+    if isinstance(value, list):
+        items = value
+    elif str(value).lstrip().startswith("["):
+        items = _json(value, "segments", list, "a JSON list")
+    else:
+        items = str(value).split(";")
+    names = [str(item).strip() for item in items]
+    if any(not name for name in names):
+        raise ValueError(f"segments: empty segment name in {value!r}")
+    return sorted(set(names))
+
+
+def _json(value: Any, column: str, kind: type, described: str) -> Any:
+    if isinstance(value, kind):
+        return value
+    try:
+        parsed = json.loads(value)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{column}: invalid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(parsed, kind):
+        raise ValueError(f"{column}: must be {described}")
+    return parsed

@@ -68,6 +68,14 @@ class Outcome(StrEnum):
     duplicate = "duplicate"  # already recorded: nothing done
 
 
+class MemberChange(StrEnum):
+    """What saving a member did."""
+
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+
+
 class ProcessingError(Exception):
     """An event refused for a business reason; ``code`` is stable (e.g. ``unknown_purchase``)."""
 
@@ -582,6 +590,41 @@ class EventProcessor:
         assert current is not None
         return current
 
+    def save_member(
+        self, member_ref: str, profile: MemberProfile, *, at: datetime, conn: Connection
+    ) -> MemberChange:
+        """Enrol ``member_ref`` (joined at ``at``) or bring its profile to ``profile``.
+
+        Runs in the caller's transaction under a savepoint, so a failure undoes only this
+        member. An existing member keeps its join date; fields of ``profile`` left as
+        None are kept. Saving the same profile again changes nothing (``unchanged``).
+        """
+        savepoint = conn.begin_nested()
+        try:
+            change = self._save_member(conn, member_ref, profile, at)
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+        return change
+
+    def _save_member(
+        self, conn: Connection, ref: str, profile: MemberProfile, at: datetime
+    ) -> MemberChange:
+        current = self.member_profile(ref, conn=conn)
+        if current is None:
+            self._known_members.discard(ref)  # e.g. erased since: enrol the reference anew
+            self._ensure_member(conn, ref, at)
+        else:
+            self.ledger.lock(conn, self.program.id, ref)
+        values = profile.values()
+        differs = {k: v for k, v in values.items() if current is None or current[k] != v}
+        if differs:
+            self._set_member(conn, ref, **differs)
+        if current is None:
+            return MemberChange.created
+        return MemberChange.updated if differs else MemberChange.unchanged
+
     def member_profile(
         self, member_ref: str, *, conn: Connection | None = None
     ) -> dict[str, Any] | None:
@@ -902,6 +945,7 @@ def _iso(value: datetime | None) -> str | None:
 
 __all__ = [
     "EventProcessor",
+    "MemberChange",
     "MemberProfile",
     "Outcome",
     "ProcessingError",
