@@ -167,3 +167,28 @@ def test_report_without_enough_repeat_customers_explains_the_missing_clv(tmp_pat
         "error": "only 1 customers bought more than once; the models need at least 10"
     }
     assert "only 1 customers bought more than once" in (out / "report.html").read_text()
+
+
+def test_report_memory_limit_is_checked_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "tx.csv").write_text(TX)
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path / "tx.csv"), "--out", str(out), "--format", "json",
+            "--memory-limit", "lots"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "usage"
+    assert error["message"].startswith("memory limit 'lots' is not a size DuckDB understands")
+    assert not out.exists()
+
+
+def test_memory_limit_reaches_duckdb_and_spills_to_a_private_directory(tmp_path: Path) -> None:
+    from fidelite.analytics.io import LoadOptions, load_transactions
+
+    (tmp_path / "tx.csv").write_text(TX)
+    loaded = load_transactions(tmp_path / "tx.csv", LoadOptions(memory_limit="256MB"))
+    limit, spill = loaded.connection.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone() or (None, None)
+    assert limit == "244.1 MiB"  # DuckDB shows 256 MB in MiB
+    assert Path(str(spill)).name.startswith("fidelite-duckdb-")

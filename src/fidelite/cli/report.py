@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -31,6 +32,12 @@ def report(
     subscriptions: Path | None = typer.Option(
         None, "--subscriptions", help="Subscriptions file: adds recurring revenue (MRR)."
     ),
+    memory_limit: str | None = typer.Option(
+        None,
+        "--memory-limit",
+        help="DuckDB memory cap, e.g. 4GB (default $FIDELITE_MEMORY_LIMIT or 1GB); "
+        "beyond it DuckDB spills to a temporary directory.",
+    ),
 ) -> None:
     """Write report.html (opens offline) and report.json with every number.
 
@@ -49,6 +56,8 @@ def report(
         refund=refund,
     )
     opts = LoadOptions(columns=cols, timezone=tz, date_format=date_format)
+    if memory_limit is not None:
+        opts = replace(opts, memory_limit=memory_limit)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -70,6 +79,8 @@ def report(
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
+    except ValueError as exc:
+        fail(str(exc), code="usage", fmt=fmt)
     files = {"html": str(out / "report.html"), "json": str(out / "report.json")}
     if fmt is OutputFormat.json:
         print_json({"report": files})
