@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fidelite.api.routes.events import EventResult
+from fidelite.api.routes.members import Balances, LedgerPage
 from fidelite.ledger import assert_invariants
 from tests.api.conftest import Live
 
@@ -63,6 +65,10 @@ def test_event_earns_and_is_deduplicated_by_event_id(live: Live) -> None:
         balance = c.get("/v1/members/ann/balance").json()["balances"][0]
         assert (balance["available"], balance["pending"], balance["debt"]) == (42, 0, 0)
         ledger = c.get("/v1/members/ann/ledger").json()
+        # the bodies are those the OpenAPI document promises
+        EventResult.model_validate(body)
+        Balances.model_validate(c.get("/v1/members/ann/balance").json())
+        assert LedgerPage.model_validate(ledger).entries[0].available_change == 42
         assert [(e["kind"], e["available_change"], e["source"]) for e in ledger["entries"]] == [
             ("earn", 42, "e1")
         ]
@@ -234,3 +240,23 @@ def test_health_and_readiness(live: Live) -> None:
         ready = c.get("/readyz").json()
         assert ready["status"] == "ready" and ready["revision"] == ready["head"]
         assert c.get("/openapi.json").json()["info"]["title"] == "fidelite API"
+
+
+def test_openapi_documents_the_till_responses() -> None:
+    from fidelite.api.app import create_app
+    from fidelite.program import parse_program
+
+    program = parse_program(
+        "id: p\nname: P\ncurrencies: [{id: points, name: Points, value: 0.01}]\n"
+        "rules: [{id: base, on: [purchase], per_amount: {points: 1}}]\n"
+    )
+    paths = create_app("sqlite://", program).openapi()["paths"]
+
+    def ref(path: str, method: str, status: str) -> str:
+        content = paths[path][method]["responses"][status]["content"]["application/json"]
+        return str(content["schema"]["$ref"]).rsplit("/", 1)[-1]
+
+    assert ref("/v1/events", "post", "201") == "EventResult"
+    assert ref("/v1/events", "post", "200") == "EventResult"
+    assert ref("/v1/members/{member_id}/balance", "get", "200") == "Balances"
+    assert ref("/v1/members/{member_id}/ledger", "get", "200") == "LedgerPage"

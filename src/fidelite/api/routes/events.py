@@ -6,6 +6,7 @@ Each event is processed by the same code as bulk import and de-duplicated by its
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -29,6 +30,26 @@ PURCHASE_EXAMPLE = {
 class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     events: list[Event] = Field(min_length=1, description="Up to 1,000 events, applied in order.")
+
+
+class TierChangeOut(BaseModel):
+    at: datetime
+    kind: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    reason: str
+
+
+class EventResult(BaseModel):
+    """The answer to one event (documents :func:`result_body`)."""
+
+    event_id: str
+    outcome: str = Field(description="processed, or duplicate (already recorded: nothing done)")
+    points: dict[str, int] = Field(description="points moved per currency; a refund's are < 0")
+    transactions: list[int]
+    tier_changes: list[TierChangeOut]
+    trace_id: str
+    decision: dict[str, Any] | None = Field(description="rules matched or not, and why")
 
 
 def result_body(result: Result) -> dict[str, Any]:
@@ -57,7 +78,9 @@ def _signed_points(result: Result) -> dict[str, int]:
 
 
 @router.post("/events", status_code=201,
-             responses={200: {"description": "Already processed (duplicate event id)"}},
+             responses={201: {"model": EventResult},
+                        200: {"model": EventResult,
+                              "description": "Already processed (duplicate event id)"}},
              openapi_extra={"requestBody": {"content": {"application/json": {
     "example": PURCHASE_EXAMPLE}}}})  # fmt: skip
 def post_event(event: Event, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:

@@ -56,6 +56,49 @@ class MemberPage(BaseModel):
     next_cursor: str | None
 
 
+class PointsBalance(BaseModel):
+    """One currency's points as of a moment: ``expiring_soon`` is part of ``available``."""
+
+    member_ref: str
+    currency: str
+    as_of: datetime
+    available: int
+    pending: int
+    expiring_soon: int
+    expiring_window_days: int
+    debt: int
+    next_expiry: datetime | None
+
+
+class Balances(BaseModel):
+    member: str
+    balances: list[PointsBalance]
+
+
+class LedgerEntry(BaseModel):
+    """One ledger transaction seen from the member's accounts (changes are signed)."""
+
+    transaction_id: int
+    kind: str
+    occurred_at: datetime
+    currency: str
+    available_change: int
+    pending_change: int
+    debt_change: int
+    reason: str
+    source: str | None
+    actor: str | None
+    reverses_id: int | None
+    reversed_points: int
+    detail: dict[str, Any] | None
+
+
+class LedgerPage(BaseModel):
+    member: str
+    entries: list[LedgerEntry]
+    next_cursor: int | None = Field(description="pass as ?before= for the next page")
+
+
 def _member(profile: dict[str, Any]) -> Member:
     return Member(id=profile["member_ref"], **{k: v for k, v in profile.items()
                                               if k != "member_ref"})  # fmt: skip
@@ -110,7 +153,8 @@ def update_member(
     return once(svc, key, f"PATCH /v1/members/{member_id}", body.model_dump(mode="json"), run)
 
 
-@router.get("/members/{member_id}/balance")
+# Documented, not re-validated: the bodies are built from the ledger's own dataclasses.
+@router.get("/members/{member_id}/balance", responses={200: {"model": Balances}})
 def get_balance(
     member_id: str, svc: ServicesDep, who: CallerDep,
     currency: str | None = Query(None, description="default: every currency of the program"),
@@ -126,7 +170,7 @@ def get_balance(
     return {"member": member_id, "balances": [vars(b) for b in balances]}
 
 
-@router.get("/members/{member_id}/ledger")
+@router.get("/members/{member_id}/ledger", responses={200: {"model": LedgerPage}})
 def get_ledger(
     member_id: str, svc: ServicesDep, who: CallerDep,
     before: int | None = Query(None, ge=1, le=MAX_ID, description="next_cursor of the last page"),
