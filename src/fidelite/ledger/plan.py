@@ -98,46 +98,59 @@ def apply(
     recorded_at: datetime,
 ) -> Receipt:
     """Write ``plan`` as one ledger transaction and return its receipt."""
-    total = sum(p for _, _, p in plan.member_postings) + sum(p for _, p in plan.program_postings)
-    if total != 0:
-        raise AssertionError(f"unbalanced {plan.kind}: postings sum to {total}")
+    check_balanced(plan)
     txn_id = locking.next_id(conn, "ledger_transactions")
     lot_id = locking.next_id(conn, "lots") if plan.new_lot else None
-    receipt = _receipt(plan, target, txn_id, lot_id, occurred_at)
+    receipt = receipt_of(plan, target, txn_id, lot_id, occurred_at)
     conn.execute(
         insert(LedgerTransaction),
-        {
-            "id": txn_id,
-            "program_id": target.program_id,
-            "idempotency_key": key,
-            "request_hash": request_hash,
-            "kind": plan.kind,
-            "member_id": target.member_id,
-            "currency": target.currency,
-            "points": plan.points,
-            "reversed_points": 0,
-            "reverses_id": plan.reverses_id,
-            "reason": plan.reason,
-            "source": plan.source,
-            "actor": plan.actor,
-            "detail": plan.detail,
-            "occurred_at": occurred_at,
-            "recorded_at": recorded_at,
-            "result": receipt.to_json(),
-        },
+        transaction_row(plan, target, receipt, key, request_hash, recorded_at),
     )
     if plan.new_lot is not None:
-        _insert_lot(conn, plan.new_lot, lot_id, txn_id, target)
+        conn.execute(insert(Lot), lot_row(plan.new_lot, lot_id, txn_id, target))
     _change_lots(conn, plan)
-    _insert_postings(conn, plan, target, txn_id, lot_id)
+    conn.execute(insert(Posting), posting_rows(plan, target, txn_id, lot_id))
     for kind, delta in plan.deltas().items():
         locking.add_to_balance(conn, target.member_accounts[kind], delta)
     return receipt
 
 
-def _receipt(
+def check_balanced(plan: Plan) -> None:
+    """The double-entry rule: a plan's postings sum to zero (a bug otherwise)."""
+    total = sum(p for _, _, p in plan.member_postings) + sum(p for _, p in plan.program_postings)
+    if total != 0:
+        raise AssertionError(f"unbalanced {plan.kind}: postings sum to {total}")
+
+
+def transaction_row(
+    plan: Plan, target: Target, receipt: Receipt, key: str, request_hash: str, recorded_at: datetime
+) -> dict[str, Any]:
+    """The ``ledger_transactions`` row of an applied plan (its receipt is its result)."""
+    return {
+        "id": receipt.transaction_id,
+        "program_id": target.program_id,
+        "idempotency_key": key,
+        "request_hash": request_hash,
+        "kind": plan.kind,
+        "member_id": target.member_id,
+        "currency": target.currency,
+        "points": plan.points,
+        "reversed_points": 0,
+        "reverses_id": plan.reverses_id,
+        "reason": plan.reason,
+        "source": plan.source,
+        "actor": plan.actor,
+        "detail": plan.detail,
+        "occurred_at": receipt.occurred_at,
+        "recorded_at": recorded_at,
+        "result": receipt.to_json(),
+    }
+
+
+def receipt_of(
     plan: Plan, target: Target, txn_id: int, lot_id: int | None, occurred_at: datetime
 ) -> Receipt:
+    """The receipt of ``plan`` applied as transaction ``txn_id`` (new lot ``lot_id``)."""
     after = dict(target.member_balances)
     for kind, delta in plan.deltas().items():
         after[kind] = after.get(kind, 0) + delta
@@ -168,25 +181,21 @@ def _receipt(
     )
 
 
-def _insert_lot(
-    conn: Connection, lot: NewLot, lot_id: int | None, txn_id: int, target: Target
-) -> None:
-    conn.execute(
-        insert(Lot),
-        {
-            "id": lot_id,
-            "program_id": target.program_id,
-            "member_id": target.member_id,
-            "currency": target.currency,
-            "earn_transaction_id": txn_id,
-            "points": lot.points,
-            "remaining": lot.points,
-            "state": lot.state,
-            "earned_at": lot.earned_at,
-            "expires_at": lot.expires_at,
-            "pending_until": lot.pending_until,
-        },
-    )
+def lot_row(lot: NewLot, lot_id: int | None, txn_id: int, target: Target) -> dict[str, Any]:
+    """The ``lots`` row of a plan's new lot."""
+    return {
+        "id": lot_id,
+        "program_id": target.program_id,
+        "member_id": target.member_id,
+        "currency": target.currency,
+        "earn_transaction_id": txn_id,
+        "points": lot.points,
+        "remaining": lot.points,
+        "state": lot.state,
+        "earned_at": lot.earned_at,
+        "expires_at": lot.expires_at,
+        "pending_until": lot.pending_until,
+    }
 
 
 def _change_lots(conn: Connection, plan: Plan) -> None:
@@ -198,10 +207,11 @@ def _change_lots(conn: Connection, plan: Plan) -> None:
         locking.refill_lot(conn, lot, points)
 
 
-def _insert_postings(
-    conn: Connection, plan: Plan, target: Target, txn_id: int, lot_id: int | None
-) -> None:
-    rows = [
+def posting_rows(
+    plan: Plan, target: Target, txn_id: int, lot_id: int | None
+) -> list[dict[str, Any]]:
+    """The ``postings`` rows of an applied plan, member side first."""
+    return [
         {
             "transaction_id": txn_id,
             "account_id": target.member_accounts[kind],
@@ -218,4 +228,3 @@ def _insert_postings(
         }
         for kind, points in plan.program_postings
     ]
-    conn.execute(insert(Posting), rows)

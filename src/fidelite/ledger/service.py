@@ -28,9 +28,10 @@ from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.ledger import validation as valid
+from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
 from fidelite.ledger.errors import Rejected, RejectionCode, invalid
 from fidelite.ledger.idempotency import request_hash
-from fidelite.ledger.plan import NEW_LOT, NewLot, Plan, Target, apply
+from fidelite.ledger.plan import Plan, Target, apply
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.state import (
     PROGRAM_KINDS,
@@ -104,6 +105,10 @@ class Ledger:
         self._program_accounts: dict[tuple[str, str], dict[str, int]] = {}
 
     # ------------------------------------------------------------------ setup
+
+    def now(self) -> datetime:
+        """The ledger's clock (the time transactions are recorded at)."""
+        return self._clock()
 
     def open_program(self, program_id: str, currencies: list[str]) -> None:
         """Create a program and its currencies (idempotent; existing ones are kept)."""
@@ -258,29 +263,15 @@ class Ledger:
 
         Points that become available repay the member's debt first, if any.
         """
-        pts = valid.points(points)
         when = self._at(at)
-        expiry = valid.optional_moment(expires_at, "expires_at")
-        pending = valid.optional_moment(pending_until, "pending_until")
-        if expiry is not None and expiry <= when:
-            raise invalid("expires_at", "must be later than the time of earning")
-        if pending is not None and expiry is not None and pending >= expiry:
-            raise invalid("pending_until", "must be earlier than expires_at")
-        request = {
-            "op": "earn", "member_ref": member_ref, "currency": currency, "points": pts,
-            "at": at and when, "expires_at": expiry, "pending_until": pending,
-            "reason": reason, "source": source, "detail": detail,
-        }  # fmt: skip
+        order = earn_order(member_ref, currency, points, key=key, at=when, at_given=at is not None,
+                           expires_at=expires_at, pending_until=pending_until, reason=reason,
+                           source=source, detail=detail)  # fmt: skip
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
-            plan = Plan(
-                "earn", "credit", pts, _reason(reason), _opt(source, "source"), detail=detail
-            )
-            held = pending is not None and pending > when
-            _credit_new_lot(plan, target, pts, "issued", when, expiry, pending if held else None)
-            return plan
+            return earn_plan(order, target)
 
-        return self._mutate(program_id, key, request, build, member_ref=member_ref,
+        return self._mutate(program_id, order.key, order.digest, build, member_ref=member_ref,
                             currency=currency, at=when, conn=conn)  # fmt: skip
 
     def release(
@@ -317,7 +308,13 @@ class Ledger:
             return plan
 
         return self._mutate(
-            program_id, key, request, build, transaction_id=transaction_id, at=when, conn=conn
+            program_id,
+            key,
+            request_hash(request),
+            build,
+            transaction_id=transaction_id,
+            at=when,
+            conn=conn,
         )
 
     def spend(
@@ -349,7 +346,7 @@ class Ledger:
             _debit_lots(plan, conn, subject, pts, "redeemed", when)
             return plan
 
-        return self._mutate(program_id, key, request, build, member_ref=member_ref,
+        return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
                             currency=currency, at=when, conn=conn)  # fmt: skip
 
     def adjust(
@@ -385,12 +382,12 @@ class Ledger:
             direction = "credit" if pts > 0 else "debit"
             plan = Plan("adjust", direction, abs(pts), str(why), actor=who, detail=detail)
             if pts > 0:
-                _credit_new_lot(plan, target, pts, "adjustment", when, expiry, None)
+                credit_new_lot(plan, target, pts, "adjustment", when, expiry, None)
             else:
                 _debit_lots(plan, conn, subject, -pts, "adjustment", when)
             return plan
 
-        return self._mutate(program_id, key, request, build, member_ref=member_ref,
+        return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
                             currency=currency, at=when, conn=conn)  # fmt: skip
 
     def reverse(
@@ -446,7 +443,13 @@ class Ledger:
             return plan
 
         return self._mutate(
-            program_id, key, request, build, transaction_id=transaction_id, at=when, conn=conn
+            program_id,
+            key,
+            request_hash(request),
+            build,
+            transaction_id=transaction_id,
+            at=when,
+            conn=conn,
         )
 
     # ------------------------------------------------------------------- jobs
@@ -494,9 +497,11 @@ class Ledger:
             return plan
 
         key = f"expire:{member_ref}:{currency}:{when.isoformat()}"
-        request = {"op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when}
+        digest = request_hash(
+            {"op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when}
+        )
         try:
-            return self._mutate(program_id, key, request, build, member_ref=member_ref,
+            return self._mutate(program_id, key, digest, build, member_ref=member_ref,
                                 currency=currency, at=when)  # fmt: skip
         except _NothingToDo:
             return None
@@ -635,7 +640,7 @@ class Ledger:
         self,
         program_id: str,
         key: str,
-        request: dict[str, Any],
+        digest: str,
         build: Callable[[_Subject, Connection, Target], Plan],
         *,
         at: datetime,
@@ -649,8 +654,7 @@ class Ledger:
             isinstance(transaction_id, bool) or not isinstance(transaction_id, int)
         ):
             raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
-        digest = request_hash(request)
-        steps = _Steps(self, program_id, idem, digest, request, build, at, member_ref, currency,
+        steps = _Steps(self, program_id, idem, digest, build, at, member_ref, currency,
                        transaction_id)  # fmt: skip
         if conn is not None:
             return steps.within(conn)
@@ -755,7 +759,6 @@ class _Steps:
     program_id: str
     key: str
     digest: str
-    request: dict[str, Any]
     build: Callable[[_Subject, Connection, Target], Plan]
     at: datetime
     member_ref: str | None
@@ -819,28 +822,6 @@ _HISTORY_SQL = text(
 
 
 # ---------------------------------------------------------------- plan pieces
-
-
-def _credit_new_lot(
-    plan: Plan,
-    target: Target,
-    points: int,
-    program_kind: str,
-    when: datetime,
-    expires_at: datetime | None,
-    pending_until: datetime | None,
-) -> None:
-    """Credit ``points`` from ``program_kind``: available credits repay debt first."""
-    plan.program(program_kind, -points)
-    repay = 0 if pending_until else min(points, -target.member_balances["debt"])
-    if repay:
-        plan.member("debt", None, repay)
-        plan.debt_repaid = repay
-    rest = points - repay
-    if rest:
-        state = "pending" if pending_until else "available"
-        plan.new_lot = NewLot(rest, state, when, expires_at, pending_until)
-        plan.member(state, NEW_LOT, rest)
 
 
 def _debit_lots(

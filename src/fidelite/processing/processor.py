@@ -19,7 +19,7 @@ import, is exact).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -146,6 +146,10 @@ class EventProcessor:
 
     # ------------------------------------------------------------------ events
 
+    def remember_members(self, refs: Iterable[str]) -> None:
+        """Note members whose enrolment has been written (and not rolled back)."""
+        self._known_members.update(refs)
+
     def process(self, event: Event, *, conn: Connection | None = None) -> Result:
         """Apply one event atomically (raises :class:`ProcessingError` or ``Rejected``).
 
@@ -184,7 +188,7 @@ class EventProcessor:
         budgeted = [r.id for r in self.program.rules if r.budget and event.type in r.on]
         lock_shared(conn, *(f"budget:{self.program.id}:{rule}" for rule in budgeted))
         member, tier_state = self._member_state(conn, event.member)
-        budgets = self._budgets(conn)
+        budgets = self.budget_usage(conn)
         status = self._coupon_status(conn, event.coupon)
         decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
         receipts = [
@@ -703,20 +707,7 @@ class EventProcessor:
             except Rejected as rejected:  # enrolled earlier under another key: fine
                 if rejected.code is not RejectionCode.MEMBER_EXISTS:
                     raise
-            tier = self.program.tiers.levels[0].id if self.program.tiers else None
-            conn.execute(
-                insert(member_states),
-                {
-                    "program_id": self.program.id,
-                    "member_ref": ref,
-                    "tier": tier,
-                    "tier_since": at if tier else None,
-                    "segments": [],
-                    "attributes": {},
-                    "purchases": 0,
-                    "joined_at": at,
-                },
-            )
+            conn.execute(insert(member_states), initial_state_row(self.program, ref, at))
             self._announce(conn, hooks.MEMBER_CREATED, ref, {"joined_at": at.isoformat()})
 
     def _member_state(self, conn: Connection, ref: str) -> tuple[MemberState, TierState | None]:
@@ -749,7 +740,8 @@ class EventProcessor:
                              row.assigned_until)  # fmt: skip
         return member, tier
 
-    def _budgets(self, conn: Connection) -> dict[str, int]:
+    def budget_usage(self, conn: Connection) -> dict[str, int]:
+        """Points each budgeted rule has given so far (read under the budget locks)."""
         if not any(rule.budget for rule in self.program.rules):
             return {}
         rows = conn.execute(
@@ -937,6 +929,21 @@ class EventProcessor:
             )
             .values(**values)
         )
+
+
+def initial_state_row(program: ProgramDefinition, ref: str, at: datetime) -> dict[str, Any]:
+    """The ``member_states`` row of a member enrolled at ``at``: base tier, no counters."""
+    tier = program.tiers.levels[0].id if program.tiers else None
+    return {
+        "program_id": program.id,
+        "member_ref": ref,
+        "tier": tier,
+        "tier_since": at if tier else None,
+        "segments": [],
+        "attributes": {},
+        "purchases": 0,
+        "joined_at": at,
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

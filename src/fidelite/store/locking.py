@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,6 +32,21 @@ def lock_member(conn: Connection, member_id: int) -> None:
     """Serialise writers on one member (PostgreSQL row lock; SQLite already serial)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT id FROM members WHERE id = :m FOR UPDATE"), {"m": member_id})
+
+
+def lock_members(conn: Connection, member_ids: list[int]) -> None:
+    """Lock many members at once, in id order (two batch writers cannot deadlock)."""
+    if conn.dialect.name != "postgresql" or not member_ids:
+        return
+    ordered = sorted(member_ids)
+    for start in range(0, len(ordered), 1000):
+        part = ordered[start : start + 1000]
+        conn.execute(
+            text("SELECT id FROM members WHERE id IN :ids ORDER BY id FOR UPDATE").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": part},
+        )
 
 
 def add_to_balance(conn: Connection, account_id: int, delta: int) -> int:
@@ -124,6 +139,25 @@ def next_id(conn: Connection, table: str) -> int:
     else:
         value = conn.execute(text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one()
     return int(value)
+
+
+def next_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """Allocate ``count`` primary keys of ``table`` at once (see :func:`next_id`).
+
+    PostgreSQL draws them from the sequence in one query (ascending; other writers may
+    take numbers in between); on SQLite the writer holds the database lock, so the
+    next ``count`` numbers after ``MAX(id)`` are free.
+    """
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table, "n": count},
+        ).all()
+        return sorted(int(r[0]) for r in rows)
+    first = int(conn.execute(text(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")).scalar_one())
+    return list(range(first, first + count))
 
 
 def lock_shared(conn: Connection, *names: str) -> None:

@@ -52,17 +52,40 @@ def record(
             return False
     conn.execute(
         insert(outbox),
-        {
-            "program_id": program_id,
-            "event_type": event_type,
-            "member_ref": member_ref,
-            "dedup_key": dedup_key,
-            "payload": payload,
-            "created_at": at or datetime.now(UTC),
-            "dispatched": False,
-        },
+        outbox_row(
+            program_id, event_type, payload, member_ref=member_ref, dedup_key=dedup_key, at=at
+        ),
     )
     return True
+
+
+def outbox_row(
+    program_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    member_ref: str | None = None,
+    dedup_key: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The outbox row of one event, for :func:`record` or :func:`record_many`."""
+    return {
+        "program_id": program_id,
+        "event_type": event_type,
+        "member_ref": member_ref,
+        "dedup_key": dedup_key,
+        "payload": payload,
+        "created_at": at or datetime.now(UTC),
+        "dispatched": False,
+    }
+
+
+def record_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write many events (rows from :func:`outbox_row`, no ``dedup_key``) in one statement."""
+    if any(row["dedup_key"] is not None for row in rows):
+        raise ValueError("events with a dedup_key are recorded one at a time (record)")
+    if rows:
+        conn.execute(insert(outbox), rows)
 
 
 def dispatch(db: Database, *, limit: int = 1000, at: datetime | None = None) -> int:

@@ -1,0 +1,380 @@
+"""The batch path of bulk import gives, row for row, what one event at a time gives.
+
+Two copies of the example program live in one database: one imports every file one
+event at a time (``batch=False``), the other through the batch path. Between files the
+same jobs run on both (pending points released, rewards redeemed, tiers reviewed). The
+whole of each program's data is then compared: ledger transactions with their receipts
+and fingerprints, lots, postings, balances, events with traces, earnings, counters,
+budgets, coupons, member states, tier changes and webhook events. Database ids differ
+between the copies, so rows are compared by their natural keys and ids by rank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, text
+
+from fidelite.engine import Event
+from fidelite.engine.coupon import generate_codes
+from fidelite.ledger import Ledger, Rejected, assert_invariants
+from fidelite.processing import EventProcessor
+from fidelite.processing.batch import process_batch
+from fidelite.processing.importer import import_events
+from fidelite.processing.processor import MemberProfile, ProcessingError, Result
+from fidelite.processing.tables import coupons
+from fidelite.program import parse_program
+from fidelite.store import Database
+
+EXAMPLE = Path(__file__).parents[2] / "src" / "fidelite" / "program" / "example.yaml"
+START = datetime(2026, 11, 2, 8, tzinfo=UTC)
+HEADER = ["event_id", "type", "member", "at", "amount", "channel", "coupon", "refund_of",
+          "items", "attributes"]  # fmt: skip
+MEMBERS = [f"m{i}" for i in range(40)]
+VIPS = MEMBERS[:8]
+SPENDERS = MEMBERS[:3]  # spend all they can before their purchases are refunded
+
+
+def program_text(program_id: str) -> str:
+    """The example program under another id, with a spring budget small enough to run out."""
+    source = EXAMPLE.read_text(encoding="utf-8")
+    source = source.replace("id: cafe_club", f"id: {program_id}", 1)
+    return source.replace("budget: 100000", "budget: 900", 1)
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def purchases(rng: random.Random, first: int, count: int, start: datetime,
+              codes: list[str]) -> list[dict[str, str]]:  # fmt: skip
+    rows = []
+    for i in range(first, first + count):
+        items = [
+            {"sku": f"S{rng.randrange(9)}", "category": rng.choice(["beans", "pastry", "tea"]),
+             "quantity": rng.randint(1, 3), "price": f"{rng.randint(100, 2500) / 100:.2f}"}
+            for _ in range(rng.randint(0, 3))
+        ]  # fmt: skip
+        kind = rng.choices(["purchase", "signup", "review", "social", "workshop"],
+                           [80, 5, 5, 5, 5])[0]  # fmt: skip
+        row = {"event_id": f"e{i}", "type": kind, "member": rng.choice(MEMBERS),
+               "at": (start + timedelta(hours=7 * (i - first), minutes=rng.randrange(60)))
+               .isoformat()}  # fmt: skip
+        if kind == "purchase":
+            row["amount"] = f"{rng.randint(100, 25000) / 100:.2f}"
+            row["channel"] = rng.choice(["web", "store"])
+            row["items"] = json.dumps(items)
+            if codes and rng.random() < 0.1:
+                row["coupon"] = rng.choice(codes)
+        if kind == "review":
+            row["attributes"] = json.dumps({"stars": rng.randint(0, 5)})
+        rows.append(row)
+    return rows
+
+
+def refunds(
+    rng: random.Random, earlier: list[dict[str, str]], at: datetime
+) -> list[dict[str, str]]:
+    bought = [r for r in earlier if r["type"] == "purchase"]
+    spenders = [r for r in bought if r["member"] in SPENDERS][:6]
+    rows = []
+    for n, original in enumerate(spenders + rng.sample(bought, 10)):
+        amount = original["amount"] if n % 3 == 0 else f"{float(original['amount']) / 4:.2f}"
+        rows.append({"event_id": f"r{n}", "type": "refund", "member": original["member"],
+                     "at": (at + timedelta(hours=n)).isoformat(), "amount": amount,
+                     "refund_of": original["event_id"]})  # fmt: skip
+    rows.append({"event_id": "r-unknown", "type": "refund", "member": "m1",
+                 "at": at.isoformat(), "amount": "5.00", "refund_of": "nope"})  # fmt: skip
+    return rows
+
+
+def bad_rows() -> list[dict[str, str]]:
+    return [
+        {"event_id": "bad-1", "type": "purchase", "member": "m3", "at": "yesterday",
+         "amount": "10"},
+        {"event_id": "bad-2", "type": "purchase", "member": "m3",
+         "at": START.isoformat()},  # a purchase without amount
+    ]  # fmt: skip
+
+
+def setup(db: Database, program_id: str, codes: list[str]) -> EventProcessor:
+    processor = EventProcessor(db, parse_program(program_text(program_id)))
+    for ref in MEMBERS[:20]:  # half the members exist before the import
+        segments = ["vip", "regulars"] if ref in VIPS else ["regulars"] if ref < "m15" else []
+        processor.enrol(ref, at=START - timedelta(days=30), profile=MemberProfile(segments))
+    with db.write() as conn:
+        conn.execute(insert(coupons), [
+            {"program_id": program_id, "code": code, "campaign": "vip_welcome",
+             "status": "issued", "created_at": START} for code in codes
+        ])  # fmt: skip
+    return processor
+
+
+def run_everything(db: Database, tmp_path: Path, chunk: int) -> tuple[EventProcessor, ...]:
+    """The same files and jobs through both paths; returns (one-at-a-time, batch)."""
+    rng = random.Random(7)
+    codes = generate_codes("VIPWELC", 12)
+    first = purchases(rng, 0, 700, START, codes)
+    first[10:10] = bad_rows()
+    first[20:20] = [dict(first[5])]  # a duplicate inside the file
+    spring = START.replace(year=2027, month=3, day=25)
+    second = refunds(rng, first, START + timedelta(days=200))
+    second += purchases(rng, 1000, 300, spring, codes)
+    second[40:40] = refunds(random.Random(9), second[16:], spring + timedelta(days=40))[:4]
+    second += [{"event_id": f"w-{ref}", "type": "workshop", "member": ref,
+                "at": (spring + timedelta(days=100)).isoformat()} for ref in SPENDERS]  # fmt: skip
+    files = [write_rows(tmp_path / "one.csv", first), write_rows(tmp_path / "two.csv", second)]
+    paths = []
+    for program_id, batch in (("cafe_one", False), ("cafe_batch", True)):
+        processor = setup(db, program_id, codes)
+        reports = [import_events(processor, files[0], batch=batch, chunk=chunk)]
+        after = START + timedelta(days=230)
+        processor.ledger.release_due(program_id, after)
+        for n, ref in enumerate(MEMBERS[:12]):
+            with contextlib.suppress(Rejected, ProcessingError):
+                processor.redeem(ref, "five_euro_off", key=f"red-{n}", at=after)
+        for ref in SPENDERS:
+            with contextlib.suppress(Rejected, ProcessingError):
+                for n in range(200):
+                    processor.redeem(ref, "free_coffee", key=f"coffee-{ref}-{n}", at=after)
+        processor.review_tiers(START + timedelta(days=400))
+        reports.append(import_events(processor, files[1], batch=batch, chunk=chunk))
+        reports.append(import_events(processor, files[1], batch=batch, chunk=chunk))
+        paths.append((processor, [r.summary() | {"rejects": r.rejected} for r in reports]))
+    (one, one_reports), (fast, fast_reports) = paths
+    assert fast_reports == one_reports
+    assert one_reports[0]["rejected"] == 2 and one_reports[2]["processed"] == 0
+    return one, fast
+
+
+def ledger_key(key: str, digest: str, kind: str, txns: dict[int, int]) -> tuple[str, str]:
+    """A transaction's key and fingerprint, with the transaction ids some keys (and the
+    fingerprints of releases and reversals) carry replaced by their rank."""
+    parts = key.split(":")
+    if parts[0] == "release":
+        return f"release:{txns[int(parts[1])]}", "(names a transaction id)"
+    if parts[0] == "refund":
+        return f"refund:{parts[1]}:{txns[int(parts[2])]}", "(names a transaction id)"
+    return key, digest
+
+
+def by_repr(items: Any) -> list[Any]:
+    """Rows in a stable order (they hold None, so plain sorting is not possible)."""
+    return sorted(items, key=repr)
+
+
+def dump(db: Database, program_id: str) -> dict[str, Any]:
+    """Everything a program holds, with database ids replaced by natural keys or ranks."""
+    p = {"p": program_id}
+    with db.read() as conn:
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(text(sql), p)]
+
+        members = dict(rows("SELECT id, ref FROM members WHERE program_id = :p"))
+        accounts = {
+            r[0]: (members.get(r[1]), r[2], r[3])
+            for r in rows(
+                "SELECT id, member_id, currency, kind FROM accounts WHERE program_id = :p"
+            )
+        }
+        txns = {r[0]: n for n, r in enumerate(rows(
+            "SELECT id FROM ledger_transactions WHERE program_id = :p ORDER BY id"))}  # fmt: skip
+        lots = {r[0]: n for n, r in enumerate(rows(
+            "SELECT id FROM lots WHERE program_id = :p ORDER BY id"))}  # fmt: skip
+
+        def result(value: Any) -> Any:
+            data = value if isinstance(value, dict) else json.loads(value)
+            data.pop("program_id")
+            data["transaction_id"] = txns[data["transaction_id"]]
+            data["reverses_id"] = txns.get(data["reverses_id"])
+            data["lot_moves"] = [(lots[m["lot_id"]], m["points"]) for m in data["lot_moves"]]
+            return data
+
+        def trace(value: Any) -> Any:
+            lines = value if isinstance(value, list) else json.loads(value)
+            for line in lines:
+                if "transaction_id" in line:  # refunds: the purchase's transactions
+                    line["transaction_id"] = txns[int(line["transaction_id"])]
+            return lines
+
+        def payload(value: Any) -> Any:
+            data = value if isinstance(value, dict) else json.loads(value)
+            for key in ("transaction_id", "reverses_transaction_id"):
+                if key in data:
+                    data[key] = txns[data[key]]
+            data.pop("code", None)  # reward codes are random; redemptions are not imported
+            data.pop("redemption_id", None)
+            return data
+
+        return {
+            "members": by_repr(members.values()),
+            "balances": by_repr(
+                (accounts[r[0]], r[1])
+                for r in rows(
+                    "SELECT id, balance FROM accounts WHERE program_id = :p "
+                    "AND member_id IS NOT NULL"
+                )
+            ),
+            "transactions": [
+                (
+                    txns[r[0]],
+                    members[r[1]],
+                    *ledger_key(r[2], r[3], r[4], txns),
+                    r[5:10],
+                    txns.get(r[10]),
+                    str(r[11]),
+                    result(r[12]),
+                )
+                for r in rows(
+                    "SELECT id, member_id, idempotency_key, request_hash, kind, currency, points,"
+                    " reversed_points, reason, source, reverses_id, occurred_at, result "
+                    "FROM ledger_transactions WHERE program_id = :p ORDER BY id"
+                )
+            ],
+            "lots": [
+                (lots[r[0]], members[r[1]], txns[r[2]], r[3:])
+                for r in rows(
+                    "SELECT id, member_id, earn_transaction_id, currency, points, remaining, "
+                    "state, earned_at, expires_at, pending_until FROM lots "
+                    "WHERE program_id = :p ORDER BY id"
+                )
+            ],
+            "postings": by_repr(
+                (txns[r[0]], accounts[r[1]], lots.get(r[2]), r[3])
+                for r in rows(
+                    "SELECT p.transaction_id, p.account_id, p.lot_id, p.points FROM postings p "
+                    "JOIN ledger_transactions t ON t.id = p.transaction_id "
+                    "WHERE t.program_id = :p"
+                )
+            ),
+            "events": by_repr(
+                (*r[:9], trace(r[9]))
+                for r in rows(
+                    "SELECT event_id, member_ref, type, occurred_at, amount, refunded_amount, "
+                    "coupon, coupon_accepted, refund_of, trace FROM processed_events "
+                    "WHERE program_id = :p"
+                )
+            ),
+            "earnings": by_repr(
+                (r[0], r[1], txns[r[2]], r[3], r[4])
+                for r in rows(
+                    "SELECT event_id, currency, transaction_id, points, reversed "
+                    "FROM event_earnings WHERE program_id = :p"
+                )
+            ),
+            "usage": by_repr(
+                rows(
+                    "SELECT member_ref, rule_id, period, points FROM rule_usage "
+                    "WHERE program_id = :p"
+                )
+            ),
+            "budgets": by_repr(
+                rows("SELECT rule_id, used FROM rule_budgets WHERE program_id = :p")
+            ),
+            "coupons": by_repr(
+                rows("SELECT code, status, used_event_id FROM coupons WHERE program_id = :p")
+            ),
+            "states": by_repr(
+                str(r)
+                for r in rows(
+                    "SELECT member_ref, tier, tier_since, review_at, grace_until, assigned_until, "
+                    "segments, attributes, purchases, joined_at, birth_date FROM member_states "
+                    "WHERE program_id = :p"
+                )
+            ),
+            "tiers": [
+                r
+                for r in rows(
+                    "SELECT member_ref, at, kind, from_tier, to_tier, value, reason, event_id "
+                    "FROM tier_changes WHERE program_id = :p ORDER BY id"
+                )
+            ],
+            "outbox": by_repr(
+                (r[0], r[1], json.dumps(payload(r[2]), sort_keys=True))
+                for r in rows(
+                    "SELECT member_ref, event_type, payload FROM outbox WHERE program_id = :p"
+                )
+            ),
+            "idempotency": by_repr(
+                rows("SELECT key, request_hash FROM idempotency_records WHERE program_id = :p")
+            ),
+        }
+
+
+def outbox_order(db: Database, program_id: str) -> dict[str, list[str]]:
+    """Each member's webhook event types in the order they were written."""
+    order: dict[str, list[str]] = {}
+    with db.read() as conn:
+        for ref, kind in conn.execute(
+            text("SELECT member_ref, event_type FROM outbox WHERE program_id = :p ORDER BY id"),
+            {"p": program_id},
+        ):
+            order.setdefault(ref, []).append(kind)
+    return order
+
+
+def test_batch_import_writes_what_one_event_at_a_time_writes(pdb: Database, tmp_path: Path) -> None:
+    run_everything(pdb, tmp_path, chunk=97)
+    one, fast = dump(pdb, "cafe_one"), dump(pdb, "cafe_batch")
+    assert one.keys() == fast.keys()
+    for table in one:
+        assert fast[table] == one[table], table
+    assert outbox_order(pdb, "cafe_batch") == outbox_order(pdb, "cafe_one")
+    assert_invariants(pdb)
+    # the data exercised what it should: tiers moved, the budget ran out, coupons were
+    # used, refunds made debt that later credits repaid
+    assert {t[2] for t in one["tiers"]} >= {"upgrade"}
+    assert dict(one["budgets"]) == {"spring_campaign": 900}
+    assert any(c[1] == "used" for c in one["coupons"])
+    assert any(t[-1]["debt_repaid"] > 0 for t in one["transactions"])
+    assert any(t[-1]["debt_added"] > 0 for t in one["transactions"])
+
+
+def test_one_chunk_per_event_and_one_chunk_for_all_agree(pdb: Database, tmp_path: Path) -> None:
+    run_everything(pdb, tmp_path, chunk=5000)
+    assert dump(pdb, "cafe_batch") == dump(pdb, "cafe_one")
+
+
+def test_a_rejected_event_in_a_batch_changes_nothing_and_the_rest_is_recorded(
+    pdb: Database,
+) -> None:
+    processor = EventProcessor(pdb, parse_program(program_text("cafe_batch")))
+    good = Event.model_validate({"id": "g1", "type": "purchase", "member": "new",
+                                 "at": START, "amount": "20.00"})  # fmt: skip
+    # 5 points per bag of beans: more points than the ledger accepts in one earn
+    huge = Event.model_validate({"id": "h1", "type": "purchase", "member": "other",
+                                 "at": START, "amount": "20.00",
+                                 "items": [{"sku": "B", "category": "beans",
+                                            "quantity": 10**15, "price": "0"}]})  # fmt: skip
+    with pdb.write() as conn:
+        answers = process_batch(processor, conn, [huge, good, good])
+    assert isinstance(answers[0], Rejected) and answers[0].field == "points"
+    assert isinstance(answers[1], Result) and answers[1].outcome == "processed"
+    assert isinstance(answers[2], Result) and answers[2].outcome == "duplicate"
+    with pdb.read() as conn:
+        refs = conn.execute(text("SELECT member_ref FROM member_states")).scalars().all()
+        recorded = conn.execute(text("SELECT event_id FROM processed_events")).scalars().all()
+    assert refs == ["new"]  # the rejected event's new member was not enrolled
+    assert recorded == ["g1"]
+    assert_invariants(pdb)
+
+
+def test_an_amount_finer_than_the_database_keeps_takes_the_single_path(pdb: Database) -> None:
+    processor = EventProcessor(pdb, parse_program(program_text("cafe_batch")))
+    fine = Event.model_validate({"id": "f1", "type": "purchase", "member": "x", "at": START,
+                                 "amount": "10.00005"})  # fmt: skip
+    with pdb.write() as conn:
+        answers = process_batch(processor, conn, [fine])
+    assert isinstance(answers[0], Result) and answers[0].outcome == "processed"
+    assert Ledger(pdb).balance("cafe_batch", "x", "points", as_of=START).pending == 10
