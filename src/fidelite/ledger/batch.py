@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, text
 
 from fidelite.ledger.earning import EarnOrder, earn_plan
+from fidelite.ledger.idempotency import request_hash
 from fidelite.ledger.plan import (
     Plan,
     Target,
@@ -36,10 +37,22 @@ from fidelite.ledger.plan import (
 )
 from fidelite.ledger.receipts import Receipt
 from fidelite.ledger.state import MEMBER_KINDS, MemberAccounts, program_accounts
-from fidelite.store.locking import add_to_balance, insert_ignoring_duplicates, next_ids
-from fidelite.store.tables import Account, LedgerTransaction, Lot, Posting
+from fidelite.store.bulk import add_to_rows, insert_rows
+from fidelite.store.locking import insert_ignoring_duplicates, next_ids
+from fidelite.store.tables import (
+    Account,
+    IdempotencyRecord,
+    LedgerTransaction,
+    Lot,
+    Member,
+    Posting,
+)
 
 _IN_CHUNK = 500  # members per IN (...) list: well inside every driver's parameter limit
+# as locking.add_to_balance: available and pending never below 0, debt never above
+_SIGN_RULE = (
+    "(t.kind = 'debt' AND t.balance + {d} <= 0) OR (t.kind <> 'debt' AND t.balance + {d} >= 0)"
+)
 
 _ACCOUNTS = text(
     "SELECT id, member_id, currency, kind, balance FROM accounts "
@@ -91,10 +104,9 @@ class EarnBatch:
             if plan.new_lot is not None:
                 lots.append(lot_row(plan.new_lot, lot_id, txn_id, target))
             postings.extend(posting_rows(plan, target, txn_id, lot_id))
-        self._conn.execute(insert(LedgerTransaction), transactions)
-        if lots:
-            self._conn.execute(insert(Lot), lots)
-        self._conn.execute(insert(Posting), postings)
+        insert_rows(self._conn, LedgerTransaction.__table__, transactions)  # type: ignore[arg-type]
+        insert_rows(self._conn, Lot.__table__, lots)  # type: ignore[arg-type]
+        insert_rows(self._conn, Posting.__table__, postings)  # type: ignore[arg-type]
         self._update_balances(planned)
         return receipts
 
@@ -162,12 +174,36 @@ class EarnBatch:
             for kind, delta in plan.deltas().items():
                 account = target.member_accounts[kind]
                 totals[account] = totals.get(account, 0) + delta
-        for account, delta in sorted(totals.items()):
-            if delta:
-                add_to_balance(self._conn, account, delta)
+        changes = [((account,), delta) for account, delta in sorted(totals.items()) if delta]
+        add_to_rows(self._conn, "accounts", "balance", {"id": "bigint"}, changes, guard=_SIGN_RULE)
 
 
 def _chunks(values: Iterable[Any], size: int) -> Iterable[list[Any]]:
     iterator = iter(values)
     while part := list(islice(iterator, size)):
         yield part
+
+
+def enrol_many(conn: Connection, program_id: str, refs: list[str], now: datetime) -> dict[str, int]:
+    """Enrol new members at once, as :meth:`Ledger.create_member` does one by one (same
+    rows, default key ``member:<ref>``); returns their ledger ids.
+
+    The caller has checked that none of ``refs`` is enrolled; one enrolled meanwhile
+    makes the insert fail on the unique ``(program_id, ref)`` (the caller rolls back).
+    """
+    if not refs:
+        return {}
+    inserted = conn.execute(
+        insert(Member).returning(Member.id, Member.ref, sort_by_parameter_order=True),
+        [{"program_id": program_id, "ref": ref, "status": "active", "created_at": now}
+         for ref in refs],
+    )  # fmt: skip
+    ids = {str(ref): int(member_id) for member_id, ref in inserted}
+    records = [
+        {"program_id": program_id, "key": f"member:{ref}",
+         "request_hash": request_hash({"op": "create_member", "member_ref": ref}),
+         "result": {"member_id": ids[ref]}, "created_at": now}
+        for ref in refs
+    ]  # fmt: skip
+    insert_rows(conn, IdempotencyRecord.__table__, records)  # type: ignore[arg-type]
+    return ids

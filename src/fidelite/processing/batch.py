@@ -40,8 +40,8 @@ from fidelite.engine.calendar import add_months, year_start
 from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
-from fidelite.ledger import Rejected, RejectionCode
-from fidelite.ledger.batch import EarnBatch
+from fidelite.ledger import Rejected
+from fidelite.ledger.batch import EarnBatch, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
 from fidelite.processing.processor import (
     EventProcessor,
@@ -60,15 +60,18 @@ from fidelite.processing.tables import (
     tier_changes,
 )
 from fidelite.program.tier import WindowKind
+from fidelite.store.bulk import add_to_rows, insert_rows
 from fidelite.store.locking import ConcurrentUpdateError, lock_members, lock_shared
 from fidelite.store.tables import Member
 from fidelite.webhooks import events as hooks
-from fidelite.webhooks.outbox import outbox_row, record_many
+from fidelite.webhooks.outbox import outbox_row
+from fidelite.webhooks.tables import outbox
 
 Answer = Result | ProcessingError | Rejected
 """What became of one event: its result, or the rejection that left it unrecorded."""
 
 _IN_CHUNK = 500
+_REF_LIMIT = 128  # the ledger's members.ref column
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
 _UNIT_EXPONENT = -4
 
@@ -372,34 +375,29 @@ class _Batch:
                     "reason": c.reason, "at": c.at.isoformat(), "event_id": event.id,
                 })  # fmt: skip
             answers[item.slot] = Result(event.id, Outcome.processed, decision, mine, item.changes)
-        self.conn.execute(insert(events), event_rows)
-        if earning_rows:
-            self.conn.execute(insert(earnings), earning_rows)
+        insert_rows(self.conn, events, event_rows)
+        insert_rows(self.conn, earnings, earning_rows)
         self._write_counters()
         self._write_members()
-        if tier_rows:
-            self.conn.execute(insert(tier_changes), tier_rows)
-        record_many(self.conn, self.hooks)
+        insert_rows(self.conn, tier_changes, tier_rows)
+        insert_rows(self.conn, outbox, self.hooks)
 
     def _enrol(self) -> None:
         """Enrol the batch's new members, in the order of their first recorded event."""
         new = [m for m in dict.fromkeys(a.member.ref for a in self.accepted)
                if self.members[m].member_id is None]  # fmt: skip
+        for ref in new:
+            if len(ref) > _REF_LIMIT or not ref.strip():
+                raise Fallback("a member reference the ledger refuses")
+        ids = enrol_many(self.conn, self.pid, new, self.p.ledger.now())
         rows = []
         for ref in new:
             member = self.members[ref]
             assert member.joined_at is not None
-            try:
-                info = self.p.ledger.create_member(self.pid, ref, conn=self.conn)
-            except Rejected as rejected:
-                if rejected.code is RejectionCode.MEMBER_EXISTS:
-                    raise Fallback("a member was enrolled meanwhile") from None
-                raise
-            member.member_id = info.member_id
+            member.member_id = ids[ref]
             rows.append(initial_state_row(self.p.program, ref, member.joined_at))
             self._announce(hooks.MEMBER_CREATED, ref, {"joined_at": member.joined_at.isoformat()})
-        if rows:
-            self.conn.execute(insert(member_states), rows)
+        insert_rows(self.conn, member_states, rows)
 
     def _write_counters(self) -> None:
         usage_new: list[dict[str, Any]] = []
@@ -409,20 +407,14 @@ class _Batch:
                 row = {"r": member.ref, "u": rule, "q": period, "d": points}
                 known = (member.ref, rule, period) in self.usage_known
                 (usage_more if known else usage_new).append(row)
-        if usage_more:
-            key = and_(rule_usage.c.program_id == self.pid,
-                       rule_usage.c.member_ref == bindparam("r"),
-                       rule_usage.c.rule_id == bindparam("u"),
-                       rule_usage.c.period == bindparam("q"))  # fmt: skip
-            self.conn.execute(
-                update(rule_usage).where(key).values(points=rule_usage.c.points + bindparam("d")),
-                usage_more,
-            )
-        if usage_new:
-            self.conn.execute(insert(rule_usage), [
-                {"program_id": self.pid, "member_ref": r["r"], "rule_id": r["u"],
-                 "period": r["q"], "points": r["d"]} for r in usage_new
-            ])  # fmt: skip
+        add_to_rows(self.conn, "rule_usage", "points",
+                    {"member_ref": "text", "rule_id": "text", "period": "text"},
+                    [((r["r"], r["u"], r["q"]), r["d"]) for r in usage_more],
+                    fixed={"program_id": self.pid})  # fmt: skip
+        insert_rows(self.conn, rule_usage, [
+            {"program_id": self.pid, "member_ref": r["r"], "rule_id": r["u"],
+             "period": r["q"], "points": r["d"]} for r in usage_new
+        ])  # fmt: skip
         for rule_id, spent in self.budget_added.items():
             key = and_(rule_budgets.c.program_id == self.pid, rule_budgets.c.rule_id == rule_id)
             done = self.conn.execute(
@@ -443,13 +435,9 @@ class _Batch:
     def _write_members(self) -> None:
         key = and_(member_states.c.program_id == self.pid,
                    member_states.c.member_ref == bindparam("r"))  # fmt: skip
-        bought = [{"r": m.ref, "n": m.purchases} for m in self.members.values() if m.purchases]
-        if bought:
-            self.conn.execute(
-                update(member_states).where(key)
-                .values(purchases=member_states.c.purchases + bindparam("n")),
-                bought,
-            )  # fmt: skip
+        bought = [((m.ref,), m.purchases) for m in self.members.values() if m.purchases]
+        add_to_rows(self.conn, "member_states", "purchases", {"member_ref": "text"}, bought,
+                    fixed={"program_id": self.pid})  # fmt: skip
         moved = [
             {"r": m.ref, "t": m.tier.tier, "s": m.tier.since, "v": m.tier.review_at,
              "g": m.tier.grace_until, "a": m.tier.assigned_until}
