@@ -73,6 +73,8 @@ def add_to_rows(
     """
     if not rows:
         return
+    if len({k for k, _ in rows}) != len(rows):  # UPDATE ... FROM applies one per row
+        raise ValueError(f"{table}: one change per row (sum them first)")
     fixed = fixed or {}
     names = list(key)
     if conn.dialect.name == "postgresql":
