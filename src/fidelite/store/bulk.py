@@ -17,7 +17,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from psycopg import sql
 from sqlalchemy import JSON, Connection, Table, insert, text
 
 from fidelite.store.locking import ConcurrentUpdateError
@@ -30,6 +29,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)
         return
+    from psycopg import sql  # PostgreSQL only (the ``postgres`` extra)
+
     columns = list(rows[0])
     as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
