@@ -68,7 +68,7 @@ def outbox_row(
     dedup_key: str | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The outbox row of one event, for :func:`record` or :func:`record_many`."""
+    """The outbox row of one event (:func:`record`; bulk import writes many at once)."""
     return {
         "program_id": program_id,
         "event_type": event_type,
@@ -78,14 +78,6 @@ def outbox_row(
         "created_at": at or datetime.now(UTC),
         "dispatched": False,
     }
-
-
-def record_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write many events (rows from :func:`outbox_row`, no ``dedup_key``) in one statement."""
-    if any(row["dedup_key"] is not None for row in rows):
-        raise ValueError("events with a dedup_key are recorded one at a time (record)")
-    if rows:
-        conn.execute(insert(outbox), rows)
 
 
 def dispatch(db: Database, *, limit: int = 1000, at: datetime | None = None) -> int:
