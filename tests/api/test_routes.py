@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fidelite.api.routes.events import EventResult
 from fidelite.api.routes.members import Balances, LedgerPage
 from fidelite.ledger import assert_invariants
@@ -118,6 +120,53 @@ def test_batch_applies_each_event_on_its_own(live: Live) -> None:
         assert c.get("/v1/members/ann/balance").json()["balances"][0]["available"] == 30
         too_many = c.post("/v1/events:batch", json={"events": [events[0]] * 1001})
         assert too_many.status_code == 422
+
+
+def _history(member: str, prefix: str) -> list[dict[str, object]]:
+    """Purchases, a repeated id, a refund of the first purchase and a refused refund."""
+    at = "2026-11-20T10:00:00+01:00"
+    buy = {"type": "purchase", "member": member, "at": at}
+    return [
+        {**buy, "id": f"{prefix}1", "amount": "42.90"},
+        {**buy, "id": f"{prefix}2", "amount": "60"},
+        {**buy, "id": f"{prefix}1", "amount": "42.90"},
+        {"type": "refund", "member": member, "at": at, "id": f"{prefix}3", "amount": "20",
+         "refund_of": f"{prefix}1"},
+        {"type": "refund", "member": member, "at": at, "id": f"{prefix}4", "amount": "5",
+         "refund_of": "nope"},
+        {**buy, "id": f"{prefix}5", "amount": "7.5"},
+    ]  # fmt: skip
+
+
+def _comparable(body: dict[str, object], member: str) -> dict[str, object]:
+    """An answer without what differs between two members: names, ids, transaction numbers."""
+    text = json.dumps({k: v for k, v in body.items() if k != "transactions"}, sort_keys=True)
+    return dict(json.loads(text.replace(member, "#")))
+
+
+def test_batch_answers_what_events_one_by_one_answer(live: Live) -> None:
+    with live.client("integration") as c:
+        single = []
+        for event in _history("sam", "sam-"):
+            out = c.post("/v1/events", json=event)
+            body = out.json()
+            if out.status_code >= 400:  # a refused event: its entry in a batch answer
+                body = {"event_id": event["id"], "outcome": "rejected", "problem": body}
+            single.append(_comparable(body, "sam"))
+        rows = live.ledger_rows()
+        out = c.post("/v1/events:batch", json={"events": _history("bob", "bob-")})
+        batched = [_comparable(r, "bob") for r in out.json()["results"]]
+        assert out.status_code == 200
+        assert [r["outcome"] for r in batched] == [
+            "processed", "processed", "duplicate", "processed", "rejected", "processed",
+        ]  # fmt: skip
+        assert batched == single
+        assert live.ledger_rows() == 2 * rows
+        earned = sum(r["points"].get("points", 0) for r in batched if r["outcome"] == "processed")
+        for member in ("sam", "bob"):
+            balance = c.get(f"/v1/members/{member}/balance").json()["balances"][0]
+            assert (balance["available"], balance["debt"]) == (earned, 0)
+    assert_invariants(live.db, "shop")
 
 
 def test_rewards_redeem_and_cancel(live: Live) -> None:

@@ -109,6 +109,30 @@ def process_batch(
     return answers
 
 
+def process_events(
+    processor: EventProcessor, conn: Connection, batch: Sequence[Event]
+) -> list[Answer]:
+    """Apply ``batch`` in order inside the caller's transaction; one answer per event.
+
+    Consecutive earning events go through :func:`process_batch`; each refund runs on its
+    own in its place (it reads the lots its purchase created, which the batch before it
+    has written by then).
+    """
+    answers: list[Answer] = []
+    run: list[Event] = []
+    for event in batch:
+        if can_batch(event):
+            run.append(event)
+            continue
+        if run:
+            answers.extend(process_batch(processor, conn, run))
+            run = []
+        answers.append(process_one(processor, conn, event))
+    if run:
+        answers.extend(process_batch(processor, conn, run))
+    return answers
+
+
 def process_one(processor: EventProcessor, conn: Connection, event: Event) -> Answer:
     """One event under its own savepoint; a business rejection is returned, not raised."""
     try:

@@ -35,7 +35,7 @@ from sqlalchemy import Connection
 
 from fidelite.engine import Event
 from fidelite.ledger import Rejected
-from fidelite.processing.batch import Answer, can_batch, process_batch, process_one
+from fidelite.processing.batch import Answer, process_events, process_one
 from fidelite.processing.processor import (
     EventProcessor,
     MemberProfile,
@@ -193,15 +193,15 @@ def import_events(
     report = ImportReport()
     rows = read_rows(path)
     while part := list(islice(rows, chunk)):
+        numbered = _parse(report, part)
         with processor.db.write() as conn:
-            for run, numbered in _runs(report, part, batch):
-                answers = (
-                    process_batch(processor, conn, [e for _, e in numbered])
-                    if run
-                    else [process_one(processor, conn, e) for _, e in numbered]
-                )
-                for (number, event), answer in zip(numbered, answers, strict=True):
-                    _count(report, number, event.id, answer)
+            answers = (
+                process_events(processor, conn, [e for _, e in numbered])
+                if batch
+                else [process_one(processor, conn, e) for _, e in numbered]
+            )
+        for (number, event), answer in zip(numbered, answers, strict=True):
+            _count(report, number, event.id, answer)
         if progress:
             for number, _ in part:
                 progress(number)
@@ -209,29 +209,17 @@ def import_events(
     return report
 
 
-def _runs(
-    report: ImportReport, part: list[tuple[int, dict[str, Any]]], batch: bool
-) -> Iterator[tuple[bool, list[tuple[int, Event]]]]:
-    """Parse a chunk's rows and group them: ``(True, events)`` for a batch of earning
-    events, ``(False, [event])`` for one to process on its own. Bad rows are reported."""
-    pending: list[tuple[int, Event]] = []
+def _parse(report: ImportReport, part: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, Event]]:
+    """The chunk's rows as events, numbered; bad rows are reported and left out."""
+    numbered: list[tuple[int, Event]] = []
     for number, cells in part:
         report.rows += 1
         try:
-            event = row_to_event(cells)
+            numbered.append((number, row_to_event(cells)))
         except ValueError as exc:
             event_id = str(cells.get("event_id") or "")
             report.rejected.append(RejectedRow(number, event_id, "invalid_row", str(exc)))
-            continue
-        if batch and can_batch(event):
-            pending.append((number, event))
-            continue
-        if pending:
-            yield True, pending
-            pending = []
-        yield False, [(number, event)]
-    if pending:
-        yield True, pending
+    return numbered
 
 
 def _count(report: ImportReport, number: int, event_id: str, answer: Answer) -> None:
