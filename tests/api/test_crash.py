@@ -1,6 +1,8 @@
-"""Crash safety: kill -9 the server in the middle of a batch, start it again, replay the
-batch with the same Idempotency-Key: the ledger ends exactly as after a clean run
-(SQLite file and PostgreSQL). Slow: it starts `fidelite serve` processes."""
+"""Crash safety: kill -9 the server in the middle of a run of batches (a till sending
+1,000 events as 20 batches of 50, each with its Idempotency-Key), start it again, replay
+every batch with the same keys: the ledger ends exactly as after a clean run (SQLite
+file and PostgreSQL). A batch is one transaction, so the kill leaves the batches before
+it committed and the one it interrupts not at all. Slow: it starts `fidelite serve`."""
 
 from __future__ import annotations
 
@@ -28,18 +30,17 @@ from tests.conftest import BACKENDS, make_database
 
 pytestmark = pytest.mark.slow
 FIDELITE = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-BATCH = {
-    "events": [
-        {
-            "id": f"e{i}",
-            "type": "purchase",
-            "member": f"m{i % 40}",
-            "amount": f"{10 + i % 17}.50",
-            "at": f"2026-11-{1 + i % 20:02d}T10:00:00+01:00",
-        }
-        for i in range(1000)
-    ]
-}
+EVENTS = [
+    {
+        "id": f"e{i}",
+        "type": "purchase",
+        "member": f"m{i % 40}",
+        "amount": f"{10 + i % 17}.50",
+        "at": f"2026-11-{1 + i % 20:02d}T10:00:00+01:00",
+    }
+    for i in range(1000)
+]
+BATCHES = [EVENTS[i : i + 50] for i in range(0, len(EVENTS), 50)]
 
 
 def _serve(url: str, program: Path, port: int) -> subprocess.Popen[bytes]:
@@ -96,13 +97,17 @@ def _ledger_state(db: Database) -> list[Any]:
     return [list(map(tuple, lots)), list(map(tuple, accounts)), list(map(tuple, txs))]
 
 
-def _post_batch(port: int, token: str) -> httpx.Response:
+def _post_batches(port: int, token: str) -> list[httpx.Response]:
+    """Every batch in turn, each with its own Idempotency-Key (what a till's retry sends)."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as c:
-        return c.post(
-            "/v1/events:batch",
-            json=BATCH,
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "batch-1"},
-        )
+        return [
+            c.post(
+                "/v1/events:batch",
+                json={"events": batch},
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"batch-{n}"},
+            )
+            for n, batch in enumerate(BATCHES)
+        ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -115,26 +120,32 @@ def test_kill_mid_batch_then_replay_gives_the_clean_ledger(
     token = create_key(crashed, "shop", "integration")[1]
     port = free_port()
     server = _serve(crashed.url, program, port)
-    sender = threading.Thread(target=lambda: _safe(_post_batch, port, token), daemon=True)
+    sender = threading.Thread(target=lambda: _safe(_post_batches, port, token), daemon=True)
     sender.start()
     deadline = time.monotonic() + 120
-    while _processed(crashed) < 100 and time.monotonic() < deadline:
+    while _processed(crashed) < 300 and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     done_before = _processed(crashed)
-    assert 100 <= done_before < 1000, "the kill must land in the middle of the batch"
+    assert 300 <= done_before < 1000, "the kill must land in the middle of the run"
+    assert done_before % 50 == 0, "a batch is committed whole or not at all"
     time.sleep(1.5)  # past the idempotency lease: the retry may take the key over
     server = _serve(crashed.url, program, port)
     try:
-        replay = _post_batch(port, token)
+        replay = _post_batches(port, token)
     finally:
         server.kill()
         server.wait()
-    assert replay.status_code == 200
-    outcomes = [r["outcome"] for r in replay.json()["results"]]
-    assert outcomes.count("duplicate") >= done_before - 1  # committed before the kill
+    assert [r.status_code for r in replay] == [200] * len(BATCHES)
+    replayed = [r.headers.get("Idempotent-Replayed") == "true" for r in replay]
+    committed = done_before // 50
+    # the batches answered before the kill are replayed from the store (the one whose
+    # answer the kill may have cut off, after its commit, runs again: all duplicates)
+    assert committed - 1 <= sum(replayed) <= committed
+    outcomes = [r["outcome"] for answer in replay for r in answer.json()["results"]]
     assert outcomes.count("processed") + outcomes.count("duplicate") == 1000
+    assert outcomes[done_before:].count("processed") == 1000 - done_before
     after_crash = _ledger_state(crashed)
     assert_invariants(crashed, "shop")
 
@@ -145,7 +156,7 @@ def test_kill_mid_batch_then_replay_gives_the_clean_ledger(
     clean_token = create_key(clean, "shop", "integration")[1]
     server = _serve(clean.url, program, port)
     try:
-        assert _post_batch(port, clean_token).status_code == 200
+        assert [r.status_code for r in _post_batches(port, clean_token)] == [200] * len(BATCHES)
     finally:
         server.kill()
         server.wait()
