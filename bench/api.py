@@ -85,7 +85,9 @@ def baseline(url: str, count: int) -> float:
     return rate
 
 
-async def load(base: str, token: str, count: int, clients: int) -> tuple[float, list[float]]:
+async def load(
+    base: str, token: str, count: int, clients: int, prefix: str
+) -> tuple[float, list[float]]:
     """Events per second and each request's latency (seconds)."""
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -102,7 +104,7 @@ async def load(base: str, token: str, count: int, clients: int) -> tuple[float, 
                     return
                 t0 = time.perf_counter()
                 r = await c.post(
-                    "/v1/events", json=event(i, "api-"), headers={"Idempotency-Key": f"k{i}"}
+                    "/v1/events", json=event(i, prefix), headers={"Idempotency-Key": f"{prefix}{i}"}
                 )
                 latencies.append(time.perf_counter() - t0)
                 if r.status_code != 201:
@@ -161,8 +163,8 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        asyncio.run(load(base, token, min(200, args.events), args.clients))  # warm-up
-        rate, lat = asyncio.run(load(base, token, args.events, args.clients))
+        asyncio.run(load(base, token, min(200, args.events), args.clients, "warm-"))
+        rate, lat = asyncio.run(load(base, token, args.events, args.clients, "api-"))
     finally:
         server.terminate()
         server.wait()

@@ -22,6 +22,7 @@ from fidelite.api.access import caller
 from fidelite.api.limits import BodyLimit, RateLimiter
 from fidelite.ledger import Ledger
 from fidelite.processing import EventProcessor
+from fidelite.processing.group_commit import GroupCommit
 from fidelite.program import ProgramDefinition, load_program
 from fidelite.store import Database
 from fidelite.store.migrate import current_revision, head_revision
@@ -38,6 +39,7 @@ class Settings:
     rate_per_second: float = 0.0  # per key, for events and redemptions; 0 = no limit
     rate_burst: float = 100.0
     idempotency_lease_seconds: float = 30.0  # after a crash, a retry may take over then
+    event_group: int = 200  # most concurrent single events per transaction (1: no grouping)
     upgrade: bool = True
 
 
@@ -48,6 +50,7 @@ class Services:
     db: Database
     program: ProgramDefinition
     processor: EventProcessor
+    events: GroupCommit  # POST /v1/events goes through it: concurrent events share commits
     ledger: Ledger
     settings: Settings
     limiter: RateLimiter
@@ -63,7 +66,8 @@ def create_app(
     if settings.upgrade:
         db.upgrade()
     processor = EventProcessor(db, definition)
-    services = Services(db, definition, processor, processor.ledger, settings,
+    services = Services(db, definition, processor, GroupCommit(processor, settings.event_group),
+                        processor.ledger, settings,
                         RateLimiter(settings.rate_per_second, settings.rate_burst))  # fmt: skip
 
     @asynccontextmanager

@@ -36,6 +36,13 @@ def serve(
         help="Seconds a request with an Idempotency-Key counts as running; after a crash a "
         "retry with the key runs again once they have passed.",
     ),
+    group: int = typer.Option(
+        200,
+        "--event-group",
+        min=1,
+        help="Most events from concurrent POST /v1/events requests applied in one "
+        "transaction (group commit); 1 applies each on its own.",
+    ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the REST API (migrations run at start-up). OpenAPI at /docs and /openapi.json.
@@ -61,6 +68,7 @@ def serve(
         rate_per_second=rate,
         rate_burst=max(rate, 1.0) * 2,
         idempotency_lease_seconds=lease,
+        event_group=group,
         upgrade=False,
     )
     export_config(db, str(program), settings)

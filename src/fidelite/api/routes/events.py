@@ -95,11 +95,15 @@ def _signed_points(result: Result) -> dict[str, int]:
              openapi_extra={"requestBody": {"content": {"application/json": {
     "example": PURCHASE_EXAMPLE}}}})  # fmt: skip
 def post_event(event: Event, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:
-    """Apply one event; returns the decision (points, tier changes, trace)."""
+    """Apply one event; returns the decision (points, tier changes, trace).
+
+    Events arriving at the same time from several clients share one transaction (group
+    commit); each gets its own answer, after the commit.
+    """
     svc.limiter.take(who.key.key_id, "events")
 
     def run() -> tuple[int, Any]:
-        result = svc.processor.process(event)
+        result = svc.events.process(event)
         return (200 if result.outcome.value == "duplicate" else 201), result_body(result)
 
     return once(svc, key, "POST /v1/events", event.model_dump(mode="json"), run)
