@@ -93,7 +93,7 @@ def authenticate(db: Database, token: str) -> ApiKey | None:
     if len(parts) != 3 or parts[0] != PREFIX:
         return None
     _, key_id, secret = parts
-    with db.read() as conn:
+    with db.lookup() as conn:  # checked on every request: one round trip
         row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
     if row is None or row.revoked_at is not None:
         return None

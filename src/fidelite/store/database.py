@@ -127,6 +127,19 @@ class Database:
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield conn
 
+    @contextmanager
+    def lookup(self) -> Iterator[Connection]:
+        """A connection for a single-statement read that needs no snapshot (e.g. an API
+        key by id). On PostgreSQL it runs outside any transaction (autocommit): one round
+        trip instead of four (``BEGIN``, isolation, the query, ``COMMIT``), which counts on
+        every API request. On SQLite it is :meth:`read`."""
+        if not self.is_postgres:
+            with self.read() as conn:
+                yield conn
+            return
+        with self.reader.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision`` (see :mod:`fidelite.store.migrate`)."""
         from fidelite.store.migrate import upgrade
