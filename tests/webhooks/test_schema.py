@@ -6,6 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import fidelite.api.tables  # every table of the schema in the metadata compared below
 import fidelite.processing.tables
 import fidelite.webhooks.tables
 from fidelite.store import Database
