@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from fidelite.api import Settings
 from fidelite.api.keys import create_key
@@ -30,6 +30,25 @@ def test_retry_replays_the_first_response(live: Live) -> None:
         assert (again.status_code, again.json()) == (first.status_code, first.json())
         assert again.headers["idempotent-replayed"] == "true"
         assert live.ledger_rows() == rows
+
+
+def test_event_answer_is_stored_with_the_event(live: Live) -> None:
+    """POST /v1/events stores its response in the event's own transaction: the stored
+    row is the answer sent, for a processed event and for a refused one."""
+    refund = {**EVENT, "id": "r1", "type": "refund", "refund_of": "nope", "amount": "5"}
+    with live.client("integration") as c:
+        made = c.post("/v1/events", json=EVENT, headers={"Idempotency-Key": "k1"})
+        refused = c.post("/v1/events", json=refund, headers={"Idempotency-Key": "k2"})
+        assert (made.status_code, refused.status_code) == (201, 404)
+        with live.db.read() as conn:
+            stored = {r.idem_key: r for r in conn.execute(select(api_requests))}
+        assert {k: (r.state, r.status_code, r.body) for k, r in stored.items()} == {
+            "k1": ("done", 201, made.json()),
+            "k2": ("done", 404, refused.json()),
+        }
+        again = c.post("/v1/events", json=refund, headers={"Idempotency-Key": "k2"})
+        assert (again.status_code, again.json()) == (404, refused.json())
+        assert again.headers["idempotent-replayed"] == "true"
 
 
 def test_rejection_is_replayed_too(live: Live) -> None:

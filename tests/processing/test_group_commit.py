@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.processing import EventProcessor
-from fidelite.processing.group_commit import GroupCommit
+from fidelite.processing.group_commit import GroupCommit, Then
 from fidelite.processing.processor import Outcome, ProcessingError, Result
 from fidelite.processing.tables import events as processed_events
 from fidelite.program import parse_program
@@ -67,8 +67,8 @@ def writes_held(db: Database, processor: EventProcessor, member: str) -> Iterato
 class Callers:
     """One thread per submitted event; answers (or raised errors) in submission order."""
 
-    def __init__(self, group: GroupCommit) -> None:
-        self.group = group
+    def __init__(self, group: GroupCommit, then: Then | None = None) -> None:
+        self.group, self.then = group, then
         self.threads: list[threading.Thread] = []
         self.answers: list[Result | BaseException | None] = []
 
@@ -78,7 +78,7 @@ class Callers:
 
         def call() -> None:
             try:
-                self.answers[slot] = self.group.process(event)
+                self.answers[slot] = self.group.process(event, self.then)
             except BaseException as exc:
                 self.answers[slot] = exc
 
@@ -211,3 +211,38 @@ def test_max_group_must_be_positive(db: Database) -> None:
     processor = EventProcessor(db, parse_program(PROGRAM))
     with pytest.raises(ValueError, match="max_group"):
         GroupCommit(processor, 0)
+
+
+def test_then_commits_with_its_event_and_a_failing_then_fails_alone(db: Database) -> None:
+    """``then`` writes in the event's transaction: its rows exist exactly for the events
+    applied. A ``then`` that raises fails the group; applied alone, only its event fails."""
+    processor, group = setup(db)
+    with db.write() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS t_then (event_id VARCHAR(50) PRIMARY KEY)"))
+
+    def then(conn: Connection, answer: object) -> None:
+        assert isinstance(answer, Result)
+        if answer.event_id == "bad":
+            raise ValueError("refused by then")
+        conn.execute(text("INSERT INTO t_then VALUES (:e)"), {"e": answer.event_id})
+
+    callers = Callers(group, then)
+    with writes_held(db, processor, "first"):
+        callers.submit(purchase("opener", "first", "1"))
+        callers.wait_queued(0)
+        time.sleep(0.05)
+        for number, event_id in enumerate(("t1", "bad", "t2"), 1):
+            callers.submit(purchase(event_id, f"member-{event_id}", "2"))
+            callers.wait_queued(number)
+    callers.join()
+
+    opener, t1, bad, t2 = callers.answers
+    assert isinstance(bad, ValueError)
+    assert [a.outcome for a in (opener, t1, t2)] == [Outcome.processed] * 3  # type: ignore[union-attr]
+    with db.read() as conn:
+        kept = conn.execute(text("SELECT event_id FROM t_then ORDER BY 1")).scalars().all()
+    assert kept == ["opener", "t1", "t2"]
+    assert recorded(db) == 1 + 3  # seed, opener, t1, t2: nothing of "bad"
+    assert processor.member_profile("member-bad") is None  # its enrolment rolled back too
+    with db.write() as conn:
+        conn.execute(text("DROP TABLE t_then"))

@@ -11,6 +11,11 @@ Crashes: a request whose server died mid-way leaves ``in_flight``; after the lea
 every operation below is idempotent on its own key (event ids, redemption and ledger keys
 derived from the Idempotency-Key), so running again replays, never posts twice. A 5xx
 is not stored (the retry runs again).
+
+Where the change runs in a transaction the route can reach (``POST /v1/events`` through
+the group commit), the response is stored *in that transaction*
+(:func:`run_once_keeping`): the change and its stored answer commit together, and the
+request costs one transaction less.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
@@ -33,6 +38,8 @@ from fidelite.store import Database
 LEASE_SECONDS = 30
 MAX_KEY_LENGTH = 200
 Outcome = tuple[int, Any]
+Keep = Callable[[Connection, int, Any], None]
+"""Stores a response (status, body) through the caller's transaction."""
 
 
 def request_hash(route: str, body: Any) -> str:
@@ -51,21 +58,52 @@ def run_once(
     lease_seconds: float = LEASE_SECONDS,
 ) -> JSONResponse:
     """Run ``run`` (returning status and body) at most once per ``key``; replay after."""
+    return run_once_keeping(db, program_id, key, route, body, lambda _keep: run(),
+                            lease_seconds=lease_seconds)  # fmt: skip
+
+
+def run_once_keeping(
+    db: Database,
+    program_id: str,
+    key: str | None,
+    route: str,
+    body: Any,
+    run: Callable[[Keep], Outcome],
+    *,
+    lease_seconds: float = LEASE_SECONDS,
+) -> JSONResponse:
+    """As :func:`run_once`, but ``run`` is given ``keep(conn, status, body)`` to store its
+    response inside the transaction that makes its change. If ``run`` returns, the last
+    call of ``keep`` is committed (a failed transaction raises out of ``run``); a ``run``
+    that never calls it has its response stored afterwards, as :func:`run_once` does."""
     if key is None:
-        return _answer(*_outcome(run))
+        return _answer(*_outcome(lambda: run(_keep_nothing)))
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Problem("invalid_request", f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} characters")
     digest = request_hash(route, body)
     replay = _claim(db, program_id, key, route, digest, lease_seconds)
     if replay is not None:
         return replay
+    kept = False
+
+    def keep(conn: Connection, status: int, payload: Any) -> None:
+        nonlocal kept
+        _store_in(conn, program_id, key, status, payload)
+        kept = True
+
     try:
-        status, payload = _outcome(run)
+        status, payload = _outcome(lambda: run(keep))
     except BaseException:
         _release(db, program_id, key)
         raise
-    _store(db, program_id, key, status, payload)
+    if not kept:
+        with db.write() as conn:
+            _store_in(conn, program_id, key, status, payload)
     return _answer(status, payload)
+
+
+def _keep_nothing(_conn: Connection, _status: int, _payload: Any) -> None:
+    """No Idempotency-Key: there is no response to store."""
 
 
 def _outcome(run: Callable[[], Outcome]) -> Outcome:
@@ -125,12 +163,11 @@ def _claim(
     return None
 
 
-def _store(db: Database, program_id: str, key: str, status: int, payload: Any) -> None:
-    with db.write() as conn:
-        conn.execute(update(api_requests).where(
-            api_requests.c.program_id == program_id, api_requests.c.idem_key == key
-        ).values(state="done", status_code=status, body=jsonable_encoder(payload),
-                 updated_at=datetime.now(UTC)))  # fmt: skip
+def _store_in(conn: Connection, program_id: str, key: str, status: int, payload: Any) -> None:
+    conn.execute(update(api_requests).where(
+        api_requests.c.program_id == program_id, api_requests.c.idem_key == key
+    ).values(state="done", status_code=status, body=jsonable_encoder(payload),
+             updated_at=datetime.now(UTC)))  # fmt: skip
 
 
 def _release(db: Database, program_id: str, key: str) -> None:

@@ -17,20 +17,29 @@ caller that arrived meanwhile.
   reason (a deadlock with another writer, a lost connection), every event of the group
   is applied again on its own transaction, so one caller's failure is never another's.
 - **Durability**: a caller gets its answer only after the group's commit.
+- **Along with the answer**: a caller may pass ``then``, called inside the transaction
+  that applies its event, with the answer, to write something that must commit (or not)
+  together with the event (the API stores the response of an ``Idempotency-Key`` so).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import Event
 from fidelite.ledger import Rejected
-from fidelite.processing.batch import Answer, process_events
+from fidelite.processing.batch import Answer, process_events, process_one
 from fidelite.processing.processor import EventProcessor, ProcessingError, Result
 
 MAX_GROUP = 200
+Then = Callable[[Connection, Answer], None]
+"""Called with the event's answer inside the transaction that applies the event."""
 
 
 @dataclass(eq=False)
@@ -38,6 +47,7 @@ class _Ticket:
     """One caller's event, and where its answer (or failure) is left for it."""
 
     event: Event
+    then: Then | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     answer: Answer | None = None
     error: BaseException | None = None
@@ -61,10 +71,15 @@ class GroupCommit:
         self.groups = 0  # groups applied so far, and the events in them (events / groups
         self.events = 0  # is the mean group size: how much sharing the load allows)
 
-    def process(self, event: Event) -> Result:
+    def process(self, event: Event, then: Then | None = None) -> Result:
         """Apply ``event``, as :meth:`EventProcessor.process` does (same result, same
-        exceptions: :class:`ProcessingError` or ``Rejected`` for a refused event)."""
-        ticket = _Ticket(event)
+        exceptions: :class:`ProcessingError` or ``Rejected`` for a refused event).
+
+        ``then(conn, answer)`` runs in the transaction that applies the event, once
+        that transaction's events are decided (again, in a new transaction, if the first
+        one failed); if it raises, the transaction fails like any other failure.
+        """
+        ticket = _Ticket(event, then)
         with self._lock:
             self._queue.append(ticket)
             lead = not self._leading
@@ -105,6 +120,9 @@ class GroupCommit:
         try:
             with self.processor.db.write() as conn:
                 answers = process_events(self.processor, conn, [t.event for t in group])
+                for ticket, answer in zip(group, answers, strict=True):
+                    if ticket.then is not None:
+                        ticket.then(conn, answer)
         except Exception:  # e.g. a deadlock, or a duplicate recorded by another worker
             for ticket in group:
                 self._apply_alone(ticket)
@@ -113,10 +131,23 @@ class GroupCommit:
             ticket.answer = answer
 
     def _apply_alone(self, ticket: _Ticket) -> None:
-        """The event on its own transaction: its own failure stays its own."""
-        try:
-            ticket.answer = self.processor.process(ticket.event)
-        except (ProcessingError, Rejected) as refused:
-            ticket.answer = refused
-        except Exception as exc:
-            ticket.error = exc
+        """The event on its own transaction: its own failure stays its own.
+
+        Tried twice when the event's id was recorded meanwhile by another writer (the
+        unique key refuses the second): the second try answers ``duplicate``.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.processor.db.write() as conn:
+                    answer = process_one(self.processor, conn, ticket.event)
+                    if ticket.then is not None:
+                        ticket.then(conn, answer)
+            except IntegrityError as exc:
+                if attempt == 2:
+                    ticket.error = exc
+                continue
+            except Exception as exc:
+                ticket.error = exc
+                return
+            ticket.answer = answer
+            return

@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
+from fidelite.api.idempotency import Keep, Outcome
 from fidelite.api.problems import Problem, from_exception
-from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once
+from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once, once_keeping
 from fidelite.engine import Event
 from fidelite.processing import Result
 from fidelite.processing.batch import Answer, process_events
@@ -102,11 +104,24 @@ def post_event(event: Event, svc: ServicesDep, who: CallerDep, key: IdemKey = No
     """
     svc.limiter.take(who.key.key_id, "events")
 
-    def run() -> tuple[int, Any]:
-        result = svc.events.process(event)
-        return (200 if result.outcome.value == "duplicate" else 201), result_body(result)
+    def run(keep: Keep) -> Outcome:
+        def then(conn: Connection, answer: Answer) -> None:  # in the event's transaction
+            keep(conn, *answer_outcome(answer))
 
-    return once(svc, key, "POST /v1/events", event.model_dump(mode="json"), run)
+        return answer_outcome(svc.events.process(event, then))
+
+    return once_keeping(svc, key, "POST /v1/events", event.model_dump(mode="json"), run)
+
+
+def answer_outcome(answer: Answer) -> Outcome:
+    """The response to one event: 201 processed, 200 duplicate, or the rejection's problem
+    (a failure that is no business rejection is raised)."""
+    if isinstance(answer, Result):
+        return (200 if answer.outcome.value == "duplicate" else 201), result_body(answer)
+    problem = from_exception(answer)
+    if problem is None:
+        raise answer
+    return problem.status, problem.body()
 
 
 @router.post("/events:batch")
