@@ -32,7 +32,18 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Event, MemberState, ProgramState
@@ -74,6 +85,7 @@ _IN_CHUNK = 500
 _REF_LIMIT = 128  # the ledger's members.ref column
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
 _UNIT_EXPONENT = -4
+_UNITS_PER_MONEY = 10_000
 
 
 class Fallback(Exception):
@@ -213,7 +225,8 @@ class _Batch:
         if states.keys() != ledger_ids.keys():
             raise Fallback("a member is known to the ledger or to the program, not both")
         usage = self._usage(list(states))
-        activities = self._activities(list(states), min(e.at for e in batch))
+        times = [e.at for e in batch]
+        activities = self._activities(list(states), min(times), max(times))
         for ref, row in states.items():
             self.members[ref] = _member(row, ledger_ids[ref], usage.get(ref, {}),
                                         activities.get(ref, []))  # fmt: skip
@@ -251,41 +264,91 @@ class _Batch:
                 self.usage_known.add((r.member_ref, r.rule_id, r.period))
         return found
 
-    def _activities(self, refs: list[str], earliest: datetime) -> dict[str, list[Activity]]:
-        """Each member's purchases that any event of the batch can count in its tier window.
+    def _activities(
+        self, refs: list[str], earliest: datetime, latest: datetime
+    ) -> dict[str, list[Activity]]:
+        """Each member's purchases that an event of the batch can count in its tier window.
 
-        Same figures as :meth:`EventProcessor._activities`; only purchases before every
-        window of the batch are left out (a day's margin on the window's start).
+        Same figures as :meth:`EventProcessor._activities`, in fewer rows: the purchases
+        inside *every* event's window (after the window start of the batch's latest event,
+        up to its earliest event) count the same for every event, so each member's are
+        summed into one activity (at the last of them, which every window contains). Only
+        the purchases near the window edges are read one by one; purchases before every
+        window are left out (a day's margin on the window's start).
         """
         policy = self.p.program.tiers
         if policy is None or not refs:
             return {}
-        zone = self.p.program.zone
-        if policy.window is WindowKind.rolling:
-            since = add_months(earliest, -policy.window_months, zone)
-        else:
-            since = year_start(earliest - timedelta(microseconds=1), zone)
-        since = since.astimezone(UTC) - timedelta(days=1)
-        net = func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0)
+        since = self._window_start(earliest).astimezone(UTC) - timedelta(days=1)
+        core_from, core_to = self._window_start(latest), earliest
         found: dict[str, list[Activity]] = {}
         for part in _chunks(refs):
-            query = (
-                select(events.c.member_ref, events.c.occurred_at, events.c.amount,
-                       events.c.refunded_amount, net.label("net"))
-                .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
-                                          earnings.c.event_id == events.c.event_id))
-                .where(events.c.program_id == self.pid, events.c.member_ref.in_(part),
-                       events.c.type == PURCHASE, events.c.occurred_at > since)
-                .group_by(events.c.event_id, events.c.member_ref, events.c.occurred_at,
-                          events.c.amount, events.c.refunded_amount)
-            )  # fmt: skip
-            for r in self.conn.execute(query):
-                amount, refunded = Decimal(r.amount), Decimal(r.refunded_amount)
-                found.setdefault(r.member_ref, []).append(Activity(
-                    r.occurred_at, spend=amount - refunded, points=int(r.net or 0),
-                    purchases=0 if refunded >= amount > 0 else 1,
-                ))  # fmt: skip
+            mine = and_(events.c.program_id == self.pid, events.c.member_ref.in_(part),
+                        events.c.type == PURCHASE)  # fmt: skip
+            if policy.window is WindowKind.rolling:  # (start, at]
+                core = and_(events.c.occurred_at > core_from, events.c.occurred_at <= core_to)
+            else:  # [1 January, at]
+                core = and_(events.c.occurred_at >= core_from, events.c.occurred_at <= core_to)
+            edges = and_(mine, events.c.occurred_at > since, ~core)
+            for ref, activity in self._each_purchase(edges):
+                found.setdefault(ref, []).append(activity)
+            if core_from < core_to:
+                for ref, activity in self._summed_purchases(and_(mine, core)):
+                    found.setdefault(ref, []).append(activity)
         return found
+
+    def _window_start(self, at: datetime) -> datetime:
+        """Where the tier window of an event at ``at`` starts (see ``window_value``)."""
+        policy = self.p.program.tiers
+        assert policy is not None
+        if policy.window is WindowKind.rolling:
+            return add_months(at, -policy.window_months, self.p.program.zone)
+        return year_start(at - timedelta(microseconds=1), self.p.program.zone)
+
+    def _each_purchase(self, where: Any) -> Iterable[tuple[str, Activity]]:
+        net = func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0)
+        query = (
+            select(events.c.member_ref, events.c.occurred_at, events.c.amount,
+                   events.c.refunded_amount, net.label("net"))
+            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
+                                      earnings.c.event_id == events.c.event_id))
+            .where(where)
+            .group_by(events.c.event_id, events.c.member_ref, events.c.occurred_at,
+                      events.c.amount, events.c.refunded_amount)
+        )  # fmt: skip
+        for r in self.conn.execute(query):
+            amount, refunded = Decimal(r.amount), Decimal(r.refunded_amount)
+            yield r.member_ref, Activity(
+                r.occurred_at, spend=amount - refunded, points=int(r.net or 0),
+                purchases=0 if refunded >= amount > 0 else 1,
+            )  # fmt: skip
+
+    def _summed_purchases(self, where: Any) -> Iterable[tuple[str, Activity]]:
+        """One activity per member: the sums of their purchases matching ``where``.
+
+        Money is summed as whole ten-thousandths (the events table's precision), so the
+        sum is exact on SQLite too, where amounts are stored as floating point.
+        """
+        units = func.sum(cast(func.round((events.c.amount - events.c.refunded_amount)
+                                         * _UNITS_PER_MONEY), BigInteger))  # fmt: skip
+        refunded_whole = and_(events.c.refunded_amount >= events.c.amount, events.c.amount > 0)
+        totals = select(
+            events.c.member_ref, func.max(events.c.occurred_at).label("last"),
+            units.label("units"), func.sum(case((refunded_whole, 0), else_=1)).label("bought"),
+        ).where(where).group_by(events.c.member_ref)  # fmt: skip
+        net = func.sum(earnings.c.points - earnings.c.reversed)
+        earned_by = (
+            select(events.c.member_ref, net)
+            .join(earnings, and_(earnings.c.program_id == events.c.program_id,
+                                 earnings.c.event_id == events.c.event_id))
+            .where(where).group_by(events.c.member_ref)
+        )  # fmt: skip
+        points = {ref: total for ref, total in self.conn.execute(earned_by)}
+        for r in self.conn.execute(totals):
+            spend = Decimal(int(r.units or 0)).scaleb(_UNIT_EXPONENT)
+            earned = int(points.get(r.member_ref) or 0)
+            bought = int(r.bought)
+            yield r.member_ref, Activity(r.last, spend=spend, points=earned, purchases=bought)
 
     # ------------------------------------------------------------------ decide
 
