@@ -337,10 +337,12 @@ class _Batch:
             units.label("units"), func.sum(case((refunded_whole, 0), else_=1)).label("bought"),
         ).where(where).group_by(events.c.member_ref)  # fmt: skip
         net = func.sum(earnings.c.points - earnings.c.reversed)
+        # An outer join keeps SQLite on the members' events (with an inner join it chose
+        # to scan all the program's earnings, a cost growing with every import).
         earned_by = (
             select(events.c.member_ref, net)
-            .join(earnings, and_(earnings.c.program_id == events.c.program_id,
-                                 earnings.c.event_id == events.c.event_id))
+            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
+                                      earnings.c.event_id == events.c.event_id))
             .where(where).group_by(events.c.member_ref)
         )  # fmt: skip
         points = {ref: total for ref, total in self.conn.execute(earned_by)}
