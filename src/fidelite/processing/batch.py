@@ -306,16 +306,17 @@ class _Batch:
         return year_start(at - timedelta(microseconds=1), self.p.program.zone)
 
     def _each_purchase(self, where: Any) -> Iterable[tuple[str, Activity]]:
-        net = func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0)
-        query = (
-            select(events.c.member_ref, events.c.occurred_at, events.c.amount,
-                   events.c.refunded_amount, net.label("net"))
-            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
-                                      earnings.c.event_id == events.c.event_id))
-            .where(where)
-            .group_by(events.c.event_id, events.c.member_ref, events.c.occurred_at,
-                      events.c.amount, events.c.refunded_amount)
+        # Net points through a correlated subquery rather than a join grouped by event:
+        # that GROUP BY made SQLite walk the program's events in key order (a cost that
+        # grew with every import) instead of looking up the batch's members.
+        net = (
+            select(func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0))
+            .where(earnings.c.program_id == events.c.program_id,
+                   earnings.c.event_id == events.c.event_id)
+            .scalar_subquery()
         )  # fmt: skip
+        query = select(events.c.member_ref, events.c.occurred_at, events.c.amount,
+                       events.c.refunded_amount, net.label("net")).where(where)  # fmt: skip
         for r in self.conn.execute(query):
             amount, refunded = Decimal(r.amount), Decimal(r.refunded_amount)
             yield r.member_ref, Activity(

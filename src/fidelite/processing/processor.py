@@ -846,19 +846,23 @@ class EventProcessor:
 
     def _activities(self, conn: Connection, member_ref: str) -> Sequence[Activity]:
         """Net qualifying activity per purchase (amount less refunds, points less reversals)."""
-        net = func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0)
+        # A correlated subquery, not a join grouped by event id: that GROUP BY made SQLite
+        # walk all the program's events in key order instead of the member's (measured:
+        # 135 ms per member with 200,000 events recorded, against 0.13 ms).
+        net = (
+            select(func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0))
+            .where(earnings.c.program_id == events.c.program_id,
+                   earnings.c.event_id == events.c.event_id)
+            .scalar_subquery()
+        )  # fmt: skip
         rows = conn.execute(
             select(events.c.occurred_at, events.c.amount, events.c.refunded_amount,
                    net.label("net"))
-            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
-                                      earnings.c.event_id == events.c.event_id))
             .where(
                 events.c.program_id == self.program.id,
                 events.c.member_ref == member_ref,
                 events.c.type == "purchase",
             )
-            .group_by(events.c.event_id, events.c.occurred_at, events.c.amount,
-                      events.c.refunded_amount)
         )  # fmt: skip
         return [
             Activity(
