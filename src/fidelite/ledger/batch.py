@@ -54,9 +54,12 @@ _SIGN_RULE = (
     "(t.kind = 'debt' AND t.balance + {d} <= 0) OR (t.kind <> 'debt' AND t.balance + {d} >= 0)"
 )
 
+# By member id alone (member ids are unique across programs, and the batch's ids are
+# its program's): with ``program_id = :p`` too, SQLite walked the program's accounts
+# through the (program, currency, kind, member) key instead of the member index
+# (77 ms per 500 members with 87,000 members enrolled; a cost growing with the program).
 _ACCOUNTS = text(
-    "SELECT id, member_id, currency, kind, balance FROM accounts "
-    "WHERE program_id = :p AND member_id IN :m"
+    "SELECT id, member_id, currency, kind, balance FROM accounts WHERE member_id IN :m"
 ).bindparams(bindparam("m", expanding=True))
 
 
@@ -156,7 +159,7 @@ class EarnBatch:
     def _select_accounts(self, member_ids: list[int]) -> dict[tuple[int, str], MemberAccounts]:
         found: dict[tuple[int, str], MemberAccounts] = {}
         for part in _chunks(member_ids, _IN_CHUNK):
-            rows = self._conn.execute(_ACCOUNTS, {"p": self._program_id, "m": part})
+            rows = self._conn.execute(_ACCOUNTS, {"m": part})
             for acc_id, member_id, currency, kind, balance in rows:
                 held = found.setdefault((int(member_id), str(currency)), MemberAccounts({}, {}))
                 held.ids[str(kind)] = int(acc_id)
