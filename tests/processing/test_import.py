@@ -159,3 +159,25 @@ def test_cli_import_announces_unless_told_not_to(tmp_path: Path, flag: str, expe
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == expected
     db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("pdb", ["postgresql"], indirect=True)
+def test_import_refreshes_planner_statistics_as_tables_grow(pdb: Database, tmp_path: Path) -> None:
+    """A large import analyses the tables it reads (after 2,000 rows, then at every
+    doubling, and at the end), so PostgreSQL plans for their size, autovacuum or not."""
+    from sqlalchemy import text
+
+    rows = [[f"e{i}", "purchase", f"m{i % 300}", "2026-11-02T10:00:00+01:00", "3", ""]
+            for i in range(2500)]  # fmt: skip
+    with pdb.write() as conn:
+        conn.execute(text("SELECT pg_stat_reset()"))
+    report = import_events(EventProcessor(pdb, parse_program(PROGRAM)),
+                           write_csv(tmp_path / "big.csv", rows))  # fmt: skip
+    assert report.processed == 2500
+    with pdb.read() as conn:
+        counts = dict(conn.execute(text(
+            "SELECT relname, analyze_count FROM pg_stat_user_tables "
+            "WHERE relname IN ('processed_events', 'event_earnings', 'accounts')"
+        )).all())  # fmt: skip
+    assert counts == {"processed_events": 2, "event_earnings": 2, "accounts": 2}
