@@ -169,14 +169,18 @@ def main() -> None:
                         help="events for the one-at-a-time and ledger-alone baselines")  # fmt: skip
     parser.add_argument("--pg", help="PostgreSQL admin URL (a scratch database is created)")
     parser.add_argument("--rules-only", action="store_true", help="skip the import benchmark")
+    parser.add_argument("--skip-rules", action="store_true", help="only the import benchmark")
+    parser.add_argument("--skip-sqlite", action="store_true", help="import into PostgreSQL only")
     args = parser.parse_args()
-    bench_rules(args.events)
+    if not args.skip_rules:
+        bench_rules(args.events)
     if args.rules_only:
         return
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        bench_import("SQLite", f"sqlite:///{work_dir / 'bench.db'}", args.import_events, work_dir,
-                     args.baseline_events)  # fmt: skip
+        if not args.skip_sqlite:
+            bench_import("SQLite", f"sqlite:///{work_dir / 'bench.db'}", args.import_events,
+                         work_dir, args.baseline_events)  # fmt: skip
         if args.pg:
             name = f"fidelite_bench_{uuid.uuid4().hex[:8]}"
             admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"),
