@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.processing import EventProcessor
-from fidelite.processing.group_commit import GroupCommit, Then
+from fidelite.processing.group_commit import EventGroupCommit, Then
 from fidelite.processing.processor import Outcome, ProcessingError, Result
 from fidelite.processing.tables import events as processed_events
 from fidelite.program import parse_program
@@ -67,7 +67,7 @@ def writes_held(db: Database, processor: EventProcessor, member: str) -> Iterato
 class Callers:
     """One thread per submitted event; answers (or raised errors) in submission order."""
 
-    def __init__(self, group: GroupCommit, then: Then | None = None) -> None:
+    def __init__(self, group: EventGroupCommit, then: Then | None = None) -> None:
         self.group, self.then = group, then
         self.threads: list[threading.Thread] = []
         self.answers: list[Result | BaseException | None] = []
@@ -106,13 +106,13 @@ def recorded(db: Database) -> int:
         return int(conn.execute(select(func.count()).select_from(processed_events)).scalar_one())
 
 
-def setup(db: Database) -> tuple[EventProcessor, GroupCommit]:
+def setup(db: Database) -> tuple[EventProcessor, EventGroupCommit]:
     processor = EventProcessor(db, parse_program(PROGRAM))
     processor.process(purchase("seed", "first", "1"))  # enrols the member held below
-    return processor, GroupCommit(processor)
+    return processor, EventGroupCommit(processor)
 
 
-def run_grouped(db: Database, processor: EventProcessor, group: GroupCommit,
+def run_grouped(db: Database, processor: EventProcessor, group: EventGroupCommit,
                 queued: list[Event]) -> Callers:  # fmt: skip
     """A first caller blocked by a held write, then ``queued`` submitted behind it."""
     callers = Callers(group)
@@ -140,7 +140,7 @@ def test_queued_callers_form_one_group_and_get_their_own_answers(db: Database) -
     ]
     callers = run_grouped(db, processor, group, queued)
 
-    assert (group.groups, group.events) == (2, 1 + len(queued))  # the opener, then the rest
+    assert (group.groups, group.items) == (2, 1 + len(queued))  # the opener, then the rest
     opener, a1, b1, a2, again, r1, x1, c1 = callers.answers
     assert [a.outcome for a in (opener, a1, b1, a2, again, r1, c1)] == [  # type: ignore[union-attr]
         Outcome.processed, Outcome.processed, Outcome.processed, Outcome.processed,
@@ -180,7 +180,7 @@ def test_many_concurrent_callers_post_every_point_once(db: Database) -> None:
     for member in members:
         expected = sum(int(e.amount or 0) for e in events if e.member == member)
         assert balance(processor.ledger, member) == expected
-    assert group.events == 120 and group.groups <= 120
+    assert group.items == 120 and group.groups <= 120
     assert recorded(db) == 1 + 120
     assert_invariants(db, "shop")
 
@@ -199,7 +199,7 @@ def test_a_failing_event_fails_alone(db: Database) -> None:
     callers = run_grouped(db, processor, group, queued)
 
     opener, g1, huge, g2 = callers.answers
-    assert (group.groups, group.events) == (2, 4)  # failed together, then applied alone
+    assert (group.groups, group.items) == (2, 4)  # failed together, then applied alone
     assert isinstance(huge, DBAPIError)
     assert [a.outcome for a in (opener, g1, g2)] == [Outcome.processed] * 3  # type: ignore[union-attr]
     assert (balance(processor.ledger, "ann"), balance(processor.ledger, "cy")) == (3, 4)
@@ -210,7 +210,7 @@ def test_a_failing_event_fails_alone(db: Database) -> None:
 def test_max_group_must_be_positive(db: Database) -> None:
     processor = EventProcessor(db, parse_program(PROGRAM))
     with pytest.raises(ValueError, match="max_group"):
-        GroupCommit(processor, 0)
+        EventGroupCommit(processor, 0)
 
 
 def test_then_commits_with_its_event_and_a_failing_then_fails_alone(db: Database) -> None:

@@ -67,20 +67,34 @@ class Caller:
 
 def caller(request: Request) -> Caller:
     """FastAPI dependency of every /v1 route: authenticate, then authorise."""
-    header = request.headers.get("authorization", "")
+    token = bearer_token(request.headers.get("authorization", ""))
+    services = request.app.state.services
+    key = authenticate(services.db, token)
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    problem = refusal(key, services.program.id, request.method, path)
+    if problem is not None:
+        raise problem
+    assert key is not None
+    return Caller(key)
+
+
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (401 if there is none)."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem("unauthenticated", "send 'Authorization: Bearer <API key>'",
                       status=401)  # fmt: skip
-    services = request.app.state.services
-    key = authenticate(services.db, token.strip())
+    return token.strip()
+
+
+def refusal(key: ApiKey | None, program_id: str, method: str, path: str) -> Problem | None:
+    """Why the caller holding ``key`` (None: unknown, malformed or revoked) may not call
+    ``method path`` on program ``program_id``; None if it may."""
     if key is None:
-        raise Problem("unauthenticated", "unknown, malformed or revoked API key", status=401)
-    if key.program_id != services.program.id:
-        raise Problem("wrong_program", "this key belongs to another program")
-    route = request.scope.get("route")
-    allowed = ACCESS.get((request.method, getattr(route, "path", "")), frozenset())
-    if key.role not in allowed:
-        raise Problem("forbidden", f"role '{key.role}' may not call {request.method} "
-                      f"{getattr(route, 'path', request.url.path)}")  # fmt: skip
-    return Caller(key)
+        return Problem("unauthenticated", "unknown, malformed or revoked API key", status=401)
+    if key.program_id != program_id:
+        return Problem("wrong_program", "this key belongs to another program")
+    if key.role not in ACCESS.get((method, path), frozenset()):
+        return Problem("forbidden", f"role '{key.role}' may not call {method} {path}")
+    return None

@@ -19,10 +19,10 @@ from sqlalchemy import text
 from fidelite import __version__
 from fidelite.api import problems
 from fidelite.api.access import caller
+from fidelite.api.intake import EventIntake
 from fidelite.api.limits import BodyLimit, RateLimiter
 from fidelite.ledger import Ledger
 from fidelite.processing import EventProcessor
-from fidelite.processing.group_commit import GroupCommit
 from fidelite.program import ProgramDefinition, load_program
 from fidelite.store import Database
 from fidelite.store.migrate import current_revision, head_revision
@@ -50,7 +50,7 @@ class Services:
     db: Database
     program: ProgramDefinition
     processor: EventProcessor
-    events: GroupCommit  # POST /v1/events goes through it: concurrent events share commits
+    intake: EventIntake  # POST /v1/events: concurrent requests answered in groups
     ledger: Ledger
     settings: Settings
     limiter: RateLimiter
@@ -66,14 +66,16 @@ def create_app(
     if settings.upgrade:
         db.upgrade()
     processor = EventProcessor(db, definition)
-    services = Services(db, definition, processor, GroupCommit(processor, settings.event_group),
-                        processor.ledger, settings,
-                        RateLimiter(settings.rate_per_second, settings.rate_burst))  # fmt: skip
+    limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+    intake = EventIntake(processor, limiter, lease_seconds=settings.idempotency_lease_seconds,
+                         max_group=settings.event_group)  # fmt: skip
+    services = Services(db, definition, processor, intake, processor.ledger, settings, limiter)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        db.dispose()  # the server stops: close the pooled connections
+        intake.close()  # the server stops: answer what is queued, stop the writer thread,
+        db.dispose()  # and close the pooled connections
 
     app = FastAPI(
         lifespan=lifespan,
@@ -87,8 +89,10 @@ def create_app(
     app.state.services = services
     problems.install(app)
     _health_routes(app, services)
-    from fidelite.api.routes import ROUTERS
+    from fidelite.api.routes import ROUTERS, events
 
+    # first: the busiest route is matched first (it checks its callers in its group)
+    app.include_router(events.intake_router, responses=problems.RESPONSES)
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(caller)], responses=problems.RESPONSES)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -12,17 +12,19 @@ every operation below is idempotent on its own key (event ids, redemption and le
 derived from the Idempotency-Key), so running again replays, never posts twice. A 5xx
 is not stored (the retry runs again).
 
-Where the change runs in a transaction the route can reach (``POST /v1/events`` through
-the group commit), the response is stored *in that transaction*
-(:func:`run_once_keeping`): the change and its stored answer commit together, and the
-request costs one transaction less.
+``POST /v1/events`` goes another way (:mod:`fidelite.api.intake`): its requests are
+applied in groups, one transaction each, and the same rules are checked there for the
+whole group at once (:func:`stored_requests`, :func:`admit`) and its answers stored in
+that transaction (:func:`store_answers`): a change and its stored answer commit
+together, and nothing is left ``in_flight`` by a crash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,16 +36,18 @@ from sqlalchemy.exc import IntegrityError
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
 from fidelite.api.tables import api_requests
 from fidelite.store import Database
+from fidelite.store.locking import ConcurrentUpdateError
 
 LEASE_SECONDS = 30
 MAX_KEY_LENGTH = 200
 Outcome = tuple[int, Any]
-Keep = Callable[[Connection, int, Any], None]
-"""Stores a response (status, body) through the caller's transaction."""
 
 
-def request_hash(route: str, body: Any) -> str:
-    text = json.dumps([route, jsonable_encoder(body)], sort_keys=True, separators=(",", ":"))
+def request_hash(route: str, body: Any, *, json_ready: bool = False) -> str:
+    """SHA-256 of the route and the body in canonical JSON (keys sorted). A body that is
+    ``json_ready`` (e.g. ``model_dump(mode="json")``) skips the encoder's walk: same hash."""
+    plain = body if json_ready else jsonable_encoder(body)
+    text = json.dumps([route, plain], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -58,52 +62,107 @@ def run_once(
     lease_seconds: float = LEASE_SECONDS,
 ) -> JSONResponse:
     """Run ``run`` (returning status and body) at most once per ``key``; replay after."""
-    return run_once_keeping(db, program_id, key, route, body, lambda _keep: run(),
-                            lease_seconds=lease_seconds)  # fmt: skip
-
-
-def run_once_keeping(
-    db: Database,
-    program_id: str,
-    key: str | None,
-    route: str,
-    body: Any,
-    run: Callable[[Keep], Outcome],
-    *,
-    lease_seconds: float = LEASE_SECONDS,
-) -> JSONResponse:
-    """As :func:`run_once`, but ``run`` is given ``keep(conn, status, body)`` to store its
-    response inside the transaction that makes its change. If ``run`` returns, the last
-    call of ``keep`` is committed (a failed transaction raises out of ``run``); a ``run``
-    that never calls it has its response stored afterwards, as :func:`run_once` does."""
     if key is None:
-        return _answer(*_outcome(lambda: run(_keep_nothing)))
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise Problem("invalid_request", f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} characters")
+        return _answer(*_outcome(run))
+    check_key(key)
     digest = request_hash(route, body)
     replay = _claim(db, program_id, key, route, digest, lease_seconds)
     if replay is not None:
-        return replay
-    kept = False
-
-    def keep(conn: Connection, status: int, payload: Any) -> None:
-        nonlocal kept
-        _store_in(conn, program_id, key, status, payload)
-        kept = True
-
+        return _answer(replay.status, replay.body, replayed=True)
     try:
-        status, payload = _outcome(lambda: run(keep))
+        status, payload = _outcome(run)
     except BaseException:
         _release(db, program_id, key)
         raise
-    if not kept:
-        with db.write() as conn:
-            _store_in(conn, program_id, key, status, payload)
+    with db.write() as conn:
+        _store_in(conn, program_id, key, status, payload)
     return _answer(status, payload)
 
 
-def _keep_nothing(_conn: Connection, _status: int, _payload: Any) -> None:
-    """No Idempotency-Key: there is no response to store."""
+def check_key(key: str) -> None:
+    """Refuse a key of the wrong length (422 ``invalid_request``)."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise Problem("invalid_request", f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} characters")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The stored answer to a key, sent again to a retry."""
+
+    status: int
+    body: Any
+
+
+def admit(row: Any, digest: str, now: datetime, lease_seconds: float) -> Replay | None:
+    """What the stored request ``row`` of a key means for a new request with that key
+    and request hash ``digest``: its stored answer (:class:`Replay`), or None when a
+    crashed request's lease has run out (the new request takes the key over). Raises
+    ``422 idempotency_key_reused`` for another request, ``409 request_in_flight`` while
+    the first still runs."""
+    if row.request_hash != digest:
+        raise reused()
+    if row.state == "done":
+        return Replay(int(row.status_code), row.body)
+    if _aware(row.updated_at) > now - timedelta(seconds=lease_seconds):
+        raise in_flight()
+    return None
+
+
+def reused() -> Problem:
+    return Problem("idempotency_key_reused", "this Idempotency-Key was used for another "
+                   "request (different route or body)", status=422)  # fmt: skip
+
+
+def in_flight() -> Problem:
+    return Problem("request_in_flight", "a request with this Idempotency-Key is still "
+                   "running; retry later", status=409)  # fmt: skip
+
+
+def stored_requests(conn: Connection, program_id: str, keys: Collection[str]) -> dict[str, Any]:
+    """The stored request rows of ``keys`` (one query), by key."""
+    if not keys:
+        return {}
+    query = select(api_requests).where(
+        api_requests.c.program_id == program_id, api_requests.c.idem_key.in_(sorted(keys))
+    )
+    return {row.idem_key: row for row in conn.execute(query)}
+
+
+def store_answers(conn: Connection, program_id: str, answers: Sequence[Answered]) -> None:
+    """Record the answers of requests applied in ``conn``'s transaction, in one statement
+    (keys taken over from a crashed request: one update each). A key recorded meanwhile
+    by another writer makes the insert fail on the primary key, so the transaction fails
+    and the change with it."""
+    now = datetime.now(UTC)
+    rows = [
+        {"program_id": program_id, "idem_key": a.key, "route": a.route,
+         "request_hash": a.digest, "state": "done", "status_code": a.status, "body": a.body,
+         "created_at": now, "updated_at": now}
+        for a in answers if a.taken_over is None
+    ]  # fmt: skip
+    if rows:
+        conn.execute(insert(api_requests), rows)
+    for a in answers:
+        if a.taken_over is not None:
+            done = conn.execute(update(api_requests).where(
+                api_requests.c.program_id == program_id, api_requests.c.idem_key == a.key,
+                api_requests.c.state == "in_flight", api_requests.c.updated_at == a.taken_over,
+            ).values(state="done", status_code=a.status, body=a.body, updated_at=now))  # fmt: skip
+            if done.rowcount != 1:
+                raise ConcurrentUpdateError(f"Idempotency-Key {a.key!r} was taken meanwhile")
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A request's answer to store under its key; ``taken_over`` is the ``updated_at`` of
+    the crashed request's row it replaces (None: a new key)."""
+
+    key: str
+    route: str
+    digest: str
+    status: int
+    body: Any
+    taken_over: datetime | None = None
 
 
 def _outcome(run: Callable[[], Outcome]) -> Outcome:
@@ -125,38 +184,26 @@ def _answer(status: int, payload: Any, replayed: bool = False) -> JSONResponse:
 
 def _claim(
     db: Database, program_id: str, key: str, route: str, digest: str, lease_seconds: float
-) -> JSONResponse | None:
+) -> Replay | None:
     """Record the key as in flight; or return the stored answer / raise 409 or 422."""
     now = datetime.now(UTC)
+    row_values = {"program_id": program_id, "idem_key": key, "route": route,
+                  "request_hash": digest, "state": "in_flight", "created_at": now,
+                  "updated_at": now}  # fmt: skip
     try:
         with db.write() as conn:
-            conn.execute(insert(api_requests), {
-                "program_id": program_id, "idem_key": key, "route": route,
-                "request_hash": digest, "state": "in_flight", "created_at": now,
-                "updated_at": now,
-            })  # fmt: skip
+            conn.execute(insert(api_requests), row_values)
         return None
     except IntegrityError:
         pass
     with db.write() as conn:
-        row = conn.execute(select(api_requests).where(
-            api_requests.c.program_id == program_id, api_requests.c.idem_key == key
-        )).first()  # fmt: skip
+        row = stored_requests(conn, program_id, [key]).get(key)
         if row is None:  # released meanwhile: claim it now
-            conn.execute(insert(api_requests), {
-                "program_id": program_id, "idem_key": key, "route": route,
-                "request_hash": digest, "state": "in_flight", "created_at": now,
-                "updated_at": now,
-            })  # fmt: skip
+            conn.execute(insert(api_requests), row_values)
             return None
-        if row.request_hash != digest:
-            raise Problem("idempotency_key_reused", "this Idempotency-Key was used for another "
-                          "request (different route or body)", status=422)  # fmt: skip
-        if row.state == "done":
-            return _answer(int(row.status_code), row.body, replayed=True)
-        if _aware(row.updated_at) > now - timedelta(seconds=lease_seconds):
-            raise Problem("request_in_flight", "a request with this Idempotency-Key is still "
-                          "running; retry later", status=409)  # fmt: skip
+        replay = admit(row, digest, now, lease_seconds)
+        if replay is not None:
+            return replay
         conn.execute(update(api_requests).where(
             api_requests.c.program_id == program_id, api_requests.c.idem_key == key
         ).values(updated_at=now))  # fmt: skip

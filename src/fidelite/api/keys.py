@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from fidelite.api.tables import api_keys
 from fidelite.store import Database
@@ -87,19 +88,47 @@ def revoke_key(db: Database, key_id: str) -> ApiKey:
     return _key(row)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """A bearer token taken apart: the key id it names and the hash of its secret."""
+
+    key_id: str
+    secret_hash: str
+
+
+def credentials(token: str) -> Credentials | None:
+    """The key id and secret hash of ``token``, or None if it is not a key at all."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        return None
+    return Credentials(parts[1], _hash(parts[2]))
+
+
 def authenticate(db: Database, token: str) -> ApiKey | None:
     """The live key a bearer token names, or None (unknown, malformed, wrong or revoked)."""
-    parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+    presented = credentials(token)
+    if presented is None:
         return None
-    _, key_id, secret = parts
     with db.lookup() as conn:  # checked on every request: one round trip
-        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(row.secret_hash, _hash(secret)):
-        return None
-    return _key(row)
+        return check_keys(conn, [presented]).get(presented)
+
+
+def check_keys(conn: Connection, presented: Iterable[Credentials]) -> dict[Credentials, ApiKey]:
+    """The live keys among ``presented``, read in one query (unknown, revoked or with
+    another secret: absent). The secrets are compared in constant time."""
+    wanted = set(presented)
+    if not wanted:
+        return {}
+    query = select(api_keys).where(api_keys.c.key_id.in_(sorted({c.key_id for c in wanted})))
+    rows = {row.key_id: row for row in conn.execute(query)}
+    live: dict[Credentials, ApiKey] = {}
+    for given in wanted:
+        row = rows.get(given.key_id)
+        if row is None or row.revoked_at is not None:
+            continue
+        if hmac.compare_digest(row.secret_hash, given.secret_hash):
+            live[given] = _key(row)
+    return live
 
 
 def _key(row: object) -> ApiKey:

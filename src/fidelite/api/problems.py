@@ -8,6 +8,7 @@ never reaches a client: unexpected failures are logged and answered with a bare 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -112,22 +113,22 @@ def from_exception(exc: Exception) -> Problem | None:
     return None
 
 
+def invalid(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> Problem:
+    """``422 invalid_request`` listing every field error (pydantic's error dicts), each
+    located as ``body.amount``; ``prefix`` is put before each error's own location."""
+    found = [{"location": ".".join(str(p) for p in (*prefix, *e.get("loc", ()))),
+              "message": e.get("msg", "")} for e in errors]  # fmt: skip
+    where = found[0]["location"] if found else "request"
+    detail = f"{where}: {found[0]['message']}" if found else "invalid request"
+    return Problem("invalid_request", detail, status=422, errors=found)
+
+
 def install(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem+json."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"location": ".".join(str(p) for p in e.get("loc", ())),
-                   "message": e.get("msg", "")} for e in exc.errors()]  # fmt: skip
-        where = errors[0]["location"] if errors else "request"
-        return respond(
-            Problem(
-                "invalid_request",
-                f"{where}: {errors[0]['message']}" if errors else "invalid request",
-                status=422,
-                errors=errors,
-            )
-        )
+        return respond(invalid(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def serve(
         upgrade=False,
     )
     export_config(db, str(program), settings)
+    if workers > 1:
+        # Workers share one listening socket. libuv (uvloop) would accept every pending
+        # connection in one go, so clients connecting together (a load balancer's pool)
+        # all land on one worker; one accept per turn spreads them over the workers.
+        os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     uvicorn.run("fidelite.api.server:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level)  # fmt: skip
 

@@ -38,7 +38,7 @@ from fidelite.ledger.plan import (
 from fidelite.ledger.receipts import Receipt
 from fidelite.ledger.state import MEMBER_KINDS, MemberAccounts, program_accounts
 from fidelite.store.bulk import add_to_rows, insert_rows
-from fidelite.store.locking import insert_ignoring_duplicates, next_ids
+from fidelite.store.locking import insert_ignoring_duplicates, next_ids_for
 from fidelite.store.tables import (
     Account,
     IdempotencyRecord,
@@ -61,6 +61,11 @@ _SIGN_RULE = (
 _ACCOUNTS = text(
     "SELECT id, member_id, currency, kind, balance FROM accounts WHERE member_id IN :m"
 ).bindparams(bindparam("m", expanding=True))
+_ACCOUNTS_AND_PROGRAM = text(
+    "SELECT id, member_id, currency, kind, balance FROM accounts WHERE member_id IN :m "
+    "UNION ALL SELECT id, member_id, currency, kind, balance FROM accounts "
+    "WHERE program_id = :p AND currency IN :c AND member_id IS NULL"
+).bindparams(bindparam("m", expanding=True), bindparam("c", expanding=True))
 
 
 @dataclass(frozen=True)
@@ -89,13 +94,11 @@ class EarnBatch:
         """Write every queued earn; receipts in the order the earns were added."""
         if not self._earns:
             return []
-        accounts = self._member_accounts()
-        program = self._program_accounts()
+        accounts, program = self._accounts()
         planned = [self._plan(earn, accounts, program) for earn in self._earns]
-        txn_ids = next_ids(self._conn, "ledger_transactions", len(planned))
-        lot_ids = iter(
-            next_ids(self._conn, "lots", sum(1 for p, _ in planned if p.new_lot is not None))
-        )
+        new_lots = sum(1 for p, _ in planned if p.new_lot is not None)
+        ids = next_ids_for(self._conn, {"ledger_transactions": len(planned), "lots": new_lots})
+        txn_ids, lot_ids = ids["ledger_transactions"], iter(ids["lots"])
         recorded_at = self._clock()
         transactions, lots, postings, receipts = [], [], [], []
         for (plan, target), earn, txn_id in zip(planned, self._earns, txn_ids, strict=True):
@@ -132,10 +135,12 @@ class EarnBatch:
             held.balances[kind] += delta
         return plan, target
 
-    def _member_accounts(self) -> dict[tuple[int, str], MemberAccounts]:
-        """Every (member, currency) pair's accounts and balances, created on first use."""
+    def _accounts(self) -> tuple[dict[tuple[int, str], MemberAccounts], dict[str, dict[str, int]]]:
+        """Every (member, currency) pair's accounts and balances (created on first use),
+        and the program's accounts of the batch's currencies, by currency and kind."""
         wanted = {(e.member_id, e.order.currency) for e in self._earns}
-        found = self._select_accounts(sorted({m for m, _ in wanted}))
+        currencies = sorted({c for _, c in wanted})
+        found, program = self._select_accounts(sorted({m for m, _ in wanted}), currencies)
         missing = wanted - found.keys()
         if missing:
             insert_ignoring_duplicates(
@@ -153,22 +158,33 @@ class EarnBatch:
                     for kind in MEMBER_KINDS
                 ],
             )
-            found.update(self._select_accounts(sorted({m for m, _ in missing})))
-        return found
+            found.update(self._select_accounts(sorted({m for m, _ in missing}), [])[0])
+        for currency in currencies:
+            if currency not in program:  # not opened (the single path reads it the same)
+                program[currency] = program_accounts(self._conn, self._program_id, currency)
+        return found, program
 
-    def _select_accounts(self, member_ids: list[int]) -> dict[tuple[int, str], MemberAccounts]:
+    def _select_accounts(
+        self, member_ids: list[int], currencies: list[str]
+    ) -> tuple[dict[tuple[int, str], MemberAccounts], dict[str, dict[str, int]]]:
+        """Members' accounts, and with the first lookup the program's accounts of
+        ``currencies`` (one query: a round trip less per batch)."""
         found: dict[tuple[int, str], MemberAccounts] = {}
-        for part in _chunks(member_ids, _IN_CHUNK):
-            rows = self._conn.execute(_ACCOUNTS, {"m": part})
+        program: dict[str, dict[str, int]] = {}
+        for number, part in enumerate(_chunks(member_ids, _IN_CHUNK)):
+            if number == 0 and currencies:
+                params = {"m": part, "p": self._program_id, "c": currencies}
+                rows = self._conn.execute(_ACCOUNTS_AND_PROGRAM, params)
+            else:
+                rows = self._conn.execute(_ACCOUNTS, {"m": part})
             for acc_id, member_id, currency, kind, balance in rows:
+                if member_id is None:
+                    program.setdefault(str(currency), {})[str(kind)] = int(acc_id)
+                    continue
                 held = found.setdefault((int(member_id), str(currency)), MemberAccounts({}, {}))
                 held.ids[str(kind)] = int(acc_id)
                 held.balances[str(kind)] = int(balance)
-        return found
-
-    def _program_accounts(self) -> dict[str, dict[str, int]]:
-        currencies = sorted({e.order.currency for e in self._earns})
-        return {c: program_accounts(self._conn, self._program_id, c) for c in currencies}
+        return found, program
 
     def _update_balances(self, planned: list[tuple[Plan, Target]]) -> None:
         """One conditional update per member account touched, with its net change."""

@@ -42,6 +42,7 @@ from fidelite.processing.processor import (
     Outcome,
     ProcessingError,
 )
+from fidelite.processing.statistics import StatisticsRefresh
 
 REQUIRED = ("event_id", "type", "member", "at")
 OPTIONAL = ("amount", "channel", "store", "coupon", "refund_of", "items", "attributes")
@@ -192,7 +193,7 @@ def import_events(
         raise ValueError("chunk must be at least 1")
     report = ImportReport()
     rows = read_rows(path)
-    analyse_at = _FIRST_ANALYSE
+    statistics = StatisticsRefresh(processor.db)
     while part := list(islice(rows, chunk)):
         numbered = _parse(report, part)
         with processor.db.write() as conn:
@@ -206,18 +207,10 @@ def import_events(
         if progress:
             for number, _ in part:
                 progress(number)
-        if report.rows >= analyse_at:  # the tables have doubled: plans must see it
-            processor.db.refresh_statistics(_READ_TABLES)
-            analyse_at *= 2
-    if report.rows >= _FIRST_ANALYSE:
-        processor.db.refresh_statistics(_READ_TABLES)
+        statistics.count(len(part))  # the tables have doubled: plans must see it
+    statistics.finish()
     report.rejected.sort(key=lambda rejected: rejected.row)
     return report
-
-
-_FIRST_ANALYSE = 2000  # rows imported before the first statistics refresh, then doubling
-_READ_TABLES = ["processed_events", "event_earnings", "members", "member_states", "accounts",
-                "rule_usage", "lots", "ledger_transactions", "idempotency_records"]  # fmt: skip
 
 
 def _parse(report: ImportReport, part: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, Event]]:

@@ -8,7 +8,9 @@ no round trip, both run as ``executemany``. Both stay inside the caller's transa
 
 ``COPY`` bypasses SQLAlchemy's type processing, so :func:`insert_rows` applies what the
 project's column types would: aware datetimes only (``UTCDateTime`` refuses naive ones)
-and JSON columns as JSON text.
+and JSON columns as JSON text; and a row the database refuses raises SQLAlchemy's
+exception for it (``IntegrityError``, ``DataError``...), as any other statement would,
+so callers that catch a unique-key conflict catch it here too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, insert, text
+from sqlalchemy.exc import DBAPIError
 
 from fidelite.store.locking import ConcurrentUpdateError
 
@@ -29,7 +32,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)
         return
-    from psycopg import sql  # PostgreSQL only (the ``postgres`` extra)
+    import psycopg  # PostgreSQL only (the ``postgres`` extra)
+    from psycopg import sql
 
     columns = list(rows[0])
     as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
@@ -38,11 +42,17 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     )
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            if row.keys() != rows[0].keys():
-                raise ValueError(f"{table.name}: every row needs the same columns")
-            copy.write_row([_value(row[c], c in as_json) for c in columns])
+    for row in rows:
+        if row.keys() != rows[0].keys():
+            raise ValueError(f"{table.name}: every row needs the same columns")
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([_value(row[c], c in as_json) for c in columns])
+    except psycopg.Error as exc:  # as SQLAlchemy reports it (IntegrityError, DataError...)
+        raise DBAPIError.instance(
+            statement.as_string(raw), None, exc, psycopg.Error, dialect=conn.dialect
+        ) from exc
 
 
 def _value(value: Any, as_json: bool) -> Any:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_URL = "sqlite:///fidelite.db"
@@ -57,6 +59,38 @@ def _sqlite_setup(engine: Engine, begin_sql: str) -> None:
         conn.exec_driver_sql(begin_sql)
 
 
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use if it sat idle for a second or more.
+
+    A server restart or an idle timeout leaves dead connections in the pool; a ping on
+    checkout finds them and the pool opens a new one instead. Pinging on *every*
+    checkout (``pool_pre_ping``) costs a round trip per transaction, which a busy server
+    (one transaction per group of events, many per second) pays for nothing: a
+    connection used a moment ago is alive. Should one die mid-use anyway, its statement
+    fails, SQLAlchemy discards the pool's connections, and the next transaction gets a
+    fresh one.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
+        if not alive:
+            raise DisconnectionError("the pooled connection is gone")
+
+
 class Database:
     """A program database: a writer engine and a reader engine on one URL.
 
@@ -87,9 +121,9 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 connect_args={"prepare_threshold": None},
             )
+            _ping_when_idle(self.writer)
             self.reader = self.writer
             self._write_lock = None
 

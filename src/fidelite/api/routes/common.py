@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from fidelite.api.access import Caller, caller
 from fidelite.api.app import Services
-from fidelite.api.idempotency import Keep, Outcome, run_once, run_once_keeping
+from fidelite.api.idempotency import Outcome, run_once
 from fidelite.api.problems import Problem
 
 IdemKey = Annotated[
@@ -36,15 +36,6 @@ def once(
     """Run a mutating call at most once per Idempotency-Key (see fidelite.api.idempotency)."""
     lease = svc.settings.idempotency_lease_seconds
     return run_once(svc.db, svc.program.id, key, route, body, run, lease_seconds=lease)
-
-
-def once_keeping(
-    svc: Services, key: str | None, route: str, body: Any, run: Callable[[Keep], Outcome]
-) -> JSONResponse:
-    """As :func:`once`, storing the response in the change's own transaction (see
-    fidelite.api.idempotency.run_once_keeping)."""
-    lease = svc.settings.idempotency_lease_seconds
-    return run_once_keeping(svc.db, svc.program.id, key, route, body, run, lease_seconds=lease)
 
 
 def require_member(svc: Services, member_id: str) -> dict[str, Any]:

@@ -9,19 +9,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fidelite.api.idempotency import Keep, Outcome
-from fidelite.api.problems import Problem, from_exception
-from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once, once_keeping
+from fidelite.api.access import bearer_token
+from fidelite.api.app import Services
+from fidelite.api.idempotency import request_hash
+from fidelite.api.intake import ROUTE, EventCall, result_body
+from fidelite.api.keys import credentials
+from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception, invalid
+from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once
 from fidelite.engine import Event
 from fidelite.processing import Result
 from fidelite.processing.batch import Answer, process_events
 
 router = APIRouter(prefix="/v1", tags=["events"])
+# POST /v1/events authenticates in its group's transaction (fidelite.api.intake), not
+# through the `caller` dependency of the other routes: mounted without it.
+intake_router = APIRouter(prefix="/v1", tags=["events"])
 
 PURCHASE_EXAMPLE = {
     "id": "till-7-000123", "type": "purchase", "member": "CARD-0001",
@@ -55,21 +61,6 @@ class EventResult(BaseModel):
     decision: dict[str, Any] | None = Field(description="rules matched or not, and why")
 
 
-def result_body(result: Result) -> dict[str, Any]:
-    """What the till needs back: points per currency, tier changes, the decision trace."""
-    decision = result.decision.as_dict() if result.decision else None
-    return {
-        "event_id": result.event_id,
-        "outcome": result.outcome.value,
-        "points": _signed_points(result),
-        "transactions": [r.transaction_id for r in result.receipts],
-        "tier_changes": [{"at": c.at, "kind": c.kind.value, "from": c.from_tier,
-                          "to": c.to_tier, "reason": c.reason} for c in result.tier_changes],
-        "trace_id": f"event:{result.event_id}",
-        "decision": decision,
-    }  # fmt: skip
-
-
 def answer_body(event: Event, answer: Answer) -> dict[str, Any]:
     """One event's entry in a batch answer: its result, or why it was refused."""
     if isinstance(answer, Result):
@@ -80,48 +71,35 @@ def answer_body(event: Event, answer: Answer) -> dict[str, Any]:
     return {"event_id": event.id, "outcome": "rejected", "problem": problem.body()}
 
 
-def _signed_points(result: Result) -> dict[str, int]:
-    """Points the event moved per currency: earned > 0, reversed by a refund < 0."""
-    out: dict[str, int] = {}
-    for r in result.receipts:
-        out[r.currency] = out.get(r.currency, 0) + (
-            r.points if r.direction == "credit" else -r.points
-        )
-    return out
-
-
-@router.post("/events", status_code=201,
-             responses={201: {"model": EventResult},
-                        200: {"model": EventResult,
-                              "description": "Already processed (duplicate event id)"}},
-             openapi_extra={"requestBody": {"content": {"application/json": {
-    "example": PURCHASE_EXAMPLE}}}})  # fmt: skip
-def post_event(event: Event, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:
+@intake_router.post("/events", status_code=201,
+                   responses={201: {"model": EventResult},
+                              200: {"model": EventResult,
+                                    "description": "Already processed (duplicate event id)"}},
+                   openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Event"},
+                         "example": PURCHASE_EXAMPLE}}}})  # fmt: skip
+async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
     """Apply one event; returns the decision (points, tier changes, trace).
 
     Events arriving at the same time from several clients share one transaction (group
-    commit); each gets its own answer, after the commit.
+    commit, :mod:`fidelite.api.intake`); each gets its own answer, after the commit.
     """
-    svc.limiter.take(who.key.key_id, "events")
-
-    def run(keep: Keep) -> Outcome:
-        def then(conn: Connection, answer: Answer) -> None:  # in the event's transaction
-            keep(conn, *answer_outcome(answer))
-
-        return answer_outcome(svc.events.process(event, then))
-
-    return once_keeping(svc, key, "POST /v1/events", event.model_dump(mode="json"), run)
-
-
-def answer_outcome(answer: Answer) -> Outcome:
-    """The response to one event: 201 processed, 200 duplicate, or the rejection's problem
-    (a failure that is no business rejection is raised)."""
-    if isinstance(answer, Result):
-        return (200 if answer.outcome.value == "duplicate" else 201), result_body(answer)
-    problem = from_exception(answer)
-    if problem is None:
-        raise answer
-    return problem.status, problem.body()
+    svc: Services = request.app.state.services
+    token = bearer_token(request.headers.get("authorization", ""))
+    raw = await request.body()
+    event: Event | None = None
+    problem: Problem | None = None
+    try:
+        event = Event.model_validate_json(raw)
+    except ValidationError as exc:
+        problem = invalid(exc.errors(), prefix=("body",))
+    digest = None
+    if key is not None and event is not None:
+        digest = request_hash(ROUTE, event.model_dump(mode="json"), json_ready=True)
+    call = EventCall(credentials(token), event, problem, key, digest)
+    reply = await svc.intake.answer(call)
+    media = MEDIA_TYPE if reply.status >= 400 else "application/json"
+    return JSONResponse(reply.body, reply.status, headers=reply.headers, media_type=media)
 
 
 @router.post("/events:batch")
