@@ -9,6 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+import fidelite.api.tables  # every table of the schema in the metadata compared below
+import fidelite.processing.tables
+import fidelite.webhooks.tables  # noqa: F401
 from fidelite.store import Database
 from fidelite.store.migrate import current_revision, head_revision
 from fidelite.store.tables import Base

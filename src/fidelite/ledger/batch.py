@@ -16,13 +16,25 @@ updates stay conditional, so a broken precondition cannot make a balance negativ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    String,
+    bindparam,
+    column,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.sql.selectable import TextualSelect
 
 from fidelite.ledger.earning import EarnOrder, earn_plan
 from fidelite.ledger.idempotency import request_hash
@@ -37,8 +49,9 @@ from fidelite.ledger.plan import (
 )
 from fidelite.ledger.receipts import Receipt
 from fidelite.ledger.state import MEMBER_KINDS, MemberAccounts, program_accounts
-from fidelite.store.bulk import add_to_rows, insert_rows
+from fidelite.store.bulk import insert_rows
 from fidelite.store.locking import insert_ignoring_duplicates, next_ids_for
+from fidelite.store.script import Script, one_of
 from fidelite.store.tables import (
     Account,
     IdempotencyRecord,
@@ -58,14 +71,73 @@ _SIGN_RULE = (
 # its program's): with ``program_id = :p`` too, SQLite walked the program's accounts
 # through the (program, currency, kind, member) key instead of the member index
 # (77 ms per 500 members with 87,000 members enrolled; a cost growing with the program).
-_ACCOUNTS = text(
-    "SELECT id, member_id, currency, kind, balance FROM accounts WHERE member_id IN :m"
-).bindparams(bindparam("m", expanding=True))
-_ACCOUNTS_AND_PROGRAM = text(
-    "SELECT id, member_id, currency, kind, balance FROM accounts WHERE member_id IN :m "
-    "UNION ALL SELECT id, member_id, currency, kind, balance FROM accounts "
-    "WHERE program_id = :p AND currency IN :c AND member_id IS NULL"
-).bindparams(bindparam("m", expanding=True), bindparam("c", expanding=True))
+_ACCOUNT_COLUMNS = (Account.id, Account.member_id, Account.currency, Account.kind,
+                    Account.balance)  # fmt: skip
+
+
+class AccountsRead:
+    """The accounts of a batch's members (by reference) and of its program, queued in
+    a :class:`~fidelite.store.script.Script` with the batch's other reads; the maps are
+    ready once the script has run. Members are looked up by id through their reference,
+    each account table probe by member id (see above)."""
+
+    def __init__(self, script: Script, program_id: str, refs: list[str]) -> None:
+        members, program = _account_queries(script.is_postgres)
+        parts = [refs] if script.is_postgres else list(_chunks(refs, _IN_CHUNK))
+        self._members = [script.select(members, {"p": program_id, "refs": part})
+                         for part in parts if part]  # fmt: skip
+        self._program = script.select(program, {"p": program_id})
+
+    def members(self) -> dict[tuple[int, str], MemberAccounts]:
+        """Each (member id, currency) pair's accounts and balances."""
+        found: dict[tuple[int, str], MemberAccounts] = {}
+        for rows in self._members:
+            _collect(rows, found)
+        return found
+
+    def program(self) -> dict[str, dict[str, int]]:
+        """The program's account ids, by currency and kind."""
+        found: dict[str, dict[str, int]] = {}
+        for acc_id, _member, currency, kind, _balance in self._program:
+            found.setdefault(str(currency), {})[str(kind)] = int(acc_id)
+        return found
+
+
+@functools.cache
+def _account_queries(postgres: bool) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """Members' accounts by member reference (``p``, ``refs``); the program's (``p``)."""
+    ids = select(Member.id).where(Member.program_id == bindparam("p"),
+                                  one_of(Member.ref, "refs", postgres))  # fmt: skip
+    members = select(*_ACCOUNT_COLUMNS).where(Account.member_id.in_(ids.scalar_subquery()))
+    program = select(*_ACCOUNT_COLUMNS).where(
+        Account.program_id == bindparam("p"), Account.member_id.is_(None)
+    )
+    return members, program
+
+
+class IdsRead:
+    """Ledger ids drawn with a batch's other reads (PostgreSQL: from the sequences, so
+    the writes need no round trip of their own for them): ``count`` transaction ids and
+    as many lot ids, enough for a batch whose every event earns in every currency.
+    Unused ones are left as gaps, as a rolled-back transaction leaves them."""
+
+    def __init__(self, script: Script, count: int) -> None:
+        self._rows = script.select(_draw_ids(), {"n": count})
+
+    def drawn(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {"ledger_transactions": [], "lots": []}
+        for table, new_id in self._rows:
+            found[str(table)].append(int(new_id))
+        return {table: sorted(ids) for table, ids in found.items()}
+
+
+@functools.cache
+def _draw_ids() -> TextualSelect:
+    draw = "nextval(pg_get_serial_sequence('{0}', 'id')) AS id FROM generate_series(1, :n)"
+    return text(
+        f"SELECT 'ledger_transactions' AS t, {draw.format('ledger_transactions')} "
+        f"UNION ALL SELECT 'lots' AS t, {draw.format('lots')}"
+    ).columns(column("t", String), column("id", BigInteger))
 
 
 @dataclass(frozen=True)
@@ -75,12 +147,25 @@ class _Earn:
 
 
 class EarnBatch:
-    """Earns collected in order, then written by :meth:`write` in one go."""
+    """Earns collected in order, then written by :meth:`write` in one go.
 
-    def __init__(self, conn: Connection, program_id: str, clock: Callable[[], datetime]):
+    ``known``: the accounts read with the batch's other reads (else read here);
+    ``drawn``: ids drawn with them (used if there are enough, else drawn here).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        program_id: str,
+        clock: Callable[[], datetime],
+        known: AccountsRead | None = None,
+        drawn: IdsRead | None = None,
+    ) -> None:
         self._conn = conn
         self._program_id = program_id
         self._clock = clock
+        self._known = known
+        self._drawn = drawn
         self._earns: list[_Earn] = []
 
     def __len__(self) -> int:
@@ -90,15 +175,22 @@ class EarnBatch:
         """Queue one checked earn for the member whose ledger id is ``member_id``."""
         self._earns.append(_Earn(member_id, order))
 
-    def write(self) -> list[Receipt]:
-        """Write every queued earn; receipts in the order the earns were added."""
+    def write(self, script: Script | None = None) -> list[Receipt]:
+        """Write every queued earn; receipts in the order the earns were added.
+
+        Given ``script``, the ledger's rows and balance changes are added to it (written
+        when it runs, with the caller's other writes); what must be known first (new
+        accounts, ids) is still read and written here.
+        """
         if not self._earns:
             return []
         accounts, program = self._accounts()
         planned = [self._plan(earn, accounts, program) for earn in self._earns]
         new_lots = sum(1 for p, _ in planned if p.new_lot is not None)
-        ids = next_ids_for(self._conn, {"ledger_transactions": len(planned), "lots": new_lots})
-        txn_ids, lot_ids = ids["ledger_transactions"], iter(ids["lots"])
+        ids = self._drawn.drawn() if self._drawn is not None else {}
+        if len(ids.get("ledger_transactions", [])) < len(planned) or len(ids["lots"]) < new_lots:
+            ids = next_ids_for(self._conn, {"ledger_transactions": len(planned), "lots": new_lots})
+        txn_ids, lot_ids = ids["ledger_transactions"][: len(planned)], iter(ids["lots"])
         recorded_at = self._clock()
         transactions, lots, postings, receipts = [], [], [], []
         for (plan, target), earn, txn_id in zip(planned, self._earns, txn_ids, strict=True):
@@ -110,10 +202,13 @@ class EarnBatch:
             if plan.new_lot is not None:
                 lots.append(lot_row(plan.new_lot, lot_id, txn_id, target))
             postings.extend(posting_rows(plan, target, txn_id, lot_id))
-        insert_rows(self._conn, LedgerTransaction.__table__, transactions)  # type: ignore[arg-type]
-        insert_rows(self._conn, Lot.__table__, lots)  # type: ignore[arg-type]
-        insert_rows(self._conn, Posting.__table__, postings)  # type: ignore[arg-type]
-        self._update_balances(planned)
+        writes = script if script is not None else Script(self._conn)
+        writes.insert(LedgerTransaction.__table__, transactions)  # type: ignore[arg-type]
+        writes.insert(Lot.__table__, lots)  # type: ignore[arg-type]
+        writes.insert(Posting.__table__, postings)  # type: ignore[arg-type]
+        self._update_balances(writes, planned)
+        if script is None:
+            writes.run()
         return receipts
 
     # ---------------------------------------------------------------- internals
@@ -139,8 +234,10 @@ class EarnBatch:
         """Every (member, currency) pair's accounts and balances (created on first use),
         and the program's accounts of the batch's currencies, by currency and kind."""
         wanted = {(e.member_id, e.order.currency) for e in self._earns}
-        currencies = sorted({c for _, c in wanted})
-        found, program = self._select_accounts(sorted({m for m, _ in wanted}), currencies)
+        if self._known is not None:
+            found, program = self._known.members(), self._known.program()
+        else:
+            found, program = self._select_accounts(sorted({m for m, _ in wanted})), {}
         missing = wanted - found.keys()
         if missing:
             insert_ignoring_duplicates(
@@ -158,35 +255,20 @@ class EarnBatch:
                     for kind in MEMBER_KINDS
                 ],
             )
-            found.update(self._select_accounts(sorted({m for m, _ in missing}), [])[0])
-        for currency in currencies:
-            if currency not in program:  # not opened (the single path reads it the same)
+            found.update(self._select_accounts(sorted({m for m, _ in missing})))
+        for currency in sorted({c for _, c in wanted}):
+            if currency not in program:
                 program[currency] = program_accounts(self._conn, self._program_id, currency)
         return found, program
 
-    def _select_accounts(
-        self, member_ids: list[int], currencies: list[str]
-    ) -> tuple[dict[tuple[int, str], MemberAccounts], dict[str, dict[str, int]]]:
-        """Members' accounts, and with the first lookup the program's accounts of
-        ``currencies`` (one query: a round trip less per batch)."""
+    def _select_accounts(self, member_ids: list[int]) -> dict[tuple[int, str], MemberAccounts]:
         found: dict[tuple[int, str], MemberAccounts] = {}
-        program: dict[str, dict[str, int]] = {}
-        for number, part in enumerate(_chunks(member_ids, _IN_CHUNK)):
-            if number == 0 and currencies:
-                params = {"m": part, "p": self._program_id, "c": currencies}
-                rows = self._conn.execute(_ACCOUNTS_AND_PROGRAM, params)
-            else:
-                rows = self._conn.execute(_ACCOUNTS, {"m": part})
-            for acc_id, member_id, currency, kind, balance in rows:
-                if member_id is None:
-                    program.setdefault(str(currency), {})[str(kind)] = int(acc_id)
-                    continue
-                held = found.setdefault((int(member_id), str(currency)), MemberAccounts({}, {}))
-                held.ids[str(kind)] = int(acc_id)
-                held.balances[str(kind)] = int(balance)
-        return found, program
+        for part in _chunks(member_ids, _IN_CHUNK):
+            _collect(self._conn.execute(select(*_ACCOUNT_COLUMNS).where(
+                Account.member_id.in_(part))), found)  # fmt: skip
+        return found
 
-    def _update_balances(self, planned: list[tuple[Plan, Target]]) -> None:
+    def _update_balances(self, script: Script, planned: list[tuple[Plan, Target]]) -> None:
         """One conditional update per member account touched, with its net change."""
         totals: dict[int, int] = {}
         for plan, target in planned:
@@ -194,7 +276,14 @@ class EarnBatch:
                 account = target.member_accounts[kind]
                 totals[account] = totals.get(account, 0) + delta
         changes = [((account,), delta) for account, delta in sorted(totals.items()) if delta]
-        add_to_rows(self._conn, "accounts", "balance", {"id": "bigint"}, changes, guard=_SIGN_RULE)
+        script.increment("accounts", "balance", {"id": "bigint"}, changes, guard=_SIGN_RULE)
+
+
+def _collect(rows: Iterable[Any], found: dict[tuple[int, str], MemberAccounts]) -> None:
+    for acc_id, member_id, currency, kind, balance in rows:
+        held = found.setdefault((int(member_id), str(currency)), MemberAccounts({}, {}))
+        held.ids[str(kind)] = int(acc_id)
+        held.balances[str(kind)] = int(balance)
 
 
 def _chunks(values: Iterable[Any], size: int) -> Iterable[list[Any]]:

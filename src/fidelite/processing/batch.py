@@ -25,25 +25,14 @@ only be faster, never different.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    and_,
-    bindparam,
-    case,
-    cast,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Event, MemberState, ProgramState
@@ -52,7 +41,7 @@ from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
 from fidelite.ledger import Rejected
-from fidelite.ledger.batch import EarnBatch, enrol_many
+from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
 from fidelite.processing.processor import (
     EventProcessor,
@@ -61,19 +50,11 @@ from fidelite.processing.processor import (
     Result,
     initial_state_row,
 )
-from fidelite.processing.tables import (
-    coupons,
-    earnings,
-    events,
-    member_states,
-    rule_budgets,
-    rule_usage,
-    tier_changes,
-)
+from fidelite.processing.queries import queries, window_purchases
+from fidelite.processing.tables import earnings, events, member_states, rule_usage, tier_changes
 from fidelite.program.tier import WindowKind
-from fidelite.store.bulk import add_to_rows, insert_rows
-from fidelite.store.locking import ConcurrentUpdateError, lock_members, lock_shared
-from fidelite.store.tables import Member
+from fidelite.store.locking import ConcurrentUpdateError, lock_shared
+from fidelite.store.script import Rows, Script
 from fidelite.webhooks import events as hooks
 from fidelite.webhooks.outbox import outbox_row
 from fidelite.webhooks.tables import outbox
@@ -228,84 +209,68 @@ class _Batch:
     # -------------------------------------------------------------------- read
 
     def _read(self, batch: Sequence[Event]) -> None:
-        ids = [e.id for e in batch]
-        self.recorded = {
-            row[0]
-            for part in _chunks(ids)
-            for row in self.conn.execute(
-                select(events.c.event_id).where(events.c.program_id == self.pid,
-                                                events.c.event_id.in_(part))
-            )
-        }  # fmt: skip
+        """What the batch's decisions need, in one script (one round trip on PostgreSQL):
+        the events recorded already; the members, locked in id order; the campaign
+        budgets, locked after them; the members' states, rule counters, accounts and
+        tier-window purchases; the budgets used and the coupons presented."""
+        script = Script(self.conn)
+        q = queries(script.is_postgres)
+        pid = {"pid": self.pid}
         refs = list(dict.fromkeys(e.member for e in batch))
-        ledger_ids = self._locked_ledger_ids(refs)
+        recorded = [script.select(q.recorded, {**pid, "ids": part})
+                    for part in self._parts([e.id for e in batch])]  # fmt: skip
+        members = [script.select(q.locked_members, {**pid, "refs": part})
+                   for part in self._parts(refs)]  # fmt: skip
         types = {e.type for e in batch}
         budgeted = [r.id for r in self.p.program.rules if r.budget and types & set(r.on)]
-        lock_shared(self.conn, *(f"budget:{self.pid}:{rule}" for rule in budgeted))
-        states = self._states(refs)
-        if states.keys() != ledger_ids.keys():
-            raise Fallback("a member is known to the ledger or to the program, not both")
-        usage = self._usage(list(states))
+        lock_shared(script, *(f"budget:{self.pid}:{rule}" for rule in budgeted))
+        states = [script.select(q.states, {**pid, "refs": p}) for p in self._parts(refs)]
+        usage = [script.select(q.usage, {**pid, "refs": p}) for p in self._parts(refs)]
         times = [e.at for e in batch]
-        activities = self._activities(list(states), min(times), max(times))
-        for ref, row in states.items():
-            self.members[ref] = _member(row, ledger_ids[ref], usage.get(ref, {}),
-                                        activities.get(ref, []))  # fmt: skip
-        self.budgets = dict(self.p.budget_usage(self.conn))
+        activities = self._activities(script, refs, min(times), max(times))
+        self.accounts = AccountsRead(script, self.pid, refs)
+        currencies = len(self.p.program.currencies)
+        self.ids = IdsRead(script, len(batch) * currencies) if script.is_postgres else None
+        has_budgets = any(rule.budget for rule in self.p.program.rules)
+        budget_rows = script.select(q.budgets, pid) if has_budgets else None
         codes = sorted({normalise(e.coupon) for e in batch if e.coupon})
-        for part in _chunks(codes):
-            query = select(coupons.c.code, coupons.c.status).where(
-                coupons.c.program_id == self.pid, coupons.c.code.in_(part)
-            )
-            self.coupons.update({r.code: CouponStatus(r.status) for r in self.conn.execute(query)})
+        coupon_rows = [script.select(q.coupons, {**pid, "codes": p}) for p in self._parts(codes)]
+        script.run()
 
-    def _locked_ledger_ids(self, refs: list[str]) -> dict[str, int]:
-        """The ledger ids of the batch's enrolled members, each member locked (in id
-        order, so two batch writers cannot deadlock). Up to one lookup's worth of
-        members, one query reads and locks them (``ORDER BY id FOR UPDATE``); more are
-        read first, then locked in one sorted pass."""
-        if len(refs) > _IN_CHUNK or self.conn.dialect.name != "postgresql":
-            found = self._ledger_ids(refs)
-            lock_members(self.conn, sorted(found.values()))
-            return found
-        query = (
-            select(Member.ref, Member.id)
-            .where(Member.program_id == self.pid, Member.ref.in_(refs))
-            .order_by(Member.id)
-            .with_for_update()
-        )
-        return {str(r[0]): int(r[1]) for r in self.conn.execute(query)}
+        self.recorded = {row[0] for rows in recorded for row in rows}
+        ledger_ids = {str(r[0]): int(r[1]) for rows in members for r in rows}
+        found = {row.member_ref: row for rows in states for row in rows}
+        if found.keys() != ledger_ids.keys():
+            raise Fallback("a member is known to the ledger or to the program, not both")
+        counters = self._usage(usage)
+        purchases = activities()
+        for ref, row in found.items():
+            self.members[ref] = _member(row, ledger_ids[ref], counters.get(ref, {}),
+                                        purchases.get(ref, []))  # fmt: skip
+        self.budgets = {} if budget_rows is None else {r.rule_id: int(r.used) for r in budget_rows}
+        for rows in coupon_rows:
+            self.coupons.update({r.code: CouponStatus(r.status) for r in rows})
 
-    def _ledger_ids(self, refs: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for part in _chunks(refs):
-            query = select(Member.ref, Member.id).where(Member.program_id == self.pid,
-                                                        Member.ref.in_(part))  # fmt: skip
-            found.update({str(r[0]): int(r[1]) for r in self.conn.execute(query)})
-        return found
+    def _parts(self, values: list[Any]) -> list[list[Any]]:
+        """``values`` for one list parameter: whole on PostgreSQL (an array: also what
+        keeps member locks in one id order), by chunks on SQLite (its parameter limit)."""
+        if not values:
+            return []
+        return [values] if self.conn.dialect.name == "postgresql" else list(_chunks(values))
 
-    def _states(self, refs: list[str]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for part in _chunks(refs):
-            query = select(member_states).where(member_states.c.program_id == self.pid,
-                                                member_states.c.member_ref.in_(part))  # fmt: skip
-            found.update({row.member_ref: row for row in self.conn.execute(query)})
-        return found
-
-    def _usage(self, refs: list[str]) -> dict[str, dict[tuple[str, str], int]]:
+    def _usage(self, usage: list[Rows]) -> dict[str, dict[tuple[str, str], int]]:
         found: dict[str, dict[tuple[str, str], int]] = {}
-        for part in _chunks(refs):
-            query = select(rule_usage).where(rule_usage.c.program_id == self.pid,
-                                             rule_usage.c.member_ref.in_(part))  # fmt: skip
-            for r in self.conn.execute(query):
+        for rows in usage:
+            for r in rows:
                 found.setdefault(r.member_ref, {})[(r.rule_id, r.period)] = int(r.points)
                 self.usage_known.add((r.member_ref, r.rule_id, r.period))
         return found
 
     def _activities(
-        self, refs: list[str], earliest: datetime, latest: datetime
-    ) -> dict[str, list[Activity]]:
-        """Each member's purchases that an event of the batch can count in its tier window.
+        self, script: Script, refs: list[str], earliest: datetime, latest: datetime
+    ) -> Callable[[], dict[str, list[Activity]]]:
+        """Queries of each member's purchases that an event of the batch can count in its
+        tier window; the returned function gives them, by member, once ``script`` ran.
 
         Same figures as :meth:`EventProcessor._activities`, in fewer rows: the purchases
         inside *every* event's window (after the window start of the batch's latest event,
@@ -316,23 +281,27 @@ class _Batch:
         """
         policy = self.p.program.tiers
         if policy is None or not refs:
-            return {}
+            return dict
+        rolling = policy.window is WindowKind.rolling  # (start, at]; else [1 January, at]
+        edges, totals, earned = window_purchases(script.is_postgres, rolling)
         since = self._window_start(earliest).astimezone(UTC) - timedelta(days=1)
         core_from, core_to = self._window_start(latest), earliest
-        found: dict[str, list[Activity]] = {}
-        for part in _chunks(refs):
-            mine = and_(events.c.program_id == self.pid, events.c.member_ref.in_(part),
-                        events.c.type == PURCHASE)  # fmt: skip
-            if policy.window is WindowKind.rolling:  # (start, at]
-                core = and_(events.c.occurred_at > core_from, events.c.occurred_at <= core_to)
-            else:  # [1 January, at]
-                core = and_(events.c.occurred_at >= core_from, events.c.occurred_at <= core_to)
-            edges = and_(mine, events.c.occurred_at > since, ~core)
-            for ref, activity in self._each_purchase(edges):
-                found.setdefault(ref, []).append(activity)
+        window = {"pid": self.pid, "since": since, "core_from": core_from, "core_to": core_to}
+        readers: list[Callable[[], Iterable[tuple[str, Activity]]]] = []
+        for part in self._parts(refs):
+            params = {**window, "refs": part}
+            readers.append(_each_purchase(script.select(edges, params)))
             if core_from < core_to:
-                for ref, activity in self._summed_purchases(and_(mine, core)):
-                    found.setdefault(ref, []).append(activity)
+                summed = (script.select(totals, params), script.select(earned, params))
+                readers.append(_summed_purchases(*summed))
+
+        def found() -> dict[str, list[Activity]]:
+            by_member: dict[str, list[Activity]] = {}
+            for read in readers:
+                for ref, activity in read():
+                    by_member.setdefault(ref, []).append(activity)
+            return by_member
+
         return found
 
     def _window_start(self, at: datetime) -> datetime:
@@ -342,54 +311,6 @@ class _Batch:
         if policy.window is WindowKind.rolling:
             return add_months(at, -policy.window_months, self.p.program.zone)
         return year_start(at - timedelta(microseconds=1), self.p.program.zone)
-
-    def _each_purchase(self, where: Any) -> Iterable[tuple[str, Activity]]:
-        # Net points through a correlated subquery rather than a join grouped by event:
-        # that GROUP BY made SQLite walk the program's events in key order (a cost that
-        # grew with every import) instead of looking up the batch's members.
-        net = (
-            select(func.coalesce(func.sum(earnings.c.points - earnings.c.reversed), 0))
-            .where(earnings.c.program_id == events.c.program_id,
-                   earnings.c.event_id == events.c.event_id)
-            .scalar_subquery()
-        )  # fmt: skip
-        query = select(events.c.member_ref, events.c.occurred_at, events.c.amount,
-                       events.c.refunded_amount, net.label("net")).where(where)  # fmt: skip
-        for r in self.conn.execute(query):
-            amount, refunded = Decimal(r.amount), Decimal(r.refunded_amount)
-            yield r.member_ref, Activity(
-                r.occurred_at, spend=amount - refunded, points=int(r.net or 0),
-                purchases=0 if refunded >= amount > 0 else 1,
-            )  # fmt: skip
-
-    def _summed_purchases(self, where: Any) -> Iterable[tuple[str, Activity]]:
-        """One activity per member: the sums of their purchases matching ``where``.
-
-        Money is summed as whole ten-thousandths (the events table's precision), so the
-        sum is exact on SQLite too, where amounts are stored as floating point.
-        """
-        units = func.sum(cast(func.round((events.c.amount - events.c.refunded_amount)
-                                         * _UNITS_PER_MONEY), BigInteger))  # fmt: skip
-        refunded_whole = and_(events.c.refunded_amount >= events.c.amount, events.c.amount > 0)
-        totals = select(
-            events.c.member_ref, func.max(events.c.occurred_at).label("last"),
-            units.label("units"), func.sum(case((refunded_whole, 0), else_=1)).label("bought"),
-        ).where(where).group_by(events.c.member_ref)  # fmt: skip
-        net = func.sum(earnings.c.points - earnings.c.reversed)
-        # An outer join keeps SQLite on the members' events (with an inner join it chose
-        # to scan all the program's earnings, a cost growing with every import).
-        earned_by = (
-            select(events.c.member_ref, net)
-            .outerjoin(earnings, and_(earnings.c.program_id == events.c.program_id,
-                                      earnings.c.event_id == events.c.event_id))
-            .where(where).group_by(events.c.member_ref)
-        )  # fmt: skip
-        points = {ref: total for ref, total in self.conn.execute(earned_by)}
-        for r in self.conn.execute(totals):
-            spend = Decimal(int(r.units or 0)).scaleb(_UNIT_EXPONENT)
-            earned = int(points.get(r.member_ref) or 0)
-            bought = int(r.bought)
-            yield r.member_ref, Activity(r.last, spend=spend, points=earned, purchases=bought)
 
     # ------------------------------------------------------------------ decide
 
@@ -469,15 +390,19 @@ class _Batch:
     # ------------------------------------------------------------------- write
 
     def _write(self, answers: list[Answer | None]) -> None:
+        """Enrol the new members (their ids are needed first), then every row of the
+        batch in one script: ledger, events, earnings, counters, member states, tier
+        changes and webhook events (one round trip on PostgreSQL)."""
         if not self.accepted:
             return
-        self._enrol()
-        ledger = EarnBatch(self.conn, self.pid, self.p.ledger.now)
+        script = Script(self.conn)
+        self._enrol(script)
+        ledger = EarnBatch(self.conn, self.pid, self.p.ledger.now, self.accounts, self.ids)
         for item in self.accepted:
             for order in item.orders:
                 assert item.member.member_id is not None
                 ledger.add(item.member.member_id, order)
-        receipts = iter(ledger.write())
+        receipts = iter(ledger.write(script))
         now = datetime.now(UTC)
         event_rows, earning_rows, tier_rows = [], [], []
         for item in self.accepted:
@@ -503,15 +428,17 @@ class _Batch:
                     "reason": c.reason, "at": c.at.isoformat(), "event_id": event.id,
                 })  # fmt: skip
             answers[item.slot] = Result(event.id, Outcome.processed, decision, mine, item.changes)
-        insert_rows(self.conn, events, event_rows)
-        insert_rows(self.conn, earnings, earning_rows)
-        self._write_counters()
-        self._write_members()
-        insert_rows(self.conn, tier_changes, tier_rows)
-        insert_rows(self.conn, outbox, self.hooks)
+        script.insert(events, event_rows)
+        script.insert(earnings, earning_rows)
+        self._write_counters(script)
+        self._write_members(script)
+        script.insert(tier_changes, tier_rows)
+        script.insert(outbox, self.hooks)
+        script.run()
 
-    def _enrol(self) -> None:
-        """Enrol the batch's new members, in the order of their first recorded event."""
+    def _enrol(self, script: Script) -> None:
+        """Enrol the batch's new members, in the order of their first recorded event (the
+        ledger's rows now: their ids are needed; their states go with ``script``)."""
         new = [m for m in dict.fromkeys(a.member.ref for a in self.accepted)
                if self.members[m].member_id is None]  # fmt: skip
         for ref in new:
@@ -525,9 +452,9 @@ class _Batch:
             member.member_id = ids[ref]
             rows.append(initial_state_row(self.p.program, ref, member.joined_at))
             self._announce(hooks.MEMBER_CREATED, ref, {"joined_at": member.joined_at.isoformat()})
-        insert_rows(self.conn, member_states, rows)
+        script.insert(member_states, rows)
 
-    def _write_counters(self) -> None:
+    def _write_counters(self, script: Script) -> None:
         usage_new: list[dict[str, Any]] = []
         usage_more: list[dict[str, Any]] = []
         for member in self.members.values():
@@ -535,55 +462,66 @@ class _Batch:
                 row = {"r": member.ref, "u": rule, "q": period, "d": points}
                 known = (member.ref, rule, period) in self.usage_known
                 (usage_more if known else usage_new).append(row)
-        add_to_rows(self.conn, "rule_usage", "points",
-                    {"member_ref": "text", "rule_id": "text", "period": "text"},
-                    [((r["r"], r["u"], r["q"]), r["d"]) for r in usage_more],
-                    fixed={"program_id": self.pid})  # fmt: skip
-        insert_rows(self.conn, rule_usage, [
+        script.increment("rule_usage", "points",
+                         {"member_ref": "text", "rule_id": "text", "period": "text"},
+                         [((r["r"], r["u"], r["q"]), r["d"]) for r in usage_more],
+                         fixed={"program_id": self.pid})  # fmt: skip
+        script.insert(rule_usage, [
             {"program_id": self.pid, "member_ref": r["r"], "rule_id": r["u"],
              "period": r["q"], "points": r["d"]} for r in usage_new
         ])  # fmt: skip
+        q = queries(script.is_postgres)
         for rule_id, spent in self.budget_added.items():
-            key = and_(rule_budgets.c.program_id == self.pid, rule_budgets.c.rule_id == rule_id)
-            done = self.conn.execute(
-                update(rule_budgets).where(key).values(used=rule_budgets.c.used + spent)
-            )
-            if done.rowcount == 0:
-                row = {"program_id": self.pid, "rule_id": rule_id, "used": spent}
-                self.conn.execute(insert(rule_budgets), row)
-        if self.used_coupons:
-            self.conn.execute(
-                update(coupons)
-                .where(coupons.c.program_id == self.pid, coupons.c.code == bindparam("c"),
-                       coupons.c.status == "issued")
-                .values(status="used", used_event_id=bindparam("e")),
-                [{"c": code, "e": event_id} for code, event_id in self.used_coupons],
-            )  # fmt: skip
+            script.execute(q.budget_spent, {"pid": self.pid, "rule": rule_id, "spent": spent})
+        for code, event_id in self.used_coupons:
+            script.execute(q.coupon_used, {"pid": self.pid, "coupon": code, "event": event_id})
 
-    def _write_members(self) -> None:
-        key = and_(member_states.c.program_id == self.pid,
-                   member_states.c.member_ref == bindparam("r"))  # fmt: skip
+    def _write_members(self, script: Script) -> None:
         bought = [((m.ref,), m.purchases) for m in self.members.values() if m.purchases]
-        add_to_rows(self.conn, "member_states", "purchases", {"member_ref": "text"}, bought,
-                    fixed={"program_id": self.pid})  # fmt: skip
-        moved = [
-            {"r": m.ref, "t": m.tier.tier, "s": m.tier.since, "v": m.tier.review_at,
-             "g": m.tier.grace_until, "a": m.tier.assigned_until}
-            for m in self.members.values() if m.tier_changed and m.tier is not None
-        ]  # fmt: skip
-        if moved:
-            self.conn.execute(
-                update(member_states).where(key).values(
-                    tier=bindparam("t"), tier_since=bindparam("s"), review_at=bindparam("v"),
-                    grace_until=bindparam("g"), assigned_until=bindparam("a"),
-                ),
-                moved,
-            )  # fmt: skip
+        script.increment("member_states", "purchases", {"member_ref": "text"}, bought,
+                         fixed={"program_id": self.pid})  # fmt: skip
+        moved = queries(script.is_postgres).tier_moved
+        for m in self.members.values():
+            if m.tier_changed and m.tier is not None:
+                script.execute(moved, {
+                    "pid": self.pid, "ref": m.ref, "new_tier": m.tier.tier, "since": m.tier.since,
+                    "review": m.tier.review_at, "grace": m.tier.grace_until,
+                    "assigned": m.tier.assigned_until,
+                })  # fmt: skip
 
     def _announce(self, event_type: str, member_ref: str, data: dict[str, Any]) -> None:
         if self.p.announce:
             self.hooks.append(outbox_row(self.pid, event_type, {"member": member_ref, **data},
                                          member_ref=member_ref))  # fmt: skip
+
+
+def _each_purchase(rows: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
+    """The window-edge purchases read: one activity each (with its net points)."""
+
+    def read() -> Iterable[tuple[str, Activity]]:
+        for r in rows:
+            amount, refunded = Decimal(r.amount), Decimal(r.refunded_amount)
+            yield r.member_ref, Activity(
+                r.occurred_at, spend=amount - refunded, points=int(r.net or 0),
+                purchases=0 if refunded >= amount > 0 else 1,
+            )  # fmt: skip
+
+    return read
+
+
+def _summed_purchases(totals: Rows, earned: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
+    """The core-window purchases read: one activity per member, their sums."""
+
+    def read() -> Iterable[tuple[str, Activity]]:
+        points = {r.member_ref: r.net for r in earned}
+        for r in totals:
+            spend = Decimal(int(r.units or 0)).scaleb(_UNIT_EXPONENT)
+            earned_points = int(points.get(r.member_ref) or 0)
+            bought = int(r.bought)
+            yield r.member_ref, Activity(r.last, spend=spend, points=earned_points,
+                                         purchases=bought)  # fmt: skip
+
+    return read
 
 
 def _member(row: Any, member_id: int, usage: dict[tuple[str, str], int],

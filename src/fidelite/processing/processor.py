@@ -26,7 +26,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
@@ -742,14 +742,18 @@ class EventProcessor:
 
     def budget_usage(self, conn: Connection) -> dict[str, int]:
         """Points each budgeted rule has given so far (read under the budget locks)."""
-        if not any(rule.budget for rule in self.program.rules):
+        query = self.budget_query()
+        if query is None:
             return {}
-        rows = conn.execute(
-            select(rule_budgets.c.rule_id, rule_budgets.c.used).where(
-                rule_budgets.c.program_id == self.program.id
-            )
+        return {r.rule_id: int(r.used) for r in conn.execute(query)}
+
+    def budget_query(self) -> Select[str, int] | None:
+        """The query of :meth:`budget_usage` (None: the program has no budgeted rule)."""
+        if not any(rule.budget for rule in self.program.rules):
+            return None
+        return select(rule_budgets.c.rule_id, rule_budgets.c.used).where(
+            rule_budgets.c.program_id == self.program.id
         )
-        return {r.rule_id: int(r.used) for r in rows}
 
     def _coupon_status(self, conn: Connection, code: str | None) -> CouponStatus:
         if not code:

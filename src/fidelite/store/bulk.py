@@ -4,7 +4,8 @@ On PostgreSQL, :func:`insert_rows` streams rows with ``COPY ... FROM STDIN`` (on
 trip for the lot, no statement per row) and :func:`add_to_rows` applies many
 increments with one ``UPDATE ... FROM unnest(...)``; on SQLite, where a statement costs
 no round trip, both run as ``executemany``. Both stay inside the caller's transaction
-(and savepoint), so a failure rolls back with everything else.
+(and savepoint), so a failure rolls back with everything else. To send several such
+writes in one round trip, queue them in a :class:`~fidelite.store.script.Script`.
 
 ``COPY`` bypasses SQLAlchemy's type processing, so :func:`insert_rows` applies what the
 project's column types would: aware datetimes only (``UTCDateTime`` refuses naive ones)
@@ -15,52 +16,23 @@ so callers that catch a unique-key conflict catch it here too.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, insert, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Table, insert
 
-from fidelite.store.locking import ConcurrentUpdateError
+from fidelite.store.script import Script, copy_rows
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``."""
     if not rows:
         return
+    if any(row.keys() != rows[0].keys() for row in rows):
+        raise ValueError(f"{table.name}: every row needs the same columns")
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)
         return
-    import psycopg  # PostgreSQL only (the ``postgres`` extra)
-    from psycopg import sql
-
-    columns = list(rows[0])
-    as_json = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    for row in rows:
-        if row.keys() != rows[0].keys():
-            raise ValueError(f"{table.name}: every row needs the same columns")
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([_value(row[c], c in as_json) for c in columns])
-    except psycopg.Error as exc:  # as SQLAlchemy reports it (IntegrityError, DataError...)
-        raise DBAPIError.instance(
-            statement.as_string(raw), None, exc, psycopg.Error, dialect=conn.dialect
-        ) from exc
-
-
-def _value(value: Any, as_json: bool) -> Any:
-    if as_json:
-        return None if value is None else json.dumps(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} (a time zone is required)")
-    return value
+    copy_rows(conn, table, rows)
 
 
 def add_to_rows(
@@ -82,31 +54,6 @@ def add_to_rows(
     :class:`~fidelite.store.locking.ConcurrentUpdateError` (and nothing should be kept:
     the caller's transaction or savepoint is rolled back).
     """
-    if not rows:
-        return
-    if len({k for k, _ in rows}) != len(rows):  # UPDATE ... FROM applies one per row
-        raise ValueError(f"{table}: one change per row (sum them first)")
-    fixed = fixed or {}
-    names = list(key)
-    if conn.dialect.name == "postgresql":
-        arrays = ", ".join(f"CAST(:a{i} AS {kind}[])" for i, kind in enumerate(key.values()))
-        condition = [f"t.{name} = v.{name}" for name in names]
-        source = f"FROM unnest({arrays}, CAST(:amounts AS bigint[])) AS v({', '.join(names)}, d) "
-        params: Any = {f"a{i}": [r[0][i] for r in rows] for i in range(len(names))}
-        params |= {"amounts": [r[1] for r in rows], **fixed}
-        amount = "v.d"
-    else:  # one statement per row: no round trips to save on SQLite
-        condition = [f"t.{name} = :{name}" for name in names]
-        source = ""
-        params = [{**fixed, **dict(zip(names, k, strict=True)), "d": d} for k, d in rows]
-        amount = ":d"
-    condition += [f"t.{name} = :{name}" for name in fixed]
-    if guard:
-        condition.append("(" + guard.replace("{d}", amount) + ")")
-    statement = text(
-        f"UPDATE {table} AS t SET {column} = t.{column} + {amount} "
-        f"{source}WHERE {' AND '.join(condition)}"
-    )
-    done = conn.execute(statement, params).rowcount
-    if done != len(rows):
-        raise ConcurrentUpdateError(f"{table}: {len(rows) - done} of {len(rows)} changes refused")
+    script = Script(conn)
+    script.increment(table, column, key, rows, fixed=fixed, guard=guard)
+    script.run()

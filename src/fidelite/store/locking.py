@@ -17,11 +17,14 @@ Concurrency model (DESIGN.md invariant 7, "no check-then-act"):
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+if TYPE_CHECKING:
+    from fidelite.store.script import Script
 
 
 class ConcurrentUpdateError(RuntimeError):
@@ -179,18 +182,22 @@ def next_ids_for(conn: Connection, counts: dict[str, int]) -> dict[str, list[int
     return {table: sorted(ids) for table, ids in found.items()}
 
 
-def lock_shared(conn: Connection, *names: str) -> None:
+def lock_shared(conn: Connection | Script, *names: str) -> None:
     """Serialise writers on program-wide counters (a campaign budget, a reward's stock).
 
     Member locks alone let two members' events interleave, so both could read the same
     budget or stock count and together overrun it. PostgreSQL takes one transaction-level
     advisory lock per name, always in sorted order and always after the member lock, so
-    lock order is fixed and cannot deadlock; SQLite writers are serial already.
+    lock order is fixed and cannot deadlock; SQLite writers are serial already. Given a
+    :class:`~fidelite.store.script.Script`, the locks are taken when it runs.
     """
     if conn.dialect.name != "postgresql":
         return
     for name in sorted(set(names)):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
+        conn.execute(_ADVISORY_LOCK, {"k": _lock_key(name)})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def _lock_key(name: str) -> int:
