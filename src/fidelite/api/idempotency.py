@@ -21,6 +21,7 @@ together, and nothing is left ``in_flight`` by a crash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Collection, Sequence
@@ -30,13 +31,14 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
 from fidelite.api.tables import api_requests
 from fidelite.store import Database
 from fidelite.store.locking import ConcurrentUpdateError
+from fidelite.store.script import Script, one_of
 
 LEASE_SECONDS = 30
 MAX_KEY_LENGTH = 200
@@ -120,19 +122,39 @@ def in_flight() -> Problem:
 
 def stored_requests(conn: Connection, program_id: str, keys: Collection[str]) -> dict[str, Any]:
     """The stored request rows of ``keys`` (one query), by key."""
-    if not keys:
-        return {}
-    query = select(api_requests).where(
-        api_requests.c.program_id == program_id, api_requests.c.idem_key.in_(sorted(keys))
+    script = Script(conn)
+    stored = StoredRequests(script, program_id, keys)
+    script.run()
+    return stored.rows()
+
+
+class StoredRequests:
+    """The stored requests of a group's keys, read with the group's other reads (a
+    :class:`~fidelite.store.script.Script`); :meth:`rows` once it has run."""
+
+    def __init__(self, script: Script, program_id: str, keys: Collection[str]) -> None:
+        query = _stored_query(script.is_postgres)
+        self._rows = [script.select(query, {"pid": program_id, "keys": part})
+                      for part in script.parts(sorted(keys))]  # fmt: skip
+
+    def rows(self) -> dict[str, Any]:
+        """The stored rows, by key."""
+        return {row.idem_key: row for part in self._rows for row in part}
+
+
+@functools.cache
+def _stored_query(postgres: bool) -> Select[*tuple[Any, ...]]:
+    return select(api_requests).where(
+        api_requests.c.program_id == bindparam("pid"),
+        one_of(api_requests.c.idem_key, "keys", postgres),
     )
-    return {row.idem_key: row for row in conn.execute(query)}
 
 
-def store_answers(conn: Connection, program_id: str, answers: Sequence[Answered]) -> None:
-    """Record the answers of requests applied in ``conn``'s transaction, in one statement
-    (keys taken over from a crashed request: one update each). A key recorded meanwhile
-    by another writer makes the insert fail on the primary key, so the transaction fails
-    and the change with it."""
+def store_answers(script: Script, program_id: str, answers: Sequence[Answered]) -> None:
+    """Record the answers of requests applied in the script's transaction, with its
+    other writes (keys taken over from a crashed request: one update each). A key
+    recorded meanwhile by another writer makes the insert fail on the primary key, so
+    the transaction fails and the change with it."""
     now = datetime.now(UTC)
     rows = [
         {"program_id": program_id, "idem_key": a.key, "route": a.route,
@@ -140,16 +162,30 @@ def store_answers(conn: Connection, program_id: str, answers: Sequence[Answered]
          "created_at": now, "updated_at": now}
         for a in answers if a.taken_over is None
     ]  # fmt: skip
-    if rows:
-        conn.execute(insert(api_requests), rows)
+    script.insert(api_requests, rows)
     for a in answers:
         if a.taken_over is not None:
-            done = conn.execute(update(api_requests).where(
-                api_requests.c.program_id == program_id, api_requests.c.idem_key == a.key,
-                api_requests.c.state == "in_flight", api_requests.c.updated_at == a.taken_over,
-            ).values(state="done", status_code=a.status, body=a.body, updated_at=now))  # fmt: skip
-            if done.rowcount != 1:
-                raise ConcurrentUpdateError(f"Idempotency-Key {a.key!r} was taken meanwhile")
+
+            def check(done: int, key: str = a.key) -> None:
+                if done != 1:
+                    raise ConcurrentUpdateError(f"Idempotency-Key {key!r} was taken meanwhile")
+
+            script.execute(_take_over_query(), {
+                "pid": program_id, "key": a.key, "seen": a.taken_over, "code": a.status,
+                "answer": a.body, "now": now,
+            }, check=check)  # fmt: skip
+
+
+@functools.cache
+def _take_over_query() -> Update:
+    c = api_requests.c
+    return (
+        update(api_requests)
+        .where(c.program_id == bindparam("pid"), c.idem_key == bindparam("key"),
+               c.state == "in_flight", c.updated_at == bindparam("seen"))
+        .values(state="done", status_code=bindparam("code"), body=bindparam("answer"),
+                updated_at=bindparam("now"))
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

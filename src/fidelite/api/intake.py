@@ -45,14 +45,14 @@ from sqlalchemy import Connection
 from fidelite.api.access import refusal
 from fidelite.api.idempotency import (
     Answered,
+    StoredRequests,
     admit,
     check_key,
     in_flight,
     reused,
     store_answers,
-    stored_requests,
 )
-from fidelite.api.keys import Credentials, check_keys
+from fidelite.api.keys import Credentials, KeyCheck
 from fidelite.api.limits import RateLimiter
 from fidelite.api.problems import Problem, from_exception
 from fidelite.engine import Event
@@ -60,6 +60,7 @@ from fidelite.processing import EventProcessor, Result
 from fidelite.processing.batch import Answer, process_events
 from fidelite.processing.group_commit import GroupCommit
 from fidelite.processing.statistics import TABLES, StatisticsRefresh
+from fidelite.store.script import Script
 
 ROUTE = "POST /v1/events"
 METHOD, PATH = "POST", "/v1/events"
@@ -107,7 +108,7 @@ class EventIntake:
         self.program_id = processor.program.id
         self.limiter = limiter
         self.lease_seconds = lease_seconds
-        statistics = StatisticsRefresh(processor.db, (*TABLES, "api_requests"))
+        statistics = StatisticsRefresh(processor.db, (*TABLES, "api_requests"), background=True)
         self.group: GroupCommit[EventCall, Reply] = GroupCommit(
             processor.db, self._apply, max_group, after_commit=statistics.count
         )
@@ -124,7 +125,11 @@ class EventIntake:
 
     def _apply(self, conn: Connection, calls: Sequence[EventCall]) -> list[Reply]:
         replies: list[Reply | None] = [None] * len(calls)
-        keys = check_keys(conn, [c.credentials for c in calls if c.credentials is not None])
+        reads = Script(conn)  # the keys and the stored answers: one round trip
+        check = KeyCheck(reads, [c.credentials for c in calls if c.credentials is not None])
+        known = StoredRequests(reads, self.program_id, {c.idem_key for c in calls if c.idem_key})
+        reads.run()
+        keys = check.live()
         admitted: list[int] = []
         for slot, call in enumerate(calls):
             key = keys.get(call.credentials) if call.credentials is not None else None
@@ -137,7 +142,7 @@ class EventIntake:
                 replies[slot] = problem_reply(problem)
             else:
                 admitted.append(slot)
-        taken_over = self._admit_keys(conn, calls, admitted, replies)
+        taken_over = self._admit_keys(known.rows(), calls, admitted, replies)
         applied = [slot for slot in admitted if replies[slot] is None]
         events = [_event(calls[s]) for s in applied]  # a failed group is redone: no savepoint
         answers = process_events(self.processor, conn, events, savepoint=False)
@@ -149,7 +154,9 @@ class EventIntake:
             if call.idem_key is not None and call.digest is not None:
                 stored.append(Answered(call.idem_key, ROUTE, call.digest, reply.status,
                                        reply.body, taken_over.get(slot)))  # fmt: skip
-        store_answers(conn, self.program_id, stored)
+        writes = Script(conn)
+        store_answers(writes, self.program_id, stored)
+        writes.run()
         done = [r for r in replies if r is not None]
         assert len(done) == len(calls), "every request has its reply"
         return done
@@ -166,7 +173,7 @@ class EventIntake:
 
     def _admit_keys(
         self,
-        conn: Connection,
+        rows: dict[str, Any],
         calls: Sequence[EventCall],
         admitted: list[int],
         replies: list[Reply | None],
@@ -174,7 +181,6 @@ class EventIntake:
         """Answer the admitted requests whose Idempotency-Key says so (replay, 422, 409);
         return the slots that take over a crashed request's key, with its row's time."""
         keyed = [s for s in admitted if calls[s].idem_key is not None]
-        rows = stored_requests(conn, self.program_id, {calls[s].idem_key or "" for s in keyed})
         first: dict[str, str] = {}  # key -> digest of the group's first request with it
         taken_over: dict[int, datetime] = {}
         now = datetime.now(UTC)

@@ -12,17 +12,20 @@ within a limit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, insert, select, update
 
 from fidelite.api.tables import api_keys
 from fidelite.store import Database
+from fidelite.store.script import Script, one_of
 
 ROLES = ("admin", "integration", "analyst", "support")
 PREFIX = "fid"
@@ -116,22 +119,40 @@ def authenticate(db: Database, token: str) -> ApiKey | None:
 def check_keys(conn: Connection, presented: Iterable[Credentials]) -> dict[Credentials, ApiKey]:
     """The live keys among ``presented``, read in one query (unknown, revoked or with
     another secret: absent). The secrets are compared in constant time."""
-    wanted = set(presented)
-    if not wanted:
-        return {}
-    query = select(api_keys).where(api_keys.c.key_id.in_(sorted({c.key_id for c in wanted})))
-    rows = {row.key_id: row for row in conn.execute(query)}
-    live: dict[Credentials, ApiKey] = {}
-    for given in wanted:
-        row = rows.get(given.key_id)
-        if row is None or row.revoked_at is not None:
-            continue
-        if hmac.compare_digest(row.secret_hash, given.secret_hash):
-            live[given] = _key(row)
-    return live
+    script = Script(conn)
+    check = KeyCheck(script, presented)
+    script.run()
+    return check.live()
+
+
+class KeyCheck:
+    """The keys a group of requests presents, read with the group's other reads (a
+    :class:`~fidelite.store.script.Script`); :meth:`live` once it has run."""
+
+    def __init__(self, script: Script, presented: Iterable[Credentials]) -> None:
+        self.presented = set(presented)
+        ids = sorted({c.key_id for c in self.presented})
+        query = _keys_query(script.is_postgres)
+        self._rows = [script.select(query, {"ids": part}) for part in script.parts(ids)]
+
+    def live(self) -> dict[Credentials, ApiKey]:
+        """The live keys among those presented (the secrets compared in constant time)."""
+        rows = {row.key_id: row for part in self._rows for row in part}
+        live: dict[Credentials, ApiKey] = {}
+        for given in self.presented:
+            row = rows.get(given.key_id)
+            if row is None or row.revoked_at is not None:
+                continue
+            if hmac.compare_digest(row.secret_hash, given.secret_hash):
+                live[given] = _key(row)
+        return live
+
+
+@functools.cache
+def _keys_query(postgres: bool) -> Select[*tuple[Any, ...]]:
+    return select(api_keys).where(one_of(api_keys.c.key_id, "ids", postgres))
 
 
 def _key(row: object) -> ApiKey:
-    r = row._mapping  # type: ignore[attr-defined]
-    return ApiKey(r["key_id"], r["program_id"], r["role"], r["label"], r["created_at"],
-                  r["revoked_at"])  # fmt: skip
+    r: Any = row
+    return ApiKey(r.key_id, r.program_id, r.role, r.label, r.created_at, r.revoked_at)

@@ -99,6 +99,15 @@ class Script:
     def is_postgres(self) -> bool:
         return self.conn.dialect.name == "postgresql"
 
+    def parts(self, values: Sequence[Any], size: int = 500) -> list[list[Any]]:
+        """``values`` for one list parameter (see :func:`one_of`): whole on PostgreSQL
+        (one array), in chunks of ``size`` elsewhere (SQLite's parameter limit)."""
+        if not values:
+            return []
+        if self.is_postgres:
+            return [list(values)]
+        return [list(values[i : i + size]) for i in range(0, len(values), size)]
+
     def select(
         self,
         statement: Select[*tuple[Any, ...]] | TextualSelect,
@@ -280,11 +289,13 @@ def _send(conn: Connection, statements: list[_Statement]) -> None:
     if not statements:
         return
     import psycopg  # PostgreSQL only (the ``postgres`` extra)
+    from psycopg.adapt import Transformer
 
     raw = conn.connection.driver_connection
     assert raw is not None
     with psycopg.ClientCursor(raw) as cursor:
-        message = ";\n".join(_rendered(cursor, item, conn.dialect) for item in statements)
+        literal = Transformer(cursor).as_literal
+        message = ";\n".join(_rendered(cursor, literal, item, conn.dialect) for item in statements)
         try:
             cursor.execute(message)
             for number, item in enumerate(statements):
@@ -312,10 +323,13 @@ class _Compiled:
 _COMPILED: dict[int, _Compiled] = {}
 
 
-def _rendered(cursor: Any, item: _Statement, dialect: Any) -> str:
-    """The statement's SQL with its values in place (quoted by the driver)."""
+def _rendered(cursor: Any, literal: Callable[[Any], bytes], item: _Statement, dialect: Any) -> str:
+    """The statement's SQL with its values in place (quoted by the driver; a ``dict``
+    value is JSON, as SQLAlchemy's JSON type would send it)."""
+    from psycopg.types.json import Json
+
     if isinstance(item.statement, _Values):
-        return item.statement.render(cursor)
+        return item.statement.render(literal)
     if item.params is None:  # values inside the statement: compile it for this use
         compiled = item.statement.compile(
             dialect=dialect, compile_kwargs={"render_postcompile": True}
@@ -323,7 +337,8 @@ def _rendered(cursor: Any, item: _Statement, dialect: Any) -> str:
         return str(cursor.mogrify(compiled.string, compiled.params))
     assert isinstance(item.params, Mapping)
     shape = _compiled(item.statement, dialect)
-    return str(cursor.mogrify(shape.sql, {**shape.fixed, **item.params}))
+    values = {k: Json(v) if isinstance(v, dict) else v for k, v in item.params.items()}
+    return str(cursor.mogrify(shape.sql, {**shape.fixed, **values}))
 
 
 def _compiled(statement: ClauseElement, dialect: Any) -> _Compiled:
@@ -365,20 +380,23 @@ def _typed_rows(item: _Statement, fetched: list[Any], dialect: Any) -> list[Any]
 
 
 class _Values(ClauseElement):
-    """A multi-row ``INSERT ... VALUES``, rendered by the driver (PostgreSQL)."""
+    """A multi-row ``INSERT ... VALUES``, its values quoted by the driver (PostgreSQL).
+
+    Each value goes through the driver's literal adapter directly: rendered through the
+    driver's query formatting, every statement's text (different for every number of
+    rows) was parsed for placeholders anew, which cost more than the values.
+    """
 
     def __init__(self, table: Table, rows: list[dict[str, Any]]) -> None:
         self.table = table
         self.columns = list(rows[0])
         as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
-        self.values = [_value(row[c], c in as_json) for row in rows for c in self.columns]
-        self.count = len(rows)
+        self.rows = [[_value(row[c], c in as_json) for c in self.columns] for row in rows]
 
-    def render(self, cursor: Any) -> str:
-        row = "(" + ", ".join(["%s"] * len(self.columns)) + ")"
+    def render(self, literal: Callable[[Any], bytes]) -> str:
         names = ", ".join(f'"{c}"' for c in self.columns)
-        sql = f'INSERT INTO "{self.table.name}" ({names}) VALUES ' + ", ".join([row] * self.count)
-        return str(cursor.mogrify(sql, self.values))
+        values = b", ".join(b"(" + b", ".join(map(literal, row)) + b")" for row in self.rows)
+        return f'INSERT INTO "{self.table.name}" ({names}) VALUES ' + values.decode()
 
 
 def _values_insert(item: _Insert) -> _Statement:
