@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -60,6 +60,7 @@ def _sqlite_setup(engine: Engine, begin_sql: str) -> None:
 
 
 IDLE_PING_SECONDS = 1.0
+_ANALYZE_LOCK = 7_215_020_141_105_551  # advisory lock key of statistics refreshes
 
 
 def _ping_when_idle(engine: Engine) -> None:
@@ -187,7 +188,16 @@ class Database:
         if not self.is_postgres:
             return
         with self.writer.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
+            # One refresh at a time across processes (an API server's workers each count
+            # their own events and reach the same doublings together): a refresh due
+            # while another runs is skipped, that one serves both.
+            busy = text("SELECT pg_try_advisory_lock(:k)")
+            if not conn.execute(busy, {"k": _ANALYZE_LOCK}).scalar_one():
+                return
+            try:
+                conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ANALYZE_LOCK})
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision`` (see :mod:`fidelite.store.migrate`)."""
