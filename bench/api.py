@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import shutil
 import socket
@@ -226,6 +227,8 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         asyncio.run(closed_loop(port, token, args.warmup, args.clients, "warm-"))
+        gc.collect()  # the load generator's own collector pauses are not the server's
+        gc.disable()
         rate, lat, load_cpu = asyncio.run(
             closed_loop(port, token, args.events, args.clients, "api-")
         )
@@ -235,6 +238,7 @@ def main() -> None:
                 open_loop(port, token, args.rate, args.seconds, args.connections, "open-")
             )
     finally:
+        gc.enable()
         server.terminate()
         server.wait()
     kind = "SQLite" if args.sqlite else "PostgreSQL"
