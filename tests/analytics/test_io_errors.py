@@ -110,3 +110,28 @@ def test_cli_bad_file_exits_non_zero_with_json_error(write_csv: Callable[..., Pa
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
     assert (error["code"], error["row"], error["column"]) == ("bad_input", 3, "customer_id")
+
+
+def test_load_reports_missing_amount_in_numeric_parquet_column_with_row(tmp_path: Path) -> None:
+    path = tmp_path / "tx.parquet"
+    table = pa.table({"customer_id": [7, 8, 9], "timestamp": ["2024-01-01"] * 3,
+                      "amount": pa.array([1.5, 2, None], pa.float64())})  # fmt: skip
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (3, "amount")
+    assert "unparsable amount: empty value" in str(err.value)
+
+
+def test_load_reads_numeric_and_integer_columns_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "tx.parquet"
+    table = pa.table({
+        "customer_id": pa.array([7, 8], pa.int64()), "timestamp": ["2024-01-01", "2024-01-02"],
+        "amount": pa.array([12, -3], pa.int32()), "quantity": pa.array([1.5, None]),
+    })  # fmt: skip
+    pq.write_table(table, path)
+    loaded = load_transactions(path)
+    rows = loaded.connection.execute(
+        "SELECT customer_id, amount, is_refund, quantity FROM transactions ORDER BY customer_id"
+    ).fetchall()
+    assert rows == [("7", 12.0, False, 1.5), ("8", -3.0, True, None)]
