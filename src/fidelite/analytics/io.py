@@ -422,8 +422,7 @@ def _normalised_select(checker: _Checker, types: dict[str, str], ts_expr: str) -
         f"CAST({ts} AS DATE) AS day",
         f"CASE WHEN {is_refund} THEN -abs({amount}) ELSE {amount} END AS amount",
         f"{is_refund} AS is_refund",
-        f"coalesce({order}, {customer} || '@' || CAST({ts} AS VARCHAR))"
-        " AS order_id",
+        f"coalesce({order}, {customer} || '@' || CAST({ts} AS VARCHAR)) AS order_id",
     ]
     for name in ("product_id", "category", "channel", "coupon_code"):
         expr = f"NULLIF(trim(CAST({checker.col(name)} AS VARCHAR)), '')" if name in m else "NULL"
