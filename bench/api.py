@@ -157,19 +157,21 @@ async def closed_loop(
 
 async def open_loop(
     port: int, token: str, rate: float, seconds: float, connections: int, prefix: str
-) -> tuple[float, list[float]]:
-    """Requests on a fixed schedule; events per second done and each latency (s) from
-    its scheduled send time."""
+) -> tuple[float, list[float], list[int]]:
+    """Requests on a fixed schedule: events per second done, each latency (s) from its
+    scheduled send time, and the second of the schedule each request belonged to."""
     count = int(rate * seconds)
     free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
         free.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     latencies: list[float] = []
+    seconds_of: list[int] = []
 
     async def one(i: int, due: float) -> None:
         reader, writer = await free.get()
         await exchange(reader, writer, request_bytes(i, prefix, token))
         latencies.append(time.perf_counter() - due)
+        seconds_of.append(int(i / rate))
         free.put_nowait((reader, writer))
 
     start = time.perf_counter()
@@ -183,7 +185,7 @@ async def open_loop(
     done = count / (time.perf_counter() - start)
     while not free.empty():
         free.get_nowait()[1].close()
-    return done, latencies
+    return done, latencies, seconds_of
 
 
 def pct(values: list[float], q: float) -> float:
@@ -250,12 +252,16 @@ def main() -> None:
         f"p99 {pct(lat, 0.99):.1f} ms; load generator {load_cpu * 1e6:.0f} us CPU/request"
     )
     if opened is not None:
-        done, lat = opened
+        done, lat, second = opened
         print(
             f"  open loop, {args.rate:.0f} events/s offered for {args.seconds:.0f} s over "
             f"{args.connections} connections: {done:8.0f} events/s done, p50 "
             f"{pct(lat, 0.50):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat) * 1000:.1f} ms"
         )
+        print("    p99 second by second (where the tail comes from): " + ", ".join(
+            f"{pct([v for v, s in zip(lat, second, strict=True) if s == n], 0.99):.0f}"
+            for n in range(max(second) + 1)
+        ) + " ms")  # fmt: skip
     db.dispose()
     if not args.sqlite:
         drop_scratch(args.pg, url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,7 +22,13 @@ def serve(
     db: str | None = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
-    workers: int = typer.Option(1, "--workers", help="Server processes."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="Server processes, each listening on its own socket (the kernel spreads "
+        "connections over them); one that dies is started again.",
+    ),
     rate: float = typer.Option(
         0.0, "--rate-limit", help="Events and redemptions per second per key (0 = none)."
     ),
@@ -50,10 +55,10 @@ def serve(
 
     Example: fidelite serve --program cafe.yaml --db postgresql+psycopg://localhost/fid --workers 2
     """
-    import uvicorn
-
     from fidelite.api.app import Settings
     from fidelite.api.server import export_config
+    from fidelite.api.workers import check_free
+    from fidelite.api.workers import serve as workers_serve
     from fidelite.program import load_program
     from fidelite.program.loader import ProgramError
     from fidelite.store import Database
@@ -73,13 +78,12 @@ def serve(
         upgrade=False,
     )
     export_config(db, str(program), settings)
-    if workers > 1:
-        # Workers share one listening socket. libuv (uvloop) would accept every pending
-        # connection in one go, so clients connecting together (a load balancer's pool)
-        # all land on one worker; one accept per turn spreads them over the workers.
-        os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-    uvicorn.run("fidelite.api.server:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level)  # fmt: skip
+    try:
+        check_free(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", code="address_in_use")
+    # each worker listens on a socket of its own; the kernel spreads connections over them
+    workers_serve(host, port, workers, log_level)
 
 
 @apikey_app.command("create")
