@@ -61,6 +61,32 @@ def test_new_vs_returning_counts_first_purchase_month(tx: Path) -> None:
     assert rows["2024-03"]["customers"] == 0
 
 
+def test_retention_and_new_vs_returning_share_one_count_per_dataset(tx: Path) -> None:
+    ds = open_dataset(tx)
+    kept = retention(ds, "month").rows
+    split = new_vs_returning(ds, "month").rows
+    assert [k for k in ds._memo if k[0] == "retention.counts"] == [("retention.counts", "month")]
+    # the same active customers and first-time buyers, whichever metric reads them
+    assert [(r["customers_end"], r["first_time"]) for r in kept] == [
+        (r["customers"], r["new"]) for r in split
+    ]
+    assert [r["customers_end"] for r in kept] == [2, 2, 0, 2]
+    retention(ds, "week")
+    assert ("retention.counts", "week") in ds._memo
+
+
+def test_remember_computes_once_per_key(tx: Path) -> None:
+    ds = open_dataset(tx)
+    calls: list[str] = []
+
+    def compute(name: str) -> Callable[[], str]:
+        return lambda: calls.append(name) or name  # type: ignore[func-returns-value]
+
+    assert [ds.remember("a", compute("a")), ds.remember("a", compute("a2"))] == ["a", "a"]
+    assert ds.remember("b", compute("b")) == "b"
+    assert calls == ["a", "b"]
+
+
 def test_repeat_rate_counts_same_day_orders(tx: Path) -> None:
     overall = repeat_rate(open_dataset(tx)).rows
     # Orders: A 4, B 1 (the refund is not a purchase), C 2, D 1 -> 2 of 4 repeat.

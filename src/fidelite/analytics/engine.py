@@ -12,9 +12,10 @@ parity between engines only depends on the metric expressions, not on two reader
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import ibis
 import pyarrow as pa
@@ -22,6 +23,7 @@ from ibis.backends import BaseBackend
 
 from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source, load_transactions
 
+T = TypeVar("T")
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[EngineName, ...] = ("duckdb", "spark")
 
@@ -35,10 +37,22 @@ class Dataset:
     engine: EngineName
     loaded: LoadedTransactions
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """Facts about the input and engine, stated in every output."""
         return {**self.loaded.describe(), "engine": self.engine}
+
+    def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per dataset and ``key``; later calls get the same value.
+
+        For intermediate results that several metrics share (a report asks for
+        retention and for new-vs-returning, which count the same active periods). Safe
+        because a dataset's transactions never change once loaded.
+        """
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
 
     def execute(self, expr: ibis.Table) -> pa.Table:
         """Run ``expr`` on this dataset's engine and return an Arrow table."""

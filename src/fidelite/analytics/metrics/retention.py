@@ -41,19 +41,28 @@ def active_periods(ds: Dataset, period: Period) -> ibis.Table:
 
 
 def _counts(ds: Dataset, period: Period) -> tuple[Counter[int], Counter[int], Counter[int]]:
-    """Per period index: active customers, retained from previous, first-time buyers."""
+    """Per period index: active customers, retained from the previous period, first-time
+    buyers. One query (each customer's active periods in order, compared with the one
+    before), computed once per dataset and period: retention, churn and new-vs-returning
+    share it."""
+    return ds.remember(("retention.counts", period), lambda: _count_periods(ds, period))
+
+
+def _count_periods(ds: Dataset, period: Period) -> tuple[Counter[int], Counter[int], Counter[int]]:
     act = active_periods(ds, period)
-    prev = act.select(customer_id=act.customer_id, idx=act.idx + 1)
-    both = act.join(prev, ["customer_id", "idx"]).select(act.idx)
-    first = act.group_by("customer_id").aggregate(idx=act.idx.min())
-    active = ds.execute(act.group_by("idx").aggregate(n=act.count()))
-    retained = ds.execute(both.group_by("idx").aggregate(n=both.count()))
-    first_time = ds.execute(first.group_by("idx").aggregate(n=first.count()))
-    return _counter(active), _counter(retained), _counter(first_time)
-
-
-def _counter(table: Any) -> Counter[int]:
-    return Counter({int(r["idx"]): int(r["n"]) for r in table.to_pylist()})
+    before = act.idx.lag().over(ibis.window(group_by=act.customer_id, order_by=act.idx))
+    marked = act.mutate(before=before)
+    per_period = marked.group_by("idx").aggregate(
+        active=marked.count(),
+        retained=marked.count(where=marked.before == marked.idx - 1),
+        first_time=marked.count(where=marked.before.isnull()),
+    )
+    rows = ds.execute(per_period).to_pylist()
+    active, retained, first_time = (
+        Counter({int(r["idx"]): int(r[name]) for r in rows if r[name]})
+        for name in ("active", "retained", "first_time")
+    )
+    return active, retained, first_time
 
 
 def _period_rows(ds: Dataset, period: Period) -> list[dict[str, Any]]:
