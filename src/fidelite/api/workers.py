@@ -51,8 +51,13 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
 
 
 def check_free(host: str, port: int) -> None:
-    """Bind (without ``SO_REUSEPORT``) and let go: fails if anything listens there."""
+    """Bind (without ``SO_REUSEPORT``) and let go: fails if anything listens there.
+
+    ``SO_REUSEADDR`` as the server itself sets it: connections of a server that just
+    stopped (in TIME_WAIT) do not count as the port being in use on restart.
+    """
     with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
 
 
