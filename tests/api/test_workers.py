@@ -66,19 +66,33 @@ def _workers(supervisor: int) -> list[int]:
     return sorted(found)
 
 
-def _established_inodes(port: int) -> set[str]:
-    """Socket inodes of established connections whose local port is ``port``."""
+def _inodes(port: int, state: str) -> set[str]:
+    """Socket inodes whose local port is ``port`` in ``state`` (01 established, 0A
+    listening)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":
+            if local_port == port and fields[3] == state:
                 inodes.add(fields[9])
     return inodes
 
 
+def _wait_listening(supervisor: int, port: int, workers: int) -> None:
+    """Until every worker listens (the first to listen answers /readyz alone)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = _workers(supervisor)
+        listening = _inodes(port, "0A")
+        if len(pids) == workers and all(_connections_of(p, listening) for p in pids):
+            return
+        time.sleep(0.1)
+    raise AssertionError("not every worker listens")
+
+
 def _connections_of(pid: int, inodes: set[str]) -> int:
+    """How many of the sockets ``inodes`` process ``pid`` holds."""
     count = 0
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -107,6 +121,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
                             stderr=subprocess.PIPE)  # fmt: skip
     try:
         _wait_ready(port, proc)
+        _wait_listening(proc.pid, port, 2)
         yield proc, port
     finally:
         if proc.poll() is None:
@@ -122,7 +137,7 @@ def test_a_pool_of_connections_is_spread_over_the_workers(
     assert len(workers) == 2
     pool = _open_pool(port, POOL)
     try:
-        inodes = _established_inodes(port)
+        inodes = _inodes(port, "01")
         held = [_connections_of(pid, inodes) for pid in workers]
         assert sum(held) == POOL  # every connection is held by a worker, none elsewhere
         # spread by a hash of the addresses: all 32 on one of two has odds of 2^-31
