@@ -99,6 +99,178 @@ class LedgerPage(BaseModel):
     next_cursor: int | None = Field(description="pass as ?before= for the next page")
 
 
+class PointsMovement(BaseModel):
+    """A ledger transaction on the timeline, seen from the member's accounts."""
+
+    at: datetime = Field(description="when it happened (the transaction's occurred_at)")
+    kind: str = Field(pattern=r"^points\.", description="points.<ledger kind>",
+                      examples=["points.earn", "points.spend", "points.adjust"])  # fmt: skip
+    currency: str
+    points: int = Field(description="available plus pending change, signed")
+    reason: str
+    source: str | None = Field(description="what caused it: an event id, a reward id")
+
+
+class TierMovement(BaseModel):
+    """A tier change on the timeline."""
+
+    model_config = ConfigDict(validate_by_name=True)
+    at: datetime
+    kind: str = Field(pattern=r"^tier\.", description="tier.<change kind>",
+                      examples=["tier.upgrade", "tier.downgrade"])  # fmt: skip
+    from_: str = Field(alias="from", description="tier before the change")
+    to: str = Field(description="tier after the change")
+    reason: str
+
+
+TIMELINE_EXAMPLE: dict[str, Any] = {
+    "member": {"id": "CARD-0001", "tier": "silver", "tier_since": "2026-11-20T09:00:00Z",
+               "segments": ["vip"], "attributes": {"city": "Lyon"}, "purchases": 1,
+               "joined_at": "2026-11-01T08:00:00Z", "birth_date": None},
+    "timeline": [
+        {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
+         "to": "silver", "reason": "spend 350.00 reached 300"},
+        {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
+         "points": 350, "reason": "purchase", "source": "till-7-000123"},
+    ],
+}  # fmt: skip
+
+
+class Timeline(BaseModel):
+    """The 360° view: the member's profile and what happened to them, newest first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TIMELINE_EXAMPLE]})
+    member: Member
+    timeline: list[PointsMovement | TierMovement] = Field(
+        description="the last 200 ledger transactions and every tier change, newest first"
+    )
+
+
+class ExportedMember(BaseModel):
+    """The member row: the ledger's numeric id and the client's reference."""
+
+    id: int = Field(description="internal member id (kept after erasure)")
+    ref: str = Field(description="the client's reference (the tombstone once erased)")
+    status: str = Field(description="active, or erased", examples=["active"])
+    created_at: datetime
+
+
+class ExportedBalance(BaseModel):
+    """One account of the member: available, pending or debt points of a currency."""
+
+    currency: str
+    kind: str = Field(examples=["available", "pending", "debt"])
+    balance: int
+
+
+class ExportedPosting(BaseModel):
+    """One posting of a transaction on the member's own accounts."""
+
+    account: str = Field(description="the account's kind", examples=["available"])
+    lot_id: int | None = Field(description="the lot the points came from or went to")
+    points: int = Field(description="signed")
+
+
+class ExportedTransaction(BaseModel):
+    """One ledger transaction of the member, with its postings on their accounts."""
+
+    id: int
+    kind: str = Field(examples=["earn", "spend", "adjust", "reverse", "expire"])
+    currency: str
+    points: int
+    reversed_points: int
+    reverses_id: int | None
+    reason: str
+    source: str | None
+    actor: str | None
+    detail: dict[str, Any] | None = Field(description="as the transaction recorded it")
+    occurred_at: datetime
+    recorded_at: datetime
+    postings: list[ExportedPosting]
+
+
+class ExportedWebhookEvent(BaseModel):
+    """A webhook event about the member (its payload depends on its type)."""
+
+    id: int
+    event_type: str = Field(examples=["points.earned"])
+    created_at: datetime
+    payload: dict[str, Any] = Field(description="the event's payload, as sent to subscribers")
+
+
+class ExportedErasure(BaseModel):
+    """The erasure record, if the member was erased."""
+
+    tombstone: str
+    reason: str
+    erased_at: datetime
+
+
+def _table_rows(table: str) -> Any:
+    return Field(description=f"rows of the {table} table about the member, column for column "
+                 "(program_id left out); times ISO 8601, amounts strings")  # fmt: skip
+
+
+EXPORT_EXAMPLE: dict[str, Any] = {
+    "program": "cafe_club",
+    "member": {"id": 1, "ref": "CARD-0001", "status": "active",
+               "created_at": "2026-11-01T08:00:00+00:00"},
+    "profile": {"tier": None, "tier_since": None, "review_at": None, "grace_until": None,
+                "assigned_until": None, "segments": ["vip"], "attributes": {"city": "Lyon"},
+                "purchases": 1, "joined_at": "2026-11-01T08:00:00+00:00", "birth_date": None},
+    "balances": [{"currency": "points", "kind": "available", "balance": 250}],
+    "ledger": [{"id": 1, "kind": "earn", "currency": "points", "points": 250,
+                "reversed_points": 0, "reverses_id": None, "reason": "purchase",
+                "source": "till-7-000123", "actor": None, "detail": None,
+                "occurred_at": "2026-11-20T09:00:00+00:00",
+                "recorded_at": "2026-11-20T09:00:00.120000+00:00",
+                "postings": [{"account": "available", "lot_id": 1, "points": 250}]}],
+    "lots": [], "events": [], "redemptions": [], "tier_changes": [], "coupons": [],
+    "rule_usage": [],
+    "webhook_events": [{"id": 3, "event_type": "points.earned",
+                        "created_at": "2026-11-20T09:00:00.130000+00:00",
+                        "payload": {"member": "CARD-0001", "points": 250}}],
+    "erasure": None,
+}  # fmt: skip
+
+
+class MemberExport(BaseModel):
+    """Everything fidelite holds about one member (GDPR access request).
+
+    Times are ISO 8601 (UTC), amounts strings. Sections copied from a table keep the
+    table's columns as they are: the export must never leave a column out.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXPORT_EXAMPLE]})
+    program: str
+    member: ExportedMember
+    profile: dict[str, Any] | None = _table_rows("member_states")
+    balances: list[ExportedBalance]
+    ledger: list[ExportedTransaction] = Field(description="oldest first")
+    lots: list[dict[str, Any]] = _table_rows("lots")
+    events: list[dict[str, Any]] = _table_rows("processed_events")
+    redemptions: list[dict[str, Any]] = _table_rows("redemptions")
+    tier_changes: list[dict[str, Any]] = _table_rows("tier_changes")
+    coupons: list[dict[str, Any]] = _table_rows("coupons")
+    rule_usage: list[dict[str, Any]] = _table_rows("rule_usage")
+    webhook_events: list[ExportedWebhookEvent]
+    erasure: ExportedErasure | None
+
+
+class MemberErasure(BaseModel):
+    """The record of an erasure; asking again answers the same record, ``replayed``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "member_id": 1, "tombstone": "erased-1", "reason": "erasure request via api-key:3f2a",
+        "erased_at": "2026-11-21T10:00:00+00:00", "replayed": False}]})  # fmt: skip
+    member_id: int = Field(description="internal member id; the books stay under it")
+    tombstone: str = Field(description="the reference that replaces the member's everywhere",
+                           examples=["erased-1"])  # fmt: skip
+    reason: str
+    erased_at: datetime
+    replayed: bool = Field(description="true: erased before, nothing done now")
+
+
 def _member(profile: dict[str, Any]) -> Member:
     return Member(id=profile["member_ref"], **{k: v for k, v in profile.items()
                                               if k != "member_ref"})  # fmt: skip
@@ -186,31 +358,33 @@ def get_ledger(
     return {"member": member_id, "entries": entries, "next_cursor": nxt}
 
 
-@router.get("/members/{member_id}/timeline")
-def get_timeline(member_id: str, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+@router.get("/members/{member_id}/timeline", response_model=Timeline)
+def get_timeline(member_id: str, svc: ServicesDep, who: CallerDep) -> Timeline:
     """The 360° view: profile, points movements, tier changes and redemptions, newest first."""
     profile = require_member(svc, member_id)
     history = svc.ledger.history(svc.program.id, member_id, limit=200)
-    items: list[dict[str, Any]] = [
-        {"at": h.occurred_at, "kind": f"points.{h.kind}", "currency": h.currency,
-         "points": h.available_change + h.pending_change, "reason": h.reason,
-         "source": h.source} for h in history
+    items: list[PointsMovement | TierMovement] = [
+        PointsMovement(at=h.occurred_at, kind=f"points.{h.kind}", currency=h.currency,
+                       points=h.available_change + h.pending_change, reason=h.reason,
+                       source=h.source) for h in history
     ]  # fmt: skip
-    items += [{"at": t["at"], "kind": f"tier.{t['kind']}", "from": t["from_tier"],
-               "to": t["to_tier"], "reason": t["reason"]}
+    items += [TierMovement(at=t["at"], kind=f"tier.{t['kind']}", from_=t["from_tier"],
+                           to=t["to_tier"], reason=t["reason"])
               for t in svc.processor.tier_timeline(member_id)]  # fmt: skip
-    items.sort(key=lambda i: i["at"], reverse=True)
-    return {"member": _member(profile), "timeline": items}
+    items.sort(key=lambda i: i.at, reverse=True)
+    return Timeline(member=_member(profile), timeline=items)
 
 
-@router.get("/members/{member_id}/export")
-def export(member_id: str, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+# Not re-validated: the export is JSON-ready already and must reach the member whole,
+# with every column of every table (the model documents it, it does not filter it).
+@router.get("/members/{member_id}/export", response_model=MemberExport)
+def export(member_id: str, svc: ServicesDep, who: CallerDep) -> JSONResponse:
     """Everything fidelite holds about the member (GDPR access request)."""
     with svc.db.read() as conn:
-        return export_member(conn, svc.program.id, member_id)
+        return JSONResponse(export_member(conn, svc.program.id, member_id))
 
 
-@router.delete("/members/{member_id}")
+@router.delete("/members/{member_id}", response_model=MemberErasure)
 def erase(member_id: str, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:
     """Erase the member's personal data; balances and the books stay intact."""
 
