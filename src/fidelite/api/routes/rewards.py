@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, RowId, ServicesDep, once
 from fidelite.processing import Redemption
+from fidelite.program.reward import RewardKind
 
 router = APIRouter(prefix="/v1", tags=["rewards"])
 
@@ -22,18 +24,68 @@ class RedemptionCreate(BaseModel):
     reward: str = Field(min_length=1, max_length=64, examples=["free_coffee"])
 
 
-def _body(r: Redemption) -> dict[str, Any]:
-    return {"id": r.id, "member": r.member_ref, "reward": r.reward_id, "points": r.points,
-            "transaction_id": r.transaction_id, "code": r.code, "status": r.status}  # fmt: skip
+class RewardOut(BaseModel):
+    """A catalogue entry, as the program defines it (``stock``, ``per_member_limit``:
+    null means unlimited)."""
+
+    id: str = Field(examples=["free_coffee"])
+    name: str = Field(examples=["Free coffee"])
+    kind: RewardKind
+    cost: int = Field(description="points spent to redeem", examples=[150])
+    currency: str | None = Field(description="null: the program's default currency")
+    value: Decimal | None = Field(description="amount or percent of a discount")
+    sku: str | None = Field(description="product given (free_product)")
+    partner: str | None = Field(description="partner of a partner reward")
+    stock: int | None = Field(description="left to give; null: unlimited")
+    per_member_limit: int | None = Field(description="redemptions per member; null: unlimited")
+    tiers: list[str] = Field(description="tiers that may redeem it; empty: every tier")
+    valid_from: datetime | None
+    valid_until: datetime | None
 
 
-@router.get("/rewards")
-def list_rewards(svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+REWARD_EXAMPLE: dict[str, Any] = {
+    "id": "free_coffee", "name": "Free coffee", "kind": "free_product", "cost": 150,
+    "currency": None, "value": None, "sku": "ESP", "partner": None, "stock": None,
+    "per_member_limit": 1, "tiers": [], "valid_from": None, "valid_until": None,
+}  # fmt: skip
+
+
+class RewardCatalogue(BaseModel):
+    """The program's rewards, in the program's order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rewards": [REWARD_EXAMPLE]}]})
+    rewards: list[RewardOut]
+
+
+class RedemptionOut(BaseModel):
+    """A redemption: the points spent and the code to hand over."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 12, "member": "CARD-0001", "reward": "free_coffee", "points": 150,
+        "transaction_id": 381, "code": "RW-3Z8W-RP6A-V43S-P", "status": "active"}]})  # fmt: skip
+    id: int = Field(description="cancel with POST /v1/redemptions/{id}:cancel")
+    member: str
+    reward: str = Field(description="the reward's id")
+    points: int = Field(description="points spent")
+    transaction_id: int = Field(description="the ledger's spend transaction")
+    code: str = Field(description="the code the member presents")
+    status: Literal["active", "cancelled"]
+
+
+def _body(r: Redemption) -> RedemptionOut:
+    return RedemptionOut(id=r.id, member=r.member_ref, reward=r.reward_id, points=r.points,
+                         transaction_id=r.transaction_id, code=r.code,
+                         status=r.status)  # fmt: skip
+
+
+@router.get("/rewards", response_model=RewardCatalogue)
+def list_rewards(svc: ServicesDep, who: CallerDep) -> RewardCatalogue:
     """The catalogue: cost, kind, stock, per-member limit, tiers and validity."""
-    return {"rewards": [r.model_dump(mode="json") for r in svc.program.rewards]}
+    rewards = [RewardOut.model_validate(r, from_attributes=True) for r in svc.program.rewards]
+    return RewardCatalogue(rewards=rewards)
 
 
-@router.post("/redemptions", status_code=201)
+@router.post("/redemptions", status_code=201, response_model=RedemptionOut)
 def redeem(
     body: RedemptionCreate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
@@ -50,7 +102,7 @@ def redeem(
     return once(svc, key, "POST /v1/redemptions", body.model_dump(mode="json"), run)
 
 
-@router.post("/redemptions/{redemption_id}:cancel")
+@router.post("/redemptions/{redemption_id}:cancel", response_model=RedemptionOut)
 def cancel(
     redemption_id: RowId, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
