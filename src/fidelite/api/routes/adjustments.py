@@ -45,8 +45,64 @@ class BulkAdjustment(BaseModel):
         return self
 
 
+RECEIPT_EXAMPLE: dict[str, Any] = {
+    "member": "CARD-0001", "transaction_id": 412, "points": 500, "currency": "points",
+    "replayed": False,
+}  # fmt: skip
+BULK_EXAMPLE: dict[str, Any] = {
+    "credited": 1, "refused": 1,
+    "results": [
+        RECEIPT_EXAMPLE,
+        {"member": "CARD-0404", "problem": {
+            "type": "https://fidelite.dev/problems/unknown_member", "title": "unknown member",
+            "status": 404, "detail": "no member 'CARD-0404' in program 'cafe_club'",
+            "code": "unknown_member", "field": "member_ref"}},
+    ],
+}  # fmt: skip
+
+
+class AdjustmentReceipt(BaseModel):
+    """A member credited or debited: the ledger transaction that records it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [RECEIPT_EXAMPLE]})
+    member: str
+    transaction_id: int
+    points: int = Field(description="as asked: > 0 a credit, < 0 a debit")
+    currency: str = Field(description="the currency adjusted (the program's default if none given)")
+    replayed: bool = Field(description="true: done before under this key, nothing done now")
+
+
+class ProblemDetails(BaseModel):
+    """Why one member of a bulk adjustment was refused (RFC 9457 problem details, as the
+    API answers its errors; may carry ``field`` and the rejection's own details)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(examples=["https://fidelite.dev/problems/unknown_member"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable code", examples=["unknown_member"])
+
+
+class BulkRefusal(BaseModel):
+    """A member of a bulk adjustment who was not credited."""
+
+    member: str
+    problem: ProblemDetails
+
+
+class BulkAdjustmentResult(BaseModel):
+    """One result per member, in the order of the list (or of member ids for a segment)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [BULK_EXAMPLE]})
+    credited: int = Field(description="members credited")
+    refused: int = Field(description="members refused (each with its problem)")
+    results: list[AdjustmentReceipt | BulkRefusal]
+
+
 def _adjust(svc: Services, who: Caller, member: str, points: int, reason: str,
-            currency: str | None, key: str, expires_at: Any = None) -> dict[str, Any]:  # fmt: skip
+            currency: str | None, key: str,
+            expires_at: Any = None) -> AdjustmentReceipt:  # fmt: skip
     if points == 0:
         raise Problem("invalid_request", "points: must not be 0", field="points")
     limit = svc.settings.support_adjustment_limit
@@ -57,11 +113,11 @@ def _adjust(svc: Services, who: Caller, member: str, points: int, reason: str,
         svc.program.id, member, svc.program.currency_of(currency), points, key=key,
         reason=reason, actor=who.actor, expires_at=expires_at,
     )  # fmt: skip
-    return {"member": member, "transaction_id": receipt.transaction_id, "points": points,
-            "currency": receipt.currency, "replayed": receipt.replayed}  # fmt: skip
+    return AdjustmentReceipt(member=member, transaction_id=receipt.transaction_id, points=points,
+                             currency=receipt.currency, replayed=receipt.replayed)  # fmt: skip
 
 
-@router.post("/members/{member_id}/adjustments", status_code=201)
+@router.post("/members/{member_id}/adjustments", status_code=201, response_model=AdjustmentReceipt)
 def adjust_member(
     member_id: str, body: AdjustmentCreate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
@@ -78,7 +134,7 @@ def adjust_member(
                 body.model_dump(mode="json"), run)  # fmt: skip
 
 
-@router.post("/adjustments:bulk")
+@router.post("/adjustments:bulk", response_model=BulkAdjustmentResult)
 def adjust_bulk(
     body: BulkAdjustment, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
@@ -88,7 +144,7 @@ def adjust_bulk(
 
     def run() -> tuple[int, Any]:
         targets = body.members if body.members is not None else _segment(svc, body.segment or "")
-        results = []
+        results: list[AdjustmentReceipt | BulkRefusal] = []
         for member in targets:
             try:
                 results.append(_adjust(svc, who, member, body.points, body.reason, body.currency,
@@ -97,9 +153,10 @@ def adjust_bulk(
                 problem = from_exception(exc)
                 if problem is None:
                     raise
-                results.append({"member": member, "problem": problem.body()})
-        credited = sum(1 for r in results if "problem" not in r)
-        return 200, {"credited": credited, "refused": len(results) - credited, "results": results}
+                results.append(BulkRefusal(member=member, problem=problem.body()))
+        credited = sum(1 for r in results if isinstance(r, AdjustmentReceipt))
+        return 200, BulkAdjustmentResult(credited=credited, refused=len(results) - credited,
+                                         results=results)  # fmt: skip
 
     return once(svc, key, "POST /v1/adjustments:bulk", body.model_dump(mode="json"), run)
 
