@@ -4,7 +4,8 @@ docs/webhooks.md."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
@@ -24,13 +25,108 @@ class SubscriptionCreate(BaseModel):
     description: str | None = Field(default=None, max_length=300)
 
 
-@router.get("/webhooks")
-def list_subscriptions(svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "id": 1, "program": "cafe_club", "url": "https://crm.example.com/hooks",
+    "event_types": ["points.earned", "tier.changed"], "active": True, "description": "CRM",
+    "created_at": "2026-11-01T08:00:00+00:00",
+}  # fmt: skip
+DELIVERY_EXAMPLE: dict[str, Any] = {
+    "id": 7, "subscription_id": 1, "event_id": 3, "event_type": "points.earned",
+    "state": "failed", "attempts": 1, "next_attempt_at": "2026-11-20T09:00:31Z",
+    "last_attempt_at": "2026-11-20T09:00:01Z", "last_status": 503, "last_error": "HTTP 503",
+    "delivered_at": None, "created_at": "2026-11-20T09:00:00Z",
+}  # fmt: skip
+
+
+class Subscription(BaseModel):
+    """A webhook subscription (its secret is never shown again after creation)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SUBSCRIPTION_EXAMPLE]})
+    id: int
+    program: str
+    url: str = Field(description="where deliveries are POSTed")
+    event_types: list[str] = Field(description="event types sent, or [\"*\"] for all",
+                                   examples=[["points.earned", "tier.changed"]])  # fmt: skip
+    active: bool = Field(description="false once removed")
+    description: str | None
+    created_at: datetime
+
+
+class NewSubscription(Subscription):
+    """A subscription just created, with the secret its deliveries are signed with."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**SUBSCRIPTION_EXAMPLE, "secret": "whsec_3q9..."}]}
+    )
+    secret: str = Field(description="signing secret, shown this once")
+
+
+class SubscriptionList(BaseModel):
+    """The program's active subscriptions, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"subscriptions": [SUBSCRIPTION_EXAMPLE]}]}
+    )
+    subscriptions: list[Subscription]
+
+
+class Delivery(BaseModel):
+    """One event sent (or to send) to one subscription, with its last outcome."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DELIVERY_EXAMPLE]})
+    id: int
+    subscription_id: int
+    event_id: int = Field(description="the webhook event (outbox) id")
+    event_type: str = Field(examples=["points.earned"])
+    state: Literal["pending", "failed", "delivered", "dead"] = Field(
+        description="failed: a retry is scheduled; dead: given up"
+    )
+    attempts: int = Field(description="attempts made so far")
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None = Field(description="HTTP status of the last attempt")
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class DeliveryLog(BaseModel):
+    """Deliveries, newest first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"deliveries": [DELIVERY_EXAMPLE]}]})
+    deliveries: list[Delivery]
+
+
+class DeliveryAttempt(BaseModel):
+    """One HTTP attempt of a delivery."""
+
+    number: int = Field(description="1 for the first attempt")
+    at: datetime
+    status: int | None = Field(description="HTTP status; null: no answer")
+    error: str | None = Field(examples=["HTTP 503"])
+    duration_ms: int
+    response: str | None = Field(description="start of the receiver's answer")
+
+
+class DeliveryAttempts(BaseModel):
+    """Every attempt of one delivery, oldest first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"attempts": [{
+        "number": 1, "at": "2026-11-20T09:00:01Z", "status": 503, "error": "HTTP 503",
+        "duration_ms": 42, "response": "Service Unavailable"}]}]})  # fmt: skip
+    attempts: list[DeliveryAttempt]
+
+
+# The bodies of the subscription routes are Subscription.as_dict() (times as isoformat):
+# answered as they are, so that the list reads like the creation and removal answers.
+@router.get("/webhooks", response_model=SubscriptionList)
+def list_subscriptions(svc: ServicesDep, who: CallerDep) -> JSONResponse:
     """Active subscriptions (secrets are never shown again)."""
-    return {"subscriptions": [s.as_dict() for s in subscriptions.list_all(svc.db, svc.program.id)]}
+    found = subscriptions.list_all(svc.db, svc.program.id)
+    return JSONResponse({"subscriptions": [s.as_dict() for s in found]})
 
 
-@router.post("/webhooks", status_code=201)
+@router.post("/webhooks", status_code=201, response_model=NewSubscription)
 def add_subscription(
     body: SubscriptionCreate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
@@ -44,7 +140,7 @@ def add_subscription(
     return once(svc, key, "POST /v1/webhooks", body.model_dump(mode="json"), run)
 
 
-@router.delete("/webhooks/{subscription_id}")
+@router.delete("/webhooks/{subscription_id}", response_model=Subscription)
 def remove_subscription(
     subscription_id: RowId, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
@@ -56,27 +152,29 @@ def remove_subscription(
     return once(svc, key, f"DELETE /v1/webhooks/{subscription_id}", {}, run)
 
 
-@router.get("/webhooks/deliveries")
+@router.get("/webhooks/deliveries", response_model=DeliveryLog)
 def list_deliveries(
     svc: ServicesDep,
     who: CallerDep,
     state: str | None = Query(None, description="pending, failed, delivered or dead"),
     subscription_id: OptionalRowId = None,
     limit: int = Query(100, ge=1, le=1000),
-) -> dict[str, Any]:
+) -> DeliveryLog:
     """The delivery log, newest first: state, attempts, last status and error."""
     rows = log(svc.db, svc.program.id, state=state, subscription_id=subscription_id,
                limit=limit)  # fmt: skip
-    return {"deliveries": rows}
+    return DeliveryLog.model_validate({"deliveries": rows})
 
 
-@router.get("/webhooks/deliveries/{delivery_id}/attempts")
-def list_attempts(delivery_id: RowId, svc: ServicesDep, who: CallerDep) -> dict[str, Any]:
+@router.get("/webhooks/deliveries/{delivery_id}/attempts", response_model=DeliveryAttempts)
+def list_attempts(delivery_id: RowId, svc: ServicesDep, who: CallerDep) -> DeliveryAttempts:
     """Every attempt of one delivery, oldest first (status, error, duration, response)."""
-    return {"attempts": attempts_of(svc.db, svc.program.id, delivery_id)}
+    return DeliveryAttempts.model_validate(
+        {"attempts": attempts_of(svc.db, svc.program.id, delivery_id)}
+    )
 
 
-@router.post("/webhooks/deliveries/{delivery_id}:replay")
+@router.post("/webhooks/deliveries/{delivery_id}:replay", response_model=Delivery)
 def replay_delivery(
     delivery_id: RowId, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
