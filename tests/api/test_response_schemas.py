@@ -16,6 +16,7 @@ import fidelite.program
 from fidelite.api.app import create_app
 from fidelite.api.keys import create_key
 from fidelite.api.routes.adjustments import AdjustmentReceipt, BulkAdjustmentResult
+from fidelite.api.routes.events import BatchResult
 from fidelite.api.routes.members import MemberErasure, MemberExport, Timeline
 from fidelite.api.routes.rewards import RedemptionOut, RewardCatalogue, RewardOut
 from fidelite.api.routes.webhooks import (
@@ -51,10 +52,8 @@ MODELS: dict[tuple[str, str, str], type[BaseModel]] = {
     ("get", "/v1/webhooks/deliveries", "200"): DeliveryLog,
     ("get", "/v1/webhooks/deliveries/{delivery_id}/attempts", "200"): DeliveryAttempts,
     ("post", "/v1/webhooks/deliveries/{delivery_id}:replay", "200"): Delivery,
+    ("post", "/v1/events:batch", "200"): BatchResult,
 }
-# Still a free-form object; routes/events.py is outside this change. Remove it from
-# here when it gets its model (the test below fails until then).
-UNTYPED = {("post", "/v1/events:batch", "200")}
 CAFE = Path(fidelite.program.__file__).with_name("example.yaml")
 PURCHASE = {"id": "e1", "type": "purchase", "member": "ann", "at": "2026-11-20T10:00:00+01:00"}
 PUBLIC_HOOK = "https://93.184.216.34/hooks"  # a literal public address: nothing resolved
@@ -101,7 +100,7 @@ def test_every_v1_success_body_names_a_typed_schema() -> None:
             continue
         named = components[schema["$ref"].rsplit("/", 1)[-1]]
         assert named["type"] == "object" and named["properties"], where
-    assert untyped == UNTYPED
+    assert untyped == set()
 
 
 def test_each_retyped_route_documents_its_model_with_an_example() -> None:
@@ -114,6 +113,20 @@ def test_each_retyped_route_documents_its_model_with_an_example() -> None:
         # the examples as written (the served document leaves out their null values)
         for example in model.model_json_schema(mode="serialization")["examples"]:
             model.model_validate(example)
+
+
+def test_a_batch_answers_its_model_processed_duplicate_and_rejected(live: Live) -> None:
+    refund = {**PURCHASE, "id": "r1", "type": "refund", "amount": "5", "refund_of": "nope"}
+    events = [{**PURCHASE, "amount": "12"}, refund, {**PURCHASE, "amount": "12"}]
+    with live.client("integration") as c:
+        out = c.post("/v1/events:batch", json={"events": events}, headers={"Idempotency-Key": "b"})
+        results = conforms(out, 200, BatchResult)["results"]
+    assert [r["outcome"] for r in results] == ["processed", "rejected", "duplicate"]
+    assert results[0]["points"] == {"points": 12}
+    assert results[1]["problem"] == {
+        "type": "https://fidelite.dev/problems/unknown_purchase", "title": "unknown purchase",
+        "status": 404, "detail": "no purchase 'nope'", "code": "unknown_purchase",
+    }  # fmt: skip
 
 
 def test_reward_model_names_every_field_of_the_program_reward() -> None:

@@ -14,7 +14,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from fidelite.api.access import Caller
 from fidelite.api.app import Services
 from fidelite.api.problems import Problem, from_exception
-from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once, require_member
+from fidelite.api.routes.common import (
+    CallerDep,
+    IdemKey,
+    ProblemDetails,
+    ServicesDep,
+    once,
+    require_member,
+)
 
 router = APIRouter(prefix="/v1", tags=["adjustments"])
 MAX_POINTS = 10**12
@@ -70,18 +77,6 @@ class AdjustmentReceipt(BaseModel):
     points: int = Field(description="as asked: > 0 a credit, < 0 a debit")
     currency: str = Field(description="the currency adjusted (the program's default if none given)")
     replayed: bool = Field(description="true: done before under this key, nothing done now")
-
-
-class ProblemDetails(BaseModel):
-    """Why one member of a bulk adjustment was refused (RFC 9457 problem details, as the
-    API answers its errors; may carry ``field`` and the rejection's own details)."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str = Field(examples=["https://fidelite.dev/problems/unknown_member"])
-    title: str
-    status: int
-    detail: str
-    code: str = Field(description="stable machine-readable code", examples=["unknown_member"])
 
 
 class BulkRefusal(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.access import Caller, caller
 from fidelite.api.app import Services
@@ -44,3 +45,15 @@ def require_member(svc: Services, member_id: str) -> dict[str, Any]:
     if profile is None:
         raise Problem("unknown_member", f"no member {member_id!r} in this program")
     return profile
+
+
+class ProblemDetails(BaseModel):
+    """Why one item of a bulk call was refused (RFC 9457 problem details, as the API
+    answers its errors; may carry ``field`` and the rejection's own details)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(examples=["https://fidelite.dev/problems/unknown_member"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable code", examples=["unknown_member"])

@@ -7,7 +7,7 @@ Each event is processed by the same code as bulk import and de-duplicated by its
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -19,7 +19,7 @@ from fidelite.api.idempotency import request_hash
 from fidelite.api.intake import ROUTE, EventCall, result_body
 from fidelite.api.keys import credentials
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception, invalid
-from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once
+from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
 from fidelite.engine import Event
 from fidelite.processing import Result
 from fidelite.processing.batch import Answer, process_events
@@ -34,6 +34,15 @@ PURCHASE_EXAMPLE = {
     "at": "2026-11-23T10:15:00+01:00", "amount": "23.50", "channel": "store", "store": "paris-1",
     "items": [{"sku": "ESP", "category": "coffee", "quantity": 2, "price": "2.50"}],
 }  # fmt: skip
+
+
+BATCH_EXAMPLE: dict[str, Any] = {"results": [
+    {"event_id": "till-7-000123", "outcome": "processed", "points": {"points": 23},
+     "transactions": [4411], "tier_changes": [], "trace_id": "till-7-000123", "decision": None},
+    {"event_id": "till-7-000124", "outcome": "rejected", "problem": {
+        "type": "https://fidelite.dev/problems/unknown_purchase", "title": "unknown purchase",
+        "status": 404, "detail": "no purchase 'till-7-000099'", "code": "unknown_purchase"}},
+]}  # fmt: skip
 
 
 class EventBatch(BaseModel):
@@ -59,6 +68,21 @@ class EventResult(BaseModel):
     tier_changes: list[TierChangeOut]
     trace_id: str
     decision: dict[str, Any] | None = Field(description="rules matched or not, and why")
+
+
+class EventRejected(BaseModel):
+    """An event of a batch that was refused (nothing of it was written)."""
+
+    event_id: str
+    outcome: Literal["rejected"]
+    problem: ProblemDetails
+
+
+class BatchResult(BaseModel):
+    """One entry per event of the batch, in the batch's order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [BATCH_EXAMPLE]})
+    results: list[EventResult | EventRejected]
 
 
 def answer_body(event: Event, answer: Answer) -> dict[str, Any]:
@@ -102,7 +126,7 @@ async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
     return JSONResponse(reply.body, reply.status, headers=reply.headers, media_type=media)
 
 
-@router.post("/events:batch")
+@router.post("/events:batch", response_model=BatchResult)
 def post_batch(
     batch: EventBatch, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
