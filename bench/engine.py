@@ -4,7 +4,9 @@ Run:  .venv/bin/python bench/engine.py [--events 200000] [--import-events 5000] 
       [--rules-only]
 
 Rule evaluation uses the example program (14 rules, CEL conditions, per-item rules,
-multipliers, caps, tiers) on synthetic purchases with 0-4 basket lines. Baselines in
+multipliers, caps, tiers) on synthetic purchases with 0-4 basket lines, once with the
+process's default collector settings and once with the import's
+(:func:`fidelite.processing.collector.bulk_collection`). Baselines in
 the same run: validating the events alone (pydantic), a program with only a plain
 "1 point per euro" rule (no CEL), and the example program with every expression run
 by CEL (``Evaluator(..., native=False)``: the engine's other fast paths stay on).
@@ -34,6 +36,7 @@ from sqlalchemy import create_engine, text
 from fidelite.engine import Evaluator, Event, MemberState
 from fidelite.ledger import Ledger
 from fidelite.processing import EventProcessor
+from fidelite.processing.collector import bulk_collection
 from fidelite.processing.importer import import_events
 from fidelite.program import load_program, parse_program
 from fidelite.store import Database
@@ -112,8 +115,12 @@ def bench_rules(count: int) -> None:
                 lambda: [cel_only.evaluate(e, member) for e in events])  # fmt: skip
     full = rate("example program (14 rules)", count,
                 lambda: [example.evaluate(e, member) for e in events])  # fmt: skip
+    with bulk_collection():
+        bulk = rate("example program, import's collector settings", count,
+                    lambda: [example.evaluate(e, member) for e in events])  # fmt: skip
     print(f"  ratios (CPU): example/all-CEL {full / slow:.2f}; example/no-CEL "
-          f"{full / simple:.2f}; example/validation {full / validated:.2f}")  # fmt: skip
+          f"{full / simple:.2f}; example/validation {full / validated:.2f}; "
+          f"collector settings {bulk / full:.2f}")  # fmt: skip
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

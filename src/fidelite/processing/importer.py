@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 from fidelite.engine import Event
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
+from fidelite.processing.collector import bulk_collection
 from fidelite.processing.processor import (
     EventProcessor,
     MemberProfile,
@@ -187,27 +188,29 @@ def import_events(
     at a time in their place in the file; without it every event runs on its own
     savepoint. If the database itself fails, the current chunk is rolled back and the
     error raised; re-running the file resumes safely (recorded events count as
-    duplicates).
+    duplicates). The run uses :func:`~fidelite.processing.collector.bulk_collection`
+    (fewer collector passes; the process's settings come back at the end).
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     report = ImportReport()
     rows = read_rows(path)
     statistics = StatisticsRefresh(processor.db)
-    while part := list(islice(rows, chunk)):
-        numbered = _parse(report, part)
-        with processor.db.write() as conn:
-            answers = (
-                process_events(processor, conn, [e for _, e in numbered])
-                if batch
-                else [process_one(processor, conn, e) for _, e in numbered]
-            )
-        for (number, event), answer in zip(numbered, answers, strict=True):
-            _count(report, number, event.id, answer)
-        if progress:
-            for number, _ in part:
-                progress(number)
-        statistics.count(len(part))  # the tables have doubled: plans must see it
+    with bulk_collection():
+        while part := list(islice(rows, chunk)):
+            numbered = _parse(report, part)
+            with processor.db.write() as conn:
+                answers = (
+                    process_events(processor, conn, [e for _, e in numbered])
+                    if batch
+                    else [process_one(processor, conn, e) for _, e in numbered]
+                )
+            for (number, event), answer in zip(numbered, answers, strict=True):
+                _count(report, number, event.id, answer)
+            if progress:
+                for number, _ in part:
+                    progress(number)
+            statistics.count(len(part))  # the tables have doubled: plans must see it
     statistics.finish()
     report.rejected.sort(key=lambda rejected: rejected.row)
     return report
