@@ -175,7 +175,7 @@ class Database:
         with self.reader.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
-    def refresh_statistics(self, tables: list[str]) -> None:
+    def refresh_statistics(self, tables: list[str], *, target: int | None = None) -> None:
         """Let PostgreSQL's planner see how big ``tables`` have grown (``ANALYZE``).
 
         A bulk load that outpaces autovacuum (or runs where it is off) leaves plans made
@@ -184,6 +184,10 @@ class Database:
         number of rows, so it costs a fraction of a second whatever the size. SQLite:
         nothing (its ``ANALYZE`` reads every row; our queries there are shaped so the
         planner needs no statistics).
+
+        ``target``: the statistics target of this ``ANALYZE`` (rows sampled: 300 per
+        unit) instead of the server's ``default_statistics_target``; the session's own
+        setting is restored afterwards.
         """
         if not self.is_postgres:
             return
@@ -195,8 +199,12 @@ class Database:
             if not conn.execute(busy, {"k": _ANALYZE_LOCK}).scalar_one():
                 return
             try:
+                if target is not None:
+                    conn.exec_driver_sql(f"SET default_statistics_target = {int(target)}")
                 conn.exec_driver_sql("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
             finally:
+                if target is not None:
+                    conn.exec_driver_sql("RESET default_statistics_target")
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ANALYZE_LOCK})
 
     def upgrade(self, revision: str = "head") -> None:
