@@ -15,10 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from fidelite.store import Database
 from tests.support import CheckedLedger
+
+# Property tests: no per-example time limit. An example takes under a millisecond, but a
+# collector pause or a descheduled process on a busy 2-core machine can take hundreds,
+# and Hypothesis would report that as a failure (DeadlineExceeded / unreliable timings).
+settings.register_profile("fidelite", deadline=None)
+settings.load_profile("fidelite")
 
 PG_ADMIN_URL = os.environ.get("FIDELITE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fidelite.webhooks import DeliveryWorker
 from fidelite.webhooks import subscriptions as subs
 from tests.api.conftest import Live
@@ -34,6 +36,8 @@ def test_log_attempts_and_replay(live: Live) -> None:
             replayed = c.post(f"/v1/webhooks/deliveries/{entry['id']}:replay",
                               headers={"Idempotency-Key": "replay-1"})  # fmt: skip
             assert replayed.status_code == 200 and replayed.json()["state"] == "pending"
+        # the replay is due at the server's real now; the worker's clock is moved past it
+        clock.now = datetime.now(UTC) + timedelta(minutes=1)
         assert worker.run_once().delivered == 1
         with live.client("admin") as c:
             done = c.get("/v1/webhooks/deliveries").json()["deliveries"]

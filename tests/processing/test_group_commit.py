@@ -92,6 +92,14 @@ class Callers:
             assert time.monotonic() < deadline, "the callers never queued"
             time.sleep(0.005)
 
+    def wait_leading(self) -> None:
+        """Until the writer has taken the first caller's item as a group of its own (it
+        then waits on the held write, and what is submitted next queues behind it)."""
+        deadline = time.monotonic() + 30
+        while self.group.groups < 1 or self.group._queue:
+            assert time.monotonic() < deadline, "the writer never took the first item"
+            time.sleep(0.005)
+
     def join(self) -> None:
         for thread in self.threads:
             thread.join(60)
@@ -118,8 +126,7 @@ def run_grouped(db: Database, processor: EventProcessor, group: EventGroupCommit
     callers = Callers(group)
     with writes_held(db, processor, "first"):
         callers.submit(purchase("opener", "first", "1"))
-        callers.wait_queued(0)  # the opener leads (it left the queue) and waits
-        time.sleep(0.05)
+        callers.wait_leading()  # the opener leads (it left the queue) and waits
         for number, event in enumerate(queued, 1):
             callers.submit(event)
             callers.wait_queued(number)  # one at a time: the queue keeps this order
@@ -229,8 +236,7 @@ def test_then_commits_with_its_event_and_a_failing_then_fails_alone(db: Database
     callers = Callers(group, then)
     with writes_held(db, processor, "first"):
         callers.submit(purchase("opener", "first", "1"))
-        callers.wait_queued(0)
-        time.sleep(0.05)
+        callers.wait_leading()
         for number, event_id in enumerate(("t1", "bad", "t2"), 1):
             callers.submit(purchase(event_id, f"member-{event_id}", "2"))
             callers.wait_queued(number)

@@ -31,7 +31,7 @@ def test_concurrent_workers_deliver_each_item_exactly_once(
         w = DeliveryWorker(wdb, allow_private=True, clock=clock, timeout=5)
         try:
             start.wait()
-            while dispatch(wdb, limit=7):  # phase 1: dispatch concurrently
+            while dispatch(wdb, limit=7, at=clock.now):  # phase 1: dispatch concurrently
                 pass
             start.wait()
             while w.run_once(limit=3).claimed:  # phase 2: claim and send concurrently
