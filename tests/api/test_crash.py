@@ -41,6 +41,7 @@ EVENTS = [
     for i in range(1000)
 ]
 BATCHES = [EVENTS[i : i + 50] for i in range(0, len(EVENTS), 50)]
+GATED = 8  # the crash run holds this batch back until the server is killed
 
 
 def _serve(url: str, program: Path, port: int) -> subprocess.Popen[bytes]:
@@ -97,17 +98,25 @@ def _ledger_state(db: Database) -> list[Any]:
     return [list(map(tuple, lots)), list(map(tuple, accounts)), list(map(tuple, txs))]
 
 
-def _post_batches(port: int, token: str) -> list[httpx.Response]:
-    """Every batch in turn, each with its own Idempotency-Key (what a till's retry sends)."""
+def _post_batches(
+    port: int, token: str, gate: threading.Event | None = None
+) -> list[httpx.Response]:
+    """Every batch in turn, each with its own Idempotency-Key (what a till's retry sends).
+
+    With ``gate``, batches from :data:`GATED` on wait until it is set: the events
+    processed when the server is killed are then between 300 and 400 however slowly
+    the test itself is scheduled."""
+    answers = []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as c:
-        return [
-            c.post(
+        for n, batch in enumerate(BATCHES):
+            if gate is not None and n == GATED:
+                gate.wait(120)
+            answers.append(c.post(
                 "/v1/events:batch",
                 json={"events": batch},
                 headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"batch-{n}"},
-            )
-            for n, batch in enumerate(BATCHES)
-        ]
+            ))  # fmt: skip
+        return answers
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -120,15 +129,19 @@ def test_kill_mid_batch_then_replay_gives_the_clean_ledger(
     token = create_key(crashed, "shop", "integration")[1]
     port = free_port()
     server = _serve(crashed.url, program, port)
-    sender = threading.Thread(target=lambda: _safe(_post_batches, port, token), daemon=True)
+    killed = threading.Event()
+    sender = threading.Thread(target=lambda: _safe(_post_batches, port, token, killed), daemon=True)
     sender.start()
     deadline = time.monotonic() + 120
     while _processed(crashed) < 300 and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
+    killed.set()  # the held-back batches now meet a dead server, and the sender stops
+    sender.join(60)
+    assert not sender.is_alive()
     done_before = _processed(crashed)
-    assert 300 <= done_before < 1000, "the kill must land in the middle of the run"
+    assert 300 <= done_before <= 50 * GATED, "the kill must land in the middle of the run"
     assert done_before % 50 == 0, "a batch is committed whole or not at all"
     time.sleep(1.5)  # past the idempotency lease: the retry may take the key over
     server = _serve(crashed.url, program, port)
