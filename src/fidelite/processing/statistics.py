@@ -12,7 +12,7 @@ rows, so the cost stays a fraction of a second whatever the size. SQLite: nothin
 Refreshes while the job runs sample :data:`RUNNING_TARGET` (3,000 rows per table):
 what plans of a growing table need is its size and which keys are unique, and that
 sample shows both (the 500-id lookup above stays an index probe). At the server's
-default target (100: 30,000 rows) the nine tables took 0.36-0.40 s of the server's CPU
+default target (100: 30,000 rows) the nine tables took 0.36-0.40 s of the server's work
 at 40,000 events, against 0.05 s; on a 2-core machine serving 1,500 events/s, that
 burst is felt by every request of its moment. :meth:`StatisticsRefresh.finish`, once a
 job is done, samples at the server's default, for the queries that come after.
