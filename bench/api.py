@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -188,6 +189,71 @@ async def open_loop(
     return done, latencies, seconds_of
 
 
+class CpuMeter:
+    """CPU time of the server's processes and of the database's sessions, per event.
+
+    Read from ``/proc`` (Linux, database on this machine): the ``fidelite serve``
+    process and its workers, and the PostgreSQL backends connected to the scratch
+    database (their pids from ``pg_stat_activity``). A process that appears during a
+    phase counts from zero; one that ends during it is lost, so the figures are lower
+    bounds (the server keeps its connections open, so none end while it runs).
+    """
+
+    def __init__(self, server_pid: int, db: Database | None) -> None:
+        self.server_pid = server_pid
+        self.db = db
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far, by pid, for ``server`` and ``database``."""
+        pids = [self.server_pid, *_children(self.server_pid)]
+        found = {"server": self._cpu(pids), "database": {}}
+        if self.db is not None:
+            with self.db.lookup() as conn:
+                query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                             " AND pid <> pg_backend_pid()")  # fmt: skip
+                found["database"] = self._cpu([int(r[0]) for r in conn.execute(query)])
+        return found
+
+    def per_event(
+        self, before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], events: int
+    ) -> str:
+        """``server N us, database M us`` of CPU per event between two samples."""
+        parts = []
+        for side in ("server", "database"):
+            if not after[side]:
+                parts.append(f"{side} n/a")
+                continue
+            used = sum(cpu - before[side].get(pid, 0.0) for pid, cpu in after[side].items())
+            parts.append(f"{side} {used / events * 1e6:.0f} us")
+        return ", ".join(parts)
+
+    def _cpu(self, pids: list[int]) -> dict[int, float]:
+        found = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended, or not Linux
+                continue
+            found[pid] = (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+        return found
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in task.read_text().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -229,16 +295,20 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         asyncio.run(closed_loop(port, token, args.warmup, args.clients, "warm-"))
+        meter = CpuMeter(server.pid, None if args.sqlite else db)
         gc.collect()  # the load generator's own collector pauses are not the server's
         gc.disable()
+        before = meter.sample()
         rate, lat, load_cpu = asyncio.run(
             closed_loop(port, token, args.events, args.clients, "api-")
         )
+        closed_cpu = meter.per_event(before, after := meter.sample(), args.events)
         opened = None
         if args.rate > 0:
             opened = asyncio.run(
                 open_loop(port, token, args.rate, args.seconds, args.connections, "open-")
             )
+            open_cpu = meter.per_event(after, meter.sample(), int(args.rate * args.seconds))
     finally:
         gc.enable()
         server.terminate()
@@ -251,6 +321,7 @@ def main() -> None:
         f"(ratio {rate / rate_base:.2f} of the baseline), p50 {pct(lat, 0.50):.1f} ms, "
         f"p99 {pct(lat, 0.99):.1f} ms; load generator {load_cpu * 1e6:.0f} us CPU/request"
     )
+    print(f"    CPU per event: {closed_cpu}")
     if opened is not None:
         done, lat, second = opened
         print(
@@ -258,6 +329,7 @@ def main() -> None:
             f"{args.connections} connections: {done:8.0f} events/s done, p50 "
             f"{pct(lat, 0.50):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, max {max(lat) * 1000:.1f} ms"
         )
+        print(f"    CPU per event: {open_cpu}")
         print("    p99 second by second (where the tail comes from): " + ", ".join(
             f"{pct([v for v, s in zip(lat, second, strict=True) if s == n], 0.99):.0f}"
             for n in range(max(second) + 1)
