@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text
+import pytest
+from sqlalchemy import event, insert, text
 
 from fidelite.engine import Event
 from fidelite.engine.coupon import generate_codes
@@ -31,6 +32,7 @@ from fidelite.processing.processor import MemberProfile, ProcessingError, Result
 from fidelite.processing.tables import coupons
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.conftest import make_database
 
 EXAMPLE = Path(__file__).parents[2] / "src" / "fidelite" / "program" / "example.yaml"
 START = datetime(2026, 11, 2, 8, tzinfo=UTC)
@@ -378,3 +380,51 @@ def test_an_amount_finer_than_the_database_keeps_takes_the_single_path(pdb: Data
         answers = process_batch(processor, conn, [fine])
     assert isinstance(answers[0], Result) and answers[0].outcome == "processed"
     assert Ledger(pdb).balance("cafe_batch", "x", "points", as_of=START).pending == 10
+
+
+UNCAPPED = """\
+id: plain
+name: Plain
+currencies: [{id: points, name: Points, value: 0.01}]
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: signup, on: [signup], fixed: 100, cap_per_member: {points: 100, period: ever}}
+"""
+
+
+def _statements(database: Database, program: str, batch: list[Event]) -> list[str]:
+    """The SQL a batch sends on SQLite (where every statement passes through SQLAlchemy)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    processor = EventProcessor(database, parse_program(program))
+    event.listen(database.writer, "before_cursor_execute", record)
+    try:
+        with database.writer.begin() as conn:
+            answers = process_batch(processor, conn, batch)
+    finally:
+        event.remove(database.writer, "before_cursor_execute", record)
+    assert all(isinstance(a, Result) and a.outcome == "processed" for a in answers)
+    return seen
+
+
+def test_rule_counters_are_read_only_for_a_batch_that_a_capped_rule_handles(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    database = make_database("sqlite", request, tmp_path)
+    buy = [Event.model_validate({"id": f"p{i}", "type": "purchase", "member": f"m{i % 2}",
+                                 "at": START, "amount": "12.50"}) for i in range(3)]  # fmt: skip
+    sql = _statements(database, UNCAPPED, buy)  # the capped rule handles sign-ups only
+    assert not [s for s in sql if "rule_usage" in s]
+    # the members' accounts and the program's in one statement
+    accounts = [s for s in sql if "accounts.member_id IS NULL" in s]
+    assert len(accounts) == 1 and "UNION ALL" in accounts[0]
+    sign = [Event.model_validate({"id": "s1", "type": "signup", "member": "m0", "at": START})]
+    sql = _statements(database, UNCAPPED, sign)
+    assert [s for s in sql if "FROM rule_usage" in s]
+    ledger = Ledger(database)
+    assert ledger.balance("plain", "m0", "points", as_of=START).available == 24 + 100
+    assert ledger.balance("plain", "m1", "points", as_of=START).available == 12
+    database.dispose()

@@ -34,7 +34,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.sql.selectable import CompoundSelect, TextualSelect
 
 from fidelite.ledger.earning import EarnOrder, earn_plan
 from fidelite.ledger.idempotency import request_hash
@@ -79,40 +79,48 @@ class AccountsRead:
     """The accounts of a batch's members (by reference) and of its program, queued in
     a :class:`~fidelite.store.script.Script` with the batch's other reads; the maps are
     ready once the script has run. Members are looked up by id through their reference,
-    each account table probe by member id (see above)."""
+    each account table probe by member id (see above). The program's accounts come in
+    the same statement as the first members' (``UNION ALL``): on PostgreSQL each
+    statement of a script costs the server a parse and plan, whatever its rows."""
 
     def __init__(self, script: Script, program_id: str, refs: list[str]) -> None:
-        members, program = _account_queries(script.is_postgres)
+        members, program, both = _account_queries(script.is_postgres)
         parts = [refs] if script.is_postgres else list(_chunks(refs, _IN_CHUNK))
-        self._members = [script.select(members, {"p": program_id, "refs": part})
-                         for part in parts if part]  # fmt: skip
-        self._program = script.select(program, {"p": program_id})
+        self._rows = [script.select(members if n else both, {"p": program_id, "refs": part})
+                      for n, part in enumerate(p for p in parts if p)]  # fmt: skip
+        if not self._rows:
+            self._rows = [script.select(program, {"p": program_id})]
 
     def members(self) -> dict[tuple[int, str], MemberAccounts]:
         """Each (member id, currency) pair's accounts and balances."""
         found: dict[tuple[int, str], MemberAccounts] = {}
-        for rows in self._members:
-            _collect(rows, found)
+        for rows in self._rows:
+            _collect((r for r in rows if r[1] is not None), found)
         return found
 
     def program(self) -> dict[str, dict[str, int]]:
         """The program's account ids, by currency and kind."""
         found: dict[str, dict[str, int]] = {}
-        for acc_id, _member, currency, kind, _balance in self._program:
-            found.setdefault(str(currency), {})[str(kind)] = int(acc_id)
+        for rows in self._rows:
+            for acc_id, member_id, currency, kind, _balance in rows:
+                if member_id is None:
+                    found.setdefault(str(currency), {})[str(kind)] = int(acc_id)
         return found
 
 
 @functools.cache
-def _account_queries(postgres: bool) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
-    """Members' accounts by member reference (``p``, ``refs``); the program's (``p``)."""
+def _account_queries(
+    postgres: bool,
+) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]], CompoundSelect[*tuple[Any, ...]]]:
+    """Members' accounts by member reference (``p``, ``refs``); the program's (``p``);
+    both in one statement."""
     ids = select(Member.id).where(Member.program_id == bindparam("p"),
                                   one_of(Member.ref, "refs", postgres))  # fmt: skip
     members = select(*_ACCOUNT_COLUMNS).where(Account.member_id.in_(ids.scalar_subquery()))
     program = select(*_ACCOUNT_COLUMNS).where(
         Account.program_id == bindparam("p"), Account.member_id.is_(None)
     )
-    return members, program
+    return members, program, members.union_all(program)
 
 
 class IdsRead:

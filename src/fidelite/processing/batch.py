@@ -225,7 +225,11 @@ class _Batch:
         budgeted = [r.id for r in self.p.program.rules if r.budget and types & set(r.on)]
         lock_shared(script, *(f"budget:{self.pid}:{rule}" for rule in budgeted))
         states = [script.select(q.states, {**pid, "refs": p}) for p in self._parts(refs)]
-        usage = [script.select(q.usage, {**pid, "refs": p}) for p in self._parts(refs)]
+        # The rule counters serve per-member caps only: a batch no capped rule handles
+        # needs none (one statement less per batch: most of an API group's cost is per
+        # statement, not per event).
+        capped = any(r.cap_per_member for r in self.p.program.rules if types & set(r.on))
+        usage = [script.select(q.usage, {**pid, "refs": p}) for p in self._parts(refs) if capped]
         times = [e.at for e in batch]
         activities = self._activities(script, refs, min(times), max(times))
         self.accounts = AccountsRead(script, self.pid, refs)

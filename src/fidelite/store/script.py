@@ -43,7 +43,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement, Select
 from sqlalchemy.sql.elements import ColumnElement, TextClause
-from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.sql.selectable import CompoundSelect, TextualSelect
 
 from fidelite.store.locking import ConcurrentUpdateError
 
@@ -110,7 +110,7 @@ class Script:
 
     def select(
         self,
-        statement: Select[*tuple[Any, ...]] | TextualSelect,
+        statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]] | TextualSelect,
         params: Mapping[str, Any] | None = None,
     ) -> Rows:
         """Add a query; its rows are in the returned :class:`Rows` after :meth:`run`."""
@@ -355,7 +355,7 @@ def _compiled(statement: ClauseElement, dialect: Any) -> _Compiled:
 
 def _shape(statement: ClauseElement, dialect: Any) -> tuple[Any, list[Any]]:
     """A query's row type (named after its columns) and each column's result processor."""
-    if not isinstance(statement, Select | TextualSelect):
+    if not isinstance(statement, Select | CompoundSelect | TextualSelect):
         return None, []
     columns = list(statement.selected_columns)
     names = [str(c.key or f"c{i}") for i, c in enumerate(columns)]
