@@ -173,6 +173,24 @@ def test_window_start_inclusive_end_exclusive() -> None:
     assert at_end.trace[0].outcome is Outcome.outside_window
 
 
+def test_window_compares_instants_whatever_the_offsets() -> None:
+    engine = evaluator(
+        "rules:\n  - id: r\n    on: [purchase]\n    fixed: 5\n"
+        "    window: {start: 2026-12-01T00:00:00+01:00, end: 2026-12-02T00:00:00+01:00}\n"
+    )
+    # the same instants as the bounds, and one microsecond either side, written in UTC
+    # and in New York time
+    inside = ["2026-11-30T23:00:00+00:00", "2026-12-01T22:59:59.999999+00:00",
+              "2026-11-30T18:00:00-05:00", "2026-12-01T17:59:59.999999-05:00"]  # fmt: skip
+    outside = ["2026-11-30T22:59:59.999999+00:00", "2026-12-01T23:00:00+00:00",
+               "2026-11-30T17:59:59.999999-05:00", "2026-12-01T18:00:00-05:00"]  # fmt: skip
+    for at in inside:
+        assert engine.evaluate(purchase("1", at=at), member()).points("points") == 5, at
+    for at in outside:
+        decision = engine.evaluate(purchase("1", at=at), member())
+        assert decision.trace[0].outcome is Outcome.outside_window, at
+
+
 def test_segment_gate_requires_one_segment() -> None:
     engine = evaluator("rules:\n  - {id: r, on: [purchase], fixed: 5, segments: [vip, staff]}\n")
     assert (

@@ -21,9 +21,8 @@ Where the time goes, and what is done once rather than per event:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +32,7 @@ from fidelite.engine.context import ContextFactory, fields_needed
 from fidelite.engine.coupon import CouponStatus, check_coupon
 from fidelite.engine.decision import CouponUse, Decision, Earning, Outcome, RuleTrace, Usage
 from fidelite.engine.event import Event
-from fidelite.engine.expiry import ExpiryDates, pending_until
+from fidelite.engine.expiry import ExpiryDates
 from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import NativeExpression, translate
 from fidelite.engine.period import local_period_key
@@ -69,6 +68,12 @@ class _CompiledRule:
     item_when: NativeExpression | None  # per_item.when as Python, for one item
     rounding: str  # the decimal module's rounding mode
     fixed_only: bool  # its only effect is ``fixed``: that many points, nothing to compute
+    fixed: Decimal  # ``rule.fixed`` as a Decimal (built once, not per event)
+    # The campaign window's bounds in UTC: aware datetimes of one fixed zone compare as
+    # plain values, where the zones the program was written in cost an offset lookup
+    # per comparison. None: no bound on that side.
+    window_start: datetime | None
+    window_end: datetime | None
     # Constant trace lines of its gates (frozen, shared between decisions).
     outside_window: RuleTrace
     not_in_segment: RuleTrace
@@ -87,6 +92,7 @@ class _Plan:
     steps: tuple[_CompiledRule | RuleTrace, ...]
     factory: ContextFactory
     needs_values: bool
+    pending: timedelta | None  # how long this type's points stay pending (None: not at all)
 
 
 class Evaluator:
@@ -138,6 +144,9 @@ class Evaluator:
             item_when=item_when,
             rounding=ROUNDING_MODES[rule.rounding],
             fixed_only=all(effect is None for effect in effects),
+            fixed=Decimal(rule.fixed),
+            window_start=_utc(rule.window.start) if rule.window else None,
+            window_end=_utc(rule.window.end) if rule.window else None,
             outside_window=RuleTrace(rule.id, Outcome.outside_window),
             not_in_segment=RuleTrace(rule.id, Outcome.segment),
             no_coupon=RuleTrace(rule.id, Outcome.coupon, note="no coupon"),
@@ -183,7 +192,11 @@ class Evaluator:
                 (python if compiled.item_when else by_cel).append(compiled.item_matches)
         needed = fields_needed(python + by_cel)
         factory = ContextFactory(needed, self.program.zone, fields_needed(by_cel))
-        return _Plan(tuple(steps), factory, bool(python + by_cel))
+        policy = self.program.pending
+        pending = None
+        if policy.days and event_type in policy.event_types:  # as expiry.pending_until
+            pending = timedelta(days=policy.days)
+        return _Plan(tuple(steps), factory, bool(python + by_cel), pending)
 
     def context_factory(self, event_type: str) -> ContextFactory:
         """The context builder for one event type: only fields its rules read are built."""
@@ -273,8 +286,9 @@ class _Run:
         self.trace: list[RuleTrace] = []
         self.usage: list[Usage] = []
         self.budget_spent: dict[str, int] = {}
-        self.running: dict[str, int] = defaultdict(int)
-        self.tier_base: dict[str, int] = defaultdict(int)
+        self.running: dict[str, int] = {}
+        self.tier_base: dict[str, int] = {}
+        self._utc: datetime | None = None
 
     @property
     def local(self) -> datetime:
@@ -368,17 +382,22 @@ class _Run:
             outcome = Outcome.no_points
         if cap is not None and points > 0:
             self.usage.append(Usage(rule.id, key, points))
-        self.running[compiled.currency] += points
+        currency = compiled.currency
+        self.running[currency] = self.running.get(currency, 0) + points
         if rule.tier_multiplier:
-            self.tier_base[compiled.currency] += points
+            self.tier_base[currency] = self.tier_base.get(currency, 0) + points
         self.trace.append(line(rule.id, outcome, points, compiled.currency, note))
         return True
 
     def _gate(self, compiled: _CompiledRule) -> RuleTrace | None:
         """The first reason the rule does not apply, or None if it does."""
         rule = compiled.rule
-        if rule.window is not None and not rule.window.contains(self.event.at):
-            return compiled.outside_window
+        if rule.window is not None:
+            if self._utc is None:
+                self._utc = self.event.at.astimezone(UTC)
+            start, end = compiled.window_start, compiled.window_end
+            if (start is not None and self._utc < start) or (end is not None and self._utc >= end):
+                return compiled.outside_window
         if compiled.segments and compiled.segments.isdisjoint(self.member.segments):
             return compiled.not_in_segment
         if rule.coupon_campaign is not None:
@@ -404,9 +423,9 @@ class _Run:
     def _raw_points(self, compiled: _CompiledRule) -> int:
         rule = compiled.rule
         if rule.multiply is not None:
-            base = Decimal(self.running[compiled.currency])
+            base = Decimal(self.running.get(compiled.currency, 0))
             return round_points(base * (rule.multiply - 1), compiled.rounding)
-        total = Decimal(rule.fixed)
+        total = compiled.fixed
         if rule.per_amount is not None:
             total += self.event.money / rule.per_amount.per * rule.per_amount.points
         if rule.per_item is not None and self.event.items:
@@ -451,14 +470,14 @@ class _Run:
             line = self.ev.tier_line(tier, currency, base)
             if line is not None:
                 self.trace.append(line)
-                self.running[currency] += line.points
+                self.running[currency] = self.running.get(currency, 0) + line.points
 
     def _earnings(self) -> list[Earning]:
         event, ev = self.event, self.ev
         if not any(self.running.values()):
             return []
         expiry = ev._expiry.expires_at(event.at, self._local)
-        pending = pending_until(self.program.pending, event.type, event.at)
+        pending = None if self.plan.pending is None else event.at + self.plan.pending
         return [
             Earning(currency, points, expiry, pending)
             for currency, points in sorted(self.running.items())
@@ -467,6 +486,10 @@ class _Run:
 
 
 _ONE = Decimal(1)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def _short(exc: Exception) -> str:
