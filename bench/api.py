@@ -19,6 +19,10 @@ clients 42-55 µs. Two loads, in this order:
    ``--connections`` connections, latency counted from the scheduled send time (so a
    server that falls behind shows it in the latency, not as a slower schedule).
 
+For each load the bench also prints the CPU time per event of the server's processes
+and of the database's sessions (Linux ``/proc``; PostgreSQL on this machine), which
+says where the time goes without a profiler attached.
+
     python bench/api.py --pg postgresql://postgres@127.0.0.1:5432/test --events 12000
     python bench/api.py --sqlite --events 4000 --workers 1
 """

@@ -11,7 +11,11 @@ Where the time goes, and what is done once rather than per event:
   exactly, and in CEL otherwise (per-item conditions then become one
   ``event.items.map(...)`` CEL call per event).
 - Per event type, a plan lists the rules in order and the fields expressions read;
-  rules that do not handle the type contribute a constant trace line.
+  rules that do not handle the type contribute a constant trace line; the type's
+  pending delay is worked out there too.
+- Campaign windows are compared in UTC (bounds converted once; the event's time once
+  per evaluation): aware datetimes in different zones cost an offset lookup per
+  comparison, two in UTC compare as plain values.
 - Per event, the fields' Python values are built once and shared by all rules; a CEL
   context (the costly part: every value is converted) is built only if a rule
   actually needs CEL, and then with only the fields CEL expressions read.
