@@ -275,6 +275,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8, help="open-loop duration")
     parser.add_argument("--connections", type=int, default=64, help="open-loop connections")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--event-group", type=int, default=None,
+                        help="passed to fidelite serve: most requests per group")  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="fidelite-bench-api-"))
     url = f"sqlite:///{tmp / 'api.db'}" if args.sqlite else scratch_pg(args.pg)
@@ -290,6 +292,8 @@ def main() -> None:
     fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
     command = [fidelite, "serve", "--program", str(program), "--db", url, "--port", str(port),
                "--workers", str(args.workers)]  # fmt: skip
+    if args.event_group is not None:
+        command += ["--event-group", str(args.event_group)]
     server = subprocess.Popen(command)
     try:
         for _ in range(600):
