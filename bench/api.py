@@ -47,6 +47,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
+import machine  # bench/machine.py: how fast this machine is today
 from fidelite.api.keys import create_key
 from fidelite.engine import Event
 from fidelite.processing import EventProcessor
@@ -322,6 +323,7 @@ def main() -> None:
         server.terminate()
         server.wait()
     kind = "SQLite" if args.sqlite else "PostgreSQL"
+    print(machine.describe(None if args.sqlite else args.pg))
     print(f"{kind}, {args.workers} server worker(s), after {args.warmup} warm-up events")
     print(f"  baseline in-process EventProcessor.process: {rate_base:8.0f} events/s")
     print(

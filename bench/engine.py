@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+import machine  # bench/machine.py: how fast this machine is today
 from fidelite.engine import Evaluator, Event, MemberState
 from fidelite.ledger import Ledger
 from fidelite.processing import EventProcessor
@@ -179,6 +180,7 @@ def main() -> None:
     parser.add_argument("--skip-rules", action="store_true", help="only the import benchmark")
     parser.add_argument("--skip-sqlite", action="store_true", help="import into PostgreSQL only")
     args = parser.parse_args()
+    print(machine.describe(args.pg))
     if not args.skip_rules:
         bench_rules(args.events)
     if args.rules_only:
