@@ -21,8 +21,9 @@ what the other routes check per request, in the same order:
 5. the events of the admitted requests, through the bulk-import batch path
    (:func:`~fidelite.processing.batch.process_events`): each gets the answer it would get
    alone;
-6. the answers of requests with a key, stored in one statement in that same transaction:
-   an event and its stored answer commit together, or neither does.
+6. the answers of requests with a key, stored in one statement in that same transaction
+   (sent with the batch's own writes, ``process_events(..., finish=...)``): an event and
+   its stored answer commit together, or neither does.
 
 As the tables grow, their planner statistics are refreshed between groups
 (:class:`~fidelite.processing.statistics.StatisticsRefresh`), as bulk import does.
@@ -144,19 +145,22 @@ class EventIntake:
                 admitted.append(slot)
         taken_over = self._admit_keys(known.rows(), calls, admitted, replies)
         applied = [slot for slot in admitted if replies[slot] is None]
-        events = [_event(calls[s]) for s in applied]  # a failed group is redone: no savepoint
-        answers = process_events(self.processor, conn, events, savepoint=False)
-        stored: list[Answered] = []
-        for slot, answer in zip(applied, answers, strict=True):
-            reply = _reply(answer)
-            replies[slot] = reply
-            call = calls[slot]
-            if call.idem_key is not None and call.digest is not None:
-                stored.append(Answered(call.idem_key, ROUTE, call.digest, reply.status,
-                                       reply.body, taken_over.get(slot)))  # fmt: skip
-        writes = Script(conn)
-        store_answers(writes, self.program_id, stored)
-        writes.run()
+        events = [_event(calls[s]) for s in applied]
+
+        def finish(script: Script, answers: list[Answer]) -> None:
+            """The replies, stored with the events' own writes (one message less)."""
+            stored: list[Answered] = []
+            for slot, answer in zip(applied, answers, strict=True):
+                reply = _reply(answer)
+                replies[slot] = reply
+                call = calls[slot]
+                if call.idem_key is not None and call.digest is not None:
+                    stored.append(Answered(call.idem_key, ROUTE, call.digest, reply.status,
+                                           reply.body, taken_over.get(slot)))  # fmt: skip
+            store_answers(script, self.program_id, stored)
+
+        # a failed group is redone one request at a time: no savepoint needed
+        process_events(self.processor, conn, events, savepoint=False, finish=finish)
         done = [r for r in replies if r is not None]
         assert len(done) == len(calls), "every request has its reply"
         return done

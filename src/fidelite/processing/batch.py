@@ -62,6 +62,10 @@ from fidelite.webhooks.tables import outbox
 Answer = Result | ProcessingError | Rejected
 """What became of one event: its result, or the rejection that left it unrecorded."""
 
+Finish = Callable[[Script, list[Answer]], None]
+"""Adds to ``script`` what must be written with the events, given every event's answer
+(see :func:`process_events`)."""
+
 _IN_CHUNK = 500
 _REF_LIMIT = 128  # the ledger's members.ref column
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
@@ -78,12 +82,21 @@ def can_batch(event: Event) -> bool:
     return event.type != REFUND
 
 
+@dataclass
+class _Finishing:
+    """The caller's :data:`Finish`, and whether its statements have run yet."""
+
+    add: Finish
+    done: bool = False
+
+
 def process_batch(
     processor: EventProcessor,
     conn: Connection,
     batch: Sequence[Event],
     *,
     savepoint: bool = True,
+    finish: _Finishing | None = None,
 ) -> list[Answer]:
     """Apply ``batch`` (no refunds) inside the caller's transaction; one answer per event.
 
@@ -101,16 +114,18 @@ def process_batch(
         raise ValueError("refunds are processed one at a time, not in a batch")
     if not savepoint:
         try:
-            answers = _Batch(processor, conn).run(batch)
+            answers = _Batch(processor, conn, finish).run(batch)
         except Fallback:  # raised before the first write: nothing to undo
             return [process_one(processor, conn, event) for event in batch]
         processor.remember_members(e.member for e in batch)
         return answers
     guard = conn.begin_nested()
     try:
-        answers = _Batch(processor, conn).run(batch)
+        answers = _Batch(processor, conn, finish).run(batch)
     except (Fallback, IntegrityError, ConcurrentUpdateError):
-        guard.rollback()
+        guard.rollback()  # the caller's statements too, if they went with the writes
+        if finish is not None:
+            finish.done = False
         return [process_one(processor, conn, event) for event in batch]
     except BaseException:
         guard.rollback()
@@ -126,13 +141,41 @@ def process_events(
     batch: Sequence[Event],
     *,
     savepoint: bool = True,
+    finish: Finish | None = None,
 ) -> list[Answer]:
     """Apply ``batch`` in order inside the caller's transaction; one answer per event.
 
     Consecutive earning events go through :func:`process_batch` (``savepoint`` is passed
     on: see there); each refund runs on its own in its place (it reads the lots its
     purchase created, which the batch before it has written by then).
+
+    ``finish(script, answers)``, if given, is called once with every event's answer to
+    add statements that must be written with the events (the API's stored answers):
+    when the batch goes through the fast path in one piece they go in its write script,
+    after its rows (one message on PostgreSQL, not one more), otherwise in a script of
+    their own once every event is applied.
     """
+    if finish is not None and batch and all(can_batch(e) for e in batch):
+        finishing = _Finishing(finish)
+        answers = process_batch(processor, conn, batch, savepoint=savepoint, finish=finishing)
+        if not finishing.done:  # nothing written by the fast path, or fell back
+            _finish_alone(conn, finish, answers)
+        return answers
+    answers = _process_events(processor, conn, batch, savepoint)
+    if finish is not None:
+        _finish_alone(conn, finish, answers)
+    return answers
+
+
+def _finish_alone(conn: Connection, finish: Finish, answers: list[Answer]) -> None:
+    script = Script(conn)
+    finish(script, answers)
+    script.run()
+
+
+def _process_events(
+    processor: EventProcessor, conn: Connection, batch: Sequence[Event], savepoint: bool
+) -> list[Answer]:
     answers: list[Answer] = []
     run: list[Event] = []
     for event in batch:
@@ -184,9 +227,12 @@ class _Accepted:
 
 
 class _Batch:
-    def __init__(self, processor: EventProcessor, conn: Connection) -> None:
+    def __init__(
+        self, processor: EventProcessor, conn: Connection, finish: _Finishing | None = None
+    ) -> None:
         self.p = processor
         self.conn = conn
+        self.finish = finish
         self.pid = processor.program.id
         self.members: dict[str, _Member] = {}
         self.usage_known: set[tuple[str, str, str]] = set()
@@ -438,7 +484,13 @@ class _Batch:
         self._write_members(script)
         script.insert(tier_changes, tier_rows)
         script.insert(outbox, self.hooks)
+        if self.finish is not None:
+            done = [a for a in answers if a is not None]
+            assert len(done) == len(answers), "every event has its answer before the writes"
+            self.finish.add(script, done)
         script.run()
+        if self.finish is not None:
+            self.finish.done = True
 
     def _enrol(self, script: Script) -> None:
         """Enrol the batch's new members, in the order of their first recorded event (the
