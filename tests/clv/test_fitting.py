@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
-from fidelite.clv import bgnbd, gammagamma, paretonbd, sbg
+from fidelite.clv import bgnbd, gammagamma, mbgnbd, paretonbd, sbg
 from fidelite.clv.triples import SummaryError, Triples, compress
 from tests.clv.cdnow import Cdnow
 
@@ -60,14 +62,22 @@ def test_fit_with_penalizer_shrinks_parameters(cdnow_triples: Triples) -> None:
     assert penalised.penalizer == 0.1
 
 
-def test_fit_without_repeat_purchases_reports_unidentified_parameters() -> None:
-    # Nobody ever came back: lambda -> 0, so the fit must say so rather than return NaN.
+@pytest.mark.parametrize("model", [paretonbd, bgnbd, mbgnbd], ids=lambda m: m.__name__)
+def test_fit_without_repeat_purchases_reports_unidentified_parameters(model: Any) -> None:
+    # Nobody ever came back: the purchase rate -> 0, so the fit must say so rather than
+    # return NaN or "converged" (whichever way the optimiser left the flat ridge: that
+    # depends on the machine's rounding, so the data decide the message).
     triples = compress(np.zeros(500), np.zeros(500), np.linspace(1, 40, 500))
-    fit = paretonbd.fit(triples)
+    fit = model.fit(triples)
     values = [*fit.params.values(), fit.log_likelihood]
     assert np.isfinite(values).all()
     assert not fit.converged
-    assert "the data do not identify the parameters" in fit.message
+    assert "no customer made a repeat purchase: the data do not identify" in fit.message
+
+
+def test_one_repeat_purchase_is_enough_to_try(cdnow_triples: Triples) -> None:
+    fit = paretonbd.fit(cdnow_triples)  # the usual case is not flagged as unidentified
+    assert fit.converged and fit.message == "converged"
 
 
 def test_fit_sbg_without_churn_reports_bound() -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from fidelite.clv.fitting import FitResult, maximize_likelihood
+from fidelite.clv.fitting import FitResult, maximize_likelihood, no_repeat_purchases
 from fidelite.clv.triples import FloatArray, IntArray, Triples, weighted_counts
 
 
@@ -244,6 +244,7 @@ class BetaGeoModel:
             n_unique=len(triples),
             total_weight=float(triples.weight.sum()),
             penalizer=penalizer,
+            unidentified=no_repeat_purchases(triples.frequency, triples.weight),
         )
 
     def log_likelihood(

@@ -131,8 +131,14 @@ def maximize_likelihood(
     total_weight: float,
     penalizer: float = 0.0,
     max_iterations: int = 3000,
+    unidentified: str | None = None,
 ) -> FitResult:
     """Maximise a model's log-likelihood from ``start`` and collect diagnostics.
+
+    ``unidentified``: what in the data leaves the parameters unidentified, if the model
+    knows beforehand (e.g. no repeat purchase at all for a purchase-rate model); the fit
+    then never reports convergence, whatever path the optimiser took (it stops on a
+    flat ridge, where the result depends on the machine's rounding).
 
     Runs with one BLAS thread: a fit is thousands of small BLAS calls (dot products,
     L-BFGS-B updates) and a multi-threaded BLAS pool wakes and spins on each, which made
@@ -150,6 +156,7 @@ def maximize_likelihood(
             total_weight=total_weight,
             penalizer=penalizer,
             max_iterations=max_iterations,
+            unidentified=unidentified,
         )
 
 
@@ -165,6 +172,7 @@ def _maximize(
     total_weight: float,
     penalizer: float,
     max_iterations: int,
+    unidentified: str | None,
 ) -> FitResult:
     if penalizer < 0:
         raise ValueError(f"{model}: penalizer must be >= 0, got {penalizer}")
@@ -204,8 +212,11 @@ def _maximize(
         names, theta, loglik, loglik_grad, penalizer=penalizer, total_weight=total_weight
     )
     flat = any(v is None for v in std_errors.values())
-    converged = gradient_norm < GRADIENT_TOLERANCE and not at_bound and not flat
-    message = _message(model, names, theta, at_bound, flat, converged, str(result.message))
+    converged = (
+        gradient_norm < GRADIENT_TOLERANCE and not at_bound and not flat and unidentified is None
+    )
+    message = _message(model, names, theta, at_bound, flat, converged, str(result.message),
+                       unidentified)  # fmt: skip
     return FitResult(
         model=model,
         params={n: float(v) for n, v in zip(names, theta, strict=True)},
@@ -231,12 +242,15 @@ def _message(
     flat: bool,
     converged: bool,
     optimiser_message: str,
+    unidentified: str | None = None,
 ) -> str:
-    if at_bound or flat:
+    if unidentified or at_bound or flat:
         values = dict(zip(names, theta, strict=True))
         where = (
-            f"parameter(s) {', '.join(f'{n}={values[n]:.3g}' for n in at_bound)} reached "
-            f"the search bound [{LOWER:g}, {UPPER:g}]"
+            unidentified
+            if unidentified
+            else f"parameter(s) {', '.join(f'{n}={values[n]:.3g}' for n in at_bound)} "
+            f"reached the search bound [{LOWER:g}, {UPPER:g}]"
             if at_bound
             else "the likelihood is flat at the optimum (Hessian not positive definite)"
         )
@@ -250,6 +264,15 @@ def _message(
             f"({optimiser_message}); estimates may be imprecise"
         )
     return "converged"
+
+
+def no_repeat_purchases(frequency: FloatArray, weight: FloatArray) -> str | None:
+    """Why a purchase-rate model (BG/NBD, Pareto/NBD...) cannot be identified from these
+    customers, or None: with no repeat purchase at all, the likelihood rises without end
+    as the purchase rate goes to zero."""
+    if float(weight @ frequency) == 0.0:
+        return "no customer made a repeat purchase"
+    return None
 
 
 def standard_errors(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, hyp2f1
 
-from fidelite.clv.fitting import FitResult, maximize_likelihood
+from fidelite.clv.fitting import FitResult, maximize_likelihood, no_repeat_purchases
 from fidelite.clv.triples import FloatArray, Triples
 
 MODEL = "paretonbd"
@@ -103,6 +103,7 @@ def fit(triples: Triples, *, penalizer: float = 0.0) -> FitResult:
         n_unique=len(triples),
         total_weight=float(w.sum()),
         penalizer=penalizer,
+        unidentified=no_repeat_purchases(x, w),
     )
 
 
