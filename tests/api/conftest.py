@@ -71,8 +71,11 @@ class Running:
         self.thread.join(timeout=30)
 
 
-def start_server(db: Database, settings: Settings | None = None) -> tuple[Running, str]:
-    app = create_app(db.url, parse_program(PROGRAM), settings or Settings())
+def start_server(
+    db: Database, settings: Settings | None = None, *, events_fast_path: bool = True
+) -> tuple[Running, str]:
+    app = create_app(db.url, parse_program(PROGRAM), settings or Settings(),
+                     events_fast_path=events_fast_path)  # fmt: skip
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)

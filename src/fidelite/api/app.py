@@ -58,9 +58,17 @@ class Services:
 
 
 def create_app(
-    db_url: str | None, program: ProgramDefinition | Path | str, settings: Settings | None = None
+    db_url: str | None,
+    program: ProgramDefinition | Path | str,
+    settings: Settings | None = None,
+    *,
+    events_fast_path: bool = True,
 ) -> FastAPI:
-    """The FastAPI application for one program on one database."""
+    """The FastAPI application for one program on one database.
+
+    ``events_fast_path``: ``POST /v1/events`` is answered before FastAPI's routing
+    (:mod:`fidelite.api.fastpath`); False leaves it to its FastAPI route (the same
+    answers, compared by the tests)."""
     settings = settings or Settings()
     definition = program if isinstance(program, ProgramDefinition) else load_program(Path(program))
     db = Database(db_url, pool_size=20)
@@ -101,6 +109,10 @@ def create_app(
     app.include_router(events.intake_router, responses=problems.RESPONSES)
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(caller)], responses=problems.RESPONSES)
+    if events_fast_path:
+        from fidelite.api.fastpath import EventsFastPath
+
+        app.add_middleware(EventsFastPath, services=services)  # inside the body limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -108,9 +108,19 @@ async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
     Events arriving at the same time from several clients share one transaction (group
     commit, :mod:`fidelite.api.intake`); each gets its own answer, after the commit.
     """
-    svc: Services = request.app.state.services
-    token = bearer_token(request.headers.get("authorization", ""))
-    raw = await request.body()
+    authorization = request.headers.get("authorization", "")
+    return await event_response(request.app.state.services, authorization, key,
+                                await request.body())  # fmt: skip
+
+
+async def event_response(
+    svc: Services, authorization: str, key: str | None, raw: bytes
+) -> JSONResponse:
+    """The answer to ``POST /v1/events`` from its ``Authorization`` header, its
+    ``Idempotency-Key`` header and its raw body: the route's, and the one the server
+    gives before FastAPI's routing (:mod:`fidelite.api.fastpath`). Raises ``Problem``
+    (401) when there is no bearer token."""
+    token = bearer_token(authorization)
     event: Event | None = None
     problem: Problem | None = None
     try:
