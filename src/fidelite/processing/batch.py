@@ -109,6 +109,9 @@ def process_batch(
     member known to the ledger but not to the program, an amount finer than the
     database keeps) still sends the events one at a time; a row refused while writing
     (a key recorded meanwhile by another writer) raises, and the caller must roll back.
+
+    ``finish`` (from :func:`process_events`) adds the caller's statements to the write
+    script and is marked done once they have run; a fallback leaves it not done.
     """
     if any(not can_batch(e) for e in batch):
         raise ValueError("refunds are processed one at a time, not in a batch")
