@@ -122,22 +122,12 @@ def _divisor(time_unit: str) -> int:
 def _end_day(ds: Dataset, value: datetime | date | None) -> date:
     """The observation end as a local day in the business time zone."""
     if value is None:
-        last = ds.backend.execute(ds.transactions.day.max())
-        return last if type(last) is date else _as_date(last)
+        return ds.last_day()
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(ZoneInfo(ds.loaded.timezone))
         return value.date()
     return value
-
-
-def _as_date(value: object) -> date:
-    to_date = getattr(value, "date", None)
-    if callable(to_date):
-        result = to_date()
-        if isinstance(result, date):
-            return result
-    raise TypeError(f"cannot read a day from {value!r}")
 
 
 def _purchase_days(t: ibis.Table, end: date) -> ibis.Table:

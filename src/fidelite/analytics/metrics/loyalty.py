@@ -82,7 +82,7 @@ def loyalty_kinds(
     """One row per customer with the inputs, the kind and the reason; counts per kind."""
     rules = thresholds or Thresholds()
     rules.check()
-    end_day = end or _as_date(ds.backend.execute(ds.transactions.day.max()))
+    end_day = end or ds.last_day()
     said = _latest_answers(answers) if answers else {}
     rows = [_classify(r, said.get(r["customer_id"], {}), rules) for r in _behaviour(ds, end_day)]
     counts = {kind: 0 for kind in KINDS}
@@ -103,13 +103,6 @@ def loyalty_kinds(
         **({"surveys": answers.loaded.source, "answers": answers.loaded.rows} if answers else {}),
     }
     return MetricResult("loyalty-kinds", _definition(rules), params, rows, summary)
-
-
-def _as_date(value: Any) -> date:
-    """The engine's scalar date (a date, datetime or pandas Timestamp) as a date."""
-    if hasattr(value, "date") and callable(value.date):
-        return value.date()  # type: ignore[no-any-return]
-    return value  # type: ignore[no-any-return]
 
 
 def _behaviour(ds: Dataset, end_day: date) -> list[dict[str, Any]]:

@@ -54,8 +54,8 @@ def repurchase(
     gaps = gaps.mutate(cohort=index_expr(gaps.first_day, "month"))
     metrics = {f"within_{d}": (gaps.gap <= d).sum() for d in windows}
     agg = gaps.group_by(group).aggregate(customers=gaps.count(), **metrics)
-    last_day = ds.backend.execute(t.day.max())
-    rows = [_row(r, windows, _as_date(last_day), per_product) for r in ds.execute(agg).to_pylist()]
+    last_day = ds.last_day()
+    rows = [_row(r, windows, last_day, per_product) for r in ds.execute(agg).to_pylist()]
     rows.sort(key=lambda r: (r["cohort"], r.get("product_id") or ""))
     what = "the same product" if per_product else "again"
     definition = (
@@ -85,9 +85,3 @@ def _row(
         row[f"repurchase_rate_{d}d"] = percent(n, size)
         row[f"complete_{d}d"] = last_day >= end + timedelta(days=d)
     return row
-
-
-def _as_date(value: Any) -> date:
-    if type(value) is date:
-        return value
-    return date.fromisoformat(str(value)[:10])
