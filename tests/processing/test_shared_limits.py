@@ -7,19 +7,25 @@ still never overrun them (SQLite file and PostgreSQL).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, text
 
 from fidelite.engine import Event
 from fidelite.ledger import assert_invariants
 from fidelite.processing import EventProcessor, ProcessingError
+from fidelite.processing.batch import process_events
 from fidelite.processing.tables import redemptions, rule_budgets
 from fidelite.program import parse_program
 from fidelite.store import Database
+from fidelite.store.locking import shared_lock_key
+from tests.conftest import make_database
 
 PROGRAM = """\
 id: shop
@@ -108,3 +114,80 @@ def test_redemption_key_reused_for_another_reward_is_refused(pdb: Database) -> N
     assert refused.value.code == "idempotency_conflict"
     assert p.ledger.balance("shop", "ann", "points", as_of=AT).available == before
     assert p.redeem("ann", "mug", key="k1", at=AT) == first
+
+
+# --- which events take a budget's lock (PostgreSQL: SQLite's writers are serial) ---
+
+WINDOWED = PROGRAM.replace(
+    "budget: 100}",
+    "budget: 100, window: {start: '2026-11-01T00:00:00+01:00', end: '2026-11-03T00:00:00+01:00'}}",
+)
+INSIDE, OUTSIDE = "2026-11-02T10:00:00+01:00", "2026-11-05T10:00:00+01:00"
+
+
+@pytest.fixture
+def pg_only(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    database = make_database("postgresql", request, tmp_path)
+    yield database
+    database.dispose()
+
+
+def _event(event_id: str, member: str, at: str) -> Event:
+    return Event.model_validate(
+        {"id": event_id, "type": "purchase", "member": member, "at": at, "amount": "100"}
+    )
+
+
+def _waits_on_advisory_lock(holder: Connection, deadline: float = 30.0) -> bool:
+    """True once another session waits for an advisory lock (polled; False at deadline)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    )
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if holder.execute(waiting).scalar_one() > 0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_budget_lock_taken_only_inside_the_campaign_window(pg_only: Database, path: str) -> None:
+    """An event outside the budgeted rule's window passes while another writer holds the
+    budget's lock; one inside it waits for that writer, then spends from the budget."""
+    p = EventProcessor(pg_only, parse_program(WINDOWED))
+
+    def apply(events: list[Event]) -> object:
+        if path == "single":
+            return [p.process(e) for e in events]
+        with pg_only.write() as conn:
+            return process_events(p, conn, events)
+
+    holder = pg_only.writer.connect()
+    holder.execute(
+        text("SELECT pg_advisory_lock(:k)"), {"k": shared_lock_key("budget:shop:launch")}
+    )
+    holder.commit()
+    # The lock is released before the pool is shut down, also when an assertion fails:
+    # a worker still waiting for it would otherwise keep the test from ending.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            outside = pool.submit(apply, [_event("late", "ann", OUTSIDE)])
+            outside.result(timeout=30)  # times out if this event waits for the lock
+            inside = pool.submit(apply, [_event("early", "bob", INSIDE)])
+            assert _waits_on_advisory_lock(holder)
+            assert not inside.done()
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+            holder.commit()
+            holder.close()
+        inside.result(timeout=30)
+    with pg_only.read() as conn:
+        used = conn.execute(select(rule_budgets.c.used)).scalar_one()
+    assert used == 30
+    as_of = datetime.fromisoformat("2026-11-06T00:00:00+01:00")
+    assert p.ledger.balance("shop", "ann", "points", as_of=as_of).available == 100
+    assert p.ledger.balance("shop", "bob", "points", as_of=as_of).available == 130
+    assert_invariants(pg_only, "shop")

@@ -271,7 +271,8 @@ class _Batch:
         members = [script.select(q.locked_members, {**pid, "refs": part})
                    for part in self._parts(refs)]  # fmt: skip
         types = {e.type for e in batch}
-        budgeted = [r.id for r in self.p.program.rules if r.budget and types & set(r.on)]
+        rules = [r for r in self.p.program.rules if r.budget]
+        budgeted = [r.id for r in rules if any(r.may_spend_budget(e.type, e.at) for e in batch)]
         lock_shared(script, *(f"budget:{self.pid}:{rule}" for rule in budgeted))
         states = [script.select(q.states, {**pid, "refs": p}) for p in self._parts(refs)]
         # The rule counters serve per-member caps only: a batch no capped rule handles

@@ -10,11 +10,12 @@ nothing does; a retry posts nothing twice (ledger keys) and records the event on
 (primary key). Bulk import runs many events in one transaction, each under its own
 savepoint, so a rejected event never leaves part of itself behind.
 
-Known limit (documented, not hidden): rule budgets and reward stock are program-wide
-counters checked on a snapshot and counted after posting, so two *concurrent* events
-of different members can together exceed a budget or a stock by one award (events of
-one member are serialised by the member lock; sequential processing, as in bulk
-import, is exact).
+Rule budgets and reward stock are program-wide counters: events of different members
+are not serialised by their member locks, so a writer that may spend from a budget
+(:meth:`~fidelite.program.rule.Rule.may_spend_budget`) or take a reward from stock first
+takes that counter's lock (:func:`~fidelite.store.locking.lock_shared`; SQLite's writers
+are serial already) and reads the counter under it: concurrent members never overrun
+them (``tests/processing/test_shared_limits.py``).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ class EventProcessor:
 
     def _earn(self, conn: Connection, event: Event) -> Result:
         self._enrol_and_lock(conn, event.member, event.at)
-        budgeted = [r.id for r in self.program.rules if r.budget and event.type in r.on]
+        budgeted = [r.id for r in self.program.rules if r.may_spend_budget(event.type, event.at)]
         lock_shared(conn, *(f"budget:{self.program.id}:{rule}" for rule in budgeted))
         member, tier_state = self._member_state(conn, event.member)
         budgets = self.budget_usage(conn)

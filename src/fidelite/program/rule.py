@@ -121,6 +121,18 @@ class Rule(ProgramModel):
     cap_per_member: MemberCap | None = None
     budget: int | None = Field(default=None, gt=0, description="total points this rule may give")
 
+    def may_spend_budget(self, event_type: str, at: datetime) -> bool:
+        """Whether an event of ``event_type`` at ``at`` could take points from this rule's
+        budget: the rule has one, handles that type, and ``at`` is inside its window.
+
+        Writers lock a budget (:func:`fidelite.store.locking.lock_shared`) only for events
+        where this holds: the lock serialises every writer until it commits, and a
+        campaign that has ended, or not begun, can spend nothing.
+        """
+        if self.budget is None or event_type not in self.on:
+            return False
+        return self.window is None or self.window.contains(at)
+
     @model_validator(mode="after")
     def _has_effect(self) -> Rule:
         effects = [self.per_amount, self.per_item, self.formula]

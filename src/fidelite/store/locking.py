@@ -194,13 +194,13 @@ def lock_shared(conn: Connection | Script, *names: str) -> None:
     if conn.dialect.name != "postgresql":
         return
     for name in sorted(set(names)):
-        conn.execute(_ADVISORY_LOCK, {"k": _lock_key(name)})
+        conn.execute(_ADVISORY_LOCK, {"k": shared_lock_key(name)})
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
-def _lock_key(name: str) -> int:
+def shared_lock_key(name: str) -> int:
     """A stable signed 64-bit key for ``name`` (PostgreSQL advisory locks take a bigint)."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
