@@ -9,12 +9,18 @@ cohort period itself). For cohort c and age N:
 * bracket retention = customers of c who purchased within a bracket of days after their
   first purchase day (e.g. 1-7, 8-30, 31-90), whatever the cohort unit.
 
-Ages beyond the end of the data are left out (null), not reported as zero.
+Cells not yet observed are null, not zero: an age N when period c + N has not begun by
+the last day of the data; a bracket A-B while some customer of the cohort has not yet
+reached day A after their first purchase (the cohort's latest first purchase day + A is
+after the last day of the data). Either way every customer counted in a shown cell has
+reached its start; the newest shown cells can still be partial (a bracket or period
+that ends after the data).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import ibis
@@ -52,10 +58,10 @@ def cohorts(
     if period not in ("day", "week", "month"):
         raise ValueError("cohort period must be day, week or month")
     first, act = _customer_cohorts(ds, period)
-    sizes = {
-        int(r["cohort"]): int(r["n"])
-        for r in ds.execute(first.group_by("cohort").aggregate(n=first.count())).to_pylist()
-    }
+    per_cohort = first.group_by("cohort").aggregate(n=first.count(), latest=first.first_day.max())
+    facts = ds.execute(per_cohort).to_pylist()
+    sizes = {int(r["cohort"]): int(r["n"]) for r in facts}
+    latest: dict[int, date] = {int(r["cohort"]): r["latest"] for r in facts}
     last_idx = int(ds.backend.execute(index_expr(ds.transactions.day.max(), period)))
     if kind == "bracket":
         counts = _bracket_counts(ds, act, brackets)
@@ -63,12 +69,16 @@ def cohorts(
     else:
         counts = _age_counts(ds, act, unbounded=kind == "unbounded")
         cols = [f"{period}_{n}" for n in range(last_idx - min(sizes, default=last_idx) + 1)]
+    last_day = ds.last_day()
     rows = []
     for c in sorted(sizes):
         start, _ = bounds(c, period)
         row: dict[str, Any] = {"cohort": label(c, period), "cohort_start": start, "size": sizes[c]}
         for i, col in enumerate(cols):
-            visible = kind == "bracket" or c + i <= last_idx
+            if kind == "bracket":
+                visible = latest[c] + timedelta(days=brackets[i][0]) <= last_day
+            else:
+                visible = c + i <= last_idx
             row[col] = percent(counts.get((c, i), 0), sizes[c]) if visible else None
         rows.append(row)
     return MetricResult(
@@ -126,5 +136,8 @@ def _definition(kind: str, period: str, brackets: Sequence[tuple[int, int]], ds:
         rule = f"{period}_N = purchased in the Nth {period} after the cohort {period} or later."
     else:
         spans = ", ".join(f"{lo}-{hi}" for lo, hi in brackets)
-        rule = f"days_A_B = purchased between A and B days after the first purchase ({spans})."
+        rule = (
+            f"days_A_B = purchased between A and B days after the first purchase ({spans}); "
+            "null until every customer of the cohort has reached day A."
+        )
     return base + rule + f" Refunds excluded; local days in time zone {ds.loaded.timezone}."

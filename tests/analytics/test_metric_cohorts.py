@@ -1,0 +1,70 @@
+"""Bracket cohorts: brackets not yet reached are null, never a 0 % nobody could beat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fidelite.analytics.engine import open_dataset
+from fidelite.analytics.metrics.cohorts import cohorts
+
+# a: Jan 5, Jan 6 (day 1), Feb 20 (day 46). b: Mar 1, Mar 9 (day 8). c: Mar 29 only.
+# a's refund on Mar 30 is the last day of the data.
+TX = """
+customer_id,timestamp,amount
+a,2024-01-05,10
+a,2024-01-06,10
+a,2024-02-20,10
+b,2024-03-01,10
+b,2024-03-09,10
+c,2024-03-29,10
+a,2024-03-30,-5
+"""
+
+
+def test_bracket_cohorts_are_null_until_every_customer_reached_the_bracket(
+    write_csv: Callable[..., Path],
+) -> None:
+    rows = {r["cohort"]: r for r in cohorts(open_dataset(write_csv(TX)), "month", "bracket").rows}
+    jan, mar = rows["2024-01"], rows["2024-03"]
+    assert (jan["size"], jan["days_1_7"], jan["days_8_30"], jan["days_31_90"]) == (
+        1,
+        100.0,
+        0.0,
+        100.0,
+    )
+    # March: b (Mar 1) and c (Mar 29). Day 1 after Mar 29 is Mar 30, inside the data: 0 of 2.
+    # Day 8 after Mar 29 is after the data: null, even though b was back on day 8.
+    assert (mar["size"], mar["days_1_7"], mar["days_8_30"], mar["days_31_90"]) == (
+        2,
+        0.0,
+        None,
+        None,
+    )
+
+
+def test_bracket_cohorts_by_day(write_csv: Callable[..., Path]) -> None:
+    rows = {r["cohort"]: r for r in cohorts(open_dataset(write_csv(TX)), "day", "bracket").rows}
+    b, c = rows["2024-03-01"], rows["2024-03-29"]
+    assert (b["days_1_7"], b["days_8_30"], b["days_31_90"]) == (0.0, 100.0, None)
+    assert (c["days_1_7"], c["days_8_30"], c["days_31_90"]) == (0.0, None, None)
+
+
+def test_first_purchase_on_the_last_day_has_no_bracket_yet(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(
+        "customer_id,timestamp,amount\na,2024-01-05,10\na,2024-01-06,10\nb,2024-03-30,10"
+    )
+    rows = {r["cohort"]: r for r in cohorts(open_dataset(path), "month", "bracket").rows}
+    assert rows["2024-03"] == {
+        "cohort": "2024-03",
+        "cohort_start": rows["2024-03"]["cohort_start"],
+        "size": 1,
+        "days_1_7": None,
+        "days_8_30": None,
+        "days_31_90": None,
+    }
+    # a bracket starting on day 0 is observed on the first purchase day itself
+    same_day = cohorts(open_dataset(path), "month", "bracket", [(0, 0), (1, 7)]).rows[-1]
+    assert (same_day["days_0_0"], same_day["days_1_7"]) == (100.0, None)
