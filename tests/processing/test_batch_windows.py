@@ -1,10 +1,11 @@
 """Tier windows on the batch path: the same tier changes as one event at a time.
 
-The batch path sums the purchases that lie inside every window of a batch and reads
-only the edge purchases one by one; these files put purchases on both sides of the
-window edges (a rolling 2-month window, a calendar year around New Year), with partial
-and full refunds and amounts with four decimals, and compare the tier changes and member
-states of a program fed one event at a time with those of a program fed in batches.
+The batch path sums the events that lie inside every window of a batch and reads only
+the edge events one by one; these files put purchases on both sides of the window edges
+(a rolling 2-month window, a calendar year around New Year), with partial and full
+refunds, amounts with four decimals, and other events that earn points (reviews) or not
+(visits; their amounts are no spend), and compare the tier changes and member states of
+a program fed one event at a time with those of a program fed in batches.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ id: {pid}
 name: Windows
 time_zone: Europe/Paris
 currencies: [{{id: points, name: Points, value: 0.01}}]
-rules: [{{id: base, on: [purchase], per_amount: {{points: 1}}}}]
+rules:
+  - {{id: base, on: [purchase], per_amount: {{points: 1}}}}
+  - {{id: review, on: [review], fixed: 40}}
 tiers:
   metric: {metric}
   window: {window}
@@ -52,7 +55,12 @@ def history(rng: random.Random) -> list[list[Event]]:
             n += 1
             member = f"m{rng.randrange(12)}"
             at = START + timedelta(weeks=week, hours=rng.randrange(5 * 7 * 24))
-            if made and rng.random() < 0.15:
+            draw = rng.random()
+            if draw < 0.1:  # points without a purchase (the points metric counts them)
+                events.append(Event(id=f"v{n}", type=rng.choice(["review", "visit"]),
+                                    member=member, at=at, amount=Decimal(7)))  # fmt: skip
+                continue
+            if made and draw < 0.25:
                 event_id, owner, amount = rng.choice(made)
                 part = amount if rng.random() < 0.5 else (amount / 3).quantize(Decimal("0.0001"))
                 events.append(Event(id=f"r{n}", type="refund", member=owner, at=at,

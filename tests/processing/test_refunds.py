@@ -11,6 +11,7 @@ import pytest
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, Rejected, assert_invariants
 from fidelite.processing import EventProcessor, Outcome, ProcessingError
+from fidelite.processing.batch import process_events
 from fidelite.program import parse_program
 from fidelite.store import Database
 
@@ -142,3 +143,49 @@ def test_decision_dates_reach_the_ledger(pdb: Database) -> None:
     assert balance(p, "2026-11-16") == (0, 10, 0)
     assert p.ledger.release_due("shop", datetime.fromisoformat("2026-11-16T10:00:00+01:00"))
     assert balance(p, "2026-11-16") == (10, 0, 0)
+
+
+FIRST_PURCHASE = """\
+id: shop
+name: Shop
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: first, on: [purchase], when: "member.purchases == 0", fixed: 100}
+"""
+
+
+def purchases_of(p: EventProcessor) -> int:
+    profile = p.member_profile("ann")
+    assert profile is not None
+    return int(profile["purchases"])
+
+
+def test_a_fully_refunded_purchase_no_longer_counts_as_a_purchase(pdb: Database) -> None:
+    # member.purchases counts the purchases the member kept: a refund of the whole
+    # amount (in one or several parts) takes the purchase back, and what it unlocked
+    # (here the first-purchase bonus) is unlocked again by the next purchase.
+    p = EventProcessor(pdb, parse_program(FIRST_PURCHASE))
+    p.process(event("p1", "purchase", "10.00", "2026-11-02"))
+    assert (purchases_of(p), balance(p, "2026-11-02")) == (1, (110, 0, 0))
+    p.process(event("r1", "refund", "4.00", "2026-11-03", refund_of="p1"))
+    assert (purchases_of(p), balance(p, "2026-11-03")) == (1, (66, 0, 0))  # partly kept
+    p.process(event("r2", "refund", "6.00", "2026-11-04", refund_of="p1"))
+    assert (purchases_of(p), balance(p, "2026-11-04")) == (0, (0, 0, 0))
+    again = p.process(event("p2", "purchase", "20.00", "2026-11-05"))
+    assert again.decision is not None and again.decision.points("points") == 120
+    assert purchases_of(p) == 1
+    assert_invariants(pdb, "shop")
+
+
+def test_a_full_refund_through_the_batch_path_counts_the_purchase_back(pdb: Database) -> None:
+    p = EventProcessor(pdb, parse_program(FIRST_PURCHASE))
+    batch = [event("p1", "purchase", "10.00", "2026-11-02"),
+             event("r1", "refund", "10.00", "2026-11-03", refund_of="p1"),
+             event("p2", "purchase", "20.00", "2026-11-05"),
+             event("p3", "purchase", "5.00", "2026-11-06")]  # fmt: skip
+    with pdb.write() as conn:
+        process_events(p, conn, batch)
+    assert purchases_of(p) == 2
+    assert balance(p, "2026-11-06") == (125, 0, 0)  # p2: 20 + 100, p3: 5

@@ -33,6 +33,7 @@ class CouponStatus(StrEnum):
     issued = "issued"
     used = "used"
     not_found = "not_found"
+    other_member = "other_member"  # issued to a named member, presented by another one
 
 
 def check_symbol(text: str) -> str:
@@ -90,7 +91,13 @@ def check_coupon(
     member: MemberState,
     at: datetime,
 ) -> CouponUse:
-    """Whether ``code`` may be used by ``member`` at ``at``; reasons are stable codes."""
+    """Whether ``code`` may be used by ``member`` at ``at``; reasons are stable codes.
+
+    The first refusal wins, in this order: ``coupon_invalid``, ``coupon_unknown``,
+    ``coupon_issued_to_other_member`` (the store found it issued to someone else: it is
+    not this member's, used or not), ``coupon_already_used``, ``coupon_not_valid_now``,
+    ``coupon_not_for_member`` (not in the campaign's segments).
+    """
     parsed = parse_code(code)
     if parsed is None:
         return CouponUse(normalise(code), None, False, "coupon_invalid")
@@ -98,6 +105,8 @@ def check_coupon(
     if campaign is None or status is CouponStatus.not_found:
         return CouponUse(normalise(code), None, False, "coupon_unknown")
     canonical = normalise(code)
+    if status is CouponStatus.other_member:
+        return CouponUse(canonical, campaign.id, False, "coupon_issued_to_other_member")
     if status is CouponStatus.used:
         return CouponUse(canonical, campaign.id, False, "coupon_already_used")
     if campaign.window is not None and not campaign.window.contains(at):

@@ -48,9 +48,12 @@ from fidelite.processing.processor import (
     Outcome,
     ProcessingError,
     Result,
+    activity,
+    coupon_status,
     initial_state_row,
+    qualifies,
 )
-from fidelite.processing.queries import queries, window_purchases
+from fidelite.processing.queries import queries, window_activity
 from fidelite.processing.tables import earnings, events, member_states, rule_usage, tier_changes
 from fidelite.program.tier import WindowKind
 from fidelite.store.locking import ConcurrentUpdateError, lock_shared
@@ -241,7 +244,7 @@ class _Batch:
         self.usage_known: set[tuple[str, str, str]] = set()
         self.budgets: dict[str, int] = {}
         self.budget_added: dict[str, int] = {}
-        self.coupons: dict[str, CouponStatus] = {}
+        self.coupons: dict[str, tuple[str, str | None]] = {}  # code: (status, member issued to)
         self.used_coupons: list[tuple[str, str]] = []
         self.recorded: set[str] = set()
         self.accepted: list[_Accepted] = []
@@ -303,7 +306,7 @@ class _Batch:
                                         purchases.get(ref, []))  # fmt: skip
         self.budgets = {} if budget_rows is None else {r.rule_id: int(r.used) for r in budget_rows}
         for rows in coupon_rows:
-            self.coupons.update({r.code: CouponStatus(r.status) for r in rows})
+            self.coupons.update({r.code: (r.status, r.member_ref) for r in rows})
 
     def _parts(self, values: list[Any]) -> list[list[Any]]:
         """``values`` for one list parameter: whole on PostgreSQL (an array: also what
@@ -337,23 +340,23 @@ class _Batch:
         if policy is None or not refs:
             return dict
         rolling = policy.window is WindowKind.rolling  # (start, at]; else [1 January, at]
-        edges, totals, earned = window_purchases(script.is_postgres, rolling)
+        edges, totals, earned = window_activity(script.is_postgres, rolling)
         since = self._window_start(earliest).astimezone(UTC) - timedelta(days=1)
         core_from, core_to = self._window_start(latest), earliest
         window = {"pid": self.pid, "since": since, "core_from": core_from, "core_to": core_to}
         readers: list[Callable[[], Iterable[tuple[str, Activity]]]] = []
         for part in self._parts(refs):
             params = {**window, "refs": part}
-            readers.append(_each_purchase(script.select(edges, params)))
+            readers.append(_each_event(script.select(edges, params)))
             if core_from < core_to:
                 summed = (script.select(totals, params), script.select(earned, params))
-                readers.append(_summed_purchases(*summed))
+                readers.append(_summed_events(*summed))
 
         def found() -> dict[str, list[Activity]]:
             by_member: dict[str, list[Activity]] = {}
             for read in readers:
-                for ref, activity in read():
-                    by_member.setdefault(ref, []).append(activity)
+                for ref, found_activity in read():
+                    by_member.setdefault(ref, []).append(found_activity)
             return by_member
 
         return found
@@ -375,7 +378,7 @@ class _Batch:
         if _too_fine(event.amount):
             raise Fallback("an amount has more decimal places than the database keeps")
         member = self.members.get(event.member) or self._newcomer(event)
-        status = self._coupon_status(event.coupon)
+        status = self._coupon_status(event.coupon, event.member)
         decision = self.p.evaluator.evaluate(event, member.state, ProgramState(self.budgets),
                                              status)  # fmt: skip
         try:
@@ -401,10 +404,12 @@ class _Batch:
         state = MemberState(ref=event.member, tier=row["tier"], joined_at=event.at)
         return _Member(event.member, None, state, tier, [], joined_at=event.at)
 
-    def _coupon_status(self, code: str | None) -> CouponStatus:
-        if not code:
+    def _coupon_status(self, code: str | None, member_ref: str) -> CouponStatus:
+        """As the single path's: the code's status, as the batch's earlier events left it."""
+        found = self.coupons.get(normalise(code)) if code else None
+        if found is None:
             return CouponStatus.not_found
-        return self.coupons.get(normalise(code), CouponStatus.not_found)
+        return coupon_status(*found, member_ref)
 
     def _count(self, event: Event, decision: Decision, member: _Member) -> list[TierChange]:
         """Move the member's and the program's counters on, as the single path's writes would."""
@@ -418,7 +423,8 @@ class _Batch:
             self.budget_added[rule_id] = self.budget_added.get(rule_id, 0) + spent
         if decision.coupon is not None and decision.coupon.accepted:
             self.used_coupons.append((decision.coupon.code, event.id))
-            self.coupons[decision.coupon.code] = CouponStatus.used
+            owner = self.coupons[decision.coupon.code][1]
+            self.coupons[decision.coupon.code] = (CouponStatus.used.value, owner)
         purchases = member.state.purchases
         if event.type == PURCHASE:
             member.purchases += 1
@@ -427,13 +433,18 @@ class _Batch:
         return self._tier(event, decision, member)
 
     def _tier(self, event: Event, decision: Decision, member: _Member) -> list[TierChange]:
+        """The member's activity and tier after ``event``, as the single path reads them
+        back from the tables (see :func:`~fidelite.processing.processor.activity`)."""
         policy = self.p.program.tiers
-        if policy is None or member.tier is None or event.type != PURCHASE:
+        if policy is None or member.tier is None or not qualifies(event, decision):
             return []
-        assert event.amount is not None
         earned = sum(e.points for e in decision.earnings)
-        spend = event.amount.quantize(_UNIT)  # as read back from the events table
-        member.activities.append(Activity(event.at, spend=spend, points=earned, purchases=1))
+        if event.type == PURCHASE:
+            assert event.amount is not None
+            spend = event.amount.quantize(_UNIT)  # as read back from the events table
+            member.activities.append(Activity(event.at, spend=spend, points=earned, purchases=1))
+        else:
+            member.activities.append(Activity(event.at, points=earned))
         new, changes = on_activity(policy, member.tier, member.activities, event.at,
                                    self.p.program.zone)  # fmt: skip
         if changes:
@@ -555,22 +566,20 @@ class _Batch:
                                          member_ref=member_ref))  # fmt: skip
 
 
-def _each_purchase(rows: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
-    """The window-edge purchases read: one activity each (with its net points)."""
+def _each_event(rows: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
+    """The window-edge events read: one activity each (as the single path counts it)."""
 
     def read() -> Iterable[tuple[str, Activity]]:
         for r in rows:
-            amount, refunded = Decimal(r.amount), Decimal(r.refunded_amount)
-            yield r.member_ref, Activity(
-                r.occurred_at, spend=amount - refunded, points=int(r.net or 0),
-                purchases=0 if refunded >= amount > 0 else 1,
-            )  # fmt: skip
+            found = activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net)
+            if found is not None:
+                yield r.member_ref, found
 
     return read
 
 
-def _summed_purchases(totals: Rows, earned: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
-    """The core-window purchases read: one activity per member, their sums."""
+def _summed_events(totals: Rows, earned: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
+    """The core-window events read: one activity per member, their sums."""
 
     def read() -> Iterable[tuple[str, Activity]]:
         points = {r.member_ref: r.net for r in earned}

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from fidelite.engine.event import PURCHASE
+from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.processing.tables import (
     coupons,
     earnings,
@@ -87,7 +87,7 @@ def queries(postgres: bool) -> Queries:
     budgets = select(rule_budgets.c.rule_id, rule_budgets.c.used).where(
         rule_budgets.c.program_id == _PID
     )
-    presented = select(coupons.c.code, coupons.c.status).where(
+    presented = select(coupons.c.code, coupons.c.status, coupons.c.member_ref).where(
         coupons.c.program_id == _PID, one_of(coupons.c.code, "codes", postgres)
     )
     # one statement: the budget is locked, so no other writer races between a read
@@ -125,19 +125,22 @@ def queries(postgres: bool) -> Queries:
 
 
 @functools.cache
-def window_purchases(postgres: bool, rolling: bool) -> tuple[AnySelect, AnySelect, AnySelect]:
+def window_activity(postgres: bool, rolling: bool) -> tuple[AnySelect, AnySelect, AnySelect]:
     """The tier-window reads of the batch's members (parameters ``pid``, ``refs``,
-    ``since``, ``core_from``, ``core_to``):
+    ``since``, ``core_from``, ``core_to``), over their recorded events but refunds (what
+    :func:`~fidelite.processing.processor.activity` counts):
 
-    - each purchase after ``since`` outside the core window, with its net points;
-    - per member, the purchases inside the core window summed (money as whole
-      ten-thousandths, exact on SQLite too), and their net points.
+    - each event after ``since`` outside the core window, with its type and net points;
+    - per member, the events inside the core window summed: the purchases' amounts less
+      refunds (money as whole ten-thousandths, exact on SQLite too), the purchases not
+      refunded in full, and the net points of every event.
 
     The core window is ``(core_from, core_to]`` for a rolling window, ``[core_from,
     core_to]`` for a calendar year.
     """
     mine = and_(events.c.program_id == _PID, one_of(events.c.member_ref, "refs", postgres),
-                events.c.type == PURCHASE)  # fmt: skip
+                events.c.type != REFUND)  # fmt: skip
+    purchase = events.c.type == PURCHASE
     after = (events.c.occurred_at > bindparam("core_from") if rolling
              else events.c.occurred_at >= bindparam("core_from"))  # fmt: skip
     core = and_(after, events.c.occurred_at <= bindparam("core_to"))
@@ -151,16 +154,17 @@ def window_purchases(postgres: bool, rolling: bool) -> tuple[AnySelect, AnySelec
         .scalar_subquery()
     )  # fmt: skip
     edges = select(
-        events.c.member_ref, events.c.occurred_at, events.c.amount, events.c.refunded_amount,
-        net.label("net"),
+        events.c.member_ref, events.c.type, events.c.occurred_at, events.c.amount,
+        events.c.refunded_amount, net.label("net"),
     ).where(mine, events.c.occurred_at > bindparam("since"), ~core)  # fmt: skip
-    units = func.sum(cast(func.round((events.c.amount - events.c.refunded_amount)
-                                     * UNITS_PER_MONEY), BigInteger))  # fmt: skip
+    kept = cast(func.round((events.c.amount - events.c.refunded_amount) * UNITS_PER_MONEY),
+                BigInteger)  # fmt: skip
+    units = func.sum(case((purchase, kept), else_=0))
     refunded_whole = and_(events.c.refunded_amount >= events.c.amount, events.c.amount > 0)
     totals = (
         select(events.c.member_ref, func.max(events.c.occurred_at).label("last"),
                units.label("units"),
-               func.sum(case((refunded_whole, 0), else_=1)).label("bought"))
+               func.sum(case((and_(purchase, ~refunded_whole), 1), else_=0)).label("bought"))
         .where(mine, core)
         .group_by(events.c.member_ref)
     )  # fmt: skip
