@@ -1,7 +1,15 @@
 """Pareto analysis: the share of net revenue from the top X % of customers, and who.
 
-Customers are ranked by net revenue (purchases minus refunds), highest first, ties by
-customer id. The top group is the first ceil(X % x customers) of that ranking.
+Only customers who brought revenue are ranked: net revenue (purchases minus refunds)
+above 0 once rounded to cents, highest first, ties by customer id. The top group is the
+first ceil(X % x ranked customers); shares are of the ranked customers' total revenue.
+Customers whose refunds cancel or exceed their purchases (net revenue <= 0) are left
+out of the ranking and reported apart (how many, and their net revenue), so every
+share is within 0-100 and the cumulative share reaches 100 at the last ranked customer.
+
+Why: a refund larger than a customer's purchases in the file (the purchase predates
+it) made the total smaller than the top customers' revenue, and shares went above
+100 %; "who brings the revenue" is a question about the customers who brought some.
 """
 
 from __future__ import annotations
@@ -14,11 +22,21 @@ import ibis
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.metrics.result import MetricResult, money, percent
 
+# Net revenue counts as above 0 from half a cent: amounts are doubles, and a fully
+# refunded order can leave dust such as 0.1 + 0.2 - 0.3 = 5.6e-17.
+HALF_CENT = 0.005
+
+
+def net_revenue(ds: Dataset) -> ibis.Table:
+    """Per customer net revenue (every customer with a row, refunds subtracted)."""
+    t = ds.transactions
+    return t.group_by("customer_id").aggregate(revenue=t.amount.sum())
+
 
 def ranked_revenue(ds: Dataset) -> ibis.Table:
-    """Per customer net revenue, ranked (0-based ``rank``) highest first."""
-    t = ds.transactions
-    g = t.group_by("customer_id").aggregate(revenue=t.amount.sum())
+    """Customers with net revenue above 0, ranked (0-based ``rank``) highest first."""
+    g = net_revenue(ds)
+    g = g.filter(g.revenue >= HALF_CENT)
     w = ibis.window(order_by=[ibis.desc(g.revenue), g.customer_id])
     return g.mutate(rank=ibis.row_number().over(w))
 
@@ -27,10 +45,20 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
     """Revenue share of the top customers; rows are the top customers (up to ``limit``)."""
     if not 0 < top_percent <= 100:
         raise ValueError("top percent must be in (0, 100]")
+    g = net_revenue(ds)
+    positive = g.revenue >= HALF_CENT
+    totals = ds.execute(
+        g.aggregate(
+            customers=g.count(),
+            ranked=positive.sum(),
+            revenue=g.revenue.sum(where=positive),
+            excluded_revenue=g.revenue.sum(where=~positive),
+        )
+    ).to_pylist()[0]
+    n, ranked = int(totals["customers"]), int(totals["ranked"] or 0)
+    total = float(totals["revenue"] or 0.0)
+    k = math.ceil(ranked * top_percent / 100)
     r = ranked_revenue(ds)
-    totals = ds.execute(r.aggregate(customers=r.count(), revenue=r.revenue.sum())).to_pylist()[0]
-    n, total = int(totals["customers"]), float(totals["revenue"] or 0.0)
-    k = math.ceil(n * top_percent / 100)
     top = r.filter(r["rank"] < k)
     top_revenue = float(ds.execute(top.aggregate(s=top.revenue.sum())).to_pylist()[0]["s"] or 0)
     shown = top.order_by("rank")
@@ -51,23 +79,32 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
         )
     summary = {
         "customers": n,
+        "ranked_customers": ranked,
+        "customers_without_revenue": n - ranked,
+        "excluded_revenue": money(float(totals["excluded_revenue"] or 0.0)),
         "top_customers": k,
         "revenue": money(total),
         "top_revenue": money(top_revenue),
         "top_revenue_share": percent(top_revenue, total),
     }
-    definition = (
-        f"Share of net revenue (refunds subtracted) from the top {top_percent:g} % of "
-        f"customers = revenue of the first ceil({top_percent:g} % x customers) customers "
-        "ranked by revenue (ties by customer id) / total revenue x 100. Rows: the top "
-        "customers, best first."
-    )
     params = {"top_percent": top_percent, "limit": limit, **ds.describe()}
-    return MetricResult("pareto", definition, params, rows, summary)
+    return MetricResult("pareto", _definition(top_percent), params, rows, summary)
+
+
+def _definition(top_percent: float) -> str:
+    return (
+        f"Share of revenue from the top {top_percent:g} % of customers = net revenue "
+        f"(refunds subtracted) of the first ceil({top_percent:g} % x ranked customers) "
+        "customers / total net revenue of the ranked customers x 100. Ranked customers: "
+        "net revenue above 0 (rounded to cents), highest first, ties by customer id; "
+        "customers whose refunds cancel or exceed their purchases (net revenue <= 0) are "
+        "not ranked and are counted apart (customers_without_revenue, excluded_revenue). "
+        "Rows: the top customers, best first."
+    )
 
 
 def curve(ds: Dataset, points: int = 20) -> list[dict[str, float | None]]:
-    """Cumulative revenue share at each 100/points % of customers (for the chart)."""
+    """Cumulative revenue share at each 100/points % of ranked customers (for the chart)."""
     r = ranked_revenue(ds)
     n = int(ds.execute(r.aggregate(c=r.count())).to_pylist()[0]["c"])
     bucket = (r["rank"] * points // max(n, 1)).name("bucket")
