@@ -3,6 +3,17 @@
 An event is immutable input. Money is ``Decimal``; ``at`` is timezone-aware (the
 engine derives local hour, weekday and date in the program's zone from it).
 ``id`` is the client's event id: the store uses it to make processing idempotent.
+
+Bounds: an amount, an item's unit price and a line total (price x quantity) are at
+most :data:`MAX_AMOUNT` (10^10 money units), a quantity at most :data:`MAX_QUANTITY`.
+The events table keeps money as ``NUMERIC(18, 4)`` (below 10^14), and a member's tier
+window sums their purchases (in ten-thousandths, as a 64-bit integer on SQLite, below
+9.2 x 10^18, and as ``NUMERIC(18, 4)`` on the timeline): 10^10 per event leaves room for
+10,000 purchases at the bound in one window, and keeps every product the engine forms
+(amount x rate, with 4 decimal places) far inside ``Decimal``'s 28 digits. 10^10 is
+still above any real purchase, even in currencies of small units (a car in Indonesian
+rupiah). An amount beyond the bound is refused here, at validation, naming its field,
+rather than failing a whole import chunk or corrupting a member's tier window.
 """
 
 from __future__ import annotations
@@ -16,6 +27,12 @@ REFUND = "refund"
 
 AttributeValue = str | int | float | bool
 
+MAX_AMOUNT = Decimal(10**10)
+"""Largest amount, unit price or line total an event may carry (see the module doc)."""
+MAX_QUANTITY = 10**15
+"""Largest quantity of a basket line: the most points the ledger takes in one entry,
+and far inside the 64-bit integers rule expressions compute with."""
+
 
 class Item(BaseModel):
     """One basket line: ``price`` is the unit price, so the line total is price x quantity."""
@@ -24,8 +41,14 @@ class Item(BaseModel):
 
     sku: str = Field(min_length=1)
     category: str = ""
-    quantity: int = Field(default=1, gt=0)
-    price: Decimal = Field(ge=0)
+    quantity: int = Field(default=1, gt=0, le=MAX_QUANTITY)
+    price: Decimal = Field(ge=0, le=MAX_AMOUNT)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Item:
+        if self.total > MAX_AMOUNT:
+            raise ValueError(f"line total (price x quantity) {self.total} is above {MAX_AMOUNT}")
+        return self
 
     @property
     def total(self) -> Decimal:
@@ -42,7 +65,7 @@ class Event(BaseModel):
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     member: str = Field(min_length=1, max_length=200)
     at: AwareDatetime
-    amount: Decimal | None = Field(default=None, ge=0)
+    amount: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     channel: str = ""
     store: str = ""
     items: list[Item] = Field(default_factory=list)
