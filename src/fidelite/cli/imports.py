@@ -15,12 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import (
+    EVENT_COLUMNS,
+    MEMBER_COLUMNS,
     ImportFileError,
+    RejectedRow,
+    check_rejects_path,
     count_rows,
     import_events,
     import_members,
     write_rejects,
 )
+from fidelite.processing.rows import Columns
 from fidelite.program import ProgramError, load_program
 from fidelite.store import Database
 
@@ -45,17 +50,23 @@ def events(
     """Process every event of a file through the program; re-running it changes nothing.
 
     Bad rows are skipped and listed, with their row number and reason, in the rejects
-    file; the exit status is 0 even when some rows were rejected.
+    file; the exit status is 0 even when some rows were rejected. The summary also says
+    how many refunds were applied and what they could not take back (points written
+    off, or clawed back into debt, per currency). A file that cannot be read (not
+    UTF-8, missing columns) or a rejects path that cannot be written stops the command
+    before anything is imported (exit status 1).
 
     Example: fidelite import events sales.csv --program program.yaml --db sqlite:///shop.db
+
+    Example: fidelite import events sales.parquet -p program.yaml --rejects bad.csv -f json
     """
+    rejects_path = _rejects_path(file, rejects, fmt)
+    total = _checked_rows(file, EVENT_COLUMNS, fmt)
     with _processor(program_file, db, announce, fmt) as processor:
         report = _with_progress(
-            file, fmt, lambda advance: import_events(processor, file, progress=advance)
+            file, total, fmt, lambda advance: import_events(processor, file, progress=advance)
         )
-    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
-    if report.rejected:
-        write_rejects(rejects_path, report.rejected)
+    _write_rejects(rejects_path, report.rejected, "event_id", fmt)
     _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
 
 
@@ -79,16 +90,50 @@ def members(
     ';'), attributes (JSON object). Bad rows are skipped and listed in the rejects file.
 
     Example: fidelite import members crm.csv --program program.yaml --db sqlite:///shop.db
+
+    Example: fidelite import members crm.parquet -p program.yaml --no-announce -f json
     """
     now = datetime.now(UTC)
+    rejects_path = _rejects_path(file, rejects, fmt)
+    total = _checked_rows(file, MEMBER_COLUMNS, fmt)
     with _processor(program_file, db, announce, fmt) as processor:
         report = _with_progress(
-            file, fmt, lambda advance: import_members(processor, file, now=now, progress=advance)
+            file,
+            total,
+            fmt,
+            lambda advance: import_members(processor, file, now=now, progress=advance),
         )
-    rejects_path = rejects or file.with_name(file.name + ".rejects.csv")
-    if report.rejected:
-        write_rejects(rejects_path, report.rejected, key="member")
+    _write_rejects(rejects_path, report.rejected, "member", fmt)
     _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
+
+
+def _rejects_path(file: Path, given: Path | None, fmt: OutputFormat) -> Path:
+    """Where rejected rows go, checked writable before anything is imported."""
+    path = given or file.with_name(file.name + ".rejects.csv")
+    try:
+        check_rejects_path(path)
+    except ImportFileError as exc:
+        message = f"--rejects {exc}" if given else f"{exc} (choose a place with --rejects)"
+        fail(message, code="invalid_rejects_path", fmt=fmt)
+    return path
+
+
+def _checked_rows(file: Path, columns: Columns, fmt: OutputFormat) -> int:
+    """The file's number of rows, once it is known readable (encoding, columns)."""
+    try:
+        return count_rows(file, columns)
+    except ImportFileError as exc:
+        fail(str(exc), code="invalid_file", fmt=fmt)
+
+
+def _write_rejects(path: Path, rejected: list[RejectedRow], key: str, fmt: OutputFormat) -> None:
+    if not rejected:
+        return
+    try:
+        write_rejects(path, rejected, key=key)
+    except OSError as exc:
+        fail(f"{path}: the import is done, but its {len(rejected)} rejected row(s) could not "
+             f"be written: {exc.strerror}", code="rejects_not_written", fmt=fmt)  # fmt: skip
 
 
 @contextmanager
@@ -109,11 +154,10 @@ def _processor(
 
 
 def _with_progress(
-    file: Path, fmt: OutputFormat, run: Callable[[Callable[[int], None]], Any]
+    file: Path, total: int, fmt: OutputFormat, run: Callable[[Callable[[int], None]], Any]
 ) -> Any:
     """Run an import with a progress bar over the file's rows (none for JSON output)."""
     try:
-        total = count_rows(file)
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -139,6 +183,9 @@ def _print_summary(
     rows += [
         {"": f"rejected: {code}", "count": n} for code, n in summary["rejected_by_code"].items()
     ]
+    for key, label in (("points_written_off", "points written off"),
+                       ("points_into_debt", "points clawed back into debt")):  # fmt: skip
+        rows += [{"": f"{label} ({c})", "count": n} for c, n in summary.get(key, {}).items()]
     print_rows(rows, OutputFormat.table, title=f"Import of {file.name}")
     if rejects_path:
         console.print(f"Rejected rows written to {rejects_path}")

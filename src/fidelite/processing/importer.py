@@ -3,8 +3,17 @@ as the API.
 
 Each row is one event, processed atomically on its own (under a savepoint, many
 rows per transaction): a bad row is reported (row number, column, reason) and
-skipped, and never stops the import or leaves part of itself written. Re-running
-the same file changes nothing: events already recorded are counted as duplicates.
+skipped, and never stops the import or leaves part of itself written. A chunk that
+fails as a whole (a row the database refuses in a way the processor does not expect)
+is rolled back and applied again one row per transaction: the failing row is reported
+with the exception, its neighbours are imported. Only a database that no longer
+answers stops the import. Re-running the same file changes nothing: events already
+recorded are counted as duplicates. The summary reports what refunds could not take
+back from a member (points written off, points clawed back into debt, per currency):
+the refund policy's shortfall is explicit, never silent.
+
+Files (:mod:`fidelite.processing.rows`): CSV in UTF-8 (a byte order mark is skipped)
+or Parquet; ids may be integers (Parquet), taken as their decimal text.
 
 Columns: ``event_id``, ``type``, ``member``, ``at`` (ISO 8601 with offset), ``amount``,
 and optionally ``channel``, ``store``, ``coupon``, ``refund_of``, ``items`` (JSON list
@@ -21,39 +30,62 @@ changes nothing counts as unchanged, so re-running the file changes nothing.
 from __future__ import annotations
 
 import csv
-import importlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
+from fidelite.engine.event import REFUND
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
 from fidelite.processing.collector import bulk_collection
 from fidelite.processing.processor import (
     EventProcessor,
+    MemberChange,
     MemberProfile,
     Outcome,
     ProcessingError,
+    Result,
 )
+from fidelite.processing.rows import Columns, ImportFileError, Row, read_rows
+from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
+from fidelite.store import Database
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "MEMBER_COLUMNS",
+    "ImportFileError",
+    "ImportReport",
+    "MemberImportReport",
+    "RejectedRow",
+    "check_rejects_path",
+    "count_rows",
+    "import_events",
+    "import_members",
+    "row_to_event",
+    "row_to_member",
+    "write_rejects",
+]
 
 REQUIRED = ("event_id", "type", "member", "at")
 OPTIONAL = ("amount", "channel", "store", "coupon", "refund_of", "items", "attributes")
+EVENT_COLUMNS: Columns = (REQUIRED, OPTIONAL)
 JSON_COLUMNS = ("items", "attributes")
+ID_COLUMNS = ("event_id", "member", "refund_of", "coupon", "store", "channel")
 MEMBER_REQUIRED = ("member",)
 MEMBER_OPTIONAL = ("joined_at", "birth_date", "segments", "attributes")
-
-
-class ImportFileError(ValueError):
-    """The file itself cannot be imported (unreadable, wrong format, missing columns)."""
+MEMBER_COLUMNS: Columns = (MEMBER_REQUIRED, MEMBER_OPTIONAL)
+FAILED = "processing_failed"  # the code of a row that failed with an unexpected exception
+_I = TypeVar("_I")  # an item of a chunk (an event, a row)
+_R = TypeVar("_R")  # what applying it gives
 
 
 @dataclass(frozen=True)
@@ -66,88 +98,54 @@ class RejectedRow:
     message: str
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A row that failed with an exception the processor does not expect (a bug, or a
+    database refusal no check foresaw): it changed nothing and is reported."""
+
+    message: str
+
+    @classmethod
+    def of(cls, exc: Exception) -> Failed:
+        """The exception's type and the first line of its message (a database error's
+        next lines repeat the SQL and its parameters)."""
+        lines = str(exc).strip().splitlines()
+        detail = f": {lines[0][:300]}" if lines else ""
+        return cls(f"{type(exc).__name__}{detail}")
+
+
 @dataclass
 class ImportReport:
-    """Counts of an import run and the rejected rows."""
+    """Counts of an import run, the rejected rows, and what refunds could not take back
+    (``written_off``/``into_debt``: points per currency, under the program's shortfall
+    policy ``within_balance``/``debt``)."""
 
     rows: int = 0
     processed: int = 0
     duplicates: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+    refunds: int = 0
+    written_off: dict[str, int] = field(default_factory=dict)
+    into_debt: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """Counts, and rejections per code."""
-        reasons: dict[str, int] = {}
-        for row in self.rejected:
-            reasons[row.code] = reasons.get(row.code, 0) + 1
+        """Counts, rejections per code, refunds and their shortfall per currency."""
         return {
             "rows": self.rows,
             "processed": self.processed,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected),
-            "rejected_by_code": dict(sorted(reasons.items())),
+            "rejected_by_code": _by_code(self.rejected),
+            "refunds": self.refunds,
+            "points_written_off": dict(sorted(self.written_off.items())),
+            "points_into_debt": dict(sorted(self.into_debt.items())),
         }
 
 
-def count_rows(path: Path) -> int:
-    """Number of data rows (for progress bars)."""
-    if path.suffix.lower() == ".parquet":
-        return int(_parquet(path).metadata.num_rows)
-    with path.open(encoding="utf-8", newline="") as handle:
-        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
-
-
-def read_rows(
-    path: Path, columns: tuple[Sequence[str], Sequence[str]] = (REQUIRED, OPTIONAL)
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(row number, cells)`` of a CSV or Parquet file; checks the columns first.
-
-    ``columns`` = (required, optional) column names; any other column is an error.
-    """
-    if path.suffix.lower() == ".parquet":
-        yield from _parquet_rows(path, columns)
-        return
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        _check_columns(path, reader.fieldnames or [], columns)
-        for index, row in enumerate(reader, start=2):
-            yield index, {k: v for k, v in row.items() if k is not None}
-
-
-def _parquet(path: Path) -> Any:
-    pq = importlib.import_module("pyarrow.parquet")
-    try:
-        return pq.ParquetFile(path)
-    except (OSError, ValueError) as exc:
-        raise ImportFileError(f"{path}: not a readable Parquet file: {exc}") from None
-
-
-def _parquet_rows(
-    path: Path, columns: tuple[Sequence[str], Sequence[str]]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    table = _parquet(path)
-    _check_columns(path, list(table.schema_arrow.names), columns)
-    number = 2
-    for batch in table.iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
-            yield number, row
-            number += 1
-
-
-def _check_columns(
-    path: Path, columns: Sequence[str], allowed: tuple[Sequence[str], Sequence[str]]
-) -> None:
-    required, optional = allowed
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise ImportFileError(f"{path}: missing column(s): {', '.join(missing)}")
-    unknown = [c for c in columns if c not in (*required, *optional)]
-    if unknown:
-        raise ImportFileError(f"{path}: unknown column(s): {', '.join(unknown)}")
+def count_rows(path: Path, columns: Columns = EVENT_COLUMNS) -> int:
+    """Number of data rows, the file checked first (encoding, columns): a caller can
+    refuse a bad file before opening the database."""
+    return _count_rows(path, columns)
 
 
 def row_to_event(cells: dict[str, Any]) -> Event:
@@ -156,6 +154,8 @@ def row_to_event(cells: dict[str, Any]) -> Event:
     for column, value in cells.items():
         if value is None or value == "":
             continue
+        if column in ID_COLUMNS:
+            value = _id_text(value)
         if column in JSON_COLUMNS and isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -186,58 +186,171 @@ def import_events(
     (the default), the earning events of a chunk go through the batch path
     (:mod:`fidelite.processing.batch`: same result, far fewer statements), refunds one
     at a time in their place in the file; without it every event runs on its own
-    savepoint. If the database itself fails, the current chunk is rolled back and the
-    error raised; re-running the file resumes safely (recorded events count as
-    duplicates). The run uses :func:`~fidelite.processing.collector.bulk_collection`
-    (fewer collector passes; the process's settings come back at the end).
+    savepoint. A chunk that raises is rolled back and its events applied again one per
+    transaction: an event that raises again is rejected with code ``processing_failed``
+    (the exception's type and message) and its neighbours are recorded. If the database
+    no longer answers, the error is raised; re-running the file resumes safely
+    (recorded events count as duplicates). The run uses
+    :func:`~fidelite.processing.collector.bulk_collection` (fewer collector passes; the
+    process's settings come back at the end).
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     report = ImportReport()
-    rows = read_rows(path)
+    rows = read_rows(path, EVENT_COLUMNS)
     statistics = StatisticsRefresh(processor.db)
+
+    def one(conn: Connection, event: Event) -> Answer:
+        return process_one(processor, conn, event)
+
+    alone = _alone(processor.db, one)
     with bulk_collection():
         while part := list(islice(rows, chunk)):
             numbered = _parse(report, part)
-            with processor.db.write() as conn:
-                answers = (
-                    process_events(processor, conn, [e for _, e in numbered])
-                    if batch
-                    else [process_one(processor, conn, e) for _, e in numbered]
-                )
+            events = [event for _, event in numbered]
+            answers = _chunk_or_alone(
+                processor.db, events, _events_applier(processor, events, batch), alone
+            )
             for (number, event), answer in zip(numbered, answers, strict=True):
-                _count(report, number, event.id, answer)
+                _count(report, number, event, answer)
             if progress:
-                for number, _ in part:
-                    progress(number)
+                for row in part:
+                    progress(row.number)
             statistics.count(len(part))  # the tables have doubled: plans must see it
     statistics.finish()
     report.rejected.sort(key=lambda rejected: rejected.row)
     return report
 
 
-def _parse(report: ImportReport, part: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, Event]]:
+def _events_applier(
+    processor: EventProcessor, events: Sequence[Event], batch: bool
+) -> Callable[[Connection], list[Answer]]:
+    """What applies a chunk's events in one transaction (the batch path, or one by one)."""
+
+    def apply(conn: Connection) -> list[Answer]:
+        if batch:
+            return process_events(processor, conn, events)
+        return [process_one(processor, conn, event) for event in events]
+
+    return apply
+
+
+def _chunk_or_alone(
+    db: Database,
+    items: Sequence[_I],
+    apply: Callable[[Connection], list[_R]],
+    alone: Callable[[_I], _R | Failed],
+) -> list[_R | Failed]:
+    """``apply`` the chunk in one transaction; if it fails, the chunk is rolled back and
+    each item applied ``alone`` (its own transaction), so a failing item fails alone."""
+    try:
+        with db.write() as conn:
+            applied: list[_R | Failed] = list(apply(conn))
+        return applied
+    except Exception:
+        return [alone(item) for item in items]
+
+
+def _alone(db: Database, apply: Callable[[Connection, _I], _R]) -> Callable[[_I], _R | Failed]:
+    """``apply`` for one item in a transaction of its own; an exception becomes the
+    item's :class:`Failed` answer, unless the database no longer answers (then it is
+    raised: the import stops, and a re-run resumes where it stopped)."""
+
+    def run(item: _I) -> _R | Failed:
+        try:
+            with db.write() as conn:
+                return apply(conn, item)
+        except Exception as exc:
+            if not _answers(db):
+                raise
+            return Failed.of(exc)
+
+    return run
+
+
+def _answers(db: Database) -> bool:
+    """Whether the database still answers (a failure was the row's, not the server's)."""
+    try:
+        with db.read() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def _parse(report: ImportReport, part: list[Row]) -> list[tuple[int, Event]]:
     """The chunk's rows as events, numbered; bad rows are reported and left out."""
     numbered: list[tuple[int, Event]] = []
-    for number, cells in part:
+    for row in part:
         report.rows += 1
         try:
-            numbered.append((number, row_to_event(cells)))
-        except ValueError as exc:
-            event_id = str(cells.get("event_id") or "")
-            report.rejected.append(RejectedRow(number, event_id, "invalid_row", str(exc)))
+            if row.problem:
+                raise ValueError(row.problem)
+            numbered.append((row.number, row_to_event(row.cells)))
+        except Exception as exc:
+            key = _key(row.cells, "event_id")
+            message = str(exc) if isinstance(exc, ValueError) else Failed.of(exc).message
+            report.rejected.append(RejectedRow(row.number, key, "invalid_row", message))
     return numbered
 
 
-def _count(report: ImportReport, number: int, event_id: str, answer: Answer) -> None:
-    if isinstance(answer, ProcessingError):
-        report.rejected.append(RejectedRow(number, event_id, answer.code, answer.message))
+def _count(report: ImportReport, number: int, event: Event, answer: Answer | Failed) -> None:
+    if isinstance(answer, Failed):
+        report.rejected.append(RejectedRow(number, event.id, FAILED, answer.message))
+    elif isinstance(answer, ProcessingError):
+        report.rejected.append(RejectedRow(number, event.id, answer.code, answer.message))
     elif isinstance(answer, Rejected):
-        report.rejected.append(RejectedRow(number, event_id, answer.code.value, answer.message))
+        report.rejected.append(RejectedRow(number, event.id, answer.code.value, answer.message))
     elif answer.outcome is Outcome.duplicate:
         report.duplicates += 1
     else:
         report.processed += 1
+        if event.type == REFUND:
+            _count_refund(report, answer)
+
+
+def _count_refund(report: ImportReport, result: Result) -> None:
+    """A refund applied: what its reversals could not take back from the member."""
+    report.refunds += 1
+    for receipt in result.receipts:
+        if receipt.written_off:
+            _add(report.written_off, receipt.currency, receipt.written_off)
+        if receipt.debt_added:
+            _add(report.into_debt, receipt.currency, receipt.debt_added)
+
+
+def _add(totals: dict[str, int], currency: str, points: int) -> None:
+    totals[currency] = totals.get(currency, 0) + points
+
+
+def _by_code(rejected: Iterable[RejectedRow]) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    for row in rejected:
+        reasons[row.code] = reasons.get(row.code, 0) + 1
+    return dict(sorted(reasons.items()))
+
+
+def _id_text(value: Any) -> Any:
+    """An integer id (a Parquet int64 column) as its decimal text; anything else as is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def check_rejects_path(path: Path) -> None:
+    """Raise :class:`ImportFileError` if the rejects file cannot be written at ``path``
+    (checked before importing: afterwards, the rows would be imported and their
+    rejects lost). Creates nothing: a file made for the check is removed."""
+    if path.is_dir():
+        raise ImportFileError(f"{path}: cannot write the rejects file: it is a directory")
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot write the rejects file: {exc.strerror}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def write_rejects(path: Path, rejected: list[RejectedRow], key: str = "event_id") -> None:
@@ -261,22 +374,19 @@ class MemberImportReport:
 
     def summary(self) -> dict[str, Any]:
         """Counts, and rejections per code."""
-        reasons: dict[str, int] = {}
-        for row in self.rejected:
-            reasons[row.code] = reasons.get(row.code, 0) + 1
         return {
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": len(self.rejected),
-            "rejected_by_code": dict(sorted(reasons.items())),
+            "rejected_by_code": _by_code(self.rejected),
         }
 
 
 def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProfile, datetime]:
     """``(reference, profile, joined at)`` from a row (``ValueError`` naming the column)."""
-    ref = str(cells.get("member") or "").strip()
+    ref = _member_ref(cells)
     if not ref:
         raise ValueError("member: missing member reference")
     joined = now
@@ -305,35 +415,62 @@ def import_members(
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     report = MemberImportReport()
-    rows = read_rows(path, (MEMBER_REQUIRED, MEMBER_OPTIONAL))
-    while batch := list(islice(rows, chunk)):
-        with processor.db.write() as conn:
-            for number, cells in batch:
-                _import_member(processor, conn, report, number, cells, now)
-                if progress:
-                    progress(number)
+    rows = read_rows(path, MEMBER_COLUMNS)
+
+    def one(conn: Connection, row: Row) -> MemberChange | RejectedRow:
+        return _save_member(processor, conn, row, now)
+
+    save = _alone(processor.db, one)
+    while part := list(islice(rows, chunk)):
+        outcomes = _chunk_or_alone(processor.db, part, _members_applier(processor, part, now), save)
+        for row, outcome in zip(part, outcomes, strict=True):
+            report.rows += 1
+            if isinstance(outcome, Failed):
+                outcome = RejectedRow(row.number, _member_ref(row.cells), FAILED, outcome.message)
+            if isinstance(outcome, RejectedRow):
+                report.rejected.append(outcome)
+            else:
+                setattr(report, outcome.value, getattr(report, outcome.value) + 1)
+            if progress:
+                progress(row.number)
     return report
 
 
-def _import_member(
-    processor: EventProcessor,
-    conn: Connection,
-    report: MemberImportReport,
-    number: int,
-    cells: dict[str, Any],
-    now: datetime,
-) -> None:
-    report.rows += 1
-    ref = str(cells.get("member") or "")
+def _members_applier(
+    processor: EventProcessor, part: list[Row], now: datetime
+) -> Callable[[Connection], list[MemberChange | RejectedRow]]:
+    """What saves a chunk's members in one transaction, each under its savepoint."""
+
+    def apply(conn: Connection) -> list[MemberChange | RejectedRow]:
+        return [_save_member(processor, conn, row, now) for row in part]
+
+    return apply
+
+
+def _save_member(
+    processor: EventProcessor, conn: Connection, row: Row, now: datetime
+) -> MemberChange | RejectedRow:
+    """Enrol or update the row's member under a savepoint; a bad row is returned."""
+    ref = _member_ref(row.cells)
     try:
-        ref, profile, joined = row_to_member(cells, now)
-        change = processor.save_member(ref, profile, at=joined, conn=conn)
+        if row.problem:
+            raise ValueError(row.problem)
+        ref, profile, joined = row_to_member(row.cells, now)
+        return processor.save_member(ref, profile, at=joined, conn=conn)
     except ValueError as exc:
-        report.rejected.append(RejectedRow(number, ref, "invalid_row", str(exc)))
+        return RejectedRow(row.number, ref, "invalid_row", str(exc))
     except Rejected as exc:
-        report.rejected.append(RejectedRow(number, ref, exc.code.value, exc.message))
-    else:
-        setattr(report, change.value, getattr(report, change.value) + 1)
+        return RejectedRow(row.number, ref, exc.code.value, exc.message)
+
+
+def _member_ref(cells: dict[str, Any]) -> str:
+    return _key(cells, "member").strip()
+
+
+def _key(cells: dict[str, Any], column: str) -> str:
+    """A row's id cell as text, for its reject line ("" if empty)."""
+    value = cells.get(column)
+    return str(_id_text(value)) if _given(value) else ""
 
 
 def _given(value: Any) -> bool:

@@ -1,0 +1,149 @@
+"""Rows of an import file (CSV or Parquet), as spreadsheets and data tools write them.
+
+A CSV file must be UTF-8 text (a leading byte order mark, as Excel writes, is
+skipped); the whole file is checked before the first row is handed out, so a file
+with a bad byte anywhere is refused before anything is imported, naming the line.
+Row numbers are those a spreadsheet shows (the header is row 1). A row with more
+non-empty cells than the header has is handed out with a ``problem`` (the importer
+rejects it): its cells cannot be matched to columns, typically a JSON cell written
+without quotes and split at its commas. Parquet columns keep their types (an integer
+id stays an integer: the importer turns ids into text).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import importlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+ENCODING = "utf-8-sig"  # UTF-8, skipping a byte order mark
+_BLOCK = 1 << 20
+
+Columns = tuple[Sequence[str], Sequence[str]]
+"""(required, optional) column names; any other column is an error."""
+
+
+class ImportFileError(ValueError):
+    """The file itself cannot be imported (unreadable, wrong format, missing columns)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: its number, its cells by column (missing cells are None), and why
+    it cannot be read as a row, if it cannot."""
+
+    number: int
+    cells: dict[str, Any]
+    problem: str | None = None
+
+
+def count_rows(path: Path, columns: Columns) -> int:
+    """Number of data rows, after checking the file as :func:`read_rows` does (so a
+    caller can refuse a bad file before opening anything else)."""
+    if _is_parquet(path):
+        table = _parquet(path)
+        _check_columns(path, list(table.schema_arrow.names), columns)
+        return int(table.metadata.num_rows)
+    check_text(path)
+    with _open(path) as handle:
+        records = csv.reader(handle)
+        _check_columns(path, next(records, []), columns)
+        return sum(1 for record in records if record)
+
+
+def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
+    """The data rows of a CSV or Parquet file; checks the whole file's encoding (CSV)
+    and its columns before the first row."""
+    if _is_parquet(path):
+        yield from _parquet_rows(path, columns)
+        return
+    check_text(path)
+    with _open(path) as handle:
+        records = csv.reader(handle)
+        header = next(records, [])
+        _check_columns(path, header, columns)
+        for number, record in enumerate(records, start=2):
+            if record:  # a blank line is no row (but keeps its number)
+                yield _row(number, header, record)
+
+
+def check_text(path: Path) -> None:
+    """Raise :class:`ImportFileError` naming the first line that is not UTF-8."""
+    decoder = codecs.getincrementaldecoder(ENCODING)()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ImportFileError(_first_bad_line(path)) from None
+
+
+def _first_bad_line(path: Path) -> str:
+    """Where the file stops being UTF-8 (read again line by line: the error path only)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode(ENCODING if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                byte = line[exc.start]
+                return (f"{path}: line {number}: not UTF-8 text (byte 0x{byte:02x}); "
+                        "save the file as UTF-8")  # fmt: skip
+    return f"{path}: not UTF-8 text; save the file as UTF-8"
+
+
+def _open(path: Path) -> TextIO:
+    try:
+        return path.open(encoding=ENCODING, newline="")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _row(number: int, header: list[str], record: list[str]) -> Row:
+    cells: dict[str, Any] = dict(zip(header, record, strict=False))
+    for column in header[len(record) :]:
+        cells[column] = None
+    extra = record[len(header) :]
+    if any(cell.strip() for cell in extra):
+        problem = (f"(row): {len(record)} cells where the header has {len(header)} "
+                   "(a cell holding commas needs quotes)")  # fmt: skip
+        return Row(number, cells, problem)
+    return Row(number, cells)
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() == ".parquet"
+
+
+def _parquet(path: Path) -> Any:
+    pq = importlib.import_module("pyarrow.parquet")
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:
+        raise ImportFileError(f"{path}: not a readable Parquet file: {exc}") from None
+
+
+def _parquet_rows(path: Path, columns: Columns) -> Iterator[Row]:
+    table = _parquet(path)
+    _check_columns(path, list(table.schema_arrow.names), columns)
+    number = 2
+    for batch in table.iter_batches(batch_size=10_000):
+        for cells in batch.to_pylist():
+            yield Row(number, cells)
+            number += 1
+
+
+def _check_columns(path: Path, names: Sequence[str], allowed: Columns) -> None:
+    required, optional = allowed
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ImportFileError(f"{path}: missing column(s): {', '.join(missing)}")
+    unknown = [c for c in names if c not in (*required, *optional)]
+    if unknown:
+        raise ImportFileError(f"{path}: unknown column(s): {', '.join(unknown)}")

@@ -1,0 +1,180 @@
+"""Bulk import of files as spreadsheets and data tools write them: encodings, a byte
+order mark, integer ids in Parquet, rows wider than the header, a rejects path that
+cannot be written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from fidelite.cli.main import _register, app
+from fidelite.ledger import Ledger
+from fidelite.processing import EventProcessor
+from fidelite.processing.importer import ImportFileError, import_events, import_members
+from fidelite.program import parse_program
+from fidelite.store import Database
+from tests.processing.test_import_members import NOW
+
+PROGRAM = """\
+id: shop
+name: Shop
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+"""
+HEADER = "event_id,type,member,at,amount\n"
+AT = "2026-11-02T10:00:00+01:00"
+
+
+def processor(db: Database) -> EventProcessor:
+    return EventProcessor(db, parse_program(PROGRAM))
+
+
+def points(db: Database, member: str) -> int:
+    return Ledger(db).balance("shop", member, "points", as_of="2026-12-01T00:00:00Z").available
+
+
+def count(db: Database, table: str) -> int:
+    with db.read() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def good_rows(n: int) -> str:
+    return "".join(f"g{i},purchase,m{i % 7},{AT},2\n" for i in range(n))
+
+
+def test_import_refuses_a_file_that_is_not_utf8_and_writes_nothing(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """The bad byte comes after several chunks' worth of good rows: none is imported."""
+    file = tmp_path / "events.csv"
+    file.write_bytes((HEADER + good_rows(300) + f"c1,purchase,café,{AT},3\n").encode("latin-1"))
+    with pytest.raises(ImportFileError) as error:
+        import_events(processor(pdb), file, chunk=50)
+    assert str(error.value) == (
+        f"{file}: line 302: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    )
+    assert (count(pdb, "processed_events"), count(pdb, "member_states")) == (0, 0)
+
+
+def test_import_members_refuses_a_file_that_is_not_utf8(pdb: Database, tmp_path: Path) -> None:
+    file = tmp_path / "crm.csv"
+    file.write_bytes("member,attributes\nann,\nzoé,\n".encode("latin-1"))
+    with pytest.raises(ImportFileError, match=r"crm\.csv: line 3: not UTF-8 text \(byte 0xe9\)"):
+        import_members(processor(pdb), file, now=NOW)
+    assert count(pdb, "member_states") == 0
+
+
+@pytest.mark.parametrize("command", ["events", "members"])
+def test_cli_import_of_a_latin1_file_fails_cleanly(tmp_path: Path, command: str) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    content = HEADER + f"c1,purchase,café,{AT},3\n" if command == "events" else "member\ncafé\n"
+    file = tmp_path / "latin.csv"
+    file.write_bytes(content.encode("latin-1"))
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    _register()
+    args = ["import", command, str(file), "--program", str(program), "--db", url]
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout) == {"error": {
+        "code": "invalid_file",
+        "message": f"{file}: line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8",
+    }}  # fmt: skip
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 1
+    assert f"{file}: line 2: not UTF-8 text (byte 0xe9)" in " ".join(table.stderr.split())
+    assert not (tmp_path / "shop.db").exists()  # refused before the database is opened
+
+
+def test_import_accepts_a_csv_with_a_byte_order_mark(pdb: Database, tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts the file with a byte order mark."""
+    events = tmp_path / "events.csv"
+    events.write_bytes(("\ufeff" + HEADER + f"e1,purchase,ann,{AT},12\n").encode("utf-8"))
+    report = import_events(processor(pdb), events)
+    assert (report.processed, report.rejected) == (1, [])
+    assert points(pdb, "ann") == 12
+    members = tmp_path / "crm.csv"
+    members.write_bytes("\ufeffmember,segments\nbob,vip\n".encode())
+    assert import_members(processor(pdb), members, now=NOW).created == 1
+    profile = processor(pdb).member_profile("bob")
+    assert profile is not None and profile["segments"] == ["vip"]
+
+
+def test_import_accepts_integer_ids_in_parquet(pdb: Database, tmp_path: Path) -> None:
+    table = pa.table({
+        "event_id": pa.array([1001, 1002, 1003], pa.int64()),
+        "type": ["purchase", "purchase", "refund"],
+        "member": pa.array([42, 7, 42], pa.int64()),
+        "at": [AT, AT, "2026-11-03T10:00:00+01:00"],
+        "amount": ["10", "4", "5"],
+        "refund_of": pa.array([None, None, 1001], pa.int64()),
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "events.parquet")
+    report = import_events(processor(pdb), tmp_path / "events.parquet")
+    assert (report.processed, report.rejected) == (3, [])
+    assert (points(pdb, "42"), points(pdb, "7")) == (5, 4)
+    with pdb.read() as conn:
+        ids = conn.execute(text("SELECT event_id FROM processed_events ORDER BY 1")).scalars()
+        assert list(ids) == ["1001", "1002", "1003"]
+    pq.write_table(pa.table({"member": pa.array([42, 99], pa.int64())}),
+                   tmp_path / "members.parquet")  # fmt: skip
+    members = import_members(processor(pdb), tmp_path / "members.parquet", now=NOW)
+    assert (members.created, members.unchanged, members.rejected) == (1, 1, [])
+
+
+def test_import_reports_a_row_wider_than_the_header(pdb: Database, tmp_path: Path) -> None:
+    """An items cell written without quotes is split at its commas."""
+    file = tmp_path / "events.csv"
+    file.write_text(
+        "event_id,type,member,at,amount,items\n"
+        f"e1,purchase,ann,{AT},3,\n"
+        f'e2,purchase,ann,{AT},3,[{{"sku": "A", "quantity": 1, "price": "3"}}]\n'
+        f"e3,purchase,ann,{AT},4\n",
+        encoding="utf-8",
+    )
+    report = import_events(processor(pdb), file)
+    assert report.processed == 2
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (3, "e2", "invalid_row",
+         "(row): 8 cells where the header has 6 (a cell holding commas needs quotes)"),
+    ]  # fmt: skip
+    assert points(pdb, "ann") == 7
+
+
+def test_import_members_reports_a_row_wider_than_the_header(pdb: Database, tmp_path: Path) -> None:
+    file = tmp_path / "crm.csv"
+    file.write_text("member,segments\nann,vip\nbob,vip,gold\n", encoding="utf-8")
+    report = import_members(processor(pdb), file, now=NOW)
+    assert report.created == 1
+    assert [(r.row, r.key, r.message) for r in report.rejected] == [
+        (3, "bob", "(row): 3 cells where the header has 2 (a cell holding commas needs quotes)")
+    ]
+    assert processor(pdb).member_profile("bob") is None
+
+
+@pytest.mark.parametrize("where", ["missing/rejects.csv", "."], ids=["no-directory", "directory"])
+def test_cli_import_checks_the_rejects_path_before_importing(tmp_path: Path, where: str) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    file = tmp_path / "events.csv"
+    file.write_text(HEADER + f"e1,purchase,ann,{AT},12\ne2,purchase,ann,nope,1\n", "utf-8")
+    rejects = tmp_path / where
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    _register()
+    args = ["import", "events", str(file), "--program", str(program), "--db", url,
+            "--rejects", str(rejects), "--format", "json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_rejects_path"
+    assert error["message"].startswith(f"--rejects {rejects}: cannot write the rejects file")
+    assert not (tmp_path / "missing").exists()
+    assert not (tmp_path / "shop.db").exists()  # refused before the database is opened
