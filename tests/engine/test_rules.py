@@ -108,6 +108,61 @@ def test_stop_is_ignored_when_condition_fails() -> None:
     assert outcomes(decision.trace) == [("a", "condition_false", 0), ("b", "matched", 2)]
 
 
+STOP_THEN_BASE = (
+    "rules:\n"
+    "  - id: vip\n    on: [purchase]\n    priority: 1\n    per_amount: {points: 2}\n"
+    "    stop: true\n    cap_per_member: {points: 100, period: month}\n"
+    "  - {id: base, on: [purchase], per_amount: {points: 1}, priority: 2}\n"
+)
+
+
+def test_stop_rule_that_gave_points_stops_later_rules() -> None:
+    # 90 of the month's 100 already given: vip gives the 10 left, and stops base.
+    engine = evaluator(STOP_THEN_BASE)
+    state = member(rule_points={("vip", "2026-11"): 90})
+    decision = engine.evaluate(purchase("30.00"), state)
+    assert outcomes(decision.trace) == [("vip", "cap_per_member", 10), ("base", "stopped", 0)]
+    assert decision.trace[1].note == "by vip"
+    assert decision.points("points") == 10
+
+
+def test_stop_rule_capped_to_zero_leaves_later_rules_to_run() -> None:
+    # The month's cap is used up: vip gives nothing, so the base rule earns as usual
+    # (as it does when a stop rule's campaign budget is spent).
+    engine = evaluator(STOP_THEN_BASE)
+    state = member(rule_points={("vip", "2026-11"): 100})
+    decision = engine.evaluate(purchase("30.00"), state)
+    assert outcomes(decision.trace) == [("vip", "cap_per_member", 0), ("base", "matched", 30)]
+    assert decision.points("points") == 30
+    assert decision.usage == []
+
+
+def test_stop_rule_whose_effects_give_zero_does_not_stop() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: big, on: [purchase], priority: 1, stop: true,"
+        " formula: 'event.amount >= 100.0 ? 50 : 0'}\n"
+        "  - {id: base, on: [purchase], per_amount: {points: 1}, priority: 2}\n"
+    )
+    small = engine.evaluate(purchase("30.00"), member())
+    assert outcomes(small.trace) == [("big", "no_points", 0), ("base", "matched", 30)]
+    large = engine.evaluate(purchase("120.00"), member())
+    assert outcomes(large.trace) == [("big", "matched", 50), ("base", "stopped", 0)]
+
+
+def test_stop_rule_with_spent_budget_does_not_stop() -> None:
+    engine = evaluator(
+        "rules:\n"
+        "  - {id: promo, on: [purchase], priority: 1, stop: true, fixed: 30, budget: 100}\n"
+        "  - {id: base, on: [purchase], per_amount: {points: 1}, priority: 2}\n"
+    )
+    decision = engine.evaluate(purchase("12.00"), member(), ProgramState({"promo": 100}))
+    assert outcomes(decision.trace) == [
+        ("promo", "rule_budget_exhausted", 0),
+        ("base", "matched", 12),
+    ]
+
+
 def test_cap_per_event_trims_points() -> None:
     engine = evaluator(
         "rules:\n  - {id: r, on: [purchase], per_amount: {points: 1}, cap_per_event: 50}\n"

@@ -329,7 +329,9 @@ class _Run:
                 trace.append(line(step.rule.id, Outcome.stopped, note=f"by {stopped_by}"))
             else:
                 assert isinstance(step, _CompiledRule)
-                if apply(step) and step.rule.stop:
+                # ``stop`` ends evaluation after a rule that gave points (its own line,
+                # just appended, has them); one that gave 0 leaves later rules to run.
+                if apply(step) and step.rule.stop and trace[-1].points > 0:
                     stopped_by = step.rule.id
         if self.tier_base:
             self._apply_tier_multiplier()
