@@ -98,7 +98,9 @@ def test_load_reports_every_problem_at_once() -> None:
 
 def test_load_rejects_unknown_currency_reference() -> None:
     text = HEAD + "rules:\n  - id: r\n    on: [purchase]\n    fixed: 1\n    currency: stars\n"
-    assert problems(text) == ["p.yaml:11:15: rules[0].currency: unknown currency 'stars'"]
+    assert problems(text) == [
+        "p.yaml:11:15: rules[0].currency: unknown currency 'stars' (known: points)"
+    ]
 
 
 def test_load_rejects_duplicate_rule_ids() -> None:
@@ -140,7 +142,8 @@ def test_load_rejects_tier_ladder_not_increasing() -> None:
         "    - {id: gold, name: Gold, threshold: 0}\n"
     )
     assert problems(text) == [
-        "p.yaml:8:3: tiers: tier 'gold' must have a higher threshold than 'base'"
+        "p.yaml:10:41: tiers.levels[1].threshold:"
+        " tier 'gold' must have a higher threshold than 'base' (0)"
     ]
 
 
@@ -157,7 +160,9 @@ def test_load_rejects_reward_for_unknown_tier() -> None:
         "tiers:\n  levels:\n    - {id: base, name: Base, threshold: 0}\n"
         "rewards:\n  - {id: r, name: R, kind: experience, cost: 10, tiers: [gold]}\n"
     )
-    assert problems(text) == ["p.yaml:11:58: rewards[0].tiers[0]: unknown tier 'gold'"]
+    assert problems(text) == [
+        "p.yaml:11:58: rewards[0].tiers[0]: unknown tier 'gold' (known: base)"
+    ]
 
 
 def test_load_reports_unreadable_file(tmp_path: Path) -> None:

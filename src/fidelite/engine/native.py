@@ -33,36 +33,14 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# The Python type of each field as built by fidelite.engine.context (list = list[str]),
+# one table with the program's load-time checks.
+from fidelite.program.variables import FIELD_TYPES
+
 Values = Mapping[str, Mapping[str, Any]]
 """Python values of the fields read: ``{"event": {...}, "member": {...}, "item": {...}}``."""
 
 NativeExpression = Callable[[Values], Any]
-
-# The Python type of each field as built by fidelite.engine.context (list = list[str]).
-FIELD_TYPES: Mapping[str, Mapping[str, type]] = {
-    "event": {
-        "type": str,
-        "amount": float,
-        "channel": str,
-        "store": str,
-        "coupon": str,
-        "hour": int,
-        "minute": int,
-        "weekday": int,
-        "day": int,
-        "month": int,
-        "year": int,
-        "date": str,
-    },
-    "member": {
-        "tier": str,
-        "segments": list,
-        "purchases": int,
-        "days_since_joined": int,
-        "birthday": bool,
-    },
-    "item": {"sku": str, "category": str, "quantity": int, "price": float},
-}
 
 _INT64 = (-(2**63), 2**63 - 1)
 

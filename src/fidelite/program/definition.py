@@ -1,27 +1,28 @@
 """The whole program definition: the root of a program file.
 
 Field-level checks live on each model; checks that span sections (a rule naming a
-currency, a reward naming a tier, unique ids) are in :meth:`ProgramDefinition.problems`
-so each problem can point at the exact field that is wrong.
+currency, a reward naming a tier, unique ids, pending event types) are in
+:mod:`fidelite.program.consistency`, so the loader can run them on a file that fails
+elsewhere, and each problem points at the exact field that is wrong.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from fidelite.program.campaign import CouponCampaign
+from fidelite.program.consistency import cross_section_problems
 from fidelite.program.currency import Currency
-from fidelite.program.model import Identifier, ProgramModel
+from fidelite.program.model import Identifier, Location, ProgramModel, raise_first
 from fidelite.program.policy import ExpiryPolicy, PendingPolicy, RefundPolicy
 from fidelite.program.reward import Reward
 from fidelite.program.rule import Rule
 from fidelite.program.tier import TierPolicy
 
-Location = tuple[str | int, ...]
+__all__ = ["Location", "ProgramDefinition"]
 
 
 class ProgramDefinition(ProgramModel):
@@ -48,6 +49,14 @@ class ProgramDefinition(ProgramModel):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
 
+    @model_validator(mode="after")
+    def _cross_section(self) -> ProgramDefinition:
+        fields = self.model_dump()
+        if "event_types" not in self.pending.model_fields_set:
+            fields["pending"] = {}  # the default list is no typo, whatever the rules
+        raise_first(cross_section_problems(fields))
+        return self
+
     @cached_property
     def zone(self) -> ZoneInfo:
         """The program's time zone: local days, weeks and months are computed in it."""
@@ -69,39 +78,3 @@ class ProgramDefinition(ProgramModel):
     def campaign_for_prefix(self, prefix: str) -> CouponCampaign | None:
         """The coupon campaign whose codes start with ``prefix``."""
         return next((c for c in self.coupons if c.prefix == prefix), None)
-
-    def problems(self) -> list[tuple[Location, str]]:
-        """Cross-section problems, each with the location of the offending field."""
-        return list(self._iter_problems())
-
-    def _iter_problems(self) -> Iterator[tuple[Location, str]]:
-        yield from _duplicates("currencies", [c.id for c in self.currencies])
-        yield from _duplicates("rules", [r.id for r in self.rules])
-        yield from _duplicates("rewards", [r.id for r in self.rewards])
-        yield from _duplicates("coupons", [c.id for c in self.coupons])
-        yield from _duplicates("coupons", [c.prefix for c in self.coupons], field="prefix")
-        currencies = {c.id for c in self.currencies}
-        campaigns = {c.id for c in self.coupons}
-        tiers = {t.id for t in self.tiers.levels} if self.tiers else set()
-        for i, rule in enumerate(self.rules):
-            if rule.currency is not None and rule.currency not in currencies:
-                yield ("rules", i, "currency"), f"unknown currency {rule.currency!r}"
-            if rule.coupon_campaign is not None and rule.coupon_campaign not in campaigns:
-                msg = f"unknown coupon campaign {rule.coupon_campaign!r}"
-                yield ("rules", i, "coupon_campaign"), msg
-        for i, reward in enumerate(self.rewards):
-            if reward.currency is not None and reward.currency not in currencies:
-                yield ("rewards", i, "currency"), f"unknown currency {reward.currency!r}"
-            for j, tier in enumerate(reward.tiers):
-                if tier not in tiers:
-                    yield ("rewards", i, "tiers", j), f"unknown tier {tier!r}"
-
-
-def _duplicates(
-    section: str, values: Sequence[str], *, field: str = "id"
-) -> Iterator[tuple[Location, str]]:
-    seen: set[str] = set()
-    for i, value in enumerate(values):
-        if value in seen:
-            yield (section, i, field), f"duplicate {field} {value!r}"
-        seen.add(value)

@@ -1,12 +1,16 @@
 """CEL expressions in a program file, compiled once when the program loads.
 
 A program's conditions and formulas are written in CEL (Common Expression Language).
-Each one is compiled when the file is loaded, so a syntax error or a reference to an
-unknown variable is reported with the file, line and column before any event is
-processed; evaluating a compiled expression then costs microseconds.
+Each one is compiled when the file is loaded, so a syntax error, a reference to an
+unknown variable or field, or a type error (``event.amount * 3``, a condition that
+does not give a bool; see :mod:`fidelite.program.probe`) is reported with the file,
+line and column before any event is processed; evaluating a compiled expression then
+costs microseconds.
 
 Invariant: an :class:`Expression` only ever references the variables allowed where it
-appears (``event`` and ``member`` in rule conditions, plus ``item`` in per-item rules).
+appears (``event`` and ``member`` in rule conditions and formulas, plus ``item`` in
+per-item conditions), and only their fields listed in
+:data:`fidelite.program.variables.VARIABLE_FIELDS`.
 """
 
 from __future__ import annotations
@@ -19,21 +23,14 @@ from typing import Annotated, Any
 import cel
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from fidelite.program.probe import Result, type_problem
+from fidelite.program.variables import VARIABLE_FIELDS
+
 RULE_VARIABLES = frozenset({"event", "member"})
 ITEM_VARIABLES = frozenset({"event", "member", "item"})
 
-# The fields each variable has (documented in docs/program.md); reading any other
-# field is a load-time error rather than a rule that silently never matches.
-VARIABLE_FIELDS: Mapping[str, frozenset[str]] = {
-    "event": frozenset(
-        {"type", "amount", "channel", "store", "coupon", "items", "attributes"}
-        | {"hour", "minute", "weekday", "day", "month", "year", "date"}
-    ),
-    "member": frozenset(
-        {"tier", "segments", "attributes", "purchases", "days_since_joined", "birthday"}
-    ),
-    "item": frozenset({"sku", "category", "quantity", "price"}),
-}
+# Macros that bind a name for each element: ``event.items.exists(i, i.price > 10.0)``.
+_BINDING = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
 
@@ -70,7 +67,7 @@ def compile_expression(source: str, allowed: frozenset[str]) -> Expression:
         program = cel.compile(source)
     except ValueError as exc:
         raise ExpressionError(_describe_compile_error(str(exc))) from None
-    unknown = sorted(set(program.variables()) - allowed)
+    unknown = sorted(set(program.variables()) - allowed - _bound_names(source))
     if unknown:
         names = ", ".join(sorted(allowed))
         raise ExpressionError(f"unknown variable {unknown[0]!r} (available here: {names})")
@@ -83,6 +80,11 @@ def compile_expression(source: str, allowed: frozenset[str]) -> Expression:
                 f"unknown field {variable}.{unknown_fields[0]} (fields of {variable}: {known})"
             )
     return Expression(source=source, program=program, fields=fields)
+
+
+def _bound_names(source: str) -> set[str]:
+    """Names bound by comprehension macros: variables of the macro, not of the program."""
+    return set(_BINDING.findall(source))
 
 
 def _describe_compile_error(message: str) -> str:
@@ -111,25 +113,52 @@ def _fields_read(source: str, allowed: frozenset[str]) -> dict[str, frozenset[st
     return result
 
 
-def _validator(allowed: frozenset[str]) -> BeforeValidator:
+def _validator(allowed: frozenset[str], result: Result) -> BeforeValidator:
     def validate(value: object) -> Expression:
         if isinstance(value, Expression):
             return value
         if not isinstance(value, str) or not value.strip():
             raise ValueError("expected a CEL expression (a non-empty string)")
         try:
-            return compile_expression(value, allowed)
+            expression = compile_expression(value, allowed)
         except ExpressionError as exc:
             raise ValueError(str(exc)) from None
+        problem = type_problem(expression, result)
+        if problem is not None:
+            raise ValueError(problem)
+        return expression
 
     return BeforeValidator(validate)
 
 
 _SERIALIZE = PlainSerializer(lambda expr: expr.source, return_type=str)
-_SCHEMA = WithJsonSchema({"type": "string", "description": "CEL expression"})
 
-RuleExpression = Annotated[Expression, _validator(RULE_VARIABLES), _SERIALIZE, _SCHEMA]
-"""A CEL expression over ``event`` and ``member``."""
 
-ItemExpression = Annotated[Expression, _validator(ITEM_VARIABLES), _SERIALIZE, _SCHEMA]
-"""A CEL expression over ``event``, ``member`` and one basket line ``item``."""
+def _schema(description: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "description": description})
+
+
+Condition = Annotated[
+    Expression,
+    _validator(RULE_VARIABLES, Result.condition),
+    _SERIALIZE,
+    _schema("CEL condition over event and member: true or false"),
+]
+"""A rule's ``when``: a CEL expression over ``event`` and ``member`` giving a bool."""
+
+Formula = Annotated[
+    Expression,
+    _validator(RULE_VARIABLES, Result.formula),
+    _SERIALIZE,
+    _schema("CEL expression over event and member: a number of points"),
+]
+"""A rule's ``formula``: a CEL expression over ``event`` and ``member`` giving a number."""
+
+ItemCondition = Annotated[
+    Expression,
+    _validator(ITEM_VARIABLES, Result.condition),
+    _SERIALIZE,
+    _schema("CEL condition over item, event and member: true or false"),
+]
+"""A ``per_item.when``: a CEL expression over one basket line ``item`` (and ``event``,
+``member``) giving a bool."""

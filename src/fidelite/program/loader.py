@@ -1,7 +1,10 @@
 """Load a program file: YAML -> validated :class:`ProgramDefinition`.
 
 Every problem is reported with the file, the line and column in that file and the
-field path (``rules[2].when``), all at once, so a business can fix a file in one pass.
+field path (``rules[2].when``), all at once and in file order, so a business can fix a
+file in one pass: schema errors from pydantic, and the model-level and cross-section
+checks of :mod:`fidelite.program.consistency`, which run on the document as written
+even when other parts of it fail validation.
 YAML timestamps and floats are read as text so that dates keep their offsets and money
 keeps its exact decimal digits (pydantic then parses them into aware datetimes and
 ``Decimal``).
@@ -19,7 +22,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from fidelite.program.consistency import document_problems
 from fidelite.program.definition import Location, ProgramDefinition
+from fidelite.program.model import FieldError
 
 
 @dataclass(frozen=True)
@@ -67,19 +72,53 @@ def parse_program(text: str, *, name: str = "<program>") -> ProgramDefinition:
         raise ProgramError(
             [Problem(name, line, column, "", f"invalid YAML: {exc.problem}")]
         ) from None
+    except TypeError:  # ruamel cannot hash a mapping or list used as a key: {{a: 1}: 2}
+        message = "invalid YAML: a mapping or a list used as a key"
+        raise ProgramError([Problem(name, 1, 1, "", message)]) from None
     if not isinstance(document, CommentedMap):
         raise ProgramError([Problem(name, 1, 1, "", "a program file is a YAML mapping")])
+    plain = _plain(document)
+    program: ProgramDefinition | None = None
+    found: list[tuple[Location, str]] = []
     try:
-        program = ProgramDefinition.model_validate(_plain(document))
+        program = ProgramDefinition.model_validate(plain)
     except ValidationError as exc:
-        problems = [
-            _problem(name, document, tuple(err["loc"]), _message(err)) for err in exc.errors()
-        ]
-        raise ProgramError(problems) from None
-    cross = program.problems()
-    if cross:
-        raise ProgramError([_problem(name, document, loc, msg) for loc, msg in cross])
+        found = [(_error_location(err), _message(err)) for err in exc.errors()]
+    found += _new_problems(found, document_problems(plain))
+    if found or program is None:
+        problems = [_problem(name, document, loc, message) for loc, message in found]
+        raise ProgramError(sorted(problems, key=lambda p: (p.line, p.column)))
     return program
+
+
+def _error_location(error: Any) -> Location:
+    """Pydantic's location, extended to the field a :class:`FieldError` names."""
+    loc: Location = tuple(error["loc"])
+    cause = error.get("ctx", {}).get("error")
+    return loc + cause.loc if isinstance(cause, FieldError) else loc
+
+
+def _new_problems(
+    reported: list[tuple[Location, str]], checks: list[tuple[Location, str]]
+) -> list[tuple[Location, str]]:
+    """The consistency problems at fields nothing was reported at yet.
+
+    A field with a schema error keeps that error alone (its value did not even parse,
+    or a model validator already raised this very problem).
+    """
+    taken = {_path(loc) for loc, _ in reported}
+    fresh = []
+    for loc, message in checks:
+        if _path(loc) not in taken:
+            taken.add(_path(loc))
+            fresh.append((loc, message))
+    return fresh
+
+
+def _path(loc: Location) -> Location:
+    """``loc`` without the names pydantic adds for annotated validators (keys, indexes
+    and field names only): two reports of one field compare equal."""
+    return tuple(part for part in loc if isinstance(part, int) or str(part).isidentifier())
 
 
 def _yaml() -> YAML:

@@ -1,15 +1,33 @@
-"""Base class for every program-definition model: strict about unknown keys.
+"""Base class for every program-definition model, and what model-level checks share.
 
 A typo in a program file (``multiplyer:``) must be an error naming the line, not a
 silently ignored key that changes how points are given.
+
+Checks that involve several fields of one model (a tier ladder, a reward's kind and
+its ``value``) are written once, as a function over a mapping of the model's fields
+that yields ``(location of the offending field, message)``. The model runs it on its
+own validated fields (so a model built in code is always consistent) and the loader
+runs it on the YAML as written (so it reports even when another field of the same
+model failed validation, which stops pydantic from running model validators). The
+functions therefore read values leniently: a value that does not parse is skipped,
+its own field error already says why.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
+
+Location = tuple[str | int, ...]
+"""A path into the program file: ``("rules", 2, "when")`` is ``rules[2].when``."""
+
+Problems = Iterator[tuple[Location, str]]
+"""Problems found by a check: where (relative to the checked mapping) and what."""
 
 
 class ProgramModel(BaseModel):
@@ -18,7 +36,57 @@ class ProgramModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+class FieldError(ValueError):
+    """A model-level problem that belongs to one field of the model.
+
+    ``loc`` is the field's path inside the model; the loader appends it to the model's
+    location so the problem points at the field's line (``tiers.levels[1].threshold``),
+    not at the model's (``tiers``).
+    """
+
+    def __init__(self, loc: Location, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def raise_first(problems: Iterable[tuple[Location, str]]) -> None:
+    """Raise the first problem as a :class:`FieldError` (a model validator's answer)."""
+    for loc, message in problems:
+        raise FieldError(loc, message)
+
+
+def as_decimal(value: object) -> Decimal | None:
+    """``value`` as a Decimal if it is a number (or its text), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def as_aware_datetime(value: object) -> datetime | None:
+    """``value`` as a timezone-aware datetime if it is one (or its ISO text), else None."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    return None
+
+
+def mappings(value: object) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The entries of a list that are mappings, with their index (others are skipped)."""
+    if isinstance(value, list):
+        for index, entry in enumerate(value):
+            if isinstance(entry, Mapping):
+                yield index, entry
+
+
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER.pattern, max_length=64)]
-"""A lower-case name used to refer to a currency, rule, tier, reward or campaign."""
+"""A lower-case name used to refer to a currency, rule, tier, reward, campaign or segment."""

@@ -6,11 +6,13 @@ per program so every rule and every import path applies them the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, model_validator
 
-from fidelite.program.model import Identifier, ProgramModel
+from fidelite.program.model import Identifier, Problems, ProgramModel, raise_first
 
 
 class ExpiryMode(StrEnum):
@@ -39,11 +41,25 @@ class ExpiryPolicy(ProgramModel):
 
     @model_validator(mode="after")
     def _months_required(self) -> ExpiryPolicy:
-        if self.mode is not ExpiryMode.never and self.months is None:
-            raise ValueError(f"'months' is required when mode is {self.mode.value}")
-        if self.mode is ExpiryMode.inactivity and self.rounding is not ExpiryRounding.none:
-            raise ValueError("'rounding' only applies to mode after_earning")
+        raise_first(expiry_problems(self.model_dump()))
         return self
+
+
+def expiry_problems(policy: Mapping[str, Any]) -> Problems:
+    """``months`` is set unless points never expire; ``rounding`` only with after_earning.
+
+    ``policy`` is the expiry policy's fields, validated or as written (see
+    :mod:`fidelite.program.model`).
+    """
+    mode = policy.get("mode", ExpiryMode.never)
+    if mode in (ExpiryMode.after_earning, ExpiryMode.inactivity) and policy.get("months") is None:
+        yield ("months",), f"'months' is required when mode is {mode}"
+    rounding = policy.get("rounding", ExpiryRounding.none)
+    if mode == ExpiryMode.inactivity and rounding in (
+        ExpiryRounding.end_of_month,
+        ExpiryRounding.end_of_year,
+    ):
+        yield ("rounding",), "'rounding' only applies to mode after_earning"
 
 
 class PendingPolicy(ProgramModel):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from fidelite.program.model import Identifier, ProgramModel
+from fidelite.program.model import (
+    Identifier,
+    Problems,
+    ProgramModel,
+    as_aware_datetime,
+    as_decimal,
+    raise_first,
+)
 
 
 class RewardKind(StrEnum):
@@ -40,15 +49,28 @@ class Reward(ProgramModel):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Reward:
-        needs_value = self.kind in (RewardKind.discount_amount, RewardKind.discount_percent)
-        if needs_value and self.value is None:
-            raise ValueError(f"a {self.kind.value} reward needs 'value'")
-        if self.kind is RewardKind.discount_percent and self.value and self.value > 100:
-            raise ValueError("a percent discount is at most 100")
-        if self.kind is RewardKind.free_product and not self.sku:
-            raise ValueError("a free_product reward needs 'sku'")
-        if self.kind is RewardKind.partner and not self.partner:
-            raise ValueError("a partner reward needs 'partner'")
-        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
+        raise_first(reward_problems(self.model_dump()))
         return self
+
+
+def reward_problems(reward: Mapping[str, Any]) -> Problems:
+    """The fields a reward's kind needs, and a validity period that is not empty.
+
+    ``reward`` is a reward's fields, validated or as written (see
+    :mod:`fidelite.program.model`); each problem points at the field to fix.
+    """
+    kind = reward.get("kind")
+    value = reward.get("value")
+    if kind in (RewardKind.discount_amount, RewardKind.discount_percent) and value is None:
+        yield ("value",), f"a {kind} reward needs 'value'"
+    percent = as_decimal(value)
+    if kind == RewardKind.discount_percent and percent is not None and percent > 100:
+        yield ("value",), "a percent discount is at most 100"
+    if kind == RewardKind.free_product and not reward.get("sku"):
+        yield ("sku",), "a free_product reward needs 'sku'"
+    if kind == RewardKind.partner and not reward.get("partner"):
+        yield ("partner",), "a partner reward needs 'partner'"
+    start = as_aware_datetime(reward.get("valid_from"))
+    end = as_aware_datetime(reward.get("valid_until"))
+    if start is not None and end is not None and end <= start:
+        yield ("valid_until",), "valid_until must be after valid_from"

@@ -7,19 +7,50 @@ the sum of its effects (``per_amount``, ``per_item``, ``fixed``, ``formula``) or
 multiplier rule, ``(multiply - 1) x`` the points of the rules before it; then the
 per-event cap, the per-member period cap and the campaign budget trim them, in that
 order. Rules run in ascending ``priority`` (then file order); ``stop`` ends evaluation
-after a rule that gave points.
+after a rule that gave points (more than 0, after caps and budget): a stop rule that
+gives nothing, because its effects came to 0, a cap is used up or its budget is spent,
+leaves the later rules to run, as a rule that did not apply does.
+
+Refunds are not evaluated by rules: a refund reverses, in proportion, what its purchase
+earned (:class:`fidelite.program.policy.RefundPolicy`), so ``on: [refund]`` is an error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
-from fidelite.program.expression import ItemExpression, RuleExpression
-from fidelite.program.model import Identifier, ProgramModel
+from fidelite.program.expression import Condition, Formula, ItemCondition
+from fidelite.program.model import (
+    Identifier,
+    Problems,
+    ProgramModel,
+    as_aware_datetime,
+    as_decimal,
+    raise_first,
+)
+
+REFUND = "refund"
+
+REFUND_NOT_EARNED = (
+    "a refund is not evaluated by rules: it reverses, in proportion to the amount refunded,"
+    " what its purchase earned (see 'refunds:')"
+)
+
+
+def _not_refund(event_type: str) -> str:
+    if event_type == REFUND:
+        raise ValueError(REFUND_NOT_EARNED)
+    return event_type
+
+
+EventType = Annotated[Identifier, AfterValidator(_not_refund)]
+"""An event type a rule can handle: ``purchase`` or any action name, never ``refund``."""
 
 
 class Rounding(StrEnum):
@@ -55,16 +86,22 @@ class PerItem(ProgramModel):
     (``points_per_amount`` for every ``per`` units of price x quantity).
     """
 
-    when: ItemExpression | None = None
+    when: ItemCondition | None = None
     points_per_unit: Decimal = Field(default=Decimal(0), ge=0)
     points_per_amount: Decimal = Field(default=Decimal(0), ge=0)
     per: Decimal = Field(default=Decimal(1), gt=0)
 
     @model_validator(mode="after")
     def _gives_something(self) -> PerItem:
-        if self.points_per_unit == 0 and self.points_per_amount == 0:
-            raise ValueError("set points_per_unit and/or points_per_amount")
+        raise_first(per_item_problems(self.model_dump()))
         return self
+
+
+def per_item_problems(per_item: Mapping[str, Any]) -> Problems:
+    """A per-item effect gives something (its fields, validated or as written)."""
+    rates = [as_decimal(per_item.get(name, 0)) for name in ("points_per_unit", "points_per_amount")]
+    if rates == [0, 0]:
+        yield (), "set points_per_unit and/or points_per_amount"
 
 
 class MemberCap(ProgramModel):
@@ -82,8 +119,7 @@ class Window(ProgramModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
-        if self.start and self.end and self.end <= self.start:
-            raise ValueError("end must be after start")
+        raise_first(window_problems(self.model_dump()))
         return self
 
     def contains(self, at: datetime) -> bool:
@@ -91,13 +127,21 @@ class Window(ProgramModel):
         return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
 
 
+def window_problems(window: Mapping[str, Any]) -> Problems:
+    """A window's end is after its start (its fields, validated or as written)."""
+    start = as_aware_datetime(window.get("start"))
+    end = as_aware_datetime(window.get("end"))
+    if start is not None and end is not None and end <= start:
+        yield ("end",), "end must be after start"
+
+
 class Rule(ProgramModel):
     """One earning rule (see the module docstring for evaluation order)."""
 
     id: Identifier
     description: str = ""
-    on: list[Identifier] = Field(min_length=1, description="event types this rule handles")
-    when: RuleExpression | None = None
+    on: list[EventType] = Field(min_length=1, description="event types this rule handles")
+    when: Condition | None = None
     segments: list[Identifier] = Field(
         default_factory=list, description="member must be in one of these (empty: anyone)"
     )
@@ -110,7 +154,7 @@ class Rule(ProgramModel):
     per_amount: PerAmount | None = None
     per_item: PerItem | None = None
     fixed: int = Field(default=0, ge=0)
-    formula: RuleExpression | None = None
+    formula: Formula | None = None
     multiply: Decimal | None = Field(default=None, gt=1)
     rounding: Rounding = Rounding.floor
     tier_multiplier: bool = Field(
@@ -135,12 +179,22 @@ class Rule(ProgramModel):
 
     @model_validator(mode="after")
     def _has_effect(self) -> Rule:
-        effects = [self.per_amount, self.per_item, self.formula]
-        has_additive = any(e is not None for e in effects) or self.fixed > 0
-        if self.multiply is not None and has_additive:
-            raise ValueError("a multiplier rule ('multiply') cannot also give points directly")
-        if self.multiply is None and not has_additive:
-            raise ValueError(
-                "a rule needs an effect: per_amount, per_item, fixed, formula or multiply"
-            )
+        raise_first(effect_problems(self.model_dump()))
         return self
+
+
+def effect_problems(rule: Mapping[str, Any]) -> Problems:
+    """A rule has an effect, and a multiplier rule has no other.
+
+    ``rule`` is the rule's fields, validated or as written (see
+    :mod:`fidelite.program.model`); a ``fixed`` that does not parse counts as set.
+    """
+    fixed = rule.get("fixed", 0)
+    gives_fixed = fixed is not None and as_decimal(fixed) != 0
+    additive = gives_fixed or any(
+        rule.get(name) is not None for name in ("per_amount", "per_item", "formula")
+    )
+    if rule.get("multiply") is not None and additive:
+        yield ("multiply",), "a multiplier rule ('multiply') cannot also give points directly"
+    if rule.get("multiply") is None and not additive:
+        yield (), "a rule needs an effect: per_amount, per_item, fixed, formula or multiply"

@@ -10,12 +10,22 @@ window), after ``grace_months``, by one level at a time unless ``downgrade`` say
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
+from itertools import pairwise
+from typing import Any
 
 from pydantic import Field, model_validator
 
-from fidelite.program.model import Identifier, ProgramModel
+from fidelite.program.model import (
+    Identifier,
+    Problems,
+    ProgramModel,
+    as_decimal,
+    mappings,
+    raise_first,
+)
 
 
 class TierMetric(StrEnum):
@@ -63,18 +73,38 @@ class TierPolicy(ProgramModel):
 
     @model_validator(mode="after")
     def _ladder(self) -> TierPolicy:
-        if self.levels[0].threshold != 0:
-            raise ValueError("the first tier is the base level: its threshold must be 0")
-        for lower, upper in zip(self.levels, self.levels[1:], strict=False):
-            if upper.threshold <= lower.threshold:
-                raise ValueError(
-                    f"tier {upper.id!r} must have a higher threshold than {lower.id!r}"
-                )
-        ids = [tier.id for tier in self.levels]
-        if len(set(ids)) != len(ids):
-            raise ValueError("tier ids must be unique")
+        raise_first(ladder_problems(self.model_dump()))
         return self
 
     def index(self, tier_id: str) -> int:
         """Position of ``tier_id`` on the ladder (0 = base)."""
         return [tier.id for tier in self.levels].index(tier_id)
+
+
+def ladder_problems(policy: Mapping[str, Any]) -> Problems:
+    """The base level has threshold 0, thresholds increase, ids are unique.
+
+    ``policy`` is a tier policy's fields, validated or as written (see
+    :mod:`fidelite.program.model`); each problem points at the level's field.
+    """
+    levels = list(mappings(policy.get("levels")))
+    thresholds = [(i, level.get("id"), as_decimal(level.get("threshold"))) for i, level in levels]
+    if thresholds and thresholds[0][0] == 0 and thresholds[0][2] not in (None, 0):
+        yield (
+            ("levels", 0, "threshold"),
+            ("the first tier is the base level: its threshold must be 0"),
+        )
+    known = [(i, tier, value) for i, tier, value in thresholds if value is not None]
+    for (_, lower, low), (i, upper, high) in pairwise(known):
+        if high <= low:
+            yield (
+                ("levels", i, "threshold"),
+                (f"tier {upper!r} must have a higher threshold than {lower!r} ({low})"),
+            )
+    seen: set[str] = set()
+    for i, level in levels:
+        tier = level.get("id")
+        if isinstance(tier, str):
+            if tier in seen:
+                yield ("levels", i, "id"), f"duplicate tier id {tier!r}"
+            seen.add(tier)

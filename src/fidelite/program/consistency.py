@@ -1,0 +1,152 @@
+"""Checks that span fields or sections of a program file, on the file as written.
+
+Pydantic stops at the first broken level: a model whose field fails never runs its
+model validator, and the program's cross-section checks (a rule naming a currency, a
+reward naming a tier, unique ids) would wait until every section is valid. A business
+fixing a file then meets its mistakes one run at a time. These checks run instead on
+the YAML document as parsed (plain dicts and lists), whatever else is wrong, and each
+problem names the exact field: ``rules[3].currency``, ``tiers.levels[1].threshold``.
+
+The same functions back the models' validators (see :mod:`fidelite.program.model`), so
+a program built in code obeys the same rules as one loaded from a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from fidelite.program.model import Location, Problems, mappings
+from fidelite.program.policy import expiry_problems
+from fidelite.program.reward import reward_problems
+from fidelite.program.rule import (
+    REFUND,
+    effect_problems,
+    per_item_problems,
+    window_problems,
+)
+from fidelite.program.tier import ladder_problems
+
+Check = Callable[[Mapping[str, Any]], Problems]
+
+
+def document_problems(document: Mapping[str, Any]) -> list[tuple[Location, str]]:
+    """Every model-level and cross-section problem of a program document, in file order
+    of sections (the loader sorts all problems by line)."""
+    return list(_model_problems(document)) + list(cross_section_problems(document))
+
+
+def _model_problems(document: Mapping[str, Any]) -> Problems:
+    for i, rule in mappings(document.get("rules")):
+        yield from _at(("rules", i), effect_problems, rule)
+        yield from _at(("rules", i, "window"), window_problems, rule.get("window"))
+        yield from _at(("rules", i, "per_item"), per_item_problems, rule.get("per_item"))
+    for i, campaign in mappings(document.get("coupons")):
+        yield from _at(("coupons", i, "window"), window_problems, campaign.get("window"))
+    for i, reward in mappings(document.get("rewards")):
+        yield from _at(("rewards", i), reward_problems, reward)
+    yield from _at(("tiers",), ladder_problems, document.get("tiers"))
+    yield from _at(("expiry",), expiry_problems, document.get("expiry"))
+
+
+def _at(prefix: Location, check: Check, section: object) -> Problems:
+    if isinstance(section, Mapping):
+        for loc, message in check(section):
+            yield prefix + loc, message
+
+
+def cross_section_problems(program: Mapping[str, Any]) -> Problems:
+    """Unique ids and prefixes; references to currencies, campaigns and tiers that exist;
+    pending event types that some rule earns on.
+
+    ``program`` is the program's fields, validated (dumped) or as written.
+    """
+    rules = list(mappings(program.get("rules")))
+    currencies = list(mappings(program.get("currencies")))
+    rewards = list(mappings(program.get("rewards")))
+    coupons = list(mappings(program.get("coupons")))
+    tiers = program.get("tiers")
+    levels = list(mappings(tiers.get("levels"))) if isinstance(tiers, Mapping) else []
+    yield from _duplicates("currencies", currencies)
+    yield from _duplicates("rules", rules)
+    yield from _duplicates("rewards", rewards)
+    yield from _duplicates("coupons", coupons)
+    yield from _duplicates("coupons", coupons, field="prefix")
+    currency_ids = _ids(currencies)
+    campaign_ids = _ids(coupons)
+    tier_ids = _ids(levels)
+    for i, rule in rules:
+        yield from _reference(("rules", i, "currency"), rule, "currency", currency_ids)
+        yield from _reference(
+            ("rules", i, "coupon_campaign"), rule, "coupon_campaign", campaign_ids
+        )
+    for i, reward in rewards:
+        yield from _reference(("rewards", i, "currency"), reward, "currency", currency_ids)
+        for j, tier in _strings(reward.get("tiers")):
+            if tier not in tier_ids:
+                yield ("rewards", i, "tiers", j), f"unknown tier {tier!r}{_known(tier_ids)}"
+    yield from _pending_problems(program.get("pending"), rules)
+
+
+def _pending_problems(pending: object, rules: Sequence[tuple[int, Mapping[str, Any]]]) -> Problems:
+    """Each listed pending event type is one some rule earns on.
+
+    A type no rule handles earns nothing, so listing it does nothing; most likely it is
+    a typo (``purchse``) that silently turns off the return window of the real type.
+    """
+    if not isinstance(pending, Mapping):
+        return
+    handled = sorted({t for _, rule in rules for _, t in _strings(rule.get("on"))} - {REFUND})
+    for j, event_type in _strings(pending.get("event_types")):
+        loc: Location = ("pending", "event_types", j)
+        if event_type == REFUND:
+            yield loc, "a refund earns nothing (it reverses its purchase), so nothing is pending"
+        elif event_type not in handled:
+            yield loc, _unhandled(event_type, handled)
+
+
+def _unhandled(event_type: str, handled: list[str]) -> str:
+    message = f"no rule earns on event type {event_type!r}, so none of its points can be pending"
+    if handled:
+        message += f" (rules earn on: {', '.join(handled)})"
+    close = difflib.get_close_matches(event_type, handled, n=1)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return message
+
+
+def _duplicates(
+    section: str, entries: Sequence[tuple[int, Mapping[str, Any]]], *, field: str = "id"
+) -> Problems:
+    seen: set[str] = set()
+    for i, entry in entries:
+        value = entry.get(field)
+        if not isinstance(value, str):
+            continue
+        if value in seen:
+            yield (section, i, field), f"duplicate {field} {value!r}"
+        seen.add(value)
+
+
+def _reference(loc: Location, entry: Mapping[str, Any], field: str, known: list[str]) -> Problems:
+    value = entry.get(field)
+    if isinstance(value, str) and value not in known:
+        kind = field.replace("_", " ")
+        yield loc, f"unknown {kind} {value!r}{_known(known)}"
+
+
+def _known(names: list[str]) -> str:
+    return f" (known: {', '.join(names)})" if names else " (none is defined)"
+
+
+def _ids(entries: Sequence[tuple[int, Mapping[str, Any]]]) -> list[str]:
+    ids = (entry.get("id") for _, entry in entries)
+    return [value for value in ids if isinstance(value, str)]
+
+
+def _strings(value: object) -> Iterator[tuple[int, str]]:
+    if isinstance(value, list):
+        for index, entry in enumerate(value):
+            if isinstance(entry, str):
+                yield index, entry

@@ -1,0 +1,213 @@
+"""CEL type errors are load-time errors; expressions that merely depend on data are not."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from fidelite.engine import Event, MemberState
+from fidelite.engine.context import EVENT_FIELDS, MEMBER_FIELDS, ContextFactory
+from fidelite.program import ProgramError, parse_program
+from fidelite.program.expression import RULE_VARIABLES, compile_expression
+from fidelite.program.probe import Result, type_problem
+from fidelite.program.variables import CONTAINER_FIELDS, FIELD_TYPES, ITEM_FIELDS
+
+HEAD = """\
+id: shop
+name: Shop
+currencies:
+  - id: points
+    name: Points
+    value: 0.1
+rules:
+  - id: r
+    on: [purchase]
+"""
+
+ARITHMETIC = (
+    "arithmetic needs two operands of one type: write 3.0 rather than 3 next to a double,"
+    " or convert with double(...) or int(...)"
+)
+NO_OVERLOAD = (
+    "type error: No such overload: the operation is not defined for the given operand types"
+)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ProgramError) as info:
+        parse_program(text, name="p.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("key", "source", "column", "message"),
+    [
+        (
+            "formula",
+            "event.amount * 3",
+            14,
+            "type error: Unsupported operation: double * int (event.amount is a double); "
+            + ARITHMETIC,
+        ),
+        (
+            "formula",
+            "member.purchases * 2.0",
+            14,
+            NO_OVERLOAD + " (member.purchases is an int); "
+            "no CEL operator or function takes these operand types",
+        ),
+        (
+            "when",
+            'event.amount > "x"',
+            11,
+            NO_OVERLOAD + " (event.amount is a double); "
+            "no CEL operator or function takes these operand types",
+        ),
+        (
+            "when",
+            "event.amount",
+            11,
+            "a condition must be true or false, but this one gives a double",
+        ),
+        (
+            "formula",
+            "event.channel",
+            14,
+            "a formula must give a number (int or double), but this one gives a string",
+        ),
+        (
+            "formula",
+            "event.hour >= 12",
+            14,
+            "a formula must give a number (int or double), but this one gives a bool",
+        ),
+    ],
+)
+def test_load_rejects_type_error_with_rule_line_and_field(
+    key: str, source: str, column: int, message: str
+) -> None:
+    effect = "" if key == "formula" else "    fixed: 1\n"
+    line = 10 if key == "formula" else 11
+    text = HEAD + effect + f"    {key}: '{source}'\n"
+    assert problems(text) == [f"p.yaml:{line}:{column}: rules[0].{key}: {message}"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # behind a guard that only some events pass: amounts above 100, a channel
+        "event.amount >= 100.0 && event.amount * 2 > 300.0",
+        'event.channel == "web" && member.purchases * 1.5 > 3.0',
+        # inside a macro, on baskets with lines
+        "event.items.exists(line, line.price * 2 > 10.0)",
+        # on the basket size (an int)
+        "size(event.items) * 1.5 > 2.0",
+        '"vip" in member.segments && event.amount + 1 > 2.0',
+    ],
+)
+def test_load_rejects_type_error_reached_only_by_some_events(source: str) -> None:
+    (found,) = problems(HEAD + f"    fixed: 1\n    when: '{source}'\n")
+    assert found.startswith("p.yaml:11:11: rules[0].when: type error: ")
+
+
+def test_load_rejects_type_error_in_per_item_condition() -> None:
+    text = (
+        HEAD
+        + "    per_item: {when: 'item.quantity > 1 && item.price * 2 > 3.0', points_per_unit: 1}\n"
+    )
+    assert problems(text) == [
+        "p.yaml:10:22: rules[0].per_item.when: type error: Unsupported operation: double * int"
+        " (item.price is a double, item.quantity is an int); " + ARITHMETIC
+    ]
+
+
+def test_load_rejects_function_that_takes_no_such_arguments() -> None:
+    text = HEAD + "    fixed: 1\n    when: 'event.channel.startsWith(1)'\n"
+    assert problems(text) == [
+        "p.yaml:11:11: rules[0].when: no CEL function startsWith() takes these arguments"
+        " (event.channel is a string) (see the CEL language definition for the functions"
+        " and their argument types)"
+    ]
+
+
+def test_load_rejects_invalid_regular_expression() -> None:
+    (found,) = problems(HEAD + "    fixed: 1\n    when: 'event.channel.matches(\"[\")'\n")
+    assert found.startswith(
+        "p.yaml:11:11: rules[0].when: invalid regular expression: Function 'matches' error:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "source"),
+    [
+        ("when", "event.amount > 10"),  # comparisons mix int and double
+        ("when", "event.hour == 14.0 || member.purchases < 2.5"),
+        ("when", "has(event.attributes.stars) && event.attributes.stars >= 1"),
+        ("when", "event.attributes.lane == 2"),  # a missing attribute is per event
+        ("when", "event.items.exists(line, line.price > 10.0)"),
+        ("when", "event.items.all(line, line.quantity >= 2) && size(event.items) > 0"),
+        ("when", 'event.date >= "2026-12-01" && event.channel in ["web", "app"]'),
+        ("when", 'member.tier == "" || member.tier == null'),
+        ("formula", "100.0 / event.amount"),  # infinite for a zero amount: per event
+        ("formula", "member.purchases / (member.purchases - 3)"),  # division by zero
+        ("formula", "int(event.amount) * 3 + size(event.items)"),
+        ("formula", "event.amount * 3.0"),
+        ("formula", "double(member.purchases) * 2.0"),
+        ("formula", "event.hour >= 12 ? 10 : 2.5"),
+        ("formula", "has(event.attributes.bonus) ? event.attributes.bonus : 0"),
+    ],
+)
+def test_load_accepts_expression_that_only_depends_on_data(key: str, source: str) -> None:
+    effect = "" if key == "formula" else "    fixed: 1\n"
+    program = parse_program(HEAD + effect + f"    {key}: '{source}'\n")
+    assert getattr(program.rules[0], key).source == source
+
+
+def test_type_problem_is_none_for_well_typed_expressions() -> None:
+    condition = compile_expression("event.weekday <= 5 && event.hour >= 14", RULE_VARIABLES)
+    formula = compile_expression("event.amount * 3.0", RULE_VARIABLES)
+    assert type_problem(condition, Result.condition) is None
+    assert type_problem(formula, Result.formula) is None
+    assert type_problem(formula, Result.condition) == (
+        "a condition must be true or false, but this one gives a double"
+    )
+
+
+def test_engine_builds_fields_of_the_declared_types() -> None:
+    # The load-time checks try expressions on values of FIELD_TYPES; the engine must
+    # build exactly those types, or a checked expression could still fail at run time.
+    assert set(EVENT_FIELDS) == set(FIELD_TYPES["event"]) | CONTAINER_FIELDS["event"]
+    assert set(MEMBER_FIELDS) == set(FIELD_TYPES["member"]) | CONTAINER_FIELDS["member"]
+    needed = {"event": frozenset(EVENT_FIELDS), "member": frozenset(MEMBER_FIELDS)}
+    factory = ContextFactory(needed, ZoneInfo("Europe/Paris"))
+    event = Event.model_validate(
+        {
+            "id": "e1",
+            "type": "purchase",
+            "member": "m1",
+            "at": "2026-11-23T10:00:00+01:00",
+            "amount": Decimal("12"),
+            "coupon": "VIPWELC-7KQ2-M9XD-4HRT-J",
+            "items": [{"sku": "B1", "category": "beans", "quantity": 2, "price": "6"}],
+            "attributes": {"stars": 4},
+        }
+    )
+    member = MemberState(
+        ref="m1",
+        tier="gold",
+        segments=frozenset({"vip"}),
+        purchases=3,
+        joined_at=datetime.fromisoformat("2026-01-01T00:00:00+01:00"),
+        birth_date=date(1990, 11, 23),
+    )
+    values = factory.values(event, member)
+    for variable in ("event", "member"):
+        for name, kind in FIELD_TYPES[variable].items():
+            assert type(values[variable][name]) is kind, (variable, name)
+    (line,) = values["event"]["items"]
+    assert {name: type(value) for name, value in line.items()} == dict(ITEM_FIELDS)
+    assert values["member"]["segments"] == ["vip"]
+    assert values["event"]["attributes"] == {"stars": 4}
