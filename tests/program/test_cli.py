@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
+from fidelite.engine.coupon import make_code
 
 _register()
 runner = CliRunner()
@@ -90,3 +92,146 @@ def test_simulate_reports_bad_event_field(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"]["code"] == "invalid_event"
     assert "at: Field required" in json.loads(result.stdout)["error"]["message"]
+
+
+def _files(tmp_path: Path, event: dict[str, object], member: object | None = None) -> list[str]:
+    """Writes the example program, the event and the member; returns simulate's args."""
+    program = tmp_path / "program.yaml"
+    runner.invoke(app, ["program", "init", str(program)])
+    (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
+    args = ["program", "simulate", str(program), str(tmp_path / "event.json")]
+    if member is not None:
+        (tmp_path / "member.json").write_text(json.dumps(member), encoding="utf-8")
+        args += ["--member", str(tmp_path / "member.json")]
+    return [*args, "--format", "json"]
+
+
+PURCHASE = {
+    "id": "e1",
+    "type": "purchase",
+    "member": "m1",
+    "at": "2026-11-28T10:00:00+01:00",
+    "amount": "42.90",
+}
+
+
+def test_check_rejects_type_error_with_line_and_field(tmp_path: Path) -> None:
+    file = tmp_path / "bad.yaml"
+    file.write_text(
+        "id: shop\nname: Shop\ncurrencies:\n  - {id: points, name: P, value: 1}\n"
+        "rules:\n  - {id: r, on: [purchase], formula: 'event.amount * 3'}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["program", "check", str(file), "--format", "json"])
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)["error"]["problems"]
+    assert (problem["line"], problem["column"], problem["field"]) == (6, 38, "rules[0].formula")
+    assert problem["message"].startswith(
+        "type error: Unsupported operation: double * int (event.amount is a double)"
+    )
+
+
+def test_simulate_rejects_unknown_tier_naming_the_known_ones(tmp_path: Path) -> None:
+    args = _files(tmp_path, PURCHASE, {"tier": "platinum"})
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_member"
+    assert error["message"] == (
+        f"{tmp_path / 'member.json'}: tier: unknown tier 'platinum'"
+        " (tiers of this program: bronze, silver, gold)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "event.json",
+        "member.json",
+        "program.yaml",
+    ]
+
+
+def test_simulate_rejects_segment_and_rule_points_the_program_would_ignore(
+    tmp_path: Path,
+) -> None:
+    member = {
+        "segments": ["VIP", "regulars"],
+        "rule_points": {"big_basket@2026-11-28": 50, "base_purchase@2026-11": 3, "review": 1},
+    }
+    result = runner.invoke(app, _files(tmp_path, PURCHASE, member))
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_member"
+    assert error["message"].split("; ") == [
+        f"{tmp_path / 'member.json'}: segments: 'VIP' is not a segment name (lower-case letters,"
+        " digits and _, starting with a letter, as rules name segments)",
+        "rule_points: 'base_purchase@2026-11' names no rule with cap_per_member (those are:"
+        " big_basket, birthday, profile_completed, review, signup_bonus, social_share)",
+        "rule_points: 'big_basket@2026-11-28': rule big_basket is capped per month,"
+        " write the period as in 'big_basket@2026-11'",
+        "rule_points: 'review@': rule review is capped per month,"
+        " write the period as in 'review@2026-11'",
+    ]
+
+
+def test_simulate_uses_rule_points_of_the_current_period(tmp_path: Path) -> None:
+    # big_basket gives 50 on web baskets of 100 EUR or more, at most 100 a month: with 70
+    # already given in November 2026, 30 are left.
+    event = {**PURCHASE, "amount": "120.00", "channel": "web"}
+    result = runner.invoke(
+        app, _files(tmp_path, event, {"rule_points": {"big_basket@2026-11": 70}})
+    )
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    big = next(t for t in decision["trace"] if t["rule"] == "big_basket")
+    assert (big["outcome"], big["points"]) == ("cap_per_member", 30)
+    assert decision["earnings"][0]["points"] == 120 + 30
+    assert decision["usage"] == [{"rule": "big_basket", "period": "2026-11", "points": 30}]
+
+
+def test_simulate_refuses_refund_saying_it_reverses_its_purchase(tmp_path: Path) -> None:
+    refund = {**PURCHASE, "id": "r1", "type": "refund", "refund_of": "e1", "amount": "10.00"}
+    result = runner.invoke(app, _files(tmp_path, refund))
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "refund_not_simulated"
+    assert error["message"] == (
+        f"{tmp_path / 'event.json'}: event r1 is a refund, which no rule evaluates: it reverses"
+        " what its purchase (e1) earned, in proportion to the amount refunded"
+        " (policy 'refunds:'); simulate the purchase to see what it earned"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "coupon_line", "points"),
+    [
+        ("issued", {"rule": "vip_welcome_coupon", "outcome": "matched", "points": 200}, 242),
+        (
+            "used",
+            {
+                "rule": "vip_welcome_coupon",
+                "outcome": "coupon",
+                "points": 0,
+                "note": "coupon_already_used",
+            },
+            42,
+        ),
+    ],
+)
+def test_simulate_assumes_the_coupon_status_given(
+    tmp_path: Path, status: str, coupon_line: dict[str, object], points: int
+) -> None:
+    event = {**PURCHASE, "coupon": make_code("VIPWELC", "7KQ2M9XD4HRT")}
+    args = _files(tmp_path, event, {"segments": ["vip"]})
+    result = runner.invoke(app, [*args, "--coupon-status", status])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    (line,) = [t for t in decision["trace"] if t["rule"] == "vip_welcome_coupon"]
+    if "currency" in line:
+        del line["currency"]
+    assert line == coupon_line
+    assert decision["earnings"][0]["points"] == points
+
+
+@pytest.mark.parametrize("command", ["init", "check", "simulate"])
+def test_program_commands_help_shows_examples(command: str) -> None:
+    result = runner.invoke(app, ["program", command, "--help"])
+    assert result.exit_code == 0
+    assert f"Example: fidelite program {command}" in result.stdout

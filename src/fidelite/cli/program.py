@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from pydantic import ValidationError
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.engine import CouponStatus, Evaluator, Event
 from fidelite.engine.decision import Decision
+from fidelite.engine.event import REFUND
 from fidelite.engine.member import MemberState
 from fidelite.engine.snapshot import member_from_json
 from fidelite.program import ProgramDefinition, ProgramError, load_program
+from fidelite.program.model import IDENTIFIER
+from fidelite.program.rule import Period
 
 app = typer.Typer(help="Program definitions: write, check and try them.", no_args_is_help=True)
 
@@ -68,7 +72,13 @@ def check(
 ) -> None:
     """Validate a program file; every problem is listed with its line and field.
 
+    Checks the schema, references between sections, and each CEL condition and formula
+    (syntax, variables, fields and types: `event.amount * 3` mixes a double and an int).
+    Exits with status 1 if anything is wrong.
+
     Example: fidelite program check program.yaml
+
+    Example: fidelite program check program.yaml --format json
     """
     program = _load(file, fmt)
     summary = {
@@ -96,22 +106,94 @@ def simulate(
         None, "--member", help="Member state as JSON (tier, segments, attributes, ...)."
     ),
     coupon_status: CouponStatus = typer.Option(
-        CouponStatus.issued, "--coupon-status", help="Assume the event's coupon is in this state."
+        CouponStatus.issued,
+        "--coupon-status",
+        help="What the store would know of the event's coupon code: issued (unused),"
+        " used, not_found or other_member (issued to another member).",
     ),
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Dry run: show what one event would earn and why, rule by rule. Nothing is written.
 
+    The event is JSON as the API takes it (id, type, member, at, amount, channel,
+    items, coupon, attributes). The member file (--member) is a JSON object, every key
+    optional: tier (one of the program's tiers), segments (list), attributes (object),
+    purchases (count before this event), joined_at (ISO 8601 with offset), birth_date
+    (YYYY-MM-DD), and rule_points, the points capped rules already gave in the current
+    period, keyed "rule@period" (e.g. {"big_basket@2026-11": 50}). A refund is not
+    simulated: it reverses what its purchase earned and no rule evaluates it.
+
     Example: fidelite program simulate program.yaml event.json --member member.json
+
+    Example: fidelite program simulate program.yaml event.json --coupon-status used -f json
     """
     program = _load(file, fmt)
     event = _read_event(event_file, fmt)
+    if event.type == REFUND:
+        fail(
+            f"{event_file}: event {event.id} is a refund, which no rule evaluates: it"
+            f" reverses what its purchase ({event.refund_of}) earned, in proportion to the"
+            " amount refunded (policy 'refunds:'); simulate the purchase to see what it earned",
+            code="refund_not_simulated",
+            fmt=fmt,
+        )
     member = _read_member(member_file, event.member, fmt)
+    problems = _member_problems(program, member)
+    if problems:
+        fail(f"{member_file}: " + "; ".join(problems), code="invalid_member", fmt=fmt)
     decision = Evaluator(program).evaluate(event, member, coupon_status=coupon_status)
     if fmt is OutputFormat.json:
         print_json(decision.as_dict())
         return
     _print_decision(decision)
+
+
+_PERIOD_KEYS = {
+    Period.day: re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    Period.week: re.compile(r"^\d{4}-W\d{2}$"),
+    Period.month: re.compile(r"^\d{4}-\d{2}$"),
+    Period.year: re.compile(r"^\d{4}$"),
+    Period.ever: re.compile(r"^ever$"),
+}
+_PERIOD_EXAMPLES = {
+    Period.day: "2026-11-28",
+    Period.week: "2026-W48",
+    Period.month: "2026-11",
+    Period.year: "2026",
+    Period.ever: "ever",
+}
+
+
+def _member_problems(program: ProgramDefinition, member: MemberState) -> list[str]:
+    """What in a member snapshot the program would silently ignore: an unknown tier (no
+    multiplier), a segment name no rule can name, points of a rule or period that does
+    not exist (no cap used)."""
+    problems = []
+    tiers = [t.id for t in program.tiers.levels] if program.tiers else []
+    if member.tier is not None and member.tier not in tiers:
+        known = f"tiers of this program: {', '.join(tiers)}" if tiers else "it has no tiers"
+        problems.append(f"tier: unknown tier {member.tier!r} ({known})")
+    for segment in sorted(member.segments):
+        if not IDENTIFIER.match(segment):
+            problems.append(
+                f"segments: {segment!r} is not a segment name (lower-case letters, digits"
+                " and _, starting with a letter, as rules name segments)"
+            )
+    capped = {r.id: r.cap_per_member.period for r in program.rules if r.cap_per_member}
+    for rule, period in sorted(member.rule_points):
+        key = f"{rule}@{period}"
+        if rule not in capped:
+            known = ", ".join(sorted(capped)) or "none"
+            problems.append(
+                f"rule_points: {key!r} names no rule with cap_per_member (those are: {known})"
+            )
+        elif not _PERIOD_KEYS[capped[rule]].match(period):
+            example = f"{rule}@{_PERIOD_EXAMPLES[capped[rule]]}"
+            problems.append(
+                f"rule_points: {key!r}: rule {rule} is capped per {capped[rule].value},"
+                f" write the period as in {example!r}"
+            )
+    return problems
 
 
 def _read_json(path: Path, fmt: OutputFormat) -> object:
