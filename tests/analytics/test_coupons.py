@@ -86,3 +86,113 @@ def test_coupons_cli(write_csv: Callable[..., Path]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["rows"][0]["incremental_revenue"] == 35.0
+
+
+def _cli_coupons(tx: Path, groups: Path) -> subprocess.CompletedProcess[str]:
+    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+    args = ["metrics", "coupons", "-i", str(tx), "--targeting", str(groups)]
+    return subprocess.run(
+        [fidelite, *args, "--from", "2024-03-01", "--to", "2024-03-31", "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_coupons_without_coupon_column_is_one_error(write_csv: Callable[..., Path]) -> None:
+    tx = write_csv("customer_id,timestamp,amount\nt1,2024-03-02,50\nh1,2024-03-02,30")
+    groups = load_targeting(write_csv(GROUPS, "groups.csv"))
+    with pytest.raises(InputError) as err:
+        coupon_effectiveness(open_dataset(tx), groups, date(2024, 3, 1), date(2024, 3, 31))
+    assert (err.value.file, err.value.column) == (str(tx), "coupon_code")
+    assert "coupon effectiveness needs a 'coupon_code' column" in str(err.value)
+    proc = _cli_coupons(tx, write_csv(GROUPS, "groups.csv"))
+    assert proc.returncode == 1
+    error = json.loads(proc.stdout)["error"]
+    assert (error["code"], error["column"]) == ("bad_input", "coupon_code")
+
+
+def test_customer_in_both_groups_is_refused(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(GROUPS.strip() + "\nt2,spring,holdout", "groups.csv")
+    with pytest.raises(InputError) as err:
+        load_targeting(path)
+    assert (err.value.row, err.value.column) == (7, "group")
+    assert "customer 't2' is in both the treatment group (line 3) and the holdout group" in str(
+        err.value
+    )
+    # the same customer in another campaign's holdout is fine; a repeated row counts once
+    extra = "\nt2,summer,holdout,SUMMER\nt2,spring,treatment,SPRING"
+    other = write_csv(PREFIXED_GROUPS.strip() + extra, "other.csv")
+    rows = coupon_effectiveness(
+        open_dataset(write_csv(PREFIXED_TX)),
+        load_targeting(other),
+        date(2024, 3, 1),
+        date(2024, 3, 31),
+    ).rows
+    assert [(r["campaign"], r["group"], r["customers"]) for r in rows] == [
+        ("spring", "treatment", 3),
+        ("spring", "holdout", 1),
+        ("summer", "treatment", 2),
+        ("summer", "holdout", 2),
+    ]
+
+
+# spring codes start with SPRING-, summer uses the shared code SUMMER. t1 redeems a spring
+# code (typed in lower case); t2's SPRINGTIME code belongs to neither; t3 uses SUMMER.
+PREFIXED_TX = """
+customer_id,timestamp,amount,coupon_code
+t1,2024-03-02,50,spring-7kq2-m9xd-4hrt-b
+t2,2024-03-03,20,SPRINGTIME-AAAA
+t3,2024-03-04,30,SUMMER
+h1,2024-03-02,30,
+"""
+PREFIXED_GROUPS = """
+customer_id,campaign,group,code_prefix
+t1,spring,treatment,SPRING
+t2,spring,treatment,SPRING
+t3,spring,treatment,SPRING
+h1,spring,holdout,SPRING
+t1,summer,treatment,SUMMER-
+t3,summer,treatment,summer
+h1,summer,holdout,SUMMER
+"""
+
+
+def test_redemptions_count_only_the_campaigns_own_codes(write_csv: Callable[..., Path]) -> None:
+    groups = load_targeting(write_csv(PREFIXED_GROUPS, "groups.csv"))
+    result = coupon_effectiveness(
+        open_dataset(write_csv(PREFIXED_TX)), groups, date(2024, 3, 1), date(2024, 3, 31)
+    )
+    rates = {(r["campaign"], r["group"]): r["redemption_rate"] for r in result.rows}
+    assert rates == {
+        ("spring", "treatment"): 33.3333,  # t1 of t1, t2, t3
+        ("spring", "holdout"): None,
+        ("summer", "treatment"): 50.0,  # t3 of t1, t3
+        ("summer", "holdout"): None,
+    }
+    assert result.parameters["code_prefixes"] == {"spring": "SPRING", "summer": "SUMMER"}
+
+
+def test_several_campaigns_need_code_prefixes(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(GROUPS.strip() + "\nt1,summer,treatment", "groups.csv")
+    with pytest.raises(InputError) as err:
+        load_targeting(path)
+    assert err.value.column == "code_prefix"
+    assert "several campaigns (spring, summer) and no code_prefix column" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "message"),
+    [
+        ("t9,spring,treatment,SPRNG", 9, "campaign 'spring' has code prefix 'SPRING' on line 2"),
+        ("t9,spring,treatment,", 9, "missing code_prefix"),
+    ],
+)
+def test_code_prefix_is_one_per_campaign(
+    extra: str, line: int, message: str, write_csv: Callable[..., Path]
+) -> None:
+    path = write_csv(PREFIXED_GROUPS.strip() + "\n" + extra, "groups.csv")
+    with pytest.raises(InputError) as err:
+        load_targeting(path)
+    assert (err.value.row, err.value.column) == (line, "code_prefix")
+    assert message in str(err.value)

@@ -1,8 +1,9 @@
 """Coupon and offer effectiveness against a holdout group.
 
-Input: the transactions and a targeting file ``customer_id, campaign, group`` where
-group is ``treatment`` (received the offer) or ``holdout`` (kept out on purpose, chosen
-at random), plus the campaign window [start, end] (local days, inclusive).
+Input: the transactions (with a ``coupon_code`` column) and a targeting file
+``customer_id, campaign, group[, code_prefix]`` where group is ``treatment`` (received
+the offer) or ``holdout`` (kept out on purpose, chosen at random), plus the campaign
+window [start, end] (local days, inclusive).
 
 Per campaign and group, over the window (refunds subtract from revenue):
 
@@ -10,10 +11,22 @@ Per campaign and group, over the window (refunds subtract from revenue):
   window; conversion rate = buyers / customers x 100;
 * revenue per customer = net revenue of the group's customers in the window /
   customers (customers who bought nothing count as 0);
-* redemption rate (treatment) = treated customers with a purchase carrying a coupon
-  code in the window / treated customers x 100;
+* redemption rate (treatment) = treated customers with a purchase in the window
+  carrying one of the campaign's codes / treated customers x 100;
 * lift = (revenue per treated customer - revenue per holdout customer) / revenue per
   holdout customer x 100; incremental revenue = that difference x treated customers.
+
+Which codes are a campaign's: a program's coupon campaign issues codes made of its
+prefix, a dash and a random body (``SPRING-7KQ2-M9XD-4HRT-B``, see
+:mod:`fidelite.engine.coupon`). With a ``code_prefix`` column (one prefix per campaign)
+a code counts for the campaign when it is the prefix itself (a shared code) or starts
+with the prefix and a dash, ignoring case. Without the column any code counts, which is
+only unambiguous for a single campaign: a file with several campaigns and no prefixes
+is refused rather than crediting every campaign with every code.
+
+Invariants checked on the targeting file (one error naming the line): a customer is in
+one group per campaign (in both, they would be counted treated and held out at once),
+and a campaign has one code prefix.
 """
 
 from __future__ import annotations
@@ -28,13 +41,20 @@ import pyarrow as pa
 
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.errors import InputError
+from fidelite.analytics.metrics.columns import require
 from fidelite.analytics.metrics.result import MetricResult, money, percent
 
 GROUPS = ("treatment", "holdout")
+PREFIX = "code_prefix"
+TARGETING = pa.schema(
+    [("customer_id", pa.string()), ("campaign", pa.string()), ("grp", pa.string()),
+     ("prefix", pa.string())]
+)  # fmt: skip
 
 
 def load_targeting(path: Path) -> pa.Table:
-    """``customer_id, campaign, group`` rows, validated (one error naming line and column)."""
+    """``customer_id, campaign, grp, prefix`` rows, validated (one error naming line and
+    column); ``prefix`` is null without a ``code_prefix`` column."""
     name = str(path)
     if not path.is_file():
         raise InputError("file not found", file=name)
@@ -46,65 +66,132 @@ def load_targeting(path: Path) -> pa.Table:
     for col in ("customer_id", "campaign", "group"):
         if col not in table.column_names:
             raise InputError(f"missing required column '{col}'", file=name, column=col)
-    rows = table.select(["customer_id", "campaign", "group"]).to_pylist()
-    if not rows:
+    has_prefix = PREFIX in table.column_names
+    rows = table.select(["customer_id", "campaign", "group", *([PREFIX] if has_prefix else [])])
+    if not rows.num_rows:
         raise InputError("no targeted customers (the file has a header but no rows)", file=name)
-    for line, r in enumerate(rows, start=2):
+    out: dict[str, list[str | None]] = {"customer_id": [], "campaign": [], "grp": [], "prefix": []}
+    seen = _Targeting(name, has_prefix)
+    for line, r in enumerate(rows.to_pylist(), start=2):
+        customer, campaign, grp, prefix = seen.check(line, r)
+        out["customer_id"].append(customer)
+        out["campaign"].append(campaign)
+        out["grp"].append(grp)
+        out["prefix"].append(prefix)
+    if not has_prefix and len(seen.prefixes) > 1:
+        campaigns = ", ".join(sorted(seen.prefixes))
+        raise InputError(
+            f"several campaigns ({campaigns}) and no code_prefix column: a coupon code "
+            "cannot be told apart between campaigns; add code_prefix (e.g. SPRING for "
+            "codes SPRING-7KQ2-...)",
+            file=name,
+            column=PREFIX,
+        )
+    return pa.table(out, schema=TARGETING)
+
+
+class _Targeting:
+    """Row checks of a targeting file that need the rows before (group, prefix)."""
+
+    def __init__(self, file: str, has_prefix: bool) -> None:
+        self.file = file
+        self.has_prefix = has_prefix
+        self.groups: dict[tuple[str, str], tuple[str, int]] = {}
+        self.prefixes: dict[str, tuple[str | None, int]] = {}
+
+    def check(self, line: int, r: dict[str, str | None]) -> tuple[str, str, str, str | None]:
+        """The cleaned row; an :class:`InputError` naming ``line`` when it is wrong."""
         for col in ("customer_id", "campaign"):
             if not (r[col] or "").strip():
-                raise InputError(f"missing {col}", file=name, row=line, column=col)
-        if (r["group"] or "").strip().lower() not in GROUPS:
+                raise InputError(f"missing {col}", file=self.file, row=line, column=col)
+        customer, campaign = str(r["customer_id"]).strip(), str(r["campaign"]).strip()
+        grp = (r["group"] or "").strip().lower()
+        if grp not in GROUPS:
+            raise InputError(f"group must be treatment or holdout: '{r['group']}'",
+                             file=self.file, row=line, column="group")  # fmt: skip
+        first = self.groups.setdefault((customer, campaign), (grp, line))
+        if first[0] != grp:
             raise InputError(
-                f"group must be treatment or holdout: '{r['group']}'",
-                file=name,
-                row=line,
-                column="group",
-            )
-    return pa.table(
-        {
-            "customer_id": [r["customer_id"].strip() for r in rows],
-            "campaign": [r["campaign"].strip() for r in rows],
-            "grp": [r["group"].strip().lower() for r in rows],
-        }
-    )
+                f"customer '{customer}' is in both the {first[0]} group (line {first[1]}) and "
+                f"the {grp} group of campaign '{campaign}'",
+                file=self.file, row=line, column="group",
+            )  # fmt: skip
+        return customer, campaign, grp, self._prefix(line, campaign, r)
+
+    def _prefix(self, line: int, campaign: str, r: dict[str, str | None]) -> str | None:
+        prefix = None
+        if self.has_prefix:
+            prefix = (r[PREFIX] or "").strip().upper().rstrip("-")
+            if not prefix:
+                raise InputError("missing code_prefix", file=self.file, row=line, column=PREFIX)
+        known = self.prefixes.setdefault(campaign, (prefix, line))
+        if known[0] != prefix:
+            raise InputError(
+                f"campaign '{campaign}' has code prefix '{known[0]}' on line {known[1]} and "
+                f"'{prefix}' here: one prefix per campaign",
+                file=self.file, row=line, column=PREFIX,
+            )  # fmt: skip
+        return prefix
 
 
 def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: date) -> MetricResult:
     """One row per campaign and group, with lift and incremental revenue on treatment rows."""
     if end < start:
         raise ValueError("the campaign window ends before it starts")
+    require(ds, "coupon_code", "coupon effectiveness")
     t = ds.transactions
     w = t.filter((t.day >= ibis.date(start)) & (t.day <= ibis.date(end)))
-    coupon = w.coupon_code.notnull() & ~w.is_refund
-    per = w.group_by("customer_id").aggregate(
-        revenue=w.amount.sum(),
-        bought=(~w.is_refund).any(),
-        used_coupon=coupon.any(),
-    )
-    spend = ds.execute(per)
+    per = w.group_by("customer_id").aggregate(revenue=w.amount.sum(), bought=(~w.is_refund).any())
+    used = w.filter(w.coupon_code.notnull() & ~w.is_refund)
+    codes = used.select("customer_id", code=used.coupon_code.strip().upper()).distinct()
     con = duckdb.connect()
-    con.register("spend", spend)
+    con.register("spend", ds.execute(per))
+    con.register("codes", ds.execute(codes))
     con.register("targeting", targeting)
-    rows = con.execute(
-        "SELECT g.campaign, g.grp, count(*) AS customers, "
-        "count(*) FILTER (WHERE coalesce(s.bought, FALSE)) AS buyers, "
-        "count(*) FILTER (WHERE coalesce(s.used_coupon, FALSE)) AS redeemers, "
-        "coalesce(sum(s.revenue), 0) AS revenue "
-        "FROM (SELECT DISTINCT customer_id, campaign, grp FROM targeting) g "
-        "LEFT JOIN spend s USING (customer_id) GROUP BY 1, 2 ORDER BY 1, 2 DESC"
-    ).fetchall()
+    rows = con.execute(_SQL).fetchall()
     out = [_row(*r) for r in rows]
     _add_lift(out)
+    prefixes = {r["campaign"]: r["prefix"] for r in targeting.to_pylist()}
+    by_prefix = all(p is not None for p in prefixes.values())
+    codes_rule = (
+        "a code of the campaign (its code_prefix itself, or the prefix and a dash)"
+        if by_prefix
+        else "any coupon code (the targeting file names no code prefix)"
+    )
     definition = (
         f"Campaign window {start} to {end} (local days). Per campaign and group: conversion "
         "rate = customers with a purchase / targeted customers x 100; revenue per customer "
-        "= net revenue / targeted customers; redemption rate = treated customers who used a "
-        "coupon / treated customers x 100; lift = (revenue per treated - per holdout "
-        "customer) / per holdout customer x 100; incremental revenue = that difference x "
-        "treated customers."
+        "= net revenue / targeted customers; redemption rate = treated customers who bought "
+        f"with {codes_rule} / treated customers x 100; lift = (revenue per treated - per "
+        "holdout customer) / per holdout customer x 100; incremental revenue = that "
+        "difference x treated customers."
     )
-    params = {"start": start, "end": end, **ds.describe()}
+    params = {
+        "start": start,
+        "end": end,
+        "code_prefixes": dict(sorted(prefixes.items())) if by_prefix else None,
+        **ds.describe(),
+    }
     return MetricResult("coupons", definition, params, out)
+
+
+# A targeted customer redeemed when one of their codes in the window is the campaign's
+# (any code when the campaign has no prefix). Targeting rows are distinct per customer,
+# campaign and group (a repeated row counts once).
+_SQL = """
+WITH g AS (SELECT DISTINCT customer_id, campaign, grp, prefix FROM targeting),
+used AS (
+    SELECT DISTINCT g.customer_id, g.campaign FROM g JOIN codes c USING (customer_id)
+    WHERE g.prefix IS NULL OR c.code = g.prefix OR starts_with(c.code, g.prefix || '-')
+)
+SELECT g.campaign, g.grp, count(*) AS customers,
+    count(*) FILTER (WHERE coalesce(s.bought, FALSE)) AS buyers,
+    count(*) FILTER (WHERE u.customer_id IS NOT NULL) AS redeemers,
+    coalesce(sum(s.revenue), 0) AS revenue
+FROM g LEFT JOIN spend s USING (customer_id)
+LEFT JOIN used u ON u.customer_id = g.customer_id AND u.campaign = g.campaign
+GROUP BY 1, 2 ORDER BY 1, 2 DESC
+"""
 
 
 def _row(

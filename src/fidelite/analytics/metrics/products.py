@@ -20,18 +20,14 @@ from typing import Any, Literal
 import ibis
 
 from fidelite.analytics.engine import Dataset
-from fidelite.analytics.errors import InputError
+from fidelite.analytics.metrics.columns import require
 from fidelite.analytics.metrics.result import MetricResult, percent
 
 Level = Literal["product", "category"]
 
 
 def _column(ds: Dataset, by: Level) -> str:
-    name = "product_id" if by == "product" else "category"
-    if name not in ds.loaded.present:
-        raise InputError(f"this metric needs a '{name}' column", file=ds.loaded.source,
-                         column=name)  # fmt: skip
-    return name
+    return require(ds, "product_id" if by == "product" else "category")
 
 
 def multi_product(ds: Dataset, by: Level = "product") -> MetricResult:

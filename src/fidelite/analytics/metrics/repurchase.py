@@ -4,7 +4,8 @@ Cohort: the local calendar month of a customer's first order. A customer *repurc
 within D days* when they placed another order (a different order_id) whose local day is
 at most D days after the first order's day (a second order on the same day counts).
 Per product: the same, per customer and product, with "another order containing the
-same product" and cohorts by the month of the first order of that product.
+same product" and cohorts by the month of the first order of that product; it needs
+the ``product_id`` column (an error names it when the input has none).
 
 A cohort's D-day rate is ``complete`` only when the data covers D days after the last
 day of the cohort month; otherwise its latest customers had less than D days to return.
@@ -19,6 +20,7 @@ from typing import Any
 import ibis
 
 from fidelite.analytics.engine import Dataset
+from fidelite.analytics.metrics.columns import require
 from fidelite.analytics.metrics.period import bounds, index_expr, label
 from fidelite.analytics.metrics.result import MetricResult, percent
 
@@ -47,6 +49,7 @@ def repurchase(
     p = t.filter(~t.is_refund)
     keys = ["customer_id", "product_id"] if per_product else ["customer_id"]
     if per_product:
+        require(ds, "product_id", "repurchase per product")
         p = p.filter(p.product_id.notnull())
     orders = p.group_by([*keys, "order_id"]).aggregate(ts=p.ts.min(), day=p.day.min())
     gaps = _second_order_gap(orders, keys)
