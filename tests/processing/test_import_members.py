@@ -101,6 +101,12 @@ def test_import_updates_given_fields_and_keeps_the_join_date(pdb: Database, tmp_
     )
 
 
+NAMES = (
+    "(lower-case letters, digits and _, starting with a letter, at most 64 characters, "
+    "as rules write them)"
+)
+
+
 def test_bad_rows_are_reported_and_change_nothing(pdb: Database, tmp_path: Path) -> None:
     rows = [
         GOOD[0],
@@ -110,10 +116,12 @@ def test_bad_rows_are_reported_and_change_nothing(pdb: Database, tmp_path: Path)
         ["fay", "", "", "a;;b", ""],
         ["gus", "", "", "", "[1, 2]"],
         ["hal", "", "", '["x"', ""],
+        ["ida", "", "", "regulars;VIP", ""],
+        ["jon", "", "", '["high-value"]', ""],
         GOOD[2],
     ]
     report = import_members(processor(pdb), write(tmp_path / "m.csv", rows), now=NOW, chunk=3)
-    assert (report.created, report.rows) == (2, 8)
+    assert (report.created, report.rows) == (2, 10)
     assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
         (3, "", "invalid_row", "member: missing member reference"),
         (4, "dan", "invalid_row",
@@ -122,8 +130,10 @@ def test_bad_rows_are_reported_and_change_nothing(pdb: Database, tmp_path: Path)
         (6, "fay", "invalid_row", "segments: empty segment name in 'a;;b'"),
         (7, "gus", "invalid_row", "attributes: must be a JSON object"),
         (8, "hal", "invalid_row", "segments: invalid JSON (Expecting ',' delimiter)"),
+        (9, "ida", "invalid_row", f"segments: 'VIP' is not a segment name {NAMES}"),
+        (10, "jon", "invalid_row", f"segments: 'high-value' is not a segment name {NAMES}"),
     ]  # fmt: skip
-    for ref in ("dan", "eve", "fay", "gus", "hal"):
+    for ref in ("dan", "eve", "fay", "gus", "hal", "ida", "jon"):
         assert profile(pdb, ref) is None
     assert profile(pdb, "ann") is not None and profile(pdb, "cid") is not None
 

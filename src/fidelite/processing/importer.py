@@ -57,6 +57,7 @@ from fidelite.processing.processor import (
 from fidelite.processing.rows import Columns, ImportFileError, Row, read_rows
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
+from fidelite.program.model import IDENTIFIER
 from fidelite.store import Database
 
 __all__ = [
@@ -511,6 +512,14 @@ def _segments(value: Any) -> list[str]:
     names = [str(item).strip() for item in items]
     if any(not name for name in names):
         raise ValueError(f"segments: empty segment name in {value!r}")
+    for name in names:
+        # Rules name segments as identifiers: a name they cannot write is refused here
+        # rather than lower-cased, which could merge two distinct segments.
+        if len(name) > 64 or not IDENTIFIER.match(name):
+            raise ValueError(
+                f"segments: {name!r} is not a segment name (lower-case letters, digits and "
+                "_, starting with a letter, at most 64 characters, as rules write them)"
+            )
     return sorted(set(names))
 
 
