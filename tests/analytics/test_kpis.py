@@ -151,3 +151,94 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode != 0 and "--point-value" in bad.stdout
+
+
+def _ledger_only(db: Database) -> None:
+    """A program run straight on the ledger (as `fidelite member add` and the demo do):
+    no processed events, no member_states rows.
+
+    ann and bob are enrolled on 2024-03-10 (wall clock); ann's points were posted with
+    earlier business times. ann: +100 on Jan 5, spends 30 on Jan 20, spends 20 on Feb 3
+    (cancelled on Feb 4). bob: +50 on Mar 12, spends it on Mar 13, the purchase is
+    refunded on Mar 15 with the points already spent: bob owes 50.
+    """
+    from fidelite.ledger import Ledger
+
+    enrolled = datetime.fromisoformat("2024-03-10T12:00:00+00:00")
+    ledger = Ledger(db, clock=lambda: enrolled)
+    ledger.open_program("shop", ["points"])
+    for ref in ("ann", "bob"):
+        ledger.create_member("shop", ref)
+    ledger.earn("shop", "ann", "points", 100, key="e1", at="2024-01-05T10:00:00+00:00")
+    ledger.spend("shop", "ann", "points", 30, key="s1", at="2024-01-20T10:00:00+00:00")
+    s2 = ledger.spend("shop", "ann", "points", 20, key="s2", at="2024-02-03T10:00:00+00:00")
+    ledger.reverse("shop", s2.transaction_id, key="c2", at="2024-02-04T10:00:00+00:00")
+    e2 = ledger.earn("shop", "bob", "points", 50, key="e2", at="2024-03-12T10:00:00+00:00")
+    ledger.spend("shop", "bob", "points", 50, key="s3", at="2024-03-13T10:00:00+00:00")
+    ledger.reverse(
+        "shop", e2.transaction_id, key="r2", shortfall="debt", at="2024-03-15T10:00:00+00:00"
+    )
+
+
+KEYS = (
+    "members_new",
+    "members_total",
+    "points_earned",
+    "points_redeemed",
+    "redemptions",
+    "redeeming_members",
+    "redemption_rate",
+    "points_outstanding",
+    "points_owed",
+    "liability",
+)
+
+
+def test_program_kpis_count_members_enrolled_in_the_ledger(db: Database) -> None:
+    _ledger_only(db)
+    rows = program_kpis(db.url, "shop", value=Decimal("0.01")).rows
+    assert [r["period"] for r in rows] == ["2024-01", "2024-02", "2024-03"]
+    # ann joined at her first ledger entry (Jan 5, before her enrolment was recorded),
+    # bob at his enrolment (Mar 10). The cancelled spend is no redemption. bob's debt is
+    # reported apart: the liability is what ann holds (70 points = 0.70).
+    assert [tuple(r[k] for k in KEYS) for r in rows] == [
+        (1, 1, 100, 30, 1, 1, 100.0, 70, 0, 0.7),
+        (0, 1, 0, 0, 0, 0, 0.0, 70, 0, 0.7),
+        (1, 2, 0, 50, 1, 1, 50.0, 70, 50, 0.7),
+    ]
+
+
+def test_program_kpis_count_ledger_members_beside_processed_ones(db: Database) -> None:
+    _run(db)  # ann and bob enrolled by their first events in January
+    from fidelite.ledger import Ledger
+
+    Ledger(db, clock=lambda: datetime.fromisoformat("2024-02-10T09:00:00+00:00")).create_member(
+        "cafe", "carl"
+    )
+    rows = {r["period"]: r for r in program_kpis(db.url, "cafe").rows}
+    assert (rows["2024-01"]["members_total"], rows["2024-01"]["members_new"]) == (2, 2)
+    assert (rows["2024-02"]["members_total"], rows["2024-02"]["members_new"]) == (3, 1)
+    assert rows["2024-01"]["active_member_rate"] == 100.0  # ann and bob bought in January
+
+
+def test_program_kpis_cli_finds_the_only_program_of_a_ledger_database(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    path = tmp_path / "shop.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    _ledger_only(db)
+    db.dispose()
+    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+    args = [fidelite, "metrics", "program-kpis", "--db", str(path), "--point-value", "0.01"]
+    proc = subprocess.run([*args, "-f", "json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["parameters"]["program"] == "shop"
+    march = out["rows"][-1]
+    assert (march["members_total"], march["points_owed"], march["liability"]) == (2, 50, 0.7)

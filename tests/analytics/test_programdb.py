@@ -115,3 +115,28 @@ def test_metrics_cli_names_the_missing_program(sqlite_template: Path, tmp_path: 
     proc = _cli("metrics", "retention", "--input", f"sqlite:///{path}#shop", "--format", "json")
     assert proc.returncode != 0
     assert "program 'shop' has no purchases" in proc.stdout + proc.stderr
+
+
+def test_program_source_finds_a_program_without_processed_events(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    from fidelite.analytics.programdb import program_source
+    from fidelite.ledger import Ledger
+
+    path = tmp_path / "shop.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    with pytest.raises(InputError, match="the database holds no program"):
+        program_source(str(path))
+    ledger = Ledger(db)
+    ledger.open_program("shop", ["points"])
+    ledger.create_member("shop", "ann")  # enrolled straight in the ledger, no event
+    assert program_source(str(path)) == (f"sqlite:///{path.resolve()}", "shop")
+    # its transactions: none, and the error says so rather than "no processed events"
+    proc = _cli("metrics", "retention", "--input", str(path), "--format", "json")
+    assert proc.returncode != 0
+    assert "program 'shop' has no purchases" in proc.stdout + proc.stderr
+    ledger.open_program("bar", ["points"])
+    db.dispose()
+    with pytest.raises(InputError, match=r"several programs \(bar, shop\)"):
+        program_source(str(path))

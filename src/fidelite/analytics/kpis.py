@@ -3,17 +3,23 @@ time zone. Read-only; the ledger's program-side accounts say where points went.
 
 Per period P (points of one currency: the program's only one, or ``currency``):
 
-* members: joined in P (their first event's time), total at the end of P; active =
-  members with a purchase in P; active-member rate = active / total x 100;
+* members: joined in P, total at the end of P. Every enrolled member counts, however
+  enrolled: a member's join time is their first event's time (``member_states``, set by
+  the event processor), or for a member enrolled straight in the ledger (``fidelite
+  member add``, the demo) the earlier of the enrolment and their first ledger entry;
+  active = members with a purchase in P; active-member rate = active / total x 100;
 * earned = points issued in P (net of refund reversals); redeemed (burn) = points spent
   on rewards or by operators in P (net of cancellations); expired = points expired in
   P; adjusted = manual credits minus debits; burn rate = redeemed / earned x 100;
 * breakage rate (to date) = expired / (expired + redeemed) x 100, both cumulative to the
   end of P: of the points that reached an end, the share that lapsed unused;
-* outstanding = points held by members (available + pending - debt) at the end of P;
-  liability = outstanding x the currency's money value (when the program file is given);
-* redemptions in P (not cancelled), redeeming members, redemption rate = redeeming
-  members / total members x 100, frequency = redemptions / redeeming members;
+* outstanding = points held by members (available + pending) at the end of P, never
+  below 0; liability = outstanding x the point's money value. What members owe (debt
+  from refund clawback) is reported apart as ``points_owed``, not netted: a member's
+  debt does not lower what the program owes the other members;
+* redemptions in P = spends of points (rewards and operator spends, the ledger's spend
+  entries) not cancelled, redeeming members, redemption rate = redeeming members /
+  total members x 100, frequency = redemptions / redeeming members;
 * member spend = purchases minus refunds in P, and per active member;
 * cost of rewards = points redeemed in P x the currency's money value.
 
@@ -99,9 +105,13 @@ def program_kpis(
         f"Per {period} in time zone {timezone}, {cur} points: earned = issued net of refund "
         "reversals; redeemed = spent net of cancellations; burn rate = redeemed / earned x "
         "100; breakage rate = expired / (expired + redeemed) x 100, cumulative to the end of "
-        "the period; outstanding = members' available + pending - debt at its end (liability "
-        "= outstanding x point value); active-member rate = members with a purchase / total "
-        "members x 100; redemption rate = members who redeemed / total members x 100; "
+        "the period; outstanding = members' available + pending at its end (liability = "
+        "outstanding x point value; points owed by members in debt are reported apart, not "
+        "netted); members = every enrolled member, joined at their first event (or, "
+        "enrolled in the ledger only, the earlier of enrolment and first ledger entry); "
+        "active-member rate = members with a purchase / total "
+        "members x 100; redemptions = spends of points not cancelled; redemption rate = "
+        "members who redeemed / total members x 100; "
         "frequency = redemptions / redeeming members; member spend = purchases - refunds; "
         "cost of rewards = redeemed x point value. With transactions: incremental revenue = "
         "(spend per member customer - per non-member customer) x member customers (naive: "
@@ -142,6 +152,47 @@ def _local(values: Sequence[Any], zone: ZoneInfo) -> list[datetime]:
     return out
 
 
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A stored time (naive UTC, or raw text on SQLite) as an aware UTC datetime."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _joined(conn: Connection, program_id: str) -> dict[str, datetime]:
+    """Every member of the program and when they joined (UTC).
+
+    The event processor enrols a member in ``members`` and ``member_states`` at once,
+    with ``joined_at`` = the time of their first event. The ledger alone (``fidelite
+    member add``, the demo) writes only ``members``, whose ``created_at`` is the
+    wall-clock time of enrolment; points can be posted with an earlier business time,
+    and a member cannot have points before joining, so such a member joined at the
+    earlier of the two.
+    """
+    p = {"p": program_id}
+    states = conn.execute(
+        text("SELECT member_ref, joined_at FROM member_states WHERE program_id = :p"), p
+    ).all()
+    enrolled = conn.execute(
+        text(
+            "SELECT m.ref, m.created_at, min(t.occurred_at) FROM members m "
+            "LEFT JOIN ledger_transactions t ON t.member_id = m.id "
+            "WHERE m.program_id = :p GROUP BY m.id, m.ref, m.created_at"
+        ),
+        p,
+    ).all()
+    out: dict[str, datetime] = {}
+    for ref, created, first_entry in enrolled:
+        times = [t for t in (_utc(created), _utc(first_entry)) if t is not None]
+        out[str(ref)] = min(times)
+    for ref, at in states:
+        joined = _utc(at)
+        if joined is not None:  # the first event's time wins over the ledger's guess
+            out[str(ref)] = joined
+    return out
+
+
 def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> Any:
     """Raw rows into an in-memory DuckDB (local wall-clock times)."""
     p = {"p": program_id, "c": currency}
@@ -154,13 +205,6 @@ def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> A
         ),
         p,
     ).all()
-    members = conn.execute(
-        text(
-            "SELECT member_ref, joined_at FROM member_states WHERE program_id = :p "
-            "AND joined_at IS NOT NULL"
-        ),
-        p,
-    ).all()
     events = conn.execute(
         text(
             "SELECT member_ref, occurred_at, type, amount FROM processed_events "
@@ -170,11 +214,13 @@ def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> A
     ).all()
     redemptions = conn.execute(
         text(
-            "SELECT member_ref, redeemed_at FROM redemptions WHERE program_id = :p "
-            "AND status = 'active'"
+            "SELECT m.ref, t.occurred_at FROM ledger_transactions t JOIN members m "
+            "ON m.id = t.member_id WHERE t.program_id = :p AND t.currency = :c "
+            "AND t.kind = 'spend' AND t.reversed_points < t.points"
         ),
         p,
     ).all()
+    joined = _joined(conn, program_id)
     con = duckdb.connect()
     tables = {
         "flows": {
@@ -182,7 +228,7 @@ def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> A
             "kind": [r[1] for r in flows],
             "points": [int(r[2]) for r in flows],
         },
-        "members": {"ref": [r[0] for r in members], "ts": _local([r[1] for r in members], zone)},
+        "members": {"ref": list(joined), "ts": _local(list(joined.values()), zone)},
         "events": {
             "ref": [r[0] for r in events],
             "ts": _local([r[1] for r in events], zone),
@@ -247,10 +293,11 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
     outstanding = int(
         one(
             "SELECT coalesce(sum(points), 0) FROM flows WHERE kind IN "
-            f"('available', 'pending', 'debt') AND {upto}",
+            f"('available', 'pending') AND {upto}",
             hi,
         )
     )
+    owed = -flow("debt", upto, hi)  # a debt account holds what is owed as a negative
     total = int(one(f"SELECT count(*) FROM members WHERE {upto}", hi))
     new = int(one(f"SELECT count(*) FROM members WHERE {window}", lo, hi))
     active = int(
@@ -279,6 +326,7 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "burn_rate": percent(redeemed, earned),
         "breakage_rate_to_date": percent(expired_all, expired_all + redeemed_all),
         "points_outstanding": outstanding,
+        "points_owed": owed,
         "liability": money(float(outstanding * value)) if value is not None else None,
         "redemptions": int(count),
         "redeeming_members": int(redeemers),

@@ -33,6 +33,7 @@ from fidelite.analytics.errors import InputError
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.processing.tables import events
 from fidelite.store import Database
+from fidelite.store.tables import Program
 
 SCHEMA = pa.schema(
     [
@@ -67,8 +68,8 @@ def is_program_source(text: str) -> bool:
 def read_program_source(text: str) -> pa.Table:
     """Transactions for ``URL[#PROGRAM]`` (or ``FILE.db[#PROGRAM]``).
 
-    Without ``#PROGRAM`` the database must hold exactly one program's events; otherwise
-    the error lists the programs to choose from.
+    Without ``#PROGRAM`` the database must hold exactly one program; otherwise the error
+    lists the programs to choose from.
     """
     return transactions_from_program(*program_source(text))
 
@@ -81,16 +82,19 @@ def program_source(text: str) -> tuple[str, str]:
 
 
 def _only_program(url: str) -> str:
+    """The database's one program (table ``programs``: every program has a row there,
+    whether its members and points came through processed events or straight through
+    the ledger, as with ``fidelite member add`` and ``fidelite demo``)."""
     db = Database(url)
     try:
         with db.read() as conn:
-            found = [str(r[0]) for r in conn.execute(select(events.c.program_id).distinct()).all()]
+            found = [str(r[0]) for r in conn.execute(select(Program.id)).all()]
     finally:
         db.dispose()
     if len(found) == 1:
         return found[0]
     if not found:
-        raise InputError("the database holds no processed events", file=database_name(url))
+        raise InputError("the database holds no program", file=database_name(url))
     raise InputError(
         f"the database holds several programs ({', '.join(sorted(found))}); "
         "name one with #PROGRAM after the database",
