@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from fidelite.engine.expiry import expires_at, inactivity_deadline, pending_until, warning_at
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fidelite.engine.expiry import (
+    Lapse,
+    expires_at,
+    inactivity_deadline,
+    inactivity_lapse,
+    pending_until,
+    warning_at,
+)
 from fidelite.program.policy import ExpiryPolicy, PendingPolicy
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -57,3 +67,88 @@ def test_pending_applies_to_listed_event_types() -> None:
     at = dt("2026-11-23T10:00:00+01:00")
     assert pending_until(policy, "purchase", at) == dt("2026-12-07T10:00:00+01:00")
     assert pending_until(policy, "review", at) is None
+
+
+# ------------------------------------------------------------------ inactivity lapses
+
+MONTHLY = ExpiryPolicy(mode="inactivity", months=1)  # type: ignore[arg-type]
+
+
+def test_inactivity_lapse_needs_the_deadline_reached() -> None:
+    activity = [dt("2026-01-10T12:00:00+01:00")]
+    assert inactivity_lapse(MONTHLY, activity, dt("2026-02-10T11:59:59+01:00"), PARIS) is None
+    assert inactivity_lapse(MONTHLY, activity, dt("2026-02-10T12:00:00+01:00"), PARIS) == Lapse(
+        dt("2026-01-10T12:00:00+01:00"), dt("2026-02-10T12:00:00+01:00")
+    )
+
+
+def test_inactivity_lapse_counts_months_in_the_program_zone() -> None:
+    # 30 January 23:30 UTC is already 31 January in Paris: + 1 month = 28 February 00:30
+    # Paris (27 February 23:30 UTC); in UTC it would be 28 February 23:30.
+    activity = [dt("2026-01-30T23:30:00+00:00")]
+    as_of = dt("2026-02-28T00:00:00+00:00")
+    lapse = inactivity_lapse(MONTHLY, activity, as_of, PARIS)
+    assert lapse is not None and lapse.deadline == dt("2026-02-27T23:30:00+00:00")
+    assert inactivity_lapse(MONTHLY, activity, as_of, ZoneInfo("UTC")) is None
+
+
+def test_inactivity_lapse_is_saved_by_an_activity_before_the_deadline() -> None:
+    activity = [dt("2026-01-10T12:00:00+01:00"), dt("2026-02-10T11:59:00+01:00")]
+    assert inactivity_lapse(MONTHLY, activity, dt("2026-03-01T00:00:00+01:00"), PARIS) is None
+
+
+def test_inactivity_lapse_activity_at_the_deadline_is_too_late() -> None:
+    activity = [dt("2026-01-10T12:00:00+01:00"), dt("2026-02-10T12:00:00+01:00")]
+    lapse = inactivity_lapse(MONTHLY, activity, dt("2026-02-20T00:00:00+01:00"), PARIS)
+    assert lapse == Lapse(dt("2026-01-10T12:00:00+01:00"), dt("2026-02-10T12:00:00+01:00"))
+
+
+def test_inactivity_lapse_returns_the_latest_of_several() -> None:
+    activity = [
+        dt("2025-01-05T10:00:00+01:00"),  # lapses 2025-02-05
+        dt("2025-06-01T10:00:00+02:00"),
+        dt("2025-06-20T10:00:00+02:00"),  # lapses 2025-07-20
+        dt("2025-09-01T10:00:00+02:00"),  # saved by the next one
+        dt("2025-09-25T10:00:00+02:00"),  # would lapse 2025-10-25, after as_of
+    ]
+    lapse = inactivity_lapse(MONTHLY, activity, dt("2025-10-01T00:00:00+02:00"), PARIS)
+    assert lapse == Lapse(dt("2025-06-20T10:00:00+02:00"), dt("2025-07-20T10:00:00+02:00"))
+
+
+def test_inactivity_lapse_ignores_other_modes() -> None:
+    dated = ExpiryPolicy(mode="after_earning", months=1)  # type: ignore[arg-type]
+    activity = [dt("2020-01-01T00:00:00+00:00")]
+    assert inactivity_lapse(dated, activity, dt("2026-01-01T00:00:00+00:00"), PARIS) is None
+    assert (
+        inactivity_lapse(ExpiryPolicy(), activity, dt("2026-01-01T00:00:00+00:00"), PARIS) is None
+    )
+
+
+def _lapse_by_definition(
+    policy: ExpiryPolicy, activity: list[datetime], as_of: datetime, zone: ZoneInfo
+) -> Lapse | None:
+    """The reference: the latest activity with no other activity before its deadline."""
+    found = None
+    for at in activity:
+        deadline = inactivity_deadline(policy, at, zone)
+        assert deadline is not None
+        if deadline <= as_of and not any(at < other < deadline for other in activity):
+            found = Lapse(at, deadline)
+    return found
+
+
+@given(
+    months=st.integers(min_value=1, max_value=14),
+    offsets=st.lists(st.integers(min_value=0, max_value=3 * 365 * 24), max_size=12),
+    as_of_hours=st.integers(min_value=0, max_value=4 * 365 * 24),
+)
+def test_inactivity_lapse_matches_its_definition(
+    months: int, offsets: list[int], as_of_hours: int
+) -> None:
+    policy = ExpiryPolicy(mode="inactivity", months=months)  # type: ignore[arg-type]
+    start = dt("2025-01-31T00:30:00+01:00")
+    activity = sorted(start + timedelta(hours=h) for h in offsets)
+    as_of = start + timedelta(hours=as_of_hours)
+    assert inactivity_lapse(policy, activity, as_of, PARIS) == _lapse_by_definition(
+        policy, activity, as_of, PARIS
+    )

@@ -7,6 +7,8 @@ Europe/Paris expire at 2027-04-01T00:00+02:00, i.e. they can be spent all of Mar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,6 +39,46 @@ def inactivity_deadline(
     if policy.mode is not ExpiryMode.inactivity or policy.months is None:
         return None
     return add_months(last_activity, policy.months, zone)
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """Under ``inactivity``: no activity followed ``last_activity`` before ``deadline``.
+
+    Every point the member earned at or before ``last_activity`` and still held at
+    ``deadline`` lapsed then; points earned later are not touched by this lapse.
+    """
+
+    last_activity: datetime
+    deadline: datetime
+
+
+def inactivity_lapse(
+    policy: ExpiryPolicy, activities: Sequence[datetime], as_of: datetime, zone: ZoneInfo
+) -> Lapse | None:
+    """The latest lapse at or before ``as_of`` under ``inactivity`` (``None``: none).
+
+    ``activities`` are the member's activity times in ascending order. An activity
+    ``a`` starts a lapse when its deadline (:func:`inactivity_deadline`, an exclusive
+    instant like every expiry date) is at or before ``as_of`` and the next activity, if
+    any, comes at or after that deadline: an activity exactly at the deadline is too
+    late to save the points. The *latest* lapse is returned because it covers every
+    earlier one (what lapsed before was also earned before it), so a job that runs late,
+    or for the first time on old data, catches up in one step.
+    """
+    if policy.mode is not ExpiryMode.inactivity or policy.months is None:
+        return None
+    # No span of N calendar months is shorter than 28 x N days (less a DST hour), so a
+    # closer next activity saves the points without computing the deadline.
+    surely_saved = timedelta(days=28 * policy.months - 1)
+    later: datetime | None = None
+    for at in reversed(activities):
+        if later is None or later - at >= surely_saved:
+            deadline = add_months(at, policy.months, zone)
+            if deadline <= as_of and (later is None or later >= deadline):
+                return Lapse(at, deadline)
+        later = at
+    return None
 
 
 def warning_at(policy: ExpiryPolicy, expiry: datetime) -> datetime:
