@@ -23,14 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.exc import IntegrityError
 
+from fidelite.engine.expiry import Lapse
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
 from fidelite.ledger.errors import Rejected, RejectionCode, invalid
 from fidelite.ledger.idempotency import request_hash
+from fidelite.ledger.inactivity import Inactivity, lapsed_lots, lapsed_subjects, member_lapse
 from fidelite.ledger.plan import Plan, Target, apply
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.state import (
@@ -43,6 +46,7 @@ from fidelite.ledger.state import (
     restorable_draws,
     spendable_lots,
 )
+from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
 from fidelite.store.locking import count_reversal, insert_ignoring_duplicates, lock_member
 from fidelite.store.tables import (
@@ -459,22 +463,33 @@ class Ledger:
         program_id: str,
         as_of: datetime | str,
         *,
+        policy: ExpiryPolicy | None = None,
+        zone: ZoneInfo | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> JobReport:
-        """Expire every available lot whose expiry date is at or before ``as_of``.
+        """Expire every available lot whose expiry date is at or before ``as_of``, and,
+        when ``policy`` expires by inactivity, every point that lapsed by then.
 
-        One transaction per member and currency; safe to re-run (already-expired lots
-        are not due any more) and to run beside live traffic (each member is locked).
+        Lapses follow :mod:`fidelite.ledger.inactivity` (what counts as activity), with
+        months counted in ``zone``, the program's time zone. One transaction per member
+        and currency; safe to re-run (already-expired lots are not due any more) and to
+        run beside live traffic (each member is locked, and the lapse is recomputed under
+        the lock).
         """
         when = valid.moment(as_of, "as_of")
+        rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         subjects = self._members_with(
             program_id,
             "state = 'available' AND expires_at IS NOT NULL AND expires_at <= :at",
             when,
         )
+        if rule is not None:
+            with self.db.read() as conn:
+                lapsed = lapsed_subjects(conn, program_id, rule, when)
+            subjects = list(dict.fromkeys(subjects + lapsed))
         done = lots = total = 0
         for index, (ref, currency) in enumerate(subjects):
-            receipt = self._expire_member(program_id, ref, currency, when)
+            receipt = self._expire_member(program_id, ref, currency, when, rule)
             if receipt is not None and not receipt.replayed:  # replayed: done by an earlier run
                 done += 1
                 lots += len(receipt.lot_moves)
@@ -484,25 +499,33 @@ class Ledger:
         return JobReport(done, lots, total)
 
     def _expire_member(
-        self, program_id: str, member_ref: str, currency: str, when: datetime
+        self,
+        program_id: str,
+        member_ref: str,
+        currency: str,
+        when: datetime,
+        rule: Inactivity | None = None,
     ) -> Receipt | None:
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             lots = due_lots(conn, subject.member_id, currency, when)
-            plan = Plan("expire", "debit", sum(lot.remaining for lot in lots), "points expired")
-            plan.detail = {"as_of": when.isoformat()}
-            for lot in lots:
-                plan.draws.append((lot.id, lot.remaining, "expired"))
-                plan.member("available", lot.id, -lot.remaining)
-            plan.program("expired", plan.points)
-            return plan
+            if rule is None:
+                return _expiry_plan(lots, [], None, when)
+            lapse = member_lapse(conn, program_id, subject.member_id, subject.member_ref,
+                                 currency, rule, when)  # fmt: skip
+            dated = {lot.id for lot in lots}
+            lapsed = [] if lapse is None else lapsed_lots(conn, subject.member_id, currency, lapse)
+            return _expiry_plan(lots, [lot for lot in lapsed if lot.id not in dated], lapse, when)
 
+        request: dict[str, Any] = {
+            "op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when,
+        }  # fmt: skip
         key = f"expire:{member_ref}:{currency}:{when.isoformat()}"
-        digest = request_hash(
-            {"op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when}
-        )
+        if rule is not None:  # another job than the dates-only one: its own key
+            request |= rule.request()
+            key = f"lapse{rule.months}:{member_ref}:{currency}:{when.isoformat()}"
         try:
-            return self._mutate(program_id, key, digest, build, member_ref=member_ref,
-                                currency=currency, at=when)  # fmt: skip
+            return self._mutate(program_id, key, request_hash(request), build,
+                                member_ref=member_ref, currency=currency, at=when)  # fmt: skip
         except _NothingToDo:
             return None
 
@@ -840,6 +863,27 @@ def _debit_lots(
         )
     _draw(plan, lots, points, "spent")
     plan.program(program_kind, points)
+
+
+def _expiry_plan(
+    dated: list[OpenLot], lapsed: list[OpenLot], lapse: Lapse | None, when: datetime
+) -> Plan:
+    """Move the remainders of lots due by date and of lots lapsed by inactivity out to
+    the program's ``expired`` account; the history says which rule applied and when."""
+    lots = dated + lapsed
+    reason = "points expired after inactivity" if lapsed else "points expired"
+    plan = Plan("expire", "debit", sum(lot.remaining for lot in lots), reason)
+    plan.detail = {"as_of": when.isoformat()}
+    if lapse is not None and lapsed:
+        plan.detail |= {
+            "last_activity": lapse.last_activity.astimezone(UTC).isoformat(),
+            "lapsed_at": lapse.deadline.astimezone(UTC).isoformat(),
+        }
+    for lot in lots:
+        plan.draws.append((lot.id, lot.remaining, "expired"))
+        plan.member("available", lot.id, -lot.remaining)
+    plan.program("expired", plan.points)
+    return plan
 
 
 def _draw(plan: Plan, lots: list[OpenLot], points: int, closed_state: str) -> int:

@@ -1,0 +1,275 @@
+"""Expiry by inactivity: what a member did, and which of their points lapsed.
+
+Under an ``expiry: {mode: inactivity, months: N}`` policy lots carry no expiry date;
+all of a member's points lapse N months after their last **activity**, which is any of:
+
+* a ledger ``earn`` (pending or not), ``spend`` or ``adjust`` transaction of the member,
+  in any currency, at its business time (``occurred_at``), even if later reversed: the
+  member bought, redeemed, or the business credited or corrected them by hand;
+* an event processed for the member, of any type except ``refund`` — a purchase or an
+  action that earned nothing still counts (the engagement metric's "interaction").
+
+Releases of pending points, reversals, refunds and expiries are not activity: they
+happen *to* the member's points, not because the member (or the business) acted.
+
+Every lot is created by an activity (an earn or a credit adjustment), so "the points
+earned at or before the last activity before the deadline" are exactly the points the
+member held at the deadline. The expiry job (:meth:`fidelite.ledger.Ledger.expire`)
+finds candidates in one read, then, per member and currency, recomputes the lapse
+under the member's lock before it moves anything, so an activity recorded meanwhile
+is taken into account and nothing expires twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, bindparam, text
+
+from fidelite.engine.expiry import Lapse, inactivity_deadline, inactivity_lapse
+from fidelite.ledger.state import SPENDING_ORDER, OpenLot
+from fidelite.program.policy import ExpiryMode, ExpiryPolicy
+from fidelite.store.tables import UTCDateTime
+
+ACTIVITY_KINDS = "('earn', 'spend', 'adjust')"
+"""Ledger transaction kinds that are the member's activity (SQL list)."""
+
+_T = UTCDateTime()
+
+
+def _times(*names: str) -> list[Any]:
+    return [bindparam(name, type_=_T) for name in names]
+
+
+_MEMBER_ACTIVITY = (
+    text(
+        "SELECT occurred_at AS at FROM ledger_transactions WHERE member_id = :m "
+        f"AND kind IN {ACTIVITY_KINDS} AND occurred_at >= :since AND occurred_at <= :at "
+        "UNION ALL "
+        "SELECT occurred_at FROM processed_events WHERE program_id = :p AND member_ref = :r "
+        "AND type <> 'refund' AND occurred_at >= :since AND occurred_at <= :at "
+        "ORDER BY 1"
+    )
+    .bindparams(*_times("since", "at"))
+    .columns(at=_T)
+)
+
+_OLDEST_HELD = text(
+    "SELECT MIN(earned_at) AS since FROM lots WHERE member_id = :m AND currency = :c "
+    "AND state = 'available'"
+).columns(since=_T)
+
+_LAPSED_LOTS = (
+    text(
+        "SELECT id, remaining, state, expires_at FROM lots WHERE member_id = :m "
+        "AND currency = :c AND state = 'available' AND earned_at <= :last "
+        f"ORDER BY {SPENDING_ORDER}"
+    )
+    .bindparams(*_times("last"))
+    .columns(expires_at=_T)
+)
+
+_HELD = (
+    text(
+        "SELECT l.member_id, m.ref, l.currency, MIN(l.earned_at) AS since FROM lots l "
+        "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p "
+        "AND l.state = 'available' AND l.earned_at <= :h "
+        "GROUP BY l.member_id, m.ref, l.currency ORDER BY l.member_id, l.currency"
+    )
+    .bindparams(*_times("h"))
+    .columns(since=_T)
+)
+
+_HELD_ACTIVITY = (
+    text(
+        "WITH held AS (SELECT member_id, MIN(earned_at) AS since FROM lots "
+        "WHERE program_id = :p AND state = 'available' AND earned_at <= :h "
+        "GROUP BY member_id) "
+        "SELECT h.member_id AS member_id, t.occurred_at AS at FROM held h "
+        "JOIN ledger_transactions t ON t.member_id = h.member_id "
+        f"WHERE t.kind IN {ACTIVITY_KINDS} AND t.occurred_at >= h.since "
+        "AND t.occurred_at <= :at "
+        "UNION ALL "
+        "SELECT h.member_id, e.occurred_at FROM held h JOIN members m ON m.id = h.member_id "
+        "JOIN processed_events e ON e.program_id = :p AND e.member_ref = m.ref "
+        "WHERE e.type <> 'refund' AND e.occurred_at >= h.since AND e.occurred_at <= :at "
+        "ORDER BY 1, 2"
+    )
+    .bindparams(*_times("h", "at"))
+    .columns(at=_T)
+)
+
+_LAST_ACTIVITY = (
+    text(
+        "SELECT x.member_id, MAX(x.at) AS last FROM ("
+        "SELECT member_id, occurred_at AS at FROM ledger_transactions WHERE program_id = :p "
+        f"AND member_id IS NOT NULL AND kind IN {ACTIVITY_KINDS} "
+        "AND occurred_at > :lo AND occurred_at <= :at "
+        "UNION ALL "
+        "SELECT m.id, e.occurred_at FROM processed_events e JOIN members m "
+        "ON m.program_id = e.program_id AND m.ref = e.member_ref WHERE e.program_id = :p "
+        "AND e.type <> 'refund' AND e.occurred_at > :lo AND e.occurred_at <= :at"
+        ") x GROUP BY x.member_id ORDER BY x.member_id"
+    )
+    .bindparams(*_times("lo", "at"))
+    .columns(last=_T)
+)
+
+_HELD_SINCE = text(
+    "SELECT m.ref, l.currency, l.earned_at, l.expires_at, l.remaining FROM lots l "
+    "JOIN members m ON m.id = l.member_id WHERE l.member_id = :m "
+    "AND l.state = 'available' ORDER BY l.currency, l.id"
+).columns(earned_at=_T, expires_at=_T)
+
+
+@dataclass(frozen=True)
+class Inactivity:
+    """An inactivity policy as the ledger applies it: N months in the program's zone."""
+
+    policy: ExpiryPolicy
+    zone: ZoneInfo
+
+    @staticmethod
+    def of(policy: ExpiryPolicy | None, zone: ZoneInfo) -> Inactivity | None:
+        """The rule if ``policy`` expires by inactivity, else ``None``."""
+        if policy is None or policy.mode is not ExpiryMode.inactivity or policy.months is None:
+            return None
+        return Inactivity(policy, zone)
+
+    @property
+    def months(self) -> int:
+        assert self.policy.months is not None
+        return self.policy.months
+
+    def earliest_lapsing(self, as_of: datetime) -> datetime:
+        """No point earned after this instant can have lapsed by ``as_of``.
+
+        N calendar months last at least 28 x N days less a DST hour; one day of margin.
+        """
+        return as_of - timedelta(days=28 * self.months - 1)
+
+    def latest_unlapsed(self, as_of: datetime) -> datetime:
+        """An activity at or before this instant has its deadline at or before ``as_of``.
+
+        N calendar months last at most 31 x N days plus a DST hour; one day of margin.
+        """
+        return as_of - timedelta(days=31 * self.months + 1)
+
+    def request(self) -> dict[str, Any]:
+        """What identifies the rule in the expiry job's request fingerprint."""
+        return {"inactivity_months": self.months, "time_zone": self.zone.key}
+
+
+# ------------------------------------------------------------------ the expiry job
+
+
+def lapsed_subjects(
+    conn: Connection, program_id: str, rule: Inactivity, as_of: datetime
+) -> list[tuple[str, str]]:
+    """``(member ref, currency)`` pairs holding points that lapsed by ``as_of``.
+
+    A read without locks: the job re-checks each pair under the member's lock.
+    """
+    horizon = rule.earliest_lapsing(as_of)
+    held = conn.execute(_HELD, {"p": program_id, "h": horizon}).all()
+    if not held:
+        return []
+    rows = conn.execute(_HELD_ACTIVITY, {"p": program_id, "h": horizon, "at": as_of})
+    cutoff: dict[int, datetime] = {}
+    for member_id, times in itertools.groupby(rows, key=lambda r: int(r[0])):
+        lapse = inactivity_lapse(rule.policy, [r[1] for r in times], as_of, rule.zone)
+        if lapse is not None:
+            cutoff[member_id] = lapse.last_activity
+    return [
+        (str(ref), str(currency))
+        for member_id, ref, currency, since in held
+        if int(member_id) in cutoff and since <= cutoff[int(member_id)]
+    ]
+
+
+def member_lapse(
+    conn: Connection,
+    program_id: str,
+    member_id: int,
+    member_ref: str,
+    currency: str,
+    rule: Inactivity,
+    as_of: datetime,
+) -> Lapse | None:
+    """The member's latest lapse by ``as_of`` that still holds points in ``currency``.
+
+    Called under the member's lock: activities only need reading from the oldest lot
+    the member still holds, since an earlier lapse cannot concern any held point.
+    """
+    since = conn.execute(_OLDEST_HELD, {"m": member_id, "c": currency}).scalar_one()
+    if since is None or since > as_of:
+        return None
+    times = conn.execute(
+        _MEMBER_ACTIVITY,
+        {"m": member_id, "p": program_id, "r": member_ref, "since": since, "at": as_of},
+    ).scalars()
+    return inactivity_lapse(rule.policy, list(times), as_of, rule.zone)
+
+
+def lapsed_lots(conn: Connection, member_id: int, currency: str, lapse: Lapse) -> list[OpenLot]:
+    """Available lots earned at or before the lapse's last activity, in spending order."""
+    rows = conn.execute(_LAPSED_LOTS, {"m": member_id, "c": currency,
+                                       "last": lapse.last_activity})  # fmt: skip
+    return [OpenLot(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows]
+
+
+# ---------------------------------------------------------------------- warnings
+
+
+@dataclass(frozen=True)
+class Lapsing:
+    """Points of one member and currency that lapse at ``deadline`` without activity."""
+
+    member_id: int
+    member_ref: str
+    currency: str
+    points: int
+    last_activity: datetime
+    deadline: datetime
+
+
+def lapsing_within(
+    conn: Connection, program_id: str, rule: Inactivity, as_of: datetime, until: datetime
+) -> list[Lapsing]:
+    """Held points whose inactivity deadline falls in ``(as_of, until]``.
+
+    The deadline follows the member's last activity at or before ``as_of``. Lots with
+    their own expiry date at or before the deadline are left out (they go first, by
+    date, and are announced as such).
+    """
+    lo = rule.latest_unlapsed(as_of)
+    found: list[Lapsing] = []
+    for member_id, last in conn.execute(_LAST_ACTIVITY, {"p": program_id, "lo": lo, "at": as_of}):
+        deadline = _deadline(rule, last)
+        if as_of < deadline <= until:
+            found.extend(_held_by(conn, int(member_id), last, deadline))
+    return found
+
+
+def _deadline(rule: Inactivity, last: datetime) -> datetime:
+    deadline = inactivity_deadline(rule.policy, last, rule.zone)
+    assert deadline is not None
+    return deadline
+
+
+def _held_by(conn: Connection, member_id: int, last: datetime, deadline: datetime) -> list[Lapsing]:
+    totals: dict[tuple[str, str], int] = {}
+    for ref, currency, earned_at, expires_at, remaining in conn.execute(
+        _HELD_SINCE, {"m": member_id}
+    ):
+        if earned_at <= last and (expires_at is None or expires_at > deadline):
+            key = (str(ref), str(currency))
+            totals[key] = totals.get(key, 0) + int(remaining)
+    return [
+        Lapsing(member_id, ref, currency, points, last, deadline)
+        for (ref, currency), points in totals.items()
+    ]
