@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -224,3 +226,76 @@ def test_demo_runs_and_the_books_balance(tmp_path: Path) -> None:
     assert out["books_balance"] is True
     last = out["steps"][-1]
     assert (last["available"], last["pending"], last["debt"]) == (0, 0, 80)
+
+
+INACTIVE_PROGRAM = """\
+id: cafe
+name: Cafe
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1, per: 1}}
+expiry: {mode: inactivity, months: 1, warn_days: 10}
+"""
+
+
+def test_expire_with_the_program_file_applies_inactivity(tmp_path: Path) -> None:
+    db = tmp_path / "cafe.db"
+    program = tmp_path / "program.yaml"
+    program.write_text(INACTIVE_PROGRAM)
+    sales = tmp_path / "sales.csv"
+    sales.write_text(
+        "event_id,type,member,at,amount\n"
+        "e1,purchase,ann,2025-01-10T10:00:00+00:00,42\n"
+        "e2,purchase,bob,2026-11-25T10:00:00+00:00,10\n"
+    )
+    cli("db", "upgrade", db=db)
+    cli("import", "events", str(sales), "--program", str(program), db=db)
+    dates_only = cli("ledger", "expire", "--as-of", "2026-12-01", "--program", "cafe", db=db)
+    assert "expired 0 points" in dates_only.stdout and "--program-file" in dates_only.stdout
+    args = ["ledger", "expire", "--as-of", "2026-12-01", "--program-file", str(program)]
+    job = as_json(cli(*args, "-f", "json", db=db))
+    assert job == {
+        "as_of": "2026-12-01", "program": "cafe",
+        "inactivity": {"months": 1, "time_zone": "UTC"},
+        "transactions": 1, "lots": 1, "points": 42,
+    }  # fmt: skip
+    assert as_json(cli(*args, "-f", "json", db=db))["points"] == 0  # re-run: nothing twice
+    balances = [
+        as_json(cli("ledger", "balance", ref, "-p", "cafe", "--as-of", "2026-12-01", "-f", "json",
+                    db=db))["available"]
+        for ref in ("ann", "bob")
+    ]  # fmt: skip
+    assert balances == [0, 10]
+    assert as_json(cli("ledger", "check", "-f", "json", db=db))["ok"] is True
+
+
+def dump(db: Path) -> list[str]:
+    """Every row of the SQLite file (the WAL included), to prove nothing changed."""
+    with closing(sqlite3.connect(db)) as conn:
+        return list(conn.iterdump())
+
+
+def test_expire_refuses_a_program_file_that_disagrees_and_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "cafe.db"
+    program = tmp_path / "program.yaml"
+    program.write_text(INACTIVE_PROGRAM)
+    cli("db", "upgrade", db=db)
+    cli("ledger", "open", "cafe", db=db)
+    cli("member", "add", "ann", "-p", "cafe", db=db)
+    cli("ledger", "earn", "ann", "42", "-p", "cafe", "--key", "e1", "--at", "2025-01-10", db=db)
+    before = dump(db)
+    args = ["ledger", "expire", "--as-of", "2026-12-01", "-f", "json"]
+    wrong_id = cli(*args, "--program-file", str(program), "--program", "shop", db=db, ok=False)
+    assert wrong_id.returncode == 1
+    assert as_json(wrong_id)["error"] == {
+        "code": "program_mismatch", "field": "program",
+        "message": f"--program 'shop' does not match the id 'cafe' of {program}",
+    }  # fmt: skip
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(INACTIVE_PROGRAM.replace("months: 1", "months: 0"))
+    bad = cli(*args, "--program-file", str(broken), db=db, ok=False)
+    error = as_json(bad)["error"]
+    assert (bad.returncode, error["code"], error["field"]) == (1, "invalid_program", "program_file")
+    assert error["message"].startswith(f"{broken}:7:") and "expiry.months" in error["message"]
+    assert dump(db) == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -12,7 +13,9 @@ from rich.progress import Progress
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import CurrencyOption, DbOption, FormatOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.cli.policy import JobProgram, JobProgramOption, ProgramFileOption, job_program
 from fidelite.ledger import Receipt, Shortfall, check_invariants
+from fidelite.program.policy import ExpiryMode
 
 app = typer.Typer(
     help="Points ledger: balances, history, earn/spend/adjust, jobs.", no_args_is_help=True
@@ -297,23 +300,54 @@ def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
 @app.command()
 def expire(
     as_of: str = typer.Option(..., "--as-of", help="Expire points due at or before this date."),
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Expiry job: move every due lot's remainder out with an expiry entry (re-runnable).
 
+    Lots with an expiry date expire on it. Under an inactivity policy
+    (expiry: {mode: inactivity, months: N}) lots carry no date: give the program file
+    with --program-file so the job applies it (all points lapse N months after the
+    member's last activity).
+
     Example: fidelite ledger expire --as-of 2026-12-01
+
+    Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
     """
+    target = job_program(program, program_file, fmt)
     ledger = open_ledger(db, fmt)
-    report = _job("expiring points", lambda p: ledger.expire(program, as_of, progress=p), fmt)
+    report = _job(
+        "expiring points",
+        lambda p: ledger.expire(target.id, as_of, policy=target.policy, zone=target.zone,
+                                progress=p),
+        fmt,
+    )  # fmt: skip
+    inactivity = _inactivity(target)
     if fmt is OutputFormat.json:
-        print_json({"as_of": as_of, **report})
-    else:
+        print_json({"as_of": as_of, "program": target.id, "inactivity": inactivity, **report})
+        return
+    console.print(
+        f"expired {report['points']} points from {report['lots']} lots "
+        f"({report['transactions']} members/currencies) as of {as_of}"
+    )
+    if target.file is None:
         console.print(
-            f"expired {report['points']} points from {report['lots']} lots "
-            f"({report['transactions']} members/currencies) as of {as_of}"
+            "dated lots only: give --program-file to apply an inactivity policy", style="dim"
         )
+    elif inactivity is not None:
+        console.print(
+            f"inactivity policy applied: points lapse after {inactivity['months']} month(s) "
+            f"without activity ({inactivity['time_zone']})"
+        )
+
+
+def _inactivity(target: JobProgram) -> dict[str, Any] | None:
+    policy = target.policy
+    if policy is None or policy.mode is not ExpiryMode.inactivity or target.zone is None:
+        return None
+    return {"months": policy.months, "time_zone": target.zone.key}
 
 
 @app.command("release-due")

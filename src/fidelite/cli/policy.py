@@ -1,0 +1,62 @@
+"""The program file for jobs that apply the program's expiry policy.
+
+The program database keeps ids, members and the books, not the program definition:
+the YAML file is the one source of the rules, read by ``import`` and ``serve`` as
+``--program FILE``. The ledger and webhook commands name a program by id
+(``--program ID``), so the expiry jobs take the file as ``--program-file FILE``; the
+program id then defaults to the file's ``id``, and an explicit ``--program`` must match it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+
+from fidelite.cli.output import OutputFormat, fail
+from fidelite.program import ProgramError, load_program
+from fidelite.program.policy import ExpiryPolicy
+
+DEFAULT_PROGRAM = "default"
+
+JobProgramOption = typer.Option(
+    None, "--program", "-p", help="Program id (default: the --program-file's id, else 'default')."
+)
+ProgramFileOption = typer.Option(
+    None,
+    "--program-file",
+    "-P",
+    help="Program definition (YAML): apply its expiry policy (inactivity months, warn_days, "
+    "time zone).",
+)
+
+
+@dataclass(frozen=True)
+class JobProgram:
+    """The program a job runs on, and its expiry policy when the file was given."""
+
+    id: str
+    policy: ExpiryPolicy | None
+    zone: ZoneInfo | None
+    file: Path | None
+
+
+def job_program(program: str | None, program_file: Path | None, fmt: OutputFormat) -> JobProgram:
+    """Resolve ``--program`` and ``--program-file``; exit with a clear error if they disagree
+    or the file is not a valid program."""
+    if program_file is None:
+        return JobProgram(program or DEFAULT_PROGRAM, None, None, None)
+    try:
+        definition = load_program(program_file)
+    except ProgramError as exc:
+        fail(str(exc), code="invalid_program", fmt=fmt, field="program_file")
+    if program is not None and program != definition.id:
+        fail(
+            f"--program {program!r} does not match the id {definition.id!r} of {program_file}",
+            code="program_mismatch",
+            fmt=fmt,
+            field="program",
+        )
+    return JobProgram(definition.id, definition.expiry, definition.zone, program_file)
