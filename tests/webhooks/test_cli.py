@@ -14,7 +14,7 @@ from fidelite.ledger import check_invariants
 from fidelite.store import Database
 from fidelite.webhooks import verify
 from tests.webhooks.conftest import Receiver
-from tests.webhooks.support import processor, purchase
+from tests.webhooks.support import PROGRAM, processor, purchase
 
 _register()
 runner = CliRunner()
@@ -104,3 +104,26 @@ def test_member_export_and_erase(dbfile: Path, tmp_path: Path) -> None:
 def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "Example: fidelite " + command[0] in result.output
+
+
+def test_expiring_follows_the_program_files_warn_days(dbfile: Path, tmp_path: Path) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 10}\n")
+    db = Database(f"sqlite:///{dbfile}")
+    processor(db).process(purchase("p1", "ann", "42.00", at="2026-11-02T10:00:00+00:00"))
+    db.dispose()
+    job = ["webhooks", "expiring", "--program-file", str(program)]
+    # ann's points lapse on 2 December 10:00: 11 days after 21 November 10:00
+    assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00") == {
+        "announced": 0, "days": 10, "program": "shop",
+    }  # fmt: skip
+    assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00", "--days", "11") == {
+        "announced": 1, "days": 11, "program": "shop",
+    }  # fmt: skip
+    assert cli(dbfile, *job, "--as-of", "2026-11-22T10:00:00")["announced"] == 0  # once
+    off = tmp_path / "off.yaml"
+    off.write_text(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 0}\n")
+    quiet = cli(dbfile, "webhooks", "expiring", "--program-file", str(off), "--as-of", "2026-11-30")
+    assert quiet == {"announced": 0, "days": 0, "program": "shop"}
+    error = cli(dbfile, *job, "--program", "cafe", code=1)["error"]
+    assert (error["code"], error["field"]) == ("program_mismatch", "program")

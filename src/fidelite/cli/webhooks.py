@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -14,6 +15,7 @@ import typer
 from fidelite.cli.common import open_ledger
 from fidelite.cli.options import DbOption, FormatOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
+from fidelite.cli.policy import JobProgramOption, ProgramFileOption, job_program
 from fidelite.store import Database
 from fidelite.webhooks import (
     DeliveryWorker,
@@ -25,6 +27,7 @@ from fidelite.webhooks import (
     replay,
 )
 from fidelite.webhooks import subscriptions as subs
+from fidelite.webhooks.expiring import warning_days
 
 app = typer.Typer(
     help="Webhooks: subscribe URLs to events, deliver, inspect and replay.", no_args_is_help=True
@@ -213,24 +216,45 @@ def replay_(
 
 @app.command("expiring")
 def expiring(
-    days: int = typer.Option(30, min=1, max=365, help="Announce lots expiring within N days."),
+    days: int | None = typer.Option(
+        None,
+        min=0,
+        max=365,
+        help="Announce points expiring within N days (default: the program file's "
+        "warn_days, else 30; 0 announces nothing).",
+    ),
     as_of: datetime | None = typer.Option(None, help="Business time (default: now, UTC)."),
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Write points.expiring for lots expiring soon (once per lot; run daily).
+    """Write points.expiring for points expiring soon (once each; run daily).
+
+    Lots with an expiry date are announced one by one. Given --program-file, the window
+    is the program's warn_days (--days overrides it) and, under an inactivity policy,
+    members whose points lapse within it are announced too (one event per currency).
 
     Example: fidelite webhooks expiring --days 30 --program shop
+
+    Example: fidelite webhooks expiring --program-file program.yaml --format json
     """
+    target = job_program(program, program_file, fmt)
     when = as_of or datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    written = announce_expiring(_db(db, fmt), program, when, days=days)
+    window = warning_days(days, target.policy)
+    written = announce_expiring(_db(db, fmt), target.id, when, days=window,
+                                policy=target.policy, zone=target.zone)  # fmt: skip
     if fmt is OutputFormat.json:
-        print_json({"announced": written})
+        print_json({"announced": written, "days": window, "program": target.id})
+    elif window == 0:
+        console.print("nothing announced: warnings are off (warn_days: 0)")
     else:
-        console.print(f"{written} expiring lots announced")
+        console.print(
+            f"{written} new points.expiring events (within {window} days; "
+            "what was announced before is not repeated)"
+        )
 
 
 @app.command("prune")

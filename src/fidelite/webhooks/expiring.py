@@ -1,17 +1,30 @@
-"""``points.expiring``: announce lots that will expire soon, once per lot.
+"""``points.expiring``: warn members' systems before their points expire, once each.
 
-Run daily (``fidelite webhooks expiring``) before the expiry job: every available lot
-whose expiry date falls within ``days`` after ``as_of`` gets one outbox event (dedup
-key ``points.expiring:<lot id>``), so a re-run announces nothing twice.
-One run writes its events in one transaction.
+Run daily (``fidelite webhooks expiring``) before the expiry job. Two causes:
+
+* ``date``: every available lot whose expiry date falls in ``(as_of, as_of + days]``
+  gets one outbox event (dedup key ``points.expiring:<lot id>``);
+* ``inactivity`` (when the program's policy is given and expires by inactivity): every
+  member whose inactivity deadline — months after their last activity at or before
+  ``as_of``, see :mod:`fidelite.ledger.inactivity` — falls in that window gets one event
+  per currency with the points that would lapse (dedup key
+  ``points.expiring:inactivity:<member id>:<currency>:<deadline>``). A member who acts
+  again moves the deadline, so the next warning is a new event.
+
+``days`` defaults to the policy's ``warn_days`` (30 without a policy); ``0`` announces
+nothing. A re-run announces nothing twice; one run writes its events in one transaction.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
+from fidelite.ledger.inactivity import Inactivity, lapsing_within
+from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
 from fidelite.webhooks.events import POINTS_EXPIRING
@@ -25,26 +38,81 @@ _DUE = text(
 ).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
 _DUE_TYPED = _DUE.columns(expires_at=UTCDateTime())
 
+Announcement = tuple[str, str, dict[str, Any]]
+"""An event to write: member reference, dedup key, payload."""
 
-def announce_expiring(db: Database, program_id: str, as_of: datetime, *, days: int = 30) -> int:
-    """Write ``points.expiring`` for lots expiring in ``(as_of, as_of + days]``; return how many."""
-    if days < 1:
-        raise ValueError("days: must be at least 1")
+
+def warning_days(days: int | None, policy: ExpiryPolicy | None) -> int:
+    """The window to announce: ``days`` if given, else the policy's ``warn_days``, else 30."""
+    window = days if days is not None else (policy.warn_days if policy is not None else 30)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 365:
+        raise ValueError(f"days: must be a whole number from 0 to 365, got {window!r}")
+    return window
+
+
+def announce_expiring(
+    db: Database,
+    program_id: str,
+    as_of: datetime,
+    *,
+    days: int | None = None,
+    policy: ExpiryPolicy | None = None,
+    zone: ZoneInfo | None = None,
+) -> int:
+    """Write ``points.expiring`` for points expiring in ``(as_of, as_of + days]``.
+
+    ``policy`` and ``zone`` are the program's expiry policy and time zone; returns how
+    many events were written (announcements already made are not counted).
+    """
+    window = warning_days(days, policy)
+    if window == 0:
+        return 0
+    end = as_of + timedelta(days=window)
+    rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
     with db.read() as conn:
-        lots = conn.execute(
-            _DUE_TYPED, {"p": program_id, "start": as_of, "end": as_of + timedelta(days=days)}
-        ).all()
+        found = _dated(conn, program_id, as_of, end)
+        if rule is not None:
+            found += _inactive(conn, program_id, rule, as_of, end)
     written = 0
     with db.write() as conn:
-        for lot_id, ref, currency, remaining, expires_at in lots:
-            payload = {
-                "member": ref,
-                "currency": currency,
-                "points": int(remaining),
-                "expires_at": expires_at.isoformat(),
-                "lot_id": int(lot_id),
-            }
-            key = f"{POINTS_EXPIRING}:{lot_id}"
+        for ref, key, payload in found:
             if record(conn, program_id, POINTS_EXPIRING, payload, member_ref=ref, dedup_key=key):
                 written += 1
     return written
+
+
+def _dated(conn: Connection, program_id: str, start: datetime, end: datetime) -> list[Announcement]:
+    found = []
+    for lot_id, ref, currency, remaining, expires_at in conn.execute(
+        _DUE_TYPED, {"p": program_id, "start": start, "end": end}
+    ):
+        payload = {
+            "member": ref,
+            "currency": currency,
+            "points": int(remaining),
+            "expires_at": expires_at.isoformat(),
+            "lot_id": int(lot_id),
+            "cause": "date",
+        }
+        found.append((str(ref), f"{POINTS_EXPIRING}:{lot_id}", payload))
+    return found
+
+
+def _inactive(
+    conn: Connection, program_id: str, rule: Inactivity, start: datetime, end: datetime
+) -> list[Announcement]:
+    found = []
+    for lapsing in lapsing_within(conn, program_id, rule, start, end):
+        deadline = lapsing.deadline.astimezone(UTC).isoformat()
+        payload = {
+            "member": lapsing.member_ref,
+            "currency": lapsing.currency,
+            "points": lapsing.points,
+            "expires_at": deadline,
+            "lot_id": None,
+            "cause": "inactivity",
+            "last_activity": lapsing.last_activity.astimezone(UTC).isoformat(),
+        }
+        key = f"{POINTS_EXPIRING}:inactivity:{lapsing.member_id}:{lapsing.currency}:{deadline}"
+        found.append((lapsing.member_ref, key, payload))
+    return found
