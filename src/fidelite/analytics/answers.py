@@ -48,6 +48,7 @@ from fidelite.analytics.io import (
     _set_timezone,
     _source_name,
     _timestamp_expression,
+    decimal_number,
 )
 
 # question -> (lowest, highest, whole numbers only)
@@ -84,15 +85,19 @@ class LoadedAnswers:
     rows: int
     timezone: str
     date_format: str
+    date_warning: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """Input facts stated in every survey metric output."""
-        return {
+        facts: dict[str, Any] = {
             "surveys": self.source,
             "answers": self.rows,
             "timezone": self.timezone,
             "date_format": self.date_format,
         }
+        if self.date_warning:
+            facts["date_warning"] = self.date_warning
+        return facts
 
 
 def load_answers(
@@ -114,11 +119,11 @@ def load_answers(
     kind = _register_raw(con, source, opts, name)
     mapping = _mapping(_raw_types(con), cols, name)
     checker = _Checker(con, source, name, kind, mapping)
-    total = _count(con, name)
+    total = checker.count_rows("survey answers")
     ts_expr, fmt = _timestamp_expression(con, checker, _raw_types(con)[mapping["timestamp"]], opts)
     con.execute(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, ts_expr)}")
     con.execute("DROP VIEW IF EXISTS raw")
-    return LoadedAnswers(con, table, name, total, timezone, fmt)
+    return LoadedAnswers(con, table, name, total, timezone, fmt, checker.date_warning)
 
 
 def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str, str]:
@@ -136,14 +141,6 @@ def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str,
     return mapping
 
 
-def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    row = con.execute("SELECT count(*) FROM raw").fetchall()
-    total = int(row[0][0]) if row else 0
-    if total == 0:
-        raise InputError("no survey answers (the file has a header but no rows)", file=name)
-    return total
-
-
 def _select(checker: _Checker, ts_expr: str) -> str:
     """Validate every answer and return the SELECT producing the normalised table."""
     cust, q, s = checker.col("customer_id"), checker.col("question"), checker.col("score")
@@ -151,8 +148,7 @@ def _select(checker: _Checker, ts_expr: str) -> str:
         "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
     )
     checker.check("question", f"{q} IS NULL OR trim(CAST({q} AS VARCHAR)) = ''", "missing question")
-    score_text = f"NULLIF(trim(CAST({s} AS VARCHAR)), '')"
-    score = f"try_cast({score_text} AS DOUBLE)"
+    score = decimal_number(checker, "score", f"NULLIF(trim(CAST({s} AS VARCHAR)), '')")
     checker.check("score", f"{score} IS NULL", "missing or unparsable score")
     question = _question_expr(q)
     for name, (low, high, whole) in SCALES.items():

@@ -11,13 +11,19 @@ Output: a DuckDB table with exactly these columns (the only shape metrics ever s
     day         DATE       local calendar day of ``ts``
     amount      DOUBLE     signed: refunds are negative
     is_refund   BOOLEAN    refund flag set, or a negative amount
-    order_id    VARCHAR    the file's order id, else customer_id + '@' + ts (one row = one order)
+    order_id    VARCHAR    the file's order id, else '#row' + the row's position (1-based,
+                           header excluded): without an order id each row is one order
     product_id, category, channel, coupon_code VARCHAR (null when absent)
     quantity    DOUBLE     null when absent; never negative
 
 Time zones: a timestamp with an explicit offset (``2024-03-01T23:30:00+00:00``) is
 converted to the business time zone; a timestamp without one is taken as already local.
 So a purchase at 23:30 UTC is on the next day for a business in Paris.
+
+CSV files are read with the layout their header line gives (:mod:`fidelite.analytics.
+csvfile`): a malformed line is named with its field count against the header's. In a
+``;``-separated file a number may use a decimal comma (``1,5``): that is how
+spreadsheets in most of Europe write CSV, and there the comma cannot separate fields.
 
 Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError` naming file, row and column.
@@ -26,18 +32,25 @@ Invariant: loading either returns a fully valid table or raises one
 from __future__ import annotations
 
 import atexit
-import csv
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 import duckdb
 import pyarrow as pa
 
+from fidelite.analytics.csvfile import (
+    CsvLayout,
+    HeaderError,
+    first_file,
+    first_malformed_record,
+    line_of_record,
+    read_layout,
+)
 from fidelite.analytics.errors import InputError
 
 MEMORY_ENV = "FIDELITE_MEMORY_LIMIT"
@@ -52,22 +65,34 @@ OPTIONAL = (
     "refund",
 )
 
-# Tried in order when no --date-format is given; the first under which every value of
-# the column parses wins (day-first before month-first: the common European layout).
+# Tried in order when no --date-format is given (after ISO 8601); the first under which
+# every value of the column parses wins. Day-first comes before month-first (the common
+# European layout): a column whose every date reads both ways (no day above 12) is read
+# day-first, and the output says so (``date_warning``). Time formats within one layout
+# go from the most to the least precise, so a column with seconds keeps them.
 DATE_FORMATS = (
     "%d/%m/%Y %H:%M:%S",
     "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M %p",
     "%d/%m/%Y",
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
     "%m/%d/%Y",
     "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
     "%Y/%m/%d",
     "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
     "%d.%m.%Y",
     "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
     "%d-%m-%Y",
 )
+# A day-first format and the month-first one that reads the same text the other way.
+SWAPPED = {f: f.replace("%d/%m/", "%m/%d/") for f in DATE_FORMATS if f.startswith("%d/%m/")}
 ISO = "ISO 8601"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n", "")
@@ -105,6 +130,8 @@ class LoadOptions:
     tried. ``memory_limit`` caps DuckDB's memory (e.g. ``"1GB"``, ``"8GB"``; default
     ``$FIDELITE_MEMORY_LIMIT`` or 1GB): past it DuckDB spills to a temporary directory
     instead of growing, so a report on 10M rows stays near 1.3 GB of peak memory.
+    ``source_name`` names an in-memory source (an Arrow table read from a program
+    database) in errors and in every output's ``input``.
     """
 
     columns: ColumnMapping = field(default_factory=ColumnMapping)
@@ -113,6 +140,7 @@ class LoadOptions:
     delimiter: str | None = None
     materialize: bool = True
     memory_limit: str = field(default_factory=lambda: os.environ.get(MEMORY_ENV) or "1GB")
+    source_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,16 +154,21 @@ class LoadedTransactions:
     timezone: str
     date_format: str
     present: frozenset[str]
+    date_warning: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        """Input facts stated in every metric output."""
-        return {
+        """Input facts stated in every metric output (``date_warning`` only when the
+        dates could be read two ways: the user should know which was chosen)."""
+        facts: dict[str, Any] = {
             "input": self.source,
             "rows": self.rows,
             "timezone": self.timezone,
             "date_format": self.date_format,
             "optional_columns": sorted(self.present),
         }
+        if self.date_warning:
+            facts["date_warning"] = self.date_warning
+        return facts
 
 
 Source: TypeAlias = str | Path | pa.Table
@@ -158,12 +191,12 @@ def load_transactions(
     con = connection or duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # the CLI shows its own progress
     limit_memory(con, opts.memory_limit)
-    name = _source_name(source)
+    name = opts.source_name or _source_name(source)
     _set_timezone(con, opts.timezone, name)
     kind = _register_raw(con, source, opts, name)
     raw_types = _raw_types(con)
     mapping = _resolve_columns(raw_types, opts.columns, name)
-    checker = _Checker(con, source, name, kind, mapping)
+    checker = _Checker(con, source, name, kind, mapping, delimiter=opts.delimiter)
     total = checker.count_rows()
     ts_expr, fmt = _timestamp_expression(con, checker, raw_types[mapping["timestamp"]], opts)
     select = _normalised_select(checker, raw_types, ts_expr)
@@ -173,7 +206,9 @@ def load_transactions(
     else:
         con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
     present = frozenset(k for k in OPTIONAL if k in mapping)
-    return LoadedTransactions(con, table, name, total, opts.timezone, fmt, present)
+    return LoadedTransactions(
+        con, table, name, total, opts.timezone, fmt, present, checker.date_warning
+    )
 
 
 def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
@@ -224,19 +259,39 @@ def _register_raw(
     if not is_glob and path.stat().st_size == 0:
         raise InputError("the file is empty", file=name)
     lit = _quote(str(source))
+    if path.suffix.lower() in (".parquet", ".pq"):
+        _create_raw(con, f"read_parquet({lit})", name)
+        return "parquet"
+    layout = _csv_layout(str(source), opts.delimiter, name)
+    columns = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in layout.columns)
+    _create_raw(
+        con,
+        f"read_csv({lit}, header = true, auto_detect = false, delim = "
+        f"{_quote(layout.delimiter)}, quote = '\"', escape = '\"', columns = {{{columns}}})",
+        name,
+    )
+    return "csv"
+
+
+def _create_raw(con: duckdb.DuckDBPyConnection, reader: str, name: str) -> None:
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            con.execute(f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_parquet({lit})")
-            return "parquet"
-        delim = f", delim = {_quote(opts.delimiter)}" if opts.delimiter else ""
-        con.execute(
-            "CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv("
-            f"{lit}, header = true, all_varchar = true{delim})"
-        )
+        con.execute(f"CREATE OR REPLACE VIEW raw AS SELECT * FROM {reader}")
         con.execute("DESCRIBE raw").fetchall()
     except duckdb.Error as exc:
         raise InputError(f"cannot read the file: {_first_line(exc)}", file=name) from exc
-    return "csv"
+
+
+def _csv_layout(source: str, delimiter: str | None, name: str) -> CsvLayout:
+    """The file's delimiter and header; an unusable first line is an error on line 1."""
+    path = first_file(source)
+    if not path.is_file():
+        raise InputError("no file matches", file=name)
+    try:
+        return read_layout(path, delimiter)
+    except HeaderError as exc:
+        raise InputError(str(exc), file=name, row=1) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=name) from exc
 
 
 def _raw_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -261,7 +316,12 @@ def _resolve_columns(types: dict[str, str], cols: ColumnMapping, name: str) -> d
 
 
 class _Checker:
-    """Runs validation queries over view ``raw`` and locates the offending row."""
+    """Runs validation queries over view ``raw`` and locates the offending row.
+
+    Every scan of ``raw`` goes through :meth:`scan`: DuckDB checks each CSV record
+    against the header while scanning, so any scan may be the one that meets a malformed
+    line, and the user must then see that line, not a DuckDB message.
+    """
 
     def __init__(
         self,
@@ -270,6 +330,8 @@ class _Checker:
         name: str,
         kind: str,
         mapping: dict[str, str],
+        *,
+        delimiter: str | None = None,
     ) -> None:
         self.con = con
         self.source = source
@@ -277,18 +339,41 @@ class _Checker:
         self.kind = kind
         self.mapping = mapping
         self.pending: list[tuple[str, str, str]] = []
+        self.date_warning: str | None = None
+        self._delimiter = delimiter
+        self._layout: CsvLayout | None = None
 
     def col(self, canonical: str) -> str:
         return _ident(self.mapping[canonical])
 
-    def count_rows(self) -> int:
+    @property
+    def layout(self) -> CsvLayout | None:
+        """The CSV file's layout (``None`` for Parquet and Arrow sources)."""
+        if self.kind == "csv" and self._layout is None:
+            self._layout = _csv_layout(str(self.source), self._delimiter, self.name)
+        return self._layout
+
+    def scan(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run a query over ``raw``; a file DuckDB cannot read is one :class:`InputError`."""
         try:
-            row = self.con.execute("SELECT count(*) FROM raw").fetchone()
+            return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
-            raise InputError(f"cannot read the file: {_first_line(exc)}", file=self.name) from exc
-        total = int(row[0]) if row else 0
+            raise self._unreadable(exc) from exc
+
+    def _unreadable(self, exc: duckdb.Error) -> InputError:
+        layout = self.layout
+        if layout is not None:
+            bad = first_malformed_record(first_file(str(self.source)), layout)
+            if bad is not None:
+                return InputError(bad.reason, file=self.name, row=bad.line)
+        return InputError(f"cannot read the file: {_first_line(exc)}", file=self.name)
+
+    def count_rows(self, what: str = "transactions") -> int:
+        """Data rows in the file; a file with a header and no rows is an error."""
+        found = self.scan("SELECT count(*) FROM raw")
+        total = int(found[0][0]) if found else 0
         if total == 0:
-            raise InputError("no transactions (the file has a header but no rows)", file=self.name)
+            raise InputError(f"no {what} (the file has a header but no rows)", file=self.name)
         return total
 
     def fail(self, canonical: str, value: str, reason: str, row: int | None = None) -> InputError:
@@ -296,8 +381,10 @@ class _Checker:
         column = self.mapping[canonical]
         if row is None:
             return InputError(reason, file=self.name, column=column)
-        if self.kind == "csv":
-            return InputError(reason, file=self.name, row=self._csv_line(row), column=column)
+        layout = self.layout
+        if layout is not None:
+            line = line_of_record(first_file(str(self.source)), layout, row)
+            return InputError(reason, file=self.name, row=line, column=column)
         return InputError(reason, file=self.name, row=row, column=column, row_label="row")
 
     def check(self, canonical: str, bad_condition: str, reason: str) -> None:
@@ -316,7 +403,8 @@ class _Checker:
         if not checks:
             return
         cols = ", ".join(f"bool_or(coalesce({cond}, FALSE))" for _, cond, _ in checks)
-        flags = self.con.execute(f"SELECT {cols} FROM raw").fetchone() or ()
+        found = self.scan(f"SELECT {cols} FROM raw")
+        flags = found[0] if found else ()
         for (canonical, cond, reason), failed in zip(checks, flags, strict=True):
             if failed:
                 row, value = self._first_failing_row(canonical, cond)
@@ -326,34 +414,15 @@ class _Checker:
     def _first_failing_row(self, canonical: str, bad_condition: str) -> tuple[int | None, str]:
         """Data row number (1-based, in file order) and value of the first failing row."""
         col = self.col(canonical)
-        found = self.con.execute(
+        found = self.scan(
             f"SELECT n, v FROM (SELECT row_number() OVER () AS n, "
             f"CAST({col} AS VARCHAR) AS v, coalesce({bad_condition}, FALSE) AS bad FROM raw) "
             "WHERE bad ORDER BY n LIMIT 1"
-        ).fetchall()
+        )
         if not found:
             return None, ""
         n, value = found[0]
         return int(n), "" if value is None else str(value)
-
-    def _csv_line(self, data_row: int) -> int | None:
-        """The file line on which CSV record ``data_row`` (1-based) starts; the header is
-        line 1. Read with Python's csv module so quoted multi-line fields count right."""
-        with open(self.source, newline="", encoding="utf-8", errors="replace") as fh:
-            sample = fh.read(65536)
-            fh.seek(0)
-            try:
-                dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-            except csv.Error:
-                dialect = csv.excel
-            reader = csv.reader(fh, dialect)
-            next(reader, None)
-            start = reader.line_num  # the line the previous record ended on
-            for index, _ in enumerate(reader, start=1):
-                if index == data_row:
-                    return start + 1
-                start = reader.line_num
-        return None
 
 
 def _timestamp_expression(
@@ -362,28 +431,105 @@ def _timestamp_expression(
     """SQL giving the local naive TIMESTAMP, and the format name used."""
     col = checker.col("timestamp")
     tz = _quote(opts.timezone)
-    checker.check("timestamp", f"{col} IS NULL", "missing date")
+    text = f"trim(CAST({col} AS VARCHAR))"
+    checker.check("timestamp", f"{col} IS NULL OR {text} = ''", "missing date")
     if raw_type == "DATE":
         return f"CAST({col} AS TIMESTAMP)", "date"
     if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
         return f"timezone({tz}, {col})", "timestamp with time zone"
     if raw_type.startswith("TIMESTAMP"):
         return f"CAST({col} AS TIMESTAMP)", "timestamp (local)"
-    text = f"trim(CAST({col} AS VARCHAR))"
-    candidates: Sequence[str] = (opts.date_format,) if opts.date_format else (ISO, *DATE_FORMATS)
-    best: tuple[int, str] | None = None
-    for fmt in candidates:
-        parsed = _parse_expr(text, fmt, tz)
-        row = con.execute(f"SELECT count(*) FROM raw WHERE {parsed} IS NULL").fetchone()
-        bad = int(row[0]) if row else 0
+    choice = choose_date_format(
+        checker, [("timestamp", text)], opts.date_format, lambda t, f: _parse_expr(t, f, tz)
+    )
+    checker.date_warning = choice.warning
+    return _parse_expr(text, choice.format, tz), choice.format
+
+
+Parse: TypeAlias = Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
+class DateChoice:
+    """The date format chosen for a file, and a warning when the dates read two ways."""
+
+    format: str
+    warning: str | None = None
+
+
+def choose_date_format(
+    checker: _Checker,
+    texts: Sequence[tuple[str, str]],
+    forced: str | None,
+    parse: Parse,
+    reasons: Mapping[str, str] | None = None,
+) -> DateChoice:
+    """The format under which every non-empty value of the ``texts`` columns (pairs of
+    canonical name and SQL text expression) parses with ``parse(text, format)``.
+
+    ``forced`` (``--date-format``) is the only candidate when given; otherwise ISO 8601
+    is tried alone (most files, one cheap scan), then every :data:`DATE_FORMATS` layout
+    in one scan. None fits: the error names the first value the closest format cannot
+    read, with ``reasons[canonical]`` (default "unparsable date") as the reason. Empty
+    values are left to the caller's "missing" checks.
+    """
+    first = _bad_counts(checker, texts, [forced or ISO], parse)
+    if first[0] == 0:
+        return DateChoice(forced or ISO)
+    if forced:
+        _raise_unparsable(checker, texts, forced, parse, f" (format {forced})", reasons)
+    candidates = (ISO, *DATE_FORMATS)
+    counts = first + _bad_counts(checker, texts, DATE_FORMATS, parse)
+    for fmt, bad in zip(candidates, counts, strict=True):
         if bad == 0:
-            return parsed, fmt
-        if best is None or bad < best[0]:
-            best = (bad, fmt)
-    assert best is not None
-    fmt = best[1]
-    hint = "" if opts.date_format else " (tried ISO 8601 and common day/month/year layouts)"
-    checker.check("timestamp", f"{_parse_expr(text, fmt, tz)} IS NULL", f"unparsable date{hint}")
+            return DateChoice(fmt, _ambiguity(checker, texts, fmt, parse))
+    best = candidates[counts.index(min(counts))]
+    hint = " (tried ISO 8601 and common day/month/year layouts)"
+    _raise_unparsable(checker, texts, best, parse, hint, reasons)
+
+
+def _bad_counts(
+    checker: _Checker, texts: Sequence[tuple[str, str]], formats: Sequence[str], parse: Parse
+) -> list[int]:
+    """For each format, how many non-empty values it cannot read (one scan for all)."""
+    sums = ", ".join(
+        " + ".join(f"count_if({t} <> '' AND {parse(t, fmt)} IS NULL)" for _, t in texts)
+        for fmt in formats
+    )
+    found = checker.scan(f"SELECT {sums} FROM raw")
+    return [int(n) for n in found[0]]
+
+
+def _ambiguity(
+    checker: _Checker, texts: Sequence[tuple[str, str]], fmt: str, parse: Parse
+) -> str | None:
+    """A warning when every date also reads month-first and some read differently."""
+    swapped = SWAPPED.get(fmt)
+    if swapped is None or _bad_counts(checker, texts, [swapped], parse)[0]:
+        return None
+    for _, t in texts:
+        found = checker.scan(
+            f"SELECT {t} FROM raw WHERE {parse(t, fmt)} <> {parse(t, swapped)} LIMIT 1"
+        )
+        if found:
+            return (
+                f"every date also reads month first (e.g. '{found[0][0]}'): read day "
+                f"first, as {fmt}; pass --date-format {swapped} if the month comes first"
+            )
+    return None
+
+
+def _raise_unparsable(
+    checker: _Checker,
+    texts: Sequence[tuple[str, str]],
+    fmt: str,
+    parse: Parse,
+    hint: str,
+    reasons: Mapping[str, str] | None,
+) -> NoReturn:
+    for canonical, t in texts:
+        reason = (reasons or {}).get(canonical, "unparsable date")
+        checker.check(canonical, f"{t} <> '' AND {parse(t, fmt)} IS NULL", f"{reason}{hint}")
     checker.flush()
     raise AssertionError("unreachable: a failing row was counted")  # pragma: no cover
 
@@ -414,7 +560,11 @@ def _normalised_select(checker: _Checker, types: dict[str, str], ts_expr: str) -
         refund_flag = _boolean(checker, types[m["refund"]])
     is_refund = f"(({refund_flag}) OR {amount} < 0)"
     checker.flush()
-    order = f"CAST({checker.col('order_id')} AS VARCHAR)" if "order_id" in m else "NULL"
+    order = (
+        f"NULLIF(trim(CAST({checker.col('order_id')} AS VARCHAR)), '')"
+        if "order_id" in m
+        else "NULL"
+    )
     ts = f"({ts_expr})"
     parts = [
         f"{customer} AS customer_id",
@@ -422,13 +572,29 @@ def _normalised_select(checker: _Checker, types: dict[str, str], ts_expr: str) -
         f"CAST({ts} AS DATE) AS day",
         f"CASE WHEN {is_refund} THEN -abs({amount}) ELSE {amount} END AS amount",
         f"{is_refund} AS is_refund",
-        f"coalesce({order}, {customer} || '@' || CAST({ts} AS VARCHAR)) AS order_id",
+        f"{_order_id(checker, order)} AS order_id",
     ]
     for name in ("product_id", "category", "channel", "coupon_code"):
         expr = f"NULLIF(trim(CAST({checker.col(name)} AS VARCHAR)), '')" if name in m else "NULL"
         parts.append(f"CAST({expr} AS VARCHAR) AS {name}")
     parts.append(f"{quantity} AS quantity")
     return "SELECT " + ", ".join(parts) + " FROM raw"
+
+
+def _order_id(checker: _Checker, order: str) -> str:
+    """The file's order id; where there is none, ``'#row'`` + the row's position.
+
+    Why the position and not customer + time: with dates only (no time of day), two
+    purchases by one customer on one day would share an id and count as one order, so
+    a same-day repeat buyer would not be a repeat buyer. The position is deterministic
+    (DuckDB keeps the file's order) and unique. The window costs a pass over the rows,
+    so it is computed only when some order id is missing.
+    """
+    generated = "'#row' || CAST(row_number() OVER () AS VARCHAR)"
+    if "order_id" not in checker.mapping:
+        return generated
+    found = checker.scan(f"SELECT bool_or({order} IS NULL) FROM raw")
+    return f"coalesce({order}, {generated})" if found and found[0][0] else order
 
 
 # Column types whose values are numbers already: read as they are (Parquet, Arrow).
@@ -450,10 +616,42 @@ def _number(
             checker.check(canonical, f"{col} IS NULL", reason)
         return expr
     text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
-    expr = f"try_cast({text} AS DOUBLE)"
+    expr = decimal_number(checker, canonical, text)
     bad = f"{expr} IS NULL" if required else f"{text} IS NOT NULL AND {expr} IS NULL"
     checker.check(canonical, bad, reason)
     return expr
+
+
+_COMMA_NUMBER = "'[+-]?[0-9]*,[0-9]+'"
+
+
+def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
+    """``text`` (a trimmed, NULL-when-empty SQL string) as a DOUBLE, NULL when unparsable.
+
+    In a ``;``-separated CSV file a decimal comma (``1,5``) is read as a decimal point:
+    spreadsheets set to most European locales write numbers so, and there a comma cannot
+    separate fields. Then a column must not mix both: once ``1,5`` appears, ``1.500``
+    could be a thousands separator, so it is an error rather than a guess. Elsewhere a
+    decimal comma is an error that says how to write the number.
+    """
+    comma = f"regexp_full_match({text}, {_COMMA_NUMBER})"
+    layout = checker.layout
+    if layout is None or layout.delimiter != ";":
+        checker.check(
+            canonical,
+            comma,
+            "comma in a number (a decimal comma is read only in ';'-separated files, "
+            "thousands separators never): write 1.5 or 1500",
+        )
+        return f"try_cast({text} AS DOUBLE)"
+    uses_commas = f"(SELECT coalesce(bool_or({comma}), FALSE) FROM raw)"
+    checker.check(
+        canonical,
+        f"{uses_commas} AND contains({text}, '.')",
+        "decimal point in a column that uses decimal commas elsewhere (1.500 could mean "
+        "1500): write every number with a decimal comma and no thousands separator",
+    )
+    return f"try_cast(CASE WHEN {comma} THEN replace({text}, ',', '.') ELSE {text} END AS DOUBLE)"
 
 
 def _text(col: str, raw_type: str) -> str:

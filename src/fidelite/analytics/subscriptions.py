@@ -12,6 +12,8 @@ mrr DOUBLE, start_day DATE, end_day DATE`` (null end = running).
 Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError` naming the file, line and column
 (missing or negative mrr, unparsable dates, an end before its start, an empty file).
+Dates are ISO 8601 or one of the day/month/year layouts transactions accept
+(:data:`fidelite.analytics.io.DATE_FORMATS`), one format for both date columns.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import duckdb
 
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import (
+    ISO,
     LoadOptions,
     Source,
     _Checker,
@@ -31,6 +34,8 @@ from fidelite.analytics.io import (
     _raw_types,
     _register_raw,
     _source_name,
+    choose_date_format,
+    decimal_number,
 )
 
 REQUIRED = ("customer_id", "mrr", "start")
@@ -77,10 +82,7 @@ def load_subscriptions(
     kind = _register_raw(con, source, LoadOptions(), name)
     mapping = _mapping(_raw_types(con), cols, name)
     checker = _Checker(con, source, name, kind, mapping)
-    row = con.execute("SELECT count(*) FROM raw").fetchall()
-    total = int(row[0][0]) if row else 0
-    if total == 0:
-        raise InputError("no subscriptions (the file has a header but no rows)", file=name)
+    total = checker.count_rows("subscriptions")
     con.execute(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, date_format)}")
     con.execute("DROP VIEW IF EXISTS raw")
     return LoadedSubscriptions(con, table, name, total)
@@ -102,32 +104,42 @@ def _mapping(types: dict[str, str], cols: SubscriptionColumns, name: str) -> dic
     return mapping
 
 
-def _date(col: str, date_format: str | None) -> str:
-    text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
-    if date_format:
-        return f"CAST(try_strptime({text}, {_quote(date_format)}) AS DATE)"
-    return f"CAST(try_cast({text} AS TIMESTAMP) AS DATE)"
+def _text(checker: _Checker, canonical: str) -> str:
+    return f"NULLIF(trim(CAST({checker.col(canonical)} AS VARCHAR)), '')"
+
+
+def _parse_date(text: str, fmt: str) -> str:
+    """The local calendar day ``text`` names (ISO 8601, or ``fmt`` for strptime)."""
+    if fmt == ISO:
+        return f"CAST(try_cast({text} AS TIMESTAMP) AS DATE)"
+    return f"CAST(try_strptime({text}, {_quote(fmt)}) AS DATE)"
 
 
 def _select(checker: _Checker, date_format: str | None) -> str:
+    """Validate every subscription and return the SELECT producing the normalised table.
+
+    The start and end columns are read with one date format, chosen as for
+    transactions (ISO 8601, then the common day/month/year layouts) unless given.
+    """
     m = checker.mapping
     cust = checker.col("customer_id")
     checker.check(
         "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
     )
-    mrr_text = f"NULLIF(trim(CAST({checker.col('mrr')} AS VARCHAR)), '')"
-    mrr = f"try_cast({mrr_text} AS DOUBLE)"
+    mrr = decimal_number(checker, "mrr", _text(checker, "mrr"))
     checker.check("mrr", f"{mrr} IS NULL", "missing or unparsable mrr")
     checker.check("mrr", f"{mrr} < 0", "negative mrr")
-    hint = f" (format {date_format})" if date_format else " (expected ISO 8601, e.g. 2024-03-01)"
-    start = _date(checker.col("start"), date_format)
-    checker.check("start", f"{start} IS NULL", f"missing or unparsable start date{hint}")
+    start_text = _text(checker, "start")
+    reasons = {"start": "missing or unparsable start date", "end": "unparsable end date"}
+    checker.check("start", f"{start_text} IS NULL", reasons["start"])
+    texts = [("start", start_text)]
+    if "end" in m:
+        texts.append(("end", _text(checker, "end")))
+    fmt = choose_date_format(checker, texts, date_format, _parse_date, reasons).format
+    start = _parse_date(start_text, fmt)
     end = "CAST(NULL AS DATE)"
     if "end" in m:
-        end_text = f"NULLIF(trim(CAST({checker.col('end')} AS VARCHAR)), '')"
-        end = _date(checker.col("end"), date_format)
-        checker.check("end", f"{end_text} IS NOT NULL AND {end} IS NULL",
-                      f"unparsable end date{hint}")  # fmt: skip
+        end = _parse_date(texts[1][1], fmt)
         checker.check("end", f"{end} < {start}", "end date before the start date")
     checker.flush()
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"

@@ -1,0 +1,167 @@
+"""The layout of a CSV file: its delimiter and header, decided before DuckDB reads it.
+
+Why not DuckDB's sniffer: it guesses the delimiter, the quoting and the header from a
+sample of rows, and one malformed row (a field too many or too few) makes it give up
+and read every line as one column, or take a data line for the header. The user then
+sees "missing required column 'customer_id'" for a file whose header has it. The
+header line is the one line whose meaning we know, so the layout is read from it:
+
+* the delimiter is ``--delimiter`` when given, else the most frequent of ``, ; TAB |``
+  in the header line (``,`` when none is there: a one-column file);
+* fields are quoted with ``"`` and a quote inside a quoted field is doubled (RFC 4180);
+* column names are the header's fields, trimmed; an empty name becomes ``columnN``
+  (N = 0-based position) and a repeated name gets ``_1``, ``_2`` (as DuckDB names them).
+
+DuckDB then reads the file with exactly this layout and checks every record against
+the header; when it finds a malformed one, :func:`first_malformed_record` reads the
+file with Python's ``csv`` module to say which line and how many fields it has.
+
+Invariant: the line numbers given here count physical lines, the header being line 1,
+and a record spanning several lines (a quoted newline) is numbered by its first line.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+DELIMITERS = (",", ";", "\t", "|")
+QUOTE = '"'
+ENCODING = "utf-8-sig"  # a byte-order mark (Excel's "CSV UTF-8") is not part of the header
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How one CSV file is read: its delimiter and its column names, in order."""
+
+    delimiter: str
+    columns: tuple[str, ...]
+
+    def reader(self, fh: TextIO) -> Any:
+        """A :mod:`csv` reader of ``fh`` with this layout (RFC 4180 quoting, strict)."""
+        return csv.reader(
+            fh, delimiter=self.delimiter, quotechar=QUOTE, doublequote=True, strict=True
+        )
+
+
+@dataclass(frozen=True)
+class MalformedRecord:
+    """A record that does not match the header: where it starts and what is wrong."""
+
+    line: int
+    reason: str
+
+
+class HeaderError(ValueError):
+    """The file's first line cannot be a header (it is empty)."""
+
+
+def first_file(source: str) -> Path:
+    """The file whose header is read: ``source`` itself, or the first match of a glob."""
+    if any(ch in source for ch in "*?["):
+        matches = sorted(glob.glob(source))
+        return Path(matches[0]) if matches else Path(source)
+    return Path(source)
+
+
+def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:
+    """The layout of the CSV file at ``path`` (see the module docstring)."""
+    with path.open(newline="", encoding=ENCODING, errors="replace") as fh:
+        first_line = fh.readline()
+        if not first_line.strip():
+            raise HeaderError("the first line is empty: it must be the header")
+        delim = delimiter or _delimiter_of(first_line)
+        fh.seek(0)
+        header = next(csv.reader(fh, delimiter=delim, quotechar=QUOTE), [])
+    return CsvLayout(delim, _column_names(header))
+
+
+def _delimiter_of(line: str) -> str:
+    counts = {d: line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # first in DELIMITERS on a tie
+    return best if counts[best] else ","
+
+
+def _column_names(header: list[str]) -> tuple[str, ...]:
+    names: list[str] = []
+    for index, raw in enumerate(header):
+        name = raw.strip() or f"column{index}"
+        base, n = name, 0
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return tuple(names)
+
+
+def first_malformed_record(path: Path, layout: CsvLayout) -> MalformedRecord | None:
+    """The first record whose field count differs from the header's, or whose quotes are
+    broken; ``None`` when every record is well formed. Blank lines are skipped (DuckDB
+    skips them too)."""
+    width = len(layout.columns)
+    try:
+        for start, fields in records(path, layout):
+            if len(fields) != width:
+                return MalformedRecord(start, _count_reason(len(fields), layout))
+    except BadQuoting as bad:
+        return MalformedRecord(bad.line, bad.reason)
+    return None
+
+
+class BadQuoting(ValueError):
+    """A record whose quotes Python's ``csv`` cannot read, with the line it starts on."""
+
+    def __init__(self, line: int, exc: csv.Error) -> None:
+        self.line = line
+        self.reason = (
+            f"badly quoted record ({exc}): a quote opened on this line is not closed, or a "
+            'quote inside a quoted value is not doubled ("")'
+        )
+        super().__init__(f"line {line}: {self.reason}")
+
+
+def records(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
+    """Each non-blank data record with the line it starts on (the header is skipped).
+
+    Raises :class:`BadQuoting` at a record Python's ``csv`` cannot read.
+    """
+    with path.open(newline="", encoding=ENCODING, errors="replace") as fh:
+        reader = layout.reader(fh)
+        start, header = 1, True
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise BadQuoting(start, exc) from exc
+            if fields and not header:
+                yield start, fields
+            header, start = False, reader.line_num + 1
+
+
+def _count_reason(found: int, layout: CsvLayout) -> str:
+    width = len(layout.columns)
+    fields = "field" if found == 1 else "fields"
+    shown = "TAB" if layout.delimiter == "\t" else f"'{layout.delimiter}'"
+    return (
+        f"this line has {found} {fields} but the header has {width} "
+        f"({', '.join(layout.columns)}), separated by {shown}: a value containing "
+        f"{shown} must be quoted, and every line needs a value (possibly empty) for "
+        "every column"
+    )
+
+
+def line_of_record(path: Path, layout: CsvLayout, data_row: int) -> int | None:
+    """The line on which data record ``data_row`` (1-based, header excluded) starts."""
+    try:
+        for index, (start, _) in enumerate(records(path, layout), start=1):
+            if index == data_row:
+                return start
+    except BadQuoting:
+        return None
+    return None

@@ -1,0 +1,167 @@
+"""CSV layout: the header decides the delimiter and the columns; a malformed line is
+named with its field count; decimal commas are read in ';'-separated files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fidelite.analytics.answers import load_answers
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import LoadOptions, load_transactions
+from fidelite.analytics.subscriptions import load_subscriptions
+from fidelite.cli.main import _register, app
+
+_register()
+
+HEADER = "customer_id,timestamp,amount"
+
+
+def _hundred_lines(tmp_path: Path, line_51: str) -> Path:
+    """A header and 99 good rows, with ``line_51`` as the file's 51st line."""
+    rows = [f"c{i},2024-01-{1 + i % 28:02d},{i}" for i in range(1, 100)]
+    rows.insert(49, line_51)  # lines 2..50 are rows 1..49; this is line 51
+    path = tmp_path / "tx.csv"
+    path.write_text("\n".join([HEADER, *rows[:99]]) + "\n", encoding="utf-8")
+    return path
+
+
+def _rows(path: Path, **options: str) -> list[tuple[object, ...]]:
+    loaded = load_transactions(path, LoadOptions(**options))  # type: ignore[arg-type]
+    return loaded.connection.execute(
+        "SELECT customer_id, amount, quantity FROM transactions"
+    ).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [("c999,2024-01-05,3,extra", 4), ("c999,2024-01-05", 2)],
+)
+def test_load_names_the_line_with_a_field_too_many_or_too_few(
+    tmp_path: Path, line: str, fields: int
+) -> None:
+    path = _hundred_lines(tmp_path, line)
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.file, err.value.row, err.value.column) == (str(path), 51, None)
+    assert err.value.reason.startswith(
+        f"this line has {fields} fields but the header has 3 "
+        "(customer_id, timestamp, amount), separated by ','"
+    )
+
+
+def test_cli_names_the_ragged_line_and_prints_no_rows(tmp_path: Path) -> None:
+    path = _hundred_lines(tmp_path, "c999,2024-01-05,3,extra")
+    result = CliRunner().invoke(app, ["metrics", "retention", "-i", str(path), "-f", "json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["row"]) == ("bad_input", 51)
+    assert "line 51: this line has 4 fields but the header has 3" in error["message"]
+    assert "rows" not in json.loads(result.stdout)
+
+
+def test_load_names_the_line_where_a_quote_is_never_closed(tmp_path: Path) -> None:
+    path = _hundred_lines(tmp_path, 'c999,"2024-01-05,3')
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert err.value.row == 51
+    assert err.value.reason.startswith("badly quoted record")
+
+
+def test_load_counts_lines_of_a_quoted_multi_line_value(write_csv: Callable[..., Path]) -> None:
+    path = write_csv('customer_id,timestamp,amount,product_id\na,2024-01-01,1,"two\nlines"\n'
+                     "b,2024-01-02,x,p\n")  # fmt: skip
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (4, "amount")  # the header is line 1
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [
+        ("customer_id;timestamp;amount\na;2024-01-01;2\n", ";"),
+        ("customer_id\ttimestamp\tamount\na\t2024-01-01\t2\n", "\t"),
+        ("customer_id|timestamp|amount\na|2024-01-01|2\n", "|"),
+        ("\ufeffcustomer_id, timestamp , amount\r\na,2024-01-01,2\r\n\r\n", ","),
+    ],
+)
+def test_load_takes_the_delimiter_and_names_from_the_header(
+    tmp_path: Path, text: str, delimiter: str
+) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text(text, encoding="utf-8")
+    assert _rows(path) == [("a", 2.0, None)]
+    assert _rows(path, delimiter=delimiter) == [("a", 2.0, None)]
+
+
+def test_load_reports_an_empty_first_line_as_a_missing_header(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("\ncustomer_id,timestamp,amount\na,2024-01-01,2\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert err.value.row == 1
+    assert err.value.reason == "the first line is empty: it must be the header"
+
+
+def test_load_reads_decimal_commas_in_a_semicolon_file(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(
+        """
+        customer_id;timestamp;amount;quantity
+        a;2024-01-01;1,5;0,25
+        b;2024-01-02;-12,75;
+        c;2024-01-03;3;2
+        """
+    )
+    assert _rows(path) == [("a", 1.5, 0.25), ("b", -12.75, None), ("c", 3.0, 2.0)]
+
+
+def test_load_refuses_a_decimal_point_beside_decimal_commas(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv("customer_id;timestamp;amount\na;2024-01-01;1,5\nb;2024-01-02;1.500")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (3, "amount")
+    assert err.value.reason.startswith("decimal point in a column that uses decimal commas")
+
+
+def test_load_refuses_a_decimal_comma_in_a_comma_file(write_csv: Callable[..., Path]) -> None:
+    path = write_csv('customer_id,timestamp,amount\na,2024-01-01,2\nb,2024-01-02,"1,5"')
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (3, "amount")
+    assert err.value.reason == (
+        "comma in a number (a decimal comma is read only in ';'-separated files, "
+        "thousands separators never): write 1.5 or 1500: '1,5'"
+    )
+
+
+def test_subscriptions_and_answers_read_decimal_commas(write_csv: Callable[..., Path]) -> None:
+    subs = load_subscriptions(write_csv("customer_id;mrr;start\na;9,99;2024-01-01", "s.csv"))
+    assert subs.connection.execute("SELECT mrr FROM subscriptions").fetchall() == [(9.99,)]
+    answers = load_answers(
+        write_csv(
+            "customer_id;timestamp;question;score\na;2024-01-01;share_of_wallet;12,5", "a.csv"
+        )
+    )
+    assert answers.connection.execute("SELECT score FROM answers").fetchall() == [(12.5,)]
+
+
+def test_cli_delimiter_option_overrides_the_header(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id;timestamp;amount\na;2024-01-01;2")
+    result = CliRunner().invoke(
+        app, ["metrics", "repeat-rate", "-i", str(path), "--delimiter", ",", "-f", "json"]
+    )
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["message"].endswith(
+        "missing required column 'customer_id' (columns found: customer_id;timestamp;amount)"
+    )
+    ok = CliRunner().invoke(
+        app, ["metrics", "repeat-rate", "-i", str(path), "--delimiter", ";", "-f", "json"]
+    )
+    assert json.loads(ok.stdout)["rows"][0]["customers"] == 1

@@ -1,0 +1,112 @@
+"""Date layouts analysts' files use: dotted and dashed European dates with a time, US
+dates with AM/PM, and the rule for dates that read both day-first and month-first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fidelite.analytics.answers import load_answers
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import LoadOptions, load_transactions
+from fidelite.analytics.subscriptions import load_subscriptions
+from fidelite.cli.main import _register, app
+
+_register()
+
+
+def _times(path: Path, date_format: str | None = None) -> tuple[list[datetime], str, str | None]:
+    loaded = load_transactions(path, LoadOptions(date_format=date_format))
+    found = loaded.connection.execute("SELECT ts FROM transactions").fetchall()
+    return [r[0] for r in found], loaded.date_format, loaded.date_warning
+
+
+@pytest.mark.parametrize(
+    ("values", "fmt"),
+    [
+        (("05.01.2024 10:00", "13.01.2024 18:45"), "%d.%m.%Y %H:%M"),
+        (("05-01-2024 10:00", "13-01-2024 18:45"), "%d-%m-%Y %H:%M"),
+        (("05/01/2024 10:00", "13/01/2024 18:45"), "%d/%m/%Y %H:%M"),
+        (("1/5/2024 10:00 AM", "1/13/2024 6:45 PM"), "%m/%d/%Y %I:%M %p"),
+    ],
+)
+def test_load_reads_common_layouts_with_a_time(
+    write_csv: Callable[..., Path], values: tuple[str, str], fmt: str
+) -> None:
+    path = write_csv(f"customer_id,timestamp,amount\na,{values[0]},1\nb,{values[1]},2")
+    times, used, warning = _times(path)
+    assert times == [datetime(2024, 1, 5, 10, 0), datetime(2024, 1, 13, 18, 45)]
+    assert (used, warning) == (fmt, None)  # a day above 12 settles the order
+
+
+def test_load_reads_ambiguous_dates_day_first_and_says_so(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv("customer_id,timestamp,amount\na,1/5/2024 10:00 AM,1\nb,2/5/2024 9:00 PM,2")
+    times, used, warning = _times(path)
+    assert times == [datetime(2024, 5, 1, 10, 0), datetime(2024, 5, 2, 21, 0)]
+    assert used == "%d/%m/%Y %I:%M %p"
+    assert warning == (
+        "every date also reads month first (e.g. '1/5/2024 10:00 AM'): read day first, as "
+        "%d/%m/%Y %I:%M %p; pass --date-format %m/%d/%Y %I:%M %p if the month comes first"
+    )
+    forced, used, warning = _times(path, "%m/%d/%Y %I:%M %p")
+    assert forced == [datetime(2024, 1, 5, 10, 0), datetime(2024, 2, 5, 21, 0)]
+    assert warning is None
+
+
+def test_load_gives_no_warning_when_both_readings_agree(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,amount\na,01/01/2024,1\nb,03/03/2024,2")
+    assert _times(path)[1:] == ("%d/%m/%Y", None)
+
+
+def test_cli_states_the_ambiguity_in_parameters(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,amount\na,1/5/2024 10:00 AM,1")
+    result = CliRunner().invoke(app, ["metrics", "repeat-rate", "-i", str(path), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)["parameters"]
+    assert params["date_format"] == "%d/%m/%Y %I:%M %p"
+    assert params["date_warning"].startswith("every date also reads month first")
+
+
+def test_load_refuses_mixed_day_first_and_month_first_dates(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv("customer_id,timestamp,amount\na,13/01/2024,1\nb,01/13/2024,2")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (3, "timestamp")
+    assert err.value.reason.startswith("unparsable date (tried ISO 8601")
+
+
+def test_subscriptions_read_day_first_dates_without_a_format(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv("customer_id,mrr,start,end\na,10,15/01/2024,01/03/2024\nb,20,01/02/2024,")
+    loaded = load_subscriptions(path)
+    rows = loaded.connection.execute(
+        "SELECT customer_id, start_day, end_day FROM subscriptions ORDER BY customer_id"
+    ).fetchall()
+    assert rows == [("a", date(2024, 1, 15), date(2024, 3, 1)), ("b", date(2024, 2, 1), None)]
+
+
+def test_subscriptions_name_the_date_no_layout_reads(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,mrr,start,end\na,10,15/01/2024,\nb,20,01/02/2024,soon")
+    with pytest.raises(InputError) as err:
+        load_subscriptions(path)
+    assert (err.value.row, err.value.column) == (3, "end")
+    assert err.value.reason == (
+        "unparsable end date (tried ISO 8601 and common day/month/year layouts): 'soon'"
+    )
+
+
+def test_answers_read_dotted_dates_with_a_time(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,question,score\na,05.01.2024 10:00,nps,9")
+    loaded = load_answers(path)
+    assert loaded.date_format == "%d.%m.%Y %H:%M"
+    assert loaded.connection.execute("SELECT day FROM answers").fetchall() == [(date(2024, 1, 5),)]
