@@ -74,4 +74,6 @@ def test_clv_cli_and_report_on_a_file_of_refunds(
     assert report.returncode == 0, report.stderr
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert data["metrics"]["clv"]["rows"][0]["average_order_value"] is None
-    assert (tmp_path / "rep" / "report.html").is_file()
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "<th>Simple CLV</th><td>n/a</td>" in html
+    assert "None" not in html

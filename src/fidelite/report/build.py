@@ -20,10 +20,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from fidelite.analytics.answers import LoadedAnswers
 from fidelite.analytics.engine import Dataset, EngineName, open_dataset
 from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
 from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase, retention, rfm
 from fidelite.analytics.metrics.result import MetricResult
+from fidelite.analytics.subscriptions import LoadedSubscriptions
 from fidelite.report import feedback, lifetime, svg
 
 REPURCHASE_DAYS = (30, 60, 90, 180, 360)
@@ -37,8 +39,8 @@ def build_report(
     engine: EngineName = "duckdb",
     options: LoadOptions | None = None,
     on_step: Step | None = None,
-    surveys: Source | None = None,
-    subscriptions: Source | None = None,
+    surveys: Source | LoadedAnswers | None = None,
+    subscriptions: Source | LoadedSubscriptions | None = None,
 ) -> dict[str, Any]:
     """Compute every metric, write ``report.html`` and ``report.json``; return the JSON.
 
@@ -146,13 +148,18 @@ def _headline(data: dict[str, Any]) -> str:
     par = m["pareto"]["summary"]
     facts = [
         ("Customers", f"{par['customers']:,}"),
-        ("Repeat purchase rate", f"{repeat_row.get('repeat_purchase_rate')} %"),
-        ("Revenue share of the top 20 % of customers", f"{par['top_revenue_share']} %"),
-        ("Average order value", f"{clv_row['average_order_value']}"),
-        ("Simple CLV", f"{clv_row['clv']}"),
+        ("Repeat purchase rate", _shown(repeat_row.get("repeat_purchase_rate"), " %")),
+        ("Revenue share of the top 20 % of customers", _shown(par["top_revenue_share"], " %")),
+        ("Average order value", _shown(clv_row["average_order_value"])),
+        ("Simple CLV", _shown(clv_row["clv"])),
     ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
     return f"<section><h2>Key figures</h2><table>{cells}</table></section>"
+
+
+def _shown(value: Any, unit: str = "") -> str:
+    """A headline figure, or "n/a" where the data define none (e.g. no purchases)."""
+    return "n/a" if value is None else f"{value}{unit}"
 
 
 def _retention_section(result: dict[str, Any]) -> str:
@@ -253,10 +260,10 @@ def _pareto_section(result: dict[str, Any], curve: list[dict[str, Any]]) -> str:
         [("cumulative revenue %", [p["revenue_share"] for p in curve])],
         y_label="% of revenue",
     )
-    share = result["summary"]["top_revenue_share"]
+    share = _shown(result["summary"]["top_revenue_share"], " %")
     return _section(
         "Pareto curve",
-        f"Customers sorted from biggest to smallest spender: the top 20 % bring {share} % of "
+        f"Customers sorted from biggest to smallest spender: the top 20 % bring {share} of "
         "revenue. report.json lists the top 100 customers.",
         "The further the curve bends up and left, the more revenue depends on a few "
         "customers: recognise and look after them.",
