@@ -135,3 +135,10 @@ def test_a_code_issued_to_a_member_is_refused_to_another_on_the_batch_path(
                                           (anyone, "gift", "used", None, "b2")])  # fmt: skip
     assert coupon_on(pdb, "b1") == (mine, 0)
     assert_invariants(pdb, "shop")
+
+
+def test_issue_coupons_to_a_member_enrolled_in_the_ledger_only(pdb: Database) -> None:
+    p = setup(pdb)
+    p.ledger.create_member("shop", "dan")  # e.g. `fidelite member add`: no event yet
+    (code,) = p.issue_coupons("gift", 1, at=AT, member_ref="dan")
+    assert stored(pdb) == [(code, "gift", "issued", "dan", None)]

@@ -226,3 +226,13 @@ def test_review_tiers_applies_each_due_step_once(pdb: Database) -> None:
     assert standing is not None
     assert (standing.tier, standing.review_at) == ("silver", day("2027-01-10"))
     assert p.tier_standing("nobody") is None
+
+
+def test_assign_tier_to_a_member_enrolled_in_the_ledger_only(pdb: Database) -> None:
+    # e.g. enrolled with `fidelite member add`: the program state is created on the way
+    p = EventProcessor(pdb, parse_program(PROGRAM))
+    p.ledger.create_member("shop", "dan")
+    p.assign_tier("dan", "silver", at=day("2026-01-01"), until=day("2026-02-01"), reason="vip")
+    assert [(r["kind"], r["from_tier"], r["to_tier"]) for r in p.tier_timeline("dan")] == [
+        ("assigned", "bronze", "silver")
+    ]

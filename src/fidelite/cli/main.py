@@ -62,6 +62,11 @@ def _register() -> None:
 
     app.add_typer(webhooks_cli.app, name="webhooks")
 
+    from fidelite.cli import coupons, tiers
+
+    app.add_typer(tiers.app, name="tier")
+    app.add_typer(coupons.app, name="coupon")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -361,20 +361,25 @@ class EventProcessor:
         member_ref: str | None,
         progress: Callable[[int, int], None] | None,
     ) -> list[str]:
-        if member_ref is not None and self.member_profile(member_ref, conn=conn) is None:
-            raise ProcessingError("unknown_member", f"no member {member_ref!r}")
-        codes = generate_codes(prefix, count)
-        for start in range(0, count, _COUPON_CHUNK):
+        if member_ref is not None:
+            self._lock_known(conn, member_ref)
+        codes: list[str] = []
+        seen: set[str] = set()
+        while len(codes) < count:  # a chunk at a time, so progress covers generating too
+            fresh = generate_codes(prefix, min(_COUPON_CHUNK, count - len(codes)))
+            chunk = [code for code in fresh if code not in seen]  # distinct across chunks
+            seen.update(chunk)
             conn.execute(
                 insert(coupons),
                 [
                     {"program_id": self.program.id, "code": code, "campaign": campaign_id,
                      "status": "issued", "member_ref": member_ref, "created_at": at}
-                    for code in codes[start : start + _COUPON_CHUNK]
+                    for code in chunk
                 ],
             )  # fmt: skip
+            codes += chunk
             if progress is not None:
-                progress(min(start + _COUPON_CHUNK, count), count)
+                progress(len(codes), count)
         return codes
 
     # ------------------------------------------------------------------- tiers
@@ -460,9 +465,8 @@ class EventProcessor:
     ) -> TierChange:  # fmt: skip
         policy = self.program.tiers
         assert policy is not None
-        if self.member_profile(member_ref, conn=conn) is None:
-            raise ProcessingError("unknown_member", f"no member {member_ref!r}")
-        self.ledger.lock(conn, self.program.id, member_ref)
+        self._lock_known(conn, member_ref)
+        self._ensure_member(conn, member_ref, at)  # e.g. enrolled in the ledger alone
         _, state = self._member_state(conn, member_ref)
         current = state or TierState(policy.levels[0].id, at)
         new, change = assign(policy, current, tier, at, until, reason.strip())
@@ -776,6 +780,15 @@ class EventProcessor:
             )
         ).first()
         return row is not None
+
+    def _lock_known(self, conn: Connection, ref: str) -> None:
+        """Take the lock of an enrolled member (``unknown_member`` if there is none)."""
+        try:
+            self.ledger.lock(conn, self.program.id, ref)
+        except Rejected as rejected:
+            if rejected.code is RejectionCode.UNKNOWN_MEMBER:
+                raise ProcessingError("unknown_member", f"no member {ref!r}") from None
+            raise
 
     def _enrol_and_lock(self, conn: Connection, ref: str, at: datetime) -> None:
         """Enrol ``ref`` if needed and take its lock.

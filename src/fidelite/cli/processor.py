@@ -1,0 +1,93 @@
+"""What the commands that apply a program share: its processor on a migrated database,
+business refusals as clear errors, and times given on the command line.
+
+These commands need the program's definition (its tiers, its coupon campaigns), so
+they take ``--program FILE`` as ``fidelite import`` does, and ``--db`` as every
+database command does. Unlike an import they never migrate the database: a job run
+by a scheduler against a database of another version stops with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from fidelite.cli.common import open_ledger, run
+from fidelite.cli.output import OutputFormat, console, fail
+from fidelite.processing import EventProcessor, ProcessingError
+from fidelite.program import ProgramError, load_program
+
+T = TypeVar("T")
+
+ProgramFileOption = typer.Option(..., "--program", "-p", help="Program file (YAML).")
+Advance = Callable[[int, int], None]
+
+
+@contextmanager
+def open_processor(
+    program_file: Path, db: str | None, fmt: OutputFormat
+) -> Iterator[EventProcessor]:
+    """The program's processor on ``db`` (refused if missing or not migrated), closed after."""
+    try:
+        program = load_program(program_file)
+    except ProgramError as exc:
+        fail(str(exc), code="invalid_program", fmt=fmt)
+    ledger = open_ledger(db, fmt)
+    try:
+        yield EventProcessor(ledger.db, program, ledger)
+    finally:
+        ledger.db.dispose()
+
+
+def apply(action: Callable[[], T], fmt: OutputFormat) -> T:
+    """Run a processing call; a business refusal becomes a clear error and exit 1."""
+    try:
+        return run(action, fmt)
+    except ProcessingError as exc:
+        fail(exc.message, code=exc.code, fmt=fmt)
+
+
+def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetime:
+    """``text`` as an instant: ISO 8601 with an offset, or a date meaning its midnight in
+    the program's time zone (where tier dates fall). A time without offset is refused:
+    the machine's own zone would decide it silently."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option}: {raw!r} is not an ISO 8601 date or time (e.g. 2026-12-31 or "
+             "2026-12-31T18:00:00+01:00)", code="usage", fmt=fmt)  # fmt: skip
+    if value.tzinfo is None:
+        fail(f"{option}: {raw!r} needs a UTC offset (e.g. {raw}+01:00)", code="usage", fmt=fmt)
+    return value.astimezone(UTC)
+
+
+@contextmanager
+def progress_bar(description: str, fmt: OutputFormat) -> Iterator[Advance]:
+    """A progress bar (none with ``--format json``: stdout stays JSON), moved
+    by ``advance(done, total)``; it disappears when the work is done."""
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=fmt is OutputFormat.json,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance

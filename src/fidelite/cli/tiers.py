@@ -1,0 +1,151 @@
+"""``fidelite tier``: the daily re-qualification job, manual assignments, a member's
+standing and timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fidelite.cli.options import DbOption, FormatOption
+from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.cli.processor import (
+    ProgramFileOption,
+    apply,
+    moment,
+    open_processor,
+    progress_bar,
+)
+from fidelite.engine.tiers import TierChange
+
+app = typer.Typer(
+    help="Tiers: the daily re-qualification job, manual assignments, a member's timeline.",
+    no_args_is_help=True,
+)
+CHANGE_COLUMNS = ["member", "at", "kind", "from_tier", "to_tier", "value", "reason"]
+TIMELINE_COLUMNS = ["at", "kind", "from_tier", "to_tier", "value", "reason", "event_id"]
+
+
+def _change(member: str, change: TierChange) -> dict[str, Any]:
+    return {"member": member, "at": change.at.astimezone(UTC), "kind": change.kind.value,
+            "from_tier": change.from_tier, "to_tier": change.to_tier, "value": change.value,
+            "reason": change.reason}  # fmt: skip
+
+
+@app.command("review")
+def review(
+    program_file: Path = ProgramFileOption,
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Apply what is due at or before this time: ISO 8601 with offset, or a date "
+        "(its midnight in the program's time zone). Default: now.",
+    ),
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Apply every tier re-qualification due (the daily job).
+
+    Keeps, grace periods, downgrades, ends of manual assignments: each applied at its
+    own date. Run it daily (e.g. from cron); running it again, or late, is safe: a
+    step is never applied twice.
+
+    Prints every change (member, date, kind, tiers, qualifying value, reason).
+
+    Examples:
+
+      fidelite tier review --program program.yaml --db sqlite:///shop.db
+
+      fidelite tier review -p program.yaml --as-of 2027-01-01 --format json
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        if processor.program.tiers is None:
+            fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
+        when = (moment(as_of, "--as-of", processor.program.zone, fmt) if as_of
+                else datetime.now(UTC))  # fmt: skip
+        with progress_bar("Reviewing tiers", fmt) as advance:
+            done = apply(lambda: processor.review_tiers(when, progress=advance), fmt)
+    rows = [_change(member, change) for member, change in done]
+    if fmt is OutputFormat.json:
+        print_json({"as_of": when, "changes": rows})
+        return
+    if rows or fmt is OutputFormat.csv:
+        print_rows(rows, fmt, title=f"Tier changes due by {when.isoformat()}",
+                   columns=CHANGE_COLUMNS)  # fmt: skip
+    if fmt is OutputFormat.table:
+        members = len({row["member"] for row in rows})
+        console.print(f"{len(rows)} tier change(s) for {members} member(s) due by "
+                      f"{when.isoformat()}")  # fmt: skip
+
+
+@app.command("assign")
+def assign(
+    member: str = typer.Argument(..., help="The member's reference (an enrolled member)."),
+    tier: str = typer.Argument(..., help="The tier's id, as in the program file."),
+    until: str = typer.Option(
+        ...,
+        "--until",
+        help="End of the assignment: ISO 8601 with offset, or a date (its midnight in the "
+        "program's time zone). The daily review then gives the tier the member qualifies for.",
+    ),
+    reason: str = typer.Option(..., "--reason", help="Why (kept on the member's timeline)."),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """Put a member on a tier by hand, from now until a date.
+
+    No re-qualification before that date; then the daily review gives them the tier
+    they qualify for. An event that qualifies them for a higher tier still upgrades
+    them at once.
+
+    Example:
+
+      fidelite tier assign CARD-0001 gold --until 2027-01-01 --reason "complaint 118" -p cafe.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        end = moment(until, "--until", processor.program.zone, fmt)
+        now = datetime.now(UTC)
+        change = apply(
+            lambda: processor.assign_tier(member, tier, at=now, until=end, reason=reason), fmt
+        )
+    if fmt is OutputFormat.json:
+        print_json(_change(member, change) | {"until": end})
+        return
+    console.print(f"[bold]{member}[/]: {change.from_tier} -> {change.to_tier} until "
+                  f"{end.isoformat()} ({change.reason})")  # fmt: skip
+
+
+@app.command("show")
+def show(
+    member: str = typer.Argument(..., help="The member's reference."),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """A member's tier and its timeline.
+
+    The tier, since when, the next re-qualification, the end of a grace period or of a
+    manual assignment, and every tier change, oldest first.
+
+    Example: fidelite tier show CARD-0001 -p program.yaml --format json
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        standing = processor.tier_standing(member)
+        if standing is None:
+            if processor.member_profile(member) is None:
+                fail(f"no member {member!r}", code="unknown_member", fmt=fmt)
+            fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
+        history = [{k: row[k] for k in TIMELINE_COLUMNS} for row in processor.tier_timeline(member)]
+    dates = {"tier": standing.tier, "since": standing.since, "review_at": standing.review_at,
+             "grace_until": standing.grace_until,
+             "assigned_until": standing.assigned_until}  # fmt: skip
+    if fmt is OutputFormat.json:
+        print_json({"member": member, **dates, "timeline": history})
+        return
+    if fmt is OutputFormat.table:
+        console.print(", ".join(f"{k} {v.isoformat() if isinstance(v, datetime) else v}"
+                                for k, v in dates.items() if v is not None))  # fmt: skip
+    print_rows(history, fmt, title=f"Tier timeline of {member}", columns=TIMELINE_COLUMNS)

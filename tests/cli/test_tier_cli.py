@@ -1,0 +1,143 @@
+"""``fidelite tier``: the daily review, manual assignments and a member's timeline, as a
+user runs them (the installed script on a real SQLite file)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.cli.support import as_json, fidelite
+
+PROGRAM = """\
+id: shop
+name: Shop
+time_zone: Europe/Paris
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+tiers:
+  grace_months: 1
+  levels:
+    - {id: bronze, name: Bronze, threshold: 0}
+    - {id: silver, name: Silver, threshold: 100}
+    - {id: gold, name: Gold, threshold: 500}
+"""
+EVENTS = """\
+event_id,type,member,at,amount
+p1,purchase,ann,2026-01-10T10:00:00+01:00,120
+p2,purchase,bob,2026-01-10T10:00:00+01:00,20
+"""
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> tuple[Path, str]:
+    """A program file and a database where ann is silver since 2026-01-10, bob bronze."""
+    program = tmp_path / "shop.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'shop.db'}"
+    fidelite("db", "upgrade", db=db)
+    (tmp_path / "events.csv").write_text(EVENTS, encoding="utf-8")
+    fidelite("import", "events", tmp_path / "events.csv", "-p", program, db=db)
+    return program, db
+
+
+def timeline(program: Path, db: str, member: str) -> list[tuple[str, str, str, str]]:
+    shown = as_json(fidelite("tier", "show", member, "-p", program, "-f", "json", db=db))
+    return [(t["at"][:10], t["kind"], t["from_tier"], t["to_tier"]) for t in shown["timeline"]]
+
+
+def test_every_tier_and_coupon_command_has_help_with_an_example() -> None:
+    for command in (["tier", "review"], ["tier", "assign"], ["tier", "show"],
+                    ["coupon", "issue"]):  # fmt: skip
+        text = fidelite(*command, "--help").stdout
+        assert "Example" in text and f"fidelite {' '.join(command)}" in text, command
+
+
+def test_tier_review_applies_what_is_due_once(shop: tuple[Path, str]) -> None:
+    program, db = shop
+    early = fidelite("tier", "review", "-p", program, "--as-of", "2027-01-09", "-f", "json", db=db)
+    assert as_json(early)["changes"] == []
+    # ann's review is due on 2027-01-10 (Paris): below 100, grace for a month, then bronze
+    due = fidelite("tier", "review", "-p", program, "--as-of", "2027-02-11", "-f", "json", db=db)
+    assert as_json(due) == {
+        "as_of": "2027-02-10T23:00:00+00:00",
+        "changes": [
+            {"member": "ann", "at": "2027-01-10T09:00:00+00:00", "kind": "grace_started",
+             "from_tier": "silver", "to_tier": "silver", "value": "0",
+             "reason": "spend 0 below 100; grace until 2027-02-10"},
+            {"member": "ann", "at": "2027-02-10T09:00:00+00:00", "kind": "downgrade",
+             "from_tier": "silver", "to_tier": "bronze", "value": "0",
+             "reason": "spend 0 below 100 at re-qualification"},
+        ],
+    }  # fmt: skip
+    again = fidelite("tier", "review", "-p", program, "--as-of", "2027-02-11", db=db)
+    assert "0 tier change(s) for 0 member(s)" in again.stdout
+    assert timeline(program, db, "ann") == [
+        ("2026-01-10", "upgrade", "bronze", "silver"),
+        ("2027-01-10", "grace_started", "silver", "silver"),
+        ("2027-02-10", "downgrade", "silver", "bronze"),
+    ]
+
+
+REFUSALS = [
+    (["review", "--as-of", "2027-02-10T10:00"], 2,
+     "--as-of: '2027-02-10T10:00' needs a UTC offset"),
+    (["review", "--as-of", "soon"], 2, "--as-of: 'soon' is not an ISO 8601 date or time"),
+    (["assign", "ann", "platinum", "--until", "2099-01-01", "--reason", "x"], 1,
+     "[unknown_tier] no tier 'platinum' (tiers: bronze, silver, gold)"),
+    (["assign", "carol", "gold", "--until", "2099-01-01", "--reason", "x"], 1,
+     "[unknown_member] no member 'carol'"),
+    (["assign", "ann", "gold", "--until", "2020-01-01", "--reason", "x"], 1,
+     "[invalid_assignment] until: 2019-12-31T23:00:00+00:00 is not after"),
+    (["show", "carol"], 1, "[unknown_member] no member 'carol'"),
+]  # fmt: skip
+
+
+def test_tier_commands_refuse_bad_input_and_change_nothing(shop: tuple[Path, str]) -> None:
+    program, db = shop
+    for args, status, message in REFUSALS:
+        refused = fidelite("tier", *args, "-p", program, db=db, ok=False)
+        assert refused.returncode == status, args
+        assert message in " ".join(refused.stderr.split()), args
+    assert timeline(program, db, "ann") == [("2026-01-10", "upgrade", "bronze", "silver")]
+    assert timeline(program, db, "bob") == []
+
+
+def test_tier_assign_until_a_date_then_the_review_ends_it(shop: tuple[Path, str]) -> None:
+    program, db = shop
+    until = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    assigned = fidelite("tier", "assign", "bob", "gold", "--until", until, "--reason",
+                        "complaint 118", "-p", program, "-f", "json", db=db)  # fmt: skip
+    body = as_json(assigned)
+    assert (body["member"], body["kind"], body["from_tier"], body["to_tier"], body["reason"]) == (
+        "bob", "assigned", "bronze", "gold", "complaint 118")  # fmt: skip
+    shown = as_json(fidelite("tier", "show", "bob", "-p", program, "-f", "json", db=db))
+    ends = datetime.fromisoformat(shown["assigned_until"])
+    assert (shown["tier"], shown["review_at"]) == ("gold", None)
+    assert ends == datetime.fromisoformat(f"{until}T00:00:00+01:00")  # the program's zone
+    review = fidelite("tier", "review", "-p", program, "--as-of", until, "-f", "json", db=db)
+    assert [(c["member"], c["kind"], c["to_tier"]) for c in as_json(review)["changes"]] == [
+        ("bob", "assignment_expired", "bronze")
+    ]
+
+
+def test_tier_review_of_a_program_without_tiers_is_an_error(
+    shop: tuple[Path, str], tmp_path: Path
+) -> None:
+    _, db = shop
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(PROGRAM.split("tiers:")[0], encoding="utf-8")
+    refused = fidelite("tier", "review", "-p", plain, "-f", "json", db=db, ok=False)
+    assert refused.returncode == 1
+    assert as_json(refused)["error"]["code"] == "no_tiers"
+
+
+def test_tier_review_refuses_a_database_not_migrated(tmp_path: Path) -> None:
+    program = tmp_path / "shop.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    refused = fidelite("tier", "review", "-p", program, db=f"sqlite:///{tmp_path / 'new.db'}",
+                       ok=False)  # fmt: skip
+    assert refused.returncode == 1 and "run `fidelite db upgrade` first" in refused.stderr
