@@ -26,6 +26,8 @@ from fidelite.store.tables import Base, BigId, UTCDateTime
 
 metadata = Base.metadata
 Money = Numeric(18, 4)
+# Points as the ledger counts them (up to 10^15): 64-bit. SQLite's INTEGER already is.
+Points = BigInteger().with_variant(Integer(), "sqlite")
 
 events = Table(
     "processed_events",
@@ -53,8 +55,8 @@ earnings = Table(
     Column("event_id", String(200), primary_key=True),
     Column("currency", String(32), primary_key=True),
     Column("transaction_id", BigInteger, nullable=False),
-    Column("points", Integer, nullable=False),
-    Column("reversed", Integer, nullable=False, server_default="0"),
+    Column("points", Points, nullable=False),
+    Column("reversed", Points, nullable=False, server_default="0"),
     CheckConstraint("points > 0 AND reversed >= 0 AND reversed <= points", name="points_range"),
 )
 
@@ -65,7 +67,7 @@ rule_usage = Table(
     Column("member_ref", String(200), primary_key=True),
     Column("rule_id", String(64), primary_key=True),
     Column("period", String(16), primary_key=True),
-    Column("points", Integer, nullable=False),
+    Column("points", Points, nullable=False),
     CheckConstraint("points >= 0", name="points_not_negative"),
 )
 
@@ -132,7 +134,7 @@ redemptions = Table(
     Column("member_ref", String(200), nullable=False),
     Column("reward_id", String(64), nullable=False),
     Column("key", String(200), nullable=False),
-    Column("points", Integer, nullable=False),
+    Column("points", Points, nullable=False),
     Column("transaction_id", BigInteger, nullable=False, unique=True),
     Column("code", String(64), nullable=False),
     Column("status", String(16), nullable=False),
