@@ -1,29 +1,66 @@
 """`fidelite metrics NAME --input FILE`: one loyalty metric from a transactions file.
 
-Every command prints ``{"metric", "definition", "parameters", "rows"}`` with
-``--format json`` (rates are percentages 0-100), the rows as CSV with ``--format csv``,
-or a table with the definition underneath.
+Every command prints ``{"metric", "definition", "parameters", "rows"}`` (plus
+``summary`` for some) with ``--format json`` (rates are percentages 0-100), a table
+with the summary and definition underneath by default, or with ``--format csv`` the
+rows as CSV after ``#`` comment lines holding the metric, definition, summary and
+parameters (spreadsheets show them as the first lines; ``pandas.read_csv(...,
+comment="#")`` skips them).
+
+The input options (time zone, date format, delimiter, column names) are declared once
+in :mod:`fidelite.cli.inputs`; the checks on each number option are there or beside
+the option, so a bad value is a usage error before anything is read.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
+from fidelite.analytics.answers import AnswerColumns
 from fidelite.analytics.engine import Dataset, EngineName, open_dataset
 from fidelite.analytics.errors import InputError
-from fidelite.analytics.io import ColumnMapping, LoadOptions, Source
+from fidelite.analytics.io import LoadOptions
 from fidelite.analytics.metrics.period import Period
 from fidelite.analytics.metrics.result import MetricResult
-from fidelite.analytics.programdb import is_program_source, read_program_source
-from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
+from fidelite.analytics.subscriptions import SubscriptionColumns
+from fidelite.cli.inputs import (
+    DATE_FORMAT,
+    TIMEZONE,
+    number_range,
+    one_of,
+    option_error,
+    program_database,
+    subscription_options,
+    survey_options,
+    transaction_options,
+    transactions_input,
+)
+from fidelite.cli.output import (
+    OutputFormat,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_rows,
+    to_jsonable,
+)
+
+PERIODS: dict[str, Period] = {
+    "day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"
+}  # fmt: skip
 
 app = typer.Typer(
-    help="Loyalty metrics from a transactions file (CSV or Parquet).\n\n"
+    help="Loyalty metrics from a transactions file (CSV or Parquet) or a program database.\n\n"
     "Example: fidelite metrics retention --input tx.csv --period month --format json",
     no_args_is_help=True,
 )
@@ -33,51 +70,74 @@ INPUT = typer.Option(
     "--input",
     "-i",
     help="Transactions file (.csv or .parquet), or a program database: "
-    "sqlite:///fidelite.db, postgresql+psycopg://..., optionally ending in #PROGRAM.",
+    "sqlite:///fidelite.db, a SQLite file path, postgresql+psycopg://..., optionally "
+    "ending in #PROGRAM.",
 )
-ENGINE = typer.Option("duckdb", "--engine", help="duckdb (embedded) or spark (local mode).")
-FORMAT = typer.Option(OutputFormat.table, "--format", "-f", help="table, json or csv.")
-TZ = typer.Option("UTC", "--timezone", help="Business time zone (IANA), decides the local day.")
-DATE_FMT = typer.Option(None, "--date-format", help="strptime format, e.g. %d/%m/%Y.")
-CUSTOMER = typer.Option("customer_id", "--customer-col", help="Customer column.")
-TIME = typer.Option("timestamp", "--time-col", help="Timestamp column.")
-AMOUNT = typer.Option("amount", "--amount-col", help="Amount column.")
-ORDER = typer.Option("order_id", "--order-col", help="Order id column (optional in the file).")
-PRODUCT = typer.Option("product_id", "--product-col", help="Product column (optional).")
-REFUND = typer.Option("refund", "--refund-col", help="Refund flag column (optional).")
-DELIM = typer.Option(None, "--delimiter", help="CSV delimiter (detected when omitted).")
-PERIOD = typer.Option("month", "--period", help="day, week, month, quarter or year.")
+ENGINE = typer.Option(
+    "duckdb",
+    "--engine",
+    callback=one_of("duckdb", "spark"),
+    help="duckdb (embedded) or spark (local mode).",
+)
+FORMAT = typer.Option(
+    OutputFormat.table,
+    "--format",
+    "-f",
+    help="table, json or csv (csv: '#' lines with the metric, definition, summary and "
+    "parameters, then the rows).",
+    is_eager=True,  # parsed first: the other options' checks answer in this format
+)
+PERIOD = typer.Option(
+    "month", "--period", callback=one_of(*PERIODS), help="day, week, month, quarter or year."
+)
+OPT_PERIOD = typer.Option(
+    None,
+    "--period",
+    callback=one_of(*PERIODS),
+    help="day, week, month, quarter or year; whole file if omitted.",
+)
+LONG_PERIOD = typer.Option(
+    "month", "--period", callback=one_of("month", "quarter", "year"), help="month, quarter or year."
+)
 
 
 def _run(
     fmt: OutputFormat,
-    source: str | Path,
+    source: str,
     engine: str,
     options: LoadOptions,
     compute: Callable[[Dataset], MetricResult],
 ) -> None:
     """Load, compute and print; any input problem is one clear error, nothing printed."""
-    if engine not in ("duckdb", "spark"):
-        fail(f"unknown engine '{engine}' (duckdb or spark)", code="usage", fmt=fmt)
     try:
         with _progress(fmt, f"Reading {source}"):
-            ds = open_dataset(_source(source), engine=_engine(engine), options=options)
+            data, named = transactions_input(source, options)
+            ds = open_dataset(data, engine=_engine(engine), options=named)
+        warn_dates(fmt, ds.loaded.date_warning)
         with _progress(fmt, "Computing"):
             result = compute(ds)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the program database: {_first_line(exc)}", code="bad_input", fmt=fmt)
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=fmt)
     render(result, fmt)
 
 
-def _source(text: str | Path) -> Source:
-    """A transactions file path, or the transactions read from a program database."""
-    return read_program_source(str(text)) if is_program_source(str(text)) else Path(text)
-
-
 def _engine(name: str) -> EngineName:
     return "spark" if name == "spark" else "duckdb"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def warn_dates(fmt: OutputFormat, warning: str | None) -> None:
+    """Say on stderr when the dates could be read two ways (JSON has it in parameters)."""
+    if warning and fmt is not OutputFormat.json:
+        err_console.print(f"[yellow]warning[/] {warning}", highlight=False, markup=True)
 
 
 @contextmanager
@@ -95,6 +155,8 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         print_json(result.to_dict())
         return
+    if fmt is OutputFormat.csv:
+        _csv_preamble(result)
     print_rows(result.rows, fmt, title=result.metric)
     if fmt is OutputFormat.table:
         for key, value in result.summary.items():
@@ -102,63 +164,47 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
         console.print(f"[dim]{result.definition}[/]")
 
 
-def _options(
-    tz: str,
-    date_format: str | None,
-    customer: str,
-    time: str,
-    amount: str,
-    order: str,
-    product: str,
-    refund: str,
-    delimiter: str | None,
-) -> LoadOptions:
-    cols = ColumnMapping(
-        customer_id=customer,
-        timestamp=time,
-        amount=amount,
-        order_id=order,
-        product_id=product,
-        refund=refund,
-    )
-    return LoadOptions(columns=cols, timezone=tz, date_format=date_format, delimiter=delimiter)
+def _csv_preamble(result: MetricResult) -> None:
+    """The ``#`` lines before the CSV rows: what was computed, how, and the headline
+    figures (``summary``), so a CSV alone says as much as the JSON. Values are JSON."""
+    lines = [f"metric: {result.metric}", f"definition: {result.definition}"]
+    lines += [
+        f"summary.{key}: {json.dumps(to_jsonable(value), ensure_ascii=False)}"
+        for key, value in result.summary.items()
+    ]
+    lines.append(f"parameters: {json.dumps(to_jsonable(result.parameters), ensure_ascii=False)}")
+    for line in lines:
+        sys.stdout.write("# " + " ".join(line.splitlines()) + "\r\n")
 
 
 def _period(value: str) -> Period:
-    periods: dict[str, Period] = {
-        "day": "day",
-        "week": "week",
-        "month": "month",
-        "quarter": "quarter",
-        "year": "year",
-    }
-    if value not in periods:
-        raise typer.BadParameter("period must be day, week, month, quarter or year")
-    return periods[value]
+    """The period a checked ``--period`` names."""
+    return PERIODS[value]
 
 
-def _ints(value: str) -> list[int]:
+def _days_check(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
     try:
-        return [int(x) for x in value.split(",") if x.strip()]
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected a comma-separated list of days, got {value!r}") from exc
+        days = [int(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        days = []
+    if not days or any(d <= 0 for d in days):
+        option_error(ctx, param, f"expected whole days above 0 separated by commas, not '{value}'")
+    return value
+
+
+def _days(value: str) -> list[int]:
+    return [int(x) for x in value.split(",") if x.strip()]
 
 
 @app.command("retention")
+@transaction_options
 def retention_cmd(
     input: str = INPUT,
     period: str = PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Customer retention (E-N)/S and churn per period.
 
@@ -167,25 +213,18 @@ def retention_cmd(
     from fidelite.analytics.metrics.retention import retention
 
     p = _period(period)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: retention(ds, p))
+    _run(fmt, input, engine, load, lambda ds: retention(ds, p))
 
 
 @app.command("churn")
+@transaction_options
 def churn_cmd(
     input: str = INPUT,
     period: str = PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Churn rate (lost / S) per period, with the retention figures beside it.
 
@@ -194,25 +233,18 @@ def churn_cmd(
     from fidelite.analytics.metrics.retention import churn
 
     p = _period(period)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: churn(ds, p))
+    _run(fmt, input, engine, load, lambda ds: churn(ds, p))
 
 
 @app.command("new-vs-returning")
+@transaction_options
 def new_returning_cmd(
     input: str = INPUT,
     period: str = PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """New vs returning customers per period.
 
@@ -221,53 +253,43 @@ def new_returning_cmd(
     from fidelite.analytics.metrics.retention import new_vs_returning
 
     p = _period(period)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: new_vs_returning(ds, p))
+    _run(fmt, input, engine, load, lambda ds: new_vs_returning(ds, p))
 
 
 @app.command("repeat-rate")
+@transaction_options
 def repeat_rate_cmd(
     input: str = INPUT,
-    period: str | None = typer.Option(None, "--period", help="Per period; whole file if omitted."),
+    period: str | None = OPT_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Repeat purchase rate: customers with 2+ orders / customers with 1+.
+
+    Without an order_id column each row is one order (two purchases on one day are two).
 
     Example: fidelite metrics repeat-rate --input tx.csv --period year --format json
     """
     from fidelite.analytics.metrics.repeat import repeat_rate
 
     p = _period(period) if period else None
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: repeat_rate(ds, p))
+    _run(fmt, input, engine, load, lambda ds: repeat_rate(ds, p))
 
 
 @app.command("repurchase")
+@transaction_options
 def repurchase_cmd(
     input: str = INPUT,
-    days: str = typer.Option("30,60,90,180,360", "--days", help="Comma-separated windows."),
+    days: str = typer.Option(
+        "30,60,90,180,360", "--days", callback=_days_check, help="Comma-separated windows."
+    ),
     per_product: bool = typer.Option(False, "--per-product", help="Same product again."),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Repurchase rate within D days by monthly first-purchase cohort.
 
@@ -275,28 +297,45 @@ def repurchase_cmd(
     """
     from fidelite.analytics.metrics.repurchase import repurchase
 
-    windows = _ints(days)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: repurchase(ds, windows, per_product=per_product))
+    windows = _days(days)
+    _run(fmt, input, engine, load, lambda ds: repurchase(ds, windows, per_product=per_product))
+
+
+def _brackets(value: str) -> list[tuple[int, int]]:
+    """Day brackets ``A-B,C-D``; ``None`` when they do not read so."""
+    try:
+        spans = [tuple(int(x) for x in part.split("-")) for part in value.split(",")]
+    except ValueError:
+        return []
+    if any(len(s) != 2 or s[0] > s[1] for s in spans):
+        return []
+    return [(s[0], s[1]) for s in spans]
+
+
+def _brackets_check(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    if not _brackets(value):
+        option_error(ctx, param, f"brackets look like 1-7,8-30,31-90, not '{value}'")
+    return value
 
 
 @app.command("cohorts")
+@transaction_options
 def cohorts_cmd(
     input: str = INPUT,
     period: str = PERIOD,
-    kind: str = typer.Option("n-day", "--kind", help="n-day, unbounded or bracket."),
-    brackets: str = typer.Option("1-7,8-30,31-90", "--brackets", help="Day brackets A-B,..."),
+    kind: str = typer.Option(
+        "n-day",
+        "--kind",
+        callback=one_of("n-day", "unbounded", "bracket"),
+        help="n-day, unbounded or bracket.",
+    ),
+    brackets: str = typer.Option(
+        "1-7,8-30,31-90", "--brackets", callback=_brackets_check, help="Day brackets A-B,..."
+    ),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Cohort retention matrix (N-period, unbounded or bracket retention).
 
@@ -304,39 +343,22 @@ def cohorts_cmd(
     """
     from fidelite.analytics.metrics.cohorts import cohorts
 
-    if kind not in ("n-day", "unbounded", "bracket"):
-        raise typer.BadParameter("kind must be n-day, unbounded or bracket")
     spans = _brackets(brackets)
     p = _period(period)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: cohorts(ds, p, kind, spans))  # type: ignore[arg-type]
-
-
-def _brackets(value: str) -> list[tuple[int, int]]:
-    try:
-        spans = [tuple(int(x) for x in part.split("-")) for part in value.split(",")]
-    except ValueError as exc:
-        raise typer.BadParameter("brackets look like 1-7,8-30,31-90") from exc
-    if any(len(s) != 2 or s[0] > s[1] for s in spans):
-        raise typer.BadParameter("brackets look like 1-7,8-30,31-90")
-    return [(s[0], s[1]) for s in spans]
+    _run(fmt, input, engine, load, lambda ds: cohorts(ds, p, kind, spans))  # type: ignore[arg-type]
 
 
 @app.command("rfm")
+@transaction_options
 def rfm_cmd(
     input: str = INPUT,
-    quantiles: int = typer.Option(5, "--quantiles", help="Score levels (5 = quintiles)."),
+    quantiles: int = typer.Option(
+        5, "--quantiles", callback=number_range(2), help="Score levels (5 = quintiles)."
+    ),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """RFM values, scores and segment, one row per customer.
 
@@ -344,38 +366,42 @@ def rfm_cmd(
     """
     from fidelite.analytics.metrics.rfm import rfm
 
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: rfm(ds, quantiles))
+    _run(fmt, input, engine, load, lambda ds: rfm(ds, quantiles))
 
 
 @app.command("loyalty-kinds")
+@survey_options
+@transaction_options
 def loyalty_kinds_cmd(
     input: str = INPUT,
     surveys: Path | None = typer.Option(
         None, "--surveys", "-s", help="Survey answers (nps/recommend, csat, program questions)."
     ),
-    min_orders: int = typer.Option(3, "--min-orders", help="Orders that make a repeat buyer."),
+    min_orders: int = typer.Option(
+        3, "--min-orders", callback=number_range(1), help="Orders that make a repeat buyer."
+    ),
     active_days: int = typer.Option(
-        90, "--active-days", help="Most days since the last order for a repeat buyer."
+        90,
+        "--active-days",
+        callback=number_range(0),
+        help="Most days since the last order for a repeat buyer.",
     ),
     price_share: float = typer.Option(
-        50.0, "--price-share", help="% of orders with a coupon that marks low-price loyalty."
+        50.0,
+        "--price-share",
+        callback=number_range(0, 100),
+        help="% of orders with a coupon that marks low-price loyalty.",
     ),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Kinds of loyal customers (truly, low-price, program, convenience loyal; satisfied).
 
-    One row per customer with the facts that decided its kind; counts per kind.
+    One row per customer with the facts that decided its kind; counts per kind. The
+    survey file's dates are detected (--date-format is for the transactions).
 
     Example: fidelite metrics loyalty-kinds -i tx.csv --surveys answers.csv --format json
     """
@@ -389,29 +415,31 @@ def loyalty_kinds_cmd(
 
         said = None
         if surveys is not None:
-            said = Answers(load_answers(surveys, timezone=tz, date_format=date_format), ds.engine)
+            answers = load_answers(surveys, columns=survey_columns, timezone=load.timezone)
+            warn_dates(fmt, answers.date_warning)
+            said = Answers(answers, ds.engine)
         return loyalty_kinds(ds, said, rules)
 
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, compute)
+    _run(fmt, input, engine, load, compute)
 
 
 @app.command("pareto")
+@transaction_options
 def pareto_cmd(
     input: str = INPUT,
-    top: float = typer.Option(20.0, "--top", help="Top percent of customers."),
-    limit: int = typer.Option(100, "--limit", help="Top customers listed (0 = all)."),
+    top: float = typer.Option(
+        20.0,
+        "--top",
+        callback=number_range(0, 100, low_open=True),
+        help="Top percent of customers (above 0, at most 100).",
+    ),
+    limit: int = typer.Option(
+        100, "--limit", callback=number_range(0), help="Top customers listed (0 = all)."
+    ),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Revenue share of the top customers, and who they are.
 
@@ -419,25 +447,23 @@ def pareto_cmd(
     """
     from fidelite.analytics.metrics.pareto import pareto
 
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: pareto(ds, top, limit or None))
+    _run(fmt, input, engine, load, lambda ds: pareto(ds, top, limit or None))
 
 
 @app.command("clv")
+@transaction_options
 def clv_cmd(
     input: str = INPUT,
-    lifespan: float | None = typer.Option(None, "--lifespan-years", help="Known lifespan."),
+    lifespan: float | None = typer.Option(
+        None,
+        "--lifespan-years",
+        callback=number_range(0, low_open=True),
+        help="Known lifespan in years (above 0).",
+    ),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Simple CLV: average order value x purchases per year x lifespan in years.
 
@@ -445,8 +471,7 @@ def clv_cmd(
     """
     from fidelite.analytics.metrics.clv import simple_clv
 
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: simple_clv(ds, lifespan))
+    _run(fmt, input, engine, load, lambda ds: simple_clv(ds, lifespan))
 
 
 @app.command("engagement")
@@ -455,22 +480,36 @@ def engagement_cmd(
         ..., "--input", "-i", help="Program database: URL or SQLite file, optionally #PROGRAM."
     ),
     period: str = PERIOD,
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="duckdb only: engagement reads the program database's events directly, not "
+        "through the engine layer, so spark is refused.",
+    ),
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
+    tz: str = TIMEZONE,
 ) -> None:
     """Member engagement per period: interactions of every kind, multi-kind members.
 
     Example: fidelite metrics engagement --input sqlite:///fidelite.db#cafe --period week
     """
     from fidelite.analytics.engagement import engagement
-    from fidelite.analytics.programdb import program_source
 
     p = _period(period)
+    if engine != "duckdb":
+        fail(
+            "engagement runs on DuckDB only: it reads the program database's events "
+            "directly, not through the Spark engine; leave out --engine spark",
+            code="usage",
+            fmt=fmt,
+        )
     try:
         with _progress(fmt, f"Reading {input}"):
-            result = engagement(*program_source(input), p, tz)
+            result = engagement(*program_database(input), p, tz)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the program database: {_first_line(exc)}", code="bad_input", fmt=fmt)
     render(result, fmt)
 
 
@@ -480,7 +519,6 @@ SURVEYS = typer.Option(
     "-s",
     help="Survey answers file (.csv or .parquet): customer_id, timestamp, question, score.",
 )
-OPT_PERIOD = typer.Option(None, "--period", help="Per period; whole file if omitted.")
 
 
 def _survey_metric(
@@ -491,6 +529,7 @@ def _survey_metric(
     fmt: OutputFormat,
     tz: str,
     date_format: str | None,
+    columns: AnswerColumns,
 ) -> None:
     """Load answers, compute survey metric ``name`` and print it."""
     from fidelite.analytics.answers import load_answers
@@ -504,11 +543,10 @@ def _survey_metric(
         "share-of-wallet": survey_metrics.share_of_wallet,
     }[name]
     p = _period(period) if period else None
-    if engine not in ("duckdb", "spark"):
-        fail(f"unknown engine '{engine}' (duckdb or spark)", code="usage", fmt=fmt)
     try:
         with _progress(fmt, f"Reading {surveys}"):
-            loaded = load_answers(surveys, timezone=tz, date_format=date_format)
+            loaded = load_answers(surveys, columns=columns, timezone=tz, date_format=date_format)
+        warn_dates(fmt, loaded.date_warning)
         with _progress(fmt, "Computing"):
             result = compute(survey_metrics.Answers(loaded, _engine(engine)), p)
     except InputError as exc:
@@ -517,96 +555,114 @@ def _survey_metric(
 
 
 @app.command("nps")
+@survey_options
 def nps_cmd(
     surveys: Path = SURVEYS,
     period: str | None = OPT_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
+    tz: str = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    *,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Net Promoter Score: % promoters (9-10) - % detractors (0-6).
 
     Example: fidelite metrics nps --surveys answers.csv --period month --format json
     """
-    _survey_metric("nps", surveys, period, engine, fmt, tz, date_format)
+    _survey_metric("nps", surveys, period, engine, fmt, tz, date_format, survey_columns)
 
 
 @app.command("csat")
+@survey_options
 def csat_cmd(
     surveys: Path = SURVEYS,
     period: str | None = OPT_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
+    tz: str = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    *,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Customer satisfaction: % of csat answers that are 4 or 5, and the mean.
 
     Example: fidelite metrics csat --surveys answers.csv --period quarter
     """
-    _survey_metric("csat", surveys, period, engine, fmt, tz, date_format)
+    _survey_metric("csat", surveys, period, engine, fmt, tz, date_format, survey_columns)
 
 
 @app.command("ces")
+@survey_options
 def ces_cmd(
     surveys: Path = SURVEYS,
     period: str | None = OPT_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
+    tz: str = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    *,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Customer effort score: the mean 1-7 answer (7 = very easy) and % easy.
 
     Example: fidelite metrics ces --surveys answers.csv --format json
     """
-    _survey_metric("ces", surveys, period, engine, fmt, tz, date_format)
+    _survey_metric("ces", surveys, period, engine, fmt, tz, date_format, survey_columns)
 
 
 @app.command("loyalty-index")
+@survey_options
 def loyalty_index_cmd(
     surveys: Path = SURVEYS,
     period: str | None = OPT_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
+    tz: str = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    *,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Customer loyalty index: mean NPS-style score of recommend, repurchase, upsell.
 
     Example: fidelite metrics loyalty-index --surveys answers.csv --period year
     """
-    _survey_metric("loyalty-index", surveys, period, engine, fmt, tz, date_format)
+    _survey_metric("loyalty-index", surveys, period, engine, fmt, tz, date_format, survey_columns)
 
 
 @app.command("share-of-wallet")
+@survey_options
 def share_of_wallet_cmd(
     surveys: Path = SURVEYS,
     period: str | None = OPT_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
+    tz: str = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    *,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Share of wallet: the mean stated share (%) of category spending that comes to us.
 
     Example: fidelite metrics share-of-wallet --surveys answers.csv --format json
     """
-    _survey_metric("share-of-wallet", surveys, period, engine, fmt, tz, date_format)
+    _survey_metric("share-of-wallet", surveys, period, engine, fmt, tz, date_format, survey_columns)
 
 
 @app.command("mrr")
+@subscription_options
 def mrr_cmd(
     subscriptions: Path = typer.Option(
         ...,
         "--subscriptions",
         help="Subscriptions file (.csv or .parquet): customer_id, mrr, start, end, plan.",
     ),
-    period: str = typer.Option("month", "--period", help="month, quarter or year."),
+    period: str = LONG_PERIOD,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    date_format: str | None = DATE_FMT,
+    date_format: str | None = DATE_FORMAT,
+    *,
+    subscription_columns: SubscriptionColumns,
 ) -> None:
     """Recurring revenue: MRR movements, MRR churn, net revenue retention, negative churn.
 
@@ -616,11 +672,11 @@ def mrr_cmd(
     from fidelite.analytics.subscriptions import load_subscriptions
 
     p = _period(period)
-    if engine not in ("duckdb", "spark"):
-        fail(f"unknown engine '{engine}' (duckdb or spark)", code="usage", fmt=fmt)
     try:
         with _progress(fmt, f"Reading {subscriptions}"):
-            loaded = load_subscriptions(subscriptions, date_format=date_format)
+            loaded = load_subscriptions(
+                subscriptions, columns=subscription_columns, date_format=date_format
+            )
         with _progress(fmt, "Computing"):
             result = mrr(Subscriptions(loaded, _engine(engine)), p)
     except InputError as exc:
@@ -630,32 +686,24 @@ def mrr_cmd(
     render(result, fmt)
 
 
-BY = typer.Option("product", "--by", help="product or category.")
+BY = typer.Option(
+    "product", "--by", callback=one_of("product", "category"), help="product or category."
+)
 
 
 def _level(value: str) -> Literal["product", "category"]:
-    if value == "product":
-        return "product"
-    if value == "category":
-        return "category"
-    raise typer.BadParameter("--by must be product or category")
+    return "category" if value == "category" else "product"
 
 
 @app.command("multi-product")
+@transaction_options
 def multi_product_cmd(
     input: str = INPUT,
     by: str = BY,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Multi-product buyers: repeat customers who bought more than one product (category).
 
@@ -664,27 +712,22 @@ def multi_product_cmd(
     from fidelite.analytics.metrics.products import multi_product
 
     level = _level(by)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: multi_product(ds, level))
+    _run(fmt, input, engine, load, lambda ds: multi_product(ds, level))
 
 
 @app.command("basket")
+@transaction_options
 def basket_cmd(
     input: str = INPUT,
     by: str = BY,
-    min_support: float = typer.Option(1.0, "--min-support", help="Minimum support, %."),
-    top: int = typer.Option(50, "--top", help="Pairs listed."),
+    min_support: float = typer.Option(
+        1.0, "--min-support", callback=number_range(0, 100), help="Minimum support, % (0-100)."
+    ),
+    top: int = typer.Option(50, "--top", callback=number_range(1), help="Pairs listed."),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Basket affinity: product pairs bought together (support, confidence, lift).
 
@@ -693,22 +736,22 @@ def basket_cmd(
     from fidelite.analytics.metrics.products import basket_affinity
 
     level = _level(by)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
     _run(
         fmt,
         input,
         engine,
-        opts,
+        load,
         lambda ds: basket_affinity(ds, by=level, min_support=min_support, top=top),
     )
 
 
 @app.command("program-kpis")
+@transaction_options
 def program_kpis_cmd(
     db: str = typer.Option(
         ..., "--db", help="Program database: URL or SQLite file, optionally #PROGRAM."
     ),
-    period: str = typer.Option("month", "--period", help="month, quarter or year."),
+    period: str = LONG_PERIOD,
     currency: str | None = typer.Option(None, "--currency", help="Point currency."),
     point_value: str | None = typer.Option(
         None, "--point-value", help="Money value of one point, for the liability (e.g. 0.01)."
@@ -721,35 +764,50 @@ def program_kpis_cmd(
         "revenue, cost of rewards and ROI.",
     ),
     margin: float = typer.Option(
-        100.0, "--margin", help="Gross margin % applied to incremental revenue in the ROI."
+        100.0,
+        "--margin",
+        callback=number_range(0, 100, low_open=True),
+        help="Gross margin % applied to incremental revenue in the ROI (above 0, at most 100).",
+    ),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="duckdb or spark for the --input transactions (members vs non-members); the "
+        "database KPIs are always computed in DuckDB, so spark needs --input.",
     ),
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Program KPIs: members, earn and burn, breakage, liability, redemptions, spend, ROI.
 
     Example: fidelite metrics program-kpis --db sqlite:///shop.db#cafe --point-value 0.01
     --input all-customers.csv --margin 30
     """
-    from decimal import Decimal, InvalidOperation
-
     from fidelite.analytics.kpis import program_kpis
-    from fidelite.analytics.programdb import program_source
 
     p = _period(period)
-    try:
-        value = Decimal(point_value) if point_value is not None else None
-    except InvalidOperation:
-        fail(f"--point-value: not a number: {point_value!r}", code="usage", fmt=fmt)
+    value = _point_value(point_value, fmt)
+    if engine == "spark" and input is None:
+        fail(
+            "--engine spark applies to the --input transactions; the database KPIs are "
+            "computed in DuckDB only: give --input or leave out --engine spark",
+            code="usage",
+            fmt=fmt,
+        )
     try:
         with _progress(fmt, f"Reading {db}"):
-            url, program_id = program_source(db)
-            ds = open_dataset(_source(input), options=LoadOptions(timezone=tz)) if input else None
+            url, program_id = program_database(db)
+            ds = None
+            if input:
+                data, named = transactions_input(input, load)
+                ds = open_dataset(data, engine=_engine(engine), options=named)
+                warn_dates(fmt, ds.loaded.date_warning)
             result = program_kpis(
                 url,
                 program_id,
                 period=p,
-                timezone=tz,
+                timezone=load.timezone,
                 currency=currency,
                 value=value,
                 transactions=ds,
@@ -757,9 +815,25 @@ def program_kpis_cmd(
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the program database: {_first_line(exc)}", code="bad_input", fmt=fmt)
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=fmt)
     render(result, fmt)
+
+
+def _point_value(text: str | None, fmt: OutputFormat) -> Decimal | None:
+    """``--point-value`` as a Decimal (money is never a float): finite and not negative."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        fail(f"--point-value: expected a money amount such as 0.01, got {text!r}", code="usage",
+             fmt=fmt)  # fmt: skip
+    return value
 
 
 @app.command("benchmark")
@@ -777,19 +851,25 @@ def benchmark_cmd(
     Example: fidelite metrics retention -i tx.csv -f json | fidelite metrics benchmark
     --column retention_rate --reference 85 --label "industry norm" -f json
     """
-    import json
-    import sys
-
     from fidelite.analytics.benchmark import compare
-    from fidelite.analytics.metrics.result import MetricResult
 
     name = str(result) if result else "<stdin>"
+    if not math.isfinite(reference):
+        fail(f"--reference: expected a number, got {reference}", code="usage", fmt=fmt)
     try:
         text = result.read_text(encoding="utf-8") if result else sys.stdin.read()
         data = json.loads(text)
-        compared = compare(data, column, reference, label, source=name)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"{name}: cannot read a metric result: {exc}", code="bad_input", fmt=fmt)
+    if not isinstance(data, dict):
+        fail(
+            f"{name}: not a metric result: expected a JSON object with metric and rows, as "
+            "`fidelite metrics NAME --format json` prints",
+            code="bad_input",
+            fmt=fmt,
+        )
+    try:
+        compared = compare(data, column, reference, label, source=name)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, column=exc.column)
     render(
@@ -805,6 +885,7 @@ def benchmark_cmd(
 
 
 @app.command("coupons")
+@transaction_options
 def coupons_cmd(
     input: str = INPUT,
     targeting: Path = typer.Option(
@@ -814,15 +895,8 @@ def coupons_cmd(
     end: str = typer.Option(..., "--to", help="Last day of the campaign (YYYY-MM-DD)."),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer: str = CUSTOMER,
-    time: str = TIME,
-    amount: str = AMOUNT,
-    order: str = ORDER,
-    product: str = PRODUCT,
-    refund: str = REFUND,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Coupon and offer effectiveness: redemption rate and incremental revenue vs a holdout.
 
@@ -839,9 +913,10 @@ def coupons_cmd(
         fail(
             f"--from/--to: expected dates YYYY-MM-DD, got {start!r}, {end!r}", code="usage", fmt=fmt
         )
+    if first > last:
+        fail(f"--from {start} is after --to {end}", code="usage", fmt=fmt)
     try:
         groups = load_targeting(targeting)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
-    opts = _options(tz, date_format, customer, time, amount, order, product, refund, delimiter)
-    _run(fmt, input, engine, opts, lambda ds: coupon_effectiveness(ds, groups, first, last))
+    _run(fmt, input, engine, load, lambda ds: coupon_effectiveness(ds, groups, first, last))

@@ -1,36 +1,74 @@
-"""`fidelite report INPUT --out DIR`: the complete loyalty report, HTML and JSON."""
+"""`fidelite report INPUT --out DIR`: the complete loyalty report, HTML and JSON.
+
+``INPUT`` is what ``fidelite metrics --input`` takes: a transactions file or a program
+database. The input options (time zone, date format, delimiter, every column name of
+the transactions, survey and subscriptions files) are the ones the metrics commands
+declare (:mod:`fidelite.cli.inputs`). Every input is read and checked before anything
+is written.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
+from fidelite.analytics.answers import AnswerColumns, LoadedAnswers
 from fidelite.analytics.errors import InputError
-from fidelite.analytics.io import ColumnMapping, LoadOptions
+from fidelite.analytics.io import LoadOptions
+from fidelite.analytics.subscriptions import LoadedSubscriptions, SubscriptionColumns
+from fidelite.cli.inputs import (
+    one_of,
+    subscription_options,
+    survey_options,
+    transaction_options,
+    transactions_input,
+)
 from fidelite.cli.output import OutputFormat, err_console, fail, print_json
 
 
+class ReportFormat(StrEnum):
+    """What the command prints (the report itself is always HTML and JSON files)."""
+
+    table = "table"
+    json = "json"
+
+
+@subscription_options
+@survey_options
+@transaction_options
 def report(
-    input: Path = typer.Argument(..., help="Transactions file (.csv or .parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for report.html and report.json."),
-    engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
-    tz: str = typer.Option("UTC", "--timezone", help="Business time zone (IANA)."),
-    date_format: str | None = typer.Option(None, "--date-format", help="strptime format."),
-    customer: str = typer.Option("customer_id", "--customer-col", help="Customer column."),
-    time: str = typer.Option("timestamp", "--time-col", help="Timestamp column."),
-    amount: str = typer.Option("amount", "--amount-col", help="Amount column."),
-    order: str = typer.Option("order_id", "--order-col", help="Order id column."),
-    product: str = typer.Option("product_id", "--product-col", help="Product column."),
-    refund: str = typer.Option("refund", "--refund-col", help="Refund flag column."),
+    input: str = typer.Argument(
+        ...,
+        help="Transactions file (.csv or .parquet), or a program database: "
+        "sqlite:///fidelite.db, a SQLite file path, postgresql+psycopg://..., optionally "
+        "ending in #PROGRAM.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Directory for report.html and report.json (created if missing)."
+    ),
+    engine: str = typer.Option(
+        "duckdb", "--engine", callback=one_of("duckdb", "spark"), help="duckdb or spark."
+    ),
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.table,
+        "--format",
+        "-f",
+        help="What is printed: table (a line for people) or json (the files written, or "
+        "the error).",
+        is_eager=True,  # parsed first: the other options' checks answer in this format
+    ),
     surveys: Path | None = typer.Option(
-        None, "--surveys", help="Survey answers file: adds the NPS trend."
+        None, "--surveys", help="Survey answers file: adds the NPS trend (dates detected)."
     ),
     subscriptions: Path | None = typer.Option(
-        None, "--subscriptions", help="Subscriptions file: adds recurring revenue (MRR)."
+        None,
+        "--subscriptions",
+        help="Subscriptions file: adds recurring revenue (MRR) (dates detected).",
     ),
     memory_limit: str | None = typer.Option(
         None,
@@ -38,51 +76,74 @@ def report(
         help="DuckDB memory cap, e.g. 4GB (default $FIDELITE_MEMORY_LIMIT or 1GB); "
         "beyond it DuckDB spills to a temporary directory.",
     ),
+    *,
+    load: LoadOptions,
+    survey_columns: AnswerColumns,
+    subscription_columns: SubscriptionColumns,
 ) -> None:
     """Write report.html (opens offline) and report.json with every number.
 
     Example: fidelite report tx.csv --out report/ --timezone Europe/Paris --surveys answers.csv
+
+    Example: fidelite report sqlite:///fidelite.db#cafe --out report/
     """
     from fidelite.report.build import build_report
 
-    if engine not in ("duckdb", "spark"):
-        fail(f"unknown engine '{engine}' (duckdb or spark)", code="usage", fmt=fmt)
-    cols = ColumnMapping(
-        customer_id=customer,
-        timestamp=time,
-        amount=amount,
-        order_id=order,
-        product_id=product,
-        refund=refund,
-    )
-    opts = LoadOptions(columns=cols, timezone=tz, date_format=date_format)
-    if memory_limit is not None:
-        opts = replace(opts, memory_limit=memory_limit)
+    shown = OutputFormat(fmt.value)
+    if out.exists() and not out.is_dir():
+        fail(
+            f"--out {out} is a file: give a directory (it is created when missing)",
+            code="usage",
+            fmt=shown,
+        )
+    opts = load if memory_limit is None else replace(load, memory_limit=memory_limit)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=err_console,
-        disable=fmt is not OutputFormat.table,
+        disable=shown is not OutputFormat.table,
     )
     try:
         with progress:
-            task = progress.add_task("Starting", total=None)
+            task = progress.add_task("Reading the inputs", total=None)
+            source, named = transactions_input(input, opts)
+            answers = _answers(surveys, survey_columns, opts.timezone)
+            subs = _subscriptions(subscriptions, subscription_columns)
             build_report(
-                input,
+                source,
                 out,
                 engine="spark" if engine == "spark" else "duckdb",
-                options=opts,
+                options=named,
                 on_step=lambda label: progress.update(task, description=label),
-                surveys=surveys,
-                subscriptions=subscriptions,
+                surveys=answers,
+                subscriptions=subs,
             )
     except InputError as exc:
-        fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
+        fail(str(exc), code="bad_input", fmt=shown, file=exc.file, row=exc.row, column=exc.column)
+    except SQLAlchemyError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(f"cannot read the program database: {first}", code="bad_input", fmt=shown)
+    except OSError as exc:
+        fail(f"--out {out}: cannot write the report: {exc.strerror or exc}", code="io", fmt=shown)
     except ValueError as exc:
-        fail(str(exc), code="usage", fmt=fmt)
+        fail(str(exc), code="usage", fmt=shown)
     files = {"html": str(out / "report.html"), "json": str(out / "report.json")}
-    if fmt is OutputFormat.json:
+    if shown is OutputFormat.json:
         print_json({"report": files})
     else:
         err_console.print(f"Report written: {files['html']} and {files['json']}")
+
+
+def _answers(path: Path | None, columns: AnswerColumns, timezone: str) -> LoadedAnswers | None:
+    """The survey answers, read with the user's column names (checked before writing)."""
+    from fidelite.analytics.answers import load_answers
+
+    return None if path is None else load_answers(path, columns=columns, timezone=timezone)
+
+
+def _subscriptions(path: Path | None, columns: SubscriptionColumns) -> LoadedSubscriptions | None:
+    """The subscriptions, read with the user's column names (checked before writing)."""
+    from fidelite.analytics.subscriptions import load_subscriptions
+
+    return None if path is None else load_subscriptions(path, columns=columns)

@@ -9,20 +9,25 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from fidelite.analytics.answers import load_answers
+from fidelite.analytics.answers import LoadedAnswers, load_answers
 from fidelite.analytics.engine import EngineName
 from fidelite.analytics.io import Source
 from fidelite.analytics.metrics import surveys
 from fidelite.analytics.metrics.mrr import Subscriptions, mrr
-from fidelite.analytics.subscriptions import load_subscriptions
+from fidelite.analytics.subscriptions import LoadedSubscriptions, load_subscriptions
 from fidelite.report import svg
 
 Section = Callable[[str, str, str, str, str], str]
 
 
-def compute_surveys(source: Source, engine: EngineName, timezone: str) -> dict[str, Any]:
-    """NPS and the loyalty index per month, and the whole-file figures."""
-    answers = surveys.Answers(load_answers(source, timezone=timezone), engine)
+def compute_surveys(
+    source: Source | LoadedAnswers, engine: EngineName, timezone: str
+) -> dict[str, Any]:
+    """NPS and the loyalty index per month, and the whole-file figures (``source``: a
+    file, or answers already loaded, e.g. with the caller's column names)."""
+    if not isinstance(source, LoadedAnswers):
+        source = load_answers(source, timezone=timezone)
+    answers = surveys.Answers(source, engine)
     return {
         "nps_trend": surveys.nps(answers, "month").to_dict(),
         "nps": surveys.nps(answers).to_dict(),
@@ -31,9 +36,11 @@ def compute_surveys(source: Source, engine: EngineName, timezone: str) -> dict[s
     }
 
 
-def compute_revenue(source: Source, engine: EngineName) -> dict[str, Any]:
-    """MRR movements per month."""
-    return {"mrr": mrr(Subscriptions(load_subscriptions(source), engine), "month").to_dict()}
+def compute_revenue(source: Source | LoadedSubscriptions, engine: EngineName) -> dict[str, Any]:
+    """MRR movements per month (``source``: a file, or subscriptions already loaded)."""
+    if not isinstance(source, LoadedSubscriptions):
+        source = load_subscriptions(source)
+    return {"mrr": mrr(Subscriptions(source, engine), "month").to_dict()}
 
 
 def nps_section(data: dict[str, Any], section: Section) -> str:
