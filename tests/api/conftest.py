@@ -32,6 +32,12 @@ rules:
 rewards:
   - {id: ten, name: Ten points off, kind: discount_amount, value: 1, cost: 10}
   - {id: mug, name: Mug, kind: free_product, sku: MUG, cost: 100, stock: 1}
+tiers:
+  levels:
+    - {id: bronze, name: Bronze, threshold: 0}
+    - {id: silver, name: Silver, threshold: 1000}
+coupons:
+  - {id: welcome, name: Welcome, prefix: WELC}
 """
 
 

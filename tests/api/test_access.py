@@ -26,6 +26,7 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/members/{member_id}/ledger"): {"url": "/v1/members/ann/ledger"},
     ("GET", "/v1/members/{member_id}/timeline"): {"url": "/v1/members/ann/timeline"},
     ("GET", "/v1/members/{member_id}/export"): {"url": "/v1/members/ann/export"},
+    ("GET", "/v1/members/{member_id}/tier"): {"url": "/v1/members/ann/tier"},
     ("GET", "/v1/rewards"): {"url": "/v1/rewards"},
     ("GET", "/v1/webhooks"): {"url": "/v1/webhooks"},
     ("GET", "/v1/webhooks/deliveries"): {"url": "/v1/webhooks/deliveries"},
@@ -74,6 +75,14 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"member": "ann", "reward": "ten"},
     },
     ("POST", "/v1/redemptions/{redemption_id}:cancel"): {"url": "/v1/redemptions/{rid}:cancel"},
+    ("POST", "/v1/members/{member_id}/tier:assign"): {
+        "url": "/v1/members/ann/tier:assign",
+        "json": {"tier": "silver", "until": "2099-01-01T00:00:00Z", "reason": "goodwill"},
+    },
+    ("POST", "/v1/coupon-campaigns/{campaign_id}/coupons"): {
+        "url": "/v1/coupon-campaigns/welcome/coupons",
+        "json": {"count": 2, "member": "ann"},
+    },
     ("POST", "/v1/webhooks"): {
         "url": "/v1/webhooks",
         "json": {"url": "https://93.184.216.34/hooks", "event_types": ["points.earned"]},

@@ -16,9 +16,11 @@ import fidelite.program
 from fidelite.api.app import create_app
 from fidelite.api.keys import create_key
 from fidelite.api.routes.adjustments import AdjustmentReceipt, BulkAdjustmentResult
+from fidelite.api.routes.coupons import IssuedCoupons
 from fidelite.api.routes.events import BatchResult
 from fidelite.api.routes.members import MemberErasure, MemberExport, Timeline
 from fidelite.api.routes.rewards import RedemptionOut, RewardCatalogue, RewardOut
+from fidelite.api.routes.tiers import TierAssigned, TierStanding
 from fidelite.api.routes.webhooks import (
     Delivery,
     DeliveryAttempts,
@@ -53,6 +55,9 @@ MODELS: dict[tuple[str, str, str], type[BaseModel]] = {
     ("get", "/v1/webhooks/deliveries/{delivery_id}/attempts", "200"): DeliveryAttempts,
     ("post", "/v1/webhooks/deliveries/{delivery_id}:replay", "200"): Delivery,
     ("post", "/v1/events:batch", "200"): BatchResult,
+    ("get", "/v1/members/{member_id}/tier", "200"): TierStanding,
+    ("post", "/v1/members/{member_id}/tier:assign", "201"): TierAssigned,
+    ("post", "/v1/coupon-campaigns/{campaign_id}/coupons", "201"): IssuedCoupons,
 }
 CAFE = Path(fidelite.program.__file__).with_name("example.yaml")
 PURCHASE = {"id": "e1", "type": "purchase", "member": "ann", "at": "2026-11-20T10:00:00+01:00"}

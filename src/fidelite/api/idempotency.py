@@ -246,6 +246,26 @@ def _claim(
     return None
 
 
+def store_answer(
+    conn: Connection, program_id: str, key: str | None, status: int, body: Any
+) -> None:
+    """Record the answer to ``key`` (claimed by :func:`run_once`) in the caller's
+    transaction, with the change it answers: for an operation that is not idempotent on
+    a key of its own (e.g. issuing random coupon codes), so a crash after it commits
+    leaves the answer for the retry, never a second run. A key answered meanwhile (a
+    retry that took over after the lease) raises: the transaction, and the change with
+    it, must roll back. No key: nothing to record."""
+    if key is None:
+        return
+    done = conn.execute(update(api_requests).where(
+        api_requests.c.program_id == program_id, api_requests.c.idem_key == key,
+        api_requests.c.state == "in_flight",
+    ).values(state="done", status_code=status, body=jsonable_encoder(body),
+             updated_at=datetime.now(UTC)))  # fmt: skip
+    if done.rowcount != 1:
+        raise ConcurrentUpdateError(f"Idempotency-Key {key!r} was answered meanwhile")
+
+
 def _store_in(conn: Connection, program_id: str, key: str, status: int, payload: Any) -> None:
     conn.execute(update(api_requests).where(
         api_requests.c.program_id == program_id, api_requests.c.idem_key == key

@@ -33,6 +33,7 @@ STATUS: dict[str, int] = {
     "unknown_purchase": 404,
     "unknown_subscription": 404,
     "unknown_delivery": 404,
+    "unknown_campaign": 404,
     "not_found": 404,
     "member_exists": 409,
     "idempotency_conflict": 409,

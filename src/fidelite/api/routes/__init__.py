@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from fidelite.api.routes import adjustments, events, members, rewards, webhooks
+from fidelite.api.routes import adjustments, coupons, events, members, rewards, tiers, webhooks
 
-ROUTERS = [members.router, events.router, rewards.router, adjustments.router, webhooks.router]
+ROUTERS = [members.router, events.router, rewards.router, adjustments.router, webhooks.router,
+           tiers.router, coupons.router]  # fmt: skip

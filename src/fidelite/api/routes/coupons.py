@@ -1,0 +1,73 @@
+"""Coupon codes: a campaign's single-use codes issued in bulk, to anyone or to one member.
+
+Codes are random, so issuing is not idempotent by itself: the codes and the stored
+answer to the request's Idempotency-Key commit in one transaction. A retry gets the
+same codes; no crash leaves codes stored that no answer carried.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from fidelite.api.idempotency import store_answer
+from fidelite.api.problems import Problem
+from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once
+
+router = APIRouter(prefix="/v1", tags=["coupons"])
+MAX_CODES = 10_000  # per request: the answer carries every code
+
+
+class CouponIssue(BaseModel):
+    """How many codes, and for whom (none: anyone may use them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(ge=1, le=MAX_CODES, examples=[100])
+    member: str | None = Field(default=None, min_length=1, max_length=200,
+                               description="only this enrolled member may use the codes",
+                               examples=["CARD-0001"])  # fmt: skip
+
+
+class IssuedCoupons(BaseModel):
+    """The codes issued, in no particular order; each is single-use."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "campaign": "vip_welcome", "member": "CARD-0001",
+        "codes": ["VIPWELC-7KQ2-M9XD-4HRT-J"]}]})  # fmt: skip
+    campaign: str
+    member: str | None
+    codes: list[str]
+
+
+Campaign = Path(min_length=1, max_length=64, description="the campaign's id in the program",
+                examples=["vip_welcome"])  # fmt: skip
+
+
+@router.post("/coupon-campaigns/{campaign_id}/coupons", status_code=201,
+             response_model=IssuedCoupons)  # fmt: skip
+def issue_coupons(
+    body: CouponIssue,
+    svc: ServicesDep,
+    who: CallerDep,
+    campaign_id: str = Campaign,
+    key: IdemKey = None,
+) -> JSONResponse:
+    """Issue new single-use codes of a campaign (Idempotency-Key required). Refusals:
+    ``unknown_campaign``, ``unknown_member`` (404)."""
+    if not key:
+        raise Problem("invalid_request", "Idempotency-Key: required to issue coupons")
+    route = f"POST /v1/coupon-campaigns/{campaign_id}/coupons"
+
+    def run() -> tuple[int, Any]:
+        with svc.db.write() as conn:  # the codes and their stored answer commit together
+            codes = svc.processor.issue_coupons(campaign_id, body.count, at=datetime.now(UTC),
+                                                member_ref=body.member, conn=conn)  # fmt: skip
+            answer = IssuedCoupons(campaign=campaign_id, member=body.member, codes=codes)
+            store_answer(conn, svc.program.id, key, 201, answer)
+        return 201, answer
+
+    return once(svc, key, route, body.model_dump(mode="json"), run)
