@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -236,3 +236,26 @@ def test_assign_tier_to_a_member_enrolled_in_the_ledger_only(pdb: Database) -> N
     assert [(r["kind"], r["from_tier"], r["to_tier"]) for r in p.tier_timeline("dan")] == [
         ("assigned", "bronze", "silver")
     ]
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False])
+def test_events_dated_at_the_calendars_ends_move_tiers_without_failing(
+    pdb: Database, one_at_a_time: bool
+) -> None:
+    # A window starting before year 1 has no start; a re-qualification after 9999
+    # cannot be dated (none is set). The API must answer such events, not fail them.
+    p = EventProcessor(pdb, parse_program(PROGRAM))
+    first = Event(id="p1", type="purchase", member="ann", amount=Decimal(120),
+                  at=datetime(1, 1, 1, 12, tzinfo=UTC))  # fmt: skip
+    last = Event(id="p2", type="purchase", member="bob", amount=Decimal(600),
+                 at=datetime(9999, 12, 30, 12, tzinfo=UTC))  # fmt: skip
+    if one_at_a_time:
+        answers: list[object] = [p.process(first), p.process(last)]
+    else:
+        with pdb.write() as conn:
+            answers = list(process_events(p, conn, [first, last]))
+    assert [a.outcome for a in answers if isinstance(a, Result)] == ["processed"] * 2
+    ann, bob = p.tier_standing("ann"), p.tier_standing("bob")
+    assert ann is not None and (ann.tier, ann.review_at.year if ann.review_at else None) == (
+        "silver", 2)  # fmt: skip
+    assert bob is not None and (bob.tier, bob.review_at) == ("gold", None)

@@ -14,7 +14,7 @@ time; the base level has no re-qualification date.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -79,14 +79,15 @@ def window_value(
     left it, so the purchase that earned a tier does not also re-qualify it at the
     review N months later. A calendar-year window is ``[1 January, at]`` of the year
     containing the instant just before ``at``, so a review at midnight on 1 January
-    judges the year that just closed.
+    judges the year that just closed. A window that would start before the calendar's
+    first year (an event dated year 1) has no start.
     """
     if policy.window is WindowKind.rolling:
-        start = add_months(at, -policy.window_months, zone)
-        inside = [a for a in activities if start < a.at <= at]
+        start = _shifted(lambda: add_months(at, -policy.window_months, zone))
+        inside = [a for a in activities if (start is None or start < a.at) and a.at <= at]
     else:
-        start = year_start(at - timedelta(microseconds=1), zone)
-        inside = [a for a in activities if start <= a.at <= at]
+        start = _shifted(lambda: year_start(at - timedelta(microseconds=1), zone))
+        inside = [a for a in activities if (start is None or start <= a.at) and a.at <= at]
     if policy.metric is TierMetric.spend:
         return sum((a.spend for a in inside), Decimal(0))
     if policy.metric is TierMetric.points:
@@ -187,11 +188,21 @@ def assign(
     return new, TierChange(at, ChangeKind.assigned, state.tier, tier, Decimal(0), reason)
 
 
-def _next_review(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime:
-    """Rolling windows: ``requalify_months`` later; calendar years: the next 1 January."""
+def _next_review(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:
+    """Rolling windows: ``requalify_months`` later; calendar years: the next 1 January.
+    None past the calendar's last year (9999): no re-qualification can be dated."""
     if policy.window is WindowKind.calendar_year:
-        return next_year_start(at, zone)
-    return add_months(at, policy.requalify_months, zone)
+        return _shifted(lambda: next_year_start(at, zone))
+    return _shifted(lambda: add_months(at, policy.requalify_months, zone))
+
+
+def _shifted(compute: Callable[[], datetime]) -> datetime | None:
+    """A date computed from another, or None when it falls outside years 1 to 9999
+    (events dated at the calendar's ends must not fail the tier step)."""
+    try:
+        return compute()
+    except (ValueError, OverflowError):
+        return None
 
 
 def _next_step(
@@ -215,8 +226,8 @@ def _next_step(
         new = TierState(state.tier, state.since, _next_review(policy, due, zone))
         reason = f"{policy.metric.value} {value} meets {threshold}"
         return new, TierChange(due, ChangeKind.requalified, state.tier, state.tier, value, reason)
-    if state.grace_until is None and policy.grace_months > 0:
-        grace = add_months(due, policy.grace_months, zone)
+    grace = _shifted(lambda: add_months(due, policy.grace_months, zone))
+    if state.grace_until is None and policy.grace_months > 0 and grace is not None:
         new = replace(state, grace_until=grace)
         reason = f"{policy.metric.value} {value} below {threshold}; grace until {grace.date()}"
         change = TierChange(due, ChangeKind.grace_started, state.tier, state.tier, value, reason)

@@ -339,6 +339,8 @@ class _Batch:
         policy = self.p.program.tiers
         if policy is None or not refs:
             return dict
+        if earliest.year <= 1 or latest.year >= 9999:
+            raise Fallback("an event dated at the calendar's ends (its window has no start)")
         rolling = policy.window is WindowKind.rolling  # (start, at]; else [1 January, at]
         edges, totals, earned = window_activity(script.is_postgres, rolling)
         since = self._window_start(earliest).astimezone(UTC) - timedelta(days=1)
