@@ -283,6 +283,8 @@ def _create_raw(con: duckdb.DuckDBPyConnection, reader: str, name: str) -> None:
 
 def _csv_layout(source: str, delimiter: str | None, name: str) -> CsvLayout:
     """The file's delimiter and header; an unusable first line is an error on line 1."""
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError(f"the delimiter must be one character, not {delimiter!r}")
     path = first_file(source)
     if not path.is_file():
         raise InputError("no file matches", file=name)
