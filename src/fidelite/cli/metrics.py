@@ -3,9 +3,9 @@
 Every command prints ``{"metric", "definition", "parameters", "rows"}`` (plus
 ``summary`` for some) with ``--format json`` (rates are percentages 0-100), a table
 with the summary and definition underneath by default, or with ``--format csv`` the
-rows as CSV after ``#`` comment lines holding the metric, definition, summary and
-parameters (spreadsheets show them as the first lines; ``pandas.read_csv(...,
-comment="#")`` skips them).
+rows as plain CSV on standard output (a header line, then the rows: any CSV reader
+takes it) and ``#`` lines holding the metric, definition, summary and parameters on
+standard error, so the terminal still states what was computed and how.
 
 The input options (time zone, date format, delimiter, column names) are declared once
 in :mod:`fidelite.cli.inputs`; the checks on each number option are there or beside
@@ -165,8 +165,9 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
 
 
 def _csv_preamble(result: MetricResult) -> None:
-    """The ``#`` lines before the CSV rows: what was computed, how, and the headline
-    figures (``summary``), so a CSV alone says as much as the JSON. Values are JSON."""
+    """The ``#`` lines beside the CSV rows: what was computed, how, and the headline
+    figures (``summary``), as the JSON says them. Values are JSON. On standard error:
+    standard output stays a plain CSV file that any reader takes as it is."""
     lines = [f"metric: {result.metric}", f"definition: {result.definition}"]
     lines += [
         f"summary.{key}: {json.dumps(to_jsonable(value), ensure_ascii=False)}"
@@ -174,7 +175,7 @@ def _csv_preamble(result: MetricResult) -> None:
     ]
     lines.append(f"parameters: {json.dumps(to_jsonable(result.parameters), ensure_ascii=False)}")
     for line in lines:
-        sys.stdout.write("# " + " ".join(line.splitlines()) + "\r\n")
+        sys.stderr.write("# " + " ".join(line.splitlines()) + "\n")
 
 
 def _period(value: str) -> Period:
