@@ -42,6 +42,14 @@ def test_members_create_read_update_list(live: Live) -> None:
         assert ([m["id"] for m in rest["members"]], rest["next_cursor"]) == (["dee"], None)
         missing = c.get("/v1/members/zed")
         assert (missing.status_code, missing.json()["code"]) == (404, "unknown_member")
+        # Segment names are what rules can write: lower-case identifiers.
+        upper = c.post("/v1/members", json={"id": "eve", "segments": ["VIP"]})
+        assert upper.status_code == 422 and upper.headers["content-type"] == PROBLEM
+        assert "segments" in json.dumps(upper.json())
+        assert c.get("/v1/members/eve").status_code == 404
+        dashed = c.patch("/v1/members/ann", json={"segments": ["high-value"]})
+        assert dashed.status_code == 422 and dashed.headers["content-type"] == PROBLEM
+        assert c.get("/v1/members/ann").json()["segments"] == ["vip"]
 
 
 def test_event_earns_and_is_deduplicated_by_event_id(live: Live) -> None:

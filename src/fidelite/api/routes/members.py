@@ -4,7 +4,7 @@ export and erasure."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -14,6 +14,7 @@ from fidelite.api.problems import Problem
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import MemberProfile
+from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["members"])
 Attr = str | int | float | bool
@@ -26,7 +27,9 @@ class MemberCreate(BaseModel):
     id: str = Field(min_length=1, max_length=200, description="Card number or customer id.",
                     examples=["CARD-0001"])  # fmt: skip
     joined_at: AwareDatetime | None = None
-    segments: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=50)
+    segments: list[Identifier] | None = Field(
+        default=None, max_length=50, description="Segment names as rules write them (vip)."
+    )
     attributes: dict[str, Attr] | None = None
     birth_date: date | None = None
 
@@ -35,7 +38,9 @@ class MemberUpdate(BaseModel):
     """Profile fields a client may change (others are refused)."""
 
     model_config = ConfigDict(extra="forbid")
-    segments: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=50)
+    segments: list[Identifier] | None = Field(
+        default=None, max_length=50, description="Segment names as rules write them (vip)."
+    )
     attributes: dict[str, Attr] | None = None
     birth_date: date | None = None
 
