@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fidelite.analytics.engine import Dataset, open_dataset
-from fidelite.analytics.io import load_transactions
+from fidelite.analytics.io import LoadOptions, load_transactions
 from fidelite.analytics.metrics.clv import simple_clv
 from fidelite.analytics.metrics.products import multi_product
 from fidelite.analytics.metrics.repeat import repeat_rate
@@ -125,3 +125,39 @@ def test_rows_sharing_an_order_id_are_one_order_and_empty_ids_each_one(
     rows = rfm(open_dataset(path)).rows
     # a: two lines of order o1 (the id trimmed) = one order; b: two rows without an id.
     assert {r["customer_id"]: r["frequency"] for r in rows} == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_missing_order_ids_are_the_row_positions_in_a_table_and_in_a_view(
+    write_csv: Callable[..., Path], materialize: bool
+) -> None:
+    """A view (one query, e.g. the customer summary) computes the ids on demand; they
+    must be the ones a loaded table stores: the file's own id, else the row position."""
+    path = write_csv(
+        """
+        customer_id,timestamp,amount,order_id
+        a,2024-01-01,10,o1
+        a,2024-01-01,5,
+        b,2024-01-02,7, o9
+        b,2024-01-03,8,
+        """
+    )
+    loaded = load_transactions(path, LoadOptions(materialize=materialize))
+    ids = loaded.connection.execute("SELECT order_id FROM transactions").fetchall()
+    assert [r[0] for r in ids] == ["o1", "#row2", "o9", "#row4"]
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_complete_order_ids_are_kept_as_they_are(
+    write_csv: Callable[..., Path], materialize: bool
+) -> None:
+    path = write_csv(
+        """
+        customer_id,timestamp,amount,order_id
+        a,2024-01-01,10,o1
+        b,2024-01-02,7,o2
+        """
+    )
+    loaded = load_transactions(path, LoadOptions(materialize=materialize))
+    ids = loaded.connection.execute("SELECT order_id FROM transactions").fetchall()
+    assert [r[0] for r in ids] == ["o1", "o2"]

@@ -135,3 +135,23 @@ def test_load_reads_numeric_and_integer_columns_as_they_are(tmp_path: Path) -> N
         "SELECT customer_id, amount, is_refund, quantity FROM transactions ORDER BY customer_id"
     ).fetchall()
     assert rows == [("7", 12.0, False, 1.5), ("8", -3.0, True, None)]
+
+
+@pytest.mark.parametrize("kind", [pa.timestamp("us"), pa.date32(), pa.string()])
+def test_load_reports_a_missing_date_in_parquet_with_row(tmp_path: Path, kind: pa.DataType) -> None:
+    """Typed date columns are checked for NULL only; text ones for blanks too."""
+    from datetime import date, datetime
+
+    values: dict[str, list[object]] = {
+        "timestamp[us]": [datetime(2024, 1, 1), None, None],
+        "date32[day]": [date(2024, 1, 1), None, None],
+        "string": ["2024-01-01", "  ", None],
+    }
+    path = tmp_path / "tx.parquet"
+    table = pa.table({"customer_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0],
+                      "timestamp": pa.array(values[str(kind)], kind)})  # fmt: skip
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (2, "timestamp")
+    assert "missing date" in str(err.value)
