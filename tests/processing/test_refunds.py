@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, Rejected, assert_invariants
@@ -14,6 +19,7 @@ from fidelite.processing import EventProcessor, Outcome, ProcessingError
 from fidelite.processing.batch import process_events
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.conftest import make_database
 
 PROGRAM = """\
 id: shop
@@ -189,3 +195,67 @@ def test_a_full_refund_through_the_batch_path_counts_the_purchase_back(pdb: Data
         process_events(p, conn, batch)
     assert purchases_of(p) == 2
     assert balance(p, "2026-11-06") == (125, 0, 0)  # p2: 20 + 100, p3: 5
+
+
+@pytest.fixture
+def pg_only(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    database = make_database("postgresql", request, tmp_path)
+    yield database
+    database.dispose()
+
+
+def _waits_on_a_row_lock(holder: Connection, count: int, deadline: float = 30.0) -> bool:
+    """True once ``count`` other sessions wait for a row lock (polled; False at deadline)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
+    )
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        # The holder is inside its transaction, where pg_stat_activity is read once
+        # and kept: drop that snapshot to see the other sessions as they are now.
+        holder.execute(text("SELECT pg_stat_clear_snapshot()"))
+        if holder.execute(waiting).scalar_one() >= count:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.postgres
+def test_two_concurrent_full_refunds_of_one_purchase_count_it_out_once(pg_only: Database) -> None:
+    """Both refunds read the purchase, then wait for the member (another writer holds
+    it). The second must see what the first refunded: refused, not a second reversal
+    or a second 'refunded in full' that would count the purchase out of
+    member.purchases twice."""
+    p = EventProcessor(pg_only, parse_program(FIRST_PURCHASE))
+    p.process(event("p1", "purchase", "100.00", "2026-11-02"))
+    p.process(event("p2", "purchase", "5.00", "2026-11-02"))
+    assert purchases_of(p) == 2
+    holder = pg_only.writer.connect()
+    holder.execute(text("SELECT id FROM members WHERE ref = 'ann' FOR UPDATE"))
+
+    def refund(event_id: str) -> object:
+        try:
+            return p.process(event(event_id, "refund", "100.00", "2026-11-03", refund_of="p1"))
+        except ProcessingError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            results = [pool.submit(refund, "r1"), pool.submit(refund, "r2")]
+            assert _waits_on_a_row_lock(holder, 2)
+        finally:
+            holder.rollback()
+            holder.close()
+        answers = [r.result(timeout=30) for r in results]
+    refused = [a for a in answers if isinstance(a, ProcessingError)]
+    assert [e.code for e in refused] == ["refund_exceeds_purchase"]
+    assert purchases_of(p) == 1
+    with pg_only.read() as conn:
+        refunded = conn.execute(
+            text("SELECT refunded_amount FROM processed_events WHERE event_id = 'p1'")
+        ).scalar_one()
+    assert refunded == Decimal("100.0000")
+    # p1 earned 100 + the first-purchase bonus 100, reversed once; p2 earned 5.
+    assert balance(p, "2026-11-03") == (5, 0, 0)
+    assert_invariants(pg_only, "shop")

@@ -27,7 +27,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
@@ -232,20 +232,32 @@ class EventProcessor:
         changes = self._after_event(conn, event, decision, tier_state)
         return Result(event.id, Outcome.processed, decision, receipts, changes)
 
-    def _refund(self, conn: Connection, event: Event) -> Result:
-        assert event.refund_of is not None and event.amount is not None
-        original = conn.execute(
+    def _purchase_row(
+        self, conn: Connection, event_id: str
+    ) -> Row[str, Decimal, Decimal, datetime, str] | None:
+        """The processed event ``event_id`` as a refund needs it (type, amounts, member)."""
+        return conn.execute(
             select(events.c.type, events.c.amount, events.c.refunded_amount,
                    events.c.occurred_at, events.c.member_ref).where(
                 events.c.program_id == self.program.id,
-                events.c.event_id == event.refund_of,
+                events.c.event_id == event_id,
             )
         ).one_or_none()  # fmt: skip
+
+    def _refund(self, conn: Connection, event: Event) -> Result:
+        assert event.refund_of is not None and event.amount is not None
+        original = self._purchase_row(conn, event.refund_of)
         if original is None or original.type != "purchase":
             raise ProcessingError("unknown_purchase", f"no purchase {event.refund_of!r}")
         if original.member_ref != event.member:
             raise ProcessingError("member_mismatch", "the refund names another member")
         self.ledger.lock(conn, self.program.id, event.member)
+        # Read again under the lock: a refund of the same purchase committed meanwhile
+        # has moved refunded_amount, and both the over-refund check and "refunded in
+        # full" (member.purchases) must see it, or two concurrent full refunds would
+        # both pass and count the purchase out twice.
+        original = self._purchase_row(conn, event.refund_of)
+        assert original is not None  # processed events are never deleted
         earned = [
             EarnedTransaction(str(r.transaction_id), r.currency, r.points, r.reversed)
             for r in conn.execute(
