@@ -3,8 +3,9 @@ user runs them (the installed script on a real SQLite file)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -117,7 +118,8 @@ def test_tier_assign_until_a_date_then_the_review_ends_it(shop: tuple[Path, str]
     shown = as_json(fidelite("tier", "show", "bob", "-p", program, "-f", "json", db=db))
     ends = datetime.fromisoformat(shown["assigned_until"])
     assert (shown["tier"], shown["review_at"]) == ("gold", None)
-    assert ends == datetime.fromisoformat(f"{until}T00:00:00+01:00")  # the program's zone
+    # midnight in the program's zone, whatever its offset that day (+01:00 or +02:00)
+    assert ends == datetime.combine(date.fromisoformat(until), time(), ZoneInfo("Europe/Paris"))
     review = fidelite("tier", "review", "-p", program, "--as-of", until, "-f", "json", db=db)
     assert [(c["member"], c["kind"], c["to_tier"]) for c in as_json(review)["changes"]] == [
         ("bob", "assignment_expired", "bronze")
