@@ -87,6 +87,8 @@ REFUSALS = [
     (["review", "--as-of", "2027-02-10T10:00"], 2,
      "--as-of: '2027-02-10T10:00' needs a UTC offset"),
     (["review", "--as-of", "soon"], 2, "--as-of: 'soon' is not an ISO 8601 date or time"),
+    (["review", "--as-of", "0001-01-01"], 2,
+     "--as-of: '0001-01-01' is outside the calendar once in UTC"),  # Paris midnight: year 0
     (["assign", "ann", "platinum", "--until", "2099-01-01", "--reason", "x"], 1,
      "[unknown_tier] no tier 'platinum' (tiers: bronze, silver, gold)"),
     (["assign", "carol", "gold", "--until", "2099-01-01", "--reason", "x"], 1,

@@ -62,14 +62,18 @@ def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetim
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
-            return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            value = datetime(day.year, day.month, day.day, tzinfo=zone)
+        else:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         fail(f"{option}: {raw!r} is not an ISO 8601 date or time (e.g. 2026-12-31 or "
              "2026-12-31T18:00:00+01:00)", code="usage", fmt=fmt)  # fmt: skip
     if value.tzinfo is None:
         fail(f"{option}: {raw!r} needs a UTC offset (e.g. {raw}+01:00)", code="usage", fmt=fmt)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. midnight of 0001-01-01 east of UTC falls in year 0
+        fail(f"{option}: {raw!r} is outside the calendar once in UTC", code="usage", fmt=fmt)
 
 
 @contextmanager
