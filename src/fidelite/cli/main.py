@@ -67,6 +67,10 @@ def _register() -> None:
     app.add_typer(tiers.app, name="tier")
     app.add_typer(coupons.app, name="coupon")
 
+    from fidelite.cli.helptext import reflow_app
+
+    reflow_app(app)
+
 
 def main() -> None:
     """Console-script entry point."""
