@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from itertools import combinations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fidelite.engine import MemberState
 from fidelite.engine.coupon import (
     CHECK_ALPHABET,
+    CODE_ALPHABET,
     RANDOM_ALPHABET,
     CouponStatus,
     check_coupon,
@@ -100,3 +103,44 @@ def test_check_coupon_reasons_in_order() -> None:
     )
     accepted = check_coupon(prog, " " + good.lower(), CouponStatus.issued, VIP, AT)
     assert (accepted.accepted, accepted.code, accepted.campaign) == (True, good, "spring")
+
+
+def _code_symbols(code: str) -> tuple[str, str, str]:
+    """``(prefix, body, check)`` of a well-formed code."""
+    prefix, *groups, check = code.split("-")
+    return prefix, "".join(groups), check
+
+
+@pytest.mark.parametrize("prefix", ["AB", "SPRING", "VIPWELC", "Z9Z9Z9Z9"])
+def test_check_symbol_catches_every_single_change_and_every_swap_before_it(prefix: str) -> None:
+    """The documented guarantee, exhaustively over generated codes: every code one
+    symbol away (prefix, body or check symbol), and every code with two symbols of the
+    prefix and body swapped, is refused."""
+    for code in generate_codes(prefix, 25, random.Random(prefix)):
+        head, body, check = _code_symbols(code)
+        text = head + body
+        for i, symbol in enumerate(text):
+            alphabet = CODE_ALPHABET if i < len(head) else RANDOM_ALPHABET
+            for other in alphabet.replace(symbol, ""):
+                changed = text[:i] + other + text[i + 1 :]
+                assert parse_code(_formatted(len(head), changed, check)) is None, (code, i)
+        for other in CHECK_ALPHABET.replace(check, ""):
+            assert parse_code(_formatted(len(head), text, other)) is None
+        for i, j in combinations(range(len(text)), 2):
+            if text[i] == text[j]:
+                continue
+            chars = list(text)
+            chars[i], chars[j] = chars[j], chars[i]
+            assert parse_code(_formatted(len(head), "".join(chars), check)) is None, (code, i, j)
+
+
+def test_a_swap_of_a_body_symbol_with_the_check_symbol_may_go_unnoticed() -> None:
+    """What the check symbol does not promise (docs/program.md): here K and M trade places."""
+    assert parse_code("VIPWELC-GAHJ-XMZY-71KR-M") == ("VIPWELC", "GAHJXMZY71KR")
+    assert parse_code("VIPWELC-GAHJ-XMZY-71MR-K") == ("VIPWELC", "GAHJXMZY71MR")
+
+
+def _formatted(prefix_length: int, text: str, check: str) -> str:
+    body = text[prefix_length:]
+    groups = "-".join(body[i : i + 4] for i in range(0, len(body), 4))
+    return f"{text[:prefix_length]}-{groups}-{check}"

@@ -5,9 +5,14 @@ from Crockford's base-32 alphabet (no I, L, O or U, so nothing reads ambiguously
 one check symbol. 12 symbols carry 60 bits from the operating system's CSPRNG: with a
 million codes issued, a guess succeeds with probability about 1e-12. The check symbol
 is a position-weighted sum modulo the prime 37, written with Crockford's 37 check
-symbols (``0-9``, the 22 letters, ``*~$=U``): because 37 is prime and every weight is
-distinct and below 37, it catches any single mistyped symbol and any swap of two
-symbols, adjacent or not, before the database is even asked.
+symbols (``0-9``, the 22 letters, ``*~$=U``). Because 37 is prime and the weights of
+the prefix and body symbols are distinct and below 37, it catches, before the database
+is even asked, any single mistyped symbol (check symbol included) and any swap of two
+symbols of the prefix and body, adjacent or not. A swap of a body symbol with the check
+symbol is not always caught: the check symbol is not itself weighed, so such a swap
+reads as a valid code whenever the symbol moved into the check place happens to be the
+check of the new body (about one such swap in fifty). The scheme stays as it is: codes
+already issued must stay valid.
 """
 
 from __future__ import annotations
