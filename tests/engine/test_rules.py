@@ -305,6 +305,30 @@ def test_non_purchase_events_by_name() -> None:
     assert engine.evaluate(action("workshop"), born).points("points") == 150
 
 
+@pytest.mark.parametrize(
+    ("day", "points"),
+    [
+        ("2027-02-28", 250),  # no 29 February in 2027: celebrated the day before
+        ("2027-03-01", 0),
+        ("2027-02-27", 0),
+        ("2028-02-28", 0),  # 2028 has its 29 February
+        ("2028-02-29", 250),
+    ],
+)
+def test_birthday_on_29_february_is_celebrated_on_28_february_in_other_years(
+    day: str, points: int
+) -> None:
+    engine = evaluator(
+        "rules:\n  - {id: birthday, on: [birthday], fixed: 250, when: member.birthday}\n"
+    )
+    leapling = member(birth_date=datetime(2000, 2, 29).date())
+    decision = engine.evaluate(action("birthday", at=f"{day}T09:00:00+01:00"), leapling)
+    assert decision.points("points") == points
+    born_28 = member(birth_date=datetime(2000, 2, 28).date())
+    on_28 = action("birthday", at="2027-02-28T09:00:00+01:00")
+    assert engine.evaluate(on_28, born_28).points("points") == 250
+
+
 def test_tier_multiplier_applies_to_flagged_rules_only() -> None:
     engine = evaluator(
         "rules:\n"

@@ -9,13 +9,15 @@ compare it, but points are computed from the exact ``Decimal`` amounts in Python
 price), attributes, and the local time in the program's zone: hour, minute, weekday
 (1 = Monday ... 7 = Sunday), day, month, year and date ("2026-11-22").
 ``member``: tier, segments, attributes, purchases, days_since_joined (-1 if unknown)
-and birthday (true on the member's birthday, local date).
+and birthday (true on the member's birthday, local date; a 29 February birthday is
+celebrated on 28 February in years without one).
 """
 
 from __future__ import annotations
 
+from calendar import isleap
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,11 +57,26 @@ MEMBER_FIELDS: dict[str, Builder] = {
     "days_since_joined": lambda e, m, local: (
         -1 if m.joined_at is None else (e.at - m.joined_at).days
     ),
-    "birthday": lambda e, m, local: (
-        m.birth_date is not None
-        and (m.birth_date.month, m.birth_date.day) == (local.month, local.day)
-    ),
+    "birthday": lambda e, m, local: m.birth_date is not None and _is_birthday(m.birth_date, local),
 }
+
+
+def _is_birthday(born: date, local: datetime) -> bool:
+    """Whether ``local`` (a date in the program's zone) is the member's birthday.
+
+    A member born on 29 February celebrates on 28 February in a year without one (the
+    common convention), so they get their birthday once a year like everyone else.
+    """
+    if born.day == local.day and born.month == local.month:
+        return True
+    return (
+        born.day == 29
+        and born.month == 2
+        and local.day == 28
+        and local.month == 2
+        and not isleap(local.year)
+    )
+
 
 _BUILDERS = {"event": EVENT_FIELDS, "member": MEMBER_FIELDS}
 
