@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from fidelite.engine import MemberState, Outcome, ProgramState
+from fidelite.ledger.validation import MAX_POINTS
 from tests.engine.helpers import action, evaluator, member, purchase
 
 
@@ -63,6 +64,56 @@ def test_fixed_and_formula_add_up() -> None:
         "rules:\n  - id: r\n    on: [purchase]\n    fixed: 10\n    formula: event.amount * 100.0\n"
     )
     assert engine.evaluate(purchase("1.15"), member()).points("points") == 125
+
+
+@pytest.mark.parametrize(
+    ("formula", "note"),
+    [
+        (
+            "event.amount / double(size(event.items))",  # no items: 10.0 / 0.0
+            "ValueError: formula gave inf, not a number of points (a division by zero?)",
+        ),
+        (
+            "-event.amount / 0.0",
+            "ValueError: formula gave -inf, not a number of points (a division by zero?)",
+        ),
+        (
+            "0.0 / (event.amount - 10.0)",
+            "ValueError: formula gave nan, not a number of points (a division by zero?)",
+        ),
+        (
+            "event.amount / 10.0 * 1e30",
+            "ValueError: formula gave 1e+30, more than the largest award (1000000000000000 points)",
+        ),
+        (
+            "int(event.amount) * 1000000000000000",
+            "ValueError: formula gave 10000000000000000, more than the largest award"
+            " (1000000000000000 points)",
+        ),
+        (
+            "event.amount / 10.0 * -1e30",
+            "ValueError: formula gave -1e+30, less than minus the largest award"
+            " (-1000000000000000 points)",
+        ),
+    ],
+)
+def test_formula_out_of_range_is_traced_with_its_value(formula: str, note: str) -> None:
+    engine = evaluator(f"rules:\n  - {{id: r, on: [purchase], formula: '{formula}'}}\n")
+    decision = engine.evaluate(purchase("10"), member())
+    (line,) = decision.trace
+    assert (line.rule, line.outcome, line.points, line.note) == (
+        "r",
+        Outcome.condition_error,
+        0,
+        note,
+    )
+
+
+def test_formula_may_give_the_largest_award() -> None:
+    engine = evaluator(
+        "rules:\n  - {id: r, on: [purchase], formula: 'event.amount * 100000000000000.0'}\n"
+    )
+    assert engine.evaluate(purchase("10"), member()).points("points") == MAX_POINTS == 10**15
 
 
 def test_multiplier_rule_multiplies_points_of_earlier_rules() -> None:

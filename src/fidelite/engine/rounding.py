@@ -50,10 +50,31 @@ def round_points(value: Decimal, mode: str) -> int:
 _ONE = Decimal(1)
 
 
+MAX_AWARD = 10**15
+"""The largest number of points a formula may give (or take away), as the ledger's
+largest credit (``fidelite.ledger.validation.MAX_POINTS``): far beyond any real award
+(amounts are at most 10^10), well inside the 64-bit points columns, and small enough
+that the Decimal of a formula result is exact to :data:`FORMULA_PLACES`."""
+
+
 def from_cel_number(value: object) -> Decimal:
-    """A CEL formula result (int or double) as a Decimal; anything else is an error."""
+    """A CEL formula result (int or double) as a Decimal; anything else is an error.
+
+    A result that is not finite (``inf`` from a division by zero) or beyond
+    :data:`MAX_AWARD` either way raises ``ValueError`` saying so, which the trace shows.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"a formula must give a number, got {type(value).__name__}")
+    if not -MAX_AWARD <= value <= MAX_AWARD:
+        raise ValueError(_out_of_range(value))
     if isinstance(value, int):
         return Decimal(value)
     return Decimal(repr(value)).quantize(FORMULA_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def _out_of_range(value: int | float) -> str:
+    if not math.isfinite(value):
+        return f"formula gave {value!r}, not a number of points (a division by zero?)"
+    if value > 0:
+        return f"formula gave {value!r}, more than the largest award ({MAX_AWARD} points)"
+    return f"formula gave {value!r}, less than minus the largest award (-{MAX_AWARD} points)"
