@@ -78,6 +78,7 @@ def both(pair: tuple[Live, Live], role: str | None, body: Any, **kwargs: Any) ->
 CASES: list[tuple[str, str | None, Any, dict[str, Any]]] = [
     ("processed", "integration", purchase("ID-1"), {}),
     ("duplicate", "integration", purchase("ID-1"), {}),
+    ("another event under a recorded id", "integration", purchase("ID-1", "13"), {}),
     ("no key", None, purchase("ID-2"), {}),
     ("not a bearer token", None, purchase("ID-2"), {"headers": {"Authorization": "Basic x"}}),
     ("unknown key", None, purchase("ID-2"),
@@ -97,7 +98,7 @@ CASES: list[tuple[str, str | None, Any, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-EXPECTED = [201, 200, 401, 401, 401, 403, 403, 422, 422, 404, 413, 201, 201, 422, 422]
+EXPECTED = [201, 200, 409, 401, 401, 401, 403, 403, 422, 422, 404, 413, 201, 201, 422, 422]
 
 
 def test_the_fast_path_answers_as_the_route(pair: tuple[Live, Live]) -> None:

@@ -95,6 +95,39 @@ def test_each_request_of_a_group_gets_its_own_answer(setup: tuple[Database, Even
     assert recorded(db) == 1
 
 
+def test_an_event_id_again_in_a_group_answers_what_the_first_got(
+    setup: tuple[Database, EventIntake],
+) -> None:
+    db, intake = setup
+    till = create_key(db, "shop", "integration")[1]
+    replies = apply(db, intake, [
+        call(till, purchase("a1", "1500"), key="k1"),
+        call(till, purchase("a1", "1500"), key="k2"),  # the till lost its key: not written yet
+        call(till, purchase("a1", "99"), key="k3"),  # another event under the same id
+    ])  # fmt: skip
+    assert codes(replies) == [(201, "processed"), (200, "duplicate"), (409, "event_id_conflict")]
+    at = "2026-11-20T09:00:00+00:00"
+    assert replies[1].body == {
+        "event_id": "a1", "outcome": "duplicate", "points": {"points": 1500},
+        "transactions": replies[0].body["transactions"],
+        "tier_changes": [{"at": at, "kind": "upgrade", "from": "bronze", "to": "silver",
+                          "reason": "spend 1500.0000 reached 1000"}],
+        "trace_id": "event:a1",
+        "decision": {"event_id": "a1", "member": "ann", "at": at, "trace": [
+            {"rule": "base", "outcome": "matched", "points": 1500, "currency": "points"}]},
+    }  # fmt: skip
+    assert replies[2].body["detail"] == (
+        "event 'a1' is recorded with other values (amount '1500.0000' recorded, '99.0000' "
+        "sent): a new event needs a new id; to repeat the event, send it as it was first sent"
+    )
+    # a later group: k2's stored answer, and the same answer read back from the store
+    again = apply(db, intake, [call(till, purchase("a1", "1500"), key="k2"),
+                               call(till, purchase("a1", "1500"))])  # fmt: skip
+    assert [(r.status, r.body) for r in again] == [(200, replies[1].body)] * 2
+    assert again[0].headers == {"Idempotent-Replayed": "true"}
+    assert recorded(db) == 1
+
+
 def test_a_key_twice_in_one_group_runs_once(setup: tuple[Database, EventIntake]) -> None:
     db, intake = setup
     till = create_key(db, "shop", "integration")[1]

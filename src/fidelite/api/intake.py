@@ -20,7 +20,9 @@ what the other routes check per request, in the same order:
    still running is 409 (also two requests of one group with the same key);
 5. the events of the admitted requests, through the bulk-import batch path
    (:func:`~fidelite.processing.batch.process_events`): each gets the answer it would get
-   alone;
+   alone; an event id already recorded gets what that event got then, or
+   ``event_id_conflict`` (409) if it was recorded with other values
+   (:func:`~fidelite.processing.recorded.settle_duplicates`);
 6. the answers of requests with a key, stored in one statement in that same transaction
    (sent with the batch's own writes, ``process_events(..., finish=...)``): an event and
    its stored answer commit together, or neither does.
@@ -57,9 +59,11 @@ from fidelite.api.keys import Credentials, KeyCheck
 from fidelite.api.limits import RateLimiter
 from fidelite.api.problems import Problem, from_exception
 from fidelite.engine import Event
+from fidelite.engine.tiers import TierChange
 from fidelite.processing import EventProcessor, Result
 from fidelite.processing.batch import Answer, process_events
 from fidelite.processing.group_commit import GroupCommit
+from fidelite.processing.recorded import Repeated, Settled, settle_duplicates, signed_points
 from fidelite.processing.statistics import TABLES, StatisticsRefresh
 from fidelite.store.script import Script
 
@@ -150,7 +154,8 @@ class EventIntake:
         def finish(script: Script, answers: list[Answer]) -> None:
             """The replies, stored with the events' own writes (one message less)."""
             stored: list[Answered] = []
-            for slot, answer in zip(applied, answers, strict=True):
+            settled = settle_duplicates(conn, self.program_id, events, answers)
+            for slot, answer in zip(applied, settled, strict=True):
                 reply = _reply(answer)
                 replies[slot] = reply
                 call = calls[slot]
@@ -243,27 +248,43 @@ def result_body(result: Result) -> dict[str, Any]:
     return {
         "event_id": result.event_id,
         "outcome": result.outcome.value,
-        "points": _signed_points(result),
+        "points": signed_points(result.receipts),
         "transactions": [r.transaction_id for r in result.receipts],
-        "tier_changes": [{"at": c.at.isoformat(), "kind": c.kind.value, "from": c.from_tier,
-                          "to": c.to_tier, "reason": c.reason} for c in result.tier_changes],
+        "tier_changes": _changes(result.tier_changes),
         "trace_id": f"event:{result.event_id}",
         "decision": decision,
+    }
+
+
+def repeated_body(first: Repeated) -> dict[str, Any]:
+    """The answer to an event id sent again: ``duplicate`` (nothing posted now), with
+    what the event got the first time: its points per currency, ledger transactions and
+    tier changes, and its decision as recorded (the event, its member and time, in UTC,
+    and the rules' trace; none for a refund)."""
+    decision = None if first.trace is None else {
+        "event_id": first.event_id, "member": first.member, "at": first.at.isoformat(),
+        "trace": first.trace,
     }  # fmt: skip
+    return {
+        "event_id": first.event_id,
+        "outcome": "duplicate",
+        "points": dict(first.points),
+        "transactions": list(first.transactions),
+        "tier_changes": _changes(first.tier_changes),
+        "trace_id": f"event:{first.event_id}",
+        "decision": decision,
+    }
 
 
-def _signed_points(result: Result) -> dict[str, int]:
-    """Points the event moved per currency: earned > 0, reversed by a refund < 0."""
-    out: dict[str, int] = {}
-    for r in result.receipts:
-        out[r.currency] = out.get(r.currency, 0) + (
-            r.points if r.direction == "credit" else -r.points
-        )
-    return out
+def _changes(changes: Sequence[TierChange]) -> list[dict[str, Any]]:
+    return [{"at": c.at.isoformat(), "kind": c.kind.value, "from": c.from_tier,
+             "to": c.to_tier, "reason": c.reason} for c in changes]  # fmt: skip
 
 
-def _reply(answer: Answer) -> Reply:
+def _reply(answer: Settled) -> Reply:
     """201 processed, 200 duplicate, or the business rejection's problem."""
+    if isinstance(answer, Repeated):
+        return Reply(200, repeated_body(answer))
     if isinstance(answer, Result):
         status = 200 if answer.outcome.value == "duplicate" else 201
         return Reply(status, result_body(answer))

@@ -1,7 +1,10 @@
 """Events in: purchases, refunds, sign-ups and any named member action, one or a batch.
 
 Each event is processed by the same code as bulk import and de-duplicated by its own
-``id``: sending it again answers ``duplicate`` and posts nothing.
+``id``: sending it again posts nothing and answers ``duplicate`` with what the event
+got the first time (points, transactions, tier changes, decision trace); sending
+another event under a recorded id (another member, amount, time...) answers 409
+``event_id_conflict`` (:mod:`fidelite.processing.recorded`).
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fidelite.api.access import bearer_token
 from fidelite.api.app import Services
 from fidelite.api.idempotency import request_hash
-from fidelite.api.intake import ROUTE, EventCall, result_body
+from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception, invalid
 from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
 from fidelite.engine import Event
 from fidelite.processing import Result
-from fidelite.processing.batch import Answer, process_events
+from fidelite.processing.batch import process_events
+from fidelite.processing.recorded import Repeated, Settled, settle_duplicates
 
 router = APIRouter(prefix="/v1", tags=["events"])
 # POST /v1/events authenticates in its group's transaction (fidelite.api.intake), not
@@ -62,12 +66,18 @@ class EventResult(BaseModel):
     """The answer to one event (documents :func:`result_body`)."""
 
     event_id: str
-    outcome: str = Field(description="processed, or duplicate (already recorded: nothing done)")
+    outcome: str = Field(
+        description="processed, or duplicate (already recorded: nothing posted now; the "
+        "rest tells what the event got the first time)"
+    )
     points: dict[str, int] = Field(description="points moved per currency; a refund's are < 0")
     transactions: list[int]
     tier_changes: list[TierChangeOut]
     trace_id: str
-    decision: dict[str, Any] | None = Field(description="rules matched or not, and why")
+    decision: dict[str, Any] | None = Field(
+        description="rules matched or not, and why; for a duplicate, the decision as "
+        "recorded: event_id, member, at (UTC) and trace; none for a refund"
+    )
 
 
 class EventRejected(BaseModel):
@@ -85,8 +95,10 @@ class BatchResult(BaseModel):
     results: list[EventResult | EventRejected]
 
 
-def answer_body(event: Event, answer: Answer) -> dict[str, Any]:
+def answer_body(event: Event, answer: Settled) -> dict[str, Any]:
     """One event's entry in a batch answer: its result, or why it was refused."""
+    if isinstance(answer, Repeated):
+        return repeated_body(answer)
     if isinstance(answer, Result):
         return result_body(answer)
     problem = from_exception(answer)
@@ -98,12 +110,17 @@ def answer_body(event: Event, answer: Answer) -> dict[str, Any]:
 @intake_router.post("/events", status_code=201,
                    responses={201: {"model": EventResult},
                               200: {"model": EventResult,
-                                    "description": "Already processed (duplicate event id)"}},
+                                    "description": "Already processed (duplicate event "
+                                    "id): what the event got the first time"}},
                    openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/Event"},
                          "example": PURCHASE_EXAMPLE}}}})  # fmt: skip
 async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
     """Apply one event; returns the decision (points, tier changes, trace).
+
+    An event id already recorded posts nothing: 200 ``duplicate`` with what the event
+    got the first time, or 409 ``event_id_conflict`` if it was recorded with another
+    member, type, time, amount, refunded purchase or coupon.
 
     Events arriving at the same time from several clients share one transaction (group
     commit, :mod:`fidelite.api.intake`); each gets its own answer, after the commit.
@@ -143,7 +160,8 @@ def post_batch(
     """Apply up to 1,000 events in order; each one succeeds or is refused on its own.
 
     The batch is one transaction through the bulk-import batch path: the answers are
-    those the events would get one at a time, in far fewer statements.
+    those the events would get one at a time, in far fewer statements (a recorded event
+    id: ``duplicate`` with what it got then, or rejected with ``event_id_conflict``).
     """
     if len(batch.events) > svc.settings.max_batch:
         raise Problem("invalid_request", f"events: at most {svc.settings.max_batch} per batch")
@@ -152,7 +170,8 @@ def post_batch(
 
     def run() -> tuple[int, Any]:
         with svc.db.write() as conn:
-            answers = process_events(svc.processor, conn, batch.events)
+            done = process_events(svc.processor, conn, batch.events)
+            answers = settle_duplicates(conn, svc.program.id, batch.events, done)
         pairs = zip(batch.events, answers, strict=True)
         return 200, {"results": [answer_body(e, a) for e, a in pairs]}
 

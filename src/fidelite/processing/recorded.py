@@ -1,0 +1,335 @@
+"""Events as recorded: what the store keeps of a processed event, read back.
+
+An event leaves its row in ``processed_events`` (its fields, its decision trace), its
+points in ``event_earnings`` (earning events) or its reversals in the ledger (refunds,
+keys ``refund:<id>:<transaction>``), and the tier changes it caused in
+``tier_changes``. Read back, they answer two questions:
+
+- an event id sent again (:func:`settle_duplicates`): the client gets what the event
+  got the first time (points per currency, ledger transactions, tier changes, the
+  decision trace), or, if the event sent differs from the one recorded under that id
+  in what the store keeps (member, type, time, amount, refunded purchase, coupon),
+  ``event_id_conflict`` naming the differences;
+- why a past event earned what it did (:func:`read_event`, for ``GET /v1/events/{id}``
+  and ``fidelite event show``): the event as recorded, its trace, its points and the
+  refunds applied to it since.
+
+What the store does not keep of an event (its items, channel, store and attributes)
+cannot be compared: a duplicate that differs only there is answered as a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, overload
+
+from sqlalchemy import Connection, select
+
+from fidelite.engine import Event
+from fidelite.engine.coupon import normalise
+from fidelite.engine.event import REFUND
+from fidelite.engine.tiers import ChangeKind, TierChange
+from fidelite.ledger import Receipt, Rejected
+from fidelite.processing.processor import Outcome, ProcessingError, Result
+from fidelite.processing.tables import earnings, events, tier_changes
+from fidelite.store.tables import LedgerTransaction
+
+CONFLICT = "event_id_conflict"
+_UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Repeated:
+    """An event id sent again: what the event got when it was first processed."""
+
+    event_id: str
+    member: str
+    at: datetime  # UTC, as stored (tier changes' times too)
+    points: dict[str, int]  # per currency: earned > 0, reversed by a refund < 0
+    transactions: list[int]
+    tier_changes: list[TierChange]
+    trace: list[dict[str, Any]] | None  # the rules' decision trace; None for a refund
+
+    @classmethod
+    def of(cls, event: Event, result: Result) -> Repeated:
+        """What ``event``, processed into ``result`` (not written yet), got."""
+        decision = result.decision.as_dict()["trace"] if result.decision else None
+        points = signed_points(result.receipts)
+        changes = [replace(c, at=c.at.astimezone(UTC)) for c in result.tier_changes]
+        return cls(event.id, event.member, event.at.astimezone(UTC), points,
+                   [r.transaction_id for r in result.receipts], changes, decision)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AppliedRefund:
+    """A refund recorded against a purchase: when, how much, the points it took back."""
+
+    event_id: str
+    at: datetime
+    amount: Decimal
+    points: dict[str, int]  # per currency, < 0
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A processed event as the store keeps it, with what it moved."""
+
+    event_id: str
+    member: str
+    type: str
+    at: datetime
+    amount: Decimal | None
+    refund_of: str | None
+    coupon: str | None
+    coupon_accepted: bool | None
+    recorded_at: datetime
+    trace: list[dict[str, Any]]  # the rules' trace; for a refund, its reversals
+    points: dict[str, int]  # per currency: earned > 0, reversed by this refund < 0
+    transactions: list[int]  # the ledger transactions it wrote, in order
+    tier_changes: list[TierChange]
+    refunded_amount: Decimal = Decimal(0)  # a purchase: the part refunded since
+    reversed: dict[str, int] = field(default_factory=dict)  # points refunds took back
+    refunds: list[AppliedRefund] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        """Always ``processed``: only processed events are recorded."""
+        return Outcome.processed
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field by name, the outcome, tier changes and refunds as dicts (times and
+        amounts left as objects, for the caller's encoder)."""
+        return {
+            "event_id": self.event_id, "outcome": self.outcome.value, "type": self.type,
+            "member": self.member, "at": self.at, "amount": self.amount,
+            "refund_of": self.refund_of, "coupon": self.coupon,
+            "coupon_accepted": self.coupon_accepted, "recorded_at": self.recorded_at,
+            "points": dict(self.points), "transactions": list(self.transactions),
+            "tier_changes": [
+                {"at": c.at, "kind": c.kind.value, "from": c.from_tier, "to": c.to_tier,
+                 "value": c.value, "reason": c.reason, "event_id": self.event_id}
+                for c in self.tier_changes
+            ],
+            "trace": list(self.trace), "refunded_amount": self.refunded_amount,
+            "reversed": dict(self.reversed),
+            "refunds": [{"event_id": r.event_id, "at": r.at, "amount": r.amount,
+                         "points": dict(r.points)} for r in self.refunds],
+        }  # fmt: skip
+
+    def repeated(self) -> Repeated:
+        trace = None if self.type == REFUND else self.trace
+        return Repeated(self.event_id, self.member, self.at, self.points, self.transactions,
+                        self.tier_changes, trace)  # fmt: skip
+
+    def kept(self) -> dict[str, Any]:
+        """The fields an event sent again is compared on (see :func:`kept`)."""
+        return {"member": self.member, "type": self.type, "at": self.at,
+                "amount": _money(self.amount), "refund_of": self.refund_of,
+                "coupon": normalise(self.coupon) if self.coupon else None}  # fmt: skip
+
+
+def kept(event: Event) -> dict[str, Any]:
+    """What the store keeps of ``event``, comparable with :meth:`RecordedEvent.kept`:
+    the time as an instant, the amount to the 4 decimal places the store keeps, the
+    coupon as a cashier's typing is read."""
+    return {"member": event.member, "type": event.type, "at": event.at.astimezone(UTC),
+            "amount": _money(event.amount), "refund_of": event.refund_of,
+            "coupon": normalise(event.coupon) if event.coupon else None}  # fmt: skip
+
+
+def conflict(sent: Event, first: dict[str, Any]) -> ProcessingError | None:
+    """``event_id_conflict`` if ``sent`` differs from what was recorded under its id
+    (``first``, from :func:`kept`), naming each field that differs; None if it does not."""
+    mine = kept(sent)
+    names = [name for name, value in first.items() if mine[name] != value]
+    if not names:
+        return None
+    told = "; ".join(f"{n} {_shown(first[n])} recorded, {_shown(mine[n])} sent" for n in names)
+    return ProcessingError(
+        CONFLICT, f"event {sent.id!r} is recorded with other values ({told}): a new event "
+        "needs a new id; to repeat the event, send it as it was first sent",
+    )  # fmt: skip
+
+
+def signed_points(receipts: Sequence[Receipt]) -> dict[str, int]:
+    """Points an event's ledger receipts moved per currency: earned > 0, reversed < 0."""
+    out: dict[str, int] = {}
+    for r in receipts:
+        out[r.currency] = out.get(r.currency, 0) + (
+            r.points if r.direction == "credit" else -r.points
+        )
+    return out
+
+
+Settled = Result | Repeated | ProcessingError | Rejected
+"""An event's answer once duplicates are settled: a processed result, what a repeated
+event got the first time, or why the event was refused (``event_id_conflict`` too)."""
+
+
+def settle_duplicates(
+    conn: Connection,
+    program_id: str,
+    batch: Sequence[Event],
+    answers: Sequence[Result | ProcessingError | Rejected],
+) -> list[Settled]:
+    """``answers`` (one per event of ``batch``) with each duplicate replaced by what the
+    event got the first time (:class:`Repeated`), or by ``event_id_conflict`` if the
+    event sent differs from the recorded one.
+
+    An event first processed earlier in the same batch is answered from that result
+    (its rows may not be written yet); any other is read from the store (one query per
+    table, only when there are duplicates).
+    """
+    if not any(isinstance(a, Result) and a.outcome is Outcome.duplicate for a in answers):
+        return list(answers)
+    earlier: dict[str, tuple[Event, Result]] = {}
+    wanted: list[str] = []
+    for event, answer in zip(batch, answers, strict=True):
+        if isinstance(answer, Result) and answer.outcome is Outcome.processed:
+            if answer.decision is not None:  # an earning event: its result says it all
+                earlier.setdefault(event.id, (event, answer))
+        elif isinstance(answer, Result) and event.id not in earlier:
+            wanted.append(event.id)
+    stored = read_events(conn, program_id, wanted) if wanted else {}
+    settled: list[Settled] = []
+    for event, answer in zip(batch, answers, strict=True):
+        if not isinstance(answer, Result) or answer.outcome is not Outcome.duplicate:
+            settled.append(answer)
+        elif event.id in earlier:
+            first_event, result = earlier[event.id]
+            settled.append(conflict(event, kept(first_event)) or Repeated.of(first_event, result))
+        elif event.id in stored:
+            record = stored[event.id]
+            settled.append(conflict(event, record.kept()) or record.repeated())
+        else:  # recorded, then erased? never deleted: keep the bare duplicate
+            settled.append(answer)
+    return settled
+
+
+def read_event(conn: Connection, program_id: str, event_id: str) -> RecordedEvent | None:
+    """The event ``event_id`` as recorded, with the refunds applied to it (None: no such
+    event in the program)."""
+    found = read_events(conn, program_id, [event_id]).get(event_id)
+    if found is None:
+        return None
+    rows = conn.execute(
+        select(events.c.event_id, events.c.occurred_at, events.c.amount, events.c.trace)
+        .where(events.c.program_id == program_id, events.c.member_ref == found.member,
+               events.c.refund_of == event_id, events.c.type == REFUND)
+        .order_by(events.c.occurred_at, events.c.recorded_at, events.c.event_id)
+    ).all()  # fmt: skip
+    refunds = [AppliedRefund(r.event_id, r.occurred_at, Decimal(r.amount).quantize(_UNIT),
+                             _reversed_points(r.trace)) for r in rows]  # fmt: skip
+    return replace(found, refunds=refunds)
+
+
+def read_events(
+    conn: Connection, program_id: str, ids: Collection[str]
+) -> dict[str, RecordedEvent]:
+    """The recorded events among ``ids``, by id (without their refunds)."""
+    found: dict[str, RecordedEvent] = {}
+    for part in _chunks(sorted(set(ids))):
+        found.update(_read(conn, program_id, part))
+    return found
+
+
+def _read(conn: Connection, program_id: str, ids: list[str]) -> dict[str, RecordedEvent]:
+    rows = conn.execute(
+        select(events).where(events.c.program_id == program_id, events.c.event_id.in_(ids))
+    ).all()
+    if not rows:
+        return {}
+    earned: dict[str, list[Any]] = {}
+    for r in conn.execute(
+        select(earnings)
+        .where(earnings.c.program_id == program_id, earnings.c.event_id.in_(ids))
+        .order_by(earnings.c.transaction_id)
+    ):
+        earned.setdefault(r.event_id, []).append(r)
+    changes: dict[str, list[TierChange]] = {}
+    for r in conn.execute(
+        select(tier_changes)
+        .where(tier_changes.c.program_id == program_id, tier_changes.c.event_id.in_(ids))
+        .order_by(tier_changes.c.id)
+    ):
+        change = TierChange(r.at, ChangeKind(r.kind), r.from_tier, r.to_tier, Decimal(r.value),
+                            r.reason)  # fmt: skip
+        changes.setdefault(r.event_id, []).append(change)
+    reversals = _refund_transactions(conn, program_id, [r for r in rows if r.type == REFUND])
+    found: dict[str, RecordedEvent] = {}
+    for r in rows:
+        if r.type == REFUND:
+            moved = reversals.get(r.event_id, [])
+            points: dict[str, int] = {}
+            for tx in moved:
+                points[tx.currency] = points.get(tx.currency, 0) - int(tx.points)
+            transactions = [int(tx.id) for tx in moved]
+            taken_back: dict[str, int] = {}
+        else:
+            mine = earned.get(r.event_id, [])
+            points = {e.currency: int(e.points) for e in mine}
+            transactions = [int(e.transaction_id) for e in mine]
+            taken_back = {e.currency: int(e.reversed) for e in mine if e.reversed}
+        accepted = None if r.coupon_accepted is None else bool(r.coupon_accepted)
+        found[r.event_id] = RecordedEvent(
+            event_id=r.event_id, member=r.member_ref, type=r.type, at=r.occurred_at,
+            amount=_money(r.amount), refund_of=r.refund_of,
+            coupon=r.coupon, coupon_accepted=accepted, recorded_at=r.recorded_at,
+            trace=list(r.trace or []), points=points, transactions=transactions,
+            tier_changes=changes.get(r.event_id, []),
+            refunded_amount=_money(r.refunded_amount or 0), reversed=taken_back,
+        )  # fmt: skip
+    return found
+
+
+def _refund_transactions(
+    conn: Connection, program_id: str, refunds: list[Any]
+) -> dict[str, list[Any]]:
+    """The ledger transactions each refund wrote (one per reversed earn transaction,
+    key ``refund:<refund id>:<earn transaction id>``), in order."""
+    keys = {f"refund:{r.event_id}:{line['transaction_id']}": r.event_id
+            for r in refunds for line in (r.trace or [])}  # fmt: skip
+    if not keys:
+        return {}
+    tx = LedgerTransaction
+    found: dict[str, list[Any]] = {}
+    for part in _chunks(sorted(keys)):
+        for row in conn.execute(
+            select(tx.id, tx.idempotency_key, tx.currency, tx.points)
+            .where(tx.program_id == program_id, tx.idempotency_key.in_(part))
+            .order_by(tx.id)
+        ):
+            found.setdefault(keys[row.idempotency_key], []).append(row)
+    return found
+
+
+def _reversed_points(trace: Any) -> dict[str, int]:
+    """A refund's points per currency (< 0), from its recorded reversals."""
+    points: dict[str, int] = {}
+    for line in trace or []:
+        points[line["currency"]] = points.get(line["currency"], 0) - int(line["points"])
+    return points
+
+
+@overload
+def _money(amount: None) -> None: ...
+@overload
+def _money(amount: Decimal | int) -> Decimal: ...
+def _money(amount: Decimal | int | None) -> Decimal | None:
+    """``amount`` to the 4 decimal places the store keeps (half away from zero, as
+    PostgreSQL rounds), whatever the database gave back (SQLite: any scale)."""
+    return None if amount is None else Decimal(amount).quantize(_UNIT, ROUND_HALF_UP)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "none" if value is None else repr(str(value))
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
