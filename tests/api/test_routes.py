@@ -101,6 +101,35 @@ def test_event_earns_and_is_deduplicated_by_event_id(live: Live) -> None:
     assert_invariants(live.db, "shop")
 
 
+def test_a_refund_dated_before_its_purchase_is_refused_alone_and_in_a_batch(live: Live) -> None:
+    early = {"type": "refund", "member": "ann", "at": "2026-11-19T10:00:00+01:00",
+             "amount": "10", "refund_of": "e1"}  # fmt: skip
+    with live.client("integration") as c:
+        assert (
+            c.post("/v1/events", json={**PURCHASE, "id": "e1", "amount": "10"}).status_code == 201
+        )
+        rows = live.ledger_rows()
+        refused = c.post("/v1/events", json={**early, "id": "r1"})
+        assert (refused.status_code, refused.headers["content-type"]) == (422, PROBLEM)
+        assert refused.json() == {
+            "type": "https://fidelite.dev/problems/refund_before_purchase",
+            "title": "refund before purchase",
+            "status": 422,
+            "detail": "the refund at 2026-11-19T10:00:00+01:00 is dated before its purchase, "
+            "at 2026-11-20T10:00:00+01:00",
+            "code": "refund_before_purchase",
+        }
+        out = c.post("/v1/events:batch", json={"events": [{**early, "id": "r2"}]},
+                     headers={"Idempotency-Key": "early"})  # fmt: skip
+        (result,) = out.json()["results"]
+        assert (out.status_code, result["outcome"], result["problem"]["code"]) == (
+            200, "rejected", "refund_before_purchase",
+        )  # fmt: skip
+        assert live.ledger_rows() == rows
+        balance = c.get("/v1/members/ann/balance").json()["balances"][0]
+        assert (balance["available"], balance["debt"]) == (10, 0)
+
+
 def test_batch_applies_each_event_on_its_own(live: Live) -> None:
     events = [{**PURCHASE, "id": f"b{i}", "amount": "10"} for i in range(3)]
     events.insert(

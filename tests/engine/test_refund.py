@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fidelite.engine.refund import EarnedTransaction, RefundError, refund_reversals
+from fidelite.engine.decision import Usage
+from fidelite.engine.refund import (
+    EarnedTransaction,
+    RefundError,
+    check_refund_time,
+    counters_given_back,
+    refund_reversals,
+)
+from fidelite.program import parse_program
 
 
 def test_partial_refund_reverses_in_proportion() -> None:
@@ -48,3 +57,59 @@ def test_refunds_in_any_split_reverse_exactly_everything(points: int, cents: lis
         refunded += Decimal(part) / 100
         assert 0 <= reversed_total <= points
     assert reversed_total == points
+
+
+def test_a_refund_dated_before_its_purchase_is_refused_naming_both_times() -> None:
+    purchase = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    with pytest.raises(RefundError) as info:
+        check_refund_time(purchase, datetime.fromisoformat("2026-11-01T10:00:00+01:00"))
+    assert info.value.code == "refund_before_purchase"
+    assert str(info.value) == (
+        "the refund at 2026-11-01T10:00:00+01:00 is dated before its purchase, "
+        "at 2026-12-01T10:00:00+01:00"
+    )
+    check_refund_time(purchase, purchase)  # at the purchase's own instant: accepted
+
+
+CAPPED = parse_program("""\
+id: shop
+name: Shop
+time_zone: Europe/Paris
+currencies: [{id: points, name: Points, value: 0.01}]
+rules:
+  - {id: bonus, on: [purchase], fixed: 50, cap_per_member: {points: 50, period: month}}
+  - {id: promo, on: [purchase], per_amount: {points: 1}, budget: 100}
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+""")
+TRACE = [
+    {"rule": "bonus", "outcome": "matched", "points": 50, "currency": "points"},
+    {"rule": "promo", "outcome": "matched", "points": 30, "currency": "points"},
+    {"rule": "base", "outcome": "matched", "points": 30, "currency": "points"},
+    {"rule": "gone", "outcome": "matched", "points": 7, "currency": "points"},  # rule removed
+]
+
+
+def test_refunds_give_back_cap_and_budget_use_in_proportion_in_the_purchase_period() -> None:
+    # Bought at 00:30 on 1 December in Paris (30 November in UTC): the cap counted it in
+    # 2026-12. Three refunds of 10 of 30 EUR give back floor(50 x k/3) and floor(30 x k/3).
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    steps = []
+    for before in (Decimal(0), Decimal(10), Decimal(20)):
+        back = counters_given_back(CAPPED.rules, TRACE, at, CAPPED.zone, Decimal(30), before,
+                                   Decimal(10))  # fmt: skip
+        steps.append((back.usage, back.budgets))
+    assert steps == [
+        ([Usage("bonus", "2026-12", 16)], {"promo": 10}),
+        ([Usage("bonus", "2026-12", 17)], {"promo": 10}),
+        ([Usage("bonus", "2026-12", 17)], {"promo": 10}),
+    ]
+    whole = counters_given_back(CAPPED.rules, TRACE, at, CAPPED.zone, Decimal("29.99"),
+                                Decimal(0), Decimal("29.99"))  # fmt: skip
+    assert (whole.usage, whole.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
+
+
+def test_a_third_of_the_amount_reverses_exactly_a_third_of_the_points() -> None:
+    # floor(30 x 10 / 30) = 10: the share first (0.333...) reversed only 9
+    earned = [EarnedTransaction("t1", "points", 30)]
+    (reversal,) = refund_reversals(Decimal(30), Decimal(0), Decimal(10), earned)
+    assert reversal.points == 10

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fidelite.cli.main import _register, app
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.processing import EventProcessor
-from fidelite.processing.importer import import_events
+from fidelite.processing.importer import import_events, write_rejects
 from fidelite.program import parse_program
 from fidelite.store import Database
 
@@ -118,3 +118,29 @@ def test_cli_import_prints_the_refund_shortfall(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, [*args, "--format", "json"])
     summary = json.loads(again.stdout)
     assert (summary["refunds"], summary["points_into_debt"]) == (0, {})
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_import_lists_a_refund_dated_before_its_purchase_in_the_rejects_file(
+    pdb: Database, tmp_path: Path, batch: bool
+) -> None:
+    rows = [
+        ["p1", "purchase", "ann", "2026-12-01T10:00:00+01:00", "500.00", ""],
+        ["r1", "refund", "ann", "2026-11-01T10:00:00+01:00", "500.00", "p1"],
+        ["p2", "purchase", "ann", "2026-12-02T10:00:00+01:00", "5.00", ""],
+    ]
+    processor = EventProcessor(pdb, parse_program(PROGRAM % "debt"))
+    report = import_events(processor, write_csv(tmp_path / "events.csv", rows), batch=batch)
+    assert report.summary() == {
+        "rows": 3, "processed": 2, "duplicates": 0, "rejected": 1,
+        "rejected_by_code": {"refund_before_purchase": 1},
+        "refunds": 0, "points_written_off": {}, "points_into_debt": {},
+    }  # fmt: skip
+    write_rejects(tmp_path / "rejects.csv", report.rejected)
+    assert (tmp_path / "rejects.csv").read_text(encoding="utf-8").splitlines() == [
+        "row,event_id,code,message",
+        '3,r1,refund_before_purchase,"the refund at 2026-11-01T10:00:00+01:00 is dated before '
+        'its purchase, at 2026-12-01T10:00:00+01:00"',
+    ]
+    assert balance(pdb, "ann", "points") == (505, 0)
+    assert_invariants(pdb, "shop")

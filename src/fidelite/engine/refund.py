@@ -5,12 +5,26 @@ Each earn transaction of the purchase is reversed by
 from the cumulative refunded amount means partial refunds never drift, and refunding
 the whole amount (in one go or in parts) reverses every point, no more. Pending points
 are reversed the same way (the ledger reverses pending lots first).
+
+What the purchase used of a rule's per-member cap and of a campaign budget is given
+back by the same rule (:func:`counters_given_back`): a purchase refunded in full leaves
+the next purchase the cap and budget it would have had without it.
+
+A refund dated before its purchase is refused (:func:`check_refund_time`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fidelite.engine.decision import Usage
+from fidelite.engine.period import period_key
+from fidelite.program.rule import Rule
 
 
 class RefundError(ValueError):
@@ -56,13 +70,81 @@ def refund_reversals(
         )
     if purchase_amount == 0:
         return []
-    share = (refunded_before + refund_amount) / purchase_amount
     reversals = []
     for tx in earned:
-        target = int((tx.points * share).to_integral_value(rounding=ROUND_FLOOR))
-        if refunded_before + refund_amount == purchase_amount:
-            target = tx.points  # exact on the last refund, whatever the decimals
-        points = target - tx.reversed
+        points = cumulative_share(tx.points, purchase_amount, refunded_before + refund_amount)
+        points -= tx.reversed
         if points > 0:
             reversals.append(Reversal(tx.transaction_id, tx.currency, points))
     return reversals
+
+
+def cumulative_share(points: int, purchase_amount: Decimal, refunded: Decimal) -> int:
+    """``floor(points x refunded / purchase_amount)``: what refunds of ``refunded`` in all
+    take back of ``points``; exactly ``points`` once the whole amount is refunded,
+    whatever the decimals. Multiplied before dividing: a third of 30 EUR on 30 points is
+    exactly 10 (the share first, 0.333..., gave 9.999... and so 9)."""
+    if refunded >= purchase_amount:
+        return points
+    return int((points * refunded / purchase_amount).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def check_refund_time(purchase_at: datetime, refund_at: datetime) -> None:
+    """Refuse a refund dated before its purchase (``refund_before_purchase``): it would
+    take back what was not yet earned and undo an upgrade before it happened."""
+    if refund_at < purchase_at:
+        shown = purchase_at.astimezone(refund_at.tzinfo)
+        raise RefundError(
+            "refund_before_purchase",
+            f"the refund at {refund_at.isoformat()} is dated before its purchase, "
+            f"at {shown.isoformat()}",
+        )
+
+
+@dataclass(frozen=True)
+class CountersBack:
+    """What a refund gives back of its purchase's use of per-member caps (``usage``:
+    points per rule and period key, to subtract from ``rule_usage``) and of campaign
+    budgets (``budgets``: points per rule, to subtract from ``rule_budgets.used``)."""
+
+    usage: list[Usage]
+    budgets: dict[str, int]
+
+
+def counters_given_back(
+    rules: Iterable[Rule],
+    trace: Iterable[Mapping[str, Any]],
+    purchase_at: datetime,
+    zone: ZoneInfo,
+    purchase_amount: Decimal,
+    refunded_before: Decimal,
+    refund_amount: Decimal,
+) -> CountersBack:
+    """The share of its purchase's cap and budget use a refund gives back.
+
+    The purchase's trace says what each rule gave: a rule with ``cap_per_member`` counted
+    those points in the period of the purchase's local time, a rule with ``budget``
+    spent them from the budget. Each is given back as points are reversed:
+    ``floor(used x refunded so far / amount)`` less what earlier refunds gave back, all
+    of it once the purchase is refunded in full.
+    """
+    by_id = {rule.id: rule for rule in rules}
+    usage: list[Usage] = []
+    budgets: dict[str, int] = {}
+    if purchase_amount == 0:
+        return CountersBack(usage, budgets)
+    after = refunded_before + refund_amount
+    for line in trace:
+        rule, used = by_id.get(str(line.get("rule"))), int(line.get("points") or 0)
+        if rule is None or used <= 0:
+            continue
+        back = cumulative_share(used, purchase_amount, after)
+        back -= cumulative_share(used, purchase_amount, refunded_before)
+        if back <= 0:
+            continue
+        if rule.cap_per_member is not None:
+            period = period_key(rule.cap_per_member.period, purchase_at, zone)
+            usage.append(Usage(rule.id, period, back))
+        if rule.budget is not None:
+            budgets[rule.id] = back
+    return CountersBack(usage, budgets)

@@ -27,13 +27,20 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
 from fidelite.engine.coupon import generate_codes, normalise
 from fidelite.engine.event import PURCHASE, REFUND
-from fidelite.engine.refund import EarnedTransaction, RefundError, refund_reversals
+from fidelite.engine.refund import (
+    CountersBack,
+    EarnedTransaction,
+    RefundError,
+    check_refund_time,
+    counters_given_back,
+    refund_reversals,
+)
 from fidelite.engine.rewards import check_redemption
 from fidelite.engine.tiers import (
     Activity,
@@ -251,6 +258,10 @@ class EventProcessor:
             raise ProcessingError("unknown_purchase", f"no purchase {event.refund_of!r}")
         if original.member_ref != event.member:
             raise ProcessingError("member_mismatch", "the refund names another member")
+        try:
+            check_refund_time(original.occurred_at, event.at)
+        except RefundError as exc:
+            raise ProcessingError(exc.code, str(exc)) from None
         self.ledger.lock(conn, self.program.id, event.member)
         # Read again under the lock: a refund of the same purchase committed meanwhile
         # has moved refunded_amount, and both the over-refund check and "refunded in
@@ -315,6 +326,7 @@ class EventProcessor:
         refunded_before, paid = Decimal(original.refunded_amount), Decimal(original.amount)
         if refunded_before < paid <= refunded_before + event.amount:  # now refunded in full
             self._set_member(conn, event.member, purchases=member_states.c.purchases - 1)
+        self._give_back(conn, event, original.occurred_at, paid, refunded_before)
         for r in reversals:
             conn.execute(
                 update(earnings)
@@ -327,6 +339,49 @@ class EventProcessor:
             )
         changes = self._after_refund(conn, event, original.occurred_at)
         return Result(event.id, Outcome.processed, None, receipts, changes)
+
+    def _give_back(
+        self,
+        conn: Connection,
+        event: Event,
+        purchase_at: datetime,
+        paid: Decimal,
+        refunded_before: Decimal,
+    ) -> None:
+        """Give back, in proportion, what the purchase used of per-member caps and campaign
+        budgets (:func:`~fidelite.engine.refund.counters_given_back`), under the budgets'
+        locks as a writer that spends them takes them (after the member lock)."""
+        if not any(r.cap_per_member or r.budget for r in self.program.rules):
+            return
+        assert event.refund_of is not None and event.amount is not None
+        trace = conn.execute(
+            select(events.c.trace).where(
+                events.c.program_id == self.program.id, events.c.event_id == event.refund_of
+            )
+        ).scalar_one()
+        back = counters_given_back(self.program.rules, trace, purchase_at, self.program.zone,
+                                   paid, refunded_before, event.amount)  # fmt: skip
+        self._subtract_counters(conn, event.member, back)
+
+    def _subtract_counters(self, conn: Connection, member_ref: str, back: CountersBack) -> None:
+        pid = self.program.id
+        lock_shared(conn, *(f"budget:{pid}:{rule}" for rule in back.budgets))
+        # Never below 0: the program may have changed the rule since the purchase.
+        for use in back.usage:
+            points = rule_usage.c.points
+            conn.execute(
+                update(rule_usage)
+                .where(rule_usage.c.program_id == pid, rule_usage.c.member_ref == member_ref,
+                       rule_usage.c.rule_id == use.rule, rule_usage.c.period == use.period)
+                .values(points=case((points > use.points, points - use.points), else_=0))
+            )  # fmt: skip
+        for rule_id, spent in sorted(back.budgets.items()):
+            used = rule_budgets.c.used
+            conn.execute(
+                update(rule_budgets)
+                .where(rule_budgets.c.program_id == pid, rule_budgets.c.rule_id == rule_id)
+                .values(used=case((used > spent, used - spent), else_=0))
+            )
 
     # ----------------------------------------------------------------- coupons
 
