@@ -27,6 +27,7 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/members/{member_id}/timeline"): {"url": "/v1/members/ann/timeline"},
     ("GET", "/v1/members/{member_id}/export"): {"url": "/v1/members/ann/export"},
     ("GET", "/v1/members/{member_id}/tier"): {"url": "/v1/members/ann/tier"},
+    ("GET", "/v1/events/{event_id}"): {"url": "/v1/events/seed-e"},
     ("GET", "/v1/rewards"): {"url": "/v1/rewards"},
     ("GET", "/v1/webhooks"): {"url": "/v1/webhooks"},
     ("GET", "/v1/webhooks/deliveries"): {"url": "/v1/webhooks/deliveries"},
@@ -118,8 +119,8 @@ def _send(
 
 
 def _prepare(live: Live) -> dict[str, str]:
-    """ann with 500 points, a redemption to cancel, a webhook subscription to remove
-    and a delivery to replay."""
+    """ann with 500 points and a purchase to look up, a redemption to cancel, a webhook
+    subscription to remove and a delivery to replay."""
     with live.client("admin") as c:
         c.post("/v1/members", json={"id": "ann", "attributes": {"secret": SECRET}})
         c.post(
@@ -148,6 +149,10 @@ def _prepare(live: Live) -> dict[str, str]:
         record(conn, "shop", "points.earned", {"member": "ann"}, member_ref="ann")
     dispatch(live.db)  # a delivery to list, inspect and replay
     (delivery,) = log(live.db, "shop")
+    event = {"id": "seed-e", "type": "purchase", "member": "ann", "amount": "5",
+             "at": "2026-11-20T10:00:00+01:00"}  # fmt: skip
+    with live.client("admin") as c:
+        assert c.post("/v1/events", json=event).status_code == 201
     return {"rid": str(rid), "sid": str(sid), "did": str(delivery["id"])}
 
 

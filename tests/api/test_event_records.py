@@ -1,9 +1,10 @@
 """An event as recorded, over real HTTP (SQLite file and PostgreSQL): an event id sent
 again is answered with what the event got the first time, another event under a
-recorded id is a conflict."""
+recorded id is a conflict, and ``GET /v1/events/{id}`` explains a past event."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fidelite.api.routes.events import BatchResult, EventResult
@@ -131,3 +132,53 @@ def test_a_batch_answers_repeated_ids_as_single_events_do(live: Live) -> None:
         "e1", "amount '42.9000' recorded, '43.0000' sent")}  # fmt: skip
     assert results[4] == {"event_id": "e2", "outcome": "rejected", "problem": conflict(
         "e2", "member 'ann' recorded, 'bob' sent")}  # fmt: skip
+
+
+def test_a_past_event_is_explained_with_its_trace_and_refunds(live: Live) -> None:
+    from fidelite.api.routes.events import EventRecord
+
+    with live.client("integration") as c:
+        bought = c.post("/v1/events", json=purchase("e1", "1500")).json()
+        back = c.post("/v1/events", json=refund("r1", "600", "e1")).json()
+    before = datetime.now(UTC)
+    with live.client("analyst") as c:  # a read: every role may
+        got = c.get("/v1/events/e1")
+        refunded = c.get("/v1/events/r1")
+        missing = c.get("/v1/events/nope")
+    assert got.status_code == 200
+    body = got.json()
+    EventRecord.model_validate(body)
+    assert datetime.fromisoformat(body.pop("recorded_at")) < before
+    assert body == {
+        "event_id": "e1", "outcome": "processed", "type": "purchase", "member": "ann",
+        "at": "2026-11-20T09:00:00Z", "amount": "1500.0000", "refund_of": None,
+        "coupon": None, "coupon_accepted": None, "points": {"points": 1500},
+        "transactions": bought["transactions"],
+        "tier_changes": [{"at": "2026-11-20T09:00:00Z", "kind": "upgrade", "from": "bronze",
+                          "to": "silver", "value": "1500.0000",
+                          "reason": "spend 1500.0000 reached 1000", "event_id": "e1"}],
+        "trace": [{"rule": "base", "outcome": "matched", "points": 1500, "currency": "points"}],
+        "refunded_amount": "600.0000", "reversed": {"points": 600},
+        "refunds": [{"event_id": "r1", "at": "2026-11-21T09:00:00Z", "amount": "600.0000",
+                     "points": {"points": -600}}],
+    }  # fmt: skip
+    record = refunded.json()
+    record.pop("recorded_at")
+    assert record == {
+        "event_id": "r1", "outcome": "processed", "type": "refund", "member": "ann",
+        "at": "2026-11-21T09:00:00Z", "amount": "600.0000", "refund_of": "e1",
+        "coupon": None, "coupon_accepted": None, "points": {"points": -600},
+        "transactions": back["transactions"],
+        "tier_changes": [{"at": "2026-11-21T09:00:00Z", "kind": "upgrade_reversed",
+                          "from": "silver", "to": "bronze", "value": "900.0000",
+                          "reason": "refund: spend 900.0000 no longer reaches 1000",
+                          "event_id": "r1"}],
+        "trace": [{"transaction_id": str(bought["transactions"][0]), "currency": "points",
+                   "points": 600, "written_off": 0, "debt_added": 0}],
+        "refunded_amount": "0.0000", "reversed": {}, "refunds": [],
+    }  # fmt: skip
+    assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
+    assert missing.json() == {
+        "type": "https://fidelite.dev/problems/unknown_event", "title": "unknown event",
+        "status": 404, "detail": "no event 'nope' in this program", "code": "unknown_event",
+    }  # fmt: skip

@@ -17,7 +17,7 @@ from fidelite.api.app import create_app
 from fidelite.api.keys import create_key
 from fidelite.api.routes.adjustments import AdjustmentReceipt, BulkAdjustmentResult
 from fidelite.api.routes.coupons import IssuedCoupons
-from fidelite.api.routes.events import BatchResult
+from fidelite.api.routes.events import BatchResult, EventRecord
 from fidelite.api.routes.members import MemberErasure, MemberExport, Timeline
 from fidelite.api.routes.rewards import RedemptionOut, RewardCatalogue, RewardOut
 from fidelite.api.routes.tiers import TierAssigned, TierStanding
@@ -55,6 +55,7 @@ MODELS: dict[tuple[str, str, str], type[BaseModel]] = {
     ("get", "/v1/webhooks/deliveries/{delivery_id}/attempts", "200"): DeliveryAttempts,
     ("post", "/v1/webhooks/deliveries/{delivery_id}:replay", "200"): Delivery,
     ("post", "/v1/events:batch", "200"): BatchResult,
+    ("get", "/v1/events/{event_id}", "200"): EventRecord,
     ("get", "/v1/members/{member_id}/tier", "200"): TierStanding,
     ("post", "/v1/members/{member_id}/tier:assign", "201"): TierAssigned,
     ("post", "/v1/coupon-campaigns/{campaign_id}/coupons", "201"): IssuedCoupons,
@@ -132,6 +133,20 @@ def test_a_batch_answers_its_model_processed_duplicate_and_rejected(live: Live) 
         "type": "https://fidelite.dev/problems/unknown_purchase", "title": "unknown purchase",
         "status": 404, "detail": "no purchase 'nope'", "code": "unknown_purchase",
     }  # fmt: skip
+
+
+def test_an_event_record_answers_its_model(live: Live) -> None:
+    refund = {**PURCHASE, "id": "r1", "type": "refund", "amount": "5", "refund_of": "e1"}
+    with live.client("integration") as c:
+        c.post("/v1/events", json={**PURCHASE, "amount": "1200", "coupon": "welc-nope"})
+        c.post("/v1/events", json=refund)
+        bought = conforms(c.get("/v1/events/e1"), 200, EventRecord)
+        refunded = conforms(c.get("/v1/events/r1"), 200, EventRecord)
+    assert (bought["tier_changes"][0]["kind"], bought["refunds"][0]["event_id"]) == (
+        "upgrade",
+        "r1",
+    )
+    assert (bought["coupon"], refunded["trace"][0]["points"]) == ("WELC-NOPE", 5)
 
 
 def test_reward_model_names_every_field_of_the_program_reward() -> None:

@@ -38,6 +38,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/adjustments:bulk"): ADMIN,
     ("POST", "/v1/events"): TILL,
     ("POST", "/v1/events:batch"): TILL,
+    ("GET", "/v1/events/{event_id}"): READ,
     ("GET", "/v1/rewards"): READ,
     ("POST", "/v1/redemptions"): TILL,
     ("POST", "/v1/redemptions/{redemption_id}:cancel"): frozenset(

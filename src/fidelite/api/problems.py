@@ -31,6 +31,7 @@ STATUS: dict[str, int] = {
     "unknown_transaction": 404,
     "unknown_redemption": 404,
     "unknown_purchase": 404,
+    "unknown_event": 404,
     "unknown_subscription": 404,
     "unknown_delivery": 404,
     "unknown_campaign": 404,
@@ -66,7 +67,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (401, "No, unknown or revoked API key"),
         (403, "Key of another program, or a role without access"),
-        (404, "Unknown member, redemption or subscription"),
+        (404, "Unknown member, event, redemption or subscription"),
         (409, "Conflict: member exists, key still running, event id recorded otherwise"),
         (413, "Request body too large"),
         (422, "Invalid request, or a business rejection (see code)"),

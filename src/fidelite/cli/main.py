@@ -62,10 +62,11 @@ def _register() -> None:
 
     app.add_typer(webhooks_cli.app, name="webhooks")
 
-    from fidelite.cli import coupons, tiers
+    from fidelite.cli import coupons, events, tiers
 
     app.add_typer(tiers.app, name="tier")
     app.add_typer(coupons.app, name="coupon")
+    app.add_typer(events.app, name="event")
 
     from fidelite.cli.helptext import reflow_app
 

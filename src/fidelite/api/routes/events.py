@@ -1,4 +1,5 @@
-"""Events in: purchases, refunds, sign-ups and any named member action, one or a batch.
+"""Events in: purchases, refunds, sign-ups and any named member action, one or a batch;
+and one event as recorded, to explain what it earned.
 
 Each event is processed by the same code as bulk import and de-duplicated by its own
 ``id``: sending it again posts nothing and answers ``duplicate`` with what the event
@@ -10,6 +11,7 @@ another event under a recorded id (another member, amount, time...) answers 409
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -23,10 +25,11 @@ from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception, invalid
 from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
+from fidelite.api.routes.tiers import TierChangeOut as TimelineEntry
 from fidelite.engine import Event
 from fidelite.processing import Result
 from fidelite.processing.batch import process_events
-from fidelite.processing.recorded import Repeated, Settled, settle_duplicates
+from fidelite.processing.recorded import Repeated, Settled, read_event, settle_duplicates
 
 router = APIRouter(prefix="/v1", tags=["events"])
 # POST /v1/events authenticates in its group's transaction (fidelite.api.intake), not
@@ -176,3 +179,72 @@ def post_batch(
         return 200, {"results": [answer_body(e, a) for e, a in pairs]}
 
     return once(svc, key, "POST /v1/events:batch", batch.model_dump(mode="json"), run)
+
+
+RECORD_EXAMPLE: dict[str, Any] = {
+    "event_id": "till-7-000123", "outcome": "processed", "type": "purchase",
+    "member": "CARD-0001", "at": "2026-11-23T09:15:00Z", "amount": "23.5000",
+    "refund_of": None, "coupon": None, "coupon_accepted": None,
+    "recorded_at": "2026-11-23T09:15:01.250000Z", "points": {"points": 23},
+    "transactions": [4411], "tier_changes": [],
+    "trace": [{"rule": "base", "outcome": "matched", "points": 23, "currency": "points"},
+              {"rule": "coffee_bonus", "outcome": "condition_false", "points": 0}],
+    "refunded_amount": "10.0000", "reversed": {"points": 9},
+    "refunds": [{"event_id": "till-7-000130", "at": "2026-11-24T08:00:00Z",
+                 "amount": "10.0000", "points": {"points": -9}}],
+}  # fmt: skip
+
+
+class RefundApplied(BaseModel):
+    """A refund recorded against the event."""
+
+    event_id: str
+    at: datetime
+    amount: Decimal
+    points: dict[str, int] = Field(description="points it took back per currency (< 0)")
+
+
+class EventRecord(BaseModel):
+    """An event as recorded: why it earned what it did.
+
+    Its fields the store keeps (items, channel, store and attributes are not kept),
+    the points it moved per currency (a refund's < 0) with their ledger transactions,
+    the tier changes it caused, the decision trace as recorded, and the refunds applied
+    to it since. Times in UTC, amounts as strings.
+    """
+
+    model_config = ConfigDict(serialize_by_alias=True,
+                              json_schema_extra={"examples": [RECORD_EXAMPLE]})  # fmt: skip
+    event_id: str
+    outcome: str = Field(description="processed: only processed events are recorded")
+    type: str
+    member: str
+    at: datetime
+    amount: Decimal | None
+    refund_of: str | None = Field(description="the refunded purchase (refunds)")
+    coupon: str | None
+    coupon_accepted: bool | None = Field(description="none: no coupon or not checked")
+    recorded_at: datetime
+    points: dict[str, int] = Field(description="points moved per currency; a refund's are < 0")
+    transactions: list[int] = Field(description="the ledger transactions it wrote")
+    tier_changes: list[TimelineEntry]
+    trace: list[dict[str, Any]] = Field(
+        description="each rule, matched or not, and why (rule, outcome, points, currency, "
+        "note); for a refund, each earn transaction reversed (transaction_id, currency, "
+        "points, written_off, debt_added)"
+    )
+    refunded_amount: Decimal = Field(description="a purchase: the part refunded since")
+    reversed: dict[str, int] = Field(description="points refunds took back, per currency")
+    refunds: list[RefundApplied] = Field(description="refunds applied to it, oldest first")
+
+
+@router.get("/events/{event_id}", response_model=EventRecord)
+def get_event(event_id: str, svc: ServicesDep, who: CallerDep) -> EventRecord:
+    """An event as recorded: what it earned and why (the decision trace), its points
+    per currency, tier changes and the refunds applied to it. ``unknown_event`` (404)
+    if no event has this id in the program."""
+    with svc.db.read() as conn:
+        found = read_event(conn, svc.program.id, event_id)
+    if found is None:
+        raise Problem("unknown_event", f"no event {event_id!r} in this program")
+    return EventRecord.model_validate(found.as_dict())
