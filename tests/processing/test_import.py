@@ -122,6 +122,41 @@ def test_cli_import_writes_rejects_file(tmp_path: Path) -> None:
     assert rejects[0]["message"] == "event_id: Field required"
 
 
+def test_cli_import_leaves_only_this_runs_rejects(tmp_path: Path) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    bad = ["e9", "purchase", "ann", "2026-11-04 10:00", "5", ""]
+    file = write_csv(tmp_path / "events.csv", [GOOD[0], bad])
+    rejects = tmp_path / "events.csv.rejects.csv"
+    _register()
+    args = ["import", "events", str(file), "--program", str(program),
+            "--db", f"sqlite:///{tmp_path / 'shop.db'}", "--format", "json"]  # fmt: skip
+
+    def run(*extra: str) -> dict[str, object]:
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    first = run()
+    assert (first["rejected"], first["rejects_file"]) == (1, str(rejects))
+    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith("3,e9,invalid_row,")
+    write_csv(file, [GOOD[0], [*bad[:3], "2026-11-04T10:00:00+01:00", *bad[4:]]])  # fixed
+    fixed = run()
+    assert (fixed["processed"], fixed["duplicates"], fixed["rejected"]) == (1, 1, 0)
+    assert fixed["rejects_file"] is None
+    assert not rejects.exists()  # the first run's error is not left behind
+    # a chosen path too: written when rows are rejected, removed when none are
+    chosen = tmp_path / "bad-rows.csv"
+    chosen.write_text("row,event_id,code,message\n3,e9,invalid_row,stale\n", encoding="utf-8")
+    assert run("--rejects", str(chosen))["rejects_file"] is None
+    assert not chosen.exists()
+    # the rejects path cannot be the file being imported
+    same = CliRunner().invoke(app, [*args, "--rejects", str(file)])
+    assert same.exit_code == 1
+    assert json.loads(same.stdout)["error"]["code"] == "invalid_rejects_path"
+    assert file.exists()
+
+
 def test_import_in_chunks_commits_good_rows_around_rejected_ones(
     pdb: Database, tmp_path: Path
 ) -> None:

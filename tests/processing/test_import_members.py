@@ -206,3 +206,27 @@ def test_cli_import_members_json_and_rejects_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0
     assert "missing column(s): member" in result.stdout
+
+
+def test_cli_import_members_leaves_only_this_runs_rejects(tmp_path: Path) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    file = write(tmp_path / "crm.csv", [GOOD[0], ["dee", "", "17/05/1990", "", ""]])
+    rejects = tmp_path / "crm.csv.rejects.csv"
+    _register()
+    args = ["import", "members", str(file), "--program", str(program),
+            "--db", f"sqlite:///{tmp_path / 'shop.db'}", "--format", "json"]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rejects_file"] == str(rejects)
+    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith("3,dee,invalid_row,")
+    write(file, [GOOD[0], ["dee", "", "1990-05-17", "", ""]])  # the row fixed
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    summary = json.loads(second.stdout)
+    assert (summary["created"], summary["unchanged"], summary["rejected"]) == (1, 1, 0)
+    assert summary["rejects_file"] is None
+    assert not rejects.exists()  # the first run's error is not left behind
+    table = CliRunner().invoke(app, args[:-2])  # the table summary says nothing of rejects
+    assert table.exit_code == 0 and "Rejected rows" not in table.stdout
+    assert not rejects.exists()

@@ -31,15 +31,21 @@ from fidelite.store import Database
 
 app = typer.Typer(help="Bulk import.", no_args_is_help=True)
 
+RejectsOption = typer.Option(
+    None,
+    "--rejects",
+    help="Write rejected rows here (default: FILE.rejects.csv). After a run the file holds "
+    "that run's rejected rows only: it is there if and only if the run rejected rows "
+    "(one left by an earlier run is removed).",
+)
+
 
 @app.command("events")
 def events(
     file: Path = typer.Argument(..., help="Events file: CSV or Parquet."),
     program_file: Path = typer.Option(..., "--program", "-p", help="Program file (YAML)."),
     db: str | None = typer.Option(None, "--db", help="Database URL (default: $FIDELITE_DB)."),
-    rejects: Path | None = typer.Option(
-        None, "--rejects", help="Write rejected rows here (default: FILE.rejects.csv)."
-    ),
+    rejects: Path | None = RejectsOption,
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     announce: bool = typer.Option(
         True,
@@ -50,7 +56,11 @@ def events(
     """Process every event of a file through the program; re-running it changes nothing.
 
     Bad rows are skipped and listed, with their row number and reason, in the rejects
-    file; the exit status is 0 even when some rows were rejected. The summary also says
+    file; the exit status is 0 even when some rows were rejected. The rejects file is
+    this run's only: one an earlier run left at its path is removed as the import
+    starts, and it is written when rows are rejected, so it is there if and only if
+    this run rejected rows (the summary's rejects_file is its path, or null). The
+    summary also says
     how many refunds were applied and what they could not take back (points written
     off, or clawed back into debt, per currency). A file that cannot be read (not
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
@@ -63,6 +73,7 @@ def events(
     rejects_path = _rejects_path(file, rejects, fmt)
     total = _checked_rows(file, EVENT_COLUMNS, fmt)
     with _processor(program_file, db, announce, fmt) as processor:
+        _clear_rejects(rejects_path, fmt)
         report = _with_progress(
             file, total, fmt, lambda advance: import_events(processor, file, progress=advance)
         )
@@ -75,9 +86,7 @@ def members(
     file: Path = typer.Argument(..., help="Members file: CSV or Parquet."),
     program_file: Path = typer.Option(..., "--program", "-p", help="Program file (YAML)."),
     db: str | None = typer.Option(None, "--db", help="Database URL (default: $FIDELITE_DB)."),
-    rejects: Path | None = typer.Option(
-        None, "--rejects", help="Write rejected rows here (default: FILE.rejects.csv)."
-    ),
+    rejects: Path | None = RejectsOption,
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     announce: bool = typer.Option(
         True, "--announce/--no-announce", help="Send member.created webhook events."
@@ -87,7 +96,9 @@ def members(
 
     Columns: member (required); joined_at (ISO 8601 with offset, new members only;
     default now), birth_date (YYYY-MM-DD), segments (JSON list or names separated by
-    ';'), attributes (JSON object). Bad rows are skipped and listed in the rejects file.
+    ';'), attributes (JSON object). Bad rows are skipped and listed in the rejects file,
+    which holds this run's rejects only, as for events: it is there if and only if this
+    run rejected rows (one an earlier run left is removed; rejects_file is then null).
 
     Example: fidelite import members crm.csv --program program.yaml --db sqlite:///shop.db
 
@@ -97,6 +108,7 @@ def members(
     rejects_path = _rejects_path(file, rejects, fmt)
     total = _checked_rows(file, MEMBER_COLUMNS, fmt)
     with _processor(program_file, db, announce, fmt) as processor:
+        _clear_rejects(rejects_path, fmt)
         report = _with_progress(
             file,
             total,
@@ -110,6 +122,9 @@ def members(
 def _rejects_path(file: Path, given: Path | None, fmt: OutputFormat) -> Path:
     """Where rejected rows go, checked writable before anything is imported."""
     path = given or file.with_name(file.name + ".rejects.csv")
+    if path.resolve() == file.resolve():
+        fail(f"--rejects {path}: that is the file to import; choose another path",
+             code="invalid_rejects_path", fmt=fmt)  # fmt: skip
     try:
         check_rejects_path(path)
     except ImportFileError as exc:
@@ -124,6 +139,16 @@ def _checked_rows(file: Path, columns: Columns, fmt: OutputFormat) -> int:
         return count_rows(file, columns)
     except ImportFileError as exc:
         fail(str(exc), code="invalid_file", fmt=fmt)
+
+
+def _clear_rejects(path: Path, fmt: OutputFormat) -> None:
+    """Remove the rejects file an earlier run left at ``path``, as the import starts:
+    afterwards the path holds this run's rejects, or nothing (never stale rows)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        fail(f"{path}: cannot remove the rejects file of an earlier run: {exc.strerror}",
+             code="invalid_rejects_path", fmt=fmt)  # fmt: skip
 
 
 def _write_rejects(path: Path, rejected: list[RejectedRow], key: str, fmt: OutputFormat) -> None:
