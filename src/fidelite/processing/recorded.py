@@ -56,7 +56,7 @@ class Repeated:
 
     @classmethod
     def of(cls, event: Event, result: Result) -> Repeated:
-        """What ``event``, processed into ``result`` (not written yet), got."""
+        """What ``event``, processed into ``result`` (its rows maybe not written yet), got."""
         decision = result.decision.as_dict()["trace"] if result.decision else None
         points = signed_points(result.receipts)
         changes = [replace(c, at=c.at.astimezone(UTC)) for c in result.tier_changes]
@@ -205,7 +205,7 @@ def settle_duplicates(
         elif event.id in stored:
             record = stored[event.id]
             settled.append(conflict(event, record.kept()) or record.repeated())
-        else:  # recorded, then erased? never deleted: keep the bare duplicate
+        else:  # not found (recorded events are never deleted): the bare duplicate
             settled.append(answer)
     return settled
 
