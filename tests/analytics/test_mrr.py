@@ -108,3 +108,38 @@ def test_mrr_cli_json(write_csv: Callable[..., Path]) -> None:
     proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path),
                            "--period", "week"], capture_output=True, text=True)  # fmt: skip
     assert proc.returncode != 0 and "month, quarter or year" in proc.stderr
+
+
+def test_converting_from_a_free_trial_is_new_mrr(write_csv: Callable[..., Path]) -> None:
+    # d's $0 trial runs on the Feb 1 boundary: no MRR, so paying 10 from Feb 10 is new
+    # (it was counted as reactivation of the trial).
+    text = """
+    customer_id,mrr,start,end,plan
+    a,20,2024-01-01,,basic
+    d,0,2024-01-20,2024-02-10,trial
+    d,10,2024-02-10,,basic
+    """
+    path = write_csv(text, "trial.csv")
+    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+    proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path), "-f", "json"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    jan, feb = json.loads(proc.stdout)["rows"]
+    assert _moves(jan) == (20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0)
+    assert _moves(feb) == (20.0, 10.0, 0.0, 0.0, 0.0, 0.0, 30.0)
+    assert (feb["customers_start"], feb["customers_end"]) == (1, 2)
+
+
+def test_a_paying_customer_back_after_a_free_trial_is_reactivation(
+    write_csv: Callable[..., Path],
+) -> None:
+    text = """
+    customer_id,mrr,start,end
+    a,10,2024-01-01,2024-02-01
+    a,0,2024-02-01,2024-03-01
+    a,15,2024-03-01,
+    """
+    jan, feb, mar = mrr(Subscriptions(load_subscriptions(write_csv(text, "s.csv")))).rows
+    assert _moves(jan) == (10.0, 0.0, 0.0, 0.0, 0.0, 10.0, 0.0)
+    assert _moves(feb) == (0.0, 0.0, 15.0, 0.0, 0.0, 0.0, 15.0)
+    assert _moves(mar) == (15.0, 0.0, 0.0, 0.0, 0.0, 0.0, 15.0)

@@ -84,6 +84,12 @@ def test_mrr_is_identical_on_duckdb_and_spark(
             if open_ended:
                 break
             day = end + timedelta(days=rng.choice([0, 0, 0, 40]))
+    for c in range(150, 180):  # free ($0) trials, most converting to a paid plan
+        day = date(2023, 1, 1) + timedelta(days=rng.randrange(400))
+        paid = day + timedelta(days=rng.randrange(10, 60))
+        lines.append(f"c{c},0,{day},{paid}")
+        if rng.random() < 0.8:
+            lines.append(f"c{c},{rng.choice([9, 19])},{paid},")
     path: Path = tmp_path_factory.mktemp("subs") / "subs.csv"
     path.write_text("\n".join(lines) + "\n")
     loaded = load_subscriptions(path)

@@ -5,7 +5,8 @@ day (``start <= day < end``). For period P (month by default; quarter or year):
 
 * starting MRR = MRR on P's first day; ending MRR = MRR on the next period's first day;
 * per customer, with s = their starting and e = their ending MRR:
-  new = e when s = 0 and they never had MRR on an earlier period boundary;
+  new = e when s = 0 and they never had MRR above 0 on an earlier period boundary (a
+  free trial, $0, is no MRR: converting from it is new);
   reactivation = e when s = 0 but they had MRR before;
   expansion = e - s when 0 < s < e; contraction = s - e when 0 < e < s;
   churned = s when e = 0;
@@ -37,7 +38,8 @@ DEFINITION = (
     "Per {period}: starting MRR = MRR on the first day of the {period}, ending MRR = MRR on "
     "the first day of the next one (MRR on a day = the mrr of subscriptions with start <= "
     "day < end). Per customer with starting s and ending e: new = e if s = 0 and no earlier "
-    "MRR, reactivation = e if s = 0 with earlier MRR, expansion = e - s if 0 < s < e, "
+    "MRR above 0 (a $0 trial is no MRR), reactivation = e if s = 0 with earlier MRR above "
+    "0, expansion = e - s if 0 < s < e, "
     "contraction = s - e if 0 < e < s, churned = s if e = 0. Revenue churn = churned + "
     "contraction; gross MRR churn rate = (churned + contraction) / starting x 100; net MRR "
     "churn rate = (churned + contraction - expansion) / starting x 100; net revenue "
@@ -98,7 +100,8 @@ def _movements(t: ibis.Table, boundaries: ibis.Table) -> ibis.Table:
         lambda r: (r.start_day <= r.at) & (r.end_day.isnull() | (r.end_day > r.at))
     )
     snap = running.group_by(["customer_id", "b"]).aggregate(v=running.mrr.sum())
-    first = snap.group_by("customer_id").aggregate(first_b=snap.b.min())
+    paying = snap.filter(snap.v > 0)  # a $0 trial is no MRR: its end is not a reactivation
+    first = paying.group_by("customer_id").aggregate(first_b=paying.b.min())
     zero = ibis.literal(0.0)
     cur = snap.select(customer_id=snap.customer_id, b=snap.b, s=snap.v, e=zero)
     nxt = snap.select(customer_id=snap.customer_id, b=snap.b - 1, s=zero, e=snap.v)
