@@ -34,8 +34,7 @@ rules:
   - {{id: review, on: [review], fixed: 40}}
 tiers:
   metric: {metric}
-  window: {window}
-  window_months: 2
+  window: {window}{months}
   levels:
     - {{id: bronze, name: Bronze, threshold: 0}}
     - {{id: silver, name: Silver, threshold: {silver}}}
@@ -99,7 +98,8 @@ def test_batch_path_gives_the_tier_changes_of_one_at_a_time(
     pdb: Database, window: str, metric: str, silver: int, gold: int
 ) -> None:
     files = history(random.Random(7))
-    fields = {"window": window, "metric": metric, "silver": silver, "gold": gold}
+    months = "\n  window_months: 2" if window == "rolling" else ""  # a calendar year has none
+    fields = {"window": window, "metric": metric, "silver": silver, "gold": gold, "months": months}
     single = EventProcessor(pdb, parse_program(PROGRAM.format(pid="single", **fields)))
     batched = EventProcessor(pdb, parse_program(PROGRAM.format(pid="batched", **fields)))
     for events in files:

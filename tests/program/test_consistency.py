@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fidelite.program import ProgramError, parse_program
-from fidelite.program.policy import ExpiryPolicy
+from fidelite.program.definition import ProgramDefinition
+from fidelite.program.policy import ExpiryPolicy, PendingPolicy
 from fidelite.program.tier import Tier, TierPolicy
 
 HEAD = """\
@@ -16,6 +17,8 @@ currencies:
     name: Points
     value: 0.1
 """
+LEVEL = {"id": "base", "name": "Base", "threshold": 0}
+CURRENCY = {"id": "points", "name": "Points", "value": "0.1"}
 
 
 def problems(text: str) -> list[str]:
@@ -89,6 +92,81 @@ def test_check_points_model_level_problems_at_their_field() -> None:
     ]
 
 
+NEVER_EXPIRE = "does nothing without a mode: points never expire (mode: never is the default);"
+EXPIRE_MODES = " add mode: after_earning or mode: inactivity"
+
+
+def test_check_rejects_expiry_settings_without_a_mode() -> None:
+    # Points used to never expire, silently: expires_at stayed null.
+    text = HEAD + (
+        "rules:\n  - {id: a, on: [purchase], fixed: 1}\n"
+        "expiry:\n"
+        "  months: 12\n"
+        "  rounding: end_of_month\n"
+        "  warn_days: 30\n"
+    )
+    assert problems(text) == [
+        f"p.yaml:10:11: expiry.months: 'months' {NEVER_EXPIRE}{EXPIRE_MODES}",
+        f"p.yaml:11:13: expiry.rounding: 'rounding' {NEVER_EXPIRE}{EXPIRE_MODES}",
+        f"p.yaml:12:14: expiry.warn_days: 'warn_days' {NEVER_EXPIRE}{EXPIRE_MODES}",
+    ]
+
+
+def test_check_rejects_expiry_settings_with_mode_never() -> None:
+    text = HEAD + "expiry: {mode: never, months: 12}\n"
+    assert problems(text) == [
+        "p.yaml:7:31: expiry.months: 'months' does nothing with mode: never (points never"
+        " expire); remove it, or set mode: after_earning or mode: inactivity"
+    ]
+
+
+def test_check_rejects_settings_that_do_nothing_in_other_policies() -> None:
+    text = HEAD + (
+        "rules:\n  - {id: a, on: [purchase, review], fixed: 1}\n"
+        "tiers:\n"
+        "  window: calendar_year\n"
+        "  window_months: 6\n"
+        "  requalify_months: 6\n"
+        "  levels: [{id: base, name: Base, threshold: 0}]\n"
+        "pending: {event_types: [review]}\n"
+        "refunds: {shortfall: debt, reevaluate_tier: false}\n"
+    )
+    calendar = (
+        "does nothing with window: calendar_year (the window is the calendar year,"
+        " re-qualified every 1 January); remove it, or set window: rolling"
+    )
+    assert problems(text) == [
+        f"p.yaml:11:18: tiers.window_months: 'window_months' {calendar}",
+        f"p.yaml:12:21: tiers.requalify_months: 'requalify_months' {calendar}",
+        "p.yaml:14:24: pending.event_types: 'event_types' does nothing while days is 0:"
+        " points are available at once; set days to the return window (e.g. days: 14)",
+    ]
+    no_tiers = HEAD + "rules: []\nrefunds: {shortfall: debt, reevaluate_tier: false}\n"
+    assert problems(no_tiers) == [
+        "p.yaml:8:45: refunds.reevaluate_tier: 'reevaluate_tier' does nothing in a program"
+        " without tiers; remove it, or add a 'tiers:' section"
+    ]
+
+
+def test_load_accepts_policy_settings_that_apply() -> None:
+    program = parse_program(
+        HEAD + "rules:\n  - {id: a, on: [purchase], fixed: 1}\n"
+        "tiers: {window: rolling, window_months: 6, levels: [{id: b, name: B, threshold: 0}]}\n"
+        "expiry: {mode: inactivity, months: 12, warn_days: 10}\n"
+        "pending: {days: 14, event_types: [purchase]}\n"
+        "refunds: {reevaluate_tier: false}\n"
+    )
+    assert program.tiers is not None and program.tiers.window_months == 6
+    assert (program.expiry.months, program.expiry.warn_days) == (12, 10)
+    assert program.pending.event_types == ["purchase"]
+    assert program.refunds.reevaluate_tier is False
+    calendar = parse_program(
+        HEAD + "tiers: {window: calendar_year, levels: [{id: b, name: B, threshold: 0}]}\n"
+        "expiry: {mode: never}\npending: {days: 0}\n"
+    )
+    assert calendar.expiry.mode == "never" and calendar.pending.days == 0
+
+
 def test_check_rejects_rule_on_refund() -> None:
     text = HEAD + "rules:\n  - {id: a, on: [purchase, refund], fixed: 1}\n"
     assert problems(text) == [
@@ -135,6 +213,20 @@ def test_check_reports_mapping_used_as_key_as_invalid_yaml() -> None:
 def test_models_built_in_code_obey_the_same_checks() -> None:
     with pytest.raises(ValueError, match="'months' is required when mode is inactivity"):
         ExpiryPolicy.model_validate({"mode": "inactivity"})
+    with pytest.raises(ValueError, match="'months' does nothing without a mode"):
+        ExpiryPolicy.model_validate({"months": 12})
+    with pytest.raises(ValueError, match="'event_types' does nothing while days is 0"):
+        PendingPolicy.model_validate({"event_types": ["purchase"]})
+    with pytest.raises(ValueError, match="'window_months' does nothing with window: calendar"):
+        TierPolicy.model_validate(
+            {"window": "calendar_year", "window_months": 6, "levels": [LEVEL]}
+        )
+    with pytest.raises(ValueError, match="'reevaluate_tier' does nothing in a program without"):
+        ProgramDefinition.model_validate(
+            {"id": "p", "name": "P", "currencies": [CURRENCY], "refunds": {"shortfall": "debt",
+             "reevaluate_tier": True}}
+        )  # fmt: skip
+    assert ExpiryPolicy().mode == "never" and PendingPolicy(days=14).event_types == ["purchase"]
     with pytest.raises(ValueError, match="must have a higher threshold than 'base'"):
         TierPolicy(
             levels=[

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fidelite.program.model import Location, Problems, mappings
-from fidelite.program.policy import expiry_problems
+from fidelite.program.policy import expiry_problems, pending_problems, refund_problems
 from fidelite.program.reward import reward_problems
 from fidelite.program.rule import (
     REFUND,
@@ -26,7 +26,7 @@ from fidelite.program.rule import (
     per_item_problems,
     window_problems,
 )
-from fidelite.program.tier import ladder_problems
+from fidelite.program.tier import ladder_problems, tier_window_problems
 
 Check = Callable[[Mapping[str, Any]], Problems]
 
@@ -47,7 +47,9 @@ def _model_problems(document: Mapping[str, Any]) -> Problems:
     for i, reward in mappings(document.get("rewards")):
         yield from _at(("rewards", i), reward_problems, reward)
     yield from _at(("tiers",), ladder_problems, document.get("tiers"))
+    yield from _at(("tiers",), tier_window_problems, document.get("tiers"))
     yield from _at(("expiry",), expiry_problems, document.get("expiry"))
+    yield from _at(("pending",), pending_problems, document.get("pending"))
 
 
 def _at(prefix: Location, check: Check, section: object) -> Problems:
@@ -58,9 +60,10 @@ def _at(prefix: Location, check: Check, section: object) -> Problems:
 
 def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     """Unique ids and prefixes; references to currencies, campaigns and tiers that exist;
-    pending event types that some rule earns on.
+    pending event types that some rule earns on; no tier setting in refunds without tiers.
 
-    ``program`` is the program's fields, validated (dumped) or as written.
+    ``program`` is the program's fields, validated (dumped; the policies with the
+    fields set only) or as written.
     """
     rules = list(mappings(program.get("rules")))
     currencies = list(mappings(program.get("currencies")))
@@ -87,6 +90,10 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
             if tier not in tier_ids:
                 yield ("rewards", i, "tiers", j), f"unknown tier {tier!r}{_known(tier_ids)}"
     yield from _pending_problems(program.get("pending"), rules)
+    refunds = program.get("refunds")
+    if isinstance(refunds, Mapping):
+        for loc, message in refund_problems(refunds, tiers):
+            yield ("refunds", *loc), message
 
 
 def _pending_problems(pending: object, rules: Sequence[tuple[int, Mapping[str, Any]]]) -> Problems:

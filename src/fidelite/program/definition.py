@@ -52,8 +52,10 @@ class ProgramDefinition(ProgramModel):
     @model_validator(mode="after")
     def _cross_section(self) -> ProgramDefinition:
         fields = self.model_dump()
-        if "event_types" not in self.pending.model_fields_set:
-            fields["pending"] = {}  # the default list is no typo, whatever the rules
+        # As written: the default event types are no typo, whatever the rules, and the
+        # default reevaluate_tier is no setting to refuse without tiers.
+        fields["pending"] = self.pending.model_dump(exclude_unset=True)
+        fields["refunds"] = self.refunds.model_dump(exclude_unset=True)
         raise_first(cross_section_problems(fields))
         return self
 

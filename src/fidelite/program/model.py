@@ -78,6 +78,18 @@ def as_aware_datetime(value: object) -> datetime | None:
     return None
 
 
+def unused_fields(section: Mapping[str, Any], names: Iterable[str], why: str) -> Problems:
+    """Each of ``names`` written in ``section`` although another setting makes it do
+    nothing: ``'months' does nothing <why>`` at the field.
+
+    A field that changes nothing would be silently ignored, like a misspelt key: the
+    business means something by it (points that expire, a return window), so say so.
+    """
+    for name in names:
+        if section.get(name) is not None:
+            yield (name,), f"'{name}' does nothing {why}"
+
+
 def mappings(value: object) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """The entries of a list that are mappings, with their index (others are skipped)."""
     if isinstance(value, list):

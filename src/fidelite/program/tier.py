@@ -25,6 +25,7 @@ from fidelite.program.model import (
     as_decimal,
     mappings,
     raise_first,
+    unused_fields,
 )
 
 
@@ -74,6 +75,7 @@ class TierPolicy(ProgramModel):
     @model_validator(mode="after")
     def _ladder(self) -> TierPolicy:
         raise_first(ladder_problems(self.model_dump()))
+        raise_first(tier_window_problems(self.model_dump(exclude_unset=True)))
         return self
 
     def index(self, tier_id: str) -> int:
@@ -108,3 +110,18 @@ def ladder_problems(policy: Mapping[str, Any]) -> Problems:
             if tier in seen:
                 yield ("levels", i, "id"), f"duplicate tier id {tier!r}"
             seen.add(tier)
+
+
+def tier_window_problems(policy: Mapping[str, Any]) -> Problems:
+    """``window_months`` and ``requalify_months`` only with a rolling window.
+
+    ``policy`` is a tier policy's fields as written (validated: those set): a
+    calendar-year window is the calendar year, re-qualified every 1 January, whatever
+    they say.
+    """
+    if policy.get("window") == WindowKind.calendar_year:
+        why = (
+            "with window: calendar_year (the window is the calendar year, re-qualified"
+            " every 1 January); remove it, or set window: rolling"
+        )
+        yield from unused_fields(policy, ("window_months", "requalify_months"), why)
