@@ -29,7 +29,7 @@ START = datetime(2026, 10, 1, tzinfo=UTC)
 items = st.lists(
     st.fixed_dictionaries(
         {
-            "sku": st.sampled_from(["B1", "P1", "T1"]),
+            "sku": st.sampled_from(["B1", "P1", "T1", "HOUSE-BLEND"]),
             "category": st.sampled_from(["beans", "pastry", "tea", ""]),
             "quantity": st.integers(1, 4),
             "price": st.decimals(min_value=0, max_value=50, places=2),
@@ -53,7 +53,8 @@ def events(draw: st.DrawFn) -> Event:
         data["amount"] = draw(st.decimals(min_value=0, max_value=400, places=2))
         data["channel"] = draw(st.sampled_from(["web", "store", ""]))
         data["items"] = draw(items)
-        data["coupon"] = draw(st.sampled_from([None, COUPON, "NOT-A-CODE"]))
+        data["coupon"] = draw(st.sampled_from([None, COUPON, "NOT-A-CODE", "HELLO30"]))
+        data["store"] = draw(st.sampled_from(["", "lyon-part-dieu", "paris-opera"]))
     if kind == "review":
         data["attributes"] = draw(
             st.sampled_from([{}, {"stars": 4}, {"stars": 0}, {"stars": "five"}])
@@ -67,6 +68,9 @@ members = st.builds(
     tier=st.sampled_from([None, "bronze", "silver", "gold"]),
     segments=st.frozensets(st.sampled_from(["regulars", "vip"])),
     birth_date=st.sampled_from([None, date(1990, 5, 2), date(1985, 11, 24)]),
+    attributes=st.sampled_from([{}, {"student": True}, {"student": "yes"}]),
+    purchases=st.sampled_from([0, 3]),
+    joined_at=st.sampled_from([None, START, START - timedelta(days=400)]),
     rule_points=st.sampled_from([{}, {("big_basket", "2026-11"): 50}]),
 )
 
@@ -87,9 +91,12 @@ def test_fast_paths_decide_as_cel_alone(
     assert fast.as_dict() == CEL_ONLY.evaluate(event, state, program_state, status).as_dict()
 
 
-def test_example_program_runs_every_condition_as_python_but_one() -> None:
-    assert FAST.cel_expressions() == ["has(event.attributes.stars) && event.attributes.stars >= 1"]
-    assert len(CEL_ONLY.cel_expressions()) == 7
+def test_example_program_runs_every_expression_as_python_but_those_reading_attributes() -> None:
+    assert FAST.cel_expressions() == [
+        "has(member.attributes.student) && member.attributes.student == true",
+        "has(event.attributes.stars) && event.attributes.stars >= 1",
+    ]
+    assert len(CEL_ONLY.cel_expressions()) == 15
 
 
 def test_rule_mixing_python_and_cel_conditions_reads_both() -> None:

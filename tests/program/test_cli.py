@@ -24,9 +24,9 @@ def test_init_then_check_accepts_the_example(tmp_path: Path) -> None:
         "valid": True,
         "program": "cafe_club",
         "currencies": 2,
-        "rules": 14,
+        "rules": 22,
         "tiers": 3,
-        "rewards": 6,
+        "rewards": 8,
         "coupon_campaigns": 1,
     }
 
@@ -74,8 +74,9 @@ def test_simulate_prints_decision_without_writing(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--format", "json"])
     assert result.exit_code == 0, result.output
     decision = json.loads(result.stdout)
-    # Saturday: floor(42.90) = 42, no happy hour; gold x1.5 adds floor(0.5 x 42) = 21.
-    assert decision["earnings"][0]["points"] == 63
+    # Saturday: floor(42.90) = 42, no happy hour; gold before 11:00: gold_early_bird 20;
+    # gold x1.5 adds floor(0.5 x 62) = 31.
+    assert decision["earnings"][0]["points"] == 93
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "event.json",
         "member.json",
@@ -163,7 +164,8 @@ def test_simulate_rejects_segment_and_rule_points_the_program_would_ignore(
         f"{tmp_path / 'member.json'}: segments: 'VIP' is not a segment name (lower-case letters,"
         " digits and _, starting with a letter, as rules name segments)",
         "rule_points: 'base_purchase@2026-11' names no rule with cap_per_member (those are:"
-        " big_basket, birthday, profile_completed, review, signup_bonus, social_share)",
+        " big_basket, birthday, flyer_code, gold_early_bird, profile_completed, review,"
+        " signup_bonus, social_share)",
         "rule_points: 'big_basket@2026-11-28': rule big_basket is capped per month,"
         " write the period as in 'big_basket@2026-11'",
         "rule_points: 'review@': rule review is capped per month,"

@@ -33,13 +33,14 @@ def test_load_example_reads_every_section() -> None:
     program = load_program(EXAMPLE)
     assert program.id == "cafe_club"
     assert [c.id for c in program.currencies] == ["points", "stars"]
-    assert len(program.rules) == 14
+    assert len(program.rules) == 22
     assert program.tiers is not None and [t.id for t in program.tiers.levels] == [
         "bronze",
         "silver",
         "gold",
     ]
-    assert len(program.rewards) == 6
+    assert len(program.rewards) == 8
+    assert [r.id for r in program.rewards if r.currency == "stars"] == ["free_croissant"]
     assert program.coupons[0].prefix == "VIPWELC"
     assert program.expiry.mode is ExpiryMode.after_earning
     assert program.pending.days == 14
