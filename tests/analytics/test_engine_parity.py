@@ -52,12 +52,16 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Dataset, Dataset
     path: Path = tmp_path_factory.mktemp("parity") / "tx.csv"
     lines = ["customer_id,timestamp,amount,order_id,product_id,refund"]
     start = datetime(2023, 11, 1)
+    numbered: dict[str, int] = {}  # each customer numbers their own orders o1, o2...
+    customer, ts, order = "", start, ""
     for n in range(3000):
-        customer = f"c{rng.randrange(300)}"
-        ts = start + timedelta(minutes=rng.randrange(200 * 24 * 60))
+        if not n or rng.random() >= 0.2:  # else another line of the previous order
+            customer = f"c{rng.randrange(300)}"
+            ts = start + timedelta(minutes=rng.randrange(200 * 24 * 60))
+            numbered[customer] = numbered.get(customer, 0) + 1
+            order = f"o{numbered[customer]}"
         refund = rng.random() < 0.03
         amount = rng.randrange(100, 20000) / 100
-        order = f"o{n // 2 if rng.random() < 0.2 else n}"  # some multi-line orders
         lines.append(f"{customer},{ts.isoformat()}Z,{amount},{order},p{rng.randrange(8)},{refund}")
     path.write_text("\n".join(lines) + "\n")
     loaded = load_transactions(path, LoadOptions(timezone="America/New_York"))

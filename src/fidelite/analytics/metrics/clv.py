@@ -4,7 +4,7 @@ CLV = average order value x average purchases per customer per year x average
 retention (customer lifespan) in years, where
 
 * average order value = net revenue / orders (refunds subtracted, orders = distinct
-  order ids among purchases);
+  (customer, order id) pairs among purchases: order ids are per customer, as in RFM);
 * purchases per year = orders / customers / observed years, the observed span being
   first to last day in the data, inclusive, in years of 365.25 days;
 * lifespan in years = given by the user, or else the mean over customers of
@@ -33,19 +33,21 @@ def simple_clv(ds: Dataset, lifespan_years: float | None = None) -> MetricResult
     totals = ds.execute(
         t.aggregate(
             revenue=t.amount.sum(),
-            orders=t.order_id.nunique(where=~t.is_refund),
-            customers=t.customer_id.nunique(where=~t.is_refund),
             span=t.day.max().delta(t.day.min(), unit="day") + 1,
         )
     ).to_pylist()[0]
-    orders, customers = int(totals["orders"] or 0), int(totals["customers"] or 0)
+    per_customer = p.group_by("customer_id").aggregate(n=p.order_id.nunique())
+    counts = ds.execute(
+        per_customer.aggregate(customers=per_customer.count(), orders=per_customer.n.sum())
+    ).to_pylist()[0]
+    orders, customers = int(counts["orders"] or 0), int(counts["customers"] or 0)
     years = int(totals["span"]) / YEAR_DAYS
     definition = (
         "CLV = average order value x purchases per customer per year x lifespan in years; "
-        "AOV = net revenue / orders; purchases per year = orders / customers / observed "
-        "years (first to last day of the data, 365.25-day years); lifespan = given, or the "
-        "mean of (last - first purchase day + 1) / 365.25 over customers (a lower bound); "
-        "null without any purchase."
+        "AOV = net revenue / orders (distinct customer and order_id); purchases per year = "
+        "orders / customers / observed years (first to last day of the data, 365.25-day "
+        "years); lifespan = given, or the mean of (last - first purchase day + 1) / 365.25 "
+        "over customers (a lower bound); null without any purchase."
     )
     params = {"lifespan_years": lifespan_years, **ds.describe()}
     if not orders:

@@ -1,8 +1,9 @@
 """Product metrics: multi-product buyers and basket affinity (products bought together).
 
 Both need the ``product_id`` column (or ``category`` with ``by="category"``); refunds
-are excluded. A basket is an order (``order_id``); without order ids in the file, a
-customer's purchases on one local day form one basket.
+are excluded. A basket is an order: one customer's purchases under one ``order_id``
+(order ids are per customer: two customers' order 1 are two baskets); without order ids
+in the file, a customer's purchases on one local day form one basket.
 
 * **Multi-product buyers** = repeat customers (two or more orders) who bought more than
   one distinct product (category) / repeat customers x 100.
@@ -60,12 +61,16 @@ def basket_affinity(
     t = ds.transactions
     p = t.filter(~t.is_refund & t[col].notnull())
     has_orders = "order_id" in ds.loaded.present
-    basket = p.order_id if has_orders else p.customer_id.concat("@", p.day.cast("string"))
-    items = p.select(basket=basket, item=p[col]).distinct()
-    total = int(ds.execute(items.aggregate(n=items.basket.nunique())).to_pylist()[0]["n"] or 0)
+    # A basket is one customer's order (order ids are per customer, as in every metric),
+    # or without order ids one customer's local day.
+    within = p.order_id if has_orders else p.day.cast("string")
+    items = p.select(customer=p.customer_id, basket=within, item=p[col]).distinct()
+    baskets = items.select("customer", "basket").distinct()
+    total = int(ds.execute(baskets.aggregate(n=baskets.count())).to_pylist()[0]["n"] or 0)
     single = items.group_by("item").aggregate(n=items.count())
     a, b = items.view(), items.view()
-    pairs = a.join(b, (a.basket == b.basket) & (a.item < b.item)).select(left=a.item, right=b.item)
+    same = (a.customer == b.customer) & (a.basket == b.basket) & (a.item < b.item)
+    pairs = a.join(b, same).select(left=a.item, right=b.item)
     counted = pairs.group_by(["left", "right"]).aggregate(both=pairs.count())
     threshold = min_support / 100.0 * total
     counted = counted.filter(counted.both >= max(threshold, 1))
@@ -78,7 +83,7 @@ def basket_affinity(
     )
     rows = [_pair(r, total) for r in ds.execute(expr).to_pylist()]
     rows.sort(key=lambda r: (-r["baskets_with_both"], -r["lift"], r["a"], r["b"]))
-    basket_rule = "order_id" if has_orders else "customer and local day"
+    basket_rule = "customer and order_id" if has_orders else "customer and local day"
     definition = (
         f"Pairs of {by}s bought in the same basket (basket = {basket_rule}); support = "
         "baskets with both / all baskets x 100; confidence A->B = baskets with both / "
