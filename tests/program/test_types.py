@@ -11,6 +11,7 @@ import pytest
 from fidelite.engine import Event, MemberState
 from fidelite.engine.context import EVENT_FIELDS, MEMBER_FIELDS, ContextFactory
 from fidelite.program import ProgramError, parse_program
+from fidelite.program.comparison import comparisons
 from fidelite.program.expression import RULE_VARIABLES, compile_expression
 from fidelite.program.probe import Result, type_problem
 from fidelite.program.variables import CONTAINER_FIELDS, FIELD_TYPES, ITEM_FIELDS
@@ -164,6 +165,132 @@ def test_load_accepts_expression_that_only_depends_on_data(key: str, source: str
     effect = "" if key == "formula" else "    fixed: 1\n"
     program = parse_program(HEAD + effect + f"    {key}: '{source}'\n")
     assert getattr(program.rules[0], key).source == source
+
+
+NEVER = "compare values of one type"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            'event.weekday == "6"',
+            'event.weekday == "6" is never true: event.weekday is an int and "6" a string;'
+            " write event.weekday == 6",
+        ),
+        (
+            "event.store != 12",
+            "event.store != 12 is always true: event.store is a string and 12 an int;"
+            ' write event.store != "12"',
+        ),
+        (
+            'event.weekday in ["6", "7"]',
+            'event.weekday in ["6", "7"] is never true: event.weekday is an int and the list'
+            " holds strings; write event.weekday in [6, 7]",
+        ),
+        (
+            '"10" == event.amount',
+            '"10" == event.amount is never true: "10" is a string and event.amount a double;'
+            " write 10.0 == event.amount",
+        ),
+        (
+            'member.segments == "vip"',
+            'member.segments == "vip" is never true: member.segments is a list and "vip" a'
+            ' string; write "vip" in member.segments',
+        ),
+        (
+            "1 in member.segments",
+            "1 in member.segments is never true: 1 is an int and member.segments holds"
+            ' strings; write "1" in member.segments',
+        ),
+        (
+            'member.birthday == "true"',
+            'member.birthday == "true" is never true: member.birthday is a bool and "true" a'
+            " string; write member.birthday == true",
+        ),
+        (
+            "event.hour >= 9 && event.channel == 1",
+            "event.channel == 1 is never true (at column 20): event.channel is a string and 1"
+            ' an int; write event.channel == "1"',
+        ),
+        (
+            "event.items.exists(line, line.sku == 5)",  # a macro's name over the basket
+            "line.sku == 5 is never true (at column 26): line.sku is a string and 5 an int;"
+            ' write line.sku == "5"',
+        ),
+        (
+            "size(event.items) > 0 && event.items[0].quantity == event.channel",
+            "event.items[0].quantity == event.channel is never true (at column 26):"
+            " event.items[0].quantity is an int and event.channel a string; " + NEVER + ":"
+            " convert one side with string(), int() or double()",
+        ),
+        (
+            'event.date == timestamp("2026-12-01T00:00:00Z")',
+            'event.date == timestamp("2026-12-01T00:00:00Z") is never true: event.date is a'
+            ' string and timestamp("2026-12-01T00:00:00Z") a timestamp; ' + NEVER,
+        ),
+    ],
+)
+def test_load_rejects_comparison_of_values_that_are_never_equal(source: str, message: str) -> None:
+    # CEL gives false for "6" == 6 (no error): the rule used to load and never match.
+    text = HEAD + f"    fixed: 1\n    when: '{source}'\n"
+    assert problems(text) == [f"p.yaml:11:11: rules[0].when: {message}"]
+
+
+def test_load_rejects_comparison_of_mismatched_types_in_per_item_condition() -> None:
+    text = HEAD + "    per_item: {when: 'item.quantity == \"2\"', points_per_unit: 1}\n"
+    assert problems(text) == [
+        'p.yaml:10:22: rules[0].per_item.when: item.quantity == "2" is never true:'
+        ' item.quantity is an int and "2" a string; write item.quantity == 2'
+    ]
+
+
+def test_load_rejects_comparison_on_a_later_line_of_the_expression() -> None:
+    text = (
+        HEAD
+        + "    fixed: 1\n    when: >-\n      event.weekday == 6\n\n      || event.store == 12\n"
+    )
+    assert problems(text) == [
+        "p.yaml:11:11: rules[0].when: event.store == 12 is never true (at line 2 column 4):"
+        ' event.store is a string and 12 an int; write event.store == "12"'
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "event.hour == 14.0 && event.weekday in [6, 7.0]",  # ints and doubles compare
+        'member.tier == "" || member.tier == null',
+        'event.attributes.lane == "2" || event.attributes.lane == 2',  # any type
+        '(event.hour >= 12 ? "pm" : 0) == "pm"',  # a side whose type varies
+        '"vip" in member.segments && event.channel in {"web": 1}',
+        'event.items.map(line, line.sku) == ["A"] && event.items.all(l, l.sku != "B")',
+        'string(event.store) == "12" && int(event.channel) != 12',
+    ],
+)
+def test_load_accepts_comparisons_of_values_of_one_type(source: str) -> None:
+    program = parse_program(HEAD + f"    fixed: 1\n    when: '{source}'\n")
+    assert program.rules[0].when is not None and program.rules[0].when.source == source
+
+
+def test_comparisons_finds_each_operand_and_the_names_macros_bind() -> None:
+    source = 'a.b == "x" || c.exists(i, i.d in [1, -2]) && (e ? 1 : 2) != f[0]'
+    found = [
+        (c.op, c.left.text, c.right.text, c.right.literal, c.start, dict(c.scope))
+        for c in comparisons(source)
+    ]
+    assert found == [
+        ("==", "a.b", '"x"', "string", 0, {}),
+        ("in", "i.d", "[1, -2]", None, 26, {"i": "c"}),
+        ("!=", "(e ? 1 : 2)", "f[0]", None, 45, {}),
+    ]
+    (in_list,) = [c for c in comparisons(source) if c.op == "in"]
+    assert in_list.right.elements is not None
+    assert [(e.text, e.literal) for e in in_list.right.elements] == [
+        ("1", "number"),
+        ("-2", "number"),
+    ]
+    assert comparisons('Point{x: 1} == "a"') == []  # syntax it does not follow: nothing
 
 
 def test_type_problem_is_none_for_well_typed_expressions() -> None:

@@ -15,7 +15,10 @@ What counts as a mistake, because it fails whatever the event's data:
   (``double * int``, ``double > string``, ``!`` on a double);
 - a call to a function CEL does not have for these argument types;
 - an invalid regular expression;
-- a result of the wrong type: a condition must give a bool, a formula a number.
+- a result of the wrong type: a condition must give a bool, a formula a number;
+- ``==``, ``!=`` or ``in`` between values that can never be equal (CEL gives false, no
+  error: ``event.weekday == "6"`` never matches, ``event.store != 12`` always does):
+  each side is evaluated alone on the samples (:func:`comparison_problem`).
 
 What does not, because it depends on the data and the engine traces it per event as
 ``condition_error``: a missing key (an attribute the event may or may not carry, which
@@ -35,10 +38,20 @@ import math
 import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from fidelite.program.variables import FIELD_TYPES, ITEM_FIELDS, VARIABLE_FIELDS, cel_type_name
+import cel
+
+from fidelite.program.comparison import Comparison, Operand, comparisons
+from fidelite.program.variables import (
+    CEL_TYPE_NAMES,
+    FIELD_TYPES,
+    ITEM_FIELDS,
+    VARIABLE_FIELDS,
+    cel_type_name,
+)
 
 if TYPE_CHECKING:
     from fidelite.program.expression import Expression
@@ -78,6 +91,22 @@ _INT_DEFAULTS: Mapping[str, list[int]] = {"year": [2026], "days_since_joined": [
 _FLOAT_DEFAULTS = [0.0, 1_000_000.0]
 _INT64_MAX = 2**63 - 1
 _STRING_DEFAULTS: Mapping[str, str] = {"type": "purchase", "date": "2026-11-23", "sku": "A"}
+_SEGMENT = "vip"
+
+_COMPARED = re.compile(r"==|!=|\bin\b")
+# The kinds of value comparisons judge: values of two kinds are never equal; ints and
+# doubles (and uints, which reach Python as ints) compare by value, so they are one.
+_KINDS: Mapping[type, str] = {
+    bool: "bool",
+    int: "number",
+    float: "number",
+    str: "string",
+    bytes: "bytes",
+    list: "list",
+    dict: "map",
+    datetime: "timestamp",
+    timedelta: "duration",
+}
 
 
 def type_problem(expression: Expression, result: Result) -> str | None:
@@ -101,7 +130,184 @@ def type_problem(expression: Expression, result: Result) -> str | None:
         problem = _result_problem(value, result)
         if problem is not None:
             return problem
+    return comparison_problem(expression, literals)
+
+
+def comparison_problem(expression: Expression, literals: _Literals | None = None) -> str | None:
+    """A ``==``, ``!=`` or ``in`` whose two sides can never be equal, or None.
+
+    CEL gives false (no error) for ``event.weekday == "6"``, so the rule silently never
+    (or, with ``!=``, always) applies. Each side of each comparison
+    (:func:`fidelite.program.comparison.comparisons`) is evaluated alone on the sample
+    values; a problem is reported when every value one side gave has a type that none of
+    the other's has (ints and doubles compare by value: one kind). A side that fails on
+    every sample (an attribute, a name bound by a macro over an untyped list), or that
+    gives null or a type this module does not name, is not judged.
+    """
+    if _COMPARED.search(expression.source) is None:
+        return None
+    literals = literals if literals is not None else _Literals.of(expression.source)
+    for comparison in comparisons(expression.source):
+        left = _operand_types(comparison, comparison.left, expression, literals, members=False)
+        members = comparison.op == "in"
+        right = _operand_types(comparison, comparison.right, expression, literals, members)
+        if left is None or right is None or {_KINDS[t] for t in left} & {_KINDS[t] for t in right}:
+            continue
+        return _mismatch(expression.source, comparison, left, right)
     return None
+
+
+def _operand_types(
+    comparison: Comparison,
+    operand: Operand,
+    expression: Expression,
+    literals: _Literals,
+    members: bool,
+) -> frozenset[type] | None:
+    """The types of the values ``operand`` gives on the samples (of its elements, or of
+    its keys for a map, if ``members``); None if it gives none this module judges."""
+    try:
+        program = cel.compile(operand.text)
+    except ValueError:
+        return None
+    fields: dict[str, frozenset[str] | None] = {}
+    bound: dict[str, list[Any]] = {}
+    for name in program.variables():
+        if name in comparison.scope:
+            values = _bound_values(comparison.scope[name], literals)
+            if values is None:
+                return None
+            bound[name] = values
+        elif name in expression.fields:
+            fields[name] = _fields_in(operand.text, name, expression.fields[name])
+        # else: a name the operand's own macros bind
+    found: set[type] = set()
+    for sample in itertools.islice(_with_bound(fields, bound, literals), MAX_SAMPLES):
+        try:
+            value = program.execute(sample)
+        except Exception:  # data-dependent (a missing attribute, an empty basket): skip
+            continue
+        if members and not isinstance(value, list | dict):
+            return None
+        for item in list(value) if members else [value]:
+            if type(item) not in _KINDS:
+                return None
+            found.add(type(item))
+    return frozenset(found) or None
+
+
+def _bound_values(over: str, literals: _Literals) -> list[Any] | None:
+    """The values a macro's name takes ranging ``over`` a list, if its type is known."""
+    if over == "event.items":
+        return _item_variants(literals)
+    if over == "member.segments":
+        return _unique([_SEGMENT, *literals.strings])
+    return None
+
+
+def _fields_in(text: str, variable: str, read: frozenset[str] | None) -> frozenset[str] | None:
+    """The fields of ``variable`` that ``text`` (a part of the expression) reads."""
+    if read is None:
+        return None
+    return frozenset(
+        name for name in read if re.search(rf"\b{variable}\s*\.\s*{name}\b", text) is not None
+    )
+
+
+def _with_bound(
+    fields: Mapping[str, frozenset[str] | None],
+    bound: Mapping[str, list[Any]],
+    literals: _Literals,
+) -> Iterator[dict[str, Any]]:
+    for sample in _samples(fields, literals):
+        for values in itertools.product(*bound.values()):
+            yield {**sample, **dict(zip(bound, values, strict=True))}
+
+
+def _mismatch(
+    source: str, comparison: Comparison, left: frozenset[type], right: frozenset[type]
+) -> str:
+    verdict = "always true" if comparison.op == "!=" else "never true"
+    text = source[comparison.start : comparison.end]
+    where = ""
+    if text != source.strip():
+        line = source.count("\n", 0, comparison.start) + 1
+        column = comparison.start - source.rfind("\n", 0, comparison.start)
+        where = f" (at column {column})" if line == 1 else f" (at line {line} column {column})"
+    held = f"{comparison.right.text} holds {_plural(right)}"
+    if comparison.right.elements is not None:
+        held = f"the list holds {_plural(right)}"
+    sides = f"{comparison.left.text} is {_article(left)} and " + (
+        held if comparison.op == "in" else f"{comparison.right.text} {_article(right)}"
+    )
+    return f"{text} is {verdict}{where}: {sides}; {_hint(comparison, left, right)}"
+
+
+def _hint(comparison: Comparison, left: frozenset[type], right: frozenset[type]) -> str:
+    op, left_side, right_side = comparison.op, comparison.left, comparison.right
+    (left_type,) = left if len(left) == 1 else (None,)
+    (right_type,) = right if len(right) == 1 else (None,)
+    if op == "in" and right_side.elements is not None and left_type is not None:
+        converted = [_converted(element, left_type) for element in right_side.elements]
+        if all(converted):
+            return f"write {left_side.text} in [{', '.join(c for c in converted if c)}]"
+    elif op == "in" and right_type is not None and left_side.literal is not None:
+        literal = _converted(left_side, right_type)
+        if literal:
+            return f"write {literal} in {right_side.text}"
+    elif op != "in":
+        written = None
+        if left_type is not None and right_side.literal is not None:
+            literal = _converted(right_side, left_type)
+            written = literal and f"{left_side.text} {op} {literal}"
+        elif right_type is not None and left_side.literal is not None:
+            literal = _converted(left_side, right_type)
+            written = literal and f"{literal} {op} {right_side.text}"
+        if written:
+            return f"write {written}"
+        if right == {list} or left == {list}:  # a list equal to a string: a membership test
+            element, members = (
+                (left_side, right_side) if right == {list} else (right_side, left_side)
+            )
+            test = f"{element.text} in {members.text}"
+            return f"write {test}" if op == "==" else f"write !({test})"
+    if {_KINDS[t] for t in left | right} <= {"string", "number"}:
+        return "compare values of one type: convert one side with string(), int() or double()"
+    return "compare values of one type"
+
+
+_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _converted(operand: Operand, target: type) -> str | None:
+    """The literal ``operand`` rewritten as a ``target`` literal, if it is one."""
+    text = operand.text
+    if operand.literal == "string" and len(text) >= 2 and text[0] == text[-1] in "\"'":
+        content = text[1:-1]
+        if target is int and _DECIMAL.fullmatch(content) and "." not in content:
+            return str(int(content))
+        if target is float and _DECIMAL.fullmatch(content):
+            return repr(float(content))
+        if target is bool and content in ("true", "false"):
+            return content
+    if operand.literal == "number" and target is str and _DECIMAL.fullmatch(text):
+        return f'"{text}"'
+    return None
+
+
+def _article(types: frozenset[type]) -> str:
+    name = _type_names(types)
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _plural(types: frozenset[type]) -> str:
+    return " or ".join(f"{name}s" for name in _type_names(types).split(" or "))
+
+
+def _type_names(types: frozenset[type]) -> str:
+    if types == {int, float}:
+        return "number"
+    return " or ".join(sorted(CEL_TYPE_NAMES.get(t, t.__name__) for t in types))
 
 
 def _result_problem(value: object, result: Result) -> str | None:
@@ -222,7 +428,8 @@ def _candidates(variable: str, name: str, literals: _Literals) -> list[Any]:
         return _unique(baskets)
     field_type = FIELD_TYPES[variable][name]
     if field_type is list:  # member.segments
-        return _unique([[], *[[text] for text in literals.strings], sorted(literals.strings)])
+        segments = [[], [_SEGMENT], *[[text] for text in literals.strings]]
+        return _unique([*segments, sorted(literals.strings)])
     return _scalar_candidates(name, field_type, literals)
 
 

@@ -16,6 +16,7 @@ containers; their contents have no type fixed here beyond that.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 ITEM_FIELDS: Mapping[str, type] = {"sku": str, "category": str, "quantity": int, "price": float}
 """One basket line (``item`` in per-item conditions, an element of ``event.items``)."""
@@ -67,6 +68,8 @@ CEL_TYPE_NAMES: Mapping[type, str] = {
     list: "list",
     dict: "map",
     type(None): "null",
+    datetime: "timestamp",
+    timedelta: "duration",
 }
 """CEL's name for the type of a value as it comes back to Python."""
 

@@ -1,0 +1,278 @@
+"""The ``==``, ``!=`` and ``in`` comparisons written in a CEL expression, with their operands.
+
+CEL compares values of different types without an error: ``event.weekday == "6"`` is
+false for every event (an int is never equal to a string), ``event.store != 12`` true
+for every event. The load-time probe (:mod:`fidelite.program.probe`) only sees
+errors, so it needs the operands of each comparison to try them one by one; the CEL
+binding exposes no syntax tree, so this module parses the expression far enough to
+find them.
+
+:func:`comparisons` follows CEL's grammar and precedence (``?:``, ``||``, ``&&``, the
+relations, ``+ -``, ``* / %``, unary ``! -``, member access, calls, indexes, list and
+map literals) and records each ``==``, ``!=`` and ``in`` with the source text of both
+operands, the elements of a list literal on the right of ``in``, and the names that
+enclosing macros bind (``event.items.exists(line, line.sku == 5)``: ``line`` ranges over
+``event.items``). Anything it does not know (message literals, optional syntax) makes it
+give no comparison at all: the expression compiled, so a gap here can only hide a
+mistake, never report a correct expression.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+|//[^\n]*)
+    |(?P<string>(?:[rR][bB]?|[bB][rR]?)?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''
+        |"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))
+    |(?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+
+        |\d+[uU]?)
+    |(?P<name>[A-Za-z_]\w*)
+    |(?P<op>&&|\|\||==|!=|<=|>=|[<>!?:+\-*/%.,()\[\]{}])
+    """,
+    re.VERBOSE,
+)
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
+_CHECKED = frozenset({"==", "!=", "in"})
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One side of a comparison: its source text and, for a literal, what kind it is."""
+
+    text: str
+    literal: str | None = None  # "string" or "number" for a plain literal, else None
+    elements: tuple[Operand, ...] | None = None  # the entries of a list literal
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``left op right`` at ``start`` (0-based offset) in the expression's source.
+
+    ``scope`` maps each name bound by an enclosing macro to the source of the list it
+    ranges over, without spaces (``{"line": "event.items"}``).
+    """
+
+    op: str
+    left: Operand
+    right: Operand
+    start: int
+    end: int
+    scope: Mapping[str, str] = field(default_factory=dict)
+
+
+class _Unknown(Exception):
+    """Syntax this parser does not follow: report no comparison."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Node:
+    start: int
+    end: int
+    literal: str | None = None
+    elements: tuple[_Node, ...] | None = None
+
+
+def comparisons(source: str) -> list[Comparison]:
+    """The ``==``, ``!=`` and ``in`` comparisons of ``source``, in source order
+    (none if the expression uses syntax this module does not parse)."""
+    try:
+        return _Parser(source).parse()
+    except (_Unknown, RecursionError):
+        return []
+
+
+def _tokens(source: str) -> list[_Token]:
+    tokens, position = [], 0
+    while position < len(source):
+        match = _TOKEN.match(source, position)
+        if match is None:
+            raise _Unknown(source[position:])
+        kind = match.lastgroup or ""
+        if kind != "space":
+            tokens.append(_Token(kind, match.group(), match.start(), match.end()))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over CEL's grammar, recording the comparisons it meets."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = _tokens(source)
+        self.index = 0
+        self.scope: dict[str, str] = {}
+        self.found: list[Comparison] = []
+
+    def parse(self) -> list[Comparison]:
+        self._expression()
+        if self.index != len(self.tokens):
+            raise _Unknown("trailing tokens")
+        return sorted(self.found, key=lambda c: c.start)
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.index].text if self.index < len(self.tokens) else None
+
+    def _take(self, expected: str | None = None) -> _Token:
+        if self.index >= len(self.tokens):
+            raise _Unknown("end of expression")
+        token = self.tokens[self.index]
+        if expected is not None and token.text != expected:
+            raise _Unknown(token.text)
+        self.index += 1
+        return token
+
+    def _span(self, first: _Node, last: _Node) -> _Node:
+        return _Node(first.start, last.end)
+
+    def _expression(self) -> _Node:
+        node = self._binary(0)
+        if self._peek() == "?":
+            self._take()
+            self._binary(0)
+            self._take(":")
+            node = self._span(node, self._expression())
+        return node
+
+    _LEVELS: tuple[frozenset[str], ...] = (
+        frozenset({"||"}),
+        frozenset({"&&"}),
+        _RELATIONS,
+        frozenset({"+", "-"}),
+        frozenset({"*", "/", "%"}),
+    )
+
+    def _binary(self, level: int) -> _Node:
+        if level == len(self._LEVELS):
+            return self._unary()
+        node = self._binary(level + 1)
+        while self._peek() in self._LEVELS[level]:
+            op = self._take().text
+            right = self._binary(level + 1)
+            if op in _CHECKED:
+                self.found.append(
+                    Comparison(
+                        op,
+                        self._operand(node),
+                        self._operand(right),
+                        node.start,
+                        right.end,
+                        dict(self.scope),
+                    )
+                )
+            node = self._span(node, right)
+        return node
+
+    def _operand(self, node: _Node) -> Operand:
+        elements = None
+        if node.elements is not None:
+            elements = tuple(self._operand(element) for element in node.elements)
+        return Operand(self.source[node.start : node.end], node.literal, elements)
+
+    def _unary(self) -> _Node:
+        if self._peek() in ("!", "-"):
+            sign = self._take()
+            operand = self._unary()
+            literal = operand.literal if sign.text == "-" and operand.literal == "number" else None
+            return _Node(sign.start, operand.end, literal)
+        return self._member()
+
+    def _member(self) -> _Node:
+        node = self._primary()
+        while self._peek() in (".", "["):
+            if self._take().text == "[":
+                node = _Node(node.start, self._expression().end)
+                node = _Node(node.start, self._take("]").end)
+                continue
+            name = self._take()
+            if name.kind != "name":
+                raise _Unknown(name.text)
+            if self._peek() == "(":
+                target = self.source[node.start : node.end]
+                node = _Node(node.start, self._call(name.text, target))
+            else:
+                node = _Node(node.start, name.end)
+        return node
+
+    def _call(self, function: str, target: str | None) -> int:
+        """The arguments of a call (``(`` next); the end offset of its ``)``."""
+        self._take("(")
+        bound = None
+        if (
+            target is not None
+            and function in _MACROS
+            and self.index + 1 < len(self.tokens)
+            and self.tokens[self.index].kind == "name"
+            and self.tokens[self.index + 1].text == ","
+        ):
+            bound = self._take().text
+            self._take(",")
+        saved = dict(self.scope)
+        if bound is not None:
+            self.scope[bound] = re.sub(r"\s+", "", target or "")
+        try:
+            if self._peek() != ")":
+                self._expression()
+                while self._peek() == ",":
+                    self._take()
+                    self._expression()
+        finally:
+            self.scope = saved
+        return self._take(")").end
+
+    def _primary(self) -> _Node:
+        token = self._take()
+        if token.kind == "string":
+            literal = "string" if token.text[0] in "\"'" else None  # not raw, not bytes
+            return _Node(token.start, token.end, literal)
+        if token.kind == "number":
+            return _Node(token.start, token.end, "number")
+        if token.kind == "name":
+            if self._peek() == "(":
+                return _Node(token.start, self._call(token.text, None))
+            if self._peek() == "{":
+                raise _Unknown("message literal")
+            return _Node(token.start, token.end)
+        if token.text == "(":
+            inner = self._expression()
+            close = self._take(")")
+            return _Node(token.start, close.end, inner.literal, inner.elements)
+        if token.text == "[":
+            elements = self._sequence("]")
+            return _Node(token.start, self._take("]").end, None, tuple(elements))
+        if token.text == "{":
+            self._entries()
+            return _Node(token.start, self._take("}").end)
+        if token.text == "." and self._peek() is not None:
+            return self._primary()  # a leading dot: .event (the root scope)
+        raise _Unknown(token.text)
+
+    def _sequence(self, closing: str) -> list[_Node]:
+        elements: list[_Node] = []
+        while self._peek() != closing:
+            elements.append(self._expression())
+            if self._peek() != ",":
+                break
+            self._take()
+        return elements
+
+    def _entries(self) -> None:
+        while self._peek() != "}":
+            self._expression()
+            self._take(":")
+            self._expression()
+            if self._peek() != ",":
+                break
+            self._take()
