@@ -454,11 +454,25 @@ def _timestamp_expression(
         return f"timezone({tz}, {col})", "timestamp with time zone"
     if raw_type.startswith("TIMESTAMP"):
         return f"CAST({col} AS TIMESTAMP)", "timestamp (local)"
+    zoned = _names_zone(text)
     choice = choose_date_format(
-        checker, [("timestamp", text)], opts.date_format, lambda t, f: _parse_expr(t, f, tz)
+        checker,
+        [("timestamp", text)],
+        opts.date_format,
+        lambda t, f: _parse_expr(t, f, tz),
+        facts=(f"bool_or({zoned})", f"bool_or({text} <> '' AND NOT {zoned})"),
     )
     checker.date_warning = choice.warning
-    return _parse_expr(text, choice.format, tz), choice.format
+    if choice.format != ISO:
+        return _parse_expr(text, choice.format, tz), choice.format
+    # What the column holds, found by the scan that chose the format: a file whose
+    # values all carry an offset, or none does, needs no test per row when read.
+    some_zoned, some_local = (bool(f) for f in choice.facts)
+    if not some_zoned:
+        return _local_iso(text), ISO
+    if not some_local:
+        return _zoned_iso(text, tz), ISO
+    return _parse_expr(text, ISO, tz), ISO
 
 
 Parse: TypeAlias = Callable[[str, str], str]
@@ -470,6 +484,7 @@ class DateChoice:
 
     format: str
     warning: str | None = None
+    facts: tuple[Any, ...] = ()
 
 
 def choose_date_format(
@@ -478,9 +493,15 @@ def choose_date_format(
     forced: str | None,
     parse: Parse,
     reasons: Mapping[str, str] | None = None,
+    *,
+    facts: Sequence[str] = (),
 ) -> DateChoice:
     """The format under which every non-empty value of the ``texts`` columns (pairs of
     canonical name and SQL text expression) parses with ``parse(text, format)``.
+
+    ``facts`` are aggregates over ``raw`` computed in the first scan (the one that tries
+    ISO 8601 or ``forced``), returned in :attr:`DateChoice.facts`: what a caller needs
+    to know about the column costs no scan of its own.
 
     ``forced`` (``--date-format``) is the only candidate when given; otherwise ISO 8601
     is tried alone (most files, one cheap scan), then every :data:`DATE_FORMATS` layout
@@ -488,13 +509,13 @@ def choose_date_format(
     read, with ``reasons[canonical]`` (default "unparsable date") as the reason. Empty
     values are left to the caller's "missing" checks.
     """
-    first = _bad_counts(checker, texts, [forced or ISO], parse)
+    first, found = _bad_counts(checker, texts, [forced or ISO], parse, facts)
     if first[0] == 0:
-        return DateChoice(forced or ISO)
+        return DateChoice(forced or ISO, facts=tuple(found))
     if forced:
         _raise_unparsable(checker, texts, forced, parse, f" (format {forced})", reasons)
     candidates = (ISO, *DATE_FORMATS)
-    counts = first + _bad_counts(checker, texts, DATE_FORMATS, parse)
+    counts = first + _bad_counts(checker, texts, DATE_FORMATS, parse)[0]
     for fmt, bad in zip(candidates, counts, strict=True):
         if bad == 0:
             return DateChoice(fmt, _ambiguity(checker, texts, fmt, parse))
@@ -504,15 +525,20 @@ def choose_date_format(
 
 
 def _bad_counts(
-    checker: _Checker, texts: Sequence[tuple[str, str]], formats: Sequence[str], parse: Parse
-) -> list[int]:
-    """For each format, how many non-empty values it cannot read (one scan for all)."""
-    sums = ", ".join(
+    checker: _Checker,
+    texts: Sequence[tuple[str, str]],
+    formats: Sequence[str],
+    parse: Parse,
+    facts: Sequence[str] = (),
+) -> tuple[list[int], list[Any]]:
+    """For each format, how many non-empty values it cannot read, and the values of the
+    ``facts`` aggregates (one scan for all)."""
+    sums = [
         " + ".join(f"count_if({t} <> '' AND {parse(t, fmt)} IS NULL)" for _, t in texts)
         for fmt in formats
-    )
-    found = checker.scan(f"SELECT {sums} FROM raw")
-    return [int(n) for n in found[0]]
+    ]
+    found = checker.scan(f"SELECT {', '.join([*sums, *facts])} FROM raw")[0]
+    return [int(n) for n in found[: len(formats)]], list(found[len(formats) :])
 
 
 def _ambiguity(
@@ -520,7 +546,7 @@ def _ambiguity(
 ) -> str | None:
     """A warning when every date also reads month-first and some read differently."""
     swapped = SWAPPED.get(fmt)
-    if swapped is None or _bad_counts(checker, texts, [swapped], parse)[0]:
+    if swapped is None or _bad_counts(checker, texts, [swapped], parse)[0][0]:
         return None
     for _, t in texts:
         found = checker.scan(
@@ -550,12 +576,40 @@ def _raise_unparsable(
 
 
 def _parse_expr(text: str, fmt: str, tz: str) -> str:
-    """Local TIMESTAMP from text; values with an offset are converted to ``tz``."""
+    """Local TIMESTAMP from text; values with an offset are converted to ``tz``.
+
+    The result must not depend on DuckDB's session time zone: a view is evaluated when
+    a query reads it, and by then Ibis has set the session to UTC. So only an ISO value
+    that names its offset or zone is cast to TIMESTAMPTZ (an absolute instant whatever
+    the session's zone); one without is read as the wall-clock TIMESTAMP it is.
+    """
     if fmt == ISO:
-        return f"timezone({tz}, try_cast({text} AS TIMESTAMPTZ))"
+        return (
+            f"CASE WHEN {_names_zone(text)} THEN {_zoned_iso(text, tz)} ELSE {_local_iso(text)} END"
+        )
     if "%z" in fmt or "%Z" in fmt:
         return f"timezone({tz}, try_strptime({text}, {_quote(fmt)})::TIMESTAMPTZ)"
     return f"try_strptime({text}, {_quote(fmt)})::TIMESTAMP"
+
+
+def _local_iso(text: str) -> str:
+    """An ISO 8601 value without offset, as the local time it is (an offset, were there
+    one, would be ignored: only for values :func:`_names_zone` finds none in)."""
+    return f"try_cast({text} AS TIMESTAMP)"
+
+
+def _zoned_iso(text: str, tz: str) -> str:
+    """An ISO 8601 value with an offset or zone, converted to ``tz`` (one without would
+    be taken in the session's zone: only for values :func:`_names_zone` holds for)."""
+    return f"timezone({tz}, try_cast({text} AS TIMESTAMPTZ))"
+
+
+def _names_zone(text: str) -> str:
+    """SQL: ISO 8601 ``text`` (trimmed) carries an offset or a zone (``Z``, ``+02:00``,
+    ``-05``, `` UTC``, `` Europe/Paris``). Past the date's first 10 characters a value
+    without one has only the time's digits, colons and point and the ``T`` or space
+    before them; any other character is an offset, a zone, or makes both casts fail."""
+    return f"regexp_matches(substr({text}, 11), '[^0-9:. T]')"
 
 
 def _normalised_select(
