@@ -41,6 +41,7 @@ METRICS: dict[str, Callable[[Dataset], MetricResult]] = {
     "rfm": lambda ds: rfm(ds),
     "pareto": lambda ds: pareto(ds, 20.0, None),
     "clv": lambda ds: simple_clv(ds),
+    "clv-given": lambda ds: simple_clv(ds, lifespan_years=2.5),
     "multi-product": lambda ds: multi_product(ds),
     "basket": lambda ds: basket_affinity(ds, min_support=0.5, top=100),
 }
@@ -81,6 +82,8 @@ def test_metric_is_identical_on_duckdb_and_spark(
     duck, spark = datasets
     left, right = METRICS[name](duck), METRICS[name](spark)
     assert left.rows, "the generated data must produce rows"
+    if name == "clv":  # the lifespan comes from monthly churn of the complete months
+        assert left.rows[0]["churn_months"] > 0 and left.rows[0]["clv"] is not None
     assert _comparable(left) == _comparable(right)
 
 

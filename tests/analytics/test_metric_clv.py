@@ -1,4 +1,5 @@
-"""Simple CLV when the file holds no purchase at all: null figures and a note, no crash."""
+"""Simple CLV: the lifespan from monthly churn (or given), hand-computed on small files;
+and a file with no purchase at all: null figures and a note, no crash."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics.clv import simple_clv
@@ -32,7 +34,9 @@ def test_simple_clv_without_purchases_is_null_with_a_note(
             "average_order_value": None,
             "purchases_per_year": None,
             "lifespan_years": None,
-            "lifespan_source": "observed mean",
+            "lifespan_source": "from churn",
+            "monthly_churn_rate": None,
+            "churn_months": 0,
             "clv": None,
             "customers": 0,
             "orders": 0,
@@ -77,3 +81,135 @@ def test_clv_cli_and_report_on_a_file_of_refunds(
     html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     assert "<th>Simple CLV</th><td>n/a</td>" in html
     assert "None" not in html
+
+
+# Complete months: January, February, March (the data run from Jan 1 to Apr 10, so
+# April is cut short and not measured). Active: Jan a b c d; Feb a b c (d lost: 1 of 4);
+# Mar a e (b and c lost: 2 of 3). Pooled monthly churn = 3 / 7 (the mean of the two
+# monthly rates, 25 % and 66.7 %, would be 45.8 %); lifespan = 1 / (12 x 3/7) = 7/36 year.
+CHURN = """
+customer_id,timestamp,amount
+a,2024-01-01,10
+b,2024-01-10,20
+c,2024-01-15,30
+d,2024-01-20,40
+a,2024-02-05,10
+b,2024-02-10,20
+c,2024-02-15,30
+a,2024-03-05,10
+e,2024-03-31,50
+a,2024-04-10,10
+"""
+
+
+def _clv(path: Path, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [_fidelite(), "metrics", "clv", "-i", str(path), *args, "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def test_clv_lifespan_from_pooled_monthly_churn_of_complete_months(
+    write_csv: Callable[..., Path],
+) -> None:
+    out = _clv(write_csv(CHURN))
+    # 10 orders, 5 customers, revenue 230: AOV 23; 101 observed days (Jan 1 - Apr 10);
+    # per year = 10 / 5 / (101 / 365.25); CLV = 23 x that x 7/36 = 117610.5 / 3636.
+    assert out["rows"] == [
+        {
+            "average_order_value": 23.0,
+            "purchases_per_year": round(2 * 365.25 / 101, 4),
+            "lifespan_years": round(7 / 36, 4),
+            "lifespan_source": "from churn",
+            "monthly_churn_rate": round(300 / 7, 4),
+            "churn_months": 2,
+            "clv": 32.35,
+            "customers": 5,
+            "orders": 10,
+            "observed_years": round(101 / 365.25, 4),
+        }
+    ]
+    assert "summary" not in out
+    params = out["parameters"]
+    assert (params["observation_start"], params["observation_end"]) == ("2024-01-01", "2024-04-10")
+    assert "1 / (12 x monthly churn)" in out["definition"]
+    assert "lower bound" not in out["definition"]
+
+
+def test_clv_does_not_shrink_to_the_customers_time_between_purchases(
+    write_csv: Callable[..., Path],
+) -> None:
+    # a and b each bought 100 on Jan 1, 2, 3; z once on Dec 31. The lifespan was the
+    # mean first-to-last purchase span (2.3 days), giving a CLV of 1.49. Now: 12 complete
+    # months, both January customers lost in February (monthly churn 100 %, lifespan one
+    # month); 7 orders / 3 customers / (366 / 365.25) a year.
+    text = "customer_id,timestamp,amount\n" + "".join(
+        f"{c},2024-01-0{d},100\n" for c in "ab" for d in (1, 2, 3)
+    )
+    (row,) = _clv(write_csv(text + "z,2024-12-31,100\n"))["rows"]
+    per_year = 7 / 3 / (366 / 365.25)
+    assert (row["lifespan_years"], row["lifespan_source"]) == (round(1 / 12, 4), "from churn")
+    assert (row["monthly_churn_rate"], row["churn_months"]) == (100.0, 11)
+    assert row["clv"] == round(100 * per_year / 12, 2) == 19.4
+
+
+def test_clv_without_two_complete_months_asks_for_a_lifespan(
+    write_csv: Callable[..., Path],
+) -> None:
+    text = "customer_id,timestamp,amount\n" + "".join(
+        f"{c},2024-01-0{d},100\n" for c in "ab" for d in (1, 2, 3)
+    )
+    path = write_csv(text)
+    out = _clv(path)
+    (row,) = out["rows"]
+    assert (row["average_order_value"], row["lifespan_years"], row["clv"]) == (100.0, None, None)
+    assert out["summary"]["note"] == (
+        "the lifespan comes from monthly churn, which needs two consecutive complete "
+        "calendar months, and the data (2024-01-01 to 2024-01-03) hold no complete month: "
+        "CLV is undefined; give the expected lifespan with --lifespan-years"
+    )
+    # A given lifespan still works: 100 x (6 / 2 / (3 / 365.25)) x 2.
+    (given,) = _clv(path, "--lifespan-years", "2")["rows"]
+    assert (given["lifespan_years"], given["lifespan_source"], given["clv"]) == (
+        2.0,
+        "given",
+        73050.0,
+    )
+
+
+def test_clv_with_no_customer_lost_asks_for_a_lifespan(write_csv: Callable[..., Path]) -> None:
+    text = """
+    customer_id,timestamp,amount
+    a,2024-01-01,10
+    b,2024-01-31,10
+    a,2024-02-10,10
+    b,2024-02-29,10
+    """
+    out = _clv(write_csv(text))
+    (row,) = out["rows"]
+    assert (row["monthly_churn_rate"], row["churn_months"], row["clv"]) == (0.0, 1, None)
+    assert out["summary"]["note"].startswith("no customer was lost over 1 complete months")
+
+
+def test_report_key_figures_show_a_clv_from_churn_and_na_without_one(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    for name, text, shown in (
+        ("churn.csv", CHURN, "32.35"),
+        ("short.csv", "customer_id,timestamp,amount\na,2024-01-01,5\na,2024-01-02,5", "n/a"),
+    ):
+        out = tmp_path / f"report-{name}"
+        report = subprocess.run(
+            [_fidelite(), "report", str(write_csv(text, name)), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert report.returncode == 0, report.stderr
+        html = (out / "report.html").read_text(encoding="utf-8")
+        assert f"<th>Simple CLV</th><td>{shown}</td>" in html

@@ -32,6 +32,32 @@ def index_expr(day: ibis.Value, period: Period) -> ibis.Value:
     raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
 
 
+def index_of(day: date, period: Period) -> int:
+    """Index of the period containing ``day`` (the Python twin of :func:`index_expr`)."""
+    days = (day - _EPOCH).days
+    indices = {
+        "day": days,
+        "week": (days + 3) // 7,
+        "month": day.year * 12 + day.month - 1,
+        "quarter": day.year * 4 + (day.month - 1) // 3,
+        "year": day.year,
+    }
+    if period not in indices:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+    return indices[period]
+
+
+def complete(first: date, last: date, period: Period) -> range:
+    """The indices of the periods lying wholly between ``first`` and ``last`` (inclusive):
+    the data observe every day of them. Empty when there is none."""
+    lo, hi = index_of(first, period), index_of(last, period)
+    if bounds(lo, period)[0] < first:
+        lo += 1
+    if bounds(hi, period)[1] > last:
+        hi -= 1
+    return range(lo, max(hi + 1, lo))
+
+
 def bounds(idx: int, period: Period) -> tuple[date, date]:
     """First and last day (inclusive) of period ``idx``."""
     if period == "day":

@@ -16,12 +16,14 @@ Every period between the first and the last purchase is listed, empty ones inclu
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import ibis
 
 from fidelite.analytics.engine import Dataset
-from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
+from fidelite.analytics.metrics.period import Period, bounds, complete, index_expr, label
 from fidelite.analytics.metrics.result import MetricResult, percent
 
 DEFINITION = (
@@ -91,6 +93,38 @@ def _period_rows(ds: Dataset, period: Period) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class PooledChurn:
+    """Churn over the complete periods of the data, pooled: the customers lost in every
+    period measured / the customers at the starts of those periods.
+
+    A period is measured when it and the one before are complete (the data cover every
+    day of both), so a period cut by the data's first or last day, whose customers had
+    less time to buy, never counts. ``rate`` is a fraction (not a percentage), ``None``
+    when no customer was at the start of a measured period.
+    """
+
+    complete_periods: int
+    measured: int
+    customers_start: int
+    lost: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.lost / self.customers_start if self.customers_start else None
+
+
+def pooled_churn(ds: Dataset, first: date, last: date, period: Period = "month") -> PooledChurn:
+    """Churn (this module's rule) pooled over the periods of ``first`` to ``last`` (the
+    data's first and last days) that are complete and follow a complete period."""
+    active, retained, _ = _counts(ds, period)
+    periods = complete(first, last, period)
+    measured = periods[1:]
+    start = sum(active[i - 1] for i in measured)
+    kept = sum(retained[i] for i in measured)
+    return PooledChurn(len(periods), len(measured), start, start - kept)
 
 
 def retention(ds: Dataset, period: Period = "month") -> MetricResult:
