@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ METRICS: dict[str, Callable[[Dataset], MetricResult]] = {
     "cohorts-unbounded": lambda ds: cohorts(ds, "week", "unbounded"),
     "cohorts-bracket": lambda ds: cohorts(ds, "month", "bracket"),
     "rfm": lambda ds: rfm(ds),
+    "rfm-end": lambda ds: rfm(ds, end=date(2024, 3, 1)),
     "pareto": lambda ds: pareto(ds, 20.0, None),
     "clv": lambda ds: simple_clv(ds),
     "clv-given": lambda ds: simple_clv(ds, lifespan_years=2.5),

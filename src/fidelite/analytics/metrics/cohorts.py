@@ -83,11 +83,12 @@ def cohorts(
         rows.append(row)
     return MetricResult(
         "cohorts",
-        _definition(kind, period, brackets, ds),
+        _definition(kind, period, brackets, ds, last_day),
         {
             "period": period,
             "kind": kind,
             "brackets": [list(b) for b in brackets] if kind == "bracket" else None,
+            "observation_end": last_day.isoformat(),
             **ds.describe(),
         },
         rows,
@@ -128,16 +129,25 @@ def _bracket_counts(
     return out
 
 
-def _definition(kind: str, period: str, brackets: Sequence[tuple[int, int]], ds: Dataset) -> str:
+def _definition(
+    kind: str, period: str, brackets: Sequence[tuple[int, int]], ds: Dataset, end: date
+) -> str:
     base = f"Cohort = the {period} of a customer's first purchase; values are % of the cohort. "
     if kind == "n-day":
-        rule = f"{period}_N = purchased in the Nth {period} after the cohort {period}."
+        rule = (
+            f"{period}_N = purchased in the Nth {period} after the cohort {period}; null when "
+            f"that {period} begins after {end}, the last day in the data."
+        )
     elif kind == "unbounded":
-        rule = f"{period}_N = purchased in the Nth {period} after the cohort {period} or later."
+        rule = (
+            f"{period}_N = purchased in the Nth {period} after the cohort {period} or later; "
+            f"null when that {period} begins after {end}, the last day in the data."
+        )
     else:
         spans = ", ".join(f"{lo}-{hi}" for lo, hi in brackets)
         rule = (
             f"days_A_B = purchased between A and B days after the first purchase ({spans}); "
-            "null until every customer of the cohort has reached day A."
+            f"null until every customer of the cohort has reached day A by {end}, the last "
+            "day in the data."
         )
     return base + rule + f" Refunds excluded; local days in time zone {ds.loaded.timezone}."

@@ -66,9 +66,11 @@ def repurchase(
         f"ordered {what} (another order) within D days of their first order / cohort size "
         f"x 100, D in {windows}. Days are local calendar days (time zone "
         f"{ds.loaded.timezone}); refunds excluded. complete_Dd is false while the data "
-        f"ends less than D days after the cohort month."
+        f"ends (on {last_day}, the last day in the data) less than D days after the cohort "
+        "month."
     )
-    params = {"days": windows, "per_product": per_product, **ds.describe()}
+    params = {"days": windows, "per_product": per_product,
+              "observation_end": last_day.isoformat(), **ds.describe()}  # fmt: skip
     return MetricResult("repurchase", definition, params, rows)
 
 

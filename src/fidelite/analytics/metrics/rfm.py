@@ -56,8 +56,7 @@ SEGMENTS: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
 def customer_values(ds: Dataset, end: date | None = None) -> ibis.Table:
     """Per customer: recency, frequency, monetary, T (days) at ``end``."""
     t = ds.transactions
-    last = end or ds.backend.execute(t.day.max())
-    end_day = ibis.date(last)
+    end_day = ibis.date(end or ds.last_day())
     p = t.filter(t.day <= end_day)
     g = p.group_by("customer_id").aggregate(
         first=p.day.min(where=~p.is_refund),
@@ -130,12 +129,13 @@ def rfm(ds: Dataset, quantiles: int = 5, end: date | None = None) -> MetricResul
     rows: list[dict[str, Any]] = [
         {**r, "monetary": money(r["monetary"])} for r in table.to_pylist()
     ]
-    definition = _definition(quantiles)
-    params = {"quantiles": quantiles, "observation_end": end, **ds.describe()}
+    end_day = end or ds.last_day()
+    definition = _definition(quantiles, end_day, given=end is not None)
+    params = {"quantiles": quantiles, "observation_end": end_day.isoformat(), **ds.describe()}
     return MetricResult("rfm", definition, params, rows)
 
 
-def _definition(q: int) -> str:
+def _definition(q: int, end: date, *, given: bool) -> str:
     scale = ""
     if q != 5:
         placed = ", ".join(f"{s}->{on_five_scale(s, q)}" for s in range(1, q + 1))
@@ -144,7 +144,9 @@ def _definition(q: int) -> str:
             f"rounded half up ({placed})."
         )
     return (
-        "Per customer at the observation end day: recency = days since last purchase, "
+        f"Per customer at the observation end day, {end} "
+        f"({'given' if given else 'the last day in the data'}): recency = days since last "
+        "purchase, "
         "frequency = distinct orders, monetary = net revenue (refunds subtracted), T = days "
         f"since first purchase. Scores 1-{q}, higher = more recent / more frequent / higher "
         f"spend; equal values get equal scores: the best value scores {q} (also when all "
