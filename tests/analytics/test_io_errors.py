@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from fidelite.analytics.answers import load_answers
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import ColumnMapping, LoadOptions, load_transactions
+from fidelite.analytics.subscriptions import load_subscriptions
 from fidelite.cli.main import _register, app
 
 _register()
@@ -155,3 +157,82 @@ def test_load_reports_a_missing_date_in_parquet_with_row(tmp_path: Path, kind: p
         load_transactions(path)
     assert (err.value.row, err.value.column) == (2, "timestamp")
     assert "missing date" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "1e400"])
+@pytest.mark.parametrize("column", ["amount", "quantity"])
+def test_load_refuses_nan_and_infinity_as_numbers(
+    write_csv: Callable[..., Path], value: str, column: str
+) -> None:
+    values = {"amount": "10", "quantity": "1"} | {column: value}
+    path = write_csv(
+        "customer_id,timestamp,amount,quantity\n"
+        f"a,2024-01-01,10,1\nb,2024-01-02,{values['amount']},{values['quantity']}"
+    )
+    with pytest.raises(InputError) as err:
+        load_transactions(path, LoadOptions(materialize=False))
+    assert (err.value.row, err.value.column) == (3, column)
+    assert err.value.reason == f"unparsable {column}: '{value}'"
+
+
+def test_load_refuses_nan_in_a_file_with_decimal_commas(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id;timestamp;amount\na;2024-01-01;1,5\nb;2024-01-02;nan")
+    with pytest.raises(InputError, match="line 3, column 'amount': unparsable amount: 'nan'"):
+        load_transactions(path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("column", ["amount", "quantity"])
+def test_load_refuses_nan_and_infinity_in_float_parquet_columns(
+    tmp_path: Path, value: float, column: str
+) -> None:
+    numbers: dict[str, list[float | None]] = {
+        "amount": [1.5, 2.0, 3.0],
+        "quantity": [1.0, None, 2.0],
+    }
+    numbers[column][2] = value
+    table = pa.table({"customer_id": ["a", "b", "c"], "timestamp": ["2024-01-01"] * 3,
+                      "amount": pa.array(numbers["amount"], pa.float64()),
+                      "quantity": pa.array(numbers["quantity"], pa.float32())})  # fmt: skip
+    pq.write_table(table, tmp_path / "tx.parquet")
+    for source in (tmp_path / "tx.parquet", table):
+        with pytest.raises(InputError) as err:
+            load_transactions(source)
+        assert (err.value.row, err.value.column) == (3, column)
+        assert err.value.reason.startswith(f"unparsable {column}: '")
+
+
+def test_subscriptions_and_answers_refuse_nan_and_infinity(
+    write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    subs = write_csv("customer_id,mrr,start\na,10,2024-01-01\nb,nan,2024-01-15", "s.csv")
+    with pytest.raises(InputError, match="line 3, column 'mrr': unparsable mrr: 'nan'"):
+        load_subscriptions(subs)
+    table = pa.table({"customer_id": ["a", "b"], "mrr": [10.0, float("inf")],
+                      "start": ["2024-01-01", "2024-01-15"]})  # fmt: skip
+    pq.write_table(table, tmp_path / "s.parquet")
+    with pytest.raises(InputError, match="row 2, column 'mrr': unparsable mrr: 'inf'"):
+        load_subscriptions(tmp_path / "s.parquet")
+    answers = write_csv(
+        "customer_id,timestamp,question,score\na,2024-01-01,nps,10\n"
+        "b,2024-01-02,share_of_wallet,Infinity",
+        "a.csv",
+    )
+    with pytest.raises(InputError, match="line 3, column 'score': unparsable score: 'Infinity'"):
+        load_answers(answers)
+
+
+@pytest.mark.parametrize("command", [["pareto"], ["clv"], ["clv", "--engine", "spark"]])
+def test_cli_refuses_nan_amount_with_a_json_error(
+    write_csv: Callable[..., Path], command: list[str]
+) -> None:
+    path = write_csv(
+        "customer_id,timestamp,amount\na,2024-01-01,10\nb,2024-01-02,NaN\nc,2024-01-03,inf"
+    )
+    result = CliRunner().invoke(
+        app, ["metrics", *command[:1], "-i", str(path), "-f", "json", *command[1:]]
+    )
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.stdout)["error"]
+    assert (error["row"], error["column"]) == (3, "amount")
+    assert error["message"].endswith("unparsable amount: 'NaN'")

@@ -681,19 +681,27 @@ def _order_id(checker: _Checker, order: str, lazy: bool) -> str:
 # Column types whose values are numbers already: read as they are (Parquet, Arrow).
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "REAL", "DOUBLE", "DECIMAL")  # fmt: skip
+# Of those, the ones that can hold NaN and infinity.
+_FLOATING = ("FLOAT", "REAL", "DOUBLE")
 
 
 def _number(
     checker: _Checker, canonical: str, reason: str, raw_type: str, *, required: bool
 ) -> str:
     """The column as DOUBLE, with its check queued. A numeric column is cast directly
-    (only a missing required value is wrong); text is parsed (an unparsable value is
-    wrong). Through text, a numeric Parquet column of 10M rows cost a third of a
-    second to load for nothing."""
+    (a missing required value is wrong, and so is NaN or infinity in a floating-point
+    column); text is parsed (an unparsable value is wrong). Through text, a numeric
+    Parquet column of 10M rows cost a third of a second to load for nothing."""
     col = checker.col(canonical)
-    if raw_type.split("(")[0] in _NUMERIC:
+    kind = raw_type.split("(")[0]
+    if kind in _NUMERIC:
         expr = f"CAST({col} AS DOUBLE)"
-        if required:
+        # One condition per column, missing or not finite: the validation scan of a
+        # 10M-row Parquet file reads the column once.
+        if kind in _FLOATING:
+            bad = f"NOT coalesce(isfinite({col}), FALSE)" if required else f"NOT isfinite({col})"
+            checker.check(canonical, bad, reason)
+        elif required:
             checker.check(canonical, f"{col} IS NULL", reason)
         return expr
     text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
@@ -708,6 +716,11 @@ _COMMA_NUMBER = "'[+-]?[0-9]*,[0-9]+'"
 
 def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
     """``text`` (a trimmed, NULL-when-empty SQL string) as a DOUBLE, NULL when unparsable.
+
+    ``NaN``, ``inf``, ``Infinity`` (any case, any sign) and a number too large for a
+    DOUBLE (``1e400``) parse, but they are no amount, quantity, mrr or score: a check is
+    queued that refuses them (``unparsable <canonical>``), so the expression itself
+    stays one cast for the queries that read it later.
 
     In a ``;``-separated CSV file a decimal comma (``1,5``) is read as a decimal point:
     spreadsheets set to most European locales write numbers so, and there a comma cannot
@@ -724,15 +737,20 @@ def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
             "comma in a number (a decimal comma is read only in ';'-separated files, "
             "thousands separators never): write 1.5 or 1500",
         )
-        return f"try_cast({text} AS DOUBLE)"
-    uses_commas = f"(SELECT coalesce(bool_or({comma}), FALSE) FROM raw)"
-    checker.check(
-        canonical,
-        f"{uses_commas} AND contains({text}, '.')",
-        "decimal point in a column that uses decimal commas elsewhere (1.500 could mean "
-        "1500): write every number with a decimal comma and no thousands separator",
-    )
-    return f"try_cast(CASE WHEN {comma} THEN replace({text}, ',', '.') ELSE {text} END AS DOUBLE)"
+        number = f"try_cast({text} AS DOUBLE)"
+    else:
+        uses_commas = f"(SELECT coalesce(bool_or({comma}), FALSE) FROM raw)"
+        checker.check(
+            canonical,
+            f"{uses_commas} AND contains({text}, '.')",
+            "decimal point in a column that uses decimal commas elsewhere (1.500 could mean "
+            "1500): write every number with a decimal comma and no thousands separator",
+        )
+        number = (
+            f"try_cast(CASE WHEN {comma} THEN replace({text}, ',', '.') ELSE {text} END AS DOUBLE)"
+        )
+    checker.check(canonical, f"NOT isfinite({number})", f"unparsable {canonical}")
+    return number
 
 
 def _text(col: str, raw_type: str) -> str:
