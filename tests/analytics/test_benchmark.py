@@ -39,6 +39,7 @@ def test_compare_adds_difference_and_relative_difference() -> None:
         "column": "retention_rate",
         "reference": 85.0,
         "label": "industry norm",
+        "compared_in": "rows",
     }
     assert "retention_rate" in out["definition"] and RESULT["rows"][0].get("benchmark") is None
 
@@ -46,7 +47,11 @@ def test_compare_adds_difference_and_relative_difference() -> None:
 def test_compare_names_the_missing_column() -> None:
     with pytest.raises(InputError) as err:
         compare(RESULT, "churn", 10.0)
-    assert err.value.reason == "no column 'churn' in the rows (numeric columns: retention_rate)"
+    assert err.value.reason == (
+        "no column 'churn' in the rows or the summary (numeric columns in the rows: "
+        "retention_rate; numeric fields in the summary: none)"
+    )
+    assert (err.value.file, err.value.column) == ("<metric result>", "churn")
 
 
 def test_benchmark_cli_reads_a_metric_from_stdin(write_csv: Callable[..., Path]) -> None:
@@ -88,3 +93,90 @@ def test_benchmark_cli_reads_a_metric_from_stdin(write_csv: Callable[..., Path])
         text=True,
     )
     assert bad.returncode == 1 and json.loads(bad.stdout)["error"]["code"] == "bad_input"
+
+
+def _fidelite() -> str:
+    return shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+
+
+# c gives 80 of 100: the top 20 % (1 of 5 customers, ceil(0.2 x 5)) hold 80 %.
+PARETO = """
+customer_id,timestamp,amount
+a,2024-01-01,5
+b,2024-01-02,5
+c,2024-01-03,80
+d,2024-01-04,5
+e,2024-01-05,5
+"""
+
+
+def _benchmark(metric: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_fidelite(), "metrics", "benchmark", *args, "-f", "json"],
+        input=metric,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_benchmark_compares_a_summary_figure(write_csv: Callable[..., Path]) -> None:
+    pareto = subprocess.run(
+        [_fidelite(), "metrics", "pareto", "-i", str(write_csv(PARETO)), "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    proc = _benchmark(pareto.stdout, "--column", "top_revenue_share", "--reference", "75")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    summary = out["summary"]
+    assert summary["top_revenue_share"] == 80.0
+    # 80 - 75 = 5 points above, 5 / 75 x 100 = 6.6667 %
+    assert (summary["benchmark"], summary["difference"], summary["relative_difference"]) == (
+        75.0,
+        5.0,
+        6.6667,
+    )
+    assert summary["versus"] == "above"
+    assert out["parameters"]["benchmark"]["compared_in"] == "summary"
+    assert all("benchmark" not in r for r in out["rows"])
+
+
+def test_benchmark_type_error_names_the_input_the_column_and_the_choices(
+    write_csv: Callable[..., Path],
+) -> None:
+    tx = write_csv(PARETO)
+    retention = subprocess.run(
+        [_fidelite(), "metrics", "retention", "-i", str(tx), "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    proc = _benchmark(retention.stdout, "--column", "period", "--reference", "80")
+    assert proc.returncode == 1
+    error = json.loads(proc.stdout)["error"]
+    assert (error["file"], error["column"]) == ("<stdin>", "period")
+    assert error["message"] == (
+        "<stdin>, column 'period': '2024-01' in row 1 is not a number (numeric columns in "
+        "the rows: churn_rate, customers_end, customers_start, first_time, lost, new, "
+        "reactivated, retained, retention_rate; numeric fields in the summary: none)"
+    )
+    saved = tmp = tx.with_name("retention.json")
+    tmp.write_text(retention.stdout, encoding="utf-8")
+    proc = _benchmark("", "--column", "nope", "--reference", "1", "--result", str(saved))
+    error = json.loads(proc.stdout)["error"]
+    assert (error["file"], error["column"]) == (str(saved), "nope")
+    assert error["message"].startswith(f"{saved}, column 'nope': no column 'nope' in the rows")
+
+
+def test_compare_summary_value_that_is_not_a_number() -> None:
+    result = {**RESULT, "rows": [], "summary": {"note": "undefined"}}
+    with pytest.raises(InputError) as err:
+        compare(result, "note", 1.0, source="x.json")
+    assert str(err.value) == (
+        "x.json, column 'note': 'undefined' in the summary is not a number (numeric columns "
+        "in the rows: none; numeric fields in the summary: none)"
+    )

@@ -1,12 +1,18 @@
-"""Benchmark comparison: any metric's rows against a reference value the business enters
+"""Benchmark comparison: any metric's figure against a reference value the business enters
 (an industry norm, a previous period's figure, a competitor's).
 
-For the chosen numeric column, each row gains ``benchmark`` (the reference),
-``difference`` (value - reference, in the column's unit: percentage points for rates)
-and ``relative_difference`` (difference / reference x 100; null when the reference is
-0) and ``versus`` (``above``, ``below`` or ``equal``). Rows whose value is null (an
-undefined rate) get nulls. The result keeps the metric's definition and parameters and
-records the comparison in ``parameters.benchmark``.
+The figure is a numeric column of the rows (``retention_rate`` per period) or a numeric
+field of the summary (``pareto``'s ``top_revenue_share``, the 80/20 figure); a name
+found in the rows is compared in the rows. Each row -- or the summary -- gains
+``benchmark`` (the reference), ``difference`` (value - reference, in the figure's unit:
+percentage points for rates), ``relative_difference`` (difference / reference x 100;
+null when the reference is 0) and ``versus`` (``above``, ``below`` or ``equal``). A null
+value (an undefined rate) gets nulls. The result keeps the metric's definition and
+parameters and records the comparison in ``parameters.benchmark`` (``compared_in``:
+``rows`` or ``summary``).
+
+Errors name the input (the file, or ``<stdin>``) and the column, and list the numeric
+row columns and summary fields there are to choose from.
 """
 
 from __future__ import annotations
@@ -25,41 +31,76 @@ def compare(
     *,
     source: str = "<metric result>",
 ) -> dict[str, Any]:
-    """A copy of a metric result (``{metric, definition, parameters, rows}``) with the
-    comparison columns added to each row."""
+    """A copy of a metric result (``{metric, definition, parameters, rows[, summary]}``)
+    with the comparison added to each row, or to the summary when ``column`` is one of
+    its fields and no row's."""
     rows = result.get("rows")
-    if not isinstance(rows, list) or "metric" not in result:
+    summary = result.get("summary", {})
+    if not isinstance(rows, list) or not isinstance(summary, dict) or "metric" not in result:
         raise InputError("not a metric result (expected metric and rows)", file=source)
-    if rows and all(column not in r for r in rows):
-        choices = sorted(
-            {
-                k
-                for r in rows
-                for k, v in r.items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            }
-        )
-        raise InputError(
-            f"no column '{column}' in the rows (numeric columns: {', '.join(choices)})",
-            file=source,
-            column=column,
-        )
+    choices = _choices(rows, summary)
+    in_rows = any(isinstance(r, dict) and column in r for r in rows)
+    in_summary = not in_rows and column in summary
+    if rows and not in_rows and not in_summary:
+        raise InputError(f"no column '{column}' in the rows or the summary ({choices})",
+                         file=source, column=column)  # fmt: skip
     out = copy.deepcopy(result)
-    for row in out["rows"]:
-        row.update(_compare(row.get(column), reference))
+    if in_summary:
+        value = _number(summary[column], source, column, None, choices)
+        out["summary"].update(_compare(value, reference))
+    else:
+        for index, row in enumerate(out["rows"], start=1):
+            value = _number(row.get(column), source, column, index, choices)
+            row.update(_compare(value, reference))
+    where = "summary" if in_summary else "rows"
     out["parameters"] = {
         **out.get("parameters", {}),
-        "benchmark": {"column": column, "reference": reference, "label": label},
-    }
+        "benchmark": {"column": column, "reference": reference, "label": label,
+                      "compared_in": where},
+    }  # fmt: skip
     out["definition"] = (
-        f"{out.get('definition', '')} Benchmark: {column} against {label} = {reference:g}; "
-        "difference = value - reference (percentage points for rates); relative_difference "
-        "= difference / reference x 100."
+        f"{out.get('definition', '')} Benchmark: {column} ({where}) against {label} = "
+        f"{reference:g}; difference = value - reference (percentage points for rates); "
+        "relative_difference = difference / reference x 100."
     ).strip()
     return out
 
 
-def _compare(value: Any, reference: float) -> dict[str, Any]:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numeric(items: list[dict[str, Any]]) -> list[str]:
+    """The keys whose every value is a number or null (a rate undefined in every row is
+    still a rate)."""
+    keys = {k for item in items for k in item}
+    return sorted(
+        k for k in keys if all(item.get(k) is None or _is_number(item.get(k)) for item in items)
+    )
+
+
+def _choices(rows: list[Any], summary: dict[str, Any]) -> str:
+    """What ``--column`` can name: the numeric row columns and summary fields."""
+    in_rows = _numeric([r for r in rows if isinstance(r, dict)])
+    in_summary = _numeric([summary])
+    return (
+        f"numeric columns in the rows: {', '.join(in_rows) or 'none'}; numeric fields in "
+        f"the summary: {', '.join(in_summary) or 'none'}"
+    )
+
+
+def _number(value: Any, source: str, column: str, row: int | None, choices: str) -> float | None:
+    """``value`` when it is a number or null; else an error naming where it is."""
+    if value is None:
+        return None
+    if _is_number(value):
+        return float(value)
+    where = f"in row {row}" if row is not None else "in the summary"
+    raise InputError(f"{value!r} {where} is not a number ({choices})",
+                     file=source, column=column)  # fmt: skip
+
+
+def _compare(value: float | None, reference: float) -> dict[str, Any]:
     if value is None:
         return {
             "benchmark": reference,
@@ -67,8 +108,6 @@ def _compare(value: Any, reference: float) -> dict[str, Any]:
             "relative_difference": None,
             "versus": None,
         }
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"'{value}' is not a number", file="<metric result>")
     diff = round(float(value) - reference, 4)
     rel = round(100.0 * diff / reference, 4) if reference else None
     versus = "above" if diff > 0 else "below" if diff < 0 else "equal"
