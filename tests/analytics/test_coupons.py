@@ -196,3 +196,57 @@ def test_code_prefix_is_one_per_campaign(
         load_targeting(path)
     assert (err.value.row, err.value.column) == (line, "code_prefix")
     assert message in str(err.value)
+
+
+def _targeting_error(path: Path) -> InputError:
+    with pytest.raises(InputError) as err:
+        load_targeting(path)
+    return err.value
+
+
+def test_targeting_errors_name_the_files_own_line(tmp_path: Path) -> None:
+    # A blank line 3 counts: 'control' is on line 4 (it was reported on line 3).
+    blank = tmp_path / "blank.csv"
+    blank.write_text("customer_id,campaign,group\na,spring,treatment\n\nb,spring,control\n")
+    err = _targeting_error(blank)
+    assert (err.row, err.column) == (4, "group")
+    assert str(err) == (
+        f"{blank}, line 4, column 'group': group must be treatment or holdout, not 'control'"
+    )
+    # A quoted line break in line 2 makes the record span lines 2-3; the empty group is
+    # on line 5 (it was "line 4 ... 'None'").
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        'customer_id,campaign,group\n"t1\nx",spring,treatment\nh1,spring,holdout\nh2,spring,\n'
+    )
+    err = _targeting_error(quoted)
+    assert str(err) == (
+        f"{quoted}, line 5, column 'group': empty group: it must be treatment or holdout"
+    )
+
+
+def test_targeting_lines_count_blank_lines_in_every_check(tmp_path: Path) -> None:
+    path = tmp_path / "groups.csv"
+    path.write_text(
+        "customer_id,campaign,group,code_prefix\n\nt1,spring,treatment,SPRING\n\n"
+        "t1,spring,holdout,SPRING\n"
+    )
+    err = _targeting_error(path)
+    assert err.row == 5
+    assert "is in both the treatment group (line 3) and the holdout group" in str(err)
+    path.write_text("customer_id,campaign,group\n\nt1,spring,treatment,extra\n")
+    err = _targeting_error(path)
+    assert err.row == 3
+    assert "this line has 4 fields but the header has 3" in err.reason
+
+
+def test_targeting_file_with_bom_semicolons_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "groups.csv"
+    path.write_bytes(
+        "\ufeffcustomer_id;campaign;group\r\nt1;spring;treatment\r\nh1;spring;holdout\r\n".encode()
+    )
+    table = load_targeting(path)
+    assert table.to_pylist() == [
+        {"customer_id": "t1", "campaign": "spring", "grp": "treatment", "prefix": None},
+        {"customer_id": "h1", "campaign": "spring", "grp": "holdout", "prefix": None},
+    ]

@@ -39,6 +39,7 @@ import duckdb
 import ibis
 import pyarrow as pa
 
+from fidelite.analytics import csvfile
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.columns import require
@@ -54,26 +55,35 @@ TARGETING = pa.schema(
 
 def load_targeting(path: Path) -> pa.Table:
     """``customer_id, campaign, grp, prefix`` rows, validated (one error naming line and
-    column); ``prefix`` is null without a ``code_prefix`` column."""
+    column); ``prefix`` is null without a ``code_prefix`` column.
+
+    The file is read as transactions files are (:mod:`fidelite.analytics.csvfile`):
+    delimiter from the header, RFC 4180 quotes, blank lines skipped; a line number is
+    the file's physical line where the record starts, the header being line 1 (a blank
+    line or a quoted line break before it counts).
+    """
     name = str(path)
     if not path.is_file():
         raise InputError("file not found", file=name)
-    con = duckdb.connect()
     try:
-        table: pa.Table = con.read_csv(name, header=True, all_varchar=True).to_arrow_table()
-    except duckdb.Error as exc:
-        raise InputError(f"cannot read the file: {str(exc).splitlines()[0]}", file=name) from exc
+        layout = csvfile.read_layout(path)
+        bad = csvfile.first_malformed_record(path, layout)
+        if bad is not None:
+            raise InputError(bad.reason, file=name, row=bad.line)
+        records = list(csvfile.records(path, layout))
+    except (csvfile.HeaderError, OSError) as exc:
+        raise InputError(f"cannot read the file: {exc}", file=name) from exc
+    columns = layout.columns
     for col in ("customer_id", "campaign", "group"):
-        if col not in table.column_names:
+        if col not in columns:
             raise InputError(f"missing required column '{col}'", file=name, column=col)
-    has_prefix = PREFIX in table.column_names
-    rows = table.select(["customer_id", "campaign", "group", *([PREFIX] if has_prefix else [])])
-    if not rows.num_rows:
+    has_prefix = PREFIX in columns
+    if not records:
         raise InputError("no targeted customers (the file has a header but no rows)", file=name)
     out: dict[str, list[str | None]] = {"customer_id": [], "campaign": [], "grp": [], "prefix": []}
     seen = _Targeting(name, has_prefix)
-    for line, r in enumerate(rows.to_pylist(), start=2):
-        customer, campaign, grp, prefix = seen.check(line, r)
+    for line, fields in records:
+        customer, campaign, grp, prefix = seen.check(line, dict(zip(columns, fields, strict=True)))
         out["customer_id"].append(customer)
         out["campaign"].append(campaign)
         out["grp"].append(grp)
@@ -107,8 +117,12 @@ class _Targeting:
         customer, campaign = str(r["customer_id"]).strip(), str(r["campaign"]).strip()
         grp = (r["group"] or "").strip().lower()
         if grp not in GROUPS:
-            raise InputError(f"group must be treatment or holdout: '{r['group']}'",
-                             file=self.file, row=line, column="group")  # fmt: skip
+            reason = (
+                f"group must be treatment or holdout, not '{(r['group'] or '').strip()}'"
+                if grp
+                else "empty group: it must be treatment or holdout"
+            )
+            raise InputError(reason, file=self.file, row=line, column="group")
         first = self.groups.setdefault((customer, campaign), (grp, line))
         if first[0] != grp:
             raise InputError(
