@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,3 +21,21 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def metrics_json() -> Callable[..., dict[str, Any]]:
+    """Run ``fidelite metrics ARGS --format json`` in-process; the parsed output."""
+    from typer.testing import CliRunner
+
+    from fidelite.cli.main import _register, app
+
+    _register()
+
+    def run(*args: str) -> dict[str, Any]:
+        result = CliRunner().invoke(app, ["metrics", *args, "-f", "json"])
+        assert result.exit_code == 0, result.output
+        out: dict[str, Any] = json.loads(result.stdout)
+        return out
+
+    return run

@@ -8,20 +8,18 @@ end (the last day in the data, refunds included): the output names it in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics.rfm import rfm
-from fidelite.cli.main import _register, app
 
-_register()
+MetricsJson = Callable[..., dict[str, Any]]
+
 
 # The last row is a refund on 20 March: it is the last day in the data.
 TX = """
@@ -38,15 +36,8 @@ def tx(write_csv: Callable[..., Path]) -> Path:
     return write_csv(TX)
 
 
-def _json(*args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(app, ["metrics", *args, "-f", "json"])
-    assert result.exit_code == 0, result.output
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
-
-
-def test_rfm_states_its_observation_end_day(tx: Path) -> None:
-    out = _json("rfm", "-i", str(tx))
+def test_rfm_states_its_observation_end_day(tx: Path, metrics_json: MetricsJson) -> None:
+    out = metrics_json("rfm", "-i", str(tx))
     assert out["parameters"]["observation_end"] == "2024-03-20"
     assert "observation end day, 2024-03-20 (the last day in the data)" in out["definition"]
     recency = {r["customer_id"]: (r["recency"], r["T"]) for r in out["rows"]}
@@ -70,6 +61,8 @@ def test_rfm_states_a_given_observation_end(tx: Path) -> None:
         ["loyalty-kinds"],
     ],
 )
-def test_metrics_measured_to_the_end_of_the_data_state_it(tx: Path, args: list[str]) -> None:
-    out = _json(*args, "-i", str(tx))
+def test_metrics_measured_to_the_end_of_the_data_state_it(
+    tx: Path, args: list[str], metrics_json: MetricsJson
+) -> None:
+    out = metrics_json(*args, "-i", str(tx))
     assert out["parameters"]["observation_end"] == "2024-03-20"
