@@ -165,3 +165,69 @@ def test_cli_delimiter_option_overrides_the_header(write_csv: Callable[..., Path
         app, ["metrics", "repeat-rate", "-i", str(path), "--delimiter", ";", "-f", "json"]
     )
     assert json.loads(ok.stdout)["rows"][0]["customers"] == 1
+
+
+NOT_UTF8 = "not UTF-8 text (byte 0xe9); save the file as UTF-8"
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+def test_load_names_the_line_and_column_of_a_byte_that_is_not_utf8(
+    tmp_path: Path, materialize: bool
+) -> None:
+    # A spreadsheet's "CSV" in a Western European locale: Latin-1, 'é' is the byte 0xE9.
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        b"customer_id;timestamp;amount\nJos\xe9;2024-01-01;1,5\nRen\xe9e;2024-01-02;2\n"
+    )
+    with pytest.raises(InputError) as err:
+        load_transactions(path, LoadOptions(materialize=materialize))
+    assert (err.value.row, err.value.column, err.value.reason) == (2, "customer_id", NOT_UTF8)
+
+
+def test_load_finds_a_bad_byte_far_into_the_file_and_in_a_quoted_multi_line_value(
+    tmp_path: Path,
+) -> None:
+    rows = [f"c{i},2024-01-{1 + i % 28:02d},{i},plain" for i in range(3000)]
+    rows.append('c9,2024-01-05,3,"two\nlines caf\xe9"')
+    text = "\n".join(["customer_id,timestamp,amount,category", *rows]).encode("latin-1")
+    path = tmp_path / "far.csv"
+    path.write_bytes(text + b"\n")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    # The record starts on line 3002; the byte is on the next line, in 'category'.
+    assert (err.value.row, err.value.column, err.value.reason) == (3003, "category", NOT_UTF8)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"customer_id,timestamp,montant \xe9\nA,2024-01-01,1\n", NOT_UTF8),
+        (
+            "customer_id,timestamp,amount\nA,2024-01-01,1\n".encode("utf-16"),
+            'UTF-16 text, not UTF-8 (a spreadsheet\'s "Unicode text"); save the file as UTF-8',
+        ),
+        (
+            "customer_id,timestamp,amount\nA,2024-01-01,1\n".encode("utf-16-le"),
+            'UTF-16 text, not UTF-8 (a spreadsheet\'s "Unicode text"); save the file as UTF-8',
+        ),
+    ],
+    ids=["latin-1", "utf-16", "utf-16 without byte order mark"],
+)
+def test_load_refuses_a_header_that_is_not_utf8(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column, err.value.reason) == (1, None, reason)
+
+
+def test_cli_names_the_line_of_a_byte_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"customer_id;timestamp;amount\nJos\xe9;2024-01-01;1,5\n")
+    result = CliRunner().invoke(app, ["metrics", "rfm", "-i", str(path), "-f", "json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["row"], error["column"]) == (2, "customer_id")
+    assert error["message"] == f"{path}, line 2, column 'customer_id': {NOT_UTF8}"

@@ -72,6 +72,18 @@ def test_import_members_refuses_a_file_that_is_not_utf8(pdb: Database, tmp_path:
     assert count(pdb, "member_states") == 0
 
 
+def test_import_names_a_utf16_file(pdb: Database, tmp_path: Path) -> None:
+    """A spreadsheet's "Unicode text": the message says UTF-16, not a byte 0xff."""
+    file = tmp_path / "crm.csv"
+    file.write_bytes("member,attributes\nann,\n".encode("utf-16"))
+    with pytest.raises(ImportFileError) as error:
+        import_members(processor(pdb), file, now=NOW)
+    assert str(error.value) == (
+        f'{file}: line 1: UTF-16 text, not UTF-8 (a spreadsheet\'s "Unicode text"); '
+        "save the file as UTF-8"
+    )
+
+
 @pytest.mark.parametrize("command", ["events", "members"])
 def test_cli_import_of_a_latin1_file_fails_cleanly(tmp_path: Path, command: str) -> None:
     program = tmp_path / "program.yaml"

@@ -10,7 +10,11 @@ header line is the one line whose meaning we know, so the layout is read from it
   in the header line (``,`` when none is there: a one-column file);
 * fields are quoted with ``"`` and a quote inside a quoted field is doubled (RFC 4180);
 * column names are the header's fields, trimmed; an empty name becomes ``columnN``
-  (N = 0-based position) and a repeated name gets ``_1``, ``_2`` (as DuckDB names them).
+  (N = 0-based position) and a repeated name gets ``_1``, ``_2`` (as DuckDB names them);
+* the file is UTF-8 text (a byte order mark is skipped): a header that is not, or is
+  UTF-16, is a :class:`HeaderError`; a later line that is not is found only when DuckDB
+  stops at it (:func:`column_of_bad_byte` then says in which column), so reading a good
+  file costs nothing more.
 
 DuckDB then reads the file with exactly this layout and checks every record against
 the header; when it finds a malformed one, :func:`first_malformed_record` reads the
@@ -29,9 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from fidelite.textfile import ENCODING, line_not_utf8
+
 DELIMITERS = (",", ";", "\t", "|")
 QUOTE = '"'
-ENCODING = "utf-8-sig"  # a byte-order mark (Excel's "CSV UTF-8") is not part of the header
+_HEAD = 1 << 16  # bytes of the first line checked for its encoding
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class MalformedRecord:
 
 
 class HeaderError(ValueError):
-    """The file's first line cannot be a header (it is empty)."""
+    """The file's first line cannot be a header (it is empty, or not UTF-8 text)."""
 
 
 def first_file(source: str) -> Path:
@@ -70,6 +76,10 @@ def first_file(source: str) -> Path:
 
 def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:
     """The layout of the CSV file at ``path`` (see the module docstring)."""
+    with path.open("rb") as raw:
+        bad = line_not_utf8(raw.readline(_HEAD), 1, cut=True)
+    if bad is not None:
+        raise HeaderError(bad.reason)
     with path.open(newline="", encoding=ENCODING, errors="replace") as fh:
         first_line = fh.readline()
         if not first_line.strip():
@@ -127,9 +137,11 @@ class BadQuoting(ValueError):
 def records(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     """Each non-blank data record with the line it starts on (the header is skipped).
 
-    Raises :class:`BadQuoting` at a record Python's ``csv`` cannot read.
+    Raises :class:`BadQuoting` at a record Python's ``csv`` cannot read. A byte that is
+    not UTF-8 is kept as a lone surrogate (``\udc80``-``\udcff``), which
+    :func:`column_of_bad_byte` looks for.
     """
-    with path.open(newline="", encoding=ENCODING, errors="replace") as fh:
+    with path.open(newline="", encoding=ENCODING, errors="surrogateescape") as fh:
         reader = layout.reader(fh)
         start, header = 1, True
         while True:
@@ -165,3 +177,28 @@ def line_of_record(path: Path, layout: CsvLayout, data_row: int) -> int | None:
     except BadQuoting:
         return None
     return None
+
+
+def column_of_bad_byte(path: Path, layout: CsvLayout, line: int) -> str | None:
+    """The column of the field holding the first byte that is not UTF-8, on ``line`` (as
+    :func:`fidelite.textfile.first_not_utf8` found it); ``None`` when no field of a
+    record starting by then holds one, or the file cannot be split into records. Reads
+    the file up to that record: for an error message only."""
+    try:
+        for start, fields in records(path, layout):
+            if start > line:
+                return None
+            for index, value in enumerate(fields):
+                if not value.isascii() and _holds_bad_byte(value):
+                    return layout.columns[index] if index < len(layout.columns) else None
+    except BadQuoting:
+        return None
+    return None
+
+
+def _holds_bad_byte(value: str) -> bool:
+    try:
+        value.encode("utf-8")  # a lone surrogate, from surrogateescape, cannot be encoded
+    except UnicodeEncodeError:
+        return True
+    return False

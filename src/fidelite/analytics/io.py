@@ -46,12 +46,14 @@ import pyarrow as pa
 from fidelite.analytics.csvfile import (
     CsvLayout,
     HeaderError,
+    column_of_bad_byte,
     first_file,
     first_malformed_record,
     line_of_record,
     read_layout,
 )
 from fidelite.analytics.errors import InputError
+from fidelite.textfile import first_not_utf8
 
 MEMORY_ENV = "FIDELITE_MEMORY_LIMIT"
 REQUIRED = ("customer_id", "timestamp", "amount")
@@ -201,7 +203,9 @@ def load_transactions(
     ts_expr, fmt = _timestamp_expression(con, checker, raw_types[mapping["timestamp"]], opts)
     select = _normalised_select(checker, raw_types, ts_expr, lazy=not opts.materialize)
     if opts.materialize:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+        # Through the checker: this is the first read of the columns no check reads
+        # (category, product, channel, coupon), where DuckDB may meet a bad byte.
+        checker.scan(f"CREATE OR REPLACE TABLE {table} AS {select}")
         con.execute("DROP VIEW IF EXISTS raw")
     else:
         con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
@@ -365,9 +369,20 @@ class _Checker:
             raise self._unreadable(exc) from exc
 
     def _unreadable(self, exc: duckdb.Error) -> InputError:
+        """The error for a CSV file DuckDB stopped reading: a byte that is not UTF-8 or a
+        malformed record, found by reading the file again in Python (only now: a good
+        file pays nothing for these checks), else DuckDB's own words."""
         layout = self.layout
         if layout is not None:
-            bad = first_malformed_record(first_file(str(self.source)), layout)
+            path = first_file(str(self.source))
+            try:
+                encoding = first_not_utf8(path)
+            except OSError:
+                encoding = None
+            if encoding is not None:
+                column = column_of_bad_byte(path, layout, encoding.line)
+                return InputError(encoding.reason, file=self.name, row=encoding.line, column=column)
+            bad = first_malformed_record(path, layout)
             if bad is not None:
                 return InputError(bad.reason, file=self.name, row=bad.line)
         return InputError(f"cannot read the file: {_first_line(exc)}", file=self.name)

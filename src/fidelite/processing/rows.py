@@ -2,7 +2,8 @@
 
 A CSV file must be UTF-8 text (a leading byte order mark, as Excel writes, is
 skipped); the whole file is checked before the first row is handed out, so a file
-with a bad byte anywhere is refused before anything is imported, naming the line.
+with a bad byte anywhere is refused before anything is imported, naming the line, and a
+UTF-16 file is named as such (:mod:`fidelite.textfile`, shared with analytics).
 Row numbers are those a spreadsheet shows (the header is row 1). A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
@@ -12,7 +13,6 @@ id stays an integer: the importer turns ids into text).
 
 from __future__ import annotations
 
-import codecs
 import csv
 import importlib
 from collections.abc import Iterator, Sequence
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-ENCODING = "utf-8-sig"  # UTF-8, skipping a byte order mark
-_BLOCK = 1 << 20
+from fidelite.textfile import ENCODING, first_not_utf8
 
 Columns = tuple[Sequence[str], Sequence[str]]
 """(required, optional) column names; any other column is an error."""
@@ -73,29 +72,12 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
 
 def check_text(path: Path) -> None:
     """Raise :class:`ImportFileError` naming the first line that is not UTF-8."""
-    decoder = codecs.getincrementaldecoder(ENCODING)()
     try:
-        with path.open("rb") as handle:
-            while block := handle.read(_BLOCK):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
+        bad = first_not_utf8(path)
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ImportFileError(_first_bad_line(path)) from None
-
-
-def _first_bad_line(path: Path) -> str:
-    """Where the file stops being UTF-8 (read again line by line: the error path only)."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode(ENCODING if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                byte = line[exc.start]
-                return (f"{path}: line {number}: not UTF-8 text (byte 0x{byte:02x}); "
-                        "save the file as UTF-8")  # fmt: skip
-    return f"{path}: not UTF-8 text; save the file as UTF-8"
+    if bad is not None:
+        raise ImportFileError(f"{path}: line {bad.line}: {bad.reason}")
 
 
 def _open(path: Path) -> TextIO:

@@ -1,0 +1,91 @@
+"""Text files users hand us (CSV exports): UTF-8, a leading byte order mark allowed.
+
+Both readers of such files use this module, so a file in another encoding is refused
+with the same words whichever command reads it: the bulk importer
+(:mod:`fidelite.processing.rows`) and analytics (:mod:`fidelite.analytics.csvfile`).
+It imports nothing from fidelite, so any layer may import it.
+
+Why name the line and the byte: a spreadsheet saved as "CSV" in a Western European
+locale writes Latin-1 (``é`` is the byte 0xE9), and one saved as "Unicode text" writes
+UTF-16 (a byte order mark, then a NUL byte after every ASCII letter). Either reads as
+garbage or fails deep inside a CSV parser; the user needs to know which line to look at
+and that saving the file as UTF-8 is the fix.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from pathlib import Path
+
+ENCODING = "utf-8-sig"  # UTF-8, skipping a byte order mark (Excel's "CSV UTF-8")
+ADVICE = "save the file as UTF-8"
+_BLOCK = 1 << 20
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+@dataclass(frozen=True)
+class NotUtf8:
+    """Where a file stops being UTF-8 text: its line (1-based), the first byte that is
+    not UTF-8 there and that byte's position in the line (0-based), and whether the
+    file is UTF-16 text altogether."""
+
+    line: int
+    byte: int
+    offset: int
+    utf16: bool = False
+
+    @property
+    def reason(self) -> str:
+        """What is wrong and what to do, without the file's name."""
+        if self.utf16:
+            return f'UTF-16 text, not UTF-8 (a spreadsheet\'s "Unicode text"); {ADVICE}'
+        return f"not UTF-8 text (byte 0x{self.byte:02x}); {ADVICE}"
+
+
+def is_utf16(first_line: bytes) -> bool:
+    """``first_line`` (a file's first line, as bytes) is UTF-16: a UTF-16 byte order
+    mark, or a NUL byte, which a text header never holds and UTF-16 puts after every
+    ASCII character."""
+    return first_line.startswith(_UTF16_MARKS) or b"\x00" in first_line
+
+
+def line_not_utf8(line: bytes, number: int, *, cut: bool = False) -> NotUtf8 | None:
+    """Why line ``number`` (its bytes) is not UTF-8 text, or ``None`` when it is.
+
+    ``cut``: ``line`` is only the line's start, so a character cut off at its end is no
+    error (a header read in a bounded block)."""
+    if number == 1 and is_utf16(line):
+        return NotUtf8(1, line[0], 0, utf16=True)
+    decoder = codecs.getincrementaldecoder(ENCODING if number == 1 else "utf-8")()
+    try:
+        decoder.decode(line, final=not cut)
+    except UnicodeDecodeError as exc:
+        # exc.object is what was decoded: the line without its byte order mark.
+        return NotUtf8(number, exc.object[exc.start], exc.start + len(line) - len(exc.object))
+    return None
+
+
+def first_not_utf8(path: Path) -> NotUtf8 | None:
+    """Where the file at ``path`` stops being UTF-8 text, or ``None`` when it is all
+    UTF-8. The file is decoded in blocks (fast); only a file that fails is read again
+    line by line to find where. Raises ``OSError`` when the file cannot be read."""
+    decoder = codecs.getincrementaldecoder(ENCODING)()
+    with path.open("rb") as handle:
+        first = handle.readline(_BLOCK)
+        if is_utf16(first):
+            return NotUtf8(1, first[0], 0, utf16=True)
+        handle.seek(0)
+        try:
+            while block := handle.read(_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            handle.seek(0)
+            last = NotUtf8(1, 0, 0)
+            for number, line in enumerate(handle, start=1):
+                if (bad := line_not_utf8(line, number)) is not None:
+                    return bad
+                last = NotUtf8(number, 0, len(line))
+            return last  # not reached: the line holding the bad byte fails on its own
+    return None
