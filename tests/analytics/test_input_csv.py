@@ -7,12 +7,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from fidelite.analytics.answers import load_answers
 from fidelite.analytics.errors import InputError
-from fidelite.analytics.io import LoadOptions, load_transactions
+from fidelite.analytics.io import ColumnMapping, LoadOptions, load_transactions
 from fidelite.analytics.subscriptions import load_subscriptions
 from fidelite.cli.main import _register, app
 
@@ -231,3 +233,46 @@ def test_cli_names_the_line_of_a_byte_that_is_not_utf8(tmp_path: Path) -> None:
     error = json.loads(result.stdout)["error"]
     assert (error["row"], error["column"]) == (2, "customer_id")
     assert error["message"] == f"{path}, line 2, column 'customer_id': {NOT_UTF8}"
+
+
+def test_load_refuses_a_used_column_whose_name_is_repeated(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,amount,amount\na,2024-01-01,1,2")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (1, "amount")
+    assert err.value.reason.startswith(
+        "2 columns are named 'amount' (columns 3 and 4): rename all but one"
+    )
+    mapped = write_csv("client,date,total,note,total\na,2024-01-01,1,x,2", "mapped.csv")
+    cols = ColumnMapping(customer_id="client", timestamp="date", amount="total")
+    with pytest.raises(InputError, match=r"named 'total' \(columns 3 and 5\)"):
+        load_transactions(mapped, LoadOptions(columns=cols))
+    subs = write_csv("customer_id,mrr,start,mrr\na,10,2024-01-01,20", "subs.csv")
+    with pytest.raises(InputError, match=r"named 'mrr' \(columns 2 and 4\)"):
+        load_subscriptions(subs)
+
+
+def test_load_takes_a_file_whose_repeated_name_is_not_read(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,note,timestamp,amount,note\na,x,2024-01-01,1,y")
+    assert _rows(path) == [("a", 1.0, None)]
+
+
+def test_load_refuses_a_repeated_column_name_in_parquet_and_arrow(tmp_path: Path) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array(["2024-01-01"]), pa.array([1.0]), pa.array([2.0])],
+        names=["customer_id", "timestamp", "amount", "amount"],
+    )
+    pq.write_table(table, tmp_path / "dup.parquet")
+    for source in (tmp_path / "dup.parquet", table):
+        with pytest.raises(InputError) as err:
+            load_transactions(source)
+        assert (err.value.row, err.value.column) == (None, "amount")
+        assert "(columns 3 and 4)" in err.value.reason
+
+
+def test_cli_refuses_a_repeated_amount_column(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,amount,amount\na,2024-01-01,1,2")
+    result = CliRunner().invoke(app, ["metrics", "pareto", "-i", str(path), "-f", "json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["row"], error["column"]) == (1, "amount")

@@ -10,7 +10,9 @@ header line is the one line whose meaning we know, so the layout is read from it
   in the header line (``,`` when none is there: a one-column file);
 * fields are quoted with ``"`` and a quote inside a quoted field is doubled (RFC 4180);
 * column names are the header's fields, trimmed; an empty name becomes ``columnN``
-  (N = 0-based position) and a repeated name gets ``_1``, ``_2`` (as DuckDB names them);
+  (N = 0-based position) and a repeated name gets ``_1``, ``_2`` (as DuckDB names them;
+  :attr:`CsvLayout.written` keeps the names as written, so a reader can refuse to pick
+  one of two columns named alike);
 * the file is UTF-8 text (a byte order mark is skipped): a header that is not, or is
   UTF-16, is a :class:`HeaderError`; a later line that is not is found only when DuckDB
   stops at it (:func:`column_of_bad_byte` then says in which column), so reading a good
@@ -42,10 +44,13 @@ _HEAD = 1 << 16  # bytes of the first line checked for its encoding
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """How one CSV file is read: its delimiter and its column names, in order."""
+    """How one CSV file is read: its delimiter and its column names, in order, and the
+    names as the header wrote them (``amount, amount`` where ``columns`` has
+    ``amount, amount_1``)."""
 
     delimiter: str
     columns: tuple[str, ...]
+    written: tuple[str, ...] = ()
 
     def reader(self, fh: TextIO) -> Any:
         """A :mod:`csv` reader of ``fh`` with this layout (RFC 4180 quoting, strict)."""
@@ -87,7 +92,8 @@ def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:
         delim = delimiter or _delimiter_of(first_line)
         fh.seek(0)
         header = next(csv.reader(fh, delimiter=delim, quotechar=QUOTE), [])
-    return CsvLayout(delim, _column_names(header))
+    written = tuple(field.strip() or f"column{index}" for index, field in enumerate(header))
+    return CsvLayout(delim, _column_names(written), written)
 
 
 def _delimiter_of(line: str) -> str:
@@ -96,10 +102,9 @@ def _delimiter_of(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _column_names(header: list[str]) -> tuple[str, ...]:
+def _column_names(written: tuple[str, ...]) -> tuple[str, ...]:
     names: list[str] = []
-    for index, raw in enumerate(header):
-        name = raw.strip() or f"column{index}"
+    for name in written:
         base, n = name, 0
         while name in names:
             n += 1

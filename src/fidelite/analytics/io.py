@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ from fidelite.analytics.errors import InputError
 from fidelite.textfile import first_not_utf8
 
 MEMORY_ENV = "FIDELITE_MEMORY_LIMIT"
+_SUFFIXED = re.compile(r".+_[0-9]+")  # how DuckDB renames a repeated column name
 REQUIRED = ("customer_id", "timestamp", "amount")
 OPTIONAL = (
     "order_id",
@@ -350,6 +352,7 @@ class _Checker:
         self.date_warning: str | None = None
         self._delimiter = delimiter
         self._layout: CsvLayout | None = None
+        self._refuse_ambiguous()
 
     def col(self, canonical: str) -> str:
         return _ident(self.mapping[canonical])
@@ -360,6 +363,41 @@ class _Checker:
         if self.kind == "csv" and self._layout is None:
             self._layout = _csv_layout(str(self.source), self._delimiter, self.name)
         return self._layout
+
+    def _refuse_ambiguous(self) -> None:
+        """A column this load reads must be the only one of its name: DuckDB calls the
+        second ``amount`` ``amount_1``, and reading the first would be a silent guess.
+        A repeated name no field maps to is left alone."""
+        written = self._written_names()
+        if written is None or len(set(written)) == len(written):
+            return
+        described = list(_raw_types(self.con))  # DuckDB's names: amount, amount_1
+        for used in dict.fromkeys(self.mapping.values()):
+            name = written[described.index(used)]
+            positions = [str(i) for i, other in enumerate(written, start=1) if other == name]
+            if len(positions) > 1:
+                where = f"{', '.join(positions[:-1])} and {positions[-1]}"
+                raise InputError(
+                    f"{len(positions)} columns are named '{name}' (columns {where}): rename "
+                    "all but one, so that it is clear which to read",
+                    file=self.name,
+                    row=1 if self.kind == "csv" else None,
+                    column=name,
+                )
+
+    def _written_names(self) -> list[str] | None:
+        """The source's column names as written, in order (a repeated name repeated).
+        A Parquet file's schema is read only when DuckDB gave some name a ``_N`` suffix
+        (which is what it does to a repeated one)."""
+        if self.layout is not None:
+            return list(self.layout.written)
+        if isinstance(self.source, pa.Table):
+            return list(self.source.column_names)
+        if self.kind != "parquet" or not any(_SUFFIXED.fullmatch(n) for n in _raw_types(self.con)):
+            return None
+        import pyarrow.parquet as pq  # only for a file whose names may repeat
+
+        return list(pq.read_schema(first_file(str(self.source))).names)
 
     def scan(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a query over ``raw``; a file DuckDB cannot read is one :class:`InputError`."""
