@@ -1,11 +1,13 @@
-"""Test helpers: a ledger wrapper that checks the books around every call."""
+"""Test helpers: a ledger wrapper that checks the books around every call; a wait for
+sessions blocked on a lock (PostgreSQL)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from fidelite.ledger import Ledger, Rejected, assert_invariants
 from fidelite.store import Database
@@ -16,6 +18,23 @@ _MUTATING = {
     "open_program", "create_member", "earn", "release", "spend", "adjust", "reverse",
     "expire", "release_due",
 }  # fmt: skip
+
+
+def waits_on_a_row_lock(holder: Connection, count: int, deadline: float = 30.0) -> bool:
+    """True once ``count`` other sessions wait for a row lock (polled; False at deadline)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
+    )
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        # The holder is inside its transaction, where pg_stat_activity is read once
+        # and kept: drop that snapshot to see the other sessions as they are now.
+        holder.execute(text("SELECT pg_stat_clear_snapshot()"))
+        if holder.execute(waiting).scalar_one() >= count:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def snapshot(db: Database) -> tuple[Any, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, Rejected, assert_invariants
@@ -20,6 +19,7 @@ from fidelite.processing.batch import process_events
 from fidelite.program import parse_program
 from fidelite.store import Database
 from tests.conftest import make_database
+from tests.support import waits_on_a_row_lock
 
 PROGRAM = """\
 id: shop
@@ -204,23 +204,6 @@ def pg_only(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database
     database.dispose()
 
 
-def _waits_on_a_row_lock(holder: Connection, count: int, deadline: float = 30.0) -> bool:
-    """True once ``count`` other sessions wait for a row lock (polled; False at deadline)."""
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
-    )
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        # The holder is inside its transaction, where pg_stat_activity is read once
-        # and kept: drop that snapshot to see the other sessions as they are now.
-        holder.execute(text("SELECT pg_stat_clear_snapshot()"))
-        if holder.execute(waiting).scalar_one() >= count:
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.mark.postgres
 def test_two_concurrent_full_refunds_of_one_purchase_count_it_out_once(pg_only: Database) -> None:
     """Both refunds read the purchase, then wait for the member (another writer holds
@@ -243,7 +226,7 @@ def test_two_concurrent_full_refunds_of_one_purchase_count_it_out_once(pg_only: 
     with ThreadPoolExecutor(max_workers=2) as pool:
         try:
             results = [pool.submit(refund, "r1"), pool.submit(refund, "r2")]
-            assert _waits_on_a_row_lock(holder, 2)
+            assert waits_on_a_row_lock(holder, 2)
         finally:
             holder.rollback()
             holder.close()

@@ -5,6 +5,11 @@ code is stored; the codes are written to it, flushed to disk, and only then is t
 transaction that stores them committed. If the file cannot be written the codes are
 not stored, and if they cannot be stored the file is removed: no code exists that
 nobody received, and no code is handed out that the till would not know.
+
+Codes are random, so issuing is not idempotent by itself: the command takes ``--key``,
+and the codes and the answer kept under the key commit together. A retry with the key
+issues nothing and prints the first answer (how many codes, and the file they went to),
+before any file is created.
 """
 
 from __future__ import annotations
@@ -14,13 +19,22 @@ import csv
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import typer
+from sqlalchemy import Connection
 
 from fidelite.cli.options import DbOption, FormatOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
-from fidelite.cli.processor import ProgramFileOption, apply, open_processor, progress_bar
+from fidelite.cli.processor import (
+    REPLAYED,
+    KeyOption,
+    ProgramFileOption,
+    answered,
+    once,
+    open_processor,
+    progress_bar,
+)
 from fidelite.processing import EventProcessor
 from fidelite.processing.processor import MAX_COUPONS
 
@@ -39,8 +53,10 @@ def issue(
         ...,
         "--out",
         "-o",
-        help="CSV file to write the codes to (code,campaign,member); it must not exist yet.",
+        help="CSV file to write the codes to (code,campaign,member); it must not exist yet "
+        "(a retry with the same --key creates no file).",
     ),
+    key: str = KeyOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
@@ -51,27 +67,38 @@ def issue(
     that catches typos. An existing file is never overwritten; if the file cannot be
     written, no code is stored.
 
+    Safe to retry: run again with the same --key, it issues nothing and prints the
+    first answer (the same key with another campaign, count or member is refused).
+
     Examples:
 
-      fidelite coupon issue vip_welcome --count 5000 --out welcome.csv -p program.yaml
+      fidelite coupon issue vip_welcome --count 5000 --out welcome.csv -k wel-1 -p program.yaml
 
-      fidelite coupon issue vip_welcome -n 1 --member CARD-0001 -o card-0001.csv -p program.yaml
+      fidelite coupon issue vip_welcome -n 1 --member CARD-0001 -o c1.csv -k c1 -p program.yaml
     """
+    request = {"op": "issue_coupons", "campaign": campaign, "count": count, "member": member}
     with open_processor(program_file, db, fmt) as processor:
-        handle = _create(out, fmt)
-        try:
-            codes = _issue(processor, handle, campaign, count, member, fmt)
-        except BaseException:
-            with contextlib.suppress(OSError):  # what is still buffered fails to write again
+        answer = answered(processor, key, request, fmt)
+        replayed = answer is not None
+        if answer is None:
+            handle = _create(out, fmt)
+            try:
+                answer, replayed = _issue(processor, handle, key, request, out, fmt)
+            except BaseException:
+                with contextlib.suppress(OSError):  # what is still buffered fails to write again
+                    handle.close()
+                out.unlink(missing_ok=True)  # ours: created above, never someone else's file
+                raise
+            if replayed:  # a run with the key issued meanwhile: our file is still empty
                 handle.close()
-            out.unlink(missing_ok=True)  # ours: created above, never someone else's file
-            raise
-    summary = {"campaign": campaign, "member": member, "count": len(codes), "file": str(out)}
+                out.unlink()
+    summary = {"campaign": campaign, "member": member, **answer}
     if fmt is OutputFormat.json:
-        print_json(summary)
+        print_json(summary | {"replayed": replayed})
         return
     to = f" to member {member}" if member else ""
-    console.print(f"issued {len(codes)} code(s) of campaign {campaign}{to}; written to {out}")
+    console.print(f"issued {summary['count']} code(s) of campaign {campaign}{to}; written to "
+                  f"{summary['file']}{REPLAYED if replayed else ''}")  # fmt: skip
 
 
 def _create(out: Path, fmt: OutputFormat) -> IO[str]:
@@ -88,27 +115,30 @@ def _create(out: Path, fmt: OutputFormat) -> IO[str]:
 def _issue(
     processor: EventProcessor,
     handle: IO[str],
-    campaign: str,
-    count: int,
-    member: str | None,
+    key: str,
+    request: dict[str, Any],
+    out: Path,
     fmt: OutputFormat,
-) -> list[str]:
-    """Store the codes and write them, in the storing transaction (committed last)."""
+) -> tuple[dict[str, Any], bool]:
+    """Store the codes and write them, in the storing transaction (committed last),
+    with the answer kept under ``key``; or the answer of a run that used it first."""
+    campaign, count, member = request["campaign"], request["count"], request["member"]
     now = datetime.now(UTC)
-    with progress_bar(f"Issuing {campaign} codes", fmt) as advance, processor.db.write() as conn:
-        codes = apply(
-            lambda: processor.issue_coupons(campaign, count, at=now, member_ref=member,
-                                            conn=conn, progress=advance),
-            fmt,
-        )  # fmt: skip
-        try:
-            writer = csv.writer(handle)
-            writer.writerow(HEADER)
-            writer.writerows([code, campaign, member or ""] for code in codes)
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-        except OSError as exc:  # e.g. a full disk: the transaction rolls back
-            fail(f"cannot write {handle.name}: {exc.strerror or exc}; no code was "
-                 "stored", code="invalid_file", fmt=fmt)  # fmt: skip
-    return codes
+    with progress_bar(f"Issuing {campaign} codes", fmt) as advance:
+
+        def act(conn: Connection) -> dict[str, Any]:
+            codes = processor.issue_coupons(campaign, count, at=now, member_ref=member,
+                                            conn=conn, progress=advance)  # fmt: skip
+            try:
+                writer = csv.writer(handle)
+                writer.writerow(HEADER)
+                writer.writerows([code, campaign, member or ""] for code in codes)
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+            except OSError as exc:  # e.g. a full disk: the transaction rolls back
+                fail(f"cannot write {handle.name}: {exc.strerror or exc}; no code was "
+                     "stored", code="invalid_file", fmt=fmt)  # fmt: skip
+            return {"count": len(codes), "file": str(out)}
+
+        return once(processor, key, request, act, fmt)

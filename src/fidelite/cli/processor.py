@@ -5,6 +5,10 @@ These commands need the program's definition (its tiers, its coupon campaigns), 
 they take ``--program FILE`` as ``fidelite import`` does, and ``--db`` as every
 database command does. Unlike an import they never migrate the database: a job run
 by a scheduler against a database of another version stops with a clear error.
+
+A change that is not safe to make twice (a manual tier assignment, a batch of coupon
+codes) takes ``--key`` as ``fidelite ledger earn`` does (:func:`once`): a script that
+retries after a timeout gets the first answer again, and nothing changes.
 """
 
 from __future__ import annotations
@@ -13,20 +17,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.output import OutputFormat, console, fail
+from fidelite.ledger import idempotency
 from fidelite.processing import EventProcessor, ProcessingError
 from fidelite.program import ProgramError, load_program
 
 T = TypeVar("T")
 
 ProgramFileOption = typer.Option(..., "--program", "-p", help="Program file (YAML).")
+KeyOption = typer.Option(
+    ...,
+    "--key",
+    "-k",
+    help="Idempotency key: a retry with it changes nothing and prints the first answer; "
+    "with another request it is refused.",
+)
+REPLAYED = " (replayed: already done with this key)"
 Advance = Callable[[int, int], None]
 
 
@@ -52,6 +67,45 @@ def apply(action: Callable[[], T], fmt: OutputFormat) -> T:
         return run(action, fmt)
     except ProcessingError as exc:
         fail(exc.message, code=exc.code, fmt=fmt)
+
+
+def answered(
+    processor: EventProcessor, key: str, request: dict[str, Any], fmt: OutputFormat
+) -> dict[str, Any] | None:
+    """The first answer to ``key`` if this same request was made with it (None: a new
+    key); the key of another request is refused (``idempotency_conflict``, exit 1)."""
+
+    def read() -> dict[str, Any] | None:
+        with processor.db.read() as conn:
+            return idempotency.recorded(conn, processor.program.id, key, request)
+
+    return run(read, fmt)
+
+
+def once(
+    processor: EventProcessor,
+    key: str,
+    request: dict[str, Any],
+    act: Callable[[Connection], dict[str, Any]],
+    fmt: OutputFormat,
+) -> tuple[dict[str, Any], bool]:
+    """``act(conn)`` (a change, returning its answer) at most once per ``key``: the
+    change and its answer commit in one transaction. Returns the answer and whether it
+    is the first run's (replayed); the key of another request is refused, and a
+    business refusal stores nothing (a corrected retry may use the key)."""
+
+    def attempt() -> tuple[dict[str, Any], bool]:
+        with processor.db.write() as conn:
+            return idempotency.once(conn, processor.program.id, key, request,
+                                    lambda: act(conn), datetime.now(UTC))  # fmt: skip
+
+    try:
+        return apply(attempt, fmt)
+    except IntegrityError:  # a concurrent run claimed the key first, and has committed
+        first = answered(processor, key, request, fmt)
+        if first is None:
+            raise
+        return first, True
 
 
 def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetime:

@@ -8,13 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy import Connection
 
 from fidelite.cli.options import DbOption, FormatOption
-from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.cli.output import (
+    OutputFormat,
+    console,
+    fail,
+    print_json,
+    print_rows,
+    to_jsonable,
+)
 from fidelite.cli.processor import (
+    REPLAYED,
+    KeyOption,
     ProgramFileOption,
     apply,
     moment,
+    once,
     open_processor,
     progress_bar,
 )
@@ -91,6 +102,7 @@ def assign(
         "program's time zone). The daily review then gives the tier the member qualifies for.",
     ),
     reason: str = typer.Option(..., "--reason", help="Why (kept on the member's timeline)."),
+    key: str = KeyOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
@@ -101,21 +113,33 @@ def assign(
     they qualify for. An event that qualifies them for a higher tier still upgrades
     them at once.
 
+    Safe to retry: run again with the same --key, it changes nothing and prints the
+    first assignment (the same key with another member, tier, end or reason is refused).
+
     Example:
 
-      fidelite tier assign CARD-0001 gold --until 2027-01-01 --reason "complaint 118" -p cafe.yaml
+      fidelite tier assign CARD-0001 gold --until 2027-01-01 --reason outage -k gw-7 -p cafe.yaml
     """
     with open_processor(program_file, db, fmt) as processor:
         end = moment(until, "--until", processor.program.zone, fmt)
-        now = datetime.now(UTC)
-        change = apply(
-            lambda: processor.assign_tier(member, tier, at=now, until=end, reason=reason), fmt
-        )
+        request = {"op": "assign_tier", "member": member, "tier": tier, "until": end,
+                   "reason": reason}  # fmt: skip
+
+        def act(conn: Connection) -> dict[str, Any]:
+            change = processor.assign_tier(member, tier, at=datetime.now(UTC), until=end,
+                                           reason=reason, conn=conn)  # fmt: skip
+            kept = _change(member, change) | {"until": end}
+            del kept["member"]  # the stored answer names no member (erasure finds none)
+            return {k: to_jsonable(v) for k, v in kept.items()}
+
+        answer, replayed = once(processor, key, request, act, fmt)
+    shown = {"member": member, **answer}
     if fmt is OutputFormat.json:
-        print_json(_change(member, change) | {"until": end})
+        print_json(shown | {"replayed": replayed})
         return
-    console.print(f"[bold]{member}[/]: {change.from_tier} -> {change.to_tier} until "
-                  f"{end.isoformat()} ({change.reason})")  # fmt: skip
+    note = REPLAYED if replayed else ""
+    console.print(f"[bold]{member}[/]: {shown['from_tier']} -> {shown['to_tier']} until "
+                  f"{shown['until']} ({shown['reason']}){note}")  # fmt: skip
 
 
 @app.command("show")
