@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pytest import approx
@@ -145,15 +146,111 @@ def test_report_clv_section_matches_the_models_run_directly(tmp_path: Path) -> N
     assert sum(b["customers"] for b in data["clv"]["histogram"]) == 300
     top = sorted(clv, reverse=True)[:60]
     assert data["clv"]["top_20_percent_share"] == approx(100 * sum(top) / clv.sum(), abs=1e-4)
-    alive = direct.predictions.probability_alive
-    assert data["probability_alive"]["mean"] == approx(float(alive.mean()), abs=1e-4)
-    assert sum(b["customers"] for b in data["probability_alive"]["histogram"]) == 300
-    one_time = data["probability_alive"]["by_frequency"][0]
-    assert one_time["customers"] == int((summary.column("frequency").to_numpy() == 0).sum())
+    # BG/NBD gives every one-time buyer P(alive) = 1, even one who bought once long ago:
+    # they are counted, but left out of the chart, the table and the mean.
+    repeat = summary.column("frequency").to_numpy() > 0
+    alive = direct.predictions.probability_alive[repeat]
+    shown = data["probability_alive"]
+    assert (shown["customers"], shown["one_time_buyers_not_shown"]) == (210, 90)
+    assert int(repeat.sum()) == 210
+    assert shown["mean"] == approx(float(alive.mean()), abs=1e-4)
+    assert sum(b["customers"] for b in shown["histogram"]) == 210
+    assert [(g["repeat_purchases"], g["customers"]) for g in shown["by_frequency"]] == [
+        ("1", 59), ("2", 48), ("3-4", 58), ("5-9", 39), ("10+", 6)
+    ]  # fmt: skip
     html = (out / "report.html").read_text()
     assert "Customer lifetime value (next 12 months)" in html
     assert "Probability that a customer is still active" in html
+    assert (
+        f"mean {shown['mean']} over the 210 customers who bought more than once. The model "
+        "cannot tell whether one-time buyers are still active (it gives them all 1): "
+        "90 customers not shown."
+    ) in html
+    assert "<tr><td>0</td>" not in _section(html, "Probability that a customer is still active")
     assert html.count("<svg") == 8
+
+
+def _section(html: str, title: str) -> str:
+    """The report section under the heading ``title``."""
+    start = html.index(f"<h2>{title}</h2>")
+    return html[start : html.index("</section>", start)]
+
+
+def _marks(html: str, title: str) -> list[str]:
+    """The lines and dots of the chart in the section ``title``."""
+    return re.findall(r"<(?:polyline|circle) [^>]*>", _section(html, title))
+
+
+def test_line_charts_show_a_single_month(tmp_path: Path) -> None:
+    # Two months: retention has a rate for February only, and February's cohort has only
+    # its month 0. A one-point polyline is invisible, so those points are dots.
+    src = tmp_path / "two.csv"
+    src.write_text(
+        "customer_id,timestamp,amount\n"
+        "a,2024-01-05,10\nb,2024-01-06,20\na,2024-02-03,15\nc,2024-02-10,5\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    # Retention 50 %, churn 50 % in February (x = 570, y = 134); January stays on the axis.
+    assert _marks(html, "Monthly retention and churn") == [
+        '<circle cx="570.0" cy="134.0" r="3" fill="#2563eb"/>',
+        '<circle cx="570.0" cy="134.0" r="3" fill="#dc2626"/>',
+    ]
+    assert ">2024-01</text>" in _section(html, "Monthly retention and churn")
+    assert _marks(html, "Retention curves") == [
+        '<polyline fill="none" stroke="#2563eb" stroke-width="2" points="56.0,16.0 570.0,134.0"/>',
+        '<circle cx="56.0" cy="16.0" r="3" fill="#dc2626"/>',  # 2024-02: 100 % in month 0
+    ]
+
+
+def test_retention_chart_keeps_months_without_a_rate_as_gaps(tmp_path: Path) -> None:
+    # No purchase in March: April has no previous customers, so no rate.
+    src = tmp_path / "tx.csv"
+    src.write_text(
+        "customer_id,timestamp,amount\n"
+        "a,2024-01-05,10\na,2024-02-05,10\na,2024-04-05,10\na,2024-05-05,10\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "report.json").read_text())["metrics"]["retention"]["rows"]
+    assert [(r["period"], r["retention_rate"]) for r in rows] == [
+        ("2024-01", None), ("2024-02", 100.0), ("2024-03", 0.0), ("2024-04", None),
+        ("2024-05", 100.0),
+    ]  # fmt: skip
+    html = (out / "report.html").read_text()
+    section = _section(html, "Monthly retention and churn")
+    assert all(f">2024-0{m}</text>" in section for m in range(1, 6))
+    # Five positions 128.5 apart: February to March is a line, then a gap, then May.
+    assert _marks(html, "Monthly retention and churn") == [
+        '<polyline fill="none" stroke="#2563eb" stroke-width="2" points="184.5,16.0 313.0,252.0"/>',
+        '<circle cx="570.0" cy="16.0" r="3" fill="#2563eb"/>',
+        '<polyline fill="none" stroke="#dc2626" stroke-width="2" points="184.5,252.0 313.0,16.0"/>',
+        '<circle cx="570.0" cy="252.0" r="3" fill="#dc2626"/>',
+    ]
+
+
+def test_nps_line_breaks_at_months_without_answers(tmp_path: Path) -> None:
+    (tmp_path / "tx.csv").write_text(TX)
+    (tmp_path / "answers.csv").write_text(
+        "customer_id,timestamp,question,score\n"
+        "a,2024-01-05,nps,10\nb,2024-01-06,nps,3\nc,2024-03-05,nps,9\nd,2024-04-05,nps,9\n"
+    )
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path / "tx.csv"), "--out", str(out), "--format", "json",
+            "--surveys", str(tmp_path / "answers.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    # NPS 0 in January (a dot), nothing in February, 100 in March and April (a line).
+    nps, index = _marks(html, "NPS trend")[:2], _marks(html, "NPS trend")[2:]
+    assert nps == [
+        '<circle cx="56.0" cy="134.0" r="3" fill="#2563eb"/>',
+        '<polyline fill="none" stroke="#2563eb" stroke-width="2" points="398.7,16.0 570.0,16.0"/>',
+    ]
+    assert [m.replace("#dc2626", "#2563eb") for m in index] == nps  # same answers
 
 
 def test_report_without_enough_repeat_customers_explains_the_missing_clv(tmp_path: Path) -> None:

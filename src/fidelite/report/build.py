@@ -163,7 +163,7 @@ def _shown(value: Any, unit: str = "") -> str:
 
 
 def _retention_section(result: dict[str, Any]) -> str:
-    rows = [r for r in result["rows"] if r["retention_rate"] is not None]
+    rows = result["rows"]  # a month without a rate stays on the axis, as a gap
     chart = svg.line_chart(
         [r["period"] for r in rows],
         [

@@ -25,7 +25,8 @@ from fidelite.report import svg
 HORIZON_WEEKS = 52.0
 DISCOUNT_RATE = 0.10
 MIN_REPEAT_CUSTOMERS = 10
-FREQUENCY_GROUPS = ((0, 0, "0"), (1, 1, "1"), (2, 2, "2"), (3, 4, "3-4"), (5, 9, "5-9"))
+# Repeat purchases per P(alive) table row; one-time buyers (0) are counted, not shown.
+FREQUENCY_GROUPS = ((1, 1, "1"), (2, 2, "2"), (3, 4, "3-4"), (5, 9, "5-9"))
 Section = Callable[[str, str, str, str, str], str]
 
 
@@ -40,7 +41,11 @@ def compute(ds: Dataset) -> dict[str, Any]:
         valued = value_customers(summary, horizon=HORIZON_WEEKS, discount_rate=DISCOUNT_RATE)
     except (FitError, SummaryError, ValueError) as exc:
         return {"error": f"the models could not be fitted: {exc}"}
-    alive = valued.predictions.probability_alive
+    # BG/NBD gives P(alive) = 1 to every customer without a repeat purchase, however long
+    # ago they bought: the model cannot tell, so they are counted but not shown.
+    frequency = column(summary, "frequency")
+    repeat = frequency > 0
+    alive = valued.predictions.probability_alive[repeat]
     return {
         "horizon_weeks": HORIZON_WEEKS,
         "discount_rate": DISCOUNT_RATE,
@@ -48,9 +53,11 @@ def compute(ds: Dataset) -> dict[str, Any]:
         "spend_model": valued.spend_fit.as_dict(),
         "clv": _clv_figures(valued.clv),
         "probability_alive": {
+            "customers": repeaters,
+            "one_time_buyers_not_shown": int(frequency.size - repeaters),
             "mean": _round(alive.mean()),
             "histogram": _histogram(alive, np.linspace(0.0, 1.0, 11), open_top=False),
-            "by_frequency": _by_frequency(column(summary, "frequency"), alive),
+            "by_frequency": _by_frequency(frequency[repeat], alive),
         },
     }
 
@@ -156,7 +163,10 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
     return make(
         "Probability that a customer is still active",
         f"For each customer, the model's probability that they have not quietly left "
-        f"(P(alive)), from how often and how recently they bought; mean {alive['mean']}.",
+        f"(P(alive)), from how often and how recently they bought; mean {alive['mean']} over "
+        f"the {alive['customers']:,} customers who bought more than once. The model cannot "
+        "tell whether one-time buyers are still active (it gives them all 1): "
+        f"{alive['one_time_buyers_not_shown']:,} customers not shown.",
         "Customers near 0 have probably gone: win-back campaigns, not thank-you offers. "
         "Frequent buyers who have been silent for long drop fastest; the table shows P(alive) "
         "by number of repeat purchases.",

@@ -22,7 +22,8 @@ def line_chart(
     y_min: float = 0.0,
 ) -> str:
     """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max``; a legend on
-    the right."""
+    the right. A ``None`` value breaks the line (a gap, not a zero); a value with no
+    neighbour on either side is drawn as a dot."""
     n = max(len(x_labels), 2)
     pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     span = (y_max - y_min) or 1.0
@@ -36,22 +37,36 @@ def line_chart(
             )
     for k, (name, values) in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
-        points = [
-            f"{PAD_L + pw * i / (n - 1):.1f},{PAD_T + ph * (1 - (v - y_min) / span):.1f}"
-            for i, v in enumerate(values)
-            if v is not None
-        ]
-        if points:
-            parts.append(
-                f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                f'points="{" ".join(points)}"/>'
-            )
+        for run in _runs(values):
+            points = [
+                (PAD_L + pw * i / (n - 1), PAD_T + ph * (1 - (v - y_min) / span)) for i, v in run
+            ]
+            if len(points) == 1:  # a polyline through one point is invisible
+                x, y = points[0]
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
+            else:
+                parts.append(
+                    f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+                    f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"/>'
+                )
         y = PAD_T + 14 * k + 8
         parts.append(
             f'<rect x="{W - PAD_R + 12}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
             f'<text x="{W - PAD_R + 26}" y="{y + 1}" font-size="11">{escape(name)}</text>'
         )
     return _svg(parts)
+
+
+def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+    """The stretches of consecutive values between gaps, each as (position, value)."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((i, v))
+    return [r for r in runs if r]
 
 
 def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str) -> str:
