@@ -110,3 +110,19 @@ def test_answers_read_dotted_dates_with_a_time(write_csv: Callable[..., Path]) -
     loaded = load_answers(path)
     assert loaded.date_format == "%d.%m.%Y %H:%M"
     assert loaded.connection.execute("SELECT day FROM answers").fetchall() == [(date(2024, 1, 5),)]
+
+
+@pytest.mark.parametrize("value", ["infinity", "-infinity"])
+def test_load_refuses_an_infinite_date(write_csv: Callable[..., Path], value: str) -> None:
+    path = write_csv(f"customer_id,timestamp,amount\na,2024-01-01,1\nb,{value},2")
+    for materialize in (True, False):
+        with pytest.raises(InputError) as err:
+            load_transactions(path, LoadOptions(materialize=materialize))
+        assert (err.value.row, err.value.column) == (3, "timestamp")
+        assert err.value.reason.startswith("unparsable date")
+    result = CliRunner().invoke(app, ["metrics", "rfm", "-i", str(path), "-f", "json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["error"]["row"] == 3
+    subs = write_csv(f"customer_id,mrr,start,end\na,10,2024-01-01,{value}", "subs.csv")
+    with pytest.raises(InputError, match="line 2, column 'end': unparsable end date"):
+        load_subscriptions(subs)

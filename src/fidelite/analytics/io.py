@@ -587,11 +587,17 @@ def _bad_counts(
     """For each format, how many non-empty values it cannot read, and the values of the
     ``facts`` aggregates (one scan for all)."""
     sums = [
-        " + ".join(f"count_if({t} <> '' AND {parse(t, fmt)} IS NULL)" for _, t in texts)
-        for fmt in formats
+        " + ".join(f"count_if({_unread(t, parse(t, fmt))})" for _, t in texts) for fmt in formats
     ]
     found = checker.scan(f"SELECT {', '.join([*sums, *facts])} FROM raw")[0]
     return [int(n) for n in found[: len(formats)]], list(found[len(formats) :])
+
+
+def _unread(text: str, parsed: str) -> str:
+    """SQL: non-empty ``text`` that ``parsed`` cannot read. DuckDB reads ``infinity``
+    and ``-infinity`` as a time past every calendar day: no local day, no period, so
+    no date either."""
+    return f"{text} <> '' AND NOT coalesce(isfinite({parsed}), FALSE)"
 
 
 def _ambiguity(
@@ -623,7 +629,7 @@ def _raise_unparsable(
 ) -> NoReturn:
     for canonical, t in texts:
         reason = (reasons or {}).get(canonical, "unparsable date")
-        checker.check(canonical, f"{t} <> '' AND {parse(t, fmt)} IS NULL", f"{reason}{hint}")
+        checker.check(canonical, _unread(t, parse(t, fmt)), f"{reason}{hint}")
     checker.flush()
     raise AssertionError("unreachable: a failing row was counted")  # pragma: no cover
 
