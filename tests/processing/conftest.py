@@ -17,3 +17,11 @@ def pdb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     database = make_database(request.param, request, tmp_path)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def pg_only(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty migrated PostgreSQL database, for races only a server can show."""
+    database = make_database("postgresql", request, tmp_path)
+    yield database
+    database.dispose()

@@ -3,12 +3,13 @@ a code issued to them (single and batch paths)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from fidelite.engine import Event
 from fidelite.engine.coupon import parse_code
@@ -18,6 +19,7 @@ from fidelite.processing.batch import process_events
 from fidelite.processing.tables import coupons, events
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.support import waits_on_a_row_lock
 
 PROGRAM = """\
 id: shop
@@ -142,3 +144,30 @@ def test_issue_coupons_to_a_member_enrolled_in_the_ledger_only(pdb: Database) ->
     p.ledger.create_member("shop", "dan")  # e.g. `fidelite member add`: no event yet
     (code,) = p.issue_coupons("gift", 1, at=AT, member_ref="dan")
     assert stored(pdb) == [(code, "gift", "issued", "dan", None)]
+
+
+@pytest.mark.postgres
+def test_two_members_presenting_one_code_at_once_use_it_once(pg_only: Database) -> None:
+    """Both purchases wait for the code (another writer holds its row): the first to
+    get it uses it, the second then finds it used and earns its own points only."""
+    p = setup(pg_only)
+    (code,) = p.issue_coupons("gift", 1, at=AT)
+    holder = pg_only.writer.connect()
+    holder.execute(text("SELECT code FROM coupons WHERE code = :c FOR UPDATE"), {"c": code})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            results = [pool.submit(p.process, purchase(f"{ref[0]}1", ref, code))
+                       for ref in ("ann", "bob")]  # fmt: skip
+            assert waits_on_a_row_lock(holder, 2)
+        finally:
+            holder.rollback()
+            holder.close()
+        answers = [r.result(timeout=30) for r in results]
+    reasons = sorted((a.decision.coupon.accepted, a.decision.coupon.reason) for a in answers
+                     if a.decision and a.decision.coupon)  # fmt: skip
+    assert reasons == [(False, "coupon_already_used"), (True, "")]
+    winner = next(a.event_id for a in answers if a.decision and a.decision.coupon.accepted)
+    assert stored(pg_only) == [(code, "gift", "used", None, winner)]
+    assert sorted([points(p, "ann"), points(p, "bob")]) == [10, 60]
+    assert sorted(coupon_on(pg_only, e) for e in ("a1", "b1")) == [(code, 0), (code, 1)]
+    assert_invariants(pg_only, "shop")

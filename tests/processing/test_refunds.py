@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,6 @@ from fidelite.processing import EventProcessor, Outcome, ProcessingError
 from fidelite.processing.batch import process_events
 from fidelite.program import parse_program
 from fidelite.store import Database
-from tests.conftest import make_database
 from tests.support import waits_on_a_row_lock
 
 PROGRAM = """\
@@ -195,13 +192,6 @@ def test_a_full_refund_through_the_batch_path_counts_the_purchase_back(pdb: Data
         process_events(p, conn, batch)
     assert purchases_of(p) == 2
     assert balance(p, "2026-11-06") == (125, 0, 0)  # p2: 20 + 100, p3: 5
-
-
-@pytest.fixture
-def pg_only(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    database = make_database("postgresql", request, tmp_path)
-    yield database
-    database.dispose()
 
 
 @pytest.mark.postgres

@@ -943,13 +943,17 @@ class EventProcessor:
 
     def _coupon_status(self, conn: Connection, code: str | None, member_ref: str) -> CouponStatus:
         """What the store knows of ``code`` for ``member_ref``: a code issued to a named
-        member is ``other_member`` for everybody else, used or not."""
+        member is ``other_member`` for everybody else, used or not.
+
+        The code's row is locked (PostgreSQL; after the member and budget locks) until
+        the event commits: two events of different members presenting one single-use
+        code are applied one after the other, and the second sees it used."""
         if not code:
             return CouponStatus.not_found
         row = conn.execute(
-            select(coupons.c.status, coupons.c.member_ref).where(
-                coupons.c.program_id == self.program.id, coupons.c.code == normalise(code)
-            )
+            select(coupons.c.status, coupons.c.member_ref)
+            .where(coupons.c.program_id == self.program.id, coupons.c.code == normalise(code))
+            .with_for_update()
         ).one_or_none()
         if row is None:
             return CouponStatus.not_found

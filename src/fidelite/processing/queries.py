@@ -87,8 +87,13 @@ def queries(postgres: bool) -> Queries:
     budgets = select(rule_budgets.c.rule_id, rule_budgets.c.used).where(
         rule_budgets.c.program_id == _PID
     )
-    presented = select(coupons.c.code, coupons.c.status, coupons.c.member_ref).where(
-        coupons.c.program_id == _PID, one_of(coupons.c.code, "codes", postgres)
+    # locked (PostgreSQL), in code order, after the members: an event of another writer
+    # that presents one of these codes waits and then sees whether this batch used it
+    presented = (
+        select(coupons.c.code, coupons.c.status, coupons.c.member_ref)
+        .where(coupons.c.program_id == _PID, one_of(coupons.c.code, "codes", postgres))
+        .order_by(coupons.c.code)
+        .with_for_update()
     )
     # one statement: the budget is locked, so no other writer races between a read
     # and an insert
