@@ -49,3 +49,23 @@ def test_event_refuses_money_beyond_the_bound_naming_the_field(
         purchase(**fields)
     [problem] = error.value.errors()
     assert (problem["loc"], problem["msg"]) == (where, message)
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_event_refuses_a_time_outside_the_calendar_once_in_utc(at: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        purchase(at=at)
+    [problem] = error.value.errors()
+    assert (problem["loc"], problem["msg"]) == (
+        ("at",),
+        f"Value error, {at} is outside the calendar once in UTC",
+    )
+
+
+def test_event_accepts_the_calendars_first_and_last_seconds() -> None:
+    for at in (
+        "0001-01-01T00:00:00+00:00",
+        "9999-12-31T23:59:59+00:00",
+        "0001-01-01T00:00:00-05:00",
+    ):
+        assert purchase(at=at).at.isoformat() == at

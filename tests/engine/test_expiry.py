@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fidelite.engine.expiry import (
+    ExpiryDates,
     Lapse,
     expires_at,
     inactivity_deadline,
@@ -151,4 +152,39 @@ def test_inactivity_lapse_matches_its_definition(
     as_of = start + timedelta(hours=as_of_hours)
     assert inactivity_lapse(policy, activity, as_of, PARIS) == _lapse_by_definition(
         policy, activity, as_of, PARIS
+    )
+
+
+# ------------------------------------------------------------ the calendar's ends
+
+LATE = dt("9999-12-31T23:00:00+00:00")  # 10000-01-01 in Paris
+
+
+def test_no_expiry_date_past_the_calendars_end() -> None:
+    for policy in (
+        ExpiryPolicy(mode="after_earning", months=12),  # type: ignore[arg-type]
+        ExpiryPolicy(mode="after_earning", months=1, rounding="end_of_month"),  # type: ignore[arg-type]
+    ):
+        assert expires_at(policy, dt("9999-12-15T10:00:00+00:00"), PARIS) is None
+        assert expires_at(policy, LATE, PARIS) is None
+        assert ExpiryDates(policy, PARIS).expires_at(LATE) is None
+
+
+def test_a_hold_past_the_calendars_end_ends_at_its_last_instant() -> None:
+    policy = PendingPolicy(days=14, event_types=["purchase"])
+    assert pending_until(policy, "purchase", LATE) == datetime.max.replace(tzinfo=UTC)
+    expiring = ExpiryPolicy(mode="after_earning", months=1, warn_days=30)  # type: ignore[arg-type]
+    warned = warning_at(expiring, dt("0001-01-10T00:00:00+00:00"))
+    assert warned == datetime.min.replace(tzinfo=UTC)
+
+
+def test_an_activity_whose_deadline_is_past_the_calendar_starts_no_lapse() -> None:
+    policy = ExpiryPolicy(mode="inactivity", months=3)  # type: ignore[arg-type]
+    activity = [dt("9999-11-15T10:00:00+00:00")]
+    assert inactivity_deadline(policy, activity[0], PARIS) is None
+    end = datetime.max.replace(tzinfo=UTC)
+    assert inactivity_lapse(policy, activity, end, PARIS) is None
+    earlier = [dt("9999-01-15T10:00:00+00:00"), *activity]
+    assert inactivity_lapse(policy, earlier, end, PARIS) == Lapse(
+        earlier[0], dt("9999-04-15T11:00:00+02:00")
     )

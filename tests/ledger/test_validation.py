@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -109,3 +109,17 @@ def test_bad_program_and_currency_identifiers_are_rejected(ledger: CheckedLedger
     with pytest.raises(Rejected) as exc:
         ledger.open_program("ok", [])
     assert exc.value.field == "currencies"
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00",
+     datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))],
+)  # fmt: skip
+def test_a_time_outside_the_calendar_once_in_utc_is_rejected(
+    ledger: CheckedLedger, when: object
+) -> None:
+    with pytest.raises(Rejected) as exc:
+        ledger.earn("shop", "alice", "points", 10, key="k", at=when)  # type: ignore[arg-type]
+    assert (exc.value.code, exc.value.field) == (RejectionCode.INVALID_REQUEST, "at")
+    assert exc.value.message.endswith("is outside the calendar once in UTC")

@@ -32,6 +32,7 @@ from typing import Any
 
 import cel
 
+from fidelite.engine.calendar import shifted
 from fidelite.engine.context import ContextFactory, fields_needed
 from fidelite.engine.coupon import CouponStatus, check_coupon
 from fidelite.engine.decision import CouponUse, Decision, Earning, Outcome, RuleTrace, Usage
@@ -483,7 +484,7 @@ class _Run:
         if not any(self.running.values()):
             return []
         expiry = ev._expiry.expires_at(event.at, self._local)
-        pending = None if self.plan.pending is None else event.at + self.plan.pending
+        pending = None if self.plan.pending is None else shifted(event.at, self.plan.pending)
         return [
             Earning(currency, points, expiry, pending)
             for currency, points in sorted(self.running.items())

@@ -18,9 +18,13 @@ rather than failing a whole import chunk or corrupting a member's tier window.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from fidelite.engine.calendar import in_utc
 
 PURCHASE = "purchase"
 REFUND = "refund"
@@ -32,6 +36,16 @@ MAX_AMOUNT = Decimal(10**10)
 MAX_QUANTITY = 10**15
 """Largest quantity of a basket line: the most points the ledger takes in one entry,
 and far inside the 64-bit integers rule expressions compute with."""
+
+
+def _in_calendar(at: datetime) -> datetime:
+    in_utc(at)  # ValueError naming it if its UTC time is before year 1 or after 9999
+    return at
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
+"""A time with its UTC offset whose UTC time is in the calendar, as the store keeps it
+(0001-01-01T00:00:00+05:00 is refused: in UTC it falls in year 0)."""
 
 
 class Item(BaseModel):
@@ -64,7 +78,7 @@ class Event(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     member: str = Field(min_length=1, max_length=200)
-    at: AwareDatetime
+    at: Instant
     amount: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     channel: str = ""
     store: str = ""

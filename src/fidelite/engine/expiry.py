@@ -3,6 +3,10 @@
 An expiry date is the first instant at which the points are no longer available
 (exclusive end): points earned on 2026-03-15 with "12 months, end of month" in
 Europe/Paris expire at 2027-04-01T00:00+02:00, i.e. they can be spent all of March 2027.
+
+Dates that would fall past the calendar's end (points earned in 9999) are not set: such
+points never expire, and an activity then starts no lapse; a hold that would end past it
+ends at the calendar's last instant (:mod:`fidelite.engine.calendar`).
 """
 
 from __future__ import annotations
@@ -12,18 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from fidelite.engine.calendar import add_months, next_month_start, next_year_start
+from fidelite.engine.calendar import add_months, next_month_start, next_year_start, shifted, within
 from fidelite.program.policy import ExpiryMode, ExpiryPolicy, ExpiryRounding, PendingPolicy
 
 
 def expires_at(policy: ExpiryPolicy, earned_at: datetime, zone: ZoneInfo) -> datetime | None:
-    """When points earned at ``earned_at`` expire; ``None`` if they have no fixed date.
+    """When points earned at ``earned_at`` expire; ``None`` if they have no fixed date
+    (or if it would fall past the calendar's end).
 
     Under ``inactivity`` the date depends on later activity, so lots carry none and
     :func:`inactivity_deadline` is applied by the expiry job instead.
     """
     if policy.mode is not ExpiryMode.after_earning or policy.months is None:
         return None
+    return within(lambda: _expiry(policy, earned_at, zone))
+
+
+def _expiry(policy: ExpiryPolicy, earned_at: datetime, zone: ZoneInfo) -> datetime:
+    assert policy.months is not None
     due = add_months(earned_at, policy.months, zone)
     if policy.rounding is ExpiryRounding.end_of_month:
         return next_month_start(due, zone)
@@ -35,10 +45,12 @@ def expires_at(policy: ExpiryPolicy, earned_at: datetime, zone: ZoneInfo) -> dat
 def inactivity_deadline(
     policy: ExpiryPolicy, last_activity: datetime, zone: ZoneInfo
 ) -> datetime | None:
-    """Under ``inactivity``, when all points lapse if the member does nothing more."""
+    """Under ``inactivity``, when all points lapse if the member does nothing more
+    (``None``: never, past the calendar's end)."""
     if policy.mode is not ExpiryMode.inactivity or policy.months is None:
         return None
-    return add_months(last_activity, policy.months, zone)
+    months = policy.months
+    return within(lambda: add_months(last_activity, months, zone))
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,8 @@ def inactivity_lapse(
     later: datetime | None = None
     for at in reversed(activities):
         if later is None or later - at >= surely_saved:
-            deadline = add_months(at, policy.months, zone)
-            if deadline <= as_of and (later is None or later >= deadline):
+            deadline = inactivity_deadline(policy, at, zone)  # None: past the calendar
+            if deadline is not None and deadline <= as_of and (later is None or later >= deadline):
                 return Lapse(at, deadline)
         later = at
     return None
@@ -83,14 +95,14 @@ def inactivity_lapse(
 
 def warning_at(policy: ExpiryPolicy, expiry: datetime) -> datetime:
     """When the member is warned about points expiring at ``expiry``."""
-    return expiry - timedelta(days=policy.warn_days)
+    return shifted(expiry, -timedelta(days=policy.warn_days))
 
 
 def pending_until(policy: PendingPolicy, event_type: str, at: datetime) -> datetime | None:
     """Until when points from this event stay pending (``None``: available at once)."""
     if policy.days == 0 or event_type not in policy.event_types:
         return None
-    return at + timedelta(days=policy.days)
+    return shifted(at, timedelta(days=policy.days))
 
 
 class ExpiryDates:
@@ -116,7 +128,9 @@ class ExpiryDates:
         """Same as :func:`expires_at`; ``local`` is ``earned_at`` in the zone, if known."""
         if not self._by_month:
             return expires_at(self._policy, earned_at, self._zone)
-        local = local if local is not None else earned_at.astimezone(self._zone)
+        local = local if local is not None else within(lambda: earned_at.astimezone(self._zone))
+        if local is None:  # past the calendar's end in the zone: so is any expiry
+            return None
         key = (local.year, local.month)
         if key not in self._months:
             self._months[key] = expires_at(self._policy, earned_at, self._zone)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from fidelite.engine.event import AttributeValue
+from fidelite.engine.event import AttributeValue, Instant
 from fidelite.engine.member import MemberState
 
 
@@ -25,7 +25,7 @@ class MemberSnapshot(BaseModel):
     segments: list[str] = Field(default_factory=list)
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
     purchases: int = Field(default=0, ge=0)
-    joined_at: AwareDatetime | None = None
+    joined_at: Instant | None = None
     birth_date: date | None = None
     rule_points: dict[str, int] = Field(default_factory=dict)
 

@@ -14,14 +14,14 @@ time; the base level has no re-qualification date.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from fidelite.engine.calendar import add_months, next_year_start, year_start
+from fidelite.engine.calendar import add_months, next_year_start, within, year_start
 from fidelite.program.tier import Downgrade, TierMetric, TierPolicy, WindowKind
 
 
@@ -83,10 +83,10 @@ def window_value(
     first year (an event dated year 1) has no start.
     """
     if policy.window is WindowKind.rolling:
-        start = _shifted(lambda: add_months(at, -policy.window_months, zone))
+        start = within(lambda: add_months(at, -policy.window_months, zone))
         inside = [a for a in activities if (start is None or start < a.at) and a.at <= at]
     else:
-        start = _shifted(lambda: year_start(at - timedelta(microseconds=1), zone))
+        start = within(lambda: year_start(at - timedelta(microseconds=1), zone))
         inside = [a for a in activities if (start is None or start <= a.at) and a.at <= at]
     if policy.metric is TierMetric.spend:
         return sum((a.spend for a in inside), Decimal(0))
@@ -192,17 +192,8 @@ def _next_review(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime |
     """Rolling windows: ``requalify_months`` later; calendar years: the next 1 January.
     None past the calendar's last year (9999): no re-qualification can be dated."""
     if policy.window is WindowKind.calendar_year:
-        return _shifted(lambda: next_year_start(at, zone))
-    return _shifted(lambda: add_months(at, policy.requalify_months, zone))
-
-
-def _shifted(compute: Callable[[], datetime]) -> datetime | None:
-    """A date computed from another, or None when it falls outside years 1 to 9999
-    (events dated at the calendar's ends must not fail the tier step)."""
-    try:
-        return compute()
-    except (ValueError, OverflowError):
-        return None
+        return within(lambda: next_year_start(at, zone))
+    return within(lambda: add_months(at, policy.requalify_months, zone))
 
 
 def _next_step(
@@ -226,7 +217,7 @@ def _next_step(
         new = TierState(state.tier, state.since, _next_review(policy, due, zone))
         reason = f"{policy.metric.value} {value} meets {threshold}"
         return new, TierChange(due, ChangeKind.requalified, state.tier, state.tier, value, reason)
-    grace = _shifted(lambda: add_months(due, policy.grace_months, zone))
+    grace = within(lambda: add_months(due, policy.grace_months, zone))
     if state.grace_until is None and policy.grace_months > 0 and grace is not None:
         new = replace(state, grace_until=grace)
         reason = f"{policy.metric.value} {value} below {threshold}; grace until {grace.date()}"

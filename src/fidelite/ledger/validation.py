@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from fidelite.engine.calendar import in_utc
 from fidelite.ledger.errors import invalid
 
 MAX_POINTS = 10**15  # far beyond any real balance; keeps sums inside BIGINT
@@ -55,7 +56,10 @@ def moment(value: Any, field: str) -> datetime:
         raise invalid(field, f"must be a date or time, got {value!r}")
     if value.tzinfo is None:
         raise invalid(field, f"needs a time zone (e.g. {value.isoformat()}+00:00)")
-    return value.astimezone(UTC)
+    try:
+        return in_utc(value)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
 
 
 def optional_moment(value: Any, field: str) -> datetime | None:

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
+from fidelite.engine.calendar import in_utc
 from fidelite.engine.event import REFUND
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
@@ -488,6 +489,10 @@ def _datetime(value: Any, column: str) -> datetime:
             raise ValueError(f"{column}: not an ISO 8601 date-time: {value!r}") from None
     if moment.tzinfo is None:
         raise ValueError(f"{column}: needs a UTC offset (e.g. +00:00): {moment.isoformat()!r}")
+    try:
+        in_utc(moment)
+    except ValueError as exc:
+        raise ValueError(f"{column}: {exc}") from None
     return moment
 
 

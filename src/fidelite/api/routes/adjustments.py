@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelite.api.access import Caller
 from fidelite.api.app import Services
@@ -22,6 +22,7 @@ from fidelite.api.routes.common import (
     once,
     require_member,
 )
+from fidelite.engine.event import Instant
 
 router = APIRouter(prefix="/v1", tags=["adjustments"])
 MAX_POINTS = 10**12
@@ -34,7 +35,7 @@ class AdjustmentCreate(BaseModel):
     )
     reason: str = Field(min_length=1, max_length=300, examples=["goodwill: late delivery"])
     currency: str | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class BulkAdjustment(BaseModel):

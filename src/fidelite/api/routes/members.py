@@ -8,10 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
+from fidelite.engine.event import Instant
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
@@ -26,7 +27,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200, description="Card number or customer id.",
                     examples=["CARD-0001"])  # fmt: skip
-    joined_at: AwareDatetime | None = None
+    joined_at: Instant | None = None
     segments: list[Identifier] | None = Field(
         default=None, max_length=50, description="Segment names as rules write them (vip)."
     )

@@ -13,11 +13,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.idempotency import store_answer
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once, require_member
+from fidelite.engine.event import Instant
 from fidelite.engine.tiers import TierChange
 
 router = APIRouter(prefix="/v1", tags=["tiers"])
@@ -28,7 +29,7 @@ class TierAssignment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     tier: str = Field(min_length=1, max_length=64, examples=["gold"])
-    until: AwareDatetime = Field(description="end of the assignment; after it the daily "
+    until: Instant = Field(description="end of the assignment; after it the daily "
                                  "review gives the tier the member qualifies for",
                                  examples=["2027-01-01T00:00:00+01:00"])  # fmt: skip
     reason: str = Field(min_length=1, max_length=300, examples=["complaint 2026-118"])
