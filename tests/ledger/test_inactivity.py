@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from fidelite.engine import Event
 from fidelite.ledger import Rejected, RejectionCode, assert_invariants
+from fidelite.ledger.inactivity import Inactivity, lapsing_within
 from fidelite.ledger.service import JobReport
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
@@ -252,3 +253,22 @@ def test_concurrent_jobs_and_spends_expire_each_point_once(ledger: CheckedLedger
     assert [state for *_, state in lots(ledger.db)] == ["expired"] * MEMBERS
     assert all(available(ledger, ref) == 0 for ref in refs)
     assert_invariants(ledger.db)
+
+
+def test_the_calendars_ends_lapse_nothing_early_and_nothing_past_9999(
+    ledger: CheckedLedger,
+) -> None:
+    ledger.earn("shop", "alice", "points", 100, key="e1", at="0001-01-01T00:00:00+00:00")
+    ledger.earn("shop", "bob", "points", 40, key="e2", at="9999-12-01T00:00:00+00:00")
+    assert lapse(ledger, "0001-01-01") == (0, 0, 0)  # a month before: before the calendar
+    rule = Inactivity(MONTHLY, ZoneInfo("UTC"))
+    with ledger.db.read() as conn:  # warnings read activity from the calendar's first instant
+        soon = lapsing_within(conn, "shop", rule, at("0001-01-20T00:00:00+00:00"),
+                              at("0001-02-19T00:00:00+00:00"))  # fmt: skip
+    assert [(s.member_ref, s.points, s.deadline) for s in soon] == [
+        ("alice", 100, at("0001-02-01T00:00:00+00:00"))
+    ]
+    # bob's deadline would be in January 10000: his points never lapse
+    assert lapse(ledger, "9999-12-31T23:59:59+00:00") == (1, 1, 100)
+    late = ledger.balance("shop", "bob", "points", as_of="9999-12-31", soon_days=30)
+    assert (late.available, late.expiring_soon, late.next_expiry) == (40, 0, None)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
@@ -127,3 +128,29 @@ def test_expiring_follows_the_program_files_warn_days(dbfile: Path, tmp_path: Pa
     assert quiet == {"announced": 0, "days": 0, "program": "shop"}
     error = cli(dbfile, *job, "--program", "cafe", code=1)["error"]
     assert (error["code"], error["field"]) == ("program_mismatch", "program")
+
+
+def test_expiring_at_the_calendars_ends(dbfile: Path, tmp_path: Path) -> None:
+    """A window reaching past 9999 stops at the calendar's end; one starting in year 1
+    has nothing before it; a time whose UTC is outside the calendar is a usage error."""
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 10}\n")
+    db = Database(f"sqlite:///{dbfile}")
+    shop = processor(db)
+    shop.process(purchase("p1", "ann", "42.00", at="2026-11-02T10:00:00+00:00"))
+    shop.ledger.earn("shop", "ann", "points", 5, key="late", at="9999-12-20T00:00:00+00:00",
+                     expires_at="9999-12-31T12:00:00+00:00")  # fmt: skip
+    job = ["webhooks", "expiring", "--program-file", str(program), "--as-of"]
+    assert cli(dbfile, *job, "0001-01-01")["announced"] == 0
+    assert cli(dbfile, *job, "9999-12-25")["announced"] == 1  # the lot of 5 points
+    with db.read() as conn:
+        outbox = conn.execute(text("SELECT COUNT(*) FROM outbox")).scalar_one()
+    for value in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):
+        error = cli(dbfile, *job, value, code=2)["error"]
+        assert error == {
+            "code": "usage",
+            "message": f"--as-of: {value} is outside the calendar once in UTC",
+        }
+    with db.read() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM outbox")).scalar_one() == outbox
+    db.dispose()

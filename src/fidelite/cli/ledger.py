@@ -6,6 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.progress import Progress
@@ -14,6 +15,7 @@ from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import CurrencyOption, DbOption, FormatOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgram, JobProgramOption, ProgramFileOption, job_program
+from fidelite.cli.processor import moment
 from fidelite.ledger import Receipt, Shortfall, check_invariants
 from fidelite.program.policy import ExpiryMode
 
@@ -25,6 +27,14 @@ KeyOption = typer.Option(..., "--key", "-k", help="Idempotency key: a retry with
 AtOption = typer.Option(
     None, "--at", help="Business time (ISO 8601 with zone, or a date). Default: now."
 )
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def _moment(text: str | None, option: str, fmt: OutputFormat) -> datetime | None:
+    """A date or time option as the ledger reads it (a date is its midnight UTC); one
+    that is not ISO 8601, lacks an offset or leaves the calendar once in UTC is a usage
+    error naming the option, before anything is read or written."""
+    return None if text is None else moment(text, option, UTC_ZONE, fmt)
 
 
 def _show_receipt(receipt: Receipt, fmt: OutputFormat) -> None:
@@ -86,10 +96,9 @@ def balance(
 
     Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
     """
+    when = _moment(as_of, "--as-of", fmt)
     ledger = open_ledger(db, fmt)
-    b = run(
-        lambda: ledger.balance(program, member, currency, as_of=as_of, soon_days=soon_days), fmt
-    )
+    b = run(lambda: ledger.balance(program, member, currency, as_of=when, soon_days=soon_days), fmt)
     if fmt is OutputFormat.json:
         print_json(asdict(b))
     else:
@@ -159,6 +168,8 @@ def earn(
 
     Example: fidelite ledger earn CARD-0001 120 --key order-1234 --expires 2027-11-30
     """
+    when, expiry = _moment(at, "--at", fmt), _moment(expires, "--expires", fmt)
+    held = _moment(pending_until, "--pending-until", fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.earn(
@@ -167,9 +178,9 @@ def earn(
             currency,
             points,
             key=key,
-            at=at,
-            expires_at=expires,
-            pending_until=pending_until,
+            at=when,
+            expires_at=expiry,
+            pending_until=held,
             reason=reason,
             source=source,
         ),
@@ -195,10 +206,11 @@ def spend(
 
     Example: fidelite ledger spend CARD-0001 50 --key redeem-77 --reason "free coffee"
     """
+    when = _moment(at, "--at", fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.spend(
-            program, member, currency, points, key=key, at=at, reason=reason, source=source
+            program, member, currency, points, key=key, at=when, reason=reason, source=source
         ),
         fmt,
     )
@@ -225,6 +237,7 @@ def adjust(
 
     Example: fidelite ledger adjust CARD-0001 200 --reason "outage" --actor ops --key gw-1
     """
+    when, expiry = _moment(at, "--at", fmt), _moment(expires, "--expires", fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.adjust(
@@ -233,10 +246,10 @@ def adjust(
             currency,
             points,
             key=key,
-            at=at,
+            at=when,
             reason=reason,
             actor=actor,
-            expires_at=expires,
+            expires_at=expiry,
         ),
         fmt,
     )
@@ -259,10 +272,17 @@ def reverse(
 
     Example: fidelite ledger reverse 42 --key refund-1234 --shortfall debt
     """
+    when = _moment(at, "--at", fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.reverse(
-            program, transaction, key=key, points=points, shortfall=shortfall, at=at, reason=reason
+            program,
+            transaction,
+            key=key,
+            points=points,
+            shortfall=shortfall,
+            at=when,
+            reason=reason,
         ),
         fmt,
     )
@@ -282,8 +302,9 @@ def release(
 
     Example: fidelite ledger release 42 --key release-42
     """
+    when = _moment(at, "--at", fmt)
     ledger = open_ledger(db, fmt)
-    _show_receipt(run(lambda: ledger.release(program, transaction, key=key, at=at), fmt), fmt)
+    _show_receipt(run(lambda: ledger.release(program, transaction, key=key, at=when), fmt), fmt)
 
 
 def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
@@ -316,11 +337,12 @@ def expire(
 
     Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
     """
+    when = moment(as_of, "--as-of", UTC_ZONE, fmt)
     target = job_program(program, program_file, fmt)
     ledger = open_ledger(db, fmt)
     report = _job(
         "expiring points",
-        lambda p: ledger.expire(target.id, as_of, policy=target.policy, zone=target.zone,
+        lambda p: ledger.expire(target.id, when, policy=target.policy, zone=target.zone,
                                 progress=p),
         fmt,
     )  # fmt: skip
@@ -363,11 +385,11 @@ def release_due(
 
     Example: fidelite ledger release-due --as-of 2026-12-01
     """
+    when = _moment(as_of, "--as-of", fmt) or datetime.now(UTC)
     ledger = open_ledger(db, fmt)
-    when = as_of or datetime.now(UTC).isoformat()
     report = _job("releasing points", lambda p: ledger.release_due(program, when, progress=p), fmt)
     if fmt is OutputFormat.json:
-        print_json({"as_of": when, **report})
+        print_json({"as_of": as_of or when.isoformat(), **report})
     else:
         console.print(f"released {report['points']} points ({report['transactions']} earns)")
 

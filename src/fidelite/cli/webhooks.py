@@ -16,6 +16,7 @@ from fidelite.cli.common import open_ledger
 from fidelite.cli.options import DbOption, FormatOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgramOption, ProgramFileOption, job_program
+from fidelite.engine.calendar import in_utc
 from fidelite.store import Database
 from fidelite.webhooks import (
     DeliveryWorker,
@@ -45,6 +46,15 @@ AllowPrivateOption = typer.Option(
 
 def _db(db: str | None, fmt: OutputFormat) -> Database:
     return open_ledger(db, fmt).db
+
+
+def _instant(value: datetime, option: str, fmt: OutputFormat) -> datetime:
+    """A time option in UTC (one without offset is UTC); a usage error naming the option
+    when that falls outside the calendar (9999-12-31T23:00:00-05:00 is in year 10000)."""
+    try:
+        return in_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
+    except ValueError as exc:
+        fail(f"{option}: {exc}", code="usage", fmt=fmt)
 
 
 def _run(action: Callable[[], T], fmt: OutputFormat) -> T:
@@ -239,10 +249,8 @@ def expiring(
 
     Example: fidelite webhooks expiring --program-file program.yaml --format json
     """
+    when = datetime.now(UTC) if as_of is None else _instant(as_of, "--as-of", fmt)
     target = job_program(program, program_file, fmt)
-    when = as_of or datetime.now(UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     window = warning_days(days, target.policy)
     written = announce_expiring(_db(db, fmt), target.id, when, days=window,
                                 policy=target.policy, zone=target.zone)  # fmt: skip

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, text
 
+from fidelite.engine.calendar import shifted
 from fidelite.engine.expiry import Lapse, inactivity_deadline, inactivity_lapse
 from fidelite.ledger.state import SPENDING_ORDER, OpenLot
 from fidelite.program.policy import ExpiryMode, ExpiryPolicy
@@ -108,11 +109,11 @@ _LAST_ACTIVITY = (
         "SELECT x.member_id, MAX(x.at) AS last FROM ("
         "SELECT member_id, occurred_at AS at FROM ledger_transactions WHERE program_id = :p "
         f"AND member_id IS NOT NULL AND kind IN {ACTIVITY_KINDS} "
-        "AND occurred_at > :lo AND occurred_at <= :at "
+        "AND occurred_at >= :lo AND occurred_at <= :at "
         "UNION ALL "
         "SELECT m.id, e.occurred_at FROM processed_events e JOIN members m "
         "ON m.program_id = e.program_id AND m.ref = e.member_ref WHERE e.program_id = :p "
-        "AND e.type <> 'refund' AND e.occurred_at > :lo AND e.occurred_at <= :at"
+        "AND e.type <> 'refund' AND e.occurred_at >= :lo AND e.occurred_at <= :at"
         ") x GROUP BY x.member_id ORDER BY x.member_id"
     )
     .bindparams(*_times("lo", "at"))
@@ -149,15 +150,17 @@ class Inactivity:
         """No point earned after this instant can have lapsed by ``as_of``.
 
         N calendar months last at least 28 x N days less a DST hour; one day of margin.
+        The calendar's first instant when that is earlier (nothing lapsed yet in year 1).
         """
-        return as_of - timedelta(days=28 * self.months - 1)
+        return shifted(as_of, -timedelta(days=28 * self.months - 1))
 
     def latest_unlapsed(self, as_of: datetime) -> datetime:
-        """An activity at or before this instant has its deadline at or before ``as_of``.
+        """An activity before this instant has its deadline at or before ``as_of``.
 
         N calendar months last at most 31 x N days plus a DST hour; one day of margin.
+        The calendar's first instant when that is earlier: every activity is read.
         """
-        return as_of - timedelta(days=31 * self.months + 1)
+        return shifted(as_of, -timedelta(days=31 * self.months + 1))
 
     def request(self) -> dict[str, Any]:
         """What identifies the rule in the expiry job's request fingerprint."""
@@ -249,16 +252,10 @@ def lapsing_within(
     lo = rule.latest_unlapsed(as_of)
     found: list[Lapsing] = []
     for member_id, last in conn.execute(_LAST_ACTIVITY, {"p": program_id, "lo": lo, "at": as_of}):
-        deadline = _deadline(rule, last)
-        if as_of < deadline <= until:
+        deadline = inactivity_deadline(rule.policy, last, rule.zone)  # None: past the calendar
+        if deadline is not None and as_of < deadline <= until:
             found.extend(_held_by(conn, int(member_id), last, deadline))
     return found
-
-
-def _deadline(rule: Inactivity, last: datetime) -> datetime:
-    deadline = inactivity_deadline(rule.policy, last, rule.zone)
-    assert deadline is not None
-    return deadline
 
 
 def _held_by(conn: Connection, member_id: int, last: datetime, deadline: datetime) -> list[Lapsing]:

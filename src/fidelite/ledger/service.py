@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.exc import IntegrityError
 
+from fidelite.engine.calendar import shifted
 from fidelite.engine.expiry import Lapse
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
@@ -596,7 +597,7 @@ class Ledger:
         when: datetime,
         soon_days: int,
     ) -> Balance:
-        horizon = when + timedelta(days=soon_days)
+        horizon = shifted(when, timedelta(days=soon_days))
         subject = self._subject(conn, program_id, member_ref, currency)
         row = conn.execute(
             text(

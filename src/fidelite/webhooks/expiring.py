@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, text
 
+from fidelite.engine.calendar import shifted
 from fidelite.ledger.inactivity import Inactivity, lapsing_within
 from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
@@ -67,7 +68,7 @@ def announce_expiring(
     window = warning_days(days, policy)
     if window == 0:
         return 0
-    end = as_of + timedelta(days=window)
+    end = shifted(as_of, timedelta(days=window))  # the calendar's end at the latest
     rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
     with db.read() as conn:
         found = _dated(conn, program_id, as_of, end)
