@@ -68,6 +68,19 @@ def test_fit_reports_bad_row_and_column(tmp_path: Path) -> None:
     assert (error["code"], error["row"], error["column"]) == ("bad_input", 3, "timestamp")
 
 
+@pytest.mark.parametrize("model", ["bgnbd", "gammagamma", "sbg"])
+def test_fit_with_a_calibration_end_before_any_purchase_is_a_clear_error(
+    tmp_path: Path, model: str
+) -> None:
+    data = tmp_path / "tx.csv"
+    data.write_text("customer_id,timestamp,amount\n1,2020-01-01,5\n1,2020-02-01,7\n")
+    args = ["clv", "fit", "-i", str(data), "-m", model, "--calibration-end", "0001-01-01"]
+    result = runner.invoke(app, [*args, "-f", "json"])
+    assert result.exit_code == 1, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "bad_input" and error["message"].startswith("customer summary: ")
+
+
 def test_predict_rejects_unknown_output_type_and_writes_nothing(
     cdnow_csv: Path, tmp_path: Path
 ) -> None:

@@ -65,6 +65,8 @@ class ChurnData:
         uniq, inverse = np.unique(key, axis=0, return_inverse=True)
         weight = weighted_counts(inverse.reshape(-1), w, uniq.shape[0])
         keep = weight > 0
+        if not keep.any():  # e.g. a calibration end before the first purchase
+            raise SummaryError("the summary has no customers")
         return cls(periods=uniq[keep, 0], churned=uniq[keep, 1], weight=weight[keep])
 
     @classmethod
