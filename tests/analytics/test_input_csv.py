@@ -276,3 +276,16 @@ def test_cli_refuses_a_repeated_amount_column(write_csv: Callable[..., Path]) ->
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
     assert (error["row"], error["column"]) == (1, "amount")
+
+
+def test_load_takes_names_that_differ_only_in_case_as_one_name(
+    write_csv: Callable[..., Path],
+) -> None:
+    # DuckDB's column names ignore case: 'Amount' beside 'amount' is the same name twice.
+    path = write_csv("customer_id,timestamp,amount,Amount\na,2024-01-01,1,2")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.column) == (1, "amount")
+    assert err.value.reason.startswith("2 columns are named 'amount' or 'Amount' (columns 3 and 4)")
+    unused = write_csv("customer_id,Note,timestamp,amount,note\na,x,2024-01-01,1,y", "unused.csv")
+    assert _rows(unused) == [("a", 1.0, None)]

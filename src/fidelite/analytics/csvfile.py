@@ -10,7 +10,8 @@ header line is the one line whose meaning we know, so the layout is read from it
   in the header line (``,`` when none is there: a one-column file);
 * fields are quoted with ``"`` and a quote inside a quoted field is doubled (RFC 4180);
 * column names are the header's fields, trimmed; an empty name becomes ``columnN``
-  (N = 0-based position) and a repeated name gets ``_1``, ``_2`` (as DuckDB names them;
+  (N = 0-based position) and a repeated name, in any case, gets ``_1``, ``_2`` (as
+  DuckDB, whose names ignore case, names them;
   :attr:`CsvLayout.written` keeps the names as written, so a reader can refuse to pick
   one of two columns named alike);
 * the file is UTF-8 text (a byte order mark is skipped): a header that is not, or is
@@ -106,7 +107,7 @@ def _column_names(written: tuple[str, ...]) -> tuple[str, ...]:
     names: list[str] = []
     for name in written:
         base, n = name, 0
-        while name in names:
+        while name.lower() in (other.lower() for other in names):  # DuckDB ignores case
             n += 1
             name = f"{base}_{n}"
         names.append(name)

@@ -367,19 +367,21 @@ class _Checker:
     def _refuse_ambiguous(self) -> None:
         """A column this load reads must be the only one of its name: DuckDB calls the
         second ``amount`` ``amount_1``, and reading the first would be a silent guess.
-        A repeated name no field maps to is left alone."""
+        A repeated name no field maps to is left alone. DuckDB's names ignore case, so
+        ``amount`` and ``Amount`` are one name repeated."""
         written = self._written_names()
-        if written is None or len(set(written)) == len(written):
+        if written is None or len({n.lower() for n in written}) == len(written):
             return
         described = list(_raw_types(self.con))  # DuckDB's names: amount, amount_1
         for used in dict.fromkeys(self.mapping.values()):
             name = written[described.index(used)]
-            positions = [str(i) for i, other in enumerate(written, start=1) if other == name]
-            if len(positions) > 1:
-                where = f"{', '.join(positions[:-1])} and {positions[-1]}"
+            same = [(i, n) for i, n in enumerate(written, start=1) if n.lower() == name.lower()]
+            if len(same) > 1:
+                where = " and ".join([", ".join(str(i) for i, _ in same[:-1]), str(same[-1][0])])
+                spelt = " or ".join(dict.fromkeys(f"'{n}'" for _, n in same))
                 raise InputError(
-                    f"{len(positions)} columns are named '{name}' (columns {where}): rename "
-                    "all but one, so that it is clear which to read",
+                    f"{len(same)} columns are named {spelt} (columns {where}): rename all "
+                    "but one, so that it is clear which to read",
                     file=self.name,
                     row=1 if self.kind == "csv" else None,
                     column=name,
