@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fidelite.engine import MemberState
+from fidelite.engine import Evaluator, MemberState, ProgramState
 from fidelite.engine.coupon import (
     CHECK_ALPHABET,
     CODE_ALPHABET,
@@ -22,7 +22,8 @@ from fidelite.engine.coupon import (
     make_code,
     parse_code,
 )
-from tests.engine.helpers import program
+from fidelite.engine.decision import CouponUse
+from tests.engine.helpers import program, purchase
 
 CAMPAIGN = (
     "rules: []\ncoupons:\n  - id: spring\n    name: Spring\n    prefix: SPRING\n"
@@ -144,3 +145,54 @@ def _formatted(prefix_length: int, text: str, check: str) -> str:
     body = text[prefix_length:]
     groups = "-".join(body[i : i + 4] for i in range(0, len(body), 4))
     return f"{text[:prefix_length]}-{groups}-{check}"
+
+
+GIFT = (
+    "rules:\n"
+    "  - {id: web_first, on: [purchase], when: event.channel == 'web', fixed: 10, stop: true}\n"
+    "  - {id: gift, on: [purchase], coupon_campaign: gift, fixed: 50,\n"
+    "     cap_per_member: {points: 50, period: ever}, budget: 100}\n"
+    "coupons:\n  - {id: gift, name: Gift, prefix: GIFT}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("channel", "used", "spent", "gift_line"),
+    [
+        ("web", 0, 0, {"rule": "gift", "outcome": "stopped", "points": 0, "note": "by web_first"}),
+        ("store", 50, 0, {"rule": "gift", "outcome": "cap_per_member", "points": 0,
+                          "currency": "points", "note": "50 capped at 0 left for ever"}),
+        ("store", 0, 100, {"rule": "gift", "outcome": "rule_budget_exhausted", "points": 0,
+                           "currency": "points"}),
+    ],
+)  # fmt: skip
+def test_a_valid_code_no_campaign_rule_gave_points_for_is_not_used(
+    channel: str, used: int, spent: int, gift_line: dict[str, object]
+) -> None:
+    """Stopped, capped to 0, out of budget: the code is left for a later purchase, and
+    the trace says why on a ``coupon:<campaign>`` line."""
+    code = make_code("GIFT", "7KQ2M9XD4HRT")
+    member = MemberState("m1", rule_points={("gift", "ever"): used})
+    decision = Evaluator(program(GIFT)).evaluate(
+        purchase("20", channel=channel, coupon=code), member, ProgramState({"gift": spent}),
+        CouponStatus.issued,
+    )  # fmt: skip
+    assert decision.coupon == CouponUse(code, "gift", False, "coupon_not_applied")
+    assert [t.as_dict() for t in decision.trace][1:] == [
+        gift_line,
+        {"rule": "coupon:gift", "outcome": "coupon_unused", "points": 0,
+         "note": "coupon_not_applied: no rule of campaign gift gave points"},
+    ]  # fmt: skip
+    assert decision.usage == [] and not any(decision.budget_spent.values())
+
+
+def test_a_valid_code_a_campaign_rule_gave_points_for_is_used() -> None:
+    code = make_code("GIFT", "7KQ2M9XD4HRT")
+    decision = Evaluator(program(GIFT)).evaluate(
+        purchase("20", channel="store", coupon=code), MemberState("m1"), ProgramState(),
+        CouponStatus.issued,
+    )  # fmt: skip
+    assert decision.coupon == CouponUse(code, "gift", True)
+    assert [t.as_dict() for t in decision.trace][1:] == [
+        {"rule": "gift", "outcome": "matched", "points": 50, "currency": "points"}
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from fidelite.ledger import Rejected, RejectionCode
 from tests.support import T0, CheckedLedger
@@ -332,3 +333,81 @@ def test_reverse_spend_repays_debt_before_refilling_lots(ledger: CheckedLedger) 
     r2 = ledger.reverse("shop", s.transaction_id, key="r3", at=T0)
     assert (r2.debt_repaid, r2.available_after, r2.debt_after) == (40, 0, 0)
     assert bal(ledger) == (0, 0, 0, 0)
+
+
+def program_totals(ledger: CheckedLedger) -> dict[str, int]:
+    """The program-side accounts' balances (the sums of their postings), by kind."""
+    with ledger.db.read() as conn:
+        rows = conn.execute(text(
+            "SELECT a.kind, COALESCE(SUM(p.points), 0) FROM accounts a "
+            "LEFT JOIN postings p ON p.account_id = a.id "
+            "WHERE a.member_id IS NULL AND a.program_id = 'shop' AND a.currency = 'points' "
+            "GROUP BY a.kind"
+        ))  # fmt: skip
+        return {kind: int(points) for kind, points in rows if points}
+
+
+@pytest.mark.parametrize("policy", ["reject", "within_balance", "debt"])
+def test_reverse_earn_whose_points_expired_takes_nothing_and_is_no_shortfall(
+    ledger: CheckedLedger, policy: str
+) -> None:
+    e = ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, expires_at=T0 + 10 * DAY)
+    ledger.expire("shop", T0 + 10 * DAY)
+    ledger.earn("shop", "alice", "points", 80, key="e2", at=T0 + 11 * DAY)
+    r = ledger.reverse("shop", e.transaction_id, key="r1", shortfall=policy, at=T0 + 12 * DAY)
+    assert (r.points, r.already_expired, r.shortfall, r.written_off, r.debt_added) == (
+        100, 100, 0, 0, 0,
+    )  # fmt: skip
+    assert (r.available_after, r.debt_after, r.lot_moves) == (80, 0, ())
+    assert bal(ledger, at=T0 + 12 * DAY) == (80, 0, 0, 0)
+    # the points of the reversed earn are neither issued nor expired any more
+    assert program_totals(ledger) == {"issued": -80}
+
+
+def test_reverse_earn_partly_spent_partly_expired_counts_the_expired_part_once(
+    ledger: CheckedLedger,
+) -> None:
+    e = ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, expires_at=T0 + 10 * DAY)
+    ledger.spend("shop", "alice", "points", 30, key="s1", at=T0 + DAY)
+    ledger.expire("shop", T0 + 10 * DAY)  # the other 70 expire
+    ledger.earn("shop", "alice", "points", 50, key="e2", at=T0 + 11 * DAY)
+    at = T0 + 12 * DAY
+    receipts = [
+        ledger.reverse(
+            "shop", e.transaction_id, key=f"r{n}", points=50, shortfall="within_balance", at=at
+        )
+        for n in (1, 2)
+    ]
+    # first the expired part (nothing to take), then the 30 spent: a shortfall, taken
+    # from the other lot
+    assert [(r.already_expired, r.shortfall, r.written_off, r.available_after)
+            for r in receipts] == [(50, 0, 0, 50), (20, 30, 0, 20)]  # fmt: skip
+    assert program_totals(ledger) == {"issued": -50, "redeemed": 30}
+    expiry = next(h for h in ledger.history("shop", "alice") if h.kind == "expire")
+    with pytest.raises(Rejected) as refused:  # every expired point belongs to the reversed earn
+        ledger.reverse("shop", expiry.transaction_id, key="x1", at=at)
+    assert refused.value.code is RejectionCode.REVERSAL_EXCEEDS_ORIGINAL
+    assert refused.value.detail == {"reversible": 0}
+
+
+def test_reverse_expiry_puts_back_only_what_no_reversal_of_the_earn_claimed(
+    ledger: CheckedLedger,
+) -> None:
+    e = ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, expires_at=T0 + 10 * DAY)
+    ledger.expire("shop", T0 + 10 * DAY)
+    expiry = ledger.history("shop", "alice")[0]
+    at = T0 + 11 * DAY
+    first = ledger.reverse("shop", e.transaction_id, key="r1", points=40, at=at)
+    assert (first.already_expired, first.available_after) == (40, 0)
+    with pytest.raises(Rejected) as refused:
+        ledger.reverse("shop", expiry.transaction_id, key="x1", at=at)
+    assert (refused.value.code, refused.value.detail) == (
+        RejectionCode.REVERSAL_EXCEEDS_ORIGINAL, {"reversible": 60},
+    )  # fmt: skip
+    back = ledger.reverse("shop", expiry.transaction_id, key="x2", points=60, at=at)
+    assert back.available_after == 60
+    rest = ledger.reverse("shop", e.transaction_id, key="r2", at=at)  # now from the lot again
+    assert (rest.points, rest.already_expired, rest.shortfall, rest.available_after) == (
+        60, 0, 0, 0,
+    )  # fmt: skip
+    assert program_totals(ledger) == {}

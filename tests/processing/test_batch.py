@@ -80,6 +80,8 @@ def purchases(rng: random.Random, first: int, count: int, start: datetime,
                 row["coupon"] = rng.choice(codes)
         if kind == "review":
             row["attributes"] = json.dumps({"stars": rng.randint(0, 5)})
+        if kind == "signup" and codes:  # no coupon rule handles sign-ups: the code stays
+            row["coupon"] = codes[i % len(codes)]
         rows.append(row)
     return rows
 
@@ -97,6 +99,23 @@ def refunds(
                      "refund_of": original["event_id"]})  # fmt: skip
     rows.append({"event_id": "r-unknown", "type": "refund", "member": "m1",
                  "at": at.isoformat(), "amount": "5.00", "refund_of": "nope"})  # fmt: skip
+    last = bought[-1]  # refused: dated before its purchase
+    early = datetime.fromisoformat(last["at"]) - timedelta(days=1)
+    rows.append({"event_id": "r-early", "type": "refund", "member": last["member"],
+                 "at": early.isoformat(), "amount": "1.00",
+                 "refund_of": last["event_id"]})  # fmt: skip
+    return rows
+
+
+def late_refunds(earlier: list[dict[str, str]], at: datetime) -> list[dict[str, str]]:
+    """Half of some purchases refunded once their points have expired, and a purchase."""
+    bought = [r for r in earlier if r["type"] == "purchase"][100:130:3]
+    rows = [{"event_id": f"late-{n}", "type": "refund", "member": original["member"],
+             "at": (at + timedelta(hours=n)).isoformat(),
+             "amount": f"{float(original['amount']) / 2:.2f}", "refund_of": original["event_id"]}
+            for n, original in enumerate(bought)]  # fmt: skip
+    rows.append({"event_id": "late-buy", "type": "purchase", "member": bought[0]["member"],
+                 "at": (at + timedelta(days=1)).isoformat(), "amount": "30.00"})  # fmt: skip
     return rows
 
 
@@ -135,7 +154,9 @@ def run_everything(db: Database, tmp_path: Path, chunk: int) -> tuple[EventProce
     second[40:40] = refunds(random.Random(9), second[16:], spring + timedelta(days=40))[:4]
     second += [{"event_id": f"w-{ref}", "type": "workshop", "member": ref,
                 "at": (spring + timedelta(days=100)).isoformat()} for ref in SPENDERS]  # fmt: skip
-    files = [write_rows(tmp_path / "one.csv", first), write_rows(tmp_path / "two.csv", second)]
+    late = datetime(2028, 1, 3, 9, tzinfo=UTC)
+    files = [write_rows(tmp_path / "one.csv", first), write_rows(tmp_path / "two.csv", second),
+             write_rows(tmp_path / "three.csv", late_refunds(first, late))]  # fmt: skip
     paths = []
     for program_id, batch in (("cafe_one", False), ("cafe_batch", True)):
         processor = setup(db, program_id, codes)
@@ -152,10 +173,14 @@ def run_everything(db: Database, tmp_path: Path, chunk: int) -> tuple[EventProce
         processor.review_tiers(START + timedelta(days=400))
         reports.append(import_events(processor, files[1], batch=batch, chunk=chunk))
         reports.append(import_events(processor, files[1], batch=batch, chunk=chunk))
+        program = processor.program  # a year on, the first points have expired
+        processor.ledger.expire(program_id, late, policy=program.expiry, zone=program.zone)
+        reports.append(import_events(processor, files[2], batch=batch, chunk=chunk))
         paths.append((processor, [r.summary() | {"rejects": r.rejected} for r in reports]))
     (one, one_reports), (fast, fast_reports) = paths
     assert fast_reports == one_reports
     assert one_reports[0]["rejected"] == 2 and one_reports[2]["processed"] == 0
+    assert one_reports[1]["rejected_by_code"]["refund_before_purchase"] == 1
     return one, fast
 
 
@@ -338,6 +363,12 @@ def test_batch_import_writes_what_one_event_at_a_time_writes(pdb: Database, tmp_
     # used, refunds made debt that later credits repaid
     assert {t[2] for t in one["tiers"]} >= {"upgrade"}
     assert dict(one["budgets"]) == {"spring_campaign": 900}
+    # codes presented with sign-ups stayed unused; a refund dated before its purchase was
+    # refused; late refunds found points already expired
+    traces = [line for event in one["events"] for line in event[-1]]
+    assert any(line.get("outcome") == "coupon_unused" for line in traces)
+    assert any(line.get("already_expired", 0) > 0 for line in traces)
+    assert any(t[-1]["already_expired"] > 0 for t in one["transactions"])
     assert any(c[1] == "used" for c in one["coupons"])
     assert any(t[-1]["debt_repaid"] > 0 for t in one["transactions"])
     assert any(t[-1]["debt_added"] > 0 for t in one["transactions"])

@@ -146,6 +146,68 @@ def test_issue_coupons_to_a_member_enrolled_in_the_ledger_only(pdb: Database) ->
     assert stored(pdb) == [(code, "gift", "issued", "dan", None)]
 
 
+CONDITIONAL = """\
+id: shop
+name: Shop
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: gift, on: [purchase], coupon_campaign: gift, when: event.amount >= 20.0, fixed: 50}
+coupons:
+  - {id: gift, name: Gift, prefix: GIFT}
+"""
+UNUSED = {"rule": "coupon:gift", "outcome": "coupon_unused", "points": 0,
+          "note": "coupon_not_applied: no rule of campaign gift gave points"}  # fmt: skip
+
+
+def stored_trace(db: Database, event_id: str) -> Any:
+    with db.read() as conn:
+        return conn.execute(select(events.c.trace).where(events.c.event_id == event_id)).scalar()
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_code_no_rule_gave_points_for_stays_unused(pdb: Database, batch: bool) -> None:
+    """A 10 EUR purchase (the gift needs 20) and a sign-up (no gift rule handles it)
+    present the code: neither uses it; the 30 EUR purchase after them does."""
+    p = EventProcessor(pdb, parse_program(CONDITIONAL))
+    p.enrol("ann", at=AT)
+    (code,) = p.issue_coupons("gift", 1, at=AT)
+    small, signup, big = (
+        purchase("e1", "ann", code),
+        Event(id="s1", type="signup", member="ann", at=AT, coupon=code),
+        purchase("e2", "ann", code).model_copy(update={"amount": Decimal(30)}),
+    )
+    if batch:
+        with pdb.write() as conn:
+            answers = process_events(p, conn, [small, signup, big])
+    else:
+        answers = [p.process(e) for e in (small, signup, big)]
+    coupons_seen = []
+    for answer in answers:
+        assert isinstance(answer, Result) and answer.decision and answer.decision.coupon
+        coupons_seen.append((answer.decision.coupon.accepted, answer.decision.coupon.reason))
+    assert coupons_seen == [(False, "coupon_not_applied"), (False, "coupon_not_applied"),
+                            (True, "")]  # fmt: skip
+    assert stored_trace(pdb, "e1") == [
+        {"rule": "base", "outcome": "matched", "points": 10, "currency": "points"},
+        {"rule": "gift", "outcome": "condition_false", "points": 0},
+        UNUSED,
+    ]
+    assert stored_trace(pdb, "s1") == [
+        {"rule": "base", "outcome": "event_type", "points": 0},
+        {"rule": "gift", "outcome": "event_type", "points": 0},
+        UNUSED,
+    ]
+    assert stored_trace(pdb, "e2")[1] == {
+        "rule": "gift", "outcome": "matched", "points": 50, "currency": "points"
+    }  # fmt: skip
+    assert [coupon_on(pdb, e) for e in ("e1", "s1", "e2")] == [(code, 0), (code, 0), (code, 1)]
+    assert stored(pdb) == [(code, "gift", "used", None, "e2")]
+    assert points(p, "ann") == 10 + 30 + 50
+    assert_invariants(pdb, "shop")
+
+
 @pytest.mark.postgres
 def test_two_members_presenting_one_code_at_once_use_it_once(pg_only: Database) -> None:
     """Both purchases wait for the code (another writer holds its row): the first to

@@ -84,6 +84,7 @@ def test_import_summary_reports_what_refunds_could_not_take_back(
     assert report.summary() == {
         "rows": 3, "processed": 3, "duplicates": 0, "rejected": 0, "rejected_by_code": {},
         "refunds": 2, "points_written_off": written_off, "points_into_debt": into_debt,
+        "points_already_expired": {},
     }  # fmt: skip
     assert [balance(pdb, "ann", "points"), balance(pdb, "ann", "miles")] == ann
     # bob had every point left: his refund took back 10 and 20, fully
@@ -92,6 +93,7 @@ def test_import_summary_reports_what_refunds_could_not_take_back(
     assert again.summary() == {
         "rows": 3, "processed": 0, "duplicates": 3, "rejected": 0, "rejected_by_code": {},
         "refunds": 0, "points_written_off": {}, "points_into_debt": {},
+        "points_already_expired": {},
     }  # fmt: skip
     assert [balance(pdb, "ann", "points"), balance(pdb, "ann", "miles")] == ann
     assert_invariants(pdb, "shop")
@@ -135,6 +137,7 @@ def test_import_lists_a_refund_dated_before_its_purchase_in_the_rejects_file(
         "rows": 3, "processed": 2, "duplicates": 0, "rejected": 1,
         "rejected_by_code": {"refund_before_purchase": 1},
         "refunds": 0, "points_written_off": {}, "points_into_debt": {},
+        "points_already_expired": {},
     }  # fmt: skip
     write_rejects(tmp_path / "rejects.csv", report.rejected)
     assert (tmp_path / "rejects.csv").read_text(encoding="utf-8").splitlines() == [
@@ -143,4 +146,28 @@ def test_import_lists_a_refund_dated_before_its_purchase_in_the_rejects_file(
         'its purchase, at 2026-12-01T10:00:00+01:00"',
     ]
     assert balance(pdb, "ann", "points") == (505, 0)
+    assert_invariants(pdb, "shop")
+
+
+def test_import_summary_reports_refunded_points_that_had_expired(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """ann's 100 points from p1 expired before its refund: nothing taken back from her,
+    no shortfall, and the summary says so; bob's refund takes back his own points."""
+    program = parse_program(PROGRAM.replace("refunds:", "expiry: {mode: after_earning, "
+                                            "months: 1}\nrefunds:") % "reject")  # fmt: skip
+    processor = EventProcessor(pdb, program)
+    import_events(processor, write_csv(tmp_path / "purchases.csv", PURCHASES))
+    processor.ledger.expire("shop", "2026-12-05T00:00:00Z", policy=program.expiry,
+                            zone=program.zone)  # fmt: skip
+    rows = [["p4", "purchase", "ann", "2026-12-05T10:00:00+01:00", "30.00", ""],
+            ["r1", "refund", "ann", "2026-12-06T10:00:00+01:00", "100.00", "p1"]]  # fmt: skip
+    report = import_events(processor, write_csv(tmp_path / "late.csv", rows))
+    assert report.summary() == {
+        "rows": 2, "processed": 2, "duplicates": 0, "rejected": 0, "rejected_by_code": {},
+        "refunds": 1, "points_written_off": {}, "points_into_debt": {},
+        "points_already_expired": {"miles": 200, "points": 100},
+    }  # fmt: skip
+    after = Ledger(pdb).balance("shop", "ann", "points", as_of="2026-12-07T00:00:00Z")
+    assert (after.available, after.debt) == (30, 0)
     assert_invariants(pdb, "shop")

@@ -1,8 +1,10 @@
-"""What a refund gives back beyond points (per-member caps, campaign budgets) and what it
-refuses (a refund dated before its purchase), on both databases."""
+"""What a refund gives back beyond points (per-member caps, campaign budgets), what it
+refuses (a refund dated before its purchase) and what it cannot take back because it
+expired, on both databases."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -123,3 +125,51 @@ def test_a_refund_dated_before_its_purchase_is_refused_and_changes_nothing(
     p.process(event("r1", "refund", "500", "2026-12-01T10:00:00+01:00", refund_of="p1"))
     assert [r["kind"] for r in p.tier_timeline("ann")] == ["upgrade", "upgrade_reversed"]
     assert_invariants(pdb, "shop")
+
+
+EXPIRING = """\
+id: shop
+name: Shop
+time_zone: Europe/Paris
+currencies: [{id: points, name: Points, value: 0.01}]
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+expiry: {mode: after_earning, months: 1}
+refunds: {shortfall: %s}
+"""
+
+
+@pytest.mark.parametrize("policy", ["within_balance", "debt", "reject"])
+def test_a_refund_of_a_purchase_whose_points_expired_takes_nothing_from_the_member(
+    pdb: Database, policy: str
+) -> None:
+    """e1's 100 points expired (the expiry job ran); e2's 80 are the member's own: the
+    refund of e1 finds its points already gone, whatever the shortfall policy."""
+    program = parse_program(EXPIRING % policy)
+    p = EventProcessor(pdb, program)
+    p.process(event("e1", "purchase", "100", "2026-09-01T10:00:00+02:00"))
+    assert p.ledger.expire("shop", "2026-11-01T00:00:00+01:00", policy=program.expiry,
+                           zone=program.zone).points == 100  # fmt: skip
+    p.process(event("e2", "purchase", "80", "2026-11-20T10:00:00+01:00"))
+    refund = p.process(event("r1", "refund", "100", "2026-11-25T10:00:00+01:00",
+                             refund_of="e1"))  # fmt: skip
+    (receipt,) = refund.receipts
+    assert (receipt.points, receipt.already_expired, receipt.shortfall, receipt.written_off,
+            receipt.debt_added) == (100, 100, 0, 0, 0)  # fmt: skip
+    b = p.ledger.balance("shop", "ann", "points", as_of="2026-11-26")
+    assert (b.available, b.debt) == (80, 0)
+    with pdb.read() as conn:
+        trace = conn.execute(text("SELECT trace FROM processed_events WHERE event_id = 'r1'"))
+        (line,) = json_value(trace.scalar_one())
+        reversed_ = conn.execute(text("SELECT reversed FROM event_earnings "
+                                      "WHERE event_id = 'e1'")).scalar_one()  # fmt: skip
+    assert {k: v for k, v in line.items() if k != "transaction_id"} == {
+        "currency": "points", "points": 100, "written_off": 0, "debt_added": 0,
+        "already_expired": 100,
+    }  # fmt: skip
+    assert reversed_ == 100
+    assert_invariants(pdb, "shop")
+
+
+def json_value(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

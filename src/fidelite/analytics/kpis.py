@@ -10,7 +10,8 @@ Per period P (points of one currency: the program's only one, or ``currency``):
   active = members with a purchase in P; active-member rate = active / total x 100;
 * earned = points issued in P (net of refund reversals); redeemed (burn) = points spent
   on rewards or by operators in P (net of cancellations); expired = points expired in
-  P; adjusted = manual credits minus debits; burn rate = redeemed / earned x 100;
+  P (net of the expired points of purchases refunded in P: a refund moves them back out
+  of breakage); adjusted = manual credits minus debits; burn rate = redeemed / earned x 100;
 * breakage rate (to date) = expired / (expired + redeemed) x 100, both cumulative to the
   end of P: of the points that reached an end, the share that lapsed unused;
 * outstanding = points held by members (available + pending) at the end of P, never

@@ -17,7 +17,8 @@ app = typer.Typer(help="Events as recorded: what an event earned, and why.",
                   no_args_is_help=True)  # fmt: skip
 
 RULE_COLUMNS = ["rule", "outcome", "points", "currency", "note"]
-REVERSAL_COLUMNS = ["transaction_id", "currency", "points", "written_off", "debt_added"]
+REVERSAL_COLUMNS = ["transaction_id", "currency", "points", "written_off", "debt_added",
+                    "already_expired"]  # fmt: skip
 CHANGE_COLUMNS = ["at", "kind", "from", "to", "value", "reason"]
 REFUND_COLUMNS = ["event_id", "at", "amount", "points"]
 

@@ -62,7 +62,7 @@ def events(
     this run rejected rows (the summary's rejects_file is its path, or null). The
     summary also says
     how many refunds were applied and what they could not take back (points written
-    off, or clawed back into debt, per currency). A file that cannot be read (not
+    off, clawed back into debt, or already expired, per currency). A file that cannot be read (not
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
     before anything is imported (exit status 1).
 
@@ -209,7 +209,8 @@ def _print_summary(
         {"": f"rejected: {code}", "count": n} for code, n in summary["rejected_by_code"].items()
     ]
     for key, label in (("points_written_off", "points written off"),
-                       ("points_into_debt", "points clawed back into debt")):  # fmt: skip
+                       ("points_into_debt", "points clawed back into debt"),
+                       ("points_already_expired", "points already expired")):  # fmt: skip
         rows += [{"": f"{label} ({c})", "count": n} for c, n in summary.get(key, {}).items()]
     print_rows(rows, OutputFormat.table, title=f"Import of {file.name}")
     if rejects_path:

@@ -89,6 +89,19 @@ def parse_code(code: str) -> tuple[str, str] | None:
     return prefix, body
 
 
+COUPON_NOT_APPLIED = "coupon_not_applied"
+"""Why a valid code was not used: no rule of its campaign gave points for the event."""
+
+
+def not_applied(coupon: CouponUse) -> tuple[CouponUse, str]:
+    """A valid code left unused, and the note of its trace line: a single-use code is
+    used up only by an event that a rule of its campaign gave points for (a condition
+    that is false, an event type no coupon rule handles, a rule stopped, capped to 0 or
+    out of budget leave it to a later purchase)."""
+    note = f"{COUPON_NOT_APPLIED}: no rule of campaign {coupon.campaign} gave points"
+    return CouponUse(coupon.code, coupon.campaign, False, COUPON_NOT_APPLIED), note
+
+
 def check_coupon(
     program: ProgramDefinition,
     code: str,
@@ -97,6 +110,9 @@ def check_coupon(
     at: datetime,
 ) -> CouponUse:
     """Whether ``code`` may be used by ``member`` at ``at``; reasons are stable codes.
+
+    Accepted here means the code's campaign rules may apply; it is used only if one of
+    them then gives points (otherwise :func:`not_applied`).
 
     The first refusal wins, in this order: ``coupon_invalid``, ``coupon_unknown``,
     ``coupon_issued_to_other_member`` (the store found it issued to someone else: it is

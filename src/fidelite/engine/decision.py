@@ -28,6 +28,8 @@ class Outcome(StrEnum):
     cap_per_member = "cap_per_member"  # matched; trimmed by the member's period cap
     rule_budget_exhausted = "rule_budget_exhausted"
     stopped = "stopped"  # an earlier rule with ``stop`` gave points
+    # line ``coupon:<campaign>``: a valid code no rule of its campaign gave points for
+    coupon_unused = "coupon_unused"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class Usage:
 
 @dataclass(frozen=True)
 class CouponUse:
-    """A coupon presented on the event: accepted (to be marked used) or why not."""
+    """A coupon presented on the event: accepted (a rule of its campaign gave points for
+    it: it is marked used) or why not."""
 
     code: str
     campaign: str | None

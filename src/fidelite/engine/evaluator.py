@@ -34,7 +34,7 @@ import cel
 
 from fidelite.engine.calendar import shifted
 from fidelite.engine.context import ContextFactory, fields_needed
-from fidelite.engine.coupon import CouponStatus, check_coupon
+from fidelite.engine.coupon import CouponStatus, check_coupon, not_applied
 from fidelite.engine.decision import CouponUse, Decision, Earning, Outcome, RuleTrace, Usage
 from fidelite.engine.event import Event
 from fidelite.engine.expiry import ExpiryDates
@@ -286,6 +286,7 @@ class _Run:
         self._values: dict[str, dict[str, Any]] | None = None
         self._context: cel.Context | None = None
         self.coupon: CouponUse | None = None
+        self.coupon_gave = False  # a rule of the coupon's campaign gave points
         if event.coupon:
             self.coupon = check_coupon(self.program, event.coupon, coupon_status, member, event.at)
         self.trace: list[RuleTrace] = []
@@ -336,6 +337,9 @@ class _Run:
                     stopped_by = step.rule.id
         if self.tier_base:
             self._apply_tier_multiplier()
+        if self.coupon is not None and self.coupon.accepted and not self.coupon_gave:
+            self.coupon, note = not_applied(self.coupon)
+            trace.append(line(f"coupon:{self.coupon.campaign}", Outcome.coupon_unused, note=note))
         return Decision(
             event_id=self.event.id,
             member=self.member.ref,
@@ -389,6 +393,8 @@ class _Run:
             outcome = Outcome.no_points
         if cap is not None and points > 0:
             self.usage.append(Usage(rule.id, key, points))
+        if rule.coupon_campaign is not None and points > 0:
+            self.coupon_gave = True  # the gate let it through: the event's code is used
         currency = compiled.currency
         self.running[currency] = self.running.get(currency, 0) + points
         if rule.tier_multiplier:

@@ -55,6 +55,7 @@ class Plan:
     shortfall: int = 0
     written_off: int = 0
     debt_added: int = 0
+    already_expired: int = 0
 
     def member(self, kind: str, lot_id: int | None, points: int) -> None:
         """Post ``points`` on the member's ``kind`` account (lot given for available/pending)."""
@@ -178,6 +179,7 @@ def receipt_of(
         written_off=plan.written_off,
         debt_added=plan.debt_added,
         reverses_id=plan.reverses_id,
+        already_expired=plan.already_expired,
     )
 
 

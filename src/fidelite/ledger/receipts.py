@@ -41,6 +41,7 @@ class Receipt:
     written_off: int = 0
     debt_added: int = 0
     reverses_id: int | None = None
+    already_expired: int = 0  # reversing an earn: points that had expired (not a shortfall)
     replayed: bool = field(default=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:

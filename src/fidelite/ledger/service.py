@@ -46,6 +46,7 @@ from fidelite.ledger.state import (
     program_accounts,
     restorable_draws,
     spendable_lots,
+    unclaimed_expiry,
 )
 from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
@@ -911,12 +912,17 @@ def _take_back(
     policy: Shortfall,
     when: datetime,
 ) -> None:
-    """Reverse a credit: its own lot first, then per ``policy``."""
+    """Reverse a credit: what is left in its own lot first, then what of the lot expired
+    (already gone: moved from ``expired`` back to ``issued``, nothing taken from the
+    member), and only then what the member used, per ``policy``."""
     plan.program(program_kind, amount)
     lot = lot_of(conn, transaction_id)
     own = [lot] if lot is not None and lot.state in ("available", "pending") else []
     taken = _draw(plan, own, amount, "reversed")
-    short = amount - taken
+    if lot is not None and taken < amount:
+        plan.already_expired = min(amount - taken, unclaimed_expiry(conn, lot.id))
+        plan.program("expired", -plan.already_expired)
+    short = amount - taken - plan.already_expired
     if short == 0:
         return
     plan.shortfall = short
@@ -947,14 +953,30 @@ def _put_back(
     amount: int,
     program_kind: str,
 ) -> None:
-    """Reverse a debit: repay debt first, then refill the lots it drew (last drawn first)."""
+    """Reverse a debit: repay debt first, then refill the lots it drew (last drawn first).
+
+    An expiry puts back only expired points that no reversal of their earn has claimed
+    (:func:`~fidelite.ledger.state.unclaimed_expiry`): the points of a refunded purchase
+    do not come back with it."""
     plan.program(program_kind, -amount)
+    draws = restorable_draws(conn, transaction_id)
+    if program_kind == "expired":
+        draws = [(lot_id, min(n, unclaimed_expiry(conn, lot_id))) for lot_id, n in draws]
+        reversible = sum(n for _, n in draws)
+        if amount > reversible:
+            raise Rejected(
+                RejectionCode.REVERSAL_EXCEEDS_ORIGINAL,
+                f"only {reversible} of these expired points can be put back: the others "
+                "belong to earns reversed since (e.g. refunded purchases)",
+                field="points",
+                detail={"reversible": reversible},
+            )
     repay = min(amount, -target.member_balances["debt"])
     if repay:
         plan.member("debt", None, repay)
         plan.debt_repaid = repay
     left = amount - repay
-    for lot_id, restorable in restorable_draws(conn, transaction_id):
+    for lot_id, restorable in draws:
         if left == 0:
             break
         give = min(left, restorable)

@@ -129,6 +129,33 @@ def lot_of(conn: Connection, earn_transaction_id: int) -> OpenLot | None:
     return None if row is None else _open_lot(row)
 
 
+def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
+    """Points of lot ``lot_id`` that expired (less what reversals of expiries put back)
+    and that no reversal of the lot's earn has yet claimed as already expired.
+
+    Those are what a reversal of the earn finds already gone (it moves them from the
+    program's ``expired`` account back to ``issued``, taking nothing from the member),
+    and all that a reversal of the expiry may still put back into the lot.
+    """
+    row = conn.execute(
+        text(
+            "SELECT "
+            "(SELECT COALESCE(-SUM(p.points), 0) FROM postings p "
+            " JOIN ledger_transactions t ON t.id = p.transaction_id "
+            " LEFT JOIN ledger_transactions o ON o.id = t.reverses_id "
+            " WHERE p.lot_id = l.id AND (t.kind = 'expire' OR o.kind = 'expire')), "
+            "(SELECT COALESCE(-SUM(p.points), 0) FROM postings p "
+            " JOIN ledger_transactions t ON t.id = p.transaction_id "
+            " JOIN accounts a ON a.id = p.account_id "
+            " WHERE t.reverses_id = l.earn_transaction_id AND a.kind = 'expired' "
+            " AND a.member_id IS NULL) "
+            "FROM lots l WHERE l.id = :l"
+        ),
+        {"l": lot_id},
+    ).one()
+    return max(int(row[0]) - int(row[1]), 0)
+
+
 def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, int]]:
     """Per lot, points a debit transaction drew that its reversals have not yet put back.
 

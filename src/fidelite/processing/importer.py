@@ -120,7 +120,8 @@ class Failed:
 class ImportReport:
     """Counts of an import run, the rejected rows, and what refunds could not take back
     (``written_off``/``into_debt``: points per currency, under the program's shortfall
-    policy ``within_balance``/``debt``)."""
+    policy ``within_balance``/``debt``; ``already_expired``: points of the refunded
+    purchases that had expired, which no policy applies to)."""
 
     rows: int = 0
     processed: int = 0
@@ -129,6 +130,7 @@ class ImportReport:
     refunds: int = 0
     written_off: dict[str, int] = field(default_factory=dict)
     into_debt: dict[str, int] = field(default_factory=dict)
+    already_expired: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Counts, rejections per code, refunds and their shortfall per currency."""
@@ -141,6 +143,7 @@ class ImportReport:
             "refunds": self.refunds,
             "points_written_off": dict(sorted(self.written_off.items())),
             "points_into_debt": dict(sorted(self.into_debt.items())),
+            "points_already_expired": dict(sorted(self.already_expired.items())),
         }
 
 
@@ -319,6 +322,8 @@ def _count_refund(report: ImportReport, result: Result) -> None:
             _add(report.written_off, receipt.currency, receipt.written_off)
         if receipt.debt_added:
             _add(report.into_debt, receipt.currency, receipt.debt_added)
+        if receipt.already_expired:
+            _add(report.already_expired, receipt.currency, receipt.already_expired)
 
 
 def _add(totals: dict[str, int], currency: str, points: int) -> None:

@@ -299,16 +299,8 @@ class EventProcessor:
             )
             for r in reversals
         ]
-        trace = [
-            {
-                "transaction_id": r.transaction_id,
-                "currency": r.currency,
-                "points": r.points,
-                "written_off": receipt.written_off,
-                "debt_added": receipt.debt_added,
-            }
-            for r, receipt in zip(reversals, receipts, strict=True)
-        ]
+        trace = [reversal_line(r.transaction_id, r.currency, r.points, receipt)
+                 for r, receipt in zip(reversals, receipts, strict=True)]  # fmt: skip
         self._record_event(conn, event, trace, None)
         for r, receipt in zip(reversals, receipts, strict=True):
             self._announce(conn, hooks.POINTS_REVERSED, event.member, {
@@ -316,7 +308,8 @@ class EventProcessor:
                 "transaction_id": receipt.transaction_id,
                 "reverses_transaction_id": int(r.transaction_id), "event_id": event.id,
                 "refund_of": event.refund_of, "written_off": receipt.written_off,
-                "debt_added": receipt.debt_added, "occurred_at": event.at.isoformat(),
+                "debt_added": receipt.debt_added, "already_expired": receipt.already_expired,
+                "occurred_at": event.at.isoformat(),
             })  # fmt: skip
         conn.execute(
             update(events)
@@ -1172,6 +1165,21 @@ def activity(kind: str, at: datetime, amount: Any, refunded: Any, net: Any) -> A
     paid, back = Decimal(amount), Decimal(refunded)
     kept = 0 if back >= paid > 0 else 1
     return Activity(at, spend=paid - back, points=points, purchases=kept)
+
+
+def reversal_line(
+    transaction_id: str, currency: str, points: int, receipt: Receipt
+) -> dict[str, Any]:
+    """A refund's trace line for one earn transaction of its purchase: the points
+    reversed, and what the member did not give back: written off or owed (the shortfall
+    policy), or ``already_expired`` (only when some had: nothing to take back from the
+    member, and no shortfall)."""
+    line: dict[str, Any] = {"transaction_id": transaction_id, "currency": currency,
+                            "points": points, "written_off": receipt.written_off,
+                            "debt_added": receipt.debt_added}  # fmt: skip
+    if receipt.already_expired:
+        line["already_expired"] = receipt.already_expired
+    return line
 
 
 def coupon_status(stored: str, owner: str | None, member_ref: str) -> CouponStatus:

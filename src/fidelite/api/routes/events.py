@@ -231,7 +231,8 @@ class EventRecord(BaseModel):
     trace: list[dict[str, Any]] = Field(
         description="each rule, matched or not, and why (rule, outcome, points, currency, "
         "note); for a refund, each earn transaction reversed (transaction_id, currency, "
-        "points, written_off, debt_added)"
+        "points, written_off, debt_added, and already_expired when some of its points "
+        "had expired)"
     )
     refunded_amount: Decimal = Field(description="a purchase: the part refunded since")
     reversed: dict[str, int] = Field(description="points refunds took back, per currency")
