@@ -133,6 +133,23 @@ def test_expire_rerun_on_the_same_date_changes_nothing(ledger: CheckedLedger) ->
     assert (again.transactions, again.points) == (0, 0)
 
 
+def test_expire_rerun_on_the_same_date_expires_points_put_back_since(
+    ledger: CheckedLedger,
+) -> None:
+    """A redemption cancelled after the run refills a lot past its date: the same job
+    run again (same as_of) expires those points instead of replaying the first answer."""
+    ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, expires_at=T0 + 10 * DAY)
+    spend = ledger.spend("shop", "alice", "points", 30, key="s1", at=T0 + DAY)
+    assert ledger.expire("shop", T0 + 10 * DAY).points == 70
+    ledger.reverse("shop", spend.transaction_id, key="r1", at=T0 + 10 * DAY)
+    assert bal(ledger, at=T0 + 10 * DAY) == (0, 0, 0, 0)  # past its date: not spendable
+    again = ledger.expire("shop", T0 + 10 * DAY)
+    assert (again.transactions, again.lots, again.points) == (1, 1, 30)
+    assert ledger.expire("shop", T0 + 10 * DAY).points == 0
+    with ledger.db.read() as conn:
+        assert conn.execute(text("SELECT remaining, state FROM lots")).all() == [(0, "expired")]
+
+
 def test_expire_before_expiry_date_expires_nothing(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, expires_at=T0 + 10 * DAY)
     assert ledger.expire("shop", T0 + 9 * DAY).points == 0

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from fidelite.ledger import Ledger, Rejected, RejectionCode, check_invariants
+from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode, check_invariants
 from fidelite.store import Database
 from tests.conftest import BACKENDS, make_database
 from tests.support import T0
@@ -33,6 +33,12 @@ class MLot:
     earned_at: datetime
     expires_at: datetime | None
     pending_until: datetime | None
+    expired: int = 0  # points the expiry job took from this lot
+    claimed: int = 0  # of those, what reversals of the lot's earn found already gone
+
+    @property
+    def unclaimed(self) -> int:
+        return self.expired - self.claimed
 
 
 @dataclass
@@ -202,6 +208,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for lot_id, lot in self.model.lots.items():
             if lot.state == "available" and lot.expires_at and lot.expires_at <= self.now:
                 expected += lot.remaining
+                lot.expired += lot.remaining
                 self.model.draw([lot_id], lot.remaining, "expired")
         assert report.points == expected
 
@@ -228,7 +235,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert 0 < amount <= left
         txn.reversed += amount
         if txn.direction == "credit":
-            self._take_back(txn, amount, policy, r.written_off, r.debt_added)
+            self._take_back(txn, amount, policy, r)
         else:
             self._put_back(txn, amount)
         self.model.txns[r.transaction_id] = MTxn("reverse", "-", txn.member, amount)
@@ -261,14 +268,22 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         own = self.model.lots.get(txn.lot) if txn.lot is not None else None
         in_lot = own.remaining if own and own.state in ("available", "pending") else 0
-        assert txn.direction == "credit" and policy == "reject" and in_lot < amount
+        gone = own.unclaimed if own else 0
+        assert txn.direction == "credit" and policy == "reject" and in_lot + gone < amount
         assert rejected.code is RejectionCode.POINTS_ALREADY_SPENT
 
-    def _take_back(self, txn: MTxn, amount: int, policy: str, written_off: int, debt: int) -> None:
+    def _take_back(self, txn: MTxn, amount: int, policy: str, r: Receipt) -> None:
+        written_off, debt = r.written_off, r.debt_added
         own = [txn.lot] if txn.lot is not None and self.model.lots[txn.lot].state in (
             "available", "pending") else []  # fmt: skip
         taken = sum(p for _, p in self.model.draw(own, amount, "reversed"))
-        short = amount - taken
+        already_expired = 0
+        if txn.lot is not None:  # expired points are gone already: no shortfall
+            lot = self.model.lots[txn.lot]
+            already_expired = min(amount - taken, lot.unclaimed)
+            lot.claimed += already_expired
+        assert r.already_expired == already_expired
+        short = amount - taken - already_expired
         assert policy != "reject" or short == 0
         others = [i for i in self.model.spendable(txn.member, self.now) if i != txn.lot]
         rest = short - sum(p for _, p in self.model.draw(others, short, "spent"))

@@ -237,17 +237,28 @@ def test_erasing_an_unknown_member_is_refused_and_changes_nothing(gdb: Database)
         assert conn.execute(select(member_states.c.member_ref)).scalars().all() != []
 
 
-def test_erasure_rewrites_expiry_keys_so_the_expiry_job_stays_idempotent(gdb: Database) -> None:
+@pytest.mark.parametrize("job", ["expire", "lapse12"])
+def test_erasure_leaves_no_reference_in_expiry_keys_old_or_new(gdb: Database, job: str) -> None:
     p = setup(gdb)
     due = datetime.fromisoformat("2026-12-01T00:00:00+00:00")
     p.ledger.earn("shop", REF, "points", 7, key="bonus", at=datetime.fromisoformat(
         "2026-11-04T00:00:00+00:00"), expires_at=due)  # fmt: skip
+
+    def keys() -> list[str]:
+        with gdb.read() as conn:
+            sql = "SELECT idempotency_key FROM ledger_transactions WHERE kind = 'expire'"
+            return list(conn.execute(text(sql)).scalars())
+
     assert p.ledger.expire("shop", due).points == 7
+    (key,) = keys()
+    assert key.startswith("expire:m1:points:") and REF not in key
+    legacy = f"{job}:{REF}:points:{due.isoformat()}"  # an earlier version named the member
+    with gdb.write() as conn:
+        conn.execute(text("UPDATE ledger_transactions SET idempotency_key = :k "
+                          "WHERE kind = 'expire'"), {"k": legacy})  # fmt: skip
     erase(gdb, REF)
     assert REF not in every_row(gdb)
-    with gdb.read() as conn:
-        keys = conn.execute(text("SELECT idempotency_key FROM ledger_transactions")).scalars()
-        assert f"expire:erased-1:points:{due.isoformat()}" in list(keys)
+    assert keys() == [f"{job}:erased-1:points:{due.isoformat()}"]
     assert p.ledger.expire("shop", due).points == 0  # nothing expires twice
     assert p.ledger.balance("shop", "erased-1", "points", as_of=due).available == 20
     assert check_invariants(gdb, "shop") == []

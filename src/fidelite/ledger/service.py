@@ -521,13 +521,22 @@ class Ledger:
         request: dict[str, Any] = {
             "op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when,
         }  # fmt: skip
-        key = f"expire:{member_ref}:{currency}:{when.isoformat()}"
+        job = "expire"
         if rule is not None:  # another job than the dates-only one: its own key
             request |= rule.request()
-            key = f"lapse{rule.months}:{member_ref}:{currency}:{when.isoformat()}"
+            job = f"lapse{rule.months}"
+
+        def key(subject: _Subject, last_transaction: int) -> str:
+            # The member's state is part of the key: a redemption cancelled after a run
+            # can refill a lot already past its date, and a re-run with the same as_of
+            # must expire it, not replay the first run's (then empty) answer.
+            return (f"{job}:m{subject.member_id}:{currency}:{when.isoformat()}"
+                    f":after{last_transaction}")  # fmt: skip
+
         try:
-            return self._mutate(program_id, key, request_hash(request), build,
-                                member_ref=member_ref, currency=currency, at=when)  # fmt: skip
+            return self._mutate(program_id, job, request_hash(request), build,
+                                member_ref=member_ref, currency=currency, at=when,
+                                job_key=key)  # fmt: skip
         except _NothingToDo:
             return None
 
@@ -673,14 +682,20 @@ class Ledger:
         currency: str | None = None,
         transaction_id: int | None = None,
         conn: Connection | None = None,
+        job_key: Callable[[_Subject, int], str] | None = None,
     ) -> Receipt:
+        """Run ``build`` under the member's lock and post its plan once per ``key``.
+
+        ``job_key`` (jobs only) replaces ``key`` with one made under the lock from the
+        member and their latest transaction id: the job acts once per member state.
+        """
         idem = valid.key(key)
         if transaction_id is not None and (
             isinstance(transaction_id, bool) or not isinstance(transaction_id, int)
         ):
             raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
         steps = _Steps(self, program_id, idem, digest, build, at, member_ref, currency,
-                       transaction_id)  # fmt: skip
+                       transaction_id, job_key)  # fmt: skip
         if conn is not None:
             return steps.within(conn)
         try:
@@ -789,21 +804,25 @@ class _Steps:
     member_ref: str | None
     currency: str | None
     transaction_id: int | None
+    job_key: Callable[[_Subject, int], str] | None = None
 
     def run(self, conn: Connection) -> Receipt:
         ledger = self.ledger
         subject = ledger._locate(conn, self.program_id, self.member_ref, self.currency,
                                  self.transaction_id)  # fmt: skip
         lock_member(conn, subject.member_id)
-        prior = _prior_transaction(conn, self.program_id, self.key)
+        key = self.key
+        if self.job_key is not None:
+            key = self.job_key(subject, _last_transaction(conn, subject.member_id))
+        prior = _prior_transaction(conn, self.program_id, key)
         if prior is not None:
-            return _replay(prior, self.digest, self.key)
+            return _replay(prior, self.digest, key)
         ledger._require_currency(conn, self.program_id, subject.currency)
         target = _target(conn, self.program_id, subject, ledger._program_accounts)
         plan = self.build(subject, conn, target)
         if plan.points == 0:
             raise _NothingToDo
-        return apply(conn, plan, target, key=self.key, request_hash=self.digest,
+        return apply(conn, plan, target, key=key, request_hash=self.digest,
                      occurred_at=self.at, recorded_at=ledger._clock())  # fmt: skip
 
     def within(self, conn: Connection) -> Receipt:
@@ -1066,6 +1085,14 @@ def _prior(conn: Connection, table: str, program_id: str, key: str) -> Prior | N
     if row is None:
         return None
     return str(row[0]), row[1] if isinstance(row[1], dict) else _json(row[1])
+
+
+def _last_transaction(conn: Connection, member_id: int) -> int:
+    """The member's latest ledger transaction id (0 if none): their state's version."""
+    last = conn.execute(
+        text("SELECT MAX(id) FROM ledger_transactions WHERE member_id = :m"), {"m": member_id}
+    ).scalar()
+    return int(last or 0)
 
 
 def _prior_transaction(conn: Connection, program_id: str, key: str) -> Prior | None:

@@ -12,8 +12,10 @@ What changes, in one transaction under the member's lock:
   are never dispatched if they were not yet, and their undelivered deliveries stop
   (dead, ``member erased``);
 * ledger transactions keep every amount; only their stored receipts (which name the
-  member) and the expiry job's ``expire:<ref>:...`` idempotency keys are rewritten to
-  the tombstone (the one update the ledger's append-only rule admits, migration 0004);
+  member) and the expiry job's idempotency keys of earlier versions, which named the
+  member (``expire:<ref>:...``, ``lapse<N>:<ref>:...``), are rewritten to the tombstone
+  (the one update the ledger's append-only rule admits, migration 0004); the job's
+  keys now name the member by internal id only;
 * the enrolment's idempotency record is deleted, so the reference may enrol again as
   a new member;
 * an erasure record keeps the member id, the tombstone, the reason, the time and a
@@ -30,6 +32,7 @@ addresses) for members and events.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +56,7 @@ from fidelite.webhooks.tables import deliveries, erasures, outbox
 _MEMBERS: Table = Member.__table__  # type: ignore[assignment]
 _IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 _TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[assignment]
+_LAPSE_JOB = re.compile(r"lapse\d+")  # the inactivity expiry job's key prefix
 _BY_REF = (events, rule_usage, tier_changes, coupons, redemptions)
 
 
@@ -148,8 +152,7 @@ def erase_member(
 
 
 def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: str) -> None:
-    """Rewrite the member reference inside stored receipts and expiry keys."""
-    expiry = f"expire:{ref}:"
+    """Rewrite the member reference inside stored receipts and legacy expiry keys."""
     for tid, key, result in conn.execute(
         select(_TRANSACTIONS.c.id, _TRANSACTIONS.c.idempotency_key, _TRANSACTIONS.c.result)
         .where(_TRANSACTIONS.c.member_id == member_id)
@@ -157,8 +160,9 @@ def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: 
         values: dict[str, Any] = {}
         if isinstance(result, dict) and result.get("member_ref") == ref:
             values["result"] = {**result, "member_ref": tombstone}
-        if key.startswith(expiry):
-            values["idempotency_key"] = f"expire:{tombstone}:" + key[len(expiry) :]
+        job, _, rest = key.partition(":")
+        if (job == "expire" or _LAPSE_JOB.fullmatch(job)) and rest.startswith(f"{ref}:"):
+            values["idempotency_key"] = f"{job}:{tombstone}:" + rest[len(ref) + 1 :]
         if values:
             conn.execute(update(_TRANSACTIONS).where(_TRANSACTIONS.c.id == tid).values(**values))
 
