@@ -220,3 +220,27 @@ def test_import_refreshes_planner_statistics_as_tables_grow(pdb: Database, tmp_p
             "WHERE relname IN ('processed_events', 'event_earnings', 'accounts')"
         )).all())  # fmt: skip
     assert counts == {"processed_events": 2, "event_earnings": 2, "accounts": 2}
+
+
+@pytest.mark.parametrize("chunk", [1000, 1])
+def test_import_rejects_a_row_whose_event_id_is_recorded_for_another_event(
+    pdb: Database, tmp_path: Path, chunk: int
+) -> None:
+    """As the API answers 409: the id repeated with another member and amount is no
+    duplicate; the same row repeated is one, in the same chunk or a later one."""
+    rows = [GOOD[0], ["e1", "purchase", "bob", "2026-11-02T10:00:00+01:00", "99.00", ""],
+            GOOD[0], GOOD[1]]  # fmt: skip
+    file = write_csv(tmp_path / "events.csv", rows)
+    report = import_events(EventProcessor(pdb, parse_program(PROGRAM)), file, chunk=chunk)
+    assert (report.processed, report.duplicates) == (2, 1)
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (3, "e1", "event_id_conflict",
+         "event 'e1' is recorded with other values (member 'ann' recorded, 'bob' sent; "
+         "amount '12.5000' recorded, '99.0000' sent): a new event needs a new id; to repeat "
+         "the event, send it as it was first sent"),
+    ]  # fmt: skip
+    assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 100)
+    again = import_events(EventProcessor(pdb, parse_program(PROGRAM)), file, chunk=chunk)
+    assert (again.processed, again.duplicates, len(again.rejected)) == (0, 3, 1)
+    assert (points(pdb, "ann"), points(pdb, "bob")) == (12, 100)
+    assert_invariants(pdb, "shop")

@@ -8,9 +8,10 @@ fails as a whole (a row the database refuses in a way the processor does not exp
 is rolled back and applied again one row per transaction: the failing row is reported
 with the exception, its neighbours are imported. Only a database that no longer
 answers stops the import. Re-running the same file changes nothing: events already
-recorded are counted as duplicates. The summary reports what refunds could not take
-back from a member (points written off, points clawed back into debt, per currency):
-the refund policy's shortfall is explicit, never silent.
+recorded are counted as duplicates (a row whose id is recorded for another event is
+rejected, ``event_id_conflict``, as the API answers). The summary reports what refunds
+could not take back from a member (points written off, points clawed back into debt,
+per currency): the refund policy's shortfall is explicit, never silent.
 
 Files (:mod:`fidelite.processing.rows`): CSV in UTF-8 (a byte order mark is skipped)
 or Parquet; ids may be integers (Parquet), taken as their decimal text.
@@ -55,6 +56,7 @@ from fidelite.processing.processor import (
     ProcessingError,
     Result,
 )
+from fidelite.processing.recorded import settle_duplicates
 from fidelite.processing.rows import Columns, ImportFileError, Row, read_rows
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
@@ -213,9 +215,9 @@ def import_events(
         while part := list(islice(rows, chunk)):
             numbered = _parse(report, part)
             events = [event for _, event in numbered]
-            answers = _chunk_or_alone(
+            answers = _settle(processor, events, _chunk_or_alone(
                 processor.db, events, _events_applier(processor, events, batch), alone
-            )
+            ))  # fmt: skip
             for (number, event), answer in zip(numbered, answers, strict=True):
                 _count(report, number, event, answer)
             if progress:
@@ -225,6 +227,31 @@ def import_events(
     statistics.finish()
     report.rejected.sort(key=lambda rejected: rejected.row)
     return report
+
+
+def _settle(
+    processor: EventProcessor, events: Sequence[Event], answers: list[Answer | Failed]
+) -> list[Answer | Failed]:
+    """Each duplicate compared with the event recorded under its id, as the API does: a
+    row whose id is recorded for another event (other member, time, amount, ...) is
+    rejected with ``event_id_conflict`` naming the differences, not counted a duplicate.
+
+    Read after the chunk committed, so a row repeating an id of an earlier row of the
+    same file, in this chunk or an earlier one, is compared with that row's event."""
+    if not any(isinstance(a, Result) and a.outcome is Outcome.duplicate for a in answers):
+        return answers
+    kept = [(e, a) for e, a in zip(events, answers, strict=True) if not isinstance(a, Failed)]
+    with processor.db.read() as conn:
+        settled = iter(settle_duplicates(conn, processor.program.id,
+                                         [e for e, _ in kept], [a for _, a in kept]))  # fmt: skip
+    out: list[Answer | Failed] = []
+    for answer in answers:
+        if isinstance(answer, Failed):
+            out.append(answer)
+            continue
+        mine = next(settled)
+        out.append(mine if isinstance(mine, ProcessingError) else answer)
+    return out
 
 
 def _events_applier(
