@@ -10,10 +10,12 @@ from fidelite.engine.tiers import (
     Activity,
     TierChange,
     TierState,
+    _values_after,
     assign,
     initial_state,
     on_activity,
     review,
+    window_value,
 )
 from fidelite.program.tier import TierPolicy
 
@@ -135,3 +137,25 @@ def test_manual_assignment_holds_until_it_expires() -> None:
         ("2025-07-15", "assignment_expired", "gold", "silver", "320")
     ]
     assert state.review_at == at("2026-07-15")
+
+
+def test_one_pass_values_after_a_moment_are_the_window_values() -> None:
+    # Month ends (clamped), the DST changes, the year's edges, two events at one instant,
+    # a time in another zone: each moment's value is what window_value says.
+    days = ["2024-01-31T10:00", "2024-02-29T23:30", "2024-03-31T02:30", "2024-10-27T02:30",
+            "2024-12-31T23:59", "2025-01-01T00:00", "2025-02-28T12:00", "2025-03-31T00:00",
+            "2025-03-31T00:00", "2025-12-31T23:00"]  # fmt: skip
+    activities = [
+        Activity(datetime.fromisoformat(d).replace(tzinfo=PARIS), Decimal(f"{i}.5"), i, 1)
+        for i, d in enumerate(days, start=1)
+    ]
+    activities.append(Activity(datetime.fromisoformat("2025-01-31T22:00:00+00:00"), Decimal(7)))
+    since, until = at("2024-01-01"), at("2025-12-31")
+    for fields in [{}, {"window_months": 1}, {"window_months": 13}, {"window": "calendar_year"}]:
+        for metric in ["spend", "points", "purchases"]:
+            rules = policy(metric=metric, **fields)
+            found = _values_after(rules, activities, since, until, PARIS)
+            expected = sorted({a.at for a in activities if since < a.at <= until})
+            assert [t for t, _ in found] == expected
+            for moment, value in found:
+                assert value == window_value(rules, activities, moment, PARIS), (fields, moment)

@@ -9,16 +9,20 @@ timeline, with the qualifying value that justified it.
 
 Invariants: an upgrade never waits; a downgrade only happens at a re-qualification
 date (after the grace period, if any) and, with ``one_level``, moves one level at a
-time; the base level has no re-qualification date.
+time; the base level has no re-qualification date. The one exception is a refund
+(:func:`on_refund`): it undoes at once an upgrade its purchase unlocked that the rest
+of the member's activity never earned, and dates it later if only later activity did.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 from fidelite.engine.calendar import add_months, next_year_start, within, year_start
@@ -82,17 +86,33 @@ def window_value(
     judges the year that just closed. A window that would start before the calendar's
     first year (an event dated year 1) has no start.
     """
+    start = _window_start(policy, at, zone)
     if policy.window is WindowKind.rolling:
-        start = within(lambda: add_months(at, -policy.window_months, zone))
         inside = [a for a in activities if (start is None or start < a.at) and a.at <= at]
     else:
-        start = within(lambda: year_start(at - timedelta(microseconds=1), zone))
         inside = [a for a in activities if (start is None or start <= a.at) and a.at <= at]
     if policy.metric is TierMetric.spend:
         return sum((a.spend for a in inside), Decimal(0))
     if policy.metric is TierMetric.points:
         return Decimal(sum(a.points for a in inside))
     return Decimal(sum(a.purchases for a in inside))
+
+
+def _window_start(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:
+    """Where the window ending at ``at`` starts (excluded if rolling, included if
+    calendar year; see :func:`window_value`); None: it has no start."""
+    if policy.window is WindowKind.rolling:
+        return within(lambda: add_months(at, -policy.window_months, zone))
+    return within(lambda: year_start(at - timedelta(microseconds=1), zone))
+
+
+def _measure(policy: TierPolicy, activity: Activity) -> Decimal:
+    """What one activity adds to the qualifying value."""
+    if policy.metric is TierMetric.spend:
+        return activity.spend
+    if policy.metric is TierMetric.points:
+        return Decimal(activity.points)
+    return Decimal(activity.purchases)
 
 
 def qualified_level(policy: TierPolicy, value: Decimal) -> int:
@@ -137,22 +157,74 @@ def on_refund(
 ) -> tuple[TierState, list[TierChange]]:
     """After a refund at ``at`` of a purchase made at ``purchase_at``.
 
-    An upgrade that the refunded purchase unlocked (reached at or after it) is undone
-    when the remaining value no longer reaches the level: the member goes back to the
-    level the value qualifies for. Older levels are left to re-qualification.
+    ``activities`` are the member's, the refunded part already taken out. Only a level
+    reached at or after the purchase (``state.since``) is looked at; older levels are
+    left to re-qualification, as is a manual assignment. The member keeps the level if
+    the remaining value reached its threshold at some moment from the upgrade to the
+    refund, each moment judged over its own window (a purchase made after the upgrade
+    counts from its own time, one that left a rolling window no longer counts):
+
+    - reached at the upgrade already: nothing changes;
+    - reached only later: the level now dates from that moment, and so does its next
+      re-qualification (``requalified`` on the timeline, value at that moment);
+    - never reached: the upgrade is undone (``upgrade_reversed``, with the highest value
+      the member had from the upgrade to the refund): the member goes to the level
+      they qualified for at the upgrade, or to a higher one (still below the level
+      taken back) from the first moment they qualified for it.
     """
     if state.assigned_until is not None or state.since < purchase_at:
         return state, []
-    value = window_value(policy, activities, state.since, zone)
-    current, reached = policy.index(state.tier), qualified_level(policy, value)
-    if reached >= current:
-        return state, []
-    tier = policy.levels[reached]
-    review_at = None if reached == 0 else _next_review(policy, state.since, zone)
+    current = policy.index(state.tier)
     threshold = policy.levels[current].threshold
+    value = window_value(policy, activities, state.since, zone)
+    if value >= threshold:
+        return state, []
+    level, since = qualified_level(policy, value), state.since
+    best, best_at = value, state.since
+    for moment, moment_value in _values_after(policy, activities, state.since, at, zone):
+        if moment_value > best:
+            best, best_at = moment_value, moment
+        reached = min(qualified_level(policy, moment_value), current)
+        if reached > level:
+            level, since = reached, moment
+            if level == current:
+                break
+    if level == current:
+        value = window_value(policy, activities, since, zone)
+        day = since.astimezone(zone).date()
+        reason = f"refund: {policy.metric.value} {value} reaches {threshold} from {day}"
+        new = TierState(state.tier, since, _next_review(policy, since, zone))
+        return new, [TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)]
+    value = window_value(policy, activities, best_at, zone)
+    tier = policy.levels[level]
+    review_at = None if level == 0 else _next_review(policy, since, zone)
     reason = f"refund: {policy.metric.value} {value} no longer reaches {threshold}"
     change = TierChange(at, ChangeKind.upgrade_reversed, state.tier, tier.id, value, reason)
-    return TierState(tier.id, state.since, review_at), [change]
+    return TierState(tier.id, since, review_at), [change]
+
+
+def _values_after(
+    policy: TierPolicy,
+    activities: Sequence[Activity],
+    after: datetime,
+    until: datetime,
+    zone: ZoneInfo,
+) -> list[tuple[datetime, Decimal]]:
+    """The qualifying value at each moment of activity in ``(after, until]``, in time
+    order, each over its own window (as :func:`window_value` counts it, in one pass:
+    comparable values, not for display, whose exponent may differ)."""
+    timed = sorted((a.at, _measure(policy, a)) for a in activities if a.at <= until)
+    times = [t for t, _ in timed]
+    totals = list(accumulate((v for _, v in timed), initial=Decimal(0)))
+    rolling = policy.window is WindowKind.rolling
+    values: list[tuple[datetime, Decimal]] = []
+    for moment in sorted({t for t in times if after < t}):
+        start = _window_start(policy, moment, zone)
+        first = 0
+        if start is not None:
+            first = bisect_right(times, start) if rolling else bisect_left(times, start)
+        values.append((moment, totals[bisect_right(times, moment)] - totals[first]))
+    return values
 
 
 def review(
