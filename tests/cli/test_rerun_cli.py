@@ -3,8 +3,8 @@ daily job, an import, an enrolment, a keyed ledger move): run twice, the second 
 changes nothing in the database (every row of every table, on a real SQLite file).
 
 Commands that would change something again take ``--key``: ``ledger
-earn|spend|adjust|reverse|release``, ``tier assign`` and ``coupon issue``; run again with
-the same key, they change nothing either.
+earn|spend|adjust|reverse|release``, ``tier assign``, ``coupon issue`` and ``webhooks
+add``; run again with the same key, they change nothing either.
 """
 
 from __future__ import annotations
@@ -115,6 +115,8 @@ CASES: dict[str, tuple[list[str], bool]] = {  # command, whether its first run c
                            "--reason", "complaint 118", "-k", "c-1", "-p", "@shop.yaml"], True),
     "coupon issue --key": (["coupon", "issue", "gift", "-n", "2", "--member", "ann", "-o",
                             "{tmp}/codes.csv", "-k", "c-2", "-p", "@shop.yaml"], True),
+    "webhooks add --key": (["webhooks", "add", "https://93.184.216.34/hooks", "-k", "w-1",
+                            "-p", "shop"], True),
 }  # fmt: skip
 
 

@@ -39,7 +39,7 @@ def cli(dbfile: Path, *args: str, code: int = 0) -> Any:
 
 def test_subscribe_deliver_log_replay_remove(dbfile: Path, receiver: Receiver) -> None:
     made = cli(dbfile, "webhooks", "add", receiver.url, "-e", "points.earned", "--allow-private",
-               "--program", "shop")  # fmt: skip
+               "--program", "shop", "--key", "crm-1")  # fmt: skip
     assert made["event_types"] == ["points.earned"] and made["secret"].startswith("whsec_")
     listed = cli(dbfile, "webhooks", "list", "--program", "shop")
     assert [(s["id"], "secret" in s) for s in listed] == [(made["id"], False)]
@@ -63,14 +63,38 @@ def test_subscribe_deliver_log_replay_remove(dbfile: Path, receiver: Receiver) -
 
 
 def test_refusals_name_the_field_and_exit_non_zero(dbfile: Path) -> None:
-    error = cli(dbfile, "webhooks", "add", "http://169.254.169.254/", "--program", "shop", code=1)
+    error = cli(dbfile, "webhooks", "add", "http://169.254.169.254/", "--program", "shop",
+                "-k", "k1", code=1)  # fmt: skip
     assert error["error"]["code"] == "unsafe_url" and error["error"]["field"] == "url"
     assert "cloud metadata" in error["error"]["message"]
-    error = cli(dbfile, "webhooks", "add", "https://93.184.216.34/", "-e", "nope", code=1)
+    error = cli(dbfile, "webhooks", "add", "https://93.184.216.34/", "-e", "nope", "-k", "k1",
+                code=1)  # fmt: skip
     assert error["error"]["field"] == "event_types"
     error = cli(dbfile, "webhooks", "replay", "77", "--program", "shop", code=1)
     assert error["error"]["code"] == "unknown_delivery"
     assert cli(dbfile, "webhooks", "list", "--program", "shop") == []
+
+
+def test_add_again_with_its_key_subscribes_once(dbfile: Path) -> None:
+    """A retry after a lost answer must not subscribe the URL twice (every event would be
+    delivered twice); the same key for another subscription is refused."""
+    add = ("webhooks", "add", "https://93.184.216.34/hooks", "-e", "points.earned",
+           "--program", "shop", "-k", "crm-1")  # fmt: skip
+    first = cli(dbfile, *add)
+    again = cli(dbfile, *add)
+    assert first["replayed"] is False and again == first | {"replayed": True}
+    listed = cli(dbfile, "webhooks", "list", "--program", "shop")
+    assert [s["id"] for s in listed] == [first["id"]]
+    other = cli(dbfile, *add[:2], "https://93.184.216.34/other", *add[3:], code=1)
+    assert other["error"]["code"] == "idempotency_conflict"
+    assert [s["id"] for s in cli(dbfile, "webhooks", "list", "--program", "shop")] == [first["id"]]
+    refused = cli(dbfile, "webhooks", "add", "http://169.254.169.254/", "--program", "shop",
+                  "-k", "crm-2", code=1)  # fmt: skip
+    assert refused["error"]["code"] == "unsafe_url"
+    fixed = cli(
+        dbfile, "webhooks", "add", "https://93.184.216.34/two", "--program", "shop", "-k", "crm-2"
+    )  # a refusal kept nothing: the corrected retry may use the key
+    assert fixed["replayed"] is False and fixed["id"] != first["id"]
 
 
 def test_member_export_and_erase(dbfile: Path, tmp_path: Path) -> None:

@@ -8,15 +8,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.exc import IntegrityError
 
-from fidelite.cli.common import open_ledger
+from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import DbOption, FormatOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgramOption, ProgramFileOption, job_program
+from fidelite.cli.processor import REPLAYED, KeyOption
 from fidelite.engine.calendar import in_utc
+from fidelite.ledger import idempotency
 from fidelite.store import Database
 from fidelite.webhooks import (
     DeliveryWorker,
@@ -74,27 +77,50 @@ def add(
     secret: str | None = typer.Option(None, help="Signing secret (default: generated)."),
     description: str | None = typer.Option(None, help="A note for operators."),
     allow_private: bool = AllowPrivateOption,
+    key: str = KeyOption,
     program: str = ProgramOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Subscribe a URL to events; prints the signing secret once.
+    """Subscribe a URL to events; prints the signing secret.
 
-    Example: fidelite webhooks add https://crm.example.com/hooks -e points.earned -e tier.changed
+    Safe to retry: run again with the same --key, it adds nothing and prints the
+    subscription (and secret) the first run made; the same key with another URL, event
+    list, secret or description is refused. Without a key a retry after a lost answer
+    would subscribe the URL twice, and every event would be delivered twice.
+
+    Example: fidelite webhooks add https://crm.example.com/hooks -e points.earned -k crm-1
     """
     database = _db(db, fmt)
-    made = _run(
-        lambda: subs.add(database, program, url, events, secret=secret,
-                         description=description, allow_private=allow_private),
-        fmt,
-    )  # fmt: skip
+    request = {"op": "webhooks_add", "url": url, "event_types": sorted(set(events)),
+               "secret": secret, "description": description,
+               "allow_private": allow_private}  # fmt: skip
+
+    def attempt() -> tuple[dict[str, Any], bool]:
+        with database.write() as conn:
+            return idempotency.once(
+                conn, program, key, request,
+                lambda: subs.add(database, program, url, events, secret=secret,
+                                 description=description, allow_private=allow_private,
+                                 conn=conn).as_dict(),
+                datetime.now(UTC),
+            )  # fmt: skip
+
+    try:
+        made, replayed = _run(lambda: run(attempt, fmt), fmt)
+    except IntegrityError:  # a concurrent run claimed the key first, and has committed
+        with database.read() as conn:
+            first = run(lambda: idempotency.recorded(conn, program, key, request), fmt)
+        if first is None:
+            raise
+        made, replayed = first, True
     if fmt is OutputFormat.json:
-        print_json(made.as_dict())
-    else:
-        console.print(
-            f"subscription [bold]{made.id}[/] → {made.url} ({', '.join(made.event_types)})"
-        )
-        console.print(f"secret (shown once): {made.secret}", highlight=False)
+        print_json(made | {"replayed": replayed})
+        return
+    kinds = ", ".join(made["event_types"])
+    note = REPLAYED if replayed else ""
+    console.print(f"subscription [bold]{made['id']}[/] → {made['url']} ({kinds}){note}")
+    console.print(f"secret: {made['secret']}", highlight=False)
 
 
 @app.command("list")

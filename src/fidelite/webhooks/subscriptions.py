@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from fidelite.store import Database
 from fidelite.webhooks.destination import Resolver, check_url, system_resolver
@@ -82,27 +82,26 @@ def add(
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     at: datetime | None = None,
+    conn: Connection | None = None,
 ) -> Subscription:
-    """Create a subscription; the returned value carries the secret (shown once)."""
+    """Create a subscription; the returned value carries the secret (shown once).
+
+    Given ``conn``, the row is written in the caller's transaction (e.g. with the
+    idempotency record of a keyed command), else in a transaction of its own."""
     types = valid_event_types(event_types)
     checked = check_url(url, allow_private=allow_private, resolve=resolve)
     if secret is not None and len(secret) < 16:
         raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
     key = secret or new_secret()
     now = at or datetime.now(UTC)
-    with db.write() as conn:
-        sid = conn.execute(
-            insert(subscriptions).returning(subscriptions.c.id),
-            {
-                "program_id": program_id,
-                "url": checked,
-                "event_types": types,
-                "secret": key,
-                "active": True,
-                "description": description,
-                "created_at": now,
-            },
-        ).scalar_one()
+    row = {"program_id": program_id, "url": checked, "event_types": types, "secret": key,
+           "active": True, "description": description, "created_at": now}  # fmt: skip
+    insert_row = insert(subscriptions).returning(subscriptions.c.id)
+    if conn is not None:
+        sid = conn.execute(insert_row, row).scalar_one()
+    else:
+        with db.write() as own:
+            sid = own.execute(insert_row, row).scalar_one()
     return Subscription(int(sid), program_id, checked, types, True, description, now, key)
 
 
