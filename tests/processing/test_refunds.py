@@ -120,6 +120,28 @@ def test_refund_undoes_the_upgrade_it_unlocked(pdb: Database) -> None:
     ]
 
 
+def test_refund_keeps_the_tier_a_later_purchase_earns_from_that_purchase(pdb: Database) -> None:
+    p = processor(pdb)
+    p.process(event("p1", "purchase", "90.00", "2026-11-02"))  # 90 >= 80: silver
+    p.process(event("p2", "purchase", "85.00", "2026-11-05"))
+    kept = p.process(event("r1", "refund", "90.00", "2026-11-06", refund_of="p1"))
+    assert [(c.kind.value, c.from_tier, c.to_tier, c.value) for c in kept.tier_changes] == [
+        ("requalified", "silver", "silver", Decimal("85.00"))
+    ]
+    standing = p.tier_standing("ann")
+    assert standing is not None
+    assert (standing.tier, standing.since) == (
+        "silver", datetime.fromisoformat("2026-11-05T10:00:00+01:00"),
+    )  # fmt: skip
+    assert [(r["kind"], r["from_tier"], r["to_tier"]) for r in p.tier_timeline("ann")] == [
+        ("upgrade", "bronze", "silver"),
+        ("requalified", "silver", "silver"),
+    ]
+    p.process(event("r2", "refund", "85.00", "2026-11-07", refund_of="p2"))  # judged in turn
+    assert p.member_tier("ann") == "bronze"
+    assert_invariants(pdb, "shop")
+
+
 def test_refund_errors_have_codes(pdb: Database) -> None:
     p = processor(pdb)
     with pytest.raises(ProcessingError) as unknown:
