@@ -17,13 +17,14 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from fidelite.program.model import Location, Problems, mappings
+from fidelite.program.model import Location, Problems, as_decimal, mappings, unused_fields
 from fidelite.program.policy import expiry_problems, pending_problems, refund_problems
 from fidelite.program.reward import reward_problems
 from fidelite.program.rule import (
     REFUND,
     effect_problems,
     per_item_problems,
+    rule_setting_problems,
     window_problems,
 )
 from fidelite.program.tier import ladder_problems, tier_window_problems
@@ -40,6 +41,7 @@ def document_problems(document: Mapping[str, Any]) -> list[tuple[Location, str]]
 def _model_problems(document: Mapping[str, Any]) -> Problems:
     for i, rule in mappings(document.get("rules")):
         yield from _at(("rules", i), effect_problems, rule)
+        yield from _at(("rules", i), rule_setting_problems, rule)
         yield from _at(("rules", i, "window"), window_problems, rule.get("window"))
         yield from _at(("rules", i, "per_item"), per_item_problems, rule.get("per_item"))
     for i, campaign in mappings(document.get("coupons")):
@@ -60,10 +62,11 @@ def _at(prefix: Location, check: Check, section: object) -> Problems:
 
 def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     """Unique ids and prefixes; references to currencies, campaigns and tiers that exist;
-    pending event types that some rule earns on; no tier setting in refunds without tiers.
+    pending event types that some rule earns on; no tier setting in refunds or rules
+    without tiers (or, in rules, without a tier that multiplies points).
 
-    ``program`` is the program's fields, validated (dumped; the policies with the
-    fields set only) or as written.
+    ``program`` is the program's fields, validated (dumped; the rules and policies with
+    the fields set only) or as written.
     """
     rules = list(mappings(program.get("rules")))
     currencies = list(mappings(program.get("currencies")))
@@ -79,8 +82,12 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     currency_ids = _ids(currencies)
     campaign_ids = _ids(coupons)
     tier_ids = _ids(levels)
+    no_tier_bonus = _tier_multiplier_unused(tiers)
     for i, rule in rules:
         yield from _reference(("rules", i, "currency"), rule, "currency", currency_ids)
+        if no_tier_bonus is not None:
+            for loc, message in unused_fields(rule, ("tier_multiplier",), no_tier_bonus):
+                yield ("rules", i, *loc), message
         yield from _reference(
             ("rules", i, "coupon_campaign"), rule, "coupon_campaign", campaign_ids
         )
@@ -94,6 +101,24 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     if isinstance(refunds, Mapping):
         for loc, message in refund_problems(refunds, tiers):
             yield ("refunds", *loc), message
+
+
+def _tier_multiplier_unused(tiers: object) -> str | None:
+    """Why a rule's ``tier_multiplier`` does nothing in a program with these ``tiers``
+    (none, or none whose ``earn_multiplier`` is above 1), or None if it may do something
+    (or a level's multiplier does not parse)."""
+    if tiers is None:
+        return "in a program without tiers; remove it, or add a 'tiers:' section"
+    if not isinstance(tiers, Mapping):
+        return None
+    levels = list(mappings(tiers.get("levels")))
+    factors = [as_decimal(level.get("earn_multiplier", 1)) for _, level in levels]
+    if not levels or any(factor is None or factor != 1 for factor in factors):
+        return None
+    return (
+        "while no tier has an earn_multiplier above 1 (tiers add no points);"
+        " remove it, or set a tier's earn_multiplier"
+    )
 
 
 def _pending_problems(pending: object, rules: Sequence[tuple[int, Mapping[str, Any]]]) -> Problems:

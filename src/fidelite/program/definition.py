@@ -53,7 +53,8 @@ class ProgramDefinition(ProgramModel):
     def _cross_section(self) -> ProgramDefinition:
         fields = self.model_dump()
         # As written: the default event types are no typo, whatever the rules, and the
-        # default reevaluate_tier is no setting to refuse without tiers.
+        # default reevaluate_tier and tier_multiplier are no settings to refuse without tiers.
+        fields["rules"] = [rule.model_dump(exclude_unset=True) for rule in self.rules]
         fields["pending"] = self.pending.model_dump(exclude_unset=True)
         fields["refunds"] = self.refunds.model_dump(exclude_unset=True)
         raise_first(cross_section_problems(fields))

@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 Location = tuple[str | int, ...]
 """A path into the program file: ``("rules", 2, "when")`` is ``rules[2].when``."""
@@ -76,6 +76,31 @@ def as_aware_datetime(value: object) -> datetime | None:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value
     return None
+
+
+CALENDAR = "the calendar runs from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+OUTSIDE_CALENDAR_FIX = "write a date inside it, or leave the field out for no limit on that side"
+
+
+def _in_calendar(at: datetime) -> datetime:
+    """``at`` if its UTC time is in the calendar, else the error naming it, with the fix.
+
+    The engine compares these dates in UTC: one whose UTC time is in year 0 or 10000
+    (``0001-01-01T00:00:00+05:00``) would pass the check and fail on the first event.
+    """
+    # Here, not at the top: fidelite.engine imports this package.
+    from fidelite.engine.calendar import in_utc
+
+    try:
+        in_utc(at)
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({CALENDAR}); {OUTSIDE_CALENDAR_FIX}") from None
+    return at
+
+
+ProgramTime = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
+"""A date of a program file (a window's bounds, a reward's validity): with its UTC
+offset, and inside the calendar once in UTC, as the engine compares it."""
 
 
 def unused_fields(section: Mapping[str, Any], names: Iterable[str], why: str) -> Problems:

@@ -7,12 +7,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from fidelite.program.model import (
     Identifier,
     Problems,
     ProgramModel,
+    ProgramTime,
     as_aware_datetime,
     as_decimal,
     raise_first,
@@ -44,8 +45,8 @@ class Reward(ProgramModel):
     stock: int | None = Field(default=None, ge=0)
     per_member_limit: int | None = Field(default=None, gt=0)
     tiers: list[Identifier] = Field(default_factory=list, description="empty: every tier")
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: ProgramTime | None = None
+    valid_until: ProgramTime | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Reward:

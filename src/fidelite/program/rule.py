@@ -23,16 +23,18 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from fidelite.program.expression import Condition, Formula, ItemCondition
 from fidelite.program.model import (
     Identifier,
     Problems,
     ProgramModel,
+    ProgramTime,
     as_aware_datetime,
     as_decimal,
     raise_first,
+    unused_fields,
 )
 
 REFUND = "refund"
@@ -93,15 +95,25 @@ class PerItem(ProgramModel):
 
     @model_validator(mode="after")
     def _gives_something(self) -> PerItem:
-        raise_first(per_item_problems(self.model_dump()))
+        raise_first(per_item_problems(self.model_dump(exclude_unset=True)))
         return self
 
 
 def per_item_problems(per_item: Mapping[str, Any]) -> Problems:
-    """A per-item effect gives something (its fields, validated or as written)."""
+    """A per-item effect gives something, and ``per`` only with ``points_per_amount``.
+
+    ``per_item`` is its fields as written (validated: those set; see
+    :mod:`fidelite.program.model`).
+    """
     rates = [as_decimal(per_item.get(name, 0)) for name in ("points_per_unit", "points_per_amount")]
     if rates == [0, 0]:
         yield (), "set points_per_unit and/or points_per_amount"
+    elif rates[1] == 0:
+        why = (
+            "without points_per_amount (it is the money amount each points_per_amount is"
+            " given for); remove it, or set points_per_amount"
+        )
+        yield from unused_fields(per_item, ("per",), why)
 
 
 class MemberCap(ProgramModel):
@@ -114,8 +126,8 @@ class MemberCap(ProgramModel):
 class Window(ProgramModel):
     """A campaign window: the rule applies from ``start`` (inclusive) to ``end`` (exclusive)."""
 
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: ProgramTime | None = None
+    end: ProgramTime | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -128,7 +140,10 @@ class Window(ProgramModel):
 
 
 def window_problems(window: Mapping[str, Any]) -> Problems:
-    """A window's end is after its start (its fields, validated or as written)."""
+    """A window has a bound, and its end is after its start (its fields, validated or as
+    written): a window without either is no limit at all."""
+    if window.get("start") is None and window.get("end") is None:
+        yield (), "'window' does nothing without start or end; remove it, or set start and/or end"
     start = as_aware_datetime(window.get("start"))
     end = as_aware_datetime(window.get("end"))
     if start is not None and end is not None and end <= start:
@@ -180,6 +195,7 @@ class Rule(ProgramModel):
     @model_validator(mode="after")
     def _has_effect(self) -> Rule:
         raise_first(effect_problems(self.model_dump()))
+        raise_first(rule_setting_problems(self.model_dump(exclude_unset=True)))
         return self
 
 
@@ -198,3 +214,85 @@ def effect_problems(rule: Mapping[str, Any]) -> Problems:
         yield ("multiply",), "a multiplier rule ('multiply') cannot also give points directly"
     if rule.get("multiply") is None and not additive:
         yield (), "a rule needs an effect: per_amount, per_item, fixed, formula or multiply"
+
+
+def rule_setting_problems(rule: Mapping[str, Any]) -> Problems:
+    """No setting that the rule's other settings make do nothing: ``rounding`` on points
+    that are always whole, a ``cap_per_event`` or ``cap_per_member`` that a smaller
+    bound keeps from ever trimming anything.
+
+    ``rule`` is the rule's fields as written (validated: those set; see
+    :mod:`fidelite.program.model`). A value that does not parse proves nothing.
+    """
+    whole = _whole_points(rule)
+    if whole is not None:
+        why = f"on this rule: its points are always whole ({whole}); remove it"
+        yield from unused_fields(rule, ("rounding",), why)
+    budget = as_decimal(rule.get("budget"))
+    bounds: list[tuple[Decimal, str]] = []
+    fixed = _fixed_only(rule)
+    if fixed is not None:
+        bounds.append((fixed, f"the rule always gives fixed: {fixed} points"))
+    member_cap = rule.get("cap_per_member")
+    if isinstance(member_cap, Mapping):
+        points = as_decimal(member_cap.get("points"))
+        period = member_cap.get("period")
+        if points is not None and isinstance(period, str):
+            per = "in all" if period == Period.ever else f"a {period}"
+            bounds.append((points, f"cap_per_member gives at most {points} points {per}"))
+        if points is not None and budget is not None and budget <= points:
+            why = (
+                f"with budget: {budget}: the rule gives at most {budget} points in all,"
+                f" no more than cap_per_member.points ({points}) to one member;"
+                " remove it, or lower its points below the budget"
+            )
+            yield from unused_fields(rule, ("cap_per_member",), why)
+    if budget is not None:
+        bounds.append((budget, f"its budget gives at most {budget} points in all"))
+    cap = as_decimal(rule.get("cap_per_event"))
+    if cap is not None and bounds:
+        bound, reason = min(bounds, key=lambda pair: pair[0])
+        if bound <= cap:
+            why = f"at {cap}: {reason}, never more in one event; remove it"
+            yield from unused_fields(rule, ("cap_per_event",), why)
+
+
+_COMPUTED = ("per_amount", "per_item", "formula", "multiply")
+"""The effects whose points depend on the event (all but ``fixed``)."""
+
+
+def _fixed_only(rule: Mapping[str, Any]) -> Decimal | None:
+    """The rule's ``fixed`` if that is its only effect (as written), else None."""
+    if any(rule.get(name) is not None for name in _COMPUTED):
+        return None
+    fixed = as_decimal(rule.get("fixed"))
+    return fixed if fixed else None
+
+
+def _whole_points(rule: Mapping[str, Any]) -> str | None:
+    """What makes the rule's points always a whole number, before rounding (``fixed:
+    50``), or None when they may have a fraction (or a value does not parse)."""
+    if rule.get("per_amount") is not None or rule.get("formula") is not None:
+        return None
+    if rule.get("multiply") is not None:
+        factor = as_decimal(rule.get("multiply"))
+        if factor is None or factor != factor.to_integral_value():
+            return None
+        return f"multiply: {factor} on the whole points of the rules before it"
+    reasons = []
+    fixed = as_decimal(rule.get("fixed", 0))
+    if fixed is None:
+        return None
+    if fixed:
+        reasons.append(f"fixed: {fixed}")
+    per_item = rule.get("per_item")
+    if per_item is not None:
+        if not isinstance(per_item, Mapping):
+            return None
+        unit = as_decimal(per_item.get("points_per_unit", 0))
+        if unit is None or unit != unit.to_integral_value():
+            return None
+        if as_decimal(per_item.get("points_per_amount", 0)) != 0:
+            return None
+        reasons.append(f"points_per_unit: {unit} per unit bought")
+    return ", ".join(reasons) or None
