@@ -121,7 +121,9 @@ def load_answers(
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("survey answers")
     ts_expr, fmt = _timestamp_expression(con, checker, _raw_types(con)[mapping["timestamp"]], opts)
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, ts_expr)}")
+    # Through the checker, as every read of ``raw``: a file DuckDB stops reading is an
+    # error naming its line, not a DuckDB message.
+    checker.scan(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, ts_expr)}")
     con.execute("DROP VIEW IF EXISTS raw")
     return LoadedAnswers(con, table, name, total, timezone, fmt, checker.date_warning)
 

@@ -23,6 +23,10 @@ DuckDB then reads the file with exactly this layout and checks every record agai
 the header; when it finds a malformed one, :func:`first_malformed_record` reads the
 file with Python's ``csv`` module to say which line and how many fields it has.
 
+A glob of CSV files is read as one file after the other: each must have the first
+one's layout (the loader checks every header), and :func:`locate_record` says in which
+file and on which line a record, numbered across them, starts.
+
 Invariant: the line numbers given here count physical lines, the header being line 1,
 and a record spanning several lines (a quoted newline) is numbered by its first line.
 """
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import csv
 import glob
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -174,15 +178,23 @@ def _count_reason(found: int, layout: CsvLayout) -> str:
     )
 
 
-def line_of_record(path: Path, layout: CsvLayout, data_row: int) -> int | None:
-    """The line on which data record ``data_row`` (1-based, header excluded) starts."""
-    try:
-        for index, (start, _) in enumerate(records(path, layout), start=1):
-            if index == data_row:
-                return start
-    except BadQuoting:
-        return None
-    return None
+def locate_record(
+    paths: Sequence[Path], layout: CsvLayout, data_row: int
+) -> tuple[Path, int | None]:
+    """The file and the line on which data record ``data_row`` starts, counting the
+    records of ``paths`` one file after the other, in the order DuckDB reads them (as it
+    numbers a glob's rows). The line is ``None`` when the record cannot be found."""
+    before = 0
+    for path in paths:
+        count = 0
+        try:
+            for count, (start, _) in enumerate(records(path, layout), start=1):
+                if before + count == data_row:
+                    return path, start
+        except BadQuoting:
+            return path, None
+        before += count
+    return paths[-1], None
 
 
 def column_of_bad_byte(path: Path, layout: CsvLayout, line: int) -> str | None:

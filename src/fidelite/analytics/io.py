@@ -50,7 +50,7 @@ from fidelite.analytics.csvfile import (
     column_of_bad_byte,
     first_file,
     first_malformed_record,
-    line_of_record,
+    locate_record,
     read_layout,
 )
 from fidelite.analytics.errors import InputError
@@ -259,7 +259,7 @@ def _register_raw(
         con.execute("CREATE OR REPLACE VIEW raw AS SELECT * FROM raw_arrow")
         return "arrow"
     path = Path(source)
-    is_glob = any(ch in str(source) for ch in "*?[")
+    is_glob = _is_glob(str(source))
     if not is_glob and not path.is_file():
         raise InputError("file not found", file=name)
     if not is_glob and path.stat().st_size == 0:
@@ -268,7 +268,7 @@ def _register_raw(
     if path.suffix.lower() in (".parquet", ".pq"):
         _create_raw(con, f"read_parquet({lit})", name)
         return "parquet"
-    layout = _csv_layout(str(source), opts.delimiter, name)
+    layout = _csv_layout(con, str(source), opts.delimiter, name)
     columns = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in layout.columns)
     _create_raw(
         con,
@@ -287,19 +287,69 @@ def _create_raw(con: duckdb.DuckDBPyConnection, reader: str, name: str) -> None:
         raise InputError(f"cannot read the file: {_first_line(exc)}", file=name) from exc
 
 
-def _csv_layout(source: str, delimiter: str | None, name: str) -> CsvLayout:
-    """The file's delimiter and header; an unusable first line is an error on line 1."""
+def _is_glob(source: str) -> bool:
+    return any(ch in source for ch in "*?[")
+
+
+def _csv_files(con: duckdb.DuckDBPyConnection, source: str) -> list[Path]:
+    """The files ``source`` names: itself, or the matches of a glob in the order DuckDB
+    reads them (and numbers their rows)."""
+    if not _is_glob(source):
+        return [Path(source)]
+    found = con.execute("SELECT file FROM glob(?)", [source]).fetchall()
+    return [Path(str(row[0])) for row in found]
+
+
+def _csv_layout(
+    con: duckdb.DuckDBPyConnection, source: str, delimiter: str | None, name: str
+) -> CsvLayout:
+    """The file's delimiter and header; an unusable first line is an error on line 1.
+
+    Every file of a glob is checked as one file given alone would be (not empty, a UTF-8
+    header), and must have the first file's header: DuckDB reads the columns of all by
+    their position in the first, so a file whose columns come in another order would be
+    read into the wrong fields. An error names the file that is wrong."""
     if delimiter is not None and len(delimiter) != 1:
         raise ValueError(f"the delimiter must be one character, not {delimiter!r}")
-    path = first_file(source)
-    if not path.is_file():
+    files = _csv_files(con, source)
+    if not files or not files[0].is_file():
         raise InputError("no file matches", file=name)
+    first = _file_layout(files[0], delimiter, _file_name(source, files[0], name))
+    for path in files[1:]:
+        shown = str(path)
+        if path.stat().st_size == 0:
+            raise InputError("the file is empty", file=shown)
+        layout = _file_layout(path, delimiter, shown)
+        if (layout.delimiter, layout.written) != (first.delimiter, first.written):
+            raise InputError(
+                f"the header ({_header_of(layout)}) differs from that of {files[0]} "
+                f"({_header_of(first)}): every file of '{source}' must have the same "
+                "columns, in the same order, with the same separator",
+                file=shown,
+                row=1,
+            )
+    return first
+
+
+def _file_layout(path: Path, delimiter: str | None, name: str) -> CsvLayout:
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", file=name)
     try:
         return read_layout(path, delimiter)
     except HeaderError as exc:
         raise InputError(str(exc), file=name, row=1) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=name) from exc
+
+
+def _file_name(source: str, path: Path, name: str) -> str:
+    """How errors name ``path``: one of a glob's files by its own name, else as ``name``."""
+    return str(path) if _is_glob(source) else name
+
+
+def _header_of(layout: CsvLayout) -> str:
+    shown = "TAB" if layout.delimiter == "\t" else f"'{layout.delimiter}'"
+    return f"{', '.join(layout.written)}, separated by {shown}"
 
 
 def _raw_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -352,6 +402,7 @@ class _Checker:
         self.date_warning: str | None = None
         self._delimiter = delimiter
         self._layout: CsvLayout | None = None
+        self._files: list[Path] | None = None
         self._refuse_ambiguous()
 
     def col(self, canonical: str) -> str:
@@ -361,8 +412,21 @@ class _Checker:
     def layout(self) -> CsvLayout | None:
         """The CSV file's layout (``None`` for Parquet and Arrow sources)."""
         if self.kind == "csv" and self._layout is None:
-            self._layout = _csv_layout(str(self.source), self._delimiter, self.name)
+            # Every file's header was checked against the first's when ``raw`` was made.
+            first = self.files[0]
+            self._layout = _file_layout(first, self._delimiter, self.file_name(first))
         return self._layout
+
+    @property
+    def files(self) -> list[Path]:
+        """The CSV files read, in DuckDB's order: the source, or its glob's matches."""
+        if self._files is None:
+            self._files = _csv_files(self.con, str(self.source))
+        return self._files
+
+    def file_name(self, path: Path) -> str:
+        """How errors name ``path``, one of :attr:`files`."""
+        return _file_name(str(self.source), path, self.name)
 
     def _refuse_ambiguous(self) -> None:
         """A column this load reads must be the only one of its name: DuckDB calls the
@@ -382,7 +446,7 @@ class _Checker:
                 raise InputError(
                     f"{len(same)} columns are named {spelt} (columns {where}): rename all "
                     "but one, so that it is clear which to read",
-                    file=self.name,
+                    file=self.file_name(self.files[0]) if self.kind == "csv" else self.name,
                     row=1 if self.kind == "csv" else None,
                     column=name,
                 )
@@ -414,17 +478,18 @@ class _Checker:
         file pays nothing for these checks), else DuckDB's own words."""
         layout = self.layout
         if layout is not None:
-            path = first_file(str(self.source))
-            try:
-                encoding = first_not_utf8(path)
-            except OSError:
-                encoding = None
-            if encoding is not None:
-                column = column_of_bad_byte(path, layout, encoding.line)
-                return InputError(encoding.reason, file=self.name, row=encoding.line, column=column)
-            bad = first_malformed_record(path, layout)
-            if bad is not None:
-                return InputError(bad.reason, file=self.name, row=bad.line)
+            for path in self.files:  # DuckDB stops at the first file that is wrong
+                name = self.file_name(path)
+                try:
+                    encoding = first_not_utf8(path)
+                except OSError:
+                    encoding = None
+                if encoding is not None:
+                    column = column_of_bad_byte(path, layout, encoding.line)
+                    return InputError(encoding.reason, file=name, row=encoding.line, column=column)
+                bad = first_malformed_record(path, layout)
+                if bad is not None:
+                    return InputError(bad.reason, file=name, row=bad.line)
         return InputError(f"cannot read the file: {_first_line(exc)}", file=self.name)
 
     def count_rows(self, what: str = "transactions") -> int:
@@ -442,8 +507,8 @@ class _Checker:
             return InputError(reason, file=self.name, column=column)
         layout = self.layout
         if layout is not None:
-            line = line_of_record(first_file(str(self.source)), layout, row)
-            return InputError(reason, file=self.name, row=line, column=column)
+            path, line = locate_record(self.files, layout, row)
+            return InputError(reason, file=self.file_name(path), row=line, column=column)
         return InputError(reason, file=self.name, row=row, column=column, row_label="row")
 
     def check(self, canonical: str, bad_condition: str, reason: str) -> None:
@@ -587,19 +652,44 @@ def _bad_counts(
     facts: Sequence[str] = (),
 ) -> tuple[list[int], list[Any]]:
     """For each format, how many non-empty values it cannot read, and the values of the
-    ``facts`` aggregates (one scan for all)."""
+    ``facts`` aggregates (one scan for all).
+
+    Whether a value is a word (:func:`_wordy`) is computed once per row, in a subquery,
+    not once per format: the scan of the 19 layouts reads each value once."""
+    words = [f"__fidelite_word{i}" for i in range(len(texts))]
     sums = [
-        " + ".join(f"count_if({_unread(t, parse(t, fmt))})" for _, t in texts) for fmt in formats
+        " + ".join(
+            _count(f"{t} <> '' AND ({w} OR NOT coalesce(isfinite({parse(t, fmt)}), FALSE))")
+            for (_, t), w in zip(texts, words, strict=True)
+        )
+        for fmt in formats
     ]
-    found = checker.scan(f"SELECT {', '.join([*sums, *facts])} FROM raw")[0]
+    flagged = ", ".join(f"{_wordy(t)} AS {w}" for (_, t), w in zip(texts, words, strict=True))
+    found = checker.scan(
+        f"SELECT {', '.join([*sums, *facts])} FROM (SELECT *, {flagged} FROM raw)"
+    )[0]
     return [int(n) for n in found[: len(formats)]], list(found[len(formats) :])
 
 
+def _count(condition: str) -> str:
+    """SQL: rows where ``condition`` holds. DuckDB's ``count_if`` is NULL when the
+    condition is NULL on every row (an ``end`` column left empty in every row)."""
+    return f"count_if(coalesce({condition}, FALSE))"
+
+
 def _unread(text: str, parsed: str) -> str:
-    """SQL: non-empty ``text`` that ``parsed`` cannot read. DuckDB reads ``infinity``
-    and ``-infinity`` as a time past every calendar day: no local day, no period, so
-    no date either."""
-    return f"{text} <> '' AND NOT coalesce(isfinite({parsed}), FALSE)"
+    """SQL: non-empty ``text`` that ``parsed`` cannot read as a date.
+
+    DuckDB reads ``infinity`` and ``-infinity`` (``inf``) as a time past every calendar
+    day: no local day, no period, so no date either. It also reads ``epoch`` (any case)
+    as 1970-01-01, in its ISO 8601 cast and under every strptime format: a word that no
+    file means as a date, so a value without a digit is none (:func:`_wordy`)."""
+    return f"{text} <> '' AND (NOT coalesce(isfinite({parsed}), FALSE) OR {_wordy(text)})"
+
+
+def _wordy(text: str) -> str:
+    """SQL: ``text`` holds no digit (``epoch``, ``infinity``): a word, not a date."""
+    return f"NOT regexp_matches({text}, '[0-9]')"
 
 
 def _ambiguity(

@@ -83,7 +83,8 @@ def load_subscriptions(
     mapping = _mapping(_raw_types(con), cols, name)
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("subscriptions")
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, date_format)}")
+    # Through the checker: the first read of the plan, where DuckDB may meet a bad byte.
+    checker.scan(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, date_format)}")
     con.execute("DROP VIEW IF EXISTS raw")
     return LoadedSubscriptions(con, table, name, total)
 
