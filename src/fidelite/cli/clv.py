@@ -9,6 +9,7 @@ Parquet, written to a temporary file and renamed, so a failed run leaves nothing
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import typer
 
+from fidelite.analytics.engine import Dataset, open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import ColumnMapping, LoadOptions
 from fidelite.analytics.summary import calibration_holdout_summary, customer_summary
@@ -107,8 +109,36 @@ def _parse_day(value: str | None, option: str, fmt: OutputFormat) -> date | None
         return None
     try:
         return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: expected a date YYYY-MM-DD, got {value!r}", code="usage", fmt=fmt)
+    except ValueError as exc:
+        why = str(exc)
+        if why.startswith("Invalid isoformat"):
+            why = "dates run from 0001-01-01 to 9999-12-31"
+        fail(f"{option}: expected a date YYYY-MM-DD, got {value!r} ({why})", code="usage", fmt=fmt)
+
+
+def _open(input: Path, engine: str, options: LoadOptions) -> Dataset:
+    return open_dataset(input, engine="spark" if engine == "spark" else "duckdb", options=options)
+
+
+def _within_data(ds: Dataset, day: date | None, option: str, fmt: OutputFormat) -> date:
+    """``day`` (default: the last day in the data), refused when it is after that day.
+
+    The summary counts every day up to the end as observed: a later end would make the
+    days the file does not cover count as days without purchases (a customer seems to
+    have bought nothing for years, a holdout seems empty), so it is a usage error.
+    """
+    last = ds.last_day()
+    if day is None:
+        return last
+    if day > last:
+        fail(
+            f"{option} {day} is after the last day in the data ({last}): the days after "
+            f"{last} would count as observed days without purchases; use a day up to {last} "
+            "or leave the option out",
+            code="usage",
+            fmt=fmt,
+        )
+    return day
 
 
 @contextmanager
@@ -206,12 +236,10 @@ def fit_command(
     options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
+            ds = _open(input, engine, options)
+            _within_data(ds, end, "--calibration-end", fmt)
             table = customer_summary(
-                input,
-                observation_end=end,
-                time_unit=time_unit.value,
-                engine="spark" if engine == "spark" else "duckdb",
-                options=options,
+                ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
         with _step(fmt, f"Fitting {model.value}"):
             result = _fit_model(model.value, table, time_unit.value, penalizer, period_length)
@@ -280,12 +308,10 @@ def predict_command(
             raise ValueError(f"--horizon must be > 0, got {horizon}")
         _check_out(out)
         with _step(fmt, f"Summarising {input}"):
+            ds = _open(input, engine, options)
+            _within_data(ds, end, "--calibration-end", fmt)
             table = customer_summary(
-                input,
-                observation_end=end,
-                time_unit=time_unit.value,
-                engine="spark" if engine == "spark" else "duckdb",
-                options=options,
+                ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
         with _step(fmt, f"Fitting {model.value} and gammagamma, predicting"):
             valued = value_customers(
@@ -304,15 +330,24 @@ def predict_command(
         )
         assert preds.expected_spend is not None and preds.clv is not None
         result = table.select(["customer_id", "frequency", "recency", "T", "monetary_value"])
+        notes: list[str] = []
         for name, values in (
             ("probability_alive", preds.probability_alive),
             ("expected_purchases", preds.expected_purchases),
             ("expected_spend", preds.expected_spend),
             ("clv", preds.clv),
         ):
-            result = result.append_column(name, pa.array(values))
+            missing = ~np.isfinite(values)
+            if missing.any():
+                notes.append(
+                    f"{name}: no finite value for {int(missing.sum()):,} customers at the "
+                    "fitted parameters (left empty)"
+                )
+            result = result.append_column(name, pa.array(values, mask=missing))
         result = result.append_column("churn_risk", pa.array(churn_risk(preds.probability_alive)))
         _write_table(result, out)
+    population_row, population_notes = _finite_or_null(population.__dict__, "population")
+    notes += population_notes
     summary = {
         "out": str(out),
         "customers": result.num_rows,
@@ -321,13 +356,14 @@ def predict_command(
         "discount_rate": discount_rate,
         "purchase_model": fit.as_dict(),
         "spend_model": spend_fit.as_dict(),
-        "population": population.__dict__,
+        "population": population_row,
     }
     if fmt is OutputFormat.json:
-        print_json(summary)
+        print_json({**summary, "notes": notes} if notes else summary)
     else:
         console.print(f"Wrote {result.num_rows:,} customers to {out}")
-        print_rows([population.__dict__], OutputFormat.table, title="Population expectations")
+        print_rows([population_row], OutputFormat.table, title="Population expectations")
+        _print_notes(notes)
 
 
 @app.command("validate")
@@ -363,13 +399,22 @@ def validate_command(
     assert cal is not None
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
+            ds = _open(input, engine, options)
+            end = _within_data(ds, obs, "--observation-end", fmt)
+            if cal >= end:
+                which = "--observation-end" if obs is not None else "the last day in the data"
+                fail(
+                    f"--calibration-end {cal} leaves no holdout: it must be before the "
+                    f"observation end {end} ({which})",
+                    code="usage",
+                    fmt=fmt,
+                )
             table = calibration_holdout_summary(
-                input,
+                ds,
                 calibration_end=cal,
-                observation_end=obs,
+                observation_end=end,
                 time_unit=time_unit.value,
-                engine="spark" if engine == "spark" else "duckdb",
-                options=options,
+                engine=ds.engine,
             )
         x, t = _column(table, "frequency_cal"), _column(table, "recency_cal")
         T, holdout = _column(table, "T_cal"), _column(table, "frequency_holdout")
@@ -378,24 +423,61 @@ def validate_command(
             triples = compress(x, t, T, resolution=1.0 / DAYS[time_unit.value], keep_inverse=False)
             fit = purchase_model(model.value).fit(triples, penalizer=penalizer)
             report = holdout_report(fit, x, t, T, holdout, length)
+    payload, notes = _finite_or_null(report.as_dict(), "")
     if fmt is OutputFormat.json:
-        print_json({**report.as_dict(), "fit": fit.as_dict()})
+        print_json({**payload, "fit": fit.as_dict(), **({"notes": notes} if notes else {})})
         return
     rows = [
         {
-            **g.__dict__,
-            "actual_mean": round(g.actual_mean, 3),
-            "predicted_mean": round(g.predicted_mean, 3),
+            **g,
+            "actual_mean": _rounded(g["actual_mean"], 3),
+            "predicted_mean": _rounded(g["predicted_mean"], 3),
         }
-        for g in report.groups
+        for g in payload["groups"]
     ]
     print_rows(
         rows, OutputFormat.table, title=f"Holdout of {length:g} {time_unit.value}s: {model.value}"
     )
+    predicted, error = payload["predicted_total"], payload["mean_absolute_error"]
     console.print(
-        f"actual {report.actual_total:,.0f} · predicted {report.predicted_total:,.1f} purchases · "
-        f"mean absolute error {report.mean_absolute_error:.3f}"
+        f"actual {report.actual_total:,.0f} · "
+        f"predicted {'n/a' if predicted is None else f'{predicted:,.1f}'} purchases · "
+        f"mean absolute error {'n/a' if error is None else f'{error:.3f}'}"
     )
+    _print_notes(notes)
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _finite_or_null(payload: Any, where: str) -> tuple[Any, list[str]]:
+    """``payload`` with every NaN or infinite number replaced by None, and a note per field.
+
+    The models' closed forms can still fail at parameters on the edge of their space;
+    a figure that is not a number is shown as null (JSON has no NaN) with a note naming
+    it, never as NaN.
+    """
+    notes: list[str] = []
+
+    def clean(value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, float) and not math.isfinite(value):
+            notes.append(
+                f"{path}: not a finite number at the fitted parameters ({value}); shown as null"
+            )
+            return None
+        return value
+
+    return clean(payload, where), notes
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
 
 
 @app.command("health")
