@@ -231,6 +231,10 @@ def test_reverse_spent_earn_within_balance_takes_other_lots_then_writes_off(
                        at=T0 + 3 * DAY)  # fmt: skip
     assert (r.shortfall, r.written_off, r.debt_added, r.available_after) == (90, 40, 0, 0)
     assert bal(ledger, at=T0 + 3 * DAY) == (0, 0, 0, 0)
+    assert ledger.history("shop", "alice")[0].detail == {  # where the shortfall went
+        "shortfall": 90, "policy": "within_balance", "from_other_points": 50,
+        "written_off": 40, "debt_added": 0,
+    }  # fmt: skip
 
 
 def test_reverse_spent_earn_with_debt_policy_records_debt_repaid_by_next_earn(
@@ -241,6 +245,10 @@ def test_reverse_spent_earn_with_debt_policy_records_debt_repaid_by_next_earn(
     r = ledger.reverse("shop", e.transaction_id, key="r1", shortfall="debt", at=T0 + DAY)
     assert (r.shortfall, r.debt_added, r.debt_after, r.available_after) == (70, 70, 70, 0)
     assert bal(ledger) == (0, 0, 0, 70)
+    assert ledger.history("shop", "alice")[0].detail == {
+        "shortfall": 70, "policy": "debt", "from_other_points": 0, "written_off": 0,
+        "debt_added": 70,
+    }  # fmt: skip
     e2 = ledger.earn("shop", "alice", "points", 50, key="e2", at=T0 + 2 * DAY)
     assert (e2.debt_repaid, e2.available_after, e2.debt_after) == (50, 0, 20)
     e3 = ledger.earn("shop", "alice", "points", 50, key="e3", at=T0 + 2 * DAY)
@@ -399,6 +407,14 @@ def test_reverse_earn_partly_spent_partly_expired_counts_the_expired_part_once(
     # from the other lot
     assert [(r.already_expired, r.shortfall, r.written_off, r.available_after)
             for r in receipts] == [(50, 0, 0, 50), (20, 30, 0, 20)]  # fmt: skip
+    # both reversals are in the member's history, the first though it moved none of
+    # their points, each saying what had expired and where a shortfall went
+    assert [(h.kind, h.available_change, h.detail)
+            for h in ledger.history("shop", "alice")[:2]] == [
+        ("reverse", -30, {"already_expired": 20, "shortfall": 30, "policy": "within_balance",
+                          "from_other_points": 30, "written_off": 0, "debt_added": 0}),
+        ("reverse", 0, {"already_expired": 50}),
+    ]  # fmt: skip
     assert program_totals(ledger) == {"issued": -50, "redeemed": 30}
     expiry = next(h for h in ledger.history("shop", "alice") if h.kind == "expire")
     with pytest.raises(Rejected) as refused:  # every expired point belongs to the reversed earn

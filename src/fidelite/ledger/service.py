@@ -850,8 +850,9 @@ class _NothingToDo(Exception):
 
 _HISTORY_SQL = text(
     "SELECT t.id, t.kind, t.occurred_at, t.currency, t.reason, t.source, "
-    "t.actor, t.reverses_id, t.reversed_points, t.detail, s.av, s.pe, s.de "
-    "FROM ledger_transactions t JOIN ("
+    "t.actor, t.reverses_id, t.reversed_points, t.detail, "
+    "COALESCE(s.av, 0), COALESCE(s.pe, 0), COALESCE(s.de, 0) "
+    "FROM ledger_transactions t LEFT JOIN ("
     "  SELECT p.transaction_id AS tid, "
     "  COALESCE(SUM(CASE WHEN a.kind = 'available' THEN p.points END), 0) AS av, "
     "  COALESCE(SUM(CASE WHEN a.kind = 'pending' THEN p.points END), 0) AS pe, "
@@ -859,7 +860,8 @@ _HISTORY_SQL = text(
     "  FROM postings p JOIN accounts a ON a.id = p.account_id AND a.member_id = :m "
     "  GROUP BY p.transaction_id"
     ") s ON s.tid = t.id "
-    "WHERE (CAST(:c AS VARCHAR(32)) IS NULL OR t.currency = :c) "
+    "WHERE t.member_id = :m "  # a reversal of expired points moves none of their accounts
+    "AND (CAST(:c AS VARCHAR(32)) IS NULL OR t.currency = :c) "
     "AND (CAST(:b AS BIGINT) IS NULL OR t.id < :b) "
     "ORDER BY t.id DESC LIMIT :n"
 )
@@ -942,6 +944,8 @@ def _take_back(
         plan.already_expired = min(amount - taken, unclaimed_expiry(conn, lot.id))
         plan.program("expired", -plan.already_expired)
     short = amount - taken - plan.already_expired
+    if plan.already_expired:
+        plan.detail = {"already_expired": plan.already_expired}
     if short == 0:
         return
     plan.shortfall = short
@@ -962,6 +966,10 @@ def _take_back(
     else:
         plan.member("debt", None, -rest)
         plan.debt_added = rest
+    plan.detail = (plan.detail or {}) | {  # the history says where the shortfall went
+        "shortfall": short, "policy": policy.value, "from_other_points": short - rest,
+        "written_off": plan.written_off, "debt_added": plan.debt_added,
+    }  # fmt: skip
 
 
 def _put_back(
