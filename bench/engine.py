@@ -148,6 +148,9 @@ def bench_import(label: str, url: str, count: int, work_dir: Path, baseline: int
     program = load_program(EXAMPLE)
     done = rate("import events (batch path, chunks of 1,000)", count,
                 lambda: import_events(EventProcessor(db, program), file))  # fmt: skip
+    again = rate("re-run of the same file (every row a duplicate)", count,
+                 lambda: import_events(EventProcessor(db, program), file))  # fmt: skip
+    print(f"  ratio (CPU): re-run/first run {again / done:.1f}")
     sample = work_dir / f"sample-{label}.csv"
     write_csv(sample, synthetic_rows(baseline, members=members, seed=3))
     single = parse_program(EXAMPLE.read_text(encoding="utf-8").replace("id: cafe_club", "id: one"))

@@ -56,7 +56,7 @@ from fidelite.processing.processor import (
     ProcessingError,
     Result,
 )
-from fidelite.processing.recorded import settle_duplicates
+from fidelite.processing.recorded import conflict, kept_fields
 from fidelite.processing.rows import Columns, ImportFileError, Row, read_rows
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
@@ -233,24 +233,25 @@ def _settle(
     processor: EventProcessor, events: Sequence[Event], answers: list[Answer | Failed]
 ) -> list[Answer | Failed]:
     """Each duplicate compared with the event recorded under its id, as the API does: a
-    row whose id is recorded for another event (other member, time, amount, ...) is
+    row whose id is recorded for another event (other member, type, time, amount, ...) is
     rejected with ``event_id_conflict`` naming the differences, not counted a duplicate.
 
     Read after the chunk committed, so a row repeating an id of an earlier row of the
-    same file, in this chunk or an earlier one, is compared with that row's event."""
-    if not any(isinstance(a, Result) and a.outcome is Outcome.duplicate for a in answers):
+    same file, in this chunk or an earlier one, is compared with that row's event. Only
+    the compared fields are read (:func:`kept_fields`): a re-run of a whole file is all
+    duplicates."""
+    repeated = [i for i, a in enumerate(answers)
+                if isinstance(a, Result) and a.outcome is Outcome.duplicate]  # fmt: skip
+    if not repeated:
         return answers
-    kept = [(e, a) for e, a in zip(events, answers, strict=True) if not isinstance(a, Failed)]
     with processor.db.read() as conn:
-        settled = iter(settle_duplicates(conn, processor.program.id,
-                                         [e for e, _ in kept], [a for _, a in kept]))  # fmt: skip
-    out: list[Answer | Failed] = []
-    for answer in answers:
-        if isinstance(answer, Failed):
-            out.append(answer)
-            continue
-        mine = next(settled)
-        out.append(mine if isinstance(mine, ProcessingError) else answer)
+        stored = kept_fields(conn, processor.program.id, {events[i].id for i in repeated})
+    out = list(answers)
+    for i in repeated:
+        first = stored.get(events[i].id)
+        refused = None if first is None else conflict(events[i], first)
+        if refused is not None:
+            out[i] = refused
     return out
 
 
