@@ -155,6 +155,15 @@ def test_a_glob_reads_every_file(tmp_path: Path) -> None:
     assert load_transactions(source).rows == 3
 
 
+def test_a_glob_reads_files_whose_headers_differ_only_in_case(tmp_path: Path) -> None:
+    """Column names are matched whatever their case, in one file as across files."""
+    source, _ = _glob(tmp_path, b"Customer_ID,Timestamp,AMOUNT\nc,2024-03-01,7\n")
+    assert load_transactions(source).rows == 3
+    result = CliRunner().invoke(app, ["metrics", "repeat-rate", "-i", source, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"][0]["customers"] == 3
+
+
 def test_a_glob_names_the_file_with_a_bad_byte(tmp_path: Path) -> None:
     source, bad = _glob(
         tmp_path, (HEADER + "c,2024-03-01,7\n").encode() + b"Jos\xe9,2024-03-02,1\n"

@@ -300,6 +300,12 @@ def _csv_files(con: duckdb.DuckDBPyConnection, source: str) -> list[Path]:
     return [Path(str(row[0])) for row in found]
 
 
+def _header_key(layout: CsvLayout) -> tuple[str, tuple[str, ...]]:
+    """What files of one glob must share: the separator and the column names in order,
+    whatever their case (names are matched whatever their case)."""
+    return layout.delimiter, tuple(name.casefold() for name in layout.written)
+
+
 def _csv_layout(
     con: duckdb.DuckDBPyConnection, source: str, delimiter: str | None, name: str
 ) -> CsvLayout:
@@ -308,7 +314,8 @@ def _csv_layout(
     Every file of a glob is checked as one file given alone would be (not empty, a UTF-8
     header), and must have the first file's header: DuckDB reads the columns of all by
     their position in the first, so a file whose columns come in another order would be
-    read into the wrong fields. An error names the file that is wrong."""
+    read into the wrong fields (names differing only in case are the same). An error
+    names the file that is wrong."""
     if delimiter is not None and len(delimiter) != 1:
         raise ValueError(f"the delimiter must be one character, not {delimiter!r}")
     files = _csv_files(con, source)
@@ -320,7 +327,7 @@ def _csv_layout(
         if path.stat().st_size == 0:
             raise InputError("the file is empty", file=shown)
         layout = _file_layout(path, delimiter, shown)
-        if (layout.delimiter, layout.written) != (first.delimiter, first.written):
+        if _header_key(layout) != _header_key(first):
             raise InputError(
                 f"the header ({_header_of(layout)}) differs from that of {files[0]} "
                 f"({_header_of(first)}): every file of '{source}' must have the same "
