@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,16 @@ def test_add_again_with_its_key_subscribes_once(dbfile: Path) -> None:
         dbfile, "webhooks", "add", "https://93.184.216.34/two", "--program", "shop", "-k", "crm-2"
     )  # a refusal kept nothing: the corrected retry may use the key
     assert fixed["replayed"] is False and fixed["id"] != first["id"]
+    with sqlite3.connect(dbfile) as conn:  # the secret stays in its subscription only
+        kept = [row[0] for row in conn.execute("SELECT result FROM idempotency_records")]
+    assert len(kept) == 2 and not any(made["secret"] in r for made in (first, fixed) for r in kept)
+    cli(dbfile, "webhooks", "remove", str(first["id"]), "--program", "shop")
+    removed = cli(dbfile, *add, code=1)  # a retry must not pretend the URL is subscribed
+    assert removed["error"] == {
+        "code": "subscription_removed", "field": "key",
+        "message": f"key 'crm-1' added subscription {first['id']}, removed since: nothing is "
+        "subscribed; use a new key to subscribe again",
+    }  # fmt: skip
 
 
 def test_member_export_and_erase(dbfile: Path, tmp_path: Path) -> None:

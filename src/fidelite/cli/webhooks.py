@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.cli.common import open_ledger, run
@@ -92,28 +93,37 @@ def add(
     Example: fidelite webhooks add https://crm.example.com/hooks -e points.earned -k crm-1
     """
     database = _db(db, fmt)
+    checked = _run(lambda: subs.check(url, events, secret=secret,
+                                      allow_private=allow_private), fmt)  # fmt: skip
     request = {"op": "webhooks_add", "url": url, "event_types": sorted(set(events)),
                "secret": secret, "description": description,
                "allow_private": allow_private}  # fmt: skip
 
+    def act(conn: Connection) -> dict[str, Any]:
+        answer = subs.create(conn, program, checked, description=description).as_dict()
+        del answer["secret"]  # kept in the subscription only, read back for a retry
+        return answer
+
     def attempt() -> tuple[dict[str, Any], bool]:
         with database.write() as conn:
-            return idempotency.once(
-                conn, program, key, request,
-                lambda: subs.add(database, program, url, events, secret=secret,
-                                 description=description, allow_private=allow_private,
-                                 conn=conn).as_dict(),
-                datetime.now(UTC),
-            )  # fmt: skip
+            return idempotency.once(conn, program, key, request, lambda: act(conn),
+                                    datetime.now(UTC))  # fmt: skip
 
     try:
-        made, replayed = _run(lambda: run(attempt, fmt), fmt)
+        made, replayed = run(attempt, fmt)
     except IntegrityError:  # a concurrent run claimed the key first, and has committed
         with database.read() as conn:
             first = run(lambda: idempotency.recorded(conn, program, key, request), fmt)
         if first is None:
             raise
         made, replayed = first, True
+    with database.read() as conn:
+        state = subs.secret_of(conn, program, int(made["id"]))
+    if state is None or not state[0]:
+        fail(f"key {key!r} added subscription {made['id']}, removed since: nothing is "
+             "subscribed; use a new key to subscribe again", code="subscription_removed",
+             fmt=fmt, field="key")  # fmt: skip
+    made = made | {"secret": state[1]}
     if fmt is OutputFormat.json:
         print_json(made | {"replayed": replayed})
         return

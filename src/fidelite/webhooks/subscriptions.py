@@ -71,6 +71,53 @@ def valid_event_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A subscription asked for, checked: its URL safe, its event types known, a secret."""
+
+    url: str
+    event_types: list[str]
+    secret: str
+
+
+def check(
+    url: str,
+    event_types: list[str],
+    *,
+    secret: str | None = None,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
+) -> Checked:
+    """The request checked (``WebhookError`` naming the field if not), before any
+    transaction: checking the URL resolves its host, which may take a while."""
+    types = valid_event_types(event_types)
+    checked = check_url(url, allow_private=allow_private, resolve=resolve)
+    if secret is not None and len(secret) < 16:
+        raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
+    return Checked(checked, types, secret or new_secret())
+
+
+def create(
+    conn: Connection,
+    program_id: str,
+    request: Checked,
+    *,
+    description: str | None = None,
+    at: datetime | None = None,
+) -> Subscription:
+    """Write the checked subscription in the caller's transaction (e.g. with the
+    idempotency record of a keyed command); the returned value carries the secret."""
+    now = at or datetime.now(UTC)
+    sid = conn.execute(
+        insert(subscriptions).returning(subscriptions.c.id),
+        {"program_id": program_id, "url": request.url, "event_types": request.event_types,
+         "secret": request.secret, "active": True, "description": description,
+         "created_at": now},
+    ).scalar_one()  # fmt: skip
+    return Subscription(int(sid), program_id, request.url, request.event_types, True,
+                        description, now, request.secret)  # fmt: skip
+
+
 def add(
     db: Database,
     program_id: str,
@@ -82,27 +129,22 @@ def add(
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     at: datetime | None = None,
-    conn: Connection | None = None,
 ) -> Subscription:
-    """Create a subscription; the returned value carries the secret (shown once).
+    """Check and create a subscription; the returned value carries the secret."""
+    request = check(url, event_types, secret=secret, allow_private=allow_private,
+                    resolve=resolve)  # fmt: skip
+    with db.write() as conn:
+        return create(conn, program_id, request, description=description, at=at)
 
-    Given ``conn``, the row is written in the caller's transaction (e.g. with the
-    idempotency record of a keyed command), else in a transaction of its own."""
-    types = valid_event_types(event_types)
-    checked = check_url(url, allow_private=allow_private, resolve=resolve)
-    if secret is not None and len(secret) < 16:
-        raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
-    key = secret or new_secret()
-    now = at or datetime.now(UTC)
-    row = {"program_id": program_id, "url": checked, "event_types": types, "secret": key,
-           "active": True, "description": description, "created_at": now}  # fmt: skip
-    insert_row = insert(subscriptions).returning(subscriptions.c.id)
-    if conn is not None:
-        sid = conn.execute(insert_row, row).scalar_one()
-    else:
-        with db.write() as own:
-            sid = own.execute(insert_row, row).scalar_one()
-    return Subscription(int(sid), program_id, checked, types, True, description, now, key)
+
+def secret_of(conn: Connection, program_id: str, subscription_id: int) -> tuple[bool, str] | None:
+    """Whether the subscription is active, and its secret (None: no such subscription)."""
+    row = conn.execute(
+        select(subscriptions.c.active, subscriptions.c.secret).where(
+            subscriptions.c.program_id == program_id, subscriptions.c.id == subscription_id
+        )
+    ).one_or_none()
+    return None if row is None else (bool(row.active), str(row.secret))
 
 
 def _from_row(row: Any) -> Subscription:
