@@ -1,5 +1,6 @@
-"""`fidelite clv` never prints NaN: dates past the data are usage errors, and the
-BG/NBD / MBG/NBD expectation stays finite at fits on the edge of the parameter space."""
+"""`fidelite clv` never prints NaN: dates past the data are allowed with a note saying the
+days after the data count as observed, a validate without holdout is a usage error, and
+the BG/NBD / MBG/NBD expectation stays finite at fits on the edge of the parameter space."""
 
 from __future__ import annotations
 
@@ -64,12 +65,21 @@ def _usage_error(result: Any) -> str:
     return str(error["message"])
 
 
-@pytest.mark.parametrize("end", ["9999-12-31", "2024-03-21"])
-def test_validate_observation_end_after_the_data_is_a_usage_error(tx: Path, end: str) -> None:
+@pytest.mark.parametrize(
+    ("end", "days"), [("9999-12-31", "2,913,094 days"), ("2024-03-21", "1 day")]
+)
+def test_validate_observation_end_after_the_data_runs_with_a_note(
+    tx: Path, end: str, days: str
+) -> None:
     args = ["clv", "validate", "-i", str(tx), "--calibration-end", "2024-02-01"]
-    message = _usage_error(runner.invoke(app, [*args, "--observation-end", end, "-f", "json"]))
-    assert message.startswith(f"--observation-end {end} is after the last day in the data")
-    assert "(2024-03-20)" in message
+    result = runner.invoke(app, [*args, "--observation-end", end, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    payload = _strict_json(result.stdout)
+    assert payload["notes"][0] == (
+        f"--observation-end {end} is {days} after the last day in the data (2024-03-20): "
+        "those days count as observed days without purchases"
+    )
+    assert all(np.isfinite(_numbers(payload)))
 
 
 @pytest.mark.parametrize("cal", ["2024-03-20", "9999-12-31"])
@@ -83,14 +93,22 @@ def test_validate_calibration_end_leaving_no_holdout_is_a_usage_error(tx: Path, 
 
 
 @pytest.mark.parametrize("command", ["fit", "predict"])
-def test_fit_and_predict_calibration_end_after_the_data_is_a_usage_error(
+def test_fit_and_predict_calibration_end_after_the_data_runs_with_a_note(
     tx: Path, tmp_path: Path, command: str
 ) -> None:
+    """As lifetimes' observation_period_end: the day of the extract, after the last sale."""
     extra = ["-m", "bgnbd"] if command == "fit" else ["-o", str(tmp_path / "out.csv")]
-    args = ["clv", command, "-i", str(tx), *extra, "--calibration-end", "9999-12-31"]
-    message = _usage_error(runner.invoke(app, [*args, "-f", "json"]))
-    assert message.startswith("--calibration-end 9999-12-31 is after the last day in the data")
-    assert not (tmp_path / "out.csv").exists()
+    args = ["clv", command, "-i", str(tx), *extra, "--calibration-end", "2024-03-31"]
+    result = runner.invoke(app, [*args, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    payload = _strict_json(result.stdout)
+    assert payload["notes"][0] == (
+        "--calibration-end 2024-03-31 is 11 days after the last day in the data "
+        "(2024-03-20): those days count as observed days without purchases"
+    )
+    if command == "predict":
+        out = pa_csv.read_csv(tmp_path / "out.csv").to_pydict()
+        assert dict(zip(out["customer_id"], out["T"], strict=True))["d"] == 59 / 7  # weeks
 
 
 @pytest.mark.parametrize(

@@ -120,25 +120,22 @@ def _open(input: Path, engine: str, options: LoadOptions) -> Dataset:
     return open_dataset(input, engine="spark" if engine == "spark" else "duckdb", options=options)
 
 
-def _within_data(ds: Dataset, day: date | None, option: str, fmt: OutputFormat) -> date:
-    """``day`` (default: the last day in the data), refused when it is after that day.
+def _observed_to(ds: Dataset, day: date | None, option: str) -> tuple[date, list[str]]:
+    """``day`` (default: the last day in the data), with a note when it is after that day.
 
-    The summary counts every day up to the end as observed: a later end would make the
-    days the file does not cover count as days without purchases (a customer seems to
-    have bought nothing for years, a holdout seems empty), so it is a usage error.
+    An end after the data is allowed, as lifetimes allows it (the day the file was
+    extracted is often a few days after the last sale): the days up to it count as
+    observed days without purchases. The note says so, since days the file does not
+    cover would make customers seem to have bought nothing for that long.
     """
     last = ds.last_day()
-    if day is None:
-        return last
-    if day > last:
-        fail(
-            f"{option} {day} is after the last day in the data ({last}): the days after "
-            f"{last} would count as observed days without purchases; use a day up to {last} "
-            "or leave the option out",
-            code="usage",
-            fmt=fmt,
-        )
-    return day
+    if day is None or day <= last:
+        return (last if day is None else day), []
+    days = (day - last).days
+    return day, [
+        f"{option} {day} is {days:,} day{'s' if days != 1 else ''} after the last day in "
+        f"the data ({last}): those days count as observed days without purchases"
+    ]
 
 
 @contextmanager
@@ -203,6 +200,7 @@ def _print_fit(result: FitResult, context: dict[str, Any], fmt: OutputFormat) ->
         f"log-likelihood {result.log_likelihood:.4f} · {result.n_unique:,} distinct rows · "
         f"{result.iterations} iterations · {result.message}"
     )
+    _print_notes(context.get("notes", []))
 
 
 def _fmt(value: float | None) -> str:
@@ -237,13 +235,16 @@ def fit_command(
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
-            _within_data(ds, end, "--calibration-end", fmt)
+            _, notes = _observed_to(ds, end, "--calibration-end")
             table = customer_summary(
                 ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
         with _step(fmt, f"Fitting {model.value}"):
             result = _fit_model(model.value, table, time_unit.value, penalizer, period_length)
-    context = {"input": str(input), "calibration_end": end, "time_unit": time_unit.value}
+    context: dict[str, Any] = {"input": str(input), "calibration_end": end,
+                               "time_unit": time_unit.value}  # fmt: skip
+    if notes:
+        context["notes"] = notes
     _print_fit(result, context, fmt)
 
 
@@ -309,7 +310,7 @@ def predict_command(
         _check_out(out)
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
-            _within_data(ds, end, "--calibration-end", fmt)
+            _, notes = _observed_to(ds, end, "--calibration-end")
             table = customer_summary(
                 ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
@@ -330,7 +331,6 @@ def predict_command(
         )
         assert preds.expected_spend is not None and preds.clv is not None
         result = table.select(["customer_id", "frequency", "recency", "T", "monetary_value"])
-        notes: list[str] = []
         for name, values in (
             ("probability_alive", preds.probability_alive),
             ("expected_purchases", preds.expected_purchases),
@@ -400,7 +400,7 @@ def validate_command(
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
-            end = _within_data(ds, obs, "--observation-end", fmt)
+            end, end_notes = _observed_to(ds, obs, "--observation-end")
             if cal >= end:
                 which = "--observation-end" if obs is not None else "the last day in the data"
                 fail(
@@ -424,6 +424,7 @@ def validate_command(
             fit = purchase_model(model.value).fit(triples, penalizer=penalizer)
             report = holdout_report(fit, x, t, T, holdout, length)
     payload, notes = _finite_or_null(report.as_dict(), "")
+    notes = end_notes + notes
     if fmt is OutputFormat.json:
         print_json({**payload, "fit": fit.as_dict(), **({"notes": notes} if notes else {})})
         return
