@@ -251,7 +251,7 @@ def test_erasure_leaves_no_reference_in_expiry_keys_old_or_new(gdb: Database, jo
 
     assert p.ledger.expire("shop", due).points == 7
     (key,) = keys()
-    assert key.startswith("expire:m1:points:") and REF not in key
+    assert key.startswith("expire:points:") and REF not in key
     legacy = f"{job}:{REF}:points:{due.isoformat()}"  # an earlier version named the member
     with gdb.write() as conn:
         conn.execute(text("UPDATE ledger_transactions SET idempotency_key = :k "

@@ -16,6 +16,7 @@ different members, the UNIQUE constraint refuses the second; it then replays the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -526,12 +527,14 @@ class Ledger:
             request |= rule.request()
             job = f"lapse{rule.months}"
 
-        def key(subject: _Subject, last_transaction: int) -> str:
+        def key(subject: _Subject, transactions: int) -> str:
             # The member's state is part of the key: a redemption cancelled after a run
             # can refill a lot already past its date, and a re-run with the same as_of
-            # must expire it, not replay the first run's (then empty) answer.
-            return (f"{job}:m{subject.member_id}:{currency}:{when.isoformat()}"
-                    f":after{last_transaction}")  # fmt: skip
+            # must expire it, not replay the first run's (then empty) answer. Reference
+            # and count, not internal ids: the same history gives the same key whichever
+            # path (batch or one at a time) wrote it; hashed, so no reference is stored.
+            state = hashlib.sha256(f"{subject.member_ref}\x00{transactions}".encode())
+            return f"{job}:{currency}:{when.isoformat()}:{state.hexdigest()[:32]}"
 
         try:
             return self._mutate(program_id, job, request_hash(request), build,
@@ -687,7 +690,7 @@ class Ledger:
         """Run ``build`` under the member's lock and post its plan once per ``key``.
 
         ``job_key`` (jobs only) replaces ``key`` with one made under the lock from the
-        member and their latest transaction id: the job acts once per member state.
+        member and their number of transactions: the job acts once per member state.
         """
         idem = valid.key(key)
         if transaction_id is not None and (
@@ -813,7 +816,7 @@ class _Steps:
         lock_member(conn, subject.member_id)
         key = self.key
         if self.job_key is not None:
-            key = self.job_key(subject, _last_transaction(conn, subject.member_id))
+            key = self.job_key(subject, _transaction_count(conn, subject.member_id))
         prior = _prior_transaction(conn, self.program_id, key)
         if prior is not None:
             return _replay(prior, self.digest, key)
@@ -1095,12 +1098,12 @@ def _prior(conn: Connection, table: str, program_id: str, key: str) -> Prior | N
     return str(row[0]), row[1] if isinstance(row[1], dict) else _json(row[1])
 
 
-def _last_transaction(conn: Connection, member_id: int) -> int:
-    """The member's latest ledger transaction id (0 if none): their state's version."""
-    last = conn.execute(
-        text("SELECT MAX(id) FROM ledger_transactions WHERE member_id = :m"), {"m": member_id}
+def _transaction_count(conn: Connection, member_id: int) -> int:
+    """How many ledger transactions the member has: their state's version."""
+    count = conn.execute(
+        text("SELECT COUNT(*) FROM ledger_transactions WHERE member_id = :m"), {"m": member_id}
     ).scalar()
-    return int(last or 0)
+    return int(count or 0)
 
 
 def _prior_transaction(conn: Connection, program_id: str, key: str) -> Prior | None:
