@@ -19,9 +19,12 @@ What changes, in one transaction under the member's lock:
 * the enrolment's idempotency record is deleted, so the reference may enrol again as
   a new member;
 * an erasure record keeps the member id, the tombstone, the reason, the time and a
-  SHA-256 digest of program and reference, so that a repeated request for a reference
-  no member holds any more is recognised (idempotent) without keeping the reference
-  itself. A reference enrolled again after erasure is a new member, erased anew.
+  SHA-256 digest of program and reference (:func:`~fidelite.processing.erased.ref_digest`,
+  shared with processing), so that a repeated request for a reference no member holds
+  any more is recognised (idempotent) without keeping the reference itself, and a file
+  imported again recognises the erased member's rows (skipped, nothing written; see
+  :mod:`fidelite.processing.importer`). A reference enrolled again after erasure is a
+  new member, erased anew.
 
 Known limit: identifiers chosen by clients (event ids, idempotency keys of API calls,
 ledger ``source``/``reason`` texts) are kept as given; if a client embeds personal data
@@ -31,7 +34,6 @@ addresses) for members and events.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +43,7 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from fidelite.ledger import Rejected, RejectionCode
 from fidelite.privacy.export import member_row
+from fidelite.processing.erased import ref_digest
 from fidelite.processing.tables import (
     coupons,
     events,
@@ -78,11 +81,6 @@ class Erasure:
             "erased_at": self.erased_at.isoformat(),
             "replayed": self.replayed,
         }
-
-
-def ref_digest(program_id: str, member_ref: str) -> str:
-    """SHA-256 of program and reference: recognises a repeated request."""
-    return hashlib.sha256(f"{program_id}\x00{member_ref}".encode()).hexdigest()
 
 
 def erase_member(

@@ -13,6 +13,17 @@ rejected, ``event_id_conflict``, as the API answers). The summary reports what r
 could not take back from a member (points written off, points clawed back into debt,
 per currency): the refund policy's shortfall is explicit, never silent.
 
+Erased members (:mod:`fidelite.privacy.erasure`): their reference is a tombstone in the
+store, kept nowhere in clear, but the erasure record keeps a digest of it
+(:mod:`fidelite.processing.erased`), which the importer compares with the digest of
+each chunk's references (one indexed query per chunk). A row of an erased member's
+history is never imported again, so re-running a file cannot bring the erased data
+back: a row whose event is recorded for the tombstone of its reference is a duplicate
+(``duplicates_erased`` in the summary; nothing is written), and a row for an erased
+reference dated at or before its (latest) erasure that is not recorded is rejected
+with ``member_erased``. A row dated after the erasure is new activity of the reference:
+it enrols it as a new member, as the API does (nothing links the two).
+
 Files (:mod:`fidelite.processing.rows`): CSV in UTF-8 (a byte order mark is skipped)
 or Parquet; ids may be integers (Parquet), taken as their decimal text.
 
@@ -34,7 +45,7 @@ import csv
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +59,7 @@ from fidelite.engine.event import REFUND
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
 from fidelite.processing.collector import bulk_collection
+from fidelite.processing.erased import ErasedRef, erased_refs
 from fidelite.processing.processor import (
     EventProcessor,
     MemberChange,
@@ -56,7 +68,7 @@ from fidelite.processing.processor import (
     ProcessingError,
     Result,
 )
-from fidelite.processing.recorded import conflict, kept_fields
+from fidelite.processing.recorded import conflict, kept_fields, unerased
 from fidelite.processing.rows import Columns, ImportFileError, Row, read_rows
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
@@ -88,6 +100,7 @@ MEMBER_REQUIRED = ("member",)
 MEMBER_OPTIONAL = ("joined_at", "birth_date", "segments", "attributes")
 MEMBER_COLUMNS: Columns = (MEMBER_REQUIRED, MEMBER_OPTIONAL)
 FAILED = "processing_failed"  # the code of a row that failed with an unexpected exception
+ERASED = "member_erased"  # a row of an erased member's history, not recorded: not imported
 _I = TypeVar("_I")  # an item of a chunk (an event, a row)
 _R = TypeVar("_R")  # what applying it gives
 
@@ -118,16 +131,36 @@ class Failed:
         return cls(f"{type(exc).__name__}{detail}")
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A row for an erased reference dated at or before its latest erasure (at
+    ``erased_at``): not applied; once the recorded events are read it is a duplicate of
+    the erased member's event if its id is recorded, else refused (``member_erased``)."""
+
+    erased_at: datetime
+
+
+@dataclass(frozen=True)
+class _ErasedDuplicate:
+    """A row whose event is recorded for the tombstone of the row's (erased) reference."""
+
+
+_ERASED_DUPLICATE = _ErasedDuplicate()
+_Answered = Answer | Failed | _Held | _ErasedDuplicate
+
+
 @dataclass
 class ImportReport:
     """Counts of an import run, the rejected rows, and what refunds could not take back
     (``written_off``/``into_debt``: points per currency, under the program's shortfall
     policy ``within_balance``/``debt``; ``already_expired``: points of the refunded
-    purchases that had expired, which no policy applies to)."""
+    purchases that had expired, which no policy applies to). ``erased_duplicates``:
+    those of the ``duplicates`` whose event is recorded for a member erased since."""
 
     rows: int = 0
     processed: int = 0
     duplicates: int = 0
+    erased_duplicates: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
     refunds: int = 0
     written_off: dict[str, int] = field(default_factory=dict)
@@ -135,11 +168,15 @@ class ImportReport:
     already_expired: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """Counts, rejections per code, refunds and their shortfall per currency."""
+        """Counts, rejections per code, refunds and their shortfall per currency;
+        ``duplicates_erased`` (of the duplicates, rows of members erased since) only
+        when there are some, so the summary of a run without them is as it always was."""
+        erased = {"duplicates_erased": self.erased_duplicates} if self.erased_duplicates else {}
         return {
             "rows": self.rows,
             "processed": self.processed,
             "duplicates": self.duplicates,
+            **erased,
             "rejected": len(self.rejected),
             "rejected_by_code": _by_code(self.rejected),
             "refunds": self.refunds,
@@ -215,9 +252,9 @@ def import_events(
         while part := list(islice(rows, chunk)):
             numbered = _parse(report, part)
             events = [event for _, event in numbered]
-            answers = _settle(processor, events, _chunk_or_alone(
-                processor.db, events, _events_applier(processor, events, batch), alone
-            ))  # fmt: skip
+            erased = _erased(processor, events)
+            applied = _apply(processor, events, erased, batch, alone)
+            answers = _settle(processor, events, applied, erased)
             for (number, event), answer in zip(numbered, answers, strict=True):
                 _count(report, number, event, answer)
             if progress:
@@ -229,30 +266,91 @@ def import_events(
     return report
 
 
+def _erased(processor: EventProcessor, events: Sequence[Event]) -> dict[str, ErasedRef]:
+    """The erased references among the chunk's members (one indexed query by digest per
+    chunk; none for an empty chunk)."""
+    if not events:
+        return {}
+    with processor.db.read() as conn:
+        return erased_refs(conn, processor.program.id, {event.member for event in events})
+
+
+def _apply(
+    processor: EventProcessor,
+    events: Sequence[Event],
+    erased: dict[str, ErasedRef],
+    batch: bool,
+    alone: Callable[[Event], Answer | Failed],
+) -> list[_Answered]:
+    """Apply the chunk's events, except those of an erased member's history (held back,
+    :class:`_Held`: applying them would enrol the erased reference again, with the
+    erased member's past); answers in the chunk's order."""
+    held: dict[int, _Held] = {}
+    for i, event in enumerate(events):
+        found = erased.get(event.member)
+        if found is not None and found.before(event.at):
+            held[i] = _Held(found.last_erased_at)
+    applied = [event for i, event in enumerate(events) if i not in held]
+    answers: list[Answer | Failed] = []
+    if applied:  # (a chunk all held opens no transaction)
+        applier = _events_applier(processor, applied, batch)
+        answers = _chunk_or_alone(processor.db, applied, applier, alone)
+    done = iter(answers)
+    return [held[i] if i in held else next(done) for i in range(len(events))]
+
+
 def _settle(
-    processor: EventProcessor, events: Sequence[Event], answers: list[Answer | Failed]
-) -> list[Answer | Failed]:
+    processor: EventProcessor,
+    events: Sequence[Event],
+    answers: list[_Answered],
+    erased: dict[str, ErasedRef],
+) -> list[_Answered]:
     """Each duplicate compared with the event recorded under its id, as the API does: a
     row whose id is recorded for another event (other member, type, time, amount, ...) is
     rejected with ``event_id_conflict`` naming the differences, not counted a duplicate.
+    A recorded member that is the tombstone of the row's erased reference is the same
+    member (:func:`~fidelite.processing.recorded.unerased`): the row is a duplicate of
+    the erased member's event. A held row (:class:`_Held`) is settled the same way if
+    its id is recorded, and refused with ``member_erased`` if it is not.
 
     Read after the chunk committed, so a row repeating an id of an earlier row of the
     same file, in this chunk or an earlier one, is compared with that row's event. Only
     the compared fields are read (:func:`kept_fields`): a re-run of a whole file is all
     duplicates."""
-    repeated = [i for i, a in enumerate(answers)
-                if isinstance(a, Result) and a.outcome is Outcome.duplicate]  # fmt: skip
-    if not repeated:
+    compared = [i for i, a in enumerate(answers) if isinstance(a, _Held)
+                or (isinstance(a, Result) and a.outcome is Outcome.duplicate)]  # fmt: skip
+    if not compared:
         return answers
     with processor.db.read() as conn:
-        stored = kept_fields(conn, processor.program.id, {events[i].id for i in repeated})
+        stored = kept_fields(conn, processor.program.id, {events[i].id for i in compared})
     out = list(answers)
-    for i in repeated:
-        first = stored.get(events[i].id)
-        refused = None if first is None else conflict(events[i], first)
+    for i in compared:
+        event, answer = events[i], answers[i]
+        first = stored.get(event.id)
+        if first is None:
+            if isinstance(answer, _Held):
+                out[i] = _erased_history(event, answer)
+            continue  # (a duplicate not found: recorded events are never deleted)
+        plain = unerased(event, first, erased)
+        refused = conflict(event, plain or first)
         if refused is not None:
             out[i] = refused
+        elif plain is not None:
+            out[i] = _ERASED_DUPLICATE
+        elif isinstance(answer, _Held):  # recorded for the reference as it is now
+            out[i] = Result(event.id, Outcome.duplicate)
     return out
+
+
+def _erased_history(event: Event, held: _Held) -> ProcessingError:
+    """``member_erased``: a row of an erased member's history that is not recorded. The
+    message names no tombstone (that would link the erased member to its reference)."""
+    day = held.erased_at.astimezone(UTC).date().isoformat()
+    return ProcessingError(
+        ERASED, f"the member {event.member!r} was erased on {day}: an event dated at or "
+        "before the erasure belongs to the erased history and is not imported (an event "
+        "after it enrols the reference as a new member)",
+    )  # fmt: skip
 
 
 def _events_applier(
@@ -327,8 +425,12 @@ def _parse(report: ImportReport, part: list[Row]) -> list[tuple[int, Event]]:
     return numbered
 
 
-def _count(report: ImportReport, number: int, event: Event, answer: Answer | Failed) -> None:
-    if isinstance(answer, Failed):
+def _count(report: ImportReport, number: int, event: Event, answer: _Answered) -> None:
+    assert not isinstance(answer, _Held), "a held row is settled before it is counted"
+    if isinstance(answer, _ErasedDuplicate):
+        report.duplicates += 1
+        report.erased_duplicates += 1
+    elif isinstance(answer, Failed):
         report.rejected.append(RejectedRow(number, event.id, FAILED, answer.message))
     elif isinstance(answer, ProcessingError):
         report.rejected.append(RejectedRow(number, event.id, answer.code, answer.message))

@@ -9,7 +9,9 @@ keys ``refund:<id>:<transaction>``), and the tier changes it caused in
   got the first time (points per currency, ledger transactions, tier changes, the
   decision trace), or, if the event sent differs from the one recorded under that id
   in what the store keeps (member, type, time, amount, refunded purchase, coupon),
-  ``event_id_conflict`` naming the differences;
+  ``event_id_conflict`` naming the differences (a member erased since the event was
+  recorded is named by its tombstone: recognised through the erasure's digest of the
+  reference sent, :func:`unerased`, it is the same member);
 - why a past event earned what it did (:func:`read_event`, for ``GET /v1/events/{id}``
   and ``fidelite event show``): the event as recorded, its trace, its points and the
   refunds applied to it since.
@@ -20,7 +22,7 @@ cannot be compared: a duplicate that differs only there is answered as a duplica
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,6 +35,7 @@ from fidelite.engine.coupon import normalise
 from fidelite.engine.event import REFUND
 from fidelite.engine.tiers import ChangeKind, TierChange
 from fidelite.ledger import Receipt, Rejected
+from fidelite.processing.erased import TOMBSTONE_PREFIX, ErasedRef, erased_refs
 from fidelite.processing.processor import Outcome, ProcessingError, Result
 from fidelite.processing.tables import earnings, events, tier_changes
 from fidelite.store.tables import LedgerTransaction
@@ -155,6 +158,27 @@ def conflict(sent: Event, first: dict[str, Any]) -> ProcessingError | None:
     )  # fmt: skip
 
 
+def unerased(
+    sent: Event, first: dict[str, Any], erased: Mapping[str, ErasedRef]
+) -> dict[str, Any] | None:
+    """``first`` (what is recorded under ``sent``'s id, from :func:`kept`) with its member
+    put back to ``sent``'s reference, if the recorded member is the tombstone an erasure
+    of that reference left (``erased``: from :func:`~fidelite.processing.erased.erased_refs`);
+    None if it is not. The event was the erased member's: sent again, it is the same
+    event, and nothing of it is written again (the tombstone stays)."""
+    found = erased.get(sent.member)
+    if found is None or first["member"] == sent.member or not found.holds(first["member"]):
+        return None
+    return {**first, "member": sent.member}
+
+
+def may_be_erased(sent: Event, recorded_member: str) -> bool:
+    """Whether the member an event id is recorded for may be ``sent``'s reference erased
+    since (a tombstone, other than the reference sent): only those need the erasure
+    records read."""
+    return recorded_member != sent.member and recorded_member.startswith(TOMBSTONE_PREFIX)
+
+
 def signed_points(receipts: Sequence[Receipt]) -> dict[str, int]:
     """Points an event's ledger receipts moved per currency: earned > 0, reversed < 0."""
     out: dict[str, int] = {}
@@ -182,7 +206,9 @@ def settle_duplicates(
 
     An event first processed earlier in the same batch is answered from that result
     (its rows may not be written yet); any other is read from the store (one query per
-    table, only when there are duplicates).
+    table, only when there are duplicates). An event recorded for a member erased since
+    (the tombstone of the reference sent, :func:`unerased`) is answered as a duplicate
+    too; the erasure records are read only if a recorded member is a tombstone.
     """
     if not any(isinstance(a, Result) and a.outcome is Outcome.duplicate for a in answers):
         return list(answers)
@@ -195,6 +221,9 @@ def settle_duplicates(
         elif isinstance(answer, Result) and event.id not in earlier:
             wanted.append(event.id)
     stored = read_events(conn, program_id, wanted) if wanted else {}
+    tombstoned = {e.member for e in batch if e.id in stored
+                  and may_be_erased(e, stored[e.id].member)}  # fmt: skip
+    erased = erased_refs(conn, program_id, tombstoned) if tombstoned else {}
     settled: list[Settled] = []
     for event, answer in zip(batch, answers, strict=True):
         if not isinstance(answer, Result) or answer.outcome is not Outcome.duplicate:
@@ -204,7 +233,9 @@ def settle_duplicates(
             settled.append(conflict(event, kept(first_event)) or Repeated.of(first_event, result))
         elif event.id in stored:
             record = stored[event.id]
-            settled.append(conflict(event, record.kept()) or record.repeated())
+            first = record.kept()
+            first = unerased(event, first, erased) or first
+            settled.append(conflict(event, first) or record.repeated())
         else:  # not found (recorded events are never deleted): the bare duplicate
             settled.append(answer)
     return settled
