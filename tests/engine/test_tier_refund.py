@@ -338,3 +338,188 @@ def test_rolling_window_a_purchase_exactly_window_months_old_has_left() -> None:
         ("2025-12-01", "upgrade", "bronze", "silver", "350"),
         ("2026-01-20", "upgrade_reversed", "silver", "bronze", "250"),
     ]
+
+
+# The level held before the purchase, and the re-qualifications from the purchase to
+# the refund, played again without what was refunded. Every entry the refund writes is
+# dated at the refund; its reason names the date a replayed step took effect.
+
+
+def log(ann: Member) -> list[tuple[str, str, str, str, str, str]]:
+    return [(*entry(c), c.reason) for c in ann.timeline]
+
+
+def gold_in_grace() -> Member:
+    """Gold from 2025-02-01; at the review of 2026-02-01 the purchase has left the
+    window (0): grace until 2026-05-01; a purchase of 1000 on 2026-03-01 ends it."""
+    ann = member(grace_months=3)
+    ann.buy("p1", "2025-02-01", "1200")
+    ann.review("2026-02-01")
+    ann.buy("p2", "2026-03-01", "1000")
+    assert ann.state == TierState("gold", at("2025-02-01"), review_at=at("2027-03-01"))
+    return ann
+
+
+GRACE_HISTORY = [
+    ("2025-02-01", "upgrade", "bronze", "gold", "1200", "spend 1200 reached 1000"),
+    ("2026-02-01", "grace_started", "gold", "gold", "0",
+     "spend 0 below 1000; grace until 2026-05-01"),
+    ("2026-03-01", "requalified", "gold", "gold", "1000", "spend 1000 meets 1000"),
+]  # fmt: skip
+
+
+def test_refunding_the_purchase_that_ended_a_grace_period_restores_it() -> None:
+    ann = gold_in_grace()
+    ann.refund("p2", "2026-03-20")
+    # Still gold, in the grace period of the 2026-02-01 review, which ends as it would have.
+    assert ann.state == TierState(
+        "gold", at("2025-02-01"), review_at=at("2026-02-01"), grace_until=at("2026-05-01")
+    )
+    ann.review("2026-05-01")
+    assert log(ann) == [
+        *GRACE_HISTORY,
+        ("2026-03-20", "grace_started", "gold", "gold", "0",
+         "refund: spend 0 below 1000; grace until 2026-05-01 again"),
+        ("2026-05-01", "downgrade", "gold", "silver", "0",
+         "spend 0 below 1000 at re-qualification"),
+    ]  # fmt: skip
+    assert ann.state == TierState("silver", at("2026-05-01"), review_at=at("2027-05-01"))
+
+
+def test_refunding_it_after_the_grace_period_would_have_ended_moves_down_one_level() -> None:
+    ann = gold_in_grace()
+    ann.refund("p2", "2026-06-15")
+    assert log(ann) == [
+        *GRACE_HISTORY,
+        ("2026-06-15", "downgrade", "gold", "silver", "0",
+         "refund: on 2026-05-01, spend 0 below 1000 at re-qualification"),
+    ]  # fmt: skip
+    assert ann.state == TierState("silver", at("2026-05-01"), review_at=at("2027-05-01"))
+
+
+def test_refunding_it_late_with_to_qualified_moves_to_the_level_qualified_for() -> None:
+    ann = member(grace_months=3, downgrade="to_qualified")
+    ann.buy("p1", "2025-02-01", "1200")
+    ann.review("2026-02-01")
+    ann.buy("p2", "2026-03-01", "1000")
+    ann.refund("p2", "2026-06-15")
+    assert log(ann)[-1] == (
+        "2026-06-15", "downgrade", "gold", "bronze", "0",
+        "refund: on 2026-05-01, spend 0 below 1000 at re-qualification",
+    )  # fmt: skip
+    assert ann.state == TierState("bronze", at("2026-05-01"), review_at=None)
+
+
+def test_an_upgrade_from_a_level_kept_by_a_one_level_downgrade_goes_back_to_it() -> None:
+    ann = member()
+    ann.buy("p1", "2025-01-10", "1200")
+    ann.review("2026-01-10")  # 0 in the window: one level down, silver below its threshold
+    ann.buy("p2", "2026-02-01", "1000")
+    ann.refund("p2", "2026-02-20")
+    assert log(ann) == [
+        ("2025-01-10", "upgrade", "bronze", "gold", "1200", "spend 1200 reached 1000"),
+        ("2026-01-10", "downgrade", "gold", "silver", "0",
+         "spend 0 below 1000 at re-qualification"),
+        ("2026-02-01", "upgrade", "silver", "gold", "1000", "spend 1000 reached 1000"),
+        ("2026-02-20", "upgrade_reversed", "gold", "silver", "0",
+         "refund: spend 0 no longer reaches 1000"),
+    ]  # fmt: skip
+    # Silver as it was: from the downgrade, re-qualified a year after it.
+    assert ann.state == TierState("silver", at("2026-01-10"), review_at=at("2027-01-10"))
+
+
+def test_an_upgrade_made_during_a_grace_period_goes_back_into_it() -> None:
+    ann = member(grace_months=3)
+    ann.buy("p1", "2025-01-10", "400")  # silver, review 2026-01-10
+    ann.review("2026-01-10")  # 0: grace until 2026-04-10
+    ann.buy("p2", "2026-02-01", "1000")  # gold
+    ann.refund("p2", "2026-03-01")
+    assert ann.state == TierState(
+        "silver", at("2025-01-10"), review_at=at("2026-01-10"), grace_until=at("2026-04-10")
+    )
+    ann.review("2026-04-10")
+    assert log(ann) == [
+        ("2025-01-10", "upgrade", "bronze", "silver", "400", "spend 400 reached 300"),
+        ("2026-01-10", "grace_started", "silver", "silver", "0",
+         "spend 0 below 300; grace until 2026-04-10"),
+        ("2026-02-01", "upgrade", "silver", "gold", "1000", "spend 1000 reached 1000"),
+        ("2026-03-01", "upgrade_reversed", "gold", "silver", "0",
+         "refund: spend 0 no longer reaches 1000"),
+        ("2026-04-10", "downgrade", "silver", "bronze", "0",
+         "spend 0 below 300 at re-qualification"),
+    ]  # fmt: skip
+    assert ann.state == TierState("bronze", at("2026-04-10"), review_at=None)
+
+
+def test_a_late_refund_replays_the_review_of_the_level_held_before() -> None:
+    ann = member()
+    ann.buy("p1", "2025-01-10", "400")  # silver, review 2026-01-10
+    ann.buy("p2", "2025-06-01", "700")  # 1100: gold, review 2026-06-01
+    ann.refund("p2", "2026-03-01")
+    # Without p2 the member stayed silver, and its review of 2026-01-10 found 0 (p1 is
+    # exactly 12 months old): one level down, no grace configured.
+    assert log(ann) == [
+        ("2025-01-10", "upgrade", "bronze", "silver", "400", "spend 400 reached 300"),
+        ("2025-06-01", "upgrade", "silver", "gold", "1100", "spend 1100 reached 1000"),
+        ("2026-03-01", "upgrade_reversed", "gold", "silver", "400",
+         "refund: spend 400 no longer reaches 1000"),
+        ("2026-03-01", "downgrade", "silver", "bronze", "0",
+         "refund: on 2026-01-10, spend 0 below 300 at re-qualification"),
+    ]  # fmt: skip
+    assert ann.state == TierState("bronze", at("2026-01-10"), review_at=None)
+
+
+def test_a_late_refund_replaces_the_reviews_the_purchase_went_through() -> None:
+    ann = member(grace_months=2)
+    ann.buy("p1", "2025-01-10", "400")  # silver, review 2026-01-10
+    ann.buy("p2", "2025-03-01", "800")  # 1200: gold, review 2026-03-01
+    ann.buy("p3", "2025-12-01", "100")
+    ann.review("2026-05-01")  # 100 on 2026-03-01: grace, then one level down on 05-01
+    assert ann.state == TierState("silver", at("2026-05-01"), review_at=at("2027-05-01"))
+    ann.refund("p2", "2026-06-01")
+    # Without p2: silver from 2025-01-10; its review on 2026-01-10 finds p3's 100: grace
+    # until 2026-03-10, then one level down.
+    assert log(ann) == [
+        ("2025-01-10", "upgrade", "bronze", "silver", "400", "spend 400 reached 300"),
+        ("2025-03-01", "upgrade", "silver", "gold", "1200", "spend 1200 reached 1000"),
+        ("2026-03-01", "grace_started", "gold", "gold", "100",
+         "spend 100 below 1000; grace until 2026-05-01"),
+        ("2026-05-01", "downgrade", "gold", "silver", "100",
+         "spend 100 below 1000 at re-qualification"),
+        ("2026-06-01", "grace_started", "silver", "silver", "100",
+         "refund: on 2026-01-10, spend 100 below 300; grace until 2026-03-10"),
+        ("2026-06-01", "downgrade", "silver", "bronze", "100",
+         "refund: on 2026-03-10, spend 100 below 300 at re-qualification"),
+    ]  # fmt: skip
+    assert ann.state == TierState("bronze", at("2026-03-10"), review_at=None)
+
+
+def test_a_late_refund_with_a_later_purchase_keeping_the_level_replays_its_review() -> None:
+    ann = member()
+    ann.buy("p1", "2025-02-01", "400")  # silver, review 2026-02-01
+    ann.buy("p2", "2025-03-01", "350")  # 750
+    ann.buy("p3", "2026-01-15", "50")
+    ann.review("2026-02-01")  # (2025-02-01, 2026-02-01] holds p2 and p3: 400
+    ann.refund("p1", "2026-04-01")
+    # Without p1: silver from p2 (350), reviewed on 2026-03-01 with only p3 left: 50.
+    assert log(ann) == [
+        ("2025-02-01", "upgrade", "bronze", "silver", "400", "spend 400 reached 300"),
+        ("2026-02-01", "requalified", "silver", "silver", "400", "spend 400 meets 300"),
+        ("2026-04-01", "requalified", "silver", "silver", "350",
+         "refund: spend 350 reaches 300 from 2025-03-01"),
+        ("2026-04-01", "downgrade", "silver", "bronze", "50",
+         "refund: on 2026-03-01, spend 50 below 300 at re-qualification"),
+    ]  # fmt: skip
+    assert ann.state == TierState("bronze", at("2026-03-01"), review_at=None)
+
+
+def test_a_refund_that_leaves_the_reviews_as_they_were_changes_nothing() -> None:
+    ann = member(grace_months=3)
+    ann.buy("p1", "2025-02-01", "1200")
+    ann.review("2026-02-01")  # grace until 2026-05-01
+    ann.buy("p2", "2026-03-01", "1000")  # ends it
+    ann.buy("p3", "2026-03-02", "80")
+    before = ann.state
+    assert ann.refund("p3", "2026-03-20") == []
+    assert ann.state == before
+    assert log(ann) == GRACE_HISTORY

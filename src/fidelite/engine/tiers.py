@@ -10,8 +10,12 @@ timeline, with the qualifying value that justified it.
 Invariants: an upgrade never waits; a downgrade only happens at a re-qualification
 date (after the grace period, if any) and, with ``one_level``, moves one level at a
 time; the base level has no re-qualification date. The one exception is a refund
-(:func:`on_refund`): it undoes at once an upgrade its purchase unlocked that the rest
-of the member's activity never earned, and dates it later if only later activity did.
+(:func:`on_refund`): it plays the member's history again without what was refunded,
+so it undoes at once an upgrade its purchase unlocked that the rest of the member's
+activity never earned (back to the level held before, with its dates), dates it later
+if only later activity did, and writes the re-qualifications, grace periods and
+downgrades that went otherwise without the purchase; the member's dates are then the
+ones those steps give, and each entry is dated at the refund.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from itertools import accumulate
@@ -157,50 +161,204 @@ def on_refund(
 ) -> tuple[TierState, list[TierChange]]:
     """After a refund at ``at`` of a purchase made at ``purchase_at``.
 
-    ``activities`` are the member's, the refunded part already taken out. Only a level
-    reached at or after the purchase (``state.since``) is looked at; older levels are
-    left to re-qualification, as is a manual assignment. The member keeps the level if
-    the remaining value reached its threshold at some moment from the upgrade to the
-    refund, each moment judged over its own window (a purchase made after the upgrade
-    counts from its own time, one that left a rolling window no longer counts):
+    ``activities`` are the member's, the refunded part already taken out. The tier
+    history is played again without what was refunded, from a moment the refund cannot
+    have changed, up to the refund: upgrades when the value reaches a threshold (each
+    moment over its own window), and every re-qualification, grace period and downgrade
+    at its own date, as :func:`on_activity` and :func:`review` apply them. That moment
+    is the date the current level was reached, when the purchase came after it (the
+    member then had that level with its next re-qualification date, whatever the
+    purchase did); otherwise the base level before any activity. A manual assignment
+    in force is left alone.
 
-    - reached at the upgrade already: nothing changes;
-    - reached only later: the level now dates from that moment, and so does its next
-      re-qualification (``requalified`` on the timeline, value at that moment);
-    - never reached: the upgrade is undone (``upgrade_reversed``, with the highest value
-      the member had from the upgrade to the refund): the member goes to the level
-      they qualified for at the upgrade, or to a higher one (still below the level
-      taken back) from the first moment they qualified for it.
+    Only what the refund changes is written; each entry is dated at the refund (the
+    member held the level until then), and the member's dates (``since``,
+    ``review_at``, ``grace_until``) are the ones the history played again gives:
+
+    - the upgrade the purchase unlocked is undone (``upgrade_reversed``, with the
+      highest value from the upgrade to the refund) back to the level held before the
+      purchase, with its own dates (a grace period in course, a level kept by a
+      one-level downgrade), or to a higher one still below the level taken back, from
+      the first moment later activity reached it;
+    - reached again only by later activity: the level now dates from that moment, and
+      so does its next re-qualification (``requalified``, value at that moment);
+    - every re-qualification step from the purchase to the refund that now goes
+      otherwise is written in date order after it, its reason saying the date it took
+      effect (``refund: on 2026-01-10, spend 0 below 300 at re-qualification``): a grace
+      period started, a downgrade (one level at a time with ``one_level``), a level
+      kept, an upgrade by later activity;
+    - a grace period the purchase ended (``requalified`` during the grace) starts again
+      until its own end (``grace_started``), or, when that end has passed, gives way to
+      the downgrade written as above.
+
+    Nothing changes when the history played again ends where the member stands, the
+    due re-qualifications apart (left to the daily job). A base level never left is
+    dated as the state's ``since`` (the moment of the upgrade taken back).
     """
-    if state.assigned_until is not None or state.since < purchase_at:
+    if state.assigned_until is not None:
         return state, []
-    current = policy.index(state.tier)
-    threshold = policy.levels[current].threshold
-    value = window_value(policy, activities, state.since, zone)
-    if value >= threshold:
+    start = _refund_anchor(policy, state, purchase_at, zone)
+    replayed, steps = _replay(policy, start, activities, at, zone)
+    if replayed.since == _BEFORE_ANY:
+        replayed = replace(replayed, since=state.since)
+    current, _ = review(policy, state, activities, at, zone)
+    if replayed == current:
         return state, []
-    level, since = qualified_level(policy, value), state.since
-    best, best_at = value, state.since
+    before = next((s.to_tier for s in reversed(steps) if s.at < purchase_at), start.tier)
+    later = [s for s in steps if s.at >= purchase_at]
+    entries = _refund_entries(policy, state, activities, before, later, at, zone)
+    if entries:
+        return replayed, entries
+    return _refund_without_step(policy, state, replayed, activities, at, zone)
+
+
+_BEFORE_ANY = datetime.min.replace(tzinfo=UTC)
+"""The ``since`` of the base level a history played again from the start begins on."""
+
+
+def _refund_anchor(
+    policy: TierPolicy, state: TierState, purchase_at: datetime, zone: ZoneInfo
+) -> TierState:
+    """Where the member stood at a moment the refunded purchase cannot have changed.
+
+    Every change that sets ``since`` (upgrade, downgrade, end of an assignment, a
+    refund) also sets the next re-qualification from it, so a level reached before the
+    purchase is known as it was at ``since``. A level reached at or after it may be the
+    purchase's doing: the history is then played from the base level.
+    """
+    if state.since < purchase_at:
+        base = policy.index(state.tier) == 0
+        return TierState(
+            state.tier, state.since, None if base else _next_review(policy, state.since, zone)
+        )
+    return TierState(policy.levels[0].id, _BEFORE_ANY)
+
+
+def _replay(
+    policy: TierPolicy,
+    start: TierState,
+    activities: Sequence[Activity],
+    until: datetime,
+    zone: ZoneInfo,
+) -> tuple[TierState, list[TierChange]]:
+    """The tier history from ``start`` to ``until``: at each moment of activity, the
+    re-qualification steps due by then, then the activity (:func:`on_activity`, only
+    where it can upgrade or end a grace period); then the steps due by ``until``."""
+    rank = {tier.id: i for i, tier in enumerate(policy.levels)}
+    state, changes = start, []
+    for moment, value in _values_after(policy, activities, start.since, until, zone):
+        due = state.assigned_until or state.grace_until or state.review_at
+        if due is not None and due <= moment:
+            state, done = review(policy, state, activities, moment, zone)
+            changes += done
+        higher = rank[state.tier] + 1
+        upgrades = higher < len(policy.levels) and value >= policy.levels[higher].threshold
+        if upgrades or state.grace_until is not None:
+            state, done = on_activity(policy, state, activities, moment, zone)
+            changes += done
+    state, done = review(policy, state, activities, until, zone)
+    return state, changes + done
+
+
+def _refund_entries(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    before: str,
+    later: Sequence[TierChange],
+    at: datetime,
+    zone: ZoneInfo,
+) -> list[TierChange]:
+    """The timeline entries of a refund at ``at``, from the member's current level.
+
+    ``before`` is the level the history played again holds just before the purchase,
+    ``later`` its changes from the purchase on. While the level taken back is pending,
+    later upgrades are folded in (to it: kept from that moment; below it: the level the
+    reversal goes to); the first other step writes the reversal, then each step follows.
+    """
+    shown, target = state.tier, before
+    pending = target != shown
+    entries: list[TierChange] = []
+    for step in later:
+        if pending and step.kind is ChangeKind.upgrade:
+            if policy.index(step.to_tier) >= policy.index(shown):
+                entries.append(_kept_from(policy, state, activities, step.at, at, zone))
+                pending = False
+            else:
+                target = step.to_tier
+            continue
+        if pending:
+            entries.append(_reversal(policy, state, activities, target, at, zone))
+            shown, pending = target, False
+        day = step.at.astimezone(zone).date()
+        reason = f"refund: on {day}, {step.reason}"
+        entries.append(TierChange(at, step.kind, shown, step.to_tier, step.value, reason))
+        shown = step.to_tier
+    if pending:
+        entries.append(_reversal(policy, state, activities, target, at, zone))
+    return entries
+
+
+def _kept_from(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    since: datetime,
+    at: datetime,
+    zone: ZoneInfo,
+) -> TierChange:
+    """The level taken back is reached again by later activity from ``since``."""
+    value = window_value(policy, activities, since, zone)
+    threshold = policy.levels[policy.index(state.tier)].threshold
+    day = since.astimezone(zone).date()
+    reason = f"refund: {policy.metric.value} {value} reaches {threshold} from {day}"
+    return TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)
+
+
+def _reversal(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    target: str,
+    at: datetime,
+    zone: ZoneInfo,
+) -> TierChange:
+    """The level taken back, down to ``target``, with the highest value the member had
+    from the upgrade (``state.since``) to the refund."""
+    best, best_at = window_value(policy, activities, state.since, zone), state.since
     for moment, moment_value in _values_after(policy, activities, state.since, at, zone):
         if moment_value > best:
             best, best_at = moment_value, moment
-        reached = min(qualified_level(policy, moment_value), current)
-        if reached > level:
-            level, since = reached, moment
-            if level == current:
-                break
-    if level == current:
-        value = window_value(policy, activities, since, zone)
-        day = since.astimezone(zone).date()
-        reason = f"refund: {policy.metric.value} {value} reaches {threshold} from {day}"
-        new = TierState(state.tier, since, _next_review(policy, since, zone))
-        return new, [TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)]
     value = window_value(policy, activities, best_at, zone)
-    tier = policy.levels[level]
-    review_at = None if level == 0 else _next_review(policy, since, zone)
+    threshold = policy.levels[policy.index(state.tier)].threshold
     reason = f"refund: {policy.metric.value} {value} no longer reaches {threshold}"
-    change = TierChange(at, ChangeKind.upgrade_reversed, state.tier, tier.id, value, reason)
-    return TierState(tier.id, since, review_at), [change]
+    return TierChange(at, ChangeKind.upgrade_reversed, state.tier, target, value, reason)
+
+
+def _refund_without_step(
+    policy: TierPolicy,
+    state: TierState,
+    replayed: TierState,
+    activities: Sequence[Activity],
+    at: datetime,
+    zone: ZoneInfo,
+) -> tuple[TierState, list[TierChange]]:
+    """The same level, on other dates: the purchase ended a grace period that now goes
+    on (``grace_started``), or it moved the next re-qualification (``requalified``)."""
+    value = window_value(policy, activities, at, zone)
+    threshold = policy.levels[policy.index(state.tier)].threshold
+    metric = policy.metric.value
+    if replayed.grace_until is not None:
+        end = replayed.grace_until.astimezone(zone).date()
+        reason = f"refund: {metric} {value} below {threshold}; grace until {end} again"
+        kind = ChangeKind.grace_started
+    elif (replayed.review_at, replayed.grace_until) != (state.review_at, state.grace_until):
+        due = "none" if replayed.review_at is None else replayed.review_at.astimezone(zone).date()
+        reason = f"refund: {metric} {value}; next re-qualification {due}"
+        kind = ChangeKind.requalified
+    else:
+        return state, []
+    return replayed, [TierChange(at, kind, state.tier, replayed.tier, value, reason)]
 
 
 def _values_after(
