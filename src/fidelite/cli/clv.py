@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import typer
+from numpy.typing import NDArray
 
 from fidelite.analytics.engine import Dataset, open_dataset
 from fidelite.analytics.errors import InputError
@@ -243,6 +244,9 @@ def fit_command(
             result = _fit_model(model.value, table, time_unit.value, penalizer, period_length)
     context: dict[str, Any] = {"input": str(input), "calibration_end": end,
                                "time_unit": time_unit.value}  # fmt: skip
+    if model is Model.gammagamma:
+        heavy_tail = gammagamma.infinite_mean_note(result.param_array())
+        notes += [heavy_tail] if heavy_tail else []
     if notes:
         context["notes"] = notes
     _print_fit(result, context, fmt)
@@ -330,23 +334,33 @@ def predict_command(
             valued.population,
         )
         assert preds.expected_spend is not None and preds.clv is not None
+        theta = spend_fit.param_array()
+        frequency = _column(table, "frequency")
+        infinite = ~gammagamma.spend_defined(theta, frequency)
+        notes += _infinite_spend_notes(theta, frequency, infinite)
         result = table.select(["customer_id", "frequency", "recency", "T", "monetary_value"])
-        for name, values in (
-            ("probability_alive", preds.probability_alive),
-            ("expected_purchases", preds.expected_purchases),
-            ("expected_spend", preds.expected_spend),
-            ("clv", preds.clv),
+        for name, values, explained in (
+            ("probability_alive", preds.probability_alive, None),
+            ("expected_purchases", preds.expected_purchases, None),
+            ("expected_spend", preds.expected_spend, infinite),
+            ("clv", preds.clv, infinite),
         ):
             missing = ~np.isfinite(values)
-            if missing.any():
+            unexplained = missing if explained is None else missing & ~explained
+            if unexplained.any():
                 notes.append(
-                    f"{name}: no finite value for {int(missing.sum()):,} customers at the "
+                    f"{name}: no finite value for {int(unexplained.sum()):,} customers at the "
                     "fitted parameters (left empty)"
                 )
             result = result.append_column(name, pa.array(values, mask=missing))
         result = result.append_column("churn_risk", pa.array(churn_risk(preds.probability_alive)))
         _write_table(result, out)
-    population_row, population_notes = _finite_or_null(population.__dict__, "population")
+    population_fields = dict(population.__dict__)
+    if gammagamma.infinite_mean_note(theta):  # explained by the spend notes: no generic note
+        population_fields["mean_spend_per_transaction"] = None
+        if infinite.any():
+            population_fields["existing_customers_expected_value"] = None
+    population_row, population_notes = _finite_or_null(population_fields, "population")
     notes += population_notes
     summary = {
         "out": str(out),
@@ -364,6 +378,41 @@ def predict_command(
         console.print(f"Wrote {result.num_rows:,} customers to {out}")
         print_rows([population_row], OutputFormat.table, title="Population expectations")
         _print_notes(notes)
+
+
+def _infinite_spend_notes(
+    theta: FloatArray, frequency: FloatArray, infinite: NDArray[np.bool_]
+) -> list[str]:
+    """What a spend fit with q <= 1 leaves out of ``predict``, and why (none when q > 1).
+
+    The mean spend is infinite, and so is the expected spend of every customer with
+    p x + q - 1 <= 0: those customers' expected_spend and clv are left empty (never the
+    negative number the formula gives), and so are the population's mean spend and, when
+    any customer is left empty, the base's total value; the other customers keep theirs.
+    """
+    heavy_tail = gammagamma.infinite_mean_note(theta)
+    if heavy_tail is None:
+        return []
+    p, q, _ = theta
+    population = "population.mean_spend_per_transaction"
+    if not infinite.any():
+        return [heavy_tail, f"{population}: null, infinite at q <= 1"]
+    top = int(frequency[infinite].max())
+    who = (
+        "without a repeat purchase"
+        if top == 0
+        else f"with at most {top} repeat purchase{'s' if top != 1 else ''}"
+    )
+    left = int(infinite.sum())
+    kept = int(infinite.size - left)
+    return [
+        heavy_tail,
+        f"expected_spend, clv: empty for {left:,} customer{'s' if left != 1 else ''} {who}: "
+        f"at q <= 1 their expected spend p(gamma + x m)/(p x + q - 1) is infinite "
+        f"(p x + q - 1 <= 0 for x <= (1 - q)/p = {(1.0 - q) / p:.4g}); "
+        f"the {kept:,} other{'s' if kept != 1 else ''} keep theirs",
+        f"{population}, population.existing_customers_expected_value: null, infinite at q <= 1",
+    ]
 
 
 @app.command("validate")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
 from fidelite.clv.fitting import FitResult, maximize_likelihood
@@ -190,16 +190,33 @@ def fit(data: SpendData, *, penalizer: float = 0.0) -> FitResult:
     )
 
 
+def spend_defined(theta: FloatArray, x: FloatArray) -> NDArray[np.bool_]:
+    """Where the conditional expected spend is a finite number: p x + q - 1 > 0.
+
+    Given x repeat purchases of mean m, a customer's nu is Gamma(q + p x, gamma + x m)
+    and E[value] = p E[1/nu] exists only for q + p x > 1. Always true when q > 1; at
+    q <= 1 it fails for customers with x <= (1 - q) / p (the one-time buyers at least).
+    """
+    p, q, _ = theta
+    defined: NDArray[np.bool_] = p * np.asarray(x, dtype=np.float64) + q - 1.0 > 0.0
+    return defined
+
+
 def expected_spend(theta: FloatArray, x: FloatArray, m: FloatArray) -> FloatArray:
     """E[value per transaction | x, m] = p (gamma + x m) / (p x + q - 1).
 
     A weighted average of the population mean p gamma / (q-1) and the customer's own
     mean m, with weight p x / (p x + q - 1) on the latter; customers with x = 0 get the
-    population mean (m is ignored). Needs q > 1 (finite population mean).
+    population mean (m is ignored). Where p x + q - 1 <= 0 (only possible when q <= 1,
+    see :func:`spend_defined`) the expectation is infinite and ``inf`` is returned, never
+    the negative number the formula gives there (lifetimes returns that number).
     """
     p, q, gamma = theta
+    x = np.asarray(x, dtype=np.float64)
     m_used = np.where(x > 0, m, 0.0)
-    spend: FloatArray = p * (gamma + x * m_used) / (p * x + q - 1.0)
+    defined = spend_defined(theta, x)
+    denominator = np.where(defined, p * x + q - 1.0, 1.0)
+    spend: FloatArray = np.where(defined, p * (gamma + x * m_used) / denominator, np.inf)
     return spend
 
 
@@ -207,3 +224,15 @@ def population_mean_spend(theta: FloatArray) -> float:
     """E[value per transaction] across customers: p gamma / (q - 1) (infinite if q <= 1)."""
     p, q, gamma = theta
     return float(p * gamma / (q - 1.0)) if q > 1.0 else float("inf")
+
+
+def infinite_mean_note(theta: FloatArray) -> str | None:
+    """Why the fit gives no mean spend (q <= 1), in words for an analyst; None when q > 1."""
+    q = float(theta[1])
+    if q > 1.0:
+        return None
+    return (
+        f"gammagamma: q = {q:.4g} <= 1: the spend per transaction this fit describes is so "
+        "heavy-tailed that its mean, p*gamma/(q-1), is infinite (it exists only for q > 1); "
+        "check the amounts for outliers (a few very large values) or fit on a longer history"
+    )

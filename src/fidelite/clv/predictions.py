@@ -145,7 +145,9 @@ def predict_customers(
 
     ``triples`` must come from :func:`fidelite.clv.triples.compress` with
     ``keep_inverse=True``; ``monetary_value`` is each customer's mean repeat spend (in
-    the same customer order), needed with ``spend_fit``.
+    the same customer order), needed with ``spend_fit``. A customer whose expected spend
+    is infinite (a spend fit with q <= 1, see :func:`gammagamma.spend_defined`) gets
+    ``inf`` as spend and CLV, never a negative number.
     """
     if triples.inverse is None:
         raise ValueError("the triples were compressed without keep_inverse=True")
@@ -160,7 +162,9 @@ def predict_customers(
             raise ValueError("monetary_value must give one mean spend per customer")
         frequency = triples.frequency[inverse]
         spend = gammagamma.expected_spend(spend_fit.param_array(), frequency, monetary_value)
-        clv = spend * per_triple.discounted_purchases[inverse]
+        # inf where the spend has no finite mean (q <= 1 and few repeat purchases).
+        with np.errstate(invalid="ignore"):
+            clv = spend * per_triple.discounted_purchases[inverse]
     return CustomerPredictions(
         probability_alive=per_triple.probability_alive[inverse],
         expected_purchases=per_triple.expected_purchases[inverse],
@@ -189,7 +193,11 @@ def population_summary(
     spend_fit: FitResult | None = None,
     customer_predictions: CustomerPredictions | None = None,
 ) -> PopulationSummary:
-    """Expected purchases of a new customer over the horizon, and totals for the base."""
+    """Expected purchases of a new customer over the horizon, and totals for the base.
+
+    The mean spend is ``inf`` when the spend fit has q <= 1, and so is the base's value
+    when a customer's CLV is (:func:`predict_customers`).
+    """
     model = purchase_model(fit.model)
     theta = fit.param_array()
     per_triple = predict_triples(fit, triples, horizon, steps=1)

@@ -4,7 +4,9 @@ BG/NBD (purchases) and Gamma-Gamma (spend) are fitted on the report's per-custom
 summary in weeks, and every customer is valued over the next 52 weeks at a 10 % yearly
 discount rate (:func:`fidelite.clv.valuation.value_customers`). When the data cannot
 support a fit (too few repeat customers, no convergence) the section says why and the
-rest of the report is still written.
+rest of the report is still written. When the spend fit leaves some customers without a
+finite CLV (Gamma-Gamma q <= 1: a heavy-tailed spend with an infinite mean), the CLV
+chart gives way to the reason and the P(alive) chart is still shown.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.summary import customer_summary
+from fidelite.clv import gammagamma
 from fidelite.clv.fitting import FitError
 from fidelite.clv.triples import FloatArray, SummaryError
 from fidelite.clv.valuation import column, value_customers
@@ -51,7 +54,7 @@ def compute(ds: Dataset) -> dict[str, Any]:
         "discount_rate": DISCOUNT_RATE,
         "purchase_model": valued.fit.as_dict(),
         "spend_model": valued.spend_fit.as_dict(),
-        "clv": _clv_figures(valued.clv),
+        "clv": _clv_figures(valued.clv, valued.spend_fit.param_array()),
         "probability_alive": {
             "customers": repeaters,
             "one_time_buyers_not_shown": int(frequency.size - repeaters),
@@ -62,7 +65,19 @@ def compute(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def _clv_figures(clv: FloatArray) -> dict[str, Any]:
+def _clv_figures(clv: FloatArray, spend_theta: FloatArray) -> dict[str, Any]:
+    """The CLV distribution, or ``{"error": reason}`` when a customer's CLV is no number."""
+    missing = int((~np.isfinite(clv)).sum())
+    if missing:
+        heavy_tail = gammagamma.infinite_mean_note(spend_theta)
+        who = f"{missing:,} customer{'s' if missing != 1 else ''}"
+        return {
+            "error": f"{heavy_tail}; the expected spend, and so the CLV, of {who} with few "
+            "repeat purchases (p x + q - 1 <= 0) is infinite, so no distribution is shown"
+            if heavy_tail
+            else f"the CLV of {who} is not a finite number at the fitted parameters, so no "
+            "distribution is shown"
+        }
     ranked = np.sort(clv)[::-1]
     top = int(np.ceil(0.2 * ranked.size))
     total = float(ranked.sum())
@@ -118,6 +133,15 @@ def section(data: dict[str, Any], make: Section) -> str:
             f"<p><b>Why:</b> {escape(data['error'])}.</p>",
             "BG/NBD + Gamma-Gamma; see docs/clv.md.",
         )
+    if "error" in data["clv"]:
+        clv = make(
+            "Customer lifetime value (next 12 months)",
+            "Predicted value of each customer over the next year (BG/NBD and Gamma-Gamma).",
+            "Not shown for this data.",
+            f"<p><b>Why:</b> {escape(data['clv']['error'])}.</p>",
+            "BG/NBD + Gamma-Gamma; see docs/clv.md.",
+        )
+        return clv + _alive_chart(data, make)
     return _clv_chart(data, make) + _alive_chart(data, make)
 
 
