@@ -16,7 +16,7 @@ from fidelite.engine import Event
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.privacy import erase_member
 from fidelite.processing import EventProcessor, Outcome
-from fidelite.processing.importer import import_events, write_rejects
+from fidelite.processing.importer import import_events, import_members, write_rejects
 from fidelite.processing.recorded import Repeated, settle_duplicates
 from fidelite.processing.tables import member_states
 from fidelite.program import parse_program
@@ -211,3 +211,65 @@ def test_settle_duplicates_answers_erased_member_event_as_repeated(
         {"points": 12},
     )
     assert snapshot(pdb) == before
+
+
+MEMBER_HEADER = ["member", "joined_at", "birth_date", "segments", "attributes"]
+CRM = [
+    ["ann", "2026-10-01T10:00:00+02:00", "1990-05-17", "newsletter", '{"city": "Lyon"}'],
+    ["bob", "", "1985-01-02", "", ""],
+]
+
+
+def write_members(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MEMBER_HEADER)
+        writer.writerows(rows)
+    return path
+
+
+def test_import_members_rerun_after_erasure_does_not_enrol_erased_member(
+    pdb: Database, tmp_path: Path
+) -> None:
+    _, member_id = imported_and_erased(pdb, tmp_path)
+    crm = write_members(tmp_path / "crm.csv", [*CRM, ["ann", "", "", "", '{"city": "Lyon"}']])
+    before = snapshot(pdb)
+    report = import_members(
+        processor(pdb), crm, now=datetime.fromisoformat("2026-12-01T00:00:00+00:00")
+    )
+    assert report.summary() == {
+        "rows": 3, "created": 0, "updated": 1, "unchanged": 0, "rejected": 2,
+        "rejected_by_code": {"member_erased": 2},
+    }  # fmt: skip
+    told = ("the member 'ann' was erased on 2026-11-20: a member row without a joined_at "
+            "after the erasure does not enrol the reference again")  # fmt: skip
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (2, "ann", "member_erased", told),
+        (4, "ann", "member_erased", told),
+    ]
+    assert member_refs(pdb) == ["bob", f"erased-{member_id}"]  # ann not enrolled again
+    after = snapshot(pdb)
+    assert {name for name in before if before[name] != after[name]} == {"member_states"}  # bob
+
+
+def test_import_members_row_joined_after_erasure_enrols_a_new_member(
+    pdb: Database, tmp_path: Path
+) -> None:
+    _, member_id = imported_and_erased(pdb, tmp_path)
+    crm = write_members(tmp_path / "crm.csv", [
+        ["ann", "2026-11-21T10:00:00+01:00", "", "", '{"city": "Paris"}'],
+    ])  # fmt: skip
+    report = import_members(
+        processor(pdb), crm, now=datetime.fromisoformat("2026-12-01T00:00:00+00:00")
+    )
+    assert report.summary() == {
+        "rows": 1, "created": 1, "updated": 0, "unchanged": 0, "rejected": 0,
+        "rejected_by_code": {},
+    }  # fmt: skip
+    assert member_refs(pdb) == ["ann", "bob", f"erased-{member_id}"]
+    ann = processor(pdb).member_profile("ann")
+    assert ann is not None and (ann["attributes"], ann["birth_date"]) == ({"city": "Paris"}, None)
+    # the reference, enrolled anew, is a member like any other: a file naming it updates it
+    again = import_members(processor(pdb), write_members(tmp_path / "crm2.csv", [CRM[0]]),
+                           now=datetime.fromisoformat("2026-12-02T00:00:00+00:00"))  # fmt: skip
+    assert (again.summary()["updated"], again.summary()["rejected"]) == (1, 0)

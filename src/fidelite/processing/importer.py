@@ -345,12 +345,15 @@ def _settle(
 def _erased_history(event: Event, held: _Held) -> ProcessingError:
     """``member_erased``: a row of an erased member's history that is not recorded. The
     message names no tombstone (that would link the erased member to its reference)."""
-    day = held.erased_at.astimezone(UTC).date().isoformat()
-    return ProcessingError(
-        ERASED, f"the member {event.member!r} was erased on {day}: an event dated at or "
-        "before the erasure belongs to the erased history and is not imported (an event "
-        "after it enrols the reference as a new member)",
-    )  # fmt: skip
+    return ProcessingError(ERASED, _erased_message(event.member, held.erased_at,
+        "an event dated at or before the erasure belongs to the erased history and is not "
+        "imported (an event after it enrols the reference as a new member)"))  # fmt: skip
+
+
+def _erased_message(ref: str, erased_at: datetime, why: str) -> str:
+    """Why a row of an erased reference was not imported, naming the reference as the
+    file gave it and the day of the erasure, never the tombstone."""
+    return f"the member {ref!r} was erased on {erased_at.astimezone(UTC).date()}: {why}"
 
 
 def _events_applier(
@@ -554,12 +557,17 @@ def import_members(
     report = MemberImportReport()
     rows = read_rows(path, MEMBER_COLUMNS)
 
+    erased: dict[str, ErasedRef] = {}  # the current chunk's erased references
+
     def one(conn: Connection, row: Row) -> MemberChange | RejectedRow:
-        return _save_member(processor, conn, row, now)
+        return _save_member(processor, conn, row, now, erased)
 
     save = _alone(processor.db, one)
     while part := list(islice(rows, chunk)):
-        outcomes = _chunk_or_alone(processor.db, part, _members_applier(processor, part, now), save)
+        with processor.db.read() as conn:
+            erased = erased_refs(conn, processor.program.id, {_member_ref(r.cells) for r in part})
+        applier = _members_applier(processor, part, now, erased)
+        outcomes = _chunk_or_alone(processor.db, part, applier, save)
         for row, outcome in zip(part, outcomes, strict=True):
             report.rows += 1
             if isinstance(outcome, Failed):
@@ -574,25 +582,41 @@ def import_members(
 
 
 def _members_applier(
-    processor: EventProcessor, part: list[Row], now: datetime
+    processor: EventProcessor, part: list[Row], now: datetime, erased: dict[str, ErasedRef]
 ) -> Callable[[Connection], list[MemberChange | RejectedRow]]:
     """What saves a chunk's members in one transaction, each under its savepoint."""
 
     def apply(conn: Connection) -> list[MemberChange | RejectedRow]:
-        return [_save_member(processor, conn, row, now) for row in part]
+        return [_save_member(processor, conn, row, now, erased) for row in part]
 
     return apply
 
 
 def _save_member(
-    processor: EventProcessor, conn: Connection, row: Row, now: datetime
+    processor: EventProcessor,
+    conn: Connection,
+    row: Row,
+    now: datetime,
+    erased: dict[str, ErasedRef],
 ) -> MemberChange | RejectedRow:
-    """Enrol or update the row's member under a savepoint; a bad row is returned."""
+    """Enrol or update the row's member under a savepoint; a bad row is returned.
+
+    A row for an erased reference that no member holds now is refused (``member_erased``)
+    unless it says the person joined after the (latest) erasure: a members file
+    exported before the erasure must not enrol the erased person again with their
+    profile. A member enrolled anew under the reference since is updated as any other.
+    """
     ref = _member_ref(row.cells)
     try:
         if row.problem:
             raise ValueError(row.problem)
         ref, profile, joined = row_to_member(row.cells, now)
+        found = erased.get(ref)
+        joined_anew = _given(row.cells.get("joined_at")) and not (found and found.before(joined))
+        if found and not joined_anew and processor.member_profile(ref, conn=conn) is None:
+            return RejectedRow(row.number, ref, ERASED, _erased_message(ref, found.last_erased_at,
+                "a member row without a joined_at after the erasure does not enrol the "
+                "reference again"))  # fmt: skip
         return processor.save_member(ref, profile, at=joined, conn=conn)
     except ValueError as exc:
         return RejectedRow(row.number, ref, "invalid_row", str(exc))
