@@ -36,7 +36,10 @@ Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
 JSON list, or names separated by ``;``) and ``attributes`` (JSON object). A new member
 is enrolled; an existing one gets the given fields (its join date stays); a row that
-changes nothing counts as unchanged, so re-running the file changes nothing.
+changes nothing counts as unchanged, so re-running the file changes nothing. A row for
+an erased reference no member holds now is rejected (``member_erased``) unless its
+``joined_at`` is after the erasure: a file exported before the erasure does not enrol
+the erased person again with their profile.
 """
 
 from __future__ import annotations
