@@ -18,6 +18,11 @@ member held at the deadline. The expiry job (:meth:`fidelite.ledger.Ledger.expir
 finds candidates in one read, then, per member and currency, recomputes the lapse
 under the member's lock before it moves anything, so an activity recorded meanwhile
 is taken into account and nothing expires twice.
+
+Points lapse at the deadline, not when the job runs: given the policy, a spend or a
+debit adjustment computes the same lapse (:func:`member_lapse`) under the same lock and
+refuses the lapsed points, and the balance leaves them out, as both do for lots past
+their expiry date. Moving them out stays the job's: a refused spend writes nothing.
 """
 
 from __future__ import annotations
@@ -205,12 +210,15 @@ def member_lapse(
 ) -> Lapse | None:
     """The member's latest lapse by ``as_of`` that still holds points in ``currency``.
 
-    Called under the member's lock: activities only need reading from the oldest lot
-    the member still holds, since an earlier lapse cannot concern any held point.
+    Called under the member's lock by the expiry job and by every debit (spend, debit
+    adjustment), so that both see the same lapse. Activities only need reading from the
+    oldest lot the member still holds, since an earlier lapse cannot concern any held
+    point; and when that lot is younger than the shortest N months, none is read at all
+    (one indexed read: the common case of a member who spends what they earn).
     """
     since = conn.execute(_OLDEST_HELD, {"m": member_id, "c": currency}).scalar_one()
-    if since is None or since > as_of:
-        return None
+    if since is None or since > rule.earliest_lapsing(as_of):
+        return None  # nothing held is old enough to have lapsed: no activity to read
     times = conn.execute(
         _MEMBER_ACTIVITY,
         {"m": member_id, "p": program_id, "r": member_ref, "since": since, "at": as_of},
@@ -223,6 +231,19 @@ def lapsed_lots(conn: Connection, member_id: int, currency: str, lapse: Lapse) -
     rows = conn.execute(_LAPSED_LOTS, {"m": member_id, "c": currency,
                                        "last": lapse.last_activity})  # fmt: skip
     return [OpenLot(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows]
+
+
+def lapsed_points(
+    conn: Connection, member_id: int, currency: str, lapse: Lapse, at: datetime
+) -> int:
+    """Points of ``lapse`` the member still holds at ``at`` (the job has not moved them
+    out yet), less those of lots past their own expiry date by then: those count as
+    expired by date, as the job's entry counts them."""
+    return sum(
+        lot.remaining
+        for lot in lapsed_lots(conn, member_id, currency, lapse)
+        if lot.expires_at is None or lot.expires_at > at
+    )
 
 
 # ---------------------------------------------------------------------- warnings

@@ -35,7 +35,13 @@ from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
 from fidelite.ledger.errors import Rejected, RejectionCode, invalid
 from fidelite.ledger.idempotency import request_hash
-from fidelite.ledger.inactivity import Inactivity, lapsed_lots, lapsed_subjects, member_lapse
+from fidelite.ledger.inactivity import (
+    Inactivity,
+    lapsed_lots,
+    lapsed_points,
+    lapsed_subjects,
+    member_lapse,
+)
 from fidelite.ledger.plan import Plan, Target, apply
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.state import (
@@ -336,11 +342,21 @@ class Ledger:
         reason: str = "spend",
         source: str | None = None,
         detail: dict[str, Any] | None = None,
+        policy: ExpiryPolicy | None = None,
+        zone: ZoneInfo | None = None,
         conn: Connection | None = None,
     ) -> Receipt:
-        """Spend ``points``, drawing the soonest-expiring available lots first."""
+        """Spend ``points``, drawing the soonest-expiring available lots first.
+
+        Lots past their expiry date at ``at`` are not spendable. Given the program's
+        expiry ``policy`` and ``zone`` (as :meth:`expire` takes them), points that lapsed
+        by inactivity at ``at`` are not either, whether or not the expiry job has moved
+        them out yet (:func:`_lapse`). The policy is the program's, not the request's: it
+        is not part of the key's fingerprint, and a retry replays the first answer.
+        """
         pts = valid.points(points)
         when = self._at(at)
+        rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         request = {
             "op": "spend", "member_ref": member_ref, "currency": currency, "points": pts,
             "at": at and when, "reason": reason, "source": source, "detail": detail,
@@ -350,7 +366,8 @@ class Ledger:
             plan = Plan(
                 "spend", "debit", pts, _reason(reason), _opt(source, "source"), detail=detail
             )
-            _debit_lots(plan, conn, subject, pts, "redeemed", when)
+            lapse = _lapse(conn, program_id, subject, rule, when)
+            _debit_lots(plan, conn, subject, pts, "redeemed", when, lapse)
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
@@ -369,11 +386,18 @@ class Ledger:
         at: datetime | str | None = None,
         expires_at: datetime | str | None = None,
         detail: dict[str, Any] | None = None,
+        policy: ExpiryPolicy | None = None,
+        zone: ZoneInfo | None = None,
         conn: Connection | None = None,
     ) -> Receipt:
-        """A manual credit (``points`` > 0, e.g. goodwill) or debit (< 0), with who and why."""
+        """A manual credit (``points`` > 0, e.g. goodwill) or debit (< 0), with who and why.
+
+        A debit draws lots as :meth:`spend` does: given the program's expiry ``policy``
+        and ``zone``, never points that lapsed by inactivity at ``at``.
+        """
         pts = valid.signed_points(points)
         when = self._at(at)
+        rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         who = valid.text(actor, "actor")
         why = valid.text(reason, "reason")
         expiry = valid.optional_moment(expires_at, "expires_at")
@@ -391,7 +415,8 @@ class Ledger:
             if pts > 0:
                 credit_new_lot(plan, target, pts, "adjustment", when, expiry, None)
             else:
-                _debit_lots(plan, conn, subject, -pts, "adjustment", when)
+                lapse = _lapse(conn, program_id, subject, rule, when)
+                _debit_lots(plan, conn, subject, -pts, "adjustment", when, lapse)
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
@@ -585,9 +610,15 @@ class Ledger:
         *,
         as_of: datetime | str | None = None,
         soon_days: int = 30,
+        policy: ExpiryPolicy | None = None,
+        zone: ZoneInfo | None = None,
         conn: Connection | None = None,
     ) -> Balance:
         """Available / pending / expiring-soon / debt of a member as of ``as_of``.
+
+        Available is what :meth:`spend` could draw at ``as_of``: lots past their expiry
+        date are not counted, nor — given the program's expiry ``policy`` and ``zone`` —
+        points that lapsed by inactivity, even before the expiry job moves them out.
 
         Given ``conn`` (e.g. a writing transaction that holds the member's lock), the
         balance is read there: it then sees that transaction's own changes, and a caller
@@ -596,10 +627,11 @@ class Ledger:
         when = self._at(as_of)
         if isinstance(soon_days, bool) or not isinstance(soon_days, int) or soon_days < 0:
             raise invalid("soon_days", "must be a whole number of days >= 0")
+        rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         if conn is not None:
-            return self._balance(conn, program_id, member_ref, currency, when, soon_days)
+            return self._balance(conn, program_id, member_ref, currency, when, soon_days, rule)
         with self.db.read() as reader:
-            return self._balance(reader, program_id, member_ref, currency, when, soon_days)
+            return self._balance(reader, program_id, member_ref, currency, when, soon_days, rule)
 
     def _balance(
         self,
@@ -609,22 +641,27 @@ class Ledger:
         currency: str,
         when: datetime,
         soon_days: int,
+        rule: Inactivity | None = None,
     ) -> Balance:
         horizon = shifted(when, timedelta(days=soon_days))
         subject = self._subject(conn, program_id, member_ref, currency)
-        row = conn.execute(
-            text(
-                "SELECT "
-                "COALESCE(SUM(CASE WHEN state = 'available' AND (expires_at IS NULL "
-                "  OR expires_at > :at) THEN remaining END), 0), "
-                "COALESCE(SUM(CASE WHEN state = 'pending' THEN remaining END), 0), "
-                "COALESCE(SUM(CASE WHEN state = 'available' AND expires_at > :at "
-                "  AND expires_at <= :h THEN remaining END), 0), "
-                "MIN(CASE WHEN state = 'available' AND expires_at > :at THEN expires_at END) "
-                "FROM lots WHERE member_id = :m AND currency = :c"
-            ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime())),
-            {"at": when, "h": horizon, "m": subject.member_id, "c": currency},
-        ).one()
+        lapse = _lapse(conn, program_id, subject, rule, when)
+        held = "state = 'available'" + ("" if lapse is None else " AND earned_at > :last")
+        stmt = text(
+            "SELECT "
+            f"COALESCE(SUM(CASE WHEN {held} AND (expires_at IS NULL "
+            "  OR expires_at > :at) THEN remaining END), 0), "
+            "COALESCE(SUM(CASE WHEN state = 'pending' THEN remaining END), 0), "
+            f"COALESCE(SUM(CASE WHEN {held} AND expires_at > :at "
+            "  AND expires_at <= :h THEN remaining END), 0), "
+            f"MIN(CASE WHEN {held} AND expires_at > :at THEN expires_at END) "
+            "FROM lots WHERE member_id = :m AND currency = :c"
+        ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime()))
+        params: dict[str, Any] = {"at": when, "h": horizon, "m": subject.member_id, "c": currency}
+        if lapse is not None:  # lapsed lots are gone as of `when`, like lots past their date
+            stmt = stmt.bindparams(bindparam("last", type_=UTCDateTime()))
+            params["last"] = lapse.last_activity
+        row = conn.execute(stmt, params).one()
         debt = conn.execute(
             text(
                 "SELECT COALESCE(SUM(balance), 0) FROM accounts "
@@ -873,22 +910,74 @@ _HISTORY_SQL = text(
 # ---------------------------------------------------------------- plan pieces
 
 
+def _lapse(
+    conn: Connection, program_id: str, subject: _Subject, rule: Inactivity | None, when: datetime
+) -> Lapse | None:
+    """The member's latest inactivity lapse by ``when`` that still holds points in the
+    subject's currency (``None``: no inactivity rule, or nothing held has lapsed).
+
+    With a rule, one indexed read of the member's oldest held lot, and a read of their
+    activity since it only when that lot is old enough to have lapsed; without one,
+    nothing: earns never call this, and programs without the policy pay nothing."""
+    if rule is None:
+        return None
+    return member_lapse(conn, program_id, subject.member_id, subject.member_ref,
+                        subject.currency, rule, when)  # fmt: skip
+
+
 def _debit_lots(
-    plan: Plan, conn: Connection, subject: _Subject, points: int, program_kind: str, when: datetime
+    plan: Plan,
+    conn: Connection,
+    subject: _Subject,
+    points: int,
+    program_kind: str,
+    when: datetime,
+    lapse: Lapse | None = None,
 ) -> None:
-    """Draw ``points`` from spendable lots, soonest-expiring first, or reject."""
-    lots = spendable_lots(conn, subject.member_id, subject.currency, when)
+    """Draw ``points`` from spendable lots, soonest-expiring first, or reject.
+
+    Spendable at ``when``: not past their expiry date and not earned at or before the
+    last activity of ``lapse``, the member's inactivity lapse by ``when`` (:func:`_lapse`,
+    computed under the member's lock as the expiry job computes it, so a debit and a job
+    never both take a point). Lapsed points are only refused, not moved out here: the
+    expiry stays the job's entry (its key, its ``as_of``), so a rejected debit changes
+    nothing and the job later expires them once. The debit is recorded as activity at
+    ``when``, which the lapse already treats as too late for the points earned before
+    the deadline: they stay lapsed.
+    """
+    earned_after = None if lapse is None else lapse.last_activity
+    lots = spendable_lots(conn, subject.member_id, subject.currency, when,
+                          earned_after=earned_after)  # fmt: skip
     available = sum(lot.remaining for lot in lots)
     if available < points:
-        raise Rejected(
-            RejectionCode.INSUFFICIENT_POINTS,
-            f"member {subject.member_ref!r} has {available} {subject.currency} available, "
-            f"{points} requested",
-            field="points",
-            detail={"available": available, "requested": points},
-        )
+        raise _insufficient(conn, subject, available, points, lapse, when)
     _draw(plan, lots, points, "spent")
     plan.program(program_kind, points)
+
+
+def _insufficient(
+    conn: Connection,
+    subject: _Subject,
+    available: int,
+    points: int,
+    lapse: Lapse | None,
+    when: datetime,
+) -> Rejected:
+    """``insufficient_points`` naming what is available and, if any, what lapsed."""
+    message = (
+        f"member {subject.member_ref!r} has {available} {subject.currency} available, "
+        f"{points} requested"
+    )
+    detail: dict[str, Any] = {"available": available, "requested": points}
+    lapsed = 0 if lapse is None else lapsed_points(conn, subject.member_id,
+                                                   subject.currency, lapse, when)  # fmt: skip
+    if lapse is not None and lapsed:
+        deadline = lapse.deadline.astimezone(UTC).isoformat()
+        message += f"; {lapsed} lapsed at {deadline} after no activity since " + (
+            lapse.last_activity.astimezone(UTC).isoformat()
+        )
+        detail |= {"lapsed": lapsed, "lapsed_at": deadline}
+    return Rejected(RejectionCode.INSUFFICIENT_POINTS, message, field="points", detail=detail)
 
 
 def _expiry_plan(

@@ -20,6 +20,7 @@ PROGRAM_KINDS = ("issued", "redeemed", "expired", "adjustment", "written_off")
 
 # Times are bound through the column type so SQLite compares like-formatted text.
 _AT = bindparam("at", type_=UTCDateTime())
+_AFTER = bindparam("after", type_=UTCDateTime())
 
 SPENDING_ORDER = "(expires_at IS NULL), expires_at, earned_at, id"
 
@@ -92,19 +93,32 @@ def program_accounts(conn: Connection, program_id: str, currency: str) -> dict[s
 
 
 def spendable_lots(
-    conn: Connection, member_id: int, currency: str, at: datetime, *, exclude_lot: int | None = None
+    conn: Connection,
+    member_id: int,
+    currency: str,
+    at: datetime,
+    *,
+    exclude_lot: int | None = None,
+    earned_after: datetime | None = None,
 ) -> list[OpenLot]:
-    """Available lots not due to expire at ``at``, in spending order."""
-    rows = conn.execute(
-        text(
-            "SELECT id, remaining, state, expires_at FROM lots "
-            "WHERE member_id = :m AND currency = :c AND state = 'available' "
-            "AND (expires_at IS NULL OR expires_at > :at) AND id <> :x "
-            f"ORDER BY {SPENDING_ORDER}"
-        ).bindparams(_AT),
-        {"m": member_id, "c": currency, "at": at, "x": exclude_lot or -1},
-    ).all()
-    return [_open_lot(r) for r in rows]
+    """Available lots not due to expire at ``at``, in spending order.
+
+    ``earned_after`` (the last activity of an inactivity lapse by ``at``) also leaves
+    out the lots earned at or before it: they lapsed, even if the job has not yet moved
+    them out, exactly as a lot past its expiry date is not spendable before the job.
+    """
+    lapsed = "" if earned_after is None else "AND earned_at > :after "
+    stmt = text(
+        "SELECT id, remaining, state, expires_at FROM lots "
+        "WHERE member_id = :m AND currency = :c AND state = 'available' "
+        f"AND (expires_at IS NULL OR expires_at > :at) AND id <> :x {lapsed}"
+        f"ORDER BY {SPENDING_ORDER}"
+    ).bindparams(_AT)
+    params: dict[str, Any] = {"m": member_id, "c": currency, "at": at, "x": exclude_lot or -1}
+    if earned_after is not None:
+        stmt = stmt.bindparams(_AFTER)
+        params["after"] = earned_after
+    return [_open_lot(r) for r in conn.execute(stmt, params).all()]
 
 
 def due_lots(conn: Connection, member_id: int, currency: str, as_of: datetime) -> list[OpenLot]:
