@@ -85,7 +85,8 @@ def open_program(
 @app.command()
 def balance(
     member: str = typer.Argument(..., help="Member reference."),
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
     currency: str = CurrencyOption,
     as_of: str | None = typer.Option(None, "--as-of", help="Date or time (default: now)."),
     soon_days: int = typer.Option(30, help="Window for 'expiring soon', in days."),
@@ -94,11 +95,22 @@ def balance(
 ) -> None:
     """A member's available, pending, expiring-soon points and debt.
 
+    Points past their expiry date are not available. Under an inactivity policy give
+    the program file (--program-file) so that points that lapsed are not counted as
+    available either, even before the expiry job has moved them out.
+
     Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
+
+    Example: fidelite ledger balance CARD-0001 --program-file program.yaml
     """
     when = _moment(as_of, "--as-of", fmt)
+    target = job_program(program, program_file, fmt)
     ledger = open_ledger(db, fmt)
-    b = run(lambda: ledger.balance(program, member, currency, as_of=when, soon_days=soon_days), fmt)
+    b = run(
+        lambda: ledger.balance(target.id, member, currency, as_of=when, soon_days=soon_days,
+                               policy=target.policy, zone=target.zone),
+        fmt,
+    )  # fmt: skip
     if fmt is OutputFormat.json:
         print_json(asdict(b))
     else:
@@ -194,7 +206,8 @@ def spend(
     member: str = typer.Argument(..., help="Member reference."),
     points: int = typer.Argument(..., help="Points to spend (> 0)."),
     key: str = KeyOption,
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
     currency: str = CurrencyOption,
     at: str | None = AtOption,
     reason: str = typer.Option("spend", help="What the points pay for."),
@@ -204,16 +217,21 @@ def spend(
 ) -> None:
     """Spend a member's points, soonest-expiring first.
 
+    Points past their expiry date cannot be spent. Under an inactivity policy give the
+    program file (--program-file) so that points that lapsed cannot be either, even
+    before the expiry job has moved them out.
+
     Example: fidelite ledger spend CARD-0001 50 --key redeem-77 --reason "free coffee"
     """
     when = _moment(at, "--at", fmt)
+    target = job_program(program, program_file, fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
-        lambda: ledger.spend(
-            program, member, currency, points, key=key, at=when, reason=reason, source=source
-        ),
+        lambda: ledger.spend(target.id, member, currency, points, key=key, at=when,
+                             reason=reason, source=source, policy=target.policy,
+                             zone=target.zone),
         fmt,
-    )
+    )  # fmt: skip
     _show_receipt(receipt, fmt)
 
 
@@ -224,7 +242,8 @@ def adjust(
     reason: str = typer.Option(..., help="Why (kept on the member's history)."),
     actor: str = typer.Option(..., help="Who decided (kept on the member's history)."),
     key: str = KeyOption,
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
     currency: str = CurrencyOption,
     at: str | None = AtOption,
     expires: str | None = typer.Option(None, "--expires", help="Expiry of a credit."),
@@ -234,25 +253,19 @@ def adjust(
     """Manual credit (goodwill) or debit (correction), with reason and actor.
 
     A debit needs `--` before the arguments so the minus sign is not read as an option.
+    A debit draws points as spend does: give --program-file under an inactivity policy.
 
     Example: fidelite ledger adjust CARD-0001 200 --reason "outage" --actor ops --key gw-1
     """
     when, expiry = _moment(at, "--at", fmt), _moment(expires, "--expires", fmt)
+    target = job_program(program, program_file, fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
-        lambda: ledger.adjust(
-            program,
-            member,
-            currency,
-            points,
-            key=key,
-            at=when,
-            reason=reason,
-            actor=actor,
-            expires_at=expiry,
-        ),
+        lambda: ledger.adjust(target.id, member, currency, points, key=key, at=when,
+                              reason=reason, actor=actor, expires_at=expiry,
+                              policy=target.policy, zone=target.zone),
         fmt,
-    )
+    )  # fmt: skip
     _show_receipt(receipt, fmt)
 
 

@@ -583,8 +583,11 @@ class EventProcessor:
         mine = conn.execute(
             select(func.count()).where(active, redemptions.c.member_ref == member_ref)
         ).scalar_one()
-        # Read in this transaction: the member is locked, so it is the balance we spend from.
-        balance = self.ledger.balance(self.program.id, member_ref, currency, as_of=at, conn=conn)
+        # Read in this transaction: the member is locked, so it is the balance we spend from
+        # (without points lapsed by inactivity at `at`, even if not yet expired by the job).
+        policy, zone = self.program.expiry, self.program.zone
+        balance = self.ledger.balance(self.program.id, member_ref, currency, as_of=at,
+                                      policy=policy, zone=zone, conn=conn)  # fmt: skip
         available = balance.available
         rejection = check_redemption(
             self.program, reward_id, tier=tier, available_points=available,
@@ -595,7 +598,7 @@ class EventProcessor:
         assert reward is not None
         receipt = self.ledger.spend(
             self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
-            reason=f"reward {reward_id}", source=reward_id, conn=conn,
+            reason=f"reward {reward_id}", source=reward_id, policy=policy, zone=zone, conn=conn,
         )  # fmt: skip
         conn.execute(
             insert(redemptions),

@@ -107,7 +107,8 @@ def _adjust(svc: Services, who: Caller, member: str, points: int, reason: str,
                       "points at a time")  # fmt: skip
     receipt = svc.ledger.adjust(
         svc.program.id, member, svc.program.currency_of(currency), points, key=key,
-        reason=reason, actor=who.actor, expires_at=expires_at,
+        reason=reason, actor=who.actor, expires_at=expires_at, policy=svc.program.expiry,
+        zone=svc.program.zone,
     )  # fmt: skip
     return AdjustmentReceipt(member=member, transaction_id=receipt.transaction_id, points=points,
                              currency=receipt.currency, replayed=receipt.replayed)  # fmt: skip

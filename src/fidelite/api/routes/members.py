@@ -337,13 +337,18 @@ def get_balance(
     member_id: str, svc: ServicesDep, who: CallerDep,
     currency: str | None = Query(None, description="default: every currency of the program"),
 ) -> dict[str, Any]:  # fmt: skip
-    """Available, pending, expiring-soon points and debt, per currency."""
+    """Available, pending, expiring-soon points and debt, per currency.
+
+    Available leaves out points past their expiry date and, under an inactivity policy,
+    points that lapsed, even before the expiry job has moved them out."""
     require_member(svc, member_id)
     ids = [c.id for c in svc.program.currencies]
     if currency is not None and currency not in ids:
         raise Problem("unknown_currency", f"no currency {currency!r} in this program")
+    policy, zone = svc.program.expiry, svc.program.zone
     balances = [
-        svc.ledger.balance(svc.program.id, member_id, c) for c in ([currency] if currency else ids)
+        svc.ledger.balance(svc.program.id, member_id, c, policy=policy, zone=zone)
+        for c in ([currency] if currency else ids)
     ]
     return {"member": member_id, "balances": [vars(b) for b in balances]}
 
