@@ -29,6 +29,20 @@ from fidelite.program.expression import Expression
 
 Builder = Callable[[Event, MemberState, datetime], Any]
 
+ITEM_ATTRIBUTES: Mapping[str, Callable[[Any], Any] | None] = {
+    "sku": None,
+    "category": None,
+    "quantity": None,
+    "price": float,
+}
+"""How each field of a basket line is built from the :class:`~fidelite.engine.event.Item`:
+the attribute of the same name, converted by the function given (None: as it is).
+
+``event.items`` below builds exactly these values; per-item conditions run as Python
+(:func:`fidelite.engine.native.translate_item`) read them from the item itself, with
+the same conversions, instead of from a dictionary built per line.
+"""
+
 EVENT_FIELDS: dict[str, Builder] = {
     "type": lambda e, m, local: e.type,
     "amount": lambda e, m, local: float(e.money),

@@ -39,7 +39,7 @@ from fidelite.engine.decision import CouponUse, Decision, Earning, Outcome, Rule
 from fidelite.engine.event import Event
 from fidelite.engine.expiry import ExpiryDates
 from fidelite.engine.member import MemberState, ProgramState
-from fidelite.engine.native import NativeExpression, translate
+from fidelite.engine.native import ItemExpression, NativeExpression, translate, translate_item
 from fidelite.engine.period import local_period_key
 from fidelite.engine.rounding import ROUNDING_MODES, from_cel_number, round_points, to_points
 from fidelite.program.definition import ProgramDefinition
@@ -70,7 +70,7 @@ class _CompiledRule:
     when: _Check | None
     formula: _Check | None
     item_matches: Expression | None  # event.items.map(item, <per_item.when>)
-    item_when: NativeExpression | None  # per_item.when as Python, for one item
+    item_when: ItemExpression | None  # per_item.when as Python: (values, one Item)
     rounding: str  # the decimal module's rounding mode
     fixed_only: bool  # its only effect is ``fixed``: that many points, nothing to compute
     fixed: Decimal  # ``rule.fixed`` as a Decimal (built once, not per event)
@@ -137,7 +137,7 @@ class Evaluator:
             source = f"event.items.map(item, ({rule.per_item.when.source}))"
             item_matches = compile_expression(source, ITEM_VARIABLES)
             if self.native:
-                item_when = translate(rule.per_item.when.source, ITEM_VARIABLES)
+                item_when = translate_item(rule.per_item.when.source, ITEM_VARIABLES)
         effects = (rule.per_amount, rule.per_item, rule.formula, rule.multiply)
         return _CompiledRule(
             rule=rule,
@@ -193,8 +193,12 @@ class Evaluator:
             for check in (compiled.when, compiled.formula):
                 if check is not None:
                     (python if check.native else by_cel).append(check.expression)
-            if compiled.item_matches is not None:
-                (python if compiled.item_when else by_cel).append(compiled.item_matches)
+            per_item = compiled.rule.per_item
+            if compiled.item_when is not None and per_item is not None and per_item.when:
+                # Read from the items themselves: only its event and member fields.
+                python.append(per_item.when)
+            elif compiled.item_matches is not None:
+                by_cel.append(compiled.item_matches)
         needed = fields_needed(python + by_cel)
         factory = ContextFactory(needed, self.program.zone, fields_needed(by_cel))
         policy = self.program.pending
@@ -447,32 +451,45 @@ class _Run:
             total += from_cel_number(self._run(compiled.formula))
         return max(round_points(total, compiled.rounding), 0)
 
-    def _item_matches(self, compiled: _CompiledRule) -> list[Any]:
-        """Per basket line, the value of the rule's ``per_item.when`` (True if none)."""
-        if compiled.item_when is not None:
-            scope = dict(self.values)  # the same event and member, one item at a time
-            native, results = compiled.item_when, []
-            for item in scope["event"]["items"]:
-                scope["item"] = item
-                results.append(native(scope))
-            return results
-        if compiled.item_matches is not None:
-            matches: list[Any] = compiled.item_matches.evaluate(self.context)
-            return matches
-        return [True] * len(self.event.items)
-
     def _item_points(self, compiled: _CompiledRule) -> Decimal:
+        """The points of the basket lines the rule's ``per_item.when`` is true for.
+
+        A condition run as Python reads each line's fields from the item itself, so
+        neither a per-line dictionary nor a copy of the values is built; it cannot raise
+        (:mod:`fidelite.engine.native`), so checking each line as it is summed is the
+        same as checking them all first. A CEL condition is one ``map`` over the basket,
+        before any sum; its error reaches :meth:`_apply` as the rule's.
+        """
         per_item = compiled.rule.per_item
         assert per_item is not None
-        per_unit, per_amount = per_item.points_per_unit, per_item.points_per_amount
-        total = Decimal(0)
-        for item, match in zip(self.event.items, self._item_matches(compiled), strict=True):
+        per_unit, per_amount, per = (
+            per_item.points_per_unit,
+            per_item.points_per_amount,
+            per_item.per,
+        )
+        items = self.event.items
+        total = _ZERO
+        native = compiled.item_when
+        if native is not None:
+            values = self.values  # built here as before, though the condition may not read it
+            for item in items:
+                if native(values, item) is True:
+                    # A zero rate adds an exact zero: skipping it leaves the sum unchanged.
+                    if per_unit:
+                        total += per_unit * item.quantity
+                    if per_amount:
+                        total += item.total / per * per_amount
+            return total
+        if compiled.item_matches is not None:
+            matches: list[Any] = compiled.item_matches.evaluate(self.context)
+        else:
+            matches = [True] * len(items)
+        for item, match in zip(items, matches, strict=True):
             if match is True:
-                # A zero rate adds an exact zero: skipping it leaves the sum unchanged.
                 if per_unit:
                     total += per_unit * item.quantity
                 if per_amount:
-                    total += item.total / per_item.per * per_amount
+                    total += item.total / per * per_amount
         return total
 
     def _apply_tier_multiplier(self) -> None:
@@ -499,6 +516,7 @@ class _Run:
 
 
 _ONE = Decimal(1)
+_ZERO = Decimal(0)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -33,6 +33,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fidelite.engine.context import ITEM_ATTRIBUTES
+
 # The Python type of each field as built by fidelite.engine.context (list = list[str]),
 # one table with the program's load-time checks.
 from fidelite.program.variables import FIELD_TYPES
@@ -41,6 +43,14 @@ Values = Mapping[str, Mapping[str, Any]]
 """Python values of the fields read: ``{"event": {...}, "member": {...}, "item": {...}}``."""
 
 NativeExpression = Callable[[Values], Any]
+
+ItemExpression = Callable[[Values, Any], Any]
+"""A per-item condition as Python: ``(values, item)`` where ``item`` is the basket line."""
+
+# The conversions of item attributes, as globals of item closures: ``_item_price``.
+_ITEM_CONVERSIONS = {
+    f"_item_{name}": convert for name, convert in ITEM_ATTRIBUTES.items() if convert is not None
+}
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -67,17 +77,48 @@ def translate(source: str, variables: frozenset[str]) -> NativeExpression | None
     ``variables`` are the names the expression may use (``event``, ``member``, ``item``).
     The closure takes the fields' Python values (see :data:`Values`).
     """
+    function: NativeExpression | None = _closure(source, variables, _Rewriter(), ("values",))
+    return function
+
+
+def translate_item(source: str, variables: frozenset[str]) -> ItemExpression | None:
+    """Like :func:`translate` for a per-item condition, or None if not translatable.
+
+    The closure takes the fields' Python values (``event`` and ``member``) and the
+    basket line itself (an :class:`~fidelite.engine.event.Item`): ``item.<field>`` reads
+    the item's attribute, converted as :data:`fidelite.engine.context.ITEM_ATTRIBUTES`
+    says, which is the value ``event.items`` holds for that line. So no dictionary is
+    built per line, and none at all for ``event.items`` when only such conditions read
+    the basket.
+    """
+    function: ItemExpression | None = _closure(
+        source, variables, _ItemRewriter(), ("values", "item"), _ITEM_CONVERSIONS
+    )
+    return function
+
+
+def _closure(
+    source: str,
+    variables: frozenset[str],
+    rewriter: ast.NodeTransformer,
+    arguments: tuple[str, ...],
+    names: Mapping[str, Any] | None = None,
+) -> Any:
+    """``lambda <arguments>: <source as Python>``, or None outside the subset.
+
+    ``names`` are the only globals the closure sees (no builtins).
+    """
     try:
         python = _python_source(source, variables)
         tree = ast.parse(python, mode="eval")
         _Typer(variables).type_of(tree.body)
-        body = _Rewriter().visit(tree.body)
+        body = rewriter.visit(tree.body)
     except (_Unsupported, SyntaxError, RecursionError):
         return None
     lambda_ = ast.Lambda(
         args=ast.arguments(
             posonlyargs=[],
-            args=[ast.arg("values")],
+            args=[ast.arg(name) for name in arguments],
             kwonlyargs=[],
             kw_defaults=[],
             defaults=[],
@@ -85,8 +126,7 @@ def translate(source: str, variables: frozenset[str]) -> NativeExpression | None
         body=body,
     )
     module = ast.fix_missing_locations(ast.Expression(lambda_))
-    function: NativeExpression = eval(compile(module, "<cel>", "eval"), {"__builtins__": {}})
-    return function
+    return eval(compile(module, "<cel>", "eval"), {**(names or {}), "__builtins__": {}})
 
 
 def _python_source(source: str, variables: frozenset[str]) -> str:
@@ -214,3 +254,23 @@ class _Rewriter(ast.NodeTransformer):
             value=ast.Name("values", ast.Load()), slice=ast.Constant(node.value.id), ctx=ast.Load()
         )
         return ast.Subscript(value=variable, slice=ast.Constant(node.attr), ctx=ast.Load())
+
+
+class _ItemRewriter(_Rewriter):
+    """As :class:`_Rewriter`, but ``item.price`` -> ``_item_price(item.price)``: the item's
+    own attribute, converted as :data:`fidelite.engine.context.ITEM_ATTRIBUTES` says."""
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.expr:
+        assert isinstance(node.value, ast.Name)
+        if node.value.id != "item":
+            return super().visit_Attribute(node)
+        if node.attr not in ITEM_ATTRIBUTES:  # the typer allows only ITEM_FIELDS
+            raise _Unsupported(f"item.{node.attr}")
+        attribute = ast.Attribute(
+            value=ast.Name("item", ast.Load()), attr=node.attr, ctx=ast.Load()
+        )
+        if ITEM_ATTRIBUTES[node.attr] is None:
+            return attribute
+        return ast.Call(
+            func=ast.Name(f"_item_{node.attr}", ast.Load()), args=[attribute], keywords=[]
+        )
