@@ -432,6 +432,8 @@ class Ledger:
         shortfall: Shortfall | str = Shortfall.REJECT,
         at: datetime | str | None = None,
         reason: str = "reversal",
+        policy: ExpiryPolicy | None = None,
+        zone: ZoneInfo | None = None,
         conn: Connection | None = None,
     ) -> Receipt:
         """Undo all or part of an earn, spend, expiry or adjustment with compensating entries.
@@ -439,16 +441,25 @@ class Ledger:
         Reversing a credit (earn, credit adjustment) takes points back from the lot it
         created; if some were spent, ``shortfall`` decides. Reversing a debit (spend,
         debit adjustment, expiry) puts the points back into the lots they came from.
+
+        Given the program's expiry ``policy`` and ``zone`` (as :meth:`spend` takes them),
+        a shortfall taken from the member's other points (``within_balance``, ``debt``)
+        draws only points they could still spend at ``at``: never points that lapsed by
+        inactivity, even before the expiry job moves them out (what the member could not
+        spend is not theirs to give back; the rest is written off or owed, per policy).
+        Without a policy, reversals are as they always were. As for a spend, the policy
+        is the program's: it is not part of the key's fingerprint.
         """
         pts = None if points is None else valid.points(points)
         try:
-            policy = Shortfall(shortfall)
+            shortfall_policy = Shortfall(shortfall)
         except ValueError:
             raise invalid("shortfall", f"must be one of {[s.value for s in Shortfall]}") from None
         when = self._at(at)
+        rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         request = {
             "op": "reverse", "transaction_id": transaction_id, "points": pts,
-            "shortfall": policy.value, "at": at and when, "reason": reason,
+            "shortfall": shortfall_policy.value, "at": at and when, "reason": reason,
         }  # fmt: skip
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
@@ -465,7 +476,7 @@ class Ledger:
                 plan.direction = "debit"
                 program_kind = "issued" if original["kind"] == "earn" else "adjustment"
                 _take_back(plan, conn, subject, target, transaction_id, amount, program_kind,
-                           policy, when)  # fmt: skip
+                           shortfall_policy, when, lapsing=(program_id, rule))  # fmt: skip
             else:
                 plan.direction = "credit"
                 program_kind = {"spend": "redeemed", "expire": "expired"}.get(
@@ -1024,10 +1035,18 @@ def _take_back(
     program_kind: str,
     policy: Shortfall,
     when: datetime,
+    *,
+    lapsing: tuple[str, Inactivity | None] = ("", None),
 ) -> None:
     """Reverse a credit: what is left in its own lot first, then what of the lot expired
     (already gone: moved from ``expired`` back to ``issued``, nothing taken from the
-    member), and only then what the member used, per ``policy``."""
+    member), and only then what the member used, per the shortfall policy.
+
+    A shortfall drawn from the member's other points takes only what they could spend at
+    ``when`` (:func:`_debit_lots`' lots): not past their date, and, under the program's
+    inactivity rule (``lapsing``: program and rule), not lapsed (:func:`_lapse`, computed
+    under the member's lock as a spend computes it, and only when there is a shortfall
+    to draw). Lapsed points stay for the expiry job to move out once."""
     plan.program(program_kind, amount)
     lot = lot_of(conn, transaction_id)
     own = [lot] if lot is not None and lot.state in ("available", "pending") else []
@@ -1049,8 +1068,10 @@ def _take_back(
             field="shortfall",
             detail={"shortfall": short},
         )
+    lapse = _lapse(conn, lapsing[0], subject, lapsing[1], when)
+    after = None if lapse is None else lapse.last_activity
     others = spendable_lots(conn, subject.member_id, subject.currency, when,
-                            exclude_lot=lot.id if lot else None)  # fmt: skip
+                            exclude_lot=lot.id if lot else None, earned_after=after)  # fmt: skip
     rest = short - _draw(plan, others, short, "spent")
     if policy is Shortfall.WITHIN_BALANCE:
         plan.program("written_off", -rest)
