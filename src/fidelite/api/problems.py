@@ -108,8 +108,8 @@ def from_exception(exc: Exception) -> Problem | None:
     if isinstance(exc, Rejected):
         extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return Problem(exc.code.value, exc.message, **extra, **exc.detail)
-    if isinstance(exc, ProcessingError):
-        return Problem(exc.code, exc.message)
+    if isinstance(exc, ProcessingError):  # its detail's figures go with it, as a Rejected's
+        return Problem(exc.code, exc.message, **exc.detail)
     if isinstance(exc, WebhookError):
         fields: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return Problem(exc.code, exc.message, **fields)

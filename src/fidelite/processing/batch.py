@@ -43,7 +43,9 @@ from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
 from fidelite.ledger import Rejected
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
+from fidelite.processing.erased import ErasedRef, erased_history, erased_in_script
 from fidelite.processing.processor import (
+    MEMBER_ERASED,
     EventProcessor,
     Outcome,
     ProcessingError,
@@ -247,6 +249,7 @@ class _Batch:
         self.coupons: dict[str, tuple[str, str | None]] = {}  # code: (status, member issued to)
         self.used_coupons: list[tuple[str, str]] = []
         self.recorded: set[str] = set()
+        self.erased: dict[str, ErasedRef] = {}
         self.accepted: list[_Accepted] = []
         self.hooks: list[dict[str, Any]] = []
 
@@ -264,7 +267,10 @@ class _Batch:
         """What the batch's decisions need, in one script (one round trip on PostgreSQL):
         the events recorded already; the members, locked in id order; the campaign
         budgets, locked after them; the members' states, rule counters, accounts and
-        tier-window purchases; the budgets used and the coupons presented."""
+        tier-window purchases; the budgets used and the coupons presented; the erasure
+        records of the batch's references (by digest: one indexed query, in the same
+        round trip), so that an event of an erased member's history is refused as the
+        single path refuses it."""
         script = Script(self.conn)
         q = queries(script.is_postgres)
         pid = {"pid": self.pid}
@@ -292,8 +298,10 @@ class _Batch:
         budget_rows = script.select(q.budgets, pid) if has_budgets else None
         codes = sorted({normalise(e.coupon) for e in batch if e.coupon})
         coupon_rows = [script.select(q.coupons, {**pid, "codes": p}) for p in self._parts(codes)]
+        erased = erased_in_script(script, self.pid, refs, self._parts)
         script.run()
 
+        self.erased = erased()
         self.recorded = {row[0] for rows in recorded for row in rows}
         ledger_ids = {str(r[0]): int(r[1]) for rows in members for r in rows}
         found = {row.member_ref: row for rows in states for row in rows}
@@ -379,7 +387,11 @@ class _Batch:
             return Result(event.id, Outcome.duplicate)
         if _too_fine(event.amount):
             raise Fallback("an amount has more decimal places than the database keeps")
-        member = self.members.get(event.member) or self._newcomer(event)
+        known = self.members.get(event.member)
+        refused = self._erased_history(event, known)
+        if refused is not None:
+            return refused
+        member = known or self._newcomer(event)
         status = self._coupon_status(event.coupon, event.member)
         decision = self.p.evaluator.evaluate(event, member.state, ProgramState(self.budgets),
                                              status)  # fmt: skip
@@ -398,6 +410,21 @@ class _Batch:
         changes = self._count(event, decision, member)
         self.accepted.append(_Accepted(event, decision, orders, changes, member, slot))
         return None
+
+    def _erased_history(self, event: Event, known: _Member | None) -> ProcessingError | None:
+        """``member_erased`` for an event of an erased reference dated at or before its
+        latest erasure, where the single path refuses it: the reference is held by no
+        member (enrolling it would bring the erased member back), or by one who joined
+        after the event (enrolled again since the erasure)."""
+        found = self.erased.get(event.member)
+        if found is None or not found.before(event.at):
+            return None
+        joined = None if known is None else known.state.joined_at
+        if joined is not None and event.at >= joined:
+            return None
+        return ProcessingError(
+            MEMBER_ERASED, erased_history(event.member, found.last_erased_at, "an event")
+        )
 
     def _newcomer(self, event: Event) -> _Member:
         """A member first seen in this batch, as the single path would enrol them."""

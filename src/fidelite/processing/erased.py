@@ -14,13 +14,16 @@ it, the lookups here compare with it, and neither stores nor returns the referen
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 
+from fidelite.store.script import Rows, Script, one_of
 from fidelite.webhooks.tables import erasures
 
 TOMBSTONE_PREFIX = "erased-"  # a tombstone is erased-<member id>
@@ -41,6 +44,9 @@ class ErasedRef:
 
     tombstones: frozenset[str]
     last_erased_at: datetime
+    erased_at: Mapping[str, datetime] = field(default_factory=dict, compare=False)
+    """When each tombstone's member was erased (a refund applies to the one erasure
+    whose tombstone holds its purchase)."""
 
     def holds(self, recorded_member: str) -> bool:
         """Whether a row recorded for ``recorded_member`` was this reference's, before
@@ -58,20 +64,73 @@ def erased_refs(conn: Connection, program_id: str, refs: Collection[str]) -> dic
     digests: one indexed query per 500 distinct references, none if ``refs`` is empty."""
     by_digest = {ref_digest(program_id, ref): ref for ref in set(refs)}
     digests = sorted(by_digest)
-    tombstones: dict[str, set[str]] = {}
-    latest: dict[str, datetime] = {}
+    rows: list[Any] = []
     for start in range(0, len(digests), _CHUNK):
-        for row in conn.execute(
+        rows += conn.execute(
             select(erasures.c.ref_digest, erasures.c.tombstone, erasures.c.erased_at).where(
                 erasures.c.program_id == program_id,
                 erasures.c.ref_digest.in_(digests[start : start + _CHUNK]),
             )
-        ):
-            ref = by_digest[row.ref_digest]
-            tombstones.setdefault(ref, set()).add(row.tombstone)
-            if ref not in latest or row.erased_at > latest[ref]:
-                latest[ref] = row.erased_at
-    return {ref: ErasedRef(frozenset(found), latest[ref]) for ref, found in tombstones.items()}
+        ).all()
+    return _found(by_digest, rows)
 
 
-__all__ = ["TOMBSTONE_PREFIX", "ErasedRef", "erased_refs", "ref_digest"]
+@functools.cache
+def _by_digests(postgres: bool) -> Select[Any]:
+    """The erasure records of the digests passed as ``digests`` (program ``pid``): built
+    once per database kind, so a :class:`~fidelite.store.script.Script` compiles it once."""
+    digests = one_of(erasures.c.ref_digest, "digests", postgres)
+    return select(erasures.c.ref_digest, erasures.c.tombstone, erasures.c.erased_at).where(
+        erasures.c.program_id == bindparam("pid"), digests
+    )
+
+
+def erased_in_script(
+    script: Script, program_id: str, refs: Iterable[str],
+    parts: Callable[[list[str]], list[list[str]]],
+) -> Callable[[], dict[str, ErasedRef]]:  # fmt: skip
+    """:func:`erased_refs` as queries added to ``script`` (the batch path's read: no
+    round trip of its own on PostgreSQL); the returned function gives the erased
+    references once ``script`` ran. ``parts`` splits the digests as the script's other
+    list parameters are split (whole on PostgreSQL, chunks on SQLite)."""
+    by_digest = {ref_digest(program_id, ref): ref for ref in set(refs)}
+    query = _by_digests(script.is_postgres)
+    found: list[Rows] = [script.select(query, {"pid": program_id, "digests": part})
+                         for part in parts(sorted(by_digest))]  # fmt: skip
+    return lambda: _found(by_digest, [row for rows in found for row in rows])
+
+
+def _found(by_digest: Mapping[str, str], rows: Iterable[Any]) -> dict[str, ErasedRef]:
+    """The erasure records read, gathered by reference."""
+    times: dict[str, dict[str, datetime]] = {}
+    for row in rows:
+        times.setdefault(by_digest[row.ref_digest], {})[row.tombstone] = _utc(row.erased_at)
+    return {
+        ref: ErasedRef(frozenset(each), max(each.values()), each) for ref, each in times.items()
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    """An erasure time as an aware UTC instant (SQLite may give it back naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def erased_history(member: str, erased_at: datetime, what: str) -> str:
+    """The reason of ``member_erased``: the reference (as sent) and the day of its
+    erasure, never the tombstone (that would link the erased member to its reference)."""
+    day = erased_at.astimezone(UTC).date().isoformat()
+    return (
+        f"the member {member!r} was erased on {day}: {what} dated at or before the erasure "
+        "belongs to the erased history and is not recorded (an event after it enrols the "
+        "reference as a new member)"
+    )
+
+
+__all__ = [
+    "TOMBSTONE_PREFIX",
+    "ErasedRef",
+    "erased_history",
+    "erased_in_script",
+    "erased_refs",
+    "ref_digest",
+]

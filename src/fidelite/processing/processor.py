@@ -41,7 +41,7 @@ from fidelite.engine.refund import (
     counters_given_back,
     refund_reversals,
 )
-from fidelite.engine.rewards import check_redemption
+from fidelite.engine.rewards import RedemptionRejection, check_redemption
 from fidelite.engine.tiers import (
     Activity,
     TierChange,
@@ -52,6 +52,7 @@ from fidelite.engine.tiers import (
     review,
 )
 from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode
+from fidelite.processing.erased import TOMBSTONE_PREFIX, erased_history, erased_refs
 from fidelite.processing.tables import (
     coupons,
     earnings,
@@ -84,12 +85,20 @@ class MemberChange(StrEnum):
     unchanged = "unchanged"
 
 
-class ProcessingError(Exception):
-    """An event refused for a business reason; ``code`` is stable (e.g. ``unknown_purchase``)."""
+MEMBER_ERASED = "member_erased"
+"""An event of an erased member's history (dated at or before the erasure): refused."""
 
-    def __init__(self, code: str, message: str) -> None:
+
+class ProcessingError(Exception):
+    """An event refused for a business reason; ``code`` is stable (e.g. ``unknown_purchase``).
+
+    ``detail``: figures a client can act on (e.g. a redemption short of points: what is
+    available, what was requested, what lapsed and when), given with the code."""
+
+    def __init__(self, code: str, message: str, *, detail: dict[str, Any] | None = None) -> None:
         self.code = code
         self.message = message
+        self.detail = detail or {}
         super().__init__(f"{code}: {message}")
 
 
@@ -192,10 +201,12 @@ class EventProcessor:
         return self._earn(conn, event)
 
     def _earn(self, conn: Connection, event: Event) -> Result:
-        self._enrol_and_lock(conn, event.member, event.at)
+        self._enrol_and_lock(conn, event.member, event.at, refuse_erased=True)
         budgeted = [r.id for r in self.program.rules if r.may_spend_budget(event.type, event.at)]
         lock_shared(conn, *(f"budget:{self.program.id}:{rule}" for rule in budgeted))
         member, tier_state = self._member_state(conn, event.member)
+        if member.joined_at is not None and event.at < member.joined_at:
+            self._refuse_erased(conn, event.member, event.at)  # enrolled again since?
         budgets = self.budget_usage(conn)
         status = self._coupon_status(conn, event.coupon, event.member)
         decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
@@ -251,13 +262,42 @@ class EventProcessor:
             )
         ).one_or_none()  # fmt: skip
 
+    def _refund_member(self, conn: Connection, event: Event, recorded: str) -> str:
+        """The member a refund applies to: the purchase's, ``recorded``.
+
+        That is the member the refund names, or, if the purchase's member was erased
+        since (``recorded`` is a tombstone), the erased member whose tombstone it is, as
+        the erasure record's digest of the reference sent says (read only then): the
+        refund of a purchase made before the erasure and refunded after it is real
+        money, and it is taken back from the anonymised account, so that the books and
+        the purchase stay consistent. A refund dated at or before that erasure belongs
+        to the erased history (as for an import: ``member_erased``); a purchase of any
+        other member is ``member_mismatch``."""
+        if recorded == event.member:
+            return recorded
+        if recorded.startswith(TOMBSTONE_PREFIX):
+            found = erased_refs(conn, self.program.id, [event.member]).get(event.member)
+            if found is not None and found.holds(recorded):
+                erased_at = found.erased_at.get(recorded, found.last_erased_at)
+                if event.at <= erased_at:
+                    raise ProcessingError(
+                        MEMBER_ERASED, erased_history(event.member, erased_at, "a refund")
+                    )
+                return recorded
+        raise ProcessingError("member_mismatch", "the refund names another member")
+
     def _refund(self, conn: Connection, event: Event) -> Result:
         assert event.refund_of is not None and event.amount is not None
         original = self._purchase_row(conn, event.refund_of)
         if original is None or original.type != "purchase":
             raise ProcessingError("unknown_purchase", f"no purchase {event.refund_of!r}")
-        if original.member_ref != event.member:
-            raise ProcessingError("member_mismatch", "the refund names another member")
+        member = self._refund_member(conn, event, original.member_ref)
+        # An erased member's refund is recorded under the tombstone, never the reference
+        # sent (that would link the two), and announces no webhook event (the erasure
+        # stopped the member's: one naming the refunded purchase would link them too).
+        loud = member == event.member
+        event = event.model_copy(update={"member": member})
+        assert event.refund_of is not None and event.amount is not None
         try:
             check_refund_time(original.occurred_at, event.at)
         except RefundError as exc:
@@ -295,6 +335,8 @@ class EventProcessor:
                 shortfall=self.program.refunds.shortfall.value,
                 at=event.at,
                 reason=f"refund {event.id} of {event.refund_of}",
+                policy=self.program.expiry,
+                zone=self.program.zone,
                 conn=conn,
             )
             for r in reversals
@@ -303,6 +345,8 @@ class EventProcessor:
                  for r, receipt in zip(reversals, receipts, strict=True)]  # fmt: skip
         self._record_event(conn, event, trace, None)
         for r, receipt in zip(reversals, receipts, strict=True):
+            if not loud:
+                break
             self._announce(conn, hooks.POINTS_REVERSED, event.member, {
                 "currency": r.currency, "points": receipt.points,
                 "transaction_id": receipt.transaction_id,
@@ -330,7 +374,7 @@ class EventProcessor:
                 )
                 .values(reversed=earnings.c.reversed + r.points)
             )
-        changes = self._after_refund(conn, event, original.occurred_at)
+        changes = self._after_refund(conn, event, original.occurred_at, announce=loud)
         return Result(event.id, Outcome.processed, None, receipts, changes)
 
     def _give_back(
@@ -593,13 +637,22 @@ class EventProcessor:
             self.program, reward_id, tier=tier, available_points=available,
             redeemed_total=int(total), redeemed_by_member=int(mine), at=at,
         )  # fmt: skip
-        if rejection is not None:
+        if rejection is not None and rejection is not RedemptionRejection.insufficient_points:
             raise ProcessingError(rejection.value, f"cannot redeem {reward_id!r}")
         assert reward is not None
-        receipt = self.ledger.spend(
-            self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
-            reason=f"reward {reward_id}", source=reward_id, policy=policy, zone=zone, conn=conn,
-        )  # fmt: skip
+        try:  # short of points: the spend refuses, naming what is available and what lapsed
+            receipt = self.ledger.spend(
+                self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
+                reason=f"reward {reward_id}", source=reward_id, policy=policy, zone=zone,
+                conn=conn,
+            )  # fmt: skip
+        except Rejected as short:
+            if short.code is not RejectionCode.INSUFFICIENT_POINTS:
+                raise
+            raise ProcessingError(RedemptionRejection.insufficient_points.value,
+                                  f"cannot redeem {reward_id!r}: {short.message}",
+                                  detail=short.detail) from None  # fmt: skip
+        assert rejection is None, "the spend refuses what the balance read refused"
         conn.execute(
             insert(redemptions),
             {
@@ -853,27 +906,45 @@ class EventProcessor:
                 raise ProcessingError("unknown_member", f"no member {ref!r}") from None
             raise
 
-    def _enrol_and_lock(self, conn: Connection, ref: str, at: datetime) -> None:
+    def _enrol_and_lock(
+        self, conn: Connection, ref: str, at: datetime, *, refuse_erased: bool = False
+    ) -> None:
         """Enrol ``ref`` if needed and take its lock.
 
         A member remembered as enrolled may have been erased since (its reference is
         now a tombstone): forget it and enrol the reference again as a new member.
         """
-        self._ensure_member(conn, ref, at)
+        self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
         try:
             self.ledger.lock(conn, self.program.id, ref)
         except Rejected as rejected:
             if rejected.code is not RejectionCode.UNKNOWN_MEMBER or ref not in self._known_members:
                 raise
             self._known_members.discard(ref)
-            self._ensure_member(conn, ref, at)
+            self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
             self.ledger.lock(conn, self.program.id, ref)
 
-    def _ensure_member(self, conn: Connection, ref: str, at: datetime) -> None:
+    def _refuse_erased(self, conn: Connection, ref: str, at: datetime) -> None:
+        """Refuse (``member_erased``) an event at ``at`` of an erased reference's history:
+        at or before its latest erasure. Enrolling the reference for it would bring the
+        erased member back with their past; an event after the erasure is new activity
+        (a new member). One indexed read of the erasure records by digest."""
+        found = erased_refs(conn, self.program.id, [ref]).get(ref)
+        if found is not None and found.before(at):
+            raise ProcessingError(
+                MEMBER_ERASED, erased_history(ref, found.last_erased_at, "an event")
+            )
+
+    def _ensure_member(
+        self, conn: Connection, ref: str, at: datetime, *, refuse_erased: bool = False
+    ) -> None:
         """Enrol ``ref`` in the ledger and give them a program state, if not yet done.
 
         ``_known_members`` only remembers members whose enrolling transaction succeeded
         (callers add them after commit), so a rolled-back enrolment is retried.
+        ``refuse_erased`` (an event at ``at``): a reference no member holds may be an
+        erased one, checked before enrolling it (:meth:`_refuse_erased`); a reference a
+        member holds is not read again here.
         """
         if ref in self._known_members:
             return
@@ -884,6 +955,8 @@ class EventProcessor:
             )
         ).first()
         if known is None:
+            if refuse_erased:
+                self._refuse_erased(conn, ref, at)
             try:
                 self.ledger.create_member(self.program.id, ref, conn=conn)
             except Rejected as rejected:  # enrolled earlier under another key: fine
@@ -1028,7 +1101,7 @@ class EventProcessor:
         return changes
 
     def _after_refund(
-        self, conn: Connection, event: Event, purchase_at: datetime
+        self, conn: Connection, event: Event, purchase_at: datetime, *, announce: bool = True
     ) -> list[TierChange]:
         policy = self.program.tiers
         if policy is None or not self.program.refunds.reevaluate_tier:
@@ -1040,7 +1113,7 @@ class EventProcessor:
         new, changes = on_refund(
             policy, state, activities, purchase_at, event.at, self.program.zone
         )
-        self._save_tier(conn, event.member, new, changes, event.id)
+        self._save_tier(conn, event.member, new, changes, event.id, announce=announce)
         return changes
 
     def _activities(self, conn: Connection, member_ref: str) -> Sequence[Activity]:
@@ -1074,6 +1147,8 @@ class EventProcessor:
         state: TierState,
         changes: list[TierChange],
         event_id: str | None,
+        *,
+        announce: bool = True,
     ) -> None:
         if not changes:
             return
@@ -1103,7 +1178,7 @@ class EventProcessor:
                 for c in changes
             ],
         )
-        for c in changes:
+        for c in changes if announce else []:
             self._announce(conn, hooks.TIER_CHANGED, member_ref, {
                 "from_tier": c.from_tier, "to_tier": c.to_tier, "kind": c.kind.value,
                 "reason": c.reason, "at": c.at.isoformat(), "event_id": event_id,
