@@ -9,7 +9,12 @@ Where the time goes, and what is done once rather than per event:
 - Each rule is compiled when the evaluator is built: its conditions and formulas run
   as Python when they are in the subset :mod:`fidelite.engine.native` translates
   exactly, and in CEL otherwise (per-item conditions then become one
-  ``event.items.map(...)`` CEL call per event).
+  ``event.items.map(...)`` CEL call per event). A per-item condition run as Python
+  reads each basket line's fields from the item itself, so the basket is turned into
+  dictionaries only for CEL.
+- The rule settings read per event are copied out of the rule (a pydantic model,
+  whose attributes cost several times a dataclass's to read) into the compiled rule;
+  rules without window, segments, coupon campaign or condition skip the gate checks.
 - Per event type, a plan lists the rules in order and the fields expressions read;
   rules that do not handle the type contribute a constant trace line; the type's
   pending delay is worked out there too.
@@ -49,7 +54,7 @@ from fidelite.program.expression import (
     Expression,
     compile_expression,
 )
-from fidelite.program.rule import Rounding, Rule
+from fidelite.program.rule import MemberCap, PerAmount, PerItem, Rounding, Rule
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,22 @@ class _CompiledRule:
     """A rule with what evaluating it needs worked out once, when the program loads."""
 
     rule: Rule
+    # The rule's settings read per event, copied out of the pydantic model: reading an
+    # attribute of a model costs several times reading one of this dataclass, and each
+    # rule reads about ten per event.
+    id: str
+    stop: bool
+    gated: bool  # it has a window, segments, a coupon campaign or a condition
+    windowed: bool
+    coupon_campaign: str | None
+    multiply_less_one: Decimal | None  # ``multiply - 1``
+    per_amount: PerAmount | None
+    per_item: PerItem | None
+    cap_per_event: int | None
+    cap_per_member: MemberCap | None
+    budget: int | None
+    tier_multiplier: bool
+    fixed_points: int  # ``rule.fixed``
     currency: str
     segments: frozenset[str]
     when: _Check | None
@@ -139,11 +160,30 @@ class Evaluator:
             if self.native:
                 item_when = translate_item(rule.per_item.when.source, ITEM_VARIABLES)
         effects = (rule.per_amount, rule.per_item, rule.formula, rule.multiply)
+        when = self._check(rule.when, RULE_VARIABLES)
         return _CompiledRule(
             rule=rule,
+            id=rule.id,
+            stop=rule.stop,
+            gated=(
+                rule.window is not None
+                or bool(rule.segments)
+                or rule.coupon_campaign is not None
+                or when is not None
+            ),
+            windowed=rule.window is not None,
+            coupon_campaign=rule.coupon_campaign,
+            multiply_less_one=None if rule.multiply is None else rule.multiply - 1,
+            per_amount=rule.per_amount,
+            per_item=rule.per_item,
+            cap_per_event=rule.cap_per_event,
+            cap_per_member=rule.cap_per_member,
+            budget=rule.budget,
+            tier_multiplier=rule.tier_multiplier,
+            fixed_points=rule.fixed,
             currency=self.program.currency_of(rule.currency),
             segments=frozenset(rule.segments),
-            when=self._check(rule.when, RULE_VARIABLES),
+            when=when,
             formula=self._check(rule.formula, RULE_VARIABLES),
             item_matches=item_matches,
             item_when=item_when,
@@ -332,13 +372,13 @@ class _Run:
                 trace.append(step)
             elif stopped_by is not None:
                 assert isinstance(step, _CompiledRule)
-                trace.append(line(step.rule.id, Outcome.stopped, note=f"by {stopped_by}"))
+                trace.append(line(step.id, Outcome.stopped, note=f"by {stopped_by}"))
             else:
                 assert isinstance(step, _CompiledRule)
                 # ``stop`` ends evaluation after a rule that gave points (its own line,
                 # just appended, has them); one that gave 0 leaves later rules to run.
-                if apply(step) and step.rule.stop and trace[-1].points > 0:
-                    stopped_by = step.rule.id
+                if apply(step) and step.stop and trace[-1].points > 0:
+                    stopped_by = step.id
         if self.tier_base:
             self._apply_tier_multiplier()
         if self.coupon is not None and self.coupon.accepted and not self.coupon_gave:
@@ -357,59 +397,61 @@ class _Run:
 
     def _apply(self, compiled: _CompiledRule) -> bool:
         """Evaluate one rule; True if it applied (gates passed and budget left)."""
-        rule, line = compiled.rule, self.ev.trace_line
-        gate = self._gate(compiled)
-        if gate is not None:
-            self.trace.append(gate)
-            return False
+        rule_id, line = compiled.id, self.ev.trace_line
+        if compiled.gated:
+            gate = self._gate(compiled)
+            if gate is not None:
+                self.trace.append(gate)
+                return False
         if compiled.fixed_only:
-            raw = rule.fixed
+            raw = compiled.fixed_points
         else:
             try:
                 raw = self._raw_points(compiled)
             except Exception as exc:  # a CEL runtime error in a formula or item condition
-                self.trace.append(line(rule.id, Outcome.condition_error, note=_short(exc)))
+                self.trace.append(line(rule_id, Outcome.condition_error, note=_short(exc)))
                 return False
         points, outcome, note = raw, Outcome.matched, ""
-        if rule.cap_per_event is not None and points > rule.cap_per_event:
-            points, outcome = rule.cap_per_event, Outcome.cap_per_event
-            note = f"{raw} capped at {rule.cap_per_event} per event"
-        cap = rule.cap_per_member
+        per_event = compiled.cap_per_event
+        if per_event is not None and points > per_event:
+            points, outcome = per_event, Outcome.cap_per_event
+            note = f"{raw} capped at {per_event} per event"
+        cap = compiled.cap_per_member
         if cap is not None:
             key = local_period_key(cap.period, self.local)
-            used = self.member.rule_points.get((rule.id, key), 0)
+            used = self.member.rule_points.get((rule_id, key), 0)
             left = max(cap.points - used, 0)
             if points > left:
                 note = f"{points} capped at {left} left for {key}"
                 points, outcome = left, Outcome.cap_per_member
-        if rule.budget is not None:
-            left = max(rule.budget - self.state.budget_used.get(rule.id, 0), 0)
+        budget = compiled.budget
+        if budget is not None:
+            left = max(budget - self.state.budget_used.get(rule_id, 0), 0)
             if left == 0:
                 self.trace.append(
-                    line(rule.id, Outcome.rule_budget_exhausted, currency=compiled.currency)
+                    line(rule_id, Outcome.rule_budget_exhausted, currency=compiled.currency)
                 )
                 return False
             if points > left:
                 note = f"{points} trimmed to the {left} left in the budget"
                 points = left
-            self.budget_spent[rule.id] = points
+            self.budget_spent[rule_id] = points
         if points == 0 and outcome is Outcome.matched:
             outcome = Outcome.no_points
         if cap is not None and points > 0:
-            self.usage.append(Usage(rule.id, key, points))
-        if rule.coupon_campaign is not None and points > 0:
+            self.usage.append(Usage(rule_id, key, points))
+        if compiled.coupon_campaign is not None and points > 0:
             self.coupon_gave = True  # the gate let it through: the event's code is used
         currency = compiled.currency
         self.running[currency] = self.running.get(currency, 0) + points
-        if rule.tier_multiplier:
+        if compiled.tier_multiplier:
             self.tier_base[currency] = self.tier_base.get(currency, 0) + points
-        self.trace.append(line(rule.id, outcome, points, compiled.currency, note))
+        self.trace.append(line(rule_id, outcome, points, currency, note))
         return True
 
     def _gate(self, compiled: _CompiledRule) -> RuleTrace | None:
         """The first reason the rule does not apply, or None if it does."""
-        rule = compiled.rule
-        if rule.window is not None:
+        if compiled.windowed:
             if self._utc is None:
                 self._utc = self.event.at.astimezone(UTC)
             start, end = compiled.window_start, compiled.window_end
@@ -417,35 +459,36 @@ class _Run:
                 return compiled.outside_window
         if compiled.segments and compiled.segments.isdisjoint(self.member.segments):
             return compiled.not_in_segment
-        if rule.coupon_campaign is not None:
+        campaign = compiled.coupon_campaign
+        if campaign is not None:
             coupon = self.coupon
             if coupon is None:
                 return compiled.no_coupon
-            if not coupon.accepted or coupon.campaign != rule.coupon_campaign:
+            if not coupon.accepted or coupon.campaign != campaign:
                 reason = coupon.reason or "other campaign"
-                return self.ev.trace_line(rule.id, Outcome.coupon, note=reason)
+                return self.ev.trace_line(compiled.id, Outcome.coupon, note=reason)
         if compiled.when is not None:
             try:
                 result = self._run(compiled.when)
             except Exception as exc:  # CEL runtime errors: missing key, bad types
-                return self.ev.trace_line(rule.id, Outcome.condition_error, note=_short(exc))
+                return self.ev.trace_line(compiled.id, Outcome.condition_error, note=_short(exc))
             if result is True:
                 return None
             if result is False:
                 return compiled.condition_false
             note = f"condition gave {result!r}, not a boolean"
-            return self.ev.trace_line(rule.id, Outcome.condition_error, note=note)
+            return self.ev.trace_line(compiled.id, Outcome.condition_error, note=note)
         return None
 
     def _raw_points(self, compiled: _CompiledRule) -> int:
-        rule = compiled.rule
-        if rule.multiply is not None:
+        if compiled.multiply_less_one is not None:
             base = Decimal(self.running.get(compiled.currency, 0))
-            return round_points(base * (rule.multiply - 1), compiled.rounding)
+            return round_points(base * compiled.multiply_less_one, compiled.rounding)
         total = compiled.fixed
-        if rule.per_amount is not None:
-            total += self.event.money / rule.per_amount.per * rule.per_amount.points
-        if rule.per_item is not None and self.event.items:
+        per_amount = compiled.per_amount
+        if per_amount is not None:
+            total += self.event.money / per_amount.per * per_amount.points
+        if compiled.per_item is not None and self.event.items:
             total += self._item_points(compiled)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
@@ -460,7 +503,7 @@ class _Run:
         same as checking them all first. A CEL condition is one ``map`` over the basket,
         before any sum; its error reaches :meth:`_apply` as the rule's.
         """
-        per_item = compiled.rule.per_item
+        per_item = compiled.per_item
         assert per_item is not None
         per_unit, per_amount, per = (
             per_item.points_per_unit,
