@@ -216,10 +216,11 @@ def test_erasure_is_idempotent_and_the_reference_may_enrol_again(gdb: Database) 
     assert again.erased_at == first.erased_at
     assert every_row(gdb) == dump  # nothing changed
     p = processor(gdb)
-    p.process(purchase("p8", REF, "10.00"))  # remembers REF as enrolled...
-    with gdb.write() as conn:
-        erase_member(conn, "shop", REF)  # ...erased again meanwhile
-    p.process(purchase("p9", REF, "10.00"))  # enrols the reference anew
+    # (events dated after each erasure: one dated at or before it is member_erased)
+    p.process(purchase("p8", REF, "10.00", "2026-11-21T10:00:00+00:00"))  # remembers REF...
+    with gdb.write() as conn:  # ...erased again meanwhile
+        erase_member(conn, "shop", REF, at=datetime.fromisoformat("2026-11-22T09:00:00+00:00"))
+    p.process(purchase("p9", REF, "10.00", "2026-11-23T10:00:00+00:00"))  # enrols it anew
     again = export(gdb, REF)  # member 3 (from p8) was erased too: this is member 4
     assert (again["member"]["id"], [t["source"] for t in again["ledger"]]) == (4, ["p9"])
     assert export(gdb, "erased-3")["erasure"]["tombstone"] == "erased-3"
