@@ -54,7 +54,7 @@ from fidelite.program.expression import (
     Expression,
     compile_expression,
 )
-from fidelite.program.rule import MemberCap, PerAmount, PerItem, Rounding, Rule
+from fidelite.program.rule import Period, Rounding, Rule
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,10 @@ class _CompiledRule:
     windowed: bool
     coupon_campaign: str | None
     multiply_less_one: Decimal | None  # ``multiply - 1``
-    per_amount: PerAmount | None
-    per_item: PerItem | None
+    per_amount: tuple[Decimal, Decimal] | None  # (per, points)
+    item_rates: tuple[Decimal, Decimal, Decimal] | None  # per_item's (unit, amount, per)
     cap_per_event: int | None
-    cap_per_member: MemberCap | None
+    cap_per_member: tuple[Period, int] | None  # (period, points)
     budget: int | None
     tier_multiplier: bool
     fixed_points: int  # ``rule.fixed``
@@ -174,10 +174,10 @@ class Evaluator:
             windowed=rule.window is not None,
             coupon_campaign=rule.coupon_campaign,
             multiply_less_one=None if rule.multiply is None else rule.multiply - 1,
-            per_amount=rule.per_amount,
-            per_item=rule.per_item,
+            per_amount=_per_amount(rule),
+            item_rates=_item_rates(rule),
             cap_per_event=rule.cap_per_event,
-            cap_per_member=rule.cap_per_member,
+            cap_per_member=_member_cap(rule),
             budget=rule.budget,
             tier_multiplier=rule.tier_multiplier,
             fixed_points=rule.fixed,
@@ -234,7 +234,11 @@ class Evaluator:
                 if check is not None:
                     (python if check.native else by_cel).append(check.expression)
             per_item = compiled.rule.per_item
-            if compiled.item_when is not None and per_item is not None and per_item.when:
+            if (
+                compiled.item_when is not None
+                and per_item is not None
+                and per_item.when is not None
+            ):
                 # Read from the items themselves: only its event and member fields.
                 python.append(per_item.when)
             elif compiled.item_matches is not None:
@@ -323,6 +327,7 @@ class _Run:
         self.ev = evaluator
         self.program = evaluator.program
         self.event = event
+        self.at = event.at  # read once: an event's fields cost more to read than a local's
         self.member = member
         self.state = state
         self.plan = evaluator.plan(event.type)
@@ -344,7 +349,7 @@ class _Run:
     def local(self) -> datetime:
         """The event time in the program's zone."""
         if self._local is None:
-            self._local = self.event.at.astimezone(self.program.zone)
+            self._local = self.at.astimezone(self.program.zone)
         return self._local
 
     @property
@@ -368,13 +373,11 @@ class _Run:
         stopped_by: str | None = None
         trace, line, apply = self.trace, self.ev.trace_line, self._apply
         for step in self.plan.steps:
-            if type(step) is RuleTrace:
+            if isinstance(step, RuleTrace):
                 trace.append(step)
             elif stopped_by is not None:
-                assert isinstance(step, _CompiledRule)
                 trace.append(line(step.id, Outcome.stopped, note=f"by {stopped_by}"))
             else:
-                assert isinstance(step, _CompiledRule)
                 # ``stop`` ends evaluation after a rule that gave points (its own line,
                 # just appended, has them); one that gave 0 leaves later rules to run.
                 if apply(step) and step.stop and trace[-1].points > 0:
@@ -387,7 +390,7 @@ class _Run:
         return Decision(
             event_id=self.event.id,
             member=self.member.ref,
-            at=self.event.at,
+            at=self.at,
             earnings=self._earnings(),
             trace=trace,
             usage=self.usage,
@@ -418,9 +421,10 @@ class _Run:
             note = f"{raw} capped at {per_event} per event"
         cap = compiled.cap_per_member
         if cap is not None:
-            key = local_period_key(cap.period, self.local)
+            period, cap_points = cap
+            key = local_period_key(period, self.local)
             used = self.member.rule_points.get((rule_id, key), 0)
-            left = max(cap.points - used, 0)
+            left = max(cap_points - used, 0)
             if points > left:
                 note = f"{points} capped at {left} left for {key}"
                 points, outcome = left, Outcome.cap_per_member
@@ -453,7 +457,7 @@ class _Run:
         """The first reason the rule does not apply, or None if it does."""
         if compiled.windowed:
             if self._utc is None:
-                self._utc = self.event.at.astimezone(UTC)
+                self._utc = self.at.astimezone(UTC)
             start, end = compiled.window_start, compiled.window_end
             if (start is not None and self._utc < start) or (end is not None and self._utc >= end):
                 return compiled.outside_window
@@ -487,8 +491,8 @@ class _Run:
         total = compiled.fixed
         per_amount = compiled.per_amount
         if per_amount is not None:
-            total += self.event.money / per_amount.per * per_amount.points
-        if compiled.per_item is not None and self.event.items:
+            total += self.event.money / per_amount[0] * per_amount[1]
+        if compiled.item_rates is not None and self.event.items:
             total += self._item_points(compiled)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
@@ -503,13 +507,8 @@ class _Run:
         same as checking them all first. A CEL condition is one ``map`` over the basket,
         before any sum; its error reaches :meth:`_apply` as the rule's.
         """
-        per_item = compiled.per_item
-        assert per_item is not None
-        per_unit, per_amount, per = (
-            per_item.points_per_unit,
-            per_item.points_per_amount,
-            per_item.per,
-        )
+        assert compiled.item_rates is not None
+        per_unit, per_amount, per = compiled.item_rates
         items = self.event.items
         total = _ZERO
         native = compiled.item_when
@@ -546,11 +545,11 @@ class _Run:
                 self.running[currency] = self.running.get(currency, 0) + line.points
 
     def _earnings(self) -> list[Earning]:
-        event, ev = self.event, self.ev
+        at, ev = self.at, self.ev
         if not any(self.running.values()):
             return []
-        expiry = ev._expiry.expires_at(event.at, self._local)
-        pending = None if self.plan.pending is None else shifted(event.at, self.plan.pending)
+        expiry = ev._expiry.expires_at(at, self._local)
+        pending = None if self.plan.pending is None else shifted(at, self.plan.pending)
         return [
             Earning(currency, points, expiry, pending)
             for currency, points in sorted(self.running.items())
@@ -560,6 +559,23 @@ class _Run:
 
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
+
+
+def _per_amount(rule: Rule) -> tuple[Decimal, Decimal] | None:
+    per_amount = rule.per_amount
+    return None if per_amount is None else (per_amount.per, per_amount.points)
+
+
+def _item_rates(rule: Rule) -> tuple[Decimal, Decimal, Decimal] | None:
+    per_item = rule.per_item
+    if per_item is None:
+        return None
+    return (per_item.points_per_unit, per_item.points_per_amount, per_item.per)
+
+
+def _member_cap(rule: Rule) -> tuple[Period, int] | None:
+    cap = rule.cap_per_member
+    return None if cap is None else (cap.period, cap.points)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
