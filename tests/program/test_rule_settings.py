@@ -48,8 +48,12 @@ def test_check_rejects_per_without_points_per_amount() -> None:
         " (it is the money amount each points_per_amount is given for); remove it, or set"
         " points_per_amount"
     ]
+    # A written 0 is no points_per_amount either (and does nothing itself).
     zero = text.replace("points_per_unit: 5,", "points_per_unit: 5, points_per_amount: 0,")
-    assert problems(zero)[0].startswith("p.yaml:6:87: rules[0].per_item.per: 'per' does nothing")
+    found = problems(zero)
+    assert found[0].startswith("p.yaml:6:79: rules[0].per_item.points_per_amount: ")
+    assert found[1].startswith("p.yaml:6:87: rules[0].per_item.per: 'per' does nothing")
+    assert len(found) == 2
 
 
 def test_check_rejects_rounding_of_points_that_are_always_whole() -> None:

@@ -23,6 +23,7 @@ from fidelite.program.reward import reward_problems
 from fidelite.program.rule import (
     REFUND,
     effect_problems,
+    gives_points_directly,
     per_item_problems,
     rule_setting_problems,
     window_problems,
@@ -63,7 +64,8 @@ def _at(prefix: Location, check: Check, section: object) -> Problems:
 def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     """Unique ids and prefixes; references to currencies, campaigns and tiers that exist;
     pending event types that some rule earns on; no tier setting in refunds or rules
-    without tiers (or, in rules, without a tier that multiplies points).
+    without tiers (or, in rules, without a tier that multiplies points); no multiplier
+    rule with nothing before it to multiply on an event type it handles.
 
     ``program`` is the program's fields, validated (dumped; the rules and policies with
     the fields set only) or as written.
@@ -96,6 +98,7 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
         for j, tier in _strings(reward.get("tiers")):
             if tier not in tier_ids:
                 yield ("rewards", i, "tiers", j), f"unknown tier {tier!r}{_known(tier_ids)}"
+    yield from _multiplier_problems(rules, currency_ids, _default_currency(program))
     yield from _pending_problems(program.get("pending"), rules)
     refunds = program.get("refunds")
     if isinstance(refunds, Mapping):
@@ -119,6 +122,141 @@ def _tier_multiplier_unused(tiers: object) -> str | None:
         "while no tier has an earn_multiplier above 1 (tiers add no points);"
         " remove it, or set a tier's earn_multiplier"
     )
+
+
+def _multiplier_problems(
+    rules: Sequence[tuple[int, Mapping[str, Any]]],
+    currency_ids: list[str],
+    default: str | None,
+) -> Problems:
+    """Each multiplier rule has, for each event type it handles, a rule before it whose
+    points it could multiply.
+
+    A multiplier (``multiply`` as the rule's only effect) gives (F - 1) x the points
+    that the rules evaluated before it gave in its currency for the same event
+    (:mod:`fidelite.engine.evaluator`): rules run in ascending ``priority``, then file
+    order, and evaluation ends after a ``stop`` rule that gave points. So on an event
+    type T it can only ever give points if some rule before it handles T, gives points
+    in its currency by an effect of its own, and has no ``stop``: a stop rule that gives
+    such points ends evaluation before the multiplier runs, one that gives none leaves
+    nothing to multiply, and an earlier multiplier only multiplies what such a rule
+    gave. A multiplier without one for any of its types does nothing at all (reported
+    at ``multiply``); for some of its types, it does nothing on those (at ``on``).
+
+    Only what provably never multiplies anything is reported: a rule before it counts
+    whatever its ``when``, ``window``, ``segments``, ``coupon_campaign``, caps and budget
+    (they may well leave it nothing to multiply, but whether they always do depends on
+    the events). What does not parse counts as possibly feeding the multiplier: a rule
+    whose ``priority`` is not a whole number counts as before it, one whose ``on`` is not
+    a list of names as handling every type, a ``currency`` that is not a known one as
+    the multiplier's, a ``stop`` other than ``true`` as no stop; a multiplier whose own
+    priority or currency is not known is not checked.
+    """
+    several = len(currency_ids) > 1
+    for m, multiplier in rules:
+        if multiplier.get("multiply") is None or gives_points_directly(multiplier):
+            continue
+        position = _priority(multiplier)
+        currency = _currency(multiplier, default)
+        types = list(dict.fromkeys(t for _, t in _strings(multiplier.get("on")) if t != REFUND))
+        if position is None or currency not in currency_ids or not types:
+            continue
+        before = [
+            rule
+            for r, rule in rules
+            if r != m and gives_points_directly(rule) and _runs_before(rule, r, (position, m))
+        ]
+        idle: list[str] = []
+        stoppers: list[str] = []
+        elsewhere: list[str] = []
+        for event_type in types:
+            handling = [rule for rule in before if _may_handle(rule, event_type)]
+            same = [rule for rule in handling if _may_be_in(rule, currency, currency_ids, default)]
+            if any(rule.get("stop") is not True for rule in same):
+                continue
+            idle.append(event_type)
+            stoppers += [rule_id for rule in same if isinstance(rule_id := rule.get("id"), str)]
+            elsewhere += [
+                str(_currency(rule, default))
+                for rule in handling
+                if not _may_be_in(rule, currency, currency_ids, default)
+            ]
+        if not idle:
+            continue
+        on = ", ".join(idle)
+        them = "it" if len(idle) == 1 else "them"
+        what = f"'{currency}' points" if several else "points"
+        those = "that event type" if len(idle) == 1 else "those event types"
+        why = (
+            "no rule that runs before it (in ascending priority, then file order) gives"
+            f" {what} on {those}"
+        )
+        if stoppers:
+            why += (
+                f", other than stop rules ({', '.join(dict.fromkeys(stoppers))}), which end"
+                " evaluation before it whenever they give points"
+            )
+        if elsewhere:
+            why += (
+                f" (those before it give {', '.join(repr(c) for c in dict.fromkeys(elsewhere))}"
+                " points: a multiplier only multiplies points of its own currency)"
+            )
+        later = "give it a greater priority than the rules whose points it should multiply"
+        if len(idle) == len(types):
+            message = f"'multiply' does nothing on {on}: {why}; {later}, or remove the rule"
+            yield ("rules", m, "multiply"), message
+        else:
+            message = f"the multiplier does nothing on {on}: {why}; {later}, or remove {them}"
+            yield ("rules", m, "on"), f"{message} from 'on'"
+
+
+def _default_currency(program: Mapping[str, Any]) -> str | None:
+    """The id of the program's first currency (rules without ``currency`` use it), or
+    None if it is not known."""
+    currencies = program.get("currencies")
+    if isinstance(currencies, list) and currencies and isinstance(currencies[0], Mapping):
+        first = currencies[0].get("id")
+        return first if isinstance(first, str) else None
+    return None
+
+
+def _currency(rule: Mapping[str, Any], default: str | None) -> object:
+    """The currency a rule gives points in, as written (None: not known)."""
+    declared = rule.get("currency")
+    return default if declared is None else declared
+
+
+def _may_be_in(
+    rule: Mapping[str, Any], currency: str, known: list[str], default: str | None
+) -> bool:
+    """Whether the rule may give points in ``currency`` (a name that is not a known
+    currency may be a typo of it)."""
+    own = _currency(rule, default)
+    return own == currency or own not in known
+
+
+def _priority(rule: Mapping[str, Any]) -> int | None:
+    """The rule's priority (default 100), or None if it is not a whole number."""
+    number = as_decimal(rule.get("priority", 100))
+    if number is None or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def _runs_before(rule: Mapping[str, Any], index: int, other: tuple[int, int]) -> bool:
+    """Whether the rule at ``index`` may be evaluated before the one whose (priority,
+    index) is ``other`` (a priority that is not known may be lower)."""
+    priority = _priority(rule)
+    return priority is None or (priority, index) < other
+
+
+def _may_handle(rule: Mapping[str, Any], event_type: str) -> bool:
+    """Whether the rule may handle ``event_type`` (an ``on`` that is not a list of
+    names may)."""
+    on = rule.get("on")
+    if not isinstance(on, list) or not all(isinstance(t, str) for t in on):
+        return True
+    return event_type in on
 
 
 def _pending_problems(pending: object, rules: Sequence[tuple[int, Mapping[str, Any]]]) -> Problems:

@@ -11,6 +11,11 @@ after a rule that gave points (more than 0, after caps and budget): a stop rule 
 gives nothing, because its effects came to 0, a cap is used up or its budget is spent,
 leaves the later rules to run, as a rule that did not apply does.
 
+So a rule that can only give 0 points (``fixed: 0`` alone) does nothing at all, even
+with ``stop: true``, and an effect that gives 0 (``fixed: 0``, ``points_per_unit: 0``)
+next to others adds nothing: both are errors, as is a multiplier with nothing before it
+to multiply (:mod:`fidelite.program.consistency`).
+
 Refunds are not evaluated by rules: a refund reverses, in proportion, what its purchase
 earned (:class:`fidelite.program.policy.RefundPolicy`), so ``on: [refund]`` is an error.
 """
@@ -99,16 +104,25 @@ class PerItem(ProgramModel):
         return self
 
 
+_RATES = ("points_per_unit", "points_per_amount")
+
+
 def per_item_problems(per_item: Mapping[str, Any]) -> Problems:
-    """A per-item effect gives something, and ``per`` only with ``points_per_amount``.
+    """A per-item effect gives something, neither rate is a written 0 next to the other
+    (it adds nothing), and ``per`` only with ``points_per_amount``.
 
     ``per_item`` is its fields as written (validated: those set; see
     :mod:`fidelite.program.model`).
     """
-    rates = [as_decimal(per_item.get(name, 0)) for name in ("points_per_unit", "points_per_amount")]
+    rates = [as_decimal(per_item.get(name, 0)) for name in _RATES]
     if rates == [0, 0]:
         yield (), "set points_per_unit and/or points_per_amount"
-    elif rates[1] == 0:
+        return
+    for name, rate, other in zip(_RATES, rates, reversed(_RATES), strict=True):
+        if rate == 0 and per_item.get(name) is not None:
+            why = f"at 0: the lines' points come from {other} alone; remove it"
+            yield from unused_fields(per_item, (name,), why)
+    if rates[1] == 0:
         why = (
             "without points_per_amount (it is the money amount each points_per_amount is"
             " given for); remove it, or set points_per_amount"
@@ -194,36 +208,88 @@ class Rule(ProgramModel):
 
     @model_validator(mode="after")
     def _has_effect(self) -> Rule:
-        raise_first(effect_problems(self.model_dump()))
-        raise_first(rule_setting_problems(self.model_dump(exclude_unset=True)))
+        fields = self.model_dump(exclude_unset=True)
+        raise_first(effect_problems(fields))
+        raise_first(rule_setting_problems(fields))
         return self
 
 
 def effect_problems(rule: Mapping[str, Any]) -> Problems:
-    """A rule has an effect, and a multiplier rule has no other.
+    """A rule has an effect that can give points, and a multiplier rule has no other.
 
-    ``rule`` is the rule's fields, validated or as written (see
-    :mod:`fidelite.program.model`); a ``fixed`` that does not parse counts as set.
+    A rule whose only effect is a written zero (``fixed: 0``, ``formula: '0'``) is
+    refused like one without any: it gives 0 points to every event, and a rule that
+    gives nothing does nothing. Not even with ``stop: true``: evaluation stops only
+    after a stop rule that gave points (more than 0), so such a rule cannot block the
+    rules after it. Its only trace would be a ``no_points`` line; it spends no budget,
+    counts toward no cap and uses no coupon.
+
+    ``rule`` is the rule's fields as written (validated: those set; see
+    :mod:`fidelite.program.model`); a ``fixed`` that does not parse counts as giving
+    points.
     """
-    fixed = rule.get("fixed", 0)
-    gives_fixed = fixed is not None and as_decimal(fixed) != 0
-    additive = gives_fixed or any(
-        rule.get(name) is not None for name in ("per_amount", "per_item", "formula")
-    )
+    additive = gives_points_directly(rule)
     if rule.get("multiply") is not None and additive:
         yield ("multiply",), "a multiplier rule ('multiply') cannot also give points directly"
     if rule.get("multiply") is None and not additive:
-        yield (), "a rule needs an effect: per_amount, per_item, fixed, formula or multiply"
+        zeros = _zero_effects(rule)
+        if zeros:
+            message = (
+                f"'{zeros[0]}' does nothing at 0, and it is the rule's only effect: a rule"
+                " that gives no points does nothing (with stop: true it does not stop the"
+                " rules after it either: stop ends evaluation only after a rule that gave"
+                " points); give it an effect (per_amount, per_item, fixed above 0, formula"
+                " or multiply), or remove the rule"
+            )
+            yield (zeros[0],), message
+        else:
+            yield (), "a rule needs an effect: per_amount, per_item, fixed, formula or multiply"
+
+
+def gives_points_directly(rule: Mapping[str, Any]) -> bool:
+    """Whether the rule has an effect that gives points itself (``per_amount``,
+    ``per_item``, ``fixed`` other than 0, ``formula`` other than the number 0), rather
+    than only ``multiply`` or nothing. ``rule`` is its fields, validated or as written;
+    a value that does not parse counts as giving points."""
+    if any(rule.get(name) is not None for name in ("per_amount", "per_item")):
+        return True
+    return any(
+        rule.get(name) is not None and name not in _zero_effects(rule)
+        for name in ("fixed", "formula")
+    )
+
+
+def _zero_effects(rule: Mapping[str, Any]) -> list[str]:
+    """The rule's effects written as a zero: ``fixed: 0``, or a ``formula`` that is
+    the number 0 (``'0'``, ``'0.0'``), which gives 0 points to every event."""
+    zeros = []
+    fixed = rule.get("fixed")
+    if fixed is not None and as_decimal(fixed) == 0:
+        zeros.append("fixed")
+    formula = rule.get("formula")
+    if isinstance(formula, str) and as_decimal(formula) == 0:
+        zeros.append("formula")
+    return zeros
 
 
 def rule_setting_problems(rule: Mapping[str, Any]) -> Problems:
-    """No setting that the rule's other settings make do nothing: ``rounding`` on points
-    that are always whole, a ``cap_per_event`` or ``cap_per_member`` that a smaller
-    bound keeps from ever trimming anything.
+    """No setting that the rule's other settings make do nothing: an effect written as
+    0 next to others (``fixed: 0``, ``formula: '0'``: it adds nothing to their points),
+    ``rounding`` on points that are always whole, a ``cap_per_event`` or
+    ``cap_per_member`` that a smaller bound keeps from ever trimming anything.
 
     ``rule`` is the rule's fields as written (validated: those set; see
     :mod:`fidelite.program.model`). A value that does not parse proves nothing.
     """
+    zeros = _zero_effects(rule)
+    others = [
+        name
+        for name in ("per_amount", "per_item", "fixed", "formula", "multiply")
+        if rule.get(name) is not None and name not in zeros
+    ]
+    if zeros and others:
+        why = f"at 0: it adds no points to the rule's {', '.join(others)}; remove it"
+        yield from unused_fields(rule, zeros, why)
     whole = _whole_points(rule)
     if whole is not None:
         why = f"on this rule: its points are always whole ({whole}); remove it"
