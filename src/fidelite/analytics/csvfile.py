@@ -34,7 +34,6 @@ and a record spanning several lines (a quoted newline) is numbered by its first 
 from __future__ import annotations
 
 import csv
-import glob
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +73,6 @@ class MalformedRecord:
 
 class HeaderError(ValueError):
     """The file's first line cannot be a header (it is empty, or not UTF-8 text)."""
-
-
-def first_file(source: str) -> Path:
-    """The file whose header is read: ``source`` itself, or the first match of a glob."""
-    if any(ch in source for ch in "*?["):
-        matches = sorted(glob.glob(source))
-        return Path(matches[0]) if matches else Path(source)
-    return Path(source)
 
 
 def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:

@@ -25,6 +25,11 @@ csvfile`): a malformed line is named with its field count against the header's. 
 ``;``-separated file a number may use a decimal comma (``1,5``): that is how
 spreadsheets in most of Europe write CSV, and there the comma cannot separate fields.
 
+A glob of Parquet files is read by column name (case aside): every file must have each
+column the load reads, once, holding the same kind of values (text, numbers, dates or
+local times, times with a zone...) as in the other files; only the files' footers are
+read to check it. An error in a value names the file and the row within it.
+
 Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError` naming file, row and column.
 """
@@ -48,7 +53,6 @@ from fidelite.analytics.csvfile import (
     CsvLayout,
     HeaderError,
     column_of_bad_byte,
-    first_file,
     first_malformed_record,
     locate_record,
     read_layout,
@@ -187,8 +191,8 @@ def load_transactions(
 ) -> LoadedTransactions:
     """Read, validate and normalise ``source`` into DuckDB table ``table``.
 
-    ``source`` is a path to a ``.csv``/``.tsv``/``.txt`` or ``.parquet`` file (a glob
-    of Parquet files works too) or an in-memory :class:`pyarrow.Table`.
+    ``source`` is a path to a ``.csv``/``.tsv``/``.txt`` or ``.parquet`` file (or a glob
+    of such files) or an in-memory :class:`pyarrow.Table`.
     Raises :class:`InputError` on the first problem found.
     """
     opts = options or LoadOptions()
@@ -266,7 +270,25 @@ def _register_raw(
         raise InputError("the file is empty", file=name)
     lit = _quote(str(source))
     if path.suffix.lower() in (".parquet", ".pq"):
-        _create_raw(con, f"read_parquet({lit})", name)
+        if not is_glob:
+            _create_raw(con, f"read_parquet({lit})", name)
+            return "parquet"
+        files = _source_files(con, str(source))
+        if not files:
+            raise InputError("no file matches", file=name)
+        # By name: each file's columns are found by their names (whatever their case and
+        # order), and a column's type is the one that holds every file's values (INTEGER
+        # and DOUBLE make DOUBLE). Without it DuckDB casts every file to the first one's
+        # types, silently: 3.7 read into an INTEGER column is 4, and an offset dropped.
+        try:
+            _create_raw(con, f"read_parquet({lit}, union_by_name = true)", name)
+        except InputError as exc:
+            # DuckDB could not combine the files: say which one, and why, when we can.
+            parts = [_read_part(file) for file in files]
+            clash = _part_problem(parts, str(source), None)
+            if clash is None:
+                raise
+            raise clash from exc
         return "parquet"
     layout = _csv_layout(con, str(source), opts.delimiter, name)
     columns = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in layout.columns)
@@ -291,7 +313,7 @@ def _is_glob(source: str) -> bool:
     return any(ch in source for ch in "*?[")
 
 
-def _csv_files(con: duckdb.DuckDBPyConnection, source: str) -> list[Path]:
+def _source_files(con: duckdb.DuckDBPyConnection, source: str) -> list[Path]:
     """The files ``source`` names: itself, or the matches of a glob in the order DuckDB
     reads them (and numbers their rows)."""
     if not _is_glob(source):
@@ -318,7 +340,7 @@ def _csv_layout(
     names the file that is wrong."""
     if delimiter is not None and len(delimiter) != 1:
         raise ValueError(f"the delimiter must be one character, not {delimiter!r}")
-    files = _csv_files(con, source)
+    files = _source_files(con, source)
     if not files or not files[0].is_file():
         raise InputError("no file matches", file=name)
     first = _file_layout(files[0], delimiter, _file_name(source, files[0], name))
@@ -357,6 +379,141 @@ def _file_name(source: str, path: Path, name: str) -> str:
 def _header_of(layout: CsvLayout) -> str:
     shown = "TAB" if layout.delimiter == "\t" else f"'{layout.delimiter}'"
     return f"{', '.join(layout.written)}, separated by {shown}"
+
+
+@dataclass(frozen=True)
+class _ParquetPart:
+    """One file of a Parquet glob as its footer describes it (no row is read): its rows,
+    and its columns' names as written (a repeated name repeated) and Arrow types."""
+
+    path: Path
+    rows: int
+    names: tuple[str, ...]
+    types: tuple[pa.DataType, ...]
+
+    def positions(self, column: str) -> list[int]:
+        """0-based positions of the columns named ``column``, whatever their case."""
+        return [i for i, name in enumerate(self.names) if name.lower() == column.lower()]
+
+
+def _read_part(path: Path) -> _ParquetPart:
+    """The footer of ``path``; a file that is empty or not Parquet is an error naming it."""
+    import pyarrow.parquet as pq
+
+    shown = str(path)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError("the file is empty", file=shown)
+        with pq.ParquetFile(path) as parquet:
+            schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"cannot read the file: {_first_line(exc)}", file=shown) from exc
+    return _ParquetPart(path, rows, tuple(schema.names), tuple(schema.types))
+
+
+def _part_problem(
+    parts: Sequence[_ParquetPart], source: str, columns: Sequence[str] | None
+) -> InputError | None:
+    """The error for the first file of a Parquet glob that cannot be read with the others.
+
+    Each of ``columns`` (the columns a load reads) must be in every file, once (case
+    aside, as DuckDB matches names), and hold the same kind of values in every file
+    (:func:`_value_kind`: an INTEGER beside a DOUBLE is fine, text beside numbers is
+    not). ``columns=None``: only the kinds of every column, in the files that have it
+    (why DuckDB could not combine the files). Only footers are read: no extra scan.
+    """
+    first: dict[str, tuple[str, Path]] = {}  # column -> its kind and the file first seen in
+    for part in parts:
+        shown = str(part.path)
+        for column in _unique(part.names) if columns is None else columns:
+            at = part.positions(column)
+            if not at:
+                holder = next((p.path for p in parts if p.positions(column)), None)
+                return InputError(
+                    f"missing column '{column}' (columns found: "
+                    f"{', '.join(part.names) or 'none'})"
+                    + (f", which {holder} has" if holder else "")
+                    + f": every file of '{source}' must have each column that is read",
+                    file=shown,
+                    column=column,
+                )
+            if columns is not None:
+                repeated = _repeated_column(part.names, part.names[at[0]], file=shown)
+                if repeated is not None:
+                    return repeated
+            kind = _value_kind(part.types[at[0]])
+            if kind is None:  # a column of NULLs only: it fits any kind
+                continue
+            seen = first.setdefault(column.lower(), (kind, part.path))
+            if seen[0] != kind:
+                return InputError(
+                    f"{kind} here but {seen[0]} in {seen[1]}: a column must hold the same "
+                    f"kind of values in every file of '{source}'",
+                    file=shown,
+                    column=part.names[at[0]],
+                )
+    return None
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    """``names`` without the repeats of a name (case aside), in order."""
+    first: dict[str, str] = {}
+    for name in names:
+        first.setdefault(name.lower(), name)
+    return list(first.values())
+
+
+def _value_kind(kind: pa.DataType) -> str | None:
+    """What a Parquet column holds, as files of one glob must agree on (``None``: only
+    NULLs, which fit any). Widths and units may differ (DuckDB reads them as the widest);
+    a date and a timestamp without zone are both local; a timestamp with a zone is an
+    instant, which a local time read beside it would become in whatever zone the session
+    is in, so the two are not read together."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_null(kind):
+        return None
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return "text"
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "numbers"
+    if pa.types.is_boolean(kind):
+        return "true/false values"
+    if pa.types.is_date(kind) or (pa.types.is_timestamp(kind) and kind.tz is None):
+        return "dates or local times"
+    if pa.types.is_timestamp(kind):
+        return "times with a time zone"
+    return f"values of type {kind}"
+
+
+def _locate_row(parts: Sequence[_ParquetPart], row: int) -> tuple[Path, int]:
+    """The file of a Parquet glob holding data row ``row`` (numbered across the files, in
+    the order DuckDB reads them) and the row's number within it."""
+    before = 0
+    for part in parts:
+        if row <= before + part.rows:
+            return part.path, row - before
+        before += part.rows
+    return parts[-1].path, row - before + parts[-1].rows  # pragma: no cover
+
+
+def _repeated_column(
+    written: Sequence[str], name: str, *, file: str, row: int | None = None
+) -> InputError | None:
+    """The error for a column read, ``name``, whose name ``written`` (the source's column
+    names in order) repeats, case aside; ``None`` when it is the only one."""
+    same = [(i, n) for i, n in enumerate(written, start=1) if n.lower() == name.lower()]
+    if len(same) < 2:
+        return None
+    where = " and ".join([", ".join(str(i) for i, _ in same[:-1]), str(same[-1][0])])
+    spelt = " or ".join(dict.fromkeys(f"'{n}'" for _, n in same))
+    return InputError(
+        f"{len(same)} columns are named {spelt} (columns {where}): rename all "
+        "but one, so that it is clear which to read",
+        file=file,
+        row=row,
+        column=name,
+    )
 
 
 def _raw_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -410,7 +567,16 @@ class _Checker:
         self._delimiter = delimiter
         self._layout: CsvLayout | None = None
         self._files: list[Path] | None = None
-        self._refuse_ambiguous()
+        self._parts: list[_ParquetPart] = []
+        if kind == "parquet" and _is_glob(str(source)):
+            # Every file of the glob, from its footer: the columns read (present, once,
+            # of one kind of value in all) here, and each file's rows to name a row in it.
+            self._parts = [_read_part(path) for path in self.files]
+            problem = _part_problem(self._parts, str(source), list(dict.fromkeys(mapping.values())))
+            if problem is not None:
+                raise problem
+        else:
+            self._refuse_ambiguous()
 
     def col(self, canonical: str) -> str:
         return _ident(self.mapping[canonical])
@@ -426,9 +592,10 @@ class _Checker:
 
     @property
     def files(self) -> list[Path]:
-        """The CSV files read, in DuckDB's order: the source, or its glob's matches."""
+        """The files read (CSV or Parquet), in DuckDB's order: the source, or its glob's
+        matches."""
         if self._files is None:
-            self._files = _csv_files(self.con, str(self.source))
+            self._files = _source_files(self.con, str(self.source))
         return self._files
 
     def file_name(self, path: Path) -> str:
@@ -445,18 +612,14 @@ class _Checker:
             return
         described = list(_raw_types(self.con))  # DuckDB's names: amount, amount_1
         for used in dict.fromkeys(self.mapping.values()):
-            name = written[described.index(used)]
-            same = [(i, n) for i, n in enumerate(written, start=1) if n.lower() == name.lower()]
-            if len(same) > 1:
-                where = " and ".join([", ".join(str(i) for i, _ in same[:-1]), str(same[-1][0])])
-                spelt = " or ".join(dict.fromkeys(f"'{n}'" for _, n in same))
-                raise InputError(
-                    f"{len(same)} columns are named {spelt} (columns {where}): rename all "
-                    "but one, so that it is clear which to read",
-                    file=self.file_name(self.files[0]) if self.kind == "csv" else self.name,
-                    row=1 if self.kind == "csv" else None,
-                    column=name,
-                )
+            repeated = _repeated_column(
+                written,
+                written[described.index(used)],
+                file=self.file_name(self.files[0]) if self.kind == "csv" else self.name,
+                row=1 if self.kind == "csv" else None,
+            )
+            if repeated is not None:
+                raise repeated
 
     def _written_names(self) -> list[str] | None:
         """The source's column names as written, in order (a repeated name repeated).
@@ -470,7 +633,29 @@ class _Checker:
             return None
         import pyarrow.parquet as pq  # only for a file whose names may repeat
 
-        return list(pq.read_schema(first_file(str(self.source))).names)
+        return list(pq.read_schema(str(self.source)).names)
+
+    def may_be_infinite(self, canonical: str) -> bool:
+        """Whether the typed (date or timestamp) column of ``canonical`` may hold infinity
+        or -infinity. For Parquet the footers' statistics answer, which DuckDB reads
+        as it reads the values (no row is read): a row group whose minimum and maximum
+        are finite holds neither. Without statistics, or for an Arrow table, it may."""
+        if self.kind != "parquet":
+            return True
+        values = "num_values > 0 AND num_values > coalesce(stats_null_count, 0)"
+        open_ended = (
+            "stats_min IS NULL OR stats_max IS NULL "
+            "OR contains(stats_min, 'infinity') OR contains(stats_max, 'infinity')"
+        )
+        try:
+            found = self.con.execute(
+                f"SELECT count(*) = 0 OR coalesce(bool_or({values} AND ({open_ended})), FALSE) "
+                "FROM parquet_metadata(?) WHERE lower(path_in_schema) = lower(?)",
+                [str(self.source), self.mapping[canonical]],
+            ).fetchall()
+        except duckdb.Error:
+            return True  # the validation scan says what is wrong with the file
+        return bool(found[0][0])
 
     def scan(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a query over ``raw``; a file DuckDB cannot read is one :class:`InputError`."""
@@ -516,6 +701,9 @@ class _Checker:
         if layout is not None:
             path, line = locate_record(self.files, layout, row)
             return InputError(reason, file=self.file_name(path), row=line, column=column)
+        if self._parts:  # a Parquet glob: the file and the row within it
+            path, row = _locate_row(self._parts, row)
+            return InputError(reason, file=str(path), row=row, column=column, row_label="row")
         return InputError(reason, file=self.name, row=row, column=column, row_label="row")
 
     def check(self, canonical: str, bad_condition: str, reason: str) -> None:
@@ -575,6 +763,13 @@ def _timestamp_expression(
     # to compare them with '' tripled the validation scan of a Parquet file.
     missing = f"{col} IS NULL" if typed else f"{col} IS NULL OR {text} = ''"
     checker.check("timestamp", missing, "missing date")
+    if typed and checker.may_be_infinite("timestamp"):
+        # What a typed value can be that is no date: DuckDB reads the largest and the
+        # smallest value a Parquet or Arrow date or timestamp column can hold as
+        # infinity and -infinity, which have no calendar day (as the text 'infinity' has
+        # none). Checked in the validation scan only when the Parquet footers cannot
+        # rule them out: the values are read only for this, ~10 ms of CPU per 1M rows.
+        checker.check("timestamp", f"NOT isfinite({col})", "not a date (no calendar day)")
     if raw_type == "DATE":
         return f"CAST({col} AS TIMESTAMP)", "date"
     if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
