@@ -12,7 +12,13 @@ import typer
 from rich.progress import Progress
 
 from fidelite.cli.common import open_ledger, run
-from fidelite.cli.options import CurrencyOption, DbOption, FormatOption, ProgramOption
+from fidelite.cli.options import (
+    CurrencyOption,
+    DbOption,
+    FormatOption,
+    OnlyProgramOption,
+    ProgramOption,
+)
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgram, JobProgramOption, ProgramFileOption, job_program
 from fidelite.cli.processor import moment
@@ -409,7 +415,7 @@ def release_due(
 
 @app.command()
 def check(
-    program: str | None = typer.Option(None, "--program", "-p", help="Only this program."),
+    program: str | None = OnlyProgramOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:

@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from fidelite.cli.output import OutputFormat
+from fidelite.program import ProgramError, load_program
+from fidelite.program.model import IDENTIFIER
+
+
+def is_program_id(value: str) -> bool:
+    """Whether ``value`` is a program id; anything else given as ``--program`` is a file.
+
+    Program ids are lower-case identifiers (``cafe_club``), so a value with a dot, a
+    slash or a capital letter (``shop.yaml``, ``programs/Shop.yml``) cannot be one.
+    """
+    return IDENTIFIER.match(value) is not None
+
+
+def program_id(value: str | None) -> str | None:
+    """``--program`` as an id: an id is kept; a program file gives the id it declares.
+
+    Some commands take the program file and others only the id; accepting the file
+    everywhere lets a user pass the same ``--program shop.yaml`` to every command.
+    """
+    if value is None or is_program_id(value):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise typer.BadParameter(
+            f"{value!r} is neither a program id (lower-case letters, digits, _) "
+            "nor a program file that exists"
+        )
+    try:
+        return load_program(path).id
+    except ProgramError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+PROGRAM_HELP = "Program id, or the program file (YAML) whose id to use."
 
 DbOption = typer.Option(
     None,
@@ -14,6 +50,9 @@ DbOption = typer.Option(
     "PostgreSQL: postgresql+psycopg://user@host/db",
     show_envvar=True,
 )
-ProgramOption = typer.Option("default", "--program", "-p", help="Program id.")
+ProgramOption = typer.Option("default", "--program", "-p", help=PROGRAM_HELP, callback=program_id)
+OnlyProgramOption = typer.Option(
+    None, "--program", "-p", help=f"Only this program. {PROGRAM_HELP}", callback=program_id
+)
 CurrencyOption = typer.Option("points", "--currency", "-c", help="Point currency.")
 FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="Output format.")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from fidelite.cli.options import is_program_id
 from fidelite.cli.output import OutputFormat, fail
 from fidelite.program import ProgramError, load_program
 from fidelite.program.policy import ExpiryPolicy
@@ -22,7 +23,11 @@ from fidelite.program.policy import ExpiryPolicy
 DEFAULT_PROGRAM = "default"
 
 JobProgramOption = typer.Option(
-    None, "--program", "-p", help="Program id (default: the --program-file's id, else 'default')."
+    None,
+    "--program",
+    "-p",
+    help="Program id (default: the --program-file's id, else 'default'), or the program "
+    "file itself, which then stands for --program-file.",
 )
 ProgramFileOption = typer.Option(
     None,
@@ -45,7 +50,30 @@ class JobProgram:
 
 def job_program(program: str | None, program_file: Path | None, fmt: OutputFormat) -> JobProgram:
     """Resolve ``--program`` and ``--program-file``; exit with a clear error if they disagree
-    or the file is not a valid program."""
+    or the file is not a valid program.
+
+    A ``--program`` that is not an id names the program file, as it does for the
+    commands that need the file (``import``, ``tier review``): ``--program shop.yaml``
+    works the same with every command.
+    """
+    if program is not None and not is_program_id(program):
+        if program_file is not None:
+            fail(
+                f"--program {program!r} is a file, and --program-file {str(program_file)!r} "
+                "is given too: give one of them",
+                code="usage",
+                fmt=fmt,
+                field="program",
+            )
+        program_file, program = Path(program), None
+        if not program_file.is_file():
+            fail(
+                f"--program {str(program_file)!r} is neither a program id (lower-case letters, "
+                "digits, _) nor a program file that exists",
+                code="usage",
+                fmt=fmt,
+                field="program",
+            )
     if program_file is None:
         return JobProgram(program or DEFAULT_PROGRAM, None, None, None)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fidelite.cli.options import DbOption, FormatOption
+from fidelite.cli.options import PROGRAM_HELP, DbOption, FormatOption, OnlyProgramOption, program_id
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 
 apikey_app = typer.Typer(
@@ -88,7 +88,9 @@ def serve(
 
 @apikey_app.command("create")
 def create(
-    program: str = typer.Option(..., "--program", "-p", help="Program id the key acts on."),
+    program: str = typer.Option(
+        ..., "--program", "-p", help=f"The key's program. {PROGRAM_HELP}", callback=program_id
+    ),
     role: str = typer.Option(..., "--role", help="admin, integration, analyst or support."),
     label: str = typer.Option("", "--label", help="What the key is for (e.g. till-7)."),
     db: str | None = DbOption,
@@ -116,7 +118,7 @@ def create(
 
 @apikey_app.command("list")
 def list_(
-    program: str | None = typer.Option(None, "--program", "-p", help="Only this program."),
+    program: str | None = OnlyProgramOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
