@@ -17,7 +17,6 @@ def calls(value: str) -> list[tuple[str, dict[str, Any], str]]:
     event = {"id": "e1", "type": "purchase", "member": "ann", "at": value, "amount": "5"}
     return [
         ("/v1/events", event, "body.at"),
-        ("/v1/events:batch", {"events": [event]}, "body.events.0.at"),
         ("/v1/members", {"id": "bob", "joined_at": value}, "body.joined_at"),
         ("/v1/members/ann/adjustments", {"points": 5, "reason": "r", "expires_at": value},
          "body.expires_at"),
@@ -39,6 +38,16 @@ def test_a_time_outside_the_calendar_is_a_422_naming_the_field(live: Live, value
                 "invalid_request",
                 f"{field}: Value error, {value} is outside the calendar once in UTC",
             ), path
+        # in a batch, the event is rejected in its place, naming the field the same way
+        event = {"id": "e1", "type": "purchase", "member": "ann", "at": value, "amount": "5"}
+        batch = c.post("/v1/events:batch", json={"events": [event]})
+        (entry,) = batch.json()["results"]
+        assert (batch.status_code, entry["outcome"], entry["problem"]["code"]) == (
+            200, "rejected", "invalid_event",
+        )  # fmt: skip
+        assert entry["problem"]["detail"] == (
+            f"body.events.0.at: Value error, {value} is outside the calendar once in UTC"
+        )
         assert (live.ledger_rows(), c.get("/v1/members/ann/tier").json()) == before
         assert c.get("/v1/members/bob").status_code == 404
         assert c.get("/v1/members/ann").json()["purchases"] == 0

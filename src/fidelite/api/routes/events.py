@@ -10,13 +10,15 @@ another event under a recorded id (another member, amount, time...) answers 409
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic_core import PydanticCustomError
 
 from fidelite.api.access import bearer_token
 from fidelite.api.app import Services
@@ -52,9 +54,64 @@ BATCH_EXAMPLE: dict[str, Any] = {"results": [
 ]}  # fmt: skip
 
 
+NOT_AN_OBJECT = "Input should be a valid dictionary or object to extract fields from"
+
+
+@dataclass(frozen=True)
+class InvalidEvent:
+    """An item of a batch that is an object but not a valid event: answered on its own as
+    a rejected entry, so the rest of the batch still goes through. ``errors`` are
+    pydantic's, located within the event; ``raw`` is the item as sent."""
+
+    raw: dict[str, Any]
+    errors: tuple[dict[str, Any], ...]
+
+    @property
+    def event_id(self) -> str | None:
+        """The item's ``id`` when it is a string (it may be missing or of another kind)."""
+        found = self.raw.get("id")
+        return found if isinstance(found, str) else None
+
+
+def event_or_invalid(item: Any) -> Event | InvalidEvent:
+    """One batch item: the event, or its validation errors when the item is an object.
+
+    An item that is no object at all is an error of the request (the envelope): the
+    whole batch gets a 422, worded as the body's own type error."""
+    if isinstance(item, Event):  # a batch built in Python
+        return item
+    if not isinstance(item, dict):
+        raise PydanticCustomError("model_attributes_type", NOT_AN_OBJECT)
+    try:
+        return Event.model_validate(item)
+    except ValidationError as exc:
+        kept = tuple({"loc": e["loc"], "msg": e["msg"]} for e in exc.errors())
+        return InvalidEvent(item, kept)
+
+
+# Documented as an event (OpenAPI), parsed item by item: an invalid event is its entry.
+BatchItem = Annotated[
+    Event | InvalidEvent, PlainValidator(event_or_invalid, json_schema_input_type=Event)
+]
+
+
 class EventBatch(BaseModel):
+    """The batch body. The envelope (an object with an ``events`` list of objects, at
+    most ``max_batch``) is checked for the request; each event on its own."""
+
     model_config = ConfigDict(extra="forbid")
-    events: list[Event] = Field(min_length=1, description="Up to 1,000 events, applied in order.")
+    events: list[BatchItem] = Field(
+        min_length=1,
+        description="Up to 1,000 events, applied in order; an invalid one is rejected "
+        "in its place (invalid_event) and the others still apply.",
+    )
+
+    def hashed(self) -> dict[str, Any]:
+        """The body the Idempotency-Key is checked against: each event as validated
+        (so a batch of valid events hashes as ``model_dump(mode="json")`` of its events),
+        an invalid one as sent."""
+        return {"events": [e.raw if isinstance(e, InvalidEvent) else e.model_dump(mode="json")
+                           for e in self.events]}  # fmt: skip
 
 
 class TierChangeOut(BaseModel):
@@ -86,7 +143,7 @@ class EventResult(BaseModel):
 class EventRejected(BaseModel):
     """An event of a batch that was refused (nothing of it was written)."""
 
-    event_id: str
+    event_id: str | None = Field(description="none: the event sent has no string id")
     outcome: Literal["rejected"]
     problem: ProblemDetails
 
@@ -108,6 +165,15 @@ def answer_body(event: Event, answer: Settled) -> dict[str, Any]:
     if problem is None:  # not a business rejection: let it fail the request
         raise answer
     return {"event_id": event.id, "outcome": "rejected", "problem": problem.body()}
+
+
+def invalid_body(position: int, item: InvalidEvent) -> dict[str, Any]:
+    """The entry of a batch item that is not a valid event: ``invalid_event`` (422) with
+    each field error located in the request (``body.events.1.at``), worded as
+    ``POST /v1/events`` words the same errors (:func:`invalid`)."""
+    found = invalid(item.errors, prefix=("body", "events", str(position)))
+    problem = Problem("invalid_event", found.detail, status=422, **found.extra)
+    return {"event_id": item.event_id, "outcome": "rejected", "problem": problem.body()}
 
 
 @intake_router.post("/events", status_code=201,
@@ -165,6 +231,8 @@ def post_batch(
     The batch is one transaction through the bulk-import batch path: the answers are
     those the events would get one at a time, in far fewer statements (a recorded event
     id: ``duplicate`` with what it got then, or rejected with ``event_id_conflict``).
+    An event that is not valid (a time without offset, a missing field) is rejected in
+    its place with ``invalid_event``; only a malformed envelope fails the request.
     """
     if len(batch.events) > svc.settings.max_batch:
         raise Problem("invalid_request", f"events: at most {svc.settings.max_batch} per batch")
@@ -172,13 +240,17 @@ def post_batch(
     svc.limiter.take(who.key.key_id, "events", cost=min(len(batch.events), svc.limiter.burst))
 
     def run() -> tuple[int, Any]:
+        events = [e for e in batch.events if isinstance(e, Event)]
         with svc.db.write() as conn:
-            done = process_events(svc.processor, conn, batch.events)
-            answers = settle_duplicates(conn, svc.program.id, batch.events, done)
-        pairs = zip(batch.events, answers, strict=True)
-        return 200, {"results": [answer_body(e, a) for e, a in pairs]}
+            done = process_events(svc.processor, conn, events)
+            answers = iter(settle_duplicates(conn, svc.program.id, events, done))
+        # the valid events' answers, in order, with each invalid one's entry in its place
+        results = [invalid_body(n, e) if isinstance(e, InvalidEvent)
+                   else answer_body(e, next(answers))
+                   for n, e in enumerate(batch.events)]  # fmt: skip
+        return 200, {"results": results}
 
-    return once(svc, key, "POST /v1/events:batch", batch.model_dump(mode="json"), run)
+    return once(svc, key, "POST /v1/events:batch", batch.hashed(), run)
 
 
 RECORD_EXAMPLE: dict[str, Any] = {
