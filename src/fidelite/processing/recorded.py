@@ -208,7 +208,8 @@ def settle_duplicates(
     (its rows may not be written yet); any other is read from the store (one query per
     table, only when there are duplicates). An event recorded for a member erased since
     (the tombstone of the reference sent, :func:`unerased`) is answered as a duplicate
-    too; the erasure records are read only if a recorded member is a tombstone.
+    too, naming the reference sent: the answer must not link it to its tombstone. The
+    erasure records are read only if a recorded member is a tombstone.
     """
     if not any(isinstance(a, Result) and a.outcome is Outcome.duplicate for a in answers):
         return list(answers)
@@ -233,9 +234,12 @@ def settle_duplicates(
             settled.append(conflict(event, kept(first_event)) or Repeated.of(first_event, result))
         elif event.id in stored:
             record = stored[event.id]
-            first = record.kept()
-            first = unerased(event, first, erased) or first
-            settled.append(conflict(event, first) or record.repeated())
+            restored = unerased(event, record.kept(), erased)
+            first = restored or record.kept()
+            repeated = record.repeated()
+            if restored is not None:  # answer with the reference sent, never its tombstone
+                repeated = replace(repeated, member=event.member)
+            settled.append(conflict(event, first) or repeated)
         else:  # not found (recorded events are never deleted): the bare duplicate
             settled.append(answer)
     return settled
