@@ -30,6 +30,7 @@ from fidelite.analytics.engine import Dataset, open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import ColumnMapping, LoadOptions
 from fidelite.analytics.summary import calibration_holdout_summary, customer_summary
+from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.clv import gammagamma, sbg
 from fidelite.clv.fitting import FitError, FitResult
@@ -83,7 +84,7 @@ CAL_END = typer.Option(
 )
 UNIT = typer.Option(TimeUnit.week, "--time-unit", help="day or week (weeks at daily precision).")
 PENALIZER = typer.Option(0.0, "--penalizer", help="L2 penalty on the parameters (0 = none).")
-FORMAT = typer.Option(OutputFormat.table, "--format", "-f", help="table or json.")
+FORMAT = TableJsonOption
 ENGINE = typer.Option("duckdb", "--engine", help="duckdb (embedded) or spark (local mode).")
 TZ = typer.Option("UTC", "--timezone", help="Business time zone (IANA), decides the local day.")
 DATE_FMT = typer.Option(None, "--date-format", help="strptime format, e.g. %d/%m/%Y.")

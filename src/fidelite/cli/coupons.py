@@ -24,7 +24,7 @@ from typing import IO, Any
 import typer
 from sqlalchemy import Connection
 
-from fidelite.cli.options import DbOption, FormatOption
+from fidelite.cli.options import DbOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
 from fidelite.cli.processor import (
     REPLAYED,
@@ -59,7 +59,7 @@ def issue(
     key: str = KeyOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Issue new single-use codes of a campaign into a CSV file.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fidelite.cli.options import DbOption, FormatOption
+from fidelite.cli.options import DbOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
 from fidelite.store import Database
 from fidelite.store.migrate import current_revision, head_revision
@@ -13,7 +13,7 @@ app = typer.Typer(help="Program database: create, upgrade, inspect.", no_args_is
 
 
 @app.command()
-def upgrade(db: str | None = DbOption, fmt: OutputFormat = FormatOption) -> None:
+def upgrade(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> None:
     """Create the database or bring it to the newest schema (safe to re-run).
 
     Example: fidelite db upgrade --db shop.db
@@ -33,7 +33,7 @@ def upgrade(db: str | None = DbOption, fmt: OutputFormat = FormatOption) -> None
 
 
 @app.command()
-def status(db: str | None = DbOption, fmt: OutputFormat = FormatOption) -> None:
+def status(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> None:
     """Show the schema revision of the database and the newest one available.
 
     Example: fidelite db status --format json

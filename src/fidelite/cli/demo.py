@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
 from fidelite.ledger import Ledger, Rejected, check_invariants
 from fidelite.store import Database
@@ -20,7 +21,7 @@ def demo(
     db_file: Path = typer.Option(
         Path("fidelite-demo.db"), "--db-file", help="SQLite file to create (replaced if it exists)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Run a café's first weeks through the points ledger and show every balance.
 

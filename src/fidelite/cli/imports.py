@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import (
@@ -46,7 +47,7 @@ def events(
     program_file: Path = typer.Option(..., "--program", "-p", help="Program file (YAML)."),
     db: str | None = typer.Option(None, "--db", help="Database URL (default: $FIDELITE_DB)."),
     rejects: Path | None = RejectsOption,
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    fmt: OutputFormat = TableJsonOption,
     announce: bool = typer.Option(
         True,
         "--announce/--no-announce",
@@ -87,7 +88,7 @@ def members(
     program_file: Path = typer.Option(..., "--program", "-p", help="Program file (YAML)."),
     db: str | None = typer.Option(None, "--db", help="Database URL (default: $FIDELITE_DB)."),
     rejects: Path | None = RejectsOption,
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    fmt: OutputFormat = TableJsonOption,
     announce: bool = typer.Option(
         True, "--announce/--no-announce", help="Send member.created webhook events."
     ),

@@ -18,6 +18,7 @@ from fidelite.cli.options import (
     FormatOption,
     OnlyProgramOption,
     ProgramOption,
+    TableJsonOption,
 )
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgram, JobProgramOption, ProgramFileOption, job_program
@@ -74,7 +75,7 @@ def open_program(
         ["points"], "--currency", "-c", help="Currency (repeatable)."
     ),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Create a program and its point currencies (existing ones are kept).
 
@@ -97,7 +98,7 @@ def balance(
     as_of: str | None = typer.Option(None, "--as-of", help="Date or time (default: now)."),
     soon_days: int = typer.Option(30, help="Window for 'expiring soon', in days."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """A member's available, pending, expiring-soon points and debt.
 
@@ -180,7 +181,7 @@ def earn(
     reason: str = typer.Option("earn", help="Why the points are given."),
     source: str | None = typer.Option(None, help="What caused it, e.g. order:1234."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Credit points to a member (operators; tills go through events).
 
@@ -219,7 +220,7 @@ def spend(
     reason: str = typer.Option("spend", help="What the points pay for."),
     source: str | None = typer.Option(None, help="Reference, e.g. reward:coffee."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Spend a member's points, soonest-expiring first.
 
@@ -254,7 +255,7 @@ def adjust(
     at: str | None = AtOption,
     expires: str | None = typer.Option(None, "--expires", help="Expiry of a credit."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Manual credit (goodwill) or debit (correction), with reason and actor.
 
@@ -285,7 +286,7 @@ def reverse(
     at: str | None = AtOption,
     reason: str = typer.Option("reversal", help="Why (e.g. refund of order:1234)."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Reverse all or part of a transaction with compensating entries.
 
@@ -315,7 +316,7 @@ def release(
     program: str = ProgramOption,
     at: str | None = AtOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Make an earn's pending points available now.
 
@@ -343,7 +344,7 @@ def expire(
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Expiry job: move every due lot's remainder out with an expiry entry (re-runnable).
 
@@ -398,7 +399,7 @@ def release_due(
     ),
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Release job: pending points whose hold ended become available (re-runnable).
 
@@ -417,7 +418,7 @@ def release_due(
 def check(
     program: str | None = OnlyProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Verify the books: double entry, balances = postings, lots = postings, no negatives.
 

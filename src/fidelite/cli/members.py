@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from fidelite.cli.common import open_ledger, run
-from fidelite.cli.options import DbOption, FormatOption, ProgramOption
+from fidelite.cli.options import DbOption, ProgramOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
 from fidelite.privacy import Erasure, erase_member, export_member
 
@@ -23,7 +23,7 @@ def add(
     program: str = ProgramOption,
     key: str | None = typer.Option(None, help="Idempotency key (default: member:<REF>)."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Enrol a member in a program (re-running with the same key is harmless).
 
@@ -45,7 +45,7 @@ def show(
     ref: str = typer.Argument(..., help="The member's reference."),
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Show a member.
 
@@ -65,7 +65,7 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Export everything held on a member as JSON (data protection: right of access).
 
@@ -95,7 +95,7 @@ def erase(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Erase a member's personal data; their points history stays, under a tombstone.
 

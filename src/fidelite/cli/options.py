@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fidelite.cli.output import OutputFormat
+from fidelite.cli.output import OutputFormat, refuse_csv
 from fidelite.program import ProgramError, load_program
 from fidelite.program.model import IDENTIFIER
 
@@ -55,4 +55,14 @@ OnlyProgramOption = typer.Option(
     None, "--program", "-p", help=f"Only this program. {PROGRAM_HELP}", callback=program_id
 )
 CurrencyOption = typer.Option("points", "--currency", "-c", help="Point currency.")
-FormatOption = typer.Option(OutputFormat.table, "--format", "-f", help="Output format.")
+FormatOption = typer.Option(
+    OutputFormat.table, "--format", "-f", help="table, json or csv (one line per row)."
+)
+TableJsonOption = typer.Option(
+    OutputFormat.table,
+    "--format",
+    "-f",
+    help="table or json (csv is refused: the output is not a list of rows).",
+    callback=refuse_csv,
+)
+"""``--format`` of a command that prints a sentence or one object, not rows: no csv."""

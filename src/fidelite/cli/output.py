@@ -1,7 +1,10 @@
 """Rendering shared by every command: tables for people, JSON/CSV for machines.
 
 Every command that prints data takes ``--format table|json`` (some add ``csv``) and
-passes its rows here, so the machine formats stay identical across commands.
+passes its rows here, so the machine formats stay identical across commands. Only a
+command whose output is a list of records (printed with :func:`print_rows`) takes
+``csv``; the others refuse it with :func:`refuse_csv` as a usage error before doing
+anything, rather than printing a table or a sentence a CSV reader would misread.
 """
 
 from __future__ import annotations
@@ -30,6 +33,25 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+TABLE_OR_JSON = ("table", "json")
+
+
+def refuse_csv(value: OutputFormat | str) -> OutputFormat:
+    """``--format`` of a command whose output is not a list of records: csv is refused.
+
+    Used as the option's callback, so ``-f csv`` is a usage error (exit status 2,
+    naming the option and the formats it takes) raised while the command line is read,
+    before anything is opened, read or written.
+    """
+    fmt = OutputFormat(value)
+    if fmt is OutputFormat.csv:
+        choices = ", ".join(repr(c) for c in TABLE_OR_JSON)
+        raise typer.BadParameter(
+            f"'csv' is not one of {choices}: this command's output is not a list of rows"
+        )
+    return fmt
 
 
 def to_jsonable(value: Any) -> Any:
@@ -85,12 +107,16 @@ def fail(
     """Report an error and exit non-zero.
 
     With ``--format json`` the error is a JSON object on stdout (``{"error": {...}}``)
-    so scripts can read the code; otherwise a red line on stderr.
+    so scripts can read the code; otherwise red text on stderr, never wrapped at the
+    terminal's width, so each line of ``message`` stays one line (``file:line:column:``
+    problems are read one per line by editors and scripts, and stderr is often a file).
     """
     if fmt is OutputFormat.json:
         print_json({"error": {"code": code, "message": message, **extra}})
     else:
         err_console.print(
-            f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}", highlight=False
+            f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}",
+            highlight=False,
+            soft_wrap=True,
         )
     raise typer.Exit(code=1 if code != "usage" else 2)

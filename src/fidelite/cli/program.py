@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
+from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.engine import CouponStatus, Evaluator, Event
 from fidelite.engine.decision import Decision
@@ -22,7 +23,7 @@ from fidelite.program.rule import Period
 
 app = typer.Typer(help="Program definitions: write, check and try them.", no_args_is_help=True)
 
-FORMAT = typer.Option(OutputFormat.table, "--format", "-f", help="table or json.")
+FORMAT = TableJsonOption
 
 
 def example_text() -> str:
@@ -63,7 +64,21 @@ def _load(file: Path, fmt: OutputFormat) -> ProgramDefinition:
             }
             for p in exc.problems
         ]
-        fail(str(exc), code="invalid_program", fmt=fmt, problems=problems)
+        if fmt is OutputFormat.json:
+            fail(str(exc), code="invalid_program", fmt=fmt, problems=problems)
+        fail(_problem_lines(file, exc), code="invalid_program", fmt=fmt)
+
+
+def _problem_lines(file: Path, exc: ProgramError) -> str:
+    """A header naming the file and the count, then each problem alone on its line.
+
+    The problems are written bare (``file:line:column: field: message``), as
+    docs/program.md shows them, so editors and ``grep`` read one problem per line; the
+    header alone carries the ``error [invalid_program]`` prefix.
+    """
+    count = len(exc.problems)
+    header = f"{file}: {count} problem{'s' if count != 1 else ''}"
+    return "\n".join([header, *(str(p) for p in exc.problems)])
 
 
 @app.command("check")

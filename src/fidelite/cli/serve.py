@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from fidelite.cli.options import PROGRAM_HELP, DbOption, FormatOption, OnlyProgramOption, program_id
+from fidelite.cli.options import (
+    PROGRAM_HELP,
+    DbOption,
+    FormatOption,
+    OnlyProgramOption,
+    TableJsonOption,
+    program_id,
+)
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 
 apikey_app = typer.Typer(
@@ -94,7 +101,7 @@ def create(
     role: str = typer.Option(..., "--role", help="admin, integration, analyst or support."),
     label: str = typer.Option("", "--label", help="What the key is for (e.g. till-7)."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Create a key; its secret is printed once and never stored.
 
@@ -137,7 +144,7 @@ def list_(
 def revoke(
     key_id: str = typer.Argument(..., help="The key id (the part after fid_)."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Revoke a key; requests with it are refused at once.
 

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from sqlalchemy import Connection
 
-from fidelite.cli.options import DbOption, FormatOption
+from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
 from fidelite.cli.output import (
     OutputFormat,
     console,
@@ -105,7 +105,7 @@ def assign(
     key: str = KeyOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Put a member on a tier by hand, from now until a date.
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.cli.common import open_ledger, run
-from fidelite.cli.options import DbOption, FormatOption, ProgramOption
+from fidelite.cli.options import DbOption, FormatOption, ProgramOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgramOption, ProgramFileOption, job_program
 from fidelite.cli.processor import REPLAYED, KeyOption
@@ -81,7 +81,7 @@ def add(
     key: str = KeyOption,
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Subscribe a URL to events; prints the signing secret.
 
@@ -157,7 +157,7 @@ def remove(
     subscription_id: int = typer.Argument(..., help="The subscription id."),
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Remove a subscription; its undelivered deliveries stop (marked dead).
 
@@ -179,7 +179,7 @@ def deliver(
     timeout: float = typer.Option(10.0, min=0.5, help="HTTP timeout per request (seconds)."),
     allow_private: bool = AllowPrivateOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Send due deliveries once (or keep sending with --loop); several may run at once.
 
@@ -245,7 +245,7 @@ def replay_(
     delivery_ids: list[int] = typer.Argument(..., help="Delivery ids (see `webhooks log`)."),
     program: str = ProgramOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Send deliveries again (dead, failed or delivered): due now on the next pass.
 
@@ -273,7 +273,7 @@ def expiring(
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Write points.expiring for points expiring soon (once each; run daily).
 
@@ -305,7 +305,7 @@ def expiring(
 def prune_(
     days: int = typer.Option(30, min=1, help="Keep what finished within the last N days."),
     db: str | None = DbOption,
-    fmt: OutputFormat = FormatOption,
+    fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Delete finished deliveries (delivered or dead), their attempts and their events,
     once older than --days (run daily; deliveries under way are kept).
