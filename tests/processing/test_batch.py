@@ -403,14 +403,19 @@ def test_a_rejected_event_in_a_batch_changes_nothing_and_the_rest_is_recorded(
     assert_invariants(pdb)
 
 
-def test_an_amount_finer_than_the_database_keeps_takes_the_single_path(pdb: Database) -> None:
+def test_an_amount_written_with_more_zeros_than_the_database_keeps(pdb: Database) -> None:
+    """Trailing zeros are no decimal places: 10.00000 is recorded as 10.0000 and, sent
+    again, is the same event (a finer amount is refused at validation)."""
     processor = EventProcessor(pdb, parse_program(program_text("cafe_batch")))
-    fine = Event.model_validate({"id": "f1", "type": "purchase", "member": "x", "at": START,
-                                 "amount": "10.00005"})  # fmt: skip
+    zeros = Event.model_validate({"id": "f1", "type": "purchase", "member": "x", "at": START,
+                                  "amount": "10.00000"})  # fmt: skip
     with pdb.write() as conn:
-        answers = process_batch(processor, conn, [fine])
+        answers = process_batch(processor, conn, [zeros])
     assert isinstance(answers[0], Result) and answers[0].outcome == "processed"
-    # floor(10.00005) = 10, and first_purchase's 100: this event enrols the member
+    with pdb.write() as conn:
+        again = process_batch(processor, conn, [zeros])
+    assert isinstance(again[0], Result) and again[0].outcome == "duplicate"
+    # floor(10) = 10, and first_purchase's 100: this event enrols the member
     assert Ledger(pdb).balance("cafe_batch", "x", "points", as_of=START).pending == 110
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Column, MetaData, String, Table, func, select
 
 import fidelite.store.script as script_module
 from fidelite.engine import Event
+from fidelite.ledger import Ledger
 from fidelite.processing import EventProcessor
 from fidelite.processing.batch import Answer, process_events
 from fidelite.processing.processor import Result
@@ -120,8 +121,12 @@ def test_a_refund_in_the_group_finishes_once_after_every_event(logged: Database)
 
 
 def test_the_single_path_fallback_finishes_once(logged: Database) -> None:
-    finish = Finisher()  # an amount finer than the database keeps: one event at a time
-    answers = _apply(logged, [purchase("f1", "10.00005"), purchase("f2")], finish, False)
+    # a member known to the ledger but not to the program: one event at a time
+    ledger = Ledger(logged)
+    ledger.open_program("plain", ["points"])
+    ledger.create_member("plain", "m0")
+    finish = Finisher()
+    answers = _apply(logged, [purchase("f1"), purchase("f2")], finish, False)
     assert [_kind(a) for a in answers] == ["processed", "processed"]
     assert finish.calls == [answers]
     assert _rows(logged) == [("f1", "processed"), ("f2", "processed")]

@@ -14,6 +14,14 @@ window sums their purchases (in ten-thousandths, as a 64-bit integer on SQLite, 
 still above any real purchase, even in currencies of small units (a car in Indonesian
 rupiah). An amount beyond the bound is refused here, at validation, naming its field,
 rather than failing a whole import chunk or corrupting a member's tier window.
+
+Places: an amount has at most :data:`MONEY_PLACES` (4) decimal places, the places the
+books keep (``NUMERIC(18, 4)``). A finer amount (10.00005) would be kept rounded
+(10.0001 on SQLite, through a float): the same event sent again would no longer match
+what is recorded under its id, and a refund of the amount sent would exceed what is
+recorded. It is refused here, naming ``amount``; trailing zeros (10.00000) are not
+places: such an amount is accepted. An item's price is not kept by the store (only the
+rules read it, and the amount is what refunds and tier windows use): it may be finer.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from fidelite.engine.calendar import in_utc
 
@@ -36,6 +45,8 @@ MAX_AMOUNT = Decimal(10**10)
 MAX_QUANTITY = 10**15
 """Largest quantity of a basket line: the most points the ledger takes in one entry,
 and far inside the 64-bit integers rule expressions compute with."""
+MONEY_PLACES = 4
+"""Decimal places of an event amount: those the books keep (see the module doc)."""
 
 
 def _in_calendar(at: datetime) -> datetime:
@@ -43,9 +54,27 @@ def _in_calendar(at: datetime) -> datetime:
     return at
 
 
+def _to_the_unit(amount: Decimal) -> Decimal:
+    """``amount`` if it has at most :data:`MONEY_PLACES` decimal places once trailing
+    zeros are dropped (10.00000 has none); else refused, with the amount sent, as
+    pydantic's own ``decimal_max_places`` error (no "Value error" before the message)."""
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -MONEY_PLACES:
+        return amount
+    raise PydanticCustomError(
+        "decimal_max_places",
+        "at most {places} decimal places (the books keep money to 1/10,000), got {amount}",
+        {"places": MONEY_PLACES, "amount": str(amount)},
+    )
+
+
 Instant = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
 """A time with its UTC offset whose UTC time is in the calendar, as the store keeps it
 (0001-01-01T00:00:00+05:00 is refused: in UTC it falls in year 0)."""
+
+Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_to_the_unit)]
+"""An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the
+books keep (see the module doc)."""
 
 
 class Item(BaseModel):
@@ -79,7 +108,7 @@ class Event(BaseModel):
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     member: str = Field(min_length=1, max_length=200)
     at: Instant
-    amount: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    amount: Amount | None = None
     channel: str = ""
     store: str = ""
     items: list[Item] = Field(default_factory=list)

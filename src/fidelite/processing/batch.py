@@ -17,10 +17,11 @@ the databases), in three steps per batch instead of about twenty statements per 
 
 Refunds are not taken here (they read the lots of the purchase): the importer ends a
 batch before each refund and applies the refund on its own. Whatever the fast path
-does not expect (a member known to the ledger but not to the program, an amount finer
-than the database keeps, a key recorded meanwhile by another writer) rolls the batch's
-savepoint back and the events are processed one at a time instead, so this path can
-only be faster, never different.
+does not expect (a member known to the ledger but not to the program, a key recorded
+meanwhile by another writer) rolls the batch's savepoint back and the events are
+processed one at a time instead, so this path can only be faster, never different.
+(An amount finer than the 4 decimal places the database keeps never reaches it: the
+event is refused at validation, see :mod:`fidelite.engine.event`.)
 """
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def process_batch(
     ``savepoint=False`` is for a caller that can redo the whole transaction (the group
     commit applies a failed group's events again one by one): the fast path then saves
     the savepoint's two round trips. What makes it fall back before writing anything (a
-    member known to the ledger but not to the program, an amount finer than the
-    database keeps) still sends the events one at a time; a row refused while writing
-    (a key recorded meanwhile by another writer) raises, and the caller must roll back.
+    member known to the ledger but not to the program) still sends the events one at a
+    time; a row refused while writing (a key recorded meanwhile by another writer)
+    raises, and the caller must roll back.
 
     ``finish`` (from :func:`process_events`) adds the caller's statements to the write
     script and is marked done once they have run; a fallback leaves it not done.
@@ -385,8 +386,6 @@ class _Batch:
         """Evaluate one event; None stands for a result filled in once written."""
         if event.id in self.recorded:
             return Result(event.id, Outcome.duplicate)
-        if _too_fine(event.amount):
-            raise Fallback("an amount has more decimal places than the database keeps")
         known = self.members.get(event.member)
         refused = self._erased_history(event, known)
         if refused is not None:
@@ -640,14 +639,6 @@ def _member(row: Any, member_id: int, usage: dict[tuple[str, str], int],
         tier = TierState(row.tier, row.tier_since, row.review_at, row.grace_until,
                          row.assigned_until)  # fmt: skip
     return _Member(row.member_ref, member_id, state, tier, activities)
-
-
-def _too_fine(amount: Decimal | None) -> bool:
-    """More decimal places than the database keeps (it would round what the engine saw)."""
-    if amount is None:
-        return False
-    exponent = amount.as_tuple().exponent
-    return not isinstance(exponent, int) or exponent < _UNIT_EXPONENT
 
 
 def _event_row(pid: str, event: Event, decision: Decision, now: datetime) -> dict[str, Any]:
