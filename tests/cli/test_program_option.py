@@ -76,17 +76,17 @@ def test_a_program_file_given_as_program_applies_its_expiry_policy(tmp_path: Pat
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["member", "show", "ann", "-p", "missing.yaml"], 2,
-         "'missing.yaml' is neither a program id"),
-        (["ledger", "earn", "ann", "5", "--key", "k2", "-p", "Shop"], 2,
-         "'Shop' is neither a program id"),
-        (["ledger", "balance", "ann", "-p", "missing.yaml"], 2,
-         "--program 'missing.yaml' is neither a program id"),
+        (["member", "show", "ann", "-p", "missing.yaml"], 2, "no program file 'missing.yaml'"),
+        (["ledger", "earn", "ann", "5", "--key", "k2", "-p", "programs/shop"], 2,
+         "no program file 'programs/shop'"),
+        (["ledger", "balance", "ann", "-p", "missing.yml"], 2,
+         "--program: no program file 'missing.yml'"),
         (["ledger", "expire", "--as-of", "2030-01-01", "-p", "missing.yaml"], 2,
-         "--program 'missing.yaml' is neither a program id"),
+         "--program: no program file 'missing.yaml'"),
+        (["ledger", "earn", "ann", "5", "--key", "k3", "-p", "Shop"], 1, "no program 'Shop'"),
     ],
 )  # fmt: skip
-def test_a_value_that_is_neither_an_id_nor_a_file_is_refused(
+def test_a_missing_program_file_or_unknown_id_is_refused(
     shop: tuple[Path, Path], args: list[str], code: int, message: str
 ) -> None:
     _, db = shop
@@ -122,3 +122,14 @@ def test_an_invalid_program_file_is_refused_with_its_line(
     assert "bad.yaml:1:1: currencies: Field required" in " ".join(proc.stderr.split())
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT ref FROM members ORDER BY ref").fetchall() == [("ann",)]
+
+
+def test_an_id_that_no_program_file_could_declare_stays_an_id(tmp_path: Path) -> None:
+    """The ledger accepts ids such as ``Cafe-Club``; ``--program`` passes them on."""
+    db = tmp_path / "other.db"
+    cli("db", "upgrade", db=db)
+    cli("ledger", "open", "Cafe-Club", "--currency", "points", db=db)
+    cli("member", "add", "ann", "--program", "Cafe-Club", db=db)
+    cli("ledger", "earn", "ann", "7", "--key", "k1", "-p", "Cafe-Club", db=db)
+    balance = as_json(cli("ledger", "balance", "ann", "-p", "Cafe-Club", "-f", "json", db=db))
+    assert balance["available"] == 7

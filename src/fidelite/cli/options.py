@@ -8,16 +8,27 @@ import typer
 
 from fidelite.cli.output import OutputFormat, refuse_csv
 from fidelite.program import ProgramError, load_program
-from fidelite.program.model import IDENTIFIER
+
+PROGRAM_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def is_program_id(value: str) -> bool:
-    """Whether ``value`` is a program id; anything else given as ``--program`` is a file.
+    """Whether ``--program`` names a program by id rather than by its file.
 
-    Program ids are lower-case identifiers (``cafe_club``), so a value with a dot, a
-    slash or a capital letter (``shop.yaml``, ``programs/Shop.yml``) cannot be one.
+    A file is named by its suffix (``shop.yaml``, ``.yml``, ``.json``) or a path
+    (``programs/shop``); anything else is an id, passed on as given: the ledger accepts
+    ids such as ``Cafe-Club`` that a program file could not declare, and they must stay
+    reachable.
     """
-    return IDENTIFIER.match(value) is not None
+    return not (value.lower().endswith(PROGRAM_FILE_SUFFIXES) or "/" in value or "\\" in value)
+
+
+def missing_program_file(value: str) -> str:
+    """The message for a ``--program`` that names a program file which does not exist."""
+    return (
+        f"no program file {value!r} (a program id has no dot-suffix or slash; "
+        "a program file must exist)"
+    )
 
 
 def program_id(value: str | None) -> str | None:
@@ -30,10 +41,7 @@ def program_id(value: str | None) -> str | None:
         return value
     path = Path(value)
     if not path.is_file():
-        raise typer.BadParameter(
-            f"{value!r} is neither a program id (lower-case letters, digits, _) "
-            "nor a program file that exists"
-        )
+        raise typer.BadParameter(missing_program_file(value))
     try:
         return load_program(path).id
     except ProgramError as exc:

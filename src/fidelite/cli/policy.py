@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from fidelite.cli.options import is_program_id
+from fidelite.cli.options import is_program_id, missing_program_file
 from fidelite.cli.output import OutputFormat, fail
 from fidelite.program import ProgramError, load_program
 from fidelite.program.policy import ExpiryPolicy
@@ -68,8 +68,7 @@ def job_program(program: str | None, program_file: Path | None, fmt: OutputForma
         program_file, program = Path(program), None
         if not program_file.is_file():
             fail(
-                f"--program {str(program_file)!r} is neither a program id (lower-case letters, "
-                "digits, _) nor a program file that exists",
+                f"--program: {missing_program_file(str(program_file))}",
                 code="usage",
                 fmt=fmt,
                 field="program",
