@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fidelite.cli.output import OutputFormat, refuse_csv
+from fidelite.cli.output import TABLE_OR_JSON, OutputFormat, refuse_csv, table_or_json_completion
 from fidelite.program import ProgramError, load_program
 
 PROGRAM_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -71,6 +71,14 @@ TableJsonOption = typer.Option(
     "--format",
     "-f",
     help="table or json (csv is refused: the output is not a list of rows).",
-    callback=refuse_csv,
+    parser=refuse_csv,
+    metavar=f"<{'|'.join(f.value for f in TABLE_OR_JSON)}>",
+    autocompletion=table_or_json_completion,
 )
-"""``--format`` of a command that prints a sentence or one object, not rows: no csv."""
+"""``--format`` of a command that prints a sentence or one object, not rows: no csv.
+
+The commands keep their ``OutputFormat`` annotation, so Typer would list the enum's
+three formats; the parser accepts table and json only (giving back the same
+``OutputFormat`` members), and the metavar and completion show those two, so the help
+does not offer a choice the command refuses.
+"""

@@ -35,23 +35,30 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-TABLE_OR_JSON = ("table", "json")
+TABLE_OR_JSON = (OutputFormat.table, OutputFormat.json)
+"""The formats of a command whose output is not a list of records (no csv)."""
 
 
 def refuse_csv(value: OutputFormat | str) -> OutputFormat:
-    """``--format`` of a command whose output is not a list of records: csv is refused.
+    """``--format`` of a command whose output is not a list of records: table or json.
 
-    Used as the option's callback, so ``-f csv`` is a usage error (exit status 2,
-    naming the option and the formats it takes) raised while the command line is read,
-    before anything is opened, read or written.
+    The option's parser, so the value reaches the command as the same
+    :class:`OutputFormat` member every command compares against. Anything else, csv
+    included, is a usage error (exit status 2, naming the option and the two formats it
+    takes) raised while the command line is read, before anything is opened, read or
+    written. Matching is exact, as for every other ``--format``.
     """
-    fmt = OutputFormat(value)
-    if fmt is OutputFormat.csv:
-        choices = ", ".join(repr(c) for c in TABLE_OR_JSON)
-        raise typer.BadParameter(
-            f"'csv' is not one of {choices}: this command's output is not a list of rows"
-        )
-    return fmt
+    fmt = next((f for f in TABLE_OR_JSON if value == f.value), None)
+    if fmt is not None:
+        return fmt
+    choices = ", ".join(repr(f.value) for f in TABLE_OR_JSON)
+    why = ": this command's output is not a list of rows" if value == OutputFormat.csv else "."
+    raise typer.BadParameter(f"{str(value)!r} is not one of {choices}{why}")
+
+
+def table_or_json_completion(incomplete: str) -> list[str]:
+    """What the shell completes ``--format`` to where csv is refused."""
+    return [f.value for f in TABLE_OR_JSON if f.value.startswith(incomplete)]
 
 
 def to_jsonable(value: Any) -> Any:
