@@ -22,12 +22,21 @@ what is recorded under its id, and a refund of the amount sent would exceed what
 recorded. It is refused here, naming ``amount``; trailing zeros (10.00000) are not
 places: such an amount is accepted. An item's price is not kept by the store (only the
 rules read it, and the amount is what refunds and tier windows use): it may be finer.
+
+Binary floating point: a spreadsheet or a pandas export writes the double nearest a
+sum, 11.000000000000002 or 0.30000000000000004, for what is 11 and 0.3. A number
+written with more than :data:`DBL_DIG` (15) significant digits, more than a double
+holds exactly, is read at 15 significant digits first; if that has at most 4 decimal
+places, that is the amount (11, 0.3: trailing zeros dropped, as the spreadsheet shows
+it), else it is refused as above. An amount of at most 15 significant digits is taken
+as written (10.00005 is refused). The reading is a function of the value alone, so
+the same file read again gives the same amount, the one recorded.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -47,6 +56,11 @@ MAX_QUANTITY = 10**15
 and far inside the 64-bit integers rule expressions compute with."""
 MONEY_PLACES = 4
 """Decimal places of an event amount: those the books keep (see the module doc)."""
+DBL_DIG = 15
+"""Significant digits a binary double holds exactly (C's ``DBL_DIG``): an amount written
+with more is read at this many first (see the module doc)."""
+
+_AT_DOUBLE_PRECISION = Context(prec=DBL_DIG, rounding=ROUND_HALF_EVEN)
 
 
 def _in_calendar(at: datetime) -> datetime:
@@ -54,13 +68,39 @@ def _in_calendar(at: datetime) -> datetime:
     return at
 
 
+def _places(amount: Decimal) -> int:
+    """Decimal places of ``amount`` once trailing zeros are dropped (10.00000 has none)."""
+    exponent = amount.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _significant_digits(amount: Decimal) -> int:
+    """Digits of ``amount`` from its first non-zero one to its last (0.30 has 1)."""
+    return len(amount.normalize().as_tuple().digits)
+
+
+def _as_a_double_holds(amount: Decimal) -> Decimal:
+    """``amount`` at :data:`DBL_DIG` significant digits (half to even), trailing zeros
+    dropped, never in exponent form: 11.000000000000002 gives 11, 0.30000000000000004
+    gives 0.3."""
+    read = _AT_DOUBLE_PRECISION.plus(amount).normalize()
+    exponent = read.as_tuple().exponent
+    return read.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else read
+
+
 def _to_the_unit(amount: Decimal) -> Decimal:
     """``amount`` if it has at most :data:`MONEY_PLACES` decimal places once trailing
-    zeros are dropped (10.00000 has none); else refused, with the amount sent, as
-    pydantic's own ``decimal_max_places`` error (no "Value error" before the message)."""
-    exponent = amount.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= -MONEY_PLACES:
+    zeros are dropped (10.00000 has none); written with more than :data:`DBL_DIG`
+    significant digits, ``amount`` as a double holds it if that has at most
+    :data:`MONEY_PLACES` places (11.000000000000002 is 11); else refused, with the
+    amount sent, as pydantic's own ``decimal_max_places`` error (no "Value error"
+    before the message)."""
+    if _places(amount) <= MONEY_PLACES:
         return amount
+    if _significant_digits(amount) > DBL_DIG:
+        read = _as_a_double_holds(amount)
+        if _places(read) <= MONEY_PLACES:
+            return read
     raise PydanticCustomError(
         "decimal_max_places",
         "at most {places} decimal places (the books keep money to 1/10,000), got {amount}",
@@ -74,7 +114,8 @@ Instant = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
 
 Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_to_the_unit)]
 """An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the
-books keep (see the module doc)."""
+books keep, a binary double's noise beyond 15 significant digits dropped (see the
+module doc)."""
 
 
 class Item(BaseModel):
