@@ -44,7 +44,12 @@ from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
 from fidelite.ledger import Rejected
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
-from fidelite.processing.erased import ErasedRef, erased_history, erased_in_script
+from fidelite.processing.erased import (
+    ErasedRef,
+    erased_history,
+    erased_in_script,
+    of_erased_history,
+)
 from fidelite.processing.processor import (
     MEMBER_ERASED,
     EventProcessor,
@@ -386,10 +391,10 @@ class _Batch:
         """Evaluate one event; None stands for a result filled in once written."""
         if event.id in self.recorded:
             return Result(event.id, Outcome.duplicate)
-        known = self.members.get(event.member)
-        refused = self._erased_history(event, known)
+        refused = self._erased_history(event)
         if refused is not None:
             return refused
+        known = self.members.get(event.member)
         member = known or self._newcomer(event)
         status = self._coupon_status(event.coupon, event.member)
         decision = self.p.evaluator.evaluate(event, member.state, ProgramState(self.budgets),
@@ -410,16 +415,14 @@ class _Batch:
         self.accepted.append(_Accepted(event, decision, orders, changes, member, slot))
         return None
 
-    def _erased_history(self, event: Event, known: _Member | None) -> ProcessingError | None:
+    def _erased_history(self, event: Event) -> ProcessingError | None:
         """``member_erased`` for an event of an erased reference dated at or before its
-        latest erasure, where the single path refuses it: the reference is held by no
-        member (enrolling it would bring the erased member back), or by one who joined
-        after the event (enrolled again since the erasure)."""
-        found = self.erased.get(event.member)
-        if found is None or not found.before(event.at):
-            return None
-        joined = None if known is None else known.state.joined_at
-        if joined is not None and event.at >= joined:
+        latest erasure (:func:`~fidelite.processing.erased.of_erased_history`, as the
+        single path and the import refuse it): whether no member holds the reference
+        (enrolling it would bring the erased member back) or one enrolled again since
+        does, whatever its join date."""
+        found = of_erased_history(self.erased, event.member, event.at)
+        if found is None:
             return None
         return ProcessingError(
             MEMBER_ERASED, erased_history(event.member, found.last_erased_at, "an event")

@@ -10,6 +10,9 @@ processing must not depend on privacy.
 
 Invariant: :func:`ref_digest` is the one definition of the digest; the erasure records
 it, the lookups here compare with it, and neither stores nor returns the reference.
+:func:`of_erased_history` is the one rule of what an erasure keeps out (the import and
+the API's paths apply it alike), and :func:`tombstones` tells which stored references
+are tombstones, so that answers about a recorded event never show one.
 """
 
 from __future__ import annotations
@@ -100,6 +103,52 @@ def erased_in_script(
     return lambda: _found(by_digest, [row for rows in found for row in rows])
 
 
+def of_erased_history(
+    erased: Mapping[str, ErasedRef], member: str, at: datetime
+) -> ErasedRef | None:
+    """What the erasure records say of ``member`` if its event at ``at`` belongs to the
+    erased history, else None. ``erased``: the erased references read
+    (:func:`erased_refs`, :func:`erased_in_script`).
+
+    The rule, the same for an import and for the API: an event of an erased reference
+    dated at or before its latest erasure belongs to the erased history, whoever holds
+    the reference now. A member enrolled again under it since is a new member, whatever
+    join date it was given (a members file, the API): the erased past is not theirs, and
+    recording it would bring the erased member's history back."""
+    found = erased.get(member)
+    return found if found is not None and found.before(at) else None
+
+
+def tombstones(conn: Connection, program_id: str, refs: Iterable[str]) -> frozenset[str]:
+    """The references among ``refs`` that are tombstones an erasure of the program left
+    (as recorded, not merely named like one: a client's reference may start with
+    ``erased-``). One indexed query (by member id) for those named like a tombstone,
+    none if there are none."""
+    ids: dict[int, str] = {}
+    for ref in set(refs):
+        number = ref.removeprefix(TOMBSTONE_PREFIX)
+        if ref.startswith(TOMBSTONE_PREFIX) and _member_id(number):
+            ids[int(number)] = ref
+    if not ids:
+        return frozenset()
+    found: set[str] = set()
+    keys = sorted(ids)
+    for start in range(0, len(keys), _CHUNK):
+        found.update(conn.execute(
+            select(erasures.c.tombstone).where(
+                erasures.c.program_id == program_id,
+                erasures.c.member_id.in_(keys[start : start + _CHUNK]),
+            )
+        ).scalars())  # fmt: skip
+    return frozenset(ref for ref in ids.values() if ref in found)
+
+
+def _member_id(text: str) -> bool:
+    """Whether ``text`` can be a member id (a tombstone's suffix): ASCII digits, within a
+    64-bit integer."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _found(by_digest: Mapping[str, str], rows: Iterable[Any]) -> dict[str, ErasedRef]:
     """The erasure records read, gathered by reference."""
     times: dict[str, dict[str, datetime]] = {}
@@ -132,5 +181,7 @@ __all__ = [
     "erased_history",
     "erased_in_script",
     "erased_refs",
+    "of_erased_history",
     "ref_digest",
+    "tombstones",
 ]

@@ -62,7 +62,7 @@ from fidelite.engine.event import REFUND
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
 from fidelite.processing.collector import bulk_collection
-from fidelite.processing.erased import ErasedRef, erased_refs
+from fidelite.processing.erased import ErasedRef, erased_refs, of_erased_history, tombstones
 from fidelite.processing.processor import (
     EventProcessor,
     MemberChange,
@@ -290,8 +290,8 @@ def _apply(
     erased member's past); answers in the chunk's order."""
     held: dict[int, _Held] = {}
     for i, event in enumerate(events):
-        found = erased.get(event.member)
-        if found is not None and found.before(event.at):
+        found = of_erased_history(erased, event.member, event.at)
+        if found is not None:
             held[i] = _Held(found.last_erased_at)
     applied = [event for i, event in enumerate(events) if i not in held]
     answers: list[Answer | Failed] = []
@@ -319,13 +319,16 @@ def _settle(
     Read after the chunk committed, so a row repeating an id of an earlier row of the
     same file, in this chunk or an earlier one, is compared with that row's event. Only
     the compared fields are read (:func:`kept_fields`): a re-run of a whole file is all
-    duplicates."""
+    duplicates. A conflict with an event recorded for an erased member names no
+    tombstone (:func:`~fidelite.processing.erased.tombstones`)."""
     compared = [i for i, a in enumerate(answers) if isinstance(a, _Held)
                 or (isinstance(a, Result) and a.outcome is Outcome.duplicate)]  # fmt: skip
     if not compared:
         return answers
     with processor.db.read() as conn:
         stored = kept_fields(conn, processor.program.id, {events[i].id for i in compared})
+        hidden = tombstones(conn, processor.program.id,
+                            {first["member"] for first in stored.values()})  # fmt: skip
     out = list(answers)
     for i in compared:
         event, answer = events[i], answers[i]
@@ -335,7 +338,7 @@ def _settle(
                 out[i] = _erased_history(event, answer)
             continue  # (a duplicate not found: recorded events are never deleted)
         plain = unerased(event, first, erased)
-        refused = conflict(event, plain or first)
+        refused = conflict(event, plain or first, hidden)
         if refused is not None:
             out[i] = refused
         elif plain is not None:

@@ -52,7 +52,12 @@ from fidelite.engine.tiers import (
     review,
 )
 from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode
-from fidelite.processing.erased import TOMBSTONE_PREFIX, erased_history, erased_refs
+from fidelite.processing.erased import (
+    TOMBSTONE_PREFIX,
+    erased_history,
+    erased_refs,
+    of_erased_history,
+)
 from fidelite.processing.tables import (
     coupons,
     earnings,
@@ -201,12 +206,12 @@ class EventProcessor:
         return self._earn(conn, event)
 
     def _earn(self, conn: Connection, event: Event) -> Result:
-        self._enrol_and_lock(conn, event.member, event.at, refuse_erased=True)
+        checked = self._enrol_and_lock(conn, event.member, event.at, refuse_erased=True)
+        if not checked:  # a member holds the reference: maybe enrolled again since an erasure
+            self._refuse_erased(conn, event.member, event.at)
         budgeted = [r.id for r in self.program.rules if r.may_spend_budget(event.type, event.at)]
         lock_shared(conn, *(f"budget:{self.program.id}:{rule}" for rule in budgeted))
         member, tier_state = self._member_state(conn, event.member)
-        if member.joined_at is not None and event.at < member.joined_at:
-            self._refuse_erased(conn, event.member, event.at)  # enrolled again since?
         budgets = self.budget_usage(conn)
         status = self._coupon_status(conn, event.coupon, event.member)
         decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
@@ -797,6 +802,7 @@ class EventProcessor:
             with self.db.write() as conn:
                 existed = self.member_profile(member_ref, conn=conn) is not None
                 if not existed:
+                    self._known_members.discard(member_ref)  # e.g. erased since: enrol anew
                     self._ensure_member(conn, member_ref, at)
                     if profile is not None and profile.values():
                         self._set_member(conn, member_ref, **profile.values())
@@ -908,62 +914,69 @@ class EventProcessor:
 
     def _enrol_and_lock(
         self, conn: Connection, ref: str, at: datetime, *, refuse_erased: bool = False
-    ) -> None:
-        """Enrol ``ref`` if needed and take its lock.
+    ) -> bool:
+        """Enrol ``ref`` if needed and take its lock; True if the erasure records were
+        read (``refuse_erased``, a reference no member held: :meth:`_ensure_member`).
 
         A member remembered as enrolled may have been erased since (its reference is
         now a tombstone): forget it and enrol the reference again as a new member.
         """
-        self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
+        checked = self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
         try:
             self.ledger.lock(conn, self.program.id, ref)
         except Rejected as rejected:
             if rejected.code is not RejectionCode.UNKNOWN_MEMBER or ref not in self._known_members:
                 raise
             self._known_members.discard(ref)
-            self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
+            checked = self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
             self.ledger.lock(conn, self.program.id, ref)
+        return checked
 
     def _refuse_erased(self, conn: Connection, ref: str, at: datetime) -> None:
-        """Refuse (``member_erased``) an event at ``at`` of an erased reference's history:
-        at or before its latest erasure. Enrolling the reference for it would bring the
-        erased member back with their past; an event after the erasure is new activity
-        (a new member). One indexed read of the erasure records by digest."""
-        found = erased_refs(conn, self.program.id, [ref]).get(ref)
-        if found is not None and found.before(at):
+        """Refuse (``member_erased``) an event at ``at`` of an erased reference's history
+        (:func:`~fidelite.processing.erased.of_erased_history`, the import's rule): at or
+        before its latest erasure, whether no member holds the reference (enrolling it
+        would bring the erased member back with their past) or one enrolled again since
+        does, whatever its join date. An event after the erasure is new activity. One
+        indexed read of the erasure records by digest."""
+        found = of_erased_history(erased_refs(conn, self.program.id, [ref]), ref, at)
+        if found is not None:
             raise ProcessingError(
                 MEMBER_ERASED, erased_history(ref, found.last_erased_at, "an event")
             )
 
     def _ensure_member(
         self, conn: Connection, ref: str, at: datetime, *, refuse_erased: bool = False
-    ) -> None:
-        """Enrol ``ref`` in the ledger and give them a program state, if not yet done.
+    ) -> bool:
+        """Enrol ``ref`` in the ledger and give them a program state, if not yet done;
+        True if the erasure records were read.
 
         ``_known_members`` only remembers members whose enrolling transaction succeeded
         (callers add them after commit), so a rolled-back enrolment is retried.
         ``refuse_erased`` (an event at ``at``): a reference no member holds may be an
         erased one, checked before enrolling it (:meth:`_refuse_erased`); a reference a
-        member holds is not read again here.
+        member holds is not read here (the caller checks it once it holds the lock).
         """
         if ref in self._known_members:
-            return
+            return False
         known = conn.execute(
             select(member_states.c.member_ref).where(
                 member_states.c.program_id == self.program.id,
                 member_states.c.member_ref == ref,
             )
         ).first()
-        if known is None:
-            if refuse_erased:
-                self._refuse_erased(conn, ref, at)
-            try:
-                self.ledger.create_member(self.program.id, ref, conn=conn)
-            except Rejected as rejected:  # enrolled earlier under another key: fine
-                if rejected.code is not RejectionCode.MEMBER_EXISTS:
-                    raise
-            conn.execute(insert(member_states), initial_state_row(self.program, ref, at))
-            self._announce(conn, hooks.MEMBER_CREATED, ref, {"joined_at": at.isoformat()})
+        if known is not None:
+            return False
+        if refuse_erased:
+            self._refuse_erased(conn, ref, at)
+        try:
+            self.ledger.create_member(self.program.id, ref, conn=conn)
+        except Rejected as rejected:  # enrolled earlier under another key: fine
+            if rejected.code is not RejectionCode.MEMBER_EXISTS:
+                raise
+        conn.execute(insert(member_states), initial_state_row(self.program, ref, at))
+        self._announce(conn, hooks.MEMBER_CREATED, ref, {"joined_at": at.isoformat()})
+        return refuse_erased
 
     def _member_state(self, conn: Connection, ref: str) -> tuple[MemberState, TierState | None]:
         row = conn.execute(

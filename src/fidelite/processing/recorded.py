@@ -10,8 +10,11 @@ keys ``refund:<id>:<transaction>``), and the tier changes it caused in
   decision trace), or, if the event sent differs from the one recorded under that id
   in what the store keeps (member, type, time, amount, refunded purchase, coupon),
   ``event_id_conflict`` naming the differences (a member erased since the event was
-  recorded is named by its tombstone: recognised through the erasure's digest of the
-  reference sent, :func:`unerased`, it is the same member);
+  recorded is stored as its tombstone: recognised through the erasure's digest of the
+  reference sent, :func:`unerased`, it is the same member; any other sent reference
+  differs from it, and the answer names the recorded member as erased, never by its
+  tombstone, which would link the event and the reference sent to the anonymised
+  account);
 - why a past event earned what it did (:func:`read_event`, for ``GET /v1/events/{id}``
   and ``fidelite event show``): the event as recorded, its trace, its points and the
   refunds applied to it since.
@@ -35,12 +38,13 @@ from fidelite.engine.coupon import normalise
 from fidelite.engine.event import REFUND
 from fidelite.engine.tiers import ChangeKind, TierChange
 from fidelite.ledger import Receipt, Rejected
-from fidelite.processing.erased import TOMBSTONE_PREFIX, ErasedRef, erased_refs
+from fidelite.processing.erased import TOMBSTONE_PREFIX, ErasedRef, erased_refs, tombstones
 from fidelite.processing.processor import Outcome, ProcessingError, Result
 from fidelite.processing.tables import earnings, events, tier_changes
 from fidelite.store.tables import LedgerTransaction
 
 CONFLICT = "event_id_conflict"
+_ERASED = object()  # a recorded member that is a tombstone, as a conflict names it
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
 _CHUNK = 500
 
@@ -144,14 +148,23 @@ def kept(event: Event) -> dict[str, Any]:
             "coupon": normalise(event.coupon) if event.coupon else None}  # fmt: skip
 
 
-def conflict(sent: Event, first: dict[str, Any]) -> ProcessingError | None:
+def conflict(
+    sent: Event, first: dict[str, Any], erased: Collection[str] = ()
+) -> ProcessingError | None:
     """``event_id_conflict`` if ``sent`` differs from what was recorded under its id
-    (``first``, from :func:`kept`), naming each field that differs; None if it does not."""
+    (``first``, from :func:`kept`), naming each field that differs; None if it does not.
+
+    A recorded member among ``erased`` (tombstones,
+    :func:`~fidelite.processing.erased.tombstones`) is named ``(erased)``: the message
+    never shows a tombstone (it would link the event id, and the reference sent, to the
+    anonymised account). What is compared is unchanged."""
     mine = kept(sent)
     names = [name for name, value in first.items() if mine[name] != value]
     if not names:
         return None
-    told = "; ".join(f"{n} {_shown(first[n])} recorded, {_shown(mine[n])} sent" for n in names)
+    recorded = {**first, "member": _ERASED} if first["member"] in erased else first
+    told = "; ".join(f"{n} {_shown(recorded[n])} recorded, {_shown(mine[n])} sent"
+                     for n in names)  # fmt: skip
     return ProcessingError(
         CONFLICT, f"event {sent.id!r} is recorded with other values ({told}): a new event "
         "needs a new id; to repeat the event, send it as it was first sent",
@@ -208,8 +221,10 @@ def settle_duplicates(
     (its rows may not be written yet); any other is read from the store (one query per
     table, only when there are duplicates). An event recorded for a member erased since
     (the tombstone of the reference sent, :func:`unerased`) is answered as a duplicate
-    too, naming the reference sent: the answer must not link it to its tombstone. The
-    erasure records are read only if a recorded member is a tombstone.
+    too, naming the reference sent: the answer must not link it to its tombstone; sent
+    for another reference, it is ``event_id_conflict`` naming the recorded member as
+    erased, not by its tombstone. The erasure records are read only if a recorded member
+    is named like a tombstone.
     """
     if not any(isinstance(a, Result) and a.outcome is Outcome.duplicate for a in answers):
         return list(answers)
@@ -225,6 +240,8 @@ def settle_duplicates(
     tombstoned = {e.member for e in batch if e.id in stored
                   and may_be_erased(e, stored[e.id].member)}  # fmt: skip
     erased = erased_refs(conn, program_id, tombstoned) if tombstoned else {}
+    hidden = tombstones(conn, program_id, {stored[e.id].member for e in batch if e.id in stored
+                        and may_be_erased(e, stored[e.id].member)})  # fmt: skip
     settled: list[Settled] = []
     for event, answer in zip(batch, answers, strict=True):
         if not isinstance(answer, Result) or answer.outcome is not Outcome.duplicate:
@@ -239,7 +256,7 @@ def settle_duplicates(
             repeated = record.repeated()
             if restored is not None:  # answer with the reference sent, never its tombstone
                 repeated = replace(repeated, member=event.member)
-            settled.append(conflict(event, first) or repeated)
+            settled.append(conflict(event, first, hidden) or repeated)
         else:  # not found (recorded events are never deleted): the bare duplicate
             settled.append(answer)
     return settled
@@ -380,6 +397,8 @@ def _money(amount: Decimal | int | None) -> Decimal | None:
 
 
 def _shown(value: Any) -> str:
+    if value is _ERASED:
+        return "(erased)"
     if isinstance(value, datetime):
         return value.isoformat()
     return "none" if value is None else repr(str(value))

@@ -31,6 +31,7 @@ from fidelite.api.routes.tiers import TierChangeOut as TimelineEntry
 from fidelite.engine import Event
 from fidelite.processing import Result
 from fidelite.processing.batch import process_events
+from fidelite.processing.erased import tombstones
 from fidelite.processing.recorded import Repeated, Settled, read_event, settle_duplicates
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -290,7 +291,10 @@ class EventRecord(BaseModel):
     event_id: str
     outcome: str = Field(description="processed: only processed events are recorded")
     type: str
-    member: str
+    member: str | None = Field(
+        description="the member's reference; none: the member was erased since (the "
+        "record does not link the event to the anonymised account)"
+    )
     at: datetime
     amount: Decimal | None
     refund_of: str | None = Field(description="the refunded purchase (refunds)")
@@ -315,9 +319,17 @@ class EventRecord(BaseModel):
 def get_event(event_id: str, svc: ServicesDep, who: CallerDep) -> EventRecord:
     """An event as recorded: what it earned and why (the decision trace), its points
     per currency, tier changes and the refunds applied to it. ``unknown_event`` (404)
-    if no event has this id in the program."""
+    if no event has this id in the program.
+
+    The event of a member erased since is answered with ``member`` null: the record is
+    kept for the books, but naming the tombstone would link the event id, which the
+    client knows the erased person's event by, to the anonymised account."""
     with svc.db.read() as conn:
         found = read_event(conn, svc.program.id, event_id)
+        erased = found is not None and bool(tombstones(conn, svc.program.id, [found.member]))
     if found is None:
         raise Problem("unknown_event", f"no event {event_id!r} in this program")
-    return EventRecord.model_validate(found.as_dict())
+    record = found.as_dict()
+    if erased:
+        record["member"] = None
+    return EventRecord.model_validate(record)
