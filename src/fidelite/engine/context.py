@@ -123,6 +123,12 @@ class ContextFactory:
         cel_needed: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._needed = {name: sorted(fields) for name, fields in needed.items()}
+        # (variable, ((field, builder), ...)) in the order of ``_needed``: what
+        # :meth:`values` runs per event, with no table lookup per field.
+        self._builders = tuple(
+            (name, tuple((field, _BUILDERS[name][field]) for field in fields))
+            for name, fields in self._needed.items()
+        )
         cel_fields = needed if cel_needed is None else cel_needed
         self._cel_needed = {name: sorted(fields) for name, fields in cel_fields.items()}
         self._zone = zone
@@ -139,10 +145,14 @@ class ContextFactory:
         ``local`` is the event time in the program's zone, if the caller has it.
         """
         local = local if local is not None else event.at.astimezone(self._zone)
-        return {
-            name: {field: _BUILDERS[name][field](event, member, local) for field in fields}
-            for name, fields in self._needed.items()
-        }
+        # Loops rather than nested comprehensions: each comprehension is a function call
+        # of its own (Python 3.11), and this runs once per evaluated event.
+        values: dict[str, dict[str, Any]] = {}
+        for name, builders in self._builders:
+            fields = values[name] = {}
+            for field, build in builders:
+                fields[field] = build(event, member, local)
+        return values
 
     def context(self, values: Mapping[str, Mapping[str, Any]]) -> cel.Context:
         """A CEL context holding the fields CEL expressions read, taken from ``values``."""

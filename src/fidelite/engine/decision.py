@@ -127,3 +127,49 @@ class Decision:
                 "reason": self.coupon.reason,
             },
         }
+
+
+# The engine builds one Decision and one Earning per currency for every event it
+# evaluates. A frozen dataclass's generated ``__init__`` sets each field through
+# ``object.__setattr__`` (about 100 ns a field), which made building them a tenth of
+# an evaluation; these two fill the instance's dictionary directly instead. What they
+# return is the same value as the class called with the same arguments: the same
+# fields (all of them, no defaults left out), equal, with the same repr, and frozen.
+_new = object.__new__
+
+
+def new_earning(
+    currency: str, points: int, expires_at: datetime | None, pending_until: datetime | None
+) -> Earning:
+    """``Earning(currency, points, expires_at, pending_until)``, built faster."""
+    earning = _new(Earning)
+    fields = earning.__dict__
+    fields["currency"] = currency
+    fields["points"] = points
+    fields["expires_at"] = expires_at
+    fields["pending_until"] = pending_until
+    return earning
+
+
+def new_decision(
+    event_id: str,
+    member: str,
+    at: datetime,
+    earnings: list[Earning],
+    trace: list[RuleTrace],
+    usage: list[Usage],
+    budget_spent: dict[str, int],
+    coupon: CouponUse | None,
+) -> Decision:
+    """``Decision(...)`` with every field given in order, built faster."""
+    decision = _new(Decision)
+    fields = decision.__dict__
+    fields["event_id"] = event_id
+    fields["member"] = member
+    fields["at"] = at
+    fields["earnings"] = earnings
+    fields["trace"] = trace
+    fields["usage"] = usage
+    fields["budget_spent"] = budget_spent
+    fields["coupon"] = coupon
+    return decision
