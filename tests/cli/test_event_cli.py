@@ -85,3 +85,15 @@ def test_event_show_explains_a_past_event_or_fails_clearly(tmp_path: Path, db: D
 
 def test_event_show_help_has_an_example() -> None:
     assert "Example: fidelite event show " in fidelite("event", "show", "--help").stdout
+
+
+def test_event_show_names_no_tombstone_after_an_erasure(tmp_path: Path, db: Database) -> None:
+    """An erased member's events stay for the books, shown without a member: naming
+    the tombstone would link the event id to the anonymised account."""
+    url = _shop(tmp_path, db)
+    fidelite("member", "erase", "ann", "--yes", "-p", "shop", "--db", url)
+    shown = as_json(_show(url, "p1", "--format", "json"))
+    assert (shown["event_id"], shown["member"], shown["points"]) == ("p1", None, {"points": 120})
+    table = _show(url, "r1").stdout
+    assert "r1: refund of p1 by a member erased since at 2026-01-12T09:00:00+00:00" in table
+    assert "erased-" not in table + str(shown)

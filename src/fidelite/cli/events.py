@@ -11,6 +11,7 @@ from fidelite.cli.common import open_ledger
 from fidelite.cli.options import DbOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.engine.event import REFUND
+from fidelite.processing.erased import tombstones
 from fidelite.processing.recorded import RecordedEvent, read_event
 
 app = typer.Typer(help="Events as recorded: what an event earned, and why.",
@@ -44,7 +45,9 @@ def show(
     refund's are negative) with their ledger transactions, the tier changes it caused,
     the decision trace (every rule, matched or not, and why; for a refund, each earn
     transaction it reversed) and the refunds applied to it since. The basket's items,
-    channel, store and attributes are not kept.
+    channel, store and attributes are not kept. The event of a member erased since
+    shows no member (null in JSON): it is kept for the books, never linked to the
+    anonymised account.
 
     An event id the program has not recorded is an error (exit status 1, code
     unknown_event).
@@ -58,11 +61,14 @@ def show(
     try:
         with ledger.db.read() as conn:
             found = read_event(conn, program, event_id)
+            erased = found is not None and bool(tombstones(conn, program, [found.member]))
     finally:
         ledger.db.dispose()
     if found is None:
         fail(f"no event {event_id!r} in program {program!r}", code="unknown_event", fmt=shown)
     record = found.as_dict()
+    if erased:  # the record stays for the books, unlinked from the anonymised account
+        record["member"] = None
     if shown is OutputFormat.json:
         print_json(record)
         return
@@ -72,7 +78,8 @@ def show(
 def _print_table(found: RecordedEvent, record: dict[str, Any]) -> None:
     amount = "" if found.amount is None else f", amount {found.amount}"
     of = f" of {found.refund_of}" if found.refund_of else ""
-    console.print(f"[bold]{found.event_id}[/]: {found.type}{of} by {found.member} at "
+    member = "a member erased since" if record["member"] is None else found.member
+    console.print(f"[bold]{found.event_id}[/]: {found.type}{of} by {member} at "
                   f"{found.at.isoformat()}{amount} — {found.outcome.value}, recorded "
                   f"{found.recorded_at.isoformat()}", highlight=False)  # fmt: skip
     if found.coupon:
