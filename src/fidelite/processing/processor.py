@@ -643,7 +643,8 @@ class EventProcessor:
             redeemed_total=int(total), redeemed_by_member=int(mine), at=at,
         )  # fmt: skip
         if rejection is not None and rejection is not RedemptionRejection.insufficient_points:
-            raise ProcessingError(rejection.value, f"cannot redeem {reward_id!r}")
+            why = refusal_cause(rejection, reward_id, member_ref, tier, int(mine), self.program)
+            raise ProcessingError(rejection.value, f"cannot redeem {reward_id!r}: {why}")
         assert reward is not None
         try:  # short of points: the spend refuses, naming what is available and what lapsed
             receipt = self.ledger.spend(
@@ -1279,6 +1280,44 @@ def coupon_status(stored: str, owner: str | None, member_ref: str) -> CouponStat
     if owner is not None and owner != member_ref:
         return CouponStatus.other_member
     return CouponStatus(stored)
+
+
+def refusal_cause(
+    rejection: RedemptionRejection,
+    reward_id: str,
+    member_ref: str,
+    tier: str | None,
+    redeemed_by_member: int,
+    program: ProgramDefinition,
+) -> str:
+    """Why a redemption is refused, in words support can act on: the reward id that is
+    unknown, the validity date passed, the member's tier and the tiers allowed, the stock,
+    or the per-member limit (over the reward's lifetime: the catalogue has no period).
+
+    Short of points is not here: the ledger's spend refusal names what is available, what
+    was requested and what lapsed, and the processor appends that."""
+    reward = program.reward(reward_id)
+    if reward is None:
+        known = ", ".join(r.id for r in program.rewards) or "none"
+        return f"no reward {reward_id!r} in the catalogue (rewards: {known})"
+    if rejection is RedemptionRejection.reward_not_yet_available:
+        assert reward.valid_from is not None
+        return f"available from {reward.valid_from.astimezone(UTC).isoformat()}"
+    if rejection is RedemptionRejection.reward_expired:
+        assert reward.valid_until is not None
+        return f"available until {reward.valid_until.astimezone(UTC).isoformat()}"
+    if rejection is RedemptionRejection.reward_not_available_for_tier:
+        held = f"tier {tier!r}" if tier is not None else "no tier"
+        return f"member {member_ref!r} has {held}; for tiers {', '.join(reward.tiers)} only"
+    if rejection is RedemptionRejection.reward_out_of_stock:
+        return f"out of stock, all {reward.stock} redeemed"
+    if rejection is RedemptionRejection.reward_limit_reached:
+        return (
+            f"member {member_ref!r} has redeemed it {redeemed_by_member} time(s), the limit "
+            f"per member is {reward.per_member_limit} (over the reward's lifetime, "
+            "cancelled redemptions not counted)"
+        )
+    return rejection.value
 
 
 def _iso(value: datetime | None) -> str | None:
