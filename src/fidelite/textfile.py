@@ -3,7 +3,9 @@
 Both readers of such files use this module, so a file in another encoding is refused
 with the same words whichever command reads it: the bulk importer
 (:mod:`fidelite.processing.rows`) and analytics (:mod:`fidelite.analytics.csvfile`).
-It imports nothing from fidelite, so any layer may import it.
+It imports nothing from fidelite, so any layer may import it. It also decides a CSV
+file's separator from its header (:func:`header_delimiter`), so a ``;``-separated
+export reads the same in the importer as in analytics.
 
 Why name the line and the byte: a spreadsheet saved as "CSV" in a Western European
 locale writes Latin-1 (``é`` is the byte 0xE9), and one saved as "Unicode text" writes
@@ -22,6 +24,26 @@ ENCODING = "utf-8-sig"  # UTF-8, skipping a byte order mark (Excel's "CSV UTF-8"
 ADVICE = "save the file as UTF-8"
 _BLOCK = 1 << 20
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+DELIMITERS = (",", ";", "\t", "|")
+"""The separators a CSV export uses: ``,``; ``;`` (Excel in French, German and other
+locales whose decimal mark is a comma); TAB; ``|``."""
+
+
+def header_delimiter(line: str) -> str:
+    """The separator of a CSV file whose header is ``line``: the most frequent of
+    :data:`DELIMITERS` in it (the first of them on a tie), ``,`` when none is there (a
+    one-column header). Decided on the header alone: column names hold no separator,
+    while data cells may (a JSON cell, a decimal comma)."""
+    counts = {d: line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def delimiter_name(delimiter: str) -> str:
+    """How a message names ``delimiter``: ``TAB`` or the character quoted."""
+    return "TAB" if delimiter == "\t" else f"'{delimiter}'"
 
 
 @dataclass(frozen=True)

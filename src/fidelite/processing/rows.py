@@ -4,7 +4,9 @@ A CSV file must be UTF-8 text (a leading byte order mark, as Excel writes, is
 skipped); the whole file is checked before the first row is handed out, so a file
 with a bad byte anywhere is refused before anything is imported, naming the line, and a
 UTF-16 file is named as such (:mod:`fidelite.textfile`, shared with analytics).
-Row numbers are those a spreadsheet shows (the header is row 1). A row with more
+The separator is the header's (``,``, ``;`` as Excel writes in French, TAB or ``|``:
+:func:`fidelite.textfile.header_delimiter`, as analytics decides it). Row numbers are
+those a spreadsheet shows (the header is row 1). A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
 without quotes and split at its commas. Parquet columns keep their types (an integer
@@ -20,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from fidelite.textfile import ENCODING, first_not_utf8
+from fidelite.textfile import (
+    DELIMITERS,
+    ENCODING,
+    delimiter_name,
+    first_not_utf8,
+    header_delimiter,
+)
 
 Columns = tuple[Sequence[str], Sequence[str]]
 """(required, optional) column names; any other column is an error."""
@@ -49,8 +57,8 @@ def count_rows(path: Path, columns: Columns) -> int:
         return int(table.metadata.num_rows)
     check_text(path)
     with _open(path) as handle:
-        records = csv.reader(handle)
-        _check_columns(path, next(records, []), columns)
+        delimiter, records = _records(handle)
+        _check_columns(path, next(records, []), columns, delimiter)
         return sum(1 for record in records if record)
 
 
@@ -62,12 +70,20 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
         return
     check_text(path)
     with _open(path) as handle:
-        records = csv.reader(handle)
+        delimiter, records = _records(handle)
         header = next(records, [])
-        _check_columns(path, header, columns)
+        _check_columns(path, header, columns, delimiter)
         for number, record in enumerate(records, start=2):
             if record:  # a blank line is no row (but keeps its number)
-                yield _row(number, header, record)
+                yield _row(number, header, record, delimiter)
+
+
+def _records(handle: TextIO) -> tuple[str, Iterator[list[str]]]:
+    """The file's separator (:func:`~fidelite.textfile.header_delimiter`, decided on its
+    header line) and a reader of its records, header first."""
+    delimiter = header_delimiter(handle.readline())
+    handle.seek(0)
+    return delimiter, csv.reader(handle, delimiter=delimiter)
 
 
 def check_text(path: Path) -> None:
@@ -87,14 +103,15 @@ def _open(path: Path) -> TextIO:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _row(number: int, header: list[str], record: list[str]) -> Row:
+def _row(number: int, header: list[str], record: list[str], delimiter: str) -> Row:
     cells: dict[str, Any] = dict(zip(header, record, strict=False))
     for column in header[len(record) :]:
         cells[column] = None
     extra = record[len(header) :]
     if any(cell.strip() for cell in extra):
+        shown = "commas" if delimiter == "," else delimiter_name(delimiter)
         problem = (f"(row): {len(record)} cells where the header has {len(header)} "
-                   "(a cell holding commas needs quotes)")  # fmt: skip
+                   f"(a cell holding {shown} needs quotes)")  # fmt: skip
         return Row(number, cells, problem)
     return Row(number, cells)
 
@@ -121,11 +138,32 @@ def _parquet_rows(path: Path, columns: Columns) -> Iterator[Row]:
             number += 1
 
 
-def _check_columns(path: Path, names: Sequence[str], allowed: Columns) -> None:
+def _check_columns(
+    path: Path, names: Sequence[str], allowed: Columns, delimiter: str | None = None
+) -> None:
+    """Every required column is there and no unknown one. A CSV header read as a single
+    column that holds column names (``event_id type member at``) has none of the
+    separators: say so, with the header as written, rather than list as missing the
+    columns the user can see in it.
+    ``delimiter`` is None for a Parquet file."""
     required, optional = allowed
     missing = [c for c in required if c not in names]
+    known = (*required, *optional)
+    if missing and delimiter is not None and _unseparated(names, known):
+        separators = ", ".join(delimiter_name(d) for d in DELIMITERS)
+        raise ImportFileError(
+            f"{path}: line 1: the header {names[0]!r} is a single column: no separator "
+            f"({separators}) between the column names; the file needs the column(s) "
+            f"{', '.join(required)}, separated by ',' or ';'"
+        )
     if missing:
         raise ImportFileError(f"{path}: missing column(s): {', '.join(missing)}")
-    unknown = [c for c in names if c not in (*required, *optional)]
+    unknown = [c for c in names if c not in known]
     if unknown:
         raise ImportFileError(f"{path}: unknown column(s): {', '.join(unknown)}")
+
+
+def _unseparated(names: Sequence[str], known: Sequence[str]) -> bool:
+    """Whether the header ``names`` is one column that is no column name but holds some:
+    column names written with a separator the reader does not know (spaces, ``:``)."""
+    return len(names) == 1 and names[0] not in known and any(c in names[0] for c in known)
