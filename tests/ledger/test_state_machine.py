@@ -8,6 +8,7 @@ balances must equal the model's and ``check_invariants`` must be clean.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -92,14 +93,28 @@ class Model:
             points -= take
         return out
 
+    def release_ended(self, member: str, now: datetime) -> None:
+        """Release the member's lots whose hold ended by ``now``, in lot order, each
+        repaying debt first: what the release job, and every debit before it draws, does."""
+        for _, lot in sorted(self.lots.items()):
+            due = lot.pending_until is not None and lot.pending_until <= now
+            if lot.member == member and lot.state == "pending" and due:
+                repay = min(lot.remaining, self.debt[member])
+                self.debt[member] -= repay
+                lot.remaining -= repay
+                lot.state = "available" if lot.remaining else "spent"
+
     def balance(self, member: str, now: datetime) -> tuple[int, int, int]:
-        available = sum(self.lots[i].remaining for i in self.spendable(member, now))
+        """What the member holds at ``now``, points whose hold ended counted released."""
+        released = copy.deepcopy(self)
+        released.release_ended(member, now)
+        available = sum(released.lots[i].remaining for i in released.spendable(member, now))
         pending = sum(
             lot.remaining
-            for lot in self.lots.values()
+            for lot in released.lots.values()
             if lot.member == member and lot.state == "pending"
         )
-        return available, pending, self.debt[member]
+        return available, pending, released.debt[member]
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -151,23 +166,39 @@ class LedgerMachine(RuleBasedStateMachine):
             txn.lot = move.lot_id
         self.model.txns[r.transaction_id] = txn
 
+    def released_first(self, member: str) -> Model:
+        """Release the member's ended holds in the model as a debit does first; return
+        the model as it was, to put back if the debit is refused (it rolls them back)."""
+        before = copy.deepcopy(self.model)
+        self.model.release_ended(member, self.now)
+        return before
+
     @rule(member=st.sampled_from(MEMBERS), points=st.integers(1, 400))
     def spend(self, member: str, points: int) -> None:
+        before = self.released_first(member)
         ids = self.model.spendable(member, self.now)
         short = sum(self.model.lots[i].remaining for i in ids) < points
         try:
             r = self.ledger.spend("shop", member, "points", points, key=self.key(), at=self.now)
         except Rejected as rejected:
             assert short and rejected.code is RejectionCode.INSUFFICIENT_POINTS
+            self.model = before
             return
         assert not short
         draws = self.model.draw(ids, points, "spent")
         assert [(m.lot_id, -m.points) for m in r.lot_moves] == draws
         self.model.txns[r.transaction_id] = MTxn("spend", "debit", member, points, draws=draws)
+        self.receipt_matches_the_model(r, member)
+
+    def receipt_matches_the_model(self, r: Receipt, member: str) -> None:
+        """A debit's receipt says what the member truly holds right after it."""
+        held = (r.available_after, r.pending_after, r.debt_after)
+        assert held == self.model.balance(member, self.now)
 
     @rule(member=st.sampled_from(MEMBERS), points=st.integers(1, 200), credit=st.booleans())
     def adjust(self, member: str, points: int, credit: bool) -> None:
         signed = points if credit else -points
+        before = self.model if credit else self.released_first(member)
         ids = self.model.spendable(member, self.now)
         short = not credit and sum(self.model.lots[i].remaining for i in ids) < points
         try:
@@ -175,6 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
                                    reason="test", actor="hypothesis")  # fmt: skip
         except Rejected as rejected:
             assert short and rejected.code is RejectionCode.INSUFFICIENT_POINTS
+            self.model = before
             return
         assert not short
         if credit:
@@ -190,16 +222,13 @@ class LedgerMachine(RuleBasedStateMachine):
             draws = self.model.draw(ids, points, "spent")
             txn = MTxn("adjust", "debit", member, points, draws=draws)
         self.model.txns[r.transaction_id] = txn
+        self.receipt_matches_the_model(r, member)
 
     @rule()
     def release_due(self) -> None:
         self.ledger.release_due("shop", self.now)
-        for lot in self.model.lots.values():
-            if lot.state == "pending" and lot.pending_until and lot.pending_until <= self.now:
-                repay = min(lot.remaining, self.model.debt[lot.member])
-                self.model.debt[lot.member] -= repay
-                lot.remaining -= repay
-                lot.state = "available" if lot.remaining else "spent"
+        for member in MEMBERS:
+            self.model.release_ended(member, self.now)
 
     @rule()
     def expire(self) -> None:
@@ -226,11 +255,13 @@ class LedgerMachine(RuleBasedStateMachine):
         txn = self.model.txns[txn_id]
         left = txn.points - txn.reversed
         amount = left if part is None else part
+        before = self.released_first(txn.member)
         try:
             r = self.ledger.reverse("shop", txn_id, key=self.key(), points=part, shortfall=policy,
                                     at=self.now)  # fmt: skip
         except Rejected as rejected:
             self._expect_rejection(rejected, txn, amount, left, policy)
+            self.model = before
             return
         assert 0 < amount <= left
         txn.reversed += amount
@@ -239,6 +270,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             self._put_back(txn, amount)
         self.model.txns[r.transaction_id] = MTxn("reverse", "-", txn.member, amount)
+        self.receipt_matches_the_model(r, txn.member)
 
     @rule(member=st.sampled_from(MEMBERS), policy=st.sampled_from(["within_balance", "debt"]))
     def clawback(self, member: str, policy: str) -> None:

@@ -165,7 +165,10 @@ def test_process_same_event_twice_posts_once(pdb: Database) -> None:
 def test_decision_dates_reach_the_ledger(pdb: Database) -> None:
     p = processor(pdb, pending=14)
     p.process(event("p1", "purchase", "10.00", "2026-11-02"))
-    assert balance(p, "2026-11-16") == (0, 10, 0)
+    held = p.ledger.balance("shop", "ann", "points", as_of="2026-11-16T09:59:59+01:00")
+    assert (held.available, held.pending) == (0, 10)
+    # available from the end of the hold, 14 days after the purchase, before the job runs
+    assert balance(p, "2026-11-16") == (10, 0, 0)
     assert p.ledger.release_due("shop", datetime.fromisoformat("2026-11-16T10:00:00+01:00"))
     assert balance(p, "2026-11-16") == (10, 0, 0)
 

@@ -37,7 +37,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from fidelite.engine.calendar import shifted
 from fidelite.engine.expiry import Lapse, inactivity_deadline, inactivity_lapse
-from fidelite.ledger.state import SPENDING_ORDER, OpenLot
+from fidelite.ledger.state import HOLD_ENDED, SPENDING_ORDER, OpenLot
 from fidelite.program.policy import ExpiryMode, ExpiryPolicy
 from fidelite.store.tables import UTCDateTime
 
@@ -64,10 +64,14 @@ _MEMBER_ACTIVITY = (
     .columns(at=_T)
 )
 
-_OLDEST_HELD = text(
-    "SELECT MIN(earned_at) AS since FROM lots WHERE member_id = :m AND currency = :c "
-    "AND state = 'available'"
-).columns(since=_T)
+_OLDEST_HELD = (
+    text(
+        "SELECT MIN(earned_at) AS since FROM lots WHERE member_id = :m AND currency = :c "
+        f"AND (state = 'available' OR ({HOLD_ENDED}))"
+    )
+    .bindparams(*_times("at"))
+    .columns(since=_T)
+)
 
 _LAPSED_LOTS = (
     text(
@@ -215,8 +219,13 @@ def member_lapse(
     oldest lot the member still holds, since an earlier lapse cannot concern any held
     point; and when that lot is younger than the shortest N months, none is read at all
     (one indexed read: the common case of a member who spends what they earn).
+
+    Held points include pending ones whose hold has ended by ``as_of``: they are the
+    member's available points from that moment (a read-only balance counts them before
+    their release is written), so a lapse that covers them is found either way.
     """
-    since = conn.execute(_OLDEST_HELD, {"m": member_id, "c": currency}).scalar_one()
+    since = conn.execute(_OLDEST_HELD, {"m": member_id, "c": currency,
+                                        "at": as_of}).scalar_one()  # fmt: skip
     if since is None or since > rule.earliest_lapsing(as_of):
         return None  # nothing held is old enough to have lapsed: no activity to read
     times = conn.execute(

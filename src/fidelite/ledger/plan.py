@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from fidelite.ledger.receipts import LotMove, Receipt
+from fidelite.ledger.state import UnsettledLot
 from fidelite.store import locking
 from fidelite.store.tables import LedgerTransaction, Lot, Posting
 
@@ -97,12 +98,17 @@ def apply(
     request_hash: str,
     occurred_at: datetime,
     recorded_at: datetime,
+    unsettled: list[UnsettledLot] | None = None,
 ) -> Receipt:
-    """Write ``plan`` as one ledger transaction and return its receipt."""
+    """Write ``plan`` as one ledger transaction and return its receipt.
+
+    ``unsettled``: the member's lots whose account is not what they truly hold at
+    ``occurred_at`` (:func:`settled_after`); ``None``: the receipt reports the accounts.
+    """
     check_balanced(plan)
     txn_id = locking.next_id(conn, "ledger_transactions")
     lot_id = locking.next_id(conn, "lots") if plan.new_lot else None
-    receipt = receipt_of(plan, target, txn_id, lot_id, occurred_at)
+    receipt = receipt_of(plan, target, txn_id, lot_id, occurred_at, unsettled)
     conn.execute(
         insert(LedgerTransaction),
         transaction_row(plan, target, receipt, key, request_hash, recorded_at),
@@ -149,12 +155,24 @@ def transaction_row(
 
 
 def receipt_of(
-    plan: Plan, target: Target, txn_id: int, lot_id: int | None, occurred_at: datetime
+    plan: Plan,
+    target: Target,
+    txn_id: int,
+    lot_id: int | None,
+    occurred_at: datetime,
+    unsettled: list[UnsettledLot] | None = None,
 ) -> Receipt:
-    """The receipt of ``plan`` applied as transaction ``txn_id`` (new lot ``lot_id``)."""
+    """The receipt of ``plan`` applied as transaction ``txn_id`` (new lot ``lot_id``).
+
+    Its ``available_after``, ``pending_after`` and ``debt_after`` are the member's
+    accounts right after the plan, settled as :func:`settled_after` says when
+    ``unsettled`` is given.
+    """
     after = dict(target.member_balances)
     for kind, delta in plan.deltas().items():
         after[kind] = after.get(kind, 0) + delta
+    if unsettled is not None:
+        after = settled_after(plan, after, unsettled)
     moves: dict[int, int] = {}
     for kind, lot, points in plan.member_postings:
         if lot is not None and kind in ("available", "pending"):
@@ -181,6 +199,42 @@ def receipt_of(
         reverses_id=plan.reverses_id,
         already_expired=plan.already_expired,
     )
+
+
+def settled_after(
+    plan: Plan, accounts: dict[str, int], unsettled: list[UnsettledLot]
+) -> dict[str, int]:
+    """What the member truly holds once ``plan`` is applied, by account kind, given
+    their ``accounts`` right after it (``available``, ``pending``, ``debt`` <= 0).
+
+    The accounts still count an :class:`~fidelite.ledger.state.UnsettledLot`'s points
+    where its state says. Truly, as :meth:`~fidelite.ledger.service.Ledger.balance`
+    counts them, a lot whose hold has ended is released: its points repay debt first
+    (lot by lot, in lot order, as the release job would), the rest is available; and a
+    lot past its date or lapsed is gone. The plan's own draws, refills (a refill reopens
+    a closed lot: it must be among ``unsettled``) and releases of those lots are
+    followed, so no point is counted twice or dropped. A plan's new lot is never
+    unsettled: a credit expires after its time, and a hold that has ended at the time
+    of earning is no hold.
+    """
+    out = dict(accounts)
+    moved: dict[int, int] = {}
+    for lot_id, points, _ in plan.draws:
+        moved[lot_id] = moved.get(lot_id, 0) - points
+    for lot_id, points in plan.refills:
+        moved[lot_id] = moved.get(lot_id, 0) + points
+    for lot in unsettled:
+        left = lot.remaining + moved.get(lot.id, 0)
+        if lot.state == "pending" and lot.id not in plan.releases:
+            out["pending"] = out.get("pending", 0) - left
+            repay = min(left, -out.get("debt", 0))
+            out["debt"] = out.get("debt", 0) + repay
+            left -= repay
+        else:  # available, released by the plan, or closed and refilled by it
+            out["available"] = out.get("available", 0) - left
+        if not lot.gone:
+            out["available"] = out.get("available", 0) + left
+    return out
 
 
 def lot_row(lot: NewLot, lot_id: int | None, txn_id: int, target: Target) -> dict[str, Any]:

@@ -46,14 +46,19 @@ from fidelite.ledger.plan import Plan, Target, apply
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.state import (
     PROGRAM_KINDS,
+    EndedHold,
     OpenLot,
+    UnsettledLot,
     due_lots,
+    ended_hold_lots,
+    ended_holds,
     lot_of,
     member_accounts,
     program_accounts,
     restorable_draws,
     spendable_lots,
     unclaimed_expiry,
+    unsettled_lots,
 )
 from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
@@ -285,7 +290,7 @@ class Ledger:
             return earn_plan(order, target)
 
         return self._mutate(program_id, order.key, order.digest, build, member_ref=member_ref,
-                            currency=currency, at=when, conn=conn)  # fmt: skip
+                            currency=currency, at=when, conn=conn, settle=False)  # fmt: skip
 
     def release(
         self,
@@ -298,32 +303,14 @@ class Ledger:
     ) -> Receipt:
         """Make the pending points of an earn available now (the return window closed)."""
         when = self._at(at)
-        request = {"op": "release", "transaction_id": transaction_id, "at": at and when}
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
-            lot = lot_of(conn, transaction_id)
-            if lot is None or lot.state != "pending":
-                raise Rejected(
-                    RejectionCode.NOT_PENDING,
-                    f"transaction {transaction_id} has no pending points",
-                    field="transaction_id",
-                )
-            plan = Plan("release", "move", lot.remaining, "pending points released")
-            plan.detail = {"earn_transaction_id": transaction_id}
-            plan.releases.append(lot.id)
-            plan.member("pending", lot.id, -lot.remaining)
-            repay = min(lot.remaining, -target.member_balances["debt"])
-            if repay:
-                plan.draws.append((lot.id, repay, "spent"))
-                plan.member("debt", None, repay)
-                plan.debt_repaid = repay
-            plan.member("available", lot.id, lot.remaining - repay)
-            return plan
+            return _release_plan(conn, target, transaction_id)
 
         return self._mutate(
             program_id,
             key,
-            request_hash(request),
+            _release_hash(transaction_id, None if at is None else when),
             build,
             transaction_id=transaction_id,
             at=when,
@@ -348,6 +335,12 @@ class Ledger:
     ) -> Receipt:
         """Spend ``points``, drawing the soonest-expiring available lots first.
 
+        Points whose hold has ended at ``at`` (``pending_until`` at or before it) are
+        available: first, in the same transaction and under the member's lock, each such
+        lot of the member in ``currency`` is released with the very entry the release job
+        would write (:meth:`_Steps.release_ended_holds`), then the spend draws. A refused
+        spend rolls those releases back with it: a rejected call changes nothing.
+
         Lots past their expiry date at ``at`` are not spendable. Given the program's
         expiry ``policy`` and ``zone`` (as :meth:`expire` takes them), points that lapsed
         by inactivity at ``at`` are not either, whether or not the expiry job has moved
@@ -371,7 +364,8 @@ class Ledger:
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
-                            currency=currency, at=when, conn=conn)  # fmt: skip
+                            currency=currency, at=when, conn=conn, rule=rule,
+                            release_ended=True)  # fmt: skip
 
     def adjust(
         self,
@@ -392,8 +386,10 @@ class Ledger:
     ) -> Receipt:
         """A manual credit (``points`` > 0, e.g. goodwill) or debit (< 0), with who and why.
 
-        A debit draws lots as :meth:`spend` does: given the program's expiry ``policy``
-        and ``zone``, never points that lapsed by inactivity at ``at``.
+        A debit draws lots as :meth:`spend` does: it first releases the member's points
+        whose hold has ended at ``at``, and given the program's expiry ``policy`` and
+        ``zone`` never draws points that lapsed by inactivity at ``at``. A credit
+        releases nothing (its receipt still counts those points as available).
         """
         pts = valid.signed_points(points)
         when = self._at(at)
@@ -420,7 +416,8 @@ class Ledger:
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
-                            currency=currency, at=when, conn=conn)  # fmt: skip
+                            currency=currency, at=when, conn=conn, rule=rule,
+                            release_ended=pts < 0)  # fmt: skip
 
     def reverse(
         self,
@@ -449,6 +446,11 @@ class Ledger:
         spend is not theirs to give back; the rest is written off or owed, per policy).
         Without a policy, reversals are as they always were. As for a spend, the policy
         is the program's: it is not part of the key's fingerprint.
+
+        As a spend does, a reversal first releases the member's points (in the
+        transaction's currency) whose hold has ended at ``at``: they are available, a
+        shortfall may draw them, and their release repays debt first, exactly as if the
+        release job had run.
         """
         pts = None if points is None else valid.points(points)
         try:
@@ -493,6 +495,8 @@ class Ledger:
             transaction_id=transaction_id,
             at=when,
             conn=conn,
+            rule=rule,
+            release_ended=True,
         )
 
     # ------------------------------------------------------------------- jobs
@@ -575,7 +579,7 @@ class Ledger:
         try:
             return self._mutate(program_id, job, request_hash(request), build,
                                 member_ref=member_ref, currency=currency, at=when,
-                                job_key=key)  # fmt: skip
+                                job_key=key, rule=rule)  # fmt: skip
         except _NothingToDo:
             return None
 
@@ -586,7 +590,13 @@ class Ledger:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> JobReport:
-        """Release every pending lot whose ``pending_until`` is at or before ``as_of``."""
+        """Release every pending lot whose ``pending_until`` is at or before ``as_of``.
+
+        Each release has the key ``release:<earn transaction id>``. A debit (spend, debit
+        adjustment, reversal) releases the member's ended holds itself, with the same key
+        and its own time: the job then finds those lots released, writes nothing for
+        them and counts them as not done by this run.
+        """
         when = valid.moment(as_of, "as_of")
         with self.db.read() as conn:
             rows = conn.execute(
@@ -601,7 +611,7 @@ class Ledger:
             try:
                 receipt = self.release(program_id, int(txn_id), key=f"release:{txn_id}", at=when)
             except Rejected as rejected:
-                if rejected.code is not RejectionCode.NOT_PENDING:
+                if not self._released_meanwhile(program_id, int(txn_id), rejected):
                     raise
             else:
                 if not receipt.replayed:
@@ -610,6 +620,17 @@ class Ledger:
             if progress:
                 progress(index + 1, len(rows))
         return JobReport(done, done, total)
+
+    def _released_meanwhile(self, program_id: str, txn_id: int, rejected: Rejected) -> bool:
+        """Whether the job's refused release found the lot released since it was read:
+        ``not_pending``, or its key used, at another time, by a debit that released it."""
+        if rejected.code is RejectionCode.NOT_PENDING:
+            return True
+        if rejected.code is not RejectionCode.IDEMPOTENCY_CONFLICT:
+            return False
+        with self.db.read() as conn:
+            lot = lot_of(conn, txn_id)
+        return lot is None or lot.state != "pending"
 
     # ------------------------------------------------------------------ reads
 
@@ -627,9 +648,12 @@ class Ledger:
     ) -> Balance:
         """Available / pending / expiring-soon / debt of a member as of ``as_of``.
 
-        Available is what :meth:`spend` could draw at ``as_of``: lots past their expiry
-        date are not counted, nor — given the program's expiry ``policy`` and ``zone`` —
-        points that lapsed by inactivity, even before the expiry job moves them out.
+        Available is what :meth:`spend` could draw at ``as_of``: points whose hold has
+        ended by then (``pending_until`` at or before ``as_of``) are available, not
+        pending, even before their release is written (a spend writes it; this read
+        writes nothing); lots past their expiry date are not counted, nor — given the
+        program's expiry ``policy`` and ``zone`` — points that lapsed by inactivity, even
+        before the expiry job moves them out.
 
         Given ``conn`` (e.g. a writing transaction that holds the member's lock), the
         balance is read there: it then sees that transaction's own changes, and a caller
@@ -657,21 +681,23 @@ class Ledger:
         horizon = shifted(when, timedelta(days=soon_days))
         subject = self._subject(conn, program_id, member_ref, currency)
         lapse = _lapse(conn, program_id, subject, rule, when)
-        held = "state = 'available'" + ("" if lapse is None else " AND earned_at > :last")
+        last = None if lapse is None else lapse.last_activity
+        held = "state = 'available'" + ("" if last is None else " AND earned_at > :last")
         stmt = text(
             "SELECT "
             f"COALESCE(SUM(CASE WHEN {held} AND (expires_at IS NULL "
             "  OR expires_at > :at) THEN remaining END), 0), "
-            "COALESCE(SUM(CASE WHEN state = 'pending' THEN remaining END), 0), "
+            "COALESCE(SUM(CASE WHEN state = 'pending' AND (pending_until IS NULL "
+            "  OR pending_until > :at) THEN remaining END), 0), "
             f"COALESCE(SUM(CASE WHEN {held} AND expires_at > :at "
             "  AND expires_at <= :h THEN remaining END), 0), "
             f"MIN(CASE WHEN {held} AND expires_at > :at THEN expires_at END) "
             "FROM lots WHERE member_id = :m AND currency = :c"
         ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime()))
         params: dict[str, Any] = {"at": when, "h": horizon, "m": subject.member_id, "c": currency}
-        if lapse is not None:  # lapsed lots are gone as of `when`, like lots past their date
+        if last is not None:  # lapsed lots are gone as of `when`, like lots past their date
             stmt = stmt.bindparams(bindparam("last", type_=UTCDateTime()))
-            params["last"] = lapse.last_activity
+            params["last"] = last
         row = conn.execute(stmt, params).one()
         debt = conn.execute(
             text(
@@ -680,16 +706,20 @@ class Ledger:
             ),
             {"m": subject.member_id, "c": currency},
         ).scalar_one()
+        held_now = _Held(int(row[0]), int(row[2]), _utc(row[3]) if row[3] is not None else None,
+                         -int(debt))  # fmt: skip
+        for lot in ended_hold_lots(conn, subject.member_id, currency, when):
+            held_now.release(lot, when, horizon, last)
         return Balance(
             member_ref=subject.member_ref,
             currency=currency,
             as_of=when,
-            available=int(row[0]),
+            available=held_now.available,
             pending=int(row[1]),
-            expiring_soon=int(row[2]),
+            expiring_soon=held_now.expiring_soon,
             expiring_window_days=soon_days,
-            debt=-int(debt),
-            next_expiry=_utc(row[3]) if row[3] is not None else None,
+            debt=held_now.debt,
+            next_expiry=held_now.next_expiry,
         )
 
     def history(
@@ -734,11 +764,18 @@ class Ledger:
         transaction_id: int | None = None,
         conn: Connection | None = None,
         job_key: Callable[[_Subject, int], str] | None = None,
+        rule: Inactivity | None = None,
+        release_ended: bool = False,
+        settle: bool = True,
     ) -> Receipt:
         """Run ``build`` under the member's lock and post its plan once per ``key``.
 
         ``job_key`` (jobs only) replaces ``key`` with one made under the lock from the
         member and their number of transactions: the job acts once per member state.
+        ``release_ended`` (debits): release the member's ended holds first
+        (:meth:`_Steps.release_ended_holds`). ``settle``: the receipt reports what the
+        member truly holds (:func:`~fidelite.ledger.plan.settled_after`; lapses by
+        ``rule``); earns report their accounts, as the bulk import computes them.
         """
         idem = valid.key(key)
         if transaction_id is not None and (
@@ -746,7 +783,7 @@ class Ledger:
         ):
             raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
         steps = _Steps(self, program_id, idem, digest, build, at, member_ref, currency,
-                       transaction_id, job_key)  # fmt: skip
+                       transaction_id, job_key, rule, release_ended, settle)  # fmt: skip
         if conn is not None:
             return steps.within(conn)
         try:
@@ -856,6 +893,9 @@ class _Steps:
     currency: str | None
     transaction_id: int | None
     job_key: Callable[[_Subject, int], str] | None = None
+    rule: Inactivity | None = None
+    release_ended: bool = False
+    settle: bool = True
 
     def run(self, conn: Connection) -> Receipt:
         ledger = self.ledger
@@ -869,12 +909,52 @@ class _Steps:
         if prior is not None:
             return _replay(prior, self.digest, key)
         ledger._require_currency(conn, self.program_id, subject.currency)
+        lapse = _lapse(conn, self.program_id, subject, self.rule, self.at)
+        if self.release_ended:
+            self.release_ended_holds(conn, subject, lapse)
         target = _target(conn, self.program_id, subject, ledger._program_accounts)
         plan = self.build(subject, conn, target)
         if plan.points == 0:
             raise _NothingToDo
         return apply(conn, plan, target, key=key, request_hash=self.digest,
-                     occurred_at=self.at, recorded_at=ledger._clock())  # fmt: skip
+                     occurred_at=self.at, recorded_at=ledger._clock(),
+                     unsettled=self.unsettled(conn, subject, lapse, plan))  # fmt: skip
+
+    def release_ended_holds(self, conn: Connection, subject: _Subject, lapse: Lapse | None) -> None:
+        """Release each pending lot of the member in the subject's currency whose hold
+        has ended at the operation's time, in lot order, before the operation plans.
+
+        Each release is the entry :meth:`Ledger.release_due` would write at this time:
+        same plan (debt repaid first), key ``release:<earn transaction id>``, request
+        fingerprint and receipt. It runs under the member's lock in the operation's
+        transaction (or savepoint), so it commits with the operation or not at all: a
+        refused operation rolls its releases back, and two operations at once never
+        release one lot twice (the second finds it released). A lot whose key is taken
+        by another request is left pending, as the job would leave it (it reports the
+        conflict). ``lapse`` is the member's lapse at that time: releases do not move it.
+        """
+        ledger = self.ledger
+        for txn_id in ended_holds(conn, subject.member_id, subject.currency, self.at):
+            key = f"release:{txn_id}"
+            if _prior_transaction(conn, self.program_id, key) is not None:
+                continue
+            target = _target(conn, self.program_id, subject, ledger._program_accounts)
+            plan = _release_plan(conn, target, txn_id)
+            apply(conn, plan, target, key=key, request_hash=_release_hash(txn_id, self.at),
+                  occurred_at=self.at, recorded_at=ledger._clock(),
+                  unsettled=self.unsettled(conn, subject, lapse, plan))  # fmt: skip
+
+    def unsettled(
+        self, conn: Connection, subject: _Subject, lapse: Lapse | None, plan: Plan
+    ) -> list[UnsettledLot] | None:
+        """The member's lots the receipt of ``plan`` must settle (``None``: report the
+        accounts): those unsettled at the operation's time and those the plan refills."""
+        if not self.settle:
+            return None
+        last = None if lapse is None else lapse.last_activity
+        refilled = [lot_id for lot_id, _ in plan.refills]
+        return unsettled_lots(conn, subject.member_id, subject.currency, self.at, last,
+                              refilled)  # fmt: skip
 
     def within(self, conn: Connection) -> Receipt:
         """Run inside the caller's transaction, under a savepoint: a rejection (or a lost
@@ -893,6 +973,39 @@ class _Steps:
             raise
         savepoint.commit()
         return receipt
+
+
+@dataclass
+class _Held:
+    """A balance being counted: what the member's available lots hold, then each lot
+    whose hold has ended counted as its release would leave it (:meth:`release`)."""
+
+    available: int
+    expiring_soon: int
+    next_expiry: datetime | None
+    debt: int  # owed, >= 0
+
+    def release(
+        self, lot: EndedHold, when: datetime, horizon: datetime, last: datetime | None
+    ) -> None:
+        """Count ``lot`` released at ``when``: it repays debt first, as its release does;
+        the rest is available unless past its date at ``when`` or earned at or before
+        ``last``, the last activity of the member's inactivity lapse (then it is gone,
+        as the expiry job will find it once released)."""
+        repay = min(lot.remaining, self.debt)
+        self.debt -= repay
+        left = lot.remaining - repay
+        expires = lot.expires_at
+        if not left or (expires is not None and expires <= when):
+            return
+        if last is not None and lot.earned_at <= last:
+            return
+        self.available += left
+        if expires is not None:
+            self.expiring_soon += left if expires <= horizon else 0
+            self.next_expiry = (
+                expires if self.next_expiry is None else min(self.next_expiry, expires)
+            )
 
 
 class _NothingToDo(Exception):
@@ -919,6 +1032,34 @@ _HISTORY_SQL = text(
 
 
 # ---------------------------------------------------------------- plan pieces
+
+
+def _release_hash(transaction_id: int, at: datetime | None) -> str:
+    """The request fingerprint of a release (``at``: the time given, if any)."""
+    return request_hash({"op": "release", "transaction_id": transaction_id, "at": at})
+
+
+def _release_plan(conn: Connection, target: Target, transaction_id: int) -> Plan:
+    """Make the pending lot of earn ``transaction_id`` available, repaying debt first
+    (``not_pending`` if it has no pending lot)."""
+    lot = lot_of(conn, transaction_id)
+    if lot is None or lot.state != "pending":
+        raise Rejected(
+            RejectionCode.NOT_PENDING,
+            f"transaction {transaction_id} has no pending points",
+            field="transaction_id",
+        )
+    plan = Plan("release", "move", lot.remaining, "pending points released")
+    plan.detail = {"earn_transaction_id": transaction_id}
+    plan.releases.append(lot.id)
+    plan.member("pending", lot.id, -lot.remaining)
+    repay = min(lot.remaining, -target.member_balances["debt"])
+    if repay:
+        plan.draws.append((lot.id, repay, "spent"))
+        plan.member("debt", None, repay)
+        plan.debt_repaid = repay
+    plan.member("available", lot.id, lot.remaining - repay)
+    return plan
 
 
 def _lapse(

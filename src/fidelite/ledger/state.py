@@ -121,6 +121,92 @@ def spendable_lots(
     return [_open_lot(r) for r in conn.execute(stmt, params).all()]
 
 
+HOLD_ENDED = "state = 'pending' AND pending_until <= :at"
+"""SQL: a pending lot whose hold (return window) has ended at ``:at``, the condition
+:meth:`~fidelite.ledger.service.Ledger.release_due` releases on; an earn whose
+``pending_until`` is at or before its own time is available at once, by the same rule."""
+
+
+def ended_holds(conn: Connection, member_id: int, currency: str, at: datetime) -> list[int]:
+    """Earn transactions of the member's pending lots whose hold has ended at ``at``,
+    in lot order (the order in which the release job releases them)."""
+    rows = conn.execute(
+        text(
+            "SELECT earn_transaction_id FROM lots WHERE member_id = :m AND currency = :c "
+            f"AND {HOLD_ENDED} ORDER BY id"
+        ).bindparams(_AT),
+        {"m": member_id, "c": currency, "at": at},
+    ).all()
+    return [int(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class EndedHold:
+    """A pending lot whose hold has ended: points the member holds as available, once
+    they have repaid any debt (as their release will make them)."""
+
+    id: int
+    remaining: int
+    earned_at: datetime
+    expires_at: datetime | None
+
+
+def ended_hold_lots(
+    conn: Connection, member_id: int, currency: str, at: datetime
+) -> list[EndedHold]:
+    """The member's pending lots whose hold has ended at ``at``, in lot order."""
+    rows = conn.execute(
+        text(
+            "SELECT id, remaining, earned_at, expires_at FROM lots WHERE member_id = :m "
+            f"AND currency = :c AND {HOLD_ENDED} ORDER BY id"
+        )
+        .bindparams(_AT)
+        .columns(earned_at=UTCDateTime(), expires_at=UTCDateTime()),
+        {"m": member_id, "c": currency, "at": at},
+    ).all()
+    return [EndedHold(int(r[0]), int(r[1]), _as_utc(r[2]) or at, _as_utc(r[3])) for r in rows]
+
+
+@dataclass(frozen=True)
+class UnsettledLot:
+    """An open lot whose account is not what the member truly holds at some time:
+    pending although its hold has ended (truly available, the release not yet written),
+    or available although ``gone`` (past its expiry date, or lapsed by inactivity: the
+    expiry job has not moved it out yet). A pending lot can be both: then it is gone."""
+
+    id: int
+    state: str
+    remaining: int
+    gone: bool
+
+
+def unsettled_lots(
+    conn: Connection,
+    member_id: int,
+    currency: str,
+    at: datetime,
+    lapsed_up_to: datetime | None,
+    refilled: list[int],
+) -> list[UnsettledLot]:
+    """The member's :class:`UnsettledLot` s at ``at``, and the ``refilled`` lots (those a
+    plan puts points back into: a closed lot past its date is available again in the
+    account, and gone). ``lapsed_up_to``: the last activity of the member's inactivity
+    lapse by ``at`` (lots earned at or before it are gone)."""
+    gone = "expires_at <= :at" + ("" if lapsed_up_to is None else " OR earned_at <= :after")
+    stmt = text(
+        f"SELECT id, state, remaining, CASE WHEN {gone} THEN 1 ELSE 0 END FROM lots "
+        f"WHERE member_id = :m AND currency = :c AND ({HOLD_ENDED} "
+        f"OR (state = 'available' AND ({gone})) OR id IN :refilled) ORDER BY id"
+    ).bindparams(_AT, bindparam("refilled", expanding=True))
+    params: dict[str, Any] = {"m": member_id, "c": currency, "at": at,
+                              "refilled": refilled or [-1]}  # fmt: skip
+    if lapsed_up_to is not None:
+        stmt = stmt.bindparams(_AFTER)
+        params["after"] = lapsed_up_to
+    rows = conn.execute(stmt, params).all()
+    return [UnsettledLot(int(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+
 def due_lots(conn: Connection, member_id: int, currency: str, as_of: datetime) -> list[OpenLot]:
     """Available lots whose expiry date is at or before ``as_of``."""
     rows = conn.execute(
