@@ -1,13 +1,19 @@
 """Program KPIs from the program database, per month (or quarter, year) in the business
 time zone. Read-only; the ledger's program-side accounts say where points went.
 
-Per period P (points of one currency: the program's only one, or ``currency``):
+Per period P (points of one currency: ``currency``, by default the program's first
+declared one, see :func:`_currencies`):
 
 * members: joined in P, total at the end of P. Every enrolled member counts, however
-  enrolled: a member's join time is their first event's time (``member_states``, set by
-  the event processor), or for a member enrolled straight in the ledger (``fidelite
-  member add``, the demo) the earlier of the enrolment and their first ledger entry;
-  active = members with a purchase in P; active-member rate = active / total x 100;
+  enrolled, an erased one too (under their tombstone: their points stay in the books).
+  A member joined at the earlier of their recorded join date (``member_states.joined_at``:
+  the first event's time for a member the event processor enrolled, the enrolment's
+  ``joined_at`` for one imported or enrolled through the API, default the time of
+  enrolment; for a member enrolled straight in the ledger, ``fidelite member add`` or the
+  demo, the enrolment's wall-clock time) and their first activity (first processed event,
+  first ledger entry). Invariant: nobody buys or redeems before joining, so active and
+  redeeming members never exceed the total; active = members with a purchase in P;
+  active-member rate = active / total x 100;
 * earned = points issued in P (net of refund reversals); redeemed (burn) = points spent
   on rewards or by operators in P (net of cancellations); expired = points expired in
   P (net of the expired points of purchases refunded in P: a refund moves them back out
@@ -84,7 +90,7 @@ def program_kpis(
     db = Database(url)
     try:
         with db.read() as conn:
-            cur = currency or _first_currency(conn, program_id, url)
+            cur = _currency(conn, program_id, url, currency)
             con = _load(conn, program_id, cur, zone)
     finally:
         db.dispose()
@@ -103,13 +109,15 @@ def program_kpis(
         "margin": round(100 * margin, 4),
     }
     definition = (
-        f"Per {period} in time zone {timezone}, {cur} points: earned = issued net of refund "
+        f"Per {period} in time zone {timezone}, in currency {cur} (default: the program's "
+        "first declared currency): earned = issued net of refund "
         "reversals; redeemed = spent net of cancellations; burn rate = redeemed / earned x "
         "100; breakage rate = expired / (expired + redeemed) x 100, cumulative to the end of "
         "the period; outstanding = members' available + pending at its end (liability = "
         "outstanding x point value; points owed by members in debt are reported apart, not "
-        "netted); members = every enrolled member, joined at their first event (or, "
-        "enrolled in the ledger only, the earlier of enrolment and first ledger entry); "
+        "netted); members = every enrolled member (erased ones too), joined at the earlier "
+        "of their recorded join date (enrolled in the ledger only: the enrolment) and their "
+        "first event or ledger entry, so active and redeeming members never exceed the total; "
         "active-member rate = members with a purchase / total "
         "members x 100; redemptions = spends of points not cancelled; redemption rate = "
         "members who redeemed / total members x 100; "
@@ -122,24 +130,47 @@ def program_kpis(
     return MetricResult("program-kpis", definition, params, rows, summary)
 
 
-def _first_currency(conn: Connection, program_id: str, url: str) -> str:
-    """The program's currency when it has one; several need ``currency``."""
-    codes = [
+def _currency(conn: Connection, program_id: str, url: str, asked: str | None) -> str:
+    """``asked`` when the program has that currency, else (``None``) its first one.
+
+    Raises :class:`InputError` naming the program's currencies when it has no ``asked``
+    (no KPI row would count a point of it), or when the database holds no such program.
+    """
+    codes = _currencies(conn, program_id)
+    if not codes:
+        raise InputError(f"no program '{program_id}' in this database", file=database_name(url))
+    if asked is None:
+        return codes[0]
+    if asked not in codes:
+        raise InputError(
+            f"program '{program_id}' has no currency '{asked}'; its currencies: {', '.join(codes)}",
+            file=database_name(url),
+        )
+    return asked
+
+
+def _currencies(conn: Connection, program_id: str) -> list[str]:
+    """The program's currencies, first declared first (``fidelite program init`` declares
+    ``points`` before ``stars``).
+
+    The database keeps no program definition, only what opening the program wrote: its
+    currencies and, for each, the program-side accounts, created in the declared order,
+    so the currency whose accounts have the lowest ids came first. A currency added to
+    the definition later comes after those opened before, wherever it is declared; the
+    result's parameters always name the currency reported.
+    """
+    return [
         str(r[0])
         for r in conn.execute(
-            text("SELECT code FROM currencies WHERE program_id = :p ORDER BY code"),
+            text(
+                "SELECT c.code FROM currencies c LEFT JOIN accounts a "
+                "ON a.program_id = c.program_id AND a.currency = c.code "
+                "AND a.member_id IS NULL WHERE c.program_id = :p "
+                "GROUP BY c.code ORDER BY min(a.id) IS NULL, min(a.id), c.code"
+            ),
             {"p": program_id},
         )
     ]
-    if not codes:
-        raise InputError(f"no program '{program_id}' in this database", file=database_name(url))
-    if len(codes) > 1:
-        raise InputError(
-            f"program '{program_id}' has several currencies ({', '.join(codes)}); "
-            "choose one with --currency",
-            file=database_name(url),
-        )
-    return codes[0]
 
 
 def _local(values: Sequence[Any], zone: ZoneInfo) -> list[datetime]:
@@ -162,36 +193,57 @@ def _utc(value: datetime | str | None) -> datetime | None:
 
 
 def _joined(conn: Connection, program_id: str) -> dict[str, datetime]:
-    """Every member of the program and when they joined (UTC).
+    """Every member of the program and when they joined (UTC): the earlier of their
+    recorded join date and their first activity.
 
-    The event processor enrols a member in ``members`` and ``member_states`` at once,
-    with ``joined_at`` = the time of their first event. The ledger alone (``fidelite
-    member add``, the demo) writes only ``members``, whose ``created_at`` is the
-    wall-clock time of enrolment; points can be posted with an earlier business time,
-    and a member cannot have points before joining, so such a member joined at the
-    earlier of the two.
+    The recorded join date is ``member_states.joined_at``: the time of the first event
+    for a member the event processor enrolled, but the enrolment's ``joined_at`` (default
+    the time of enrolment) for one imported (``fidelite import members``) or enrolled
+    through ``POST /v1/members``, whose history may hold earlier purchases. A member
+    enrolled straight in the ledger (as the demo does) has no such row: their
+    enrolment's wall-clock time (``members.created_at``) stands for it. The first
+    activity is the earliest processed event or ledger entry (business times).
+    Invariant: a member is counted from no later than their first purchase and first
+    redemption, so active and redeeming members never exceed the members at the end of
+    a period. Erased members keep counting: every table names them by their tombstone.
     """
     p = {"p": program_id}
-    states = conn.execute(
-        text("SELECT member_ref, joined_at FROM member_states WHERE program_id = :p"), p
-    ).all()
-    enrolled = conn.execute(
+    recorded: dict[str, datetime] = {}  # member -> recorded join date
+    first: dict[str, datetime] = {}  # member -> first activity
+    for ref, created, first_entry in conn.execute(
         text(
             "SELECT m.ref, m.created_at, min(t.occurred_at) FROM members m "
             "LEFT JOIN ledger_transactions t ON t.member_id = m.id "
             "WHERE m.program_id = :p GROUP BY m.id, m.ref, m.created_at"
         ),
         p,
-    ).all()
-    out: dict[str, datetime] = {}
-    for ref, created, first_entry in enrolled:
-        times = [t for t in (_utc(created), _utc(first_entry)) if t is not None]
-        out[str(ref)] = min(times)
-    for ref, at in states:
-        joined = _utc(at)
-        if joined is not None:  # the first event's time wins over the ledger's guess
-            out[str(ref)] = joined
-    return out
+    ).all():
+        _keep(recorded, str(ref), _utc(created))
+        _keep(first, str(ref), _utc(first_entry))
+    for ref, joined_at in conn.execute(
+        text("SELECT member_ref, joined_at FROM member_states WHERE program_id = :p"), p
+    ).all():
+        at = _utc(joined_at)
+        if at is not None:  # the recorded join date wins over the ledger's enrolment time
+            recorded[str(ref)] = at
+    for ref, first_event in conn.execute(
+        text(
+            "SELECT member_ref, min(occurred_at) FROM processed_events "
+            "WHERE program_id = :p GROUP BY member_ref"
+        ),
+        p,
+    ).all():
+        _keep(first, str(ref), _utc(first_event))
+    return {
+        ref: min(t for t in (recorded.get(ref), first.get(ref)) if t is not None)
+        for ref in sorted(recorded.keys() | first.keys())
+    }
+
+
+def _keep(times: dict[str, datetime], ref: str, at: datetime | None) -> None:
+    """Record ``at`` for ``ref`` unless it is unknown or ``ref`` has an earlier time."""
+    if at is not None and (ref not in times or at < times[ref]):
+        times[ref] = at
 
 
 def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> Any:

@@ -753,7 +753,12 @@ def program_kpis_cmd(
         ..., "--db", help="Program database: URL or SQLite file, optionally #PROGRAM."
     ),
     period: str = LONG_PERIOD,
-    currency: str | None = typer.Option(None, "--currency", help="Point currency."),
+    currency: str | None = typer.Option(
+        None,
+        "--currency",
+        help="Point currency (default: the program's first declared currency, named in the "
+        "output's parameters).",
+    ),
     point_value: str | None = typer.Option(
         None, "--point-value", help="Money value of one point, for the liability (e.g. 0.01)."
     ),
