@@ -93,6 +93,27 @@ def test_events_fan_out_to_matching_active_subscriptions(wdb: Database) -> None:
     assert other.id not in {r[0] for r in pairs}
 
 
+def test_a_subscription_is_not_sent_the_history_recorded_before_it(wdb: Database) -> None:
+    """A backlog left undispatched (no worker ran, or an import just ended) goes to the
+    subscriptions that existed when each event was recorded, not to one added since."""
+    added = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    processor(wdb)
+    with wdb.write() as conn:
+        record(conn, "shop", "points.earned", {"n": 1}, at=added - timedelta(microseconds=1))
+        record(conn, "shop", "points.earned", {"n": 2}, at=added)
+        record(conn, "shop", "points.earned", {"n": 3}, at=added + timedelta(hours=1))
+    late = subscriptions.add(wdb, "shop", "http://127.0.0.1:9/a", ["*"], allow_private=True,
+                             at=added)  # fmt: skip
+    assert dispatch(wdb) == 3  # all three leave the backlog...
+    with wdb.read() as conn:
+        sent = conn.execute(
+            select(deliveries.c.subscription_id, outbox.c.payload)
+            .join(outbox, outbox.c.id == deliveries.c.outbox_id)
+            .order_by(deliveries.c.id)
+        ).all()  # fmt: skip
+    assert [(r[0], r[1]["n"]) for r in sent] == [(late.id, 2), (late.id, 3)]  # ...two to it
+
+
 def test_record_with_a_dedup_key_writes_once(wdb: Database) -> None:
     processor(wdb)
     with wdb.write() as conn:

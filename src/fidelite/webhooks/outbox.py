@@ -5,8 +5,10 @@ and only if its change committed (a rolled-back change leaves no event, and a cr
 after commit loses none). It is one ``INSERT``: the event's transaction pays nothing
 else. :func:`dispatch` (run by the delivery worker before each pass) later turns new
 events into one pending delivery per active subscription of the program that asks for
-the event type, and marks them dispatched, in one transaction; a subscription
-receives the events dispatched after it was added.
+the event type, and marks them dispatched, in one transaction. A subscription receives
+the events recorded since it was added (``created_at`` of the event at or after the
+subscription's): one added to a program with a backlog of undispatched events (no worker
+ran for a while, or a bulk import just finished) is not sent that history.
 
 Concurrent dispatchers: on PostgreSQL the new rows are taken ``FOR UPDATE SKIP
 LOCKED`` (each row is dispatched by one worker), on SQLite the dispatch transaction
@@ -85,7 +87,7 @@ def dispatch(db: Database, *, limit: int = 1000, at: datetime | None = None) -> 
     now = at or datetime.now(UTC)
     with db.write() as conn:
         query = (
-            select(outbox.c.id, outbox.c.program_id, outbox.c.event_type)
+            select(outbox.c.id, outbox.c.program_id, outbox.c.event_type, outbox.c.created_at)
             .where(outbox.c.dispatched.is_(False))
             .order_by(outbox.c.id)
             .limit(limit)
@@ -95,22 +97,29 @@ def dispatch(db: Database, *, limit: int = 1000, at: datetime | None = None) -> 
         new = conn.execute(query).all()
         if not new:
             return 0
-        wanted: dict[str, list[tuple[int, list[str]]]] = {}
+        wanted: dict[str, list[tuple[int, list[str], datetime]]] = {}
         for row in conn.execute(
-            select(subscriptions.c.id, subscriptions.c.program_id, subscriptions.c.event_types)
+            select(
+                subscriptions.c.id,
+                subscriptions.c.program_id,
+                subscriptions.c.event_types,
+                subscriptions.c.created_at,
+            )
             .where(
                 subscriptions.c.active.is_(True),
                 subscriptions.c.program_id.in_({r.program_id for r in new}),
             )
             .order_by(subscriptions.c.id)
         ):
-            wanted.setdefault(row.program_id, []).append((int(row.id), list(row.event_types)))
+            wanted.setdefault(row.program_id, []).append(
+                (int(row.id), list(row.event_types), row.created_at)
+            )
         rows = [
             {"subscription_id": sid, "outbox_id": int(event.id), "program_id": event.program_id,
              "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
             for event in new
-            for sid, types in wanted.get(event.program_id, [])
-            if ALL in types or event.event_type in types
+            for sid, types, added in wanted.get(event.program_id, [])
+            if (ALL in types or event.event_type in types) and event.created_at >= added
         ]  # fmt: skip
         if rows:
             conn.execute(insert(deliveries), rows)
