@@ -1,69 +1,173 @@
-"""``fidelite member``: enrol and look up members."""
+"""``fidelite member``: enrol and look up members.
+
+With the program file (``--program shop.yaml``) a member is enrolled as the API's
+``POST /v1/members`` and ``fidelite import members`` enrol one: in the ledger and in
+the program (its first tier and join date), so the API, the exports and the metrics
+see it at once; ``member show`` then answers what ``GET /v1/members/{id}`` answers.
+A program known by its id only (``--program shop``, e.g. a program opened with
+``fidelite ledger open`` and no file) has no definition to read the first tier from:
+the member is enrolled in the ledger only and gets its program state at its first event.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 
 from fidelite.cli.common import open_ledger, run
-from fidelite.cli.options import DbOption, ProgramOption, TableJsonOption
+from fidelite.cli.options import DbOption, TableJsonOption, is_program_id, program_id
+from fidelite.cli.options import ProgramOption as ProgramIdOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
+from fidelite.cli.processor import apply, open_processor
+from fidelite.ledger import MemberInfo
 from fidelite.privacy import Erasure, erase_member, export_member
+from fidelite.processing import MemberProfile
 
 app = typer.Typer(help="Members: enrol, show, export, erase.", no_args_is_help=True)
+
+
+def _id_or_checked_file(value: str) -> str:
+    """``--program`` as given, once a program file it names is known to be valid."""
+    program_id(value)
+    return value
+
+
+ProgramOrFileOption = typer.Option(
+    "default",
+    "--program",
+    "-p",
+    help="The program file (YAML), or the program id. With the file the member also gets "
+    "its program state (first tier, join date), as the API enrols; with an id only, "
+    "the ledger alone knows the member until its first event.",
+    callback=_id_or_checked_file,
+)
+PROFILE_FIELDS = ("tier", "tier_since", "segments", "attributes", "purchases", "joined_at",
+                  "birth_date")  # fmt: skip
+"""The member's program state, as ``GET /v1/members/{id}`` answers it."""
 
 
 @app.command("add")
 def add(
     ref: str = typer.Argument(..., help="The member's reference (card number, customer id)."),
-    program: str = ProgramOption,
+    program: str = ProgramOrFileOption,
     key: str | None = typer.Option(None, help="Idempotency key (default: member:<REF>)."),
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Enrol a member in a program (re-running with the same key is harmless).
 
-    Example: fidelite member add CARD-0001 --program default
+    With the program file the member is enrolled as the API enrols one: it has its
+    first tier and join date (now) at once. Re-running it for a member the ledger alone
+    knew gives that member its program state.
+
+    Example: fidelite member add CARD-0001 --program program.yaml
     """
-    ledger = open_ledger(db, fmt)
-    info = run(lambda: ledger.create_member(program, ref, key=key), fmt)
+    if is_program_id(program):
+        ledger = open_ledger(db, fmt)
+        info = run(lambda: ledger.create_member(program, ref, key=key), fmt)
+    else:
+        info = _enrol(Path(program), ref, key, db, fmt)
     if fmt is OutputFormat.json:
         print_json(asdict(info))
     else:
         state = "already enrolled" if info.replayed else "enrolled"
         console.print(
-            f"member [bold]{info.ref}[/] {state} in program {program} (id {info.member_id})"
+            f"member [bold]{info.ref}[/] {state} in program {info.program_id} (id {info.member_id})"
         )
+
+
+def _enrol(
+    program_file: Path, ref: str, key: str | None, db: str | None, fmt: OutputFormat
+) -> MemberInfo:
+    """Enrol ``ref`` in the ledger (once per ``key``) and in the program, in one
+    transaction: the program state is the processor's, as for the API and imports."""
+    with open_processor(program_file, db, fmt) as processor:
+
+        def write() -> MemberInfo:
+            with processor.db.write() as conn:
+                info = processor.ledger.create_member(processor.program.id, ref, key=key,
+                                                      conn=conn)  # fmt: skip
+                processor.save_member(ref, MemberProfile(), at=datetime.now(UTC), conn=conn)
+            return info
+
+        return apply(write, fmt)
+
+
+def _member_json(info: MemberInfo) -> dict[str, Any]:
+    """The ledger's view of a member (no ``replayed``: a read repeats nothing)."""
+    return {"member_id": info.member_id, "program_id": info.program_id, "ref": info.ref,
+            "status": info.status}  # fmt: skip
 
 
 @app.command("show")
 def show(
     ref: str = typer.Argument(..., help="The member's reference."),
-    program: str = ProgramOption,
+    program: str = ProgramOrFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
-    """Show a member.
+    """Show a member: status, and with the program file what the API shows of it (join
+    date, tier, segments, attributes, purchases, birth date; dates in the program's
+    time zone).
 
-    Example: fidelite member show CARD-0001 --format json
+    Example: fidelite member show CARD-0001 --program program.yaml --format json
     """
-    ledger = open_ledger(db, fmt)
-    info = run(lambda: ledger.get_member(program, ref), fmt)
-    if fmt is OutputFormat.json:
-        print_json(asdict(info))
+    if is_program_id(program):
+        ledger = open_ledger(db, fmt)
+        info = run(lambda: ledger.get_member(program, ref), fmt)
+        profile, zone = None, None
     else:
-        console.print(f"{info.ref}: {info.status}, enrolled {info.created_at:%Y-%m-%d}")
+        with open_processor(Path(program), db, fmt) as processor:
+            info = run(lambda: processor.ledger.get_member(processor.program.id, ref), fmt)
+            profile, zone = processor.member_profile(ref), processor.program.zone
+    if fmt is OutputFormat.json:
+        known = profile or dict.fromkeys(PROFILE_FIELDS)
+        print_json(_member_json(info) | {k: known[k] for k in PROFILE_FIELDS})
+        return
+    console.print(f"[bold]{info.ref}[/]: {info.status} (id {info.member_id})", highlight=False)
+    for line in _profile_lines(profile, zone):
+        console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _profile_lines(profile: dict[str, Any] | None, zone: ZoneInfo | None) -> list[str]:
+    """The program state as lines of ``label  value``; dates are the program's days."""
+    if zone is None:
+        return ["program state: give the program file (--program FILE) to show it"]
+    if profile is None:
+        return [
+            "no program state yet: tier and join date come with its first event "
+            "(or `fidelite member add` with the program file)"
+        ]
+
+    def day(value: datetime | None) -> str:
+        return "-" if value is None else f"{value.astimezone(zone):%Y-%m-%d}"
+
+    tier = profile["tier"] or "-"
+    if profile["tier"] is not None and profile["tier_since"] is not None:
+        tier += f" since {day(profile['tier_since'])}"
+    lines = [f"joined      {day(profile['joined_at'])} ({zone.key})", f"tier        {tier}",
+             f"purchases   {profile['purchases']}"]  # fmt: skip
+    if profile["segments"]:
+        lines.append(f"segments    {', '.join(profile['segments'])}")
+    if profile["attributes"]:
+        pairs = (f"{k}={v}" for k, v in sorted(profile["attributes"].items()))
+        lines.append(f"attributes  {', '.join(pairs)}")
+    if profile["birth_date"] is not None:
+        lines.append(f"birth date  {profile['birth_date']:%Y-%m-%d}")
+    return lines
 
 
 @app.command("export")
 def export(
     ref: str = typer.Argument(..., help="The member's reference."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
-    program: str = ProgramOption,
+    program: str = ProgramIdOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
@@ -93,7 +197,7 @@ def erase(
     ref: str = typer.Argument(..., help="The member's reference."),
     reason: str = typer.Option("data subject request", help="Why (kept on the record)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-    program: str = ProgramOption,
+    program: str = ProgramIdOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
