@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.progress import Progress
 
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import (
@@ -22,7 +21,7 @@ from fidelite.cli.options import (
 )
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.policy import JobProgram, JobProgramOption, ProgramFileOption, job_program
-from fidelite.cli.processor import moment
+from fidelite.cli.processor import moment, progress_bar
 from fidelite.ledger import Receipt, Shortfall, check_invariants
 from fidelite.program.policy import ExpiryMode
 
@@ -328,12 +327,8 @@ def release(
 
 
 def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
-    with Progress(console=console, transient=True, disable=fmt is OutputFormat.json) as bar:
-        task = bar.add_task(name, total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    """Run a daily job with a progress bar (on stderr, none for JSON) and its report."""
+    with progress_bar(name, fmt) as progress:
         report = run(lambda: action(progress), fmt)
     return asdict(report)
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.cli.common import open_ledger, run
-from fidelite.cli.output import OutputFormat, console, fail
+from fidelite.cli.output import OutputFormat, err_console, fail
 from fidelite.ledger import idempotency
 from fidelite.processing import EventProcessor, ProcessingError
 from fidelite.program import ProgramError, load_program
@@ -132,16 +132,20 @@ def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetim
 
 @contextmanager
 def progress_bar(description: str, fmt: OutputFormat) -> Iterator[Advance]:
-    """A progress bar (none with ``--format json``: stdout stays JSON), moved
-    by ``advance(done, total)``; it disappears when the work is done."""
+    """A progress bar on stderr, moved by ``advance(done, total)``; it disappears when
+    the work is done.
+
+    Stdout carries the command's output only, so a pipe or a file gets nothing else;
+    with ``--format json`` or ``csv`` there is no bar at all (a script reads those
+    outputs, and its stderr is often a log that a bar would only clutter)."""
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=err_console,
         transient=True,
-        disable=fmt is OutputFormat.json,
+        disable=fmt is not OutputFormat.table,
     ) as bar:
         task = bar.add_task(description, total=None)
 
