@@ -174,6 +174,7 @@ currencies:
 rules:
   - {id: base, on: [purchase], per_amount: {points: 1, per: 1}}
 expiry: {mode: inactivity, months: 1, warn_days: 10}
+events: [review]
 """
 
 

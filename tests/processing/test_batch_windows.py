@@ -32,6 +32,7 @@ currencies: [{{id: points, name: Points, value: 0.01}}]
 rules:
   - {{id: base, on: [purchase], per_amount: {{points: 1}}}}
   - {{id: review, on: [review], fixed: 40}}
+events: [visit]
 tiers:
   metric: {metric}
   window: {window}{months}

@@ -156,6 +156,7 @@ rules:
   - {id: gift, on: [purchase], coupon_campaign: gift, when: event.amount >= 20.0, fixed: 50}
 coupons:
   - {id: gift, name: Gift, prefix: GIFT}
+events: [signup]
 """
 UNUSED = {"rule": "coupon:gift", "outcome": "coupon_unused", "points": 0,
           "note": "coupon_not_applied: no rule of campaign gift gave points"}  # fmt: skip

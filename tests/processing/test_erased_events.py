@@ -136,7 +136,7 @@ def test_event_of_the_erased_history_is_refused(pdb: Database) -> None:
         error = refused(p, pdb, purchase("late", "ann", when, "20.00"))
         assert str(error) == ERASED
         assert (error.code, error.detail) == ("member_erased", {})
-    error = refused(p, pdb, Event(id="late", type="review", member="ann",
+    error = refused(p, pdb, Event(id="late", type="signup", member="ann",
                                   at=at("2026-11-19T10:00:00+00:00")))  # fmt: skip
     assert error.code == "member_erased"
     assert members(pdb) == [("bob", at("2026-11-03T10:00:00+00:00")),

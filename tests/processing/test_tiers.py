@@ -98,6 +98,7 @@ rules:
   - {id: welcome, on: [signup], fixed: 500}
   - {id: class, on: [workshop], fixed: 600}
   - {id: tip, on: [tip], fixed: 60}
+events: [visit]
 tiers:
   metric: points
   levels:

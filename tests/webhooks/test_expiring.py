@@ -15,7 +15,9 @@ from fidelite.webhooks.expiring import announce_expiring, warning_days
 from fidelite.webhooks.tables import outbox
 from tests.webhooks.support import PROGRAM, count, outbox_rows, purchase
 
-INACTIVE = parse_program(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 10}\n")
+INACTIVE = parse_program(
+    PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 10}\nevents: [review]\n"
+)
 POLICY = INACTIVE.expiry
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -113,7 +115,8 @@ def test_an_event_that_earns_nothing_moves_the_warning(wdb: Database) -> None:
     p = EventProcessor(wdb, INACTIVE)
     p.process(purchase("p1", "ann", "120.00", at="2026-11-02T10:00:00+00:00"))
     review = purchase("v1", "ann", "0", at="2026-11-15T10:00:00+00:00")
-    p.process(review.model_copy(update={"type": "review", "amount": None}))  # no rule: 0 points
+    # a type recorded without a rule: 0 points
+    p.process(review.model_copy(update={"type": "review", "amount": None}))
     before = count(wdb, outbox)
     assert announce(wdb, "2026-11-22T10:00:00") == 0  # not 2 December any more
     assert announce(wdb, "2026-12-05T10:00:00") == 1

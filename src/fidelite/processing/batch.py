@@ -60,6 +60,7 @@ from fidelite.processing.processor import (
     coupon_status,
     initial_state_row,
     qualifies,
+    unknown_event_type,
 )
 from fidelite.processing.queries import queries, window_activity
 from fidelite.processing.tables import earnings, events, member_states, rule_usage, tier_changes
@@ -391,6 +392,9 @@ class _Batch:
         """Evaluate one event; None stands for a result filled in once written."""
         if event.id in self.recorded:
             return Result(event.id, Outcome.duplicate)
+        unknown = unknown_event_type(self.p.program, event)
+        if unknown is not None:
+            return unknown
         refused = self._erased_history(event)
         if refused is not None:
             return refused

@@ -20,6 +20,7 @@ them (``tests/processing/test_shared_limits.py``).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -92,6 +93,11 @@ class MemberChange(StrEnum):
 
 MEMBER_ERASED = "member_erased"
 """An event of an erased member's history (dated at or before the erasure): refused."""
+
+
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+"""An event of a type the program does not handle (:attr:`ProgramDefinition.event_types`):
+refused, as a typo would otherwise be recorded with 0 points under the real event's id."""
 
 
 class ProcessingError(Exception):
@@ -201,6 +207,9 @@ class EventProcessor:
     def _process(self, conn: Connection, event: Event) -> Result:
         if self._recorded(conn, event.id):
             return Result(event.id, Outcome.duplicate)
+        refused = unknown_event_type(self.program, event)
+        if refused is not None:
+            raise refused
         if event.type == REFUND:
             return self._refund(conn, event)
         return self._earn(conn, event)
@@ -1280,6 +1289,27 @@ def coupon_status(stored: str, owner: str | None, member_ref: str) -> CouponStat
     if owner is not None and owner != member_ref:
         return CouponStatus.other_member
     return CouponStatus(stored)
+
+
+def unknown_event_type(program: ProgramDefinition, event: Event) -> ProcessingError | None:
+    """``unknown_event_type`` for an event whose type ``program`` does not handle, naming
+    the type, the types it handles, the closest one, and how to declare a type recorded
+    without points; None for a type it handles.
+
+    Checked after the duplicate check, before anything is read for the member or
+    written: an event id recorded already answers as it did (or as a conflict), even if
+    the program no longer handles its type."""
+    if event.type in program.event_types:
+        return None
+    handled = [PURCHASE, REFUND, *sorted(program.event_types - {PURCHASE, REFUND})]
+    close = difflib.get_close_matches(event.type, handled, n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return ProcessingError(
+        UNKNOWN_EVENT_TYPE,
+        f"unknown event type {event.type!r}{guess}: this program handles "
+        f"{', '.join(handled)}; a type to record without points is listed under 'events' "
+        "in the program file",
+    )
 
 
 def refusal_cause(

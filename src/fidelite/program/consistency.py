@@ -21,6 +21,7 @@ from fidelite.program.model import Location, Problems, as_decimal, mappings, unu
 from fidelite.program.policy import expiry_problems, pending_problems, refund_problems
 from fidelite.program.reward import reward_problems
 from fidelite.program.rule import (
+    PURCHASE,
     REFUND,
     effect_problems,
     gives_points_directly,
@@ -63,9 +64,11 @@ def _at(prefix: Location, check: Check, section: object) -> Problems:
 
 def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     """Unique ids and prefixes; references to currencies, campaigns and tiers that exist;
-    pending event types that some rule earns on; no tier setting in refunds or rules
-    without tiers (or, in rules, without a tier that multiplies points); no multiplier
-    rule with nothing before it to multiply on an event type it handles.
+    pending event types that some rule earns on; event types recorded without a rule
+    (``events``) that none earns on and that are no purchase or refund; no tier setting
+    in refunds or rules without tiers (or, in rules, without a tier that multiplies
+    points); no multiplier rule with nothing before it to multiply on an event type it
+    handles.
 
     ``program`` is the program's fields, validated (dumped; the rules and policies with
     the fields set only) or as written.
@@ -100,6 +103,7 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
                 yield ("rewards", i, "tiers", j), f"unknown tier {tier!r}{_known(tier_ids)}"
     yield from _multiplier_problems(rules, currency_ids, _default_currency(program))
     yield from _pending_problems(program.get("pending"), rules)
+    yield from _recorded_problems(program.get("events"), rules)
     refunds = program.get("refunds")
     if isinstance(refunds, Mapping):
         for loc, message in refund_problems(refunds, tiers):
@@ -274,6 +278,27 @@ def _pending_problems(pending: object, rules: Sequence[tuple[int, Mapping[str, A
             yield loc, "a refund earns nothing (it reverses its purchase), so nothing is pending"
         elif event_type not in handled:
             yield loc, _unhandled(event_type, handled)
+
+
+def _recorded_problems(
+    recorded: object, rules: Sequence[tuple[int, Mapping[str, Any]]]
+) -> Problems:
+    """Each type of ``events`` (recorded without a rule) is listed once, is no purchase
+    or refund (always handled) and is earned on by no rule (a rule handles it already).
+
+    Listing a type there does nothing in those cases; say so rather than let a list
+    that means nothing stand in the file."""
+    earned = {t for _, rule in rules for _, t in _strings(rule.get("on"))}
+    seen: set[str] = set()
+    for j, event_type in _strings(recorded):
+        loc: Location = ("events", j)
+        if event_type in (PURCHASE, REFUND):
+            yield loc, f"{event_type!r} is always handled; remove it from 'events'"
+        elif event_type in earned:
+            yield loc, f"a rule earns on {event_type!r} already; remove it from 'events'"
+        elif event_type in seen:
+            yield loc, f"duplicate event type {event_type!r}"
+        seen.add(event_type)
 
 
 def _unhandled(event_type: str, handled: list[str]) -> str:

@@ -19,7 +19,7 @@ from fidelite.program.currency import Currency
 from fidelite.program.model import Identifier, Location, ProgramModel, raise_first
 from fidelite.program.policy import ExpiryPolicy, PendingPolicy, RefundPolicy
 from fidelite.program.reward import Reward
-from fidelite.program.rule import Rule
+from fidelite.program.rule import PURCHASE, REFUND, Rule
 from fidelite.program.tier import TierPolicy
 
 __all__ = ["Location", "ProgramDefinition"]
@@ -39,6 +39,10 @@ class ProgramDefinition(ProgramModel):
     expiry: ExpiryPolicy = Field(default_factory=ExpiryPolicy)
     pending: PendingPolicy = Field(default_factory=PendingPolicy)
     refunds: RefundPolicy = Field(default_factory=RefundPolicy)
+    events: list[Identifier] = Field(
+        default_factory=list,
+        description="other event types the program records without a rule (no points)",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -64,6 +68,16 @@ class ProgramDefinition(ProgramModel):
     def zone(self) -> ZoneInfo:
         """The program's time zone: local days, weeks and months are computed in it."""
         return ZoneInfo(self.time_zone)
+
+    @cached_property
+    def event_types(self) -> frozenset[str]:
+        """The event types this program handles: ``purchase``, ``refund``, every type a
+        rule lists in ``on``, the pending policy's types and those the file declares in
+        ``events`` (recorded without points). An event of any other type is refused
+        before anything is written: it is most likely a typo (``purchse``), which would
+        otherwise be recorded with 0 points and keep its event id from the real event."""
+        on = (event_type for rule in self.rules for event_type in rule.on)
+        return frozenset((PURCHASE, REFUND, *on, *self.pending.event_types, *self.events))
 
     @property
     def default_currency(self) -> str:

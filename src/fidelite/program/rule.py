@@ -42,6 +42,7 @@ from fidelite.program.model import (
     unused_fields,
 )
 
+PURCHASE = "purchase"
 REFUND = "refund"
 
 REFUND_NOT_EARNED = (
