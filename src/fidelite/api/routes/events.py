@@ -190,7 +190,9 @@ async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
 
     An event id already recorded posts nothing: 200 ``duplicate`` with what the event
     got the first time, or 409 ``event_id_conflict`` if it was recorded with another
-    member, type, time, amount, refunded purchase or coupon.
+    member, type, time, amount, refunded purchase or coupon. An event of a type the
+    program does not handle (a typo such as ``purchse``) is 422 ``unknown_event_type``,
+    naming the types it handles; nothing is written and the event id stays free.
 
     Events arriving at the same time from several clients share one transaction (group
     commit, :mod:`fidelite.api.intake`); each gets its own answer, after the commit.
