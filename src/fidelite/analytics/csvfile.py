@@ -39,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from fidelite.textfile import ENCODING, line_not_utf8
+from fidelite.textfile import ENCODING, header_delimiter, line_not_utf8
 
-DELIMITERS = (",", ";", "\t", "|")
 QUOTE = '"'
 _HEAD = 1 << 16  # bytes of the first line checked for its encoding
 
@@ -85,17 +84,11 @@ def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:
         first_line = fh.readline()
         if not first_line.strip():
             raise HeaderError("the first line is empty: it must be the header")
-        delim = delimiter or _delimiter_of(first_line)
+        delim = delimiter or header_delimiter(first_line)
         fh.seek(0)
         header = next(csv.reader(fh, delimiter=delim, quotechar=QUOTE), [])
     written = tuple(field.strip() or f"column{index}" for index, field in enumerate(header))
     return CsvLayout(delim, _column_names(written), written)
-
-
-def _delimiter_of(line: str) -> str:
-    counts = {d: line.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])  # first in DELIMITERS on a tie
-    return best if counts[best] else ","
 
 
 def _column_names(written: tuple[str, ...]) -> tuple[str, ...]:
