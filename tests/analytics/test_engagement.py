@@ -28,6 +28,7 @@ currencies:
 rules:
   - {id: base, on: [purchase], per_amount: {points: 1}}
   - {id: reviews, on: [review], fixed: 5}
+events: [signup]  # recorded, earns nothing
 """
 
 # ann: Jan sign-up + purchase + review (3 kinds), Mar purchase and its refund.
