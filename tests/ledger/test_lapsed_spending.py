@@ -92,7 +92,8 @@ def test_spend_an_instant_before_the_deadline_is_allowed_and_resets_the_clock(
     second = ledger.spend("shop", "alice", "points", 10, key="s2", at="2026-02-28T23:59:58+00:00",
                           policy=MONTHLY)  # fmt: skip
     assert (second.points, second.available_after) == (10, 50)
-    assert balance(ledger, "2026-03-28T23:59:57+00:00", policy=MONTHLY) == (50, 0, 0, None)
+    deadline = at("2026-03-28T23:59:58+00:00")  # a month after the last spend
+    assert balance(ledger, "2026-03-28T23:59:57+00:00", policy=MONTHLY) == (50, 0, 50, deadline)
     assert lapse(ledger, "2026-03-28T23:59:57+00:00") == (0, 0, 0)
     assert balance(ledger, "2026-03-28T23:59:58+00:00", policy=MONTHLY) == (0, 0, 0, None)
     refused = spend_refused(ledger, 50, "2026-03-28T23:59:58+00:00")
@@ -146,17 +147,21 @@ def test_balance_after_the_deadline_leaves_lapsed_points_out(ledger: CheckedLedg
     ledger.earn("shop", "bob", "points", 50, key="b1", at=T0 + 10 * DAY)
     march = at("2026-03-01T00:00:00+00:00")
     before = "2026-01-31T23:59:59+00:00"
-    assert balance(ledger, before, policy=MONTHLY) == (120, 7, 20, march)
+    # the dated 20 lapse with the 100 before their own date: expiring once, at the deadline
+    assert balance(ledger, before, policy=MONTHLY) == (120, 7, 120, at(LAPSED_AT))
+    assert balance(ledger, before) == (120, 7, 20, march)
     assert balance(ledger, LAPSED_AT, policy=MONTHLY) == (0, 7, 0, None)
     assert balance(ledger, LAPSED_AT) == (120, 7, 20, march)  # the ledger alone cannot tell
-    assert balance(ledger, LAPSED_AT, "bob", policy=MONTHLY) == (50, 0, 0, None)
+    bob_lapses = at("2026-02-11T00:00:00+00:00")
+    assert balance(ledger, LAPSED_AT, "bob", policy=MONTHLY) == (50, 0, 50, bob_lapses)
     assert balance(ledger, "2026-02-11", "bob", policy=MONTHLY) == (0, 0, 0, None)
     ledger.earn("shop", "alice", "points", 30, key="e4", at="2026-02-05")
-    assert balance(ledger, "2026-02-05", policy=MONTHLY) == (30, 7, 0, None)
+    new_deadline = at("2026-03-05T00:00:00+00:00")  # a month after the earn of 5 February
+    assert balance(ledger, "2026-02-05", policy=MONTHLY) == (30, 7, 30, new_deadline)
     # the job agrees with the balance, and afterwards with or without the policy
     assert lapse(ledger, "2026-02-11") == (2, 3, 170)
-    assert balance(ledger, "2026-02-11") == balance(ledger, "2026-02-11", policy=MONTHLY)
-    assert balance(ledger, "2026-02-11") == (30, 7, 0, None)
+    assert balance(ledger, "2026-02-11") == (30, 7, 0, None)  # the ledger alone: no deadline
+    assert balance(ledger, "2026-02-11", policy=MONTHLY) == (30, 7, 30, new_deadline)
 
 
 def test_debit_adjustment_of_lapsed_points_is_refused(ledger: CheckedLedger) -> None:

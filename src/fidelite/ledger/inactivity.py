@@ -23,13 +23,15 @@ Points lapse at the deadline, not when the job runs: given the policy, a spend o
 debit adjustment computes the same lapse (:func:`member_lapse`) under the same lock and
 refuses the lapsed points, and the balance leaves them out, as both do for lots past
 their expiry date. Moving them out stays the job's: a refused spend writes nothing.
+Before the deadline, the balance counts the points it will take as expiring then
+(:func:`coming_lapse`), as it counts dated lots at their date.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,6 +128,20 @@ _LAST_ACTIVITY = (
         ") x GROUP BY x.member_id ORDER BY x.member_id"
     )
     .bindparams(*_times("lo", "at"))
+    .columns(last=_T)
+)
+
+_LAST_MEMBER_ACTIVITY = (
+    text(
+        "SELECT MAX(x.at) AS last FROM ("
+        "SELECT MAX(occurred_at) AS at FROM ledger_transactions WHERE member_id = :m "
+        f"AND kind IN {ACTIVITY_KINDS} AND occurred_at <= :at "
+        "UNION ALL "
+        "SELECT MAX(occurred_at) FROM processed_events WHERE program_id = :p "
+        "AND member_ref = :r AND type <> 'refund' AND occurred_at <= :at"
+        ") x"
+    )
+    .bindparams(*_times("at"))
     .columns(last=_T)
 )
 
@@ -233,6 +249,34 @@ def member_lapse(
         {"m": member_id, "p": program_id, "r": member_ref, "since": since, "at": as_of},
     ).scalars()
     return inactivity_lapse(rule.policy, list(times), as_of, rule.zone)
+
+
+def coming_lapse(
+    conn: Connection,
+    program_id: str,
+    member_id: int,
+    member_ref: str,
+    rule: Inactivity,
+    as_of: datetime,
+) -> Lapse | None:
+    """The lapse to come if the member does nothing more after ``as_of``: their last
+    activity at or before ``as_of`` and its deadline (in UTC), when that is after ``as_of``
+    (``None``: no activity, a deadline past the calendar's end, or one already reached —
+    then it is the member's lapse, :func:`member_lapse`, and nothing it covers is held).
+
+    Every point earned at or before that activity and still held at the deadline lapses
+    then, unless its own expiry date comes first; the deadline moves with every new
+    activity (as defined above), exactly as the expiry job will see it.
+    """
+    last = conn.execute(
+        _LAST_MEMBER_ACTIVITY, {"m": member_id, "p": program_id, "r": member_ref, "at": as_of}
+    ).scalar_one()
+    if last is None:
+        return None
+    deadline = inactivity_deadline(rule.policy, last, rule.zone)  # None: past the calendar
+    if deadline is None or deadline <= as_of:
+        return None
+    return Lapse(last, deadline.astimezone(UTC))  # in UTC, as lots' dates are read
 
 
 def lapsed_lots(conn: Connection, member_id: int, currency: str, lapse: Lapse) -> list[OpenLot]:

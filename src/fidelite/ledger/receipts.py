@@ -64,8 +64,10 @@ class Balance:
     """A member's points in one currency as of a moment.
 
     ``available``: spendable now (lots not yet due to expire); ``pending``: earned but
-    held (e.g. return window); ``expiring_soon``: part of ``available`` whose lots expire
-    within the window; ``debt``: points owed after a refund clawback (>= 0 here).
+    held (e.g. return window); ``expiring_soon``: part of ``available`` that expires
+    within the window, by its lot's date or, under an inactivity policy, at the deadline
+    the member's last activity sets (each point once, at the earlier); ``next_expiry``:
+    the first of those instants; ``debt``: points owed after a refund clawback (>= 0 here).
     """
 
     member_ref: str

@@ -37,6 +37,7 @@ from fidelite.ledger.errors import Rejected, RejectionCode, invalid
 from fidelite.ledger.idempotency import request_hash
 from fidelite.ledger.inactivity import (
     Inactivity,
+    coming_lapse,
     lapsed_lots,
     lapsed_points,
     lapsed_subjects,
@@ -655,6 +656,13 @@ class Ledger:
         program's expiry ``policy`` and ``zone`` — points that lapsed by inactivity, even
         before the expiry job moves them out.
 
+        ``expiring_soon`` is the part of available that expires within ``soon_days``
+        of ``as_of`` (at or before that instant), ``next_expiry`` the first time any of
+        it expires. Given the inactivity policy, points earned at or before the member's
+        last activity expire at its deadline unless their own date comes first (each
+        point counts once, at the earlier); a new activity moves the deadline
+        (:func:`~fidelite.ledger.inactivity.coming_lapse`).
+
         Given ``conn`` (e.g. a writing transaction that holds the member's lock), the
         balance is read there: it then sees that transaction's own changes, and a caller
         holding a pooled connection does not need a second one.
@@ -682,40 +690,19 @@ class Ledger:
         subject = self._subject(conn, program_id, member_ref, currency)
         lapse = _lapse(conn, program_id, subject, rule, when)
         last = None if lapse is None else lapse.last_activity
-        held = "state = 'available'" + ("" if last is None else " AND earned_at > :last")
-        stmt = text(
-            "SELECT "
-            f"COALESCE(SUM(CASE WHEN {held} AND (expires_at IS NULL "
-            "  OR expires_at > :at) THEN remaining END), 0), "
-            "COALESCE(SUM(CASE WHEN state = 'pending' AND (pending_until IS NULL "
-            "  OR pending_until > :at) THEN remaining END), 0), "
-            f"COALESCE(SUM(CASE WHEN {held} AND expires_at > :at "
-            "  AND expires_at <= :h THEN remaining END), 0), "
-            f"MIN(CASE WHEN {held} AND expires_at > :at THEN expires_at END) "
-            "FROM lots WHERE member_id = :m AND currency = :c"
-        ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime()))
-        params: dict[str, Any] = {"at": when, "h": horizon, "m": subject.member_id, "c": currency}
-        if last is not None:  # lapsed lots are gone as of `when`, like lots past their date
-            stmt = stmt.bindparams(bindparam("last", type_=UTCDateTime()))
-            params["last"] = last
-        row = conn.execute(stmt, params).one()
-        debt = conn.execute(
-            text(
-                "SELECT COALESCE(SUM(balance), 0) FROM accounts "
-                "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
-            ),
-            {"m": subject.member_id, "c": currency},
-        ).scalar_one()
-        held_now = _Held(int(row[0]), int(row[2]), _utc(row[3]) if row[3] is not None else None,
-                         -int(debt))  # fmt: skip
+        coming = None
+        if rule is not None:
+            coming = coming_lapse(conn, program_id, subject.member_id, subject.member_ref,
+                                  rule, when)  # fmt: skip
+        held_now = _held_lots(conn, subject, when, horizon, last, coming)
         for lot in ended_hold_lots(conn, subject.member_id, currency, when):
-            held_now.release(lot, when, horizon, last)
+            held_now.release(lot, when, horizon, last, coming)
         return Balance(
             member_ref=subject.member_ref,
             currency=currency,
             as_of=when,
             available=held_now.available,
-            pending=int(row[1]),
+            pending=held_now.pending,
             expiring_soon=held_now.expiring_soon,
             expiring_window_days=soon_days,
             debt=held_now.debt,
@@ -978,20 +965,36 @@ class _Steps:
 @dataclass
 class _Held:
     """A balance being counted: what the member's available lots hold, then each lot
-    whose hold has ended counted as its release would leave it (:meth:`release`)."""
+    whose hold has ended counted as its release would leave it (:meth:`release`).
+
+    ``expiring_soon`` and ``next_expiry`` count each point once, at the first of its
+    own expiry date and, under an inactivity policy, the deadline of the lapse to come
+    (:func:`~fidelite.ledger.inactivity.coming_lapse`) if it was earned by then."""
 
     available: int
+    pending: int
     expiring_soon: int
     next_expiry: datetime | None
     debt: int  # owed, >= 0
 
+    def expiring(self, points: int, expires: datetime, horizon: datetime) -> None:
+        """Count ``points`` of ``available`` as expiring at ``expires`` (after now)."""
+        self.expiring_soon += points if expires <= horizon else 0
+        self.next_expiry = expires if self.next_expiry is None else min(self.next_expiry, expires)
+
     def release(
-        self, lot: EndedHold, when: datetime, horizon: datetime, last: datetime | None
+        self,
+        lot: EndedHold,
+        when: datetime,
+        horizon: datetime,
+        last: datetime | None,
+        coming: Lapse | None = None,
     ) -> None:
         """Count ``lot`` released at ``when``: it repays debt first, as its release does;
         the rest is available unless past its date at ``when`` or earned at or before
         ``last``, the last activity of the member's inactivity lapse (then it is gone,
-        as the expiry job will find it once released)."""
+        as the expiry job will find it once released); it expires at its date or at the
+        deadline of the ``coming`` lapse, whichever is first."""
         repay = min(lot.remaining, self.debt)
         self.debt -= repay
         left = lot.remaining - repay
@@ -1001,11 +1004,70 @@ class _Held:
         if last is not None and lot.earned_at <= last:
             return
         self.available += left
+        if coming is not None and lot.earned_at <= coming.last_activity:
+            expires = coming.deadline if expires is None else min(expires, coming.deadline)
         if expires is not None:
-            self.expiring_soon += left if expires <= horizon else 0
-            self.next_expiry = (
-                expires if self.next_expiry is None else min(self.next_expiry, expires)
-            )
+            self.expiring(left, expires, horizon)
+
+
+def _held_lots(
+    conn: Connection,
+    subject: _Subject,
+    when: datetime,
+    horizon: datetime,
+    last: datetime | None,
+    coming: Lapse | None,
+) -> _Held:
+    """The member's available lots (and pending ones) at ``when``, before lots whose
+    hold has ended are counted; debt as owed.
+
+    Held lots leave out those past their date and those of the member's lapse (earned
+    at or before ``last``). Of the held lots earned at or before the ``coming`` lapse's
+    last activity, those without a date or dated after its deadline lapse at the
+    deadline: their points are moved from their date (if any) to the deadline, so that
+    a point is counted once, at the first of the two."""
+    held = "state = 'available'" + ("" if last is None else " AND earned_at > :last")
+    lapsing = f"{held} AND earned_at <= :l AND (expires_at IS NULL OR expires_at > :d)"
+    stmt = text(
+        "SELECT "
+        f"COALESCE(SUM(CASE WHEN {held} AND (expires_at IS NULL "
+        "  OR expires_at > :at) THEN remaining END), 0), "
+        "COALESCE(SUM(CASE WHEN state = 'pending' AND (pending_until IS NULL "
+        "  OR pending_until > :at) THEN remaining END), 0), "
+        f"COALESCE(SUM(CASE WHEN {held} AND expires_at > :at "
+        "  AND expires_at <= :h THEN remaining END), 0), "
+        f"MIN(CASE WHEN {held} AND expires_at > :at THEN expires_at END) "
+        + (
+            ""
+            if coming is None
+            else f", COALESCE(SUM(CASE WHEN {lapsing} THEN remaining END), 0), "
+            f"COALESCE(SUM(CASE WHEN {lapsing} AND expires_at <= :h THEN remaining END), 0) "
+        )
+        + "FROM lots WHERE member_id = :m AND currency = :c"
+    ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("h", type_=UTCDateTime()))
+    params: dict[str, Any] = {"at": when, "h": horizon, "m": subject.member_id,
+                              "c": subject.currency}  # fmt: skip
+    if last is not None:  # lapsed lots are gone as of `when`, like lots past their date
+        stmt = stmt.bindparams(bindparam("last", type_=UTCDateTime()))
+        params["last"] = last
+    if coming is not None:
+        stmt = stmt.bindparams(bindparam("l", type_=UTCDateTime()),
+                               bindparam("d", type_=UTCDateTime()))  # fmt: skip
+        params |= {"l": coming.last_activity, "d": coming.deadline}
+    row = conn.execute(stmt, params).one()
+    debt = conn.execute(
+        text(
+            "SELECT COALESCE(SUM(balance), 0) FROM accounts "
+            "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
+        ),
+        {"m": subject.member_id, "c": subject.currency},
+    ).scalar_one()
+    dated = _utc(row[3]) if row[3] is not None else None
+    counted = _Held(int(row[0]), int(row[1]), int(row[2]), dated, -int(debt))
+    if coming is not None and int(row[4]):
+        counted.expiring_soon -= int(row[5])  # counted at the deadline instead of their date
+        counted.expiring(int(row[4]), coming.deadline, horizon)
+    return counted
 
 
 class _NothingToDo(Exception):
