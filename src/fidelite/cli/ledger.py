@@ -34,6 +34,10 @@ AtOption = typer.Option(
     None, "--at", help="Business time (ISO 8601 with zone, or a date). Default: now."
 )
 UTC_ZONE = ZoneInfo("UTC")
+JOB_AS_OF_HELP = (
+    "a date is its midnight in the program's time zone when the program file is given "
+    "(--program FILE or --program-file), as for `fidelite tier review`; else midnight UTC."
+)
 
 
 def _moment(text: str | None, option: str, fmt: OutputFormat) -> datetime | None:
@@ -41,6 +45,20 @@ def _moment(text: str | None, option: str, fmt: OutputFormat) -> datetime | None
     that is not ISO 8601, lacks an offset or leaves the calendar once in UTC is a usage
     error naming the option, before anything is read or written."""
     return None if text is None else moment(text, option, UTC_ZONE, fmt)
+
+
+def _job_moment(text: str, target: JobProgram, fmt: OutputFormat) -> datetime:
+    """A daily job's ``--as-of``: a date is its midnight in the program's time zone when
+    the program file is known (the days the program's expiry dates and tier reviews fall
+    on, as ``tier review`` reads it), else midnight UTC."""
+    return moment(text, "--as-of", target.zone or UTC_ZONE, fmt)
+
+
+def _instant(value: datetime, zone: ZoneInfo | None) -> str:
+    """An instant as ISO 8601 with its offset, in the program's time zone when known: a
+    bare UTC date would name the day before for points expiring at local midnight east
+    of UTC."""
+    return value.astimezone(zone or UTC_ZONE).isoformat()
 
 
 def _show_receipt(receipt: Receipt, fmt: OutputFormat) -> None:
@@ -105,6 +123,9 @@ def balance(
     the program file (--program-file) so that points that lapsed are not counted as
     available either, even before the expiry job has moved them out.
 
+    The next expiry is shown as an instant with its offset, in the program's time zone
+    when the program file is given (--program FILE or --program-file), else in UTC.
+
     Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
 
     Example: fidelite ledger balance CARD-0001 --program-file program.yaml
@@ -120,7 +141,7 @@ def balance(
     if fmt is OutputFormat.json:
         print_json(asdict(b))
     else:
-        nxt = f", next expiry {b.next_expiry:%Y-%m-%d}" if b.next_expiry else ""
+        nxt = f", next expiry {_instant(b.next_expiry, target.zone)}" if b.next_expiry else ""
         console.print(
             f"[bold]{b.member_ref}[/] {b.currency}: available [bold green]{b.available}[/], "
             f"pending {b.pending}, expiring within {b.expiring_window_days} days "
@@ -335,7 +356,9 @@ def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
 
 @app.command()
 def expire(
-    as_of: str = typer.Option(..., "--as-of", help="Expire points due at or before this date."),
+    as_of: str = typer.Option(
+        ..., "--as-of", help=f"Expire points due at or before this date or time: {JOB_AS_OF_HELP}"
+    ),
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
@@ -348,12 +371,15 @@ def expire(
     with --program-file so the job applies it (all points lapse N months after the
     member's last activity).
 
+    A date given as --as-of is its midnight in the program's time zone when the program
+    file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
+
     Example: fidelite ledger expire --as-of 2026-12-01
 
     Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
     """
-    when = moment(as_of, "--as-of", UTC_ZONE, fmt)
     target = job_program(program, program_file, fmt)
+    when = _job_moment(as_of, target, fmt)
     ledger = open_ledger(db, fmt)
     report = _job(
         "expiring points",
@@ -390,19 +416,28 @@ def _inactivity(target: JobProgram) -> dict[str, Any] | None:
 @app.command("release-due")
 def release_due(
     as_of: str | None = typer.Option(
-        None, "--as-of", help="Release holds ending by this date (default: now)."
+        None,
+        "--as-of",
+        help=f"Release holds ending by this date or time (default: now): {JOB_AS_OF_HELP}",
     ),
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Release job: pending points whose hold ended become available (re-runnable).
 
-    Example: fidelite ledger release-due --as-of 2026-12-01
+    A date given as --as-of is its midnight in the program's time zone when the program
+    file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
+
+    Example: fidelite ledger release-due --as-of 2026-12-01 --program program.yaml
     """
-    when = _moment(as_of, "--as-of", fmt) or datetime.now(UTC)
+    target = job_program(program, program_file, fmt)
+    when = _job_moment(as_of, target, fmt) if as_of is not None else datetime.now(UTC)
     ledger = open_ledger(db, fmt)
-    report = _job("releasing points", lambda p: ledger.release_due(program, when, progress=p), fmt)
+    report = _job(
+        "releasing points", lambda p: ledger.release_due(target.id, when, progress=p), fmt
+    )
     if fmt is OutputFormat.json:
         print_json({"as_of": as_of or when.isoformat(), **report})
     else:
