@@ -159,7 +159,11 @@ def history(
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """Every move on a member's points, newest first, with reason and source.
+    """Every move on a member's points, most recently recorded first, with reason and source.
+
+    The ledger is append-only and lists moves in the order they were recorded, not by
+    their business time (occurred_at): a purchase dated earlier but imported later is
+    listed above the moves recorded before it. Pages follow the same order (--before ID).
 
     Example: fidelite ledger history CARD-0001 --limit 20
     """
