@@ -100,3 +100,23 @@ def test_refund_of_a_purchase_that_counted_for_nothing_changes_nothing() -> None
     end = found[-1].at + timedelta(days=30)
     held = lived(rules, found, end)
     assert on_refund(rules, held, found, found[2].at, end, PARIS) == (held, [])
+
+
+def test_refund_after_a_downgrade_upgrades_to_what_later_activity_reached() -> None:
+    """The refunded purchase made gold; gold's re-qualification then downgraded to silver.
+    Without it, a purchase the day after reached gold on its own, whose re-qualification
+    is not yet due: the refund writes that upgrade from silver, not a silver kept."""
+    rules = TierPolicy.model_validate({"window_months": 3, "requalify_months": 12,
+                                       "downgrade": "one_level", "levels": LEVELS})  # fmt: skip
+    found = activities([(1, 200), (1, 900), (1, 900)])  # 2, 3 and 4 January 2024
+    end = datetime(2025, 1, 3, tzinfo=PARIS)
+    held = lived(rules, found, end)
+    assert (held.tier, held.since) == ("silver", end)  # gold from 3 January, one level down
+    without = [found[0], replace(found[1], spend=Decimal(0)), found[2]]
+    state, changes = on_refund(rules, held, without, found[1].at, end, PARIS)
+    gold_at = datetime(2024, 1, 4, tzinfo=PARIS)
+    assert state == TierState("gold", gold_at, datetime(2025, 1, 4, tzinfo=PARIS))
+    assert [(c.at, c.kind.value, c.from_tier, c.to_tier, c.value, c.reason) for c in changes] == [
+        (end, "upgrade", "silver", "gold", Decimal(1100),
+         "refund: on 2024-01-04, spend 1100 reached 1000"),
+    ]  # fmt: skip

@@ -274,16 +274,24 @@ def _refund_entries(
     ``before`` is the level the history played again holds just before the purchase,
     ``later`` its changes from the purchase on. While the level taken back is pending,
     later upgrades are folded in (to it: kept from that moment; below it: the level the
-    reversal goes to); the first other step writes the reversal, then each step follows.
+    reversal goes to; above it, when a downgrade since the purchase left the member below
+    what later activity reaches without it: that upgrade, from the current level); the
+    first other step writes the reversal, then each step follows.
     """
     shown, target = state.tier, before
     pending = target != shown
     entries: list[TierChange] = []
     for step in later:
         if pending and step.kind is ChangeKind.upgrade:
-            if policy.index(step.to_tier) >= policy.index(shown):
+            rank, held = policy.index(step.to_tier), policy.index(shown)
+            if rank == held:
                 entries.append(_kept_from(policy, state, activities, step.at, at, zone))
                 pending = False
+            elif rank > held:  # above a level a downgrade since the purchase left
+                day = step.at.astimezone(zone).date()
+                reason = f"refund: on {day}, {step.reason}"
+                entries.append(TierChange(at, step.kind, shown, step.to_tier, step.value, reason))
+                shown, pending = step.to_tier, False
             else:
                 target = step.to_tier
             continue
