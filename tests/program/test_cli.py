@@ -201,6 +201,19 @@ def test_simulate_refuses_refund_saying_it_reverses_its_purchase(tmp_path: Path)
     )
 
 
+def test_simulate_refuses_a_type_the_program_does_not_handle(tmp_path: Path) -> None:
+    """A typo'd type would earn nothing in the dry run and be refused by the API and the
+    import: simulate refuses it the same way, naming the type and the closest one."""
+    result = runner.invoke(app, _files(tmp_path, {**PURCHASE, "type": "purchse"}))
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "unknown_event_type"
+    assert error["message"].startswith(
+        f"{tmp_path / 'event.json'}: unknown event type 'purchse' (did you mean 'purchase'?):"
+        " this program handles purchase, refund, "
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "coupon_line", "points"),
     [

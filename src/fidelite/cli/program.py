@@ -17,6 +17,7 @@ from fidelite.engine.decision import Decision
 from fidelite.engine.event import REFUND
 from fidelite.engine.member import MemberState
 from fidelite.engine.snapshot import member_from_json
+from fidelite.processing.processor import unknown_event_type
 from fidelite.program import ProgramDefinition, ProgramError, load_program
 from fidelite.program.model import IDENTIFIER
 from fidelite.program.rule import Period
@@ -136,7 +137,8 @@ def simulate(
     purchases (count before this event), joined_at (ISO 8601 with offset), birth_date
     (YYYY-MM-DD), and rule_points, the points capped rules already gave in the current
     period, keyed "rule@period" (e.g. {"big_basket@2026-11": 50}). A refund is not
-    simulated: it reverses what its purchase earned and no rule evaluates it.
+    simulated: it reverses what its purchase earned and no rule evaluates it, and an
+    event of a type the program does not handle is refused as the API would refuse it.
 
     Example: fidelite program simulate program.yaml event.json --member member.json
 
@@ -152,6 +154,9 @@ def simulate(
             code="refund_not_simulated",
             fmt=fmt,
         )
+    unknown = unknown_event_type(program, event)
+    if unknown is not None:  # the API and the import would refuse it: say so now
+        fail(f"{event_file}: {unknown.message}", code=unknown.code, fmt=fmt)
     member = _read_member(member_file, event.member, fmt)
     problems = _member_problems(program, member)
     if problems:
