@@ -9,8 +9,9 @@ declared one, see :func:`_currencies`):
   A member joined at the earlier of their recorded join date (``member_states.joined_at``:
   the first event's time for a member the event processor enrolled, the enrolment's
   ``joined_at`` for one imported or enrolled through the API, default the time of
-  enrolment; for a member enrolled straight in the ledger, ``fidelite member add`` or the
-  demo, the enrolment's wall-clock time) and their first activity (first processed event,
+  enrolment, or through ``fidelite member add --program FILE``; for a member enrolled
+  straight in the ledger, ``fidelite member add`` with a program id or the demo, the
+  enrolment's wall-clock time) and their first activity (first processed event,
   first ledger entry). Invariant: nobody buys or redeems before joining, so active and
   redeeming members never exceed the total; active = members with a purchase in P;
   active-member rate = active / total x 100;

@@ -84,7 +84,8 @@ def program_source(text: str) -> tuple[str, str]:
 def _only_program(url: str) -> str:
     """The database's one program (table ``programs``: every program has a row there,
     whether its members and points came through processed events or straight through
-    the ledger, as with ``fidelite member add`` and ``fidelite demo``)."""
+    the ledger, as with ``fidelite member add`` given a program id, not the program
+    file, and ``fidelite demo``)."""
     db = Database(url)
     try:
         with db.read() as conn:

@@ -718,7 +718,9 @@ class Ledger:
         limit: int = 100,
         before_id: int | None = None,
     ) -> list[HistoryEntry]:
-        """The member's ledger transactions, newest first, with what each did to them."""
+        """The member's ledger transactions, most recently recorded first (by transaction
+        id; ``occurred_at`` is the business time and can be earlier), with what each did
+        to them."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise invalid("limit", "must be between 1 and 1000")
         with self.db.read() as conn:

@@ -359,7 +359,8 @@ def get_ledger(
     before: int | None = Query(None, ge=1, le=MAX_ID, description="next_cursor of the last page"),
     limit: int = Query(50, ge=1, le=MAX_ID), currency: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The member's point movements, newest first, with reason and source."""
+    """The member's point movements, most recently recorded first (``occurred_at`` is
+    the business time, which can be earlier), with reason and source."""
     require_member(svc, member_id)
     size = min(limit, svc.settings.max_page)
     rows = svc.ledger.history(svc.program.id, member_id, currency=currency, limit=size + 1,
