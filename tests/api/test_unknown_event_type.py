@@ -13,8 +13,8 @@ PROBLEM = {
     "type": "https://fidelite.dev/problems/unknown_event_type", "title": "unknown event type",
     "status": 422, "code": "unknown_event_type",
     "detail": "unknown event type 'purchse' (did you mean 'purchase'?): this program handles "
-    "purchase, refund; a type to record without points is listed under 'events' in the "
-    "program file",
+    "purchase, refund, birthday, profile_completed, review, signup, social; a type to record "
+    "without points is listed under 'events' in the program file",
 }  # fmt: skip
 
 

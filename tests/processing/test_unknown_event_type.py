@@ -39,8 +39,8 @@ events: [page_view]
 AT = datetime(2026, 11, 2, 10, tzinfo=UTC)
 TYPO = (
     "unknown event type 'purchse' (did you mean 'purchase'?): this program handles "
-    "purchase, refund, page_view, signup; a type to record without points is listed under "
-    "'events' in the program file"
+    "purchase, refund, birthday, page_view, profile_completed, review, signup, social; a type "
+    "to record without points is listed under 'events' in the program file"
 )
 
 
@@ -66,7 +66,8 @@ def points(db: Database, member: str = "ann") -> int:
 
 def test_the_program_knows_the_types_it_handles() -> None:
     program = parse_program(PROGRAM)
-    assert program.event_types == {"purchase", "refund", "signup", "page_view"}
+    assert program.event_types == {"purchase", "refund", "signup", "page_view", "birthday",
+                                   "profile_completed", "review", "social"}  # fmt: skip
     pending = parse_program(PROGRAM + "pending: {days: 14, event_types: [signup]}\n")
     assert pending.event_types == program.event_types
 
@@ -89,8 +90,8 @@ def test_a_type_without_a_close_match_is_named_with_the_types_handled(pdb: Datab
         p.process(event("x", "newsletter_open"))
     assert caught.value.message == (
         "unknown event type 'newsletter_open': this program handles purchase, refund, "
-        "page_view, signup; a type to record without points is listed under 'events' in the "
-        "program file"
+        "birthday, page_view, profile_completed, review, signup, social; a type to record "
+        "without points is listed under 'events' in the program file"
     )
     assert written(pdb) == ([], 0, 0)
 

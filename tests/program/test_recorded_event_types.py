@@ -26,8 +26,9 @@ def problems(text: str) -> list[str]:
 def test_declared_types_are_handled() -> None:
     program = parse_program(PROGRAM + "events: [page_view, store_visit]\n")
     assert program.events == ["page_view", "store_visit"]
-    assert program.event_types == {"purchase", "refund", "review", "page_view", "store_visit"}
-    assert parse_program(PROGRAM).event_types == {"purchase", "refund", "review"}
+    standard = {"purchase", "refund", "signup", "birthday", "profile_completed", "review", "social"}
+    assert program.event_types == standard | {"page_view", "store_visit"}
+    assert parse_program(PROGRAM).event_types == standard
 
 
 def test_a_type_that_does_nothing_there_is_an_error() -> None:

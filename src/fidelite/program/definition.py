@@ -19,7 +19,7 @@ from fidelite.program.currency import Currency
 from fidelite.program.model import Identifier, Location, ProgramModel, raise_first
 from fidelite.program.policy import ExpiryPolicy, PendingPolicy, RefundPolicy
 from fidelite.program.reward import Reward
-from fidelite.program.rule import PURCHASE, REFUND, Rule
+from fidelite.program.rule import MEMBER_ACTIONS, PURCHASE, REFUND, Rule
 from fidelite.program.tier import TierPolicy
 
 __all__ = ["Location", "ProgramDefinition"]
@@ -71,13 +71,15 @@ class ProgramDefinition(ProgramModel):
 
     @cached_property
     def event_types(self) -> frozenset[str]:
-        """The event types this program handles: ``purchase``, ``refund``, every type a
+        """The event types this program handles: ``purchase``, ``refund``, the standard
+        member actions (:data:`~fidelite.program.rule.MEMBER_ACTIONS`), every type a
         rule lists in ``on``, the pending policy's types and those the file declares in
         ``events`` (recorded without points). An event of any other type is refused
         before anything is written: it is most likely a typo (``purchse``), which would
         otherwise be recorded with 0 points and keep its event id from the real event."""
         on = (event_type for rule in self.rules for event_type in rule.on)
-        return frozenset((PURCHASE, REFUND, *on, *self.pending.event_types, *self.events))
+        declared = (*on, *self.pending.event_types, *self.events)
+        return frozenset((PURCHASE, REFUND, *MEMBER_ACTIONS, *declared))
 
     @property
     def default_currency(self) -> str:

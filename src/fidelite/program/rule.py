@@ -44,6 +44,11 @@ from fidelite.program.model import (
 
 PURCHASE = "purchase"
 REFUND = "refund"
+MEMBER_ACTIONS = frozenset({"signup", "birthday", "profile_completed", "review", "social"})
+"""The standard member actions (sign-up, birthday, profile completed, review, social
+action): every program records them, as activity, whether or not a rule earns on them,
+so a business can send them before it rewards them. Any other custom type needs a rule
+or a place in the program's ``events``."""
 
 REFUND_NOT_EARNED = (
     "a refund is not evaluated by rules: it reverses, in proportion to the amount refunded,"
