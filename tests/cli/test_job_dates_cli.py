@@ -55,9 +55,9 @@ def test_release_due_reads_a_date_as_midnight_in_the_programs_time_zone(
     program, db = shop
     # Paris midnight of 2026-03-01 is 2026-02-28T23:00Z: the hold ends 30 minutes later
     assert _job(db, "release-due", "--as-of", "2026-03-01", "-p", program) == {
-        "as_of": "2026-03-01", "transactions": 0, "points": 0}  # fmt: skip
+        "as_of": "2026-03-01", "transactions": 0, "points": {}}  # fmt: skip
     assert _job(db, "release-due", "--as-of", "2026-03-02", "-p", program) == {
-        "as_of": "2026-03-02", "transactions": 1, "points": 7}  # fmt: skip
+        "as_of": "2026-03-02", "transactions": 1, "points": {"points": 7}}  # fmt: skip
 
 
 def test_release_due_with_a_program_id_reads_a_date_as_midnight_utc(
@@ -65,7 +65,7 @@ def test_release_due_with_a_program_id_reads_a_date_as_midnight_utc(
 ) -> None:
     _, db = shop
     assert _job(db, "release-due", "--as-of", "2026-03-01", "-p", "shop") == {
-        "as_of": "2026-03-01", "transactions": 1, "points": 7}  # fmt: skip
+        "as_of": "2026-03-01", "transactions": 1, "points": {"points": 7}}  # fmt: skip
 
 
 def test_expire_reads_a_date_as_midnight_in_the_programs_time_zone(
@@ -77,6 +77,6 @@ def test_expire_reads_a_date_as_midnight_in_the_programs_time_zone(
     # Paris midnight of 2027-12-01 is 2027-11-30T23:00Z: the 10 points are due, the 3
     # points (00:30 in Paris) only as of the next day
     assert _job(db, "expire", "--as-of", "2027-12-01", "-p", program) == {
-        "as_of": "2027-12-01", "transactions": 1, "points": 10}  # fmt: skip
+        "as_of": "2027-12-01", "transactions": 1, "points": {"points": 10}}  # fmt: skip
     assert _job(db, "expire", "--as-of", "2027-12-02", "-p", program) == {
-        "as_of": "2027-12-02", "transactions": 1, "points": 3}  # fmt: skip
+        "as_of": "2027-12-02", "transactions": 1, "points": {"points": 3}}  # fmt: skip

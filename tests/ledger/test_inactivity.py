@@ -29,7 +29,9 @@ def at(text_: str) -> datetime:
     return datetime.fromisoformat(text_)
 
 
-def lapse(ledger: CheckedLedger, as_of: datetime | str, **kwargs: Any) -> tuple[int, int, int]:
+def lapse(
+    ledger: CheckedLedger, as_of: datetime | str, **kwargs: Any
+) -> tuple[int, int, dict[str, int]]:
     report: JobReport = ledger.expire("shop", as_of, policy=MONTHLY, **kwargs)
     return (report.transactions, report.lots, report.points)
 
@@ -55,7 +57,7 @@ def test_expire_lapses_every_point_a_month_after_the_last_activity(ledger: Check
     ledger.spend("shop", "alice", "points", 30, key="s1", at=T0 + 15 * DAY)
     ledger.earn("shop", "bob", "points", 30, key="e3", at=T0 + 40 * DAY)
     # alice's last activity: 16 January -> her points lapse on 16 February; bob's on 10 March
-    assert lapse(ledger, "2026-02-16T00:00:00+00:00") == (1, 2, 110)
+    assert lapse(ledger, "2026-02-16T00:00:00+00:00") == (1, 2, {"points": 110})
     assert (available(ledger), available(ledger, "bob")) == (0, 30)
     assert lots(ledger.db) == [
         ("alice", "points", 100, 0, "expired"),
@@ -73,30 +75,30 @@ def test_expire_lapses_every_point_a_month_after_the_last_activity(ledger: Check
 def test_expire_an_instant_before_the_deadline_changes_nothing(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0)
     before = snapshot(ledger.db)
-    assert lapse(ledger, "2026-01-31T23:59:59+00:00") == (0, 0, 0)
+    assert lapse(ledger, "2026-01-31T23:59:59+00:00") == (0, 0, {})
     assert snapshot(ledger.db) == before
-    assert lapse(ledger, "2026-02-01T00:00:00+00:00") == (1, 1, 100)
+    assert lapse(ledger, "2026-02-01T00:00:00+00:00") == (1, 1, {"points": 100})
 
 
 def test_expire_rerun_expires_nothing_twice(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0)
-    assert lapse(ledger, "2026-03-01") == (1, 1, 100)
+    assert lapse(ledger, "2026-03-01") == (1, 1, {"points": 100})
     before = snapshot(ledger.db)
-    assert lapse(ledger, "2026-03-01") == (0, 0, 0)  # same day: the first run's key
-    assert lapse(ledger, "2026-04-01") == (0, 0, 0)  # later: nothing left to lapse
-    assert ledger.expire("shop", "2026-04-01").points == 0  # the dates-only job too
+    assert lapse(ledger, "2026-03-01") == (0, 0, {})  # same day: the first run's key
+    assert lapse(ledger, "2026-04-01") == (0, 0, {})  # later: nothing left to lapse
+    assert ledger.expire("shop", "2026-04-01").points == {}  # the dates-only job too
     assert snapshot(ledger.db) == before
 
 
 def test_earn_spend_and_adjust_in_any_currency_reset_the_clock(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0)
     ledger.earn("shop", "alice", "miles", 7, key="m1", at=T0 + 20 * DAY)  # 21 Jan
-    assert lapse(ledger, T0 + 40 * DAY) == (0, 0, 0)  # 10 Feb: miles earned 21 Jan saved all
+    assert lapse(ledger, T0 + 40 * DAY) == (0, 0, {})  # 10 Feb: miles earned 21 Jan saved all
     ledger.spend("shop", "alice", "miles", 2, key="m2", at=T0 + 45 * DAY)  # 15 Feb
     ledger.adjust("shop", "bob", "points", 50, key="g1", reason="outage", actor="ops",
                   at=T0 + 45 * DAY)  # fmt: skip
-    assert lapse(ledger, "2026-03-14T23:00:00+00:00") == (0, 0, 0)
-    assert lapse(ledger, "2026-03-15T00:00:00+00:00") == (3, 3, 155)
+    assert lapse(ledger, "2026-03-14T23:00:00+00:00") == (0, 0, {})
+    assert lapse(ledger, "2026-03-15T00:00:00+00:00") == (3, 3, {"points": 150, "miles": 5})
     assert [(ref, cur, rem, state) for ref, cur, _, rem, state in lots(ledger.db)] == [
         ("alice", "points", 0, "expired"),
         ("alice", "miles", 0, "expired"),
@@ -106,21 +108,21 @@ def test_earn_spend_and_adjust_in_any_currency_reset_the_clock(ledger: CheckedLe
 
 def test_release_reversal_and_expiry_are_not_activity(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, pending_until=T0 + 14 * DAY)
-    assert ledger.release_due("shop", T0 + 14 * DAY).points == 100
+    assert ledger.release_due("shop", T0 + 14 * DAY).points == {"points": 100}
     extra = ledger.earn("shop", "alice", "points", 50, key="e2", at=T0 + 5 * DAY)
     ledger.reverse("shop", extra.transaction_id, key="r1", at=T0 + 20 * DAY)
     ledger.earn("shop", "bob", "points", 10, key="b1", at=T0, expires_at=T0 + 25 * DAY)
-    assert ledger.expire("shop", T0 + 25 * DAY).points == 10  # bob's dated lot
+    assert ledger.expire("shop", T0 + 25 * DAY).points == {"points": 10}  # bob's dated lot
     # alice's last activity is the earn of 6 January: lapse on 6 February
-    assert lapse(ledger, "2026-02-05T23:59:59+00:00") == (0, 0, 0)
-    assert lapse(ledger, "2026-02-06T00:00:00+00:00") == (1, 1, 100)
+    assert lapse(ledger, "2026-02-05T23:59:59+00:00") == (0, 0, {})
+    assert lapse(ledger, "2026-02-06T00:00:00+00:00") == (1, 1, {"points": 100})
     assert available(ledger) == 0
 
 
 def test_an_activity_at_the_deadline_is_too_late_for_older_points(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0)
     ledger.earn("shop", "alice", "points", 25, key="e2", at="2026-02-01T00:00:00+00:00")
-    assert lapse(ledger, "2026-02-10") == (1, 1, 100)
+    assert lapse(ledger, "2026-02-10") == (1, 1, {"points": 100})
     assert lots(ledger.db) == [
         ("alice", "points", 100, 0, "expired"),
         ("alice", "points", 25, 25, "available"),
@@ -132,36 +134,36 @@ def test_a_first_run_catches_up_on_a_lapse_before_later_activity(ledger: Checked
     ledger.spend("shop", "alice", "points", 20, key="s1", at="2025-01-20")
     ledger.earn("shop", "alice", "points", 60, key="e2", at="2025-06-01")  # after the lapse
     ledger.earn("shop", "alice", "points", 5, key="e3", at="2025-06-20")
-    assert lapse(ledger, "2025-07-01") == (1, 1, 80)  # lapsed 20 February, 60 + 5 kept
+    assert lapse(ledger, "2025-07-01") == (1, 1, {"points": 80})  # lapsed 20 February, 60 + 5 kept
     assert available(ledger) == 65
-    assert lapse(ledger, "2025-07-20") == (1, 2, 65)  # 20 June + 1 month
+    assert lapse(ledger, "2025-07-20") == (1, 2, {"points": 65})  # 20 June + 1 month
 
 
 def test_dated_and_lapsed_lots_leave_in_one_transaction(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at=T0, expires_at=T0 + 10 * DAY)
     ledger.earn("shop", "alice", "points", 40, key="e2", at=T0 + DAY)
-    assert ledger.expire("shop", T0 + 11 * DAY, policy=MONTHLY).points == 100  # by date
+    assert ledger.expire("shop", T0 + 11 * DAY, policy=MONTHLY).points == {"points": 100}  # by date
     assert ledger.history("shop", "alice")[0].reason == "points expired"
-    assert lapse(ledger, "2026-02-02") == (1, 1, 40)
+    assert lapse(ledger, "2026-02-02") == (1, 1, {"points": 40})
     ledger.earn("shop", "bob", "points", 10, key="b1", at=T0, expires_at=T0 + 60 * DAY)
     ledger.earn("shop", "bob", "points", 20, key="b2", at=T0)
-    assert lapse(ledger, "2026-03-05") == (1, 2, 30)
+    assert lapse(ledger, "2026-03-05") == (1, 2, {"points": 30})
 
 
 def test_without_the_inactivity_policy_undated_lots_stay(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at="2024-01-01")
     dated = ExpiryPolicy(mode="after_earning", months=1)  # type: ignore[arg-type]
-    assert ledger.expire("shop", "2026-01-01").points == 0
-    assert ledger.expire("shop", "2026-01-01", policy=dated).points == 0
+    assert ledger.expire("shop", "2026-01-01").points == {}
+    assert ledger.expire("shop", "2026-01-01", policy=dated).points == {}
     assert available(ledger) == 100
 
 
 def test_months_are_counted_in_the_program_zone(ledger: CheckedLedger) -> None:
     # 30 Jan 23:30 UTC is 31 Jan in Paris: + 1 month = 28 Feb 00:30 Paris = 27 Feb 23:30 UTC
     ledger.earn("shop", "alice", "points", 100, key="e1", at="2026-01-30T23:30:00+00:00")
-    assert lapse(ledger, "2026-02-28T00:00:00+00:00") == (0, 0, 0)  # UTC: 28 Feb 23:30
+    assert lapse(ledger, "2026-02-28T00:00:00+00:00") == (0, 0, {})  # UTC: 28 Feb 23:30
     paris = ZoneInfo("Europe/Paris")
-    assert lapse(ledger, "2026-02-28T00:00:00+00:00", zone=paris) == (1, 1, 100)
+    assert lapse(ledger, "2026-02-28T00:00:00+00:00", zone=paris) == (1, 1, {"points": 100})
 
 
 # ----------------------------------------------------- events processed for members
@@ -195,9 +197,9 @@ def test_an_event_that_earns_nothing_resets_the_clock_but_a_refund_does_not(db: 
     )
     ledger = processor.ledger
     expire = {"policy": program.expiry, "zone": program.zone}
-    assert ledger.expire("shop", "2026-02-25T09:59:00+00:00", **expire).points == 0
+    assert ledger.expire("shop", "2026-02-25T09:59:00+00:00", **expire).points == {}
     report = ledger.expire("shop", "2026-02-25T10:00:00+00:00", **expire)
-    assert (report.transactions, report.lots, report.points) == (1, 1, 120)
+    assert (report.transactions, report.lots, report.points) == (1, 1, {"points": 120})
     assert ledger.balance("shop", "ann", "points", as_of="2026-03-01").available == 0
     assert_invariants(db)
 
@@ -240,7 +242,7 @@ def test_concurrent_jobs_and_spends_expire_each_point_once(ledger: CheckedLedger
         reports = [f.result() for f in jobs]
         spent = sum(f.result() for f in spends)
 
-    expired = sum(r.points for r in reports)
+    expired = sum(r.points.get("points", 0) for r in reports)
     assert expired + spent == 100 * MEMBERS
     assert sum(r.transactions for r in reports) == MEMBERS  # one expiry per member
     with ledger.db.read() as conn:
@@ -261,7 +263,7 @@ def test_the_calendars_ends_lapse_nothing_early_and_nothing_past_9999(
 ) -> None:
     ledger.earn("shop", "alice", "points", 100, key="e1", at="0001-01-01T00:00:00+00:00")
     ledger.earn("shop", "bob", "points", 40, key="e2", at="9999-12-01T00:00:00+00:00")
-    assert lapse(ledger, "0001-01-01") == (0, 0, 0)  # a month before: before the calendar
+    assert lapse(ledger, "0001-01-01") == (0, 0, {})  # a month before: before the calendar
     rule = Inactivity(MONTHLY, ZoneInfo("UTC"))
     with ledger.db.read() as conn:  # warnings read activity from the calendar's first instant
         soon = lapsing_within(conn, "shop", rule, at("0001-01-20T00:00:00+00:00"),
@@ -270,6 +272,6 @@ def test_the_calendars_ends_lapse_nothing_early_and_nothing_past_9999(
         ("alice", 100, at("0001-02-01T00:00:00+00:00"))
     ]
     # bob's deadline would be in January 10000: his points never lapse
-    assert lapse(ledger, "9999-12-31T23:59:59+00:00") == (1, 1, 100)
+    assert lapse(ledger, "9999-12-31T23:59:59+00:00") == (1, 1, {"points": 100})
     late = ledger.balance("shop", "bob", "points", as_of="9999-12-31", soon_days=30)
     assert (late.available, late.expiring_soon, late.next_expiry) == (40, 0, None)

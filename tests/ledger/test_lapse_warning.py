@@ -71,7 +71,7 @@ def test_points_lapsing_by_inactivity_expire_soon_at_the_deadline(ledger: Checke
     assert balance(ledger, "2026-11-25T10:00:00+00:00", policy=MONTHLY) == (0, 0, 0, None)
     assert balance(ledger, "2026-11-26", policy=MONTHLY) == (0, 0, 0, None)
     assert lot_states(ledger) == [(50, "available")]
-    assert ledger.expire("shop", "2026-11-26", policy=MONTHLY).points == 50
+    assert ledger.expire("shop", "2026-11-26", policy=MONTHLY).points == {"points": 50}
     assert balance(ledger, "2026-11-26", policy=MONTHLY) == (0, 0, 0, None)
     assert lot_states(ledger) == [(0, "expired")]
 
@@ -117,7 +117,7 @@ def test_dated_lots_and_the_lapse_count_each_point_once(ledger: CheckedLedger) -
     assert balance(ledger, "2026-11-25T10:00:00+00:00", policy=MONTHLY) == (0, 0, 0, None)
     # the job takes both causes at once: what the balance said was going
     report = ledger.expire("shop", "2026-11-25T10:00:00+00:00", policy=MONTHLY)
-    assert (report.lots, report.points) == (4, 115)
+    assert (report.lots, report.points) == (4, {"points": 115})
 
 
 def test_points_earned_after_the_last_lapse_are_warned_of_alone(ledger: CheckedLedger) -> None:
@@ -139,7 +139,7 @@ def test_points_whose_hold_ended_are_warned_of_before_their_release(
     # the hold has ended, the release job has not run: available, lapsing at the deadline
     assert balance(ledger, "2026-11-10", policy=MONTHLY) == (40, 0, 40, DEADLINE)
     assert lot_states(ledger) == [(40, "pending")]
-    assert ledger.release_due("shop", "2026-11-10").points == 40
+    assert ledger.release_due("shop", "2026-11-10").points == {"points": 40}
     assert balance(ledger, "2026-11-10", policy=MONTHLY) == (40, 0, 40, DEADLINE)
 
 
@@ -189,8 +189,8 @@ def test_an_event_that_earns_nothing_moves_the_deadline_a_refund_does_not(db: Da
     b = ledger.balance("shop", "bob", "points", as_of="2026-11-20", soon_days=10, **policy)
     assert (b.available, b.expiring_soon, b.next_expiry) == (50, 0, moved)
     # the job lapses them at that deadline, not before
-    assert ledger.expire("shop", "2026-12-05T09:59:59+00:00", **policy).points == 0
-    assert ledger.expire("shop", moved, **policy).points == 50
+    assert ledger.expire("shop", "2026-12-05T09:59:59+00:00", **policy).points == {}
+    assert ledger.expire("shop", moved, **policy).points == {"points": 50}
     b = ledger.balance("shop", "bob", "points", as_of=moved, **policy)
     assert (b.available, b.expiring_soon, b.next_expiry) == (0, 0, None)
     assert_invariants(db)

@@ -37,7 +37,7 @@ def clawback(ledger: CheckedLedger, tid: int, shortfall: str, **kw: Any) -> tupl
     return (r.points, r.written_off, r.debt_added, r.already_expired)
 
 
-def expire(ledger: CheckedLedger) -> tuple[int, int, int]:
+def expire(ledger: CheckedLedger) -> tuple[int, int, dict[str, int]]:
     report: JobReport = ledger.expire("shop", REFUND_AT, policy=MONTHLY)
     return (report.transactions, report.lots, report.points)
 
@@ -50,7 +50,7 @@ def test_within_balance_writes_off_instead_of_taking_lapsed_points(ledger: Check
     assert detail == {"shortfall": 50, "policy": "within_balance", "from_other_points": 0,
                       "written_off": 50, "debt_added": 0}  # fmt: skip
     # the lapsed 100 are the job's to move out, once
-    assert expire(ledger) == (1, 1, 100)
+    assert expire(ledger) == (1, 1, {"points": 100})
     assert lots(ledger) == [(50, 0, "spent"), (100, 0, "expired")]
     assert_invariants(ledger.db, "shop")
 
@@ -61,7 +61,7 @@ def test_debt_is_added_instead_of_taking_lapsed_points(ledger: CheckedLedger) ->
     b = ledger.balance("shop", "alice", "points", as_of=REFUND_AT, policy=MONTHLY)
     assert (b.available, b.debt) == (0, 50)
     assert lots(ledger) == [(50, 0, "spent"), (100, 100, "available")]
-    assert expire(ledger) == (1, 1, 100)
+    assert expire(ledger) == (1, 1, {"points": 100})
     assert_invariants(ledger.db, "shop")
 
 
@@ -70,7 +70,7 @@ def test_points_earned_since_the_lapse_pay_first(ledger: CheckedLedger) -> None:
     ledger.earn("shop", "alice", "points", 20, key="e3", at="2026-02-05")  # back too late
     assert clawback(ledger, tid, "within_balance", policy=MONTHLY) == (50, 30, 0, 0)
     assert lots(ledger) == [(50, 0, "spent"), (100, 100, "available"), (20, 0, "spent")]
-    assert expire(ledger) == (1, 1, 100)
+    assert expire(ledger) == (1, 1, {"points": 100})
     assert_invariants(ledger.db, "shop")
 
 

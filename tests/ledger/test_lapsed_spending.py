@@ -25,7 +25,7 @@ def at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def lapse(ledger: CheckedLedger, as_of: datetime | str) -> tuple[int, int, int]:
+def lapse(ledger: CheckedLedger, as_of: datetime | str) -> tuple[int, int, dict[str, int]]:
     report: JobReport = ledger.expire("shop", as_of, policy=MONTHLY)
     return (report.transactions, report.lots, report.points)
 
@@ -73,9 +73,9 @@ def test_spend_of_lapsed_points_before_the_job_is_refused(ledger: CheckedLedger)
     assert balance(ledger, LAPSED_AT, policy=MONTHLY) == (0, 0, 0, None)
     assert balance(ledger, LAPSED_AT) == (100, 0, 0, None)  # without the policy: not known
     # the refused spend was no activity: the job expires the points once, as it would have
-    assert lapse(ledger, LAPSED_AT) == (1, 1, 100)
-    assert lapse(ledger, LAPSED_AT) == (0, 0, 0)
-    assert lapse(ledger, "2026-03-15") == (0, 0, 0)
+    assert lapse(ledger, LAPSED_AT) == (1, 1, {"points": 100})
+    assert lapse(ledger, LAPSED_AT) == (0, 0, {})
+    assert lapse(ledger, "2026-03-15") == (0, 0, {})
     assert lots(ledger) == [("alice", 100, 0, "expired")]
     assert kinds(ledger) == ["earn", "expire"]
     assert balance(ledger, "2026-03-15", policy=MONTHLY) == (0, 0, 0, None)
@@ -94,12 +94,12 @@ def test_spend_an_instant_before_the_deadline_is_allowed_and_resets_the_clock(
     assert (second.points, second.available_after) == (10, 50)
     deadline = at("2026-03-28T23:59:58+00:00")  # a month after the last spend
     assert balance(ledger, "2026-03-28T23:59:57+00:00", policy=MONTHLY) == (50, 0, 50, deadline)
-    assert lapse(ledger, "2026-03-28T23:59:57+00:00") == (0, 0, 0)
+    assert lapse(ledger, "2026-03-28T23:59:57+00:00") == (0, 0, {})
     assert balance(ledger, "2026-03-28T23:59:58+00:00", policy=MONTHLY) == (0, 0, 0, None)
     refused = spend_refused(ledger, 50, "2026-03-28T23:59:58+00:00")
     assert refused.detail == {"available": 0, "requested": 50, "lapsed": 50,
                               "lapsed_at": "2026-03-28T23:59:58+00:00"}  # fmt: skip
-    assert lapse(ledger, "2026-03-28T23:59:58+00:00") == (1, 1, 50)
+    assert lapse(ledger, "2026-03-28T23:59:58+00:00") == (1, 1, {"points": 50})
     assert lots(ledger) == [("alice", 100, 0, "expired")]
     assert kinds(ledger) == ["earn", "spend", "spend", "expire"]
 
@@ -112,7 +112,7 @@ def test_an_activity_in_another_currency_keeps_the_points_spendable(
     receipt = ledger.spend("shop", "alice", "points", 100, key="s1", at="2026-02-10",
                            policy=MONTHLY)  # fmt: skip
     assert (receipt.points, receipt.available_after) == (100, 0)
-    assert lapse(ledger, "2026-02-10") == (0, 0, 0)  # nothing lapsed: 20 Jan + 1 month
+    assert lapse(ledger, "2026-02-10") == (0, 0, {})  # nothing lapsed: 20 Jan + 1 month
     assert lots(ledger) == [("alice", 100, 0, "spent"), ("alice", 5, 5, "available")]
 
 
@@ -128,9 +128,9 @@ def test_spend_after_the_deadline_draws_only_points_earned_since(ledger: Checked
     assert lots(ledger) == [("alice", 100, 100, "available"), ("alice", 30, 0, "spent")]
     # the spend on 12 February was activity, but too late to bring back the 100
     assert balance(ledger, "2026-02-12", policy=MONTHLY) == (0, 0, 0, None)
-    assert lapse(ledger, "2026-02-12") == (1, 1, 100)
-    assert lapse(ledger, "2026-02-12") == (0, 0, 0)
-    assert lapse(ledger, "2026-04-01") == (0, 0, 0)  # the 12 March lapse: nothing left
+    assert lapse(ledger, "2026-02-12") == (1, 1, {"points": 100})
+    assert lapse(ledger, "2026-02-12") == (0, 0, {})
+    assert lapse(ledger, "2026-04-01") == (0, 0, {})  # the 12 March lapse: nothing left
     assert lots(ledger) == [("alice", 100, 0, "expired"), ("alice", 30, 0, "spent")]
     entry = ledger.history("shop", "alice")[0]
     assert (entry.kind, entry.available_change, entry.detail) == (
@@ -159,7 +159,7 @@ def test_balance_after_the_deadline_leaves_lapsed_points_out(ledger: CheckedLedg
     new_deadline = at("2026-03-05T00:00:00+00:00")  # a month after the earn of 5 February
     assert balance(ledger, "2026-02-05", policy=MONTHLY) == (30, 7, 30, new_deadline)
     # the job agrees with the balance, and afterwards with or without the policy
-    assert lapse(ledger, "2026-02-11") == (2, 3, 170)
+    assert lapse(ledger, "2026-02-11") == (2, 3, {"points": 170})
     assert balance(ledger, "2026-02-11") == (30, 7, 0, None)  # the ledger alone: no deadline
     assert balance(ledger, "2026-02-11", policy=MONTHLY) == (30, 7, 30, new_deadline)
 
@@ -222,7 +222,7 @@ def test_concurrent_jobs_and_spends_of_lapsed_points_expire_each_once(
         reports = [f.result() for f in jobs]
         refusals = [d for f in spends for d in f.result()]
 
-    assert sum(r.points for r in reports) == 100 * MEMBERS
+    assert sum(r.points.get("points", 0) for r in reports) == 100 * MEMBERS
     assert sum(r.transactions for r in reports) == MEMBERS
     # refused before a job moved the points: they lapsed; after: nothing is held
     assert {d["available"] for d in refusals} == {0}

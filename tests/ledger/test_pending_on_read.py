@@ -30,7 +30,7 @@ LATER = HOLD_END + HOUR  # the hold ended an hour ago
 MONTHLY = ExpiryPolicy(mode="inactivity", months=1)
 
 
-def held(ledger: CheckedLedger, at: datetime, **kw: Any) -> tuple[int, int, int]:
+def held(ledger: CheckedLedger, at: datetime, **kw: Any) -> tuple[int, int, dict[str, int]]:
     b = ledger.balance("shop", "alice", "points", as_of=at, **kw)
     return (b.available, b.pending, b.debt)
 
@@ -87,7 +87,7 @@ def test_balance_counts_points_whose_hold_ended_as_available(ledger: CheckedLedg
     assert held(ledger, HOLD_END) == (120, 0, 0)  # the boundary: ended at pending_until
     assert held(ledger, LATER) == (120, 0, 0)
     assert lots(ledger) == [(20, 20, "available"), (100, 100, "pending")]  # nothing written
-    assert job(ledger, LATER) == (1, 1, 100)
+    assert job(ledger, LATER) == (1, 1, {"points": 100})
     assert held(ledger, LATER) == (120, 0, 0)  # the same once the job has run
 
 
@@ -141,8 +141,8 @@ def test_spend_of_points_whose_hold_ended_an_hour_ago_releases_them(
     assert held(ledger, LATER) == (10, 0, 0)
     assert lots(ledger) == [(20, 0, "spent"), (100, 10, "available")]
     # the job finds the lot released: it writes nothing, however often it runs
-    assert job(ledger, LATER) == (0, 0, 0)
-    assert job(ledger, LATER + DAY) == (0, 0, 0)
+    assert job(ledger, LATER) == (0, 0, {})
+    assert job(ledger, LATER + DAY) == (0, 0, {})
     assert len(entries(ledger)) == 4
     # the release is the job's entry: the job's own call for it is not a new request
     with pytest.raises(Rejected) as caught:
@@ -162,8 +162,8 @@ def test_spend_releases_a_hold_ending_exactly_at_its_time(ledger: CheckedLedger)
     assert after(spent) == (0, 5, 0)
     assert [e[1:3] for e in entries(ledger)][2:] == [("earn", "e3"), ("release", "release:2"),
                                                      ("spend", "s1")]  # fmt: skip
-    assert job(ledger, HOLD_END) == (0, 0, 0)
-    assert job(ledger, HOLD_END + HOUR) == (1, 1, 5)
+    assert job(ledger, HOLD_END) == (0, 0, {})
+    assert job(ledger, HOLD_END + HOUR) == (1, 1, {"points": 5})
 
 
 def test_hold_ending_a_second_later_is_not_spendable(ledger: CheckedLedger) -> None:
@@ -187,7 +187,7 @@ def test_refused_spend_changes_nothing_and_keeps_no_release(ledger: CheckedLedge
     assert caught.value.message == "member 'alice' has 120 points available, 121 requested"
     assert snapshot(ledger.db) == before  # the release was rolled back with the spend
     assert held(ledger, LATER) == (120, 0, 0)
-    assert job(ledger, LATER) == (1, 1, 100)  # still the job's to write
+    assert job(ledger, LATER) == (1, 1, {"points": 100})  # still the job's to write
     spent = ledger.spend("shop", "alice", "points", 120, key="s1", at=LATER)  # key not used up
     assert after(spent) == (0, 0, 0)
 
@@ -222,7 +222,7 @@ def test_spend_releases_only_its_members_holds_in_its_currency(ledger: CheckedLe
     ledger.spend("shop", "alice", "points", 1, key="s1", at=LATER)
     assert lots(ledger) == [(20, 19, "available"), (100, 100, "available"),
                             (7, 7, "pending"), (9, 9, "pending")]  # fmt: skip
-    assert job(ledger, LATER) == (2, 2, 16)
+    assert job(ledger, LATER) == (2, 2, {"points": 9, "miles": 7})
 
 
 # --------------------------------------------------------------- other debits
@@ -234,7 +234,7 @@ def test_debit_adjustment_releases_ended_holds(ledger: CheckedLedger) -> None:
                           reason="correction", actor="ops")  # fmt: skip
     assert after(fixed) == (20, 0, 0)
     assert [e[1] for e in entries(ledger)] == ["earn", "earn", "release", "adjust"]
-    assert job(ledger, LATER) == (0, 0, 0)
+    assert job(ledger, LATER) == (0, 0, {})
 
 
 def test_credit_adjustment_releases_nothing_but_its_receipt_counts_them(
@@ -245,7 +245,7 @@ def test_credit_adjustment_releases_nothing_but_its_receipt_counts_them(
                            reason="goodwill", actor="ops")  # fmt: skip
     assert after(credit) == (125, 0, 0)
     assert [e[1] for e in entries(ledger)] == ["earn", "earn", "adjust"]
-    assert job(ledger, LATER) == (1, 1, 100)
+    assert job(ledger, LATER) == (1, 1, {"points": 100})
 
 
 def test_reversal_shortfall_draws_points_whose_hold_ended(ledger: CheckedLedger) -> None:
@@ -257,7 +257,7 @@ def test_reversal_shortfall_draws_points_whose_hold_ended(ledger: CheckedLedger)
     assert (refund.shortfall, refund.written_off, refund.debt_added) == (100, 40, 0)
     assert after(refund) == (0, 0, 0)
     assert [e[1] for e in entries(ledger)] == ["earn", "spend", "earn", "release", "reverse"]
-    assert job(ledger, LATER) == (0, 0, 0)
+    assert job(ledger, LATER) == (0, 0, {})
 
 
 # ------------------------------------------------------------------------ receipts
@@ -326,7 +326,7 @@ def test_release_job_racing_a_spend_skips_the_lot_it_released(ledger: CheckedLed
             spent.append(ledger.inner.spend("shop", "bob", "points", 4, key="b2", at=LATER))
 
     report = ledger.inner.release_due("shop", LATER + HOUR, progress=meanwhile)
-    assert (report.transactions, report.lots, report.points) == (1, 1, 100)
+    assert (report.transactions, report.lots, report.points) == (1, 1, {"points": 100})
     assert after(spent[0]) == (5, 0, 0)
     assert [e[1:3] for e in entries(ledger, "bob")] == [
         ("earn", "b1"), ("release", f"release:{bob.transaction_id}"), ("spend", "b2"),
@@ -357,6 +357,6 @@ def test_concurrent_spends_release_a_lot_once(ledger: CheckedLedger, round_: int
     assert outcomes == ["insufficient_points"] * 5 + ["ok"] * 3
     assert [e[1] for e in entries(ledger)] == ["earn", "release", "spend", "spend", "spend"]
     assert held(ledger, LATER) == (10, 0, 0)
-    assert job(ledger, LATER) == (0, 0, 0)
+    assert job(ledger, LATER) == (0, 0, {})
     assert lots(ledger) == [(100, 10, "available")]
     assert_invariants(ledger.db)

@@ -250,7 +250,7 @@ def test_erasure_leaves_no_reference_in_expiry_keys_old_or_new(gdb: Database, jo
             sql = "SELECT idempotency_key FROM ledger_transactions WHERE kind = 'expire'"
             return list(conn.execute(text(sql)).scalars())
 
-    assert p.ledger.expire("shop", due).points == 7
+    assert p.ledger.expire("shop", due).points == {"points": 7}
     (key,) = keys()
     assert key.startswith("expire:points:") and REF not in key
     legacy = f"{job}:{REF}:points:{due.isoformat()}"  # an earlier version named the member

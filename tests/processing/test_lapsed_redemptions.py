@@ -57,7 +57,7 @@ def everything(db: Database) -> tuple[Any, ...]:
     return (snapshot(db), rows)
 
 
-def expire(p: EventProcessor, as_of: str) -> tuple[int, int, int]:
+def expire(p: EventProcessor, as_of: str) -> tuple[int, int, dict[str, int]]:
     report = p.ledger.expire("shop", as_of, policy=p.program.expiry, zone=p.program.zone)
     return (report.transactions, report.lots, report.points)
 
@@ -79,10 +79,10 @@ def test_redeem_with_lapsed_points_before_the_job_is_refused(pdb: Database) -> N
     assert (done.points, done.status) == (30, "active")
     assert (available(p, "ann", DEADLINE), available(p, "bob", DEADLINE)) == (0, 90)
     # the job later expires ann's points once, and none of bob's
-    assert expire(p, DEADLINE) == (1, 1, 120)
-    assert expire(p, DEADLINE) == (0, 0, 0)
-    assert expire(p, "2026-03-05T09:59:58+00:00") == (0, 0, 0)
-    assert expire(p, "2026-03-05T09:59:59+00:00") == (1, 1, 90)
+    assert expire(p, DEADLINE) == (1, 1, {"points": 120})
+    assert expire(p, DEADLINE) == (0, 0, {})
+    assert expire(p, "2026-03-05T09:59:58+00:00") == (0, 0, {})
+    assert expire(p, "2026-03-05T09:59:59+00:00") == (1, 1, {"points": 90})
     assert_invariants(pdb)
 
 
@@ -98,7 +98,8 @@ def test_redeem_after_coming_back_spends_only_the_new_points(pdb: Database) -> N
         p.redeem("ann", "coffee", key="r2", at=at("2026-02-11T10:00:00+00:00"))
     assert caught.value.code == "insufficient_points"
     assert everything(pdb) == before
-    assert expire(p, "2026-02-11T10:00:00+00:00") == (2, 2, 240)  # ann's 120 and bob's 120
-    assert expire(p, "2026-02-11T10:00:00+00:00") == (0, 0, 0)
+    # ann's 120 and bob's 120
+    assert expire(p, "2026-02-11T10:00:00+00:00") == (2, 2, {"points": 240})
+    assert expire(p, "2026-02-11T10:00:00+00:00") == (0, 0, {})
     assert available(p, "ann", "2026-02-11T10:00:00+00:00") == 10
     assert_invariants(pdb)

@@ -115,7 +115,11 @@ def demo(
     except Rejected as rejected:
         step(START + 4 * DAY, "Ana tries to spend 500", f"refused: {rejected.code.value}")
     report = ledger.expire("cafe", soon)
-    step(soon, "Expiry job: the bonus points' date has passed", f"{report.points} points expired")
+    step(
+        soon,
+        "Expiry job: the bonus points' date has passed",
+        f"{report.points.get('points', 0)} points expired",
+    )
     ledger.release_due("cafe", START + 16 * DAY)
     step(START + 16 * DAY, "Return window closed: release job", "300 now available")
     ledger.spend(

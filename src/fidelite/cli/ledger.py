@@ -352,10 +352,22 @@ def release(
 
 
 def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
-    """Run a daily job with a progress bar (on stderr, none for JSON) and its report."""
+    """Run a daily job with a progress bar (on stderr, none for JSON) and its report.
+
+    The report's ``points`` is ``{currency id: points}``, currencies in id order: the
+    job never adds up points of different currencies.
+    """
     with progress_bar(name, fmt) as progress:
         report = run(lambda: action(progress), fmt)
-    return asdict(report)
+    shown = asdict(report)
+    shown["points"] = dict(sorted(report.points.items()))
+    return shown
+
+
+def _per_currency(points: dict[str, int]) -> str:
+    """``131 points, 2 stars``: one total per currency, named by its id (``0 points``
+    when the job moved nothing)."""
+    return ", ".join(f"{amount} {currency}" for currency, amount in points.items()) or "0 points"
 
 
 @app.command()
@@ -378,6 +390,9 @@ def expire(
     A date given as --as-of is its midnight in the program's time zone when the program
     file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
 
+    The report gives one total per currency, by currency id ("expired 131 points,
+    2 stars"); -f json gives them as "points": {"points": 131, "stars": 2}.
+
     Example: fidelite ledger expire --as-of 2026-12-01
 
     Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
@@ -396,7 +411,7 @@ def expire(
         print_json({"as_of": as_of, "program": target.id, "inactivity": inactivity, **report})
         return
     console.print(
-        f"expired {report['points']} points from {report['lots']} lots "
+        f"expired {_per_currency(report['points'])} from {report['lots']} lots "
         f"({report['transactions']} members/currencies) as of {as_of}"
     )
     if target.file is None:
@@ -434,6 +449,9 @@ def release_due(
     A date given as --as-of is its midnight in the program's time zone when the program
     file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
 
+    The report gives one total per currency, by currency id ("released 131 points,
+    2 stars (4 earns)"); -f json gives them as "points": {"points": 131, "stars": 2}.
+
     Example: fidelite ledger release-due --as-of 2026-12-01 --program program.yaml
     """
     target = job_program(program, program_file, fmt)
@@ -445,7 +463,9 @@ def release_due(
     if fmt is OutputFormat.json:
         print_json({"as_of": as_of or when.isoformat(), **report})
     else:
-        console.print(f"released {report['points']} points ({report['transactions']} earns)")
+        console.print(
+            f"released {_per_currency(report['points'])} ({report['transactions']} earns)"
+        )
 
 
 @app.command()

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -92,11 +92,22 @@ class Shortfall(StrEnum):
 
 @dataclass(frozen=True)
 class JobReport:
-    """What a batch job (expiry, release of due pending points) did."""
+    """What a batch job (expiry, release of due pending points) did.
+
+    ``points`` maps each currency the job moved to the points it moved in it (only
+    currencies with moved points, so a run that did nothing has ``{}``): points of
+    different currencies (points, stars) are never added together.
+    """
 
     transactions: int
     lots: int
-    points: int
+    points: dict[str, int] = field(default_factory=dict)
+
+
+def _count(totals: dict[str, int], receipt: Receipt) -> None:
+    """Add ``receipt``'s points to its currency's total in ``totals`` (zero adds nothing)."""
+    if receipt.points:
+        totals[receipt.currency] = totals.get(receipt.currency, 0) + receipt.points
 
 
 @dataclass(frozen=True)
@@ -531,16 +542,17 @@ class Ledger:
             with self.db.read() as conn:
                 lapsed = lapsed_subjects(conn, program_id, rule, when)
             subjects = list(dict.fromkeys(subjects + lapsed))
-        done = lots = total = 0
+        done = lots = 0
+        totals: dict[str, int] = {}
         for index, (ref, currency) in enumerate(subjects):
             receipt = self._expire_member(program_id, ref, currency, when, rule)
             if receipt is not None and not receipt.replayed:  # replayed: done by an earlier run
                 done += 1
                 lots += len(receipt.lot_moves)
-                total += receipt.points
+                _count(totals, receipt)
             if progress:
                 progress(index + 1, len(subjects))
-        return JobReport(done, lots, total)
+        return JobReport(done, lots, totals)
 
     def _expire_member(
         self,
@@ -607,7 +619,8 @@ class Ledger:
                 ).bindparams(bindparam("at", type_=UTCDateTime())),
                 {"p": program_id, "at": when},
             ).all()
-        done = total = 0
+        done = 0
+        totals: dict[str, int] = {}
         for index, (txn_id,) in enumerate(rows):
             try:
                 receipt = self.release(program_id, int(txn_id), key=f"release:{txn_id}", at=when)
@@ -617,10 +630,10 @@ class Ledger:
             else:
                 if not receipt.replayed:
                     done += 1
-                    total += receipt.points
+                    _count(totals, receipt)
             if progress:
                 progress(index + 1, len(rows))
-        return JobReport(done, done, total)
+        return JobReport(done, done, totals)
 
     def _released_meanwhile(self, program_id: str, txn_id: int, rejected: Rejected) -> bool:
         """Whether the job's refused release found the lot released since it was read:
