@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.cli.processor import progress_bar
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import (
     EVENT_COLUMNS,
@@ -182,18 +182,18 @@ def _processor(
 def _with_progress(
     file: Path, total: int, fmt: OutputFormat, run: Callable[[Callable[[int], None]], Any]
 ) -> Any:
-    """Run an import with a progress bar over the file's rows (none for JSON output)."""
+    """Run an import with a progress bar over the file's rows: on stderr, none for JSON
+    (see :func:`fidelite.cli.processor.progress_bar`), so stdout holds the summary only."""
     try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=fmt is OutputFormat.json,
-        ) as bar:
-            task = bar.add_task(f"Importing {file.name}", total=total)
-            return run(lambda _row: bar.advance(task))
+        with progress_bar(f"Importing {file.name}", fmt) as advance:
+            done = 0
+
+            def step(_row: int) -> None:
+                nonlocal done
+                done += 1
+                advance(done, total)
+
+            return run(step)
     except (ImportFileError, OSError) as exc:
         fail(str(exc), code="invalid_file", fmt=fmt)
 
