@@ -143,12 +143,18 @@ TIMELINE_EXAMPLE: dict[str, Any] = {
 
 
 class Timeline(BaseModel):
-    """The 360° view: the member's profile and what happened to them, newest first."""
+    """The 360° view: the member's profile and what happened to them, by when it
+    happened (``at``), newest first."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [TIMELINE_EXAMPLE]})
     member: Member
     timeline: list[PointsMovement | TierMovement] = Field(
-        description="the last 200 ledger transactions and every tier change, newest first"
+        description="the 200 most recently recorded ledger transactions (redemptions "
+        "and their cancellations are among them, as points.spend and points.reverse) and "
+        "every tier change, by their time `at`, newest first, whatever the order they "
+        "were recorded in; at equal times the most recently recorded first, a tier "
+        "change before the points movements (the ledger history, by contrast, lists "
+        "transactions most recently recorded first)"
     )
 
 
@@ -372,17 +378,25 @@ def get_ledger(
 
 @router.get("/members/{member_id}/timeline", response_model=Timeline)
 def get_timeline(member_id: str, svc: ServicesDep, who: CallerDep) -> Timeline:
-    """The 360° view: profile, points movements, tier changes and redemptions, newest first."""
+    """The 360° view: profile, then points movements (redemptions among them) and tier
+    changes by when they happened (``at``), newest first.
+
+    Not by recording order, as the ledger history is: a purchase dated earlier but
+    recorded later is listed below the later-dated ones. At equal times the most
+    recently recorded comes first: tier changes before ledger transactions (a tier
+    change is recorded after the points that caused it), each kind most recently
+    recorded first. The ledger part is the 200 most recently recorded transactions."""
     profile = require_member(svc, member_id)
-    history = svc.ledger.history(svc.program.id, member_id, limit=200)
+    history = svc.ledger.history(svc.program.id, member_id, limit=200)  # newest recorded first
+    tiers = reversed(svc.processor.tier_timeline(member_id))  # oldest first: turned round
     items: list[PointsMovement | TierMovement] = [
-        PointsMovement(at=h.occurred_at, kind=f"points.{h.kind}", currency=h.currency,
-                       points=h.available_change + h.pending_change, reason=h.reason,
-                       source=h.source) for h in history
+        TierMovement(at=t["at"], kind=f"tier.{t['kind']}", from_=t["from_tier"],
+                     to=t["to_tier"], reason=t["reason"]) for t in tiers
     ]  # fmt: skip
-    items += [TierMovement(at=t["at"], kind=f"tier.{t['kind']}", from_=t["from_tier"],
-                           to=t["to_tier"], reason=t["reason"])
-              for t in svc.processor.tier_timeline(member_id)]  # fmt: skip
+    items += [PointsMovement(at=h.occurred_at, kind=f"points.{h.kind}", currency=h.currency,
+                             points=h.available_change + h.pending_change, reason=h.reason,
+                             source=h.source) for h in history]  # fmt: skip
+    # a stable sort: equal times keep the order above (most recently recorded first)
     items.sort(key=lambda i: i.at, reverse=True)
     return Timeline(member=_member(profile), timeline=items)
 

@@ -91,7 +91,7 @@ class Delivery(BaseModel):
 
 
 class DeliveryLog(BaseModel):
-    """Deliveries, newest first."""
+    """Deliveries, most recently created first (by delivery id)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"deliveries": [DELIVERY_EXAMPLE]}]})
     deliveries: list[Delivery]
@@ -160,7 +160,9 @@ def list_deliveries(
     subscription_id: OptionalRowId = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> DeliveryLog:
-    """The delivery log, newest first: state, attempts, last status and error."""
+    """The delivery log, most recently created first (by delivery id, not by last
+    attempt: a delivery retried or replayed keeps its place): state, attempts, last
+    status and error."""
     rows = log(svc.db, svc.program.id, state=state, subscription_id=subscription_id,
                limit=limit)  # fmt: skip
     return DeliveryLog.model_validate({"deliveries": rows})
