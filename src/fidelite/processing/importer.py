@@ -25,7 +25,8 @@ with ``member_erased``. A row dated after the erasure is new activity of the ref
 it enrols it as a new member, as the API does (nothing links the two).
 
 Files (:mod:`fidelite.processing.rows`): CSV in UTF-8 (a byte order mark is skipped)
-or Parquet; ids may be integers (Parquet), taken as their decimal text.
+or Parquet; ids may be integers (Parquet), taken as their decimal text; a float32
+(float16) column's amounts are read at that precision (12.34, not 12.34000015258789).
 
 Columns: ``event_id``, ``type``, ``member``, ``at`` (ISO 8601 with offset), ``amount``,
 and optionally ``channel``, ``store``, ``coupon``, ``refund_of``, ``items`` (JSON list

@@ -10,14 +10,20 @@ those a spreadsheet shows (the header is row 1). A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
 without quotes and split at its commas. Parquet columns keep their types (an integer
-id stays an integer: the importer turns ids into text).
+id stays an integer: the importer turns ids into text), except that a value of a
+single-precision column (Arrow ``float``, 32 bits, or ``halffloat``, 16), at any depth
+(an ``items`` list of structs), is read at the precision it was written with
+(:func:`_narrow_reader`): 12.34 written as a float32 is the binary value
+12.340000152587890625, which read as a double would be an amount of 16 significant
+digits with 12 decimal places, refused by the amount rules
+(:mod:`fidelite.engine.event`) although the writer meant 12.34.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -130,12 +136,92 @@ def _parquet(path: Path) -> Any:
 
 def _parquet_rows(path: Path, columns: Columns) -> Iterator[Row]:
     table = _parquet(path)
-    _check_columns(path, list(table.schema_arrow.names), columns)
+    schema = table.schema_arrow
+    _check_columns(path, list(schema.names), columns)
+    readers = {f.name: _narrow_reader(f.type) for f in schema}
+    narrow = {name: reader for name, reader in readers.items() if reader is not None}
     number = 2
     for batch in table.iter_batches(batch_size=10_000):
         for cells in batch.to_pylist():
+            for name, reader in narrow.items():
+                cells[name] = reader(cells[name])
             yield Row(number, cells)
             number += 1
+
+
+Reader = Callable[[Any], Any]
+"""How a cell of one Parquet column is read from what ``to_pylist`` gives."""
+
+
+def _narrow_reader(kind: Any) -> Reader | None:
+    """How to read a column of Arrow type ``kind`` that holds single- or half-precision
+    floats (``float``, ``halffloat``), at the top or nested (a list of structs, a map, a
+    dictionary): each such float becomes the double nearest the shortest decimal that
+    reads back as the same float32 (float16), the number the writer meant as far as
+    that type can tell (12.34, not 12.34000015258789). ``None`` for a column holding no
+    such float, which is handed out as it is (a double column's 12.34000015258789 too).
+
+    Invariant: a float read so has a ``str()`` that is that shortest decimal (at most 9
+    significant digits, which a double holds exactly), so the amount rules read 12.34,
+    refuse a float32's 0.00001 as too fine, and a file read again gives the same
+    amounts. Decided by the column's type, once per file, never by the value."""
+    import numpy as np
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_float32(kind):
+        return _shortest(np.float32)
+    if types.is_float16(kind):
+        return _shortest(np.float16)
+    if types.is_dictionary(kind):
+        return _narrow_reader(kind.value_type)
+    if types.is_struct(kind):
+        fields = [(f.name, _narrow_reader(f.type)) for f in kind]
+        return _struct_reader(fields) if any(r for _, r in fields) else None
+    if types.is_map(kind):
+        key, item = _narrow_reader(kind.key_type), _narrow_reader(kind.item_type)
+        return _map_reader(key, item) if key or item else None
+    lists = (types.is_list, types.is_large_list, types.is_fixed_size_list,
+             types.is_list_view, types.is_large_list_view)  # fmt: skip
+    if any(is_list(kind) for is_list in lists):
+        values = _narrow_reader(kind.value_type)
+        return _list_reader(values) if values else None
+    return None
+
+
+def _shortest(scalar: Callable[[float], Any]) -> Reader:
+    """A float of the numpy type ``scalar`` as the double of its shortest decimal:
+    numpy's ``str`` of a float32 is the shortest decimal that reads back as it."""
+
+    def read(value: Any) -> Any:
+        return None if value is None else float(str(scalar(value)))
+
+    return read
+
+
+def _struct_reader(fields: list[tuple[str, Reader | None]]) -> Reader:
+    def read(value: Any) -> Any:
+        if value is None:
+            return None
+        return {name: reader(value[name]) if reader else value[name] for name, reader in fields}
+
+    return read
+
+
+def _map_reader(key: Reader | None, item: Reader | None) -> Reader:
+    def read(value: Any) -> Any:
+        if value is None:
+            return None
+        return [(key(k) if key else k, item(v) if item else v) for k, v in value]
+
+    return read
+
+
+def _list_reader(values: Reader) -> Reader:
+    def read(value: Any) -> Any:
+        return None if value is None else [values(item) for item in value]
+
+    return read
 
 
 def _check_columns(
