@@ -78,9 +78,14 @@ class Running:
 
 
 def start_server(
-    db: Database, settings: Settings | None = None, *, events_fast_path: bool = True
+    db: Database,
+    settings: Settings | None = None,
+    *,
+    events_fast_path: bool = True,
+    program: str = PROGRAM,
 ) -> tuple[Running, str]:
-    app = create_app(db.url, parse_program(PROGRAM), settings or Settings(),
+    """A server of ``program`` (the YAML text) on ``db``, on a free port of 127.0.0.1."""
+    app = create_app(db.url, parse_program(program), settings or Settings(),
                      events_fast_path=events_fast_path)  # fmt: skip
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))

@@ -6,6 +6,18 @@ gets the same answer). A retry with the same route and body gets the stored resp
 (header ``Idempotent-Replayed: true``); with a different route or body, ``422
 idempotency_key_reused``; while the first is still running, ``409 request_in_flight``.
 
+Refusals of the request itself are not stored (:func:`kept`), as with Stripe's keys: a
+request that fails validation before anything executes saves no result. These are the
+codes of :data:`NOT_STORED`: the body or a setting of it invalid, or something the
+program's configuration or the server's settings do not offer (an event type, a
+currency, a tier, a coupon campaign, a support key's adjustment limit). Such a refusal
+wrote nothing, and the operator can change what caused it: the key is freed, so the
+client's retry with the same key, once the program handles it, runs and succeeds. That
+is safe for the reason a crashed request's retry is (below): nothing was applied, and
+the operation is idempotent on its own key anyway. Refusals that answer the members'
+state (``insufficient_points``, ``unknown_member``, ``event_id_conflict``...) are stored
+and replayed: the client acted on that answer; to try again later it uses a new key.
+
 Crashes: a request whose server died mid-way leaves ``in_flight``; after the lease
 (``lease_seconds``, default 30) a retry takes it over and runs again. That is safe:
 every operation below is idempotent on its own key (event ids, redemption and ledger keys
@@ -31,7 +43,17 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, Select, Update, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
@@ -43,6 +65,23 @@ from fidelite.store.script import Script, one_of
 LEASE_SECONDS = 30
 MAX_KEY_LENGTH = 200
 Outcome = tuple[int, Any]
+
+NOT_STORED = frozenset({
+    "invalid_request", "invalid_assignment", "invalid_count",  # the request's own content
+    "unknown_event_type", "unknown_currency", "unknown_tier", "no_tiers",  # the program's
+    "unknown_campaign",  # configuration, which the operator may change
+    "adjustment_over_limit",  # a setting of the server (--support-adjustment-limit)
+})  # fmt: skip
+"""Refusals not stored under an Idempotency-Key: each is decided before anything is
+written, from the request and the program's configuration or the server's settings."""
+
+
+def kept(status: int, body: Any) -> bool:
+    """Whether the answer ``status``/``body`` is stored under its key: any answer but a
+    5xx (raised, in practice: the retry runs again) and a refusal of :data:`NOT_STORED`."""
+    if status >= 500:
+        return False
+    return status < 400 or not isinstance(body, dict) or body.get("code") not in NOT_STORED
 
 
 def request_hash(route: str, body: Any, *, json_ready: bool = False) -> str:
@@ -76,6 +115,9 @@ def run_once(
     except BaseException:
         _release(db, program_id, key)
         raise
+    if not kept(status, payload):  # nothing written: the key is free for the retry
+        _release(db, program_id, key)
+        return _answer(status, payload)
     with db.write() as conn:
         _store_in(conn, program_id, key, status, payload)
     return _answer(status, payload)
@@ -154,17 +196,21 @@ def store_answers(script: Script, program_id: str, answers: Sequence[Answered]) 
     """Record the answers of requests applied in the script's transaction, with its
     other writes (keys taken over from a crashed request: one update each). A key
     recorded meanwhile by another writer makes the insert fail on the primary key, so
-    the transaction fails and the change with it."""
+    the transaction fails and the change with it. An answer not :func:`kept` is not
+    recorded (a crashed request's key it took over is freed)."""
     now = datetime.now(UTC)
     rows = [
         {"program_id": program_id, "idem_key": a.key, "route": a.route,
          "request_hash": a.digest, "state": "done", "status_code": a.status, "body": a.body,
          "created_at": now, "updated_at": now}
-        for a in answers if a.taken_over is None
+        for a in answers if a.taken_over is None and kept(a.status, a.body)
     ]  # fmt: skip
     script.insert(api_requests, rows)
     for a in answers:
-        if a.taken_over is not None:
+        if a.taken_over is not None and not kept(a.status, a.body):
+            script.execute(_free_query(), {"pid": program_id, "key": a.key,
+                                           "seen": a.taken_over})  # fmt: skip
+        elif a.taken_over is not None:
 
             def check(done: int, key: str = a.key) -> None:
                 if done != 1:
@@ -185,6 +231,15 @@ def _take_over_query() -> Update:
                c.state == "in_flight", c.updated_at == bindparam("seen"))
         .values(state="done", status_code=bindparam("code"), body=bindparam("answer"),
                 updated_at=bindparam("now"))
+    )  # fmt: skip
+
+
+@functools.cache
+def _free_query() -> Delete:
+    c = api_requests.c
+    return delete(api_requests).where(
+        c.program_id == bindparam("pid"), c.idem_key == bindparam("key"),
+        c.state == "in_flight", c.updated_at == bindparam("seen"),
     )  # fmt: skip
 
 

@@ -25,7 +25,9 @@ what the other routes check per request, in the same order:
    (:func:`~fidelite.processing.recorded.settle_duplicates`);
 6. the answers of requests with a key, stored in one statement in that same transaction
    (sent with the batch's own writes, ``process_events(..., finish=...)``): an event and
-   its stored answer commit together, or neither does.
+   its stored answer commit together, or neither does. A refusal of the request itself
+   (``unknown_event_type``: :func:`~fidelite.api.idempotency.kept`) is not stored: the
+   key stays free for the retry once the program handles the type.
 
 As the tables grow, their planner statistics are refreshed between groups
 (:class:`~fidelite.processing.statistics.StatisticsRefresh`), as bulk import does.
