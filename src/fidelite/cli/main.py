@@ -31,49 +31,65 @@ def root(
     """fidelite: run a loyalty program and measure loyalty."""
 
 
-def _register() -> None:
-    """Attach command groups. Each group lives in its own module under ``fidelite.cli``."""
-    # Command groups are imported here (not at module top) so `fidelite --version`
-    # stays fast and a broken optional group cannot break the others.
-    from fidelite.cli import clv as clv_cli
-    from fidelite.cli import db, demo, ledger, members
-    from fidelite.cli import metrics as metrics_cli
-    from fidelite.cli import report as report_cli
+# Each command (or group) and the module under ``fidelite.cli`` that defines it, in
+# registration order (``fidelite --help`` lists the single commands first, then the
+# groups, each in this order). A module is imported only when its command is needed.
+_COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "db": "db",
+    "member": "members",
+    "ledger": "ledger",
+    "metrics": "metrics",
+    "report": "report",
+    "program": "program",
+    "import": "imports",
+    "clv": "clv",
+    "serve": "serve",
+    "apikey": "serve",
+    "webhooks": "webhooks",
+    "tier": "tiers",
+    "coupon": "coupons",
+    "event": "events",
+}
+_SINGLE = {"demo": "demo", "report": "report", "serve": "serve"}  # commands, not groups
+_GROUP_ATTRIBUTE = {"apikey": "apikey_app"}  # groups whose Typer is not named ``app``
+_registered: set[str] = set()
 
-    app.command("demo")(demo.demo)
-    app.add_typer(db.app, name="db")
-    app.add_typer(members.app, name="member")
-    app.add_typer(ledger.app, name="ledger")
-    app.add_typer(metrics_cli.app, name="metrics")
-    app.command("report")(report_cli.report)  # a single command, not a group
 
-    from fidelite.cli import imports, program
+def _register(only: str | None = None) -> None:
+    """Attach commands: all of them, or with ``only`` just that one.
 
-    app.add_typer(program.app, name="program")
-    app.add_typer(imports.app, name="import")
-    app.add_typer(clv_cli.app, name="clv")
+    Each command lives in its own module under ``fidelite.cli``. Modules are imported
+    here, not at module top: they pull in the ledger, the analytics engines or the
+    server, which take seconds to import, and ``fidelite ledger balance`` needs none of
+    the analytics. Registering twice is harmless (tests call this once per module).
+    """
+    from importlib import import_module
 
-    from fidelite.cli import serve as serve_cli
-
-    app.command("serve")(serve_cli.serve)
-    app.add_typer(serve_cli.apikey_app, name="apikey")
-
-    from fidelite.cli import webhooks as webhooks_cli
-
-    app.add_typer(webhooks_cli.app, name="webhooks")
-
-    from fidelite.cli import coupons, events, tiers
-
-    app.add_typer(tiers.app, name="tier")
-    app.add_typer(coupons.app, name="coupon")
-    app.add_typer(events.app, name="event")
-
+    for name, module_name in _COMMANDS.items():
+        if (only is not None and name != only) or name in _registered:
+            continue
+        module = import_module(f"fidelite.cli.{module_name}")
+        if name in _SINGLE:
+            app.command(name)(getattr(module, _SINGLE[name]))
+        else:
+            app.add_typer(getattr(module, _GROUP_ATTRIBUTE.get(name, "app")), name=name)
+        _registered.add(name)
     from fidelite.cli.helptext import reflow_app
 
-    reflow_app(app)
+    reflow_app(app)  # idempotent: texts reflowed before stay as they are
+
+
+def _invoked(args: list[str]) -> str | None:
+    """The command the arguments name, if it is one of ours; None otherwise (help, a
+    typo, ``--version``), when every command is registered so that help lists all."""
+    first = args[0] if args else ""
+    return first if first in _COMMANDS else None
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register()
+    import sys
+
+    _register(_invoked(sys.argv[1:]))
     app()
