@@ -1036,6 +1036,8 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
             "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "REAL", "DOUBLE", "DECIMAL")  # fmt: skip
 # Of those, the ones that can hold NaN and infinity.
 _FLOATING = ("FLOAT", "REAL", "DOUBLE")
+# Of those, the single-precision ones (a Parquet or Arrow float32 column).
+_SINGLE = ("FLOAT", "REAL")
 
 
 def _number(
@@ -1043,12 +1045,13 @@ def _number(
 ) -> str:
     """The column as DOUBLE, with its check queued. A numeric column is cast directly
     (a missing required value is wrong, and so is NaN or infinity in a floating-point
-    column); text is parsed (an unparsable value is wrong). Through text, a numeric
-    Parquet column of 10M rows cost a third of a second to load for nothing."""
+    column), a single-precision one at its own precision (:func:`_single_precision`);
+    text is parsed (an unparsable value is wrong). Through text, a numeric Parquet
+    column of 10M rows cost a third of a second to load for nothing."""
     col = checker.col(canonical)
     kind = raw_type.split("(")[0]
     if kind in _NUMERIC:
-        expr = f"CAST({col} AS DOUBLE)"
+        expr = _single_precision(col) if kind in _SINGLE else f"CAST({col} AS DOUBLE)"
         # One condition per column, missing or not finite: the validation scan of a
         # 10M-row Parquet file reads the column once.
         if kind in _FLOATING:
@@ -1062,6 +1065,39 @@ def _number(
     bad = f"{expr} IS NULL" if required else f"{text} IS NOT NULL AND {expr} IS NULL"
     checker.check(canonical, bad, reason)
     return expr
+
+
+def _single_precision(col: str) -> str:
+    """SQL: the FLOAT (float32) ``col`` as the DOUBLE nearest the shortest decimal that
+    reads back as the same float32: what the writer meant, as far as a float32 can tell.
+
+    12.34 written as a float32 is 12.340000152587890625; cast to DOUBLE as it is, three
+    of them sum to 37.0200004577637 and a million rows of it to 12,340,000.15 rather
+    than 12,340,000.00. Read as 12.34 (numpy's ``str`` of the float32, the amount the
+    import reads, :mod:`fidelite.processing.rows`), it sums as the same amounts in a
+    DOUBLE column do. Not through ``CAST(col AS VARCHAR)``: DuckDB writes some float32
+    values with more digits than they need (343126.125 for 343126.12, about 1 in 250).
+
+    How: a float32 has at most 9 significant digits worth writing, and 6 always read
+    back (``FLT_DIG``); the value rounded (half to even) to 6, 7, 8 then 9 significant
+    digits is tried, the first that casts back to the same FLOAT wins (at each count the
+    nearest decimal, so it is the shortest and nearest one). ``round_even`` scales by
+    a power of ten that a double holds exactly only up to 10^22: values from 1e-14 to
+    1e27, every amount, are rounded so; others (and zero, NaN, infinity, which the
+    caller's check refuses when not finite) go through DuckDB's text. Checked against
+    numpy on 3.5M float32 values, every bit pattern's kind: no difference. The cost,
+    for FLOAT columns only: about 0.3 s of CPU per million values (a direct cast takes
+    0.01 s), measured on the 2-core machine; ordering the candidates as a count of
+    digits first, then one rounding, was no faster."""
+    value = f"CAST({col} AS DOUBLE)"
+    # try_cast: NULL for 0, NaN and infinity. DuckDB may compute a subexpression the
+    # CASE repeats for every row, those the first branch takes too (it did: a NaN
+    # failed the whole load), so no part may raise on any value.
+    scale = f"try_cast(floor(log10(abs({value}))) AS INTEGER)"
+    text = f"CAST(CAST({col} AS VARCHAR) AS DOUBLE)"
+    rounded = [f"round_even({value}, {digits - 1} - {scale})" for digits in (6, 7, 8, 9)]
+    tries = " ".join(f"WHEN try_cast({r} AS FLOAT) = {col} THEN {r}" for r in rounded)
+    return f"(CASE WHEN NOT abs({col}) BETWEEN 1e-14 AND 1e27 THEN {text} {tries} ELSE {text} END)"
 
 
 _COMMA_NUMBER = "'[+-]?[0-9]*,[0-9]+'"
