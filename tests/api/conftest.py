@@ -82,10 +82,12 @@ def start_server(
     settings: Settings | None = None,
     *,
     events_fast_path: bool = True,
-    program: str = PROGRAM,
+    program: str | None = None,
 ) -> tuple[Running, str]:
-    """A server of ``program`` (the YAML text) on ``db``, on a free port of 127.0.0.1."""
-    app = create_app(db.url, parse_program(program), settings or Settings(),
+    """A server of ``program`` (the YAML text; default: this module's ``PROGRAM``, read
+    at the call, so a test may patch it) on ``db``, on a free port of 127.0.0.1."""
+    text = PROGRAM if program is None else program
+    app = create_app(db.url, parse_program(text), settings or Settings(),
                      events_fast_path=events_fast_path)  # fmt: skip
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))

@@ -204,3 +204,34 @@ def test_a_crashed_requests_key_refused_on_takeover_is_freed(shop: Shop) -> None
         applied = c.post("/v1/events", json=VISIT, headers={"Idempotency-Key": "k"})
         assert (applied.status_code, applied.json()["points"]) == (201, {"points": 50})
     assert (shop.stored(), shop.count(LedgerTransaction)) == ({"k": ("done", 201)}, 1)
+
+
+def test_a_bulk_adjustment_in_an_unknown_currency_is_refused_whole_and_not_stored(
+    shop: Shop,
+) -> None:
+    bulk = {**STARS, "members": ["ann", "bob"]}
+    with shop.run(PROGRAM) as c:
+        for ref in ("ann", "bob"):
+            c.post("/v1/members", json={"id": ref})
+        refused = c.post("/v1/adjustments:bulk", json=bulk, headers={"Idempotency-Key": "b"})
+        assert (refused.status_code, refused.json()) == (422, {
+            "type": "https://fidelite.dev/problems/unknown_currency",
+            "title": "unknown currency", "status": 422, "code": "unknown_currency",
+            "detail": "program 'shop' has no currency 'stars'", "field": "currency",
+        })  # fmt: skip
+        zero = c.post("/v1/adjustments:bulk", json={**bulk, "points": 0, "currency": None},
+                      headers={"Idempotency-Key": "z"})  # fmt: skip
+        assert (zero.status_code, zero.json()["code"]) == (422, "invalid_request")
+    assert (shop.stored(), shop.count(LedgerTransaction)) == ({}, 0)
+    with shop.run(FIXED) as c:
+        answers = race(shop.url, shop.token, "POST", "/v1/adjustments:bulk", bulk, "b")
+        balances = [c.get(f"/v1/members/{ref}/balance", params={"currency": "stars"}).json()
+                    ["balances"][0]["available"] for ref in ("ann", "bob")]  # fmt: skip
+    firsts = [a for a in answers if a[0] == 200 and a[1] is None]
+    assert len(firsts) == 1
+    assert (firsts[0][2]["credited"], firsts[0][2]["refused"]) == (2, 0)
+    for status, replayed, body in [a for a in answers if a is not firsts[0]]:
+        assert (status, replayed, body) == (200, "true", firsts[0][2]) or (
+            status, body["code"]) == (409, "request_in_flight")  # fmt: skip
+    assert balances == [5, 5]
+    assert (shop.count(LedgerTransaction), shop.stored()) == (2, {"b": ("done", 200)})

@@ -96,15 +96,27 @@ class BulkAdjustmentResult(BaseModel):
     results: list[AdjustmentReceipt | BulkRefusal]
 
 
-def _adjust(svc: Services, who: Caller, member: str, points: int, reason: str,
-            currency: str | None, key: str,
-            expires_at: Any = None) -> AdjustmentReceipt:  # fmt: skip
+def _check(svc: Services, who: Caller, points: int, currency: str | None) -> None:
+    """Refuse an adjustment whatever the member: 0 points, over a support key's limit (a
+    setting), a currency the program does not have. Refusals of the request itself, so
+    not stored under its Idempotency-Key (:data:`~fidelite.api.idempotency.NOT_STORED`):
+    a bulk call checks them once, up front, instead of refusing every member with them
+    in an answer that would be replayed even after the program gains the currency."""
     if points == 0:
         raise Problem("invalid_request", "points: must not be 0", field="points")
     limit = svc.settings.support_adjustment_limit
     if who.role == "support" and abs(points) > limit:
         raise Problem("adjustment_over_limit", f"a support key may adjust at most {limit} "
                       "points at a time")  # fmt: skip
+    if currency is not None and currency not in {c.id for c in svc.program.currencies}:
+        raise Problem("unknown_currency", f"program {svc.program.id!r} has no currency "
+                      f"{currency!r}", field="currency")  # fmt: skip
+
+
+def _adjust(svc: Services, who: Caller, member: str, points: int, reason: str,
+            currency: str | None, key: str,
+            expires_at: Any = None) -> AdjustmentReceipt:  # fmt: skip
+    _check(svc, who, points, currency)
     receipt = svc.ledger.adjust(
         svc.program.id, member, svc.program.currency_of(currency), points, key=key,
         reason=reason, actor=who.actor, expires_at=expires_at, policy=svc.program.expiry,
@@ -135,9 +147,14 @@ def adjust_member(
 def adjust_bulk(
     body: BulkAdjustment, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
-    """Credit every listed member (or every member of a segment); one result each."""
+    """Credit every listed member (or every member of a segment); one result each.
+
+    Refused for every member at once, before anything is done, with 0 points
+    (``invalid_request``), over a support key's limit (``adjustment_over_limit``, 403) or
+    in a currency the program does not have (``unknown_currency``)."""
     if not key:
         raise Problem("invalid_request", "Idempotency-Key: required for bulk adjustments")
+    _check(svc, who, body.points, body.currency)
 
     def run() -> tuple[int, Any]:
         targets = body.members if body.members is not None else _segment(svc, body.segment or "")
