@@ -6,6 +6,7 @@ in it (UTC with a program id only). The installed script on a real SQLite file."
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,76 @@ def test_expire_reads_a_date_as_midnight_in_the_programs_time_zone(
         "as_of": "2027-12-01", "transactions": 1, "points": {"points": 10}}  # fmt: skip
     assert _job(db, "expire", "--as-of", "2027-12-02", "-p", program) == {
         "as_of": "2027-12-02", "transactions": 1, "points": {"points": 3}}  # fmt: skip
+
+
+def _balance(db: str, *args: str | Path) -> tuple[int, int]:
+    answer = json.loads(fidelite("ledger", "balance", "ann", *args, "-f", "json", db=db).stdout)
+    return answer["available"], answer["pending"]
+
+
+def test_balance_reads_a_date_as_midnight_in_the_programs_time_zone(
+    shop: tuple[Path, str],
+) -> None:
+    program, db = shop
+    # Paris midnight of 2026-03-01 is 2026-02-28T23:00Z: the 7 points are held 30 minutes
+    # more; midnight UTC (a program id only) is after the hold has ended
+    assert _balance(db, "--as-of", "2026-03-01", "-p", program) == (10, 7)
+    assert _balance(db, "--as-of", "2026-03-01", "--program-file", program) == (10, 7)
+    assert _balance(db, "--as-of", "2026-03-01", "-p", "shop") == (17, 0)
+    # a time with its offset is that instant, whatever the program option
+    assert _balance(db, "--as-of", "2026-03-01T00:00:00+01:00", "-p", "shop") == (10, 7)
+    assert _balance(db, "--as-of", "2026-03-01T00:00:00Z", "-p", program) == (17, 0)
+
+
+def _announced(db: str, *args: str | Path) -> list[tuple[int, str]]:
+    """Run ``webhooks expiring`` (30 days); every points.expiring event so far, by id:
+    the points and the expiry instant announced."""
+    fidelite("webhooks", "expiring", "--days", "30", *args, "-f", "json", db=db)
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        rows = conn.execute(
+            "SELECT payload FROM outbox WHERE event_type = 'points.expiring' ORDER BY id"
+        ).fetchall()
+    return [(json.loads(r[0])["points"], json.loads(r[0])["expires_at"]) for r in rows]
+
+
+@pytest.mark.parametrize("by_file", [True, False])
+def test_webhooks_expiring_reads_a_date_as_midnight_in_the_programs_time_zone(
+    shop: tuple[Path, str], by_file: bool
+) -> None:
+    """Given the program file, --as-of 2027-03-01 starts the window at Paris midnight
+    (2027-02-28T23:00Z), so it ends 30 days later at 2027-03-30T23:00Z: the 3 points
+    expiring at 00:30 in Paris on 1 March are within it, the 4 points expiring at
+    23:30Z on 30 March are not. With a program id, the window starts at midnight UTC."""
+    program, db = shop
+    for key, points, expires in (("e3", "3", "2027-02-28T23:30:00Z"),
+                                 ("e4", "4", "2027-03-30T23:30:00Z")):  # fmt: skip
+        fidelite("ledger", "earn", "ann", points, "-k", key, "-p", program,
+                 "--at", "2026-01-05", "--expires", expires, db=db)  # fmt: skip
+    if by_file:
+        assert _announced(db, "--as-of", "2027-03-01", "--program-file", program) == [
+            (3, "2027-02-28T23:30:00+00:00")
+        ]
+    else:
+        assert _announced(db, "--as-of", "2027-03-01", "-p", "shop") == [
+            (4, "2027-03-30T23:30:00+00:00")
+        ]
+
+
+def test_webhooks_expiring_keeps_a_time_with_its_offset_and_refuses_one_without(
+    shop: tuple[Path, str],
+) -> None:
+    program, db = shop
+    fidelite("ledger", "earn", "ann", "3", "-k", "e3", "-p", program, "--at", "2026-01-05",
+             "--expires", "2027-02-28T23:30:00Z", db=db)  # fmt: skip
+    refused = fidelite("webhooks", "expiring", "--as-of", "2027-03-01T00:00:00", "-p", program,
+                       "-f", "json", db=db, ok=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout)["error"] == {
+        "code": "usage",
+        "message": "--as-of: '2027-03-01T00:00:00' needs a UTC offset (e.g. "
+        "2027-03-01T00:00:00+01:00)",
+    }
+    assert _announced(db, "--as-of", "2027-03-01T00:00:00Z", "-p", program) == []
+    assert _announced(db, "--as-of", "2027-03-01T00:00:00+01:00", "-p", "shop") == [
+        (3, "2027-02-28T23:30:00+00:00")
+    ]

@@ -150,13 +150,13 @@ def test_expiring_follows_the_program_files_warn_days(dbfile: Path, tmp_path: Pa
     db.dispose()
     job = ["webhooks", "expiring", "--program-file", str(program)]
     # ann's points lapse on 2 December 10:00: 11 days after 21 November 10:00
-    assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00") == {
+    assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00Z") == {
         "announced": 0, "days": 10, "program": "shop",
     }  # fmt: skip
-    assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00", "--days", "11") == {
+    assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00Z", "--days", "11") == {
         "announced": 1, "days": 11, "program": "shop",
     }  # fmt: skip
-    assert cli(dbfile, *job, "--as-of", "2026-11-22T10:00:00")["announced"] == 0  # once
+    assert cli(dbfile, *job, "--as-of", "2026-11-22T10:00:00Z")["announced"] == 0  # once
     off = tmp_path / "off.yaml"
     off.write_text(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 0}\n")
     quiet = cli(dbfile, "webhooks", "expiring", "--program-file", str(off), "--as-of", "2026-11-30")
@@ -184,7 +184,7 @@ def test_expiring_at_the_calendars_ends(dbfile: Path, tmp_path: Path) -> None:
         error = cli(dbfile, *job, value, code=2)["error"]
         assert error == {
             "code": "usage",
-            "message": f"--as-of: {value} is outside the calendar once in UTC",
+            "message": f"--as-of: {value!r} is outside the calendar once in UTC",
         }
     with db.read() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM outbox")).scalar_one() == outbox

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
@@ -125,3 +126,87 @@ def test_an_event_that_earns_nothing_moves_the_warning(wdb: Database) -> None:
     ] == [
         (120, "2026-12-15T10:00:00+00:00", "2026-11-15T10:00:00+00:00"),
     ]
+
+
+HELD = parse_program(
+    PROGRAM + "expiry: {mode: after_earning, months: 1}\n"
+    "pending: {days: 14, event_types: [purchase]}\n"
+)
+
+
+def owing_ten(p: EventProcessor, member: str, at: str) -> None:
+    """``member`` joins and owes 10 points: a gift of 10, spent, then clawed back."""
+    p.ledger.create_member("shop", member)
+    gift = p.ledger.earn("shop", member, "points", 10, key=f"gift-{member}", at=at)
+    p.ledger.spend("shop", member, "points", 10, key=f"mug-{member}", at=at)
+    p.ledger.reverse("shop", gift.transaction_id, key=f"claw-{member}", shortfall="debt", at=at)
+
+
+def soon(p: EventProcessor, member: str, as_of: str) -> tuple[int, int, int, int]:
+    b = p.ledger.balance("shop", member, "points", as_of=utc(as_of), soon_days=30)
+    return (b.available, b.pending, b.expiring_soon, b.debt)
+
+
+def test_points_whose_hold_ended_are_announced_before_their_release(wdb: Database) -> None:
+    """ann's purchase earns 40 points held until 16 November 11:00 and expiring on
+    2 December 11:00; she owes 10, which the release repays first. Once the hold has
+    ended, the warning announces the 30 points her balance counts, before the release
+    job has run; after it has, nothing is announced again."""
+    p = EventProcessor(wdb, HELD)
+    owing_ten(p, "ann", "2026-11-02T10:00:00+00:00")
+    p.process(purchase("p1", "ann", "40.00", at="2026-11-02T11:00:00+00:00"))
+    before = count(wdb, outbox)
+    assert announce_expiring(wdb, "shop", utc("2026-11-16T10:59:59")) == 0  # still held
+    assert soon(p, "ann", "2026-11-16T10:59:59") == (0, 40, 0, 10)
+    assert announce_expiring(wdb, "shop", utc("2026-11-16T11:00:00")) == 1
+    assert soon(p, "ann", "2026-11-16T11:00:00") == (30, 0, 30, 0)
+    with wdb.read() as conn:
+        lot_id, state = conn.execute(text("SELECT id, state FROM lots WHERE points = 40")).one()
+    assert state == "pending"  # the release is not written yet
+    expected = {"member": "ann", "currency": "points", "points": 30, "lot_id": lot_id,
+                "expires_at": "2026-12-02T11:00:00+00:00", "cause": "date"}  # fmt: skip
+    assert expiring_payloads(wdb, before) == [expected]
+    report = p.ledger.release_due("shop", utc("2026-11-17T00:00:00"))
+    assert (report.transactions, report.points) == (1, {"points": 40})  # 10 repaid the debt
+    assert soon(p, "ann", "2026-11-17T00:00:00") == (30, 0, 30, 0)
+    assert announce_expiring(wdb, "shop", utc("2026-11-17T00:00:00")) == 0  # not twice
+    assert expiring_payloads(wdb, before) == [expected]
+
+
+def test_a_released_hold_is_announced_with_the_same_points(wdb: Database) -> None:
+    """The release job ran first: the lot is available, and announced as before."""
+    p = EventProcessor(wdb, HELD)
+    owing_ten(p, "ann", "2026-11-02T10:00:00+00:00")
+    p.process(purchase("p1", "ann", "40.00", at="2026-11-02T11:00:00+00:00"))
+    before = count(wdb, outbox)
+    assert p.ledger.release_due("shop", utc("2026-11-16T11:00:00")).transactions == 1
+    assert announce_expiring(wdb, "shop", utc("2026-11-16T11:00:00")) == 1
+    assert announce_expiring(wdb, "shop", utc("2026-11-17T00:00:00")) == 0
+    assert [
+        (e["member"], e["points"], e["expires_at"]) for e in expiring_payloads(wdb, before)
+    ] == [
+        ("ann", 30, "2026-12-02T11:00:00+00:00"),
+    ]
+
+
+def test_inactivity_warnings_count_points_whose_hold_ended(wdb: Database) -> None:
+    """ann's last activity, a purchase on 2 November 10:00, earns 120 points held for
+    7 days; she owes 10. The lapse on 2 December 10:00 will take the 110 points her
+    release leaves: announced 10 days before, release job run or not, once."""
+    p = EventProcessor(wdb, parse_program(PROGRAM + "expiry: {mode: inactivity, months: 1, "
+                                          "warn_days: 10}\npending: {days: 7, event_types: "
+                                          "[purchase]}\n"))  # fmt: skip
+    owing_ten(p, "ann", "2026-11-01T10:00:00+00:00")
+    p.process(purchase("p1", "ann", "120.00", at="2026-11-02T10:00:00+00:00"))
+    before = count(wdb, outbox)
+    assert announce(wdb, "2026-11-22T10:00:00") == 1
+    b = p.ledger.balance("shop", "ann", "points", as_of=utc("2026-11-22T10:00:00"),
+                         soon_days=10, policy=POLICY, zone=UTC_ZONE)  # fmt: skip
+    assert (b.available, b.pending, b.expiring_soon, b.debt) == (110, 0, 110, 0)
+    assert p.ledger.release_due("shop", utc("2026-11-22T10:00:00")).transactions == 1
+    assert announce(wdb, "2026-11-23T00:00:00") == 0
+    assert expiring_payloads(wdb, before) == [
+        {"member": "ann", "currency": "points", "points": 110,
+         "expires_at": "2026-12-02T10:00:00+00:00", "lot_id": None, "cause": "inactivity",
+         "last_activity": "2026-11-02T10:00:00+00:00"},
+    ]  # fmt: skip

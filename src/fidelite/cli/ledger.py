@@ -20,7 +20,14 @@ from fidelite.cli.options import (
     TableJsonOption,
 )
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
-from fidelite.cli.policy import JobProgram, JobProgramOption, ProgramFileOption, job_program
+from fidelite.cli.policy import (
+    JOB_AS_OF_HELP,
+    JobProgram,
+    JobProgramOption,
+    ProgramFileOption,
+    job_moment,
+    job_program,
+)
 from fidelite.cli.processor import moment, progress_bar
 from fidelite.ledger import Receipt, Shortfall, check_invariants
 from fidelite.program.policy import ExpiryMode
@@ -34,10 +41,6 @@ AtOption = typer.Option(
     None, "--at", help="Business time (ISO 8601 with zone, or a date). Default: now."
 )
 UTC_ZONE = ZoneInfo("UTC")
-JOB_AS_OF_HELP = (
-    "a date is its midnight in the program's time zone when the program file is given "
-    "(--program FILE or --program-file), as for `fidelite tier review`; else midnight UTC."
-)
 
 
 def _moment(text: str | None, option: str, fmt: OutputFormat) -> datetime | None:
@@ -45,13 +48,6 @@ def _moment(text: str | None, option: str, fmt: OutputFormat) -> datetime | None
     that is not ISO 8601, lacks an offset or leaves the calendar once in UTC is a usage
     error naming the option, before anything is read or written."""
     return None if text is None else moment(text, option, UTC_ZONE, fmt)
-
-
-def _job_moment(text: str, target: JobProgram, fmt: OutputFormat) -> datetime:
-    """A daily job's ``--as-of``: a date is its midnight in the program's time zone when
-    the program file is known (the days the program's expiry dates and tier reviews fall
-    on, as ``tier review`` reads it), else midnight UTC."""
-    return moment(text, "--as-of", target.zone or UTC_ZONE, fmt)
 
 
 def _instant(value: datetime, zone: ZoneInfo | None) -> str:
@@ -112,7 +108,9 @@ def balance(
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
     currency: str = CurrencyOption,
-    as_of: str | None = typer.Option(None, "--as-of", help="Date or time (default: now)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=f"Date or time (default: now): {JOB_AS_OF_HELP}"
+    ),
     soon_days: int = typer.Option(30, help="Window for 'expiring soon', in days."),
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
@@ -123,15 +121,22 @@ def balance(
     the program file (--program-file) so that points that lapsed are not counted as
     available either, even before the expiry job has moved them out.
 
-    The next expiry is shown as an instant with its offset, in the program's time zone
-    when the program file is given (--program FILE or --program-file), else in UTC.
+    Pending points whose hold has ended by --as-of are counted as available (and in
+    expiring soon) before the release job writes their release, debt repaid first.
+
+    A date given as --as-of is its midnight in the program's time zone when the program
+    file is given (--program FILE or --program-file), as for `fidelite ledger expire`;
+    with a program id only the zone is unknown, so it is midnight UTC (give a time with
+    its offset, e.g. 2026-12-31T00:00:00+01:00, to ask for another instant). The next
+    expiry is shown as an instant with its offset, in the program's time zone when the
+    program file is given, else in UTC.
 
     Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
 
     Example: fidelite ledger balance CARD-0001 --program-file program.yaml
     """
-    when = _moment(as_of, "--as-of", fmt)
     target = job_program(program, program_file, fmt)
+    when = None if as_of is None else job_moment(as_of, target, fmt)
     ledger = open_ledger(db, fmt)
     b = run(
         lambda: ledger.balance(target.id, member, currency, as_of=when, soon_days=soon_days,
@@ -398,7 +403,7 @@ def expire(
     Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
     """
     target = job_program(program, program_file, fmt)
-    when = _job_moment(as_of, target, fmt)
+    when = job_moment(as_of, target, fmt)
     ledger = open_ledger(db, fmt)
     report = _job(
         "expiring points",
@@ -455,7 +460,7 @@ def release_due(
     Example: fidelite ledger release-due --as-of 2026-12-01 --program program.yaml
     """
     target = job_program(program, program_file, fmt)
-    when = _job_moment(as_of, target, fmt) if as_of is not None else datetime.now(UTC)
+    when = job_moment(as_of, target, fmt) if as_of is not None else datetime.now(UTC)
     ledger = open_ledger(db, fmt)
     report = _job(
         "releasing points", lambda p: ledger.release_due(target.id, when, progress=p), fmt

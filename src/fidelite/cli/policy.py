@@ -10,6 +10,7 @@ program id then defaults to the file's ``id``, and an explicit ``--program`` mus
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,10 +18,16 @@ import typer
 
 from fidelite.cli.options import is_program_id, missing_program_file
 from fidelite.cli.output import OutputFormat, fail
+from fidelite.cli.processor import moment
 from fidelite.program import ProgramError, load_program
 from fidelite.program.policy import ExpiryPolicy
 
 DEFAULT_PROGRAM = "default"
+UTC_ZONE = ZoneInfo("UTC")
+JOB_AS_OF_HELP = (
+    "a date is its midnight in the program's time zone when the program file is given "
+    "(--program FILE or --program-file), as for `fidelite tier review`; else midnight UTC."
+)
 
 JobProgramOption = typer.Option(
     None,
@@ -87,3 +94,12 @@ def job_program(program: str | None, program_file: Path | None, fmt: OutputForma
             field="program",
         )
     return JobProgram(definition.id, definition.expiry, definition.zone, program_file)
+
+
+def job_moment(text: str, target: JobProgram, fmt: OutputFormat) -> datetime:
+    """A job's ``--as-of`` in UTC: a date is its midnight in the program's time zone
+    when the program file is known (the days the program's expiry dates, holds and tier
+    reviews fall on, as ``tier review`` reads it), else midnight UTC (a program id alone
+    does not tell the zone); a time keeps its offset, and one without offset is a usage
+    error naming the option (the machine's zone would decide it silently)."""
+    return moment(text, "--as-of", target.zone or UTC_ZONE, fmt)

@@ -17,9 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import DbOption, FormatOption, ProgramOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
-from fidelite.cli.policy import JobProgramOption, ProgramFileOption, job_program
+from fidelite.cli.policy import (
+    JOB_AS_OF_HELP,
+    JobProgramOption,
+    ProgramFileOption,
+    job_moment,
+    job_program,
+)
 from fidelite.cli.processor import REPLAYED, KeyOption
-from fidelite.engine.calendar import in_utc
 from fidelite.ledger import idempotency
 from fidelite.store import Database
 from fidelite.webhooks import (
@@ -50,15 +55,6 @@ AllowPrivateOption = typer.Option(
 
 def _db(db: str | None, fmt: OutputFormat) -> Database:
     return open_ledger(db, fmt).db
-
-
-def _instant(value: datetime, option: str, fmt: OutputFormat) -> datetime:
-    """A time option in UTC (one without offset is UTC); a usage error naming the option
-    when that falls outside the calendar (9999-12-31T23:00:00-05:00 is in year 10000)."""
-    try:
-        return in_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
-    except ValueError as exc:
-        fail(f"{option}: {exc}", code="usage", fmt=fmt)
 
 
 def _run(action: Callable[[], T], fmt: OutputFormat) -> T:
@@ -269,7 +265,9 @@ def expiring(
         help="Announce points expiring within N days (default: the program file's "
         "warn_days, else 30; 0 announces nothing).",
     ),
-    as_of: datetime | None = typer.Option(None, help="Business time (default: now, UTC)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help=f"Business date or time (default: now): {JOB_AS_OF_HELP}"
+    ),
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
     db: str | None = DbOption,
@@ -281,12 +279,20 @@ def expiring(
     is the program's warn_days (--days overrides it) and, under an inactivity policy,
     members whose points lapse within it are announced too (one event per currency).
 
+    Points are counted as `ledger balance` counts them: pending points whose hold has
+    ended by --as-of are announced (debt repaid first) even before `ledger release-due`
+    writes their release, and each point once, whichever job runs first.
+
+    A date given as --as-of is its midnight in the program's time zone when the program
+    file is given, as for `fidelite ledger expire`; with a program id only the zone is
+    unknown, so it is midnight UTC. A time needs its offset (2027-03-01T00:00:00+01:00).
+
     Example: fidelite webhooks expiring --days 30 --program shop
 
     Example: fidelite webhooks expiring --program-file program.yaml --format json
     """
-    when = datetime.now(UTC) if as_of is None else _instant(as_of, "--as-of", fmt)
     target = job_program(program, program_file, fmt)
+    when = datetime.now(UTC) if as_of is None else job_moment(as_of, target, fmt)
     window = warning_days(days, target.policy)
     written = announce_expiring(_db(db, fmt), target.id, when, days=window,
                                 policy=target.policy, zone=target.zone)  # fmt: skip

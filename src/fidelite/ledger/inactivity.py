@@ -39,7 +39,14 @@ from sqlalchemy import Connection, bindparam, text
 
 from fidelite.engine.calendar import shifted
 from fidelite.engine.expiry import Lapse, inactivity_deadline, inactivity_lapse
-from fidelite.ledger.state import HOLD_ENDED, SPENDING_ORDER, OpenLot
+from fidelite.ledger.state import (
+    HOLD_ENDED,
+    SPENDING_ORDER,
+    OpenLot,
+    ended_hold_lots,
+    member_debt,
+    released_shares,
+)
 from fidelite.program.policy import ExpiryMode, ExpiryPolicy
 from fidelite.store.tables import UTCDateTime
 
@@ -146,10 +153,13 @@ _LAST_MEMBER_ACTIVITY = (
 )
 
 _HELD_SINCE = text(
-    "SELECT m.ref, l.currency, l.earned_at, l.expires_at, l.remaining FROM lots l "
-    "JOIN members m ON m.id = l.member_id WHERE l.member_id = :m "
-    "AND l.state = 'available' ORDER BY l.currency, l.id"
+    "SELECT currency, earned_at, expires_at, remaining FROM lots WHERE member_id = :m "
+    "AND state = 'available' ORDER BY currency, id"
 ).columns(earned_at=_T, expires_at=_T)
+
+_ENDED_CURRENCIES = text(
+    f"SELECT DISTINCT currency FROM lots WHERE member_id = :m AND {HOLD_ENDED} ORDER BY currency"
+).bindparams(*_times("at"))
 
 
 @dataclass(frozen=True)
@@ -321,26 +331,47 @@ def lapsing_within(
 
     The deadline follows the member's last activity at or before ``as_of``. Lots with
     their own expiry date at or before the deadline are left out (they go first, by
-    date, and are announced as such).
+    date, and are announced as such). Held points are counted as the balance counts
+    them: pending lots whose hold has ended by ``as_of`` are held as their release will
+    leave them (debt repaid first), whether or not the release is written yet.
     """
     lo = rule.latest_unlapsed(as_of)
     found: list[Lapsing] = []
     for member_id, last in conn.execute(_LAST_ACTIVITY, {"p": program_id, "lo": lo, "at": as_of}):
         deadline = inactivity_deadline(rule.policy, last, rule.zone)  # None: past the calendar
         if deadline is not None and as_of < deadline <= until:
-            found.extend(_held_by(conn, int(member_id), last, deadline))
+            found.extend(_held_by(conn, int(member_id), last, deadline, as_of))
     return found
 
 
-def _held_by(conn: Connection, member_id: int, last: datetime, deadline: datetime) -> list[Lapsing]:
-    totals: dict[tuple[str, str], int] = {}
-    for ref, currency, earned_at, expires_at, remaining in conn.execute(
-        _HELD_SINCE, {"m": member_id}
-    ):
+def _held_by(
+    conn: Connection, member_id: int, last: datetime, deadline: datetime, as_of: datetime
+) -> list[Lapsing]:
+    totals: dict[str, int] = {}
+    for currency, earned_at, expires_at, points in _held_lots(conn, member_id, as_of):
         if earned_at <= last and (expires_at is None or expires_at > deadline):
-            key = (str(ref), str(currency))
-            totals[key] = totals.get(key, 0) + int(remaining)
+            totals[currency] = totals.get(currency, 0) + points
+    if not totals:
+        return []
+    ref = conn.execute(text("SELECT ref FROM members WHERE id = :m"), {"m": member_id})
+    member_ref = str(ref.scalar_one())
     return [
-        Lapsing(member_id, ref, currency, points, last, deadline)
-        for (ref, currency), points in totals.items()
+        Lapsing(member_id, member_ref, currency, points, last, deadline)
+        for currency, points in sorted(totals.items())
+        if points
     ]
+
+
+def _held_lots(
+    conn: Connection, member_id: int, as_of: datetime
+) -> list[tuple[str, datetime, datetime | None, int]]:
+    """``(currency, earned_at, expires_at, points)`` of every lot the member holds at
+    ``as_of``: available lots, and pending lots whose hold has ended then, with the
+    points their release leaves once it has repaid the member's debt."""
+    held = [(str(c), e, x, int(r)) for c, e, x, r in conn.execute(_HELD_SINCE, {"m": member_id})]
+    ended = conn.execute(_ENDED_CURRENCIES, {"m": member_id, "at": as_of}).scalars().all()
+    for currency in ended:
+        lots = ended_hold_lots(conn, member_id, currency, as_of)
+        for lot, share in released_shares(lots, member_debt(conn, member_id, currency)):
+            held.append((str(currency), lot.earned_at, lot.expires_at, share))
+    return held

@@ -55,7 +55,9 @@ from fidelite.ledger.state import (
     ended_holds,
     lot_of,
     member_accounts,
+    member_debt,
     program_accounts,
+    released_shares,
     restorable_draws,
     spendable_lots,
     unclaimed_expiry,
@@ -708,8 +710,9 @@ class Ledger:
             coming = coming_lapse(conn, program_id, subject.member_id, subject.member_ref,
                                   rule, when)  # fmt: skip
         held_now = _held_lots(conn, subject, when, horizon, last, coming)
-        for lot in ended_hold_lots(conn, subject.member_id, currency, when):
-            held_now.release(lot, when, horizon, last, coming)
+        ended = ended_hold_lots(conn, subject.member_id, currency, when)
+        for lot, share in released_shares(ended, held_now.debt):
+            held_now.release(lot, share, when, horizon, last, coming)
         return Balance(
             member_ref=subject.member_ref,
             currency=currency,
@@ -1000,19 +1003,19 @@ class _Held:
     def release(
         self,
         lot: EndedHold,
+        left: int,
         when: datetime,
         horizon: datetime,
         last: datetime | None,
         coming: Lapse | None = None,
     ) -> None:
-        """Count ``lot`` released at ``when``: it repays debt first, as its release does;
-        the rest is available unless past its date at ``when`` or earned at or before
-        ``last``, the last activity of the member's inactivity lapse (then it is gone,
-        as the expiry job will find it once released); it expires at its date or at the
-        deadline of the ``coming`` lapse, whichever is first."""
-        repay = min(lot.remaining, self.debt)
-        self.debt -= repay
-        left = lot.remaining - repay
+        """Count ``lot`` released at ``when``, leaving ``left`` points once it has repaid
+        debt first, as its release does (:func:`~fidelite.ledger.state.released_shares`);
+        those are available unless past its date at ``when`` or earned at or before
+        ``last``, the last activity of the member's inactivity lapse (then they are gone,
+        as the expiry job will find them once released); they expire at its date or at
+        the deadline of the ``coming`` lapse, whichever is first."""
+        self.debt -= lot.remaining - left
         expires = lot.expires_at
         if not left or (expires is not None and expires <= when):
             return
@@ -1070,15 +1073,9 @@ def _held_lots(
                                bindparam("d", type_=UTCDateTime()))  # fmt: skip
         params |= {"l": coming.last_activity, "d": coming.deadline}
     row = conn.execute(stmt, params).one()
-    debt = conn.execute(
-        text(
-            "SELECT COALESCE(SUM(balance), 0) FROM accounts "
-            "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
-        ),
-        {"m": subject.member_id, "c": subject.currency},
-    ).scalar_one()
+    debt = member_debt(conn, subject.member_id, subject.currency)
     dated = _utc(row[3]) if row[3] is not None else None
-    counted = _Held(int(row[0]), int(row[1]), int(row[2]), dated, -int(debt))
+    counted = _Held(int(row[0]), int(row[1]), int(row[2]), dated, debt)
     if coming is not None and int(row[4]):
         counted.expiring_soon -= int(row[5])  # counted at the deadline instead of their date
         counted.expiring(int(row[4]), coming.deadline, horizon)

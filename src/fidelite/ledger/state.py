@@ -167,6 +167,36 @@ def ended_hold_lots(
     return [EndedHold(int(r[0]), int(r[1]), _as_utc(r[2]) or at, _as_utc(r[3])) for r in rows]
 
 
+def member_debt(conn: Connection, member_id: int, currency: str) -> int:
+    """Points the member owes in ``currency`` (>= 0; 0 before their accounts exist).
+
+    A read only: unlike :func:`member_accounts` it creates no account."""
+    owed = conn.execute(
+        text(
+            "SELECT COALESCE(SUM(balance), 0) FROM accounts "
+            "WHERE member_id = :m AND currency = :c AND kind = 'debt'"
+        ),
+        {"m": member_id, "c": currency},
+    ).scalar_one()
+    return -int(owed)
+
+
+def released_shares(lots: list[EndedHold], debt: int) -> list[tuple[EndedHold, int]]:
+    """Each ended hold with the points its release leaves available: a release repays
+    the member's ``debt`` first, so the debt is taken from the lots in the order given
+    (lot order, the order :func:`ended_hold_lots` returns and the releases are written
+    in) until it is repaid; a lot's remaining less its share is what it repays.
+
+    The one rule by which the balance and the ``points.expiring`` warnings both count
+    ended holds, so that both count a point as its release will leave it."""
+    shares = []
+    for lot in lots:
+        repay = min(lot.remaining, debt)
+        debt -= repay
+        shares.append((lot, lot.remaining - repay))
+    return shares
+
+
 @dataclass(frozen=True)
 class UnsettledLot:
     """An open lot whose account is not what the member truly holds at some time:

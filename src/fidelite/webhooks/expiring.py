@@ -2,14 +2,24 @@
 
 Run daily (``fidelite webhooks expiring``) before the expiry job. Two causes:
 
-* ``date``: every available lot whose expiry date falls in ``(as_of, as_of + days]``
-  gets one outbox event (dedup key ``points.expiring:<lot id>``);
+* ``date``: every lot the member holds at ``as_of`` whose expiry date falls in
+  ``(as_of, as_of + days]`` gets one outbox event (dedup key
+  ``points.expiring:<lot id>``);
 * ``inactivity`` (when the program's policy is given and expires by inactivity): every
   member whose inactivity deadline — months after their last activity at or before
   ``as_of``, see :mod:`fidelite.ledger.inactivity` — falls in that window gets one event
   per currency with the points that would lapse (dedup key
   ``points.expiring:inactivity:<member id>:<currency>:<deadline>``). A member who acts
   again moves the deadline, so the next warning is a new event.
+
+Points held are counted as the member's balance counts them
+(:meth:`fidelite.ledger.Ledger.balance`): available lots, and pending lots whose hold
+has ended by ``as_of`` with the points their release will leave once it has repaid the
+member's debt (:func:`~fidelite.ledger.state.released_shares`), whether or not
+``ledger release-due`` has written that release yet. A lot is pending or available,
+never both, and its event's dedup key is the same either way: each point is announced
+once, whichever of the two jobs runs first. A hold that ends later in the window is
+not held yet at ``as_of``: the first run after it has ended announces it.
 
 ``days`` defaults to the policy's ``warn_days`` (30 without a policy); ``0`` announces
 nothing. A re-run announces nothing twice; one run writes its events in one transaction.
@@ -25,19 +35,32 @@ from sqlalchemy import Connection, bindparam, text
 
 from fidelite.engine.calendar import shifted
 from fidelite.ledger.inactivity import Inactivity, lapsing_within
+from fidelite.ledger.state import HOLD_ENDED, ended_hold_lots, member_debt, released_shares
 from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
 from fidelite.webhooks.events import POINTS_EXPIRING
 from fidelite.webhooks.outbox import record
 
-_DUE = text(
-    "SELECT l.id, m.ref, l.currency, l.remaining, l.expires_at FROM lots l "
-    "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p AND l.state = 'available' "
-    "AND l.expires_at IS NOT NULL AND l.expires_at > :start AND l.expires_at <= :end "
-    "ORDER BY m.id, l.id"
-).bindparams(bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
-_DUE_TYPED = _DUE.columns(expires_at=UTCDateTime())
+_WINDOW = (bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
+_DUE = (
+    text(
+        "SELECT l.member_id, l.id, m.ref, l.currency, l.remaining, l.expires_at FROM lots l "
+        "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p "
+        "AND l.state = 'available' AND l.expires_at IS NOT NULL AND l.expires_at > :start "
+        "AND l.expires_at <= :end ORDER BY m.id, l.id"
+    )
+    .bindparams(*_WINDOW)
+    .columns(expires_at=UTCDateTime())
+)
+# Members and currencies with a pending lot whose hold has ended at :at (the start of the
+# window) and whose expiry date falls in the window.
+_ENDED = text(
+    "SELECT h.member_id, m.ref, h.currency FROM (SELECT DISTINCT member_id, currency "
+    f"FROM lots WHERE program_id = :p AND {HOLD_ENDED} AND expires_at > :start "
+    "AND expires_at <= :end) h JOIN members m ON m.id = h.member_id "
+    "ORDER BY h.member_id, h.currency"
+).bindparams(*_WINDOW, bindparam("at", type_=UTCDateTime()))
 
 Announcement = tuple[str, str, dict[str, Any]]
 """An event to write: member reference, dedup key, payload."""
@@ -83,20 +106,35 @@ def announce_expiring(
 
 
 def _dated(conn: Connection, program_id: str, start: datetime, end: datetime) -> list[Announcement]:
-    found = []
-    for lot_id, ref, currency, remaining, expires_at in conn.execute(
-        _DUE_TYPED, {"p": program_id, "start": start, "end": end}
-    ):
-        payload = {
-            "member": ref,
-            "currency": currency,
-            "points": int(remaining),
-            "expires_at": expires_at.isoformat(),
-            "lot_id": int(lot_id),
-            "cause": "date",
-        }
-        found.append((str(ref), f"{POINTS_EXPIRING}:{lot_id}", payload))
-    return found
+    """One announcement per held lot expiring in ``(start, end]``, by member then lot:
+    available lots with their remaining points, and lots whose hold has ended at
+    ``start`` with the points their release will leave (as the balance counts them)."""
+    window = {"p": program_id, "start": start, "end": end}
+    lots: list[tuple[int, int, str, str, int, datetime]] = [
+        (int(member_id), int(lot_id), str(ref), str(currency), int(remaining), expires_at)
+        for member_id, lot_id, ref, currency, remaining, expires_at in conn.execute(_DUE, window)
+    ]
+    for member_id, ref, currency in conn.execute(_ENDED, window | {"at": start}).all():
+        ended = ended_hold_lots(conn, int(member_id), currency, start)
+        for lot, share in released_shares(ended, member_debt(conn, int(member_id), currency)):
+            expires_at = lot.expires_at
+            if share and expires_at is not None and start < expires_at <= end:
+                lots.append((int(member_id), lot.id, str(ref), str(currency), share, expires_at))
+    return [_lot_announcement(*lot[1:]) for lot in sorted(lots, key=lambda lot: lot[:2])]
+
+
+def _lot_announcement(
+    lot_id: int, ref: str, currency: str, points: int, expires_at: datetime
+) -> Announcement:
+    payload = {
+        "member": ref,
+        "currency": currency,
+        "points": points,
+        "expires_at": expires_at.astimezone(UTC).isoformat(),
+        "lot_id": lot_id,
+        "cause": "date",
+    }
+    return ref, f"{POINTS_EXPIRING}:{lot_id}", payload
 
 
 def _inactive(
