@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
-from fidelite.api.idempotency import request_hash
+from fidelite.api.idempotency import request_hash, run_once
 from fidelite.api.keys import create_key
+from fidelite.api.problems import Problem
 from fidelite.api.tables import api_requests
 from fidelite.engine import Event
 from fidelite.store import Database
@@ -235,3 +236,31 @@ def test_a_bulk_adjustment_in_an_unknown_currency_is_refused_whole_and_not_store
             status, body["code"]) == (409, "request_in_flight")  # fmt: skip
     assert balances == [5, 5]
     assert (shop.count(LedgerTransaction), shop.stored()) == (2, {"b": ("done", 200)})
+
+
+def test_a_refusal_frees_only_its_own_claim_of_the_key(db: Database) -> None:
+    """A request slower than the lease, whose key another request took over meanwhile,
+    is refused (not stored): the key stays the other request's (in flight), so a third
+    copy cannot start beside it. A request refused with its own claim frees the key."""
+
+    def refuse(took_over: bool) -> Any:
+        def run() -> tuple[int, Any]:
+            if took_over:  # a retry after the lease: the key's row is claimed anew
+                later = datetime.now(UTC) + timedelta(seconds=1)
+                with db.write() as conn:
+                    conn.execute(update(api_requests)
+                                 .where(api_requests.c.idem_key == "slow")
+                                 .values(updated_at=later))  # fmt: skip
+            raise Problem("unknown_currency", "program 'shop' has no currency 'stars'")
+
+        return run
+
+    def rows() -> dict[str, tuple[str, int | None]]:
+        with db.read() as conn:
+            return {r.idem_key: (r.state, r.status_code)
+                    for r in conn.execute(select(api_requests))}  # fmt: skip
+
+    own = run_once(db, "shop", "own", "POST /v1/adjustments:bulk", {}, refuse(False))
+    assert (own.status_code, rows()) == (422, {})
+    slow = run_once(db, "shop", "slow", "POST /v1/adjustments:bulk", {}, refuse(True))
+    assert (slow.status_code, rows()) == (422, {"slow": ("in_flight", None)})

@@ -107,16 +107,16 @@ def run_once(
         return _answer(*_outcome(run))
     check_key(key)
     digest = request_hash(route, body)
-    replay = _claim(db, program_id, key, route, digest, lease_seconds)
-    if replay is not None:
-        return _answer(replay.status, replay.body, replayed=True)
+    claimed = _claim(db, program_id, key, route, digest, lease_seconds)
+    if isinstance(claimed, Replay):
+        return _answer(claimed.status, claimed.body, replayed=True)
     try:
         status, payload = _outcome(run)
     except BaseException:
-        _release(db, program_id, key)
+        _release(db, program_id, key, claimed)
         raise
     if not kept(status, payload):  # nothing written: the key is free for the retry
-        _release(db, program_id, key)
+        _release(db, program_id, key, claimed)
         return _answer(status, payload)
     with db.write() as conn:
         _store_in(conn, program_id, key, status, payload)
@@ -275,8 +275,9 @@ def _answer(status: int, payload: Any, replayed: bool = False) -> JSONResponse:
 
 def _claim(
     db: Database, program_id: str, key: str, route: str, digest: str, lease_seconds: float
-) -> Replay | None:
-    """Record the key as in flight; or return the stored answer / raise 409 or 422."""
+) -> Replay | datetime:
+    """Record the key as in flight and return the time it was claimed at (its row's
+    ``updated_at``); or return the stored answer / raise 409 or 422."""
     now = datetime.now(UTC)
     row_values = {"program_id": program_id, "idem_key": key, "route": route,
                   "request_hash": digest, "state": "in_flight", "created_at": now,
@@ -284,21 +285,21 @@ def _claim(
     try:
         with db.write() as conn:
             conn.execute(insert(api_requests), row_values)
-        return None
+        return now
     except IntegrityError:
         pass
     with db.write() as conn:
         row = stored_requests(conn, program_id, [key]).get(key)
         if row is None:  # released meanwhile: claim it now
             conn.execute(insert(api_requests), row_values)
-            return None
+            return now
         replay = admit(row, digest, now, lease_seconds)
         if replay is not None:
             return replay
         conn.execute(update(api_requests).where(
             api_requests.c.program_id == program_id, api_requests.c.idem_key == key
         ).values(updated_at=now))  # fmt: skip
-    return None
+    return now
 
 
 def store_answer(
@@ -328,11 +329,13 @@ def _store_in(conn: Connection, program_id: str, key: str, status: int, payload:
              updated_at=datetime.now(UTC)))  # fmt: skip
 
 
-def _release(db: Database, program_id: str, key: str) -> None:
+def _release(db: Database, program_id: str, key: str, claimed: datetime) -> None:
+    """Free the key this request claimed at ``claimed``: not a key another request took
+    over meanwhile (after the lease), which is that request's to answer or free."""
     with db.write() as conn:
         conn.execute(delete(api_requests).where(
             api_requests.c.program_id == program_id, api_requests.c.idem_key == key,
-            api_requests.c.state == "in_flight",
+            api_requests.c.state == "in_flight", api_requests.c.updated_at == claimed,
         ))  # fmt: skip
 
 
