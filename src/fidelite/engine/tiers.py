@@ -15,7 +15,9 @@ so it undoes at once an upgrade its purchase unlocked that the rest of the membe
 activity never earned (back to the level held before, with its dates), dates it later
 if only later activity did, and writes the re-qualifications, grace periods and
 downgrades that went otherwise without the purchase; the member's dates are then the
-ones those steps give, and each entry is dated at the refund.
+ones those steps give, and each entry is dated at the refund. A manual assignment is
+a fact the refund does not undo: the history is played again from the latest one
+(:class:`Assignment`), which set the level whatever came before it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,17 @@ class TierState:
     review_at: datetime | None = None
     grace_until: datetime | None = None
     assigned_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A manual assignment on the member's timeline: ``tier`` from ``at`` to ``until``
+    (it may have ended earlier in fact, replaced by an upgrade the refund may undo)."""
+
+    at: datetime
+    tier: str
+    until: datetime
+    reason: str
 
 
 class ChangeKind(StrEnum):
@@ -158,6 +171,7 @@ def on_refund(
     purchase_at: datetime,
     at: datetime,
     zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[TierState, list[TierChange]]:
     """After a refund at ``at`` of a purchase made at ``purchase_at``.
 
@@ -168,8 +182,11 @@ def on_refund(
     at its own date, as :func:`on_activity` and :func:`review` apply them. That moment
     is the date the current level was reached, when the purchase came after it (the
     member then had that level with its next re-qualification date, whatever the
-    purchase did); otherwise the base level before any activity. A manual assignment
-    in force is left alone.
+    purchase did); otherwise the latest of the member's manual ``assignments`` dated
+    by the refund (the member held its tier from then whatever came before, the
+    purchase included, until its end or an upgrade, which the history played again
+    decides; an earlier assignment it replaced no longer matters); otherwise the base
+    level before any activity. A manual assignment in force is left alone.
 
     Only what the refund changes is written; each entry is dated at the refund (the
     member held the level until then), and the member's dates (``since``,
@@ -197,7 +214,8 @@ def on_refund(
     """
     if state.assigned_until is not None:
         return state, []
-    start = _refund_anchor(policy, state, purchase_at, zone)
+    made = sorted((a for a in assignments if a.at <= at), key=lambda a: a.at)
+    start = _refund_anchor(policy, state, purchase_at, zone, made)
     replayed, steps = _replay(policy, start, activities, at, zone)
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since)
@@ -217,20 +235,29 @@ _BEFORE_ANY = datetime.min.replace(tzinfo=UTC)
 
 
 def _refund_anchor(
-    policy: TierPolicy, state: TierState, purchase_at: datetime, zone: ZoneInfo
+    policy: TierPolicy,
+    state: TierState,
+    purchase_at: datetime,
+    zone: ZoneInfo,
+    assignments: Sequence[Assignment],
 ) -> TierState:
     """Where the member stood at a moment the refunded purchase cannot have changed.
 
     Every change that sets ``since`` (upgrade, downgrade, end of an assignment, a
     refund) also sets the next re-qualification from it, so a level reached before the
     purchase is known as it was at ``since``. A level reached at or after it may be the
-    purchase's doing: the history is then played from the base level.
+    purchase's doing: the history is then played from the latest manual assignment
+    (``assignments``, in time order), which set the level whatever came before it, or
+    else from the base level.
     """
     if state.since < purchase_at:
         base = policy.index(state.tier) == 0
         return TierState(
             state.tier, state.since, None if base else _next_review(policy, state.since, zone)
         )
+    if assignments:
+        last = assignments[-1]
+        return TierState(last.tier, last.at, assigned_until=last.until)
     return TierState(policy.levels[0].id, _BEFORE_ANY)
 
 
@@ -243,7 +270,8 @@ def _replay(
 ) -> tuple[TierState, list[TierChange]]:
     """The tier history from ``start`` to ``until``: at each moment of activity, the
     re-qualification steps due by then, then the activity (:func:`on_activity`, only
-    where it can upgrade or end a grace period); then the steps due by ``until``."""
+    where it can upgrade or end a grace period); then the steps due by ``until``.
+    ``start`` may be a manual assignment: it ends at its date (or at an upgrade)."""
     rank = {tier.id: i for i, tier in enumerate(policy.levels)}
     state, changes = start, []
     for moment, value in _values_after(policy, activities, start.since, until, zone):
@@ -276,7 +304,10 @@ def _refund_entries(
     later upgrades are folded in (to it: kept from that moment; below it: the level the
     reversal goes to; above it, when a downgrade since the purchase left the member below
     what later activity reaches without it: that upgrade, from the current level); the
-    first other step writes the reversal, then each step follows.
+    first other step writes the reversal, then each step follows. The end of a manual
+    assignment the member went through (dated at or before their level's ``since``) is
+    where their level comes from, not the upgrade: it is written from the current
+    level, without a reversal.
     """
     shown, target = state.tier, before
     pending = target != shown
@@ -295,6 +326,8 @@ def _refund_entries(
             else:
                 target = step.to_tier
             continue
+        if pending and step.kind is ChangeKind.assignment_expired and step.at <= state.since:
+            pending = False  # the member's level comes from this end (or later): no reversal
         if pending:
             entries.append(_reversal(policy, state, activities, target, at, zone))
             shown, pending = target, False

@@ -5,10 +5,12 @@ their state and counters, ask the engine for a decision, credit each currency th
 the ledger (key ``event:<id>:<currency>``), record the event, its trace and the
 counters. For a refund: compute the proportional reversals and reverse every currency
 through the ledger with the program's shortfall policy (key
-``refund:<id>:<transaction>``), then record. Either everything of an event commits or
-nothing does; a retry posts nothing twice (ledger keys) and records the event once
-(primary key). Bulk import runs many events in one transaction, each under its own
-savepoint, so a rejected event never leaves part of itself behind.
+``refund:<id>:<transaction>``), then record; the refund that completes a purchase's
+full refund gives back the single-use coupon code it used (``coupon_rollbacks``).
+Either everything of an event commits or nothing does; a retry posts nothing twice
+(ledger keys) and records the event once (primary key). Bulk import runs many events
+in one transaction, each under its own savepoint, so a rejected event never leaves
+part of itself behind.
 
 Rule budgets and reward stock are program-wide counters: events of different members
 are not serialised by their member locks, so a writer that may spend from a budget
@@ -45,6 +47,8 @@ from fidelite.engine.refund import (
 from fidelite.engine.rewards import RedemptionRejection, check_redemption
 from fidelite.engine.tiers import (
     Activity,
+    Assignment,
+    ChangeKind,
     TierChange,
     TierState,
     assign,
@@ -60,6 +64,7 @@ from fidelite.processing.erased import (
     of_erased_history,
 )
 from fidelite.processing.tables import (
+    coupon_rollbacks,
     coupons,
     earnings,
     events,
@@ -375,9 +380,12 @@ class EventProcessor:
             .values(refunded_amount=events.c.refunded_amount + event.amount)
         )
         refunded_before, paid = Decimal(original.refunded_amount), Decimal(original.amount)
-        if refunded_before < paid <= refunded_before + event.amount:  # now refunded in full
+        in_full = refunded_before < paid <= refunded_before + event.amount
+        if in_full:
             self._set_member(conn, event.member, purchases=member_states.c.purchases - 1)
         self._give_back(conn, event, original.occurred_at, paid, refunded_before)
+        if in_full:  # after the budget locks, as an event presenting the code takes them
+            self._roll_back_coupon(conn, event)
         for r in reversals:
             conn.execute(
                 update(earnings)
@@ -390,6 +398,45 @@ class EventProcessor:
             )
         changes = self._after_refund(conn, event, original.occurred_at, announce=loud)
         return Result(event.id, Outcome.processed, None, receipts, changes)
+
+    def _roll_back_coupon(self, conn: Connection, event: Event) -> None:
+        """Give back the single-use code the purchase refunded in full used: it is
+        ``issued`` again (usable while its campaign is valid), and the rollback is
+        recorded in ``coupon_rollbacks`` (once per purchase: its primary key).
+
+        The use stays on the purchase's record (``coupon``, ``coupon_accepted``), so the
+        coupon's effectiveness still counts the purchase, and its refund. Only a code
+        still used by this purchase is given back. Its row is locked after the member and
+        the budgets, in the order an event presenting the code takes them (no deadlock
+        with one). Refunded in part, the purchase keeps it."""
+        assert event.refund_of is not None
+        pid = self.program.id
+        used = conn.execute(
+            select(events.c.coupon).where(events.c.program_id == pid,
+                                          events.c.event_id == event.refund_of,
+                                          events.c.coupon_accepted == 1)
+        ).scalar_one_or_none()  # fmt: skip
+        if used is None:
+            return
+        code = conn.execute(
+            select(coupons.c.code)
+            .where(coupons.c.program_id == pid, coupons.c.code == used,
+                   coupons.c.used_event_id == event.refund_of, coupons.c.status == "used")
+            .with_for_update()
+        ).scalar_one_or_none()  # fmt: skip
+        if code is None:
+            return
+        conn.execute(
+            update(coupons)
+            .where(coupons.c.program_id == self.program.id, coupons.c.code == code)
+            .values(status="issued", used_event_id=None)
+        )
+        conn.execute(
+            insert(coupon_rollbacks),
+            {"program_id": self.program.id, "purchase_event_id": event.refund_of, "code": code,
+             "refund_event_id": event.id, "rolled_back_at": event.at,
+             "recorded_at": datetime.now(UTC)},
+        )  # fmt: skip
 
     def _give_back(
         self,
@@ -588,7 +635,7 @@ class EventProcessor:
         _, state = self._member_state(conn, member_ref)
         current = state or TierState(policy.levels[0].id, at)
         new, change = assign(policy, current, tier, at, until, reason.strip())
-        self._save_tier(conn, member_ref, new, [change], None)
+        self._save_tier(conn, member_ref, new, [change], None, assigned_until=until)
         return change
 
     # ------------------------------------------------------------- redemptions
@@ -1133,11 +1180,30 @@ class EventProcessor:
         if state is None:
             return []
         activities = self._activities(conn, event.member)
+        assignments = self._assignments(conn, event.member)
         new, changes = on_refund(
-            policy, state, activities, purchase_at, event.at, self.program.zone
+            policy, state, activities, purchase_at, event.at, self.program.zone, assignments
         )
         self._save_tier(conn, event.member, new, changes, event.id, announce=announce)
         return changes
+
+    def _assignments(self, conn: Connection, member_ref: str) -> list[Assignment]:
+        """The member's manual tier assignments, in time order (a refund's own timeline
+        entries carry its event id and are not assignments; one recorded before migration
+        ``0007`` that it found no end for is left out)."""
+        rows = conn.execute(
+            select(tier_changes.c.at, tier_changes.c.to_tier, tier_changes.c.assigned_until,
+                   tier_changes.c.reason)
+            .where(
+                tier_changes.c.program_id == self.program.id,
+                tier_changes.c.member_ref == member_ref,
+                tier_changes.c.kind == ChangeKind.assigned.value,
+                tier_changes.c.event_id.is_(None),
+                tier_changes.c.assigned_until.is_not(None),
+            )
+            .order_by(tier_changes.c.at, tier_changes.c.id)
+        )  # fmt: skip
+        return [Assignment(r.at, r.to_tier, r.assigned_until, r.reason) for r in rows]
 
     def _activities(self, conn: Connection, member_ref: str) -> Sequence[Activity]:
         """The member's qualifying activity: one per recorded event but refunds (see
@@ -1172,7 +1238,11 @@ class EventProcessor:
         event_id: str | None,
         *,
         announce: bool = True,
+        assigned_until: datetime | None = None,
     ) -> None:
+        """Move the member to ``state`` and write ``changes`` on their timeline;
+        ``assigned_until``: the end of the manual assignment among them (kept with it,
+        for a later refund's replay)."""
         if not changes:
             return
         self._set_member(
@@ -1197,6 +1267,7 @@ class EventProcessor:
                     "value": c.value,
                     "reason": c.reason[:300],
                     "event_id": event_id,
+                    "assigned_until": assigned_until if c.kind is ChangeKind.assigned else None,
                 }
                 for c in changes
             ],

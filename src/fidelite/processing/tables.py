@@ -3,7 +3,8 @@
 They share the store's metadata (and naming convention) so one Alembic history covers
 the whole database. Invariants backed by constraints: an event is recorded once per
 program (primary key); points and counters are never negative; a coupon code is
-unique per program; a redemption's spend transaction is unique.
+unique per program; a redemption's spend transaction is unique; a purchase's coupon
+use is rolled back at most once (``coupon_rollbacks``).
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ tier_changes = Table(
     Column("value", Money, nullable=False),
     Column("reason", String(300), nullable=False),
     Column("event_id", String(200), nullable=True),
+    # A manual assignment's end (kind ``assigned`` only): a refund plays the member's
+    # history again from the assignment, which may have ended early (an upgrade) since.
+    Column("assigned_until", UTCDateTime(), nullable=True),
+    Index("ix_tier_changes_member", "program_id", "member_ref"),
 )
 
 coupons = Table(
@@ -125,6 +130,21 @@ coupons = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint("status IN ('issued', 'used')", name="status_known"),
 )
+
+coupon_rollbacks = Table(
+    "coupon_rollbacks",
+    metadata,
+    Column("program_id", String(64), primary_key=True),
+    Column("purchase_event_id", String(200), primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("refund_event_id", String(200), nullable=False),
+    Column("rolled_back_at", UTCDateTime(), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Index("ix_coupon_rollbacks_code", "program_id", "code"),
+)
+"""A single-use code given back by the full refund of the purchase that used it (the
+code is ``issued`` again): one row per purchase (primary key), never updated. The use
+stays on the purchase's ``processed_events`` row (``coupon``, ``coupon_accepted``)."""
 
 redemptions = Table(
     "redemptions",
