@@ -217,7 +217,7 @@ def log_(
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """The delivery log, newest first; --delivery N lists that delivery's attempts.
+    """The delivery log, most recently created first; --delivery N lists that delivery's attempts.
 
     Example: fidelite webhooks log --state dead --format json
     """

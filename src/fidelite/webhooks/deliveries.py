@@ -31,7 +31,8 @@ def log(
     delivery_id: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """The program's deliveries, newest first, with their last outcome."""
+    """The program's deliveries, most recently created first (by delivery id), with their
+    last outcome."""
     if state is not None and state not in STATES:
         raise WebhookError(
             "invalid_request", f"state: {state!r} is not one of {', '.join(STATES)}", field="state"
