@@ -5,20 +5,24 @@ analytics still see the purchase with its code, and its refund."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select, text
 
 from fidelite.analytics.programdb import transactions_from_program
 from fidelite.engine import Event
+from fidelite.ledger import assert_invariants
 from fidelite.processing import EventProcessor, Outcome, ProcessingError
 from fidelite.processing.batch import process_events
 from fidelite.processing.tables import coupon_rollbacks, coupons, events
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.support import waits_on_a_row_lock
 
 PROGRAM = """\
 id: shop
@@ -184,3 +188,52 @@ def test_coupon_analytics_still_see_the_use_and_its_refund(pdb: Database) -> Non
         ("p1", -100.0, None, True),
         ("p2", 100.0, code, False),
     ]
+
+
+def waiting_on_a_lock(holder: Connection, count: int) -> bool:
+    """True once ``count`` other sessions wait for any lock (row or advisory)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        holder.execute(text("SELECT pg_stat_clear_snapshot()"))
+        if holder.execute(query).scalar_one() >= count:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_rollback_and_a_purchase_presenting_the_code_run_one_after_the_other(
+    pg_only: Database,
+) -> None:
+    """A full refund of ann's purchase waiting on the code's row, then bob's purchase
+    presenting the same (shared) code: nothing deadlocks (both take the gift rule's
+    budget lock before the code's row) and the code ends consistent."""
+    p = EventProcessor(
+        pg_only, parse_program(PROGRAM.replace("fixed: 50}", "fixed: 50, budget: 500}"))
+    )
+    for ref in ("ann", "bob"):
+        p.enrol(ref, at=AT)
+    code = p.issue_coupons("gift", 1, at=AT)[0]
+    buy(p, "p1", code)
+    later = AT + timedelta(days=1)
+    bobs = Event(id="b1", type="purchase", member="bob", at=later, amount=Decimal(100), coupon=code)
+    holder = pg_only.writer.connect()
+    holder.execute(text("SELECT code FROM coupons WHERE code = :c FOR UPDATE"), {"c": code})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            results = [pool.submit(refund, p, "r1", "100")]
+            assert waits_on_a_row_lock(holder, 1)  # the refund, first on the code's row
+            results.append(pool.submit(p.process, bobs))
+            assert waiting_on_a_lock(holder, 2)  # bob's, on the budget's lock (or the row)
+        finally:
+            holder.rollback()
+            holder.close()
+        answers = [r.result(timeout=30) for r in results]
+    accepted = answers[1].decision.coupon.accepted
+    after = state(pg_only)
+    assert after["rollbacks"] == [("p1", "r1", "2026-11-06T09:00:00+00:00")]
+    assert after["code"] == (("used", "b1") if accepted else ("issued", None))
+    assert_invariants(pg_only, "shop")
