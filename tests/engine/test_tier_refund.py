@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from fidelite.engine.tiers import (
     Activity,
+    Assignment,
+    ChangeKind,
     TierChange,
     TierState,
     assign,
@@ -523,3 +525,33 @@ def test_a_refund_that_leaves_the_reviews_as_they_were_changes_nothing() -> None
     assert ann.refund("p3", "2026-03-20") == []
     assert ann.state == before
     assert log(ann) == GRACE_HISTORY
+
+
+def test_a_refund_plays_the_history_again_from_the_latest_manual_assignment() -> None:
+    """100 spent on 10 January, silver by hand from 1 February to 1 August, gold by p2
+    (900) on 1 March, which ended the assignment. p2 refunded in full: silver by hand
+    again, until 1 August (not bronze); an assignment dated after the refund, or an
+    earlier one the latest replaced, plays no part."""
+    rules = policy()
+    by_hand = Assignment(at("2025-02-01"), "silver", at("2025-08-01"), "goodwill")
+    state = TierState("gold", at("2025-03-01"), at("2026-03-01"))
+    activities = [
+        Activity(at("2025-01-10"), spend=Decimal(100), purchases=1),
+        Activity(at("2025-03-01"), spend=Decimal(0), purchases=0),  # p2, refunded in full
+    ]
+    earlier = Assignment(at("2025-01-20"), "gold", at("2025-09-01"), "replaced")
+    later = Assignment(at("2025-04-01"), "bronze", at("2025-10-01"), "after the refund")
+    reversed_to = [
+        TierChange(at("2025-03-15"), ChangeKind.upgrade_reversed, "gold", tier, Decimal(100),
+                   "refund: spend 100 no longer reaches 1000")
+        for tier in ("silver", "bronze")
+    ]  # fmt: skip
+    assert on_refund(rules, state, activities, at("2025-03-01"), at("2025-03-15"), PARIS,
+                     [later, by_hand, earlier]) == (
+        TierState("silver", at("2025-02-01"), assigned_until=at("2025-08-01")),
+        reversed_to[:1],
+    )  # fmt: skip
+    assert on_refund(rules, state, activities, at("2025-03-01"), at("2025-03-15"), PARIS) == (
+        TierState("bronze", at("2025-03-01")),
+        reversed_to[1:],
+    )
