@@ -32,6 +32,14 @@ Where the time goes, and what is done once rather than per event:
 - The decision and its earnings are built without the frozen dataclasses' generated
   ``__init__`` (:func:`fidelite.engine.decision.new_decision`): equal values, built
   for a quarter to a third less.
+- The evaluation loop (:meth:`_Run.decide`) runs a rule's usual steps itself: its
+  window and segment gates, and the points of a rule with neither a per-member cap nor
+  a budget (its per-event cap included); methods are called only for the rest (a coupon
+  campaign, a condition, effects, caps per member, budgets). The running totals are a
+  list with one place per currency (in the order of their ids, which is the order of
+  the earnings), not a dictionary read and written per rule.
+- A ``per`` of 1 (``per_amount``, ``per_item``) is not divided by: dividing an amount
+  of at most 28 digits by 1 gives the same value, so the points are the same.
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ from fidelite.engine.decision import (
     new_decision,
     new_earning,
 )
-from fidelite.engine.event import Event
+from fidelite.engine.event import Event, Item
 from fidelite.engine.expiry import ExpiryDates
 from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import ItemExpression, NativeExpression, translate, translate_item
@@ -94,16 +102,20 @@ class _CompiledRule:
     windowed: bool
     coupon_campaign: str | None
     multiply_less_one: Decimal | None  # ``multiply - 1``
-    per_amount: tuple[Decimal, Decimal] | None  # (per, points)
-    item_rates: tuple[Decimal, Decimal, Decimal] | None  # per_item's (unit, amount, per)
+    # (per, points); per is None when it is 1: ``x / 1`` is ``x`` (see _per_amount)
+    per_amount: tuple[Decimal | None, Decimal] | None
+    # per_item's (unit, amount, per), a zero rate as None, per as in ``per_amount``
+    item_rates: tuple[Decimal | None, Decimal | None, Decimal | None] | None
     cap_per_event: int | None
     cap_per_member: tuple[Period, int] | None  # (period, points)
     budget: int | None
     tier_multiplier: bool
     fixed_points: int  # ``rule.fixed``
     currency: str
+    currency_index: int  # its place in the evaluator's per-currency running totals
     segments: frozenset[str]
     when: _Check | None
+    when_native: NativeExpression | None  # ``when`` as Python, if it is translated
     formula: _Check | None
     item_matches: Expression | None  # event.items.map(item, <per_item.when>)
     item_when: ItemExpression | None  # per_item.when as Python: (values, one Item)
@@ -124,6 +136,9 @@ class _CompiledRule:
     # gives the same points and the same trace line on every event its gates let
     # through: both are worked out here, not per event. None for any other rule.
     constant: tuple[int, RuleTrace] | None
+    # Neither constant nor with a per-member cap or a budget: its points are its raw
+    # points after its per-event cap, worked out in the evaluation loop itself.
+    simple: bool
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,12 @@ class Evaluator:
         self.program = program
         self.native = native
         ordered = sorted(enumerate(program.rules), key=lambda pair: (pair[1].priority, pair[0]))
+        # Running totals are a list with one place per currency a rule gives, in the
+        # order of their ids: the order the earnings and tier lines are listed in.
+        currencies = sorted({program.currency_of(rule.currency) for rule in program.rules})
+        self._currency_index = {currency: i for i, currency in enumerate(currencies)}
+        self._currencies = tuple(enumerate(currencies))
+        self._zeros = [0] * len(currencies)
         self._rules = [self._compile(rule) for _, rule in ordered]
         self._plans: dict[str, _Plan] = {}
         self._tier_multipliers = (
@@ -214,8 +235,10 @@ class Evaluator:
             tier_multiplier=rule.tier_multiplier,
             fixed_points=rule.fixed,
             currency=currency,
+            currency_index=self._currency_index[currency],
             segments=frozenset(rule.segments),
             when=when,
+            when_native=None if when is None else when.native,
             formula=self._check(rule.formula, RULE_VARIABLES),
             item_matches=item_matches,
             item_when=item_when,
@@ -229,6 +252,7 @@ class Evaluator:
             no_coupon=RuleTrace(rule.id, Outcome.coupon, note="no coupon"),
             condition_false=RuleTrace(rule.id, Outcome.condition_false),
             constant=constant,
+            simple=constant is None and rule.cap_per_member is None and rule.budget is None,
         )
 
     def cel_expressions(self) -> list[str]:
@@ -353,28 +377,29 @@ _NO_STATE = ProgramState()
 class _Run:
     """The evaluation of one event (private: holds the lazily built values and context).
 
-    Slotted: one is built per event, and slots make setting its eighteen attributes, and
-    reading them in every rule, cheaper than an instance dictionary.
+    Slotted: one is built per event, and slots make setting its attributes, and reading
+    them in every rule, cheaper than an instance dictionary. :meth:`decide` runs the
+    usual steps of each rule itself (the gates, the points of a rule without per-member
+    cap nor budget, the running totals), and calls a method for the others (a coupon
+    campaign, a condition run by CEL, caps per member and budgets, per-item effects):
+    a Python call costs about what a gate check does, and a purchase meets eight rules.
     """
 
     __slots__ = (
         "_context",
         "_local",
+        "_money",
         "_utc",
         "_values",
         "at",
         "budget_spent",
         "coupon",
-        "coupon_gave",
         "ev",
         "event",
         "member",
         "plan",
-        "program",
         "running",
         "state",
-        "tier_base",
-        "trace",
         "usage",
     )
 
@@ -387,31 +412,32 @@ class _Run:
         coupon_status: CouponStatus,
     ) -> None:
         self.ev = evaluator
-        self.program = evaluator.program
         self.event = event
-        self.at = event.at  # read once: an event's fields cost more to read than a local's
+        self.at = at = event.at  # read once: an event's fields cost more than a local's
         self.member = member
         self.state = state
-        self.plan = evaluator.plan(event.type)
+        event_type = event.type
+        plan = evaluator._plans.get(event_type)
+        self.plan = plan if plan is not None else evaluator.plan(event_type)
         self._local: datetime | None = None
         self._values: dict[str, dict[str, Any]] | None = None
         self._context: cel.Context | None = None
+        self._utc: datetime | None = None
+        self._money: Decimal | None = None
+        coupon = event.coupon
         self.coupon: CouponUse | None = None
-        self.coupon_gave = False  # a rule of the coupon's campaign gave points
-        if event.coupon:
-            self.coupon = check_coupon(self.program, event.coupon, coupon_status, member, event.at)
-        self.trace: list[RuleTrace] = []
+        if coupon:
+            self.coupon = check_coupon(evaluator.program, coupon, coupon_status, member, at)
         self.usage: list[Usage] = []
         self.budget_spent: dict[str, int] = {}
-        self.running: dict[str, int] = {}
-        self.tier_base: dict[str, int] = {}
-        self._utc: datetime | None = None
+        # Points per currency so far, in the evaluator's currency order.
+        self.running: list[int] = evaluator._zeros.copy()
 
     @property
     def local(self) -> datetime:
         """The event time in the program's zone."""
         if self._local is None:
-            self._local = self.at.astimezone(self.program.zone)
+            self._local = self.at.astimezone(self.ev.program.zone)
         return self._local
 
     @property
@@ -426,63 +452,109 @@ class _Run:
             self._context = self.plan.factory.context(self.values)
         return self._context
 
+    @property
+    def money(self) -> Decimal:
+        """The event's amount (zero for events without one), read once."""
+        if self._money is None:
+            self._money = self.event.money
+        return self._money
+
     def _run(self, check: _Check) -> Any:
         if check.native is not None:
             return check.native(self.values)
         return check.expression.evaluate(self.context)
 
     def decide(self) -> Decision:
+        """Each rule in order (see :meth:`_gate` and :meth:`_points` for what a step
+        does, inlined here for the usual rules), then the tier bonus, an unused coupon
+        and the earnings."""
+        ev = self.ev
+        traces, line = ev._traces, ev.trace_line
+        trace: list[RuleTrace] = []
+        running = self.running
+        tier_base: list[int] | None = None  # points of the rules the tier multiplies
+        coupon_gave = False  # a rule of the coupon's campaign gave points
         stopped_by: str | None = None
-        trace, line, apply = self.trace, self.ev.trace_line, self._apply
         for step in self.plan.steps:
             if isinstance(step, tuple):  # rules that do not handle this event type
                 trace.extend(step)
-            elif stopped_by is not None:
+                continue
+            if stopped_by is not None:
                 trace.append(line(step.id, Outcome.stopped, note=f"by {stopped_by}"))
+                continue
+            if step.gated:  # _gate's checks, in its order
+                if step.windowed:
+                    utc = self._utc
+                    if utc is None:
+                        utc = self._utc = self.at.astimezone(UTC)
+                    start, end = step.window_start, step.window_end
+                    if (start is not None and utc < start) or (end is not None and utc >= end):
+                        trace.append(step.outside_window)
+                        continue
+                segments = step.segments
+                if segments and segments.isdisjoint(self.member.segments):
+                    trace.append(step.not_in_segment)
+                    continue
+                if step.coupon_campaign is not None or step.when is not None:
+                    gate = self._gate_rest(step)
+                    if gate is not None:
+                        trace.append(gate)
+                        continue
+            constant = step.constant
+            if constant is not None:
+                points, rule_line = constant
+            elif step.simple:  # _points without a per-member cap nor a budget
+                try:
+                    raw = self._raw_points(step)
+                except Exception as exc:  # a CEL runtime error in a formula or item condition
+                    trace.append(line(step.id, Outcome.condition_error, note=_short(exc)))
+                    continue
+                cap = step.cap_per_event
+                if cap is not None and raw > cap:
+                    key = (step.id, Outcome.cap_per_event, cap, step.currency,
+                           f"{raw} capped at {cap} per event")  # fmt: skip
+                    points = cap
+                else:
+                    outcome = Outcome.no_points if raw == 0 else Outcome.matched
+                    key = (step.id, outcome, raw, step.currency, "")
+                    points = raw
+                # The table read here saves the call to trace_line on the usual hit.
+                rule_line = traces.get(key) or line(*key)
             else:
-                # ``stop`` ends evaluation after a rule that gave points (its own line,
-                # just appended, has them); one that gave 0 leaves later rules to run.
-                if apply(step) and step.stop and trace[-1].points > 0:
-                    stopped_by = step.id
-        if self.tier_base:
-            self._apply_tier_multiplier()
-        if self.coupon is not None and self.coupon.accepted and not self.coupon_gave:
-            self.coupon, note = not_applied(self.coupon)
-            trace.append(line(f"coupon:{self.coupon.campaign}", Outcome.coupon_unused, note=note))
+                counted, rule_line = self._points(step)
+                if counted is None:
+                    trace.append(rule_line)
+                    continue
+                points = counted
+            if step.coupon_campaign is not None and points > 0:
+                coupon_gave = True  # the gate let it through: the event's code is used
+            index = step.currency_index
+            running[index] += points
+            if step.tier_multiplier:
+                if tier_base is None:
+                    tier_base = ev._zeros.copy()
+                tier_base[index] += points
+            trace.append(rule_line)
+            # ``stop`` ends evaluation after a rule that gave points (its line has
+            # them); one that gave 0 leaves later rules to run.
+            if step.stop and points > 0:
+                stopped_by = step.id
+        if tier_base is not None:
+            self._apply_tier_multiplier(tier_base, trace)
+        coupon = self.coupon
+        if coupon is not None and coupon.accepted and not coupon_gave:
+            coupon, note = not_applied(coupon)
+            trace.append(line(f"coupon:{coupon.campaign}", Outcome.coupon_unused, note=note))
         return new_decision(
             self.event.id,
             self.member.ref,
             self.at,
-            self._earnings(),
+            self._earnings() if any(running) else [],
             trace,
             self.usage,
             self.budget_spent,
-            self.coupon,
+            coupon,
         )
-
-    def _apply(self, compiled: _CompiledRule) -> bool:
-        """Evaluate one rule; True if it applied (gates passed and budget left)."""
-        if compiled.gated:
-            gate = self._gate(compiled)
-            if gate is not None:
-                self.trace.append(gate)
-                return False
-        if compiled.constant is not None:
-            points, line = compiled.constant
-        else:
-            counted, line = self._points(compiled)
-            if counted is None:
-                self.trace.append(line)
-                return False
-            points = counted
-        if compiled.coupon_campaign is not None and points > 0:
-            self.coupon_gave = True  # the gate let it through: the event's code is used
-        currency = compiled.currency
-        self.running[currency] = self.running.get(currency, 0) + points
-        if compiled.tier_multiplier:
-            self.tier_base[currency] = self.tier_base.get(currency, 0) + points
-        self.trace.append(line)
-        return True
 
     def _points(self, compiled: _CompiledRule) -> tuple[int | None, RuleTrace]:
         """The points of a rule whose gates passed, after its caps and budget, with its
@@ -524,12 +596,12 @@ class _Run:
             outcome = Outcome.no_points
         if cap is not None and points > 0:
             self.usage.append(Usage(rule_id, key, points))
-        line_key = (rule_id, outcome, points, compiled.currency, note)
-        # The table read here saves the call to trace_line on the usual hit.
-        return points, self.ev._traces.get(line_key) or line(*line_key)
+        return points, line(rule_id, outcome, points, compiled.currency, note)
 
     def _gate(self, compiled: _CompiledRule) -> RuleTrace | None:
-        """The first reason the rule does not apply, or None if it does."""
+        """The first reason the rule does not apply, or None if it does: outside its
+        window, in none of its segments, then :meth:`_gate_rest`. (The evaluation loop
+        runs these checks itself; this is their reference.)"""
         if compiled.windowed:
             if self._utc is None:
                 self._utc = self.at.astimezone(UTC)
@@ -538,6 +610,11 @@ class _Run:
                 return compiled.outside_window
         if compiled.segments and compiled.segments.isdisjoint(self.member.segments):
             return compiled.not_in_segment
+        return self._gate_rest(compiled)
+
+    def _gate_rest(self, compiled: _CompiledRule) -> RuleTrace | None:
+        """The rule's coupon campaign and condition checks (after its window and
+        segments): the first reason it does not apply, or None if it does."""
         campaign = compiled.coupon_campaign
         if campaign is not None:
             coupon = self.coupon
@@ -549,7 +626,7 @@ class _Run:
         when = compiled.when
         if when is not None:
             try:
-                native = when.native
+                native = compiled.when_native
                 if native is not None:
                     result = native(self.values)
                 else:
@@ -566,41 +643,47 @@ class _Run:
 
     def _raw_points(self, compiled: _CompiledRule) -> int:
         if compiled.multiply_less_one is not None:
-            base = Decimal(self.running.get(compiled.currency, 0))
+            base = Decimal(self.running[compiled.currency_index])
             return round_points(base * compiled.multiply_less_one, compiled.rounding)
         total = compiled.fixed
         per_amount = compiled.per_amount
         if per_amount is not None:
-            total += self.event.money / per_amount[0] * per_amount[1]
-        if compiled.item_rates is not None and self.event.items:
-            total += self._item_points(compiled)
+            per, points = per_amount
+            money = self._money
+            if money is None:
+                money = self.money
+            total += (money if per is None else money / per) * points
+        if compiled.item_rates is not None:
+            items = self.event.items
+            if items:
+                total += self._item_points(compiled, items)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
         return max(round_points(total, compiled.rounding), 0)
 
-    def _item_points(self, compiled: _CompiledRule) -> Decimal:
+    def _item_points(self, compiled: _CompiledRule, items: list[Item]) -> Decimal:
         """The points of the basket lines the rule's ``per_item.when`` is true for.
 
         A condition run as Python reads each line's fields from the item itself, so
         neither a per-line dictionary nor a copy of the values is built; it cannot raise
         (:mod:`fidelite.engine.native`), so checking each line as it is summed is the
         same as checking them all first. A CEL condition is one ``map`` over the basket,
-        before any sum; its error reaches :meth:`_apply` as the rule's.
+        before any sum; its error reaches the evaluation loop as the rule's.
         """
         assert compiled.item_rates is not None
         per_unit, per_amount, per = compiled.item_rates
-        items = self.event.items
         total = _ZERO
         native = compiled.item_when
         if native is not None:
             values = self.values  # built here as before, though the condition may not read it
             for item in items:
                 if native(values, item) is True:
-                    # A zero rate adds an exact zero: skipping it leaves the sum unchanged.
-                    if per_unit:
+                    # A zero rate (None) would add an exact zero: skipping it leaves the sum.
+                    if per_unit is not None:
                         total += per_unit * item.quantity
-                    if per_amount:
-                        total += item.total / per * per_amount
+                    if per_amount is not None:
+                        line_total = item.total
+                        total += (line_total if per is None else line_total / per) * per_amount
             return total
         if compiled.item_matches is not None:
             matches: list[Any] = compiled.item_matches.evaluate(self.context)
@@ -608,32 +691,44 @@ class _Run:
             matches = [True] * len(items)
         for item, match in zip(items, matches, strict=True):
             if match is True:
-                if per_unit:
+                if per_unit is not None:
                     total += per_unit * item.quantity
-                if per_amount:
-                    total += item.total / per * per_amount
+                if per_amount is not None:
+                    line_total = item.total
+                    total += (line_total if per is None else line_total / per) * per_amount
         return total
 
-    def _apply_tier_multiplier(self) -> None:
+    def _apply_tier_multiplier(self, tier_base: list[int], trace: list[RuleTrace]) -> None:
+        """The ``tier:<id>`` line of each currency whose multiplied points earn a bonus.
+
+        A currency with no such points (0) has no line (:meth:`Evaluator.tier_line`
+        gives none for a base of 0), so only those with points are looked up."""
+        ev = self.ev
         tier = self.member.tier or ""
-        if tier not in self.ev._boosted_tiers:  # its multiplier is 1, or it has none
+        if tier not in ev._boosted_tiers:  # its multiplier is 1, or it has none
             return
-        for currency, base in sorted(self.tier_base.items()):
-            line = self.ev.tier_line(tier, currency, base)
-            if line is not None:
-                self.trace.append(line)
-                self.running[currency] = self.running.get(currency, 0) + line.points
+        running = self.running
+        for index, currency in ev._currencies:
+            base = tier_base[index]
+            if base:
+                line = ev.tier_line(tier, currency, base)
+                if line is not None:
+                    trace.append(line)
+                    running[index] += line.points
 
     def _earnings(self) -> list[Earning]:
+        """One earning per currency with points, in the order of their ids (all with
+        the event's expiry and pending dates)."""
         at, ev = self.at, self.ev
-        if not any(self.running.values()):
-            return []
         expiry = ev._expiry.expires_at(at, self._local)
-        pending = None if self.plan.pending is None else shifted(at, self.plan.pending)
+        pending = self.plan.pending
+        pending_until = None if pending is None else shifted(at, pending)
+        running = self.running
         earnings = []  # a loop: a list comprehension is a function call of its own (3.11)
-        for currency, points in sorted(self.running.items()):
+        for index, currency in ev._currencies:
+            points = running[index]
             if points > 0:
-                earnings.append(new_earning(currency, points, expiry, pending))
+                earnings.append(new_earning(currency, points, expiry, pending_until))
         return earnings
 
 
@@ -648,16 +743,32 @@ def _capped_per_event(raw: int, cap: int | None) -> tuple[int, Outcome, str]:
     return raw, Outcome.matched, ""
 
 
-def _per_amount(rule: Rule) -> tuple[Decimal, Decimal] | None:
+def _per_amount(rule: Rule) -> tuple[Decimal | None, Decimal] | None:
+    """``(per, points)`` of the rule's ``per_amount``, ``per`` None when it is 1.
+
+    Dividing by 1 gives the dividend's value unchanged when it has at most the
+    context's 28 digits, which every amount divided here has (an event amount at most
+    15, a line total is a product already rounded to 28): the division is skipped and
+    the points are the same, bit for bit.
+    """
     per_amount = rule.per_amount
-    return None if per_amount is None else (per_amount.per, per_amount.points)
+    if per_amount is None:
+        return None
+    return (None if per_amount.per == 1 else per_amount.per), per_amount.points
 
 
-def _item_rates(rule: Rule) -> tuple[Decimal, Decimal, Decimal] | None:
+def _item_rates(rule: Rule) -> tuple[Decimal | None, Decimal | None, Decimal | None] | None:
+    """per_item's ``(points_per_unit, points_per_amount, per)``: a zero rate as None (it
+    adds an exact zero, so it is skipped), ``per`` None when it is 1 (as in
+    :func:`_per_amount`)."""
     per_item = rule.per_item
     if per_item is None:
         return None
-    return (per_item.points_per_unit, per_item.points_per_amount, per_item.per)
+    return (
+        per_item.points_per_unit or None,
+        per_item.points_per_amount or None,
+        None if per_item.per == 1 else per_item.per,
+    )
 
 
 def _member_cap(rule: Rule) -> tuple[Period, int] | None:
