@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 from pathlib import Path
 
 from pytest import approx
@@ -101,7 +102,7 @@ def test_report_with_bad_survey_file_writes_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def _history(path: Path, customers: int = 300, seed: int = 3) -> None:
+def _history(path: Path, customers: int = 300, seed: int = 1) -> None:
     """Customers with a first purchase in 2023 and a geometric number of repeats."""
     import random
     from datetime import date, timedelta
@@ -131,13 +132,17 @@ def test_report_clv_section_matches_the_models_run_directly(tmp_path: Path) -> N
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads((out / "report.json").read_text())["clv_models"]
+    assert json.loads(result.output)["warnings"] == []
+    report = json.loads((out / "report.json").read_text())
+    assert report["warnings"] == []
+    data = report["clv_models"]
     summary = customer_summary(open_dataset(src), time_unit="week")
     direct = value_customers(summary, horizon=52.0, discount_rate=0.10)
     # DuckDB sums in parallel, so the two runs may differ in the last bits of the spend
     # averages; a well-identified fit then moves far less than these tolerances.
     assert data["purchase_model"]["params"] == approx(direct.fit.as_dict()["params"], rel=1e-6)
-    assert data["spend_model"]["converged"] is True
+    assert (data["purchase_model"]["converged"], data["spend_model"]["converged"]) == (True, True)
+    assert "warning" not in data
     assert data["spend_model"]["params"] == approx(direct.spend_fit.as_dict()["params"], rel=1e-6)
     clv = direct.clv
     assert data["clv"]["customers"] == 300
@@ -151,23 +156,93 @@ def test_report_clv_section_matches_the_models_run_directly(tmp_path: Path) -> N
     repeat = summary.column("frequency").to_numpy() > 0
     alive = direct.predictions.probability_alive[repeat]
     shown = data["probability_alive"]
-    assert (shown["customers"], shown["one_time_buyers_not_shown"]) == (210, 90)
-    assert int(repeat.sum()) == 210
+    assert (shown["customers"], shown["one_time_buyers_not_shown"]) == (209, 91)
+    assert int(repeat.sum()) == 209
     assert shown["mean"] == approx(float(alive.mean()), abs=1e-4)
-    assert sum(b["customers"] for b in shown["histogram"]) == 210
+    assert sum(b["customers"] for b in shown["histogram"]) == 209
     assert [(g["repeat_purchases"], g["customers"]) for g in shown["by_frequency"]] == [
-        ("1", 59), ("2", 48), ("3-4", 58), ("5-9", 39), ("10+", 6)
+        ("1", 77), ("2", 47), ("3-4", 49), ("5-9", 30), ("10+", 6)
     ]  # fmt: skip
     html = (out / "report.html").read_text()
     assert "Customer lifetime value (next 12 months)" in html
     assert "Probability that a customer is still active" in html
     assert (
-        f"mean {shown['mean']} over the 210 customers who bought more than once. The model "
+        f"mean {shown['mean']} over the 209 customers who bought more than once. The model "
         "cannot tell whether one-time buyers are still active (it gives them all 1): "
-        "90 customers not shown."
+        "91 customers not shown."
     ) in html
     assert "<tr><td>0</td>" not in _section(html, "Probability that a customer is still active")
     assert html.count("<svg") == 8
+
+
+def _steady_buyers(path: Path) -> None:
+    """Customers who all keep buying at a steady pace up to the end of the file, for the
+    same amount each time: no sign of churn, one spend for everyone. Both fits run to the
+    search bound (BG/NBD a, Gamma-Gamma p): the data do not identify the parameters."""
+    from datetime import date, timedelta
+
+    lines = ["customer_id,timestamp,amount"]
+    for c in range(20):
+        for week in range(c % 3, 30, 2 + c % 2):
+            lines.append(f"c{c},{date(2024, 1, 1) + timedelta(weeks=week)},{10 + c % 3}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_clv_fits_that_did_not_converge_are_flagged_and_not_charted(tmp_path: Path) -> None:
+    src = tmp_path / "tx.csv"
+    _steady_buyers(src)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    data = report["clv_models"]
+    purchase, spend = data["purchase_model"], data["spend_model"]
+    assert (purchase["converged"], spend["converged"]) == (False, False)
+    assert purchase["at_bound"] == ["a"] and spend["at_bound"] == ["p"]
+    # The numbers are kept for inspection, flagged, and the report says so first.
+    assert data["clv"]["customers"] == 20
+    assert data["warning"] == (
+        f"the purchase model did not converge ({purchase['message']}); the spend model did "
+        f"not converge ({spend['message']}); its figures in clv_models are kept (flagged "
+        "converged false) but are not reliable, and the report does not chart them"
+    )
+    assert report["warnings"] == [f"Customer lifetime value: {data['warning']}"]
+    assert json.loads(result.output)["warnings"] == report["warnings"]
+    html = (out / "report.html").read_text()
+    section = _section(html, "Customer lifetime value")
+    assert "Not shown for this data." in section and "<svg" not in section
+    assert f"the purchase model did not converge ({escape(purchase['message'])})" in section
+    assert "Customer lifetime value (next 12 months)" not in html
+    assert "Probability that a customer is still active" not in html
+    assert html.count("<svg") == 6
+
+
+def test_a_spend_fit_that_did_not_converge_hides_only_the_clv_chart(tmp_path: Path) -> None:
+    src = tmp_path / "tx.csv"
+    _history(src)
+    rows = src.read_text().splitlines()  # the same purchases, all for 20
+    src.write_text("\n".join([rows[0], *(r.rsplit(",", 1)[0] + ",20" for r in rows[1:])]) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    spend = report["clv_models"]["spend_model"]
+    assert (report["clv_models"]["purchase_model"]["converged"], spend["converged"]) == (
+        True,
+        False,
+    )
+    assert report["warnings"] == [
+        f"Customer lifetime value: the spend model did not converge ({spend['message']}); its "
+        "figures in clv_models are kept (flagged converged false) but are not reliable, and "
+        "the report does not chart them"
+    ]
+    assert "Warning: Customer lifetime value: the spend model did not converge" in result.output
+    html = (out / "report.html").read_text()
+    section = _section(html, "Customer lifetime value (next 12 months)")
+    assert "<svg" not in section
+    assert f"the spend model did not converge ({escape(spend['message'])})" in section
+    assert "<svg" in _section(html, "Probability that a customer is still active")
+    assert html.count("<svg") == 7
 
 
 def _section(html: str, title: str) -> str:

@@ -110,7 +110,7 @@ def report(
             source, named = transactions_input(input, opts)
             answers = _answers(surveys, survey_columns, opts.timezone)
             subs = _subscriptions(subscriptions, subscription_columns)
-            build_report(
+            written = build_report(
                 source,
                 out,
                 engine="spark" if engine == "spark" else "duckdb",
@@ -129,10 +129,13 @@ def report(
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=shown)
     files = {"html": str(out / "report.html"), "json": str(out / "report.json")}
+    warnings = written["warnings"]
     if shown is OutputFormat.json:
-        print_json({"report": files})
+        print_json({"report": files, "warnings": warnings})
     else:
         err_console.print(f"Report written: {files['html']} and {files['json']}")
+        for warning in warnings:
+            err_console.print(f"Warning: {warning}", markup=False, highlight=False)
 
 
 def _answers(path: Path | None, columns: AnswerColumns, timezone: str) -> LoadedAnswers | None:

@@ -2,7 +2,9 @@
 
 The HTML embeds its charts as inline SVG (no script, no network): it opens offline
 and can be mailed as one file. ``report.json`` holds every number shown, each metric
-in the ``{metric, definition, parameters, rows}`` shape of ``fidelite metrics``.
+in the ``{metric, definition, parameters, rows}`` shape of ``fidelite metrics``; its
+``warnings`` list says what a reader must know first (e.g. a CLV fit that did not
+converge, whose numbers are kept but not charted).
 Per-customer RFM rows are not in the report (one row per customer would make it as
 big as the input); ``fidelite metrics rfm`` gives them.
 
@@ -91,6 +93,8 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "input": ds.describe(),
+        # What a reader of the numbers must know first (a CLV fit that did not converge).
+        "warnings": lifetime.warnings(lifetime_value),
         "metrics": {k: v.to_dict() for k, v in results.items()},
         "rfm_segments": segments,
         "pareto_curve": curve,

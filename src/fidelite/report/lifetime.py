@@ -3,10 +3,17 @@
 BG/NBD (purchases) and Gamma-Gamma (spend) are fitted on the report's per-customer
 summary in weeks, and every customer is valued over the next 52 weeks at a 10 % yearly
 discount rate (:func:`fidelite.clv.valuation.value_customers`). When the data cannot
-support a fit (too few repeat customers, no convergence) the section says why and the
-rest of the report is still written. When the spend fit leaves some customers without a
-finite CLV (Gamma-Gamma q <= 1: a heavy-tailed spend with an infinite mean), the CLV
-chart gives way to the reason and the P(alive) chart is still shown.
+support a fit (too few repeat customers, a likelihood that cannot be evaluated) the
+section says why and the rest of the report is still written. A fit that ran but did not
+converge (``converged`` false: e.g. a flat likelihood, the data do not identify the
+parameters) is treated as failed in the HTML, because its figures are not estimates of
+anything (every customer may get the same CLV): a purchase model that did not converge
+hides both charts (CLV and P(alive) both come from it), a spend model that did not
+converge hides the CLV chart only. ``report.json`` keeps the numbers, each fit flagged
+``converged: false``, with a ``warning`` that the report lifts to its top-level
+``warnings``. When the spend fit leaves some customers without a finite CLV
+(Gamma-Gamma q <= 1: a heavy-tailed spend with an infinite mean), the CLV chart gives
+way to the reason and the P(alive) chart is still shown.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import numpy as np
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.summary import customer_summary
 from fidelite.clv import gammagamma
-from fidelite.clv.fitting import FitError
+from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.triples import FloatArray, SummaryError
 from fidelite.clv.valuation import column, value_customers
 from fidelite.report import svg
@@ -49,7 +56,7 @@ def compute(ds: Dataset) -> dict[str, Any]:
     frequency = column(summary, "frequency")
     repeat = frequency > 0
     alive = valued.predictions.probability_alive[repeat]
-    return {
+    result: dict[str, Any] = {
         "horizon_weeks": HORIZON_WEEKS,
         "discount_rate": DISCOUNT_RATE,
         "purchase_model": valued.fit.as_dict(),
@@ -63,6 +70,27 @@ def compute(ds: Dataset) -> dict[str, Any]:
             "by_frequency": _by_frequency(frequency[repeat], alive),
         },
     }
+    reasons = _not_converged(valued.fit, valued.spend_fit)
+    if reasons:
+        result["warning"] = (
+            f"{'; '.join(reasons)}; its figures in clv_models are kept (flagged converged "
+            "false) but are not reliable, and the report does not chart them"
+        )
+    return result
+
+
+def _not_converged(purchase: FitResult, spend: FitResult) -> list[str]:
+    """Why each fit that did not converge is unreliable (empty when both converged)."""
+    return [
+        f"the {role} model did not converge ({fit.message})"
+        for role, fit in (("purchase", purchase), ("spend", spend))
+        if not fit.converged
+    ]
+
+
+def warnings(data: dict[str, Any]) -> list[str]:
+    """The report-level warnings of the CLV section (a fit that did not converge)."""
+    return [f"Customer lifetime value: {data['warning']}"] if "warning" in data else []
 
 
 def _clv_figures(clv: FloatArray, spend_theta: FloatArray) -> dict[str, Any]:
@@ -124,25 +152,41 @@ def _round(value: Any, digits: int = 4) -> float:
 
 
 def section(data: dict[str, Any], make: Section) -> str:
-    """The HTML section (the reason in words when the models could not be fitted)."""
+    """The HTML section: the reason in words instead of a chart whose model could not be
+    fitted or did not converge (a chart from such a fit would mislead)."""
     if "error" in data:
-        return make(
-            "Customer lifetime value",
-            "Predicted value of each customer over the next year (BG/NBD and Gamma-Gamma).",
-            "Not shown for this data.",
-            f"<p><b>Why:</b> {escape(data['error'])}.</p>",
-            "BG/NBD + Gamma-Gamma; see docs/clv.md.",
-        )
-    if "error" in data["clv"]:
-        clv = make(
-            "Customer lifetime value (next 12 months)",
-            "Predicted value of each customer over the next year (BG/NBD and Gamma-Gamma).",
-            "Not shown for this data.",
-            f"<p><b>Why:</b> {escape(data['clv']['error'])}.</p>",
-            "BG/NBD + Gamma-Gamma; see docs/clv.md.",
-        )
-        return clv + _alive_chart(data, make)
-    return _clv_chart(data, make) + _alive_chart(data, make)
+        return _not_shown("Customer lifetime value", data["error"], make)
+    if not data["purchase_model"]["converged"]:
+        # P(alive) and expected purchases both come from the purchase model.
+        reason = _unconverged("purchase", data["purchase_model"])
+        return _not_shown("Customer lifetime value", reason, make)
+    if not data["spend_model"]["converged"]:
+        reason = _unconverged("spend", data["spend_model"])
+    elif "error" in data["clv"]:
+        reason = data["clv"]["error"]
+    else:
+        return _clv_chart(data, make) + _alive_chart(data, make)
+    return _not_shown("Customer lifetime value (next 12 months)", reason, make) + _alive_chart(
+        data, make
+    )
+
+
+def _unconverged(role: str, fit: dict[str, Any]) -> str:
+    return (
+        f"the {role} model did not converge ({fit['message']}), so its figures (in "
+        "report.json, flagged converged false) are not reliable enough to chart"
+    )
+
+
+def _not_shown(title: str, reason: str, make: Section) -> str:
+    """A section that says why the figures are not charted (``reason``, in words)."""
+    return make(
+        title,
+        "Predicted value of each customer over the next year (BG/NBD and Gamma-Gamma).",
+        "Not shown for this data.",
+        f"<p><b>Why:</b> {escape(reason)}.</p>",
+        "BG/NBD + Gamma-Gamma; see docs/clv.md.",
+    )
 
 
 def _label(bin_: dict[str, Any], money: bool) -> str:
