@@ -95,6 +95,47 @@ def test_subscriptions_read_day_first_dates_without_a_format(
     assert rows == [("a", date(2024, 1, 15), date(2024, 3, 1)), ("b", date(2024, 2, 1), None)]
 
 
+SUBS_DMY = "customer_id,mrr,start,end\na,10,01/01/2024,\nb,10,01/01/2024,10/02/2024\n"
+DMY_WARNING = (
+    "every date also reads month first (e.g. '10/02/2024'): read day first, as %d/%m/%Y; "
+    "pass --date-format %m/%d/%Y if the month comes first"
+)
+
+
+def test_mrr_states_ambiguous_subscription_dates_in_parameters(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(SUBS_DMY, "subs.csv")
+    loaded = load_subscriptions(path)
+    assert (loaded.date_format, loaded.date_warning) == ("%d/%m/%Y", DMY_WARNING)
+    args = ["metrics", "mrr", "--subscriptions", str(path)]
+    result = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["parameters"]["date_format"], out["parameters"]["date_warning"]) == (
+        "%d/%m/%Y",
+        DMY_WARNING,
+    )
+    # Read day first: b left on 10 February, so February ends with a's 10 only.
+    assert [(r["period"], r["ending_mrr"]) for r in out["rows"]] == [
+        ("2024-01", 20.0),
+        ("2024-02", 10.0),
+    ]
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "every date also reads month first (e.g. '10/02/2024')" in " ".join(table.stderr.split())
+    forced = load_subscriptions(path, date_format="%m/%d/%Y")
+    assert (forced.date_format, forced.date_warning) == ("%m/%d/%Y", None)
+
+
+def test_subscriptions_without_ambiguity_state_the_format_only(
+    write_csv: Callable[..., Path],
+) -> None:
+    described = load_subscriptions(write_csv("customer_id,mrr,start\na,10,2024-01-05")).describe()
+    assert described == {"subscriptions": described["subscriptions"], "rows": 1,
+                         "date_format": "ISO 8601"}  # fmt: skip
+
+
 def test_subscriptions_name_the_date_no_layout_reads(write_csv: Callable[..., Path]) -> None:
     path = write_csv("customer_id,mrr,start,end\na,10,15/01/2024,\nb,20,01/02/2024,soon")
     with pytest.raises(InputError) as err:

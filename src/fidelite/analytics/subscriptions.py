@@ -26,6 +26,7 @@ import duckdb
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import (
     ISO,
+    DateChoice,
     LoadOptions,
     Source,
     _Checker,
@@ -61,9 +62,20 @@ class LoadedSubscriptions:
     table: str
     source: str
     rows: int
+    date_format: str = ISO
+    date_warning: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"subscriptions": self.source, "rows": self.rows}
+        """Input facts stated in every output (``date_warning`` only when the dates
+        also read month first: they were read day first, and the user must know)."""
+        facts: dict[str, Any] = {
+            "subscriptions": self.source,
+            "rows": self.rows,
+            "date_format": self.date_format,
+        }
+        if self.date_warning:
+            facts["date_warning"] = self.date_warning
+        return facts
 
 
 def load_subscriptions(
@@ -83,10 +95,11 @@ def load_subscriptions(
     mapping = _mapping(_raw_types(con), cols, name)
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("subscriptions")
+    select, choice = _select(checker, date_format)
     # Through the checker: the first read of the plan, where DuckDB may meet a bad byte.
-    checker.scan(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, date_format)}")
+    checker.scan(f"CREATE OR REPLACE TABLE {table} AS {select}")
     con.execute("DROP VIEW IF EXISTS raw")
-    return LoadedSubscriptions(con, table, name, total)
+    return LoadedSubscriptions(con, table, name, total, choice.format, choice.warning)
 
 
 def _mapping(types: dict[str, str], cols: SubscriptionColumns, name: str) -> dict[str, str]:
@@ -116,8 +129,9 @@ def _parse_date(text: str, fmt: str) -> str:
     return f"CAST(try_strptime({text}, {_quote(fmt)}) AS DATE)"
 
 
-def _select(checker: _Checker, date_format: str | None) -> str:
-    """Validate every subscription and return the SELECT producing the normalised table.
+def _select(checker: _Checker, date_format: str | None) -> tuple[str, DateChoice]:
+    """Validate every subscription; return the SELECT producing the normalised table and
+    the date format chosen (with its warning when the dates also read month first).
 
     The start and end columns are read with one date format, chosen as for
     transactions (ISO 8601, then the common day/month/year layouts) unless given.
@@ -136,7 +150,8 @@ def _select(checker: _Checker, date_format: str | None) -> str:
     texts = [("start", start_text)]
     if "end" in m:
         texts.append(("end", _text(checker, "end")))
-    fmt = choose_date_format(checker, texts, date_format, _parse_date, reasons).format
+    choice = choose_date_format(checker, texts, date_format, _parse_date, reasons)
+    fmt = choice.format
     start = _parse_date(start_text, fmt)
     end = "CAST(NULL AS DATE)"
     if "end" in m:
@@ -147,4 +162,4 @@ def _select(checker: _Checker, date_format: str | None) -> str:
     return (
         f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, CAST({plan} AS VARCHAR) AS plan, "
         f"{mrr} AS mrr, {start} AS start_day, {end} AS end_day FROM raw"
-    )
+    ), choice

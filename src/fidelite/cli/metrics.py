@@ -678,6 +678,7 @@ def mrr_cmd(
             loaded = load_subscriptions(
                 subscriptions, columns=subscription_columns, date_format=date_format
             )
+        warn_dates(fmt, loaded.date_warning)
         with _progress(fmt, "Computing"):
             result = mrr(Subscriptions(loaded, _engine(engine)), p)
     except InputError as exc:
