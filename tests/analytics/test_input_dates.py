@@ -81,7 +81,77 @@ def test_load_refuses_mixed_day_first_and_month_first_dates(
     with pytest.raises(InputError) as err:
         load_transactions(path)
     assert (err.value.row, err.value.column) == (3, "timestamp")
-    assert err.value.reason.startswith("unparsable date (tried ISO 8601")
+    assert err.value.reason == (
+        "the column mixes date formats: line 2 is day/month/year (%d/%m/%Y) ('13/01/2024'), "
+        "line 3 is month/day/year (%m/%d/%Y) ('01/13/2024'); one format per column: write "
+        "every date in one layout"
+    )
+
+
+def test_a_column_mixing_documented_layouts_names_a_line_of_each(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv("customer_id,timestamp,amount\nx,15/01/2024,1\ny,2024-02-03,2\n")
+    result = CliRunner().invoke(app, ["metrics", "retention", "-i", str(path), "-f", "json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert (error["row"], error["column"]) == (2, "timestamp")
+    assert error["message"] == (
+        f"{path}, line 2, column 'timestamp': the column mixes date formats: line 2 is "
+        "day/month/year (%d/%m/%Y) ('15/01/2024'), line 3 is ISO 8601 ('2024-02-03'); one "
+        "format per column: write every date in one layout"
+    )
+    # DuckDB's ISO 8601 cast takes 2024/06/02 too: the value is named by its own layout.
+    path = write_csv("customer_id,timestamp,amount\nx,01.05.2024,1\ny,2024/06/02 10:00,2\n")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert err.value.reason == (
+        "the column mixes date formats: line 2 is day.month.year (%d.%m.%Y) ('01.05.2024'), "
+        "line 3 is year/month/day (%Y/%m/%d %H:%M) ('2024/06/02 10:00'); one format per "
+        "column: write every date in one layout"
+    )
+
+
+def test_mixed_layouts_in_parquet_and_across_subscription_columns(
+    tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "tx.parquet"
+    table = {"customer_id": ["x", "y"], "timestamp": ["2024-01-05", "13.02.2024"]}
+    pq.write_table(pa.table({**table, "amount": [1.0, 2.0]}), path)
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, str(err.value)) == (2, (
+        f"{path}, row 2, column 'timestamp': the column mixes date formats: row 1 is ISO 8601 "
+        "('2024-01-05'), row 2 is day.month.year (%d.%m.%Y) ('13.02.2024'); one format per "
+        "column: write every date in one layout"
+    ))  # fmt: skip
+    subs = write_csv("customer_id,mrr,start,end\na,10,2024-01-01,\nb,10,2024-01-01,10/02/2024\n")
+    with pytest.raises(InputError) as err:
+        load_subscriptions(subs)
+    assert (err.value.row, err.value.column) == (3, "end")
+    assert err.value.reason == (
+        "the date columns mix formats: line 2 (column 'start') is ISO 8601 ('2024-01-01'), "
+        "line 3 (column 'end') is day/month/year (%d/%m/%Y) ('10/02/2024'); one format for "
+        "all of them: write every date in one layout"
+    )
+
+
+def test_a_date_in_no_layout_is_still_named_unparsable(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id,timestamp,amount\nx,2024-01-01,1\ny,13/01/2024,2\nz,soon,3\n")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert err.value.row == 3  # the first value ISO 8601 cannot read, in a layout: mixed
+    assert err.value.reason.startswith("the column mixes date formats: line 2 is ISO 8601")
+    path = write_csv("customer_id,timestamp,amount\nx,2024-01-01,1\ny,soon,2\nz,13/01/2024,3\n")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.row, err.value.reason) == (
+        3,
+        "unparsable date (tried ISO 8601 and common day/month/year layouts): 'soon'",
+    )
 
 
 def test_subscriptions_read_day_first_dates_without_a_format(

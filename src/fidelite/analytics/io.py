@@ -842,8 +842,111 @@ def choose_date_format(
         if bad == 0:
             return DateChoice(fmt, _ambiguity(checker, texts, fmt, parse))
     best = candidates[counts.index(min(counts))]
+    mixed = _mixed_layouts(checker, texts, best, candidates, parse)
+    if mixed is not None:
+        raise mixed
     hint = " (tried ISO 8601 and common day/month/year layouts)"
     _raise_unparsable(checker, texts, best, parse, hint, reasons)
+
+
+def _mixed_layouts(
+    checker: _Checker,
+    texts: Sequence[tuple[str, str]],
+    best: str,
+    candidates: Sequence[str],
+    parse: Parse,
+) -> InputError | None:
+    """The error for a column whose dates are each in a layout fidelite reads, but not
+    all in one (``15/01/2024`` above ``2024-02-03``), or ``None`` when the first value
+    ``best`` cannot read is in no layout at all (then that value is the error).
+
+    ``best`` is the layout reading the most values. The first value it cannot read is
+    read by ``other`` (a candidate that reads it); as ``best`` reads the most
+    values, some value ``best`` reads is one ``other`` cannot. The error names a line of
+    each, so the user sees the two layouts side by side rather than "unparsable" on a
+    date that is in a documented layout."""
+    first = _first_unread(checker, texts, lambda t: _unread(t, parse(t, best)))
+    if first is None:
+        return None
+    canonical, row, value = first
+    # Each value is named by the strict layout that reads it first: DuckDB's ISO 8601
+    # cast also takes 2024/06/02, which is the year/month/day layout.
+    by_name = (*candidates[1:], candidates[0])
+    other = _reading_layout(checker, value.strip(), by_name, parse)
+    if other is None:
+        return None
+    only_best = _first_unread(
+        checker,
+        texts,
+        lambda t: f"NOT ({_unread(t, parse(t, best))}) AND {_unread(t, parse(t, other))}",
+    )
+    if only_best is None:  # pragma: no cover - best reads the most values (see above)
+        return None
+    canonical_b, row_b, value_b = only_best
+    layout_b = _reading_layout(checker, value_b.strip(), by_name, parse) or best
+    here = checker.fail(canonical, value, "", row)
+    there = checker.fail(canonical_b, value_b, "", row_b)
+    label = "line" if checker.kind == "csv" else "row"
+    each = sorted([
+        (row_b, f"{_where(there, here, label)} is {_layout_name(layout_b)} ('{value_b}')"),
+        (row, f"{_where(here, there, label)} is {_layout_name(other)} ('{value}')"),
+    ])  # fmt: skip
+    subject, rule = (
+        ("the column mixes date formats", "one format per column")
+        if canonical == canonical_b
+        else ("the date columns mix formats", "one format for all of them")
+    )
+    return checker.fail(
+        canonical,
+        value,
+        f"{subject}: {each[0][1]}, {each[1][1]}; {rule}: write every date in one layout",
+        row,
+    )
+
+
+def _first_unread(
+    checker: _Checker, texts: Sequence[tuple[str, str]], bad: Callable[[str], str]
+) -> tuple[str, int, str] | None:
+    """The column, data row and value of the first row where ``bad(text)`` holds, taking
+    the ``texts`` columns in turn."""
+    for canonical, t in texts:
+        row, value = checker._first_failing_row(canonical, bad(t))
+        if row is not None:
+            return canonical, row, value
+    return None
+
+
+def _reading_layout(
+    checker: _Checker, value: str, candidates: Sequence[str], parse: Parse
+) -> str | None:
+    """The first of ``candidates`` that reads ``value`` as a date, if any."""
+    if not any(ch.isdigit() for ch in value):
+        return None  # a word (epoch, infinity) is no date in any layout
+    literal = _quote(value)
+    reads = ", ".join(f"coalesce(isfinite({parse(literal, f)}), FALSE)" for f in candidates)
+    found = checker.con.execute(f"SELECT {reads}").fetchall()[0]
+    return next((f for f, ok in zip(candidates, found, strict=True) if ok), None)
+
+
+def _where(error: InputError, other: InputError, label: str) -> str:
+    """``line N`` (``row N`` in Parquet) of ``error``, with its file or column when they
+    differ from ``other``'s: how the mixed-formats message points at each value."""
+    where = f"{label} {error.row}"
+    if error.file != other.file:
+        where = f"{error.file} {where}"
+    if error.column != other.column:
+        where += f" (column '{error.column}')"
+    return where
+
+
+def _layout_name(fmt: str) -> str:
+    """``day/month/year (%d/%m/%Y)`` for a strptime layout, ``ISO 8601`` for ISO."""
+    if fmt == ISO:
+        return ISO
+    day = fmt.split(" ", 1)[0]
+    for code, word in (("%d", "day"), ("%m", "month"), ("%Y", "year")):
+        day = day.replace(code, word)
+    return f"{day} ({fmt})"
 
 
 def _bad_counts(
