@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +68,26 @@ def test_program_kpis_per_month(db: Database) -> None:
     assert (feb["points_earned"], feb["points_expired"], feb["active_members"]) == (-30, 90, 0)
     assert feb["breakage_rate_to_date"] == round(100 * 90 / (90 + 50), 4)
     assert (feb["points_outstanding"], feb["member_spend"]) == (0, -30.0)
+    # Nothing earned net (the refund's -30 only): a burn rate is undefined, not -0.0.
+    assert (feb["points_redeemed"], feb["burn_rate"]) == (0, None)
+    assert '"burn_rate": null' in json.dumps(feb)
+
+
+def test_roi_is_undefined_when_cancellations_make_the_cost_negative(
+    db: Database, write_csv: Any
+) -> None:
+    p = EventProcessor(db, parse_program(PROGRAM))
+    p.process(_event("p1", "purchase", "ann", "2024-01-05T10:00:00+00:00", amount=Decimal(100)))
+    cup = p.redeem("ann", "cup", key="r1", at=datetime.fromisoformat("2024-01-08T10:00:00+00:00"))
+    p.cancel_redemption(cup.id, at=datetime.fromisoformat("2024-01-20T10:00:00+00:00"))
+    tx: Path = write_csv("customer_id,timestamp,amount\nann,2024-01-20,100\ncarl,2024-01-20,60\n")
+    valued = program_kpis(db.url, "cafe", value=Decimal("0.01"), transactions=open_dataset(tx))
+    summary = valued.summary
+    # The file's one day holds the cancellation only: 50 points came back, a cost of -0.50.
+    assert (summary["points_redeemed"], summary["cost_of_rewards"]) == (-50, -0.5)
+    assert (summary["incremental_revenue"], summary["roi"]) == (40.0, None)
+    jan = valued.rows[0]
+    assert (jan["points_earned"], jan["points_redeemed"], jan["burn_rate"]) == (100, 0, 0.0)
 
 
 def test_members_vs_non_members_spend(db: Database, write_csv: Any) -> None:

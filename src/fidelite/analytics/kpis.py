@@ -18,9 +18,11 @@ declared one, see :func:`_currencies`):
 * earned = points issued in P (net of refund reversals); redeemed (burn) = points spent
   on rewards or by operators in P (net of cancellations); expired = points expired in
   P (net of the expired points of purchases refunded in P: a refund moves them back out
-  of breakage); adjusted = manual credits minus debits; burn rate = redeemed / earned x 100;
+  of breakage); adjusted = manual credits minus debits; burn rate = redeemed / earned x 100,
+  null when earned <= 0 (a month whose only issue entry is a refund's reversal);
 * breakage rate (to date) = expired / (expired + redeemed) x 100, both cumulative to the
-  end of P: of the points that reached an end, the share that lapsed unused;
+  end of P: of the points that reached an end, the share that lapsed unused (null when
+  the sum is 0 or below);
 * outstanding = points held by members (available + pending) at the end of P, never
   below 0; liability = outstanding x the point's money value. What members owe (debt
   from refund clawback) is reported apart as ``points_owed``, not netted: a member's
@@ -43,7 +45,8 @@ return over the file's days (first to last, local):
   (``fidelite metrics coupons``);
 * cost of rewards = points redeemed in those days x the point's money value;
 * ROI = (incremental revenue x margin - cost of rewards) / cost of rewards x 100, with
-  ``margin`` the gross margin share (1 = count revenue as profit).
+  ``margin`` the gross margin share (1 = count revenue as profit); null when the cost is
+  0 or below (cancellations in those days of earlier redemptions).
 """
 
 from __future__ import annotations
@@ -113,8 +116,9 @@ def program_kpis(
         f"Per {period} in time zone {timezone}, in currency {cur} (default: the program's "
         "first declared currency): earned = issued net of refund "
         "reversals; redeemed = spent net of cancellations; burn rate = redeemed / earned x "
-        "100; breakage rate = expired / (expired + redeemed) x 100, cumulative to the end of "
-        "the period; outstanding = members' available + pending at its end (liability = "
+        "100 (null when earned <= 0); breakage rate = expired / (expired + redeemed) x 100, "
+        "cumulative to the end of the period (null when that sum <= 0); outstanding = "
+        "members' available + pending at its end (liability = "
         "outstanding x point value; points owed by members in debt are reported apart, not "
         "netted); members = every enrolled member (erased ones too), joined at the earlier "
         "of their recorded join date (enrolled in the ledger only: the enrolment) and their "
@@ -126,7 +130,7 @@ def program_kpis(
         "cost of rewards = redeemed x point value. With transactions: incremental revenue = "
         "(spend per member customer - per non-member customer) x member customers (naive: "
         "ignores self-selection); ROI = (incremental revenue x margin - cost of rewards over "
-        "the file's days) / that cost x 100."
+        "the file's days) / that cost x 100 (null when that cost <= 0)."
     )
     return MetricResult("program-kpis", definition, params, rows, summary)
 
@@ -377,8 +381,8 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "points_redeemed": redeemed,
         "points_expired": expired,
         "points_adjusted": adjusted,
-        "burn_rate": percent(redeemed, earned),
-        "breakage_rate_to_date": percent(expired_all, expired_all + redeemed_all),
+        "burn_rate": _share(redeemed, earned),
+        "breakage_rate_to_date": _share(expired_all, expired_all + redeemed_all),
         "points_outstanding": outstanding,
         "points_owed": owed,
         "liability": money(float(outstanding * value)) if value is not None else None,
@@ -390,6 +394,15 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "cost_of_rewards": money(float(redeemed * value)) if value is not None else None,
         "spend_per_active_member": money(spend / active) if active else None,
     }
+
+
+def _share(part: int, whole: int) -> float | None:
+    """``part / whole x 100`` of a net points flow; ``None`` when ``whole <= 0``.
+
+    A net flow can be 0 or negative (a period whose only issue entry is a refund's
+    reversal: earned -90). A share of it is then no rate at all (-0.0 or a sign-flipped
+    percentage would read as one), as with a zero denominator."""
+    return percent(part, whole) if whole > 0 else None
 
 
 def _member_spend(con: Any, ds: Dataset) -> dict[str, Any]:
@@ -430,7 +443,9 @@ def _return(
     )
     cost = float(redeemed * value) if value is not None else None
     roi = None
-    if incremental is not None and cost:
+    # Net of cancellations the cost can be 0 or below (a redemption made before the
+    # file's days, cancelled within them): a return on no outlay is undefined.
+    if incremental is not None and cost is not None and cost > 0:
         roi = round(100 * (incremental * margin - cost) / cost, 4)
     return {
         "first_day": str(first)[:10],
