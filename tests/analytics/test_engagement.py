@@ -92,7 +92,14 @@ def test_engagement_cli_json(sqlite_template: Path, tmp_path: Path) -> None:
     proc = subprocess.run([fidelite, *args, "--format", "json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["metric"] == "engagement" and out["parameters"]["program"] == "cafe"
+    assert out["metric"] == "engagement"
+    assert out["parameters"] == {
+        "period": "month",
+        "program": "cafe",
+        "timezone": "Europe/Paris",
+        "database": f"sqlite:///{path}#cafe",
+        "engine": "duckdb",
+    }
     assert [r["interactions"] for r in out["rows"]] == [3, 1, 1]
     bad = subprocess.run([fidelite, *args, "--timezone", "Mars/Base", "--format", "json"],
                          capture_output=True, text=True)  # fmt: skip

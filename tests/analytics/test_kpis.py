@@ -165,6 +165,25 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     jan = json.loads(proc.stdout)["rows"][0]
     assert (jan["points_earned"], jan["liability"]) == (170, 1.2)
+    # The database is named URL#PROGRAM, and the engine is stated, as in every metric.
+    assert json.loads(proc.stdout)["parameters"] == {
+        "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
+        "database": f"sqlite:///{path}#cafe", "point_value": "0.01", "margin": 100.0,
+        "engine": "duckdb",
+    }  # fmt: skip
+    tx = tmp_path / "all.csv"
+    tx.write_text("customer_id,timestamp,amount\nann,05/01/2024,100\ncarl,06/01/2024,60\n")
+    with_tx = subprocess.run([*args, "-i", str(tx)], capture_output=True, text=True, timeout=120)
+    assert with_tx.returncode == 0, with_tx.stderr
+    # The transactions are stated as any metric states its input: file, rows, dates.
+    assert json.loads(with_tx.stdout)["parameters"] == {
+        "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
+        "database": f"sqlite:///{path}#cafe", "point_value": "0.01", "margin": 100.0,
+        "input": str(tx), "rows": 2, "date_format": "%d/%m/%Y", "optional_columns": [],
+        "date_warning": "every date also reads month first (e.g. '05/01/2024'): read day "
+        "first, as %d/%m/%Y; pass --date-format %m/%d/%Y if the month comes first",
+        "engine": "duckdb",
+    }  # fmt: skip
     bad = subprocess.run(
         [*args[:5], "--point-value", "ten", "-f", "json"],
         capture_output=True,

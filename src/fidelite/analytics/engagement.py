@@ -29,7 +29,7 @@ from sqlalchemy import select
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
 from fidelite.analytics.metrics.result import MetricResult, percent
-from fidelite.analytics.programdb import database_name
+from fidelite.analytics.programdb import database_name, program_source_name
 from fidelite.engine.event import REFUND
 from fidelite.processing.tables import events
 from fidelite.store import Database
@@ -58,8 +58,9 @@ def engagement(url: str, program_id: str, period: Period, timezone: str = "UTC")
     total_rows = con.to_pyarrow(totals).to_pylist()
     kind_rows = con.to_pyarrow(by_kind).to_pylist()
     rows = _rows(period, total_rows, kind_rows)
+    # DuckDB always: the events are read straight from the database (no engine layer).
     parameters = {"period": period, "program": program_id, "timezone": timezone,
-                  "database": database_name(url)}  # fmt: skip
+                  "database": program_source_name(url, program_id), "engine": "duckdb"}  # fmt: skip
     return MetricResult(
         "engagement", DEFINITION.format(period=period, timezone=timezone), parameters, rows
     )

@@ -65,7 +65,7 @@ from fidelite.analytics.engine import Dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, label
 from fidelite.analytics.metrics.result import MetricResult, money, percent
-from fidelite.analytics.programdb import database_name
+from fidelite.analytics.programdb import database_name, program_source_name
 from fidelite.store import Database
 
 _TRUNC = {"month": "month", "quarter": "quarter", "year": "year"}
@@ -108,9 +108,10 @@ def program_kpis(
         "currency": cur,
         "period": period,
         "timezone": timezone,
-        "database": database_name(url),
+        "database": program_source_name(url, program_id),
         "point_value": value,
         "margin": round(100 * margin, 4),
+        **_transactions_facts(transactions, timezone),
     }
     definition = (
         f"Per {period} in time zone {timezone}, in currency {cur} (default: the program's "
@@ -394,6 +395,18 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "cost_of_rewards": money(float(redeemed * value)) if value is not None else None,
         "spend_per_active_member": money(spend / active) if active else None,
     }
+
+
+def _transactions_facts(transactions: Dataset | None, timezone: str) -> dict[str, Any]:
+    """What the output states about the ``--input`` transactions (file, rows, date
+    format, a date warning) and the engine: the database KPIs are computed in DuckDB,
+    the members-vs-non-members figures on the transactions' engine. The transactions'
+    time zone is stated apart only when it is not the KPIs' ``timezone``."""
+    if transactions is None:
+        return {"engine": "duckdb"}
+    facts = transactions.describe()
+    zone = facts.pop("timezone")
+    return facts if zone == timezone else {**facts, "transactions_timezone": zone}
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -153,6 +153,12 @@ def _utc(value: object) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def program_source_name(url: str, program_id: str) -> str:
+    """How outputs name a program's data: ``URL#PROGRAM``, the URL without a password
+    (as ``fidelite metrics --input`` names a program database's transactions)."""
+    return f"{database_name(url)}#{program_id}"
+
+
 def database_name(url: str) -> str:
     """The database URL without a password, for error messages."""
     head, sep, tail = url.partition("@")
