@@ -24,9 +24,11 @@ Where the time goes, and what is done once rather than per event:
 - Campaign windows are compared in UTC (bounds converted once; the event's time once
   per evaluation): aware datetimes in different zones cost an offset lookup per
   comparison, two in UTC compare as plain values.
-- Per event, the fields' Python values are built once and shared by all rules; a CEL
-  context (the costly part: every value is converted) is built only if a rule
-  actually needs CEL, and then with only the fields CEL expressions read.
+- Per event, the fields' Python values are built once and shared by all rules, by one
+  function made for the fields the event type's rules read (no call per field:
+  :class:`fidelite.engine.context.ContextFactory`); a CEL context (the costly part:
+  every value is converted) is built only if a rule actually needs CEL, and then with
+  only the fields CEL expressions read.
 - Trace lines are frozen values, so equal lines are shared between decisions
   (:meth:`Evaluator.trace_line`); the trace stays complete, one line per rule.
 - The decision and its earnings are built without the frozen dataclasses' generated
@@ -40,6 +42,10 @@ Where the time goes, and what is done once rather than per event:
   the earnings), not a dictionary read and written per rule.
 - A ``per`` of 1 (``per_amount``, ``per_item``) is not divided by: dividing an amount
   of at most 28 digits by 1 gives the same value, so the points are the same.
+- Smaller, together: the outcomes read per rule are module constants (an enum
+  member read through its class costs several times a global), a condition run as
+  Python is called from the loop itself, ``max(points, 0)`` is a comparison, and a
+  tier line is one table lookup.
 """
 
 from __future__ import annotations
@@ -344,8 +350,10 @@ class Evaluator:
         A pure function of its arguments, remembered like :meth:`trace_line`.
         """
         key = (tier, currency, base)
-        if key in self._tier_lines:
-            return self._tier_lines[key]
+        lines = self._tier_lines
+        line = lines.get(key)
+        if line is not None or key in lines:  # one lookup when there is a bonus
+            return line
         multiplier = self._tier_multipliers.get(tier, _ONE)
         bonus = to_points(Decimal(base) * (multiplier - 1), Rounding.floor)
         line = None
@@ -372,6 +380,10 @@ class Evaluator:
 
 _TRACE_TABLE_SIZE = 100_000
 _NO_STATE = ProgramState()
+# Outcomes read per rule, as module constants: reading a member of an enum class goes
+# through the enum's metaclass, several times the cost of reading a global.
+_MATCHED = Outcome.matched
+_NO_POINTS = Outcome.no_points
 
 
 class _Run:
@@ -423,7 +435,7 @@ class _Run:
         self._values: dict[str, dict[str, Any]] | None = None
         self._context: cel.Context | None = None
         self._utc: datetime | None = None
-        self._money: Decimal | None = None
+        self._money: Decimal | None = None  # the event's amount (``Event.money``), read once
         coupon = event.coupon
         self.coupon: CouponUse | None = None
         if coupon:
@@ -452,22 +464,20 @@ class _Run:
             self._context = self.plan.factory.context(self.values)
         return self._context
 
-    @property
-    def money(self) -> Decimal:
-        """The event's amount (zero for events without one), read once."""
-        if self._money is None:
-            self._money = self.event.money
-        return self._money
-
     def _run(self, check: _Check) -> Any:
         if check.native is not None:
             return check.native(self.values)
         return check.expression.evaluate(self.context)
 
     def decide(self) -> Decision:
-        """Each rule in order (see :meth:`_gate` and :meth:`_points` for what a step
-        does, inlined here for the usual rules), then the tier bonus, an unused coupon
-        and the earnings."""
+        """Each rule in order, then the tier bonus, an unused coupon and the earnings.
+
+        A rule's gates, first failing one wins: outside its window, in none of its
+        segments, no valid code of its coupon campaign (:meth:`_coupon_gate`), its
+        condition not true. Its points: constant, or computed (:meth:`_raw_points`) and
+        trimmed to its per-event cap here, or by :meth:`_points` for a rule with a
+        per-member cap or a budget.
+        """
         ev = self.ev
         traces, line = ev._traces, ev.trace_line
         trace: list[RuleTrace] = []
@@ -482,7 +492,7 @@ class _Run:
             if stopped_by is not None:
                 trace.append(line(step.id, Outcome.stopped, note=f"by {stopped_by}"))
                 continue
-            if step.gated:  # _gate's checks, in its order
+            if step.gated:  # the first reason the rule does not apply, in this order
                 if step.windowed:
                     utc = self._utc
                     if utc is None:
@@ -495,8 +505,29 @@ class _Run:
                 if segments and segments.isdisjoint(self.member.segments):
                     trace.append(step.not_in_segment)
                     continue
-                if step.coupon_campaign is not None or step.when is not None:
-                    gate = self._gate_rest(step)
+                if step.coupon_campaign is not None:
+                    gate = self._coupon_gate(step)
+                    if gate is not None:
+                        trace.append(gate)
+                        continue
+                native = step.when_native
+                if native is not None:  # the condition as Python
+                    try:
+                        values = self._values
+                        if values is None:
+                            values = self.values
+                        result = native(values)
+                    except Exception as exc:  # as a CEL runtime error (none expected)
+                        trace.append(line(step.id, Outcome.condition_error, note=_short(exc)))
+                        continue
+                    if result is not True:
+                        if result is False:
+                            trace.append(step.condition_false)
+                        else:
+                            trace.append(self._not_true(step, result))
+                        continue
+                elif step.when is not None:
+                    gate = self._cel_condition(step)
                     if gate is not None:
                         trace.append(gate)
                         continue
@@ -515,7 +546,7 @@ class _Run:
                            f"{raw} capped at {cap} per event")  # fmt: skip
                     points = cap
                 else:
-                    outcome = Outcome.no_points if raw == 0 else Outcome.matched
+                    outcome = _NO_POINTS if raw == 0 else _MATCHED
                     key = (step.id, outcome, raw, step.currency, "")
                     points = raw
                 # The table read here saves the call to trace_line on the usual hit.
@@ -598,68 +629,56 @@ class _Run:
             self.usage.append(Usage(rule_id, key, points))
         return points, line(rule_id, outcome, points, compiled.currency, note)
 
-    def _gate(self, compiled: _CompiledRule) -> RuleTrace | None:
-        """The first reason the rule does not apply, or None if it does: outside its
-        window, in none of its segments, then :meth:`_gate_rest`. (The evaluation loop
-        runs these checks itself; this is their reference.)"""
-        if compiled.windowed:
-            if self._utc is None:
-                self._utc = self.at.astimezone(UTC)
-            start, end = compiled.window_start, compiled.window_end
-            if (start is not None and self._utc < start) or (end is not None and self._utc >= end):
-                return compiled.outside_window
-        if compiled.segments and compiled.segments.isdisjoint(self.member.segments):
-            return compiled.not_in_segment
-        return self._gate_rest(compiled)
-
-    def _gate_rest(self, compiled: _CompiledRule) -> RuleTrace | None:
-        """The rule's coupon campaign and condition checks (after its window and
-        segments): the first reason it does not apply, or None if it does."""
-        campaign = compiled.coupon_campaign
-        if campaign is not None:
-            coupon = self.coupon
-            if coupon is None:
-                return compiled.no_coupon
-            if not coupon.accepted or coupon.campaign != campaign:
-                reason = coupon.reason or "other campaign"
-                return self.ev.trace_line(compiled.id, Outcome.coupon, note=reason)
-        when = compiled.when
-        if when is not None:
-            try:
-                native = compiled.when_native
-                if native is not None:
-                    result = native(self.values)
-                else:
-                    result = when.expression.evaluate(self.context)
-            except Exception as exc:  # CEL runtime errors: missing key, bad types
-                return self.ev.trace_line(compiled.id, Outcome.condition_error, note=_short(exc))
-            if result is True:
-                return None
-            if result is False:
-                return compiled.condition_false
-            note = f"condition gave {result!r}, not a boolean"
-            return self.ev.trace_line(compiled.id, Outcome.condition_error, note=note)
+    def _coupon_gate(self, compiled: _CompiledRule) -> RuleTrace | None:
+        """Why a rule of a coupon campaign does not apply (no code, or one refused or of
+        another campaign), or None if the event's code is a valid one of its campaign."""
+        coupon = self.coupon
+        if coupon is None:
+            return compiled.no_coupon
+        if not coupon.accepted or coupon.campaign != compiled.coupon_campaign:
+            reason = coupon.reason or "other campaign"
+            return self.ev.trace_line(compiled.id, Outcome.coupon, note=reason)
         return None
 
+    def _cel_condition(self, compiled: _CompiledRule) -> RuleTrace | None:
+        """Why a rule whose condition runs in CEL does not apply (the condition is false,
+        fails or is not a boolean), or None if it is true."""
+        assert compiled.when is not None
+        try:
+            result = compiled.when.expression.evaluate(self.context)
+        except Exception as exc:  # CEL runtime errors: missing key, bad types
+            return self.ev.trace_line(compiled.id, Outcome.condition_error, note=_short(exc))
+        return None if result is True else self._not_true(compiled, result)
+
+    def _not_true(self, compiled: _CompiledRule, result: Any) -> RuleTrace:
+        """The line of a rule whose condition gave ``result``, not true."""
+        if result is False:
+            return compiled.condition_false
+        note = f"condition gave {result!r}, not a boolean"
+        return self.ev.trace_line(compiled.id, Outcome.condition_error, note=note)
+
     def _raw_points(self, compiled: _CompiledRule) -> int:
+        """A rule's points before its caps and budget: ``multiply`` on the running total
+        of its currency, or the sum of its other effects, rounded once, at least 0."""
         if compiled.multiply_less_one is not None:
             base = Decimal(self.running[compiled.currency_index])
             return round_points(base * compiled.multiply_less_one, compiled.rounding)
         total = compiled.fixed
         per_amount = compiled.per_amount
         if per_amount is not None:
-            per, points = per_amount
+            per, rate = per_amount
             money = self._money
             if money is None:
-                money = self.money
-            total += (money if per is None else money / per) * points
+                money = self._money = self.event.money
+            total += (money if per is None else money / per) * rate
         if compiled.item_rates is not None:
             items = self.event.items
             if items:
                 total += self._item_points(compiled, items)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
-        return max(round_points(total, compiled.rounding), 0)
+        points = round_points(total, compiled.rounding)
+        return points if points > 0 else 0  # max(points, 0), without the call
 
     def _item_points(self, compiled: _CompiledRule, items: list[Item]) -> Decimal:
         """The points of the basket lines the rule's ``per_item.when`` is true for.
@@ -675,7 +694,9 @@ class _Run:
         total = _ZERO
         native = compiled.item_when
         if native is not None:
-            values = self.values  # built here as before, though the condition may not read it
+            values = self._values
+            if values is None:  # built here as before, though the condition may not read it
+                values = self.values
             for item in items:
                 if native(values, item) is True:
                     # A zero rate (None) would add an exact zero: skipping it leaves the sum.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from math import ceil, floor
 
 from fidelite.program.rule import Rounding
 
@@ -37,9 +38,9 @@ def round_points(value: Decimal, mode: str) -> int:
     through it, so they fail exactly as before.
     """
     if mode == ROUND_FLOOR:
-        result = math.floor(value)
+        result = floor(value)
     elif mode == ROUND_CEILING:
-        result = math.ceil(value)
+        result = ceil(value)
     else:
         return int(value.quantize(_ONE, rounding=mode))
     if -_EXACT_LIMIT < result < _EXACT_LIMIT:
