@@ -27,7 +27,8 @@ from fidelite.engine.event import Event
 from fidelite.engine.member import MemberState
 from fidelite.program.expression import Expression
 
-Builder = Callable[[Event, MemberState, datetime], Any]
+Builder = Callable[[Event, MemberState, datetime], dict[str, dict[str, Any]]]
+"""Builds the fields' values of one event: ``(event, member, local time)``."""
 
 ITEM_ATTRIBUTES: Mapping[str, Callable[[Any], Any] | None] = {
     "sku": None,
@@ -43,36 +44,39 @@ the attribute of the same name, converted by the function given (None: as it is)
 the same conversions, instead of from a dictionary built per line.
 """
 
-EVENT_FIELDS: dict[str, Builder] = {
-    "type": lambda e, m, local: e.type,
-    "amount": lambda e, m, local: float(e.money),
-    "channel": lambda e, m, local: e.channel,
-    "store": lambda e, m, local: e.store,
-    "coupon": lambda e, m, local: e.coupon or "",
-    "items": lambda e, m, local: [
-        {"sku": i.sku, "category": i.category, "quantity": i.quantity, "price": float(i.price)}
-        for i in e.items
-    ],
-    "attributes": lambda e, m, local: dict(e.attributes),
-    "hour": lambda e, m, local: local.hour,
-    "minute": lambda e, m, local: local.minute,
-    "weekday": lambda e, m, local: local.isoweekday(),
-    "day": lambda e, m, local: local.day,
-    "month": lambda e, m, local: local.month,
-    "year": lambda e, m, local: local.year,
-    "date": lambda e, m, local: local.date().isoformat(),
-}
-
-MEMBER_FIELDS: dict[str, Builder] = {
-    "tier": lambda e, m, local: m.tier or "",
-    "segments": lambda e, m, local: sorted(m.segments),
-    "attributes": lambda e, m, local: dict(m.attributes),
-    "purchases": lambda e, m, local: m.purchases,
-    "days_since_joined": lambda e, m, local: (
-        -1 if m.joined_at is None else (e.at - m.joined_at).days
+EVENT_FIELDS: dict[str, str] = {
+    "type": "e.type",
+    "amount": "float(e.money)",
+    "channel": "e.channel",
+    "store": "e.store",
+    "coupon": 'e.coupon or ""',
+    "items": (
+        '[{"sku": i.sku, "category": i.category, "quantity": i.quantity,'
+        ' "price": float(i.price)} for i in e.items]'
     ),
-    "birthday": lambda e, m, local: m.birth_date is not None and _is_birthday(m.birth_date, local),
+    "attributes": "dict(e.attributes)",
+    "hour": "local.hour",
+    "minute": "local.minute",
+    "weekday": "local.isoweekday()",
+    "day": "local.day",
+    "month": "local.month",
+    "year": "local.year",
+    "date": "local.date().isoformat()",
 }
+"""How each field of ``event`` is built: a Python expression over ``e`` (the event),
+``m`` (the member) and ``local`` (the event time in the program's zone). Expressions,
+not functions, so that :class:`ContextFactory` can build all the fields a program
+reads in one function of its own, without a call per field."""
+
+MEMBER_FIELDS: dict[str, str] = {
+    "tier": 'm.tier or ""',
+    "segments": "sorted(m.segments)",
+    "attributes": "dict(m.attributes)",
+    "purchases": "m.purchases",
+    "days_since_joined": "-1 if m.joined_at is None else (e.at - m.joined_at).days",
+    "birthday": "m.birth_date is not None and _is_birthday(m.birth_date, local)",
+}
+"""How each field of ``member`` is built, as :data:`EVENT_FIELDS`."""
 
 
 def _is_birthday(born: date, local: datetime) -> bool:
@@ -123,12 +127,7 @@ class ContextFactory:
         cel_needed: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._needed = {name: sorted(fields) for name, fields in needed.items()}
-        # (variable, ((field, builder), ...)) in the order of ``_needed``: what
-        # :meth:`values` runs per event, with no table lookup per field.
-        self._builders = tuple(
-            (name, tuple((field, _BUILDERS[name][field]) for field in fields))
-            for name, fields in self._needed.items()
-        )
+        self._build = _builder(self._needed)
         cel_fields = needed if cel_needed is None else cel_needed
         self._cel_needed = {name: sorted(fields) for name, fields in cel_fields.items()}
         self._zone = zone
@@ -145,14 +144,7 @@ class ContextFactory:
         ``local`` is the event time in the program's zone, if the caller has it.
         """
         local = local if local is not None else event.at.astimezone(self._zone)
-        # Loops rather than nested comprehensions: each comprehension is a function call
-        # of its own (Python 3.11), and this runs once per evaluated event.
-        values: dict[str, dict[str, Any]] = {}
-        for name, builders in self._builders:
-            fields = values[name] = {}
-            for field, build in builders:
-                fields[field] = build(event, member, local)
-        return values
+        return self._build(event, member, local)
 
     def context(self, values: Mapping[str, Mapping[str, Any]]) -> cel.Context:
         """A CEL context holding the fields CEL expressions read, taken from ``values``."""
@@ -161,3 +153,22 @@ class ContextFactory:
             for name, fields in self._cel_needed.items()
         }
         return cel.Context(variables=variables)
+
+
+def _builder(needed: Mapping[str, list[str]]) -> Builder:
+    """One function building the ``needed`` fields, in that order, as nested dictionaries.
+
+    Its source is the fields' expressions (:data:`EVENT_FIELDS`, :data:`MEMBER_FIELDS`)
+    in two dictionary displays: ``{"event": {"amount": (float(e.money)), ...}, ...}``.
+    This runs once per evaluated event, and a call per field (or a loop over them) cost
+    more than building the values themselves. Only names of this module's tables reach
+    the source (an unknown field is a ``KeyError`` here, as a lookup in them would be).
+    """
+    variables = []
+    for name, fields in needed.items():
+        sources = _BUILDERS[name] if fields else {}
+        entries = ", ".join(f"{field!r}: ({sources[field]})" for field in fields)
+        variables.append(f"{name!r}: {{{entries}}}")
+    source = f"lambda e, m, local: {{{', '.join(variables)}}}"
+    build: Builder = eval(source, {"_is_birthday": _is_birthday})
+    return build
