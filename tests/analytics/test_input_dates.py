@@ -198,12 +198,51 @@ def test_mrr_states_ambiguous_subscription_dates_in_parameters(
     assert (forced.date_format, forced.date_warning) == ("%m/%d/%Y", None)
 
 
+def test_mrr_reads_subscription_dates_in_the_business_time_zone(
+    write_csv: Callable[..., Path],
+) -> None:
+    # b starts at 23:30 UTC on 1 February: 2 February in Paris, after the February 1
+    # boundary that closes January.
+    path = write_csv("customer_id,mrr,start\na,10,2024-01-01\nb,10,2024-02-01T23:30:00Z\n")
+    days = {
+        zone: load_subscriptions(path, timezone=zone)
+        .connection.execute("SELECT start_day FROM subscriptions ORDER BY customer_id")
+        .fetchall()
+        for zone in ("UTC", "Europe/Paris", "America/New_York")
+    }
+    assert days == {
+        "UTC": [(date(2024, 1, 1),), (date(2024, 2, 1),)],
+        "Europe/Paris": [(date(2024, 1, 1),), (date(2024, 2, 2),)],
+        "America/New_York": [(date(2024, 1, 1),), (date(2024, 2, 1),)],
+    }
+    args = ["metrics", "mrr", "--subscriptions", str(path), "-f", "json"]
+    result = CliRunner().invoke(app, [*args, "--timezone", "Europe/Paris"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["parameters"] == {
+        "period": "month", "subscriptions": str(path), "rows": 2, "timezone": "Europe/Paris",
+        "date_format": "ISO 8601", "engine": "duckdb",
+    }  # fmt: skip
+    assert [(r["period"], r["ending_mrr"]) for r in out["rows"]] == [
+        ("2024-01", 10.0),
+        ("2024-02", 20.0),
+    ]
+    utc = json.loads(CliRunner().invoke(app, args).stdout)
+    assert utc["parameters"]["timezone"] == "UTC"
+    assert [(r["period"], r["ending_mrr"]) for r in utc["rows"]] == [
+        ("2024-01", 20.0),
+        ("2024-02", 20.0),
+    ]
+    with pytest.raises(InputError, match="unknown time zone 'Mars/Base'"):
+        load_subscriptions(path, timezone="Mars/Base")
+
+
 def test_subscriptions_without_ambiguity_state_the_format_only(
     write_csv: Callable[..., Path],
 ) -> None:
     described = load_subscriptions(write_csv("customer_id,mrr,start\na,10,2024-01-05")).describe()
     assert described == {"subscriptions": described["subscriptions"], "rows": 1,
-                         "date_format": "ISO 8601"}  # fmt: skip
+                         "timezone": "UTC", "date_format": "ISO 8601"}  # fmt: skip
 
 
 def test_subscriptions_name_the_date_no_layout_reads(write_csv: Callable[..., Path]) -> None:

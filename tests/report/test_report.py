@@ -86,6 +86,13 @@ def test_report_adds_nps_trend_and_recurring_revenue(tmp_path: Path) -> None:
     assert "nps_trend" not in data["not_included"]
     html = (out / "report.html").read_text()
     assert html.count("<svg") == 8
+    # Subscription dates are read in the report's time zone, as the answers are.
+    paris = tmp_path / "paris"
+    args = [*args[:3], str(paris), *args[4:], "--timezone", "Europe/Paris"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    in_paris = json.loads((paris / "report.json").read_text())
+    assert in_paris["revenue"]["mrr"]["parameters"]["timezone"] == "Europe/Paris"
+    assert in_paris["surveys"]["nps"]["parameters"]["timezone"] == "Europe/Paris"
     assert "<h2>NPS trend</h2>" in html and "<h2>Recurring revenue</h2>" in html
 
 

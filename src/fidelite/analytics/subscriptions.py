@@ -13,7 +13,10 @@ Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError` naming the file, line and column
 (missing or negative mrr, unparsable dates, an end before its start, an empty file).
 Dates are ISO 8601 or one of the day/month/year layouts transactions accept
-(:data:`fidelite.analytics.io.DATE_FORMATS`), one format for both date columns.
+(:data:`fidelite.analytics.io.DATE_FORMATS`), one format for both date columns. Each is
+the local calendar day in the business time zone: a timestamp with an offset is
+converted to it (23:30 UTC on 31 January starts on 1 February in Paris), one without is
+the day it says, as for transactions and survey answers.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from fidelite.analytics.io import (
     Source,
     _Checker,
     _ident,
+    _parse_expr,
     _quote,
     _raw_types,
     _register_raw,
+    _set_timezone,
     _source_name,
     choose_date_format,
     decimal_number,
@@ -64,6 +69,7 @@ class LoadedSubscriptions:
     rows: int
     date_format: str = ISO
     date_warning: str | None = None
+    timezone: str = "UTC"
 
     def describe(self) -> dict[str, Any]:
         """Input facts stated in every output (``date_warning`` only when the dates
@@ -71,6 +77,7 @@ class LoadedSubscriptions:
         facts: dict[str, Any] = {
             "subscriptions": self.source,
             "rows": self.rows,
+            "timezone": self.timezone,
             "date_format": self.date_format,
         }
         if self.date_warning:
@@ -83,23 +90,26 @@ def load_subscriptions(
     *,
     columns: SubscriptionColumns | None = None,
     date_format: str | None = None,
+    timezone: str = "UTC",
     connection: duckdb.DuckDBPyConnection | None = None,
     table: str = "subscriptions",
 ) -> LoadedSubscriptions:
-    """Read, validate and normalise subscriptions into DuckDB table ``table``."""
+    """Read, validate and normalise subscriptions into DuckDB table ``table``; dates with
+    an offset are converted to ``timezone`` (the business's) before taking their day."""
     cols = columns or SubscriptionColumns()
     con = connection or duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     name = _source_name(source)
+    _set_timezone(con, timezone, name)
     kind = _register_raw(con, source, LoadOptions(), name)
     mapping = _mapping(_raw_types(con), cols, name)
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("subscriptions")
-    select, choice = _select(checker, date_format)
+    select, choice = _select(checker, date_format, timezone)
     # Through the checker: the first read of the plan, where DuckDB may meet a bad byte.
     checker.scan(f"CREATE OR REPLACE TABLE {table} AS {select}")
     con.execute("DROP VIEW IF EXISTS raw")
-    return LoadedSubscriptions(con, table, name, total, choice.format, choice.warning)
+    return LoadedSubscriptions(con, table, name, total, choice.format, choice.warning, timezone)
 
 
 def _mapping(types: dict[str, str], cols: SubscriptionColumns, name: str) -> dict[str, str]:
@@ -122,14 +132,13 @@ def _text(checker: _Checker, canonical: str) -> str:
     return f"NULLIF(trim(CAST({checker.col(canonical)} AS VARCHAR)), '')"
 
 
-def _parse_date(text: str, fmt: str) -> str:
-    """The local calendar day ``text`` names (ISO 8601, or ``fmt`` for strptime)."""
-    if fmt == ISO:
-        return f"CAST(try_cast({text} AS TIMESTAMP) AS DATE)"
-    return f"CAST(try_strptime({text}, {_quote(fmt)}) AS DATE)"
+def _parse_date(text: str, fmt: str, timezone: str) -> str:
+    """The local calendar day ``text`` names (ISO 8601, or ``fmt`` for strptime), in
+    ``timezone`` for a value with an offset (read as transactions' timestamps are)."""
+    return f"CAST({_parse_expr(text, fmt, _quote(timezone))} AS DATE)"
 
 
-def _select(checker: _Checker, date_format: str | None) -> tuple[str, DateChoice]:
+def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[str, DateChoice]:
     """Validate every subscription; return the SELECT producing the normalised table and
     the date format chosen (with its warning when the dates also read month first).
 
@@ -150,12 +159,16 @@ def _select(checker: _Checker, date_format: str | None) -> tuple[str, DateChoice
     texts = [("start", start_text)]
     if "end" in m:
         texts.append(("end", _text(checker, "end")))
-    choice = choose_date_format(checker, texts, date_format, _parse_date, reasons)
+
+    def parse(text: str, fmt: str) -> str:
+        return _parse_date(text, fmt, timezone)
+
+    choice = choose_date_format(checker, texts, date_format, parse, reasons)
     fmt = choice.format
-    start = _parse_date(start_text, fmt)
+    start = parse(start_text, fmt)
     end = "CAST(NULL AS DATE)"
     if "end" in m:
-        end = _parse_date(texts[1][1], fmt)
+        end = parse(texts[1][1], fmt)
         checker.check("end", f"{end} < {start}", "end date before the start date")
     checker.flush()
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"

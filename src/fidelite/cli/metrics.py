@@ -662,6 +662,7 @@ def mrr_cmd(
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
     date_format: str | None = DATE_FORMAT,
+    tz: str = TIMEZONE,
     *,
     subscription_columns: SubscriptionColumns,
 ) -> None:
@@ -676,7 +677,10 @@ def mrr_cmd(
     try:
         with _progress(fmt, f"Reading {subscriptions}"):
             loaded = load_subscriptions(
-                subscriptions, columns=subscription_columns, date_format=date_format
+                subscriptions,
+                columns=subscription_columns,
+                date_format=date_format,
+                timezone=tz,
             )
         warn_dates(fmt, loaded.date_warning)
         with _progress(fmt, "Computing"):

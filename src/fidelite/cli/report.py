@@ -109,7 +109,7 @@ def report(
             task = progress.add_task("Reading the inputs", total=None)
             source, named = transactions_input(input, opts)
             answers = _answers(surveys, survey_columns, opts.timezone)
-            subs = _subscriptions(subscriptions, subscription_columns)
+            subs = _subscriptions(subscriptions, subscription_columns, opts.timezone)
             written = build_report(
                 source,
                 out,
@@ -145,8 +145,10 @@ def _answers(path: Path | None, columns: AnswerColumns, timezone: str) -> Loaded
     return None if path is None else load_answers(path, columns=columns, timezone=timezone)
 
 
-def _subscriptions(path: Path | None, columns: SubscriptionColumns) -> LoadedSubscriptions | None:
+def _subscriptions(
+    path: Path | None, columns: SubscriptionColumns, timezone: str
+) -> LoadedSubscriptions | None:
     """The subscriptions, read with the user's column names (checked before writing)."""
     from fidelite.analytics.subscriptions import load_subscriptions
 
-    return None if path is None else load_subscriptions(path, columns=columns)
+    return None if path is None else load_subscriptions(path, columns=columns, timezone=timezone)

@@ -59,7 +59,7 @@ def build_report(
         data["not_included"].pop("nps_trend")
     if subscriptions is not None:
         step("Computing recurring revenue")
-        data["revenue"] = feedback.compute_revenue(subscriptions, engine)
+        data["revenue"] = feedback.compute_revenue(subscriptions, engine, ds.loaded.timezone)
     step("Writing the report")
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False)

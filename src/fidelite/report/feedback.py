@@ -36,10 +36,13 @@ def compute_surveys(
     }
 
 
-def compute_revenue(source: Source | LoadedSubscriptions, engine: EngineName) -> dict[str, Any]:
-    """MRR movements per month (``source``: a file, or subscriptions already loaded)."""
+def compute_revenue(
+    source: Source | LoadedSubscriptions, engine: EngineName, timezone: str = "UTC"
+) -> dict[str, Any]:
+    """MRR movements per month (``source``: a file, read in ``timezone``, or
+    subscriptions already loaded)."""
     if not isinstance(source, LoadedSubscriptions):
-        source = load_subscriptions(source)
+        source = load_subscriptions(source, timezone=timezone)
     return {"mrr": mrr(Subscriptions(source, engine), "month").to_dict()}
 
 
