@@ -4,6 +4,11 @@ PostgreSQL: the suite uses ``FIDELITE_TEST_PG`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``) to create a scratch database per run.
 When the server is unreachable the PostgreSQL tests are skipped with the reason,
 except under ``CI=true`` (or ``FIDELITE_REQUIRE_POSTGRES=1``), where they fail.
+
+Slow suites (marked ``slow``: Spark parity, concurrency stress, crash and long
+property-based runs) run under ``CI=true``, with ``--run-slow``, or when ``-m`` selects
+tests explicitly; otherwise they are skipped with that reason, so that a developer's
+default run stays short.
 """
 
 from __future__ import annotations
@@ -32,6 +37,25 @@ REQUIRE_PG = (
     os.environ.get("CI", "").lower() == "true" or os.environ.get("FIDELITE_REQUIRE_POSTGRES") == "1"
 )
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+RUN_SLOW = os.environ.get("CI", "").lower() == "true" or os.environ.get("FIDELITE_SLOW") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="run the suites marked slow (CI=true or FIDELITE_SLOW=1 does too)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the slow suites, with the reason, unless CI, --run-slow or -m asks for them."""
+    if RUN_SLOW or config.getoption("--run-slow") or config.getoption("markexpr"):
+        return
+    skip = pytest.mark.skip(reason="slow suite: runs in CI (CI=true); here with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def _pg_url(database: str) -> str:
