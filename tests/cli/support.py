@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,17 +49,63 @@ def fidelite(
     db: str | None = None,
     ok: bool = True,
     before: Callable[[], None] | None = None,
+    separate: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``fidelite args`` (``FIDELITE_DB`` = ``db``); with ``ok``, assert it succeeded.
-    ``before`` runs in the child before the script starts (e.g. to set a resource limit)."""
-    env = {k: v for k, v in os.environ.items() if k != "FIDELITE_DB"} | {"COLUMNS": "200"}
-    if db is not None:
-        env["FIDELITE_DB"] = db
-    proc = subprocess.run([FIDELITE, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300, preexec_fn=before)  # fmt: skip
+
+    The command runs in this process through Click's test runner (the same ``app`` the
+    script starts, with every command registered), which spares a Python start-up and
+    the imports per call: the CLI suite spent most of its time there. ``separate`` runs
+    the installed script in a process of its own, as a user does: for runs started
+    from threads (the runner swaps ``sys.stdout``), for what only a process shows (its
+    exit on a signal, a resource limit) and for the tests of the script itself.
+    ``before`` runs in the child before the script starts (e.g. to set a resource limit)
+    and implies ``separate``.
+    """
+    if separate or before is not None:
+        proc = _in_a_process(args, db, before)
+    else:
+        proc = _in_this_process(args, db)
     if ok:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
+
+
+def _in_a_process(
+    args: Sequence[str | Path], db: str | None, before: Callable[[], None] | None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FIDELITE_DB"} | {"COLUMNS": "200"}
+    if db is not None:
+        env["FIDELITE_DB"] = db
+    return subprocess.run([FIDELITE, *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=300, preexec_fn=before)  # fmt: skip
+
+
+def _in_this_process(
+    args: Sequence[str | Path], db: str | None
+) -> subprocess.CompletedProcess[str]:
+    from typer.testing import CliRunner
+
+    from fidelite.cli import main as cli_main
+    from fidelite.cli import output
+
+    cli_main._register()
+    # The script's consoles take their width from COLUMNS when created, once per
+    # process; here they may have been created by an earlier test at another width.
+    for console in (output.console, output.err_console):
+        console.width = 200
+    runner = CliRunner(env={"FIDELITE_DB": db, "COLUMNS": "200"})
+    result = runner.invoke(cli_main.app, [str(arg) for arg in args])
+    # A process's exit closes its database connections (and SQLite then removes its
+    # -wal and -shm files); here the command's engine is closed when collected.
+    gc.collect()
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # What the script would print before exiting 1: the traceback, on stderr.
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(
+        [FIDELITE, *map(str, args)], result.exit_code, result.stdout, stderr
+    )
 
 
 def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -72,7 +120,7 @@ def at_once_while_held(database: Database, member: str, *runs: Sequence[str | Pa
     holder.execute(text("SELECT id FROM members WHERE ref = :m FOR UPDATE"), {"m": member})
     with ThreadPoolExecutor(max_workers=len(runs)) as pool:
         try:
-            started = [pool.submit(fidelite, *args, "-f", "json", db=database.url)
+            started = [pool.submit(fidelite, *args, "-f", "json", db=database.url, separate=True)
                        for args in runs]  # fmt: skip
             assert waits_on_a_row_lock(holder, len(runs))
         finally:

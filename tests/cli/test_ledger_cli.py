@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from fidelite import __version__
-
-FIDELITE = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
+from tests.cli.support import fidelite
 
 
 def cli(*args: str, db: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "FIDELITE_DB"} | {"COLUMNS": "200"}
-    if db is not None:
-        env["FIDELITE_DB"] = f"sqlite:///{db}"
-    proc = subprocess.run([FIDELITE, *args], capture_output=True, text=True, env=env, timeout=120)
-    if ok:
-        assert proc.returncode == 0, proc.stderr + proc.stdout
-    return proc
+    """``fidelite args`` on the SQLite file ``db`` (run in this process: tests/cli/support)."""
+    return fidelite(*args, db=None if db is None else f"sqlite:///{db}", ok=ok)
 
 
 def as_json(proc: subprocess.CompletedProcess[str]) -> dict:
@@ -42,7 +33,8 @@ def dbfile(tmp_path: Path) -> Path:
 
 
 def test_version_prints_the_package_version() -> None:
-    assert cli("--version").stdout.strip() == f"fidelite {__version__}"
+    # the installed script itself, in a process of its own
+    assert fidelite("--version", separate=True).stdout.strip() == f"fidelite {__version__}"
 
 
 def test_every_command_has_help_with_an_example() -> None:
