@@ -44,6 +44,10 @@ def test_a_ledger_command_does_not_import_the_analytics_the_models_or_the_server
     assert _loaded("ledger", "--help") == "LOADED ['fidelite.cli.ledger']"
 
 
+def test_the_version_loads_no_command() -> None:
+    assert _loaded("--version") == "LOADED []"
+
+
 def test_the_root_help_lists_every_command() -> None:
     fresh = importlib.reload(cli_main)
     fresh._register(fresh._invoked(["--help"]))

@@ -82,7 +82,7 @@ def _register(only: str | None = None) -> None:
 
 def _invoked(args: list[str]) -> str | None:
     """The command the arguments name, if it is one of ours; None otherwise (help, a
-    typo, ``--version``), when every command is registered so that help lists all."""
+    typo), when every command is registered so that help lists all."""
     first = args[0] if args else ""
     return first if first in _COMMANDS else None
 
@@ -91,5 +91,7 @@ def main() -> None:
     """Console-script entry point."""
     import sys
 
-    _register(_invoked(sys.argv[1:]))
+    args = sys.argv[1:]
+    if args != ["--version"]:  # the version needs no command
+        _register(_invoked(args))
     app()
