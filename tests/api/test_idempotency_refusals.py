@@ -238,6 +238,24 @@ def test_a_bulk_adjustment_in_an_unknown_currency_is_refused_whole_and_not_store
     assert (shop.count(LedgerTransaction), shop.stored()) == (2, {"b": ("done", 200)})
 
 
+def test_a_bulk_adjustment_that_ran_is_replayed_after_its_currency_is_removed(
+    shop: Shop,
+) -> None:
+    bulk = {**STARS, "members": ["ann", "bob"]}
+    with shop.run(FIXED) as c:
+        for ref in ("ann", "bob"):
+            c.post("/v1/members", json={"id": ref})
+        done = c.post("/v1/adjustments:bulk", json=bulk, headers={"Idempotency-Key": "b"})
+        assert (done.status_code, done.json()["credited"]) == (200, 2)
+    with shop.run(PROGRAM) as c:  # the operator has removed the currency since
+        again = c.post("/v1/adjustments:bulk", json=bulk, headers={"Idempotency-Key": "b"})
+        fresh = c.post("/v1/adjustments:bulk", json=bulk, headers={"Idempotency-Key": "c"})
+    assert (again.status_code, again.headers.get("idempotent-replayed"), again.json()) == (
+        200, "true", done.json())  # fmt: skip
+    assert (fresh.status_code, fresh.json()["code"]) == (422, "unknown_currency")
+    assert (shop.count(LedgerTransaction), shop.stored()) == (2, {"b": ("done", 200)})
+
+
 def test_a_refusal_frees_only_its_own_claim_of_the_key(db: Database) -> None:
     """A request slower than the lease, whose key another request took over meanwhile,
     is refused (not stored): the key stays the other request's (in flight), so a third

@@ -154,9 +154,12 @@ def adjust_bulk(
     in a currency the program does not have (``unknown_currency``)."""
     if not key:
         raise Problem("invalid_request", "Idempotency-Key: required for bulk adjustments")
-    _check(svc, who, body.points, body.currency)
 
     def run() -> tuple[int, Any]:
+        # Checked inside the claim: a retry of a call that ran gets its stored answer
+        # even if the currency or the key's limit has changed since (these refusals are
+        # not stored, so a refused call's retry is checked again).
+        _check(svc, who, body.points, body.currency)
         targets = body.members if body.members is not None else _segment(svc, body.segment or "")
         results: list[AdjustmentReceipt | BulkRefusal] = []
         for member in targets:
