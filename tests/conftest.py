@@ -3,7 +3,8 @@
 PostgreSQL: the suite uses ``FIDELITE_TEST_PG`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``) to create a scratch database per run.
 When the server is unreachable the PostgreSQL tests are skipped with the reason,
-except under ``CI=true`` (or ``FIDELITE_REQUIRE_POSTGRES=1``), where they fail.
+except in CI (``CI`` set to true, 1 or yes) or with ``FIDELITE_REQUIRE_POSTGRES=1``, where
+they fail.
 
 Slow suites (marked ``slow``: Spark parity, concurrency stress, crash and long
 property-based runs) run under ``CI=true``, with ``--run-slow``, or when ``-m`` selects
@@ -33,11 +34,11 @@ settings.register_profile("fidelite", deadline=None)
 settings.load_profile("fidelite")
 
 PG_ADMIN_URL = os.environ.get("FIDELITE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REQUIRE_PG = (
-    os.environ.get("CI", "").lower() == "true" or os.environ.get("FIDELITE_REQUIRE_POSTGRES") == "1"
-)
+# CI services set CI to true, 1 or yes: any of them means a CI run.
+IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
+REQUIRE_PG = IN_CI or os.environ.get("FIDELITE_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-RUN_SLOW = os.environ.get("CI", "").lower() == "true" or os.environ.get("FIDELITE_SLOW") == "1"
+RUN_SLOW = IN_CI or os.environ.get("FIDELITE_SLOW") == "1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
