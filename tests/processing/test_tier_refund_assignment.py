@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from fidelite.engine import Event
 from fidelite.engine.tiers import TierState
@@ -164,3 +164,38 @@ def test_refund_during_the_assignment_changes_nothing_until_the_job(
         "2026-06-01", "assignment_expired", "gold", "bronze", Decimal(50),
         "manual assignment ended; spend 50.0000 qualifies for bronze", None,
     )  # fmt: skip
+
+
+def test_refund_after_an_assignment_of_unknown_end_plays_from_the_base_level(
+    pdb: Database,
+) -> None:
+    """An assignment recorded before migration 0007 and replaced by an upgrade has no
+    end (``assigned_until`` NULL: the operator's was not stored). Refunding the upgrade's
+    purchase plays the history from the base level, not from an older assignment that
+    ran to its end, nor with the upgrade's date as the assignment's end."""
+    p = EventProcessor(pdb, parse_program(PROGRAM))
+    buy(p, "p1", "120", "2026-01-10")
+    p.assign_tier("ann", "gold", at=day("2026-01-15"), until=day("2026-01-25"), reason="trial")
+    p.review_tiers(day("2026-01-26"))  # the older assignment runs to its end: silver
+    p.assign_tier("ann", "gold", at=day("2026-02-01"), until=day("2026-06-01"), reason="vip")
+    buy(p, "p2", "900", "2026-03-01")  # 1020: platinum, which ends the assignment
+    with pdb.write() as conn:  # as 0007 leaves an assignment replaced by an upgrade
+        conn.execute(
+            update(tier_changes)
+            .where(tier_changes.c.kind == "assigned", tier_changes.c.reason == "vip")
+            .values(assigned_until=None)
+        )
+    refund(p, "r2", "p2", "900", "2026-04-01")
+    assert p.tier_standing("ann") == TierState("silver", day("2026-01-10"), day("2027-01-10"))
+    assert timeline(p) == [
+        ("2026-01-10", "upgrade", "bronze", "silver", Decimal(120),
+         "spend 120.0000 reached 100", "p1"),
+        ("2026-01-15", "assigned", "silver", "gold", Decimal(0), "trial", None),
+        ("2026-01-25", "assignment_expired", "gold", "silver", Decimal(120),
+         "manual assignment ended; spend 120.0000 qualifies for silver", None),
+        ("2026-02-01", "assigned", "silver", "gold", Decimal(0), "vip", None),
+        ("2026-03-01", "upgrade", "gold", "platinum", Decimal(1020),
+         "spend 1020.0000 reached 1000", "p2"),
+        ("2026-04-01", "upgrade_reversed", "platinum", "silver", Decimal(120),
+         "refund: spend 120.0000 no longer reaches 1000", "r2"),
+    ]  # fmt: skip

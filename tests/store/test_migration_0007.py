@@ -1,6 +1,8 @@
 """Migration 0007 on a database holding tier timelines: each manual assignment gets the
-end the store knows (the next entry of the member's timeline, else the member's current
-assignment end), on SQLite and PostgreSQL; the coupon rollbacks table comes empty."""
+end the store knows (the member's next timeline entry in time order when it is the
+assignment's expiry or another assignment, none after an upgrade, the member's current
+assignment end for the latest), on SQLite and PostgreSQL; the coupon rollbacks table
+comes empty."""
 
 from __future__ import annotations
 
@@ -78,15 +80,28 @@ def test_assignments_get_the_end_the_store_knows(old_db: Database) -> None:
     with old_db.write() as conn:
         conn.execute(
             insert(member_states),
-            [member("ann", None), member("bob", at("2026-09-01")), member("cid", None)],
+            [
+                member("ann", None),
+                member("bob", at("2026-09-01")),
+                member("cid", None),
+                member("dan", None),
+                member("eve", at("2026-10-01")),
+            ],
         )
         rows = [
-            change("ann", 1, "assigned", "2026-02-01", "gold"),  # ended by the job
+            change("ann", 1, "assigned", "2026-02-01", "gold"),  # ran to its end
             change("ann", 2, "assignment_expired", "2026-06-01", "silver"),
             change("bob", 3, "assigned", "2026-03-01", "gold"),  # replaced by an upgrade
             change("bob", 4, "upgrade", "2026-04-01", "platinum"),
             change("bob", 5, "assigned", "2026-05-01", "gold"),  # in force
             change("cid", 6, "upgrade", "2026-05-01", "silver"),
+            # dan's entries by id are not in time order: the expiry (lower id) follows
+            # the assignment; the upgrade (higher id) comes after the expiry.
+            change("dan", 7, "assignment_expired", "2026-07-01", "silver"),
+            change("dan", 8, "assigned", "2026-02-01", "gold"),
+            change("dan", 9, "upgrade", "2026-08-01", "gold"),
+            change("eve", 10, "assigned", "2026-02-01", "gold"),  # replaced by another
+            change("eve", 11, "assigned", "2026-03-01", "platinum"),  # in force
         ]
         conn.execute(insert(tier_changes), rows)  # the columns of 0006: keys given
     old_db.upgrade()
@@ -99,10 +114,15 @@ def test_assignments_get_the_end_the_store_knows(old_db: Database) -> None:
     assert [(i, None if end is None else end.astimezone(UTC)) for i, end in ends] == [
         (1, at("2026-06-01")),
         (2, None),
-        (3, at("2026-04-01")),
+        (3, None),  # the end the operator set is unknown: not the upgrade's date
         (4, None),
         (5, at("2026-09-01")),
         (6, None),
+        (7, None),
+        (8, at("2026-07-01")),
+        (9, None),
+        (10, at("2026-03-01")),
+        (11, at("2026-10-01")),
     ]
     assert rollbacks == []
 

@@ -59,11 +59,13 @@ class TierState:
 @dataclass(frozen=True)
 class Assignment:
     """A manual assignment on the member's timeline: ``tier`` from ``at`` to ``until``
-    (it may have ended earlier in fact, replaced by an upgrade the refund may undo)."""
+    (it may have ended earlier in fact, replaced by an upgrade the refund may undo).
+    ``until`` None: recorded before migration 0007 and replaced before its end; its end
+    is unknown."""
 
     at: datetime
     tier: str
-    until: datetime
+    until: datetime | None
     reason: str
 
 
@@ -185,8 +187,9 @@ def on_refund(
     purchase did); otherwise the latest of the member's manual ``assignments`` dated
     by the refund (the member held its tier from then whatever came before, the
     purchase included, until its end or an upgrade, which the history played again
-    decides; an earlier assignment it replaced no longer matters); otherwise the base
-    level before any activity. A manual assignment in force is left alone.
+    decides; an earlier assignment it replaced no longer matters; its end unknown:
+    see :func:`_refund_anchor`); otherwise the base level before any activity. A
+    manual assignment in force is left alone.
 
     Only what the refund changes is written; each entry is dated at the refund (the
     member held the level until then), and the member's dates (``since``,
@@ -249,13 +252,19 @@ def _refund_anchor(
     purchase's doing: the history is then played from the latest manual assignment
     (``assignments``, in time order), which set the level whatever came before it, or
     else from the base level.
+
+    When the latest assignment's end is unknown (recorded before migration 0007 and
+    replaced by an upgrade), the history is played from the base level, as before
+    assignments were considered: played from it with a guessed end would hold or drop
+    its tier at a date the operator never set, and an earlier assignment would ignore
+    the level it set.
     """
     if state.since < purchase_at:
         base = policy.index(state.tier) == 0
         return TierState(
             state.tier, state.since, None if base else _next_review(policy, state.since, zone)
         )
-    if assignments:
+    if assignments and assignments[-1].until is not None:
         last = assignments[-1]
         return TierState(last.tier, last.at, assigned_until=last.until)
     return TierState(policy.levels[0].id, _BEFORE_ANY)

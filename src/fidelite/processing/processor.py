@@ -1190,7 +1190,8 @@ class EventProcessor:
     def _assignments(self, conn: Connection, member_ref: str) -> list[Assignment]:
         """The member's manual tier assignments, in time order (a refund's own timeline
         entries carry its event id and are not assignments; one recorded before migration
-        ``0007`` that it found no end for is left out)."""
+        ``0007`` and replaced by an upgrade has no end: ``until`` None, unknown, so that
+        a refund does not play the history from an older one instead)."""
         rows = conn.execute(
             select(tier_changes.c.at, tier_changes.c.to_tier, tier_changes.c.assigned_until,
                    tier_changes.c.reason)
@@ -1199,7 +1200,6 @@ class EventProcessor:
                 tier_changes.c.member_ref == member_ref,
                 tier_changes.c.kind == ChangeKind.assigned.value,
                 tier_changes.c.event_id.is_(None),
-                tier_changes.c.assigned_until.is_not(None),
             )
             .order_by(tier_changes.c.at, tier_changes.c.id)
         )  # fmt: skip

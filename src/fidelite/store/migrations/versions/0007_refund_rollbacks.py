@@ -6,9 +6,8 @@ assignment on its timeline entry, so a refund can play the member's history agai
 it even after it ended; an index on each member's timeline serves that read (and the
 timeline's).
 
-Existing assignments get their end from what the store knows: the first entry after
-it on the member's timeline (its expiry, or the upgrade or assignment that replaced
-it: it ended there in fact), else the member's current assignment end.
+Existing assignments get their end only where the store knows it (see
+:func:`_backfill_assignment_ends`); elsewhere it stays NULL: unknown.
 
 Revision ID: 0007
 Revises: 0006
@@ -58,18 +57,38 @@ def upgrade() -> None:
 
 
 def _backfill_assignment_ends() -> None:
-    """Each ``assigned`` entry ends at the member's next timeline entry, else at the
-    member's current ``assigned_until`` (both stored as UTC text/timestamps alike)."""
+    """Each ``assigned`` entry gets the end the store knows, from the member's next
+    timeline entry in time order (``at``, then ``id``: ids need not follow time):
+
+    - an ``assignment_expired``: the assignment ran to its end, the entry's ``at``;
+    - an ``assigned``: it was replaced there, and held until then: that entry's ``at``
+      (a refund dated after it plays the history again from the later one, one dated
+      before it holds this one until then, as it did);
+    - none (it is the member's latest entry): the member's current ``assigned_until``;
+    - anything else (an upgrade replaced it): NULL. The end the operator set was not
+      stored before 0007 and the upgrade's date is not it: a refund that undoes the
+      upgrade must not end the assignment there, so it plays the history from the
+      base level instead.
+
+    Timestamps compare alike on both stores (naive UTC text on SQLite, ``timestamptz``
+    on PostgreSQL)."""
+    following = """
+        FROM tier_changes n
+        WHERE n.program_id = tier_changes.program_id
+          AND n.member_ref = tier_changes.member_ref
+          AND (n.at > tier_changes.at OR (n.at = tier_changes.at AND n.id > tier_changes.id))
+    """
     op.execute(
-        """
-        UPDATE tier_changes SET assigned_until = COALESCE(
-            (SELECT n.at FROM tier_changes n
-             WHERE n.program_id = tier_changes.program_id
-               AND n.member_ref = tier_changes.member_ref AND n.id > tier_changes.id
-             ORDER BY n.id LIMIT 1),
-            (SELECT m.assigned_until FROM member_states m
-             WHERE m.program_id = tier_changes.program_id
-               AND m.member_ref = tier_changes.member_ref))
+        f"""
+        UPDATE tier_changes SET assigned_until = CASE
+            WHEN EXISTS (SELECT 1 {following})
+            THEN (SELECT CASE WHEN n.kind IN ('assignment_expired', 'assigned') THEN n.at END
+                  {following}
+                  ORDER BY n.at, n.id LIMIT 1)
+            ELSE (SELECT m.assigned_until FROM member_states m
+                  WHERE m.program_id = tier_changes.program_id
+                    AND m.member_ref = tier_changes.member_ref)
+        END
         WHERE kind = 'assigned'
         """
     )
