@@ -14,6 +14,7 @@ default run stays short.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -90,6 +91,20 @@ def pg_server() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def one_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run the test under a lock shared by the run's xdist workers (a file in their common
+    temporary directory): tests that open dozens of PostgreSQL connections at once use
+    it, so that two of them never overlap and exceed the server's 100 connections."""
+    lock = tmp_path_factory.getbasetemp().parent / "many_connections.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

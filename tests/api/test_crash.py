@@ -28,7 +28,8 @@ from fidelite.store import Database
 from tests.api.conftest import PROGRAM, free_port
 from tests.conftest import BACKENDS, make_database
 
-pytestmark = pytest.mark.slow
+# Dozens of database connections at once: never beside another such test (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_at_a_time")]
 FIDELITE = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
 EVENTS = [
     {

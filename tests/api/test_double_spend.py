@@ -13,7 +13,8 @@ import pytest
 from fidelite.ledger import assert_invariants
 from tests.api.conftest import Live
 
-pytestmark = pytest.mark.slow
+# Dozens of database connections at once: never beside another such test (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_at_a_time")]
 CLIENTS, ATTEMPTS = 64, 50
 
 

@@ -25,8 +25,10 @@ import pytest
 
 from tests.api.conftest import PROGRAM, free_port
 
+# Dozens of database connections at once: never beside another such test (tests/conftest.py).
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("one_at_a_time"),
     pytest.mark.skipif(
         not Path("/proc/net/tcp").exists() or not hasattr(socket, "SO_REUSEPORT"),
         reason="needs Linux (/proc and SO_REUSEPORT)",

@@ -11,6 +11,9 @@ from sqlalchemy import text
 from fidelite.ledger import Rejected, RejectionCode, assert_invariants
 from tests.support import T0, CheckedLedger
 
+# Dozens of database connections at once: never beside another such test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_at_a_time")
+
 WORKERS, ATTEMPTS, PRICE = 64, 50, 10
 
 

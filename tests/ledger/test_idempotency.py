@@ -9,6 +9,9 @@ import pytest
 from fidelite.ledger import Rejected, RejectionCode
 from tests.support import T0, CheckedLedger
 
+# Dozens of database connections at once: never beside another such test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_at_a_time")
+
 
 def test_retry_with_same_key_returns_the_original_receipt(ledger: CheckedLedger) -> None:
     first = ledger.earn("shop", "alice", "points", 100, key="k1", at=T0)
