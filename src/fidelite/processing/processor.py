@@ -8,9 +8,11 @@ through the ledger with the program's shortfall policy (key
 ``refund:<id>:<transaction>``), then record; the refund that completes a purchase's
 full refund gives back the single-use coupon code it used (``coupon_rollbacks``).
 Either everything of an event commits or nothing does; a retry posts nothing twice
-(ledger keys) and records the event once (primary key). Bulk import runs many events
-in one transaction, each under its own savepoint, so a rejected event never leaves
-part of itself behind.
+(ledger keys) and records the event once (primary key). Whether the event id is
+recorded is checked first and again under the member's lock, so a copy sent at the
+same time by another writer is answered as a duplicate, not refused. Bulk import runs
+many events in one transaction, each under its own savepoint, so a rejected event
+never leaves part of itself behind.
 
 Rule budgets and reward stock are program-wide counters: events of different members
 are not serialised by their member locks, so a writer that may spend from a budget
@@ -221,6 +223,8 @@ class EventProcessor:
 
     def _earn(self, conn: Connection, event: Event) -> Result:
         checked = self._enrol_and_lock(conn, event.member, event.at, refuse_erased=True)
+        if self._recorded(conn, event.id):  # a copy sent at once committed while we waited
+            return Result(event.id, Outcome.duplicate)
         if not checked:  # a member holds the reference: maybe enrolled again since an erasure
             self._refuse_erased(conn, event.member, event.at)
         budgeted = [r.id for r in self.program.rules if r.may_spend_budget(event.type, event.at)]
@@ -322,6 +326,8 @@ class EventProcessor:
         except RefundError as exc:
             raise ProcessingError(exc.code, str(exc)) from None
         self.ledger.lock(conn, self.program.id, event.member)
+        if self._recorded(conn, event.id):  # a copy sent at once committed while we waited
+            return Result(event.id, Outcome.duplicate)
         # Read again under the lock: a refund of the same purchase committed meanwhile
         # has moved refunded_amount, and both the over-refund check and "refunded in
         # full" (member.purchases) must see it, or two concurrent full refunds would
@@ -953,6 +959,13 @@ class EventProcessor:
     # --------------------------------------------------------------- internals
 
     def _recorded(self, conn: Connection, event_id: str) -> bool:
+        """Whether ``event_id`` is recorded. Checked first (a retry does nothing), and
+        again once the member's lock is held: a copy of the event sent at the same time
+        (another Idempotency-Key, another server process) passed the first check too and
+        waited for the lock while the other copy was applied; read under the lock
+        (PostgreSQL's READ COMMITTED: each statement sees what committed before it), it is
+        then answered as the duplicate it is, never refused as an over-refund or a ledger
+        key conflict (``tests/processing/test_concurrent_copies.py``)."""
         row = conn.execute(
             select(events.c.event_id).where(
                 events.c.program_id == self.program.id, events.c.event_id == event_id
