@@ -136,6 +136,7 @@ def test_export_holds_everything_about_the_member_and_nothing_else(gdb: Database
              "reason": "spend 120.0000 reached 100", "event_id": "p1", "assigned_until": None},
         ],
         "coupons": [],
+        "coupon_rollbacks": [],
         "rule_usage": [],
         "webhook_events": [
             {"id": 1, "event_type": "member.created", "created_at": NOW,

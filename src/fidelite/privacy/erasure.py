@@ -18,6 +18,10 @@ What changes, in one transaction under the member's lock:
   keys now name the member by internal id only;
 * the enrolment's idempotency record is deleted, so the reference may enrol again as
   a new member;
+* coupon rollbacks (``coupon_rollbacks``) are left as they are: they name no member,
+  only the purchase and refund event ids and the code, and belong to the member through
+  the purchase's event (moved to the tombstone above), so the books of coupon use stay
+  whole;
 * an erasure record keeps the member id, the tombstone, the reason, the time and a
   SHA-256 digest of program and reference (:func:`~fidelite.processing.erased.ref_digest`,
   shared with processing), so that a repeated request for a reference no member holds

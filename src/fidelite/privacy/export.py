@@ -3,8 +3,9 @@
 Sections: the member (reference, status, enrolment), their profile (tier, segments,
 attributes, birth date, purchase count), balances, the ledger history with the
 postings on the member's own accounts, lots, processed events with their traces,
-redemptions, the tier timeline, coupons, rule usage, the webhook events about them and
-the erasure record if they were erased. Times are ISO 8601 (UTC), amounts strings.
+redemptions, the tier timeline, coupons, the coupon codes given back by refunds of their
+purchases (``coupon_rollbacks``), rule usage, the webhook events about them and the
+erasure record if they were erased. Times are ISO 8601 (UTC), amounts strings.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, Table, select
 
 from fidelite.ledger import Rejected, RejectionCode
 from fidelite.processing.tables import (
+    coupon_rollbacks,
     coupons,
     events,
     member_states,
@@ -102,6 +104,7 @@ def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[st
             conn, tier_changes, *_ref_of(tier_changes, *by_ref), order=tier_changes.c.id
         ),
         "coupons": _rows(conn, coupons, *_ref_of(coupons, *by_ref), order=coupons.c.code),
+        "coupon_rollbacks": _rollbacks(conn, program_id, member_ref),
         "rule_usage": _rows(
             conn, rule_usage, *_ref_of(rule_usage, *by_ref), order=rule_usage.c.rule_id
         ),
@@ -119,6 +122,24 @@ def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[st
 
 def _ref_of(table: Table, program_id: str, member_ref: str) -> tuple[Any, Any]:
     return (table.c.program_id == program_id, table.c.member_ref == member_ref)
+
+
+def _rollbacks(conn: Connection, program_id: str, member_ref: str) -> list[dict[str, Any]]:
+    """The codes given back by full refunds of the member's purchases, column for column.
+
+    A rollback row names no member: it is the member's through its purchase (the
+    ``processed_events`` row of ``purchase_event_id``, which erasure moves to the
+    tombstone), so it is found by that purchase, whoever the code was issued to (a code
+    shared by all is given back too). Oldest first."""
+    r = coupon_rollbacks
+    found = conn.execute(
+        select(r)
+        .join(events, (events.c.program_id == r.c.program_id)
+              & (events.c.event_id == r.c.purchase_event_id))
+        .where(r.c.program_id == program_id, events.c.member_ref == member_ref)
+        .order_by(r.c.rolled_back_at, r.c.purchase_event_id)
+    ).mappings()  # fmt: skip
+    return [plain({k: v for k, v in row.items() if k != "program_id"}) for row in found]
 
 
 def _ledger(conn: Connection, member_id: int) -> list[dict[str, Any]]:

@@ -238,7 +238,7 @@ EXPORT_EXAMPLE: dict[str, Any] = {
                 "recorded_at": "2026-11-20T09:00:00.120000+00:00",
                 "postings": [{"account": "available", "lot_id": 1, "points": 250}]}],
     "lots": [], "events": [], "redemptions": [], "tier_changes": [], "coupons": [],
-    "rule_usage": [],
+    "coupon_rollbacks": [], "rule_usage": [],
     "webhook_events": [{"id": 3, "event_type": "points.earned",
                         "created_at": "2026-11-20T09:00:00.130000+00:00",
                         "payload": {"member": "CARD-0001", "points": 250}}],
@@ -264,6 +264,12 @@ class MemberExport(BaseModel):
     redemptions: list[dict[str, Any]] = _table_rows("redemptions")
     tier_changes: list[dict[str, Any]] = _table_rows("tier_changes")
     coupons: list[dict[str, Any]] = _table_rows("coupons")
+    coupon_rollbacks: list[dict[str, Any]] = Field(
+        description="rows of the coupon_rollbacks table for the member's purchases (a full "
+        "refund gave the single-use code the purchase used back), column for column "
+        "(program_id left out): purchase_event_id, code, refund_event_id, rolled_back_at, "
+        "recorded_at; oldest first"
+    )
     rule_usage: list[dict[str, Any]] = _table_rows("rule_usage")
     webhook_events: list[ExportedWebhookEvent]
     erasure: ExportedErasure | None
