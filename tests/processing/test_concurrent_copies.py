@@ -25,6 +25,7 @@ from fidelite.processing import EventProcessor, Outcome, Result
 from fidelite.processing.tables import coupon_rollbacks, coupons, events, member_states
 from fidelite.program import parse_program
 from fidelite.store import Database
+from fidelite.webhooks.tables import outbox
 from tests.support import waits_on_a_row_lock
 
 PROGRAM = """\
@@ -104,6 +105,8 @@ def books(db: Database) -> dict[str, Any]:
             )
         ]
         found["purchases"] = conn.execute(select(member_states.c.purchases)).scalar_one()
+        found["announced"] = list(conn.execute(select(outbox.c.event_type)
+                                               .order_by(outbox.c.id)).scalars())  # fmt: skip
     return found  # fmt: skip
 
 
@@ -128,6 +131,7 @@ def test_two_copies_of_a_full_refund_apply_it_once(pdb: Database) -> None:
     assert (after["code"], after["rollbacks"], after["purchases"]) == (
         ("issued", None), [("p1", "r1")], 0,
     )  # fmt: skip
+    assert after["announced"].count("coupon.restored") == 1  # the code given back once
     # A copy sent later is answered the same way, and changes nothing either.
     assert apply(second, refund).outcome is Outcome.duplicate
     assert books(pdb) == after

@@ -6,7 +6,8 @@ the ledger (key ``event:<id>:<currency>``), record the event, its trace and the
 counters. For a refund: compute the proportional reversals and reverse every currency
 through the ledger with the program's shortfall policy (key
 ``refund:<id>:<transaction>``), then record; the refund that completes a purchase's
-full refund gives back the single-use coupon code it used (``coupon_rollbacks``).
+full refund gives back the single-use coupon code it used (``coupon_rollbacks``,
+announced as ``coupon.restored``).
 Either everything of an event commits or nothing does; a retry posts nothing twice
 (ledger keys) and records the event once (primary key). Whether the event id is
 recorded is checked first and again under the member's lock, so a copy sent at the
@@ -391,7 +392,7 @@ class EventProcessor:
             self._set_member(conn, event.member, purchases=member_states.c.purchases - 1)
         self._give_back(conn, event, original.occurred_at, paid, refunded_before)
         if in_full:  # after the budget locks, as an event presenting the code takes them
-            self._roll_back_coupon(conn, event)
+            self._roll_back_coupon(conn, event, announce=loud)
         for r in reversals:
             conn.execute(
                 update(earnings)
@@ -405,10 +406,13 @@ class EventProcessor:
         changes = self._after_refund(conn, event, original.occurred_at, announce=loud)
         return Result(event.id, Outcome.processed, None, receipts, changes)
 
-    def _roll_back_coupon(self, conn: Connection, event: Event) -> None:
+    def _roll_back_coupon(self, conn: Connection, event: Event, *, announce: bool) -> None:
         """Give back the single-use code the purchase refunded in full used: it is
         ``issued`` again (usable while its campaign is valid), and the rollback is
-        recorded in ``coupon_rollbacks`` (once per purchase: its primary key).
+        recorded in ``coupon_rollbacks`` (once per purchase: its primary key) and
+        announced (``coupon.restored``, in this same transaction, so it is written if and
+        only if the rollback commits; not for an erased member's purchase, ``announce``
+        False, as none of the refund's events are).
 
         The use stays on the purchase's record (``coupon``, ``coupon_accepted``), so the
         coupon's effectiveness still counts the purchase, and its refund. Only a code
@@ -424,14 +428,15 @@ class EventProcessor:
         ).scalar_one_or_none()  # fmt: skip
         if used is None:
             return
-        code = conn.execute(
-            select(coupons.c.code)
+        found = conn.execute(
+            select(coupons.c.code, coupons.c.campaign)
             .where(coupons.c.program_id == pid, coupons.c.code == used,
                    coupons.c.used_event_id == event.refund_of, coupons.c.status == "used")
             .with_for_update()
-        ).scalar_one_or_none()  # fmt: skip
-        if code is None:
+        ).one_or_none()  # fmt: skip
+        if found is None:
             return
+        code = found.code
         conn.execute(
             update(coupons)
             .where(coupons.c.program_id == self.program.id, coupons.c.code == code)
@@ -443,6 +448,11 @@ class EventProcessor:
              "refund_event_id": event.id, "rolled_back_at": event.at,
              "recorded_at": datetime.now(UTC)},
         )  # fmt: skip
+        if announce:
+            self._announce(conn, hooks.COUPON_RESTORED, event.member, {
+                "code": code, "campaign": found.campaign, "event_id": event.id,
+                "refund_of": event.refund_of, "occurred_at": event.at.isoformat(),
+            })  # fmt: skip
 
     def _give_back(
         self,

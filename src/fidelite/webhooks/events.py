@@ -15,6 +15,7 @@ REWARD_REDEEMED = "reward.redeemed"
 SURVEY_ANSWERED = "survey.answered"  # reserved: written by the surveys module
 POINTS_REVERSED = "points.reversed"
 REWARD_CANCELLED = "reward.cancelled"
+COUPON_RESTORED = "coupon.restored"  # a full refund gave the purchase's single-use code back
 
 EVENT_TYPES: tuple[str, ...] = (
     MEMBER_CREATED,
@@ -26,5 +27,6 @@ EVENT_TYPES: tuple[str, ...] = (
     SURVEY_ANSWERED,
     POINTS_REVERSED,
     REWARD_CANCELLED,
+    COUPON_RESTORED,
 )
 ALL = "*"
