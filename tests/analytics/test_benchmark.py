@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 
 from fidelite.analytics.benchmark import compare
 from fidelite.analytics.errors import InputError
+from tests.cli.support import fidelite
 
 RESULT = {
     "metric": "retention",
@@ -58,45 +57,18 @@ def test_benchmark_cli_reads_a_metric_from_stdin(write_csv: Callable[..., Path])
     tx = write_csv(
         "customer_id,timestamp,amount\na,2024-01-05,10\nb,2024-01-06,10\na,2024-02-05,10\n"
     )
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    metric = subprocess.run(
-        [fidelite, "metrics", "retention", "-i", str(tx), "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    compared = subprocess.run(
-        [
-            fidelite,
-            "metrics",
-            "benchmark",
-            "--column",
-            "retention_rate",
-            "--reference",
-            "60",
-            "-f",
-            "json",
-        ],
+    metric = fidelite("metrics", "retention", "-i", tx, "-f", "json")
+    compared = fidelite(
+        "metrics", "benchmark", "--column", "retention_rate", "--reference", "60", "-f", "json",
         input=metric.stdout,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert compared.returncode == 0, compared.stderr
+    )  # fmt: skip
     feb = json.loads(compared.stdout)["rows"][1]
     assert (feb["retention_rate"], feb["difference"], feb["versus"]) == (50.0, -10.0, "below")
-    bad = subprocess.run(
-        [fidelite, "metrics", "benchmark", "--column", "x", "--reference", "1", "-f", "json"],
-        input="not json",
-        capture_output=True,
-        text=True,
-    )
+    bad = fidelite(
+        "metrics", "benchmark", "--column", "x", "--reference", "1", "-f", "json",
+        input="not json", ok=False,
+    )  # fmt: skip
     assert bad.returncode == 1 and json.loads(bad.stdout)["error"]["code"] == "bad_input"
-
-
-def _fidelite() -> str:
-    return shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
 
 
 # c gives 80 of 100: the top 20 % (1 of 5 customers, ceil(0.2 x 5)) hold 80 %.
@@ -111,23 +83,11 @@ e,2024-01-05,5
 
 
 def _benchmark(metric: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [_fidelite(), "metrics", "benchmark", *args, "-f", "json"],
-        input=metric,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return fidelite("metrics", "benchmark", *args, "-f", "json", input=metric, ok=False)
 
 
 def test_benchmark_compares_a_summary_figure(write_csv: Callable[..., Path]) -> None:
-    pareto = subprocess.run(
-        [_fidelite(), "metrics", "pareto", "-i", str(write_csv(PARETO)), "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    pareto = fidelite("metrics", "pareto", "-i", write_csv(PARETO), "-f", "json")
     proc = _benchmark(pareto.stdout, "--column", "top_revenue_share", "--reference", "75")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
@@ -148,13 +108,7 @@ def test_benchmark_type_error_names_the_input_the_column_and_the_choices(
     write_csv: Callable[..., Path],
 ) -> None:
     tx = write_csv(PARETO)
-    retention = subprocess.run(
-        [_fidelite(), "metrics", "retention", "-i", str(tx), "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    retention = fidelite("metrics", "retention", "-i", tx, "-f", "json")
     proc = _benchmark(retention.stdout, "--column", "period", "--reference", "80")
     assert proc.returncode == 1
     error = json.loads(proc.stdout)["error"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.coupons import coupon_effectiveness, load_targeting
+from tests.cli.support import fidelite
 
 # March campaign. t1 buys 50 (with a coupon) + 30; t2 buys 20 and returns it; t3 only
 # bought in February; h1 buys 30 in March; h2 only in April.
@@ -63,40 +62,16 @@ def test_bad_targeting_row(write_csv: Callable[..., Path]) -> None:
 
 def test_coupons_cli(write_csv: Callable[..., Path]) -> None:
     tx, groups = write_csv(TX), write_csv(GROUPS, "groups.csv")
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run(
-        [
-            fidelite,
-            "metrics",
-            "coupons",
-            "-i",
-            str(tx),
-            "--targeting",
-            str(groups),
-            "--from",
-            "2024-03-01",
-            "--to",
-            "2024-03-31",
-            "-f",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite(
+        "metrics", "coupons", "-i", tx, "--targeting", groups,
+        "--from", "2024-03-01", "--to", "2024-03-31", "-f", "json",
+    )  # fmt: skip
     assert json.loads(proc.stdout)["rows"][0]["incremental_revenue"] == 35.0
 
 
 def _cli_coupons(tx: Path, groups: Path) -> subprocess.CompletedProcess[str]:
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
     args = ["metrics", "coupons", "-i", str(tx), "--targeting", str(groups)]
-    return subprocess.run(
-        [fidelite, *args, "--from", "2024-03-01", "--to", "2024-03-31", "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return fidelite(*args, "--from", "2024-03-01", "--to", "2024-03-31", "-f", "json", ok=False)
 
 
 def test_coupons_without_coupon_column_is_one_error(write_csv: Callable[..., Path]) -> None:

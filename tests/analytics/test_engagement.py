@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.cli.support import fidelite
 
 PROGRAM = """\
 id: cafe
@@ -87,10 +86,8 @@ def test_engagement_cli_json(sqlite_template: Path, tmp_path: Path) -> None:
     db = Database(f"sqlite:///{path}")
     _load(db)
     db.dispose()
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
     args = ["metrics", "engagement", "--input", str(path), "--timezone", "Europe/Paris"]
-    proc = subprocess.run([fidelite, *args, "--format", "json"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite(*args, "--format", "json")
     out = json.loads(proc.stdout)
     assert out["metric"] == "engagement"
     assert out["parameters"] == {
@@ -101,8 +98,7 @@ def test_engagement_cli_json(sqlite_template: Path, tmp_path: Path) -> None:
         "engine": "duckdb",
     }
     assert [r["interactions"] for r in out["rows"]] == [3, 1, 1]
-    bad = subprocess.run([fidelite, *args, "--timezone", "Mars/Base", "--format", "json"],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = fidelite(*args, "--timezone", "Mars/Base", "--format", "json", ok=False)
     assert bad.returncode != 0
     assert json.loads(bad.stdout)["error"]["message"] == (
         "--timezone: unknown time zone 'Mars/Base'"

@@ -17,6 +17,7 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.cli.support import fidelite
 
 PROGRAM = """\
 id: cafe
@@ -139,19 +140,14 @@ def test_unknown_program_is_a_clear_error(db: Database) -> None:
 
 
 def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
-    import json
     import shutil
-    import subprocess
-    import sys
 
     path = tmp_path / "cafe.db"
     shutil.copy(sqlite_template, path)
     db = Database(f"sqlite:///{path}")
     _run(db)
     db.dispose()
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
     args = [
-        fidelite,
         "metrics",
         "program-kpis",
         "--db",
@@ -161,8 +157,7 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
         "-f",
         "json",
     ]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite(*args)
     jan = json.loads(proc.stdout)["rows"][0]
     assert (jan["points_earned"], jan["liability"]) == (170, 1.2)
     # The database is named URL#PROGRAM, and the engine is stated, as in every metric.
@@ -173,8 +168,7 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
     }  # fmt: skip
     tx = tmp_path / "all.csv"
     tx.write_text("customer_id,timestamp,amount\nann,05/01/2024,100\ncarl,06/01/2024,60\n")
-    with_tx = subprocess.run([*args, "-i", str(tx)], capture_output=True, text=True, timeout=120)
-    assert with_tx.returncode == 0, with_tx.stderr
+    with_tx = fidelite(*args, "-i", tx)
     # The transactions are stated as any metric states its input: file, rows, dates.
     assert json.loads(with_tx.stdout)["parameters"] == {
         "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
@@ -184,12 +178,7 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
         "first, as %d/%m/%Y; pass --date-format %m/%d/%Y if the month comes first",
         "engine": "duckdb",
     }  # fmt: skip
-    bad = subprocess.run(
-        [*args[:5], "--point-value", "ten", "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = fidelite(*args[:4], "--point-value", "ten", "-f", "json", ok=False)
     assert bad.returncode != 0 and "--point-value" in bad.stdout
 
 
@@ -264,20 +253,14 @@ def test_program_kpis_count_ledger_members_beside_processed_ones(db: Database) -
 def test_program_kpis_cli_finds_the_only_program_of_a_ledger_database(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
-    import json
     import shutil
-    import subprocess
-    import sys
 
     path = tmp_path / "shop.db"
     shutil.copy(sqlite_template, path)
     db = Database(f"sqlite:///{path}")
     _ledger_only(db)
     db.dispose()
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    args = [fidelite, "metrics", "program-kpis", "--db", str(path), "--point-value", "0.01"]
-    proc = subprocess.run([*args, "-f", "json"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = fidelite("metrics", "program-kpis", "--db", path, "--point-value", "0.01", "-f", "json")
     out = json.loads(proc.stdout)
     assert out["parameters"]["program"] == "shop"
     march = out["rows"][-1]

@@ -4,25 +4,19 @@ and a file with no purchase at all: null figures and a note, no crash."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics.clv import simple_clv
+from tests.cli.support import fidelite
 
 ONLY_REFUNDS = """
 customer_id,timestamp,amount
 a,2024-01-01,-5
 b,2024-01-03,-7
 """
-
-
-def _fidelite() -> str:
-    return shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
 
 
 def test_simple_clv_without_purchases_is_null_with_a_note(
@@ -59,23 +53,11 @@ def test_clv_cli_and_report_on_a_file_of_refunds(
     write_csv: Callable[..., Path], tmp_path: Path
 ) -> None:
     path = write_csv(ONLY_REFUNDS)
-    proc = subprocess.run(
-        [_fidelite(), "metrics", "clv", "-i", str(path), "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "clv", "-i", path, "-f", "json")
     out = json.loads(proc.stdout)
     assert (out["rows"][0]["clv"], out["rows"][0]["orders"]) == (None, 0)
     assert "every row is a refund" in out["summary"]["note"]
-    report = subprocess.run(
-        [_fidelite(), "report", str(path), "--out", str(tmp_path / "rep")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr
+    fidelite("report", path, "--out", tmp_path / "rep")
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert data["metrics"]["clv"]["rows"][0]["average_order_value"] is None
     html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
@@ -103,13 +85,7 @@ a,2024-04-10,10
 
 
 def _clv(path: Path, *args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [_fidelite(), "metrics", "clv", "-i", str(path), *args, "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "clv", "-i", path, *args, "-f", "json")
     out: dict[str, Any] = json.loads(proc.stdout)
     return out
 
@@ -204,12 +180,6 @@ def test_report_key_figures_show_a_clv_from_churn_and_na_without_one(
         ("short.csv", "customer_id,timestamp,amount\na,2024-01-01,5\na,2024-01-02,5", "n/a"),
     ):
         out = tmp_path / f"report-{name}"
-        report = subprocess.run(
-            [_fidelite(), "report", str(write_csv(text, name)), "--out", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert report.returncode == 0, report.stderr
+        fidelite("report", write_csv(text, name), "--out", out)
         html = (out / "report.html").read_text(encoding="utf-8")
         assert f"<th>Simple CLV</th><td>{shown}</td>" in html

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics.pareto import curve, pareto
+from tests.cli.support import fidelite
 
 # a 100; b buys 50 and gets 80 back (a refund of an older purchase): -30; c 10;
 # d buys 0.1 + 0.2 and returns 0.3: 0 (the doubles sum to 5.6e-17).
@@ -77,12 +75,5 @@ def test_pareto_without_any_revenue_has_no_share(write_csv: Callable[..., Path])
 
 
 def test_pareto_cli_share_stays_within_100(write_csv: Callable[..., Path]) -> None:
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run(
-        [fidelite, "metrics", "pareto", "-i", str(write_csv(TX)), "--top", "34", "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "pareto", "-i", write_csv(TX), "--top", "34", "-f", "json")
     assert json.loads(proc.stdout)["summary"]["top_revenue_share"] == 90.9091

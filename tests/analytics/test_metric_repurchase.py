@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.repurchase import repurchase
+from tests.cli.support import fidelite
 
 TX = "customer_id,timestamp,amount\na,2024-01-01,5\na,2024-01-09,5\nb,2024-01-02,7"
 
@@ -32,14 +30,9 @@ def test_repurchase_per_product_without_product_column(write_csv: Callable[..., 
 def test_repurchase_cli_per_product_without_product_column(
     write_csv: Callable[..., Path],
 ) -> None:
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run(
-        [fidelite, "metrics", "repurchase", "-i", str(write_csv(TX)), "--per-product", "-f",
-         "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
+    proc = fidelite(
+        "metrics", "repurchase", "-i", write_csv(TX), "--per-product", "-f", "json", ok=False
+    )
     assert proc.returncode == 1
     error = json.loads(proc.stdout)["error"]
     assert (error["code"], error["column"]) == ("bad_input", "product_id")

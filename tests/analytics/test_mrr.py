@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.mrr import Subscriptions, mrr
 from fidelite.analytics.subscriptions import load_subscriptions
+from tests.cli.support import fidelite
 
 # a: 10 all along.  b: basic 10, upgraded to pro 30 on Feb 15 (expansion +20 in Feb).
 # c: pro 30 cancelled on Mar 1 (churned in Feb), back on basic 10 on Apr 10 (reactivation).
@@ -98,15 +96,11 @@ def test_bad_subscription_is_one_clear_error(
 
 def test_mrr_cli_json(write_csv: Callable[..., Path]) -> None:
     path = write_csv(SUBS, "subs.csv")
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path), "-f", "json"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "mrr", "--subscriptions", path, "-f", "json")
     out = json.loads(proc.stdout)
     assert out["metric"] == "mrr"
     assert [r["ending_mrr"] for r in out["rows"]] == [50.0, 50.0, 50.0, 60.0]
-    proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path),
-                           "--period", "week"], capture_output=True, text=True)  # fmt: skip
+    proc = fidelite("metrics", "mrr", "--subscriptions", path, "--period", "week", ok=False)
     assert proc.returncode != 0 and "month, quarter or year" in proc.stderr
 
 
@@ -120,10 +114,7 @@ def test_converting_from_a_free_trial_is_new_mrr(write_csv: Callable[..., Path])
     d,10,2024-02-10,,basic
     """
     path = write_csv(text, "trial.csv")
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run([fidelite, "metrics", "mrr", "--subscriptions", str(path), "-f", "json"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "mrr", "--subscriptions", path, "-f", "json")
     jan, feb = json.loads(proc.stdout)["rows"]
     assert _moves(jan) == (20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0)
     assert _moves(feb) == (20.0, 10.0, 0.0, 0.0, 0.0, 0.0, 30.0)

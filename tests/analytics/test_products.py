@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.products import basket_affinity, multi_product
+from tests.cli.support import fidelite
 
 # Baskets (orders): o1 {ESP, CRO}, o2 {ESP}, o3 {ESP, CRO, MUF}, o4 {MUF}, o5 {MUF},
 # o6 {ESP}; o7 is a refund (ignored). Repeat customers: a (o1, o2) and c (o4, o5).
@@ -93,13 +91,6 @@ def test_product_metrics_need_the_product_column(write_csv: Callable[..., Path])
 
 
 def test_basket_cli_json(tx: Path) -> None:
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run(
-        [fidelite, "metrics", "basket", "--input", str(tx), "--min-support", "20", "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "basket", "--input", tx, "--min-support", "20", "-f", "json")
     out = json.loads(proc.stdout)
     assert out["metric"] == "basket" and out["rows"][0]["lift"] == 1.5

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.cli.support import fidelite
 
 PROGRAM = """\
 id: cafe
@@ -83,11 +82,6 @@ def test_program_database_without_purchases_is_a_clear_error(db: Database) -> No
         transactions_from_program(db.url, "cafe")
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    return subprocess.run([fidelite, *args], capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("form", ["url", "url#program", "path"])
 def test_metrics_cli_reads_a_program_database(
     form: str, sqlite_template: Path, tmp_path: Path
@@ -100,8 +94,7 @@ def test_metrics_cli_reads_a_program_database(
     source = {"url": f"sqlite:///{path}", "url#program": f"sqlite:///{path}#cafe"}.get(
         form, str(path)
     )
-    proc = _cli("metrics", "repeat-rate", "--input", source, "--format", "json")
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "repeat-rate", "--input", source, "--format", "json")
     row = json.loads(proc.stdout)["rows"][0]
     assert (row["customers"], row["repeat_customers"], row["repeat_purchase_rate"]) == (2, 1, 50.0)
 
@@ -112,7 +105,9 @@ def test_metrics_cli_names_the_missing_program(sqlite_template: Path, tmp_path: 
     db = Database(f"sqlite:///{path}")
     _run_program(db)
     db.dispose()
-    proc = _cli("metrics", "retention", "--input", f"sqlite:///{path}#shop", "--format", "json")
+    proc = fidelite(
+        "metrics", "retention", "--input", f"sqlite:///{path}#shop", "--format", "json", ok=False
+    )
     assert proc.returncode != 0
     assert "program 'shop' has no purchases" in proc.stdout + proc.stderr
 
@@ -133,7 +128,7 @@ def test_program_source_finds_a_program_without_processed_events(
     ledger.create_member("shop", "ann")  # enrolled straight in the ledger, no event
     assert program_source(str(path)) == (f"sqlite:///{path.resolve()}", "shop")
     # its transactions: none, and the error says so rather than "no processed events"
-    proc = _cli("metrics", "retention", "--input", str(path), "--format", "json")
+    proc = fidelite("metrics", "retention", "--input", path, "--format", "json", ok=False)
     assert proc.returncode != 0
     assert "program 'shop' has no purchases" in proc.stdout + proc.stderr
     ledger.open_program("bar", ["points"])

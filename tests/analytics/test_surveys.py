@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from fidelite.analytics.metrics.surveys import (
     nps,
     share_of_wallet,
 )
+from tests.cli.support import fidelite
 
 # January: nps 10, 9, 8, 6, 0  -> 2 promoters, 1 passive, 2 detractors: NPS 0.
 # February: none at all (an empty month).  March: nps 9, 10 and "recommend" 10 -> NPS 100.
@@ -142,18 +140,12 @@ def test_missing_column_and_empty_file(write_csv: Callable[..., Path]) -> None:
 
 def test_nps_cli_json(write_csv: Callable[..., Path]) -> None:
     path = write_csv(ANSWERS, "answers.csv")
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    proc = subprocess.run(
-        [fidelite, "metrics", "nps", "--surveys", str(path), "--period", "month", "-f", "json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    proc = fidelite("metrics", "nps", "--surveys", path, "--period", "month", "-f", "json")
     out = json.loads(proc.stdout)
     assert out["metric"] == "nps" and out["parameters"]["period"] == "month"
     assert [r["nps"] for r in out["rows"]] == [0.0, None, 100.0]
     bad = write_csv(ANSWERS.strip() + "\nf,2024-01-01,nps,11", "bad.csv")
-    proc = subprocess.run([fidelite, "metrics", "nps", "--surveys", str(bad), "-f", "json"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = fidelite("metrics", "nps", "--surveys", bad, "-f", "json", ok=False)
     assert proc.returncode == 1
     error = json.loads(proc.stdout)["error"]
     assert (error["code"], error["row"], error["column"]) == ("bad_input", 21, "score")

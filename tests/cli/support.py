@@ -50,8 +50,10 @@ def fidelite(
     ok: bool = True,
     before: Callable[[], None] | None = None,
     separate: bool = False,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``fidelite args`` (``FIDELITE_DB`` = ``db``); with ``ok``, assert it succeeded.
+    """Run ``fidelite args`` (``FIDELITE_DB`` = ``db``, ``input`` on its standard input);
+    with ``ok``, assert it succeeded.
 
     The command runs in this process through Click's test runner (the same ``app`` the
     script starts, with every command registered), which spares a Python start-up and
@@ -63,26 +65,29 @@ def fidelite(
     and implies ``separate``.
     """
     if separate or before is not None:
-        proc = _in_a_process(args, db, before)
+        proc = _in_a_process(args, db, before, input)
     else:
-        proc = _in_this_process(args, db)
+        proc = _in_this_process(args, db, input)
     if ok:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
 
 
 def _in_a_process(
-    args: Sequence[str | Path], db: str | None, before: Callable[[], None] | None
+    args: Sequence[str | Path],
+    db: str | None,
+    before: Callable[[], None] | None,
+    input: str | None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "FIDELITE_DB"} | {"COLUMNS": "200"}
     if db is not None:
         env["FIDELITE_DB"] = db
     return subprocess.run([FIDELITE, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300, preexec_fn=before)  # fmt: skip
+                          timeout=300, preexec_fn=before, input=input)  # fmt: skip
 
 
 def _in_this_process(
-    args: Sequence[str | Path], db: str | None
+    args: Sequence[str | Path], db: str | None, input: str | None
 ) -> subprocess.CompletedProcess[str]:
     from typer.testing import CliRunner
 
@@ -95,7 +100,7 @@ def _in_this_process(
     for console in (output.console, output.err_console):
         console.width = 200
     runner = CliRunner(env={"FIDELITE_DB": db, "COLUMNS": "200"})
-    result = runner.invoke(cli_main.app, [str(arg) for arg in args])
+    result = runner.invoke(cli_main.app, [str(arg) for arg in args], input=input)
     # A process's exit closes its database connections (and SQLite then removes its
     # -wal and -shm files); here the command's engine is closed when collected.
     gc.collect()
