@@ -68,6 +68,7 @@ class Member:
 
     rules: TierPolicy
     state: TierState
+    joined: datetime
     purchases: dict[str, Purchase] = field(default_factory=dict)
     timeline: list[TierChange] = field(default_factory=list)
 
@@ -102,8 +103,9 @@ class Member:
         bought.refunded += back
         bought.reversed = int(bought.points * bought.refunded / bought.paid)
         self.state, changes = on_refund(
-            self.rules, self.state, self.activities(), bought.at, at(day), PARIS
-        )
+            self.rules, self.state, self.activities(), bought.at, at(day), PARIS,
+            enrolled=self.joined,
+        )  # fmt: skip
         self.timeline.extend(changes)
         return changes
 
@@ -117,7 +119,7 @@ class Member:
 
 def member(**fields: object) -> Member:
     rules = policy(**fields)
-    return Member(rules, initial_state(rules, at("2025-01-01")))
+    return Member(rules, initial_state(rules, at("2025-01-01")), at("2025-01-01"))
 
 
 def test_a_later_purchase_keeps_the_level_from_its_own_date() -> None:
@@ -152,7 +154,7 @@ def test_refunding_the_later_purchase_too_undoes_the_level() -> None:
         ("2025-04-01", "upgrade_reversed", "silver", "bronze", "0"),
     ]
     assert ann.timeline[-1].reason == "refund: spend 0 no longer reaches 300"
-    assert ann.state == TierState("bronze", at("2025-03-01"), review_at=None)
+    assert ann.state == TierState("bronze", at("2025-01-01"), review_at=None)  # enrolment
 
 
 def test_a_later_purchase_too_small_leaves_the_highest_value_reached() -> None:
@@ -165,7 +167,7 @@ def test_a_later_purchase_too_small_leaves_the_highest_value_reached() -> None:
         ("2025-03-10", "upgrade_reversed", "silver", "bronze", "100"),
     ]
     assert ann.timeline[-1].reason == "refund: spend 100 no longer reaches 300"
-    assert ann.state == TierState("bronze", at("2025-02-01"), review_at=None)
+    assert ann.state == TierState("bronze", at("2025-01-01"), review_at=None)  # enrolment
 
 
 def test_a_later_purchase_reaching_a_lower_level_gives_that_level_from_its_date() -> None:
@@ -220,7 +222,7 @@ def test_rolling_window_a_purchase_that_left_the_window_does_not_count() -> None
         ("2025-12-01", "upgrade", "bronze", "silver", "350"),
         ("2026-02-10", "upgrade_reversed", "silver", "bronze", "250"),
     ]
-    assert ann.state == TierState("bronze", at("2025-12-01"), review_at=None)
+    assert ann.state == TierState("bronze", at("2025-01-01"), review_at=None)  # enrolment
 
 
 def test_calendar_year_a_purchase_of_the_new_year_keeps_the_level() -> None:
@@ -250,7 +252,7 @@ def test_calendar_year_the_closed_year_and_the_new_one_do_not_add_up() -> None:
         ("2026-01-01", "requalified", "silver", "silver", "350"),
         ("2026-01-10", "upgrade_reversed", "silver", "bronze", "250"),
     ]
-    assert ann.state == TierState("bronze", at("2025-12-20"), review_at=None)
+    assert ann.state == TierState("bronze", at("2025-01-01"), review_at=None)  # enrolment
 
 
 def test_partial_refund_leaving_enough_changes_nothing() -> None:
@@ -285,7 +287,7 @@ def test_purchases_metric_counts_a_later_purchase() -> None:
         {"id": "silver", "name": "Silver", "threshold": 3},
     ]
     rules = TierPolicy.model_validate({"metric": "purchases", "levels": levels})
-    ann = Member(rules, initial_state(rules, at("2025-01-01")))
+    ann = Member(rules, initial_state(rules, at("2025-01-01")), at("2025-01-01"))
     for ref, day in [("p1", "2025-02-01"), ("p2", "2025-02-02"), ("p3", "2025-02-03")]:
         ann.buy(ref, day, "10")  # the third: silver
     ann.refund("p3", "2025-02-08", "5")  # partly: still a purchase
@@ -298,7 +300,7 @@ def test_purchases_metric_counts_a_later_purchase() -> None:
         ("2025-02-12", "requalified", "silver", "silver", "3"),
         ("2025-02-20", "upgrade_reversed", "silver", "bronze", "2"),
     ]
-    assert ann.state == TierState("bronze", at("2025-02-10"), review_at=None)
+    assert ann.state == TierState("bronze", at("2025-01-01"), review_at=None)  # enrolment
 
 
 def test_points_metric_counts_points_earned_after_the_upgrade() -> None:
@@ -324,7 +326,15 @@ def test_levels_not_unlocked_by_the_purchase_are_left_to_review() -> None:
     state, _ = assign(rules, initial_state(rules, at("2025-01-01")), "gold",
                       at("2025-02-01"), at("2025-08-01"), "goodwill")  # fmt: skip
     activities = [Activity(at("2025-02-02"), spend=Decimal(0), purchases=0)]
-    assert on_refund(rules, state, activities, at("2025-02-02"), at("2025-02-03"), PARIS) == (
+    assert on_refund(
+        rules,
+        state,
+        activities,
+        at("2025-02-02"),
+        at("2025-02-03"),
+        PARIS,
+        enrolled=at("2025-01-01"),
+    ) == (
         state,
         [],
     )
@@ -547,11 +557,19 @@ def test_a_refund_plays_the_history_again_from_the_latest_manual_assignment() ->
         for tier in ("silver", "bronze")
     ]  # fmt: skip
     assert on_refund(rules, state, activities, at("2025-03-01"), at("2025-03-15"), PARIS,
-                     [later, by_hand, earlier]) == (
+                     [later, by_hand, earlier], enrolled=at("2025-01-01")) == (
         TierState("silver", at("2025-02-01"), assigned_until=at("2025-08-01")),
         reversed_to[:1],
     )  # fmt: skip
-    assert on_refund(rules, state, activities, at("2025-03-01"), at("2025-03-15"), PARIS) == (
-        TierState("bronze", at("2025-03-01")),
+    assert on_refund(
+        rules,
+        state,
+        activities,
+        at("2025-03-01"),
+        at("2025-03-15"),
+        PARIS,
+        enrolled=at("2025-01-01"),
+    ) == (
+        TierState("bronze", at("2025-01-01")),
         reversed_to[1:],
     )

@@ -80,11 +80,12 @@ def test_refund_leaves_the_member_where_a_history_without_it_would(
     held = lived(policy, found, end)
     without = [replace(a, spend=Decimal(0)) if i == refunded else a for i, a in enumerate(found)]
     expected = lived(policy, without, end)
-    state, changes = on_refund(policy, held, without, found[refunded].at, end, PARIS)
+    state, changes = on_refund(policy, held, without, found[refunded].at, end, PARIS,
+                               enrolled=START)  # fmt: skip
     assert (state.tier, state.review_at, state.grace_until) == (
         expected.tier, expected.review_at, expected.grace_until,
     )  # fmt: skip
-    if state.tier != "bronze":  # the base level's date is the upgrade taken back's
+    if changes:  # the base level too: dated from the enrolment, or its own downgrade
         assert state.since == expected.since
     levels = [held.tier, *(c.to_tier for c in changes)]
     assert [c.from_tier for c in changes] == levels[:-1]
@@ -99,7 +100,7 @@ def test_refund_of_a_purchase_that_counted_for_nothing_changes_nothing() -> None
     found = activities([(10, 900), (30, 400), (400, 0), (20, 200)])
     end = found[-1].at + timedelta(days=30)
     held = lived(rules, found, end)
-    assert on_refund(rules, held, found, found[2].at, end, PARIS) == (held, [])
+    assert on_refund(rules, held, found, found[2].at, end, PARIS, enrolled=START) == (held, [])
 
 
 def test_refund_after_a_downgrade_upgrades_to_what_later_activity_reached() -> None:
@@ -113,7 +114,7 @@ def test_refund_after_a_downgrade_upgrades_to_what_later_activity_reached() -> N
     held = lived(rules, found, end)
     assert (held.tier, held.since) == ("silver", end)  # gold from 3 January, one level down
     without = [found[0], replace(found[1], spend=Decimal(0)), found[2]]
-    state, changes = on_refund(rules, held, without, found[1].at, end, PARIS)
+    state, changes = on_refund(rules, held, without, found[1].at, end, PARIS, enrolled=START)
     gold_at = datetime(2024, 1, 4, tzinfo=PARIS)
     assert state == TierState("gold", gold_at, datetime(2025, 1, 4, tzinfo=PARIS))
     assert [(c.at, c.kind.value, c.from_tier, c.to_tier, c.value, c.reason) for c in changes] == [

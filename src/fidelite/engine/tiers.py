@@ -174,6 +174,8 @@ def on_refund(
     at: datetime,
     zone: ZoneInfo,
     assignments: Sequence[Assignment] = (),
+    *,
+    enrolled: datetime | None,
 ) -> tuple[TierState, list[TierChange]]:
     """After a refund at ``at`` of a purchase made at ``purchase_at``.
 
@@ -213,7 +215,9 @@ def on_refund(
 
     Nothing changes when the history played again ends where the member stands, the
     due re-qualifications apart (left to the daily job). A base level never left is
-    dated as the state's ``since`` (the moment of the upgrade taken back).
+    dated from ``enrolled``, the member's enrolment, when they started on it (None,
+    unknown: the state's ``since``): the level held before the upgrade taken back, with
+    its own date, not the upgrade's.
     """
     if state.assigned_until is not None:
         return state, []
@@ -221,7 +225,7 @@ def on_refund(
     start = _refund_anchor(policy, state, purchase_at, zone, made)
     replayed, steps = _replay(policy, start, activities, at, zone)
     if replayed.since == _BEFORE_ANY:
-        replayed = replace(replayed, since=state.since)
+        replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
     current, _ = review(policy, state, activities, at, zone)
     if replayed == current:
         return state, []

@@ -1199,14 +1199,18 @@ class EventProcessor:
         policy = self.program.tiers
         if policy is None or not self.program.refunds.reevaluate_tier:
             return []
-        _, state = self._member_state(conn, event.member)
+        member, state = self._member_state(conn, event.member)
         if state is None:
             return []
         activities = self._activities(conn, event.member)
         assignments = self._assignments(conn, event.member)
+        # The member started on the base level when enrolled (``joined_at``, which
+        # never changes afterwards): a base level the refund takes them back to dates
+        # from then, not from the upgrade it undoes.
         new, changes = on_refund(
-            policy, state, activities, purchase_at, event.at, self.program.zone, assignments
-        )
+            policy, state, activities, purchase_at, event.at, self.program.zone, assignments,
+            enrolled=member.joined_at,
+        )  # fmt: skip
         self._save_tier(conn, event.member, new, changes, event.id, announce=announce)
         return changes
 
