@@ -387,7 +387,10 @@ def expire(
 ) -> None:
     """Expiry job: move every due lot's remainder out with an expiry entry (re-runnable).
 
-    Lots with an expiry date expire on it. Under an inactivity policy
+    Lots with an expiry date expire on it, pending ones whose hold has ended by
+    --as-of too: the job first records their release (the entry `ledger release-due`
+    would write at --as-of), so the two daily jobs can run in either order and give
+    the same books. Under an inactivity policy
     (expiry: {mode: inactivity, months: N}) lots carry no date: give the program file
     with --program-file so the job applies it (all points lapse N months after the
     member's last activity).

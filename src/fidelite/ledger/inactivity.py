@@ -92,22 +92,25 @@ _LAPSED_LOTS = (
     .columns(expires_at=_T)
 )
 
+# Held by the expiry job: available lots and pending ones whose hold has ended at
+# :at (the job releases them before it expires, Ledger.expire).
 _HELD = (
     text(
         "SELECT l.member_id, m.ref, l.currency, MIN(l.earned_at) AS since FROM lots l "
         "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p "
-        "AND l.state = 'available' AND l.earned_at <= :h "
+        "AND (l.state = 'available' OR (l.state = 'pending' AND l.pending_until <= :at)) "
+        "AND l.earned_at <= :h "
         "GROUP BY l.member_id, m.ref, l.currency ORDER BY l.member_id, l.currency"
     )
-    .bindparams(*_times("h"))
+    .bindparams(*_times("h", "at"))
     .columns(since=_T)
 )
 
 _HELD_ACTIVITY = (
     text(
         "WITH held AS (SELECT member_id, MIN(earned_at) AS since FROM lots "
-        "WHERE program_id = :p AND state = 'available' AND earned_at <= :h "
-        "GROUP BY member_id) "
+        f"WHERE program_id = :p AND (state = 'available' OR ({HOLD_ENDED})) "
+        "AND earned_at <= :h GROUP BY member_id) "
         "SELECT h.member_id AS member_id, t.occurred_at AS at FROM held h "
         "JOIN ledger_transactions t ON t.member_id = h.member_id "
         f"WHERE t.kind IN {ACTIVITY_KINDS} AND t.occurred_at >= h.since "
@@ -210,10 +213,12 @@ def lapsed_subjects(
 ) -> list[tuple[str, str]]:
     """``(member ref, currency)`` pairs holding points that lapsed by ``as_of``.
 
-    A read without locks: the job re-checks each pair under the member's lock.
+    Held points include pending ones whose hold has ended by ``as_of``, as in
+    :func:`member_lapse`: the job releases them, then expires them. A read without
+    locks: the job re-checks each pair under the member's lock.
     """
     horizon = rule.earliest_lapsing(as_of)
-    held = conn.execute(_HELD, {"p": program_id, "h": horizon}).all()
+    held = conn.execute(_HELD, {"p": program_id, "h": horizon, "at": as_of}).all()
     if not held:
         return []
     rows = conn.execute(_HELD_ACTIVITY, {"p": program_id, "h": horizon, "at": as_of})

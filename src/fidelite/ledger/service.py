@@ -46,6 +46,7 @@ from fidelite.ledger.inactivity import (
 from fidelite.ledger.plan import Plan, Target, apply
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.state import (
+    HOLD_ENDED,
     PROGRAM_KINDS,
     EndedHold,
     OpenLot,
@@ -524,20 +525,32 @@ class Ledger:
         zone: ZoneInfo | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> JobReport:
-        """Expire every available lot whose expiry date is at or before ``as_of``, and,
-        when ``policy`` expires by inactivity, every point that lapsed by then.
+        """Expire every lot whose expiry date is at or before ``as_of``, and, when
+        ``policy`` expires by inactivity, every point that lapsed by then.
 
         Lapses follow :mod:`fidelite.ledger.inactivity` (what counts as activity), with
         months counted in ``zone``, the program's time zone. One transaction per member
         and currency; safe to re-run (already-expired lots are not due any more) and to
         run beside live traffic (each member is locked, and the lapse is recomputed under
         the lock).
+
+        Points whose hold ended at or before ``as_of`` are the member's available points
+        from that moment (:meth:`balance` counts them so), released or not: the job
+        expires them too, whether :meth:`release_due` has run yet or not. It does not
+        take them from the pending account, which would skip their release: under the
+        member's lock, in the member's transaction, it first writes the releases that
+        :meth:`release_due` would write at ``as_of`` (same key ``release:<earn id>``,
+        same time, debt repaid first; :meth:`_Steps.run_job`), then expires what is
+        due. So every point passes pending → available → expired once, each step one
+        entry, and the two daily jobs give the same entries (and job keys) in either
+        order; the release job then finds those lots released and writes nothing.
         """
         when = valid.moment(as_of, "as_of")
         rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         subjects = self._members_with(
             program_id,
-            "state = 'available' AND expires_at IS NOT NULL AND expires_at <= :at",
+            f"(state = 'available' OR ({HOLD_ENDED})) "
+            "AND expires_at IS NOT NULL AND expires_at <= :at",
             when,
         )
         if rule is not None:
@@ -594,7 +607,7 @@ class Ledger:
         try:
             return self._mutate(program_id, job, request_hash(request), build,
                                 member_ref=member_ref, currency=currency, at=when,
-                                job_key=key, rule=rule)  # fmt: skip
+                                job_key=key, rule=rule, release_ended=True)  # fmt: skip
         except _NothingToDo:
             return None
 
@@ -907,16 +920,50 @@ class _Steps:
         subject = ledger._locate(conn, self.program_id, self.member_ref, self.currency,
                                  self.transaction_id)  # fmt: skip
         lock_member(conn, subject.member_id)
-        key = self.key
         if self.job_key is not None:
-            key = self.job_key(subject, _transaction_count(conn, subject.member_id))
-        prior = _prior_transaction(conn, self.program_id, key)
+            return self.run_job(conn, subject)
+        prior = _prior_transaction(conn, self.program_id, self.key)
         if prior is not None:
-            return _replay(prior, self.digest, key)
+            return _replay(prior, self.digest, self.key)
         ledger._require_currency(conn, self.program_id, subject.currency)
         lapse = _lapse(conn, self.program_id, subject, self.rule, self.at)
         if self.release_ended:
             self.release_ended_holds(conn, subject, lapse)
+        return self.post(conn, subject, self.key, lapse)
+
+    def run_job(self, conn: Connection, subject: _Subject) -> Receipt:
+        """A job's entry for one member and currency, under the member's lock.
+
+        With ``release_ended`` (the expiry job), every pending lot of the member whose
+        hold has ended at the job's time is released first, in every currency
+        (currency by currency, lot order in each): the entries
+        :meth:`Ledger.release_due` would write at that time. Only then is the job's key
+        made from the member's number of transactions, so the member is in the same
+        state, and the key is the same, whether the release job ran before or not. If
+        the job then finds nothing to do (:class:`_NothingToDo`) its transaction rolls
+        back with those releases: the release job writes them.
+        """
+        assert self.job_key is not None
+        self.ledger._require_currency(conn, self.program_id, subject.currency)
+        lapse = _lapse(conn, self.program_id, subject, self.rule, self.at)
+        if self.release_ended:
+            for currency in _ended_currencies(conn, subject.member_id, self.at):
+                if currency == subject.currency:
+                    self.release_ended_holds(conn, subject, lapse)
+                    continue
+                other = _Subject(subject.member_id, subject.member_ref, currency)
+                other_lapse = _lapse(conn, self.program_id, other, self.rule, self.at)
+                self.release_ended_holds(conn, other, other_lapse)
+        key = self.job_key(subject, _transaction_count(conn, subject.member_id))
+        prior = _prior_transaction(conn, self.program_id, key)
+        if prior is not None:
+            return _replay(prior, self.digest, key)
+        return self.post(conn, subject, key, lapse)
+
+    def post(self, conn: Connection, subject: _Subject, key: str, lapse: Lapse | None) -> Receipt:
+        """Build the operation's plan on the member's state and apply it under ``key``
+        (``_NothingToDo`` when it moves no point)."""
+        ledger = self.ledger
         target = _target(conn, self.program_id, subject, ledger._program_accounts)
         plan = self.build(subject, conn, target)
         if plan.points == 0:
@@ -1429,6 +1476,18 @@ def _transaction_count(conn: Connection, member_id: int) -> int:
         text("SELECT COUNT(*) FROM ledger_transactions WHERE member_id = :m"), {"m": member_id}
     ).scalar()
     return int(count or 0)
+
+
+def _ended_currencies(conn: Connection, member_id: int, at: datetime) -> list[str]:
+    """The currencies in which the member has pending lots whose hold ended at ``at``."""
+    rows = conn.execute(
+        text(
+            f"SELECT DISTINCT currency FROM lots WHERE member_id = :m AND {HOLD_ENDED} "
+            "ORDER BY currency"
+        ).bindparams(bindparam("at", type_=UTCDateTime())),
+        {"m": member_id, "at": at},
+    ).scalars()
+    return [str(c) for c in rows]
 
 
 def _prior_transaction(conn: Connection, program_id: str, key: str) -> Prior | None:
