@@ -139,6 +139,8 @@ TX = "customer_id,timestamp,amount\na,2024-01-01,60\nb,2024-01-02,30\nc,2024-01-
         (["retention", "--timezone", "Mars/X"], "--timezone: unknown time zone 'Mars/X'"),
         (["retention", "--period", "fortnight"],
          "--period: must be day, week, month, quarter or year, not 'fortnight'"),
+        (["cohorts", "--period", "quarter"],
+         "--period: must be day, week or month, not 'quarter'"),
         (["repurchase", "--days", "0,30"],
          "--days: expected whole days above 0 separated by commas, not '0,30'"),
         (["retention", "--delimiter", ";;"],
@@ -156,6 +158,14 @@ def test_bad_option_value_is_one_usage_error(
     plain = CliRunner().invoke(app, ["metrics", args[0], "-i", path, *args[1:]])
     assert plain.exit_code == 2
     assert "Traceback" not in plain.output and plain.stdout == ""
+
+
+def test_cohorts_help_lists_the_periods_it_accepts() -> None:
+    """The help of --period states what the command takes, no more."""
+    result = CliRunner().invoke(app, ["metrics", "cohorts", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "day, week or month" in result.stdout
+    assert "quarter" not in result.stdout
 
 
 def test_program_kpis_refuses_an_unknown_time_zone_before_opening_anything(

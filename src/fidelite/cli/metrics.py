@@ -99,6 +99,14 @@ OPT_PERIOD = typer.Option(
 LONG_PERIOD = typer.Option(
     "month", "--period", callback=one_of("month", "quarter", "year"), help="month, quarter or year."
 )
+# A cohort is the day, week or month of a first purchase: coarser cohorts would hide
+# the ages (periods after the first) that a retention matrix is read for.
+COHORT_PERIOD = typer.Option(
+    "month",
+    "--period",
+    callback=one_of("day", "week", "month"),
+    help="day, week or month of the first purchase (the cohort).",
+)
 
 
 def _run(
@@ -323,7 +331,7 @@ def _brackets_check(ctx: typer.Context, param: typer.CallbackParam, value: str) 
 @transaction_options
 def cohorts_cmd(
     input: str = INPUT,
-    period: str = PERIOD,
+    period: str = COHORT_PERIOD,
     kind: str = typer.Option(
         "n-day",
         "--kind",
