@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
-from fidelite.ledger import Rejected, check_invariants
+from fidelite.ledger import Ledger, Rejected, check_invariants
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import EventProcessor
 from fidelite.processing.tables import member_states
@@ -97,9 +97,9 @@ def test_export_holds_everything_about_the_member_and_nothing_else(gdb: Database
             "joined_at": "2026-11-02T10:00:00+00:00", "birth_date": "1990-05-17",
         },
         "balances": [
-            {"currency": "points", "kind": "available", "balance": 20},
-            {"currency": "points", "kind": "debt", "balance": 0},
-            {"currency": "points", "kind": "pending", "balance": 0},
+            {"currency": "points", "kind": "available", "account_balance": 20},
+            {"currency": "points", "kind": "debt", "account_balance": 0},
+            {"currency": "points", "kind": "pending", "account_balance": 0},
         ],
         "ledger": [
             {"id": 1, "kind": "earn", "currency": "points", "points": 120, "reversed_points": 0,
@@ -263,3 +263,28 @@ def test_erasure_leaves_no_reference_in_expiry_keys_old_or_new(gdb: Database, jo
     assert keys() == [f"{job}:erased-1:points:{due.isoformat()}"]
     assert p.ledger.balance("shop", "erased-1", "points", as_of=due).available == 20
     assert check_invariants(gdb, "shop") == []
+
+
+def test_export_names_debt_as_the_signed_account_balance(gdb: Database) -> None:
+    """The export's balances are the accounts as stored, under a name that says so:
+    the debt account is -300 (what the ledger section's postings add up to), while the
+    balance reports the same debt as 300 points owed."""
+    ledger = Ledger(gdb)
+    ledger.open_program("shop", ["points"])
+    ledger.create_member("shop", "ann")
+    at = datetime.fromisoformat("2026-11-02T10:00:00+00:00")
+    earned = ledger.earn("shop", "ann", "points", 300, key="e1", at=at)
+    ledger.spend("shop", "ann", "points", 300, key="s1", at=at)
+    ledger.reverse("shop", earned.transaction_id, key="r1", shortfall="debt", at=at)
+
+    data = export(gdb, "ann")
+    assert data["balances"] == [
+        {"currency": "points", "kind": "available", "account_balance": 0},
+        {"currency": "points", "kind": "debt", "account_balance": -300},
+        {"currency": "points", "kind": "pending", "account_balance": 0},
+    ]
+    debt_postings = [
+        p["points"] for t in data["ledger"] for p in t["postings"] if p["account"] == "debt"
+    ]
+    assert debt_postings == [-300]
+    assert ledger.balance("shop", "ann", "points", as_of=at).debt == 300

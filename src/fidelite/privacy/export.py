@@ -87,7 +87,11 @@ def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[st
         },
         "profile": profile[0] if profile else None,
         "balances": [
-            {"currency": r.currency, "kind": r.kind, "balance": int(r.balance)}
+            # Accounts as stored, signed as the ledger signs them (debt <= 0), so that
+            # each equals the sum of its postings under "ledger"; named account_balance
+            # so that -275 on the debt account is not read as the member's debt (275
+            # owed, as `ledger balance` and GET /balance report it).
+            {"currency": r.currency, "kind": r.kind, "account_balance": int(r.balance)}
             for r in conn.execute(
                 select(_ACCOUNTS.c.currency, _ACCOUNTS.c.kind, _ACCOUNTS.c.balance)
                 .where(_ACCOUNTS.c.member_id == mid)

@@ -168,11 +168,17 @@ class ExportedMember(BaseModel):
 
 
 class ExportedBalance(BaseModel):
-    """One account of the member: available, pending or debt points of a currency."""
+    """One account of the member: available, pending or debt points of a currency, as
+    stored in the ledger (the sum of its postings under ``ledger``)."""
 
     currency: str
     kind: str = Field(examples=["available", "pending", "debt"])
-    balance: int
+    account_balance: int = Field(
+        description="the account's balance, signed as the ledger's accounts are: "
+        "available and pending >= 0, debt <= 0 (-275 on the debt account: 275 points "
+        "owed, which GET /v1/members/{id}/balance reports as debt 275)",
+        examples=[-275],
+    )
 
 
 class ExportedPosting(BaseModel):
@@ -230,7 +236,7 @@ EXPORT_EXAMPLE: dict[str, Any] = {
     "profile": {"tier": None, "tier_since": None, "review_at": None, "grace_until": None,
                 "assigned_until": None, "segments": ["vip"], "attributes": {"city": "Lyon"},
                 "purchases": 1, "joined_at": "2026-11-01T08:00:00+00:00", "birth_date": None},
-    "balances": [{"currency": "points", "kind": "available", "balance": 250}],
+    "balances": [{"currency": "points", "kind": "available", "account_balance": 250}],
     "ledger": [{"id": 1, "kind": "earn", "currency": "points", "points": 250,
                 "reversed_points": 0, "reverses_id": None, "reason": "purchase",
                 "source": "till-7-000123", "actor": None, "detail": None,
