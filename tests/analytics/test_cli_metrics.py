@@ -141,6 +141,12 @@ TX = "customer_id,timestamp,amount\na,2024-01-01,60\nb,2024-01-02,30\nc,2024-01-
          "--period: must be day, week, month, quarter or year, not 'fortnight'"),
         (["cohorts", "--period", "quarter"],
          "--period: must be day, week or month, not 'quarter'"),
+        (["cohorts", "--kind", "bracket", "--brackets", "0-0"],
+         "--brackets: brackets count days after the first purchase, from day 1 (day 0 is "
+         "the first purchase itself, so every customer is in it), not '0-0'"),
+        (["cohorts", "--brackets", "0-7,8-30"],
+         "--brackets: brackets count days after the first purchase, from day 1 (day 0 is "
+         "the first purchase itself, so every customer is in it), not '0-7,8-30'"),
         (["repurchase", "--days", "0,30"],
          "--days: expected whole days above 0 separated by commas, not '0,30'"),
         (["retention", "--delimiter", ";;"],

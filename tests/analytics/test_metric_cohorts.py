@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics.cohorts import cohorts
 
@@ -65,6 +67,19 @@ def test_first_purchase_on_the_last_day_has_no_bracket_yet(
         "days_8_30": None,
         "days_31_90": None,
     }
-    # a bracket starting on day 0 is observed on the first purchase day itself
-    same_day = cohorts(open_dataset(path), "month", "bracket", [(0, 0), (1, 7)]).rows[-1]
-    assert (same_day["days_0_0"], same_day["days_1_7"]) == (100.0, None)
+
+
+def test_a_bracket_holding_day_0_is_refused(write_csv: Callable[..., Path]) -> None:
+    """Day 0 is the first purchase itself: a bracket holding it would always be 100 %."""
+    ds = open_dataset(write_csv(TX))
+    for spans in ([(0, 0)], [(0, 7), (8, 30)], [(1, 7), (-3, 2)]):
+        with pytest.raises(ValueError, match="from day 1"):
+            cohorts(ds, "month", "bracket", spans)
+    # N-period age 0 stays: the cohort period itself, 100 % by construction
+    jan = cohorts(ds, "month", "n-day").rows[0]
+    assert (jan["cohort"], jan["month_0"], jan["month_1"], jan["month_2"]) == (
+        "2024-01",
+        100.0,
+        100.0,
+        0.0,
+    )

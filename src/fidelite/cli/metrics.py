@@ -322,8 +322,16 @@ def _brackets(value: str) -> list[tuple[int, int]]:
 
 
 def _brackets_check(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
-    if not _brackets(value):
+    spans = _brackets(value)
+    if not spans:
         option_error(ctx, param, f"brackets look like 1-7,8-30,31-90, not '{value}'")
+    if any(lo < 1 for lo, _ in spans):
+        option_error(
+            ctx,
+            param,
+            f"brackets count days after the first purchase, from day 1 (day 0 is the first "
+            f"purchase itself, so every customer is in it), not '{value}'",
+        )
     return value
 
 
@@ -339,7 +347,10 @@ def cohorts_cmd(
         help="n-day, unbounded or bracket.",
     ),
     brackets: str = typer.Option(
-        "1-7,8-30,31-90", "--brackets", callback=_brackets_check, help="Day brackets A-B,..."
+        "1-7,8-30,31-90",
+        "--brackets",
+        callback=_brackets_check,
+        help="Day brackets A-B,... counted from the first purchase day; day 1 or later.",
     ),
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,

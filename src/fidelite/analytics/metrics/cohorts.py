@@ -7,7 +7,11 @@ cohort period itself). For cohort c and age N:
 * N-period retention = customers of c who purchased in period c + N / size of c;
 * unbounded retention = customers of c who purchased in period c + N or later;
 * bracket retention = customers of c who purchased within a bracket of days after their
-  first purchase day (e.g. 1-7, 8-30, 31-90), whatever the cohort unit.
+  first purchase day (e.g. 1-7, 8-30, 31-90), whatever the cohort unit. Brackets start
+  at day 1 or later: day 0 is the first purchase itself, which every customer made.
+
+Age 0 of the N-period matrix is the cohort period itself, 100 % by construction; it is
+kept as the matrix's anchor, as cohort matrices show it.
 
 Cells not yet observed are null, not zero: an age N when period c + N has not begun by
 the last day of the data; a bracket A-B while some customer of the cohort has not yet
@@ -57,6 +61,9 @@ def cohorts(
     """One row per cohort: size and the retention percentage for each age or bracket."""
     if period not in ("day", "week", "month"):
         raise ValueError("cohort period must be day, week or month")
+    if any(lo < 1 for lo, _ in brackets):
+        # day 0 is the first purchase itself: a bracket holding it is always 100 %
+        raise ValueError("brackets count days after the first purchase, from day 1")
     first, act = _customer_cohorts(ds, period)
     per_cohort = first.group_by("cohort").aggregate(n=first.count(), latest=first.first_day.max())
     facts = ds.execute(per_cohort).to_pylist()
