@@ -5,6 +5,11 @@ The per-customer summary (frequency, recency, T, monetary value) comes from
 ``fit --format json`` prints ``{"model", "params", "log_likelihood", "std_errors",
 "n_customers", ...}``; ``predict`` writes one row per customer to ``--out`` (CSV or
 Parquet, written to a temporary file and renamed, so a failed run leaves nothing).
+
+The input options (time zone, date format, delimiter, every column name) are those of
+``fidelite metrics``, declared once in :mod:`fidelite.cli.inputs`: a refund or order
+column under another name is then read as what it is on every command, never as
+purchases.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ import pyarrow.parquet as pq
 import typer
 from numpy.typing import NDArray
 
+from fidelite.analytics.answers import AnswerColumns
 from fidelite.analytics.engine import Dataset, open_dataset
 from fidelite.analytics.errors import InputError
-from fidelite.analytics.io import ColumnMapping, LoadOptions
+from fidelite.analytics.io import LoadOptions
 from fidelite.analytics.summary import calibration_holdout_summary, customer_summary
+from fidelite.cli.inputs import survey_options, transaction_options
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.clv import gammagamma, sbg
@@ -86,24 +93,9 @@ UNIT = typer.Option(TimeUnit.week, "--time-unit", help="day or week (weeks at da
 PENALIZER = typer.Option(0.0, "--penalizer", help="L2 penalty on the parameters (0 = none).")
 FORMAT = TableJsonOption
 ENGINE = typer.Option("duckdb", "--engine", help="duckdb (embedded) or spark (local mode).")
-TZ = typer.Option("UTC", "--timezone", help="Business time zone (IANA), decides the local day.")
-DATE_FMT = typer.Option(None, "--date-format", help="strptime format, e.g. %d/%m/%Y.")
-CUSTOMER = typer.Option("customer_id", "--customer-col", help="Customer column.")
-TIME = typer.Option("timestamp", "--time-col", help="Timestamp column.")
-AMOUNT = typer.Option("amount", "--amount-col", help="Amount column.")
-DELIM = typer.Option(None, "--delimiter", help="CSV delimiter (detected when omitted).")
 PERIOD = typer.Option(
     1.0, "--period-length", help="sbg only: billing period in time units (a payment covers one)."
 )
-
-
-def _options(
-    tz: str, date_format: str | None, customer: str, time: str, amount: str, delimiter: str | None
-) -> LoadOptions:
-    cols = ColumnMapping(customer_id=customer, timestamp=time, amount=amount)
-    return LoadOptions(
-        columns=cols, timezone=tz, date_format=date_format, delimiter=delimiter, materialize=False
-    )
 
 
 def _parse_day(value: str | None, option: str, fmt: OutputFormat) -> date | None:
@@ -210,6 +202,7 @@ def _fmt(value: float | None) -> str:
 
 
 @app.command("fit")
+@transaction_options
 def fit_command(
     input: Path = INPUT,
     model: Model = typer.Option(
@@ -221,19 +214,15 @@ def fit_command(
     period_length: float = PERIOD,
     fmt: OutputFormat = FORMAT,
     engine: str = ENGINE,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer_col: str = CUSTOMER,
-    time_col: str = TIME,
-    amount_col: str = AMOUNT,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Fit one model on the customers' calibration-period summary.
 
     Example: fidelite clv fit -i tx.csv -m bgnbd --calibration-end 1997-09-30 -f json
     """
     end = _parse_day(calibration_end, "--calibration-end", fmt)
-    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    options = replace(load, materialize=False)
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
@@ -276,6 +265,7 @@ def _write_table(table: pa.Table, out: Path) -> None:
 
 
 @app.command("predict")
+@transaction_options
 def predict_command(
     input: Path = INPUT,
     out: Path = typer.Option(
@@ -293,12 +283,8 @@ def predict_command(
     penalizer: float = PENALIZER,
     fmt: OutputFormat = FORMAT,
     engine: str = ENGINE,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer_col: str = CUSTOMER,
-    time_col: str = TIME,
-    amount_col: str = AMOUNT,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Fit a purchase model and Gamma-Gamma, then write per-customer predictions.
 
@@ -308,7 +294,7 @@ def predict_command(
     Example: fidelite clv predict -i tx.csv --horizon 52 --discount-rate 0.1 -o clv.csv
     """
     end = _parse_day(calibration_end, "--calibration-end", fmt)
-    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    options = replace(load, materialize=False)
     with _errors(fmt):
         if horizon <= 0:
             raise ValueError(f"--horizon must be > 0, got {horizon}")
@@ -417,6 +403,7 @@ def _infinite_spend_notes(
 
 
 @app.command("validate")
+@transaction_options
 def validate_command(
     input: Path = INPUT,
     calibration_end: str = typer.Option(
@@ -432,12 +419,8 @@ def validate_command(
     penalizer: float = PENALIZER,
     fmt: OutputFormat = FORMAT,
     engine: str = ENGINE,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer_col: str = CUSTOMER,
-    time_col: str = TIME,
-    amount_col: str = AMOUNT,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
 ) -> None:
     """Fit on the calibration period; compare predicted and actual holdout purchases.
 
@@ -445,7 +428,7 @@ def validate_command(
     """
     cal = _parse_day(calibration_end, "--calibration-end", fmt)
     obs = _parse_day(observation_end, "--observation-end", fmt)
-    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    options = replace(load, materialize=False)
     assert cal is not None
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
@@ -532,6 +515,8 @@ def _print_notes(notes: list[str]) -> None:
 
 
 @app.command("health")
+@survey_options
+@transaction_options
 def health_command(
     input: Path = INPUT,
     surveys: Path | None = typer.Option(
@@ -545,12 +530,9 @@ def health_command(
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table/json/csv"),
     engine: str = ENGINE,
-    tz: str = TZ,
-    date_format: str | None = DATE_FMT,
-    customer_col: str = CUSTOMER,
-    time_col: str = TIME,
-    amount_col: str = AMOUNT,
-    delimiter: str | None = DELIM,
+    *,
+    load: LoadOptions,
+    survey_columns: AnswerColumns,
 ) -> None:
     """Health score (0-100) per customer, each input's contribution, and churn risk.
 
@@ -566,12 +548,14 @@ def health_command(
     from fidelite.analytics.health import health_inputs
     from fidelite.analytics.support import load_support_cases
 
-    options = _options(tz, date_format, customer_col, time_col, amount_col, delimiter)
+    tz = load.timezone
     with _errors(fmt):
         with _step(fmt, f"Reading {input}"):
             ds = open_dataset(input, engine="spark" if engine == "spark" else "duckdb",
-                              options=replace(options, materialize=True))  # fmt: skip
-            answers = load_answers(surveys, timezone=tz) if surveys else None
+                              options=load)  # fmt: skip
+            answers = (
+                load_answers(surveys, columns=survey_columns, timezone=tz) if surveys else None
+            )
             support = load_support_cases(support_cases, timezone=tz) if support_cases else None
         with _step(fmt, "Scoring"):
             data = health_inputs(ds, window_days=window_days, answers=answers, support=support)
