@@ -69,7 +69,7 @@ def test_expire_reports_points_and_stars_apart(url: str) -> None:
     )
     later = json.loads(fidelite("ledger", "expire", "--as-of", "2026-04-01", "-p", "cafe",
                                 "-f", "json", db=url).stdout)  # fmt: skip
-    assert later == {"as_of": "2026-04-01", "program": "cafe", "inactivity": None,
+    assert later == {"as_of": "2026-04-01T00:00:00+00:00", "program": "cafe", "inactivity": None,
                      "transactions": 1, "lots": 1, "points": {"stars": 1}}  # fmt: skip
 
 

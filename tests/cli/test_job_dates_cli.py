@@ -56,9 +56,15 @@ def test_release_due_reads_a_date_as_midnight_in_the_programs_time_zone(
     program, db = shop
     # Paris midnight of 2026-03-01 is 2026-02-28T23:00Z: the hold ends 30 minutes later
     assert _job(db, "release-due", "--as-of", "2026-03-01", "-p", program) == {
-        "as_of": "2026-03-01", "transactions": 0, "points": {}}  # fmt: skip
+        "as_of": "2026-02-28T23:00:00+00:00",
+        "transactions": 0,
+        "points": {},
+    }
     assert _job(db, "release-due", "--as-of", "2026-03-02", "-p", program) == {
-        "as_of": "2026-03-02", "transactions": 1, "points": {"points": 7}}  # fmt: skip
+        "as_of": "2026-03-01T23:00:00+00:00",
+        "transactions": 1,
+        "points": {"points": 7},
+    }
 
 
 def test_release_due_with_a_program_id_reads_a_date_as_midnight_utc(
@@ -66,7 +72,10 @@ def test_release_due_with_a_program_id_reads_a_date_as_midnight_utc(
 ) -> None:
     _, db = shop
     assert _job(db, "release-due", "--as-of", "2026-03-01", "-p", "shop") == {
-        "as_of": "2026-03-01", "transactions": 1, "points": {"points": 7}}  # fmt: skip
+        "as_of": "2026-03-01T00:00:00+00:00",
+        "transactions": 1,
+        "points": {"points": 7},
+    }
 
 
 def test_expire_reads_a_date_as_midnight_in_the_programs_time_zone(
@@ -78,9 +87,15 @@ def test_expire_reads_a_date_as_midnight_in_the_programs_time_zone(
     # Paris midnight of 2027-12-01 is 2027-11-30T23:00Z: the 10 points are due, the 3
     # points (00:30 in Paris) only as of the next day
     assert _job(db, "expire", "--as-of", "2027-12-01", "-p", program) == {
-        "as_of": "2027-12-01", "transactions": 1, "points": {"points": 10}}  # fmt: skip
+        "as_of": "2027-11-30T23:00:00+00:00",
+        "transactions": 1,
+        "points": {"points": 10},
+    }
     assert _job(db, "expire", "--as-of", "2027-12-02", "-p", program) == {
-        "as_of": "2027-12-02", "transactions": 1, "points": {"points": 3}}  # fmt: skip
+        "as_of": "2027-12-01T23:00:00+00:00",
+        "transactions": 1,
+        "points": {"points": 3},
+    }
 
 
 def _balance(db: str, *args: str | Path) -> tuple[int, int]:

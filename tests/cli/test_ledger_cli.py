@@ -287,7 +287,7 @@ def test_expire_with_the_program_file_applies_inactivity(tmp_path: Path) -> None
     args = ["ledger", "expire", "--as-of", "2026-12-01", "--program-file", str(program)]
     job = as_json(cli(*args, "-f", "json", db=db))
     assert job == {
-        "as_of": "2026-12-01", "program": "cafe",
+        "as_of": "2026-12-01T00:00:00+00:00", "program": "cafe",
         "inactivity": {"months": 1, "time_zone": "UTC"},
         "transactions": 1, "lots": 1, "points": {"points": 42},
     }  # fmt: skip

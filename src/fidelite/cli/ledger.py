@@ -399,7 +399,9 @@ def expire(
     file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
 
     The report gives one total per currency, by currency id ("expired 131 points,
-    2 stars"); -f json gives them as "points": {"points": 131, "stars": 2}.
+    2 stars"); -f json gives them as "points": {"points": 131, "stars": 2}, and
+    "as_of" as the instant applied, with its offset ("2026-11-30T23:00:00+00:00"
+    for 2026-12-01 in Paris), as `fidelite tier review` does.
 
     Example: fidelite ledger expire --as-of 2026-12-01
 
@@ -416,11 +418,11 @@ def expire(
     )  # fmt: skip
     inactivity = _inactivity(target)
     if fmt is OutputFormat.json:
-        print_json({"as_of": as_of, "program": target.id, "inactivity": inactivity, **report})
+        print_json({"as_of": when, "program": target.id, "inactivity": inactivity, **report})
         return
     console.print(
         f"expired {_per_currency(report['points'])} from {report['lots']} lots "
-        f"({report['transactions']} members/currencies) as of {as_of}"
+        f"({report['transactions']} members/currencies) as of {when.isoformat()}"
     )
     if target.file is None:
         console.print(
@@ -458,7 +460,8 @@ def release_due(
     file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
 
     The report gives one total per currency, by currency id ("released 131 points,
-    2 stars (4 earns)"); -f json gives them as "points": {"points": 131, "stars": 2}.
+    2 stars (4 earns)"); -f json gives them as "points": {"points": 131, "stars": 2},
+    and "as_of" as the instant applied, with its offset, as `fidelite tier review` does.
 
     Example: fidelite ledger release-due --as-of 2026-12-01 --program program.yaml
     """
@@ -469,7 +472,7 @@ def release_due(
         "releasing points", lambda p: ledger.release_due(target.id, when, progress=p), fmt
     )
     if fmt is OutputFormat.json:
-        print_json({"as_of": as_of or when.isoformat(), **report})
+        print_json({"as_of": when, **report})
     else:
         console.print(
             f"released {_per_currency(report['points'])} ({report['transactions']} earns)"
