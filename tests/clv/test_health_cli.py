@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
+from tests.clv.cdnow import datasets_dir
 
 _register()
 
@@ -51,7 +53,9 @@ def test_health_scores_with_every_input(tmp_path: Path) -> None:
         28.04, 1, 4.0, 5.0)  # fmt: skip
     # c: no NPS answer: the other weights are rescaled to 0.8 (recency 0.3/0.8 -> 37.5).
     assert (c["nps_answer"], c["recency_points"], c["health_score"]) == (None, 37.5, 100.0)
-    assert [r["churn_risk"] for r in out["rows"]] == ["medium", "high", "low"]
+    # BG/NBD does not converge on three customers: no P(alive), no churn risk.
+    assert [(r["probability_alive"], r["churn_risk"]) for r in out["rows"]] == [(None, None)] * 3
+    assert out["notes"][0].startswith("probability_alive, churn_risk: null for every customer")
 
 
 def test_health_without_optional_files_drops_those_components(tmp_path: Path) -> None:
@@ -71,3 +75,88 @@ def test_health_bad_survey_file_is_one_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
     assert (error["row"], error["column"]) == (5, "score")
+
+
+# The analyst's file: BG/NBD stops with b at its bound (converged false) and would give
+# customer c, who bought 5 days before the as-of day, P(alive) 0 and a "high" churn risk.
+QA_TX = """customer_id,timestamp,amount,order_id,product_id,category,coupon_code
+a,2024-01-05T10:00:00,10,o1,A,food,
+a,2024-01-05T10:00:00,20,o1,B,drink,
+a,2024-01-20T10:00:00,15,o2,A,food,SAVE
+b,2024-01-10T09:00:00,5,o3,A,food,
+b,2024-01-10T09:00:00,5,o3,B,drink,
+b,2024-01-10T09:00:00,5,o3,C,drink,
+c,2024-02-01T12:00:00,30,o4,B,drink,
+c,2024-03-15T12:00:00,40,o5,C,drink,
+d,2024-02-10T12:00:00,100,o6,A,food,
+d,2024-03-01T12:00:00,-100,o6,A,food,
+e,2024-03-20T12:00:00,50,o7,B,drink,
+e,2024-03-20T18:00:00,25,o8,B,drink,
+"""
+QA_ANSWERS = """customer_id,timestamp,question,score
+a,2024-01-05,nps,10
+b,2024-01-06,nps,9
+c,2024-01-07,nps,8
+d,2024-01-08,nps,6
+e,2024-01-09,nps,0
+a,2024-01-10,repurchase,10
+a,2024-02-01,nps,10
+"""
+QA_CASES = "customer_id,timestamp\na,2024-03-01\na,2024-03-02\nc,2023-12-01\n"
+
+
+def test_health_leaves_p_alive_empty_when_bgnbd_does_not_converge(tmp_path: Path) -> None:
+    for name, text in (("tx.csv", QA_TX), ("answers.csv", QA_ANSWERS), ("cases.csv", QA_CASES)):
+        (tmp_path / name).write_text(text)
+    tx = str(tmp_path / "tx.csv")
+    fit = CliRunner().invoke(app, ["clv", "fit", "-i", tx, "-m", "bgnbd", "-f", "json"])
+    assert fit.exit_code == 0, fit.output
+    fitted = json.loads(fit.stdout)
+    assert fitted["converged"] is False
+    args = ["clv", "health", "-i", tx, "--surveys", str(tmp_path / "answers.csv"),
+            "--support-cases", str(tmp_path / "cases.csv"), "-f", "json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["notes"] == [
+        "probability_alive, churn_risk: null for every customer: the BG/NBD model did not "
+        f"converge ({fitted['message']}), so its P(alive) is not an estimate of anything; "
+        "the health scores do not use it"
+    ]
+    assert [(r["customer_id"], r["probability_alive"], r["churn_risk"]) for r in out["rows"]] == [
+        (c, None, None) for c in "abcde"
+    ]
+    # The other components are still computed (as of 2024-03-20, 90-day window).
+    assert [(r["health_score"], r["days_since_last_purchase"], r["nps_answer"],
+             r["support_cases"]) for r in out["rows"]] == [
+        (82.23, 60, 10, 2), (85.5, 70, 9, 0), (94.87, 5, 8, 0), (84.22, 39, 6, 0),
+        (80.0, 0, 0, 0)
+    ]  # fmt: skip
+    c = out["rows"][2]
+    assert (c["recency_points"], c["nps_points"], c["support_points"]) == (28.87, 16.0, 10.0)
+
+
+@pytest.fixture(scope="module")
+def cdnow_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CDNOW_sample.txt as a transactions CSV (one row per purchase record)."""
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.csv"
+    lines = ["customer_id,timestamp,amount"]
+    with (datasets_dir() / "CDNOW_sample.txt").open() as handle:
+        for line in handle:
+            _, sample_id, day, _, value = line.split()
+            lines.append(f"{sample_id},{day[:4]}-{day[4:6]}-{day[6:]},{value}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_health_gives_p_alive_and_churn_risk_from_a_converged_fit(cdnow_csv: Path) -> None:
+    result = CliRunner().invoke(app, ["clv", "health", "-i", str(cdnow_csv), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert "notes" not in out
+    assert [(r["customer_id"], r["days_since_last_purchase"], r["probability_alive"],
+             r["churn_risk"]) for r in out["rows"][:3]] == [
+        ("0001", 200, 0.6611, "medium"), ("0002", 533, 0.1674, "high"), ("0003", 545, 1.0, "low")
+    ]  # fmt: skip
+    risks = [r["churn_risk"] for r in out["rows"]]
+    assert (risks.count("low"), risks.count("medium"), risks.count("high")) == (1504, 571, 282)

@@ -11,6 +11,13 @@ As of the last day in the transactions (``as_of``), with a window of W days:
 * support cases = cases in the recent window (missing without a support file).
 
 Customers are those with at least one purchase, sorted by id.
+
+P(alive) (:func:`probability_alive`) comes from BG/NBD fitted on the customer summary
+in weeks. A fit that fails or does not converge (``converged`` false: e.g. no repeat
+purchase, a flat likelihood, a parameter at its bound) gives no P(alive) at all, with a
+note saying why: its figures are not estimates of anything (a customer who bought five
+days ago can get P(alive) 0), as the loyalty report treats such a fit. The health
+score does not depend on the fit and is computed either way.
 """
 
 from __future__ import annotations
@@ -24,8 +31,12 @@ import pyarrow as pa
 
 from fidelite.analytics.answers import LoadedAnswers
 from fidelite.analytics.engine import Dataset
+from fidelite.analytics.summary import customer_summary
 from fidelite.analytics.support import LoadedSupport
+from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.health import HealthInputs
+from fidelite.clv.predictions import predict_customers, purchase_model
+from fidelite.clv.triples import FloatArray, SummaryError, compress
 
 
 @dataclass(frozen=True)
@@ -109,3 +120,39 @@ def _support_counts(
     ).fetchall()
     counts = {str(c): float(n) for c, n in rows}
     return np.asarray([counts.get(cid, 0.0) for cid in ids], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class AliveEstimate:
+    """BG/NBD P(alive) per customer, or ``None`` with ``note`` saying why there is none.
+
+    Invariant: ``values`` is set exactly when the fit ran and converged; ``fit`` is the
+    fit whenever one ran (converged or not), for the output's diagnostics.
+    """
+
+    values: FloatArray | None
+    note: str | None
+    fit: FitResult | None
+
+
+def probability_alive(ds: Dataset, ids: list[str]) -> AliveEstimate:
+    """BG/NBD P(alive) of each customer in ``ids`` (in that order), weeks at daily
+    precision, from a fit on the whole file."""
+    summary = customer_summary(ds, time_unit="week")
+    if [str(v) for v in summary.column("customer_id").to_pylist()] != ids:
+        raise ValueError("internal: summary and health customers differ")
+    x, t, T = (_floats(summary, name) for name in ("frequency", "recency", "T"))
+    unavailable = "probability_alive, churn_risk: null for every customer"
+    try:
+        triples = compress(x, t, T, resolution=1.0 / 7)
+        fit = purchase_model("bgnbd").fit(triples)
+    except (FitError, SummaryError) as exc:
+        return AliveEstimate(None, f"{unavailable}: the BG/NBD model could not be fitted "
+                                   f"({exc})", None)  # fmt: skip
+    if not fit.converged:
+        note = (
+            f"{unavailable}: the BG/NBD model did not converge ({fit.message}), so its "
+            "P(alive) is not an estimate of anything; the health scores do not use it"
+        )
+        return AliveEstimate(None, note, fit)
+    return AliveEstimate(predict_customers(fit, triples, 1.0).probability_alive, None, fit)

@@ -42,7 +42,7 @@ from fidelite.cli.output import OutputFormat, console, err_console, fail, print_
 from fidelite.clv import gammagamma, sbg
 from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.health import HealthConfig, churn_risk, health_score
-from fidelite.clv.predictions import predict_customers, purchase_model
+from fidelite.clv.predictions import purchase_model
 from fidelite.clv.triples import FloatArray, SummaryError, compress
 from fidelite.clv.validation import holdout_report
 from fidelite.clv.valuation import value_customers
@@ -539,13 +539,14 @@ def health_command(
     Components: recency, frequency trend, spend trend, latest NPS answer (with
     --surveys), support cases (with --support-cases); a missing input drops out and the
     other weights are rescaled. Churn risk (high/medium/low) from BG/NBD P(alive) and
-    the frequency trend; P(alive) is empty when the model cannot be fitted.
+    the frequency trend; P(alive) and churn risk are empty, with a note saying why,
+    when the model cannot be fitted or does not converge.
 
     Example: fidelite clv health -i tx.csv --surveys answers.csv --support-cases cases.csv
     """
     from fidelite.analytics.answers import load_answers
     from fidelite.analytics.engine import open_dataset
-    from fidelite.analytics.health import health_inputs
+    from fidelite.analytics.health import health_inputs, probability_alive
     from fidelite.analytics.support import load_support_cases
 
     tz = load.timezone
@@ -560,29 +561,17 @@ def health_command(
         with _step(fmt, "Scoring"):
             data = health_inputs(ds, window_days=window_days, answers=answers, support=support)
             scored = health_score(data.inputs)
-            alive = _probability_alive(ds, data.customer_ids)
-    rows = _health_rows(data.customer_ids, data.inputs, scored, alive)
+            alive = probability_alive(ds, data.customer_ids)
+    rows = _health_rows(data.customer_ids, data.inputs, scored, alive.values)
+    notes = [alive.note] if alive.note else []
     if fmt is OutputFormat.json:
         print_json({"as_of": data.as_of, "window_days": window_days,
-                    "weights": HealthConfig().weights, "rows": rows})  # fmt: skip
+                    "weights": HealthConfig().weights, "rows": rows,
+                    **({"notes": notes} if notes else {})})  # fmt: skip
     else:
         print_rows(rows, fmt, title=f"Customer health as of {data.as_of}")
-
-
-def _probability_alive(ds: Any, ids: list[str]) -> FloatArray | None:
-    """BG/NBD P(alive) per customer (in ``ids`` order), or None when no fit is possible."""
-    from fidelite.analytics.summary import customer_summary
-
-    summary = customer_summary(ds, time_unit="week")
-    if [str(v) for v in summary.column("customer_id").to_pylist()] != ids:
-        raise ValueError("internal: summary and health customers differ")
-    x, t, T = _column(summary, "frequency"), _column(summary, "recency"), _column(summary, "T")
-    try:
-        fit = purchase_model("bgnbd").fit(compress(x, t, T, resolution=1.0 / 7))
-    except (FitError, SummaryError) as exc:
-        err_console.print(f"P(alive) not available: {exc}")
-        return None
-    return predict_customers(fit, compress(x, t, T, resolution=1.0 / 7), 1.0).probability_alive
+        for note in notes:
+            err_console.print(f"note: {note}", highlight=False, markup=False)
 
 
 def _health_rows(
