@@ -289,3 +289,59 @@ def test_load_takes_names_that_differ_only_in_case_as_one_name(
     assert err.value.reason.startswith("2 columns are named 'amount' or 'Amount' (columns 3 and 4)")
     unused = write_csv("customer_id,Note,timestamp,amount,note\na,x,2024-01-01,1,y", "unused.csv")
     assert _rows(unused) == [("a", 1.0, None)]
+
+
+AMBIGUOUS = (
+    "ambiguous number: every number of this ';'-separated column with a dot has three "
+    "digits after it, so the dot may separate thousands (1.500 = 1500) or decimals "
+    "(1.500 = 1.5); thousands separators are never read: write 1500 for fifteen hundred, "
+    "or 1,5 (a decimal comma) for one and a half"
+)
+
+
+@pytest.mark.parametrize(
+    ("amounts", "row", "value"),
+    [
+        (["1.500", "2.250"], 2, "1.500"),  # every amount: thousands or three decimals?
+        (["25", "-1.500"], 3, "-1.500"),  # whole numbers beside them decide nothing
+    ],
+)
+def test_load_refuses_amounts_whose_dot_may_separate_thousands(
+    write_csv: Callable[..., Path], amounts: list[str], row: int, value: str
+) -> None:
+    lines = [f"c{i};2024-01-0{i + 1};{a}" for i, a in enumerate(amounts)]
+    path = write_csv("\n".join(["customer_id;timestamp;amount", *lines]))
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.file, err.value.row, err.value.column) == (str(path), row, "amount")
+    assert err.value.reason == f"{AMBIGUOUS}: '{value}'"
+
+
+def test_an_unambiguous_decimal_point_is_read_as_before(write_csv: Callable[..., Path]) -> None:
+    # one amount with other than three decimals (or four digits before the dot) says
+    # the dot is a decimal point; a comma-separated file never reads thousands anyway
+    semi = write_csv("customer_id;timestamp;amount\na;2024-01-01;1.500\nb;2024-01-02;12.5")
+    assert _rows(semi) == [("a", 1.5, None), ("b", 12.5, None)]
+    long = write_csv("customer_id;timestamp;amount\na;2024-01-01;1234.500", "long.csv")
+    assert _rows(long) == [("a", 1234.5, None)]
+    comma = write_csv("customer_id,timestamp,amount\na,2024-01-01,1.500", "comma.csv")
+    assert _rows(comma) == [("a", 1.5, None)]
+
+
+@pytest.mark.parametrize("value", ["1.500,00", "1 500,50", "1.234.567"])
+def test_load_names_a_thousands_separator(write_csv: Callable[..., Path], value: str) -> None:
+    path = write_csv(f"customer_id;timestamp;amount\na;2024-01-01;2,5\nb;2024-01-02;{value}")
+    with pytest.raises(InputError) as err:
+        load_transactions(path)
+    assert (err.value.file, err.value.row, err.value.column) == (str(path), 3, "amount")
+    assert err.value.reason == (
+        f"thousands separator in a number (none is read): write 1.500,00 as 1500,00: '{value}'"
+    )
+
+
+def test_subscriptions_refuse_an_ambiguous_mrr(write_csv: Callable[..., Path]) -> None:
+    path = write_csv("customer_id;mrr;start\na;1.200;2024-01-01\nb;2.400;2024-01-01", "s.csv")
+    with pytest.raises(InputError) as err:
+        load_subscriptions(path)
+    assert (err.value.row, err.value.column) == (2, "mrr")
+    assert err.value.reason == f"{AMBIGUOUS}: '1.200'"

@@ -24,6 +24,8 @@ CSV files are read with the layout their header line gives (:mod:`fidelite.analy
 csvfile`): a malformed line is named with its field count against the header's. In a
 ``;``-separated file a number may use a decimal comma (``1,5``): that is how
 spreadsheets in most of Europe write CSV, and there the comma cannot separate fields.
+Thousands separators are never read: a column whose dots may be ones (``1.500`` and
+``2.250``, nothing else with a dot or a comma) is refused rather than guessed.
 
 A glob of Parquet files is read by column name (case aside): every file must have each
 column the load reads, once, holding the same kind of values (text, numbers, dates or
@@ -1204,6 +1206,11 @@ def _single_precision(col: str) -> str:
 
 
 _COMMA_NUMBER = "'[+-]?[0-9]*,[0-9]+'"
+# A number whose dot may be a thousands separator: 1 to 3 digits, a dot, 3 digits.
+_DOT_THOUSANDS = "'[+-]?[0-9]{1,3}[.][0-9]{3}'"
+# Digits grouped by thousands (dot, space or apostrophe), with a decimal comma or not:
+# what a European spreadsheet writes for 1500 (1.500,00), which fidelite never reads.
+_GROUPED_NUMBER = "'[+-]?[0-9]{1,3}([. ''][0-9]{3})+(,[0-9]*)?'"
 
 
 def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
@@ -1219,6 +1226,14 @@ def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
     separate fields. Then a column must not mix both: once ``1,5`` appears, ``1.500``
     could be a thousands separator, so it is an error rather than a guess. Elsewhere a
     decimal comma is an error that says how to write the number.
+
+    For the same reason a ``;``-separated column is refused when it has no comma and
+    every value with a dot has one to three digits, the dot and three digits
+    (``1.500``, ``2.250``, whole numbers beside them): such a file is what a European
+    spreadsheet writes with thousands separators, and reading 1500 as 1.5 is off by a
+    factor of 1000 without a sign. A single value like ``12.5`` or ``1234.500`` says the
+    dot is a decimal point, and the column is read as today. A value grouped by
+    thousands that does not parse (``1.500,00``) is named as such, not as unparsable.
     """
     comma = f"regexp_full_match({text}, {_COMMA_NUMBER})"
     layout = checker.layout
@@ -1231,6 +1246,15 @@ def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
         )
         number = f"try_cast({text} AS DOUBLE)"
     else:
+        number = (
+            f"try_cast(CASE WHEN {comma} THEN replace({text}, ',', '.') ELSE {text} END AS DOUBLE)"
+        )
+        grouped = f"regexp_full_match({text}, {_GROUPED_NUMBER})"
+        checker.check(  # first: the most telling reason for 1.500,00
+            canonical,
+            f"{grouped} AND NOT coalesce(isfinite({number}), FALSE)",
+            "thousands separator in a number (none is read): write 1.500,00 as 1500,00",
+        )
         uses_commas = f"(SELECT coalesce(bool_or({comma}), FALSE) FROM raw)"
         checker.check(
             canonical,
@@ -1238,8 +1262,19 @@ def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
             "decimal point in a column that uses decimal commas elsewhere (1.500 could mean "
             "1500): write every number with a decimal comma and no thousands separator",
         )
-        number = (
-            f"try_cast(CASE WHEN {comma} THEN replace({text}, ',', '.') ELSE {text} END AS DOUBLE)"
+        dot3 = f"regexp_full_match({text}, {_DOT_THOUSANDS})"
+        other = f"contains({text}, ',') OR (contains({text}, '.') AND NOT {dot3})"
+        only_dot3 = (
+            f"(SELECT coalesce(bool_or({dot3}), FALSE) "
+            f"AND NOT coalesce(bool_or({other}), FALSE) FROM raw)"
+        )
+        checker.check(
+            canonical,
+            f"{only_dot3} AND {dot3}",
+            "ambiguous number: every number of this ';'-separated column with a dot has "
+            "three digits after it, so the dot may separate thousands (1.500 = 1500) or "
+            "decimals (1.500 = 1.5); thousands separators are never read: write 1500 for "
+            "fifteen hundred, or 1,5 (a decimal comma) for one and a half",
         )
     checker.check(canonical, f"NOT isfinite({number})", f"unparsable {canonical}")
     return number
