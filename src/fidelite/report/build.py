@@ -5,8 +5,11 @@ and can be mailed as one file. ``report.json`` holds every number shown, each me
 in the ``{metric, definition, parameters, rows}`` shape of ``fidelite metrics``; its
 ``warnings`` list says what a reader must know first (e.g. a CLV fit that did not
 converge, whose numbers are kept but not charted).
-Per-customer RFM rows are not in the report (one row per customer would make it as
-big as the input); ``fidelite metrics rfm`` gives them.
+The product section (multi-product buyers, basket affinity) appears when the
+transactions have a product column, the survey sections with ``--surveys``, recurring
+revenue with ``--subscriptions``. Whatever the report leaves out (per-customer rows such
+as RFM scores, metrics needing another input) is listed with its reason in
+``not_included`` (:mod:`fidelite.report.coverage`).
 
 Both files are written to temporary names and renamed at the end, so a failure never
 leaves a half-written report.
@@ -28,7 +31,7 @@ from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
 from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase, retention, rfm
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions
-from fidelite.report import feedback, lifetime, svg
+from fidelite.report import coverage, feedback, lifetime, products, svg
 
 REPURCHASE_DAYS = (30, 60, 90, 180, 360)
 Step = Callable[[str], None]
@@ -56,10 +59,10 @@ def build_report(
     if surveys is not None:
         step("Computing NPS trend")
         data["surveys"] = feedback.compute_surveys(surveys, engine, ds.loaded.timezone)
-        data["not_included"].pop("nps_trend")
     if subscriptions is not None:
         step("Computing recurring revenue")
         data["revenue"] = feedback.compute_revenue(subscriptions, engine, ds.loaded.timezone)
+    data["not_included"] = coverage.not_included(data)
     step("Writing the report")
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False)
@@ -82,6 +85,7 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
         "unbounded_cohorts": lambda: cohorts.cohorts(ds, "month", "unbounded"),
         "pareto": lambda: pareto.pareto(ds, 20.0, 100),
         "clv": lambda: clv.simple_clv(ds),
+        **products.jobs(ds),  # with a product column only
     }
     for name, job in jobs.items():
         step(f"Computing {name.replace('_', ' ')}")
@@ -99,7 +103,6 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
         "rfm_segments": segments,
         "pareto_curve": curve,
         "clv_models": lifetime_value,
-        "not_included": {"nps_trend": "needs a survey answers file (--surveys)"},
     }
 
 
@@ -116,8 +119,11 @@ def render_html(data: dict[str, Any]) -> str:
         _pareto_section(m["pareto"], data["pareto_curve"]),
         lifetime.section(data["clv_models"], _section),
     ]
+    if "basket_affinity" in m:
+        sections.append(products.section(m, _section))
     if "surveys" in data:
         sections.append(feedback.nps_section(data["surveys"], _section))
+        sections.append(feedback.scores_section(data["surveys"], _section))
     if "revenue" in data:
         sections.append(feedback.revenue_section(data["revenue"], _section))
     inp = data["input"]
@@ -157,6 +163,9 @@ def _headline(data: dict[str, Any]) -> str:
         ("Average order value", _shown(clv_row["average_order_value"])),
         ("Simple CLV", _shown(clv_row["clv"])),
     ]
+    if "multi_product" in m:
+        multi = m["multi_product"]["rows"][0]["multi_product_rate"]
+        facts.append(("Repeat customers who bought more than one product", _shown(multi, " %")))
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
     return f"<section><h2>Key figures</h2><table>{cells}</table></section>"
 

@@ -1,6 +1,10 @@
-"""The report's optional sections: NPS trend (from survey answers) and recurring revenue
-(from subscriptions). Each is computed only when its file is given; each section says
-what it shows and how to read it, like the others.
+"""The report's optional sections: NPS trend and survey scores (from survey answers) and
+recurring revenue (from subscriptions). Each is computed only when its file is given;
+each section says what it shows and how to read it, like the others.
+
+CSAT, CES and share of wallet (over the whole file) are kept only when the answers hold
+that question: a score from no answers is no score, and ``not_included`` says which
+question had none (:mod:`fidelite.report.coverage`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,18 @@ from fidelite.analytics.engine import EngineName
 from fidelite.analytics.io import Source
 from fidelite.analytics.metrics import surveys
 from fidelite.analytics.metrics.mrr import Subscriptions, mrr
+from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions, load_subscriptions
 from fidelite.report import svg
+from fidelite.report.numbers import number, rate
 
 Section = Callable[[str, str, str, str, str], str]
+# Whole-file survey scores, kept when their question has answers (report.json key).
+SCORES: dict[str, Callable[[surveys.Answers], MetricResult]] = {
+    "csat": surveys.csat,
+    "ces": surveys.ces,
+    "share_of_wallet": surveys.share_of_wallet,
+}
 
 
 def compute_surveys(
@@ -28,12 +40,16 @@ def compute_surveys(
     if not isinstance(source, LoadedAnswers):
         source = load_answers(source, timezone=timezone)
     answers = surveys.Answers(source, engine)
-    return {
+    out = {
         "nps_trend": surveys.nps(answers, "month").to_dict(),
         "nps": surveys.nps(answers).to_dict(),
         "loyalty_index_trend": surveys.loyalty_index(answers, "month").to_dict(),
-        "csat": surveys.csat(answers).to_dict(),
     }
+    for key, score in SCORES.items():
+        result = score(answers)
+        if result.rows[0]["answers"]:
+            out[key] = result.to_dict()
+    return out
 
 
 def compute_revenue(
@@ -76,6 +92,43 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
         "answers moves a lot, so check the counts in the table.",
         chart + table,
         trend["definition"],
+    )
+
+
+def scores_section(data: dict[str, Any], section: Section) -> str:
+    """CSAT, CES and share of wallet over the whole file, the ones that have answers."""
+    lines = []
+    if "csat" in data:
+        row = data["csat"]["rows"][0]
+        lines.append(("Satisfaction (CSAT)", row["answers"], rate(row["csat"]),
+                      "share of answers 4 or 5 on the 1-5 satisfaction question"))  # fmt: skip
+    if "ces" in data:
+        row = data["ces"]["rows"][0]
+        lines.append(("Effort (CES)", row["answers"], f"{number(row['ces'])} / 7",
+                      f"mean answer, 7 = very easy; {rate(row['easy_rate'])} found it "
+                      "easy (5-7)"))  # fmt: skip
+    if "share_of_wallet" in data:
+        row = data["share_of_wallet"]["rows"][0]
+        lines.append(("Share of wallet", row["answers"], rate(row["share_of_wallet"]),
+                      "mean share of their spending in the category that customers say "
+                      "goes to you"))  # fmt: skip
+    if not lines:
+        return ""
+    table = _table(
+        ["measure", "answers", "score", "what the score is"],
+        [[name, f"{n:,}", score, meaning] for name, n, score, meaning in lines],
+    )
+    definitions = " ".join(data[k]["definition"] for k in SCORES if k in data)
+    return section(
+        "Satisfaction, effort and share of wallet",
+        "What customers said in the survey over the whole period: how satisfied they are, "
+        "how easy it is to deal with you, and how much of their spending in your category "
+        "comes to you.",
+        "Higher is better for all three. Low effort (a high CES) keeps customers as much "
+        "as delight does; a low share of wallet means customers also buy elsewhere, room to "
+        "grow with the customers you already have.",
+        table,
+        definitions,
     )
 
 

@@ -1,0 +1,71 @@
+"""What the report leaves out, and why: ``report.json``'s ``not_included``.
+
+Every metric of ``fidelite metrics`` and ``fidelite clv`` that the report does not carry
+is named here with the reason, so a reader never takes a missing section for a zero.
+Two kinds of reason:
+
+* the input does not allow it (no product column, no survey or subscriptions file, no
+  answers to a question): the section appears when the input is given;
+* it is one row per customer (per-customer RFM scores, kinds of loyal customers, health
+  scores and churn risk, CLV predictions) or needs inputs the command does not take
+  (a program database's interactions, a targeting file, a reference value): the report
+  keeps to aggregates (a 10-million-row file has about a million customers, which
+  would make ``report.json`` as large as the input and the report slower than its
+  30-second target), and names the command that gives them.
+
+The keys are stable names a script can test for; the values are sentences for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SURVEYS = "needs a survey answers file (--surveys)"
+PER_CUSTOMER: dict[str, str] = {
+    "rfm_customers": (
+        "per-customer RFM scores: one row per customer would make report.json as large "
+        "as the input; rfm_segments gives the customers and revenue of each segment, and "
+        "fidelite metrics rfm lists every customer"
+    ),
+    "loyalty_kinds": (
+        "kinds of loyal customers: classified one customer at a time, which would slow "
+        "the report down on large files (and without survey answers it cannot tell "
+        "truly loyal from convenience-loyal customers); fidelite metrics loyalty-kinds "
+        "--surveys FILE gives them"
+    ),
+    "health_and_churn_risk": (
+        "customer health scores and churn-risk segments: one row per customer; fidelite "
+        "clv health gives them (the report's P(alive) section shows how likely customers "
+        "are to still be active)"
+    ),
+    "clv_predictions": (
+        "per-customer CLV predictions: one row per customer; clv_models gives their "
+        "distribution and fidelite clv predict every customer's value"
+    ),
+    "engagement": "needs a program database's interactions: fidelite metrics engagement",
+    "program_kpis": "needs a program database: fidelite metrics program-kpis",
+    "coupon_effectiveness": "needs a targeting file: fidelite metrics coupons",
+    "benchmark": "needs a reference value to compare with: fidelite metrics benchmark",
+}
+PRODUCTS = "needs a product column (product_id, or name it with --product-col)"
+
+
+def not_included(data: dict[str, Any]) -> dict[str, str]:
+    """Each part of the analytics missing from ``data`` (the report's JSON), with why."""
+    out: dict[str, str] = {}
+    metrics = data["metrics"]
+    for key in ("multi_product", "basket_affinity"):
+        if key not in metrics:
+            out[key] = PRODUCTS
+    surveys = data.get("surveys")
+    if surveys is None:
+        for key in ("nps_trend", "csat", "ces", "share_of_wallet"):
+            out[key] = SURVEYS
+    else:
+        for key, question in (("csat", "csat"), ("ces", "ces"),
+                              ("share_of_wallet", "share_of_wallet")):  # fmt: skip
+            if key not in surveys:
+                out[key] = f"the survey answers file has no {question} answers"
+    if "revenue" not in data:
+        out["recurring_revenue"] = "needs a subscriptions file (--subscriptions)"
+    return out | PER_CUSTOMER
