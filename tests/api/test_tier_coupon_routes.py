@@ -54,8 +54,9 @@ def test_assign_a_tier_then_read_the_standing(live: Live) -> None:
         at = body["change"].pop("at")
         assert body == {
             "member": "ann",
-            "change": {"kind": "assigned", "from": "bronze", "to": "silver", "value": "0",
-                       "reason": "complaint 118", "event_id": None},
+            "change": {"kind": "assigned", "from": "bronze", "to": "silver",
+                       "value": "0.0000", "reason": "complaint 118", "event_id": None,
+                       "until": UNTIL},
             "until": UNTIL,
         }  # fmt: skip
         again = c.post("/v1/members/ann/tier:assign", json=ASSIGN,
@@ -67,7 +68,8 @@ def test_assign_a_tier_then_read_the_standing(live: Live) -> None:
             "member": "ann", "tier": "silver", "since": at, "review_at": None,
             "grace_until": None, "assigned_until": UNTIL,
             "timeline": [{"at": at, "kind": "assigned", "from": "bronze", "to": "silver",
-                          "value": "0.0000", "reason": "complaint 118", "event_id": None}],
+                          "value": "0.0000", "reason": "complaint 118", "event_id": None,
+                          "until": UNTIL}],
         }  # fmt: skip
         assert c.get("/v1/members/ann").json()["tier"] == "silver"
     assert tier_rows(live) == [("ann", "assigned", "silver")]  # the replay added nothing

@@ -51,10 +51,10 @@ def test_tier_review_applies_what_is_due_once(shop: tuple[Path, str]) -> None:
         "as_of": "2027-02-10T23:00:00+00:00",
         "changes": [
             {"member": "ann", "at": "2027-01-10T09:00:00+00:00", "kind": "grace_started",
-             "from_tier": "silver", "to_tier": "silver", "value": "0",
+             "from_tier": "silver", "to_tier": "silver", "value": "0.0000",
              "reason": "spend 0 below 100; grace until 2027-02-10"},
             {"member": "ann", "at": "2027-02-10T09:00:00+00:00", "kind": "downgrade",
-             "from_tier": "silver", "to_tier": "bronze", "value": "0",
+             "from_tier": "silver", "to_tier": "bronze", "value": "0.0000",
              "reason": "spend 0 below 100 at re-qualification"},
         ],
     }  # fmt: skip
@@ -151,15 +151,19 @@ def test_tier_assign_again_with_its_key_changes_nothing_and_prints_the_first_ans
 ) -> None:
     program, db = shop
     first = as_json(fidelite(*ASSIGN, "-p", program, "-f", "json", db=db))
+    # bob's spend when assigned (now): his 20 EUR of 10 January 2026 while in the window
+    left = datetime(2026, 1, 10, 9, tzinfo=UTC) + timedelta(days=365)
+    value = "20.0000" if datetime.fromisoformat(first["at"]) < left else "0.0000"
     assert first == {
         "member": "bob", "at": first["at"], "kind": "assigned", "from_tier": "bronze",
-        "to_tier": "gold", "value": "0", "reason": "complaint 118",
+        "to_tier": "gold", "value": value, "reason": "complaint 118",
         "until": "2098-12-31T23:00:00+00:00", "replayed": False,
     }  # fmt: skip
     after = standing(program, db, "bob")
     assert after["timeline"] == [
         {"at": first["at"], "kind": "assigned", "from_tier": "bronze", "to_tier": "gold",
-         "value": "0.0000", "reason": "complaint 118", "event_id": None},
+         "value": value, "reason": "complaint 118", "event_id": None,
+         "until": "2098-12-31T23:00:00+00:00"},
     ]  # fmt: skip
     # a script retried after a timeout; the same end written with its offset is the same
     again = fidelite("tier", "assign", "bob", "gold", "--until", "2099-01-01T00:00:00+01:00",

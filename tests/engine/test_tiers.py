@@ -45,7 +45,7 @@ def entry(change: TierChange) -> tuple[str, str, str, str, str]:
         change.kind.value,
         change.from_tier,
         change.to_tier,
-        str(change.value),
+        f"{change.value.normalize():f}",  # four places (asserted apart): as a number
     )
 
 
@@ -127,14 +127,19 @@ def test_calendar_year_window_judges_the_closed_year() -> None:
 def test_manual_assignment_holds_until_it_expires() -> None:
     rules = policy()
     state = initial_state(rules, at("2025-01-01"))
-    state, change = assign(rules, state, "gold", at("2025-01-15"), at("2025-07-15"), "goodwill")
-    assert entry(change) == ("2025-01-15", "assigned", "bronze", "gold", "0")
-    activities = [spend("2025-05-01", "320")]
+    activities = [spend("2025-01-10", "120"), spend("2025-05-01", "320")]
+    state, change = assign(rules, state, "gold", at("2025-01-15"), at("2025-07-15"), "goodwill",
+                           activities=activities[:1], zone=PARIS)  # fmt: skip
+    # the member's value when assigned, with the timeline's four places
+    assert (entry(change), str(change.value)) == (
+        ("2025-01-15", "assigned", "bronze", "gold", "120"),
+        "120.0000",
+    )
     held, nothing = review(rules, state, activities, at("2025-07-14"), PARIS)
     assert (held.tier, nothing) == ("gold", [])
     state, changes = review(rules, state, activities, at("2025-07-15"), PARIS)
     assert [entry(c) for c in changes] == [
-        ("2025-07-15", "assignment_expired", "gold", "silver", "320")
+        ("2025-07-15", "assignment_expired", "gold", "silver", "440")
     ]
     assert state.review_at == at("2026-07-15")
 

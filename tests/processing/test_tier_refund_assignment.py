@@ -67,7 +67,7 @@ def assigned_gold(p: EventProcessor) -> None:
 START = [
     ("2026-01-10", "upgrade", "bronze", "silver", Decimal(120), "spend 120.0000 reached 100",
      "p1"),
-    ("2026-02-01", "assigned", "silver", "gold", Decimal(0), "vip", None),
+    ("2026-02-01", "assigned", "silver", "gold", Decimal(120), "vip", None),
 ]  # fmt: skip
 
 
@@ -190,10 +190,10 @@ def test_refund_after_an_assignment_of_unknown_end_plays_from_the_base_level(
     assert timeline(p) == [
         ("2026-01-10", "upgrade", "bronze", "silver", Decimal(120),
          "spend 120.0000 reached 100", "p1"),
-        ("2026-01-15", "assigned", "silver", "gold", Decimal(0), "trial", None),
+        ("2026-01-15", "assigned", "silver", "gold", Decimal(120), "trial", None),
         ("2026-01-25", "assignment_expired", "gold", "silver", Decimal(120),
          "manual assignment ended; spend 120.0000 qualifies for silver", None),
-        ("2026-02-01", "assigned", "silver", "gold", Decimal(0), "vip", None),
+        ("2026-02-01", "assigned", "silver", "gold", Decimal(120), "vip", None),
         ("2026-03-01", "upgrade", "gold", "platinum", Decimal(1020),
          "spend 1020.0000 reached 1000", "p2"),
         ("2026-04-01", "upgrade_reversed", "platinum", "silver", Decimal(120),

@@ -36,7 +36,14 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 CHANGE_COLUMNS = ["member", "at", "kind", "from_tier", "to_tier", "value", "reason"]
-TIMELINE_COLUMNS = ["at", "kind", "from_tier", "to_tier", "value", "reason", "event_id"]
+TIMELINE_COLUMNS = ["at", "kind", "from_tier", "to_tier", "value", "reason", "event_id", "until"]
+"""A timeline entry as shown: ``until`` is an assignment's end (``tier_changes.assigned_until``;
+none on other entries, and on an assignment recorded before migration 0007 that an
+upgrade replaced, whose end was not stored)."""
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row["assigned_until"] if k == "until" else row[k] for k in TIMELINE_COLUMNS}
 
 
 def _change(member: str, change: TierChange) -> dict[str, Any]:
@@ -152,7 +159,8 @@ def show(
     """A member's tier and its timeline.
 
     The tier, since when, the next re-qualification, the end of a grace period or of a
-    manual assignment, and every tier change, oldest first.
+    manual assignment, and every tier change, oldest first (an assignment with its end,
+    until).
 
     Example: fidelite tier show CARD-0001 -p program.yaml --format json
     """
@@ -162,7 +170,7 @@ def show(
             if processor.member_profile(member) is None:
                 fail(f"no member {member!r}", code="unknown_member", fmt=fmt)
             fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
-        history = [{k: row[k] for k in TIMELINE_COLUMNS} for row in processor.tier_timeline(member)]
+        history = [_entry(row) for row in processor.tier_timeline(member)]
     dates = {"tier": standing.tier, "since": standing.since, "review_at": standing.review_at,
              "grace_until": standing.grace_until,
              "assigned_until": standing.assigned_until}  # fmt: skip

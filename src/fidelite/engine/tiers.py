@@ -81,9 +81,16 @@ class ChangeKind(StrEnum):
     upgrade_reversed = "upgrade_reversed"
 
 
+VALUE_PLACES = Decimal("0.0001")
+"""The places of a timeline entry's qualifying value: those the timeline keeps
+(``tier_changes.value``, four decimals), so that an entry reads the same when it is
+made (an event's answer, the daily job, an assignment) and when it is read back."""
+
+
 @dataclass(frozen=True)
 class TierChange:
-    """One entry on the member's timeline."""
+    """One entry on the member's timeline; ``value`` always has four decimal places
+    (:data:`VALUE_PLACES`), whatever the metric or the sum it came from."""
 
     at: datetime
     kind: ChangeKind
@@ -91,6 +98,9 @@ class TierChange:
     to_tier: str
     value: Decimal
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", self.value.quantize(VALUE_PLACES))
 
 
 def window_value(
@@ -463,13 +473,20 @@ def assign(
     at: datetime,
     until: datetime,
     reason: str,
+    *,
+    activities: Sequence[Activity],
+    zone: ZoneInfo,
 ) -> tuple[TierState, TierChange]:
-    """Put a member on ``tier`` by hand until ``until`` (no review before then)."""
+    """Put a member on ``tier`` by hand until ``until`` (no review before then).
+
+    The entry records the member's qualifying value at ``at`` over its window, as any
+    other entry does: what they had when the operator set the level by hand."""
     policy.index(tier)  # raises ValueError for an unknown tier
     if until <= at:
         raise ValueError("a manual assignment must end after it starts")
+    value = window_value(policy, activities, at, zone)
     new = TierState(tier, at, review_at=None, grace_until=None, assigned_until=until)
-    return new, TierChange(at, ChangeKind.assigned, state.tier, tier, Decimal(0), reason)
+    return new, TierChange(at, ChangeKind.assigned, state.tier, tier, value, reason)
 
 
 def _next_review(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:

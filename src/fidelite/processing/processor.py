@@ -650,7 +650,9 @@ class EventProcessor:
         self._ensure_member(conn, member_ref, at)  # e.g. enrolled in the ledger alone
         _, state = self._member_state(conn, member_ref)
         current = state or TierState(policy.levels[0].id, at)
-        new, change = assign(policy, current, tier, at, until, reason.strip())
+        activities = self._activities(conn, member_ref)
+        new, change = assign(policy, current, tier, at, until, reason.strip(),
+                             activities=activities, zone=self.program.zone)  # fmt: skip
         self._save_tier(conn, member_ref, new, [change], None, assigned_until=until)
         return change
 

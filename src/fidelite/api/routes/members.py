@@ -127,6 +127,8 @@ class TierMovement(BaseModel):
     from_: str = Field(alias="from", description="tier before the change")
     to: str = Field(description="tier after the change")
     reason: str
+    until: datetime | None = Field(default=None, description="an assignment's end "
+                                   "(tier.assigned; none on other tier changes)")  # fmt: skip
 
 
 TIMELINE_EXAMPLE: dict[str, Any] = {
@@ -135,7 +137,7 @@ TIMELINE_EXAMPLE: dict[str, Any] = {
                "joined_at": "2026-11-01T08:00:00Z", "birth_date": None},
     "timeline": [
         {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
-         "to": "silver", "reason": "spend 350.00 reached 300"},
+         "to": "silver", "reason": "spend 350.00 reached 300", "until": None},
         {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
          "points": 350, "reason": "purchase", "source": "till-7-000123"},
     ],
@@ -403,7 +405,8 @@ def get_timeline(member_id: str, svc: ServicesDep, who: CallerDep) -> Timeline:
     tiers = reversed(svc.processor.tier_timeline(member_id))  # oldest first: turned round
     items: list[PointsMovement | TierMovement] = [
         TierMovement(at=t["at"], kind=f"tier.{t['kind']}", from_=t["from_tier"],
-                     to=t["to_tier"], reason=t["reason"]) for t in tiers
+                     to=t["to_tier"], reason=t["reason"], until=t["assigned_until"])
+        for t in tiers
     ]  # fmt: skip
     items += [PointsMovement(at=h.occurred_at, kind=f"points.{h.kind}", currency=h.currency,
                              points=h.available_change + h.pending_change, reason=h.reason,

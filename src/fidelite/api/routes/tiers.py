@@ -45,10 +45,14 @@ class TierChangeOut(BaseModel):
     from_: str = Field(alias="from", description="tier before the change")
     to: str = Field(description="tier after the change")
     value: Decimal = Field(description="the qualifying value (spend, points or purchases) "
-                           "that justified it; 0 for an assignment")  # fmt: skip
+                           "that justified it, four decimals (an assignment: the member's "
+                           "at that moment)")  # fmt: skip
     reason: str
     event_id: str | None = Field(description="the event that caused it (none: the daily "
                                  "review or an assignment)")  # fmt: skip
+    until: datetime | None = Field(default=None, description="an assignment's end (none on "
+                                   "other entries, and on an assignment recorded before "
+                                   "migration 0007 that an upgrade replaced)")  # fmt: skip
 
 
 STANDING_EXAMPLE: dict[str, Any] = {
@@ -56,9 +60,11 @@ STANDING_EXAMPLE: dict[str, Any] = {
     "review_at": None, "grace_until": None, "assigned_until": "2026-12-31T23:00:00Z",
     "timeline": [
         {"at": "2026-03-02T09:00:00Z", "kind": "upgrade", "from": "bronze", "to": "silver",
-         "value": "350.0000", "reason": "spend 350.00 reached 300", "event_id": "till-7-12"},
+         "value": "350.0000", "reason": "spend 350.00 reached 300", "event_id": "till-7-12",
+         "until": None},
         {"at": "2026-11-20T08:00:00Z", "kind": "assigned", "from": "silver", "to": "gold",
-         "value": "0.0000", "reason": "complaint 2026-118", "event_id": None},
+         "value": "350.0000", "reason": "complaint 2026-118", "event_id": None,
+         "until": "2026-12-31T23:00:00Z"},
     ],
 }  # fmt: skip
 
@@ -91,10 +97,12 @@ class TierAssigned(BaseModel):
     until: datetime
 
 
-def _change(change: TierChange, event_id: str | None = None) -> TierChangeOut:
+def _change(
+    change: TierChange, event_id: str | None = None, until: datetime | None = None
+) -> TierChangeOut:
     return TierChangeOut(at=change.at, kind=change.kind.value, from_=change.from_tier,
                          to=change.to_tier, value=change.value, reason=change.reason,
-                         event_id=event_id)  # fmt: skip
+                         event_id=event_id, until=until)  # fmt: skip
 
 
 @router.get("/members/{member_id}/tier", response_model=TierStanding)
@@ -109,7 +117,8 @@ def get_tier(member_id: str, svc: ServicesDep, who: CallerDep) -> TierStanding:
         raise Problem("no_tiers", f"member {member_id!r} has no tier yet")
     timeline = [
         TierChangeOut(at=t["at"], kind=t["kind"], from_=t["from_tier"], to=t["to_tier"],
-                      value=t["value"], reason=t["reason"], event_id=t["event_id"])
+                      value=t["value"], reason=t["reason"], event_id=t["event_id"],
+                      until=t["assigned_until"])
         for t in svc.processor.tier_timeline(member_id)
     ]  # fmt: skip
     return TierStanding(member=member_id, tier=standing.tier, since=standing.since,
@@ -134,7 +143,8 @@ def assign_tier(
                 member_id, body.tier, at=datetime.now(UTC), until=body.until,
                 reason=body.reason, conn=conn,
             )  # fmt: skip
-            answer = TierAssigned(member=member_id, change=_change(change), until=body.until)
+            answer = TierAssigned(member=member_id, change=_change(change, until=body.until),
+                                  until=body.until)  # fmt: skip
             store_answer(conn, svc.program.id, key, 201, answer)
         return 201, answer
 
