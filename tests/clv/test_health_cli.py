@@ -40,7 +40,7 @@ def _run(tmp_path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
 def test_health_scores_with_every_input(tmp_path: Path) -> None:
     out = _run(tmp_path, "--surveys", str(tmp_path / "answers.csv"),
                "--support-cases", str(tmp_path / "cases.csv"))  # fmt: skip
-    assert out["as_of"] == "2024-03-31"
+    assert out["parameters"]["as_of"] == "2024-03-31"
     a, b, c = out["rows"]
     # a: 6 days -> 0.5 ** (6/90) x 30 = 28.65; 2 orders now, 0 before -> 25; spend 15;
     # latest NPS 7 -> 0.7 x 20 = 14; no case -> 10.
@@ -55,7 +55,7 @@ def test_health_scores_with_every_input(tmp_path: Path) -> None:
     assert (c["nps_answer"], c["recency_points"], c["health_score"]) == (None, 37.5, 100.0)
     # BG/NBD does not converge on three customers: no P(alive), no churn risk.
     assert [(r["probability_alive"], r["churn_risk"]) for r in out["rows"]] == [(None, None)] * 3
-    assert out["notes"][0].startswith("probability_alive, churn_risk: null for every customer")
+    assert out["summary"]["note"].startswith("probability_alive, churn_risk: null for every")
 
 
 def test_health_without_optional_files_drops_those_components(tmp_path: Path) -> None:
@@ -118,11 +118,11 @@ def test_health_leaves_p_alive_empty_when_bgnbd_does_not_converge(tmp_path: Path
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["notes"] == [
+    assert out["summary"]["note"] == (
         "probability_alive, churn_risk: null for every customer: the BG/NBD model did not "
         f"converge ({fitted['message']}), so its P(alive) is not an estimate of anything; "
         "the health scores do not use it"
-    ]
+    )
     assert [(r["customer_id"], r["probability_alive"], r["churn_risk"]) for r in out["rows"]] == [
         (c, None, None) for c in "abcde"
     ]
@@ -153,10 +153,75 @@ def test_health_gives_p_alive_and_churn_risk_from_a_converged_fit(cdnow_csv: Pat
     result = CliRunner().invoke(app, ["clv", "health", "-i", str(cdnow_csv), "-f", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert "notes" not in out
+    assert out["summary"] == {"customers": 2357, "mean_health_score": 34.5}
+    assert round(sum(r["health_score"] for r in out["rows"]) / 2357, 2) == 34.5
     assert [(r["customer_id"], r["days_since_last_purchase"], r["probability_alive"],
              r["churn_risk"]) for r in out["rows"][:3]] == [
         ("0001", 200, 0.6611, "medium"), ("0002", 533, 0.1674, "high"), ("0003", 545, 1.0, "low")
     ]  # fmt: skip
     risks = [r["churn_risk"] for r in out["rows"]]
     assert (risks.count("low"), risks.count("medium"), risks.count("high")) == (1504, 571, 282)
+
+
+def test_health_json_is_a_metric_result_that_benchmark_reads(tmp_path: Path) -> None:
+    for name, text in (("tx.csv", QA_TX), ("answers.csv", QA_ANSWERS), ("cases.csv", QA_CASES)):
+        (tmp_path / name).write_text(text)
+    tx, answers, cases = (str(tmp_path / n) for n in ("tx.csv", "answers.csv", "cases.csv"))
+    args = ["clv", "health", "-i", tx, "--surveys", answers, "--support-cases", cases]
+    result = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert list(out) == ["metric", "definition", "parameters", "rows", "summary"]
+    assert out["metric"] == "health"
+    assert out["definition"].startswith(
+        "Health score 0-100 per purchasing customer as of 2024-03-20 (the last day in the "
+        "data): the weighted mean of component scores in [0, 1]: recency = 0.5 ^ (days since "
+        "the last purchase / 90) (weight 0.3);"
+    )
+    assert out["parameters"] == {
+        "as_of": "2024-03-20",
+        "window_days": 90,
+        "weights": {"recency": 0.3, "frequency_trend": 0.25, "spend_trend": 0.15, "nps": 0.2,
+                    "support": 0.1},
+        "recency_half_life_days": 90.0,
+        "churn_risk_thresholds": {"high_below": 0.3, "medium_below": 0.7,
+                                  "falling_trend_below": 0.3},
+        "surveys": answers,
+        "support_cases": cases,
+        "input": tx,
+        "rows": 12,
+        "timezone": "UTC",
+        "date_format": "ISO 8601",
+        "optional_columns": ["category", "coupon_code", "order_id", "product_id"],
+        "engine": "duckdb",
+    }  # fmt: skip
+    # (82.23 + 85.5 + 94.87 + 84.22 + 80) / 5 = 85.364
+    assert (out["summary"]["customers"], out["summary"]["mean_health_score"]) == (5, 85.36)
+    args = ["metrics", "benchmark", "--column", "health_score", "--reference", "80", "-f", "json"]
+    compared = CliRunner().invoke(app, args, input=result.stdout)
+    assert compared.exit_code == 0, compared.output
+    bench = json.loads(compared.stdout)
+    assert bench["metric"] == "health"
+    assert bench["parameters"]["benchmark"] == {
+        "column": "health_score", "reference": 80.0, "label": "reference", "compared_in": "rows"
+    }  # fmt: skip
+    assert [(r["customer_id"], r["difference"], r["versus"]) for r in bench["rows"]] == [
+        ("a", 2.23, "above"), ("b", 5.5, "above"), ("c", 14.87, "above"), ("d", 4.22, "above"),
+        ("e", 0.0, "equal")
+    ]  # fmt: skip
+    assert bench["summary"] == out["summary"]
+
+
+def test_health_csv_prints_the_rows_and_says_what_they_are(tmp_path: Path) -> None:
+    (tmp_path / "tx.csv").write_text(QA_TX)
+    result = CliRunner().invoke(app, ["clv", "health", "-i", str(tmp_path / "tx.csv"), "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "customer_id,health_score,recency_points,frequency_trend_points,spend_trend_points,"
+        "nps_points,support_points,days_since_last_purchase,nps_answer,support_cases,"
+        "probability_alive,churn_risk"
+    )
+    assert lines[3] == "c,98.38,41.24,35.71,21.43,0.0,0.0,5,,,,"
+    assert "# metric: health" in result.stderr
+    assert "# summary.mean_health_score: 90.71" in result.stderr

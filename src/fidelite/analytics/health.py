@@ -18,12 +18,17 @@ purchase, a flat likelihood, a parameter at its bound) gives no P(alive) at all,
 note saying why: its figures are not estimates of anything (a customer who bought five
 days ago can get P(alive) 0), as the loyalty report treats such a fit. The health
 score does not depend on the fit and is computed either way.
+
+:func:`customer_health` gives it all as a metric result (``metric``, ``definition``,
+``parameters``, ``rows``, ``summary``), the shape every ``fidelite metrics`` command
+prints, so it composes with ``fidelite metrics benchmark``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import ibis
 import numpy as np
@@ -31,10 +36,18 @@ import pyarrow as pa
 
 from fidelite.analytics.answers import LoadedAnswers
 from fidelite.analytics.engine import Dataset
+from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.summary import customer_summary
 from fidelite.analytics.support import LoadedSupport
 from fidelite.clv.fitting import FitError, FitResult
-from fidelite.clv.health import HealthInputs
+from fidelite.clv.health import (
+    ChurnRiskThresholds,
+    HealthConfig,
+    HealthInputs,
+    HealthScore,
+    churn_risk,
+    health_score,
+)
 from fidelite.clv.predictions import predict_customers, purchase_model
 from fidelite.clv.triples import FloatArray, SummaryError, compress
 
@@ -156,3 +169,85 @@ def probability_alive(ds: Dataset, ids: list[str]) -> AliveEstimate:
         )
         return AliveEstimate(None, note, fit)
     return AliveEstimate(predict_customers(fit, triples, 1.0).probability_alive, None, fit)
+
+
+def customer_health(
+    ds: Dataset,
+    *,
+    window_days: int = 90,
+    answers: LoadedAnswers | None = None,
+    support: LoadedSupport | None = None,
+) -> MetricResult:
+    """Every purchasing customer's health score, its components' points, the raw inputs,
+    P(alive) and churn risk, as a metric result.
+
+    ``summary.note`` says why P(alive) and churn risk are null when they are (see
+    :func:`probability_alive`); the parameters state the as-of day, the window, the
+    weights and the inputs (files, time zone, engine) as every metric's do.
+    """
+    config, thresholds = HealthConfig(), ChurnRiskThresholds()
+    data = health_inputs(ds, window_days=window_days, answers=answers, support=support)
+    scored = health_score(data.inputs, config)
+    alive = probability_alive(ds, data.customer_ids)
+    rows = _rows(data, scored, alive.values)
+    parameters: dict[str, Any] = {
+        "as_of": data.as_of.isoformat(),
+        "window_days": window_days,
+        "weights": config.weights,
+        "recency_half_life_days": config.recency_half_life_days,
+        "churn_risk_thresholds": thresholds.__dict__,
+        "surveys": answers.source if answers else None,
+        "support_cases": support.source if support else None,
+        **ds.describe(),
+    }
+    scores = [row["health_score"] for row in rows]
+    summary: dict[str, Any] = {
+        "customers": len(rows),
+        "mean_health_score": round(sum(scores) / len(scores), 2) if scores else None,
+    }
+    if alive.note:
+        summary["note"] = alive.note
+    return MetricResult("health", _definition(data, config, thresholds), parameters, rows,
+                        summary)  # fmt: skip
+
+
+def _rows(data: HealthData, scored: HealthScore, alive: FloatArray | None) -> list[dict[str, Any]]:
+    """One row per customer; points rounded to 2 decimals (they add up to the score up to
+    that rounding), P(alive) to 4."""
+    inputs = data.inputs
+    risk = churn_risk(alive, scored.components["frequency_trend"]) if alive is not None else None
+    rows = []
+    for i, cid in enumerate(data.customer_ids):
+        row: dict[str, Any] = {"customer_id": cid, "health_score": round(float(scored.score[i]), 2)}
+        for name, values in scored.contributions.items():
+            row[f"{name}_points"] = round(float(values[i]), 2)
+        row["days_since_last_purchase"] = int(np.asarray(inputs.days_since_last_purchase)[i])
+        nps = float(np.asarray(inputs.nps_answer)[i])
+        row["nps_answer"] = None if np.isnan(nps) else int(nps)
+        cases = float(np.asarray(inputs.support_cases)[i])
+        row["support_cases"] = None if np.isnan(cases) else int(cases)
+        row["probability_alive"] = None if alive is None else round(float(alive[i]), 4)
+        row["churn_risk"] = None if risk is None else str(risk[i])
+        rows.append(row)
+    return rows
+
+
+def _definition(data: HealthData, config: HealthConfig, th: ChurnRiskThresholds) -> str:
+    w, days = config.weights, data.window_days
+    return (
+        f"Health score 0-100 per purchasing customer as of {data.as_of} (the last day in "
+        "the data): the weighted mean of component scores in [0, 1]: recency = 0.5 ^ (days "
+        f"since the last purchase / {config.recency_half_life_days:g}) (weight "
+        f"{w['recency']:g}); frequency trend = orders in the last {days} days / (those + "
+        f"orders in the {days} days before), 0.5 without orders ({w['frequency_trend']:g}); "
+        f"spend trend = the same share of purchase spend, refunds excluded "
+        f"({w['spend_trend']:g}); latest nps answer / 10 ({w['nps']:g}); 1 / (1 + support "
+        f"cases in the last {days} days) ({w['support']:g}). A component without data (no "
+        "survey or support file, no nps answer) drops out and the other weights are "
+        "rescaled; NAME_points is a component's share of the score (they add up to "
+        "health_score). probability_alive: BG/NBD P(alive), fitted on the whole file in "
+        "weeks (null when the model cannot be fitted or does not converge). churn_risk: "
+        f"high when P(alive) < {th.high_below:g}; medium when P(alive) < "
+        f"{th.medium_below:g} or the frequency trend < {th.falling_trend_below:g}; low "
+        "otherwise."
+    )

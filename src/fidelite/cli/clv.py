@@ -41,7 +41,7 @@ from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.clv import gammagamma, sbg
 from fidelite.clv.fitting import FitError, FitResult
-from fidelite.clv.health import HealthConfig, churn_risk, health_score
+from fidelite.clv.health import churn_risk
 from fidelite.clv.predictions import purchase_model
 from fidelite.clv.triples import FloatArray, SummaryError, compress
 from fidelite.clv.validation import holdout_report
@@ -546,50 +546,23 @@ def health_command(
     """
     from fidelite.analytics.answers import load_answers
     from fidelite.analytics.engine import open_dataset
-    from fidelite.analytics.health import health_inputs, probability_alive
+    from fidelite.analytics.health import customer_health
     from fidelite.analytics.support import load_support_cases
+    from fidelite.cli.metrics import render, warn_dates
 
     tz = load.timezone
     with _errors(fmt):
         with _step(fmt, f"Reading {input}"):
             ds = open_dataset(input, engine="spark" if engine == "spark" else "duckdb",
                               options=load)  # fmt: skip
+            warn_dates(fmt, ds.loaded.date_warning)
             answers = (
                 load_answers(surveys, columns=survey_columns, timezone=tz) if surveys else None
             )
+            if answers is not None:
+                warn_dates(fmt, answers.date_warning)
             support = load_support_cases(support_cases, timezone=tz) if support_cases else None
         with _step(fmt, "Scoring"):
-            data = health_inputs(ds, window_days=window_days, answers=answers, support=support)
-            scored = health_score(data.inputs)
-            alive = probability_alive(ds, data.customer_ids)
-    rows = _health_rows(data.customer_ids, data.inputs, scored, alive.values)
-    notes = [alive.note] if alive.note else []
-    if fmt is OutputFormat.json:
-        print_json({"as_of": data.as_of, "window_days": window_days,
-                    "weights": HealthConfig().weights, "rows": rows,
-                    **({"notes": notes} if notes else {})})  # fmt: skip
-    else:
-        print_rows(rows, fmt, title=f"Customer health as of {data.as_of}")
-        for note in notes:
-            err_console.print(f"note: {note}", highlight=False, markup=False)
-
-
-def _health_rows(
-    ids: list[str], inputs: Any, scored: Any, alive: FloatArray | None
-) -> list[dict[str, Any]]:
-    trend = scored.components["frequency_trend"]
-    risk = churn_risk(alive, trend) if alive is not None else None
-    rows = []
-    for i, cid in enumerate(ids):
-        row: dict[str, Any] = {"customer_id": cid, "health_score": round(float(scored.score[i]), 2)}
-        for name, values in scored.contributions.items():
-            row[f"{name}_points"] = round(float(values[i]), 2)
-        row["days_since_last_purchase"] = int(inputs.days_since_last_purchase[i])
-        nps = float(inputs.nps_answer[i])
-        row["nps_answer"] = None if np.isnan(nps) else int(nps)
-        cases = float(inputs.support_cases[i])
-        row["support_cases"] = None if np.isnan(cases) else int(cases)
-        row["probability_alive"] = None if alive is None else round(float(alive[i]), 4)
-        row["churn_risk"] = None if risk is None else str(risk[i])
-        rows.append(row)
-    return rows
+            result = customer_health(ds, window_days=window_days, answers=answers,
+                                     support=support)  # fmt: skip
+    render(result, fmt)
