@@ -174,7 +174,7 @@ def test_report_clv_section_matches_the_models_run_directly(tmp_path: Path) -> N
     assert "Customer lifetime value (next 12 months)" in html
     assert "Probability that a customer is still active" in html
     assert (
-        f"mean {shown['mean']} over the 209 customers who bought more than once. The model "
+        f"mean {shown['mean']:.2f} over the 209 customers who bought more than once. The model "
         "cannot tell whether one-time buyers are still active (it gives them all 1): "
         "91 customers not shown."
     ) in html

@@ -32,6 +32,7 @@ from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase,
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions
 from fidelite.report import coverage, feedback, lifetime, products, svg
+from fidelite.report.numbers import money, rate
 
 REPURCHASE_DAYS = (30, 60, 90, 180, 360)
 Step = Callable[[str], None]
@@ -158,21 +159,16 @@ def _headline(data: dict[str, Any]) -> str:
     par = m["pareto"]["summary"]
     facts = [
         ("Customers", f"{par['customers']:,}"),
-        ("Repeat purchase rate", _shown(repeat_row.get("repeat_purchase_rate"), " %")),
-        ("Revenue share of the top 20 % of customers", _shown(par["top_revenue_share"], " %")),
-        ("Average order value", _shown(clv_row["average_order_value"])),
-        ("Simple CLV", _shown(clv_row["clv"])),
+        ("Repeat purchase rate", rate(repeat_row.get("repeat_purchase_rate"))),
+        ("Revenue share of the top 20 % of customers", rate(par["top_revenue_share"])),
+        ("Average order value", money(clv_row["average_order_value"])),
+        ("Simple CLV", money(clv_row["clv"])),
     ]
     if "multi_product" in m:
         multi = m["multi_product"]["rows"][0]["multi_product_rate"]
-        facts.append(("Repeat customers who bought more than one product", _shown(multi, " %")))
+        facts.append(("Repeat customers who bought more than one product", rate(multi)))
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
     return f"<section><h2>Key figures</h2><table>{cells}</table></section>"
-
-
-def _shown(value: Any, unit: str = "") -> str:
-    """A headline figure, or "n/a" where the data define none (e.g. no purchases)."""
-    return "n/a" if value is None else f"{value}{unit}"
 
 
 def _retention_section(result: dict[str, Any]) -> str:
@@ -183,6 +179,7 @@ def _retention_section(result: dict[str, Any]) -> str:
             ("retention %", [r["retention_rate"] for r in rows]),
             ("churn %", [r["churn_rate"] for r in rows]),
         ],
+        x_label="month",
         y_label="% of last month's customers",
     )
     return _section(
@@ -200,14 +197,17 @@ def _cohort_section(result: dict[str, Any]) -> str:
     rows = result["rows"][-18:]
     cols = [k for k in (rows[0] if rows else {}) if k.startswith("month_")][:18]
     chart = svg.heat_map(
-        [r["cohort"] for r in rows],
+        [f"{r['cohort']} ({r['size']:,})" for r in rows],
         [c.removeprefix("month_") for c in cols],
         [[r[c] for c in cols] for r in rows],
+        x_label="months after the first purchase",
+        y_label="first-purchase month (customers)",
     )
     return _section(
         "Cohort heat map",
         "Customers grouped by the month of their first purchase (one row per group); each "
-        "cell is the % of the group who bought N months later.",
+        "cell is the % of the group who bought N months later. The number after each month "
+        "is how many customers the group has.",
         "Read a row from left to right to follow one group over time; darker cells mean more "
         "customers came back. Compare rows to see whether newer customers stay better.",
         chart,
@@ -221,6 +221,7 @@ def _curves_section(result: dict[str, Any]) -> str:
     chart = svg.line_chart(
         [c.removeprefix("month_") for c in cols],
         [(r["cohort"], [r[c] for c in cols]) for r in rows],
+        x_label="months after the first purchase",
         y_label="% of cohort still buying",
     )
     return _section(
@@ -240,6 +241,7 @@ def _repurchase_section(result: dict[str, Any]) -> str:
     chart = svg.line_chart(
         [f"{d} d" for d in days],
         [(r["cohort"], [r[f"repurchase_rate_{d}d"] for d in days]) for r in rows],
+        x_label="days after the first order",
         y_label="% who ordered again",
     )
     return _section(
@@ -263,7 +265,26 @@ def _segments_section(segments: list[dict[str, Any]]) -> str:
         "Champions and loyal customers are the ones to thank; at risk and cannot lose them "
         "are the ones to win back before they become hibernating or lost.",
         chart,
-        "Segments from recency and frequency quintile scores; see `fidelite metrics rfm`.",
+        _rfm_definition(),
+    )
+
+
+def _rfm_definition() -> str:
+    """The segment rules in words, written from the grid the segments are computed with."""
+
+    def scores(low: int, high: int) -> str:
+        return str(low) if low == high else f"{low}-{high}"
+
+    rules = "; ".join(
+        f"{name}: recency {scores(*r)} and frequency {scores(*f)}" for name, r, f in rfm.SEGMENTS
+    )
+    return (
+        "Every customer gets two scores from 1 to 5. Recency: customers are ranked by the "
+        "days since their last purchase and split into five equal groups, 5 for the most "
+        "recent buyers, 1 for those who have not bought for longest. Frequency: the same "
+        "with their number of orders, 5 for those who ordered most. Customers with the same "
+        "value get the same score. The segment follows from the two scores, the first rule "
+        f"that matches: {rules}. Measured at the last day in the data."
     )
 
 
@@ -271,9 +292,10 @@ def _pareto_section(result: dict[str, Any], curve: list[dict[str, Any]]) -> str:
     chart = svg.line_chart(
         [f"{p['customers_share']:g}%" for p in curve],
         [("cumulative revenue %", [p["revenue_share"] for p in curve])],
+        x_label="% of customers, biggest spenders first",
         y_label="% of revenue",
     )
-    share = _shown(result["summary"]["top_revenue_share"], " %")
+    share = rate(result["summary"]["top_revenue_share"])
     return _section(
         "Pareto curve",
         f"Customers sorted from biggest to smallest spender: the top 20 % bring {share} of "

@@ -21,7 +21,7 @@ from fidelite.analytics.metrics.mrr import Subscriptions, mrr
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions, load_subscriptions
 from fidelite.report import svg
-from fidelite.report.numbers import number, rate
+from fidelite.report.numbers import money, number, rate
 
 Section = Callable[[str, str, str, str, str], str]
 # Whole-file survey scores, kept when their question has answers (report.json key).
@@ -72,6 +72,7 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
             ("NPS", [r["nps"] for r in rows]),
             ("loyalty index", [index.get(r["period"]) for r in rows]),
         ],
+        x_label="month",
         y_label="score (-100 to 100)",
         y_max=100.0,
         y_min=-100.0,
@@ -79,13 +80,13 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
     overall = data["nps"]["rows"][0]
     table = _table(
         ["month", "answers", "promoters", "passives", "detractors", "NPS"],
-        [[r["period"], r["answers"], r["promoters"], r["passives"], r["detractors"], r["nps"]]
-         for r in rows],
+        [[r["period"], r["answers"], r["promoters"], r["passives"], r["detractors"],
+          number(r["nps"]) if r["nps"] is not None else None] for r in rows],
     )  # fmt: skip
     return section(
         "NPS trend",
         f"Net Promoter Score month by month from {overall['answers']:,} survey answers "
-        f"(over the whole period: {overall['nps']}), and the customer loyalty index (the "
+        f"(over the whole period: {number(overall['nps'])}), and the customer loyalty index (the "
         "same score averaged over the recommend, buy-again and try-other-products questions).",
         "Above 0, more customers recommend you than warn others off; a falling line is an "
         "early sign of churn. Months without answers are gaps, not zeros; a month with few "
@@ -139,14 +140,15 @@ def revenue_section(data: dict[str, Any], section: Section) -> str:
     chart = svg.line_chart(
         [r["period"] for r in rows],
         [("ending MRR", [r["ending_mrr"] for r in rows])],
+        x_label="month",
         y_label="monthly recurring revenue",
         y_max=float(top),
     )
     table = _table(
-        ["month", "start", "new", "expansion", "contraction", "churned", "end", "NRR %"],
-        [[r["period"], r["starting_mrr"], r["new_mrr"] + r["reactivation_mrr"],
-          r["expansion_mrr"], r["contraction_mrr"], r["churned_mrr"], r["ending_mrr"],
-          r["net_revenue_retention"]] for r in rows],
+        ["month", "start", "new", "expansion", "contraction", "churned", "end", "NRR"],
+        [[r["period"], money(r["starting_mrr"]), money(r["new_mrr"] + r["reactivation_mrr"]),
+          money(r["expansion_mrr"]), money(r["contraction_mrr"]), money(r["churned_mrr"]),
+          money(r["ending_mrr"]), rate(r["net_revenue_retention"])] for r in rows],
     )  # fmt: skip
     return section(
         "Recurring revenue",

@@ -31,6 +31,7 @@ from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.triples import FloatArray, SummaryError
 from fidelite.clv.valuation import column, value_customers
 from fidelite.report import svg
+from fidelite.report.numbers import money, number, rate
 
 HORIZON_WEEKS = 52.0
 DISCOUNT_RATE = 0.10
@@ -38,6 +39,25 @@ MIN_REPEAT_CUSTOMERS = 10
 # Repeat purchases per P(alive) table row; one-time buyers (0) are counted, not shown.
 FREQUENCY_GROUPS = ((1, 1, "1"), (2, 2, "2"), (3, 4, "3-4"), (5, 9, "5-9"))
 Section = Callable[[str, str, str, str, str], str]
+# The models in plain words, for a reader who will not open docs/clv.md.
+CLV_DEFINITION = (
+    "A customer's lifetime value (CLV) = the amount they are expected to spend per "
+    "purchase x the number of purchases they are expected to make over the next 52 weeks, "
+    f"each future purchase discounted at {DISCOUNT_RATE:.0%} a year (money later is worth "
+    "a little less than money now). The number of purchases comes from a model (BG/NBD) "
+    "that learns, from how often and how recently every customer bought, how often each "
+    "one buys and how likely they are to have stopped for good. The spend per purchase "
+    "comes from a second model (Gamma-Gamma) that starts from the customer's own average "
+    "order and pulls it toward the average of all customers, the more so the fewer "
+    "purchases it rests on. Both are fitted on this file's purchase history in weeks."
+)
+ALIVE_DEFINITION = (
+    "P(alive) = the purchase model's (BG/NBD) probability that the customer has not "
+    "stopped buying for good. It stays high while the time since their last purchase is "
+    "short compared with their usual gap between purchases, and falls as the silence grows "
+    "longer than that gap: a customer who bought every week and has not for two months "
+    "scores lower than one who buys twice a year and has not for two months."
+)
 
 
 def compute(ds: Dataset) -> dict[str, Any]:
@@ -144,7 +164,8 @@ def _by_frequency(frequency: FloatArray, alive: FloatArray) -> list[dict[str, An
 
 
 def _blank(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A probability with two decimals, blank for a group without customers."""
+    return "" if value is None else number(value, 2)
 
 
 def _round(value: Any, digits: int = 4) -> float:
@@ -185,7 +206,7 @@ def _not_shown(title: str, reason: str, make: Section) -> str:
         "Predicted value of each customer over the next year (BG/NBD and Gamma-Gamma).",
         "Not shown for this data.",
         f"<p><b>Why:</b> {escape(reason)}.</p>",
-        "BG/NBD + Gamma-Gamma; see docs/clv.md.",
+        CLV_DEFINITION,
     )
 
 
@@ -203,15 +224,14 @@ def _clv_chart(data: dict[str, Any], make: Section) -> str:
     return make(
         "Customer lifetime value (next 12 months)",
         f"How much each customer is expected to spend over the next 52 weeks, discounted at "
-        f"{DISCOUNT_RATE:.0%} a year: customers per value band. Mean {clv['mean']:,}, median "
-        f"{clv['median']:,}; the top 20 % of customers hold {clv['top_20_percent_share']} % "
-        "of the expected value.",
+        f"{DISCOUNT_RATE:.0%} a year: customers per value band. Mean {money(clv['mean'])}, "
+        f"median {money(clv['median'])}; the top 20 % of customers hold "
+        f"{rate(clv['top_20_percent_share'])} of the expected value.",
         "Most customers sit in the first bands; the long tail on the right is where the "
         "value is. The last band holds everyone above it. Per-customer values: "
         "fidelite clv predict.",
         chart,
-        "CLV = expected spend per purchase (Gamma-Gamma) x discounted expected purchases "
-        "(BG/NBD) over 52 weeks, fitted on this file's purchase history in weeks.",
+        CLV_DEFINITION,
     )
 
 
@@ -231,7 +251,8 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
     return make(
         "Probability that a customer is still active",
         f"For each customer, the model's probability that they have not quietly left "
-        f"(P(alive)), from how often and how recently they bought; mean {alive['mean']} over "
+        f"(P(alive)), from how often and how recently they bought; mean "
+        f"{number(alive['mean'], 2)} over "
         f"the {alive['customers']:,} customers who bought more than once. The model cannot "
         "tell whether one-time buyers are still active (it gives them all 1): "
         f"{alive['one_time_buyers_not_shown']:,} customers not shown.",
@@ -239,5 +260,5 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
         "Frequent buyers who have been silent for long drop fastest; the table shows P(alive) "
         "by number of repeat purchases.",
         chart + table,
-        "P(alive) from the fitted BG/NBD model (see docs/clv.md).",
+        ALIVE_DEFINITION,
     )

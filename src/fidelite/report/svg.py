@@ -1,7 +1,9 @@
 """Charts rendered server-side as inline SVG, so the report opens offline with no script.
 
 Each function takes plain numbers and returns one ``<svg>`` element. Values of ``None``
-are gaps (not zeros). Colours come from one small palette.
+are gaps (not zeros). Colours come from one small palette. Every chart names its axes
+(the titles are required arguments): the report's readers are not analysts, and a
+number without its unit or direction is a guess.
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ def line_chart(
     x_labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[float | None]]],
     *,
+    x_label: str,
     y_label: str,
     y_max: float = 100.0,
     y_min: float = 0.0,
 ) -> str:
     """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max``; a legend on
-    the right. A ``None`` value breaks the line (a gap, not a zero); a value with no
-    neighbour on either side is drawn as a dot."""
+    the right; both axes titled. A ``None`` value breaks the line (a gap, not a zero); a
+    value with no neighbour on either side is drawn as a dot."""
     n = max(len(x_labels), 2)
     pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     span = (y_max - y_min) or 1.0
-    parts = [_frame(y_label, y_max, y_min)]
+    parts = [
+        _frame(y_label, y_max, y_min),
+        f'<text x="{PAD_L + pw / 2:.1f}" y="{H - 8}" font-size="11" text-anchor="middle" '
+        f'fill="#555">{escape(x_label)}</text>',
+    ]
     for i, label in enumerate(x_labels):
         if len(x_labels) <= 24 or i % max(1, len(x_labels) // 12) == 0:
             x = PAD_L + pw * i / (n - 1)
@@ -89,15 +96,28 @@ def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str) -> str:
 
 
 def heat_map(
-    row_labels: Sequence[str], col_labels: Sequence[str], cells: Sequence[Sequence[float | None]]
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    cells: Sequence[Sequence[float | None]],
+    *,
+    x_label: str,
+    y_label: str,
 ) -> str:
-    """Cohort matrix: darker blue = higher percentage; blank = not observed yet."""
-    cw, ch, left, top = 38, 20, 80, 24
-    width = left + cw * len(col_labels) + 10
+    """Cohort matrix: darker blue = higher percentage; blank = not observed yet.
+
+    ``x_label`` titles the columns (above them), ``y_label`` the row labels (above
+    them, right-aligned like them)."""
+    cw, ch, left, top = 38, 20, 150, 40
+    width = max(left + cw * len(col_labels) + 10, left + 8 * len(x_label))
     height = top + ch * len(row_labels) + 10
     parts = [
-        f'<text x="{left + cw * j + cw / 2}" y="16" font-size="10" text-anchor="middle">'
-        f"{escape(c)}</text>"
+        f'<text x="{left}" y="12" font-size="11" fill="#555">{escape(x_label)}</text>'
+        f'<text x="{left - 6}" y="{top - 8}" font-size="11" text-anchor="end" fill="#555">'
+        f"{escape(y_label)}</text>"
+    ]
+    parts += [
+        f'<text x="{left + cw * j + cw / 2}" y="{top - 8}" font-size="10" '
+        f'text-anchor="middle">{escape(c)}</text>'
         for j, c in enumerate(col_labels)
     ]
     for i, (label, row) in enumerate(zip(row_labels, cells, strict=True)):
