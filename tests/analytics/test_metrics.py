@@ -129,8 +129,8 @@ def test_cohorts_nday_unbounded_and_bracket(tx: Path) -> None:
     assert (unb["month_1"], unb["month_2"], unb["month_3"]) == (50.0, 50.0, 50.0)
     apr = cohorts(ds, "month", "n-day").rows[-1]
     assert (apr["cohort"], apr["month_0"], apr["month_1"]) == ("2024-04", 100.0, None)
-    br = {r["cohort"]: r for r in cohorts(ds, "month", "bracket", [(0, 0), (1, 7), (8, 90)]).rows}
-    assert (br["2024-01"]["days_0_0"], br["2024-01"]["days_8_90"]) == (100.0, 50.0)
+    br = {r["cohort"]: r for r in cohorts(ds, "month", "bracket", [(1, 7), (8, 90)]).rows}
+    assert (br["2024-01"]["days_1_7"], br["2024-01"]["days_8_90"]) == (0.0, 50.0)
     assert br["2024-02"]["days_1_7"] == 100.0
 
 
