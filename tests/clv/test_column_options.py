@@ -112,3 +112,31 @@ def test_validate_reads_a_renamed_refund_column(files: tuple[Path, Path]) -> Non
     assert (mapped["customers"], mapped["actual_total"]) == (3, 1.0)
     unmapped = _json(*args, "-i", str(renamed), *MAPPING[:6])
     assert unmapped["actual_total"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["fit", "-m", "bgnbd"], ["predict"], ["validate", "--calibration-end", "2024-03-10"],
+     ["health"]],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--timezone", "Mars/Olympus"], "--timezone: unknown time zone 'Mars/Olympus'"),
+        (["--delimiter", ";;"], "--delimiter: ';;' is not a delimiter: give one character "
+                                "such as , ; | or tab"),
+    ],
+)  # fmt: skip
+def test_a_bad_input_option_is_a_json_usage_error(
+    files: tuple[Path, Path], tmp_path: Path, command: list[str], option: list[str], message: str
+) -> None:
+    """The options are checked as `fidelite metrics` checks them, and with --format json
+    the refusal is the JSON error scripts read, whatever the option's place."""
+    standard, _ = files
+    out = tmp_path / "out.csv"
+    extra = ["-o", str(out)] if command == ["predict"] else []
+    args = ["clv", *command, *option, "-i", str(standard), *extra, "-f", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout) == {"error": {"code": "usage", "message": message}}
+    assert not out.exists()

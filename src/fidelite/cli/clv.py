@@ -91,7 +91,15 @@ CAL_END = typer.Option(
 )
 UNIT = typer.Option(TimeUnit.week, "--time-unit", help="day or week (weeks at daily precision).")
 PENALIZER = typer.Option(0.0, "--penalizer", help="L2 penalty on the parameters (0 = none).")
-FORMAT = TableJsonOption
+FORMAT = typer.Option(
+    TableJsonOption.default,
+    *TableJsonOption.param_decls,
+    help=TableJsonOption.help,
+    parser=TableJsonOption.parser,
+    metavar=TableJsonOption.metavar,
+    autocompletion=TableJsonOption.autocompletion,
+    is_eager=True,  # parsed first: a bad input option is then refused in this format
+)
 ENGINE = typer.Option("duckdb", "--engine", help="duckdb (embedded) or spark (local mode).")
 PERIOD = typer.Option(
     1.0, "--period-length", help="sbg only: billing period in time units (a payment covers one)."
@@ -528,7 +536,9 @@ def health_command(
     window_days: int = typer.Option(
         90, "--window-days", help="Trend window: the last N days against the N before."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table/json/csv"),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.table, "--format", "-f", help="table, json or csv.", is_eager=True
+    ),
     engine: str = ENGINE,
     *,
     load: LoadOptions,
