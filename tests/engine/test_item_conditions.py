@@ -21,6 +21,10 @@ from tests.engine.helpers import member, program, purchase
 # rules share a condition; a CEL condition that fails on some lines (division by zero
 # when the quantity is 2); a CEL rule reading event.items beside Python item conditions.
 RULES = """\
+tiers:
+  levels:
+    - {id: silver, name: Silver, threshold: 0}
+    - {id: gold, name: Gold, threshold: 1000}
 rules:
   - id: beans
     on: [purchase]

@@ -327,6 +327,8 @@ def test_condition_error_is_traced_not_raised() -> None:
 
 def test_member_fields_in_condition() -> None:
     engine = evaluator(
+        "tiers:\n  levels:\n    - {id: base, name: Base, threshold: 0}\n"
+        "    - {id: gold, name: Gold, threshold: 500}\n"
         "rules:\n  - id: r\n    on: [purchase]\n    fixed: 5\n"
         '    when: member.tier == "gold" && "vip" in member.segments && member.purchases >= 3'
         ' && member.attributes.city == "Lyon" && member.days_since_joined >= 30\n'

@@ -234,3 +234,71 @@ def test_models_built_in_code_obey_the_same_checks() -> None:
                 Tier(id="gold", name="Gold", threshold=0),
             ]
         )
+
+
+TIERED = HEAD + (
+    "tiers:\n"
+    "  levels:\n"
+    "    - {id: bronze, name: Bronze, threshold: 0}\n"
+    "    - {id: gold, name: Gold, threshold: 500}\n"
+    "rules:\n"
+    "  - id: r\n"
+    "    on: [purchase]\n"
+    "    fixed: 1\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        (
+            'member.tier == "gld"',
+            'member.tier == "gld" is never true: "gld" is no tier of this program (known:'
+            ' bronze, gold); a member without a tier has ""',
+        ),
+        (
+            'event.hour < 11 && "Gold" == member.tier',
+            '"Gold" == member.tier is never true: "Gold" is no tier of this program (known:'
+            ' bronze, gold); a member without a tier has ""',
+        ),
+        (
+            'member.tier != "silver"',
+            'member.tier != "silver" is always true: "silver" is no tier of this program'
+            ' (known: bronze, gold); a member without a tier has ""',
+        ),
+        (
+            'member.tier in ["gold", "platinum"]',
+            'member.tier in ["gold", "platinum"] is never true: "platinum" is no tier of this'
+            ' program (known: bronze, gold); a member without a tier has ""',
+        ),
+    ],
+)
+def test_check_rejects_member_tier_compared_with_no_tier(when: str, message: str) -> None:
+    # Valid CEL of the right types: it used to load, and the rule never gave anything.
+    text = TIERED + f"    when: '{when}'\n"
+    assert problems(text) == [f"p.yaml:15:11: rules[0].when: {message}"]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        'member.tier == "gold"',
+        'member.tier == "" || member.tier in ["bronze", "gold"]',
+        "member.tier == event.attributes.tier",  # known only at run time
+        'member.tier.startsWith("g")',
+    ],
+)
+def test_check_accepts_member_tier_compared_with_its_tiers(when: str) -> None:
+    program = parse_program(TIERED + f"    when: '{when}'\n")
+    assert program.rules[0].when is not None and program.rules[0].when.source == when
+
+
+def test_check_rejects_tier_names_in_per_item_conditions_too() -> None:
+    text = TIERED.replace(
+        "    fixed: 1\n",
+        "    per_item: {when: 'member.tier == \"vip\"', points_per_unit: 1}\n",
+    )
+    assert problems(text) == [
+        'p.yaml:14:22: rules[0].per_item.when: member.tier == "vip" is never true: "vip" is'
+        ' no tier of this program (known: bronze, gold); a member without a tier has ""'
+    ]

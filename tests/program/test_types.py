@@ -11,7 +11,7 @@ import pytest
 from fidelite.engine import Event, MemberState
 from fidelite.engine.context import EVENT_FIELDS, MEMBER_FIELDS, ContextFactory
 from fidelite.program import ProgramError, parse_program
-from fidelite.program.comparison import comparisons
+from fidelite.program.comparison import ORDERINGS, comparisons
 from fidelite.program.expression import RULE_VARIABLES, compile_expression
 from fidelite.program.probe import Result, type_problem
 from fidelite.program.variables import CONTAINER_FIELDS, FIELD_TYPES, ITEM_FIELDS
@@ -63,6 +63,14 @@ def problems(text: str) -> list[str]:
         (
             "when",
             'event.amount > "x"',
+            11,
+            'event.amount > "x" is an error on every event: event.amount is a double and "x"'
+            " a string; compare values of one type: convert one side with string(), int() or"
+            " double()",
+        ),
+        (
+            "when",
+            "!event.amount",
             11,
             NO_OVERLOAD + " (event.amount is a double); "
             "no CEL operator or function takes these operand types",
@@ -235,6 +243,41 @@ def test_load_rejects_comparison_of_values_that_are_never_equal(source: str, mes
     # CEL gives false for "6" == 6 (no error): the rule used to load and never match.
     text = HEAD + f"    fixed: 1\n    when: '{source}'\n"
     assert problems(text) == [f"p.yaml:11:11: rules[0].when: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            'event.weekday <= "5" && event.hour >= 14',
+            'event.weekday <= "5" is an error on every event (at column 1): event.weekday is'
+            ' an int and "5" a string; write event.weekday <= 5',
+        ),
+        (
+            'event.hour >= 14 && "2.5" < event.amount',
+            '"2.5" < event.amount is an error on every event (at column 21): "2.5" is a'
+            " string and event.amount a double; write 2.5 < event.amount",
+        ),
+        (
+            "event.items.exists(line, line.sku > 5)",
+            "line.sku > 5 is an error on every event (at column 26): line.sku is a string and"
+            ' 5 an int; write line.sku > "5"',
+        ),
+    ],
+)
+def test_load_names_the_ordering_of_values_of_two_kinds(source: str, message: str) -> None:
+    # CEL refuses the ordering with "no such overload", naming neither side: the message
+    # used to list the fields read, so the string "5" of the fault was never mentioned.
+    text = HEAD + f"    fixed: 1\n    when: '{source}'\n"
+    assert problems(text) == [f"p.yaml:11:11: rules[0].when: {message}"]
+
+
+def test_comparisons_finds_orderings_only_when_asked() -> None:
+    source = 'event.weekday <= "5" && event.channel == "web"'
+    assert [c.op for c in comparisons(source)] == ["=="]
+    assert [(c.op, c.left.text, c.right.text) for c in comparisons(source, ORDERINGS)] == [
+        ("<=", "event.weekday", '"5"')
+    ]
 
 
 def test_load_rejects_comparison_of_mismatched_types_in_per_item_condition() -> None:

@@ -1,4 +1,4 @@
-"""The ``==``, ``!=`` and ``in`` comparisons written in a CEL expression, with their operands.
+"""The comparisons written in a CEL expression, with their operands.
 
 CEL compares values of different types without an error: ``event.weekday == "6"`` is
 false for every event (an int is never equal to a string), ``event.store != 12`` true
@@ -15,6 +15,10 @@ enclosing macros bind (``event.items.exists(line, line.sku == 5)``: ``line`` ran
 ``event.items``). Anything it does not know (message literals, optional syntax) makes it
 give no comparison at all: the expression compiled, so a gap here can only hide a
 mistake, never report a correct expression.
+
+The orderings (``<``, ``<=``, ``>``, ``>=``) are found on request: across types CEL
+refuses them with ``no such overload``, an error the probe sees but whose message names
+neither side; the probe looks for the ordering at fault to say which and how to fix it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ _TOKEN = re.compile(
 )
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
-_CHECKED = frozenset({"==", "!=", "in"})
+EQUALITIES = frozenset({"==", "!=", "in"})
+"""The relations CEL answers across types (false or true), never with an error."""
+ORDERINGS = frozenset({"<", "<=", ">", ">="})
+"""The relations CEL refuses across types (``no such overload``) on every event."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,12 @@ class _Node:
     elements: tuple[_Node, ...] | None = None
 
 
-def comparisons(source: str) -> list[Comparison]:
-    """The ``==``, ``!=`` and ``in`` comparisons of ``source``, in source order
-    (none if the expression uses syntax this module does not parse)."""
+def comparisons(source: str, relations: frozenset[str] = EQUALITIES) -> list[Comparison]:
+    """The comparisons of ``source`` by one of ``relations`` (``==``, ``!=`` and ``in``
+    by default), in source order (none if the expression uses syntax this module does
+    not parse)."""
     try:
-        return _Parser(source).parse()
+        return _Parser(source, relations).parse()
     except (_Unknown, RecursionError):
         return []
 
@@ -109,8 +117,9 @@ def _tokens(source: str) -> list[_Token]:
 class _Parser:
     """Recursive descent over CEL's grammar, recording the comparisons it meets."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, relations: frozenset[str]) -> None:
         self.source = source
+        self.relations = relations
         self.tokens = _tokens(source)
         self.index = 0
         self.scope: dict[str, str] = {}
@@ -161,7 +170,7 @@ class _Parser:
         while self._peek() in self._LEVELS[level]:
             op = self._take().text
             right = self._binary(level + 1)
-            if op in _CHECKED:
+            if op in self.relations:
                 self.found.append(
                     Comparison(
                         op,

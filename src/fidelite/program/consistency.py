@@ -14,9 +14,11 @@ a program built in code obeys the same rules as one loaded from a file.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from fidelite.program.comparison import Comparison, Operand, comparisons
 from fidelite.program.model import Location, Problems, as_decimal, mappings, unused_fields
 from fidelite.program.policy import expiry_problems, pending_problems, refund_problems
 from fidelite.program.reward import reward_problems
@@ -67,7 +69,8 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     pending event types that some rule earns on; event types recorded without a rule
     (``events``) that none earns on and that are no purchase or refund; no tier setting
     in refunds or rules without tiers (or, in rules, without a tier that multiplies
-    points); no multiplier rule with nothing before it to multiply on an event type it
+    points); no rule comparing ``member.tier`` with a string that is no tier; no
+    multiplier rule with nothing before it to multiply on an event type it
     handles.
 
     ``program`` is the program's fields, validated (dumped; the rules and policies with
@@ -96,6 +99,8 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
         yield from _reference(
             ("rules", i, "coupon_campaign"), rule, "coupon_campaign", campaign_ids
         )
+    for i, rule in rules:
+        yield from _tier_literal_problems(("rules", i), rule, tier_ids)
     for i, reward in rewards:
         yield from _reference(("rewards", i, "currency"), reward, "currency", currency_ids)
         for j, tier in _strings(reward.get("tiers")):
@@ -322,6 +327,66 @@ def _duplicates(
         if value in seen:
             yield (section, i, field), f"duplicate {field} {value!r}"
         seen.add(value)
+
+
+def _tier_literal_problems(loc: Location, rule: Mapping[str, Any], tier_ids: list[str]) -> Problems:
+    """``member.tier`` compared with a string that is no tier of the program.
+
+    ``member.tier == "gld"`` is valid CEL of the right types, so the type probe passes
+    it, and it never matches: the rule silently gives nothing. A member without a
+    tier has ``""``, which is always a fair value to compare with.
+    """
+    per_item = rule.get("per_item")
+    expressions: list[tuple[Location, object]] = [
+        (("when",), rule.get("when")),
+        (("formula",), rule.get("formula")),
+    ]
+    if isinstance(per_item, Mapping):
+        expressions.append((("per_item", "when"), per_item.get("when")))
+    for field, source in expressions:
+        if not isinstance(source, str):
+            continue
+        for comparison in comparisons(source):
+            other = _compared_with_tier(comparison)
+            unknown = [t for t in _string_literals(other) if t != "" and t not in tier_ids]
+            if other is None or not unknown:
+                continue
+            verdict = "always true" if comparison.op == "!=" else "never true"
+            text = source[comparison.start : comparison.end]
+            yield (
+                (*loc, *field),
+                f'{text} is {verdict}: "{unknown[0]}" is no tier of this program'
+                f'{_known(tier_ids)}; a member without a tier has ""',
+            )
+
+
+def _compared_with_tier(comparison: Comparison) -> Operand | None:
+    """The side ``member.tier`` is compared with in ``comparison``, if it reads the tier."""
+    left, right = comparison.left, comparison.right
+    if _squeezed(left.text) == "member.tier":
+        return right
+    if comparison.op != "in" and _squeezed(right.text) == "member.tier":
+        return left
+    return None
+
+
+def _string_literals(operand: Operand | None) -> list[str]:
+    """The plain string literals ``operand`` is or lists (none if anything else is there:
+    a value computed at run time may be any tier)."""
+    if operand is None:
+        return []
+    entries = operand.elements if operand.elements is not None else (operand,)
+    values = []
+    for entry in entries:
+        text = entry.text.strip()
+        if entry.literal != "string" or "\\" in text or text[:3] in ('"""', "'''"):
+            return []
+        values.append(text[1:-1])
+    return values
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text).removeprefix(".")
 
 
 def _reference(loc: Location, entry: Mapping[str, Any], field: str, known: list[str]) -> Problems:

@@ -12,7 +12,9 @@ string constant for string fields; baskets empty, with one line, with several).
 What counts as a mistake, because it fails whatever the event's data:
 
 - a ``TypeError`` from CEL: an operator or function applied to types it does not take
-  (``double * int``, ``double > string``, ``!`` on a double);
+  (``double * int``, ``double > string``, ``!`` on a double); an ordering between two
+  kinds of value is named with its fix (``event.weekday <= "5"``: write
+  ``event.weekday <= 5``, :func:`ordering_problem`), as CEL's message names neither side;
 - a call to a function CEL does not have for these argument types;
 - an invalid regular expression;
 - a result of the wrong type: a condition must give a bool, a formula a number;
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import cel
 
-from fidelite.program.comparison import Comparison, Operand, comparisons
+from fidelite.program.comparison import EQUALITIES, ORDERINGS, Comparison, Operand, comparisons
 from fidelite.program.variables import (
     CEL_TYPE_NAMES,
     FIELD_TYPES,
@@ -119,7 +121,7 @@ def type_problem(expression: Expression, result: Result) -> str | None:
         try:
             value = expression.program.execute(values)
         except TypeError as exc:
-            return _type_error(str(exc), expression)
+            return ordering_problem(expression, literals) or _type_error(str(exc), expression)
         except RuntimeError as exc:
             problem = _runtime_problem(str(exc), expression)
             if problem is not None:
@@ -147,7 +149,23 @@ def comparison_problem(expression: Expression, literals: _Literals | None = None
     if _COMPARED.search(expression.source) is None:
         return None
     literals = literals if literals is not None else _Literals.of(expression.source)
-    for comparison in comparisons(expression.source):
+    return _first_mismatch(expression, literals, EQUALITIES)
+
+
+def ordering_problem(expression: Expression, literals: _Literals) -> str | None:
+    """A ``<``, ``<=``, ``>`` or ``>=`` between values of two kinds, or None.
+
+    CEL refuses such an ordering (``no such overload``) on every event, so the rule
+    could never apply; its message names neither side, so the probe, on that error,
+    looks for the ordering at fault to name it and its fix (``event.weekday <= 5``).
+    """
+    return _first_mismatch(expression, literals, ORDERINGS)
+
+
+def _first_mismatch(
+    expression: Expression, literals: _Literals, relations: frozenset[str]
+) -> str | None:
+    for comparison in comparisons(expression.source, relations):
         left = _operand_types(comparison, comparison.left, expression, literals, members=False)
         members = comparison.op == "in"
         right = _operand_types(comparison, comparison.right, expression, literals, members)
@@ -227,7 +245,9 @@ def _with_bound(
 def _mismatch(
     source: str, comparison: Comparison, left: frozenset[type], right: frozenset[type]
 ) -> str:
-    verdict = "always true" if comparison.op == "!=" else "never true"
+    verdict = {"!=": "always true", "==": "never true", "in": "never true"}.get(
+        comparison.op, "an error on every event"
+    )
     text = source[comparison.start : comparison.end]
     where = ""
     if text != source.strip():
