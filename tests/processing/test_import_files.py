@@ -4,6 +4,7 @@ cannot be written."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def test_import_reports_a_row_wider_than_the_header(pdb: Database, tmp_path: Pat
         "event_id,type,member,at,amount,items\n"
         f"e1,purchase,ann,{AT},3,\n"
         f'e2,purchase,ann,{AT},3,[{{"sku": "A", "quantity": 1, "price": "3"}}]\n'
-        f"e3,purchase,ann,{AT},4\n",
+        f"e3,purchase,ann,{AT},4,\n",
         encoding="utf-8",
     )
     report = import_events(processor(pdb), file)
@@ -170,6 +171,74 @@ def test_import_members_reports_a_row_wider_than_the_header(pdb: Database, tmp_p
         (3, "bob", "(row): 3 cells where the header has 2 (a cell holding commas needs quotes)")
     ]
     assert processor(pdb).member_profile("bob") is None
+
+
+def test_import_rejects_a_row_narrower_than_the_header(pdb: Database, tmp_path: Path) -> None:
+    """A refund row missing its channel cell (separator and all) shifts its refund_of
+    into the channel column: it is rejected for its cell count, never padded and then
+    refused for a column it has. The good rows around it are imported; a blank line,
+    in the middle or trailing, is no row."""
+    file = tmp_path / "events.csv"
+    file.write_text(
+        "event_id,type,member,at,amount,channel,refund_of\n"
+        f"s1,purchase,u1,{AT},10.00,store,\n"
+        f"s2,purchase,u2,{AT},10.00,store,\n"
+        "\n"
+        f"rs1,refund,u1,{AT},10.00,s1\n"
+        f"s3,purchase,u3,{AT},4\n"
+        f"s4,purchase,u4,{AT},5.00,web,\n"
+        "\n",
+        encoding="utf-8",
+    )
+    report = import_events(processor(pdb), file)
+    assert (report.rows, report.processed, report.refunds) == (5, 3, 0)
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (5, "rs1", "invalid_row", "(row): 6 cells where the header has 7 "
+         "(an empty value still needs its ',' separator)"),
+        (6, "s3", "invalid_row", "(row): 5 cells where the header has 7 "
+         "(an empty value still needs its ',' separator)"),
+    ]  # fmt: skip
+    assert [points(pdb, m) for m in ("u1", "u2", "u4")] == [10, 10, 5]
+    assert processor(pdb).member_profile("u3") is None
+    assert count(pdb, "processed_events") == 3
+
+
+def test_import_members_rejects_a_row_narrower_than_the_header(
+    pdb: Database, tmp_path: Path
+) -> None:
+    file = tmp_path / "crm.csv"
+    file.write_text("member;segments;birth_date\nann;vip;\nbob;vip\ncid;;1990-02-03\n\n",
+                    encoding="utf-8")  # fmt: skip
+    report = import_members(processor(pdb), file, now=NOW)
+    assert (report.rows, report.created) == (3, 2)
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (3, "bob", "invalid_row", "(row): 2 cells where the header has 3 "
+         "(an empty value still needs its ';' separator)"),
+    ]  # fmt: skip
+    assert processor(pdb).member_profile("bob") is None
+    assert processor(pdb).member_profile("ann") is not None
+
+
+def test_cli_import_writes_the_narrow_row_to_the_rejects_file(tmp_path: Path) -> None:
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    file = tmp_path / "events.csv"
+    file.write_text(HEADER + f"e1,purchase,ann,{AT},12\ne2,purchase,ann,{AT}\n\n", "utf-8")
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    _register()
+    args = ["import", "events", str(file), "--program", str(program), "--db", url,
+            "--format", "json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["rows"], summary["processed"], summary["rejected"]) == (2, 1, 1)
+    with (tmp_path / "events.csv.rejects.csv").open(encoding="utf-8", newline="") as handle:
+        rejects = list(csv.reader(handle))
+    assert rejects == [
+        ["row", "event_id", "code", "message"],
+        ["3", "e2", "invalid_row", "(row): 4 cells where the header has 5 "
+         "(an empty value still needs its ',' separator)"],
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("where", ["missing/rejects.csv", "."], ids=["no-directory", "directory"])

@@ -9,13 +9,16 @@ The separator is the header's (``,``, ``;`` as Excel writes in French, TAB or ``
 those a spreadsheet shows (the header is row 1). A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
-without quotes and split at its commas. Parquet columns keep their types (an integer
-id stays an integer: the importer turns ids into text), except that a value of a
-single-precision column (Arrow ``float``, 32 bits, or ``halffloat``, 16), at any depth
-(an ``items`` list of structs), is read at the precision it was written with
-(:func:`_narrow_reader`): 12.34 written as a float32 is the binary value
-12.340000152587890625, which read as a double would be an amount of 16 significant
-digits with 12 decimal places, refused by the amount rules
+without quotes and split at its commas. So is a row with fewer cells than the header
+(a cell left out, separator and all): its cells cannot be matched either, and are
+never padded. A blank line is no row (it keeps its number).
+
+Parquet columns keep their types (an integer id stays an integer: the importer turns
+ids into text), except that a value of a single-precision column (Arrow ``float``,
+32 bits, or ``halffloat``, 16), at any depth (an ``items`` list of structs), is read
+at the precision it was written with (:func:`_narrow_reader`): 12.34 written as a
+float32 is the binary value 12.340000152587890625, which read as a double would be an
+amount of 16 significant digits with 12 decimal places, refused by the amount rules
 (:mod:`fidelite.engine.event`) although the writer meant 12.34.
 """
 
@@ -46,8 +49,8 @@ class ImportFileError(ValueError):
 
 @dataclass(frozen=True)
 class Row:
-    """One data row: its number, its cells by column (missing cells are None), and why
-    it cannot be read as a row, if it cannot."""
+    """One data row: its number, its cells by column (the cells of a row too short, which
+    has a ``problem``, are None), and why it cannot be read as a row, if it cannot."""
 
     number: int
     cells: dict[str, Any]
@@ -110,9 +113,20 @@ def _open(path: Path) -> TextIO:
 
 
 def _row(number: int, header: list[str], record: list[str], delimiter: str) -> Row:
+    """Row ``number`` of ``record`` under ``header``. A row with fewer cells than the
+    header is handed out with a ``problem``, never padded: a cell left out in the middle
+    (``s1,refund,u1,...,10.00,,s1`` missing the channel's separator) shifts every later
+    cell into the wrong column, so padding would have read a refund's ``refund_of`` as its
+    channel and rejected it for a reason the user cannot see in the file. The missing
+    columns are still present as ``None`` so the reject can name the row's event id."""
     cells: dict[str, Any] = dict(zip(header, record, strict=False))
     for column in header[len(record) :]:
         cells[column] = None
+    if len(record) < len(header):
+        shown = delimiter_name(delimiter)
+        problem = (f"(row): {len(record)} cells where the header has {len(header)} "
+                   f"(an empty value still needs its {shown} separator)")  # fmt: skip
+        return Row(number, cells, problem)
     extra = record[len(header) :]
     if any(cell.strip() for cell in extra):
         shown = "commas" if delimiter == "," else delimiter_name(delimiter)
