@@ -10,6 +10,12 @@ share is within 0-100 and the cumulative share reaches 100 at the last ranked cu
 Why: a refund larger than a customer's purchases in the file (the purchase predates
 it) made the total smaller than the top customers' revenue, and shares went above
 100 %; "who brings the revenue" is a question about the customers who brought some.
+
+Customers are those with at least one purchase, as in RFM and CLV: a customer with
+refunds only (of purchases older than the file) is no customer of the file, and is
+counted apart (``refund_only_customers``, with those refunds as
+``refund_only_revenue``). So revenue + excluded_revenue + refund_only_revenue is the
+file's net revenue.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ HALF_CENT = 0.005
 
 
 def net_revenue(ds: Dataset) -> ibis.Table:
-    """Per customer net revenue (every customer with a row, refunds subtracted)."""
+    """Per customer net revenue (every customer with a row, refunds subtracted) and
+    whether they made a purchase (``bought``)."""
     t = ds.transactions
-    return t.group_by("customer_id").aggregate(revenue=t.amount.sum())
+    return t.group_by("customer_id").aggregate(
+        revenue=t.amount.sum(), bought=(~t.is_refund).cast("int64").sum() > 0
+    )
 
 
 def ranked_revenue(ds: Dataset) -> ibis.Table:
@@ -46,16 +55,19 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
     if not 0 < top_percent <= 100:
         raise ValueError("top percent must be in (0, 100]")
     g = net_revenue(ds)
-    positive = g.revenue >= HALF_CENT
+    positive = g.revenue >= HALF_CENT  # only a customer who bought can have revenue
+    unranked = g.bought & ~positive
     totals = ds.execute(
         g.aggregate(
-            customers=g.count(),
-            ranked=positive.sum(),
+            customers=g.bought.cast("int64").sum(),
+            ranked=positive.cast("int64").sum(),
             revenue=g.revenue.sum(where=positive),
-            excluded_revenue=g.revenue.sum(where=~positive),
+            excluded_revenue=g.revenue.sum(where=unranked),
+            refund_only=(~g.bought).cast("int64").sum(),
+            refund_only_revenue=g.revenue.sum(where=~g.bought),
         )
     ).to_pylist()[0]
-    n, ranked = int(totals["customers"]), int(totals["ranked"] or 0)
+    n, ranked = int(totals["customers"] or 0), int(totals["ranked"] or 0)
     total = float(totals["revenue"] or 0.0)
     k = math.ceil(ranked * top_percent / 100)
     r = ranked_revenue(ds)
@@ -82,6 +94,8 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
         "ranked_customers": ranked,
         "customers_without_revenue": n - ranked,
         "excluded_revenue": money(float(totals["excluded_revenue"] or 0.0)),
+        "refund_only_customers": int(totals["refund_only"] or 0),
+        "refund_only_revenue": money(float(totals["refund_only_revenue"] or 0.0)),
         "top_customers": k,
         "revenue": money(total),
         "top_revenue": money(top_revenue),
@@ -99,6 +113,8 @@ def _definition(top_percent: float) -> str:
         "net revenue above 0 (rounded to cents), highest first, ties by customer id; "
         "customers whose refunds cancel or exceed their purchases (net revenue <= 0) are "
         "not ranked and are counted apart (customers_without_revenue, excluded_revenue). "
+        "Customers = those with at least one purchase; customers with refunds only are "
+        "counted apart (refund_only_customers, refund_only_revenue). "
         "Rows: the top customers, best first."
     )
 

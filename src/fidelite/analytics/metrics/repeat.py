@@ -3,6 +3,10 @@
 An order is a distinct ``order_id`` among purchase rows (refunds excluded); a file
 without order ids has one order per row, so two purchases on the same day are two
 orders. Computed per period (orders counted inside the period) or over the whole file.
+
+Over the whole file there is always one row, as for the other whole-file metrics
+(multi-product, CLV): without any purchase it counts 0 customers and its rate is null
+(no denominator). Per period, the rows span the periods with purchases: none, no rows.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ def repeat_rate(ds: Dataset, period: Period | None = None) -> MetricResult:
     agg = per.group_by("idx").aggregate(customers=per.count(), repeat=(per.n >= 2).sum())
     counts = {int(r["idx"]): r for r in ds.execute(agg).to_pylist()}
     rows: list[dict[str, Any]] = []
-    span = range(min(counts), max(counts) + 1) if counts and period else sorted(counts)
+    # the whole file: one row (index 0), zero customers when nobody bought
+    span = range(1) if not period else range(min(counts, default=0), max(counts, default=-1) + 1)
     for i in span:
         r = counts.get(i, {"customers": 0, "repeat": 0})
         row: dict[str, Any] = {}
