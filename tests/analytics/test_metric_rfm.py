@@ -1,8 +1,7 @@
 """RFM scores on ties, tiny files and scales other than 5, hand-computed.
 
-Rules (fidelite.analytics.metrics.rfm): the best value scores q, the worst 1, any
-other value the q-quantile holding the middle of its tie group,
-floor(q x (worse + equal / 2) / customers) + 1.
+Rule (fidelite.analytics.metrics.rfm): floor(q x customers worse / customers) + 1, so
+a tie group shares the lowest score it reaches and a value everyone shares scores 1.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ def _scores(rows: Rows, customer: str) -> tuple[int, int, int, str]:
     return (r["r_score"], r["f_score"], r["m_score"], r["segment"])
 
 
-def test_rfm_customers_tied_on_the_last_day_all_get_the_top_recency(
+def test_rfm_a_tie_group_shares_the_lowest_score_it_reaches(
     write_csv: Callable[..., Path],
 ) -> None:
     # a, b, c bought on the last day (recency 0); d 214 days earlier; e twice before.
@@ -45,20 +44,48 @@ def test_rfm_customers_tied_on_the_last_day_all_get_the_top_recency(
     )
     rows = _rfm(path)
     assert [rows[c]["recency"] for c in "abcde"] == [0, 0, 0, 214, 92]
-    # R: a, b, c share the best value -> 5; d the worst -> 1; e: 1 worse, 3 better ->
-    # floor(5 x (1 + 1/2) / 5) + 1 = 2.
-    assert [rows[c]["r_score"] for c in "abcde"] == [5, 5, 5, 1, 2]
-    # F: the four one-order customers tie at the worst value -> 1; e (2 orders) -> 5.
+    # R: a, b, c share the best value but are 3 of 5: 2 worse -> floor(5 x 2 / 5) + 1
+    # = 3, the lowest score their group reaches; d the worst -> 1; e 1 worse -> 2.
+    assert [rows[c]["r_score"] for c in "abcde"] == [3, 3, 3, 1, 2]
+    # F: the four one-order customers tie at the worst value -> 1; e (2 orders, 4
+    # worse) -> 5.
     assert [rows[c]["f_score"] for c in "abcde"] == [1, 1, 1, 1, 5]
-    # M: 5, 50, 500, 5, 40: a and d tie at the worst -> 1; c best -> 5; e: 2 worse,
-    # 2 better -> floor(5 x 2.5 / 5) + 1 = 3; b: 3 worse, 1 better -> floor(5 x 3.5/5)+1.
+    # M: 5, 50, 500, 5, 40: a and d tie at the worst -> 1; e 2 worse -> 3; b 3 -> 4;
+    # c 4 -> 5.
     assert [rows[c]["m_score"] for c in "abcde"] == [1, 4, 5, 1, 3]
     assert [rows[c]["segment"] for c in "abcde"] == [
-        "new customers",
-        "new customers",
-        "new customers",
+        "about to sleep",  # R3 F1
+        "about to sleep",
+        "about to sleep",
         "lost",
         "cannot lose them",  # R2 F5
+    ]
+
+
+def test_rfm_one_order_customers_are_never_champions(
+    write_csv: Callable[..., Path],
+) -> None:
+    """When everyone has one order, nobody is more frequent: F = 1 for all, and the
+    recent buyers are new customers (R5 F1), not champions (R5 F5)."""
+    # c0..c9 buy once, c_i on day i + 1 of January; c8 and c9 both on the last day.
+    days = [1, 2, 3, 4, 5, 6, 7, 8, 10, 10]
+    lines = [f"c{i},2024-01-{d:02d},10" for i, d in enumerate(days)]
+    rows = _rfm(write_csv("customer_id,timestamp,amount\n" + "\n".join(lines)))
+    assert [rows[f"c{i}"]["f_score"] for i in range(10)] == [1] * 10
+    assert [rows[f"c{i}"]["m_score"] for i in range(10)] == [1] * 10
+    # R: c_i has i customers worse (c8, c9 tie with 8 worse) -> floor(5 x i / 10) + 1
+    assert [rows[f"c{i}"]["r_score"] for i in range(10)] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert [rows[f"c{i}"]["segment"] for i in range(10)] == [
+        "lost",
+        "lost",
+        "hibernating",
+        "hibernating",
+        "about to sleep",
+        "about to sleep",
+        "promising",
+        "promising",
+        "new customers",
+        "new customers",
     ]
 
 
@@ -69,31 +96,34 @@ def test_rfm_equal_values_get_equal_scores_whatever_the_row_order(
     forward = _rfm(write_csv("customer_id,timestamp,amount\n" + "\n".join(lines), "f.csv"))
     backward = _rfm(write_csv("customer_id,timestamp,amount\n" + "\n".join(lines[::-1]), "b.csv"))
     assert forward == backward
-    # c, d: best recency -> 5; a, b: worst -> 1. Everyone has 1 order and spent 10:
-    # nobody is better, so the top score (a tie that cannot separate anyone).
+    # c, d: best recency, 2 worse -> floor(5 x 2 / 4) + 1 = 3; a, b: worst -> 1.
+    # Everyone has 1 order and spent 10: nobody is worse, so 1 (a tie that cannot
+    # separate anyone is no reason for a top score).
     assert [_scores(forward, c) for c in "abcd"] == [
-        (1, 5, 5, "cannot lose them"),
-        (1, 5, 5, "cannot lose them"),
-        (5, 5, 5, "champions"),
-        (5, 5, 5, "champions"),
+        (1, 1, 1, "lost"),
+        (1, 1, 1, "lost"),
+        (3, 1, 1, "about to sleep"),
+        (3, 1, 1, "about to sleep"),
     ]
 
 
-def test_rfm_one_customer_gets_the_top_scores(write_csv: Callable[..., Path]) -> None:
+def test_rfm_one_customer_is_compared_with_nobody(write_csv: Callable[..., Path]) -> None:
+    # Nobody is worse: 1 on every dimension, whatever the customer did.
     rows = _rfm(write_csv("customer_id,timestamp,amount\na,2024-05-01,9\na,2024-05-03,4"))
-    assert _scores(rows, "a") == (5, 5, 5, "champions")
+    assert _scores(rows, "a") == (1, 1, 1, "lost")
     assert _scores(_rfm(write_csv("customer_id,timestamp,amount\na,2024-05-01,9"), 3), "a") == (
-        3,
-        3,
-        3,
-        "champions",
+        1,
+        1,
+        1,
+        "lost",
     )
 
 
-def test_rfm_fewer_customers_than_levels_reach_both_ends(
+def test_rfm_fewer_customers_than_levels(
     write_csv: Callable[..., Path],
 ) -> None:
-    # Three customers, quintiles: worst 1, best 5, the middle one floor(5 x 1.5 / 3) + 1 = 3.
+    # Three customers, quintiles: 0 worse -> 1, 1 worse -> floor(5 / 3) + 1 = 2,
+    # 2 worse -> floor(10 / 3) + 1 = 4.
     path = write_csv(
         """
         customer_id,timestamp,amount
@@ -109,12 +139,12 @@ def test_rfm_fewer_customers_than_levels_reach_both_ends(
     # recency a 19, b 10, c 0; orders a 1, b 2, c 3; spend a 10, b 40, c 15.
     assert [_scores(rows, c) for c in "abc"] == [
         (1, 1, 1, "lost"),
-        (3, 3, 5, "need attention"),
-        (5, 5, 3, "champions"),
+        (2, 2, 4, "hibernating"),
+        (4, 4, 2, "champions"),
     ]
-    # Two customers: the worse 1, the better 5.
+    # Two customers: the worse 1, the better floor(5 x 1 / 2) + 1 = 3.
     two = _rfm(write_csv("customer_id,timestamp,amount\na,2024-01-01,1\nb,2024-01-02,2", "2.csv"))
-    assert [two[c]["r_score"] for c in "ab"] == [1, 5]
+    assert [two[c]["r_score"] for c in "ab"] == [1, 3]
 
 
 def test_rfm_quintiles_are_equal_with_distinct_values(write_csv: Callable[..., Path]) -> None:
@@ -126,7 +156,7 @@ def test_rfm_quintiles_are_equal_with_distinct_values(write_csv: Callable[..., P
     assert [rows[f"c{i}"]["r_score"] for i in range(10)] == expected
 
 
-def test_rfm_three_levels_use_the_whole_segment_grid(write_csv: Callable[..., Path]) -> None:
+def test_rfm_three_levels_sit_on_the_segment_grid(write_csv: Callable[..., Path]) -> None:
     # Six customers, --quantiles 3. Recency: a, b 0; c, d 30; e, f 60 days.
     # Orders: a 1, b 3, c 2, d 3, e 1, f 3.
     path = write_csv(
@@ -148,20 +178,20 @@ def test_rfm_three_levels_use_the_whole_segment_grid(write_csv: Callable[..., Pa
         """
     )
     rows = _rfm(path, 3)
-    # R: a, b best -> 3; e, f worst -> 1; c, d: 2 worse, 2 better -> floor(3 x 3 / 6)+1 = 2.
+    # R: a, b best, 4 worse -> floor(3 x 4 / 6) + 1 = 3; c, d 2 worse -> 2; e, f -> 1.
     assert [rows[c]["r_score"] for c in "abcdef"] == [3, 3, 2, 2, 1, 1]
-    # F: b, d, f best (3 orders) -> 3; a, e worst -> 1; c: 2 worse, 3 better ->
-    # floor(3 x 2.5 / 6) + 1 = 2.
-    assert [rows[c]["f_score"] for c in "abcdef"] == [1, 3, 2, 3, 1, 3]
+    # F: a, e worst -> 1; c 2 worse -> floor(3 x 2 / 6) + 1 = 2; b, d, f best, but half
+    # of the customers: 3 worse -> floor(3 x 3 / 6) + 1 = 2, their group's lowest.
+    assert [rows[c]["f_score"] for c in "abcdef"] == [1, 2, 2, 2, 1, 2]
     # On the 1-5 grid 1, 2, 3 sit at 1, 3, 5: R5 F1 is "new customers", the middle
-    # third is R3, and R1 F5 is "cannot lose them".
+    # third is R3 / F3.
     assert [rows[c]["segment"] for c in "abcdef"] == [
         "new customers",  # R3 F1 -> R5 F1
-        "champions",  # R3 F3 -> R5 F5
+        "potential loyalists",  # R3 F2 -> R5 F3
         "need attention",  # R2 F2 -> R3 F3 on the grid
-        "loyal",  # R2 F3 -> R3 F5
+        "need attention",  # R2 F2 -> R3 F3
         "lost",  # R1 F1 -> R1 F1
-        "cannot lose them",  # R1 F3 -> R1 F5
+        "at risk",  # R1 F2 -> R1 F3
     ]
 
 
@@ -196,7 +226,7 @@ def test_rfm_segment_sizes_count_each_customer_once(write_csv: Callable[..., Pat
     )
     sizes = segment_sizes(open_dataset(path))
     assert sizes == [
-        {"segment": "new customers", "customers": 3, "revenue": 555.0},
+        {"segment": "about to sleep", "customers": 3, "revenue": 555.0},
         {"segment": "cannot lose them", "customers": 1, "revenue": 40.0},
         {"segment": "lost", "customers": 1, "revenue": 5.0},
     ]

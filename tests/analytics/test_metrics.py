@@ -140,19 +140,18 @@ def test_rfm_scores_and_segments(tx: Path) -> None:
     # Net revenue: A 100, B 0 (50 - 50 refund), C 20, D 100.
     assert (rows["A"]["recency"], rows["A"]["frequency"], rows["A"]["monetary"]) == (28, 4, 100.0)
     assert (rows["B"]["recency"], rows["B"]["monetary"], rows["B"]["T"]) == (101, 0.0, 101)
-    # R: D has the best recency (5), B the worst (1). A: 2 worse, 1 better -> middle of
-    # the group at (2 + 1/2) / 4 -> floor(5 x 2.5 / 4) + 1 = 4; C: (1 + 1/2) / 4 -> 2.
-    assert [rows[c]["r_score"] for c in "BCAD"] == [1, 2, 4, 5]
-    # F: B and D tie at the worst value (1 order) -> 1; A best -> 5; C (2 worse, 1
-    # better) -> floor(5 x 2.5 / 4) + 1 = 4.
-    assert [rows[c]["f_score"] for c in "BDCA"] == [1, 1, 4, 5]
-    # M: A and D tie at the best value (100) -> 5; B worst -> 1; C -> floor(5 x 1.5/4)+1.
-    assert [rows[c]["m_score"] for c in "ADBC"] == [5, 5, 1, 2]
+    # Score = floor(5 x customers worse / 4) + 1 (a tie group shares its lowest).
+    # R: B 0 worse -> 1; C 1 -> 2; A 2 -> 3; D 3 -> floor(15 / 4) + 1 = 4.
+    assert [rows[c]["r_score"] for c in "BCAD"] == [1, 2, 3, 4]
+    # F: B and D tie at 1 order, 0 worse -> 1; C 2 worse -> 3; A 3 worse -> 4.
+    assert [rows[c]["f_score"] for c in "BDCA"] == [1, 1, 3, 4]
+    # M: A and D tie at 100 with 2 worse -> 3; B worst -> 1; C 1 worse -> 2.
+    assert [rows[c]["m_score"] for c in "ADBC"] == [3, 3, 1, 2]
     assert [rows[c]["segment"] for c in "ABCD"] == [
-        "champions",  # R4 F5
+        "loyal",  # R3 F4
         "lost",  # R1 F1
-        "at risk",  # R2 F4
-        "new customers",  # R5 F1
+        "at risk",  # R2 F3
+        "promising",  # R4 F1
     ]
 
 
@@ -177,12 +176,12 @@ def test_one_customer_file(write_csv: Callable[..., Path]) -> None:
     ds = open_dataset(write_csv("customer_id,timestamp,amount\nA,2024-05-01,9"))
     assert retention(ds, "month").rows[0]["retention_rate"] is None
     assert repeat_rate(ds).rows[0]["repeat_purchase_rate"] == 0.0
-    one = rfm(ds).rows[0]  # nobody is better: the top score on every dimension
+    one = rfm(ds).rows[0]  # nobody to compare with: nobody is worse, score 1 everywhere
     assert (one["r_score"], one["f_score"], one["m_score"], one["segment"]) == (
-        5,
-        5,
-        5,
-        "champions",
+        1,
+        1,
+        1,
+        "lost",
     )
     assert pareto(ds).summary["top_revenue_share"] == 100.0
 

@@ -6,20 +6,21 @@ revenue (purchases minus refunds), T = days since the first purchase.
 
 Scores 1..q (quintiles by default), higher is better (recent, frequent, high spend).
 Line the n customers up from worst to best value; a tie group has B customers worse
-than it and E equal (itself included). Its score is, first matching rule:
-
-1. q when no customer is better (the best value -- also when everyone is equal, and
-   for a single customer): the top score is always given out;
-2. 1 when no customer is worse (the worst value): the bottom score is always given out;
-3. otherwise the q-quantile holding the middle of the group, floor(q x (B + E/2) / n)
-   + 1, i.e. the quantile of the group's average rank (the statistical convention for
-   ties, as in Spearman's rank correlation).
+than it. Its score is floor(q x B / n) + 1: the quantile of the group's lowest
+(min) rank, so a tie group shares the lowest score its group reaches.
 
 Why: equal values must get equal scores (the result cannot depend on row order), and a
-big tie group must not all fall to its lowest or highest position -- the three
-customers who bought on the last day are the most recent (R = q), and the 70 % of
-customers with one order are the least frequent (F = 1), not the middle of the scale.
-With distinct values and n a multiple of q the quantiles are exactly equal in size.
+value shared by everyone (or by a single customer) says nothing about who is better:
+it scores 1, never the top. When every customer has one order, all have F = 1 -- the
+one-order customers who bought on the last day are "new customers", not champions --
+and the 70 % of customers with one order are the least frequent (F = 1) whatever the
+others did. A top score goes to a tie group only when it is at most 1/q of the
+customers (the last-day buyers get R = q when they are at most a fifth of them, for
+quintiles). With distinct values and n a multiple of q the quantiles are exactly
+equal in size.
+
+A single customer therefore scores 1 on every dimension ("lost"): one customer has
+nobody to be compared with, and RFM scores are comparisons.
 
 Segments follow the usual R x F grid on the 1-5 scale, first matching rule wins (see
 :data:`SEGMENTS`). For q != 5 a score s is placed on that scale at 1 + 4 (s - 1) /
@@ -77,17 +78,14 @@ def customer_values(ds: Dataset, end: date | None = None) -> ibis.Table:
 def _score(
     values: ibis.Table, col: str, q: int, n: ibis.Value, higher_is_better: bool
 ) -> ibis.Value:
-    """The 1..q score of ``col`` by the rules of the module docstring.
+    """The 1..q score of ``col`` by the rule of the module docstring.
 
-    ``worse`` / ``better`` count the customers with a strictly worse / better value
-    (0-based min-ranks in each direction); 2B + E = B + (n - better).
+    ``worse`` counts the customers with a strictly worse value (the 0-based min-rank
+    from the worst), the same in every engine: floor(q x worse / n) + 1.
     """
-    best_first = ibis.desc(values[col]) if higher_is_better else values[col]
     worst_first = values[col] if higher_is_better else ibis.desc(values[col])
-    better = ibis.rank().over(order_by=best_first)
     worse = ibis.rank().over(order_by=worst_first)
-    middle = (q * (worse + n - better) / (2 * n)).floor().cast("int64") + 1
-    return ibis.cases((better == 0, q), (worse == 0, 1), else_=middle)
+    return (q * worse / n).floor().cast("int64") + 1
 
 
 def on_five_scale(score: int, q: int) -> int:
@@ -149,9 +147,9 @@ def _definition(q: int, end: date, *, given: bool) -> str:
         "purchase, "
         "frequency = distinct orders, monetary = net revenue (refunds subtracted), T = days "
         f"since first purchase. Scores 1-{q}, higher = more recent / more frequent / higher "
-        f"spend; equal values get equal scores: the best value scores {q} (also when all "
-        "customers are equal), the worst scores 1, any other the quantile holding the "
-        f"middle of its tie group: floor({q} x (customers worse + equal / 2) / customers) + 1. "
+        f"spend: floor({q} x customers with a worse value / customers) + 1, so equal values "
+        "get equal scores, the lowest their tie group reaches (a value every customer "
+        "shares scores 1). "
         "Segments from the R x F grid on the 1-5 scale: "
         + "; ".join(f"{n} (R {r[0]}-{r[1]}, F {f[0]}-{f[1]})" for n, r, f in SEGMENTS)
         + "; others otherwise."
