@@ -91,15 +91,7 @@ CAL_END = typer.Option(
 )
 UNIT = typer.Option(TimeUnit.week, "--time-unit", help="day or week (weeks at daily precision).")
 PENALIZER = typer.Option(0.0, "--penalizer", help="L2 penalty on the parameters (0 = none).")
-FORMAT = typer.Option(
-    TableJsonOption.default,
-    *TableJsonOption.param_decls,
-    help=TableJsonOption.help,
-    parser=TableJsonOption.parser,
-    metavar=TableJsonOption.metavar,
-    autocompletion=TableJsonOption.autocompletion,
-    is_eager=True,  # parsed first: a bad input option is then refused in this format
-)
+FORMAT = TableJsonOption  # eager: a bad input option is refused in this format
 ENGINE = typer.Option("duckdb", "--engine", help="duckdb (embedded) or spark (local mode).")
 PERIOD = typer.Option(
     1.0, "--period-length", help="sbg only: billing period in time units (a payment covers one)."

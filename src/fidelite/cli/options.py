@@ -74,6 +74,7 @@ TableJsonOption = typer.Option(
     parser=refuse_csv,
     metavar=f"<{'|'.join(f.value for f in TABLE_OR_JSON)}>",
     autocompletion=table_or_json_completion,
+    is_eager=True,  # parsed first: the other options' checks answer in this format
 )
 """``--format`` of a command that prints a sentence or one object, not rows: no csv.
 
