@@ -19,12 +19,15 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 
+from fidelite.processing import future
+from fidelite.processing import processor as processor_module
 from fidelite.store import Database
 from tests.support import CheckedLedger
 
@@ -40,6 +43,29 @@ IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
 REQUIRE_PG = IN_CI or os.environ.get("FIDELITE_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 RUN_SLOW = IN_CI or os.environ.get("FIDELITE_SLOW") == "1"
+
+
+TEST_CLOCK = datetime(2031, 1, 1, tzinfo=UTC)
+"""The time of processing of the tests' event processors: after every date the tests'
+histories use (campaigns of 2027, tiers re-qualified in 2030), so that an event a test
+dates after the machine's today is not refused as ``event_in_future``."""
+
+
+@pytest.fixture(autouse=True)
+def processing_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Every processor built without a clock (in the test, the CLI run in-process or the
+    API app) reads :data:`TEST_CLOCK` as the time of processing: the tests give the
+    processors a fixed clock, as a replay of history would, instead of widening the
+    program's tolerance. A processor given its own ``clock`` keeps it; the tests of the
+    check itself use :func:`real_clock` or their own clock."""
+    monkeypatch.setattr(processor_module, "system_clock", lambda: TEST_CLOCK)
+    return TEST_CLOCK
+
+
+@pytest.fixture
+def real_clock(processing_clock: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's clock as the default time of processing, as in production."""
+    monkeypatch.setattr(processor_module, "system_clock", future.system_clock)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

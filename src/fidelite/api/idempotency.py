@@ -71,9 +71,11 @@ NOT_STORED = frozenset({
     "unknown_event_type", "unknown_currency", "unknown_tier", "no_tiers",  # the program's
     "unknown_campaign",  # configuration, which the operator may change
     "adjustment_over_limit",  # a setting of the server (--support-adjustment-limit)
+    "event_in_future",  # the time of processing: the same event is taken once it is due
 })  # fmt: skip
 """Refusals not stored under an Idempotency-Key: each is decided before anything is
-written, from the request and the program's configuration or the server's settings."""
+written, from the request and the program's configuration, the server's settings or
+its clock."""
 
 
 def kept(status: int, body: Any) -> bool:

@@ -139,6 +139,9 @@ def simulate(
     period, keyed "rule@period" (e.g. {"big_basket@2026-11": 50}). A refund is not
     simulated: it reverses what its purchase earned and no rule evaluates it, and an
     event of a type the program does not handle is refused as the API would refuse it.
+    The event's time is the only time of the dry run (no clock is read): an event dated
+    in the future is simulated, which the API and the import refuse (event_in_future),
+    so a campaign of next year can be tried today.
 
     Example: fidelite program simulate program.yaml event.json --member member.json
 

@@ -10,7 +10,9 @@ the databases), in three steps per batch instead of about twenty statements per 
    coupons presented;
 2. **decide** in memory, in file order: each event is evaluated against the member as
    the batch's earlier events left them (counters, purchases, tier, budgets, coupons).
-   An event the ledger would refuse is rejected alone and changes nothing;
+   An event the ledger would refuse, or dated after the time of processing plus the
+   program's tolerance (``event_in_future``, :mod:`fidelite.processing.future`: the
+   processor's clock is read once per batch), is rejected alone and changes nothing;
 3. **write**: enrol the new members, the ledger's :class:`~fidelite.ledger.batch.
    EarnBatch`, then events, earnings, counters, coupons, member states, tier changes
    and webhook events, one multi-row statement per table.
@@ -58,6 +60,7 @@ from fidelite.processing.processor import (
     Result,
     activity,
     coupon_status,
+    in_future,
     initial_state_row,
     qualifies,
     unknown_event_type,
@@ -259,6 +262,7 @@ class _Batch:
         self.erased: dict[str, ErasedRef] = {}
         self.accepted: list[_Accepted] = []
         self.hooks: list[dict[str, Any]] = []
+        self.now = processor.clock()  # the time of processing, read once per batch
 
     def run(self, batch: Sequence[Event]) -> list[Answer]:
         self._read(batch)
@@ -395,6 +399,9 @@ class _Batch:
         unknown = unknown_event_type(self.p.program, event)
         if unknown is not None:
             return unknown
+        future = in_future(self.p.program, event, self.now)
+        if future is not None:
+            return future
         refused = self._erased_history(event)
         if refused is not None:
             return refused

@@ -66,6 +66,7 @@ from fidelite.processing.erased import (
     erased_refs,
     of_erased_history,
 )
+from fidelite.processing.future import EVENT_IN_FUTURE, Clock, event_in_future, system_clock
 from fidelite.processing.tables import (
     coupon_rollbacks,
     coupons,
@@ -170,11 +171,19 @@ class EventProcessor:
         ledger: Ledger | None = None,
         *,
         announce: bool = True,
+        clock: Clock | None = None,
     ):
-        """``announce=False`` writes no webhook events (e.g. loading history)."""
+        """``announce=False`` writes no webhook events (e.g. loading history).
+
+        ``clock`` is the time of processing (default: the machine's, read at each event
+        or batch): an event dated later than it plus the program's
+        ``future_tolerance_minutes`` is refused (``event_in_future``,
+        :mod:`fidelite.processing.future`). Replaying history dated after today (tests, a
+        benchmark's synthetic years) gives a fixed clock rather than a wider tolerance."""
         self.db = db
         self.program = program
         self.announce = announce
+        self.clock: Clock = clock or _machine_time
         self.ledger = ledger or Ledger(db)
         self.evaluator = Evaluator(program)
         self.ledger.open_program(program.id, [c.id for c in program.currencies])
@@ -216,6 +225,9 @@ class EventProcessor:
         if self._recorded(conn, event.id):
             return Result(event.id, Outcome.duplicate)
         refused = unknown_event_type(self.program, event)
+        if refused is not None:
+            raise refused
+        refused = in_future(self.program, event, self.clock())
         if refused is not None:
             raise refused
         if event.type == REFUND:
@@ -1412,6 +1424,17 @@ def unknown_event_type(program: ProgramDefinition, event: Event) -> ProcessingEr
     )
 
 
+def in_future(program: ProgramDefinition, event: Event, now: datetime) -> ProcessingError | None:
+    """``event_in_future`` for an event dated after ``now`` (the time of processing)
+    plus the program's tolerance (:func:`~fidelite.processing.future.event_in_future`);
+    None otherwise. Checked where :func:`unknown_event_type` is, on both paths: before
+    anything is read for the member or written, after the duplicate check."""
+    found = event_in_future(program, event, now)
+    if found is None:
+        return None
+    return ProcessingError(EVENT_IN_FUTURE, found.message, detail=found.detail)
+
+
 def refusal_cause(
     rejection: RedemptionRejection,
     reward_id: str,
@@ -1448,6 +1471,12 @@ def refusal_cause(
             "cancelled redemptions not counted)"
         )
     return rejection.value
+
+
+def _machine_time() -> datetime:
+    """The default time of processing: :func:`~fidelite.processing.future.system_clock`,
+    looked up at each call (a test suite gives every processor one fixed clock there)."""
+    return system_clock()
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ elsewhere, and each problem points at the exact field that is wrong.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,6 +43,13 @@ class ProgramDefinition(ProgramModel):
     events: list[Identifier] = Field(
         default_factory=list,
         description="other event types the program records without a rule (no points)",
+    )
+    future_tolerance_minutes: int = Field(
+        default=5,
+        ge=0,
+        le=1440,
+        description="how far after the time of processing an event may be dated (a till's "
+        "clock a little ahead); an event dated later is refused (event_in_future)",
     )
 
     @field_validator("time_zone")
@@ -80,6 +88,16 @@ class ProgramDefinition(ProgramModel):
         on = (event_type for rule in self.rules for event_type in rule.on)
         declared = (*on, *self.pending.event_types, *self.events)
         return frozenset((PURCHASE, REFUND, *MEMBER_ACTIONS, *declared))
+
+    @property
+    def future_tolerance(self) -> timedelta:
+        """How far after the time of processing an event may be dated
+        (:mod:`fidelite.processing.future`). Five minutes by default: tills and web shops
+        stamp an event before sending it, so only a clock set ahead dates it after its
+        arrival, and a few minutes covers a clock that drifts without NTP, while a date
+        mistyped by a day, a month or a year is refused. At most a day: a wider window
+        would let such typos through."""
+        return timedelta(minutes=self.future_tolerance_minutes)
 
     @property
     def default_currency(self) -> str:
