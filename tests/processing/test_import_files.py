@@ -259,3 +259,22 @@ def test_cli_import_checks_the_rejects_path_before_importing(tmp_path: Path, whe
     assert error["message"].startswith(f"--rejects {rejects}: cannot write the rejects file")
     assert not (tmp_path / "missing").exists()
     assert not (tmp_path / "shop.db").exists()  # refused before the database is opened
+
+
+def test_import_warns_of_rows_dated_before_an_earlier_row_of_their_member(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """The rows are applied in file order, never re-sorted; the summary names how many
+    came before an earlier row of the same member, and the first of them."""
+    file = tmp_path / "events.csv"
+    file.write_text(HEADER + "o2,purchase,ord,2026-11-02T10:00:00+01:00,10\n"
+                    "x1,purchase,other,2026-05-01T10:00:00+02:00,1\n"
+                    "o1,purchase,ord,2026-05-04T10:00:00+02:00,10\n"
+                    "o3,purchase,ord,2026-11-02T10:00:00+01:00,2\n"
+                    "o9,purchase,ord,2026-05-04T11:00:00+02:00,10\n", "utf-8")  # fmt: skip
+    report = import_events(processor(pdb), file, chunk=2)
+    assert (report.processed, report.rejected) == (5, [])
+    assert report.summary()["out_of_order"] == {"rows": 2, "first_rows": [4, 6]}
+    in_order = tmp_path / "sorted.csv"
+    in_order.write_text(HEADER + f"s1,purchase,ann,{AT},1\ns2,purchase,ann,{AT},1\n", "utf-8")
+    assert "out_of_order" not in import_events(processor(pdb), in_order).summary()

@@ -63,7 +63,10 @@ def events(
     this run rejected rows (the summary's rejects_file is its path, or null). The
     summary also says
     how many refunds were applied and what they could not take back (points written
-    off, clawed back into debt, or already expired, per currency). A file that cannot be read (not
+    off, clawed back into debt, or already expired, per currency). Rows are applied in file
+    order: sort the file by time per member; the summary warns (out_of_order: how many
+    rows, the first row numbers) of rows dated before an earlier row of their member.
+    A file that cannot be read (not
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
     before anything is imported (exit status 1).
 
@@ -214,5 +217,10 @@ def _print_summary(
                        ("points_already_expired", "points already expired")):  # fmt: skip
         rows += [{"": f"{label} ({c})", "count": n} for c, n in summary.get(key, {}).items()]
     print_rows(rows, OutputFormat.table, title=f"Import of {file.name}")
+    late = summary.get("out_of_order")
+    if late:
+        console.print(f"Warning: {late['rows']} row(s) dated before an earlier row of the same "
+                      f"member (first: rows {', '.join(map(str, late['first_rows']))}) were "
+                      "applied in file order; sort the file by time per member")  # fmt: skip
     if rejects_path:
         console.print(f"Rejected rows written to {rejects_path}")

@@ -103,6 +103,7 @@ ID_COLUMNS = ("event_id", "member", "refund_of", "coupon", "store", "channel")
 MEMBER_REQUIRED = ("member",)
 MEMBER_OPTIONAL = ("joined_at", "birth_date", "segments", "attributes")
 MEMBER_COLUMNS: Columns = (MEMBER_REQUIRED, MEMBER_OPTIONAL)
+OUT_OF_ORDER_SHOWN = 10  # rows dated before an earlier row of their member, named in the summary
 FAILED = "processing_failed"  # the code of a row that failed with an unexpected exception
 ERASED = "member_erased"  # a row of an erased member's history, not recorded: not imported
 _I = TypeVar("_I")  # an item of a chunk (an event, a row)
@@ -165,6 +166,9 @@ class ImportReport:
     processed: int = 0
     duplicates: int = 0
     erased_duplicates: int = 0
+    out_of_order: list[int] = field(default_factory=list)
+    """Row numbers dated before an earlier row of the same member in the file (rows are
+    applied in file order, not re-sorted: such a file gives other joins and bonuses)."""
     rejected: list[RejectedRow] = field(default_factory=list)
     refunds: int = 0
     written_off: dict[str, int] = field(default_factory=dict)
@@ -175,7 +179,12 @@ class ImportReport:
         """Counts, rejections per code, refunds and their shortfall per currency;
         ``duplicates_erased`` (of the duplicates, rows of members erased since) only
         when there are some, so the summary of a run without them is as it always was."""
-        erased = {"duplicates_erased": self.erased_duplicates} if self.erased_duplicates else {}
+        erased: dict[str, Any] = {}
+        if self.erased_duplicates:
+            erased["duplicates_erased"] = self.erased_duplicates
+        if self.out_of_order:  # a warning: the rows were imported, in file order
+            shown = self.out_of_order[:OUT_OF_ORDER_SHOWN]
+            erased["out_of_order"] = {"rows": len(self.out_of_order), "first_rows": shown}
         return {
             "rows": self.rows,
             "processed": self.processed,
@@ -252,9 +261,10 @@ def import_events(
         return process_one(processor, conn, event)
 
     alone = _alone(processor.db, one)
+    latest: dict[str, datetime] = {}
     with bulk_collection():
         while part := list(islice(rows, chunk)):
-            numbered = _parse(report, part)
+            numbered = _parse(report, part, latest)
             events = [event for _, event in numbered]
             erased = _erased(processor, events)
             applied = _apply(processor, events, erased, batch, alone)
@@ -419,15 +429,26 @@ def _answers(db: Database) -> bool:
     return True
 
 
-def _parse(report: ImportReport, part: list[Row]) -> list[tuple[int, Event]]:
-    """The chunk's rows as events, numbered; bad rows are reported and left out."""
+def _parse(
+    report: ImportReport, part: list[Row], latest: dict[str, datetime] | None = None
+) -> list[tuple[int, Event]]:
+    """The chunk's rows as events, numbered; bad rows are reported and left out. A row
+    dated before an earlier row of its member (``latest``: each member's latest time so
+    far in the file) is noted in ``report.out_of_order``, and applied as it comes."""
     numbered: list[tuple[int, Event]] = []
     for row in part:
         report.rows += 1
         try:
             if row.problem:
                 raise ValueError(row.problem)
-            numbered.append((row.number, row_to_event(row.cells)))
+            event = row_to_event(row.cells)
+            numbered.append((row.number, event))
+            if latest is not None:
+                before = latest.get(event.member)
+                if before is not None and event.at < before:
+                    report.out_of_order.append(row.number)
+                else:
+                    latest[event.member] = event.at
         except Exception as exc:
             key = _key(row.cells, "event_id")
             message = str(exc) if isinstance(exc, ValueError) else Failed.of(exc).message
