@@ -12,6 +12,13 @@ in the file, a customer's purchases on one local day form one basket.
   with both / baskets with A x 100 (and B->A); lift = support(A and B) / (support(A) x
   support(B)) with supports as fractions (1 = independent, above 1 = bought together
   more than chance).
+
+Both are computed without a distinct count per customer or per basket, the costly part
+on large files (every order its own group): a customer or basket holds two distinct
+values exactly when its smallest and largest differ, so one grouping with ``min`` and
+``max`` answers "more than one" (nulls are ignored by both, as by a distinct count).
+Only baskets with two or more products are then read again, item by item, for the
+pairs; a basket of one product counts towards that product's baskets by its ``min``.
 """
 
 from __future__ import annotations
@@ -36,11 +43,14 @@ def multi_product(ds: Dataset, by: Level = "product") -> MetricResult:
     col = _column(ds, by)
     t = ds.transactions
     p = t.filter(~t.is_refund)
-    per = p.group_by("customer_id").aggregate(orders=p.order_id.nunique(), items=p[col].nunique())
+    per = p.group_by("customer_id").aggregate(
+        repeat=p.order_id.min() < p.order_id.max(),  # two or more orders
+        several=p[col].min() < p[col].max(),  # two or more distinct products
+    )
     agg = per.aggregate(
         customers=per.count(),
-        repeat=(per.orders >= 2).sum(),
-        multi=((per.orders >= 2) & (per["items"] >= 2)).sum(),
+        repeat=per.repeat.cast("int64").sum(),
+        multi=(per.repeat & per.several).cast("int64").sum(),
     )
     r = ds.execute(agg).to_pylist()[0]
     repeat, multi = int(r["repeat"] or 0), int(r["multi"] or 0)
@@ -64,10 +74,24 @@ def basket_affinity(
     # A basket is one customer's order (order ids are per customer, as in every metric),
     # or without order ids one customer's local day.
     within = p.order_id if has_orders else p.day.cast("string")
-    items = p.select(customer=p.customer_id, basket=within, item=p[col]).distinct()
-    baskets = items.select("customer", "basket").distinct()
-    total = int(ds.execute(baskets.aggregate(n=baskets.count())).to_pylist()[0]["n"] or 0)
-    single = items.group_by("item").aggregate(n=items.count())
+    keyed = p.select(customer=p.customer_id, basket=within, item=p[col])
+    baskets = keyed.group_by(["customer", "basket"]).aggregate(
+        lo=keyed.item.min(), hi=keyed.item.max()
+    )
+    counts = baskets.aggregate(n=baskets.count(), mixed=(baskets.lo < baskets.hi).sum())
+    count_row = ds.execute(counts).to_pylist()[0]
+    total, mixed = int(count_row["n"] or 0), int(count_row["mixed"] or 0)
+    if mixed == 0:  # no basket holds two products: no pair (and no second pass)
+        return _affinity_result(ds, by, min_support, top, total, has_orders, [])
+    several = baskets.filter(baskets.lo < baskets.hi).select("customer", "basket")
+    items = keyed.semi_join(several, ["customer", "basket"]).distinct()
+    alone = baskets.filter(baskets.lo == baskets.hi)
+    per_item = (
+        items.group_by("item")
+        .aggregate(n=items.count())
+        .union(alone.group_by(item=alone.lo).aggregate(n=alone.count()))
+    )
+    single = per_item.group_by("item").aggregate(n=per_item.n.sum())
     a, b = items.view(), items.view()
     same = (a.customer == b.customer) & (a.basket == b.basket) & (a.item < b.item)
     pairs = a.join(b, same).select(left=a.item, right=b.item)
@@ -82,6 +106,18 @@ def basket_affinity(
         .limit(top)
     )
     rows = [_pair(r, total) for r in ds.execute(expr).to_pylist()]
+    return _affinity_result(ds, by, min_support, top, total, has_orders, rows)
+
+
+def _affinity_result(
+    ds: Dataset,
+    by: Level,
+    min_support: float,
+    top: int,
+    total: int,
+    has_orders: bool,
+    rows: list[dict[str, Any]],
+) -> MetricResult:
     rows.sort(key=lambda r: (-r["baskets_with_both"], -r["lift"], r["a"], r["b"]))
     basket_rule = "customer and order_id" if has_orders else "customer and local day"
     definition = (
