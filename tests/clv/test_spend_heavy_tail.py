@@ -281,7 +281,14 @@ def test_report_shows_the_reason_instead_of_the_clv_chart(heavy: Path, tmp_path:
     assert data["probability_alive"]["customers"] == 10  # P(alive) is still shown
     html = (out / "report.html").read_text()
     assert "q = 0.3901 &lt;= 1" in html
-    assert "Probability that a customer is still active" in html
+    # BG/NBD's fit of these twelve customers is degenerate (r and alpha grow together): the
+    # Hessian at its flat optimum is positive definite on some machines and not on others.
+    # Either way the spend model's reason is given; the P(alive) chart needs the other.
+    if _strict_json((out / "report.json").read_text())["clv_models"]["purchase_model"]["converged"]:
+        assert "Probability that a customer is still active" in html
+    else:
+        assert "the purchase model did not converge" in html
+        assert "Probability that a customer is still active" not in html
 
 
 def test_validate_and_health_do_not_use_the_spend_model(heavy: Path) -> None:

@@ -177,19 +177,20 @@ def section(data: dict[str, Any], make: Section) -> str:
     fitted or did not converge (a chart from such a fit would mislead)."""
     if "error" in data:
         return _not_shown("Customer lifetime value", data["error"], make)
+    reasons = []  # every one that applies: fixing one alone would not bring the chart
+    if not data["purchase_model"]["converged"]:
+        reasons.append(_unconverged("purchase", data["purchase_model"]))
+    if not data["spend_model"]["converged"]:
+        reasons.append(_unconverged("spend", data["spend_model"]))
+    elif "error" in data["clv"]:
+        reasons.append(data["clv"]["error"])
+    if not reasons:
+        return _clv_chart(data, make) + _alive_chart(data, make)
     if not data["purchase_model"]["converged"]:
         # P(alive) and expected purchases both come from the purchase model.
-        reason = _unconverged("purchase", data["purchase_model"])
-        return _not_shown("Customer lifetime value", reason, make)
-    if not data["spend_model"]["converged"]:
-        reason = _unconverged("spend", data["spend_model"])
-    elif "error" in data["clv"]:
-        reason = data["clv"]["error"]
-    else:
-        return _clv_chart(data, make) + _alive_chart(data, make)
-    return _not_shown("Customer lifetime value (next 12 months)", reason, make) + _alive_chart(
-        data, make
-    )
+        return _not_shown("Customer lifetime value", "; and ".join(reasons), make)
+    title = "Customer lifetime value (next 12 months)"
+    return _not_shown(title, "; and ".join(reasons), make) + _alive_chart(data, make)
 
 
 def _unconverged(role: str, fit: dict[str, Any]) -> str:
