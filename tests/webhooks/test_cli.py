@@ -116,7 +116,7 @@ def test_member_export_and_erase(dbfile: Path, tmp_path: Path) -> None:
                                  "--db", f"sqlite:///{dbfile}"])  # fmt: skip
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert (document["member"]["ref"], document["balances"][0]["balance"]) == ("CARD-9", 15)
+    assert (document["member"]["ref"], document["balances"][0]["account_balance"]) == ("CARD-9", 15)
     erased = cli(dbfile, "member", "erase", "CARD-9", "--program", "shop", "--yes")
     assert (erased["tombstone"], erased["replayed"]) == (
         f"erased-{document['member']['id']}",
