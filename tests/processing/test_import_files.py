@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -278,3 +279,20 @@ def test_import_warns_of_rows_dated_before_an_earlier_row_of_their_member(
     in_order = tmp_path / "sorted.csv"
     in_order.write_text(HEADER + f"s1,purchase,ann,{AT},1\ns2,purchase,ann,{AT},1\n", "utf-8")
     assert "out_of_order" not in import_events(processor(pdb), in_order).summary()
+
+
+def test_a_refused_row_is_no_members_latest_time_for_the_order_warning(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """A row dated years ahead by mistake is refused (event_in_future); the sorted rows
+    after it are not reported as dated before it."""
+    file = tmp_path / "events.csv"
+    file.write_text(HEADER + "t1,purchase,ann,2026-11-01T10:00:00+01:00,10\n"
+                    "t2,purchase,ann,2030-11-02T10:00:00+01:00,10\n"
+                    "t3,purchase,ann,2026-11-03T10:00:00+01:00,10\n"
+                    "t4,purchase,ann,2026-11-04T10:00:00+01:00,10\n", "utf-8")  # fmt: skip
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    report = import_events(EventProcessor(pdb, parse_program(PROGRAM), clock=lambda: now), file)
+    assert report.processed == 3
+    assert [(r.row, r.code) for r in report.rejected] == [(3, "event_in_future")]
+    assert "out_of_order" not in report.summary()

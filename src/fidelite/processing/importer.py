@@ -264,13 +264,15 @@ def import_events(
     latest: dict[str, datetime] = {}
     with bulk_collection():
         while part := list(islice(rows, chunk)):
-            numbered = _parse(report, part, latest)
+            numbered = _parse(report, part)
             events = [event for _, event in numbered]
             erased = _erased(processor, events)
             applied = _apply(processor, events, erased, batch, alone)
             answers = _settle(processor, events, applied, erased)
             for (number, event), answer in zip(numbered, answers, strict=True):
                 _count(report, number, event, answer)
+                if not isinstance(answer, Failed | ProcessingError | Rejected):
+                    _note_order(report, latest, number, event)
             if progress:
                 for row in part:
                     progress(row.number)
@@ -429,12 +431,8 @@ def _answers(db: Database) -> bool:
     return True
 
 
-def _parse(
-    report: ImportReport, part: list[Row], latest: dict[str, datetime] | None = None
-) -> list[tuple[int, Event]]:
-    """The chunk's rows as events, numbered; bad rows are reported and left out. A row
-    dated before an earlier row of its member (``latest``: each member's latest time so
-    far in the file) is noted in ``report.out_of_order``, and applied as it comes."""
+def _parse(report: ImportReport, part: list[Row]) -> list[tuple[int, Event]]:
+    """The chunk's rows as events, numbered; bad rows are reported and left out."""
     numbered: list[tuple[int, Event]] = []
     for row in part:
         report.rows += 1
@@ -443,17 +441,26 @@ def _parse(
                 raise ValueError(row.problem)
             event = row_to_event(row.cells)
             numbered.append((row.number, event))
-            if latest is not None:
-                before = latest.get(event.member)
-                if before is not None and event.at < before:
-                    report.out_of_order.append(row.number)
-                else:
-                    latest[event.member] = event.at
         except Exception as exc:
             key = _key(row.cells, "event_id")
             message = str(exc) if isinstance(exc, ValueError) else Failed.of(exc).message
             report.rejected.append(RejectedRow(row.number, key, "invalid_row", message))
     return numbered
+
+
+def _note_order(
+    report: ImportReport, latest: dict[str, datetime], number: int, event: Event
+) -> None:
+    """Note row ``number`` in ``report.out_of_order`` if it is dated before an earlier
+    row of its member (``latest``: each member's latest time so far in the file); it is
+    applied as it comes. Only rows the import took (applied, or recorded before) are
+    called here: a refused row, e.g. a mistyped date years ahead, is no member's latest
+    time, or the correctly sorted rows after it would all be reported."""
+    before = latest.get(event.member)
+    if before is not None and event.at < before:
+        report.out_of_order.append(number)
+    else:
+        latest[event.member] = event.at
 
 
 def _count(report: ImportReport, number: int, event: Event, answer: _Answered) -> None:
