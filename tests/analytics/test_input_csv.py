@@ -326,6 +326,18 @@ def test_an_unambiguous_decimal_point_is_read_as_before(write_csv: Callable[...,
     assert _rows(long) == [("a", 1234.5, None)]
     comma = write_csv("customer_id,timestamp,amount\na,2024-01-01,1.500", "comma.csv")
     assert _rows(comma) == [("a", 1.5, None)]
+    # 0.250 cannot be a thousands grouping (no number is written 0.250 for 250): a
+    # column of weights or of three-decimal currencies below 1 is read, and clears
+    # the 1.500 beside it as it would 12.5
+    zero = write_csv(
+        "customer_id;timestamp;amount\na;2024-01-01;0.250\nb;2024-01-02;1.500", "z.csv"
+    )
+    assert _rows(zero) == [("a", 0.25, None), ("b", 1.5, None)]
+    quantities = write_csv(
+        "customer_id;timestamp;amount;quantity\na;2024-01-01;12,5;0.250\nb;2024-01-02;3,5;0.750",
+        "q.csv",
+    )
+    assert _rows(quantities) == [("a", 12.5, 0.25), ("b", 3.5, 0.75)]
 
 
 @pytest.mark.parametrize("value", ["1.500,00", "1 500,50", "1.234.567"])

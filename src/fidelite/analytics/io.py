@@ -1206,8 +1206,9 @@ def _single_precision(col: str) -> str:
 
 
 _COMMA_NUMBER = "'[+-]?[0-9]*,[0-9]+'"
-# A number whose dot may be a thousands separator: 1 to 3 digits, a dot, 3 digits.
-_DOT_THOUSANDS = "'[+-]?[0-9]{1,3}[.][0-9]{3}'"
+# A number whose dot may be a thousands separator: 1 to 3 digits (not a lone 0: 0.250
+# is no grouping), a dot, 3 digits.
+_DOT_THOUSANDS = "'[+-]?[1-9][0-9]{0,2}[.][0-9]{3}'"
 # Digits grouped by thousands (dot, space or apostrophe), with a decimal comma or not:
 # what a European spreadsheet writes for 1500 (1.500,00), which fidelite never reads.
 _GROUPED_NUMBER = "'[+-]?[0-9]{1,3}([. ''][0-9]{3})+(,[0-9]*)?'"
