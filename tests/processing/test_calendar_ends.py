@@ -59,7 +59,7 @@ def _utc(value: datetime | str | None) -> datetime | None:
 def test_purchases_in_the_calendars_last_days_earn_points_that_never_expire(
     pdb: Database, tmp_path: Path, batch: bool
 ) -> None:
-    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    processor = EventProcessor(pdb, parse_program(PROGRAM), clock=lambda: LAST)
     events = write(tmp_path / "events.csv", ["event_id", "type", "member", "at", "amount"], [
         ["p1", "purchase", "ann", "0001-01-01T00:00:00+00:00", "10"],
         ["p2", "purchase", "ann", "9999-12-20T10:00:00+00:00", "20"],
@@ -79,7 +79,7 @@ def test_purchases_in_the_calendars_last_days_earn_points_that_never_expire(
 
 
 def test_a_join_time_outside_the_calendar_is_a_rejected_row(pdb: Database, tmp_path: Path) -> None:
-    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    processor = EventProcessor(pdb, parse_program(PROGRAM), clock=lambda: LAST)
     members = write(tmp_path / "members.csv", ["member", "joined_at"], [
         ["ann", "9999-12-31T23:59:59-05:00"],
         ["bob", "0001-01-01T00:00:00+05:00"],

@@ -244,8 +244,9 @@ def test_events_dated_at_the_calendars_ends_move_tiers_without_failing(
     pdb: Database, one_at_a_time: bool
 ) -> None:
     # A window starting before year 1 has no start; a re-qualification after 9999
-    # cannot be dated (none is set). The API must answer such events, not fail them.
-    p = EventProcessor(pdb, parse_program(PROGRAM))
+    # cannot be dated (none is set). The API must answer such events, not fail them
+    # (processed at the calendar's end, so that none of them is in the future).
+    p = EventProcessor(pdb, parse_program(PROGRAM), clock=lambda: datetime.max.replace(tzinfo=UTC))
     first = Event(id="p1", type="purchase", member="ann", amount=Decimal(120),
                   at=datetime(1, 1, 1, 12, tzinfo=UTC))  # fmt: skip
     last = Event(id="p2", type="purchase", member="bob", amount=Decimal(600),

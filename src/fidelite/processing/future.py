@@ -49,8 +49,9 @@ def event_in_future(program: ProgramDefinition, event: Event, now: datetime) -> 
     """:data:`EVENT_IN_FUTURE` for ``event`` if it is dated after ``now`` plus the
     program's tolerance, naming its date, the time of processing and the tolerance;
     None otherwise (an event at exactly the limit is accepted)."""
-    latest = now + program.future_tolerance
-    if event.at <= latest:
+    # A difference, not now + tolerance: that sum overflows for a clock in 9999 (a
+    # replay of history up to the calendar's end), a difference of two dates never does.
+    if event.at - now <= program.future_tolerance:
         return None
     minutes = program.future_tolerance_minutes
     at, processed = _utc(event.at), _utc(now)
