@@ -232,10 +232,27 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def expire(self) -> None:
+        """Per member, the job first releases the holds that ended (as the release job
+        would), then expires the available lots past their date; when that leaves nothing
+        to expire, the member's transaction, releases included, rolls back."""
         report = self.ledger.expire("shop", self.now)
         expected = 0
-        for lot_id, lot in self.model.lots.items():
-            if lot.state == "available" and lot.expires_at and lot.expires_at <= self.now:
+        for member in MEMBERS:
+            before = copy.deepcopy(self.model)
+            self.model.release_ended(member, self.now)
+            due = [
+                lot_id
+                for lot_id, lot in self.model.lots.items()
+                if lot.member == member
+                and lot.state == "available"
+                and lot.expires_at
+                and lot.expires_at <= self.now
+            ]
+            if not sum(self.model.lots[lot_id].remaining for lot_id in due):
+                self.model = before
+                continue
+            for lot_id in due:
+                lot = self.model.lots[lot_id]
                 expected += lot.remaining
                 lot.expired += lot.remaining
                 self.model.draw([lot_id], lot.remaining, "expired")
