@@ -250,3 +250,37 @@ def test_program_commands_help_shows_examples(command: str) -> None:
     result = runner.invoke(app, ["program", command, "--help"])
     assert result.exit_code == 0
     assert f"Example: fidelite program {command}" in result.stdout
+
+
+def test_simulate_gives_pending_end_and_expiry_on_the_programs_clock(tmp_path: Path) -> None:
+    """An event written in New York time: its pending end used to keep the event's
+    offset (-05:00) while the expiry was in the program's zone (Paris), so the two
+    dates of one row read on two clocks. Both are now Paris time, same instants."""
+    program = tmp_path / "program.yaml"
+    runner.invoke(app, ["program", "init", str(program)])
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "id": "e1",
+                "type": "purchase",
+                "member": "m1",
+                "at": "2026-03-10T23:30:00-05:00",
+                "amount": "42.50",
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["program", "simulate", str(program), str(event), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    assert decision["at"] == "2026-03-10T23:30:00-05:00"  # the event as given
+    (earning,) = decision["earnings"]
+    # 14 days' return window: 2026-03-24 23:30 in New York is 03-25 05:30 in Paris
+    # (before Paris's change to summer time on 03-29, +01:00)
+    assert earning["pending_until"] == "2026-03-25T05:30:00+01:00"
+    assert earning["expires_at"] == "2027-04-01T00:00:00+02:00"
+    table = runner.invoke(app, ["program", "simulate", str(program), str(event)])
+    assert table.exit_code == 0, table.output
+    assert "2026-03-25T05:30:00+01:00" in table.stdout
+    assert "-05:00" not in table.stdout.split("Earned")[1]

@@ -6,6 +6,7 @@ import json
 import re
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -141,7 +142,8 @@ def simulate(
     event of a type the program does not handle is refused as the API would refuse it.
     The event's time is the only time of the dry run (no clock is read): an event dated
     in the future is simulated, which the API and the import refuse (event_in_future),
-    so a campaign of next year can be tried today.
+    so a campaign of next year can be tried today. The pending end and the expiry of
+    what is earned are given in the program's time zone.
 
     Example: fidelite program simulate program.yaml event.json --member member.json
 
@@ -165,10 +167,11 @@ def simulate(
     if problems:
         fail(f"{member_file}: " + "; ".join(problems), code="invalid_member", fmt=fmt)
     decision = Evaluator(program).evaluate(event, member, coupon_status=coupon_status)
+    shown = decision.as_dict(program.zone)  # pending end and expiry on the program's clock
     if fmt is OutputFormat.json:
-        print_json(decision.as_dict())
+        print_json(shown)
         return
-    _print_decision(decision)
+    _print_decision(decision, shown["earnings"])
 
 
 _PERIOD_KEYS = {
@@ -258,7 +261,7 @@ def _read_member(path: Path | None, ref: str, fmt: OutputFormat) -> MemberState:
         fail(_errors(path, exc), code="invalid_member", fmt=fmt)
 
 
-def _print_decision(decision: Decision) -> None:
+def _print_decision(decision: Decision, earned: list[dict[str, Any]]) -> None:
     rows = [
         {
             "rule": t.rule,
@@ -271,13 +274,7 @@ def _print_decision(decision: Decision) -> None:
     ]
     print_rows(rows, OutputFormat.table, title=f"Trace of event {decision.event_id}")
     earned = [
-        {
-            "currency": e.currency,
-            "points": e.points,
-            "pending_until": e.pending_until,
-            "expires_at": e.expires_at,
-        }
-        for e in decision.earnings
+        {k: e[k] for k in ("currency", "points", "pending_until", "expires_at")} for e in earned
     ]
     print_rows(
         earned,

@@ -8,7 +8,7 @@ keeps the trace with the posting, so any balance can be explained rule by rule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -100,8 +100,20 @@ class Decision:
         """Total points earned in ``currency``."""
         return sum(e.points for e in self.earnings if e.currency == currency)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (simulate output, stored trace)."""
+    def as_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
+        """JSON-ready form (simulate output, stored trace).
+
+        With ``zone`` (the program's time zone), an earning's ``expires_at`` and
+        ``pending_until`` are written in it, so both read on the same clock (the pending
+        end otherwise keeps the event's offset, the expiry the program's); the instants
+        are the same either way. ``at`` stays as the event gave it.
+        """
+
+        def moment(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            return (value.astimezone(zone) if zone is not None else value).isoformat()
+
         return {
             "event_id": self.event_id,
             "member": self.member,
@@ -110,8 +122,8 @@ class Decision:
                 {
                     "currency": e.currency,
                     "points": e.points,
-                    "expires_at": e.expires_at.isoformat() if e.expires_at else None,
-                    "pending_until": e.pending_until.isoformat() if e.pending_until else None,
+                    "expires_at": moment(e.expires_at),
+                    "pending_until": moment(e.pending_until),
                 }
                 for e in self.earnings
             ],
