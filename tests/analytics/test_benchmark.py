@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fidelite.analytics.benchmark import compare
+from fidelite.analytics.benchmark import compare, compare_previous
 from fidelite.analytics.errors import InputError
 from tests.cli.support import fidelite
 
@@ -134,3 +134,55 @@ def test_compare_summary_value_that_is_not_a_number() -> None:
         "x.json, column 'note': 'undefined' in the summary is not a number (numeric columns "
         "in the rows: none; numeric fields in the summary: none)"
     )
+
+
+def test_compare_previous_compares_each_period_with_the_one_before() -> None:
+    out = compare_previous(RESULT, "retention_rate")
+    assert [
+        (r["benchmark_period"], r["benchmark"], r["difference"], r["relative_difference"],
+         r["versus"])
+        for r in out["rows"]
+    ] == [
+        (None, None, None, None, None),  # the first period has no previous one
+        ("2024-02", 90.0, -9.5, -10.5556, "below"),
+        ("2024-03", 80.5, None, None, None),  # undefined this period
+        ("2024-04", None, None, None, None),  # undefined the period before
+    ]  # fmt: skip
+    assert out["parameters"]["benchmark"] == {
+        "column": "retention_rate",
+        "reference": "previous period",
+        "compared_in": "rows",
+    }
+    assert "previous period" in out["definition"]
+    assert RESULT["rows"][1] == {"period": "2024-03", "retention_rate": 80.5}  # not changed
+
+
+def test_compare_previous_keeps_each_segment_apart() -> None:
+    result = {
+        "metric": "repeat-rate",
+        "parameters": {},
+        "rows": [
+            {"segment": "store", "period": "2024-01", "repeat_purchase_rate": 10.0},
+            {"segment": "store", "period": "2024-02", "repeat_purchase_rate": 12.0},
+            {"segment": "web", "period": "2024-01", "repeat_purchase_rate": 30.0},
+            {"segment": "web", "period": "2024-02", "repeat_purchase_rate": 24.0},
+        ],
+    }
+    out = compare_previous(result, "repeat_purchase_rate")
+    assert [(r["benchmark_period"], r["difference"], r["relative_difference"])
+            for r in out["rows"]] == [
+        (None, None, None), ("2024-01", 2.0, 20.0), (None, None, None), ("2024-01", -6.0, -20.0)
+    ]  # fmt: skip
+
+
+def test_compare_previous_needs_periods_and_the_column() -> None:
+    whole = {"metric": "repeat-rate", "parameters": {}, "rows": [{"repeat_purchase_rate": 1.0}]}
+    with pytest.raises(InputError, match="run the metric with --period") as exc:
+        compare_previous(whole, "repeat_purchase_rate", source="r.json")
+    assert (exc.value.file, exc.value.column) == ("r.json", "period")
+    with pytest.raises(InputError, match=r"no column 'retention'.*retention_rate"):
+        compare_previous(RESULT, "retention")
+    text = {**RESULT, "rows": [{"period": "2024-02", "retention_rate": "90"}]}
+    with pytest.raises(InputError, match="'90' in row 1 is not a number") as bad:
+        compare_previous(text, "retention_rate")
+    assert bad.value.column == "retention_rate"

@@ -11,6 +11,12 @@ value (an undefined rate) gets nulls. The result keeps the metric's definition a
 parameters and records the comparison in ``parameters.benchmark`` (``compared_in``:
 ``rows`` or ``summary``).
 
+:func:`compare_previous` compares each period with the one before it instead (the
+"previous period" reference): the rows must have a ``period`` column, in order; a row's
+reference is the row before it in the same segment (rows split by ``segment`` when the
+metric was run per segment), so the first period of each has none (nulls), and
+``benchmark_period`` names the period compared with.
+
 Errors name the input (the file, or ``<stdin>``) and the column, and list the numeric
 row columns and summary fields there are to choose from.
 """
@@ -66,6 +72,52 @@ def compare(
     return out
 
 
+def compare_previous(
+    result: dict[str, Any], column: str, *, source: str = "<metric result>"
+) -> dict[str, Any]:
+    """A copy of a per-period metric result where each row's ``column`` is compared with
+    the previous period's (the row before it in the same segment). The first period of
+    a segment, and a row whose previous value is null, get null differences."""
+    rows = result.get("rows")
+    if not isinstance(rows, list) or "metric" not in result:
+        raise InputError("not a metric result (expected metric and rows)", file=source)
+    dict_rows = [r for r in rows if isinstance(r, dict)]
+    choices = _choices(rows, result.get("summary") or {})
+    if not dict_rows or not all("period" in r for r in dict_rows):
+        raise InputError(
+            "--previous compares each period with the one before it: the rows need a "
+            "'period' column (run the metric with --period)",
+            file=source,
+            column="period",
+        )
+    if not any(column in r for r in dict_rows):
+        raise InputError(f"no column '{column}' in the rows ({choices})", file=source,
+                         column=column)  # fmt: skip
+    out = copy.deepcopy(result)
+    last: dict[Any, tuple[str, float | None]] = {}  # segment -> (period, value)
+    for index, row in enumerate(out["rows"], start=1):
+        value = _number(row.get(column), source, column, index, choices)
+        segment = row.get("segment")
+        before = last.get(segment)
+        last[segment] = (str(row["period"]), value)
+        if before is None or before[1] is None:
+            row.update(_compare(None, None))
+        else:
+            row.update(_compare(value, before[1]))
+        row["benchmark_period"] = None if before is None else before[0]
+    out["parameters"] = {
+        **out.get("parameters", {}),
+        "benchmark": {"column": column, "reference": "previous period", "compared_in": "rows"},
+    }
+    out["definition"] = (
+        f"{out.get('definition', '')} Benchmark: {column} against the previous period's "
+        "(benchmark_period; within each segment); difference = value - previous value "
+        "(percentage points for rates); relative_difference = difference / previous value "
+        "x 100; the first period has no previous one (nulls)."
+    ).strip()
+    return out
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -100,8 +152,8 @@ def _number(value: Any, source: str, column: str, row: int | None, choices: str)
                      file=source, column=column)  # fmt: skip
 
 
-def _compare(value: float | None, reference: float) -> dict[str, Any]:
-    if value is None:
+def _compare(value: float | None, reference: float | None) -> dict[str, Any]:
+    if value is None or reference is None:
         return {
             "benchmark": reference,
             "difference": None,
