@@ -142,6 +142,11 @@ class LoadOptions:
     instead of growing, so a report on 10M rows stays near 1.3 GB of peak memory.
     ``source_name`` names an in-memory source (an Arrow table read from a program
     database) in errors and in every output's ``input``.
+
+    ``segment_column`` (a column of the file) or ``segments_file`` (a CSV or Parquet
+    file of ``customer_id, segment``) gives each customer one segment, stored in an
+    extra ``segment`` column (:mod:`fidelite.analytics.segments`); at most one of
+    them. Without either the table has no such column and costs nothing more.
     """
 
     columns: ColumnMapping = field(default_factory=ColumnMapping)
@@ -151,6 +156,8 @@ class LoadOptions:
     materialize: bool = True
     memory_limit: str = field(default_factory=lambda: os.environ.get(MEMORY_ENV) or "1GB")
     source_name: str | None = None
+    segment_column: str | None = None
+    segments_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,7 @@ class LoadedTransactions:
     date_format: str
     present: frozenset[str]
     date_warning: str | None = None
+    segmentation: Segmentation | None = None
 
     def describe(self) -> dict[str, Any]:
         """Input facts stated in every metric output (``date_warning`` only when the
@@ -178,6 +186,8 @@ class LoadedTransactions:
         }
         if self.date_warning:
             facts["date_warning"] = self.date_warning
+        if self.segmentation is not None:
+            facts["segment_by"] = self.segmentation.by
         return facts
 
 
@@ -206,21 +216,64 @@ def load_transactions(
     kind = _register_raw(con, source, opts, name)
     raw_types = _raw_types(con)
     mapping = _resolve_columns(raw_types, opts.columns, name)
+    if opts.segment_column is not None and opts.segments_file is not None:
+        raise ValueError("segment by a column or by a segments file, not both")
+    if opts.segment_column is not None:
+        mapping[SEGMENT_VALUE] = _segment_column(raw_types, opts.segment_column, name)
     checker = _Checker(con, source, name, kind, mapping, delimiter=opts.delimiter)
     total = checker.count_rows()
     ts_expr, fmt = _timestamp_expression(con, checker, raw_types[mapping["timestamp"]], opts)
     select = _normalised_select(checker, raw_types, ts_expr, lazy=not opts.materialize)
+    segmented = opts.segment_column is not None or opts.segments_file is not None
+    base = f"{table}_unsegmented" if segmented else table
+    kind_of = "TABLE" if opts.materialize else "VIEW"
     if opts.materialize:
         # Through the checker: this is the first read of the columns no check reads
         # (category, product, channel, coupon), where DuckDB may meet a bad byte.
-        checker.scan(f"CREATE OR REPLACE TABLE {table} AS {select}")
+        checker.scan(f"CREATE OR REPLACE TABLE {base} AS {select}")
         con.execute("DROP VIEW IF EXISTS raw")
     else:
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS {select}")
+        con.execute(f"CREATE OR REPLACE VIEW {base} AS {select}")
+    segmentation = None
+    if segmented:
+        from fidelite.analytics import segments  # only when asked
+
+        segmentation = segments.segment(con, base, table, kind_of, opts, name)
     present = frozenset(k for k in OPTIONAL if k in mapping)
     return LoadedTransactions(
-        con, table, name, total, opts.timezone, fmt, present, checker.date_warning
+        con, table, name, total, opts.timezone, fmt, present, checker.date_warning, segmentation
     )
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """How the customers of a loaded table were given their segment.
+
+    ``by`` is the column or the segments file (as the outputs name it); ``rule`` says
+    in words how a customer's segment is decided; ``values`` are the segments present
+    in the table, sorted, ``(none)`` last; ``assignments`` is the DuckDB table of
+    ``customer_id, segment`` (a customer not in it is in ``(none)``).
+    """
+
+    by: str
+    rule: str
+    values: tuple[str, ...]
+    assignments: str
+
+
+SEGMENT_VALUE = "segment_value"  # the normalised table's raw segment value, while loading
+
+
+def _segment_column(types: dict[str, str], column: str, name: str) -> str:
+    """The file's column ``column`` (named as written, as the other columns are)."""
+    if column not in types:
+        found = ", ".join(types) or "none"
+        raise InputError(
+            f"no column '{column}' to segment by (columns found: {found})",
+            file=name,
+            column=column,
+        )
+    return column
 
 
 def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
@@ -1112,6 +1165,9 @@ def _normalised_select(
         expr = f"NULLIF(trim(CAST({checker.col(name)} AS VARCHAR)), '')" if name in m else "NULL"
         parts.append(f"CAST({expr} AS VARCHAR) AS {name}")
     parts.append(f"{quantity} AS quantity")
+    if SEGMENT_VALUE in m:
+        value = f"NULLIF(trim(CAST({checker.col(SEGMENT_VALUE)} AS VARCHAR)), '')"
+        parts.append(f"{value} AS {SEGMENT_VALUE}")
     return "SELECT " + ", ".join(parts) + " FROM raw"
 
 

@@ -146,6 +146,41 @@ DELIMITER = typer.Option(
 )
 
 
+def _one_segmentation(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """``--segment-col`` and ``--segments`` exclude each other: whichever click reads
+    second sees the first in ``ctx.params``."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        option_error(ctx, param, "name a column of the transactions file")
+    other = "segments" if param.name == "segment_col" else "segment_col"
+    if ctx.params.get(other) is not None:
+        option_error(
+            ctx,
+            param,
+            "give either --segment-col (a column of the transactions) or --segments "
+            "(a file of customer_id,segment), not both",
+        )
+    return value
+
+
+SEGMENT_COL = typer.Option(
+    None,
+    "--segment-col",
+    callback=_one_segmentation,
+    help="Compute the metric per segment: a customer's segment is this column's value on "
+    "their first purchase (refunds do not count; customers without one: (none)). "
+    "E.g. --segment-col channel.",
+)
+SEGMENTS = typer.Option(
+    None,
+    "--segments",
+    callback=_one_segmentation,
+    help="Compute the metric per segment, from a CSV or Parquet file of customer_id,segment "
+    "(e.g. the output of `fidelite metrics rfm --format csv`); unlisted customers: (none).",
+)
+
+
 def _column(flag: str, default: str, what: str) -> Any:
     optional = what.endswith(" (optional)")
     name = what.removesuffix(" (optional)")
@@ -236,6 +271,26 @@ transaction_options = _inject(
 )
 """Add the transactions-file options (time zone, date format, delimiter, every column
 mapping) to a command, which receives them as one ``load: LoadOptions``."""
+
+segmented_transaction_options = _inject(
+    "load",
+    [
+        ("timezone", str, TIMEZONE),
+        ("date_format", str | None, DATE_FORMAT),
+        ("delimiter", str | None, DELIMITER),
+        *((name, str, opt) for name, _, opt in _TRANSACTION_COLUMNS),
+        ("segment_col", str | None, SEGMENT_COL),
+        ("segments", Path | None, SEGMENTS),
+    ],
+    lambda v: replace(
+        _load_options(v), segment_column=v["segment_col"], segments_file=v["segments"]
+    ),
+)
+"""The transactions-file options and the two ways to segment the customers
+(``--segment-col``, ``--segments``), for the commands that compute their metric once
+per segment (:mod:`fidelite.analytics.segments`). A command whose output cannot be
+split by segment (the program KPIs, the predictive CLV models) takes
+:func:`transaction_options` and so never offers them."""
 
 survey_options = _inject(
     "survey_columns",

@@ -40,6 +40,7 @@ from fidelite.cli.inputs import (
     one_of,
     option_error,
     program_database,
+    segmented_transaction_options,
     subscription_options,
     survey_options,
     transaction_options,
@@ -61,7 +62,10 @@ PERIODS: dict[str, Period] = {
 
 app = typer.Typer(
     help="Loyalty metrics from a transactions file (CSV or Parquet) or a program database.\n\n"
-    "Example: fidelite metrics retention --input tx.csv --period month --format json",
+    "Per segment (--segment-col COLUMN or --segments FILE), a metric is computed once for "
+    "each segment of customers, its rows starting with the segment.\n\n"
+    "Example: fidelite metrics retention --input tx.csv --period month --format json\n\n"
+    "Example: fidelite metrics retention --input tx.csv --segment-col channel",
     no_args_is_help=True,
 )
 
@@ -122,8 +126,11 @@ def _run(
             data, named = transactions_input(source, options)
             ds = open_dataset(data, engine=_engine(engine), options=named)
         warn_dates(fmt, ds.loaded.date_warning)
-        with _progress(fmt, "Computing"):
-            result = compute(ds)
+        if ds.loaded.segmentation is None:
+            with _progress(fmt, "Computing"):
+                result = compute(ds)
+        else:
+            result = _per_segment(fmt, ds, compute)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     except SQLAlchemyError as exc:
@@ -131,6 +138,22 @@ def _run(
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=fmt)
     render(result, fmt)
+
+
+def _per_segment(
+    fmt: OutputFormat, ds: Dataset, compute: Callable[[Dataset], MetricResult]
+) -> MetricResult:
+    """``compute`` once per segment, with the segment being computed shown on stderr."""
+    from fidelite.analytics.segments import by_segment
+
+    if fmt is not OutputFormat.table:
+        return by_segment(ds, compute)
+    with err_console.status("Computing") as status:
+        return by_segment(
+            ds,
+            compute,
+            lambda value, i, n: status.update(f"Computing segment {value} ({i}/{n})"),
+        )
 
 
 def _engine(name: str) -> EngineName:
@@ -206,7 +229,7 @@ def _days(value: str) -> list[int]:
 
 
 @app.command("retention")
-@transaction_options
+@segmented_transaction_options
 def retention_cmd(
     input: str = INPUT,
     period: str = PERIOD,
@@ -215,9 +238,9 @@ def retention_cmd(
     *,
     load: LoadOptions,
 ) -> None:
-    """Customer retention (E-N)/S and churn per period.
+    """Customer retention (E-N)/S and churn per period (per segment with --segment-col).
 
-    Example: fidelite metrics retention --input tx.csv --period month --format json
+    Example: fidelite metrics retention --input tx.csv --period month --segment-col channel
     """
     from fidelite.analytics.metrics.retention import retention
 
@@ -226,7 +249,7 @@ def retention_cmd(
 
 
 @app.command("churn")
-@transaction_options
+@segmented_transaction_options
 def churn_cmd(
     input: str = INPUT,
     period: str = PERIOD,
@@ -246,7 +269,7 @@ def churn_cmd(
 
 
 @app.command("new-vs-returning")
-@transaction_options
+@segmented_transaction_options
 def new_returning_cmd(
     input: str = INPUT,
     period: str = PERIOD,
@@ -266,7 +289,7 @@ def new_returning_cmd(
 
 
 @app.command("repeat-rate")
-@transaction_options
+@segmented_transaction_options
 def repeat_rate_cmd(
     input: str = INPUT,
     period: str | None = OPT_PERIOD,
@@ -288,7 +311,7 @@ def repeat_rate_cmd(
 
 
 @app.command("repurchase")
-@transaction_options
+@segmented_transaction_options
 def repurchase_cmd(
     input: str = INPUT,
     days: str = typer.Option(
@@ -336,7 +359,7 @@ def _brackets_check(ctx: typer.Context, param: typer.CallbackParam, value: str) 
 
 
 @app.command("cohorts")
-@transaction_options
+@segmented_transaction_options
 def cohorts_cmd(
     input: str = INPUT,
     period: str = COHORT_PERIOD,
@@ -369,7 +392,7 @@ def cohorts_cmd(
 
 
 @app.command("rfm")
-@transaction_options
+@segmented_transaction_options
 def rfm_cmd(
     input: str = INPUT,
     quantiles: int = typer.Option(
@@ -391,7 +414,7 @@ def rfm_cmd(
 
 @app.command("loyalty-kinds")
 @survey_options
-@transaction_options
+@segmented_transaction_options
 def loyalty_kinds_cmd(
     input: str = INPUT,
     surveys: Path | None = typer.Option(
@@ -444,7 +467,7 @@ def loyalty_kinds_cmd(
 
 
 @app.command("pareto")
-@transaction_options
+@segmented_transaction_options
 def pareto_cmd(
     input: str = INPUT,
     top: float = typer.Option(
@@ -471,7 +494,7 @@ def pareto_cmd(
 
 
 @app.command("clv")
-@transaction_options
+@segmented_transaction_options
 def clv_cmd(
     input: str = INPUT,
     lifespan: float | None = typer.Option(
@@ -721,7 +744,7 @@ def _level(value: str) -> Literal["product", "category"]:
 
 
 @app.command("multi-product")
-@transaction_options
+@segmented_transaction_options
 def multi_product_cmd(
     input: str = INPUT,
     by: str = BY,
@@ -741,7 +764,7 @@ def multi_product_cmd(
 
 
 @app.command("basket")
-@transaction_options
+@segmented_transaction_options
 def basket_cmd(
     input: str = INPUT,
     by: str = BY,
@@ -915,7 +938,7 @@ def benchmark_cmd(
 
 
 @app.command("coupons")
-@transaction_options
+@segmented_transaction_options
 def coupons_cmd(
     input: str = INPUT,
     targeting: Path = typer.Option(

@@ -71,6 +71,8 @@ def simple_clv(ds: Dataset, lifespan_years: float | None = None) -> MetricResult
     orders, customers = int(counts["orders"] or 0), int(counts["customers"] or 0)
     first: date = totals["first"]
     last: date = totals["last"]
+    if ds.segment is not None:  # a segment is observed over the whole file's span
+        first, last = ds.first_day(), ds.last_day()
     years = ((last - first).days + 1) / YEAR_DAYS
     given = lifespan_years is not None
     lifespan_rule = "--lifespan-years (given)" if given else _FROM_CHURN

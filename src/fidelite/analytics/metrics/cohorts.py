@@ -30,7 +30,7 @@ from typing import Any, Literal
 import ibis
 
 from fidelite.analytics.engine import Dataset
-from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
+from fidelite.analytics.metrics.period import Period, bounds, index_expr, index_of, label
 from fidelite.analytics.metrics.result import MetricResult, percent
 
 Kind = Literal["n-day", "unbounded", "bracket"]
@@ -69,14 +69,14 @@ def cohorts(
     facts = ds.execute(per_cohort).to_pylist()
     sizes = {int(r["cohort"]): int(r["n"]) for r in facts}
     latest: dict[int, date] = {int(r["cohort"]): r["latest"] for r in facts}
-    last_idx = int(ds.backend.execute(index_expr(ds.transactions.day.max(), period)))
+    last_day = ds.last_day()  # the whole file's, for a segment too
+    last_idx = index_of(last_day, period)
     if kind == "bracket":
         counts = _bracket_counts(ds, act, brackets)
         cols = [f"days_{lo}_{hi}" for lo, hi in brackets]
     else:
         counts = _age_counts(ds, act, unbounded=kind == "unbounded")
         cols = [f"{period}_{n}" for n in range(last_idx - min(sizes, default=last_idx) + 1)]
-    last_day = ds.last_day()
     rows = []
     for c in sorted(sizes):
         start, _ = bounds(c, period)

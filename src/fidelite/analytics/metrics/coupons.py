@@ -161,7 +161,7 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
     con = duckdb.connect()
     con.register("spend", ds.execute(per))
     con.register("codes", ds.execute(codes))
-    con.register("targeting", targeting)
+    con.register("targeting", ds.in_segment(targeting))
     rows = con.execute(_SQL).fetchall()
     out = [_row(*r) for r in rows]
     _add_lift(out)

@@ -16,6 +16,7 @@ from typing import Any
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
 from fidelite.analytics.metrics.result import MetricResult, percent
+from fidelite.analytics.metrics.retention import listed_periods
 
 
 def repeat_rate(ds: Dataset, period: Period | None = None) -> MetricResult:
@@ -29,7 +30,7 @@ def repeat_rate(ds: Dataset, period: Period | None = None) -> MetricResult:
     counts = {int(r["idx"]): r for r in ds.execute(agg).to_pylist()}
     rows: list[dict[str, Any]] = []
     # the whole file: one row (index 0), zero customers when nobody bought
-    span = range(1) if not period else range(min(counts, default=0), max(counts, default=-1) + 1)
+    span = range(1) if not period else listed_periods(ds, period, counts)
     for i in span:
         r = counts.get(i, {"customers": 0, "repeat": 0})
         row: dict[str, Any] = {}

@@ -16,6 +16,7 @@ Every period between the first and the last purchase is listed, empty ones inclu
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -67,12 +68,19 @@ def _count_periods(ds: Dataset, period: Period) -> tuple[Counter[int], Counter[i
     return active, retained, first_time
 
 
+def listed_periods(ds: Dataset, period: Period, own: Iterable[int]) -> range:
+    """The periods a per-period metric lists: from the first to the last period with a
+    purchase in ``own`` (the indices the metric found), or, for a segment's dataset, in
+    the whole file, so every segment lists the same periods and their counts add up to
+    the whole file's (a period after a segment's last purchase still loses customers)."""
+    found = list(_counts(ds.root, period)[0]) if ds.whole is not None else list(own)
+    return range(min(found, default=0), max(found, default=-1) + 1)
+
+
 def _period_rows(ds: Dataset, period: Period) -> list[dict[str, Any]]:
     active, retained, first_time = _counts(ds, period)
     rows: list[dict[str, Any]] = []
-    if not active:
-        return rows
-    for idx in range(min(active), max(active) + 1):
+    for idx in listed_periods(ds, period, active):
         start, end = bounds(idx, period)
         s, e, kept = active[idx - 1], active[idx], retained[idx]
         new = e - kept
@@ -147,7 +155,7 @@ def new_vs_returning(ds: Dataset, period: Period = "month") -> MetricResult:
     """Per period: active customers split into new (first purchase ever) and returning."""
     active, _, first_time = _counts(ds, period)
     rows: list[dict[str, Any]] = []
-    for idx in range(min(active, default=0), max(active, default=-1) + 1):
+    for idx in listed_periods(ds, period, active):
         start, end = bounds(idx, period)
         new, total = first_time[idx], active[idx]
         rows.append(

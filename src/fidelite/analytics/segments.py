@@ -1,0 +1,230 @@
+"""Customer segments: every metric computed once per segment (SPEC §4).
+
+A customer belongs to exactly one segment, so the per-segment counts of a metric add up
+to the whole file's (customers, S, E, N...). The segment comes from one of:
+
+* a column of the transactions file (``--segment-col channel``): the value on the
+  customer's *first purchase*, the earliest timestamp among their purchases (refunds
+  do not count). Purchases at that same earliest time with different values: the
+  alphabetically first non-empty value wins, so the result does not depend on the
+  order of the rows. A customer whose first purchase has no value (null or empty), or
+  who has only refunds, is in ``(none)``. Later purchases in another channel leave the
+  customer where they started: the segment says how the customer was acquired.
+* a segments file (``--segments rfm.csv``): a CSV or Parquet file with a
+  ``customer_id`` and a ``segment`` column (other columns are ignored, so the output
+  of ``fidelite metrics rfm --format csv`` is one). A customer it does not list is in
+  ``(none)``; a customer listed twice must have the same segment both times.
+
+The assignment is computed once, in DuckDB, while loading: an ``assignments`` table of
+``customer_id, segment`` and an extra ``segment`` column on the normalised table. Both
+engines then read the same column, and one segment is the filter ``segment == value``
+(:meth:`fidelite.analytics.engine.Dataset.for_segment`). Loading without segments adds
+neither.
+
+At most :data:`MAX_SEGMENTS` segments: each one is a full run of the metric, and past a
+hundred the output is no longer read segment by segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from fidelite.analytics.errors import InputError
+from fidelite.analytics.io import (
+    SEGMENT_VALUE,
+    LoadOptions,
+    Segmentation,
+    _Checker,
+    _raw_types,
+    _register_raw,
+)
+from fidelite.analytics.metrics.result import MetricResult
+
+if TYPE_CHECKING:
+    from fidelite.analytics.engine import Dataset
+
+NONE = "(none)"
+MAX_SEGMENTS = 100
+ASSIGNMENTS = "segment_assignments"
+FILE_COLUMNS = ("customer_id", "segment")
+
+
+def segment(
+    con: duckdb.DuckDBPyConnection,
+    base: str,
+    table: str,
+    kind: str,
+    opts: LoadOptions,
+    name: str,
+) -> Segmentation:
+    """Give every customer of ``base`` (the normalised table or view just loaded) a
+    segment, and create ``table`` (a TABLE or VIEW, ``kind``) as ``base`` with a
+    ``segment`` column. ``base`` is dropped when it was a copy."""
+    if opts.segment_column is not None:
+        _assign_by_column(con, base)
+        by, shown = opts.segment_column, name
+        rule = (
+            f"a customer's segment is the value of column '{by}' on their first purchase "
+            "(the earliest timestamp; refunds do not count; at equal times the "
+            "alphabetically first non-empty value), whatever their later purchases; "
+            f"customers whose first purchase has no value, or with refunds only, are in {NONE}"
+        )
+        keep = f"* EXCLUDE ({SEGMENT_VALUE})"
+    else:
+        assert opts.segments_file is not None
+        by = shown = str(opts.segments_file)
+        _assign_from_file(con, opts.segments_file)
+        rule = (
+            f"a customer's segment is the one the segments file {by} gives; customers it "
+            f"does not list are in {NONE}"
+        )
+        keep = "*"
+    con.execute(
+        f"CREATE OR REPLACE {kind} {table} AS SELECT b.{keep}, "
+        f"coalesce(a.segment, '{NONE}') AS segment "
+        f"FROM {base} b LEFT JOIN {ASSIGNMENTS} a ON a.customer_id = b.customer_id"
+    )
+    if kind == "TABLE":
+        con.execute(f"DROP TABLE {base}")
+    found = [str(r[0]) for r in con.execute(f"SELECT DISTINCT segment FROM {table}").fetchall()]
+    if len(found) > MAX_SEGMENTS:
+        what = f"column '{by}'" if opts.segment_column is not None else "the segments file"
+        raise InputError(
+            f"{len(found)} distinct segments in {what}: at most {MAX_SEGMENTS} are computed "
+            "one by one; segment by a coarser column (e.g. channel or region)",
+            file=shown,
+            column=by if opts.segment_column is not None else "segment",
+        )
+    return Segmentation(by, rule, ordered(found), ASSIGNMENTS)
+
+
+def ordered(values: list[str]) -> tuple[str, ...]:
+    """Segments sorted, ``(none)`` last."""
+    return tuple(sorted(v for v in values if v != NONE)) + ((NONE,) if NONE in values else ())
+
+
+def _assign_by_column(con: duckdb.DuckDBPyConnection, base: str) -> None:
+    """Each customer's segment value on their first purchase (see the module rule)."""
+    con.execute(
+        f"""CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
+        WITH p AS (SELECT customer_id, ts, {SEGMENT_VALUE} AS v FROM {base} WHERE NOT is_refund),
+        f AS (SELECT customer_id, min(ts) AS ts FROM p GROUP BY customer_id)
+        SELECT p.customer_id, min(p.v) AS segment
+        FROM p JOIN f ON p.customer_id = f.customer_id AND p.ts = f.ts
+        GROUP BY p.customer_id"""
+    )
+
+
+def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Read and check the segments file, then copy its assignments into ``con``.
+
+    Read in a connection of its own: the transactions' ``raw`` view may still be in use
+    (a lazily loaded table is a view over it). Errors name the file, row and column.
+    """
+    name = str(path)
+    own = duckdb.connect()
+    try:
+        source = _register_raw(own, path, LoadOptions(), name)
+        types = _raw_types(own)
+        for column in FILE_COLUMNS:
+            if column not in types:
+                found = ", ".join(types) or "none"
+                raise InputError(
+                    f"missing required column '{column}' in the segments file (columns "
+                    f"found: {found}); `fidelite metrics rfm --format csv` writes one",
+                    file=name,
+                    column=column,
+                )
+        checker = _Checker(own, path, name, source, {c: c for c in FILE_COLUMNS})
+        checker.count_rows("segments")
+        text = {c: f"NULLIF(trim(CAST({checker.col(c)} AS VARCHAR)), '')" for c in FILE_COLUMNS}
+        for column in FILE_COLUMNS:
+            checker.check(column, f"{text[column]} IS NULL", f"missing {column}")
+        checker.flush()
+        _refuse_two_segments(checker, text["customer_id"], text["segment"])
+        rows = own.sql(
+            f"SELECT DISTINCT {text['customer_id']} AS customer_id, "
+            f"{text['segment']} AS segment FROM raw"
+        ).to_arrow_table()
+    except duckdb.Error as exc:
+        raise InputError(f"cannot read the segments file: {exc}", file=name) from exc
+    finally:
+        own.close()
+    con.register("segment_rows", rows)
+    con.execute(f"CREATE OR REPLACE TABLE {ASSIGNMENTS} AS SELECT * FROM segment_rows")
+    con.unregister("segment_rows")
+
+
+def _refuse_two_segments(checker: _Checker, customer: str, seg: str) -> None:
+    """A customer listed again with another segment: an error naming both rows."""
+    found = checker.scan(
+        f"""SELECT n, c, s, first_s, first_n FROM (
+            SELECT n, c, s, first_value(s) OVER w AS first_s, first_value(n) OVER w AS first_n
+            FROM (SELECT row_number() OVER () AS n, {customer} AS c, {seg} AS s FROM raw)
+            WINDOW w AS (PARTITION BY c ORDER BY n)
+        ) WHERE s <> first_s ORDER BY n LIMIT 1"""
+    )
+    if not found:
+        return
+    n, customer_id, value, first_value, first_n = found[0]
+    first = checker.fail("segment", "", "", int(first_n))
+    label = "line" if checker.layout is not None else "row"
+    where = f"{label} {first.row}" if first.row is not None else "above"
+    raise checker.fail(
+        "segment",
+        str(value),
+        f"customer '{customer_id}' is in segment '{first_value}' ({where}) and in "
+        f"'{value}' here: a customer belongs to one segment",
+        int(n),
+    )
+
+
+def by_segment(
+    ds: Dataset,
+    compute: Callable[[Dataset], MetricResult],
+    progress: Callable[[str, int, int], Any] | None = None,
+) -> MetricResult:
+    """``compute`` once per segment of ``ds``, as one result.
+
+    Rows gain a leading ``segment`` field, in segment order (sorted, ``(none)`` last);
+    a row's own ``segment`` (RFM's named segment) is renamed ``<metric>_segment``;
+    the definition ends with the segment rule; a summary becomes one per segment, keyed
+    by the segment. ``progress(segment, i, n)`` is called before each segment.
+    """
+    segmentation = ds.loaded.segmentation
+    if segmentation is None:
+        return compute(ds)
+    rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    first: MetricResult | None = None
+    values = segmentation.values
+    for i, value in enumerate(values, 1):
+        if progress is not None:
+            progress(value, i, len(values))
+        result = compute(ds.for_segment(value))
+        first = first or result
+        rows += [{"segment": value, **_own_segment(row, result.metric)} for row in result.rows]
+        if result.summary:
+            summary[value] = result.summary
+    if first is None:  # pragma: no cover - a loaded table has rows, so a segment
+        raise ValueError("no segment in the data")
+    definition = (
+        f"{first.definition} Computed separately for each segment (the rows' segment), "
+        "each as if its customers were the whole file (RFM scores and the top customers "
+        "rank a customer within their segment), but observed over the whole file's days: "
+        f"the last day in the data is the file's for every segment. Segments: "
+        f"{segmentation.rule}."
+    )
+    return MetricResult(first.metric, definition, first.parameters, rows, summary)
+
+
+def _own_segment(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """``row`` with its own ``segment`` field, if any, renamed ``<metric>_segment``:
+    the leading ``segment`` is the customer segment the row was computed for."""
+    if "segment" not in row:
+        return row
+    return {(f"{metric}_segment" if k == "segment" else k): v for k, v in row.items()}
