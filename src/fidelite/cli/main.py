@@ -50,6 +50,7 @@ _COMMANDS: dict[str, str] = {
     "tier": "tiers",
     "coupon": "coupons",
     "event": "events",
+    "rewards": "rewards",
 }
 _SINGLE = {"demo": "demo", "report": "report", "serve": "serve"}  # commands, not groups
 _GROUP_ATTRIBUTE = {"apikey": "apikey_app"}  # groups whose Typer is not named ``app``

@@ -62,11 +62,13 @@ def open_processor(
 
 
 def apply(action: Callable[[], T], fmt: OutputFormat) -> T:
-    """Run a processing call; a business refusal becomes a clear error and exit 1."""
+    """Run a processing call; a business refusal becomes a clear error and exit 1 (with
+    ``--format json`` its figures too, e.g. the points available and requested)."""
     try:
         return run(action, fmt)
     except ProcessingError as exc:
-        fail(exc.message, code=exc.code, fmt=fmt)
+        extra = {"detail": exc.detail} if exc.detail else {}
+        fail(exc.message, code=exc.code, fmt=fmt, **extra)
 
 
 def answered(

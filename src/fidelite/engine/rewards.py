@@ -57,3 +57,11 @@ def check_redemption(
     if available_points < reward.cost:
         return RedemptionRejection.insufficient_points
     return None
+
+
+def stock_left(stock: int | None, redeemed_total: int) -> int | None:
+    """What is left of a reward's ``stock`` once ``redeemed_total`` redemptions not
+    cancelled are counted (None: unlimited). Never below 0: a program file may lower a
+    stock under what was already given, and then nothing is left, as
+    :func:`check_redemption` refuses (``reward_out_of_stock``)."""
+    return None if stock is None else max(stock - redeemed_total, 0)

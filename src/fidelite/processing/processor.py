@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -150,7 +150,12 @@ class Result:
 
 @dataclass(frozen=True)
 class Redemption:
-    """A reward redeemed: the spend transaction and the code given to the member."""
+    """A reward redeemed: the spend transaction and the code given to the member.
+
+    ``replayed``: this is an earlier answer given again (a redeem retried with its key,
+    a cancellation of a redemption already cancelled), and nothing changed this time.
+    It says how the redemption was reached, not what it is, so equality ignores it.
+    """
 
     id: int
     member_ref: str
@@ -159,6 +164,9 @@ class Redemption:
     transaction_id: int
     code: str
     status: str
+    redeemed_at: datetime
+    cancel_transaction_id: int | None = None
+    replayed: bool = field(default=False, compare=False)
 
 
 class EventProcessor:
@@ -788,7 +796,7 @@ class EventProcessor:
                 "idempotency_conflict",
                 f"key already used to redeem {previous.reward_id!r} for {previous.member_ref!r}",
             )
-        return previous
+        return replace(previous, replayed=True)
 
     def cancel_redemption(self, redemption_id: int, *, at: datetime) -> Redemption:
         """Cancel a redemption: its points come back through a reversing entry.
@@ -810,7 +818,7 @@ class EventProcessor:
             self.ledger.lock(conn, self.program.id, member_ref)
             current = self._redemption_by_id(conn, redemption_id)  # as of the lock
             if current.status == "cancelled":
-                return current
+                return replace(current, replayed=True)
             receipt = self.ledger.reverse(
                 self.program.id, current.transaction_id, key=f"cancel-redemption:{redemption_id}",
                 at=at, reason=f"redemption {redemption_id} cancelled", conn=conn,
@@ -841,8 +849,50 @@ class EventProcessor:
         ).one_or_none()
         if row is None:
             return None
-        return Redemption(int(row.id), row.member_ref, row.reward_id, int(row.points),
-                          int(row.transaction_id), row.code, row.status)  # fmt: skip
+        return _redemption_of(row)
+
+    def redemption(self, redemption_id: int) -> Redemption:
+        """The redemption ``redemption_id`` of this program (``unknown_redemption``
+        otherwise), as stored: active, or cancelled with its reversing transaction."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(redemptions).where(
+                    redemptions.c.program_id == self.program.id, redemptions.c.id == redemption_id
+                )
+            ).one_or_none()
+        if row is None:
+            raise ProcessingError("unknown_redemption", f"no redemption {redemption_id}")
+        return _redemption_of(row)
+
+    def redemptions_of(self, member_ref: str) -> list[Redemption]:
+        """The member's redemptions, cancelled ones included, the latest first (by when
+        redeemed, then by id); ``unknown_member`` (the ledger's refusal) for a member
+        the program does not know, so a typo is not answered with an empty history."""
+        self.ledger.get_member(self.program.id, member_ref)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(redemptions)
+                .where(
+                    redemptions.c.program_id == self.program.id,
+                    redemptions.c.member_ref == member_ref,
+                )
+                .order_by(redemptions.c.redeemed_at.desc(), redemptions.c.id.desc())
+            ).all()
+        return [_redemption_of(row) for row in rows]
+
+    def redeemed_counts(self) -> dict[str, int]:
+        """Per reward id, its redemptions not cancelled: what counts against its stock,
+        the same count :meth:`redeem` checks (a reward never redeemed is absent)."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(redemptions.c.reward_id, func.count())
+                .where(
+                    redemptions.c.program_id == self.program.id,
+                    redemptions.c.status == "active",
+                )
+                .group_by(redemptions.c.reward_id)
+            ).all()
+        return {str(reward_id): int(count) for reward_id, count in rows}
 
     # ------------------------------------------------------------------- reads
 
@@ -1433,6 +1483,14 @@ def in_future(program: ProgramDefinition, event: Event, now: datetime) -> Proces
     if found is None:
         return None
     return ProcessingError(EVENT_IN_FUTURE, found.message, detail=found.detail)
+
+
+def _redemption_of(row: Row[Any]) -> Redemption:
+    """A stored ``redemptions`` row as a :class:`Redemption`."""
+    cancelled_by = row.cancel_transaction_id
+    return Redemption(int(row.id), row.member_ref, row.reward_id, int(row.points),
+                      int(row.transaction_id), row.code, row.status, row.redeemed_at,
+                      None if cancelled_by is None else int(cancelled_by))  # fmt: skip
 
 
 def refusal_cause(

@@ -1,0 +1,182 @@
+"""``fidelite rewards``: the catalogue, redemptions and their cancellation.
+
+Every command calls the processor the API calls (``GET /v1/rewards``, ``POST
+/v1/redemptions``, ``POST /v1/redemptions/{id}:cancel``): the same checks in the same
+precedence, the same single transaction (points spent, stock taken, code issued,
+webhooks announced), the same refusal codes. A refused redemption changes nothing.
+
+A redemption spends points, so a retry must not spend them twice: ``redeem`` takes an
+idempotency ``--key`` (required, as the API's ``Idempotency-Key`` is). The same key for
+the same member and reward answers with the first redemption; for another, it is
+refused (``idempotency_conflict``). Keys given here and keys given to the API are kept
+apart, so a till's key cannot answer an operator's redemption.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
+from fidelite.cli.output import OutputFormat, console, print_json, print_rows
+from fidelite.cli.processor import REPLAYED, ProgramFileOption, apply, open_processor
+from fidelite.engine.rewards import stock_left
+from fidelite.processing import EventProcessor, Redemption
+
+app = typer.Typer(
+    help="Rewards: the catalogue, redeeming points for a reward, cancelling a redemption.",
+    no_args_is_help=True,
+)
+
+CATALOGUE_COLUMNS = ["id", "name", "kind", "cost", "currency", "stock", "left",
+                     "per_member_limit", "tiers", "valid_from", "valid_until"]  # fmt: skip
+"""A catalogue entry as listed: ``stock`` as the program defines it, ``left`` what is
+still to give (both empty: unlimited); ``tiers`` empty: every tier."""
+REDEMPTION_COLUMNS = ["id", "member", "reward", "points", "currency", "code", "status",
+                      "redeemed_at", "transaction_id", "cancel_transaction_id"]  # fmt: skip
+MAX_ID = 2**63 - 1  # the largest id the database stores
+
+RedemptionArgument = typer.Argument(
+    ..., min=1, max=MAX_ID, help="The redemption's id (as `redeem` and `history` print it)."
+)
+
+
+def _redemption(processor: EventProcessor, found: Redemption) -> dict[str, Any]:
+    """A redemption as printed, in the reward's currency (the API's fields, and when)."""
+    reward = processor.program.reward(found.reward_id)
+    currency = processor.program.currency_of(reward.currency if reward else None)
+    return {"id": found.id, "member": found.member_ref, "reward": found.reward_id,
+            "points": found.points, "currency": currency, "code": found.code,
+            "status": found.status, "redeemed_at": found.redeemed_at.astimezone(UTC),
+            "transaction_id": found.transaction_id,
+            "cancel_transaction_id": found.cancel_transaction_id}  # fmt: skip
+
+
+@app.command("list")
+def list_rewards(
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """The program's rewards, in the program's order: cost, stock left, limits, tiers
+    and validity (valid_until is exclusive).
+
+    Stock left counts the redemptions not cancelled, as a redemption checks it.
+
+    Example: fidelite rewards list -p program.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        redeemed = apply(processor.redeemed_counts, fmt)
+        program = processor.program
+        rows: list[dict[str, Any]] = [
+            {"id": r.id, "name": r.name, "kind": r.kind.value, "cost": r.cost,
+             "currency": program.currency_of(r.currency), "stock": r.stock,
+             "left": stock_left(r.stock, redeemed.get(r.id, 0)),
+             "per_member_limit": r.per_member_limit,
+             # a list in JSON; a cell of a table or CSV row
+             "tiers": list(r.tiers) if fmt is OutputFormat.json else " ".join(r.tiers),
+             "valid_from": r.valid_from and r.valid_from.astimezone(UTC),
+             "valid_until": r.valid_until and r.valid_until.astimezone(UTC)}
+            for r in program.rewards
+        ]  # fmt: skip
+    print_rows(rows, fmt, title=f"Rewards of {program.id}", columns=CATALOGUE_COLUMNS)
+
+
+@app.command("redeem")
+def redeem(
+    member: str = typer.Argument(..., help="The member's reference."),
+    reward: str = typer.Argument(..., help="The reward's id, as `rewards list` shows it."),
+    key: str = typer.Option(
+        ...,
+        "--key",
+        "-k",
+        help="Idempotency key: a retry with it spends nothing again and prints the first "
+        "redemption; with another member or reward it is refused.",
+    ),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = TableJsonOption,
+) -> None:
+    """Spend a reward's cost from a member's points and print the code to hand over.
+
+    One transaction: the points spent, the stock taken, the code issued. Refused, with
+    nothing changed, when the reward is unknown, not yet or no longer available, not for
+    the member's tier, out of stock, redeemed up to the member's limit, or when the
+    member is short of points (the first of these, in this order).
+
+    Example: fidelite rewards redeem CARD-0001 free_coffee --key desk-2027-0042 -p program.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        done = apply(lambda: processor.redeem(member, reward, key=f"cli:{key}",
+                                              at=datetime.now(UTC)), fmt)  # fmt: skip
+        shown = _redemption(processor, done)
+    if fmt is OutputFormat.json:
+        print_json(shown | {"replayed": done.replayed})
+        return
+    console.print(f"redeemed {reward} for {member}: {shown['points']} {shown['currency']} "
+                  f"spent; code {shown['code']} (redemption {done.id})"
+                  f"{REPLAYED if done.replayed else ''}")  # fmt: skip
+
+
+@app.command("cancel")
+def cancel(
+    redemption: int = RedemptionArgument,
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = TableJsonOption,
+) -> None:
+    """Cancel a redemption: its points come back to the member and its stock is freed.
+
+    Cancelling a redemption already cancelled changes nothing and says so.
+
+    Example: fidelite rewards cancel 42 -p program.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        done = apply(lambda: processor.cancel_redemption(redemption, at=datetime.now(UTC)), fmt)
+        shown = _redemption(processor, done)
+    if fmt is OutputFormat.json:
+        print_json(shown | {"replayed": done.replayed})
+        return
+    again = " (already cancelled: nothing changed)" if done.replayed else ""
+    console.print(f"cancelled redemption {done.id} ({done.reward_id} for {done.member_ref}): "
+                  f"{done.points} {shown['currency']} back{again}")  # fmt: skip
+
+
+@app.command("show")
+def show(
+    redemption: int = RedemptionArgument,
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = TableJsonOption,
+) -> None:
+    """One redemption: member, reward, points, code, status and its ledger transactions.
+
+    Example: fidelite rewards show 42 -p program.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        shown = _redemption(processor, apply(lambda: processor.redemption(redemption), fmt))
+    if fmt is OutputFormat.json:
+        print_json(shown)
+        return
+    print_rows([{"field": k, "value": v} for k, v in shown.items()], fmt,
+               title=f"Redemption {redemption}")  # fmt: skip
+
+
+@app.command("history")
+def history(
+    member: str = typer.Argument(..., help="The member's reference."),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """A member's redemptions, cancelled ones included, the latest first.
+
+    Example: fidelite rewards history CARD-0001 -p program.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        found = apply(lambda: processor.redemptions_of(member), fmt)
+        rows = [_redemption(processor, r) for r in found]
+    print_rows(rows, fmt, title=f"Redemptions of {member}", columns=REDEMPTION_COLUMNS)
