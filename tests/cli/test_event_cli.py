@@ -72,8 +72,11 @@ def test_event_show_explains_a_past_event_or_fails_clearly(tmp_path: Path, db: D
     table = _show(url, "p1").stdout
     for text in ("p1: purchase by ann at 2026-01-10T09:00:00+00:00, amount 120.5000",
                  "Decision trace", "big_basket", "condition_false", "Tier changes",
-                 "Refunds (40.0000 refunded)", f"ledger transactions: {earned[0]}"):  # fmt: skip
+                 "Refunds (40.0000 refunded)"):  # fmt: skip
         assert text in table, text
+    # the line names the transaction by its id: "ledger transactions: 3" read as a count
+    assert f"ledger transaction id: {earned[0]}" in table.splitlines()
+    assert "ledger transactions" not in table
     # an event id the program has not recorded: exit status 1, a clear message
     missing = _show(url, "nope", ok=False)
     assert (missing.returncode, missing.stdout) == (1, "")
@@ -97,3 +100,32 @@ def test_event_show_names_no_tombstone_after_an_erasure(tmp_path: Path, db: Data
     table = _show(url, "r1").stdout
     assert "r1: refund of p1 by a member erased since at 2026-01-12T09:00:00+00:00" in table
     assert "erased-" not in table + str(shown)
+
+
+TWO_CURRENCIES = """\
+id: air
+name: Air
+currencies:
+  - {id: points, name: Points, value: 0.01}
+  - {id: miles, name: Miles, value: 0.02}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: air, on: [purchase], currency: miles, per_amount: {points: 2}}
+"""
+
+
+def test_event_show_lists_the_ids_of_an_event_earning_in_two_currencies(
+    tmp_path: Path, db: Database
+) -> None:
+    program = tmp_path / "air.yaml"
+    program.write_text(TWO_CURRENCIES, encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        "event_id,type,member,at,amount\np1,purchase,ann,2026-01-10T10:00:00+01:00,10\n",
+        encoding="utf-8",
+    )
+    fidelite("import", "events", tmp_path / "events.csv", "-p", program, db=db.url)
+    shown = fidelite("event", "show", "p1", "-p", "air", "--db", db.url)
+    ids = as_json(fidelite("event", "show", "p1", "-p", "air", "--db", db.url, "-f", "json"))
+    assert len(ids["transactions"]) == 2
+    line = f"ledger transaction ids: {ids['transactions'][0]}, {ids['transactions'][1]}"
+    assert line in shown.stdout.splitlines()

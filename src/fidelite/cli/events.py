@@ -91,7 +91,10 @@ def _print_table(found: RecordedEvent, record: dict[str, Any]) -> None:
             row["reversed by refunds"] = found.reversed.get(row["currency"], 0)
     if points:
         print_rows(points, OutputFormat.table, title="Points")
-        console.print(f"ledger transactions: {', '.join(map(str, found.transactions))}")
+        # the ids of the transactions (one per currency), not how many: say so
+        ids = ", ".join(map(str, found.transactions))
+        label = "id" if len(found.transactions) == 1 else "ids"
+        console.print(f"ledger transaction {label}: {ids}", highlight=False)
     else:
         console.print("no points moved")
     columns = REVERSAL_COLUMNS if found.type == REFUND else RULE_COLUMNS
