@@ -286,3 +286,29 @@ def test_segments_are_identical_on_duckdb_and_spark(tx: Path, args: tuple[str, .
         return run_json(*args, "-i", tx, "--segment-col", "channel", "--engine", engine)["rows"]
 
     assert rows("spark") == rows("duckdb")
+
+
+def test_the_report_gives_a_table_per_segment(tx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    fidelite("report", tx, "--out", out, "--segment-col", "channel", "-f", "json")
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    keys = ("segment", "customers", "repeat_purchase_rate", "customers_start", "retained",
+            "pooled_retention_rate")  # fmt: skip
+    summary = [tuple(r[k] for k in keys) for r in data["segments"]["summary"]]
+    # web: Feb 2 at the start, 2 retained; Mar 2, 1 retained. store: Feb 1, 0; Mar 0.
+    # (none): Mar 1 (c), 0.
+    assert summary == [
+        ("store", 2, 100.0, 1, 0, 0.0),
+        ("web", 2, 100.0, 4, 3, 75.0),
+        ("(none)", 1, 100.0, 1, 0, 0.0),
+    ]
+    assert data["segments"]["segment_by"] == "channel"
+    assert data["segments"]["retention"]["rows"][0]["segment"] == "store"
+    assert data["metrics"]["retention"]["rows"][1]["customers_start"] == 3  # the whole file's
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Segments by channel" in html and "<th>(none)</th>" in html
+    plain = tmp_path / "plain"
+    fidelite("report", tx, "--out", plain, "-f", "json")
+    data = json.loads((plain / "report.json").read_text(encoding="utf-8"))
+    assert "segments" not in data
+    assert "Segments by" not in (plain / "report.html").read_text(encoding="utf-8")

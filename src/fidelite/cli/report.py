@@ -23,9 +23,9 @@ from fidelite.analytics.io import LoadOptions
 from fidelite.analytics.subscriptions import LoadedSubscriptions, SubscriptionColumns
 from fidelite.cli.inputs import (
     one_of,
+    segmented_transaction_options,
     subscription_options,
     survey_options,
-    transaction_options,
     transactions_input,
 )
 from fidelite.cli.output import OutputFormat, err_console, fail, print_json
@@ -40,7 +40,7 @@ class ReportFormat(StrEnum):
 
 @subscription_options
 @survey_options
-@transaction_options
+@segmented_transaction_options
 def report(
     input: str = typer.Argument(
         ...,
@@ -86,6 +86,9 @@ def report(
     Example: fidelite report tx.csv --out report/ --timezone Europe/Paris --surveys answers.csv
 
     Example: fidelite report sqlite:///fidelite.db#cafe --out report/
+
+    Example: fidelite report tx.csv --out report/ --segment-col channel (adds a table of
+    each channel's repeat purchase rate and monthly retention)
     """
     from fidelite.report.build import build_report
 

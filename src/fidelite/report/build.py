@@ -5,6 +5,8 @@ and can be mailed as one file. ``report.json`` holds every number shown, each me
 in the ``{metric, definition, parameters, rows}`` shape of ``fidelite metrics``; its
 ``warnings`` list says what a reader must know first (e.g. a CLV fit that did not
 converge, whose numbers are kept but not charted).
+With ``--segment-col`` or ``--segments`` a table gives each customer segment's repeat
+purchase rate and monthly retention (``segments``, :mod:`fidelite.report.segments`).
 The product section (multi-product buyers, basket affinity) appears when the
 transactions have a product column, the survey sections with ``--surveys``, recurring
 revenue with ``--subscriptions``. Whatever the report leaves out (per-customer rows such
@@ -32,6 +34,7 @@ from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase,
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions
 from fidelite.report import coverage, feedback, lifetime, products, svg
+from fidelite.report import segments as per_segment
 from fidelite.report.numbers import money, rate
 
 REPURCHASE_DAYS = (30, 60, 90, 180, 360)
@@ -95,6 +98,7 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
     segments, curve = rfm.segment_sizes(ds), pareto.curve(ds)
     step("Fitting the CLV models")
     lifetime_value = lifetime.compute(ds)
+    by_segment = per_segment.compute(ds, step)  # with --segment-col or --segments only
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "input": ds.describe(),
@@ -104,6 +108,7 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
         "rfm_segments": segments,
         "pareto_curve": curve,
         "clv_models": lifetime_value,
+        **({"segments": by_segment} if by_segment is not None else {}),
     }
 
 
@@ -120,6 +125,8 @@ def render_html(data: dict[str, Any]) -> str:
         _pareto_section(m["pareto"], data["pareto_curve"]),
         lifetime.section(data["clv_models"], _section),
     ]
+    if "segments" in data:
+        sections.append(per_segment.section(data["segments"], _section))
     if "basket_affinity" in m:
         sections.append(products.section(m, _section))
     if "surveys" in data:
