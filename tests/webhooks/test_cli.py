@@ -15,6 +15,7 @@ from fidelite.cli.main import _register, app
 from fidelite.ledger import check_invariants
 from fidelite.store import Database
 from fidelite.webhooks import verify
+from tests.cli.support import fidelite
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.support import PROGRAM, processor, purchase
 
@@ -151,18 +152,62 @@ def test_expiring_follows_the_program_files_warn_days(dbfile: Path, tmp_path: Pa
     job = ["webhooks", "expiring", "--program-file", str(program)]
     # ann's points lapse on 2 December 10:00: 11 days after 21 November 10:00
     assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00Z") == {
-        "announced": 0, "days": 10, "program": "shop",
+        "announced": 0, "days": 10, "program": "shop", "expiring": [],
     }  # fmt: skip
     assert cli(dbfile, *job, "--as-of", "2026-11-21T10:00:00Z", "--days", "11") == {
-        "announced": 1, "days": 11, "program": "shop",
+        "announced": 1, "days": 11, "program": "shop", "expiring": [
+            {"member": "ann", "currency": "points", "points": 42,
+             "expires_at": "2026-12-02T10:00:00+00:00", "cause": "inactivity", "lot_id": None,
+             "last_activity": "2026-11-02T10:00:00+00:00"},
+        ],
     }  # fmt: skip
     assert cli(dbfile, *job, "--as-of", "2026-11-22T10:00:00Z")["announced"] == 0  # once
     off = tmp_path / "off.yaml"
     off.write_text(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 0}\n")
     quiet = cli(dbfile, "webhooks", "expiring", "--program-file", str(off), "--as-of", "2026-11-30")
-    assert quiet == {"announced": 0, "days": 0, "program": "shop"}
+    assert quiet == {"announced": 0, "days": 0, "program": "shop", "expiring": []}
     error = cli(dbfile, *job, "--program", "cafe", code=1)["error"]
     assert (error["code"], error["field"]) == ("program_mismatch", "program")
+
+
+def test_expiring_lists_the_points_it_announces_with_their_count(dbfile: Path) -> None:
+    """Not only how many events were written: whose points, how many, and when they
+    expire, in JSON and in the table; a re-run writes and lists nothing again."""
+    db = Database(f"sqlite:///{dbfile}")
+    ledger = processor(db).ledger
+    for member in ("ann", "bob"):
+        ledger.create_member("shop", member)
+    for key, member, points, expires in (
+        ("e1", "ann", 7, "2026-11-25T12:00:00+00:00"),
+        ("e2", "bob", 3, "2026-11-28T08:00:00+00:00"),
+        ("e3", "ann", 9, "2027-06-01T00:00:00+00:00"),
+    ):
+        ledger.earn("shop", member, "points", points, key=key, at="2026-11-01T00:00:00+00:00",
+                    expires_at=expires)  # fmt: skip
+    with db.read() as conn:
+        lots = dict(conn.execute(text("SELECT points, id FROM lots")).all())
+    job = ["webhooks", "expiring", "--program", "shop", "--days", "30", "--as-of"]
+    assert cli(dbfile, *job, "2026-11-20T00:00:00Z") == {  # not e3: after the window
+        "announced": 2, "days": 30, "program": "shop", "expiring": [
+            {"member": "ann", "currency": "points", "points": 7,
+             "expires_at": "2026-11-25T12:00:00+00:00", "cause": "date", "lot_id": lots[7],
+             "last_activity": None},
+            {"member": "bob", "currency": "points", "points": 3,
+             "expires_at": "2026-11-28T08:00:00+00:00", "cause": "date", "lot_id": lots[3],
+             "last_activity": None},
+        ],
+    }  # fmt: skip
+    ledger.earn("shop", "bob", "points", 5, key="e4", at="2026-11-01T00:00:00+00:00",
+                expires_at="2026-12-01T00:00:00+00:00")  # fmt: skip
+    db.dispose()
+    lines = fidelite(*job, "2026-11-21T00:00:00Z", db=f"sqlite:///{dbfile}").stdout.splitlines()
+    assert lines[0].startswith("1 new points.expiring events (within 30 days;")
+    (row,) = [line for line in lines if "│ bob " in line]
+    assert [cell.strip() for cell in row.split("│")[1:6]] == [
+        "bob", "points", "5", "2026-12-01T00:00:00+00:00", "date"
+    ]  # fmt: skip
+    again = cli(dbfile, *job, "2026-11-21T00:00:00Z")
+    assert (again["announced"], again["expiring"]) == (0, [])
 
 
 def test_expiring_at_the_calendars_ends(dbfile: Path, tmp_path: Path) -> None:

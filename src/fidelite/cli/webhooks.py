@@ -30,7 +30,7 @@ from fidelite.store import Database
 from fidelite.webhooks import (
     DeliveryWorker,
     WebhookError,
-    announce_expiring,
+    announce_expiring_points,
     attempts_of,
     log,
     prune,
@@ -256,6 +256,12 @@ def replay_(
         console.print(f"{len(done)} deliveries queued again")
 
 
+EXPIRING_COLUMNS = ["member", "currency", "points", "expires_at", "cause", "lot_id",
+                    "last_activity"]  # fmt: skip
+"""A points.expiring event announced, as listed: ``lot_id`` for a lot with an expiry
+date (cause ``date``), ``last_activity`` for points lapsing by inactivity."""
+
+
 @app.command("expiring")
 def expiring(
     days: int | None = typer.Option(
@@ -287,6 +293,9 @@ def expiring(
     file is given, as for `fidelite ledger expire`; with a program id only the zone is
     unknown, so it is midnight UTC. A time needs its offset (2027-03-01T00:00:00+01:00).
 
+    Prints how many events were written and lists them (member, currency, points,
+    expiry, cause); what was announced before is neither written nor listed again.
+
     Example: fidelite webhooks expiring --days 30 --program shop
 
     Example: fidelite webhooks expiring --program-file program.yaml --format json
@@ -294,17 +303,21 @@ def expiring(
     target = job_program(program, program_file, fmt)
     when = datetime.now(UTC) if as_of is None else job_moment(as_of, target, fmt)
     window = warning_days(days, target.policy)
-    written = announce_expiring(_db(db, fmt), target.id, when, days=window,
-                                policy=target.policy, zone=target.zone)  # fmt: skip
+    written = announce_expiring_points(_db(db, fmt), target.id, when, days=window,
+                                       policy=target.policy, zone=target.zone)  # fmt: skip
+    rows = [{k: payload.get(k) for k in EXPIRING_COLUMNS} for payload in written]
     if fmt is OutputFormat.json:
-        print_json({"announced": written, "days": window, "program": target.id})
+        print_json({"announced": len(written), "days": window, "program": target.id,
+                    "expiring": rows})  # fmt: skip
     elif window == 0:
         console.print("nothing announced: warnings are off (warn_days: 0)")
     else:
         console.print(
-            f"{written} new points.expiring events (within {window} days; "
+            f"{len(written)} new points.expiring events (within {window} days; "
             "what was announced before is not repeated)"
         )
+        if rows:
+            print_rows(rows, fmt, title="Points expiring", columns=EXPIRING_COLUMNS)
 
 
 @app.command("prune")

@@ -13,7 +13,7 @@ from fidelite.webhooks.deliveries import attempts_of, log, replay
 from fidelite.webhooks.destination import check_url
 from fidelite.webhooks.errors import UnsafeURL, WebhookError
 from fidelite.webhooks.events import EVENT_TYPES
-from fidelite.webhooks.expiring import announce_expiring
+from fidelite.webhooks.expiring import announce_expiring, announce_expiring_points
 from fidelite.webhooks.outbox import dispatch, record
 from fidelite.webhooks.retention import prune
 from fidelite.webhooks.retry import RetryPolicy
@@ -31,6 +31,7 @@ __all__ = [
     "UnsafeURL",
     "WebhookError",
     "announce_expiring",
+    "announce_expiring_points",
     "attempts_of",
     "check_url",
     "dispatch",

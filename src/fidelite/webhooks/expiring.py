@@ -88,20 +88,38 @@ def announce_expiring(
     ``policy`` and ``zone`` are the program's expiry policy and time zone; returns how
     many events were written (announcements already made are not counted).
     """
+    return len(announce_expiring_points(db, program_id, as_of, days=days, policy=policy,
+                                        zone=zone))  # fmt: skip
+
+
+def announce_expiring_points(
+    db: Database,
+    program_id: str,
+    as_of: datetime,
+    *,
+    days: int | None = None,
+    policy: ExpiryPolicy | None = None,
+    zone: ZoneInfo | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`announce_expiring`, answering with what it wrote: the payload of each
+    event written (member, currency, points, expires_at, lot_id, cause, and
+    last_activity for inactivity), lots by member then lot, then inactivity warnings.
+    What was announced before is not written again, so not listed: a re-run lists none.
+    """
     window = warning_days(days, policy)
     if window == 0:
-        return 0
+        return []
     end = shifted(as_of, timedelta(days=window))  # the calendar's end at the latest
     rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
     with db.read() as conn:
         found = _dated(conn, program_id, as_of, end)
         if rule is not None:
             found += _inactive(conn, program_id, rule, as_of, end)
-    written = 0
+    written = []
     with db.write() as conn:
         for ref, key, payload in found:
             if record(conn, program_id, POINTS_EXPIRING, payload, member_ref=ref, dedup_key=key):
-                written += 1
+                written.append(payload)
     return written
 
 
