@@ -312,3 +312,21 @@ def test_the_report_gives_a_table_per_segment(tx: Path, tmp_path: Path) -> None:
     data = json.loads((plain / "report.json").read_text(encoding="utf-8"))
     assert "segments" not in data
     assert "Segments by" not in (plain / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_count_differing_between_segments_is_stated_per_segment(tmp_path: Path) -> None:
+    """basket's parameters.baskets counts the data: one figure per segment, adding up
+    to the file's; the options stay single values."""
+    path = _csv(
+        tmp_path,
+        "tx.csv",
+        "customer_id,timestamp,amount,channel,product_id,order_id\n"
+        "a,2024-01-05,10,web,p1,o1\na,2024-01-05,10,web,p2,o1\na,2024-02-05,10,store,p1,o2\n"
+        "b,2024-01-10,20,store,p1,o3\nc,2024-02-01,5,,p2,o5\n",
+    )
+    whole = run_json("basket", "-i", path, "--min-support", "0")
+    split = run_json("basket", "-i", path, "--min-support", "0", "--segment-col", "channel")
+    assert whole["parameters"]["baskets"] == 4
+    assert split["parameters"]["baskets"] == {"store": 1, "web": 2, "(none)": 1}
+    assert split["parameters"]["min_support"] == 0.0
+    assert [(r["segment"], r["a"], r["b"]) for r in split["rows"]] == [("web", "p1", "p2")]

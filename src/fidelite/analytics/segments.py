@@ -193,13 +193,17 @@ def by_segment(
     Rows gain a leading ``segment`` field, in segment order (sorted, ``(none)`` last);
     a row's own ``segment`` (RFM's named segment) is renamed ``<metric>_segment``;
     the definition ends with the segment rule; a summary becomes one per segment, keyed
-    by the segment. ``progress(segment, i, n)`` is called before each segment.
+    by the segment, and so does a parameter whose value differs between segments (a
+    count of the data such as basket's ``baskets``; the options and the observation
+    days are the same for every segment). ``progress(segment, i, n)`` is called before
+    each segment.
     """
     segmentation = ds.loaded.segmentation
     if segmentation is None:
         return compute(ds)
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
+    parameters: dict[str, dict[str, Any]] = {}
     first: MetricResult | None = None
     values = segmentation.values
     for i, value in enumerate(values, 1):
@@ -210,6 +214,8 @@ def by_segment(
         rows += [{"segment": value, **_own_segment(row, result.metric)} for row in result.rows]
         if result.summary:
             summary[value] = result.summary
+        for key, given in result.parameters.items():
+            parameters.setdefault(key, {})[value] = given
     if first is None:  # pragma: no cover - a loaded table has rows, so a segment
         raise ValueError("no segment in the data")
     definition = (
@@ -219,7 +225,14 @@ def by_segment(
         f"the last day in the data is the file's for every segment. Segments: "
         f"{segmentation.rule}."
     )
-    return MetricResult(first.metric, definition, first.parameters, rows, summary)
+    stated = {key: _one_or_each(given) for key, given in parameters.items()}
+    return MetricResult(first.metric, definition, stated, rows, summary)
+
+
+def _one_or_each(given: dict[str, Any]) -> Any:
+    """A parameter's value when every segment has the same, else its value per segment."""
+    values = list(given.values())
+    return values[0] if all(v == values[0] for v in values[1:]) else given
 
 
 def _own_segment(row: dict[str, Any], metric: str) -> dict[str, Any]:
