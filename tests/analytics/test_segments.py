@@ -330,3 +330,13 @@ def test_a_count_differing_between_segments_is_stated_per_segment(tmp_path: Path
     assert split["parameters"]["baskets"] == {"store": 1, "web": 2, "(none)": 1}
     assert split["parameters"]["min_support"] == 0.0
     assert [(r["segment"], r["a"], r["b"]) for r in split["rows"]] == [("web", "p1", "p2")]
+
+
+def test_a_bad_segments_file_is_named_in_json_too(tx: Path, tmp_path: Path) -> None:
+    segs = _csv(tmp_path, "segs.csv", "customer_id,segment,recency\na,x,1\na,y,2\n")
+    proc = fidelite("metrics", "cohorts", "-i", tx, "--segments", segs, "-f", "json", ok=False)
+    assert proc.returncode == 1
+    error = json.loads(proc.stdout)["error"]
+    assert (error["code"], error["file"], error["row"], error["column"]) == (
+        "bad_input", str(segs), 3, "segment"
+    )  # fmt: skip

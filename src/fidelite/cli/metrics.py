@@ -191,7 +191,11 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
     print_rows(result.rows, fmt, title=result.metric)
     if fmt is OutputFormat.table:
         for key, value in result.summary.items():
-            console.print(f"{key}: {value}")
+            if isinstance(value, dict):  # a summary per segment: its figures as JSON
+                shown = json.dumps(to_jsonable(value), ensure_ascii=False)
+                console.print(f"{key}: {shown}", markup=False, highlight=False)
+            else:
+                console.print(f"{key}: {value}")
         console.print(f"[dim]{result.definition}[/]")
 
 
