@@ -36,6 +36,7 @@ rewards:
   - {id: summer, name: Summer voucher, kind: voucher, cost: 10,
      valid_from: 2019-06-01T00:00:00+02:00, valid_until: 2019-09-01T00:00:00+02:00}
   - {id: flight, name: Flight, kind: partner, partner: AirCo, cost: 5, currency: miles}
+  - {id: future, name: Future, kind: voucher, cost: 10, valid_from: 2999-01-01T00:00:00+00:00}
 """
 EVENTS = """\
 event_id,type,member,at,amount
@@ -127,8 +128,13 @@ def test_rewards_list_shows_the_catalogue_with_the_stock_left(shop: tuple[Path, 
         "flight": {"id": "flight", "name": "Flight", "kind": "partner", "cost": 5,
                    "currency": "miles", "stock": None, "left": None, "per_member_limit": None,
                    "tiers": [], "valid_from": None, "valid_until": None},
+        "future": {"id": "future", "name": "Future", "kind": "voucher", "cost": 10,
+                   "currency": "points", "stock": None, "left": None, "per_member_limit": None,
+                   "tiers": [], "valid_from": "2999-01-01T00:00:00+00:00", "valid_until": None},
     }  # fmt: skip
-    assert list(catalogue(program, db)) == ["mug", "coffee", "tour", "lounge", "summer", "flight"]
+    assert list(catalogue(program, db)) == [
+        "mug", "coffee", "tour", "lounge", "summer", "flight", "future"
+    ]  # fmt: skip
     table = fidelite("rewards", "list", "-p", program, db=db).stdout
     assert "Rewards of shop" in table and "Summer voucher" in table
     mug = next(line for line in table.splitlines() if "│ mug " in line)
@@ -227,6 +233,11 @@ def test_rewards_show_and_history_list_a_members_redemptions(shop: tuple[Path, s
         (coffee["id"], "coffee", "active", coffee["code"]),
         (mug["id"], "mug", "cancelled", mug["code"]),
     ]
+    table = fidelite("rewards", "history", "ann", "-p", program, db=db).stdout
+    row = next(line for line in table.splitlines() if f"│ {mug['id']} " in line)
+    assert [cell.strip() for cell in row.split("│")[1:7]] == [
+        str(mug["id"]), "mug", "100", "points", mug["code"], "cancelled"
+    ]  # fmt: skip
     csv = fidelite("rewards", "history", "ann", "-p", program, "-f", "csv", db=db).stdout
     assert csv.splitlines()[0] == (
         "id,member,reward,points,currency,code,status,redeemed_at,transaction_id,"
@@ -246,9 +257,11 @@ REFUSALS = [
      "cannot redeem 'lounge': member 'ann' has tier 'silver'; for tiers gold only"),
     ("ann", "summer", "reward_expired",
      "cannot redeem 'summer': available until 2019-08-31T22:00:00+00:00"),
+    ("ann", "future", "reward_not_yet_available",
+     "cannot redeem 'future': available from 2999-01-01T00:00:00+00:00"),
     ("ann", "nothing", "reward_unknown",
      "cannot redeem 'nothing': no reward 'nothing' in the catalogue (rewards: mug, coffee, "
-     "tour, lounge, summer, flight)"),
+     "tour, lounge, summer, flight, future)"),
     ("zoe", "mug", "unknown_member", "no member 'zoe' in program 'shop'"),
     ("bob", "mug", "reward_out_of_stock", "cannot redeem 'mug': out of stock, all 1 redeemed"),
     ("bob", "coffee", "reward_limit_reached",

@@ -37,6 +37,10 @@ CATALOGUE_COLUMNS = ["id", "name", "kind", "cost", "currency", "stock", "left",
 still to give (both empty: unlimited); ``tiers`` empty: every tier."""
 REDEMPTION_COLUMNS = ["id", "member", "reward", "points", "currency", "code", "status",
                       "redeemed_at", "transaction_id", "cancel_transaction_id"]  # fmt: skip
+HISTORY_TABLE_COLUMNS = ["id", "reward", "points", "currency", "code", "status", "redeemed_at"]
+"""A member's history in a table: the member is the one asked for, and the ledger
+transactions are in JSON, CSV and `show`; fewer columns keep the code whole on a
+terminal."""
 MAX_ID = 2**63 - 1  # the largest id the database stores
 
 RedemptionArgument = typer.Argument(
@@ -179,4 +183,5 @@ def history(
     with open_processor(program_file, db, fmt) as processor:
         found = apply(lambda: processor.redemptions_of(member), fmt)
         rows = [_redemption(processor, r) for r in found]
-    print_rows(rows, fmt, title=f"Redemptions of {member}", columns=REDEMPTION_COLUMNS)
+    columns = HISTORY_TABLE_COLUMNS if fmt is OutputFormat.table else REDEMPTION_COLUMNS
+    print_rows(rows, fmt, title=f"Redemptions of {member}", columns=columns)
