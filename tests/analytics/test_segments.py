@@ -340,3 +340,20 @@ def test_a_bad_segments_file_is_named_in_json_too(tx: Path, tmp_path: Path) -> N
     assert (error["code"], error["file"], error["row"], error["column"]) == (
         "bad_input", str(segs), 3, "segment"
     )  # fmt: skip
+
+
+def test_segments_with_fewer_cohort_columns_keep_every_column_in_csv(tmp_path: Path) -> None:
+    """alpha's customers start in March, beta's in January: alpha's matrix has one age,
+    beta's three, and the CSV (whose header the first row gives) keeps all three."""
+    path = _csv(
+        tmp_path,
+        "tx.csv",
+        "customer_id,timestamp,amount,tier\n"
+        "a,2024-03-02,10,alpha\nb,2024-01-03,10,beta\nb,2024-03-03,10,beta\n",
+    )
+    out = fidelite("metrics", "cohorts", "-i", path, "--segment-col", "tier", "-f", "csv")
+    assert out.stdout.splitlines() == [
+        "segment,cohort,cohort_start,size,month_0,month_1,month_2",
+        "alpha,2024-03,2024-03-01,1,100.0,,",
+        "beta,2024-01,2024-01-01,1,100.0,0.0,100.0",
+    ]

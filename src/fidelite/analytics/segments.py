@@ -190,7 +190,8 @@ def by_segment(
 ) -> MetricResult:
     """``compute`` once per segment of ``ds``, as one result.
 
-    Rows gain a leading ``segment`` field, in segment order (sorted, ``(none)`` last);
+    Rows gain a leading ``segment`` field, in segment order (sorted, ``(none)`` last),
+    and all have the same fields (null where a segment's rows have none);
     a row's own ``segment`` (RFM's named segment) is renamed ``<metric>_segment``;
     the definition ends with the segment rule; a summary becomes one per segment, keyed
     by the segment, and so does a parameter whose value differs between segments (a
@@ -226,7 +227,17 @@ def by_segment(
         f"{segmentation.rule}."
     )
     stated = {key: _one_or_each(given) for key, given in parameters.items()}
-    return MetricResult(first.metric, definition, stated, rows, summary)
+    return MetricResult(first.metric, definition, stated, _same_fields(rows), summary)
+
+
+def _same_fields(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with every field of any row, in order of first appearance, null where
+    its segment has none: a cohort matrix has as many age columns as its oldest cohort
+    allows, and the CSV and table outputs take their columns from the first row."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    if all(len(row) == len(fields) for row in rows):
+        return rows
+    return [{key: row.get(key) for key in fields} for row in rows]
 
 
 def _one_or_each(given: dict[str, Any]) -> Any:
