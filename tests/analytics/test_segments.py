@@ -357,3 +357,16 @@ def test_segments_with_fewer_cohort_columns_keep_every_column_in_csv(tmp_path: P
         "alpha,2024-03,2024-03-01,1,100.0,,",
         "beta,2024-01,2024-01-01,1,100.0,0.0,100.0",
     ]
+
+
+def test_a_segments_file_of_more_than_100_segments_is_refused(tx: Path, tmp_path: Path) -> None:
+    rows = "".join(f"{c},s{c}\n" for c in "abcdef")
+    rows += "".join(f"x{i},t{i}\n" for i in range(200))  # segments of no buyer: not counted
+    segs = _csv(tmp_path, "segs.csv", "customer_id,segment\n" + rows)
+    assert len(run_json("repeat-rate", "-i", tx, "--segments", segs)["rows"]) == 6
+    many = [f"c{i},2024-01-01,1" for i in range(101)]
+    path = _csv(tmp_path, "many.csv", "customer_id,timestamp,amount\n" + "\n".join(many))
+    segs.write_text("customer_id,segment\n" + "".join(f"c{i},s{i}\n" for i in range(101)))
+    said = refused("retention", "-i", path, "--segments", segs)
+    assert f"{segs}, column 'segment': 101 distinct segments in the segments file" in said
+    assert "fewer segments" in said

@@ -92,12 +92,16 @@ def segment(
         con.execute(f"DROP TABLE {base}")
     found = [str(r[0]) for r in con.execute(f"SELECT DISTINCT segment FROM {table}").fetchall()]
     if len(found) > MAX_SEGMENTS:
-        what = f"column '{by}'" if opts.segment_column is not None else "the segments file"
+        by_column = opts.segment_column is not None
+        what = f"column '{by}'" if by_column else "the segments file"
+        fix = "segment by a coarser column (e.g. channel or region)" if by_column else (
+            "group the customers into fewer segments"
+        )  # fmt: skip
         raise InputError(
             f"{len(found)} distinct segments in {what}: at most {MAX_SEGMENTS} are computed "
-            "one by one; segment by a coarser column (e.g. channel or region)",
+            f"one by one; {fix}",
             file=shown,
-            column=by if opts.segment_column is not None else "segment",
+            column=by if by_column else "segment",
         )
     return Segmentation(by, rule, ordered(found), ASSIGNMENTS)
 
