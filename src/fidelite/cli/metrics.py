@@ -7,6 +7,9 @@ rows as plain CSV on standard output (a header line, then the rows: any CSV read
 takes it) and ``#`` lines holding the metric, definition, summary and parameters on
 standard error, so the terminal still states what was computed and how.
 
+With ``--segment-col`` or ``--segments`` a transactions metric runs once per customer
+segment (:mod:`fidelite.analytics.segments`), its rows led by the segment.
+
 The input options (time zone, date format, delimiter, column names) are declared once
 in :mod:`fidelite.cli.inputs`; the checks on each number option are there or beside
 the option, so a bad value is a usage error before anything is read.
