@@ -116,6 +116,45 @@ def first_malformed_record(path: Path, layout: CsvLayout) -> MalformedRecord | N
     return None
 
 
+_ENDINGS = {b"\r\n": "CRLF (Windows)", b"\n": "LF (Unix)"}
+
+
+def first_other_line_ending(path: Path) -> MalformedRecord | None:
+    """The first line that ends otherwise than the header line (``\\r\\n`` where the
+    header ends with ``\\n``, or the reverse); ``None`` when every line ends alike.
+
+    DuckDB reads a file with one line ending, decided from its first lines, and stops
+    at a line ending the other way with only "the CSV parser reached an invalid state":
+    a file pasted together from a Windows and a Unix export. Lines are counted
+    physically, a quoted newline included. Reads the whole file: for an error message
+    only.
+    """
+    first: bytes | None = None
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            ending = _ending(line)
+            if ending is None:  # the last line, without an ending
+                return None
+            if first is None:
+                first = ending
+            elif ending != first:
+                return MalformedRecord(
+                    number,
+                    f"this line ends with {_ENDINGS[ending]} but the header line ends "
+                    f"with {_ENDINGS[first]}: the file mixes line endings (lines pasted "
+                    "from another export?); save it again so every line ends alike",
+                )
+    return None
+
+
+def _ending(line: bytes) -> bytes | None:
+    if line.endswith(b"\r\n"):
+        return b"\r\n"
+    if line.endswith(b"\n"):
+        return b"\n"
+    return None
+
+
 class BadQuoting(ValueError):
     """A record whose quotes Python's ``csv`` cannot read, with the line it starts on."""
 

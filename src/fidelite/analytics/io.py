@@ -56,6 +56,7 @@ from fidelite.analytics.csvfile import (
     HeaderError,
     column_of_bad_byte,
     first_malformed_record,
+    first_other_line_ending,
     locate_record,
     read_layout,
 )
@@ -720,9 +721,10 @@ class _Checker:
             raise self._unreadable(exc) from exc
 
     def _unreadable(self, exc: duckdb.Error) -> InputError:
-        """The error for a CSV file DuckDB stopped reading: a byte that is not UTF-8 or a
-        malformed record, found by reading the file again in Python (only now: a good
-        file pays nothing for these checks), else DuckDB's own words."""
+        """The error for a CSV file DuckDB stopped reading: a byte that is not UTF-8, a
+        malformed record or a line ending otherwise than the header, found by reading the
+        file again in Python (only now: a good file pays nothing for these checks), else
+        DuckDB's own words."""
         layout = self.layout
         if layout is not None:
             for path in self.files:  # DuckDB stops at the first file that is wrong
@@ -734,7 +736,7 @@ class _Checker:
                 if encoding is not None:
                     column = column_of_bad_byte(path, layout, encoding.line)
                     return InputError(encoding.reason, file=name, row=encoding.line, column=column)
-                bad = first_malformed_record(path, layout)
+                bad = first_malformed_record(path, layout) or first_other_line_ending(path)
                 if bad is not None:
                     return InputError(bad.reason, file=name, row=bad.line)
         return InputError(f"cannot read the file: {_first_line(exc)}", file=self.name)
