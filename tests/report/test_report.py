@@ -205,7 +205,13 @@ def test_clv_fits_that_did_not_converge_are_flagged_and_not_charted(tmp_path: Pa
     data = report["clv_models"]
     purchase, spend = data["purchase_model"], data["spend_model"]
     assert (purchase["converged"], spend["converged"]) == (False, False)
-    assert purchase["at_bound"] == ["a"] and spend["at_bound"] == ["p"]
+    assert purchase["at_bound"] == ["a"]
+    # Gamma-Gamma's p grows without bound on these data; where the search stops (at the
+    # bound, or earlier on a flat likelihood: p was 2.4 million on one machine) depends on
+    # the machine's floating-point path. Either way the fit is refused, and says why.
+    assert spend["at_bound"] in ([], ["p"])
+    assert spend["message"].startswith("gammagamma: ")
+    assert ("bound" if spend["at_bound"] else "flat") in spend["message"]
     # The numbers are kept for inspection, flagged, and the report says so first.
     assert data["clv"]["customers"] == 20
     assert data["warning"] == (
