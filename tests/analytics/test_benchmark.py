@@ -186,3 +186,47 @@ def test_compare_previous_needs_periods_and_the_column() -> None:
     with pytest.raises(InputError, match="'90' in row 1 is not a number") as bad:
         compare_previous(text, "retention_rate")
     assert bad.value.column == "retention_rate"
+
+
+def test_benchmark_cli_against_the_previous_period_per_segment(
+    write_csv: Callable[..., Path],
+) -> None:
+    # a (store) buys twice in January, once in February; b (web) the other way round
+    tx = write_csv(
+        "customer_id,timestamp,amount,channel\n"
+        "a,2024-01-05,10,store\na,2024-01-20,10,store\nb,2024-01-06,10,web\n"
+        "a,2024-02-05,10,store\nb,2024-02-06,10,web\nb,2024-02-07,10,web\n"
+    )
+    metric = fidelite(
+        "metrics", "repeat-rate", "-i", tx, "--period", "month", "--segment-col", "channel",
+        "-f", "json",
+    )  # fmt: skip
+    proc = _benchmark(metric.stdout, "--column", "repeat_purchase_rate", "--previous")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert [
+        (r["segment"], r["period"], r["repeat_purchase_rate"], r["benchmark_period"],
+         r["benchmark"], r["difference"], r["relative_difference"], r["versus"])
+        for r in out["rows"]
+    ] == [
+        ("store", "2024-01", 100.0, None, None, None, None, None),
+        ("store", "2024-02", 0.0, "2024-01", 100.0, -100.0, -100.0, "below"),
+        ("web", "2024-01", 0.0, None, None, None, None, None),
+        ("web", "2024-02", 100.0, "2024-01", 0.0, 100.0, None, "above"),  # none relative to 0
+    ]  # fmt: skip
+    assert out["parameters"]["benchmark"]["reference"] == "previous period"
+
+
+def test_benchmark_cli_needs_one_reference(write_csv: Callable[..., Path]) -> None:
+    metric = fidelite("metrics", "pareto", "-i", write_csv(PARETO), "-f", "json").stdout
+    for args in ([], ["--reference", "75", "--previous"]):
+        proc = _benchmark(metric, "--column", "top_revenue_share", *args)
+        assert proc.returncode == 2 and proc.stdout.startswith("{")  # a usage error
+        error = json.loads(proc.stdout)["error"]
+        assert (error["code"], error["message"]) == (
+            "usage",
+            "give --reference VALUE or --previous (one of them)",
+        )
+    whole = _benchmark(metric, "--column", "top_revenue_share", "--previous")
+    assert whole.returncode == 1
+    assert json.loads(whole.stdout)["error"]["column"] == "period"

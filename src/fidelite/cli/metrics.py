@@ -899,22 +899,36 @@ def _point_value(text: str | None, fmt: OutputFormat) -> Decimal | None:
 @app.command("benchmark")
 def benchmark_cmd(
     column: str = typer.Option(..., "--column", help="The column to compare, e.g. retention_rate."),
-    reference: float = typer.Option(..., "--reference", help="The reference value."),
+    reference: float | None = typer.Option(
+        None, "--reference", help="The reference value (or --previous)."
+    ),
+    previous: bool = typer.Option(
+        False,
+        "--previous",
+        help="Compare each period with the one before it (rows with a period column; "
+        "within each segment), instead of with --reference.",
+    ),
     label: str = typer.Option("reference", "--label", help="What the reference is."),
     result: Path | None = typer.Option(
         None, "--result", help="A metric's JSON output (default: read it from stdin)."
     ),
     fmt: OutputFormat = FORMAT,
 ) -> None:
-    """Compare any metric's JSON output with a reference value (norm, target, competitor).
+    """Compare any metric's JSON output with a reference value (norm, target, competitor)
+    or with the previous period.
 
     Example: fidelite metrics retention -i tx.csv -f json | fidelite metrics benchmark
     --column retention_rate --reference 85 --label "industry norm" -f json
+
+    Example: fidelite metrics repeat-rate -i tx.csv --period month -f json | fidelite
+    metrics benchmark --column repeat_purchase_rate --previous
     """
-    from fidelite.analytics.benchmark import compare
+    from fidelite.analytics.benchmark import compare, compare_previous
 
     name = str(result) if result else "<stdin>"
-    if not math.isfinite(reference):
+    if (reference is None) == (not previous):
+        fail("give --reference VALUE or --previous (one of them)", code="usage", fmt=fmt)
+    if reference is not None and not math.isfinite(reference):
         fail(f"--reference: expected a number, got {reference}", code="usage", fmt=fmt)
     try:
         text = result.read_text(encoding="utf-8") if result else sys.stdin.read()
@@ -929,7 +943,10 @@ def benchmark_cmd(
             fmt=fmt,
         )
     try:
-        compared = compare(data, column, reference, label, source=name)
+        if reference is None:
+            compared = compare_previous(data, column, source=name)
+        else:
+            compared = compare(data, column, reference, label, source=name)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, column=exc.column)
     render(
