@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -21,6 +22,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 console = Console()
@@ -105,7 +107,25 @@ def print_rows(
             table.add_row(
                 *("" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols)
             )
+        print_table(table)
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout: at a terminal, fitted to its width (Rich's way); into a
+    pipe or a file, at the table's own width, so no value is cut to ``clien…`` or
+    wrapped. Rich takes 80 columns when stdout is not a terminal, and a table written
+    to a file or read in ``less`` is for reading whole. ``COLUMNS``, when set, is obeyed.
+    """
+    if console.is_terminal or os.environ.get("COLUMNS"):
         console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(1 << 16), table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def fail(
