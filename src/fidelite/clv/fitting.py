@@ -259,9 +259,13 @@ def _message(
             "sign of churn, or too few repeat purchases); try a penalizer or another model"
         )
     if not converged:
+        # L-BFGS-B's words may be a bare "ABNORMAL: " (its line search failed)
+        reason = optimiser_message.strip().rstrip(":").strip() or "no reason given"
         return (
-            f"{model}: the optimiser stopped before the gradient vanished "
-            f"({optimiser_message}); estimates may be imprecise"
+            f"{model}: the optimiser stopped before the gradient vanished (L-BFGS-B: "
+            f"{reason}); estimates may be imprecise. Parameters running off on a flat "
+            "likelihood (for example no sign of churn) often do this: try a penalizer or "
+            "another model"
         )
     return "converged"
 
