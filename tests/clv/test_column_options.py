@@ -140,3 +140,18 @@ def test_a_bad_input_option_is_a_json_usage_error(
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout) == {"error": {"code": "usage", "message": message}}
     assert not out.exists()
+
+
+def test_predict_horizon_is_one_year_in_the_unit_counted(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Without --horizon, predict looked 52 units ahead: 52 weeks, but 52 DAYS with
+    --time-unit day. It is now a year in either unit; expected purchases agree."""
+    standard, _ = files
+    days = _json("clv", "predict", "--time-unit", "day", "-i", str(standard),
+                 "-o", str(tmp_path / "d.csv"))  # fmt: skip
+    weeks = _json("clv", "predict", "-i", str(standard), "-o", str(tmp_path / "w.csv"))
+    explicit = _json("clv", "predict", "--time-unit", "day", "--horizon", "365",
+                     "-i", str(standard), "-o", str(tmp_path / "e.csv"))  # fmt: skip
+    assert (days["horizon"], weeks["horizon"]) == (365.0, 52.0)
+    assert _without_input(days) == _without_input(explicit)

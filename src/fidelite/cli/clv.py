@@ -274,7 +274,12 @@ def predict_command(
     model: PurchaseModelName = typer.Option(
         PurchaseModelName.bgnbd, "--model", "-m", help="bgnbd, paretonbd or mbgnbd."
     ),
-    horizon: float = typer.Option(52.0, "--horizon", help="Prediction horizon in time units."),
+    horizon: float | None = typer.Option(
+        None,
+        "--horizon",
+        help="Prediction horizon in time units (--time-unit); default one year: 52 weeks, "
+        "or 365 days with --time-unit day.",
+    ),
     discount_rate: float = typer.Option(
         0.1, "--discount-rate", help="Yearly discount rate for CLV."
     ),
@@ -295,6 +300,8 @@ def predict_command(
     """
     end = _parse_day(calibration_end, "--calibration-end", fmt)
     options = replace(load, materialize=False)
+    if horizon is None:  # one year in the unit the models count in
+        horizon = 52.0 if time_unit.value == "week" else 365.0
     with _errors(fmt):
         if horizon <= 0:
             raise ValueError(f"--horizon must be > 0, got {horizon}")
