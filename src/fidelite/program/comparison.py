@@ -19,6 +19,16 @@ mistake, never report a correct expression.
 The orderings (``<``, ``<=``, ``>``, ``>=``) are found on request: across types CEL
 refuses them with ``no such overload``, an error the probe sees but whose message names
 neither side; the probe looks for the ordering at fault to say which and how to fix it.
+
+The same parse gives the fields an expression reads (:func:`field_reads`): those of each
+variable (``event.amount``), and those of each basket line, reached through a macro's
+name over ``event.items`` (or over ``event.items.filter(...)``) or an index into it
+(``event.items[0].category``). A line is a map, so reading a misspelt field of it is
+no type error but a missing key on every event, which the probe cannot tell from an
+attribute the event may lack; the load-time check (:mod:`fidelite.program.expression`)
+judges these reads by name instead. A macro's name hides a variable of the same name
+inside the macro (``event.items.exists(member, member.sku == "A")`` reads no field of
+``member``), as CEL resolves it.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_LINES = "lines"  # a node giving a list of basket lines (event.items, a filter of it)
+_LINE = "line"  # a node giving one basket line (a macro's name over lines, an index)
 _RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
 EQUALITIES = frozenset({"==", "!=", "in"})
 """The relations CEL answers across types (false or true), never with an error."""
@@ -71,6 +83,33 @@ class Comparison:
     scope: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LineRead:
+    """A field read from one basket line: ``i.category`` in a macro over ``event.items``.
+
+    ``line`` is the source of the line read from, spaces squeezed (``i``,
+    ``event.items[0]``); ``start`` the offset of the field's name in the expression.
+    """
+
+    line: str
+    field: str
+    start: int
+
+
+@dataclass(frozen=True)
+class FieldReads:
+    """The fields an expression reads.
+
+    ``variables`` maps each name used outside any macro binding it (``event``, but also
+    ``true`` or a misspelt variable: the caller knows which names are variables) to the
+    fields read from it, or to None if it is also used another way (``event["x"]``,
+    passed whole); ``lines`` lists the fields read from basket lines, in source order.
+    """
+
+    variables: Mapping[str, frozenset[str] | None]
+    lines: tuple[LineRead, ...]
+
+
 class _Unknown(Exception):
     """Syntax this parser does not follow: report no comparison."""
 
@@ -89,6 +128,23 @@ class _Node:
     end: int
     literal: str | None = None
     elements: tuple[_Node, ...] | None = None
+    kind: str | None = None  # _LINES, _LINE or None (anything else)
+    variable: str | None = None  # the name, if the node is a variable alone
+
+
+def field_reads(source: str) -> FieldReads | None:
+    """The fields ``source`` reads (see :class:`FieldReads`), or None if the expression
+    uses syntax this module does not parse."""
+    parser = _Parser(source, frozenset())
+    try:
+        parser.parse()
+    except (_Unknown, RecursionError):
+        return None
+    variables: dict[str, frozenset[str] | None] = {
+        name: None if name in parser.whole else frozenset(read)
+        for name, read in parser.reads.items()
+    }
+    return FieldReads(variables, tuple(parser.lines))
 
 
 def comparisons(source: str, relations: frozenset[str] = EQUALITIES) -> list[Comparison]:
@@ -123,7 +179,11 @@ class _Parser:
         self.tokens = _tokens(source)
         self.index = 0
         self.scope: dict[str, str] = {}
+        self.kinds: dict[str, str | None] = {}  # what each name in scope ranges over
         self.found: list[Comparison] = []
+        self.reads: dict[str, set[str]] = {}  # variable -> fields read
+        self.whole: set[str] = set()  # variables used other than as variable.field
+        self.lines: list[LineRead] = []
 
     def parse(self) -> list[Comparison]:
         self._expression()
@@ -200,23 +260,39 @@ class _Parser:
 
     def _member(self) -> _Node:
         node = self._primary()
+        if node.variable is not None and self._peek() != ".":
+            self.whole.add(node.variable)
         while self._peek() in (".", "["):
             if self._take().text == "[":
-                node = _Node(node.start, self._expression().end)
-                node = _Node(node.start, self._take("]").end)
+                self._expression()
+                kind = _LINE if node.kind == _LINES else None
+                node = _Node(node.start, self._take("]").end, kind=kind)
                 continue
             name = self._take()
             if name.kind != "name":
                 raise _Unknown(name.text)
+            if node.variable is not None:
+                self.reads[node.variable].add(name.text)
             if self._peek() == "(":
                 target = self.source[node.start : node.end]
-                node = _Node(node.start, self._call(name.text, target))
-            else:
-                node = _Node(node.start, name.end)
+                element = _LINE if node.kind == _LINES else None
+                end = self._call(name.text, target, element)
+                kind = _LINES if name.text == "filter" and element == _LINE else None
+                node = _Node(node.start, end, kind=kind)
+                continue
+            kind = None
+            if node.variable == "event" and name.text == "items":
+                kind = _LINES
+            elif node.kind == _LINE:
+                line = re.sub(r"\s+", "", self.source[node.start : node.end])
+                self.lines.append(LineRead(line, name.text, name.start))
+            node = _Node(node.start, name.end, kind=kind)
         return node
 
-    def _call(self, function: str, target: str | None) -> int:
-        """The arguments of a call (``(`` next); the end offset of its ``)``."""
+    def _call(self, function: str, target: str | None, element: str | None = None) -> int:
+        """The arguments of a call (``(`` next); the end offset of its ``)``.
+
+        ``element`` is what a macro's name takes: _LINE over basket lines, else None."""
         self._take("(")
         bound = None
         if (
@@ -228,9 +304,10 @@ class _Parser:
         ):
             bound = self._take().text
             self._take(",")
-        saved = dict(self.scope)
+        saved, saved_kinds = dict(self.scope), dict(self.kinds)
         if bound is not None:
             self.scope[bound] = re.sub(r"\s+", "", target or "")
+            self.kinds[bound] = element
         try:
             if self._peek() != ")":
                 self._expression()
@@ -238,10 +315,12 @@ class _Parser:
                     self._take()
                     self._expression()
         finally:
-            self.scope = saved
+            self.scope, self.kinds = saved, saved_kinds
         return self._take(")").end
 
-    def _primary(self) -> _Node:
+    def _primary(self, root: bool = False) -> _Node:
+        """One operand; ``root``: after a leading dot, where a name is a variable even
+        inside a macro binding it."""
         token = self._take()
         if token.kind == "string":
             literal = "string" if token.text[0] in "\"'" else None  # not raw, not bytes
@@ -253,11 +332,14 @@ class _Parser:
                 return _Node(token.start, self._call(token.text, None))
             if self._peek() == "{":
                 raise _Unknown("message literal")
-            return _Node(token.start, token.end)
+            if token.text in self.kinds and not root:
+                return _Node(token.start, token.end, kind=self.kinds[token.text])
+            self.reads.setdefault(token.text, set())
+            return _Node(token.start, token.end, variable=token.text)
         if token.text == "(":
             inner = self._expression()
             close = self._take(")")
-            return _Node(token.start, close.end, inner.literal, inner.elements)
+            return _Node(token.start, close.end, inner.literal, inner.elements, inner.kind)
         if token.text == "[":
             elements = self._sequence("]")
             return _Node(token.start, self._take("]").end, None, tuple(elements))
@@ -265,7 +347,7 @@ class _Parser:
             self._entries()
             return _Node(token.start, self._take("}").end)
         if token.text == "." and self._peek() is not None:
-            return self._primary()  # a leading dot: .event (the root scope)
+            return self._primary(root=True)  # a leading dot: .event (the root scope)
         raise _Unknown(token.text)
 
     def _sequence(self, closing: str) -> list[_Node]:
