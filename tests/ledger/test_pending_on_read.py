@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -173,7 +173,10 @@ def test_hold_ending_a_second_later_is_not_spendable(ledger: CheckedLedger) -> N
         ledger.spend("shop", "alice", "points", 21, key="s1",
                      at=HOLD_END - timedelta(seconds=1))  # fmt: skip
     assert caught.value.code is RejectionCode.INSUFFICIENT_POINTS
-    assert caught.value.detail == {"available": 20, "requested": 21}
+    assert caught.value.detail == {
+        "available": 20, "requested": 21, "pending": 100,
+        "pending_until": HOLD_END.astimezone(UTC).isoformat(),
+    }  # fmt: skip
     assert snapshot(ledger.db) == before
 
 
@@ -360,3 +363,26 @@ def test_concurrent_spends_release_a_lot_once(ledger: CheckedLedger, round_: int
     assert job(ledger, LATER) == (0, 0, {})
     assert lots(ledger) == [(100, 10, "available")]
     assert_invariants(ledger.db)
+
+
+def test_a_spend_refused_short_of_points_names_what_is_still_pending(
+    ledger: CheckedLedger,
+) -> None:
+    """The member sees 120 points in all but may spend 20: the refusal used to say only
+    "20 points available", which reads as lost points. It now names the 100 held and
+    when the first of them can be spent."""
+    held_back(ledger)
+    ledger.earn("shop", "alice", "points", 5, key="later", at=T0, pending_until=HOLD_END + DAY)
+    before = snapshot(ledger.db)
+    with pytest.raises(Rejected) as caught:
+        ledger.spend("shop", "alice", "points", 50, key="s1", at=HOLD_END - HOUR)
+    assert caught.value.code is RejectionCode.INSUFFICIENT_POINTS
+    end = HOLD_END.astimezone(UTC).isoformat()
+    assert caught.value.detail == {
+        "available": 20, "requested": 50, "pending": 105, "pending_until": end
+    }  # fmt: skip
+    assert caught.value.message == (
+        f"member 'alice' has 20 points available, 50 requested; 105 more pending (the first "
+        f"available from {end})"
+    )
+    assert snapshot(ledger.db) == before

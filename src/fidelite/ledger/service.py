@@ -1236,12 +1236,21 @@ def _insufficient(
     lapse: Lapse | None,
     when: datetime,
 ) -> Rejected:
-    """``insufficient_points`` naming what is available and, if any, what lapsed."""
+    """``insufficient_points`` naming what is available, what is still pending (held in
+    a return window: a member seeing a higher total needs to know why it cannot be
+    spent, and from when it can) and, if any, what lapsed."""
     message = (
         f"member {subject.member_ref!r} has {available} {subject.currency} available, "
         f"{points} requested"
     )
     detail: dict[str, Any] = {"available": available, "requested": points}
+    pending, first_end = _held_in_pending(conn, subject, when)
+    if pending:
+        message += f"; {pending} more pending"
+        detail["pending"] = pending
+        if first_end is not None:
+            message += f" (the first available from {first_end.isoformat()})"
+            detail["pending_until"] = first_end.isoformat()
     lapsed = 0 if lapse is None else lapsed_points(conn, subject.member_id,
                                                    subject.currency, lapse, when)  # fmt: skip
     if lapse is not None and lapsed:
@@ -1251,6 +1260,23 @@ def _insufficient(
         )
         detail |= {"lapsed": lapsed, "lapsed_at": deadline}
     return Rejected(RejectionCode.INSUFFICIENT_POINTS, message, field="points", detail=detail)
+
+
+def _held_in_pending(
+    conn: Connection, subject: _Subject, when: datetime
+) -> tuple[int, datetime | None]:
+    """The member's points in ``subject.currency`` still held at ``when`` (pending, their
+    hold not ended) and the end of the first hold (UTC; ``None`` if every hold is open
+    ended). Read only for a refusal's message."""
+    row = conn.execute(
+        text(
+            "SELECT COALESCE(SUM(remaining), 0), MIN(pending_until) FROM lots "
+            "WHERE member_id = :m AND currency = :c AND state = 'pending' "
+            "AND (pending_until IS NULL OR pending_until > :at)"
+        ).bindparams(bindparam("at", type_=UTCDateTime())),
+        {"m": subject.member_id, "c": subject.currency, "at": when},
+    ).one()
+    return int(row[0]), (_utc(row[1]) if row[1] is not None else None)
 
 
 def _expiry_plan(
