@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fidelite.engine.calendar import LocalDays, add_days, add_months
 from fidelite.engine.expiry import (
     ExpiryDates,
     Lapse,
@@ -66,8 +67,51 @@ def test_inactivity_policy_gives_no_lot_date_but_a_deadline() -> None:
 def test_pending_applies_to_listed_event_types() -> None:
     policy = PendingPolicy(days=14, event_types=["purchase"])
     at = dt("2026-11-23T10:00:00+01:00")
-    assert pending_until(policy, "purchase", at) == dt("2026-12-07T10:00:00+01:00")
-    assert pending_until(policy, "review", at) is None
+    assert pending_until(policy, "purchase", at, PARIS) == dt("2026-12-07T10:00:00+01:00")
+    assert pending_until(policy, "review", at, PARIS) is None
+
+
+def test_pending_counts_local_calendar_days_across_a_dst_change() -> None:
+    """14 days from 10:00 end at 10:00 local time, as expiry keeps the local clock: in
+    24-hour steps the hold ended an hour early (09:00) after the change to winter time,
+    and an hour late (11:00) after the change to summer time."""
+    policy = PendingPolicy(days=14, event_types=["purchase"])
+    autumn = pending_until(policy, "purchase", dt("2026-10-20T10:00:00+02:00"), PARIS)
+    assert autumn == dt("2026-11-03T10:00:00+01:00")
+    spring = pending_until(policy, "purchase", dt("2026-03-20T10:00:00+01:00"), PARIS)
+    assert spring == dt("2026-04-03T10:00:00+02:00")
+    # Sent in UTC, the event is read on the program's clock all the same.
+    assert pending_until(policy, "purchase", dt("2026-10-20T08:00:00+00:00"), PARIS) == dt(
+        "2026-11-03T09:00:00+00:00"
+    )
+
+
+def test_pending_ends_at_a_skipped_or_repeated_local_time_as_expiry_reads_it() -> None:
+    """02:30 does not exist on 2026-03-29 in Paris and happens twice on 2026-10-25: read
+    with the earning time's fold, as a month later is (the offset before the change)."""
+    policy = PendingPolicy(days=14, event_types=["purchase"])
+    skipped = pending_until(policy, "purchase", dt("2026-03-15T02:30:00+01:00"), PARIS)
+    assert skipped == dt("2026-03-29T03:30:00+02:00")
+    repeated = pending_until(policy, "purchase", dt("2026-10-11T02:30:00+02:00"), PARIS)
+    assert repeated == dt("2026-10-25T02:30:00+02:00")
+    assert skipped == add_months(dt("2026-01-29T02:30:00+01:00"), 2, PARIS).astimezone(UTC)
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
+    st.sampled_from(["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Tokyo"]),
+    st.integers(min_value=1, max_value=400),
+)
+def test_local_days_for_many_events_equal_add_days(
+    moment: datetime, zone_name: str, days: int
+) -> None:
+    """The evaluator's shortcut (24 hours a day away from offset changes) gives exactly
+    the zone arithmetic's answer, for events sent in the zone's offset or in UTC."""
+    zone, delta = ZoneInfo(zone_name), timedelta(days=days)
+    local = moment.replace(tzinfo=UTC).astimezone(zone)
+    sent = datetime.fromisoformat(local.isoformat())  # a fixed offset, as events carry
+    for at in (sent, sent.astimezone(UTC)):
+        assert LocalDays(zone, delta).add(at) == add_days(at, delta, zone)
 
 
 # ------------------------------------------------------------------ inactivity lapses
@@ -172,7 +216,7 @@ def test_no_expiry_date_past_the_calendars_end() -> None:
 
 def test_a_hold_past_the_calendars_end_ends_at_its_last_instant() -> None:
     policy = PendingPolicy(days=14, event_types=["purchase"])
-    assert pending_until(policy, "purchase", LATE) == datetime.max.replace(tzinfo=UTC)
+    assert pending_until(policy, "purchase", LATE, PARIS) == datetime.max.replace(tzinfo=UTC)
     expiring = ExpiryPolicy(mode="after_earning", months=1, warn_days=30)  # type: ignore[arg-type]
     warned = warning_at(expiring, dt("0001-01-10T00:00:00+00:00"))
     assert warned == datetime.min.replace(tzinfo=UTC)

@@ -57,7 +57,7 @@ from typing import Any
 
 import cel
 
-from fidelite.engine.calendar import shifted
+from fidelite.engine.calendar import LocalDays
 from fidelite.engine.context import ContextFactory, fields_needed
 from fidelite.engine.coupon import CouponStatus, check_coupon, not_applied
 from fidelite.engine.decision import (
@@ -196,6 +196,8 @@ class Evaluator:
         self._traces: dict[tuple[str, Outcome, int, str | None, str], RuleTrace] = {}
         self._tier_lines: dict[tuple[str, str, int], RuleTrace | None] = {}
         self._expiry = ExpiryDates(program.expiry, program.zone)
+        # The end of a pending hold: ``days`` local calendar days later (0: none is).
+        self._pending_days = LocalDays(program.zone, timedelta(days=program.pending.days))
 
     def _check(self, expression: Expression | None, variables: frozenset[str]) -> _Check | None:
         if expression is None:
@@ -742,8 +744,8 @@ class _Run:
         the event's expiry and pending dates)."""
         at, ev = self.at, self.ev
         expiry = ev._expiry.expires_at(at, self._local)
-        pending = self.plan.pending
-        pending_until = None if pending is None else shifted(at, pending)
+        # Local calendar days, as expiry: the same wall-clock time ``days`` later.
+        pending_until = None if self.plan.pending is None else ev._pending_days.add(at)
         running = self.running
         earnings = []  # a loop: a list comprehension is a function call of its own (3.11)
         for index, currency in ev._currencies:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from fidelite.engine.calendar import add_months, next_month_start, next_year_start, shifted, within
+from fidelite.engine.calendar import (
+    add_days,
+    add_months,
+    next_month_start,
+    next_year_start,
+    shifted,
+    within,
+)
 from fidelite.program.policy import ExpiryMode, ExpiryPolicy, ExpiryRounding, PendingPolicy
 
 
@@ -98,11 +105,15 @@ def warning_at(policy: ExpiryPolicy, expiry: datetime) -> datetime:
     return shifted(expiry, -timedelta(days=policy.warn_days))
 
 
-def pending_until(policy: PendingPolicy, event_type: str, at: datetime) -> datetime | None:
-    """Until when points from this event stay pending (``None``: available at once)."""
+def pending_until(
+    policy: PendingPolicy, event_type: str, at: datetime, zone: ZoneInfo
+) -> datetime | None:
+    """Until when points from this event stay pending (``None``: available at once):
+    ``days`` local calendar days later in ``zone``, at the same wall-clock time, as
+    expiry dates keep it (:func:`~fidelite.engine.calendar.add_days`)."""
     if policy.days == 0 or event_type not in policy.event_types:
         return None
-    return shifted(at, timedelta(days=policy.days))
+    return add_days(at, timedelta(days=policy.days), zone)
 
 
 class ExpiryDates:
