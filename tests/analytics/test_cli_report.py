@@ -20,6 +20,7 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.cli.support import fidelite
 
 _register()
 
@@ -120,6 +121,17 @@ def test_report_format_is_table_or_json(write_csv: Callable[..., Path]) -> None:
     assert not (tx.parent / "o").exists()
     help_text = CliRunner().invoke(app, ["report", "--help"]).output
     assert "table|json" in help_text and "table|json|csv" not in help_text
+
+
+def test_report_says_where_it_wrote_on_standard_output(
+    write_csv: Callable[..., Path],
+) -> None:
+    """The command's result goes to standard output, as the docs say (it went to
+    standard error, leaving standard output empty)."""
+    tx = write_csv("customer_id,timestamp,amount\na,2024-01-01,1\na,2024-02-01,2")
+    out = tx.parent / "o"
+    proc = fidelite("report", tx, "--out", out)
+    assert proc.stdout == f"Report written: {out / 'report.html'} and {out / 'report.json'}\n"
 
 
 def test_report_takes_every_mapping_option(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from fidelite.cli.inputs import (
     survey_options,
     transactions_input,
 )
-from fidelite.cli.output import OutputFormat, err_console, fail, print_json
+from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json
 
 
 class ReportFormat(StrEnum):
@@ -136,7 +136,13 @@ def report(
     if shown is OutputFormat.json:
         print_json({"report": files, "warnings": warnings})
     else:
-        err_console.print(f"Report written: {files['html']} and {files['json']}")
+        # the command's result, on standard output (warnings go to standard error)
+        console.print(
+            f"Report written: {files['html']} and {files['json']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         for warning in warnings:
             err_console.print(f"Warning: {warning}", markup=False, highlight=False)
 
