@@ -75,7 +75,9 @@ def caller(request: Request) -> Caller:
     services = request.app.state.services
     key = authenticate(services.db, token)
     route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
+    # the route's path without its converters ("{event_id:event_id}" is "{event_id}"), as
+    # ACCESS and the OpenAPI document write it
+    path = getattr(route, "path_format", request.url.path)
     problem = refusal(key, services.program.id, request.method, path)
     if problem is not None:
         raise problem

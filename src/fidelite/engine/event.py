@@ -43,6 +43,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from fidelite.engine.calendar import in_utc
+from fidelite.engine.member_id import MemberId
 
 PURCHASE = "purchase"
 REFUND = "refund"
@@ -147,7 +148,7 @@ class Event(BaseModel):
 
     id: str = Field(min_length=1, max_length=200)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    member: str = Field(min_length=1, max_length=200)
+    member: MemberId
     at: Instant
     amount: Amount | None = None
     channel: str = ""

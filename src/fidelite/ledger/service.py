@@ -190,8 +190,7 @@ class Ledger:
         Idempotent on ``key`` (default ``member:<ref>``); another key for a reference
         that exists is refused with ``member_exists``.
         """
-        ref = valid.text(member_ref, "member_ref")
-        assert ref is not None
+        ref = valid.member_id(member_ref, "member_ref")
         idem = valid.key(key if key is not None else f"member:{ref}")
         digest = request_hash({"op": "create_member", "member_ref": ref})
         if conn is not None:

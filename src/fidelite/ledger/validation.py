@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fidelite.engine.calendar import in_utc
+from fidelite.engine.member_id import member_id_problem
 from fidelite.ledger.errors import invalid
 
 MAX_POINTS = 10**15  # far beyond any real balance; keeps sums inside BIGINT
@@ -74,6 +75,18 @@ def text(value: Any, field: str, *, required: bool = True) -> str | None:
         raise invalid(field, "must be a non-empty text")
     if len(value) > MAX_TEXT:
         raise invalid(field, f"must be at most {MAX_TEXT} characters")
+    return value
+
+
+def member_id(value: Any, field: str) -> str:
+    """A member id to enrol: a text, by the rule of :mod:`fidelite.engine.member_id`
+    (the API's and the imports' rule too), so that no way in enrols an id the member
+    URLs cannot reach."""
+    if not isinstance(value, str):
+        raise invalid(field, "must be a non-empty text")
+    problem = member_id_problem(value)
+    if problem is not None:
+        raise invalid(field, problem)
     return value
 
 

@@ -42,6 +42,7 @@ from fidelite.engine import CouponStatus, Decision, Event, MemberState, ProgramS
 from fidelite.engine.calendar import add_months, year_start
 from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
+from fidelite.engine.member_id import member_id_problem
 from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
 from fidelite.ledger import Rejected
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
@@ -82,7 +83,6 @@ Finish = Callable[[Script, list[Answer]], None]
 (see :func:`process_events`)."""
 
 _IN_CHUNK = 500
-_REF_LIMIT = 128  # the ledger's members.ref column
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
 _UNIT_EXPONENT = -4
 _UNITS_PER_MONEY = 10_000
@@ -555,7 +555,7 @@ class _Batch:
         new = [m for m in dict.fromkeys(a.member.ref for a in self.accepted)
                if self.members[m].member_id is None]  # fmt: skip
         for ref in new:
-            if len(ref) > _REF_LIMIT or not ref.strip():
+            if member_id_problem(ref) is not None:  # refused there, naming it
                 raise Fallback("a member reference the ledger refuses")
         ids = enrol_many(self.conn, self.pid, new, self.p.ledger.now())
         rows = []

@@ -32,6 +32,9 @@ Columns: ``event_id``, ``type``, ``member``, ``at`` (ISO 8601 with offset), ``am
 and optionally ``channel``, ``store``, ``coupon``, ``refund_of``, ``items`` (JSON list
 of ``{sku, category, quantity, price}``) and ``attributes`` (JSON object). Empty cells
 are absent values. Row numbers are those a spreadsheet shows (the header is row 1).
+The ``member`` cell is read without the spaces around it, in both imports (so a cell
+``' padded '`` is the member ``padded``), then checked by the member id rule the API
+applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...).
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
@@ -60,6 +63,7 @@ from sqlalchemy import Connection, text
 from fidelite.engine import Event
 from fidelite.engine.calendar import in_utc
 from fidelite.engine.event import REFUND
+from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
 from fidelite.processing.collector import bulk_collection
@@ -213,6 +217,10 @@ def row_to_event(cells: dict[str, Any]) -> Event:
             continue
         if column in ID_COLUMNS:
             value = _id_text(value)
+        if column == "member":
+            value = _trimmed(value)
+            if value == "":  # a cell of spaces only is an empty cell
+                continue
         if column in JSON_COLUMNS and isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -564,6 +572,7 @@ def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProf
     ref = _member_ref(cells)
     if not ref:
         raise ValueError("member: missing member reference")
+    check_member_id(ref, "member")
     joined = now
     if _given(cells.get("joined_at")):
         joined = _datetime(cells["joined_at"], "joined_at")
@@ -660,7 +669,18 @@ def _save_member(
 
 
 def _member_ref(cells: dict[str, Any]) -> str:
-    return _key(cells, "member").strip()
+    """A row's ``member`` cell as the member id it names (see :func:`_trimmed`)."""
+    return _key(cells, "member").strip()  # as _trimmed does
+
+
+def _trimmed(value: Any) -> Any:
+    """A ``member`` cell without the spaces around it, in both imports: a spreadsheet
+    shows none, and a fixed-width export pads its ids (``'CARD-0001   '``); read as
+    written, ``' padded '`` and ``padded`` would be two members, each with their own
+    first-purchase bonus. The API takes the id as sent and refuses one with spaces at
+    either end (:mod:`fidelite.engine.member_id`), so the trimmed id is the member the
+    API knows."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _key(cells: dict[str, Any], column: str) -> str:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
+from starlette.convertors import Convertor, register_url_convertor
 
 from fidelite.api.access import bearer_token
 from fidelite.api.app import Services
@@ -35,6 +36,22 @@ from fidelite.processing.erased import tombstones
 from fidelite.processing.recorded import Repeated, Settled, read_event, settle_duplicates
 
 router = APIRouter(prefix="/v1", tags=["events"])
+
+
+class _EventIdConvertor(Convertor[str]):
+    """An event id as the rest of the path, ``/`` included, never empty: ``/v1/events/``
+    is no event (it is redirected to ``/v1/events``, as before, not answered 405)."""
+
+    regex = ".+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("event_id", _EventIdConvertor())
 # POST /v1/events authenticates in its group's transaction (fidelite.api.intake), not
 # through the `caller` dependency of the other routes: mounted without it.
 intake_router = APIRouter(prefix="/v1", tags=["events"])
@@ -317,11 +334,15 @@ class EventRecord(BaseModel):
     refunds: list[RefundApplied] = Field(description="refunds applied to it, oldest first")
 
 
-@router.get("/events/{event_id}", response_model=EventRecord)
+@router.get("/events/{event_id:event_id}", response_model=EventRecord)
 def get_event(event_id: str, svc: ServicesDep, who: CallerDep) -> EventRecord:
     """An event as recorded: what it earned and why (the decision trace), its points
     per currency, tier changes and the refunds applied to it. ``unknown_event`` (404)
     if no event has this id in the program.
+
+    The id is the rest of the path: an event id may hold ``/`` (an invoice number
+    ``F2026/0001``, sent as ``F2026%2F0001``, which the server decodes before routing),
+    and no route lies below an event, so nothing else can be read into it.
 
     The event of a member erased since is answered with ``member`` null: the record is
     kept for the books, but naming the tombstone would link the event id, which the

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
 from fidelite.engine.event import Instant
+from fidelite.engine.member_id import MEMBER_ID_RULE, MemberId
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
@@ -25,8 +26,8 @@ class MemberCreate(BaseModel):
     """A new member. Tier, balances and counters are the program's to set, not the client's."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=200, description="Card number or customer id.",
-                    examples=["CARD-0001"])  # fmt: skip
+    id: MemberId = Field(description=f"Card number or customer id: {MEMBER_ID_RULE}.",
+                         examples=["CARD-0001"])  # fmt: skip
     joined_at: Instant | None = None
     segments: list[Identifier] | None = Field(
         default=None, max_length=50, description="Segment names as rules write them (vip)."
