@@ -54,7 +54,12 @@ PROFILE_FIELDS = ("tier", "tier_since", "segments", "attributes", "purchases", "
 
 @app.command("add")
 def add(
-    ref: str = typer.Argument(..., help="The member's reference (card number, customer id)."),
+    ref: str = typer.Argument(
+        ...,
+        help="The member's reference (card number, customer id): "
+        "1 to 128 characters, no '/', no control characters, no "
+        "spaces at either end, as the API's member ids.",
+    ),
     program: str = ProgramOrFileOption,
     key: str | None = typer.Option(None, help="Idempotency key (default: member:<REF>)."),
     db: str | None = DbOption,
