@@ -108,7 +108,8 @@ def refunds(
 
 
 def late_refunds(earlier: list[dict[str, str]], at: datetime) -> list[dict[str, str]]:
-    """Half of some purchases refunded once their points have expired, and a purchase."""
+    """Half of some purchases refunded once their points have expired, a purchase, and
+    a purchase of 0 refunded."""
     bought = [r for r in earlier if r["type"] == "purchase"][100:130:3]
     rows = [{"event_id": f"late-{n}", "type": "refund", "member": original["member"],
              "at": (at + timedelta(hours=n)).isoformat(),
@@ -116,6 +117,17 @@ def late_refunds(earlier: list[dict[str, str]], at: datetime) -> list[dict[str, 
             for n, original in enumerate(bought)]  # fmt: skip
     rows.append({"event_id": "late-buy", "type": "purchase", "member": bought[0]["member"],
                  "at": (at + timedelta(days=1)).isoformat(), "amount": "30.00"})  # fmt: skip
+    # A free order refunded in full by a refund of 0, once (a second is refused, and so
+    # is a refund of 0 of a paid purchase), then the member's next purchase.
+    for n, (event_id, kind, amount, of) in enumerate([
+        ("zero-buy", "purchase", "0.00", ""), ("zero-refund", "refund", "0.00", "zero-buy"),
+        ("zero-again", "refund", "0", "zero-buy"), ("zero-of-paid", "refund", "0", "late-buy"),
+        ("zero-next", "purchase", "12.00", ""),
+    ]):  # fmt: skip
+        rows.append({"event_id": event_id, "type": kind, "member": "newcomer",
+                     "at": (at + timedelta(days=2, hours=n)).isoformat(), "amount": amount,
+                     "refund_of": of})  # fmt: skip
+    rows[-2]["member"] = bought[0]["member"]
     return rows
 
 
@@ -181,6 +193,10 @@ def run_everything(db: Database, tmp_path: Path, chunk: int) -> tuple[EventProce
     assert fast_reports == one_reports
     assert one_reports[0]["rejected"] == 2 and one_reports[2]["processed"] == 0
     assert one_reports[1]["rejected_by_code"]["refund_before_purchase"] == 1
+    assert one_reports[3]["rejected_by_code"] == {
+        "refund_exceeds_purchase": 1,
+        "refund_invalid_amount": 1,
+    }
     return one, fast
 
 
@@ -366,6 +382,10 @@ def test_batch_import_writes_what_one_event_at_a_time_writes(pdb: Database, tmp_
     # codes presented with sign-ups stayed unused; a refund dated before its purchase was
     # refused; late refunds found points already expired
     traces = [line for event in one["events"] for line in event[-1]]
+    # the free order's first-purchase bonus was taken back by its refund of 0, once
+    recorded = {event[0]: event for event in one["events"]}
+    assert [line["points"] for line in recorded["zero-refund"][-1]] == [100]
+    assert "zero-again" not in recorded and "zero-of-paid" not in recorded
     assert any(line.get("outcome") == "coupon_unused" for line in traces)
     assert any(line.get("already_expired", 0) > 0 for line in traces)
     assert any(t[-1]["already_expired"] > 0 for t in one["transactions"])

@@ -10,7 +10,9 @@ What the purchase used of a rule's per-member cap and of a campaign budget is gi
 back by the same rule (:func:`counters_given_back`): a purchase refunded in full leaves
 the next purchase the cap and budget it would have had without it.
 
-A refund dated before its purchase is refused (:func:`check_refund_time`).
+A refund dated before its purchase is refused (:func:`check_refund_time`), and so is an
+amount that cannot apply (:func:`check_refund_amount`). A purchase of 0 (a free order
+that earned a first-purchase bonus) is refunded in full by a refund of 0, once.
 """
 
 from __future__ import annotations
@@ -59,17 +61,15 @@ def refund_reversals(
     refunded_before: Decimal,
     refund_amount: Decimal,
     earned: list[EarnedTransaction],
+    *,
+    refunded_whole: bool = False,
 ) -> list[Reversal]:
-    """The reversals for a refund of ``refund_amount`` (raises :class:`RefundError`)."""
-    if refund_amount <= 0:
-        raise RefundError("refund_invalid_amount", "a refund amount must be positive")
-    if refunded_before + refund_amount > purchase_amount:
-        left = purchase_amount - refunded_before
-        raise RefundError(
-            "refund_exceeds_purchase", f"refund of {refund_amount} exceeds the {left} left"
-        )
-    if purchase_amount == 0:
-        return []
+    """The reversals for a refund of ``refund_amount`` (raises :class:`RefundError`, see
+    :func:`check_refund_amount`; ``refunded_whole``: the purchase is refunded in full
+    already). A purchase of 0 is refunded in full by a refund of 0: it reverses every
+    point the purchase earned (the first-purchase bonus of a free order), as the full
+    refund of any purchase does."""
+    check_refund_amount(purchase_amount, refunded_before, refund_amount, refunded_whole)
     reversals = []
     for tx in earned:
         points = cumulative_share(tx.points, purchase_amount, refunded_before + refund_amount)
@@ -77,6 +77,49 @@ def refund_reversals(
         if points > 0:
             reversals.append(Reversal(tx.transaction_id, tx.currency, points))
     return reversals
+
+
+def check_refund_amount(
+    purchase_amount: Decimal,
+    refunded_before: Decimal,
+    refund_amount: Decimal,
+    refunded_whole: bool = False,
+) -> None:
+    """Refuse a refund amount that cannot apply to the purchase:
+
+    - ``refund_invalid_amount``: a negative amount, or 0 for a purchase of more than 0.
+      Such a refund gives back no money, so no points either (the share of 0 is 0): it
+      would be recorded as a refund of the purchase that changes nothing, which is a
+      mistake in the data sent (a forgotten amount), not a refund. Only a purchase of 0
+      is refunded with 0: that is its full refund.
+    - ``refund_exceeds_purchase``: more than what is left to refund (the purchase less
+      earlier refunds), or any refund of a purchase already refunded in full
+      (``refunded_whole``: for a purchase of 0, nothing else says so), so that a second
+      refund never reverses its points, its purchase count or its coupon twice.
+    """
+    if refund_amount < 0 or (refund_amount == 0 and purchase_amount > 0):
+        raise RefundError(
+            "refund_invalid_amount",
+            f"a refund of {_shown(refund_amount)} gives nothing back of a purchase of "
+            f"{_shown(purchase_amount)}: a refund amount must be more than 0 (only a purchase "
+            "of 0 is refunded with 0)",
+        )
+    if refunded_whole:
+        raise RefundError(
+            "refund_exceeds_purchase",
+            f"refund of {_shown(refund_amount)} exceeds the 0 left: the purchase is refunded "
+            "in full",
+        )
+    if refunded_before + refund_amount > purchase_amount:
+        left = purchase_amount - refunded_before
+        raise RefundError(
+            "refund_exceeds_purchase", f"refund of {refund_amount} exceeds the {left} left"
+        )
+
+
+def _shown(amount: Decimal) -> str:
+    """``amount`` as sent, without the store's trailing zeros (10, not 10.0000)."""
+    return format(amount.normalize(), "f")
 
 
 def cumulative_share(points: int, purchase_amount: Decimal, refunded: Decimal) -> int:
@@ -131,15 +174,14 @@ def counters_given_back(
     by_id = {rule.id: rule for rule in rules}
     usage: list[Usage] = []
     budgets: dict[str, int] = {}
-    if purchase_amount == 0:
-        return CountersBack(usage, budgets)
     after = refunded_before + refund_amount
     for line in trace:
         rule, used = by_id.get(str(line.get("rule"))), int(line.get("points") or 0)
         if rule is None or used <= 0:
             continue
         back = cumulative_share(used, purchase_amount, after)
-        back -= cumulative_share(used, purchase_amount, refunded_before)
+        if purchase_amount:  # a purchase of 0 has one refund, its full one: none before
+            back -= cumulative_share(used, purchase_amount, refunded_before)
         if back <= 0:
             continue
         if rule.cap_per_member is not None:

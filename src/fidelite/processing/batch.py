@@ -613,7 +613,8 @@ def _each_event(rows: Rows) -> Callable[[], Iterable[tuple[str, Activity]]]:
 
     def read() -> Iterable[tuple[str, Activity]]:
         for r in rows:
-            found = activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net)
+            found = activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net,
+                             refunded_whole=bool(r.refunded_whole))  # fmt: skip
             if found is not None:
                 yield r.member_ref, found
 

@@ -67,6 +67,7 @@ from fidelite.processing.erased import (
     of_erased_history,
 )
 from fidelite.processing.future import EVENT_IN_FUTURE, Clock, event_in_future, system_clock
+from fidelite.processing.queries import refunded_whole
 from fidelite.processing.tables import (
     coupon_rollbacks,
     coupons,
@@ -296,11 +297,13 @@ class EventProcessor:
 
     def _purchase_row(
         self, conn: Connection, event_id: str
-    ) -> Row[str, Decimal, Decimal, datetime, str] | None:
-        """The processed event ``event_id`` as a refund needs it (type, amounts, member)."""
+    ) -> Row[str, Decimal, Decimal, datetime, str, bool] | None:
+        """The processed event ``event_id`` as a refund needs it (type, amounts, member,
+        and whether it is refunded in full already)."""
         return conn.execute(
             select(events.c.type, events.c.amount, events.c.refunded_amount,
-                   events.c.occurred_at, events.c.member_ref).where(
+                   events.c.occurred_at, events.c.member_ref,
+                   refunded_whole().label("refunded_whole")).where(
                 events.c.program_id == self.program.id,
                 events.c.event_id == event_id,
             )
@@ -368,8 +371,9 @@ class EventProcessor:
         ]
         try:
             reversals = refund_reversals(
-                Decimal(original.amount), Decimal(original.refunded_amount), event.amount, earned
-            )
+                Decimal(original.amount), Decimal(original.refunded_amount), event.amount, earned,
+                refunded_whole=bool(original.refunded_whole),
+            )  # fmt: skip
         except RefundError as exc:
             raise ProcessingError(exc.code, str(exc)) from None
         receipts = [
@@ -407,7 +411,8 @@ class EventProcessor:
             .values(refunded_amount=events.c.refunded_amount + event.amount)
         )
         refunded_before, paid = Decimal(original.refunded_amount), Decimal(original.amount)
-        in_full = refunded_before < paid <= refunded_before + event.amount
+        # Checked above: not refunded in full before. A purchase of 0 is by its refund of 0.
+        in_full = paid <= refunded_before + event.amount
         if in_full:
             self._set_member(conn, event.member, purchases=member_states.c.purchases - 1)
         self._give_back(conn, event, original.occurred_at, paid, refunded_before)
@@ -1310,14 +1315,16 @@ class EventProcessor:
         )  # fmt: skip
         rows = conn.execute(
             select(events.c.occurred_at, events.c.type, events.c.amount,
-                   events.c.refunded_amount, net.label("net"))
+                   events.c.refunded_amount, net.label("net"),
+                   refunded_whole().label("refunded_whole"))
             .where(
                 events.c.program_id == self.program.id,
                 events.c.member_ref == member_ref,
                 events.c.type != REFUND,
             )
         )  # fmt: skip
-        found = (activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net) for r in rows)
+        found = (activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net,
+                          refunded_whole=bool(r.refunded_whole)) for r in rows)  # fmt: skip
         return [a for a in found if a is not None]
 
     def _save_tier(
@@ -1414,19 +1421,23 @@ def qualifies(event: Event, decision: Decision) -> bool:
     return event.type == PURCHASE or any(e.points for e in decision.earnings)
 
 
-def activity(kind: str, at: datetime, amount: Any, refunded: Any, net: Any) -> Activity | None:
+def activity(
+    kind: str, at: datetime, amount: Any, refunded: Any, net: Any, *, refunded_whole: bool = False
+) -> Activity | None:
     """The qualifying activity of one recorded event (None: it qualifies for nothing).
 
     ``net`` is what the event earned, all currencies, less what refunds reversed: every
     earning event counts for a points metric (sign-ups, reviews... as much as
     purchases). Only a purchase has spend (its amount less refunds) and counts as a
-    purchase, unless refunded in full (then it is taken back, as ``member.purchases``).
+    purchase, unless refunded in full (then it is taken back, as ``member.purchases``):
+    its refunds reach its amount, or ``refunded_whole`` says so (a purchase of 0, whose
+    full refund is of 0: :func:`~fidelite.processing.queries.refunded_whole`).
     """
     points = int(net or 0)
     if kind != PURCHASE:
         return Activity(at, points=points) if points else None
     paid, back = Decimal(amount), Decimal(refunded)
-    kept = 0 if back >= paid > 0 else 1
+    kept = 0 if refunded_whole or back >= paid > 0 else 1
     return Activity(at, spend=paid - back, points=points, purchases=kept)
 
 

@@ -21,7 +21,9 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    exists,
     func,
+    or_,
     select,
     update,
 )
@@ -130,6 +132,32 @@ def queries(postgres: bool) -> Queries:
 
 
 @functools.cache
+def refunded_whole() -> ColumnElement[bool]:
+    """Whether a recorded purchase is refunded in full (it no longer counts in
+    ``member.purchases`` nor as a purchase for tiers).
+
+    Refunds of a purchase of more than 0 add up to its amount. A purchase of 0 is
+    refunded in full by its one refund, of 0 (:mod:`fidelite.engine.refund`), which
+    leaves ``refunded_amount`` at 0: that refund is recorded, under the purchase's
+    member (an EXISTS over the member's events, on their index, run for purchases of 0
+    only: the other terms are tested first)."""
+    refund = events.alias("full_refund")
+    zero_refunded = exists().where(
+        refund.c.program_id == events.c.program_id,
+        refund.c.member_ref == events.c.member_ref,
+        refund.c.refund_of == events.c.event_id,
+        refund.c.type == REFUND,
+    )
+    paid = events.c.amount
+    return and_(
+        events.c.type == PURCHASE,
+        or_(
+            and_(paid > 0, events.c.refunded_amount >= paid),
+            and_(paid == 0, zero_refunded),
+        ),
+    )
+
+
 def window_activity(postgres: bool, rolling: bool) -> tuple[AnySelect, AnySelect, AnySelect]:
     """The tier-window reads of the batch's members (parameters ``pid``, ``refs``,
     ``since``, ``core_from``, ``core_to``), over their recorded events but refunds (what
@@ -160,16 +188,16 @@ def window_activity(postgres: bool, rolling: bool) -> tuple[AnySelect, AnySelect
     )  # fmt: skip
     edges = select(
         events.c.member_ref, events.c.type, events.c.occurred_at, events.c.amount,
-        events.c.refunded_amount, net.label("net"),
+        events.c.refunded_amount, net.label("net"), refunded_whole().label("refunded_whole"),
     ).where(mine, events.c.occurred_at > bindparam("since"), ~core)  # fmt: skip
     kept = cast(func.round((events.c.amount - events.c.refunded_amount) * UNITS_PER_MONEY),
                 BigInteger)  # fmt: skip
     units = func.sum(case((purchase, kept), else_=0))
-    refunded_whole = and_(events.c.refunded_amount >= events.c.amount, events.c.amount > 0)
+    whole = refunded_whole()
     totals = (
         select(events.c.member_ref, func.max(events.c.occurred_at).label("last"),
                units.label("units"),
-               func.sum(case((and_(purchase, ~refunded_whole), 1), else_=0)).label("bought"))
+               func.sum(case((and_(purchase, ~whole), 1), else_=0)).label("bought"))
         .where(mine, core)
         .group_by(events.c.member_ref)
     )  # fmt: skip
