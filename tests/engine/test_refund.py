@@ -113,3 +113,33 @@ def test_a_third_of_the_amount_reverses_exactly_a_third_of_the_points() -> None:
     earned = [EarnedTransaction("t1", "points", 30)]
     (reversal,) = refund_reversals(Decimal(30), Decimal(0), Decimal(10), earned)
     assert reversal.points == 10
+
+
+def test_a_refund_of_0_reverses_everything_a_purchase_of_0_earned() -> None:
+    """A free order's bonus (here 100 points and 3 stars) comes back whole with its
+    refund of 0, and so do its cap and budget use; refunded in full, it takes no more."""
+    earned = [EarnedTransaction("t1", "points", 100), EarnedTransaction("t2", "stars", 3)]
+    reversals = refund_reversals(Decimal(0), Decimal(0), Decimal(0), earned)
+    assert [(r.transaction_id, r.currency, r.points) for r in reversals] == [
+        ("t1", "points", 100),
+        ("t2", "stars", 3),
+    ]
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    back = counters_given_back(CAPPED.rules, TRACE, at, CAPPED.zone, Decimal(0), Decimal(0),
+                               Decimal(0))  # fmt: skip
+    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
+    for amount in ("0", "0.01"):
+        with pytest.raises(RefundError) as again:
+            refund_reversals(Decimal(0), Decimal(0), Decimal(amount), earned,
+                             refunded_whole=True)  # fmt: skip
+        assert again.value.code == "refund_exceeds_purchase"
+
+
+def test_a_refund_of_0_of_a_paid_purchase_is_refused() -> None:
+    with pytest.raises(RefundError) as info:
+        refund_reversals(Decimal(10), Decimal(0), Decimal(0), [EarnedTransaction("t", "p", 10)])
+    assert info.value.code == "refund_invalid_amount"
+    assert str(info.value) == (
+        "a refund of 0 gives nothing back of a purchase of 10: a refund amount must be more "
+        "than 0 (only a purchase of 0 is refunded with 0)"
+    )
