@@ -49,6 +49,7 @@ from fidelite.analytics.io import (
     _source_name,
     _timestamp_expression,
     decimal_number,
+    find_column,
 )
 
 # question -> (lowest, highest, whole numbers only)
@@ -132,14 +133,15 @@ def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str,
     mapping = {}
     for canonical in REQUIRED:
         wanted = str(getattr(cols, canonical))
-        if wanted not in types:
-            found = ", ".join(types) or "none"
+        found = find_column(types, wanted)  # whatever its case
+        if found is None:
+            listed = ", ".join(types) or "none"
             raise InputError(
-                f"missing required column '{wanted}' (columns found: {found})",
+                f"missing required column '{wanted}' (columns found: {listed})",
                 file=name,
                 column=wanted,
             )
-        mapping[canonical] = wanted
+        mapping[canonical] = found
     return mapping
 
 

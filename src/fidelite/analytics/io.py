@@ -43,7 +43,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
@@ -268,15 +268,16 @@ SEGMENT_VALUE = "segment_value"  # the normalised table's raw segment value, whi
 
 
 def _segment_column(types: dict[str, str], column: str, name: str) -> str:
-    """The file's column ``column`` (named as written, as the other columns are)."""
-    if column not in types:
-        found = ", ".join(types) or "none"
+    """The file's column ``column`` (whatever its case, as the other columns are)."""
+    found = find_column(types, column)
+    if found is None:
+        listed = ", ".join(types) or "none"
         raise InputError(
-            f"no column '{column}' to segment by (columns found: {found})",
+            f"no column '{column}' to segment by (columns found: {listed})",
             file=name,
             column=column,
         )
-    return column
+    return found
 
 
 def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
@@ -578,13 +579,30 @@ def _raw_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {str(r[0]): str(r[1]).upper() for r in con.execute("DESCRIBE raw").fetchall()}
 
 
+def find_column(columns: Iterable[str], wanted: str) -> str | None:
+    """The column of ``columns`` (a source's, as DuckDB names them) that is ``wanted``,
+    whatever the case of either: ``Amount`` is the ``amount`` column.
+
+    Why: DuckDB matches names ignoring case, so a file cannot have both (a second one
+    is renamed ``Amount_1``, and :meth:`_Checker._refuse_ambiguous` refuses reading it);
+    the files of a Parquet glob are matched so (a glob mixing ``Amount`` and ``amount``
+    files names the column as the first file does); and a CSV glob's headers may differ
+    in case. The name as written wins when there is one; ``None`` when there is none."""
+    names = list(columns)
+    if wanted in names:
+        return wanted
+    return next((n for n in names if n.lower() == wanted.lower()), None)
+
+
 def _resolve_columns(types: dict[str, str], cols: ColumnMapping, name: str) -> dict[str, str]:
-    """Map canonical field -> file column; required fields must exist."""
+    """Map canonical field -> file column (:func:`find_column`); required fields must
+    exist."""
     mapping: dict[str, str] = {}
     for canonical in REQUIRED + OPTIONAL:
         wanted = cols.source(canonical)
-        if wanted in types:
-            mapping[canonical] = wanted
+        found = find_column(types, wanted)
+        if found is not None:
+            mapping[canonical] = found
         elif canonical in REQUIRED:
             found = ", ".join(types) or "none"
             raise InputError(

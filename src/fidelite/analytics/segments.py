@@ -41,6 +41,7 @@ from fidelite.analytics.io import (
     _Checker,
     _raw_types,
     _register_raw,
+    find_column,
 )
 from fidelite.analytics.metrics.result import MetricResult
 
@@ -134,16 +135,19 @@ def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
         source = _register_raw(own, path, LoadOptions(), name)
         types = _raw_types(own)
+        mapping = {}
         for column in FILE_COLUMNS:
-            if column not in types:
-                found = ", ".join(types) or "none"
+            found = find_column(types, column)  # whatever its case
+            if found is None:
+                listed = ", ".join(types) or "none"
                 raise InputError(
                     f"missing required column '{column}' in the segments file (columns "
-                    f"found: {found}); `fidelite metrics rfm --format csv` writes one",
+                    f"found: {listed}); `fidelite metrics rfm --format csv` writes one",
                     file=name,
                     column=column,
                 )
-        checker = _Checker(own, path, name, source, {c: c for c in FILE_COLUMNS})
+            mapping[column] = found
+        checker = _Checker(own, path, name, source, mapping)
         checker.count_rows("segments")
         text = {c: f"NULLIF(trim(CAST({checker.col(c)} AS VARCHAR)), '')" for c in FILE_COLUMNS}
         for column in FILE_COLUMNS:

@@ -42,6 +42,7 @@ from fidelite.analytics.io import (
     _source_name,
     choose_date_format,
     decimal_number,
+    find_column,
 )
 
 REQUIRED = ("customer_id", "mrr", "start")
@@ -116,12 +117,13 @@ def _mapping(types: dict[str, str], cols: SubscriptionColumns, name: str) -> dic
     mapping = {}
     for canonical in REQUIRED + OPTIONAL:
         wanted = str(getattr(cols, canonical))
-        if wanted in types:
-            mapping[canonical] = wanted
+        found = find_column(types, wanted)  # whatever its case
+        if found is not None:
+            mapping[canonical] = found
         elif canonical in REQUIRED:
-            found = ", ".join(types) or "none"
+            listed = ", ".join(types) or "none"
             raise InputError(
-                f"missing required column '{wanted}' (columns found: {found})",
+                f"missing required column '{wanted}' (columns found: {listed})",
                 file=name,
                 column=wanted,
             )

@@ -21,6 +21,7 @@ from fidelite.analytics.io import (
     _set_timezone,
     _source_name,
     _timestamp_expression,
+    find_column,
 )
 
 
@@ -51,17 +52,19 @@ def load_support_cases(
     _set_timezone(con, timezone, name)
     kind = _register_raw(con, source, opts, name)
     types = _raw_types(con)
-    for wanted in (customer_col, time_col):
-        if wanted not in types:
-            found = ", ".join(types) or "none"
+    mapping = {}
+    for canonical, wanted in (("customer_id", customer_col), ("timestamp", time_col)):
+        found = find_column(types, wanted)  # whatever its case
+        if found is None:
+            listed = ", ".join(types) or "none"
             raise InputError(
-                f"missing required column '{wanted}' (columns found: {found})",
+                f"missing required column '{wanted}' (columns found: {listed})",
                 file=name,
                 column=wanted,
             )
-    mapping = {"customer_id": customer_col, "timestamp": time_col}
+        mapping[canonical] = found
     checker = _Checker(con, source, name, kind, mapping)
-    ts_expr, _ = _timestamp_expression(con, checker, types[time_col], opts)
+    ts_expr, _ = _timestamp_expression(con, checker, types[mapping["timestamp"]], opts)
     cust = checker.col("customer_id")
     checker.check(
         "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
