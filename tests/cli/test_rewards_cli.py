@@ -210,6 +210,45 @@ def test_rewards_cancel_returns_the_points_once(shop: tuple[Path, str]) -> None:
     assert available(program, db, "bob") == 90
 
 
+def test_rewards_redeem_replayed_after_a_cancel_hands_over_no_code(
+    shop: tuple[Path, str],
+) -> None:
+    """The replay used to print "redeemed coffee for bob: 30 points spent; code ..." for
+    a redemption since cancelled: a desk would hand over a void code."""
+    program, db = shop
+    fidelite("rewards", "redeem", "bob", "coffee", "-k", "b1", "-p", program, db=db)
+    fidelite("rewards", "cancel", "1", "-p", program, db=db)
+    before = state(db)
+    again = fidelite("rewards", "redeem", "bob", "coffee", "-k", "b1", "-p", program, db=db)
+    code = as_json(fidelite("rewards", "show", "1", "-p", program, "-f", "json", db=db))["code"]
+    assert " ".join(again.stdout.split()) == (
+        f"not redeemed again: key already used by redemption 1 of coffee for bob, since "
+        f"cancelled: its code {code} is void and its points were returned; redeem under a "
+        "new key to redeem again"
+    )
+    replay = as_json(fidelite("rewards", "redeem", "bob", "coffee", "-k", "b1", "-p", program,
+                              "-f", "json", db=db))  # fmt: skip
+    assert (replay["status"], replay["replayed"]) == ("cancelled", True)
+    assert state(db) == before
+    assert available(program, db, "bob") == 120
+
+
+@pytest.mark.parametrize("key", ["", "  "])
+def test_rewards_redeem_refuses_a_blank_key(shop: tuple[Path, str], key: str) -> None:
+    """A blank key became the one key 'cli:', shared by every later redemption."""
+    program, db = shop
+    before = state(db)
+    proc = fidelite("rewards", "redeem", "bob", "coffee", "--key", key, "-p", program,
+                    "-f", "json", db=db, ok=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert as_json(proc) == {"error": {
+        "code": "usage",
+        "message": "--key must be a non-empty text (the API refuses an empty Idempotency-Key "
+        "too)",
+    }}  # fmt: skip
+    assert state(db) == before
+
+
 def test_rewards_show_and_history_list_a_members_redemptions(shop: tuple[Path, str]) -> None:
     program, db = shop
     mug = as_json(fidelite("rewards", "redeem", "ann", "mug", "-k", "a1", "-p", program,

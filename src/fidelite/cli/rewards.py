@@ -21,7 +21,7 @@ from typing import Any
 import typer
 
 from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
-from fidelite.cli.output import OutputFormat, console, print_json, print_rows
+from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.processor import REPLAYED, ProgramFileOption, apply, open_processor
 from fidelite.engine.rewards import stock_left
 from fidelite.processing import EventProcessor, Redemption
@@ -113,12 +113,21 @@ def redeem(
 
     Example: fidelite rewards redeem CARD-0001 free_coffee --key desk-2027-0042 -p program.yaml
     """
+    if not key.strip():  # an unset $KEY: every later redemption would share one key
+        fail("--key must be a non-empty text (the API refuses an empty Idempotency-Key too)",
+             code="usage", fmt=fmt)  # fmt: skip
     with open_processor(program_file, db, fmt) as processor:
         done = apply(lambda: processor.redeem(member, reward, key=f"cli:{key}",
                                               at=datetime.now(UTC)), fmt)  # fmt: skip
         shown = _redemption(processor, done)
     if fmt is OutputFormat.json:
         print_json(shown | {"replayed": done.replayed})
+        return
+    if done.replayed and shown["status"] == "cancelled":  # no code to hand over
+        console.print(f"not redeemed again: key already used by redemption {done.id} of "
+                      f"{reward} for {member}, since cancelled: its code {shown['code']} is "
+                      "void and its points were returned; redeem under a new key to redeem "
+                      "again")  # fmt: skip
         return
     console.print(f"redeemed {reward} for {member}: {shown['points']} {shown['currency']} "
                   f"spent; code {shown['code']} (redemption {done.id})"
