@@ -230,3 +230,26 @@ def test_benchmark_cli_needs_one_reference(write_csv: Callable[..., Path]) -> No
     whole = _benchmark(metric, "--column", "top_revenue_share", "--previous")
     assert whole.returncode == 1
     assert json.loads(whole.stdout)["error"]["column"] == "period"
+
+
+def test_a_row_that_is_not_an_object_is_named() -> None:
+    """It raised AttributeError (a traceback) in both comparisons."""
+    broken = {"metric": "retention", "parameters": {}, "rows": [{"period": "2024-01"}, 1]}
+    for call in (
+        lambda: compare(broken, "retention_rate", 85.0, source="r.json"),
+        lambda: compare_previous(broken, "retention_rate", source="r.json"),
+    ):
+        with pytest.raises(InputError) as caught:
+            call()
+        assert str(caught.value) == "r.json, row 2: not an object of named values: 1"
+        assert (caught.value.file, caught.value.row) == ("r.json", 2)
+
+
+def test_benchmark_cli_refuses_a_label_with_previous(write_csv: Callable[..., Path]) -> None:
+    """--label was accepted with --previous and silently dropped."""
+    metric = fidelite("metrics", "pareto", "-i", write_csv(PARETO), "-f", "json").stdout
+    proc = _benchmark(metric, "--column", "top_revenue_share", "--previous", "--label", "norm")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["error"]["message"] == (
+        "--label names a --reference value; with --previous the reference is the previous period"
+    )

@@ -44,6 +44,7 @@ def compare(
     summary = result.get("summary", {})
     if not isinstance(rows, list) or not isinstance(summary, dict) or "metric" not in result:
         raise InputError("not a metric result (expected metric and rows)", file=source)
+    _rows_are_objects(rows, source)
     choices = _choices(rows, summary)
     in_rows = any(isinstance(r, dict) and column in r for r in rows)
     in_summary = not in_rows and column in summary
@@ -81,6 +82,7 @@ def compare_previous(
     rows = result.get("rows")
     if not isinstance(rows, list) or "metric" not in result:
         raise InputError("not a metric result (expected metric and rows)", file=source)
+    _rows_are_objects(rows, source)
     dict_rows = [r for r in rows if isinstance(r, dict)]
     choices = _choices(rows, result.get("summary") or {})
     if not dict_rows or not all("period" in r for r in dict_rows):
@@ -116,6 +118,14 @@ def compare_previous(
         "x 100; the first period has no previous one (nulls)."
     ).strip()
     return out
+
+
+def _rows_are_objects(rows: list[Any], source: str) -> None:
+    """Every row is a JSON object, as a metric prints it; else an error naming the row."""
+    for index, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"not an object of named values: {row!r}", file=source,
+                             row=index, row_label="row")  # fmt: skip
 
 
 def _is_number(value: Any) -> bool:

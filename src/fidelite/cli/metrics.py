@@ -928,6 +928,9 @@ def benchmark_cmd(
     name = str(result) if result else "<stdin>"
     if (reference is None) == (not previous):
         fail("give --reference VALUE or --previous (one of them)", code="usage", fmt=fmt)
+    if previous and label != "reference":
+        fail("--label names a --reference value; with --previous the reference is the "
+             "previous period", code="usage", fmt=fmt)  # fmt: skip
     if reference is not None and not math.isfinite(reference):
         fail(f"--reference: expected a number, got {reference}", code="usage", fmt=fmt)
     try:
@@ -948,7 +951,8 @@ def benchmark_cmd(
         else:
             compared = compare(data, column, reference, label, source=name)
     except InputError as exc:
-        fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, column=exc.column)
+        fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row,
+             column=exc.column)  # fmt: skip
     render(
         MetricResult(
             compared["metric"],
