@@ -6,6 +6,7 @@ in year 0, an expiry months after December 9999)."""
 from __future__ import annotations
 
 import calendar
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -73,16 +74,17 @@ class LocalDays:
     """:func:`add_days` of one number of days in one zone, at about the cost of
     :func:`shifted` (it runs for every pending earning: rule evaluation's hot path).
 
-    Where no offset change lies between an instant and the same local time ``days``
-    later, a local day is 24 hours and the answer is ``at + days``; only the events
-    near an offset change (for 14 days in Europe/Paris, those of the 17 days before
-    each change, and the 2 after) take the zone arithmetic. They are found by the
-    event's date in its own offset (``toordinal``, far cheaper than a conversion): the
-    zone's offset is read at each UTC noon, once per block of 512 days as events reach
-    it, and the dates from ``days + 2`` before to 2 after each change seen between two
-    noons are "near" (an event's own date is within a day of its UTC date, and a change
-    moves the end by less than one; a zone changing and changing back within a day,
-    which none does, would be missed)."""
+    The answer only depends on the zone's offset at the event and at its end: it is
+    ``at + days + (offset at the event - offset at the end)``. So the zone's offset is
+    read once per day (at noon UTC, a block of 512 days at a time, as events reach it)
+    and each day gets its step: ``days`` where the offset is the same at both ends (24
+    hours a day), ``days`` less the change where a change lies surely between them. An
+    event finds its step by its date in its own offset (``toordinal``, far cheaper than
+    a conversion), which is within a day of its UTC date. Only the events within two
+    days of a change, at either end (about 10 days a year for one change a season),
+    take the zone arithmetic, which also reads a skipped or repeated local time as
+    :func:`add_days` does. A zone that would change its offset and change it back
+    between two noons (none does) would be missed."""
 
     BLOCK = 9  # blocks of 2**9 days
 
@@ -90,38 +92,45 @@ class LocalDays:
         self.zone = zone
         self.days = days
         self._span = days.days
-        self._blocks: set[int] = set()
-        self._near: set[int] = set()
+        self._steps: dict[int, timedelta | None] = {}  # None: near a change
 
     def add(self, at: datetime) -> datetime:
         """``add_days(at, days, zone)``."""
         day = at.toordinal()
-        if day >> self.BLOCK not in self._blocks:
+        try:
+            step = self._steps[day]
+        except KeyError:
             self._read_block(day >> self.BLOCK)
-        if day in self._near:
-            return add_days(at, self.days, self.zone)
-        return shifted(at, self.days)
+            step = self._steps[day]
+        if step is not None:
+            try:
+                return at + step
+            except OverflowError:
+                pass
+        return add_days(at, self.days, self.zone)
 
     def _read_block(self, block: int) -> None:
         first = block << self.BLOCK
         last = first + (1 << self.BLOCK) - 1
-        before = self._offset(first - 1)
-        for day in range(first - 1, last + self._span + 3):
-            offset = self._offset(day + 1)
-            if offset != before or offset is None:  # a change in (day, day + 1]
-                self._near.update(range(day - self._span - 2, day + 3))
-            before = offset
-        self._blocks.add(block)
+        span = self._span
+        # offsets[i]: at noon UTC of day first - 3 + i; changed[i]: a change after it,
+        # by the next noon (or a day outside the calendar, which only add_days handles).
+        offsets = [self._offset(day) for day in range(first - 3, last + span + 4)]
+        changed = [a is None or b is None or a != b for a, b in itertools.pairwise(offsets)]
+        for day in range(first, last + 1):
+            i = day - first + 3  # day's index in offsets
+            near = any(changed[i - 3 : i + 3]) or any(changed[i + span - 3 : i + span + 3])
+            start, end = offsets[i], offsets[i + span]
+            if near or start is None or end is None:
+                self._steps[day] = None
+            else:
+                self._steps[day] = self.days + (start - end)
 
     def _offset(self, day: int) -> timedelta | None:
         """The zone's offset at noon UTC of ``day`` (None: outside the calendar)."""
         try:
-            return (
-                datetime.fromordinal(day)
-                .replace(hour=12, tzinfo=UTC)
-                .astimezone(self.zone)
-                .utcoffset()
-            )
+            noon = datetime.fromordinal(day).replace(hour=12, tzinfo=UTC)
+            return noon.astimezone(self.zone).utcoffset()
         except (OverflowError, ValueError):
             return None
 
