@@ -7,7 +7,7 @@ The file below, by month (refunds never make a customer active)::
     b  store, Jan and Mar                                   -> store
     c  first purchase with an empty channel (Feb 1), later web -> (none)
     d  one refund only (web)                                -> (none)
-    e  two purchases at the same time, web and store        -> store (alphabetically first)
+    e  two purchases at the same time, web and store        -> store (first in byte order)
     f  a store refund on Jan 2, then purchases on the web   -> web (refunds do not count)
 
 Active per month: Jan a b f; Feb a c f; Mar a b e.
@@ -42,6 +42,7 @@ f,2024-01-03T09:00:00,12,web
 f,2024-02-03T09:00:00,12,web
 """
 
+SEGMENT_OF = {"a": "web", "b": "store", "c": "(none)", "d": "(none)", "e": "store", "f": "web"}
 COUNTS = ("customers_start", "new", "first_time", "reactivated", "customers_end", "retained",
           "lost")  # fmt: skip
 
@@ -184,11 +185,43 @@ def test_every_transactions_metric_runs_per_segment(tx: Path, tmp_path: Path) ->
     pareto = run_json("pareto", "-i", tx, *seg)
     assert set(pareto["summary"]) == {"store", "web", "(none)"}
     assert pareto["summary"]["(none)"]["refund_only_customers"] == 1
+    # Each segment's figures are the metric's on a file of that segment's rows only,
+    # but for the figures that depend on the whole file's days (a period with nobody,
+    # the observation end): those are compared where the segment's own file has them.
+    coded_lines = coded.read_text(encoding="utf-8").splitlines()
+    own = {
+        value: _csv(tmp_path, f"own{i}.csv", "\n".join(
+            [coded_lines[0], *(ln for ln in coded_lines[1:] if SEGMENT_OF[ln[0]] == value)]
+        ))
+        for i, value in enumerate(("store", "web", "(none)"))
+    }  # fmt: skip
+    same = {  # per metric: the key of a row, and the fields compared
+        "churn": (("period",), ("start", "end", *COUNTS, "retention_rate", "churn_rate")),
+        "cohorts": (("cohort",), ("cohort_start", "size", "days_1_7")),
+        "clv": ((), ("average_order_value", "customers", "orders")),
+        "loyalty-kinds": (("customer_id",), ("orders", "coupon_share")),
+        "multi-product": ((), ("customers", "repeat_customers", "multi_product_customers",
+                               "multi_product_rate")),
+        "basket": (("a", "b"), ("baskets_with_both", "baskets_with_a", "baskets_with_b",
+                                "support", "confidence_a_to_b", "confidence_b_to_a", "lift")),
+    }  # fmt: skip
     for args in (("churn",), ("cohorts", "--kind", "bracket"), ("clv",), ("loyalty-kinds",),
-                 ("multi-product",), ("basket",)):  # fmt: skip
+                 ("multi-product",), ("basket", "--min-support", "0")):  # fmt: skip
         result = run_json(*args, "-i", coded, *seg)
         assert result["parameters"]["segment_by"] == "channel"
         assert all(next(iter(r)) == "segment" for r in result["rows"])
+        key, fields = same[args[0]]
+        for value, path in own.items():
+            by_hand = run_json(*args, "-i", path)
+            alone = {tuple(r[k] for k in key): r for r in by_hand["rows"]}
+            split = {tuple(r[k] for k in key): r for r in result["rows"] if r["segment"] == value}
+            assert set(alone) <= set(split), (args, value)
+            for k, row in alone.items():
+                assert {f: split[k][f] for f in fields} == {f: row[f] for f in fields}, (args, k)
+            if args[0] == "basket":  # one pair in all: the segment's baskets are its figure
+                assert result["parameters"]["baskets"][value] == by_hand["parameters"]["baskets"]
+            else:
+                assert alone, (args, value)  # at least one row of each segment compared
     coupons = run_json("coupons", "-i", coded, *seg, "--targeting", targeting,
                        "--from", "2024-01-01", "--to", "2024-03-31")  # fmt: skip
     got = [(r["segment"], r["group"], r["customers"]) for r in coupons["rows"]]
@@ -254,8 +287,86 @@ def test_a_customer_listed_twice_in_one_segment_is_accepted(tx: Path, tmp_path: 
 
 
 def test_a_missing_segments_file_is_named(tx: Path, tmp_path: Path) -> None:
-    said = refused("retention", "-i", tx, "--segments", tmp_path / "nope.csv")
-    assert f"{tmp_path / 'nope.csv'}: file not found" in said
+    nope = tmp_path / "nope.csv"
+    said = refused("retention", "-i", tx, "--segments", nope)
+    assert f"{nope}: the segments file given to --segments, '{nope}', was not found" in said
+    # An empty --segments is the current directory: said so, naming the option.
+    said = refused("retention", "-i", tx, "--segments", "")
+    assert ".: the segments file given to --segments, '.', is a directory, not a file" in said
+    said = refused("retention", "-i", tx, "--segments", tmp_path)
+    assert f"--segments, '{tmp_path}', is a directory" in said
+
+
+def test_a_segment_value_none_is_refused(tx: Path, tmp_path: Path) -> None:
+    """'(none)' labels the customers with no segment: a real segment of that name would
+    merge with them. Refused where it is written, in the column and in a segments file."""
+    path = _csv(tmp_path, "tx.csv", TX.replace("f,2024-01-03T09:00:00,12,web",
+                                               "f,2024-01-03T09:00:00,12, (none) "))  # fmt: skip
+    said = refused("retention", "-i", path, "--segment-col", "channel")
+    assert (f"{path}, line 13, column 'channel': (none) is kept for the customers with no "
+            "segment; rename that segment: ' (none) '") in said  # fmt: skip
+    segs = _csv(tmp_path, "segs.csv", "customer_id,segment\na,gold\nb,(none)\n")
+    said = refused("repeat-rate", "-i", tx, "--segments", segs)
+    assert f"{segs}, line 3, column 'segment': (none) is kept for the customers" in said
+    # Another spelling is a segment like any other.
+    segs.write_text("customer_id,segment\na,gold\nb,(None)\n", encoding="utf-8")
+    rows = run_json("repeat-rate", "-i", tx, "--segments", segs)["rows"]
+    assert [(r["segment"], r["customers"]) for r in rows] == [
+        ("(None)", 1), ("gold", 1), ("(none)", 3)
+    ]  # fmt: skip
+
+
+def test_only_a_metric_that_ranks_says_it_ranks_within_a_segment(tx: Path) -> None:
+    seg = ("--segment-col", "channel")
+    for metric in ("retention", "repeat-rate", "clv", "cohorts"):
+        assert "rank" not in run_json(metric, "-i", tx, *seg)["definition"], metric
+    assert (
+        "(RFM scores rank a customer among their segment's customers)"
+        in run_json("rfm", "-i", tx, *seg)["definition"]
+    )
+    assert (
+        "(the top customers are the top of their segment)"
+        in run_json("pareto", "-i", tx, *seg)["definition"]
+    )
+
+
+def test_a_tie_on_the_first_purchase_goes_to_the_first_value_in_byte_order(
+    tmp_path: Path,
+) -> None:
+    """Upper case sorts before lower case: 'Web' before 'store', as the rule says."""
+    path = _csv(tmp_path, "tx.csv", "customer_id,timestamp,amount,channel\n"
+                "a,2024-01-05,10,store\na,2024-01-05,10,Web\nb,2024-01-06,10,store\n")  # fmt: skip
+    result = run_json("repeat-rate", "-i", path, "--segment-col", "channel")
+    assert [(r["segment"], r["customers"]) for r in result["rows"]] == [("Web", 1), ("store", 1)]
+    assert ("at equal times the first non-empty value in byte order, upper case before "
+            "lower case") in result["definition"]  # fmt: skip
+
+
+@pytest.mark.parametrize("by", ["file", "column"])
+def test_per_segment_coupons_count_every_targeted_customer_once(tmp_path: Path, by: str) -> None:
+    """z, targeted and in the treatment group, never bought: with a segments file its
+    segment (vip) has no buyer, with a column it is in (none), which no buyer is in.
+    It is counted in that segment, so the segments add up to the whole file."""
+    tx = _csv(tmp_path, "tx.csv", "customer_id,timestamp,amount,coupon_code,channel\n"
+              "a,2024-01-05,10,,web\nb,2024-01-06,10,C1,web\nb,2024-02-06,10,,web\n")  # fmt: skip
+    groups = _csv(tmp_path, "groups.csv", "customer_id,campaign,group\n"
+                  "a,spring,treatment\nb,spring,holdout\nz,spring,treatment\n")  # fmt: skip
+    segs = _csv(tmp_path, "segs.csv", "customer_id,segment\na,gold\nb,gold\nz,vip\n")
+    window = ("--targeting", groups, "--from", "2024-01-01", "--to", "2024-03-31")
+    whole = run_json("coupons", "-i", tx, *window)["rows"]
+    option = ("--segments", segs) if by == "file" else ("--segment-col", "channel")
+    split = run_json("coupons", "-i", tx, *window, *option)["rows"]
+    lone = "vip" if by == "file" else "(none)"
+    known = "gold" if by == "file" else "web"
+    got = [(r["segment"], r["group"], r["customers"], r["buyers"], r["revenue"]) for r in split]
+    assert got == [(known, "treatment", 1, 1, 10.0), (known, "holdout", 1, 1, 20.0),
+                   (lone, "treatment", 1, 0, 0.0)]  # fmt: skip
+    assert [(r["group"], r["customers"]) for r in whole] == [("treatment", 2), ("holdout", 1)]
+    for row in whole:
+        parts = [r for r in split if r["group"] == row["group"]]
+        assert sum(p["customers"] for p in parts) == row["customers"]
+        assert sum(p["buyers"] for p in parts) == row["buyers"]
+        assert sum(p["revenue"] for p in parts) == row["revenue"]
 
 
 def test_more_than_100_segments_are_refused(tmp_path: Path) -> None:

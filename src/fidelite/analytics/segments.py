@@ -6,14 +6,20 @@ to the whole file's (customers, S, E, N...). The segment comes from one of:
 * a column of the transactions file (``--segment-col channel``): the value on the
   customer's *first purchase*, the earliest timestamp among their purchases (refunds
   do not count). Purchases at that same earliest time with different values: the
-  alphabetically first non-empty value wins, so the result does not depend on the
-  order of the rows. A customer whose first purchase has no value (null or empty), or
-  who has only refunds, is in ``(none)``. Later purchases in another channel leave the
+  first non-empty value in byte order wins (upper case before lower case: ``Web``
+  before ``store``), so the result does not depend on the order of the rows. A
+  customer whose first purchase has no value (null or empty), or who has only
+  refunds, is in ``(none)``. Later purchases in another channel leave the
   customer where they started: the segment says how the customer was acquired.
 * a segments file (``--segments rfm.csv``): a CSV or Parquet file with a
   ``customer_id`` and a ``segment`` column (other columns are ignored, so the output
   of ``fidelite metrics rfm --format csv`` is one). A customer it does not list is in
   ``(none)``; a customer listed twice must have the same segment both times.
+
+``(none)`` is the label of the customers with no segment, so neither the column nor the
+segments file may hold it as a value (an error naming the file, line and column):
+a real segment of that name would be merged with the customers who have none, and the
+per-segment counts would be wrong without a word.
 
 The assignment is computed once, in DuckDB, while loading: an ``assignments`` table of
 ``customer_id, segment`` and an extra ``segment`` column on the normalised table. Both
@@ -23,6 +29,11 @@ neither.
 
 At most :data:`MAX_SEGMENTS` segments: each one is a full run of the metric, and past a
 hundred the output is no longer read segment by segment.
+
+The segments are those of the transactions' customers; a metric that also counts
+customers the transactions may not name (``coupons``' targeted customers) adds theirs
+(:func:`by_segment`'s ``also``), so that every customer of the whole file's result is
+in exactly one segment's.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pyarrow as pa
 
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import (
@@ -41,6 +53,7 @@ from fidelite.analytics.io import (
     _Checker,
     _raw_types,
     _register_raw,
+    _segment_column,
     find_column,
 )
 from fidelite.analytics.metrics.result import MetricResult
@@ -52,6 +65,13 @@ NONE = "(none)"
 MAX_SEGMENTS = 100
 ASSIGNMENTS = "segment_assignments"
 FILE_COLUMNS = ("customer_id", "segment")
+RESERVED = f"{NONE} is kept for the customers with no segment; rename that segment"
+# What each metric ranks among a segment's rows only, said in its per-segment definition.
+RANKED_WITHIN = {
+    "rfm": "RFM scores rank a customer among their segment's customers",
+    "pareto": "the top customers are the top of their segment",
+    "basket": "the top pairs and their support are counted in the segment's baskets",
+}
 
 
 def segment(
@@ -66,13 +86,15 @@ def segment(
     segment, and create ``table`` (a TABLE or VIEW, ``kind``) as ``base`` with a
     ``segment`` column. ``base`` is dropped when it was a copy."""
     if opts.segment_column is not None:
+        _refuse_reserved_in_column(con, base, opts, name)
         _assign_by_column(con, base)
         by, shown = opts.segment_column, name
         rule = (
             f"a customer's segment is the value of column '{by}' on their first purchase "
-            "(the earliest timestamp; refunds do not count; at equal times the "
-            "alphabetically first non-empty value), whatever their later purchases; "
-            f"customers whose first purchase has no value, or with refunds only, are in {NONE}"
+            "(the earliest timestamp; refunds do not count; at equal times the first "
+            "non-empty value in byte order, upper case before lower case), whatever their "
+            f"later purchases; customers whose first purchase has no value, or with refunds "
+            f"only, are in {NONE}"
         )
         keep = f"* EXCLUDE ({SEGMENT_VALUE})"
     else:
@@ -112,6 +134,38 @@ def ordered(values: list[str]) -> tuple[str, ...]:
     return tuple(sorted(v for v in values if v != NONE)) + ((NONE,) if NONE in values else ())
 
 
+def _refuse_reserved_in_column(
+    con: duckdb.DuckDBPyConnection, base: str, opts: LoadOptions, name: str
+) -> None:
+    """Refuse a value ``(none)`` in the segment column, naming its line.
+
+    The normalised table keeps no line numbers, so the file is read again to find the
+    line (only when the value is there: the check itself is one pass over one column).
+    A source that cannot be read again (a program database's rows) is named without a
+    row."""
+    assert opts.segment_column is not None
+    hit = con.execute(
+        f"SELECT customer_id FROM {base} WHERE {SEGMENT_VALUE} = ? LIMIT 1", [NONE]
+    ).fetchall()
+    if not hit:
+        return
+    if opts.source_name is None:
+        own = duckdb.connect()
+        try:
+            source = _register_raw(own, name, opts, name)
+            column = _segment_column(_raw_types(own), opts.segment_column, name)
+            checker = _Checker(own, name, name, source, {"segment": column},
+                               delimiter=opts.delimiter)  # fmt: skip
+            value = f"NULLIF(trim(CAST({checker.col('segment')} AS VARCHAR)), '')"
+            checker.check("segment", f"{value} = '{NONE}'", RESERVED)
+            checker.flush()
+        finally:
+            own.close()
+    raise InputError(
+        f"{RESERVED} (customer '{hit[0][0]}'): '{NONE}'", file=name, column=opts.segment_column
+    )
+
+
 def _assign_by_column(con: duckdb.DuckDBPyConnection, base: str) -> None:
     """Each customer's segment value on their first purchase (see the module rule)."""
     con.execute(
@@ -131,6 +185,13 @@ def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     (a lazily loaded table is a view over it). Errors name the file, row and column.
     """
     name = str(path)
+    if not path.is_file():  # named as the segments file: an empty --segments is "."
+        what = "is a directory, not a file" if path.is_dir() else "was not found"
+        raise InputError(
+            f"the segments file given to --segments, '{name}', {what}; name a CSV or "
+            "Parquet file of customer_id,segment",
+            file=name,
+        )
     own = duckdb.connect()
     try:
         source = _register_raw(own, path, LoadOptions(), name)
@@ -152,6 +213,7 @@ def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         text = {c: f"NULLIF(trim(CAST({checker.col(c)} AS VARCHAR)), '')" for c in FILE_COLUMNS}
         for column in FILE_COLUMNS:
             checker.check(column, f"{text[column]} IS NULL", f"missing {column}")
+        checker.check("segment", f"{text['segment']} = '{NONE}'", RESERVED)
         checker.flush()
         _refuse_two_segments(checker, text["customer_id"], text["segment"])
         rows = own.sql(
@@ -195,6 +257,8 @@ def by_segment(
     ds: Dataset,
     compute: Callable[[Dataset], MetricResult],
     progress: Callable[[str, int, int], Any] | None = None,
+    *,
+    also: tuple[pa.Table, str] | None = None,
 ) -> MetricResult:
     """``compute`` once per segment of ``ds``, as one result.
 
@@ -206,6 +270,11 @@ def by_segment(
     count of the data such as basket's ``baskets``; the options and the observation
     days are the same for every segment). ``progress(segment, i, n)`` is called before
     each segment.
+
+    ``also`` is ``(customers, name)``: a table of customers (``customer_id``) the
+    metric counts besides the transactions' (``coupons``' targeted customers, from the
+    file ``name``); their segments are computed too, even one with no transactions,
+    so each of them is counted in exactly one segment, as in the whole file's result.
     """
     segmentation = ds.loaded.segmentation
     if segmentation is None:
@@ -215,6 +284,15 @@ def by_segment(
     parameters: dict[str, dict[str, Any]] = {}
     first: MetricResult | None = None
     values = segmentation.values
+    if also is not None:
+        values = ordered(list({*values, *segments_of(ds, also[0])}))
+        if len(values) > MAX_SEGMENTS:
+            raise InputError(
+                f"{len(values)} distinct segments among the customers of the transactions "
+                f"and of {also[1]} (segments by {segmentation.by}): at most {MAX_SEGMENTS} "
+                "are computed one by one; group the customers into fewer segments",
+                file=also[1],
+            )
     for i, value in enumerate(values, 1):
         if progress is not None:
             progress(value, i, len(values))
@@ -227,15 +305,34 @@ def by_segment(
             parameters.setdefault(key, {})[value] = given
     if first is None:  # pragma: no cover - a loaded table has rows, so a segment
         raise ValueError("no segment in the data")
+    ranked = RANKED_WITHIN.get(first.metric)
     definition = (
         f"{first.definition} Computed separately for each segment (the rows' segment), "
-        "each as if its customers were the whole file (RFM scores and the top customers "
-        "rank a customer within their segment), but observed over the whole file's days: "
+        "each as if its customers were the whole file"
+        f"{f' ({ranked})' if ranked else ''}, but observed over the whole file's days: "
         f"the last day in the data is the file's for every segment. Segments: "
         f"{segmentation.rule}."
     )
     stated = {key: _one_or_each(given) for key, given in parameters.items()}
     return MetricResult(first.metric, definition, stated, _same_fields(rows), summary)
+
+
+def segments_of(ds: Dataset, customers: pa.Table) -> list[str]:
+    """The segments of the customers of ``customers`` (its ``customer_id``), by the
+    same rule as :meth:`fidelite.analytics.engine.Dataset.in_segment`: the
+    assignment's, else ``(none)``."""
+    segmentation = ds.loaded.segmentation
+    assert segmentation is not None
+    con = ds.loaded.connection
+    con.register("segment_customers", customers.select(["customer_id"]))
+    try:
+        found = con.execute(
+            f"SELECT DISTINCT coalesce(a.segment, '{NONE}') FROM segment_customers t "
+            f"LEFT JOIN {segmentation.assignments} a ON a.customer_id = t.customer_id"
+        ).fetchall()
+    finally:
+        con.unregister("segment_customers")
+    return [str(r[0]) for r in found]
 
 
 def _same_fields(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,6 +58,9 @@ from fidelite.cli.output import (
     print_rows,
     to_jsonable,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PERIODS: dict[str, Period] = {
     "day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"
@@ -122,8 +125,11 @@ def _run(
     engine: str,
     options: LoadOptions,
     compute: Callable[[Dataset], MetricResult],
+    also: tuple[pa.Table, str] | None = None,
 ) -> None:
-    """Load, compute and print; any input problem is one clear error, nothing printed."""
+    """Load, compute and print; any input problem is one clear error, nothing printed.
+    ``also``: customers the metric counts besides the transactions' (and their file),
+    whose segments are computed too (:func:`fidelite.analytics.segments.by_segment`)."""
     try:
         with _progress(fmt, f"Reading {source}"):
             data, named = transactions_input(source, options)
@@ -133,7 +139,7 @@ def _run(
             with _progress(fmt, "Computing"):
                 result = compute(ds)
         else:
-            result = _per_segment(fmt, ds, compute)
+            result = _per_segment(fmt, ds, compute, also)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     except SQLAlchemyError as exc:
@@ -144,18 +150,22 @@ def _run(
 
 
 def _per_segment(
-    fmt: OutputFormat, ds: Dataset, compute: Callable[[Dataset], MetricResult]
+    fmt: OutputFormat,
+    ds: Dataset,
+    compute: Callable[[Dataset], MetricResult],
+    also: tuple[pa.Table, str] | None,
 ) -> MetricResult:
     """``compute`` once per segment, with the segment being computed shown on stderr."""
     from fidelite.analytics.segments import by_segment
 
     if fmt is not OutputFormat.table:
-        return by_segment(ds, compute)
+        return by_segment(ds, compute, also=also)
     with err_console.status("Computing") as status:
         return by_segment(
             ds,
             compute,
             lambda value, i, n: status.update(f"Computing segment {value} ({i}/{n})"),
+            also=also,
         )
 
 
@@ -1000,4 +1010,11 @@ def coupons_cmd(
         groups = load_targeting(targeting)
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
-    _run(fmt, input, engine, load, lambda ds: coupon_effectiveness(ds, groups, first, last))
+    _run(
+        fmt,
+        input,
+        engine,
+        load,
+        lambda ds: coupon_effectiveness(ds, groups, first, last),
+        also=(groups, str(targeting)),  # a targeted customer's segment may have no buyer
+    )
