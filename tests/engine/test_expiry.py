@@ -61,7 +61,18 @@ def test_inactivity_policy_gives_no_lot_date_but_a_deadline() -> None:
     assert expires_at(policy, dt("2026-02-10T12:00:00+01:00"), PARIS) is None
     deadline = inactivity_deadline(policy, dt("2026-02-10T12:00:00+01:00"), PARIS)
     assert deadline == dt("2027-08-10T12:00:00+02:00")
-    assert warning_at(policy, deadline) == dt("2027-06-26T12:00:00+02:00")
+    assert warning_at(policy, deadline, PARIS) == dt("2027-06-26T12:00:00+02:00")
+
+
+def test_the_warning_is_warn_days_local_days_before_across_a_dst_change() -> None:
+    """30 days before midnight of 15 November in Paris is midnight of 16 October, in
+    summer time: 24-hour steps would warn at 23:00 on the 15th, an hour early."""
+    policy = ExpiryPolicy(mode="after_earning", months=12, warn_days=30)  # type: ignore[arg-type]
+    expiry = dt("2026-11-15T00:00:00+01:00")
+    assert warning_at(policy, expiry, PARIS) == dt("2026-10-16T00:00:00+02:00")
+    assert warning_at(policy, expiry, ZoneInfo("UTC")) == dt("2026-10-15T23:00:00+00:00")
+    spring = dt("2027-04-10T00:00:00+02:00")  # 30 days before: 11 March, winter time
+    assert warning_at(policy, spring, PARIS) == dt("2027-03-11T00:00:00+01:00")
 
 
 def test_pending_applies_to_listed_event_types() -> None:
@@ -218,7 +229,7 @@ def test_a_hold_past_the_calendars_end_ends_at_its_last_instant() -> None:
     policy = PendingPolicy(days=14, event_types=["purchase"])
     assert pending_until(policy, "purchase", LATE, PARIS) == datetime.max.replace(tzinfo=UTC)
     expiring = ExpiryPolicy(mode="after_earning", months=1, warn_days=30)  # type: ignore[arg-type]
-    warned = warning_at(expiring, dt("0001-01-10T00:00:00+00:00"))
+    warned = warning_at(expiring, dt("0001-01-10T00:00:00+00:00"), PARIS)
     assert warned == datetime.min.replace(tzinfo=UTC)
 
 

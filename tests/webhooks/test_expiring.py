@@ -210,3 +210,23 @@ def test_inactivity_warnings_count_points_whose_hold_ended(wdb: Database) -> Non
          "expires_at": "2026-12-02T10:00:00+00:00", "lot_id": None, "cause": "inactivity",
          "last_activity": "2026-11-02T10:00:00+00:00"},
     ]  # fmt: skip
+
+
+def test_the_window_counts_local_days_of_the_programs_zone(wdb: Database) -> None:
+    """30 days from midnight of 2 October in Paris end at midnight of 1 November, in
+    winter time: the lot expiring then is announced (24-hour steps ended an hour early)."""
+    p = EventProcessor(wdb, parse_program(PROGRAM))
+    p.process(purchase("p1", "ann", "1.00", at="2026-09-01T10:00:00+00:00"))
+    expiry = datetime.fromisoformat("2026-11-01T00:00:00+01:00")
+    p.ledger.earn("shop", "ann", "points", 9, key="bonus", at=utc("2026-09-01T10:00:00"),
+                  expires_at=expiry)  # fmt: skip
+    before = count(wdb, outbox)
+    as_of = datetime.fromisoformat("2026-10-02T00:00:00+02:00")
+    paris = ZoneInfo("Europe/Paris")
+    assert announce_expiring(wdb, "shop", as_of, days=29, zone=paris) == 0
+    assert count(wdb, outbox) == before
+    assert announce_expiring(wdb, "shop", as_of, days=30, zone=paris) == 1
+    assert [(e["member"], e["points"], e["expires_at"], e["cause"])
+            for e in expiring_payloads(wdb, before)] == [
+        ("ann", 9, "2026-10-31T23:00:00+00:00", "date"),
+    ]  # fmt: skip

@@ -21,7 +21,6 @@ from fidelite.engine.calendar import (
     add_months,
     next_month_start,
     next_year_start,
-    shifted,
     within,
 )
 from fidelite.program.policy import ExpiryMode, ExpiryPolicy, ExpiryRounding, PendingPolicy
@@ -100,9 +99,13 @@ def inactivity_lapse(
     return None
 
 
-def warning_at(policy: ExpiryPolicy, expiry: datetime) -> datetime:
-    """When the member is warned about points expiring at ``expiry``."""
-    return shifted(expiry, -timedelta(days=policy.warn_days))
+def warning_at(policy: ExpiryPolicy, expiry: datetime, zone: ZoneInfo) -> datetime:
+    """When the member is warned about points expiring at ``expiry``: ``warn_days``
+    local calendar days of ``zone`` before it, at the same wall-clock time, as expiry
+    dates and holds keep it (:func:`~fidelite.engine.calendar.add_days`), so a warning
+    30 days before 2026-11-15T00:00+01:00 in Europe/Paris is 2026-10-16T00:00+02:00, not
+    23:00 the day before. It stops at the calendar's first instant."""
+    return add_days(expiry, -timedelta(days=policy.warn_days), zone)
 
 
 def pending_until(

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.exc import IntegrityError
 
-from fidelite.engine.calendar import shifted
+from fidelite.engine.calendar import add_days
 from fidelite.engine.expiry import Lapse
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
@@ -684,7 +684,9 @@ class Ledger:
         before the expiry job moves them out.
 
         ``expiring_soon`` is the part of available that expires within ``soon_days``
-        of ``as_of`` (at or before that instant), ``next_expiry`` the first time any of
+        of ``as_of`` (at or before that instant), counted in local calendar days of
+        ``zone`` (UTC if not given): the same wall-clock time ``soon_days`` days later,
+        as expiry dates keep it, ``next_expiry`` the first time any of
         it expires. Given the inactivity policy, points earned at or before the member's
         last activity expire at its deadline unless their own date comes first (each
         point counts once, at the earlier); a new activity moves the deadline
@@ -697,11 +699,13 @@ class Ledger:
         when = self._at(as_of)
         if isinstance(soon_days, bool) or not isinstance(soon_days, int) or soon_days < 0:
             raise invalid("soon_days", "must be a whole number of days >= 0")
-        rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
+        zone = zone or ZoneInfo("UTC")
+        rule = Inactivity.of(policy, zone)
+        args = (program_id, member_ref, currency, when, soon_days, zone, rule)
         if conn is not None:
-            return self._balance(conn, program_id, member_ref, currency, when, soon_days, rule)
+            return self._balance(conn, *args)
         with self.db.read() as reader:
-            return self._balance(reader, program_id, member_ref, currency, when, soon_days, rule)
+            return self._balance(reader, *args)
 
     def _balance(
         self,
@@ -711,9 +715,11 @@ class Ledger:
         currency: str,
         when: datetime,
         soon_days: int,
+        zone: ZoneInfo,
         rule: Inactivity | None = None,
     ) -> Balance:
-        horizon = shifted(when, timedelta(days=soon_days))
+        # soon_days local calendar days of the zone, as expiry dates keep the local clock
+        horizon = add_days(when, timedelta(days=soon_days), zone)
         subject = self._subject(conn, program_id, member_ref, currency)
         lapse = _lapse(conn, program_id, subject, rule, when)
         last = None if lapse is None else lapse.last_activity

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, text
 
-from fidelite.engine.calendar import shifted
+from fidelite.engine.calendar import add_days
 from fidelite.ledger.inactivity import Inactivity, lapsing_within
 from fidelite.ledger.state import HOLD_ENDED, ended_hold_lots, member_debt, released_shares
 from fidelite.program.policy import ExpiryPolicy
@@ -83,7 +83,9 @@ def announce_expiring(
     policy: ExpiryPolicy | None = None,
     zone: ZoneInfo | None = None,
 ) -> int:
-    """Write ``points.expiring`` for points expiring in ``(as_of, as_of + days]``.
+    """Write ``points.expiring`` for points expiring in ``(as_of, as_of + days]``,
+    ``days`` counted in local calendar days of ``zone`` (UTC if not given): the window
+    ends at ``as_of``'s wall-clock time that many days later, as expiry dates keep it.
 
     ``policy`` and ``zone`` are the program's expiry policy and time zone; returns how
     many events were written (announcements already made are not counted).
@@ -109,8 +111,11 @@ def announce_expiring_points(
     window = warning_days(days, policy)
     if window == 0:
         return []
-    end = shifted(as_of, timedelta(days=window))  # the calendar's end at the latest
-    rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
+    zone = zone or ZoneInfo("UTC")
+    # `window` local days of the program's zone, as expiry dates keep the local clock;
+    # the calendar's end at the latest.
+    end = add_days(as_of, timedelta(days=window), zone)
+    rule = Inactivity.of(policy, zone)
     with db.read() as conn:
         found = _dated(conn, program_id, as_of, end)
         if rule is not None:
