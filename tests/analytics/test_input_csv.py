@@ -100,13 +100,10 @@ def test_load_takes_the_delimiter_and_names_from_the_header(
     assert _rows(path, delimiter=delimiter) == [("a", 2.0, None)]
 
 
-def test_load_reports_an_empty_first_line_as_a_missing_header(tmp_path: Path) -> None:
+def test_load_skips_an_empty_first_line_before_the_header(tmp_path: Path) -> None:
     path = tmp_path / "tx.csv"
     path.write_text("\ncustomer_id,timestamp,amount\na,2024-01-01,2\n", encoding="utf-8")
-    with pytest.raises(InputError) as err:
-        load_transactions(path)
-    assert err.value.row == 1
-    assert err.value.reason == "the first line is empty: it must be the header"
+    assert _rows(path) == [("a", 2.0, None)]
 
 
 def test_load_reads_decimal_commas_in_a_semicolon_file(write_csv: Callable[..., Path]) -> None:

@@ -6,8 +6,13 @@ and read every line as one column, or take a data line for the header. The user 
 sees "missing required column 'customer_id'" for a file whose header has it. The
 header line is the one line whose meaning we know, so the layout is read from it:
 
-* the delimiter is ``--delimiter`` when given, else the most frequent of ``, ; TAB |``
-  in the header line (``,`` when none is there: a one-column file);
+* the header is the first line that is not blank; blank lines before it are skipped,
+  and so is a first line ``sep=X`` (what Excel writes when asked to name the
+  separator), which declares the delimiter ``X``; :attr:`CsvLayout.skip` counts the
+  lines before the header, which DuckDB is told to skip;
+* the delimiter is ``--delimiter`` when given, else the one a ``sep=`` line declares,
+  else the most frequent of ``, ; TAB |`` in the header line (``,`` when none is
+  there: a one-column file);
 * fields are quoted with ``"`` and a quote inside a quoted field is doubled (RFC 4180);
 * column names are the header's fields, trimmed; an empty name becomes ``columnN``
   (N = 0-based position) and a repeated name, in any case, gets ``_1``, ``_2`` (as
@@ -27,13 +32,15 @@ A glob of CSV files is read as one file after the other: each must have the firs
 one's layout (the loader checks every header), and :func:`locate_record` says in which
 file and on which line a record, numbered across them, starts.
 
-Invariant: the line numbers given here count physical lines, the header being line 1,
-and a record spanning several lines (a quoted newline) is numbered by its first line.
+Invariant: the line numbers given here count physical lines, the file's first line
+being line 1 (the header's line when nothing comes before it), and a record spanning
+several lines (a quoted newline) is numbered by its first line.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,17 +50,21 @@ from fidelite.textfile import ENCODING, header_delimiter, line_not_utf8
 
 QUOTE = '"'
 _HEAD = 1 << 16  # bytes of the first line checked for its encoding
+# Excel's separator hint, the first line of a CSV it writes when asked to: ``sep=;``.
+_SEP_LINE = re.compile(r'"?sep=(.)"?', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class CsvLayout:
-    """How one CSV file is read: its delimiter and its column names, in order, and the
+    """How one CSV file is read: its delimiter and its column names, in order, the
     names as the header wrote them (``amount, amount`` where ``columns`` has
-    ``amount, amount_1``)."""
+    ``amount, amount_1``), and the number of lines before the header (blank lines and
+    a ``sep=`` line), so that the header is line ``skip + 1``."""
 
     delimiter: str
     columns: tuple[str, ...]
     written: tuple[str, ...] = ()
+    skip: int = 0
 
     def reader(self, fh: TextIO) -> Any:
         """A :mod:`csv` reader of ``fh`` with this layout (RFC 4180 quoting, strict)."""
@@ -71,24 +82,53 @@ class MalformedRecord:
 
 
 class HeaderError(ValueError):
-    """The file's first line cannot be a header (it is empty, or not UTF-8 text)."""
+    """The file has no usable header (only blank lines, or a line before the header
+    that is not UTF-8 text); ``line`` is the physical line at fault, ``None`` when
+    the fault is the whole file's."""
+
+    def __init__(self, reason: str, line: int | None = 1) -> None:
+        super().__init__(reason)
+        self.line = line
 
 
 def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:
     """The layout of the CSV file at ``path`` (see the module docstring)."""
-    with path.open("rb") as raw:
-        bad = line_not_utf8(raw.readline(_HEAD), 1, cut=True)
-    if bad is not None:
-        raise HeaderError(bad.reason)
+    declared, skip = _lines_before_header(path)
     with path.open(newline="", encoding=ENCODING, errors="replace") as fh:
-        first_line = fh.readline()
-        if not first_line.strip():
-            raise HeaderError("the first line is empty: it must be the header")
-        delim = delimiter or header_delimiter(first_line)
+        for _ in range(skip):
+            fh.readline()
+        delim = delimiter or declared or header_delimiter(fh.readline())
         fh.seek(0)
+        for _ in range(skip):
+            fh.readline()
         header = next(csv.reader(fh, delimiter=delim, quotechar=QUOTE), [])
     written = tuple(field.strip() or f"column{index}" for index, field in enumerate(header))
-    return CsvLayout(delim, _column_names(written), written)
+    return CsvLayout(delim, _column_names(written), written, skip)
+
+
+def _lines_before_header(path: Path) -> tuple[str | None, int]:
+    """The delimiter a ``sep=X`` line declares (``None`` without one) and the number of
+    lines before the header: blank lines, and the ``sep=`` line when it is the first
+    line that is not blank. Each line read is checked to be UTF-8 text, the header too.
+    Raises :class:`HeaderError` when no header follows."""
+    declared: str | None = None
+    with path.open("rb") as raw:
+        number = 0
+        while line := raw.readline(_HEAD):
+            number += 1
+            bad = line_not_utf8(line, number, cut=True)
+            if bad is not None:
+                raise HeaderError(bad.reason, number)
+            text = line.decode(ENCODING if number == 1 else "utf-8", errors="replace").strip()
+            if not text:
+                continue
+            sep = _SEP_LINE.fullmatch(text) if declared is None else None
+            if sep is None:
+                return declared, number - 1
+            declared = sep.group(1)
+    if declared is not None:
+        raise HeaderError(f"no header after the line 'sep={declared}'", number)
+    raise HeaderError("no header: the file holds only blank lines", None)
 
 
 def _column_names(written: tuple[str, ...]) -> tuple[str, ...]:
@@ -175,8 +215,10 @@ def records(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
     :func:`column_of_bad_byte` looks for.
     """
     with path.open(newline="", encoding=ENCODING, errors="surrogateescape") as fh:
+        for _ in range(layout.skip):  # blank lines and a sep= line, as DuckDB skips them
+            fh.readline()
         reader = layout.reader(fh)
-        start, header = 1, True
+        start, header = layout.skip + 1, True
         while True:
             try:
                 fields = next(reader)
@@ -186,7 +228,7 @@ def records(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[str]]]:
                 raise BadQuoting(start, exc) from exc
             if fields and not header:
                 yield start, fields
-            header, start = False, reader.line_num + 1
+            header, start = False, layout.skip + reader.line_num + 1
 
 
 def _count_reason(found: int, layout: CsvLayout) -> str:

@@ -353,7 +353,7 @@ def _register_raw(
     columns = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in layout.columns)
     _create_raw(
         con,
-        f"read_csv({lit}, header = true, auto_detect = false, delim = "
+        f"read_csv({lit}, header = true, auto_detect = false, skip = {layout.skip}, delim = "
         f"{_quote(layout.delimiter)}, quote = '\"', escape = '\"', columns = {{{columns}}})",
         name,
     )
@@ -414,7 +414,16 @@ def _csv_layout(
                 f"({_header_of(first)}): every file of '{source}' must have the same "
                 "columns, in the same order, with the same separator",
                 file=shown,
-                row=1,
+                row=layout.skip + 1,
+            )
+        if layout.skip != first.skip:
+            # DuckDB skips as many lines before the header in every file of a glob.
+            raise InputError(
+                f"the header is on line {layout.skip + 1} here but on line "
+                f"{first.skip + 1} in {files[0]}: every file of '{source}' must have as "
+                "many lines (blank, or 'sep=') before its header",
+                file=shown,
+                row=layout.skip + 1,
             )
     return first
 
@@ -425,7 +434,7 @@ def _file_layout(path: Path, delimiter: str | None, name: str) -> CsvLayout:
     try:
         return read_layout(path, delimiter)
     except HeaderError as exc:
-        raise InputError(str(exc), file=name, row=1) from exc
+        raise InputError(str(exc), file=name, row=exc.line) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=name) from exc
 
