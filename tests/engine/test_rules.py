@@ -116,6 +116,38 @@ def test_formula_may_give_the_largest_award() -> None:
     assert engine.evaluate(purchase("10"), member()).points("points") == MAX_POINTS == 10**15
 
 
+@pytest.mark.parametrize(
+    ("extra", "note"),
+    [
+        ("", "formula gave -53: no points"),  # -5.25 * 10 rounded half away from zero
+        (", cap_per_member: {points: 100, period: month}", "formula gave -53: no points"),
+        (", budget: 1000", "formula gave -53: no points"),
+        (", fixed: 20", "came to -33 with its formula: no points"),
+        (", per_amount: {points: 1}", "came to -43 with its formula: no points"),
+    ],
+)
+def test_a_negative_formula_gives_no_points_and_says_why(extra: str, note: str) -> None:
+    """A rule never takes points back: a formula that comes to less than 0 gives 0,
+    and its trace line says what the formula gave (it used to say nothing)."""
+    engine = evaluator(
+        "rules:\n  - {id: base, on: [purchase], fixed: 7}\n"
+        "  - {id: r, on: [purchase], formula: '-5.25 * event.amount', rounding: half_up"
+        f"{extra}}}\n"
+    )
+    decision = engine.evaluate(purchase("10.00"), member())
+    base, line = decision.trace
+    assert (line.rule, line.outcome, line.points, line.note) == ("r", Outcome.no_points, 0, note)
+    assert (base.points, decision.points("points")) == (7, 7)
+    assert decision.budget_spent == {}
+    assert decision.usage == []
+
+
+def test_a_formula_giving_zero_has_no_note() -> None:
+    engine = evaluator("rules:\n  - {id: r, on: [purchase], formula: 'event.amount * 0.0'}\n")
+    (line,) = engine.evaluate(purchase("10.00"), member()).trace
+    assert (line.outcome, line.points, line.note) == (Outcome.no_points, 0, "")
+
+
 def test_multiplier_rule_multiplies_points_of_earlier_rules() -> None:
     engine = evaluator(
         "rules:\n"
@@ -403,7 +435,8 @@ def test_pending_and_expiry_dates_follow_policies() -> None:
         "pending: {days: 30}\n"
     )
     (earning,) = engine.evaluate(purchase("1", at="2026-03-15T12:00:00+01:00"), member()).earnings
-    assert earning.pending_until == datetime.fromisoformat("2026-04-14T12:00:00+01:00")
+    # 30 local days: 12:00 again, in summer time (30 x 24 hours would end at 13:00)
+    assert earning.pending_until == datetime.fromisoformat("2026-04-14T12:00:00+02:00")
     assert earning.expires_at == datetime.fromisoformat("2028-01-01T00:00:00+01:00")
     (review,) = engine.evaluate(action("review", at="2026-03-15T12:00:00+01:00"), member()).earnings
     assert review.pending_until is None

@@ -547,10 +547,13 @@ class _Run:
                     key = (step.id, Outcome.cap_per_event, cap, step.currency,
                            f"{raw} capped at {cap} per event")  # fmt: skip
                     points = cap
-                else:
-                    outcome = _NO_POINTS if raw == 0 else _MATCHED
-                    key = (step.id, outcome, raw, step.currency, "")
+                elif raw > 0:
+                    key = (step.id, _MATCHED, raw, step.currency, "")
                     points = raw
+                else:  # nothing; a negative formula says so
+                    note = "" if raw == 0 else _negative(step, raw)
+                    key = (step.id, _NO_POINTS, 0, step.currency, note)
+                    points = 0
                 # The table read here saves the call to trace_line on the usual hit.
                 rule_line = traces.get(key) or line(*key)
             else:
@@ -601,6 +604,9 @@ class _Run:
                 raw = self._raw_points(compiled)
             except Exception as exc:  # a CEL runtime error in a formula or item condition
                 return None, line(rule_id, Outcome.condition_error, note=_short(exc))
+            if raw < 0:
+                return 0, line(rule_id, Outcome.no_points, 0, compiled.currency,
+                               _negative(compiled, raw))  # fmt: skip
         points, outcome, note = raw, Outcome.matched, ""
         per_event = compiled.cap_per_event
         if per_event is not None:
@@ -661,7 +667,8 @@ class _Run:
 
     def _raw_points(self, compiled: _CompiledRule) -> int:
         """A rule's points before its caps and budget: ``multiply`` on the running total
-        of its currency, or the sum of its other effects, rounded once, at least 0."""
+        of its currency, or the sum of its other effects, rounded once. It may be below
+        0 (a negative ``formula``): the caller gives 0 then (:func:`_negative` says why)."""
         if compiled.multiply_less_one is not None:
             base = Decimal(self.running[compiled.currency_index])
             return round_points(base * compiled.multiply_less_one, compiled.rounding)
@@ -679,8 +686,7 @@ class _Run:
                 total += self._item_points(compiled, items)
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
-        points = round_points(total, compiled.rounding)
-        return points if points > 0 else 0  # max(points, 0), without the call
+        return round_points(total, compiled.rounding)
 
     def _item_points(self, compiled: _CompiledRule, items: list[Item]) -> Decimal:
         """The points of the basket lines the rule's ``per_item.when`` is true for.
@@ -806,3 +812,15 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _short(exc: Exception) -> str:
     text = str(exc).split(". ")[0]
     return f"{type(exc).__name__}: {text}"[:200]
+
+
+def _negative(compiled: _CompiledRule, points: int) -> str:
+    """The note of a rule whose effects came to ``points`` < 0: no points, and, when
+    its ``formula`` is what made them negative, that it did (a rule never takes points
+    back; a penalty is an adjustment). Off the usual path: only runs for such a rule."""
+    if compiled.formula is None or compiled.multiply_less_one is not None:
+        return ""  # (with ``multiply`` the formula is not what counts)
+    alone = compiled.fixed == 0 and compiled.per_amount is None and compiled.item_rates is None
+    if alone:
+        return f"formula gave {points}: no points"
+    return f"came to {points} with its formula: no points"
