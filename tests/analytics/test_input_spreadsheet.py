@@ -106,3 +106,36 @@ def test_a_glob_of_files_with_sep_lines_names_a_line_in_its_own_file(tmp_path: P
     b = _write(tmp_path, "sep=;\ncustomer_id;timestamp;amount\nb;2024-01-06;2,5\nc;x;1\n", "b.csv")
     err = _error(str(tmp_path / "*.csv"))
     assert (err.file, err.row, err.column) == (str(b), 4, "timestamp")
+
+
+@pytest.mark.parametrize(
+    ("text", "row"),
+    [
+        # Excel's artefact: rows of separators below the data, first met by the date check.
+        ("customer_id;timestamp;amount\r\na;2024-01-05;1,5\r\n;;\r\n;;\r\n", 3),
+        # Between rows, quoted or not, after a sep= line; whichever check meets it first.
+        ('sep=,\ncustomer_id,timestamp,amount\na,2024-01-05,1\n"",,""\nb,2024-01-06,2\n', 4),
+    ],
+)
+def test_a_line_of_separators_only_is_named_as_empty(tmp_path: Path, text: str, row: int) -> None:
+    path = _write(tmp_path, text)
+    err = _error(path)
+    assert (err.file, err.row, err.column) == (str(path), row, None)
+    assert err.reason == (
+        "this line is empty (only separators): delete it (a spreadsheet may leave such "
+        "lines below its data)"
+    )
+
+
+def test_a_line_of_separators_only_in_a_glob_names_its_file(tmp_path: Path) -> None:
+    _write(tmp_path, "customer_id,timestamp,amount\na,2024-01-05,2\n", "a.csv")
+    b = _write(tmp_path, "customer_id,timestamp,amount\nb,2024-01-06,3\n,,\n", "b.csv")
+    err = _error(str(tmp_path / "*.csv"))
+    assert (err.file, err.row, err.column) == (str(b), 3, None)
+    assert err.reason.startswith("this line is empty (only separators): delete it")
+
+
+def test_a_line_with_one_value_is_no_empty_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "customer_id;timestamp;amount\na;2024-01-05;1,5\n;;2\n")
+    err = _error(path)
+    assert (err.row, err.column, err.reason) == (3, "timestamp", "missing date: empty value")

@@ -243,23 +243,45 @@ def _count_reason(found: int, layout: CsvLayout) -> str:
     )
 
 
-def locate_record(
-    paths: Sequence[Path], layout: CsvLayout, data_row: int
-) -> tuple[Path, int | None]:
-    """The file and the line on which data record ``data_row`` starts, counting the
-    records of ``paths`` one file after the other, in the order DuckDB reads them (as it
-    numbers a glob's rows). The line is ``None`` when the record cannot be found."""
+@dataclass(frozen=True)
+class Located:
+    """Where a data record is: its file, the line it starts on (``None`` when it cannot
+    be found) and its fields (empty when not found)."""
+
+    path: Path
+    line: int | None
+    fields: tuple[str, ...] = ()
+
+    @property
+    def only_separators(self) -> bool:
+        """The record has every field, each empty: a line such as ``;;;;``, which a
+        spreadsheet leaves below its data. DuckDB reads it as a row of NULLs."""
+        return len(self.fields) > 1 and not any(self.fields)
+
+
+def locate_record(paths: Sequence[Path], layout: CsvLayout, data_row: int) -> Located:
+    """The file and the line on which data record ``data_row`` starts, and its fields,
+    counting the records of ``paths`` one file after the other, in the order DuckDB
+    reads them (as it numbers a glob's rows)."""
     before = 0
     for path in paths:
         count = 0
         try:
-            for count, (start, _) in enumerate(records(path, layout), start=1):
+            for count, (start, fields) in enumerate(records(path, layout), start=1):
                 if before + count == data_row:
-                    return path, start
+                    return Located(path, start, tuple(fields))
         except BadQuoting:
-            return path, None
+            return Located(path, None)
         before += count
-    return paths[-1], None
+    return Located(paths[-1], None)
+
+
+def only_separators_reason() -> str:
+    """What is wrong with a line made only of separators (:attr:`Located.only_separators`)."""
+    return (
+        "this line is empty (only separators): delete it (a spreadsheet may leave such "
+        "lines below its data)"
+    )
 
 
 def column_of_bad_byte(path: Path, layout: CsvLayout, line: int) -> str | None:

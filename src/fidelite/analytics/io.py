@@ -58,6 +58,7 @@ from fidelite.analytics.csvfile import (
     first_malformed_record,
     first_other_line_ending,
     locate_record,
+    only_separators_reason,
     read_layout,
 )
 from fidelite.analytics.errors import InputError
@@ -785,8 +786,12 @@ class _Checker:
             return InputError(reason, file=self.name, column=column)
         layout = self.layout
         if layout is not None:
-            path, line = locate_record(self.files, layout, row)
-            return InputError(reason, file=self.file_name(path), row=line, column=column)
+            found = locate_record(self.files, layout, row)
+            shown = self.file_name(found.path)
+            if found.only_separators:
+                # The row's only fault is to be empty, whichever check met it first.
+                return InputError(only_separators_reason(), file=shown, row=found.line)
+            return InputError(reason, file=shown, row=found.line, column=column)
         if self._parts:  # a Parquet glob: the file and the row within it
             path, row = _locate_row(self._parts, row)
             return InputError(reason, file=str(path), row=row, column=column, row_label="row")
