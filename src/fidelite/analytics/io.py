@@ -108,6 +108,9 @@ DATE_FORMATS = (
 # A day-first format and the month-first one that reads the same text the other way.
 SWAPPED = {f: f.replace("%d/%m/", "%m/%d/") for f in DATE_FORMATS if f.startswith("%d/%m/")}
 ISO = "ISO 8601"
+Reason: TypeAlias = str | Callable[[str], str]
+"""A failed check's message: text the value is appended to, or made from the value."""
+
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n", "")
 
@@ -646,7 +649,7 @@ class _Checker:
         self.name = name
         self.kind = kind
         self.mapping = mapping
-        self.pending: list[tuple[str, str, str]] = []
+        self.pending: list[tuple[str, str, Reason]] = []
         self.probes: list[str] = []
         self.probed: list[Any] = []
         self.date_warning: str | None = None
@@ -797,8 +800,10 @@ class _Checker:
             return InputError(reason, file=str(path), row=row, column=column, row_label="row")
         return InputError(reason, file=self.name, row=row, column=column, row_label="row")
 
-    def check(self, canonical: str, bad_condition: str, reason: str) -> None:
-        """Queue a check; :meth:`flush` runs all queued checks in one scan."""
+    def check(self, canonical: str, bad_condition: str, reason: Reason) -> None:
+        """Queue a check; :meth:`flush` runs all queued checks in one scan. The error
+        is ``reason``, then the value found (``: 'x'``); or, when ``reason`` is a
+        function, what it makes of the value (a message quoting the value itself)."""
         self.pending.append((canonical, bad_condition, reason))
 
     def flush(self) -> None:
@@ -821,7 +826,8 @@ class _Checker:
             if failed:
                 row, value = self._first_failing_row(canonical, cond)
                 shown = "empty value" if not value else f"'{value}'"
-                raise self.fail(canonical, value, f"{reason}: {shown}", row)
+                said = reason(value) if callable(reason) else f"{reason}: {shown}"
+                raise self.fail(canonical, value, said, row)
 
     def probe(self, aggregate: str) -> None:
         """Queue an aggregate over ``raw`` that :meth:`flush` computes in its one scan
@@ -1484,7 +1490,7 @@ def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
         checker.check(  # first: the most telling reason for 1.500,00
             canonical,
             f"{grouped} AND NOT coalesce(isfinite({number}), FALSE)",
-            "thousands separator in a number (none is read): write 1.500,00 as 1500,00",
+            _thousands_reason,
         )
         uses_commas = f"(SELECT coalesce(bool_or({comma}), FALSE) FROM raw)"
         checker.check(
@@ -1509,6 +1515,14 @@ def decimal_number(checker: _Checker, canonical: str, text: str) -> str:
         )
     checker.check(canonical, f"NOT isfinite({number})", f"unparsable {canonical}")
     return number
+
+
+def _thousands_reason(value: str) -> str:
+    """The error for ``value``, a number grouped by thousands, showing it ungrouped
+    (``1 234,50`` → ``1234,50``): the grouping characters of :data:`_GROUPED_NUMBER`
+    removed, the decimal comma kept."""
+    plain = re.sub(r"[. ']", "", value)
+    return f"thousands separator in a number (none is read): '{value}'; write it as {plain}"
 
 
 def _text(col: str, raw_type: str) -> str:
