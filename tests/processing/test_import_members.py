@@ -138,6 +138,31 @@ def test_bad_rows_are_reported_and_change_nothing(pdb: Database, tmp_path: Path)
     assert profile(pdb, "ann") is not None and profile(pdb, "cid") is not None
 
 
+def test_a_row_lists_every_problem_with_the_cells_as_written(pdb: Database, tmp_path: Path) -> None:
+    """Every problem of a row in one reject line, in column order, joined by '; ' (the
+    first alone sent the user back for each of the others), and a date without offset
+    echoed as the file has it, not as its midnight."""
+    rows = [
+        ["kim", "2026-01-01", "1990-13-01", "vip;VIP", "[1]"],
+        ["", "2026-01-01T10:00:00", "", "a;;b", ""],
+        GOOD[2],
+    ]
+    report = import_members(processor(pdb), write(tmp_path / "m.csv", rows), now=NOW)
+    assert (report.created, report.rows) == (1, 3)
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (2, "kim", "invalid_row",
+         "joined_at: needs a UTC offset (e.g. +00:00): '2026-01-01'; "
+         "birth_date: not a date YYYY-MM-DD: '1990-13-01'; "
+         f"segments: 'VIP' is not a segment name {NAMES}; "
+         "attributes: must be a JSON object"),
+        (3, "", "invalid_row",
+         "member: missing member reference; "
+         "joined_at: needs a UTC offset (e.g. +00:00): '2026-01-01T10:00:00'; "
+         "segments: empty segment name in 'a;;b'"),
+    ]  # fmt: skip
+    assert profile(pdb, "kim") is None and profile(pdb, "cid") is not None
+
+
 def test_unknown_or_missing_columns_refuse_the_file(pdb: Database, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="missing column\\(s\\): member"):
         import_members(processor(pdb), write(tmp_path / "a.csv", [["x"]], ["ref"]), now=NOW)

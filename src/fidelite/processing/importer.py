@@ -568,21 +568,35 @@ class MemberImportReport:
 
 
 def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProfile, datetime]:
-    """``(reference, profile, joined at)`` from a row (``ValueError`` naming the column)."""
+    """``(reference, profile, joined at)`` from a row; a ``ValueError`` names every
+    problem of the row, each with its column, joined by ``'; '`` in column order (a row
+    with a bad date and a bad segment is fixed in one go, not one problem per run)."""
+    problems: list[str] = []
+
+    def read(column: str, parse: Callable[[Any], Any], default: Any = None) -> Any:
+        value = cells.get(column)
+        if not _given(value):
+            return default
+        try:
+            return parse(value)
+        except ValueError as exc:
+            problems.append(str(exc))
+            return default
+
     ref = _member_ref(cells)
     if not ref:
-        raise ValueError("member: missing member reference")
-    check_member_id(ref, "member")
-    joined = now
-    if _given(cells.get("joined_at")):
-        joined = _datetime(cells["joined_at"], "joined_at")
-    birth = None
-    if _given(cells.get("birth_date")):
-        birth = _date(cells["birth_date"])
-    segments = _segments(cells["segments"]) if _given(cells.get("segments")) else None
-    attributes = None
-    if _given(cells.get("attributes")):
-        attributes = _json(cells["attributes"], "attributes", dict, "a JSON object")
+        problems.append("member: missing member reference")
+    else:
+        try:
+            check_member_id(ref, "member")
+        except ValueError as exc:
+            problems.append(str(exc))
+    joined = read("joined_at", lambda v: _datetime(v, "joined_at"), now)
+    birth = read("birth_date", _date)
+    segments = read("segments", _segments)
+    attributes = read("attributes", lambda v: _json(v, "attributes", dict, "a JSON object"))
+    if problems:
+        raise ValueError("; ".join(problems))
     return ref, MemberProfile(segments, attributes, birth), joined
 
 
@@ -701,8 +715,9 @@ def _datetime(value: Any, column: str) -> datetime:
             moment = datetime.fromisoformat(str(value).strip())
         except ValueError:
             raise ValueError(f"{column}: not an ISO 8601 date-time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"{column}: needs a UTC offset (e.g. +00:00): {moment.isoformat()!r}")
+    if moment.tzinfo is None:  # the cell as written ('2026-01-01', not its midnight)
+        written = moment.isoformat() if isinstance(value, datetime) else str(value)
+        raise ValueError(f"{column}: needs a UTC offset (e.g. +00:00): {written!r}")
     try:
         in_utc(moment)
     except ValueError as exc:
