@@ -139,3 +139,33 @@ def test_a_line_with_one_value_is_no_empty_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "customer_id;timestamp;amount\na;2024-01-05;1,5\n;;2\n")
     err = _error(path)
     assert (err.row, err.column, err.reason) == (3, "timestamp", "missing date: empty value")
+
+
+@pytest.mark.parametrize(
+    ("refund", "purchase"),
+    [("oui", "non"), ("Ja", "NEIN"), ("sí", "no"), ("SI", "No"), ("Sim", "NÃO"), ("sim", "nao")],
+)
+def test_a_refund_flag_reads_yes_and_no_in_other_languages(
+    tmp_path: Path, refund: str, purchase: str
+) -> None:
+    path = _write(
+        tmp_path,
+        "customer_id,timestamp,amount,refund\n"
+        f"a,2024-01-01,10,{purchase}\nb,2024-01-02,5, {refund} \nc,2024-01-03,7,\n",
+    )
+    loaded = load_transactions(path)
+    assert loaded.connection.execute(
+        "SELECT customer_id, amount, is_refund FROM transactions ORDER BY customer_id"
+    ).fetchall() == [("a", 10.0, False), ("b", -5.0, True), ("c", 7.0, False)]
+
+
+def test_an_unknown_refund_flag_lists_the_words_read(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "customer_id,timestamp,amount,refund\na,2024-01-01,10,no\nb,2024-01-02,5,maybe\n"
+    )
+    err = _error(path)
+    assert (err.file, err.row, err.column) == (str(path), 3, "refund")
+    assert err.reason == (
+        "unknown refund flag (a refund: true, t, 1, yes, y, oui, ja, sí, si, sim; a purchase: "
+        "false, f, 0, no, n, non, nein, não, nao or an empty value; in any case): 'maybe'"
+    )

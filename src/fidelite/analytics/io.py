@@ -111,8 +111,11 @@ ISO = "ISO 8601"
 Reason: TypeAlias = str | Callable[[str], str]
 """A failed check's message: text the value is appended to, or made from the value."""
 
-TRUE_WORDS = ("true", "t", "1", "yes", "y")
-FALSE_WORDS = ("false", "f", "0", "no", "n", "")
+# A refund flag's words, in any case: English, and yes/no in French, German, Spanish
+# or Italian, and Portuguese. None is yes in one language and no in another ("ne", yes
+# in Greek and no in Czech, is left out for that reason).
+TRUE_WORDS = ("true", "t", "1", "yes", "y", "oui", "ja", "sí", "si", "sim")
+FALSE_WORDS = ("false", "f", "0", "no", "n", "non", "nein", "não", "nao", "")
 
 
 @dataclass(frozen=True)
@@ -1530,13 +1533,19 @@ def _text(col: str, raw_type: str) -> str:
     return f"trim({col})" if raw_type == "VARCHAR" else f"trim(CAST({col} AS VARCHAR))"
 
 
+_REFUND_WORDS = (
+    f"unknown refund flag (a refund: {', '.join(TRUE_WORDS)}; a purchase: "
+    f"{', '.join(w for w in FALSE_WORDS if w)} or an empty value; in any case)"
+)
+
+
 def _boolean(checker: _Checker, raw_type: str) -> str:
     col = checker.col("refund")
     if raw_type == "BOOLEAN":
         return f"coalesce({col}, FALSE)"
     word = f"lower(trim(coalesce(CAST({col} AS VARCHAR), '')))"
     allowed = ", ".join(_quote(w) for w in TRUE_WORDS + FALSE_WORDS)
-    checker.check("refund", f"{word} NOT IN ({allowed})", "refund flag must be true/false")
+    checker.check("refund", f"{word} NOT IN ({allowed})", _REFUND_WORDS)
     trues = ", ".join(_quote(w) for w in TRUE_WORDS)
     return f"{word} IN ({trues})"
 
