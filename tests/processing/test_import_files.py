@@ -296,3 +296,23 @@ def test_a_refused_row_is_no_members_latest_time_for_the_order_warning(
     assert report.processed == 3
     assert [(r.row, r.code) for r in report.rejected] == [(3, "event_in_future")]
     assert "out_of_order" not in report.summary()
+
+
+def test_an_unknown_column_suggests_the_closest_known_one(pdb: Database, tmp_path: Path) -> None:
+    """A typo of a column is told with the column meant, as an unknown event type is; a
+    name close to no column stands alone. The file is refused, nothing written."""
+    file = tmp_path / "events.csv"
+    file.write_text("event_id,type,member,at,amount,chanel,colour\n"
+                    f"e1,purchase,ann,{AT},10,web,red\n")  # fmt: skip
+    with pytest.raises(ImportFileError) as error:
+        import_events(processor(pdb), file)
+    assert str(error.value) == (
+        f"{file}: unknown column(s): chanel (did you mean 'channel'?), colour"
+    )
+    pq.write_table(pa.table({"member": ["ann"], "segment": ["vip"]}), tmp_path / "m.parquet")
+    with pytest.raises(ImportFileError) as error:
+        import_members(processor(pdb), tmp_path / "m.parquet", now=NOW)
+    assert str(error.value) == (
+        f"{tmp_path / 'm.parquet'}: unknown column(s): segment (did you mean 'segments'?)"
+    )
+    assert (count(pdb, "processed_events"), count(pdb, "members")) == (0, 0)

@@ -25,6 +25,7 @@ amount of 16 significant digits with 12 decimal places, refused by the amount ru
 from __future__ import annotations
 
 import csv
+import difflib
 import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -260,7 +261,16 @@ def _check_columns(
         raise ImportFileError(f"{path}: missing column(s): {', '.join(missing)}")
     unknown = [c for c in names if c not in known]
     if unknown:
-        raise ImportFileError(f"{path}: unknown column(s): {', '.join(unknown)}")
+        free = [c for c in known if c not in names]  # a column the file does not have yet
+        listed = ", ".join(_guessed(c, free) for c in unknown)
+        raise ImportFileError(f"{path}: unknown column(s): {listed}")
+
+
+def _guessed(name: str, known: Sequence[str]) -> str:
+    """``name``, and the column it is likely a typo of, as unknown event types are
+    told (``chanel (did you mean 'channel'?)``); a name close to none stands alone."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"{name} (did you mean {close[0]!r}?)" if close else name
 
 
 def _unseparated(names: Sequence[str], known: Sequence[str]) -> bool:
