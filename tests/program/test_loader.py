@@ -121,6 +121,12 @@ def test_load_rejects_missing_field_at_parent_line() -> None:
     assert problems(text) == ["p.yaml:8:5: rules[0].on: Field required"]
 
 
+def test_a_currency_without_its_value_is_refused_naming_the_field() -> None:
+    """docs/program.md says ``value`` is required; the error names it at its line."""
+    text = "id: shop\nname: Shop\ncurrencies:\n  - {id: points, name: Points}\n"
+    assert problems(text) == ["p.yaml:4:5: currencies[0].value: Field required"]
+
+
 def test_load_rejects_datetime_without_offset() -> None:
     text = HEAD + (
         "rules:\n  - id: r\n    on: [purchase]\n    fixed: 1\n"
