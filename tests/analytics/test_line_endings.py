@@ -30,7 +30,7 @@ def test_the_first_line_ending_otherwise_than_the_header_is_named(tmp_path: Path
     assert found is not None
     assert found.line == 3
     assert found.reason.startswith(
-        "this line ends with LF (Unix) but the header line ends with CRLF (Windows)"
+        "this line ends with LF (Unix) but line 1 ends with CRLF (Windows)"
     )
 
 
@@ -38,7 +38,7 @@ def test_unix_header_then_a_windows_line(tmp_path: Path) -> None:
     path = _write(tmp_path, b"customer_id,timestamp,amount\nc1,2024-01-01,10\r\n")
     found = first_other_line_ending(path)
     assert found is not None and found.line == 2
-    assert "ends with CRLF (Windows) but the header line ends with LF (Unix)" in found.reason
+    assert "ends with CRLF (Windows) but line 1 ends with LF (Unix)" in found.reason
 
 
 def test_one_kind_of_ending_is_no_problem(tmp_path: Path) -> None:
@@ -70,6 +70,6 @@ def test_every_command_names_the_line_and_writes_nothing(tmp_path: Path, args: l
     error = json.loads(proc.stdout)["error"]
     assert (error["file"], error["row"], error["column"]) == (str(path), 3, None)
     assert error["message"].startswith(
-        f"{path}, line 3: this line ends with LF (Unix) but the header line ends with CRLF"
+        f"{path}, line 3: this line ends with LF (Unix) but line 1 ends with CRLF"
     )
     assert not out.exists()

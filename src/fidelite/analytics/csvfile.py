@@ -160,8 +160,9 @@ _ENDINGS = {b"\r\n": "CRLF (Windows)", b"\n": "LF (Unix)"}
 
 
 def first_other_line_ending(path: Path) -> MalformedRecord | None:
-    """The first line that ends otherwise than the header line (``\\r\\n`` where the
-    header ends with ``\\n``, or the reverse); ``None`` when every line ends alike.
+    """The first line that ends otherwise than the file's first line (``\\r\\n`` where
+    line 1 ends with ``\\n``, or the reverse); ``None`` when every line ends alike. Line
+    1 is the header, or a ``sep=`` line or a blank line before it.
 
     DuckDB reads a file with one line ending, decided from its first lines, and stops
     at a line ending the other way with only "the CSV parser reached an invalid state":
@@ -180,7 +181,7 @@ def first_other_line_ending(path: Path) -> MalformedRecord | None:
             elif ending != first:
                 return MalformedRecord(
                     number,
-                    f"this line ends with {_ENDINGS[ending]} but the header line ends "
+                    f"this line ends with {_ENDINGS[ending]} but line 1 ends "
                     f"with {_ENDINGS[first]}: the file mixes line endings (lines pasted "
                     "from another export?); save it again so every line ends alike",
                 )
