@@ -5,7 +5,8 @@ with the same words whichever command reads it: the bulk importer
 (:mod:`fidelite.processing.rows`) and analytics (:mod:`fidelite.analytics.csvfile`).
 It imports nothing from fidelite, so any layer may import it. It also decides a CSV
 file's separator from its header (:func:`header_delimiter`), so a ``;``-separated
-export reads the same in the importer as in analytics.
+export reads the same in the importer as in analytics, and finds the header behind
+Excel's ``sep=;`` line and blank lines (:func:`lines_before_header`).
 
 Why name the line and the byte: a spreadsheet saved as "CSV" in a Western European
 locale writes Latin-1 (``é`` is the byte 0xE9), and one saved as "Unicode text" writes
@@ -17,6 +18,7 @@ and that saving the file as UTF-8 is the fix.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,9 @@ ENCODING = "utf-8-sig"  # UTF-8, skipping a byte order mark (Excel's "CSV UTF-8"
 ADVICE = "save the file as UTF-8"
 _BLOCK = 1 << 20
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_HEAD = 1 << 16  # bytes of a line before the header checked for its encoding
+# Excel's separator hint, the first line of a CSV it writes when asked to: ``sep=;``.
+_SEP_LINE = re.compile(r'"?sep=(.)"?', re.IGNORECASE)
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -44,6 +49,45 @@ def header_delimiter(line: str) -> str:
 def delimiter_name(delimiter: str) -> str:
     """How a message names ``delimiter``: ``TAB`` or the character quoted."""
     return "TAB" if delimiter == "\t" else f"'{delimiter}'"
+
+
+class NoHeader(ValueError):
+    """The file has no header (only blank lines, or nothing after a ``sep=`` line), or
+    a line up to the header is not UTF-8 text; ``line`` is the physical line at fault,
+    ``None`` when the fault is the whole file's."""
+
+    def __init__(self, reason: str, line: int | None = 1) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
+def lines_before_header(path: Path) -> tuple[str | None, int]:
+    """The delimiter a ``sep=X`` line declares (``None`` without one) and the number of
+    lines before the header: blank lines, and the ``sep=`` line when it is the first
+    line that is not blank (Excel writes it when asked to name the separator, and hides
+    it when it opens the file). Each line read is checked to be UTF-8 text, the header
+    too. Raises :class:`NoHeader` when no header follows.
+
+    Invariant: the header is physical line ``skip + 1``; both the importer and
+    analytics read a file's layout from here, so they agree on where its header is."""
+    declared: str | None = None
+    with path.open("rb") as raw:
+        number = 0
+        while line := raw.readline(_HEAD):
+            number += 1
+            bad = line_not_utf8(line, number, cut=True)
+            if bad is not None:
+                raise NoHeader(bad.reason, number)
+            text = line.decode(ENCODING if number == 1 else "utf-8", errors="replace").strip()
+            if not text:
+                continue
+            sep = _SEP_LINE.fullmatch(text) if declared is None else None
+            if sep is None:
+                return declared, number - 1
+            declared = sep.group(1)
+    if declared is not None:
+        raise NoHeader(f"no header after the line 'sep={declared}'", number)
+    raise NoHeader("no header: the file holds only blank lines", None)
 
 
 @dataclass(frozen=True)

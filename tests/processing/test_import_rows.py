@@ -18,6 +18,7 @@ from sqlalchemy import text
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import import_events
+from fidelite.processing.rows import ImportFileError
 from fidelite.program import parse_program
 from fidelite.store import Database
 
@@ -162,3 +163,48 @@ def test_import_turns_a_row_failing_in_the_database_into_a_reject(
         members = conn.execute(text("SELECT ref FROM members ORDER BY ref")).scalars().all()
     assert members == ["ann", "cid"]  # nothing of the failed row, not even its member
     assert_invariants(refusing_db, "shop")
+
+
+def excel_semicolons(path: Path, prefix: str, rows: list[list[str]], first: str = "") -> Path:
+    """``rows`` as Excel in French saves them (``;`` separated), after ``first``."""
+    lines = [";".join(HEADER)]
+    lines += [";".join(cell.replace("{id}", prefix) for cell in row) for row in rows]
+    path.write_text(first + "\r\n".join(lines) + "\r\n", encoding="utf-8")
+    return path
+
+
+SEMICOLON_ROWS = [
+    ["{id}1", "purchase", "{id}-ann", at(2), "10", basket(1, "10")],
+    ["{id}2", "purchase", "{id}-ann", at(3), "12,50", ""],
+    ["{id}3", "purchase", "{id}-ann", at(4), "20", ""],
+]
+
+
+def test_import_reads_excel_sep_line_as_the_separator_not_the_header(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """Excel's ``sep=;`` first line (and blank lines before the header) is skipped and
+    names the separator; the header stays row 1, so the rejects' numbers are the same
+    as for the file without that line."""
+    plain = excel_semicolons(tmp_path / "plain.csv", "a", SEMICOLON_ROWS)
+    excel = excel_semicolons(tmp_path / "excel.csv", "b", SEMICOLON_ROWS, "sep=;\r\n\r\n")
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    reports = [import_events(processor, file) for file in (plain, excel)]
+    for prefix, report in zip("ab", reports, strict=True):
+        assert (report.rows, report.processed, report.duplicates) == (3, 2, 0)
+        assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+            (3, f"{prefix}2", "invalid_row", "amount: Input should be a valid decimal"),
+        ]
+        assert points(pdb, f"{prefix}-ann") == 30
+    assert recorded(pdb) == ["a1", "a3", "b1", "b3"]
+    assert_invariants(pdb, "shop")
+
+
+def test_import_refuses_a_sep_line_without_header(pdb: Database, tmp_path: Path) -> None:
+    file = tmp_path / "events.csv"
+    file.write_text("sep=;\r\n\r\n", encoding="utf-8")
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    with pytest.raises(ImportFileError) as caught:
+        import_events(processor, file)
+    assert str(caught.value) == f"{file}: line 2: no header after the line 'sep=;'"
+    assert recorded(pdb) == []

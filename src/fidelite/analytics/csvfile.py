@@ -40,18 +40,14 @@ several lines (a quoted newline) is numbered by its first line.
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from fidelite.textfile import ENCODING, header_delimiter, line_not_utf8
+from fidelite.textfile import ENCODING, NoHeader, header_delimiter, lines_before_header
 
 QUOTE = '"'
-_HEAD = 1 << 16  # bytes of the first line checked for its encoding
-# Excel's separator hint, the first line of a CSV it writes when asked to: ``sep=;``.
-_SEP_LINE = re.compile(r'"?sep=(.)"?', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -107,28 +103,12 @@ def read_layout(path: Path, delimiter: str | None = None) -> CsvLayout:
 
 
 def _lines_before_header(path: Path) -> tuple[str | None, int]:
-    """The delimiter a ``sep=X`` line declares (``None`` without one) and the number of
-    lines before the header: blank lines, and the ``sep=`` line when it is the first
-    line that is not blank. Each line read is checked to be UTF-8 text, the header too.
-    Raises :class:`HeaderError` when no header follows."""
-    declared: str | None = None
-    with path.open("rb") as raw:
-        number = 0
-        while line := raw.readline(_HEAD):
-            number += 1
-            bad = line_not_utf8(line, number, cut=True)
-            if bad is not None:
-                raise HeaderError(bad.reason, number)
-            text = line.decode(ENCODING if number == 1 else "utf-8", errors="replace").strip()
-            if not text:
-                continue
-            sep = _SEP_LINE.fullmatch(text) if declared is None else None
-            if sep is None:
-                return declared, number - 1
-            declared = sep.group(1)
-    if declared is not None:
-        raise HeaderError(f"no header after the line 'sep={declared}'", number)
-    raise HeaderError("no header: the file holds only blank lines", None)
+    """:func:`fidelite.textfile.lines_before_header` (shared with the importer), its
+    error as a :class:`HeaderError`."""
+    try:
+        return lines_before_header(path)
+    except NoHeader as exc:
+        raise HeaderError(str(exc), exc.line) from None
 
 
 def _column_names(written: tuple[str, ...]) -> tuple[str, ...]:

@@ -5,8 +5,12 @@ skipped); the whole file is checked before the first row is handed out, so a fil
 with a bad byte anywhere is refused before anything is imported, naming the line, and a
 UTF-16 file is named as such (:mod:`fidelite.textfile`, shared with analytics).
 The separator is the header's (``,``, ``;`` as Excel writes in French, TAB or ``|``:
-:func:`fidelite.textfile.header_delimiter`, as analytics decides it). Row numbers are
-those a spreadsheet shows (the header is row 1). A row with more
+:func:`fidelite.textfile.header_delimiter`, as analytics decides it), or the one a
+first line ``sep=;`` declares (Excel writes it when asked to name the separator, and
+hides it when it opens the file). Blank lines and that ``sep=`` line before the header
+are skipped, as analytics skips them. Row numbers are those a spreadsheet shows (the
+header is row 1, whatever comes before it, so a ``sep=`` line shifts no number).
+A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
 without quotes and split at its commas. So is a row with fewer cells than the header
@@ -35,9 +39,11 @@ from typing import Any, TextIO
 from fidelite.textfile import (
     DELIMITERS,
     ENCODING,
+    NoHeader,
     delimiter_name,
     first_not_utf8,
     header_delimiter,
+    lines_before_header,
 )
 
 Columns = tuple[Sequence[str], Sequence[str]]
@@ -67,8 +73,8 @@ def count_rows(path: Path, columns: Columns) -> int:
         return int(table.metadata.num_rows)
     check_text(path)
     with _open(path) as handle:
-        delimiter, records = _records(handle)
-        _check_columns(path, next(records, []), columns, delimiter)
+        delimiter, line, records = _records(path, handle)
+        _check_columns(path, next(records, []), columns, delimiter, line)
         return sum(1 for record in records if record)
 
 
@@ -80,20 +86,31 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
         return
     check_text(path)
     with _open(path) as handle:
-        delimiter, records = _records(handle)
+        delimiter, line, records = _records(path, handle)
         header = next(records, [])
-        _check_columns(path, header, columns, delimiter)
+        _check_columns(path, header, columns, delimiter, line)
         for number, record in enumerate(records, start=2):
             if record:  # a blank line is no row (but keeps its number)
                 yield _row(number, header, record, delimiter)
 
 
-def _records(handle: TextIO) -> tuple[str, Iterator[list[str]]]:
-    """The file's separator (:func:`~fidelite.textfile.header_delimiter`, decided on its
-    header line) and a reader of its records, header first."""
-    delimiter = header_delimiter(handle.readline())
-    handle.seek(0)
-    return delimiter, csv.reader(handle, delimiter=delimiter)
+def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[list[str]]]:
+    """The file's separator, the header's physical line and a reader of its records,
+    header first. Lines before the header (blank lines, Excel's ``sep=;``) are skipped
+    (:func:`~fidelite.textfile.lines_before_header`, as analytics reads them); the
+    separator is the one a ``sep=`` line declares, else the header's
+    (:func:`~fidelite.textfile.header_delimiter`)."""
+    try:
+        declared, skip = lines_before_header(path)
+    except NoHeader as exc:
+        where = "" if exc.line is None else f" line {exc.line}:"
+        raise ImportFileError(f"{path}:{where} {exc}") from None
+    for _ in range(skip):
+        handle.readline()
+    start = handle.tell()
+    delimiter = declared or header_delimiter(handle.readline())
+    handle.seek(start)
+    return delimiter, skip + 1, csv.reader(handle, delimiter=delimiter)
 
 
 def check_text(path: Path) -> None:
@@ -240,20 +257,24 @@ def _list_reader(values: Reader) -> Reader:
 
 
 def _check_columns(
-    path: Path, names: Sequence[str], allowed: Columns, delimiter: str | None = None
+    path: Path,
+    names: Sequence[str],
+    allowed: Columns,
+    delimiter: str | None = None,
+    line: int = 1,
 ) -> None:
     """Every required column is there and no unknown one. A CSV header read as a single
     column that holds column names (``event_id type member at``) has none of the
     separators: say so, with the header as written, rather than list as missing the
     columns the user can see in it.
-    ``delimiter`` is None for a Parquet file."""
+    ``delimiter`` is None for a Parquet file; ``line`` is the header's physical line."""
     required, optional = allowed
     missing = [c for c in required if c not in names]
     known = (*required, *optional)
     if missing and delimiter is not None and _unseparated(names, known):
         separators = ", ".join(delimiter_name(d) for d in DELIMITERS)
         raise ImportFileError(
-            f"{path}: line 1: the header {names[0]!r} is a single column: no separator "
+            f"{path}: line {line}: the header {names[0]!r} is a single column: no separator "
             f"({separators}) between the column names; the file needs the column(s) "
             f"{', '.join(required)}, separated by ',' or ';'"
         )
