@@ -120,7 +120,9 @@ def test_cli_import_writes_rejects_file(tmp_path: Path) -> None:
     with (tmp_path / "events.csv.rejects.csv").open(encoding="utf-8") as handle:
         rejects = list(csv.DictReader(handle))
     assert [(r["row"], r["code"]) for r in rejects] == [("3", "invalid_row")]
-    assert rejects[0]["message"] == "event_id: Field required"
+    assert rejects[0]["message"] == (
+        "event_id: Field required; at: Input should be a valid datetime or date, input is too short"
+    )
 
 
 def test_cli_import_leaves_only_this_runs_rejects(tmp_path: Path) -> None:

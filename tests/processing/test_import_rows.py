@@ -208,3 +208,24 @@ def test_import_refuses_a_sep_line_without_header(pdb: Database, tmp_path: Path)
         import_events(processor, file)
     assert str(caught.value) == f"{file}: line 2: no header after the line 'sep=;'"
     assert recorded(pdb) == []
+
+
+def test_import_lists_every_problem_of_a_rejected_event_row(pdb: Database, tmp_path: Path) -> None:
+    """A rejected row names each of its bad columns, in column order, so one pass fixes
+    it (as the members import tells them); its neighbours import."""
+    file = write_csv(tmp_path / "events.csv", [
+        ["e1", "purchase", "ann", at(2), "10", ""],
+        ["e2", "purchase", "ann", "yesterday", "12,50", "[{sku: A}]"],
+        ["e3", "purchase", "ann", at(4), "20", ""],
+    ])  # fmt: skip
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    report = import_events(processor, file)
+    assert (report.rows, report.processed) == (3, 2)
+    assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
+        (3, "e2", "invalid_row",
+         "at: Input should be a valid datetime or date, input is too short; "
+         "amount: Input should be a valid decimal; "
+         "items: invalid JSON (Expecting property name enclosed in double quotes)"),
+    ]  # fmt: skip
+    assert recorded(pdb) == ["e1", "e3"]
+    assert points(pdb, "ann") == 30

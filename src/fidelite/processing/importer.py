@@ -210,8 +210,13 @@ def count_rows(path: Path, columns: Columns = EVENT_COLUMNS) -> int:
 
 
 def row_to_event(cells: dict[str, Any]) -> Event:
-    """Build an event from a row (raises ``ValueError`` naming the column)."""
+    """Build an event from a row. A ``ValueError`` names every problem of the row, each
+    with its column, joined by ``'; '`` in column order (a row-wide problem last), as
+    members are told (:func:`row_to_member`): a row with a bad date and a bad amount is
+    fixed in one go. A column tells its first problem only (a bad ``items`` cell holds
+    many). Only a rejected row pays for this: a good row is validated once, as before."""
     data: dict[str, Any] = {}
+    problems: dict[str, str] = {}
     for column, value in cells.items():
         if value is None or value == "":
             continue
@@ -225,16 +230,24 @@ def row_to_event(cells: dict[str, Any]) -> Event:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{column}: invalid JSON ({exc.msg})") from None
+                problems[column] = f"{column}: invalid JSON ({exc.msg})"
+                continue
         data["id" if column == "event_id" else column] = value
     try:
-        return Event.model_validate(data)
+        event = Event.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"]]
-        column = "event_id" if loc[:1] == ["id"] else ".".join(loc) or "(row)"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"{column}: {message}") from None
+        for error in exc.errors():
+            loc = [str(p) for p in error["loc"]]
+            top = "event_id" if loc[:1] == ["id"] else loc[0] if loc else "(row)"
+            column = "event_id" if top == "event_id" else ".".join(loc) or "(row)"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.setdefault(top, f"{column}: {message}")
+    else:
+        if not problems:
+            return event
+    order = {column: index for index, column in enumerate(cells)}
+    ranked = sorted(problems, key=lambda column: order.get(column, len(order)))
+    raise ValueError("; ".join(problems[column] for column in ranked))
 
 
 def import_events(
