@@ -41,9 +41,10 @@ def test_an_event_id_sent_again_answers_what_the_event_got_the_first_time(live: 
         expected = {
             "event_id": "e1", "outcome": "duplicate", "points": {"points": 1500},
             "transactions": transactions,
-            "tier_changes": [{"at": "2026-11-20T09:00:00+00:00", "kind": "upgrade",
-                              "from": "bronze", "to": "silver",
-                              "reason": "spend 1500.0000 reached 1000"}],
+            "tier_changes": [{"at": "2026-11-20T09:00:00Z", "kind": "upgrade",
+                              "from": "bronze", "to": "silver", "value": "1500.0000",
+                              "reason": "spend 1500.0000 reached 1000", "event_id": "e1",
+                              "until": None}],
             "trace_id": "event:e1",
             "decision": {"event_id": "e1", "member": "ann", "at": "2026-11-20T09:00:00+00:00",
                          "trace": [{"rule": "base", "outcome": "matched", "points": 1500,
@@ -67,9 +68,10 @@ def test_an_event_id_sent_again_answers_what_the_event_got_the_first_time(live: 
         assert (refund_again.status_code, refund_again.json()) == (200, {
             "event_id": "r1", "outcome": "duplicate", "points": {"points": -1000},
             "transactions": back.json()["transactions"],
-            "tier_changes": [{"at": "2026-11-21T09:00:00+00:00", "kind": "upgrade_reversed",
-                              "from": "silver", "to": "bronze",
-                              "reason": "refund: spend 500.0000 no longer reaches 1000"}],
+            "tier_changes": [{"at": "2026-11-21T09:00:00Z", "kind": "upgrade_reversed",
+                              "from": "silver", "to": "bronze", "value": "500.0000",
+                              "reason": "refund: spend 500.0000 no longer reaches 1000",
+                              "event_id": "r1", "until": None}],
             "trace_id": "event:r1", "decision": None,
         })  # fmt: skip
         balance = c.get("/v1/members/ann/balance").json()["balances"][0]

@@ -52,9 +52,10 @@ def test_event_show_explains_a_past_event_or_fails_clearly(tmp_path: Path, db: D
         "at": "2026-01-10T09:00:00+00:00", "amount": "120.5000", "refund_of": None,
         "coupon": None, "coupon_accepted": None, "points": {"points": 120},
         "transactions": earned,
-        "tier_changes": [{"at": "2026-01-10T09:00:00+00:00", "kind": "upgrade",
+        "tier_changes": [{"at": "2026-01-10T09:00:00Z", "kind": "upgrade",
                           "from": "bronze", "to": "silver", "value": "120.5000",
-                          "reason": "spend 120.5000 reached 100", "event_id": "p1"}],
+                          "reason": "spend 120.5000 reached 100", "event_id": "p1",
+                          "until": None}],
         "trace": [
             {"rule": "base", "outcome": "matched", "points": 120, "currency": "points"},
             {"rule": "big_basket", "outcome": "condition_false", "points": 0},

@@ -65,7 +65,13 @@ from fidelite.engine.tiers import TierChange
 from fidelite.processing import EventProcessor, Result
 from fidelite.processing.batch import Answer, process_events
 from fidelite.processing.group_commit import GroupCommit
-from fidelite.processing.recorded import Repeated, Settled, settle_duplicates, signed_points
+from fidelite.processing.recorded import (
+    Repeated,
+    Settled,
+    settle_duplicates,
+    signed_points,
+    tier_change_entry,
+)
 from fidelite.processing.statistics import TABLES, StatisticsRefresh
 from fidelite.store.script import Script
 
@@ -252,7 +258,7 @@ def result_body(result: Result) -> dict[str, Any]:
         "outcome": result.outcome.value,
         "points": signed_points(result.receipts),
         "transactions": [r.transaction_id for r in result.receipts],
-        "tier_changes": _changes(result.tier_changes),
+        "tier_changes": _changes(result.tier_changes, result.event_id),
         "trace_id": f"event:{result.event_id}",
         "decision": decision,
     }
@@ -272,15 +278,15 @@ def repeated_body(first: Repeated) -> dict[str, Any]:
         "outcome": "duplicate",
         "points": dict(first.points),
         "transactions": list(first.transactions),
-        "tier_changes": _changes(first.tier_changes),
+        "tier_changes": _changes(first.tier_changes, first.event_id),
         "trace_id": f"event:{first.event_id}",
         "decision": decision,
     }
 
 
-def _changes(changes: Sequence[TierChange]) -> list[dict[str, Any]]:
-    return [{"at": c.at.isoformat(), "kind": c.kind.value, "from": c.from_tier,
-             "to": c.to_tier, "reason": c.reason} for c in changes]  # fmt: skip
+def _changes(changes: Sequence[TierChange], event_id: str) -> list[dict[str, Any]]:
+    """The event's tier changes as ``GET /v1/events/{id}`` shows them once recorded."""
+    return [tier_change_entry(c, event_id) for c in changes]
 
 
 def _reply(answer: Settled) -> Reply:

@@ -19,6 +19,10 @@ keys ``refund:<id>:<transaction>``), and the tier changes it caused in
   and ``fidelite event show``): the event as recorded, its trace, its points and the
   refunds applied to it since.
 
+A tier change an event caused is shown by one function, :func:`tier_change_entry`, in
+the answer to the event, in the answer to its id sent again and in the event as
+recorded: the same change reads the same in all three.
+
 What the store does not keep of an event (its items, channel, store and attributes)
 cannot be compared: a duplicate that differs only there is answered as a duplicate.
 """
@@ -46,6 +50,7 @@ from fidelite.store.tables import LedgerTransaction
 CONFLICT = "event_id_conflict"
 _ERASED = object()  # a recorded member that is a tombstone, as a conflict names it
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
+_REASON = 300  # the tier_changes.reason column's length: a longer reason is kept cut
 _CHUNK = 500
 
 
@@ -109,18 +114,15 @@ class RecordedEvent:
 
     def as_dict(self) -> dict[str, Any]:
         """Every field by name, the outcome, tier changes and refunds as dicts (times and
-        amounts left as objects, for the caller's encoder)."""
+        amounts left as objects, for the caller's encoder, but in the tier changes:
+        :func:`tier_change_entry` gives them as every answer shows them)."""
         return {
             "event_id": self.event_id, "outcome": self.outcome.value, "type": self.type,
             "member": self.member, "at": self.at, "amount": self.amount,
             "refund_of": self.refund_of, "coupon": self.coupon,
             "coupon_accepted": self.coupon_accepted, "recorded_at": self.recorded_at,
             "points": dict(self.points), "transactions": list(self.transactions),
-            "tier_changes": [
-                {"at": c.at, "kind": c.kind.value, "from": c.from_tier, "to": c.to_tier,
-                 "value": c.value, "reason": c.reason, "event_id": self.event_id}
-                for c in self.tier_changes
-            ],
+            "tier_changes": [tier_change_entry(c, self.event_id) for c in self.tier_changes],
             "trace": list(self.trace), "refunded_amount": self.refunded_amount,
             "reversed": dict(self.reversed),
             "refunds": [{"event_id": r.event_id, "at": r.at, "amount": r.amount,
@@ -137,6 +139,23 @@ class RecordedEvent:
         return {"member": self.member, "type": self.type, "at": self.at,
                 "amount": _money(self.amount), "refund_of": self.refund_of,
                 "coupon": normalise(self.coupon) if self.coupon else None}  # fmt: skip
+
+
+def tier_change_entry(change: TierChange, event_id: str | None) -> dict[str, Any]:
+    """A tier change ``event_id`` caused, as every answer shows it (JSON-ready): as the
+    store keeps it and reads it back, so an event's answer, the answer to its id sent
+    again and the event as recorded give the same entry, key for key, character for
+    character.
+
+    Keys as the member's tier timeline names them (``at``, ``kind``, ``from``, ``to``,
+    ``value``, ``reason``, ``event_id``, ``until``): ``at`` in UTC written with ``Z``
+    (as the API writes every time of its models), ``value`` with its four decimal
+    places, ``reason`` cut to the 300 characters the store keeps, ``until`` none (an
+    event's change is never a manual assignment)."""
+    at = change.at.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
+    return {"at": at, "kind": change.kind.value, "from": change.from_tier,
+            "to": change.to_tier, "value": str(change.value), "reason": change.reason[:_REASON],
+            "event_id": event_id, "until": None}  # fmt: skip
 
 
 def kept(event: Event) -> dict[str, Any]:
@@ -340,11 +359,13 @@ def _read(conn: Connection, program_id: str, ids: list[str]) -> dict[str, Record
                 points[tx.currency] = points.get(tx.currency, 0) - int(tx.points)
             transactions = [int(tx.id) for tx in moved]
             taken_back: dict[str, int] = {}
+            refunded = _money(r.refunded_amount or 0)
         else:
             mine = earned.get(r.event_id, [])
             points = {e.currency: int(e.points) for e in mine}
             transactions = [int(e.transaction_id) for e in mine]
             taken_back = {e.currency: int(e.reversed) for e in mine if e.reversed}
+            refunded = _money(r.refunded_amount or 0)
         accepted = None if r.coupon_accepted is None else bool(r.coupon_accepted)
         found[r.event_id] = RecordedEvent(
             event_id=r.event_id, member=r.member_ref, type=r.type, at=r.occurred_at,
@@ -352,7 +373,7 @@ def _read(conn: Connection, program_id: str, ids: list[str]) -> dict[str, Record
             coupon=r.coupon, coupon_accepted=accepted, recorded_at=r.recorded_at,
             trace=list(r.trace or []), points=points, transactions=transactions,
             tier_changes=changes.get(r.event_id, []),
-            refunded_amount=_money(r.refunded_amount or 0), reversed=taken_back,
+            refunded_amount=refunded, reversed=taken_back,
         )  # fmt: skip
     return found
 

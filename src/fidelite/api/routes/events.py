@@ -132,14 +132,6 @@ class EventBatch(BaseModel):
                            for e in self.events]}  # fmt: skip
 
 
-class TierChangeOut(BaseModel):
-    at: datetime
-    kind: str
-    from_: str | None = Field(alias="from")
-    to: str | None
-    reason: str
-
-
 class EventResult(BaseModel):
     """The answer to one event (documents :func:`result_body`)."""
 
@@ -150,7 +142,10 @@ class EventResult(BaseModel):
     )
     points: dict[str, int] = Field(description="points moved per currency; a refund's are < 0")
     transactions: list[int]
-    tier_changes: list[TierChangeOut]
+    tier_changes: list[TimelineEntry] = Field(
+        description="the tier changes it caused, each as GET /v1/events/{id} and the "
+        "member's tier timeline show it (time in UTC, qualifying value, event id)"
+    )
     trace_id: str
     decision: dict[str, Any] | None = Field(
         description="rules matched or not, and why; for a duplicate, the decision as "
@@ -301,8 +296,9 @@ class EventRecord(BaseModel):
 
     Its fields the store keeps (items, channel, store and attributes are not kept),
     the points it moved per currency (a refund's < 0) with their ledger transactions,
-    the tier changes it caused, the decision trace as recorded, and the refunds applied
-    to it since. Times in UTC, amounts as strings.
+    the tier changes it caused (each entry as the answer to the event gave it), the
+    decision trace as recorded, and the refunds applied to it since. Times in UTC,
+    amounts as strings.
     """
 
     model_config = ConfigDict(serialize_by_alias=True,
