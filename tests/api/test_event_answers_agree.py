@@ -1,7 +1,8 @@
 """One processed event reads the same wherever it is shown, over real HTTP (SQLite file
 and PostgreSQL): its tier changes in the answer to ``POST /v1/events``, in the answer to
 its id sent again (one at a time or in a batch) and in ``GET /v1/events/{id}`` are the
-same entries, key for key."""
+same entries, key for key; and a refund, read back, shows what it refunded, as its
+answer did."""
 
 from __future__ import annotations
 
@@ -55,3 +56,26 @@ def test_a_tier_change_reads_the_same_in_every_answer_about_its_event(live: Live
     EventResult.model_validate(first.json())
     BatchResult.model_validate(batch.json())
     EventRecord.model_validate(recorded.json())
+
+
+def test_a_refund_read_back_shows_what_it_refunded_as_its_answer_did(live: Live) -> None:
+    with live.client("integration") as c:
+        bought = c.post("/v1/events", json=purchase("e1", "1500")).json()
+        back = c.post("/v1/events", json=refund("r1", "600", "e1"))
+        the_refund = c.get("/v1/events/r1").json()
+        the_purchase = c.get("/v1/events/e1").json()
+    assert (back.status_code, back.json()["points"]) == (201, {"points": -600})
+    # the refund: the purchase it refunds, the amount it refunded, the points it took back
+    assert {k: the_refund[k] for k in ("refund_of", "amount", "refunded_amount", "points",
+                                       "reversed", "refunds")} == {
+        "refund_of": "e1", "amount": "600.0000", "refunded_amount": "600.0000",
+        "points": {"points": -600}, "reversed": {"points": 600}, "refunds": [],
+    }  # fmt: skip
+    # the purchase: how much of it has been refunded so far, and by which refund
+    assert {k: the_purchase[k] for k in ("refunded_amount", "points", "reversed",
+                                         "refunds")} == {
+        "refunded_amount": "600.0000", "points": {"points": 1500}, "reversed": {"points": 600},
+        "refunds": [{"event_id": "r1", "at": "2026-11-21T09:00:00Z", "amount": "600.0000",
+                     "points": {"points": -600}}],
+    }  # fmt: skip
+    assert bought["points"] == {"points": 1500}

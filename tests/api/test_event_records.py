@@ -178,7 +178,7 @@ def test_a_past_event_is_explained_with_its_trace_and_refunds(live: Live) -> Non
                           "event_id": "r1", "until": None}],
         "trace": [{"transaction_id": str(bought["transactions"][0]), "currency": "points",
                    "points": 600, "written_off": 0, "debt_added": 0}],
-        "refunded_amount": "0.0000", "reversed": {}, "refunds": [],
+        "refunded_amount": "600.0000", "reversed": {"points": 600}, "refunds": [],
     }  # fmt: skip
     assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
     assert missing.json() == {

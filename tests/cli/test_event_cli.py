@@ -65,8 +65,10 @@ def test_event_show_explains_a_past_event_or_fails_clearly(tmp_path: Path, db: D
                      "amount": "40.0000", "points": {"points": -39}}],
     }  # fmt: skip
     refund = as_json(_show(url, "r1", "-f", "json"))
-    assert (refund["points"], refund["refund_of"], refund["trace"]) == (
-        {"points": -39}, "p1",
+    # a refund shows what it refunded: its amount and the points it took back
+    assert (refund["points"], refund["refund_of"], refund["refunded_amount"],
+            refund["reversed"], refund["trace"]) == (
+        {"points": -39}, "p1", "40.0000", {"points": 39},
         [{"transaction_id": str(earned[0]), "currency": "points", "points": 39,
           "written_off": 0, "debt_added": 0}],
     )  # fmt: skip

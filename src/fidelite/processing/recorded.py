@@ -17,7 +17,7 @@ keys ``refund:<id>:<transaction>``), and the tier changes it caused in
   account);
 - why a past event earned what it did (:func:`read_event`, for ``GET /v1/events/{id}``
   and ``fidelite event show``): the event as recorded, its trace, its points and the
-  refunds applied to it since.
+  refunds applied to it since (a purchase), or what it refunded (a refund).
 
 A tier change an event caused is shown by one function, :func:`tier_change_entry`, in
 the answer to the event, in the answer to its id sent again and in the event as
@@ -103,8 +103,10 @@ class RecordedEvent:
     points: dict[str, int]  # per currency: earned > 0, reversed by this refund < 0
     transactions: list[int]  # the ledger transactions it wrote, in order
     tier_changes: list[TierChange]
-    refunded_amount: Decimal = Decimal(0)  # a purchase: the part refunded since
-    reversed: dict[str, int] = field(default_factory=dict)  # points refunds took back
+    # a purchase: the part refunded since, and the points refunds took back (> 0);
+    # a refund: the amount it refunded and the points it took back (> 0)
+    refunded_amount: Decimal = Decimal(0)
+    reversed: dict[str, int] = field(default_factory=dict)
     refunds: list[AppliedRefund] = field(default_factory=list)
 
     @property
@@ -358,8 +360,10 @@ def _read(conn: Connection, program_id: str, ids: list[str]) -> dict[str, Record
             for tx in moved:
                 points[tx.currency] = points.get(tx.currency, 0) - int(tx.points)
             transactions = [int(tx.id) for tx in moved]
-            taken_back: dict[str, int] = {}
-            refunded = _money(r.refunded_amount or 0)
+            # what it refunded, as its answer told it (its amount, its points < 0): its
+            # refunded_amount 0 would read as if it had refunded nothing
+            refunded = _money(r.amount or 0)
+            taken_back = {currency: -p for currency, p in points.items() if p}
         else:
             mine = earned.get(r.event_id, [])
             points = {e.currency: int(e.points) for e in mine}

@@ -297,8 +297,9 @@ class EventRecord(BaseModel):
     Its fields the store keeps (items, channel, store and attributes are not kept),
     the points it moved per currency (a refund's < 0) with their ledger transactions,
     the tier changes it caused (each entry as the answer to the event gave it), the
-    decision trace as recorded, and the refunds applied to it since. Times in UTC,
-    amounts as strings.
+    decision trace as recorded, and the refunds applied to it since (a purchase) or what
+    it refunded (a refund: ``refunded_amount`` its amount, ``reversed`` the points it
+    took back). Times in UTC, amounts as strings.
     """
 
     model_config = ConfigDict(serialize_by_alias=True,
@@ -325,8 +326,13 @@ class EventRecord(BaseModel):
         "points, written_off, debt_added, and already_expired when some of its points "
         "had expired)"
     )
-    refunded_amount: Decimal = Field(description="a purchase: the part refunded since")
-    reversed: dict[str, int] = Field(description="points refunds took back, per currency")
+    refunded_amount: Decimal = Field(
+        description="a purchase: the part refunded since; a refund: the amount it refunded"
+    )
+    reversed: dict[str, int] = Field(
+        description="points taken back, per currency (> 0): a purchase's by the refunds "
+        "applied to it since; a refund's by itself (its points, negated)"
+    )
     refunds: list[RefundApplied] = Field(description="refunds applied to it, oldest first")
 
 
