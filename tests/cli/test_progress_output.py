@@ -28,7 +28,7 @@ def test_tier_review_csv_and_json_stdout_is_the_output_only(tmp_path: Path) -> N
     review = ("tier", "review", "-p", program, "--as-of", "2027-01-11")
     as_csv = fidelite(*review, "-f", "csv", db=db)
     assert as_csv.stdout == (
-        "member,at,kind,from_tier,to_tier,value,reason\n"
+        "member,at,kind,from,to,value,reason\n"
         "ann,2027-01-10T09:00:00+00:00,grace_started,silver,silver,0.0000,"
         "spend 0 below 100; grace until 2027-02-10\n"
     )

@@ -31,7 +31,7 @@ def shop(tmp_path: Path) -> tuple[Path, str]:
 
 def timeline(program: Path, db: str, member: str) -> list[tuple[str, str, str, str]]:
     shown = as_json(fidelite("tier", "show", member, "-p", program, "-f", "json", db=db))
-    return [(t["at"][:10], t["kind"], t["from_tier"], t["to_tier"]) for t in shown["timeline"]]
+    return [(t["at"][:10], t["kind"], t["from"], t["to"]) for t in shown["timeline"]]
 
 
 def test_every_tier_and_coupon_command_has_help_with_an_example() -> None:
@@ -51,10 +51,10 @@ def test_tier_review_applies_what_is_due_once(shop: tuple[Path, str]) -> None:
         "as_of": "2027-02-10T23:00:00+00:00",
         "changes": [
             {"member": "ann", "at": "2027-01-10T09:00:00+00:00", "kind": "grace_started",
-             "from_tier": "silver", "to_tier": "silver", "value": "0.0000",
+             "from": "silver", "to": "silver", "value": "0.0000",
              "reason": "spend 0 below 100; grace until 2027-02-10"},
             {"member": "ann", "at": "2027-02-10T09:00:00+00:00", "kind": "downgrade",
-             "from_tier": "silver", "to_tier": "bronze", "value": "0.0000",
+             "from": "silver", "to": "bronze", "value": "0.0000",
              "reason": "spend 0 below 100 at re-qualification"},
         ],
     }  # fmt: skip
@@ -104,7 +104,7 @@ def test_tier_assign_until_a_date_then_the_review_ends_it(shop: tuple[Path, str]
                         "complaint 118", "--key", "c118", "-p", program, "-f", "json",
                         db=db)  # fmt: skip
     body = as_json(assigned)
-    assert (body["member"], body["kind"], body["from_tier"], body["to_tier"], body["reason"]) == (
+    assert (body["member"], body["kind"], body["from"], body["to"], body["reason"]) == (
         "bob", "assigned", "bronze", "gold", "complaint 118")  # fmt: skip
     shown = as_json(fidelite("tier", "show", "bob", "-p", program, "-f", "json", db=db))
     ends = datetime.fromisoformat(shown["assigned_until"])
@@ -112,7 +112,7 @@ def test_tier_assign_until_a_date_then_the_review_ends_it(shop: tuple[Path, str]
     # midnight in the program's zone, whatever its offset that day (+01:00 or +02:00)
     assert ends == datetime.combine(date.fromisoformat(until), time(), ZoneInfo("Europe/Paris"))
     review = fidelite("tier", "review", "-p", program, "--as-of", until, "-f", "json", db=db)
-    assert [(c["member"], c["kind"], c["to_tier"]) for c in as_json(review)["changes"]] == [
+    assert [(c["member"], c["kind"], c["to"]) for c in as_json(review)["changes"]] == [
         ("bob", "assignment_expired", "bronze")
     ]
 
@@ -155,13 +155,13 @@ def test_tier_assign_again_with_its_key_changes_nothing_and_prints_the_first_ans
     left = datetime(2026, 1, 10, 9, tzinfo=UTC) + timedelta(days=365)
     value = "20.0000" if datetime.fromisoformat(first["at"]) < left else "0.0000"
     assert first == {
-        "member": "bob", "at": first["at"], "kind": "assigned", "from_tier": "bronze",
-        "to_tier": "gold", "value": value, "reason": "complaint 118",
+        "member": "bob", "at": first["at"], "kind": "assigned", "from": "bronze",
+        "to": "gold", "value": value, "reason": "complaint 118",
         "until": "2098-12-31T23:00:00+00:00", "replayed": False,
     }  # fmt: skip
     after = standing(program, db, "bob")
     assert after["timeline"] == [
-        {"at": first["at"], "kind": "assigned", "from_tier": "bronze", "to_tier": "gold",
+        {"at": first["at"], "kind": "assigned", "from": "bronze", "to": "gold",
          "value": value, "reason": "complaint 118", "event_id": None,
          "until": "2098-12-31T23:00:00+00:00"},
     ]  # fmt: skip
@@ -209,7 +209,7 @@ def test_tier_assign_refused_leaves_its_key_to_the_corrected_request(
     refused = fidelite(*wrong, "-p", program, db=db, ok=False)
     assert refused.returncode == 1 and "[unknown_tier]" in refused.stderr
     done = as_json(fidelite(*ASSIGN, "-p", program, "-f", "json", db=db))
-    assert (done["to_tier"], done["replayed"]) == ("gold", False)
+    assert (done["to"], done["replayed"]) == ("gold", False)
     assert timeline(program, db, "bob") == [(done["at"][:10], "assigned", "bronze", "gold")]
 
 

@@ -35,20 +35,31 @@ app = typer.Typer(
     help="Tiers: the daily re-qualification job, manual assignments, a member's timeline.",
     no_args_is_help=True,
 )
-CHANGE_COLUMNS = ["member", "at", "kind", "from_tier", "to_tier", "value", "reason"]
-TIMELINE_COLUMNS = ["at", "kind", "from_tier", "to_tier", "value", "reason", "event_id", "until"]
-"""A timeline entry as shown: ``until`` is an assignment's end (``tier_changes.assigned_until``;
-none on other entries, and on an assignment recorded before migration 0007 that an
-upgrade replaced, whose end was not stored)."""
+CHANGE_COLUMNS = ["member", "at", "kind", "from", "to", "value", "reason"]
+TIMELINE_COLUMNS = ["at", "kind", "from", "to", "value", "reason", "event_id", "until"]
+"""A timeline entry as shown, named as the API names it (``from``, ``to``: the tiers
+before and after; ``GET /v1/members/{id}/tier``): ``until`` is an assignment's end
+(``tier_changes.assigned_until``; none on other entries, and on an assignment recorded
+before migration 0007 that an upgrade replaced, whose end was not stored)."""
+STORED = {"from_tier": "from", "to_tier": "to", "assigned_until": "until"}
+"""The ``tier_changes`` columns shown under another name (the API's), and the keys an
+assignment's answer stored under its --key before the CLI took the API's names: a replay
+of such an answer shows the same keys as a first run."""
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row["assigned_until"] if k == "until" else row[k] for k in TIMELINE_COLUMNS}
+    shown = _shown(row)
+    return {k: shown[k] for k in TIMELINE_COLUMNS}
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its keys named as the API names them (:data:`STORED`)."""
+    return {STORED.get(k, k): v for k, v in row.items()}
 
 
 def _change(member: str, change: TierChange) -> dict[str, Any]:
     return {"member": member, "at": change.at.astimezone(UTC), "kind": change.kind.value,
-            "from_tier": change.from_tier, "to_tier": change.to_tier, "value": change.value,
+            "from": change.from_tier, "to": change.to_tier, "value": change.value,
             "reason": change.reason}  # fmt: skip
 
 
@@ -140,12 +151,12 @@ def assign(
             return {k: to_jsonable(v) for k, v in kept.items()}
 
         answer, replayed = once(processor, key, request, act, fmt)
-    shown = {"member": member, **answer}
+    shown = {"member": member, **_shown(answer)}
     if fmt is OutputFormat.json:
         print_json(shown | {"replayed": replayed})
         return
     note = REPLAYED if replayed else ""
-    console.print(f"[bold]{member}[/]: {shown['from_tier']} -> {shown['to_tier']} until "
+    console.print(f"[bold]{member}[/]: {shown['from']} -> {shown['to']} until "
                   f"{shown['until']} ({shown['reason']}){note}")  # fmt: skip
 
 
