@@ -7,18 +7,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
+from fidelite.cli.interrupt import EXIT_INTERRUPTED, stop_on_interrupt
 from fidelite.cli.options import TableJsonOption
-from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.cli.output import (
+    OutputFormat,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_rows,
+)
 from fidelite.cli.processor import progress_bar
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import (
     EVENT_COLUMNS,
     MEMBER_COLUMNS,
     ImportFileError,
+    ImportReport,
     RejectedRow,
     check_rejects_path,
     count_rows,
@@ -53,6 +62,13 @@ def events(
         "--announce/--no-announce",
         help="Send webhook events for the imported events (--no-announce: loading history).",
     ),
+    chunk: int = typer.Option(
+        1000,
+        "--chunk",
+        min=1,
+        help="Rows committed per transaction. A crash loses the chunk in progress only, "
+        "which a re-run imports.",
+    ),
 ) -> None:
     """Process every event of a file through the program; re-running it changes nothing.
 
@@ -70,19 +86,44 @@ def events(
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
     before anything is imported (exit status 1).
 
+    Ctrl-C stops the import after the chunk in progress (a second Ctrl-C aborts that
+    chunk, which is rolled back): the command says which rows are committed, writes
+    their rejects and exits with status 130. Running the same command again resumes:
+    the rows already imported count as duplicates, nothing is applied twice. A crash or
+    kill -9 loses at most the chunk in progress; the re-run imports it.
+
     Example: fidelite import events sales.csv --program program.yaml --db sqlite:///shop.db
 
     Example: fidelite import events sales.parquet -p program.yaml --rejects bad.csv -f json
     """
     rejects_path = _rejects_path(file, rejects, fmt)
     total = _checked_rows(file, EVENT_COLUMNS, fmt)
+    done = 0  # the rows committed (their chunk counted), for a second Ctrl-C's message
+    last = 0
+
+    def run(advance: Callable[[int], None], stop: Callable[[], bool]) -> ImportReport:
+        def step(row: int) -> None:
+            nonlocal done, last
+            done, last = done + 1, row
+            advance(row)
+
+        return import_events(processor, file, progress=step, chunk=chunk, stop=stop)
+
     with _processor(program_file, db, announce, fmt) as processor:
         _clear_rejects(rejects_path, fmt)
-        report = _with_progress(
-            file, total, fmt, lambda advance: import_events(processor, file, progress=advance)
-        )
+        try:
+            with stop_on_interrupt(f"the chunk in progress ({chunk} rows at most)") as stop:
+                report = _with_progress(file, total, fmt, lambda advance: run(advance, stop))
+        except KeyboardInterrupt:
+            _aborted(done, last, total)
     _write_rejects(rejects_path, report.rejected, "event_id", fmt)
-    _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
+    summary = report.summary()
+    if report.stopped:
+        summary["interrupted"] = {"rows_done": report.rows, "last_row": report.last_row,
+                                  "rows_left": total - report.rows}  # fmt: skip
+    _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
+    if report.stopped:
+        _stopped(report, total)
 
 
 @app.command("members")
@@ -121,6 +162,34 @@ def members(
         )
     _write_rejects(rejects_path, report.rejected, "member", fmt)
     _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
+
+
+RESUME = ("Run the same command again to import the rest: the rows already imported "
+          "are counted as duplicates, nothing is applied twice.")  # fmt: skip
+
+
+def _stopped(report: ImportReport, total: int) -> NoReturn:
+    """Ctrl-C stopped the import between two chunks: say exactly which rows are done."""
+    if report.rows:
+        done = (f"the first {report.rows} of {total} rows (up to row {report.last_row}) are "
+                f"done and committed ({report.processed} processed, {report.duplicates} "
+                f"duplicates, {len(report.rejected)} rejected)")  # fmt: skip
+    else:
+        done = f"none of the {total} rows was imported"
+    err_console.print(f"Interrupted: {done}; the {total - report.rows} rows after them were "
+                      f"not imported. {RESUME}", highlight=False, soft_wrap=True)  # fmt: skip
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _aborted(done: int, last: int, total: int) -> NoReturn:
+    """A second Ctrl-C aborted the chunk in progress: the rows of the chunks before it
+    are committed; the aborted chunk is rolled back, unless the interrupt came just
+    after its commit (then it is committed whole: never part of it)."""
+    upto = f"the first {done} of {total} rows (up to row {last})" if done else "no row"
+    err_console.print(f"Aborted: {upto} committed; the chunk in progress was rolled back "
+                      "(or committed whole, had it just finished). No rejects file was "
+                      f"written. {RESUME}", highlight=False, soft_wrap=True)  # fmt: skip
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _rejects_path(file: Path, given: Path | None, fmt: OutputFormat) -> Path:

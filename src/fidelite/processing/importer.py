@@ -178,6 +178,12 @@ class ImportReport:
     written_off: dict[str, int] = field(default_factory=dict)
     into_debt: dict[str, int] = field(default_factory=dict)
     already_expired: dict[str, int] = field(default_factory=dict)
+    last_row: int = 0
+    """The number of the last row done (its chunk committed and counted)."""
+    stopped: bool = False
+    """The run was asked to stop (``stop``) and did, between two chunks: the rows after
+    :attr:`last_row` were not imported; re-running the file imports them (the rows done
+    before are duplicates)."""
 
     def summary(self) -> dict[str, Any]:
         """Counts, rejections per code, refunds and their shortfall per currency;
@@ -257,8 +263,16 @@ def import_events(
     progress: Callable[[int], None] | None = None,
     chunk: int = 1000,
     batch: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> ImportReport:
     """Import every row of ``path``; ``progress`` is called with each row number done.
+
+    ``stop`` is asked before each chunk (after the previous one is committed and
+    counted): when it answers true, the import ends there with ``stopped`` set in the
+    report (not when the file is done). What is recorded is then exactly the rows the
+    report counts, up to ``last_row`` (an interrupt raised inside a chunk could leave it
+    committed but not counted): the CLI stops this way on Ctrl-C, so it can say which
+    rows are done; the re-run imports the rest.
 
     Rows are committed ``chunk`` at a time (one transaction per chunk). With ``batch``
     (the default), the earning events of a chunk go through the batch path
@@ -285,6 +299,9 @@ def import_events(
     latest: dict[str, datetime] = {}
     with bulk_collection():
         while part := list(islice(rows, chunk)):
+            if stop is not None and stop():  # (rows are left: the file is not done)
+                report.stopped = True
+                break
             numbered = _parse(report, part)
             events = [event for _, event in numbered]
             erased = _erased(processor, events)
@@ -294,11 +311,13 @@ def import_events(
                 _count(report, number, event, answer)
                 if not isinstance(answer, Failed | ProcessingError | Rejected):
                     _note_order(report, latest, number, event)
+            report.last_row = part[-1].number
             if progress:
                 for row in part:
                     progress(row.number)
             statistics.count(len(part))  # the tables have doubled: plans must see it
-    statistics.finish()
+    if not report.stopped:  # (the run that completes the file refreshes them)
+        statistics.finish()
     report.rejected.sort(key=lambda rejected: rejected.row)
     return report
 
