@@ -254,12 +254,13 @@ TIERED = HEAD + (
         (
             'member.tier == "gld"',
             'member.tier == "gld" is never true: "gld" is no tier of this program (known:'
-            ' bronze, gold); a member without a tier has ""',
+            ' bronze, gold); a member without a tier has ""; did you mean "gold"?',
         ),
         (
             'event.hour < 11 && "Gold" == member.tier',
-            '"Gold" == member.tier is never true: "Gold" is no tier of this program (known:'
-            ' bronze, gold); a member without a tier has ""',
+            '"Gold" == member.tier is never true (at column 20): "Gold" is no tier of this'
+            ' program (known: bronze, gold); a member without a tier has ""; did you mean'
+            ' "gold"?',
         ),
         (
             'member.tier != "silver"',
@@ -268,8 +269,8 @@ TIERED = HEAD + (
         ),
         (
             'member.tier in ["gold", "platinum"]',
-            'member.tier in ["gold", "platinum"] is never true: "platinum" is no tier of this'
-            ' program (known: bronze, gold); a member without a tier has ""',
+            'member.tier in ["gold", "platinum"]: the entry "platinum" is no tier of this'
+            " program (known: bronze, gold)",
         ),
     ],
 )

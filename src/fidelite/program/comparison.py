@@ -132,6 +132,16 @@ class _Node:
     variable: str | None = None  # the name, if the node is a variable alone
 
 
+def position(source: str, comparison: Comparison) -> str:
+    """`` (at column 7)`` (or `` (at line 2 column 4)``) for a comparison that is only
+    part of ``source``; empty when it is the whole expression."""
+    if source[comparison.start : comparison.end] == source.strip():
+        return ""
+    line = source.count("\n", 0, comparison.start) + 1
+    column = comparison.start - source.rfind("\n", 0, comparison.start)
+    return f" (at column {column})" if line == 1 else f" (at line {line} column {column})"
+
+
 def field_reads(source: str) -> FieldReads | None:
     """The fields ``source`` reads (see :class:`FieldReads`), or None if the expression
     uses syntax this module does not parse."""

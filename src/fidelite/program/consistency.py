@@ -14,13 +14,20 @@ a program built in code obeys the same rules as one loaded from a file.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from fidelite.program.comparison import Comparison, Operand, comparisons
+import cel
+
+from fidelite.program.expression import (
+    ITEM_VARIABLES,
+    RULE_VARIABLES,
+    ExpressionError,
+    compile_expression,
+)
 from fidelite.program.model import Location, Problems, as_decimal, mappings, unused_fields
 from fidelite.program.policy import expiry_problems, pending_problems, refund_problems
+from fidelite.program.probe import Result, type_problems
 from fidelite.program.reward import reward_problems
 from fidelite.program.rule import (
     PURCHASE,
@@ -32,6 +39,7 @@ from fidelite.program.rule import (
     window_problems,
 )
 from fidelite.program.tier import ladder_problems, tier_window_problems
+from fidelite.program.tier_literals import tier_literal_problems
 
 Check = Callable[[Mapping[str, Any]], Problems]
 
@@ -100,7 +108,7 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
             ("rules", i, "coupon_campaign"), rule, "coupon_campaign", campaign_ids
         )
     for i, rule in rules:
-        yield from _tier_literal_problems(("rules", i), rule, tier_ids)
+        yield from _tier_literal_problems(("rules", i), rule, _tier_ids(tiers))
     for i, reward in rewards:
         yield from _reference(("rewards", i, "currency"), reward, "currency", currency_ids)
         for j, tier in _strings(reward.get("tiers")):
@@ -329,64 +337,100 @@ def _duplicates(
         seen.add(value)
 
 
-def _tier_literal_problems(loc: Location, rule: Mapping[str, Any], tier_ids: list[str]) -> Problems:
-    """``member.tier`` compared with a string that is no tier of the program.
+_EXPRESSIONS: tuple[tuple[Location, frozenset[str], Result], ...] = (
+    (("when",), RULE_VARIABLES, Result.condition),
+    (("formula",), RULE_VARIABLES, Result.formula),
+    (("per_item", "when"), ITEM_VARIABLES, Result.condition),
+)
+"""The CEL expressions of a rule: where, the variables they may read, what they give."""
 
-    ``member.tier == "gld"`` is valid CEL of the right types, so the type probe passes
-    it, and it never matches: the rule silently gives nothing. A member without a
-    tier has ``""``, which is always a fair value to compare with.
+
+def _tier_literal_problems(
+    loc: Location, rule: Mapping[str, Any], tier_ids: list[str] | None
+) -> Problems:
+    """``member.tier`` compared with a string that is no tier of the program (see
+    :mod:`fidelite.program.tier_literals`); nothing if the ladder is not known."""
+    if tier_ids is None:
+        return
+    for field, _, _ in _EXPRESSIONS:
+        source = _value_at(rule, field)
+        if isinstance(source, str) and _compiles(source):
+            for _, message in tier_literal_problems(source, tier_ids):
+                yield (*loc, *field), message
+
+
+def is_expression(loc: Location) -> bool:
+    """Whether ``loc`` is the place of a rule's CEL expression (``rules[2].when``)."""
+    return (
+        len(loc) >= 3
+        and loc[0] == "rules"
+        and isinstance(loc[1], int)
+        and any(tuple(loc[2:]) == field for field, _, _ in _EXPRESSIONS)
+    )
+
+
+def expression_problems(program: Mapping[str, Any], loc: Location) -> list[str] | None:
+    """Every problem of the rule expression at ``loc`` (``("rules", 2, "when")``), in
+    the order of the expression's source; None if ``loc`` holds no expression as text.
+
+    The schema reports one problem per field, the first; a file check lists them all so
+    that one pass fixes the expression: a compile error alone (nothing else can be
+    judged) or an unknown variable or field then the tier literals, else the type
+    problems (:func:`fidelite.program.probe.type_problems`) and the tier literals that
+    are no tier. The first problem is the schema's.
     """
-    per_item = rule.get("per_item")
-    expressions: list[tuple[Location, object]] = [
-        (("when",), rule.get("when")),
-        (("formula",), rule.get("formula")),
-    ]
-    if isinstance(per_item, Mapping):
-        expressions.append((("per_item", "when"), per_item.get("when")))
-    for field, source in expressions:
-        if not isinstance(source, str):
-            continue
-        for comparison in comparisons(source):
-            other = _compared_with_tier(comparison)
-            unknown = [t for t in _string_literals(other) if t != "" and t not in tier_ids]
-            if other is None or not unknown:
-                continue
-            verdict = "always true" if comparison.op == "!=" else "never true"
-            text = source[comparison.start : comparison.end]
-            yield (
-                (*loc, *field),
-                f'{text} is {verdict}: "{unknown[0]}" is no tier of this program'
-                f'{_known(tier_ids)}; a member without a tier has ""',
-            )
+    rules, index = program.get("rules"), loc[1] if len(loc) > 1 else None
+    if not is_expression(loc) or not isinstance(rules, list) or not isinstance(index, int):
+        return None
+    if not 0 <= index < len(rules):
+        return None
+    rule, field = rules[index], tuple(loc[2:])
+    kind = next((entry for entry in _EXPRESSIONS if entry[0] == field), None)
+    source = _value_at(rule, field) if isinstance(rule, Mapping) else None
+    if kind is None or not isinstance(source, str) or not source.strip():
+        return None
+    tier_ids = _tier_ids(program.get("tiers"))
+    tiers = tier_literal_problems(source, tier_ids) if tier_ids is not None else []
+    try:
+        expression = compile_expression(source, kind[1])
+    except ExpressionError as exc:  # an unknown variable or field: the tiers are judged
+        return [str(exc), *(message for _, message in tiers)] if _compiles(source) else [str(exc)]
+    found = type_problems(expression, kind[2]) + tiers
+    return [message for _, message in sorted(found, key=lambda problem: problem[0])]
 
 
-def _compared_with_tier(comparison: Comparison) -> Operand | None:
-    """The side ``member.tier`` is compared with in ``comparison``, if it reads the tier."""
-    left, right = comparison.left, comparison.right
-    if _squeezed(left.text) == "member.tier":
-        return right
-    if comparison.op != "in" and _squeezed(right.text) == "member.tier":
-        return left
-    return None
+def _value_at(rule: Mapping[str, Any], field: Location) -> object:
+    value: object = rule
+    for part in field:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
-def _string_literals(operand: Operand | None) -> list[str]:
-    """The plain string literals ``operand`` is or lists (none if anything else is there:
-    a value computed at run time may be any tier)."""
-    if operand is None:
+def _compiles(source: str) -> bool:
+    """Whether ``source`` is CEL syntax (else it is reported as such, alone)."""
+    try:
+        cel.compile(source)
+    except ValueError:
+        return False
+    return True
+
+
+def _tier_ids(tiers: object) -> list[str] | None:
+    """The tier ids of the program (none without tiers), or None if the ladder is not
+    known: a level that is not a mapping with a text id may be any tier."""
+    if tiers is None:
         return []
-    entries = operand.elements if operand.elements is not None else (operand,)
-    values = []
-    for entry in entries:
-        text = entry.text.strip()
-        if entry.literal != "string" or "\\" in text or text[:3] in ('"""', "'''"):
-            return []
-        values.append(text[1:-1])
-    return values
-
-
-def _squeezed(text: str) -> str:
-    return re.sub(r"\s+", "", text).removeprefix(".")
+    if not isinstance(tiers, Mapping):
+        return None
+    levels = tiers.get("levels")
+    if levels is None:
+        return []
+    if not isinstance(levels, list):
+        return None
+    ids = [level.get("id") if isinstance(level, Mapping) else None for level in levels]
+    if not all(isinstance(tier, str) for tier in ids):
+        return None
+    return [tier for tier in ids if isinstance(tier, str)]
 
 
 def _reference(loc: Location, entry: Mapping[str, Any], field: str, known: list[str]) -> Problems:

@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from fidelite.program.consistency import document_problems
+from fidelite.program.consistency import document_problems, expression_problems, is_expression
 from fidelite.program.definition import Location, ProgramDefinition
 from fidelite.program.model import FieldError
 
@@ -84,7 +84,7 @@ def parse_program(text: str, *, name: str = "<program>") -> ProgramDefinition:
         program = ProgramDefinition.model_validate(plain)
     except ValidationError as exc:
         found = [(_error_location(err), _message(err)) for err in exc.errors()]
-    found += _new_problems(found, document_problems(plain))
+    found = _new_problems(found, document_problems(plain), plain)
     if found or program is None:
         problems = [_problem(name, document, loc, message) for loc, message in found]
         raise ProgramError(sorted(problems, key=lambda p: (p.line, p.column)))
@@ -99,20 +99,33 @@ def _error_location(error: Any) -> Location:
 
 
 def _new_problems(
-    reported: list[tuple[Location, str]], checks: list[tuple[Location, str]]
+    reported: list[tuple[Location, str]],
+    checks: list[tuple[Location, str]],
+    document: dict[str, Any],
 ) -> list[tuple[Location, str]]:
-    """The consistency problems at fields nothing was reported at yet.
+    """The schema problems with the consistency problems at fields nothing was reported
+    at yet.
 
     A field with a schema error keeps that error alone (its value did not even parse,
-    or a model validator already raised this very problem).
+    or a model validator already raised this very problem), but for a CEL expression:
+    the schema stops at its first problem, so every problem of the expression replaces
+    it, in the order of its source (:func:`fidelite.program.consistency.expression_problems`:
+    ``event.weekday == "6" || member.tier == "Gold"`` has two). An expression may have
+    several consistency problems too (two tier literals that are no tier).
     """
+    merged: list[tuple[Location, str]] = []
+    for loc, message in reported:
+        every = expression_problems(document, _path(loc)) or []
+        merged += [(loc, message)] if message not in every else [(loc, m) for m in every]
     taken = {_path(loc) for loc, _ in reported}
-    fresh = []
+    seen = {(_path(loc), message) for loc, message in merged}
     for loc, message in checks:
-        if _path(loc) not in taken:
-            taken.add(_path(loc))
-            fresh.append((loc, message))
-    return fresh
+        path = _path(loc)
+        several = is_expression(path) and path not in taken
+        if (path not in {p for p, _ in seen} or several) and (path, message) not in seen:
+            seen.add((path, message))
+            merged.append((loc, message))
+    return merged
 
 
 def _path(loc: Location) -> Location:

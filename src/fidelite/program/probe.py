@@ -46,7 +46,14 @@ from typing import TYPE_CHECKING, Any
 
 import cel
 
-from fidelite.program.comparison import EQUALITIES, ORDERINGS, Comparison, Operand, comparisons
+from fidelite.program.comparison import (
+    EQUALITIES,
+    ORDERINGS,
+    Comparison,
+    Operand,
+    comparisons,
+    position,
+)
 from fidelite.program.variables import (
     CEL_TYPE_NAMES,
     FIELD_TYPES,
@@ -135,6 +142,31 @@ def type_problem(expression: Expression, result: Result) -> str | None:
     return comparison_problem(expression, literals)
 
 
+def type_problems(expression: Expression, result: Result) -> list[tuple[int, str]]:
+    """Every problem of ``expression`` where a ``result`` is expected, each with the
+    offset in the source of the comparison it is about (0 if it is about the whole
+    expression), in source order; the first is :func:`type_problem`'s.
+
+    :func:`type_problem` stops at the first problem (the schema reports one per field);
+    a file check lists them all, so that one pass fixes the expression: the failure of
+    the evaluation, if any, then each ``==``, ``!=`` or ``in`` whose sides can never be
+    equal.
+    """
+    first = type_problem(expression, result)
+    if first is None:
+        return []
+    literals = _Literals.of(expression.source)
+    found = [
+        (comparison.start, message)
+        for comparison, message in _mismatches(expression, literals, EQUALITIES)
+    ]
+    if all(message != first for _, message in found):
+        ordering = next(_mismatches(expression, literals, ORDERINGS), None)
+        start = ordering[0].start if ordering is not None and ordering[1] == first else 0
+        found.insert(0, (start, first))
+    return sorted(found, key=lambda problem: problem[0])
+
+
 def comparison_problem(expression: Expression, literals: _Literals | None = None) -> str | None:
     """A ``==``, ``!=`` or ``in`` whose two sides can never be equal, or None.
 
@@ -165,14 +197,22 @@ def ordering_problem(expression: Expression, literals: _Literals) -> str | None:
 def _first_mismatch(
     expression: Expression, literals: _Literals, relations: frozenset[str]
 ) -> str | None:
+    first = next(_mismatches(expression, literals, relations), None)
+    return None if first is None else first[1]
+
+
+def _mismatches(
+    expression: Expression, literals: _Literals, relations: frozenset[str]
+) -> Iterator[tuple[Comparison, str]]:
+    """Each comparison by one of ``relations`` whose sides are of kinds that never
+    compare, with its message, in source order."""
     for comparison in comparisons(expression.source, relations):
         left = _operand_types(comparison, comparison.left, expression, literals, members=False)
         members = comparison.op == "in"
         right = _operand_types(comparison, comparison.right, expression, literals, members)
         if left is None or right is None or {_KINDS[t] for t in left} & {_KINDS[t] for t in right}:
             continue
-        return _mismatch(expression.source, comparison, left, right)
-    return None
+        yield comparison, _mismatch(expression.source, comparison, left, right)
 
 
 def _operand_types(
@@ -249,11 +289,7 @@ def _mismatch(
         comparison.op, "an error on every event"
     )
     text = source[comparison.start : comparison.end]
-    where = ""
-    if text != source.strip():
-        line = source.count("\n", 0, comparison.start) + 1
-        column = comparison.start - source.rfind("\n", 0, comparison.start)
-        where = f" (at column {column})" if line == 1 else f" (at line {line} column {column})"
+    where = position(source, comparison)
     held = f"{comparison.right.text} holds {_plural(right)}"
     if comparison.right.elements is not None:
         held = f"the list holds {_plural(right)}"
