@@ -4,17 +4,22 @@ level (a real SIGINT, kill -9) is in test_import_crash.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from fidelite.cli import imports
 from fidelite.cli.interrupt import stop_on_interrupt
+from fidelite.cli.main import _register, app
 from fidelite.ledger import assert_invariants
 from fidelite.processing import EventProcessor
-from fidelite.processing.importer import import_events
+from fidelite.processing.importer import ImportReport, import_events
 from fidelite.processing.tables import events as processed_events
 from fidelite.program import parse_program
 from fidelite.store import Database
@@ -73,3 +78,46 @@ def test_ctrl_c_sets_the_flag_and_a_second_one_interrupts() -> None:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_second_ctrl_c_aborts_at_once_and_says_what_was_committed(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two Ctrl-C arrive as the import asks whether to stop before its second chunk
+    (the first chunk committed): a real SIGINT each, so the command's own handler and
+    its KeyboardInterrupt path run, not a stand-in."""
+    file = write_csv(tmp_path / "events.csv", ROWS)
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM)
+    real = imports.import_events
+
+    def interrupted_before_chunk_2(*args: Any, **kwargs: Any) -> ImportReport:
+        stop, asked = kwargs["stop"], []
+
+        def twice() -> bool:
+            asked.append(1)
+            if len(asked) == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # asks to stop after the chunk
+                os.kill(os.getpid(), signal.SIGINT)  # does not wait: KeyboardInterrupt
+            return bool(stop())
+
+        return real(*args, **{**kwargs, "stop": twice})
+
+    monkeypatch.setattr(imports, "import_events", interrupted_before_chunk_2)
+    _register("import")
+    command = ["import", "events", str(file), "--program", str(program), "--db", pdb.url,
+               "--chunk", "2", "--format", "json"]  # fmt: skip
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 130
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["rows_committed"], error["last_row"]) == ("import_aborted", 2, 3)
+    assert "Traceback" not in result.stderr
+    assert (
+        "Aborted: the first 2 of 5 rows (up to row 3) committed; the chunk in progress was "
+        "rolled back (or committed whole, had it just finished). No rejects file was "
+        "written. Run the same command again to import the rest: the rows already imported "
+        "are counted as duplicates, nothing is applied twice."
+    ) in " ".join(result.stderr.split())
+    assert _recorded(pdb) == {"e1", "e2"}
+    assert not file.with_name("events.csv.rejects.csv").exists()
+    assert_invariants(pdb, "shop")

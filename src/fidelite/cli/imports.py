@@ -115,7 +115,7 @@ def events(
             with stop_on_interrupt(f"the chunk in progress ({chunk} rows at most)") as stop:
                 report = _with_progress(file, total, fmt, lambda advance: run(advance, stop))
         except KeyboardInterrupt:
-            _aborted(done, last, total)
+            _aborted(done, last, total, fmt)
     _write_rejects(rejects_path, report.rejected, "event_id", fmt)
     summary = report.summary()
     if report.stopped:
@@ -181,14 +181,19 @@ def _stopped(report: ImportReport, total: int) -> NoReturn:
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def _aborted(done: int, last: int, total: int) -> NoReturn:
+def _aborted(done: int, last: int, total: int, fmt: OutputFormat) -> NoReturn:
     """A second Ctrl-C aborted the chunk in progress: the rows of the chunks before it
     are committed; the aborted chunk is rolled back, unless the interrupt came just
-    after its commit (then it is committed whole: never part of it)."""
+    after its commit (then it is committed whole: never part of it). With JSON, an
+    error object on stdout too (``import_aborted``), as :func:`fail` writes."""
     upto = f"the first {done} of {total} rows (up to row {last})" if done else "no row"
-    err_console.print(f"Aborted: {upto} committed; the chunk in progress was rolled back "
-                      "(or committed whole, had it just finished). No rejects file was "
-                      f"written. {RESUME}", highlight=False, soft_wrap=True)  # fmt: skip
+    message = (f"Aborted: {upto} committed; the chunk in progress was rolled back (or "
+               f"committed whole, had it just finished). No rejects file was written. "
+               f"{RESUME}")  # fmt: skip
+    if fmt is OutputFormat.json:
+        print_json({"error": {"code": "import_aborted", "message": message,
+                              "rows_committed": done, "last_row": last}})  # fmt: skip
+    err_console.print(message, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
