@@ -88,8 +88,13 @@ def test_import_reports_bad_rows_and_keeps_good_ones(pdb: Database, tmp_path: Pa
         (5, "e6", "invalid_row"),
         (6, "e7", "invalid_row"),
     ]
-    assert report.rejected[0].message == "at: Input should have timezone info"
-    assert report.rejected[1].message == "amount: Input should be greater than or equal to 0"
+    assert report.rejected[0].message == (
+        "at: needs a UTC offset (e.g. +00:00): '2026-11-02T10:00:00'"
+    )
+    assert report.rejected[1].message == (
+        "amount: '-3' is negative; an amount is 0 or more (a refund is a row of type refund, "
+        "with a positive amount)"
+    )
     assert report.rejected[2].message.startswith("items: invalid JSON")
     assert report.rejected[3].message == (
         "(row): a refund event needs 'refund_of' (the purchase event id)"
@@ -121,7 +126,8 @@ def test_cli_import_writes_rejects_file(tmp_path: Path) -> None:
         rejects = list(csv.DictReader(handle))
     assert [(r["row"], r["code"]) for r in rejects] == [("3", "invalid_row")]
     assert rejects[0]["message"] == (
-        "event_id: Field required; at: Input should be a valid datetime or date, input is too short"
+        "event_id: Field required; at: 'x' is not an ISO 8601 date-time (date, T, time and "
+        "UTC offset: 2026-10-02T10:00:00+02:00)"
     )
 
 

@@ -126,7 +126,8 @@ def test_bad_rows_are_reported_and_change_nothing(pdb: Database, tmp_path: Path)
         (3, "", "invalid_row", "member: missing member reference"),
         (4, "dan", "invalid_row",
          "joined_at: needs a UTC offset (e.g. +00:00): '2024-03-01T10:00:00'"),
-        (5, "eve", "invalid_row", "birth_date: not a date YYYY-MM-DD: '1990-13-01'"),
+        (5, "eve", "invalid_row",
+         "birth_date: '1990-13-01' is not a day of the calendar (months are 01 to 12)"),
         (6, "fay", "invalid_row", "segments: empty segment name in 'a;;b'"),
         (7, "gus", "invalid_row", "attributes: must be a JSON object"),
         (8, "hal", "invalid_row", "segments: invalid JSON (Expecting ',' delimiter)"),
@@ -152,7 +153,7 @@ def test_a_row_lists_every_problem_with_the_cells_as_written(pdb: Database, tmp_
     assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
         (2, "kim", "invalid_row",
          "joined_at: needs a UTC offset (e.g. +00:00): '2026-01-01'; "
-         "birth_date: not a date YYYY-MM-DD: '1990-13-01'; "
+         "birth_date: '1990-13-01' is not a day of the calendar (months are 01 to 12); "
          f"segments: 'VIP' is not a segment name {NAMES}; "
          "attributes: must be a JSON object"),
         (3, "", "invalid_row",

@@ -193,7 +193,12 @@ def test_import_reads_excel_sep_line_as_the_separator_not_the_header(
     for prefix, report in zip("ab", reports, strict=True):
         assert (report.rows, report.processed, report.duplicates) == (3, 2, 0)
         assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
-            (3, f"{prefix}2", "invalid_row", "amount: Input should be a valid decimal"),
+            (
+                3,
+                f"{prefix}2",
+                "invalid_row",
+                "amount: '12,50' is not a number; use a point as the decimal separator (12.50)",
+            ),
         ]
         assert points(pdb, f"{prefix}-ann") == 30
     assert recorded(pdb) == ["a1", "a3", "b1", "b3"]
@@ -223,8 +228,9 @@ def test_import_lists_every_problem_of_a_rejected_event_row(pdb: Database, tmp_p
     assert (report.rows, report.processed) == (3, 2)
     assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
         (3, "e2", "invalid_row",
-         "at: Input should be a valid datetime or date, input is too short; "
-         "amount: Input should be a valid decimal; "
+         "at: 'yesterday' is not an ISO 8601 date-time (date, T, time and UTC offset: "
+         "2026-10-02T10:00:00+02:00); "
+         "amount: '12,50' is not a number; use a point as the decimal separator (12.50); "
          "items: invalid JSON (Expecting property name enclosed in double quotes)"),
     ]  # fmt: skip
     assert recorded(pdb) == ["e1", "e3"]

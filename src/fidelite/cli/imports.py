@@ -28,6 +28,7 @@ from fidelite.processing.importer import (
     MEMBER_COLUMNS,
     ImportFileError,
     ImportReport,
+    MemberImportReport,
     RejectedRow,
     check_rejects_path,
     count_rows,
@@ -119,11 +120,12 @@ def events(
     _write_rejects(rejects_path, report.rejected, "event_id", fmt)
     summary = report.summary()
     if report.stopped:
-        summary["interrupted"] = {"rows_done": report.rows, "last_row": report.last_row,
-                                  "rows_left": total - report.rows}  # fmt: skip
+        summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
     _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
     if report.stopped:
-        _stopped(report, total)
+        counts = (f"{report.processed} processed, {report.duplicates} duplicates, "
+                  f"{len(report.rejected)} rejected")  # fmt: skip
+        _stopped(report.rows, report.last_row, counts, total, RESUME)
 
 
 @app.command("members")
@@ -136,6 +138,13 @@ def members(
     announce: bool = typer.Option(
         True, "--announce/--no-announce", help="Send member.created webhook events."
     ),
+    chunk: int = typer.Option(
+        500,
+        "--chunk",
+        min=1,
+        help="Rows committed per transaction. A crash loses the chunk in progress only, "
+        "which a re-run imports.",
+    ),
 ) -> None:
     """Enrol new members and update existing ones; re-running the file changes nothing.
 
@@ -145,6 +154,17 @@ def members(
     which holds this run's rejects only, as for events: it is there if and only if this
     run rejected rows (one an earlier run left is removed; rejects_file is then null).
 
+    Rows are applied in file order: a member listed on several rows ends with the last
+    row's values (a cell it leaves empty keeps the earlier row's). The summary warns
+    (listed_again: how many rows, the first row numbers) of rows naming a member an
+    earlier row named: a re-run applies them again, so rows that differ count as
+    updated each time, not unchanged; keep one row per member.
+
+    Ctrl-C stops the import after the chunk in progress (a second Ctrl-C aborts that
+    chunk, which is rolled back), as for events: the command says which rows are
+    committed, writes their rejects and exits with status 130; running it again
+    resumes (the rows already imported count as unchanged).
+
     Example: fidelite import members crm.csv --program program.yaml --db sqlite:///shop.db
 
     Example: fidelite import members crm.parquet -p program.yaml --no-announce -f json
@@ -152,36 +172,62 @@ def members(
     now = datetime.now(UTC)
     rejects_path = _rejects_path(file, rejects, fmt)
     total = _checked_rows(file, MEMBER_COLUMNS, fmt)
+    done = 0  # the rows committed (their chunk counted), for a second Ctrl-C's message
+    last = 0
+
+    def run(advance: Callable[[int], None], stop: Callable[[], bool]) -> MemberImportReport:
+        def step(row: int) -> None:
+            nonlocal done, last
+            done, last = done + 1, row
+            advance(row)
+
+        return import_members(processor, file, now=now, progress=step, chunk=chunk, stop=stop)
+
     with _processor(program_file, db, announce, fmt) as processor:
         _clear_rejects(rejects_path, fmt)
-        report = _with_progress(
-            file,
-            total,
-            fmt,
-            lambda advance: import_members(processor, file, now=now, progress=advance),
-        )
+        try:
+            with stop_on_interrupt(f"the chunk in progress ({chunk} rows at most)") as stop:
+                report = _with_progress(file, total, fmt, lambda advance: run(advance, stop))
+        except KeyboardInterrupt:
+            _aborted(done, last, total, fmt, resume=RESUME_MEMBERS)
     _write_rejects(rejects_path, report.rejected, "member", fmt)
-    _print_summary(report.summary(), rejects_path if report.rejected else None, file, fmt)
+    summary = report.summary()
+    if report.stopped:
+        summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
+    _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
+    if report.stopped:
+        counts = (f"{report.created} created, {report.updated} updated, {report.unchanged} "
+                  f"unchanged, {len(report.rejected)} rejected")  # fmt: skip
+        _stopped(report.rows, report.last_row, counts, total, RESUME_MEMBERS)
 
 
 RESUME = ("Run the same command again to import the rest: the rows already imported "
           "are counted as duplicates, nothing is applied twice.")  # fmt: skip
 
 
-def _stopped(report: ImportReport, total: int) -> NoReturn:
-    """Ctrl-C stopped the import between two chunks: say exactly which rows are done."""
-    if report.rows:
-        done = (f"the first {report.rows} of {total} rows (up to row {report.last_row}) are "
-                f"done and committed ({report.processed} processed, {report.duplicates} "
-                f"duplicates, {len(report.rejected)} rejected)")  # fmt: skip
+RESUME_MEMBERS = ("Run the same command again to import the rest: the rows already "
+                  "imported are counted as unchanged.")  # fmt: skip
+
+
+def _interrupted(rows: int, last_row: int, total: int) -> dict[str, int]:
+    """The summary's ``interrupted`` field: the rows done, the last of them, the rest."""
+    return {"rows_done": rows, "last_row": last_row, "rows_left": total - rows}
+
+
+def _stopped(rows: int, last_row: int, counts: str, total: int, resume: str) -> NoReturn:
+    """Ctrl-C stopped the import between two chunks: say exactly which rows are done
+    (``counts``: what became of them, in the words of the summary)."""
+    if rows:
+        done = (f"the first {rows} of {total} rows (up to row {last_row}) are done and "
+                f"committed ({counts})")  # fmt: skip
     else:
         done = f"none of the {total} rows was imported"
-    err_console.print(f"Interrupted: {done}; the {total - report.rows} rows after them were "
-                      f"not imported. {RESUME}", highlight=False, soft_wrap=True)  # fmt: skip
+    err_console.print(f"Interrupted: {done}; the {total - rows} rows after them were "
+                      f"not imported. {resume}", highlight=False, soft_wrap=True)  # fmt: skip
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def _aborted(done: int, last: int, total: int, fmt: OutputFormat) -> NoReturn:
+def _aborted(done: int, last: int, total: int, fmt: OutputFormat, resume: str = RESUME) -> NoReturn:
     """A second Ctrl-C aborted the chunk in progress: the rows of the chunks before it
     are committed; the aborted chunk is rolled back, unless the interrupt came just
     after its commit (then it is committed whole: never part of it). With JSON, an
@@ -189,7 +235,7 @@ def _aborted(done: int, last: int, total: int, fmt: OutputFormat) -> NoReturn:
     upto = f"the first {done} of {total} rows (up to row {last})" if done else "no row"
     message = (f"Aborted: {upto} committed; the chunk in progress was rolled back (or "
                f"committed whole, had it just finished). No rejects file was written. "
-               f"{RESUME}")  # fmt: skip
+               f"{resume}")  # fmt: skip
     if fmt is OutputFormat.json:
         print_json({"error": {"code": "import_aborted", "message": message,
                               "rows_committed": done, "last_row": last}})  # fmt: skip
@@ -291,6 +337,13 @@ def _print_summary(
                        ("points_already_expired", "points already expired")):  # fmt: skip
         rows += [{"": f"{label} ({c})", "count": n} for c, n in summary.get(key, {}).items()]
     print_rows(rows, OutputFormat.table, title=f"Import of {file.name}")
+    again = summary.get("listed_again")
+    if again:
+        console.print(f"Warning: {again['rows']} row(s) name a member an earlier row of the "
+                      f"file names (first: rows {', '.join(map(str, again['first_rows']))}); "
+                      "rows are applied in file order, so the last row's values win, and a "
+                      "re-run applies them again (rows that differ count as updated each "
+                      "time); keep one row per member")  # fmt: skip
     late = summary.get("out_of_order")
     if late:
         console.print(f"Warning: {late['rows']} row(s) dated before an earlier row of the same "

@@ -40,7 +40,10 @@ Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
 JSON list, or names separated by ``;``) and ``attributes`` (JSON object). A new member
 is enrolled; an existing one gets the given fields (its join date stays); a row that
-changes nothing counts as unchanged, so re-running the file changes nothing. A row for
+changes nothing counts as unchanged, so re-running the file changes nothing. Rows are
+applied in file order: a member listed twice ends with the last row's values, and the
+summary warns of such rows (``listed_again``): a re-run counts those that differ as
+updated. A row for
 an erased reference no member holds now is rejected (``member_erased``) unless its
 ``joined_at`` is after the erasure: a file exported before the erasure does not enrol
 the erased person again with their profile.
@@ -66,6 +69,7 @@ from fidelite.engine.event import REFUND
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
+from fidelite.processing.cells import calendar_problem, event_cell
 from fidelite.processing.collector import bulk_collection
 from fidelite.processing.erased import ErasedRef, erased_refs, of_erased_history, tombstones
 from fidelite.processing.processor import (
@@ -220,7 +224,10 @@ def row_to_event(cells: dict[str, Any]) -> Event:
     with its column, joined by ``'; '`` in column order (a row-wide problem last), as
     members are told (:func:`row_to_member`): a row with a bad date and a bad amount is
     fixed in one go. A column tells its first problem only (a bad ``items`` cell holds
-    many). Only a rejected row pays for this: a good row is validated once, as before."""
+    many). A cell the user must rewrite (a type in capitals, an amount with a decimal
+    comma, a date that is no day) is echoed with what to write
+    (:func:`~fidelite.processing.cells.event_cell`). Only a rejected row pays for this:
+    a good row is validated once, as before."""
     data: dict[str, Any] = {}
     problems: dict[str, str] = {}
     for column, value in cells.items():
@@ -246,7 +253,8 @@ def row_to_event(cells: dict[str, Any]) -> Event:
             loc = [str(p) for p in error["loc"]]
             top = "event_id" if loc[:1] == ["id"] else loc[0] if loc else "(row)"
             column = "event_id" if top == "event_id" else ".".join(loc) or "(row)"
-            message = str(error["msg"]).removeprefix("Value error, ")
+            told = event_cell(column, error["type"], error.get("input"))
+            message = told or str(error["msg"]).removeprefix("Value error, ")
             problems.setdefault(top, f"{column}: {message}")
     else:
         if not problems:
@@ -579,21 +587,35 @@ def write_rejects(path: Path, rejected: list[RejectedRow], key: str = "event_id"
 
 @dataclass
 class MemberImportReport:
-    """Counts of a members import and the rejected rows."""
+    """Counts of a members import and the rejected rows; ``last_row`` and ``stopped``
+    as in :class:`ImportReport`."""
 
     rows: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    listed_again: list[int] = field(default_factory=list)
+    """Row numbers of rows applied for a member an earlier applied row of the file named:
+    rows are applied in file order, so the last row's values win (a field it leaves
+    empty keeps the earlier row's), and a re-run applies them again (rows that differ
+    count as updated each time)."""
     rejected: list[RejectedRow] = field(default_factory=list)
+    last_row: int = 0
+    stopped: bool = False
 
     def summary(self) -> dict[str, Any]:
-        """Counts, and rejections per code."""
+        """Counts, a ``listed_again`` warning when some member has several rows (absent
+        otherwise, as ``out_of_order`` for events), and rejections per code."""
+        warning: dict[str, Any] = {}
+        if self.listed_again:
+            shown = self.listed_again[:OUT_OF_ORDER_SHOWN]
+            warning["listed_again"] = {"rows": len(self.listed_again), "first_rows": shown}
         return {
             "rows": self.rows,
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            **warning,
             "rejected": len(self.rejected),
             "rejected_by_code": _by_code(self.rejected),
         }
@@ -639,13 +661,22 @@ def import_members(
     now: datetime,
     progress: Callable[[int], None] | None = None,
     chunk: int = 500,
+    stop: Callable[[], bool] | None = None,
 ) -> MemberImportReport:
     """Enrol or update every member of ``path``; ``now`` is the join time of new members
-    whose row has no ``joined_at``. Chunks and savepoints as in :func:`import_events`."""
+    whose row has no ``joined_at``. Chunks, savepoints and ``stop`` (asked before each
+    chunk) as in :func:`import_events`.
+
+    Rows are applied in file order: a member listed twice gets the first row, then the
+    second (the last row's values win; a cell it leaves empty keeps the earlier row's;
+    its ``joined_at`` is ignored, the member exists by then). Such rows are reported in
+    ``listed_again`` (a warning), since a re-run applies them all again: rows that
+    differ count as updated each time instead of unchanged."""
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     report = MemberImportReport()
     rows = read_rows(path, MEMBER_COLUMNS)
+    seen: set[str] = set()  # the members applied so far in this file
 
     erased: dict[str, ErasedRef] = {}  # the current chunk's erased references
 
@@ -654,21 +685,42 @@ def import_members(
 
     save = _alone(processor.db, one)
     while part := list(islice(rows, chunk)):
+        if stop is not None and stop():  # (rows are left: the file is not done)
+            report.stopped = True
+            break
         with processor.db.read() as conn:
             erased = erased_refs(conn, processor.program.id, {_member_ref(r.cells) for r in part})
         applier = _members_applier(processor, part, now, erased)
         outcomes = _chunk_or_alone(processor.db, part, applier, save)
         for row, outcome in zip(part, outcomes, strict=True):
-            report.rows += 1
-            if isinstance(outcome, Failed):
-                outcome = RejectedRow(row.number, _member_ref(row.cells), FAILED, outcome.message)
-            if isinstance(outcome, RejectedRow):
-                report.rejected.append(outcome)
-            else:
-                setattr(report, outcome.value, getattr(report, outcome.value) + 1)
-            if progress:
+            _count_member(report, seen, row, outcome)
+        report.last_row = part[-1].number
+        if progress:
+            for row in part:
                 progress(row.number)
     return report
+
+
+def _count_member(
+    report: MemberImportReport,
+    seen: set[str],
+    row: Row,
+    outcome: MemberChange | RejectedRow | Failed,
+) -> None:
+    """Count the row's outcome; a row applied for a member an earlier applied row named
+    (``seen``) is noted in ``listed_again``. A rejected row changed nothing: it is no
+    earlier row, and is not noted."""
+    report.rows += 1
+    ref = _member_ref(row.cells)
+    if isinstance(outcome, Failed):
+        outcome = RejectedRow(row.number, ref, FAILED, outcome.message)
+    if isinstance(outcome, RejectedRow):
+        report.rejected.append(outcome)
+        return
+    setattr(report, outcome.value, getattr(report, outcome.value) + 1)
+    if ref in seen:
+        report.listed_again.append(row.number)
+    seen.add(ref)
 
 
 def _members_applier(
@@ -746,7 +798,8 @@ def _datetime(value: Any, column: str) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value).strip())
         except ValueError:
-            raise ValueError(f"{column}: not an ISO 8601 date-time: {value!r}") from None
+            told = calendar_problem(str(value)) or f"not an ISO 8601 date-time: {value!r}"
+            raise ValueError(f"{column}: {told}") from None
     if moment.tzinfo is None:  # the cell as written ('2026-01-01', not its midnight)
         written = moment.isoformat() if isinstance(value, datetime) else str(value)
         raise ValueError(f"{column}: needs a UTC offset (e.g. +00:00): {written!r}")
@@ -765,7 +818,8 @@ def _date(value: Any) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValueError(f"birth_date: not a date YYYY-MM-DD: {value!r}") from None
+        told = calendar_problem(str(value)) or f"not a date YYYY-MM-DD: {value!r}"
+        raise ValueError(f"birth_date: {told}") from None
 
 
 def _segments(value: Any) -> list[str]:

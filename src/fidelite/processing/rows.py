@@ -263,7 +263,10 @@ def _check_columns(
     delimiter: str | None = None,
     line: int = 1,
 ) -> None:
-    """Every required column is there and no unknown one. A CSV header read as a single
+    """Every required column is there and no unknown one; a header with both problems
+    is told both at once (``missing column(s): at; unknown column(s): date (did you
+    mean 'at'?)``), as a misspelt required column gives both, so one fix of the header
+    is enough. A CSV header read as a single
     column that holds column names (``event_id type member at``) has none of the
     separators: say so, with the header as written, rather than list as missing the
     columns the user can see in it.
@@ -278,13 +281,13 @@ def _check_columns(
             f"({separators}) between the column names; the file needs the column(s) "
             f"{', '.join(required)}, separated by ',' or ';'"
         )
-    if missing:
-        raise ImportFileError(f"{path}: missing column(s): {', '.join(missing)}")
+    problems = [f"missing column(s): {', '.join(missing)}"] if missing else []
     unknown = [c for c in names if c not in known]
     if unknown:
         free = [c for c in known if c not in names]  # a column the file does not have yet
-        listed = ", ".join(_guessed(c, free) for c in unknown)
-        raise ImportFileError(f"{path}: unknown column(s): {listed}")
+        problems.append(f"unknown column(s): {', '.join(_guessed(c, free) for c in unknown)}")
+    if problems:
+        raise ImportFileError(f"{path}: {'; '.join(problems)}")
 
 
 def _guessed(name: str, known: Sequence[str]) -> str:
