@@ -176,7 +176,7 @@ def test_a_past_event_is_explained_with_its_trace_and_refunds(live: Live) -> Non
                           "from": "silver", "to": "bronze", "value": "900.0000",
                           "reason": "refund: spend 900.0000 no longer reaches 1000",
                           "event_id": "r1", "until": None}],
-        "trace": [{"transaction_id": str(bought["transactions"][0]), "currency": "points",
+        "trace": [{"transaction_id": bought["transactions"][0], "currency": "points",
                    "points": 600, "written_off": 0, "debt_added": 0}],
         "refunded_amount": "600.0000", "reversed": {"points": 600}, "refunds": [],
     }  # fmt: skip

@@ -164,12 +164,17 @@ def test_member_routes_answer_their_models(live: Live) -> None:
         assert receipt == {"member": "ann", "transaction_id": receipt["transaction_id"],
                            "points": 30, "currency": "points", "replayed": False}  # fmt: skip
         again = c.post("/v1/members/ann/adjustments", json=body, headers=key)
-        assert again.json() == adjusted.json()  # the stored answer, replayed as it was
+        # the stored answer, saying it is a replay as the Idempotent-Replayed header does
+        assert again.json() == adjusted.json() | {"replayed": True}
         timeline = conforms(c.get("/v1/members/ann/timeline"), 200, Timeline)
         assert [i["kind"] for i in timeline["timeline"]] == ["points.adjust", "points.earn"]
+        earned = timeline["timeline"][1]["transaction_id"]
         assert timeline["timeline"][1] == {"at": "2026-11-20T09:00:00Z", "kind": "points.earn",
                                            "currency": "points", "points": 120,
-                                           "reason": "purchase", "source": "e1"}  # fmt: skip
+                                           "reason": "purchase", "source": "e1",
+                                           "transaction_id": earned, "transaction_points": 120,
+                                           "available_change": 120, "pending_change": 0,
+                                           "debt_change": 0}  # fmt: skip
         exported = conforms(c.get("/v1/members/ann/export"), 200, MemberExport)
         assert exported["profile"]["attributes"] == {"email": "ann@example.com"}
         assert [e["kind"] for e in exported["ledger"]] == ["earn", "adjust"]

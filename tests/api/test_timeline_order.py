@@ -29,15 +29,26 @@ def test_timeline_is_by_time_even_when_an_earlier_event_is_recorded_later(live: 
         ledger = c.get("/v1/members/ann/ledger").json()["entries"]
     spend_at = ledger[0]["occurred_at"]
     assert spend_at > "2026-11-20T10:00:00Z"
+    spend, earn_early, earn_late = (e["transaction_id"] for e in ledger)
+
+    def moved(tid: int, points: int) -> dict[str, int]:
+        return {
+            "transaction_id": tid,
+            "transaction_points": points,
+            "available_change": points,
+            "pending_change": 0,
+            "debt_change": 0,
+        }
+
     assert timeline == [
         {"at": spend_at, "kind": "points.spend", "currency": "points", "points": -10,
-         "reason": "reward ten", "source": "ten"},
+         "reason": "reward ten", "source": "ten", **moved(spend, -10)},
         {"at": "2026-11-20T10:00:00Z", "kind": "points.earn", "currency": "points",
-         "points": 30, "reason": "purchase", "source": "late"},
+         "points": 30, "reason": "purchase", "source": "late", **moved(earn_late, 30)},
         {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
          "to": "silver", "reason": "spend 1000.0000 reached 1000", "until": None},
         {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
-         "points": 1000, "reason": "purchase", "source": "early"},
+         "points": 1000, "reason": "purchase", "source": "early", **moved(earn_early, 1000)},
     ]  # fmt: skip
     # the ledger history is by recording: the earlier-dated purchase, recorded last, above
     assert [(e["kind"], e["source"]) for e in ledger] == [

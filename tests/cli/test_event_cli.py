@@ -69,7 +69,7 @@ def test_event_show_explains_a_past_event_or_fails_clearly(tmp_path: Path, db: D
     assert (refund["points"], refund["refund_of"], refund["refunded_amount"],
             refund["reversed"], refund["trace"]) == (
         {"points": -39}, "p1", "40.0000", {"points": 39},
-        [{"transaction_id": str(earned[0]), "currency": "points", "points": 39,
+        [{"transaction_id": earned[0], "currency": "points", "points": 39,
           "written_off": 0, "debt_added": 0}],
     )  # fmt: skip
     table = _show(url, "p1").stdout

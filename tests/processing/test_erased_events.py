@@ -256,9 +256,12 @@ def test_refund_dated_at_or_before_the_erasure_is_erased_history(pdb: Database) 
 def test_refund_of_an_erased_purchase_naming_another_member_is_a_mismatch(
     pdb: Database,
 ) -> None:
-    p, _ = erased_ann(pdb)
+    p, tombstone = erased_ann(pdb)
     error = refused(p, pdb, refund("r1", "bob", "2026-11-25T10:00:00+00:00", "20.00", "e2"))
-    assert str(error) == "member_mismatch: the refund names another member"
+    assert str(error) == (
+        "member_mismatch: the refund names member 'bob', but purchase 'e2' belongs to member "
+        f"{tombstone!r} (erased)"
+    )
     # a new member holding the reference since does not own the erased purchase either
     p.process(purchase("new", "cat", "2026-11-21T10:00:00+00:00", "5.00"))
     error = refused(p, pdb, refund("r2", "cat", "2026-11-25T10:00:00+00:00", "20.00", "e2"))

@@ -170,7 +170,8 @@ def test_the_url_is_checked_again_at_delivery_time(wdb: Database, receiver: Rece
     errors = {d["last_error"] for d in log(wdb, "shop", subscription_id=sub.id)}
     assert errors == {
         "refused: url: host hooks.example.test (127.0.0.1) is loopback (this "
-        "server itself); allowed only with allow_private for development"
+        "server itself); allowed only when private destinations are allowed (the CLI's "
+        "--allow-private, allow_private=True in code), for development"
     }
 
 

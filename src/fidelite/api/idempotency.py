@@ -103,15 +103,21 @@ def run_once(
     run: Callable[[], Outcome],
     *,
     lease_seconds: float = LEASE_SECONDS,
+    replayed: Callable[[Any], Any] | None = None,
 ) -> JSONResponse:
-    """Run ``run`` (returning status and body) at most once per ``key``; replay after."""
+    """Run ``run`` (returning status and body) at most once per ``key``; replay after.
+
+    ``replayed``: what the stored body becomes when it is sent again, for an answer that
+    says in its body whether it is a replay (``"replayed": true``, as the header says;
+    the stored body is the first answer's, which said false)."""
     if key is None:
         return _answer(*_outcome(run))
     check_key(key)
     digest = request_hash(route, body)
     claimed = _claim(db, program_id, key, route, digest, lease_seconds)
     if isinstance(claimed, Replay):
-        return _answer(claimed.status, claimed.body, replayed=True)
+        again = claimed.body if replayed is None else replayed(claimed.body)
+        return _answer(claimed.status, again, replayed=True)
     try:
         status, payload = _outcome(run)
     except BaseException:
@@ -123,6 +129,14 @@ def run_once(
     with db.write() as conn:
         _store_in(conn, program_id, key, status, payload)
     return _answer(status, payload)
+
+
+def said_again(body: Any) -> Any:
+    """``body`` with ``"replayed": true`` if it has that field (a success; a stored
+    refusal has none and is sent as it is)."""
+    if isinstance(body, dict) and "replayed" in body:
+        return {**body, "replayed": True}
+    return body
 
 
 def check_key(key: str) -> None:

@@ -102,14 +102,18 @@ def respond(problem: Problem) -> JSONResponse:
 
 
 def from_exception(exc: Exception) -> Problem | None:
-    """The problem a domain exception stands for (None: not a business rejection)."""
+    """The problem a domain exception stands for (None: not a business rejection).
+
+    ``unknown_member`` is one problem whichever layer refuses: the wording of
+    :func:`fidelite.ledger.no_member` and ``field`` ``member_ref``, as the ledger's."""
     if isinstance(exc, Problem):
         return exc
     if isinstance(exc, Rejected):
         extra: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return Problem(exc.code.value, exc.message, **extra, **exc.detail)
     if isinstance(exc, ProcessingError):  # its detail's figures go with it, as a Rejected's
-        return Problem(exc.code, exc.message, **exc.detail)
+        named: dict[str, Any] = {"field": "member_ref"} if exc.code == "unknown_member" else {}
+        return Problem(exc.code, exc.message, **named, **exc.detail)
     if isinstance(exc, WebhookError):
         fields: dict[str, Any] = {"field": exc.field} if exc.field else {}
         return Problem(exc.code, exc.message, **fields)

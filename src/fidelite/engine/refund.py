@@ -113,7 +113,8 @@ def check_refund_amount(
     if refunded_before + refund_amount > purchase_amount:
         left = purchase_amount - refunded_before
         raise RefundError(
-            "refund_exceeds_purchase", f"refund of {refund_amount} exceeds the {left} left"
+            "refund_exceeds_purchase",
+            f"refund of {_shown(refund_amount)} exceeds the {_shown(left)} left",
         )
 
 

@@ -59,6 +59,18 @@ class Rejected(Exception):
         return out
 
 
+def no_member(program_id: str, ref: str) -> str:
+    """The one wording of ``unknown_member`` every layer gives (ledger, processing,
+    privacy, the API and the CLI): the reference and the program, so that a client of
+    several programs sees which one lacks the member."""
+    return f"no member {ref!r} in program {program_id!r}"
+
+
+def unknown_member(program_id: str, ref: str) -> Rejected:
+    """The ledger's ``unknown_member`` (:func:`no_member`), naming the field."""
+    return Rejected(RejectionCode.UNKNOWN_MEMBER, no_member(program_id, ref), field="member_ref")
+
+
 def invalid(field: str, message: str) -> Rejected:
     """Shorthand for an ``invalid_request`` naming ``field``."""
     return Rejected(RejectionCode.INVALID_REQUEST, f"{field}: {message}", field=field)

@@ -33,7 +33,7 @@ from fidelite.engine.calendar import add_days
 from fidelite.engine.expiry import Lapse
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
-from fidelite.ledger.errors import Rejected, RejectionCode, invalid
+from fidelite.ledger.errors import Rejected, RejectionCode, invalid, unknown_member
 from fidelite.ledger.idempotency import request_hash
 from fidelite.ledger.inactivity import (
     Inactivity,
@@ -769,6 +769,25 @@ class Ledger:
             ).all()
         return [_history_entry(r) for r in rows]
 
+    def signed_points(self, program_id: str, transaction_ids: list[int]) -> dict[int, int]:
+        """Each transaction's own points, signed by its direction: > 0 a credit to the
+        member (earn, credit adjustment, reversal of a debit) or a release (points moved
+        from pending to available), < 0 a debit (spend, expiry, debit adjustment,
+        reversal of a credit). Unlike the member's account changes of :meth:`history`,
+        these count the points that went into debt, were written off or had already
+        expired too: a refund reversing 800 earned points is -800 however the member
+        gave them back. Transactions of other programs are left out."""
+        if not transaction_ids:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(_SIGNED_SQL, {"p": program_id, "ids": transaction_ids}).all()
+        signed: dict[int, int] = {}
+        for tid, points, result in rows:
+            stored = result if isinstance(result, dict) else _json(result)
+            sign = -1 if stored["direction"] == "debit" else 1
+            signed[int(tid)] = sign * int(points)
+        return signed
+
     # -------------------------------------------------------------- internals
 
     def _at(self, value: datetime | str | None) -> datetime:
@@ -1155,6 +1174,10 @@ _HISTORY_SQL = text(
     "AND (CAST(:b AS BIGINT) IS NULL OR t.id < :b) "
     "ORDER BY t.id DESC LIMIT :n"
 )
+
+_SIGNED_SQL = text(
+    "SELECT id, points, result FROM ledger_transactions WHERE program_id = :p AND id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 # ---------------------------------------------------------------- plan pieces
@@ -1572,11 +1595,7 @@ def _member_exists(program_id: str, ref: str) -> Rejected:
 
 
 def _unknown_member(program_id: str, ref: str) -> Rejected:
-    return Rejected(
-        RejectionCode.UNKNOWN_MEMBER,
-        f"no member {ref!r} in program {program_id!r}",
-        field="member_ref",
-    )
+    return unknown_member(program_id, ref)
 
 
 def _history_entry(r: Any) -> HistoryEntry:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from fidelite.ledger import Rejected, RejectionCode
+from fidelite.ledger import unknown_member
 from fidelite.processing.tables import (
     coupon_rollbacks,
     coupons,
@@ -60,11 +60,7 @@ def member_row(conn: Connection, program_id: str, member_ref: str) -> Any:
         select(_MEMBERS).where(_MEMBERS.c.program_id == program_id, _MEMBERS.c.ref == member_ref)
     ).one_or_none()
     if row is None:
-        raise Rejected(
-            RejectionCode.UNKNOWN_MEMBER,
-            f"no member {member_ref!r} in program {program_id!r}",
-            field="member_ref",
-        )
+        raise unknown_member(program_id, member_ref)
     return row
 
 

@@ -59,7 +59,7 @@ from fidelite.engine.tiers import (
     on_refund,
     review,
 )
-from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode
+from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode, no_member
 from fidelite.processing.erased import (
     TOMBSTONE_PREFIX,
     erased_history,
@@ -331,7 +331,12 @@ class EventProcessor:
                         MEMBER_ERASED, erased_history(event.member, erased_at, "a refund")
                     )
                 return recorded
-        raise ProcessingError("member_mismatch", "the refund names another member")
+        erased = " (erased)" if recorded.startswith(TOMBSTONE_PREFIX) else ""
+        raise ProcessingError(
+            "member_mismatch",
+            f"the refund names member {event.member!r}, but purchase {event.refund_of!r} "
+            f"belongs to member {recorded!r}{erased}",
+        )
 
     def _refund(self, conn: Connection, event: Event) -> Result:
         assert event.refund_of is not None and event.amount is not None
@@ -961,7 +966,7 @@ class EventProcessor:
         with self.db.write() as conn:
             self.ledger.lock(conn, self.program.id, member_ref)
             if self.member_profile(member_ref, conn=conn) is None:
-                raise ProcessingError("unknown_member", f"no member {member_ref!r}")
+                raise ProcessingError("unknown_member", no_member(self.program.id, member_ref))
             if profile.values():  # an empty change is valid and changes nothing
                 self._set_member(conn, member_ref, **profile.values())
             current = self.member_profile(member_ref, conn=conn)
@@ -1058,7 +1063,7 @@ class EventProcessor:
             self.ledger.lock(conn, self.program.id, ref)
         except Rejected as rejected:
             if rejected.code is RejectionCode.UNKNOWN_MEMBER:
-                raise ProcessingError("unknown_member", f"no member {ref!r}") from None
+                raise ProcessingError("unknown_member", no_member(self.program.id, ref)) from None
             raise
 
     def _enrol_and_lock(
@@ -1442,13 +1447,14 @@ def activity(
 
 
 def reversal_line(
-    transaction_id: str, currency: str, points: int, receipt: Receipt
+    transaction_id: str | int, currency: str, points: int, receipt: Receipt
 ) -> dict[str, Any]:
     """A refund's trace line for one earn transaction of its purchase: the points
     reversed, and what the member did not give back: written off or owed (the shortfall
     policy), or ``already_expired`` (only when some had: nothing to take back from the
     member, and no shortfall)."""
-    line: dict[str, Any] = {"transaction_id": transaction_id, "currency": currency,
+    # an integer, as the event's ``transactions`` are (the engine names it by text)
+    line: dict[str, Any] = {"transaction_id": int(transaction_id), "currency": currency,
                             "points": points, "written_off": receipt.written_off,
                             "debt_added": receipt.debt_added}  # fmt: skip
     if receipt.already_expired:

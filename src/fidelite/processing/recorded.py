@@ -375,7 +375,7 @@ def _read(conn: Connection, program_id: str, ids: list[str]) -> dict[str, Record
             event_id=r.event_id, member=r.member_ref, type=r.type, at=r.occurred_at,
             amount=_money(r.amount), refund_of=r.refund_of,
             coupon=r.coupon, coupon_accepted=accepted, recorded_at=r.recorded_at,
-            trace=list(r.trace or []), points=points, transactions=transactions,
+            trace=_trace(r.type, r.trace), points=points, transactions=transactions,
             tier_changes=changes.get(r.event_id, []),
             refunded_amount=refunded, reversed=taken_back,
         )  # fmt: skip
@@ -401,6 +401,17 @@ def _refund_transactions(
         ):
             found.setdefault(keys[row.idempotency_key], []).append(row)
     return found
+
+
+def _trace(event_type: str, trace: Any) -> list[dict[str, Any]]:
+    """The recorded trace; a refund's reversal lines name their earn transaction by its
+    integer id, as the event's ``transactions`` do (refunds recorded before said it as
+    text, "6": read back as 6)."""
+    lines = list(trace or [])
+    if event_type != REFUND:
+        return lines
+    return [{**line, "transaction_id": int(line["transaction_id"])}
+            if "transaction_id" in line else line for line in lines]  # fmt: skip
 
 
 def _reversed_points(trace: Any) -> dict[str, int]:

@@ -11,7 +11,9 @@ resolves to (and again before each delivery, since DNS answers may change):
   ::), multicast and reserved ranges;
 * loopback (127.0.0.0/8, ::1) and private ranges (10/8, 172.16/12, 192.168/16,
   100.64/10, fc00::/7) only with ``allow_private=True``, an explicit development
-  setting (a receiver on the developer's own machine).
+  setting (a receiver on the developer's own machine). The refusal says how to allow
+  them where the user is (:data:`PRIVATE_ALLOWED_BY`, or the caller's ``allowed_by``):
+  this module imports neither the CLI nor the API, so it names both.
 
 The connection is made to the address that was checked (:func:`pin`): no second DNS
 lookup can steer it elsewhere (DNS rebinding); the original name still goes in the
@@ -45,8 +47,19 @@ def system_resolver(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
-    """Why ``address`` may not receive webhooks (None when it may)."""
+PRIVATE_ALLOWED_BY = (
+    "allowed only when private destinations are allowed (the CLI's --allow-private, "
+    "allow_private=True in code), for development"
+)
+"""How a refusal of a loopback or private address says it can be allowed; a caller that
+knows where its user is (the API, which never allows them) gives its own words."""
+
+
+def refusal(
+    address: IPAddress, *, allow_private: bool, allowed_by: str = PRIVATE_ALLOWED_BY
+) -> str | None:
+    """Why ``address`` may not receive webhooks (None when it may); a loopback or
+    private address's reason ends with ``allowed_by``."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     if address in METADATA:
@@ -56,25 +69,15 @@ def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
     if address.is_unspecified or address.is_multicast:
         return "is not a unicast host address"
     if address.is_loopback:  # before "reserved": ::1 lies in the reserved ::/8
-        return (
-            None
-            if allow_private
-            else (
-                "is loopback (this server itself); allowed only with allow_private for development"
-            )
-        )
+        return None if allow_private else f"is loopback (this server itself); {allowed_by}"
     if address.is_private or address in SHARED:
-        return (
-            None
-            if allow_private
-            else ("is in a private range; allowed only with allow_private for development")
-        )
+        return None if allow_private else f"is in a private range; {allowed_by}"
     if address.is_reserved:
         return "is not a unicast host address"
     if allow_private:
         return None
     if not address.is_global:
-        return "is not a public address; allowed only with allow_private for development"
+        return f"is not a public address; {allowed_by}"
     return None
 
 
@@ -99,9 +102,12 @@ def check_url(
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     field: str = "url",
+    allowed_by: str = PRIVATE_ALLOWED_BY,
 ) -> str:
-    """Return ``url`` if webhooks may be POSTed to it, else raise :class:`UnsafeURL`."""
-    return pin(url, allow_private=allow_private, resolve=resolve, field=field).url
+    """Return ``url`` if webhooks may be POSTed to it, else raise :class:`UnsafeURL`
+    (``allowed_by``: see :func:`refusal`)."""
+    return pin(url, allow_private=allow_private, resolve=resolve, field=field,
+               allowed_by=allowed_by).url  # fmt: skip
 
 
 def pin(
@@ -110,8 +116,10 @@ def pin(
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     field: str = "url",
+    allowed_by: str = PRIVATE_ALLOWED_BY,
 ) -> Destination:
-    """Check ``url`` (see the module docstring) and pin it to its first address."""
+    """Check ``url`` (see the module docstring) and pin it to its first address
+    (``allowed_by``: see :func:`refusal`)."""
     if not isinstance(url, str) or not url.strip():
         raise UnsafeURL("is empty", field=field)
     try:
@@ -141,7 +149,7 @@ def pin(
         raise UnsafeURL(f"host {host!r} does not resolve", field=field)
     checked = [ipaddress.ip_address(text.split("%")[0]) for text in addresses]
     for text, address in zip(addresses, checked, strict=True):
-        why = refusal(address, allow_private=allow_private)
+        why = refusal(address, allow_private=allow_private, allowed_by=allowed_by)
         if why is not None:
             shown = host if host == text else f"{host} ({text})"
             raise UnsafeURL(f"host {shown} {why}", field=field)

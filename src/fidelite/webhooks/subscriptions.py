@@ -17,7 +17,12 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from fidelite.store import Database
-from fidelite.webhooks.destination import Resolver, check_url, system_resolver
+from fidelite.webhooks.destination import (
+    PRIVATE_ALLOWED_BY,
+    Resolver,
+    check_url,
+    system_resolver,
+)
 from fidelite.webhooks.errors import WebhookError
 from fidelite.webhooks.events import ALL, EVENT_TYPES
 from fidelite.webhooks.tables import deliveries, subscriptions
@@ -87,11 +92,14 @@ def check(
     secret: str | None = None,
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
+    allowed_by: str = PRIVATE_ALLOWED_BY,
 ) -> Checked:
     """The request checked (``WebhookError`` naming the field if not), before any
-    transaction: checking the URL resolves its host, which may take a while."""
+    transaction: checking the URL resolves its host, which may take a while.
+    ``allowed_by``: how a refused private URL can be allowed, in the caller's words."""
     types = valid_event_types(event_types)
-    checked = check_url(url, allow_private=allow_private, resolve=resolve)
+    checked = check_url(url, allow_private=allow_private, resolve=resolve,
+                        allowed_by=allowed_by)  # fmt: skip
     if secret is not None and len(secret) < 16:
         raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
     return Checked(checked, types, secret or new_secret())
@@ -129,10 +137,12 @@ def add(
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     at: datetime | None = None,
+    allowed_by: str = PRIVATE_ALLOWED_BY,
 ) -> Subscription:
-    """Check and create a subscription; the returned value carries the secret."""
+    """Check and create a subscription; the returned value carries the secret
+    (``allowed_by``: as for :func:`check`)."""
     request = check(url, event_types, secret=secret, allow_private=allow_private,
-                    resolve=resolve)  # fmt: skip
+                    resolve=resolve, allowed_by=allowed_by)  # fmt: skip
     with db.write() as conn:
         return create(conn, program_id, request, description=description, at=at)
 

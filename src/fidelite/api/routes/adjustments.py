@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelite.api.access import Caller
 from fidelite.api.app import Services
+from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem, from_exception
 from fidelite.api.routes.common import (
     CallerDep,
@@ -77,7 +78,10 @@ class AdjustmentReceipt(BaseModel):
     transaction_id: int
     points: int = Field(description="as asked: > 0 a credit, < 0 a debit")
     currency: str = Field(description="the currency adjusted (the program's default if none given)")
-    replayed: bool = Field(description="true: done before under this key, nothing done now")
+    replayed: bool = Field(
+        description="true: done before under this key, nothing done now (e.g. the request "
+        "sent again with its Idempotency-Key, as the header Idempotent-Replayed: true says)"
+    )
 
 
 class BulkRefusal(BaseModel):
@@ -140,7 +144,7 @@ def adjust_member(
                             f"api-adjust:{key}", body.expires_at)  # fmt: skip
 
     return once(svc, key, f"POST /v1/members/{member_id}/adjustments",
-                body.model_dump(mode="json"), run)  # fmt: skip
+                body.model_dump(mode="json"), run, replayed=said_again)  # fmt: skip
 
 
 @router.post("/adjustments:bulk", response_model=BulkAdjustmentResult)
@@ -175,7 +179,16 @@ def adjust_bulk(
         return 200, BulkAdjustmentResult(credited=credited, refused=len(results) - credited,
                                          results=results)  # fmt: skip
 
-    return once(svc, key, "POST /v1/adjustments:bulk", body.model_dump(mode="json"), run)
+    route = "POST /v1/adjustments:bulk"
+    return once(svc, key, route, body.model_dump(mode="json"), run, replayed=_bulk_said_again)
+
+
+def _bulk_said_again(body: Any) -> Any:
+    """A bulk answer sent again: nothing was done now, for any member (each credit says
+    ``"replayed": true``; refusals stay as they were)."""
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        return body
+    return {**body, "results": [said_again(r) for r in body["results"]]}
 
 
 def _segment(svc: Services, segment: str) -> list[str]:

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from fidelite.api.access import Caller, caller
 from fidelite.api.app import Services
 from fidelite.api.idempotency import Outcome, run_once
-from fidelite.api.problems import Problem
+from fidelite.api.problems import Problem, from_exception
+from fidelite.ledger import unknown_member as ledger_unknown_member
 
 IdemKey = Annotated[
     str | None,
@@ -32,19 +33,40 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 
 def once(
-    svc: Services, key: str | None, route: str, body: Any, run: Callable[[], Outcome]
+    svc: Services,
+    key: str | None,
+    route: str,
+    body: Any,
+    run: Callable[[], Outcome],
+    *,
+    replayed: Callable[[Any], Any] | None = None,
 ) -> JSONResponse:
-    """Run a mutating call at most once per Idempotency-Key (see fidelite.api.idempotency)."""
+    """Run a mutating call at most once per Idempotency-Key (see fidelite.api.idempotency).
+
+    ``replayed``: for an answer with a ``replayed`` field, what its stored body becomes
+    when sent again (e.g. :func:`~fidelite.api.idempotency.said_again`), so that the body
+    says what the ``Idempotent-Replayed`` header says."""
     lease = svc.settings.idempotency_lease_seconds
-    return run_once(svc.db, svc.program.id, key, route, body, run, lease_seconds=lease)
+    return run_once(svc.db, svc.program.id, key, route, body, run, lease_seconds=lease,
+                    replayed=replayed)  # fmt: skip
 
 
 def require_member(svc: Services, member_id: str) -> dict[str, Any]:
-    """The member's profile, or 404 ``unknown_member``."""
+    """The member's profile, or 404 ``unknown_member`` (:func:`unknown_member`)."""
     profile = svc.processor.member_profile(member_id)
     if profile is None:
-        raise Problem("unknown_member", f"no member {member_id!r} in this program")
+        raise unknown_member(svc, member_id)
     return profile
+
+
+def unknown_member(svc: Services, member_id: str) -> Problem:
+    """The API's one ``unknown_member`` problem (404), worded as the ledger, the event
+    processor and the privacy requests word theirs (:func:`fidelite.ledger.unknown_member`),
+    whichever route or layer finds the member missing: the reference, the program, and
+    ``field`` ``member_ref``."""
+    problem = from_exception(ledger_unknown_member(svc.program.id, member_id))
+    assert problem is not None
+    return problem
 
 
 class ProblemDetails(BaseModel):

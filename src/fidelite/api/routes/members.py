@@ -10,10 +10,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
 from fidelite.engine.event import Instant
 from fidelite.engine.member_id import MEMBER_ID_RULE, MemberId
+from fidelite.ledger import HistoryEntry
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
@@ -107,15 +109,44 @@ class LedgerPage(BaseModel):
 
 
 class PointsMovement(BaseModel):
-    """A ledger transaction on the timeline, seen from the member's accounts."""
+    """A ledger transaction on the timeline: its own points (``transaction_points``) and
+    how it moved the member's accounts (the ``*_change`` fields, as the ledger history
+    gives them). A full refund of a purchase that earned 800 points, after 500 of them
+    were spent, reads ``transaction_points`` -800: ``available_change`` -300 and
+    ``debt_change`` -500 (the 500 owed that GET /v1/members/{id}/balance reports as
+    ``debt``); ``points`` is -300."""
 
     at: datetime = Field(description="when it happened (the transaction's occurred_at)")
     kind: str = Field(pattern=r"^points\.", description="points.<ledger kind>",
                       examples=["points.earn", "points.spend", "points.adjust"])  # fmt: skip
     currency: str
-    points: int = Field(description="available plus pending change, signed")
+    points: int = Field(
+        description="available plus pending change, signed: what the member can spend, "
+        "now or once held points are released, gained or lost; debt is not in it (see "
+        "debt_change), so it is not the transaction's points when debt was added or "
+        "repaid (see transaction_points)"
+    )
     reason: str
     source: str | None = Field(description="what caused it: an event id, a reward id")
+    transaction_id: int = Field(description="the ledger transaction (as in the ledger history)")
+    transaction_points: int = Field(
+        description="the transaction's own points, signed: > 0 it gave the member points "
+        "(earn, credit adjustment, a reversal of a spend, expiry or debit, e.g. a cancelled "
+        "redemption) or released held ones (points.release), < 0 it took them (spend, "
+        "expiry, debit adjustment, a reversal of a credit, e.g. a refund's reversal). "
+        "Except for a release, it is available_change + pending_change + debt_change, plus "
+        "for a reversal the points written off or already expired, which left no account "
+        "of the member (the refund's event trace has them)",
+        examples=[-800],
+    )
+    available_change: int = Field(description="change of the member's available points")
+    pending_change: int = Field(description="change of the member's pending points")
+    debt_change: int = Field(
+        description="change of the member's debt account, signed as the ledger signs it "
+        "(debt <= 0, as in the ledger history): -500 is 500 more points owed (the debt "
+        "GET /v1/members/{id}/balance reports rises by 500), +500 is 500 owed points repaid",
+        examples=[-500],
+    )
 
 
 class TierMovement(BaseModel):
@@ -140,7 +171,9 @@ TIMELINE_EXAMPLE: dict[str, Any] = {
         {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
          "to": "silver", "reason": "spend 350.00 reached 300", "until": None},
         {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
-         "points": 350, "reason": "purchase", "source": "till-7-000123"},
+         "points": 350, "reason": "purchase", "source": "till-7-000123",
+         "transaction_id": 381, "transaction_points": 350, "available_change": 350,
+         "pending_change": 0, "debt_change": 0},
     ],
 }  # fmt: skip
 
@@ -409,12 +442,22 @@ def get_timeline(member_id: str, svc: ServicesDep, who: CallerDep) -> Timeline:
                      to=t["to_tier"], reason=t["reason"], until=t["assigned_until"])
         for t in tiers
     ]  # fmt: skip
-    items += [PointsMovement(at=h.occurred_at, kind=f"points.{h.kind}", currency=h.currency,
-                             points=h.available_change + h.pending_change, reason=h.reason,
-                             source=h.source) for h in history]  # fmt: skip
+    signed = svc.ledger.signed_points(svc.program.id, [h.transaction_id for h in history])
+    items += [_movement(h, signed[h.transaction_id]) for h in history]
     # a stable sort: equal times keep the order above (most recently recorded first)
     items.sort(key=lambda i: i.at, reverse=True)
     return Timeline(member=_member(profile), timeline=items)
+
+
+def _movement(entry: HistoryEntry, transaction_points: int) -> PointsMovement:
+    """The timeline item of a ledger transaction (``transaction_points``: signed)."""
+    return PointsMovement(
+        at=entry.occurred_at, kind=f"points.{entry.kind}", currency=entry.currency,
+        points=entry.available_change + entry.pending_change, reason=entry.reason,
+        source=entry.source, transaction_id=entry.transaction_id,
+        transaction_points=transaction_points, available_change=entry.available_change,
+        pending_change=entry.pending_change, debt_change=entry.debt_change,
+    )  # fmt: skip
 
 
 # Not re-validated: the export is JSON-ready already and must reach the member whole,
@@ -436,4 +479,4 @@ def erase(member_id: str, svc: ServicesDep, who: CallerDep, key: IdemKey = None)
                                    reason=f"erasure request via {who.actor}")  # fmt: skip
         return 200, erasure.as_dict()
 
-    return once(svc, key, f"DELETE /v1/members/{member_id}", {}, run)
+    return once(svc, key, f"DELETE /v1/members/{member_id}", {}, run, replayed=said_again)

@@ -16,6 +16,11 @@ from fidelite.api.routes.common import CallerDep, IdemKey, OptionalRowId, RowId,
 from fidelite.webhooks import attempts_of, log, replay, subscriptions
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
+PRIVATE_REFUSED = (
+    "the API never subscribes private destinations (there is no allow_private field); "
+    "for development, subscribe it with `fidelite webhooks add URL --allow-private`"
+)
+"""How the API's ``unsafe_url`` refusal of a loopback or private URL ends."""
 
 
 class SubscriptionCreate(BaseModel):
@@ -134,7 +139,8 @@ def add_subscription(
 
     def run() -> tuple[int, Any]:
         sub = subscriptions.add(svc.db, svc.program.id, body.url, body.event_types,
-                                description=body.description)  # fmt: skip
+                                description=body.description,
+                                allowed_by=PRIVATE_REFUSED)  # fmt: skip
         return 201, sub.as_dict()
 
     return once(svc, key, "POST /v1/webhooks", body.model_dump(mode="json"), run)
