@@ -20,7 +20,9 @@ header line is the one line whose meaning we know, so the layout is read from it
   :attr:`CsvLayout.written` keeps the names as written, so a reader can refuse to pick
   one of two columns named alike);
 * the file is UTF-8 text (a byte order mark is skipped): a header that is not, or is
-  UTF-16, is a :class:`HeaderError`; a later line that is not is found only when DuckDB
+  UTF-16, is a :class:`HeaderError`, and so is a file that is no text at all (a
+  workbook, a Parquet file named .csv: :func:`fidelite.textfile.binary_kind`, no line
+  named); a later line that is not is found only when DuckDB
   stops at it (:func:`column_of_bad_byte` then says in which column), so reading a good
   file costs nothing more.
 
