@@ -186,7 +186,12 @@ class LoadedTransactions:
 
     def describe(self) -> dict[str, Any]:
         """Input facts stated in every metric output (``date_warning`` only when the
-        dates could be read two ways: the user should know which was chosen)."""
+        dates could be read two ways: the user should know which was chosen).
+
+        No ``segment_by``, even when the table has segments: the facts hold for every
+        output of the file, and most are the whole file's (the report's metrics); only
+        an output whose rows are per segment states it
+        (:func:`fidelite.analytics.segments.by_segment`)."""
         facts: dict[str, Any] = {
             "input": self.source,
             "rows": self.rows,
@@ -196,8 +201,6 @@ class LoadedTransactions:
         }
         if self.date_warning:
             facts["date_warning"] = self.date_warning
-        if self.segmentation is not None:
-            facts["segment_by"] = self.segmentation.by
         return facts
 
 

@@ -265,11 +265,13 @@ def by_segment(
     Rows gain a leading ``segment`` field, in segment order (sorted, ``(none)`` last),
     and all have the same fields (null where a segment's rows have none);
     a row's own ``segment`` (RFM's named segment) is renamed ``<metric>_segment``;
-    the definition ends with the segment rule; a summary becomes one per segment, keyed
-    by the segment, and so does a parameter whose value differs between segments (a
-    count of the data such as basket's ``baskets``; the options and the observation
-    days are the same for every segment). ``progress(segment, i, n)`` is called before
-    each segment.
+    the definition ends with the segment rule; ``parameters.segment_by`` names the
+    segment column or file (only here: an output of the whole file's rows, such as the
+    report's metrics, has none, though its input has segments); a summary becomes one
+    per segment, keyed by the segment, and so does a parameter whose value differs
+    between segments (a count of the data such as basket's ``baskets``; the options and
+    the observation days are the same for every segment). ``progress(segment, i, n)``
+    is called before each segment.
 
     ``also`` is ``(customers, name)``: a table of customers (``customer_id``) the
     metric counts besides the transactions' (``coupons``' targeted customers, from the
@@ -314,6 +316,7 @@ def by_segment(
         f"{segmentation.rule}."
     )
     stated = {key: _one_or_each(given) for key, given in parameters.items()}
+    stated["segment_by"] = segmentation.by  # here only: these rows are per segment
     return MetricResult(first.metric, definition, stated, _same_fields(rows), summary)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -214,16 +214,29 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
 
 def _csv_preamble(result: MetricResult) -> None:
     """The ``#`` lines beside the CSV rows: what was computed, how, and the headline
-    figures (``summary``), as the JSON says them. Values are JSON. On standard error:
-    standard output stays a plain CSV file that any reader takes as it is."""
+    figures (``summary``), one line per figure named by its path in the JSON
+    (``summary.top_revenue_share``; per segment ``summary.web.top_revenue_share``, as
+    without segments). Values are JSON. On standard error: standard output stays a
+    plain CSV file that any reader takes as it is."""
     lines = [f"metric: {result.metric}", f"definition: {result.definition}"]
     lines += [
-        f"summary.{key}: {json.dumps(to_jsonable(value), ensure_ascii=False)}"
-        for key, value in result.summary.items()
+        f"{path}: {json.dumps(to_jsonable(value), ensure_ascii=False)}"
+        for key, figure in result.summary.items()
+        for path, value in _figures(f"summary.{key}", figure)
     ]
     lines.append(f"parameters: {json.dumps(to_jsonable(result.parameters), ensure_ascii=False)}")
     for line in lines:
         sys.stderr.write("# " + " ".join(line.splitlines()) + "\n")
+
+
+def _figures(path: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """``value`` as (path, value) pairs, a dict's entries each under ``path.key``
+    (recursively): a segment's summary is one line per figure, not one JSON object."""
+    if not isinstance(value, dict) or not value:
+        yield path, value
+        return
+    for key, item in value.items():
+        yield from _figures(f"{path}.{key}", item)
 
 
 def _period(value: str) -> Period:
