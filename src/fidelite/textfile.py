@@ -137,6 +137,11 @@ class NotUtf8:
     whole: str | None = None
 
     @property
+    def binary(self) -> bool:
+        """The file is no text at all (a workbook, Parquet, ...): no line is at fault."""
+        return self.whole is not None and self.whole != UTF16
+
+    @property
     def reason(self) -> str:
         """What is wrong and what to do, without the file's name."""
         if self.whole is not None:

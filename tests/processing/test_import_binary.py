@@ -25,7 +25,7 @@ def test_a_members_import_names_a_workbook(pdb: Database, tmp_path: Path) -> Non
     _xlsx(file)
     with pytest.raises(ImportFileError) as error:
         import_members(processor(pdb), file, now=NOW)
-    assert str(error.value) == f"{file}: line 1: {XLSX}"
+    assert str(error.value) == f"{file}: {XLSX}"
     assert _count(pdb, "member_states") == 0
 
 
@@ -34,5 +34,5 @@ def test_an_events_import_names_a_parquet_file_named_csv(pdb: Database, tmp_path
     _parquet(file)
     with pytest.raises(ImportFileError) as error:
         import_events(processor(pdb), file)
-    assert str(error.value) == f"{file}: line 1: {PARQUET}"
+    assert str(error.value) == f"{file}: {PARQUET}"
     assert (_count(pdb, "processed_events"), _count(pdb, "member_states")) == (0, 0)

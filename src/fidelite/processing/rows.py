@@ -120,7 +120,8 @@ def check_text(path: Path) -> None:
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
     if bad is not None:
-        raise ImportFileError(f"{path}: line {bad.line}: {bad.reason}")
+        where = "" if bad.binary else f" line {bad.line}:"
+        raise ImportFileError(f"{path}:{where} {bad.reason}")
 
 
 def _open(path: Path) -> TextIO:
