@@ -17,7 +17,7 @@ from tests.cli.support import TIER_PROGRAM, fidelite
 @pytest.fixture
 def shop(tmp_path: Path) -> tuple[Path, str]:
     """A program in Paris where ann earned 10 points expiring at Paris midnight on
-    2027-12-01, and 7 pending until 00:30 Paris time on 2026-03-01 (23:30 UTC the day
+    2026-12-01, and 7 pending until 00:30 Paris time on 2026-03-01 (23:30 UTC the day
     before) that then expire at that same instant."""
     program = tmp_path / "shop.yaml"
     program.write_text(TIER_PROGRAM, encoding="utf-8")
@@ -25,7 +25,7 @@ def shop(tmp_path: Path) -> tuple[Path, str]:
     fidelite("db", "upgrade", db=db)
     fidelite("member", "add", "ann", "-p", program, db=db)
     fidelite("ledger", "earn", "ann", "10", "-k", "e1", "-p", program, "--at", "2026-01-05",
-             "--expires", "2027-12-01T00:00:00+01:00", db=db)  # fmt: skip
+             "--expires", "2026-12-01T00:00:00+01:00", db=db)  # fmt: skip
     fidelite("ledger", "earn", "ann", "7", "-k", "e2", "-p", program, "--at", "2026-01-05",
              "--pending-until", "2026-02-28T23:30:00Z", db=db)  # fmt: skip
     return program, db
@@ -44,10 +44,10 @@ def test_balance_shows_the_next_expiry_in_the_programs_time_zone(
     by_file = fidelite("ledger", "balance", "ann", "-p", program, *at, db=db).stdout
     assert by_file == (
         "ann points: available 17, pending 0, expiring within 30 days 0, debt 0, "
-        "next expiry 2027-12-01T00:00:00+01:00\n"
+        "next expiry 2026-12-01T00:00:00+01:00\n"
     )
     by_id = fidelite("ledger", "balance", "ann", "-p", "shop", *at, db=db).stdout
-    assert by_id.endswith(", next expiry 2027-11-30T23:00:00+00:00\n")
+    assert by_id.endswith(", next expiry 2026-11-30T23:00:00+00:00\n")
 
 
 def test_release_due_reads_a_date_as_midnight_in_the_programs_time_zone(
@@ -83,16 +83,16 @@ def test_expire_reads_a_date_as_midnight_in_the_programs_time_zone(
 ) -> None:
     program, db = shop
     fidelite("ledger", "earn", "ann", "3", "-k", "e3", "-p", program, "--at", "2026-01-05",
-             "--expires", "2027-11-30T23:30:00Z", db=db)  # fmt: skip
-    # Paris midnight of 2027-12-01 is 2027-11-30T23:00Z: the 10 points are due, the 3
+             "--expires", "2026-11-30T23:30:00Z", db=db)  # fmt: skip
+    # Paris midnight of 2026-12-01 is 2026-11-30T23:00Z: the 10 points are due, the 3
     # points (00:30 in Paris) only as of the next day
-    assert _job(db, "expire", "--as-of", "2027-12-01", "-p", program) == {
-        "as_of": "2027-11-30T23:00:00+00:00",
+    assert _job(db, "expire", "--as-of", "2026-12-01", "-p", program) == {
+        "as_of": "2026-11-30T23:00:00+00:00",
         "transactions": 1,
         "points": {"points": 10},
     }
-    assert _job(db, "expire", "--as-of", "2027-12-02", "-p", program) == {
-        "as_of": "2027-12-01T23:00:00+00:00",
+    assert _job(db, "expire", "--as-of", "2026-12-02", "-p", program) == {
+        "as_of": "2026-12-01T23:00:00+00:00",
         "transactions": 1,
         "points": {"points": 3},
     }
@@ -132,22 +132,22 @@ def _announced(db: str, *args: str | Path) -> list[tuple[int, str]]:
 def test_webhooks_expiring_reads_a_date_as_midnight_in_the_programs_time_zone(
     shop: tuple[Path, str], by_file: bool
 ) -> None:
-    """Given the program file, --as-of 2027-03-01 starts the window at Paris midnight
-    (2027-02-28T23:00Z), so it ends 30 days later at 2027-03-30T23:00Z: the 3 points
+    """Given the program file, --as-of 2026-03-01 starts the window at Paris midnight
+    (2026-02-28T23:00Z), so it ends 30 days later at 2026-03-30T23:00Z: the 3 points
     expiring at 00:30 in Paris on 1 March are within it, the 4 points expiring at
     23:30Z on 30 March are not. With a program id, the window starts at midnight UTC."""
     program, db = shop
-    for key, points, expires in (("e3", "3", "2027-02-28T23:30:00Z"),
-                                 ("e4", "4", "2027-03-30T23:30:00Z")):  # fmt: skip
+    for key, points, expires in (("e3", "3", "2026-02-28T23:30:00Z"),
+                                 ("e4", "4", "2026-03-30T23:30:00Z")):  # fmt: skip
         fidelite("ledger", "earn", "ann", points, "-k", key, "-p", program,
                  "--at", "2026-01-05", "--expires", expires, db=db)  # fmt: skip
     if by_file:
-        assert _announced(db, "--as-of", "2027-03-01", "--program-file", program) == [
-            (3, "2027-02-28T23:30:00+00:00")
+        assert _announced(db, "--as-of", "2026-03-01", "--program-file", program) == [
+            (3, "2026-02-28T23:30:00+00:00")
         ]
     else:
-        assert _announced(db, "--as-of", "2027-03-01", "-p", "shop") == [
-            (4, "2027-03-30T23:30:00+00:00")
+        assert _announced(db, "--as-of", "2026-03-01", "-p", "shop") == [
+            (4, "2026-03-30T23:30:00+00:00")
         ]
 
 
@@ -156,16 +156,16 @@ def test_webhooks_expiring_keeps_a_time_with_its_offset_and_refuses_one_without(
 ) -> None:
     program, db = shop
     fidelite("ledger", "earn", "ann", "3", "-k", "e3", "-p", program, "--at", "2026-01-05",
-             "--expires", "2027-02-28T23:30:00Z", db=db)  # fmt: skip
-    refused = fidelite("webhooks", "expiring", "--as-of", "2027-03-01T00:00:00", "-p", program,
+             "--expires", "2026-02-28T23:30:00Z", db=db)  # fmt: skip
+    refused = fidelite("webhooks", "expiring", "--as-of", "2026-03-01T00:00:00", "-p", program,
                        "-f", "json", db=db, ok=False)  # fmt: skip
     assert refused.returncode == 2
     assert json.loads(refused.stdout)["error"] == {
         "code": "usage",
-        "message": "--as-of: '2027-03-01T00:00:00' needs a UTC offset (e.g. "
-        "2027-03-01T00:00:00+01:00)",
+        "message": "--as-of: '2026-03-01T00:00:00' needs a UTC offset (e.g. "
+        "2026-03-01T00:00:00+01:00)",
     }
-    assert _announced(db, "--as-of", "2027-03-01T00:00:00Z", "-p", program) == []
-    assert _announced(db, "--as-of", "2027-03-01T00:00:00+01:00", "-p", "shop") == [
-        (3, "2027-02-28T23:30:00+00:00")
+    assert _announced(db, "--as-of", "2026-03-01T00:00:00Z", "-p", program) == []
+    assert _announced(db, "--as-of", "2026-03-01T00:00:00+01:00", "-p", "shop") == [
+        (3, "2026-02-28T23:30:00+00:00")
     ]

@@ -302,7 +302,9 @@ def test_expire_with_the_program_file_applies_inactivity(tmp_path: Path) -> None
 
 
 def test_dates_at_the_calendars_ends_work(tmp_path: Path) -> None:
-    """Year 1 and year 9999 are dates like others: the jobs and the balance answer."""
+    """Year 1 and year 9999 are dates like others: the balance answers, and the expiry
+    job at year 1; at 9999 it refuses the date (later than now) and changes nothing (the
+    ledger's own expiry at 9999: tests/ledger/test_inactivity.py)."""
     db, program = cafe(tmp_path, "e1,purchase,ann,2025-01-10T10:00:00+00:00,42")
     before = dump(db)
     expire = ["ledger", "expire", "--program-file", str(program), "-f", "json", "--as-of"]
@@ -314,9 +316,10 @@ def test_dates_at_the_calendars_ends_work(tmp_path: Path) -> None:
     balance = ["ledger", "balance", "ann", "-p", "cafe", "-f", "json", "--as-of", "9999-12-20"]
     late = as_json(cli(*balance, db=db))  # its 30-day window stops at the calendar's end
     assert (late["available"], late["expiring_soon"]) == (47, 5)
-    # the 42 points lapsed a month after 2025-01-10, the 5 expire on their date
-    job = as_json(cli(*expire, "9999-12-31T23:59:59+00:00", db=db))
-    assert (job["lots"], job["points"]) == (2, {"points": 47})
+    earned = dump(db)
+    refused = cli(*expire, "9999-12-31T23:59:59+00:00", db=db, ok=False)
+    assert (refused.returncode, as_json(refused)["error"]["field"]) == (2, "as_of")
+    assert dump(db) == earned
     assert as_json(cli("ledger", "check", "-f", "json", db=db))["ok"] is True
 
 

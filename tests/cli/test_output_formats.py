@@ -117,7 +117,7 @@ def test_ledger_history_as_csv_is_one_row_per_transaction(shop: tuple[Path, Path
     [
         ("ledger", "balance", "ann", "-p", "shop"),
         ("ledger", "earn", "ann", "5", "-k", "e2", "-p", "shop"),
-        ("ledger", "expire", "--as-of", "2030-01-01", "-p", "shop"),
+        ("ledger", "expire", "--as-of", "2026-01-01", "-p", "shop"),
         ("member", "add", "bob", "-p", "shop"),
         ("program", "check", "{program}"),
         ("program", "simulate", "{program}", "{event}"),

@@ -84,7 +84,7 @@ def test_a_program_file_given_as_program_applies_its_expiry_policy(tmp_path: Pat
          "no program file 'programs/shop'"),
         (["ledger", "balance", "ann", "-p", "missing.yml"], 2,
          "--program: no program file 'missing.yml'"),
-        (["ledger", "expire", "--as-of", "2030-01-01", "-p", "missing.yaml"], 2,
+        (["ledger", "expire", "--as-of", "2026-01-01", "-p", "missing.yaml"], 2,
          "--program: no program file 'missing.yaml'"),
         (["ledger", "earn", "ann", "5", "--key", "k3", "-p", "Shop"], 1, "no program 'Shop'"),
     ],
@@ -105,7 +105,7 @@ def test_a_file_as_program_and_a_program_file_together_are_refused(
 ) -> None:
     program, db = shop
     before = _rows(db)
-    proc = cli("ledger", "expire", "--as-of", "2030-01-01", "-p", str(program),
+    proc = cli("ledger", "expire", "--as-of", "2026-01-01", "-p", str(program),
                "--program-file", str(program), "-f", "json", db=db, ok=False)  # fmt: skip
     assert proc.returncode == 2
     error = as_json(proc)["error"]

@@ -41,7 +41,7 @@ def test_tier_review_csv_and_json_stdout_is_the_output_only(tmp_path: Path) -> N
 def test_ledger_jobs_json_stdout_is_the_output_only(tmp_path: Path) -> None:
     program, db = _shop(tmp_path)
     for job in ("release-due", "expire"):
-        done = fidelite("ledger", job, "-p", program, "--as-of", "2027-01-11", "-f", "json",
+        done = fidelite("ledger", job, "-p", program, "--as-of", "2026-01-11", "-f", "json",
                         db=db)  # fmt: skip
         assert json.loads(done.stdout)["points"] == {}, job
         assert done.stderr == "", job

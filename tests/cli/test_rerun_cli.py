@@ -57,7 +57,7 @@ def everything(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A database where ann and bob were imported with their purchases (pending for 14
-    days), ann was given 100 points by an operator (expiring on 5 January 2027) and 40
+    days), ann was given 100 points by an operator (expiring on 5 May 2026) and 40
     more held until 1 February, and an API key exists; the files the commands read; the
     ids they need."""
     folder = tmp_path_factory.mktemp("rerun")
@@ -71,7 +71,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cli(db, "import", "events", folder / "events.csv", "-p", folder / "shop.yaml")
     given = cli(db, "ledger", "earn", "ann", "100", "-k", "gift-1", "-p", "shop",
                 "--at", "2026-01-05T10:00:00+00:00",
-                "--expires", "2027-01-05T00:00:00+00:00")  # fmt: skip
+                "--expires", "2026-05-05T00:00:00+00:00")  # fmt: skip
     held = cli(db, "ledger", "earn", "ann", "40", "-k", "held-1", "-p", "shop",
                "--at", "2026-01-06T10:00:00+00:00",
                "--pending-until", "2026-02-01T00:00:00+00:00")  # fmt: skip
@@ -99,7 +99,7 @@ CASES: dict[str, tuple[list[str], bool]] = {  # command, whether its first run c
     "import events": (["import", "events", "@more_events.csv", "-p", "@shop.yaml"], True),
     "tier review": (["tier", "review", "-p", "@shop.yaml", "--as-of", "2027-02-11"], True),
     "ledger release-due": (["ledger", "release-due", "-p", "shop", "--as-of", AT], True),
-    "ledger expire": (["ledger", "expire", "--as-of", "2027-06-01T00:00:00+00:00",
+    "ledger expire": (["ledger", "expire", "--as-of", "2026-06-01T00:00:00+00:00",
                        "--program-file", "@shop.yaml"], True),
     "ledger earn": (["ledger", "earn", "bob", "25", "-k", "e-1", "-p", "shop", "--at", AT], True),
     "ledger spend": (["ledger", "spend", "ann", "30", "-k", "s-1", "-p", "shop", "--at", AT],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
 from fidelite.ledger import check_invariants
+from fidelite.program import load_program
 from fidelite.store import Database
-from fidelite.webhooks import verify
+from fidelite.webhooks import announce_expiring_points, verify
 from tests.cli.support import fidelite
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.support import PROGRAM, processor, purchase
@@ -211,8 +213,9 @@ def test_expiring_lists_the_points_it_announces_with_their_count(dbfile: Path) -
 
 
 def test_expiring_at_the_calendars_ends(dbfile: Path, tmp_path: Path) -> None:
-    """A window reaching past 9999 stops at the calendar's end; one starting in year 1
-    has nothing before it; a time whose UTC is outside the calendar is a usage error."""
+    """A window reaching past 9999 stops at the calendar's end (the announcement itself:
+    the command refuses a date later than now); one starting in year 1 has nothing
+    before it; a time whose UTC is outside the calendar is a usage error."""
     program = tmp_path / "program.yaml"
     program.write_text(PROGRAM + "expiry: {mode: inactivity, months: 1, warn_days: 10}\n")
     db = Database(f"sqlite:///{dbfile}")
@@ -222,9 +225,14 @@ def test_expiring_at_the_calendars_ends(dbfile: Path, tmp_path: Path) -> None:
                      expires_at="9999-12-31T12:00:00+00:00")  # fmt: skip
     job = ["webhooks", "expiring", "--program-file", str(program), "--as-of"]
     assert cli(dbfile, *job, "0001-01-01")["announced"] == 0
-    assert cli(dbfile, *job, "9999-12-25")["announced"] == 1  # the lot of 5 points
     with db.read() as conn:
         outbox = conn.execute(text("SELECT COUNT(*) FROM outbox")).scalar_one()
+    assert cli(dbfile, *job, "9999-12-25", code=2)["error"]["field"] == "as_of"  # later than now
+    definition = load_program(program)
+    late = announce_expiring_points(db, "shop", datetime(9999, 12, 25, tzinfo=UTC), days=10,
+                                    policy=definition.expiry, zone=definition.zone)  # fmt: skip
+    assert [payload["points"] for payload in late] == [5]  # the lot of 5 points
+    outbox += 1
     for value in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):
         error = cli(dbfile, *job, value, code=2)["error"]
         assert error == {

@@ -22,9 +22,12 @@ from fidelite.cli.options import (
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.policy import (
     JOB_AS_OF_HELP,
+    JOB_NOT_LATER,
+    LEDGER_LOOK_AHEAD,
     JobProgram,
     JobProgramOption,
     ProgramFileOption,
+    job_as_of,
     job_moment,
     job_program,
 )
@@ -378,7 +381,9 @@ def _per_currency(points: dict[str, int]) -> str:
 @app.command()
 def expire(
     as_of: str = typer.Option(
-        ..., "--as-of", help=f"Expire points due at or before this date or time: {JOB_AS_OF_HELP}"
+        ...,
+        "--as-of",
+        help=f"Expire points due at or before this date or time: {JOB_AS_OF_HELP}{JOB_NOT_LATER}",
     ),
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
@@ -397,6 +402,8 @@ def expire(
 
     A date given as --as-of is its midnight in the program's time zone when the program
     file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
+    An --as-of later than now is refused (exit 2, nothing changed): the job would expire
+    those points at once, for good; `ledger balance --as-of` looks ahead.
 
     The report gives one total per currency, by currency id ("expired 131 points,
     2 stars"); -f json gives them as "points": {"points": 131, "stars": 2}, and
@@ -408,7 +415,7 @@ def expire(
     Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
     """
     target = job_program(program, program_file, fmt)
-    when = job_moment(as_of, target, fmt)
+    when = job_as_of(as_of, target.zone, datetime.now(UTC), fmt, LEDGER_LOOK_AHEAD)
     ledger = open_ledger(db, fmt)
     report = _job(
         "expiring points",
@@ -447,7 +454,8 @@ def release_due(
     as_of: str | None = typer.Option(
         None,
         "--as-of",
-        help=f"Release holds ending by this date or time (default: now): {JOB_AS_OF_HELP}",
+        help=f"Release holds ending by this date or time (default: now): {JOB_AS_OF_HELP}"
+        f"{JOB_NOT_LATER}",
     ),
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
@@ -458,6 +466,8 @@ def release_due(
 
     A date given as --as-of is its midnight in the program's time zone when the program
     file is given, as for `fidelite tier review`; with a program id only, midnight UTC.
+    An --as-of later than now is refused (exit 2, nothing changed): a job applies its
+    date at once, for good.
 
     The report gives one total per currency, by currency id ("released 131 points,
     2 stars (4 earns)"); -f json gives them as "points": {"points": 131, "stars": 2},
@@ -466,7 +476,7 @@ def release_due(
     Example: fidelite ledger release-due --as-of 2026-12-01 --program program.yaml
     """
     target = job_program(program, program_file, fmt)
-    when = job_moment(as_of, target, fmt) if as_of is not None else datetime.now(UTC)
+    when = job_as_of(as_of, target.zone, datetime.now(UTC), fmt, LEDGER_LOOK_AHEAD)
     ledger = open_ledger(db, fmt)
     report = _job(
         "releasing points", lambda p: ledger.release_due(target.id, when, progress=p), fmt

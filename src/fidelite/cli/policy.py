@@ -5,12 +5,16 @@ the YAML file is the one source of the rules, read by ``import`` and ``serve`` a
 ``--program FILE``. The ledger and webhook commands name a program by id
 (``--program ID``), so the expiry jobs take the file as ``--program-file FILE``; the
 program id then defaults to the file's ``id``, and an explicit ``--program`` must match it.
+
+A job that writes (``ledger expire``, ``ledger release-due``, ``tier review``,
+``webhooks expiring``) takes its ``--as-of`` through :func:`job_as_of`, which refuses a
+moment later than now: the job would apply that future at once and for good.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,6 +32,9 @@ JOB_AS_OF_HELP = (
     "a date is its midnight in the program's time zone when the program file is given "
     "(--program FILE or --program-file), as for `fidelite tier review`; else midnight UTC."
 )
+
+JOB_NOT_LATER = " Not later than now: the job applies its date at once, for good."
+"""Appended to the ``--as-of`` help of the jobs that write (:func:`job_as_of`)."""
 
 JobProgramOption = typer.Option(
     None,
@@ -103,3 +110,44 @@ def job_moment(text: str, target: JobProgram, fmt: OutputFormat) -> datetime:
     does not tell the zone); a time keeps its offset, and one without offset is a usage
     error naming the option (the machine's zone would decide it silently)."""
     return moment(text, "--as-of", target.zone or UTC_ZONE, fmt)
+
+
+LEDGER_LOOK_AHEAD = "use `fidelite ledger balance MEMBER --as-of DATE` to look ahead"
+"""What a refused ledger or webhooks job suggests instead: the read-only look at a date."""
+
+
+def job_as_of(
+    text: str | None, zone: ZoneInfo | None, now: datetime, fmt: OutputFormat, look_ahead: str
+) -> datetime:
+    """The moment a job that writes applies: ``now`` without ``--as-of``, else
+    ``--as-of`` as :func:`job_moment` reads it, refused as a usage error naming the
+    option, both moments and ``look_ahead`` when it is later than ``now``.
+
+    Why: a job applies everything due by its date at once and for good (points due in
+    a year expire today, a manual tier ends months early), and nothing undoes it. The
+    events refuse a date in the future alike (:mod:`fidelite.processing.future`), but
+    with no tolerance here: ``now`` is the clock of the machine that runs the job, read
+    by the caller (the CLI, or the processor's clock), never by the ledger or the
+    engine, which take time as an input. Invariants: the refusal comes before the job
+    reads or writes the books; a moment at exactly ``now`` is applied; the read-only looks
+    (``ledger balance --as-of``) do not come here and may look ahead.
+    """
+    if text is None:
+        return now
+    when = moment(text, "--as-of", zone or UTC_ZONE, fmt)
+    if when <= now:
+        return when
+    at, processed = _utc(when), _utc(now)
+    fail(
+        f"--as-of {text.strip()} ({at}) is later than now ({processed}): a job applies its "
+        f"date at once and cannot be undone; run it on or after that date, or {look_ahead}",
+        code="usage",
+        fmt=fmt,
+        field="as_of",
+        as_of=at,
+        now=processed,
+    )
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

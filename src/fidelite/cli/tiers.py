@@ -19,6 +19,7 @@ from fidelite.cli.output import (
     print_rows,
     to_jsonable,
 )
+from fidelite.cli.policy import job_as_of
 from fidelite.cli.processor import (
     REPLAYED,
     KeyOption,
@@ -41,6 +42,8 @@ TIMELINE_COLUMNS = ["at", "kind", "from", "to", "value", "reason", "event_id", "
 before and after; ``GET /v1/members/{id}/tier``): ``until`` is an assignment's end
 (``tier_changes.assigned_until``; none on other entries, and on an assignment recorded
 before migration 0007 that an upgrade replaced, whose end was not stored)."""
+TIER_LOOK_AHEAD = "use `fidelite tier show MEMBER` to see when each step falls due"
+"""What a refused review suggests instead: the read-only look at a member's dates."""
 STORED = {"from_tier": "from", "to_tier": "to", "assigned_until": "until"}
 """The ``tier_changes`` columns shown under another name (the API's), and the keys an
 assignment's answer stored under its --key before the CLI took the API's names: a replay
@@ -70,7 +73,8 @@ def review(
         None,
         "--as-of",
         help="Apply what is due at or before this time: ISO 8601 with offset, or a date "
-        "(its midnight in the program's time zone). Default: now.",
+        "(its midnight in the program's time zone). Default: now; not later than now (the "
+        "job applies its date at once, for good).",
     ),
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
@@ -83,17 +87,21 @@ def review(
 
     Prints every change (member, date, kind, tiers, qualifying value, reason).
 
+    An --as-of later than now is refused (exit 2, nothing changed): the review would end
+    assignments and grace periods at once, for good; `tier show MEMBER` tells when each
+    step falls due.
+
     Examples:
 
       fidelite tier review --program program.yaml --db sqlite:///shop.db
 
-      fidelite tier review -p program.yaml --as-of 2027-01-01 --format json
+      fidelite tier review -p program.yaml --as-of 2026-01-01 --format json
     """
     with open_processor(program_file, db, fmt) as processor:
         if processor.program.tiers is None:
             fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
-        when = (moment(as_of, "--as-of", processor.program.zone, fmt) if as_of
-                else datetime.now(UTC))  # fmt: skip
+        when = job_as_of(as_of or None, processor.program.zone, processor.clock(), fmt,
+                         TIER_LOOK_AHEAD)  # fmt: skip
         with progress_bar("Reviewing tiers", fmt) as advance:
             done = apply(lambda: processor.review_tiers(when, progress=advance), fmt)
     rows = [_change(member, change) for member, change in done]

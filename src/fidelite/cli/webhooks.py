@@ -19,9 +19,11 @@ from fidelite.cli.options import DbOption, FormatOption, ProgramOption, TableJso
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.cli.policy import (
     JOB_AS_OF_HELP,
+    JOB_NOT_LATER,
+    LEDGER_LOOK_AHEAD,
     JobProgramOption,
     ProgramFileOption,
-    job_moment,
+    job_as_of,
     job_program,
 )
 from fidelite.cli.processor import REPLAYED, KeyOption
@@ -272,7 +274,9 @@ def expiring(
         "warn_days, else 30; 0 announces nothing).",
     ),
     as_of: str | None = typer.Option(
-        None, "--as-of", help=f"Business date or time (default: now): {JOB_AS_OF_HELP}"
+        None,
+        "--as-of",
+        help=f"Business date or time (default: now): {JOB_AS_OF_HELP}{JOB_NOT_LATER}",
     ),
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
@@ -291,7 +295,9 @@ def expiring(
 
     A date given as --as-of is its midnight in the program's time zone when the program
     file is given, as for `fidelite ledger expire`; with a program id only the zone is
-    unknown, so it is midnight UTC. A time needs its offset (2027-03-01T00:00:00+01:00).
+    unknown, so it is midnight UTC. A time needs its offset (2026-03-01T00:00:00+01:00).
+    An --as-of later than now is refused (exit 2, nothing written): the events would be
+    sent, and each point announced once, as if that day had come.
 
     Prints how many events were written and lists them (member, currency, points,
     expiry, cause); what was announced before is neither written nor listed again.
@@ -301,7 +307,7 @@ def expiring(
     Example: fidelite webhooks expiring --program-file program.yaml --format json
     """
     target = job_program(program, program_file, fmt)
-    when = datetime.now(UTC) if as_of is None else job_moment(as_of, target, fmt)
+    when = job_as_of(as_of, target.zone, datetime.now(UTC), fmt, LEDGER_LOOK_AHEAD)
     window = warning_days(days, target.policy)
     written = announce_expiring_points(_db(db, fmt), target.id, when, days=window,
                                        policy=target.policy, zone=target.zone)  # fmt: skip
