@@ -76,14 +76,14 @@ REFUSALS = [
     (["assign", "ann", "platinum", "--until", "2099-01-01", "--reason", "x", "-k", "k1"], 1,
      "[unknown_tier] no tier 'platinum' (tiers: bronze, silver, gold)"),
     (["assign", "carol", "gold", "--until", "2099-01-01", "--reason", "x", "-k", "k1"], 1,
-     "[unknown_member] no member 'carol'"),
+     "[unknown_member] no member 'carol' in program 'shop'"),
     (["assign", "ann", "gold", "--until", "2020-01-01", "--reason", "x", "-k", "k1"], 1,
      "[invalid_assignment] until: 2019-12-31T23:00:00+00:00 is not after"),
     (["assign", "ann", "gold", "--until", "2099-01-01", "--reason", "x"], 2,
      "Missing option '--key' / '-k'"),
     (["assign", "ann", "gold", "--until", "2099-01-01", "--reason", "x", "-k", "k" * 201], 1,
      "[invalid_request] key: must be at most 200 characters"),
-    (["show", "carol"], 1, "[unknown_member] no member 'carol'"),
+    (["show", "carol"], 1, "[unknown_member] no member 'carol' in program 'shop'"),
 ]  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from fidelite.cli.processor import (
     progress_bar,
 )
 from fidelite.engine.tiers import TierChange
+from fidelite.ledger.errors import no_member
 
 app = typer.Typer(
     help="Tiers: the daily re-qualification job, manual assignments, a member's timeline.",
@@ -187,7 +188,7 @@ def show(
         standing = processor.tier_standing(member)
         if standing is None:
             if processor.member_profile(member) is None:
-                fail(f"no member {member!r}", code="unknown_member", fmt=fmt)
+                fail(no_member(processor.program.id, member), code="unknown_member", fmt=fmt)
             fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
         history = [_entry(row) for row in processor.tier_timeline(member)]
     dates = {"tier": standing.tier, "since": standing.since, "review_at": standing.review_at,
