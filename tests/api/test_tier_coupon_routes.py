@@ -75,6 +75,22 @@ def test_assign_a_tier_then_read_the_standing(live: Live) -> None:
     assert tier_rows(live) == [("ann", "assigned", "silver")]  # the replay added nothing
 
 
+def test_an_assignment_until_a_local_time_answers_it_in_utc_as_the_standing_does(
+    live: Live,
+) -> None:
+    """The answer gives ``until`` as the standing and the timeline read it back (UTC,
+    ``Z``), not with the offset it was sent with: one instant, one spelling."""
+    enrol(live, "ann")
+    local = {**ASSIGN, "until": "2099-01-01T00:00:00+01:00"}
+    with live.client("admin") as c:
+        done = c.post("/v1/members/ann/tier:assign", json=local, headers={"Idempotency-Key": "t"})
+        assert done.status_code == 201, done.text
+        body = done.json()
+        assert (body["until"], body["change"]["until"]) == ("2098-12-31T23:00:00Z",) * 2
+        standing = c.get("/v1/members/ann/tier").json()
+        assert standing["assigned_until"] == standing["timeline"][0]["until"] == body["until"]
+
+
 @pytest.mark.parametrize(
     ("member", "body", "status", "code"),
     [

@@ -138,13 +138,14 @@ def assign_tier(
     route = f"POST /v1/members/{member_id}/tier:assign"
 
     def run() -> tuple[int, Any]:
+        until = body.until.astimezone(UTC)  # answered in UTC, as the standing reads it
         with svc.db.write() as conn:  # the change and its stored answer commit together
             change = svc.processor.assign_tier(
-                member_id, body.tier, at=datetime.now(UTC), until=body.until,
+                member_id, body.tier, at=datetime.now(UTC), until=until,
                 reason=body.reason, conn=conn,
             )  # fmt: skip
-            answer = TierAssigned(member=member_id, change=_change(change, until=body.until),
-                                  until=body.until)  # fmt: skip
+            answer = TierAssigned(member=member_id, change=_change(change, until=until),
+                                  until=until)  # fmt: skip
             store_answer(conn, svc.program.id, key, 201, answer)
         return 201, answer
 
