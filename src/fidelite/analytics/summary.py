@@ -32,10 +32,12 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import duckdb
 import ibis
 import pyarrow as pa
 
 from fidelite.analytics.engine import Dataset, EngineName, open_dataset
+from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
 
 TimeUnit = Literal["day", "week"]
@@ -43,6 +45,11 @@ _DAYS_PER_UNIT: dict[str, int] = {"day": 1, "week": 7}
 # A file read for one summary is not copied into DuckDB: the query reads only the
 # four columns it needs straight from the file.
 _ONE_QUERY = LoadOptions(materialize=False)
+# Money is summed as a decimal: exact, so the same rows give the same bits whatever
+# order the engine's threads add them in (a DOUBLE sum does not: the Gamma-Gamma fit
+# then moved from run to run). Six decimals hold any currency's minor unit exactly;
+# 38 digits leave sums up to 10^32.
+MONEY = "decimal(38, 6)"
 
 
 def customer_summary(
@@ -62,7 +69,7 @@ def customer_summary(
     ds = open_dataset(source, engine=engine, options=options or _ONE_QUERY)
     end = _end_day(ds, observation_end)
     expr = _summary_expr(ds.transactions, end, _divisor(time_unit))
-    return ds.execute(expr.order_by("customer_id"))
+    return _execute(ds, expr.order_by("customer_id"))
 
 
 def calibration_holdout_summary(
@@ -97,7 +104,7 @@ def calibration_holdout_summary(
     )
     days = _purchase_days(t.filter(t.day > ibis.date(cal)), end)
     hold = days.group_by("customer_id").aggregate(
-        frequency_holdout=days.count(), monetary_value_holdout=days.value.mean()
+        frequency_holdout=days.count(), holdout_total=days.value.sum()
     )
     joined = calib.left_join(hold, "customer_id")
     expr = joined.select(
@@ -107,10 +114,25 @@ def calibration_holdout_summary(
         calib.T_cal,
         calib.monetary_value_cal,
         frequency_holdout=hold.frequency_holdout.fill_null(0),
-        monetary_value_holdout=hold.monetary_value_holdout.fill_null(0.0),
+        monetary_value_holdout=(
+            hold.holdout_total.cast("float64") / hold.frequency_holdout.cast("float64")
+        ).fill_null(0.0),
         duration_holdout=ibis.literal((end - cal).days / div, type="float64"),
     )
-    return ds.execute(expr.order_by("customer_id"))
+    return _execute(ds, expr.order_by("customer_id"))
+
+
+def _execute(ds: Dataset, expr: ibis.Table) -> pa.Table:
+    """Run ``expr``; a day's total too large for :data:`MONEY` is named as bad input."""
+    try:
+        return ds.execute(expr)
+    except (duckdb.ConversionException, duckdb.OutOfRangeException) as exc:
+        raise InputError(
+            "a customer's purchases on one day add up to 10^32 or more, too large to be "
+            "summed as money (six decimals, 38 digits)",
+            file=ds.loaded.source,
+            column="amount",
+        ) from exc
 
 
 def _divisor(time_unit: str) -> int:
@@ -133,7 +155,7 @@ def _end_day(ds: Dataset, value: datetime | date | None) -> date:
 def _purchase_days(t: ibis.Table, end: date) -> ibis.Table:
     """One row per customer and purchase day up to ``end``: ``customer_id, day, value``."""
     p = t.filter(~t.is_refund, t.day <= ibis.date(end))
-    return p.group_by(["customer_id", "day"]).aggregate(value=p.amount.sum())
+    return p.group_by(["customer_id", "day"]).aggregate(value=p.amount.cast(MONEY).sum())
 
 
 def _summary_expr(t: ibis.Table, end: date, divisor: int) -> ibis.Table:
@@ -141,7 +163,9 @@ def _summary_expr(t: ibis.Table, end: date, divisor: int) -> ibis.Table:
 
     The first day's value is taken with ``argmin`` (days are unique per customer after
     the first aggregation), so the repeat mean is (total - first) / frequency: one pass
-    instead of a window, which is what makes this fast on 10M rows.
+    instead of a window, which is what makes this fast on 10M rows. Totals stay
+    :data:`MONEY` (exact) until that one division, so the result does not depend on
+    the order the rows are summed in.
     """
     days = _purchase_days(t, end)
     g = days.group_by("customer_id").aggregate(
@@ -158,6 +182,8 @@ def _summary_expr(t: ibis.Table, end: date, divisor: int) -> ibis.Table:
         recency=g.last_day.delta(g.first_day, unit="day").cast("float64") / divisor,
         T=ibis.date(end).delta(g.first_day, unit="day").cast("float64") / divisor,
         monetary_value=ibis.ifelse(
-            frequency > 0, (g.total - g.first_value) / frequency.cast("float64"), 0.0
+            frequency > 0,
+            (g.total - g.first_value).cast("float64") / frequency.cast("float64"),
+            0.0,
         ).cast("float64"),
     )
