@@ -145,7 +145,19 @@ def test_clv_predict_and_rfm_agree_on_each_customer_age(write_csv: Callable[...,
     zone = ["--timezone", "Europe/Paris"]
     out = path.with_name("pred.csv")
     result = runner.invoke(
-        app, ["clv", "predict", "-i", str(path), *zone, "--time-unit", "day", "-o", str(out)]
+        app,
+        [
+            "clv",
+            "predict",
+            "-i",
+            str(path),
+            *zone,
+            "--time-unit",
+            "day",
+            "-o",
+            str(out),
+            "--allow-unconverged",
+        ],
     )
     assert result.exit_code == 0, result.output
     predicted = {r["customer_id"]: r["T"] for r in pa_csv.read_csv(out).to_pylist()}

@@ -89,7 +89,7 @@ def test_fit_reads_a_renamed_refund_column(files: tuple[Path, Path]) -> None:
 
 def test_predict_reads_a_renamed_refund_column(files: tuple[Path, Path], tmp_path: Path) -> None:
     standard, renamed = files
-    args = ["clv", "predict", "--time-unit", "day", "--horizon", "30"]
+    args = ["clv", "predict", "--time-unit", "day", "--horizon", "30", "--allow-unconverged"]
     mapped = _json(*args, "-i", str(renamed), "-o", str(tmp_path / "renamed_out.csv"), *MAPPING)
     reference = _json(*args, "-i", str(standard), "-o", str(tmp_path / "standard_out.csv"))
     assert _without_input(mapped) == _without_input(reference)
@@ -134,7 +134,7 @@ def test_a_bad_input_option_is_a_json_usage_error(
     the refusal is the JSON error scripts read, whatever the option's place."""
     standard, _ = files
     out = tmp_path / "out.csv"
-    extra = ["-o", str(out)] if command == ["predict"] else []
+    extra = ["-o", str(out), "--allow-unconverged"] if command == ["predict"] else []
     args = ["clv", *command, *option, "-i", str(standard), *extra, "-f", "json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -148,10 +148,13 @@ def test_predict_horizon_is_one_year_in_the_unit_counted(
     """Without --horizon, predict looked 52 units ahead: 52 weeks, but 52 DAYS with
     --time-unit day. It is now a year in either unit; expected purchases agree."""
     standard, _ = files
-    days = _json("clv", "predict", "--time-unit", "day", "-i", str(standard),
+    days = _json("clv", "predict", "--allow-unconverged", "--time-unit", "day", "-i", str(standard),
                  "-o", str(tmp_path / "d.csv"))  # fmt: skip
-    weeks = _json("clv", "predict", "-i", str(standard), "-o", str(tmp_path / "w.csv"))
-    explicit = _json("clv", "predict", "--time-unit", "day", "--horizon", "365",
-                     "-i", str(standard), "-o", str(tmp_path / "e.csv"))  # fmt: skip
+    weeks = _json(
+        "clv", "predict", "--allow-unconverged", "-i", str(standard), "-o", str(tmp_path / "w.csv")
+    )
+    explicit = _json("clv", "predict", "--allow-unconverged", "--time-unit", "day",
+                     "--horizon", "365", "-i", str(standard),
+                     "-o", str(tmp_path / "e.csv"))  # fmt: skip
     assert (days["horizon"], weeks["horizon"]) == (365.0, 52.0)
     assert _without_input(days) == _without_input(explicit)

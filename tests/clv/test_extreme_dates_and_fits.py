@@ -97,7 +97,11 @@ def test_fit_and_predict_calibration_end_after_the_data_runs_with_a_note(
     tx: Path, tmp_path: Path, command: str
 ) -> None:
     """As lifetimes' observation_period_end: the day of the extract, after the last sale."""
-    extra = ["-m", "bgnbd"] if command == "fit" else ["-o", str(tmp_path / "out.csv")]
+    extra = (
+        ["-m", "bgnbd"]
+        if command == "fit"
+        else ["-o", str(tmp_path / "out.csv"), "--allow-unconverged"]
+    )
     args = ["clv", command, "-i", str(tx), *extra, "--calibration-end", "2024-03-31"]
     result = runner.invoke(app, [*args, "-f", "json"])
     assert result.exit_code == 0, result.output
@@ -141,13 +145,28 @@ def test_validate_on_a_one_day_holdout_prints_finite_figures(tx: Path, model: st
 @pytest.mark.parametrize("model", ["bgnbd", "mbgnbd"])
 def test_predict_writes_finite_predictions(tx: Path, tmp_path: Path, model: str) -> None:
     out = tmp_path / "clv.csv"
-    result = runner.invoke(app, ["clv", "predict", "-i", str(tx), "-m", model, "-o", str(out)])
+    result = runner.invoke(
+        app, ["clv", "predict", "-i", str(tx), "-m", model, "-o", str(out), "--allow-unconverged"]
+    )
     assert result.exit_code == 0, result.output
     rows = pa_csv.read_csv(out).to_pylist()
     for name in ("probability_alive", "expected_purchases", "expected_spend", "clv"):
         assert all(np.isfinite(row[name]) for row in rows), name
     payload = runner.invoke(
-        app, ["clv", "predict", "-i", str(tx), "-m", model, "-o", str(out), "-f", "json"]
+        app,
+        [
+            "clv",
+            "predict",
+            "-i",
+            str(tx),
+            "-m",
+            model,
+            "-o",
+            str(out),
+            "-f",
+            "json",
+            "--allow-unconverged",
+        ],
     )
     assert all(np.isfinite(_numbers(_strict_json(payload.stdout)["population"])))
 

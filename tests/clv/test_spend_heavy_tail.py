@@ -188,7 +188,7 @@ def test_fit_with_q_above_one_has_no_note(moderate: Path) -> None:
 
 def test_predict_leaves_infinite_spend_empty_and_says_why(heavy: Path, tmp_path: Path) -> None:
     out = tmp_path / "clv.csv"
-    args = ["clv", "predict", "-i", str(heavy), "-o", str(out)]
+    args = ["clv", "predict", "-i", str(heavy), "-o", str(out), "--allow-unconverged"]
     result = runner.invoke(app, [*args, "-f", "json"])
     assert result.exit_code == 0, result.output
     payload = _strict_json(result.stdout)
@@ -226,7 +226,9 @@ def test_predict_leaves_infinite_spend_empty_and_says_why(heavy: Path, tmp_path:
 def test_predict_keeps_lifetimes_values_where_they_exist(heavy: Path, tmp_path: Path) -> None:
     lifetimes = pytest.importorskip("lifetimes")
     out = tmp_path / "clv.csv"
-    result = runner.invoke(app, ["clv", "predict", "-i", str(heavy), "-o", str(out)])
+    result = runner.invoke(
+        app, ["clv", "predict", "-i", str(heavy), "-o", str(out), "--allow-unconverged"]
+    )
     assert result.exit_code == 0, result.output
     rows = pa_csv.read_csv(out).to_pylist()
     x = np.array([row["frequency"] for row in rows], dtype=np.float64)
@@ -245,7 +247,17 @@ def test_predict_keeps_lifetimes_values_where_they_exist(heavy: Path, tmp_path: 
 
 def test_predict_with_q_above_one_is_unchanged(moderate: Path, tmp_path: Path) -> None:
     out = tmp_path / "clv.csv"
-    args = ["clv", "predict", "-i", str(moderate), "-o", str(out), "-f", "json"]
+    args = [
+        "clv",
+        "predict",
+        "-i",
+        str(moderate),
+        "-o",
+        str(out),
+        "-f",
+        "json",
+        "--allow-unconverged",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     payload = _strict_json(result.stdout)

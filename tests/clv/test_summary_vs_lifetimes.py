@@ -41,7 +41,8 @@ def example(tmp_path: Path) -> Path:
 
 def _clv_summary(example: Path, unit: str) -> dict[str, tuple[float, ...]]:
     out = example.with_name(f"out-{unit}.csv")
-    args = ["clv", "predict", "-i", str(example), "--time-unit", unit, "-o", str(out)]
+    args = ["clv", "predict", "-i", str(example), "--time-unit", unit, "-o", str(out),
+            "--allow-unconverged"]  # fmt: skip
     result = runner.invoke(app, [*args, "-f", "json"])
     assert result.exit_code == 0, result.output
     rows = pa_csv.read_csv(out).to_pylist()

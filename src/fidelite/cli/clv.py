@@ -40,6 +40,7 @@ from fidelite.cli.inputs import survey_options, transaction_options
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.clv import gammagamma, sbg
+from fidelite.clv.convergence import convergence_warning
 from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.health import churn_risk
 from fidelite.clv.predictions import purchase_model
@@ -240,6 +241,18 @@ def fit_command(
     if notes:
         context["notes"] = notes
     _print_fit(result, context, fmt)
+    _warn(
+        convergence_warning(
+            [result], "its parameters are not estimates of anything (converged false)"
+        )
+    )
+
+
+def _warn(warning: str | None) -> None:
+    """``Warning: ...`` on stderr, whatever ``--format``: the output stays what scripts
+    parse, and a person running a script still sees it."""
+    if warning:
+        err_console.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_out(out: Path) -> None:
@@ -286,6 +299,11 @@ def predict_command(
     calibration_end: str | None = CAL_END,
     time_unit: TimeUnit = UNIT,
     penalizer: float = PENALIZER,
+    allow_unconverged: bool = typer.Option(
+        False,
+        "--allow-unconverged",
+        help="Write the predictions even when a fit did not converge (a warning says which).",
+    ),
     fmt: OutputFormat = FORMAT,
     engine: str = ENGINE,
     *,
@@ -294,7 +312,8 @@ def predict_command(
     """Fit a purchase model and Gamma-Gamma, then write per-customer predictions.
 
     Columns: customer_id, frequency, recency, T, monetary_value, probability_alive,
-    expected_purchases, expected_spend, clv, churn_risk.
+    expected_purchases, expected_spend, clv, churn_risk. When a fit does not converge
+    nothing is written and the command exits 1, unless --allow-unconverged.
 
     Example: fidelite clv predict -i tx.csv --horizon 52 --discount-rate 0.1 -o clv.csv
     """
@@ -327,6 +346,7 @@ def predict_command(
             valued.spend_fit,
             valued.population,
         )
+        _check_converged(fit, spend_fit, out, allow_unconverged, fmt)
         assert preds.expected_spend is not None and preds.clv is not None
         theta = spend_fit.param_array()
         frequency = _column(table, "frequency")
@@ -349,6 +369,13 @@ def predict_command(
             result = result.append_column(name, pa.array(values, mask=missing))
         result = result.append_column("churn_risk", pa.array(churn_risk(preds.probability_alive)))
         _write_table(result, out)
+    _warn(
+        convergence_warning(
+            [fit, spend_fit],
+            f"the predictions written to {out} are not estimates of anything "
+            "(written because of --allow-unconverged)",
+        )
+    )
     population_fields = dict(population.__dict__)
     if gammagamma.infinite_mean_note(theta):  # explained by the spend notes: no generic note
         population_fields["mean_spend_per_transaction"] = None
@@ -372,6 +399,29 @@ def predict_command(
         console.print(f"Wrote {result.num_rows:,} customers to {out}")
         print_rows([population_row], OutputFormat.table, title="Population expectations")
         _print_notes(notes)
+
+
+def _check_converged(
+    fit: FitResult, spend_fit: FitResult, out: Path, allow: bool, fmt: OutputFormat
+) -> None:
+    """Refuse (exit 1, nothing written) when a fit did not converge, unless ``allow``.
+
+    A file of per-customer numbers travels on to mailings and dashboards without the
+    summary that flags the fits, so numbers that are not estimates are not written
+    without being asked for."""
+    refusal = convergence_warning(
+        [fit, spend_fit],
+        f"the predictions would not be estimates of anything, so nothing was written to "
+        f"{out}; pass --allow-unconverged to write them anyway",
+    )
+    if refusal and not allow:
+        fail(
+            refusal,
+            code="not_converged",
+            fmt=fmt,
+            purchase_model=fit.as_dict(),
+            spend_model=spend_fit.as_dict(),
+        )
 
 
 def _infinite_spend_notes(
@@ -465,6 +515,9 @@ def validate_command(
             report = holdout_report(fit, x, t, T, holdout, length)
     payload, notes = _finite_or_null(report.as_dict(), "")
     notes = end_notes + notes
+    _warn(
+        convergence_warning([fit], "its predicted holdout purchases are not estimates of anything")
+    )
     if fmt is OutputFormat.json:
         print_json({**payload, "fit": fit.as_dict(), **({"notes": notes} if notes else {})})
         return

@@ -5,7 +5,8 @@ Owns the models (one module each: ``bgnbd``, ``paretonbd``, ``mbgnbd``, ``gammag
 per-customer summaries into weighted unique triples (``triples``), and what is derived
 from fitted models: predictions and discounted CLV (``predictions``), the
 calibration/holdout report (``validation``), churn risk and the health score
-(``health``), and simulation from known parameters (``simulation``).
+(``health``), simulation from known parameters (``simulation``), and the words for a
+fit that did not converge (``convergence``).
 
 Input is the per-customer summary (frequency = repeat purchases, recency = time of the
 last repeat purchase since the first, T = time since the first purchase, and the mean

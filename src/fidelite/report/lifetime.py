@@ -27,6 +27,7 @@ import numpy as np
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.summary import customer_summary
 from fidelite.clv import gammagamma
+from fidelite.clv.convergence import not_converged, unconverged_reasons
 from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.triples import FloatArray, SummaryError
 from fidelite.clv.valuation import column, value_customers
@@ -100,12 +101,9 @@ def compute(ds: Dataset) -> dict[str, Any]:
 
 
 def _not_converged(purchase: FitResult, spend: FitResult) -> list[str]:
-    """Why each fit that did not converge is unreliable (empty when both converged)."""
-    return [
-        f"the {role} model did not converge ({fit.message})"
-        for role, fit in (("purchase", purchase), ("spend", spend))
-        if not fit.converged
-    ]
+    """Why each fit that did not converge is unreliable (empty when both converged), in
+    the words ``fidelite clv`` uses too."""
+    return unconverged_reasons([purchase, spend])
 
 
 def warnings(data: dict[str, Any]) -> list[str]:
@@ -195,7 +193,7 @@ def section(data: dict[str, Any], make: Section) -> str:
 
 def _unconverged(role: str, fit: dict[str, Any]) -> str:
     return (
-        f"the {role} model did not converge ({fit['message']}), so its figures (in "
+        f"{not_converged(role, fit['message'])}, so its figures (in "
         "report.json, flagged converged false) are not reliable enough to chart"
     )
 
