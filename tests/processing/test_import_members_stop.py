@@ -90,7 +90,8 @@ def test_ctrl_c_stops_the_members_import_with_its_summary(
         "Interrupted: the first 3 of 5 rows (up to row 4) are done and committed (2 created, "
         "0 updated, 0 unchanged, 1 rejected); the 2 rows after them were not imported. Run "
         "the same command again to import the rest: the rows already imported are counted "
-        "as unchanged."
+        "as unchanged, except those of a member the file lists more than once "
+        "(listed_again), which count as updated when they differ."
     ) in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
     assert file.with_name("crm.csv.rejects.csv").read_text().splitlines()[1:] == [
@@ -111,8 +112,55 @@ def test_a_second_ctrl_c_aborts_the_members_chunk(
         "Aborted: the first 3 of 5 rows (up to row 4) committed; the chunk in progress was "
         "rolled back (or committed whole, had it just finished). No rejects file was "
         "written. Run the same command again to import the rest: the rows already imported "
-        "are counted as unchanged."
+        "are counted as unchanged, except those of a member the file lists more than once "
+        "(listed_again), which count as updated when they differ."
     ) in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
     assert _members(pdb) == {"m1", "m2"}
     assert not file.with_name("crm.csv.rejects.csv").exists()
+
+
+def test_the_resume_message_says_a_member_listed_twice_counts_as_updated(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after ann's two rows (one row per chunk): the message tells that the
+    re-run counts such rows as updated, and the re-run does."""
+    file = write(tmp_path / "crm.csv", [["ann", "a"], ["ann", "b"], ["bob", "c"]], HEADER)
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM)
+    real = imports.import_members
+
+    def interrupted_before_row_4(*args: Any, **kwargs: Any) -> MemberImportReport:
+        stop, asked = kwargs["stop"], []
+
+        def ctrl_c() -> bool:
+            asked.append(1)
+            if len(asked) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+            return bool(stop())
+
+        return real(*args, **{**kwargs, "stop": ctrl_c})
+
+    monkeypatch.setattr(imports, "import_members", interrupted_before_row_4)
+    _register("import")
+    command = ["import", "members", str(file), "--program", str(program), "--db", pdb.url,
+               "--chunk", "1", "--format", "json"]  # fmt: skip
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 130
+    assert " ".join(result.stderr.split()) == (
+        "Interrupted: stopping after the chunk in progress (1 rows at most) (Ctrl-C again to "
+        "abort it) Interrupted: the first 2 of 3 rows (up to row 3) are done and committed "
+        "(1 created, 1 updated, 0 unchanged, 0 rejected); the 1 rows after them were not "
+        "imported. Run the same command again to import the rest: the rows already imported "
+        "are counted as unchanged, except those of a member the file lists more than once "
+        "(listed_again), which count as updated when they differ."
+    )
+    monkeypatch.setattr(imports, "import_members", real)
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 0
+    assert json.loads(again.stdout) == {
+        "rows": 3, "created": 1, "updated": 2, "unchanged": 0,
+        "listed_again": {"rows": 1, "first_rows": [3]}, "rejected": 0,
+        "rejected_by_code": {}, "rejects_file": None,
+    }  # fmt: skip
+    assert _members(pdb) == {"ann", "bob"}

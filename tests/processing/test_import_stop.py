@@ -18,7 +18,7 @@ from fidelite.cli import imports
 from fidelite.cli.interrupt import stop_on_interrupt
 from fidelite.cli.main import _register, app
 from fidelite.ledger import assert_invariants
-from fidelite.processing import EventProcessor
+from fidelite.processing import EventProcessor, importer
 from fidelite.processing.importer import ImportReport, import_events
 from fidelite.processing.tables import events as processed_events
 from fidelite.program import parse_program
@@ -27,6 +27,8 @@ from tests.processing.test_import import GOOD, PROGRAM, write_csv
 
 ROWS = [*GOOD, ["e4", "purchase", "ann", "2026-11-04T10:00:00+01:00", "bad", ""],
         ["e5", "purchase", "ann", "2026-11-05T10:00:00+01:00", "7.00", ""]]  # fmt: skip
+REJECTED_E4 = ("5,e4,invalid_row,amount: 'bad' is not a number; write digits with a point "
+               "as the decimal separator (e.g. 12.50)")  # fmt: skip
 
 
 def _recorded(db: Database) -> set[str]:
@@ -121,3 +123,138 @@ def test_a_second_ctrl_c_aborts_at_once_and_says_what_was_committed(
     assert _recorded(pdb) == {"e1", "e2"}
     assert not file.with_name("events.csv.rejects.csv").exists()
     assert_invariants(pdb, "shop")
+
+
+def _cli(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrap: Any
+) -> tuple[Any, Path]:
+    """Run `import events` on ROWS in chunks of 2 (JSON), ``wrap`` changing the keyword
+    arguments the command gives the importer."""
+    file = write_csv(tmp_path / "events.csv", ROWS)
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM)
+    real = imports.import_events
+    monkeypatch.setattr(imports, "import_events", lambda *a, **k: real(*a, **wrap(k)))
+    _register("import")
+    command = ["import", "events", str(file), "--program", str(program), "--db", pdb.url,
+               "--chunk", "2", "--format", "json"]  # fmt: skip
+    return CliRunner().invoke(app, command), file
+
+
+def _ctrl_c_twice() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_second_ctrl_c_after_a_chunk_committed_counts_the_chunk_whole(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Ctrl-C while the first chunk (rows 2-3, committed) is shown row by row: the
+    message counts both rows, not the one shown so far."""
+
+    def wrap(kwargs: dict[str, Any]) -> dict[str, Any]:
+        progress = kwargs["progress"]
+
+        def shown(row: int) -> None:
+            progress(row)
+            if row == 2:
+                _ctrl_c_twice()
+
+        return {**kwargs, "progress": shown}
+
+    result, file = _cli(pdb, tmp_path, monkeypatch, wrap)
+    assert result.exit_code == 130
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["rows_committed"], error["last_row"]) == ("import_aborted", 2, 3)
+    assert " ".join(result.stderr.split()) == (
+        "Interrupted: stopping after the chunk in progress (2 rows at most) (Ctrl-C again to "
+        "abort it) Aborted: the first 2 of 5 rows (up to row 3) committed; the chunk in "
+        "progress was rolled back (or committed whole, had it just finished). No rejects "
+        "file was written. Run the same command again to import the rest: the rows already "
+        "imported are counted as duplicates, nothing is applied twice."
+    )
+    assert _recorded(pdb) == {"e1", "e2"}
+    assert not file.with_name("events.csv.rejects.csv").exists()
+    assert_invariants(pdb, "shop")
+
+
+def test_a_second_ctrl_c_after_the_last_chunk_lets_the_import_complete(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Ctrl-C as the planner statistics are refreshed, every row committed: nothing
+    is left to abort, so the import ends complete (summary, rejects file, status 0)."""
+    real_finish = importer.StatisticsRefresh.finish
+
+    def finish(self: importer.StatisticsRefresh) -> None:
+        _ctrl_c_twice()
+        real_finish(self)
+
+    monkeypatch.setattr(importer.StatisticsRefresh, "finish", finish)
+    result, file = _cli(pdb, tmp_path, monkeypatch, lambda kwargs: kwargs)
+    assert result.exit_code == 0
+    rejects = file.with_name("events.csv.rejects.csv")
+    assert json.loads(result.stdout) == {
+        "rows": 5, "processed": 4, "duplicates": 0, "rejected": 1,
+        "rejected_by_code": {"invalid_row": 1}, "refunds": 0, "points_written_off": {},
+        "points_into_debt": {}, "points_already_expired": {}, "rejects_file": str(rejects),
+    }  # fmt: skip
+    held = (
+        "Interrupted: every row is committed: finishing the import (statistics, summary, "
+        "rejects file); it ends complete"
+    )
+    assert " ".join(result.stderr.split()) == f"{held} {held}"
+    assert rejects.read_text().splitlines() == [
+        "row,event_id,code,message", REJECTED_E4
+    ]  # fmt: skip
+    assert _recorded(pdb) == {"e1", "e2", "e3", "e5"}
+    assert_invariants(pdb, "shop")
+
+
+def test_ctrl_c_while_the_rejects_are_written_waits_for_them(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import stopped by a Ctrl-C before its third chunk; two more as its rejects
+    file is written: the file is written whole, the summary printed, status 130."""
+
+    def wrap(kwargs: dict[str, Any]) -> dict[str, Any]:
+        stop, asked = kwargs["stop"], []
+
+        def ctrl_c() -> bool:
+            asked.append(1)
+            if len(asked) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+            return bool(stop())
+
+        return {**kwargs, "stop": ctrl_c}
+
+    real_write = imports.write_rejects
+
+    def write_rejects(*args: Any, **kwargs: Any) -> None:
+        _ctrl_c_twice()
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "write_rejects", write_rejects)
+    result, file = _cli(pdb, tmp_path, monkeypatch, wrap)
+    assert result.exit_code == 130
+    rejects = file.with_name("events.csv.rejects.csv")
+    assert json.loads(result.stdout) == {
+        "rows": 4, "processed": 3, "duplicates": 0, "rejected": 1,
+        "rejected_by_code": {"invalid_row": 1}, "refunds": 0, "points_written_off": {},
+        "points_into_debt": {}, "points_already_expired": {},
+        "interrupted": {"rows_done": 4, "last_row": 5, "rows_left": 1},
+        "rejects_file": str(rejects),
+    }  # fmt: skip
+    held = (
+        "Interrupted: the import is stopped: writing the summary and rejects file of the rows done"
+    )
+    assert " ".join(result.stderr.split()) == (
+        "Interrupted: stopping after the chunk in progress (2 rows at most) (Ctrl-C again to "
+        f"abort it) {held} {held} Interrupted: the first 4 of 5 rows (up to row 5) are done "
+        "and committed (3 processed, 0 duplicates, 1 rejected); the 1 rows after them were "
+        "not imported. Run the same command again to import the rest: the rows already "
+        "imported are counted as duplicates, nothing is applied twice."
+    )
+    assert rejects.read_text().splitlines() == [
+        "row,event_id,code,message", REJECTED_E4
+    ]  # fmt: skip
+    assert _recorded(pdb) == {"e1", "e2", "e3"}

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from fidelite.cli.interrupt import EXIT_INTERRUPTED, stop_on_interrupt
+from fidelite.cli.interrupt import EXIT_INTERRUPTED, Interrupt, stop_on_interrupt
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import (
     OutputFormat,
@@ -41,6 +41,7 @@ from fidelite.program import ProgramError, load_program
 from fidelite.store import Database
 
 app = typer.Typer(help="Bulk import.", no_args_is_help=True)
+_Report = TypeVar("_Report", ImportReport, MemberImportReport)
 
 RejectsOption = typer.Option(
     None,
@@ -91,7 +92,9 @@ def events(
     chunk, which is rolled back): the command says which rows are committed, writes
     their rejects and exits with status 130. Running the same command again resumes:
     the rows already imported count as duplicates, nothing is applied twice. A crash or
-    kill -9 loses at most the chunk in progress; the re-run imports it.
+    kill -9 loses at most the chunk in progress; the re-run imports it. Once every row
+    is committed, Ctrl-C no longer stops anything: the import finishes (statistics
+    refresh, summary, rejects file) and exits with status 0.
 
     Example: fidelite import events sales.csv --program program.yaml --db sqlite:///shop.db
 
@@ -99,29 +102,23 @@ def events(
     """
     rejects_path = _rejects_path(file, rejects, fmt)
     total = _checked_rows(file, EVENT_COLUMNS, fmt)
-    done = 0  # the rows committed (their chunk counted), for a second Ctrl-C's message
-    last = 0
-
-    def run(advance: Callable[[int], None], stop: Callable[[], bool]) -> ImportReport:
-        def step(row: int) -> None:
-            nonlocal done, last
-            done, last = done + 1, row
-            advance(row)
-
-        return import_events(processor, file, progress=step, chunk=chunk, stop=stop)
-
-    with _processor(program_file, db, announce, fmt) as processor:
+    with (
+        _processor(program_file, db, announce, fmt) as processor,
+        _interruptible(chunk) as interrupt,
+    ):
         _clear_rejects(rejects_path, fmt)
-        try:
-            with stop_on_interrupt(f"the chunk in progress ({chunk} rows at most)") as stop:
-                report = _with_progress(file, total, fmt, lambda advance: run(advance, stop))
-        except KeyboardInterrupt:
-            _aborted(done, last, total, fmt)
-    _write_rejects(rejects_path, report.rejected, "event_id", fmt)
-    summary = report.summary()
-    if report.stopped:
-        summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
-    _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
+        tally = _Tally(total, interrupt)
+
+        def run(advance: Callable[[int], None]) -> ImportReport:
+            return import_events(processor, file, progress=advance, chunk=chunk,
+                                 stop=interrupt, committed=tally)  # fmt: skip
+
+        report = _imported(file, total, fmt, run, tally, RESUME)
+        _write_rejects(rejects_path, report.rejected, "event_id", fmt)
+        summary = report.summary()
+        if report.stopped:
+            summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
+        _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
     if report.stopped:
         counts = (f"{report.processed} processed, {report.duplicates} duplicates, "
                   f"{len(report.rejected)} rejected")  # fmt: skip
@@ -163,7 +160,10 @@ def members(
     Ctrl-C stops the import after the chunk in progress (a second Ctrl-C aborts that
     chunk, which is rolled back), as for events: the command says which rows are
     committed, writes their rejects and exits with status 130; running it again
-    resumes (the rows already imported count as unchanged).
+    resumes (the rows already imported count as unchanged, except those of a member
+    the file lists more than once, listed_again: they count as updated when they
+    differ). Once every row is committed, Ctrl-C no longer stops anything, as for
+    events.
 
     Example: fidelite import members crm.csv --program program.yaml --db sqlite:///shop.db
 
@@ -172,29 +172,23 @@ def members(
     now = datetime.now(UTC)
     rejects_path = _rejects_path(file, rejects, fmt)
     total = _checked_rows(file, MEMBER_COLUMNS, fmt)
-    done = 0  # the rows committed (their chunk counted), for a second Ctrl-C's message
-    last = 0
-
-    def run(advance: Callable[[int], None], stop: Callable[[], bool]) -> MemberImportReport:
-        def step(row: int) -> None:
-            nonlocal done, last
-            done, last = done + 1, row
-            advance(row)
-
-        return import_members(processor, file, now=now, progress=step, chunk=chunk, stop=stop)
-
-    with _processor(program_file, db, announce, fmt) as processor:
+    with (
+        _processor(program_file, db, announce, fmt) as processor,
+        _interruptible(chunk) as interrupt,
+    ):
         _clear_rejects(rejects_path, fmt)
-        try:
-            with stop_on_interrupt(f"the chunk in progress ({chunk} rows at most)") as stop:
-                report = _with_progress(file, total, fmt, lambda advance: run(advance, stop))
-        except KeyboardInterrupt:
-            _aborted(done, last, total, fmt, resume=RESUME_MEMBERS)
-    _write_rejects(rejects_path, report.rejected, "member", fmt)
-    summary = report.summary()
-    if report.stopped:
-        summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
-    _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
+        tally = _Tally(total, interrupt)
+
+        def run(advance: Callable[[int], None]) -> MemberImportReport:
+            return import_members(processor, file, now=now, progress=advance, chunk=chunk,
+                                  stop=interrupt, committed=tally)  # fmt: skip
+
+        report = _imported(file, total, fmt, run, tally, RESUME_MEMBERS)
+        _write_rejects(rejects_path, report.rejected, "member", fmt)
+        summary = report.summary()
+        if report.stopped:
+            summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
+        _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
     if report.stopped:
         counts = (f"{report.created} created, {report.updated} updated, {report.unchanged} "
                   f"unchanged, {len(report.rejected)} rejected")  # fmt: skip
@@ -206,7 +200,61 @@ RESUME = ("Run the same command again to import the rest: the rows already impor
 
 
 RESUME_MEMBERS = ("Run the same command again to import the rest: the rows already "
-                  "imported are counted as unchanged.")  # fmt: skip
+                  "imported are counted as unchanged, except those of a member the file "
+                  "lists more than once (listed_again), which count as updated when they "
+                  "differ.")  # fmt: skip
+
+FINISHED = ("every row is committed: finishing the import (statistics, summary, rejects "
+            "file); it ends complete")  # fmt: skip
+"""What a Ctrl-C is told once nothing is left to stop (:meth:`Interrupt.hold`)."""
+
+STOPPED = "the import is stopped: writing the summary and rejects file of the rows done"
+
+
+@contextmanager
+def _interruptible(chunk: int) -> Iterator[Interrupt]:
+    """Ctrl-C handled for the whole command, output included (see :mod:`.interrupt`)."""
+    with stop_on_interrupt(f"the chunk in progress ({chunk} rows at most)") as interrupt:
+        yield interrupt
+
+
+class _Tally:
+    """The rows committed so far, as the importer tells them
+    (:data:`~fidelite.processing.importer.Committed`), for a second Ctrl-C's message.
+
+    ``rows`` is one pair, set in one assignment: an interrupt finds the previous pair or
+    the new one, never half of each. Once every row is committed the interrupt is held
+    first (nothing is left to abort), so no interrupt can follow that count."""
+
+    def __init__(self, total: int, interrupt: Interrupt) -> None:
+        self.total = total
+        self.interrupt = interrupt
+        self.rows = (0, 0)  # (rows committed, the last of them)
+
+    def __call__(self, rows: int, last_row: int) -> None:
+        if rows >= self.total:
+            self.interrupt.hold(FINISHED)
+        self.rows = (rows, last_row)
+
+
+def _imported(
+    file: Path,
+    total: int,
+    fmt: OutputFormat,
+    run: Callable[[Callable[[int], None]], _Report],
+    tally: _Tally,
+    resume: str,
+) -> _Report:
+    """The import's report; a second Ctrl-C while rows are left aborts the command,
+    saying what ``tally`` counts committed. Afterwards Ctrl-C is held until the command
+    ends: the summary and rejects file are written whole."""
+    try:
+        report: _Report = _with_progress(file, total, fmt, run)
+    except KeyboardInterrupt:
+        rows, last = tally.rows
+        _aborted(rows, last, total, fmt, resume=resume)
+    tally.interrupt.hold(STOPPED if report.stopped else FINISHED)
+    return report
 
 
 def _interrupted(rows: int, last_row: int, total: int) -> dict[str, int]:
@@ -228,10 +276,12 @@ def _stopped(rows: int, last_row: int, counts: str, total: int, resume: str) -> 
 
 
 def _aborted(done: int, last: int, total: int, fmt: OutputFormat, resume: str = RESUME) -> NoReturn:
-    """A second Ctrl-C aborted the chunk in progress: the rows of the chunks before it
-    are committed; the aborted chunk is rolled back, unless the interrupt came just
-    after its commit (then it is committed whole: never part of it). With JSON, an
-    error object on stdout too (``import_aborted``), as :func:`fail` writes."""
+    """A second Ctrl-C aborted the chunk in progress: the rows the importer told
+    committed (``done``, up to row ``last``) are; the aborted chunk is rolled back,
+    unless the interrupt came in the few instructions between its commit and the
+    importer's telling (then it is committed whole: never part of it; a chunk applied
+    again one row per transaction tells each row). With JSON, an error object on
+    stdout too (``import_aborted``), as :func:`fail` writes."""
     upto = f"the first {done} of {total} rows (up to row {last})" if done else "no row"
     message = (f"Aborted: {upto} committed; the chunk in progress was rolled back (or "
                f"committed whole, had it just finished). No rejects file was written. "

@@ -90,6 +90,7 @@ from fidelite.store import Database
 __all__ = [
     "EVENT_COLUMNS",
     "MEMBER_COLUMNS",
+    "Committed",
     "ImportFileError",
     "ImportReport",
     "MemberImportReport",
@@ -272,8 +273,11 @@ def import_events(
     chunk: int = 1000,
     batch: bool = True,
     stop: Callable[[], bool] | None = None,
+    committed: Committed | None = None,
 ) -> ImportReport:
-    """Import every row of ``path``; ``progress`` is called with each row number done.
+    """Import every row of ``path``; ``progress`` is called with each row number done
+    (for display: the row is committed, but the count of committed rows is told by
+    ``committed``, see :data:`Committed`).
 
     ``stop`` is asked before each chunk (after the previous one is committed and
     counted): when it answers true, the import ends there with ``stopped`` set in the
@@ -293,6 +297,11 @@ def import_events(
     (recorded events count as duplicates). The run uses
     :func:`~fidelite.processing.collector.bulk_collection` (fewer collector passes; the
     process's settings come back at the end).
+
+    Once the last chunk is committed, the planner's statistics are refreshed
+    (:meth:`~fidelite.processing.statistics.StatisticsRefresh.finish`) after the rejected
+    rows are sorted: an interrupt then cuts the refresh short only (the rows are all
+    committed and told to ``committed``).
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
@@ -310,10 +319,14 @@ def import_events(
             if stop is not None and stop():  # (rows are left: the file is not done)
                 report.stopped = True
                 break
+            before = report.rows
             numbered = _parse(report, part)
             events = [event for _, event in numbered]
             erased = _erased(processor, events)
-            applied = _apply(processor, events, erased, batch, alone)
+            through = _events_committed(committed, before, part, numbered)
+            applied = _apply(processor, events, erased, batch, alone, through)
+            if committed:  # (rows after the last applied event: rejected, held)
+                committed(before + len(part), part[-1].number)
             answers = _settle(processor, events, applied, erased)
             for (number, event), answer in zip(numbered, answers, strict=True):
                 _count(report, number, event, answer)
@@ -324,10 +337,37 @@ def import_events(
                 for row in part:
                     progress(row.number)
             statistics.count(len(part))  # the tables have doubled: plans must see it
+    report.rejected.sort(key=lambda rejected: rejected.row)
     if not report.stopped:  # (the run that completes the file refreshes them)
         statistics.finish()
-    report.rejected.sort(key=lambda rejected: rejected.row)
     return report
+
+
+Committed = Callable[[int, int], None]
+"""Told ``(rows, last_row)`` as soon as rows are committed: the first ``rows`` rows of
+the file, up to row ``last_row``, are done (committed, or rejected: a rejected row
+changes nothing). Called right after each chunk's transaction commits (each row's, for
+a chunk applied again one row per transaction), before anything else runs, so a caller
+interrupted afterwards (a second Ctrl-C raising :class:`KeyboardInterrupt`) knows
+exactly what is committed. Only the few instructions between the database's commit and
+the call remain, where an interrupt finds the rows committed but not yet told."""
+
+
+def _events_committed(
+    committed: Committed | None, before: int, part: list[Row], numbered: list[tuple[int, Event]]
+) -> Callable[[int], None]:
+    """What :func:`_apply` calls with ``i`` once the chunk's events up to ``events[i]``
+    are committed (or changed nothing): ``committed`` told the rows up to that event's
+    (``before``: the rows of the chunks before)."""
+    if committed is None:
+        return lambda _i: None
+    position = {row.number: index + 1 for index, row in enumerate(part)}
+
+    def through(i: int) -> None:
+        number = numbered[i][0]
+        committed(before + position[number], number)
+
+    return through
 
 
 def _erased(processor: EventProcessor, events: Sequence[Event]) -> dict[str, ErasedRef]:
@@ -345,10 +385,12 @@ def _apply(
     erased: dict[str, ErasedRef],
     batch: bool,
     alone: Callable[[Event], Answer | Failed],
+    through: Callable[[int], None],
 ) -> list[_Answered]:
     """Apply the chunk's events, except those of an erased member's history (held back,
     :class:`_Held`: applying them would enrol the erased reference again, with the
-    erased member's past); answers in the chunk's order."""
+    erased member's past); answers in the chunk's order. ``through(i)`` is called as
+    soon as the events up to ``events[i]`` are committed."""
     held: dict[int, _Held] = {}
     for i, event in enumerate(events):
         found = of_erased_history(erased, event.member, event.at)
@@ -358,7 +400,10 @@ def _apply(
     answers: list[Answer | Failed] = []
     if applied:  # (a chunk all held opens no transaction)
         applier = _events_applier(processor, applied, batch)
-        answers = _chunk_or_alone(processor.db, applied, applier, alone)
+        kept = [i for i in range(len(events)) if i not in held]
+        answers = _chunk_or_alone(
+            processor.db, applied, applier, alone, lambda n: through(kept[n - 1])
+        )
     done = iter(answers)
     return [held[i] if i in held else next(done) for i in range(len(events))]
 
@@ -441,15 +486,30 @@ def _chunk_or_alone(
     items: Sequence[_I],
     apply: Callable[[Connection], list[_R]],
     alone: Callable[[_I], _R | Failed],
+    committed: Callable[[int], None],
 ) -> list[_R | Failed]:
     """``apply`` the chunk in one transaction; if it fails, the chunk is rolled back and
-    each item applied ``alone`` (its own transaction), so a failing item fails alone."""
+    each item applied ``alone`` (its own transaction), so a failing item fails alone.
+    ``committed(n)`` is called right after the first ``n`` items are committed: once
+    with them all after the chunk's transaction, or after each item's."""
     try:
         with db.write() as conn:
             applied: list[_R | Failed] = list(apply(conn))
-        return applied
     except Exception:
-        return [alone(item) for item in items]
+        return _one_by_one(items, alone, committed)
+    committed(len(items))
+    return applied
+
+
+def _one_by_one(
+    items: Sequence[_I], alone: Callable[[_I], _R | Failed], committed: Callable[[int], None]
+) -> list[_R | Failed]:
+    """Each item ``alone``, ``committed`` told after each (a failed item changed nothing)."""
+    answers: list[_R | Failed] = []
+    for item in items:
+        answers.append(alone(item))
+        committed(len(answers))
+    return answers
 
 
 def _alone(db: Database, apply: Callable[[Connection, _I], _R]) -> Callable[[_I], _R | Failed]:
@@ -662,10 +722,11 @@ def import_members(
     progress: Callable[[int], None] | None = None,
     chunk: int = 500,
     stop: Callable[[], bool] | None = None,
+    committed: Committed | None = None,
 ) -> MemberImportReport:
     """Enrol or update every member of ``path``; ``now`` is the join time of new members
-    whose row has no ``joined_at``. Chunks, savepoints and ``stop`` (asked before each
-    chunk) as in :func:`import_events`.
+    whose row has no ``joined_at``. Chunks, savepoints, ``stop`` (asked before each
+    chunk), ``progress`` and ``committed`` as in :func:`import_events`.
 
     Rows are applied in file order: a member listed twice gets the first row, then the
     second (the last row's values win; a cell it leaves empty keeps the earlier row's;
@@ -691,7 +752,8 @@ def import_members(
         with processor.db.read() as conn:
             erased = erased_refs(conn, processor.program.id, {_member_ref(r.cells) for r in part})
         applier = _members_applier(processor, part, now, erased)
-        outcomes = _chunk_or_alone(processor.db, part, applier, save)
+        told = _members_committed(committed, report.rows, part)
+        outcomes = _chunk_or_alone(processor.db, part, applier, save, told)
         for row, outcome in zip(part, outcomes, strict=True):
             _count_member(report, seen, row, outcome)
         report.last_row = part[-1].number
@@ -699,6 +761,16 @@ def import_members(
             for row in part:
                 progress(row.number)
     return report
+
+
+def _members_committed(
+    committed: Committed | None, before: int, part: list[Row]
+) -> Callable[[int], None]:
+    """What :func:`_chunk_or_alone` calls once the chunk's first ``n`` rows are committed:
+    ``committed`` told the rows up to the ``n``-th (``before``: the chunks before)."""
+    if committed is None:
+        return lambda _n: None
+    return lambda n: committed(before + n, part[n - 1].number)
 
 
 def _count_member(
