@@ -386,13 +386,13 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "breakage_rate_to_date": _share(expired_all, expired_all + redeemed_all),
         "points_outstanding": outstanding,
         "points_owed": owed,
-        "liability": money(float(outstanding * value)) if value is not None else None,
+        "liability": money(outstanding * value) if value is not None else None,
         "redemptions": int(count),
         "redeeming_members": int(redeemers),
         "redemption_rate": percent(int(redeemers), total),
         "redemption_frequency": round(int(count) / int(redeemers), 4) if redeemers else None,
         "member_spend": money(spend),
-        "cost_of_rewards": money(float(redeemed * value)) if value is not None else None,
+        "cost_of_rewards": money(redeemed * value) if value is not None else None,
         "spend_per_active_member": money(spend / active) if active else None,
     }
 
@@ -419,20 +419,35 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _member_spend(con: Any, ds: Dataset) -> dict[str, Any]:
-    """Enrolment rate and spend of members vs non-members over a transactions file."""
+    """Enrolment rate and spend of members vs non-members over a transactions file.
+
+    Also returns the exact (unrounded, Decimal) means under ``_exact``: the incremental
+    revenue and ROI are computed from them, never from the cents shown (152.625 shown as
+    152.63 would move the incremental revenue of 4 members by 2 cents)."""
     t = ds.transactions
     per = ds.execute(t.group_by("customer_id").aggregate(spend=t.amount.sum()))
     refs = {r[0] for r in con.execute("SELECT ref FROM members").fetchall()}
     rows = per.to_pylist()
-    members = [float(r["spend"]) for r in rows if r["customer_id"] in refs]
-    others = [float(r["spend"]) for r in rows if r["customer_id"] not in refs]
+    members = [_decimal(r["spend"]) for r in rows if r["customer_id"] in refs]
+    others = [_decimal(r["spend"]) for r in rows if r["customer_id"] not in refs]
+    member_mean = sum(members, Decimal(0)) / len(members) if members else None
+    other_mean = sum(others, Decimal(0)) / len(others) if others else None
     return {
         "customers": len(rows),
         "member_customers": len(members),
         "enrolment_rate": percent(len(members), len(rows)),
-        "spend_per_member_customer": money(sum(members) / len(members)) if members else None,
-        "spend_per_non_member_customer": money(sum(others) / len(others)) if others else None,
+        "spend_per_member_customer": money(member_mean),
+        "spend_per_non_member_customer": money(other_mean),
+        "_exact": (member_mean, other_mean),
     }
+
+
+def _decimal(amount: Any) -> Decimal:
+    """A summed amount as a Decimal: the engines sum doubles, so the shortest decimal
+    form of the double, cleared of summation noise below 1e-9 (0.1 + 0.2 -> 0.3)."""
+    if isinstance(amount, Decimal):
+        return amount
+    return Decimal(repr(float(amount or 0))).quantize(Decimal("1e-9")).normalize()
 
 
 def _return(
@@ -450,16 +465,17 @@ def _return(
             [first, last],
         ).fetchall()[0][0]
     )
-    member, other = spend["spend_per_member_customer"], spend["spend_per_non_member_customer"]
+    member, other = spend.pop("_exact")
     incremental = (
         None if member is None or other is None else (member - other) * spend["member_customers"]
     )
-    cost = float(redeemed * value) if value is not None else None
+    cost = redeemed * value if value is not None else None
     roi = None
     # Net of cancellations the cost can be 0 or below (a redemption made before the
     # file's days, cancelled within them): a return on no outlay is undefined.
     if incremental is not None and cost is not None and cost > 0:
-        roi = round(100 * (incremental * margin - cost) / cost, 4)
+        gain = incremental * Decimal(repr(margin))
+        roi = float(round(100 * (gain - cost) / cost, 4))
     return {
         "first_day": str(first)[:10],
         "last_day": str(last)[:10],

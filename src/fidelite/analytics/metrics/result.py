@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,17 @@ def percent(part: int | float, whole: int | float) -> float | None:
     return round(100.0 * part / whole, 4)
 
 
-def money(value: float | None) -> float | None:
-    """Round a money amount to cents (the amounts are doubles; sums keep their cents)."""
-    return None if value is None else round(float(value), 2)
+def money(value: float | Decimal | None) -> float | None:
+    """A money amount rounded to cents, half away from zero (152.625 -> 152.63,
+    -0.125 -> -0.13), as a business rounds money it shows.
+
+    A double is read as its shortest decimal form (``repr``), the figure it was written
+    as, so 152.625 stored as 152.62499999... still rounds up. Round only for display:
+    figures computed from money use the unrounded values.
+    """
+    if value is None:
+        return None
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    if not exact.is_finite():
+        return float(exact)
+    return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
