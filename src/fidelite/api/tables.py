@@ -2,13 +2,16 @@
 
 ``api_keys``: one row per key; only a SHA-256 hash of the secret is stored, so a
 database leak does not leak usable keys. ``api_requests``: the first response to each
-``Idempotency-Key`` of a program, replayed to retries.
+``Idempotency-Key`` of a program, replayed to retries; defined in the store
+(:mod:`fidelite.store.answers`) because erasure, a domain module, rewrites the answers
+that name the member it erases.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Integer, String, Table
+from sqlalchemy import Column, String, Table
 
+from fidelite.store.answers import api_requests
 from fidelite.store.tables import Base, UTCDateTime
 
 api_keys = Table(
@@ -23,16 +26,4 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
-api_requests = Table(
-    "api_requests",
-    Base.metadata,
-    Column("program_id", String(64), primary_key=True),
-    Column("idem_key", String(200), primary_key=True),
-    Column("route", String(300), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("status_code", Integer, nullable=True),
-    Column("body", JSON, nullable=True),
-    Column("created_at", UTCDateTime(), nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-)
+__all__ = ["api_keys", "api_requests"]

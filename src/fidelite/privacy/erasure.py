@@ -12,10 +12,17 @@ What changes, in one transaction under the member's lock:
   are never dispatched if they were not yet, and their undelivered deliveries stop
   (dead, ``member erased``);
 * ledger transactions keep every amount; only their stored receipts (which name the
-  member) and the expiry job's idempotency keys of earlier versions, which named the
-  member (``expire:<ref>:...``, ``lapse<N>:<ref>:...``), are rewritten to the tombstone
-  (the one update the ledger's append-only rule admits, migration 0004); the job's
-  keys now name the member by internal id only;
+  member), the expiry job's idempotency keys of earlier versions, which named the
+  member (``expire:<ref>:...``, ``lapse<N>:<ref>:...``), and a bulk adjustment's keys
+  (``api-bulk:<Idempotency-Key>:<ref>``) are rewritten to the tombstone (the one update
+  the ledger's append-only rule admits, migration 0004); the expiry job's keys now name
+  the member by internal id only;
+* the answers the API stored for retries (``Idempotency-Key``) that name the member are
+  anonymised (:mod:`fidelite.privacy.answers`): the reference becomes the tombstone in
+  the answer and its route, profile data in it goes, so a retry replays the anonymised
+  answer. The command line's ``--key`` answers are covered above: a redemption's is its
+  row and its ledger receipt, a ledger operation's its receipt, and a tier assignment's
+  (``idempotency_records``) names no member;
 * the enrolment's idempotency record is deleted, so the reference may enrol again as
   a new member;
 * coupon rollbacks (``coupon_rollbacks``) are left as they are: they name no member,
@@ -31,9 +38,10 @@ What changes, in one transaction under the member's lock:
   new member, erased anew.
 
 Known limit: identifiers chosen by clients (event ids, idempotency keys of API calls,
-ledger ``source``/``reason`` texts) are kept as given; if a client embeds personal data
-in them, erasure does not find it. Use opaque references (card numbers, not e-mail
-addresses) for members and events.
+ledger ``source``/``reason`` texts) are kept as given, as is the request hash of a
+stored answer (a SHA-256 of route and body, which a retry must match); if a client
+embeds personal data in them, erasure does not find it. Use opaque references (card
+numbers, not e-mail addresses) for members and events.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from fidelite.ledger import Rejected, RejectionCode
+from fidelite.privacy.answers import anonymise_answers
 from fidelite.privacy.export import member_row
 from fidelite.processing.erased import ref_digest
 from fidelite.processing.tables import (
@@ -64,6 +73,7 @@ _MEMBERS: Table = Member.__table__  # type: ignore[assignment]
 _IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 _TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[assignment]
 _LAPSE_JOB = re.compile(r"lapse\d+")  # the inactivity expiry job's key prefix
+_BULK_JOB = "api-bulk"  # a bulk adjustment's keys: api-bulk:<Idempotency-Key>:<member>
 _BY_REF = (events, rule_usage, tier_changes, coupons, redemptions)
 
 
@@ -124,6 +134,7 @@ def erase_member(
             .values(member_ref=tombstone)
         )
     _pseudonymise_ledger(conn, mid, member_ref, tombstone)
+    anonymise_answers(conn, program_id, member_ref, tombstone)
     about = select(outbox.c.id).where(
         outbox.c.program_id == program_id, outbox.c.member_ref == member_ref
     )
@@ -165,6 +176,8 @@ def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: 
         job, _, rest = key.partition(":")
         if (job == "expire" or _LAPSE_JOB.fullmatch(job)) and rest.startswith(f"{ref}:"):
             values["idempotency_key"] = f"{job}:{tombstone}:" + rest[len(ref) + 1 :]
+        elif job == _BULK_JOB and key.endswith(f":{ref}"):
+            values["idempotency_key"] = key[: -len(ref)] + tombstone
         if values:
             conn.execute(update(_TRANSACTIONS).where(_TRANSACTIONS.c.id == tid).values(**values))
 

@@ -1,0 +1,101 @@
+"""Stored answers naming an erased member: anonymised by the erasure.
+
+The API keeps the first answer to each ``Idempotency-Key`` (``api_requests``, defined
+in the store: :mod:`fidelite.store.answers`) and replays it to retries. An answer about
+a member names them (``"member": "card-1"``, a member's ``"id"``, an event's decision,
+a bulk adjustment's results, a refusal's ``detail``) and may carry their profile (the
+answer to ``POST`` or ``PATCH /v1/members``), and the request's route may name them
+(``POST /v1/members/card-1/adjustments``). Kept as they were, a retry after the erasure
+would give the reference back, and with it the redemption id, code or transactions that
+link it to the anonymised account.
+
+:func:`anonymise_answers` rewrites them in the erasure's transaction, as every other
+table is rewritten: each value equal to the reference, each path step of the route
+equal to it and each quoted mention of it in a text (``no member 'card-1'``) becomes
+the tombstone; in an object naming the member, ``attributes``, ``segments`` and
+``birth_date`` are emptied as the profile is. A retry then replays the anonymised
+answer. The request hash stays: it is a SHA-256 of the route and body (not the body),
+kept so that the retry is still recognised, as the erasure record keeps a digest of
+the reference.
+
+Finding them: answers are not indexed by member, so the program's answers are filtered
+in the database by the text of the reference (``LIKE``, in the route or the JSON text
+of the body, as sent or JSON-escaped) and only those rows are read and checked value by
+value: one pass over the program's stored answers per erasure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, Text, cast, or_, select, update
+
+from fidelite.store.answers import api_requests
+
+_PROFILE: dict[str, Any] = {"attributes": {}, "segments": [], "birth_date": None}
+MEMBER_FIELDS = frozenset({"member", "member_ref", "id"})
+"""The fields of an answer that name a member (``id``: a member's own answer); a value
+elsewhere equal to the reference (a reward, a currency) is not the member."""
+
+
+def anonymise_answers(conn: Connection, program_id: str, ref: str, tombstone: str) -> int:
+    """Rewrite every stored answer of ``program_id`` naming ``ref`` (see the module
+    docstring), in the caller's transaction; the number of rows rewritten."""
+    t = api_requests
+    texts = {ref, json.dumps(ref)[1:-1]}  # as sent, as JSON writes it (\u00e9, \")
+    like = [column.like(f"%{_escaped(s)}%", escape="\\")
+            for s in texts for column in (t.c.route, cast(t.c.body, Text))]  # fmt: skip
+    found = conn.execute(
+        select(t.c.idem_key, t.c.route, t.c.body).where(t.c.program_id == program_id, or_(*like))
+    ).all()
+    rewritten = 0
+    for key, route, body in found:
+        values: dict[str, Any] = {}
+        if (new_route := anonymised_route(route, ref, tombstone)) != route:
+            values["route"] = new_route
+        if (new_body := anonymised(body, ref, tombstone)) != body:
+            values["body"] = new_body
+        if values:
+            conn.execute(
+                update(t).where(t.c.program_id == program_id, t.c.idem_key == key).values(**values)
+            )
+            rewritten += 1
+    return rewritten
+
+
+def anonymised(value: Any, ref: str, tombstone: str) -> Any:
+    """``value`` (a JSON answer) with ``ref`` replaced by ``tombstone`` and the profile
+    emptied in every object that names the member."""
+    if isinstance(value, str):
+        return _text(value, ref, tombstone)
+    if isinstance(value, list):
+        return [anonymised(v, ref, tombstone) for v in value]
+    if isinstance(value, dict):
+        out = {k: anonymised(v, ref, tombstone) for k, v in value.items()}
+        if any(value.get(k) == ref for k in MEMBER_FIELDS):  # about the member:
+            out.update({k: tombstone for k in MEMBER_FIELDS if value.get(k) == ref})
+            out.update({k: v for k, v in _PROFILE.items() if k in out})  # profile goes
+        return out
+    return value
+
+
+def anonymised_route(route: str, ref: str, tombstone: str) -> str:
+    """``route`` (``METHOD /path``) with each path step equal to ``ref`` replaced (a
+    member id holds no ``/``, so it is always a whole step)."""
+    return "/".join(tombstone if step == ref else step for step in route.split("/"))
+
+
+def _text(value: str, ref: str, tombstone: str) -> str:
+    """A text with the quoted mentions of ``ref`` (``no member 'card-1'``) replaced."""
+    for quoted, by in ((f"'{ref}'", f"'{tombstone}'"), (repr(ref), repr(tombstone))):
+        value = value.replace(quoted, by)
+    return value
+
+
+def _escaped(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+__all__ = ["anonymise_answers", "anonymised", "anonymised_route"]
