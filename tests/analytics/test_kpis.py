@@ -163,7 +163,8 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
     # The database is named URL#PROGRAM, and the engine is stated, as in every metric.
     assert json.loads(proc.stdout)["parameters"] == {
         "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
-        "database": f"sqlite:///{path}#cafe", "point_value": "0.01", "margin": 100.0,
+        "database": f"sqlite:///{path}#cafe", "point_value": "0.01",
+        "point_value_from": "--point-value", "timezone_from": "default", "margin": 100.0,
         "engine": "duckdb",
     }  # fmt: skip
     tx = tmp_path / "all.csv"
@@ -172,7 +173,8 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
     # The transactions are stated as any metric states its input: file, rows, dates.
     assert json.loads(with_tx.stdout)["parameters"] == {
         "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
-        "database": f"sqlite:///{path}#cafe", "point_value": "0.01", "margin": 100.0,
+        "database": f"sqlite:///{path}#cafe", "point_value": "0.01",
+        "point_value_from": "--point-value", "timezone_from": "default", "margin": 100.0,
         "input": str(tx), "rows": 2, "date_format": "%d/%m/%Y", "optional_columns": [],
         "date_warning": "every date also reads month first (e.g. '05/01/2024'): read day "
         "first, as %d/%m/%Y; pass --date-format %m/%d/%Y if the month comes first",

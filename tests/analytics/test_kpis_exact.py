@@ -3,6 +3,7 @@ rounds half away from zero. Real program databases (SQLite file and PostgreSQL).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from tests.cli.support import fidelite
 
 PROGRAM = """\
 id: club
@@ -74,3 +76,83 @@ def test_incremental_revenue_and_roi_use_unrounded_means(db: Database, write_csv
     assert (summary["incremental_revenue"], summary["cost_of_rewards"]) == (390.5, 3.0)
     assert summary["roi"] == 3805.0
     assert "_exact" not in summary
+
+
+NY_PROGRAM = PROGRAM.replace("time_zone: UTC", "time_zone: America/New_York")
+
+
+def _ny_database(sqlite_template: Path, tmp_path: Path) -> Path:
+    """A copy of the empty database with the New York club: a buys 100 on Jan 31 at
+    20:00 local (Feb 1, 01:00 UTC), b buys 300 on Feb 10 and redeems a bag (300) on
+    Feb 11. Outstanding at the end of January (local): 100 points; of February: 100."""
+    import shutil
+
+    path = tmp_path / "club.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    p = EventProcessor(db, parse_program(NY_PROGRAM))
+    p.process(_event("p1", "purchase", "a", "2024-01-31T20:00:00-05:00", amount=Decimal(100)))
+    p.process(_event("p2", "purchase", "b", "2024-02-10T12:00:00-05:00", amount=Decimal(300)))
+    p.redeem("b", "bag", key="r1", at=datetime.fromisoformat("2024-02-11T12:00:00-05:00"))
+    db.dispose()
+    (tmp_path / "club.yaml").write_text(NY_PROGRAM)
+    return path
+
+
+def test_the_program_file_gives_the_point_value_and_the_time_zone(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    path = _ny_database(sqlite_template, tmp_path)
+    program = tmp_path / "club.yaml"
+    out = json.loads(
+        fidelite("metrics", "program-kpis", "--db", path, "-P", program, "-f", "json").stdout
+    )
+    # The file's currency is worth 0.01 and its zone is New York: January holds a's 100
+    # points (1.00 of liability); February b's 300 earned and redeemed (cost 3.00).
+    rows = [(r["period"], r["points_outstanding"], r["liability"], r["cost_of_rewards"])
+            for r in out["rows"]]  # fmt: skip
+    assert rows == [("2024-01", 100, 1.0, 0.0), ("2024-02", 100, 1.0, 3.0)]
+    params = out["parameters"]
+    assert (params["point_value"], params["point_value_from"]) == (
+        "0.01",
+        f"program file {program}",
+    )
+    assert (params["timezone"], params["timezone_from"]) == (
+        "America/New_York",
+        f"program file {program}",
+    )
+    # --point-value and --timezone still win, and say so. In UTC a's purchase is in February.
+    given = json.loads(
+        fidelite(
+            "metrics",
+            "program-kpis",
+            "--db",
+            path,
+            "-P",
+            program,
+            "--point-value",
+            "0.02",
+            "--timezone",
+            "UTC",
+            "-f",
+            "json",
+        ).stdout
+    )
+    assert [(r["period"], r["liability"], r["cost_of_rewards"]) for r in given["rows"]] == [
+        ("2024-02", 2.0, 6.0)
+    ]
+    assert (given["parameters"]["point_value_from"], given["parameters"]["timezone_from"]) == (
+        "--point-value",
+        "--timezone",
+    )
+
+
+def test_a_program_file_of_another_program_is_refused(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    path = _ny_database(sqlite_template, tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(NY_PROGRAM.replace("id: club", "id: other"))
+    bad = fidelite("metrics", "program-kpis", "--db", path, "-P", other, "-f", "json", ok=False)
+    assert bad.returncode != 0
+    assert "defines program 'other', not 'club'" in bad.stdout

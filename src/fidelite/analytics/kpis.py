@@ -66,6 +66,7 @@ from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, label
 from fidelite.analytics.metrics.result import MetricResult, money, percent
 from fidelite.analytics.programdb import database_name, program_source_name
+from fidelite.program import ProgramDefinition
 from fidelite.store import Database
 
 _TRUNC = {"month": "month", "quarter": "quarter", "year": "year"}
@@ -76,20 +77,36 @@ def program_kpis(
     program_id: str,
     *,
     period: Period = "month",
-    timezone: str = "UTC",
+    timezone: str | None = None,
     currency: str | None = None,
     value: Decimal | None = None,
     transactions: Dataset | None = None,
     margin: float = 1.0,
+    program: ProgramDefinition | None = None,
+    program_file: str | None = None,
 ) -> MetricResult:
     """KPI rows per period; ``value`` is the money value of one point (for liability).
 
     ``margin`` (0-1] is the gross margin applied to incremental revenue in the ROI.
+    The database keeps no program definition: ``program`` (read from ``program_file``)
+    gives the currency's ``value`` and the program's ``time_zone`` when ``value`` and
+    ``timezone`` are not given; without either, no liability and UTC. The parameters
+    state where each came from.
     """
     if not 0 < margin <= 1:
         raise ValueError("margin must be above 0 % and at most 100 %")
     if period not in _TRUNC:
         raise ValueError(f"program KPIs are per month, quarter or year, not {period!r}")
+    if program is not None and program.id != program_id:
+        raise InputError(
+            f"the program file defines program '{program.id}', not '{program_id}' (the "
+            "database's program): name the database as URL#PROGRAM or give its program file",
+            file=program_file or "--program-file",
+        )
+    from_file = f"program file {program_file}" if program_file else "program file"
+    zone_from = "--timezone" if timezone is not None else from_file if program else "default"
+    if timezone is None:
+        timezone = program.time_zone if program is not None else "UTC"
     zone = ZoneInfo(timezone)
     db = Database(url)
     try:
@@ -98,6 +115,10 @@ def program_kpis(
             con = _load(conn, program_id, cur, zone)
     finally:
         db.dispose()
+    value_from = "--point-value" if value is not None else None
+    if value is None and program is not None:
+        value = _declared_value(program, cur, program_file)
+        value_from = from_file
     rows = _rows(con, period, value)
     summary = {}
     if transactions is not None:
@@ -110,6 +131,8 @@ def program_kpis(
         "timezone": timezone,
         "database": program_source_name(url, program_id),
         "point_value": value,
+        "point_value_from": value_from,
+        "timezone_from": zone_from,
         "margin": round(100 * margin, 4),
         **_transactions_facts(transactions, timezone),
     }
@@ -134,6 +157,18 @@ def program_kpis(
         "the file's days) / that cost x 100 (null when that cost <= 0)."
     )
     return MetricResult("program-kpis", definition, params, rows, summary)
+
+
+def _declared_value(program: ProgramDefinition, currency: str, file: str | None) -> Decimal:
+    """The money value of one point of ``currency`` as the program file declares it."""
+    for declared in program.currencies:
+        if declared.id == currency:
+            return declared.value
+    raise InputError(
+        f"the program file declares no currency '{currency}' (it declares "
+        f"{', '.join(c.id for c in program.currencies)}): give --point-value",
+        file=file or "--program-file",
+    )
 
 
 def _currency(conn: Connection, program_id: str, url: str, asked: str | None) -> str:

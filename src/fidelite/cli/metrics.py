@@ -22,6 +22,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -61,6 +62,8 @@ from fidelite.cli.output import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from fidelite.program import ProgramDefinition
 
 PERIODS: dict[str, Period] = {
     "day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"
@@ -826,6 +829,7 @@ def basket_cmd(
 @app.command("program-kpis")
 @transaction_options
 def program_kpis_cmd(
+    ctx: typer.Context,
     db: str = typer.Option(
         ..., "--db", help="Program database: URL or SQLite file, optionally #PROGRAM."
     ),
@@ -837,7 +841,17 @@ def program_kpis_cmd(
         "output's parameters).",
     ),
     point_value: str | None = typer.Option(
-        None, "--point-value", help="Money value of one point, for the liability (e.g. 0.01)."
+        None,
+        "--point-value",
+        help="Money value of one point, for the liability (e.g. 0.01; default: the "
+        "currency's value in --program-file).",
+    ),
+    program_file: Path | None = typer.Option(
+        None,
+        "--program-file",
+        "-P",
+        help="Program definition (YAML): its currency's value prices the points (liability, "
+        "cost of rewards) and its time zone is the default --timezone.",
     ),
     input: str | None = typer.Option(
         None,
@@ -864,13 +878,19 @@ def program_kpis_cmd(
 ) -> None:
     """Program KPIs: members, earn and burn, breakage, liability, redemptions, spend, ROI.
 
-    Example: fidelite metrics program-kpis --db sqlite:///shop.db#cafe --point-value 0.01
+    Example: fidelite metrics program-kpis --db sqlite:///shop.db#cafe -P cafe.yaml
     --input all-customers.csv --margin 30
     """
     from fidelite.analytics.kpis import program_kpis
 
     p = _period(period)
     value = _point_value(point_value, fmt)
+    program = _program_definition(program_file, fmt)
+    timezone: str | None = load.timezone
+    if not _given(ctx, "timezone"):  # the program's zone, else UTC: stated in the parameters
+        timezone = None
+        if program is not None:
+            load = replace(load, timezone=program.time_zone)
     if engine == "spark" and input is None:
         fail(
             "--engine spark applies to the --input transactions; the database KPIs are "
@@ -890,11 +910,13 @@ def program_kpis_cmd(
                 url,
                 program_id,
                 period=p,
-                timezone=load.timezone,
+                timezone=timezone,
                 currency=currency,
                 value=value,
                 transactions=ds,
                 margin=margin / 100,
+                program=program,
+                program_file=str(program_file) if program_file else None,
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
@@ -903,6 +925,27 @@ def program_kpis_cmd(
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=fmt)
     render(result, fmt)
+
+
+def _program_definition(path: Path | None, fmt: OutputFormat) -> ProgramDefinition | None:
+    """``--program-file`` loaded and checked, or a failure naming the file."""
+    from fidelite.program import ProgramError, load_program
+
+    if path is None:
+        return None
+    if not path.is_file():
+        fail(f"--program-file: no program file {str(path)!r}", code="usage", fmt=fmt)
+    try:
+        return load_program(path)
+    except ProgramError as exc:
+        fail(f"--program-file: {exc}", code="bad_input", fmt=fmt, file=str(path))
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was given on the command line, not left at its
+    default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 def _point_value(text: str | None, fmt: OutputFormat) -> Decimal | None:
