@@ -219,7 +219,7 @@ def test_reward_and_adjustment_routes_answer_their_models(live: Live) -> None:
         )
         redemption = conforms(made, 201, RedemptionOut)
         assert list(redemption) == ["id", "member", "reward", "points", "transaction_id", "code",
-                                    "status"]  # fmt: skip
+                                    "status", "replayed"]  # fmt: skip
         cancelled = c.post(
             f"/v1/redemptions/{redemption['id']}:cancel", headers={"Idempotency-Key": "c1"}
         )
@@ -272,8 +272,13 @@ def cafe(
 
 def test_tier_changes_and_the_full_catalogue_answer_their_models(cafe: httpx.Client) -> None:
     catalogue = conforms(cafe.get("/v1/rewards"), 200, RewardCatalogue)
-    # the body is the program's own rewards, as the route answered before it was typed
-    assert catalogue == {"rewards": [r.model_dump(mode="json") for r in load_program(CAFE).rewards]}
+    # the body is the program's own rewards, as the route answered before it was typed,
+    # each in its currency resolved (the default one when the program names none)
+    program = load_program(CAFE)
+    assert catalogue == {"rewards": [
+        r.model_dump(mode="json") | {"currency": program.currency_of(r.currency)}
+        for r in program.rewards
+    ]}  # fmt: skip
     cafe.post("/v1/members", json={"id": "ann"})
     bought = cafe.post("/v1/events", json={**PURCHASE, "amount": "350"})
     assert bought.status_code == 201, bought.text

@@ -1,15 +1,24 @@
 """Manual adjustments: a goodwill credit or a correction for one member, or a credit for
-every member of a list or segment (e.g. after an outage). Each is a ledger adjustment
-with a reason and the API key as the actor; a support key is limited per adjustment.
+every member of a list or segment (e.g. after an outage, admin keys only). Each is a
+ledger adjustment with a reason and the API key as the actor; a support key is limited
+per adjustment.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from fidelite.api.access import Caller
 from fidelite.api.app import Services
@@ -24,9 +33,24 @@ from fidelite.api.routes.common import (
     require_member,
 )
 from fidelite.engine.event import Instant
+from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["adjustments"])
 MAX_POINTS = 10**12
+
+
+def _not_blank(text: str) -> str:
+    """A reason of spaces says nothing: refused with the request, as the ledger refuses it
+    (checked here too so that a bulk call is refused whole instead of member by member)."""
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+Reason = Annotated[
+    str, Field(min_length=1, max_length=300, examples=["goodwill: late delivery"]),
+    AfterValidator(_not_blank),
+]  # fmt: skip
 
 
 class AdjustmentCreate(BaseModel):
@@ -34,24 +58,45 @@ class AdjustmentCreate(BaseModel):
     points: int = Field(
         ge=-MAX_POINTS, le=MAX_POINTS, description="Credit (> 0) or debit (< 0).", examples=[500]
     )
-    reason: str = Field(min_length=1, max_length=300, examples=["goodwill: late delivery"])
+    reason: Reason
     currency: str | None = None
     expires_at: Instant | None = None
 
 
 class BulkAdjustment(BaseModel):
+    """A credit for every listed member or every member of a segment. Everything here is
+    checked before anything is done: a request that is not valid is refused whole (422
+    ``invalid_request`` naming the field), credits nobody and is not stored under its
+    Idempotency-Key, so the corrected request may use the key."""
+
     model_config = ConfigDict(extra="forbid")
     points: int = Field(gt=0, le=MAX_POINTS, description="Credit given to each member.")
-    reason: str = Field(min_length=1, max_length=300, examples=["sorry for the outage"])
+    reason: Reason
     currency: str | None = None
-    members: list[str] | None = Field(default=None, max_length=10_000)
-    segment: str | None = Field(default=None, description="Every member in this segment.")
+    members: list[str] | None = Field(
+        default=None, min_length=1, max_length=10_000,
+        description="The members to credit, each once.",
+    )  # fmt: skip
+    segment: Identifier | None = Field(
+        default=None,
+        description="Every member in this segment; a segment name as members are given "
+        "it (vip, not VIP). A segment no member is in credits nobody.",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> BulkAdjustment:
         if (self.members is None) == (self.segment is None):
             raise ValueError("give either 'members' or 'segment'")
         return self
+
+    @field_validator("members")
+    @classmethod
+    def _each_once(cls, members: list[str] | None) -> list[str] | None:
+        """A member listed twice would be credited once but counted twice in the answer."""
+        twice = sorted(m for m, n in Counter(members or []).items() if n > 1)
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return members
 
 
 RECEIPT_EXAMPLE: dict[str, Any] = {
@@ -153,16 +198,18 @@ def adjust_bulk(
 ) -> JSONResponse:
     """Credit every listed member (or every member of a segment); one result each.
 
-    Refused for every member at once, before anything is done, with 0 points
-    (``invalid_request``), over a support key's limit (``adjustment_over_limit``, 403) or
-    in a currency the program does not have (``unknown_currency``)."""
+    Admin keys only (a support key adjusts one member at a time, within its limit).
+    Refused whole, before anything is done and without storing the answer under the
+    key, when the body is not valid (``invalid_request`` naming the field: points not
+    > 0, a blank reason, a segment name members could not have, a member listed twice)
+    or names a currency the program does not have (``unknown_currency``)."""
     if not key:
         raise Problem("invalid_request", "Idempotency-Key: required for bulk adjustments")
 
     def run() -> tuple[int, Any]:
         # Checked inside the claim: a retry of a call that ran gets its stored answer
-        # even if the currency or the key's limit has changed since (these refusals are
-        # not stored, so a refused call's retry is checked again).
+        # even if the currency has changed since (these refusals are not stored, so a
+        # refused call's retry is checked again). The body was checked before the claim.
         _check(svc, who, body.points, body.currency)
         targets = body.members if body.members is not None else _segment(svc, body.segment or "")
         results: list[AdjustmentReceipt | BulkRefusal] = []

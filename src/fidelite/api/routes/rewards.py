@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -10,9 +11,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from fidelite.api.app import Services
+from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, RowId, ServicesDep, once
-from fidelite.processing import Redemption
+from fidelite.processing import ProcessingError, Redemption
 from fidelite.program.reward import RewardKind
 
 router = APIRouter(prefix="/v1", tags=["rewards"])
@@ -32,7 +35,12 @@ class RewardOut(BaseModel):
     name: str = Field(examples=["Free coffee"])
     kind: RewardKind
     cost: int = Field(description="points spent to redeem", examples=[150])
-    currency: str | None = Field(description="null: the program's default currency")
+    currency: str = Field(
+        description="the currency the cost is spent in: the reward's own, or the program's "
+        "default currency when the program file names none (as `fidelite rewards list` "
+        "gives it)",
+        examples=["points"],
+    )
     value: Decimal | None = Field(description="amount or percent of a discount")
     sku: str | None = Field(description="product given (free_product)")
     partner: str | None = Field(description="partner of a partner reward")
@@ -45,7 +53,7 @@ class RewardOut(BaseModel):
 
 REWARD_EXAMPLE: dict[str, Any] = {
     "id": "free_coffee", "name": "Free coffee", "kind": "free_product", "cost": 150,
-    "currency": None, "value": None, "sku": "ESP", "partner": None, "stock": None,
+    "currency": "points", "value": None, "sku": "ESP", "partner": None, "stock": None,
     "per_member_limit": 1, "tiers": [], "valid_from": None, "valid_until": None,
 }  # fmt: skip
 
@@ -62,26 +70,51 @@ class RedemptionOut(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 12, "member": "CARD-0001", "reward": "free_coffee", "points": 150,
-        "transaction_id": 381, "code": "RW-3Z8W-RP6A-V43S-P", "status": "active"}]})  # fmt: skip
+        "transaction_id": 381, "code": "RW-3Z8W-RP6A-V43S-P", "status": "active",
+        "replayed": False}]})  # fmt: skip
     id: int = Field(description="cancel with POST /v1/redemptions/{id}:cancel")
     member: str
     reward: str = Field(description="the reward's id")
     points: int = Field(description="points spent")
     transaction_id: int = Field(description="the ledger's spend transaction")
     code: str = Field(description="the code the member presents")
-    status: Literal["active", "cancelled"]
+    status: Literal["active", "cancelled"] = Field(
+        description="as it is now, also in an answer sent again: a redemption cancelled "
+        "since is 'cancelled' (its code is void)"
+    )
+    replayed: bool = Field(
+        description="true: nothing done now (a redemption sent again with its "
+        "Idempotency-Key, a cancellation of a redemption already cancelled)"
+    )
 
 
 def _body(r: Redemption) -> RedemptionOut:
     return RedemptionOut(id=r.id, member=r.member_ref, reward=r.reward_id, points=r.points,
-                         transaction_id=r.transaction_id, code=r.code,
-                         status=r.status)  # fmt: skip
+                         transaction_id=r.transaction_id, code=r.code, status=r.status,
+                         replayed=r.replayed)  # fmt: skip
+
+
+def _as_now(svc: Services, stored: Any) -> Any:
+    """A stored redemption answer sent again, as the redemption is now, the way the CLI
+    answers a retried ``rewards redeem --key``: its current status (a redemption
+    cancelled since says ``cancelled``, so a till replaying its key never hands over a
+    void code) and ``"replayed": true``. A stored refusal is sent as it was."""
+    if not isinstance(stored, dict) or not isinstance(stored.get("id"), int):
+        return stored
+    try:
+        now = svc.processor.redemption(stored["id"])
+    except ProcessingError:  # not expected: redemptions are never deleted
+        return said_again(stored)
+    return _body(replace(now, replayed=True)).model_dump(mode="json")
 
 
 @router.get("/rewards", response_model=RewardCatalogue)
 def list_rewards(svc: ServicesDep, who: CallerDep) -> RewardCatalogue:
     """The catalogue: cost, kind, stock, per-member limit, tiers and validity."""
-    rewards = [RewardOut.model_validate(r, from_attributes=True) for r in svc.program.rewards]
+    rewards = [
+        RewardOut.model_validate(r.model_dump() | {"currency": svc.program.currency_of(r.currency)})
+        for r in svc.program.rewards
+    ]
     return RewardCatalogue(rewards=rewards)
 
 
@@ -99,7 +132,8 @@ def redeem(
                                     at=datetime.now(UTC))  # fmt: skip
         return 201, _body(done)
 
-    return once(svc, key, "POST /v1/redemptions", body.model_dump(mode="json"), run)
+    return once(svc, key, "POST /v1/redemptions", body.model_dump(mode="json"), run,
+                replayed=lambda stored: _as_now(svc, stored))  # fmt: skip
 
 
 @router.post("/redemptions/{redemption_id}:cancel", response_model=RedemptionOut)
@@ -111,4 +145,5 @@ def cancel(
     def run() -> tuple[int, Any]:
         return 200, _body(svc.processor.cancel_redemption(redemption_id, at=datetime.now(UTC)))
 
-    return once(svc, key, f"POST /v1/redemptions/{redemption_id}:cancel", {}, run)
+    return once(svc, key, f"POST /v1/redemptions/{redemption_id}:cancel", {}, run,
+                replayed=lambda stored: _as_now(svc, stored))  # fmt: skip
