@@ -156,3 +156,53 @@ def test_a_program_file_of_another_program_is_refused(
     bad = fidelite("metrics", "program-kpis", "--db", path, "-P", other, "-f", "json", ok=False)
     assert bad.returncode != 0
     assert "defines program 'other', not 'club'" in bad.stdout
+
+
+def test_a_redemption_cancelled_next_month_counts_in_both_months(db: Database) -> None:
+    from fidelite.ledger import Ledger
+
+    ledger = Ledger(db, clock=lambda: datetime.fromisoformat("2024-01-01T09:00:00+00:00"))
+    ledger.open_program("shop", ["points"])
+    for ref in ("ann", "bob"):
+        ledger.create_member("shop", ref)
+        ledger.earn("shop", ref, "points", 100, key=f"e-{ref}", at="2024-01-02T10:00:00+00:00")
+    # January: ann spends 10 (cancelled on Feb 3) and 20, bob spends 30 and 5, the 5
+    # cancelled the same month. February: bob spends 40.
+    s1 = ledger.spend("shop", "ann", "points", 10, key="s1", at="2024-01-20T10:00:00+00:00")
+    ledger.spend("shop", "ann", "points", 20, key="s2", at="2024-01-21T10:00:00+00:00")
+    ledger.spend("shop", "bob", "points", 30, key="s3", at="2024-01-22T10:00:00+00:00")
+    s4 = ledger.spend("shop", "bob", "points", 5, key="s4", at="2024-01-23T10:00:00+00:00")
+    ledger.reverse("shop", s4.transaction_id, key="c4", at="2024-01-24T10:00:00+00:00")
+    ledger.reverse("shop", s1.transaction_id, key="c1", at="2024-02-03T10:00:00+00:00")
+    ledger.spend("shop", "bob", "points", 40, key="s5", at="2024-02-10T10:00:00+00:00")
+    rows = program_kpis(db.url, "shop").rows
+    keys = ("points_redeemed", "redemptions", "redeeming_members", "redemption_frequency")
+    # January: 10 + 20 + 30 + 5 - 5 = 60 points; 4 spends - 1 cancelled = 3 redemptions
+    # (ann's 10 is cancelled only in February), by ann and bob: 3 / 2 = 1.5 each.
+    # February: 40 - 10 = 30 points; bob's spend 1 - ann's cancellation 1 = 0
+    # redemptions; bob redeemed (1 spend kept / 1 member = 1.0).
+    assert [tuple(r[k] for k in keys) for r in rows] == [(60, 3, 2, 1.5), (30, 0, 1, 1.0)]
+
+
+def test_goodwill_credits_are_points_adjusted_and_defined(db: Database) -> None:
+    from fidelite.ledger import Ledger
+
+    ledger = Ledger(db, clock=lambda: datetime.fromisoformat("2024-01-01T09:00:00+00:00"))
+    ledger.open_program("shop", ["points"])
+    ledger.create_member("shop", "ann")
+    ledger.earn("shop", "ann", "points", 100, key="e1", at="2024-01-02T10:00:00+00:00")
+    ledger.adjust("shop", "ann", "points", 150, key="gw", reason="goodwill", actor="qa",
+                  at="2024-01-05T10:00:00+00:00")  # fmt: skip
+    result = program_kpis(db.url, "shop")
+    jan = result.rows[0]
+    # 100 earned; the 150 goodwill credit is adjusted, not earned; both are outstanding.
+    assert (jan["points_earned"], jan["points_adjusted"], jan["points_outstanding"]) == (
+        100,
+        150,
+        250,
+    )
+    assert "adjusted = manual credits - debits (goodwill, corrections; not in earned)" in (
+        result.definition
+    )
+    docs = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    assert "| `points_adjusted` | manual credits minus debits in the period" in docs

@@ -27,9 +27,13 @@ declared one, see :func:`_currencies`):
   below 0; liability = outstanding x the point's money value. What members owe (debt
   from refund clawback) is reported apart as ``points_owed``, not netted: a member's
   debt does not lower what the program owes the other members;
-* redemptions in P = spends of points (rewards and operator spends, the ledger's spend
-  entries) not cancelled, redeeming members, redemption rate = redeeming members /
-  total members x 100, frequency = redemptions / redeeming members;
+* redemptions in P = spends of points made in P (rewards and operator spends, the
+  ledger's spend entries) minus spends cancelled in P, as ``redeemed`` nets its points:
+  a spend cancelled in a later period counts +1 in its period and -1 in the
+  cancellation's (a partial reversal changes the points, not the count); redeeming
+  members = members with a spend in P not cancelled within P; redemption rate =
+  redeeming members / total members x 100; frequency = those members' spends made in P
+  and not cancelled within P / redeeming members;
 * member spend = purchases minus refunds in P, and per active member;
 * cost of rewards = points redeemed in P x the currency's money value.
 
@@ -148,9 +152,13 @@ def program_kpis(
         "of their recorded join date (enrolled in the ledger only: the enrolment) and their "
         "first event or ledger entry, so active and redeeming members never exceed the total; "
         "active-member rate = members with a purchase / total "
-        "members x 100; redemptions = spends of points not cancelled; redemption rate = "
-        "members who redeemed / total members x 100; "
-        "frequency = redemptions / redeeming members; member spend = purchases - refunds; "
+        "members x 100; redemptions = spends of points made in the period - spends "
+        "cancelled in it (a spend cancelled in a later period counts +1 in its period and -1 "
+        "in the cancellation's, as redeemed counts its points); redeeming members = members "
+        "with a spend in the period not cancelled within it; redemption rate = redeeming "
+        "members / total members x 100; frequency = their spends not cancelled within the "
+        "period / redeeming members; adjusted = manual credits - debits (goodwill, "
+        "corrections; not in earned); member spend = purchases - refunds; "
         "cost of rewards = redeemed x point value. With transactions: incremental revenue = "
         "(spend per member customer - per non-member customer) x member customers (naive: "
         "ignores self-selection); ROI = (incremental revenue x margin - cost of rewards over "
@@ -223,6 +231,11 @@ def _local(values: Sequence[Any], zone: ZoneInfo) -> list[datetime]:
         aware = v.replace(tzinfo=UTC) if v.tzinfo is None else v
         out.append(aware.astimezone(zone).replace(tzinfo=None))
     return out
+
+
+def _local_or_none(values: Sequence[Any], zone: ZoneInfo) -> list[datetime | None]:
+    """As :func:`_local`, keeping ``None`` (a spend never cancelled)."""
+    return [None if v is None else _local([v], zone)[0] for v in values]
 
 
 def _utc(value: datetime | str | None) -> datetime | None:
@@ -306,11 +319,15 @@ def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> A
         ),
         p,
     ).all()
+    # Every spend, with when it was cancelled (its last reversal, once it reversed all
+    # its points): a cancellation is counted in its own period, as its points are.
     redemptions = conn.execute(
         text(
-            "SELECT m.ref, t.occurred_at FROM ledger_transactions t JOIN members m "
+            "SELECT m.ref, t.occurred_at, CASE WHEN t.reversed_points >= t.points THEN "
+            "(SELECT max(r.occurred_at) FROM ledger_transactions r WHERE r.reverses_id = t.id) "
+            "END FROM ledger_transactions t JOIN members m "
             "ON m.id = t.member_id WHERE t.program_id = :p AND t.currency = :c "
-            "AND t.kind = 'spend' AND t.reversed_points < t.points"
+            "AND t.kind = 'spend'"
         ),
         p,
     ).all()
@@ -332,6 +349,9 @@ def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> A
         "redemptions": {
             "ref": [r[0] for r in redemptions],
             "ts": _local([r[1] for r in redemptions], zone),
+            "cancelled": pa.array(
+                _local_or_none([r[2] for r in redemptions], zone), pa.timestamp("us")
+            ),
         },
     }
     for name, columns in tables.items():
@@ -405,9 +425,14 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
             hi,
         )
     )
-    count, redeemers = con.execute(
-        f"SELECT count(*), count(DISTINCT ref) FROM redemptions WHERE {window}", [lo, hi]
+    cancelled_in = window.replace("ts", "cancelled")
+    made, kept, redeemers = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE NOT coalesce({cancelled_in}, false)), "
+        f"count(DISTINCT ref) FILTER (WHERE NOT coalesce({cancelled_in}, false)) "
+        f"FROM redemptions WHERE {window}",
+        [lo, hi, lo, hi, lo, hi],
     ).fetchall()[0]
+    cancelled = int(one(f"SELECT count(*) FROM redemptions WHERE {cancelled_in}", lo, hi))
     return {
         "members_new": new,
         "members_total": total,
@@ -422,10 +447,10 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "points_outstanding": outstanding,
         "points_owed": owed,
         "liability": money(outstanding * value) if value is not None else None,
-        "redemptions": int(count),
+        "redemptions": int(made) - cancelled,
         "redeeming_members": int(redeemers),
         "redemption_rate": percent(int(redeemers), total),
-        "redemption_frequency": round(int(count) / int(redeemers), 4) if redeemers else None,
+        "redemption_frequency": round(int(kept) / int(redeemers), 4) if redeemers else None,
         "member_spend": money(spend),
         "cost_of_rewards": money(redeemed * value) if value is not None else None,
         "spend_per_active_member": money(spend / active) if active else None,
