@@ -59,12 +59,12 @@ def test_engagement_counts_kinds_per_local_month(db: Database) -> None:
     assert [r["period"] for r in rows] == ["2024-01", "2024-02", "2024-03"]
     jan, feb, mar = rows
     assert (jan["active_members"], jan["interactions"], jan["multi_kind_members"]) == (1, 3, 1)
-    assert (jan["signup"], jan["purchase"], jan["review"]) == (1, 1, 1)
+    assert (jan["kind_signup"], jan["kind_purchase"], jan["kind_review"]) == (1, 1, 1)
     assert (jan["interactions_per_active_member"], jan["multi_kind_rate"]) == (3.0, 100.0)
-    assert (feb["active_members"], feb["review"], feb["multi_kind_rate"]) == (1, 1, 0.0)
+    assert (feb["active_members"], feb["kind_review"], feb["multi_kind_rate"]) == (1, 1, 0.0)
     # the refund is not an interaction
-    assert (mar["interactions"], mar["purchase"], mar["signup"]) == (1, 1, 0)
-    assert "refund" not in mar
+    assert (mar["interactions"], mar["kind_purchase"], mar["kind_signup"]) == (1, 1, 0)
+    assert "kind_refund" not in mar and "refund" not in mar
 
 
 def test_engagement_lists_empty_periods(db: Database) -> None:
@@ -103,3 +103,21 @@ def test_engagement_cli_json(sqlite_template: Path, tmp_path: Path) -> None:
     assert json.loads(bad.stdout)["error"]["message"] == (
         "--timezone: unknown time zone 'Mars/Base'"
     )
+
+
+def test_an_event_type_named_like_a_column_does_not_overwrite_it(db: Database) -> None:
+    program = PROGRAM.replace("events: [signup]", "events: [signup, start, period, interactions]")
+    processor = EventProcessor(db, parse_program(program))
+    for event_id, kind in (("k1", "start"), ("k2", "period"), ("k3", "interactions")):
+        at = "2024-06-10T12:00:00+02:00"
+        processor.process(Event.model_validate({"id": event_id, "type": kind, "member": "ann",
+                                                "at": at}))  # fmt: skip
+    (june,) = engagement(db.url, "cafe", "month", "Europe/Paris").rows
+    # The fixed columns keep their meaning; each kind has its own kind_ column (1 each).
+    assert (june["period"], june["start"], june["end"], june["interactions"]) == (
+        "2024-06",
+        "2024-06-01",
+        "2024-06-30",
+        3,
+    )
+    assert (june["kind_start"], june["kind_period"], june["kind_interactions"]) == (1, 1, 1)

@@ -8,7 +8,10 @@ portal visits and any custom action the business sends. For period P:
 * interactions = events in P; per active member = interactions / active members;
 * multi-kind members = active members with two or more kinds of interaction in P (e.g.
   a purchase and a review), and their share of the active members;
-* one ``<kind>`` column per kind of interaction: its count in P.
+* one ``kind_<kind>`` column per kind of interaction: its count in P (``kind_purchase``,
+  ``kind_review``). The prefix keeps a custom event type named like a column (``start``,
+  ``period``, ``interactions``) from overwriting it: no fixed column starts with
+  ``kind_``.
 
 Periods are local calendar periods in the business time zone; every period between the
 first and the last interaction is listed, empty ones included. The counting is one
@@ -34,11 +37,15 @@ from fidelite.engine.event import REFUND
 from fidelite.processing.tables import events
 from fidelite.store import Database
 
+KIND_PREFIX = "kind_"
+"""Prefix of the per-kind columns; no fixed column starts with it, so none is overwritten."""
+
 DEFINITION = (
     "Engagement per {period}: active members = members with at least one interaction "
     "(any processed event except refunds) in the {period}; interactions per active member "
     "= interactions / active members; multi-kind members = active members with two or "
-    "more kinds of interaction in the {period} (multi_kind_rate = their share x 100). "
+    "more kinds of interaction in the {period} (multi_kind_rate = their share x 100); "
+    "kind_<type> = the interactions of that event type in the {period}. "
     "Local calendar periods in time zone {timezone}."
 )
 
@@ -123,6 +130,6 @@ def _rows(
             "interactions_per_active_member": round(interactions / active, 4) if active else None,
             "multi_kind_members": multi, "multi_kind_rate": percent(multi, active),
         }  # fmt: skip
-        row.update({name: counts.get(name, 0) for name in names})
+        row.update({f"{KIND_PREFIX}{name}": counts.get(name, 0) for name in names})
         rows.append(row)
     return rows
