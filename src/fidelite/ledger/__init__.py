@@ -16,7 +16,13 @@ Invariants (checked by :func:`check_invariants`, backed by database constraints)
 6. Every mutating call carries an idempotency key; a retry returns the first receipt.
 """
 
-from fidelite.ledger.errors import Rejected, RejectionCode, no_member, unknown_member
+from fidelite.ledger.errors import (
+    Rejected,
+    RejectionCode,
+    member_erased,
+    no_member,
+    unknown_member,
+)
 from fidelite.ledger.invariants import assert_invariants, check_invariants
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.service import Ledger, Shortfall
@@ -32,6 +38,7 @@ __all__ = [
     "Shortfall",
     "assert_invariants",
     "check_invariants",
+    "member_erased",
     "no_member",
     "unknown_member",
 ]

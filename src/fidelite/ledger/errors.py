@@ -4,7 +4,8 @@ A rejection means the request was understood and refused; nothing was written. A
 other exception escaping the ledger is a bug or an infrastructure failure.
 
 Precedence, when several apply, is fixed: ``invalid_request`` (the input itself) →
-``unknown_program`` → ``unknown_member`` / ``unknown_transaction`` → idempotency
+``unknown_program`` → ``unknown_member`` / ``member_erased`` / ``unknown_transaction`` →
+idempotency
 (replay or ``idempotency_conflict``) → ``unknown_currency`` → the operation's own
 business codes.
 """
@@ -21,6 +22,7 @@ class RejectionCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     UNKNOWN_PROGRAM = "unknown_program"
     UNKNOWN_MEMBER = "unknown_member"
+    MEMBER_ERASED = "member_erased"
     UNKNOWN_CURRENCY = "unknown_currency"
     UNKNOWN_TRANSACTION = "unknown_transaction"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
@@ -69,6 +71,20 @@ def no_member(program_id: str, ref: str) -> str:
 def unknown_member(program_id: str, ref: str) -> Rejected:
     """The ledger's ``unknown_member`` (:func:`no_member`), naming the field."""
     return Rejected(RejectionCode.UNKNOWN_MEMBER, no_member(program_id, ref), field="member_ref")
+
+
+def member_erased(program_id: str, ref: str) -> Rejected:
+    """The one refusal of a write on an erased member's account, named by its tombstone
+    (``erased-<member id>``): the account keeps the books (balance, lots, history stay
+    readable, the expiry and release jobs still move its lots) but takes no new
+    activity, so that no points, profile data or webhook event reach it again. Names
+    the tombstone as sent, never the erased reference (nothing here knows it)."""
+    return Rejected(
+        RejectionCode.MEMBER_ERASED,
+        f"member {ref!r} of program {program_id!r} was erased: its account takes no more "
+        "changes (its balance and history stay readable)",
+        field="member_ref",
+    )
 
 
 def invalid(field: str, message: str) -> Rejected:

@@ -33,7 +33,13 @@ from fidelite.engine.calendar import add_days
 from fidelite.engine.expiry import Lapse
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
-from fidelite.ledger.errors import Rejected, RejectionCode, invalid, unknown_member
+from fidelite.ledger.errors import (
+    Rejected,
+    RejectionCode,
+    invalid,
+    member_erased,
+    unknown_member,
+)
 from fidelite.ledger.idempotency import request_hash
 from fidelite.ledger.inactivity import (
     Inactivity,
@@ -251,18 +257,27 @@ class Ledger:
         ).scalar_one()
         return MemberInfo(int(member_id), program_id, ref, "active", now)
 
-    def lock(self, conn: Connection, program_id: str, member_ref: str) -> None:
+    def lock(
+        self, conn: Connection, program_id: str, member_ref: str, *, books: bool = False
+    ) -> None:
         """Hold the member's ledger lock until the caller's transaction ends.
 
         For callers that read their own per-member state (counters, tier) before posting
         through ``conn``: taking the lock first makes those reads and the postings one
         serial step per member (PostgreSQL; SQLite writers are serial anyway).
+
+        Callers lock a member to write to them, so an erased member (named by its
+        tombstone) is refused with ``member_erased`` (:func:`_writable`), unless
+        ``books``: the caller keeps the books of what happened before the erasure (a
+        job, a refund of an earlier purchase), which the erased account still takes.
         """
         self._require_program(conn, program_id)
         row = _member_row(conn, program_id, member_ref)
         if row is None:
             raise _unknown_member(program_id, member_ref)
-        lock_member(conn, int(row[0]))
+        if not books:
+            _writable(program_id, member_ref, row)
+        _lock(conn, program_id, member_ref, int(row[0]), books=books)
 
     def get_member(self, program_id: str, member_ref: str) -> MemberInfo:
         """The member known as ``member_ref`` (``unknown_member`` otherwise)."""
@@ -845,13 +860,20 @@ class Ledger:
         member_ref: str | None,
         currency: str | None,
         transaction_id: int | None,
+        *,
+        books: bool = False,
     ) -> _Subject:
+        """The subject of an operation: the member named (refused if erased, unless
+        ``books``: a job's, :func:`_writable`), or the member of ``transaction_id`` (a
+        release or a reversal corrects an existing entry: erased or not)."""
         if member_ref is not None:
             assert currency is not None
             self._require_program(conn, program_id)
             row = _member_row(conn, program_id, member_ref)
             if row is None:
                 raise _unknown_member(program_id, member_ref)
+            if not books:
+                _writable(program_id, member_ref, row)
             return _Subject(int(row[0]), member_ref, currency)
         self._require_program(conn, program_id)
         found = conn.execute(
@@ -872,7 +894,7 @@ class Ledger:
     def _subject(
         self, conn: Connection, program_id: str, member_ref: str, currency: str
     ) -> _Subject:
-        subject = self._locate(conn, program_id, member_ref, currency, None)
+        subject = self._locate(conn, program_id, member_ref, currency, None, books=True)  # a read
         self._require_currency(conn, program_id, currency)
         return subject
 
@@ -941,9 +963,10 @@ class _Steps:
 
     def run(self, conn: Connection) -> Receipt:
         ledger = self.ledger
+        books = self.job_key is not None or self.member_ref is None  # a job, or by transaction
         subject = ledger._locate(conn, self.program_id, self.member_ref, self.currency,
-                                 self.transaction_id)  # fmt: skip
-        lock_member(conn, subject.member_id)
+                                 self.transaction_id, books=books)  # fmt: skip
+        _lock(conn, self.program_id, subject.member_ref, subject.member_id, books=books)
         if self.job_key is not None:
             return self.run_job(conn, subject)
         prior = _prior_transaction(conn, self.program_id, self.key)
@@ -1584,6 +1607,28 @@ def _member_row(conn: Connection, program_id: str, ref: str) -> Any:
         text("SELECT id, status, created_at FROM members WHERE program_id = :p AND ref = :r"),
         {"p": program_id, "r": ref},
     ).first()
+
+
+def _writable(program_id: str, ref: str, row: Any) -> None:
+    """Refuse (``member_erased``) a write naming an erased member (``row``: from
+    :func:`_member_row`): its account keeps the books but takes no new activity
+    (:func:`~fidelite.ledger.errors.member_erased`)."""
+    if row[1] == "erased":
+        raise member_erased(program_id, ref)
+
+
+def _lock(conn: Connection, program_id: str, ref: str, member_id: int, *, books: bool) -> None:
+    """Take the member's lock (:func:`~fidelite.store.locking.lock_member`); unless
+    ``books``, refuse (``member_erased``) a member erased while we waited for it: the
+    status read before the lock may predate an erasure that held the lock (PostgreSQL;
+    SQLite writers are serial, so the status read in the transaction stands)."""
+    if books or conn.dialect.name != "postgresql":
+        lock_member(conn, member_id)
+        return
+    status = conn.execute(
+        text("SELECT status FROM members WHERE id = :m FOR UPDATE"), {"m": member_id}
+    ).scalar_one()
+    _writable(program_id, ref, (member_id, status))
 
 
 def _member_exists(program_id: str, ref: str) -> Rejected:

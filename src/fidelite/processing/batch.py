@@ -44,7 +44,7 @@ from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.member_id import member_id_problem
 from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
-from fidelite.ledger import Rejected
+from fidelite.ledger import Rejected, member_erased
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
 from fidelite.processing.erased import (
@@ -260,6 +260,7 @@ class _Batch:
         self.used_coupons: list[tuple[str, str]] = []
         self.recorded: set[str] = set()
         self.erased: dict[str, ErasedRef] = {}
+        self.closed: set[str] = set()  # tombstones named: erased accounts, no new activity
         self.accepted: list[_Accepted] = []
         self.hooks: list[dict[str, Any]] = []
         self.now = processor.clock()  # the time of processing, read once per batch
@@ -315,6 +316,7 @@ class _Batch:
         self.erased = erased()
         self.recorded = {row[0] for rows in recorded for row in rows}
         ledger_ids = {str(r[0]): int(r[1]) for rows in members for r in rows}
+        self.closed = {str(r[0]) for rows in members for r in rows if r[2] == "erased"}
         found = {row.member_ref: row for rows in states for row in rows}
         if found.keys() != ledger_ids.keys():
             raise Fallback("a member is known to the ledger or to the program, not both")
@@ -405,6 +407,8 @@ class _Batch:
         refused = self._erased_history(event)
         if refused is not None:
             return refused
+        if event.member in self.closed:  # the single path's lock refuses it alike
+            return member_erased(self.pid, event.member)
         known = self.members.get(event.member)
         member = known or self._newcomer(event)
         status = self._coupon_status(event.coupon, event.member)

@@ -354,7 +354,10 @@ class EventProcessor:
             check_refund_time(original.occurred_at, event.at)
         except RefundError as exc:
             raise ProcessingError(exc.code, str(exc)) from None
-        self.ledger.lock(conn, self.program.id, event.member)
+        # books: a refund of an erased member's purchase (after the erasure) is taken
+        # from the anonymised account; a refund naming a tombstone is refused (the lock's
+        # member_erased), since only the purchase's former reference may be sent
+        self.ledger.lock(conn, self.program.id, event.member, books=not loud)
         if self._recorded(conn, event.id):  # a copy sent at once committed while we waited
             return Result(event.id, Outcome.duplicate)
         # Read again under the lock: a refund of the same purchase committed meanwhile
@@ -623,7 +626,7 @@ class EventProcessor:
         done: list[tuple[str, TierChange]] = []
         for index, ref in enumerate(refs):
             with self.db.write() as conn:
-                self.ledger.lock(conn, self.program.id, ref)
+                self.ledger.lock(conn, self.program.id, ref, books=True)  # erased too: a job
                 _, state = self._member_state(conn, ref)
                 if state is not None:
                     activities = self._activities(conn, ref)
@@ -825,10 +828,12 @@ class EventProcessor:
             ).scalar_one_or_none()
             if member_ref is None:
                 raise ProcessingError("unknown_redemption", f"no redemption {redemption_id}")
-            self.ledger.lock(conn, self.program.id, member_ref)
+            self.ledger.lock(conn, self.program.id, member_ref, books=True)
             current = self._redemption_by_id(conn, redemption_id)  # as of the lock
             if current.status == "cancelled":
                 return replace(current, replayed=True)
+            # a new cancellation gives points back: refused for an erased member
+            self.ledger.lock(conn, self.program.id, member_ref)
             receipt = self.ledger.reverse(
                 self.program.id, current.transaction_id, key=f"cancel-redemption:{redemption_id}",
                 at=at, reason=f"redemption {redemption_id} cancelled", conn=conn,

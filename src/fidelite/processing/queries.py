@@ -55,7 +55,7 @@ class Queries:
     """The statements of the batch path for one kind of database."""
 
     recorded: AnySelect  # pid, ids
-    locked_members: AnySelect  # pid, refs: (ref, ledger id) in id order, locked
+    locked_members: AnySelect  # pid, refs: (ref, ledger id, status) in id order, locked
     states: AnySelect  # pid, refs
     usage: AnySelect  # pid, refs
     budgets: AnySelect  # pid
@@ -77,7 +77,7 @@ def queries(postgres: bool) -> Queries:
     )
     # in id order and locked (PostgreSQL): two batch writers cannot deadlock
     locked = (
-        select(Member.ref, Member.id)
+        select(Member.ref, Member.id, Member.status)
         .where(Member.program_id == _PID, refs(Member.ref))
         .order_by(Member.id)
         .with_for_update()
