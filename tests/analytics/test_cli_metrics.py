@@ -214,6 +214,25 @@ def test_a_sqlite_file_without_fidelite_tables_is_named_so(tmp_path: Path) -> No
     assert message.endswith("the database file is empty: not a fidelite program database")
 
 
+@pytest.mark.parametrize(
+    "option", [["metrics", "engagement", "-i"], ["metrics", "program-kpis", "--db"]]
+)
+def test_a_transactions_file_given_for_a_program_database_is_named_so(
+    tmp_path: Path, option: list[str]
+) -> None:
+    path = tmp_path / "all_customers.csv"
+    path.write_text("customer_id,timestamp,amount\nann,2024-01-05,10\n")
+    message = _error([*option, str(path)], 1)
+    # The file ends in .csv, as a transactions file should: say that this command needs
+    # a program database, and how to name one.
+    assert message == (
+        f"sqlite:///{path}: a .csv file, not a program database: this command reads the "
+        "program database (its events and ledger); name a program database as "
+        "PATH.db#PROGRAM, sqlite:///PATH.db#PROGRAM or a PostgreSQL URL"
+    )
+    assert path.read_text() == "customer_id,timestamp,amount\nann,2024-01-05,10\n"
+
+
 def test_benchmark_refuses_json_that_is_not_a_metric_result(tmp_path: Path) -> None:
     path = tmp_path / "arr.json"
     path.write_text("[]")

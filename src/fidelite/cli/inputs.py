@@ -366,10 +366,25 @@ def _check_sqlite_file(database: str | None, name: str) -> None:
         raise InputError("the database file is empty: not a fidelite program database", file=name)
     with path.open("rb") as fh:
         if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise InputError(
-                "not a SQLite database: a transactions file must end in .csv or .parquet",
-                file=name,
-            )
+            raise InputError(_not_a_database(path), file=name)
+
+
+def _not_a_database(path: Path) -> str:
+    """Why a file that is no SQLite database cannot be read as a program database.
+
+    A file named like a data file (``.csv``, ``.parquet``, a workbook) was given where
+    only a program database is read (``engagement``, ``program-kpis``): say so, and how
+    to name one, rather than what a transactions file should be called, which it is.
+    """
+    naming = (
+        "name a program database as PATH.db#PROGRAM, sqlite:///PATH.db#PROGRAM or a PostgreSQL URL"
+    )
+    if path.suffix.lower() in DATABASE_SUFFIXES:
+        return f"not a SQLite database ({naming}); a transactions file must end in .csv or .parquet"
+    return (
+        f"a {path.suffix or 'plain'} file, not a program database: this command reads the "
+        f"program database (its events and ledger); {naming}"
+    )
 
 
 def _check_schema(url: str, name: str) -> None:
