@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 from sqlalchemy import inspect, select, text
 
+from fidelite.api.idempotency import Outcome, run_once
 from fidelite.ledger import check_invariants
+from fidelite.privacy import erase_member
 from fidelite.store import Database
 from tests.api.conftest import PROGRAM, Live
 from tests.cli.support import fidelite
@@ -156,3 +158,30 @@ def test_cli_stored_answers_replay_under_the_tombstone(live: Live, tmp_path: Pat
                      "json", db=live.db.url)  # fmt: skip
     assert json.loads(again.stdout)["member"] == "erased-2"
     assert check_invariants(live.db, "shop") == []
+
+
+def test_an_answer_stored_just_after_the_erasure_is_anonymised(live: Live) -> None:
+    """The erasure commits between a request's change and the storing of its answer
+    (which the erasure could not find): the answer is anonymised as it is stored, while
+    another member's answer is stored as it was."""
+    client = live.client()
+    for n, ref in enumerate((REF, "ann")):
+        assert post(client, "/v1/members", {"id": ref, "joined_at": AT}, f"m-{n}").is_success
+
+    def answered_then_erased(ref: str) -> Outcome:
+        with live.db.write() as conn:
+            erase_member(conn, "shop", REF)
+        return 201, {"member": ref, "profile": {"id": ref, "attributes": {"email": EMAIL}}}
+
+    for ref in (REF, "ann"):
+        run_once(live.db, "shop", f"race-{ref[:3]}", "POST /v1/redemptions", {"member": ref},
+                 lambda ref=ref: answered_then_erased(ref))  # type: ignore[misc]  # fmt: skip
+    with live.db.read() as conn:
+        stored = dict(conn.execute(text("SELECT idem_key, body FROM api_requests "
+                                        "WHERE idem_key LIKE 'race-%'")).all())  # fmt: skip
+    bodies = {k: v if isinstance(v, dict) else json.loads(v) for k, v in stored.items()}
+    assert bodies == {
+        "race-car": {"member": "erased-1", "profile": {"id": "erased-1", "attributes": {}}},
+        "race-ann": {"member": "ann", "profile": {"id": "ann", "attributes": {"email": EMAIL}}},
+    }
+    assert holding(live.db, REF) == {}

@@ -58,6 +58,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
 from fidelite.api.tables import api_requests
+from fidelite.privacy.answers import erased_meanwhile
 from fidelite.store import Database
 from fidelite.store.locking import ConcurrentUpdateError
 from fidelite.store.script import Script, one_of
@@ -127,7 +128,7 @@ def run_once(
         _release(db, program_id, key, claimed)
         return _answer(status, payload)
     with db.write() as conn:
-        _store_in(conn, program_id, key, status, payload)
+        _store_in(conn, program_id, key, status, payload, claimed)
     return _answer(status, payload)
 
 
@@ -338,10 +339,16 @@ def store_answer(
         raise ConcurrentUpdateError(f"Idempotency-Key {key!r} was answered meanwhile")
 
 
-def _store_in(conn: Connection, program_id: str, key: str, status: int, payload: Any) -> None:
+def _store_in(
+    conn: Connection, program_id: str, key: str, status: int, payload: Any, claimed: datetime
+) -> None:
+    """Store the answer to ``key``, claimed at ``claimed``: anonymised for a member erased
+    since (:func:`~fidelite.privacy.answers.erased_meanwhile`), whom the erasure could
+    not find in an answer not yet stored."""
+    body = erased_meanwhile(conn, program_id, jsonable_encoder(payload), claimed)
     conn.execute(update(api_requests).where(
         api_requests.c.program_id == program_id, api_requests.c.idem_key == key
-    ).values(state="done", status_code=status, body=jsonable_encoder(payload),
+    ).values(state="done", status_code=status, body=body,
              updated_at=datetime.now(UTC)))  # fmt: skip
 
 

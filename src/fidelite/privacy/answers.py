@@ -27,11 +27,14 @@ value: one pass over the program's stored answers per erasure.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Text, cast, or_, select, update
 
+from fidelite.processing.erased import ref_digest
 from fidelite.store.answers import api_requests
+from fidelite.webhooks.tables import erasures
 
 _PROFILE: dict[str, Any] = {"attributes": {}, "segments": [], "birth_date": None}
 MEMBER_FIELDS = frozenset({"member", "member_ref", "id"})
@@ -62,6 +65,37 @@ def anonymise_answers(conn: Connection, program_id: str, ref: str, tombstone: st
             )
             rewritten += 1
     return rewritten
+
+
+def erased_meanwhile(conn: Connection, program_id: str, body: Any, since: datetime) -> Any:
+    """``body``, an answer about to be stored, anonymised for each member it names who
+    was erased at or after ``since`` (when its request was claimed): the erasure ran
+    while the request was answered, after the request's change committed and before its
+    answer is stored, so the erasure could not find the answer. One indexed query, and
+    only for an answer naming a member."""
+    refs = {ref_digest(program_id, ref): ref for ref in _named(body)}
+    if not refs:
+        return body
+    found = conn.execute(
+        select(erasures.c.ref_digest, erasures.c.tombstone).where(
+            erasures.c.program_id == program_id,
+            erasures.c.ref_digest.in_(sorted(refs)),
+            erasures.c.erased_at >= since,
+        )
+    ).all()
+    for digest, tombstone in found:
+        body = anonymised(body, refs[digest], tombstone)
+    return body
+
+
+def _named(value: Any) -> set[str]:
+    """The member references ``value`` (a JSON answer) names, in :data:`MEMBER_FIELDS`."""
+    if isinstance(value, list):
+        return {ref for v in value for ref in _named(v)}
+    if not isinstance(value, dict):
+        return set()
+    own = {v for k, v in value.items() if k in MEMBER_FIELDS and isinstance(v, str)}
+    return own.union(*(_named(v) for v in value.values()))
 
 
 def anonymised(value: Any, ref: str, tombstone: str) -> Any:
@@ -98,4 +132,4 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-__all__ = ["anonymise_answers", "anonymised", "anonymised_route"]
+__all__ = ["anonymise_answers", "anonymised", "anonymised_route", "erased_meanwhile"]
