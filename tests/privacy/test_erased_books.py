@@ -7,14 +7,20 @@ its due points (dated lots, and points lapsed by inactivity). On SQLite and Post
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 
+from fidelite.engine import Event
 from fidelite.ledger import Ledger, Rejected, RejectionCode
 from fidelite.privacy import erase_member
+from fidelite.processing import EventProcessor
+from fidelite.program import parse_program
 from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
+from fidelite.webhooks.tables import outbox
 from tests.support import T0, snapshot
 
 DAY = timedelta(days=1)
@@ -74,3 +80,43 @@ def test_the_jobs_still_move_an_erased_members_lots(db: Database) -> None:
     assert ledger.balance("shop", tombstone, "points", as_of=T0 + 200 * DAY).available == 0
     kinds = [entry.kind for entry in ledger.history("shop", tombstone)]
     assert kinds == ["expire", "expire", "release", "earn", "earn"]
+
+
+TIERED = """\
+id: shop
+name: Shop
+time_zone: Europe/Paris
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+tiers:
+  grace_months: 1
+  levels:
+    - {id: bronze, name: Bronze, threshold: 0}
+    - {id: silver, name: Silver, threshold: 100}
+"""
+
+
+def test_the_tier_job_reviews_an_erased_member_and_announces_nothing(db: Database) -> None:
+    """The tier job keeps the erased account's timeline as any other's, but writes no
+    webhook event about it (one would name the tombstone after the erasure stopped them),
+    and a tier assignment naming the tombstone is refused."""
+    p = EventProcessor(db, parse_program(TIERED))
+    at = datetime.fromisoformat("2026-01-10T10:00:00+01:00")
+    p.process(Event(id="p1", type="purchase", member="ann", at=at, amount=Decimal("120")))
+    with db.write() as conn:
+        tombstone = erase_member(conn, "shop", "ann", at=at + DAY).tombstone
+    with pytest.raises(Rejected) as refused:
+        p.assign_tier(tombstone, "silver", at=at + 2 * DAY, until=at + 9 * DAY, reason="vip")
+    assert refused.value.code is RejectionCode.MEMBER_ERASED
+    with db.read() as conn:
+        announced = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    changes = p.review_tiers(datetime.fromisoformat("2027-03-10T10:00:00+01:00"))
+    assert [(ref, c.kind.value, c.to_tier) for ref, c in changes] == [
+        (tombstone, "grace_started", "silver"),
+        (tombstone, "downgrade", "bronze"),
+    ]
+    assert p.member_tier(tombstone) == "bronze"
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == announced

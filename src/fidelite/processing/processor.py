@@ -626,16 +626,29 @@ class EventProcessor:
         done: list[tuple[str, TierChange]] = []
         for index, ref in enumerate(refs):
             with self.db.write() as conn:
-                self.ledger.lock(conn, self.program.id, ref, books=True)  # erased too: a job
+                erased = self._lock_for_job(conn, ref)
                 _, state = self._member_state(conn, ref)
                 if state is not None:
                     activities = self._activities(conn, ref)
                     new, changes = review(policy, state, activities, as_of, self.program.zone)
-                    self._save_tier(conn, ref, new, changes, None)
+                    self._save_tier(conn, ref, new, changes, None, announce=not erased)
                     done += [(ref, change) for change in changes]
             if progress is not None:
                 progress(index + 1, len(refs))
         return done
+
+    def _lock_for_job(self, conn: Connection, ref: str) -> bool:
+        """Take the member's lock for a daily job; True if the member is erased. The job
+        keeps an erased member's books as any other's, but announces nothing about it:
+        the erasure stopped its webhook events, and a new one would name the tombstone."""
+        try:
+            self.ledger.lock(conn, self.program.id, ref)
+        except Rejected as rejected:
+            if rejected.code is not RejectionCode.MEMBER_ERASED:
+                raise
+            self.ledger.lock(conn, self.program.id, ref, books=True)
+            return True
+        return False
 
     def assign_tier(
         self,
