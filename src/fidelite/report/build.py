@@ -9,9 +9,10 @@ With ``--segment-col`` or ``--segments`` a table gives each customer segment's r
 purchase rate and monthly retention (``segments``, :mod:`fidelite.report.segments`).
 The product section (multi-product buyers, basket affinity) appears when the
 transactions have a product column, the survey sections with ``--surveys``, recurring
-revenue with ``--subscriptions``. Whatever the report leaves out (per-customer rows such
-as RFM scores, metrics needing another input) is listed with its reason in
-``not_included`` (:mod:`fidelite.report.coverage`).
+revenue with ``--subscriptions``, the program KPIs and engagement when the input is a
+program database (:mod:`fidelite.report.program`). Whatever the report leaves out
+(per-customer rows such as RFM scores, metrics needing another input) is listed with
+its reason in ``not_included`` (:mod:`fidelite.report.coverage`).
 
 Both files are written to temporary names and renamed at the end, so a failure never
 leaves a half-written report.
@@ -33,7 +34,7 @@ from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
 from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase, retention, rfm
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions
-from fidelite.report import coverage, feedback, lifetime, products, svg
+from fidelite.report import coverage, feedback, lifetime, products, program, svg
 from fidelite.report import segments as per_segment
 from fidelite.report.numbers import money, rate
 
@@ -60,6 +61,7 @@ def build_report(
     step("Loading transactions")
     ds = open_dataset(source, engine=engine, options=options)
     data = compute(ds, step)
+    data["metrics"].update(program.compute(source, ds.loaded.timezone, step))
     if surveys is not None:
         step("Computing NPS trend")
         data["surveys"] = feedback.compute_surveys(surveys, engine, ds.loaded.timezone)
@@ -125,6 +127,8 @@ def render_html(data: dict[str, Any]) -> str:
         _pareto_section(m["pareto"], data["pareto_curve"]),
         lifetime.section(data["clv_models"], _section),
     ]
+    if "program_kpis" in m:
+        sections.append(program.section(m, _section))
     if "segments" in data:
         sections.append(per_segment.section(data["segments"], _section))
     if "basket_affinity" in m:

@@ -42,11 +42,23 @@ PER_CUSTOMER: dict[str, str] = {
         "per-customer CLV predictions: one row per customer; clv_models gives their "
         "distribution and fidelite clv predict every customer's value"
     ),
-    "engagement": "needs a program database's interactions: fidelite metrics engagement",
-    "program_kpis": "needs a program database: fidelite metrics program-kpis",
+    "engagement": (
+        "needs a program database's interactions: give the report the program database "
+        "(fidelite report PATH.db#PROGRAM), or run fidelite metrics engagement"
+    ),
+    "program_kpis": (
+        "needs a program database: give the report the program database (fidelite report "
+        "PATH.db#PROGRAM), or run fidelite metrics program-kpis"
+    ),
     "coupon_effectiveness": "needs a targeting file: fidelite metrics coupons",
     "benchmark": "needs a reference value to compare with: fidelite metrics benchmark",
 }
+PROGRAM_SECTIONS = ("engagement", "program_kpis")
+NO_POINT_VALUE = (
+    "the program database keeps no point value, so program_kpis has no liability nor "
+    "cost of rewards: fidelite metrics program-kpis --db PATH.db#PROGRAM -P PROGRAM.yaml "
+    "prices the points with the currency's value"
+)
 PRODUCTS = "needs a product column (product_id, or name it with --product-col)"
 
 
@@ -68,4 +80,9 @@ def not_included(data: dict[str, Any]) -> dict[str, str]:
                 out[key] = f"the survey answers file has no {question} answers"
     if "revenue" not in data:
         out["recurring_revenue"] = "needs a subscriptions file (--subscriptions)"
-    return out | PER_CUSTOMER
+    left_out = out | PER_CUSTOMER
+    if "program_kpis" in metrics:  # the input was a program database
+        for key in PROGRAM_SECTIONS:
+            left_out.pop(key)
+        left_out["liability_and_cost_of_rewards"] = NO_POINT_VALUE
+    return left_out

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fidelite.analytics.metrics.result import money as cents
+
 MISSING = "n/a"
 
 
@@ -22,5 +24,6 @@ def number(value: Any, digits: int = 1) -> str:
 
 
 def money(value: Any) -> str:
-    """An amount with two decimals and thousands separators."""
-    return number(value, 2)
+    """An amount with two decimals and thousands separators, rounded half away from
+    zero as the metrics round money (152.625 -> 152.63)."""
+    return number(cents(value), 2)

@@ -1,0 +1,76 @@
+"""The program's own figures, when the report is given a program database
+(``fidelite report URL#PROGRAM``): program KPIs and engagement per month.
+
+A transactions file has no points, members or interactions, so these sections appear
+only for a program database. The database keeps no point value: the liability and cost
+of rewards stay null here (``fidelite metrics program-kpis -P PROGRAM.yaml`` gives
+them), and ``not_included`` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+from fidelite.analytics.engagement import engagement
+from fidelite.analytics.kpis import program_kpis
+from fidelite.analytics.programdb import program_origin
+from fidelite.report.numbers import rate
+
+Section = Callable[[str, str, str, str, str], str]
+MONTHS = 12  # the table shows the last twelve months; report.json keeps them all
+KPI_COLUMNS = (
+    ("period", "month"), ("members_total", "members"), ("active_members", "active"),
+    ("points_earned", "earned"), ("points_redeemed", "redeemed"),
+    ("points_expired", "expired"), ("points_outstanding", "outstanding"),
+    ("redemptions", "redemptions"),
+)  # fmt: skip
+ENGAGEMENT_COLUMNS = (
+    ("period", "month"), ("active_members", "active members"),
+    ("interactions", "interactions"), ("multi_kind_rate", "multi-kind %"),
+)  # fmt: skip
+
+
+def compute(source: object, timezone: str, step: Callable[[str], None]) -> dict[str, Any]:
+    """``{program_kpis, engagement}`` metric results for a program database's
+    transactions, ``{}`` for a transactions file."""
+    origin = program_origin(source)
+    if origin is None:
+        return {}
+    step("Computing program KPIs and engagement")
+    url, program_id = origin
+    return {
+        "program_kpis": program_kpis(url, program_id, timezone=timezone).to_dict(),
+        "engagement": engagement(url, program_id, "month", timezone).to_dict(),
+    }
+
+
+def section(metrics: dict[str, Any], make: Section) -> str:
+    """The program KPIs and engagement tables (the last twelve months)."""
+    kpis, engaged = metrics["program_kpis"], metrics["engagement"]
+    return make(
+        "Program KPIs and engagement",
+        "Per month: members, points earned, redeemed, expired and outstanding, redemptions; "
+        "then the members who interacted with the program and how.",
+        "Outstanding points are what the program owes its members; a rising redeemed line "
+        "means members use their points. Multi-kind members did two or more kinds of "
+        "things (e.g. bought and reviewed) in the month.",
+        _table(kpis["rows"], KPI_COLUMNS) + _table(engaged["rows"], ENGAGEMENT_COLUMNS),
+        f"{kpis['definition']} {engaged['definition']}",
+    )
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
+    head = "".join(f"<th>{escape(title)}</th>" for _, title in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(_cell(key, r[key]))}</td>" for key, _ in columns) + "</tr>"
+        for r in rows[-MONTHS:]
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(key: str, value: Any) -> str:
+    if key.endswith("_rate"):
+        return rate(value)
+    return f"{value:,}" if isinstance(value, int) else str(value)
