@@ -24,7 +24,8 @@ declared one, see :func:`_currencies`):
   end of P: of the points that reached an end, the share that lapsed unused (null when
   the sum is 0 or below);
 * outstanding = points held by members (available + pending) at the end of P, never
-  below 0; liability = outstanding x the point's money value. What members owe (debt
+  below 0; liability = outstanding x the point's money value (``value``, else the
+  currency's ``value`` in the program file; the database keeps none). What members owe (debt
   from refund clawback) is reported apart as ``points_owed``, not netted: a member's
   debt does not lower what the program owes the other members;
 * redemptions in P = spends of points made in P (rewards and operator spends, the
@@ -147,7 +148,8 @@ def program_kpis(
         "100 (null when earned <= 0); breakage rate = expired / (expired + redeemed) x 100, "
         "cumulative to the end of the period (null when that sum <= 0); outstanding = "
         "members' available + pending at its end (liability = "
-        "outstanding x point value; points owed by members in debt are reported apart, not "
+        "outstanding x point value (--point-value, else the currency's value in the program "
+        "file; null without either); points owed by members in debt are reported apart, not "
         "netted); members = every enrolled member (erased ones too), joined at the earlier "
         "of their recorded join date (enrolled in the ledger only: the enrolment) and their "
         "first event or ledger entry, so active and redeeming members never exceed the total; "
