@@ -131,24 +131,7 @@ def transactions_from_program(url: str, program_id: str) -> pa.Table:
         db.dispose()
     if not rows:
         raise InputError(f"program '{program_id}' has no purchases", file=database_name(url))
-    table = _to_arrow(rows)
-    return table.replace_schema_metadata({_DATABASE: url, _PROGRAM: program_id})
-
-
-_DATABASE, _PROGRAM = b"fidelite.database", b"fidelite.program"
-
-
-def program_origin(table: object) -> tuple[str, str] | None:
-    """``(url, program id)`` of the program database ``table`` was read from by
-    :func:`transactions_from_program`, else ``None`` (a transactions file).
-
-    The report uses it to add the program's own KPIs and engagement when it is given a
-    program database; the URL stays in memory, never in an output.
-    """
-    metadata = table.schema.metadata if isinstance(table, pa.Table) else None
-    if not metadata or _DATABASE not in metadata or _PROGRAM not in metadata:
-        return None
-    return metadata[_DATABASE].decode(), metadata[_PROGRAM].decode()
+    return _to_arrow(rows)
 
 
 def _to_arrow(rows: Sequence[Any]) -> pa.Table:

@@ -23,6 +23,7 @@ from fidelite.analytics.io import LoadOptions
 from fidelite.analytics.subscriptions import LoadedSubscriptions, SubscriptionColumns
 from fidelite.cli.inputs import (
     one_of,
+    program_database,
     segmented_transaction_options,
     subscription_options,
     survey_options,
@@ -111,6 +112,7 @@ def report(
         with progress:
             task = progress.add_task("Reading the inputs", total=None)
             source, named = transactions_input(input, opts)
+            program_db = None if isinstance(source, Path) else program_database(input)
             answers = _answers(surveys, survey_columns, opts.timezone)
             subs = _subscriptions(subscriptions, subscription_columns, opts.timezone)
             written = build_report(
@@ -121,6 +123,7 @@ def report(
                 on_step=lambda label: progress.update(task, description=label),
                 surveys=answers,
                 subscriptions=subs,
+                program_db=program_db,
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=shown, file=exc.file, row=exc.row, column=exc.column)

@@ -51,17 +51,20 @@ def build_report(
     on_step: Step | None = None,
     surveys: Source | LoadedAnswers | None = None,
     subscriptions: Source | LoadedSubscriptions | None = None,
+    program_db: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Compute every metric, write ``report.html`` and ``report.json``; return the JSON.
 
-    ``surveys`` (answers) adds the NPS trend, ``subscriptions`` the recurring revenue.
+    ``surveys`` (answers) adds the NPS trend, ``subscriptions`` the recurring revenue,
+    ``program_db`` (``(url, program id)`` of the program database ``source`` was read
+    from) the program's KPIs and engagement.
     Every input is read and validated before anything is written.
     """
     step = on_step or (lambda _label: None)
     step("Loading transactions")
     ds = open_dataset(source, engine=engine, options=options)
     data = compute(ds, step)
-    data["metrics"].update(program.compute(source, ds.loaded.timezone, step))
+    data["metrics"].update(program.compute(program_db, ds.loaded.timezone, step))
     if surveys is not None:
         step("Computing NPS trend")
         data["surveys"] = feedback.compute_surveys(surveys, engine, ds.loaded.timezone)

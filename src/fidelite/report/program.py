@@ -15,7 +15,6 @@ from typing import Any
 
 from fidelite.analytics.engagement import engagement
 from fidelite.analytics.kpis import program_kpis
-from fidelite.analytics.programdb import program_origin
 from fidelite.report.numbers import rate
 
 Section = Callable[[str, str, str, str, str], str]
@@ -32,14 +31,16 @@ ENGAGEMENT_COLUMNS = (
 )  # fmt: skip
 
 
-def compute(source: object, timezone: str, step: Callable[[str], None]) -> dict[str, Any]:
-    """``{program_kpis, engagement}`` metric results for a program database's
-    transactions, ``{}`` for a transactions file."""
-    origin = program_origin(source)
-    if origin is None:
+def compute(
+    program_db: tuple[str, str] | None, timezone: str, step: Callable[[str], None]
+) -> dict[str, Any]:
+    """``{program_kpis, engagement}`` metric results of ``program_db`` (``(url, program
+    id)``, the program database the transactions were read from), ``{}`` for a
+    transactions file (``None``)."""
+    if program_db is None:
         return {}
     step("Computing program KPIs and engagement")
-    url, program_id = origin
+    url, program_id = program_db
     return {
         "program_kpis": program_kpis(url, program_id, timezone=timezone).to_dict(),
         "engagement": engagement(url, program_id, "month", timezone).to_dict(),
