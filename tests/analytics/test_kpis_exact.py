@@ -206,3 +206,14 @@ def test_goodwill_credits_are_points_adjusted_and_defined(db: Database) -> None:
     )
     docs = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
     assert "| `points_adjusted` | manual credits minus debits in the period" in docs
+
+
+def test_spend_per_active_member_rounds_its_exact_mean(db: Database) -> None:
+    """0.70 + 0.35 summed as doubles is 1.0499999999999998; the mean per member is
+    0.525 exactly and shows as 0.53 (half away from zero), not 0.52."""
+    p = EventProcessor(db, parse_program(PROGRAM))
+    for i, (ref, amount) in enumerate((("a", "0.70"), ("b", "0.35"))):
+        at = f"2024-03-0{i + 1}T10:00:00+00:00"
+        p.process(_event(f"p{i}", "purchase", ref, at, amount=Decimal(amount)))
+    (row,) = program_kpis(db.url, "club").rows
+    assert (row["member_spend"], row["spend_per_active_member"]) == (1.05, 0.53)

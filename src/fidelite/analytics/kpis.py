@@ -419,7 +419,7 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
     active = int(
         one(f"SELECT count(DISTINCT ref) FROM events WHERE kind = 'purchase' AND {window}", lo, hi)
     )
-    spend = float(
+    spend = _decimal(  # exact, so that the mean per member rounds as written
         one(
             "SELECT coalesce(sum(CASE WHEN kind = 'refund' THEN -amount ELSE amount "
             f"END), 0) FROM events WHERE {window}",
@@ -455,7 +455,7 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "redemption_frequency": round(int(kept) / int(redeemers), 4) if redeemers else None,
         "member_spend": money(spend),
         "cost_of_rewards": money(redeemed * value) if value is not None else None,
-        "spend_per_active_member": money(spend / active) if active else None,
+        "spend_per_active_member": money(spend / Decimal(active)) if active else None,
     }
 
 
