@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import inspect, select, text
 
 from fidelite.api.idempotency import Outcome, run_once
-from fidelite.ledger import check_invariants
+from fidelite.ledger import check_invariants, unknown_member
 from fidelite.privacy import erase_member
 from fidelite.store import Database
 from tests.api.conftest import PROGRAM, Live
@@ -184,4 +184,38 @@ def test_an_answer_stored_just_after_the_erasure_is_anonymised(live: Live) -> No
         "race-car": {"member": "erased-1", "profile": {"id": "erased-1", "attributes": {}}},
         "race-ann": {"member": "ann", "profile": {"id": "ann", "attributes": {"email": EMAIL}}},
     }
+    assert holding(live.db, REF) == {}
+
+
+def test_a_refusal_stored_just_after_the_erasure_names_only_the_tombstone(live: Live) -> None:
+    """A request claimed before the erasure and refused after it (``unknown_member``,
+    naming the reference only in its ``detail``): the erasure already rewrote the claimed
+    route to the tombstone, so the refusal is stored naming the tombstone too, not linking
+    the two; another member's refusal is stored as it was."""
+    client = live.client()
+    for n, ref in enumerate((REF, "ann")):
+        assert post(client, "/v1/members", {"id": ref, "joined_at": AT}, f"m-{n}").is_success
+
+    def refused_after_erasure(ref: str) -> Outcome:
+        if ref == REF:
+            with live.db.write() as conn:
+                erase_member(conn, "shop", REF)
+        raise unknown_member("shop", ref)  # what the ledger answers for an unknown member
+
+    for ref in (REF, "ann"):
+        run_once(live.db, "shop", f"late-{ref[:3]}", f"POST /v1/members/{ref}/adjustments",
+                 {"points": 5, "reason": "x"},
+                 lambda ref=ref: refused_after_erasure(ref))  # type: ignore[misc]  # fmt: skip
+    with live.db.read() as conn:
+        rows = conn.execute(text("SELECT idem_key, route, status_code, body FROM api_requests "
+                                 "WHERE idem_key LIKE 'late-%'")).all()  # fmt: skip
+    stored = {k: (r, s, b if isinstance(b, dict) else json.loads(b)) for k, r, s, b in rows}
+    problem = {"type": "https://fidelite.dev/problems/unknown_member", "title": "unknown member",
+               "status": 404, "code": "unknown_member", "field": "member_ref"}  # fmt: skip
+    assert stored == {
+        "late-car": ("POST /v1/members/erased-1/adjustments", 404,
+                     {**problem, "detail": "no member 'erased-1' in program 'shop'"}),
+        "late-ann": ("POST /v1/members/ann/adjustments", 404,
+                     {**problem, "detail": "no member 'ann' in program 'shop'"}),
+    }  # fmt: skip
     assert holding(live.db, REF) == {}

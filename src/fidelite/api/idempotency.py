@@ -128,7 +128,7 @@ def run_once(
         _release(db, program_id, key, claimed)
         return _answer(status, payload)
     with db.write() as conn:
-        _store_in(conn, program_id, key, status, payload, claimed)
+        _store_in(conn, program_id, key, route, status, payload, claimed)
     return _answer(status, payload)
 
 
@@ -340,12 +340,20 @@ def store_answer(
 
 
 def _store_in(
-    conn: Connection, program_id: str, key: str, status: int, payload: Any, claimed: datetime
+    conn: Connection,
+    program_id: str,
+    key: str,
+    route: str,
+    status: int,
+    payload: Any,
+    claimed: datetime,
 ) -> None:
-    """Store the answer to ``key``, claimed at ``claimed``: anonymised for a member erased
-    since (:func:`~fidelite.privacy.answers.erased_meanwhile`), whom the erasure could
-    not find in an answer not yet stored."""
-    body = erased_meanwhile(conn, program_id, jsonable_encoder(payload), claimed)
+    """Store the answer to ``key`` (a request to ``route``), claimed at ``claimed``:
+    anonymised for a member it or the route names who was erased since
+    (:func:`~fidelite.privacy.answers.erased_meanwhile`), whom the erasure could not find
+    in an answer not yet stored (a refusal naming the member only in its ``detail``
+    included; the erasure already rewrote the claimed row's route)."""
+    body = erased_meanwhile(conn, program_id, jsonable_encoder(payload), claimed, route=route)
     conn.execute(update(api_requests).where(
         api_requests.c.program_id == program_id, api_requests.c.idem_key == key
     ).values(state="done", status_code=status, body=body,

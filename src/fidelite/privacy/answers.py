@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Text, cast, or_, select, update
@@ -67,13 +68,21 @@ def anonymise_answers(conn: Connection, program_id: str, ref: str, tombstone: st
     return rewritten
 
 
-def erased_meanwhile(conn: Connection, program_id: str, body: Any, since: datetime) -> Any:
-    """``body``, an answer about to be stored, anonymised for each member it names who
-    was erased at or after ``since`` (when its request was claimed): the erasure ran
-    while the request was answered, after the request's change committed and before its
-    answer is stored, so the erasure could not find the answer. One indexed query, and
-    only for an answer naming a member."""
-    refs = {ref_digest(program_id, ref): ref for ref in _named(body)}
+def erased_meanwhile(
+    conn: Connection, program_id: str, body: Any, since: datetime, *, route: str = ""
+) -> Any:
+    """``body``, an answer about to be stored, anonymised for each member it or its
+    request's ``route`` names who was erased at or after ``since`` (when its request was
+    claimed): the erasure ran while the request was answered, after the request's change
+    committed and before its answer is stored, so the erasure could not find the answer.
+
+    The route counts because a refusal names the member only in its ``detail`` (``no
+    member 'card-1'``, the answer of a request refused because the erasure came first):
+    the erasure has already rewritten the route of the claimed row to the tombstone,
+    and a body still naming the reference would link the two. One indexed query, and
+    only for an answer or a route naming a member."""
+    named = _named(body) | route_members(route)
+    refs = {ref_digest(program_id, ref): ref for ref in named}
     if not refs:
         return body
     found = conn.execute(
@@ -96,6 +105,13 @@ def _named(value: Any) -> set[str]:
         return set()
     own = {v for k, v in value.items() if k in MEMBER_FIELDS and isinstance(v, str)}
     return own.union(*(_named(v) for v in value.values()))
+
+
+def route_members(route: str) -> set[str]:
+    """The member a route (``METHOD /path``) names: the path step after ``members``
+    (``POST /v1/members/card-1/adjustments``; a member id holds no ``/``)."""
+    steps = route.split("/")
+    return {ref for step, ref in pairwise(steps) if step == "members"}
 
 
 def anonymised(value: Any, ref: str, tombstone: str) -> Any:
@@ -132,4 +148,10 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-__all__ = ["anonymise_answers", "anonymised", "anonymised_route", "erased_meanwhile"]
+__all__ = [
+    "anonymise_answers",
+    "anonymised",
+    "anonymised_route",
+    "erased_meanwhile",
+    "route_members",
+]
