@@ -329,8 +329,13 @@ class Ledger:
         key: str,
         at: datetime | str | None = None,
         conn: Connection | None = None,
+        books: bool = False,
     ) -> Receipt:
-        """Make the pending points of an earn available now (the return window closed)."""
+        """Make the pending points of an earn available now (the return window closed).
+
+        The earn of an erased member is refused (``member_erased``) unless ``books``: the
+        release job keeps the erased account's books; a release asked for by hand is a
+        change the account no longer takes."""
         when = self._at(at)
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
@@ -344,6 +349,7 @@ class Ledger:
             transaction_id=transaction_id,
             at=when,
             conn=conn,
+            books=books,
         )
 
     def spend(
@@ -461,8 +467,14 @@ class Ledger:
         policy: ExpiryPolicy | None = None,
         zone: ZoneInfo | None = None,
         conn: Connection | None = None,
+        books: bool = False,
     ) -> Receipt:
         """Undo all or part of an earn, spend, expiry or adjustment with compensating entries.
+
+        A transaction of an erased member is refused (``member_erased``) unless
+        ``books``: the caller keeps the books of what happened before the erasure (the
+        refund of an earlier purchase). Without it, reversing a spend would give the
+        erased account points back, as the cancellation of a redemption (refused) would.
 
         Reversing a credit (earn, credit adjustment) takes points back from the lot it
         created; if some were spent, ``shortfall`` decides. Reversing a debit (spend,
@@ -526,6 +538,7 @@ class Ledger:
             conn=conn,
             rule=rule,
             release_ended=True,
+            books=books,
         )
 
     # ------------------------------------------------------------------- jobs
@@ -652,7 +665,9 @@ class Ledger:
         totals: dict[str, int] = {}
         for index, (txn_id,) in enumerate(rows):
             try:
-                receipt = self.release(program_id, int(txn_id), key=f"release:{txn_id}", at=when)
+                receipt = self.release(
+                    program_id, int(txn_id), key=f"release:{txn_id}", at=when, books=True
+                )
             except Rejected as rejected:
                 if not self._released_meanwhile(program_id, int(txn_id), rejected):
                     raise
@@ -824,6 +839,7 @@ class Ledger:
         rule: Inactivity | None = None,
         release_ended: bool = False,
         settle: bool = True,
+        books: bool = False,
     ) -> Receipt:
         """Run ``build`` under the member's lock and post its plan once per ``key``.
 
@@ -833,6 +849,8 @@ class Ledger:
         (:meth:`_Steps.release_ended_holds`). ``settle``: the receipt reports what the
         member truly holds (:func:`~fidelite.ledger.plan.settled_after`; lapses by
         ``rule``); earns report their accounts, as the bulk import computes them.
+        ``books`` (jobs are so anyway): an erased member's account is written to
+        (:func:`_writable`), to keep the books of what happened before the erasure.
         """
         idem = valid.key(key)
         if transaction_id is not None and (
@@ -840,7 +858,7 @@ class Ledger:
         ):
             raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
         steps = _Steps(self, program_id, idem, digest, build, at, member_ref, currency,
-                       transaction_id, job_key, rule, release_ended, settle)  # fmt: skip
+                       transaction_id, job_key, rule, release_ended, settle, books)  # fmt: skip
         if conn is not None:
             return steps.within(conn)
         try:
@@ -863,9 +881,9 @@ class Ledger:
         *,
         books: bool = False,
     ) -> _Subject:
-        """The subject of an operation: the member named (refused if erased, unless
-        ``books``: a job's, :func:`_writable`), or the member of ``transaction_id`` (a
-        release or a reversal corrects an existing entry: erased or not)."""
+        """The subject of an operation: the member named, or the member of
+        ``transaction_id`` (a release or a reversal); refused if erased, unless ``books``
+        (a job's, a refund of an earlier purchase, a read: :func:`_writable`)."""
         if member_ref is not None:
             assert currency is not None
             self._require_program(conn, program_id)
@@ -878,7 +896,7 @@ class Ledger:
         self._require_program(conn, program_id)
         found = conn.execute(
             text(
-                "SELECT t.member_id, m.ref, t.currency FROM ledger_transactions t "
+                "SELECT t.member_id, m.ref, t.currency, m.status FROM ledger_transactions t "
                 "JOIN members m ON m.id = t.member_id WHERE t.id = :t AND t.program_id = :p"
             ),
             {"t": transaction_id, "p": program_id},
@@ -889,6 +907,8 @@ class Ledger:
                 f"no transaction {transaction_id} in program {program_id!r}",
                 field="transaction_id",
             )
+        if not books:
+            _writable(program_id, str(found[1]), (found[0], found[3]))
         return _Subject(int(found[0]), str(found[1]), str(found[2]))
 
     def _subject(
@@ -960,10 +980,11 @@ class _Steps:
     rule: Inactivity | None = None
     release_ended: bool = False
     settle: bool = True
+    books: bool = False
 
     def run(self, conn: Connection) -> Receipt:
         ledger = self.ledger
-        books = self.job_key is not None or self.member_ref is None  # a job, or by transaction
+        books = self.books or self.job_key is not None  # a job keeps an erased member's books
         subject = ledger._locate(conn, self.program_id, self.member_ref, self.currency,
                                  self.transaction_id, books=books)  # fmt: skip
         _lock(conn, self.program_id, subject.member_ref, subject.member_id, books=books)

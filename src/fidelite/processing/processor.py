@@ -396,6 +396,7 @@ class EventProcessor:
                 policy=self.program.expiry,
                 zone=self.program.zone,
                 conn=conn,
+                books=not loud,  # as the lock above: the erased account's earlier purchase
             )
             for r in reversals
         ]

@@ -21,6 +21,9 @@ never both, and its event's dedup key is the same either way: each point is anno
 once, whichever of the two jobs runs first. A hold that ends later in the window is
 not held yet at ``as_of``: the first run after it has ended announces it.
 
+An erased member is never announced (``members.status`` is ``erased``): the erasure
+stopped the member's webhook events, and a new one would name the tombstone.
+
 ``days`` defaults to the policy's ``warn_days`` (30 without a policy); ``0`` announces
 nothing. A re-run announces nothing twice; one run writes its events in one transaction.
 """
@@ -46,21 +49,23 @@ _WINDOW = (bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDa
 _DUE = (
     text(
         "SELECT l.member_id, l.id, m.ref, l.currency, l.remaining, l.expires_at FROM lots l "
-        "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p "
+        "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p AND m.status <> 'erased' "
         "AND l.state = 'available' AND l.expires_at IS NOT NULL AND l.expires_at > :start "
         "AND l.expires_at <= :end ORDER BY m.id, l.id"
     )
     .bindparams(*_WINDOW)
     .columns(expires_at=UTCDateTime())
 )
-# Members and currencies with a pending lot whose hold has ended at :at (the start of the
-# window) and whose expiry date falls in the window.
+# Members (not erased) and currencies with a pending lot whose hold has ended at :at (the
+# start of the window) and whose expiry date falls in the window.
 _ENDED = text(
     "SELECT h.member_id, m.ref, h.currency FROM (SELECT DISTINCT member_id, currency "
     f"FROM lots WHERE program_id = :p AND {HOLD_ENDED} AND expires_at > :start "
     "AND expires_at <= :end) h JOIN members m ON m.id = h.member_id "
-    "ORDER BY h.member_id, h.currency"
+    "WHERE m.status <> 'erased' ORDER BY h.member_id, h.currency"
 ).bindparams(*_WINDOW, bindparam("at", type_=UTCDateTime()))
+
+_ERASED = text("SELECT id FROM members WHERE program_id = :p AND status = 'erased'")
 
 Announcement = tuple[str, str, dict[str, Any]]
 """An event to write: member reference, dedup key, payload."""
@@ -160,11 +165,21 @@ def _lot_announcement(
     return ref, f"{POINTS_EXPIRING}:{lot_id}", payload
 
 
+def _erased_members(conn: Connection, program_id: str) -> set[int]:
+    """The program's erased members (``members.status``, as the ledger refuses their
+    writes): the erasure stopped their webhook events, so none is announced about them."""
+    rows = conn.execute(_ERASED, {"p": program_id}).scalars()
+    return {int(member_id) for member_id in rows}
+
+
 def _inactive(
     conn: Connection, program_id: str, rule: Inactivity, start: datetime, end: datetime
 ) -> list[Announcement]:
     found = []
+    erased = _erased_members(conn, program_id)
     for lapsing in lapsing_within(conn, program_id, rule, start, end):
+        if lapsing.member_id in erased:
+            continue
         deadline = lapsing.deadline.astimezone(UTC).isoformat()
         payload = {
             "member": lapsing.member_ref,
