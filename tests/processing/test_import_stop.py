@@ -82,6 +82,26 @@ def test_ctrl_c_sets_the_flag_and_a_second_one_interrupts() -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_sigterm_stops_like_ctrl_c_with_its_own_exit_status() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_interrupt("the chunk in progress") as stop:
+        assert not stop()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop() and stop.exit_status == 143
+        with pytest.raises(KeyboardInterrupt):  # a second signal, whichever: abort
+            os.kill(os.getpid(), signal.SIGINT)
+        assert stop.exit_status == 143
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_held_signal_is_noted_and_keeps_the_first_signals_status() -> None:
+    with stop_on_interrupt("the chunk in progress") as stop:
+        stop.hold("finishing")
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop() and stop.exit_status == 130
+
+
 def test_a_second_ctrl_c_aborts_at_once_and_says_what_was_committed(
     pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

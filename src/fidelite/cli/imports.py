@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from fidelite.cli.interrupt import EXIT_INTERRUPTED, Interrupt, stop_on_interrupt
+from fidelite.cli.interrupt import Interrupt, stop_on_interrupt
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import (
     OutputFormat,
@@ -90,7 +90,9 @@ def events(
 
     Ctrl-C stops the import after the chunk in progress (a second Ctrl-C aborts that
     chunk, which is rolled back): the command says which rows are committed, writes
-    their rejects and exits with status 130. Running the same command again resumes:
+    their rejects and exits with status 130. SIGTERM (kill, a service manager, a
+    container's stop) does the same and exits with status 143. Running the same command
+    again resumes:
     the rows already imported count as duplicates, nothing is applied twice. A crash or
     kill -9 loses at most the chunk in progress; the re-run imports it. Once every row
     is committed, Ctrl-C no longer stops anything: the import finishes (statistics
@@ -122,7 +124,7 @@ def events(
     if report.stopped:
         counts = (f"{report.processed} processed, {report.duplicates} duplicates, "
                   f"{len(report.rejected)} rejected")  # fmt: skip
-        _stopped(report.rows, report.last_row, counts, total, RESUME)
+        _stopped(report.rows, report.last_row, counts, total, RESUME, interrupt.exit_status)
 
 
 @app.command("members")
@@ -159,7 +161,8 @@ def members(
 
     Ctrl-C stops the import after the chunk in progress (a second Ctrl-C aborts that
     chunk, which is rolled back), as for events: the command says which rows are
-    committed, writes their rejects and exits with status 130; running it again
+    committed, writes their rejects and exits with status 130 (143 for SIGTERM, which
+    stops it the same way); running it again
     resumes (the rows already imported count as unchanged, except those of a member
     the file lists more than once, listed_again: they count as updated when they
     differ). Once every row is committed, Ctrl-C no longer stops anything, as for
@@ -192,7 +195,8 @@ def members(
     if report.stopped:
         counts = (f"{report.created} created, {report.updated} updated, {report.unchanged} "
                   f"unchanged, {len(report.rejected)} rejected")  # fmt: skip
-        _stopped(report.rows, report.last_row, counts, total, RESUME_MEMBERS)
+        _stopped(report.rows, report.last_row, counts, total, RESUME_MEMBERS,
+                 interrupt.exit_status)  # fmt: skip
 
 
 RESUME = ("Run the same command again to import the rest: the rows already imported "
@@ -252,7 +256,7 @@ def _imported(
         report: _Report = _with_progress(file, total, fmt, run)
     except KeyboardInterrupt:
         rows, last = tally.rows
-        _aborted(rows, last, total, fmt, resume=resume)
+        _aborted(rows, last, total, fmt, resume, tally.interrupt.exit_status)
     tally.interrupt.hold(STOPPED if report.stopped else FINISHED)
     return report
 
@@ -262,7 +266,9 @@ def _interrupted(rows: int, last_row: int, total: int) -> dict[str, int]:
     return {"rows_done": rows, "last_row": last_row, "rows_left": total - rows}
 
 
-def _stopped(rows: int, last_row: int, counts: str, total: int, resume: str) -> NoReturn:
+def _stopped(
+    rows: int, last_row: int, counts: str, total: int, resume: str, status: int
+) -> NoReturn:
     """Ctrl-C stopped the import between two chunks: say exactly which rows are done
     (``counts``: what became of them, in the words of the summary)."""
     if rows:
@@ -272,10 +278,12 @@ def _stopped(rows: int, last_row: int, counts: str, total: int, resume: str) -> 
         done = f"none of the {total} rows was imported"
     err_console.print(f"Interrupted: {done}; the {total - rows} rows after them were "
                       f"not imported. {resume}", highlight=False, soft_wrap=True)  # fmt: skip
-    raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(status)
 
 
-def _aborted(done: int, last: int, total: int, fmt: OutputFormat, resume: str = RESUME) -> NoReturn:
+def _aborted(
+    done: int, last: int, total: int, fmt: OutputFormat, resume: str, status: int
+) -> NoReturn:
     """A second Ctrl-C aborted the chunk in progress: the rows the importer told
     committed (``done``, up to row ``last``) are; the aborted chunk is rolled back,
     unless the interrupt came in the few instructions between its commit and the
@@ -290,7 +298,7 @@ def _aborted(done: int, last: int, total: int, fmt: OutputFormat, resume: str = 
         print_json({"error": {"code": "import_aborted", "message": message,
                               "rows_committed": done, "last_row": last}})  # fmt: skip
     err_console.print(message, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(status)
 
 
 def _rejects_path(file: Path, given: Path | None, fmt: OutputFormat) -> Path:
