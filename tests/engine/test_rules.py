@@ -43,6 +43,49 @@ def test_per_amount_gives_points_per_money_unit() -> None:
     assert engine.evaluate(purchase("25.00"), member()).points("points") == 37
 
 
+@pytest.mark.parametrize(
+    ("points", "per", "amount", "expected"),
+    [
+        # The figures of the report: each is an exact product, money * points / per.
+        ("3", "1.50", "21.5", {"floor": 43, "ceil": 43, "half_up": 43, "half_even": 43}),
+        ("3", "1.50", "25", {"floor": 50, "ceil": 50, "half_up": 50, "half_even": 50}),
+        ("3", "1.50", "46", {"floor": 92, "ceil": 92, "half_up": 92, "half_even": 92}),
+        ("3", "3", "1", {"floor": 1, "ceil": 1, "half_up": 1, "half_even": 1}),
+        ("3", "3", "10", {"floor": 10, "ceil": 10, "half_up": 10, "half_even": 10}),
+        # 1.5 points per 3 EUR on 1 EUR is exactly 0.5; on 3 EUR exactly 1.5.
+        ("1.5", "3", "1", {"floor": 0, "ceil": 1, "half_up": 1, "half_even": 0}),
+        ("1.5", "3", "3", {"floor": 1, "ceil": 2, "half_up": 2, "half_even": 2}),
+        # A third that is not whole: 1 point per 3 EUR on 10 EUR is 3.33...
+        ("1", "3", "10", {"floor": 3, "ceil": 4, "half_up": 3, "half_even": 3}),
+        ("2", "0.3", "1", {"floor": 6, "ceil": 7, "half_up": 7, "half_even": 7}),
+    ],
+)
+@pytest.mark.parametrize("rounding", ["floor", "ceil", "half_up", "half_even"])
+def test_per_amount_and_per_item_points_are_exact_products(
+    points: str, per: str, amount: str, expected: dict[str, int], rounding: str
+) -> None:
+    engine = evaluator(
+        "rules:\n"
+        f"  - {{id: total, on: [purchase], rounding: {rounding},"
+        f" per_amount: {{points: {points}, per: {per}}}}}\n"
+        f"  - {{id: lines, on: [purchase], rounding: {rounding},"
+        f" per_item: {{points_per_amount: {points}, per: {per}}}}}\n"
+    )
+    items = [{"sku": "A", "category": "c", "quantity": 1, "price": amount}]
+    decision = engine.evaluate(purchase(amount, items=items), member())
+    by_rule = {line.rule: line.points for line in decision.trace}
+    assert by_rule == {"total": expected[rounding], "lines": expected[rounding]}
+
+
+def test_per_item_sums_the_lines_before_rounding() -> None:
+    # Three lines of 1 EUR at 1 point per 3 EUR: exactly 1 point, not 3 x 0.333...3.
+    engine = evaluator(
+        "rules:\n  - {id: lines, on: [purchase], per_item: {points_per_amount: 1, per: 3}}\n"
+    )
+    items = [{"sku": f"A{i}", "category": "c", "quantity": 1, "price": "1"} for i in range(3)]
+    assert engine.evaluate(purchase("3", items=items), member()).points("points") == 1
+
+
 def test_per_item_counts_matching_lines_only() -> None:
     engine = evaluator(
         "rules:\n  - id: beans\n    on: [purchase]\n    per_item:\n"

@@ -40,8 +40,12 @@ Where the time goes, and what is done once rather than per event:
   campaign, a condition, effects, caps per member, budgets). The running totals are a
   list with one place per currency (in the order of their ids, which is the order of
   the earnings), not a dictionary read and written per rule.
-- A ``per`` of 1 (``per_amount``, ``per_item``) is not divided by: dividing an amount
-  of at most 28 digits by 1 gives the same value, so the points are the same.
+- ``per_amount`` and ``per_item.points_per_amount`` are a rate, ``points / per``,
+  worked out exactly once (:func:`fidelite.engine.rounding.rate_per`): an exact
+  Decimal when it has a finite expansion (3 per 1.50 is 2, 1 per 8 is 0.125), so
+  an amount's points are one exact multiplication (no division per event, and none
+  rounded to 28 digits: 21.5 at 3 per 1.50 is 43, not 42.99...9 floored to 42); a
+  Fraction otherwise (1 per 3), the rule's total then being rounded as a fraction.
 - Smaller, together: the outcomes read per rule are module constants (an enum
   member read through its class costs several times a global), a condition run as
   Python is called from the loop itself, ``max(points, 0)`` is a comparison, and a
@@ -53,6 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import cel
@@ -75,7 +80,16 @@ from fidelite.engine.expiry import ExpiryDates
 from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import ItemExpression, NativeExpression, translate, translate_item
 from fidelite.engine.period import local_period_key
-from fidelite.engine.rounding import ROUNDING_MODES, from_cel_number, round_points, to_points
+from fidelite.engine.rounding import (
+    EXACT,
+    ROUNDING_MODES,
+    Rate,
+    from_cel_number,
+    rate_per,
+    round_fraction,
+    round_points,
+    to_points,
+)
 from fidelite.program.definition import ProgramDefinition
 from fidelite.program.expression import (
     ITEM_VARIABLES,
@@ -108,10 +122,10 @@ class _CompiledRule:
     windowed: bool
     coupon_campaign: str | None
     multiply_less_one: Decimal | None  # ``multiply - 1``
-    # (per, points); per is None when it is 1: ``x / 1`` is ``x`` (see _per_amount)
-    per_amount: tuple[Decimal | None, Decimal] | None
-    # per_item's (unit, amount, per), a zero rate as None, per as in ``per_amount``
-    item_rates: tuple[Decimal | None, Decimal | None, Decimal | None] | None
+    # ``points / per`` exactly (see rate_per): the points of each money unit
+    per_amount: Rate | None
+    # per_item's (points per unit, points per money unit), a zero rate as None
+    item_rates: tuple[Decimal | None, Rate | None] | None
     cap_per_event: int | None
     cap_per_member: tuple[Period, int] | None  # (period, points)
     budget: int | None
@@ -672,24 +686,39 @@ class _Run:
         if compiled.multiply_less_one is not None:
             base = Decimal(self.running[compiled.currency_index])
             return round_points(base * compiled.multiply_less_one, compiled.rounding)
+        # Exact sums and products (EXACT); a rate without a finite decimal expansion
+        # makes its share a Fraction, added to the rest before the one rounding.
         total = compiled.fixed
-        per_amount = compiled.per_amount
-        if per_amount is not None:
-            per, rate = per_amount
+        share: Fraction | None = None
+        rate = compiled.per_amount
+        if rate is not None:
             money = self._money
             if money is None:
                 money = self._money = self.event.money
-            total += (money if per is None else money / per) * rate
+            if isinstance(rate, Decimal):
+                total = EXACT.fma(money, rate, total)
+            else:
+                share = rate * Fraction(money)
         if compiled.item_rates is not None:
             items = self.event.items
             if items:
-                total += self._item_points(compiled, items)
+                points, item_share = self._item_points(compiled, items)
+                total = EXACT.add(total, points)
+                if item_share is not None:
+                    share = item_share if share is None else share + item_share
         if compiled.formula is not None:
-            total += from_cel_number(self._run(compiled.formula))
+            total = EXACT.add(total, from_cel_number(self._run(compiled.formula)))
+        if share is not None:
+            return round_fraction(Fraction(total) + share, compiled.rounding)
         return round_points(total, compiled.rounding)
 
-    def _item_points(self, compiled: _CompiledRule, items: list[Item]) -> Decimal:
-        """The points of the basket lines the rule's ``per_item.when`` is true for.
+    def _item_points(
+        self, compiled: _CompiledRule, items: list[Item]
+    ) -> tuple[Decimal, Fraction | None]:
+        """The points of the basket lines the rule's ``per_item.when`` is true for: an
+        exact Decimal, and the share of a ``points_per_amount`` without a finite
+        decimal expansion as a Fraction (None when there is none). The matching lines'
+        totals are summed first, then multiplied by the rate once: exact either way.
 
         A condition run as Python reads each line's fields from the item itself, so
         neither a per-line dictionary nor a copy of the values is built; it cannot raise
@@ -698,8 +727,8 @@ class _Run:
         before any sum; its error reaches the evaluation loop as the rule's.
         """
         assert compiled.item_rates is not None
-        per_unit, per_amount, per = compiled.item_rates
-        total = _ZERO
+        per_unit, rate = compiled.item_rates
+        units = money = _ZERO
         native = compiled.item_when
         if native is not None:
             values = self._values
@@ -709,11 +738,10 @@ class _Run:
                 if native(values, item) is True:
                     # A zero rate (None) would add an exact zero: skipping it leaves the sum.
                     if per_unit is not None:
-                        total += per_unit * item.quantity
-                    if per_amount is not None:
-                        line_total = item.total
-                        total += (line_total if per is None else line_total / per) * per_amount
-            return total
+                        units += item.quantity
+                    if rate is not None:
+                        money = EXACT.add(money, item.total)
+            return _item_sum(per_unit, units, rate, money)
         if compiled.item_matches is not None:
             matches: list[Any] = compiled.item_matches.evaluate(self.context)
         else:
@@ -721,11 +749,10 @@ class _Run:
         for item, match in zip(items, matches, strict=True):
             if match is True:
                 if per_unit is not None:
-                    total += per_unit * item.quantity
-                if per_amount is not None:
-                    line_total = item.total
-                    total += (line_total if per is None else line_total / per) * per_amount
-        return total
+                    units += item.quantity
+                if rate is not None:
+                    money = EXACT.add(money, item.total)
+        return _item_sum(per_unit, units, rate, money)
 
     def _apply_tier_multiplier(self, tier_base: list[int], trace: list[RuleTrace]) -> None:
         """The ``tier:<id>`` line of each currency whose multiplied points earn a bonus.
@@ -772,31 +799,36 @@ def _capped_per_event(raw: int, cap: int | None) -> tuple[int, Outcome, str]:
     return raw, Outcome.matched, ""
 
 
-def _per_amount(rule: Rule) -> tuple[Decimal | None, Decimal] | None:
-    """``(per, points)`` of the rule's ``per_amount``, ``per`` None when it is 1.
+def _item_sum(
+    per_unit: Decimal | None, units: Decimal, rate: Rate | None, money: Decimal
+) -> tuple[Decimal, Fraction | None]:
+    """The points of ``units`` units and ``money`` money units of matching lines."""
+    total = _ZERO if per_unit is None else EXACT.multiply(per_unit, units)
+    if rate is None:
+        return total, None
+    if isinstance(rate, Decimal):
+        return EXACT.fma(money, rate, total), None
+    return total, rate * Fraction(money)
 
-    Dividing by 1 gives the dividend's value unchanged when it has at most the
-    context's 28 digits, which every amount divided here has (an event amount at most
-    15, a line total is a product already rounded to 28): the division is skipped and
-    the points are the same, bit for bit.
-    """
+
+def _per_amount(rule: Rule) -> Rate | None:
+    """The points of each money unit of the rule's ``per_amount``, exactly."""
     per_amount = rule.per_amount
     if per_amount is None:
         return None
-    return (None if per_amount.per == 1 else per_amount.per), per_amount.points
+    return rate_per(per_amount.points, per_amount.per)
 
 
-def _item_rates(rule: Rule) -> tuple[Decimal | None, Decimal | None, Decimal | None] | None:
-    """per_item's ``(points_per_unit, points_per_amount, per)``: a zero rate as None (it
-    adds an exact zero, so it is skipped), ``per`` None when it is 1 (as in
-    :func:`_per_amount`)."""
+def _item_rates(rule: Rule) -> tuple[Decimal | None, Rate | None] | None:
+    """per_item's points per unit and per money unit (``points_per_amount / per``,
+    exactly): a zero rate as None (it adds an exact zero, so it is skipped)."""
     per_item = rule.per_item
     if per_item is None:
         return None
+    amount = per_item.points_per_amount
     return (
         per_item.points_per_unit or None,
-        per_item.points_per_amount or None,
-        None if per_item.per == 1 else per_item.per,
+        rate_per(amount, per_item.per) if amount else None,
     )
 
 

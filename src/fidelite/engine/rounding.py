@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import math
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+)
+from fractions import Fraction
 from math import ceil, floor
 
 from fidelite.program.rule import Rounding
@@ -49,6 +60,48 @@ def round_points(value: Decimal, mode: str) -> int:
 
 
 _ONE = Decimal(1)
+
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+"""A context whose additions and multiplications are exact (never used to divide: a
+division in it would try to compute a third to MAX_PREC digits)."""
+
+Rate = Decimal | Fraction
+"""Points per money unit: an exact Decimal when it has a finite decimal expansion, a
+Fraction otherwise (3 points per 1.50 is 2; 1 point per 3 is 1/3)."""
+
+
+def rate_per(points: Decimal, per: Decimal) -> Rate:
+    """``points / per`` exactly: the points of ``m`` money units are ``m * rate``, the
+    exact ``m * points / per``, whatever the order of the operations.
+
+    Computing ``m / per`` first in 28 digits, as before, put results that are whole
+    numbers one point off: 21.5 / 1.5 = 14.33...3, x 3 = 42.99...9, floored to 42.
+    """
+    rate = Fraction(points) / Fraction(per)
+    denominator, twos, fives = rate.denominator, 0, 0
+    while denominator % 2 == 0:
+        denominator //= 2
+        twos += 1
+    while denominator % 5 == 0:
+        denominator //= 5
+        fives += 1
+    if denominator != 1:
+        return rate  # no finite decimal expansion
+    places = max(twos, fives)
+    return Decimal(f"{rate.numerator * 10**places // rate.denominator}E-{places}")
+
+
+def round_fraction(value: Fraction, mode: str) -> int:
+    """``round_points`` for an exact fraction (ties as ``mode`` says)."""
+    if mode == ROUND_FLOOR:
+        return floor(value)
+    if mode == ROUND_CEILING:
+        return ceil(value)
+    if mode == ROUND_HALF_EVEN:
+        return round(value)  # Fraction rounds ties to even
+    assert mode == ROUND_HALF_UP  # ties away from zero
+    magnitude = floor(abs(value) + Fraction(1, 2))
+    return magnitude if value >= 0 else -magnitude
 
 
 MAX_AWARD = 10**15
