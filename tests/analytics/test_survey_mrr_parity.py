@@ -121,3 +121,48 @@ def test_loyalty_kinds_are_identical_on_duckdb_and_spark(
     spark = loyalty_kinds(open_dataset(path, engine="spark"), spark_answers)
     assert sum(1 for k in duck.summary["kinds"] if k["customers"]) >= 5
     assert _comparable(duck) == _comparable(spark)
+
+
+def test_latest_answers_ignore_row_order_on_duckdb_and_spark(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Many answers share a timestamp: health and loyalty-kinds take the highest score,
+    identical for shuffled copies of the file and on both engines."""
+    from fidelite.analytics.health import customer_health
+
+    rng = random.Random(3)
+    tx = ["customer_id,timestamp,amount,order_id"]
+    answers = []
+    for c in range(60):
+        day = date(2024, 1, 1) + timedelta(days=rng.randrange(60))
+        for n in range(rng.randint(1, 5)):
+            tx.append(f"c{c},{day},{rng.randint(5, 80)},c{c}-{n}")
+            day += timedelta(days=rng.randrange(1, 30))
+        ts = datetime(2024, 3, 1) + timedelta(hours=rng.randrange(3))  # few distinct times
+        for _ in range(rng.randint(1, 4)):
+            answers.append(f"c{c},{ts.isoformat()},nps,{rng.randint(0, 10)}")
+    folder = tmp_path_factory.mktemp("ties")
+    (folder / "tx.csv").write_text("\n".join(tx) + "\n")
+    expected = {}  # the highest score at each customer's latest time, by hand
+    for line in answers:
+        cid, ts_text, _, score = line.split(",")
+        best = expected.get(cid, ("", -1))
+        expected[cid] = max(best, (ts_text, int(score)))
+    outputs = []
+    for copy in range(2):
+        rng.shuffle(answers)
+        path = folder / f"answers{copy}.csv"
+        path.write_text("customer_id,timestamp,question,score\n" + "\n".join(answers) + "\n")
+        loaded = load_answers(path)
+        for engine in ("duckdb", "spark"):
+            ds = open_dataset(folder / "tx.csv", engine=engine)  # type: ignore[arg-type]
+            health = customer_health(ds, answers=loaded)
+            kinds = loyalty_kinds(ds, surveys.Answers(loaded, engine))  # type: ignore[arg-type]
+            assert {r["customer_id"]: r["nps_answer"] for r in health.rows} == {
+                r["customer_id"]: r["recommend"] for r in kinds.rows
+            }
+            outputs.append((health.rows, kinds.rows))
+    assert {r["customer_id"]: r["nps_answer"] for r in outputs[0][0]} == {
+        cid: score for cid, (_, score) in expected.items()
+    }
+    assert all(out == outputs[0] for out in outputs)

@@ -225,3 +225,27 @@ def test_health_csv_prints_the_rows_and_says_what_they_are(tmp_path: Path) -> No
     assert lines[3] == "c,98.38,41.24,35.71,21.43,0.0,0.0,5,,,,"
     assert "# metric: health" in result.stderr
     assert "# summary.mean_health_score: 90.71" in result.stderr
+
+
+def test_health_takes_the_highest_of_two_nps_answers_at_the_same_time(tmp_path: Path) -> None:
+    """Two answers with one timestamp: the highest counts, whatever the row order, as in
+    `metrics loyalty-kinds` (before, the score followed the row order: 93.74 or 75.96)."""
+    (tmp_path / "tx.csv").write_text(TX)
+    outputs = []
+    for order in (("10", "2"), ("2", "10")):
+        lines = [f"a,2024-03-01T12:00:00,nps,{score}" for score in order]
+        (tmp_path / "tie.csv").write_text("customer_id,timestamp,question,score\n"
+                                          + "\n".join(lines) + "\n")  # fmt: skip
+        args = ["clv", "health", "-i", str(tmp_path / "tx.csv"), "--window-days", "30",
+                "--surveys", str(tmp_path / "tie.csv"), "-f", "json"]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        a = json.loads(result.stdout)["rows"][0]
+        outputs.append((a["nps_answer"], a["nps_points"], a["health_score"]))
+        kinds_args = ["metrics", "loyalty-kinds", "-i", str(tmp_path / "tx.csv"),
+                      "-s", str(tmp_path / "tie.csv"), "-f", "json"]  # fmt: skip
+        kinds = CliRunner().invoke(app, kinds_args)
+        assert kinds.exit_code == 0, kinds.output
+        assert json.loads(kinds.stdout)["rows"][0]["recommend"] == 10
+    # a: (28.65 + 25 + 15 (as above) + NPS 10 -> 20) / 0.9 without a support file
+    assert outputs == [(10, 22.22, 98.49)] * 2

@@ -6,8 +6,10 @@ As of the last day in the transactions (``as_of``), with a window of W days:
 * purchases and spend in the recent window (as_of - W, as_of] and in the previous one
   (as_of - 2W, as_of - W]; purchases = distinct orders, spend = purchase amounts
   (refunds excluded: a refund is not a sign of engagement either way);
-* NPS answer = the customer's latest ``nps`` answer (missing without a surveys file or
-  an answer: the component then drops out of that customer's score);
+* NPS answer = the customer's latest ``nps`` answer, the highest score when several
+  share the latest timestamp (:func:`~fidelite.analytics.metrics.surveys.latest_scores`,
+  as the kinds of loyal customers take it); missing without a surveys file or an
+  answer (the component then drops out of that customer's score);
 * support cases = cases in the recent window (missing without a support file).
 
 Customers are those with at least one purchase, sorted by id.
@@ -37,6 +39,7 @@ import pyarrow as pa
 from fidelite.analytics.answers import LoadedAnswers
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.metrics.result import MetricResult
+from fidelite.analytics.metrics.surveys import Answers, latest_scores
 from fidelite.analytics.summary import customer_summary
 from fidelite.analytics.support import LoadedSupport
 from fidelite.clv.fitting import FitError, FitResult
@@ -95,7 +98,7 @@ def health_inputs(
         purchases_previous=_floats(table, "orders_previous"),
         spend_recent=_floats(table, "spend_recent"),
         spend_previous=_floats(table, "spend_previous"),
-        nps_answer=_latest_nps(answers, ids),
+        nps_answer=_latest_nps(answers, ids, ds),
         support_cases=_support_counts(support, ids, recent_from, as_of),
     )
     return HealthData(ids, inputs, as_of, window_days)
@@ -106,18 +109,16 @@ def _floats(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray([0.0 if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _latest_nps(answers: LoadedAnswers | None, ids: list[str]) -> np.ndarray:
+def _latest_nps(answers: LoadedAnswers | None, ids: list[str], ds: Dataset) -> np.ndarray:
+    """Each customer's latest nps answer (ties on time: the highest score), on the
+    dataset's engine, by the rule of the kinds of loyal customers."""
     out = np.full(len(ids), np.nan)
     if answers is None:
         return out
-    rows = answers.connection.execute(
-        f"SELECT customer_id, arg_max(score, ts) FROM {answers.table} "
-        "WHERE question = 'nps' GROUP BY customer_id"
-    ).fetchall()
-    latest = {str(c): float(s) for c, s in rows}
+    latest = latest_scores(Answers(answers, ds.engine), ("nps",))
     for i, cid in enumerate(ids):
-        if cid in latest:
-            out[i] = latest[cid]
+        if "nps" in latest.get(cid, {}):
+            out[i] = latest[cid]["nps"]
     return out
 
 
@@ -241,7 +242,8 @@ def _definition(data: HealthData, config: HealthConfig, th: ChurnRiskThresholds)
         f"{w['recency']:g}); frequency trend = orders in the last {days} days / (those + "
         f"orders in the {days} days before), 0.5 without orders ({w['frequency_trend']:g}); "
         f"spend trend = the same share of purchase spend, refunds excluded "
-        f"({w['spend_trend']:g}); latest nps answer / 10 ({w['nps']:g}); 1 / (1 + support "
+        f"({w['spend_trend']:g}); latest nps answer (highest score on a tie) / 10 "
+        f"({w['nps']:g}); 1 / (1 + support "
         f"cases in the last {days} days) ({w['support']:g}). A component without data (no "
         "survey or support file, no nps answer) drops out and the other weights are "
         "rescaled; NAME_points is a component's share of the score (they add up to "

@@ -42,7 +42,7 @@ import ibis
 
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.metrics.result import MetricResult, percent
-from fidelite.analytics.metrics.surveys import Answers
+from fidelite.analytics.metrics.surveys import Answers, latest_scores
 
 KINDS = (
     "truly loyal",
@@ -83,7 +83,7 @@ def loyalty_kinds(
     rules = thresholds or Thresholds()
     rules.check()
     end_day = end or ds.last_day()
-    said = _latest_answers(answers) if answers else {}
+    said = latest_scores(answers, QUESTIONS) if answers else {}
     rows = [_classify(r, said.get(r["customer_id"], {}), rules) for r in _behaviour(ds, end_day)]
     counts = {kind: 0 for kind in KINDS}
     for row in rows:
@@ -122,20 +122,6 @@ def _behaviour(ds: Dataset, end_day: date) -> list[dict[str, Any]]:
     )
     rows: list[dict[str, Any]] = ds.execute(g.order_by("customer_id")).to_pylist()
     return rows
-
-
-def _latest_answers(answers: Answers) -> dict[str, dict[str, float]]:
-    """customer -> question -> latest score (ties on time: the highest score)."""
-    a = answers.bound.table
-    a = a.filter(a.question.isin(list(QUESTIONS)))
-    latest = a.group_by(["customer_id", "question"]).aggregate(last_ts=a.ts.max())
-    joined = a.inner_join(latest, ["customer_id", "question"])
-    joined = joined.filter(joined.ts == joined.last_ts)
-    scores = joined.group_by(["customer_id", "question"]).aggregate(score=joined.score.max())
-    out: dict[str, dict[str, float]] = {}
-    for r in answers.bound.execute(scores).to_pylist():
-        out.setdefault(str(r["customer_id"]), {})[str(r["question"])] = float(r["score"])
-    return out
 
 
 def _classify(row: dict[str, Any], said: dict[str, float], rules: Thresholds) -> dict[str, Any]:

@@ -128,6 +128,25 @@ def share_of_wallet(answers: Answers, period: Period | None = None) -> MetricRes
     return _result("share-of-wallet", definition, answers, period, stats, row)
 
 
+def latest_scores(answers: Answers, questions: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """customer -> question -> score of the customer's latest answer to that question.
+
+    Latest = the latest timestamp; when several answers share it, the highest score, so
+    the result never depends on the order of the rows (the same on every engine). The
+    kinds of loyal customers and the health score both take answers by this rule.
+    """
+    a = answers.bound.table
+    a = a.filter(a.question.isin(list(questions)))
+    latest = a.group_by(["customer_id", "question"]).aggregate(last_ts=a.ts.max())
+    joined = a.inner_join(latest, ["customer_id", "question"])
+    joined = joined.filter(joined.ts == joined.last_ts)
+    scores = joined.group_by(["customer_id", "question"]).aggregate(score=joined.score.max())
+    out: dict[str, dict[str, float]] = {}
+    for r in answers.bound.execute(scores).to_pylist():
+        out.setdefault(str(r["customer_id"]), {})[str(r["question"])] = float(r["score"])
+    return out
+
+
 # --------------------------------------------------------------------------- helpers
 
 
