@@ -25,6 +25,7 @@ from fidelite.program.expression import (
     ExpressionError,
     compile_expression,
 )
+from fidelite.program.holds import hold_problems
 from fidelite.program.model import Location, Problems, as_decimal, mappings, unused_fields
 from fidelite.program.policy import expiry_problems, pending_problems, refund_problems
 from fidelite.program.probe import Result, type_problems
@@ -74,7 +75,8 @@ def _at(prefix: Location, check: Check, section: object) -> Problems:
 
 def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     """Unique ids and prefixes; references to currencies, campaigns and tiers that exist;
-    pending event types that some rule earns on; event types recorded without a rule
+    pending event types that some rule earns on; a return window that ends before the
+    points can expire (:mod:`fidelite.program.holds`); event types recorded without a rule
     (``events``) that none earns on and that are no purchase or refund; no tier setting
     in refunds or rules without tiers (or, in rules, without a tier that multiplies
     points); no rule comparing ``member.tier`` with a string that is no tier; no
@@ -116,6 +118,7 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
                 yield ("rewards", i, "tiers", j), f"unknown tier {tier!r}{_known(tier_ids)}"
     yield from _multiplier_problems(rules, currency_ids, _default_currency(program))
     yield from _pending_problems(program.get("pending"), rules)
+    yield from hold_problems(program)
     yield from _recorded_problems(program.get("events"), rules)
     refunds = program.get("refunds")
     if isinstance(refunds, Mapping):
