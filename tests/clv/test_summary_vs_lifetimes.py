@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import pyarrow.csv as pa_csv
@@ -92,3 +94,19 @@ def test_lifetimes_gives_the_clv_summary_on_the_purchase_rows(example: Path) -> 
         assert weeks[customer] == pytest.approx((x, t / 7, T / 7, m), abs=1e-12)
     # On the whole file lifetimes counts bob's refund day as a repeat purchase.
     assert summary(tx)["bob"] == (2.0, 43.0, 51.0, 0.0)
+
+
+def test_the_documented_predict_command_runs_on_the_documented_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command docs/clv.md gives for the worked example works as written."""
+    doc = (Path(__file__).parents[2] / "docs" / "clv.md").read_text()
+    (block,) = re.findall(r"```csv\n(customer_id,timestamp,amount\n.*?)```", doc, flags=re.S)
+    assert block == EXAMPLE
+    (command,) = re.findall(r"`fidelite (clv predict -i example\.csv[^`]*)`", doc)
+    monkeypatch.chdir(tmp_path)
+    Path("example.csv").write_text(block)
+    result = runner.invoke(app, shlex.split(command))
+    assert result.exit_code == 0, result.output
+    rows = pa_csv.read_csv("out.csv").to_pylist()
+    assert {row["customer_id"]: tuple(row[f] for f in FIELDS) for row in rows} == SUMMARY
