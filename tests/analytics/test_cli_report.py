@@ -171,8 +171,8 @@ def test_report_takes_every_mapping_option(tmp_path: Path) -> None:
     ]  # fmt: skip
     revenue = data["revenue"]["mrr"]["rows"]
     assert [(r["period"], r["starting_mrr"], r["churned_mrr"]) for r in revenue] == [
-        ("2024-01", 30.0, 0.0), ("2024-02", 30.0, 10.0)
-    ]  # fmt: skip
+        ("2024-01", 0.0, 0.0), ("2024-02", 30.0, 10.0)
+    ]  # fmt: skip  # both start on 1 January: January's new MRR
 
 
 def test_report_delimiter_option_reaches_the_reader(write_csv: Callable[..., Path]) -> None:

@@ -201,9 +201,9 @@ def test_mrr_states_ambiguous_subscription_dates_in_parameters(
 def test_mrr_reads_subscription_dates_in_the_business_time_zone(
     write_csv: Callable[..., Path],
 ) -> None:
-    # b starts at 23:30 UTC on 1 February: 2 February in Paris, after the February 1
-    # boundary that closes January.
-    path = write_csv("customer_id,mrr,start\na,10,2024-01-01\nb,10,2024-02-01T23:30:00Z\n")
+    # b starts at 23:30 UTC on 31 January: 1 February in Paris, so February's new MRR
+    # there and January's in UTC.
+    path = write_csv("customer_id,mrr,start\na,10,2024-01-01\nb,10,2024-01-31T23:30:00Z\n")
     days = {
         zone: load_subscriptions(path, timezone=zone)
         .connection.execute("SELECT start_day FROM subscriptions ORDER BY customer_id")
@@ -211,9 +211,9 @@ def test_mrr_reads_subscription_dates_in_the_business_time_zone(
         for zone in ("UTC", "Europe/Paris", "America/New_York")
     }
     assert days == {
-        "UTC": [(date(2024, 1, 1),), (date(2024, 2, 1),)],
-        "Europe/Paris": [(date(2024, 1, 1),), (date(2024, 2, 2),)],
-        "America/New_York": [(date(2024, 1, 1),), (date(2024, 2, 1),)],
+        "UTC": [(date(2024, 1, 1),), (date(2024, 1, 31),)],
+        "Europe/Paris": [(date(2024, 1, 1),), (date(2024, 2, 1),)],
+        "America/New_York": [(date(2024, 1, 1),), (date(2024, 1, 31),)],
     }
     args = ["metrics", "mrr", "--subscriptions", str(path), "-f", "json"]
     result = CliRunner().invoke(app, [*args, "--timezone", "Europe/Paris"])
@@ -229,10 +229,8 @@ def test_mrr_reads_subscription_dates_in_the_business_time_zone(
     ]
     utc = json.loads(CliRunner().invoke(app, args).stdout)
     assert utc["parameters"]["timezone"] == "UTC"
-    assert [(r["period"], r["ending_mrr"]) for r in utc["rows"]] == [
-        ("2024-01", 20.0),
-        ("2024-02", 20.0),
-    ]
+    # In UTC the last change is on 31 January: January is the only month.
+    assert [(r["period"], r["ending_mrr"]) for r in utc["rows"]] == [("2024-01", 20.0)]
     with pytest.raises(InputError, match="unknown time zone 'Mars/Base'"):
         load_subscriptions(path, timezone="Mars/Base")
 

@@ -81,8 +81,8 @@ def test_report_adds_nps_trend_and_recurring_revenue(tmp_path: Path) -> None:
     assert data["surveys"]["loyalty_index_trend"]["rows"][0]["loyalty_index"] == 50.0
     revenue = data["revenue"]["mrr"]["rows"]
     assert [(r["period"], r["starting_mrr"], r["churned_mrr"]) for r in revenue] == [
-        ("2024-01", 30.0, 0.0), ("2024-02", 30.0, 10.0)
-    ]  # fmt: skip
+        ("2024-01", 0.0, 0.0), ("2024-02", 30.0, 10.0)
+    ]  # fmt: skip  # both start on 1 January: January's new MRR
     assert "nps_trend" not in data["not_included"]
     html = (out / "report.html").read_text()
     assert html.count("<svg") == 8

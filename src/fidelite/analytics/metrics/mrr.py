@@ -3,7 +3,9 @@
 A customer's MRR on a day = the sum of ``mrr`` over their subscriptions running that
 day (``start <= day < end``). For period P (month by default; quarter or year):
 
-* starting MRR = MRR on P's first day; ending MRR = MRR on the next period's first day;
+* starting MRR = MRR on the last day before P; ending MRR = MRR on P's last day, so a
+  movement dated D counts in the period containing D (a start on 1 March is March's new
+  MRR; an end on 1 March, exclusive, is March's churn), as billing tools count it;
 * per customer, with s = their starting and e = their ending MRR:
   new = e when s = 0 and they never had MRR above 0 on an earlier period boundary (a
   free trial, $0, is no MRR: converting from it is new);
@@ -17,13 +19,13 @@ day (``start <= day < end``). For period P (month by default; quarter or year):
   negative churn); net revenue retention = (starting - churned - contraction +
   expansion) / starting x 100; ``negative_churn`` = expansion > churned + contraction.
 
-Movements are read at period boundaries, so a subscription that starts and stops
-between two boundaries never counts. Rates are null when starting MRR is 0.
+Movements are read on the periods' last days, so a subscription that starts and stops
+between two of them never counts. Rates are null when starting MRR is 0.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import ibis
@@ -35,9 +37,10 @@ from fidelite.analytics.metrics.result import MetricResult, money, percent
 from fidelite.analytics.subscriptions import LoadedSubscriptions
 
 DEFINITION = (
-    "Per {period}: starting MRR = MRR on the first day of the {period}, ending MRR = MRR on "
-    "the first day of the next one (MRR on a day = the mrr of subscriptions with start <= "
-    "day < end). Per customer with starting s and ending e: new = e if s = 0 and no earlier "
+    "Per {period}: starting MRR = MRR on the last day before the {period}, ending MRR = MRR "
+    "on the last day of the {period} (MRR on a day = the mrr of subscriptions with start <= "
+    "day < end), so a start, change or end dated D counts in the {period} containing D. "
+    "Per customer with starting s and ending e: new = e if s = 0 and no earlier "
     "MRR above 0 (a $0 trial is no MRR), reactivation = e if s = 0 with earlier MRR above "
     "0, expansion = e - s if 0 < s < e, "
     "contraction = s - e if 0 < e < s, churned = s if e = 0. Revenue churn = churned + "
@@ -64,9 +67,10 @@ def mrr(subs: Subscriptions, period: Period = "month") -> MetricResult:
         raise ValueError(f"MRR periods are month, quarter or year, not {period!r}")
     first, last = _span(subs)
     indices = _indices(first, last, period)
-    boundaries = ibis.memtable(
-        pa.table({"b": indices, "at": [bounds(i, period)[0] for i in indices]})
-    )
+    # Boundary b is the last day before period b: period b starts at boundary b and
+    # ends at boundary b + 1 (its own last day).
+    days = [bounds(i, period)[0] - timedelta(days=1) for i in indices]
+    boundaries = ibis.memtable(pa.table({"b": indices, "at": days}))
     movements = _movements(subs.bound.table, boundaries)
     per_idx = {int(r["b"]): r for r in subs.bound.execute(movements).to_pylist()}
     rows = [_row(i, period, per_idx.get(i)) for i in indices[:-1]]
@@ -87,7 +91,7 @@ def _span(subs: Subscriptions) -> tuple[date, date]:
 
 def _indices(first: date, last: date, period: Period) -> list[int]:
     """Boundary indices from ``first``'s period to the one after ``last``'s: a change on
-    day D shows at the first boundary on or after D, at the latest the next period's."""
+    day D shows on the last day of D's period (boundary: that of the next period)."""
     months = {"month": 1, "quarter": 3, "year": 12}[period]
     start = (first.year * 12 + first.month - 1) // months
     end = (last.year * 12 + last.month - 1) // months + 1
