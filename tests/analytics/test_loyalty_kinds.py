@@ -98,6 +98,28 @@ def test_every_kind_with_its_reason(files: tuple[Path, Path]) -> None:
     assert result.parameters["observation_end"] == "2024-06-30"
 
 
+@pytest.mark.parametrize(
+    ("score", "reason"),
+    [
+        (8, "a passive, not a promoter (8/10)"),
+        (7, "a passive, not a promoter (7/10)"),
+        (6, "would not recommend us (6/10)"),
+        (0, "would not recommend us (0/10)"),
+    ],
+)
+def test_convenience_loyal_reason_names_passives_and_detractors(
+    write_csv: Callable[..., Path], score: int, reason: str
+) -> None:
+    """7-8 are passives: the reason does not say they would not recommend us."""
+    tx = write_csv(TX, "tx.csv")
+    answers = write_csv(f"customer_id,timestamp,question,score\nd,2024-06-01,nps,{score}\n",
+                        "answers.csv")  # fmt: skip
+    result = loyalty_kinds(open_dataset(tx), Answers(load_answers(answers)))
+    rows = {r["customer_id"]: r for r in result.rows}
+    assert (rows["d"]["kind"], rows["d"]["reason"]) == (
+        "convenience-loyal", f"3 orders, last 29 days ago; {reason}")  # fmt: skip
+
+
 def test_without_answers_only_behaviour_decides(files: tuple[Path, Path]) -> None:
     tx, _ = files
     kinds = {r["customer_id"]: r["kind"] for r in loyalty_kinds(open_dataset(tx)).rows}

@@ -138,7 +138,7 @@ def _classify(row: dict[str, Any], said: dict[str, float], rules: Thresholds) ->
     elif repeat and program is not None and program >= 7:
         kind, why = KINDS[2], f"{habit}; the rewards decide where they shop ({program:g}/10)"
     elif repeat and recommend is not None:
-        kind, why = KINDS[3], f"{habit}; would not recommend us ({recommend:g}/10)"
+        kind, why = KINDS[3], f"{habit}; {_not_promoter(recommend)}"
     elif repeat:
         kind, why = KINDS[4], f"{habit}; no recommend answer"
     elif (csat is not None and csat >= 4) or (recommend is not None and recommend >= 7):
@@ -156,6 +156,13 @@ def _classify(row: dict[str, Any], said: dict[str, float], rules: Thresholds) ->
         "kind": kind,
         "reason": why,
     }
+
+
+def _not_promoter(recommend: float) -> str:
+    """A recommend answer below 9, named as NPS names it: 7-8 passive, 0-6 detractor."""
+    if recommend >= 7:
+        return f"a passive, not a promoter ({recommend:g}/10)"
+    return f"would not recommend us ({recommend:g}/10)"
 
 
 def _not_repeat(orders: int, days: int, rules: Thresholds) -> str:
