@@ -104,7 +104,7 @@ def test_assignments_get_the_end_the_store_knows(old_db: Database) -> None:
             change("eve", 11, "assigned", "2026-03-01", "platinum"),  # in force
         ]
         conn.execute(insert(tier_changes), rows)  # the columns of 0006: keys given
-    old_db.upgrade()
+    old_db.upgrade("0007")
     assert current_revision(old_db) == "0007"
     with old_db.read() as conn:
         ends = conn.execute(
@@ -136,5 +136,5 @@ def test_downgrade_to_0006_and_up_again(old_db: Database) -> None:
             c["name"] for c in inspect(conn).get_columns("tier_changes")
         ]
         assert not inspect(conn).has_table("coupon_rollbacks")
-    old_db.upgrade()
+    old_db.upgrade("0007")
     assert current_revision(old_db) == "0007"

@@ -46,12 +46,21 @@ app = typer.Typer(
 )
 T = TypeVar("T")
 
-AllowPrivateOption = typer.Option(
+AddAllowPrivateOption = typer.Option(
     False,
     "--allow-private",
     envvar="FIDELITE_WEBHOOKS_ALLOW_PRIVATE",
-    help="Development only: allow loopback and private-network URLs (metadata and "
-    "link-local addresses stay refused).",
+    help="Development only: allow a loopback or private-network URL (metadata and "
+    "link-local addresses stay refused); the subscription keeps this, so `webhooks "
+    "deliver` sends to it without the flag.",
+)
+DeliverAllowPrivateOption = typer.Option(
+    False,
+    "--allow-private",
+    envvar="FIDELITE_WEBHOOKS_ALLOW_PRIVATE",
+    help="Development only: allow loopback and private-network URLs for every "
+    "subscription (those added with --allow-private are allowed without it; metadata "
+    "and link-local addresses stay refused).",
 )
 
 
@@ -75,7 +84,7 @@ def add(
     ),
     secret: str | None = typer.Option(None, help="Signing secret (default: generated)."),
     description: str | None = typer.Option(None, help="A note for operators."),
-    allow_private: bool = AllowPrivateOption,
+    allow_private: bool = AddAllowPrivateOption,
     key: str = KeyOption,
     program: str = ProgramOption,
     db: str | None = DbOption,
@@ -129,6 +138,8 @@ def add(
     note = REPLAYED if replayed else ""
     console.print(f"subscription [bold]{made['id']}[/] → {made['url']} ({kinds}){note}")
     console.print(f"secret: {made['secret']}", highlight=False)
+    if made.get("allow_private"):
+        console.print("private destinations allowed for this subscription (development)")
 
 
 @app.command("list")
@@ -146,7 +157,8 @@ def list_(
     rows = [s.as_dict() for s in found]
     for row in rows:
         row["event_types"] = ",".join(row["event_types"])
-    columns = ["id", "url", "event_types", "active", "description", "created_at"]
+    columns = ["id", "url", "event_types", "active", "allow_private", "description",
+               "created_at"]  # fmt: skip
     print_rows(rows, fmt, title="webhook subscriptions", columns=columns)
 
 
@@ -175,7 +187,7 @@ def deliver(
     limit: int = typer.Option(100, min=1, max=1000, help="Deliveries claimed per pass."),
     idle: float = typer.Option(1.0, min=0.05, help="Seconds to sleep when nothing is due."),
     timeout: float = typer.Option(10.0, min=0.5, help="HTTP timeout per request (seconds)."),
-    allow_private: bool = AllowPrivateOption,
+    allow_private: bool = DeliverAllowPrivateOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:

@@ -3,8 +3,11 @@
 A subscription names a URL (checked by :mod:`fidelite.webhooks.destination`), the
 event types it wants (or ``*``) and the secret its deliveries are signed with. The
 secret is kept in clear because signing needs it; it is shown once at creation and
-never listed. Removing a subscription deactivates it (its delivery log stays) and
-stops its undelivered deliveries (marked ``dead``, error ``subscription removed``).
+never listed. A subscription added with ``allow_private`` (the operator's explicit
+development choice, the CLI's ``--allow-private``) keeps it: the delivery worker
+allows that subscription's loopback and private destinations too. Removing a
+subscription deactivates it (its delivery log stays) and stops its undelivered
+deliveries (marked ``dead``, error ``subscription removed``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Subscription:
     description: str | None
     created_at: datetime
     secret: str | None = None
+    allow_private: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -50,6 +54,7 @@ class Subscription:
             "active": self.active,
             "description": self.description,
             "created_at": self.created_at.isoformat(),
+            "allow_private": self.allow_private,
         }
         if self.secret is not None:
             out["secret"] = self.secret
@@ -83,6 +88,7 @@ class Checked:
     url: str
     event_types: list[str]
     secret: str
+    allow_private: bool = False
 
 
 def check(
@@ -102,7 +108,7 @@ def check(
                         allowed_by=allowed_by)  # fmt: skip
     if secret is not None and len(secret) < 16:
         raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
-    return Checked(checked, types, secret or new_secret())
+    return Checked(checked, types, secret or new_secret(), allow_private)
 
 
 def create(
@@ -120,10 +126,10 @@ def create(
         insert(subscriptions).returning(subscriptions.c.id),
         {"program_id": program_id, "url": request.url, "event_types": request.event_types,
          "secret": request.secret, "active": True, "description": description,
-         "created_at": now},
+         "created_at": now, "allow_private": request.allow_private},
     ).scalar_one()  # fmt: skip
     return Subscription(int(sid), program_id, request.url, request.event_types, True,
-                        description, now, request.secret)  # fmt: skip
+                        description, now, request.secret, request.allow_private)  # fmt: skip
 
 
 def add(
@@ -160,7 +166,7 @@ def secret_of(conn: Connection, program_id: str, subscription_id: int) -> tuple[
 def _from_row(row: Any) -> Subscription:
     return Subscription(
         int(row.id), row.program_id, row.url, list(row.event_types), bool(row.active),
-        row.description, row.created_at,
+        row.description, row.created_at, allow_private=bool(row.allow_private),
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Tables of webhooks and data protection (created by migration ``0004_webhooks``).
+"""Tables of webhooks and data protection (created by migration ``0004_webhooks``;
+``webhook_subscriptions.allow_private`` by ``0008``).
 
 They share the store's metadata (and naming convention) like the processing tables.
 Invariants backed by constraints: a delivery exists once per subscription and outbox
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from fidelite.store.tables import Base, BigId, UTCDateTime
@@ -41,6 +43,7 @@ subscriptions = Table(
     Column("active", Boolean, nullable=False),
     Column("description", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("allow_private", Boolean, nullable=False, server_default=false()),
     Index("ix_webhook_subscriptions_program", "program_id", "active"),
 )
 

@@ -67,6 +67,7 @@ class Claim:
     url: str
     secret: str
     active: bool
+    allow_private: bool  # the subscription was added allowing private destinations
     event_id: int
     event_type: str
     body: bytes
@@ -106,7 +107,7 @@ class DeliveryWorker:
         db: Database,
         *,
         policy: RetryPolicy | None = None,
-        allow_private: bool = False,
+        allow_private: bool = False,  # every subscription's private destinations too
         timeout: float = 10.0,
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
@@ -210,7 +211,8 @@ class DeliveryWorker:
         response: str | None = None
         tick = time.perf_counter()
         try:
-            target = pin(claim.url, allow_private=self.allow_private, resolve=self.resolve)
+            allow = self.allow_private or claim.allow_private
+            target = pin(claim.url, allow_private=allow, resolve=self.resolve)
             extensions = {"sni_hostname": target.tls_name} if target.tls_name else None
             reply = self.client.post(
                 target.connect_url,
@@ -327,7 +329,8 @@ def _load(conn: Connection, ids: list[int], token: str, until: datetime) -> list
         select(
             deliveries.c.id, deliveries.c.attempts, deliveries.c.subscription_id,
             subscriptions.c.url, subscriptions.c.secret, subscriptions.c.active,
-            outbox.c.id.label("event_id"), outbox.c.event_type, outbox.c.program_id,
+            subscriptions.c.allow_private, outbox.c.id.label("event_id"),
+            outbox.c.event_type, outbox.c.program_id,
             outbox.c.payload, outbox.c.created_at,
         )
         .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
@@ -345,6 +348,7 @@ def _load(conn: Connection, ids: list[int], token: str, until: datetime) -> list
             url=row.url,
             secret=row.secret,
             active=bool(row.active),
+            allow_private=bool(row.allow_private),
             event_id=int(row.event_id),
             event_type=row.event_type,
             body=encode(body_of(row)),

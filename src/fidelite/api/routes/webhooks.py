@@ -33,7 +33,7 @@ class SubscriptionCreate(BaseModel):
 SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
     "id": 1, "program": "cafe_club", "url": "https://crm.example.com/hooks",
     "event_types": ["points.earned", "tier.changed"], "active": True, "description": "CRM",
-    "created_at": "2026-11-01T08:00:00+00:00",
+    "created_at": "2026-11-01T08:00:00+00:00", "allow_private": False,
 }  # fmt: skip
 DELIVERY_EXAMPLE: dict[str, Any] = {
     "id": 7, "subscription_id": 1, "event_id": 3, "event_type": "points.earned",
@@ -55,6 +55,11 @@ class Subscription(BaseModel):
     active: bool = Field(description="false once removed")
     description: str | None
     created_at: datetime
+    allow_private: bool = Field(
+        description="true when added with the CLI's `fidelite webhooks add --allow-private` "
+        "(its loopback or private URL is then delivered to); always false for subscriptions "
+        "made through the API"
+    )
 
 
 class NewSubscription(Subscription):
