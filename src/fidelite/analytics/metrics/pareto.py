@@ -21,31 +21,36 @@ file's net revenue.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import ibis
 
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.metrics.result import MetricResult, money, percent
+from fidelite.analytics.summary import MONEY
 
-# Net revenue counts as above 0 from half a cent: amounts are doubles, and a fully
-# refunded order can leave dust such as 0.1 + 0.2 - 0.3 = 5.6e-17.
-HALF_CENT = 0.005
+# Net revenue counts as above 0 from half a cent (it is above 0 once rounded to cents).
+HALF_CENT = Decimal("0.005")
 
 
 def net_revenue(ds: Dataset) -> ibis.Table:
     """Per customer net revenue (every customer with a row, refunds subtracted) and
-    whether they made a purchase (``bought``)."""
+    whether they made a purchase (``bought``).
+
+    Summed exactly as a decimal: a double sum made 0.1 + 0.2 more than a single 0.3
+    (and 0.3 + 0.2 + 0.1 something else than 0.1 + 0.2 + 0.3), so the ranking and its
+    ties by id depended on how the amounts were split and on the rows' order."""
     t = ds.transactions
     return t.group_by("customer_id").aggregate(
-        revenue=t.amount.sum(), bought=(~t.is_refund).cast("int64").sum() > 0
+        revenue=t.amount.cast(MONEY).sum(), bought=(~t.is_refund).cast("int64").sum() > 0
     )
 
 
 def ranked_revenue(ds: Dataset) -> ibis.Table:
     """Customers with net revenue above 0, ranked (0-based ``rank``) highest first."""
     g = net_revenue(ds)
-    g = g.filter(g.revenue >= HALF_CENT)
+    g = g.filter(g.revenue >= _half_cent())
     w = ibis.window(order_by=[ibis.desc(g.revenue), g.customer_id])
     return g.mutate(rank=ibis.row_number().over(w))
 
@@ -55,7 +60,7 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
     if not 0 < top_percent <= 100:
         raise ValueError("top percent must be in (0, 100]")
     g = net_revenue(ds)
-    positive = g.revenue >= HALF_CENT  # only a customer who bought can have revenue
+    positive = g.revenue >= _half_cent()  # only a customer who bought can have revenue
     unranked = g.bought & ~positive
     totals = ds.execute(
         g.aggregate(
@@ -68,16 +73,16 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
         )
     ).to_pylist()[0]
     n, ranked = int(totals["customers"] or 0), int(totals["ranked"] or 0)
-    total = float(totals["revenue"] or 0.0)
+    total = _exact(totals["revenue"])
     k = math.ceil(ranked * top_percent / 100)
     r = ranked_revenue(ds)
     top = r.filter(r["rank"] < k)
-    top_revenue = float(ds.execute(top.aggregate(s=top.revenue.sum())).to_pylist()[0]["s"] or 0)
+    top_revenue = _exact(ds.execute(top.aggregate(s=top.revenue.sum())).to_pylist()[0]["s"])
     shown = top.order_by("rank")
     if limit is not None:
         shown = shown.limit(limit)
     rows: list[dict[str, Any]] = []
-    running = 0.0
+    running = Decimal(0)
     for row in ds.execute(shown).to_pylist():
         running += row["revenue"]
         rows.append(
@@ -85,24 +90,33 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
                 "rank": int(row["rank"]) + 1,
                 "customer_id": row["customer_id"],
                 "revenue": money(row["revenue"]),
-                "revenue_share": percent(row["revenue"], total),
-                "cumulative_share": percent(running, total),
+                "revenue_share": percent(float(row["revenue"]), float(total)),
+                "cumulative_share": percent(float(running), float(total)),
             }
         )
     summary = {
         "customers": n,
         "ranked_customers": ranked,
         "customers_without_revenue": n - ranked,
-        "excluded_revenue": money(float(totals["excluded_revenue"] or 0.0)),
+        "excluded_revenue": money(_exact(totals["excluded_revenue"])),
         "refund_only_customers": int(totals["refund_only"] or 0),
-        "refund_only_revenue": money(float(totals["refund_only_revenue"] or 0.0)),
+        "refund_only_revenue": money(_exact(totals["refund_only_revenue"])),
         "top_customers": k,
         "revenue": money(total),
         "top_revenue": money(top_revenue),
-        "top_revenue_share": percent(top_revenue, total),
+        "top_revenue_share": percent(float(top_revenue), float(total)),
     }
     params = {"top_percent": top_percent, "limit": limit, **ds.describe()}
     return MetricResult("pareto", _definition(top_percent), params, rows, summary)
+
+
+def _half_cent() -> ibis.Value:
+    return ibis.literal(HALF_CENT, type=MONEY)
+
+
+def _exact(value: Decimal | None) -> Decimal:
+    """An engine's decimal sum (``None`` when nothing was summed) as a Decimal."""
+    return Decimal(0) if value is None else Decimal(value)
 
 
 def _definition(top_percent: float) -> str:
@@ -125,16 +139,16 @@ def curve(ds: Dataset, points: int = 20) -> list[dict[str, float | None]]:
     n = int(ds.execute(r.aggregate(c=r.count())).to_pylist()[0]["c"])
     bucket = (r["rank"] * points // max(n, 1)).name("bucket")
     agg = r.group_by(bucket).aggregate(revenue=r.revenue.sum())
-    by_bucket = {int(x["bucket"]): float(x["revenue"]) for x in ds.execute(agg).to_pylist()}
-    total = sum(by_bucket.values())
+    by_bucket = {int(x["bucket"]): _exact(x["revenue"]) for x in ds.execute(agg).to_pylist()}
+    total = float(sum(by_bucket.values(), Decimal(0)))
     out: list[dict[str, float | None]] = [{"customers_share": 0.0, "revenue_share": 0.0}]
-    running = 0.0
+    running = Decimal(0)
     for b in range(points):
-        running += by_bucket.get(b, 0.0)
+        running += by_bucket.get(b, Decimal(0))
         out.append(
             {
                 "customers_share": round(100 * (b + 1) / points, 4),
-                "revenue_share": percent(running, total),
+                "revenue_share": percent(float(running), total),
             }
         )
     return out

@@ -2,7 +2,9 @@
 
 Per customer, at the observation end day (the last day in the data unless given):
 recency = days since the last purchase, frequency = distinct orders, monetary = net
-revenue (purchases minus refunds), T = days since the first purchase.
+revenue (purchases minus refunds, summed exactly as a decimal: 1.10 + 2.20 is the same
+3.30 as one purchase of 3.30, whatever the rows' order), T = days since the first
+purchase.
 
 Scores 1..q (quintiles by default), higher is better (recent, frequent, high spend).
 Line the n customers up from worst to best value; a tie group has B customers worse
@@ -37,6 +39,7 @@ import ibis
 
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.metrics.result import MetricResult, money
+from fidelite.analytics.summary import MONEY
 
 # (segment, R range, F range), inclusive, on the 1-5 scale; first match wins.
 SEGMENTS: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
@@ -63,7 +66,7 @@ def customer_values(ds: Dataset, end: date | None = None) -> ibis.Table:
         first=p.day.min(where=~p.is_refund),
         last=p.day.max(where=~p.is_refund),
         frequency=p.order_id.nunique(where=~p.is_refund),
-        monetary=p.amount.sum(),
+        monetary=p.amount.cast(MONEY).sum(),  # exact: 1.10 + 2.20 is 3.30, in any order
     )
     g = g.filter(g.first.notnull())
     return g.select(
