@@ -159,6 +159,43 @@ def test_formula_may_give_the_largest_award() -> None:
     assert engine.evaluate(purchase("10"), member()).points("points") == MAX_POINTS == 10**15
 
 
+BEYOND = (
+    "ValueError: came to 2000000000000000 points, more than the largest award"
+    " (1000000000000000 points)"
+)
+
+
+@pytest.mark.parametrize(
+    "effect",
+    [
+        "per_amount: {points: 1000000}",
+        "per_item: {points_per_amount: 1000000}",
+        "per_item: {points_per_unit: 1000000000000000}\n    fixed: 1",  # 2 units
+    ],
+)
+def test_an_award_beyond_the_largest_gives_nothing_and_is_traced(effect: str) -> None:
+    # 2,000,000,000 EUR at 1,000,000 points each: no ledger entry could hold it, so the
+    # rule gives nothing (as a formula would), the event's other rules still count.
+    engine = evaluator(
+        f"rules:\n  - id: big\n    on: [purchase]\n    {effect}\n"
+        "  - {id: base, on: [purchase], fixed: 5}\n"
+    )
+    items = [{"sku": "A", "category": "c", "quantity": 2, "price": "1000000000"}]
+    decision = engine.evaluate(purchase("2000000000", items=items), member())
+    traced = [(t.rule, t.outcome, t.points, t.note) for t in decision.trace]
+    note = BEYOND.replace("2000000000000000", "2000000000000001") if "unit" in effect else BEYOND
+    assert traced == [
+        ("big", Outcome.condition_error, 0, note),
+        ("base", Outcome.matched, 5, ""),
+    ]
+    assert decision.points("points") == 5
+
+
+def test_a_per_amount_award_of_exactly_the_largest_is_given() -> None:
+    engine = evaluator("rules:\n  - {id: big, on: [purchase], per_amount: {points: 100000}}\n")
+    assert engine.evaluate(purchase("10000000000"), member()).points("points") == MAX_POINTS
+
+
 @pytest.mark.parametrize(
     ("extra", "note"),
     [

@@ -179,3 +179,17 @@ def test_load_reports_unreadable_file(tmp_path: Path) -> None:
         str(info.value)
         == f"{tmp_path / 'missing.yaml'}:1:1: cannot read: No such file or directory"
     )
+
+
+def test_a_fixed_award_beyond_the_largest_is_refused_at_its_line() -> None:
+    text = HEAD + (
+        "rules:\n"
+        "  - {id: most, on: [signup], fixed: 1000000000000000}\n"
+        "  - id: over\n    on: [signup]\n    fixed: 1000000000000001\n"
+    )
+    assert problems(text) == [
+        "p.yaml:11:12: rules[1].fixed: 1000000000000001 is more than the largest award"
+        " (1000000000000000 points): the ledger could never post it"
+    ]
+    last = text.rsplit("  - id: over", 1)[0]
+    assert parse_program(last, name="p.yaml").rules[0].fixed == 10**15

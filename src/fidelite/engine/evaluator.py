@@ -84,10 +84,9 @@ from fidelite.engine.rounding import (
     EXACT,
     ROUNDING_MODES,
     Rate,
+    award,
     from_cel_number,
     rate_per,
-    round_fraction,
-    round_points,
     to_points,
 )
 from fidelite.program.definition import ProgramDefinition
@@ -685,7 +684,7 @@ class _Run:
         0 (a negative ``formula``): the caller gives 0 then (:func:`_negative` says why)."""
         if compiled.multiply_less_one is not None:
             base = Decimal(self.running[compiled.currency_index])
-            return round_points(base * compiled.multiply_less_one, compiled.rounding)
+            return award(EXACT.multiply(base, compiled.multiply_less_one), compiled.rounding)
         # Exact sums and products (EXACT); a rate without a finite decimal expansion
         # makes its share a Fraction, added to the rest before the one rounding.
         total = compiled.fixed
@@ -708,9 +707,9 @@ class _Run:
                     share = item_share if share is None else share + item_share
         if compiled.formula is not None:
             total = EXACT.add(total, from_cel_number(self._run(compiled.formula)))
-        if share is not None:
-            return round_fraction(Fraction(total) + share, compiled.rounding)
-        return round_points(total, compiled.rounding)
+        # Above the largest award (which the ledger could never post) a ValueError,
+        # traced as the rule's condition_error, as a formula's result is.
+        return award(total if share is None else Fraction(total) + share, compiled.rounding)
 
     def _item_points(
         self, compiled: _CompiledRule, items: list[Item]

@@ -17,7 +17,7 @@ from decimal import (
 from fractions import Fraction
 from math import ceil, floor
 
-from fidelite.program.rule import Rounding
+from fidelite.program.rule import MAX_AWARD, Rounding
 
 ROUNDING_MODES = {
     Rounding.floor: ROUND_FLOOR,
@@ -104,11 +104,30 @@ def round_fraction(value: Fraction, mode: str) -> int:
     return magnitude if value >= 0 else -magnitude
 
 
-MAX_AWARD = 10**15
-"""The largest number of points a formula may give (or take away), as the ledger's
-largest credit (``fidelite.ledger.validation.MAX_POINTS``): far beyond any real award
-(amounts are at most 10^10), well inside the 64-bit points columns, and small enough
-that the Decimal of a formula result is exact to :data:`FORMULA_PLACES`."""
+# MAX_AWARD (fidelite.program.rule, the ledger's largest credit) is the most points a
+# formula may give (or take away), and a rule's points may come to: small enough that
+# the Decimal of a formula result is exact to FORMULA_PLACES. A rule's points above it
+# give nothing and are traced (award), as a formula's are.
+
+
+_ROUNDABLE = Decimal(10**27)  # below it, quantize to units cannot fail (28 digits)
+
+
+def award(value: Decimal | Fraction, mode: str) -> int:
+    """A rule's exact points ``value`` rounded with ``mode``; above :data:`MAX_AWARD`
+    (which the ledger could never post) a ``ValueError`` saying so, which the trace
+    shows, as for a formula's result."""
+    if isinstance(value, Fraction):
+        points = round_fraction(value, mode)
+    else:
+        points = round_points(value, mode) if value < _ROUNDABLE else floor(value)
+    if points > MAX_AWARD:
+        raise ValueError(beyond_largest_award(points))
+    return points
+
+
+def beyond_largest_award(points: int) -> str:
+    return f"came to {points} points, more than the largest award ({MAX_AWARD} points)"
 
 
 def from_cel_number(value: object) -> Decimal:

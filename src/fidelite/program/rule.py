@@ -42,6 +42,23 @@ from fidelite.program.model import (
     unused_fields,
 )
 
+MAX_AWARD = 10**15
+"""The largest number of points one rule may give, as the ledger's largest credit
+(``fidelite.ledger.validation.MAX_POINTS``): far beyond any real award (amounts are at
+most 10^10), well inside the 64-bit points columns. A ``fixed`` above it is an error
+when the program loads; a computed award above it gives nothing and is traced
+(:mod:`fidelite.engine.rounding`)."""
+
+
+def _postable(points: int) -> int:
+    if points > MAX_AWARD:
+        raise ValueError(
+            f"{points} is more than the largest award ({MAX_AWARD} points):"
+            " the ledger could never post it"
+        )
+    return points
+
+
 PURCHASE = "purchase"
 REFUND = "refund"
 MEMBER_ACTIONS = frozenset({"signup", "birthday", "profile_completed", "review", "social"})
@@ -188,7 +205,7 @@ class Rule(ProgramModel):
 
     per_amount: PerAmount | None = None
     per_item: PerItem | None = None
-    fixed: int = Field(default=0, ge=0)
+    fixed: Annotated[int, AfterValidator(_postable)] = Field(default=0, ge=0)
     formula: Formula | None = None
     multiply: Decimal | None = Field(default=None, gt=1)
     rounding: Rounding = Rounding.floor
