@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,4 +242,43 @@ def test_expiring_at_the_calendars_ends(dbfile: Path, tmp_path: Path) -> None:
         }
     with db.read() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM outbox")).scalar_one() == outbox
+    db.dispose()
+
+
+PROGRAM_SCOPED = ("add", "list", "log", "replay", "remove")
+"""The webhooks commands that work on one program (--program, default 'default')."""
+
+
+@pytest.mark.parametrize("command", PROGRAM_SCOPED)
+def test_examples_of_program_scoped_commands_name_the_program(command: str) -> None:
+    """Without --program, `log` lists nothing of program shop and `replay`/`remove` answer
+    unknown_delivery/unknown_subscription: an example must pass it to work as shown."""
+    result = runner.invoke(app, ["webhooks", command, "--help"], env={"COLUMNS": "200"})
+    examples = [line for line in result.output.splitlines() if "Example: fidelite" in line]
+    assert examples and all("--program" in line for line in examples), examples
+    doc = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    documented = re.findall(rf"^fidelite webhooks {command} .*$", doc, flags=re.M)
+    assert all("--program" in line for line in documented), documented
+
+
+def test_the_documented_program_scoped_commands_work_for_the_documented_program(
+    dbfile: Path, receiver: Receiver
+) -> None:
+    """docs/webhooks.md's sequence for program shop: log, replay and remove find shop's
+    delivery and subscription (ids of this database in place of the documented ones)."""
+    made = cli(dbfile, "webhooks", "add", receiver.url, "--allow-private", "--program", "shop",
+               "-k", "crm-1")  # fmt: skip
+    db = Database(f"sqlite:///{dbfile}")
+    processor(db).process(purchase("p1", "ann", "42.00"))
+    receiver.script.extend([500] * 10)
+    assert cli(dbfile, "webhooks", "deliver")["failed"] == 2
+    logged = cli(dbfile, "webhooks", "log", "--state", "failed", "--program", "shop")
+    assert len(logged) == 2
+    delivery = str(logged[0]["id"])
+    tries = cli(dbfile, "webhooks", "log", "--delivery", delivery, "--program", "shop")
+    assert [(t["number"], t["status"]) for t in tries] == [(1, 500)]
+    (replayed,) = cli(dbfile, "webhooks", "replay", delivery, "--program", "shop")
+    assert replayed["id"] == logged[0]["id"]
+    removed = cli(dbfile, "webhooks", "remove", str(made["id"]), "--program", "shop")
+    assert removed["active"] is False
     db.dispose()

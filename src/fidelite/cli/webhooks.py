@@ -97,7 +97,8 @@ def add(
     list, secret or description is refused. Without a key a retry after a lost answer
     would subscribe the URL twice, and every event would be delivered twice.
 
-    Example: fidelite webhooks add https://crm.example.com/hooks -e points.earned -k crm-1
+    Example: fidelite webhooks add https://crm.example.com/hooks -e points.earned --program
+    shop -k crm-1
     """
     database = _db(db, fmt)
     checked = _run(lambda: subs.check(url, events, secret=secret,
@@ -171,7 +172,7 @@ def remove(
 ) -> None:
     """Remove a subscription; its undelivered deliveries stop (marked dead).
 
-    Example: fidelite webhooks remove 3
+    Example: fidelite webhooks remove 3 --program shop
     """
     database = _db(db, fmt)
     gone = _run(lambda: subs.remove(database, program, subscription_id), fmt)
@@ -233,7 +234,7 @@ def log_(
 ) -> None:
     """The delivery log, most recently created first; --delivery N lists that delivery's attempts.
 
-    Example: fidelite webhooks log --state dead --format json
+    Example: fidelite webhooks log --state dead --program shop --format json
     """
     database = _db(db, fmt)
     if delivery is not None:
@@ -259,7 +260,7 @@ def replay_(
 ) -> None:
     """Send deliveries again (dead, failed or delivered): due now on the next pass.
 
-    Example: fidelite webhooks replay 41 42 && fidelite webhooks deliver
+    Example: fidelite webhooks replay 41 42 --program shop && fidelite webhooks deliver
     """
     database = _db(db, fmt)
     now = datetime.now(UTC)
