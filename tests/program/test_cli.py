@@ -173,6 +173,35 @@ def test_simulate_rejects_segment_and_rule_points_the_program_would_ignore(
     ]
 
 
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        (-100, "Input should be greater than or equal to 0"),
+        ("5", "Input should be a valid integer"),
+        (5.5, "Input should be a valid integer"),
+        (True, "Input should be a valid integer"),
+    ],
+)
+def test_simulate_refuses_rule_points_that_are_not_a_whole_number_of_points(
+    tmp_path: Path, points: object, message: str
+) -> None:
+    # -100 points used would have let big_basket give 150 with its cap at 100 a month.
+    event = {**PURCHASE, "amount": "120.00", "channel": "web"}
+    member = {"rule_points": {"big_basket@2026-11": points}}
+    result = runner.invoke(app, _files(tmp_path, event, member))
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_member"
+    assert error["message"] == (
+        f"{tmp_path / 'member.json'}: rule_points.big_basket@2026-11: {message}"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "event.json",
+        "member.json",
+        "program.yaml",
+    ]
+
+
 def test_simulate_uses_rule_points_of_the_current_period(tmp_path: Path) -> None:
     # big_basket gives 50 on web baskets of 100 EUR or more, at most 100 a month: with 70
     # already given in November 2026, 30 are left.
