@@ -166,6 +166,33 @@ def test_bad_option_value_is_one_usage_error(
     assert "Traceback" not in plain.output and plain.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["metrics", "nps", "-s", "S", "-f", "json", "--bogus"], "No such option: --bogus"),
+        (["metrics", "nps", "-s", "S", "--format=json", "--period"],
+         "Option '--period' requires an argument."),
+        (["metrics", "nps", "--format", "json"], "Missing option '--surveys' / '-s'."),
+        (["clv", "health", "-fjson", "-i", "S", "--what"], "No such option: --what"),
+    ],
+)  # fmt: skip
+def test_usage_errors_click_finds_are_json_too(
+    write_csv: Callable[..., Path], args: list[str], message: str
+) -> None:
+    """An unknown option, a missing one or one without its value is the usage error
+    object on stdout with JSON asked for, as bad values are; click's box otherwise."""
+    path = str(write_csv("customer_id,timestamp,question,score\na,2024-01-01,nps,9\n"))
+    args = [path if a == "S" else a for a in args]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout) == {"error": {"code": "usage", "message": message}}
+    plain = CliRunner().invoke(
+        app, [a for a in args if "json" not in a and a not in ("-f", "--format")]
+    )
+    assert plain.exit_code == 2
+    assert plain.stdout == "" and message.split(":")[0].split("'")[0] in plain.stderr
+
+
 def test_cohorts_help_lists_the_periods_it_accepts() -> None:
     """The help of --period states what the command takes, no more."""
     result = CliRunner().invoke(app, ["metrics", "cohorts", "--help"], terminal_width=200)

@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from fidelite import __version__
 
+_ARGV = "fidelite.argv"
+# click's UsageError (an unknown or missing option, a bad value), whether typer uses
+# click or its own copy of it (typer 0.2x vendors click as ``typer._click``).
+_USAGE_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+
+
+def _asks_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON output (``-f json``, ``--format json``,
+    ``--format=json``, ``-fjson``), read before click has parsed it."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-f", "--format") and i + 1 < len(args):
+            if args[i + 1] == "json":
+                return True
+        elif arg in ("--format=json", "-fjson", "-f=json"):
+            return True
+    return False
+
+
+class _Root(TyperGroup):
+    """The root group. With JSON asked for on the command line, a usage error click finds
+    while parsing a command's options (an unknown option, a missing one, an option without
+    its value) is the ``{"error": {"code": "usage", ...}}`` object on stdout, exit status
+    2, as every other error is with ``--format json``, not click's box on stderr."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[_ARGV] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            if not _asks_json(ctx.meta.get(_ARGV, [])):
+                raise
+            from fidelite.cli.output import OutputFormat, fail
+
+            fail(exc.format_message(), code="usage", fmt=OutputFormat.json)  # type: ignore[attr-defined]
+
+
 app = typer.Typer(
+    cls=_Root,
     name="fidelite",
     help="fidelite: run a loyalty program and measure loyalty.\n\n"
     "Example: fidelite db upgrade --db sqlite:///fidelite.db",
