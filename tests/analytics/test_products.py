@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fidelite.analytics.engine import open_dataset
+from fidelite.analytics.engine import EngineName, open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.products import basket_affinity, multi_product
 from tests.cli.support import fidelite
@@ -94,3 +94,30 @@ def test_basket_cli_json(tx: Path) -> None:
     proc = fidelite("metrics", "basket", "--input", tx, "--min-support", "20", "-f", "json")
     out = json.loads(proc.stdout)
     assert out["metric"] == "basket" and out["rows"][0]["lift"] == 1.5
+
+
+# Baskets: a {p1, p2}, b {p3, p4}, c {p1}, d {p5}: both pairs in 1 of 4 baskets; p3-p4
+# has lift 1 x 4 / (1 x 1) = 4, p1-p2 1 x 4 / (2 x 1) = 2.
+BK2 = """
+customer_id,timestamp,amount,order_id,product_id
+a,2024-01-01,1,1,p1
+a,2024-01-01,1,1,p2
+b,2024-01-01,1,1,p3
+b,2024-01-01,1,1,p4
+c,2024-01-01,1,1,p1
+d,2024-01-01,1,1,p5
+"""
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.slow)])
+def test_basket_top_keeps_the_first_pairs_of_the_shown_order(
+    write_csv: Callable[..., Path], engine: EngineName
+) -> None:
+    ds = open_dataset(write_csv(BK2), engine=engine)
+    full = basket_affinity(ds, min_support=0, top=50).rows
+    assert [(r["a"], r["b"], r["baskets_with_both"], r["lift"]) for r in full] == [
+        ("p3", "p4", 1, 4.0),
+        ("p1", "p2", 1, 2.0),
+    ]
+    top = basket_affinity(ds, min_support=0, top=1).rows
+    assert top == full[:1]

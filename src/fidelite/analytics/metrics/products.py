@@ -100,11 +100,14 @@ def basket_affinity(
     counted = counted.filter(counted.both >= max(threshold, 1))
     sa, sb = single.view(), single.view()
     joined = counted.join(sa, counted.left == sa.item).join(sb, counted.right == sb.item)
-    expr = (
-        joined.select(counted.left, counted.right, counted.both, n_left=sa.n, n_right=sb.n)
-        .order_by([ibis.desc("both"), "left", "right"])
-        .limit(top)
-    )
+    # The rows' order, in the engine so that --top keeps the first pairs of it: most
+    # baskets with both, then highest lift -- for equal counts, the smallest
+    # baskets-with-A x baskets-with-B (exact integers) -- then by the two names.
+    picked = joined.select(
+        counted.left, counted.right, counted.both, n_left=sa.n, n_right=sb.n,
+        spread=sa.n.cast("int64") * sb.n.cast("int64"),
+    )  # fmt: skip
+    expr = picked.order_by([ibis.desc("both"), "spread", "left", "right"]).limit(top)
     rows = [_pair(r, total) for r in ds.execute(expr).to_pylist()]
     return _affinity_result(ds, by, min_support, top, total, has_orders, rows)
 
@@ -118,17 +121,25 @@ def _affinity_result(
     has_orders: bool,
     rows: list[dict[str, Any]],
 ) -> MetricResult:
-    rows.sort(key=lambda r: (-r["baskets_with_both"], -r["lift"], r["a"], r["b"]))
+    rows.sort(key=_rank)
     basket_rule = "customer and order_id" if has_orders else "customer and local day"
     definition = (
         f"Pairs of {by}s bought in the same basket (basket = {basket_rule}); support = "
         "baskets with both / all baskets x 100; confidence A->B = baskets with both / "
         "baskets with A x 100; lift = support(A,B) / (support(A) x support(B)); pairs with "
-        f"support >= {min_support:g} %, top {top} by baskets; refunds excluded."
+        f"support >= {min_support:g} %; the first {top} by baskets with both, then lift "
+        "(then by name); refunds excluded."
     )
     params = {"by": by, "min_support": min_support, "top": top, "baskets": total,
               **ds.describe()}  # fmt: skip
     return MetricResult("basket", definition, params, rows)
+
+
+def _rank(row: dict[str, Any]) -> tuple[int, int, str, str]:
+    """The rows' order: baskets with both (most first), lift (highest first: for equal
+    counts, the smallest product of the two products' baskets), the two names."""
+    spread = row["baskets_with_a"] * row["baskets_with_b"]
+    return (-row["baskets_with_both"], spread, row["a"], row["b"])
 
 
 def _pair(r: dict[str, Any], total: int) -> dict[str, Any]:
