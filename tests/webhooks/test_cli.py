@@ -20,7 +20,7 @@ from fidelite.store import Database
 from fidelite.webhooks import announce_expiring_points, verify
 from tests.cli.support import fidelite
 from tests.webhooks.conftest import Receiver
-from tests.webhooks.support import PROGRAM, processor, purchase
+from tests.webhooks.support import PROGRAM, outbox_rows, processor, purchase
 
 _register()
 runner = CliRunner()
@@ -282,3 +282,28 @@ def test_the_documented_program_scoped_commands_work_for_the_documented_program(
     removed = cli(dbfile, "webhooks", "remove", str(made["id"]), "--program", "shop")
     assert removed["active"] is False
     db.dispose()
+
+
+def test_member_created_is_written_by_every_way_of_enrolling(dbfile: Path, tmp_path: Path) -> None:
+    """docs/webhooks.md's member.created row: an event, `import members`, POST /v1/members
+    (the processor's enrol) and `member add` with the program file; once per member."""
+    program = tmp_path / "program.yaml"
+    program.write_text(PROGRAM)
+    db = Database(f"sqlite:///{dbfile}")
+    processor(db).process(purchase("p1", "ann", "10.00"))
+    members = tmp_path / "members.csv"
+    members.write_text(
+        "member,joined_at\nbob,2026-01-02T00:00:00+00:00\nann,2026-01-01T00:00:00Z\n"
+    )
+    cli(dbfile, "import", "members", str(members), "--program", str(program))
+    assert processor(db).enrol("cy", at=datetime(2026, 1, 3, tzinfo=UTC)) is True
+    cli(dbfile, "member", "add", "dee", "--program", str(program))
+    cli(dbfile, "member", "add", "dee", "--program", str(program))  # enrolled already
+    assert processor(db).enrol("cy", at=datetime(2026, 1, 4, tzinfo=UTC)) is False
+    created = [r["member_ref"] for r in outbox_rows(db) if r["event_type"] == "member.created"]
+    assert created == ["ann", "bob", "cy", "dee"]
+    db.dispose()
+    doc = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    (row,) = [line for line in doc.splitlines() if line.startswith("| `member.created` |")]
+    for way in ("first event", "fidelite import members", "POST /v1/members", "member add"):
+        assert way in row
