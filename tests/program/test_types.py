@@ -176,6 +176,10 @@ def test_load_accepts_expression_that_only_depends_on_data(key: str, source: str
 
 
 NEVER = "compare values of one type"
+DATE_HINT = (
+    'event.date is written "YYYY-MM-DD": compare it with a date so written,'
+    ' e.g. event.date >= "2026-11-01"'
+)
 
 
 @pytest.mark.parametrize(
@@ -235,7 +239,28 @@ NEVER = "compare values of one type"
         (
             'event.date == timestamp("2026-12-01T00:00:00Z")',
             'event.date == timestamp("2026-12-01T00:00:00Z") is never true: event.date is a'
-            ' string and timestamp("2026-12-01T00:00:00Z") a timestamp; ' + NEVER,
+            ' string and timestamp("2026-12-01T00:00:00Z") a timestamp; ' + DATE_HINT,
+        ),
+        (
+            # Not "20261101": "2026-11-22" >= "20261101" is false ('-' sorts before '1').
+            "event.date == 20261101",
+            "event.date == 20261101 is never true: event.date is a string and 20261101 an"
+            ' int; write event.date == "2026-11-01"',
+        ),
+        (
+            "event.date in [20261101, 20261102]",
+            "event.date in [20261101, 20261102] is never true: event.date is a string and"
+            ' the list holds ints; write event.date in ["2026-11-01", "2026-11-02"]',
+        ),
+        (
+            "event.date == 2026",  # no date: the form to use, not "2026"
+            "event.date == 2026 is never true: event.date is a string and 2026 an int; "
+            + DATE_HINT,
+        ),
+        (
+            "event.date == 20261341",  # no such day
+            "event.date == 20261341 is never true: event.date is a string and 20261341 an"
+            " int; " + DATE_HINT,
         ),
     ],
 )
@@ -252,6 +277,16 @@ def test_load_rejects_comparison_of_values_that_are_never_equal(source: str, mes
             'event.weekday <= "5" && event.hour >= 14',
             'event.weekday <= "5" is an error on every event (at column 1): event.weekday is'
             ' an int and "5" a string; write event.weekday <= 5',
+        ),
+        (
+            "event.date >= 20261101",
+            "event.date >= 20261101 is an error on every event: event.date is a string and"
+            ' 20261101 an int; write event.date >= "2026-11-01"',
+        ),
+        (
+            "20261101 <= event.date",
+            "20261101 <= event.date is an error on every event: 20261101 is an int and"
+            ' event.date a string; write "2026-11-01" <= event.date',
         ),
         (
             'event.hour >= 14 && "2.5" < event.amount',

@@ -40,7 +40,7 @@ import math
 import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -304,20 +304,22 @@ def _hint(comparison: Comparison, left: frozenset[type], right: frozenset[type])
     (left_type,) = left if len(left) == 1 else (None,)
     (right_type,) = right if len(right) == 1 else (None,)
     if op == "in" and right_side.elements is not None and left_type is not None:
-        converted = [_converted(element, left_type) for element in right_side.elements]
+        converted = [
+            _converted(element, left_type, left_side.text) for element in right_side.elements
+        ]
         if all(converted):
             return f"write {left_side.text} in [{', '.join(c for c in converted if c)}]"
     elif op == "in" and right_type is not None and left_side.literal is not None:
-        literal = _converted(left_side, right_type)
+        literal = _converted(left_side, right_type, right_side.text)
         if literal:
             return f"write {literal} in {right_side.text}"
     elif op != "in":
         written = None
         if left_type is not None and right_side.literal is not None:
-            literal = _converted(right_side, left_type)
+            literal = _converted(right_side, left_type, left_side.text)
             written = literal and f"{left_side.text} {op} {literal}"
         elif right_type is not None and left_side.literal is not None:
-            literal = _converted(left_side, right_type)
+            literal = _converted(left_side, right_type, right_side.text)
             written = literal and f"{literal} {op} {right_side.text}"
         if written:
             return f"write {written}"
@@ -327,6 +329,11 @@ def _hint(comparison: Comparison, left: frozenset[type], right: frozenset[type])
             )
             test = f"{element.text} in {members.text}"
             return f"write {test}" if op == "==" else f"write !({test})"
+    if _is_date(left_side.text) or _is_date(right_side.text):
+        return (
+            f'{_DATE} is written "YYYY-MM-DD": compare it with a date so written,'
+            f' e.g. {_DATE} >= "2026-11-01"'
+        )
     if {_KINDS[t] for t in left | right} <= {"string", "number"}:
         return "compare values of one type: convert one side with string(), int() or double()"
     return "compare values of one type"
@@ -335,9 +342,22 @@ def _hint(comparison: Comparison, left: frozenset[type], right: frozenset[type])
 _DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def _converted(operand: Operand, target: type) -> str | None:
-    """The literal ``operand`` rewritten as a ``target`` literal, if it is one."""
+_DATE = "event.date"
+"""The event's local date, a string written ``"YYYY-MM-DD"``: compared with a string
+literal, as strings (``"2026-11-22" >= "20261101"`` is false)."""
+
+
+def _is_date(text: str) -> bool:
+    return re.sub(r"\s", "", text) == _DATE
+
+
+def _converted(operand: Operand, target: type, other: str = "") -> str | None:
+    """The literal ``operand`` rewritten as a ``target`` literal, if it is one; ``other``
+    is the text of what it is compared with (a number compared with ``event.date`` is
+    rewritten as a date, 20261101 as ``"2026-11-01"``, or not at all)."""
     text = operand.text
+    if operand.literal == "number" and target is str and _is_date(other):
+        return _as_date(text)
     if operand.literal == "string" and len(text) >= 2 and text[0] == text[-1] in "\"'":
         content = text[1:-1]
         if target is int and _DECIMAL.fullmatch(content) and "." not in content:
@@ -349,6 +369,17 @@ def _converted(operand: Operand, target: type) -> str | None:
     if operand.literal == "number" and target is str and _DECIMAL.fullmatch(text):
         return f'"{text}"'
     return None
+
+
+def _as_date(text: str) -> str | None:
+    """A number written as a date (``20261101``) as ``event.date`` writes it."""
+    if re.fullmatch(r"\d{8}", text) is None:
+        return None
+    try:
+        day = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+    return f'"{day.isoformat()}"'
 
 
 def _article(types: frozenset[type]) -> str:
