@@ -112,9 +112,9 @@ def test_benchmark_type_error_names_the_input_the_column_and_the_choices(
     proc = _benchmark(retention.stdout, "--column", "period", "--reference", "80")
     assert proc.returncode == 1
     error = json.loads(proc.stdout)["error"]
-    assert (error["file"], error["column"]) == ("<stdin>", "period")
+    assert (error["file"], error["row"], error["column"]) == ("<stdin>", 1, "period")
     assert error["message"] == (
-        "<stdin>, column 'period': '2024-01' in row 1 is not a number (numeric columns in "
+        "<stdin>, row 1, column 'period': '2024-01' is not a number (numeric columns in "
         "the rows: churn_rate, customers_end, customers_start, first_time, lost, new, "
         "reactivated, retained, retention_rate; numeric fields in the summary: none)"
     )
@@ -182,10 +182,11 @@ def test_compare_previous_needs_periods_and_the_column() -> None:
     assert (exc.value.file, exc.value.column) == ("r.json", "period")
     with pytest.raises(InputError, match=r"no column 'retention'.*retention_rate"):
         compare_previous(RESULT, "retention")
-    text = {**RESULT, "rows": [{"period": "2024-02", "retention_rate": "90"}]}
-    with pytest.raises(InputError, match="'90' in row 1 is not a number") as bad:
+    text = {**RESULT, "rows": [{"period": "2024-01", "retention_rate": 1},
+                               {"period": "2024-02", "retention_rate": "90"}]}  # fmt: skip
+    with pytest.raises(InputError, match="row 2, column 'retention_rate': '90' is not") as bad:
         compare_previous(text, "retention_rate")
-    assert bad.value.column == "retention_rate"
+    assert (bad.value.row, bad.value.column) == (2, "retention_rate")
 
 
 def test_benchmark_cli_against_the_previous_period_per_segment(

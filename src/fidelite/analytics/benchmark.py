@@ -157,9 +157,11 @@ def _number(value: Any, source: str, column: str, row: int | None, choices: str)
         return None
     if _is_number(value):
         return float(value)
-    where = f"in row {row}" if row is not None else "in the summary"
-    raise InputError(f"{value!r} {where} is not a number ({choices})",
-                     file=source, column=column)  # fmt: skip
+    if row is None:
+        raise InputError(f"{value!r} in the summary is not a number ({choices})",
+                         file=source, column=column)  # fmt: skip
+    raise InputError(f"{value!r} is not a number ({choices})", file=source, row=row,
+                     column=column, row_label="row")  # fmt: skip
 
 
 def _compare(value: float | None, reference: float | None) -> dict[str, Any]:
