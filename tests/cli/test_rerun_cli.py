@@ -134,3 +134,16 @@ def test_rerunnable_command_changes_nothing_the_second_time(
     assert (once != before) is changes
     cli(db, *args)
     assert everything(db) == once
+
+
+def test_apikey_create_is_the_documented_exception(base: dict[str, Any], tmp_path: Path) -> None:
+    """`apikey create` has no --key: each run makes a new key, as README.md says of it."""
+    db = tmp_path / "shop.db"
+    shutil.copy(base["db"], db)
+    first = cli(db, "apikey", "create", "-p", "shop", "--role", "integration")
+    second = cli(db, "apikey", "create", "-p", "shop", "--role", "integration")
+    assert first["key_id"] != second["key_id"]
+    listed = {k["key_id"] for k in cli(db, "apikey", "list", "-p", "shop")}
+    assert listed == {base["key"], first["key_id"], second["key_id"]}
+    readme = (Path(__file__).parents[2] / "README.md").read_text().split()
+    assert "exception is `apikey create`: each run makes a new key" in " ".join(readme)
