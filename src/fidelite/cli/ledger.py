@@ -112,7 +112,10 @@ def balance(
     program_file: Path | None = ProgramFileOption,
     currency: str = CurrencyOption,
     as_of: str | None = typer.Option(
-        None, "--as-of", help=f"Date or time (default: now): {JOB_AS_OF_HELP}"
+        None,
+        "--as-of",
+        help=f"Date or time (default: now), not before the member's latest ledger move: "
+        f"{JOB_AS_OF_HELP}",
     ),
     soon_days: int = typer.Option(30, help="Window for 'expiring soon', in days."),
     db: str | None = DbOption,
@@ -126,6 +129,11 @@ def balance(
 
     Pending points whose hold has ended by --as-of are counted as available (and in
     expiring soon) before the release job writes their release, debt repaid first.
+
+    --as-of looks ahead: the balance counts the points held now and applies the date to
+    holds, expiry dates and inactivity deadlines. An --as-of before the member's latest
+    ledger move in the currency is refused (exit 2): the balance then is not recorded as
+    such; `fidelite ledger history` lists every move with its time.
 
     A date given as --as-of is its midnight in the program's time zone when the program
     file is given (--program FILE or --program-file), as for `fidelite ledger expire`;
@@ -141,6 +149,10 @@ def balance(
     target = job_program(program, program_file, fmt)
     when = None if as_of is None else job_moment(as_of, target, fmt)
     ledger = open_ledger(db, fmt)
+    if when is not None and as_of is not None:
+        latest = run(lambda: ledger.latest_move(target.id, member, currency), fmt)
+        if latest is not None and when < latest:
+            _refuse_past_balance(as_of, when, latest, member, target.zone, fmt)
     b = run(
         lambda: ledger.balance(target.id, member, currency, as_of=when, soon_days=soon_days,
                                policy=target.policy, zone=target.zone),
@@ -155,6 +167,30 @@ def balance(
             f"pending {b.pending}, expiring within {b.expiring_window_days} days "
             f"{b.expiring_soon}, debt {b.debt}{nxt}"
         )
+
+
+def _refuse_past_balance(
+    text: str,
+    when: datetime,
+    latest: datetime,
+    member: str,
+    zone: ZoneInfo | None,
+    fmt: OutputFormat,
+) -> None:
+    """Refuse a balance asked for before the member's latest move (exit 2): it would
+    count the lots as they are now, moves made after that date included."""
+    at, last = _instant(when, zone), _instant(latest, zone)
+    fail(
+        f"--as-of {text.strip()} ({at}) is before {member}'s latest ledger move ({last}):"
+        " the balance counts the points held now (earned, spent, refunded and expired"
+        " since then included) and can only look ahead from that move; see"
+        f" `fidelite ledger history {member}` for the moves before it",
+        code="usage",
+        fmt=fmt,
+        field="as_of",
+        as_of=at,
+        latest_move=last,
+    )
 
 
 @app.command()

@@ -773,6 +773,19 @@ class Ledger:
             next_expiry=held_now.next_expiry,
         )
 
+    def latest_move(self, program_id: str, member_ref: str, currency: str) -> datetime | None:
+        """The business time (``occurred_at``) of the member's latest transaction in
+        ``currency`` (``None``: none yet).
+
+        :meth:`balance` reads the member's lots as they are now and applies the time only
+        to dates (holds, expiry dates, inactivity deadlines): it is the balance at
+        ``as_of`` exactly when no transaction of the currency comes after ``as_of``. An
+        earlier ``as_of`` would count moves that had not happened yet."""
+        with self.db.read() as conn:
+            subject = self._subject(conn, program_id, member_ref, currency)
+            row = conn.execute(_LATEST_MOVE_SQL, {"m": subject.member_id, "c": currency}).first()
+        return None if row is None else row[0]
+
     def history(
         self,
         program_id: str,
@@ -1200,6 +1213,11 @@ def _held_lots(
 class _NothingToDo(Exception):
     """A job found nothing to do for one member (e.g. expired by a concurrent run)."""
 
+
+_LATEST_MOVE_SQL = text(
+    "SELECT MAX(occurred_at) AS last FROM ledger_transactions "
+    "WHERE member_id = :m AND currency = :c"
+).columns(last=UTCDateTime())
 
 _HISTORY_SQL = text(
     "SELECT t.id, t.kind, t.occurred_at, t.currency, t.reason, t.source, "
