@@ -193,3 +193,24 @@ def test_a_fixed_award_beyond_the_largest_is_refused_at_its_line() -> None:
     ]
     last = text.rsplit("  - id: over", 1)[0]
     assert parse_program(last, name="p.yaml").rules[0].fixed == 10**15
+
+
+def test_a_whole_number_written_with_a_fraction_is_named_so() -> None:
+    # YAML floats are read as text: pydantic used to say "unable to parse string as an
+    # integer" for fixed: 1.5, though the file holds no string.
+    text = HEAD + (
+        "rules:\n"
+        "  - {id: a, on: [signup], fixed: 1.5}\n"
+        "  - {id: b, on: [signup], fixed: 1, priority: 2.5}\n"
+        "  - {id: c, on: [signup], fixed: 1e3}\n"
+        "  - {id: d, on: [signup], fixed: ten}\n"
+    )
+    assert problems(text) == [
+        "p.yaml:8:34: rules[0].fixed: Input should be a valid integer,"
+        " got a number with a fractional part",
+        "p.yaml:9:47: rules[1].priority: Input should be a valid integer,"
+        " got a number with a fractional part",
+        "p.yaml:10:34: rules[2].fixed: Input should be a valid integer, got 1e3: write 1000",
+        "p.yaml:11:34: rules[3].fixed: Input should be a valid integer,"
+        " unable to parse string as an integer",
+    ]

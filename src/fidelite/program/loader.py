@@ -24,7 +24,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from fidelite.program.consistency import document_problems, expression_problems, is_expression
 from fidelite.program.definition import Location, ProgramDefinition
-from fidelite.program.model import FieldError
+from fidelite.program.model import FieldError, as_decimal
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,12 @@ def _plain(node: Any) -> Any:
 
 def _message(error: Any) -> str:
     message = str(error["msg"])
+    if error["type"] == "int_parsing":  # YAML floats are read as text (see _yaml)
+        number = as_decimal(error.get("input"))
+        if number is not None and number != number.to_integral_value():
+            return "Input should be a valid integer, got a number with a fractional part"
+        if number is not None:  # 1e3
+            return f"Input should be a valid integer, got {error['input']}: write {int(number)}"
     return message.removeprefix("Value error, ")
 
 
