@@ -121,3 +121,13 @@ def test_pareto_and_its_curve_do_not_depend_on_the_row_order(
     assert all(o == outputs[0] for o in outputs[1:])
     # a 0.9 + 0.6 = 1.5, b 0.9 + 0.6 = 1.5, e 0.18, c 0.2, d 0.21: ties by id.
     assert [r["customer_id"] for r in outputs[0][0]] == ["a", "b", "d"]
+
+
+def test_pareto_top_share_counts_customers_exactly(write_csv: Callable[..., Path]) -> None:
+    # 250 customers: the top 64.4 % is ceil(161.0) = 161 customers (the double product
+    # 250 x 64.4 / 100 is 161.00000000000003, which made it 162).
+    rows = [f"c{i:03d},2024-01-01,{i + 1}" for i in range(250)]
+    result = pareto(open_dataset(_write(write_csv, rows)), 64.4, None)
+    assert result.summary["top_customers"] == 161
+    assert len(result.rows) == 161
+    assert result.rows[-1]["customer_id"] == "c089"  # 250 - 161 = 89: c089 spent 90

@@ -121,3 +121,23 @@ def test_basket_top_keeps_the_first_pairs_of_the_shown_order(
     ]
     top = basket_affinity(ds, min_support=0, top=1).rows
     assert top == full[:1]
+
+
+def test_basket_min_support_at_exactly_the_threshold_is_kept(
+    write_csv: Callable[..., Path],
+) -> None:
+    # 25 baskets (one per customer), 7 of them {p1, p2}: support 28 %, and the double
+    # 0.28 x 25 is 7.000000000000001.
+    lines = ["customer_id,timestamp,amount,order_id,product_id"]
+    for c in range(25):
+        lines.append(f"c{c},2024-01-01,1,1,p1")
+        if c < 7:
+            lines.append(f"c{c},2024-01-01,1,1,p2")
+    ds = open_dataset(write_csv("\n".join(lines)))
+    kept = basket_affinity(ds, min_support=28).rows
+    assert [(r["a"], r["b"], r["baskets_with_both"], r["support"]) for r in kept] == [
+        ("p1", "p2", 7, 28.0)
+    ]
+    assert basket_affinity(ds, min_support=28.01).rows == []
+    # 0.5 % of 25 baskets is 0.125: one basket is enough.
+    assert len(basket_affinity(ds, min_support=0.5).rows) == 1

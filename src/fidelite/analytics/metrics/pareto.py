@@ -20,14 +20,13 @@ file's net revenue.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from typing import Any
 
 import ibis
 
 from fidelite.analytics.engine import Dataset
-from fidelite.analytics.metrics.result import MetricResult, money, percent
+from fidelite.analytics.metrics.result import MetricResult, at_least_percent, money, percent
 from fidelite.analytics.summary import MONEY
 
 # Net revenue counts as above 0 from half a cent (it is above 0 once rounded to cents).
@@ -74,7 +73,7 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
     ).to_pylist()[0]
     n, ranked = int(totals["customers"] or 0), int(totals["ranked"] or 0)
     total = _exact(totals["revenue"])
-    k = math.ceil(ranked * top_percent / 100)
+    k = at_least_percent(top_percent, ranked)  # exact: 64.4 % of 250 is 161
     r = ranked_revenue(ds)
     top = r.filter(r["rank"] < k)
     top_revenue = _exact(ds.execute(top.aggregate(s=top.revenue.sum())).to_pylist()[0]["s"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -41,6 +42,15 @@ def percent(part: int | float, whole: int | float) -> float | None:
     if not whole:
         return None
     return round(100.0 * part / whole, 4)
+
+
+def at_least_percent(percentage: float, whole: int) -> int:
+    """The smallest count that is at least ``percentage`` % of ``whole``: ceil(p x whole /
+    100), computed exactly on the percentage as written (its shortest decimal form).
+
+    A double product is not exact: 28 % of 25 gave 7.000000000000001 (8, not 7) and
+    64.4 % of 250 gave 161.00000000000003 (162, not 161)."""
+    return math.ceil(Decimal(repr(float(percentage))) * whole / 100)
 
 
 def money(value: float | Decimal | None) -> float | None:
