@@ -96,6 +96,39 @@ def test_report_adds_nps_trend_and_recurring_revenue(tmp_path: Path) -> None:
     assert "<h2>NPS trend</h2>" in html and "<h2>Recurring revenue</h2>" in html
 
 
+def test_recurring_revenue_table_shows_reactivation_and_churn_rates(tmp_path: Path) -> None:
+    """A's return in March is reactivated MRR in its own column, not new; gross and net
+    MRR churn rates sit beside NRR."""
+    (tmp_path / "tx.csv").write_text(TX)
+    (tmp_path / "answers.csv").write_text(ANSWERS)
+    (tmp_path / "subs.csv").write_text(
+        "customer_id,mrr,start,end\nA,10,2024-01-01,2024-02-10\nB,20,2024-01-01,2024-03-10\n"
+        "B,30,2024-03-10,\nA,15,2024-03-05,\n"
+    )
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path / "tx.csv"), "--out", str(out), "--format", "json",
+            "--surveys", str(tmp_path / "answers.csv"),
+            "--subscriptions", str(tmp_path / "subs.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    head = ("month", "start", "new", "reactivated", "expansion", "contraction", "churned",
+            "end", "gross MRR churn", "net MRR churn", "NRR")  # fmt: skip
+    assert "".join(f"<th>{h}</th>" for h in head) in html
+    rows = {
+        # January: both start (new 30); no starting MRR, so no rates.
+        ("2024-01", "0.00", "30.00", "0.00", "0.00", "0.00", "0.00", "30.00", "n/a", "n/a", "n/a"),
+        # February: A's 10 of 30 cancelled.
+        ("2024-02", "30.00", "0.00", "0.00", "0.00", "0.00", "10.00", "20.00",
+         "33.3 %", "33.3 %", "66.7 %"),
+        # March: A back at 15 (reactivated), B up 20 -> 30: net churn -10 / 20.
+        ("2024-03", "20.00", "0.00", "15.00", "10.00", "0.00", "0.00", "45.00",
+         "0.0 %", "-50.0 %", "150.0 %"),
+    }  # fmt: skip
+    for row in rows:
+        assert "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" in html, row
+
+
 def test_report_with_bad_survey_file_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "tx.csv").write_text(TX)
     (tmp_path / "answers.csv").write_text(ANSWERS + "D,2024-01-07,nps,12\n")

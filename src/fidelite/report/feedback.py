@@ -145,18 +145,22 @@ def revenue_section(data: dict[str, Any], section: Section) -> str:
         y_max=float(top),
     )
     table = _table(
-        ["month", "start", "new", "expansion", "contraction", "churned", "end", "NRR"],
-        [[r["period"], money(r["starting_mrr"]), money(r["new_mrr"] + r["reactivation_mrr"]),
-          money(r["expansion_mrr"]), money(r["contraction_mrr"]), money(r["churned_mrr"]),
-          money(r["ending_mrr"]), rate(r["net_revenue_retention"])] for r in rows],
+        ["month", "start", "new", "reactivated", "expansion", "contraction", "churned", "end",
+         "gross MRR churn", "net MRR churn", "NRR"],
+        [[r["period"], money(r["starting_mrr"]), money(r["new_mrr"]),
+          money(r["reactivation_mrr"]), money(r["expansion_mrr"]), money(r["contraction_mrr"]),
+          money(r["churned_mrr"]), money(r["ending_mrr"]), rate(r["gross_mrr_churn_rate"]),
+          rate(r["net_mrr_churn_rate"]), rate(r["net_revenue_retention"])] for r in rows],
     )  # fmt: skip
     return section(
         "Recurring revenue",
         "Monthly recurring revenue (MRR) from subscriptions, and what moved it each month: "
-        "new and returning subscribers, upgrades (expansion), downgrades (contraction) and "
-        "cancellations (churned).",
-        "Net revenue retention (NRR) above 100 % means the customers you had at the start "
-        "of the month pay you more at its end, even after cancellations: negative churn.",
+        "new subscribers, returning ones (reactivated), upgrades (expansion), downgrades "
+        "(contraction) and cancellations (churned).",
+        "Gross MRR churn is the share of the month's starting MRR lost to downgrades and "
+        "cancellations; net MRR churn takes the upgrades off it, and below 0 % is negative "
+        "churn. Net revenue retention (NRR) above 100 % means the customers you had at the "
+        "start of the month pay you more at its end, even after cancellations.",
         chart + table,
         result["definition"],
     )
