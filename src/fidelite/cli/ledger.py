@@ -33,6 +33,7 @@ from fidelite.cli.policy import (
 )
 from fidelite.cli.processor import moment, progress_bar
 from fidelite.ledger import Receipt, Shortfall, check_invariants
+from fidelite.ledger.errors import PROGRAM_SHORTFALL_HINT, Rejected, RejectionCode
 from fidelite.program.policy import ExpiryMode
 
 app = typer.Typer(
@@ -362,19 +363,21 @@ def reverse(
     """
     when = _moment(at, "--at", fmt)
     ledger = open_ledger(db, fmt)
-    receipt = run(
-        lambda: ledger.reverse(
-            program,
-            transaction,
-            key=key,
-            points=points,
-            shortfall=shortfall,
-            at=when,
-            reason=reason,
-        ),
-        fmt,
-    )
-    _show_receipt(receipt, fmt)
+
+    def reverse() -> Receipt:
+        try:
+            return ledger.reverse(program, transaction, key=key, points=points,
+                                  shortfall=shortfall, at=when, reason=reason)  # fmt: skip
+        except Rejected as exc:  # points_already_spent names this command's option
+            if exc.code is not RejectionCode.POINTS_ALREADY_SPENT:
+                raise
+            message = exc.message.replace(PROGRAM_SHORTFALL_HINT, _CLI_SHORTFALL_HINT)
+            raise Rejected(exc.code, message, field=exc.field, detail=exc.detail) from None
+
+    _show_receipt(run(reverse, fmt), fmt)
+
+
+_CLI_SHORTFALL_HINT = "to reverse them anyway, give --shortfall within_balance or debt"
 
 
 @app.command()

@@ -61,6 +61,27 @@ class Rejected(Exception):
         return out
 
 
+PROGRAM_SHORTFALL_HINT = (
+    "to reverse them anyway, set refunds.shortfall: within_balance or debt in the program file"
+)
+"""How ``points_already_spent`` ends: what the operator changes for a refund event (the
+ledger's reversals with ``shortfall='reject'`` come from refunds under the program's
+``refunds.shortfall: reject``); a caller with its own option says so instead
+(:func:`already_spent`, ``fidelite ledger reverse --shortfall``)."""
+
+
+def already_spent(short: int, amount: int, hint: str = PROGRAM_SHORTFALL_HINT) -> Rejected:
+    """``points_already_spent``: ``short`` of the ``amount`` points a reversal takes back
+    were already used, and the shortfall policy is ``reject``; ``hint`` says how to
+    allow it."""
+    return Rejected(
+        RejectionCode.POINTS_ALREADY_SPENT,
+        f"{short} of the {amount} points to reverse were already used; {hint}",
+        field="shortfall",
+        detail={"shortfall": short},
+    )
+
+
 def no_member(program_id: str, ref: str) -> str:
     """The one wording of ``unknown_member`` every layer gives (ledger, processing,
     privacy, the API and the CLI): the reference and the program, so that a client of

@@ -36,6 +36,7 @@ from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
 from fidelite.ledger.errors import (
     Rejected,
     RejectionCode,
+    already_spent,
     invalid,
     member_erased,
     unknown_member,
@@ -1439,13 +1440,7 @@ def _take_back(
         return
     plan.shortfall = short
     if policy is Shortfall.REJECT:
-        raise Rejected(
-            RejectionCode.POINTS_ALREADY_SPENT,
-            f"{short} of the {amount} points to reverse were already used; "
-            "choose shortfall='within_balance' or 'debt'",
-            field="shortfall",
-            detail={"shortfall": short},
-        )
+        raise already_spent(short, amount)
     lapse = _lapse(conn, lapsing[0], subject, lapsing[1], when)
     after = None if lapse is None else lapse.last_activity
     others = spendable_lots(conn, subject.member_id, subject.currency, when,
