@@ -38,7 +38,12 @@ from fidelite.cli.processor import (
 from fidelite.processing import EventProcessor
 from fidelite.processing.processor import MAX_COUPONS
 
-app = typer.Typer(help="Coupons: issue a campaign's codes in bulk.", no_args_is_help=True)
+app = typer.Typer(
+    help="Coupons: issue a campaign's codes in bulk.\n\n"
+    "Example: fidelite coupon issue vip_welcome --count 5000 --out welcome.csv -k wel-1 "
+    "-p program.yaml",
+    no_args_is_help=True,
+)
 HEADER = ["code", "campaign", "member"]
 
 

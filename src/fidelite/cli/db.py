@@ -9,7 +9,10 @@ from fidelite.cli.output import OutputFormat, console, fail, print_json
 from fidelite.store import Database
 from fidelite.store.migrate import current_revision, head_revision
 
-app = typer.Typer(help="Program database: create, upgrade, inspect.", no_args_is_help=True)
+app = typer.Typer(
+    help="Program database: create, upgrade, inspect.\n\nExample: fidelite db upgrade --db shop.db",
+    no_args_is_help=True,
+)
 
 
 @app.command()

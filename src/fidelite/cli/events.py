@@ -14,8 +14,11 @@ from fidelite.engine.event import REFUND
 from fidelite.processing.erased import tombstones
 from fidelite.processing.recorded import RecordedEvent, read_event
 
-app = typer.Typer(help="Events as recorded: what an event earned, and why.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Events as recorded: what an event earned, and why.\n\n"
+    "Example: fidelite event show till-7-000123 --program cafe_club --db sqlite:///shop.db",
+    no_args_is_help=True,
+)
 
 RULE_COLUMNS = ["rule", "outcome", "points", "currency", "note"]
 REVERSAL_COLUMNS = ["transaction_id", "currency", "points", "written_off", "debt_added",

@@ -40,7 +40,11 @@ from fidelite.processing.rows import Columns
 from fidelite.program import ProgramError, load_program
 from fidelite.store import Database
 
-app = typer.Typer(help="Bulk import.", no_args_is_help=True)
+app = typer.Typer(
+    help="Bulk import.\n\n"
+    "Example: fidelite import events sales.csv --program program.yaml --db sqlite:///shop.db",
+    no_args_is_help=True,
+)
 _Report = TypeVar("_Report", ImportReport, MemberImportReport)
 
 RejectsOption = typer.Option(

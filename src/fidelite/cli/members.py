@@ -29,7 +29,11 @@ from fidelite.ledger import MemberInfo
 from fidelite.privacy import Erasure, erase_member, export_member
 from fidelite.processing import MemberProfile
 
-app = typer.Typer(help="Members: enrol, show, export, erase.", no_args_is_help=True)
+app = typer.Typer(
+    help="Members: enrol, show, export, erase.\n\n"
+    "Example: fidelite member show CARD-0001 --program program.yaml --format json",
+    no_args_is_help=True,
+)
 
 
 def _id_or_checked_file(value: str) -> str:

@@ -27,7 +27,8 @@ from fidelite.engine.rewards import stock_left
 from fidelite.processing import EventProcessor, Redemption
 
 app = typer.Typer(
-    help="Rewards: the catalogue, redeeming points for a reward, cancelling a redemption.",
+    help="Rewards: the catalogue, redeeming points for a reward, cancelling a redemption.\n\n"
+    "Example: fidelite rewards redeem CARD-0001 free_coffee --key desk-2027-0042 -p program.yaml",
     no_args_is_help=True,
 )
 

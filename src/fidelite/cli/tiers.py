@@ -34,7 +34,8 @@ from fidelite.engine.tiers import TierChange
 from fidelite.ledger.errors import no_member
 
 app = typer.Typer(
-    help="Tiers: the daily re-qualification job, manual assignments, a member's timeline.",
+    help="Tiers: the daily re-qualification job, manual assignments, a member's timeline.\n\n"
+    "Example: fidelite tier review --program program.yaml --db sqlite:///shop.db",
     no_args_is_help=True,
 )
 CHANGE_COLUMNS = ["member", "at", "kind", "from", "to", "value", "reason"]

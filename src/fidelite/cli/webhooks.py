@@ -42,7 +42,9 @@ from fidelite.webhooks import subscriptions as subs
 from fidelite.webhooks.expiring import warning_days
 
 app = typer.Typer(
-    help="Webhooks: subscribe URLs to events, deliver, inspect and replay.", no_args_is_help=True
+    help="Webhooks: subscribe URLs to events, deliver, inspect and replay.\n\n"
+    "Example: fidelite webhooks log --state dead --program shop --format json",
+    no_args_is_help=True,
 )
 T = TypeVar("T")
 
