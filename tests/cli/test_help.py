@@ -64,7 +64,7 @@ def test_help_paragraphs_are_wrapped_once_to_the_terminal(command: list[str]) ->
         assert len(line) + 1 + len(words[0]) > WIDTH - 1, (line, following)
 
 
-NO_EXAMPLE_YET = {("ledger",), ("program",)}
+NO_EXAMPLE_YET = {("program",)}
 """Groups whose help is defined in files being changed elsewhere at the time of writing."""
 
 

@@ -37,7 +37,9 @@ from fidelite.ledger.errors import PROGRAM_SHORTFALL_HINT, Rejected, RejectionCo
 from fidelite.program.policy import ExpiryMode
 
 app = typer.Typer(
-    help="Points ledger: balances, history, earn/spend/adjust, jobs.", no_args_is_help=True
+    help="Points ledger: balances, history, earn/spend/adjust, jobs.\n\n"
+    "Example: fidelite ledger balance CARD-0001 --program-file program.yaml",
+    no_args_is_help=True,
 )
 
 KeyOption = typer.Option(..., "--key", "-k", help="Idempotency key: a retry with it posts once.")
@@ -160,7 +162,10 @@ def balance(
         fmt,
     )  # fmt: skip
     if fmt is OutputFormat.json:
-        print_json(asdict(b))
+        shown = asdict(b)
+        if b.next_expiry is not None:  # as the table shows it: in the program's zone
+            shown["next_expiry"] = _instant(b.next_expiry, target.zone)
+        print_json(shown)
     else:
         nxt = f", next expiry {_instant(b.next_expiry, target.zone)}" if b.next_expiry else ""
         console.print(
