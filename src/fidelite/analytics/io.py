@@ -39,6 +39,7 @@ Invariant: loading either returns a fully valid table or raises one
 from __future__ import annotations
 
 import atexit
+import difflib
 import os
 import re
 import shutil
@@ -613,22 +614,46 @@ def find_column(columns: Iterable[str], wanted: str) -> str | None:
     return next((n for n in names if n.lower() == wanted.lower()), None)
 
 
+# The command-line option that names each field's column.
+COLUMN_OPTIONS = {
+    "customer_id": "--customer-col",
+    "timestamp": "--time-col",
+    "amount": "--amount-col",
+    "order_id": "--order-col",
+    "product_id": "--product-col",
+    "category": "--category-col",
+    "quantity": "--quantity-col",
+    "channel": "--channel-col",
+    "coupon_code": "--coupon-col",
+    "refund": "--refund-col",
+}
+
+
 def _resolve_columns(types: dict[str, str], cols: ColumnMapping, name: str) -> dict[str, str]:
     """Map canonical field -> file column (:func:`find_column`); required fields must
-    exist."""
+    exist, and so must an optional field's column given another name than its own.
+
+    Why the second rule: a mistyped ``--order-col`` or ``--refund-col`` made the file
+    look as if it had no order ids or no refunds, and every order-based or
+    refund-based number changed without a word."""
     mapping: dict[str, str] = {}
     for canonical in REQUIRED + OPTIONAL:
         wanted = cols.source(canonical)
         found = find_column(types, wanted)
         if found is not None:
             mapping[canonical] = found
-        elif canonical in REQUIRED:
-            found = ", ".join(types) or "none"
-            raise InputError(
-                f"missing required column '{wanted}' (columns found: {found})",
-                file=name,
-                column=wanted,
-            )
+        elif canonical in REQUIRED or wanted.lower() != canonical.lower():
+            listed = ", ".join(types) or "none"
+            if wanted.lower() == canonical.lower():
+                message = f"missing required column '{wanted}' (columns found: {listed})"
+            else:
+                close = difflib.get_close_matches(wanted, list(types), n=1)
+                guess = f"; did you mean '{close[0]}'?" if close else ""
+                message = (
+                    f"no column '{wanted}' (named by {COLUMN_OPTIONS[canonical]}; "
+                    f"columns found: {listed}{guess})"
+                )
+            raise InputError(message, file=name, column=wanted)
     return mapping
 
 
