@@ -313,3 +313,43 @@ def test_simulate_gives_pending_end_and_expiry_on_the_programs_clock(tmp_path: P
     assert table.exit_code == 0, table.output
     assert "2026-03-25T05:30:00+01:00" in table.stdout
     assert "-05:00" not in table.stdout.split("Earned")[1]
+
+
+SPRING = {**PURCHASE, "at": "2027-04-10T10:00:00+02:00", "amount": "20.00"}
+"""A purchase inside the example's spring campaign: 3 points per euro, budget 100000."""
+
+
+@pytest.mark.parametrize(
+    ("used", "outcome", "points", "note"),
+    [
+        ([], "matched", 60, None),  # without --budget-used the budget is taken as unused
+        (["spring_campaign=99990"], "matched", 10, "60 trimmed to the 10 left in the budget"),
+        (["spring_campaign=100000"], "rule_budget_exhausted", 0, None),
+    ],
+)
+def test_simulate_takes_the_budget_used_given(
+    tmp_path: Path, used: list[str], outcome: str, points: int, note: str | None
+) -> None:
+    args = _files(tmp_path, SPRING)
+    result = runner.invoke(app, [*args, *(f"--budget-used={u}" for u in used)])
+    assert result.exit_code == 0, result.output
+    (line,) = [t for t in json.loads(result.stdout)["trace"] if t["rule"] == "spring_campaign"]
+    assert (line["outcome"], line["points"], line.get("note")) == (outcome, points, note)
+
+
+def test_simulate_refuses_budget_use_it_cannot_take(tmp_path: Path) -> None:
+    args = _files(tmp_path, SPRING)
+    given = ["spring=3", "spring_campaign", "spring_campaign=-1", "spring_campaign=100001",
+             "spring_campaign=5", "spring_campaign=6"]  # fmt: skip
+    result = runner.invoke(app, [*args, *(f"--budget-used={g}" for g in given)])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_budget_used"
+    assert error["message"].split("; ") == [
+        "--budget-used: 'spring=3': spring is no rule with a budget (those are: spring_campaign)",
+        "'spring_campaign': write RULE=POINTS, e.g. spring_promo=800",
+        "'spring_campaign=-1': the points used are a whole number, 0 or more",
+        "'spring_campaign=100001': more than the rule's budget (100000 points in all)",
+        "'spring_campaign=6': spring_campaign is given twice",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["event.json", "program.yaml"]

@@ -16,7 +16,7 @@ from fidelite.cli.output import OutputFormat, console, fail, print_json, print_r
 from fidelite.engine import CouponStatus, Evaluator, Event
 from fidelite.engine.decision import Decision
 from fidelite.engine.event import REFUND
-from fidelite.engine.member import MemberState
+from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.snapshot import member_from_json
 from fidelite.processing.processor import unknown_event_type
 from fidelite.program import ProgramDefinition, ProgramError, load_program
@@ -128,6 +128,13 @@ def simulate(
         help="What the store would know of the event's coupon code: issued (unused),"
         " used, not_found or other_member (issued to another member).",
     ),
+    budget_used: list[str] = typer.Option(
+        [],
+        "--budget-used",
+        metavar="RULE=POINTS",
+        help="Points a rule with a budget has already given in all (repeat for several"
+        " rules). Without it every budget is taken as unused.",
+    ),
     fmt: OutputFormat = FORMAT,
 ) -> None:
     """Dry run: show what one event would earn and why, rule by rule. Nothing is written.
@@ -137,7 +144,9 @@ def simulate(
     optional: tier (one of the program's tiers), segments (list), attributes (object),
     purchases (count before this event), joined_at (ISO 8601 with offset), birth_date
     (YYYY-MM-DD), and rule_points, the points capped rules already gave in the current
-    period, keyed "rule@period" (e.g. {"big_basket@2026-11": 50}). A refund is not
+    period, keyed "rule@period" (e.g. {"big_basket@2026-11": 50}). Budgets are taken as
+    unused unless --budget-used says what a rule has already given (spring_promo=800),
+    so a budget's last points and rule_budget_exhausted can be tried. A refund is not
     simulated: it reverses what its purchase earned and no rule evaluates it, and an
     event of a type the program does not handle is refused as the API would refuse it.
     The event's time is the only time of the dry run (no clock is read): an event dated
@@ -148,6 +157,8 @@ def simulate(
     Example: fidelite program simulate program.yaml event.json --member member.json
 
     Example: fidelite program simulate program.yaml event.json --coupon-status used -f json
+
+    Example: fidelite program simulate program.yaml event.json --budget-used spring_promo=800
     """
     program = _load(file, fmt)
     event = _read_event(event_file, fmt)
@@ -166,7 +177,8 @@ def simulate(
     problems = _member_problems(program, member)
     if problems:
         fail(f"{member_file}: " + "; ".join(problems), code="invalid_member", fmt=fmt)
-    decision = Evaluator(program).evaluate(event, member, coupon_status=coupon_status)
+    state = _budget_state(program, budget_used, fmt)
+    decision = Evaluator(program).evaluate(event, member, state, coupon_status=coupon_status)
     shown = decision.as_dict(program.zone)  # pending end and expiry on the program's clock
     if fmt is OutputFormat.json:
         print_json(shown)
@@ -220,6 +232,35 @@ def _member_problems(program: ProgramDefinition, member: MemberState) -> list[st
                 f" write the period as in {example!r}"
             )
     return problems
+
+
+def _budget_state(program: ProgramDefinition, given: list[str], fmt: OutputFormat) -> ProgramState:
+    """The budget use given as ``RULE=POINTS`` (each rule with a budget, once; points a
+    whole number from 0 to the budget); refused with ``invalid_budget_used`` otherwise."""
+    budgets = {rule.id: rule.budget for rule in program.rules if rule.budget is not None}
+    used: dict[str, int] = {}
+    problems = []
+    for value in given:
+        rule, sep, points = value.partition("=")
+        rule, points = rule.strip(), points.strip()
+        if not sep or not rule:
+            problems.append(f"{value!r}: write RULE=POINTS, e.g. spring_promo=800")
+        elif rule not in budgets:
+            known = ", ".join(sorted(budgets)) or "none"
+            problems.append(f"{value!r}: {rule} is no rule with a budget (those are: {known})")
+        elif rule in used:
+            problems.append(f"{value!r}: {rule} is given twice")
+        elif not points.isdecimal() or not points.isascii():
+            problems.append(f"{value!r}: the points used are a whole number, 0 or more")
+        elif int(points) > budgets[rule]:
+            problems.append(
+                f"{value!r}: more than the rule's budget ({budgets[rule]} points in all)"
+            )
+        else:
+            used[rule] = int(points)
+    if problems:
+        fail("--budget-used: " + "; ".join(problems), code="invalid_budget_used", fmt=fmt)
+    return ProgramState(used)
 
 
 def _read_json(path: Path, fmt: OutputFormat) -> object:
