@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy import Connection
@@ -315,7 +316,9 @@ def expiring(
     sent, and each point announced once, as if that day had come.
 
     Prints how many events were written and lists them (member, currency, points,
-    expiry, cause); what was announced before is neither written nor listed again.
+    expiry, cause); what was announced before is neither written nor listed again. The
+    table gives the instants in the program's time zone when the file is given; the
+    events, and -f json, keep them in UTC.
 
     Example: fidelite webhooks expiring --days 30 --program shop
 
@@ -338,7 +341,18 @@ def expiring(
             "what was announced before is not repeated)"
         )
         if rows:
-            print_rows(rows, fmt, title="Points expiring", columns=EXPIRING_COLUMNS)
+            shown = [_in_zone(row, target.zone) for row in rows]
+            print_rows(shown, fmt, title="Points expiring", columns=EXPIRING_COLUMNS)
+
+
+def _in_zone(row: dict[str, Any], zone: ZoneInfo | None) -> dict[str, Any]:
+    """A row of the table with its instants in the program's zone when the file is
+    known (the events themselves keep them in UTC, as every payload does)."""
+    if zone is None:
+        return row
+    moved = {k: datetime.fromisoformat(row[k]).astimezone(zone).isoformat()
+             for k in ("expires_at", "last_activity") if isinstance(row.get(k), str)}  # fmt: skip
+    return row | moved
 
 
 @app.command("prune")

@@ -1345,9 +1345,11 @@ def _insufficient(
     lapsed = 0 if lapse is None else lapsed_points(conn, subject.member_id,
                                                    subject.currency, lapse, when)  # fmt: skip
     if lapse is not None and lapsed:
-        deadline = lapse.deadline.astimezone(UTC).isoformat()
+        # in the program's zone, as the deadline was computed (the same local time)
+        zone = lapse.deadline.tzinfo or UTC
+        deadline = lapse.deadline.astimezone(zone).isoformat()
         message += f"; {lapsed} lapsed at {deadline} after no activity since " + (
-            lapse.last_activity.astimezone(UTC).isoformat()
+            lapse.last_activity.astimezone(zone).isoformat()
         )
         detail |= {"lapsed": lapsed, "lapsed_at": deadline}
     return Rejected(RejectionCode.INSUFFICIENT_POINTS, message, field="points", detail=detail)
