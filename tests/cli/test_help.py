@@ -64,15 +64,9 @@ def test_help_paragraphs_are_wrapped_once_to_the_terminal(command: list[str]) ->
         assert len(line) + 1 + len(words[0]) > WIDTH - 1, (line, following)
 
 
-NO_EXAMPLE_YET = {("program",)}
-"""Groups whose help is defined in files being changed elsewhere at the time of writing."""
-
-
 @pytest.mark.parametrize("command", _commands(groups=True), ids=lambda c: " ".join(c) or "root")
 def test_every_group_and_command_help_shows_an_example(command: list[str]) -> None:
     """README: every command has --help with an example; so does every group."""
-    if tuple(command) in NO_EXAMPLE_YET:
-        pytest.skip("example to be added with the group's file")
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Example" in "\n".join(_description(result.output)), result.output

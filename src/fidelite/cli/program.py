@@ -23,7 +23,11 @@ from fidelite.program import ProgramDefinition, ProgramError, load_program
 from fidelite.program.model import IDENTIFIER
 from fidelite.program.rule import Period
 
-app = typer.Typer(help="Program definitions: write, check and try them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Program definitions: write, check and try them.\n\n"
+    "Example: fidelite program check program.yaml",
+    no_args_is_help=True,
+)
 
 FORMAT = TableJsonOption
 
