@@ -204,7 +204,9 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
         return
     if fmt is OutputFormat.csv:
         _csv_preamble(result)
-    print_rows(result.rows, fmt, title=result.metric)
+    # no rows: the metric's columns, so that a CSV output still has its header line
+    columns = None if result.rows else result.columns
+    print_rows(result.rows, fmt, title=result.metric, columns=columns)
     if fmt is OutputFormat.table:
         for key, value in result.summary.items():
             if isinstance(value, dict):  # a summary per segment: its figures as JSON

@@ -99,6 +99,7 @@ def cohorts(
             **ds.describe(),
         },
         rows,
+        columns=("cohort", "cohort_start", "size", *cols),
     )
 
 

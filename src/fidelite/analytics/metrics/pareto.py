@@ -106,7 +106,8 @@ def pareto(ds: Dataset, top_percent: float = 20.0, limit: int | None = 100) -> M
         "top_revenue_share": percent(float(top_revenue), float(total)),
     }
     params = {"top_percent": top_percent, "limit": limit, **ds.describe()}
-    return MetricResult("pareto", _definition(top_percent), params, rows, summary)
+    columns = ("rank", "customer_id", "revenue", "revenue_share", "cumulative_share")
+    return MetricResult("pareto", _definition(top_percent), params, rows, summary, columns)
 
 
 def _half_cent() -> ibis.Value:

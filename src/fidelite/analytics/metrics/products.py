@@ -132,7 +132,9 @@ def _affinity_result(
     )
     params = {"by": by, "min_support": min_support, "top": top, "baskets": total,
               **ds.describe()}  # fmt: skip
-    return MetricResult("basket", definition, params, rows)
+    columns = ("a", "b", "baskets_with_both", "baskets_with_a", "baskets_with_b", "support",
+               "confidence_a_to_b", "confidence_b_to_a", "lift")  # fmt: skip
+    return MetricResult("basket", definition, params, rows, columns=columns)
 
 
 def _rank(row: dict[str, Any]) -> tuple[int, int, str, str]:

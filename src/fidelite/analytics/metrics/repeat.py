@@ -50,4 +50,8 @@ def repeat_rate(ds: Dataset, period: Period | None = None) -> MetricResult:
         f"one order x 100, {scope}. Order = distinct order_id (one per row when the file has "
         f"no order ids); refunds excluded; time zone {ds.loaded.timezone}."
     )
-    return MetricResult("repeat-rate", definition, {"period": period, **ds.describe()}, rows)
+    columns: tuple[str, ...] = ("customers", "repeat_customers", "repeat_purchase_rate")
+    if period:
+        columns = ("period", "start", "end", *columns)
+    params = {"period": period, **ds.describe()}
+    return MetricResult("repeat-rate", definition, params, rows, columns=columns)

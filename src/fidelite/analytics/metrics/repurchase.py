@@ -71,7 +71,11 @@ def repurchase(
     )
     params = {"days": windows, "per_product": per_product,
               "observation_end": last_day.isoformat(), **ds.describe()}  # fmt: skip
-    return MetricResult("repurchase", definition, params, rows)
+    columns = ["cohort", *(["product_id"] if per_product else []), "cohort_start",
+               "cohort_end", "customers"]  # fmt: skip
+    for d in windows:
+        columns += [f"repurchased_{d}d", f"repurchase_rate_{d}d", f"complete_{d}d"]
+    return MetricResult("repurchase", definition, params, rows, columns=tuple(columns))
 
 
 def _row(

@@ -17,6 +17,8 @@ class MetricResult:
     ``definition`` states the formula, the period, the cohort and activity rules in words;
     ``parameters`` holds the options used and the input facts (file, time zone, engine).
     Rates in ``rows`` are percentages (0-100) rounded to 4 decimals; money to 2.
+    ``columns`` names a row's fields (not part of :meth:`to_dict`): a CSV output with
+    no rows still has its header line.
     """
 
     metric: str
@@ -24,6 +26,8 @@ class MetricResult:
     parameters: dict[str, Any]
     rows: list[dict[str, Any]]
     summary: dict[str, Any] = field(default_factory=dict)
+    # The fields of a row, in order: what a CSV header shows when there are no rows.
+    columns: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

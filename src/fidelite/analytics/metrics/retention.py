@@ -77,6 +77,11 @@ def listed_periods(ds: Dataset, period: Period, own: Iterable[int]) -> range:
     return range(min(found, default=0), max(found, default=-1) + 1)
 
 
+RETENTION_COLUMNS = ("period", "start", "end", "customers_start", "new", "first_time",
+                     "reactivated", "customers_end", "retained", "lost", "retention_rate",
+                     "churn_rate")  # fmt: skip
+
+
 def _period_rows(ds: Dataset, period: Period) -> list[dict[str, Any]]:
     active, retained, first_time = _counts(ds, period)
     rows: list[dict[str, Any]] = []
@@ -142,13 +147,15 @@ def retention(ds: Dataset, period: Period = "month") -> MetricResult:
         definition=DEFINITION.format(period=period, timezone=ds.loaded.timezone),
         parameters={"period": period, **ds.describe()},
         rows=_period_rows(ds, period),
+        columns=RETENTION_COLUMNS,
     )
 
 
 def churn(ds: Dataset, period: Period = "month") -> MetricResult:
     """Same rows as :func:`retention`, named for the churn question."""
     result = retention(ds, period)
-    return MetricResult("churn", result.definition, result.parameters, result.rows)
+    return MetricResult("churn", result.definition, result.parameters, result.rows,
+                        columns=result.columns)  # fmt: skip
 
 
 def new_vs_returning(ds: Dataset, period: Period = "month") -> MetricResult:
@@ -175,4 +182,7 @@ def new_vs_returning(ds: Dataset, period: Period = "month") -> MetricResult:
         f"first purchase ever is in this {period}) and returning (they had bought before). "
         f"Local calendar days in time zone {ds.loaded.timezone}."
     )
-    return MetricResult("new-vs-returning", definition, {"period": period, **ds.describe()}, rows)
+    columns = ("period", "start", "end", "customers", "new", "returning", "new_share",
+               "returning_share")  # fmt: skip
+    params = {"period": period, **ds.describe()}
+    return MetricResult("new-vs-returning", definition, params, rows, columns=columns)

@@ -57,6 +57,10 @@ SEGMENTS: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
 )
 
 
+RFM_COLUMNS = ("customer_id", "recency", "frequency", "monetary", "T", "r_score", "f_score",
+               "m_score", "segment")  # fmt: skip
+
+
 def customer_values(ds: Dataset, end: date | None = None) -> ibis.Table:
     """Per customer: recency, frequency, monetary, T (days) at ``end``."""
     t = ds.transactions
@@ -133,7 +137,7 @@ def rfm(ds: Dataset, quantiles: int = 5, end: date | None = None) -> MetricResul
     end_day = end or ds.last_day()
     definition = _definition(quantiles, end_day, given=end is not None)
     params = {"quantiles": quantiles, "observation_end": end_day.isoformat(), **ds.describe()}
-    return MetricResult("rfm", definition, params, rows)
+    return MetricResult("rfm", definition, params, rows, columns=RFM_COLUMNS)
 
 
 def _definition(q: int, end: date, *, given: bool) -> str:
