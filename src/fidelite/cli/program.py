@@ -30,6 +30,9 @@ app = typer.Typer(
 )
 
 FORMAT = TableJsonOption
+SINGULAR = {"currencies": "currency", "rules": "rule", "tiers": "tier", "rewards": "reward",
+            "coupon_campaigns": "coupon campaign"}  # fmt: skip
+"""How `program check` counts one of a section."""
 
 
 def example_text() -> str:
@@ -114,7 +117,9 @@ def check(
         print_json({"valid": True, **summary})
     else:
         counts = ", ".join(
-            f"{v} {k.replace('_', ' ')}" for k, v in summary.items() if k != "program"
+            f"{v} {k.replace('_', ' ') if v != 1 else SINGULAR[k]}"
+            for k, v in summary.items()
+            if k != "program"
         )
         console.print(f"[green]OK[/] {file}: program {program.id} ({counts})")
 
