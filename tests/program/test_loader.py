@@ -214,3 +214,43 @@ def test_a_whole_number_written_with_a_fraction_is_named_so() -> None:
         "p.yaml:11:34: rules[3].fixed: Input should be a valid integer,"
         " unable to parse string as an integer",
     ]
+
+
+def test_a_problem_inside_a_block_expression_is_placed_at_its_file_line_and_column() -> None:
+    # The place used to be the `when:` line with a column of the folded text ("at column
+    # 26"), or a line of the block ("at line 2 column 4"), on no line of the file.
+    text = HEAD + (
+        "rules:\n"
+        "  - id: folded\n    on: [purchase]\n    fixed: 5\n"
+        "    when: >-\n"
+        "      member.purchases == 0\n"
+        '      && event.hour == "14"\n'
+        "  - id: literal\n    on: [purchase]\n    fixed: 5\n"
+        "    when: |\n"
+        "      member.purchases == 0 &&\n"
+        '         event.weekday <= "5"\n'
+        "  - id: syntax\n    on: [purchase]\n    fixed: 5\n"
+        "    when: >-\n"
+        "      member.purchases == 0\n"
+        "      && event.hour >\n"
+        "  - id: quoted\n    on: [purchase]\n    fixed: 5\n"
+        "    when: 'member.purchases == 0 && event.hour == \"14\"'\n"
+    )
+    found = problems(text)
+    assert [p.split(": ", 1)[0] for p in found] == [
+        "p.yaml:13:10",  # `event` of event.hour, after "      && "
+        "p.yaml:19:10",
+        "p.yaml:25:22",  # just after the last character: the expression ends too soon
+        "p.yaml:29:11",  # one line: the value's place, the column in the expression
+    ]
+    assert found[0] == (
+        'p.yaml:13:10: rules[0].when: event.hour == "14" is never true: event.hour is an int'
+        ' and "14" a string; write event.hour == 14'
+    )
+    assert found[1].startswith(
+        'p.yaml:19:10: rules[1].when: event.weekday <= "5" is an error on every event:'
+    )
+    assert found[2].startswith(
+        "p.yaml:25:22: rules[2].when: invalid CEL expression: Syntax error: mismatched input"
+    )
+    assert 'event.hour == "14" is never true (at column 26):' in found[3]

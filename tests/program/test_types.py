@@ -328,8 +328,10 @@ def test_load_rejects_comparison_on_a_later_line_of_the_expression() -> None:
         HEAD
         + "    fixed: 1\n    when: >-\n      event.weekday == 6\n\n      || event.store == 12\n"
     )
+    # At its place in the file (line 14, after "      || "), not "at line 2 column 4" of
+    # the folded text.
     assert problems(text) == [
-        "p.yaml:11:11: rules[0].when: event.store == 12 is never true (at line 2 column 4):"
+        "p.yaml:14:10: rules[0].when: event.store == 12 is never true:"
         ' event.store is a string and 12 an int; write event.store == "12"'
     ]
 

@@ -12,6 +12,7 @@ keeps its exact decimal digits (pydantic then parses them into aware datetimes a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from fidelite.program.consistency import document_problems, expression_problems, is_expression
 from fidelite.program.definition import Location, ProgramDefinition
@@ -86,7 +88,8 @@ def parse_program(text: str, *, name: str = "<program>") -> ProgramDefinition:
         found = [(_error_location(err), _message(err)) for err in exc.errors()]
     found = _new_problems(found, document_problems(plain), plain)
     if found or program is None:
-        problems = [_problem(name, document, loc, message) for loc, message in found]
+        lines = text.splitlines()
+        problems = [_problem(name, document, lines, loc, message) for loc, message in found]
         raise ProgramError(sorted(problems, key=lambda p: (p.line, p.column)))
     return program
 
@@ -163,12 +166,77 @@ def _message(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _problem(name: str, document: CommentedMap, loc: Location, message: str) -> Problem:
-    line, column, path = _locate(document, loc)
+def _problem(
+    name: str, document: CommentedMap, lines: list[str], loc: Location, message: str
+) -> Problem:
+    line, column, path, node = _locate(document, loc)
+    if isinstance(node, FoldedScalarString | LiteralScalarString):
+        inside = _in_block(lines, line, str(node), message)
+        if inside is not None:
+            line, column, message = inside
     return Problem(name, line, column, path, message)
 
 
-def _locate(document: CommentedMap, loc: Location) -> tuple[int, int, str]:
+# Where in an expression a problem is: `` (at column 26)``, `` (at line 2 column 4)``
+# (fidelite.program.comparison.position) or `` at column 38`` (a CEL syntax error).
+_IN_EXPRESSION = re.compile(
+    r"(?P<around> \(at (?:line (?P<l1>\d+) )?column (?P<c1>\d+)\))"
+    r"|(?<=^invalid CEL expression)(?P<at> at (?:line (?P<l2>\d+) )?column (?P<c2>\d+))"
+)
+
+
+def _in_block(
+    lines: list[str], indicator: int, value: str, message: str
+) -> tuple[int, int, str] | None:
+    """The file line and column of a problem ``message`` places inside an expression
+    written as a block scalar (``>-`` or ``|``) whose indicator is on line
+    ``indicator``, and the message without that place; None if it names no place.
+
+    Folding only changes line breaks into spaces (or drops them), so the n-th character
+    other than white space of the expression is the n-th of the block's lines.
+    """
+    match = _IN_EXPRESSION.search(message)
+    if match is None:
+        return None
+    line = int(match["l1"] or match["l2"] or 1)
+    column = int(match["c1"] or match["c2"])
+    starts = [0] + [i + 1 for i, char in enumerate(value) if char == "\n"]
+    if line > len(starts):
+        return None
+    offset = starts[line - 1] + column - 1
+    # The block: the lines after the indicator indented at least as its first line.
+    block: list[tuple[int, int, str]] = []  # (file line, column of the text, text)
+    indent = None
+    for number in range(indicator + 1, len(lines) + 1):
+        raw = lines[number - 1]
+        if not raw.strip():
+            continue
+        width = len(raw) - len(raw.lstrip(" "))
+        if indent is None:
+            indent = width
+        if width < indent:
+            break
+        block.append((number, indent + 1, raw[indent:]))
+    places = [
+        (number, start + i) for number, start, text in block for i, c in enumerate(text)
+        if not c.isspace()
+    ]  # fmt: skip
+    if [c for c in value if not c.isspace()] != [
+        c for _, _, text in block for c in text if not c.isspace()
+    ]:
+        return None  # not the text read: leave the place in the expression
+    before = sum(1 for c in value[:offset] if not c.isspace())
+    if before < len(places):
+        file_line, file_column = places[before]
+    elif places:  # past the end (a syntax error at the end): just after the last character
+        file_line, file_column = places[-1][0], places[-1][1] + 1
+    else:
+        return None
+    shown = message[: match.start()] + message[match.end() :]
+    return file_line, file_column, shown
+
+
+def _locate(document: CommentedMap, loc: Location) -> tuple[int, int, str, Any]:
     """Follow ``loc`` into the YAML tree; the deepest node found gives line and column.
 
     Elements of ``loc`` that are not keys or indexes (pydantic adds validator names for
@@ -191,4 +259,4 @@ def _locate(document: CommentedMap, loc: Location) -> tuple[int, int, str]:
         elif isinstance(node, CommentedMap) and isinstance(part, str) and part.isidentifier():
             path = f"{path}.{part}" if path else part  # a missing field: keep the parent's line
             node = None
-    return line, column, path
+    return line, column, path, node
