@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.metrics.cohorts import cohorts
+from fidelite.cli.main import _register, app
+
+_register()
 
 # a: Jan 5, Jan 6 (day 1), Feb 20 (day 46). b: Mar 1, Mar 9 (day 8). c: Mar 29 only.
 # a's refund on Mar 30 is the last day of the data.
@@ -83,3 +88,19 @@ def test_a_bracket_holding_day_0_is_refused(write_csv: Callable[..., Path]) -> N
         100.0,
         0.0,
     )
+
+
+def test_a_bracket_given_twice_is_refused(write_csv: Callable[..., Path]) -> None:
+    """One column per bracket: 1-7,1-7 gave one column while parameters listed two."""
+    path = write_csv(TX)
+    with pytest.raises(ValueError, match="a bracket is given twice"):
+        cohorts(open_dataset(path), "month", "bracket", [(1, 7), (8, 30), (1, 7)])
+    result = CliRunner().invoke(
+        app, ["metrics", "cohorts", "-i", str(path), "--kind", "bracket",
+              "--brackets", "1-7,8-30,1-7", "-f", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "error": {"code": "usage", "message": "--brackets: bracket 1-7 is given twice in "
+                  "'1-7,8-30,1-7'"}
+    }  # fmt: skip

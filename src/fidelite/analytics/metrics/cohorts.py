@@ -64,6 +64,9 @@ def cohorts(
     if any(lo < 1 for lo, _ in brackets):
         # day 0 is the first purchase itself: a bracket holding it is always 100 %
         raise ValueError("brackets count days after the first purchase, from day 1")
+    if len(set(brackets)) < len(brackets):
+        # one column per bracket: a bracket given twice would be one column, listed twice
+        raise ValueError("a bracket is given twice")
     first, act = _customer_cohorts(ds, period)
     per_cohort = first.group_by("cohort").aggregate(n=first.count(), latest=first.first_day.max())
     facts = ds.execute(per_cohort).to_pylist()
