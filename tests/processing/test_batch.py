@@ -405,11 +405,12 @@ def test_a_rejected_event_in_a_batch_changes_nothing_and_the_rest_is_recorded(
     processor = EventProcessor(pdb, parse_program(program_text("cafe_batch")))
     good = Event.model_validate({"id": "g1", "type": "purchase", "member": "new",
                                  "at": START, "amount": "20.00"})  # fmt: skip
-    # 5 points per bag of beans: more points than the ledger accepts in one earn
+    # 5 points per bag of beans (10^15, the largest award) and the other rules: more
+    # points than the ledger accepts in one earn
     huge = Event.model_validate({"id": "h1", "type": "purchase", "member": "other",
                                  "at": START, "amount": "20.00",
                                  "items": [{"sku": "B", "category": "beans",
-                                            "quantity": 10**15, "price": "0"}]})  # fmt: skip
+                                            "quantity": 2 * 10**14, "price": "0"}]})  # fmt: skip
     with pdb.write() as conn:
         answers = process_batch(processor, conn, [huge, good, good])
     assert isinstance(answers[0], Rejected) and answers[0].field == "points"
@@ -485,3 +486,172 @@ def test_rule_counters_are_read_only_for_a_batch_that_a_capped_rule_handles(
     assert ledger.balance("plain", "m0", "points", as_of=START).available == 24 + 100
     assert ledger.balance("plain", "m1", "points", as_of=START).available == 12
     database.dispose()
+
+
+STEPS = """\
+id: {program_id}
+name: Steps
+time_zone: Europe/Paris
+currencies:
+  - {{id: points, name: Points, value: 0.01}}
+rules:
+  - {{id: base, on: [purchase], per_amount: {{points: 1}}}}
+  - {{id: class, on: [workshop], fixed: 40}}
+tiers:
+  metric: {metric}
+  window: rolling
+  window_months: 2
+  requalify_months: 1
+  grace_months: {grace}
+  downgrade: one_level
+  levels:
+    - {{id: bronze, name: Bronze, threshold: 0}}
+    - {{id: silver, name: Silver, threshold: 100, earn_multiplier: 1.25}}
+    - {{id: gold, name: Gold, threshold: 300, earn_multiplier: 1.5}}
+"""
+
+
+def stepping_rows(rng: random.Random, first: int, count: int,
+                  start: datetime) -> list[dict[str, str]]:  # fmt: skip
+    """Purchases and workshops of a few members, days to months apart: re-qualification
+    dates, grace ends and assignment ends fall between two events of a chunk, before a
+    chunk, and long before a member's next event."""
+    rows, when = [], start
+    for i in range(first, first + count):
+        when += timedelta(hours=rng.choice([3, 20, 70, 200, 700]), minutes=rng.randrange(60))
+        member = f"s{rng.randrange(9)}"
+        if rng.random() < 0.15:
+            rows.append({"event_id": f"t{i}", "type": "workshop", "member": member,
+                         "at": when.isoformat()})  # fmt: skip
+            continue
+        rows.append(
+            {
+                "event_id": f"t{i}",
+                "type": "purchase",
+                "member": member,
+                "at": when.isoformat(),
+                "amount": f"{rng.randint(500, 16000) / 100:.2f}",
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize(("metric", "grace"), [("spend", 1), ("points", 0)])
+@pytest.mark.parametrize("chunk", [7, 5000])
+def test_steps_due_before_events_are_applied_alike_on_both_paths(
+    pdb: Database, tmp_path: Path, metric: str, grace: int, chunk: int
+) -> None:
+    """Re-qualifications, grace ends and assignment ends due before a member's event are
+    applied before it on both paths, the batch's window read reaching back to the due
+    date (never one event at a time), and the databases agree row for row."""
+    from fidelite.processing import batch as batch_module
+
+    wider: list[int] = []
+    due_early = batch_module._Batch._due_early
+
+    def spy(self: Any, *args: Any) -> Any:
+        found = due_early(self, *args)
+        wider.append(len(found))
+        return found
+
+    rng = random.Random(11)
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    first = stepping_rows(rng, 0, 90, start)
+    middle = datetime.fromisoformat(first[-1]["at"])
+    second = stepping_rows(rng, 1000, 90, middle)
+    files = [write_rows(tmp_path / "a.csv", first), write_rows(tmp_path / "b.csv", second)]
+    reports = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch_module._Batch, "_due_early", spy)
+        patch.setattr(batch_module, "process_one", _no_fallback(batch_module.process_one))
+        for program_id, batch in (("steps_one", False), ("steps_batch", True)):
+            text_ = STEPS.format(program_id=program_id, metric=metric, grace=grace)
+            processor = EventProcessor(pdb, parse_program(text_), clock=lambda: late_clock())
+            for n, ref in enumerate(["s1", "s4", "s7"]):  # by hand, ending between events
+                processor.enrol(ref, at=start - timedelta(days=10))
+                processor.assign_tier(ref, ["gold", "silver", "gold"][n], at=start,
+                                      until=start + timedelta(days=20 + 45 * n, hours=n),
+                                      reason=f"goodwill {n}")  # fmt: skip
+            got = [import_events(processor, files[0], batch=batch, chunk=chunk)]
+            processor.review_tiers(middle)  # what no event of the member applied
+            # by hand again, ending before the second file's first event
+            processor.assign_tier("s2", "gold", at=middle, until=middle + timedelta(hours=2),
+                                  reason="goodwill 3")  # fmt: skip
+            got.append(import_events(processor, files[1], batch=batch, chunk=chunk))
+            reports.append([r.summary() for r in got])
+            assert processor.review_tiers(late_clock()) is not None
+    assert reports[0] == reports[1]
+    oracle = _with_the_job_before_each_event(pdb, metric, grace, start, middle, first + second)
+    one, fast = dump(pdb, "steps_one"), dump(pdb, "steps_batch")
+    # each member's timeline and points are what the job run before each event gives
+    assert _timelines(one) == _timelines(dump(pdb, oracle))
+    assert by_repr(e[:2] + e[3:] for e in one["earnings"]) == by_repr(
+        e[:2] + e[3:] for e in dump(pdb, oracle)["earnings"])  # fmt: skip
+    for table in one:
+        assert fast[table] == one[table], table
+    assert outbox_order(pdb, "steps_batch") == outbox_order(pdb, "steps_one")
+    assert_invariants(pdb)
+    # the data went through every kind of step, some applied by an event (no event id,
+    # written before an event's own entries), and the batch read back to a due date
+    kinds = {(t[2], t[7] is None) for t in one["tiers"]}
+    assert {("upgrade", False), ("downgrade", True), ("assignment_expired", True)} <= kinds
+    if grace:
+        assert ("grace_started", True) in kinds and ("requalified", False) in kinds
+    assert any(wider)
+    # no step written after an event it should have come before: each member's timeline
+    # is in date order
+    for ref in {t[0] for t in one["tiers"]}:
+        dates = [t[1] for t in one["tiers"] if t[0] == ref]
+        assert dates == sorted(dates), ref
+
+
+def _with_the_job_before_each_event(
+    db: Database, metric: str, grace: int, start: datetime, middle: datetime,
+    rows: list[dict[str, str]],
+) -> str:  # fmt: skip
+    """The same history, one event at a time, with the daily job run at each event's
+    instant just before it (what the tiers should be); returns the program id."""
+    text_ = STEPS.format(program_id="steps_oracle", metric=metric, grace=grace)
+    processor = EventProcessor(db, parse_program(text_), clock=lambda: late_clock())
+    for n, ref in enumerate(["s1", "s4", "s7"]):
+        processor.enrol(ref, at=start - timedelta(days=10))
+        processor.assign_tier(ref, ["gold", "silver", "gold"][n], at=start,
+                              until=start + timedelta(days=20 + 45 * n, hours=n),
+                              reason=f"goodwill {n}")  # fmt: skip
+    for row in rows:
+        when = datetime.fromisoformat(row["at"])
+        if when > middle and processor.tier_standing("s2") is None:
+            processor.enrol("s2", at=middle)
+        if when > middle and not [t for t in processor.tier_timeline("s2")
+                                  if t["reason"] == "goodwill 3"]:  # fmt: skip
+            processor.review_tiers(middle)
+            processor.assign_tier("s2", "gold", at=middle, until=middle + timedelta(hours=2),
+                                  reason="goodwill 3")  # fmt: skip
+        processor.review_tiers(when)
+        fields = {k: v for k, v in row.items() if v and k in ("type", "member", "at", "amount")}
+        processor.process(Event.model_validate({"id": row["event_id"], **fields}))
+    processor.review_tiers(late_clock())
+    return "steps_oracle"
+
+
+def _timelines(data: dict[str, Any]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for t in data["tiers"]:
+        found.setdefault(t[0], []).append(t[1:])
+    return found
+
+
+def late_clock() -> datetime:
+    return datetime(2031, 1, 1, tzinfo=UTC)
+
+
+def _no_fallback(original: Any) -> Any:
+    """``process_one`` refusing to run for the batch path: a fallback to one event at a
+    time would hide a difference (the single path, ``batch=False``, calls it directly)."""
+
+    def guarded(processor: EventProcessor, conn: Any, event: Event) -> Any:
+        if processor.program.id == "steps_batch":
+            raise AssertionError("the batch path fell back to one event at a time")
+        return original(processor, conn, event)
+
+    return guarded

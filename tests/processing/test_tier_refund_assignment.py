@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select, update
 
 from fidelite.engine import Event
@@ -145,15 +144,35 @@ def test_refund_after_the_assignment_ended_judges_its_end_without_the_purchase(
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("when", ["2026-04-01", "2026-06-05"])
-def test_refund_during_the_assignment_changes_nothing_until_the_job(
-    pdb: Database, when: str
+def test_refund_after_the_assignment_ended_before_the_job_applies_its_end_first(
+    pdb: Database,
 ) -> None:
-    """In force (or ended, the daily job not run yet): the refund leaves it alone."""
+    """The assignment ended on 1 June, the daily job not run yet: the refund of 5 June
+    first writes the end as the job would have written it then (170, silver, the
+    purchase still whole), then judges it again without the purchase, as when the job
+    had run (the test above)."""
     p = EventProcessor(pdb, parse_program(PROGRAM))
     assigned_gold(p)
     buy(p, "p2", "50", "2026-03-01")
-    refund(p, "r1", "p1", "120", when)
+    refund(p, "r1", "p1", "120", "2026-06-05")
+    assert p.tier_standing("ann") == TierState("bronze", day("2026-06-01"))
+    assert timeline(p) == [
+        *START,
+        ("2026-06-01", "assignment_expired", "gold", "silver", Decimal(170),
+         "manual assignment ended; spend 170.0000 qualifies for silver", None),
+        ("2026-06-05", "assignment_expired", "silver", "bronze", Decimal(50),
+         "refund: on 2026-06-01, manual assignment ended; spend 50.0000 qualifies for bronze",
+         "r1"),
+    ]  # fmt: skip
+    assert p.review_tiers(day("2026-06-05")) == []
+
+
+def test_refund_during_the_assignment_changes_nothing_until_the_job(pdb: Database) -> None:
+    """In force: the refund leaves it alone."""
+    p = EventProcessor(pdb, parse_program(PROGRAM))
+    assigned_gold(p)
+    buy(p, "p2", "50", "2026-03-01")
+    refund(p, "r1", "p1", "120", "2026-04-01")
     assert p.tier_standing("ann") == TierState(
         "gold", day("2026-02-01"), None, None, assigned_until=day("2026-06-01")
     )

@@ -3,9 +3,11 @@
 The member's tier is a small state machine driven by two pure functions, both given
 the time: :func:`on_activity` (after each qualifying event: upgrade at once when the
 member qualifies for a higher level, or end a grace period) and :func:`review` (run by
-the daily job: at each re-qualification date, keep the level, start the grace period
-or move down). Every change is returned as a :class:`TierChange` for the member's
-timeline, with the qualifying value that justified it.
+the daily job, and by the processor before anything is decided for a member whose step
+is due: at each re-qualification date, keep the level, start the grace period or move
+down; at the end of a manual assignment, take the level the value qualifies for).
+Every change is returned as a :class:`TierChange` for the member's timeline, with the
+qualifying value that justified it.
 
 Invariants: an upgrade never waits; a downgrade only happens at a re-qualification
 date (after the grace period, if any) and, with ``one_level``, moves one level at a
@@ -447,6 +449,12 @@ def _values_after(
             first = bisect_right(times, start) if rolling else bisect_left(times, start)
         values.append((moment, totals[bisect_right(times, moment)] - totals[first]))
     return values
+
+
+def due_at(state: TierState) -> datetime | None:
+    """When the member's next step falls due (see :func:`review`): the end of a manual
+    assignment, else of a grace period, else the next re-qualification; None: none."""
+    return state.assigned_until or state.grace_until or state.review_at
 
 
 def review(

@@ -9,7 +9,11 @@ the databases), in three steps per batch instead of about twenty statements per 
    the campaign budgets (locked after the members, as the single path does) and the
    coupons presented;
 2. **decide** in memory, in file order: each event is evaluated against the member as
-   the batch's earlier events left them (counters, purchases, tier, budgets, coupons).
+   the batch's earlier events left them (counters, purchases, tier, budgets, coupons),
+   after the member's tier steps due by its date (re-qualification, end of a grace
+   period or of a manual assignment: the daily job's, applied first as the single path
+   applies them; the tier-window read reaches back to a due date earlier than the
+   batch's first event, in one more read for those members).
    An event the ledger would refuse, or dated after the time of processing plus the
    program's tolerance (``event_in_future``, :mod:`fidelite.processing.future`: the
    processor's clock is read once per batch), is rejected alone and changes nothing;
@@ -43,7 +47,7 @@ from fidelite.engine.calendar import add_months, year_start
 from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.member_id import member_id_problem
-from fidelite.engine.tiers import Activity, TierChange, TierState, on_activity
+from fidelite.engine.tiers import Activity, TierChange, TierState, due_at, on_activity, review
 from fidelite.ledger import Rejected, member_erased
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
@@ -242,6 +246,7 @@ class _Accepted:
     changes: list[TierChange]
     member: _Member
     slot: int
+    due: list[TierChange] = field(default_factory=list)  # steps due by the event, first
 
 
 class _Batch:
@@ -303,6 +308,9 @@ class _Batch:
         usage = [script.select(q.usage, {**pid, "refs": p}) for p in self._parts(refs) if capped]
         times = [e.at for e in batch]
         activities = self._activities(script, refs, min(times), max(times))
+        last: dict[str, datetime] = {}  # each member's latest event: steps due by then apply
+        for e in batch:
+            last[e.member] = max(e.at, last.get(e.member, e.at))
         self.accounts = AccountsRead(script, self.pid, refs)
         currencies = len(self.p.program.currencies)
         self.ids = IdsRead(script, len(batch) * currencies) if script.is_postgres else None
@@ -322,6 +330,13 @@ class _Batch:
             raise Fallback("a member is known to the ledger or to the program, not both")
         counters = self._usage(usage)
         purchases = activities()
+        early = self._due_early(found, last, min(times))
+        if early:  # their windows at a due date before the batch: read for them from there
+            again = Script(self.conn)
+            wider = self._activities(again, sorted(early), min(early.values()), max(times))
+            again.run()
+            read = wider()
+            purchases.update({ref: read.get(ref, []) for ref in early})
         for ref, row in found.items():
             self.members[ref] = _member(row, ledger_ids[ref], counters.get(ref, {}),
                                         purchases.get(ref, []))  # fmt: skip
@@ -384,6 +399,24 @@ class _Batch:
 
         return found
 
+    def _due_early(
+        self, found: dict[str, Any], last: dict[str, datetime], earliest: datetime
+    ) -> dict[str, datetime]:
+        """The members with a tier step due before the batch's earliest event and by their
+        own latest one in it, with its date: the step is judged on the window at that
+        date, which the batch's read does not reach back to."""
+        if self.p.program.tiers is None:
+            return {}
+        early: dict[str, datetime] = {}
+        for ref, row in found.items():
+            if row.tier is None or row.tier_since is None:
+                continue
+            due = due_at(TierState(row.tier, row.tier_since, row.review_at, row.grace_until,
+                                   row.assigned_until))  # fmt: skip
+            if due is not None and due < earliest and due <= last[ref]:
+                early[ref] = due
+        return early
+
     def _window_start(self, at: datetime) -> datetime:
         """Where the tier window of an event at ``at`` starts (see ``window_value``)."""
         policy = self.p.program.tiers
@@ -411,8 +444,10 @@ class _Batch:
             return member_erased(self.pid, event.member)
         known = self.members.get(event.member)
         member = known or self._newcomer(event)
+        tier, due = self._due(member, event.at)
+        state = replace(member.state, tier=tier.tier) if tier is not None else member.state
         status = self._coupon_status(event.coupon, event.member)
-        decision = self.p.evaluator.evaluate(event, member.state, ProgramState(self.budgets),
+        decision = self.p.evaluator.evaluate(event, state, ProgramState(self.budgets),
                                              status)  # fmt: skip
         try:
             orders = [
@@ -426,9 +461,23 @@ class _Batch:
             return rejected
         self.members[event.member] = member
         self.recorded.add(event.id)
+        if due:  # kept with the event: a rejected one leaves them to the next
+            member.tier, member.tier_changed, member.state = tier, True, state
         changes = self._count(event, decision, member)
-        self.accepted.append(_Accepted(event, decision, orders, changes, member, slot))
+        self.accepted.append(_Accepted(event, decision, orders, changes, member, slot, due))
         return None
+
+    def _due(self, member: _Member, at: datetime) -> tuple[TierState | None, list[TierChange]]:
+        """The member's tier after the steps due at or before ``at`` (the single path's
+        ``_apply_due``: the daily job's :func:`review` on the member's activity so far),
+        and those steps."""
+        policy, tier = self.p.program.tiers, member.tier
+        if policy is None or tier is None:
+            return tier, []
+        due = due_at(tier)
+        if due is None or at < due:
+            return tier, []
+        return review(policy, tier, member.activities, at, self.p.program.zone)
 
     def _erased_history(self, event: Event) -> ProcessingError | None:
         """``member_erased`` for an event of an erased reference dated at or before its
@@ -520,6 +569,12 @@ class _Batch:
             event, decision = item.event, item.decision
             mine = [next(receipts) for _ in item.orders]
             event_rows.append(_event_row(self.pid, event, decision, now))
+            for c in item.due:  # the steps due by the event: the job's entries, before it
+                tier_rows.append(_tier_row(self.pid, event.member, c, None))
+                self._announce(hooks.TIER_CHANGED, event.member, {
+                    "from_tier": c.from_tier, "to_tier": c.to_tier, "kind": c.kind.value,
+                    "reason": c.reason, "at": c.at.astimezone(UTC).isoformat(), "event_id": None,
+                })  # fmt: skip
             for earning, receipt in zip(decision.earnings, mine, strict=True):
                 earning_rows.append({"program_id": self.pid, "event_id": event.id,
                                      "currency": earning.currency,
@@ -677,7 +732,7 @@ def _event_row(pid: str, event: Event, decision: Decision, now: datetime) -> dic
     }
 
 
-def _tier_row(pid: str, ref: str, change: TierChange, event_id: str) -> dict[str, Any]:
+def _tier_row(pid: str, ref: str, change: TierChange, event_id: str | None) -> dict[str, Any]:
     return {
         "program_id": pid,
         "member_ref": ref,

@@ -55,6 +55,7 @@ from fidelite.engine.tiers import (
     TierChange,
     TierState,
     assign,
+    due_at,
     on_activity,
     on_refund,
     review,
@@ -252,6 +253,9 @@ class EventProcessor:
         budgeted = [r.id for r in self.program.rules if r.may_spend_budget(event.type, event.at)]
         lock_shared(conn, *(f"budget:{self.program.id}:{rule}" for rule in budgeted))
         member, tier_state = self._member_state(conn, event.member)
+        tier_state = self._apply_due(conn, event.member, tier_state, event.at)
+        if tier_state is not None:  # the level the steps due by the event left
+            member = replace(member, tier=tier_state.tier)
         budgets = self.budget_usage(conn)
         status = self._coupon_status(conn, event.coupon, event.member)
         decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
@@ -360,6 +364,8 @@ class EventProcessor:
         self.ledger.lock(conn, self.program.id, event.member, books=not loud)
         if self._recorded(conn, event.id):  # a copy sent at once committed while we waited
             return Result(event.id, Outcome.duplicate)
+        self._apply_due(conn, event.member, self._tier_state(conn, event.member), event.at,
+                        announce=loud)  # fmt: skip
         # Read again under the lock: a refund of the same purchase committed meanwhile
         # has moved refunded_amount, and both the over-refund check and "refunded in
         # full" (member.purchases) must see it, or two concurrent full refunds would
@@ -638,6 +644,47 @@ class EventProcessor:
                 progress(index + 1, len(refs))
         return done
 
+    def _apply_due(
+        self,
+        conn: Connection,
+        ref: str,
+        state: TierState | None,
+        at: datetime,
+        *,
+        announce: bool = True,
+    ) -> TierState | None:
+        """Apply the member's tier steps due at or before ``at`` (the member locked by the
+        caller), before anything is decided for them at ``at``: an event, a refund, a
+        redemption or an assignment. The daily job's :func:`review`, its timeline entries
+        (no event id) and webhook events, in the caller's transaction: what the job would
+        have written had it run in time, which it then finds done. Returns the state the
+        steps leave."""
+        policy = self.program.tiers
+        if policy is None or state is None:
+            return state
+        due = due_at(state)
+        if due is None or at < due:
+            return state
+        activities = self._activities(conn, ref)
+        new, changes = review(policy, state, activities, at, self.program.zone)
+        self._save_tier(conn, ref, new, changes, None, announce=announce)
+        return new
+
+    def _tier_state(self, conn: Connection, ref: str) -> TierState | None:
+        """The member's tier state (None: no program state, or no tier)."""
+        if self.program.tiers is None:
+            return None
+        row = conn.execute(
+            select(member_states.c.tier, member_states.c.tier_since, member_states.c.review_at,
+                   member_states.c.grace_until, member_states.c.assigned_until)
+            .where(member_states.c.program_id == self.program.id,
+                   member_states.c.member_ref == ref)
+        ).one_or_none()  # fmt: skip
+        if row is None or row.tier is None or row.tier_since is None:
+            return None
+        return TierState(row.tier, row.tier_since, row.review_at, row.grace_until,
+                         row.assigned_until)  # fmt: skip
+
     def _lock_for_job(self, conn: Connection, ref: str) -> bool:
         """Take the member's lock for a daily job; True if the member is erased. The job
         keeps an erased member's books as any other's, but announces nothing about it:
@@ -696,6 +743,7 @@ class EventProcessor:
         self._lock_known(conn, member_ref)
         self._ensure_member(conn, member_ref, at)  # e.g. enrolled in the ledger alone
         _, state = self._member_state(conn, member_ref)
+        state = self._apply_due(conn, member_ref, state, at)
         current = state or TierState(policy.levels[0].id, at)
         activities = self._activities(conn, member_ref)
         new, change = assign(policy, current, tier, at, until, reason.strip(),
@@ -738,6 +786,7 @@ class EventProcessor:
         previous = self._redemption_by_key(conn, key)  # committed while we waited
         if previous is not None:
             return self._replayed(previous, member_ref, reward_id)
+        self._apply_due(conn, member_ref, self._tier_state(conn, member_ref), at)
         tier = conn.execute(
             select(member_states.c.tier).where(
                 member_states.c.program_id == self.program.id,
@@ -1395,9 +1444,12 @@ class EventProcessor:
             ],
         )
         for c in changes if announce else []:
+            # a step of the job's (no event id) in UTC, however its date was reached: the
+            # same text whether the job, an event or the batch path applied it
+            when = c.at if event_id is not None else c.at.astimezone(UTC)
             self._announce(conn, hooks.TIER_CHANGED, member_ref, {
                 "from_tier": c.from_tier, "to_tier": c.to_tier, "kind": c.kind.value,
-                "reason": c.reason, "at": c.at.isoformat(), "event_id": event_id,
+                "reason": c.reason, "at": when.isoformat(), "event_id": event_id,
             })  # fmt: skip
 
     def _announce(
