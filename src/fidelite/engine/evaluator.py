@@ -41,11 +41,12 @@ Where the time goes, and what is done once rather than per event:
   list with one place per currency (in the order of their ids, which is the order of
   the earnings), not a dictionary read and written per rule.
 - ``per_amount`` and ``per_item.points_per_amount`` are a rate, ``points / per``,
-  worked out exactly once (:func:`fidelite.engine.rounding.rate_per`): an exact
-  Decimal when it has a finite expansion (3 per 1.50 is 2, 1 per 8 is 0.125), so
-  an amount's points are one exact multiplication (no division per event, and none
-  rounded to 28 digits: 21.5 at 3 per 1.50 is 43, not 42.99...9 floored to 42); a
-  Fraction otherwise (1 per 3), the rule's total then being rounded as a fraction.
+  worked out exactly once (:func:`fidelite.engine.rounding.rate_per`): a Decimal
+  when it is a short decimal (3 per 1.50 is 2, 1 per 8 is 0.125), so an amount's
+  points are one multiplication with the usual operators, exact in 28 digits (no
+  division per event, and none rounded: 21.5 at 3 per 1.50 is 43, not 42.99...9
+  floored to 42); a Fraction otherwise (1 per 3), the rule's total then being rounded
+  as a fraction.
 - Smaller, together: the outcomes read per rule are module constants (an enum
   member read through its class costs several times a global), a condition run as
   Python is called from the loop itself, ``max(points, 0)`` is a comparison, and a
@@ -81,12 +82,13 @@ from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import ItemExpression, NativeExpression, translate, translate_item
 from fidelite.engine.period import local_period_key
 from fidelite.engine.rounding import (
-    EXACT,
     ROUNDING_MODES,
     Rate,
     award,
+    beyond_largest_award,
     from_cel_number,
     rate_per,
+    round_points,
     to_points,
 )
 from fidelite.program.definition import ProgramDefinition
@@ -96,7 +98,7 @@ from fidelite.program.expression import (
     Expression,
     compile_expression,
 )
-from fidelite.program.rule import Period, Rounding, Rule
+from fidelite.program.rule import MAX_AWARD, Period, Rounding, Rule
 
 
 @dataclass(frozen=True)
@@ -684,9 +686,9 @@ class _Run:
         0 (a negative ``formula``): the caller gives 0 then (:func:`_negative` says why)."""
         if compiled.multiply_less_one is not None:
             base = Decimal(self.running[compiled.currency_index])
-            return award(EXACT.multiply(base, compiled.multiply_less_one), compiled.rounding)
-        # Exact sums and products (EXACT); a rate without a finite decimal expansion
-        # makes its share a Fraction, added to the rest before the one rounding.
+            return award(base * compiled.multiply_less_one, compiled.rounding)
+        # Exact sums and products (a Decimal rate is short: see SHORT_PLACES); a rate
+        # that is not makes its share a Fraction, added to the rest before the rounding.
         total = compiled.fixed
         share: Fraction | None = None
         rate = compiled.per_amount
@@ -695,21 +697,28 @@ class _Run:
             if money is None:
                 money = self._money = self.event.money
             if isinstance(rate, Decimal):
-                total = EXACT.fma(money, rate, total)
+                total += money * rate
             else:
                 share = rate * Fraction(money)
         if compiled.item_rates is not None:
             items = self.event.items
             if items:
-                points, item_share = self._item_points(compiled, items)
-                total = EXACT.add(total, points)
+                item_points, item_share = self._item_points(compiled, items)
+                total += item_points
                 if item_share is not None:
                     share = item_share if share is None else share + item_share
         if compiled.formula is not None:
-            total = EXACT.add(total, from_cel_number(self._run(compiled.formula)))
+            total += from_cel_number(self._run(compiled.formula))
         # Above the largest award (which the ledger could never post) a ValueError,
         # traced as the rule's condition_error, as a formula's result is.
-        return award(total if share is None else Fraction(total) + share, compiled.rounding)
+        if share is not None:
+            return award(Fraction(total) + share, compiled.rounding)
+        # (A total beyond 28 digits, from an absurd points_per_unit, may fail to round
+        # in a half mode: the rule then gives nothing either, its error traced.)
+        points: int = round_points(total, compiled.rounding)
+        if points > MAX_AWARD:
+            raise ValueError(beyond_largest_award(points))
+        return points
 
     def _item_points(
         self, compiled: _CompiledRule, items: list[Item]
@@ -739,7 +748,7 @@ class _Run:
                     if per_unit is not None:
                         units += item.quantity
                     if rate is not None:
-                        money = EXACT.add(money, item.total)
+                        money += item.total
             return _item_sum(per_unit, units, rate, money)
         if compiled.item_matches is not None:
             matches: list[Any] = compiled.item_matches.evaluate(self.context)
@@ -750,7 +759,7 @@ class _Run:
                 if per_unit is not None:
                     units += item.quantity
                 if rate is not None:
-                    money = EXACT.add(money, item.total)
+                    money += item.total
         return _item_sum(per_unit, units, rate, money)
 
     def _apply_tier_multiplier(self, tier_base: list[int], trace: list[RuleTrace]) -> None:
@@ -802,11 +811,11 @@ def _item_sum(
     per_unit: Decimal | None, units: Decimal, rate: Rate | None, money: Decimal
 ) -> tuple[Decimal, Fraction | None]:
     """The points of ``units`` units and ``money`` money units of matching lines."""
-    total = _ZERO if per_unit is None else EXACT.multiply(per_unit, units)
+    total = _ZERO if per_unit is None else per_unit * units
     if rate is None:
         return total, None
     if isinstance(rate, Decimal):
-        return EXACT.fma(money, rate, total), None
+        return total + money * rate, None
     return total, rate * Fraction(money)
 
 

@@ -3,17 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import (
-    MAX_EMAX,
-    MAX_PREC,
-    MIN_EMIN,
-    ROUND_CEILING,
-    ROUND_FLOOR,
-    ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
-    Context,
-    Decimal,
-)
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from math import ceil, floor
 
@@ -61,13 +51,18 @@ def round_points(value: Decimal, mode: str) -> int:
 
 _ONE = Decimal(1)
 
-EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-"""A context whose additions and multiplications are exact (never used to divide: a
-division in it would try to compute a third to MAX_PREC digits)."""
-
 Rate = Decimal | Fraction
-"""Points per money unit: an exact Decimal when it has a finite decimal expansion, a
-Fraction otherwise (3 points per 1.50 is 2; 1 point per 3 is 1/3)."""
+"""Points per money unit: a Decimal when it is short (:data:`SHORT_PLACES`), a Fraction
+otherwise (3 points per 1.50 is 2; 1 point per 3 is 1/3)."""
+
+SHORT_PLACES = 6
+SHORT_BELOW = Decimal(10**6)
+"""A rate of at most 6 decimal places below 10^6 is a Decimal: an amount (at most 10^10
+with 4 places, ``fidelite.engine.event``) times it has at most 16 + 10 digits, and a
+rule's total (with ``fixed`` and a formula, each at most 10^15) at most 28, so the
+context's 28 digits hold every sum and product exactly and the usual operators (a
+third of the cost of an unbounded context's methods) are used. Any other rate is a
+Fraction, exact whatever its length."""
 
 
 def rate_per(points: Decimal, per: Decimal) -> Rate:
@@ -78,6 +73,8 @@ def rate_per(points: Decimal, per: Decimal) -> Rate:
     numbers one point off: 21.5 / 1.5 = 14.33...3, x 3 = 42.99...9, floored to 42.
     """
     rate = Fraction(points) / Fraction(per)
+    if rate.denominator == 1 and rate < SHORT_BELOW:
+        return Decimal(rate.numerator)  # the usual case: 1, 3 per 1.50
     denominator, twos, fives = rate.denominator, 0, 0
     while denominator % 2 == 0:
         denominator //= 2
@@ -88,6 +85,8 @@ def rate_per(points: Decimal, per: Decimal) -> Rate:
     if denominator != 1:
         return rate  # no finite decimal expansion
     places = max(twos, fives)
+    if places > SHORT_PLACES or rate >= SHORT_BELOW:
+        return rate  # a long decimal: exact as a fraction
     return Decimal(f"{rate.numerator * 10**places // rate.denominator}E-{places}")
 
 
