@@ -164,3 +164,65 @@ def test_one_pass_values_after_a_moment_are_the_window_values() -> None:
             assert [t for t, _ in found] == expected
             for moment, value in found:
                 assert value == window_value(rules, activities, moment, PARIS), (fields, moment)
+
+
+def on_time(
+    rules: TierPolicy, state: TierState, activities: list[Activity], reviews: list[str]
+) -> tuple[TierState, list[TierChange]]:
+    """The member's history as a timely daily job (on each day of ``reviews``) and their
+    events (each upgrading or ending a grace period as it happens) write it."""
+    changes: list[TierChange] = []
+    moments = sorted({a.at for a in activities if a.at > state.since} | {at(d) for d in reviews})
+    for moment in moments:
+        state, done = review(rules, state, activities, moment, PARIS)  # due steps first
+        changes += done
+        seen = [a for a in activities if a.at <= moment]
+        if any(a.at == moment for a in activities):
+            state, done = on_activity(rules, state, seen, moment, PARIS)
+            changes += done
+    return state, changes
+
+
+def test_a_late_review_dates_a_requalification_in_grace_when_the_value_reached_it() -> None:
+    """The QA report's B and D: silver from 350 on 2025-01-15, grace from 2026-01-15;
+    100 on 2026-02-10 and 250 on 2026-03-01 reach 300 again. Reviewed once, late (the
+    events recorded meanwhile without the grace applied), the history is the timely one:
+    requalified on 2026-03-01 (not at the grace end, 2026-04-15), next review a year on."""
+    rules = policy(grace_months=3)
+    silver = TierState("silver", at("2025-01-15"), at("2026-01-15"))
+    activities = [spend("2025-01-15", "350"), spend("2026-02-10", "100"),
+                  spend("2026-03-01", "250")]  # fmt: skip
+    late, late_changes = review(rules, silver, activities, at("2026-06-01"), PARIS)
+    timely, timely_changes = on_time(rules, silver, activities, ["2026-01-16", "2026-06-01"])
+    assert (
+        [entry(c) for c in late_changes]
+        == [entry(c) for c in timely_changes]
+        == [
+            ("2026-01-15", "grace_started", "silver", "silver", "0"),
+            ("2026-03-01", "requalified", "silver", "silver", "350"),
+        ]
+    )
+    assert [c.reason for c in late_changes] == [c.reason for c in timely_changes]
+    assert late == timely == TierState("silver", at("2025-01-15"), at("2027-03-01"))
+
+
+def test_a_late_review_applies_the_upgrade_activity_reached_after_a_step() -> None:
+    """Downgraded at the grace end, then lifted to gold by activity recorded before the
+    review ran: the same entries, dates and next review as on time."""
+    rules = policy(grace_months=1, downgrade="to_qualified")
+    gold = TierState("gold", at("2025-01-15"), at("2026-01-15"))
+    activities = [spend("2025-01-15", "1000"), spend("2026-02-20", "600"),
+                  spend("2026-03-20", "500")]  # fmt: skip
+    late, late_changes = review(rules, gold, activities, at("2026-06-01"), PARIS)
+    timely, timely_changes = on_time(rules, gold, activities, ["2026-06-01"])
+    assert (
+        [entry(c) for c in late_changes]
+        == [entry(c) for c in timely_changes]
+        == [
+            ("2026-01-15", "grace_started", "gold", "gold", "0"),
+            ("2026-02-15", "downgrade", "gold", "bronze", "0"),
+            ("2026-02-20", "upgrade", "bronze", "silver", "600"),
+            ("2026-03-20", "upgrade", "silver", "gold", "1100"),
+        ]
+    )
+    assert late == timely

@@ -464,7 +464,14 @@ def review(
     as_of: datetime,
     zone: ZoneInfo,
 ) -> tuple[TierState, list[TierChange]]:
-    """Apply every re-qualification step due at or before ``as_of``, in date order."""
+    """Apply every re-qualification step due at or before ``as_of``, in date order.
+
+    A step due at the very moment of an activity comes first (a grace period ending at
+    ``t`` does not include ``t``). After each step, the activity already recorded between
+    it and the next one does what it did or would have done when it happened
+    (:func:`on_activity`: ``requalified`` during a grace period, at the moment the value
+    reached the threshold, or an upgrade), so a review run late writes what a timely one
+    and the member's events would have written."""
     changes: list[TierChange] = []
     while True:
         step = _next_step(policy, state, activities, as_of, zone)
@@ -472,6 +479,31 @@ def review(
             return state, changes
         state, change = step
         changes.append(change)
+        state, done = _activity_after(policy, state, activities, change.at, as_of, zone)
+        changes += done
+
+
+def _activity_after(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    after: datetime,
+    as_of: datetime,
+    zone: ZoneInfo,
+) -> tuple[TierState, list[TierChange]]:
+    """What the activity in ``(after, as_of]`` does to ``state`` before its next step
+    falls due: each moment that upgrades the member or ends a grace period, in time
+    order, as :func:`on_activity` does it when the activity happens."""
+    changes: list[TierChange] = []
+    for moment, value in _values_after(policy, activities, after, as_of, zone):
+        due = due_at(state)
+        if due is not None and due <= moment:
+            break  # that step first (the caller's next one), judged at its own date
+        current, reached = policy.index(state.tier), qualified_level(policy, value)
+        if reached > current or (state.grace_until is not None and reached >= current):
+            state, done = on_activity(policy, state, activities, moment, zone)
+            changes += done
+    return state, changes
 
 
 def assign(
