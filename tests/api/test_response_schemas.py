@@ -287,4 +287,4 @@ def test_tier_changes_and_the_full_catalogue_answer_their_models(cafe: httpx.Cli
     assert [(t["kind"], t["from"], t["to"]) for t in tiers] == [
         ("tier.upgrade", "bronze", "silver")
     ]
-    assert list(tiers[0]) == ["at", "kind", "from", "to", "reason", "until"]
+    assert list(tiers[0]) == ["at", "kind", "from", "to", "value", "reason", "event_id", "until"]

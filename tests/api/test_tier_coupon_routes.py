@@ -72,6 +72,12 @@ def test_assign_a_tier_then_read_the_standing(live: Live) -> None:
                           "until": UNTIL}],
         }  # fmt: skip
         assert c.get("/v1/members/ann").json()["tier"] == "silver"
+        # the member's timeline gives the entry with the same fields (docs/program.md)
+        items = c.get("/v1/members/ann/timeline").json()["timeline"]
+        assert [i for i in items if i["kind"].startswith("tier.")] == [
+            {"at": at, "kind": "tier.assigned", "from": "bronze", "to": "silver",
+             "value": "0.0000", "reason": "complaint 118", "event_id": None, "until": UNTIL},
+        ]  # fmt: skip
     assert tier_rows(live) == [("ann", "assigned", "silver")]  # the replay added nothing
 
 

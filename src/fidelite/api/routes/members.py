@@ -4,6 +4,7 @@ export and erasure."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -158,7 +159,15 @@ class TierMovement(BaseModel):
                       examples=["tier.upgrade", "tier.downgrade"])  # fmt: skip
     from_: str = Field(alias="from", description="tier before the change")
     to: str = Field(description="tier after the change")
+    value: Decimal = Field(description="the qualifying value (spend, points or purchases) "
+                           "that justified it, four decimals (an assignment: the member's "
+                           "at that moment), as in GET /v1/members/{id}/tier",
+                           examples=["350.0000"])  # fmt: skip
     reason: str
+    event_id: str | None = Field(default=None, description="the event that caused it "
+                                 "(none: the daily review, or a step it had not applied "
+                                 "yet when the member's next event or redemption came, "
+                                 "or an assignment)")  # fmt: skip
     until: datetime | None = Field(default=None, description="an assignment's end "
                                    "(tier.assigned; none on other tier changes)")  # fmt: skip
 
@@ -169,7 +178,8 @@ TIMELINE_EXAMPLE: dict[str, Any] = {
                "joined_at": "2026-11-01T08:00:00Z", "birth_date": None},
     "timeline": [
         {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
-         "to": "silver", "reason": "spend 350.00 reached 300", "until": None},
+         "to": "silver", "value": "350.0000", "reason": "spend 350.0000 reached 300",
+         "event_id": "till-7-000123", "until": None},
         {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
          "points": 350, "reason": "purchase", "source": "till-7-000123",
          "transaction_id": 381, "transaction_points": 350, "available_change": 350,
@@ -439,7 +449,8 @@ def get_timeline(member_id: str, svc: ServicesDep, who: CallerDep) -> Timeline:
     tiers = reversed(svc.processor.tier_timeline(member_id))  # oldest first: turned round
     items: list[PointsMovement | TierMovement] = [
         TierMovement(at=t["at"], kind=f"tier.{t['kind']}", from_=t["from_tier"],
-                     to=t["to_tier"], reason=t["reason"], until=t["assigned_until"])
+                     to=t["to_tier"], value=t["value"], reason=t["reason"],
+                     event_id=t["event_id"], until=t["assigned_until"])
         for t in tiers
     ]  # fmt: skip
     signed = svc.ledger.signed_points(svc.program.id, [h.transaction_id for h in history])
