@@ -25,11 +25,11 @@ def refund(event_id: str, amount: str, of: str) -> dict[str, Any]:
 
 
 UPGRADE = {"at": "2026-11-20T09:00:00.250000Z", "kind": "upgrade", "from": "bronze",
-           "to": "silver", "value": "1500.0000", "reason": "spend 1500.0000 reached 1000",
+           "to": "silver", "value": "1500.0000", "reason": "spend 1500 reached 1000",
            "event_id": "e1", "until": None}  # fmt: skip
 REVERSED = {"at": "2026-11-21T09:00:00Z", "kind": "upgrade_reversed", "from": "silver",
             "to": "bronze", "value": "900.0000",
-            "reason": "refund: spend 900.0000 no longer reaches 1000", "event_id": "r1",
+            "reason": "refund: spend 900 no longer reaches 1000", "event_id": "r1",
             "until": None}  # fmt: skip
 
 

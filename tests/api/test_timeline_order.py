@@ -46,7 +46,7 @@ def test_timeline_is_by_time_even_when_an_earlier_event_is_recorded_later(live: 
         {"at": "2026-11-20T10:00:00Z", "kind": "points.earn", "currency": "points",
          "points": 30, "reason": "purchase", "source": "late", **moved(earn_late, 30)},
         {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
-         "to": "silver", "value": "1000.0000", "reason": "spend 1000.0000 reached 1000",
+         "to": "silver", "value": "1000.0000", "reason": "spend 1000 reached 1000",
          "event_id": "early", "until": None},
         {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
          "points": 1000, "reason": "purchase", "source": "early", **moved(earn_early, 1000)},

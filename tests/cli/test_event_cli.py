@@ -54,7 +54,7 @@ def test_event_show_explains_a_past_event_or_fails_clearly(tmp_path: Path, db: D
         "transactions": earned,
         "tier_changes": [{"at": "2026-01-10T09:00:00Z", "kind": "upgrade",
                           "from": "bronze", "to": "silver", "value": "120.5000",
-                          "reason": "spend 120.5000 reached 100", "event_id": "p1",
+                          "reason": "spend 120.5 reached 100", "event_id": "p1",
                           "until": None}],
         "trace": [
             {"rule": "base", "outcome": "matched", "points": 120, "currency": "points"},

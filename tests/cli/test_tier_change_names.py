@@ -39,7 +39,7 @@ def test_the_tier_commands_name_a_change_as_the_api_does(shop: tuple[Path, str])
     shown = as_json(fidelite("tier", "show", "ann", "-p", program, "-f", "json", db=db))
     assert shown["timeline"] == [
         {"at": "2026-01-10T09:00:00+00:00", "kind": "upgrade", "from": "bronze", "to": "silver",
-         "value": "120.0000", "reason": "spend 120.0000 reached 100", "event_id": "p1",
+         "value": "120.0000", "reason": "spend 120 reached 100", "event_id": "p1",
          "until": None},
     ]  # fmt: skip
     assert list(shown["timeline"][0]) == API_KEYS

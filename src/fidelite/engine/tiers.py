@@ -105,6 +105,13 @@ class TierChange:
         object.__setattr__(self, "value", self.value.quantize(VALUE_PLACES))
 
 
+def _figure(value: Decimal) -> str:
+    """A qualifying value as a reason writes it, the same on every path and metric:
+    without trailing zeros (``spend 0``, ``spend 400``, ``spend 350.5``, ``points 500``),
+    whatever places the sum it came from had (the entry's ``value`` has four)."""
+    return "0" if value == 0 else f"{value.normalize():f}"
+
+
 def window_value(
     policy: TierPolicy, activities: Sequence[Activity], at: datetime, zone: ZoneInfo
 ) -> Decimal:
@@ -169,11 +176,11 @@ def on_activity(
     if reached > current:
         target = policy.levels[reached]
         new = TierState(target.id, at, _next_review(policy, at, zone))
-        reason = f"{policy.metric.value} {value} reached {target.threshold}"
+        reason = f"{policy.metric.value} {_figure(value)} reached {target.threshold}"
         return new, [TierChange(at, ChangeKind.upgrade, state.tier, target.id, value, reason)]
     if state.grace_until is not None and reached >= current:
         new = replace(state, review_at=_next_review(policy, at, zone), grace_until=None)
-        reason = f"{policy.metric.value} {value} meets {policy.levels[current].threshold}"
+        reason = f"{policy.metric.value} {_figure(value)} meets {policy.levels[current].threshold}"
         return new, [TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)]
     return state, []
 
@@ -377,7 +384,7 @@ def _kept_from(
     value = window_value(policy, activities, since, zone)
     threshold = policy.levels[policy.index(state.tier)].threshold
     day = since.astimezone(zone).date()
-    reason = f"refund: {policy.metric.value} {value} reaches {threshold} from {day}"
+    reason = f"refund: {policy.metric.value} {_figure(value)} reaches {threshold} from {day}"
     return TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)
 
 
@@ -397,7 +404,7 @@ def _reversal(
             best, best_at = moment_value, moment
     value = window_value(policy, activities, best_at, zone)
     threshold = policy.levels[policy.index(state.tier)].threshold
-    reason = f"refund: {policy.metric.value} {value} no longer reaches {threshold}"
+    reason = f"refund: {policy.metric.value} {_figure(value)} no longer reaches {threshold}"
     return TierChange(at, ChangeKind.upgrade_reversed, state.tier, target, value, reason)
 
 
@@ -416,11 +423,11 @@ def _refund_without_step(
     metric = policy.metric.value
     if replayed.grace_until is not None:
         end = replayed.grace_until.astimezone(zone).date()
-        reason = f"refund: {metric} {value} below {threshold}; grace until {end} again"
+        reason = f"refund: {metric} {_figure(value)} below {threshold}; grace until {end} again"
         kind = ChangeKind.grace_started
     elif (replayed.review_at, replayed.grace_until) != (state.review_at, state.grace_until):
         due = "none" if replayed.review_at is None else replayed.review_at.astimezone(zone).date()
-        reason = f"refund: {metric} {value}; next re-qualification {due}"
+        reason = f"refund: {metric} {_figure(value)}; next re-qualification {due}"
         kind = ChangeKind.requalified
     else:
         return state, []
@@ -556,12 +563,13 @@ def _next_step(
     threshold = policy.levels[current].threshold
     if value >= threshold:
         new = TierState(state.tier, state.since, _next_review(policy, due, zone))
-        reason = f"{policy.metric.value} {value} meets {threshold}"
+        reason = f"{policy.metric.value} {_figure(value)} meets {threshold}"
         return new, TierChange(due, ChangeKind.requalified, state.tier, state.tier, value, reason)
     grace = within(lambda: add_months(due, policy.grace_months, zone))
     if state.grace_until is None and policy.grace_months > 0 and grace is not None:
         new = replace(state, grace_until=grace)
-        reason = f"{policy.metric.value} {value} below {threshold}; grace until {grace.date()}"
+        reason = (f"{policy.metric.value} {_figure(value)} below {threshold}; "
+                  f"grace until {grace.date()}")  # fmt: skip
         change = TierChange(due, ChangeKind.grace_started, state.tier, state.tier, value, reason)
         return new, change
     return _downgrade(policy, state, value, due, zone)
@@ -575,7 +583,7 @@ def _downgrade(
     tier = policy.levels[target]
     review_at = None if target == 0 else _next_review(policy, at, zone)
     threshold = policy.levels[current].threshold
-    reason = f"{policy.metric.value} {value} below {threshold} at re-qualification"
+    reason = f"{policy.metric.value} {_figure(value)} below {threshold} at re-qualification"
     change = TierChange(at, ChangeKind.downgrade, state.tier, tier.id, value, reason)
     return TierState(tier.id, at, review_at), change
 
@@ -588,6 +596,7 @@ def _assignment_expired(
     value = window_value(policy, activities, at, zone)
     tier = policy.levels[qualified_level(policy, value)]
     review_at = None if tier.id == policy.levels[0].id else _next_review(policy, at, zone)
-    reason = f"manual assignment ended; {policy.metric.value} {value} qualifies for {tier.id}"
+    metric = policy.metric.value
+    reason = f"manual assignment ended; {metric} {_figure(value)} qualifies for {tier.id}"
     change = TierChange(at, ChangeKind.assignment_expired, state.tier, tier.id, value, reason)
     return TierState(tier.id, at, review_at), change

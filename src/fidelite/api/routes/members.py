@@ -178,7 +178,7 @@ TIMELINE_EXAMPLE: dict[str, Any] = {
                "joined_at": "2026-11-01T08:00:00Z", "birth_date": None},
     "timeline": [
         {"at": "2026-11-20T09:00:00Z", "kind": "tier.upgrade", "from": "bronze",
-         "to": "silver", "value": "350.0000", "reason": "spend 350.0000 reached 300",
+         "to": "silver", "value": "350.0000", "reason": "spend 350 reached 300",
          "event_id": "till-7-000123", "until": None},
         {"at": "2026-11-20T09:00:00Z", "kind": "points.earn", "currency": "points",
          "points": 350, "reason": "purchase", "source": "till-7-000123",

@@ -60,7 +60,7 @@ STANDING_EXAMPLE: dict[str, Any] = {
     "review_at": None, "grace_until": None, "assigned_until": "2026-12-31T23:00:00Z",
     "timeline": [
         {"at": "2026-03-02T09:00:00Z", "kind": "upgrade", "from": "bronze", "to": "silver",
-         "value": "350.0000", "reason": "spend 350.00 reached 300", "event_id": "till-7-12",
+         "value": "350.0000", "reason": "spend 350 reached 300", "event_id": "till-7-12",
          "until": None},
         {"at": "2026-11-20T08:00:00Z", "kind": "assigned", "from": "silver", "to": "gold",
          "value": "350.0000", "reason": "complaint 2026-118", "event_id": None,
