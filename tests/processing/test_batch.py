@@ -405,15 +405,12 @@ def test_a_rejected_event_in_a_batch_changes_nothing_and_the_rest_is_recorded(
     processor = EventProcessor(pdb, parse_program(program_text("cafe_batch")))
     good = Event.model_validate({"id": "g1", "type": "purchase", "member": "new",
                                  "at": START, "amount": "20.00"})  # fmt: skip
-    # 5 points per bag of beans (10^15, the largest award) and the other rules: more
-    # points than the ledger accepts in one earn
-    huge = Event.model_validate({"id": "h1", "type": "purchase", "member": "other",
-                                 "at": START, "amount": "20.00",
-                                 "items": [{"sku": "B", "category": "beans",
-                                            "quantity": 2 * 10**14, "price": "0"}]})  # fmt: skip
+    # dated long after the time of processing: refused alone (event_in_future)
+    late = Event.model_validate({"id": "h1", "type": "purchase", "member": "other",
+                                 "at": "2099-01-01T00:00:00+00:00", "amount": "20.00"})  # fmt: skip
     with pdb.write() as conn:
-        answers = process_batch(processor, conn, [huge, good, good])
-    assert isinstance(answers[0], Rejected) and answers[0].field == "points"
+        answers = process_batch(processor, conn, [late, good, good])
+    assert isinstance(answers[0], ProcessingError) and answers[0].code == "event_in_future"
     assert isinstance(answers[1], Result) and answers[1].outcome == "processed"
     assert isinstance(answers[2], Result) and answers[2].outcome == "duplicate"
     with pdb.read() as conn:
@@ -421,6 +418,33 @@ def test_a_rejected_event_in_a_batch_changes_nothing_and_the_rest_is_recorded(
         recorded = conn.execute(text("SELECT event_id FROM processed_events")).scalars().all()
     assert refs == ["new"]  # the rejected event's new member was not enrolled
     assert recorded == ["g1"]
+    assert_invariants(pdb)
+
+
+def test_rules_past_the_largest_award_are_turned_away_and_the_event_recorded(
+    pdb: Database,
+) -> None:
+    """5 points per bag of beans on 2 x 10^14 bags is the largest award (10^15): with
+    the 20 points of the rule before it, more than the ledger posts, so the beans rule
+    gives nothing (traced) and the event is recorded with what the others gave (it used
+    to be rejected whole at posting, while simulate showed the points)."""
+    processor = EventProcessor(pdb, parse_program(program_text("cafe_batch")))
+    huge = Event.model_validate({"id": "h1", "type": "purchase", "member": "other",
+                                 "at": START, "amount": "20.00",
+                                 "items": [{"sku": "B", "category": "beans",
+                                            "quantity": 2 * 10**14, "price": "0"}]})  # fmt: skip
+    with pdb.write() as conn:
+        (answer,) = process_batch(processor, conn, [huge])
+    assert isinstance(answer, Result) and answer.outcome == "processed"
+    assert answer.decision is not None
+    beans = next(line for line in answer.decision.trace if line.rule == "coffee_beans")
+    assert (beans.outcome, beans.points, beans.note) == (
+        "condition_error",
+        0,
+        "came to 1000000000000000 points, which with the 20 points of the rules before it "
+        "is more than the largest award (1000000000000000 points)",
+    )
+    assert answer.decision.points("points") == 20 + 100  # base_purchase, first_purchase
     assert_invariants(pdb)
 
 

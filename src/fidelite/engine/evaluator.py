@@ -577,9 +577,12 @@ class _Run:
                     trace.append(rule_line)
                     continue
                 points = counted
+            index = step.currency_index
+            if points > MAX_AWARD - running[index]:  # never true in a real program
+                trace.append(self._beyond_largest(step, points))
+                continue
             if step.coupon_campaign is not None and points > 0:
                 coupon_gave = True  # the gate let it through: the event's code is used
-            index = step.currency_index
             running[index] += points
             if step.tier_multiplier:
                 if tier_base is None:
@@ -645,12 +648,24 @@ class _Run:
             if points > left:
                 note = f"{points} trimmed to the {left} left in the budget"
                 points = left
+        if points > MAX_AWARD - self.running[compiled.currency_index]:
+            return None, self._beyond_largest(compiled, points)
+        if budget is not None:
             self.budget_spent[rule_id] = points
         if points == 0 and outcome is Outcome.matched:
             outcome = Outcome.no_points
         if cap is not None and points > 0:
             self.usage.append(Usage(rule_id, key, points))
         return points, line(rule_id, outcome, points, compiled.currency, note)
+
+    def _beyond_largest(self, compiled: _CompiledRule, points: int) -> RuleTrace:
+        """The line of a rule whose points, after its caps and budget, would take the
+        event's points of its currency past the largest award the ledger can post: the
+        rule gives nothing (traced ``condition_error``), so the event is still recorded,
+        with what its other rules gave, in ``program simulate`` and the import alike."""
+        before = self.running[compiled.currency_index]
+        note = beyond_largest_award(points, before, compiled.currency)
+        return self.ev.trace_line(compiled.id, Outcome.condition_error, note=note)
 
     def _coupon_gate(self, compiled: _CompiledRule) -> RuleTrace | None:
         """Why a rule of a coupon campaign does not apply (no code, or one refused or of
@@ -709,15 +724,13 @@ class _Run:
                     share = item_share if share is None else share + item_share
         if compiled.formula is not None:
             total += from_cel_number(self._run(compiled.formula))
-        # Above the largest award (which the ledger could never post) a ValueError,
-        # traced as the rule's condition_error, as a formula's result is.
+        # Points beyond the largest award are turned away after the caps (see
+        # _beyond_largest), so a capped rule still gives its cap.
         if share is not None:
             return award(Fraction(total) + share, compiled.rounding)
         # (A total beyond 28 digits, from an absurd points_per_unit, may fail to round
         # in a half mode: the rule then gives nothing either, its error traced.)
         points: int = round_points(total, compiled.rounding)
-        if points > MAX_AWARD:
-            raise ValueError(beyond_largest_award(points))
         return points
 
     def _item_points(
@@ -777,6 +790,9 @@ class _Run:
             if base:
                 line = ev.tier_line(tier, currency, base)
                 if line is not None:
+                    if line.points > MAX_AWARD - running[index]:  # never in a real program
+                        note = beyond_largest_award(line.points, running[index], currency)
+                        line = ev.trace_line(line.rule, Outcome.condition_error, note=note)
                     trace.append(line)
                     running[index] += line.points
 

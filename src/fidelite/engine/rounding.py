@@ -104,29 +104,30 @@ def round_fraction(value: Fraction, mode: str) -> int:
 
 
 # MAX_AWARD (fidelite.program.rule, the ledger's largest credit) is the most points a
-# formula may give (or take away), and a rule's points may come to: small enough that
-# the Decimal of a formula result is exact to FORMULA_PLACES. A rule's points above it
-# give nothing and are traced (award), as a formula's are.
+# formula may give (or take away), small enough that the Decimal of a formula result is
+# exact to FORMULA_PLACES, and the most an event may earn in a currency: a rule whose
+# points (after its caps) would take the event past it gives nothing and is traced
+# (beyond_largest_award), as an oversized formula does.
 
 
 _ROUNDABLE = Decimal(10**27)  # below it, quantize to units cannot fail (28 digits)
 
 
 def award(value: Decimal | Fraction, mode: str) -> int:
-    """A rule's exact points ``value`` rounded with ``mode``; above :data:`MAX_AWARD`
-    (which the ledger could never post) a ``ValueError`` saying so, which the trace
-    shows, as for a formula's result."""
+    """A rule's exact points ``value`` rounded with ``mode``, however large (the caller
+    turns away points beyond :data:`MAX_AWARD` once its caps are applied)."""
     if isinstance(value, Fraction):
-        points = round_fraction(value, mode)
-    else:
-        points = round_points(value, mode) if value < _ROUNDABLE else floor(value)
-    if points > MAX_AWARD:
-        raise ValueError(beyond_largest_award(points))
-    return points
+        return round_fraction(value, mode)
+    return round_points(value, mode) if value < _ROUNDABLE else floor(value)
 
 
-def beyond_largest_award(points: int) -> str:
-    return f"came to {points} points, more than the largest award ({MAX_AWARD} points)"
+def beyond_largest_award(points: int, before: int, currency: str) -> str:
+    """Why a rule's ``points`` are turned away: with the ``before`` points the event's
+    earlier rules gave in ``currency``, more than the ledger's largest award."""
+    if before == 0:
+        return f"came to {points} points, more than the largest award ({MAX_AWARD} points)"
+    return (f"came to {points} points, which with the {before} {currency} of the rules "
+            f"before it is more than the largest award ({MAX_AWARD} points)")  # fmt: skip
 
 
 def from_cel_number(value: object) -> Decimal:
