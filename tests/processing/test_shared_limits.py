@@ -191,3 +191,59 @@ def test_budget_lock_taken_only_inside_the_campaign_window(pg_only: Database, pa
     assert p.ledger.balance("shop", "ann", "points", as_of=as_of).available == 100
     assert p.ledger.balance("shop", "bob", "points", as_of=as_of).available == 130
     assert_invariants(pg_only, "shop")
+
+
+def _waits_on_a_row_lock(watcher: Connection, deadline: float = 30.0) -> bool:
+    """True once a session waits for a row (polled; False at deadline). Each poll is
+    a transaction of its own: within one, PostgreSQL shows the same activity snapshot."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')"
+    )
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        found = watcher.execute(waiting).scalar_one()
+        watcher.rollback()
+        if found > 0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.postgres
+def test_a_chunk_with_a_refund_locks_its_members_before_any_budget(pg_only: Database) -> None:
+    """A chunk whose purchases spend from a budget and which then refunds another
+    member's purchase takes every member's lock first: while another writer holds the
+    refunded member (as an API request does, before it waits for the budget), the chunk
+    waits holding no budget lock, so the two cannot deadlock. It used to take the budget
+    with its purchases, then wait for the member: the other writer's wait for the budget
+    closed the circle (PostgreSQL's deadlock detector then failed one of them)."""
+    p = EventProcessor(pg_only, parse_program(PROGRAM))
+    p.process(_event("b1", "bob", INSIDE))
+    refund = Event.model_validate(
+        {"id": "r1", "type": "refund", "member": "bob", "at": OUTSIDE, "amount": "100",
+         "refund_of": "b1"}
+    )  # fmt: skip
+
+    def chunk() -> object:
+        with pg_only.write() as conn:
+            return process_events(p, conn, [_event("a1", "ann", INSIDE), refund])
+
+    holder, watcher = pg_only.writer.connect(), pg_only.writer.connect()
+    holder.execute(text("SELECT id FROM members WHERE ref = 'bob' FOR UPDATE"))
+    advisory = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            running = pool.submit(chunk)
+            assert _waits_on_a_row_lock(watcher)
+            assert watcher.execute(advisory).scalar_one() == 0
+        finally:
+            holder.rollback()
+            holder.close()
+            watcher.close()
+        answers = running.result(timeout=30)
+    assert [type(a).__name__ for a in answers] == ["Result", "Result"]
+    with pg_only.read() as conn:
+        used = conn.execute(select(rule_budgets.c.used)).scalar_one()
+    assert used == 30  # bob's purchase and ann's took 30 each; bob's full refund gave 30 back
+    assert_invariants(pg_only, "shop")

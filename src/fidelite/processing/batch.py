@@ -73,7 +73,7 @@ from fidelite.processing.processor import (
 from fidelite.processing.queries import queries, window_activity
 from fidelite.processing.tables import earnings, events, member_states, rule_usage, tier_changes
 from fidelite.program.tier import WindowKind
-from fidelite.store.locking import ConcurrentUpdateError, lock_shared
+from fidelite.store.locking import ConcurrentUpdateError, lock_member_refs, lock_shared
 from fidelite.store.script import Rows, Script
 from fidelite.webhooks import events as hooks
 from fidelite.webhooks.outbox import outbox_row
@@ -198,6 +198,9 @@ def _finish_alone(conn: Connection, finish: Finish, answers: list[Answer]) -> No
 def _process_events(
     processor: EventProcessor, conn: Connection, batch: Sequence[Event], savepoint: bool
 ) -> list[Answer]:
+    if len(batch) > 1 and not all(can_batch(e) for e in batch):
+        # several units in one transaction: every member first (see lock_member_refs)
+        lock_member_refs(conn, processor.program.id, {e.member for e in batch})
     answers: list[Answer] = []
     run: list[Event] = []
     for event in batch:

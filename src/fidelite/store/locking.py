@@ -52,6 +52,26 @@ def lock_members(conn: Connection, member_ids: list[int]) -> None:
         )
 
 
+def lock_member_refs(conn: Connection, program_id: str, refs: set[str]) -> None:
+    """Lock the enrolled members among ``refs`` (a program's member references) at once,
+    in id order, before anything else of a transaction that applies several units of
+    work in turn (a bulk import chunk holding refunds between its purchases). Without
+    it, the shared locks the first unit takes (a campaign budget, coupons) would be
+    held while a later unit locks its member, which another writer may hold while it
+    waits for those shared locks: a deadlock. PostgreSQL only (SQLite is serial)."""
+    if conn.dialect.name != "postgresql" or not refs:
+        return
+    ordered = sorted(refs)
+    for start in range(0, len(ordered), 1000):
+        conn.execute(
+            text(
+                "SELECT id FROM members WHERE program_id = :pid AND ref IN :refs "
+                "ORDER BY id FOR UPDATE"
+            ).bindparams(bindparam("refs", expanding=True)),
+            {"pid": program_id, "refs": ordered[start : start + 1000]},
+        )
+
+
 def add_to_balance(conn: Connection, account_id: int, delta: int) -> int:
     """Add ``delta`` to a member-side account's cached balance; return the new balance.
 
