@@ -101,3 +101,104 @@ def test_the_loader_refuses_a_renamed_optional_column(write_csv: Callable[..., P
     # an optional column left at its own name may be absent, as before
     loaded = load_transactions(write_csv("customer_id,timestamp,amount\na,2024-01-01,1", "p.csv"))
     assert loaded.present == frozenset()
+
+
+SUBS = """
+customer_id,mrr,start,fin,formule
+c1,10,2024-01-01,2024-02-15,basic
+c2,20,2024-01-01,,pro
+"""
+SUBS_COLUMNS = "customer_id, mrr, start, fin, formule"
+ANSWERS = """
+customer_id,timestamp,question,score
+c1,2024-01-01,nps,9
+"""
+ANSWER_COLUMNS = "customer_id, timestamp, question, score"
+
+
+@pytest.mark.parametrize(
+    ("option", "column", "guess"),
+    [
+        ("--end-col", "fim", "; did you mean 'fin'?"),
+        ("--plan-col", "plan_name", ""),
+        ("--mrr-col", "revenue", ""),
+        ("--start-col", "debut", ""),
+        ("--subscription-customer-col", "client", ""),
+    ],
+)
+def test_a_named_subscription_column_the_file_lacks_is_refused(
+    write_csv: Callable[..., Path], option: str, column: str, guess: str
+) -> None:
+    path = str(write_csv(SUBS, "subs.csv"))
+    # --end-col fim used to read no end date at all: no churn in 2024-02, exit 0.
+    args = ["metrics", "mrr", "--subscriptions", path, "--end-col", "fin", option, column]
+    code, stdout, _ = _run(*args, "-f", "json")
+    assert code == 1
+    assert json.loads(stdout)["error"] == {
+        "code": "bad_input",
+        "message": f"{path}, column '{column}': no column '{column}' (named by {option}; "
+        f"columns found: {SUBS_COLUMNS}{guess})",
+        "file": path,
+        "row": None,
+        "column": column,
+    }
+    code, stdout, stderr = _run(*args, "-f", "csv")
+    assert (code, stdout) == (1, "")
+    assert f"no column '{column}' (named by {option}; " in stderr
+
+
+def test_a_named_subscription_column_that_exists_is_used(write_csv: Callable[..., Path]) -> None:
+    path = str(write_csv(SUBS, "subs.csv"))
+    code, stdout, _ = _run(
+        "metrics", "mrr", "--subscriptions", path, "--end-col", "FIN", "--plan-col", "formule",
+        "-f", "json",
+    )  # fmt: skip
+    assert code == 0
+    february = json.loads(stdout)["rows"][1]
+    assert (february["churned_mrr"], february["ending_mrr"]) == (10.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "column", "guess"),
+    [
+        (["metrics", "nps"], "--score-col", "scor", "; did you mean 'score'?"),
+        (["metrics", "csat"], "--question-col", "q", ""),
+        (["metrics", "ces"], "--survey-customer-col", "client", ""),
+        (["metrics", "loyalty-index"], "--survey-time-col", "date", ""),
+    ],
+)
+def test_a_named_survey_column_the_file_lacks_is_refused(
+    write_csv: Callable[..., Path], command: list[str], option: str, column: str, guess: str
+) -> None:
+    path = str(write_csv(ANSWERS, "answers.csv"))
+    code, stdout, _ = _run(*command, "-s", path, option, column, "-f", "json")
+    assert code == 1
+    assert json.loads(stdout)["error"]["message"] == (
+        f"{path}, column '{column}': no column '{column}' (named by {option}; "
+        f"columns found: {ANSWER_COLUMNS}{guess})"
+    )
+    code, stdout, stderr = _run(*command, "-s", path, option, column, "-f", "csv")
+    assert (code, stdout) == (1, "")
+    assert f"no column '{column}' (named by {option}; " in stderr
+
+
+def test_loyalty_kinds_and_report_refuse_a_misnamed_survey_or_subscription_column(
+    write_csv: Callable[..., Path],
+) -> None:
+    tx = write_csv(TX)
+    answers = str(write_csv(ANSWERS, "answers.csv"))
+    code, stdout, _ = _run(
+        "metrics", "loyalty-kinds", "-i", str(tx), "-s", answers, "--question-col", "q",
+        "-f", "json",
+    )  # fmt: skip
+    assert code == 1
+    assert "no column 'q' (named by --question-col; " in json.loads(stdout)["error"]["message"]
+    subs = str(write_csv(SUBS, "subs.csv"))
+    out = tx.parent / "o"
+    code, stdout, _ = _run(
+        "report", str(tx), "--subscriptions", subs, "--end-col", "fim", "--out", str(out),
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 1
+    assert "no column 'fim' (named by --end-col; " in json.loads(stdout)["error"]["message"]
+    assert not out.exists()

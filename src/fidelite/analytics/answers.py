@@ -37,7 +37,6 @@ from typing import Any
 
 import duckdb
 
-from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import (
     LoadOptions,
     Source,
@@ -49,7 +48,7 @@ from fidelite.analytics.io import (
     _source_name,
     _timestamp_expression,
     decimal_number,
-    find_column,
+    resolve_named_columns,
 )
 
 # question -> (lowest, highest, whole numbers only)
@@ -129,20 +128,18 @@ def load_answers(
     return LoadedAnswers(con, table, name, total, timezone, fmt, checker.date_warning)
 
 
+# The command-line option that names each field's column.
+COLUMN_OPTIONS = {
+    "customer_id": "--survey-customer-col",
+    "timestamp": "--survey-time-col",
+    "question": "--question-col",
+    "score": "--score-col",
+}
+
+
 def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str, str]:
-    mapping = {}
-    for canonical in REQUIRED:
-        wanted = str(getattr(cols, canonical))
-        found = find_column(types, wanted)  # whatever its case
-        if found is None:
-            listed = ", ".join(types) or "none"
-            raise InputError(
-                f"missing required column '{wanted}' (columns found: {listed})",
-                file=name,
-                column=wanted,
-            )
-        mapping[canonical] = found
-    return mapping
+    wanted = {canonical: str(getattr(cols, canonical)) for canonical in REQUIRED}
+    return resolve_named_columns(types, wanted, REQUIRED, COLUMN_OPTIONS, name)
 
 
 def _select(checker: _Checker, ts_expr: str) -> str:

@@ -631,29 +631,52 @@ COLUMN_OPTIONS = {
 
 def _resolve_columns(types: dict[str, str], cols: ColumnMapping, name: str) -> dict[str, str]:
     """Map canonical field -> file column (:func:`find_column`); required fields must
-    exist, and so must an optional field's column given another name than its own.
+    exist, and so must an optional field's column given another name than its own
+    (:func:`resolve_named_columns`)."""
+    wanted = {canonical: cols.source(canonical) for canonical in REQUIRED + OPTIONAL}
+    return resolve_named_columns(types, wanted, REQUIRED, COLUMN_OPTIONS, name)
 
-    Why the second rule: a mistyped ``--order-col`` or ``--refund-col`` made the file
-    look as if it had no order ids or no refunds, and every order-based or
-    refund-based number changed without a word."""
+
+def resolve_named_columns(
+    types: Iterable[str],
+    wanted: dict[str, str],
+    required: Iterable[str],
+    options: dict[str, str],
+    name: str,
+) -> dict[str, str]:
+    """Map canonical field -> file column for the fields of ``wanted`` (field -> the
+    column the user named, the field's own name by default), whatever the case.
+
+    A required field must exist; so must an optional field's column given another name
+    than its own, else one :class:`InputError` names the option (``options``: field ->
+    option), the column, the file's columns and the closest one. An optional field left
+    at its own name may be absent.
+
+    Why the second rule: a mistyped ``--order-col``, ``--refund-col`` or ``--end-col``
+    made the file look as if it had no order ids, no refunds or no ended subscriptions,
+    and every number built on them changed without a word."""
+    names = list(types)
+    needed = set(required)
     mapping: dict[str, str] = {}
-    for canonical in REQUIRED + OPTIONAL:
-        wanted = cols.source(canonical)
-        found = find_column(types, wanted)
+    for canonical, column in wanted.items():
+        found = find_column(names, column)
         if found is not None:
             mapping[canonical] = found
-        elif canonical in REQUIRED or wanted.lower() != canonical.lower():
-            listed = ", ".join(types) or "none"
-            if wanted.lower() == canonical.lower():
-                message = f"missing required column '{wanted}' (columns found: {listed})"
-            else:
-                close = difflib.get_close_matches(wanted, list(types), n=1)
-                guess = f"; did you mean '{close[0]}'?" if close else ""
-                message = (
-                    f"no column '{wanted}' (named by {COLUMN_OPTIONS[canonical]}; "
-                    f"columns found: {listed}{guess})"
-                )
-            raise InputError(message, file=name, column=wanted)
+            continue
+        renamed = column.lower() != canonical.lower()
+        if canonical not in needed and not renamed:
+            continue
+        listed = ", ".join(names) or "none"
+        if not renamed:
+            message = f"missing required column '{column}' (columns found: {listed})"
+        else:
+            close = difflib.get_close_matches(column, names, n=1)
+            guess = f"; did you mean '{close[0]}'?" if close else ""
+            message = (
+                f"no column '{column}' (named by {options[canonical]}; "
+                f"columns found: {listed}{guess})"
+            )
+        raise InputError(message, file=name, column=column)
     return mapping
 
 

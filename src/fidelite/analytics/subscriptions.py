@@ -26,7 +26,6 @@ from typing import Any
 
 import duckdb
 
-from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import (
     ISO,
     DateChoice,
@@ -42,7 +41,7 @@ from fidelite.analytics.io import (
     _source_name,
     choose_date_format,
     decimal_number,
-    find_column,
+    resolve_named_columns,
 )
 
 REQUIRED = ("customer_id", "mrr", "start")
@@ -113,21 +112,21 @@ def load_subscriptions(
     return LoadedSubscriptions(con, table, name, total, choice.format, choice.warning, timezone)
 
 
+# The command-line option that names each field's column.
+COLUMN_OPTIONS = {
+    "customer_id": "--subscription-customer-col",
+    "mrr": "--mrr-col",
+    "start": "--start-col",
+    "end": "--end-col",
+    "plan": "--plan-col",
+}
+
+
 def _mapping(types: dict[str, str], cols: SubscriptionColumns, name: str) -> dict[str, str]:
-    mapping = {}
-    for canonical in REQUIRED + OPTIONAL:
-        wanted = str(getattr(cols, canonical))
-        found = find_column(types, wanted)  # whatever its case
-        if found is not None:
-            mapping[canonical] = found
-        elif canonical in REQUIRED:
-            listed = ", ".join(types) or "none"
-            raise InputError(
-                f"missing required column '{wanted}' (columns found: {listed})",
-                file=name,
-                column=wanted,
-            )
-    return mapping
+    """Field -> file column: a misspelt ``--end-col`` is an error, not a file without
+    ended subscriptions (:func:`~fidelite.analytics.io.resolve_named_columns`)."""
+    wanted = {canonical: str(getattr(cols, canonical)) for canonical in REQUIRED + OPTIONAL}
+    return resolve_named_columns(types, wanted, REQUIRED, COLUMN_OPTIONS, name)
 
 
 def _text(checker: _Checker, canonical: str) -> str:
