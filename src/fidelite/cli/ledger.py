@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,7 +156,7 @@ def balance(
     if when is not None and as_of is not None:
         latest = run(lambda: ledger.latest_move(target.id, member, currency), fmt)
         if latest is not None and when < latest:
-            _refuse_past_balance(as_of, when, latest, member, target.zone, fmt)
+            _refuse_past_balance(as_of, when, latest, member, target.id, currency, target.zone, fmt)
     b = run(
         lambda: ledger.balance(target.id, member, currency, as_of=when, soon_days=soon_days,
                                policy=target.policy, zone=target.zone),
@@ -180,17 +181,25 @@ def _refuse_past_balance(
     when: datetime,
     latest: datetime,
     member: str,
+    program: str,
+    currency: str,
     zone: ZoneInfo | None,
     fmt: OutputFormat,
 ) -> None:
     """Refuse a balance asked for before the member's latest move (exit 2): it would
-    count the lots as they are now, moves made after that date included."""
+    count the lots as they are now, moves made after that date included.
+
+    The `ledger history` it points to names the program (and a currency other than the
+    default), so that it runs as written: without them it reads program 'default'."""
     at, last = _instant(when, zone), _instant(latest, zone)
+    look = f"fidelite ledger history {shlex.quote(member)} --program {shlex.quote(program)}"
+    if currency != "points":
+        look += f" --currency {shlex.quote(currency)}"
     fail(
         f"--as-of {text.strip()} ({at}) is before {member}'s latest ledger move ({last}):"
         " the balance counts the points held now (earned, spent, refunded and expired"
         " since then included) and can only look ahead from that move; see"
-        f" `fidelite ledger history {member}` for the moves before it",
+        f" `{look}` for the moves before it",
         code="usage",
         fmt=fmt,
         field="as_of",
