@@ -68,6 +68,8 @@ from fidelite.processing.processor import (
     in_future,
     initial_state_row,
     qualifies,
+    recorded_steps,
+    step_key,
     unknown_event_type,
 )
 from fidelite.processing.queries import queries, window_activity
@@ -568,11 +570,15 @@ class _Batch:
         receipts = iter(ledger.write(script))
         now = datetime.now(UTC)
         event_rows, earning_rows, tier_rows = [], [], []
+        due_refs = [item.event.member for item in self.accepted if item.due]
+        known = recorded_steps(self.conn, self.pid, due_refs)  # none written twice
         for item in self.accepted:
             event, decision = item.event, item.decision
             mine = [next(receipts) for _ in item.orders]
             event_rows.append(_event_row(self.pid, event, decision, now))
             for c in item.due:  # the steps due by the event: the job's entries, before it
+                if step_key(event.member, c) in known:
+                    continue
                 tier_rows.append(_tier_row(self.pid, event.member, c, None))
                 self._announce(hooks.TIER_CHANGED, event.member, {
                     "from_tier": c.from_tier, "to_tier": c.to_tier, "kind": c.kind.value,

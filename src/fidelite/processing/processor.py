@@ -1413,9 +1413,13 @@ class EventProcessor:
     ) -> None:
         """Move the member to ``state`` and write ``changes`` on their timeline;
         ``assigned_until``: the end of the manual assignment among them (kept with it,
-        for a later refund's replay)."""
+        for a later refund's replay). A step of the job's (no event id) already on the
+        timeline is not written or announced again (see :func:`recorded_steps`)."""
         if not changes:
             return
+        if event_id is None:
+            known = recorded_steps(conn, self.program.id, [member_ref])
+            changes = [c for c in changes if step_key(member_ref, c) not in known]
         self._set_member(
             conn,
             member_ref,
@@ -1425,6 +1429,8 @@ class EventProcessor:
             grace_until=state.grace_until,
             assigned_until=state.assigned_until,
         )
+        if not changes:
+            return
         conn.execute(
             insert(tier_changes),
             [
@@ -1474,6 +1480,34 @@ class EventProcessor:
 MAX_COUPONS = 1_000_000
 """Most codes issued at once (they are held in memory and stored in one transaction)."""
 _COUPON_CHUNK = 5_000  # rows per INSERT
+
+
+StepKey = tuple[str, datetime, str, str, str]
+
+
+def step_key(member_ref: str, change: TierChange) -> StepKey:
+    """What makes a tier step the same step: the member, its moment, kind and tiers."""
+    return (member_ref, change.at, change.kind.value, change.from_tier, change.to_tier)
+
+
+def recorded_steps(conn: Connection, program_id: str, refs: Sequence[str]) -> set[StepKey]:
+    """The tier steps already on these members' timelines. A step due by a member's
+    state can be one written already: an event dated before steps already applied (an
+    import of older history) moves the member back to a state those steps were taken
+    from, and a re-qualification date it gives back was reviewed once. The writers of
+    the job's steps leave such a step out (the state still moves on), so no step is
+    written, or announced, twice."""
+    found: set[StepKey] = set()
+    wanted = sorted(set(refs))
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(
+            select(tier_changes.c.member_ref, tier_changes.c.at, tier_changes.c.kind,
+                   tier_changes.c.from_tier, tier_changes.c.to_tier)
+            .where(tier_changes.c.program_id == program_id,
+                   tier_changes.c.member_ref.in_(wanted[start : start + 500]))
+        )  # fmt: skip
+        found |= {(r.member_ref, r.at, r.kind, r.from_tier, r.to_tier) for r in rows}
+    return found
 
 
 def initial_state_row(program: ProgramDefinition, ref: str, at: datetime) -> dict[str, Any]:
