@@ -206,6 +206,33 @@ def test_a_late_review_dates_a_requalification_in_grace_when_the_value_reached_i
     assert late == timely == TierState("silver", at("2025-01-15"), at("2027-03-01"))
 
 
+def test_a_late_review_split_in_two_runs_dates_the_requalification_as_one_run() -> None:
+    """The same history reviewed first up to 2026-02-20 (the grace period starts, nothing
+    in it reaches 300 yet), then up to 2026-06-01: the second run starts from a member in
+    grace and looks at the activity inside the grace period, so the re-qualification is
+    dated 2026-03-01 (not the grace end, 2026-04-15), as one run and a timely job date it."""
+    rules = policy(grace_months=3)
+    silver = TierState("silver", at("2025-01-15"), at("2026-01-15"))
+    activities = [spend("2025-01-15", "350"), spend("2026-02-10", "100"),
+                  spend("2026-03-01", "250")]  # fmt: skip
+    first, first_changes = review(rules, silver, activities, at("2026-02-20"), PARIS)
+    assert first == TierState("silver", at("2025-01-15"), at("2026-01-15"), at("2026-04-15"))
+    second, second_changes = review(rules, first, activities, at("2026-06-01"), PARIS)
+    one, one_changes = review(rules, silver, activities, at("2026-06-01"), PARIS)
+    assert (
+        [entry(c) for c in first_changes + second_changes]
+        == [entry(c) for c in one_changes]
+        == [
+            ("2026-01-15", "grace_started", "silver", "silver", "0"),
+            ("2026-03-01", "requalified", "silver", "silver", "350"),
+        ]
+    )
+    assert [c.reason for c in first_changes + second_changes] == [c.reason for c in one_changes]
+    assert second == one == TierState("silver", at("2025-01-15"), at("2027-03-01"))
+    # a run before the grace end that finds nothing reached changes nothing
+    assert review(rules, first, activities[:2], at("2026-03-10"), PARIS) == (first, [])
+
+
 def test_a_late_review_applies_the_upgrade_activity_reached_after_a_step() -> None:
     """Downgraded at the grace end, then lifted to gold by activity recorded before the
     review ran: the same entries, dates and next review as on time."""

@@ -478,8 +478,13 @@ def review(
     it and the next one does what it did or would have done when it happened
     (:func:`on_activity`: ``requalified`` during a grace period, at the moment the value
     reached the threshold, or an upgrade), so a review run late writes what a timely one
-    and the member's events would have written."""
+    and the member's events would have written. A review that starts from a grace
+    period already begun (an earlier run, or a step applied before an event) looks at the
+    activity inside it first, from its start (the re-qualification date it was started
+    at): a run split in two writes what one run writes."""
     changes: list[TierChange] = []
+    if state.grace_until is not None and state.review_at is not None:
+        state, changes = _activity_after(policy, state, activities, state.review_at, as_of, zone)
     while True:
         step = _next_step(policy, state, activities, as_of, zone)
         if step is None:
