@@ -253,3 +253,33 @@ def test_a_late_review_applies_the_upgrade_activity_reached_after_a_step() -> No
         ]
     )
     assert late == timely
+
+
+def test_reasons_write_thresholds_without_trailing_zeros() -> None:
+    """Thresholds written ``300.50`` and ``"1000.00"`` in the program file: the reasons
+    write them as they write values (``reached 300.5``, ``below 1000``)."""
+    rules = TierPolicy.model_validate({
+        "grace_months": 1,
+        "levels": [
+            {"id": "bronze", "name": "Bronze", "threshold": 0},
+            {"id": "silver", "name": "Silver", "threshold": Decimal("300.50")},
+            {"id": "gold", "name": "Gold", "threshold": "1000.00"},
+        ],
+    })  # fmt: skip
+    activities = [spend("2025-01-15", "400"), spend("2025-02-01", "700")]
+    state = initial_state(rules, at("2025-01-01"))
+    reasons = []
+    for activity in activities:
+        state, changes = on_activity(rules, state, activities, activity.at, PARIS)
+        reasons += [c.reason for c in changes]
+    requalify = [spend("2025-01-15", "400"), spend("2025-02-01", "700"),
+                 spend("2026-01-20", "1000.00")]  # fmt: skip
+    state, changes = review(rules, state, requalify, at("2027-03-10"), PARIS)
+    reasons += [c.reason for c in changes]
+    assert reasons == [
+        "spend 400 reached 300.5",
+        "spend 1100 reached 1000",
+        "spend 1000 meets 1000",
+        "spend 0 below 1000; grace until 2027-03-01",
+        "spend 0 below 1000 at re-qualification",
+    ]

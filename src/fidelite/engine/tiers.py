@@ -106,9 +106,10 @@ class TierChange:
 
 
 def _figure(value: Decimal) -> str:
-    """A qualifying value as a reason writes it, the same on every path and metric:
-    without trailing zeros (``spend 0``, ``spend 400``, ``spend 350.5``, ``points 500``),
-    whatever places the sum it came from had (the entry's ``value`` has four)."""
+    """A qualifying value or threshold as a reason writes it, the same on every path and
+    metric: without trailing zeros (``spend 0``, ``spend 400``, ``spend 350.5``,
+    ``points 500``), whatever places the sum it came from had (the entry's ``value`` has
+    four) or the program file gave the threshold (``300.50``, ``"1000.00"``)."""
     return "0" if value == 0 else f"{value.normalize():f}"
 
 
@@ -176,11 +177,12 @@ def on_activity(
     if reached > current:
         target = policy.levels[reached]
         new = TierState(target.id, at, _next_review(policy, at, zone))
-        reason = f"{policy.metric.value} {_figure(value)} reached {target.threshold}"
+        reason = f"{policy.metric.value} {_figure(value)} reached {_figure(target.threshold)}"
         return new, [TierChange(at, ChangeKind.upgrade, state.tier, target.id, value, reason)]
     if state.grace_until is not None and reached >= current:
         new = replace(state, review_at=_next_review(policy, at, zone), grace_until=None)
-        reason = f"{policy.metric.value} {_figure(value)} meets {policy.levels[current].threshold}"
+        threshold = _figure(policy.levels[current].threshold)
+        reason = f"{policy.metric.value} {_figure(value)} meets {threshold}"
         return new, [TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)]
     return state, []
 
@@ -384,7 +386,9 @@ def _kept_from(
     value = window_value(policy, activities, since, zone)
     threshold = policy.levels[policy.index(state.tier)].threshold
     day = since.astimezone(zone).date()
-    reason = f"refund: {policy.metric.value} {_figure(value)} reaches {threshold} from {day}"
+    reason = (
+        f"refund: {policy.metric.value} {_figure(value)} reaches {_figure(threshold)} from {day}"
+    )
     return TierChange(at, ChangeKind.requalified, state.tier, state.tier, value, reason)
 
 
@@ -404,7 +408,9 @@ def _reversal(
             best, best_at = moment_value, moment
     value = window_value(policy, activities, best_at, zone)
     threshold = policy.levels[policy.index(state.tier)].threshold
-    reason = f"refund: {policy.metric.value} {_figure(value)} no longer reaches {threshold}"
+    reason = (
+        f"refund: {policy.metric.value} {_figure(value)} no longer reaches {_figure(threshold)}"
+    )
     return TierChange(at, ChangeKind.upgrade_reversed, state.tier, target, value, reason)
 
 
@@ -423,7 +429,9 @@ def _refund_without_step(
     metric = policy.metric.value
     if replayed.grace_until is not None:
         end = replayed.grace_until.astimezone(zone).date()
-        reason = f"refund: {metric} {_figure(value)} below {threshold}; grace until {end} again"
+        reason = (
+            f"refund: {metric} {_figure(value)} below {_figure(threshold)}; grace until {end} again"
+        )
         kind = ChangeKind.grace_started
     elif (replayed.review_at, replayed.grace_until) != (state.review_at, state.grace_until):
         due = "none" if replayed.review_at is None else replayed.review_at.astimezone(zone).date()
@@ -568,12 +576,12 @@ def _next_step(
     threshold = policy.levels[current].threshold
     if value >= threshold:
         new = TierState(state.tier, state.since, _next_review(policy, due, zone))
-        reason = f"{policy.metric.value} {_figure(value)} meets {threshold}"
+        reason = f"{policy.metric.value} {_figure(value)} meets {_figure(threshold)}"
         return new, TierChange(due, ChangeKind.requalified, state.tier, state.tier, value, reason)
     grace = within(lambda: add_months(due, policy.grace_months, zone))
     if state.grace_until is None and policy.grace_months > 0 and grace is not None:
         new = replace(state, grace_until=grace)
-        reason = (f"{policy.metric.value} {_figure(value)} below {threshold}; "
+        reason = (f"{policy.metric.value} {_figure(value)} below {_figure(threshold)}; "
                   f"grace until {grace.date()}")  # fmt: skip
         change = TierChange(due, ChangeKind.grace_started, state.tier, state.tier, value, reason)
         return new, change
@@ -588,7 +596,9 @@ def _downgrade(
     tier = policy.levels[target]
     review_at = None if target == 0 else _next_review(policy, at, zone)
     threshold = policy.levels[current].threshold
-    reason = f"{policy.metric.value} {_figure(value)} below {threshold} at re-qualification"
+    reason = (
+        f"{policy.metric.value} {_figure(value)} below {_figure(threshold)} at re-qualification"
+    )
     change = TierChange(at, ChangeKind.downgrade, state.tier, tier.id, value, reason)
     return TierState(tier.id, at, review_at), change
 
