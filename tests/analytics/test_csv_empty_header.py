@@ -10,15 +10,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fidelite.analytics.answers import load_answers
 from fidelite.analytics.engine import Dataset, open_dataset
+from fidelite.analytics.io import LoadOptions, load_transactions
+from fidelite.analytics.metrics import surveys
 from fidelite.analytics.metrics.cohorts import cohorts
+from fidelite.analytics.metrics.loyalty import loyalty_kinds
 from fidelite.analytics.metrics.pareto import pareto
+from fidelite.analytics.metrics.period import Period
 from fidelite.analytics.metrics.products import basket_affinity
 from fidelite.analytics.metrics.repeat import repeat_rate
 from fidelite.analytics.metrics.repurchase import repurchase
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.metrics.retention import churn, new_vs_returning, retention
 from fidelite.analytics.metrics.rfm import rfm
+from fidelite.analytics.metrics.surveys import Answers
+from fidelite.analytics.segments import by_segment
 from fidelite.cli.main import _register, app
 
 _register()
@@ -95,3 +102,81 @@ def test_declared_columns_are_the_rows_fields(write_csv: Callable[..., Path], na
     result = METRICS[name](open_dataset(write_csv(MIXED)))
     assert result.rows
     assert all(list(row) == list(result.columns) for row in result.rows)
+
+
+# Loyalty kinds, the survey metrics per period and every metric per segment: the same.
+ANSWERS_CSAT = """
+customer_id,timestamp,question,score
+c1,2024-01-01,csat,4
+"""
+ANSWERS_NPS = """
+customer_id,timestamp,question,score
+c1,2024-01-01,nps,9
+"""
+LOYALTY_KINDS = "customer_id,orders,days_since_last,coupon_share,recommend,csat,program,kind,reason"
+
+
+@pytest.mark.parametrize(
+    ("args", "answers", "header"),
+    [
+        (["loyalty-kinds", "-i", "{tx}"], None, LOYALTY_KINDS),
+        (["loyalty-kinds", "-i", "{tx}", "-s", "{answers}"], ANSWERS_NPS, LOYALTY_KINDS),
+        (["nps", "-s", "{answers}", "--period", "month"], ANSWERS_CSAT,
+         "period,start,end,answers,promoters,passives,detractors,nps"),
+        (["ces", "-s", "{answers}", "--period", "month"], ANSWERS_CSAT,
+         "period,start,end,answers,ces,easy,easy_rate"),
+        (["loyalty-index", "-s", "{answers}", "--period", "month"], ANSWERS_CSAT,
+         "period,start,end,answers,nps_score,repurchase_score,upsell_score,loyalty_index"),
+        (["csat", "-s", "{answers}", "--period", "month"], ANSWERS_NPS,
+         "period,start,end,answers,satisfied,csat,mean_score"),
+        (["rfm", "-i", "{tx}", "--segment-col", "product_id"], None,
+         "segment,customer_id,recency,frequency,monetary,T,r_score,f_score,m_score,rfm_segment"),
+        (["pareto", "-i", "{tx}", "--segment-col", "product_id"], None,
+         "segment,rank,customer_id,revenue,revenue_share,cumulative_share"),
+        (["retention", "-i", "{tx}", "--segment-col", "product_id"], None, f"segment,{RETENTION}"),
+        (["loyalty-kinds", "-i", "{tx}", "--segment-col", "product_id"], None,
+         f"segment,{LOYALTY_KINDS}"),
+    ],
+)  # fmt: skip
+def test_other_outputs_without_rows_have_their_header_line(
+    write_csv: Callable[..., Path], args: list[str], answers: str | None, header: str
+) -> None:
+    tx = str(write_csv(ALL_REFUNDS))
+    survey = str(write_csv(answers, "answers.csv")) if answers else ""
+    argv = [arg.format(tx=tx, answers=survey) for arg in args]
+    result = CliRunner().invoke(app, ["metrics", *argv, "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [header]
+
+
+SURVEY = """
+customer_id,timestamp,question,score
+a,2024-01-01,nps,9
+a,2024-01-02,csat,4
+b,2024-03-05,ces,6
+b,2024-03-05,repurchase,3
+b,2024-03-06,share_of_wallet,60
+"""
+
+
+@pytest.mark.parametrize("name", ["nps", "csat", "ces", "loyalty_index", "share_of_wallet"])
+@pytest.mark.parametrize("period", [None, "month"])
+def test_survey_columns_are_the_rows_fields(
+    write_csv: Callable[..., Path], name: str, period: Period | None
+) -> None:
+    answers = Answers(load_answers(write_csv(SURVEY, "answers.csv")))
+    result = getattr(surveys, name)(answers, period)
+    assert result.rows
+    assert all(list(row) == list(result.columns) for row in result.rows)
+
+
+def test_loyalty_kinds_and_segmented_columns_are_the_rows_fields(
+    write_csv: Callable[..., Path],
+) -> None:
+    result = loyalty_kinds(open_dataset(write_csv(MIXED)))
+    assert result.rows and all(list(row) == list(result.columns) for row in result.rows)
+    options = LoadOptions(segment_column="product_id")
+    for compute in (rfm, pareto, retention, loyalty_kinds):
+        ds = open_dataset(load_transactions(write_csv(MIXED), options))
+        result = by_segment(ds, compute)
+        assert result.rows and all(list(row) == list(result.columns) for row in result.rows)

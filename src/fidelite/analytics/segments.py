@@ -265,6 +265,8 @@ def by_segment(
     Rows gain a leading ``segment`` field, in segment order (sorted, ``(none)`` last),
     and all have the same fields (null where a segment's rows have none);
     a row's own ``segment`` (RFM's named segment) is renamed ``<metric>_segment``;
+    the declared ``columns`` are ``segment`` and every segment's, so that a CSV output
+    with no row in any segment still has its header line;
     the definition ends with the segment rule; ``parameters.segment_by`` names the
     segment column or file (only here: an output of the whole file's rows, such as the
     report's metrics, has none, though its input has segments); a summary becomes one
@@ -282,6 +284,7 @@ def by_segment(
     if segmentation is None:
         return compute(ds)
     rows: list[dict[str, Any]] = []
+    columns: dict[str, None] = {"segment": None}  # every segment's, in order: an ordered set
     summary: dict[str, Any] = {}
     parameters: dict[str, dict[str, Any]] = {}
     first: MetricResult | None = None
@@ -301,6 +304,7 @@ def by_segment(
         result = compute(ds.for_segment(value))
         first = first or result
         rows += [{"segment": value, **_own_segment(row, result.metric)} for row in result.rows]
+        columns.update(dict.fromkeys(_own_segment(dict.fromkeys(result.columns), result.metric)))
         if result.summary:
             summary[value] = result.summary
         for key, given in result.parameters.items():
@@ -317,7 +321,9 @@ def by_segment(
     )
     stated = {key: _one_or_each(given) for key, given in parameters.items()}
     stated["segment_by"] = segmentation.by  # here only: these rows are per segment
-    return MetricResult(first.metric, definition, stated, _same_fields(rows), summary)
+    # no rows in any segment: the declared columns, so a CSV output has its header line
+    declared = tuple(columns) if first.columns else ()
+    return MetricResult(first.metric, definition, stated, _same_fields(rows), summary, declared)
 
 
 def segments_of(ds: Dataset, customers: pa.Table) -> list[str]:

@@ -73,6 +73,11 @@ class Thresholds:
             raise ValueError("--price-share must be above 0 and at most 100")
 
 
+# The fields of a row (:func:`_classify`), in order: the CSV header without rows.
+COLUMNS = ("customer_id", "orders", "days_since_last", "coupon_share", "recommend", "csat",
+           "program", "kind", "reason")  # fmt: skip
+
+
 def loyalty_kinds(
     ds: Dataset,
     answers: Answers | None = None,
@@ -102,7 +107,7 @@ def loyalty_kinds(
         **ds.describe(),
         **({"surveys": answers.loaded.source, "answers": answers.loaded.rows} if answers else {}),
     }
-    return MetricResult("loyalty-kinds", _definition(rules), params, rows, summary)
+    return MetricResult("loyalty-kinds", _definition(rules), params, rows, summary, COLUMNS)
 
 
 def _behaviour(ds: Dataset, end_day: date) -> list[dict[str, Any]]:

@@ -224,7 +224,11 @@ def _result(
             head = {"period": label(idx, period), "start": start.isoformat(),
                     "end": end.isoformat()}  # fmt: skip
             rows.append({**head, **make_row(per_idx.get(idx, empty))})
-    return MetricResult(metric, definition, {"period": period, **answers.describe()}, rows)
+    # the fields of a row (an empty period's are the same): the CSV header without rows
+    head_fields = ("period", "start", "end") if period is not None else ()
+    columns = (*head_fields, *make_row(empty))
+    params = {"period": period, **answers.describe()}
+    return MetricResult(metric, definition, params, rows, columns=columns)
 
 
 def _scope(period: Period | None) -> str:
