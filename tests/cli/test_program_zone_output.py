@@ -1,6 +1,6 @@
 """Given the program file, the CLI shows the instants of an inactivity lapse in the
 program's time zone, as the deadline is computed there (the same local time): `ledger
-balance -f json`'s next_expiry (as the table and --help say), the refusal of a spend
+balance -f json`'s next_expiry and as_of (as the table and --help say), the refusal of a spend
 of lapsed points, and the `webhooks expiring` table. They used to be in UTC (10:00 in
 Paris shown as 09:00+00:00). With a program id only, the zone is unknown: UTC."""
 
@@ -36,8 +36,11 @@ def test_lapse_instants_are_shown_in_the_programs_zone(
     balance = ["ledger", "balance", "alice", "--as-of", "2026-09-01", "-f", "json"]
     by_file = json.loads(fidelite(*balance, "-P", str(program), db=db.url).stdout)
     assert by_file["next_expiry"] == "2026-11-15T10:00:00+01:00"
+    # as_of in the same zone as next_expiry (it was in UTC: 2026-08-31T22:00:00+00:00)
+    assert by_file["as_of"] == "2026-09-01T00:00:00+02:00"
     by_id = json.loads(fidelite(*balance, "-p", "shop", db=db.url).stdout)
     assert by_id["next_expiry"] is None  # no policy known: nothing lapses
+    assert by_id["as_of"] == "2026-09-01T00:00:00+00:00"  # zone unknown: midnight UTC
     # The deadline is 10:00 local time; the refusal says so in the program's zone.
     before = snapshot(db)
     spend = ["ledger", "spend", "alice", "5", "--key", "s1", "--at", "2026-11-20"]

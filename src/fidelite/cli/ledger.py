@@ -143,8 +143,8 @@ def balance(
     file is given (--program FILE or --program-file), as for `fidelite ledger expire`;
     with a program id only the zone is unknown, so it is midnight UTC (give a time with
     its offset, e.g. 2026-12-31T00:00:00+01:00, to ask for another instant). The next
-    expiry is shown as an instant with its offset, in the program's time zone when the
-    program file is given, else in UTC.
+    expiry (and, with -f json, as_of) is shown as an instant with its offset, in the
+    program's time zone when the program file is given, else in UTC.
 
     Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
 
@@ -164,7 +164,9 @@ def balance(
     )  # fmt: skip
     if fmt is OutputFormat.json:
         shown = asdict(b)
-        if b.next_expiry is not None:  # as the table shows it: in the program's zone
+        # both instants as the table shows them: in the program's zone when known
+        shown["as_of"] = _instant(b.as_of, target.zone)
+        if b.next_expiry is not None:
             shown["next_expiry"] = _instant(b.next_expiry, target.zone)
         print_json(shown)
     else:
