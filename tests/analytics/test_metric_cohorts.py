@@ -104,3 +104,13 @@ def test_a_bracket_given_twice_is_refused(write_csv: Callable[..., Path]) -> Non
         "error": {"code": "usage", "message": "--brackets: bracket 1-7 is given twice in "
                   "'1-7,8-30,1-7'"}
     }  # fmt: skip
+    # two brackets given twice: named in the plural
+    result = CliRunner().invoke(
+        app, ["metrics", "cohorts", "-i", str(path), "--kind", "bracket",
+              "--brackets", "1-7,8-30,1-7,8-30", "-f", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "error": {"code": "usage", "message": "--brackets: brackets 1-7, 8-30 are given twice "
+                  "in '1-7,8-30,1-7,8-30'"}
+    }  # fmt: skip

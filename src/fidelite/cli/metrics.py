@@ -390,9 +390,10 @@ def _brackets_check(ctx: typer.Context, param: typer.CallbackParam, value: str) 
             f"brackets count days after the first purchase, from day 1 (day 0 is the first "
             f"purchase itself, so every customer is in it), not '{value}'",
         )
-    twice = sorted({f"{lo}-{hi}" for lo, hi in spans if spans.count((lo, hi)) > 1})
+    twice = [f"{lo}-{hi}" for lo, hi in sorted({s for s in spans if spans.count(s) > 1})]
     if twice:
-        option_error(ctx, param, f"bracket {', '.join(twice)} is given twice in '{value}'")
+        named = f"bracket {twice[0]} is" if len(twice) == 1 else f"brackets {', '.join(twice)} are"
+        option_error(ctx, param, f"{named} given twice in '{value}'")
     return value
 
 
