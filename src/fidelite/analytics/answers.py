@@ -33,23 +33,27 @@ Invariant: loading either returns a fully valid table or raises one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import duckdb
 
 from fidelite.analytics.io import (
+    SEGMENT_VALUE,
     LoadOptions,
     Source,
     _Checker,
     _quote,
     _raw_types,
     _register_raw,
+    _segment_column,
     _set_timezone,
     _source_name,
     _timestamp_expression,
     decimal_number,
     resolve_named_columns,
 )
+from fidelite.analytics.segments import segment_value
 
 # question -> (lowest, highest, whole numbers only)
 SCALES: dict[str, tuple[float, float, bool]] = {
@@ -87,6 +91,12 @@ class LoadedAnswers:
     date_format: str
     date_warning: str | None = None
 
+    def days(self) -> tuple[date, date]:
+        """The first and the last local day of the answers."""
+        rows = self.connection.execute(f"SELECT min(day), max(day) FROM {self.table}").fetchall()
+        first, last = rows[0]
+        return first, last
+
     def describe(self) -> dict[str, Any]:
         """Input facts stated in every survey metric output."""
         facts: dict[str, Any] = {
@@ -108,8 +118,11 @@ def load_answers(
     date_format: str | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
     table: str = "answers",
+    segment_column: str | None = None,
 ) -> LoadedAnswers:
-    """Read, validate and normalise survey answers into DuckDB table ``table``."""
+    """Read, validate and normalise survey answers into DuckDB table ``table``; with
+    ``segment_column``, the table has that column's values too, as ``segment_value``
+    (for :func:`fidelite.analytics.segments.segment_table`)."""
     cols = columns or AnswerColumns()
     opts = LoadOptions(timezone=timezone, date_format=date_format)
     con = connection or duckdb.connect()
@@ -118,6 +131,8 @@ def load_answers(
     _set_timezone(con, timezone, name)
     kind = _register_raw(con, source, opts, name)
     mapping = _mapping(_raw_types(con), cols, name)
+    if segment_column is not None:
+        mapping[SEGMENT_VALUE] = _segment_column(_raw_types(con), segment_column, name)
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("survey answers")
     ts_expr, fmt = _timestamp_expression(con, checker, _raw_types(con)[mapping["timestamp"]], opts)
@@ -152,6 +167,7 @@ def _select(checker: _Checker, ts_expr: str) -> str:
     score = decimal_number(checker, "score", f"NULLIF(trim(CAST({s} AS VARCHAR)), '')")
     checker.check("score", f"{score} IS NULL", "missing or unparsable score")
     question = _question_expr(q)
+    extra = f", {segment_value(checker)}" if SEGMENT_VALUE in checker.mapping else ""
     for name, (low, high, whole) in SCALES.items():
         is_q = f"{question} = {_quote(name)}"
         checker.check("score", f"{is_q} AND ({score} < {low} OR {score} > {high})",
@@ -163,7 +179,7 @@ def _select(checker: _Checker, ts_expr: str) -> str:
     ts = f"({ts_expr})"
     return (
         f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, {ts} AS ts, "
-        f"CAST({ts} AS DATE) AS day, {question} AS question, {score} AS score FROM raw"
+        f"CAST({ts} AS DATE) AS day, {question} AS question, {score} AS score{extra} FROM raw"
     )
 
 

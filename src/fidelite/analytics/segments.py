@@ -30,6 +30,11 @@ neither.
 At most :data:`MAX_SEGMENTS` segments: each one is a full run of the metric, and past a
 hundred the output is no longer read segment by segment.
 
+Survey answers and subscriptions are split the same way
+(:func:`segment_table`, :func:`by_table_segment`): by a column of their own file, the
+value on the customer's first answer or first subscription, or by a segments file; each
+segment lists the whole file's periods, so the segments add up to the whole file.
+
 The segments are those of the transactions' customers; a metric that also counts
 customers the transactions may not name (``coupons``' targeted customers) adds theirs
 (:func:`by_segment`'s ``also``), so that every customer of the whole file's result is
@@ -39,6 +44,7 @@ in exactly one segment's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +57,7 @@ from fidelite.analytics.io import (
     LoadOptions,
     Segmentation,
     _Checker,
+    _quote,
     _raw_types,
     _register_raw,
     _segment_column,
@@ -114,19 +121,96 @@ def segment(
     if kind == "TABLE":
         con.execute(f"DROP TABLE {base}")
     found = [str(r[0]) for r in con.execute(f"SELECT DISTINCT segment FROM {table}").fetchall()]
-    if len(found) > MAX_SEGMENTS:
-        by_column = opts.segment_column is not None
-        what = f"column '{by}'" if by_column else "the segments file"
-        fix = "segment by a coarser column (e.g. channel or region)" if by_column else (
-            "group the customers into fewer segments"
-        )  # fmt: skip
-        raise InputError(
-            f"{len(found)} distinct segments in {what}: at most {MAX_SEGMENTS} are computed "
-            f"one by one; {fix}",
-            file=shown,
-            column=by if by_column else "segment",
-        )
+    _refuse_too_many(found, opts.segment_column, shown)
     return Segmentation(by, rule, ordered(found), ASSIGNMENTS)
+
+
+@dataclass(frozen=True)
+class SegmentBy:
+    """How the user asked to split the customers of a survey answers or subscriptions
+    file: by a ``column`` of that file or by a segments ``file`` (at most one)."""
+
+    column: str | None = None
+    file: Path | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.column is not None or self.file is not None
+
+
+def segment_value(checker: _Checker) -> str:
+    """The SELECT item carrying a row's segment value (the checker's
+    ``SEGMENT_VALUE`` column, trimmed, empty as null) into a normalised table; a value
+    ``(none)`` is refused, naming its line, as in a transactions file."""
+    value = f"NULLIF(trim(CAST({checker.col(SEGMENT_VALUE)} AS VARCHAR)), '')"
+    checker.check(SEGMENT_VALUE, f"{value} = '{NONE}'", RESERVED)
+    return f"{value} AS {SEGMENT_VALUE}"
+
+
+def segment_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    name: str,
+    by: SegmentBy,
+    *,
+    first: tuple[str, str],
+) -> Segmentation:
+    """Give every customer of ``table`` (normalised survey answers or subscriptions,
+    file ``name``) a segment, by ``by``; ``first`` is ``(column, row)``, the column
+    whose earliest value marks a customer's first row ("ts", "answer") for a segment
+    column. The segment column's values (``SEGMENT_VALUE``) are then dropped."""
+    if by.column is not None:
+        order, row = first
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
+            WITH f AS (SELECT customer_id, min({order}) AS first FROM {table} GROUP BY 1)
+            SELECT t.customer_id, min(t.{SEGMENT_VALUE}) AS segment
+            FROM {table} t JOIN f ON t.customer_id = f.customer_id AND t.{order} = f.first
+            GROUP BY t.customer_id"""
+        )
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {SEGMENT_VALUE}")
+        shown = name
+        rule = (
+            f"a customer's segment is the value of column '{by.column}' on their first "
+            f"{row} (the earliest; at equal times the first non-empty value in byte order, "
+            f"upper case before lower case), whatever their later ones; customers whose "
+            f"first {row} has no value are in {NONE}"
+        )
+    else:
+        assert by.file is not None
+        shown = str(by.file)
+        _assign_from_file(con, by.file)
+        rule = (
+            f"a customer's segment is the one the segments file {shown} gives; customers it "
+            f"does not list are in {NONE}"
+        )
+    found = [
+        str(r[0])
+        for r in con.execute(
+            f"SELECT DISTINCT coalesce(a.segment, '{NONE}') FROM {table} t "
+            f"LEFT JOIN {ASSIGNMENTS} a ON a.customer_id = t.customer_id"
+        ).fetchall()
+    ]
+    _refuse_too_many(found, by.column, shown)
+    return Segmentation(by.column or shown, rule, ordered(found), ASSIGNMENTS)
+
+
+def _refuse_too_many(found: list[str], column: str | None, shown: str) -> None:
+    """At most :data:`MAX_SEGMENTS` segments, each a full run of the metric."""
+    if len(found) <= MAX_SEGMENTS:
+        return
+    what = f"column '{column}'" if column is not None else "the segments file"
+    fix = (
+        "segment by a coarser column (e.g. channel or region)"
+        if column is not None
+        else "group the customers into fewer segments"
+    )
+    raise InputError(
+        f"{len(found)} distinct segments in {what}: at most {MAX_SEGMENTS} are computed "
+        f"one by one; {fix}",
+        file=shown,
+        column=column if column is not None else "segment",
+    )
 
 
 def ordered(values: list[str]) -> tuple[str, ...]:
@@ -283,11 +367,6 @@ def by_segment(
     segmentation = ds.loaded.segmentation
     if segmentation is None:
         return compute(ds)
-    rows: list[dict[str, Any]] = []
-    columns: dict[str, None] = {"segment": None}  # every segment's, in order: an ordered set
-    summary: dict[str, Any] = {}
-    parameters: dict[str, dict[str, Any]] = {}
-    first: MetricResult | None = None
     values = segmentation.values
     if also is not None:
         values = ordered(list({*values, *segments_of(ds, also[0])}))
@@ -298,10 +377,67 @@ def by_segment(
                 "are computed one by one; group the customers into fewer segments",
                 file=also[1],
             )
+    observed = (
+        "but observed over the whole file's days: the last day in the data is the file's "
+        "for every segment"
+    )
+    return combine(
+        segmentation,
+        values,
+        lambda value: compute(ds.for_segment(value)),
+        observed,
+        progress,
+    )
+
+
+def by_table_segment(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    segmentation: Segmentation,
+    compute: Callable[[str], MetricResult],
+    progress: Callable[[str, int, int], Any] | None = None,
+) -> MetricResult:
+    """``compute(view)`` once per segment of ``table`` (survey answers, subscriptions),
+    ``view`` being a DuckDB view of the rows of that segment's customers; the rows
+    combined as :func:`by_segment` does. ``compute`` lists the whole file's periods for
+    every segment (the metrics' ``days`` and ``span``), so that segments compare period
+    by period and their counts add up to the whole file's."""
+
+    def one(value: str) -> MetricResult:
+        view = f"{table}_segment"
+        con.execute(
+            f"CREATE OR REPLACE VIEW {view} AS SELECT t.* FROM {table} t "
+            f"LEFT JOIN {segmentation.assignments} a ON a.customer_id = t.customer_id "
+            f"WHERE coalesce(a.segment, '{NONE}') = {_quote(value)}"
+        )
+        try:
+            return compute(view)
+        finally:
+            con.execute(f"DROP VIEW {view}")
+
+    observed = "over the whole file's periods (the same for every segment)"
+    return combine(segmentation, segmentation.values, one, observed, progress)
+
+
+def combine(
+    segmentation: Segmentation,
+    values: tuple[str, ...],
+    compute: Callable[[str], MetricResult],
+    observed: str,
+    progress: Callable[[str, int, int], Any] | None = None,
+) -> MetricResult:
+    """``compute(value)`` for each segment ``value``, as one result (see
+    :func:`by_segment` for its shape); ``observed`` says in the definition over which
+    days a segment is observed."""
+    rows: list[dict[str, Any]] = []
+    columns: dict[str, None] = {"segment": None}  # every segment's, in order: an ordered set
+    summary: dict[str, Any] = {}
+    parameters: dict[str, dict[str, Any]] = {}
+    first: MetricResult | None = None
     for i, value in enumerate(values, 1):
         if progress is not None:
             progress(value, i, len(values))
-        result = compute(ds.for_segment(value))
+        result = compute(value)
         first = first or result
         rows += [{"segment": value, **_own_segment(row, result.metric)} for row in result.rows]
         columns.update(dict.fromkeys(_own_segment(dict.fromkeys(result.columns), result.metric)))
@@ -314,10 +450,8 @@ def by_segment(
     ranked = RANKED_WITHIN.get(first.metric)
     definition = (
         f"{first.definition} Computed separately for each segment (the rows' segment), "
-        "each as if its customers were the whole file"
-        f"{f' ({ranked})' if ranked else ''}, but observed over the whole file's days: "
-        f"the last day in the data is the file's for every segment. Segments: "
-        f"{segmentation.rule}."
+        f"each as if its customers were the whole file{f' ({ranked})' if ranked else ''}, "
+        f"{observed}. Segments: {segmentation.rule}."
     )
     stated = {key: _one_or_each(given) for key, given in parameters.items()}
     stated["segment_by"] = segmentation.by  # here only: these rows are per segment

@@ -28,6 +28,7 @@ import duckdb
 
 from fidelite.analytics.io import (
     ISO,
+    SEGMENT_VALUE,
     DateChoice,
     LoadOptions,
     Source,
@@ -37,12 +38,14 @@ from fidelite.analytics.io import (
     _quote,
     _raw_types,
     _register_raw,
+    _segment_column,
     _set_timezone,
     _source_name,
     choose_date_format,
     decimal_number,
     resolve_named_columns,
 )
+from fidelite.analytics.segments import segment_value
 
 REQUIRED = ("customer_id", "mrr", "start")
 OPTIONAL = ("end", "plan")
@@ -93,9 +96,12 @@ def load_subscriptions(
     timezone: str = "UTC",
     connection: duckdb.DuckDBPyConnection | None = None,
     table: str = "subscriptions",
+    segment_column: str | None = None,
 ) -> LoadedSubscriptions:
     """Read, validate and normalise subscriptions into DuckDB table ``table``; dates with
-    an offset are converted to ``timezone`` (the business's) before taking their day."""
+    an offset are converted to ``timezone`` (the business's) before taking their day.
+    With ``segment_column``, the table has that column's values too, as
+    ``segment_value`` (for :func:`fidelite.analytics.segments.segment_table`)."""
     cols = columns or SubscriptionColumns()
     con = connection or duckdb.connect()
     con.execute("SET enable_progress_bar = false")
@@ -103,6 +109,8 @@ def load_subscriptions(
     _set_timezone(con, timezone, name)
     kind = _register_raw(con, source, LoadOptions(), name)
     mapping = _mapping(_raw_types(con), cols, name)
+    if segment_column is not None:
+        mapping[SEGMENT_VALUE] = _segment_column(_raw_types(con), segment_column, name)
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("subscriptions")
     select, choice = _select(checker, date_format, timezone)
@@ -171,9 +179,10 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     if "end" in m:
         end = parse(texts[1][1], fmt)
         checker.check("end", f"{end} < {start}", "end date before the start date")
+    extra = f", {segment_value(checker)}" if SEGMENT_VALUE in m else ""
     checker.flush()
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"
     return (
         f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, CAST({plan} AS VARCHAR) AS plan, "
-        f"{mrr} AS mrr, {start} AS start_day, {end} AS end_day FROM raw"
+        f"{mrr} AS mrr, {start} AS start_day, {end} AS end_day{extra} FROM raw"
     ), choice

@@ -43,6 +43,7 @@ from fidelite.analytics.programdb import (
     program_source,
     transactions_from_program,
 )
+from fidelite.analytics.segments import SegmentBy
 from fidelite.analytics.subscriptions import SubscriptionColumns
 from fidelite.cli.output import OutputFormat, fail
 from fidelite.store import Database
@@ -151,14 +152,15 @@ def _one_segmentation(ctx: typer.Context, param: typer.CallbackParam, value: Any
     second sees the first in ``ctx.params``."""
     if value is None:
         return None
+    source = ctx.meta.get(_SEGMENTED, "transactions file")
     if isinstance(value, str) and not value.strip():
-        option_error(ctx, param, "name a column of the transactions file")
+        option_error(ctx, param, f"name a column of the {source}")
     other = "segments" if param.name == "segment_col" else "segment_col"
     if ctx.params.get(other) is not None:
         option_error(
             ctx,
             param,
-            "give either --segment-col (a column of the transactions) or --segments "
+            f"give either --segment-col (a column of the {source}) or --segments "
             "(a file of customer_id,segment), not both",
         )
     return value
@@ -179,6 +181,26 @@ SEGMENTS = typer.Option(
     help="Compute the metric per segment, from a CSV or Parquet file of customer_id,segment "
     "(e.g. the output of `fidelite metrics rfm --format csv`); unlisted customers: (none).",
 )
+
+
+_SEGMENTED = "fidelite.segmented_file"  # ctx.meta: which file --segment-col names
+
+
+def _segment_col_of(source: str, first: str, example: str) -> Any:
+    """``--segment-col`` for a command reading a ``source`` (survey answers,
+    subscriptions) file: a customer's segment is the value on their ``first`` row."""
+
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        ctx.meta[_SEGMENTED] = source
+        return _one_segmentation(ctx, param, value)
+
+    return typer.Option(
+        None,
+        "--segment-col",
+        callback=check,
+        help=f"Compute the metric per segment: a customer's segment is this column's value "
+        f"on their {first} (customers without one: (none)). E.g. --segment-col {example}.",
+    )
 
 
 def _column(flag: str, default: str, what: str) -> Any:
@@ -306,6 +328,40 @@ subscription_options = _inject(
 )
 """Add the subscriptions file's column options; the command receives
 ``subscription_columns``."""
+
+
+def _segment_by(values: dict[str, Any]) -> SegmentBy:
+    return SegmentBy(values["segment_col"], values["segments"])
+
+
+answer_segment_options = _inject(
+    "segment_by",
+    [
+        (
+            "segment_col",
+            str | None,
+            _segment_col_of("survey answers file", "first answer", "store"),
+        ),
+        ("segments", Path | None, SEGMENTS),
+    ],
+    _segment_by,
+)
+"""``--segment-col`` (a column of the survey answers) and ``--segments`` for the survey
+metrics, which compute once per segment of customers; the command receives
+``segment_by``."""
+
+subscription_segment_options = _inject(
+    "segment_by",
+    [
+        ("segment_col", str | None,
+         _segment_col_of("subscriptions file", "first subscription (the earliest start)",
+                         "region")),
+        ("segments", Path | None, SEGMENTS),
+    ],
+    _segment_by,
+)  # fmt: skip
+"""``--segment-col`` (a column of the subscriptions) and ``--segments`` for ``mrr``;
+the command receives ``segment_by``."""
 
 
 # --- sources ----------------------------------------------------------------------------

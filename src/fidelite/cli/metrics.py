@@ -7,8 +7,9 @@ rows as plain CSV on standard output (a header line, then the rows: any CSV read
 takes it) and ``#`` lines holding the metric, definition, summary and parameters on
 standard error, so the terminal still states what was computed and how.
 
-With ``--segment-col`` or ``--segments`` a transactions metric runs once per customer
-segment (:mod:`fidelite.analytics.segments`), its rows led by the segment.
+With ``--segment-col`` or ``--segments`` a transactions metric, a survey metric or
+``mrr`` runs once per customer segment (:mod:`fidelite.analytics.segments`), its rows
+led by the segment.
 
 The input options (time zone, date format, delimiter, column names) are declared once
 in :mod:`fidelite.cli.inputs`; the checks on each number option are there or beside
@@ -36,16 +37,19 @@ from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import LoadOptions
 from fidelite.analytics.metrics.period import Period
 from fidelite.analytics.metrics.result import MetricResult
+from fidelite.analytics.segments import SegmentBy
 from fidelite.analytics.subscriptions import SubscriptionColumns
 from fidelite.cli.inputs import (
     DATE_FORMAT,
     TIMEZONE,
+    answer_segment_options,
     number_range,
     one_of,
     option_error,
     program_database,
     segmented_transaction_options,
     subscription_options,
+    subscription_segment_options,
     survey_options,
     transaction_options,
     transactions_input,
@@ -612,8 +616,9 @@ def _survey_metric(
     tz: str,
     date_format: str | None,
     columns: AnswerColumns,
+    segment_by: SegmentBy,
 ) -> None:
-    """Load answers, compute survey metric ``name`` and print it."""
+    """Load answers, compute survey metric ``name`` (per segment if asked) and print it."""
     from fidelite.analytics.answers import load_answers
     from fidelite.analytics.metrics import surveys as survey_metrics
 
@@ -627,16 +632,56 @@ def _survey_metric(
     p = _period(period) if period else None
     try:
         with _progress(fmt, f"Reading {surveys}"):
-            loaded = load_answers(surveys, columns=columns, timezone=tz, date_format=date_format)
+            loaded = load_answers(surveys, columns=columns, timezone=tz, date_format=date_format,
+                                  segment_column=segment_by.column)  # fmt: skip
         warn_dates(fmt, loaded.date_warning)
-        with _progress(fmt, "Computing"):
-            result = compute(survey_metrics.Answers(loaded, _engine(engine)), p)
+
+        days = loaded.days() if segment_by.given else None  # every segment: the file's periods
+
+        def one(table: str) -> MetricResult:
+            answers = survey_metrics.Answers(replace(loaded, table=table), _engine(engine), days)
+            return compute(answers, p)
+
+        result = _table_segments(fmt, loaded.connection, loaded.table, loaded.source,
+                                 segment_by, ("ts", "answer"), one)  # fmt: skip
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     render(result, fmt)
 
 
+def _table_segments(
+    fmt: OutputFormat,
+    con: Any,
+    table: str,
+    name: str,
+    segment_by: SegmentBy,
+    first: tuple[str, str],
+    compute: Callable[[str], MetricResult],
+) -> MetricResult:
+    """``compute(table)``, or once per segment of ``table``'s customers when
+    ``segment_by`` is given (:func:`fidelite.analytics.segments.by_table_segment`),
+    showing the segment being computed."""
+    from fidelite.analytics.segments import by_table_segment, segment_table
+
+    if not segment_by.given:
+        with _progress(fmt, "Computing"):
+            return compute(table)
+    with _progress(fmt, "Computing segments"):
+        segmentation = segment_table(con, table, name, segment_by, first=first)
+    if fmt is not OutputFormat.table:
+        return by_table_segment(con, table, segmentation, compute)
+    with err_console.status("Computing") as status:
+        return by_table_segment(
+            con,
+            table,
+            segmentation,
+            compute,
+            lambda value, i, n: status.update(f"Computing segment {value} ({i}/{n})"),
+        )
+
+
 @app.command("nps")
+@answer_segment_options
 @survey_options
 def nps_cmd(
     surveys: Path = SURVEYS,
@@ -647,15 +692,19 @@ def nps_cmd(
     date_format: str | None = DATE_FORMAT,
     *,
     survey_columns: AnswerColumns,
+    segment_by: SegmentBy,
 ) -> None:
     """Net Promoter Score: % promoters (9-10) - % detractors (0-6).
 
     Example: fidelite metrics nps --surveys answers.csv --period month --format json
+
+    Per RFM segment: fidelite metrics nps --surveys answers.csv --segments rfm.csv
     """
-    _survey_metric("nps", surveys, period, engine, fmt, tz, date_format, survey_columns)
+    _survey_metric("nps", surveys, period, engine, fmt, tz, date_format, survey_columns, segment_by)
 
 
 @app.command("csat")
+@answer_segment_options
 @survey_options
 def csat_cmd(
     surveys: Path = SURVEYS,
@@ -666,15 +715,19 @@ def csat_cmd(
     date_format: str | None = DATE_FORMAT,
     *,
     survey_columns: AnswerColumns,
+    segment_by: SegmentBy,
 ) -> None:
     """Customer satisfaction: % of csat answers that are 4 or 5, and the mean.
 
     Example: fidelite metrics csat --surveys answers.csv --period quarter
     """
-    _survey_metric("csat", surveys, period, engine, fmt, tz, date_format, survey_columns)
+    _survey_metric(
+        "csat", surveys, period, engine, fmt, tz, date_format, survey_columns, segment_by
+    )
 
 
 @app.command("ces")
+@answer_segment_options
 @survey_options
 def ces_cmd(
     surveys: Path = SURVEYS,
@@ -685,15 +738,17 @@ def ces_cmd(
     date_format: str | None = DATE_FORMAT,
     *,
     survey_columns: AnswerColumns,
+    segment_by: SegmentBy,
 ) -> None:
     """Customer effort score: the mean 1-7 answer (7 = very easy) and % easy.
 
     Example: fidelite metrics ces --surveys answers.csv --format json
     """
-    _survey_metric("ces", surveys, period, engine, fmt, tz, date_format, survey_columns)
+    _survey_metric("ces", surveys, period, engine, fmt, tz, date_format, survey_columns, segment_by)
 
 
 @app.command("loyalty-index")
+@answer_segment_options
 @survey_options
 def loyalty_index_cmd(
     surveys: Path = SURVEYS,
@@ -704,15 +759,19 @@ def loyalty_index_cmd(
     date_format: str | None = DATE_FORMAT,
     *,
     survey_columns: AnswerColumns,
+    segment_by: SegmentBy,
 ) -> None:
     """Customer loyalty index: mean NPS-style score of recommend, repurchase, upsell.
 
     Example: fidelite metrics loyalty-index --surveys answers.csv --period year
     """
-    _survey_metric("loyalty-index", surveys, period, engine, fmt, tz, date_format, survey_columns)
+    _survey_metric(
+        "loyalty-index", surveys, period, engine, fmt, tz, date_format, survey_columns, segment_by
+    )
 
 
 @app.command("share-of-wallet")
+@answer_segment_options
 @survey_options
 def share_of_wallet_cmd(
     surveys: Path = SURVEYS,
@@ -723,15 +782,19 @@ def share_of_wallet_cmd(
     date_format: str | None = DATE_FORMAT,
     *,
     survey_columns: AnswerColumns,
+    segment_by: SegmentBy,
 ) -> None:
     """Share of wallet: the mean stated share (%) of category spending that comes to us.
 
     Example: fidelite metrics share-of-wallet --surveys answers.csv --format json
     """
-    _survey_metric("share-of-wallet", surveys, period, engine, fmt, tz, date_format, survey_columns)
+    _survey_metric(
+        "share-of-wallet", surveys, period, engine, fmt, tz, date_format, survey_columns, segment_by
+    )
 
 
 @app.command("mrr")
+@subscription_segment_options
 @subscription_options
 def mrr_cmd(
     subscriptions: Path = typer.Option(
@@ -746,12 +809,15 @@ def mrr_cmd(
     tz: str = TIMEZONE,
     *,
     subscription_columns: SubscriptionColumns,
+    segment_by: SegmentBy,
 ) -> None:
     """Recurring revenue: MRR movements, MRR churn, net revenue retention, negative churn.
 
     Example: fidelite metrics mrr --subscriptions subs.csv --period month --format json
+
+    Per segment: fidelite metrics mrr --subscriptions subs.csv --segment-col region
     """
-    from fidelite.analytics.metrics.mrr import Subscriptions, mrr
+    from fidelite.analytics.metrics.mrr import Subscriptions, mrr, span
     from fidelite.analytics.subscriptions import load_subscriptions
 
     p = _period(period)
@@ -762,10 +828,18 @@ def mrr_cmd(
                 columns=subscription_columns,
                 date_format=date_format,
                 timezone=tz,
+                segment_column=segment_by.column,
             )
         warn_dates(fmt, loaded.date_warning)
-        with _progress(fmt, "Computing"):
-            result = mrr(Subscriptions(loaded, _engine(engine)), p)
+
+        # every segment: the whole file's periods, so the segments add up to the file
+        whole = span(Subscriptions(loaded)) if segment_by.given else None
+
+        def one(table: str) -> MetricResult:
+            return mrr(Subscriptions(replace(loaded, table=table), _engine(engine), whole), p)
+
+        result = _table_segments(fmt, loaded.connection, loaded.table, loaded.source,
+                                 segment_by, ("start_day", "subscription"), one)  # fmt: skip
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     except ValueError as exc:

@@ -55,17 +55,27 @@ _PERIODS: tuple[Period, ...] = ("month", "quarter", "year")
 class Subscriptions:
     """Validated subscriptions bound to one engine."""
 
-    def __init__(self, loaded: LoadedSubscriptions, engine: EngineName = "duckdb") -> None:
+    def __init__(
+        self,
+        loaded: LoadedSubscriptions,
+        engine: EngineName = "duckdb",
+        span: tuple[date, date] | None = None,
+    ) -> None:
+        """``span``: the whole file's first start and last change, for subscriptions
+        that are one segment's (:func:`fidelite.analytics.segments.by_table_segment`),
+        so that every segment lists the same periods and their movements add up to the
+        whole file's, period by period."""
         self.loaded = loaded
         self.bound: BoundTable = bind_table(loaded.connection, loaded.table, engine)
         self.engine = engine
+        self.span = span
 
 
 def mrr(subs: Subscriptions, period: Period = "month") -> MetricResult:
     """One row per period from the first subscription start to the last change."""
     if period not in _PERIODS:
         raise ValueError(f"MRR periods are month, quarter or year, not {period!r}")
-    first, last = _span(subs)
+    first, last = subs.span or span(subs)
     indices = _indices(first, last, period)
     # Boundary b is the last day before period b: period b starts at boundary b and
     # ends at boundary b + 1 (its own last day).
@@ -78,7 +88,8 @@ def mrr(subs: Subscriptions, period: Period = "month") -> MetricResult:
     return MetricResult("mrr", DEFINITION.format(period=period), params, rows)
 
 
-def _span(subs: Subscriptions) -> tuple[date, date]:
+def span(subs: Subscriptions) -> tuple[date, date]:
+    """The first start and the last change (start or end) of the subscriptions."""
     t = subs.bound.table
     expr = t.aggregate(
         first=t.start_day.min(), last_start=t.start_day.max(), last_end=t.end_day.max()

@@ -17,13 +17,14 @@ answer is listed, empty ones with null scores. Definitions (SPEC §4):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import ibis
 
 from fidelite.analytics.answers import LoadedAnswers
 from fidelite.analytics.engine import BoundTable, EngineName, bind_table
-from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
+from fidelite.analytics.metrics.period import Period, bounds, index_expr, index_of, label
 from fidelite.analytics.metrics.result import MetricResult, percent
 
 LOYALTY_QUESTIONS = ("nps", "repurchase", "upsell")
@@ -32,10 +33,19 @@ LOYALTY_QUESTIONS = ("nps", "repurchase", "upsell")
 class Answers:
     """Validated answers bound to one engine."""
 
-    def __init__(self, loaded: LoadedAnswers, engine: EngineName = "duckdb") -> None:
+    def __init__(
+        self,
+        loaded: LoadedAnswers,
+        engine: EngineName = "duckdb",
+        days: tuple[date, date] | None = None,
+    ) -> None:
+        """``days``: the first and last answer days of the whole file, for answers that
+        are one segment's (:func:`fidelite.analytics.segments.by_table_segment`), so
+        that every segment lists the same periods, empty ones included."""
         self.loaded = loaded
         self.bound: BoundTable = bind_table(loaded.connection, loaded.table, engine)
         self.engine = engine
+        self.days = days
 
     def describe(self) -> dict[str, Any]:
         return {**self.loaded.describe(), "engine": self.engine}
@@ -219,6 +229,9 @@ def _result(
     else:
         rows = []
         span = range(min(per_idx), max(per_idx) + 1) if per_idx else range(0)
+        if answers.days is not None:  # a segment's: the whole file's periods
+            first, last = answers.days
+            span = range(index_of(first, period), index_of(last, period) + 1)
         for idx in span:
             start, end = bounds(idx, period)
             head = {"period": label(idx, period), "start": start.isoformat(),
