@@ -77,7 +77,8 @@ def test_a_malformed_envelope_fails_the_whole_batch(live: Live) -> None:
         ({"events": [BB1, "bb2"]},
          "body.events.1: Input should be a valid dictionary or object to extract fields from"),
         ({"events": [BB1], "more": 1}, "body.more: Extra inputs are not permitted"),
-        ({"events": [BB1] * 1001}, "events: at most 1000 per batch"),
+        ({"events": [BB1] * 1001},
+         "body.events: at most 1000 events per batch; this one holds 1001"),
     ]  # fmt: skip
     with live.client("integration") as c:
         for n, (body, detail) in enumerate(cases):

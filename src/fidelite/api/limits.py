@@ -1,5 +1,8 @@
 """Request limits: body size (413), page size caps, and a per-key rate limit (429).
 
+The rate limit counts events: a batch is charged its number of events, and a batch
+larger than a full bucket, which could never pass, is refused whole (422).
+
 The rate limit is a token bucket per API key and kind of call (events, redemptions),
 in the memory of one server process: with ``--workers N`` each worker keeps its own
 buckets, so the effective limit is up to N times the configured one.
@@ -40,6 +43,25 @@ class RateLimiter:
                 raise Problem("rate_limited", f"too many {kind} calls for this key",
                               status=429, retry_after=max(1, round(wait + 0.5)))  # fmt: skip
             self._buckets[(key_id, kind)] = (tokens - cost, now)
+
+    def most_per_call(self) -> int | None:
+        """The most a single call may cost: a full bucket (None: no limit). A call costing
+        more could never pass, however long its client waited."""
+        return int(self.burst) if self.rate > 0 else None
+
+
+def batch_refusal(size: int, max_batch: int, limiter: RateLimiter) -> str | None:
+    """Why a batch of ``size`` events is refused whole (None: it is not): over
+    ``max_batch`` (1,000), or over the rate limit's bucket, which a batch is
+    charged its number of events from (``--rate-limit N``: bursts of 2N)."""
+    if size > max_batch:
+        return f"at most {max_batch} events per batch; this one holds {size}"
+    most = limiter.most_per_call()
+    if most is not None and size > most:
+        return (f"at most {most} events per batch at this server's rate limit "
+                f"({limiter.rate:g} events per second per key, bursts of {most}); this one "
+                f"holds {size}: send them in smaller batches")  # fmt: skip
+    return None
 
 
 class BodyLimit:

@@ -26,6 +26,7 @@ from fidelite.api.app import Services
 from fidelite.api.idempotency import request_hash
 from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
+from fidelite.api.limits import batch_refusal
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception, invalid
 from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
 from fidelite.api.routes.tiers import TierChangeOut as TimelineEntry
@@ -249,10 +250,11 @@ def post_batch(
     An event that is not valid (a time without offset, a missing field) is rejected in
     its place with ``invalid_event``; only a malformed envelope fails the request.
     """
-    if len(batch.events) > svc.settings.max_batch:
-        raise Problem("invalid_request", f"events: at most {svc.settings.max_batch} per batch")
-    # a batch costs its events, but never more than a full bucket (else it could never pass)
-    svc.limiter.take(who.key.key_id, "events", cost=min(len(batch.events), svc.limiter.burst))
+    too_many = batch_refusal(len(batch.events), svc.settings.max_batch, svc.limiter)
+    if too_many is not None:  # refused whole, before anything is charged or done
+        raise invalid([{"loc": ("body", "events"), "msg": too_many}])
+    # a batch costs its events: the rate limit counts events, however they are sent
+    svc.limiter.take(who.key.key_id, "events", cost=len(batch.events))
 
     def run() -> tuple[int, Any]:
         events = [e for e in batch.events if isinstance(e, Event)]
