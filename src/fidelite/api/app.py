@@ -93,6 +93,9 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        # a body without Content-Type is read as JSON, as POST /v1/events reads it; any
+        # other media type is 415 (fidelite.api.problems.unsupported_media)
+        strict_content_type=False,
         title="fidelite API",
         version=__version__,
         description="Members, events, balances, rewards and redemptions of one loyalty "

@@ -49,7 +49,7 @@ class EventsFastPath:
         try:
             response = await event_response(
                 self.services, headers.get("authorization", ""), headers.get("idempotency-key"),
-                body,
+                body, content_type=headers.get("content-type"),
             )  # fmt: skip
         except Problem as problem:
             response = respond(problem)

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fidelite.ledger import Rejected
@@ -22,6 +23,7 @@ from fidelite.webhooks.errors import WebhookError
 
 BASE = "https://fidelite.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
+PARSE_FAILED = "There was an error parsing the body"  # FastAPI's 400, cause attached
 log = logging.getLogger("fidelite.api")
 
 # HTTP status of each business code; anything not listed is 422 (understood, refused).
@@ -47,6 +49,7 @@ STATUS: dict[str, int] = {
     "payload_too_large": 413,
     "rate_limited": 429,
     "method_not_allowed": 405,
+    "unsupported_media_type": 415,
 }
 
 
@@ -70,6 +73,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Unknown member, event, redemption or subscription"),
         (409, "Conflict: member exists, key still running, event id recorded otherwise"),
         (413, "Request body too large"),
+        (415, "Request body sent as another media type than JSON"),
         (422, "Invalid request, or a business rejection (see code)"),
         (429, "Rate limit reached (see Retry-After)"),
     )
@@ -80,6 +84,8 @@ class Problem(Exception):
     """An error answered as problem+json."""
 
     def __init__(self, code: str, detail: str, *, status: int | None = None, **extra: Any) -> None:
+        if code == "invalid_request" and "errors" not in extra:
+            detail, extra["errors"] = _located(detail)
         self.code = code
         self.detail = detail
         self.status = status or STATUS.get(code, 422)
@@ -90,6 +96,33 @@ class Problem(Exception):
         return {"type": BASE + self.code, "title": self.code.replace("_", " "),
                 "status": self.status, "detail": self.detail, "code": self.code,
                 **self.extra}  # fmt: skip
+
+
+def _located(detail: str) -> tuple[str, list[dict[str, str]]]:
+    """An ``invalid_request`` raised as ``"<field>: <message>"``, located as a validation
+    error is (``body.points``, ``header.Idempotency-Key``), with its ``errors`` list."""
+    where, sep, message = detail.partition(": ")
+    if not sep:
+        return detail, [{"location": "request", "message": detail}]
+    if where.lower() == "idempotency-key":
+        where = "header.Idempotency-Key"
+    elif where.split(".")[0] not in ("body", "query", "path", "header"):
+        where = f"body.{where}"
+    return f"{where}: {message}", [{"location": where, "message": message}]
+
+
+def unsupported_media(content_type: str | None) -> Problem | None:
+    """``415 unsupported_media_type`` for a body sent as anything but JSON: a
+    ``Content-Type`` other than ``application/json`` or ``application/<x>+json`` (none
+    at all is read as JSON). None: the body is to be read as JSON."""
+    if not content_type:
+        return None
+    media = content_type.partition(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/")
+                                       and media.endswith("+json")):  # fmt: skip
+        return None
+    return Problem("unsupported_media_type", f"send the body as JSON with 'Content-Type: "
+                   f"application/json', not {media!r}", status=415)  # fmt: skip
 
 
 def respond(problem: Problem) -> JSONResponse:
@@ -124,21 +157,85 @@ def invalid(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> Problem:
     """``422 invalid_request`` listing every field error (pydantic's error dicts), each
     located as ``body.amount``; ``prefix`` is put before each error's own location."""
     found = [{"location": ".".join(str(p) for p in (*prefix, *e.get("loc", ()))),
-              "message": e.get("msg", "")} for e in errors]  # fmt: skip
+              "message": _message(e)} for e in errors]  # fmt: skip
     where = found[0]["location"] if found else "request"
     detail = f"{where}: {found[0]['message']}" if found else "invalid request"
     return Problem("invalid_request", detail, status=422, errors=found)
+
+
+def _message(error: Any) -> str:
+    """A validation error's message; a body that is no JSON says why and where."""
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error") or error.get("msg", "")
+        return f"the body is not valid JSON: {reason}"
+    return str(error.get("msg", ""))
+
+
+def not_json(reason: str) -> Problem:
+    """``422 invalid_request`` for a body that cannot be read as JSON."""
+    return invalid([{"loc": ("body",), "msg": f"the body is not valid JSON: {reason}"}])
+
+
+def _json_errors(exc: RequestValidationError) -> list[Any]:
+    """The request's errors, a JSON syntax error located at ``body`` (not at its
+    character offset) and told at its line and column, as ``POST /v1/events`` tells it."""
+    found: list[Any] = []
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+            doc = exc.body if isinstance(exc.body, str) else ""
+            line = doc.count("\n", 0, loc[1]) + 1
+            column = loc[1] - (doc.rfind("\n", 0, loc[1]) + 1) + 1
+            said = str((error.get("ctx") or {}).get("error") or "invalid JSON")
+            reason = f"{said[:1].lower()}{said[1:]} at line {line} column {column}"
+            error = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": reason}}
+        found.append(error)
+    return found
+
+
+def _unreadable(exc: BaseException | None) -> str:
+    """Why a JSON body could not be parsed at all (the cause of FastAPI's bare 400)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    return "it cannot be parsed"
+
+
+async def _caller_refused(request: Request) -> Problem | None:
+    """The 401/403 a ``/v1`` request gets before anything about its body: a caller
+    without a valid key learns nothing of the request's validation."""
+    if not request.url.path.startswith("/v1/") or request.scope.get("route") is None:
+        return None
+    from fidelite.api.access import caller  # access imports this module
+
+    try:
+        await run_in_threadpool(caller, request)
+    except Problem as problem:
+        return problem
+    return None
 
 
 def install(app: FastAPI) -> None:
     """Answer every error of ``app`` as problem+json."""
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return respond(invalid(exc.errors()))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = await _caller_refused(request)
+        if refused is not None:
+            return respond(refused)
+        errors = _json_errors(exc)
+        about_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+        media = unsupported_media(request.headers.get("content-type"))
+        if about_body and media is not None:
+            return respond(media)
+        return respond(invalid(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == PARSE_FAILED:  # FastAPI's body parsing
+            refused = await _caller_refused(request)
+            return respond(refused or not_json(_unreadable(exc.__cause__)))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return respond(Problem(code, str(exc.detail), status=exc.status_code))
 

@@ -27,7 +27,13 @@ from fidelite.api.idempotency import request_hash
 from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
 from fidelite.api.limits import batch_refusal
-from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception, invalid
+from fidelite.api.problems import (
+    MEDIA_TYPE,
+    Problem,
+    from_exception,
+    invalid,
+    unsupported_media,
+)
 from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
 from fidelite.api.routes.tiers import TierChangeOut as TimelineEntry
 from fidelite.engine import Event
@@ -212,23 +218,27 @@ async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
     """
     authorization = request.headers.get("authorization", "")
     return await event_response(request.app.state.services, authorization, key,
-                                await request.body())  # fmt: skip
+                                await request.body(),
+                                content_type=request.headers.get("content-type"))  # fmt: skip
 
 
 async def event_response(
-    svc: Services, authorization: str, key: str | None, raw: bytes
-) -> JSONResponse:
+    svc: Services, authorization: str, key: str | None, raw: bytes,
+    *, content_type: str | None = None,
+) -> JSONResponse:  # fmt: skip
     """The answer to ``POST /v1/events`` from its ``Authorization`` header, its
     ``Idempotency-Key`` header and its raw body: the route's, and the one the server
     gives before FastAPI's routing (:mod:`fidelite.api.fastpath`). Raises ``Problem``
-    (401) when there is no bearer token."""
+    (401) when there is no bearer token. A body sent as another media type than JSON
+    (``content_type``) is 415, answered once the caller is authenticated."""
     token = bearer_token(authorization)
     event: Event | None = None
-    problem: Problem | None = None
-    try:
-        event = Event.model_validate_json(raw)
-    except ValidationError as exc:
-        problem = invalid(exc.errors(), prefix=("body",))
+    problem = unsupported_media(content_type)
+    if problem is None:
+        try:
+            event = Event.model_validate_json(raw)
+        except ValidationError as exc:
+            problem = invalid(exc.errors(), prefix=("body",))
     digest = None
     if key is not None and event is not None:
         digest = request_hash(ROUTE, event.model_dump(mode="json"), json_ready=True)
