@@ -14,12 +14,15 @@ program database (:mod:`fidelite.report.program`). Whatever the report leaves ou
 (per-customer rows such as RFM scores, metrics needing another input) is listed with
 its reason in ``not_included`` (:mod:`fidelite.report.coverage`).
 
-Both files are written to temporary names and renamed at the end, so a failure never
-leaves a half-written report.
+Both files are written to temporary names in the output folder and renamed only once
+both are complete (``report.html`` first, ``report.json`` last); on any failure (a full
+disk, a directory in the way) the temporaries are deleted and a folder this run created
+is removed again, so the folder is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable
@@ -73,11 +76,9 @@ def build_report(
         data["revenue"] = feedback.compute_revenue(subscriptions, engine, ds.loaded.timezone)
     data["not_included"] = coverage.not_included(data)
     step("Writing the report")
-    out_dir.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False)
     html = render_html(data)  # both rendered before anything is written
-    _write_atomic(out_dir / "report.json", payload)
-    _write_atomic(out_dir / "report.html", html)
+    write_files(out_dir, {"report.html": html, "report.json": payload})
     result: dict[str, Any] = json.loads(payload)
     return result
 
@@ -321,10 +322,37 @@ def _pareto_section(result: dict[str, Any], curve: list[dict[str, Any]]) -> str:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_files(out_dir: Path, files: dict[str, str]) -> None:
+    """Write every file of ``files`` (name -> text) into ``out_dir``, all or none.
+
+    Each file goes to a temporary ``.NAME.tmp`` first; they are renamed over the
+    targets, in the order given, only once all are written. On any failure the
+    temporaries are deleted and the folders this call created (``out_dir`` and missing
+    parents) are removed, so the folder is as it was.
+    """
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
+    temporaries: list[Path] = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            target = out_dir / name
+            if target.is_dir():  # os.replace would fail after the first rename
+                raise IsADirectoryError(errno.EISDIR, f"{name} in it is a directory", str(target))
+        for name, text in files.items():
+            tmp = out_dir / f".{name}.tmp"
+            temporaries.append(tmp)
+            tmp.write_text(text, encoding="utf-8")
+        for name in files:
+            os.replace(out_dir / f".{name}.tmp", out_dir / name)
+    except BaseException:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        for folder in created:  # deepest first; stops at one that is not empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _jsonable(value: Any) -> Any:
