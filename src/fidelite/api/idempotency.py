@@ -1,6 +1,8 @@
 """``Idempotency-Key``: the first response to a key is stored and replayed to retries.
 
-Per program and key: the first request records ``in_flight`` with a hash of its route
+Per program and Idempotency-Key, shared by all the program's API keys (a key one client
+used is taken for every other; docs/api.md tells clients to make keys unique, e.g. a
+prefix naming the till): the first request records ``in_flight`` with a hash of its route
 and body, runs, and stores its status and body (business rejections included: a retry
 gets the same answer). A retry with the same route and body gets the stored response
 (header ``Idempotent-Replayed: true``); with a different route or body, ``422
