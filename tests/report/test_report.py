@@ -207,9 +207,9 @@ def test_report_clv_section_matches_the_models_run_directly(tmp_path: Path) -> N
     assert "Customer lifetime value (next 12 months)" in html
     assert "Probability that a customer is still active" in html
     assert (
-        f"mean {shown['mean']:.2f} over the 209 customers who bought more than once. The model "
-        "cannot tell whether one-time buyers are still active (it gives them all 1): "
-        "91 customers not shown."
+        f"mean {shown['mean']:.2f} over the 209 customers who bought on more than one day. The "
+        "model cannot tell whether the others (one purchase day) are still active (it gives "
+        "them all 1): 91 customers not shown."
     ) in html
     assert "<tr><td>0</td>" not in _section(html, "Probability that a customer is still active")
     assert html.count("<svg") == 8
@@ -382,9 +382,10 @@ def test_report_without_enough_repeat_customers_explains_the_missing_clv(tmp_pat
     assert result.exit_code == 0, result.output
     data = json.loads((out / "report.json").read_text())
     assert data["clv_models"] == {
-        "error": "only 1 customers bought more than once; the models need at least 10"
+        "error": "only 1 customer bought on more than one day (the models count a day's "
+        "purchases as one); the models need at least 10"
     }
-    assert "only 1 customers bought more than once" in (out / "report.html").read_text()
+    assert "only 1 customer bought on more than one day" in (out / "report.html").read_text()
 
 
 def test_report_memory_limit_is_checked_before_anything_is_written(tmp_path: Path) -> None:

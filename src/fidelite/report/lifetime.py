@@ -66,8 +66,11 @@ def compute(ds: Dataset) -> dict[str, Any]:
     summary = customer_summary(ds, time_unit="week")
     repeaters = int((column(summary, "frequency") > 0).sum())
     if repeaters < MIN_REPEAT_CUSTOMERS:
-        return {"error": f"only {repeaters} customers bought more than once; the models need "
-                         f"at least {MIN_REPEAT_CUSTOMERS}"}  # fmt: skip
+        # the summary counts purchase days: two orders on one day are one purchase
+        who = f"{repeaters:,} customer{'s' if repeaters != 1 else ''}"
+        return {"error": f"only {who} bought on more than one day (the models count a "
+                         "day's purchases as one); the models need at least "
+                         f"{MIN_REPEAT_CUSTOMERS}"}  # fmt: skip
     try:
         valued = value_customers(summary, horizon=HORIZON_WEEKS, discount_rate=DISCOUNT_RATE)
     except (FitError, SummaryError, ValueError) as exc:
@@ -252,9 +255,9 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
         f"For each customer, the model's probability that they have not quietly left "
         f"(P(alive)), from how often and how recently they bought; mean "
         f"{number(alive['mean'], 2)} over "
-        f"the {alive['customers']:,} customers who bought more than once. The model cannot "
-        "tell whether one-time buyers are still active (it gives them all 1): "
-        f"{alive['one_time_buyers_not_shown']:,} customers not shown.",
+        f"the {alive['customers']:,} customers who bought on more than one day. The model "
+        "cannot tell whether the others (one purchase day) are still active (it gives them "
+        f"all 1): {alive['one_time_buyers_not_shown']:,} customers not shown.",
         "Customers near 0 have probably gone: win-back campaigns, not thank-you offers. "
         "Frequent buyers who have been silent for long drop fastest; the table shows P(alive) "
         "by number of repeat purchases.",
