@@ -18,8 +18,15 @@ declared one, see :func:`_currencies`):
 * earned = points issued in P (net of refund reversals); redeemed (burn) = points spent
   on rewards or by operators in P (net of cancellations); expired = points expired in
   P (net of the expired points of purchases refunded in P: a refund moves them back out
-  of breakage); adjusted = manual credits minus debits; burn rate = redeemed / earned x 100,
-  null when earned <= 0 (a month whose only issue entry is a refund's reversal);
+  of breakage); adjusted = manual credits minus debits; written off = points a refund
+  in P reversed (so taken out of earned) but could not take back from the member, who
+  had spent them (``refunds.shortfall: within_balance``, the default: the program gives
+  them up); burn rate = redeemed / earned x 100, null when earned <= 0 (a month whose
+  only issue entry is a refund's reversal) or redeemed < 0 (cancellations of earlier
+  redemptions outweighing the period's): a net flow of the wrong sign is no share;
+* the books balance (double entry): per period, the change of (outstanding - owed) =
+  earned - redeemed - expired + adjusted + written off; summed from the first period,
+  outstanding - owed at the end of P;
 * breakage rate (to date) = expired / (expired + redeemed) x 100, both cumulative to the
   end of P: of the points that reached an end, the share that lapsed unused (null when
   the sum is 0 or below);
@@ -38,10 +45,21 @@ declared one, see :func:`_currencies`):
 * member spend = purchases minus refunds in P, and per active member;
 * cost of rewards = points redeemed in P x the currency's money value.
 
+Rows run from the first to the last period holding something the rows count: a ledger
+entry in the currency, a member joining, or a processed purchase or refund (a purchase
+that earns none of the currency still makes its buyer active and its amount spend).
+Ledger entries of the program's other currencies count in no column: they add no row.
+
 With a transactions file (all customers, members or not) the result adds, over the
 file: enrolment rate = customers who are members / all customers x 100, and the
 average net spend per member customer and per non-member customer, and the program's
-return over the file's days (first to last, local):
+return over the file's days (first to last, local). A customer has at least one
+purchase line in the file (refund lines alone make no customer); their net spend is
+their purchases minus their refunds in the file. A member customer's reference is a
+member's, or one a member held before being erased (recognised by the erasure
+record's digest of program and reference, :func:`fidelite.processing.erased.ref_digest`:
+the reference itself is kept nowhere), as erased members keep counting in
+``members_total``:
 
 * incremental revenue = (spend per member customer - spend per non-member customer) x
   member customers: what members spent beyond what the same number of non-members
@@ -71,6 +89,7 @@ from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, label
 from fidelite.analytics.metrics.result import MetricResult, money, percent
 from fidelite.analytics.programdb import database_name, program_source_name
+from fidelite.processing.erased import erased_refs
 from fidelite.program import ProgramDefinition
 from fidelite.store import Database
 
@@ -113,11 +132,13 @@ def program_kpis(
     if timezone is None:
         timezone = program.time_zone if program is not None else "UTC"
     zone = ZoneInfo(timezone)
+    customers = _customers(transactions) if transactions is not None else None
     db = Database(url)
     try:
         with db.read() as conn:
             cur = _currency(conn, program_id, url, currency)
             con = _load(conn, program_id, cur, zone)
+            erased = _erased(conn, con, program_id, customers or [])
     finally:
         db.dispose()
     value_from = "--point-value" if value is not None else None
@@ -127,7 +148,7 @@ def program_kpis(
     rows = _rows(con, period, value)
     summary = {}
     if transactions is not None:
-        summary = _member_spend(con, transactions)
+        summary = _member_spend(con, customers or [], erased)
         summary.update(_return(con, transactions, summary, value, margin))
     params = {
         "program": program_id,
@@ -143,9 +164,14 @@ def program_kpis(
     }
     definition = (
         f"Per {period} in time zone {timezone}, in currency {cur} (default: the program's "
-        "first declared currency): earned = issued net of refund "
-        "reversals; redeemed = spent net of cancellations; burn rate = redeemed / earned x "
-        "100 (null when earned <= 0); breakage rate = expired / (expired + redeemed) x 100, "
+        "first declared currency), from the first to the last period with a ledger entry "
+        "in the currency, a member joining or a processed purchase or refund: earned = "
+        "issued net of refund reversals; redeemed = spent net of cancellations; written off "
+        "= points a refund reversed but could not take back from the member (spent: "
+        "refunds.shortfall within_balance); so, per period, the change of (outstanding - "
+        "owed) = earned - redeemed - expired + adjusted + written off; burn rate = redeemed / "
+        "earned x 100 (null when earned <= 0 or redeemed < 0); breakage rate = expired / "
+        "(expired + redeemed) x 100, "
         "cumulative to the end of the period (null when that sum <= 0); outstanding = "
         "members' available + pending at its end (liability = "
         "outstanding x point value (--point-value, else the currency's value in the program "
@@ -161,7 +187,10 @@ def program_kpis(
         "members / total members x 100; frequency = their spends not cancelled within the "
         "period / redeeming members; adjusted = manual credits - debits (goodwill, "
         "corrections; not in earned); member spend = purchases - refunds; "
-        "cost of rewards = redeemed x point value. With transactions: incremental revenue = "
+        "cost of rewards = redeemed x point value. With transactions: a customer has a "
+        "purchase in the file (refund lines alone make no customer), a member customer's "
+        "reference is a member's or an erased member's (by the erasure record's digest); "
+        "incremental revenue = "
         "(spend per member customer - per non-member customer) x member customers (naive: "
         "ignores self-selection); ROI = (incremental revenue x margin - cost of rewards over "
         "the file's days) / that cost x 100 (null when that cost <= 0)."
@@ -363,8 +392,12 @@ def _load(conn: Connection, program_id: str, currency: str, zone: ZoneInfo) -> A
 
 
 def _rows(con: Any, period: Period, value: Decimal | None) -> list[dict[str, Any]]:
+    # Every period from the first to the last holding anything a row counts: ledger
+    # entries in the currency, joins, processed purchases and refunds (active members,
+    # spend), whether or not they earned points of the currency.
     first_last = con.execute(
-        "SELECT min(ts), max(ts) FROM (SELECT ts FROM flows UNION ALL SELECT ts FROM members)"
+        "SELECT min(ts), max(ts) FROM (SELECT ts FROM flows UNION ALL SELECT ts FROM members "
+        "UNION ALL SELECT ts FROM events)"
     ).fetchall()[0]
     if first_last[0] is None:
         return []
@@ -405,6 +438,10 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
     redeemed = flow("redeemed", window, lo, hi)
     expired = flow("expired", window, lo, hi)
     adjusted = -flow("adjustment", window, lo, hi)
+    # A refund's shortfall given up: the issue account took the points back (earned went
+    # down), the member kept nothing to take them from; the program account holds it as
+    # a negative, as the issue account holds what was issued.
+    written_off = -flow("written_off", window, lo, hi)
     redeemed_all, expired_all = flow("redeemed", upto, hi), flow("expired", upto, hi)
     outstanding = int(
         one(
@@ -444,7 +481,8 @@ def _period_row(con: Any, lo: Any, hi: Any, value: Decimal | None) -> dict[str, 
         "points_redeemed": redeemed,
         "points_expired": expired,
         "points_adjusted": adjusted,
-        "burn_rate": _share(redeemed, earned),
+        "points_written_off": written_off,
+        "burn_rate": _share(redeemed, earned) if redeemed >= 0 else None,
         "breakage_rate_to_date": _share(expired_all, expired_all + redeemed_all),
         "points_outstanding": outstanding,
         "points_owed": owed,
@@ -480,18 +518,43 @@ def _share(part: int, whole: int) -> float | None:
     return percent(part, whole) if whole > 0 else None
 
 
-def _member_spend(con: Any, ds: Dataset) -> dict[str, Any]:
-    """Enrolment rate and spend of members vs non-members over a transactions file.
+def _customers(ds: Dataset) -> list[dict[str, Any]]:
+    """The file's customers (``customer_id``, net ``spend``): those with at least one
+    purchase line, as every metric counting the file's customers has them (refund lines
+    alone make no customer); their spend is net of all their refund lines."""
+    t = ds.transactions
+    per = t.group_by("customer_id").aggregate(spend=t.amount.sum(), bought=(~t.is_refund).any())
+    rows = ds.execute(per.filter(per.bought).select("customer_id", "spend")).to_pylist()
+    return sorted(rows, key=lambda r: str(r["customer_id"]))
+
+
+def _refs(con: Any) -> set[str]:
+    """The references of the program's members (tombstones for erased ones)."""
+    return {str(r[0]) for r in con.execute("SELECT ref FROM members").fetchall()}
+
+
+def _erased(
+    conn: Connection, con: Any, program_id: str, customers: list[dict[str, Any]]
+) -> set[str]:
+    """The file's customers who are no member now but were one, erased since: the
+    erasure record keeps a digest of program and reference (never the reference), so a
+    reference of the file is recognised by its digest, as an import recognises it."""
+    refs = _refs(con)
+    others = [str(r["customer_id"]) for r in customers if str(r["customer_id"]) not in refs]
+    return set(erased_refs(conn, program_id, others)) if others else set()
+
+
+def _member_spend(con: Any, rows: list[dict[str, Any]], erased: set[str]) -> dict[str, Any]:
+    """Enrolment rate and spend of members vs non-members over a transactions file's
+    customers (:func:`_customers`); ``erased``: those among them who were members,
+    erased since (:func:`_erased`), member customers as their tombstones are members.
 
     Also returns the exact (unrounded, Decimal) means under ``_exact``: the incremental
     revenue and ROI are computed from them, never from the cents shown (152.625 shown as
     152.63 would move the incremental revenue of 4 members by 2 cents)."""
-    t = ds.transactions
-    per = ds.execute(t.group_by("customer_id").aggregate(spend=t.amount.sum()))
-    refs = {r[0] for r in con.execute("SELECT ref FROM members").fetchall()}
-    rows = per.to_pylist()
-    members = [_decimal(r["spend"]) for r in rows if r["customer_id"] in refs]
-    others = [_decimal(r["spend"]) for r in rows if r["customer_id"] not in refs]
+    refs = _refs(con) | erased
+    members = [_decimal(r["spend"]) for r in rows if str(r["customer_id"]) in refs]
+    others = [_decimal(r["spend"]) for r in rows if str(r["customer_id"]) not in refs]
     member_mean = sum(members, Decimal(0)) / len(members) if members else None
     other_mean = sum(others, Decimal(0)) / len(others) if others else None
     return {
