@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -38,4 +39,51 @@ def test_the_clv_models_count_purchase_days_not_orders(tmp_path: Path) -> None:
         "as one); the models need at least 10"
     )
     assert data["clv_models"] == {"error": reason}
-    assert reason.replace("'", "&#x27;") in html
+    assert escape(reason) in html
+
+
+# Jan 1 to Mar 31, three complete months. Jan: a b c d; Feb: a b (c, d lost: 2 of 4);
+# Mar: a (b lost: 1 of 2). Monthly churn = 3 / 6 = 50 %, lifespan = 1 / (12 x 0.5) year.
+THREE_MONTHS = """customer_id,timestamp,amount,order_id
+a,2024-01-01,10,o1
+b,2024-01-05,20,o2
+c,2024-01-09,30,o3
+d,2024-01-12,40,o4
+a,2024-02-03,10,o5
+b,2024-02-04,10,o6
+a,2024-03-31,20,o7
+"""
+
+
+def _key_figures(html: str) -> str:
+    start = html.index("<h2>Key figures</h2>")
+    return html[start : html.index("</section>", start)]
+
+
+def test_key_figures_define_the_simple_clv_and_the_repeat_rate(tmp_path: Path) -> None:
+    data, html = _report(tmp_path, THREE_MONTHS)
+    key = _key_figures(html)
+    row = data["metrics"]["clv"]["rows"][0]
+    assert (row["monthly_churn_rate"], row["lifespan_years"]) == (50.0, 0.1667)
+    # AOV 140 / 7 = 20; 7 orders / 4 customers / (91 / 365.25) years; x 1/6 year
+    assert row["clv"] == round(20 * (7 / 4 / (91 / 365.25)) / 6, 2) == 23.41
+    assert "<th>Simple CLV</th><td>23.41</td>" in key
+    assert (
+        "<th>Customer lifespan of the simple CLV</th>"
+        "<td>0.17 years (2.0 months, from a monthly churn of 50.0 %)</td>"
+    ) in key
+    for metric in ("repeat_rate", "clv", "pareto"):
+        assert escape(data["metrics"][metric]["definition"]) in key
+    assert key.count("<p class='def'>") == 4  # customers, repeat rate, top 20 %, CLV
+    assert (
+        "<b>Repeat purchase rate:</b> Repeat purchase rate = customers with 2 or more orders "
+        "/ customers with at least one order x 100"
+    ) in key
+    assert (
+        "<b>Average order value, simple CLV and lifespan:</b> CLV = average order value x "
+        "purchases per customer per year x lifespan in years."
+    ) in key
+    assert (
+        "This simple CLV is a different figure from the model-based CLV of the section "
+        "&#x27;Customer lifetime value&#x27;"
+    ) in key

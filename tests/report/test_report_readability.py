@@ -50,6 +50,7 @@ def test_key_figures_show_rates_with_one_decimal(tmp_path: Path) -> None:
         ("Revenue share of the top 20 % of customers", "52.6 %"),
         ("Average order value", "23.75"),
         ("Simple CLV", "n/a"),
+        ("Customer lifespan of the simple CLV", "n/a"),
     ]
     # report.json keeps the full precision.
     metrics = data["metrics"]

@@ -39,7 +39,7 @@ from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.subscriptions import LoadedSubscriptions
 from fidelite.report import coverage, feedback, lifetime, products, program, svg
 from fidelite.report import segments as per_segment
-from fidelite.report.numbers import money, rate
+from fidelite.report.numbers import MISSING, money, number, rate
 
 REPURCHASE_DAYS = (30, 60, 90, 180, 360)
 Step = Callable[[str], None]
@@ -168,6 +168,7 @@ def _section(title: str, what: str, how: str, body: str, definition: str) -> str
 
 
 def _headline(data: dict[str, Any]) -> str:
+    """The key figures, each defined under the table in the words of its metric."""
     m = data["metrics"]
     repeat_row = m["repeat_rate"]["rows"][0] if m["repeat_rate"]["rows"] else {}
     clv_row = m["clv"]["rows"][0]
@@ -178,12 +179,42 @@ def _headline(data: dict[str, Any]) -> str:
         ("Revenue share of the top 20 % of customers", rate(par["top_revenue_share"])),
         ("Average order value", money(clv_row["average_order_value"])),
         ("Simple CLV", money(clv_row["clv"])),
+        ("Customer lifespan of the simple CLV", _lifespan(clv_row)),
+    ]
+    definitions = [
+        ("Customers", "customers with at least one purchase (refund lines alone make none)."),
+        ("Repeat purchase rate", m["repeat_rate"]["definition"]),
+        ("Revenue share of the top 20 %", m["pareto"]["definition"]),
+        ("Average order value, simple CLV and lifespan", m["clv"]["definition"] + SIMPLE_CLV),
     ]
     if "multi_product" in m:
         multi = m["multi_product"]["rows"][0]["multi_product_rate"]
         facts.append(("Repeat customers who bought more than one product", rate(multi)))
+        definitions.append(("Multi-product buyers", m["multi_product"]["definition"]))
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
-    return f"<section><h2>Key figures</h2><table>{cells}</table></section>"
+    defined = "".join(
+        f"<p class='def'><b>{escape(name)}:</b> {escape(text)}</p>" for name, text in definitions
+    )
+    return f"<section><h2>Key figures</h2><table>{cells}</table>{defined}</section>"
+
+
+# The simple CLV of the key figures is not the CLV section's model: say so beside it.
+SIMPLE_CLV = (
+    " This simple CLV is a different figure from the model-based CLV of the section "
+    "'Customer lifetime value' (BG/NBD and Gamma-Gamma, next 52 weeks, discounted), whose "
+    "mean need not match it."
+)
+
+
+def _lifespan(row: dict[str, Any]) -> str:
+    """The lifespan the simple CLV used, and where it came from."""
+    years = row["lifespan_years"]
+    if years is None:
+        return MISSING
+    shown = f"{number(years, 2)} years ({number(12 * years, 1)} months"
+    if row["lifespan_source"] == "given":
+        return f"{shown}, given)"
+    return f"{shown}, from a monthly churn of {rate(row['monthly_churn_rate'])})"
 
 
 def _retention_section(result: dict[str, Any]) -> str:
