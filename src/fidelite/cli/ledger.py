@@ -44,17 +44,31 @@ app = typer.Typer(
 )
 
 KeyOption = typer.Option(..., "--key", "-k", help="Idempotency key: a retry with it posts once.")
-AtOption = typer.Option(
-    None, "--at", help="Business time (ISO 8601 with zone, or a date). Default: now."
+DATE_HELP = (
+    "ISO 8601 with offset, or a date: its midnight in the program's time zone when the "
+    "program file is given (--program FILE or --program-file), else midnight UTC."
+)
+"""How the ledger's moves read ``--at``, ``--expires`` and ``--pending-until``."""
+AtOption = typer.Option(None, "--at", help=f"Business time (default: now): {DATE_HELP}")
+ZoneFileOption = typer.Option(
+    None,
+    "--program-file",
+    "-P",
+    help="Program definition (YAML): its time zone is the one a bare date is read in.",
 )
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def _moment(text: str | None, option: str, fmt: OutputFormat) -> datetime | None:
-    """A date or time option as the ledger reads it (a date is its midnight UTC); one
-    that is not ISO 8601, lacks an offset or leaves the calendar once in UTC is a usage
-    error naming the option, before anything is read or written."""
-    return None if text is None else moment(text, option, UTC_ZONE, fmt)
+def _moment(
+    text: str | None, option: str, target: JobProgram, fmt: OutputFormat
+) -> datetime | None:
+    """A date or time option as the ledger reads it: a date is its midnight in the
+    program's time zone when the program file is known (as ``ledger balance --as-of``,
+    ``ledger expire`` and ``tier review`` read it), else midnight UTC (a program id alone
+    does not tell the zone). One that is not ISO 8601, lacks an offset or leaves the
+    calendar once in UTC is a usage error naming the option, before anything is read or
+    written."""
+    return None if text is None else moment(text, option, target.zone or UTC_ZONE, fmt)
 
 
 def _instant(value: datetime, zone: ZoneInfo | None) -> str:
@@ -258,11 +272,16 @@ def earn(
     member: str = typer.Argument(..., help="Member reference."),
     points: int = typer.Argument(..., help="Points to credit (> 0)."),
     key: str = KeyOption,
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ZoneFileOption,
     currency: str = CurrencyOption,
     at: str | None = AtOption,
-    expires: str | None = typer.Option(None, "--expires", help="Expiry date/time of the points."),
-    pending_until: str | None = typer.Option(None, help="Hold the points until this date."),
+    expires: str | None = typer.Option(
+        None, "--expires", help=f"When the points expire: {DATE_HELP}"
+    ),
+    pending_until: str | None = typer.Option(
+        None, help=f"Hold the points until this moment: {DATE_HELP}"
+    ),
     reason: str = typer.Option("earn", help="Why the points are given."),
     source: str | None = typer.Option(None, help="What caused it, e.g. order:1234."),
     db: str | None = DbOption,
@@ -270,14 +289,23 @@ def earn(
 ) -> None:
     """Credit points to a member (operators; tills go through events).
 
+    A date (--at, --expires, --pending-until) is its midnight in the program's time
+    zone when the program file is given (--program FILE or --program-file), as for
+    `ledger balance --as-of` and `ledger expire`: --expires 2027-03-28 with a New York
+    program ends the points at 2027-03-28T00:00:00-04:00. With a program id only the
+    zone is unknown, so a date is midnight UTC.
+
     Example: fidelite ledger earn CARD-0001 120 --key order-1234 --expires 2027-11-30
+
+    Example: fidelite ledger earn CARD-0001 50 -k gw-1 -p program.yaml --expires 2027-03-28
     """
-    when, expiry = _moment(at, "--at", fmt), _moment(expires, "--expires", fmt)
-    held = _moment(pending_until, "--pending-until", fmt)
+    target = job_program(program, program_file, fmt)
+    when, expiry = _moment(at, "--at", target, fmt), _moment(expires, "--expires", target, fmt)
+    held = _moment(pending_until, "--pending-until", target, fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.earn(
-            program,
+            target.id,
             member,
             currency,
             points,
@@ -313,10 +341,13 @@ def spend(
     program file (--program-file) so that points that lapsed cannot be either, even
     before the expiry job has moved them out.
 
+    A date given as --at is its midnight in the program's time zone when the program
+    file is given, else midnight UTC.
+
     Example: fidelite ledger spend CARD-0001 50 --key redeem-77 --reason "free coffee"
     """
-    when = _moment(at, "--at", fmt)
     target = job_program(program, program_file, fmt)
+    when = _moment(at, "--at", target, fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.spend(target.id, member, currency, points, key=key, at=when,
@@ -338,7 +369,9 @@ def adjust(
     program_file: Path | None = ProgramFileOption,
     currency: str = CurrencyOption,
     at: str | None = AtOption,
-    expires: str | None = typer.Option(None, "--expires", help="Expiry of a credit."),
+    expires: str | None = typer.Option(
+        None, "--expires", help=f"When a credit's points expire: {DATE_HELP}"
+    ),
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
@@ -346,11 +379,13 @@ def adjust(
 
     A debit needs `--` before the arguments so the minus sign is not read as an option.
     A debit draws points as spend does: give --program-file under an inactivity policy.
+    A date (--at, --expires) is its midnight in the program's time zone when the program
+    file is given, else midnight UTC.
 
     Example: fidelite ledger adjust CARD-0001 200 --reason "outage" --actor ops --key gw-1
     """
-    when, expiry = _moment(at, "--at", fmt), _moment(expires, "--expires", fmt)
     target = job_program(program, program_file, fmt)
+    when, expiry = _moment(at, "--at", target, fmt), _moment(expires, "--expires", target, fmt)
     ledger = open_ledger(db, fmt)
     receipt = run(
         lambda: ledger.adjust(target.id, member, currency, points, key=key, at=when,
@@ -367,7 +402,8 @@ def reverse(
     key: str = KeyOption,
     points: int | None = typer.Option(None, help="Reverse only this many points."),
     shortfall: Shortfall = typer.Option(Shortfall.REJECT, help="If the points were already spent."),
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ZoneFileOption,
     at: str | None = AtOption,
     reason: str = typer.Option("reversal", help="Why (e.g. refund of order:1234)."),
     db: str | None = DbOption,
@@ -375,14 +411,18 @@ def reverse(
 ) -> None:
     """Reverse all or part of a transaction with compensating entries.
 
+    A date given as --at is its midnight in the program's time zone when the program
+    file is given, else midnight UTC.
+
     Example: fidelite ledger reverse 42 --key refund-1234 --shortfall debt
     """
-    when = _moment(at, "--at", fmt)
+    target = job_program(program, program_file, fmt)
+    when = _moment(at, "--at", target, fmt)
     ledger = open_ledger(db, fmt)
 
     def reverse() -> Receipt:
         try:
-            return ledger.reverse(program, transaction, key=key, points=points,
+            return ledger.reverse(target.id, transaction, key=key, points=points,
                                   shortfall=shortfall, at=when, reason=reason)  # fmt: skip
         except Rejected as exc:  # points_already_spent names this command's option
             if exc.code is not RejectionCode.POINTS_ALREADY_SPENT:
@@ -400,18 +440,23 @@ _CLI_SHORTFALL_HINT = "to reverse them anyway, give --shortfall within_balance o
 def release(
     transaction: int = typer.Argument(..., help="Id of the earn whose points are pending."),
     key: str = KeyOption,
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ZoneFileOption,
     at: str | None = AtOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Make an earn's pending points available now.
 
+    A date given as --at is its midnight in the program's time zone when the program
+    file is given, else midnight UTC.
+
     Example: fidelite ledger release 42 --key release-42
     """
-    when = _moment(at, "--at", fmt)
+    target = job_program(program, program_file, fmt)
+    when = _moment(at, "--at", target, fmt)
     ledger = open_ledger(db, fmt)
-    _show_receipt(run(lambda: ledger.release(program, transaction, key=key, at=when), fmt), fmt)
+    _show_receipt(run(lambda: ledger.release(target.id, transaction, key=key, at=when), fmt), fmt)
 
 
 def _job(name: str, action: Any, fmt: OutputFormat) -> dict[str, Any]:
