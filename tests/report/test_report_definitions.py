@@ -87,3 +87,44 @@ def test_key_figures_define_the_simple_clv_and_the_repeat_rate(tmp_path: Path) -
         "This simple CLV is a different figure from the model-based CLV of the section "
         "&#x27;Customer lifetime value&#x27;"
     ) in key
+
+
+def test_a_simple_clv_without_lifespan_says_why_and_report_takes_lifespan_years(
+    tmp_path: Path,
+) -> None:
+    data, html = _report(tmp_path, ONE_DAY)
+    note = data["metrics"]["clv"]["summary"]["note"]
+    assert note == (
+        "the lifespan comes from monthly churn, which needs two consecutive complete "
+        "calendar months, and the data (2024-03-05 to 2024-03-05) hold no complete month: "
+        "CLV is undefined; give the expected lifespan with --lifespan-years"
+    )
+    key = _key_figures(html)
+    assert "<th>Simple CLV</th><td>n/a</td>" in key
+    assert f"<p><b>Why the simple CLV is n/a:</b> {escape(note)}.</p>" in key
+
+    # the option the note names: AOV 25 x (4 orders / 3 customers / (1 / 365.25)) x 2
+    data, html = _report(tmp_path, ONE_DAY, "--lifespan-years", "2")
+    row = data["metrics"]["clv"]["rows"][0]
+    assert (row["lifespan_years"], row["lifespan_source"], row["clv"]) == (2.0, "given", 24350.0)
+    assert data["metrics"]["clv"]["parameters"]["lifespan_years"] == 2.0
+    assert "summary" not in data["metrics"]["clv"]
+    key = _key_figures(html)
+    assert "<th>Simple CLV</th><td>24,350.00</td>" in key
+    assert "<td>2.00 years (24.0 months, given)</td>" in key
+    assert "Why the simple CLV is n/a" not in key
+    assert "lifespan = --lifespan-years (given)" in key
+
+
+def test_report_refuses_a_lifespan_of_zero_before_writing(tmp_path: Path) -> None:
+    src = tmp_path / "tx.csv"
+    src.write_text(ONE_DAY)
+    out = tmp_path / "out"
+    args = ["report", str(src), "--out", str(out), "-f", "json", "--lifespan-years", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"] == {
+        "code": "usage",
+        "message": "--lifespan-years: must be above 0, got 0",
+    }
+    assert not out.exists()

@@ -22,6 +22,7 @@ from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import LoadOptions
 from fidelite.analytics.subscriptions import LoadedSubscriptions, SubscriptionColumns
 from fidelite.cli.inputs import (
+    number_range,
     one_of,
     program_database,
     segmented_transaction_options,
@@ -70,6 +71,14 @@ def report(
         None,
         "--subscriptions",
         help="Subscriptions file: adds recurring revenue (MRR) (dates detected).",
+    ),
+    lifespan: float | None = typer.Option(
+        None,
+        "--lifespan-years",
+        callback=number_range(0, low_open=True),
+        help="Known customer lifespan in years (above 0) for the simple CLV of the key "
+        "figures, as in fidelite metrics clv; without it the lifespan comes from monthly "
+        "churn.",
     ),
     memory_limit: str | None = typer.Option(
         None,
@@ -124,6 +133,7 @@ def report(
                 surveys=answers,
                 subscriptions=subs,
                 program_db=program_db,
+                lifespan_years=lifespan,
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=shown, file=exc.file, row=exc.row, column=exc.column)

@@ -55,18 +55,20 @@ def build_report(
     surveys: Source | LoadedAnswers | None = None,
     subscriptions: Source | LoadedSubscriptions | None = None,
     program_db: tuple[str, str] | None = None,
+    lifespan_years: float | None = None,
 ) -> dict[str, Any]:
     """Compute every metric, write ``report.html`` and ``report.json``; return the JSON.
 
     ``surveys`` (answers) adds the NPS trend, ``subscriptions`` the recurring revenue,
     ``program_db`` (``(url, program id)`` of the program database ``source`` was read
-    from) the program's KPIs and engagement.
+    from) the program's KPIs and engagement. ``lifespan_years`` is the simple CLV's known
+    lifespan (``fidelite metrics clv --lifespan-years``); without it, it comes from churn.
     Every input is read and validated before anything is written.
     """
     step = on_step or (lambda _label: None)
     step("Loading transactions")
     ds = open_dataset(source, engine=engine, options=options)
-    data = compute(ds, step)
+    data = compute(ds, step, lifespan_years)
     data["metrics"].update(program.compute(program_db, ds.loaded.timezone, step))
     if surveys is not None:
         step("Computing NPS trend")
@@ -83,7 +85,7 @@ def build_report(
     return result
 
 
-def compute(ds: Dataset, step: Step) -> dict[str, Any]:
+def compute(ds: Dataset, step: Step, lifespan_years: float | None = None) -> dict[str, Any]:
     """Every number of the report, keyed by section."""
     results: dict[str, MetricResult] = {}
     jobs: dict[str, Callable[[], MetricResult]] = {
@@ -94,7 +96,7 @@ def compute(ds: Dataset, step: Step) -> dict[str, Any]:
         "cohorts": lambda: cohorts.cohorts(ds, "month", "n-day"),
         "unbounded_cohorts": lambda: cohorts.cohorts(ds, "month", "unbounded"),
         "pareto": lambda: pareto.pareto(ds, 20.0, 100),
-        "clv": lambda: clv.simple_clv(ds),
+        "clv": lambda: clv.simple_clv(ds, lifespan_years),
         **products.jobs(ds),  # with a product column only
     }
     for name, job in jobs.items():
@@ -192,7 +194,9 @@ def _headline(data: dict[str, Any]) -> str:
         facts.append(("Repeat customers who bought more than one product", rate(multi)))
         definitions.append(("Multi-product buyers", m["multi_product"]["definition"]))
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
-    defined = "".join(
+    note = m["clv"].get("summary", {}).get("note")  # why the simple CLV is undefined
+    why = f"<p><b>Why the simple CLV is n/a:</b> {escape(note)}.</p>" if note else ""
+    defined = why + "".join(
         f"<p class='def'><b>{escape(name)}:</b> {escape(text)}</p>" for name, text in definitions
     )
     return f"<section><h2>Key figures</h2><table>{cells}</table>{defined}</section>"
