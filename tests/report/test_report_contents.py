@@ -36,7 +36,8 @@ A,2024-01-05,share_of_wallet,40
 B,2024-01-06,share_of_wallet,70
 """
 PER_CUSTOMER = {"rfm_customers", "loyalty_kinds", "health_and_churn_risk", "clv_predictions",
-                "engagement", "program_kpis", "coupon_effectiveness", "benchmark"}  # fmt: skip
+                "engagement", "program_kpis", "coupon_effectiveness", "benchmark",
+                "repurchase_per_product", "bracket_retention"}  # fmt: skip
 
 
 def _report(tmp_path: Path, tx: str, *extra: str, answers: str | None = None) -> dict[str, Any]:

@@ -128,3 +128,21 @@ def test_report_refuses_a_lifespan_of_zero_before_writing(tmp_path: Path) -> Non
         "message": "--lifespan-years: must be above 0, got 0",
     }
     assert not out.exists()
+
+
+def test_not_included_names_per_product_repurchase_and_bracket_retention(tmp_path: Path) -> None:
+    data, _ = _report(tmp_path, ONE_DAY)
+    left_out = data["not_included"]
+    assert left_out["repurchase_per_product"] == (
+        "per-product repurchase rates (the same product ordered again within 30 to 360 "
+        "days, by first-purchase month): one row per product and month, which grows with "
+        "the catalogue; metrics.repurchase gives the business-wide rates, and fidelite "
+        "metrics repurchase --per-product (with a product column) every product's"
+    )
+    assert left_out["bracket_retention"] == (
+        "retention within day brackets (e.g. days 1-7, 8-30, 31-90 after the first "
+        "purchase): the brackets are the reader's choice; the report shows N-month "
+        "(metrics.cohorts) and unbounded (metrics.unbounded_cohorts) retention, and "
+        "fidelite metrics cohorts --kind bracket --brackets 1-7,8-30,31-90 gives brackets"
+    )
+    assert "repurchase" in data["metrics"] and data["metrics"]["cohorts"]["rows"]

@@ -7,7 +7,9 @@ Two kinds of reason:
 * the input does not allow it (no product column, no survey or subscriptions file, no
   answers to a question): the section appears when the input is given;
 * it is one row per customer (per-customer RFM scores, kinds of loyal customers, health
-  scores and churn risk, CLV predictions) or needs inputs the command does not take
+  scores and churn risk, CLV predictions) or per product (per-product repurchase), it
+  depends on the reader's choice (bracket retention's brackets), or needs inputs the
+  command does not take
   (a program database's interactions, a targeting file, a reference value): the report
   keeps to aggregates (a 10-million-row file has about a million customers, which
   would make ``report.json`` as large as the input and the report slower than its
@@ -49,6 +51,18 @@ PER_CUSTOMER: dict[str, str] = {
     "program_kpis": (
         "needs a program database: give the report the program database (fidelite report "
         "PATH.db#PROGRAM), or run fidelite metrics program-kpis"
+    ),
+    "repurchase_per_product": (
+        "per-product repurchase rates (the same product ordered again within 30 to 360 "
+        "days, by first-purchase month): one row per product and month, which grows with "
+        "the catalogue; metrics.repurchase gives the business-wide rates, and fidelite "
+        "metrics repurchase --per-product (with a product column) every product's"
+    ),
+    "bracket_retention": (
+        "retention within day brackets (e.g. days 1-7, 8-30, 31-90 after the first "
+        "purchase): the brackets are the reader's choice; the report shows N-month "
+        "(metrics.cohorts) and unbounded (metrics.unbounded_cohorts) retention, and "
+        "fidelite metrics cohorts --kind bracket --brackets 1-7,8-30,31-90 gives brackets"
     ),
     "coupon_effectiveness": "needs a targeting file: fidelite metrics coupons",
     "benchmark": "needs a reference value to compare with: fidelite metrics benchmark",
