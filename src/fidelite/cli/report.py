@@ -115,7 +115,9 @@ def report(
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=err_console,
-        disable=shown is not OutputFormat.table,
+        transient=True,  # the spinner disappears: only the result or the error stays
+        # a redirected stderr (a log file) gets no spinner line, only what is printed
+        disable=shown is not OutputFormat.table or not err_console.is_terminal,
     )
     try:
         with progress:
