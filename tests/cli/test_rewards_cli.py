@@ -194,12 +194,14 @@ def test_rewards_cancel_returns_the_points_once(shop: tuple[Path, str]) -> None:
             cancelled["status"], cancelled["replayed"]) == (1, "bob", "coffee", 30, "cancelled",
                                                             False)  # fmt: skip
     assert cancelled["cancel_transaction_id"] == 5
+    assert (cancelled["points_spendable"], cancelled["points_expired"], cancelled["debt_repaid"],
+            cancelled["expired_lots"]) == (30, 0, 0, [])  # fmt: skip
     assert available(program, db, "bob") == 120
     before = state(db)
     again = fidelite("rewards", "cancel", "1", "-p", program, db=db)
     assert " ".join(again.stdout.split()) == (
-        "cancelled redemption 1 (coffee for bob): 30 points back (already cancelled: nothing "
-        "changed)"
+        "cancelled redemption 1 (coffee for bob), 30 points: 30 points back, spendable "
+        "(already cancelled: nothing changed)"
     )
     assert as_json(fidelite("rewards", "cancel", "1", "-p", program, "-f", "json", db=db)) == (
         cancelled | {"replayed": True}
@@ -382,3 +384,32 @@ def test_rewards_redeem_run_twice_at_once_with_one_key_spends_once(
     cancelled = as_json(fidelite("rewards", "cancel", str(answers[0]["id"]), "-p", program,
                                  "-f", "json", db=db))  # fmt: skip
     assert (cancelled["status"], available(program, db, "ann")) == ("cancelled", 150)
+
+
+def test_rewards_cancel_says_which_points_had_expired(shop: tuple[Path, str]) -> None:
+    """dan's 100 points from the import, plus 40 ending in 12 s: the coffee (30) is paid
+    from the 40, which have expired by the cancellation: nothing spendable comes back,
+    and the 30 are recorded as expired."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    program, db = shop
+    ends = (datetime.now(UTC) + timedelta(seconds=12)).replace(microsecond=0)
+    fidelite("ledger", "earn", "dan", "40", "-k", "soon", "--expires", ends.isoformat(),
+             "-p", program, db=db)  # fmt: skip
+    fidelite("rewards", "redeem", "dan", "coffee", "-k", "d1", "-p", program, db=db)
+    assert available(program, db, "dan") == 110
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.5)
+    assert available(program, db, "dan") == 100
+    shown = fidelite("rewards", "cancel", "1", "-p", program, db=db)
+    assert " ".join(shown.stdout.split()) == (
+        "cancelled redemption 1 (coffee for dan), 30 points: 0 points back, spendable; 30 "
+        f"already expired (30 of a lot that expired {ends.isoformat()}): expired at once, "
+        "not spendable"
+    )
+    assert available(program, db, "dan") == 100
+    again = as_json(fidelite("rewards", "cancel", "1", "-p", program, "-f", "json", db=db))
+    assert (again["points_spendable"], again["points_expired"], again["expired_lots"],
+            again["replayed"]) == (0, 30, [{"expires_at": ends.isoformat(), "points": 30}],
+                                   True)  # fmt: skip
+    assert fidelite("ledger", "check", db=db).returncode == 0

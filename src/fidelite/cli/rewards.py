@@ -144,6 +144,9 @@ def cancel(
 ) -> None:
     """Cancel a redemption: its points come back to the member and its stock is freed.
 
+    Points go back into the lots they were spent from, which keep their expiry date:
+    those of a lot already past its date expire at once (recorded as expired points,
+    not spendable); the answer says how many came back spendable and how many expired.
     Cancelling a redemption already cancelled changes nothing and says so.
 
     Example: fidelite rewards cancel 42 -p program.yaml
@@ -151,12 +154,23 @@ def cancel(
     with open_processor(program_file, db, fmt) as processor:
         done = apply(lambda: processor.cancel_redemption(redemption, at=datetime.now(UTC)), fmt)
         shown = _redemption(processor, done)
+    back = done.returned
+    assert back is not None, "a cancelled redemption says where its points went"
     if fmt is OutputFormat.json:
-        print_json(shown | {"replayed": done.replayed})
+        print_json(shown | back.as_dict() | {"replayed": done.replayed})
         return
     again = " (already cancelled: nothing changed)" if done.replayed else ""
-    console.print(f"cancelled redemption {done.id} ({done.reward_id} for {done.member_ref}): "
-                  f"{done.points} {shown['currency']} back{again}")  # fmt: skip
+    unit = shown["currency"]
+    parts = [f"{back.spendable} {unit} back, spendable"]
+    if back.debt_repaid:
+        parts.append(f"{back.debt_repaid} repaid debt")
+    if back.expired:
+        dates = ", ".join(f"{n} of a lot that expired {when.astimezone(UTC).isoformat()}"
+                          for when, n in back.expired_lots)  # fmt: skip
+        parts.append(f"{back.expired} already expired ({dates}): expired at once, "
+                     "not spendable")  # fmt: skip
+    console.print(f"cancelled redemption {done.id} ({done.reward_id} for {done.member_ref}), "
+                  f"{done.points} {unit}: {'; '.join(parts)}{again}")  # fmt: skip
 
 
 @app.command("show")

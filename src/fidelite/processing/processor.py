@@ -33,7 +33,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
@@ -61,6 +73,7 @@ from fidelite.engine.tiers import (
     review,
 )
 from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode, no_member
+from fidelite.ledger.inactivity import Inactivity
 from fidelite.processing.erased import (
     TOMBSTONE_PREFIX,
     erased_history,
@@ -83,6 +96,7 @@ from fidelite.processing.tables import (
 from fidelite.program import ProgramDefinition
 from fidelite.store import Database
 from fidelite.store.locking import lock_shared
+from fidelite.store.tables import UTCDateTime
 from fidelite.webhooks import events as hooks
 from fidelite.webhooks.outbox import record as announce
 
@@ -169,6 +183,33 @@ class Redemption:
     redeemed_at: datetime
     cancel_transaction_id: int | None = None
     replayed: bool = field(default=False, compare=False)
+    returned: CancelReturn | None = None
+
+
+@dataclass(frozen=True)
+class CancelReturn:
+    """Where a cancelled redemption's points went back: ``spendable`` into lots still
+    valid at the cancellation, ``expired`` into lots already past their date then (they
+    keep it: expired at once, as of the cancellation, recorded as expired points), with
+    ``expired_lots`` the expiry date of each such lot and its points, earliest first;
+    ``debt_repaid`` paid the member's debt first. The three add up to the points."""
+
+    spendable: int
+    expired: int
+    expired_lots: tuple[tuple[datetime, int], ...] = ()
+    debt_repaid: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields a cancellation's answers and its webhook event give."""
+        return {
+            "points_spendable": self.spendable,
+            "points_expired": self.expired,
+            "debt_repaid": self.debt_repaid,
+            "expired_lots": [
+                {"expires_at": when.astimezone(UTC).isoformat(), "points": points}
+                for when, points in self.expired_lots
+            ],
+        }
 
 
 class EventProcessor:
@@ -906,12 +947,49 @@ class EventProcessor:
                 .where(redemptions.c.id == redemption_id, redemptions.c.status == "active")
                 .values(status="cancelled", cancel_transaction_id=receipt.transaction_id)
             )
+            returned = self._returned(conn, receipt.transaction_id)
             self._announce(conn, hooks.REWARD_CANCELLED, member_ref, {
                 "redemption_id": redemption_id, "reward_id": current.reward_id,
                 "points": receipt.points, "currency": receipt.currency,
+                **returned.as_dict(),
                 "transaction_id": receipt.transaction_id, "cancelled_at": at.isoformat(),
             })  # fmt: skip
-            return self._redemption_by_id(conn, redemption_id)
+            done = self._redemption_by_id(conn, redemption_id)
+        if returned.expired:
+            # Back in lots past their date: expire them now, as of the cancellation, as the
+            # expiry job would (its entry, its key): breakage, never spendable. Should this
+            # step fail, the points are still not spendable and the next job expires them.
+            rule = Inactivity.of(self.program.expiry, self.program.zone)
+            self.ledger._expire_member(self.program.id, member_ref, receipt.currency, at, rule)
+        return done
+
+    def _returned(self, conn: Connection, cancel_transaction_id: int) -> CancelReturn:
+        """How the points a cancellation put back split between lots still valid at its
+        time and lots already past their date (and the dates of those)."""
+        rows = conn.execute(
+            text(
+                "SELECT p.lot_id, SUM(p.points) AS points, l.expires_at, t.occurred_at "
+                "FROM postings p JOIN accounts a ON a.id = p.account_id "
+                "JOIN lots l ON l.id = p.lot_id "
+                "JOIN ledger_transactions t ON t.id = p.transaction_id "
+                "WHERE p.transaction_id = :t AND a.kind = 'available' "
+                "GROUP BY p.lot_id, l.expires_at, t.occurred_at"
+            ).columns(expires_at=UTCDateTime(), occurred_at=UTCDateTime()),
+            {"t": cancel_transaction_id},
+        ).all()
+        total = conn.execute(
+            text("SELECT points FROM ledger_transactions WHERE id = :t"),
+            {"t": cancel_transaction_id},
+        ).scalar_one()
+        late: dict[datetime, int] = {}
+        refilled = 0
+        for row in rows:
+            refilled += int(row.points)
+            if row.expires_at is not None and row.expires_at <= row.occurred_at:
+                late[row.expires_at] = late.get(row.expires_at, 0) + int(row.points)
+        expired = sum(late.values())
+        return CancelReturn(refilled - expired, expired, tuple(sorted(late.items())),
+                            debt_repaid=int(total) - refilled)  # fmt: skip
 
     def _redemption_by_id(self, conn: Connection, redemption_id: int) -> Redemption:
         done = conn.execute(
@@ -927,7 +1005,13 @@ class EventProcessor:
         ).one_or_none()
         if row is None:
             return None
-        return _redemption_of(row)
+        return self._with_returned(conn, _redemption_of(row))
+
+    def _with_returned(self, conn: Connection, found: Redemption) -> Redemption:
+        """``found`` with where its points went back, if it was cancelled."""
+        if found.cancel_transaction_id is None:
+            return found
+        return replace(found, returned=self._returned(conn, found.cancel_transaction_id))
 
     def redemption(self, redemption_id: int) -> Redemption:
         """The redemption ``redemption_id`` of this program (``unknown_redemption``
@@ -938,9 +1022,9 @@ class EventProcessor:
                     redemptions.c.program_id == self.program.id, redemptions.c.id == redemption_id
                 )
             ).one_or_none()
-        if row is None:
-            raise ProcessingError("unknown_redemption", f"no redemption {redemption_id}")
-        return _redemption_of(row)
+            if row is None:
+                raise ProcessingError("unknown_redemption", f"no redemption {redemption_id}")
+            return self._with_returned(conn, _redemption_of(row))
 
     def redemptions_of(self, member_ref: str) -> list[Redemption]:
         """The member's redemptions, cancelled ones included, the latest first (by when
@@ -956,7 +1040,7 @@ class EventProcessor:
                 )
                 .order_by(redemptions.c.redeemed_at.desc(), redemptions.c.id.desc())
             ).all()
-        return [_redemption_of(row) for row in rows]
+            return [self._with_returned(conn, _redemption_of(row)) for row in rows]
 
     def redeemed_counts(self) -> dict[str, int]:
         """Per reward id, its redemptions not cancelled: what counts against its stock,

@@ -65,6 +65,13 @@ class RewardCatalogue(BaseModel):
     rewards: list[RewardOut]
 
 
+class ExpiredLot(BaseModel):
+    """Points a cancellation put back into a lot already past its expiry date."""
+
+    expires_at: datetime
+    points: int
+
+
 class RedemptionOut(BaseModel):
     """A redemption: the points spent and the code to hand over."""
 
@@ -86,12 +93,34 @@ class RedemptionOut(BaseModel):
         description="true: nothing done now (a redemption sent again with its "
         "Idempotency-Key, a cancellation of a redemption already cancelled)"
     )
+    points_spendable: int | None = Field(
+        default=None,
+        description="cancelled: of `points`, those back in lots still valid at the "
+        "cancellation, spendable; null while active",
+    )
+    points_expired: int | None = Field(
+        default=None,
+        description="cancelled: of `points`, those back in lots already past their expiry "
+        "date at the cancellation: they keep their date, so they expired at once (recorded "
+        "as expired points, not spendable); null while active",
+    )
+    debt_repaid: int | None = Field(
+        default=None,
+        description="cancelled: of `points`, those that repaid the member's debt first; "
+        "null while active",
+    )
+    expired_lots: list[ExpiredLot] | None = Field(
+        default=None,
+        description="cancelled: the expiry date of each lot `points_expired` went back "
+        "to, with its points, earliest first; null while active",
+    )
 
 
 def _body(r: Redemption) -> RedemptionOut:
+    back = {} if r.returned is None else r.returned.as_dict()
     return RedemptionOut(id=r.id, member=r.member_ref, reward=r.reward_id, points=r.points,
                          transaction_id=r.transaction_id, code=r.code, status=r.status,
-                         replayed=r.replayed)  # fmt: skip
+                         replayed=r.replayed, **back)  # fmt: skip
 
 
 def _as_now(svc: Services, stored: Any) -> Any:
