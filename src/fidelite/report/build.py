@@ -232,6 +232,13 @@ def _retention_section(result: dict[str, Any]) -> str:
         x_label="month",
         y_label="% of last month's customers",
     )
+    if all(r["retention_rate"] is None for r in rows):
+        chart = _no_data(
+            NO_PURCHASES
+            if not rows
+            else "no month of the data follows a month with customers (retention compares "
+            "each month's customers with the month before's)"
+        )
     return _section(
         "Monthly retention and churn",
         "Of the customers who bought last month, the share who bought again this month "
@@ -253,6 +260,8 @@ def _cohort_section(result: dict[str, Any]) -> str:
         x_label="months after the first purchase",
         y_label="first-purchase month (customers)",
     )
+    if not rows:
+        chart = _no_data(NO_PURCHASES)
     return _section(
         "Cohort heat map",
         "Customers grouped by the month of their first purchase (one row per group); each "
@@ -274,6 +283,8 @@ def _curves_section(result: dict[str, Any]) -> str:
         x_label="months after the first purchase",
         y_label="% of cohort still buying",
     )
+    if not rows:
+        chart = _no_data(NO_PURCHASES)
     return _section(
         "Retention curves",
         "For the six most recent first-purchase months: the % of customers who bought in "
@@ -294,6 +305,8 @@ def _repurchase_section(result: dict[str, Any]) -> str:
         x_label="days after the first order",
         y_label="% who ordered again",
     )
+    if not rows:
+        chart = _no_data(NO_PURCHASES)
     return _section(
         "Repurchase curves",
         "For the six most recent first-purchase months: the % of new customers who ordered "
@@ -309,6 +322,8 @@ def _segments_section(segments: list[dict[str, Any]]) -> str:
     chart = svg.bar_chart(
         [(s["segment"], float(s["customers"])) for s in segments], x_label="customers"
     )
+    if not segments:
+        chart = _no_data(NO_PURCHASES)
     return _section(
         "RFM segments",
         "Customers grouped by how recently and how often they buy (RFM scores 1-5).",
@@ -345,16 +360,38 @@ def _pareto_section(result: dict[str, Any], curve: list[dict[str, Any]]) -> str:
         x_label="% of customers, biggest spenders first",
         y_label="% of revenue",
     )
-    share = rate(result["summary"]["top_revenue_share"])
+    summary = result["summary"]
+    share = rate(summary["top_revenue_share"])
+    top, limit = summary["top_customers"], result["parameters"]["limit"]
+    who = f"{top:,} customer{'s' if top != 1 else ''}"
+    listed = (
+        ""
+        if not top
+        else f" report.json lists them in metrics.pareto.rows ({who})."
+        if limit is None or top <= limit
+        else f" report.json lists the first {limit:,} of them in metrics.pareto.rows ({who})."
+    )
+    if not summary["ranked_customers"]:
+        chart = _no_data(
+            NO_PURCHASES if not summary["customers"] else "no customer has a net revenue above 0"
+        )
     return _section(
         "Pareto curve",
         f"Customers sorted from biggest to smallest spender: the top 20 % bring {share} of "
-        "revenue. report.json lists the top 100 customers.",
+        f"revenue.{listed}",
         "The further the curve bends up and left, the more revenue depends on a few "
         "customers: recognise and look after them.",
         chart,
         result["definition"],
     )
+
+
+NO_PURCHASES = "no purchases in the data (every row is a refund)"
+
+
+def _no_data(reason: str) -> str:
+    """What stands in place of a chart that would be empty, and why."""
+    return f"<p class='nodata'><b>No data to chart:</b> {escape(reason)}.</p>"
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> None:

@@ -103,7 +103,8 @@ def heat_map(
     x_label: str,
     y_label: str,
 ) -> str:
-    """Cohort matrix: darker blue = higher percentage; blank = not observed yet.
+    """Cohort matrix: darker blue = higher percentage, each cell's % with one decimal;
+    blank = not observed yet.
 
     ``x_label`` titles the columns (above them), ``y_label`` the row labels (above
     them, right-aligned like them)."""
@@ -135,7 +136,7 @@ def heat_map(
                 f'<rect x="{left + cw * j}" y="{y}" width="{cw - 1}" height="{ch - 1}" '
                 f'fill="rgba(37,99,235,{alpha:.2f})"/>'
                 f'<text x="{left + cw * j + cw / 2}" y="{y + 14}" font-size="9" '
-                f'text-anchor="middle" fill="{fg}">{v:.0f}</text>'
+                f'text-anchor="middle" fill="{fg}">{v:.1f}</text>'
             )
     return _svg(parts, height, width)
 
