@@ -145,3 +145,23 @@ def test_the_catalogue_gives_each_rewards_currency(live: Live) -> None:
     with live.client("analyst") as c:
         rewards = c.get("/v1/rewards").json()["rewards"]
     assert [(r["id"], r["currency"]) for r in rewards] == [("ten", "points"), ("mug", "points")]
+
+
+def test_the_catalogue_gives_the_stock_left(live: Live) -> None:
+    """`stock` is the program's; `stock_left` goes down with each redemption not
+    cancelled and back up with a cancellation (null: unlimited)."""
+    with live.client("admin") as c:
+        c.post("/v1/members", json={"id": "eve"})
+        c.post("/v1/members/eve/adjustments", json={"points": 150, "reason": "welcome"},
+               headers={"Idempotency-Key": "s1"})  # fmt: skip
+
+        def stocks() -> list[tuple[str, int | None, int | None]]:
+            rewards = c.get("/v1/rewards").json()["rewards"]
+            return [(r["id"], r["stock"], r["stock_left"]) for r in rewards]
+
+        assert stocks() == [("ten", None, None), ("mug", 1, 1)]
+        made = c.post("/v1/redemptions", json={"member": "eve", "reward": "mug"},
+                      headers={"Idempotency-Key": "s2"}).json()  # fmt: skip
+        assert stocks() == [("ten", None, None), ("mug", 1, 0)]
+        c.post(f"/v1/redemptions/{made['id']}:cancel", headers={"Idempotency-Key": "s3"})
+        assert stocks() == [("ten", None, None), ("mug", 1, 1)]

@@ -150,7 +150,8 @@ def test_an_event_record_answers_its_model(live: Live) -> None:
 
 
 def test_reward_model_names_every_field_of_the_program_reward() -> None:
-    assert list(RewardOut.model_fields) == list(Reward.model_fields)
+    # and, last, what the program does not define: the stock left to give
+    assert list(RewardOut.model_fields) == [*Reward.model_fields, "stock_left"]
 
 
 def test_member_routes_answer_their_models(live: Live) -> None:
@@ -277,7 +278,8 @@ def test_tier_changes_and_the_full_catalogue_answer_their_models(cafe: httpx.Cli
     # each in its currency resolved (the default one when the program names none)
     program = load_program(CAFE)
     assert catalogue == {"rewards": [
-        r.model_dump(mode="json") | {"currency": program.currency_of(r.currency)}
+        r.model_dump(mode="json")
+        | {"currency": program.currency_of(r.currency), "stock_left": r.stock}  # none redeemed
         for r in program.rewards
     ]}  # fmt: skip
     cafe.post("/v1/members", json={"id": "ann"})

@@ -15,6 +15,7 @@ from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, RowId, ServicesDep, once
+from fidelite.engine.rewards import stock_left
 from fidelite.processing import ProcessingError, Redemption
 from fidelite.program.reward import RewardKind
 
@@ -29,7 +30,7 @@ class RedemptionCreate(BaseModel):
 
 class RewardOut(BaseModel):
     """A catalogue entry, as the program defines it (``stock``, ``per_member_limit``:
-    null means unlimited)."""
+    null means unlimited), and the stock left to give now (``stock_left``)."""
 
     id: str = Field(examples=["free_coffee"])
     name: str = Field(examples=["Free coffee"])
@@ -44,17 +45,25 @@ class RewardOut(BaseModel):
     value: Decimal | None = Field(description="amount or percent of a discount")
     sku: str | None = Field(description="product given (free_product)")
     partner: str | None = Field(description="partner of a partner reward")
-    stock: int | None = Field(description="left to give; null: unlimited")
+    stock: int | None = Field(
+        description="how many the program gives in all, as its file defines it (it does not "
+        "go down as members redeem: see `stock_left`); null: unlimited"
+    )
     per_member_limit: int | None = Field(description="redemptions per member; null: unlimited")
     tiers: list[str] = Field(description="tiers that may redeem it; empty: every tier")
     valid_from: datetime | None
     valid_until: datetime | None
+    stock_left: int | None = Field(
+        description="left to give now: `stock` less the redemptions not cancelled (never "
+        "below 0), what a redemption checks; null: unlimited",
+        examples=[3],
+    )
 
 
 REWARD_EXAMPLE: dict[str, Any] = {
     "id": "free_coffee", "name": "Free coffee", "kind": "free_product", "cost": 150,
     "currency": "points", "value": None, "sku": "ESP", "partner": None, "stock": None,
-    "per_member_limit": 1, "tiers": [], "valid_from": None, "valid_until": None,
+    "per_member_limit": 1, "tiers": [], "valid_from": None, "valid_until": None, "stock_left": None,
 }  # fmt: skip
 
 
@@ -139,9 +148,17 @@ def _as_now(svc: Services, stored: Any) -> Any:
 
 @router.get("/rewards", response_model=RewardCatalogue)
 def list_rewards(svc: ServicesDep, who: CallerDep) -> RewardCatalogue:
-    """The catalogue: cost, kind, stock, per-member limit, tiers and validity."""
+    """The catalogue: cost, kind, stock and stock left, per-member limit, tiers and
+    validity."""
+    redeemed = svc.processor.redeemed_counts()
     rewards = [
-        RewardOut.model_validate(r.model_dump() | {"currency": svc.program.currency_of(r.currency)})
+        RewardOut.model_validate(
+            r.model_dump()
+            | {
+                "currency": svc.program.currency_of(r.currency),
+                "stock_left": stock_left(r.stock, redeemed.get(r.id, 0)),
+            }
+        )
         for r in svc.program.rewards
     ]
     return RewardCatalogue(rewards=rewards)
