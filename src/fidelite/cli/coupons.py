@@ -70,7 +70,9 @@ def issue(
 
     Codes are random (60 bits from the system's secure generator) with a check symbol
     that catches typos. An existing file is never overwritten; if the file cannot be
-    written, no code is stored.
+    written, no code is stored. Codes that could never be used are refused, nothing
+    written: of a campaign whose window has closed (campaign_ended), or for a --member
+    in none of the campaign's segments (campaign_not_for_member).
 
     Safe to retry: run again with the same --key, it issues nothing and prints the
     first answer (the same key with another campaign, count or member is refused).

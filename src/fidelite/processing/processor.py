@@ -94,6 +94,7 @@ from fidelite.processing.tables import (
     tier_changes,
 )
 from fidelite.program import ProgramDefinition
+from fidelite.program.campaign import CouponCampaign
 from fidelite.store import Database
 from fidelite.store.locking import lock_shared
 from fidelite.store.tables import UTCDateTime
@@ -597,7 +598,9 @@ class EventProcessor:
         caller's, so it can deliver the codes (write a file, store an API answer) before
         committing and never have codes stored that nobody received. ``progress(done,
         total)`` is called as the codes are written. Refusals: ``unknown_campaign``,
-        ``invalid_count`` (1 to :data:`MAX_COUPONS`), ``unknown_member``.
+        ``invalid_count`` (1 to :data:`MAX_COUPONS`), ``campaign_ended`` (its window
+        closed by ``at``), ``unknown_member``, ``campaign_not_for_member`` (the member is
+        in none of the campaign's segments): codes that could never be used are not issued.
         """
         campaign = next((c for c in self.program.coupons if c.id == campaign_id), None)
         if campaign is None:
@@ -607,24 +610,43 @@ class EventProcessor:
         if not 1 <= count <= MAX_COUPONS:
             raise ProcessingError("invalid_count", f"count: {count} is not between 1 and "
                                   f"{MAX_COUPONS:,} codes")  # fmt: skip
+        end = campaign.window.end if campaign.window is not None else None
+        if end is not None and at >= end:
+            raise ProcessingError("campaign_ended", f"campaign {campaign.id!r} ended "
+                                  f"{end.astimezone(UTC).isoformat()} (its window's end): its "
+                                  "codes could never be used; no code issued")  # fmt: skip
         if conn is None:
             with self.db.write() as own:
-                return self._issue(own, campaign.id, campaign.prefix, count, at, member_ref,
-                                   progress)  # fmt: skip
-        return self._issue(conn, campaign.id, campaign.prefix, count, at, member_ref, progress)
+                return self._issue(own, campaign, count, at, member_ref, progress)
+        return self._issue(conn, campaign, count, at, member_ref, progress)
 
     def _issue(
         self,
         conn: Connection,
-        campaign_id: str,
-        prefix: str,
+        campaign: CouponCampaign,
         count: int,
         at: datetime,
         member_ref: str | None,
         progress: Callable[[int, int], None] | None,
     ) -> list[str]:
+        campaign_id, prefix = campaign.id, campaign.prefix
         if member_ref is not None:
             self._lock_known(conn, member_ref)
+            if campaign.segments:
+                held = conn.execute(
+                    select(member_states.c.segments).where(
+                        member_states.c.program_id == self.program.id,
+                        member_states.c.member_ref == member_ref,
+                    )
+                ).scalar_one_or_none()
+                if not set(held or []).intersection(campaign.segments):
+                    mine = ", ".join(held or []) or "none"
+                    raise ProcessingError(
+                        "campaign_not_for_member",
+                        f"member {member_ref!r} is in none of the segments of campaign "
+                        f"{campaign_id!r} ({', '.join(campaign.segments)}; theirs: {mine}): "
+                        "the codes could never be used; no code issued",
+                    )
         codes: list[str] = []
         seen: set[str] = set()
         while len(codes) < count:  # a chunk at a time, so progress covers generating too
