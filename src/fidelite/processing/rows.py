@@ -10,6 +10,10 @@ first line ``sep=;`` declares (Excel writes it when asked to name the separator,
 hides it when it opens the file). Blank lines and that ``sep=`` line before the header
 are skipped, as analytics skips them. Row numbers are those a spreadsheet shows (the
 header is row 1, whatever comes before it, so a ``sep=`` line shifts no number).
+Quotes are read strictly, as analytics reads them: a quote opened and never closed (or
+not doubled inside a quoted cell) refuses the whole file, naming the line where its
+record starts, before the first row is handed out; a closed quoted cell may hold line
+breaks.
 A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
@@ -74,8 +78,8 @@ def count_rows(path: Path, columns: Columns) -> int:
     check_text(path)
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
-        _check_columns(path, next(records, []), columns, delimiter, line)
-        return sum(1 for record in records if record)
+        _check_columns(path, next(records, (line, []))[1], columns, delimiter, line)
+        return sum(1 for _, record in records if record)
 
 
 def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
@@ -85,21 +89,36 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
         yield from _parquet_rows(path, columns)
         return
     check_text(path)
+    with _open(path) as handle:  # the whole file's quotes, before the first row
+        _, _, records = _records(path, handle)
+        for _ in records:
+            pass
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
-        header = next(records, [])
+        header = next(records, (line, []))[1]
         _check_columns(path, header, columns, delimiter, line)
-        for number, record in enumerate(records, start=2):
+        for number, (_, record) in enumerate(records, start=2):
             if record:  # a blank line is no row (but keeps its number)
                 yield _row(number, header, record, delimiter)
 
 
-def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[list[str]]]:
+Record = tuple[int, list[str]]
+"""A record of a CSV file: the physical line it starts on, and its cells."""
+
+
+def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[Record]]:
     """The file's separator, the header's physical line and a reader of its records,
-    header first. Lines before the header (blank lines, Excel's ``sep=;``) are skipped
+    header first, each with the line it starts on. Lines before the header (blank
+    lines, Excel's ``sep=;``) are skipped
     (:func:`~fidelite.textfile.lines_before_header`, as analytics reads them); the
     separator is the one a ``sep=`` line declares, else the header's
-    (:func:`~fidelite.textfile.header_delimiter`)."""
+    (:func:`~fidelite.textfile.header_delimiter`).
+
+    Quotes are read strictly (RFC 4180, as analytics reads them,
+    :mod:`fidelite.analytics.csvfile`): a quote never closed would otherwise swallow
+    every later line into one cell, and the rows after it would silently be lost, so
+    the reader raises :class:`ImportFileError` naming the line the bad record starts
+    on (:func:`_quoted`). A quoted cell holding a line break, closed, is one cell."""
     try:
         declared, skip = lines_before_header(path)
     except NoHeader as exc:
@@ -110,7 +129,29 @@ def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[list[str]]]
     start = handle.tell()
     delimiter = declared or header_delimiter(handle.readline())
     handle.seek(start)
-    return delimiter, skip + 1, csv.reader(handle, delimiter=delimiter)
+    reader = csv.reader(handle, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
+    return delimiter, skip + 1, _quoted(path, reader, skip)
+
+
+def _quoted(path: Path, reader: Any, skip: int) -> Iterator[Record]:
+    """The records of ``reader`` (which starts at physical line ``skip + 1``), each with
+    the line it starts on; a record whose quotes cannot be read (a quote opened and
+    never closed, a quote inside a quoted cell not doubled, as ``"a"b``) refuses the
+    whole file, naming that line: what follows it cannot be told apart reliably."""
+    start = skip + 1
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportFileError(
+                f"{path}: line {start}: badly quoted record ({exc}): a quote opened on this "
+                'line is not closed, or a quote inside a quoted value is not doubled (""); '
+                "nothing was imported"
+            ) from None
+        yield start, record
+        start = skip + reader.line_num + 1
 
 
 def check_text(path: Path) -> None:
