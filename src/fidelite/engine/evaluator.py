@@ -673,9 +673,11 @@ class _Run:
         coupon = self.coupon
         if coupon is None:
             return compiled.no_coupon
-        if not coupon.accepted or coupon.campaign != compiled.coupon_campaign:
-            reason = coupon.reason or "other campaign"
-            return self.ev.trace_line(compiled.id, Outcome.coupon, note=reason)
+        if coupon.campaign is not None and coupon.campaign != compiled.coupon_campaign:
+            # a code of another campaign, accepted or not: its refusal is that campaign's
+            return self.ev.trace_line(compiled.id, Outcome.coupon, note="other campaign")
+        if not coupon.accepted:
+            return self.ev.trace_line(compiled.id, Outcome.coupon, note=coupon.reason)
         return None
 
     def _cel_condition(self, compiled: _CompiledRule) -> RuleTrace | None:
