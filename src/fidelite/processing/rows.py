@@ -19,7 +19,8 @@ non-empty cells than the header has is handed out with a ``problem`` (the import
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
 without quotes and split at its commas. So is a row with fewer cells than the header
 (a cell left out, separator and all): its cells cannot be matched either, and are
-never padded. A blank line is no row (it keeps its number).
+never padded. A blank line, or one of white space only, is no row (it keeps its
+number).
 
 Parquet columns keep their types (an integer id stays an integer: the importer turns
 ids into text), except that a value of a single-precision column (Arrow ``float``,
@@ -79,7 +80,7 @@ def count_rows(path: Path, columns: Columns) -> int:
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
         _check_columns(path, next(records, (line, []))[1], columns, delimiter, line)
-        return sum(1 for _, record in records if record)
+        return sum(1 for _, record in records if not _blank(record, delimiter))
 
 
 def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
@@ -98,8 +99,17 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
         header = next(records, (line, []))[1]
         _check_columns(path, header, columns, delimiter, line)
         for number, (_, record) in enumerate(records, start=2):
-            if record:  # a blank line is no row (but keeps its number)
+            if not _blank(record, delimiter):  # a blank line is no row (keeps its number)
                 yield _row(number, header, record, delimiter)
+
+
+def _blank(record: list[str], delimiter: str) -> bool:
+    """Whether ``record`` is a line holding nothing but white space (or nothing): no
+    row. A line of separators (``,,,,``) is a row (of empty cells), but where the
+    separator is white space itself (TAB) such a line is blank too."""
+    if len(record) > 1 and not delimiter.isspace():
+        return False
+    return not any(cell.strip() for cell in record)
 
 
 Record = tuple[int, list[str]]
