@@ -13,7 +13,7 @@ header is row 1, whatever comes before it, so a ``sep=`` line shifts no number).
 Quotes are read strictly, as analytics reads them: a quote opened and never closed (or
 not doubled inside a quoted cell) refuses the whole file, naming the line where its
 record starts, before the first row is handed out; a closed quoted cell may hold line
-breaks.
+breaks. A header name given twice refuses the file (which column to read cannot be told).
 A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
@@ -338,6 +338,12 @@ def _check_columns(
     if unknown:
         free = [c for c in known if c not in names]  # a column the file does not have yet
         problems.append(f"unknown column(s): {', '.join(_guessed(c, free) for c in unknown)}")
+    for name in dict.fromkeys(names):
+        places = [index for index, other in enumerate(names, start=1) if other == name]
+        if name and len(places) > 1:
+            shown = ", ".join(map(str, places[:-1])) + f" and {places[-1]}"
+            problems.append(f"the column {name!r} appears {len(places)} times (columns "
+                            f"{shown}): keep one")  # fmt: skip
     if problems:
         raise ImportFileError(f"{path}: {'; '.join(problems)}")
 
