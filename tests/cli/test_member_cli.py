@@ -85,9 +85,9 @@ def test_member_show_answers_what_the_api_shows(shop: tuple[Path, str]) -> None:
     assert as_json(fidelite("member", "show", "CARD-0002", "-p", program, "-f", "json",
                             db=db)) == {
         "member_id": 1, "program_id": "shop", "ref": "CARD-0002", "status": "active",
-        "tier": "bronze", "tier_since": "2026-02-10T23:30:00+00:00", "segments": ["vip"],
+        "tier": "bronze", "tier_since": "2026-02-11T00:30:00+01:00", "segments": ["vip"],
         "attributes": {"city": "Lyon"}, "purchases": 0,
-        "joined_at": "2026-02-10T23:30:00+00:00", "birth_date": "1990-04-01",
+        "joined_at": "2026-02-11T00:30:00+01:00", "birth_date": "1990-04-01",
     }  # fmt: skip
 
 

@@ -17,7 +17,6 @@ from fidelite.cli.options import (
     DbOption,
     FormatOption,
     OnlyProgramOption,
-    ProgramOption,
     TableJsonOption,
 )
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
@@ -227,7 +226,8 @@ def _refuse_past_balance(
 @app.command()
 def history(
     member: str = typer.Argument(..., help="Member reference."),
-    program: str = ProgramOption,
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ZoneFileOption,
     currency: str | None = typer.Option(None, "--currency", "-c", help="Only this currency."),
     limit: int = typer.Option(50, help="Rows per page (1-1000)."),
     before: int | None = typer.Option(None, help="Page: transactions before this id."),
@@ -240,15 +240,26 @@ def history(
     their business time (occurred_at): a purchase dated earlier but imported later is
     listed above the moves recorded before it. Pages follow the same order (--before ID).
 
+    occurred_at is shown with its offset in the program's time zone when the program
+    file is given (--program FILE or --program-file), else in UTC.
+
     Example: fidelite ledger history CARD-0001 --limit 20
+
+    Example: fidelite ledger history CARD-0001 --program program.yaml
     """
+    target = job_program(program, program_file, fmt)
     ledger = open_ledger(db, fmt)
     rows = run(
-        lambda: ledger.history(program, member, currency=currency, limit=limit, before_id=before),
+        lambda: ledger.history(target.id, member, currency=currency, limit=limit,
+                               before_id=before),
         fmt,
-    )
+    )  # fmt: skip
+    shown = [asdict(r) for r in rows]
+    if target.zone is not None:
+        for row in shown:
+            row["occurred_at"] = row["occurred_at"].astimezone(target.zone)
     print_rows(
-        [asdict(r) for r in rows],
+        shown,
         fmt,
         title=f"{member} — ledger history",
         columns=[

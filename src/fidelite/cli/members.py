@@ -123,7 +123,8 @@ def show(
 ) -> None:
     """Show a member: status, and with the program file what the API shows of it (join
     date, tier, segments, attributes, purchases, birth date; dates in the program's
-    time zone).
+    time zone: with -f json, joined_at and tier_since are instants with the program's
+    offset, e.g. 2026-02-11T00:30:00+01:00).
 
     Example: fidelite member show CARD-0001 --program program.yaml --format json
     """
@@ -137,11 +138,18 @@ def show(
             profile, zone = processor.member_profile(ref), processor.program.zone
     if fmt is OutputFormat.json:
         known = profile or dict.fromkeys(PROFILE_FIELDS)
-        print_json(_member_json(info) | {k: known[k] for k in PROFILE_FIELDS})
+        print_json(_member_json(info) | {k: _in_zone(known[k], zone) for k in PROFILE_FIELDS})
         return
     console.print(f"[bold]{info.ref}[/]: {info.status} (id {info.member_id})", highlight=False)
     for line in _profile_lines(profile, zone):
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _in_zone(value: Any, zone: ZoneInfo | None) -> Any:
+    """An instant (``tier_since``, ``joined_at``) with the program's offset, as the table
+    shows its day: ``2026-02-11T00:30:00+01:00`` rather than the same instant in UTC,
+    whose date is the day before. Other values as they are."""
+    return value.astimezone(zone) if zone is not None and isinstance(value, datetime) else value
 
 
 def _profile_lines(profile: dict[str, Any] | None, zone: ZoneInfo | None) -> list[str]:

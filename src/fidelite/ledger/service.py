@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -396,7 +396,7 @@ class Ledger:
                 "spend", "debit", pts, _reason(reason), _opt(source, "source"), detail=detail
             )
             lapse = _lapse(conn, program_id, subject, rule, when)
-            _debit_lots(plan, conn, subject, pts, "redeemed", when, lapse)
+            _debit_lots(plan, conn, subject, pts, "redeemed", when, lapse, zone)
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
@@ -448,7 +448,7 @@ class Ledger:
                 credit_new_lot(plan, target, pts, "adjustment", when, expiry, None)
             else:
                 lapse = _lapse(conn, program_id, subject, rule, when)
-                _debit_lots(plan, conn, subject, -pts, "adjustment", when, lapse)
+                _debit_lots(plan, conn, subject, -pts, "adjustment", when, lapse, zone)
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
@@ -1297,8 +1297,10 @@ def _debit_lots(
     program_kind: str,
     when: datetime,
     lapse: Lapse | None = None,
+    zone: ZoneInfo | None = None,
 ) -> None:
-    """Draw ``points`` from spendable lots, soonest-expiring first, or reject.
+    """Draw ``points`` from spendable lots, soonest-expiring first, or reject (the
+    refusal's message gives its times in ``zone``, the program's, UTC if not given).
 
     Spendable at ``when``: not past their expiry date and not earned at or before the
     last activity of ``lapse``, the member's inactivity lapse by ``when`` (:func:`_lapse`,
@@ -1314,7 +1316,7 @@ def _debit_lots(
                           earned_after=earned_after)  # fmt: skip
     available = sum(lot.remaining for lot in lots)
     if available < points:
-        raise _insufficient(conn, subject, available, points, lapse, when)
+        raise _insufficient(conn, subject, available, points, lapse, when, zone)
     _draw(plan, lots, points, "spent")
     plan.program(program_kind, points)
 
@@ -1326,10 +1328,16 @@ def _insufficient(
     points: int,
     lapse: Lapse | None,
     when: datetime,
+    zone: ZoneInfo | None = None,
 ) -> Rejected:
     """``insufficient_points`` naming what is available, what is still pending (held in
     a return window: a member seeing a higher total needs to know why it cannot be
-    spent, and from when it can) and, if any, what lapsed."""
+    spent, and from when it can) and, if any, what lapsed.
+
+    The message gives every time in ``zone``, the program's (UTC if not given), with its
+    offset: the end of the first hold as the lapse's deadline, which is computed in it.
+    The detail's ``pending_until`` stays in UTC, as the API documents it."""
+    shown: tzinfo = zone or (lapse.deadline.tzinfo if lapse is not None else None) or UTC
     message = (
         f"member {subject.member_ref!r} has {available} {subject.currency} available, "
         f"{points} requested"
@@ -1340,16 +1348,15 @@ def _insufficient(
         message += f"; {pending} more pending"
         detail["pending"] = pending
         if first_end is not None:
-            message += f" (the first available from {first_end.isoformat()})"
+            message += f" (the first available from {first_end.astimezone(shown).isoformat()})"
             detail["pending_until"] = first_end.isoformat()
     lapsed = 0 if lapse is None else lapsed_points(conn, subject.member_id,
                                                    subject.currency, lapse, when)  # fmt: skip
     if lapse is not None and lapsed:
         # in the program's zone, as the deadline was computed (the same local time)
-        zone = lapse.deadline.tzinfo or UTC
-        deadline = lapse.deadline.astimezone(zone).isoformat()
+        deadline = lapse.deadline.astimezone(shown).isoformat()
         message += f"; {lapsed} lapsed at {deadline} after no activity since " + (
-            lapse.last_activity.astimezone(zone).isoformat()
+            lapse.last_activity.astimezone(shown).isoformat()
         )
         detail |= {"lapsed": lapsed, "lapsed_at": deadline}
     return Rejected(RejectionCode.INSUFFICIENT_POINTS, message, field="points", detail=detail)
