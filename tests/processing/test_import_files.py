@@ -307,12 +307,12 @@ def test_an_unknown_column_suggests_the_closest_known_one(pdb: Database, tmp_pat
     with pytest.raises(ImportFileError) as error:
         import_events(processor(pdb), file)
     assert str(error.value) == (
-        f"{file}: unknown column(s): chanel (did you mean 'channel'?), colour"
+        f"{file}: unknown column(s): 'chanel' (did you mean 'channel'?), 'colour'"
     )
     pq.write_table(pa.table({"member": ["ann"], "segment": ["vip"]}), tmp_path / "m.parquet")
     with pytest.raises(ImportFileError) as error:
         import_members(processor(pdb), tmp_path / "m.parquet", now=NOW)
     assert str(error.value) == (
-        f"{tmp_path / 'm.parquet'}: unknown column(s): segment (did you mean 'segments'?)"
+        f"{tmp_path / 'm.parquet'}: unknown column(s): 'segment' (did you mean 'segments'?)"
     )
     assert (count(pdb, "processed_events"), count(pdb, "members")) == (0, 0)

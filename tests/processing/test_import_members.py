@@ -167,7 +167,7 @@ def test_a_row_lists_every_problem_with_the_cells_as_written(pdb: Database, tmp_
 def test_unknown_or_missing_columns_refuse_the_file(pdb: Database, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="missing column\\(s\\): member"):
         import_members(processor(pdb), write(tmp_path / "a.csv", [["x"]], ["ref"]), now=NOW)
-    with pytest.raises(ImportFileError, match="unknown column\\(s\\): tier"):
+    with pytest.raises(ImportFileError, match="unknown column\\(s\\): 'tier'"):
         import_members(
             processor(pdb), write(tmp_path / "b.csv", [["x", "gold"]], ["member", "tier"]), now=NOW
         )

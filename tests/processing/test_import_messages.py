@@ -55,8 +55,8 @@ def test_an_events_header_tells_missing_and_unknown_columns_at_once(
     file = _write(tmp_path / "typo.csv", ["event_id", "type", "member", "date", "amount",
                                           "chanel"],
                   [["x1", "purchase", "Z1", "2026-11-01T10:00:00Z", "10", "web"]])  # fmt: skip
-    expected = (f"{file}: missing column(s): at; unknown column(s): date (did you mean 'at'?), "
-                "chanel (did you mean 'channel'?)")  # fmt: skip
+    expected = (f"{file}: missing column(s): at; unknown column(s): 'date' (did you mean 'at'?), "
+                "'chanel' (did you mean 'channel'?)")  # fmt: skip
     with pytest.raises(ImportFileError) as counted:
         count_rows(file)
     assert str(counted.value) == expected
@@ -74,8 +74,8 @@ def test_a_members_header_tells_missing_and_unknown_columns_at_once(
     with pytest.raises(ImportFileError) as caught:
         import_members(_processor(pdb), file, now=NOW)
     assert str(caught.value) == (
-        f"{file}: missing column(s): member; unknown column(s): membre (did you mean "
-        "'member'?), segment (did you mean 'segments'?)"
+        f"{file}: missing column(s): member; unknown column(s): 'membre' (did you mean "
+        "'member'?), 'segment' (did you mean 'segments'?)"
     )
     assert _members(pdb) == 0
 

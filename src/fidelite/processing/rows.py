@@ -13,7 +13,9 @@ header is row 1, whatever comes before it, so a ``sep=`` line shifts no number).
 Quotes are read strictly, as analytics reads them: a quote opened and never closed (or
 not doubled inside a quoted cell) refuses the whole file, naming the line where its
 record starts, before the first row is handed out; a closed quoted cell may hold line
-breaks. A header name given twice refuses the file (which column to read cannot be told).
+breaks. Header names are trimmed as cells are, empty names left by trailing separators
+are dropped, and a name given twice refuses the file (which column to read cannot be
+told).
 A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
@@ -79,7 +81,7 @@ def count_rows(path: Path, columns: Columns) -> int:
     check_text(path)
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
-        _check_columns(path, next(records, (line, []))[1], columns, delimiter, line)
+        _check_columns(path, _header(next(records, (line, []))[1]), columns, delimiter, line)
         return sum(1 for _, record in records if not _blank(record, delimiter))
 
 
@@ -96,7 +98,7 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
             pass
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
-        header = next(records, (line, []))[1]
+        header = _header(next(records, (line, []))[1])
         _check_columns(path, header, columns, delimiter, line)
         for number, (_, record) in enumerate(records, start=2):
             if not _blank(record, delimiter):  # a blank line is no row (keeps its number)
@@ -110,6 +112,17 @@ def _blank(record: list[str], delimiter: str) -> bool:
     if len(record) > 1 and not delimiter.isspace():
         return False
     return not any(cell.strip() for cell in record)
+
+
+def _header(record: list[str]) -> list[str]:
+    """The column names of the header ``record``, trimmed as cells are (``event_id ``
+    is ``event_id``), without the empty names trailing separators leave (a spreadsheet
+    exporting a column with no name and no values: ``...,amount,``); an empty name
+    before a named column stays, to be refused (:func:`_check_columns`)."""
+    names = [name.strip() for name in record]
+    while names and not names[-1]:
+        names.pop()
+    return names
 
 
 Record = tuple[int, list[str]]
@@ -334,7 +347,11 @@ def _check_columns(
             f"{', '.join(required)}, separated by ',' or ';'"
         )
     problems = [f"missing column(s): {', '.join(missing)}"] if missing else []
-    unknown = [c for c in names if c not in known]
+    empty = [str(index) for index, name in enumerate(names, start=1) if not name]
+    if empty:
+        problems.append(f"an empty column name (column {', '.join(empty)}): name the column "
+                        "or remove it")  # fmt: skip
+    unknown = [c for c in names if c and c not in known]
     if unknown:
         free = [c for c in known if c not in names]  # a column the file does not have yet
         problems.append(f"unknown column(s): {', '.join(_guessed(c, free) for c in unknown)}")
@@ -349,10 +366,13 @@ def _check_columns(
 
 
 def _guessed(name: str, known: Sequence[str]) -> str:
-    """``name``, and the column it is likely a typo of, as unknown event types are
-    told (``chanel (did you mean 'channel'?)``); a name close to none stands alone."""
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"{name} (did you mean {close[0]!r}?)" if close else name
+    """``name`` quoted (so a space in it shows), and the column it is likely a typo of,
+    as unknown event types are told (``'chanel' (did you mean 'channel'?)``); a name
+    close to none stands alone. Case is ignored in the guess: ``'Event_ID'`` is told
+    ``event_id``, the names being lower case."""
+    lower = {column.lower(): column for column in known}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1)
+    return f"{name!r} (did you mean {lower[close[0]]!r}?)" if close else repr(name)
 
 
 def _unseparated(names: Sequence[str], known: Sequence[str]) -> bool:
