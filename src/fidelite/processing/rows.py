@@ -15,7 +15,7 @@ not doubled inside a quoted cell) refuses the whole file, naming the line where 
 record starts, before the first row is handed out; a closed quoted cell may hold line
 breaks. Header names are trimmed as cells are, empty names left by trailing separators
 are dropped, and a name given twice refuses the file (which column to read cannot be
-told).
+told). A file of 0 bytes is refused as empty.
 A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
@@ -135,13 +135,19 @@ def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[Record]]:
     lines, Excel's ``sep=;``) are skipped
     (:func:`~fidelite.textfile.lines_before_header`, as analytics reads them); the
     separator is the one a ``sep=`` line declares, else the header's
-    (:func:`~fidelite.textfile.header_delimiter`).
+    (:func:`~fidelite.textfile.header_delimiter`). An empty file (0 bytes) is named so.
 
     Quotes are read strictly (RFC 4180, as analytics reads them,
     :mod:`fidelite.analytics.csvfile`): a quote never closed would otherwise swallow
     every later line into one cell, and the rows after it would silently be lost, so
     the reader raises :class:`ImportFileError` naming the line the bad record starts
     on (:func:`_quoted`). A quoted cell holding a line break, closed, is one cell."""
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
+    if empty:
+        raise ImportFileError(f"{path}: the file is empty (0 bytes): no header, no rows")
     try:
         declared, skip = lines_before_header(path)
     except NoHeader as exc:
