@@ -1749,6 +1749,8 @@ def refusal_cause(
         held = f"tier {tier!r}" if tier is not None else "no tier"
         return f"member {member_ref!r} has {held}; for tiers {', '.join(reward.tiers)} only"
     if rejection is RedemptionRejection.reward_out_of_stock:
+        if reward.stock == 0:
+            return "out of stock: the program gives none of it (stock 0)"
         return f"out of stock, all {reward.stock} redeemed"
     if rejection is RedemptionRejection.reward_limit_reached:
         return (
