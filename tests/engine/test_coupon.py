@@ -192,7 +192,7 @@ def test_a_valid_code_a_campaign_rule_gave_points_for_is_used() -> None:
         purchase("20", channel="store", coupon=code), MemberState("m1"), ProgramState(),
         CouponStatus.issued,
     )  # fmt: skip
-    assert decision.coupon == CouponUse(code, "gift", True)
+    assert decision.coupon == CouponUse(code, "gift", True, "coupon_accepted")
     assert [t.as_dict() for t in decision.trace][1:] == [
         {"rule": "gift", "outcome": "matched", "points": 50, "currency": "points"}
     ]

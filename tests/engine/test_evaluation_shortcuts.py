@@ -77,7 +77,7 @@ def test_fixed_rule_of_a_coupon_campaign_uses_the_code() -> None:
     )
     code = make_code("VIPWELC", "7KQ2M9XD4HRT")
     decision = engine.evaluate(purchase("10", coupon=code), member(), None, CouponStatus.issued)
-    assert decision.coupon == CouponUse(code, "vip", True)
+    assert decision.coupon == CouponUse(code, "vip", True, "coupon_accepted")
     assert [(t.rule, t.outcome, t.points, t.note) for t in decision.trace] == [
         ("welcome", Outcome.matched, 200, ""),
         ("after", Outcome.stopped, 0, "by welcome"),

@@ -13,6 +13,11 @@ symbol is not always caught: the check symbol is not itself weighed, so such a s
 reads as a valid code whenever the symbol moved into the check place happens to be the
 check of the new body (about one such swap in fifty). The scheme stays as it is: codes
 already issued must stay valid.
+
+A code is read as a cashier may type it (:func:`normalise`): in any case, with or
+without its dashes. O typed for 0, or I / L for 1, is not read as the digit (as
+Crockford's base 32 would): prefixes may hold those letters, and reading them as digits
+would let some swaps between prefix and body through.
 """
 
 from __future__ import annotations
@@ -68,13 +73,37 @@ def generate_codes(prefix: str, count: int, rng: random.Random | None = None) ->
 
 
 def normalise(code: str) -> str:
-    """Upper-case and strip spaces, as a cashier might type it."""
-    return code.strip().upper().replace(" ", "")
+    """The code as issued, from what a cashier might type: upper-cased, spaces dropped,
+    and dashes put back where they belong (typed without them, or misplaced) if what is
+    then read is a valid code (check symbol included). The prefix is the text before the
+    last 13 symbols (12 of body, 1 check), so this is unambiguous. Anything else is
+    returned upper-cased, without spaces.
+
+    O is not read as 0, nor I or L as 1: a prefix may hold those letters (VIPWELC), and
+    a swap of one of them into the body would then read as another code, which the check
+    symbol is not sure to catch."""
+    text = code.strip().upper().replace(" ", "")
+    joined = text.replace("-", "")
+    tail = BODY_LENGTH + 1
+    prefix, rest = joined[:-tail], joined[-tail:]
+    if len(prefix) < 2 or not prefix.isalnum() or not prefix.isascii():
+        return text
+    body, check = rest[:-1], rest[-1]
+    groups = "-".join(body[i : i + 4] for i in range(0, BODY_LENGTH, 4))
+    read = f"{prefix}-{groups}-{check}"
+    return read if _parse(read) is not None else text  # a typo is shown as typed
 
 
 def parse_code(code: str) -> tuple[str, str] | None:
-    """``(prefix, body)`` if ``code`` is well formed with a correct check symbol."""
-    parts = normalise(code).split("-")
+    """``(prefix, body)`` if ``code`` is well formed with a correct check symbol, once
+    read as :func:`normalise` reads it."""
+    return _parse(normalise(code))
+
+
+def _parse(code: str) -> tuple[str, str] | None:
+    """``(prefix, body)`` if ``code``, as given, is a well-formed code (dashes in their
+    places, upper case) with a correct check symbol."""
+    parts = code.split("-")
     if len(parts) != 5:
         return None
     prefix, body, check = parts[0], "".join(parts[1:4]), parts[4]
@@ -89,6 +118,9 @@ def parse_code(code: str) -> tuple[str, str] | None:
     return prefix, body
 
 
+COUPON_ACCEPTED = "coupon_accepted"
+"""The reason of a code accepted: its campaign's rules may apply (and it is used if one
+of them gives points; otherwise :data:`COUPON_NOT_APPLIED`)."""
 COUPON_NOT_APPLIED = "coupon_not_applied"
 """Why a valid code was not used: no rule of its campaign gave points for the event."""
 
@@ -134,4 +166,4 @@ def check_coupon(
         return CouponUse(canonical, campaign.id, False, "coupon_not_valid_now")
     if campaign.segments and not member.segments.intersection(campaign.segments):
         return CouponUse(canonical, campaign.id, False, "coupon_not_for_member")
-    return CouponUse(canonical, campaign.id, True)
+    return CouponUse(canonical, campaign.id, True, COUPON_ACCEPTED)
