@@ -62,10 +62,23 @@ def test_event_refuses_a_time_outside_the_calendar_once_in_utc(at: str) -> None:
     )
 
 
-def test_event_accepts_the_calendars_first_and_last_seconds() -> None:
+def test_event_accepts_the_earliest_time_and_the_calendars_last_second() -> None:
     for at in (
-        "0001-01-01T00:00:00+00:00",
+        "1970-01-01T00:00:00+00:00",
+        "1970-01-01T01:00:00+01:00",  # the same instant
         "9999-12-31T23:59:59+00:00",
-        "0001-01-01T00:00:00-05:00",
     ):
         assert purchase(at=at).at.isoformat() == at
+
+
+@pytest.mark.parametrize(
+    "at", ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00-05:00", "1969-12-31T23:59:59+00:00"]
+)
+def test_event_refuses_a_time_before_1970(at: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        purchase(at=at)
+    [problem] = error.value.errors()
+    assert (problem["loc"], problem["msg"]) == (
+        ("at",),
+        f"{at} is before 1970-01-01T00:00:00Z, the earliest time accepted",
+    )

@@ -1,4 +1,4 @@
-"""Events and members dated at the calendar's ends (years 1 and 9999), on SQLite and
+"""Events and members dated at the calendar's end (year 9999), on SQLite and
 PostgreSQL: a date computed from them that would fall past 9999 is not set (points that
 never expire) or stops at the calendar's last instant (a hold), instead of failing the
 event; a time whose UTC is outside the calendar is a rejected row naming its column."""
@@ -61,15 +61,15 @@ def test_purchases_in_the_calendars_last_days_earn_points_that_never_expire(
 ) -> None:
     processor = EventProcessor(pdb, parse_program(PROGRAM), clock=lambda: LAST)
     events = write(tmp_path / "events.csv", ["event_id", "type", "member", "at", "amount"], [
-        ["p1", "purchase", "ann", "0001-01-01T00:00:00+00:00", "10"],
+        ["p1", "purchase", "ann", "1970-01-01T00:00:00+00:00", "10"],  # the earliest time
         ["p2", "purchase", "ann", "9999-12-20T10:00:00+00:00", "20"],
         ["p3", "purchase", "ann", "9999-12-31T23:30:00+00:00", "30"],  # year 10000 in Paris
     ])  # fmt: skip
     report = import_events(processor, events, batch=batch)
     assert (report.processed, report.rejected) == (3, [])
-    # 12 months, to the end of the month: 1 February of year 2 in Paris (then at +00:09:21)
-    first_expiry = datetime(2, 1, 31, 23, 50, 39, tzinfo=UTC)
-    first_hold = datetime(1, 1, 15, tzinfo=UTC)
+    # 12 months, to the end of the month: 1 February 1971 in Paris (then at +01:00)
+    first_expiry = datetime(1971, 1, 31, 23, tzinfo=UTC)
+    first_hold = datetime(1970, 1, 15, tzinfo=UTC)
     assert lots(pdb) == [
         (10, "pending", first_expiry, first_hold),
         (20, "pending", None, LAST),  # 14 days later is 10000-01-03: held to the end
@@ -86,11 +86,14 @@ def test_a_join_time_outside_the_calendar_is_a_rejected_row(pdb: Database, tmp_p
         ["cid", "0001-01-01T00:00:00+00:00"],
     ])  # fmt: skip
     report = import_members(processor, members, now=datetime(2026, 11, 23, tzinfo=UTC))
-    assert report.created == 1
+    assert report.created == 0
     assert [(r.row, r.key, r.code, r.message) for r in report.rejected] == [
         (2, "ann", "invalid_row",
          "joined_at: 9999-12-31T23:59:59-05:00 is outside the calendar once in UTC"),
         (3, "bob", "invalid_row",
          "joined_at: 0001-01-01T00:00:00+05:00 is outside the calendar once in UTC"),
+        (4, "cid", "invalid_row",  # in the calendar, but before 1970
+         "joined_at: 0001-01-01T00:00:00+00:00 is before 1970-01-01T00:00:00Z, the earliest "
+         "time accepted"),
     ]  # fmt: skip
-    assert processor.member_profile("ann") is None and processor.member_profile("bob") is None
+    assert [processor.member_profile(m) for m in ("ann", "bob", "cid")] == [None] * 3

@@ -243,12 +243,12 @@ def test_assign_tier_to_a_member_enrolled_in_the_ledger_only(pdb: Database) -> N
 def test_events_dated_at_the_calendars_ends_move_tiers_without_failing(
     pdb: Database, one_at_a_time: bool
 ) -> None:
-    # A window starting before year 1 has no start; a re-qualification after 9999
-    # cannot be dated (none is set). The API must answer such events, not fail them
-    # (processed at the calendar's end, so that none of them is in the future).
+    # A re-qualification after 9999 cannot be dated (none is set). The API must answer
+    # such events, not fail them (processed at the calendar's end, so that none of them
+    # is in the future); the earliest time accepted (1970) is a start like any other.
     p = EventProcessor(pdb, parse_program(PROGRAM), clock=lambda: datetime.max.replace(tzinfo=UTC))
     first = Event(id="p1", type="purchase", member="ann", amount=Decimal(120),
-                  at=datetime(1, 1, 1, 12, tzinfo=UTC))  # fmt: skip
+                  at=datetime(1970, 1, 1, 12, tzinfo=UTC))  # fmt: skip
     last = Event(id="p2", type="purchase", member="bob", amount=Decimal(600),
                  at=datetime(9999, 12, 30, 12, tzinfo=UTC))  # fmt: skip
     if one_at_a_time:
@@ -259,5 +259,5 @@ def test_events_dated_at_the_calendars_ends_move_tiers_without_failing(
     assert [a.outcome for a in answers if isinstance(a, Result)] == ["processed"] * 2
     ann, bob = p.tier_standing("ann"), p.tier_standing("bob")
     assert ann is not None and (ann.tier, ann.review_at.year if ann.review_at else None) == (
-        "silver", 2)  # fmt: skip
+        "silver", 1971)  # fmt: skip
     assert bob is not None and (bob.tier, bob.review_at) == ("gold", None)

@@ -35,11 +35,21 @@ the same file read again gives the same amount, the one recorded.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import re
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from fidelite.engine.calendar import in_utc
@@ -48,7 +58,63 @@ from fidelite.engine.member_id import MemberId
 PURCHASE = "purchase"
 REFUND = "refund"
 
-AttributeValue = str | int | float | bool
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest time a client may give (an event's ``at``, a member's ``joined_at``, an
+adjustment's ``expires_at``, an assignment's ``until``): 1970-01-01T00:00:00Z. Nothing
+a loyalty program records happened before it, and a time before it is a typing or
+export mistake (``0001-01-01``, or a day count read as seconds since 1970), whose
+points would be dated centuries ago and expired at once."""
+
+ISO_INSTANT_EXAMPLE = "2026-12-01T10:00:00+01:00"
+_ISO_DAY = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DAY_ONLY = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*")
+
+
+def _written_as_iso(value: Any) -> Any:
+    """``value`` if it is a time already or text in ISO 8601 (``2026-12-01T10:00:00+01:00``,
+    starting with its date ``YYYY-MM-DD``), else refused: a number (``20261201``,
+    ``1700000000``) or numeric text would otherwise be read as seconds since 1970, and a
+    purchase of 2026-12-01 dated 1970-08-23, its points expired."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DAY.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_iso",
+        "must be an ISO 8601 date and time with a UTC offset, e.g. {example}, got {got}",
+        {"example": ISO_INSTANT_EXAMPLE, "got": repr(value)},
+    )
+
+
+def _written_as_day(value: Any) -> Any:
+    """``value`` if it is a date already or text ``YYYY-MM-DD``, else refused: a number
+    (``19900517``) would otherwise be read as seconds since 1970."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY_ONLY.fullmatch(value):
+        return value.strip()
+    raise PydanticCustomError(
+        "date_iso",
+        "must be an ISO 8601 date YYYY-MM-DD, e.g. 1990-05-17, got {got}",
+        {"got": repr(value)},
+    )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` unless it is a number that is not finite (NaN, infinity: JSON has no
+    such numbers, but ``NaN`` or ``1e999`` reach a JSON reader; stored, they became null)."""
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
+        raise PydanticCustomError(
+            "finite_number",
+            "must be a finite number (not NaN or infinity), got {got}",
+            {"got": str(value)},
+        )
+    return value
+
+
+AttributeValue = Annotated[str | int | float | bool, BeforeValidator(_finite)]
+"""A member's or an event's attribute: text, a whole number, a finite number or a flag."""
+
+Day = Annotated[date, BeforeValidator(_written_as_day)]
+"""A date written ``YYYY-MM-DD`` (a birth date): never a number."""
 
 MAX_AMOUNT = Decimal(10**10)
 """Largest amount, unit price or line total an event may carry (see the module doc)."""
@@ -66,6 +132,12 @@ _AT_DOUBLE_PRECISION = Context(prec=DBL_DIG, rounding=ROUND_HALF_EVEN)
 
 def _in_calendar(at: datetime) -> datetime:
     in_utc(at)  # ValueError naming it if its UTC time is before year 1 or after 9999
+    if at < EARLIEST:
+        raise PydanticCustomError(
+            "time_too_early",
+            "{at} is before 1970-01-01T00:00:00Z, the earliest time accepted",
+            {"at": at.isoformat()},
+        )
     return at
 
 
@@ -109,9 +181,11 @@ def _to_the_unit(amount: Decimal) -> Decimal:
     )
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
-"""A time with its UTC offset whose UTC time is in the calendar, as the store keeps it
-(0001-01-01T00:00:00+05:00 is refused: in UTC it falls in year 0)."""
+Instant = Annotated[AwareDatetime, BeforeValidator(_written_as_iso), AfterValidator(_in_calendar)]
+"""A time written in ISO 8601 with its UTC offset (never a number: ``20261201`` is no
+date), whose UTC time is in the calendar, as the store keeps it
+(0001-01-01T00:00:00+05:00 is refused: in UTC it falls in year 0), and not before
+:data:`EARLIEST`."""
 
 Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_to_the_unit)]
 """An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the

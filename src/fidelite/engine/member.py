@@ -6,11 +6,15 @@ what makes a decision reproducible from (program, member state, event).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from fidelite.engine.event import AttributeValue
+from fidelite.engine.event import EARLIEST, AttributeValue
 
 
 @dataclass(frozen=True)
@@ -36,3 +40,42 @@ class ProgramState:
     """Program-wide counters: points each budgeted rule has given so far."""
 
     budget_used: Mapping[str, int] = field(default_factory=dict)
+
+
+def profile_problems(
+    *,
+    joined_at: datetime | None,
+    birth_date: date | None,
+    attributes: Mapping[str, Any] | None,
+    now: datetime,
+    zone: ZoneInfo,
+    tolerance: timedelta,
+) -> list[tuple[tuple[str, ...], str]]:
+    """What is wrong with a member's profile as a client gives it (API and import alike),
+    each problem with its field: ``joined_at`` before :data:`~fidelite.engine.event.
+    EARLIEST` or later than ``now`` plus the program's ``tolerance`` (the one events
+    dated in the future get: a member who joins later would lose their first-purchase
+    bonus on purchases before that), a ``birth_date`` after today in ``zone``, an
+    attribute that is a number but not a finite one (NaN, infinity). Empty: none."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    if joined_at is not None:
+        if joined_at < EARLIEST:
+            problems.append((("joined_at",), f"{joined_at.isoformat()} is before "
+                             "1970-01-01T00:00:00Z, the earliest time accepted"))  # fmt: skip
+        elif joined_at - now > tolerance:
+            minutes = int(tolerance.total_seconds() // 60)
+            problems.append((("joined_at",), (
+                f"{joined_at.isoformat()} is in the future: later than now "
+                f"({now.isoformat(timespec='seconds')}) plus the program's tolerance of "
+                f"{minutes} minute(s) (future_tolerance_minutes)"
+            )))  # fmt: skip
+    if birth_date is not None:
+        today = now.astimezone(zone).date()
+        if birth_date > today:
+            problems.append((("birth_date",), f"{birth_date.isoformat()} is after today "
+                             f"({today.isoformat()} in {zone.key})"))  # fmt: skip
+    for name, value in (attributes or {}).items():
+        if isinstance(value, float | Decimal) and not math.isfinite(value):
+            message = f"must be a finite number (not NaN or infinity), got {value}"
+            problems.append((("attributes", str(name)), message))
+    return problems

@@ -6,12 +6,11 @@ simulate``) takes the same information from a small JSON object instead.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from fidelite.engine.event import AttributeValue, Instant
+from fidelite.engine.event import AttributeValue, Day, Instant
 from fidelite.engine.member import MemberState
 
 
@@ -26,7 +25,7 @@ class MemberSnapshot(BaseModel):
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
     purchases: int = Field(default=0, ge=0)
     joined_at: Instant | None = None
-    birth_date: date | None = None
+    birth_date: Day | None = None
     # Points a rule gave: a whole number, at least 0 (not "5", 5.5 nor -100, which would
     # let the dry run give more than the cap).
     rule_points: dict[str, Annotated[StrictInt, Field(ge=0)]] = Field(default_factory=dict)

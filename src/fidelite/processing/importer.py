@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -65,7 +66,8 @@ from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
 from fidelite.engine.calendar import in_utc
-from fidelite.engine.event import REFUND
+from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND
+from fidelite.engine.member import profile_problems
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
@@ -112,6 +114,8 @@ ID_COLUMNS = ("event_id", "member", "refund_of", "coupon", "store", "channel")
 MEMBER_REQUIRED = ("member",)
 MEMBER_OPTIONAL = ("joined_at", "birth_date", "segments", "attributes")
 MEMBER_COLUMNS: Columns = (MEMBER_REQUIRED, MEMBER_OPTIONAL)
+_NUMBER = re.compile(r"\s*[+-]?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?\s*")
+"""A cell that is a number (``20261201``, ``1.7e9``): never a date in an import."""
 OUT_OF_ORDER_SHOWN = 10  # rows dated before an earlier row of their member, named in the summary
 FAILED = "processing_failed"  # the code of a row that failed with an unexpected exception
 ERASED = "member_erased"  # a row of an erased member's history, not recorded: not imported
@@ -825,6 +829,7 @@ def _save_member(
         if row.problem:
             raise ValueError(row.problem)
         ref, profile, joined = row_to_member(row.cells, now)
+        _check_profile(processor, row.cells, profile, joined)
         found = erased.get(ref)
         joined_anew = _given(row.cells.get("joined_at")) and not (found and found.before(joined))
         if found and not joined_anew and processor.member_profile(ref, conn=conn) is None:
@@ -836,6 +841,23 @@ def _save_member(
         return RejectedRow(row.number, ref, "invalid_row", str(exc))
     except Rejected as exc:
         return RejectedRow(row.number, ref, exc.code.value, exc.message)
+
+
+def _check_profile(
+    processor: EventProcessor, cells: dict[str, Any], profile: MemberProfile, joined: datetime
+) -> None:
+    """``ValueError`` naming each field, as the API refuses them
+    (:func:`~fidelite.engine.member.profile_problems`): a ``joined_at`` before 1970 or in
+    the future (the time of processing plus the program's tolerance), a ``birth_date``
+    after today in the program's zone, an attribute that is NaN or infinite."""
+    program = processor.program
+    problems = profile_problems(
+        joined_at=joined if _given(cells.get("joined_at")) else None,
+        birth_date=profile.birth_date, attributes=profile.attributes, now=processor.clock(),
+        zone=program.zone, tolerance=program.future_tolerance,
+    )  # fmt: skip
+    if problems:
+        raise ValueError("; ".join(f"{'.'.join(where)}: {message}" for where, message in problems))
 
 
 def _member_ref(cells: dict[str, Any]) -> str:
@@ -867,6 +889,9 @@ def _datetime(value: Any, column: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
     else:
+        if _NUMBER.fullmatch(str(value)):  # 20261201 is no time, nor seconds since 1970
+            raise ValueError(f"{column}: must be an ISO 8601 date and time with a UTC offset, "
+                             f"e.g. {ISO_INSTANT_EXAMPLE}, got {value!r}")  # fmt: skip
         try:
             moment = datetime.fromisoformat(str(value).strip())
         except ValueError:
@@ -887,6 +912,9 @@ def _date(value: Any) -> date:
         return value.date()
     if isinstance(value, date):
         return value
+    if _NUMBER.fullmatch(str(value)):  # 19900517: write it 1990-05-17
+        raise ValueError(f"birth_date: must be an ISO 8601 date YYYY-MM-DD, e.g. 1990-05-17, "
+                         f"got {value!r}")  # fmt: skip
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:

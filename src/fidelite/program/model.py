@@ -21,7 +21,15 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
 Location = tuple[str | int, ...]
 """A path into the program file: ``("rules", 2, "when")`` is ``rules[2].when``."""
@@ -98,9 +106,28 @@ def _in_calendar(at: datetime) -> datetime:
     return at
 
 
-ProgramTime = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
-"""A date of a program file (a window's bounds, a reward's validity): with its UTC
-offset, and inside the calendar once in UTC, as the engine compares it."""
+def _written_as_iso(value: object) -> object:
+    """``value`` if it is a time (YAML reads ``2026-12-01T10:00:00+01:00`` as one) or text
+    starting with a date ``YYYY-MM-DD``; a number (``20261201``) or numeric text is
+    refused, rather than read as seconds since 1970 (a window of 1970-08-23)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DAY.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_iso",
+        "must be an ISO 8601 date and time with a UTC offset, e.g. 2026-12-01T10:00:00+01:00, "
+        "got {got}",
+        {"got": repr(value)},
+    )
+
+
+_ISO_DAY = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+ProgramTime = Annotated[
+    AwareDatetime, BeforeValidator(_written_as_iso), AfterValidator(_in_calendar)
+]
+"""A date of a program file (a window's bounds, a reward's validity): written in ISO 8601
+with its UTC offset (never a number), and inside the calendar once in UTC, as the engine
+compares it."""
 
 
 def unused_fields(section: Mapping[str, Any], names: Iterable[str], why: str) -> Problems:

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.idempotency import said_again
-from fidelite.api.problems import Problem
+from fidelite.api.problems import Problem, invalid
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
-from fidelite.engine.event import Instant
+from fidelite.engine.event import AttributeValue, Day, Instant
+from fidelite.engine.member import profile_problems
 from fidelite.engine.member_id import MEMBER_ID_RULE, MemberId
 from fidelite.ledger import HistoryEntry
 from fidelite.privacy import erase_member, export_member
@@ -22,7 +23,7 @@ from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["members"])
-Attr = str | int | float | bool
+Attr = AttributeValue
 
 
 class MemberCreate(BaseModel):
@@ -36,7 +37,7 @@ class MemberCreate(BaseModel):
         default=None, max_length=50, description="Segment names as rules write them (vip)."
     )
     attributes: dict[str, Attr] | None = None
-    birth_date: date | None = None
+    birth_date: Day | None = None
 
 
 class MemberUpdate(BaseModel):
@@ -47,7 +48,21 @@ class MemberUpdate(BaseModel):
         default=None, max_length=50, description="Segment names as rules write them (vip)."
     )
     attributes: dict[str, Attr] | None = None
-    birth_date: date | None = None
+    birth_date: Day | None = None
+
+
+def _check_profile(svc: Any, birth_date: date | None, joined_at: datetime | None = None) -> None:
+    """422 naming the field if ``joined_at`` is in the future (later than the time of
+    processing, as events are checked, plus the program's tolerance) or ``birth_date``
+    after today in the program's zone (shared with the members import:
+    :func:`~fidelite.engine.member.profile_problems`)."""
+    program = svc.program
+    problems = profile_problems(
+        joined_at=joined_at, birth_date=birth_date, attributes=None, now=svc.processor.clock(),
+        zone=program.zone, tolerance=program.future_tolerance,
+    )  # fmt: skip
+    if problems:
+        raise invalid([{"loc": where, "msg": message} for where, message in problems], ("body",))
 
 
 class Member(BaseModel):
@@ -353,6 +368,8 @@ def create_member(
 ) -> JSONResponse:
     """Enrol a member (201), or return the member already enrolled under this id (200)."""
 
+    _check_profile(svc, body.birth_date, body.joined_at)
+
     def run() -> tuple[int, Any]:
         profile = MemberProfile(body.segments, body.attributes, body.birth_date)
         created = svc.processor.enrol(body.id, at=body.joined_at or datetime.now(UTC),
@@ -387,6 +404,7 @@ def update_member(
     member_id: str, body: MemberUpdate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
     """Change segments, attributes or birth date."""
+    _check_profile(svc, body.birth_date)
 
     def run() -> tuple[int, Any]:
         profile = MemberProfile(body.segments, body.attributes, body.birth_date)
