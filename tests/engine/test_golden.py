@@ -65,7 +65,7 @@ def test_golden_web_basket_on_tuesday_afternoon(engine: Evaluator) -> None:
         ("happy_hour", "matched", 198),  # (2 - 1) x (123 + 10 + 15 + 50), under the 200 cap
         ("coffee_day", "outside_window", 0),  # 1 October 2027 only
         ("spring_campaign", "outside_window", 0),  # starts 2027-03-20
-        ("first_purchase", "condition_false", 0),  # join date unknown: days_since_joined -1
+        ("first_purchase", "condition_false", 0),  # join date unknown: days_since_joined -1000000
         ("gold_early_bird", "condition_false", 0),  # silver, and 15:30
         ("student_bonus", "condition_false", 0),  # no student attribute
         ("flyer_code", "condition_false", 0),  # no code on the event

@@ -8,9 +8,11 @@ compare it, but points are computed from the exact ``Decimal`` amounts in Python
 ``event``: type, amount, channel, store, coupon, items (sku, category, quantity,
 price), attributes, and the local time in the program's zone: hour, minute, weekday
 (1 = Monday ... 7 = Sunday), day, month, year and date ("2026-11-22").
-``member``: tier, segments, attributes, purchases, days_since_joined (-1 if unknown)
-and birthday (true on the member's birthday, local date; a 29 February birthday is
-celebrated on 28 February in years without one).
+``member``: tier, segments, attributes, purchases, days_since_joined (local calendar
+days from the join date to the event's date, negative before it; -1000000,
+:data:`UNKNOWN_DAYS`, if the join date is unknown) and birthday (true on the member's
+birthday, local date; a 29 February birthday is celebrated on 28 February in years
+without one).
 """
 
 from __future__ import annotations
@@ -68,12 +70,27 @@ EVENT_FIELDS: dict[str, str] = {
 not functions, so that :class:`ContextFactory` can build all the fields a program
 reads in one function of its own, without a call per field."""
 
+UNKNOWN_DAYS = -1_000_000
+"""``member.days_since_joined`` when the join date is unknown: below any real count (a
+join date is not before 1970 nor later than now), so ``>= 0`` leaves it out as it leaves
+out a purchase before joining, and ``== -1000000`` tells it from those.
+
+A known join date gives local calendar days from the join day to the event's day, both
+in the program's zone (``local.tzinfo``), as every other day count of the program: 0 on
+the join day, 1 on the next day (an hour after joining at 23:00 too), 31 from 1 March
+to 1 April whatever the summer time; negative for an event on a day before the join
+day (-1 the day before), 0 for one earlier on the join day itself."""
+
+
 MEMBER_FIELDS: dict[str, str] = {
     "tier": 'm.tier or ""',
     "segments": "sorted(m.segments)",
     "attributes": "dict(m.attributes)",
     "purchases": "m.purchases",
-    "days_since_joined": "-1 if m.joined_at is None else (e.at - m.joined_at).days",
+    "days_since_joined": (
+        f"{UNKNOWN_DAYS} if m.joined_at is None"
+        " else (local.date() - m.joined_at.astimezone(local.tzinfo).date()).days"
+    ),
     "birthday": "m.birth_date is not None and _is_birthday(m.birth_date, local)",
 }
 """How each field of ``member`` is built, as :data:`EVENT_FIELDS`."""
