@@ -93,6 +93,12 @@ d,2024-03-01T12:00:00,-100,o6,A,food,
 e,2024-03-20T12:00:00,50,o7,B,drink,
 e,2024-03-20T18:00:00,25,o8,B,drink,
 """
+# QA_TX with every customer's purchases on one day (a's second order the same day, c's
+# too): no repeat purchase day, so BG/NBD is unidentified and cannot converge on any
+# machine (QA_TX's own fit reaches b's bound on some machines and converges on others).
+ONE_DAY_TX = QA_TX.replace("a,2024-01-20T10:00:00", "a,2024-01-05T18:00:00").replace(
+    "c,2024-03-15T12:00:00", "c,2024-02-01T18:00:00"
+)
 QA_ANSWERS = """customer_id,timestamp,question,score
 a,2024-01-05,nps,10
 b,2024-01-06,nps,9
@@ -106,7 +112,8 @@ QA_CASES = "customer_id,timestamp\na,2024-03-01\na,2024-03-02\nc,2023-12-01\n"
 
 
 def test_health_leaves_p_alive_empty_when_bgnbd_does_not_converge(tmp_path: Path) -> None:
-    for name, text in (("tx.csv", QA_TX), ("answers.csv", QA_ANSWERS), ("cases.csv", QA_CASES)):
+    files = (("tx.csv", ONE_DAY_TX), ("answers.csv", QA_ANSWERS), ("cases.csv", QA_CASES))
+    for name, text in files:
         (tmp_path / name).write_text(text)
     tx = str(tmp_path / "tx.csv")
     fit = CliRunner().invoke(app, ["clv", "fit", "-i", tx, "-m", "bgnbd", "-f", "json"])
@@ -126,14 +133,16 @@ def test_health_leaves_p_alive_empty_when_bgnbd_does_not_converge(tmp_path: Path
     assert [(r["customer_id"], r["probability_alive"], r["churn_risk"]) for r in out["rows"]] == [
         (c, None, None) for c in "abcde"
     ]
-    # The other components are still computed (as of 2024-03-20, 90-day window).
+    # The other components are still computed (as of 2024-03-20, 90-day window; every
+    # purchase in the recent window: trends 1.0 x 25 and 1.0 x 15). a: recency
+    # 30 x 0.5^(75/90) = 16.84, nps 20 x 10/10, support 10 x 1/3 = 3.33 -> 80.17.
     assert [(r["health_score"], r["days_since_last_purchase"], r["nps_answer"],
              r["support_cases"]) for r in out["rows"]] == [
-        (82.23, 60, 10, 2), (85.5, 70, 9, 0), (94.87, 5, 8, 0), (84.22, 39, 6, 0),
+        (80.17, 75, 10, 2), (85.5, 70, 9, 0), (86.73, 48, 8, 0), (84.22, 39, 6, 0),
         (80.0, 0, 0, 0)
     ]  # fmt: skip
-    c = out["rows"][2]
-    assert (c["recency_points"], c["nps_points"], c["support_points"]) == (28.87, 16.0, 10.0)
+    c = out["rows"][2]  # recency 30 x 0.5^(48/90) = 20.73
+    assert (c["recency_points"], c["nps_points"], c["support_points"]) == (20.73, 16.0, 10.0)
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +222,8 @@ def test_health_json_is_a_metric_result_that_benchmark_reads(tmp_path: Path) -> 
 
 
 def test_health_csv_prints_the_rows_and_says_what_they_are(tmp_path: Path) -> None:
-    (tmp_path / "tx.csv").write_text(QA_TX)
+    # ONE_DAY_TX: P(alive) is null on every machine (QA_TX's fit converges on some).
+    (tmp_path / "tx.csv").write_text(ONE_DAY_TX)
     result = CliRunner().invoke(app, ["clv", "health", "-i", str(tmp_path / "tx.csv"), "-f", "csv"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -222,9 +232,12 @@ def test_health_csv_prints_the_rows_and_says_what_they_are(tmp_path: Path) -> No
         "nps_points,support_points,days_since_last_purchase,nps_answer,support_cases,"
         "probability_alive,churn_risk"
     )
-    assert lines[3] == "c,98.38,41.24,35.71,21.43,0.0,0.0,5,,,,"
+    # without surveys nor cases the weights are 0.3, 0.25, 0.15 over 0.7: c's recency is
+    # 0.5^(48/90) x 42.857 = 29.61, both trends 1.0 -> 35.71 and 21.43
+    assert lines[3] == "c,86.76,29.61,35.71,21.43,0.0,0.0,48,,,,"
     assert "# metric: health" in result.stderr
-    assert "# summary.mean_health_score: 90.71" in result.stderr
+    # (81.2 + 82.14 + 86.76 + 88.88 + 100) / 5
+    assert "# summary.mean_health_score: 87.8" in result.stderr
 
 
 def test_health_takes_the_highest_of_two_nps_answers_at_the_same_time(tmp_path: Path) -> None:
