@@ -82,3 +82,11 @@ def test_the_example_first_purchase_bonus_is_within_30_local_days_of_joining() -
     # before the join day, or the join date unknown: no bonus
     assert first_purchase(joined, "2026-02-28T23:30:00+01:00") == ("condition_false", 0)
     assert first_purchase(None, "2026-03-10T12:00:00+01:00") == ("condition_false", 0)
+
+
+def test_program_checks_know_the_unknown_join_value() -> None:
+    """`program check` probes days_since_joined down to the engine's unknown value."""
+    from fidelite.engine import context
+    from fidelite.program import probe
+
+    assert probe.UNKNOWN_DAYS == context.UNKNOWN_DAYS

@@ -83,6 +83,10 @@ _STRING = re.compile(r"""[rRbB]?("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')""")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])")
 _UNDEFINED = re.compile(r"Undefined variable or function: '([^']+)'")
 
+UNKNOWN_DAYS = -1_000_000
+"""``fidelite.engine.context.UNKNOWN_DAYS`` (the engine imports the program, so not
+imported from there; a test keeps the two equal)."""
+
 # Values the engine can give (inclusive bounds; None: unbounded above) and the values
 # tried whatever the expression's constants.
 _INT_RANGES: Mapping[str, tuple[int, int | None]] = {
@@ -93,10 +97,13 @@ _INT_RANGES: Mapping[str, tuple[int, int | None]] = {
     "month": (1, 12),
     "year": (1, None),
     "purchases": (0, None),
-    "days_since_joined": (-1, None),
+    "days_since_joined": (UNKNOWN_DAYS, None),  # negative before joining; unknown: the floor
     "quantity": (1, None),
 }
-_INT_DEFAULTS: Mapping[str, list[int]] = {"year": [2026], "days_since_joined": [-1, 0, 400]}
+_INT_DEFAULTS: Mapping[str, list[int]] = {
+    "year": [2026],
+    "days_since_joined": [UNKNOWN_DAYS, -1, 0, 400],
+}
 _FLOAT_DEFAULTS = [0.0, 1_000_000.0]
 _INT64_MAX = 2**63 - 1
 _STRING_DEFAULTS: Mapping[str, str] = {"type": "purchase", "date": "2026-11-23", "sku": "A"}
