@@ -8,8 +8,10 @@ from __future__ import annotations
 import calendar
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+from pydantic_core import TzInfo
 
 FIRST = datetime.min.replace(tzinfo=UTC)
 """The calendar's first instant (0001-01-01T00:00:00Z)."""
@@ -26,10 +28,33 @@ def in_utc(at: datetime) -> datetime:
         raise ValueError(f"{at.isoformat()} is outside the calendar once in UTC") from None
 
 
+def fixed_offset(at: datetime) -> datetime:
+    """``at`` (aware) with its UTC offset at that instant as a fixed offset: the same
+    instant, written the same way, on which ``+`` and ``<`` are in elapsed time.
+
+    A time whose zone is named (``tzinfo`` a ``ZoneInfo``, as pyarrow gives a Parquet
+    column typed ``timestamp[us, tz=Europe/Paris]``) is added to in that zone's
+    wall-clock time by Python, so a step in elapsed time across a change of offset
+    lands an hour off, and two such times in the repeated hour of a fall-back night
+    compare by wall clock, ignoring ``fold`` (01:10Z reads as before 00:45Z). A fixed
+    offset (``datetime.timezone``, or pydantic's parsed ``TzInfo``) is returned as is."""
+    zone = at.tzinfo
+    if isinstance(zone, timezone | TzInfo):
+        return at
+    offset = at.utcoffset()
+    if offset is None:
+        raise ValueError(f"{at.isoformat()} has no UTC offset")
+    return at.replace(tzinfo=timezone(offset), fold=0)
+
+
 def shifted(at: datetime, delta: timedelta) -> datetime:
     """``at + delta``, stopped at the calendar's first or last instant: a window that
     would reach past either end (30 days after 9999-12-20) ends there. The offset of
-    ``at`` is kept unless its local time is what leaves the calendar."""
+    ``at`` is kept unless its local time is what leaves the calendar. ``delta`` is
+    elapsed time even if ``at``'s zone is named (see :func:`fixed_offset`)."""
+    fixed = fixed_offset(at)
+    if fixed is not at:
+        return within_zone(shifted(fixed, delta), at)
     try:
         return at + delta
     except OverflowError:
@@ -53,8 +78,13 @@ def add_days(
     local time (``fold=0``: the offset before the change). The result keeps ``at``'s
     offset (the instant is what matters), and like :func:`shifted` stops at the
     calendar's first or last instant. ``local`` is ``at`` in ``zone`` if the caller has it.
-    For many events, :class:`LocalDays` is faster.
+    For many events, :class:`LocalDays` is faster. A time whose own zone is named (not a
+    fixed offset) is counted in elapsed time too (see :func:`fixed_offset`), the result
+    given back in that zone.
     """
+    fixed = fixed_offset(at)
+    if fixed is not at:
+        return within_zone(add_days(fixed, days, zone, local), at)
     end = shifted(at, days)
     try:
         if local is None:
@@ -68,6 +98,14 @@ def add_days(
         return wall.replace(fold=local.fold).astimezone(at.tzinfo)
     except (OverflowError, ValueError):
         return end
+
+
+def within_zone(result: datetime, at: datetime) -> datetime:
+    """``result`` in ``at``'s zone, or as it is if that is outside the calendar."""
+    try:
+        return result.astimezone(at.tzinfo)
+    except (OverflowError, ValueError):
+        return result
 
 
 class LocalDays:
@@ -96,6 +134,9 @@ class LocalDays:
 
     def add(self, at: datetime) -> datetime:
         """``add_days(at, days, zone)``."""
+        fixed = fixed_offset(at)
+        if fixed is not at:  # a named zone: Python would add in its wall-clock time
+            return within_zone(self.add(fixed), at)
         day = at.toordinal()
         try:
             step = self._steps[day]

@@ -52,7 +52,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from fidelite.engine.calendar import in_utc
+from fidelite.engine.calendar import fixed_offset, in_utc
 from fidelite.engine.member_id import MemberId
 
 PURCHASE = "purchase"
@@ -138,7 +138,7 @@ def _in_calendar(at: datetime) -> datetime:
             "{at} is before 1970-01-01T00:00:00Z, the earliest time accepted",
             {"at": at.isoformat()},
         )
-    return at
+    return fixed_offset(at)
 
 
 def _places(amount: Decimal) -> int:
@@ -185,7 +185,10 @@ Instant = Annotated[AwareDatetime, BeforeValidator(_written_as_iso), AfterValida
 """A time written in ISO 8601 with its UTC offset (never a number: ``20261201`` is no
 date), whose UTC time is in the calendar, as the store keeps it
 (0001-01-01T00:00:00+05:00 is refused: in UTC it falls in year 0), and not before
-:data:`EARLIEST`."""
+:data:`EARLIEST`. A time in a named zone (a Parquet column typed
+``timestamp[us, tz=Europe/Paris]``) is kept with its offset at that instant, fixed
+(:func:`~fidelite.engine.calendar.fixed_offset`): the engine adds to it and compares
+it in elapsed time, as it does a time sent in the API or written in a CSV file."""
 
 Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_to_the_unit)]
 """An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the

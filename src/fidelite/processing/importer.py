@@ -65,7 +65,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
-from fidelite.engine.calendar import in_utc
+from fidelite.engine.calendar import fixed_offset, in_utc
 from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND
 from fidelite.engine.member import profile_problems
 from fidelite.engine.member_id import check_member_id
@@ -904,7 +904,7 @@ def _datetime(value: Any, column: str) -> datetime:
         in_utc(moment)
     except ValueError as exc:
         raise ValueError(f"{column}: {exc}") from None
-    return moment
+    return fixed_offset(moment)  # a named zone (Parquet): compared and added to in elapsed time
 
 
 def _date(value: Any) -> date:
