@@ -190,6 +190,32 @@ date), whose UTC time is in the calendar, as the store keeps it
 (:func:`~fidelite.engine.calendar.fixed_offset`): the engine adds to it and compares
 it in elapsed time, as it does a time sent in the API or written in a CSV file."""
 
+MAX_COUPON = 64
+"""Longest coupon code an event may carry, as sent and as read (upper-cased, spaces
+dropped): the events table keeps it in ``String(64)``. An issued code is at most 25
+characters (a prefix of 8, 12 symbols, a check symbol and 4 dashes)."""
+
+
+def _coupon_fits(code: str) -> str:
+    """``code`` if it fits the events table, as sent and as read; else refused naming the
+    field (it was ``coupon_invalid`` on SQLite and a database error on PostgreSQL)."""
+    from fidelite.engine.coupon import normalise  # here: the coupon module imports this one
+
+    read = len(normalise(code))
+    if max(len(code), read) > MAX_COUPON:
+        got = str(len(code)) if read <= len(code) else f"{len(code)} ({read} upper-cased)"
+        raise PydanticCustomError(
+            "coupon_too_long",
+            "at most {max} characters (a coupon code is at most 25), got {got}",
+            {"max": MAX_COUPON, "got": got},
+        )
+    return code
+
+
+Coupon = Annotated[str, AfterValidator(_coupon_fits)]
+"""A coupon code as presented: any text of at most :data:`MAX_COUPON` characters (an
+unknown or mistyped code is the rule trace's ``coupon_invalid``)."""
+
 Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_to_the_unit)]
 """An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the
 books keep, a binary double's noise beyond 15 significant digits dropped (see the
@@ -231,7 +257,7 @@ class Event(BaseModel):
     channel: str = ""
     store: str = ""
     items: list[Item] = Field(default_factory=list)
-    coupon: str | None = None
+    coupon: Coupon | None = None
     refund_of: str | None = Field(default=None, description="purchase event id (refunds)")
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
 
