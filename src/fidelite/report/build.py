@@ -15,9 +15,11 @@ program database (:mod:`fidelite.report.program`). Whatever the report leaves ou
 its reason in ``not_included`` (:mod:`fidelite.report.coverage`).
 
 Both files are written to temporary names in the output folder and renamed only once
-both are complete (``report.html`` first, ``report.json`` last); on any failure (a full
-disk, a directory in the way) the temporaries are deleted and a folder this run created
-is removed again, so the folder is left as it was.
+both are complete (``report.html`` first, ``report.json`` last), an older report being
+kept aside under a hidden backup name until both are in; on any failure (a full disk, a
+directory in the way, a file that cannot be replaced) the older files are put back, the
+temporaries deleted and a folder this run created removed again, so the folder is left
+as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
@@ -397,13 +400,18 @@ def _no_data(reason: str) -> str:
 def write_files(out_dir: Path, files: dict[str, str]) -> None:
     """Write every file of ``files`` (name -> text) into ``out_dir``, all or none.
 
-    Each file goes to a temporary ``.NAME.tmp`` first; they are renamed over the
-    targets, in the order given, only once all are written. On any failure the
-    temporaries are deleted and the folders this call created (``out_dir`` and missing
-    parents) are removed, so the folder is as it was.
+    Each file goes to a temporary ``.NAME.tmp`` first. Once all are written, each
+    existing target is kept aside as ``.NAME.bak`` (a hard link, else a copy), then the
+    temporaries are renamed over the targets in the order given. On any failure the
+    targets already replaced get their old file back (or are deleted if there was none),
+    the temporaries and backups are deleted and the folders this call created
+    (``out_dir`` and missing parents) are removed, so the folder is as it was. The
+    backups are deleted once every file is in.
     """
     created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     temporaries: list[Path] = []
+    backups: dict[Path, Path] = {}  # target -> its old file kept aside
+    replaced: list[Path] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in files:
@@ -415,8 +423,14 @@ def write_files(out_dir: Path, files: dict[str, str]) -> None:
             temporaries.append(tmp)
             tmp.write_text(text, encoding="utf-8")
         for name in files:
+            target = out_dir / name
+            if target.exists():
+                backups[target] = _keep_aside(target, out_dir / f".{name}.bak")
+        for name in files:
             os.replace(out_dir / f".{name}.tmp", out_dir / name)
+            replaced.append(out_dir / name)
     except BaseException:
+        _restore(replaced, backups)
         for tmp in temporaries:
             tmp.unlink(missing_ok=True)
         for folder in created:  # deepest first; stops at one that is not empty
@@ -425,6 +439,34 @@ def write_files(out_dir: Path, files: dict[str, str]) -> None:
             except OSError:
                 break
         raise
+    for backup in backups.values():
+        backup.unlink(missing_ok=True)
+
+
+def _keep_aside(target: Path, backup: Path) -> Path:
+    """``backup``, a second name (else a copy) of ``target``, which stays in place."""
+    backup.unlink(missing_ok=True)  # a backup left by a run that was killed
+    try:
+        os.link(target, backup)
+    except OSError:  # no hard links on this file system, or target on another mount
+        shutil.copy2(target, backup)
+    return backup
+
+
+def _restore(replaced: list[Path], backups: dict[Path, Path]) -> None:
+    """Put the old file back over each target in ``replaced`` (delete a target that had
+    none), then delete the backups no longer needed. A backup that cannot be put back is
+    left where it is, the only copy of the old file."""
+    for target in reversed(replaced):
+        try:
+            if target in backups:
+                os.replace(backups.pop(target), target)
+            else:
+                target.unlink(missing_ok=True)
+        except OSError:
+            continue
+    for backup in backups.values():  # targets never replaced: still their old file
+        backup.unlink(missing_ok=True)
 
 
 def _jsonable(value: Any) -> Any:
