@@ -221,3 +221,30 @@ def test_survey_and_mrr_segments_are_identical_on_duckdb_and_spark(
         spark = run_json(*args, "--engine", "spark")
         assert duck["rows"] == spark["rows"]
         assert duck["rows"]
+
+
+def test_segments_list_the_periods_of_the_whole_files_result(tmp_path: Path) -> None:
+    """A csat answer in April extends the file, not the NPS: NPS per segment lists the
+    months the whole file's NPS lists (January, February), row for row."""
+    path = _file(tmp_path, "answers.csv", ANSWERS + "b,2026-04-10T10:00:00,csat,5,Lyon\n")
+    whole = run_json("nps", "--surveys", path, "--period", "month")["rows"]
+    assert [r["period"] for r in whole] == ["2026-01", "2026-02"]
+    rows = run_json("nps", "--surveys", path, "--period", "month", "--segment-col", "store")["rows"]
+    assert [(r["segment"], r["period"], r["answers"]) for r in rows] == [
+        ("Lyon", "2026-01", 1),
+        ("Lyon", "2026-02", 2),
+        ("Paris", "2026-01", 1),
+        ("Paris", "2026-02", 2),
+        ("(none)", "2026-01", 2),
+        ("(none)", "2026-02", 0),
+    ]
+    for period in ("2026-01", "2026-02"):  # the segments add up to the whole file's
+        total = sum(r["answers"] for r in rows if r["period"] == period)
+        assert total == next(r["answers"] for r in whole if r["period"] == period)
+    csat = run_json("csat", "--surveys", path, "--period", "month", "--segment-col", "store")
+    assert sorted({r["period"] for r in csat["rows"]}) == [
+        "2026-01",
+        "2026-02",
+        "2026-03",
+        "2026-04",
+    ]

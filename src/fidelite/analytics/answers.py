@@ -91,11 +91,16 @@ class LoadedAnswers:
     date_format: str
     date_warning: str | None = None
 
-    def days(self) -> tuple[date, date]:
-        """The first and the last local day of the answers."""
-        rows = self.connection.execute(f"SELECT min(day), max(day) FROM {self.table}").fetchall()
+    def days(self, questions: tuple[str, ...]) -> tuple[date, date] | None:
+        """The first and the last local day of the answers to ``questions`` (None when
+        there is none)."""
+        marks = ", ".join("?" for _ in questions)
+        rows = self.connection.execute(
+            f"SELECT min(day), max(day) FROM {self.table} WHERE question IN ({marks})",
+            list(questions),
+        ).fetchall()
         first, last = rows[0]
-        return first, last
+        return None if first is None else (first, last)
 
     def describe(self) -> dict[str, Any]:
         """Input facts stated in every survey metric output."""

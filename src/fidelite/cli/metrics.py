@@ -636,10 +636,10 @@ def _survey_metric(
                                   segment_column=segment_by.column)  # fmt: skip
         warn_dates(fmt, loaded.date_warning)
 
-        days = loaded.days() if segment_by.given else None  # every segment: the file's periods
+        whole = loaded if segment_by.given else None  # every segment: the file's periods
 
         def one(table: str) -> MetricResult:
-            answers = survey_metrics.Answers(replace(loaded, table=table), _engine(engine), days)
+            answers = survey_metrics.Answers(replace(loaded, table=table), _engine(engine), whole)
             return compute(answers, p)
 
         result = _table_segments(fmt, loaded.connection, loaded.table, loaded.source,

@@ -17,7 +17,6 @@ answer is listed, empty ones with null scores. Definitions (SPEC §4):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import ibis
@@ -37,15 +36,16 @@ class Answers:
         self,
         loaded: LoadedAnswers,
         engine: EngineName = "duckdb",
-        days: tuple[date, date] | None = None,
+        whole: LoadedAnswers | None = None,
     ) -> None:
-        """``days``: the first and last answer days of the whole file, for answers that
-        are one segment's (:func:`fidelite.analytics.segments.by_table_segment`), so
-        that every segment lists the same periods, empty ones included."""
+        """``whole``: the whole file's answers, for answers that are one segment's
+        (:func:`fidelite.analytics.segments.by_table_segment`), so that every segment
+        lists the periods the whole file's result lists (from the first to the last
+        answer to the metric's questions), empty ones included."""
         self.loaded = loaded
         self.bound: BoundTable = bind_table(loaded.connection, loaded.table, engine)
         self.engine = engine
-        self.days = days
+        self.whole = whole
 
     def describe(self) -> dict[str, Any]:
         return {**self.loaded.describe(), "engine": self.engine}
@@ -68,7 +68,7 @@ def nps(answers: Answers, period: Period | None = None) -> MetricResult:
         f"{_scope(period)}; answers are counted, not customers; "
         f"time zone {answers.loaded.timezone}."
     )
-    return _result("nps", definition, answers, period, counts, row)
+    return _result("nps", definition, answers, period, counts, row, ("nps",))
 
 
 def loyalty_index(answers: Answers, period: Period | None = None) -> MetricResult:
@@ -88,7 +88,7 @@ def loyalty_index(answers: Answers, period: Period | None = None) -> MetricResul
         f"with answers; from -100 to 100; {_scope(period)}; "
         f"time zone {answers.loaded.timezone}."
     )
-    return _result("loyalty-index", definition, answers, period, counts, row)
+    return _result("loyalty-index", definition, answers, period, counts, row, LOYALTY_QUESTIONS)
 
 
 def csat(answers: Answers, period: Period | None = None) -> MetricResult:
@@ -103,7 +103,7 @@ def csat(answers: Answers, period: Period | None = None) -> MetricResult:
         "CSAT = answers 4 or 5 on the 1-5 satisfaction scale / all csat answers x 100; "
         f"mean_score is the mean answer; {_scope(period)}; time zone {answers.loaded.timezone}."
     )
-    return _result("csat", definition, answers, period, stats, row)
+    return _result("csat", definition, answers, period, stats, row, ("csat",))
 
 
 def ces(answers: Answers, period: Period | None = None) -> MetricResult:
@@ -118,7 +118,7 @@ def ces(answers: Answers, period: Period | None = None) -> MetricResult:
         "CES = mean answer on the 1-7 effort scale (7 = very easy); easy_rate = answers 5-7 "
         f"/ all ces answers x 100; {_scope(period)}; time zone {answers.loaded.timezone}."
     )
-    return _result("ces", definition, answers, period, stats, row)
+    return _result("ces", definition, answers, period, stats, row, ("ces",))
 
 
 def share_of_wallet(answers: Answers, period: Period | None = None) -> MetricResult:
@@ -135,7 +135,7 @@ def share_of_wallet(answers: Answers, period: Period | None = None) -> MetricRes
         f"majority_share_answers = answers of 50 % or more; {_scope(period)}; "
         f"time zone {answers.loaded.timezone}."
     )
-    return _result("share-of-wallet", definition, answers, period, stats, row)
+    return _result("share-of-wallet", definition, answers, period, stats, row, ("share_of_wallet",))
 
 
 def latest_scores(answers: Answers, questions: tuple[str, ...]) -> dict[str, dict[str, float]]:
@@ -221,6 +221,7 @@ def _result(
     period: Period | None,
     per_idx: dict[int, Any],
     make_row: Callable[[Any], dict[str, Any]],
+    questions: tuple[str, ...],
 ) -> MetricResult:
     """One row per period (empty periods included), or one row for the whole file."""
     empty: Any = {} if metric in ("nps", "loyalty-index") else EMPTY
@@ -229,9 +230,9 @@ def _result(
     else:
         rows = []
         span = range(min(per_idx), max(per_idx) + 1) if per_idx else range(0)
-        if answers.days is not None:  # a segment's: the whole file's periods
-            first, last = answers.days
-            span = range(index_of(first, period), index_of(last, period) + 1)
+        days = answers.whole.days(questions) if answers.whole is not None else None
+        if days is not None:  # a segment's: the whole file's periods
+            span = range(index_of(days[0], period), index_of(days[1], period) + 1)
         for idx in span:
             start, end = bounds(idx, period)
             head = {"period": label(idx, period), "start": start.isoformat(),
