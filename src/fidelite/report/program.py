@@ -19,11 +19,13 @@ from fidelite.report.numbers import rate
 
 Section = Callable[[str, str, str, str, str], str]
 MONTHS = 12  # the table shows the last twelve months; report.json keeps them all
+# Every term of the points identity the definition states, so it can be checked.
 KPI_COLUMNS = (
     ("period", "month"), ("members_total", "members"), ("active_members", "active"),
     ("points_earned", "earned"), ("points_redeemed", "redeemed"),
-    ("points_expired", "expired"), ("points_outstanding", "outstanding"),
-    ("redemptions", "redemptions"),
+    ("points_expired", "expired"), ("points_adjusted", "adjusted"),
+    ("points_written_off", "written off"), ("points_outstanding", "outstanding"),
+    ("points_owed", "owed"), ("redemptions", "redemptions"),
 )  # fmt: skip
 ENGAGEMENT_COLUMNS = (
     ("period", "month"), ("active_members", "active members"),
@@ -52,10 +54,13 @@ def section(metrics: dict[str, Any], make: Section) -> str:
     kpis, engaged = metrics["program_kpis"], metrics["engagement"]
     return make(
         "Program KPIs and engagement",
-        "Per month: members, points earned, redeemed, expired and outstanding, redemptions; "
-        "then the members who interacted with the program and how.",
-        "Outstanding points are what the program owes its members; a rising redeemed line "
-        "means members use their points. Multi-kind members did two or more kinds of "
+        "Per month: members, points earned, redeemed, expired, adjusted, written off, "
+        "outstanding and owed, redemptions; then the members who interacted with the "
+        "program and how.",
+        "Outstanding points are what the program owes its members, owed points what "
+        "members in debt owe it; from one month to the next, outstanding - owed changes "
+        "by earned - redeemed - expired + adjusted + written off. Rising redeemed points "
+        "mean members use their points. Multi-kind members did two or more kinds of "
         "things (e.g. bought and reviewed) in the month.",
         _table(kpis["rows"], KPI_COLUMNS) + _table(engaged["rows"], ENGAGEMENT_COLUMNS),
         f"{kpis['definition']} {engaged['definition']}",
