@@ -50,19 +50,23 @@ def profile_problems(
     now: datetime,
     zone: ZoneInfo,
     tolerance: timedelta,
+    joins: bool = True,
 ) -> list[tuple[tuple[str, ...], str]]:
     """What is wrong with a member's profile as a client gives it (API and import alike),
     each problem with its field: ``joined_at`` before :data:`~fidelite.engine.event.
-    EARLIEST` or later than ``now`` plus the program's ``tolerance`` (the one events
-    dated in the future get: a member who joins later would lose their first-purchase
-    bonus on purchases before that), a ``birth_date`` after today in ``zone``, an
-    attribute that is a number but not a finite one (NaN, infinity). Empty: none."""
+    EARLIEST` or, when the member ``joins`` with it (a new member: an existing one keeps
+    its join date, the value is ignored), later than ``now`` plus the program's
+    ``tolerance`` (the one events dated in the future get: a member who joins later
+    would lose their first-purchase bonus on purchases before that), a ``birth_date``
+    after today in ``zone``, an attribute that is a number but not a finite one (NaN,
+    infinity). A time before 1970 is refused whoever the member: it is no time at all
+    for the program, a typing or export mistake. Empty: none."""
     problems: list[tuple[tuple[str, ...], str]] = []
     if joined_at is not None:
         if joined_at < EARLIEST:
             problems.append((("joined_at",), f"{joined_at.isoformat()} is before "
                              "1970-01-01T00:00:00Z, the earliest time accepted"))  # fmt: skip
-        elif joined_at - now > tolerance:
+        elif joins and joined_at - now > tolerance:
             minutes = int(tolerance.total_seconds() // 60)
             problems.append((("joined_at",), (
                 f"{joined_at.isoformat()} is in the future: later than now "

@@ -829,10 +829,12 @@ def _save_member(
         if row.problem:
             raise ValueError(row.problem)
         ref, profile, joined = row_to_member(row.cells, now)
-        _check_profile(processor, row.cells, profile, joined)
-        found = erased.get(ref)
-        joined_anew = _given(row.cells.get("joined_at")) and not (found and found.before(joined))
-        if found and not joined_anew and processor.member_profile(ref, conn=conn) is None:
+        given, found = _given(row.cells.get("joined_at")), erased.get(ref)
+        # only then does it matter whether the member exists (a joined_at counts for a new one)
+        known = bool(given or found) and processor.member_profile(ref, conn=conn) is not None
+        _check_profile(processor, row.cells, profile, joined, joins=not known)
+        joined_anew = given and not (found and found.before(joined))
+        if found and not joined_anew and not known:
             return RejectedRow(row.number, ref, ERASED, _erased_message(ref, found.last_erased_at,
                 "a member row without a joined_at after the erasure does not enrol the "
                 "reference again"))  # fmt: skip
@@ -844,17 +846,24 @@ def _save_member(
 
 
 def _check_profile(
-    processor: EventProcessor, cells: dict[str, Any], profile: MemberProfile, joined: datetime
+    processor: EventProcessor,
+    cells: dict[str, Any],
+    profile: MemberProfile,
+    joined: datetime,
+    *,
+    joins: bool,
 ) -> None:
     """``ValueError`` naming each field, as the API refuses them
-    (:func:`~fidelite.engine.member.profile_problems`): a ``joined_at`` before 1970 or in
-    the future (the time of processing plus the program's tolerance), a ``birth_date``
-    after today in the program's zone, an attribute that is NaN or infinite."""
+    (:func:`~fidelite.engine.member.profile_problems`): a ``joined_at`` before 1970, or
+    in the future (the time of processing plus the program's tolerance) for a member the
+    row enrols (``joins``; an existing member keeps its join date, the cell is ignored),
+    a ``birth_date`` after today in the program's zone, an attribute that is NaN or
+    infinite."""
     program = processor.program
     problems = profile_problems(
         joined_at=joined if _given(cells.get("joined_at")) else None,
         birth_date=profile.birth_date, attributes=profile.attributes, now=processor.clock(),
-        zone=program.zone, tolerance=program.future_tolerance,
+        zone=program.zone, tolerance=program.future_tolerance, joins=joins,
     )  # fmt: skip
     if problems:
         raise ValueError("; ".join(f"{'.'.join(where)}: {message}" for where, message in problems))

@@ -51,15 +51,18 @@ class MemberUpdate(BaseModel):
     birth_date: Day | None = None
 
 
-def _check_profile(svc: Any, birth_date: date | None, joined_at: datetime | None = None) -> None:
+def _check_profile(
+    svc: Any, birth_date: date | None, joined_at: datetime | None = None, *, joins: bool = False
+) -> None:
     """422 naming the field if ``joined_at`` is in the future (later than the time of
-    processing, as events are checked, plus the program's tolerance) or ``birth_date``
-    after today in the program's zone (shared with the members import:
-    :func:`~fidelite.engine.member.profile_problems`)."""
+    processing, as events are checked, plus the program's tolerance) for a member who
+    ``joins`` with it (an existing member keeps its join date: the value is ignored, as
+    in the members import), or ``birth_date`` after today in the program's zone (shared
+    with the members import: :func:`~fidelite.engine.member.profile_problems`)."""
     program = svc.program
     problems = profile_problems(
         joined_at=joined_at, birth_date=birth_date, attributes=None, now=svc.processor.clock(),
-        zone=program.zone, tolerance=program.future_tolerance,
+        zone=program.zone, tolerance=program.future_tolerance, joins=joins,
     )  # fmt: skip
     if problems:
         raise invalid([{"loc": where, "msg": message} for where, message in problems], ("body",))
@@ -368,7 +371,8 @@ def create_member(
 ) -> JSONResponse:
     """Enrol a member (201), or return the member already enrolled under this id (200)."""
 
-    _check_profile(svc, body.birth_date, body.joined_at)
+    joins = svc.processor.member_profile(body.id) is None  # else 200, the member as it is
+    _check_profile(svc, body.birth_date, body.joined_at, joins=joins)
 
     def run() -> tuple[int, Any]:
         profile = MemberProfile(body.segments, body.attributes, body.birth_date)
