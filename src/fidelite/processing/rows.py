@@ -10,12 +10,16 @@ first line ``sep=;`` declares (Excel writes it when asked to name the separator,
 hides it when it opens the file). Blank lines and that ``sep=`` line before the header
 are skipped, as analytics skips them. Row numbers are those a spreadsheet shows (the
 header is row 1, whatever comes before it, so a ``sep=`` line shifts no number).
-Quotes are read strictly, as analytics reads them: a quote opened and never closed (or
-not doubled inside a quoted cell) refuses the whole file, naming the line where its
-record starts, before the first row is handed out; a closed quoted cell may hold line
-breaks. Header names are trimmed as cells are, empty names left by trailing separators
-are dropped, and a name given twice refuses the file (which column to read cannot be
-told). A file of 0 bytes is refused as empty.
+A quote opened and never closed refuses the whole file, naming the line where its
+record starts, before the first row is handed out: it would take in every later line,
+and no row after it could be told apart. A closed quoted cell may hold line breaks.
+Characters after a cell's closing quote leave the row's bounds clear (the record ends
+at the end of that line): white space there is read as the old lenient reader read it
+(``"paris, 1" `` is ``paris, 1 ``, trimmed as any cell), anything else (``"Bar"s``, a
+quote inside a quoted value not doubled) hands out that row alone with a ``problem``.
+Header names are trimmed as cells are, empty names left by trailing separators are
+dropped, and a name given twice refuses the file (which column to read cannot be told).
+A file of 0 bytes is refused as empty.
 A row with more
 non-empty cells than the header has is handed out with a ``problem`` (the importer
 rejects it): its cells cannot be matched to columns, typically a JSON cell written
@@ -81,8 +85,8 @@ def count_rows(path: Path, columns: Columns) -> int:
     check_text(path)
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
-        _check_columns(path, _header(next(records, (line, []))[1]), columns, delimiter, line)
-        return sum(1 for _, record in records if not _blank(record, delimiter))
+        _check_columns(path, _header_of(path, records, line), columns, delimiter, line)
+        return sum(1 for _, record, _ in records if not _blank(record, delimiter))
 
 
 def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
@@ -98,11 +102,12 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
             pass
     with _open(path) as handle:
         delimiter, line, records = _records(path, handle)
-        header = _header(next(records, (line, []))[1])
+        header = _header_of(path, records, line)
         _check_columns(path, header, columns, delimiter, line)
-        for number, (_, record) in enumerate(records, start=2):
+        for number, (_, record, after) in enumerate(records, start=2):
             if not _blank(record, delimiter):  # a blank line is no row (keeps its number)
-                yield _row(number, header, record, delimiter)
+                problem = _after_quote(after, header) if after else None
+                yield _row(number, header, record, delimiter, problem)
 
 
 def _blank(record: list[str], delimiter: str) -> bool:
@@ -112,6 +117,17 @@ def _blank(record: list[str], delimiter: str) -> bool:
     if len(record) > 1 and not delimiter.isspace():
         return False
     return not any(cell.strip() for cell in record)
+
+
+def _header_of(path: Path, records: Iterator[Record], line: int) -> list[str]:
+    """The column names of the first of ``records`` (the header, on physical ``line``);
+    a header with characters after a closing quote refuses the file (which column is
+    which cannot be told)."""
+    start, record, after = next(records, (line, [], None))
+    if after:
+        problem = _after_quote(after).removeprefix("(row): ")
+        raise ImportFileError(f"{path}: line {start}: the header has {problem}")
+    return _header(record)
 
 
 def _header(record: list[str]) -> list[str]:
@@ -125,8 +141,19 @@ def _header(record: list[str]) -> list[str]:
     return names
 
 
-Record = tuple[int, list[str]]
-"""A record of a CSV file: the physical line it starts on, and its cells."""
+Record = tuple[int, list[str], tuple[int, str] | None]
+"""A record of a CSV file: the physical line it starts on, its cells, and the first
+cell (from 1) with characters after its closing quote, with those characters, if any:
+such a record is no row (:func:`_after_quote`)."""
+
+
+def _after_quote(after: tuple[int, str], header: Sequence[str] = ()) -> str:
+    """Why a record with characters after the closing quote of a cell is no row,
+    naming the cell (and its column under ``header``) and the characters."""
+    cell, text = after
+    column = f" ({header[cell - 1]})" if cell <= len(header) and header[cell - 1] else ""
+    return (f"(row): characters {text.strip()!r} after the closing quote of cell {cell}"
+            f'{column}: a quote inside a quoted value must be doubled ("")')  # fmt: skip
 
 
 def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[Record]]:
@@ -137,11 +164,12 @@ def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[Record]]:
     separator is the one a ``sep=`` line declares, else the header's
     (:func:`~fidelite.textfile.header_delimiter`). An empty file (0 bytes) is named so.
 
-    Quotes are read strictly (RFC 4180, as analytics reads them,
-    :mod:`fidelite.analytics.csvfile`): a quote never closed would otherwise swallow
-    every later line into one cell, and the rows after it would silently be lost, so
-    the reader raises :class:`ImportFileError` naming the line the bad record starts
-    on (:func:`_quoted`). A quoted cell holding a line break, closed, is one cell."""
+    A quote never closed would swallow every later line into one cell, and the rows
+    after it would silently be lost, so the reader raises :class:`ImportFileError`
+    naming the line the bad record starts on (:func:`_quoted`). A quoted cell holding a
+    line break, closed, is one cell. Characters after a closing quote end the quoted
+    part of the cell and the record ends with its line, so they are no reason to
+    refuse the file: the record comes with a problem (:func:`_after_quotes`)."""
     try:
         empty = path.stat().st_size == 0
     except OSError as exc:
@@ -158,29 +186,82 @@ def _records(path: Path, handle: TextIO) -> tuple[str, int, Iterator[Record]]:
     start = handle.tell()
     delimiter = declared or header_delimiter(handle.readline())
     handle.seek(start)
-    reader = csv.reader(handle, delimiter=delimiter, quotechar='"', doublequote=True, strict=True)
-    return delimiter, skip + 1, _quoted(path, reader, skip)
+    lines: list[str] = []
+    reader = csv.reader(_kept(handle, lines), delimiter=delimiter, quotechar='"')
+    return delimiter, skip + 1, _quoted(path, reader, lines, delimiter, skip)
 
 
-def _quoted(path: Path, reader: Any, skip: int) -> Iterator[Record]:
-    """The records of ``reader`` (which starts at physical line ``skip + 1``), each with
-    the line it starts on; a record whose quotes cannot be read (a quote opened and
-    never closed, a quote inside a quoted cell not doubled, as ``"a"b``) refuses the
-    whole file, naming that line: what follows it cannot be told apart reliably."""
+def _kept(handle: TextIO, lines: list[str]) -> Iterator[str]:
+    """The lines of ``handle``, each also appended to ``lines`` (the text of the record
+    being read: the csv reader reads no line ahead of the record it returns)."""
+    for line in handle:
+        lines.append(line)
+        yield line
+
+
+def _quoted(
+    path: Path, reader: Any, lines: list[str], delimiter: str, skip: int
+) -> Iterator[Record]:
+    """The records of ``reader`` (which starts at physical line ``skip + 1``, reading
+    leniently the lines it appends to ``lines``), each with the line it starts on and
+    its quote problem; a record with a quote opened and never closed refuses the whole
+    file, naming that line: what follows it cannot be told apart."""
     start = skip + 1
     while True:
+        lines.clear()
         try:
             record = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
+        except csv.Error as exc:  # a cell past the field size limit: a quote not closed
             raise ImportFileError(
                 f"{path}: line {start}: badly quoted record ({exc}): a quote opened on this "
-                'line is not closed, or a quote inside a quoted value is not doubled (""); '
-                "nothing was imported"
+                "line is probably never closed, taking in the lines after it; nothing was "
+                "imported"
             ) from None
-        yield start, record
+        unclosed, after = _after_quotes("".join(lines), delimiter)
+        if unclosed:
+            raise ImportFileError(
+                f"{path}: line {start}: badly quoted record: a quote opened on this line is "
+                "never closed, so it takes in every later line and no row after it can be "
+                'told apart (a quote inside a quoted value is doubled: ""); nothing was '
+                "imported"
+            )
+        yield start, record, after
         start = skip + reader.line_num + 1
+
+
+def _after_quotes(text: str, delimiter: str) -> tuple[bool, tuple[int, str] | None]:
+    """Whether the record ``text`` (its physical lines, as the csv reader read them)
+    ends inside a quoted cell (a quote never closed), and the first cell (numbered from
+    1) with characters other than white space after its closing quote, with those
+    characters. Follows the csv reader's states: a quote opens a quoted cell only as
+    its first character; after a closing quote, a doubled quote is one quote, the
+    separator or a line end ends the cell, anything else is kept in the cell and makes
+    later quotes in it plain characters."""
+    cell, state, after = 1, "start", ""
+    found: tuple[int, str] | None = None
+    for char in text:
+        if state == "quoted":
+            if char == '"':
+                state = "quote"
+            continue
+        if state == "quote" and char == '"':
+            state = "quoted"
+            continue
+        if char in "\r\n" or char == delimiter:
+            if state == "after" and after.strip() and found is None:
+                found = (cell, after)
+            if char != delimiter:
+                return False, found
+            cell, state, after = cell + 1, "start", ""
+        elif state == "start":
+            state = "quoted" if char == '"' else "plain"
+        elif state in ("quote", "after"):
+            state, after = "after", after + char
+    if state == "after" and after.strip() and found is None:
+        found = (cell, after)
+    return state == "quoted", found
 
 
 def check_text(path: Path) -> None:
@@ -201,7 +282,9 @@ def _open(path: Path) -> TextIO:
         raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _row(number: int, header: list[str], record: list[str], delimiter: str) -> Row:
+def _row(
+    number: int, header: list[str], record: list[str], delimiter: str, problem: str | None = None
+) -> Row:
     """Row ``number`` of ``record`` under ``header``. A row with fewer cells than the
     header is handed out with a ``problem``, never padded: a cell left out in the middle
     (``s1,refund,u1,...,10.00,,s1`` missing the channel's separator) shifts every later
@@ -211,6 +294,8 @@ def _row(number: int, header: list[str], record: list[str], delimiter: str) -> R
     cells: dict[str, Any] = dict(zip(header, record, strict=False))
     for column in header[len(record) :]:
         cells[column] = None
+    if problem:  # characters after a closing quote: what the cells hold is not sure
+        return Row(number, cells, problem)
     if len(record) < len(header):
         shown = delimiter_name(delimiter)
         problem = (f"(row): {len(record)} cells where the header has {len(header)} "
