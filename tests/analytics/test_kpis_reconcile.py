@@ -1,8 +1,9 @@
-"""Program KPIs that add up: points written off by refunds have their column, so that
-the change of (outstanding - owed) = earned - redeemed - expired + adjusted + written
-off in every period; rows run to the last period with any activity the rows count;
-the members-vs-non-members summary counts customers with a purchase and recognises
-erased members. Real program databases (SQLite file and PostgreSQL), hand-counted."""
+"""Program KPIs that add up: points written off by refunds (or owed, under the debt
+shortfall) have their column, so that the change of (outstanding - owed) = earned -
+redeemed - expired + adjusted + written off in every period; rows run to the last
+period with any activity the rows count; the members-vs-non-members summary counts
+customers with a purchase and recognises erased members. Real program databases
+(SQLite file and PostgreSQL), hand-counted."""
 
 from __future__ import annotations
 
@@ -130,6 +131,47 @@ def test_a_full_refund_of_spent_points_is_written_off(db: Database) -> None:
         ("2026-08", -100, 0, 0, 0, 100, 100, 0, None),
     ]
     _assert_books_balance(rows)
+
+
+def test_points_owed_under_the_debt_shortfall_make_the_books_add_up(db: Database) -> None:
+    """``refunds.shortfall: debt``: July: m and n buy 100 each, m redeems a bag (100).
+    August: m's purchase is refunded in full: m spent its 100 points, so m owes them.
+    September: m buys 60, all of which repay debt; October: m buys 50, 40 of which repay
+    the rest. December: the expiry job (points live 3 months) expires n's 100 of July;
+    m's points of September went to the debt and have nothing left to expire."""
+    p = EventProcessor(db, parse_program(PROGRAM + "refunds: {shortfall: debt}\n"))
+    _buy(p, "p1", "m", "2026-07-05T10:00:00+00:00", "100")
+    _buy(p, "p2", "n", "2026-07-06T10:00:00+00:00", "100")
+    p.redeem("m", "bag", key="r1", at=_at("2026-07-10T10:00:00+00:00"))
+    _refund(p, "f1", "m", "2026-08-03T10:00:00+00:00", "100", "p1")
+    _buy(p, "p3", "m", "2026-09-03T10:00:00+00:00", "60")
+    _buy(p, "p4", "m", "2026-10-05T10:00:00+00:00", "50")
+    p.ledger.expire("club", as_of="2026-12-31T12:00:00+00:00")
+    rows = program_kpis(db.url, "club").rows
+    assert [tuple(r[k] for k in FLOWS) for r in rows] == [
+        ("2026-07", 200, 100, 0, 0, 0, 100, 0, 50.0),  # n holds 100
+        # m's 100 reversed (earned -100), none to take back: owed 100, nothing written
+        # off; outstanding - owed falls by 100 as earned does
+        ("2026-08", -100, 0, 0, 0, 0, 100, 100, None),
+        ("2026-09", 60, 0, 0, 0, 0, 100, 40, 0.0),  # the 60 repay debt: owed 40
+        ("2026-10", 50, 0, 0, 0, 0, 110, 0, 0.0),  # 40 repay the rest, m holds 10
+        ("2026-11", 0, 0, 0, 0, 0, 110, 0, None),
+        ("2026-12", 0, 0, 100, 0, 0, 10, 0, None),  # n's 100 expire, m keeps 10
+    ]
+    _assert_books_balance(rows)
+    stars = program_kpis(db.url, "club", currency="stars").rows
+    # a star per purchase; m's first star taken back by the refund (m still held it);
+    # December expires n's star of July and m's of September
+    keys = ("period", "points_earned", "points_expired", "points_outstanding", "points_owed")
+    assert [tuple(r[k] for k in keys) for r in stars] == [
+        ("2026-07", 2, 0, 2, 0),
+        ("2026-08", -1, 0, 1, 0),
+        ("2026-09", 1, 0, 2, 0),
+        ("2026-10", 1, 0, 3, 0),
+        ("2026-11", 0, 0, 3, 0),
+        ("2026-12", 0, 2, 1, 0),
+    ]
+    _assert_books_balance(stars)
 
 
 def test_rows_run_to_the_last_purchase_whatever_it_earned(db: Database) -> None:
