@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy import select
 
 from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.processor import REPLAYED, ProgramFileOption, apply, open_processor
 from fidelite.engine.rewards import stock_left
 from fidelite.processing import EventProcessor, Redemption
+from fidelite.store.tables import LedgerTransaction
 
 app = typer.Typer(
     help="Rewards: the catalogue, redeeming points for a reward, cancelling a redemption.\n\n"
@@ -49,10 +51,34 @@ RedemptionArgument = typer.Argument(
 )
 
 
-def _redemption(processor: EventProcessor, found: Redemption) -> dict[str, Any]:
-    """A redemption as printed, in the reward's currency (the API's fields, and when)."""
-    reward = processor.program.reward(found.reward_id)
-    currency = processor.program.currency_of(reward.currency if reward else None)
+def _spent_in(processor: EventProcessor, found: list[Redemption]) -> dict[int, str]:
+    """The currency each redemption's points were spent in, by its spend transaction:
+    the ledger's record, so a reward or currency since removed from the program file
+    does not change it."""
+    ids = [r.transaction_id for r in found]
+    if not ids:
+        return {}
+    table = LedgerTransaction.__table__
+    with processor.db.read() as conn:
+        rows = conn.execute(
+            select(table.c.id, table.c.currency).where(
+                table.c.program_id == processor.program.id, table.c.id.in_(ids)
+            )
+        ).all()
+    return {int(tid): str(currency) for tid, currency in rows}
+
+
+def _redemption(
+    processor: EventProcessor, found: Redemption, spent_in: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """A redemption as printed, in the currency its points were spent in (the API's
+    fields, and when); ``spent_in``: :func:`_spent_in` of a list holding it, read once."""
+    if spent_in is None:
+        spent_in = _spent_in(processor, [found])
+    currency = spent_in.get(found.transaction_id)
+    if currency is None:  # not expected: the spend transaction is kept with the redemption
+        reward = processor.program.reward(found.reward_id)
+        currency = processor.program.currency_of(reward.currency if reward else None)
     return {"id": found.id, "member": found.member_ref, "reward": found.reward_id,
             "points": found.points, "currency": currency, "code": found.code,
             "status": found.status, "redeemed_at": found.redeemed_at.astimezone(UTC),
@@ -206,6 +232,7 @@ def history(
     """
     with open_processor(program_file, db, fmt) as processor:
         found = apply(lambda: processor.redemptions_of(member), fmt)
-        rows = [_redemption(processor, r) for r in found]
+        spent_in = _spent_in(processor, found)
+        rows = [_redemption(processor, r, spent_in) for r in found]
     columns = HISTORY_TABLE_COLUMNS if fmt is OutputFormat.table else REDEMPTION_COLUMNS
     print_rows(rows, fmt, title=f"Redemptions of {member}", columns=columns)
