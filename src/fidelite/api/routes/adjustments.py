@@ -33,6 +33,7 @@ from fidelite.api.routes.common import (
     require_member,
 )
 from fidelite.engine.event import Instant
+from fidelite.ledger.validation import MAX_TEXT
 from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["adjustments"])
@@ -47,8 +48,10 @@ def _not_blank(text: str) -> str:
     return text
 
 
+# As long as the ledger keeps (ledger_transactions.reason): a longer one is refused with
+# the request, naming it, before any member is looked at (a bulk call whole).
 Reason = Annotated[
-    str, Field(min_length=1, max_length=300, examples=["goodwill: late delivery"]),
+    str, Field(min_length=1, max_length=MAX_TEXT, examples=["goodwill: late delivery"]),
     AfterValidator(_not_blank),
 ]  # fmt: skip
 

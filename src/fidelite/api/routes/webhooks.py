@@ -27,7 +27,7 @@ class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(min_length=1, max_length=2000, examples=["https://crm.example.com/hooks"])
     event_types: list[str] = Field(min_length=1, examples=[["points.earned", "tier.changed"]])
-    description: str | None = Field(default=None, max_length=300)
+    description: str | None = Field(default=None, max_length=200)  # the column holds 200
 
 
 SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
