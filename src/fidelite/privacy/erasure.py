@@ -3,7 +3,8 @@
 What changes, in one transaction under the member's lock:
 
 * the member's reference (card number, customer id: the external id) becomes the
-  tombstone ``erased-<member id>`` everywhere it is stored (member, profile, events,
+  tombstone ``erased-<member id>`` (with leading zeros, ``erased-010``, if a client's
+  reference already holds that form) everywhere it is stored (member, profile, events,
   usage, tier timeline, coupons, redemptions, webhook events), so every row still
   joins up and the member's balances, lots and postings stay exactly as they were
   (ledger rows are append-only and carry no personal data);
@@ -118,7 +119,7 @@ def erase_member(
         member = member_row(conn, program_id, member_ref)  # raises unknown_member
     mid = int(member.id)
     lock_member(conn, mid)
-    tombstone = f"erased-{mid}"
+    tombstone = _free_tombstone(conn, program_id, mid)
     now = at or datetime.now(UTC)
     conn.execute(update(_MEMBERS).where(_MEMBERS.c.id == mid).values(ref=tombstone,
                                                                       status="erased"))  # fmt: skip
@@ -162,6 +163,24 @@ def erase_member(
          "tombstone": tombstone, "reason": reason[:200], "erased_at": now},
     )  # fmt: skip
     return Erasure(mid, tombstone, reason[:200], now)
+
+
+def _free_tombstone(conn: Connection, program_id: str, member_id: int) -> str:
+    """``erased-<member id>``, or, if a client's reference already holds it (a member
+    enrolled as ``erased-10``), the same number with leading zeros (``erased-010``): no
+    two members may share a reference, and a tombstone stays ``erased-`` and digits
+    reading as its member id, which is how the erasure record recognises it."""
+    zeros = ""
+    while True:
+        tombstone = f"erased-{zeros}{member_id}"
+        taken = conn.execute(
+            select(_MEMBERS.c.id).where(
+                _MEMBERS.c.program_id == program_id, _MEMBERS.c.ref == tombstone
+            )
+        ).first()
+        if taken is None:
+            return tombstone
+        zeros += "0"
 
 
 def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: str) -> None:

@@ -124,11 +124,11 @@ def tombstones(conn: Connection, program_id: str, refs: Iterable[str]) -> frozen
     (as recorded, not merely named like one: a client's reference may start with
     ``erased-``). One indexed query (by member id) for those named like a tombstone,
     none if there are none."""
-    ids: dict[int, str] = {}
-    for ref in set(refs):
+    ids: dict[int, set[str]] = {}  # erased-10 and erased-010 (the tombstone taken when
+    for ref in set(refs):  # a client's reference held erased-10) share member id 10
         number = ref.removeprefix(TOMBSTONE_PREFIX)
         if ref.startswith(TOMBSTONE_PREFIX) and _member_id(number):
-            ids[int(number)] = ref
+            ids.setdefault(int(number), set()).add(ref)
     if not ids:
         return frozenset()
     found: set[str] = set()
@@ -140,7 +140,7 @@ def tombstones(conn: Connection, program_id: str, refs: Iterable[str]) -> frozen
                 erasures.c.member_id.in_(keys[start : start + _CHUNK]),
             )
         ).scalars())  # fmt: skip
-    return frozenset(ref for ref in ids.values() if ref in found)
+    return frozenset(ref for each in ids.values() for ref in each if ref in found)
 
 
 def _member_id(text: str) -> bool:
