@@ -159,6 +159,38 @@ def qualified_level(policy: TierPolicy, value: Decimal) -> int:
     return max(i for i, tier in enumerate(policy.levels) if value >= tier.threshold)
 
 
+def retired(policy: TierPolicy, state: TierState) -> bool:
+    """Whether the member holds a level the program no longer has (removed from the
+    file since they reached it): :func:`leave_retired` moves them first."""
+    return all(tier.id != state.tier for tier in policy.levels)
+
+
+def leave_retired(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    at: datetime,
+    zone: ZoneInfo,
+) -> tuple[TierState, list[TierChange]]:
+    """A member on a level the program no longer has is moved at ``at`` (their next
+    event, refund, redemption, assignment or review) to the level their qualifying value
+    reaches then (the base level at least), with its next re-qualification counted from
+    ``at``; a ``downgrade`` entry whose reason names the removed level. Anything else is
+    returned as it is."""
+    if not retired(policy, state):
+        return state, []
+    value = window_value(policy, activities, at, zone)
+    reached = qualified_level(policy, value)
+    target = policy.levels[reached]
+    review_at = None if reached == 0 else _next_review(policy, at, zone)
+    reason = (
+        f"level {state.tier} is no longer in the program; {policy.metric.value} "
+        f"{_figure(value)} qualifies for {target.id}"
+    )
+    change = TierChange(at, ChangeKind.downgrade, state.tier, target.id, value, reason)
+    return TierState(target.id, at, review_at), [change]
+
+
 def initial_state(policy: TierPolicy, at: datetime) -> TierState:
     """A new member starts on the base level, with nothing to re-qualify for."""
     return TierState(tier=policy.levels[0].id, since=at)
@@ -171,7 +203,10 @@ def on_activity(
     at: datetime,
     zone: ZoneInfo,
 ) -> tuple[TierState, list[TierChange]]:
-    """After a qualifying event at ``at``: upgrade at once, or end a grace period."""
+    """After a qualifying event at ``at``: upgrade at once, or end a grace period. A
+    member on a level the program no longer has is moved first (:func:`leave_retired`)."""
+    if retired(policy, state):
+        return leave_retired(policy, state, activities, at, zone)
     value = window_value(policy, activities, at, zone)
     current, reached = policy.index(state.tier), qualified_level(policy, value)
     if reached > current:
@@ -240,10 +275,14 @@ def on_refund(
     unknown: the state's ``since``): the level held before the upgrade taken back, with
     its own date, not the upgrade's.
     """
+    if retired(policy, state):
+        return leave_retired(policy, state, activities, at, zone)
     if state.assigned_until is not None:
         return state, []
     made = sorted((a for a in assignments if a.at <= at), key=lambda a: a.at)
     start = _refund_anchor(policy, state, purchase_at, zone, made)
+    if retired(policy, start):  # an assignment to a level removed since: left at its date
+        start, _ = leave_retired(policy, start, activities, start.since, zone)
     replayed, steps = _replay(policy, start, activities, at, zone)
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
@@ -489,8 +528,11 @@ def review(
     and the member's events would have written. A review that starts from a grace
     period already begun (an earlier run, or a step applied before an event) looks at the
     activity inside it first, from its start (the re-qualification date it was started
-    at): a run split in two writes what one run writes."""
+    at): a run split in two writes what one run writes. A member on a level the program
+    no longer has is moved at ``as_of`` first (:func:`leave_retired`)."""
     changes: list[TierChange] = []
+    if retired(policy, state):
+        state, changes = leave_retired(policy, state, activities, as_of, zone)
     if state.grace_until is not None and state.review_at is not None:
         state, changes = _activity_after(policy, state, activities, state.review_at, as_of, zone)
     while True:

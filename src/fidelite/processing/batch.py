@@ -47,7 +47,15 @@ from fidelite.engine.calendar import add_months, year_start
 from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.member_id import member_id_problem
-from fidelite.engine.tiers import Activity, TierChange, TierState, due_at, on_activity, review
+from fidelite.engine.tiers import (
+    Activity,
+    TierChange,
+    TierState,
+    due_at,
+    on_activity,
+    retired,
+    review,
+)
 from fidelite.ledger import Rejected, member_erased
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
 from fidelite.ledger.earning import EarnOrder, earn_order
@@ -480,7 +488,7 @@ class _Batch:
         if policy is None or tier is None:
             return tier, []
         due = due_at(tier)
-        if due is None or at < due:
+        if (due is None or at < due) and not retired(policy, tier):
             return tier, []
         return review(policy, tier, member.activities, at, self.p.program.zone)
 

@@ -70,6 +70,7 @@ from fidelite.engine.tiers import (
     due_at,
     on_activity,
     on_refund,
+    retired,
     review,
 )
 from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode, no_member
@@ -683,8 +684,11 @@ class EventProcessor:
         policy = self.program.tiers
         if policy is None:
             return []
+        # a member on a level the program no longer has is moved now, whatever is due
+        levels = [level.id for level in policy.levels]
         due = or_(member_states.c.review_at <= as_of, member_states.c.grace_until <= as_of,
-                  member_states.c.assigned_until <= as_of)  # fmt: skip
+                  member_states.c.assigned_until <= as_of,
+                  member_states.c.tier.not_in(levels))  # fmt: skip
         with self.db.read() as conn:
             refs = list(
                 conn.execute(
@@ -726,7 +730,7 @@ class EventProcessor:
         if policy is None or state is None:
             return state
         due = due_at(state)
-        if due is None or at < due:
+        if (due is None or at < due) and not retired(policy, state):
             return state
         activities = self._activities(conn, ref)
         new, changes = review(policy, state, activities, at, self.program.zone)
