@@ -119,6 +119,13 @@ def erase_member(
         member = member_row(conn, program_id, member_ref)  # raises unknown_member
     mid = int(member.id)
     lock_member(conn, mid)
+    # Read again under the lock: an erasure of the same member running at the same time
+    # (PostgreSQL) may have committed since the read above; this one is then a repeat.
+    status = conn.execute(select(_MEMBERS.c.status).where(_MEMBERS.c.id == mid)).scalar_one()
+    if status == "erased":
+        prior = _prior(conn, program_id, digest, member_ref)
+        if prior is not None:
+            return prior
     tombstone = _free_tombstone(conn, program_id, mid)
     now = at or datetime.now(UTC)
     conn.execute(update(_MEMBERS).where(_MEMBERS.c.id == mid).values(ref=tombstone,
