@@ -1,12 +1,15 @@
-"""``fidelite coupon issue`` refuses codes that could never be used, as it refuses an
-unknown campaign: exit 1, a coded message, no file, nothing stored."""
+"""``fidelite coupon issue`` refuses codes of a campaign whose window has closed, as it
+refuses an unknown campaign (exit 1, a coded message, no file, nothing stored); codes
+for a --member in none of the campaign's segments are issued with a warning on stderr
+(segments change: a members import may put the member in one later)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.cli.support import fidelite
-from tests.cli.test_coupon_cli import stored
+from tests.cli.test_coupon_cli import read_csv, stored
 
 PROGRAM = """\
 id: shop
@@ -21,31 +24,55 @@ coupons:
   - {id: past_promo, name: Past, prefix: PAST,
      window: {start: 2020-01-01T00:00:00+00:00, end: 2020-02-01T00:00:00+00:00}}
 """
+WARNING = (
+    "Warning: member 'dan' is in none of the segments of campaign 'vip_welcome' (vip; "
+    "theirs: none): the codes are refused at the till until the member is in one of them "
+    "(e.g. by a members import)"
+)
 
 
-def test_coupon_issue_refuses_codes_that_could_never_be_used(tmp_path: Path) -> None:
+def setup(tmp_path: Path) -> tuple[str, Path]:
     db = f"sqlite:///{tmp_path / 'shop.db'}"
     program = tmp_path / "shop.yaml"
     program.write_text(PROGRAM, encoding="utf-8")
     fidelite("db", "upgrade", db=db)
     (tmp_path / "crm.csv").write_text("member,segments\ndan,\nvic,vip\n", encoding="utf-8")
     fidelite("import", "members", tmp_path / "crm.csv", "-p", program, db=db)
+    return db, program
+
+
+def test_coupon_issue_refuses_codes_of_an_ended_campaign(tmp_path: Path) -> None:
+    db, program = setup(tmp_path)
     out = tmp_path / "codes.csv"
-    cases = [
-        (["vip_welcome", "-n", "1", "--member", "dan"],
-         "[campaign_not_for_member] member 'dan' is in none of the segments of campaign "
-         "'vip_welcome' (vip; theirs: none): the codes could never be used; no code issued"),
-        (["past_promo", "-n", "1"],
-         "[campaign_ended] campaign 'past_promo' ended 2020-02-01T00:00:00+00:00 (its "
-         "window's end): its codes could never be used; no code issued"),
-    ]  # fmt: skip
-    for args, message in cases:
-        refused = fidelite("coupon", "issue", *args, "-o", out, "-k", "k1", "-p", program,
-                           db=db, ok=False)  # fmt: skip
-        assert refused.returncode == 1, args
-        assert message in " ".join(refused.stderr.split()), (args, refused.stderr)
-        assert not out.exists(), args
+    refused = fidelite("coupon", "issue", "past_promo", "-n", "1", "-o", out, "-k", "k1",
+                       "-p", program, db=db, ok=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert (
+        "[campaign_ended] campaign 'past_promo' ended 2020-02-01T00:00:00+00:00 (its "
+        "window's end): its codes could never be used; no code issued"
+    ) in " ".join(refused.stderr.split()), refused.stderr
+    assert not out.exists()
     assert stored(db) == []
-    fidelite("coupon", "issue", "vip_welcome", "-n", "1", "--member", "vic", "-o", out,
-             "-k", "k2", "-p", program, db=db)  # fmt: skip
-    assert [(c, s, m) for _, c, s, m in stored(db)] == [("vip_welcome", "issued", "vic")]
+
+
+def test_coupon_issue_warns_for_a_member_outside_the_segments(tmp_path: Path) -> None:
+    db, program = setup(tmp_path)
+    out = tmp_path / "codes.csv"
+    done = fidelite("coupon", "issue", "vip_welcome", "-n", "1", "--member", "dan", "-o", out,
+                    "-k", "k1", "-p", program, "-f", "json", db=db)  # fmt: skip
+    assert " ".join(done.stderr.split()) == WARNING
+    (row,) = stored(db)
+    assert row[1:] == ("vip_welcome", "issued", "dan")
+    assert read_csv(out) == [["code", "campaign", "member"], [row[0], "vip_welcome", "dan"]]
+    assert json.loads(done.stdout) == {
+        "campaign": "vip_welcome", "member": "dan", "count": 1, "file": str(out),
+        "warnings": [WARNING.removeprefix("Warning: ")], "replayed": False,
+    }  # fmt: skip
+    again = fidelite("coupon", "issue", "vip_welcome", "-n", "1", "--member", "dan", "-o", out,
+                     "-k", "k1", "-p", program, db=db)  # fmt: skip
+    assert " ".join(again.stderr.split()) == WARNING  # the replay says it again
+    assert len(stored(db)) == 1
+    quiet = fidelite("coupon", "issue", "vip_welcome", "-n", "1", "--member", "vic",
+                     "-o", tmp_path / "vic.csv", "-k", "k2", "-p", program, db=db)  # fmt: skip
+    assert quiet.stderr.strip() == ""  # no warning
+    assert sorted(m for *_, m in stored(db)) == ["dan", "vic"]

@@ -25,7 +25,7 @@ import typer
 from sqlalchemy import Connection
 
 from fidelite.cli.options import DbOption, TableJsonOption
-from fidelite.cli.output import OutputFormat, console, fail, print_json
+from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json
 from fidelite.cli.processor import (
     REPLAYED,
     KeyOption,
@@ -70,9 +70,11 @@ def issue(
 
     Codes are random (60 bits from the system's secure generator) with a check symbol
     that catches typos. An existing file is never overwritten; if the file cannot be
-    written, no code is stored. Codes that could never be used are refused, nothing
-    written: of a campaign whose window has closed (campaign_ended), or for a --member
-    in none of the campaign's segments (campaign_not_for_member).
+    written, no code is stored. Codes of a campaign whose window has closed could
+    never be used: they are refused, nothing written (campaign_ended). Codes for a
+    --member in none of the campaign's segments are issued with a warning on stderr
+    naming the member and the segments (the till refuses them until the member is in
+    one, e.g. after a members import).
 
     Safe to retry: run again with the same --key, it issues nothing and prints the
     first answer (the same key with another campaign, count or member is refused).
@@ -100,6 +102,10 @@ def issue(
                 handle.close()
                 out.unlink()
     summary = {"campaign": campaign, "member": member, **answer}
+    if not summary.get("warnings"):  # in JSON only when there are some
+        summary.pop("warnings", None)
+    for warning in summary.get("warnings", []):  # a replay repeats them
+        err_console.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if fmt is OutputFormat.json:
         print_json(summary | {"replayed": replayed})
         return
@@ -134,8 +140,10 @@ def _issue(
     with progress_bar(f"Issuing {campaign} codes", fmt) as advance:
 
         def act(conn: Connection) -> dict[str, Any]:
+            warnings: list[str] = []
             codes = processor.issue_coupons(campaign, count, at=now, member_ref=member,
-                                            conn=conn, progress=advance)  # fmt: skip
+                                            conn=conn, progress=advance,
+                                            warnings=warnings)  # fmt: skip
             try:
                 writer = csv.writer(handle)
                 writer.writerow(HEADER)
@@ -146,6 +154,6 @@ def _issue(
             except OSError as exc:  # e.g. a full disk: the transaction rolls back
                 fail(f"cannot write {handle.name}: {exc.strerror or exc}; no code was "
                      "stored", code="invalid_file", fmt=fmt)  # fmt: skip
-            return {"count": len(codes), "file": str(out)}
+            return {"count": len(codes), "file": str(out), "warnings": warnings}
 
         return once(processor, key, request, act, fmt)

@@ -591,6 +591,7 @@ class EventProcessor:
         member_ref: str | None = None,
         conn: Connection | None = None,
         progress: Callable[[int, int], None] | None = None,
+        warnings: list[str] | None = None,
     ) -> list[str]:
         """Generate ``count`` new single-use codes of a campaign and store them.
 
@@ -600,8 +601,12 @@ class EventProcessor:
         committing and never have codes stored that nobody received. ``progress(done,
         total)`` is called as the codes are written. Refusals: ``unknown_campaign``,
         ``invalid_count`` (1 to :data:`MAX_COUPONS`), ``campaign_ended`` (its window
-        closed by ``at``), ``unknown_member``, ``campaign_not_for_member`` (the member is
-        in none of the campaign's segments): codes that could never be used are not issued.
+        closed by ``at``: its codes could never be used), ``unknown_member``.
+
+        Codes for a member in none of the campaign's segments are issued (segments
+        change: the members import replaces them), with a warning appended to
+        ``warnings`` naming the member, the campaign's segments and theirs: the codes
+        are refused at the till until the member is in one of them.
         """
         campaign = next((c for c in self.program.coupons if c.id == campaign_id), None)
         if campaign is None:
@@ -618,8 +623,8 @@ class EventProcessor:
                                   "codes could never be used; no code issued")  # fmt: skip
         if conn is None:
             with self.db.write() as own:
-                return self._issue(own, campaign, count, at, member_ref, progress)
-        return self._issue(conn, campaign, count, at, member_ref, progress)
+                return self._issue(own, campaign, count, at, member_ref, progress, warnings)
+        return self._issue(conn, campaign, count, at, member_ref, progress, warnings)
 
     def _issue(
         self,
@@ -629,6 +634,7 @@ class EventProcessor:
         at: datetime,
         member_ref: str | None,
         progress: Callable[[int, int], None] | None,
+        warnings: list[str] | None,
     ) -> list[str]:
         campaign_id, prefix = campaign.id, campaign.prefix
         if member_ref is not None:
@@ -640,13 +646,13 @@ class EventProcessor:
                         member_states.c.member_ref == member_ref,
                     )
                 ).scalar_one_or_none()
-                if not set(held or []).intersection(campaign.segments):
+                if not set(held or []).intersection(campaign.segments) and warnings is not None:
                     mine = ", ".join(held or []) or "none"
-                    raise ProcessingError(
-                        "campaign_not_for_member",
+                    warnings.append(
                         f"member {member_ref!r} is in none of the segments of campaign "
                         f"{campaign_id!r} ({', '.join(campaign.segments)}; theirs: {mine}): "
-                        "the codes could never be used; no code issued",
+                        "the codes are refused at the till until the member is in one of "
+                        "them (e.g. by a members import)"
                     )
         codes: list[str] = []
         seen: set[str] = set()

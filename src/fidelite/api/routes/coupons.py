@@ -33,14 +33,20 @@ class CouponIssue(BaseModel):
 
 
 class IssuedCoupons(BaseModel):
-    """The codes issued, in no particular order; each is single-use."""
+    """The codes issued, in no particular order; each is single-use. ``warnings``: why
+    the codes may not be usable yet (the member in none of the campaign's segments)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "campaign": "vip_welcome", "member": "CARD-0001",
-        "codes": ["VIPWELC-7KQ2-M9XD-4HRT-J"]}]})  # fmt: skip
+        "codes": ["VIPWELC-7KQ2-M9XD-4HRT-J"], "warnings": []}]})  # fmt: skip
     campaign: str
     member: str | None
     codes: list[str]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="e.g. the member is in none of the campaign's segments: the till "
+        "refuses the codes until they are in one",
+    )
 
 
 Campaign = Path(min_length=1, max_length=64, description="the campaign's id in the program",
@@ -57,16 +63,20 @@ def issue_coupons(
     key: IdemKey = None,
 ) -> JSONResponse:
     """Issue new single-use codes of a campaign (Idempotency-Key required). Refusals:
-    ``unknown_campaign``, ``unknown_member`` (404)."""
+    ``unknown_campaign``, ``unknown_member`` (404), ``campaign_ended`` (422). Codes for
+    a member in none of the campaign's segments are issued, with a warning."""
     if not key:
         raise Problem("invalid_request", "Idempotency-Key: required to issue coupons")
     route = f"POST /v1/coupon-campaigns/{campaign_id}/coupons"
 
     def run() -> tuple[int, Any]:
         with svc.db.write() as conn:  # the codes and their stored answer commit together
+            warnings: list[str] = []
             codes = svc.processor.issue_coupons(campaign_id, body.count, at=datetime.now(UTC),
-                                                member_ref=body.member, conn=conn)  # fmt: skip
-            answer = IssuedCoupons(campaign=campaign_id, member=body.member, codes=codes)
+                                                member_ref=body.member, conn=conn,
+                                                warnings=warnings)  # fmt: skip
+            answer = IssuedCoupons(campaign=campaign_id, member=body.member, codes=codes,
+                                   warnings=warnings)  # fmt: skip
             store_answer(conn, svc.program.id, key, 201, answer)
         return 201, answer
 
