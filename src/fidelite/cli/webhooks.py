@@ -104,8 +104,8 @@ def add(
     shop -k crm-1
     """
     database = _db(db, fmt)
-    checked = _run(lambda: subs.check(url, events, secret=secret,
-                                      allow_private=allow_private), fmt)  # fmt: skip
+    checked = _run(lambda: subs.check(url, events, secret=secret, allow_private=allow_private,
+                                      description=description), fmt)  # fmt: skip
     request = {"op": "webhooks_add", "url": url, "event_types": sorted(set(events)),
                "secret": secret, "description": description,
                "allow_private": allow_private}  # fmt: skip

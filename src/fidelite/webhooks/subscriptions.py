@@ -91,6 +91,10 @@ class Checked:
     allow_private: bool = False
 
 
+MAX_DESCRIPTION = 200
+"""The longest operator note a subscription keeps (its column holds 200 characters)."""
+
+
 def check(
     url: str,
     event_types: list[str],
@@ -99,6 +103,7 @@ def check(
     allow_private: bool = False,
     resolve: Resolver = system_resolver,
     allowed_by: str = PRIVATE_ALLOWED_BY,
+    description: str | None = None,
 ) -> Checked:
     """The request checked (``WebhookError`` naming the field if not), before any
     transaction: checking the URL resolves its host, which may take a while.
@@ -108,6 +113,12 @@ def check(
                         allowed_by=allowed_by)  # fmt: skip
     if secret is not None and len(secret) < 16:
         raise WebhookError("invalid_request", "secret: at least 16 characters", field="secret")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise WebhookError(
+            "invalid_request",
+            f"description: at most {MAX_DESCRIPTION} characters, got {len(description)}",
+            field="description",
+        )
     return Checked(checked, types, secret or new_secret(), allow_private)
 
 
