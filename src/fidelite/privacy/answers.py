@@ -10,8 +10,8 @@ would give the reference back, and with it the redemption id, code or transactio
 link it to the anonymised account.
 
 :func:`anonymise_answers` rewrites them in the erasure's transaction, as every other
-table is rewritten: each value equal to the reference, each path step of the route
-equal to it and each quoted mention of it in a text (``no member 'card-1'``) becomes
+table is rewritten: each value equal to the reference, the route's member step (after
+``/members/``) equal to it and each quoted mention of it in a text (``no member 'card-1'``) becomes
 the tombstone; in an object naming the member, ``attributes``, ``segments`` and
 ``birth_date`` are emptied as the profile is. A retry then replays the anonymised
 answer. The request hash stays: it is a SHA-256 of the route and body (not the body),
@@ -131,9 +131,15 @@ def anonymised(value: Any, ref: str, tombstone: str) -> Any:
 
 
 def anonymised_route(route: str, ref: str, tombstone: str) -> str:
-    """``route`` (``METHOD /path``) with each path step equal to ``ref`` replaced (a
-    member id holds no ``/``, so it is always a whole step)."""
-    return "/".join(tombstone if step == ref else step for step in route.split("/"))
+    """``route`` (``METHOD /path``) with the member's own path step replaced: the step
+    after ``members`` when it equals ``ref`` (a member id holds no ``/``, so it is always
+    a whole step). Another step that happens to equal the reference (a member ``v1`` or
+    ``events``) is the route's, not the member's, and stays."""
+    steps = route.split("/")
+    for i in range(1, len(steps)):
+        if steps[i - 1] == "members" and steps[i] == ref:
+            steps[i] = tombstone
+    return "/".join(steps)
 
 
 def _text(value: str, ref: str, tombstone: str) -> str:
