@@ -24,6 +24,7 @@ a fact the refund does not undo: the history is played again from the latest one
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -232,8 +233,15 @@ def on_refund(
     assignments: Sequence[Assignment] = (),
     *,
     enrolled: datetime | None,
+    held_threshold: Decimal | None = None,
 ) -> tuple[TierState, list[TierChange]]:
     """After a refund at ``at`` of a purchase made at ``purchase_at``.
+
+    ``held_threshold``: the threshold the member's level was reached (or last kept) at,
+    as its timeline entry records it (:func:`recorded_threshold`; None: unknown). A
+    threshold raised in the program file since is not applied back to the refund: the
+    level is judged by the lower of the two (a lowered one by the file's), as it was
+    reached; the next re-qualification applies the file's.
 
     ``activities`` are the member's, the refunded part already taken out. The tier
     history is played again without what was refunded, from a moment the refund cannot
@@ -279,6 +287,7 @@ def on_refund(
         return leave_retired(policy, state, activities, at, zone)
     if state.assigned_until is not None:
         return state, []
+    policy = _as_reached(policy, state.tier, held_threshold)
     made = sorted((a for a in assignments if a.at <= at), key=lambda a: a.at)
     start = _refund_anchor(policy, state, purchase_at, zone, made)
     if retired(policy, start):  # an assignment to a level removed since: left at its date
@@ -295,6 +304,32 @@ def on_refund(
     if entries:
         return replayed, entries
     return _refund_without_step(policy, state, replayed, activities, at, zone)
+
+
+_THRESHOLD = re.compile(r"\b(?:reached|reaches|meets) (\d+(?:\.\d+)?)\b")
+
+
+def recorded_threshold(reason: str) -> Decimal | None:
+    """The threshold a timeline entry's reason says the value reached or met
+    (``spend 1100 reached 1000``, ``spend 1200 meets 1000``, ``refund: spend 1100
+    reaches 1000 from 2026-01-10``); None: it says none (an assignment, a downgrade)."""
+    found = _THRESHOLD.search(reason)
+    return None if found is None else Decimal(found.group(1))
+
+
+def _as_reached(policy: TierPolicy, tier: str, held: Decimal | None) -> TierPolicy:
+    """``policy`` with ``tier``'s threshold lowered to ``held``, the one the member
+    reached it at, when the file has raised it since (and the ladder stays in order)."""
+    if held is None:
+        return policy
+    levels = list(policy.levels)
+    rank = next((i for i, level in enumerate(levels) if level.id == tier), None)
+    if rank is None or rank == 0 or held >= levels[rank].threshold:
+        return policy
+    if held <= levels[rank - 1].threshold:
+        return policy
+    levels[rank] = levels[rank].model_copy(update={"threshold": held})
+    return policy.model_copy(update={"levels": levels})
 
 
 _BEFORE_ANY = datetime.min.replace(tzinfo=UTC)

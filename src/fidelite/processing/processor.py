@@ -70,6 +70,7 @@ from fidelite.engine.tiers import (
     due_at,
     on_activity,
     on_refund,
+    recorded_threshold,
     retired,
     review,
 )
@@ -1467,10 +1468,30 @@ class EventProcessor:
         # from then, not from the upgrade it undoes.
         new, changes = on_refund(
             policy, state, activities, purchase_at, event.at, self.program.zone, assignments,
-            enrolled=member.joined_at,
+            enrolled=member.joined_at, held_threshold=self._held_threshold(conn, event.member,
+                                                                           state),
         )  # fmt: skip
         self._save_tier(conn, event.member, new, changes, event.id, announce=announce)
         return changes
+
+    def _held_threshold(
+        self, conn: Connection, member_ref: str, state: TierState
+    ) -> Decimal | None:
+        """The threshold the member's level was reached or last kept at, as the latest
+        timeline entry that brought or kept them there says (None: it says none): a
+        refund judges the level by it, not by a threshold raised in the file since."""
+        reason = conn.execute(
+            select(tier_changes.c.reason)
+            .where(
+                tier_changes.c.program_id == self.program.id,
+                tier_changes.c.member_ref == member_ref,
+                tier_changes.c.to_tier == state.tier,
+                tier_changes.c.kind.in_([ChangeKind.upgrade.value, ChangeKind.requalified.value]),
+            )
+            .order_by(tier_changes.c.at.desc(), tier_changes.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()  # fmt: skip
+        return None if reason is None else recorded_threshold(reason)
 
     def _assignments(self, conn: Connection, member_ref: str) -> list[Assignment]:
         """The member's manual tier assignments, in time order (a refund's own timeline
