@@ -113,14 +113,16 @@ def once(
 def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetime:
     """``text`` as an instant: ISO 8601 with an offset, or a date meaning its midnight in
     the program's time zone (where tier dates fall). A time without offset is refused:
-    the machine's own zone would decide it silently."""
+    the machine's own zone would decide it silently. The separator and the UTC mark may
+    be lower case (``2027-04-01t00:00:00z``), as the API, imports and program files read
+    them."""
     raw = text.strip()
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
             value = datetime(day.year, day.month, day.day, tzinfo=zone)
-        else:
-            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        else:  # ISO 8601 holds no letter but T and Z: upper case changes nothing else
+            value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError:
         fail(f"{option}: {raw!r} is not an ISO 8601 date or time (e.g. 2026-12-31 or "
              "2026-12-31T18:00:00+01:00)", code="usage", fmt=fmt)  # fmt: skip
