@@ -81,9 +81,15 @@ rules:
   - {id: promo, on: [purchase], per_amount: {points: 1}, budget: 100}
   - {id: base, on: [purchase], per_amount: {points: 1}}
 """)
-TRACE = [
-    {"rule": "bonus", "outcome": "matched", "points": 50, "currency": "points"},
-    {"rule": "promo", "outcome": "matched", "points": 30, "currency": "points"},
+TRACE = [  # as the engine writes it: the period the cap counted in, the budget spent
+    {
+        "rule": "bonus",
+        "outcome": "matched",
+        "points": 50,
+        "currency": "points",
+        "period": "2026-12",
+    },
+    {"rule": "promo", "outcome": "matched", "points": 30, "currency": "points", "budget": 30},
     {"rule": "base", "outcome": "matched", "points": 30, "currency": "points"},
     {"rule": "gone", "outcome": "matched", "points": 7, "currency": "points"},  # rule removed
 ]
@@ -106,6 +112,39 @@ def test_refunds_give_back_cap_and_budget_use_in_proportion_in_the_purchase_peri
     whole = counters_given_back(CAPPED.rules, TRACE, at, CAPPED.zone, Decimal("29.99"),
                                 Decimal(0), Decimal("29.99"))  # fmt: skip
     assert (whole.usage, whole.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
+
+
+def test_cap_use_goes_back_to_the_period_the_trace_names_whatever_the_zone_now() -> None:
+    """The period the purchase used, as its trace names it: not the period of the
+    purchase in the program's zone now (UTC: 2026-11); a cap since removed still gets
+    its own."""
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    utc = parse_program(
+        "id: shop\nname: Shop\ntime_zone: UTC\n"
+        "currencies: [{id: points, name: Points, value: 0.01}]\nrules:\n"
+        "  - {id: bonus, on: [purchase], fixed: 50, cap_per_member: {points: 50, period: month}}\n"
+        "  - {id: promo, on: [purchase], per_amount: {points: 1}, budget: 100}\n"
+    )
+    back = counters_given_back(utc.rules, TRACE, at, utc.zone, Decimal(30), Decimal(0),
+                               Decimal(30))  # fmt: skip
+    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
+    bare = parse_program(
+        "id: shop\nname: Shop\ncurrencies: [{id: points, name: Points, "
+        "value: 0.01}]\nrules:\n  - {id: base, on: [purchase], fixed: 1}\n"
+    )
+    back = counters_given_back(bare.rules, TRACE, at, bare.zone, Decimal(30), Decimal(0),
+                               Decimal(15))  # fmt: skip
+    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 25)], {})
+
+
+def test_a_trace_without_period_counted_in_the_local_period_now() -> None:
+    """A purchase recorded before traces named the period: its period is worked out in
+    the program's zone as it is now."""
+    old = [{k: v for k, v in line.items() if k != "period"} for line in TRACE]
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    back = counters_given_back(CAPPED.rules, old, at, CAPPED.zone, Decimal(30), Decimal(0),
+                               Decimal(30))  # fmt: skip
+    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
 
 
 def test_a_third_of_the_amount_reverses_exactly_a_third_of_the_points() -> None:

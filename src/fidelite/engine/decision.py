@@ -127,7 +127,7 @@ class Decision:
                 }
                 for e in self.earnings
             ],
-            "trace": [t.as_dict() for t in self.trace],
+            "trace": self._trace_lines(),
             "usage": [{"rule": u.rule, "period": u.period, "points": u.points} for u in self.usage],
             "budget_spent": dict(self.budget_spent),
             "coupon": None
@@ -139,6 +139,26 @@ class Decision:
                 "reason": self.coupon.reason,
             },
         }
+
+    def _trace_lines(self) -> list[dict[str, Any]]:
+        """The trace's lines; the line of a rule that counted its points against the
+        member's period cap says in which period (``period``, as ``rule_usage`` keys it),
+        that of a rule that spent them from its campaign budget how many (``budget``). A
+        refund gives back exactly these, whatever the program's rules and time zone have
+        become since (:func:`fidelite.engine.refund.counters_given_back`)."""
+        lines = [t.as_dict() for t in self.trace]
+        if not (self.usage or self.budget_spent):
+            return lines
+        periods = {u.rule: u.period for u in self.usage}
+        for row in lines:
+            rule = row["rule"]
+            if row["points"] <= 0:
+                continue
+            if rule in periods:
+                row["period"] = periods[rule]
+            if rule in self.budget_spent:
+                row["budget"] = self.budget_spent[rule]
+        return lines
 
 
 # The engine builds one Decision and one Earning per currency for every event it

@@ -7,8 +7,9 @@ the whole amount (in one go or in parts) reverses every point, no more. Pending 
 are reversed the same way (the ledger reverses pending lots first).
 
 What the purchase used of a rule's per-member cap and of a campaign budget is given
-back by the same rule (:func:`counters_given_back`): a purchase refunded in full leaves
-the next purchase the cap and budget it would have had without it.
+back by the same rule (:func:`counters_given_back`), to the period its trace says it
+used: a purchase refunded in full leaves the next purchase the cap and
+budget it would have had without it.
 
 A refund dated before its purchase is refused (:func:`check_refund_time`), and so is an
 amount that cannot apply (:func:`check_refund_amount`). A purchase of 0 (a free order
@@ -166,28 +167,40 @@ def counters_given_back(
 ) -> CountersBack:
     """The share of its purchase's cap and budget use a refund gives back.
 
-    The purchase's trace says what each rule gave: a rule with ``cap_per_member`` counted
-    those points in the period of the purchase's local time, a rule with ``budget``
-    spent them from the budget. Each is given back as points are reversed:
-    ``floor(used x refunded so far / amount)`` less what earlier refunds gave back, all
-    of it once the purchase is refunded in full.
+    The purchase's trace says what each rule counted: the line of a rule that counted
+    its points against the member's period cap names the period (``period``), that of a
+    rule that spent them from its campaign budget how many (``budget``). Each is given
+    back as points are reversed: ``floor(used x refunded so far / amount)`` less what
+    earlier refunds gave back, all of it once the purchase is refunded in full. So a
+    refund gives back to the period the purchase used, whatever the program's time zone
+    and cap period have become since. A budget is given back for the rule's points if
+    ``rules`` give it one.
+
+    A line without ``period`` (a purchase recorded before traces named it) counted in the
+    period of the purchase's local time, in ``zone``, if ``rules`` cap its rule.
     """
     by_id = {rule.id: rule for rule in rules}
     usage: list[Usage] = []
     budgets: dict[str, int] = {}
     after = refunded_before + refund_amount
-    for line in trace:
-        rule, used = by_id.get(str(line.get("rule"))), int(line.get("points") or 0)
-        if rule is None or used <= 0:
-            continue
+
+    def share(used: int) -> int:
         back = cumulative_share(used, purchase_amount, after)
         if purchase_amount:  # a purchase of 0 has one refund, its full one: none before
             back -= cumulative_share(used, purchase_amount, refunded_before)
-        if back <= 0:
+        return back
+
+    for line in trace:
+        rule_id, used = str(line.get("rule")), int(line.get("points") or 0)
+        if used <= 0:
             continue
-        if rule.cap_per_member is not None:
+        rule = by_id.get(rule_id)
+        period = line.get("period")
+        if period is None and rule is not None and rule.cap_per_member is not None:
             period = period_key(rule.cap_per_member.period, purchase_at, zone)
-            usage.append(Usage(rule.id, period, back))
-        if rule.budget is not None:
-            budgets[rule.id] = back
+        back = share(used)
+        if period is not None and back > 0:
+            usage.append(Usage(rule_id, str(period), back))
+        if rule is not None and rule.budget is not None and back > 0:
+            budgets[rule_id] = back
     return CountersBack(usage, budgets)
