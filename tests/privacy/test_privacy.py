@@ -65,7 +65,7 @@ def without_clock(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if k in ("created_at", "recorded_at") and isinstance(v, str):
+            if k in ("created_at", "recorded_at", "next_attempt_at") and isinstance(v, str):
                 datetime.fromisoformat(v)
                 out[k] = NOW
             else:
@@ -86,6 +86,16 @@ def test_export_holds_everything_about_the_member_and_nothing_else(gdb: Database
     tier = {"from_tier": "bronze", "to_tier": "silver", "kind": "upgrade",
             "reason": "spend 120 reached 100", "at": "2026-11-02T10:00:00+00:00",
             "event_id": "p1"}  # fmt: skip
+
+    def pending(delivery_id: int) -> list[dict[str, Any]]:
+        """The one delivery (dispatched, not yet tried) of each event to the subscription."""
+        return [{"id": delivery_id, "subscription_id": 1, "state": "pending", "attempts": 0,
+                 "next_attempt_at": NOW, "lease_token": None, "lease_until": None,
+                 "last_attempt_at": None, "last_status": None, "last_error": None,
+                 "delivered_at": None, "created_at": NOW, "attempt_log": []}]  # fmt: skip
+
+    request_hash = got["idempotency_records"][0]["request_hash"]
+    assert len(request_hash) == 64 and int(request_hash, 16) >= 0
     assert got == {
         "program": "shop",
         "member": {"id": 1, "ref": REF, "status": "active", "created_at": NOW},
@@ -140,19 +150,27 @@ def test_export_holds_everything_about_the_member_and_nothing_else(gdb: Database
         "rule_usage": [],
         "webhook_events": [
             {"id": 1, "event_type": "member.created", "created_at": NOW,
-             "payload": {"member": REF, "joined_at": "2026-11-02T10:00:00+00:00"}},
+             "payload": {"member": REF, "joined_at": "2026-11-02T10:00:00+00:00"},
+             "deliveries": pending(1)},
             {"id": 2, "event_type": "points.earned", "created_at": NOW,
-             "payload": {"member": REF, **earned}},
+             "payload": {"member": REF, **earned}, "deliveries": pending(2)},
             {"id": 3, "event_type": "tier.changed", "created_at": NOW,
-             "payload": {"member": REF, **tier}},
+             "payload": {"member": REF, **tier}, "deliveries": pending(3)},
             {"id": 4, "event_type": "points.spent", "created_at": NOW,
              "payload": {"member": REF, "currency": "points", "points": 100,
                          "transaction_id": 2, "reason": "reward mug",
-                         "occurred_at": "2026-11-03T10:00:00+00:00"}},
+                         "occurred_at": "2026-11-03T10:00:00+00:00"},
+             "deliveries": pending(4)},
             {"id": 5, "event_type": "reward.redeemed", "created_at": NOW,
              "payload": {"member": REF, "redemption_id": 1, "reward_id": "mug", "points": 100,
                          "currency": "points", "code": code,
-                         "redeemed_at": "2026-11-03T10:00:00+00:00"}},
+                         "redeemed_at": "2026-11-03T10:00:00+00:00"},
+             "deliveries": pending(5)},
+        ],
+        "stored_answers": [],
+        "idempotency_records": [
+            {"key": f"member:{REF}", "request_hash": request_hash, "result": {"member_id": 1},
+             "created_at": NOW},
         ],
         "erasure": None,
     }  # fmt: skip

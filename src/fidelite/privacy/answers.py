@@ -68,6 +68,28 @@ def anonymise_answers(conn: Connection, program_id: str, ref: str, tombstone: st
     return rewritten
 
 
+def answers_naming(conn: Connection, program_id: str, ref: str) -> list[dict[str, Any]]:
+    """The stored answers of ``program_id`` that name ``ref`` (the rows
+    :func:`anonymise_answers` would rewrite: by the route's member step, a field naming
+    the member or a quoted mention in a text), column for column but ``program_id``,
+    oldest first: what the member's export lists as held about them."""
+    t = api_requests
+    texts = {ref, json.dumps(ref)[1:-1]}
+    like = [column.like(f"%{_escaped(s)}%", escape="\\")
+            for s in texts for column in (t.c.route, cast(t.c.body, Text))]  # fmt: skip
+    found = conn.execute(
+        select(t).where(t.c.program_id == program_id, or_(*like))
+        .order_by(t.c.created_at, t.c.idem_key)
+    ).mappings()  # fmt: skip
+    other = ref + "\x00"  # anything but the reference: does the row change?
+    return [
+        {k: v for k, v in row.items() if k != "program_id"}
+        for row in found
+        if anonymised_route(row["route"], ref, other) != row["route"]
+        or anonymised(row["body"], ref, other) != row["body"]
+    ]
+
+
 def erased_meanwhile(
     conn: Connection, program_id: str, body: Any, since: datetime, *, route: str = ""
 ) -> Any:
@@ -158,6 +180,7 @@ __all__ = [
     "anonymise_answers",
     "anonymised",
     "anonymised_route",
+    "answers_naming",
     "erased_meanwhile",
     "route_members",
 ]

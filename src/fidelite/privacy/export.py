@@ -4,8 +4,12 @@ Sections: the member (reference, status, enrolment), their profile (tier, segmen
 attributes, birth date, purchase count), balances, the ledger history with the
 postings on the member's own accounts, lots, processed events with their traces,
 redemptions, the tier timeline, coupons, the coupon codes given back by refunds of their
-purchases (``coupon_rollbacks``), rule usage, the webhook events about them and the
-erasure record if they were erased. Times are ISO 8601 (UTC), amounts strings.
+purchases (``coupon_rollbacks``), rule usage, the webhook events about them with their
+deliveries to each subscription (state, attempts, last error, each attempt), the answers the API
+stored for retries that name them (``api_requests``, found as the erasure finds them:
+a ``POST`` or ``PATCH /v1/members`` answer keeps the profile as it was then), the
+command line's stored answers that name them (``idempotency_records``: their
+enrolment) and the erasure record if they were erased. Times are ISO 8601 (UTC), amounts strings.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from fidelite.ledger import unknown_member
+from fidelite.privacy.answers import anonymised, answers_naming
 from fidelite.processing.tables import (
     coupon_rollbacks,
     coupons,
@@ -26,10 +31,18 @@ from fidelite.processing.tables import (
     rule_usage,
     tier_changes,
 )
-from fidelite.store.tables import Account, LedgerTransaction, Lot, Member, Posting
-from fidelite.webhooks.tables import erasures, outbox
+from fidelite.store.tables import (
+    Account,
+    IdempotencyRecord,
+    LedgerTransaction,
+    Lot,
+    Member,
+    Posting,
+)
+from fidelite.webhooks.tables import attempts, deliveries, erasures, outbox
 
 _ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+_IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 _TRANSACTIONS: Table = LedgerTransaction.__table__  # type: ignore[assignment]
 _LOTS: Table = Lot.__table__  # type: ignore[assignment]
 _MEMBERS: Table = Member.__table__  # type: ignore[assignment]
@@ -108,20 +121,66 @@ def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[st
         "rule_usage": _rows(
             conn, rule_usage, *_ref_of(rule_usage, *by_ref), order=rule_usage.c.rule_id
         ),
-        "webhook_events": [
-            {k: plain(v) for k, v in r.items()}
-            for r in conn.execute(
-                select(outbox.c.id, outbox.c.event_type, outbox.c.created_at, outbox.c.payload)
-                .where(*_ref_of(outbox, *by_ref))
-                .order_by(outbox.c.id)
-            ).mappings()
-        ],
+        "webhook_events": _webhook_events(conn, program_id, member_ref),
+        "stored_answers": [plain(row) for row in answers_naming(conn, program_id, member_ref)],
+        "idempotency_records": _records(conn, program_id, member_ref),
         "erasure": _erasure(conn, program_id, mid),
     }
 
 
 def _ref_of(table: Table, program_id: str, member_ref: str) -> tuple[Any, Any]:
     return (table.c.program_id == program_id, table.c.member_ref == member_ref)
+
+
+def _webhook_events(conn: Connection, program_id: str, member_ref: str) -> list[dict[str, Any]]:
+    """The webhook events about the member, each with its deliveries (one per
+    subscription: every column but ``program_id`` and ``outbox_id``), oldest first."""
+    found = [
+        {k: plain(v) for k, v in r.items()}
+        for r in conn.execute(
+            select(outbox.c.id, outbox.c.event_type, outbox.c.created_at, outbox.c.payload)
+            .where(*_ref_of(outbox, program_id, member_ref))
+            .order_by(outbox.c.id)
+        ).mappings()
+    ]
+    sent: dict[int, list[dict[str, Any]]] = {int(e["id"]): [] for e in found}
+    d, a = deliveries, attempts
+    for start in range(0, len(found), 500):
+        ids = [int(e["id"]) for e in found[start : start + 500]]
+        rows = conn.execute(select(d).where(d.c.outbox_id.in_(ids)).order_by(d.c.id)).mappings()
+        made = {int(row["id"]): row for row in rows}
+        tried: dict[int, list[dict[str, Any]]] = {did: [] for did in made}
+        if made:
+            for t in conn.execute(
+                select(a).where(a.c.delivery_id.in_(sorted(made))).order_by(a.c.id)
+            ).mappings():  # fmt: skip
+                tried[int(t["delivery_id"])].append(
+                    plain({k: v for k, v in t.items() if k != "delivery_id"})
+                )
+        for did, row in made.items():
+            sent[int(row["outbox_id"])].append({
+                **plain({k: v for k, v in row.items() if k not in ("program_id", "outbox_id")}),
+                "attempt_log": tried[did],
+            })  # fmt: skip
+    return [{**e, "deliveries": sent[int(e["id"])]} for e in found]
+
+
+def _records(conn: Connection, program_id: str, member_ref: str) -> list[dict[str, Any]]:
+    """The command line's stored answers (``idempotency_records``) naming the member:
+    their enrolment's (``member:<ref>``) and any whose answer names them."""
+    t = _IDEMPOTENCY
+    found = conn.execute(
+        select(t).where(t.c.program_id == program_id).where(
+            (t.c.key == f"member:{member_ref}") | ~t.c.key.like("member:%")
+        ).order_by(t.c.created_at, t.c.key)
+    ).mappings()  # fmt: skip
+    other = member_ref + "\x00"
+    return [
+        plain({k: v for k, v in row.items() if k != "program_id"})
+        for row in found
+        if row["key"] == f"member:{member_ref}"
+        or anonymised(row["result"], member_ref, other) != row["result"]
+    ]
 
 
 def _rollbacks(conn: Connection, program_id: str, member_ref: str) -> list[dict[str, Any]]:

@@ -278,6 +278,12 @@ class ExportedWebhookEvent(BaseModel):
     event_type: str = Field(examples=["points.earned"])
     created_at: datetime
     payload: dict[str, Any] = Field(description="the event's payload, as sent to subscribers")
+    deliveries: list[dict[str, Any]] = Field(
+        description="its deliveries, one per subscription: rows of the webhook_deliveries "
+        "table, column for column (program_id and outbox_id left out): state, attempts, "
+        "last_status, last_error, delivered_at..., and attempt_log: its attempts (rows of "
+        "webhook_attempts: number, at, status, error...)"
+    )
 
 
 class ExportedErasure(BaseModel):
@@ -311,7 +317,9 @@ EXPORT_EXAMPLE: dict[str, Any] = {
     "coupon_rollbacks": [], "rule_usage": [],
     "webhook_events": [{"id": 3, "event_type": "points.earned",
                         "created_at": "2026-11-20T09:00:00.130000+00:00",
-                        "payload": {"member": "CARD-0001", "points": 250}}],
+                        "payload": {"member": "CARD-0001", "points": 250},
+                        "deliveries": []}],
+    "stored_answers": [], "idempotency_records": [],
     "erasure": None,
 }  # fmt: skip
 
@@ -342,6 +350,17 @@ class MemberExport(BaseModel):
     )
     rule_usage: list[dict[str, Any]] = _table_rows("rule_usage")
     webhook_events: list[ExportedWebhookEvent]
+    stored_answers: list[dict[str, Any]] = Field(
+        description="rows of the api_requests table (the answers kept for retries under an "
+        "Idempotency-Key) that name the member, in the route's member step or the answer "
+        "(a POST or PATCH /v1/members answer keeps the profile as it was then), column for "
+        "column (program_id left out); oldest first"
+    )
+    idempotency_records: list[dict[str, Any]] = Field(
+        description="rows of the idempotency_records table (the command line's stored "
+        "answers) naming the member: their enrolment's (key member:<id>) and any whose "
+        "answer names them; column for column (program_id left out)"
+    )
     erasure: ExportedErasure | None
 
 
