@@ -114,16 +114,17 @@ def test_refunds_give_back_cap_and_budget_use_in_proportion_in_the_purchase_peri
     assert (whole.usage, whole.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
 
 
-def test_cap_use_goes_back_to_the_period_the_trace_names_whatever_the_zone_now() -> None:
-    """The period the purchase used, as its trace names it: not the period of the
-    purchase in the program's zone now (UTC: 2026-11); a cap since removed still gets
-    its own."""
+def test_cap_and_budget_use_go_back_where_the_trace_says_whatever_the_rules_now() -> None:
+    """The period and the budget the purchase used, as its trace names them: not the
+    period of the purchase in the program's zone now (UTC: 2026-11), not a budget the
+    rule has now and had not then; a cap or budget since removed still gets its own."""
     at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
     utc = parse_program(
         "id: shop\nname: Shop\ntime_zone: UTC\n"
         "currencies: [{id: points, name: Points, value: 0.01}]\nrules:\n"
         "  - {id: bonus, on: [purchase], fixed: 50, cap_per_member: {points: 50, period: month}}\n"
         "  - {id: promo, on: [purchase], per_amount: {points: 1}, budget: 100}\n"
+        "  - {id: base, on: [purchase], per_amount: {points: 1}, budget: 500}\n"
     )
     back = counters_given_back(utc.rules, TRACE, at, utc.zone, Decimal(30), Decimal(0),
                                Decimal(30))  # fmt: skip
@@ -134,17 +135,17 @@ def test_cap_use_goes_back_to_the_period_the_trace_names_whatever_the_zone_now()
     )
     back = counters_given_back(bare.rules, TRACE, at, bare.zone, Decimal(30), Decimal(0),
                                Decimal(15))  # fmt: skip
-    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 25)], {})
+    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 25)], {"promo": 15})
 
 
-def test_a_trace_without_period_counted_in_the_local_period_now() -> None:
+def test_a_trace_without_period_counted_in_the_local_period_now_and_spent_no_budget() -> None:
     """A purchase recorded before traces named the period: its period is worked out in
-    the program's zone as it is now."""
-    old = [{k: v for k, v in line.items() if k != "period"} for line in TRACE]
+    the program's zone as it is now; without ``budget`` its rule spent none."""
+    old = [{k: v for k, v in line.items() if k not in ("period", "budget")} for line in TRACE]
     at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
     back = counters_given_back(CAPPED.rules, old, at, CAPPED.zone, Decimal(30), Decimal(0),
                                Decimal(30))  # fmt: skip
-    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 50)], {"promo": 30})
+    assert (back.usage, back.budgets) == ([Usage("bonus", "2026-12", 50)], {})
 
 
 def test_a_third_of_the_amount_reverses_exactly_a_third_of_the_points() -> None:

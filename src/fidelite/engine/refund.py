@@ -7,8 +7,8 @@ the whole amount (in one go or in parts) reverses every point, no more. Pending 
 are reversed the same way (the ledger reverses pending lots first).
 
 What the purchase used of a rule's per-member cap and of a campaign budget is given
-back by the same rule (:func:`counters_given_back`), to the period its trace says it
-used: a purchase refunded in full leaves the next purchase the cap and
+back by the same rule (:func:`counters_given_back`), to the period and the budget its
+trace says it used: a purchase refunded in full leaves the next purchase the cap and
 budget it would have had without it.
 
 A refund dated before its purchase is refused (:func:`check_refund_time`), and so is an
@@ -172,12 +172,14 @@ def counters_given_back(
     rule that spent them from its campaign budget how many (``budget``). Each is given
     back as points are reversed: ``floor(used x refunded so far / amount)`` less what
     earlier refunds gave back, all of it once the purchase is refunded in full. So a
-    refund gives back to the period the purchase used, whatever the program's time zone
-    and cap period have become since. A budget is given back for the rule's points if
-    ``rules`` give it one.
+    refund gives back to the period and the budget the purchase used, never more than
+    it took, whatever the program's rules and time zone have become since: a budget
+    added after the purchase gets nothing back, a changed zone or cap period does not
+    move the period.
 
     A line without ``period`` (a purchase recorded before traces named it) counted in the
-    period of the purchase's local time, in ``zone``, if ``rules`` cap its rule.
+    period of the purchase's local time, in ``zone``, if ``rules`` cap its rule. A line
+    without ``budget`` spent no budget: none is given back for it.
     """
     by_id = {rule.id: rule for rule in rules}
     usage: list[Usage] = []
@@ -201,6 +203,8 @@ def counters_given_back(
         back = share(used)
         if period is not None and back > 0:
             usage.append(Usage(rule_id, str(period), back))
-        if rule is not None and rule.budget is not None and back > 0:
+        spent = int(line.get("budget") or 0)
+        back = share(spent) if spent > 0 else 0
+        if back > 0:
             budgets[rule_id] = back
     return CountersBack(usage, budgets)
