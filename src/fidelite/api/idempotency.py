@@ -60,7 +60,8 @@ from sqlalchemy.exc import IntegrityError
 
 from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
 from fidelite.api.tables import api_requests
-from fidelite.privacy.answers import erased_meanwhile
+from fidelite.ledger import unknown_member
+from fidelite.privacy.answers import erased_meanwhile, route_members
 from fidelite.store import Database
 from fidelite.store.locking import ConcurrentUpdateError
 from fidelite.store.script import Script, one_of
@@ -313,6 +314,15 @@ def _claim(
             conn.execute(insert(api_requests), row_values)
             return now
         replay = admit(row, digest, now, lease_seconds)
+        if replay is not None and row.route != route and not route.startswith("DELETE "):
+            # Same request (its hash matched), but an erasure has since rewritten the
+            # member step of the stored route to the tombstone: the retry names a
+            # reference no member holds any more and finds no such member, as a new
+            # request would, rather than the anonymised answer (which would link the
+            # reference to its tombstone). The erasure's own request (DELETE) replays
+            # its record, as erasing the reference again answers it.
+            (member,) = route_members(route) or {""}
+            raise unknown_member(program_id, member)
         if replay is not None:
             return replay
         conn.execute(update(api_requests).where(
