@@ -39,10 +39,13 @@ What changes, in one transaction under the member's lock:
   new member, erased anew.
 
 Known limit: identifiers chosen by clients (event ids, idempotency keys of API calls,
-ledger ``source``/``reason`` texts) are kept as given, as is the request hash of a
+ledger ``source``/``reason`` texts, an operator's tier assignment reason in the tier
+timeline) are kept as given, as is the request hash of a
 stored answer (a SHA-256 of route and body, which a retry must match); if a client
 embeds personal data in them, erasure does not find it. Use opaque references (card
-numbers, not e-mail addresses) for members and events.
+numbers, not e-mail addresses) for members and events. Files written before the
+erasure (an import's ``*.rejects.csv``, ``coupon issue -o``'s CSV) are outside the
+database and keep the reference: the business deletes them.
 """
 
 from __future__ import annotations
