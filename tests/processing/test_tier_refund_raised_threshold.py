@@ -90,8 +90,35 @@ def test_a_refund_below_the_threshold_reached_reverses_the_upgrade(pdb: Database
 def test_the_threshold_is_read_from_the_entrys_reason() -> None:
     from fidelite.engine.tiers import recorded_threshold
 
-    assert recorded_threshold("spend 1100 reached 1000") == Decimal("1000")
-    assert recorded_threshold("points 1200 meets 300.5") == Decimal("300.5")
-    assert recorded_threshold("refund: spend 1100 reaches 1000 from 2026-01-10") == Decimal("1000")
-    assert recorded_threshold("refund: on 2026-03-01, spend 500 reached 300") == Decimal("300")
-    assert recorded_threshold("manual assignment ended; spend 7 qualifies for gold") is None
+    assert recorded_threshold("spend 1100 reached 1000", "spend") == Decimal("1000")
+    assert recorded_threshold("points 1200 meets 300.5", "points") == Decimal("300.5")
+    assert recorded_threshold("refund: spend 1100 reaches 1000 from 2026-01-10", "spend") == (
+        Decimal("1000")
+    )
+    assert recorded_threshold("refund: on 2026-03-01, spend 500 reached 300", "spend") == (
+        Decimal("300")
+    )
+    assert (
+        recorded_threshold("manual assignment ended; spend 7 qualifies for gold", "spend") is None
+    )
+    # a threshold of another metric is none of the program's now
+    assert recorded_threshold("spend 1100 reached 1000", "points") is None
+    assert recorded_threshold("purchases 5 meets 5", "spend") is None
+
+
+def test_a_threshold_of_the_metric_before_is_not_used(pdb: Database) -> None:
+    """The file changes the metric from spend to points (gold at 2000 points): dan's
+    recorded 'spend 1100 reached 1000' is no points threshold, so a refund judges him by
+    the file's 2000 points (1050 points left after a 50 refund: silver at 300)."""
+    old = EventProcessor(pdb, parse_program(PROGRAM))
+    old.process(Event(id="dan-1", type="purchase", member="dan",
+                      at=at("2026-01-10T10:00:00+01:00"), amount=Decimal("1100")))  # fmt: skip
+    points = PROGRAM.replace("metric: spend", "metric: points").replace(
+        "threshold: 1000}", "threshold: 2000}"
+    )
+    refund(EventProcessor(pdb, parse_program(points)), "50")
+    kept = rows(EventProcessor(pdb, parse_program(points)), "dan")
+    assert kept[0] == (*GOLD, "dan-1")
+    assert [(r[0], r[1], r[2], r[4]) for r in kept[1:]] == [
+        ("upgrade_reversed", "gold", "silver", "refund: points 1050 no longer reaches 2000"),
+    ]

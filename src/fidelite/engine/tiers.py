@@ -306,15 +306,21 @@ def on_refund(
     return _refund_without_step(policy, state, replayed, activities, at, zone)
 
 
-_THRESHOLD = re.compile(r"\b(?:reached|reaches|meets) (\d+(?:\.\d+)?)\b")
+_THRESHOLD = re.compile(
+    r"\b(spend|points|purchases) \d+(?:\.\d+)? (?:reached|reaches|meets) (\d+(?:\.\d+)?)\b"
+)
 
 
-def recorded_threshold(reason: str) -> Decimal | None:
+def recorded_threshold(reason: str, metric: str) -> Decimal | None:
     """The threshold a timeline entry's reason says the value reached or met
     (``spend 1100 reached 1000``, ``spend 1200 meets 1000``, ``refund: spend 1100
-    reaches 1000 from 2026-01-10``); None: it says none (an assignment, a downgrade)."""
+    reaches 1000 from 2026-01-10``); None: it says none (an assignment, a downgrade),
+    or it is a threshold of another ``metric`` than the program's now (a spend of 1000
+    is no points threshold)."""
     found = _THRESHOLD.search(reason)
-    return None if found is None else Decimal(found.group(1))
+    if found is None or found.group(1) != metric:
+        return None
+    return Decimal(found.group(2))
 
 
 def _as_reached(policy: TierPolicy, tier: str, held: Decimal | None) -> TierPolicy:

@@ -1491,7 +1491,9 @@ class EventProcessor:
             .order_by(tier_changes.c.at.desc(), tier_changes.c.id.desc())
             .limit(1)
         ).scalar_one_or_none()  # fmt: skip
-        return None if reason is None else recorded_threshold(reason)
+        if reason is None or self.program.tiers is None:
+            return None
+        return recorded_threshold(reason, self.program.tiers.metric.value)
 
     def _assignments(self, conn: Connection, member_ref: str) -> list[Assignment]:
         """The member's manual tier assignments, in time order (a refund's own timeline
