@@ -219,7 +219,7 @@ def _quoted(
                 "line is probably never closed, taking in the lines after it; nothing was "
                 "imported"
             ) from None
-        unclosed, after = _after_quotes("".join(lines), delimiter)
+        unclosed, after = _quote_problem(lines, delimiter)
         if unclosed:
             raise ImportFileError(
                 f"{path}: line {start}: badly quoted record: a quote opened on this line is "
@@ -229,6 +229,23 @@ def _quoted(
             )
         yield start, record, after
         start = skip + reader.line_num + 1
+
+
+def _quote_problem(lines: list[str], delimiter: str) -> tuple[bool, tuple[int, str] | None]:
+    """:func:`_after_quotes` of the record made of ``lines``, computed only when a
+    strict reading of them fails: a record with no quote, or whose quotes are all
+    well placed (the usual record), is read strictly without error by the C reader,
+    and then has neither problem. The character walk is for the rare record left."""
+    for line in lines:
+        if '"' in line:
+            break
+    else:
+        return False, None
+    try:
+        next(csv.reader(lines, delimiter=delimiter, quotechar='"', strict=True))
+    except (csv.Error, StopIteration):
+        return _after_quotes("".join(lines), delimiter)
+    return False, None
 
 
 def _after_quotes(text: str, delimiter: str) -> tuple[bool, tuple[int, str] | None]:
