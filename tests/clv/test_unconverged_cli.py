@@ -88,7 +88,10 @@ def test_predict_refuses_unconverged_fits_and_writes_nothing(
     flat_csv: Path, tmp_path: Path, fmt: str
 ) -> None:
     purchase, spend = _fits(flat_csv, tmp_path)
-    assert spend["converged"] is False and spend["at_bound"] == ["p", "q"]
+    # constant amounts: Gamma-Gamma runs to a bound on every machine, though which of
+    # p and q gets there first depends on the machine's floating point (['q'] or both)
+    assert spend["converged"] is False and spend["at_bound"]
+    assert set(spend["at_bound"]) <= {"p", "q"}
     out = tmp_path / "clv.csv"
     out.write_text("yesterday's predictions\n")
     result = _run("predict", "-i", str(flat_csv), "-o", str(out), "-f", fmt)
