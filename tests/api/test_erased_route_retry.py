@@ -39,3 +39,21 @@ def test_a_retry_naming_the_erased_member_finds_no_such_member(live: Live) -> No
         again = c.delete("/v1/members/alice", headers={"Idempotency-Key": "d-alice"})
         assert again.status_code == 200, again.text
         assert {**again.json(), "replayed": False} == erased.json()
+
+
+def test_a_member_called_members_is_one_member_of_the_route(live: Live) -> None:
+    """``/v1/members/members/tier:assign`` names one member, ``members``: a retry after
+    their erasure is a 404 like any other (it was a 500, the route read as naming two)."""
+    assign = {"tier": "silver", "until": "2027-06-30T00:00:00Z", "reason": "r"}
+    key = {"Idempotency-Key": "t-members"}
+    with live.client("admin") as c:
+        assert c.post("/v1/members", json={"id": "members", "joined_at": AT}).status_code == 201
+        first = c.post("/v1/members/members/tier:assign", json=assign, headers=key)
+        assert first.status_code == 201, first.text
+        assert c.delete("/v1/members/members").status_code == 200
+        before = snapshot(live.db)
+        retry = c.post("/v1/members/members/tier:assign", json=assign, headers=key)
+        assert retry.status_code == 404, retry.text
+        assert (retry.json()["code"], retry.json()["detail"]) == (
+            "unknown_member", "no member 'members' in program 'shop'")  # fmt: skip
+        assert snapshot(live.db) == before

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Text, cast, or_, select, update
@@ -130,10 +129,22 @@ def _named(value: Any) -> set[str]:
 
 
 def route_members(route: str) -> set[str]:
-    """The member a route (``METHOD /path``) names: the path step after ``members``
-    (``POST /v1/members/card-1/adjustments``; a member id holds no ``/``)."""
+    """The member a route (``METHOD /path``) names: the path step after the first
+    ``members`` (``POST /v1/members/card-1/adjustments``; a member id holds no ``/``).
+    Only the first: a member may be called ``members``, and the step after their id is
+    the route's (``/v1/members/members/tier:assign``)."""
     steps = route.split("/")
-    return {ref for step, ref in pairwise(steps) if step == "members"}
+    at = _member_step(steps)
+    return set() if at is None else {steps[at]}
+
+
+def _member_step(steps: list[str]) -> int | None:
+    """The index of the member's step in a route's ``steps``: the one after the first
+    ``members``; None when the route names no member."""
+    if "members" not in steps:
+        return None
+    at = steps.index("members") + 1
+    return at if at < len(steps) else None
 
 
 def anonymised(value: Any, ref: str, tombstone: str) -> Any:
@@ -158,9 +169,9 @@ def anonymised_route(route: str, ref: str, tombstone: str) -> str:
     a whole step). Another step that happens to equal the reference (a member ``v1`` or
     ``events``) is the route's, not the member's, and stays."""
     steps = route.split("/")
-    for i in range(1, len(steps)):
-        if steps[i - 1] == "members" and steps[i] == ref:
-            steps[i] = tombstone
+    at = _member_step(steps)
+    if at is not None and steps[at] == ref:
+        steps[at] = tombstone
     return "/".join(steps)
 
 
