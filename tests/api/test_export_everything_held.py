@@ -58,3 +58,30 @@ def test_the_export_holds_stored_answers_and_deliveries(live: Live) -> None:
     assert [r["key"] for r in exported["idempotency_records"]] == ["member:ann"]
     assert [r["key"] for r in carl["idempotency_records"]] == ["member:cli-carl"]
     assert carl["stored_answers"] == []
+
+
+def test_the_export_leaves_out_other_members_of_a_stored_bulk_answer(live: Live) -> None:
+    """A bulk adjustment and an event batch answer for ann and bob at once: ann's export
+    lists those stored answers with ann's parts only, never bob's reference."""
+    bob_event = {**EVENT, "id": "E2", "member": "bob.secret"}
+    with live.client("admin") as c:
+        for member in ("ann", "bob.secret"):
+            assert c.post("/v1/members", json={"id": member, "joined_at": AT}).status_code == 201
+        bulk = c.post(
+            "/v1/adjustments:bulk",
+            headers={"Idempotency-Key": "b-1"},
+            json={"points": 5, "reason": "gift", "members": ["ann", "bob.secret"]},
+        )
+        assert bulk.status_code == 200, bulk.text
+        batch = c.post(
+            "/v1/events:batch",
+            headers={"Idempotency-Key": "e-1"},
+            json={"events": [EVENT, bob_event]},
+        )
+        assert batch.status_code == 200, batch.text
+        assert "bob.secret" in bulk.text and "bob.secret" in batch.text
+        exported = c.get("/v1/members/ann/export").json()
+    answers = {a["idem_key"]: a for a in exported["stored_answers"]}
+    assert sorted(answers) == ["b-1", "e-1"]
+    assert "bob.secret" not in str(exported)
+    assert "ann" in str(answers["b-1"]["body"]) and "E1" in str(answers["e-1"]["body"])

@@ -89,6 +89,40 @@ def answers_naming(conn: Connection, program_id: str, ref: str) -> list[dict[str
     ]
 
 
+def own_part(value: Any, ref: str) -> Any:
+    """``value`` (a stored answer) without the parts about other members: an item of a
+    list that names members (:func:`_about_another`), ``ref`` not among them, is left
+    out. A bulk adjustment or an event batch answers for
+    several members at once; the export of one of them must not hand out the others'
+    references and figures."""
+    if isinstance(value, list):
+        return [own_part(v, ref) for v in value if not _about_another(v, ref)]
+    if isinstance(value, dict):
+        return {k: own_part(v, ref) for k, v in value.items()}
+    return value
+
+
+def _about_another(value: Any, ref: str) -> bool:
+    """Whether ``value``, an item of a list, is about members other than ``ref`` only:
+    it names some (``member``, ``member_ref`` at any depth: an event batch's item names
+    its member inside its decision), ``ref`` not among them."""
+    if not isinstance(value, dict):
+        return False
+    named = _members_in(value)
+    return bool(named) and ref not in named
+
+
+def _members_in(value: Any) -> set[str]:
+    """The ``member`` and ``member_ref`` values in ``value``, at any depth (not ``id``:
+    in a list, an ``id`` is an event's, a reward's..., not a member's)."""
+    if isinstance(value, list):
+        return {ref for v in value for ref in _members_in(v)}
+    if not isinstance(value, dict):
+        return set()
+    own = {v for k, v in value.items() if k in ("member", "member_ref") and isinstance(v, str)}
+    return own.union(*(_members_in(v) for v in value.values()))
+
+
 def erased_meanwhile(
     conn: Connection, program_id: str, body: Any, since: datetime, *, route: str = ""
 ) -> Any:
@@ -193,5 +227,6 @@ __all__ = [
     "anonymised_route",
     "answers_naming",
     "erased_meanwhile",
+    "own_part",
     "route_members",
 ]

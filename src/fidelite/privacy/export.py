@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 
 from fidelite.ledger import unknown_member
-from fidelite.privacy.answers import anonymised, answers_naming
+from fidelite.privacy.answers import anonymised, answers_naming, own_part
 from fidelite.processing.tables import (
     coupon_rollbacks,
     coupons,
@@ -122,7 +122,10 @@ def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[st
             conn, rule_usage, *_ref_of(rule_usage, *by_ref), order=rule_usage.c.rule_id
         ),
         "webhook_events": _webhook_events(conn, program_id, member_ref),
-        "stored_answers": [plain(row) for row in answers_naming(conn, program_id, member_ref)],
+        "stored_answers": [
+            plain({**row, "body": own_part(row["body"], member_ref)})
+            for row in answers_naming(conn, program_id, member_ref)
+        ],
         "idempotency_records": _records(conn, program_id, member_ref),
         "erasure": _erasure(conn, program_id, mid),
     }
