@@ -604,7 +604,12 @@ class Ledger:
         currency: str,
         when: datetime,
         rule: Inactivity | None = None,
+        conn: Connection | None = None,
     ) -> Receipt | None:
+        """Expire what is due for one member and currency at ``when`` (the expiry job's
+        step); in ``conn``'s transaction when given (a cancellation that put points back
+        into lots past their date expires them with it), else in its own."""
+
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             lots = due_lots(conn, subject.member_id, currency, when)
             if rule is None:
@@ -635,7 +640,8 @@ class Ledger:
         try:
             return self._mutate(program_id, job, request_hash(request), build,
                                 member_ref=member_ref, currency=currency, at=when,
-                                job_key=key, rule=rule, release_ended=True)  # fmt: skip
+                                job_key=key, rule=rule, release_ended=True,
+                                conn=conn)  # fmt: skip
         except _NothingToDo:
             return None
 

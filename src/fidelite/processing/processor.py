@@ -981,6 +981,13 @@ class EventProcessor:
                 .values(status="cancelled", cancel_transaction_id=receipt.transaction_id)
             )
             returned = self._returned(conn, receipt.transaction_id)
+            if returned.expired:
+                # Back in lots past their date: expired in the same transaction, as of the
+                # cancellation, as the expiry job would (its entry, its key): breakage,
+                # never spendable, and no crash can leave them between the two.
+                rule = Inactivity.of(self.program.expiry, self.program.zone)
+                self.ledger._expire_member(self.program.id, member_ref, receipt.currency, at,
+                                           rule, conn=conn)  # fmt: skip
             self._announce(conn, hooks.REWARD_CANCELLED, member_ref, {
                 "redemption_id": redemption_id, "reward_id": current.reward_id,
                 "points": receipt.points, "currency": receipt.currency,
@@ -988,12 +995,6 @@ class EventProcessor:
                 "transaction_id": receipt.transaction_id, "cancelled_at": at.isoformat(),
             })  # fmt: skip
             done = self._redemption_by_id(conn, redemption_id)
-        if returned.expired:
-            # Back in lots past their date: expire them now, as of the cancellation, as the
-            # expiry job would (its entry, its key): breakage, never spendable. Should this
-            # step fail, the points are still not spendable and the next job expires them.
-            rule = Inactivity.of(self.program.expiry, self.program.zone)
-            self.ledger._expire_member(self.program.id, member_ref, receipt.currency, at, rule)
         return done
 
     def _returned(self, conn: Connection, cancel_transaction_id: int) -> CancelReturn:
