@@ -159,7 +159,7 @@ def balance(
     expiry (and, with -f json, as_of) is shown as an instant with its offset, in the
     program's time zone when the program file is given, else in UTC.
 
-    Example: fidelite ledger balance CARD-0001 --as-of 2026-12-31 --format json
+    Example: fidelite ledger balance CARD-0001 --program shop.yaml --as-of 2026-12-31 -f json
 
     Example: fidelite ledger balance CARD-0001 --program-file program.yaml
     """
@@ -243,7 +243,7 @@ def history(
     occurred_at is shown with its offset in the program's time zone when the program
     file is given (--program FILE or --program-file), else in UTC.
 
-    Example: fidelite ledger history CARD-0001 --limit 20
+    Example: fidelite ledger history CARD-0001 --program shop.yaml --limit 20
 
     Example: fidelite ledger history CARD-0001 --program program.yaml
     """
@@ -306,7 +306,7 @@ def earn(
     program ends the points at 2027-03-28T00:00:00-04:00. With a program id only the
     zone is unknown, so a date is midnight UTC.
 
-    Example: fidelite ledger earn CARD-0001 120 --key order-1234 --expires 2027-11-30
+    Example: fidelite ledger earn CARD-0001 120 -p shop.yaml --key order-1234 --expires 2027-11-30
 
     Example: fidelite ledger earn CARD-0001 50 -k gw-1 -p program.yaml --expires 2027-03-28
     """
@@ -355,7 +355,7 @@ def spend(
     A date given as --at is its midnight in the program's time zone when the program
     file is given, else midnight UTC.
 
-    Example: fidelite ledger spend CARD-0001 50 --key redeem-77 --reason "free coffee"
+    Example: fidelite ledger spend CARD-0001 50 -p shop.yaml --key redeem-77 --reason "coffee"
     """
     target = job_program(program, program_file, fmt)
     when = _moment(at, "--at", target, fmt)
@@ -393,7 +393,7 @@ def adjust(
     A date (--at, --expires) is its midnight in the program's time zone when the program
     file is given, else midnight UTC.
 
-    Example: fidelite ledger adjust CARD-0001 200 --reason "outage" --actor ops --key gw-1
+    Example: fidelite ledger adjust CARD-0001 200 -p shop.yaml --reason outage --actor ops -k gw-1
     """
     target = job_program(program, program_file, fmt)
     when, expiry = _moment(at, "--at", target, fmt), _moment(expires, "--expires", target, fmt)
@@ -425,7 +425,7 @@ def reverse(
     A date given as --at is its midnight in the program's time zone when the program
     file is given, else midnight UTC.
 
-    Example: fidelite ledger reverse 42 --key refund-1234 --shortfall debt
+    Example: fidelite ledger reverse 42 --program shop.yaml --key refund-1234 --shortfall debt
     """
     target = job_program(program, program_file, fmt)
     when = _moment(at, "--at", target, fmt)
@@ -462,7 +462,7 @@ def release(
     A date given as --at is its midnight in the program's time zone when the program
     file is given, else midnight UTC.
 
-    Example: fidelite ledger release 42 --key release-42
+    Example: fidelite ledger release 42 --program shop.yaml --key release-42
     """
     target = job_program(program, program_file, fmt)
     when = _moment(at, "--at", target, fmt)
@@ -521,7 +521,7 @@ def expire(
     "as_of" as the instant applied, with its offset ("2026-11-30T23:00:00+00:00"
     for 2026-12-01 in Paris), as `fidelite tier review` does.
 
-    Example: fidelite ledger expire --as-of 2026-12-01
+    Example: fidelite ledger expire --as-of 2026-12-01 --program shop.yaml
 
     Example: fidelite ledger expire --as-of 2026-12-01 --program-file program.yaml -f json
     """

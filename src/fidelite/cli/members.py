@@ -220,7 +220,7 @@ def erase(
 ) -> None:
     """Erase a member's personal data; their points history stays, under a tombstone.
 
-    Example: fidelite member erase CARD-0001 --reason "request 2026-118" --yes
+    Example: fidelite member erase CARD-0001 --program shop.yaml --reason "request 118" --yes
     """
     database = open_ledger(db, fmt).db
     if not yes and not typer.confirm(f"Erase the personal data of {ref}? This cannot be undone"):
