@@ -296,3 +296,20 @@ def test_csv_format_keeps_the_summary_and_definition(write_csv: Callable[..., Pa
     # Standard output is a plain CSV file: its first line is the header.
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["customer_id"], r["revenue"]) for r in rows] == [("a", "60.0"), ("b", "30.0")]
+
+
+def test_table_output_states_input_zone_and_engine(write_csv: Callable[..., Path]) -> None:
+    """The table says how it was computed, as JSON and CSV do: RFM recency counts local
+    days, so the same file gives other numbers in another zone."""
+    path = write_csv("customer_id,timestamp,amount\na,2024-01-01T23:30:00+00:00,10\n")
+    args = ["metrics", "rfm", "-i", str(path), "--timezone", "Asia/Tokyo"]
+    result = CliRunner().invoke(app, [*args, "--format", "table"])
+    assert result.exit_code == 0, result.output
+    expected = (
+        f"parameters — quantiles: 5; observation end: 2024-01-02; input: {path}; rows: 1; "
+        "timezone: Asia/Tokyo; date format: ISO 8601; optional columns: (none); "
+        "engine: duckdb"
+    )
+    # the line is wrapped at the terminal's width (a long path even inside a word):
+    # compare without white space
+    assert "".join(result.stdout.split()).endswith("".join(expected.split()))

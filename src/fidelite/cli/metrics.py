@@ -218,7 +218,30 @@ def render(result: MetricResult, fmt: OutputFormat) -> None:
                 console.print(f"{key}: {shown}", markup=False, highlight=False)
             else:
                 console.print(f"{key}: {value}")
-        console.print(f"[dim]{result.definition}[/]")
+        console.print(f"[dim]{result.definition}[/]", highlight=False)
+        console.print(f"[dim]{_parameters_line(result.parameters)}[/]", highlight=False)
+
+
+def _parameters_line(parameters: dict[str, Any]) -> str:
+    """How the table was computed, on one line: the input file, the time zone, the
+    engine and every other parameter, as the JSON and CSV outputs state them (the
+    numbers of most metrics change with the zone, so a table must say which it used)."""
+    shown = [
+        f"{key.replace('_', ' ')}: {_plain(value)}"
+        for key, value in parameters.items()
+        if value is not None
+    ]
+    return "parameters — " + "; ".join(shown)
+
+
+def _plain(value: Any) -> str:
+    """A parameter value as a person reads it: lists comma-separated, the rest as JSON."""
+    value = to_jsonable(value)
+    if isinstance(value, list):
+        return ", ".join(_plain(item) for item in value) if value else "(none)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _csv_preamble(result: MetricResult) -> None:
