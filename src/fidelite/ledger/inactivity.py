@@ -338,28 +338,45 @@ def lapsing_within(
     their own expiry date at or before the deadline are left out (they go first, by
     date, and are announced as such). Held points are counted as the balance counts
     them: pending lots whose hold has ended by ``as_of`` are held as their release will
-    leave them (debt repaid first), whether or not the release is written yet.
+    leave them (debt repaid first), whether or not the release is written yet, and the
+    points of an earlier lapse by ``as_of`` (:func:`member_lapse`) are gone already,
+    even before the expiry job moves them out.
     """
     lo = rule.latest_unlapsed(as_of)
     found: list[Lapsing] = []
     for member_id, last in conn.execute(_LAST_ACTIVITY, {"p": program_id, "lo": lo, "at": as_of}):
         deadline = inactivity_deadline(rule.policy, last, rule.zone)  # None: past the calendar
         if deadline is not None and as_of < deadline <= until:
-            found.extend(_held_by(conn, int(member_id), last, deadline, as_of))
+            coming = Lapse(last, deadline)
+            found.extend(_held_by(conn, program_id, rule, int(member_id), coming, as_of))
     return found
 
 
 def _held_by(
-    conn: Connection, member_id: int, last: datetime, deadline: datetime, as_of: datetime
+    conn: Connection,
+    program_id: str,
+    rule: Inactivity,
+    member_id: int,
+    coming: Lapse,
+    as_of: datetime,
 ) -> list[Lapsing]:
-    totals: dict[str, int] = {}
-    for currency, earned_at, expires_at, points in _held_lots(conn, member_id, as_of):
-        if earned_at <= last and (expires_at is None or expires_at > deadline):
-            totals[currency] = totals.get(currency, 0) + points
-    if not totals:
-        return []
+    """The member's held points, per currency, that lapse at ``coming.deadline``: earned
+    at or before its last activity, not dated before the deadline, and not lapsed by
+    ``as_of`` already (earned at or before the last activity of the member's lapse)."""
     ref = conn.execute(text("SELECT ref FROM members WHERE id = :m"), {"m": member_id})
     member_ref = str(ref.scalar_one())
+    last, deadline = coming.last_activity, coming.deadline
+    gone: dict[str, datetime | None] = {}
+    totals: dict[str, int] = {}
+    for currency, earned_at, expires_at, points in _held_lots(conn, member_id, as_of):
+        if currency not in gone:
+            lapse = member_lapse(conn, program_id, member_id, member_ref, currency, rule, as_of)
+            gone[currency] = None if lapse is None else lapse.last_activity
+        lapsed = gone[currency]
+        if lapsed is not None and earned_at <= lapsed:
+            continue
+        if earned_at <= last and (expires_at is None or expires_at > deadline):
+            totals[currency] = totals.get(currency, 0) + points
     return [
         Lapsing(member_id, member_ref, currency, points, last, deadline)
         for currency, points in sorted(totals.items())
