@@ -5,6 +5,11 @@
 the delivery worker honours that choice without being given the flag again. Existing
 subscriptions get false: their delivery is checked as before.
 
+The column is added in place (``ALTER TABLE ... ADD COLUMN``) on both databases: SQLite
+takes a NOT NULL column with a constant default. A batch operation would rebuild the
+table on SQLite (copy, ``DROP TABLE``, rename), and with foreign keys on the drop is
+refused as soon as a delivery row references a subscription.
+
 Revision ID: 0008
 Revises: 0007
 """
@@ -21,12 +26,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("webhook_subscriptions") as batch:
-        batch.add_column(
-            sa.Column("allow_private", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    op.add_column(
+        "webhook_subscriptions",
+        sa.Column("allow_private", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("webhook_subscriptions") as batch:
-        batch.drop_column("allow_private")
+    # In place too (SQLite 3.35 and later drop a column without a rebuild).
+    op.drop_column("webhook_subscriptions", "allow_private")
