@@ -16,7 +16,7 @@ from fidelite.program import parse_program
 from fidelite.store import Database
 from fidelite.webhooks.expiring import announce_expiring_points
 from fidelite.webhooks.tables import outbox
-from tests.webhooks.support import PROGRAM, count
+from tests.webhooks.support import PROGRAM, count, outbox_rows
 
 HELD = parse_program(
     PROGRAM
@@ -53,6 +53,44 @@ def bonus(p: EventProcessor, member: str, points: int, key: str, when: str) -> N
     p.ledger.adjust(
         "shop", member, "points", points, reason="welcome", key=key, actor="test", at=at(when)
     )
+
+
+def test_points_released_after_the_first_warning_are_announced_once(wdb: Database) -> None:
+    """kim: 10 points credited on 1 January, a purchase on 10 January 10:00 (her last
+    activity) earning 100 held until 24 January; all lapse on 10 February 10:00. The
+    warning of 15 January announces the 10 she holds, the run of 25 January the 100
+    released since, and no run announces anything again."""
+    p = EventProcessor(wdb, HELD)
+    bonus(p, "kim", 10, "b1", "2025-01-01T10:00:00")
+    p.process(event("k2", "purchase", "kim", "2025-01-10T10:00:00", "100.00"))
+    before = count(wdb, outbox)
+    deadline = "2025-02-10T10:00:00+00:00"
+    assert announced(wdb, "2025-01-15T00:00:00") == [("kim", 10, deadline, "inactivity")]
+    assert announced(wdb, "2025-01-16T00:00:00") == []
+    assert announced(wdb, "2025-01-25T00:00:00") == [("kim", 100, deadline, "inactivity")]
+    assert announced(wdb, "2025-01-26T00:00:00") == []
+    p.ledger.release_due("shop", at("2025-01-26T00:00:00"))
+    assert announced(wdb, "2025-01-27T00:00:00") == []  # released: the same 100, not again
+    base = "points.expiring:inactivity:1:points:" + deadline
+    assert keys(wdb) == [base, base + ":2"]
+    assert [r["payload"] for r in outbox_rows(wdb)[before:]] == [
+        {"member": "kim", "currency": "points", "points": points, "expires_at": deadline,
+         "lot_id": None, "cause": "inactivity", "last_activity": "2025-01-10T10:00:00+00:00"}
+        for points in (10, 100)
+    ]  # fmt: skip
+    b = p.ledger.balance("shop", "kim", "points", as_of=at("2025-01-27T00:00:00"),
+                         policy=HELD.expiry, zone=UTC_ZONE)  # fmt: skip
+    assert (b.available, b.expiring_soon) == (110, 110)  # what the two warnings add up to
+
+
+def test_a_first_warning_after_the_hold_ended_announces_all_at_once(wdb: Database) -> None:
+    p = EventProcessor(wdb, HELD)
+    bonus(p, "kim", 10, "b1", "2025-01-01T10:00:00")
+    p.process(event("k2", "purchase", "kim", "2025-01-10T10:00:00", "100.00"))
+    deadline = "2025-02-10T10:00:00+00:00"
+    assert announced(wdb, "2025-01-25T00:00:00") == [("kim", 110, deadline, "inactivity")]
+    assert announced(wdb, "2025-02-01T00:00:00") == []
+    assert keys(wdb) == ["points.expiring:inactivity:1:points:" + deadline]
 
 
 def test_points_an_earlier_lapse_took_are_not_announced(wdb: Database) -> None:

@@ -10,7 +10,10 @@ Run daily (``fidelite webhooks expiring``) before the expiry job. Two causes:
   ``as_of``, see :mod:`fidelite.ledger.inactivity` — falls in that window gets one event
   per currency with the points that would lapse (dedup key
   ``points.expiring:inactivity:<member id>:<currency>:<deadline>``). A member who acts
-  again moves the deadline, so the next warning is a new event.
+  again moves the deadline, so the next warning is a new event. Points whose hold ends
+  after that event (no activity: the deadline stays) are announced by a further event
+  with the points held beyond those already announced (keys ``...:<deadline>:2``,
+  ``:3``...), so the events of one deadline add up to what lapses then.
 
 Points held are counted as the member's balance counts them
 (:meth:`fidelite.ledger.Ledger.balance`): available lots, and pending lots whose hold
@@ -19,7 +22,8 @@ member's debt (:func:`~fidelite.ledger.state.released_shares`), whether or not
 ``ledger release-due`` has written that release yet. A lot is pending or available,
 never both, and its event's dedup key is the same either way: each point is announced
 once, whichever of the two jobs runs first. A hold that ends later in the window is
-not held yet at ``as_of``: the first run after it has ended announces it.
+not held yet at ``as_of``: the first run after it has ended announces it (by date, or
+for the inactivity deadline, as above).
 
 An erased member is never announced (``members.status`` is ``erased``): the erasure
 stopped the member's webhook events, and a new one would name the tombstone.
@@ -34,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, select, text
 
 from fidelite.engine.calendar import add_days
 from fidelite.ledger.inactivity import Inactivity, lapsing_within
@@ -44,6 +48,7 @@ from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
 from fidelite.webhooks.events import POINTS_EXPIRING
 from fidelite.webhooks.outbox import record
+from fidelite.webhooks.tables import outbox
 
 _WINDOW = (bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
 _DUE = (
@@ -190,6 +195,34 @@ def _inactive(
             "cause": "inactivity",
             "last_activity": lapsing.last_activity.astimezone(UTC).isoformat(),
         }
-        key = f"{POINTS_EXPIRING}:inactivity:{lapsing.member_id}:{lapsing.currency}:{deadline}"
-        found.append((lapsing.member_ref, key, payload))
+        base = f"{POINTS_EXPIRING}:inactivity:{lapsing.member_id}:{lapsing.currency}:{deadline}"
+        announced, key = _announced(conn, program_id, base)
+        if lapsing.points > announced:
+            payload["points"] = lapsing.points - announced
+            found.append((lapsing.member_ref, key, payload))
     return found
+
+
+def _announced(conn: Connection, program_id: str, base: str) -> tuple[int, str]:
+    """Points already announced for one member, currency and deadline, and the dedup key
+    of the next announcement for it: ``base``, then ``base:2``, ``base:3``...
+
+    Held points grow without a new activity (which would move the deadline) only as
+    holds end, so a later run announces the points held beyond those announced: each
+    announcement's points add up to what the member holds for that deadline."""
+    total, key, number = 0, base, 1
+    while (points := _announced_points(conn, program_id, key)) is not None:
+        total += points
+        number += 1
+        key = f"{base}:{number}"
+    return total, key
+
+
+def _announced_points(conn: Connection, program_id: str, key: str) -> int | None:
+    """The points of the announcement written under ``key`` (``None``: none written)."""
+    written = (outbox.c.program_id == program_id) & (outbox.c.dedup_key == key)
+    row = conn.execute(select(outbox.c.payload).where(written)).first()
+    if row is None:
+        return None
+    payload = row[0]
+    return int(payload.get("points", 0)) if isinstance(payload, dict) else 0
