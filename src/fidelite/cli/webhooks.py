@@ -190,7 +190,12 @@ def deliver(
     loop: bool = typer.Option(False, "--loop", help="Keep running (Ctrl-C to stop)."),
     limit: int = typer.Option(100, min=1, max=1000, help="Deliveries claimed per pass."),
     idle: float = typer.Option(1.0, min=0.05, help="Seconds to sleep when nothing is due."),
-    timeout: float = typer.Option(10.0, min=0.5, help="HTTP timeout per request (seconds)."),
+    timeout: float = typer.Option(
+        10.0,
+        min=0.5,
+        help="Seconds an attempt may take in all: connecting, sending, and "
+        "the whole answer (a 2xx still arriving then is a failed attempt).",
+    ),
     allow_private: bool = DeliverAllowPrivateOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,

@@ -2,9 +2,11 @@
 
 Claiming is one conditional ``UPDATE`` that sets a lease (a random token and an
 expiry) on up to ``limit`` due deliveries and returns them. The lease is long enough to
-send the whole batch one by one at the HTTP timeout each (plus a margin), and a
-delivery is only sent while its lease has at least one timeout left, so a slow
-receiver can never make two workers send the same delivery. On PostgreSQL the rows
+send the whole batch one by one at the timeout each (plus a margin), a delivery is
+only sent while its lease has at least one timeout left, and the timeout bounds the
+whole attempt (connection, request, the answer's headers and body: see
+:class:`Deadline`), so a slow receiver can never make two workers send the same
+delivery. On PostgreSQL the rows
 are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent workers take disjoint
 batches without waiting on each other; on SQLite the claim runs in a ``BEGIN
 IMMEDIATE`` transaction, so claims are serial. A claimed delivery is invisible to
@@ -21,8 +23,11 @@ de-duplicate on ``Fidelite-Event-Id``. HTTP happens outside any database transac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,7 +40,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
-from fidelite.webhooks.destination import Resolver, pin, system_resolver
+from fidelite.webhooks.destination import Destination, Resolver, pin, system_resolver
 from fidelite.webhooks.errors import UnsafeURL
 from fidelite.webhooks.outbox import body_of, dispatch
 from fidelite.webhooks.retry import RetryPolicy
@@ -125,6 +130,7 @@ class DeliveryWorker:
         self.client = httpx.Client(
             timeout=timeout, follow_redirects=False, transport=transport,
             headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_keepalive_connections=0),  # see Deadline
         )  # fmt: skip
 
     def close(self) -> None:
@@ -200,7 +206,11 @@ class DeliveryWorker:
         return "lost" if attempt is None else self.record([attempt])[claim.id]
 
     def send(self, claim: Claim) -> Attempt | None:
-        """POST one claimed delivery (None: not sent, too little lease left)."""
+        """POST one claimed delivery (None: not sent, too little lease left).
+
+        The attempt, from the destination check to the last byte of the answer, ends
+        within the timeout (:class:`Deadline`): an answer not complete by then, even a
+        2xx, is a failed attempt, so the attempt always ends within the lease."""
         started = self.clock()
         if started + timedelta(seconds=self.timeout) > claim.lease_until:
             return None
@@ -210,26 +220,60 @@ class DeliveryWorker:
         error: str | None = None
         response: str | None = None
         tick = time.perf_counter()
+        deadline = Deadline(self.timeout)
         try:
             allow = self.allow_private or claim.allow_private
             target = pin(claim.url, allow_private=allow, resolve=self.resolve)
-            extensions = {"sni_hostname": target.tls_name} if target.tls_name else None
-            reply = self.client.post(
-                target.connect_url,
-                content=claim.body,
-                headers={**self._headers(claim), "Host": target.host_header},
-                extensions=extensions,
-            )
-            status = reply.status_code
-            response = reply.text[:500]
+            status, response = self._post(claim, target, deadline)
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
         except UnsafeURL as exc:
             error = f"refused: {exc.message}"
+        except _Late as exc:
+            status, error = exc.status, self._late()
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+            late = deadline.passed()
+            error = self._late() if late else f"{type(exc).__name__}: {exc}"[:500]
+            error = error or type(exc).__name__
+        finally:
+            deadline.finish()
         elapsed = int((time.perf_counter() - tick) * 1000)
         return Attempt(claim, started, status, error, response, elapsed)
+
+    def _late(self) -> str:
+        return f"Timeout: no complete answer within {self.timeout:g} s"
+
+    def _post(self, claim: Claim, target: Destination, deadline: Deadline) -> tuple[int, str]:
+        """POST ``claim`` to ``target`` within ``deadline``: the status and the start of
+        the answer's body (raises :class:`_Late` when the time runs out)."""
+        left = deadline.left()
+        if left <= 0:
+            raise _Late(None)
+        extensions: dict[str, Any] = {"trace": deadline.trace}
+        if target.tls_name:
+            extensions["sni_hostname"] = target.tls_name
+        request = self.client.build_request(
+            "POST", target.connect_url, content=claim.body,
+            headers={**self._headers(claim), "Host": target.host_header},
+            extensions=extensions, timeout=httpx.Timeout(left),
+        )  # fmt: skip
+        reply = self.client.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in reply.iter_bytes():
+                if deadline.passed():
+                    raise _Late(reply.status_code)
+                body += chunk
+            if deadline.passed():
+                raise _Late(reply.status_code)
+            return reply.status_code, _text(bytes(body), reply.encoding)[:500]
+        except httpx.HTTPError:
+            if deadline.passed():
+                raise _Late(reply.status_code) from None
+            raise
+        finally:
+            deadline.finish()  # before the connection closes
+            reply.close()
 
     def _headers(self, claim: Claim) -> dict[str, str]:
         now = int(self.clock().timestamp())
@@ -317,6 +361,93 @@ class Attempt:
             "duration_ms": self.duration_ms,
             "response": self.response,
         }
+
+
+class _Late(Exception):
+    """The attempt's time ran out (``status``: the answer's, if its headers came)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__("late")
+        self.status = status
+
+
+class Deadline:
+    """The end of one attempt, enforced on its connection.
+
+    httpx's timeout bounds each network operation (connecting, one read, one write),
+    not the request: a receiver sending its answer a byte at a time would keep an
+    attempt going as long as it likes, past the lease, and another worker would send
+    the delivery again. So the attempt's socket is taken as it is connected (and again
+    once TLS wraps it) through httpcore's ``trace`` extension, and a timer shuts it down
+    at the deadline: a read or write blocked then ends at once. Connections are not kept
+    alive between attempts (each attempt's socket is its own, and known). The body is
+    also read against the clock, chunk by chunk, which bounds a transport with no socket.
+
+    Invariant: once :meth:`finish` has returned, the timer touches no socket (it runs
+    before the connection is closed, so a closed socket's number, reused, is never hit).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._finished = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        """Seconds until the deadline (negative once past)."""
+        return self.end - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.expired or self.left() <= 0
+
+    def finish(self) -> None:
+        """The attempt is over: stop the timer and forget the socket."""
+        self._timer.cancel()
+        with self._lock:
+            self._finished = True
+            self._socket = None
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: keep the socket of a new connection (or its TLS one)."""
+        if not event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            if self._finished:
+                return
+            self._socket = sock
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+
+def _shut(sock: socket.socket) -> None:
+    """End both directions of ``sock`` (a blocked read returns, a write fails); on a TLS
+    socket the plain socket's call, which leaves the TLS object to the reading thread."""
+    with contextlib.suppress(OSError):  # already closed or reset: nothing left to stop
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _text(body: bytes, encoding: str | None) -> str:
+    """``body`` decoded as httpx decodes a response's text (undecodable bytes replaced)."""
+    try:
+        return body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _time(name: str) -> Any:

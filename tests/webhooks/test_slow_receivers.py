@@ -1,0 +1,91 @@
+"""Receivers that answer slowly or at length, over real HTTP on 127.0.0.1.
+
+The worker's timeout bounds the whole attempt (connection, request, the answer's headers
+and all of its body), so an attempt always ends within the delivery's lease; the answer's
+body is read in chunks, keeping only what the log stores.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fidelite.store import Database
+from fidelite.webhooks import DeliveryWorker, attempts_of, log
+from fidelite.webhooks import subscriptions as subs
+from tests.webhooks.support import Clock, processor, purchase
+
+
+class SlowReceiver:
+    """Answers 200 at once, then its body ``byte`` a byte every ``pause`` seconds."""
+
+    def __init__(self, size: int, pause: float) -> None:
+        self.hits: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.hits.append(self.headers["Fidelite-Delivery-Id"])
+                self.send_response(200)
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                try:
+                    for _ in range(size):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(pause)
+                except OSError:  # the worker gave up and closed the connection
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickle() -> Iterator[SlowReceiver]:
+    r = SlowReceiver(size=6, pause=0.35)  # 200 headers at once, the body in 2.1 s
+    yield r
+    r.close()
+
+
+def test_an_answer_slower_than_the_timeout_is_a_failed_attempt_at_the_timeout(
+    wdb: Database, trickle: SlowReceiver
+) -> None:
+    """Each read is quicker than the timeout (0.35 s) but the whole answer takes 2.1 s:
+    with a 0.5 s timeout the attempt fails at 0.5 s (its socket is shut then), not a
+    success after 2.1 s that outlived its lease."""
+    processor(wdb)
+    subs.add(wdb, "shop", trickle.url, ["member.created"], allow_private=True)
+    processor(wdb).process(purchase("p1", "ann", "10.00"))
+    clock = Clock()
+    worker = DeliveryWorker(wdb, allow_private=True, clock=clock, timeout=0.5)
+    tick = time.monotonic()
+    report = worker.run_once(limit=1)
+    took = time.monotonic() - tick
+    worker.close()
+    assert report.as_dict() == {"claimed": 1, "delivered": 0, "failed": 1, "dead": 0, "lost": 0}
+    assert took < 1.5
+    (entry,) = log(wdb, "shop")
+    assert (entry["state"], entry["attempts"], entry["last_status"]) == ("failed", 1, 200)
+    assert entry["last_error"] == "Timeout: no complete answer within 0.5 s"
+    (attempt,) = attempts_of(wdb, "shop", entry["id"])
+    assert (attempt["status"], attempt["error"]) == (200, entry["last_error"])
+    assert 450 <= attempt["duration_ms"] < 1000
+    assert trickle.hits == [str(entry["id"])]
