@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from fidelite.store import Database
-from fidelite.webhooks import DeliveryWorker, attempts_of, log
+from fidelite.webhooks import DeliveryWorker, attempts_of, dispatch, log
 from fidelite.webhooks import subscriptions as subs
 from tests.webhooks.support import Clock, processor, purchase
 
@@ -89,3 +91,60 @@ def test_an_answer_slower_than_the_timeout_is_a_failed_attempt_at_the_timeout(
     assert (attempt["status"], attempt["error"]) == (200, entry["last_error"])
     assert 450 <= attempt["duration_ms"] < 1000
     assert trickle.hits == [str(entry["id"])]
+
+
+class LongReceiver:
+    """Answers 200 with ``size`` bytes of ``é`` (UTF-8), written 65535 bytes at a time
+    (characters are cut between the chunks)."""
+
+    def __init__(self, size: int) -> None:
+        body = memoryview(("é" * (size // 2)).encode())  # made before memory is traced
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for start in range(0, len(body), 65535):
+                    self.wfile.write(body[start : start + 65535])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+
+def test_a_long_answer_is_read_whole_but_only_its_start_is_kept(tmp_path: Path) -> None:
+    """A 2xx with a 16 MB body is delivered; the log keeps its first 500 characters,
+    and reading it never holds the body in memory (the peak stays under 2 MB)."""
+    db = Database(f"sqlite:///{tmp_path / 'long.db'}")
+    db.upgrade()
+    processor(db)
+    receiver = LongReceiver(size=16 * 1024 * 1024)
+    subs.add(db, "shop", receiver.url, ["member.created"], allow_private=True)
+    processor(db).process(purchase("p1", "ann", "10.00"))
+    worker = DeliveryWorker(db, allow_private=True, clock=Clock(), timeout=30)
+    dispatch(db)
+    (claim,) = worker.claim(1)
+    tracemalloc.start()
+    try:
+        attempt = worker.send(claim)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert attempt is not None
+    assert (attempt.status, attempt.error, attempt.response) == (200, None, "é" * 500)
+    assert peak < 2_000_000
+    assert worker.record([attempt]) == {claim.id: "delivered"}
+    worker.close()
+    db.dispose()

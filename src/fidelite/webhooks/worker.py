@@ -23,6 +23,7 @@ de-duplicate on ``Fidelite-Event-Id``. HTTP happens outside any database transac
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import random
@@ -259,14 +260,14 @@ class DeliveryWorker:
         )  # fmt: skip
         reply = self.client.send(request, stream=True)
         try:
-            body = bytearray()
-            for chunk in reply.iter_bytes():
+            kept = _Start(reply.encoding)
+            for chunk in reply.iter_bytes():  # read whole, within the deadline
                 if deadline.passed():
                     raise _Late(reply.status_code)
-                body += chunk
+                kept.add(chunk)
             if deadline.passed():
                 raise _Late(reply.status_code)
-            return reply.status_code, _text(bytes(body), reply.encoding)[:500]
+            return reply.status_code, kept.text()
         except httpx.HTTPError:
             if deadline.passed():
                 raise _Late(reply.status_code) from None
@@ -442,12 +443,35 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _text(body: bytes, encoding: str | None) -> str:
-    """``body`` decoded as httpx decodes a response's text (undecodable bytes replaced)."""
-    try:
-        return body.decode(encoding or "utf-8", errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+RESPONSE_KEPT = 500
+"""Characters of the answer's body kept in the attempt log (``response``)."""
+
+
+class _Start:
+    """The first :data:`RESPONSE_KEPT` characters of an answer's body, decoded as httpx
+    decodes a response's text (undecodable bytes replaced), fed chunk by chunk: what
+    follows them is read (the answer must be complete) but not kept, so a receiver's
+    long answer takes no more memory than a chunk."""
+
+    def __init__(self, encoding: str | None) -> None:
+        try:
+            factory = codecs.getincrementaldecoder(encoding or "utf-8")
+        except LookupError:
+            factory = codecs.getincrementaldecoder("utf-8")
+        self._decoder = factory(errors="replace")
+        self._parts: list[str] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        if self._size < RESPONSE_KEPT:
+            part = self._decoder.decode(chunk)[: RESPONSE_KEPT - self._size]
+            self._parts.append(part)
+            self._size += len(part)
+
+    def text(self) -> str:
+        if self._size < RESPONSE_KEPT:  # the end: what the decoder still holds
+            self._parts.append(self._decoder.decode(b"", final=True))
+        return "".join(self._parts)[:RESPONSE_KEPT]
 
 
 def _time(name: str) -> Any:
