@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Connection,
     Row,
     Select,
@@ -51,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 from fidelite.engine import CouponStatus, Decision, Evaluator, Event, MemberState, ProgramState
 from fidelite.engine.coupon import generate_codes, normalise
 from fidelite.engine.event import PURCHASE, REFUND
+from fidelite.engine.expiry import Lapse
 from fidelite.engine.refund import (
     CountersBack,
     EarnedTransaction,
@@ -75,7 +77,7 @@ from fidelite.engine.tiers import (
     review,
 )
 from fidelite.ledger import Ledger, Receipt, Rejected, RejectionCode, no_member
-from fidelite.ledger.inactivity import Inactivity
+from fidelite.ledger.inactivity import Inactivity, member_lapse
 from fidelite.processing.erased import (
     TOMBSTONE_PREFIX,
     erased_history,
@@ -118,6 +120,15 @@ class MemberChange(StrEnum):
     updated = "updated"
     unchanged = "unchanged"
 
+
+_MEMBER_ID = text("SELECT id FROM members WHERE program_id = :p AND ref = :r")
+
+# The member's next transaction in the currency after a cancellation, with its time.
+_NEXT_MOVE = text(
+    "SELECT n.kind, n.occurred_at, n.detail, c.occurred_at AS cancelled_at "
+    "FROM ledger_transactions c JOIN ledger_transactions n ON n.member_id = c.member_id "
+    "AND n.currency = c.currency AND n.id > c.id WHERE c.id = :t ORDER BY n.id LIMIT 1"
+).columns(occurred_at=UTCDateTime(), cancelled_at=UTCDateTime(), detail=JSON())
 
 MEMBER_ERASED = "member_erased"
 """An event of an erased member's history (dated at or before the erasure): refused."""
@@ -980,12 +991,14 @@ class EventProcessor:
                 .where(redemptions.c.id == redemption_id, redemptions.c.status == "active")
                 .values(status="cancelled", cancel_transaction_id=receipt.transaction_id)
             )
-            returned = self._returned(conn, receipt.transaction_id)
+            rule = Inactivity.of(self.program.expiry, self.program.zone)
+            lapse = self._lapse_at(conn, member_ref, receipt.currency, rule, at)
+            returned = self._returned(conn, receipt.transaction_id, lapse)
             if returned.expired:
-                # Back in lots past their date: expired in the same transaction, as of the
-                # cancellation, as the expiry job would (its entry, its key): breakage,
-                # never spendable, and no crash can leave them between the two.
-                rule = Inactivity.of(self.program.expiry, self.program.zone)
+                # Back in lots past their date, or lapsed by inactivity: expired in the
+                # same transaction, as of the cancellation, as the expiry job would (its
+                # entry, its key): breakage, never spendable, and no crash can leave them
+                # between the two.
                 self.ledger._expire_member(self.program.id, member_ref, receipt.currency, at,
                                            rule, conn=conn)  # fmt: skip
             self._announce(conn, hooks.REWARD_CANCELLED, member_ref, {
@@ -997,18 +1010,53 @@ class EventProcessor:
             done = self._redemption_by_id(conn, redemption_id)
         return done
 
-    def _returned(self, conn: Connection, cancel_transaction_id: int) -> CancelReturn:
+    def _lapse_at(
+        self,
+        conn: Connection,
+        member_ref: str,
+        currency: str,
+        rule: Inactivity | None,
+        at: datetime,
+    ) -> Lapse | None:
+        """The member's inactivity lapse at ``at`` that still holds points in
+        ``currency`` (``None``: no inactivity policy, or nothing lapsed), as the expiry
+        job computes it under the member's lock."""
+        if rule is None:
+            return None
+        member_id = conn.execute(_MEMBER_ID, {"p": self.program.id, "r": member_ref}).scalar_one()
+        return member_lapse(conn, self.program.id, int(member_id), member_ref, currency,
+                            rule, at)  # fmt: skip
+
+    @staticmethod
+    def _recorded_lapse(conn: Connection, cancel_transaction_id: int) -> Lapse | None:
+        """The inactivity lapse a cancellation found, from the books: the expiry entry
+        it wrote with it (the member's next transaction, under the same lock, at the
+        same time, naming the lapse's last activity), if it wrote one."""
+        row = conn.execute(_NEXT_MOVE, {"t": cancel_transaction_id}).first()
+        if row is None or row.kind != "expire" or row.occurred_at != row.cancelled_at:
+            return None
+        detail = row.detail if isinstance(row.detail, dict) else {}
+        last, lapsed_at = detail.get("last_activity"), detail.get("lapsed_at")
+        if not isinstance(last, str) or not isinstance(lapsed_at, str):
+            return None
+        return Lapse(datetime.fromisoformat(last), datetime.fromisoformat(lapsed_at))
+
+    def _returned(
+        self, conn: Connection, cancel_transaction_id: int, lapse: Lapse | None
+    ) -> CancelReturn:
         """How the points a cancellation put back split between lots still valid at its
-        time and lots already past their date (and the dates of those)."""
+        time and lots already gone then: past their date, or earned at or before the last
+        activity of ``lapse``, the member's inactivity lapse at the cancellation (with
+        the dates they expired at: their own, or the lapse's deadline)."""
         rows = conn.execute(
             text(
-                "SELECT p.lot_id, SUM(p.points) AS points, l.expires_at, t.occurred_at "
-                "FROM postings p JOIN accounts a ON a.id = p.account_id "
+                "SELECT p.lot_id, SUM(p.points) AS points, l.expires_at, l.earned_at, "
+                "t.occurred_at FROM postings p JOIN accounts a ON a.id = p.account_id "
                 "JOIN lots l ON l.id = p.lot_id "
                 "JOIN ledger_transactions t ON t.id = p.transaction_id "
                 "WHERE p.transaction_id = :t AND a.kind = 'available' "
-                "GROUP BY p.lot_id, l.expires_at, t.occurred_at"
-            ).columns(expires_at=UTCDateTime(), occurred_at=UTCDateTime()),
+                "GROUP BY p.lot_id, l.expires_at, l.earned_at, t.occurred_at"
+            ).columns(expires_at=UTCDateTime(), earned_at=UTCDateTime(), occurred_at=UTCDateTime()),
             {"t": cancel_transaction_id},
         ).all()
         total = conn.execute(
@@ -1021,6 +1069,9 @@ class EventProcessor:
             refilled += int(row.points)
             if row.expires_at is not None and row.expires_at <= row.occurred_at:
                 late[row.expires_at] = late.get(row.expires_at, 0) + int(row.points)
+            elif lapse is not None and row.earned_at <= lapse.last_activity:
+                gone = lapse.deadline.astimezone(UTC)
+                late[gone] = late.get(gone, 0) + int(row.points)
         expired = sum(late.values())
         return CancelReturn(refilled - expired, expired, tuple(sorted(late.items())),
                             debt_repaid=int(total) - refilled)  # fmt: skip
@@ -1045,7 +1096,9 @@ class EventProcessor:
         """``found`` with where its points went back, if it was cancelled."""
         if found.cancel_transaction_id is None:
             return found
-        return replace(found, returned=self._returned(conn, found.cancel_transaction_id))
+        cancelled = found.cancel_transaction_id
+        lapse = self._recorded_lapse(conn, cancelled)
+        return replace(found, returned=self._returned(conn, cancelled, lapse))
 
     def redemption(self, redemption_id: int) -> Redemption:
         """The redemption ``redemption_id`` of this program (``unknown_redemption``
