@@ -2,10 +2,17 @@
 
 The same migration scripts serve SQLite and PostgreSQL; dialect-specific pieces (the
 append-only triggers) branch on the dialect inside the script.
+
+Upgrades of one PostgreSQL database run one at a time: :func:`upgrade` holds an advisory
+lock for its whole run, so a second ``fidelite db upgrade`` (or ``fidelite serve``
+starting at the same moment) waits for the first, then finds the schema at head and has
+nothing to do; without it both created the same tables and one failed half-way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,11 +20,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 if TYPE_CHECKING:
     from fidelite.store.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK = 7_215_020_141_105_552
+"""PostgreSQL advisory lock key held while migrations run (one upgrade at a time)."""
 
 
 def alembic_config(db: Database) -> Config:
@@ -29,9 +39,30 @@ def alembic_config(db: Database) -> Config:
     return cfg
 
 
+@contextmanager
+def upgrade_lock(db: Database) -> Iterator[None]:
+    """Hold the upgrade lock of ``db`` (PostgreSQL; nothing on SQLite).
+
+    A session-level advisory lock on a connection of its own, outside the migrations'
+    transaction: it waits for any other upgrade of the same database to end (commit or
+    roll back), and the server releases it should this process die.
+    """
+    if not db.is_postgres:
+        yield
+        return
+    with db.writer.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": UPGRADE_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": UPGRADE_LOCK})
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema of ``db`` up to ``revision``."""
-    command.upgrade(alembic_config(db), revision)
+    """Bring the schema of ``db`` up to ``revision``, one upgrade at a time (the
+    revision is read once the lock is held, so a waiting upgrade finds the work done)."""
+    with upgrade_lock(db):
+        command.upgrade(alembic_config(db), revision)
 
 
 def current_revision(db: Database) -> str | None:
