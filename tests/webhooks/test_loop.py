@@ -1,4 +1,5 @@
-"""The worker's loop: survives a failing pass; ``deliver --loop`` stops on SIGTERM."""
+"""The worker's loop: survives a failing pass; ``deliver --loop`` stops on SIGTERM or
+Ctrl-C after the current pass (a second one aborts it)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from fidelite.store import Database
-from fidelite.webhooks import DeliveryWorker, log
+from fidelite.webhooks import DeliveryWorker, attempts_of, log
 from fidelite.webhooks import subscriptions as subs
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.support import Clock, processor, purchase
+from tests.webhooks.test_slow_receivers import SlowReceiver
 
 FIDELITE = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
 
@@ -80,4 +82,71 @@ def test_deliver_loop_delivers_and_stops_on_sigterm(tmp_path: Path, receiver: Re
         if proc.poll() is None:
             proc.kill()
     assert {d["state"] for d in log(db, "shop")} == {"delivered"}
+    db.dispose()
+
+
+def _three_due(tmp_path: Path) -> tuple[Database, SlowReceiver, subprocess.Popen[str]]:
+    """Three deliveries to a receiver taking 0.8 s each, and `deliver --loop --limit 3`
+    running on them (started once the receiver has the first one)."""
+    path = tmp_path / "int.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    processor(db)
+    slow = SlowReceiver(size=4, pause=0.2)
+    subs.add(db, "shop", slow.url, ["member.created"], allow_private=True)
+    for n, member in enumerate(("ann", "bob", "cy")):
+        processor(db).process(purchase(f"p{n}", member, "10.00"))
+    env = {**os.environ, "FIDELITE_DB": f"sqlite:///{path}"}
+    proc = subprocess.Popen(
+        [FIDELITE, "webhooks", "deliver", "--loop", "--limit", "3", "--idle", "0.1",
+         "--allow-private"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not slow.hits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slow.hits == ["1"]
+    return db, slow, proc
+
+
+def test_ctrl_c_finishes_the_pass_and_records_its_attempts(tmp_path: Path) -> None:
+    """Ctrl-C during the first of three sends: the pass goes on, the three are sent once
+    each and recorded delivered, and the loop stops (exit 0)."""
+    db, slow, proc = _three_due(tmp_path)
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        stderr = proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        slow.close()
+    assert "Interrupted: stopping after the current pass" in stderr
+    assert slow.hits == ["1", "2", "3"]
+    entries = sorted(log(db, "shop"), key=lambda d: d["id"])
+    assert [(d["state"], d["attempts"], d["last_status"]) for d in entries] == [
+        ("delivered", 1, 200)
+    ] * 3
+    assert [[a["status"] for a in attempts_of(db, "shop", d["id"])] for d in entries] == [[200]] * 3
+    db.dispose()
+
+
+def test_a_second_ctrl_c_aborts_the_pass_recording_nothing(tmp_path: Path) -> None:
+    db, slow, proc = _three_due(tmp_path)
+    try:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        stderr = proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        slow.close()
+    assert "Aborted: the attempts of the pass in progress are not recorded" in stderr
+    assert "Traceback" not in stderr
+    assert len(slow.hits) < 3
+    entries = log(db, "shop")
+    assert [(d["state"], d["attempts"]) for d in entries] == [("pending", 0)] * 3
+    assert [attempts_of(db, "shop", d["id"]) for d in entries] == [[]] * 3
     db.dispose()

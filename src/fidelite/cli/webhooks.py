@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -16,6 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.cli.common import open_ledger, run
+from fidelite.cli.interrupt import stop_on_interrupt
 from fidelite.cli.options import DbOption, FormatOption, ProgramOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json, print_rows
 from fidelite.cli.policy import (
@@ -185,9 +184,16 @@ def remove(
         console.print(f"subscription {gone.id} removed")
 
 
+ABORTED = ("Aborted: the attempts of the pass in progress are not recorded; its deliveries "
+           "are sent again once their leases run out")  # fmt: skip
+"""What ``deliver`` says when a second Ctrl-C or SIGTERM aborts its pass."""
+
+
 @app.command("deliver")
 def deliver(
-    loop: bool = typer.Option(False, "--loop", help="Keep running (Ctrl-C to stop)."),
+    loop: bool = typer.Option(
+        False, "--loop", help="Keep running (Ctrl-C or SIGTERM: stop after the current pass)."
+    ),
     limit: int = typer.Option(100, min=1, max=1000, help="Deliveries claimed per pass."),
     idle: float = typer.Option(1.0, min=0.05, help="Seconds to sleep when nothing is due."),
     timeout: float = typer.Option(
@@ -202,23 +208,27 @@ def deliver(
 ) -> None:
     """Send due deliveries once (or keep sending with --loop); several may run at once.
 
-    With --loop, SIGTERM or Ctrl-C stops after the current pass; a failing pass
-    (database or network down) is reported and retried.
+    SIGTERM or Ctrl-C finishes the current pass (its attempts are recorded), then stops
+    (exit 0); a second one aborts the pass at once (exit 130, or 143 for SIGTERM): its
+    attempts are not recorded, and its deliveries are sent again once their leases run
+    out. With --loop, a failing pass (database or network down) is reported and retried.
 
     Example: fidelite webhooks deliver --loop --db postgresql://fidelite@db/loyalty
     """
     worker = DeliveryWorker(_db(db, fmt), allow_private=allow_private, timeout=timeout)
     try:
-        if loop:
-            stopping: list[int] = []
-            signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
-            with contextlib.suppress(KeyboardInterrupt):
-                worker.run_forever(
-                    idle_seconds=idle, limit=limit, stop=lambda: bool(stopping),
-                    on_error=lambda exc: err_console.print(f"[red]pass failed[/] {exc}"),
-                )  # fmt: skip
-            return
-        report = worker.run_once(limit)
+        with stop_on_interrupt("the current pass (recording its attempts)") as interrupt:
+            try:
+                if loop:
+                    worker.run_forever(
+                        idle_seconds=idle, limit=limit, stop=interrupt,
+                        on_error=lambda exc: err_console.print(f"[red]pass failed[/] {exc}"),
+                    )  # fmt: skip
+                    return
+                report = worker.run_once(limit)
+            except KeyboardInterrupt:
+                err_console.print(ABORTED, highlight=False, soft_wrap=True)
+                raise typer.Exit(interrupt.exit_status) from None
     finally:
         worker.close()
     if fmt is OutputFormat.json:
