@@ -6,10 +6,16 @@ A replay makes a delivery (dead, failed or even delivered) ``pending`` and due n
 earlier attempts stay in the log and numbering continues. A dead delivery that fails
 again on replay is dead again at once (one attempt per replay); one that had attempts
 left keeps retrying on the normal schedule.
+
+A delivery whose event a member's erasure anonymised (stopped ``dead`` with ``member
+erased``, or delivered before it) is never replayed: its event now carries only the
+tombstone, and sending it under the event id receivers already hold with the member's
+reference would tell them which tombstone that reference became.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +87,7 @@ def replay(
     now = at or datetime.now(UTC)
     with db.write() as conn:
         _require(conn, program_id, delivery_id)
+        _refuse_erased(conn, [delivery_id])
         done = conn.execute(
             select(func.count()).where(attempts.c.delivery_id == delivery_id)
         ).scalar_one()
@@ -103,5 +110,39 @@ def _require(conn: Any, program_id: str, delivery_id: int) -> None:
         raise WebhookError(
             "unknown_delivery",
             f"delivery_id: no delivery {delivery_id} in program {program_id!r}",
+            field="delivery_id",
+        )
+
+
+def erased_deliveries(conn: Any, delivery_ids: list[int]) -> list[int]:
+    """Of ``delivery_ids``, those whose event was anonymised by a member's erasure
+    (its payload is the tombstone's ``{"member": "erased-<id>", "erased": true}``)."""
+    rows = conn.execute(
+        select(deliveries.c.id, outbox.c.payload)
+        .join(outbox, outbox.c.id == deliveries.c.outbox_id)
+        .where(deliveries.c.id.in_(delivery_ids))
+        .order_by(deliveries.c.id)
+    ).all()
+    return [int(row.id) for row in rows if _anonymised(row.payload)]
+
+
+def _anonymised(payload: Any) -> bool:
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return isinstance(payload, dict) and payload.get("erased") is True
+
+
+def _refuse_erased(conn: Any, delivery_ids: list[int]) -> None:
+    """Raise ``member_erased`` naming every delivery of ``delivery_ids`` about an erased
+    member (see the module docstring)."""
+    erased = erased_deliveries(conn, delivery_ids)
+    if erased:
+        named = ", ".join(str(i) for i in erased)
+        raise WebhookError(
+            "member_erased",
+            f"delivery_id: {'deliveries' if len(erased) > 1 else 'delivery'} {named}: "
+            "about a member erased since, never sent again (the event keeps only the "
+            "member's tombstone, which its event id would link to the reference receivers "
+            "already have)",
             field="delivery_id",
         )
