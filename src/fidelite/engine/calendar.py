@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from pydantic_core import TzInfo
@@ -196,6 +196,62 @@ def add_months(at: datetime, months: int, zone: ZoneInfo) -> datetime:
     year, month = local.year + index // 12, index % 12 + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
     return local.replace(year=year, month=month, day=day)
+
+
+def months_back(at: datetime, months: int, zone: ZoneInfo) -> datetime:
+    """Where a window of ``months`` calendar months ending at ``at`` starts (excluded):
+    the last instant that is ``months`` or more months before ``at`` as
+    :func:`add_months` counts (day clamped, local clock time kept), so that
+    ``months_back(add_months(u, months), months) >= u`` for every ``u``: an activity
+    ``months`` old has left the window, even when adding the months clamped its day.
+
+    In ``zone``'s calendar, at ``at``'s clock time: the same day ``months`` earlier; on
+    the last day of that month when ``at`` is on the last day of its own (2025-02-28
+    goes back to 2024-02-29 and, a month, to 2025-01-31); at the very end of that month
+    when it has no such day (2025-03-30 goes back a month to the end of February). A
+    local time the zone has twice (a fall-back night) is the later of the two, one it
+    skips (a spring-forward night) the last instant before the jump: every instant whose
+    local time is at or before the start has left the window. The start never goes back
+    as ``at`` moves on in local time."""
+    local = at.astimezone(zone)
+    index = local.month - 1 - months
+    year, month = local.year + index // 12, index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    if local.day > last:  # no such day then: all of that month has left
+        wall = datetime(year, month, last, 23, 59, 59, 999999)
+    else:
+        now_last = calendar.monthrange(local.year, local.month)[1]
+        day = last if local.day == now_last else local.day
+        wall = datetime.combine(date(year, month, day), local.time())
+    return latest_at_or_before(wall, zone)
+
+
+def latest_at_or_before(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The last instant whose local time in ``zone`` is at or before ``wall`` (naive): the
+    later of two on a fall-back night, the last instant before the jump when ``zone``
+    skips ``wall`` (a spring-forward night)."""
+    wall = wall.replace(tzinfo=None, fold=0)
+    later = wall.replace(tzinfo=zone, fold=1)
+    if _local(later.astimezone(UTC), zone) == wall:
+        return later
+    # Skipped: the jump lies between the two readings of ``wall``; find its instant.
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # local time before ``wall``
+    high = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # local time after it
+    if high < low:
+        low, high = high, low
+    step = timedelta(microseconds=1)
+    while high - low > step:
+        middle = low + (high - low) // 2
+        if _local(middle, zone) <= wall:
+            low = middle
+        else:
+            high = middle
+    return low.astimezone(zone)
+
+
+def _local(at: datetime, zone: ZoneInfo) -> datetime:
+    """``at``'s local wall-clock time in ``zone``, naive."""
+    return at.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
 def next_month_start(at: datetime, zone: ZoneInfo) -> datetime:

@@ -34,7 +34,13 @@ from enum import StrEnum
 from itertools import accumulate
 from zoneinfo import ZoneInfo
 
-from fidelite.engine.calendar import add_months, next_year_start, within, year_start
+from fidelite.engine.calendar import (
+    add_months,
+    months_back,
+    next_year_start,
+    within,
+    year_start,
+)
 from fidelite.program.tier import Downgrade, TierMetric, TierPolicy, WindowKind
 
 
@@ -119,14 +125,18 @@ def window_value(
 ) -> Decimal:
     """The qualifying value over the window ending at ``at`` (inclusive).
 
-    A rolling window is ``(at - N months, at]``: an activity exactly N months old has
-    left it, so the purchase that earned a tier does not also re-qualify it at the
-    review N months later. A calendar-year window is ``[1 January, at]`` of the year
-    containing the instant just before ``at``, so a review at midnight on 1 January
-    judges the year that just closed. A window that would start before the calendar's
-    first year (an event dated year 1) has no start.
+    A rolling window starts ``window_months`` before ``at`` (excluded; see
+    :func:`~fidelite.engine.calendar.months_back`): an activity exactly
+    ``window_months`` old, as :func:`~fidelite.engine.calendar.add_months` counts the
+    months (day clamped, local clock time kept), has left it, so the purchase that
+    earned a tier does not also re-qualify it at the review ``window_months`` later,
+    even when that review's day was clamped (an upgrade on 29 February) or its local
+    time repeated (a fall-back night). A calendar-year window is ``[1 January, at]`` of
+    the year containing the instant just before ``at``, so a review at midnight on 1
+    January judges the year that just closed. A window that would start before the
+    calendar's first year (an event dated year 1) has no start.
     """
-    start = _window_start(policy, at, zone)
+    start = window_start(policy, at, zone)
     if policy.window is WindowKind.rolling:
         inside = [a for a in activities if (start is None or start < a.at) and a.at <= at]
     else:
@@ -138,11 +148,12 @@ def window_value(
     return Decimal(sum(a.purchases for a in inside))
 
 
-def _window_start(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:
+def window_start(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:
     """Where the window ending at ``at`` starts (excluded if rolling, included if
-    calendar year; see :func:`window_value`); None: it has no start."""
+    calendar year; see :func:`window_value`); None: it has no start. It never goes back
+    as ``at`` moves on (local time), so the windows of later events start no earlier."""
     if policy.window is WindowKind.rolling:
-        return within(lambda: add_months(at, -policy.window_months, zone))
+        return within(lambda: months_back(at, policy.window_months, zone))
     return within(lambda: year_start(at - timedelta(microseconds=1), zone))
 
 
@@ -538,7 +549,7 @@ def _values_after(
     rolling = policy.window is WindowKind.rolling
     values: list[tuple[datetime, Decimal]] = []
     for moment in sorted({t for t in times if after < t}):
-        start = _window_start(policy, moment, zone)
+        start = window_start(policy, moment, zone)
         first = 0
         if start is not None:
             first = bisect_right(times, start) if rolling else bisect_left(times, start)

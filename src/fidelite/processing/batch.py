@@ -43,7 +43,6 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Event, MemberState, ProgramState
-from fidelite.engine.calendar import add_months, year_start
 from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.member_id import member_id_problem
@@ -55,6 +54,7 @@ from fidelite.engine.tiers import (
     on_activity,
     retired,
     review,
+    window_start,
 )
 from fidelite.ledger import Rejected, member_erased
 from fidelite.ledger.batch import AccountsRead, EarnBatch, IdsRead, enrol_many
@@ -431,12 +431,14 @@ class _Batch:
         return early
 
     def _window_start(self, at: datetime) -> datetime:
-        """Where the tier window of an event at ``at`` starts (see ``window_value``)."""
+        """Where the tier window of an event at ``at`` starts (``window_start``, which
+        ``window_value`` counts from)."""
         policy = self.p.program.tiers
         assert policy is not None
-        if policy.window is WindowKind.rolling:
-            return add_months(at, -policy.window_months, self.p.program.zone)
-        return year_start(at - timedelta(microseconds=1), self.p.program.zone)
+        start = window_start(policy, at, self.p.program.zone)
+        if start is None:
+            raise Fallback("a tier window that would start before the calendar")
+        return start
 
     # ------------------------------------------------------------------ decide
 
