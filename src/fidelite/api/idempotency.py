@@ -108,20 +108,25 @@ def run_once(
     *,
     lease_seconds: float = LEASE_SECONDS,
     replayed: Callable[[Any], Any] | None = None,
+    shown: Callable[[Any], Any] | None = None,
 ) -> JSONResponse:
     """Run ``run`` (returning status and body) at most once per ``key``; replay after.
 
     ``replayed``: what the stored body becomes when it is sent again, for an answer that
     says in its body whether it is a replay (``"replayed": true``, as the header says;
-    the stored body is the first answer's, which said false)."""
+    the stored body is the first answer's, which said false). ``shown``: what a success
+    (2xx) body becomes when it is sent, the first time and to every retry, for what is
+    answered but never stored (a webhook subscription's secret, read back from the
+    subscription); it may raise a :class:`Problem` instead (the subscription removed
+    since)."""
     if key is None:
-        return _answer(*_outcome(run))
+        return _answer(*_shown(_outcome(run), shown))
     check_key(key)
     digest = request_hash(route, body)
     claimed = _claim(db, program_id, key, route, digest, lease_seconds)
     if isinstance(claimed, Replay):
         again = claimed.body if replayed is None else replayed(claimed.body)
-        return _answer(claimed.status, again, replayed=True)
+        return _answer(*_shown((claimed.status, again), shown), replayed=True)
     try:
         status, payload = _outcome(run)
     except BaseException:
@@ -132,7 +137,15 @@ def run_once(
         return _answer(status, payload)
     with db.write() as conn:
         _store_in(conn, program_id, key, route, status, payload, claimed)
-    return _answer(status, payload)
+    return _answer(*_shown((status, payload), shown))
+
+
+def _shown(outcome: Outcome, shown: Callable[[Any], Any] | None) -> Outcome:
+    """``outcome`` as sent: its success body through ``shown`` (if any)."""
+    status, payload = outcome
+    if shown is None or not 200 <= status < 300:
+        return outcome
+    return status, shown(payload)
 
 
 def said_again(body: Any) -> Any:

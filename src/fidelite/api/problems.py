@@ -42,6 +42,7 @@ STATUS: dict[str, int] = {
     "idempotency_conflict": 409,
     "event_id_conflict": 409,
     "request_in_flight": 409,
+    "subscription_removed": 409,
     "unauthenticated": 401,
     "forbidden": 403,
     "wrong_program": 403,

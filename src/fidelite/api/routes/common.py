@@ -40,15 +40,17 @@ def once(
     run: Callable[[], Outcome],
     *,
     replayed: Callable[[Any], Any] | None = None,
+    shown: Callable[[Any], Any] | None = None,
 ) -> JSONResponse:
     """Run a mutating call at most once per Idempotency-Key (see fidelite.api.idempotency).
 
     ``replayed``: for an answer with a ``replayed`` field, what its stored body becomes
     when sent again (e.g. :func:`~fidelite.api.idempotency.said_again`), so that the body
-    says what the ``Idempotent-Replayed`` header says."""
+    says what the ``Idempotent-Replayed`` header says; ``shown``: what a success body
+    becomes each time it is sent (:func:`~fidelite.api.idempotency.run_once`)."""
     lease = svc.settings.idempotency_lease_seconds
     return run_once(svc.db, svc.program.id, key, route, body, run, lease_seconds=lease,
-                    replayed=replayed)  # fmt: skip
+                    replayed=replayed, shown=shown)  # fmt: skip
 
 
 def require_member(svc: Services, member_id: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from fidelite.api.app import Services
+from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, OptionalRowId, RowId, ServicesDep, once
 from fidelite.webhooks import attempts_of, log, replay, subscriptions
 
@@ -140,15 +142,36 @@ def list_subscriptions(svc: ServicesDep, who: CallerDep) -> JSONResponse:
 def add_subscription(
     body: SubscriptionCreate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
-    """Subscribe a URL; the answer carries the signing secret, shown this once."""
+    """Subscribe a URL; the answer carries the signing secret. A retry with the same
+    Idempotency-Key answers the same subscription and secret (read back from the
+    subscription: the answer stored under the key has no secret), or ``409
+    subscription_removed`` if it was removed since."""
 
     def run() -> tuple[int, Any]:
         sub = subscriptions.add(svc.db, svc.program.id, body.url, body.event_types,
                                 description=body.description,
                                 allowed_by=PRIVATE_REFUSED)  # fmt: skip
-        return 201, sub.as_dict()
+        return 201, {k: v for k, v in sub.as_dict().items() if k != "secret"}
 
-    return once(svc, key, "POST /v1/webhooks", body.model_dump(mode="json"), run)
+    def shown(made: dict[str, Any]) -> dict[str, Any]:
+        return with_secret(svc, key, made)
+
+    return once(svc, key, "POST /v1/webhooks", body.model_dump(mode="json"), run,
+                shown=shown)  # fmt: skip
+
+
+def with_secret(svc: Services, key: str | None, made: dict[str, Any]) -> dict[str, Any]:
+    """The subscription answer ``made`` (as stored, without the secret) with its secret
+    read back from the subscription, as ``fidelite webhooks add`` prints it. A
+    subscription removed since is refused (``409 subscription_removed``): the retry must
+    not read as if the URL were subscribed."""
+    with svc.db.read() as conn:
+        state = subscriptions.secret_of(conn, svc.program.id, int(made["id"]))
+    if state is None or not state[0]:
+        raise Problem("subscription_removed", f"Idempotency-Key {key!r} added subscription "
+                      f"{made['id']}, removed since: nothing is subscribed; use a new key "
+                      "to subscribe again", field="Idempotency-Key")  # fmt: skip
+    return made | {"secret": state[1]}
 
 
 @router.delete("/webhooks/{subscription_id}", response_model=Subscription)
