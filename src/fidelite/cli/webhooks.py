@@ -36,9 +36,9 @@ from fidelite.webhooks import (
     attempts_of,
     log,
     prune,
-    replay,
 )
 from fidelite.webhooks import subscriptions as subs
+from fidelite.webhooks.deliveries import replay_all
 from fidelite.webhooks.expiring import warning_days
 
 app = typer.Typer(
@@ -278,11 +278,13 @@ def replay_(
 ) -> None:
     """Send deliveries again (dead, failed or delivered): due now on the next pass.
 
+    All or none: if one id is unknown, or about a member erased since (never sent
+    again), nothing is replayed and the error names them.
+
     Example: fidelite webhooks replay 41 42 --program shop && fidelite webhooks deliver
     """
     database = _db(db, fmt)
-    now = datetime.now(UTC)
-    done = [_run(partial(replay, database, program, d, at=now), fmt) for d in delivery_ids]
+    done = _run(partial(replay_all, database, program, delivery_ids, at=datetime.now(UTC)), fmt)
     if fmt is OutputFormat.json:
         print_json(done)
     else:

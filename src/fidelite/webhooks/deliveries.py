@@ -7,10 +7,11 @@ earlier attempts stay in the log and numbering continues. A dead delivery that f
 again on replay is dead again at once (one attempt per replay); one that had attempts
 left keeps retrying on the normal schedule.
 
-A delivery whose event a member's erasure anonymised (stopped ``dead`` with ``member
-erased``, or delivered before it) is never replayed: its event now carries only the
-tombstone, and sending it under the event id receivers already hold with the member's
-reference would tell them which tombstone that reference became.
+Several deliveries are replayed all or none (:func:`replay_all`). A delivery whose
+event a member's erasure anonymised (stopped ``dead`` with ``member erased``, or
+delivered before it) is never replayed: its event now carries only the tombstone,
+and sending it under the event id receivers already hold with the member's reference
+would tell them which tombstone that reference became.
 """
 
 from __future__ import annotations
@@ -84,20 +85,60 @@ def replay(
     db: Database, program_id: str, delivery_id: int, *, at: datetime | None = None
 ) -> dict[str, Any]:
     """Send a delivery again: back to ``pending`` and due now (see the module docstring)."""
+    return replay_all(db, program_id, [delivery_id], at=at)[0]
+
+
+def replay_all(
+    db: Database, program_id: str, delivery_ids: list[int], *, at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Send deliveries again, all or none: every id is checked first (``unknown_delivery``
+    naming each id the program has no delivery for, else ``member_erased`` naming each
+    one about an erased member), in the transaction that then replays them all. Returns
+    their log entries in the order asked (an id given twice is replayed once)."""
     now = at or datetime.now(UTC)
+    ids = list(dict.fromkeys(delivery_ids))
     with db.write() as conn:
-        _require(conn, program_id, delivery_id)
-        _refuse_erased(conn, [delivery_id])
-        done = conn.execute(
-            select(func.count()).where(attempts.c.delivery_id == delivery_id)
-        ).scalar_one()
+        _require_all(conn, program_id, ids)
+        _refuse_erased(conn, ids)
+        done: dict[int, int] = dict(
+            conn.execute(
+                select(attempts.c.delivery_id, func.count())
+                .where(attempts.c.delivery_id.in_(ids))
+                .group_by(attempts.c.delivery_id)
+            ).all()
+        )
+        for delivery_id in ids:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(state="pending", attempts=int(done.get(delivery_id) or 0),
+                        next_attempt_at=now, lease_token=None, lease_until=None,
+                        delivered_at=None)
+            )  # fmt: skip
+    return [log(db, program_id, delivery_id=d)[0] for d in ids]
+
+
+def _require_all(conn: Any, program_id: str, delivery_ids: list[int]) -> None:
+    """Raise ``unknown_delivery`` naming every id of ``delivery_ids`` that is no delivery
+    of the program (one id: as :func:`_require` says it)."""
+    found = set(
         conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(state="pending", attempts=int(done), next_attempt_at=now, lease_token=None,
-                    lease_until=None, delivered_at=None)
-        )  # fmt: skip
-    return log(db, program_id, delivery_id=delivery_id)[0]
+            select(deliveries.c.id).where(
+                deliveries.c.id.in_(delivery_ids), deliveries.c.program_id == program_id
+            )
+        ).scalars()
+    )
+    missing = [i for i in delivery_ids if i not in found]
+    if len(missing) == 1 and len(delivery_ids) == 1:
+        _require(conn, program_id, missing[0])
+    if missing:
+        named = ", ".join(str(i) for i in missing)
+        kind = "deliveries" if len(missing) > 1 else "delivery"
+        raise WebhookError(
+            "unknown_delivery",
+            f"delivery_id: no {kind} {named} in program {program_id!r}; nothing replayed",
+            field="delivery_id",
+        )
 
 
 def _require(conn: Any, program_id: str, delivery_id: int) -> None:
@@ -138,11 +179,12 @@ def _refuse_erased(conn: Any, delivery_ids: list[int]) -> None:
     erased = erased_deliveries(conn, delivery_ids)
     if erased:
         named = ", ".join(str(i) for i in erased)
+        whole = "" if len(delivery_ids) == 1 else "; nothing replayed"
         raise WebhookError(
             "member_erased",
             f"delivery_id: {'deliveries' if len(erased) > 1 else 'delivery'} {named}: "
             "about a member erased since, never sent again (the event keeps only the "
             "member's tombstone, which its event id would link to the reference receivers "
-            "already have)",
+            f"already have){whole}",
             field="delivery_id",
         )
