@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from fidelite import __version__
-from fidelite.api import problems
+from fidelite.api import openapi, problems
 from fidelite.api.access import caller
 from fidelite.api.intake import EventIntake
 from fidelite.api.limits import BodyLimit, RateLimiter
@@ -117,6 +117,7 @@ def create_app(
 
         app.add_middleware(EventsFastPath, services=services)  # inside the body limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    openapi.install(app)
     return app
 
 

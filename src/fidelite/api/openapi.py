@@ -1,0 +1,70 @@
+"""What the OpenAPI document says beyond what FastAPI derives from the routes' signatures.
+
+The routes take ``Idempotency-Key`` as an optional header (:data:`~fidelite.api.routes.
+common.IdemKey`) and check it themselves, so that every route, ``POST /v1/events``'s fast
+path included, refuses a missing or overlong key with the same words
+(:func:`~fidelite.api.idempotency.check_key`). The document declares what those checks
+enforce: the key is required by the routes of :data:`KEY_REQUIRED`, and is 1 to
+:data:`~fidelite.api.idempotency.MAX_KEY_LENGTH` long everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from fidelite.api.idempotency import MAX_KEY_LENGTH
+
+KEY_REQUIRED = frozenset({
+    ("post", "/v1/redemptions"),
+    ("post", "/v1/members/{member_id}/adjustments"),
+    ("post", "/v1/adjustments:bulk"),
+    ("post", "/v1/members/{member_id}/tier:assign"),
+    ("post", "/v1/coupon-campaigns/{campaign_id}/coupons"),
+})  # fmt: skip
+"""The operations refused without an ``Idempotency-Key`` (422 ``invalid_request`` at
+``header.Idempotency-Key``): the ones whose retry without a key would spend, credit,
+assign or issue twice."""
+
+KEY_LENGTH = (
+    f"1 to {MAX_KEY_LENGTH} bytes (an ASCII character is one byte; a non-ASCII one counts "
+    "each byte of its UTF-8)"
+)
+"""How long an ``Idempotency-Key`` may be, as the refusal of another length says it."""
+
+
+def key_parameter(required: bool) -> dict[str, Any]:
+    """The ``Idempotency-Key`` header parameter of an operation."""
+    why = ("Required: a retry without it would apply the call twice. " if required
+           else "Makes the call safe to retry. ")  # fmt: skip
+    return {
+        "name": "Idempotency-Key", "in": "header", "required": required,
+        "description": f"{why}{KEY_LENGTH}; a retry with the same key and body gets the "
+                       "first answer again (header Idempotent-Replayed: true).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
+                   "title": "Idempotency-Key"},
+    }  # fmt: skip
+
+
+def refine(document: dict[str, Any]) -> None:
+    """Declare in ``document`` (in place) what the routes check themselves."""
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            parameters = operation.get("parameters", [])
+            for i, parameter in enumerate(parameters):
+                if parameter.get("in") == "header" and parameter["name"] == "Idempotency-Key":
+                    parameters[i] = key_parameter((method, path) in KEY_REQUIRED)
+
+
+def install(app: FastAPI) -> None:
+    """Make ``app.openapi()`` answer the refined document (built once, then cached)."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            refine(build())  # build() caches the document in app.openapi_schema
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
