@@ -135,8 +135,10 @@ def pin(
     host = parts.hostname
     if not host:
         raise UnsafeURL(f"{url!r} names no host", field=field)
-    if parts.username or parts.password:
+    if "@" in parts.netloc:  # even empty (http://@host/): the Host header would carry it
         raise UnsafeURL("must not carry credentials (user:password@)", field=field)
+    if port == 0:
+        raise UnsafeURL(f"{url!r}: port 0 is no port to send to (1 to 65535)", field=field)
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = [str(ipaddress.ip_address(host))]
@@ -157,4 +159,11 @@ def pin(
     literal = f"[{first}]" if first.version == 6 else str(first)
     connect = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
     tls_name = host if parts.scheme == "https" else None
-    return Destination(url.strip(), connect, parts.netloc, tls_name)
+    return Destination(url.strip(), connect, _host_header(host, parts.port), tls_name)
+
+
+def _host_header(host: str, port: int | None) -> str:
+    """The ``Host`` header for ``host`` (as the URL names it, lower case) and the URL's
+    explicit port, if any: never the URL's user information."""
+    name = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    return name if port is None else f"{name}:{port}"
