@@ -55,6 +55,13 @@ ZoneFileOption = typer.Option(
     "-P",
     help="Program definition (YAML): its time zone is the one a bare date is read in.",
 )
+EarnFileOption = typer.Option(
+    None,
+    "--program-file",
+    "-P",
+    help="Program definition (YAML): its time zone is the one a bare date is read in, and "
+    "its after_earning expiry policy dates the points unless --expires is given.",
+)
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -284,7 +291,7 @@ def earn(
     points: int = typer.Argument(..., help="Points to credit (> 0)."),
     key: str = KeyOption,
     program: str | None = JobProgramOption,
-    program_file: Path | None = ZoneFileOption,
+    program_file: Path | None = EarnFileOption,
     currency: str = CurrencyOption,
     at: str | None = AtOption,
     expires: str | None = typer.Option(
@@ -306,6 +313,10 @@ def earn(
     program ends the points at 2027-03-28T00:00:00-04:00. With a program id only the
     zone is unknown, so a date is midnight UTC.
 
+    Without --expires, when the program file is given and its policy dates points
+    after earning (expiry: {mode: after_earning}), the points get the date an earned
+    lot gets from --at; --expires wins. With a program id only they never expire.
+
     Example: fidelite ledger earn CARD-0001 120 -p shop.yaml --key order-1234 --expires 2027-11-30
 
     Example: fidelite ledger earn CARD-0001 50 -k gw-1 -p program.yaml --expires 2027-03-28
@@ -326,6 +337,8 @@ def earn(
             pending_until=held,
             reason=reason,
             source=source,
+            policy=target.policy,
+            zone=target.zone,
         ),
         fmt,
     )
@@ -391,7 +404,9 @@ def adjust(
     A debit needs `--` before the arguments so the minus sign is not read as an option.
     A debit draws points as spend does: give --program-file under an inactivity policy.
     A date (--at, --expires) is its midnight in the program's time zone when the program
-    file is given, else midnight UTC.
+    file is given, else midnight UTC. A credit without --expires gets, when the program
+    file is given and its policy dates points after earning, the date an earned lot
+    gets from --at; --expires wins. With a program id only it never expires.
 
     Example: fidelite ledger adjust CARD-0001 200 -p shop.yaml --reason outage --actor ops -k gw-1
     """

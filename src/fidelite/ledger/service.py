@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine.calendar import add_days
 from fidelite.engine.expiry import Lapse
+from fidelite.engine.expiry import expires_at as policy_expiry
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
 from fidelite.ledger.errors import (
@@ -305,16 +306,22 @@ class Ledger:
         reason: str = "earn",
         source: str | None = None,
         detail: dict[str, Any] | None = None,
+        policy: ExpiryPolicy | None = None,
+        zone: ZoneInfo | None = None,
         conn: Connection | None = None,
     ) -> Receipt:
         """Credit ``points`` as a new lot (pending until ``pending_until`` if given).
 
-        Points that become available repay the member's debt first, if any.
+        Points that become available repay the member's debt first, if any. Without
+        ``expires_at``, given the program's expiry ``policy`` and ``zone``, the lot gets
+        the date the policy gives points earned at ``at`` (:func:`_credit_expiry`); as
+        for a spend, the policy is not part of the key's fingerprint.
         """
         when = self._at(at)
         order = earn_order(member_ref, currency, points, key=key, at=when, at_given=at is not None,
                            expires_at=expires_at, pending_until=pending_until, reason=reason,
                            source=source, detail=detail)  # fmt: skip
+        order = replace(order, expires_at=_credit_expiry(order.expires_at, policy, when, zone))
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             return earn_plan(order, target)
@@ -425,7 +432,9 @@ class Ledger:
         A debit draws lots as :meth:`spend` does: it first releases the member's points
         whose hold has ended at ``at``, and given the program's expiry ``policy`` and
         ``zone`` never draws points that lapsed by inactivity at ``at``. A credit
-        releases nothing (its receipt still counts those points as available).
+        releases nothing (its receipt still counts those points as available); without
+        ``expires_at`` its lot gets the date ``policy`` gives points earned at ``at``, as
+        :meth:`earn` does (none without a policy, or under one that dates no lot).
         """
         pts = valid.signed_points(points)
         when = self._at(at)
@@ -445,7 +454,8 @@ class Ledger:
             direction = "credit" if pts > 0 else "debit"
             plan = Plan("adjust", direction, abs(pts), str(why), actor=who, detail=detail)
             if pts > 0:
-                credit_new_lot(plan, target, pts, "adjustment", when, expiry, None)
+                dated = _credit_expiry(expiry, policy, when, zone)
+                credit_new_lot(plan, target, pts, "adjustment", when, dated, None)
             else:
                 lapse = _lapse(conn, program_id, subject, rule, when)
                 _debit_lots(plan, conn, subject, -pts, "adjustment", when, lapse, zone)
@@ -1215,6 +1225,18 @@ def _held_lots(
         counted.expiring_soon -= int(row[5])  # counted at the deadline instead of their date
         counted.expiring(int(row[4]), coming.deadline, horizon)
     return counted
+
+
+def _credit_expiry(
+    given: datetime | None, policy: ExpiryPolicy | None, at: datetime, zone: ZoneInfo | None
+) -> datetime | None:
+    """The expiry date of a credit's new lot: ``given`` if any (it wins), else the date
+    the program's ``policy`` gives points earned at ``at`` in ``zone`` (UTC if not
+    given), exactly as an earned lot gets it (``after_earning``); else none (no policy:
+    the bare ledger; ``never``; ``inactivity``, whose lots carry no date)."""
+    if given is not None or policy is None:
+        return given
+    return policy_expiry(policy, at, zone or ZoneInfo("UTC"))
 
 
 class _NothingToDo(Exception):

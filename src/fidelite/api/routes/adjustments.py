@@ -7,6 +7,7 @@ per adjustment.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -84,6 +85,12 @@ class BulkAdjustment(BaseModel):
         default=None,
         description="Every member in this segment; a segment name as members are given "
         "it (vip, not VIP). A segment no member is in credits nobody.",
+    )
+    expires_at: Instant | None = Field(
+        default=None,
+        description="When the credited points expire (ISO 8601 with offset, later than "
+        "now). Without it they get the date the program's expiry policy gives points "
+        "earned now (after_earning), or none.",
     )
 
     @model_validator(mode="after")
@@ -214,12 +221,13 @@ def adjust_bulk(
         # even if the currency has changed since (these refusals are not stored, so a
         # refused call's retry is checked again). The body was checked before the claim.
         _check(svc, who, body.points, body.currency)
+        _check_expiry(svc, body.expires_at)
         targets = body.members if body.members is not None else _segment(svc, body.segment or "")
         results: list[AdjustmentReceipt | BulkRefusal] = []
         for member in targets:
             try:
                 results.append(_adjust(svc, who, member, body.points, body.reason, body.currency,
-                                       f"api-bulk:{key}:{member}"))  # fmt: skip
+                                       f"api-bulk:{key}:{member}", body.expires_at))  # fmt: skip
             except Exception as exc:
                 problem = from_exception(exc)
                 if problem is None:
@@ -230,7 +238,18 @@ def adjust_bulk(
                                          results=results)  # fmt: skip
 
     route = "POST /v1/adjustments:bulk"
-    return once(svc, key, route, body.model_dump(mode="json"), run, replayed=_bulk_said_again)
+    asked = body.model_dump(mode="json")
+    if asked["expires_at"] is None:  # as bodies were fingerprinted before the field existed
+        del asked["expires_at"]
+    return once(svc, key, route, asked, run, replayed=_bulk_said_again)
+
+
+def _check_expiry(svc: Services, expires_at: datetime | None) -> None:
+    """Refuse a bulk credit whose ``expires_at`` is not later than now, whole (as the
+    ledger would refuse each member): a refusal of the request, not stored."""
+    if expires_at is not None and expires_at <= svc.ledger.now():
+        raise Problem("invalid_request", "expires_at: must be later than now",
+                      field="expires_at")  # fmt: skip
 
 
 def _bulk_said_again(body: Any) -> Any:
