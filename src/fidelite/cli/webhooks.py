@@ -154,12 +154,16 @@ def list_(
 ) -> None:
     """List the program's subscriptions (secrets are never listed).
 
+    With --format json, event_types is a list (["*"] for all), as `add` gives it; the
+    table and CSV join it with commas.
+
     Example: fidelite webhooks list --program shop --format json
     """
     found = subs.list_all(_db(db, fmt), program, include_removed=include_removed)
     rows = [s.as_dict() for s in found]
-    for row in rows:
-        row["event_types"] = ",".join(row["event_types"])
+    if fmt is not OutputFormat.json:  # a cell holds text; JSON keeps the list, as `add`
+        for row in rows:
+            row["event_types"] = ",".join(row["event_types"])
     columns = ["id", "url", "event_types", "active", "allow_private", "description",
                "created_at"]  # fmt: skip
     print_rows(rows, fmt, title="webhook subscriptions", columns=columns)
