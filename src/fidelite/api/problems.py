@@ -112,6 +112,36 @@ def _located(detail: str) -> tuple[str, list[dict[str, str]]]:
     return f"{where}: {message}", [{"location": where, "message": message}]
 
 
+def relocated(problem: Problem, request: Request) -> Problem:
+    """``problem`` with each error the domain located in the body (``body.<field>``, the
+    default of :func:`_located`: the engine and the ledger name a field, not where it was
+    sent) located where ``request`` sent that field instead: ``query.<field>`` for one of
+    its query parameters, ``path.<field>`` for one of its path parameters. Any other
+    problem is returned as it is."""
+    errors = problem.extra.get("errors")
+    if problem.code != "invalid_request" or not isinstance(errors, list):
+        return problem
+    moved = [_moved(e, request) for e in errors]
+    if moved == errors:
+        return problem
+    detail = f"{moved[0]['location']}: {moved[0]['message']}" if moved else problem.detail
+    return Problem(problem.code, detail, status=problem.status,
+                   **{**problem.extra, "errors": moved})  # fmt: skip
+
+
+def _moved(error: dict[str, str], request: Request) -> dict[str, str]:
+    """One error of :func:`relocated`."""
+    where, _, name = str(error.get("location", "")).partition(".")
+    field = name.split(".")[0]
+    if where != "body" or not field:
+        return error
+    if field in request.query_params:
+        return {**error, "location": f"query.{name}"}
+    if field in request.path_params:
+        return {**error, "location": f"path.{name}"}
+    return error
+
+
 def unsupported_media(content_type: str | None) -> Problem | None:
     """``415 unsupported_media_type`` for a body sent as anything but JSON: a
     ``Content-Type`` other than ``application/json`` or ``application/<x>+json`` (none
@@ -240,10 +270,10 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return respond(Problem(code, str(exc.detail), status=exc.status_code))
 
-    async def _business(_request: Request, exc: Exception) -> JSONResponse:
+    async def _business(request: Request, exc: Exception) -> JSONResponse:
         problem = from_exception(exc)
         assert problem is not None
-        return respond(problem)
+        return respond(relocated(problem, request))
 
     for kind in (Problem, Rejected, ProcessingError, WebhookError):
         app.add_exception_handler(kind, _business)
@@ -252,7 +282,7 @@ def install(app: FastAPI) -> None:
     async def _any(request: Request, exc: Exception) -> JSONResponse:
         problem = from_exception(exc)
         if problem is not None:
-            return respond(problem)
+            return respond(relocated(problem, request))
         log.exception("unexpected failure on %s %s", request.method, request.url.path)
         return respond(
             Problem(

@@ -82,6 +82,10 @@ class SubscriptionList(BaseModel):
     subscriptions: list[Subscription]
 
 
+DeliveryState = Literal["pending", "failed", "delivered", "dead"]
+"""A delivery's state (the ``state`` filter of the delivery log takes one)."""
+
+
 class Delivery(BaseModel):
     """One event sent (or to send) to one subscription, with its last outcome."""
 
@@ -90,9 +94,7 @@ class Delivery(BaseModel):
     subscription_id: int
     event_id: int = Field(description="the webhook event (outbox) id")
     event_type: str = Field(examples=["points.earned"])
-    state: Literal["pending", "failed", "delivered", "dead"] = Field(
-        description="failed: a retry is scheduled; dead: given up"
-    )
+    state: DeliveryState = Field(description="failed: a retry is scheduled; dead: given up")
     attempts: int = Field(description="attempts made so far")
     next_attempt_at: datetime | None
     last_attempt_at: datetime | None
@@ -190,7 +192,7 @@ def remove_subscription(
 def list_deliveries(
     svc: ServicesDep,
     who: CallerDep,
-    state: str | None = Query(None, description="pending, failed, delivered or dead"),
+    state: DeliveryState | None = Query(None, description="only deliveries in this state"),
     subscription_id: OptionalRowId = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> DeliveryLog:
