@@ -92,3 +92,33 @@ def test_a_batch_over_the_most_events_names_the_field(live: Live) -> None:
                      headers={"Idempotency-Key": "big"})  # fmt: skip
         refused(out, "at most 1000 events per batch; this one holds 1001")
         assert live.ledger_rows() == 0 and stored_keys(live) == 0
+
+
+def test_a_batch_over_both_limits_is_told_the_smaller_one(limited: Live) -> None:
+    """Over the 1,000-event cap and over the bucket: the bucket's 4 is the limit a batch
+    must keep to, so that is what the refusal says."""
+    with limited.client("integration") as c:
+        for size in (1000, 1001):
+            out = c.post("/v1/events:batch", json={"events": [event(n) for n in range(size)]},
+                         headers={"Idempotency-Key": f"big-{size}"})  # fmt: skip
+            refused(out, "at most 4 events per batch at this server's rate limit (0.01 "
+                    f"events per second per key, bursts of 4); this one holds {size}: send "
+                    "them in smaller batches")  # fmt: skip
+        assert limited.ledger_rows() == 0 and stored_keys(limited) == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_batch_cap_below_the_bucket_is_the_one_told(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    db = make_database(backend, request, tmp_path)
+    server, url = start_server(db, Settings(rate_per_second=0.01, rate_burst=4, max_batch=2))
+    try:
+        live = Live(url, db, {"integration": create_key(db, "shop", "integration")[1]})
+        with live.client("integration") as c:
+            out = c.post("/v1/events:batch", json={"events": [event(n) for n in range(5)]})
+            refused(out, "at most 2 events per batch; this one holds 5")
+        assert live.ledger_rows() == 0
+    finally:
+        server.stop()
+        db.dispose()

@@ -53,14 +53,15 @@ class RateLimiter:
 def batch_refusal(size: int, max_batch: int, limiter: RateLimiter) -> str | None:
     """Why a batch of ``size`` events is refused whole (None: it is not): over
     ``max_batch`` (1,000), or over the rate limit's bucket, which a batch is
-    charged its number of events from (``--rate-limit N``: bursts of 2N)."""
-    if size > max_batch:
-        return f"at most {max_batch} events per batch; this one holds {size}"
+    charged its number of events from (``--rate-limit N``: bursts of 2N). The refusal
+    names the smaller of the two limits, the one a batch must keep to."""
     most = limiter.most_per_call()
-    if most is not None and size > most:
+    if most is not None and most < max_batch and size > most:
         return (f"at most {most} events per batch at this server's rate limit "
                 f"({limiter.rate:g} events per second per key, bursts of {most}); this one "
                 f"holds {size}: send them in smaller batches")  # fmt: skip
+    if size > max_batch:
+        return f"at most {max_batch} events per batch; this one holds {size}"
     return None
 
 
