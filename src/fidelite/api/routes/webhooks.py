@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -219,6 +218,13 @@ def replay_delivery(
     """Send a delivery again (dead, failed or delivered): due at the worker's next pass."""
 
     def run() -> tuple[int, Any]:
-        return 200, jsonable_encoder(replay(svc.db, svc.program.id, delivery_id))
+        return 200, as_sent(replay(svc.db, svc.program.id, delivery_id))
 
-    return once(svc, key, f"POST /v1/webhooks/deliveries/{delivery_id}:replay", {}, run)
+    return once(svc, key, f"POST /v1/webhooks/deliveries/{delivery_id}:replay", {}, run,
+                shown=as_sent)  # fmt: skip
+
+
+def as_sent(delivery: dict[str, Any]) -> dict[str, Any]:
+    """A delivery as the delivery log writes it (:class:`Delivery`: times in UTC with
+    ``Z``); also for an answer stored before, with ``+00:00``."""
+    return Delivery.model_validate(delivery).model_dump(mode="json")
