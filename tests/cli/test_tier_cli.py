@@ -131,6 +131,8 @@ def test_tier_review_of_a_program_without_tiers_is_an_error(
 def test_tier_review_refuses_a_database_not_migrated(tmp_path: Path) -> None:
     program = tmp_path / "shop.yaml"
     program.write_text(PROGRAM, encoding="utf-8")
+    (tmp_path / "new.db").write_bytes(b"")  # an empty SQLite database (a missing file is
+    # refused as not found)
     refused = fidelite("tier", "review", "-p", program, db=f"sqlite:///{tmp_path / 'new.db'}",
                        ok=False)  # fmt: skip
     assert refused.returncode == 1 and "run `fidelite db upgrade` first" in refused.stderr

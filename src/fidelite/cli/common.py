@@ -3,31 +3,102 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
+
+from sqlalchemy.engine import make_url
 
 from fidelite.cli.output import OutputFormat, fail
 from fidelite.ledger import Ledger, Rejected
-from fidelite.store import Database
+from fidelite.store import Database, resolve_url
 from fidelite.store.migrate import current_revision, head_revision
 
 T = TypeVar("T")
 
 
-def open_ledger(db: str | None, fmt: OutputFormat) -> Ledger:
-    """A ledger on ``db``, refusing a database that is missing or not migrated."""
-    database = Database(db)
+def database_label(db: str | None) -> str:
+    """How messages name the database ``db`` selects (``--db``, ``FIDELITE_DB`` or
+    ``fidelite.db``): its URL."""
+    return resolve_url(db)
+
+
+def _reason(exc: BaseException, db: str | None) -> str:
+    """The first line of a failure's text."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _sqlite_file(database: Database) -> Path | None:
+    """The file of a SQLite database (None for PostgreSQL or an in-memory database)."""
+    if database.dialect != "sqlite":
+        return None
+    name = make_url(database.url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def open_database(db: str | None, fmt: OutputFormat | None) -> Database:
+    """The existing database ``db``, for commands that only read or change rows: a
+    missing SQLite file is an error (never created), a URL that names no usable database
+    (an unsupported backend, a malformed URL) is a clear error, not a traceback."""
+    try:
+        database = Database(db)
+    except Exception as exc:
+        fail(f"cannot open {database_label(db)}: {_reason(exc, db)}", code="db", fmt=fmt)
+    path = _sqlite_file(database)
+    if path is not None and not path.is_file():
+        database.dispose()
+        fail(
+            f"database file not found: {path} (create it with `fidelite db upgrade --db {path}`)",
+            code="db_not_found",
+            fmt=fmt,
+        )
+    return database
+
+
+def schema_revision(database: Database, db: str | None, fmt: OutputFormat | None) -> str | None:
+    """The schema revision of ``database``; an unreachable server or an unreadable file
+    is a clear error."""
     try:
         revision = current_revision(database)
     except Exception as exc:
-        fail(f"cannot open {database.url}: {str(exc).splitlines()[0]}", code="db", fmt=fmt)
+        fail(f"cannot open {database_label(db)}: {_reason(exc, db)}", code="db", fmt=fmt)
+    return revision
+
+
+def upgrade_database(db: str | None, fmt: OutputFormat | None = None) -> Database:
+    """The database ``db``, created or brought to the newest schema; any failure (an
+    unreachable server, a directory that does not exist) is a clear error and a
+    non-zero exit, not a traceback."""
+    try:
+        database = Database(db)
+        database.upgrade()
+    except Exception as exc:  # infrastructure: unreachable server, bad URL, read-only file
+        fail(f"cannot upgrade {database_label(db)}: {_reason(exc, db)}", code="db", fmt=fmt)
+    return database
+
+
+def open_migrated(db: str | None, fmt: OutputFormat | None) -> Database:
+    """The database ``db``, refused (a clear error, a non-zero exit, nothing created or
+    changed) when it is missing, unreachable or not migrated."""
+    database = open_database(db, fmt)
+    revision = schema_revision(database, db, fmt)
     if revision != head_revision(database):
+        database.dispose()
         fail(
-            f"{database.url} is at schema revision {revision or 'none'}; "
+            f"{database_label(db)} is at schema revision {revision or 'none'}; "
             "run `fidelite db upgrade` first",
             code="db_not_upgraded",
             fmt=fmt,
         )
-    return Ledger(database)
+    return database
+
+
+def open_ledger(db: str | None, fmt: OutputFormat) -> Ledger:
+    """A ledger on ``db``, refusing a database that is missing or not migrated (see
+    :func:`open_migrated`)."""
+    return Ledger(open_migrated(db, fmt))
 
 
 def run(action: Callable[[], T], fmt: OutputFormat) -> T:

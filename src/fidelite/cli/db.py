@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from fidelite.cli.common import database_label, open_database, schema_revision, upgrade_database
 from fidelite.cli.options import DbOption, TableJsonOption
-from fidelite.cli.output import OutputFormat, console, fail, print_json
-from fidelite.store import Database
-from fidelite.store.migrate import current_revision, head_revision
+from fidelite.cli.output import OutputFormat, console, print_json
+from fidelite.store.migrate import head_revision
 
 app = typer.Typer(
     help="Program database: create, upgrade, inspect.\n\nExample: fidelite db upgrade --db shop.db",
@@ -21,34 +21,34 @@ def upgrade(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> N
 
     Example: fidelite db upgrade --db shop.db
     """
+    database = upgrade_database(db, fmt)
     try:
-        database = Database(db)
-        database.upgrade()
-        revision = current_revision(database)
-    except Exception as exc:  # infrastructure: unreachable server, bad URL, read-only file
-        fail(
-            f"cannot upgrade {db or 'fidelite.db'}: {str(exc).splitlines()[0]}", code="db", fmt=fmt
-        )
+        revision = schema_revision(database, db, fmt)
+    finally:
+        database.dispose()
     if fmt is OutputFormat.json:
-        print_json({"database": database.url, "revision": revision})
+        print_json({"database": database_label(db), "revision": revision})
     else:
-        console.print(f"database [bold]{database.url}[/] is at revision [bold]{revision}[/]")
+        console.print(f"database [bold]{database_label(db)}[/] is at revision [bold]{revision}[/]")
 
 
 @app.command()
 def status(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> None:
     """Show the schema revision of the database and the newest one available.
 
+    A SQLite file that does not exist is reported, not created.
+
     Example: fidelite db status --format json
     """
-    database = Database(db)
+    database = open_database(db, fmt)
     try:
-        current = current_revision(database)
-    except Exception as exc:
-        fail(f"cannot open {database.url}: {str(exc).splitlines()[0]}", code="db", fmt=fmt)
+        current = schema_revision(database, db, fmt)
+    finally:
+        database.dispose()
     head = head_revision(database)
+    name = database_label(db)
     payload = {
-        "database": database.url,
+        "database": name,
         "revision": current,
         "head": head,
         "current": current == head,
@@ -57,6 +57,8 @@ def status(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> No
         print_json(payload)
     else:
         state = "up to date" if current == head else "needs `fidelite db upgrade`"
-        console.print(f"{database.url}: revision {current or 'none'} (newest {head}) — {state}")
+        console.print(
+            f"{database_label(db)}: revision {current or 'none'} (newest {head}) — {state}"
+        )
     if current != head:
         raise typer.Exit(code=1)

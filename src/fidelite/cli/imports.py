@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
+from fidelite.cli.common import upgrade_database
 from fidelite.cli.interrupt import Interrupt, stop_on_interrupt
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import (
@@ -38,7 +39,6 @@ from fidelite.processing.importer import (
 )
 from fidelite.processing.rows import Columns
 from fidelite.program import ProgramError, load_program
-from fidelite.store import Database
 
 app = typer.Typer(
     help="Bulk import.\n\n"
@@ -356,8 +356,7 @@ def _processor(
         program = load_program(program_file)
     except ProgramError as exc:
         fail(str(exc), code="invalid_program", fmt=fmt)
-    database = Database.from_url(db)
-    database.upgrade()
+    database = upgrade_database(db, fmt)
     try:
         yield EventProcessor(database, program, announce=announce)
     finally:

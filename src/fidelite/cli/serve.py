@@ -66,15 +66,15 @@ def serve(
     from fidelite.api.server import export_config
     from fidelite.api.workers import check_free
     from fidelite.api.workers import serve as workers_serve
+    from fidelite.cli.common import upgrade_database
     from fidelite.program import load_program
     from fidelite.program.loader import ProgramError
-    from fidelite.store import Database
 
     try:
         load_program(program)
     except ProgramError as exc:
         fail(str(exc), code="bad_program")
-    Database(db).upgrade()  # once, before the workers start
+    upgrade_database(db).dispose()  # once, before the workers start
     settings = Settings(
         max_body_bytes=max_body,
         support_adjustment_limit=support_limit,
@@ -108,10 +108,9 @@ def create(
     Example: fidelite apikey create --program cafe --role integration --label till-7
     """
     from fidelite.api.keys import ApiKeyError, create_key
-    from fidelite.store import Database
+    from fidelite.cli.common import upgrade_database
 
-    database = Database(db)
-    database.upgrade()
+    database = upgrade_database(db, fmt)
     try:
         key, token = create_key(database, program, role, label)
     except ApiKeyError as exc:
@@ -134,9 +133,9 @@ def list_(
     Example: fidelite apikey list --program cafe --format json
     """
     from fidelite.api.keys import list_keys
-    from fidelite.store import Database
+    from fidelite.cli.common import open_migrated
 
-    rows = [asdict(k) for k in list_keys(Database(db), program)]
+    rows = [asdict(k) for k in list_keys(open_migrated(db, fmt), program)]
     print_rows(rows, fmt, title="API keys")
 
 
@@ -151,10 +150,11 @@ def revoke(
     Example: fidelite apikey revoke 3f9a1c2b7d4e
     """
     from fidelite.api.keys import ApiKeyError, revoke_key
-    from fidelite.store import Database
+    from fidelite.cli.common import open_migrated
 
+    database = open_migrated(db, fmt)
     try:
-        key = revoke_key(Database(db), key_id)
+        key = revoke_key(database, key_id)
     except ApiKeyError as exc:
         fail(str(exc), code="unknown_key", fmt=fmt)
     if fmt is OutputFormat.json:
