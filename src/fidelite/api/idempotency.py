@@ -157,9 +157,15 @@ def said_again(body: Any) -> Any:
 
 
 def check_key(key: str) -> None:
-    """Refuse a key of the wrong length (422 ``invalid_request``)."""
+    """Refuse a key of the wrong length (422 ``invalid_request``).
+
+    The length is in bytes: the server reads header values as Latin-1, one character
+    per byte sent (``é`` sent in UTF-8 is two), and stores the key so; at most
+    :data:`MAX_KEY_LENGTH` of them fit the ``idem_key`` column (``VARCHAR(200)``, which
+    PostgreSQL counts in characters)."""
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise Problem("invalid_request", f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} characters")
+        raise Problem("invalid_request", f"Idempotency-Key: 1 to {MAX_KEY_LENGTH} bytes, "
+                      f"not {len(key)}")  # fmt: skip
 
 
 @dataclass(frozen=True)
