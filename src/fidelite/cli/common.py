@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from sqlalchemy.engine import make_url
 
 from fidelite.cli.output import OutputFormat, fail
 from fidelite.ledger import Ledger, Rejected
 from fidelite.store import Database, resolve_url
-from fidelite.store.migrate import current_revision, head_revision
+from fidelite.store.migrate import NewerSchema, check_known, current_revision, head_revision
 
 T = TypeVar("T")
 
@@ -26,6 +26,10 @@ def _reason(exc: BaseException, db: str | None) -> str:
     """The first line of a failure's text."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _newer(exc: NewerSchema, db: str | None, fmt: OutputFormat | None) -> NoReturn:
+    fail(f"{database_label(db)}: {exc}", code="db_too_new", fmt=fmt)
 
 
 def _sqlite_file(database: Database) -> Path | None:
@@ -59,21 +63,27 @@ def open_database(db: str | None, fmt: OutputFormat | None) -> Database:
 
 def schema_revision(database: Database, db: str | None, fmt: OutputFormat | None) -> str | None:
     """The schema revision of ``database``; an unreachable server or an unreadable file
-    is a clear error."""
+    is a clear error, and so is a revision a newer fidelite made."""
     try:
         revision = current_revision(database)
     except Exception as exc:
         fail(f"cannot open {database_label(db)}: {_reason(exc, db)}", code="db", fmt=fmt)
+    try:
+        check_known(revision)
+    except NewerSchema as exc:
+        _newer(exc, db, fmt)
     return revision
 
 
 def upgrade_database(db: str | None, fmt: OutputFormat | None = None) -> Database:
-    """The database ``db``, created or brought to the newest schema; any failure (an
-    unreachable server, a directory that does not exist) is a clear error and a
-    non-zero exit, not a traceback."""
+    """The database ``db``, created or brought to the newest schema; any failure (a
+    newer fidelite's database, an unreachable server, a directory that does not exist)
+    is a clear error and a non-zero exit, not a traceback."""
     try:
         database = Database(db)
         database.upgrade()
+    except NewerSchema as exc:
+        _newer(exc, db, fmt)
     except Exception as exc:  # infrastructure: unreachable server, bad URL, read-only file
         fail(f"cannot upgrade {database_label(db)}: {_reason(exc, db)}", code="db", fmt=fmt)
     return database
@@ -81,7 +91,8 @@ def upgrade_database(db: str | None, fmt: OutputFormat | None = None) -> Databas
 
 def open_migrated(db: str | None, fmt: OutputFormat | None) -> Database:
     """The database ``db``, refused (a clear error, a non-zero exit, nothing created or
-    changed) when it is missing, unreachable or not migrated."""
+    changed) when it is missing, unreachable, not migrated or migrated by a newer
+    fidelite."""
     database = open_database(db, fmt)
     revision = schema_revision(database, db, fmt)
     if revision != head_revision(database):

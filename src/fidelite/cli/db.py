@@ -36,7 +36,8 @@ def upgrade(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> N
 def status(db: str | None = DbOption, fmt: OutputFormat = TableJsonOption) -> None:
     """Show the schema revision of the database and the newest one available.
 
-    A SQLite file that does not exist is reported, not created.
+    A SQLite file that does not exist is reported, not created. A database upgraded by
+    a newer fidelite (at a revision this one does not know) is an error.
 
     Example: fidelite db status --format json
     """

@@ -7,12 +7,17 @@ Upgrades of one PostgreSQL database run one at a time: :func:`upgrade` holds an 
 lock for its whole run, so a second ``fidelite db upgrade`` (or ``fidelite serve``
 starting at the same moment) waits for the first, then finds the schema at head and has
 nothing to do; without it both created the same tables and one failed half-way.
+
+A database at a revision these scripts do not have was upgraded by a newer fidelite:
+:func:`upgrade` refuses it with :class:`NewerSchema`, which names the revision (this
+fidelite can neither upgrade nor read it; running the newer version is the way out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +33,32 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_LOCK = 7_215_020_141_105_552
 """PostgreSQL advisory lock key held while migrations run (one upgrade at a time)."""
+
+
+class NewerSchema(Exception):
+    """The database is at a schema revision this fidelite does not ship."""
+
+    def __init__(self, revision: str, head: str | None) -> None:
+        self.revision = revision
+        self.head = head
+        super().__init__(
+            f"the database was upgraded by a newer fidelite: it is at schema revision "
+            f"{revision}, which this fidelite does not know (its newest is {head}); "
+            "use that newer fidelite"
+        )
+
+
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision shipped with this version of fidelite."""
+    return frozenset(r.revision for r in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
+
+
+def check_known(revision: str | None) -> None:
+    """Raise :class:`NewerSchema` when ``revision`` (a database's) is not one of ours;
+    ``None`` (an empty database) and our own revisions pass."""
+    if revision is not None and revision not in known_revisions():
+        raise NewerSchema(revision, ScriptDirectory(str(MIGRATIONS)).get_current_head())
 
 
 def alembic_config(db: Database) -> Config:
@@ -60,8 +91,12 @@ def upgrade_lock(db: Database) -> Iterator[None]:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema of ``db`` up to ``revision``, one upgrade at a time (the
-    revision is read once the lock is held, so a waiting upgrade finds the work done)."""
+    revision is read once the lock is held, so a waiting upgrade finds the work done).
+
+    Raises :class:`NewerSchema`, changing nothing, when a newer fidelite upgraded ``db``.
+    """
     with upgrade_lock(db):
+        check_known(current_revision(db))
         command.upgrade(alembic_config(db), revision)
 
 
