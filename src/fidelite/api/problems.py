@@ -7,7 +7,9 @@ never reaches a client: unexpected failures are logged and answered with a bare 
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,8 +158,10 @@ def unsupported_media(content_type: str | None) -> Problem | None:
                    f"application/json', not {media!r}", status=415)  # fmt: skip
 
 
-def respond(problem: Problem) -> JSONResponse:
-    headers = {}
+def respond(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    """``problem`` as problem+json, with ``headers`` (e.g. a 405's ``Allow``) and the
+    ones the problem implies (``Retry-After``, ``WWW-Authenticate``)."""
+    headers = dict(headers or {})
     if "retry_after" in problem.extra:
         headers["Retry-After"] = str(problem.extra["retry_after"])
     if problem.status == 401:
@@ -233,6 +237,28 @@ def _unreadable(exc: BaseException | None) -> str:
     return "it cannot be parsed"
 
 
+def allowed(request: Request, named: str) -> str:
+    """The ``Allow`` header of a 405: the methods the OpenAPI document gives the
+    request's path, every route of it (Starlette's ``named`` lists only the first
+    route's: ``GET`` for ``PUT /v1/webhooks``, which also takes ``POST``); ``named`` for
+    a path the document leaves out (``/openapi.json``)."""
+    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if _template(template).fullmatch(request.url.path)
+        for method in operations
+    }
+    return ", ".join(sorted(methods)) or named
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    """The pattern of an OpenAPI path template (``/v1/members/{member_id}``)."""
+    parts = re.split(r"\{[^}/]+\}", path)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
 async def _caller_refused(request: Request) -> Problem | None:
     """The 401/403 a ``/v1`` request gets before anything about its body: a caller
     without a valid key learns nothing of the request's validation."""
@@ -268,7 +294,11 @@ def install(app: FastAPI) -> None:
             refused = await _caller_refused(request)
             return respond(refused or not_json(_unreadable(exc.__cause__)))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return respond(Problem(code, str(exc.detail), status=exc.status_code))
+        problem = Problem(code, str(exc.detail), status=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed(request, headers.get("Allow", ""))
+        return respond(problem, headers)
 
     async def _business(request: Request, exc: Exception) -> JSONResponse:
         problem = from_exception(exc)
