@@ -171,12 +171,27 @@ def _fit_model(
         spend = gammagamma.SpendData.build(x, _column(table, "monetary_value"))
         return gammagamma.fit(spend, penalizer=penalizer)
     if model == "sbg":
-        # One payment per purchase day; still subscribed when the last payment's period
-        # reaches the calibration end.
-        churned = (T - t) > period_length
-        return sbg.fit(sbg.ChurnData.build(x + 1.0, churned), penalizer=penalizer)
+        return sbg.fit(_churn_data(x, t, T, unit, period_length), penalizer=penalizer)
     triples = compress(x, t, T, resolution=1.0 / DAYS[unit], keep_inverse=False)
     return purchase_model(model).fit(triples, penalizer=penalizer)
+
+
+def _churn_data(
+    x: FloatArray, t: FloatArray, T: FloatArray, unit: str, period_length: float
+) -> sbg.ChurnData:
+    """sBG rows from the summary: one payment per purchase day (x + 1 payments).
+
+    A customer churned when the renewal due ``period_length`` after their last payment
+    fell before the calibration end without a payment (gap to the end > the period);
+    they churned in period x + 1. Otherwise they are still subscribed: they survived the
+    x renewals they paid and their next one is not yet due (or is due on the
+    calibration end day itself), so they count as surviving x renewals, S(x). The gap
+    is compared in whole days, so weeks (days / 7) do not round a due day either way.
+    """
+    days = DAYS[unit]
+    gap_days = np.rint((T - t) * days)
+    churned = gap_days > period_length * days * (1.0 + 1e-12)
+    return sbg.ChurnData.from_payments(x + 1.0, churned)
 
 
 def _print_fit(result: FitResult, context: dict[str, Any], fmt: OutputFormat) -> None:

@@ -4,8 +4,10 @@ Fader & Hardie (2007), "How to project customer retention". Each customer renews
 the end of every period with a fixed probability 1 - theta, theta ~ Beta(gamma, delta)
 across customers. Parameters, in order: ``gamma, delta``.
 
-A customer is observed for ``periods`` periods (>= 1) and either churned at the end of
-the last one (``churned``) or is still active (right-censored)::
+A customer either churned in period ``periods`` (>= 1: paid ``periods`` times, the
+renewal due after the last payment never came) or is still active after surviving
+``periods`` renewals (>= 0, right-censored: paid ``periods + 1`` times, the next renewal
+not yet due)::
 
     P(churn in period t) = B(gamma+1, delta+t-1) / B(gamma, delta)
     S(t) = P(still active after t periods) = B(gamma, delta+t) / B(gamma, delta)
@@ -46,19 +48,22 @@ class ChurnData:
     def build(
         cls, periods: ArrayLike, churned: ArrayLike, weights: ArrayLike | None = None
     ) -> ChurnData:
-        """Group per-customer rows; ``periods`` must be whole numbers >= 1."""
+        """Group per-customer rows; ``periods`` must be whole numbers, >= 1 for a churned
+        customer and >= 0 for an active one (0: still in the first period, which says
+        nothing about churn: S(0) = 1, a log-likelihood term of 0)."""
         t = np.asarray(periods, dtype=np.float64)
         c = np.asarray(churned, dtype=np.float64)
         w = np.ones_like(t) if weights is None else np.asarray(weights, dtype=np.float64)
         if t.shape != c.shape or t.shape != w.shape or t.ndim != 1:
             raise SummaryError("periods, churned and weights must be 1-D and the same length")
-        bad = ~np.isfinite(t) | (t < 1) | (t != np.floor(t))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise SummaryError(f"row {row}: periods must be a whole number >= 1, got {t[row]}")
         if not np.isin(c, (0.0, 1.0)).all():
             row = int(np.flatnonzero(~np.isin(c, (0.0, 1.0)))[0])
             raise SummaryError(f"row {row}: churned must be 0/1 (or a boolean), got {c[row]}")
+        bad = ~np.isfinite(t) | (t < c) | (t != np.floor(t))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            least = ">= 1 for a churned customer" if c[row] else ">= 0"
+            raise SummaryError(f"row {row}: periods must be a whole number {least}, got {t[row]}")
         if (w < 0).any() or not np.isfinite(w).all():
             raise SummaryError("weights must be finite and >= 0")
         key = np.stack([t, c], axis=1)
@@ -68,6 +73,26 @@ class ChurnData:
         if not keep.any():  # e.g. a calibration end before the first purchase
             raise SummaryError("the summary has no customers")
         return cls(periods=uniq[keep, 0], churned=uniq[keep, 1], weight=weight[keep])
+
+    @classmethod
+    def from_payments(
+        cls, payments: ArrayLike, churned: ArrayLike, weights: ArrayLike | None = None
+    ) -> ChurnData:
+        """From each customer's number of payments (>= 1, one per period) and churn flag.
+
+        A churned customer who paid n times churned in period n (``periods`` = n). An
+        active customer who paid n times has survived the n - 1 renewals observed so far
+        and is censored there (``periods`` = n - 1, scored on S(n - 1)): the n-th
+        payment opened period n, whose renewal is not yet due.
+        """
+        n = np.asarray(payments, dtype=np.float64)
+        c = np.asarray(churned, dtype=np.float64)
+        if n.shape != c.shape:
+            raise SummaryError("payments and churned must be the same length")
+        if (~np.isfinite(n) | (n < 1)).any():
+            row = int(np.flatnonzero(~np.isfinite(n) | (n < 1))[0])
+            raise SummaryError(f"row {row}: payments must be a whole number >= 1, got {n[row]}")
+        return cls.build(np.where(c == 1.0, n, n - 1.0), c, weights)
 
     @classmethod
     def from_survivors(cls, active: Sequence[float]) -> ChurnData:
