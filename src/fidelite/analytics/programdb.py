@@ -34,6 +34,7 @@ from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.processing.tables import events
 from fidelite.store import Database
 from fidelite.store.tables import Program
+from fidelite.store.urls import display_url
 
 SCHEMA = pa.schema(
     [
@@ -160,10 +161,6 @@ def program_source_name(url: str, program_id: str) -> str:
 
 
 def database_name(url: str) -> str:
-    """The database URL without a password, for error messages."""
-    head, sep, tail = url.partition("@")
-    if not sep or "://" not in head:
-        return url
-    scheme, _, creds = head.partition("://")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}@{tail}"
+    """The database URL without a password, for error messages (see
+    :func:`fidelite.store.urls.display_url`)."""
+    return display_url(url)

@@ -12,20 +12,22 @@ from fidelite.cli.output import OutputFormat, fail
 from fidelite.ledger import Ledger, Rejected
 from fidelite.store import Database, resolve_url
 from fidelite.store.migrate import NewerSchema, check_known, current_revision, head_revision
+from fidelite.store.urls import display_url, scrub
 
 T = TypeVar("T")
 
 
 def database_label(db: str | None) -> str:
     """How messages name the database ``db`` selects (``--db``, ``FIDELITE_DB`` or
-    ``fidelite.db``): its URL."""
-    return resolve_url(db)
+    ``fidelite.db``): its URL without a password."""
+    return display_url(resolve_url(db))
 
 
 def _reason(exc: BaseException, db: str | None) -> str:
-    """The first line of a failure's text."""
+    """The first line of a failure's text, any database URL in it without its password."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return scrub(first, resolve_url(db), db or "")
 
 
 def _newer(exc: NewerSchema, db: str | None, fmt: OutputFormat | None) -> NoReturn:
