@@ -271,7 +271,9 @@ class Ledger:
         Callers lock a member to write to them, so an erased member (named by its
         tombstone) is refused with ``member_erased`` (:func:`_writable`), unless
         ``books``: the caller keeps the books of what happened before the erasure (a
-        job, a refund of an earlier purchase), which the erased account still takes.
+        job, a refund of an earlier purchase), which the erased account still takes. A
+        member erased while we waited for the lock (PostgreSQL) is answered as after the
+        erasure: ``unknown_member`` for the reference it held (:func:`_lock`).
         """
         self._require_program(conn, program_id)
         row = _member_row(conn, program_id, member_ref)
@@ -1017,7 +1019,8 @@ class _Steps:
         books = self.books or self.job_key is not None  # a job keeps an erased member's books
         subject = ledger._locate(conn, self.program_id, self.member_ref, self.currency,
                                  self.transaction_id, books=books)  # fmt: skip
-        _lock(conn, self.program_id, subject.member_ref, subject.member_id, books=books)
+        _lock(conn, self.program_id, subject.member_ref, subject.member_id, books=books,
+              named=self.member_ref is not None)  # fmt: skip
         if self.job_key is not None:
             return self.run_job(conn, subject)
         prior = _prior_transaction(conn, self.program_id, self.key)
@@ -1688,18 +1691,31 @@ def _writable(program_id: str, ref: str, row: Any) -> None:
         raise member_erased(program_id, ref)
 
 
-def _lock(conn: Connection, program_id: str, ref: str, member_id: int, *, books: bool) -> None:
+def _lock(
+    conn: Connection, program_id: str, ref: str, member_id: int, *, books: bool, named: bool = True
+) -> None:
     """Take the member's lock (:func:`~fidelite.store.locking.lock_member`); unless
-    ``books``, refuse (``member_erased``) a member erased while we waited for it: the
-    status read before the lock may predate an erasure that held the lock (PostgreSQL;
-    SQLite writers are serial, so the status read in the transaction stands)."""
+    ``books``, refuse a member erased while we waited for it: the reference and status
+    read before the lock may predate an erasure that held the lock (PostgreSQL; SQLite
+    writers are serial, so what the transaction read stands).
+
+    Such a write is answered as it would be once the erasure is done, never naming the
+    tombstone for a reference or the reference for a tombstone: a caller that ``named``
+    the member by the reference the erasure took away gets ``unknown_member`` for it
+    (that reference names no member now); one that named the tombstone, or a
+    transaction of the member (``named`` False), gets ``member_erased`` naming the
+    tombstone the member holds now."""
     if books or conn.dialect.name != "postgresql":
         lock_member(conn, member_id)
         return
-    status = conn.execute(
-        text("SELECT status FROM members WHERE id = :m FOR UPDATE"), {"m": member_id}
-    ).scalar_one()
-    _writable(program_id, ref, (member_id, status))
+    now_ref, status = conn.execute(
+        text("SELECT ref, status FROM members WHERE id = :m FOR UPDATE"), {"m": member_id}
+    ).one()
+    if status != "erased":
+        return
+    if named and now_ref != ref:
+        raise _unknown_member(program_id, ref)
+    raise member_erased(program_id, str(now_ref))
 
 
 def _member_exists(program_id: str, ref: str) -> Rejected:
