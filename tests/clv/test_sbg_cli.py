@@ -106,3 +106,55 @@ def test_from_payments_scores_active_customers_on_the_renewals_they_survived() -
     assert ll == pytest.approx(float(expected[()]), rel=1e-12)
     alone, alone_grad = sbg.loglik_grad(theta, sbg.ChurnData.from_payments([1], [0]))
     assert alone == 0.0 and np.abs(alone_grad).max() < 1e-15
+
+
+def _singles(path: Path, n: int, last_day: date) -> Path:
+    """``n`` customers with one payment each, on days spread over the 200 days to
+    ``last_day``: the churned ones are all lost in their first period."""
+    lines = ["customer_id,timestamp,amount"]
+    lines += [f"s{i},{last_day - timedelta(days=i)},10" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("end", ["2024-07-31", "2025-07-31"], ids=["some-active", "all-churned"])
+def test_fit_sbg_on_one_payment_per_customer_is_unidentified(tmp_path: Path, end: str) -> None:
+    # Nobody renewed: the likelihood depends on gamma/(gamma+delta) only (flat along that
+    # ridge: -69.3031 at x0.1 and x10 in the brief's data), so no estimate, whatever
+    # point of the ridge the optimiser stops at.
+    data = _singles(tmp_path / "tx.csv", 200, date(2024, 7, 31))
+    args = ["clv", "fit", "-i", str(data), "-m", "sbg", "--time-unit", "day"]
+    result = runner.invoke(app, [*args, "--period-length", "30", "--calibration-end", end,
+                                 "-f", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["converged"] is False and payload["n_customers"] == 200
+    assert payload["message"].startswith(
+        "sbg: no customer was observed through a second period (a renewal followed by "
+        "another renewal or by churn), so only the mean churn probability "
+        "gamma/(gamma+delta) is identified: the data do not identify the parameters"
+    )
+    assert "Warning: the churn model did not converge (sbg: no customer was observed" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("active", "reason"),
+    [
+        ([100, 40], "no customer was observed through a second period"),
+        ([100, 0], "no customer was observed through a second period"),
+        ([100, 100, 100, 100], "no customer churned"),
+    ],
+)
+def test_sbg_unidentified_data_never_converge(active: list[int], reason: str) -> None:
+    fit = sbg.fit(sbg.ChurnData.from_survivors(active))
+    assert fit.converged is False
+    assert fit.message.startswith(f"sbg: {reason}")
+
+
+@pytest.mark.parametrize("segment", ["regular", "high"])
+def test_published_cohorts_stay_identified(segment: str) -> None:
+    data = sbg.ChurnData.from_survivors(SURVIVORS[segment])
+    assert sbg.unidentified(data) is None
+    assert sbg.fit(data).converged is True

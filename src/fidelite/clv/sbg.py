@@ -135,8 +135,34 @@ def loglik_grad(theta: FloatArray, data: ChurnData) -> tuple[float, FloatArray]:
     return ll, grad
 
 
+def unidentified(data: ChurnData) -> str | None:
+    """Why these customers cannot identify (gamma, delta), or None.
+
+    The likelihood is a product of binomial terms in the churn hazards
+    h(k) = gamma / (gamma + delta + k - 1), one per period k that customers were observed
+    through (churned in a period >= k, or survived >= k renewals). Two parameters need two
+    hazards: with customers observed through the first period only, the likelihood
+    depends on h(1) = gamma / (gamma + delta) alone and is flat along that ridge (every
+    customer with one payment, for example). With no churn at all it rises without end
+    as gamma goes to 0.
+    """
+    observed = data.weight > 0
+    if not (data.churned[observed] == 1.0).any():
+        return "no customer churned"
+    if not (data.periods[observed] >= 2).any():
+        return (
+            "no customer was observed through a second period (a renewal followed by "
+            "another renewal or by churn), so only the mean churn probability "
+            "gamma/(gamma+delta) is identified"
+        )
+    return None
+
+
 def fit(data: ChurnData, *, penalizer: float = 0.0) -> FitResult:
-    """Maximum-likelihood fit; starts at gamma = delta = 1 (uniform churn probability)."""
+    """Maximum-likelihood fit; starts at gamma = delta = 1 (uniform churn probability).
+
+    Never converged when :func:`unidentified` finds the data cannot identify the
+    parameters (the optimiser stops somewhere on a flat ridge)."""
     return maximize_likelihood(
         model=MODEL,
         names=PARAMS,
@@ -147,6 +173,7 @@ def fit(data: ChurnData, *, penalizer: float = 0.0) -> FitResult:
         n_unique=int(data.periods.shape[0]),
         total_weight=float(data.weight.sum()),
         penalizer=penalizer,
+        unidentified=unidentified(data),
     )
 
 
