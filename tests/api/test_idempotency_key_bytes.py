@@ -25,9 +25,9 @@ def test_the_key_length_is_counted_and_told_in_bytes(live: Live) -> None:
         for url, body in (("/v1/events", EVENT), ("/v1/members", {"id": "bob"})):
             out = c.post(url, json=body, headers={"Idempotency-Key": over})
             assert out.status_code == 422, out.text
-            assert out.json()["detail"] == "header.Idempotency-Key: 1 to 200 bytes, not 202"
+            assert out.json()["detail"] == "header.Idempotency-Key: 1 to 200 bytes"
             assert out.json()["errors"] == [{"location": "header.Idempotency-Key",
-                                             "message": "1 to 200 bytes, not 202"}]  # fmt: skip
+                                             "message": "1 to 200 bytes"}]  # fmt: skip
         assert live.ledger_rows() == 0 and stored_keys(live) == []
         assert c.get("/v1/members/bob").status_code == 404
         first = c.post("/v1/members", json={"id": "bob"}, headers={"Idempotency-Key": fits})

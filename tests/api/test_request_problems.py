@@ -118,7 +118,7 @@ def test_every_invalid_request_lists_its_fields(live: Live) -> None:
         )
         out = c.post("/v1/events", json=EVENT, headers={"Idempotency-Key": "k" * 201})
         assert problem(out, 422, "invalid_request") == invalid(
-            "header.Idempotency-Key", "1 to 200 bytes, not 201"
+            "header.Idempotency-Key", "1 to 200 bytes"
         )
     with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {support}"}) as c:
         out = c.post("/v1/members/ann/adjustments", json={"points": 0, "reason": "goodwill"},
