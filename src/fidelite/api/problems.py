@@ -228,6 +228,39 @@ def _json_errors(exc: RequestValidationError) -> list[Any]:
     return found
 
 
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte order mark: a body may start with it on every route (RFC 8259 lets a
+JSON parser ignore it; FastAPI's parsing of the other routes' bodies does)."""
+
+
+def without_bom(raw: bytes) -> bytes:
+    """The JSON text of a request body: ``raw`` without a leading :data:`BOM`."""
+    return raw[len(BOM) :] if raw.startswith(BOM) else raw
+
+
+def unreadable_errors(errors: Sequence[Any], text: bytes) -> list[Any]:
+    """pydantic's errors for a body parsed from ``text`` (:func:`without_bom`), a JSON
+    syntax error that is really bad UTF-8 or too deep a nesting told as the other routes
+    tell theirs (:func:`_unreadable`: ``it is not UTF-8 text (byte 0xff at offset 10)``,
+    ``it is nested too deeply``), not in the parser's words (``invalid unicode code
+    point``, ``recursion limit exceeded``)."""
+    found: list[Any] = []
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            said = str((error.get("ctx") or {}).get("error", ""))
+            cause: BaseException | None = None
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                cause = exc
+            if cause is None and said.startswith("recursion limit exceeded"):
+                cause = RecursionError()
+            if cause is not None:
+                error = {**error, "ctx": {"error": _unreadable(cause)}}
+        found.append(error)
+    return found
+
+
 def _unreadable(exc: BaseException | None) -> str:
     """Why a JSON body could not be parsed at all (the cause of FastAPI's bare 400)."""
     if isinstance(exc, UnicodeDecodeError):

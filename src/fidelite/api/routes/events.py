@@ -32,7 +32,9 @@ from fidelite.api.problems import (
     Problem,
     from_exception,
     invalid,
+    unreadable_errors,
     unsupported_media,
+    without_bom,
 )
 from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
 from fidelite.api.routes.tiers import TierChangeOut as TimelineEntry
@@ -235,10 +237,11 @@ async def event_response(
     event: Event | None = None
     problem = unsupported_media(content_type)
     if problem is None:
+        text = without_bom(raw)
         try:
-            event = Event.model_validate_json(raw)
+            event = Event.model_validate_json(text)
         except ValidationError as exc:
-            problem = invalid(exc.errors(), prefix=("body",))
+            problem = invalid(unreadable_errors(exc.errors(), text), prefix=("body",))
     digest = None
     if key is not None and event is not None:
         digest = request_hash(ROUTE, event.model_dump(mode="json"), json_ready=True)
