@@ -111,6 +111,21 @@ def _parse_day(value: str | None, option: str, fmt: OutputFormat) -> date | None
         fail(f"{option}: expected a date YYYY-MM-DD, got {value!r} ({why})", code="usage", fmt=fmt)
 
 
+def _check_number(
+    value: float, option: str, fmt: OutputFormat, *, minimum: float = 0.0, strict: bool = False
+) -> None:
+    """Refuse (usage error, exit 2, before any file is read) a number that is not finite
+    or is below ``minimum`` (or equal to it, when ``strict``): NaN compares false with
+    every bound, so a bare ``value <= 0`` test would let it through."""
+    above = value > minimum if strict else value >= minimum
+    if not (math.isfinite(value) and above):
+        fail(
+            f"{option} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value}",
+            code="usage",
+            fmt=fmt,
+        )
+
+
 def _open(input: Path, engine: str, options: LoadOptions) -> Dataset:
     return open_dataset(input, engine="spark" if engine == "spark" else "duckdb", options=options)
 
@@ -237,6 +252,8 @@ def fit_command(
 
     Example: fidelite clv fit -i tx.csv -m bgnbd --calibration-end 1997-09-30 -f json
     """
+    _check_number(penalizer, "--penalizer", fmt)
+    _check_number(period_length, "--period-length", fmt, strict=True)
     end = _parse_day(calibration_end, "--calibration-end", fmt)
     options = replace(load, materialize=False)
     with _errors(fmt):
@@ -332,13 +349,14 @@ def predict_command(
 
     Example: fidelite clv predict -i tx.csv --horizon 52 --discount-rate 0.1 -o clv.csv
     """
-    end = _parse_day(calibration_end, "--calibration-end", fmt)
-    options = replace(load, materialize=False)
     if horizon is None:  # one year in the unit the models count in
         horizon = 52.0 if time_unit.value == "week" else 365.0
+    _check_number(horizon, "--horizon", fmt, strict=True)
+    _check_number(discount_rate, "--discount-rate", fmt)
+    _check_number(penalizer, "--penalizer", fmt)
+    end = _parse_day(calibration_end, "--calibration-end", fmt)
+    options = replace(load, materialize=False)
     with _errors(fmt):
-        if horizon <= 0:
-            raise ValueError(f"--horizon must be > 0, got {horizon}")
         _check_out(out)
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
@@ -498,6 +516,7 @@ def validate_command(
 
     Example: fidelite clv validate -i tx.csv --calibration-end 1997-09-30 -f json
     """
+    _check_number(penalizer, "--penalizer", fmt)
     cal = _parse_day(calibration_end, "--calibration-end", fmt)
     obs = _parse_day(observation_end, "--observation-end", fmt)
     options = replace(load, materialize=False)

@@ -174,8 +174,8 @@ def _maximize(
     max_iterations: int,
     unidentified: str | None,
 ) -> FitResult:
-    if penalizer < 0:
-        raise ValueError(f"{model}: penalizer must be >= 0, got {penalizer}")
+    if not (np.isfinite(penalizer) and penalizer >= 0):
+        raise ValueError(f"{model}: penalizer must be >= 0 and finite, got {penalizer}")
     start = np.clip(np.asarray(start, dtype=np.float64), LOWER * 10, UPPER / 10)
     objective = _Objective(loglik, loglik_grad, total_weight, penalizer)
     ll0 = loglik(start)

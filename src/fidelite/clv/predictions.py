@@ -86,10 +86,13 @@ def predict_triples(
     steps: int = 12,
 ) -> TriplePredictions:
     """P(alive), expected purchases and discounted expected purchases for each triple."""
-    if horizon <= 0:
-        raise ValueError(f"horizon must be > 0, got {horizon}")
-    if discount_rate < 0 or steps < 1:
-        raise ValueError("discount_rate must be >= 0 and steps >= 1")
+    if not (np.isfinite(horizon) and horizon > 0):
+        raise ValueError(f"horizon must be a finite number > 0, got {horizon}")
+    if not (np.isfinite(discount_rate) and discount_rate >= 0) or steps < 1:
+        raise ValueError(
+            f"discount_rate must be a finite number >= 0 and steps >= 1, got {discount_rate} "
+            f"and {steps}"
+        )
     model = purchase_model(fit.model)
     theta = fit.param_array()
     x, t, T = triples.frequency, triples.recency, triples.T

@@ -205,8 +205,11 @@ def discounted_expected_residual_lifetime(
     """
     g, d = theta
     n = np.asarray(renewals, dtype=np.float64) + 1.0
-    if discount_rate <= 0:
-        raise ValueError("the discount rate must be > 0 for a finite residual lifetime")
+    if not (np.isfinite(discount_rate) and discount_rate > 0):
+        raise ValueError(
+            f"the discount rate must be a finite number > 0 for a finite residual lifetime, "
+            f"got {discount_rate}"
+        )
     factor = 1.0 / (1.0 + discount_rate)
     derl: FloatArray = (d + n - 1.0) / (g + d + n - 1.0) * hyp2f1(1.0, d + n, g + d + n, factor)
     return derl

@@ -68,8 +68,8 @@ def value_customers(
     in ``time_unit``; raises ``FitError``/``SummaryError``/``ValueError`` with the reason
     when the data cannot support a fit.
     """
-    if horizon <= 0:
-        raise ValueError(f"the horizon must be > 0, got {horizon}")
+    if not (np.isfinite(horizon) and horizon > 0):
+        raise ValueError(f"the horizon must be a finite number > 0, got {horizon}")
     x, t, T = column(summary, "frequency"), column(summary, "recency"), column(summary, "T")
     m = column(summary, "monetary_value")
     triples = compress(x, t, T, resolution=1.0 / DAYS_PER_UNIT[time_unit])
