@@ -117,7 +117,7 @@ def create_app(
 
         app.add_middleware(EventsFastPath, services=services)  # inside the body limit
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    openapi.install(app)
+    openapi.install(app, max_page=settings.max_page)
     return app
 
 

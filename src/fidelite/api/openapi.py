@@ -48,7 +48,11 @@ def key_parameter(required: bool) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def refine(document: dict[str, Any]) -> None:
+PAGED = frozenset({("get", "/v1/members"), ("get", "/v1/members/{member_id}/ledger")})
+"""The operations whose ``limit`` is refused over the server's page size (``max_page``)."""
+
+
+def refine(document: dict[str, Any], *, max_page: int = 200) -> None:
     """Declare in ``document`` (in place) what the routes check themselves."""
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
@@ -56,15 +60,17 @@ def refine(document: dict[str, Any]) -> None:
             for i, parameter in enumerate(parameters):
                 if parameter.get("in") == "header" and parameter["name"] == "Idempotency-Key":
                     parameters[i] = key_parameter((method, path) in KEY_REQUIRED)
+                elif (method, path) in PAGED and parameter["name"] == "limit":
+                    parameter["schema"]["maximum"] = max_page
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, max_page: int = 200) -> None:
     """Make ``app.openapi()`` answer the refined document (built once, then cached)."""
     build: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            refine(build())  # build() caches the document in app.openapi_schema
+            refine(build(), max_page=max_page)  # build() caches it in app.openapi_schema
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

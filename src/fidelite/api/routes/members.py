@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem, invalid
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
@@ -402,15 +403,24 @@ def create_member(
     return once(svc, key, "POST /v1/members", body.model_dump(mode="json"), run)
 
 
+def page_size(svc: Services, limit: int) -> int:
+    """``limit`` as asked, or ``422 invalid_request`` at ``query.limit`` over the server's
+    page size (``max_page``, 200), worded as the delivery log refuses its own cap."""
+    if limit > svc.settings.max_page:
+        raise Problem("invalid_request", f"query.limit: Input should be less than or equal "
+                      f"to {svc.settings.max_page}")  # fmt: skip
+    return limit
+
+
 @router.get("/members", response_model=MemberPage)
 def list_members(
     svc: ServicesDep,
     who: CallerDep,
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
-    limit: int = Query(50, ge=1, le=MAX_ID, description="page size (capped at 200 by default)"),
+    limit: int = Query(50, ge=1, le=MAX_ID, description="page size, at most 200"),
 ) -> MemberPage:
     """Members in id order, a page at a time."""
-    size = min(limit, svc.settings.max_page)
+    size = page_size(svc, limit)
     found = svc.processor.list_members(after=cursor, limit=size + 1)
     page = [_member(p) for p in found[:size]]
     return MemberPage(members=page, next_cursor=page[-1].id if len(found) > size else None)
@@ -462,12 +472,13 @@ def get_balance(
 def get_ledger(
     member_id: str, svc: ServicesDep, who: CallerDep,
     before: int | None = Query(None, ge=1, le=MAX_ID, description="next_cursor of the last page"),
-    limit: int = Query(50, ge=1, le=MAX_ID), currency: str | None = None,
+    limit: int = Query(50, ge=1, le=MAX_ID, description="page size, at most 200"),
+    currency: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The member's point movements, most recently recorded first (``occurred_at`` is
     the business time, which can be earlier), with reason and source."""
+    size = page_size(svc, limit)
     require_member(svc, member_id)
-    size = min(limit, svc.settings.max_page)
     rows = svc.ledger.history(svc.program.id, member_id, currency=currency, limit=size + 1,
                               before_id=before)  # fmt: skip
     entries = [vars(r) for r in rows[:size]]
