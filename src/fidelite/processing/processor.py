@@ -416,7 +416,14 @@ class EventProcessor:
         # books: a refund of an erased member's purchase (after the erasure) is taken
         # from the anonymised account; a refund naming a tombstone is refused (the lock's
         # member_erased), since only the purchase's former reference may be sent
-        self.ledger.lock(conn, self.program.id, event.member, books=not loud)
+        try:
+            self.ledger.lock(conn, self.program.id, event.member, books=not loud)
+        except Rejected as rejected:
+            if not loud or rejected.code is not RejectionCode.UNKNOWN_MEMBER:
+                raise
+            # the purchase's member was erased while we waited for the lock (PostgreSQL):
+            # the purchase is the erased member's now; the refund is taken as after that
+            return self._refund(conn, event)
         if self._recorded(conn, event.id):  # a copy sent at once committed while we waited
             return Result(event.id, Outcome.duplicate)
         self._apply_due(conn, event.member, self._tier_state(conn, event.member), event.at,
@@ -719,7 +726,7 @@ class EventProcessor:
         for index, ref in enumerate(refs):
             with self.db.write() as conn:
                 erased = self._lock_for_job(conn, ref)
-                _, state = self._member_state(conn, ref)
+                state = None if erased is None else self._member_state(conn, ref)[1]
                 if state is not None:
                     activities = self._activities(conn, ref)
                     new, changes = review(policy, state, activities, as_of, self.program.zone)
@@ -770,13 +777,17 @@ class EventProcessor:
         return TierState(row.tier, row.tier_since, row.review_at, row.grace_until,
                          row.assigned_until)  # fmt: skip
 
-    def _lock_for_job(self, conn: Connection, ref: str) -> bool:
+    def _lock_for_job(self, conn: Connection, ref: str) -> bool | None:
         """Take the member's lock for a daily job; True if the member is erased. The job
         keeps an erased member's books as any other's, but announces nothing about it:
-        the erasure stopped its webhook events, and a new one would name the tombstone."""
+        the erasure stopped its webhook events, and a new one would name the tombstone.
+        None: no member holds ``ref`` any more, erased since the job listed it (or while
+        it waited for the lock): the job leaves it, its next run finds the tombstone."""
         try:
             self.ledger.lock(conn, self.program.id, ref)
         except Rejected as rejected:
+            if rejected.code is RejectionCode.UNKNOWN_MEMBER:
+                return None
             if rejected.code is not RejectionCode.MEMBER_ERASED:
                 raise
             self.ledger.lock(conn, self.program.id, ref, books=True)
@@ -980,6 +991,8 @@ class EventProcessor:
             current = self._redemption_by_id(conn, redemption_id)  # as of the lock
             if current.status == "cancelled":
                 return replace(current, replayed=True)
+            # its member as of the lock: erased while we waited (PostgreSQL), the tombstone
+            member_ref = current.member_ref
             # a new cancellation gives points back: refused for an erased member
             self.ledger.lock(conn, self.program.id, member_ref)
             receipt = self.ledger.reverse(
@@ -1312,13 +1325,16 @@ class EventProcessor:
         read (``refuse_erased``, a reference no member held: :meth:`_ensure_member`).
 
         A member remembered as enrolled may have been erased since (its reference is
-        now a tombstone): forget it and enrol the reference again as a new member.
+        now a tombstone), or erased while we waited for its lock (PostgreSQL: the lock
+        then says ``unknown_member``): forget it and take the reference as after the
+        erasure, enrolled again as a new member or, with ``refuse_erased``, refused if
+        of the erased history (:meth:`_refuse_erased`).
         """
         checked = self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
         try:
             self.ledger.lock(conn, self.program.id, ref)
         except Rejected as rejected:
-            if rejected.code is not RejectionCode.UNKNOWN_MEMBER or ref not in self._known_members:
+            if rejected.code is not RejectionCode.UNKNOWN_MEMBER:
                 raise
             self._known_members.discard(ref)
             checked = self._ensure_member(conn, ref, at, refuse_erased=refuse_erased)
