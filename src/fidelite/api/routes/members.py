@@ -458,8 +458,9 @@ def get_balance(
     points that lapsed, even before the expiry job has moved them out."""
     require_member(svc, member_id)
     ids = [c.id for c in svc.program.currencies]
-    if currency is not None and currency not in ids:
-        raise Problem("unknown_currency", f"no currency {currency!r} in this program")
+    if currency is not None and currency not in ids:  # worded as the ledger route's
+        raise Problem("unknown_currency", f"program {svc.program.id!r} has no currency "
+                      f"{currency!r}", field="currency")  # fmt: skip
     policy, zone = svc.program.expiry, svc.program.zone
     balances = [
         svc.ledger.balance(svc.program.id, member_id, c, policy=policy, zone=zone)
@@ -473,7 +474,7 @@ def get_ledger(
     member_id: str, svc: ServicesDep, who: CallerDep,
     before: int | None = Query(None, ge=1, le=MAX_ID, description="next_cursor of the last page"),
     limit: int = Query(50, ge=1, le=MAX_ID, description="page size, at most 200"),
-    currency: str | None = None,
+    currency: str | None = Query(None, description="only this currency's movements"),
 ) -> dict[str, Any]:  # fmt: skip
     """The member's point movements, most recently recorded first (``occurred_at`` is
     the business time, which can be earlier), with reason and source."""
