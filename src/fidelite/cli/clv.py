@@ -183,8 +183,9 @@ def _fit_model(
     """Fit ``model`` on a customer summary table (columns frequency, recency, T, ...)."""
     x, t, T = _column(table, "frequency"), _column(table, "recency"), _column(table, "T")
     if model == "gammagamma":
-        spend = gammagamma.SpendData.build(x, _column(table, "monetary_value"))
-        return gammagamma.fit(spend, penalizer=penalizer)
+        m = _column(table, "monetary_value")
+        fitted = ~gammagamma.outside_model(x, m)  # left out with a note (_left_out_notes)
+        return gammagamma.fit(gammagamma.SpendData.build(x[fitted], m[fitted]), penalizer=penalizer)
     if model == "sbg":
         return sbg.fit(_churn_data(x, t, T, unit, period_length), penalizer=penalizer)
     triples = compress(x, t, T, resolution=1.0 / DAYS[unit], keep_inverse=False)
@@ -268,6 +269,10 @@ def fit_command(
     context: dict[str, Any] = {"input": str(input), "calibration_end": end,
                                "time_unit": time_unit.value}  # fmt: skip
     if model is Model.gammagamma:
+        left_out = gammagamma.outside_model(
+            _column(table, "frequency"), _column(table, "monetary_value")
+        )
+        notes += _left_out_notes(table, left_out, predicted=False)
         heavy_tail = gammagamma.infinite_mean_note(result.param_array())
         notes += [heavy_tail] if heavy_tail else []
     if notes:
@@ -383,14 +388,18 @@ def predict_command(
         assert preds.expected_spend is not None and preds.clv is not None
         theta = spend_fit.param_array()
         frequency = _column(table, "frequency")
-        infinite = ~gammagamma.spend_defined(theta, frequency)
+        left_out = valued.spend_left_out
+        if left_out is None:
+            left_out = np.zeros(frequency.shape, dtype=np.bool_)
+        infinite = ~gammagamma.spend_defined(theta, frequency) & ~left_out
+        notes += _left_out_notes(table, left_out, predicted=True)
         notes += _infinite_spend_notes(theta, frequency, infinite)
         result = table.select(["customer_id", "frequency", "recency", "T", "monetary_value"])
         for name, values, explained in (
             ("probability_alive", preds.probability_alive, None),
             ("expected_purchases", preds.expected_purchases, None),
-            ("expected_spend", preds.expected_spend, infinite),
-            ("clv", preds.clv, infinite),
+            ("expected_spend", preds.expected_spend, infinite | left_out),
+            ("clv", preds.clv, infinite | left_out),
         ):
             missing = ~np.isfinite(values)
             unexplained = missing if explained is None else missing & ~explained
@@ -455,6 +464,35 @@ def _check_converged(
             purchase_model=fit.as_dict(),
             spend_model=spend_fit.as_dict(),
         )
+
+
+def _left_out_notes(table: pa.Table, left_out: NDArray[np.bool_], *, predicted: bool) -> list[str]:
+    """Which repeat customers Gamma-Gamma leaves out (mean repeat value not positive, e.g.
+    zero-amount repeat days), by customer id; none when there are none.
+
+    They do not stop the fit or the predictions: the model describes positive spends
+    only, so they are not fitted and, in ``predict``, get no expected spend or CLV.
+    """
+    count = int(left_out.sum())
+    if not count:
+        return []
+    rows = np.flatnonzero(left_out)
+    ids = table.column("customer_id").take(pa.array(rows[:5])).to_pylist()
+    values = _column(table, "monetary_value")[rows[:5]]
+    shown = ", ".join(f"{cid} ({value:g})" for cid, value in zip(ids, values, strict=True))
+    more = f" and {count - 5:,} more" if count > 5 else ""
+    who = f"{count:,} customer{'s' if count != 1 else ''}"
+    note = (
+        f"gammagamma: left out {who} with repeat purchases whose mean repeat value "
+        f"(monetary_value) is not positive: customer_id {shown}{more}; Gamma-Gamma "
+        "describes positive spends (zero-amount repeat days, e.g. free items, have none)"
+    )
+    if predicted:
+        note += (
+            "; their expected_spend and clv are empty, and "
+            "population.existing_customers_expected_value sums the other customers"
+        )
+    return [note]
 
 
 def _infinite_spend_notes(

@@ -90,6 +90,22 @@ class SpendData:
         )
 
 
+def outside_model(frequency: ArrayLike, monetary_value: ArrayLike) -> NDArray[np.bool_]:
+    """Customers with repeat purchases whose mean repeat value is not a positive number
+    (e.g. 0: repeat days with a zero amount, such as free items).
+
+    Gamma-Gamma describes positive spends (its likelihood has log m), so these customers
+    cannot be fitted or given an expected spend by it; :meth:`SpendData.build` refuses
+    them, and callers leave them out (``~outside_model(x, m)``) and say so. Customers
+    without repeat purchases are never outside: the model ignores their value.
+    """
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        outside: NDArray[np.bool_] = (x > 0) & ~((m > 0) & np.isfinite(m))
+    return outside
+
+
 # Rows per block: block temporaries stay in cache and are recycled by the allocator.
 _CHUNK = 1 << 18
 

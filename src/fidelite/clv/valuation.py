@@ -5,14 +5,21 @@ Steps: compress (frequency, recency, T) into weighted triples, fit the purchase 
 (BG/NBD by default) and Gamma-Gamma on the repeat spend, then predict P(alive),
 expected purchases, expected spend and discounted CLV over the horizon for every
 customer, in the order of the summary.
+
+A repeat customer whose mean repeat value is not positive (0: zero-amount repeat days)
+is outside Gamma-Gamma, which describes positive spends: they are left out of the spend
+fit, their expected spend and CLV are NaN (``Valuation.spend_left_out`` marks them) and
+the base's value sums the other customers. One such customer no longer stops the
+valuation of the whole base.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from fidelite.clv import gammagamma
 from fidelite.clv.fitting import FitResult
@@ -36,6 +43,7 @@ class Valuation:
     spend_fit: FitResult
     predictions: CustomerPredictions
     population: PopulationSummary
+    spend_left_out: NDArray[np.bool_] | None = None  # repeat customers with mean value <= 0
 
     @property
     def clv(self) -> FloatArray:
@@ -74,12 +82,23 @@ def value_customers(
     m = column(summary, "monetary_value")
     triples = compress(x, t, T, resolution=1.0 / DAYS_PER_UNIT[time_unit])
     fit = purchase_model(model).fit(triples, penalizer=penalizer)
-    spend_fit = gammagamma.fit(gammagamma.SpendData.build(x, m), penalizer=penalizer)
+    left_out = gammagamma.outside_model(x, m)
+    spend_fit = gammagamma.fit(
+        gammagamma.SpendData.build(x[~left_out], m[~left_out]), penalizer=penalizer
+    )
     preds = predict_customers(
-        fit, triples, horizon, spend_fit=spend_fit, monetary_value=m,
+        fit, triples, horizon, spend_fit=spend_fit, monetary_value=np.where(left_out, 0.0, m),
         discount_rate=discount_rate, time_unit=time_unit,
     )  # fmt: skip
     population = population_summary(
         fit, triples, horizon, spend_fit=spend_fit, customer_predictions=preds
     )
-    return Valuation(fit, spend_fit, preds, population)
+    if left_out.any():
+        assert preds.expected_spend is not None and preds.clv is not None
+        spend = np.where(left_out, np.nan, preds.expected_spend)
+        clv = np.where(left_out, np.nan, preds.clv)
+        preds = replace(preds, expected_spend=spend, clv=clv)
+        population = replace(
+            population, existing_customers_expected_value=float(clv[~left_out].sum())
+        )
+    return Valuation(fit, spend_fit, preds, population, left_out)
