@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from fidelite.analytics.engine import open_dataset
 from fidelite.analytics.errors import InputError
@@ -21,6 +22,7 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from fidelite.store.migrate import head_revision
 from tests.cli.support import fidelite
 
 PROGRAM = """\
@@ -135,3 +137,32 @@ def test_program_source_finds_a_program_without_processed_events(
     db.dispose()
     with pytest.raises(InputError, match=r"several programs \(bar, shop\)"):
         program_source(str(path))
+
+
+def test_metrics_cli_refuses_a_database_of_a_newer_fidelite(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A database upgraded by a newer fidelite is named as such, not sent to `db upgrade`
+    (which refuses it), and the file is left as it is."""
+    path = tmp_path / "cafe.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    _run_program(db)
+    head = head_revision(db)
+    assert head is not None
+    newer = f"{int(head) + 1:04d}"
+    with db.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
+    db.dispose()
+    before = path.read_bytes()
+    proc = fidelite(
+        "metrics", "retention", "--input", f"sqlite:///{path}#cafe", "--format", "json", ok=False
+    )
+    assert proc.returncode != 0
+    error = json.loads(proc.stdout)["error"]
+    assert error["message"] == (
+        f"sqlite:///{path}: the database was upgraded by a newer fidelite: "
+        f"it is at schema revision {newer}, "
+        f"which this fidelite does not know (its newest is {head}); use that newer fidelite"
+    )
+    assert path.read_bytes() == before

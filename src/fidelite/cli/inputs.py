@@ -47,7 +47,7 @@ from fidelite.analytics.segments import SegmentBy
 from fidelite.analytics.subscriptions import SubscriptionColumns
 from fidelite.cli.output import OutputFormat, fail
 from fidelite.store import Database
-from fidelite.store.migrate import current_revision, head_revision
+from fidelite.store.migrate import NewerSchema, check_known, current_revision, head_revision
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -460,6 +460,10 @@ def _check_schema(url: str, name: str) -> None:
         database.dispose()
     if revision is None:
         raise InputError("not a fidelite program database (it has no fidelite tables)", file=name)
+    try:
+        check_known(revision)
+    except NewerSchema as exc:
+        raise InputError(str(exc), file=name) from None
     if revision != head:
         raise InputError(
             f"the database is at schema revision {revision}; run `fidelite db upgrade` first",
