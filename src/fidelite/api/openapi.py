@@ -52,6 +52,25 @@ PAGED = frozenset({("get", "/v1/members"), ("get", "/v1/members/{member_id}/ledg
 """The operations whose ``limit`` is refused over the server's page size (``max_page``)."""
 
 
+REPLAYED: dict[str, Any] = {
+    "description": "true when this is the stored answer to an earlier call with the same "
+    "Idempotency-Key (absent otherwise)",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+"""The ``Idempotent-Replayed`` header of an answer that may be replayed."""
+
+READY: dict[str, Any] = {
+    "type": "object", "required": ["status"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not_migrated", "unavailable"]},
+        "revision": {"type": ["string", "null"], "description": "the database's revision"},
+        "head": {"type": "string", "description": "the revision this version needs"},
+        "reason": {"type": "string", "description": "unavailable: the error's type"},
+    },
+}  # fmt: skip
+"""The body of ``/readyz``, ready (200) or not (503)."""
+
+
 def refine(document: dict[str, Any], *, max_page: int = 200) -> None:
     """Declare in ``document`` (in place) what the routes check themselves."""
     for path, operations in document.get("paths", {}).items():
@@ -60,8 +79,29 @@ def refine(document: dict[str, Any], *, max_page: int = 200) -> None:
             for i, parameter in enumerate(parameters):
                 if parameter.get("in") == "header" and parameter["name"] == "Idempotency-Key":
                     parameters[i] = key_parameter((method, path) in KEY_REQUIRED)
+                    _replayable(operation)
                 elif (method, path) in PAGED and parameter["name"] == "limit":
                     parameter["schema"]["maximum"] = max_page
+    readyz = document.get("paths", {}).get("/readyz", {}).get("get")
+    if readyz is not None:
+        readyz["responses"]["200"] = {
+            "description": "Ready: the database answers and is migrated",
+            "content": {"application/json": {"schema": READY}},
+        }
+        readyz["responses"]["503"] = {
+            "description": "Not ready: the database does not "
+            "answer (unavailable) or is not migrated to this "
+            "version (not_migrated)",
+            "content": {"application/json": {"schema": READY}},
+        }
+
+
+def _replayable(operation: dict[str, Any]) -> None:
+    """Declare ``Idempotent-Replayed`` on every answer of an operation taking a key but
+    the ones never stored (401, 403, 413, 415, 429)."""
+    for status, response in operation.get("responses", {}).items():
+        if status not in ("401", "403", "413", "415", "429"):
+            response.setdefault("headers", {})["Idempotent-Replayed"] = REPLAYED
 
 
 def install(app: FastAPI, *, max_page: int = 200) -> None:

@@ -65,22 +65,45 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "code": {"type": "string", "description": "Stable machine-readable code."},
+        "errors": {
+            "type": "array",
+            "description": "invalid_request: every field refused, the first one in detail.",
+            "items": {"type": "object", "required": ["location", "message"], "properties": {
+                "location": {"type": "string", "examples": ["body.points", "query.limit",
+                                                             "header.Idempotency-Key"]},
+                "message": {"type": "string"}}},
+        },
+        "field": {"type": "string", "description": "The field a business rejection is about.",
+                  "examples": ["member_ref", "currency"]},
+        "retry_after": {"type": "integer", "description": "rate_limited: seconds to wait, as "
+                        "the Retry-After header says."},
+        "available": {"type": "integer", "description": "insufficient_points: the points "
+                      "the member may spend."},
+        "requested": {"type": "integer", "description": "insufficient_points: the points "
+                      "asked for."},
     },
-}
+    "additionalProperties": True,  # a rejection's own details (e.g. event_in_future's at)
+}  # fmt: skip
+RETRY_AFTER: dict[str, Any] = {
+    "description": "Seconds to wait before the call may pass.", "schema": {"type": "integer"},
+}  # fmt: skip
 # The problems any /v1 route may answer, declared in the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": text, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+    status: {"description": text, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+             **({"headers": {"Retry-After": RETRY_AFTER}} if status == 429 else {})}
     for status, text in (
         (401, "No, unknown or revoked API key"),
         (403, "Key of another program, or a role without access"),
         (404, "Unknown member, event, redemption or subscription"),
-        (409, "Conflict: member exists, key still running, event id recorded otherwise"),
+        (409, "Conflict: a request with this Idempotency-Key still running, an event id "
+              "recorded for another event, a webhook subscription removed since its key's "
+              "first call"),
         (413, "Request body too large"),
         (415, "Request body sent as another media type than JSON"),
         (422, "Invalid request, or a business rejection (see code)"),
         (429, "Rate limit reached (see Retry-After)"),
     )
-}
+}  # fmt: skip
 
 
 class Problem(Exception):
