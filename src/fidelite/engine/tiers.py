@@ -121,9 +121,19 @@ def _figure(value: Decimal) -> str:
 
 
 def window_value(
-    policy: TierPolicy, activities: Sequence[Activity], at: datetime, zone: ZoneInfo
+    policy: TierPolicy,
+    activities: Sequence[Activity],
+    at: datetime,
+    zone: ZoneInfo,
+    *,
+    step: bool = False,
 ) -> Decimal:
-    """The qualifying value over the window ending at ``at`` (inclusive).
+    """The qualifying value over the window ending at ``at``.
+
+    The window of an event at ``at`` (``step`` False) holds the activity at ``at``; the
+    window a re-qualification step due at ``at`` judges (``step`` True: a review, the
+    end of a grace period or of a manual assignment) ends just before it: the step
+    comes first and an activity at that very instant comes after it.
 
     A rolling window starts ``window_months`` before ``at`` (excluded; see
     :func:`~fidelite.engine.calendar.months_back`): an activity exactly
@@ -131,16 +141,21 @@ def window_value(
     months (day clamped, local clock time kept), has left it, so the purchase that
     earned a tier does not also re-qualify it at the review ``window_months`` later,
     even when that review's day was clamped (an upgrade on 29 February) or its local
-    time repeated (a fall-back night). A calendar-year window is ``[1 January, at]`` of
-    the year containing the instant just before ``at``, so a review at midnight on 1
-    January judges the year that just closed. A window that would start before the
-    calendar's first year (an event dated year 1) has no start.
+    time repeated (a fall-back night). A calendar-year window is the calendar year
+    holding ``at``, from its 1 January: an event at midnight on 1 January counts in the
+    year it opens; a step judges the year holding the instant just before ``at``, so a
+    review at midnight on 1 January judges the year that just closed, and only it. A
+    window that would start before the calendar's first year (an event dated year 1)
+    has no start.
     """
-    start = window_start(policy, at, zone)
-    if policy.window is WindowKind.rolling:
-        inside = [a for a in activities if (start is None or start < a.at) and a.at <= at]
-    else:
-        inside = [a for a in activities if (start is None or start <= a.at) and a.at <= at]
+    start = window_start(policy, at, zone, step=step)
+    rolling = policy.window is WindowKind.rolling
+    inside = [
+        a
+        for a in activities
+        if (start is None or (start < a.at if rolling else start <= a.at))
+        and (a.at < at if step else a.at <= at)
+    ]
     if policy.metric is TierMetric.spend:
         return sum((a.spend for a in inside), Decimal(0))
     if policy.metric is TierMetric.points:
@@ -148,13 +163,18 @@ def window_value(
     return Decimal(sum(a.purchases for a in inside))
 
 
-def window_start(policy: TierPolicy, at: datetime, zone: ZoneInfo) -> datetime | None:
+def window_start(
+    policy: TierPolicy, at: datetime, zone: ZoneInfo, *, step: bool = False
+) -> datetime | None:
     """Where the window ending at ``at`` starts (excluded if rolling, included if
-    calendar year; see :func:`window_value`); None: it has no start. It never goes back
-    as ``at`` moves on (local time), so the windows of later events start no earlier."""
+    calendar year; ``step``: the window a step due at ``at`` judges; see
+    :func:`window_value`); None: it has no start. It never goes back as ``at`` moves on
+    (local time), so the windows of later events start no earlier."""
     if policy.window is WindowKind.rolling:
         return within(lambda: months_back(at, policy.window_months, zone))
-    return within(lambda: year_start(at - timedelta(microseconds=1), zone))
+    if step:
+        return within(lambda: year_start(at - timedelta(microseconds=1), zone))
+    return within(lambda: year_start(at, zone))
 
 
 def _measure(policy: TierPolicy, activity: Activity) -> Decimal:
@@ -539,16 +559,19 @@ def _values_after(
     after: datetime,
     until: datetime,
     zone: ZoneInfo,
+    *,
+    from_after: bool = False,
 ) -> list[tuple[datetime, Decimal]]:
-    """The qualifying value at each moment of activity in ``(after, until]``, in time
-    order, each over its own window (as :func:`window_value` counts it, in one pass:
-    comparable values, not for display, whose exponent may differ)."""
+    """The qualifying value at each moment of activity in ``(after, until]`` (``[after,
+    until]`` with ``from_after``), in time order, each over its own window, an event's
+    (as :func:`window_value` counts it, in one pass: comparable values, not for
+    display, whose exponent may differ)."""
     timed = sorted((a.at, _measure(policy, a)) for a in activities if a.at <= until)
     times = [t for t, _ in timed]
     totals = list(accumulate((v for _, v in timed), initial=Decimal(0)))
     rolling = policy.window is WindowKind.rolling
     values: list[tuple[datetime, Decimal]] = []
-    for moment in sorted({t for t in times if after < t}):
+    for moment in sorted({t for t in times if after < t or (from_after and after == t)}):
         start = window_start(policy, moment, zone)
         first = 0
         if start is not None:
@@ -572,9 +595,11 @@ def review(
 ) -> tuple[TierState, list[TierChange]]:
     """Apply every re-qualification step due at or before ``as_of``, in date order.
 
-    A step due at the very moment of an activity comes first (a grace period ending at
-    ``t`` does not include ``t``). After each step, the activity already recorded between
-    it and the next one does what it did or would have done when it happened
+    A step due at the very moment of an activity comes first, judged on the window just
+    before it (``window_value(..., step=True)``: a grace period ending at ``t`` does not
+    include ``t``), and the activity at ``t`` comes after it. After each step, the
+    activity already recorded from it to the next one (at its instant included) does
+    what it did or would have done when it happened
     (:func:`on_activity`: ``requalified`` during a grace period, at the moment the value
     reached the threshold, or an upgrade), so a review run late writes what a timely one
     and the member's events would have written. A review that starts from a grace
@@ -605,11 +630,14 @@ def _activity_after(
     as_of: datetime,
     zone: ZoneInfo,
 ) -> tuple[TierState, list[TierChange]]:
-    """What the activity in ``(after, as_of]`` does to ``state`` before its next step
+    """What the activity in ``[after, as_of]`` does to ``state`` before its next step
     falls due: each moment that upgrades the member or ends a grace period, in time
-    order, as :func:`on_activity` does it when the activity happens."""
+    order, as :func:`on_activity` does it when the activity happens. ``after`` is the
+    date of a step, which judged the window just before it: an activity at that very
+    instant comes after the step, and is looked at here."""
     changes: list[TierChange] = []
-    for moment, value in _values_after(policy, activities, after, as_of, zone):
+    moments = _values_after(policy, activities, after, as_of, zone, from_after=True)
+    for moment, value in moments:
         due = due_at(state)
         if due is not None and due <= moment:
             break  # that step first (the caller's next one), judged at its own date
@@ -665,7 +693,7 @@ def _next_step(
     due = state.grace_until or state.review_at
     if due is None or as_of < due:
         return None
-    value = window_value(policy, activities, due, zone)
+    value = window_value(policy, activities, due, zone, step=True)
     current = policy.index(state.tier)
     threshold = policy.levels[current].threshold
     if value >= threshold:
@@ -702,7 +730,7 @@ def _assignment_expired(
 ) -> tuple[TierState, TierChange]:
     at = state.assigned_until
     assert at is not None
-    value = window_value(policy, activities, at, zone)
+    value = window_value(policy, activities, at, zone, step=True)
     tier = policy.levels[qualified_level(policy, value)]
     review_at = None if tier.id == policy.levels[0].id else _next_review(policy, at, zone)
     metric = policy.metric.value

@@ -380,8 +380,10 @@ class _Batch:
 
         Same figures as :meth:`EventProcessor._activities`, in fewer rows: the purchases
         inside *every* event's window (after the window start of the batch's latest event,
-        up to its earliest event) count the same for every event, so each member's are
-        summed into one activity (at the last of them, which every window contains). Only
+        before its earliest event) count the same for every event and every step due by
+        them, so each member's are summed into one activity (at the last of them, which
+        every window contains, a step's too: a step due at an instant judges the window
+        just before it, which an activity at the earliest event's instant is not in). Only
         the purchases near the window edges are read one by one; purchases before every
         window are left out (a day's margin on the window's start).
         """
@@ -392,8 +394,11 @@ class _Batch:
             raise Fallback("an event dated at the calendar's ends (its window has no start)")
         rolling = policy.window is WindowKind.rolling  # (start, at]; else [1 January, at]
         edges, totals, earned = window_activity(script.is_postgres, rolling)
-        since = self._window_start(earliest).astimezone(UTC) - timedelta(days=1)
-        core_from, core_to = self._window_start(latest), earliest
+        # From the window a step due at the earliest event judges (the year before it
+        # when that event opens a calendar year), which starts no later than the event's.
+        since = self._window_start(earliest, step=True).astimezone(UTC) - timedelta(days=1)
+        # Before the earliest event: a step due at it judges the window just before it.
+        core_from, core_to = self._window_start(latest), earliest - timedelta(microseconds=1)
         window = {"pid": self.pid, "since": since, "core_from": core_from, "core_to": core_to}
         readers: list[Callable[[], Iterable[tuple[str, Activity]]]] = []
         for part in self._parts(refs):
@@ -430,12 +435,12 @@ class _Batch:
                 early[ref] = due
         return early
 
-    def _window_start(self, at: datetime) -> datetime:
+    def _window_start(self, at: datetime, *, step: bool = False) -> datetime:
         """Where the tier window of an event at ``at`` starts (``window_start``, which
-        ``window_value`` counts from)."""
+        ``window_value`` counts from; ``step``: the window of a step due at ``at``)."""
         policy = self.p.program.tiers
         assert policy is not None
-        start = window_start(policy, at, self.p.program.zone)
+        start = window_start(policy, at, self.p.program.zone, step=step)
         if start is None:
             raise Fallback("a tier window that would start before the calendar")
         return start
