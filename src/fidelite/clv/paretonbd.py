@@ -61,9 +61,17 @@ def _log_terms(
     gap = abs(alpha - beta)
     log_ft = _log_f(a2, b2, gap, big, t)
     log_fT = _log_f(a2, b2, gap, big, T)
-    with np.errstate(divide="ignore"):
-        # t == T gives A0 = 0: log(-expm1(0)) = -inf, which logaddexp absorbs.
-        log_a0 = log_ft + np.log(-np.expm1(np.minimum(log_fT - log_ft, 0.0)))
+    # A0 = F(t) - F(T) >= 0, and exactly 0 where t == T (a customer who bought on the
+    # last day) or where F(t) underflows to 0: log A0 = -inf there, which logaddexp
+    # absorbs. Setting it directly, not from log(-expm1(...)), avoids -inf - (-inf) = NaN
+    # at extreme parameters (r, alpha in the millions on tiny data).
+    some = (t < T) & (log_ft != -np.inf)  # NaN stays NaN: a failed evaluation shows
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_a0 = np.where(
+            some,
+            log_ft + np.log(-np.expm1(np.minimum(np.where(some, log_fT - log_ft, -1.0), 0.0))),
+            -np.inf,
+        )
     log_alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     log_bracket = np.logaddexp(log_alive, np.log(s) - np.log(a2) + log_a0)
     return log_alive, log_bracket
