@@ -17,6 +17,7 @@ from fidelite.program.model import (
     as_aware_datetime,
     as_decimal,
     raise_first,
+    unused_fields,
 )
 
 
@@ -54,8 +55,15 @@ class Reward(ProgramModel):
         return self
 
 
+_OWN_FIELDS = {"sku": RewardKind.free_product, "partner": RewardKind.partner}
+"""The fields only one kind of reward uses: the product a ``free_product`` gives, the
+partner of a ``partner`` reward."""
+
+
 def reward_problems(reward: Mapping[str, Any]) -> Problems:
-    """The fields a reward's kind needs, and a validity period that is not empty.
+    """The fields a reward's kind needs, no field its kind makes do nothing (``sku`` but
+    on a ``free_product``, ``partner`` but on a ``partner`` reward), no tier listed twice,
+    and a validity period that is not empty.
 
     ``reward`` is a reward's fields, validated or as written (see
     :mod:`fidelite.program.model`); each problem points at the field to fix.
@@ -71,7 +79,24 @@ def reward_problems(reward: Mapping[str, Any]) -> Problems:
         yield ("sku",), "a free_product reward needs 'sku'"
     if kind == RewardKind.partner and not reward.get("partner"):
         yield ("partner",), "a partner reward needs 'partner'"
+    for name, own in _OWN_FIELDS.items():
+        if kind in set(RewardKind) and kind != own:
+            why = f"with kind: {kind} (only a {own} reward uses it); remove it"
+            yield from unused_fields(reward, (name,), why)
+    yield from _repeated_tiers(reward.get("tiers"))
     start = as_aware_datetime(reward.get("valid_from"))
     end = as_aware_datetime(reward.get("valid_until"))
     if start is not None and end is not None and end <= start:
         yield ("valid_until",), "valid_until must be after valid_from"
+
+
+def _repeated_tiers(tiers: object) -> Problems:
+    """Each tier listed again in a reward's ``tiers`` (the second listing does nothing)."""
+    if not isinstance(tiers, list):
+        return
+    seen: set[str] = set()
+    for j, tier in enumerate(tiers):
+        if isinstance(tier, str) and tier in seen:
+            yield ("tiers", j), f"tier {tier!r} is listed twice; remove one"
+        if isinstance(tier, str):
+            seen.add(tier)
