@@ -7,8 +7,10 @@ gradient) as a function of the natural parameters. This module:
   the search is well scaled; bounds on ``z`` keep parameters in ``[LOWER, UPPER]`` where
   the log-space likelihoods stay finite;
 * minimises ``-LL / W + penalizer * sum(theta**2)`` (``W`` = number of customers), i.e.
-  the mean negative log-likelihood with an optional L2 penalty, the convention of the
-  reference libraries, so tolerances mean the same at 2,000 and 10,000,000 customers;
+  the mean negative log-likelihood with an optional L2 penalty on the parameters as
+  reported (alpha, beta in the caller's time unit), so tolerances mean the same at 2,000
+  and 10,000,000 customers; lifetimes penalises its purchase models on time rescaled to
+  the largest T (docs/clv.md), so the same penalizer gives other estimates there;
 * reports the log-likelihood, the gradient norm at the optimum, which parameters sit on a
   bound, and standard errors from the inverse Hessian of ``-LL`` in natural parameters;
 * never returns NaN: a non-finite likelihood raises :class:`FitError` saying why.

@@ -10,9 +10,10 @@ intervals and discounts the purchases expected in interval k at its end::
 
     CLV = spend * sum_k (E[X(k H/steps)] - E[X((k-1) H/steps)]) / (1 + R)^(k H/steps / U)
 
-with R the yearly discount rate and U the number of time units per year (52.18 weeks or
-365.25 days). ``spend`` is the Gamma-Gamma expected value per transaction (or the margin
-per transaction, if the caller passes margins as monetary values).
+with R the yearly discount rate and U the number of time units per year (365.25 days,
+or 365.25 / 7 = 52.1786 weeks). ``spend`` is the Gamma-Gamma expected value per
+transaction (or the margin per transaction, if the caller passes margins as monetary
+values).
 """
 
 from __future__ import annotations
