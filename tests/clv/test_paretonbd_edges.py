@@ -1,6 +1,7 @@
 """Pareto/NBD at a customer who bought on the last day (t_x = T), at the extreme
 parameters a one-customer fit runs to: A0 = F(t) - F(T) is exactly 0, so the
-likelihood is the 'alive at T' term alone, with no NaN and no numpy warning."""
+likelihood is the 'alive at T' term alone, with no NaN and no numpy warning; and where
+scipy's 2F1 itself fails, the NaN stays (the optimiser steers away) without a warning."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
 from fidelite.clv import paretonbd
+from fidelite.clv.triples import compress
 
 runner = CliRunner()
 _register()
@@ -47,3 +49,17 @@ def test_fit_one_customer_prints_no_numpy_warning(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["converged"] is False
     assert "RuntimeWarning" not in result.stderr
     assert result.stderr.startswith("Warning: the purchase model did not converge (paretonbd: ")
+
+
+def test_fit_where_scipy_2f1_fails_keeps_nan_without_numpy_warning() -> None:
+    # Four customers whose fit runs to r ~ 1.3e7, alpha at its bound, where scipy's 2F1
+    # returns NaN: the likelihood is NaN there (the optimiser steers away), silently.
+    x = np.array([0.0, 1.0, 2.0, 2.0])
+    t = np.array([0.0, 58.0, 41.0, 40.0]) / 7
+    T = np.array([47.0, 76.0, 69.0, 78.0]) / 7
+    theta = np.array([13092895.754316838, 1e8, 3.250152575934526e-08, 0.21435345911761963])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert np.isnan(paretonbd.log_likelihood(theta, x, t, T)).all()
+        fit = paretonbd.fit(compress(x, t, T, resolution=1 / 7))
+    assert fit.converged is False and np.isfinite(fit.log_likelihood)

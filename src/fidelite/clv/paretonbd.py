@@ -73,7 +73,11 @@ def _log_terms(
             -np.inf,
         )
     log_alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    log_bracket = np.logaddexp(log_alive, np.log(s) - np.log(a2) + log_a0)
+    # scipy's 2F1 gives NaN at extreme parameters (r in the millions, z within 1e-8 of 1):
+    # the NaN is kept (the fit steers away from it; a NaN end point raises FitError), but
+    # numpy's RuntimeWarning about it would only reach the user's terminal as noise.
+    with np.errstate(invalid="ignore"):
+        log_bracket = np.logaddexp(log_alive, np.log(s) - np.log(a2) + log_a0)
     return log_alive, log_bracket
 
 
