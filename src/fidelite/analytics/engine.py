@@ -22,6 +22,7 @@ import ibis
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
+from fidelite.analytics.errors import EngineUnavailable
 from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source, load_transactions
 
 T = TypeVar("T")
@@ -186,32 +187,53 @@ def bind_table(connection: Any, table: str, engine: EngineName) -> BoundTable:
     tmp = tempfile.TemporaryDirectory(prefix="fidelite-spark-")
     path = Path(tmp.name) / f"{table}.parquet"
     connection.execute(f"COPY {table} TO '{path}' (FORMAT parquet)")  # our path, no quoting
-    spark = ibis.pyspark.connect(spark_session())
+    session = spark_session()  # first: it says clearly when Spark cannot run here
+    spark = ibis.pyspark.connect(session)
     return BoundTable(
         spark.read_parquet(str(path), table_name=f"{table}_{id(tmp)}"), spark, "spark", tmp
     )
 
 
 _SESSION: Any = None
+# Spark's log configuration: errors only (read by the JVM Spark starts)
+_LOG = (Path(__file__).parent / "spark-log4j2.properties").as_uri()
 
 
 def spark_session() -> Any:
-    """A local Spark session in UTC (our timestamps are already local wall-clock)."""
+    """A local Spark session in UTC (our timestamps are already local wall-clock).
+
+    Raises :class:`~fidelite.analytics.errors.EngineUnavailable` when pyspark is not
+    installed or Spark cannot start (no Java): one clear error, not a traceback. Spark's
+    own log is kept to errors and its console progress bar is off, so that standard
+    error holds our lines (the CSV output's ``#`` lines) rather than Spark's chatter.
+    """
     global _SESSION
     if _SESSION is None:
         try:
             from pyspark.sql import SparkSession
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError(
-                "the Spark engine needs the 'spark' extra: pip install 'fidelite[spark]'"
-            ) from exc
-        _SESSION = (
-            SparkSession.builder.master("local[2]")
-            .appName("fidelite-analytics")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.ansi.enabled", "false")
-            .getOrCreate()
-        )
+        except ImportError:
+            raise EngineUnavailable(
+                "the Spark engine needs the 'spark' extra: pip install 'fidelite[spark]' "
+                "(or use --engine duckdb)"
+            ) from None
+        try:
+            session = (
+                SparkSession.builder.master("local[2]")
+                .appName("fidelite-analytics")
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.ansi.enabled", "false")
+                .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG}")
+                .getOrCreate()
+            )
+        except Exception as exc:  # Java missing or failing: PySparkRuntimeError, Py4J
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineUnavailable(
+                f"the Spark engine cannot start: {first} (Spark needs Java 17: check "
+                "JAVA_HOME and that `java -version` runs; or use --engine duckdb)"
+            ) from None
+        session.sparkContext.setLogLevel("ERROR")
+        _SESSION = session
     return _SESSION

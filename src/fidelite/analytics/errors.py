@@ -30,3 +30,8 @@ class InputError(ValueError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {message}")
+
+
+class EngineUnavailable(RuntimeError):
+    """The chosen engine cannot run on this machine: Spark without pyspark installed, or
+    without a Java it can start. Nothing was computed; the message says what is missing."""

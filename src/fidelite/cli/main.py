@@ -50,6 +50,17 @@ class _Root(TyperGroup):
             from fidelite.cli.output import OutputFormat, fail
 
             fail(exc.format_message(), code="usage", fmt=OutputFormat.json)  # type: ignore[attr-defined]
+        except Exception as exc:
+            # the analytics' engine missing on this machine (Spark without Java): one
+            # error, in the format asked for, wherever the command met it
+            from fidelite.analytics.errors import EngineUnavailable
+
+            if not isinstance(exc, EngineUnavailable):
+                raise
+            from fidelite.cli.output import OutputFormat, fail
+
+            asked = OutputFormat.json if _asks_json(ctx.meta.get(_ARGV, [])) else None
+            fail(str(exc), code="engine_unavailable", fmt=asked)
 
 
 app = typer.Typer(
