@@ -411,3 +411,29 @@ def test_memory_limit_reaches_duckdb_and_spills_to_a_private_directory(tmp_path:
     ).fetchone() or (None, None)
     assert limit == "244.1 MiB"  # DuckDB shows 256 MB in MiB
     assert Path(str(spill)).name.startswith("fidelite-duckdb-")
+
+
+def test_a_customer_whose_repeats_are_worth_0_is_left_out_of_the_clv_chart(
+    tmp_path: Path,
+) -> None:
+    """One repeat customer with zero-amount repeat days has no CLV (Gamma-Gamma describes
+    positive spends): the chart shows the others and says who is not counted, instead of
+    giving way to "the CLV of 1 customer is not a finite number"."""
+    src = tmp_path / "tx.csv"
+    _history(src)
+    with src.open("a") as file:
+        file.write("zero,2023-03-01,12.50\nzero,2023-05-01,0\nzero,2023-09-01,0\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["report", str(src), "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    clv = json.loads((out / "report.json").read_text())["clv_models"]["clv"]
+    assert "error" not in clv
+    assert (clv["customers"], clv["customers_left_out"]) == (300, 1)
+    assert sum(b["customers"] for b in clv["histogram"]) == 300
+    assert clv["note"] == (
+        "1 customer whose repeat purchases are worth 0 is left out: the spend model "
+        "describes positive spends, so it gives them no value"
+    )
+    html = (out / "report.html").read_text()
+    assert "Customer lifetime value (next 12 months)" in html
+    assert f"Not counted: {escape(clv['note'])}." in html

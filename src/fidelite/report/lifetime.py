@@ -23,6 +23,7 @@ from html import escape
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.summary import customer_summary
@@ -85,7 +86,7 @@ def compute(ds: Dataset) -> dict[str, Any]:
         "discount_rate": DISCOUNT_RATE,
         "purchase_model": valued.fit.as_dict(),
         "spend_model": valued.spend_fit.as_dict(),
-        "clv": _clv_figures(valued.clv, valued.spend_fit.param_array()),
+        "clv": _clv_figures(valued.clv, valued.spend_fit.param_array(), valued.spend_left_out),
         "probability_alive": {
             "customers": repeaters,
             "one_time_buyers_not_shown": int(frequency.size - repeaters),
@@ -114,8 +115,32 @@ def warnings(data: dict[str, Any]) -> list[str]:
     return [f"Customer lifetime value: {data['warning']}"] if "warning" in data else []
 
 
-def _clv_figures(clv: FloatArray, spend_theta: FloatArray) -> dict[str, Any]:
-    """The CLV distribution, or ``{"error": reason}`` when a customer's CLV is no number."""
+def _clv_figures(
+    clv: FloatArray, spend_theta: FloatArray, left_out: NDArray[np.bool_] | None = None
+) -> dict[str, Any]:
+    """The CLV distribution, or ``{"error": reason}`` when a customer's CLV is no number.
+
+    Repeat customers whose repeat purchases are worth 0 (``left_out``, from
+    :class:`~fidelite.clv.valuation.Valuation`) have no CLV: the spend model describes
+    positive spends. They are left out of the distribution and counted apart
+    (``customers_left_out``, with a ``note``), as ``fidelite clv predict`` leaves them
+    out of the base's value, rather than hiding the chart of everyone else."""
+    kept = clv if left_out is None else clv[~left_out]
+    without = 0 if left_out is None else int(left_out.sum())
+    figures = _distribution(kept, spend_theta)
+    if without and "error" not in figures:
+        who = f"{without:,} customer{'s' if without != 1 else ''}"
+        figures["customers_left_out"] = without
+        figures["note"] = (
+            f"{who} whose repeat purchases are worth 0 {'is' if without == 1 else 'are'} "
+            "left out: the spend model "
+            "describes positive spends, so it gives them no value"
+        )
+    return figures
+
+
+def _distribution(clv: FloatArray, spend_theta: FloatArray) -> dict[str, Any]:
+    """The distribution of ``clv``, or ``{"error": reason}`` when one is no number."""
     missing = int((~np.isfinite(clv)).sum())
     if missing:
         heavy_tail = gammagamma.infinite_mean_note(spend_theta)
@@ -231,7 +256,7 @@ def _clv_chart(data: dict[str, Any], make: Section) -> str:
         f"{rate(clv['top_20_percent_share'])} of the expected value.",
         "Most customers sit in the first bands; the long tail on the right is where the "
         "value is. The last band holds everyone above it. Per-customer values: "
-        "fidelite clv predict.",
+        "fidelite clv predict." + (f" Not counted: {clv['note']}." if "note" in clv else ""),
         chart,
         CLV_DEFINITION,
     )
