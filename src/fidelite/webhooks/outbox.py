@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fidelite.store import Database
 from fidelite.webhooks.events import ALL
@@ -42,23 +43,25 @@ def record(
 
     ``payload`` must be JSON-serialisable (ISO strings for times, strings for
     decimals). ``member_ref`` links the event to a member for export and erasure.
-    ``dedup_key`` makes once-only announcements (such as expiring lots) idempotent.
+    ``dedup_key`` makes once-only announcements (such as expiring lots) idempotent,
+    also between transactions running at once: the insert skips a key already written
+    (``ON CONFLICT DO NOTHING`` on the program and key), and on PostgreSQL one written
+    by a transaction still open waits for it (written: skipped; rolled back: inserted).
     """
-    if dedup_key is not None:
-        seen = conn.execute(
-            select(outbox.c.id).where(
-                outbox.c.program_id == program_id, outbox.c.dedup_key == dedup_key
-            )
-        ).first()
-        if seen is not None:
-            return False
-    conn.execute(
-        insert(outbox),
-        outbox_row(
-            program_id, event_type, payload, member_ref=member_ref, dedup_key=dedup_key, at=at
-        ),
+    row = outbox_row(
+        program_id, event_type, payload, member_ref=member_ref, dedup_key=dedup_key, at=at
     )
-    return True
+    if dedup_key is None:
+        conn.execute(insert(outbox), row)
+        return True
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    written = conn.execute(
+        dialect.insert(outbox)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["program_id", "dedup_key"])
+        .returning(outbox.c.id)
+    )
+    return written.first() is not None
 
 
 def outbox_row(
