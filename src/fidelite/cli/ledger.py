@@ -316,6 +316,7 @@ def earn(
     Without --expires, when the program file is given and its policy dates points
     after earning (expiry: {mode: after_earning}), the points get the date an earned
     lot gets from --at; --expires wins. With a program id only they never expire.
+    A --pending-until at or after that date is refused, as one at or after --expires.
 
     Example: fidelite ledger earn CARD-0001 120 -p shop.yaml --key order-1234 --expires 2027-11-30
 

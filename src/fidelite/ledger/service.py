@@ -317,15 +317,21 @@ class Ledger:
         Points that become available repay the member's debt first, if any. Without
         ``expires_at``, given the program's expiry ``policy`` and ``zone``, the lot gets
         the date the policy gives points earned at ``at`` (:func:`_credit_expiry`); as
-        for a spend, the policy is not part of the key's fingerprint.
+        for a spend, the policy is not part of the key's fingerprint. A hold ending at or
+        after that date is refused as one ending at or after a given ``expires_at`` is
+        (:func:`_check_policy_hold`): a lot never expires while still on hold. That check
+        runs once the key is found new, so a key used before replays as it was.
         """
         when = self._at(at)
         order = earn_order(member_ref, currency, points, key=key, at=when, at_given=at is not None,
                            expires_at=expires_at, pending_until=pending_until, reason=reason,
                            source=source, detail=detail)  # fmt: skip
+        dated = order.expires_at is None
         order = replace(order, expires_at=_credit_expiry(order.expires_at, policy, when, zone))
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            if dated:
+                _check_policy_hold(order.at, order.expires_at, order.pending_until, zone)
             return earn_plan(order, target)
 
         return self._mutate(program_id, order.key, order.digest, build, member_ref=member_ref,
@@ -1240,6 +1246,23 @@ def _credit_expiry(
     if given is not None or policy is None:
         return given
     return policy_expiry(policy, at, zone or ZoneInfo("UTC"))
+
+
+def _check_policy_hold(
+    at: datetime,
+    expires_at: datetime | None,
+    pending_until: datetime | None,
+    zone: ZoneInfo | None,
+) -> None:
+    """Refuse a credit held until ``pending_until`` at or after ``expires_at``, the date
+    the program's expiry policy gave it (``invalid_request`` on ``pending_until``, as
+    for a given date): its points would expire while still on hold. Dates in ``zone``."""
+    if pending_until is None or expires_at is None or pending_until < expires_at:
+        return
+    local = zone or ZoneInfo("UTC")
+    raise invalid("pending_until", "must be earlier than expires_at ("
+                  f"{expires_at.astimezone(local).isoformat()}, the date the program's expiry "
+                  f"policy gives points earned at {at.astimezone(local).isoformat()})")  # fmt: skip
 
 
 class _NothingToDo(Exception):
