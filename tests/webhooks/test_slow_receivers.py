@@ -7,18 +7,22 @@ body is read in chunks, keeping only what the log stores.
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fidelite.store import Database
 from fidelite.webhooks import DeliveryWorker, attempts_of, dispatch, log
 from fidelite.webhooks import subscriptions as subs
+from fidelite.webhooks.worker import _Start
 from tests.webhooks.support import Clock, processor, purchase
 
 
@@ -148,3 +152,82 @@ def test_a_long_answer_is_read_whole_but_only_its_start_is_kept(tmp_path: Path) 
     assert worker.record([attempt]) == {claim.id: "delivered"}
     worker.close()
     db.dispose()
+
+
+class GzipReceiver:
+    """Answers 200 with ``size`` bytes of ``x`` gzip-compressed (whatever the request's
+    Accept-Encoding), and keeps the Accept-Encoding asked for."""
+
+    def __init__(self, size: int) -> None:
+        body = gzip.compress(b"x" * size, 9)  # made before memory is traced
+        self.accept: list[str | None] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.accept.append(self.headers.get("Accept-Encoding"))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+
+def test_a_compressed_answer_is_inflated_only_as_far_as_its_kept_start(tmp_path: Path) -> None:
+    """The worker asks for answers uncompressed; a receiver that gzips a 50 MB answer
+    anyway (about 50 KB sent) is read whole, its first 500 characters are kept, and it
+    is never inflated in memory (the peak stays under 2 MB)."""
+    db = Database(f"sqlite:///{tmp_path / 'gzip.db'}")
+    db.upgrade()
+    processor(db)
+    receiver = GzipReceiver(size=50 * 1024 * 1024)
+    subs.add(db, "shop", receiver.url, ["member.created"], allow_private=True)
+    processor(db).process(purchase("p1", "ann", "10.00"))
+    worker = DeliveryWorker(db, allow_private=True, clock=Clock(), timeout=30)
+    dispatch(db)
+    (claim,) = worker.claim(1)
+    tracemalloc.start()
+    try:
+        attempt = worker.send(claim)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    assert receiver.accept == ["identity"]
+    assert attempt is not None
+    assert (attempt.status, attempt.error, attempt.response) == (200, None, "x" * 500)
+    assert peak < 2_000_000
+    assert worker.record([attempt]) == {claim.id: "delivered"}
+    worker.close()
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("br", None)],
+)
+def test_the_kept_start_of_a_compressed_answer(coding: str, compress: Any) -> None:
+    """gzip and deflate are inflated (a short answer whole, fed a byte at a time); another
+    content coding is kept as sent."""
+    body = "ok é".encode() * 3
+    sent = compress(body) if compress is not None else b"raw"
+    start = _Start("utf-8", coding)
+    for n in range(len(sent)):
+        start.add(sent[n : n + 1])
+    assert start.text() == ("ok é" * 3 if compress is not None else "raw")

@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -130,7 +131,7 @@ class DeliveryWorker:
         self.resolve = resolve
         self.client = httpx.Client(
             timeout=timeout, follow_redirects=False, transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             limits=httpx.Limits(max_keepalive_connections=0),  # see Deadline
         )  # fmt: skip
 
@@ -260,8 +261,8 @@ class DeliveryWorker:
         )  # fmt: skip
         reply = self.client.send(request, stream=True)
         try:
-            kept = _Start(reply.encoding)
-            for chunk in reply.iter_bytes():  # read whole, within the deadline
+            kept = _Start(reply.encoding, reply.headers.get("Content-Encoding"))
+            for chunk in reply.iter_raw():  # read whole, within the deadline
                 if deadline.passed():
                     raise _Late(reply.status_code)
                 kept.add(chunk)
@@ -449,29 +450,71 @@ RESPONSE_KEPT = 500
 
 class _Start:
     """The first :data:`RESPONSE_KEPT` characters of an answer's body, decoded as httpx
-    decodes a response's text (undecodable bytes replaced), fed chunk by chunk: what
-    follows them is read (the answer must be complete) but not kept, so a receiver's
-    long answer takes no more memory than a chunk."""
+    decodes a response's text (undecodable bytes replaced), fed chunk by chunk as they
+    come over the wire: what follows them is read (the answer must be complete) but not
+    kept, so a receiver's long answer takes no more memory than a chunk.
 
-    def __init__(self, encoding: str | None) -> None:
+    Answers are asked for uncompressed (``Accept-Encoding: identity``); one compressed
+    anyway with gzip or deflate is inflated only as far as the kept characters need
+    (:data:`_INFLATED` bytes at most), so a small compressed answer that inflates to
+    gigabytes costs no more than a plain one. Another content coding is kept as sent.
+    """
+
+    def __init__(self, encoding: str | None, content_encoding: str | None = None) -> None:
         try:
             factory = codecs.getincrementaldecoder(encoding or "utf-8")
         except LookupError:
             factory = codecs.getincrementaldecoder("utf-8")
         self._decoder = factory(errors="replace")
+        self._inflate = _inflater(content_encoding)
+        self._inflated = 0
         self._parts: list[str] = []
         self._size = 0
 
     def add(self, chunk: bytes) -> None:
-        if self._size < RESPONSE_KEPT:
-            part = self._decoder.decode(chunk)[: RESPONSE_KEPT - self._size]
-            self._parts.append(part)
-            self._size += len(part)
+        if self._size >= RESPONSE_KEPT:
+            return
+        if self._inflate is not None:
+            chunk = self._inflated_part(self._inflate, chunk)
+        part = self._decoder.decode(chunk)[: RESPONSE_KEPT - self._size]
+        self._parts.append(part)
+        self._size += len(part)
+
+    def _inflated_part(self, inflate: Any, chunk: bytes) -> bytes:
+        """At most what is left of :data:`_INFLATED` of ``chunk`` inflated (nothing more
+        once that much was; a body that does not inflate keeps nothing more)."""
+        room = _INFLATED - self._inflated
+        if room <= 0:
+            return b""
+        try:
+            out: bytes = inflate.decompress(chunk, room)
+        except zlib.error:
+            self._inflated = _INFLATED
+            return b""
+        self._inflated += len(out)
+        if inflate.unconsumed_tail:  # room is used up: the rest is read, not inflated
+            self._inflated = _INFLATED
+        return out
 
     def text(self) -> str:
         if self._size < RESPONSE_KEPT:  # the end: what the decoder still holds
             self._parts.append(self._decoder.decode(b"", final=True))
         return "".join(self._parts)[:RESPONSE_KEPT]
+
+
+_INFLATED = 4 * RESPONSE_KEPT
+"""Bytes of a compressed answer inflated at most: :data:`RESPONSE_KEPT` characters of
+any encoding (up to 4 bytes each)."""
+
+
+def _inflater(content_encoding: str | None) -> Any:
+    """A zlib decompressor for a gzip or deflate answer (None: kept as sent)."""
+    coding = (content_encoding or "").strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if coding == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib-wrapped (raw is rare)
+    return None
 
 
 def _time(name: str) -> Any:
