@@ -12,6 +12,15 @@ event a member's erasure anonymised (stopped ``dead`` with ``member erased``, or
 delivered before it) is never replayed: its event now carries only the tombstone,
 and sending it under the event id receivers already hold with the member's reference
 would tell them which tombstone that reference became.
+
+A replay racing that erasure (PostgreSQL) cannot send the tombstone either: the replay
+locks the members its events are about (as the erasure does) before it checks, so one
+waits for the other. An erasure first: the replay then sees the anonymised event and
+refuses it. The replay first: the erasure then sees the delivery ``pending`` and stops
+it. (Making the replay's ``UPDATE`` conditional would not do: under READ COMMITTED the
+erasure's ``UPDATE ... WHERE state IN ('pending', 'failed')`` skips a delivered row a
+replay has made pending but not yet committed, without waiting for it.) The worker also
+refuses to send a delivery whose event is anonymised (see :mod:`fidelite.webhooks.worker`).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from fidelite.store import Database
+from fidelite.store.locking import lock_member_refs
 from fidelite.webhooks.errors import WebhookError
 from fidelite.webhooks.tables import attempts, deliveries, outbox
 
@@ -99,6 +109,7 @@ def replay_all(
     ids = list(dict.fromkeys(delivery_ids))
     with db.write() as conn:
         _require_all(conn, program_id, ids)
+        _lock_members(conn, program_id, ids)
         _refuse_erased(conn, ids)
         done: dict[int, int] = dict(
             conn.execute(
@@ -141,6 +152,18 @@ def _require_all(conn: Any, program_id: str, delivery_ids: list[int]) -> None:
         )
 
 
+def _lock_members(conn: Any, program_id: str, delivery_ids: list[int]) -> None:
+    """Lock the members the deliveries' events are about (PostgreSQL; SQLite is serial),
+    as an erasure does, so a replay and an erasure of one of them run one after the
+    other: what :func:`_refuse_erased` reads next is then final for this transaction."""
+    refs = conn.execute(
+        select(outbox.c.member_ref)
+        .join(deliveries, deliveries.c.outbox_id == outbox.c.id)
+        .where(deliveries.c.id.in_(delivery_ids), outbox.c.member_ref.is_not(None))
+    ).scalars()
+    lock_member_refs(conn, program_id, {str(ref) for ref in refs})
+
+
 def _require(conn: Any, program_id: str, delivery_id: int) -> None:
     found = conn.execute(
         select(deliveries.c.id).where(
@@ -164,10 +187,11 @@ def erased_deliveries(conn: Any, delivery_ids: list[int]) -> list[int]:
         .where(deliveries.c.id.in_(delivery_ids))
         .order_by(deliveries.c.id)
     ).all()
-    return [int(row.id) for row in rows if _anonymised(row.payload)]
+    return [int(row.id) for row in rows if anonymised(row.payload)]
 
 
-def _anonymised(payload: Any) -> bool:
+def anonymised(payload: Any) -> bool:
+    """Whether an event's payload is a member's tombstone (its member was erased)."""
     if isinstance(payload, str):
         payload = json.loads(payload)
     return isinstance(payload, dict) and payload.get("erased") is True

@@ -13,7 +13,8 @@ IMMEDIATE`` transaction, so claims are serial. A claimed delivery is invisible t
 other workers until its lease expires, and the
 outcome is written only ``WHERE lease_token = <ours>``: a worker that lost its lease
 (stalled past it, or the delivery was replayed meanwhile) cannot overwrite a newer
-state.
+state. A claimed delivery whose event a member's erasure anonymised (a replay that ran
+as the erasure did) is never sent: it is stopped ``dead`` with ``member erased``.
 
 Delivery is at least once: a worker that crashes after the receiver answered but
 before recording it leaves the delivery to be sent again after the lease (a pass
@@ -42,6 +43,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
+from fidelite.webhooks.deliveries import anonymised
 from fidelite.webhooks.destination import Destination, Resolver, pin, system_resolver
 from fidelite.webhooks.errors import UnsafeURL
 from fidelite.webhooks.outbox import body_of, dispatch
@@ -199,7 +201,10 @@ class DeliveryWorker:
             ]
             if not ids:
                 return []
-            return _load(conn, ids, token, until)
+            claims, erased = _load(conn, ids, token, until)
+            if erased:
+                _stop_erased(conn, erased, token)
+            return claims
 
     def deliver(self, claim: Claim) -> str:
         """Send one claimed delivery and record the attempt; return its new state
@@ -521,8 +526,23 @@ def _time(name: str) -> Any:
     return bindparam(name, type_=UTCDateTime())
 
 
-def _load(conn: Connection, ids: list[int], token: str, until: datetime) -> list[Claim]:
-    """The claimed deliveries with their subscription and event, in id order."""
+def _stop_erased(conn: Connection, ids: list[int], token: str) -> None:
+    """Stop claimed deliveries whose event a member's erasure anonymised: ``dead`` with
+    ``member erased``, as the erasure stops the ones waiting, with no attempt."""
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids), deliveries.c.lease_token == token)
+        .values(state="dead", last_error="member erased", next_attempt_at=None,
+                lease_token=None, lease_until=None)
+    )  # fmt: skip
+
+
+def _load(
+    conn: Connection, ids: list[int], token: str, until: datetime
+) -> tuple[list[Claim], list[int]]:
+    """The claimed deliveries with their subscription and event, in id order, and apart
+    the ids of those whose event is anonymised (read in the same statement as the body,
+    so a body is never a tombstone: see :mod:`fidelite.webhooks.deliveries`)."""
     rows = conn.execute(
         select(
             deliveries.c.id, deliveries.c.attempts, deliveries.c.subscription_id,
@@ -536,7 +556,8 @@ def _load(conn: Connection, ids: list[int], token: str, until: datetime) -> list
         .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.id)
     ).all()  # fmt: skip
-    return [
+    erased = [int(row.id) for row in rows if anonymised(row.payload)]
+    claims = [
         Claim(
             id=int(row.id),
             token=token,
@@ -552,4 +573,6 @@ def _load(conn: Connection, ids: list[int], token: str, until: datetime) -> list
             body=encode(body_of(row)),
         )
         for row in rows
+        if int(row.id) not in erased
     ]
+    return claims, erased
