@@ -63,6 +63,26 @@ def test_a_missing_database_in_plain_text(tmp_path: Path) -> None:
     assert not (tmp_path / "nope2.db").exists()
 
 
+def test_a_directory_is_not_called_a_missing_file(tmp_path: Path) -> None:
+    """A directory given as the database is said to be one (creating it as a file, as
+    a missing file's hint says, would fail)."""
+    proc = fidelite("db", "status", "--db", str(tmp_path), "-f", "json", ok=False)
+    assert _error(proc) == {
+        "code": "db",
+        "message": f"{tmp_path} is a directory, not a database file",
+    }
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_hint_quotes_a_path_with_a_space(tmp_path: Path) -> None:
+    missing = tmp_path / "a dir" / "x.db"
+    proc = fidelite("ledger", "check", "--db", str(missing), "-f", "json", ok=False)
+    assert _error(proc)["message"] == (
+        f"database file not found: {missing} (create it with "
+        f"`fidelite db upgrade --db '{missing}'`)"
+    )
+
+
 @pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
 def test_an_unsupported_backend_is_a_clear_error(command: list[str]) -> None:
     proc = fidelite(*command, "--db", "mysql://u@localhost/x", "-f", "json", ok=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -53,10 +54,14 @@ def open_database(db: str | None, fmt: OutputFormat | None) -> Database:
     except Exception as exc:
         fail(f"cannot open {database_label(db)}: {_reason(exc, db)}", code="db", fmt=fmt)
     path = _sqlite_file(database)
+    if path is not None and path.is_dir():
+        database.dispose()
+        fail(f"{path} is a directory, not a database file", code="db", fmt=fmt)
     if path is not None and not path.is_file():
         database.dispose()
         fail(
-            f"database file not found: {path} (create it with `fidelite db upgrade --db {path}`)",
+            f"database file not found: {path} (create it with "
+            f"`fidelite db upgrade --db {shlex.quote(str(path))}`)",
             code="db_not_found",
             fmt=fmt,
         )
