@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import text
+
 from fidelite.api.routes.events import EventResult
 from fidelite.api.routes.members import Balances, LedgerPage
 from fidelite.ledger import assert_invariants
@@ -326,6 +328,18 @@ def test_health_and_readiness(live: Live) -> None:
         ready = c.get("/readyz").json()
         assert ready["status"] == "ready" and ready["revision"] == ready["head"]
         assert c.get("/openapi.json").json()["info"]["title"] == "fidelite API"
+
+
+def test_readiness_names_a_database_a_newer_fidelite_upgraded(live: Live) -> None:
+    """Not "not_migrated", which points at `db upgrade` (it refuses such a database)."""
+    with live.client(None) as c:
+        head = c.get("/readyz").json()["head"]
+        newer = f"{int(head) + 1:04d}"
+        with live.db.write() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
+        answer = c.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json() == {"status": "newer_schema", "revision": newer, "head": head}
 
 
 def test_openapi_documents_the_till_responses() -> None:

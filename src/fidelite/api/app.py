@@ -26,7 +26,7 @@ from fidelite.ledger import Ledger
 from fidelite.processing import EventProcessor
 from fidelite.program import ProgramDefinition, load_program
 from fidelite.store import Database
-from fidelite.store.migrate import current_revision, head_revision
+from fidelite.store.migrate import NewerSchema, check_known, current_revision, head_revision
 
 
 @dataclass
@@ -136,6 +136,15 @@ def _health_routes(app: FastAPI, services: Services) -> None:
             return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
         head = head_revision(services.db)
         ready = current == head
-        body = {"status": "ready" if ready else "not_migrated", "revision": current,
-                "head": head}  # fmt: skip
+        status = "ready" if ready else "newer_schema" if _newer(current) else "not_migrated"
+        body = {"status": status, "revision": current, "head": head}
         return JSONResponse(body, 200 if ready else 503)
+
+
+def _newer(revision: str | None) -> bool:
+    """Whether a newer fidelite upgraded the database (``db upgrade`` would refuse it)."""
+    try:
+        check_known(revision)
+    except NewerSchema:
+        return True
+    return False

@@ -62,7 +62,10 @@ REPLAYED: dict[str, Any] = {
 READY: dict[str, Any] = {
     "type": "object", "required": ["status"],
     "properties": {
-        "status": {"type": "string", "enum": ["ready", "not_migrated", "unavailable"]},
+        "status": {
+            "type": "string",
+            "enum": ["ready", "not_migrated", "newer_schema", "unavailable"],
+        },
         "revision": {"type": ["string", "null"], "description": "the database's revision"},
         "head": {"type": "string", "description": "the revision this version needs"},
         "reason": {"type": "string", "description": "unavailable: the error's type"},
@@ -91,7 +94,8 @@ def refine(document: dict[str, Any], *, max_page: int = 200) -> None:
         readyz["responses"]["503"] = {
             "description": "Not ready: the database does not "
             "answer (unavailable) or is not migrated to this "
-            "version (not_migrated)",
+            "version (not_migrated), or was upgraded by a newer "
+            "fidelite (newer_schema)",
             "content": {"application/json": {"schema": READY}},
         }
 
