@@ -59,7 +59,14 @@ def test_deliver_honours_the_permission_given_when_the_subscription_was_added(
     assert (listed["id"], listed["allow_private"]) == (made["id"], True)
     processor(db).process(purchase("p1", "ann", "42.00"))
     report = cli(dbfile, "webhooks", "deliver")  # no --allow-private, no environment variable
-    assert report == {"claimed": 1, "delivered": 1, "failed": 0, "dead": 0, "lost": 0}
+    assert report == {
+        "claimed": 1,
+        "delivered": 1,
+        "failed": 0,
+        "dead": 0,
+        "lost": 0,
+        "released": 0,
+    }
     (request,) = receiver.requests
     assert json.loads(request.body)["data"]["points"] == 42
     assert states(db) == [(made["id"], "delivered", None)]

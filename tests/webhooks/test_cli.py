@@ -52,7 +52,14 @@ def test_subscribe_deliver_log_replay_remove(dbfile: Path, receiver: Receiver) -
     processor(db).process(purchase("p1", "ann", "42.00"))
     receiver.script.append(500)
     report = cli(dbfile, "webhooks", "deliver", "--allow-private")
-    assert report == {"claimed": 1, "delivered": 0, "failed": 1, "dead": 0, "lost": 0}
+    assert report == {
+        "claimed": 1,
+        "delivered": 0,
+        "failed": 1,
+        "dead": 0,
+        "lost": 0,
+        "released": 0,
+    }
     (entry,) = cli(dbfile, "webhooks", "log", "--program", "shop", "--state", "failed")
     assert (entry["event_type"], entry["last_status"]) == ("points.earned", 500)
     cli(dbfile, "webhooks", "replay", str(entry["id"]), "--program", "shop")

@@ -39,7 +39,14 @@ def test_deliveries_are_signed_json_with_event_headers(wdb: Database, receiver: 
     processor(wdb).process(purchase("p1", "ann", "20.00"))
     clock = Clock()
     report = worker(wdb, clock).run_once()
-    assert report.as_dict() == {"claimed": 2, "delivered": 2, "failed": 0, "dead": 0, "lost": 0}
+    assert report.as_dict() == {
+        "claimed": 2,
+        "delivered": 2,
+        "failed": 0,
+        "dead": 0,
+        "lost": 0,
+        "released": 0,
+    }
     assert [r.headers["Fidelite-Event-Type"] for r in receiver.requests] == [
         "member.created",
         "points.earned",

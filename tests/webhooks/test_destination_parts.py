@@ -55,7 +55,14 @@ def test_host_is_the_urls_host_and_port(wdb: Database, receiver: Receiver) -> No
     worker = DeliveryWorker(wdb, clock=Clock(), timeout=5)
     report = worker.run_once()
     worker.close()
-    assert report.as_dict() == {"claimed": 2, "delivered": 1, "failed": 1, "dead": 0, "lost": 0}
+    assert report.as_dict() == {
+        "claimed": 2,
+        "delivered": 1,
+        "failed": 1,
+        "dead": 0,
+        "lost": 0,
+        "released": 0,
+    }
     assert [(r.headers["Host"], r.headers["Fidelite-Delivery-Id"]) for r in receiver.requests] == [
         (f"127.0.0.1:{port}", "1")
     ]

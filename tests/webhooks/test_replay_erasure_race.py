@@ -126,7 +126,14 @@ def test_the_worker_never_sends_an_anonymised_event(wdb: Database, receiver: Rec
     worker = DeliveryWorker(wdb, allow_private=True, clock=clock, timeout=5)
     report = worker.run_once()
     worker.close()
-    assert report.as_dict() == {"claimed": 0, "delivered": 0, "failed": 0, "dead": 0, "lost": 0}
+    assert report.as_dict() == {
+        "claimed": 0,
+        "delivered": 0,
+        "failed": 0,
+        "dead": 0,
+        "lost": 0,
+        "released": 0,
+    }
     assert state(wdb) == [(delivery_id, "dead", "member erased", 1)]
     (row,) = log(wdb, "shop")
     assert (row["next_attempt_at"], row["delivered_at"]) == (None, None)

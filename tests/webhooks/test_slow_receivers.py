@@ -86,7 +86,14 @@ def test_an_answer_slower_than_the_timeout_is_a_failed_attempt_at_the_timeout(
     report = worker.run_once(limit=1)
     took = time.monotonic() - tick
     worker.close()
-    assert report.as_dict() == {"claimed": 1, "delivered": 0, "failed": 1, "dead": 0, "lost": 0}
+    assert report.as_dict() == {
+        "claimed": 1,
+        "delivered": 0,
+        "failed": 1,
+        "dead": 0,
+        "lost": 0,
+        "released": 0,
+    }
     assert took < 1.5
     (entry,) = log(wdb, "shop")
     assert (entry["state"], entry["attempts"], entry["last_status"]) == ("failed", 1, 200)

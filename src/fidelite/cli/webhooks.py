@@ -188,15 +188,17 @@ def remove(
         console.print(f"subscription {gone.id} removed")
 
 
-ABORTED = ("Aborted: the attempts of the pass in progress are not recorded; its deliveries "
-           "are sent again once their leases run out")  # fmt: skip
+ABORTED = ("Aborted: the attempt in progress is not recorded (its delivery is sent again "
+           "once its lease runs out); the deliveries not sent yet are released")  # fmt: skip
 """What ``deliver`` says when a second Ctrl-C or SIGTERM aborts its pass."""
 
 
 @app.command("deliver")
 def deliver(
     loop: bool = typer.Option(
-        False, "--loop", help="Keep running (Ctrl-C or SIGTERM: stop after the current pass)."
+        False,
+        "--loop",
+        help="Keep running (Ctrl-C or SIGTERM: stop after the attempt in progress).",
     ),
     limit: int = typer.Option(100, min=1, max=1000, help="Deliveries claimed per pass."),
     idle: float = typer.Option(1.0, min=0.05, help="Seconds to sleep when nothing is due."),
@@ -212,16 +214,18 @@ def deliver(
 ) -> None:
     """Send due deliveries once (or keep sending with --loop); several may run at once.
 
-    SIGTERM or Ctrl-C finishes the current pass (its attempts are recorded), then stops
-    (exit 0); a second one aborts the pass at once (exit 130, or 143 for SIGTERM): its
-    attempts are not recorded, and its deliveries are sent again once their leases run
-    out. With --loop, a failing pass (database or network down) is reported and retried.
+    Each attempt is recorded as soon as it ends. SIGTERM or Ctrl-C finishes the attempt
+    in progress (within --timeout) and records it, releases the deliveries of the pass
+    not sent yet (due again at once, for any worker; attempts unchanged), then stops
+    (exit 0); a second one aborts the attempt at once (exit 130, or 143 for SIGTERM): it
+    is not recorded, and its delivery is sent again once its lease runs out. With
+    --loop, a failing pass (database or network down) is reported and retried.
 
     Example: fidelite webhooks deliver --loop --db postgresql://fidelite@db/loyalty
     """
     worker = DeliveryWorker(_db(db, fmt), allow_private=allow_private, timeout=timeout)
     try:
-        with stop_on_interrupt("the current pass (recording its attempts)") as interrupt:
+        with stop_on_interrupt("the attempt in progress (recording it)") as interrupt:
             try:
                 if loop:
                     worker.run_forever(
@@ -229,7 +233,7 @@ def deliver(
                         on_error=lambda exc: err_console.print(f"[red]pass failed[/] {exc}"),
                     )  # fmt: skip
                     return
-                report = worker.run_once(limit)
+                report = worker.run_once(limit, stop=interrupt)
             except KeyboardInterrupt:
                 err_console.print(ABORTED, highlight=False, soft_wrap=True)
                 raise typer.Exit(interrupt.exit_status) from None
@@ -240,7 +244,7 @@ def deliver(
     else:
         console.print(
             f"{report.claimed} due: {report.delivered} delivered, {report.failed} to retry, "
-            f"{report.dead} dead"
+            f"{report.dead} dead" + (f", {report.released} released" if report.released else "")
         )
 
 

@@ -17,8 +17,10 @@ state. A claimed delivery whose event a member's erasure anonymised (a replay th
 as the erasure did) is never sent: it is stopped ``dead`` with ``member erased``.
 
 Delivery is at least once: a worker that crashes after the receiver answered but
-before recording it leaves the delivery to be sent again after the lease (a pass
-records the outcomes of its batch together, in one transaction). Receivers
+before recording it leaves the delivery to be sent again after the lease (each
+attempt is recorded, in its own transaction, as soon as it ends). A worker asked to
+stop mid-pass finishes the attempt in progress, records it, and releases the rest of
+its batch (:meth:`DeliveryWorker.run_once`). Receivers
 de-duplicate on ``Fidelite-Event-Id``. HTTP happens outside any database transaction.
 """
 
@@ -91,6 +93,7 @@ class Report:
     failed: int = 0
     dead: int = 0
     lost: int = 0  # not sent (lease too short) or outcome not written (lease lost)
+    released: int = 0  # given back unsent: the pass was asked to stop
     ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class Report:
             "failed": self.failed,
             "dead": self.dead,
             "lost": self.lost,
+            "released": self.released,
         }
 
 
@@ -142,19 +146,53 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------------ passes
 
-    def run_once(self, limit: int = 100) -> Report:
-        """Dispatch new events, then claim up to ``limit`` due deliveries and send each once."""
+    def run_once(self, limit: int = 100, *, stop: Callable[[], bool] = lambda: False) -> Report:
+        """Dispatch new events, then claim up to ``limit`` due deliveries and send each once,
+        recording each attempt as soon as it ends.
+
+        ``stop()`` is asked before each send: once it is true, the deliveries not sent yet
+        are released (their lease cleared, attempts unchanged: any worker may take them at
+        once) and the pass ends, so a stop waits for one attempt at most (the timeout).
+        An exception (a second Ctrl-C) releases them too, then propagates: the attempt in
+        progress is not recorded, its delivery is sent again once its lease runs out.
+        """
         report = Report()
         dispatch(self.db, at=self.clock())
         claims = self.claim(limit)
-        attempts = [self.send(claim) for claim in claims]
-        states = self.record([a for a in attempts if a is not None])
-        for claim, attempt in zip(claims, attempts, strict=True):
-            report.claimed += 1
-            report.ids.append(claim.id)
-            state = "lost" if attempt is None else states[claim.id]
-            setattr(report, state, getattr(report, state) + 1)
+        done = 0
+        try:
+            for claim in claims:
+                if stop():
+                    break
+                attempt = self.send(claim)
+                state = "lost" if attempt is None else self.record([attempt])[claim.id]
+                done += 1
+                report.claimed += 1
+                report.ids.append(claim.id)
+                setattr(report, state, getattr(report, state) + 1)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the leases then simply run out
+                self.release(claims[done + 1 :])
+            raise
+        report.released = self.release(claims[done:])
+        report.claimed += report.released
+        report.ids.extend(claim.id for claim in claims[done:])
         return report
+
+    def release(self, claims: list[Claim]) -> int:
+        """Give back claimed deliveries not sent: their lease cleared where still ours
+        (nothing else changes); how many."""
+        if not claims:
+            return 0
+        token = claims[0].token
+        with self.db.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([c.id for c in claims]),
+                       deliveries.c.lease_token == token)
+                .values(lease_token=None, lease_until=None)
+            )  # fmt: skip
+        return len(claims)
 
     def run_forever(
         self,
@@ -172,7 +210,7 @@ class DeliveryWorker:
         """
         while not stop():
             try:
-                claimed = self.run_once(limit).claimed
+                claimed = self.run_once(limit, stop=stop).claimed
             except Exception as exc:
                 if on_error is None:
                     raise
