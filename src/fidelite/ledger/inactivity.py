@@ -266,6 +266,51 @@ def member_lapse(
     return inactivity_lapse(rule.policy, list(times), as_of, rule.zone)
 
 
+def first_lapse(
+    conn: Connection,
+    program_id: str,
+    member_id: int,
+    member_ref: str,
+    currency: str,
+    rule: Inactivity,
+    as_of: datetime,
+) -> Lapse | None:
+    """The member's earliest lapse by ``as_of`` that still holds points in ``currency``:
+    the first after the oldest lot they hold was earned, i.e. the deadline at which that
+    lot's points lapsed (``None``: nothing held has lapsed).
+
+    Where :func:`member_lapse` gives the latest lapse, which covers every earlier one
+    (the expiry job catches up in one step), this one gives each lot its own deadline:
+    the points held that it covers (earned at or before its last activity) all lapsed
+    at it, none earlier. Held points are those :func:`member_lapse` counts.
+    """
+    since = conn.execute(_OLDEST_HELD, {"m": member_id, "c": currency,
+                                        "at": as_of}).scalar_one()  # fmt: skip
+    if since is None or since > rule.earliest_lapsing(as_of):
+        return None
+    times = conn.execute(
+        _MEMBER_ACTIVITY,
+        {"m": member_id, "p": program_id, "r": member_ref, "since": since, "at": as_of},
+    ).scalars()
+    return _earliest_lapse(rule, list(times), as_of)
+
+
+def _earliest_lapse(rule: Inactivity, activities: list[datetime], as_of: datetime) -> Lapse | None:
+    """The first lapse among ``activities`` (ascending) by ``as_of``, by the rule of
+    :func:`~fidelite.engine.expiry.inactivity_lapse`: an activity whose deadline is at
+    or before ``as_of`` and not followed by another before that deadline. Deadlines
+    grow with the activity, so the first one after ``as_of`` (or past the calendar's
+    end) ends the search."""
+    for index, at in enumerate(activities):
+        deadline = inactivity_deadline(rule.policy, at, rule.zone)
+        if deadline is None or deadline > as_of:
+            return None
+        later = activities[index + 1] if index + 1 < len(activities) else None
+        if later is None or later >= deadline:
+            return Lapse(at, deadline.astimezone(UTC))
+    return None
+
+
 def coming_lapse(
     conn: Connection,
     program_id: str,

@@ -46,6 +46,7 @@ from fidelite.ledger.idempotency import request_hash
 from fidelite.ledger.inactivity import (
     Inactivity,
     coming_lapse,
+    first_lapse,
     lapsed_lots,
     lapsed_points,
     lapsed_subjects,
@@ -623,17 +624,24 @@ class Ledger:
         when: datetime,
         rule: Inactivity | None = None,
         conn: Connection | None = None,
+        earliest: bool = False,
     ) -> Receipt | None:
         """Expire what is due for one member and currency at ``when`` (the expiry job's
         step); in ``conn``'s transaction when given (a cancellation that put points back
-        into lots past their date expires them with it), else in its own."""
+        into lots past their date expires them with it), else in its own.
+
+        The points lapsed by inactivity are those of the member's latest lapse, which
+        the entry names; with ``earliest``, only those of the earliest
+        (:func:`~fidelite.ledger.inactivity.first_lapse`): called until it returns
+        ``None``, one entry per lapse, each naming the deadline its lots lapsed at."""
+        find = first_lapse if earliest else member_lapse
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             lots = due_lots(conn, subject.member_id, currency, when)
             if rule is None:
                 return _expiry_plan(lots, [], None, when)
-            lapse = member_lapse(conn, program_id, subject.member_id, subject.member_ref,
-                                 currency, rule, when)  # fmt: skip
+            lapse = find(conn, program_id, subject.member_id, subject.member_ref, currency,
+                         rule, when)  # fmt: skip
             dated = {lot.id for lot in lots}
             lapsed = [] if lapse is None else lapsed_lots(conn, subject.member_id, currency, lapse)
             return _expiry_plan(lots, [lot for lot in lapsed if lot.id not in dated], lapse, when)

@@ -123,12 +123,29 @@ class MemberChange(StrEnum):
 
 _MEMBER_ID = text("SELECT id FROM members WHERE program_id = :p AND ref = :r")
 
-# The member's next transaction in the currency after a cancellation, with its time.
-_NEXT_MOVE = text(
-    "SELECT n.kind, n.occurred_at, n.detail, c.occurred_at AS cancelled_at "
-    "FROM ledger_transactions c JOIN ledger_transactions n ON n.member_id = c.member_id "
-    "AND n.currency = c.currency AND n.id > c.id WHERE c.id = :t ORDER BY n.id LIMIT 1"
-).columns(occurred_at=UTCDateTime(), cancelled_at=UTCDateTime(), detail=JSON())
+# The member's transactions in the currency after a cancellation, at its very time: the
+# expiry entries it wrote with it (and releases of ended holds they wrote first).
+_SAME_TIME_MOVES = text(
+    "SELECT n.id, n.kind, n.detail FROM ledger_transactions c "
+    "JOIN ledger_transactions n ON n.member_id = c.member_id AND n.currency = c.currency "
+    "AND n.id > c.id AND n.occurred_at = c.occurred_at WHERE c.id = :t ORDER BY n.id"
+).columns(detail=JSON())
+
+# The lots an expiry entry drew from.
+_EXPIRED_LOTS = text(
+    "SELECT DISTINCT p.lot_id FROM postings p JOIN accounts a ON a.id = p.account_id "
+    "WHERE p.transaction_id = :t AND a.kind = 'available' AND p.lot_id IS NOT NULL"
+)
+
+# Where a cancellation's points went back: each lot, its points, dates and the time.
+_REFILLED = text(
+    "SELECT p.lot_id, SUM(p.points) AS points, l.expires_at, l.earned_at, "
+    "t.occurred_at FROM postings p JOIN accounts a ON a.id = p.account_id "
+    "JOIN lots l ON l.id = p.lot_id "
+    "JOIN ledger_transactions t ON t.id = p.transaction_id "
+    "WHERE p.transaction_id = :t AND a.kind = 'available' "
+    "GROUP BY p.lot_id, l.expires_at, l.earned_at, t.occurred_at"
+).columns(expires_at=UTCDateTime(), earned_at=UTCDateTime(), occurred_at=UTCDateTime())
 
 MEMBER_ERASED = "member_erased"
 """An event of an erased member's history (dated at or before the erasure): refused."""
@@ -1006,14 +1023,13 @@ class EventProcessor:
             )
             rule = Inactivity.of(self.program.expiry, self.program.zone)
             lapse = self._lapse_at(conn, member_ref, receipt.currency, rule, at)
-            returned = self._returned(conn, receipt.transaction_id, lapse)
-            if returned.expired:
+            if self._refilled_gone(conn, receipt.transaction_id, lapse):
                 # Back in lots past their date, or lapsed by inactivity: expired in the
                 # same transaction, as of the cancellation, as the expiry job would (its
-                # entry, its key): breakage, never spendable, and no crash can leave them
-                # between the two.
-                self.ledger._expire_member(self.program.id, member_ref, receipt.currency, at,
-                                           rule, conn=conn)  # fmt: skip
+                # entries, its keys): breakage, never spendable, and no crash can leave
+                # them between the two.
+                self._expire_gone(conn, member_ref, receipt.currency, rule, at)
+            returned = self._returned(conn, receipt.transaction_id)
             self._announce(conn, hooks.REWARD_CANCELLED, member_ref, {
                 "redemption_id": redemption_id, "reward_id": current.reward_id,
                 "points": receipt.points, "currency": receipt.currency,
@@ -1040,50 +1056,79 @@ class EventProcessor:
         return member_lapse(conn, self.program.id, int(member_id), member_ref, currency,
                             rule, at)  # fmt: skip
 
-    @staticmethod
-    def _recorded_lapse(conn: Connection, cancel_transaction_id: int) -> Lapse | None:
-        """The inactivity lapse a cancellation found, from the books: the expiry entry
-        it wrote with it (the member's next transaction, under the same lock, at the
-        same time, naming the lapse's last activity), if it wrote one."""
-        row = conn.execute(_NEXT_MOVE, {"t": cancel_transaction_id}).first()
-        if row is None or row.kind != "expire" or row.occurred_at != row.cancelled_at:
-            return None
-        detail = row.detail if isinstance(row.detail, dict) else {}
-        last, lapsed_at = detail.get("last_activity"), detail.get("lapsed_at")
-        if not isinstance(last, str) or not isinstance(lapsed_at, str):
-            return None
-        return Lapse(datetime.fromisoformat(last), datetime.fromisoformat(lapsed_at))
-
-    def _returned(
+    def _refilled_gone(
         self, conn: Connection, cancel_transaction_id: int, lapse: Lapse | None
-    ) -> CancelReturn:
+    ) -> bool:
+        """Whether a cancellation put points back into a lot gone at its time: past its
+        date, or earned at or before the last activity of ``lapse``, the member's
+        inactivity lapse then."""
+        for row in conn.execute(_REFILLED, {"t": cancel_transaction_id}):
+            if row.expires_at is not None and row.expires_at <= row.occurred_at:
+                return True
+            if lapse is not None and row.earned_at <= lapse.last_activity:
+                return True
+        return False
+
+    def _expire_gone(
+        self,
+        conn: Connection,
+        member_ref: str,
+        currency: str,
+        rule: Inactivity | None,
+        at: datetime,
+    ) -> None:
+        """Expire, as of ``at``, the member's lots past their date and lapsed by
+        inactivity: one entry per lapse, earliest first, each naming the deadline its
+        lots lapsed at (not the member's latest one), then whatever is left as the
+        expiry job would expire it (nothing, normally)."""
+        expire = self.ledger._expire_member
+        if rule is not None:
+            for _ in range(1000):  # a lapse per entry; bounded should a key ever replay
+                done = expire(self.program.id, member_ref, currency, at, rule, conn=conn,
+                              earliest=True)  # fmt: skip
+                if done is None or done.replayed:
+                    break
+        expire(self.program.id, member_ref, currency, at, rule, conn=conn)
+
+    @staticmethod
+    def _lapsed_at(conn: Connection, cancel_transaction_id: int) -> dict[int, datetime]:
+        """The deadline each lot lapsed at, per the expiry entries a cancellation wrote
+        with it (the member's next transactions, under the same lock, at the same time,
+        past any release of ended holds), from the books: lot id -> ``lapsed_at``."""
+        found: dict[int, datetime] = {}
+        for row in conn.execute(_SAME_TIME_MOVES, {"t": cancel_transaction_id}).all():
+            if row.kind == "release":
+                continue
+            if row.kind != "expire":
+                break
+            detail = row.detail if isinstance(row.detail, dict) else {}
+            lapsed_at = detail.get("lapsed_at")
+            if not isinstance(lapsed_at, str):
+                continue
+            when = datetime.fromisoformat(lapsed_at).astimezone(UTC)
+            for lot_id in conn.execute(_EXPIRED_LOTS, {"t": int(row.id)}).scalars():
+                found.setdefault(int(lot_id), when)
+        return found
+
+    def _returned(self, conn: Connection, cancel_transaction_id: int) -> CancelReturn:
         """How the points a cancellation put back split between lots still valid at its
-        time and lots already gone then: past their date, or earned at or before the last
-        activity of ``lapse``, the member's inactivity lapse at the cancellation (with
-        the dates they expired at: their own, or the lapse's deadline)."""
-        rows = conn.execute(
-            text(
-                "SELECT p.lot_id, SUM(p.points) AS points, l.expires_at, l.earned_at, "
-                "t.occurred_at FROM postings p JOIN accounts a ON a.id = p.account_id "
-                "JOIN lots l ON l.id = p.lot_id "
-                "JOIN ledger_transactions t ON t.id = p.transaction_id "
-                "WHERE p.transaction_id = :t AND a.kind = 'available' "
-                "GROUP BY p.lot_id, l.expires_at, l.earned_at, t.occurred_at"
-            ).columns(expires_at=UTCDateTime(), earned_at=UTCDateTime(), occurred_at=UTCDateTime()),
-            {"t": cancel_transaction_id},
-        ).all()
+        time and lots already gone then, from the books: past their date (expired at
+        it), or lapsed by inactivity, expired with the cancellation (at the deadline
+        their lot lapsed at, as its expiry entry says: :meth:`_lapsed_at`)."""
+        rows = conn.execute(_REFILLED, {"t": cancel_transaction_id}).all()
         total = conn.execute(
             text("SELECT points FROM ledger_transactions WHERE id = :t"),
             {"t": cancel_transaction_id},
         ).scalar_one()
+        lapsed = self._lapsed_at(conn, cancel_transaction_id) if rows else {}
         late: dict[datetime, int] = {}
         refilled = 0
         for row in rows:
             refilled += int(row.points)
             if row.expires_at is not None and row.expires_at <= row.occurred_at:
                 late[row.expires_at] = late.get(row.expires_at, 0) + int(row.points)
-            elif lapse is not None and row.earned_at <= lapse.last_activity:
-                gone = lapse.deadline.astimezone(UTC)
+            elif int(row.lot_id) in lapsed:
+                gone = lapsed[int(row.lot_id)]
                 late[gone] = late.get(gone, 0) + int(row.points)
         expired = sum(late.values())
         return CancelReturn(refilled - expired, expired, tuple(sorted(late.items())),
@@ -1109,9 +1154,7 @@ class EventProcessor:
         """``found`` with where its points went back, if it was cancelled."""
         if found.cancel_transaction_id is None:
             return found
-        cancelled = found.cancel_transaction_id
-        lapse = self._recorded_lapse(conn, cancelled)
-        return replace(found, returned=self._returned(conn, cancelled, lapse))
+        return replace(found, returned=self._returned(conn, found.cancel_transaction_id))
 
     def redemption(self, redemption_id: int) -> Redemption:
         """The redemption ``redemption_id`` of this program (``unknown_redemption``
