@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from fidelite.store import Database
@@ -238,3 +239,31 @@ def test_the_kept_start_of_a_compressed_answer(coding: str, compress: Any) -> No
     for n in range(len(sent)):
         start.add(sent[n : n + 1])
     assert start.text() == ("ok é" * 3 if compress is not None else "raw")
+
+
+def test_an_answer_a_transport_holds_in_memory_is_kept(tmp_path: Path) -> None:
+    """A transport answering with its body already read (httpx's MockTransport) still
+    gives the attempt its status and the start of that body."""
+    db = Database(f"sqlite:///{tmp_path / 'mock.db'}")
+    db.upgrade()
+    processor(db)
+    subs.add(db, "shop", "http://127.0.0.1:9/hooks", ["member.created"], allow_private=True)
+    processor(db).process(purchase("p1", "ann", "10.00"))
+    asked: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("Accept-Encoding"))
+        return httpx.Response(503, text="busy " + "z" * 600)
+
+    worker = DeliveryWorker(
+        db, allow_private=True, clock=Clock(), transport=httpx.MockTransport(answer)
+    )
+    dispatch(db)
+    (claim,) = worker.claim(1)
+    attempt = worker.send(claim)
+    worker.close()
+    db.dispose()
+    assert asked == ["identity"]
+    assert attempt is not None
+    assert (attempt.status, attempt.error) == (503, "HTTP 503")
+    assert attempt.response == "busy " + "z" * 495
