@@ -25,6 +25,7 @@ from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.processor import REPLAYED, ProgramFileOption, apply, open_processor
 from fidelite.engine.rewards import stock_left
+from fidelite.ledger.validation import MAX_TEXT, redemption_key
 from fidelite.processing import EventProcessor, Redemption
 from fidelite.store.tables import LedgerTransaction
 
@@ -143,8 +144,11 @@ def redeem(
     if not key.strip():  # an unset $KEY: every later redemption would share one key
         fail("--key must be a non-empty text (the API refuses an empty Idempotency-Key too)",
              code="usage", fmt=fmt)  # fmt: skip
+    if len(key) > MAX_TEXT:  # as the ledger refuses the key of its other commands
+        fail(f"key: must be at most {MAX_TEXT} characters", code="invalid_request", fmt=fmt,
+             field="key")  # fmt: skip
     with open_processor(program_file, db, fmt) as processor:
-        done = apply(lambda: processor.redeem(member, reward, key=f"cli:{key}",
+        done = apply(lambda: processor.redeem(member, reward, key=redemption_key("cli:", key),
                                               at=datetime.now(UTC)), fmt)  # fmt: skip
         shown = _redemption(processor, done)
     if fmt is OutputFormat.json:

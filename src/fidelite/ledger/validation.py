@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from hashlib import sha256
 from typing import Any
 
 from fidelite.engine.calendar import in_utc
@@ -95,3 +96,44 @@ def key(value: Any) -> str:
     checked = text(value, "key")
     assert checked is not None
     return checked
+
+
+DIGEST_MARK = "sha256:"
+"""Marks the digest standing for a caller's key in a derived key too long to keep whole."""
+
+
+def derived_key(prefix: str, key: str, suffix: str = "", *, room: int = MAX_TEXT) -> str:
+    """The key an operation stores for a caller's ``key`` under ``prefix`` (and ``suffix``,
+    e.g. ``":<member>"`` for one member of a bulk call), in at most ``room`` characters
+    (the ledger's limit and its columns' size by default).
+
+    Invariants: ``prefix + key + suffix`` itself whenever it fits, as every derived key
+    was stored before digests were used (a retry of an earlier call finds its key);
+    otherwise ``prefix + "sha256:" + <48 hex digits of the SHA-256 of key> + suffix``,
+    which keeps the suffix readable (erasure rewrites a bulk key's member there); if
+    even that is too long (a suffix of over 100 characters, which names no member), the
+    digest covers key and suffix. Deterministic, and two different keys give different
+    derived keys unless a key is itself written as another's digest form.
+    """
+    plain = f"{prefix}{key}{suffix}"
+    if len(plain) <= room:
+        return plain
+    fitted = f"{prefix}{_digest(key)}{suffix}"
+    if len(fitted) <= room:
+        return fitted
+    whole = f"{prefix}{_digest(f'{len(key)}:{key}{suffix}')}"
+    assert len(whole) <= room, "the prefix leaves room for a digest"
+    return whole
+
+
+def _digest(text: str) -> str:
+    """``sha256:`` and the first 48 hex digits (192 bits) of the SHA-256 of ``text``
+    (UTF-8; a lone surrogate, e.g. from a command line's undecodable byte, kept as is)."""
+    return DIGEST_MARK + sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:48]
+
+
+def redemption_key(origin: str, key: str) -> str:
+    """The key a redemption is stored under for a caller's ``key`` (``origin``: ``api:``
+    or ``cli:``): room is left for the ``redeem:`` the processor puts before it for the
+    ledger's spend, so both fit (a key of up to 189 characters is kept whole, as before)."""
+    return derived_key(origin, key, room=MAX_TEXT - len("redeem:"))

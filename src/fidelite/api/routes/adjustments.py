@@ -34,7 +34,7 @@ from fidelite.api.routes.common import (
     require_member,
 )
 from fidelite.engine.event import Instant
-from fidelite.ledger.validation import MAX_TEXT
+from fidelite.ledger.validation import MAX_TEXT, derived_key
 from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["adjustments"])
@@ -196,7 +196,7 @@ def adjust_member(
 
     def run() -> tuple[int, Any]:
         return 201, _adjust(svc, who, member_id, body.points, body.reason, body.currency,
-                            f"api-adjust:{key}", body.expires_at)  # fmt: skip
+                            derived_key("api-adjust:", key), body.expires_at)  # fmt: skip
 
     return once(svc, key, f"POST /v1/members/{member_id}/adjustments",
                 body.model_dump(mode="json"), run, replayed=said_again)  # fmt: skip
@@ -227,7 +227,8 @@ def adjust_bulk(
         for member in targets:
             try:
                 results.append(_adjust(svc, who, member, body.points, body.reason, body.currency,
-                                       f"api-bulk:{key}:{member}", body.expires_at))  # fmt: skip
+                                       derived_key("api-bulk:", key, f":{member}"),
+                                       body.expires_at))  # fmt: skip
             except Exception as exc:
                 problem = from_exception(exc)
                 if problem is None:

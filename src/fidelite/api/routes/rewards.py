@@ -16,6 +16,7 @@ from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, RowId, ServicesDep, once
 from fidelite.engine.rewards import stock_left
+from fidelite.ledger.validation import redemption_key
 from fidelite.processing import ProcessingError, Redemption
 from fidelite.program.reward import RewardKind
 
@@ -174,7 +175,7 @@ def redeem(
     svc.limiter.take(who.key.key_id, "redemptions")
 
     def run() -> tuple[int, Any]:
-        done = svc.processor.redeem(body.member, body.reward, key=f"api:{key}",
+        done = svc.processor.redeem(body.member, body.reward, key=redemption_key("api:", key),
                                     at=datetime.now(UTC))  # fmt: skip
         return 201, _body(done)
 
