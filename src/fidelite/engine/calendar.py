@@ -176,6 +176,32 @@ class LocalDays:
             return None
 
 
+def local_bounds(earliest: datetime, latest: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Two instants, one at or before ``earliest`` and one at or after ``latest``, whose
+    local times in ``zone`` are at or before, and at or after, the local time of every
+    instant from ``earliest`` to ``latest``.
+
+    Local time moves on with time except when the clocks go back: in the repeated hour
+    of a fall-back night, 02:50+02:00 comes before 02:10+01:00 but reads later. So the
+    bounds are ``earliest`` and ``latest`` themselves unless the clocks go back within a
+    day after ``earliest`` or before ``latest`` (by then local time has caught up with
+    any earlier reading); then they are moved by as much as the clocks went back. Zones
+    change their offset at most once a day (two changes a day would be missed)."""
+    day = timedelta(days=1)
+    first_back = _offset(earliest, zone) - _offset(min(latest, shifted(earliest, day)), zone)
+    last_back = _offset(max(earliest, shifted(latest, -day)), zone) - _offset(latest, zone)
+    low = shifted(earliest, -first_back) if first_back > timedelta(0) else earliest
+    high = shifted(latest, last_back) if last_back > timedelta(0) else latest
+    return low, high
+
+
+def _offset(at: datetime, zone: ZoneInfo) -> timedelta:
+    """``zone``'s UTC offset at the instant ``at``."""
+    offset = at.astimezone(zone).utcoffset()
+    assert offset is not None  # a ZoneInfo always has one
+    return offset
+
+
 def within(compute: Callable[[], datetime]) -> datetime | None:
     """A date computed from another (months later, the next month or year start, the
     local time in a zone), or None when it falls outside the calendar: no such date can

@@ -43,6 +43,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine import CouponStatus, Decision, Event, MemberState, ProgramState
+from fidelite.engine.calendar import local_bounds
 from fidelite.engine.coupon import normalise
 from fidelite.engine.event import PURCHASE, REFUND
 from fidelite.engine.member_id import member_id_problem
@@ -379,7 +380,7 @@ class _Batch:
         tier window; the returned function gives them, by member, once ``script`` ran.
 
         Same figures as :meth:`EventProcessor._activities`, in fewer rows: the purchases
-        inside *every* event's window (after the window start of the batch's latest event,
+        inside *every* event's window (after the latest window start of the batch's span,
         before its earliest event) count the same for every event and every step due by
         them, so each member's are summed into one activity (at the last of them, which
         every window contains, a step's too: a step due at an instant judges the window
@@ -394,11 +395,16 @@ class _Batch:
             raise Fallback("an event dated at the calendar's ends (its window has no start)")
         rolling = policy.window is WindowKind.rolling  # (start, at]; else [1 January, at]
         edges, totals, earned = window_activity(script.is_postgres, rolling)
-        # From the window a step due at the earliest event judges (the year before it
-        # when that event opens a calendar year), which starts no later than the event's.
-        since = self._window_start(earliest, step=True).astimezone(UTC) - timedelta(days=1)
-        # Before the earliest event: a step due at it judges the window just before it.
-        core_from, core_to = self._window_start(latest), earliest - timedelta(microseconds=1)
+        # Window starts follow local time, which goes back on a fall-back night (an event
+        # at 02:50+02:00 has a later window start than one at 02:10+01:00 after it): the
+        # bounds are taken at the lowest and highest local times of the batch's span.
+        low, high = local_bounds(earliest, latest, self.p.program.zone)
+        # From the window a step due at the lowest judges (the year before it when that
+        # instant opens a calendar year), which starts no later than any event's.
+        since = self._window_start(low, step=True).astimezone(UTC) - timedelta(days=1)
+        # After every window's start, before the earliest event: a step due at it judges
+        # the window just before it.
+        core_from, core_to = self._window_start(high), earliest - timedelta(microseconds=1)
         window = {"pid": self.pid, "since": since, "core_from": core_from, "core_to": core_to}
         readers: list[Callable[[], Iterable[tuple[str, Activity]]]] = []
         for part in self._parts(refs):
