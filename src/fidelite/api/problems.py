@@ -110,8 +110,9 @@ class Problem(Exception):
     """An error answered as problem+json."""
 
     def __init__(self, code: str, detail: str, *, status: int | None = None, **extra: Any) -> None:
+        self.guessed = False  # True: its error was put in the body for want of a location
         if code == "invalid_request" and "errors" not in extra:
-            detail, extra["errors"] = _located(detail)
+            detail, extra["errors"], self.guessed = _located(detail)
         self.code = code
         self.detail = detail
         self.status = status or STATUS.get(code, 422)
@@ -124,29 +125,35 @@ class Problem(Exception):
                 **self.extra}  # fmt: skip
 
 
-def _located(detail: str) -> tuple[str, list[dict[str, str]]]:
+def _located(detail: str) -> tuple[str, list[dict[str, str]], bool]:
     """An ``invalid_request`` raised as ``"<field>: <message>"``, located as a validation
-    error is (``body.points``, ``header.Idempotency-Key``), with its ``errors`` list."""
+    error is (``body.points``, ``header.Idempotency-Key``), with its ``errors`` list, and
+    whether the location is a guess: a bare field name (as the engine and the ledger
+    give it) is put in the body, where :func:`relocated` may find it was not."""
     where, sep, message = detail.partition(": ")
     if not sep:
-        return detail, [{"location": "request", "message": detail}]
+        return detail, [{"location": "request", "message": detail}], False
+    guessed = False
     if where.lower() == "idempotency-key":
         where = "header.Idempotency-Key"
     elif where.split(".")[0] not in ("body", "query", "path", "header"):
-        where = f"body.{where}"
-    return f"{where}: {message}", [{"location": where, "message": message}]
+        where, guessed = f"body.{where}", True
+    return f"{where}: {message}", [{"location": where, "message": message}], guessed
 
 
 def relocated(problem: Problem, request: Request) -> Problem:
-    """``problem`` with each error the domain located in the body (``body.<field>``, the
-    default of :func:`_located`: the engine and the ledger name a field, not where it was
-    sent) located where ``request`` sent that field instead: ``query.<field>`` for one of
-    its query parameters, ``path.<field>`` for one of its path parameters. Any other
-    problem is returned as it is."""
+    """``problem`` with its error located where ``request`` sent the field, when the
+    domain named the field without saying where (the engine and the ledger name a field,
+    and :func:`_located` puts it in the body): ``query.<field>`` or ``path.<field>`` for
+    a query or path parameter the matched route declares (and, for the query, that the
+    request sent). An error located by the route itself (``body.birth_date`` checked in
+    the body), a field the route does not take as a parameter, and any other problem
+    are returned as they are."""
     errors = problem.extra.get("errors")
-    if problem.code != "invalid_request" or not isinstance(errors, list):
+    if not problem.guessed or not isinstance(errors, list):
         return problem
-    moved = [_moved(e, request) for e in errors]
+    declared = _declared(request)
+    moved = [_moved(e, request, declared) for e in errors]
     if moved == errors:
         return problem
     detail = f"{moved[0]['location']}: {moved[0]['message']}" if moved else problem.detail
@@ -154,15 +161,33 @@ def relocated(problem: Problem, request: Request) -> Problem:
                    **{**problem.extra, "errors": moved})  # fmt: skip
 
 
-def _moved(error: dict[str, str], request: Request) -> dict[str, str]:
+def _declared(request: Request) -> dict[str, str]:
+    """The query and path parameters of the route ``request`` matched (its signature and
+    its dependencies'), by the name they are sent under: ``"query"`` or ``"path"``.
+    Empty when no route matched."""
+    found: dict[str, str] = {}
+    todo = [getattr(request.scope.get("route"), "dependant", None)]
+    while todo:
+        dependant = todo.pop()
+        if dependant is None:
+            continue
+        for where, params in (("path", dependant.path_params),
+                              ("query", dependant.query_params)):  # fmt: skip
+            found.update({p.alias: where for p in params if p.alias not in found})
+        todo.extend(dependant.dependencies)
+    return found
+
+
+def _moved(error: dict[str, str], request: Request, declared: dict[str, str]) -> dict[str, str]:
     """One error of :func:`relocated`."""
     where, _, name = str(error.get("location", "")).partition(".")
     field = name.split(".")[0]
     if where != "body" or not field:
         return error
-    if field in request.query_params:
+    place = declared.get(field)
+    if place == "query" and field in request.query_params:
         return {**error, "location": f"query.{name}"}
-    if field in request.path_params:
+    if place == "path" and field in request.path_params:
         return {**error, "location": f"path.{name}"}
     return error
 
