@@ -15,6 +15,11 @@ CASES = [
     ("GET", "/v1/members/ann/adjustments", "POST"),
     ("DELETE", "/v1/rewards", "GET"),
     ("PUT", "/healthz", "GET"),
+    # an integer path parameter takes digits only: "deliveries" is no subscription id
+    ("PUT", "/v1/webhooks/deliveries", "GET"),
+    ("PUT", "/v1/webhooks/12", "DELETE"),
+    ("PUT", "/v1/redemptions/12:cancel", "POST"),
+    ("PUT", "/v1/webhooks/deliveries/3:replay", "POST"),
 ]
 
 
@@ -31,8 +36,22 @@ def test_a_405_names_the_methods_the_path_takes(
             "title": "method not allowed", "status": 405, "detail": "Method Not Allowed",
             "code": "method_not_allowed",
         }  # fmt: skip
-        for other in allow.split(", "):  # each method named is taken (not a 405)
-            assert c.request(other, path).status_code != 405, other
+        for other in allow.split(", "):  # each method named takes the path
+            taken = c.request(other, path)
+            assert taken.status_code != 405, other
+            assert not any(e["location"].startswith("path.")
+                           for e in taken.json().get("errors", [])), taken.text  # fmt: skip
+    assert live.ledger_rows() == 0
+
+
+@pytest.mark.parametrize("path", ["/v1/webhooks/abc", "/v1/webhooks/deliveries/x:replay"])
+def test_a_path_no_operation_takes_by_its_types_is_not_found(live: Live, path: str) -> None:
+    """A method other than the path's: 404 when no route takes the path with its integer
+    parameters (it was a 405 naming DELETE, which answers 422 path.subscription_id)."""
+    with live.client("admin") as c:
+        out = c.put(path)
+    assert (out.status_code, out.json()["code"]) == (404, "not_found")
+    assert "allow" not in out.headers
     assert live.ledger_rows() == 0
 
 

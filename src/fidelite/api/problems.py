@@ -318,26 +318,51 @@ def _unreadable(exc: BaseException | None) -> str:
     return "it cannot be parsed"
 
 
-def allowed(request: Request, named: str) -> str:
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def allowed(request: Request, named: str) -> str | None:
     """The ``Allow`` header of a 405: the methods the OpenAPI document gives the
     request's path, every route of it (Starlette's ``named`` lists only the first
     route's: ``GET`` for ``PUT /v1/webhooks``, which also takes ``POST``); ``named`` for
-    a path the document leaves out (``/openapi.json``)."""
+    a path the document leaves out (``/openapi.json``).
+
+    A path parameter the document types as an integer takes digits only, as Starlette's
+    ``int`` convertor does: ``/v1/webhooks/deliveries`` is not a subscription's path, so
+    ``DELETE`` (which would answer ``422 path.subscription_id``) is not named. None: the
+    path has templates in the document but no operation takes it (a 404)."""
     paths: dict[str, Any] = request.app.openapi().get("paths", {})
-    methods = {
-        method.upper()
-        for template, operations in paths.items()
-        if _template(template).fullmatch(request.url.path)
-        for method in operations
-    }
-    return ", ".join(sorted(methods)) or named
+    path, methods, untyped = request.url.path, set(), False
+    for template, operations in paths.items():
+        if not _template(template, frozenset()).fullmatch(path):
+            continue
+        untyped = True
+        for method, operation in operations.items():
+            if method in HTTP_METHODS and _template(template, _integers(operation)).fullmatch(path):
+                methods.add(method.upper())
+    if methods:
+        return ", ".join(sorted(methods))
+    return None if untyped else named
+
+
+def _integers(operation: dict[str, Any]) -> frozenset[str]:
+    """The path parameters an OpenAPI operation types as integers."""
+    return frozenset(
+        p["name"] for p in operation.get("parameters", [])
+        if p.get("in") == "path" and (p.get("schema") or {}).get("type") == "integer"
+    )  # fmt: skip
 
 
 @functools.cache
-def _template(path: str) -> re.Pattern[str]:
-    """The pattern of an OpenAPI path template (``/v1/members/{member_id}``)."""
-    parts = re.split(r"\{[^}/]+\}", path)
-    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+def _template(path: str, integers: frozenset[str]) -> re.Pattern[str]:
+    """The pattern of an OpenAPI path template (``/v1/members/{member_id}``): a parameter
+    is a segment, of digits for one of ``integers``."""
+    pattern, end = "", 0
+    for found in re.finditer(r"\{([^}/]+)\}", path):
+        pattern += re.escape(path[end : found.start()])
+        pattern += "[0-9]+" if found.group(1) in integers else "[^/]+"
+        end = found.end()
+    return re.compile(pattern + re.escape(path[end:]))
 
 
 async def _caller_refused(request: Request) -> Problem | None:
@@ -378,7 +403,10 @@ def install(app: FastAPI) -> None:
         problem = Problem(code, str(exc.detail), status=exc.status_code)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = allowed(request, headers.get("Allow", ""))
+            methods = allowed(request, headers.get("Allow", ""))
+            if methods is None:  # no operation takes the path: not a 405 but a 404
+                return respond(Problem("not_found", "Not Found", status=404))
+            headers["Allow"] = methods
         return respond(problem, headers)
 
     async def _business(request: Request, exc: Exception) -> JSONResponse:
