@@ -215,13 +215,38 @@ def within(compute: Callable[[], datetime]) -> datetime | None:
 def add_months(at: datetime, months: int, zone: ZoneInfo) -> datetime:
     """``at`` plus ``months`` calendar months in ``zone``; the day is clamped (Jan 31 + 1 = Feb 28).
 
-    Wall-clock time is kept, so a date across a DST change keeps its local hour.
+    Wall-clock time is kept, so a date across a DST change keeps its local hour. A local
+    time the zone skips (02:30 on a spring-forward night) becomes the instant after the
+    gap, as far after it as it was into it (03:30 on a one-hour jump; see
+    :func:`real_local`): the date read back from storage is the one kept in memory, so
+    months added to it again give the same date either way.
     """
     local = at.astimezone(zone)
     index = local.month - 1 + months
     year, month = local.year + index // 12, index % 12 + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
-    return local.replace(year=year, month=month, day=day)
+    return real_local(local.replace(year=year, month=month, day=day))
+
+
+def real_local(local: datetime) -> datetime:
+    """``local`` (aware) as the instant it stands for, in its own zone, as a round trip
+    through UTC (what storage does) reads it back: a local time the zone has once is
+    kept; one it has twice (a fall-back night) keeps its fold; one it skips (02:30 on
+    a spring-forward night) is read with the offset before the jump, so it becomes the
+    local time as far after the gap as it was into it (03:30 on a one-hour jump), the
+    same for either fold. As it is if that falls outside the calendar.
+
+    Invariant: ``real_local(t)`` and ``t`` read back from storage have the same local
+    time, so calendar arithmetic on either (months added, kept wall-clock time) agrees.
+    """
+    zone = local.tzinfo
+    try:
+        real = local.astimezone(UTC).astimezone(zone)
+        if real.replace(tzinfo=None, fold=0) != local.replace(tzinfo=None, fold=0):
+            real = local.replace(fold=0).astimezone(UTC).astimezone(zone)  # skipped
+    except (OverflowError, ValueError):
+        return local
+    return real
 
 
 def months_back(at: datetime, months: int, zone: ZoneInfo) -> datetime:
@@ -255,10 +280,11 @@ def months_back(at: datetime, months: int, zone: ZoneInfo) -> datetime:
 def latest_at_or_before(wall: datetime, zone: ZoneInfo) -> datetime:
     """The last instant whose local time in ``zone`` is at or before ``wall`` (naive): the
     later of two on a fall-back night, the last instant before the jump when ``zone``
-    skips ``wall`` (a spring-forward night)."""
+    skips ``wall`` (a spring-forward night). A real instant (as :func:`real_local` gives
+    it): its fold is 1 only on a local time the zone has twice."""
     wall = wall.replace(tzinfo=None, fold=0)
-    later = wall.replace(tzinfo=zone, fold=1)
-    if _local(later.astimezone(UTC), zone) == wall:
+    later = wall.replace(tzinfo=zone, fold=1).astimezone(UTC).astimezone(zone)
+    if later.replace(tzinfo=None, fold=0) == wall:
         return later
     # Skipped: the jump lies between the two readings of ``wall``; find its instant.
     low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # local time before ``wall``
@@ -281,17 +307,20 @@ def _local(at: datetime, zone: ZoneInfo) -> datetime:
 
 
 def next_month_start(at: datetime, zone: ZoneInfo) -> datetime:
-    """Midnight (in ``zone``) of the first day of the month after ``at``'s month."""
+    """Midnight (in ``zone``) of the first day of the month after ``at``'s month (the
+    instant after the gap if ``zone`` skips that midnight; see :func:`real_local`)."""
     local = at.astimezone(zone)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    return datetime(year, month, 1, tzinfo=zone)
+    return real_local(datetime(year, month, 1, tzinfo=zone))
 
 
 def next_year_start(at: datetime, zone: ZoneInfo) -> datetime:
-    """Midnight (in ``zone``) of 1 January of the year after ``at``'s year."""
-    return datetime(at.astimezone(zone).year + 1, 1, 1, tzinfo=zone)
+    """Midnight (in ``zone``) of 1 January of the year after ``at``'s year (the instant
+    after the gap if ``zone`` skips that midnight; see :func:`real_local`)."""
+    return real_local(datetime(at.astimezone(zone).year + 1, 1, 1, tzinfo=zone))
 
 
 def year_start(at: datetime, zone: ZoneInfo) -> datetime:
-    """Midnight (in ``zone``) of 1 January of ``at``'s year."""
-    return datetime(at.astimezone(zone).year, 1, 1, tzinfo=zone)
+    """Midnight (in ``zone``) of 1 January of ``at``'s year (the instant after the gap
+    if ``zone`` skips that midnight; see :func:`real_local`)."""
+    return real_local(datetime(at.astimezone(zone).year, 1, 1, tzinfo=zone))
