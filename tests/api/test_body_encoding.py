@@ -78,3 +78,33 @@ def test_every_route_reads_a_body_alike(servers: list[Live]) -> None:
         batch = c.post("/v1/events:batch", content=BOM + body({"events": [{**EVENT, "id": "E2"}]}))
         assert batch.json()["results"][0]["outcome"] == "processed", batch.text
     assert servers[0].ledger_rows() == 3
+
+
+SYNTAX = [
+    (b"[1,", "expecting value at line 1 column 4"),
+    (b"{", "expecting property name enclosed in double quotes at line 1 column 2"),
+    (b'{"a":1,}', "expecting property name enclosed in double quotes at line 1 column 8"),
+    (b"\n\n  {x", "expecting property name enclosed in double quotes at line 3 column 4"),
+    (b"nul", "expecting value at line 1 column 1"),
+    (b"[1] x", "extra data at line 1 column 5"),
+    (b"   ", "expecting value at line 1 column 4"),
+    (BOM + b"[1,", "expecting value at line 1 column 4"),
+]
+
+
+def test_every_route_words_a_json_syntax_error_alike(servers: list[Live]) -> None:
+    """POST /v1/events (both ways) in the words of the other routes: ``expecting value at
+    line 1 column 4`` for ``[1,`` (it said ``EOF while parsing a value at line 1 column
+    3``), and no body at all is ``body: Field required`` (it was ``not valid JSON``)."""
+    for live in servers:
+        with live.client("admin") as c:
+            for url in ("/v1/events", "/v1/members", "/v1/events:batch"):
+                for raw, message in SYNTAX:
+                    refused(c.post(url, content=raw), message)
+                empty = c.post(url, content=b"")
+                assert (empty.status_code, empty.json()["errors"]) == (
+                    422, [{"location": "body", "message": "Field required"}]), url  # fmt: skip
+                assert empty.json()["detail"] == "body: Field required"
+        assert live.ledger_rows() == 0
+        with live.client("admin") as c:
+            assert c.get("/v1/members/bob").status_code == 404

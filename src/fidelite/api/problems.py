@@ -8,6 +8,7 @@ never reaches a client: unexpected failures are logged and answered with a bare 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -288,25 +289,41 @@ def without_bom(raw: bytes) -> bytes:
 
 def unreadable_errors(errors: Sequence[Any], text: bytes) -> list[Any]:
     """pydantic's errors for a body parsed from ``text`` (:func:`without_bom`), a JSON
-    syntax error that is really bad UTF-8 or too deep a nesting told as the other routes
-    tell theirs (:func:`_unreadable`: ``it is not UTF-8 text (byte 0xff at offset 10)``,
-    ``it is nested too deeply``), not in the parser's words (``invalid unicode code
-    point``, ``recursion limit exceeded``)."""
+    syntax error told as the other routes tell theirs: bad UTF-8 or too deep a nesting
+    by :func:`_unreadable` (``it is not UTF-8 text (byte 0xff at offset 10)``, ``it is
+    nested too deeply``), any other in the words of Python's parser, which FastAPI uses
+    (``expecting value at line 1 column 4``), not pydantic's (``invalid unicode code
+    point``, ``recursion limit exceeded``, ``EOF while parsing a value at line 1 column
+    3``). Parsed again only when the body was refused: no cost to a valid one."""
     found: list[Any] = []
     for error in errors:
         if error.get("type") == "json_invalid":
             said = str((error.get("ctx") or {}).get("error", ""))
             cause: BaseException | None = None
             try:
-                text.decode("utf-8")
+                decoded = text.decode("utf-8")
             except UnicodeDecodeError as exc:
                 cause = exc
             if cause is None and said.startswith("recursion limit exceeded"):
                 cause = RecursionError()
             if cause is not None:
                 error = {**error, "ctx": {"error": _unreadable(cause)}}
+            elif (python := _python_syntax_error(decoded)) is not None:
+                error = {**error, "ctx": {"error": python}}
         found.append(error)
     return found
+
+
+def _python_syntax_error(text: str) -> str | None:
+    """What Python's JSON parser says of ``text``, at its line and column, as
+    :func:`_json_errors` words FastAPI's (None: it reads it, or stops on its depth)."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"{exc.msg[:1].lower()}{exc.msg[1:]} at line {exc.lineno} column {exc.colno}"
+    except (RecursionError, ValueError):
+        return None
+    return None
 
 
 def _unreadable(exc: BaseException | None) -> str:

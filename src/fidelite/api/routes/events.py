@@ -242,6 +242,8 @@ async def event_response(
             event = Event.model_validate_json(text)
         except ValidationError as exc:
             problem = invalid(unreadable_errors(exc.errors(), text), prefix=("body",))
+        if not raw:  # no body at all: missing, as the other routes say
+            problem = invalid([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
     digest = None
     if key is not None and event is not None:
         digest = request_hash(ROUTE, event.model_dump(mode="json"), json_ready=True)
