@@ -53,11 +53,12 @@ def _fit(path: Path, *args: str) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("step_days", "unit", "period", "end_after_last"),
     [
-        (100, "day", "100", 1),  # the day after the survivors' 8th payment
-        (100, "day", "100", 100),  # their 9th payment is due on the calibration end day
+        (100, "day", "100", 0),  # the survivors' 8th payment is on the calibration end day
+        (100, "day", "100", 1),  # the day after it
+        (100, "day", "100", 99),  # their 9th payment is due the day after the end
         (364, "week", "52", 30),  # yearly payments counted in weeks
     ],
-    ids=["day-after", "due-on-end-day", "weeks"],
+    ids=["paid-on-end-day", "day-after", "due-after-end", "weeks"],
 )
 def test_fit_sbg_from_transactions_matches_fader_hardie_2007(
     tmp_path: Path, segment: str, step_days: int, unit: str, period: str, end_after_last: int
@@ -76,11 +77,13 @@ def test_fit_sbg_from_transactions_matches_fader_hardie_2007(
     assert payload["log_likelihood"] == pytest.approx(reference.log_likelihood, rel=1e-9)
 
 
-def test_a_missed_renewal_the_day_after_it_was_due_is_churn(tmp_path: Path) -> None:
-    # One day later than "due-on-end-day": the survivors' 9th payment is overdue, so all
-    # 1,000 customers churned and the fit is the one of a cohort lost by year 8.
+@pytest.mark.parametrize("end_day", [800, 801], ids=["due-on-end-day", "day-after"])
+def test_a_renewal_missed_on_or_before_the_end_day_is_churn(tmp_path: Path, end_day: int) -> None:
+    # The survivors' 9th payment is due on day 800: unpaid by the end of the calibration
+    # end day (observed whole, as its payments are), it is missed, so all 1,000
+    # customers churned and the fit is the one of a cohort lost by year 8.
     data = _cohort_file(tmp_path / "tx.csv", SURVIVORS["regular"], 100)
-    end = START + timedelta(days=801)
+    end = START + timedelta(days=end_day)
     payload = _fit(data, "--time-unit", "day", "--period-length", "100", "--calibration-end",
                    str(end))  # fmt: skip
     reference = sbg.fit(sbg.ChurnData.from_survivors([*SURVIVORS["regular"], 0]))

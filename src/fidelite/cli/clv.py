@@ -197,16 +197,19 @@ def _churn_data(
 ) -> sbg.ChurnData:
     """sBG rows from the summary: one payment per purchase day (x + 1 payments).
 
-    A customer churned when the renewal due ``period_length`` after their last payment
-    fell before the calibration end without a payment (gap to the end > the period);
-    they churned in period x + 1. Otherwise they are still subscribed: they survived the
-    x renewals they paid and their next one is not yet due (or is due on the
-    calibration end day itself), so they count as surviving x renewals, S(x). The gap
-    is compared in whole days, so weeks (days / 7) do not round a due day either way.
+    The calibration end day is observed whole (its payments are in the summary), for
+    renewals paid and missed alike. A customer churned when the renewal due
+    ``period_length`` after their last payment fell on or before the calibration end
+    without a payment (gap to the end >= the period); they churned in period x + 1.
+    Otherwise they are still subscribed: they survived the x renewals they paid and
+    their next one is not yet due, so they count as surviving x renewals, S(x). Counting
+    a payment of the end day but not a renewal missed that day would overstate
+    retention. The gap is compared in whole days, so weeks (days / 7) do not round a due
+    day either way.
     """
     days = DAYS[unit]
     gap_days = np.rint((T - t) * days)
-    churned = gap_days > period_length * days * (1.0 + 1e-12)
+    churned = gap_days >= period_length * days * (1.0 - 1e-12)
     return sbg.ChurnData.from_payments(x + 1.0, churned)
 
 
