@@ -80,3 +80,25 @@ def test_predict_leaves_zero_spend_customer_empty_and_values_the_others(
     assert all(v is not None and math.isfinite(v) for v in others)
     total = payload["population"]["existing_customers_expected_value"]
     assert total == pytest.approx(math.fsum(others), rel=1e-9)
+
+
+@pytest.mark.parametrize("command", ["fit", "predict"])
+def test_when_every_repeat_customer_is_worth_0_the_error_says_so(
+    tmp_path: Path, command: str
+) -> None:
+    """Not "needs customers with repeat purchases": they have some, all worth 0."""
+    path = tmp_path / "zero.csv"
+    path.write_text(
+        "customer_id,timestamp,amount\n"
+        "a,2024-01-01,10\na,2024-02-01,0\nb,2024-01-05,8\nb,2024-03-01,0\nc,2024-01-09,5\n"
+    )
+    args = ["clv", command, "-i", str(path), "-f", "json"]
+    args += ["-m", "gammagamma"] if command == "fit" else ["-o", str(tmp_path / "out.csv")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["error"]["message"] == (
+        "customer summary: the repeat purchases of every customer who has some "
+        "(2 customers) are worth 0 on average: the Gamma-Gamma model describes positive "
+        "spends, so it has nothing to fit"
+    )
+    assert not (tmp_path / "out.csv").exists()

@@ -184,8 +184,8 @@ def _fit_model(
     x, t, T = _column(table, "frequency"), _column(table, "recency"), _column(table, "T")
     if model == "gammagamma":
         m = _column(table, "monetary_value")
-        fitted = ~gammagamma.outside_model(x, m)  # left out with a note (_left_out_notes)
-        return gammagamma.fit(gammagamma.SpendData.build(x[fitted], m[fitted]), penalizer=penalizer)
+        # customers outside the model are left out with a note (_left_out_notes)
+        return gammagamma.fit(gammagamma.inside_data(x, m), penalizer=penalizer)
     if model == "sbg":
         return sbg.fit(_churn_data(x, t, T, unit, period_length), penalizer=penalizer)
     triples = compress(x, t, T, resolution=1.0 / DAYS[unit], keep_inverse=False)

@@ -106,6 +106,25 @@ def outside_model(frequency: ArrayLike, monetary_value: ArrayLike) -> NDArray[np
     return outside
 
 
+def inside_data(frequency: ArrayLike, monetary_value: ArrayLike) -> SpendData:
+    """The spend data of the customers inside the model (:func:`outside_model` left out).
+
+    When every customer with repeat purchases is outside, the error says so: "needs
+    customers with repeat purchases" would blame data that has them."""
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    outside = outside_model(x, m)
+    repeaters = int((x > 0).sum())
+    if repeaters and int(outside.sum()) == repeaters:
+        who = f"{repeaters:,} customer{'s' if repeaters != 1 else ''}"
+        raise SummaryError(
+            f"the repeat purchases of every customer who has some ({who}) are worth 0 on "
+            "average: the Gamma-Gamma model describes positive spends, so it has nothing "
+            "to fit"
+        )
+    return SpendData.build(x[~outside], m[~outside])
+
+
 # Rows per block: block temporaries stay in cache and are recycled by the allocator.
 _CHUNK = 1 << 18
 

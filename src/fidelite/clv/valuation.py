@@ -83,9 +83,7 @@ def value_customers(
     triples = compress(x, t, T, resolution=1.0 / DAYS_PER_UNIT[time_unit])
     fit = purchase_model(model).fit(triples, penalizer=penalizer)
     left_out = gammagamma.outside_model(x, m)
-    spend_fit = gammagamma.fit(
-        gammagamma.SpendData.build(x[~left_out], m[~left_out]), penalizer=penalizer
-    )
+    spend_fit = gammagamma.fit(gammagamma.inside_data(x, m), penalizer=penalizer)
     preds = predict_customers(
         fit, triples, horizon, spend_fit=spend_fit, monetary_value=np.where(left_out, 0.0, m),
         discount_rate=discount_rate, time_unit=time_unit,
