@@ -337,7 +337,11 @@ def test_readiness_names_a_database_a_newer_fidelite_upgraded(live: Live) -> Non
         newer = f"{int(head) + 1:04d}"
         with live.db.write() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": newer})
-        answer = c.get("/readyz")
+        try:
+            answer = c.get("/readyz")
+        finally:  # the PostgreSQL database is the test run's, shared by the next tests
+            with live.db.write() as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
         assert answer.status_code == 503
         assert answer.json() == {"status": "newer_schema", "revision": newer, "head": head}
 
