@@ -122,6 +122,25 @@ def test_a_long_key_keeps_the_member_in_a_bulk_key_for_erasure(live: Live) -> No
     assert ledger_keys(live)[-1] == digest + tombstone
 
 
+def test_erasure_keeps_a_bulk_key_that_fitted_within_the_column(live: Live) -> None:
+    """A bulk key stored whole near the limit (199 characters with the member 'm') would
+    grow past 200 with the longer tombstone: PostgreSQL refused the erasure (500, value
+    too long), so the member could not be erased. The caller's key is digested then."""
+    key = "k" * 188
+    with live.client("admin") as c:
+        assert c.post("/v1/members", json={"id": "m"}).status_code == 201
+        done = c.post("/v1/adjustments:bulk", headers={"Idempotency-Key": key},
+                      json={"members": ["m"], "points": 3, "reason": "outage"})  # fmt: skip
+        assert done.json()["credited"] == 1, done.text
+        assert ledger_keys(live)[-1] == f"api-bulk:{key}:m"  # stored whole: it fitted
+        erased = c.delete("/v1/members/m", headers={"Idempotency-Key": "erase-m"})
+        assert erased.status_code == 200, erased.text
+        tombstone = erased.json()["tombstone"]
+    assert ledger_keys(live)[-1] == derived_key("api-bulk:", key, f":{tombstone}")
+    assert ledger_keys(live)[-1].startswith("api-bulk:sha256:")
+    assert all(len(k) <= 200 for k in ledger_keys(live))
+
+
 def test_derived_keys_fit_and_keep_what_fitted() -> None:
     assert derived_key("api-adjust:", "k" * 189) == "api-adjust:" + "k" * 189
     long = derived_key("api-adjust:", "k" * 190)

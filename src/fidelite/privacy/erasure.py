@@ -58,6 +58,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from fidelite.ledger import Rejected, RejectionCode
+from fidelite.ledger.validation import derived_key
 from fidelite.privacy.answers import anonymise_answers
 from fidelite.privacy.export import member_row
 from fidelite.processing.erased import ref_digest
@@ -206,7 +207,11 @@ def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: 
         if (job == "expire" or _LAPSE_JOB.fullmatch(job)) and rest.startswith(f"{ref}:"):
             values["idempotency_key"] = f"{job}:{tombstone}:" + rest[len(ref) + 1 :]
         elif job == _BULK_JOB and key.endswith(f":{ref}"):
-            values["idempotency_key"] = key[: -len(ref)] + tombstone
+            # the tombstone may be longer than the reference: a key that fitted the
+            # column with it keeps its caller's key digested (derived_key), as a bulk
+            # call's key too long to store whole is
+            client = key[len(_BULK_JOB) + 1 : -len(ref) - 1]
+            values["idempotency_key"] = derived_key(f"{_BULK_JOB}:", client, f":{tombstone}")
         if values:
             conn.execute(update(_TRANSACTIONS).where(_TRANSACTIONS.c.id == tid).values(**values))
 
