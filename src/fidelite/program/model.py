@@ -16,10 +16,11 @@ its own field error already says why.
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +29,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -42,6 +45,50 @@ class ProgramModel(BaseModel):
     """Frozen, no extra keys; expressions are compiled objects, not strings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _written_as_its_type(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse ``true``/``false`` for a number and anything but them for a yes/no.
+
+        Pydantic would read ``fixed: true`` as 1 point, ``budget: true`` as a budget
+        of 1, and ``stop: "off"`` or ``stop: 1`` as a bool: a value of the wrong type
+        is a mistake to report at its line, as any other.
+        """
+        if info.field_name is None or value is None:
+            return value
+        kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
+        if bool in kinds and not isinstance(value, bool):
+            raise PydanticCustomError(
+                "bool_type", "Input should be true or false, got {got}", {"got": repr(value)}
+            )
+        if (
+            isinstance(value, bool)
+            and bool not in kinds
+            and kinds & _NUMBERS
+            and kinds <= _NUMBERS | {type(None)}
+        ):
+            kind = "a valid integer" if kinds & _NUMBERS == {int} else "a valid number"
+            raise PydanticCustomError(
+                "number_type",
+                "Input should be {kind}, got {got}",
+                {"kind": kind, "got": "true" if value else "false"},
+            )
+        return value
+
+
+_NUMBERS: frozenset[object] = frozenset({int, float, Decimal})
+
+
+def _scalar_kinds(annotation: object) -> frozenset[object]:
+    """The types a field's annotation allows, through ``Annotated`` and unions:
+    ``Annotated[int, ...] | None`` is ``{int, NoneType}``."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _scalar_kinds(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return frozenset().union(*(_scalar_kinds(arg) for arg in get_args(annotation)))
+    return frozenset({annotation})
 
 
 class FieldError(ValueError):
