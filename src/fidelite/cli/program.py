@@ -20,6 +20,7 @@ from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.snapshot import member_from_json
 from fidelite.processing.processor import unknown_event_type
 from fidelite.program import ProgramDefinition, ProgramError, load_program
+from fidelite.program.loader import not_utf8
 from fidelite.program.model import IDENTIFIER
 from fidelite.program.rule import Period
 
@@ -274,9 +275,16 @@ def _budget_state(program: ProgramDefinition, given: list[str], fmt: OutputForma
 
 def _read_json(path: Path, fmt: OutputFormat) -> object:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as exc:
         fail(f"{path}: cannot read: {exc.strerror}", code="unreadable", fmt=fmt)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column, message = not_utf8(data, exc)
+        fail(f"{path}:{line}:{column}: {message}", code="invalid_json", fmt=fmt)
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         fail(
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",

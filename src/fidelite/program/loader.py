@@ -27,6 +27,7 @@ from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from fidelite.program.consistency import document_problems, expression_problems, is_expression
 from fidelite.program.definition import Location, ProgramDefinition
 from fidelite.program.model import FieldError, as_decimal
+from fidelite.textfile import ADVICE
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,25 @@ def load_program(path: str | Path) -> ProgramDefinition:
     """Read and validate the program file at ``path`` (raises :class:`ProgramError`)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except OSError as exc:
         raise ProgramError([Problem(str(file), 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column, message = not_utf8(data, exc)
+        raise ProgramError([Problem(str(file), line, column, "", message)]) from None
     return parse_program(text, name=str(file))
+
+
+def not_utf8(data: bytes, exc: UnicodeDecodeError) -> tuple[int, int, str]:
+    """The line and column (1-based, in characters) of the first byte of ``data`` that is
+    not UTF-8, and what to do, in the words of :mod:`fidelite.textfile`: a file saved in
+    Latin-1 or Windows-1252 holds ``café`` as the byte 0xe9."""
+    line_start = data.rfind(b"\n", 0, exc.start) + 1
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = len(data[line_start : exc.start].decode("utf-8")) + 1
+    return line, column, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); {ADVICE}"
 
 
 def parse_program(text: str, *, name: str = "<program>") -> ProgramDefinition:
