@@ -51,9 +51,23 @@ def init(
 
     Example: fidelite program init program.yaml
     """
+    if file.is_dir():
+        fail(
+            f"{file} is a directory: give the program file to write in it"
+            f" (e.g. {file / 'program.yaml'})",
+            code="io",
+            fmt=fmt,
+        )
     if file.exists() and not force:
         fail(f"{file} already exists (use --force to overwrite)", code="exists", fmt=fmt)
-    file.write_text(example_text(), encoding="utf-8")
+    if not file.parent.is_dir():
+        parent = file.parent
+        why = f"{parent} is a file" if parent.exists() else f"there is no directory {parent}"
+        fail(f"{file}: cannot write: {why}", code="io", fmt=fmt)
+    try:
+        file.write_text(example_text(), encoding="utf-8")
+    except OSError as exc:
+        fail(f"{file}: cannot write: {exc.strerror or exc}", code="io", fmt=fmt)
     if fmt is OutputFormat.json:
         print_json({"written": str(file)})
     else:
