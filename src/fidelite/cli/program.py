@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,30 @@ def _member_problems(program: ProgramDefinition, member: MemberState) -> list[st
                 f"rule_points: {key!r}: rule {rule} is capped per {capped[rule].value},"
                 f" write the period as in {example!r}"
             )
+        elif not _on_calendar(capped[rule], period):
+            problems.append(
+                f"rule_points: {key!r}: {period!r} is no {capped[rule].value} of the calendar"
+            )
     return problems
+
+
+def _on_calendar(period: Period, key: str) -> bool:
+    """``key``, written as :data:`_PERIOD_KEYS` wants for ``period``, names a period of
+    the calendar: no month 13, 31 April or week 53 of a year of 52 ISO weeks, which the
+    engine never counts in (their points would be silently left out)."""
+    numbers = [int(part) for part in re.findall(r"\d+", key)]
+    try:
+        if period is Period.day:
+            date.fromisoformat(key)
+        elif period is Period.week:
+            date.fromisocalendar(numbers[0], numbers[1], 1)
+        elif period is Period.month:
+            date(numbers[0], numbers[1], 1)
+        elif period is Period.year:
+            date(numbers[0], 1, 1)
+    except ValueError:
+        return False
+    return True
 
 
 def _budget_state(program: ProgramDefinition, given: list[str], fmt: OutputFormat) -> ProgramState:
