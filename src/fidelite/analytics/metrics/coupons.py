@@ -14,7 +14,13 @@ Per campaign and group, over the window (refunds subtract from revenue):
 * redemption rate (treatment) = treated customers with a purchase in the window
   carrying one of the campaign's codes / treated customers x 100;
 * lift = (revenue per treated customer - revenue per holdout customer) / revenue per
-  holdout customer x 100; incremental revenue = that difference x treated customers.
+  holdout customer x 100, null when the holdout's revenue per customer is 0 or below
+  (a negative base turns the sign: 10 against -5 read -300 %); incremental revenue =
+  that difference x treated customers = treated revenue - holdout revenue x treated /
+  held-out customers.
+
+Revenue is summed exactly (as a decimal) and lift and incremental revenue are computed
+from the unrounded sums, rounded once for display.
 
 Which codes are a campaign's: a program's coupon campaign issues codes made of its
 prefix, a dash and a random body (``SPRING-7KQ2-M9XD-4HRT-B``, see
@@ -32,6 +38,7 @@ and a campaign has one code prefix.
 from __future__ import annotations
 
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +51,7 @@ from fidelite.analytics.engine import Dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.columns import require
 from fidelite.analytics.metrics.result import MetricResult, money, percent
+from fidelite.analytics.summary import MONEY
 
 GROUPS = ("treatment", "holdout")
 PREFIX = "code_prefix"
@@ -155,7 +163,10 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
     require(ds, "coupon_code", "coupon effectiveness")
     t = ds.transactions
     w = t.filter((t.day >= ibis.date(start)) & (t.day <= ibis.date(end)))
-    per = w.group_by("customer_id").aggregate(revenue=w.amount.sum(), bought=(~w.is_refund).any())
+    per = w.group_by("customer_id").aggregate(
+        revenue=w.amount.cast(MONEY).sum(),  # exact: 33.33 + 33.34 is 66.67
+        bought=(~w.is_refund).any(),
+    )
     used = w.filter(w.coupon_code.notnull() & ~w.is_refund)
     codes = used.select("customer_id", code=used.coupon_code.strip().upper()).distinct()
     con = duckdb.connect()
@@ -164,7 +175,7 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
     con.register("targeting", ds.in_segment(targeting))
     rows = con.execute(_SQL).fetchall()
     out = [_row(*r) for r in rows]
-    _add_lift(out)
+    _add_lift(out, {(r[0], r[1]): (_exact(r[5]), int(r[2])) for r in rows})
     prefixes = {r["campaign"]: r["prefix"] for r in targeting.to_pylist()}
     by_prefix = all(p is not None for p in prefixes.values())
     codes_rule = (
@@ -177,8 +188,9 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
         "rate = customers with a purchase / targeted customers x 100; revenue per customer "
         "= net revenue / targeted customers; redemption rate = treated customers who bought "
         f"with {codes_rule} / treated customers x 100; lift = (revenue per treated - per "
-        "holdout customer) / per holdout customer x 100; incremental revenue = that "
-        "difference x treated customers."
+        "holdout customer) / per holdout customer x 100 (null when per holdout customer is "
+        "0 or below); incremental revenue = that difference x treated customers; both "
+        "from the exact revenue, rounded once."
     )
     params = {
         "start": start,
@@ -209,29 +221,46 @@ GROUP BY 1, 2 ORDER BY 1, 2 DESC
 
 
 def _row(
-    campaign: str, grp: str, customers: int, buyers: int, redeemers: int, revenue: float
+    campaign: str, grp: str, customers: int, buyers: int, redeemers: int, revenue: Any
 ) -> dict[str, Any]:
+    exact = _exact(revenue)
     return {
         "campaign": campaign,
         "group": grp,
         "customers": customers,
         "buyers": buyers,
         "conversion_rate": percent(buyers, customers),
-        "revenue": money(revenue),
-        "revenue_per_customer": money(revenue / customers) if customers else None,
+        "revenue": money(exact),
+        "revenue_per_customer": money(exact / customers) if customers else None,
         "redemption_rate": percent(redeemers, customers) if grp == "treatment" else None,
         "lift": None,
         "incremental_revenue": None,
     }
 
 
-def _add_lift(rows: list[dict[str, Any]]) -> None:
-    by = {(r["campaign"], r["group"]): r for r in rows}
-    for (campaign, grp), row in by.items():
-        holdout = by.get((campaign, "holdout"))
-        if grp != "treatment" or holdout is None or not row["customers"]:
+def _exact(value: Any) -> Decimal:
+    """An engine's decimal sum (``None`` when nothing was summed) as a Decimal."""
+    return Decimal(0) if value is None else Decimal(value)
+
+
+_RATE = Decimal("0.0001")
+
+
+def _add_lift(rows: list[dict[str, Any]], sums: dict[tuple[str, str], tuple[Decimal, int]]) -> None:
+    """Lift and incremental revenue on each treatment row, from the exact revenue sums
+    (``sums``: (campaign, group) -> (revenue, customers)), not from the rounded ones."""
+    for row in rows:
+        campaign = row["campaign"]
+        if row["group"] != "treatment" or (campaign, "holdout") not in sums:
             continue
-        treated = row["revenue"] / row["customers"]
-        base = holdout["revenue"] / holdout["customers"]
-        row["incremental_revenue"] = money((treated - base) * row["customers"])
-        row["lift"] = round(100.0 * (treated - base) / base, 4) if base else None
+        revenue_t, n_t = sums[(campaign, "treatment")]
+        revenue_h, n_h = sums[(campaign, "holdout")]
+        if not n_t or not n_h:
+            continue
+        with localcontext() as ctx:
+            ctx.prec = 100  # sums up to 10^32 with 6 decimals, and their ratios
+            # (revenue_t / n_t - revenue_h / n_h) x n_t, with one division only.
+            row["incremental_revenue"] = money(revenue_t - revenue_h * n_t / n_h)
+            if revenue_h > 0:  # a base of 0 or below gives no (or a sign-flipped) ratio
+                lift = 100 * (revenue_t * n_h - revenue_h * n_t) / (revenue_h * n_t)
+                row["lift"] = float(lift.quantize(_RATE, rounding=ROUND_HALF_UP))
