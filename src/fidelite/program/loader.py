@@ -212,14 +212,19 @@ def _in_block(
     other than white space of the expression is the n-th of the block's lines.
     """
     match = _IN_EXPRESSION.search(message)
-    if match is None:
-        return None
-    line = int(match["l1"] or match["l2"] or 1)
-    column = int(match["c1"] or match["c2"])
-    starts = [0] + [i + 1 for i, char in enumerate(value) if char == "\n"]
-    if line > len(starts):
-        return None
-    offset = starts[line - 1] + column - 1
+    if match is not None:
+        line = int(match["l1"] or match["l2"] or 1)
+        column = int(match["c1"] or match["c2"])
+        starts = [0] + [i + 1 for i, char in enumerate(value) if char == "\n"]
+        if line > len(starts):
+            return None
+        offset = starts[line - 1] + column - 1
+        shown = message[: match.start()] + message[match.end() :]
+    else:
+        found = _named_place(value, message)
+        if found is None:
+            return None
+        offset, shown = found, message
     # The block: the lines after the indicator indented at least as its first line.
     block: list[tuple[int, int, str]] = []  # (file line, column of the text, text)
     indent = None
@@ -248,8 +253,44 @@ def _in_block(
         file_line, file_column = places[-1][0], places[-1][1] + 1
     else:
         return None
-    shown = message[: match.start()] + message[match.end() :]
     return file_line, file_column, shown
+
+
+# What a problem names that can be found in the expression: an unknown variable, an
+# unknown field (``event.chanel``, ``i.categry``), a function given the wrong
+# arguments, or the operator of an operation on two types (``double * int``).
+_NAMED = re.compile(
+    r"^unknown variable '(?P<variable>\w+)'"
+    r"|^unknown field (?P<owner>\w+)\.(?P<field>\w+)"
+    r"|^no CEL function (?P<function>\w+)\(\)"
+    r"|^type error: Unsupported operation: \w+ (?P<operator>[-+*/%]) \w+"
+)
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
+
+
+def _named_place(value: str, message: str) -> int | None:
+    """The offset in expression ``value`` of what ``message`` names (see :data:`_NAMED`),
+    outside string literals; None when the message names nothing to look for, or the
+    expression holds it nowhere or (an operator) more than once, so the place is not
+    known: the problem then stays at the expression's first line."""
+    named = _NAMED.search(message)
+    if named is None:
+        return None
+    code = _STRING.sub(lambda literal: " " * len(literal.group()), value)
+    if named["variable"]:
+        pattern = rf"(?<![\w.]){named['variable']}\b"
+    elif named["owner"]:
+        pattern = rf"(?<![\w.]){named['owner']}\s*\.\s*{named['field']}\b"
+    elif named["function"]:
+        pattern = rf"(?<![\w]){named['function']}\s*\("
+    else:
+        pattern = re.escape(named["operator"])
+    places = [found.start() for found in re.finditer(pattern, code)]
+    # An operator, or a name used outside the macro binding it, may be at any of its places.
+    unsure = named["operator"] or message.endswith("(used outside the macro that binds it?)")
+    if not places or (unsure and len(places) > 1):
+        return None
+    return places[0]
 
 
 def _locate(document: CommentedMap, loc: Location) -> tuple[int, int, str, Any]:
