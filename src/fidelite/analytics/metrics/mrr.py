@@ -21,11 +21,17 @@ day (``start <= day < end``). For period P (month by default; quarter or year):
 
 Movements are read on the periods' last days, so a subscription that starts and stops
 between two of them never counts. Rates are null when starting MRR is 0.
+
+MRR is summed exactly, as a decimal, on every engine: as doubles 19.99 + 9.99 is
+29.979999999999997, so a customer whose two subscriptions became one of 29.98 showed
+an expansion of 3.5e-15, a negative churn and a net MRR churn rate of -0.0 in a
+period where nothing moved.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import ibis
@@ -35,6 +41,7 @@ from fidelite.analytics.engine import BoundTable, EngineName, bind_table
 from fidelite.analytics.metrics.period import Period, bounds, label
 from fidelite.analytics.metrics.result import MetricResult, money, percent
 from fidelite.analytics.subscriptions import LoadedSubscriptions
+from fidelite.analytics.summary import MONEY
 
 DEFINITION = (
     "Per {period}: starting MRR = MRR on the last day before the {period}, ending MRR = MRR "
@@ -114,10 +121,11 @@ def _movements(t: ibis.Table, boundaries: ibis.Table) -> ibis.Table:
     running = t.cross_join(boundaries).filter(
         lambda r: (r.start_day <= r.at) & (r.end_day.isnull() | (r.end_day > r.at))
     )
-    snap = running.group_by(["customer_id", "b"]).aggregate(v=running.mrr.sum())
+    # exact: 19.99 + 9.99 is 29.98, the same as one subscription of 29.98
+    snap = running.group_by(["customer_id", "b"]).aggregate(v=running.mrr.cast(MONEY).sum())
     paying = snap.filter(snap.v > 0)  # a $0 trial is no MRR: its end is not a reactivation
     first = paying.group_by("customer_id").aggregate(first_b=paying.b.min())
-    zero = ibis.literal(0.0)
+    zero = ibis.literal(Decimal(0), type=MONEY)
     cur = snap.select(customer_id=snap.customer_id, b=snap.b, s=snap.v, e=zero)
     nxt = snap.select(customer_id=snap.customer_id, b=snap.b - 1, s=zero, e=snap.v)
     stacked = cur.union(nxt)
@@ -140,7 +148,7 @@ def _movements(t: ibis.Table, boundaries: ibis.Table) -> ibis.Table:
 def _row(idx: int, period: Period, r: dict[str, Any] | None) -> dict[str, Any]:
     start, end = bounds(idx, period)
     keys = ("starting", "new", "reactivation", "expansion", "contraction", "churned", "ending")
-    v = {k: float((r or {}).get(k) or 0.0) for k in keys}
+    v = {k: Decimal((r or {}).get(k) or 0) for k in keys}
     lost = v["churned"] + v["contraction"]
     base = v["starting"]
     return {
@@ -149,8 +157,14 @@ def _row(idx: int, period: Period, r: dict[str, Any] | None) -> dict[str, Any]:
         "customers_end": int((r or {}).get("customers_end") or 0),
         **{f"{k}_mrr": money(v[k]) for k in keys},
         "revenue_churn": money(lost),
-        "gross_mrr_churn_rate": percent(lost, base),
-        "net_mrr_churn_rate": percent(lost - v["expansion"], base),
-        "net_revenue_retention": percent(base - lost + v["expansion"], base),
+        "gross_mrr_churn_rate": _rate(lost, base),
+        "net_mrr_churn_rate": _rate(lost - v["expansion"], base),
+        "net_revenue_retention": _rate(base - lost + v["expansion"], base),
         "negative_churn": v["expansion"] > lost,
     }  # fmt: skip
+
+
+def _rate(part: Decimal, whole: Decimal) -> float | None:
+    """``part / whole x 100`` (:func:`percent`) of exact sums; never -0.0."""
+    rate = percent(float(part), float(whole))
+    return None if rate is None else rate + 0.0  # -0.0 + 0.0 is 0.0
