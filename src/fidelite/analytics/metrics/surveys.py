@@ -10,13 +10,16 @@ answer is listed, empty ones with null scores. Definitions (SPEC §4):
 * **CES** = mean ``ces`` score (1-7, 7 = very easy), with the % of easy answers (5-7).
 * **Customer loyalty index** = mean of the NPS-style scores (% 9-10 - % 0-6) of the
   recommend (``nps``), ``repurchase`` and ``upsell`` questions, over those of the three
-  that have answers in the period (each is also reported).
+  that have answers in the period (each is also reported). The mean is taken of the
+  exact scores, rounded once: the rounded scores 0, 66.6667 and 66.6667 averaged to
+  44.4445, where the index is 400 / 9 = 44.4444.
 * **Share of wallet** = mean of the stated shares (``share_of_wallet``, 0-100 %).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import ibis
@@ -77,8 +80,8 @@ def loyalty_index(answers: Answers, period: Period | None = None) -> MetricResul
 
     def row(c: dict[str, dict[str, int]]) -> dict[str, Any]:
         scores = {f"{q}_score": _nps(c.get(q, {})) for q in LOYALTY_QUESTIONS}
-        present = [v for v in scores.values() if v is not None]
-        index = round(sum(present) / len(present), 4) if present else None
+        exact = [_exact_nps(c[q]) for q in LOYALTY_QUESTIONS if c.get(q, {}).get("answers")]
+        index = _rounded(sum(exact, Fraction(0)) / len(exact)) if exact else None
         answered = sum(c.get(q, {}).get("answers", 0) for q in LOYALTY_QUESTIONS)
         return {"answers": answered, **scores, "loyalty_index": index}
 
@@ -202,6 +205,17 @@ def _score_stats(
             "mean": mean,
         }
     return out
+
+
+def _rounded(value: Fraction) -> float:
+    """``value`` rounded to 4 decimals (exactly, half to even, as :func:`round` does)."""
+    rounded: Fraction = round(value, 4)
+    return float(rounded)
+
+
+def _exact_nps(c: dict[str, int]) -> Fraction:
+    """The NPS-style score of answered counts, exactly (for a mean rounded once)."""
+    return Fraction(100 * (c["promoters"] - c["detractors"]), c["answers"])
 
 
 def _nps(c: dict[str, int]) -> float | None:
