@@ -23,7 +23,7 @@ import typer
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import DbOption, TableJsonOption, is_program_id, program_id
 from fidelite.cli.options import ProgramOption as ProgramIdOption
-from fidelite.cli.output import OutputFormat, console, fail, print_json
+from fidelite.cli.output import OutputFormat, console, fail, print_json, to_jsonable
 from fidelite.cli.processor import apply, open_processor
 from fidelite.ledger import MemberInfo
 from fidelite.privacy import Erasure, erase_member, export_member
@@ -183,15 +183,23 @@ def _profile_lines(profile: dict[str, Any] | None, zone: ZoneInfo | None) -> lis
 @app.command("export")
 def export(
     ref: str = typer.Argument(..., help="The member's reference."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write the document to this file (UTF-8; an existing file is replaced) "
+        "instead of stdout.",
+    ),
     program: str = ProgramIdOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Export everything held on a member as JSON (data protection: right of access).
 
-    The document is JSON whatever --format says (--format json only changes how
-    errors are reported).
+    The document is JSON whatever --format says. Without -o it is printed; with -o FILE
+    it goes to the file and the command says where: a sentence, or with --format json
+    {"member", "program", "file"}. A file that cannot be written (its directory missing,
+    a directory given) is an error (invalid_file), exit 1.
 
     Example: fidelite member export CARD-0001 --program shop -o card-0001.json
     """
@@ -204,9 +212,17 @@ def export(
     document = run(read, fmt)
     if output is None:
         print_json(document)
+        return
+    text = json.dumps(to_jsonable(document), indent=2, ensure_ascii=False) + "\n"
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", code="invalid_file", fmt=fmt)
+    if fmt is OutputFormat.json:
+        print_json({"member": ref, "program": program, "file": str(output)})
     else:
-        output.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-        console.print(f"exported member {ref} to {output}")
+        console.print(f"exported member {ref} to {output}", markup=False, highlight=False,
+                      soft_wrap=True)  # fmt: skip
 
 
 @app.command("erase")
