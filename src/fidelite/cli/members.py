@@ -12,6 +12,7 @@ the member is enrolled in the ledger only and gets its program state at its firs
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +26,11 @@ from fidelite.cli.options import DbOption, TableJsonOption, is_program_id, progr
 from fidelite.cli.options import ProgramOption as ProgramIdOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, to_jsonable
 from fidelite.cli.processor import apply, open_processor
-from fidelite.ledger import MemberInfo
+from fidelite.ledger import MemberInfo, Rejected
 from fidelite.privacy import Erasure, erase_member, export_member
+from fidelite.privacy.export import member_row
 from fidelite.processing import MemberProfile
+from fidelite.store import Database
 
 app = typer.Typer(
     help="Members: enrol, show, export, erase.\n\n"
@@ -229,18 +232,31 @@ def export(
 def erase(
     ref: str = typer.Argument(..., help="The member's reference."),
     reason: str = typer.Option("data subject request", help="Why (kept on the record)."),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        help="Do not ask for confirmation (needed with --format json or when stdin is not "
+        "a terminal).",
+    ),
     program: str = ProgramIdOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
     """Erase a member's personal data; their points history stays, under a tombstone.
 
+    Without --yes it asks first, at a terminal only: with --format json or stdin not a
+    terminal it is a usage error (exit 2), nothing erased. An unknown member is refused
+    (unknown_member) before anything is asked.
+
     Example: fidelite member erase CARD-0001 --program shop.yaml --reason "request 118" --yes
     """
     database = open_ledger(db, fmt).db
-    if not yes and not typer.confirm(f"Erase the personal data of {ref}? This cannot be undone"):
-        fail("not confirmed (pass --yes)", code="usage", fmt=fmt)
+    if not yes and _would_erase(database, program, ref, fmt):
+        if fmt is OutputFormat.json or not sys.stdin.isatty():
+            fail(f"erasing {ref} needs --yes: confirmation is asked only at a terminal, "
+                 "and not with --format json", code="usage", fmt=fmt)  # fmt: skip
+        if not typer.confirm(f"Erase the personal data of {ref}? This cannot be undone"):
+            fail("not confirmed (pass --yes)", code="usage", fmt=fmt)
 
     def write() -> Erasure:
         with database.write() as conn:
@@ -252,3 +268,20 @@ def erase(
     else:
         state = "was already erased" if done.replayed else "erased"
         console.print(f"member {ref} {state}; now known as {done.tombstone}")
+
+
+def _would_erase(database: Database, program: str, ref: str, fmt: OutputFormat) -> bool:
+    """Whether erasing ``ref`` would change anything, so needs confirming: the program
+    has an active member of that reference. A reference it does not know (an erasure
+    then repeats the first one's answer, or is refused as ``unknown_member``) or an
+    erased member's tombstone needs no confirmation: nothing is erased."""
+
+    def read() -> bool:
+        with database.read() as conn:
+            try:
+                member = member_row(conn, program, ref)
+            except Rejected:
+                return False
+            return bool(member.status != "erased")
+
+    return run(read, fmt)
