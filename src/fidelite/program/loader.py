@@ -22,6 +22,14 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from fidelite.program.consistency import document_problems, expression_problems, is_expression
@@ -105,7 +113,10 @@ def parse_program(text: str, *, name: str = "<program>") -> ProgramDefinition:
     found = _new_problems(found, document_problems(plain), plain)
     if found or program is None:
         lines = text.splitlines()
-        problems = [_problem(name, document, lines, loc, message) for loc, message in found]
+        aliases = _alias_places(text)
+        problems = [
+            _problem(name, document, lines, aliases, loc, message) for loc, message in found
+        ]
         raise ProgramError(sorted(problems, key=lambda p: (p.line, p.column)))
     return program
 
@@ -149,8 +160,12 @@ def _new_problems(
 
 def _path(loc: Location) -> Location:
     """``loc`` without the names pydantic adds for annotated validators (keys, indexes
-    and field names only): two reports of one field compare equal."""
-    return tuple(part for part in loc if isinstance(part, int) or str(part).isidentifier())
+    and field names only, a key ``1`` or ``1.5`` too): two reports of one field compare
+    equal."""
+    return tuple(part for part in loc if isinstance(part, int) or _KEY.fullmatch(str(part)))
+
+
+_KEY = re.compile(r"[\w.]+")  # not a validator's name: function-after[...], is-instance[...]
 
 
 def _yaml() -> YAML:
@@ -182,10 +197,30 @@ def _message(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
+# Keys that YAML 1.1 reads as a boolean (YAML 1.2, the default, reads them as text);
+# true and false are booleans in both, and no program key.
+_YAML11_BOOLS = frozenset({"on", "off", "yes", "no", "y", "n"})
+
+
 def _problem(
-    name: str, document: CommentedMap, lines: list[str], loc: Location, message: str
+    name: str,
+    document: CommentedMap,
+    lines: list[str],
+    aliases: dict[Location, tuple[int, int]],
+    loc: Location,
+    message: str,
 ) -> Problem:
-    line, column, path, node = _locate(document, loc)
+    line, column, path, node, key = _locate(document, lines, aliases, loc)
+    written = path.rsplit(".", 1)[-1]
+    if (
+        message == "Extra inputs are not permitted"
+        and isinstance(key, bool)
+        and (written.lower() in _YAML11_BOOLS)
+    ):
+        message += (
+            f"; YAML 1.1 (a %YAML 1.1 line) reads the key {written} as a boolean: quote it"
+            f" ('{written}':) or remove the %YAML 1.1 line"
+        )
     if isinstance(node, FoldedScalarString | LiteralScalarString):
         inside = _in_block(lines, line, str(node), message)
         if inside is not None:
@@ -293,27 +328,141 @@ def _named_place(value: str, message: str) -> int | None:
     return places[0]
 
 
-def _locate(document: CommentedMap, loc: Location) -> tuple[int, int, str, Any]:
+def _locate(
+    document: CommentedMap,
+    lines: list[str],
+    aliases: dict[Location, tuple[int, int]],
+    loc: Location,
+) -> tuple[int, int, str, Any, Any]:
     """Follow ``loc`` into the YAML tree; the deepest node found gives line and column.
 
     Elements of ``loc`` that are not keys or indexes (pydantic adds validator names for
-    annotated types) are skipped; a missing key points at its parent mapping.
+    annotated types) are skipped; a missing key points at its parent mapping. A node
+    reached through an alias (``- *base_rule``) is placed at the alias (``aliases``,
+    from :func:`_alias_places`), whatever is wrong inside it: the positions inside it
+    are those of the anchored node, elsewhere in the file. The node is then not returned
+    (its text is not at the alias). A key YAML reads as no text (``1:``, ``null:``,
+    ``on:`` under ``%YAML 1.1``) is named as written; a key merged in (``<<: *base``)
+    is placed at the merge. Returned: the line, column, path,
+    node and the last key followed (None if the last part was an index or missing).
     """
     node: Any = document
     line, column = 1, 1
     path = ""
+    followed: list[str | int] = []
+    aliased = False
+    last: Any = None
     for part in loc:
-        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            line, column = node.lc.value(part)
-            line, column = line + 1, column + 1
-            node = node[part]
-            path = f"{path}.{part}" if path else part
+        key = _key(node, part) if isinstance(node, CommentedMap) else _MISSING
+        last = None if key is _MISSING else key
+        if key is not _MISSING:
+            if key not in node.lc.data:  # a key merged in (<<: *base): placed at the merge
+                merged = aliases.get((*followed, "<<")) or aliases.get((*followed, "<<", 0))
+                if merged is not None and not aliased:
+                    line, column = merged
+                aliased = True
+            if not aliased:
+                line, column = node.lc.value(key)
+                line, column = line + 1, column + 1
+            name = key if isinstance(key, str) else _written_key(node, key, lines)
+            node = node[key]
+            path = f"{path}.{name}" if path else name
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line, column = node.lc.item(part)
-            line, column = line + 1, column + 1
+            if not aliased:
+                line, column = node.lc.item(part)
+                line, column = line + 1, column + 1
             node = node[part]
             path = f"{path}[{part}]"
         elif isinstance(node, CommentedMap) and isinstance(part, str) and part.isidentifier():
             path = f"{path}.{part}" if path else part  # a missing field: keep the parent's line
             node = None
-    return line, column, path, node
+            continue
+        else:
+            continue
+        followed.append(part)
+        place = aliases.get(tuple(followed))
+        if place is not None and not aliased:
+            line, column = place
+            aliased = True
+    return line, column, path, None if aliased else node, last
+
+
+_MISSING = object()
+
+
+def _key(node: CommentedMap, part: object) -> Any:
+    """The key of ``node`` that :func:`_plain` made ``part`` (``1`` for ``"1"``, None for
+    ``"None"``), or :data:`_MISSING`."""
+    if not isinstance(part, str):
+        return _MISSING
+    if part in node:
+        return part
+    return next((k for k in node if not isinstance(k, str) and str(k) == part), _MISSING)
+
+
+def _written_key(node: CommentedMap, key: object, lines: list[str]) -> str:
+    """A key that YAML reads as a number, null or a bool, as the file writes it: the
+    text from its place up to its ``:`` (``null``, ``~``, ``on``), else as YAML writes
+    that value."""
+    line, column = node.lc.key(key) if key in node.lc.data else (len(lines), 0)
+    text = lines[line][column:] if line < len(lines) else ""
+    written = text.split(":", 1)[0].strip() if ":" in text else ""
+    if written:
+        return written
+    if key is None:
+        return "null"
+    return str(key).lower() if isinstance(key, bool) else str(key)
+
+
+def _alias_places(text: str) -> dict[Location, tuple[int, int]]:
+    """The place (1-based line and column) of each alias (``*name``) in the YAML
+    ``text``, by the path of the node it stands for (``("rules", 1)``). Read from the
+    parser's events: the composed tree holds the anchored node itself at every place it
+    is used, with the anchor's position. A key is named by its text, as :func:`_plain`
+    names it but for a key YAML reads as no text (``null``), rare enough under an alias."""
+    places: dict[Location, tuple[int, int]] = {}
+    open_nodes: list[_Open] = []  # the mappings and lists open around the event
+    try:
+        events = list(_yaml().parse(text))
+    except MarkedYAMLError:
+        return places
+    for event in events:
+        if isinstance(event, MappingEndEvent | SequenceEndEvent):
+            open_nodes.pop()
+            if open_nodes:
+                open_nodes[-1].advance()
+            continue
+        if not isinstance(event, ScalarEvent | AliasEvent | MappingStartEvent | SequenceStartEvent):
+            continue
+        top = open_nodes[-1] if open_nodes else None
+        if top is not None and top.mapping and top.key is None:  # the event is a key
+            if not isinstance(event, ScalarEvent):
+                return places  # a mapping, list or alias as a key: no path names it
+            top.key = str(event.value)
+            continue
+        path = top.child() if top is not None else ()
+        if isinstance(event, AliasEvent):
+            places[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if isinstance(event, MappingStartEvent | SequenceStartEvent):
+            open_nodes.append(_Open(path, isinstance(event, MappingStartEvent)))
+        elif top is not None:
+            top.advance()
+    return places
+
+
+@dataclass
+class _Open:
+    """A mapping or list being read by :func:`_alias_places`: its path, and the key
+    (None while the next key is awaited) or index of the node being read in it."""
+
+    path: Location
+    mapping: bool
+    key: str | None = None
+    index: int = 0
+
+    def child(self) -> Location:
+        return (*self.path, self.key if self.mapping and self.key is not None else self.index)
+
+    def advance(self) -> None:
+        self.key = None
+        self.index += 1
