@@ -18,12 +18,14 @@ metric was run per segment), so the first period of each has none (nulls), and
 ``benchmark_period`` names the period compared with.
 
 Errors name the input (the file, or ``<stdin>``) and the column, and list the numeric
-row columns and summary fields there are to choose from.
+row columns and summary fields there are to choose from; a value that is not a number
+is shown as the JSON spells it (``false``, ``null``; a text in quotes).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from fidelite.analytics.errors import InputError
@@ -151,6 +153,17 @@ def _choices(rows: list[Any], summary: dict[str, Any]) -> str:
     )
 
 
+def _spelling(value: Any) -> str:
+    """A value as the JSON input spells it (``false``, ``null``, ``[1, 2]``); a string
+    in quotes."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # pragma: no cover - the input was read from JSON
+        return repr(value)
+
+
 def _number(value: Any, source: str, column: str, row: int | None, choices: str) -> float | None:
     """``value`` when it is a number or null; else an error naming where it is."""
     if value is None:
@@ -158,9 +171,9 @@ def _number(value: Any, source: str, column: str, row: int | None, choices: str)
     if _is_number(value):
         return float(value)
     if row is None:
-        raise InputError(f"{value!r} in the summary is not a number ({choices})",
+        raise InputError(f"{_spelling(value)} in the summary is not a number ({choices})",
                          file=source, column=column)  # fmt: skip
-    raise InputError(f"{value!r} is not a number ({choices})", file=source, row=row,
+    raise InputError(f"{_spelling(value)} is not a number ({choices})", file=source, row=row,
                      column=column, row_label="row")  # fmt: skip
 
 
