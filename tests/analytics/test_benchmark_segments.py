@@ -15,6 +15,19 @@ from fidelite.analytics.benchmark import compare
 from fidelite.analytics.errors import InputError
 
 
+def test_a_misspelt_column_is_refused_when_there_are_no_rows() -> None:
+    result = {"metric": "retention", "definition": "d", "parameters": {}, "rows": [],
+              "summary": {"customers": 0}}  # fmt: skip
+    with pytest.raises(InputError) as err:
+        compare(result, "retention_rat", 80.0, source="r.json")
+    assert str(err.value) == (
+        "r.json, column 'retention_rat': no column 'retention_rat' in the summary (the result "
+        "has no rows) (numeric columns in the rows: none; numeric fields in the summary: "
+        "customers)"
+    )
+    assert result["rows"] == [] and result["summary"] == {"customers": 0}
+
+
 def test_a_value_that_is_not_a_number_is_shown_as_json_spells_it() -> None:
     result = {"metric": "m", "definition": "d", "parameters": {},
               "rows": [{"period": "2024-01", "rate": False}], "summary": {"flag": None,

@@ -9,7 +9,8 @@ percentage points for rates), ``relative_difference`` (difference / reference x 
 null when the reference is 0) and ``versus`` (``above``, ``below`` or ``equal``). A null
 value (an undefined rate) gets nulls. The result keeps the metric's definition and
 parameters and records the comparison in ``parameters.benchmark`` (``compared_in``:
-``rows`` or ``summary``).
+``rows`` or ``summary``). A column found nowhere is an error even when the result has
+no rows (a misspelt name is not silently compared with nothing).
 
 :func:`compare_previous` compares each period with the one before it instead (the
 "previous period" reference): the rows must have a ``period`` column, in order; a row's
@@ -50,9 +51,10 @@ def compare(
     choices = _choices(rows, summary)
     in_rows = any(isinstance(r, dict) and column in r for r in rows)
     in_summary = not in_rows and column in summary
-    if rows and not in_rows and not in_summary:
-        raise InputError(f"no column '{column}' in the rows or the summary ({choices})",
-                         file=source, column=column)  # fmt: skip
+    if not in_rows and not in_summary:
+        where = "the rows or the summary" if rows else "the summary (the result has no rows)"
+        raise InputError(f"no column '{column}' in {where} ({choices})", file=source,
+                         column=column)  # fmt: skip
     out = copy.deepcopy(result)
     if in_summary:
         value = _number(summary[column], source, column, None, choices)
