@@ -31,6 +31,35 @@ def _asks_json(args: list[str]) -> bool:
     return False
 
 
+_PYDANTIC_PREFIX = "Value error, "
+_NOT_A = {
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "float_parsing": "is not a number",
+    "bool_parsing": "is not true or false",
+}
+"""How a value the option's type refuses is named, by the type of pydantic's error."""
+
+
+def _reword(exc: Exception) -> None:
+    """A bad option value's message in our words, not pydantic's (typer checks values
+    with pydantic): ``'abc' is not a whole number`` rather than ``Input should be a
+    valid integer, unable to parse string as an integer``, and a check's own message
+    without pydantic's ``Value error, `` before it."""
+    message = getattr(exc, "message", None)
+    if not isinstance(message, str):
+        return
+    errors = getattr(exc.__cause__, "errors", None)
+    errors = errors() if callable(errors) else []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    wording = _NOT_A.get(str(first.get("type")))
+    if wording is not None and isinstance(first.get("input"), str):
+        message = f"{first['input']!r} {wording}"
+    elif message.startswith(_PYDANTIC_PREFIX):
+        message = message.removeprefix(_PYDANTIC_PREFIX)
+    exc.message = message  # type: ignore[attr-defined]
+
+
 class _Root(TyperGroup):
     """The root group. With JSON asked for on the command line, a usage error click finds
     while parsing a command's options (an unknown option, a missing one, an option without
@@ -45,6 +74,7 @@ class _Root(TyperGroup):
         try:
             return super().invoke(ctx)
         except _USAGE_ERROR as exc:
+            _reword(exc)
             if not _asks_json(ctx.meta.get(_ARGV, [])):
                 raise
             from fidelite.cli.output import OutputFormat, fail
