@@ -143,6 +143,7 @@ def revenue_section(data: dict[str, Any], section: Section) -> str:
         x_label="month",
         y_label="monthly recurring revenue",
         y_max=float(top),
+        money=True,
     )
     table = _table(
         ["month", "start", "new", "reactivated", "expansion", "contraction", "churned", "end",

@@ -4,10 +4,16 @@ Each function takes plain numbers and returns one ``<svg>`` element. Values of `
 are gaps (not zeros). Colours come from one small palette. Every chart names its axes
 (the titles are required arguments): the report's readers are not analysts, and a
 number without its unit or direction is a guess.
+
+A line chart's y axis runs between round values, a step of 1, 2 or 5 times a power of
+ten apart (0 to 150 by 50, not 0 to 129.98 by 32.495), each written in full with
+thousands separators (1,500,000, never 1.5e+06); a money axis steps by at least 0.01,
+so no label has more than two decimals.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -23,21 +29,27 @@ def line_chart(
     y_label: str,
     y_max: float = 100.0,
     y_min: float = 0.0,
+    money: bool = False,
 ) -> str:
-    """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max``; a legend on
+    """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max`` (widened to
+    the round values of :func:`ticks`; ``money``: steps of at least 0.01); a legend on
     the right; both axes titled. A ``None`` value breaks the line (a gap, not a zero); a
     value with no neighbour on either side is drawn as a dot."""
+    at, labels = ticks(y_min, y_max, min_step=0.01 if money else None)
+    y_min, y_max = at[0], at[-1]
+    # room on the left for the longest tick label, between the axis and its title
+    left = max(PAD_L, math.ceil(26 + 5.6 * max(len(t) for t in labels)))
     n = max(len(x_labels), 2)
-    pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+    pw, ph = W - left - PAD_R, H - PAD_T - PAD_B
     span = (y_max - y_min) or 1.0
     parts = [
-        _frame(y_label, y_max, y_min),
-        f'<text x="{PAD_L + pw / 2:.1f}" y="{H - 8}" font-size="11" text-anchor="middle" '
+        _frame(y_label, at, labels, left),
+        f'<text x="{left + pw / 2:.1f}" y="{H - 8}" font-size="11" text-anchor="middle" '
         f'fill="#555">{escape(x_label)}</text>',
     ]
     for i, label in enumerate(x_labels):
         if len(x_labels) <= 24 or i % max(1, len(x_labels) // 12) == 0:
-            x = PAD_L + pw * i / (n - 1)
+            x = left + pw * i / (n - 1)
             parts.append(
                 f'<text x="{x:.1f}" y="{H - PAD_B + 16}" font-size="10" '
                 f'text-anchor="middle">{escape(label)}</text>'
@@ -46,7 +58,7 @@ def line_chart(
         colour = PALETTE[k % len(PALETTE)]
         for run in _runs(values):
             points = [
-                (PAD_L + pw * i / (n - 1), PAD_T + ph * (1 - (v - y_min) / span)) for i, v in run
+                (left + pw * i / (n - 1), PAD_T + ph * (1 - (v - y_min) / span)) for i, v in run
             ]
             if len(points) == 1:  # a polyline through one point is invisible
                 x, y = points[0]
@@ -141,15 +153,47 @@ def heat_map(
     return _svg(parts, height, width)
 
 
-def _frame(y_label: str, y_max: float, y_min: float = 0.0) -> str:
+def ticks(
+    low: float, high: float, *, count: int = 4, min_step: float | None = None
+) -> tuple[list[float], list[str]]:
+    """Round values for an axis covering ``low`` to ``high`` in about ``count`` steps, and
+    their labels: the step is 1, 2 or 5 times a power of ten (at least ``min_step``), the
+    first value the largest multiple of it at or below ``low``, the last the smallest at
+    or above ``high``; labels carry the step's decimals and thousands separators.
+
+    >>> ticks(0, 129.98)
+    ([0.0, 50.0, 100.0, 150.0], ['0', '50', '100', '150'])
+    """
+    if not high > low:
+        high = low + 1.0
+    raw = (high - low) / count
+    power = math.floor(math.log10(raw))
+    digits = 1 if raw / 10**power < 1.5 else 2 if raw / 10**power < 3 else 5
+    if raw / 10**power >= 7:
+        digits, power = 1, power + 1
+    if min_step is not None and digits * 10.0**power < min_step:
+        power = math.floor(math.log10(min_step) + 1e-9)
+        digits = 1
+    step = digits * 10.0**power
+    decimals = max(0, -power)
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    values = [round(k * step, decimals) + 0.0 for k in range(first, last + 1)]  # + 0.0: no -0
+    return values, [f"{v:,.{decimals}f}" for v in values]
+
+
+def _frame(y_label: str, values: Sequence[float], labels: Sequence[str], left: int) -> str:
+    """Grid lines and labels at ``values`` (the first at the bottom, the last at the top),
+    and the axis title left of the labels."""
     ph = H - PAD_T - PAD_B
+    span = (values[-1] - values[0]) or 1.0
     lines = []
-    for k in range(5):
-        v = y_min + (y_max - y_min) * k / 4
-        y = PAD_T + ph * (1 - k / 4)
+    for v, text in zip(values, labels, strict=True):
+        y = PAD_T + ph * (1 - (v - values[0]) / span)
         lines.append(
-            f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
-            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{v:g}</text>'
+            f'<line x1="{left}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
+            f"{escape(text)}</text>"
         )
     lines.append(
         f'<text x="12" y="{PAD_T + ph / 2}" font-size="11" transform="rotate(-90 12 '

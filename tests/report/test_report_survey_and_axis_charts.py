@@ -1,0 +1,97 @@
+"""The NPS chart shows every loyalty-index month and says when it has nothing to draw;
+chart axes carry round, readable values."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from fidelite.cli.main import _register, app
+from fidelite.report import svg
+
+_register()
+
+TX = "customer_id,timestamp,amount\na,2024-01-05,10\nb,2024-02-05,20\na,2024-03-05,10\n"
+
+
+def _report(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
+    (tmp_path / "tx.csv").write_text(TX)
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path / "tx.csv"), "--out", str(out), "-f", "json", *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return data, (out / "report.html").read_text()
+
+
+def _surveys(tmp_path: Path, lines: str) -> str:
+    path = tmp_path / "answers.csv"
+    path.write_text("customer_id,timestamp,question,score\n" + lines)
+    return str(path)
+
+
+def _section(html: str, title: str) -> str:
+    start = html.index(f"<h2>{title}</h2>")
+    return html[start : html.index("</section>", start)]
+
+
+def _marks(section: str) -> list[str]:
+    return re.findall(r"<circle [^>]*/>|<polyline [^>]*/>", section)
+
+
+def _y_labels(section: str) -> list[str]:
+    return re.findall(r'font-size="10" text-anchor="end">([^<]*)</text>', section)
+
+
+def test_axis_ticks_are_round_values_with_thousands_separators(tmp_path: Path) -> None:
+    subs = tmp_path / "subs.csv"
+    subs.write_text("customer_id,mrr,start,end\na,1234557.89,2024-01-01,\nb,10,2024-02-01,\n")
+    data, html = _report(tmp_path, "--subscriptions", str(subs))
+    mrr = data["revenue"]["mrr"]["rows"]
+    assert [(r["period"], r["ending_mrr"]) for r in mrr] == [
+        ("2024-01", 1234557.89), ("2024-02", 1234567.89)
+    ]  # fmt: skip
+    revenue = _section(html, "Recurring revenue")
+    assert _y_labels(revenue) == ["0", "500,000", "1,000,000", "1,500,000"]
+    # the plot starts right of the widest label: 1,234,567.89 of 1,500,000 is 190.1 px up
+    assert _marks(revenue) == [
+        '<polyline fill="none" stroke="#2563eb" stroke-width="2" points="77.0,57.8 570.0,57.8"/>'
+    ]
+    # percent axes: 0 to 100 by 20; the NPS axis -100 to 100 by 50
+    assert _y_labels(_section(html, "Monthly retention and churn")) == [
+        "0", "20", "40", "60", "80", "100"
+    ]  # fmt: skip
+    answers = _surveys(tmp_path, "a,2024-01-05,nps,10\n")
+    _, html = _report(tmp_path, "--surveys", answers)
+    assert _y_labels(_section(html, "NPS trend")) == ["-100", "-50", "0", "50", "100"]
+
+
+def test_mrr_axis_of_small_amounts_steps_in_round_money() -> None:
+    assert svg.ticks(0.0, 129.98, min_step=0.01) == (
+        [0.0, 50.0, 100.0, 150.0], ["0", "50", "100", "150"]
+    )  # fmt: skip
+    # 0.013 would step by 0.005 (0.015: three decimals); money steps by 0.01
+    assert svg.ticks(0.0, 0.013, min_step=0.01) == ([0.0, 0.01, 0.02], ["0.00", "0.01", "0.02"])
+    assert svg.ticks(0.0, 0.013) == (
+        [0.0, 0.005, 0.01, 0.015], ["0.000", "0.005", "0.010", "0.015"]
+    )  # fmt: skip
+    assert svg.ticks(0.0, 0.0) == (
+        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    )  # fmt: skip
+    chart = svg.line_chart(
+        ["2024-01", "2024-02"],
+        [("ending MRR", [60.0, 129.98])],
+        x_label="month",
+        y_label="monthly recurring revenue",
+        y_max=129.98,
+        money=True,
+    )
+    assert _y_labels(chart) == ["0", "50", "100", "150"]
+    # 129.98 of 150 is 204.5 px up from the bottom (252.0)
+    assert _marks(chart) == [
+        '<polyline fill="none" stroke="#2563eb" stroke-width="2" points="56.0,157.6 570.0,47.5"/>'
+    ]
