@@ -9,8 +9,14 @@ percentage points for rates), ``relative_difference`` (difference / reference x 
 null when the reference is 0) and ``versus`` (``above``, ``below`` or ``equal``). A null
 value (an undefined rate) gets nulls. The result keeps the metric's definition and
 parameters and records the comparison in ``parameters.benchmark`` (``compared_in``:
-``rows`` or ``summary``). A column found nowhere is an error even when the result has
-no rows (a misspelt name is not silently compared with nothing).
+``rows`` or ``summary``).
+
+A metric run per segment (``parameters.segment_by``) has one summary per segment: a
+field of theirs (``top_revenue_share``) is compared in every segment's summary, and
+``SEGMENT.FIELD`` (``web.top_revenue_share``) in that segment's only;
+``parameters.benchmark.segments`` lists the segments compared. A column found nowhere
+is an error even when the result has no rows (a misspelt name is not silently
+compared with nothing).
 
 :func:`compare_previous` compares each period with the one before it instead (the
 "previous period" reference): the rows must have a ``period`` column, in order; a row's
@@ -42,39 +48,81 @@ def compare(
 ) -> dict[str, Any]:
     """A copy of a metric result (``{metric, definition, parameters, rows[, summary]}``)
     with the comparison added to each row, or to the summary when ``column`` is one of
-    its fields and no row's."""
+    its fields and no row's: to each segment's summary when the metric ran per segment
+    (``SEGMENT.FIELD`` names one segment's)."""
     rows = result.get("rows")
     summary = result.get("summary", {})
     if not isinstance(rows, list) or not isinstance(summary, dict) or "metric" not in result:
         raise InputError("not a metric result (expected metric and rows)", file=source)
     _rows_are_objects(rows, source)
-    choices = _choices(rows, summary)
+    segments = _segment_summaries(result)
+    choices = _choices(rows, summary, segments)
     in_rows = any(isinstance(r, dict) and column in r for r in rows)
-    in_summary = not in_rows and column in summary
-    if not in_rows and not in_summary:
+    targets = {} if in_rows else _summary_targets(column, summary, segments)
+    if not in_rows and not targets:
         where = "the rows or the summary" if rows else "the summary (the result has no rows)"
         raise InputError(f"no column '{column}' in {where} ({choices})", file=source,
                          column=column)  # fmt: skip
     out = copy.deepcopy(result)
-    if in_summary:
-        value = _number(summary[column], source, column, None, choices)
-        out["summary"].update(_compare(value, reference))
+    if targets:
+        for segment, field in targets.items():
+            place = out["summary"] if segment is None else out["summary"][segment]
+            what = "the summary" if segment is None else f"the summary of segment '{segment}'"
+            value = _number(place.get(field), source, column, None, choices, what)
+            place.update(_compare(value, reference))
     else:
         for index, row in enumerate(out["rows"], start=1):
             value = _number(row.get(column), source, column, index, choices)
             row.update(_compare(value, reference))
-    where = "summary" if in_summary else "rows"
-    out["parameters"] = {
-        **out.get("parameters", {}),
-        "benchmark": {"column": column, "reference": reference, "label": label,
-                      "compared_in": where},
+    where = "summary" if targets else "rows"
+    stated: dict[str, Any] = {
+        "column": column, "reference": reference, "label": label, "compared_in": where,
     }  # fmt: skip
+    scope = where
+    named = [segment for segment in targets if segment is not None]
+    if named:
+        stated["segments"] = named
+        scope = f"summary of segment{'s' if len(named) > 1 else ''} {', '.join(named)}"
+    out["parameters"] = {**out.get("parameters", {}), "benchmark": stated}
     out["definition"] = (
-        f"{out.get('definition', '')} Benchmark: {column} ({where}) against {label} = "
+        f"{out.get('definition', '')} Benchmark: {column} ({scope}) against {label} = "
         f"{reference:g}; difference = value - reference (percentage points for rates); "
         "relative_difference = difference / reference x 100."
     ).strip()
     return out
+
+
+def _segment_summaries(result: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Segment -> its summary, when the metric ran per segment (``parameters.segment_by``)
+    and its summary is one object per segment; else ``None``."""
+    summary = result.get("summary")
+    parameters = result.get("parameters")
+    if not isinstance(parameters, dict) or "segment_by" not in parameters:
+        return None
+    if not isinstance(summary, dict) or not summary:
+        return None
+    if not all(isinstance(v, dict) for v in summary.values()):
+        return None
+    return {str(k): v for k, v in summary.items()}
+
+
+def _summary_targets(
+    column: str, summary: dict[str, Any], segments: dict[str, dict[str, Any]] | None
+) -> dict[str | None, str]:
+    """Where ``column`` is in the summary: ``{None: column}`` for a whole-file summary's
+    field; per segment, ``{segment: field}`` for every segment's summary holding the field
+    ``column``, or for the one segment that ``SEGMENT.FIELD`` names; ``{}`` when nowhere."""
+    if segments is None:
+        return {None: column} if column in summary else {}
+    every: dict[str | None, str] = {s: column for s, own in segments.items() if column in own}
+    if every:
+        return every
+    # SEGMENT.FIELD: a segment's name may hold a dot too, so try every split
+    for segment, own in segments.items():
+        field = column[len(segment) + 1 :]
+        if column.startswith(f"{segment}.") and field in own:
+            return {segment: field}
+    return {}
 
 
 def compare_previous(
@@ -145,13 +193,21 @@ def _numeric(items: list[dict[str, Any]]) -> list[str]:
     )
 
 
-def _choices(rows: list[Any], summary: dict[str, Any]) -> str:
-    """What ``--column`` can name: the numeric row columns and summary fields."""
+def _choices(
+    rows: list[Any], summary: dict[str, Any], segments: dict[str, dict[str, Any]] | None = None
+) -> str:
+    """What ``--column`` can name: the numeric row columns and summary fields (a per
+    segment summary's: each segment's fields, compared in every segment)."""
     in_rows = _numeric([r for r in rows if isinstance(r, dict)])
-    in_summary = _numeric([summary])
+    if segments is None:
+        in_summary = ", ".join(_numeric([summary])) or "none"
+        where = "the summary"
+    else:
+        in_summary = ", ".join(_numeric(list(segments.values()))) or "none"
+        where = "each segment's summary (or SEGMENT.FIELD for one segment)"
     return (
         f"numeric columns in the rows: {', '.join(in_rows) or 'none'}; numeric fields in "
-        f"the summary: {', '.join(in_summary) or 'none'}"
+        f"{where}: {in_summary}"
     )
 
 
@@ -166,14 +222,21 @@ def _spelling(value: Any) -> str:
         return repr(value)
 
 
-def _number(value: Any, source: str, column: str, row: int | None, choices: str) -> float | None:
+def _number(
+    value: Any,
+    source: str,
+    column: str,
+    row: int | None,
+    choices: str,
+    where: str = "the summary",
+) -> float | None:
     """``value`` when it is a number or null; else an error naming where it is."""
     if value is None:
         return None
     if _is_number(value):
         return float(value)
     if row is None:
-        raise InputError(f"{_spelling(value)} in the summary is not a number ({choices})",
+        raise InputError(f"{_spelling(value)} in {where} is not a number ({choices})",
                          file=source, column=column)  # fmt: skip
     raise InputError(f"{_spelling(value)} is not a number ({choices})", file=source, row=row,
                      column=column, row_label="row")  # fmt: skip
