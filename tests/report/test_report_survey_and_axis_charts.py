@@ -47,6 +47,35 @@ def _y_labels(section: str) -> list[str]:
     return re.findall(r'font-size="10" text-anchor="end">([^<]*)</text>', section)
 
 
+def test_nps_chart_shows_the_loyalty_index_months_without_nps_answers(tmp_path: Path) -> None:
+    answers = _surveys(
+        tmp_path,
+        "a,2024-01-05,nps,10\na,2024-01-05,repurchase,10\n"
+        "b,2024-03-05,repurchase,2\nc,2024-04-05,upsell,9\n",
+    )
+    data, html = _report(tmp_path, "--surveys", answers)
+    index = data["surveys"]["loyalty_index_trend"]["rows"]
+    assert [(r["period"], r["loyalty_index"]) for r in index] == [
+        ("2024-01", 100.0), ("2024-02", None), ("2024-03", -100.0), ("2024-04", 100.0)
+    ]  # fmt: skip
+    assert [(r["period"], r["nps"]) for r in data["surveys"]["nps_trend"]["rows"]] == [
+        ("2024-01", 100.0)
+    ]
+    section = _section(html, "NPS trend")
+    assert re.findall(r">(2024-\d\d)</text>", section) == [
+        "2024-01", "2024-02", "2024-03", "2024-04"
+    ]  # fmt: skip
+    # Four months 171.3 apart: NPS a dot in January; the index a dot, a gap, then
+    # March (-100, the bottom) to April (100, the top).
+    assert _marks(section) == [
+        '<circle cx="56.0" cy="16.0" r="3" fill="#2563eb"/>',
+        '<circle cx="56.0" cy="16.0" r="3" fill="#dc2626"/>',
+        '<polyline fill="none" stroke="#dc2626" stroke-width="2" points="398.7,252.0 570.0,16.0"/>',
+    ]
+    # the table stays the NPS's: January only
+    assert re.findall(r"<tr><td>(2024-\d\d)</td>", section) == ["2024-01"]
+
+
 def test_axis_ticks_are_round_values_with_thousands_separators(tmp_path: Path) -> None:
     subs = tmp_path / "subs.csv"
     subs.write_text("customer_id,mrr,start,end\na,1234557.89,2024-01-01,\nb,10,2024-02-01,\n")

@@ -4,7 +4,9 @@ each section says what it shows and how to read it, like the others.
 
 CSAT, CES and share of wallet (over the whole file) are kept only when the answers hold
 that question: a score from no answers is no score, and ``not_included`` says which
-question had none (:mod:`fidelite.report.coverage`).
+question had none (:mod:`fidelite.report.coverage`). The NPS chart shows every month of
+either line (the loyalty index also counts the buy-again and try-other-products
+questions, so it can have months the NPS has not).
 """
 
 from __future__ import annotations
@@ -63,14 +65,17 @@ def compute_revenue(
 
 
 def nps_section(data: dict[str, Any], section: Section) -> str:
+    """The NPS and loyalty index lines over every month of either, and the NPS table."""
     trend = data["nps_trend"]
     rows = trend["rows"]
+    nps = {r["period"]: r["nps"] for r in rows}
     index = {r["period"]: r["loyalty_index"] for r in data["loyalty_index_trend"]["rows"]}
+    months = sorted(nps.keys() | index.keys())
     chart = svg.line_chart(
-        [r["period"] for r in rows],
+        months,
         [
-            ("NPS", [r["nps"] for r in rows]),
-            ("loyalty index", [index.get(r["period"]) for r in rows]),
+            ("NPS", [nps.get(m) for m in months]),
+            ("loyalty index", [index.get(m) for m in months]),
         ],
         x_label="month",
         y_label="score (-100 to 100)",
