@@ -1296,7 +1296,7 @@ class EventProcessor:
         else:
             self.ledger.lock(conn, self.program.id, ref)
         values = profile.values()
-        differs = {k: v for k, v in values.items() if current is None or current[k] != v}
+        differs = {k: v for k, v in values.items() if current is None or not same(current[k], v)}
         if differs:
             self._set_member(conn, ref, **differs)
         if current is None:
@@ -1760,6 +1760,20 @@ def recorded_steps(conn: Connection, program_id: str, refs: Sequence[str]) -> se
         )  # fmt: skip
         found |= {(r.member_ref, r.at, r.kind, r.from_tier, r.to_tier) for r in rows}
     return found
+
+
+def same(kept: Any, given: Any) -> bool:
+    """Whether a profile field ``given`` is the value ``kept`` already, type for type:
+    Python's ``==`` holds ``True == 1 == 1.0``, so an attribute corrected from ``1`` to
+    ``true`` (or ``1.0``) was counted unchanged and not saved, while a rule reading
+    ``member.attributes.optin == true`` tells them apart."""
+    if type(kept) is not type(given):
+        return False
+    if isinstance(kept, dict):
+        return kept.keys() == given.keys() and all(same(kept[k], given[k]) for k in kept)
+    if isinstance(kept, list | tuple):
+        return len(kept) == len(given) and all(map(same, kept, given))
+    return bool(kept == given)
 
 
 def initial_state_row(program: ProgramDefinition, ref: str, at: datetime) -> dict[str, Any]:
