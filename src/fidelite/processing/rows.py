@@ -57,6 +57,13 @@ from fidelite.textfile import (
     lines_before_header,
 )
 
+MAX_CELL = 2**31 - 1
+"""Most characters a CSV cell may hold: any cell a file can carry (Python's csv reader
+stops at 131,072 by default, and a long text attribute, read whole from Parquet or
+the API, stopped the whole file as "badly quoted"). Only a quote never closed in a
+file of gigabytes reaches it (:func:`_quoted`)."""
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL))
+
 Columns = tuple[Sequence[str], Sequence[str]]
 """(required, optional) column names; any other column is an error."""
 
@@ -213,7 +220,7 @@ def _quoted(
             record = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:  # a cell past the field size limit: a quote not closed
+        except csv.Error as exc:  # a cell past MAX_CELL: a quote not closed
             raise ImportFileError(
                 f"{path}: line {start}: badly quoted record ({exc}): a quote opened on this "
                 "line is probably never closed, taking in the lines after it; nothing was "
