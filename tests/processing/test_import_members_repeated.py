@@ -65,7 +65,7 @@ def test_the_cli_shows_the_warning_in_table_and_json(tmp_path: Path) -> None:
     table = CliRunner().invoke(app, args)
     assert table.exit_code == 0, table.output
     assert (
-        "Warning: 1 row(s) name a member an earlier row of the file names (first: rows 4); "
+        "Warning: 1 row(s) name a member an earlier row of the file names (row 4); "
         "rows are applied in file order, so the last row's values win, and a re-run applies "
         "them again (rows that differ count as updated each time); keep one row per member"
     ) in " ".join(table.stdout.split())

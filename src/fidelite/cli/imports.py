@@ -401,14 +401,24 @@ def _print_summary(
     again = summary.get("listed_again")
     if again:
         console.print(f"Warning: {again['rows']} row(s) name a member an earlier row of the "
-                      f"file names (first: rows {', '.join(map(str, again['first_rows']))}); "
+                      f"file names ({_row_numbers(again)}); "
                       "rows are applied in file order, so the last row's values win, and a "
                       "re-run applies them again (rows that differ count as updated each "
                       "time); keep one row per member")  # fmt: skip
     late = summary.get("out_of_order")
     if late:
         console.print(f"Warning: {late['rows']} row(s) dated before an earlier row of the same "
-                      f"member (first: rows {', '.join(map(str, late['first_rows']))}) were "
+                      f"member ({_row_numbers(late)}) were "
                       "applied in file order; sort the file by time per member")  # fmt: skip
     if rejects_path:
         console.print(f"Rejected rows written to {rejects_path}")
+
+
+def _row_numbers(warning: dict[str, Any]) -> str:
+    """The rows a warning names, as a person reads them: ``row 4``, ``rows 4, 6``, or
+    ``first rows 4, 6, ...`` when the summary shows only the first of them."""
+    shown = warning["first_rows"]
+    listed = ", ".join(map(str, shown))
+    if warning["rows"] == 1:
+        return f"row {listed}"
+    return f"rows {listed}" if warning["rows"] <= len(shown) else f"first rows {listed}, ..."
