@@ -356,6 +356,7 @@ class Ledger:
         when = self._at(at)
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
+            _not_before(conn, program_id, transaction_id, when, "release")
             return _release_plan(conn, target, transaction_id)
 
         return self._mutate(
@@ -528,6 +529,7 @@ class Ledger:
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             original = _transaction(conn, program_id, transaction_id)
             amount = _reversal_amount(original, pts)
+            _not_before(conn, program_id, transaction_id, when, "reversal")
             plan = Plan("reverse", "", amount, _reason(reason), reverses_id=transaction_id)
             if not count_reversal(conn, transaction_id, amount):
                 raise Rejected(
@@ -1351,6 +1353,68 @@ def _lapse(
                         subject.currency, rule, when)  # fmt: skip
 
 
+_LATER_LOTS_SQL = text(
+    "SELECT l.id FROM lots l WHERE l.member_id = :m AND l.currency = :c "
+    "AND l.state = 'available' AND (l.earned_at > :at OR (l.pending_until > :at "
+    "AND NOT EXISTS (SELECT 1 FROM postings p JOIN ledger_transactions r "
+    "ON r.id = p.transaction_id WHERE p.lot_id = l.id AND r.kind = 'release' "
+    "AND r.occurred_at <= :at)))"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def _spendable_at(
+    conn: Connection,
+    subject: _Subject,
+    when: datetime,
+    *,
+    exclude_lot: int | None = None,
+    earned_after: datetime | None = None,
+) -> list[OpenLot]:
+    """The lots a debit dated ``when`` may draw (:func:`spendable_lots`), less those the
+    member did not hold yet at ``when``: earned after it, or still on hold then (their
+    hold ends after ``when`` and no release dated at or before ``when`` freed them). A
+    back-dated debit draws only what the member could have spent at its date, so that
+    no lot is drawn before it was earned."""
+    lots = spendable_lots(conn, subject.member_id, subject.currency, when,
+                          exclude_lot=exclude_lot, earned_after=earned_after)  # fmt: skip
+    if not lots:
+        return lots
+    later = set(
+        conn.execute(
+            _LATER_LOTS_SQL, {"m": subject.member_id, "c": subject.currency, "at": when}
+        ).scalars()
+    )
+    return [lot for lot in lots if lot.id not in later]
+
+
+def _not_before(
+    conn: Connection, program_id: str, transaction_id: int, when: datetime, move: str
+) -> None:
+    """Refuse (``invalid_request`` on ``at``) a release or reversal dated before the
+    transaction it releases or reverses: points cannot leave, or come back, before they
+    arrived (a reversal of an earn dated before it would take points the member did not
+    hold yet, and make outstanding points negative). Both times are named, in UTC."""
+    row = conn.execute(
+        text(
+            "SELECT occurred_at FROM ledger_transactions WHERE id = :t AND program_id = :p"
+        ).columns(occurred_at=UTCDateTime()),
+        {"t": transaction_id, "p": program_id},
+    ).first()
+    if row is None or row[0] is None:
+        return
+    original = _utc(row[0])
+    if when < original:
+        raise Rejected(
+            RejectionCode.INVALID_REQUEST,
+            f"a {move} cannot be dated before the transaction it "
+            f"{'releases' if move == 'release' else 'reverses'}: at "
+            f"{when.astimezone(UTC).isoformat()} is before transaction {transaction_id} "
+            f"at {original.isoformat()}",
+            field="at",
+            detail={"at": when.astimezone(UTC).isoformat(), "original_at": original.isoformat()},
+        )
+
+
 def _debit_lots(
     plan: Plan,
     conn: Connection,
@@ -1374,8 +1438,7 @@ def _debit_lots(
     the deadline: they stay lapsed.
     """
     earned_after = None if lapse is None else lapse.last_activity
-    lots = spendable_lots(conn, subject.member_id, subject.currency, when,
-                          earned_after=earned_after)  # fmt: skip
+    lots = _spendable_at(conn, subject, when, earned_after=earned_after)
     available = sum(lot.remaining for lot in lots)
     if available < points:
         raise _insufficient(conn, subject, available, points, lapse, when, zone)
@@ -1514,8 +1577,8 @@ def _take_back(
         raise already_spent(short, amount)
     lapse = _lapse(conn, lapsing[0], subject, lapsing[1], when)
     after = None if lapse is None else lapse.last_activity
-    others = spendable_lots(conn, subject.member_id, subject.currency, when,
-                            exclude_lot=lot.id if lot else None, earned_after=after)  # fmt: skip
+    others = _spendable_at(conn, subject, when, exclude_lot=lot.id if lot else None,
+                           earned_after=after)  # fmt: skip
     rest = short - _draw(plan, others, short, "spent")
     if policy is Shortfall.WITHIN_BALANCE:
         plan.program("written_off", -rest)
