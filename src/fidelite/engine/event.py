@@ -90,7 +90,16 @@ def _written_as_day(value: Any) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str) and _ISO_DAY_ONLY.fullmatch(value):
-        return value.strip()
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            # the members import's words for a day that is not in the calendar
+            from fidelite.processing.cells import calendar_problem  # (processing imports us)
+
+            told = calendar_problem(value.strip())
+            if told is None:
+                raise
+            raise PydanticCustomError("date_not_in_calendar", told) from None
     raise PydanticCustomError(
         "date_iso",
         "must be an ISO 8601 date YYYY-MM-DD, e.g. 1990-05-17, got {got}",
