@@ -2,24 +2,94 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
+from fidelite.cli.common import upgrade_database
 from fidelite.cli.options import TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json
 from fidelite.ledger import Ledger, Rejected, check_invariants
-from fidelite.store import Database
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+DEMO_PROGRAM = "cafe"
+DEMO_MEMBERS = {"ana", "ben"}
+DEMO_KEYS = {"order-1", "promo-1", "order-2", "redeem-1", "redeem-3", "refund-2", "goodwill-1",
+             "release:3"}  # fmt: skip
+DEMO_KEY_PREFIXES = ("expire:points:2026-01-20T09:00:00+00:00:",)
+"""The ledger transactions' idempotency keys the tour writes (its expiry job's key ends
+with a digest)."""
+DEMO_TABLES = {"alembic_version", "programs", "currencies", "members", "accounts",
+               "ledger_transactions", "lots", "postings", "idempotency_records"}  # fmt: skip
+"""The tables the tour writes to; in a demo's database every other table is empty."""
+
+
+def _check_target(db_file: Path, force: bool, fmt: OutputFormat) -> None:
+    """Refuse a ``--db-file`` the tour cannot create (a directory, a directory that does
+    not exist) or must not replace: an existing file that is not a demo's database,
+    unless ``force``. An empty file holds nothing to lose."""
+    if db_file.is_dir():
+        fail(f"{db_file} is a directory: give a file name for --db-file (e.g. "
+             f"{db_file / 'fidelite-demo.db'})", code="invalid_file", fmt=fmt)  # fmt: skip
+    parent = db_file.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        fail(f"cannot create {db_file}: {parent} {what}", code="invalid_file", fmt=fmt)
+    if force or not db_file.exists() or db_file.stat().st_size == 0:
+        return
+    if not _is_demo(db_file):
+        fail(f"{db_file} exists and is not a database made by `fidelite demo`: it is left "
+             "as it is (choose another --db-file, or --force to replace it)", code="exists",
+             fmt=fmt)  # fmt: skip
+
+
+def _is_demo(db_file: Path) -> bool:
+    """Whether ``db_file`` is a database an earlier tour made: program cafe alone, its
+    members ana and ben, the tour's ledger transactions and nothing else. Read only;
+    a file SQLite cannot read is not one."""
+    try:
+        conn = sqlite3.connect(f"{db_file.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"programs", "members", "ledger_transactions"} <= tables:
+            return False
+        for table in tables - DEMO_TABLES:
+            if table.startswith("sqlite_"):
+                continue
+            if conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None:
+                return False
+        programs = {r[0] for r in conn.execute("SELECT id FROM programs")}
+        members = {r[0] for r in conn.execute("SELECT ref FROM members")}
+        keys = {r[0] for r in conn.execute("SELECT idempotency_key FROM ledger_transactions")}
+        answers = {r[0] for r in conn.execute("SELECT key FROM idempotency_records")} \
+            if "idempotency_records" in tables else set()  # fmt: skip
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return (
+        programs == {DEMO_PROGRAM}
+        and members <= DEMO_MEMBERS
+        and all(k in DEMO_KEYS or k.startswith(DEMO_KEY_PREFIXES) for k in keys)
+        and answers <= {f"member:{m}" for m in DEMO_MEMBERS}
+    )
 
 
 def demo(
     db_file: Path = typer.Option(
-        Path("fidelite-demo.db"), "--db-file", help="SQLite file to create (replaced if it exists)."
+        Path("fidelite-demo.db"),
+        "--db-file",
+        help="SQLite file to create. An existing file is replaced only if an earlier demo "
+        "made it (nothing else in it); any other file is refused unless --force.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace the --db-file even if it is not a demo's database."
     ),
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
@@ -30,12 +100,17 @@ def demo(
     already spent, a goodwill credit, an idempotent retry, a refused double spend and
     the expiry job — then checks that the books balance.
 
+    The --db-file is created fresh. An existing one is replaced only if it holds a
+    demo's café and nothing else (an earlier `fidelite demo`, even explored with
+    `ledger history`); a program database is refused (code exists, exit 1) and stays as
+    it is, unless --force.
+
     Example: fidelite demo --db-file /tmp/cafe.db
     """
+    _check_target(db_file, force, fmt)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    db = Database(f"sqlite:///{db_file}")
-    db.upgrade()
+    db = upgrade_database(f"sqlite:///{db_file}", fmt)
     ledger = Ledger(db)
     steps: list[dict[str, object]] = []
 
