@@ -76,6 +76,41 @@ def test_nps_chart_shows_the_loyalty_index_months_without_nps_answers(tmp_path: 
     assert re.findall(r"<tr><td>(2024-\d\d)</td>", section) == ["2024-01"]
 
 
+def test_only_csat_answers_have_no_nps_to_chart_and_say_so(tmp_path: Path) -> None:
+    answers = _surveys(tmp_path, "a,2024-01-05,csat,5\nb,2024-03-05,csat,2\n")
+    data, html = _report(tmp_path, "--surveys", answers)
+    assert set(data["surveys"]) == {"loyalty_index_trend", "csat"}
+    assert data["surveys"]["loyalty_index_trend"]["rows"] == []
+    assert data["not_included"]["nps_trend"] == "the survey answers file has no nps answers"
+    assert data["not_included"]["ces"] == "the survey answers file has no ces answers"
+    assert "csat" not in data["not_included"]
+    section = _section(html, "NPS trend")
+    assert "<svg" not in section and "<table" not in section
+    assert (
+        "<p class='nodata'><b>No data to chart:</b> the survey answers file has no answers "
+        "to the recommend (nps), buy-again (repurchase) or try-other-products (upsell) "
+        "questions.</p>"
+    ) in section
+    assert (
+        "<b>What it shows.</b> No Net Promoter Score: the survey answers file has no answers "
+        "to the recommend (nps) question."
+    ) in section
+    assert "Definition: Customer loyalty index = " in section
+    assert "<h2>Satisfaction, effort and share of wallet</h2>" in html
+
+
+def test_repurchase_answers_alone_chart_the_loyalty_index(tmp_path: Path) -> None:
+    answers = _surveys(tmp_path, "a,2024-01-05,repurchase,10\nb,2024-02-05,repurchase,0\n")
+    data, html = _report(tmp_path, "--surveys", answers)
+    assert "nps_trend" not in data["surveys"] and "nps" not in data["surveys"]
+    assert data["not_included"]["nps_trend"] == "the survey answers file has no nps answers"
+    section = _section(html, "NPS trend")
+    assert _marks(section) == [
+        '<polyline fill="none" stroke="#dc2626" stroke-width="2" points="56.0,16.0 570.0,252.0"/>'
+    ]
+    assert "No data to chart" not in section
+
+
 def test_axis_ticks_are_round_values_with_thousands_separators(tmp_path: Path) -> None:
     subs = tmp_path / "subs.csv"
     subs.write_text("customer_id,mrr,start,end\na,1234557.89,2024-01-01,\nb,10,2024-02-01,\n")

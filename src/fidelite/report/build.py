@@ -394,7 +394,7 @@ NO_PURCHASES = "no purchases in the data (every row is a refund)"
 
 def _no_data(reason: str) -> str:
     """What stands in place of a chart that would be empty, and why."""
-    return f"<p class='nodata'><b>No data to chart:</b> {escape(reason)}.</p>"
+    return svg.no_data(reason)
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> None:

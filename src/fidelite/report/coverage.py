@@ -88,7 +88,7 @@ def not_included(data: dict[str, Any]) -> dict[str, str]:
         for key in ("nps_trend", "csat", "ces", "share_of_wallet"):
             out[key] = SURVEYS
     else:
-        for key, question in (("csat", "csat"), ("ces", "ces"),
+        for key, question in (("nps_trend", "nps"), ("csat", "csat"), ("ces", "ces"),
                               ("share_of_wallet", "share_of_wallet")):  # fmt: skip
             if key not in surveys:
                 out[key] = f"the survey answers file has no {question} answers"

@@ -2,11 +2,12 @@
 recurring revenue (from subscriptions). Each is computed only when its file is given;
 each section says what it shows and how to read it, like the others.
 
-CSAT, CES and share of wallet (over the whole file) are kept only when the answers hold
-that question: a score from no answers is no score, and ``not_included`` says which
-question had none (:mod:`fidelite.report.coverage`). The NPS chart shows every month of
-either line (the loyalty index also counts the buy-again and try-other-products
-questions, so it can have months the NPS has not).
+The NPS (its trend and its whole-file score), CSAT, CES and share of wallet are kept only
+when the answers hold that question: a score from no answers is no score, and
+``not_included`` says which question had none (:mod:`fidelite.report.coverage`). The
+loyalty index trend is always kept; the NPS chart shows every month of either line
+(the index also counts the buy-again and try-other-products questions, so it can have
+months the NPS has not), and says there is no data to chart when neither has a value.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def compute_surveys(
     if not isinstance(source, LoadedAnswers):
         source = load_answers(source, timezone=timezone)
     answers = surveys.Answers(source, engine)
-    out = {
-        "nps_trend": surveys.nps(answers, "month").to_dict(),
-        "nps": surveys.nps(answers).to_dict(),
-        "loyalty_index_trend": surveys.loyalty_index(answers, "month").to_dict(),
-    }
+    out: dict[str, Any] = {}
+    overall = surveys.nps(answers)
+    if overall.rows[0]["answers"]:
+        out["nps_trend"] = surveys.nps(answers, "month").to_dict()
+        out["nps"] = overall.to_dict()
+    out["loyalty_index_trend"] = surveys.loyalty_index(answers, "month").to_dict()
     for key, score in SCORES.items():
         result = score(answers)
         if result.rows[0]["answers"]:
@@ -66,10 +68,11 @@ def compute_revenue(
 
 def nps_section(data: dict[str, Any], section: Section) -> str:
     """The NPS and loyalty index lines over every month of either, and the NPS table."""
-    trend = data["nps_trend"]
-    rows = trend["rows"]
+    loyalty = data["loyalty_index_trend"]
+    trend = data.get("nps_trend")  # absent: the answers hold no nps question
+    rows = trend["rows"] if trend is not None else []
     nps = {r["period"]: r["nps"] for r in rows}
-    index = {r["period"]: r["loyalty_index"] for r in data["loyalty_index_trend"]["rows"]}
+    index = {r["period"]: r["loyalty_index"] for r in loyalty["rows"]}
     months = sorted(nps.keys() | index.keys())
     chart = svg.line_chart(
         months,
@@ -82,22 +85,44 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
         y_max=100.0,
         y_min=-100.0,
     )
-    overall = data["nps"]["rows"][0]
-    table = _table(
-        ["month", "answers", "promoters", "passives", "detractors", "NPS"],
-        [[r["period"], r["answers"], r["promoters"], r["passives"], r["detractors"],
-          number(r["nps"]) if r["nps"] is not None else None] for r in rows],
-    )  # fmt: skip
+    if all(v is None for v in (*nps.values(), *index.values())):
+        chart = svg.no_data(
+            "the survey answers file has no answers to the recommend (nps), buy-again "
+            "(repurchase) or try-other-products (upsell) questions"
+        )
+    table = ""
+    if trend is not None:
+        table = _table(
+            ["month", "answers", "promoters", "passives", "detractors", "NPS"],
+            [[r["period"], r["answers"], r["promoters"], r["passives"], r["detractors"],
+              number(r["nps"]) if r["nps"] is not None else None] for r in rows],
+        )  # fmt: skip
+        overall = data["nps"]["rows"][0]
+        what = (
+            f"Net Promoter Score month by month from {overall['answers']:,} survey answers "
+            f"(over the whole period: {number(overall['nps'])}), and the customer loyalty "
+            "index (the same score averaged over the recommend, buy-again and "
+            "try-other-products questions)."
+        )
+    else:
+        what = (
+            "No Net Promoter Score: the survey answers file has no answers to the recommend "
+            "(nps) question. The customer loyalty index is the same score averaged over the "
+            "recommend, buy-again and try-other-products questions that have answers."
+        )
+    counts = (
+        "check the counts in the table"
+        if table
+        else "check each month's answers in report.json (loyalty_index_trend)"
+    )
     return section(
         "NPS trend",
-        f"Net Promoter Score month by month from {overall['answers']:,} survey answers "
-        f"(over the whole period: {number(overall['nps'])}), and the customer loyalty index (the "
-        "same score averaged over the recommend, buy-again and try-other-products questions).",
+        what,
         "Above 0, more customers recommend you than warn others off; a falling line is an "
         "early sign of churn. Months without answers are gaps, not zeros; a month with few "
-        "answers moves a lot, so check the counts in the table.",
+        f"answers moves a lot, so {counts}.",
         chart + table,
-        trend["definition"],
+        (trend or loyalty)["definition"],
     )
 
 

@@ -207,3 +207,8 @@ def _svg(parts: Sequence[str], height: int = H, width: int = W) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif">' + "".join(parts) + "</svg>"
     )
+
+
+def no_data(reason: str) -> str:
+    """What stands in place of a chart that would be empty, and why."""
+    return f"<p class='nodata'><b>No data to chart:</b> {escape(reason)}.</p>"
