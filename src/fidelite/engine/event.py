@@ -48,6 +48,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -119,8 +121,71 @@ def _finite(value: Any) -> Any:
     return value
 
 
-AttributeValue = Annotated[str | int | float | bool, BeforeValidator(_finite)]
-"""A member's or an event's attribute: text, a whole number, a finite number or a flag."""
+def encodable(value: str) -> str | None:
+    """Why ``value`` is no text UTF-8 can hold (a lone surrogate, ``"\\ud800"`` in JSON:
+    half of a character, which no database column or JSON answer can carry), or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"must be text UTF-8 can encode: character {exc.start + 1} is a lone "
+                f"surrogate (U+{ord(value[exc.start]):04X}), half of a character")  # fmt: skip
+    return None
+
+
+def _utf8(value: str) -> str:
+    why = encodable(value)
+    if why is not None:
+        raise PydanticCustomError("text_not_utf8", why)
+    return value
+
+
+def _attribute(value: Any) -> Any:
+    """``value`` unless it is a list, an object or null (an attribute is one value), a
+    number that is not finite (:func:`_finite`) or text with a lone surrogate
+    (:func:`encodable`): stored, it answered 500 wherever the member was shown."""
+    if value is None or isinstance(value, dict | list | tuple | set):
+        got = "null" if value is None else "an object" if isinstance(value, dict) else "a list"
+        raise PydanticCustomError(
+            "attribute_type",
+            "must be text, a whole number, a finite number or true/false, got {got}",
+            {"got": got},
+        )
+    if isinstance(value, str):
+        return _utf8(value)
+    return _finite(value)
+
+
+AttributeValue = Annotated[str | int | float | bool, BeforeValidator(_attribute)]
+"""A member's or an event's attribute: text, a whole number, a finite number or a flag
+(never a list, an object, null, NaN, infinity, or text UTF-8 cannot hold)."""
+
+AttributeName = Annotated[str, AfterValidator(_utf8)]
+"""An attribute's name: any text UTF-8 can hold."""
+
+Attributes = dict[AttributeName, AttributeValue]
+"""A member's or an event's attributes, as the API and both imports take them."""
+
+_ATTRIBUTES: TypeAdapter[dict[str, Any]] = TypeAdapter(Attributes)
+
+
+def read_attributes(value: Any) -> dict[str, Any]:
+    """``value`` as :data:`Attributes` (a ``ValueError`` naming each attribute wrong,
+    ``attributes.<name>: <why>``, joined by ``'; '``): the one check of the API's member
+    routes and of the members import, so a file is refused what the API refuses."""
+    try:
+        return _ATTRIBUTES.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError("; ".join(_told(error) for error in exc.errors())) from None
+
+
+def _told(error: Any) -> str:
+    """One attribute's problem; a name refused is quoted as Python writes it
+    (``'\\ud800'``: a message must be text UTF-8 can hold)."""
+    loc = [str(part) for part in error["loc"]]
+    if loc[-1:] == ["[key]"]:
+        return f"attributes: the name {error['input']!r} {error['msg']}"
+    return ".".join(["attributes", *loc]) + ": " + str(error["msg"])
+
 
 Day = Annotated[date, BeforeValidator(_written_as_day)]
 """A date written ``YYYY-MM-DD`` (a birth date): never a number."""
@@ -268,7 +333,7 @@ class Event(BaseModel):
     items: list[Item] = Field(default_factory=list)
     coupon: Coupon | None = None
     refund_of: str | None = Field(default=None, description="purchase event id (refunds)")
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _shape(self) -> Event:

@@ -6,12 +6,9 @@ what makes a decision reproducible from (program, member state, event).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from fidelite.engine.event import EARLIEST, AttributeValue
@@ -46,7 +43,6 @@ def profile_problems(
     *,
     joined_at: datetime | None,
     birth_date: date | None,
-    attributes: Mapping[str, Any] | None,
     now: datetime,
     zone: ZoneInfo,
     tolerance: timedelta,
@@ -58,8 +54,8 @@ def profile_problems(
     its join date, the value is ignored), later than ``now`` plus the program's
     ``tolerance`` (the one events dated in the future get: a member who joins later
     would lose their first-purchase bonus on purchases before that), a ``birth_date``
-    after today in ``zone``, an attribute that is a number but not a finite one (NaN,
-    infinity). A time before 1970 is refused whoever the member: it is no time at all
+    after today in ``zone`` (attributes: :func:`~fidelite.engine.event.read_attributes`,
+    shared as well). A time before 1970 is refused whoever the member: it is no time at all
     for the program, a typing or export mistake. Empty: none."""
     problems: list[tuple[tuple[str, ...], str]] = []
     if joined_at is not None:
@@ -78,8 +74,4 @@ def profile_problems(
         if birth_date > today:
             problems.append((("birth_date",), f"{birth_date.isoformat()} is after today "
                              f"({today.isoformat()} in {zone.key})"))  # fmt: skip
-    for name, value in (attributes or {}).items():
-        if isinstance(value, float | Decimal) and not math.isfinite(value):
-            message = f"must be a finite number (not NaN or infinity), got {value}"
-            problems.append((("attributes", str(name)), message))
     return problems

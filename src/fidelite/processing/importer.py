@@ -66,7 +66,7 @@ from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
-from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND
+from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, read_attributes
 from fidelite.engine.member import profile_problems
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
@@ -249,6 +249,9 @@ def row_to_event(cells: dict[str, Any]) -> Event:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
                 problems[column] = f"{column}: invalid JSON ({exc.msg})"
+                continue
+            except RecursionError:
+                problems[column] = f"{column}: invalid JSON (nested too deeply)"
                 continue
         data["id" if column == "event_id" else column] = value
     try:
@@ -712,7 +715,7 @@ def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProf
     joined = read("joined_at", lambda v: _datetime(v, "joined_at"), now)
     birth = read("birth_date", _date)
     segments = read("segments", _segments)
-    attributes = read("attributes", lambda v: _json(v, "attributes", dict, "a JSON object"))
+    attributes = read("attributes", _attributes)
     if problems:
         raise ValueError("; ".join(problems))
     return ref, MemberProfile(segments, attributes, birth), joined
@@ -857,12 +860,11 @@ def _check_profile(
     (:func:`~fidelite.engine.member.profile_problems`): a ``joined_at`` before 1970, or
     in the future (the time of processing plus the program's tolerance) for a member the
     row enrols (``joins``; an existing member keeps its join date, the cell is ignored),
-    a ``birth_date`` after today in the program's zone, an attribute that is NaN or
-    infinite."""
+    a ``birth_date`` after today in the program's zone."""
     program = processor.program
     problems = profile_problems(
         joined_at=joined if _given(cells.get("joined_at")) else None,
-        birth_date=profile.birth_date, attributes=profile.attributes, now=processor.clock(),
+        birth_date=profile.birth_date, now=processor.clock(),
         zone=program.zone, tolerance=program.future_tolerance, joins=joins,
     )  # fmt: skip
     if problems:
@@ -952,6 +954,13 @@ def _segments(value: Any) -> list[str]:
     return sorted(set(names))
 
 
+def _attributes(value: Any) -> dict[str, Any]:
+    """An ``attributes`` cell (a JSON object, or a Parquet map) as the API takes a
+    member's attributes (:func:`~fidelite.engine.event.read_attributes`: one value
+    each, text, a whole or finite number or true/false, no lone surrogate)."""
+    return read_attributes(_json(value, "attributes", dict, "a JSON object"))
+
+
 def _json(value: Any, column: str, kind: type, described: str) -> Any:
     if isinstance(value, kind):
         return value
@@ -959,6 +968,8 @@ def _json(value: Any, column: str, kind: type, described: str) -> Any:
         parsed = json.loads(value)
     except (TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{column}: invalid JSON ({getattr(exc, 'msg', exc)})") from None
+    except RecursionError:
+        raise ValueError(f"{column}: invalid JSON (nested too deeply)") from None
     if not isinstance(parsed, kind):
         raise ValueError(f"{column}: must be {described}")
     return parsed

@@ -15,7 +15,7 @@ from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem, invalid
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
-from fidelite.engine.event import AttributeValue, Day, Instant
+from fidelite.engine.event import Attributes, Day, Instant
 from fidelite.engine.member import profile_problems
 from fidelite.engine.member_id import MEMBER_ID_RULE, MemberId
 from fidelite.ledger import HistoryEntry
@@ -24,7 +24,6 @@ from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["members"])
-Attr = AttributeValue
 
 
 class MemberCreate(BaseModel):
@@ -37,7 +36,7 @@ class MemberCreate(BaseModel):
     segments: list[Identifier] | None = Field(
         default=None, max_length=50, description="Segment names as rules write them (vip)."
     )
-    attributes: dict[str, Attr] | None = None
+    attributes: Attributes | None = None
     birth_date: Day | None = None
 
 
@@ -48,7 +47,7 @@ class MemberUpdate(BaseModel):
     segments: list[Identifier] | None = Field(
         default=None, max_length=50, description="Segment names as rules write them (vip)."
     )
-    attributes: dict[str, Attr] | None = None
+    attributes: Attributes | None = None
     birth_date: Day | None = None
 
 
@@ -62,7 +61,7 @@ def _check_profile(
     with the members import: :func:`~fidelite.engine.member.profile_problems`)."""
     program = svc.program
     problems = profile_problems(
-        joined_at=joined_at, birth_date=birth_date, attributes=None, now=svc.processor.clock(),
+        joined_at=joined_at, birth_date=birth_date, now=svc.processor.clock(),
         zone=program.zone, tolerance=program.future_tolerance, joins=joins,
     )  # fmt: skip
     if problems:
