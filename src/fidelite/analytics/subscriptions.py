@@ -12,6 +12,9 @@ mrr DOUBLE, start_day DATE, end_day DATE`` (null end = running).
 Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError` naming the file, line and column
 (missing or negative mrr, unparsable dates, an end before its start, an empty file).
+An end before its start is judged on the instants the values name, not on their local
+days: a start at 10:00 and an end at 09:00 the same day is refused, and whether a pair
+with offsets is valid does not depend on ``--timezone``.
 Dates are ISO 8601 or one of the day/month/year layouts transactions accept
 (:data:`fidelite.analytics.io.DATE_FORMATS`), one format for both date columns. Each is
 the local calendar day in the business time zone: a timestamp with an offset is
@@ -34,6 +37,7 @@ from fidelite.analytics.io import (
     Source,
     _Checker,
     _ident,
+    _names_zone,
     _parse_expr,
     _quote,
     _raw_types,
@@ -147,6 +151,20 @@ def _parse_date(text: str, fmt: str, timezone: str) -> str:
     return f"CAST({_parse_expr(text, fmt, _quote(timezone))} AS DATE)"
 
 
+def _instant(text: str, fmt: str, timezone: str) -> str:
+    """The instant ``text`` names, as a TIMESTAMPTZ (whatever DuckDB's session zone): a
+    value with an offset or zone is that instant, one without is its wall-clock time in
+    ``timezone``."""
+    tz = _quote(timezone)
+    if fmt == ISO:
+        zoned = f"try_cast({text} AS TIMESTAMPTZ)"
+        local = f"timezone({tz}, try_cast({text} AS TIMESTAMP))"
+        return f"CASE WHEN {_names_zone(text)} THEN {zoned} ELSE {local} END"
+    if "%z" in fmt or "%Z" in fmt:
+        return f"try_strptime({text}, {_quote(fmt)})::TIMESTAMPTZ"
+    return f"timezone({tz}, try_strptime({text}, {_quote(fmt)})::TIMESTAMP)"
+
+
 def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[str, DateChoice]:
     """Validate every subscription; return the SELECT producing the normalised table and
     the date format chosen (with its warning when the dates also read month first).
@@ -178,7 +196,9 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     end = "CAST(NULL AS DATE)"
     if "end" in m:
         end = parse(texts[1][1], fmt)
-        checker.check("end", f"{end} < {start}", "end date before the start date")
+        # the instants, not the local days: 09:00 is before 10:00 the same day
+        before = f"{_instant(texts[1][1], fmt, timezone)} < {_instant(start_text, fmt, timezone)}"
+        checker.check("end", before, "end date before the start date")
     extra = f", {segment_value(checker)}" if SEGMENT_VALUE in m else ""
     checker.flush()
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"
