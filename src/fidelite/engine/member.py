@@ -75,3 +75,13 @@ def profile_problems(
             problems.append((("birth_date",), f"{birth_date.isoformat()} is after today "
                              f"({today.isoformat()} in {zone.key})"))  # fmt: skip
     return problems
+
+
+MAX_SEGMENTS = 50
+"""Most segment names a member's profile is given at once, in the API and the import."""
+
+
+def segment_set(names: list[str]) -> list[str]:
+    """A member's segments as kept: each name once, sorted (``["vip", "vip"]`` is
+    ``["vip"]``), whether given through the API or the members import."""
+    return sorted(set(names))

@@ -38,7 +38,8 @@ applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...)
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
-JSON list, or names separated by ``;``) and ``attributes`` (JSON object). A new member
+JSON list, or names separated by ``;``, at most 50, kept once each, sorted, as the API
+keeps them) and ``attributes`` (JSON object, checked as the API checks it). A new member
 is enrolled; an existing one gets the given fields (its join date stays); a row that
 changes nothing counts as unchanged, so re-running the file changes nothing. Rows are
 applied in file order: a member listed twice ends with the last row's values, and the
@@ -67,7 +68,7 @@ from sqlalchemy import Connection, text
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
 from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, read_attributes
-from fidelite.engine.member import profile_problems
+from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
@@ -941,6 +942,8 @@ def _segments(value: Any) -> list[str]:
     else:
         items = str(value).split(";")
     names = [str(item).strip() for item in items]
+    if len(names) > MAX_SEGMENTS:
+        raise ValueError(f"segments: at most {MAX_SEGMENTS} segment names, got {len(names)}")
     if any(not name for name in names):
         raise ValueError(f"segments: empty segment name in {value!r}")
     for name in names:
@@ -951,7 +954,7 @@ def _segments(value: Any) -> list[str]:
                 f"segments: {name!r} is not a segment name (lower-case letters, digits and "
                 "_, starting with a letter, at most 64 characters, as rules write them)"
             )
-    return sorted(set(names))
+    return segment_set(names)
 
 
 def _attributes(value: Any) -> dict[str, Any]:

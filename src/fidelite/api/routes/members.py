@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem, invalid
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
 from fidelite.engine.event import Attributes, Day, Instant
-from fidelite.engine.member import profile_problems
+from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import MEMBER_ID_RULE, MemberId
 from fidelite.ledger import HistoryEntry
 from fidelite.privacy import erase_member, export_member
@@ -24,6 +24,11 @@ from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["members"])
+Segments = Annotated[list[Identifier], Field(max_length=MAX_SEGMENTS), AfterValidator(segment_set)]
+SEGMENTS_DOC = (
+    f"Segment names as rules write them (vip), at most {MAX_SEGMENTS}; kept once each, "
+    "sorted, as the members import keeps them."
+)
 
 
 class MemberCreate(BaseModel):
@@ -33,9 +38,7 @@ class MemberCreate(BaseModel):
     id: MemberId = Field(description=f"Card number or customer id: {MEMBER_ID_RULE}.",
                          examples=["CARD-0001"])  # fmt: skip
     joined_at: Instant | None = None
-    segments: list[Identifier] | None = Field(
-        default=None, max_length=50, description="Segment names as rules write them (vip)."
-    )
+    segments: Segments | None = Field(default=None, description=SEGMENTS_DOC)
     attributes: Attributes | None = None
     birth_date: Day | None = None
 
@@ -44,9 +47,7 @@ class MemberUpdate(BaseModel):
     """Profile fields a client may change (others are refused)."""
 
     model_config = ConfigDict(extra="forbid")
-    segments: list[Identifier] | None = Field(
-        default=None, max_length=50, description="Segment names as rules write them (vip)."
-    )
+    segments: Segments | None = Field(default=None, description=SEGMENTS_DOC)
     attributes: Attributes | None = None
     birth_date: Day | None = None
 
