@@ -281,6 +281,26 @@ def test_program_commands_help_shows_examples(command: str) -> None:
     assert f"Example: fidelite program {command}" in result.stdout
 
 
+def test_simulate_help_budget_example_names_a_budgeted_rule_of_the_example(
+    tmp_path: Path,
+) -> None:
+    """The help's --budget-used example runs on the program init writes: it named
+    spring_promo, a rule the example does not have, so the example as written failed
+    with invalid_budget_used."""
+    program = tmp_path / "program.yaml"
+    runner.invoke(app, ["program", "init", str(program)])
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"id": "e1", "type": "purchase", "member": "m1",
+                                 "at": "2026-04-10T12:00:00+02:00", "amount": "10"}))  # fmt: skip
+    helped = runner.invoke(app, ["program", "simulate", "--help"], env={"COLUMNS": "200"})
+    (example,) = [line.strip() for line in helped.stdout.splitlines() if "--budget-used " in line
+                  and line.strip().startswith("Example:")]  # fmt: skip
+    used = example.split("--budget-used ", 1)[1].split()[0]
+    result = runner.invoke(app, ["program", "simulate", str(program), str(event),
+                                 f"--budget-used={used}", "-f", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+
+
 def test_simulate_gives_pending_end_and_expiry_on_the_programs_clock(tmp_path: Path) -> None:
     """An event written in New York time: its pending end used to keep the event's
     offset (-05:00) while the expiry was in the program's zone (Paris), so the two
@@ -347,7 +367,7 @@ def test_simulate_refuses_budget_use_it_cannot_take(tmp_path: Path) -> None:
     assert error["code"] == "invalid_budget_used"
     assert error["message"].split("; ") == [
         "--budget-used: 'spring=3': spring is no rule with a budget (those are: spring_campaign)",
-        "'spring_campaign': write RULE=POINTS, e.g. spring_promo=800",
+        "'spring_campaign': write RULE=POINTS, e.g. spring_campaign=800",
         "'spring_campaign=-1': the points used are a whole number, 0 or more",
         "'spring_campaign=100001': more than the rule's budget (100000 points in all)",
         "'spring_campaign=6': spring_campaign is given twice",

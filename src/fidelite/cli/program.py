@@ -170,7 +170,7 @@ def simulate(
     purchases (count before this event), joined_at (ISO 8601 with offset), birth_date
     (YYYY-MM-DD), and rule_points, the points capped rules already gave in the current
     period, keyed "rule@period" (e.g. {"big_basket@2026-11": 50}). Budgets are taken as
-    unused unless --budget-used says what a rule has already given (spring_promo=800),
+    unused unless --budget-used says what a rule has already given (spring_campaign=800),
     so a budget's last points and rule_budget_exhausted can be tried. A refund is not
     simulated: it reverses what its purchase earned and no rule evaluates it, and an
     event of a type the program does not handle is refused as the API would refuse it.
@@ -183,7 +183,7 @@ def simulate(
 
     Example: fidelite program simulate program.yaml event.json --coupon-status used -f json
 
-    Example: fidelite program simulate program.yaml event.json --budget-used spring_promo=800
+    Example: fidelite program simulate program.yaml event.json --budget-used spring_campaign=800
     """
     program = _load(file, fmt)
     event = _read_event(event_file, fmt)
@@ -292,7 +292,7 @@ def _budget_state(program: ProgramDefinition, given: list[str], fmt: OutputForma
         rule, sep, points = value.partition("=")
         rule, points = rule.strip(), points.strip()
         if not sep or not rule:
-            problems.append(f"{value!r}: write RULE=POINTS, e.g. spring_promo=800")
+            problems.append(f"{value!r}: write RULE=POINTS, e.g. spring_campaign=800")
         elif rule not in budgets:
             known = ", ".join(sorted(budgets)) or "none"
             problems.append(f"{value!r}: {rule} is no rule with a budget (those are: {known})")
