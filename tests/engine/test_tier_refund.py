@@ -185,15 +185,19 @@ def test_a_later_purchase_reaching_a_lower_level_gives_that_level_from_its_date(
     assert ann.state == TierState("silver", at("2025-03-01"), review_at=at("2026-03-01"))
 
 
-def test_a_purchase_dated_after_the_refund_does_not_count() -> None:
+def test_a_purchase_dated_after_the_refund_and_recorded_before_it_counts_from_its_date() -> None:
     ann = member()
     ann.buy("p1", "2025-02-01", "400")
     ann.buy("p2", "2025-04-01", "350")  # recorded before a refund dated earlier
     ann.refund("p1", "2025-03-10")
+    # As if the refund had come first: bronze from 2025-03-10, silver again from p2's 350
+    # on 2025-04-01. The member keeps silver from that date, with its review a year on.
     assert ann.entries() == [
         ("2025-02-01", "upgrade", "bronze", "silver", "400"),
-        ("2025-03-10", "upgrade_reversed", "silver", "bronze", "0"),
+        ("2025-03-10", "requalified", "silver", "silver", "350"),
     ]
+    assert ann.timeline[-1].reason == "refund: spend 350 reaches 300 from 2025-04-01"
+    assert ann.state == TierState("silver", at("2025-04-01"), review_at=at("2026-04-01"))
 
 
 def test_rolling_window_a_moment_when_the_rest_reached_the_level_keeps_it() -> None:

@@ -16,8 +16,10 @@ time; the base level has no re-qualification date. The one exception is a refund
 so it undoes at once an upgrade its purchase unlocked that the rest of the member's
 activity never earned (back to the level held before, with its dates), dates it later
 if only later activity did, and writes the re-qualifications, grace periods and
-downgrades that went otherwise without the purchase; the member's dates are then the
-ones those steps give, and each entry is dated at the refund. A manual assignment is
+downgrades that went otherwise without the purchase (up to the member's latest
+activity when the refund is dated before it); the member's dates are then the
+ones those steps give, and each entry is dated at the refund (or at the date the
+member's level dates from, when later). A manual assignment is
 a fact the refund does not undo: the history is played again from the latest one
 (:class:`Assignment`), which set the level whatever came before it.
 """
@@ -276,20 +278,24 @@ def on_refund(
 
     ``activities`` are the member's, the refunded part already taken out. The tier
     history is played again without what was refunded, from a moment the refund cannot
-    have changed, up to the refund: upgrades when the value reaches a threshold (each
-    moment over its own window), and every re-qualification, grace period and downgrade
-    at its own date, as :func:`on_activity` and :func:`review` apply them. That moment
-    is the date the current level was reached, when the purchase came after it (the
-    member then had that level with its next re-qualification date, whatever the
-    purchase did); otherwise the latest of the member's manual ``assignments`` dated
-    by the refund (the member held its tier from then whatever came before, the
-    purchase included, until its end or an upgrade, which the history played again
-    decides; an earlier assignment it replaced no longer matters; its end unknown:
+    have changed, up to the refund, or to the latest activity or the state's ``since``
+    when later (:func:`_refund_horizon`: a refund sent after what is dated later than
+    it ends where one sent in date order would have): upgrades when the value reaches
+    a threshold (each moment over its own window), and every re-qualification, grace
+    period and downgrade at its own date, as :func:`on_activity` and :func:`review`
+    apply them. That moment is the date the current level was reached, when the
+    purchase came after it (the member then had that level with its next
+    re-qualification date, whatever the purchase did); otherwise the latest of the
+    member's manual ``assignments`` dated by the end of that history (the member held
+    its tier from then whatever came before, the purchase included, until its end or
+    an upgrade, which the history played again decides; an earlier assignment it
+    replaced no longer matters; its end unknown:
     see :func:`_refund_anchor`); otherwise the base level before any activity. A
     manual assignment in force is left alone.
 
     Only what the refund changes is written; each entry is dated at the refund (the
-    member held the level until then), and the member's dates (``since``,
+    member held the level until then), or at the state's ``since`` when the refund is
+    dated before it (never before the change it undoes), and the member's dates (``since``,
     ``review_at``, ``grace_until``) are the ones the history played again gives:
 
     - the upgrade the purchase unlocked is undone (``upgrade_reversed``, with the
@@ -319,22 +325,35 @@ def on_refund(
     if state.assigned_until is not None:
         return state, []
     policy = _as_reached(policy, state.tier, held_threshold)
-    made = sorted((a for a in assignments if a.at <= at), key=lambda a: a.at)
+    through = _refund_horizon(state, activities, at)
+    made = sorted((a for a in assignments if a.at <= through), key=lambda a: a.at)
     start = _refund_anchor(policy, state, purchase_at, zone, made)
     if retired(policy, start):  # an assignment to a level removed since: left at its date
         start, _ = leave_retired(policy, start, activities, start.since, zone)
-    replayed, steps = _replay(policy, start, activities, at, zone)
+    replayed, steps = _replay(policy, start, activities, through, zone)
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
-    current, _ = review(policy, state, activities, at, zone)
+    current, _ = review(policy, state, activities, through, zone)
     if replayed == current:
         return state, []
     before = next((s.to_tier for s in reversed(steps) if s.at < purchase_at), start.tier)
     later = [s for s in steps if s.at >= purchase_at]
-    entries = _refund_entries(policy, state, activities, before, later, at, zone)
+    on = max(at, state.since)
+    entries = _refund_entries(policy, state, activities, before, later, on, zone, through)
     if entries:
         return replayed, entries
-    return _refund_without_step(policy, state, replayed, activities, at, zone)
+    return _refund_without_step(policy, state, replayed, activities, on, zone, through)
+
+
+def _refund_horizon(state: TierState, activities: Sequence[Activity], at: datetime) -> datetime:
+    """How far a refund at ``at`` plays the member's history again: to the refund, or
+    further when the member's record goes further, a refund sent after activity dated
+    later than it (or after a step that moved the member later, such as the daily job's
+    downgrade): to the latest of those. The member's level as it stands already counts
+    that activity; judged only up to the refund, the level a later purchase reached (with
+    what was not refunded) would be taken away, or one a later review took away given
+    back, though the history without the refunded part goes as the member's did."""
+    return max([at, state.since, *(a.at for a in activities)])
 
 
 _THRESHOLD = re.compile(
@@ -441,8 +460,10 @@ def _refund_entries(
     later: Sequence[TierChange],
     at: datetime,
     zone: ZoneInfo,
+    through: datetime,
 ) -> list[TierChange]:
-    """The timeline entries of a refund at ``at``, from the member's current level.
+    """The timeline entries of a refund, dated ``at``, from the member's current level
+    (the history played again up to ``through``).
 
     ``before`` is the level the history played again holds just before the purchase,
     ``later`` its changes from the purchase on. While the level taken back is pending,
@@ -474,14 +495,16 @@ def _refund_entries(
         if pending and step.kind is ChangeKind.assignment_expired and step.at <= state.since:
             pending = False  # the member's level comes from this end (or later): no reversal
         if pending:
-            entries.append(_reversal(policy, state, activities, target, at, zone))
+            # the value while the level was held without reason: up to this next step
+            reversal = _reversal(policy, state, activities, target, at, zone, step.at, False)
+            entries.append(reversal)
             shown, pending = target, False
         day = step.at.astimezone(zone).date()
         reason = f"refund: on {day}, {step.reason}"
         entries.append(TierChange(at, step.kind, shown, step.to_tier, step.value, reason))
         shown = step.to_tier
     if pending:
-        entries.append(_reversal(policy, state, activities, target, at, zone))
+        entries.append(_reversal(policy, state, activities, target, at, zone, through, True))
     return entries
 
 
@@ -510,11 +533,18 @@ def _reversal(
     target: str,
     at: datetime,
     zone: ZoneInfo,
+    until: datetime,
+    inclusive: bool,
 ) -> TierChange:
-    """The level taken back, down to ``target``, with the highest value the member had
-    from the upgrade (``state.since``) to the refund."""
+    """The level taken back, down to ``target`` (entry dated ``at``), with the highest
+    value the member had from the upgrade (``state.since``) to ``until``: the end of the
+    history played again (``inclusive``), or the next step it writes after the reversal
+    (a later upgrade, a re-qualification; excluded: from that moment the value is that
+    step's), so the value never reaches the threshold it says it no longer reaches."""
     best, best_at = window_value(policy, activities, state.since, zone), state.since
-    for moment, moment_value in _values_after(policy, activities, state.since, at, zone):
+    for moment, moment_value in _values_after(policy, activities, state.since, until, zone):
+        if moment == until and not inclusive:
+            break
         if moment_value > best:
             best, best_at = moment_value, moment
     value = window_value(policy, activities, best_at, zone)
@@ -532,10 +562,13 @@ def _refund_without_step(
     activities: Sequence[Activity],
     at: datetime,
     zone: ZoneInfo,
+    through: datetime,
 ) -> tuple[TierState, list[TierChange]]:
     """The same level, on other dates: the purchase ended a grace period that now goes
-    on (``grace_started``), or it moved the next re-qualification (``requalified``)."""
-    value = window_value(policy, activities, at, zone)
+    on (``grace_started``), or it moved the next re-qualification (``requalified``);
+    the entry dated ``at``, with the value at ``through``, the end of the history
+    played again."""
+    value = window_value(policy, activities, through, zone)
     threshold = policy.levels[policy.index(state.tier)].threshold
     metric = policy.metric.value
     if replayed.grace_until is not None:
