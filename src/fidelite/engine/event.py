@@ -50,6 +50,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -334,6 +335,16 @@ class Event(BaseModel):
     coupon: Coupon | None = None
     refund_of: str | None = Field(default=None, description="purchase event id (refunds)")
     attributes: Attributes = Field(default_factory=dict)
+
+    @field_validator("coupon", mode="before")
+    @classmethod
+    def _blank_coupon_is_none(cls, value: object) -> object:
+        """A coupon of spaces only is no coupon, as an empty one is (a till or a CSV
+        cell sending blanks): it was read as the code ``''`` and traced
+        ``coupon_invalid``, and recorded so."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _shape(self) -> Event:
