@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import asdict
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -28,7 +31,7 @@ def serve(
     program: Path = typer.Option(..., "--program", help="Program definition (YAML)."),
     db: str | None = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port (1-65535)."),
     workers: int = typer.Option(
         1,
         "--workers",
@@ -88,9 +91,24 @@ def serve(
     try:
         check_free(host, port)
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", code="address_in_use")
+        _cannot_listen(host, port, exc)
     # each worker listens on a socket of its own; the kernel spreads connections over them
     workers_serve(host, port, workers, log_level)
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> NoReturn:
+    """Why the server cannot listen on ``host:port``, with a code of its own: a port
+    another process holds (address_in_use), a host that is neither an address nor a
+    name that resolves (invalid_host), anything else (cannot_listen: an address not on
+    this machine, a port below 1024 without the right)."""
+    where = f"cannot listen on {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        fail(f"{where}: --host {host!r} is not an IP address nor a name that resolves "
+             f"({exc.strerror or exc})", code="invalid_host")  # fmt: skip
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        fail(f"{where}: {reason}", code="address_in_use")
+    fail(f"{where}: {reason}", code="cannot_listen")
 
 
 @apikey_app.command("create")
