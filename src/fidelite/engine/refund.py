@@ -6,6 +6,12 @@ from the cumulative refunded amount means partial refunds never drift, and refun
 the whole amount (in one go or in parts) reverses every point, no more. Pending points
 are reversed the same way (the ledger reverses pending lots first).
 
+Points an operator reversed on the ledger (``ledger reverse`` of the earn) are gone
+already: the refunds share out the earn's points less those, the same way, never more
+than the transaction has left and never less than nothing. The refund is recorded whatever the operator took (its money, the
+purchase count, caps, budgets, coupon and tier go as for any refund), so a purchase
+whose points an operator reversed in full is still refunded, reversing no points.
+
 What the purchase used of a rule's per-member cap and of a campaign budget is given
 back by the same rule (:func:`counters_given_back`), to the period and the budget its
 trace says it used: a purchase refunded in full leaves the next purchase the cap and
@@ -40,12 +46,20 @@ class RefundError(ValueError):
 
 @dataclass(frozen=True)
 class EarnedTransaction:
-    """An earn transaction of the purchase, and how many of its points are already reversed."""
+    """An earn transaction of the purchase: its ``points``, how many the purchase's
+    refunds reversed already (``reversed``) and how many were reversed on the ledger
+    otherwise (``taken_otherwise``: by an operator's ``ledger reverse``)."""
 
     transaction_id: str
     currency: str
     points: int
     reversed: int = 0
+    taken_otherwise: int = 0
+
+    @property
+    def refundable(self) -> int:
+        """The points the purchase's refunds share out: what the operator left."""
+        return max(self.points - self.taken_otherwise, 0)
 
 
 @dataclass(frozen=True)
@@ -69,12 +83,16 @@ def refund_reversals(
     :func:`check_refund_amount`; ``refunded_whole``: the purchase is refunded in full
     already). A purchase of 0 is refunded in full by a refund of 0: it reverses every
     point the purchase earned (the first-purchase bonus of a free order), as the full
-    refund of any purchase does."""
+    refund of any purchase does.
+
+    Of an earn an operator reversed in part, the refunds share out what is left
+    (:attr:`EarnedTransaction.refundable`): never more than the transaction has left, a
+    full refund all of it; reversed in full, the refund reverses none of it."""
     check_refund_amount(purchase_amount, refunded_before, refund_amount, refunded_whole)
     reversals = []
     for tx in earned:
-        points = cumulative_share(tx.points, purchase_amount, refunded_before + refund_amount)
-        points -= tx.reversed
+        share = cumulative_share(tx.refundable, purchase_amount, refunded_before + refund_amount)
+        points = share - tx.reversed
         if points > 0:
             reversals.append(Reversal(tx.transaction_id, tx.currency, points))
     return reversals

@@ -451,10 +451,25 @@ class EventProcessor:
         # both pass and count the purchase out twice.
         original = self._purchase_row(conn, event.refund_of)
         assert original is not None  # processed events are never deleted
+        # What the ledger says is reversed of each earn (refunds and an operator's
+        # ``ledger reverse``); ``reversed`` counts the refunds' only: the rest is gone
+        # already, and the refunds share out what is left (engine.refund).
+        on_ledger = (
+            select(text("reversed_points"))
+            .select_from(text("ledger_transactions"))
+            .where(text("ledger_transactions.id = event_earnings.transaction_id"))
+            .scalar_subquery()
+        )
         earned = [
-            EarnedTransaction(str(r.transaction_id), r.currency, r.points, r.reversed)
+            EarnedTransaction(
+                str(r.transaction_id),
+                r.currency,
+                r.points,
+                r.reversed,
+                taken_otherwise=max(int(r.on_ledger) - r.reversed, 0),
+            )
             for r in conn.execute(
-                select(earnings)
+                select(earnings, on_ledger.label("on_ledger"))
                 .where(
                     earnings.c.program_id == self.program.id,
                     earnings.c.event_id == event.refund_of,
