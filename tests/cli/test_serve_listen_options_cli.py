@@ -72,3 +72,14 @@ def test_a_port_in_use_is_still_address_in_use(tmp_path: Path, program: Path) ->
     assert proc.stderr == (
         f"error [address_in_use] cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_serve_takes_the_program_file_as_p_as_every_other_command(
+    tmp_path: Path, program: Path
+) -> None:
+    db = tmp_path / "api.db"
+    proc = fidelite("serve", "-p", program, "--db", db, "--host", "999.1.1.1", ok=False,
+                    separate=True)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error [invalid_host] cannot listen on 999.1.1.1:8000:")
+    assert db.exists()  # the program file was read and the database migrated

@@ -28,7 +28,7 @@ apikey_app = typer.Typer(
 
 
 def serve(
-    program: Path = typer.Option(..., "--program", help="Program definition (YAML)."),
+    program: Path = typer.Option(..., "--program", "-p", help="Program definition (YAML)."),
     db: str | None = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port (1-65535)."),
