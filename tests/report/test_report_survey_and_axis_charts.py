@@ -159,3 +159,10 @@ def test_mrr_axis_of_small_amounts_steps_in_round_money() -> None:
     assert _marks(chart) == [
         '<polyline fill="none" stroke="#2563eb" stroke-width="2" points="56.0,157.6 570.0,47.5"/>'
     ]
+
+
+def test_one_nps_answer_is_said_in_the_singular(tmp_path: Path) -> None:
+    answers = _surveys(tmp_path, "a,2024-01-05,nps,10\n")
+    _, html = _report(tmp_path, "--surveys", answers)
+    section = _section(html, "NPS trend")
+    assert "from 1 survey answer (over the whole period: 100.0)" in section

@@ -99,7 +99,8 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
         )  # fmt: skip
         overall = data["nps"]["rows"][0]
         what = (
-            f"Net Promoter Score month by month from {overall['answers']:,} survey answers "
+            f"Net Promoter Score month by month from {overall['answers']:,} survey "
+            f"{'answer' if overall['answers'] == 1 else 'answers'} "
             f"(over the whole period: {number(overall['nps'])}), and the customer loyalty "
             "index (the same score averaged over the recommend, buy-again and "
             "try-other-products questions)."
