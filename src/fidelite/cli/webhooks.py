@@ -38,7 +38,7 @@ from fidelite.webhooks import (
     prune,
 )
 from fidelite.webhooks import subscriptions as subs
-from fidelite.webhooks.deliveries import replay_all
+from fidelite.webhooks.deliveries import STATES, replay_all
 from fidelite.webhooks.expiring import warning_days
 
 app = typer.Typer(
@@ -248,12 +248,35 @@ def deliver(
         )
 
 
+LOG_LIMIT = (1, 1000)
+"""The fewest and most deliveries ``webhooks log --limit`` lists."""
+
+
+def _state(value: str | None) -> str | None:
+    """``--state``: one of the delivery states, else a usage error (exit 2)."""
+    if value is not None and value not in STATES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(STATES)}")
+    return value
+
+
+def _limit(value: int) -> int:
+    """``--limit``: within :data:`LOG_LIMIT`, else a usage error (exit 2)."""
+    low, high = LOG_LIMIT
+    if not low <= value <= high:
+        raise typer.BadParameter(f"must be between {low} and {high}, got {value}")
+    return value
+
+
 @app.command("log")
 def log_(
-    state: str | None = typer.Option(None, help="Only pending, failed, delivered or dead."),
+    state: str | None = typer.Option(
+        None, help="Only pending, failed, delivered or dead.", callback=_state
+    ),
     subscription: int | None = typer.Option(None, help="Only this subscription."),
     delivery: int | None = typer.Option(None, help="Show every attempt of this delivery."),
-    limit: int = typer.Option(100, help="At most this many deliveries (1-1000)."),
+    limit: int = typer.Option(
+        100, help=f"At most this many deliveries ({LOG_LIMIT[0]}-{LOG_LIMIT[1]}).", callback=_limit
+    ),
     program: str = ProgramOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
