@@ -36,6 +36,8 @@ class MLot:
     pending_until: datetime | None
     expired: int = 0  # points the expiry job took from this lot
     claimed: int = 0  # of those, what reversals of the lot's earn found already gone
+    written_off: int = 0  # spent points reversals of the lot's earn wrote off
+    restored: int = 0  # of those, what cancellations of debits took back out of written_off
 
     @property
     def unclaimed(self) -> int:
@@ -341,6 +343,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (debt, written_off) == (rest, 0)
         else:
             assert (debt, written_off) == (0, rest)
+            if txn.lot is not None:
+                self.model.lots[txn.lot].written_off += rest
 
     def _put_back(self, txn: MTxn, amount: int) -> None:
         repay = min(amount, self.model.debt[txn.member])
@@ -352,8 +356,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 continue
             txn.refilled[lot_id] = txn.refilled.get(lot_id, 0) + give
             lot = self.model.lots[lot_id]
-            lot.remaining += give
-            lot.state = "available"
+            # points a refund of the lot's earn wrote off go back out of written_off,
+            # not to the member (as under debt they repay the debt)
+            cancelled = min(give, lot.written_off - lot.restored)
+            lot.restored += cancelled
+            if give > cancelled:
+                lot.remaining += give - cancelled
+                lot.state = "available"
             left -= give
         assert left == 0
 

@@ -1604,7 +1604,11 @@ def _put_back(
 
     An expiry puts back only expired points that no reversal of their earn has claimed
     (:func:`~fidelite.ledger.state.unclaimed_expiry`): the points of a refunded purchase
-    do not come back with it."""
+    do not come back with it. Likewise a spend (or debit adjustment) whose points a
+    reversal of their earn wrote off (``within_balance``) does not give those back to
+    the member: they go back out of ``written_off`` (:func:`_unclaimed_write_off`), as
+    under ``debt`` they would repay the debt, and the entry's detail says how many
+    (``written_off_restored``) and from which lots."""
     plan.program(program_kind, -amount)
     draws = restorable_draws(conn, transaction_id)
     if program_kind == "expired":
@@ -1623,17 +1627,92 @@ def _put_back(
         plan.member("debt", None, repay)
         plan.debt_repaid = repay
     left = amount - repay
+    if program_kind != "expired":
+        draws = _less_restored(conn, transaction_id, draws)
+    restored: dict[str, int] = {}
     for lot_id, restorable in draws:
         if left == 0:
             break
         give = min(left, restorable)
-        plan.refills.append((lot_id, give))
-        plan.member("available", lot_id, give)
+        cancelled = (
+            min(give, _unclaimed_write_off(conn, lot_id)) if program_kind != "expired" else 0
+        )
+        if cancelled:
+            restored[str(lot_id)] = cancelled
+            plan.program("written_off", cancelled)
+        if give > cancelled:
+            plan.refills.append((lot_id, give - cancelled))
+            plan.member("available", lot_id, give - cancelled)
         left -= give
+    if restored:
+        plan.detail = {"written_off_restored": sum(restored.values()),
+                       "written_off_restored_lots": restored}  # fmt: skip
     if left:
         raise AssertionError(
             f"transaction {transaction_id}: {left} points have no lot to return to"
         )
+
+
+def _restorations(conn: Connection, condition: str, params: dict[str, Any]) -> list[Any]:
+    """The ``written_off_restored_lots`` of the reversals matching ``condition``."""
+    rows = conn.execute(
+        text(
+            f"SELECT r.detail FROM ledger_transactions r WHERE r.kind = 'reverse' AND {condition}"
+        ),
+        params,
+    ).scalars()
+    found = []
+    for detail in rows:
+        stored = detail if detail is None or isinstance(detail, dict) else _json(detail)
+        if stored and stored.get("written_off_restored_lots"):
+            found.append(stored["written_off_restored_lots"])
+    return found
+
+
+def _unclaimed_write_off(conn: Connection, lot_id: int) -> int:
+    """Points of lot ``lot_id`` that reversals of its earn wrote off (spent before the
+    refund, under ``within_balance``) and that no cancellation has restored yet.
+
+    Cancelling a spend that drew them does not give them back to the member: the refund
+    took them back from the member already (written off, as ``debt`` would record them
+    owed and the cancellation repay the debt); the cancellation moves them back out of
+    ``written_off`` instead (:func:`_put_back`)."""
+    written = conn.execute(
+        text(
+            "SELECT COALESCE(-SUM(p.points), 0) FROM postings p "
+            "JOIN ledger_transactions t ON t.id = p.transaction_id "
+            "JOIN accounts a ON a.id = p.account_id "
+            "JOIN lots l ON l.earn_transaction_id = t.reverses_id "
+            "WHERE l.id = :l AND a.kind = 'written_off' AND a.member_id IS NULL"
+        ),
+        {"l": lot_id},
+    ).scalar_one()
+    if not written:
+        return 0
+    restored = sum(
+        int(lots.get(str(lot_id), 0))
+        for lots in _restorations(
+            conn,
+            "r.reverses_id IN (SELECT p.transaction_id FROM postings p WHERE p.lot_id = :l)",
+            {"l": lot_id},
+        )
+    )
+    return max(int(written) - restored, 0)
+
+
+def _less_restored(
+    conn: Connection, transaction_id: int, draws: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """``draws`` (:func:`restorable_draws`) less what earlier reversals of the debit moved
+    back out of ``written_off`` instead of refilling the lot: those points were put back."""
+    done: dict[str, int] = {}
+    for lots in _restorations(conn, "r.reverses_id = :t", {"t": transaction_id}):
+        for lot_id, n in lots.items():
+            done[lot_id] = done.get(lot_id, 0) + int(n)
+    if not done:
+        return draws
+    left = [(lot_id, n - done.get(str(lot_id), 0)) for lot_id, n in draws]
+    return [(lot_id, n) for lot_id, n in left if n > 0]
 
 
 def _reversal_amount(original: dict[str, Any], requested: int | None) -> int:
