@@ -141,7 +141,9 @@ def progress_bar(description: str, fmt: OutputFormat) -> Iterator[Advance]:
 
     Stdout carries the command's output only, so a pipe or a file gets nothing else;
     with ``--format json`` or ``csv`` there is no bar at all (a script reads those
-    outputs, and its stderr is often a log that a bar would only clutter)."""
+    outputs, and its stderr is often a log that a bar would only clutter), nor when
+    stderr is not a terminal (a scheduler's log, a file): Rich cannot redraw there and
+    would leave a lone empty line in it."""
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -149,7 +151,7 @@ def progress_bar(description: str, fmt: OutputFormat) -> Iterator[Advance]:
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
-        disable=fmt is not OutputFormat.table,
+        disable=fmt is not OutputFormat.table or not err_console.is_terminal,
     ) as bar:
         task = bar.add_task(description, total=None)
 
