@@ -42,6 +42,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+MAX_ID = 2**63 - 1
+"""The largest id the database stores (64-bit): as the API, a larger id is a usage error."""
 KeyOption = typer.Option(..., "--key", "-k", help="Idempotency key: a retry with it posts once.")
 DATE_HELP = (
     "ISO 8601 with offset, or a date: its midnight in the program's time zone when the "
@@ -237,7 +239,9 @@ def history(
     program_file: Path | None = ZoneFileOption,
     currency: str | None = typer.Option(None, "--currency", "-c", help="Only this currency."),
     limit: int = typer.Option(50, help="Rows per page (1-1000)."),
-    before: int | None = typer.Option(None, help="Page: transactions before this id."),
+    before: int | None = typer.Option(
+        None, min=1, max=MAX_ID, help="Page: transactions before this id."
+    ),
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
@@ -425,7 +429,9 @@ def adjust(
 
 @app.command()
 def reverse(
-    transaction: int = typer.Argument(..., help="Id of the transaction to reverse."),
+    transaction: int = typer.Argument(
+        ..., min=1, max=MAX_ID, help="Id of the transaction to reverse."
+    ),
     key: str = KeyOption,
     points: int | None = typer.Option(None, help="Reverse only this many points."),
     shortfall: Shortfall = typer.Option(Shortfall.REJECT, help="If the points were already spent."),
@@ -465,7 +471,9 @@ _CLI_SHORTFALL_HINT = "to reverse them anyway, give --shortfall within_balance o
 
 @app.command()
 def release(
-    transaction: int = typer.Argument(..., help="Id of the earn whose points are pending."),
+    transaction: int = typer.Argument(
+        ..., min=1, max=MAX_ID, help="Id of the earn whose points are pending."
+    ),
     key: str = KeyOption,
     program: str | None = JobProgramOption,
     program_file: Path | None = ZoneFileOption,

@@ -85,6 +85,9 @@ from fidelite.store.tables import (
     UTCDateTime,
 )
 
+_MAX_ID = 2**63 - 1
+"""The largest id the database stores (64-bit)."""
+
 Clock = Callable[[], datetime]
 Prior = tuple[str, dict[str, Any]]
 
@@ -835,6 +838,12 @@ class Ledger:
         to them."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise invalid("limit", "must be between 1 and 1000")
+        if before_id is not None and (
+            isinstance(before_id, bool)
+            or not isinstance(before_id, int)
+            or not 1 <= before_id <= _MAX_ID
+        ):
+            raise invalid("before_id", f"must be a transaction id between 1 and {_MAX_ID}")
         with self.db.read() as conn:
             self._require_program(conn, program_id)
             row = _member_row(conn, program_id, member_ref)
@@ -905,6 +914,12 @@ class Ledger:
             isinstance(transaction_id, bool) or not isinstance(transaction_id, int)
         ):
             raise invalid("transaction_id", f"must be a transaction id, got {transaction_id!r}")
+        if transaction_id is not None and not 0 < transaction_id <= _MAX_ID:
+            raise Rejected(  # ids are 64-bit: a larger one names no row (SQLite overflows)
+                RejectionCode.UNKNOWN_TRANSACTION,
+                f"no transaction {transaction_id} in program {program_id!r}",
+                field="transaction_id",
+            )
         steps = _Steps(self, program_id, idem, digest, build, at, member_ref, currency,
                        transaction_id, job_key, rule, release_ended, settle, books)  # fmt: skip
         if conn is not None:
