@@ -1052,14 +1052,15 @@ def _given(ctx: typer.Context, name: str) -> bool:
 
 
 def _point_value(text: str | None, fmt: OutputFormat) -> Decimal | None:
-    """``--point-value`` as a Decimal (money is never a float): finite and not negative."""
+    """``--point-value`` as a Decimal (money is never a float): finite and not negative,
+    nor negative zero (``-0`` would be printed as such and price the liability -0.0)."""
     if text is None:
         return None
     try:
         value = Decimal(text)
     except InvalidOperation:
         value = Decimal("NaN")
-    if not value.is_finite() or value < 0:
+    if not value.is_finite() or value.is_signed():
         fail(f"--point-value: expected a money amount such as 0.01, got {text!r}", code="usage",
              fmt=fmt)  # fmt: skip
     return value
