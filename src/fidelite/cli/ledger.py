@@ -632,10 +632,12 @@ def check(
 ) -> None:
     """Verify the books: double entry, balances = postings, lots = postings, no negatives.
 
+    An unknown --program is refused (unknown_program).
+
     Example: fidelite ledger check --format json
     """
     ledger = open_ledger(db, fmt)
-    problems = check_invariants(ledger.db, program)
+    problems = run(lambda: check_invariants(ledger.db, program), fmt)
     if fmt is OutputFormat.json:
         print_json({"ok": not problems, "violations": problems})
     elif problems:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from fidelite.ledger.errors import Rejected, RejectionCode
 from fidelite.store import Database
 
 # (rule, SQL returning offending rows). ``:p`` is the program id or NULL for all.
@@ -79,7 +80,11 @@ _CHECKS: list[tuple[str, str]] = [
 
 
 def check_invariants(db: Database, program_id: str | None = None) -> list[str]:
-    """Every violated rule, with up to five offending rows each ([] when sound)."""
+    """Every violated rule, with up to five offending rows each ([] when sound).
+
+    ``program_id``: only that program's books; a program the database does not hold is
+    refused (``unknown_program``), as every command naming a program refuses it, instead
+    of reporting its (empty) books sound."""
     scope = {
         "prog_t": "(CAST(:p AS VARCHAR(64)) IS NULL OR t.program_id = :p)",
         "prog_a": "(CAST(:p AS VARCHAR(64)) IS NULL OR a.program_id = :p)",
@@ -87,6 +92,16 @@ def check_invariants(db: Database, program_id: str | None = None) -> list[str]:
     }
     problems: list[str] = []
     with db.read() as conn:
+        if program_id is not None:
+            known = conn.execute(
+                text("SELECT 1 FROM programs WHERE id = :p"), {"p": program_id}
+            ).first()
+            if known is None:
+                raise Rejected(
+                    RejectionCode.UNKNOWN_PROGRAM,
+                    f"no program {program_id!r}",
+                    field="program_id",
+                )
         for rule, sql in _CHECKS:
             rows = conn.execute(text(sql.format(**scope)), {"p": program_id}).all()
             if rows:

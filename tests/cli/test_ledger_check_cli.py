@@ -1,0 +1,44 @@
+"""``fidelite ledger check``: an unknown ``--program`` is refused (``unknown_program``)
+instead of reporting its empty books sound. On a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from fidelite.ledger import Ledger, Rejected, RejectionCode, check_invariants
+from fidelite.store import Database
+from tests.cli.support import as_json, fidelite
+from tests.support import snapshot
+
+
+@pytest.fixture
+def books(db: Database) -> Ledger:
+    ledger = Ledger(db)
+    ledger.open_program("shop", ["points"])
+    ledger.create_member("shop", "CARD-0001")
+    ledger.earn("shop", "CARD-0001", "points", 100, key="e1",
+                at=datetime(2026, 3, 1, 12, tzinfo=UTC))  # fmt: skip
+    return ledger
+
+
+def test_an_unknown_program_is_refused(books: Ledger) -> None:
+    before = snapshot(books.db)
+    with pytest.raises(Rejected) as caught:
+        check_invariants(books.db, "nosuch")
+    assert (caught.value.code, caught.value.message) == (
+        RejectionCode.UNKNOWN_PROGRAM, "no program 'nosuch'"
+    )  # fmt: skip
+    answer = fidelite("ledger", "check", "-p", "nosuch", "-f", "json", db=books.db.url, ok=False)
+    assert answer.returncode == 1
+    assert as_json(answer) == {"error": {"code": "unknown_program", "field": "program_id",
+                                         "message": "no program 'nosuch'"}}  # fmt: skip
+    shown = fidelite("ledger", "check", "-p", "nosuch", db=books.db.url, ok=False)
+    assert shown.returncode == 1
+    assert "error [unknown_program] no program 'nosuch'" in shown.stderr
+    assert "books balance" not in shown.stdout
+    assert snapshot(books.db) == before
+    assert as_json(fidelite("ledger", "check", "-p", "shop", "-f", "json", db=books.db.url)) == {
+        "ok": True, "violations": []
+    }  # fmt: skip
