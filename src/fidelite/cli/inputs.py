@@ -132,6 +132,14 @@ TIMEZONE = typer.Option(
     callback=time_zone,
     help="Business time zone (IANA), decides the local day.",
 )
+PROGRAM_TIMEZONE = typer.Option(
+    "UTC",
+    "--timezone",
+    callback=time_zone,
+    show_default=False,
+    help="Business time zone (IANA), decides the local day (default: the --program-file's "
+    "time zone, else UTC).",
+)
 DATE_FORMAT = typer.Option(
     None,
     "--date-format",
@@ -293,6 +301,19 @@ transaction_options = _inject(
 )
 """Add the transactions-file options (time zone, date format, delimiter, every column
 mapping) to a command, which receives them as one ``load: LoadOptions``."""
+
+program_transaction_options = _inject(
+    "load",
+    [
+        ("timezone", str, PROGRAM_TIMEZONE),
+        ("date_format", str | None, DATE_FORMAT),
+        ("delimiter", str | None, DELIMITER),
+        *((name, str, opt) for name, _, opt in _TRANSACTION_COLUMNS),
+    ],
+    _load_options,
+)
+""":data:`transaction_options` for a command taking ``--program-file``, whose time zone
+is the default ``--timezone`` (the command tells a given zone from the default)."""
 
 segmented_transaction_options = _inject(
     "load",

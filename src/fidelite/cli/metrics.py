@@ -47,11 +47,11 @@ from fidelite.cli.inputs import (
     one_of,
     option_error,
     program_database,
+    program_transaction_options,
     segmented_transaction_options,
     subscription_options,
     subscription_segment_options,
     survey_options,
-    transaction_options,
     transactions_input,
 )
 from fidelite.cli.output import (
@@ -100,8 +100,8 @@ FORMAT = typer.Option(
     OutputFormat.table,
     "--format",
     "-f",
-    help="table, json or csv (csv: '#' lines with the metric, definition, summary and "
-    "parameters, then the rows).",
+    help="table, json or csv (csv: the rows alone on stdout; the metric, definition, "
+    "summary and parameters as '#' lines on stderr).",
     is_eager=True,  # parsed first: the other options' checks answer in this format
 )
 PERIOD = typer.Option(
@@ -930,7 +930,7 @@ def basket_cmd(
 
 
 @app.command("program-kpis")
-@transaction_options
+@program_transaction_options
 def program_kpis_cmd(
     ctx: typer.Context,
     db: str = typer.Option(
