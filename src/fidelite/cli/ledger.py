@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import (
@@ -32,8 +33,9 @@ from fidelite.cli.policy import (
     job_program,
 )
 from fidelite.cli.processor import moment, progress_bar
-from fidelite.ledger import Receipt, Shortfall, check_invariants
+from fidelite.ledger import Receipt, Shortfall
 from fidelite.ledger.errors import PROGRAM_SHORTFALL_HINT, Rejected, RejectionCode
+from fidelite.ledger.invariants import find_violations
 from fidelite.program.policy import ExpiryMode
 
 app = typer.Typer(
@@ -632,17 +634,20 @@ def check(
 ) -> None:
     """Verify the books: double entry, balances = postings, lots = postings, no negatives.
 
-    An unknown --program is refused (unknown_program).
+    Each broken rule is listed with how many rows break it and up to five of them, their
+    fields named (members by their reference). With --format json, "violations" is a
+    list of objects: rule, count, sample (the rows, as objects) and message. An unknown
+    --program is refused (unknown_program).
 
     Example: fidelite ledger check --format json
     """
     ledger = open_ledger(db, fmt)
-    problems = run(lambda: check_invariants(ledger.db, program), fmt)
+    problems = run(lambda: find_violations(ledger.db, program), fmt)
     if fmt is OutputFormat.json:
-        print_json({"ok": not problems, "violations": problems})
+        print_json({"ok": not problems, "violations": [p.as_dict() for p in problems]})
     elif problems:
         for problem in problems:
-            console.print(f"[red]✗[/] {problem}")
+            console.print(f"[red]✗[/] {escape(problem.message())}", highlight=False)
     else:
         console.print("[green]✓[/] the books balance: every invariant holds")
     if problems:

@@ -1,85 +1,142 @@
 """The ledger's invariants as queries: each returns the rows that break a rule.
 
-:func:`check_invariants` runs all of them and returns a list of human-readable
-violations (empty when the books are sound). Tests call it after every operation;
-operators run it as ``fidelite ledger check``.
+:func:`find_violations` runs all of them and returns each broken rule with how many rows
+break it and up to five of them, each a mapping of labelled fields (members by their
+reference, numbers as plain integers, times in ISO 8601). :func:`check_invariants` gives
+the same as human-readable lines (empty when the books are sound). Tests call it after
+every operation; operators run it as ``fidelite ledger check``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 
 from fidelite.ledger.errors import Rejected, RejectionCode
 from fidelite.store import Database
 
-# (rule, SQL returning offending rows). ``:p`` is the program id or NULL for all.
+SAMPLES = 5
+"""How many offending rows each violation shows."""
+
+# (rule, SQL returning offending rows, its columns labelled). ``:p`` is the program id or
+# NULL for all. A member is named by its reference (``member``), never by an internal id.
 _CHECKS: list[tuple[str, str]] = [
     (
         "double entry: a transaction's postings sum to zero (and there are at least two)",
-        "SELECT t.id, COALESCE(SUM(p.points), 0), COUNT(p.id) FROM ledger_transactions t "
+        'SELECT t.id AS "transaction", m.ref AS "member", COALESCE(SUM(p.points), 0) AS "sum", '
+        'COUNT(p.id) AS "postings" FROM ledger_transactions t '
+        "LEFT JOIN members m ON m.id = t.member_id "
         "LEFT JOIN postings p ON p.transaction_id = t.id WHERE {prog_t} "
-        "GROUP BY t.id HAVING COALESCE(SUM(p.points), 0) <> 0 OR COUNT(p.id) < 2",
+        "GROUP BY t.id, m.ref HAVING COALESCE(SUM(p.points), 0) <> 0 OR COUNT(p.id) < 2 "
+        "ORDER BY t.id",
     ),
     (
         "double entry: per program and currency, all postings sum to zero",
-        "SELECT a.program_id, a.currency, SUM(p.points) FROM postings p "
-        "JOIN accounts a ON a.id = p.account_id WHERE {prog_a} "
-        "GROUP BY a.program_id, a.currency HAVING SUM(p.points) <> 0",
+        'SELECT a.program_id AS "program", a.currency AS "currency", SUM(p.points) AS "sum" '
+        "FROM postings p JOIN accounts a ON a.id = p.account_id WHERE {prog_a} "
+        "GROUP BY a.program_id, a.currency HAVING SUM(p.points) <> 0 "
+        "ORDER BY a.program_id, a.currency",
     ),
     (
         "a posting stays within its transaction's program and currency",
-        "SELECT p.id, t.id FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id "
-        "JOIN accounts a ON a.id = p.account_id WHERE {prog_t} "
+        'SELECT p.id AS "posting", t.id AS "transaction", m.ref AS "member", '
+        'a.program_id AS "account_program", a.currency AS "account_currency" '
+        "FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id "
+        "JOIN accounts a ON a.id = p.account_id LEFT JOIN members m ON m.id = t.member_id "
+        "WHERE {prog_t} "
         "AND (a.program_id <> t.program_id OR a.currency <> t.currency "
-        "OR (a.member_id IS NOT NULL AND a.member_id <> t.member_id))",
+        "OR (a.member_id IS NOT NULL AND a.member_id <> t.member_id)) ORDER BY p.id",
     ),
     (
         "a member's cached balance equals the sum of its postings",
-        "SELECT a.id, a.kind, a.balance, COALESCE(SUM(p.points), 0) FROM accounts a "
-        "LEFT JOIN postings p ON p.account_id = a.id "
-        "WHERE a.member_id IS NOT NULL AND {prog_a} "
-        "GROUP BY a.id, a.kind, a.balance HAVING a.balance <> COALESCE(SUM(p.points), 0)",
+        'SELECT m.ref AS "member", a.currency AS "currency", a.kind AS "account", '
+        'a.balance AS "balance", COALESCE(SUM(p.points), 0) AS "postings" FROM accounts a '
+        "JOIN members m ON m.id = a.member_id LEFT JOIN postings p ON p.account_id = a.id "
+        "WHERE {prog_a} GROUP BY a.id, m.ref, a.currency, a.kind, a.balance "
+        "HAVING a.balance <> COALESCE(SUM(p.points), 0) ORDER BY a.id",
     ),
     (
         "no negative balance: available and pending >= 0, debt <= 0",
-        "SELECT a.id, a.kind, a.balance FROM accounts a WHERE a.member_id IS NOT NULL "
-        "AND {prog_a} AND ((a.kind = 'debt' AND a.balance > 0) "
-        "OR (a.kind <> 'debt' AND a.balance < 0))",
+        'SELECT m.ref AS "member", a.currency AS "currency", a.kind AS "account", '
+        'a.balance AS "balance" FROM accounts a JOIN members m ON m.id = a.member_id '
+        "WHERE {prog_a} AND ((a.kind = 'debt' AND a.balance > 0) "
+        "OR (a.kind <> 'debt' AND a.balance < 0)) ORDER BY a.id",
     ),
     (
         "postings on available/pending name a lot; others do not",
-        "SELECT p.id, a.kind, p.lot_id FROM postings p JOIN accounts a ON a.id = p.account_id "
-        "WHERE {prog_a} AND ((a.kind IN ('available', 'pending')) <> (p.lot_id IS NOT NULL))",
+        'SELECT p.id AS "posting", p.transaction_id AS "transaction", a.kind AS "account", '
+        'p.lot_id AS "lot" FROM postings p JOIN accounts a ON a.id = p.account_id '
+        "WHERE {prog_a} AND ((a.kind IN ('available', 'pending')) <> (p.lot_id IS NOT NULL)) "
+        "ORDER BY p.id",
     ),
     (
         "a lot's remainder equals the sum of its member-side postings",
-        "SELECT l.id, l.remaining, COALESCE(SUM(p.points), 0) FROM lots l "
+        'SELECT l.id AS "lot", m.ref AS "member", l.remaining AS "remaining", '
+        'COALESCE(SUM(p.points), 0) AS "postings" FROM lots l JOIN members m ON m.id = l.member_id '
         "LEFT JOIN postings p ON p.lot_id = l.id WHERE {prog_l} "
-        "GROUP BY l.id, l.remaining HAVING l.remaining <> COALESCE(SUM(p.points), 0)",
+        "GROUP BY l.id, m.ref, l.remaining HAVING l.remaining <> COALESCE(SUM(p.points), 0) "
+        "ORDER BY l.id",
     ),
     (
         "a lot is open (pending/available) exactly when points remain",
-        "SELECT l.id, l.state, l.remaining FROM lots l WHERE {prog_l} "
-        "AND ((l.state IN ('pending', 'available')) <> (l.remaining > 0) "
-        "OR l.remaining > l.points OR l.remaining < 0)",
+        'SELECT l.id AS "lot", m.ref AS "member", l.state AS "state", l.points AS "points", '
+        'l.remaining AS "remaining" FROM lots l JOIN members m ON m.id = l.member_id '
+        "WHERE {prog_l} AND ((l.state IN ('pending', 'available')) <> (l.remaining > 0) "
+        "OR l.remaining > l.points OR l.remaining < 0) ORDER BY l.id",
     ),
     (
         "a member's available/pending balance equals the remainders of those lots",
-        "SELECT a.id, a.kind, a.balance, COALESCE(SUM(l.remaining), 0) FROM accounts a "
+        'SELECT m.ref AS "member", a.currency AS "currency", a.kind AS "account", '
+        'a.balance AS "balance", COALESCE(SUM(l.remaining), 0) AS "lots" FROM accounts a '
+        "JOIN members m ON m.id = a.member_id "
         "LEFT JOIN lots l ON l.member_id = a.member_id AND l.currency = a.currency "
         "AND l.state = a.kind WHERE a.kind IN ('available', 'pending') AND {prog_a} "
-        "GROUP BY a.id, a.kind, a.balance HAVING a.balance <> COALESCE(SUM(l.remaining), 0)",
+        "GROUP BY a.id, m.ref, a.currency, a.kind, a.balance "
+        "HAVING a.balance <> COALESCE(SUM(l.remaining), 0) ORDER BY a.id",
     ),
     (
         "a transaction's reversed points equal the points of its reversals",
-        "SELECT t.id, t.reversed_points, COALESCE(SUM(r.points), 0) FROM ledger_transactions t "
+        'SELECT t.id AS "transaction", m.ref AS "member", t.reversed_points AS "reversed_points", '
+        'COALESCE(SUM(r.points), 0) AS "reversals" FROM ledger_transactions t '
+        "LEFT JOIN members m ON m.id = t.member_id "
         "LEFT JOIN ledger_transactions r ON r.reverses_id = t.id WHERE {prog_t} "
-        "GROUP BY t.id, t.reversed_points HAVING t.reversed_points <> COALESCE(SUM(r.points), 0)",
+        "GROUP BY t.id, m.ref, t.reversed_points "
+        "HAVING t.reversed_points <> COALESCE(SUM(r.points), 0) ORDER BY t.id",
     ),
 ]
 
 
-def check_invariants(db: Database, program_id: str | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: how many rows break it and up to :data:`SAMPLES` of them."""
+
+    rule: str
+    count: int
+    sample: list[dict[str, Any]]
+
+    def message(self) -> str:
+        """``rule: N violation(s), e.g. transaction=12 member=CARD-1 sum=10; ...``."""
+        rows = "; ".join(
+            " ".join(f"{name}={_shown(value)}" for name, value in row.items())
+            for row in self.sample
+        )
+        return f"{self.rule}: {self.count} violation(s), e.g. {rows}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``fidelite ledger check -f json``)."""
+        return {
+            "rule": self.rule,
+            "count": self.count,
+            "sample": self.sample,
+            "message": self.message(),
+        }
+
+
+def find_violations(db: Database, program_id: str | None = None) -> list[Violation]:
     """Every violated rule, with up to five offending rows each ([] when sound).
 
     ``program_id``: only that program's books; a program the database does not hold is
@@ -90,7 +147,7 @@ def check_invariants(db: Database, program_id: str | None = None) -> list[str]:
         "prog_a": "(CAST(:p AS VARCHAR(64)) IS NULL OR a.program_id = :p)",
         "prog_l": "(CAST(:p AS VARCHAR(64)) IS NULL OR l.program_id = :p)",
     }
-    problems: list[str] = []
+    found: list[Violation] = []
     with db.read() as conn:
         if program_id is not None:
             known = conn.execute(
@@ -103,11 +160,35 @@ def check_invariants(db: Database, program_id: str | None = None) -> list[str]:
                     field="program_id",
                 )
         for rule, sql in _CHECKS:
-            rows = conn.execute(text(sql.format(**scope)), {"p": program_id}).all()
+            result = conn.execute(text(sql.format(**scope)), {"p": program_id})
+            names = list(result.keys())
+            rows = result.all()
             if rows:
-                sample = ", ".join(str(tuple(r)) for r in rows[:5])
-                problems.append(f"{rule}: {len(rows)} violation(s), e.g. {sample}")
-    return problems
+                sample = [
+                    {name: _plain(value) for name, value in zip(names, row, strict=True)}
+                    for row in rows[:SAMPLES]
+                ]
+                found.append(Violation(rule, len(rows), sample))
+    return found
+
+
+def check_invariants(db: Database, program_id: str | None = None) -> list[str]:
+    """Every violated rule as a line, with up to five offending rows each ([] when sound)."""
+    return [violation.message() for violation in find_violations(db, program_id)]
+
+
+def _plain(value: Any) -> Any:
+    """A sample's value as JSON gives it: whole numbers as ints (PostgreSQL's sums are
+    ``Decimal``), times in ISO 8601, the rest as stored."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 class InvariantViolation(AssertionError):
