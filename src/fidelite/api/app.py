@@ -96,6 +96,9 @@ def create_app(
         # a body without Content-Type is read as JSON, as POST /v1/events reads it; any
         # other media type is 415 (fidelite.api.problems.unsupported_media)
         strict_content_type=False,
+        # /v1/members/ is a path the API does not have: 404 not_found (problem+json), not
+        # a redirect (307, before the key is checked, to a URL built from the Host header)
+        redirect_slashes=False,
         title="fidelite API",
         version=__version__,
         description="Members, events, balances, rewards and redemptions of one loyalty "
