@@ -66,3 +66,26 @@ def test_a_path_ending_in_a_slash_is_not_found(live: Live) -> None:
         assert "location" not in r.headers
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "not_found"
+
+
+def test_whole_numbers_are_numbers(live: Live) -> None:
+    _setup(live)
+
+    def told(got: str) -> str:
+        return f"must be a whole number written as a number (not true/false or text), got {got}"
+
+    for points, got in ((True, "true"), ("5", '"5"'), (False, "false")):
+        _refused(live, "POST", "/v1/members/M1/adjustments", "body.points", told(got),
+                 {"points": points, "reason": "r"})  # fmt: skip
+        _refused(live, "POST", "/v1/adjustments:bulk", "body.points", told(got),
+                 {"points": points, "reason": "r", "members": ["M1"]})  # fmt: skip
+    _refused(live, "POST", "/v1/coupon-campaigns/welcome/coupons", "body.count", told("true"),
+             {"count": True})  # fmt: skip
+    _refused(live, "POST", "/v1/events", "body.items.0.quantity", told("true"),
+             _event(items=[{"sku": "A", "quantity": True, "price": "1"}]))  # fmt: skip
+    _refused(live, "POST", "/v1/events", "body.items.0.quantity", told('"2"'),
+             _event(items=[{"sku": "A", "quantity": "2", "price": "1"}]))  # fmt: skip
+    with live.client() as c:  # a number is taken
+        r = c.post("/v1/members/M1/adjustments", json={"points": 5, "reason": "r"},
+                   headers={"Idempotency-Key": "five"})  # fmt: skip
+        assert (r.status_code, r.json()["points"]) == (201, 5)

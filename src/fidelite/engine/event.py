@@ -35,6 +35,7 @@ the same file read again gives the same amount, the one recorded.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, date, datetime
@@ -138,6 +139,30 @@ def _utf8(value: str) -> str:
     if why is not None:
         raise PydanticCustomError("text_not_utf8", why)
     return value
+
+
+def _whole_number(value: Any) -> Any:
+    """``value`` unless it is true/false or text: JSON ``true`` was read as 1 and ``"5"``
+    as 5 (a quantity of 1 nobody sent); a whole number is written as a number."""
+    if isinstance(value, bool | str | bytes):
+        raise PydanticCustomError(
+            "int_type",
+            "must be a whole number written as a number (not true/false or text), got {got}",
+            {"got": json_repr(value)},
+        )
+    return value
+
+
+def json_repr(value: Any) -> str:
+    """``value`` as JSON writes it (``true``, ``"5"``), for a refusal's message."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+"""A whole number as JSON writes one: true, false and numeric text are refused."""
 
 
 def _attribute(value: Any) -> Any:
@@ -304,7 +329,7 @@ class Item(BaseModel):
 
     sku: str = Field(min_length=1)
     category: str = ""
-    quantity: int = Field(default=1, gt=0, le=MAX_QUANTITY)
+    quantity: WholeNumber = Field(default=1, gt=0, le=MAX_QUANTITY)
     price: Decimal = Field(ge=0, le=MAX_AMOUNT)
 
     @model_validator(mode="after")

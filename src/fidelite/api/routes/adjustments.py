@@ -33,7 +33,7 @@ from fidelite.api.routes.common import (
     once,
     require_member,
 )
-from fidelite.engine.event import Instant
+from fidelite.engine.event import Instant, WholeNumber
 from fidelite.ledger.validation import MAX_TEXT, derived_key
 from fidelite.program.model import Identifier
 
@@ -59,7 +59,7 @@ Reason = Annotated[
 
 class AdjustmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    points: int = Field(
+    points: WholeNumber = Field(
         ge=-MAX_POINTS, le=MAX_POINTS, description="Credit (> 0) or debit (< 0).", examples=[500]
     )
     reason: Reason
@@ -74,7 +74,7 @@ class BulkAdjustment(BaseModel):
     Idempotency-Key, so the corrected request may use the key."""
 
     model_config = ConfigDict(extra="forbid")
-    points: int = Field(gt=0, le=MAX_POINTS, description="Credit given to each member.")
+    points: WholeNumber = Field(gt=0, le=MAX_POINTS, description="Credit given to each member.")
     reason: Reason
     currency: str | None = None
     members: list[str] | None = Field(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fidelite.api.idempotency import store_answer
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once
+from fidelite.engine.event import WholeNumber
 
 router = APIRouter(prefix="/v1", tags=["coupons"])
 MAX_CODES = 10_000  # per request: the answer carries every code
@@ -26,7 +27,7 @@ class CouponIssue(BaseModel):
     """How many codes, and for whom (none: anyone may use them)."""
 
     model_config = ConfigDict(extra="forbid")
-    count: int = Field(ge=1, le=MAX_CODES, examples=[100])
+    count: WholeNumber = Field(ge=1, le=MAX_CODES, examples=[100])
     member: str | None = Field(default=None, min_length=1, max_length=200,
                                description="only this enrolled member may use the codes",
                                examples=["CARD-0001"])  # fmt: skip
