@@ -19,11 +19,13 @@ Points held are counted as the member's balance counts them
 (:meth:`fidelite.ledger.Ledger.balance`): available lots, and pending lots whose hold
 has ended by ``as_of`` with the points their release will leave once it has repaid the
 member's debt (:func:`~fidelite.ledger.state.released_shares`), whether or not
-``ledger release-due`` has written that release yet. A lot is pending or available,
-never both, and its event's dedup key is the same either way: each point is announced
-once, whichever of the two jobs runs first. A hold that ends later in the window is
-not held yet at ``as_of``: the first run after it has ended announces it (by date, or
-for the inactivity deadline, as above).
+``ledger release-due`` has written that release yet. Under an inactivity policy, a
+dated lot that lapsed by ``as_of`` is gone, not announced for its date, and one the
+coming inactivity deadline takes before its date is announced for the deadline only.
+A lot is pending or available, never both, and its event's dedup key is the same
+either way: each point is announced once, whichever of the two jobs runs first. A
+hold that ends later in the window is not held yet at ``as_of``: the first run after
+it has ended announces it (by date, or for the inactivity deadline, as above).
 
 An erased member is never announced (``members.status`` is ``erased``): the erasure
 stopped the member's webhook events, and a new one would name the tombstone.
@@ -41,7 +43,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, bindparam, select, text
 
 from fidelite.engine.calendar import add_days
-from fidelite.ledger.inactivity import Inactivity, lapsing_within
+from fidelite.engine.expiry import Lapse
+from fidelite.ledger.inactivity import (
+    Inactivity,
+    coming_lapse,
+    lapsing_within,
+    member_lapse,
+)
 from fidelite.ledger.state import HOLD_ENDED, ended_hold_lots, member_debt, released_shares
 from fidelite.program.policy import ExpiryPolicy
 from fidelite.store import Database
@@ -53,13 +61,14 @@ from fidelite.webhooks.tables import outbox
 _WINDOW = (bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
 _DUE = (
     text(
-        "SELECT l.member_id, l.id, m.ref, l.currency, l.remaining, l.expires_at FROM lots l "
-        "JOIN members m ON m.id = l.member_id WHERE l.program_id = :p AND m.status <> 'erased' "
-        "AND l.state = 'available' AND l.expires_at IS NOT NULL AND l.expires_at > :start "
-        "AND l.expires_at <= :end ORDER BY m.id, l.id"
+        "SELECT l.member_id, l.id, m.ref, l.currency, l.remaining, l.earned_at, l.expires_at "
+        "FROM lots l JOIN members m ON m.id = l.member_id "
+        "WHERE l.program_id = :p AND m.status <> 'erased' AND l.state = 'available' "
+        "AND l.expires_at IS NOT NULL AND l.expires_at > :start AND l.expires_at <= :end "
+        "ORDER BY m.id, l.id"
     )
     .bindparams(*_WINDOW)
-    .columns(expires_at=UTCDateTime())
+    .columns(earned_at=UTCDateTime(), expires_at=UTCDateTime())
 )
 # Members (not erased) and currencies with a pending lot whose hold has ended at :at (the
 # start of the window) and whose expiry date falls in the window.
@@ -127,7 +136,7 @@ def announce_expiring_points(
     end = add_days(as_of, timedelta(days=window), zone)
     rule = Inactivity.of(policy, zone)
     with db.read() as conn:
-        found = _dated(conn, program_id, as_of, end)
+        found = _dated(conn, program_id, as_of, end, rule)
         if rule is not None:
             found += _inactive(conn, program_id, rule, as_of, end)
     written = []
@@ -138,22 +147,73 @@ def announce_expiring_points(
     return written
 
 
-def _dated(conn: Connection, program_id: str, start: datetime, end: datetime) -> list[Announcement]:
+def _dated(
+    conn: Connection,
+    program_id: str,
+    start: datetime,
+    end: datetime,
+    rule: Inactivity | None = None,
+) -> list[Announcement]:
     """One announcement per held lot expiring in ``(start, end]``, by member then lot:
     available lots with their remaining points, and lots whose hold has ended at
-    ``start`` with the points their release will leave (as the balance counts them)."""
+    ``start`` with the points their release will leave (as the balance counts them).
+
+    Under an inactivity ``rule`` (dated lots kept from an earlier policy, or an
+    ``adjust --expires``), as the balance counts them too: a lot that lapsed by
+    ``start`` (earned at or before the last activity of the member's lapse) is gone and
+    not announced; one that the coming inactivity deadline takes before its date is the
+    inactivity warning's (:func:`_inactive`), not announced by date as well."""
     window = {"p": program_id, "start": start, "end": end}
-    lots: list[tuple[int, int, str, str, int, datetime]] = [
-        (int(member_id), int(lot_id), str(ref), str(currency), int(remaining), expires_at)
-        for member_id, lot_id, ref, currency, remaining, expires_at in conn.execute(_DUE, window)
-    ]
+    lots: list[tuple[int, int, str, str, int, datetime, datetime]] = [
+        (int(member_id), int(lot_id), str(ref), str(currency), int(remaining), earned_at,
+         expires_at)
+        for member_id, lot_id, ref, currency, remaining, earned_at, expires_at
+        in conn.execute(_DUE, window)
+    ]  # fmt: skip
     for member_id, ref, currency in conn.execute(_ENDED, window | {"at": start}).all():
         ended = ended_hold_lots(conn, int(member_id), currency, start)
         for lot, share in released_shares(ended, member_debt(conn, int(member_id), currency)):
             expires_at = lot.expires_at
             if share and expires_at is not None and start < expires_at <= end:
-                lots.append((int(member_id), lot.id, str(ref), str(currency), share, expires_at))
-    return [_lot_announcement(*lot[1:]) for lot in sorted(lots, key=lambda lot: lot[:2])]
+                lots.append((int(member_id), lot.id, str(ref), str(currency), share,
+                             lot.earned_at, expires_at))  # fmt: skip
+    if rule is not None:
+        lots = _not_lapsing(conn, program_id, rule, start, lots)
+    return [
+        _lot_announcement(lot_id, ref, currency, points, expires_at)
+        for _, lot_id, ref, currency, points, _, expires_at in sorted(lots, key=lambda x: x[:2])
+    ]
+
+
+def _not_lapsing(
+    conn: Connection,
+    program_id: str,
+    rule: Inactivity,
+    start: datetime,
+    lots: list[tuple[int, int, str, str, int, datetime, datetime]],
+) -> list[tuple[int, int, str, str, int, datetime, datetime]]:
+    """``lots`` less those the inactivity ``rule`` takes before their date: lapsed by
+    ``start`` (:func:`~fidelite.ledger.inactivity.member_lapse`, as the balance leaves
+    them out), or lapsing at the member's coming deadline before their date
+    (:func:`~fidelite.ledger.inactivity.coming_lapse`, as the balance dates them)."""
+    lapses: dict[tuple[int, str], Lapse | None] = {}
+    coming: dict[int, Lapse | None] = {}
+    kept = []
+    for lot in lots:
+        member_id, _, ref, currency, _, earned_at, expires_at = lot
+        if (member_id, currency) not in lapses:
+            lapses[member_id, currency] = member_lapse(conn, program_id, member_id, ref,
+                                                       currency, rule, start)  # fmt: skip
+        if member_id not in coming:
+            coming[member_id] = coming_lapse(conn, program_id, member_id, ref, rule, start)
+        lapse, next_lapse = lapses[member_id, currency], coming[member_id]
+        if lapse is not None and earned_at <= lapse.last_activity:
+            continue  # lapsed already: the balance has it no more
+        if (next_lapse is not None and earned_at <= next_lapse.last_activity
+                and next_lapse.deadline < expires_at):  # fmt: skip
+            continue  # lapses at the deadline, before its date: announced as inactivity
+        kept.append(lot)
+    return kept
 
 
 def _lot_announcement(
