@@ -8,11 +8,16 @@ worded alike on every route."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from fidelite.engine import Event
+from fidelite.engine.event import read_attributes
 from fidelite.processing.tables import coupons, events, member_states, redemptions
 from fidelite.store.tables import IdempotencyRecord, Member
 from tests.api.conftest import Live
@@ -89,3 +94,93 @@ def test_whole_numbers_are_numbers(live: Live) -> None:
         r = c.post("/v1/members/M1/adjustments", json={"points": 5, "reason": "r"},
                    headers={"Idempotency-Key": "five"})  # fmt: skip
         assert (r.status_code, r.json()["points"]) == (201, 5)
+
+
+NUL_BODIES: list[tuple[str, str, Any, str, str]] = [
+    ("POST", "/v1/events", _event(id="A\x00B"), "body.id", NUL_MESSAGE),
+    ("POST", "/v1/events", _event(type="refund", refund_of="p\x00"), "body.refund_of",
+     NUL_MESSAGE),
+    ("POST", "/v1/events", _event(coupon="WELC\x00"), "body.coupon", NUL_MESSAGE),
+    ("POST", "/v1/events", _event(channel="web\x00"), "body.channel", NUL_MESSAGE),
+    ("POST", "/v1/events", _event(store="s\x00"), "body.store", NUL_MESSAGE),
+    ("POST", "/v1/events", _event(items=[{"sku": "A\x00", "price": "1"}]), "body.items.0.sku",
+     NUL_MESSAGE),
+    ("POST", "/v1/events", _event(items=[{"sku": "A", "category": "c\x00", "price": "1"}]),
+     "body.items.0.category", NUL_MESSAGE),
+    ("POST", "/v1/events", _event(attributes={"k": "v\x00"}), "body.attributes.k", NUL_MESSAGE),
+    ("POST", "/v1/members/M1/adjustments", {"points": 5, "reason": "r\x00"}, "body.reason",
+     NUL_MESSAGE),
+    ("POST", "/v1/adjustments:bulk", {"points": 5, "reason": "r\x00", "members": ["M1"]},
+     "body.reason", NUL_MESSAGE),
+    ("POST", "/v1/adjustments:bulk", {"points": 5, "reason": "r", "members": ["M1", "M\x00"]},
+     "body.members.1", NUL_MESSAGE),
+    ("POST", "/v1/members/M1/tier:assign", {"tier": "silver", "reason": "r\x00"}, "body.reason",
+     NUL_MESSAGE),
+    ("POST", "/v1/redemptions", {"member": "M\x00", "reward": "ten"}, "body.member",
+     NUL_MESSAGE),
+    ("POST", "/v1/redemptions", {"member": "M1", "reward": "ten\x00"}, "body.reward",
+     NUL_MESSAGE),
+    ("POST", "/v1/coupon-campaigns/welcome/coupons", {"count": 1, "member": "M\x00"},
+     "body.member", NUL_MESSAGE),
+    ("POST", "/v1/members", {"id": "M2", "segments": ["vip\x00"]}, "body.segments.0",
+     NUL_MESSAGE),
+    ("POST", "/v1/members", {"id": "M2", "attributes": {"a": "x\x00"}}, "body.attributes.a",
+     NUL_MESSAGE),
+    ("PATCH", "/v1/members/M1", {"attributes": {"a\x00": "x"}}, "body.attributes.a\x00",
+     f"the name 'a\\x00' {NUL_MESSAGE}"),
+]  # fmt: skip
+
+NUL_PATHS: list[tuple[str, str, Any, str]] = [
+    ("GET", "/v1/members/A%00B", None, "path.member_id"),
+    ("GET", "/v1/members/A%00B/balance", None, "path.member_id"),
+    ("GET", "/v1/members/A%00B/ledger", None, "path.member_id"),
+    ("GET", "/v1/members/A%00B/timeline", None, "path.member_id"),
+    ("GET", "/v1/members/A%00B/tier", None, "path.member_id"),
+    ("GET", "/v1/members/A%00B/export", None, "path.member_id"),
+    ("PATCH", "/v1/members/A%00B", {"segments": []}, "path.member_id"),
+    ("DELETE", "/v1/members/A%00B", None, "path.member_id"),
+    ("POST", "/v1/members/A%00B/adjustments", {"points": 5, "reason": "r"}, "path.member_id"),
+    ("POST", "/v1/members/A%00B/tier:assign", {"tier": "silver", "reason": "r"},
+     "path.member_id"),
+    ("GET", "/v1/events/A%00B", None, "path.event_id"),
+    ("POST", "/v1/coupon-campaigns/A%00B/coupons", {"count": 1}, "path.campaign_id"),
+    ("GET", "/v1/members?cursor=%00", None, "query.cursor"),
+]  # fmt: skip
+
+
+def test_nul_refused_naming_the_field(live: Live) -> None:
+    _setup(live)
+    for method, path, body, location, message in NUL_BODIES:
+        _refused(live, method, path, location, message, body)
+    for method, path, body, location in NUL_PATHS:
+        _refused(live, method, path, location, NUL_MESSAGE, body)
+    # the same with another code point is accepted: a NUL, not the field, is refused
+    with live.client() as c:
+        assert c.post("/v1/events", json=_event(id="A\x01B")).status_code == 201
+
+
+def test_nul_in_one_event_of_a_batch_rejects_that_event(live: Live) -> None:
+    _setup(live)
+    batch = {"events": [_event(id="b1"), _event(id="b\x002", store="s")]}
+    with live.client() as c:
+        r = c.post("/v1/events:batch", json=batch)
+    assert r.status_code == 200, r.text
+    first, second = r.json()["results"]
+    assert (first["event_id"], first["outcome"]) == ("b1", "processed")
+    assert (second["outcome"], second["problem"]["code"]) == ("rejected", "invalid_event")
+    assert second["problem"]["errors"] == [{"location": "body.events.1.id",
+                                            "message": NUL_MESSAGE}]  # fmt: skip
+    with live.db.read() as conn:
+        ids = set(conn.execute(select(events.c.event_id)).scalars())
+    assert ids == {"p1", "b1"}
+
+
+def test_imports_refuse_nul_as_the_api_does() -> None:
+    """Both imports validate with the API's models: an event or an attribute with NUL."""
+    with pytest.raises(ValidationError) as caught:
+        Event.model_validate(_event(store="s\x00", items=[{"sku": "A", "category": "\x00",
+                                                           "price": "1"}]))  # fmt: skip
+    assert [(e["loc"], e["msg"]) for e in caught.value.errors()] == [
+        (("store",), NUL_MESSAGE), (("items", 0, "category"), NUL_MESSAGE)]  # fmt: skip
+    with pytest.raises(ValueError, match=f"^attributes.a: {re.escape(NUL_MESSAGE)}$"):
+        read_attributes({"a": "x\x00"})

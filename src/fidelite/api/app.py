@@ -20,6 +20,7 @@ from sqlalchemy import text
 from fidelite import __version__
 from fidelite.api import openapi, problems
 from fidelite.api.access import caller
+from fidelite.api.bodies import checked_request
 from fidelite.api.intake import EventIntake
 from fidelite.api.limits import BodyLimit, RateLimiter
 from fidelite.ledger import Ledger
@@ -113,8 +114,10 @@ def create_app(
 
     # first: the busiest route is matched first (it checks its callers in its group)
     app.include_router(events.intake_router, responses=problems.RESPONSES)
+    # the caller's key first; then what no route takes (fidelite.api.bodies)
+    checks = [Depends(caller), Depends(checked_request)]
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(caller)], responses=problems.RESPONSES)
+        app.include_router(router, dependencies=checks, responses=problems.RESPONSES)
     if events_fast_path:
         from fidelite.api.fastpath import EventsFastPath
 

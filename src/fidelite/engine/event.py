@@ -138,7 +138,23 @@ def _utf8(value: str) -> str:
     why = encodable(value)
     if why is not None:
         raise PydanticCustomError("text_not_utf8", why)
+    return _without_nul(value)
+
+
+NUL_MESSAGE = "must not hold U+0000 (NUL): no text the API keeps can carry it"
+"""Why text with the NUL character is refused, in every field and on every route
+(:mod:`fidelite.api.bodies`): no PostgreSQL text column can hold it (the database
+refused the row with an error), while SQLite stored it."""
+
+
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise PydanticCustomError("text_nul", NUL_MESSAGE)
     return value
+
+
+Text = Annotated[str, AfterValidator(_without_nul)]
+"""Text an event carries and the store keeps (an id, a channel, a SKU): without NUL."""
 
 
 def _whole_number(value: Any) -> Any:
@@ -301,6 +317,7 @@ def _coupon_fits(code: str) -> str:
     field (it was ``coupon_invalid`` on SQLite and a database error on PostgreSQL)."""
     from fidelite.engine.coupon import normalise  # here: the coupon module imports this one
 
+    _without_nul(code)
     read = len(normalise(code))
     if max(len(code), read) > MAX_COUPON:
         got = str(len(code)) if read <= len(code) else f"{len(code)} ({read} upper-cased)"
@@ -327,8 +344,8 @@ class Item(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sku: str = Field(min_length=1)
-    category: str = ""
+    sku: Text = Field(min_length=1)
+    category: Text = ""
     quantity: WholeNumber = Field(default=1, gt=0, le=MAX_QUANTITY)
     price: Decimal = Field(ge=0, le=MAX_AMOUNT)
 
@@ -349,16 +366,16 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, max_length=200)
+    id: Text = Field(min_length=1, max_length=200)
     type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     member: MemberId
     at: Instant
     amount: Amount | None = None
-    channel: str = ""
-    store: str = ""
+    channel: Text = ""
+    store: Text = ""
     items: list[Item] = Field(default_factory=list)
     coupon: Coupon | None = None
-    refund_of: str | None = Field(default=None, description="purchase event id (refunds)")
+    refund_of: Text | None = Field(default=None, description="purchase event id (refunds)")
     attributes: Attributes = Field(default_factory=dict)
 
     @field_validator("coupon", mode="before")
