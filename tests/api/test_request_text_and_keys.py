@@ -8,6 +8,7 @@ worded alike on every route."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -184,3 +185,21 @@ def test_imports_refuse_nul_as_the_api_does() -> None:
         (("store",), NUL_MESSAGE), (("items", 0, "category"), NUL_MESSAGE)]  # fmt: skip
     with pytest.raises(ValueError, match=f"^attributes.a: {re.escape(NUL_MESSAGE)}$"):
         read_attributes({"a": "x\x00"})
+
+
+def test_a_key_given_twice_is_refused(live: Live) -> None:
+    _setup(live)
+    twice = "the key 'member' is given more than once in this object: give each key once " \
+            "(a JSON reader would keep only the last)"  # fmt: skip
+    _refused(live, "POST", "/v1/redemptions", "body.member", twice,
+             content='{"member": "M1", "reward": "ten", "member": "M2"}')  # fmt: skip
+    points_twice = twice.replace("'member'", "'points'")
+    _refused(live, "POST", "/v1/members/M1/adjustments", "body.points", points_twice,
+             content='{"points": 1, "reason": "r", "points": 1000}')  # fmt: skip
+    event = json.dumps(_event(id="b1"))[:-1] + ', "member": "M2"}'
+    _refused(live, "POST", "/v1/events:batch", "body.events.0.member", twice,
+             content='{"events": [' + event + "]}")  # fmt: skip
+    # nothing about the body before the key: 401 to a caller without one
+    with live.client(role=None) as c:
+        r = c.post("/v1/redemptions", content='{"member": "M1", "member": "M2"}')
+    assert r.status_code == 401

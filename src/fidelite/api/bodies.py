@@ -1,6 +1,10 @@
-"""What every route refuses in a request before reading its fields: the NUL character
-(U+0000) in the body's text, a path parameter or a query parameter.
+"""What every route refuses in a request before reading its fields: a key given twice in
+one JSON object of the body, and the NUL character (U+0000) in the body's text, a path
+parameter or a query parameter.
 
+* A key given twice (``{"member": "M1", "member": "M2"}``): JSON parsers keep the last
+  one, silently, so the request would act on ``M2`` while its author (or a proxy, a log
+  reader, a signature check) read ``M1``. Refused, naming the key.
 * NUL: no text column of PostgreSQL can hold it (the database refused it with an
   error, a 500), while SQLite stored it. Refused on both, naming the field, as the member
   id rule names a control character (:mod:`fidelite.engine.member_id`). In an event
@@ -29,19 +33,41 @@ _ESCAPED_NUL = b"\\u0000"  # a NUL in JSON text is always written so (a raw one 
 BATCH = "/v1/events:batch"  # its events are checked one by one (fidelite.engine.event)
 
 
+class _Repeated(Exception):
+    """A JSON object of the body names a key twice (located by :func:`_located`)."""
+
+
 class _Pairs(list[tuple[str, Any]]):
     """A JSON object read as its pairs, in order, repeated keys kept."""
 
 
-def body_errors(raw: bytes, *, text: bool = True) -> list[dict[str, Any]]:
-    """The errors of a JSON body (located ``("body", ...)``, as pydantic's): when
-    ``text``, every string or key holding NUL. Empty when there is none, or when the
-    body is no JSON (its parser says why elsewhere).
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _Repeated
+    return found
 
-    A body without the text ``\\u0000`` holds no NUL: it costs no second parse."""
+
+def body_errors(raw: bytes, *, text: bool = True) -> list[dict[str, Any]]:
+    """The errors of a JSON body (located ``("body", ...)``, as pydantic's): every key given
+    twice in one object and, when ``text``, every string or key holding NUL. Empty when
+    there is none, or when the body is no JSON (its parser says why elsewhere).
+
+    A body without the text ``\\u0000`` holds no NUL, so a valid body costs one parse
+    that keeps no duplicate (the pairs of each object counted once); the errors are
+    located by a second one, only for a body refused."""
     body = without_bom(raw)
-    if not (text and _ESCAPED_NUL in body):
+    if not body:
         return []
+    if not (text and _ESCAPED_NUL in body):
+        try:
+            json.loads(body, object_pairs_hook=_once)
+        except _Repeated:
+            pass
+        except (ValueError, RecursionError):  # no JSON: not ours to word
+            return []
+        else:
+            return []
     try:
         tree = json.loads(body, object_pairs_hook=_Pairs)
     except (ValueError, RecursionError):
@@ -55,9 +81,16 @@ Found = tuple[str, tuple[Any, ...], str]  # the error's type, location and messa
 
 def _located(node: Any, loc: tuple[Any, ...], text: bool) -> Iterator[Found]:
     if isinstance(node, _Pairs):
+        seen: set[str] = set()
         for key, value in node:
             if text and NUL in key:
                 yield "text_nul", (*loc, key), f"the name {key!r} {NUL_MESSAGE}"
+            if key in seen:
+                yield ("duplicate_key", (*loc, key),
+                       f"the key {key!r} is given more than once in this object: give "
+                       "each key once (a JSON reader would keep only the last)")  # fmt: skip
+                continue  # its value is not read again: one error per repeated key
+            seen.add(key)
             yield from _located(value, (*loc, key), text)
     elif isinstance(node, list):
         for n, item in enumerate(node):
@@ -80,8 +113,9 @@ def url_errors(request: Request) -> list[dict[str, Any]]:
 
 
 async def checked_request(request: Request) -> None:
-    """422 ``invalid_request`` for a NUL in the path, the query or the body's text
-    (except a batch's: each of its events is refused on its own). Runs after the
+    """422 ``invalid_request`` for a NUL in the path or the query, a key given twice in
+    the body, or a NUL in the body's text (except a batch's: each of its events is
+    refused on its own). Runs after the
     caller's key is checked and before the body's fields."""
     errors = url_errors(request)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
