@@ -136,14 +136,15 @@ def program_kpis(
     db = Database(url)
     try:
         with db.read() as conn:
-            cur = _currency(conn, program_id, url, currency)
+            declared = None if program is None else [c.id for c in program.currencies]
+            cur, held = _currency(conn, program_id, url, currency, declared)
             con = _load(conn, program_id, cur, zone)
             erased = _erased(conn, con, program_id, customers or [])
     finally:
         db.dispose()
     value_from = "--point-value" if value is not None else None
     if value is None and program is not None:
-        value = _declared_value(program, cur, program_file)
+        value = _declared_value(program, cur, program_file, held)
         value_from = from_file
     rows = _rows(con, period, value)
     summary = {}
@@ -164,7 +165,8 @@ def program_kpis(
     }
     definition = (
         f"Per {period} in time zone {timezone}, in currency {cur} (default: the program's "
-        "first declared currency), from the first to the last period with a ledger entry "
+        "first declared currency that the program file declares, else its first), "
+        "from the first to the last period with a ledger entry "
         "in the currency, a member joining or a processed purchase or refund: earned = "
         "issued net of refund reversals; redeemed = spent net of cancellations; expired = "
         "points the expiry job expired, in the period of its as-of date (net of the expired "
@@ -200,20 +202,37 @@ def program_kpis(
     return MetricResult("program-kpis", definition, params, rows, summary)
 
 
-def _declared_value(program: ProgramDefinition, currency: str, file: str | None) -> Decimal:
-    """The money value of one point of ``currency`` as the program file declares it."""
+def _declared_value(
+    program: ProgramDefinition, currency: str, file: str | None, held: Sequence[str]
+) -> Decimal:
+    """The money value of one point of ``currency`` as the program file declares it.
+
+    Refused when the file does not declare it, naming the currencies the database holds
+    (``held``) and those the file declares: e.g. a currency renamed in the file since
+    the program was opened on the database, whose points the database still holds under
+    the old name."""
     for declared in program.currencies:
         if declared.id == currency:
             return declared.value
+    names = ", ".join(c.id for c in program.currencies)
     raise InputError(
-        f"the program file declares no currency '{currency}' (it declares "
-        f"{', '.join(c.id for c in program.currencies)}): give --point-value",
+        f"the program file declares no currency '{currency}' (it declares {names}; the "
+        f"database holds {', '.join(held)}): give --point-value, or --currency with one "
+        "of both",
         file=file or "--program-file",
     )
 
 
-def _currency(conn: Connection, program_id: str, url: str, asked: str | None) -> str:
-    """``asked`` when the program has that currency, else (``None``) its first one.
+def _currency(
+    conn: Connection,
+    program_id: str,
+    url: str,
+    asked: str | None,
+    declared: Sequence[str] | None = None,
+) -> tuple[str, list[str]]:
+    """``asked`` when the program has that currency, else (``None``) its first one that
+    the program file declares (``declared``: its currency ids), else its first one; with
+    the program's currencies in the database.
 
     Raises :class:`InputError` naming the program's currencies when it has no ``asked``
     (no KPI row would count a point of it), or when the database holds no such program.
@@ -222,13 +241,14 @@ def _currency(conn: Connection, program_id: str, url: str, asked: str | None) ->
     if not codes:
         raise InputError(f"no program '{program_id}' in this database", file=database_name(url))
     if asked is None:
-        return codes[0]
+        both = [code for code in codes if declared is None or code in declared]
+        return (both or codes)[0], codes
     if asked not in codes:
         raise InputError(
             f"program '{program_id}' has no currency '{asked}'; its currencies: {', '.join(codes)}",
             file=database_name(url),
         )
-    return asked
+    return asked, codes
 
 
 def _currencies(conn: Connection, program_id: str) -> list[str]:
