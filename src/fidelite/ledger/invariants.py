@@ -42,6 +42,16 @@ _CHECKS: list[tuple[str, str]] = [
         "ORDER BY a.program_id, a.currency",
     ),
     (
+        "a transaction's points equal the points it moves (the sum of its positive postings)",
+        'SELECT t.id AS "transaction", m.ref AS "member", t.kind AS "kind", t.points AS "points", '
+        'COALESCE(SUM(CASE WHEN p.points > 0 THEN p.points END), 0) AS "moved" '
+        "FROM ledger_transactions t LEFT JOIN members m ON m.id = t.member_id "
+        "LEFT JOIN postings p ON p.transaction_id = t.id WHERE {prog_t} "
+        "GROUP BY t.id, m.ref, t.kind, t.points "
+        "HAVING t.points <> COALESCE(SUM(CASE WHEN p.points > 0 THEN p.points END), 0) "
+        "ORDER BY t.id",
+    ),
+    (
         "a posting stays within its transaction's program and currency",
         'SELECT p.id AS "posting", t.id AS "transaction", m.ref AS "member", '
         'a.program_id AS "account_program", a.currency AS "account_currency" '
@@ -50,6 +60,16 @@ _CHECKS: list[tuple[str, str]] = [
         "WHERE {prog_t} "
         "AND (a.program_id <> t.program_id OR a.currency <> t.currency "
         "OR (a.member_id IS NOT NULL AND a.member_id <> t.member_id)) ORDER BY p.id",
+    ),
+    (
+        "a posting's lot belongs to the posting's account (its member, program and currency)",
+        'SELECT p.id AS "posting", p.transaction_id AS "transaction", l.id AS "lot", '
+        'am.ref AS "account_member", lm.ref AS "lot_member", a.currency AS "account_currency", '
+        'l.currency AS "lot_currency" FROM postings p JOIN accounts a ON a.id = p.account_id '
+        "JOIN lots l ON l.id = p.lot_id LEFT JOIN members am ON am.id = a.member_id "
+        "LEFT JOIN members lm ON lm.id = l.member_id WHERE {prog_a} "
+        "AND (a.member_id IS NULL OR a.member_id <> l.member_id "
+        "OR a.program_id <> l.program_id OR a.currency <> l.currency) ORDER BY p.id",
     ),
     (
         "a member's cached balance equals the sum of its postings",
@@ -82,11 +102,33 @@ _CHECKS: list[tuple[str, str]] = [
         "ORDER BY l.id",
     ),
     (
+        "a lot's points equal what its earn (or credit) put in it",
+        'SELECT l.id AS "lot", m.ref AS "member", l.earn_transaction_id AS "transaction", '
+        'l.points AS "points", COALESCE(SUM(p.points), 0) AS "credited" FROM lots l '
+        "JOIN members m ON m.id = l.member_id LEFT JOIN postings p ON p.lot_id = l.id "
+        "AND p.transaction_id = l.earn_transaction_id WHERE {prog_l} "
+        "GROUP BY l.id, m.ref, l.earn_transaction_id, l.points "
+        "HAVING l.points <> COALESCE(SUM(p.points), 0) ORDER BY l.id",
+    ),
+    (
         "a lot is open (pending/available) exactly when points remain",
         'SELECT l.id AS "lot", m.ref AS "member", l.state AS "state", l.points AS "points", '
         'l.remaining AS "remaining" FROM lots l JOIN members m ON m.id = l.member_id '
         "WHERE {prog_l} AND ((l.state IN ('pending', 'available')) <> (l.remaining > 0) "
         "OR l.remaining > l.points OR l.remaining < 0) ORDER BY l.id",
+    ),
+    (
+        "a pending lot has the end of its hold (pending_until)",
+        'SELECT l.id AS "lot", m.ref AS "member", l.remaining AS "remaining" FROM lots l '
+        "JOIN members m ON m.id = l.member_id WHERE {prog_l} "
+        "AND l.state = 'pending' AND l.pending_until IS NULL ORDER BY l.id",
+    ),
+    (
+        "a lot's hold does not end after its expiry date (pending_until <= expires_at)",
+        'SELECT l.id AS "lot", m.ref AS "member", l.pending_until AS "pending_until", '
+        'l.expires_at AS "expires_at" FROM lots l JOIN members m ON m.id = l.member_id '
+        "WHERE {prog_l} AND l.pending_until IS NOT NULL AND l.expires_at IS NOT NULL "
+        "AND l.pending_until > l.expires_at ORDER BY l.id",
     ),
     (
         "a member's available/pending balance equals the remainders of those lots",
@@ -106,6 +148,29 @@ _CHECKS: list[tuple[str, str]] = [
         "LEFT JOIN ledger_transactions r ON r.reverses_id = t.id WHERE {prog_t} "
         "GROUP BY t.id, m.ref, t.reversed_points "
         "HAVING t.reversed_points <> COALESCE(SUM(r.points), 0) ORDER BY t.id",
+    ),
+    (
+        "a reversal is not dated before the transaction it reverses",
+        'SELECT t.id AS "transaction", m.ref AS "member", t.occurred_at AS "occurred_at", '
+        'o.id AS "reverses", o.occurred_at AS "original_at" FROM ledger_transactions t '
+        "JOIN ledger_transactions o ON o.id = t.reverses_id "
+        "LEFT JOIN members m ON m.id = t.member_id WHERE {prog_t} "
+        "AND t.occurred_at < o.occurred_at ORDER BY t.id",
+    ),
+    (
+        "no move takes points from a lot before the lot was earned "
+        "(a release or debit dated before the earn)",
+        'SELECT t.id AS "transaction", m.ref AS "member", t.kind AS "kind", '
+        't.occurred_at AS "occurred_at", l.id AS "lot", l.earned_at AS "earned_at" '
+        "FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id "
+        "JOIN lots l ON l.id = p.lot_id LEFT JOIN members m ON m.id = t.member_id "
+        "WHERE {prog_t} AND p.points < 0 AND t.occurred_at < l.earned_at ORDER BY p.id",
+    ),
+    (
+        "an idempotency key is used once per program",
+        'SELECT t.program_id AS "program", t.idempotency_key AS "key", COUNT(*) AS "transactions" '
+        "FROM ledger_transactions t WHERE {prog_t} GROUP BY t.program_id, t.idempotency_key "
+        "HAVING COUNT(*) > 1 ORDER BY t.program_id, t.idempotency_key",
     ),
 ]
 
