@@ -203,3 +203,12 @@ def test_a_key_given_twice_is_refused(live: Live) -> None:
     with live.client(role=None) as c:
         r = c.post("/v1/redemptions", content='{"member": "M1", "member": "M2"}')
     assert r.status_code == 401
+
+
+def test_a_number_too_long_is_worded_alike(live: Live) -> None:
+    body = '{"id": ' + "9" * 5000 + "}"
+    with live.client() as c:
+        details = {c.post(path, content=body).json()["detail"]
+                   for path in ("/v1/events", "/v1/members", "/v1/redemptions")}  # fmt: skip
+    assert details == {"body: the body is not valid JSON: number out of range at line 1 "
+                       "column 4309"}  # fmt: skip
