@@ -328,6 +328,8 @@ class EventProcessor:
         tier_state = self._apply_due(conn, event.member, tier_state, event.at)
         if tier_state is not None:  # the level the steps due by the event left
             member = replace(member, tier=tier_state.tier)
+        elif self.program.tiers is None:  # no ladder: no level (moved off a removed one)
+            member = replace(member, tier=None)
         budgets = self.budget_usage(conn)
         status = self._coupon_status(conn, event.coupon, event.member)
         decision = self.evaluator.evaluate(event, member, ProgramState(budgets), status)
@@ -782,10 +784,14 @@ class EventProcessor:
         redemption or an assignment. The daily job's :func:`review`, its timeline entries
         (no event id) and webhook events, in the caller's transaction: what the job would
         have written had it run in time, which it then finds done. Returns the state the
-        steps leave."""
+        steps leave. A program without a tier ladder (its ``tiers:`` removed since the
+        member reached a level) moves the member to no tier (:meth:`_leave_ladder`)."""
         policy = self.program.tiers
-        if policy is None or state is None:
+        if state is None:
             return state
+        if policy is None:
+            self._leave_ladder(conn, ref, state, at, announce=announce)
+            return None
         due = due_at(state)
         if (due is None or at < due) and not retired(policy, state):
             return state
@@ -794,10 +800,23 @@ class EventProcessor:
         self._save_tier(conn, ref, new, changes, None, announce=announce)
         return new
 
+    def _leave_ladder(
+        self, conn: Connection, ref: str, state: TierState, at: datetime, *, announce: bool
+    ) -> TierChange:
+        """The program has no tier ladder any more: the member's level is one it no
+        longer has, and no level is left to move them to. Moved at ``at`` to no tier
+        (``member.tier`` ``""`` in rules), as :func:`~fidelite.engine.tiers.leave_retired`
+        moves a member off a removed level: a ``downgrade`` entry (to ``""``, value 0)
+        whose reason names the removed level."""
+        reason = f"level {state.tier} is no longer in the program; the program has no tiers"
+        change = TierChange(at, ChangeKind.downgrade, state.tier, "", Decimal(0), reason)
+        self._save_tier(conn, ref, None, [change], None, announce=announce)
+        return change
+
     def _tier_state(self, conn: Connection, ref: str) -> TierState | None:
-        """The member's tier state (None: no program state, or no tier)."""
-        if self.program.tiers is None:
-            return None
+        """The member's tier state (None: no program state, or no tier). Read even when
+        the program has no tiers: a level kept from a removed ladder is left at the
+        member's next step (:meth:`_apply_due`)."""
         row = conn.execute(
             select(member_states.c.tier, member_states.c.tier_since, member_states.c.review_at,
                    member_states.c.grace_until, member_states.c.assigned_until)
@@ -1671,14 +1690,15 @@ class EventProcessor:
         self,
         conn: Connection,
         member_ref: str,
-        state: TierState,
+        state: TierState | None,
         changes: list[TierChange],
         event_id: str | None,
         *,
         announce: bool = True,
         assigned_until: datetime | None = None,
     ) -> None:
-        """Move the member to ``state`` and write ``changes`` on their timeline;
+        """Move the member to ``state`` (None: no tier) and write ``changes`` on their
+        timeline;
         ``assigned_until``: the end of the manual assignment among them (kept with it,
         for a later refund's replay). A step of the job's (no event id) already on the
         timeline is not written or announced again (see :func:`recorded_steps`)."""
@@ -1690,11 +1710,11 @@ class EventProcessor:
         self._set_member(
             conn,
             member_ref,
-            tier=state.tier,
-            tier_since=state.since,
-            review_at=state.review_at,
-            grace_until=state.grace_until,
-            assigned_until=state.assigned_until,
+            tier=None if state is None else state.tier,
+            tier_since=None if state is None else state.since,
+            review_at=None if state is None else state.review_at,
+            grace_until=None if state is None else state.grace_until,
+            assigned_until=None if state is None else state.assigned_until,
         )
         if not changes:
             return
