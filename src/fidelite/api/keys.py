@@ -24,11 +24,13 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, select, update
 
 from fidelite.api.tables import api_keys
+from fidelite.program.model import IDENTIFIER
 from fidelite.store import Database
 from fidelite.store.script import Script, one_of
 
 ROLES = ("admin", "integration", "analyst", "support")
 PREFIX = "fid"
+MAX_PROGRAM_ID = 64  # a program file's id (fidelite.program.model.Identifier)
 
 
 class ApiKeyError(ValueError):
@@ -47,6 +49,18 @@ class ApiKey:
     revoked_at: datetime | None
 
 
+PROGRAM_ID_RULE = (
+    "a program id starts with a lowercase letter, then lowercase letters, digits or '_', "
+    "at most 64 characters (e.g. cafe_club)"
+)
+
+
+def is_program_identifier(program_id: str) -> bool:
+    """Whether a program file could declare ``program_id`` (``fidelite serve`` serves
+    only such a program, so a key for any other id would never be accepted)."""
+    return len(program_id) <= MAX_PROGRAM_ID and IDENTIFIER.fullmatch(program_id) is not None
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -57,6 +71,11 @@ def create_key(db: Database, program_id: str, role: str, label: str = "") -> tup
         raise ApiKeyError(f"unknown role {role!r} (choose from {', '.join(ROLES)})")
     if not program_id:
         raise ApiKeyError("a key belongs to a program: give its id")
+    if not is_program_identifier(program_id):
+        raise ApiKeyError(
+            f"{program_id!r} is not a program id, so no server could ever take the key: "
+            f"{PROGRAM_ID_RULE}; give the id its program file declares, or the file"
+        )
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
