@@ -1,7 +1,7 @@
 """Benchmark: rule evaluations per second and bulk-import events per second.
 
-Run:  .venv/bin/python bench/engine.py [--events 200000] [--import-events 5000] [--pg URL]
-      [--rules-only]
+Run:  .venv/bin/python bench/engine.py [--events 200000] [--import-events 20000]
+      [--baseline-events 2000] [--pg URL] [--rules-only | --skip-rules] [--skip-sqlite]
 
 Rule evaluation uses the example program (14 rules, CEL conditions, per-item rules,
 multipliers, caps, tiers) on synthetic purchases with 0-4 basket lines, once with the
@@ -55,6 +55,7 @@ from fidelite.processing.collector import bulk_collection
 from fidelite.processing.importer import import_events
 from fidelite.program import load_program, parse_program
 from fidelite.store import Database
+from options import check_pg, positive_int
 
 EXAMPLE = Path(__file__).with_name("cafe_14_rules.yaml")  # pinned: see the docstring
 PLAIN = """\
@@ -100,6 +101,15 @@ def replay_clock(count: int) -> Callable[[], datetime]:
     return lambda: after
 
 
+def baseline_rows(rows: list[dict[str, Any]], count: int, members: int) -> list[dict[str, Any]]:
+    """``count`` rows for the ledger-alone baseline: the import's own ``rows`` (made by
+    :func:`synthetic_rows` with seed 2), continued by the same generator when the
+    baseline asks for more rows than the import has."""
+    if count <= len(rows):
+        return rows[:count]
+    return synthetic_rows(count, members=members, seed=2)
+
+
 def to_event(row: dict[str, Any]) -> Event:
     return Event.model_validate({
         "id": row["event_id"], "type": row["type"], "member": row["member"], "at": row["at"],
@@ -107,7 +117,7 @@ def to_event(row: dict[str, Any]) -> Event:
     })  # fmt: skip
 
 
-def rate(label: str, count: int, work: Callable[[], None]) -> float:
+def rate(label: str, count: int, work: Callable[[], object]) -> float:
     """Run ``work`` and print its rate; returns events per second of CPU time.
 
     Wall-clock and process CPU rates are both printed: the machine is shared, and CPU
@@ -195,7 +205,7 @@ def bench_import(label: str, url: str, count: int, work_dir: Path, baseline: int
                                      batch=False))  # fmt: skip
     ledger = Ledger(db)
     ledger.open_program("baseline", ["points"])
-    sampled = rows[:baseline]
+    sampled = baseline_rows(rows, baseline, members)
     for ref in sorted({r["member"] for r in sampled}):
         ledger.create_member("baseline", ref)
     events = [to_event(r) for r in sampled]
@@ -204,7 +214,7 @@ def bench_import(label: str, url: str, count: int, work_dir: Path, baseline: int
         for e in events:
             ledger.earn("baseline", e.member, "points", int(e.money) + 1, key=e.id, at=e.at)
 
-    raw = rate("baseline: ledger.earn alone, one call per event", baseline, earn_all)
+    raw = rate("baseline: ledger.earn alone, one call per event", len(events), earn_all)
     print(f"  ratios (CPU): batch/one-at-a-time {done / one:.1f}; batch/ledger-alone "
           f"{done / raw:.1f}")  # fmt: skip
     db.dispose()
@@ -212,20 +222,27 @@ def bench_import(label: str, url: str, count: int, work_dir: Path, baseline: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=positive_int, default=200_000,
+                        help="synthetic purchases for rule evaluation")  # fmt: skip
     parser.add_argument(
         "--import-events",
-        type=int,
+        type=positive_int,
         default=20_000,
         help="events in the bulk-import file (the issue's figure: 1000000)",
     )
-    parser.add_argument("--baseline-events", type=int, default=2_000,
+    parser.add_argument("--baseline-events", type=positive_int, default=2_000,
                         help="events for the one-at-a-time and ledger-alone baselines")  # fmt: skip
     parser.add_argument("--pg", help="PostgreSQL admin URL (a scratch database is created)")
     parser.add_argument("--rules-only", action="store_true", help="skip the import benchmark")
     parser.add_argument("--skip-rules", action="store_true", help="only the import benchmark")
     parser.add_argument("--skip-sqlite", action="store_true", help="import into PostgreSQL only")
     args = parser.parse_args()
+    if args.rules_only and args.skip_rules:
+        parser.error("--rules-only and --skip-rules together measure nothing")
+    if args.skip_rules and args.skip_sqlite and not args.pg:
+        parser.error("--skip-rules and --skip-sqlite without --pg measure nothing")
+    if args.pg:
+        check_pg(parser, args.pg)
     print(machine.describe(args.pg))
     if not args.skip_rules:
         bench_rules(args.events)

@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 
 from fidelite.ledger import Ledger, check_invariants
 from fidelite.store import Database
+from options import check_pg, positive_int
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MEMBERS = 200
@@ -103,11 +104,15 @@ def scratch_pg(admin_url: str) -> tuple[str, Callable[[], None]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ops", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--ops", type=positive_int, default=2000,
+                        help="operations of each kind")  # fmt: skip
+    parser.add_argument("--workers", type=positive_int, default=8,
+                        help="threads of the concurrent runs")  # fmt: skip
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="PostgreSQL server to bench on ('' to skip)")  # fmt: skip
     args = parser.parse_args()
+    if args.pg:
+        check_pg(parser, args.pg)
     rows: list[tuple[str, str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         rows += bench_backend(

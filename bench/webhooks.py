@@ -34,6 +34,7 @@ from fidelite.program import parse_program
 from fidelite.store import Database
 from fidelite.webhooks import DeliveryWorker, dispatch
 from fidelite.webhooks import subscriptions as subs
+from options import check_pg, int_at_least, positive_int
 
 PROGRAM = """\
 id: shop
@@ -65,7 +66,11 @@ def events(count: int, prefix: str) -> list[Event]:
     ]  # fmt: skip
 
 
-def processing(db: Database, count: int, url: str, rounds: int = 4) -> tuple[float, float]:
+ROUNDS = 4
+"""Rounds of the processing measurement: announcements off and on, interleaved."""
+
+
+def processing(db: Database, count: int, url: str, rounds: int = ROUNDS) -> tuple[float, float]:
     """Events/s without and with announcements, interleaved in ``rounds`` to even out
     the load of a shared machine."""
     program = parse_program(PROGRAM)
@@ -150,12 +155,16 @@ def run(name: str, db: Database, args: argparse.Namespace, url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--events", type=int_at_least(ROUNDS), default=2000,
+                        help=f"purchases processed (at least {ROUNDS}: they run in {ROUNDS} "
+                        "rounds)")  # fmt: skip
+    parser.add_argument("--deliveries", type=positive_int, default=2000)
     parser.add_argument(
         "--pg", help="PostgreSQL admin URL, e.g. postgresql://postgres@127.0.0.1/test"
     )
     args = parser.parse_args()
+    if args.pg:
+        check_pg(parser, args.pg)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
