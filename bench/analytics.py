@@ -16,6 +16,12 @@ and prints the ratio baseline / fidelite and the peak memory of each step (measu
 a child process per step so peaks do not mix).
 
 Run:  .venv/bin/python bench/analytics.py [--rows N] [--customers N] [--skip-baseline]
+      [--skip-report] [--data FILE] [--keep]
+
+The generated Parquet file (224 MB at the default size) and the report are written to a
+temporary directory that is removed at the end, unless ``--keep`` is given (the
+directory is then printed); a ``--data`` file is the user's and is never removed. A step
+whose process fails ends the bench with its exit code and the step named.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue as queues
 import resource
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from options import positive_int
 
 START = np.datetime64("2023-01-01T00:00:00", "s")
 SPAN_SECONDS = 2 * 365 * 86400
@@ -119,10 +130,10 @@ def _fidelite_summary(path: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "customers": out.num_rows}
 
 
-def _fidelite_report(path: str) -> dict[str, Any]:
+def _fidelite_report(path: str, out_dir: str) -> dict[str, Any]:
     from fidelite.report.build import build_report
 
-    out = Path(tempfile.mkdtemp(prefix="fidelite-bench-report-"))
+    out = Path(out_dir)
     t0 = time.perf_counter()
     build_report(path, out)
     return {"seconds": time.perf_counter() - t0, "html_bytes": (out / "report.html").stat().st_size}
@@ -151,26 +162,79 @@ def _child(fn: Callable[[str], dict[str, Any]], path: str, queue: Any) -> None:
     queue.put(result)
 
 
+class StepFailed(Exception):
+    """A step's process ended without a result (its traceback is on stderr)."""
+
+
 def run_isolated(fn: Callable[[str], dict[str, Any]], path: str) -> dict[str, Any]:
-    """Run one step in a fresh process so its peak memory is its own."""
+    """Run one step in a fresh process so its peak memory is its own.
+
+    Waits for the result while the process lives; a process that ends without one
+    (an exception, killed, out of memory) raises :class:`StepFailed` with its exit code
+    instead of waiting for ever."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, path, queue))
     proc.start()
-    result: dict[str, Any] = queue.get()
-    proc.join()
+    try:
+        while True:
+            try:
+                result: dict[str, Any] = queue.get(timeout=0.5)
+                break
+            except queues.Empty:
+                if proc.is_alive():
+                    continue
+            try:  # ended: a result put just before the end may still be in transit
+                result = queue.get(timeout=2)
+                break
+            except queues.Empty:
+                name = getattr(fn, "func", fn).__name__.lstrip("_")
+                raise StepFailed(
+                    f"step {name} failed: its process ended with exit code {proc.exitcode}"
+                    " and no result"
+                ) from None
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--data", type=Path, default=None, help="reuse/keep this Parquet file")
+    parser.add_argument("--rows", type=positive_int, default=10_000_000,
+                        help="transactions to generate (at least --customers)")  # fmt: skip
+    parser.add_argument("--customers", type=positive_int, default=1_000_000)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="reuse this Parquet file, or generate it there if it does not exist "
+                        "(either way it is kept)")  # fmt: skip
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (generated Parquet file, report) "
+                        "instead of removing it at the end; its path is printed")  # fmt: skip
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-report", action="store_true")
     args = parser.parse_args(argv)
-    path = args.data or Path(tempfile.mkdtemp(prefix="fidelite-bench-")) / "tx.parquet"
+    if args.rows < args.customers:
+        parser.error(
+            f"--rows {args.rows} is less than --customers {args.customers}: "
+            "every customer has at least one transaction"
+        )
+    work = Path(tempfile.mkdtemp(prefix="fidelite-bench-"))
+    try:
+        return measure(args, work)
+    except StepFailed as exc:
+        print(f"analytics bench: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
+    path = args.data or work / "tx.parquet"
     if not path.exists():
         t0 = time.perf_counter()
         generate(path, args.rows, args.customers)
@@ -180,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         results["baseline"] = run_isolated(_baseline, str(path))
     results["summary"] = run_isolated(_fidelite_summary, str(path))
     if not args.skip_report:
-        results["report"] = run_isolated(_fidelite_report, str(path))
+        report = partial(_fidelite_report, out_dir=str(work / "report"))
+        results["report"] = run_isolated(report, str(path))
     if "baseline" in results:
         ratio = results["baseline"]["seconds"] / results["summary"]["seconds"]
         results["summary_speedup"] = round(ratio, 1)
