@@ -53,6 +53,14 @@ from fidelite.engine import Event
 from fidelite.processing import EventProcessor
 from fidelite.program import parse_program
 from fidelite.store import Database
+from options import (
+    check_pg,
+    fidelite_command,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 PROGRAM = """\
 id: bench
@@ -266,21 +274,67 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
+                        help="PostgreSQL admin URL (a scratch database is created, then "
+                        "dropped)")  # fmt: skip
     parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead")
-    parser.add_argument("--events", type=int, default=12000, help="closed-loop events")
-    parser.add_argument("--warmup", type=int, default=3000, help="events before measuring")
-    parser.add_argument("--baseline-events", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=32, help="closed-loop clients")
-    parser.add_argument("--rate", type=float, default=1500, help="open-loop events/s (0: skip)")
-    parser.add_argument("--seconds", type=float, default=8, help="open-loop duration")
-    parser.add_argument("--connections", type=int, default=64, help="open-loop connections")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--event-group", type=int, default=None,
+    parser.add_argument("--events", type=positive_int, default=12000, help="closed-loop events")
+    parser.add_argument("--warmup", type=non_negative_int, default=3000,
+                        help="events before measuring")  # fmt: skip
+    parser.add_argument("--baseline-events", type=positive_int, default=1000)
+    parser.add_argument("--clients", type=positive_int, default=32, help="closed-loop clients")
+    parser.add_argument("--rate", type=non_negative_float, default=1500,
+                        help="open-loop events/s (0: skip)")  # fmt: skip
+    parser.add_argument("--seconds", type=positive_float, default=8, help="open-loop duration")
+    parser.add_argument("--connections", type=positive_int, default=64,
+                        help="open-loop connections")  # fmt: skip
+    parser.add_argument("--workers", type=positive_int, default=2)
+    parser.add_argument("--event-group", type=positive_int, default=None,
                         help="passed to fidelite serve: most requests per group")  # fmt: skip
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (program, SQLite file) and the "
+                        "scratch PostgreSQL database instead of removing them at the end"
+                        )  # fmt: skip
     args = parser.parse_args()
+    if args.rate > 0 and int(args.rate * args.seconds) < 1:
+        parser.error("--rate times --seconds is less than one request: nothing to send")
+    if not args.sqlite:
+        check_pg(parser, args.pg)
     tmp = Path(tempfile.mkdtemp(prefix="fidelite-bench-api-"))
-    url = f"sqlite:///{tmp / 'api.db'}" if args.sqlite else scratch_pg(args.pg)
+    url = None
+    try:
+        url = f"sqlite:///{tmp / 'api.db'}" if args.sqlite else scratch_pg(args.pg)
+        measure(args, tmp, url)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}" + ("" if args.sqlite or url is None else f" and {url}"),
+                  file=sys.stderr)  # fmt: skip
+        else:
+            if url is not None and not args.sqlite:
+                drop_scratch(args.pg, url)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wait_ready(server: subprocess.Popen[bytes], port: int, seconds: float = 60) -> None:
+    """Return once ``/readyz`` answers 200; end the bench if the server ends first or is
+    not ready within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (code := server.poll()) is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"api bench: fidelite serve was not ready after {seconds:.0f} s")
+        time.sleep(0.1)
+    sys.exit(
+        f"api bench: fidelite serve ended with exit code {code} before it was ready"
+        " (its messages are above)"
+    )
+
+
+def measure(args: argparse.Namespace, tmp: Path, url: str) -> None:
     program = tmp / "program.yaml"
     program.write_text(PROGRAM)
     db = Database(url)
@@ -290,20 +344,15 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    fidelite = shutil.which("fidelite") or str(Path(sys.executable).parent / "fidelite")
-    command = [fidelite, "serve", "--program", str(program), "--db", url, "--port", str(port),
-               "--workers", str(args.workers)]  # fmt: skip
+    command = [*fidelite_command(), "serve", "--program", str(program), "--db", url,
+               "--port", str(port), "--workers", str(args.workers)]  # fmt: skip
     if args.event_group is not None:
         command += ["--event-group", str(args.event_group)]
     server = subprocess.Popen(command)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        asyncio.run(closed_loop(port, token, args.warmup, args.clients, "warm-"))
+        wait_ready(server, port)
+        if args.warmup:
+            asyncio.run(closed_loop(port, token, args.warmup, args.clients, "warm-"))
         meter = CpuMeter(server.pid, None if args.sqlite else db)
         gc.collect()  # the load generator's own collector pauses are not the server's
         gc.disable()
@@ -341,12 +390,12 @@ def main() -> None:
         )
         print(f"    CPU per event: {open_cpu}")
         print("    p99 second by second (where the tail comes from): " + ", ".join(
-            f"{pct([v for v, s in zip(lat, second, strict=True) if s == n], 0.99):.0f}"
+            f"{pct(in_second, 0.99):.0f}" if (in_second := [
+                v for v, s in zip(lat, second, strict=True) if s == n
+            ]) else "-"
             for n in range(max(second) + 1)
         ) + " ms")  # fmt: skip
     db.dispose()
-    if not args.sqlite:
-        drop_scratch(args.pg, url)
 
 
 if __name__ == "__main__":
