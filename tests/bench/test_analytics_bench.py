@@ -25,6 +25,7 @@ def test_sizes_it_cannot_generate_are_a_usage_error(
     assert_usage_error(args, message, tmp_path)
 
 
+@pytest.mark.slow  # runs the bench script end to end
 def test_a_step_that_fails_ends_the_bench(tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_text("not parquet\n")
@@ -41,6 +42,7 @@ def test_a_step_that_fails_ends_the_bench(tmp_path: Path) -> None:
     assert bad.read_text() == "not parquet\n"  # the user's file is left as it was
 
 
+@pytest.mark.slow  # runs the bench script end to end
 def test_its_files_are_removed_unless_kept(tmp_path: Path) -> None:
     args = ["analytics.py", "--rows", "300", "--customers", "30", "--skip-baseline"]
     done = run_bench(*args, tmp=tmp_path, timeout=120)

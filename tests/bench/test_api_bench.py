@@ -64,6 +64,7 @@ def _database_exists(name: str) -> bool:
     return bool(found)
 
 
+@pytest.mark.slow  # runs the bench script end to end
 @pytest.mark.postgres
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_the_bench_cleans_up_after_a_failure(

@@ -15,6 +15,7 @@ def test_zero_runs_is_a_usage_error(tmp_path: Path) -> None:
     assert_usage_error(["cli.py", "--runs", "0"], "argument --runs: 0 must be at least 1", tmp_path)
 
 
+@pytest.mark.slow  # runs the bench script end to end
 def test_every_timed_command_succeeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cli = bench_module("cli", monkeypatch)
     db = str(tmp_path / "bench.db")
