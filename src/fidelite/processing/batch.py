@@ -4,10 +4,12 @@ The result is the one :meth:`EventProcessor.process` gives one event at a time, 
 row (``tests/processing/test_batch.py`` imports the same files both ways and compares
 the databases), in three steps per batch instead of about twenty statements per event:
 
-1. **read**: which events are recorded already; the members (locked, in id order, on
-   PostgreSQL), their states and rule counters, their purchases inside the tier window;
-   the campaign budgets (locked after the members, as the single path does) and the
-   coupons presented;
+1. **read**: which events are recorded already; the members (on PostgreSQL: every
+   reference of the batch locked, enrolled or not, after the enrolled members' rows, so
+   that two batches enrolling the same new members run one after the other; then the
+   members, locked in id order), their states and rule counters, their purchases
+   inside the tier window; the campaign budgets (locked after the members, as the
+   single path does) and the coupons presented;
 2. **decide** in memory, in file order: each event is evaluated against the member as
    the batch's earlier events left them (counters, purchases, tier, budgets, coupons),
    after the member's tier steps due by its date (re-qualification, end of a grace
@@ -84,7 +86,12 @@ from fidelite.processing.processor import (
 from fidelite.processing.queries import queries, window_activity
 from fidelite.processing.tables import earnings, events, member_states, rule_usage, tier_changes
 from fidelite.program.tier import WindowKind
-from fidelite.store.locking import ConcurrentUpdateError, lock_member_refs, lock_shared
+from fidelite.store.locking import (
+    ConcurrentUpdateError,
+    lock_member_refs,
+    lock_refs,
+    lock_shared,
+)
 from fidelite.store.script import Rows, Script
 from fidelite.webhooks import events as hooks
 from fidelite.webhooks.outbox import outbox_row
@@ -296,16 +303,23 @@ class _Batch:
 
     def _read(self, batch: Sequence[Event]) -> None:
         """What the batch's decisions need, in one script (one round trip on PostgreSQL):
-        the events recorded already; the members, locked in id order; the campaign
-        budgets, locked after them; the members' states, rule counters, accounts and
-        tier-window purchases; the budgets used and the coupons presented; the erasure
-        records of the batch's references (by digest: one indexed query, in the same
-        round trip), so that an event of an erased member's history is refused as the
-        single path refuses it."""
+        on PostgreSQL, the enrolled members locked, then every reference of the batch,
+        enrolled or not (:func:`~fidelite.store.locking.lock_refs`); the events recorded
+        already; the members, locked in id order; the campaign budgets, locked after
+        them; the members' states, rule counters, accounts and tier-window purchases;
+        the budgets used and the coupons presented; the erasure records of the batch's
+        references (by digest: one indexed query, in the same round trip), so that an
+        event of an erased member's history is refused as the single path refuses it."""
         script = Script(self.conn)
         q = queries(script.is_postgres)
         pid = {"pid": self.pid}
         refs = list(dict.fromkeys(e.member for e in batch))
+        if script.is_postgres and refs:
+            # The enrolled members' rows, then every reference, new members' too (see
+            # lock_refs): a batch enrolling some of the same new members commits first;
+            # the members are locked and read again below, with those it enrolled.
+            script.select(q.locked_members, {**pid, "refs": refs})
+            lock_refs(script, self.pid, refs)
         recorded = [script.select(q.recorded, {**pid, "ids": part})
                     for part in self._parts([e.id for e in batch])]  # fmt: skip
         members = [script.select(q.locked_members, {**pid, "refs": part})

@@ -9,6 +9,16 @@ Concurrency model (DESIGN.md invariant 7, "no check-then-act"):
   member's row (``SELECT ... FOR UPDATE``). Everything read afterwards (balances, lots,
   the idempotency key) reflects every earlier committed operation on the member, and
   no other writer can interleave. One lock per operation means no lock-order deadlocks.
+* **PostgreSQL, several members at once** (a batch of events, an import chunk): the
+  enrolled members' row locks in id order, then one advisory lock per member
+  *reference* the batch names, enrolled or not (:func:`lock_refs`, in one sorted
+  order), then the members' rows again (a member enrolled meanwhile). A reference not
+  enrolled yet has no row to lock: without the reference lock two batches naming the
+  same new members would both enrol them (one collides with the other's row, or each
+  waits for a row the other enrolled first: a deadlock). With it, the second batch
+  waits for the first to commit, then reads the members the first enrolled. Lock
+  order everywhere: member rows, then references, then shared locks
+  (:func:`lock_shared`).
 * Either way, balance and lot updates are *conditional* (``WHERE balance + :d >= 0``,
   ``WHERE remaining >= :p``) and a CHECK constraint stands behind them: a bug that
   slips past the lock still cannot make a balance negative.
@@ -17,6 +27,7 @@ Concurrency model (DESIGN.md invariant 7, "no check-then-act"):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, text
@@ -52,15 +63,44 @@ def lock_members(conn: Connection, member_ids: list[int]) -> None:
         )
 
 
+_REF_LOCKS = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+)
+
+
+def lock_refs(conn: Connection | Script, program_id: str, refs: Iterable[str]) -> None:
+    """Serialise writers on member references, enrolled or not (PostgreSQL; SQLite is
+    serial): one transaction-level advisory lock per reference, all in one statement,
+    in the sorted order of their keys, so two writers naming some of the same
+    references in any order cannot deadlock. Taken after the enrolled members' row
+    locks, before any shared lock: a batch that enrols new members then waits for
+    another batch enrolling any of them to commit, and reads them enrolled, instead of
+    enrolling them a second time. Taking a lock already held is immediate. Given a
+    :class:`~fidelite.store.script.Script`, the locks are taken when it runs."""
+    if conn.dialect.name != "postgresql":
+        return
+    keys = sorted({shared_lock_key(f"member:{program_id}:{ref}") for ref in refs})
+    if keys:
+        conn.execute(_REF_LOCKS, {"keys": keys})
+
+
 def lock_member_refs(conn: Connection, program_id: str, refs: set[str]) -> None:
     """Lock the enrolled members among ``refs`` (a program's member references) at once,
-    in id order, before anything else of a transaction that applies several units of
-    work in turn (a bulk import chunk holding refunds between its purchases). Without
-    it, the shared locks the first unit takes (a campaign budget, coupons) would be
-    held while a later unit locks its member, which another writer may hold while it
-    waits for those shared locks: a deadlock. PostgreSQL only (SQLite is serial)."""
+    in id order, then the references themselves (:func:`lock_refs`: new members too),
+    then the members enrolled meanwhile, before anything else of a transaction that
+    applies several units of work in turn (a bulk import chunk holding refunds between
+    its purchases). Without it, the shared locks the first unit takes (a campaign
+    budget, coupons) would be held while a later unit locks its member, which another
+    writer may hold while it waits for those shared locks: a deadlock. PostgreSQL only
+    (SQLite is serial)."""
     if conn.dialect.name != "postgresql" or not refs:
         return
+    _lock_enrolled(conn, program_id, refs)
+    lock_refs(conn, program_id, refs)
+    _lock_enrolled(conn, program_id, refs)  # enrolled by a writer that has committed since
+
+
+def _lock_enrolled(conn: Connection, program_id: str, refs: set[str]) -> None:
     ordered = sorted(refs)
     for start in range(0, len(ordered), 1000):
         conn.execute(
