@@ -116,7 +116,7 @@ def gold_member(pdb: Database) -> EventProcessor:
     return EventProcessor(pdb, parse_program(NO_LADDER))
 
 
-@pytest.mark.parametrize("batch", [False], ids=["single"])
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
 def test_an_event_moves_the_member_to_no_tier_before_the_rules(pdb: Database, batch: bool) -> None:
     p = gold_member(pdb)
     answers = apply(p, [buy("b2", "b", "50", "2026-02-01T10:00:00+01:00"),

@@ -356,6 +356,10 @@ class _Batch:
         found = {row.member_ref: row for rows in states for row in rows}
         if found.keys() != ledger_ids.keys():
             raise Fallback("a member is known to the ledger or to the program, not both")
+        if self.p.program.tiers is None and any(r.tier is not None for r in found.values()):
+            # a level of a tiers: section removed since: the single path moves the member
+            # to no tier first (``_apply_due``), once
+            raise Fallback("a member holds a level and the program has no tiers any more")
         counters = self._usage(usage)
         purchases = activities()
         early = self._due_early(found, last, min(times))
