@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from fidelite.ledger import assert_invariants
 from tests.api.conftest import Live
+from tests.support import waits_on_a_row_lock
 
 ROUNDS = 4
 BATCHES = 4
@@ -93,3 +95,52 @@ def test_concurrent_batches_enrolling_the_same_new_members_all_apply(live: Live)
     with live.db.read() as conn:
         count = conn.execute(text("SELECT count(*) FROM processed_events")).scalar_one()
     assert count == len(all_ids)
+
+
+def test_a_batch_aborted_by_a_deadlock_is_run_again(live: Live) -> None:
+    """Another writer (not a batch) enrols ``NEW`` and then wants the row lock of ``OLD``,
+    which the batch holds while it waits to enrol ``NEW``: PostgreSQL aborts the batch's
+    transaction (it waited first). The batch is run again once the other writer is done,
+    and both its events are applied, once."""
+    if not live.db.is_postgres:
+        pytest.skip("a deadlock between two writers: PostgreSQL (SQLite writers are serial)")
+    token = live.tokens["admin"]
+    with live.client("admin") as c:
+        assert c.post("/v1/members", json={"id": "OLD"}).status_code == 201
+    events = [
+        {"id": "d1", "type": "purchase", "member": "OLD", "at": "2026-03-01T10:00:00+01:00",
+         "amount": "7"},
+        {"id": "d2", "type": "purchase", "member": "NEW", "at": "2026-03-01T10:01:00+01:00",
+         "amount": "5"},
+    ]  # fmt: skip
+    holder = live.db.writer.connect()
+    try:
+        holder.execute(text(
+            "INSERT INTO members (program_id, ref, status, created_at) "
+            "VALUES ('shop', 'NEW', 'active', now())"
+        ))  # fmt: skip
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sent = pool.submit(_send, live.url, token, events, threading.Barrier(1))
+            assert waits_on_a_row_lock(holder, 1)  # the batch waits to enrol NEW
+            # the other writer now wants OLD: a deadlock, the batch's transaction aborted
+            holder.execute(text("SELECT id FROM members WHERE ref = 'OLD' FOR UPDATE"))
+            holder.rollback()  # the other writer gives up its enrolment of NEW
+            status, body = sent.result(timeout=60)
+    finally:
+        holder.close()
+    assert status == 200, body
+    assert [(r["event_id"], r["outcome"], r["points"]) for r in body["results"]] == [
+        ("d1", "processed", {"points": 7}),
+        ("d2", "processed", {"points": 5}),
+    ]
+    with live.db.read() as conn:
+        balances = conn.execute(text(
+            "SELECT m.ref, a.balance FROM accounts a JOIN members m ON m.id = a.member_id "
+            "WHERE a.kind = 'available' ORDER BY m.ref"
+        )).all()  # fmt: skip
+        recorded = conn.execute(text(
+            "SELECT event_id FROM processed_events ORDER BY event_id"
+        )).scalars().all()  # fmt: skip
+    assert [tuple(r) for r in balances] == [("NEW", 5), ("OLD", 7)]
+    assert recorded == ["d1", "d2"]
+    assert_invariants(live.db, "shop")

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
+from sqlalchemy.exc import DBAPIError
 from starlette.convertors import Convertor, register_url_convertor
 
 from fidelite.api.access import bearer_token
@@ -264,6 +265,11 @@ def post_batch(
     id: ``duplicate`` with what it got then, or rejected with ``event_id_conflict``).
     An event that is not valid (a time without offset, a missing field) is rejected in
     its place with ``invalid_event``; only a malformed envelope fails the request.
+
+    Batches sent at the same time that name the same members (new ones included) are
+    applied one after the other. A transaction the database aborts because of another
+    writer (a deadlock, a member enrolled meanwhile) wrote nothing and is run again, up
+    to 3 times in all, so a batch is not lost to a collision.
     """
     too_many = batch_refusal(len(batch.events), svc.settings.max_batch, svc.limiter)
     if too_many is not None:  # refused whole, before anything is charged or done
@@ -273,9 +279,7 @@ def post_batch(
 
     def run() -> tuple[int, Any]:
         events = [e for e in batch.events if isinstance(e, Event)]
-        with svc.db.write() as conn:
-            done = process_events(svc.processor, conn, events)
-            answers = iter(settle_duplicates(conn, svc.program.id, events, done))
+        answers = iter(_applied(svc, events))
         # the valid events' answers, in order, with each invalid one's entry in its place
         results = [invalid_body(n, e) if isinstance(e, InvalidEvent)
                    else answer_body(e, next(answers))
@@ -283,6 +287,32 @@ def post_batch(
         return 200, {"results": results}
 
     return once(svc, key, "POST /v1/events:batch", batch.hashed(), run)
+
+
+BATCH_ATTEMPTS = 3
+"""How many times a batch's transaction is run before its failure is the request's."""
+
+_TRANSIENT = {"40P01", "40001", "23505"}  # deadlock, serialization failure, unique violation
+
+
+def _applied(svc: Services, events: list[Event]) -> list[Settled]:
+    """The batch's events applied in one transaction, each one's answer.
+
+    A transaction the database aborted because of another writer (PostgreSQL: a
+    deadlock, a serialization failure, a row another writer inserted first, such as a
+    member it enrolled meanwhile) wrote nothing: it is run again, from the start, up to
+    :data:`BATCH_ATTEMPTS` times in all, as ``POST /v1/events`` applies a failed group
+    again. The new run reads what the other writer committed (an event it recorded is a
+    duplicate), so nothing is applied twice."""
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            with svc.db.write() as conn:
+                done = process_events(svc.processor, conn, events)
+                return list(settle_duplicates(conn, svc.program.id, events, done))
+        except DBAPIError as exc:
+            if attempt == BATCH_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in _TRANSIENT:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 RECORD_EXAMPLE: dict[str, Any] = {
