@@ -25,7 +25,20 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-console = Console()
+
+class _Stdout(Console):
+    """The console of stdout. Into a pipe or a file a sentence stays one line, however
+    long (Rich would wrap it at 80 columns there, as if a terminal were that wide); at a
+    terminal it wraps at the terminal's width, and ``COLUMNS``, when set, is obeyed.
+    Tables keep their own layout either way (see :func:`print_table`)."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **options: Any) -> None:
+        if soft_wrap is None:
+            soft_wrap = not self.is_terminal and not os.environ.get("COLUMNS")
+        super().print(*objects, soft_wrap=soft_wrap, **options)
+
+
+console = _Stdout()
 err_console = Console(stderr=True)
 
 
