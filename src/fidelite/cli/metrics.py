@@ -940,8 +940,9 @@ def program_kpis_cmd(
     currency: str | None = typer.Option(
         None,
         "--currency",
-        help="Point currency (default: the program's first declared currency, named in the "
-        "output's parameters).",
+        help="Point currency (default: the first of the database's currencies that "
+        "--program-file declares, else the database's first; named in the output's "
+        "parameters).",
     ),
     point_value: str | None = typer.Option(
         None,

@@ -8,9 +8,10 @@ are reversed the same way (the ledger reverses pending lots first).
 
 Points an operator reversed on the ledger (``ledger reverse`` of the earn) are gone
 already: the refunds share out the earn's points less those, the same way, never more
-than the transaction has left and never less than nothing. The refund is recorded whatever the operator took (its money, the
-purchase count, caps, budgets, coupon and tier go as for any refund), so a purchase
-whose points an operator reversed in full is still refunded, reversing no points.
+than the transaction has left and never less than nothing. The refund is recorded
+whatever the operator took (its money, the purchase count, caps, budgets, coupon and
+tier go as for any refund), so a purchase whose points an operator reversed in full is
+still refunded, reversing no points.
 
 What the purchase used of a rule's per-member cap and of a campaign budget is given
 back by the same rule (:func:`counters_given_back`), to the period and the budget its
