@@ -117,7 +117,7 @@ def test_a_redemption_sent_again_after_its_cancellation_says_cancelled(live: Liv
         )  # fmt: skip
         cancel = c.post(f"/v1/redemptions/{made['id']}:cancel", headers={"Idempotency-Key": "c1"})
         back = {"points_spendable": 100, "points_expired": 0, "debt_repaid": 0,
-                "expired_lots": []}  # fmt: skip
+                "written_off_restored": 0, "expired_lots": []}  # fmt: skip
         made = {**made, **back}
         assert (cancel.status_code, cancel.json()) == (
             200, {**made, "status": "cancelled", "replayed": False}

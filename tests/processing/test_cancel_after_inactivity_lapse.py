@@ -73,6 +73,7 @@ def test_points_put_back_into_lapsed_lots_expire_with_the_cancellation(pdb: Data
     assert done.returned is not None
     assert done.returned.as_dict() == {
         "points_spendable": 0, "points_expired": 10, "debt_repaid": 0,
+        "written_off_restored": 0,
         "expired_lots": [{"expires_at": "2025-02-20T10:00:00+00:00", "points": 10}],
     }  # fmt: skip
     assert available(p, CANCELLED) == 0

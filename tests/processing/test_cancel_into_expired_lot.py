@@ -89,6 +89,7 @@ def test_points_of_an_expired_lot_expire_at_once_and_the_answer_says_so(pdb: Dat
     assert cancelled_payload(pdb) == {
         "member": "pb", "redemption_id": rid, "reward_id": "coffee", "points": 100,
         "currency": "points", "points_spendable": 0, "points_expired": 100, "debt_repaid": 0,
+        "written_off_restored": 0,
         "expired_lots": [{"expires_at": LOT_ENDS.isoformat(), "points": 100}],
         "cancelled_at": LATER.isoformat(),
     }  # fmt: skip

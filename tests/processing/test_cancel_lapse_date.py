@@ -60,7 +60,8 @@ def test_points_back_in_a_lot_that_lapsed_before_a_later_purchase(pdb: Database)
     done = p.cancel_redemption(rid, at=t(4, 1))
     assert done.returned is not None
     assert done.returned.as_dict() == {
-        "points_spendable": 0, "points_expired": 10, "debt_repaid": 0, "expired_lots": BACK,
+        "points_spendable": 0, "points_expired": 10, "debt_repaid": 0,
+        "written_off_restored": 0, "expired_lots": BACK,
     }  # fmt: skip
     assert said(p, rid) == BACK
     # the lot's own lapse for its 10 points; the later purchase's lapse for its 50

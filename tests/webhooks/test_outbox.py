@@ -158,7 +158,8 @@ def test_refunds_and_cancelled_redemptions_are_announced(wdb: Database) -> None:
     assert cancelled == {
         "member": "ann", "redemption_id": redemption.id, "reward_id": "mug", "points": 100,
         "currency": "points", "points_spendable": 100, "points_expired": 0, "debt_repaid": 0,
-        "expired_lots": [], "transaction_id": cancelled["transaction_id"],
+        "written_off_restored": 0, "expired_lots": [],
+        "transaction_id": cancelled["transaction_id"],
         "cancelled_at": "2026-11-02T10:00:00+00:00",
     }  # fmt: skip
 

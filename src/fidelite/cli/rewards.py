@@ -194,6 +194,9 @@ def cancel(
     parts = [f"{back.spendable} {unit} back, spendable"]
     if back.debt_repaid:
         parts.append(f"{back.debt_repaid} repaid debt")
+    if back.written_off_restored:
+        parts.append(f"{back.written_off_restored} back to the write-off (their purchase "
+                     "was refunded): not spendable")  # fmt: skip
     if back.expired:
         dates = ", ".join(f"{n} of a lot that expired {when.astimezone(UTC).isoformat()}"
                           for when, n in back.expired_lots)  # fmt: skip

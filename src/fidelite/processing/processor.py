@@ -131,6 +131,11 @@ _SAME_TIME_MOVES = text(
     "AND n.id > c.id AND n.occurred_at = c.occurred_at WHERE c.id = :t ORDER BY n.id"
 ).columns(detail=JSON())
 
+# A cancellation's entry: its points and detail (what it restored to the write-off).
+_CANCEL_ENTRY = text(
+    "SELECT points, detail FROM ledger_transactions WHERE id = :t"
+).columns(detail=JSON())
+
 # The lots an expiry entry drew from.
 _EXPIRED_LOTS = text(
     "SELECT DISTINCT p.lot_id FROM postings p JOIN accounts a ON a.id = p.account_id "
@@ -223,12 +228,16 @@ class CancelReturn:
     valid at the cancellation, ``expired`` into lots already past their date then (they
     keep it: expired at once, as of the cancellation, recorded as expired points), with
     ``expired_lots`` the expiry date of each such lot and its points, earliest first;
-    ``debt_repaid`` paid the member's debt first. The three add up to the points."""
+    ``debt_repaid`` paid the member's debt first; ``written_off_restored`` went back to
+    the write-off they had become (points spent, then taken back as written off by a
+    refund of their purchase under ``shortfall: within_balance``: never spendable
+    again, as under ``debt``). The four add up to the points."""
 
     spendable: int
     expired: int
     expired_lots: tuple[tuple[datetime, int], ...] = ()
     debt_repaid: int = 0
+    written_off_restored: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The fields a cancellation's answers and its webhook event give."""
@@ -236,6 +245,7 @@ class CancelReturn:
             "points_spendable": self.spendable,
             "points_expired": self.expired,
             "debt_repaid": self.debt_repaid,
+            "written_off_restored": self.written_off_restored,
             "expired_lots": [
                 {"expires_at": when.astimezone(UTC).isoformat(), "points": points}
                 for when, points in self.expired_lots
@@ -1150,10 +1160,8 @@ class EventProcessor:
         it), or lapsed by inactivity, expired with the cancellation (at the deadline
         their lot lapsed at, as its expiry entry says: :meth:`_lapsed_at`)."""
         rows = conn.execute(_REFILLED, {"t": cancel_transaction_id}).all()
-        total = conn.execute(
-            text("SELECT points FROM ledger_transactions WHERE id = :t"),
-            {"t": cancel_transaction_id},
-        ).scalar_one()
+        total, detail = conn.execute(_CANCEL_ENTRY, {"t": cancel_transaction_id}).one()
+        restored = int((detail or {}).get("written_off_restored", 0))
         lapsed = self._lapsed_at(conn, cancel_transaction_id) if rows else {}
         late: dict[datetime, int] = {}
         refilled = 0
@@ -1166,7 +1174,8 @@ class EventProcessor:
                 late[gone] = late.get(gone, 0) + int(row.points)
         expired = sum(late.values())
         return CancelReturn(refilled - expired, expired, tuple(sorted(late.items())),
-                            debt_repaid=int(total) - refilled)  # fmt: skip
+                            debt_repaid=int(total) - refilled - restored,
+                            written_off_restored=restored)  # fmt: skip
 
     def _redemption_by_id(self, conn: Connection, redemption_id: int) -> Redemption:
         done = conn.execute(

@@ -119,6 +119,12 @@ class RedemptionOut(BaseModel):
         description="cancelled: of `points`, those that repaid the member's debt first; "
         "null while active",
     )
+    written_off_restored: int | None = Field(
+        default=None,
+        description="cancelled: of `points`, those that went back to the write-off they "
+        "had become (spent, then written off by a refund of their purchase under "
+        "`shortfall: within_balance`): not spendable; null while active",
+    )
     expired_lots: list[ExpiredLot] | None = Field(
         default=None,
         description="cancelled: the expiry date of each lot `points_expired` went back "
