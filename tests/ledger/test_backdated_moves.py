@@ -1,8 +1,9 @@
 """A move dated before what it acts on is refused, and a back-dated debit draws only the
 points the member held at its date: a reversal before its original, a release before
 its earn (``invalid_request`` on ``at``, naming both times), a spend or debit dated
-before an earn (``insufficient_points``: that lot is not theirs yet). Each refusal
-changes nothing. On a SQLite file and on PostgreSQL."""
+before an earn (``insufficient_points``: that lot is not theirs yet), while a refund's
+shortfall draws what the member holds when it is recorded. Each refusal changes
+nothing. On a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -124,14 +125,16 @@ def test_a_lot_released_early_by_hand_is_spendable_from_its_release(ledger: Chec
                         at=at("2026-10-02T00:00:00+00:00")).points == 10  # fmt: skip
 
 
-def test_a_back_dated_shortfall_draws_only_the_lots_held_then(ledger: CheckedLedger) -> None:
+def test_a_back_dated_shortfall_draws_what_the_member_holds_now(ledger: CheckedLedger) -> None:
+    """A refund's shortfall is taken from what the member holds when it is recorded,
+    points earned after its date included: nothing is written off while they can pay."""
     earn = ledger.earn("shop", "alice", "points", 100, key="e1", at=at("2026-03-01T00:00:00+00:00"))
     ledger.spend("shop", "alice", "points", 60, key="s1", at=at("2026-03-02T00:00:00+00:00"))
     ledger.earn("shop", "alice", "points", 500, key="e2", at=at("2026-09-30T00:00:00+00:00"))
     back = ledger.reverse("shop", earn.transaction_id, key="r1", shortfall="within_balance",
                           at=at("2026-04-01T00:00:00+00:00"))  # fmt: skip
-    assert (back.points, back.written_off) == (100, 60)
+    assert (back.points, back.written_off) == (100, 0)
     assert (
         ledger.balance("shop", "alice", "points", as_of="2026-10-01T00:00:00+00:00").available
-        == 500
+        == 440
     )

@@ -164,7 +164,12 @@ _CHECKS: list[tuple[str, str]] = [
         't.occurred_at AS "occurred_at", l.id AS "lot", l.earned_at AS "earned_at" '
         "FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id "
         "JOIN lots l ON l.id = p.lot_id LEFT JOIN members m ON m.id = t.member_id "
-        "WHERE {prog_t} AND p.points < 0 AND t.occurred_at < l.earned_at ORDER BY p.id",
+        "JOIN ledger_transactions e ON e.id = l.earn_transaction_id "
+        "WHERE {prog_t} AND p.points < 0 AND t.occurred_at < l.earned_at "
+        # a reversal's shortfall draws what the member held when it was recorded
+        "AND NOT (t.kind = 'reverse' "
+        "AND l.earn_transaction_id <> t.reverses_id AND e.recorded_at <= t.recorded_at) "
+        "ORDER BY p.id",
     ),
     (
         "an idempotency key is used once per program",

@@ -1382,7 +1382,6 @@ def _spendable_at(
     subject: _Subject,
     when: datetime,
     *,
-    exclude_lot: int | None = None,
     earned_after: datetime | None = None,
 ) -> list[OpenLot]:
     """The lots a debit dated ``when`` may draw (:func:`spendable_lots`), less those the
@@ -1391,14 +1390,11 @@ def _spendable_at(
     back-dated debit draws only what the member could have spent at its date, so that
     no lot is drawn before it was earned."""
     lots = spendable_lots(conn, subject.member_id, subject.currency, when,
-                          exclude_lot=exclude_lot, earned_after=earned_after)  # fmt: skip
+                          earned_after=earned_after)  # fmt: skip
     if not lots:
         return lots
-    later = set(
-        conn.execute(
-            _LATER_LOTS_SQL, {"m": subject.member_id, "c": subject.currency, "at": when}
-        ).scalars()
-    )
+    params = {"m": subject.member_id, "c": subject.currency, "at": when}
+    later = set(conn.execute(_LATER_LOTS_SQL, params).scalars())
     return [lot for lot in lots if lot.id not in later]
 
 
@@ -1442,6 +1438,7 @@ def _debit_lots(
 ) -> None:
     """Draw ``points`` from spendable lots, soonest-expiring first, or reject (the
     refusal's message gives its times in ``zone``, the program's, UTC if not given).
+    Only lots the member held at ``when`` are drawn (:func:`_spendable_at`).
 
     Spendable at ``when``: not past their expiry date and not earned at or before the
     last activity of ``lapse``, the member's inactivity lapse by ``when`` (:func:`_lapse`,
@@ -1570,11 +1567,13 @@ def _take_back(
     (already gone: moved from ``expired`` back to ``issued``, nothing taken from the
     member), and only then what the member used, per the shortfall policy.
 
-    A shortfall drawn from the member's other points takes only what they could spend at
-    ``when`` (:func:`_debit_lots`' lots): not past their date, and, under the program's
-    inactivity rule (``lapsing``: program and rule), not lapsed (:func:`_lapse`, computed
-    under the member's lock as a spend computes it, and only when there is a shortfall
-    to draw). Lapsed points stay for the expiry job to move out once."""
+    A shortfall is drawn from what the member holds when the reversal is recorded, even
+    a back-dated one (points earned after ``when`` included: a refund does not write off,
+    or put in debt, what the member can still pay back), and only what they could spend
+    at ``when``: not past their date, and, under the program's inactivity rule
+    (``lapsing``: program and rule), not lapsed (:func:`_lapse`, computed under the
+    member's lock as a spend computes it, and only when there is a shortfall to draw).
+    Lapsed points stay for the expiry job to move out once."""
     plan.program(program_kind, amount)
     lot = lot_of(conn, transaction_id)
     own = [lot] if lot is not None and lot.state in ("available", "pending") else []
@@ -1592,8 +1591,8 @@ def _take_back(
         raise already_spent(short, amount)
     lapse = _lapse(conn, lapsing[0], subject, lapsing[1], when)
     after = None if lapse is None else lapse.last_activity
-    others = _spendable_at(conn, subject, when, exclude_lot=lot.id if lot else None,
-                           earned_after=after)  # fmt: skip
+    others = spendable_lots(conn, subject.member_id, subject.currency, when,
+                            exclude_lot=lot.id if lot else None, earned_after=after)  # fmt: skip
     rest = short - _draw(plan, others, short, "spent")
     if policy is Shortfall.WITHIN_BALANCE:
         plan.program("written_off", -rest)
