@@ -4,8 +4,8 @@ The result is the one :meth:`EventProcessor.process` gives one event at a time, 
 row (``tests/processing/test_batch.py`` imports the same files both ways and compares
 the databases), in three steps per batch instead of about twenty statements per event:
 
-1. **read**: which events are recorded already; the members (on PostgreSQL: every
-   reference of the batch locked, enrolled or not, after the enrolled members' rows, so
+1. **read**: which events are recorded already; the members (on PostgreSQL: the
+   batch's references no member holds yet locked, after the enrolled members' rows, so
    that two batches enrolling the same new members run one after the other; then the
    members, locked in id order), their states and rule counters, their purchases
    inside the tier window; the campaign budgets (locked after the members, as the
@@ -303,8 +303,8 @@ class _Batch:
 
     def _read(self, batch: Sequence[Event]) -> None:
         """What the batch's decisions need, in one script (one round trip on PostgreSQL):
-        on PostgreSQL, the enrolled members locked, then every reference of the batch,
-        enrolled or not (:func:`~fidelite.store.locking.lock_refs`); the events recorded
+        on PostgreSQL, the enrolled members locked, then the batch's references no
+        member holds yet (:func:`~fidelite.store.locking.lock_refs`); the events recorded
         already; the members, locked in id order; the campaign budgets, locked after
         them; the members' states, rule counters, accounts and tier-window purchases;
         the budgets used and the coupons presented; the erasure records of the batch's
@@ -315,7 +315,7 @@ class _Batch:
         pid = {"pid": self.pid}
         refs = list(dict.fromkeys(e.member for e in batch))
         if script.is_postgres and refs:
-            # The enrolled members' rows, then every reference, new members' too (see
+            # The enrolled members' rows, then the references of new members (see
             # lock_refs): a batch enrolling some of the same new members commits first;
             # the members are locked and read again below, with those it enrolled.
             script.select(q.locked_members, {**pid, "refs": refs})

@@ -11,8 +11,8 @@ Concurrency model (DESIGN.md invariant 7, "no check-then-act"):
   no other writer can interleave. One lock per operation means no lock-order deadlocks.
 * **PostgreSQL, several members at once** (a batch of events, an import chunk): the
   enrolled members' row locks in id order, then one advisory lock per member
-  *reference* the batch names, enrolled or not (:func:`lock_refs`, in one sorted
-  order), then the members' rows again (a member enrolled meanwhile). A reference not
+  *reference* the batch names that no member holds yet (:func:`lock_refs`, in one
+  sorted order), then the members' rows again (a member enrolled meanwhile). A reference not
   enrolled yet has no row to lock: without the reference lock two batches naming the
   same new members would both enrol them (one collides with the other's row, or each
   waits for a row the other enrolled first: a deadlock). With it, the second batch
@@ -63,25 +63,33 @@ def lock_members(conn: Connection, member_ids: list[int]) -> None:
         )
 
 
+# The references no member holds yet, locked in the order of their keys (the CTE keeps
+# that order, whatever the plan of the filter).
 _REF_LOCKS = text(
-    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+    "WITH new AS MATERIALIZED (SELECT v.k FROM unnest(CAST(:keys AS bigint[]), "
+    "CAST(:refs AS text[])) AS v(k, ref) WHERE NOT EXISTS (SELECT 1 FROM members m "
+    "WHERE m.program_id = :pid AND m.ref = v.ref) ORDER BY v.k) "
+    "SELECT count(pg_advisory_xact_lock(k)) FROM new"
 )
 
 
 def lock_refs(conn: Connection | Script, program_id: str, refs: Iterable[str]) -> None:
-    """Serialise writers on member references, enrolled or not (PostgreSQL; SQLite is
-    serial): one transaction-level advisory lock per reference, all in one statement,
-    in the sorted order of their keys, so two writers naming some of the same
-    references in any order cannot deadlock. Taken after the enrolled members' row
-    locks, before any shared lock: a batch that enrols new members then waits for
-    another batch enrolling any of them to commit, and reads them enrolled, instead of
-    enrolling them a second time. Taking a lock already held is immediate. Given a
-    :class:`~fidelite.store.script.Script`, the locks are taken when it runs."""
+    """Serialise writers enrolling the same new members (PostgreSQL; SQLite is serial):
+    one transaction-level advisory lock per reference of ``refs`` that no member holds
+    yet, all in one statement, in the sorted order of their keys, so two writers naming
+    some of the same references in any order cannot deadlock. Taken after the enrolled
+    members' row locks, before any shared lock: a batch that enrols new members then
+    waits for another batch enrolling any of them to commit, and reads them enrolled
+    (and locks their rows), instead of enrolling them a second time. A reference
+    enrolled already needs no such lock (its row lock serialises its writers), so a
+    batch of known members takes none. Taking a lock already held is immediate. Given
+    a :class:`~fidelite.store.script.Script`, the locks are taken when it runs."""
     if conn.dialect.name != "postgresql":
         return
-    keys = sorted({shared_lock_key(f"member:{program_id}:{ref}") for ref in refs})
-    if keys:
-        conn.execute(_REF_LOCKS, {"keys": keys})
+    keyed = sorted({(shared_lock_key(f"member:{program_id}:{ref}"), ref) for ref in refs})
+    if keyed:
+        conn.execute(_REF_LOCKS, {"keys": [k for k, _ in keyed], "refs": [r for _, r in keyed],
+                                  "pid": program_id})  # fmt: skip
 
 
 def lock_member_refs(conn: Connection, program_id: str, refs: set[str]) -> None:
