@@ -87,10 +87,9 @@ def test_whole_numbers_are_numbers(live: Live) -> None:
                  {"points": points, "reason": "r", "members": ["M1"]})  # fmt: skip
     _refused(live, "POST", "/v1/coupon-campaigns/welcome/coupons", "body.count", told("true"),
              {"count": True})  # fmt: skip
-    _refused(live, "POST", "/v1/events", "body.items.0.quantity", told("true"),
+    _refused(live, "POST", "/v1/events", "body.items.0.quantity",
+             "must be a whole number, not true/false, got true",
              _event(items=[{"sku": "A", "quantity": True, "price": "1"}]))  # fmt: skip
-    _refused(live, "POST", "/v1/events", "body.items.0.quantity", told('"2"'),
-             _event(items=[{"sku": "A", "quantity": "2", "price": "1"}]))  # fmt: skip
     with live.client() as c:  # a number is taken
         r = c.post("/v1/members/M1/adjustments", json={"points": 5, "reason": "r"},
                    headers={"Idempotency-Key": "five"})  # fmt: skip

@@ -181,6 +181,22 @@ WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 """A whole number as JSON writes one: true, false and numeric text are refused."""
 
 
+def _not_a_flag(value: Any) -> Any:
+    """``value`` unless it is true/false (read as 1 or 0: a quantity nobody sent)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "int_type", "must be a whole number, not true/false, got {got}",
+            {"got": json_repr(value)},
+        )  # fmt: skip
+    return value
+
+
+Quantity = Annotated[int, BeforeValidator(_not_a_flag)]
+"""A basket line's quantity: a whole number, also written as text (``"2"``, as a price
+may be ``"2.50"``: files and tills recorded with it before stay importable, and
+re-importing them finds their events), never true/false."""
+
+
 def _attribute(value: Any) -> Any:
     """``value`` unless it is a list, an object or null (an attribute is one value), a
     number that is not finite (:func:`_finite`) or text with a lone surrogate
@@ -346,7 +362,7 @@ class Item(BaseModel):
 
     sku: Text = Field(min_length=1)
     category: Text = ""
-    quantity: WholeNumber = Field(default=1, gt=0, le=MAX_QUANTITY)
+    quantity: Quantity = Field(default=1, gt=0, le=MAX_QUANTITY)
     price: Decimal = Field(ge=0, le=MAX_AMOUNT)
 
     @model_validator(mode="after")

@@ -254,6 +254,8 @@ def row_to_event(cells: dict[str, Any]) -> Event:
             except RecursionError:
                 problems[column] = f"{column}: invalid JSON (nested too deeply)"
                 continue
+        elif column == "attributes" and isinstance(value, dict):  # a Parquet struct
+            value = _struct_fields(value)
         data["id" if column == "event_id" else column] = value
     try:
         event = Event.model_validate(data)
@@ -961,7 +963,17 @@ def _attributes(value: Any) -> dict[str, Any]:
     """An ``attributes`` cell (a JSON object, or a Parquet map) as the API takes a
     member's attributes (:func:`~fidelite.engine.event.read_attributes`: one value
     each, text, a whole or finite number or true/false, no lone surrogate)."""
+    if isinstance(value, dict):
+        value = _struct_fields(value)
     return read_attributes(_json(value, "attributes", dict, "a JSON object"))
+
+
+def _struct_fields(value: dict[str, Any]) -> dict[str, Any]:
+    """A Parquet ``attributes`` struct's fields that the row has: a struct column holds
+    every key of every row, null where a row has none (``{"optin": false}`` beside
+    ``{"optin": true, "score": 2}`` is read back with ``"score": None``), so a null
+    field is an attribute the row does not have, not a value refused."""
+    return {key: field for key, field in value.items() if field is not None}
 
 
 def _json(value: Any, column: str, kind: type, described: str) -> Any:
