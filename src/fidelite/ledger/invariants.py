@@ -166,8 +166,9 @@ _CHECKS: list[tuple[str, str]] = [
         "JOIN lots l ON l.id = p.lot_id LEFT JOIN members m ON m.id = t.member_id "
         "JOIN ledger_transactions e ON e.id = l.earn_transaction_id "
         "WHERE {prog_t} AND p.points < 0 AND t.occurred_at < l.earned_at "
-        # a reversal's shortfall draws what the member held when it was recorded
-        "AND NOT (t.kind = 'reverse' "
+        # a lot dated ahead of the clock (a program's future tolerance) is held from its
+        # recording; a reversal's shortfall draws what the member held when recorded
+        "AND t.occurred_at < e.recorded_at AND NOT (t.kind = 'reverse' "
         "AND l.earn_transaction_id <> t.reverses_id AND e.recorded_at <= t.recorded_at) "
         "ORDER BY p.id",
     ),

@@ -1369,11 +1369,12 @@ def _lapse(
 
 
 _LATER_LOTS_SQL = text(
-    "SELECT l.id FROM lots l WHERE l.member_id = :m AND l.currency = :c "
-    "AND l.state = 'available' AND (l.earned_at > :at OR (l.pending_until > :at "
-    "AND NOT EXISTS (SELECT 1 FROM postings p JOIN ledger_transactions r "
-    "ON r.id = p.transaction_id WHERE p.lot_id = l.id AND r.kind = 'release' "
-    "AND r.occurred_at <= :at)))"
+    "SELECT l.id FROM lots l JOIN ledger_transactions e ON e.id = l.earn_transaction_id "
+    "WHERE l.member_id = :m AND l.currency = :c AND l.state = 'available' "
+    "AND ((l.earned_at > :at AND e.recorded_at > :at) OR (l.pending_until > :at "
+    "AND l.pending_until > l.earned_at AND NOT EXISTS (SELECT 1 FROM postings p "
+    "JOIN ledger_transactions r ON r.id = p.transaction_id WHERE p.lot_id = l.id "
+    "AND r.kind = 'release' AND r.occurred_at <= :at)))"
 ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
@@ -1388,7 +1389,11 @@ def _spendable_at(
     member did not hold yet at ``when``: earned after it, or still on hold then (their
     hold ends after ``when`` and no release dated at or before ``when`` freed them). A
     back-dated debit draws only what the member could have spent at its date, so that
-    no lot is drawn before it was earned."""
+    no lot is drawn before it was earned.
+
+    A lot dated ahead of the ledger's clock (within a program's future tolerance: a till
+    clock a few minutes fast) is held from when its earn was recorded: a debit dated at
+    or after that time may draw it."""
     lots = spendable_lots(conn, subject.member_id, subject.currency, when,
                           earned_after=earned_after)  # fmt: skip
     if not lots:
