@@ -38,3 +38,16 @@ def test_segments_are_kept_once_each_sorted_and_at_most_50_as_sent(live: Live) -
         }]  # fmt: skip
         assert _states(live) == before
         assert before[0][1] == ["staff", "vip"]
+
+
+def test_the_body_fingerprinted_keeps_the_segments_as_sent() -> None:
+    """The Idempotency-Key fingerprint is taken of the body as validated: segments put
+    in order there made a call stored before they were kept sorted (["vip", "club"])
+    differ from itself when sent again after the upgrade (422 idempotency_key_reused
+    instead of its stored answer). They are kept once each, sorted, when applied."""
+    from fidelite.api.routes.members import MemberCreate, MemberUpdate
+
+    made = MemberCreate.model_validate({"id": "ann", "segments": ["vip", "club", "vip"]})
+    assert made.model_dump(mode="json")["segments"] == ["vip", "club", "vip"]
+    changed = MemberUpdate.model_validate({"segments": ["vip", "club"]})
+    assert changed.model_dump(mode="json")["segments"] == ["vip", "club"]

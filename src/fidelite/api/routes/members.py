@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
@@ -24,11 +24,20 @@ from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
 
 router = APIRouter(prefix="/v1", tags=["members"])
-Segments = Annotated[list[Identifier], Field(max_length=MAX_SEGMENTS), AfterValidator(segment_set)]
+Segments = Annotated[list[Identifier], Field(max_length=MAX_SEGMENTS)]
+"""Segments as sent: kept once each, sorted, when applied (:func:`_kept`), not in the
+body, whose Idempotency-Key fingerprint stays the one stored before (a call sent
+again after an upgrade finds its answer instead of ``idempotency_key_reused``)."""
 SEGMENTS_DOC = (
     f"Segment names as rules write them (vip), at most {MAX_SEGMENTS}; kept once each, "
     "sorted, as the members import keeps them."
 )
+
+
+def _kept(segments: list[str] | None) -> list[str] | None:
+    """The segments a member keeps: each name once, sorted, as the members import keeps
+    them (:func:`~fidelite.engine.member.segment_set`); ``None``: left as they are."""
+    return None if segments is None else segment_set(segments)
 
 
 class MemberCreate(BaseModel):
@@ -395,7 +404,7 @@ def create_member(
     _check_profile(svc, body.birth_date, body.joined_at, joins=joins)
 
     def run() -> tuple[int, Any]:
-        profile = MemberProfile(body.segments, body.attributes, body.birth_date)
+        profile = MemberProfile(_kept(body.segments), body.attributes, body.birth_date)
         created = svc.processor.enrol(body.id, at=body.joined_at or datetime.now(UTC),
                                       profile=profile)  # fmt: skip
         return (201 if created else 200), _member(require_member(svc, body.id))
@@ -440,7 +449,7 @@ def update_member(
     _check_profile(svc, body.birth_date)
 
     def run() -> tuple[int, Any]:
-        profile = MemberProfile(body.segments, body.attributes, body.birth_date)
+        profile = MemberProfile(_kept(body.segments), body.attributes, body.birth_date)
         return 200, _member(svc.processor.update_profile(member_id, profile))
 
     return once(svc, key, f"PATCH /v1/members/{member_id}", body.model_dump(mode="json"), run)
