@@ -198,6 +198,7 @@ def test_a_key_given_twice_is_refused(live: Live) -> None:
     event = json.dumps(_event(id="b1"))[:-1] + ', "member": "M2"}'
     _refused(live, "POST", "/v1/events:batch", "body.events.0.member", twice,
              content='{"events": [' + event + "]}")  # fmt: skip
+    _refused(live, "POST", "/v1/events", "body.member", twice, content=event)
     # nothing about the body before the key: 401 to a caller without one
     with live.client(role=None) as c:
         r = c.post("/v1/redemptions", content='{"member": "M1", "member": "M2"}')

@@ -24,6 +24,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from fidelite.api.access import bearer_token
 from fidelite.api.app import Services
+from fidelite.api.bodies import body_errors
 from fidelite.api.idempotency import request_hash
 from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
@@ -243,6 +244,9 @@ async def event_response(
             event = Event.model_validate_json(text)
         except ValidationError as exc:
             problem = invalid(unreadable_errors(exc.errors(), text), prefix=("body",))
+        else:  # a key given twice: the parser kept the last, which nobody may have meant
+            if repeated := body_errors(text, text=False):
+                event, problem = None, invalid(repeated)
         if not raw:  # no body at all: missing, as the other routes say
             problem = invalid([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
     digest = None
