@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 _CENT = Decimal("0.01")
@@ -70,4 +70,6 @@ def money(value: float | Decimal | None) -> float | None:
     exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
     if not exact.is_finite():
         return float(exact)
-    return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
+    with localcontext() as context:  # the cents of an amount of any size (28 digits
+        context.prec = max(context.prec, exact.adjusted() + 4)  # stopped at 10^26)
+        return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
