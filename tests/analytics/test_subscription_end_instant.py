@@ -50,3 +50,25 @@ def test_an_end_at_or_after_the_start_instant_is_accepted(
     loaded = load_subscriptions(write_csv(HEADER + "\n" + "\n".join(rows), "s.csv"),
                                 timezone=timezone)  # fmt: skip
     assert loaded.rows == 2
+
+
+def test_an_end_written_as_a_day_covers_that_day(write_csv: Callable[..., Path]) -> None:
+    """A start with a time and a same-day end written as a day (the file's own way of
+    saying "ended that day") loaded before and is accepted again; an end day before the
+    start day is still refused."""
+    ok = write_csv(f"{HEADER}\na,10,2026-01-10T10:00:00+00:00,2026-01-10\n"
+                   "b,5,2026-01-10,2026-01-10", "ok.csv")  # fmt: skip
+    assert load_subscriptions(ok, timezone="UTC").rows == 2
+    bad = write_csv(f"{HEADER}\na,10,2026-01-10T10:00:00+00:00,2026-01-09", "bad.csv")
+    with pytest.raises(InputError) as err:
+        load_subscriptions(bad, timezone="UTC")
+    assert (err.value.row, err.value.column) == (2, "end")
+
+
+def test_an_mrr_too_large_to_sum_exactly_is_refused(write_csv: Callable[..., Path]) -> None:
+    path = write_csv(f"{HEADER}\na,1e33,2026-01-10,", "big.csv")
+    with pytest.raises(InputError) as err:
+        load_subscriptions(path, timezone="UTC")
+    assert str(err.value) == (
+        f"{path}, line 2, column 'mrr': mrr of 10^30 or more (too large to sum exactly): '1e33'"
+    )

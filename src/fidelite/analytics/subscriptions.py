@@ -180,6 +180,8 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     mrr = decimal_number(checker, "mrr", _text(checker, "mrr"))
     checker.check("mrr", f"{mrr} IS NULL", "missing or unparsable mrr")
     checker.check("mrr", f"{mrr} < 0", "negative mrr")
+    # MRR is summed exactly (DECIMAL(38, 6)): a value of 10^30 or more would overflow it
+    checker.check("mrr", f"{mrr} >= 1e30", "mrr of 10^30 or more (too large to sum exactly)")
     start_text = _text(checker, "start")
     reasons = {"start": "missing or unparsable start date", "end": "unparsable end date"}
     checker.check("start", f"{start_text} IS NULL", reasons["start"])
@@ -196,8 +198,15 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     end = "CAST(NULL AS DATE)"
     if "end" in m:
         end = parse(texts[1][1], fmt)
-        # the instants, not the local days: 09:00 is before 10:00 the same day
-        before = f"{_instant(texts[1][1], fmt, timezone)} < {_instant(start_text, fmt, timezone)}"
+        # the instants, not the local days: 09:00 is before 10:00 the same day; an end
+        # written as a day covers that day (2026-01-10 is not before 2026-01-10T10:00)
+        end_text = texts[1][1]
+        ends, starts = _instant(end_text, fmt, timezone), _instant(start_text, fmt, timezone)
+        timed, day = f"{ends} < {starts}", f"{ends} + INTERVAL 1 DAY <= {starts}"
+        if fmt == ISO:
+            before = f"CASE WHEN strpos({end_text}, ':') = 0 THEN {day} ELSE {timed} END"
+        else:
+            before = timed if "%H" in fmt or "%I" in fmt else day
         checker.check("end", before, "end date before the start date")
     extra = f", {segment_value(checker)}" if SEGMENT_VALUE in m else ""
     checker.flush()
