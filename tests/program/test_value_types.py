@@ -75,9 +75,11 @@ def test_a_yes_no_field_takes_only_true_or_false() -> None:
         "    tier_multiplier: yes\n"
     )
     assert problems(text) == [
-        "p.yaml:14:11: rules[0].stop: Input should be true or false, got 'off'",
+        "p.yaml:14:11: rules[0].stop: Input should be true or false, got 'off' (write false: "
+        "YAML 1.2 reads yes/no/on/off as text)",
         "p.yaml:18:11: rules[1].stop: Input should be true or false, got 1",
-        "p.yaml:19:22: rules[1].tier_multiplier: Input should be true or false, got 'yes'",
+        "p.yaml:19:22: rules[1].tier_multiplier: Input should be true or false, got 'yes' "
+        "(write true: YAML 1.2 reads yes/no/on/off as text)",
     ]
 
 

@@ -41,6 +41,11 @@ Problems = Iterator[tuple[Location, str]]
 """Problems found by a check: where (relative to the checked mapping) and what."""
 
 
+_YAML11_TRUE = frozenset({"yes", "y", "on"})
+_YAML11_FLAGS = _YAML11_TRUE | {"no", "n", "off"}
+"""Words YAML 1.1 read as true/false, which the program file (YAML 1.2) reads as text."""
+
+
 class ProgramModel(BaseModel):
     """Frozen, no extra keys; expressions are compiled objects, not strings."""
 
@@ -59,9 +64,15 @@ class ProgramModel(BaseModel):
             return value
         kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
         if bool in kinds and not isinstance(value, bool):
+            hint = ""
+            if isinstance(value, str) and value.strip().lower() in _YAML11_FLAGS:
+                # yes/no/on/off: true/false in YAML 1.1, text in YAML 1.2, read here
+                hint = f" (write {'true' if value.strip().lower() in _YAML11_TRUE else 'false'}"
+                hint += ": YAML 1.2 reads yes/no/on/off as text)"
             raise PydanticCustomError(
-                "bool_type", "Input should be true or false, got {got}", {"got": repr(value)}
-            )
+                "bool_type", "Input should be true or false, got {got}{hint}",
+                {"got": repr(value), "hint": hint},
+            )  # fmt: skip
         if (
             isinstance(value, bool)
             and bool not in kinds
