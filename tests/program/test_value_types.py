@@ -58,7 +58,7 @@ def test_true_and_false_are_no_numbers_in_any_number_field() -> None:
     ]
 
 
-def test_a_yes_no_field_takes_only_true_or_false() -> None:
+def test_a_yes_no_field_takes_true_false_and_yaml_1_1_words_only() -> None:
     text = HEAD + (
         "tiers:\n"  # 7
         "  levels:\n"
@@ -72,15 +72,16 @@ def test_a_yes_no_field_takes_only_true_or_false() -> None:
         "    on: [purchase]\n"
         "    fixed: 5\n"
         "    stop: 1\n"
-        "    tier_multiplier: yes\n"
     )
     assert problems(text) == [
-        "p.yaml:14:11: rules[0].stop: Input should be true or false, got 'off' (write false: "
-        "YAML 1.2 reads yes/no/on/off as text)",
         "p.yaml:18:11: rules[1].stop: Input should be true or false, got 1",
-        "p.yaml:19:22: rules[1].tier_multiplier: Input should be true or false, got 'yes' "
-        "(write true: YAML 1.2 reads yes/no/on/off as text)",
     ]
+    loaded = parse_program(HEAD + "tiers:\n  levels:\n    - {id: base, name: Base, threshold: 0}\n"
+                           "    - {id: gold, name: Gold, threshold: 10, earn_multiplier: 2}\n"
+                           "rules:\n  - {id: r, on: [purchase], fixed: 5, stop: Yes,"
+                           " tier_multiplier: off}\n  - {id: s, on: [purchase], fixed: 5,"
+                           ' stop: "no", tier_multiplier: ON}\n')  # fmt: skip
+    assert [(r.stop, r.tier_multiplier) for r in loaded.rules] == [(True, False), (False, True)]
 
 
 def test_numbers_and_bools_written_as_such_still_load() -> None:

@@ -43,7 +43,8 @@ Problems = Iterator[tuple[Location, str]]
 
 _YAML11_TRUE = frozenset({"yes", "y", "on"})
 _YAML11_FLAGS = _YAML11_TRUE | {"no", "n", "off"}
-"""Words YAML 1.1 read as true/false, which the program file (YAML 1.2) reads as text."""
+"""Words YAML 1.1 read as true/false, which YAML 1.2 reads as text: a yes/no field
+takes them as YAML 1.1 did (files were written so), and nothing else but true/false."""
 
 
 class ProgramModel(BaseModel):
@@ -64,15 +65,12 @@ class ProgramModel(BaseModel):
             return value
         kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
         if bool in kinds and not isinstance(value, bool):
-            hint = ""
-            if isinstance(value, str) and value.strip().lower() in _YAML11_FLAGS:
-                # yes/no/on/off: true/false in YAML 1.1, text in YAML 1.2, read here
-                hint = f" (write {'true' if value.strip().lower() in _YAML11_TRUE else 'false'}"
-                hint += ": YAML 1.2 reads yes/no/on/off as text)"
+            word = value.strip().lower() if isinstance(value, str) else None
+            if word in _YAML11_FLAGS:  # true/false in YAML 1.1, as files were written
+                return word in _YAML11_TRUE
             raise PydanticCustomError(
-                "bool_type", "Input should be true or false, got {got}{hint}",
-                {"got": repr(value), "hint": hint},
-            )  # fmt: skip
+                "bool_type", "Input should be true or false, got {got}", {"got": repr(value)}
+            )
         if (
             isinstance(value, bool)
             and bool not in kinds
