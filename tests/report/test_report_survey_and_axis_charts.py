@@ -96,6 +96,9 @@ def test_only_csat_answers_have_no_nps_to_chart_and_say_so(tmp_path: Path) -> No
         "to the recommend (nps) question."
     ) in section
     assert "Definition: Customer loyalty index = " in section
+    # no line to read: no advice about a falling line or counts in report.json
+    assert "falling line" not in section and "report.json" not in section
+    assert "Ask the recommend question (0 to 10) in your surveys" in section
     assert "<h2>Satisfaction, effort and share of wallet</h2>" in html
 
 

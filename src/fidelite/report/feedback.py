@@ -85,7 +85,8 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
         y_max=100.0,
         y_min=-100.0,
     )
-    if all(v is None for v in (*nps.values(), *index.values())):
+    charted = not all(v is None for v in (*nps.values(), *index.values()))
+    if not charted:
         chart = svg.no_data(
             "the survey answers file has no answers to the recommend (nps), buy-again "
             "(repurchase) or try-other-products (upsell) questions"
@@ -116,12 +117,17 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
         if table
         else "check each month's answers in report.json (loyalty_index_trend)"
     )
+    how = (
+        "Above 0, more customers recommend you than warn others off; a falling line is an "
+        "early sign of churn. Months without answers are gaps, not zeros; a month with few "
+        f"answers moves a lot, so {counts}."
+        if charted
+        else "Ask the recommend question (0 to 10) in your surveys to follow this score."
+    )
     return section(
         "NPS trend",
         what,
-        "Above 0, more customers recommend you than warn others off; a falling line is an "
-        "early sign of churn. Months without answers are gaps, not zeros; a month with few "
-        f"answers moves a lot, so {counts}.",
+        how,
         chart + table,
         (trend or loyalty)["definition"],
     )
