@@ -40,7 +40,7 @@ def test_an_id_beyond_64_bits_is_a_usage_error(shop: Ledger, args: list[str], na
     proc = fidelite("ledger", *args, "-p", "shop", db=shop.db.url, ok=False)
     assert proc.returncode == 2
     shown = " ".join(proc.stderr.replace("│", " ").split())
-    assert f"Invalid value for {name}: Input should be less than or equal to " in shown
+    assert f"Invalid value for {name}: must be at most " in shown
     assert "9223372036854775807" in shown
     assert "Traceback" not in proc.stderr + proc.stdout
     assert snapshot(shop.db) == before

@@ -349,7 +349,7 @@ def test_rewards_cancel_and_show_refuse_an_unknown_redemption(shop: tuple[Path, 
         assert as_json(refused) == {"error": {"code": "unknown_redemption",
                                               "message": "no redemption 7"}}  # fmt: skip
         zero = fidelite("rewards", command, "0", "-p", program, db=db, ok=False)
-        assert zero.returncode == 2 and "Input should be greater than or equal to 1" in zero.stderr
+        assert zero.returncode == 2 and "must be at least 1, got 0" in zero.stderr
     unknown = fidelite("rewards", "history", "zoe", "-p", program, "-f", "json", db=db, ok=False)
     assert as_json(unknown) == {
         "error": {

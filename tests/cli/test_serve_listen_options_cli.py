@@ -29,10 +29,10 @@ def program(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("port", "message"),
-    [("99999", "Input should be less than or equal to 65535"),
-     ("65536", "Input should be less than or equal to 65535"),
-     ("-1", "Input should be greater than or equal to 1"),
-     ("0", "Input should be greater than or equal to 1")],
+    [("99999", "must be at most 65535, got 99999"),
+     ("65536", "must be at most 65535, got 65536"),
+     ("-1", "must be at least 1, got -1"),
+     ("0", "must be at least 1, got 0")],
 )  # fmt: skip
 def test_a_port_outside_the_tcp_range_is_a_usage_error(
     tmp_path: Path, program: Path, port: str, message: str

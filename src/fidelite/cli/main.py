@@ -39,6 +39,14 @@ _NOT_A = {
     "bool_parsing": "is not true or false",
 }
 """How a value the option's type refuses is named, by the type of pydantic's error."""
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "less_than_equal": ("at most", "le"),
+    "greater_than": ("more than", "gt"),
+    "less_than": ("less than", "lt"),
+}
+"""How a value out of an option's range is named (``must be at least 1, got 0``), by the
+type of pydantic's error and the key of its limit."""
 
 
 def _reword(exc: Exception) -> None:
@@ -53,8 +61,13 @@ def _reword(exc: Exception) -> None:
     errors = errors() if callable(errors) else []
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
     wording = _NOT_A.get(str(first.get("type")))
+    bound = _BOUNDS.get(str(first.get("type")))
+    context = first.get("ctx")
+    limits: dict[str, Any] = context if isinstance(context, dict) else {}
     if wording is not None and isinstance(first.get("input"), str):
         message = f"{first['input']!r} {wording}"
+    elif bound is not None and bound[1] in limits:
+        message = f"must be {bound[0]} {limits[bound[1]]}, got {first.get('input')}"
     elif message.startswith(_PYDANTIC_PREFIX):
         message = message.removeprefix(_PYDANTIC_PREFIX)
     exc.message = message  # type: ignore[attr-defined]
