@@ -132,9 +132,9 @@ _SAME_TIME_MOVES = text(
 ).columns(detail=JSON())
 
 # A cancellation's entry: its points and detail (what it restored to the write-off).
-_CANCEL_ENTRY = text(
-    "SELECT points, detail FROM ledger_transactions WHERE id = :t"
-).columns(detail=JSON())
+_CANCEL_ENTRY = text("SELECT points, detail FROM ledger_transactions WHERE id = :t").columns(
+    detail=JSON()
+)
 
 # The lots an expiry entry drew from.
 _EXPIRED_LOTS = text(
