@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fidelite.analytics.errors import InputError
+from fidelite.analytics.metrics.mrr import Subscriptions, mrr
 from fidelite.analytics.subscriptions import load_subscriptions
 
 HEADER = "customer_id,mrr,start,end"
@@ -70,5 +71,10 @@ def test_an_mrr_too_large_to_sum_exactly_is_refused(write_csv: Callable[..., Pat
     with pytest.raises(InputError) as err:
         load_subscriptions(path, timezone="UTC")
     assert str(err.value) == (
-        f"{path}, line 2, column 'mrr': mrr of 10^30 or more (too large to sum exactly): '1e33'"
+        f"{path}, line 2, column 'mrr': mrr of 10^23 or more (too large to sum exactly): '1e33'"
     )
+    # many rows just under the limit sum without overflow
+    rows = "".join(f"c{i},90000000000000000000000,2024-01-01,\n" for i in range(300))
+    many = write_csv(f"{HEADER}\n{rows}", "many.csv")
+    result = mrr(Subscriptions(load_subscriptions(many, timezone="UTC"), "duckdb"), "month")
+    assert result.to_dict()["rows"][0]["ending_mrr"] == 2.7e25
