@@ -126,8 +126,11 @@ def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetim
     except ValueError:
         fail(f"{option}: {raw!r} is not an ISO 8601 date or time (e.g. 2026-12-31 or "
              "2026-12-31T18:00:00+01:00)", code="usage", fmt=fmt)  # fmt: skip
-    if value.tzinfo is None:
-        fail(f"{option}: {raw!r} needs a UTC offset (e.g. {raw}+01:00)", code="usage", fmt=fmt)
+    if value.tzinfo is None:  # suggest a form read back as written (20260101+01:00 is not)
+        example = f"{value.isoformat()}+01:00"
+        if "T" not in raw.upper():  # a date in another spelling (20260101): the day form
+            example += f", or {value.date().isoformat()} for midnight in the program's zone"
+        fail(f"{option}: {raw!r} needs a UTC offset (e.g. {example})", code="usage", fmt=fmt)
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. midnight of 0001-01-01 east of UTC falls in year 0
