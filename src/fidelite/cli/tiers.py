@@ -190,7 +190,11 @@ def show(
         if standing is None:
             if processor.member_profile(member) is None:
                 fail(no_member(processor.program.id, member), code="unknown_member", fmt=fmt)
-            fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
+            if processor.program.tiers is None:
+                fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
+            fail(f"member {member!r} has no tier yet (enrolled before the program had tiers: "
+                 "placed on its ladder at their next event or tier review)", code="no_tiers",
+                 fmt=fmt)  # fmt: skip
         history = [_entry(row) for row in processor.tier_timeline(member)]
     dates = {"tier": standing.tier, "since": standing.since, "review_at": standing.review_at,
              "grace_until": standing.grace_until,

@@ -225,6 +225,27 @@ def leave_retired(
     return TierState(target.id, at, review_at), [change]
 
 
+def enter_ladder(
+    policy: TierPolicy, activities: Sequence[Activity], at: datetime, zone: ZoneInfo
+) -> tuple[TierState, TierChange]:
+    """A member with no level (enrolled while the program had no tiers, or moved off a
+    removed ladder) in a program that has tiers now enters the ladder at ``at`` (their
+    next event, refund, redemption, assignment or review), as :func:`leave_retired`
+    moves a member off a removed level: on the level their qualifying value reaches then
+    (the base level at least), its next re-qualification counted from ``at``; an
+    ``upgrade`` entry from no tier (``""``)."""
+    value = window_value(policy, activities, at, zone)
+    reached = qualified_level(policy, value)
+    target = policy.levels[reached]
+    review_at = None if reached == 0 else _next_review(policy, at, zone)
+    reason = (
+        f"the program has tiers now; {policy.metric.value} {_figure(value)} "
+        f"qualifies for {target.id}"
+    )
+    change = TierChange(at, ChangeKind.upgrade, "", target.id, value, reason)
+    return TierState(target.id, at, review_at), change
+
+
 def initial_state(policy: TierPolicy, at: datetime) -> TierState:
     """A new member starts on the base level, with nothing to re-qualify for."""
     return TierState(tier=policy.levels[0].id, since=at)

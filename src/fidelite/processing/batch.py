@@ -360,6 +360,10 @@ class _Batch:
             # a level of a tiers: section removed since: the single path moves the member
             # to no tier first (``_apply_due``), once
             raise Fallback("a member holds a level and the program has no tiers any more")
+        if self.p.program.tiers is not None and any(r.tier is None for r in found.values()):
+            # enrolled while the program had no tiers: the single path puts the member
+            # on the ladder first (``_apply_due``), once
+            raise Fallback("a member holds no level and the program has tiers now")
         counters = self._usage(usage)
         purchases = activities()
         early = self._due_early(found, last, min(times))

@@ -70,6 +70,7 @@ from fidelite.engine.tiers import (
     TierState,
     assign,
     due_at,
+    enter_ladder,
     on_activity,
     on_refund,
     recorded_threshold,
@@ -757,7 +758,8 @@ class EventProcessor:
         levels = [level.id for level in policy.levels]
         due = or_(member_states.c.review_at <= as_of, member_states.c.grace_until <= as_of,
                   member_states.c.assigned_until <= as_of,
-                  member_states.c.tier.not_in(levels))  # fmt: skip
+                  member_states.c.tier.not_in(levels),
+                  member_states.c.tier.is_(None))  # fmt: skip
         with self.db.read() as conn:
             refs = list(
                 conn.execute(
@@ -771,7 +773,10 @@ class EventProcessor:
             with self.db.write() as conn:
                 erased = self._lock_for_job(conn, ref)
                 state = None if erased is None else self._member_state(conn, ref)[1]
-                if state is not None:
+                if state is None and erased is not None and self._ladderless(conn, ref):
+                    entered = self._enter_ladder(conn, ref, as_of, announce=not erased)[1]
+                    done.append((ref, entered))
+                elif state is not None:
                     activities = self._activities(conn, ref)
                     new, changes = review(policy, state, activities, as_of, self.program.zone)
                     self._save_tier(conn, ref, new, changes, None, announce=not erased)
@@ -798,7 +803,9 @@ class EventProcessor:
         member reached a level) moves the member to no tier (:meth:`_leave_ladder`)."""
         policy = self.program.tiers
         if state is None:
-            return state
+            if policy is None or not self._ladderless(conn, ref):
+                return state
+            return self._enter_ladder(conn, ref, at, announce=announce)[0]
         if policy is None:
             self._leave_ladder(conn, ref, state, at, announce=announce)
             return None
@@ -822,6 +829,30 @@ class EventProcessor:
         change = TierChange(at, ChangeKind.downgrade, state.tier, "", Decimal(0), reason)
         self._save_tier(conn, ref, None, [change], None, announce=announce)
         return change
+
+    def _enter_ladder(
+        self, conn: Connection, ref: str, at: datetime, *, announce: bool
+    ) -> tuple[TierState, TierChange]:
+        """Put a member with no level on the program's ladder at ``at``
+        (:func:`~fidelite.engine.tiers.enter_ladder`: the level their qualifying value
+        reaches, the base one at least, with an ``upgrade`` entry from no tier)."""
+        policy = self.program.tiers
+        assert policy is not None
+        activities = self._activities(conn, ref)
+        state, change = enter_ladder(policy, activities, at, self.program.zone)
+        self._save_tier(conn, ref, state, [change], None, announce=announce)
+        return state, change
+
+    def _ladderless(self, conn: Connection, ref: str) -> bool:
+        """Whether the member is enrolled in the program with no level: enrolled while
+        it had no tiers, or moved off a ladder since removed (:meth:`_apply_due` puts
+        them on the one it has now)."""
+        tier = conn.execute(
+            select(member_states.c.tier)
+            .where(member_states.c.program_id == self.program.id,
+                   member_states.c.member_ref == ref)
+        ).one_or_none()  # fmt: skip
+        return tier is not None and tier.tier is None
 
     def _tier_state(self, conn: Connection, ref: str) -> TierState | None:
         """The member's tier state (None: no program state, or no tier). Read even when
