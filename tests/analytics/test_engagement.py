@@ -76,6 +76,11 @@ def test_engagement_lists_empty_periods(db: Database) -> None:
 
 
 def test_engagement_without_events_is_a_clear_error(db: Database) -> None:
+    from fidelite.ledger import Ledger
+
+    with pytest.raises(InputError, match=r"no program 'cafe' in this database \(it holds none\)"):
+        engagement(db.url, "cafe", "month")
+    Ledger(db).open_program("cafe", ["points"])
     with pytest.raises(InputError, match="program 'cafe' has no events"):
         engagement(db.url, "cafe", "month")
 

@@ -80,6 +80,11 @@ def test_program_database_feeds_metrics_in_the_business_time_zone(db: Database) 
 
 
 def test_program_database_without_purchases_is_a_clear_error(db: Database) -> None:
+    from fidelite.ledger import Ledger
+
+    with pytest.raises(InputError, match=r"no program 'cafe' in this database \(it holds none\)"):
+        transactions_from_program(db.url, "cafe")
+    Ledger(db).open_program("cafe", ["points"])
     with pytest.raises(InputError, match="program 'cafe' has no purchases"):
         transactions_from_program(db.url, "cafe")
 
@@ -111,7 +116,7 @@ def test_metrics_cli_names_the_missing_program(sqlite_template: Path, tmp_path: 
         "metrics", "retention", "--input", f"sqlite:///{path}#shop", "--format", "json", ok=False
     )
     assert proc.returncode != 0
-    assert "program 'shop' has no purchases" in proc.stdout + proc.stderr
+    assert "no program 'shop' in this database (it holds cafe)" in proc.stdout + proc.stderr
 
 
 def test_program_source_finds_a_program_without_processed_events(

@@ -15,7 +15,9 @@ portal visits and any custom action the business sends. For period P:
 
 Periods are local calendar periods in the business time zone; every period between the
 first and the last interaction is listed, empty ones included. The counting is one
-Ibis expression run on DuckDB.
+Ibis expression run on DuckDB. A program without any interaction is :class:`NoEvents`
+(``fidelite report`` then says so in its engagement section); a program the database
+does not hold, the error naming those it holds.
 """
 
 from __future__ import annotations
@@ -32,10 +34,21 @@ from sqlalchemy import select
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, index_expr, label
 from fidelite.analytics.metrics.result import MetricResult, percent
-from fidelite.analytics.programdb import database_name, program_source_name
+from fidelite.analytics.programdb import (
+    database_name,
+    missing_program,
+    program_ids,
+    program_source_name,
+)
 from fidelite.engine.event import REFUND
 from fidelite.processing.tables import events
 from fidelite.store import Database
+
+
+class NoEvents(InputError):
+    """The program is in the database but processed no event other than refunds (its
+    members and points came straight through the ledger, as with ``fidelite demo``)."""
+
 
 KIND_PREFIX = "kind_"
 """Prefix of the per-kind columns; no fixed column starts with it, so none is overwritten."""
@@ -90,10 +103,13 @@ def _interactions(url: str, program_id: str, zone: ZoneInfo) -> pa.Table:
                 .where(events.c.program_id == program_id, events.c.type != REFUND)
                 .order_by(events.c.occurred_at, events.c.event_id)
             ).all()
+            held = program_ids(conn) if not found else []
     finally:
         db.dispose()
     if not found:
-        raise InputError(f"program '{program_id}' has no events", file=database_name(url))
+        if program_id not in held:
+            raise missing_program(program_id, held, url)
+        raise NoEvents(f"program '{program_id}' has no events", file=database_name(url))
     return pa.table(
         {
             "member": [r[0] for r in found],

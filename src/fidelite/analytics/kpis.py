@@ -88,7 +88,12 @@ from fidelite.analytics.engine import Dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, label
 from fidelite.analytics.metrics.result import MetricResult, money, percent
-from fidelite.analytics.programdb import database_name, program_source_name
+from fidelite.analytics.programdb import (
+    database_name,
+    missing_program,
+    program_ids,
+    program_source_name,
+)
 from fidelite.processing.erased import erased_refs
 from fidelite.program import ProgramDefinition
 from fidelite.store import Database
@@ -235,11 +240,15 @@ def _currency(
     the program's currencies in the database.
 
     Raises :class:`InputError` naming the program's currencies when it has no ``asked``
-    (no KPI row would count a point of it), or when the database holds no such program.
+    (no KPI row would count a point of it), or naming the database's programs when it
+    holds no such program.
     """
     codes = _currencies(conn, program_id)
     if not codes:
-        raise InputError(f"no program '{program_id}' in this database", file=database_name(url))
+        held = program_ids(conn)
+        if program_id in held:  # opened without any currency: no point to count
+            raise InputError(f"program '{program_id}' has no currency", file=database_name(url))
+        raise missing_program(program_id, held, url)
     if asked is None:
         both = [code for code in codes if declared is None or code in declared]
         return (both or codes)[0], codes

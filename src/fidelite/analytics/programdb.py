@@ -16,7 +16,10 @@ refund          true for refund events
 
 Invariant: only purchase and refund events with an amount are read (sign-ups, reviews
 and custom events are not sales); the table is sorted by time, then event id, so the
-same database always yields the same rows.
+same database always yields the same rows. A program the database does not hold is one
+error naming the programs it holds (:func:`missing_program`), whichever command reads
+it; a program it holds without any purchase is :class:`NoPurchases`, which
+``fidelite report`` answers with the program's own sections only.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from fidelite.analytics.errors import InputError
 from fidelite.engine.event import PURCHASE, REFUND
@@ -49,6 +52,11 @@ SCHEMA = pa.schema(
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class NoPurchases(InputError):
+    """The program is in the database but has no purchase or refund with an amount
+    (members and points entered straight in the ledger, as ``fidelite demo`` does)."""
 
 
 def is_program_source(text: str) -> bool:
@@ -79,26 +87,48 @@ def program_source(text: str) -> tuple[str, str]:
     """``(database URL, program id)`` named by ``URL[#PROGRAM]`` or ``FILE.db[#PROGRAM]``."""
     target, _, program_id = text.partition("#")
     url = target if "://" in target else f"sqlite:///{Path(target).resolve()}"
-    return url, program_id or _only_program(url)
+    found = _programs(url)
+    if not program_id:
+        return url, _only_program(url, found)
+    if program_id not in found:
+        raise missing_program(program_id, found, url)
+    return url, program_id
 
 
-def _only_program(url: str) -> str:
-    """The database's one program (table ``programs``: every program has a row there,
-    whether its members and points came through processed events or straight through
-    the ledger, as with ``fidelite member add`` given a program id, not the program
-    file, and ``fidelite demo``)."""
+def program_ids(conn: Connection) -> list[str]:
+    """Every program of the database, sorted (table ``programs``: every program has a
+    row there, whether its members and points came through processed events or straight
+    through the ledger, as with ``fidelite member add`` given a program id, not the
+    program file, and ``fidelite demo``)."""
+    return sorted(str(r[0]) for r in conn.execute(select(Program.id)).all())
+
+
+def missing_program(program_id: str, held: Sequence[str], url: str) -> InputError:
+    """The error for a program the database does not hold (a mistyped ``#PROGRAM``),
+    naming those it holds."""
+    holds = f"it holds {', '.join(held)}" if held else "it holds none"
+    return InputError(
+        f"no program '{program_id}' in this database ({holds})", file=database_name(url)
+    )
+
+
+def _programs(url: str) -> list[str]:
     db = Database(url)
     try:
         with db.read() as conn:
-            found = [str(r[0]) for r in conn.execute(select(Program.id)).all()]
+            return program_ids(conn)
     finally:
         db.dispose()
+
+
+def _only_program(url: str, found: list[str]) -> str:
+    """The database's one program (``found``: its programs)."""
     if len(found) == 1:
         return found[0]
     if not found:
         raise InputError("the database holds no program", file=database_name(url))
     raise InputError(
-        f"the database holds several programs ({', '.join(sorted(found))}); "
+        f"the database holds several programs ({', '.join(found)}); "
         "name one with #PROGRAM after the database",
         file=database_name(url),
     )
@@ -107,7 +137,9 @@ def _only_program(url: str) -> str:
 def transactions_from_program(url: str, program_id: str) -> pa.Table:
     """Read ``program_id``'s purchases and refunds from the database at ``url``.
 
-    Raises :class:`InputError` (naming the database) when the program has none.
+    Raises :class:`NoPurchases` (naming the database) when the program has none, and
+    :class:`InputError` naming the programs the database holds when it holds no
+    ``program_id``.
     """
     db = Database(url)
     try:
@@ -128,10 +160,13 @@ def transactions_from_program(url: str, program_id: str) -> pa.Table:
                 .where(events.c.amount.is_not(None))
                 .order_by(events.c.occurred_at, events.c.event_id)
             ).all()
+            held = program_ids(conn) if not rows else []
     finally:
         db.dispose()
     if not rows:
-        raise InputError(f"program '{program_id}' has no purchases", file=database_name(url))
+        if program_id not in held:
+            raise missing_program(program_id, held, url)
+        raise NoPurchases(f"program '{program_id}' has no purchases", file=database_name(url))
     return _to_arrow(rows)
 
 

@@ -1,10 +1,12 @@
 """`fidelite report INPUT --out DIR`: the complete loyalty report, HTML and JSON.
 
 ``INPUT`` is what ``fidelite metrics --input`` takes: a transactions file or a program
-database. The input options (time zone, date format, delimiter, every column name of
-the transactions, survey and subscriptions files) are the ones the metrics commands
-declare (:mod:`fidelite.cli.inputs`). Every input is read and checked before anything
-is written.
+database (one whose program has no purchases yet gives the program's KPIs and
+engagement, the purchase-based sections listed in ``not_included`` with why). The
+input options (time zone, date format, delimiter, every column name of the
+transactions, survey and subscriptions files) are the ones the metrics commands declare
+(:mod:`fidelite.cli.inputs`). Every input is read and checked before anything is
+written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fidelite.analytics.answers import AnswerColumns, LoadedAnswers
 from fidelite.analytics.errors import InputError
-from fidelite.analytics.io import LoadOptions
+from fidelite.analytics.io import LoadOptions, Source
+from fidelite.analytics.programdb import NoPurchases, program_source_name
 from fidelite.analytics.subscriptions import LoadedSubscriptions, SubscriptionColumns
 from fidelite.cli.inputs import (
     number_range,
@@ -122,8 +125,7 @@ def report(
     try:
         with progress:
             task = progress.add_task("Reading the inputs", total=None)
-            source, named = transactions_input(input, opts)
-            program_db = None if isinstance(source, Path) else program_database(input)
+            source, named, program_db = _transactions(input, opts)
             answers = _answers(surveys, survey_columns, opts.timezone)
             subs = _subscriptions(subscriptions, subscription_columns, opts.timezone)
             written = build_report(
@@ -160,6 +162,21 @@ def report(
         )
         for warning in warnings:
             err_console.print(f"Warning: {warning}", markup=False, highlight=False)
+
+
+def _transactions(
+    text: str, options: LoadOptions
+) -> tuple[Source | None, LoadOptions, tuple[str, str] | None]:
+    """The transactions ``text`` names, the options naming them, and ``(url, program id)``
+    when it is a program database. A program without any purchase gives no
+    transactions (``None``): the report then holds the program's own sections and
+    says why the purchase-based ones are left out."""
+    try:
+        source, named = transactions_input(text, options)
+    except NoPurchases:
+        program_db = program_database(text)
+        return None, replace(options, source_name=program_source_name(*program_db)), program_db
+    return source, named, None if isinstance(source, Path) else program_database(text)
 
 
 def _answers(path: Path | None, columns: AnswerColumns, timezone: str) -> LoadedAnswers | None:

@@ -10,9 +10,10 @@ purchase rate and monthly retention (``segments``, :mod:`fidelite.report.segment
 The product section (multi-product buyers, basket affinity) appears when the
 transactions have a product column, the survey sections with ``--surveys``, recurring
 revenue with ``--subscriptions``, the program KPIs and engagement when the input is a
-program database (:mod:`fidelite.report.program`). Whatever the report leaves out
-(per-customer rows such as RFM scores, metrics needing another input) is listed with
-its reason in ``not_included`` (:mod:`fidelite.report.coverage`).
+program database (:mod:`fidelite.report.program`), even one whose program has no
+purchase yet (the purchase-based sections are then left out, each with why). Whatever
+the report leaves out (per-customer rows such as RFM scores, metrics needing another
+input) is listed with its reason in ``not_included`` (:mod:`fidelite.report.coverage`).
 
 Both files are written to temporary names in the output folder and renamed only once
 both are complete (``report.html`` first, ``report.json`` last), an older report being
@@ -39,6 +40,7 @@ from fidelite.analytics.engine import Dataset, EngineName, open_dataset
 from fidelite.analytics.io import LoadedTransactions, LoadOptions, Source
 from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase, retention, rfm
 from fidelite.analytics.metrics.result import MetricResult
+from fidelite.analytics.programdb import program_source_name
 from fidelite.analytics.subscriptions import LoadedSubscriptions
 from fidelite.report import coverage, feedback, lifetime, products, program, svg
 from fidelite.report import segments as per_segment
@@ -49,7 +51,7 @@ Step = Callable[[str], None]
 
 
 def build_report(
-    source: Source | LoadedTransactions,
+    source: Source | LoadedTransactions | None,
     out_dir: Path,
     *,
     engine: EngineName = "duckdb",
@@ -64,28 +66,70 @@ def build_report(
 
     ``surveys`` (answers) adds the NPS trend, ``subscriptions`` the recurring revenue,
     ``program_db`` (``(url, program id)`` of the program database ``source`` was read
-    from) the program's KPIs and engagement. ``lifespan_years`` is the simple CLV's known
+    from) the program's KPIs and engagement; ``source`` is ``None`` when that program has
+    no purchase: the report then holds the program's sections only, each purchase-based
+    one named in ``not_included`` with why. ``lifespan_years`` is the simple CLV's known
     lifespan (``fidelite metrics clv --lifespan-years``); without it, it comes from churn.
     Every input is read and validated before anything is written.
     """
     step = on_step or (lambda _label: None)
-    step("Loading transactions")
-    ds = open_dataset(source, engine=engine, options=options)
-    data = compute(ds, step, lifespan_years)
-    data["metrics"].update(program.compute(program_db, ds.loaded.timezone, step))
+    left_out: dict[str, str] = {}
+    if source is None:  # a program database whose program has no purchase
+        if program_db is None:
+            raise ValueError("the report needs transactions or a program database")
+        opts = options or LoadOptions()
+        timezone = opts.timezone
+        data = _without_purchases(program_db, opts)
+        left_out.update(coverage.without_purchases(program_db[1], segmented=_segmented(opts)))
+    else:
+        step("Loading transactions")
+        ds = open_dataset(source, engine=engine, options=options)
+        timezone = ds.loaded.timezone
+        data = compute(ds, step, lifespan_years)
+    found, missing = program.compute(program_db, timezone, step)
+    data["metrics"].update(found)
+    left_out.update(missing)
     if surveys is not None:
         step("Computing NPS trend")
-        data["surveys"] = feedback.compute_surveys(surveys, engine, ds.loaded.timezone)
+        data["surveys"] = feedback.compute_surveys(surveys, engine, timezone)
     if subscriptions is not None:
         step("Computing recurring revenue")
-        data["revenue"] = feedback.compute_revenue(subscriptions, engine, ds.loaded.timezone)
-    data["not_included"] = coverage.not_included(data)
+        data["revenue"] = feedback.compute_revenue(subscriptions, engine, timezone)
+    data["not_included"] = coverage.not_included(
+        data, database=program_db is not None, left_out=left_out
+    )
     step("Writing the report")
     payload = json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False)
     html = render_html(data)  # both rendered before anything is written
     write_files(out_dir, {"report.html": html, "report.json": payload})
     result: dict[str, Any] = json.loads(payload)
     return result
+
+
+def _without_purchases(program_db: tuple[str, str], options: LoadOptions) -> dict[str, Any]:
+    """The report's frame for a program without any purchase: no purchase-based metric
+    (``not_included`` says why), a warning saying so first."""
+    url, program_id = program_db
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "input": {
+            "input": options.source_name or program_source_name(url, program_id),
+            "rows": 0,
+            "timezone": options.timezone,
+            "engine": "duckdb",  # the program's sections are read with DuckDB only
+        },
+        "warnings": [
+            f"program '{program_id}' has no purchases: the report holds only the "
+            "program's own figures (program KPIs, and engagement when it processed "
+            "events); not_included says why each purchase-based section is left out"
+        ],
+        "metrics": {},
+    }
+
+
+def _segmented(options: LoadOptions) -> bool:
+    """Whether the per-segment section was asked for (--segment-col or --segments)."""
+    return options.segment_column is not None or options.segments_file is not None
 
 
 def compute(ds: Dataset, step: Step, lifespan_years: float | None = None) -> dict[str, Any]:
@@ -126,18 +170,21 @@ def compute(ds: Dataset, step: Step, lifespan_years: float | None = None) -> dic
 def render_html(data: dict[str, Any]) -> str:
     """The report page: a section per chart, each saying what it shows and how to read it."""
     m = data["metrics"]
-    sections = [
-        _headline(data),
-        _retention_section(m["retention"]),
-        _cohort_section(m["cohorts"]),
-        _curves_section(m["unbounded_cohorts"]),
-        _repurchase_section(m["repurchase"]),
-        _segments_section(data["rfm_segments"]),
-        _pareto_section(m["pareto"], data["pareto_curve"]),
-        lifetime.section(data["clv_models"], _section),
-    ]
+    if "retention" not in m:  # a program database without any purchase
+        sections = [_no_purchases_section(data)]
+    else:
+        sections = [
+            _headline(data),
+            _retention_section(m["retention"]),
+            _cohort_section(m["cohorts"]),
+            _curves_section(m["unbounded_cohorts"]),
+            _repurchase_section(m["repurchase"]),
+            _segments_section(data["rfm_segments"]),
+            _pareto_section(m["pareto"], data["pareto_curve"]),
+            lifetime.section(data["clv_models"], _section),
+        ]
     if "program_kpis" in m:
-        sections.append(program.section(m, _section))
+        sections.append(program.section(m, _section, data.get("not_included", {})))
     if "segments" in data:
         sections.append(per_segment.section(data["segments"], _section))
     if "basket_affinity" in m:
@@ -169,6 +216,19 @@ def _section(title: str, what: str, how: str, body: str, definition: str) -> str
         f"<section><h2>{escape(title)}</h2><p><b>What it shows.</b> {escape(what)}</p>"
         f"<p class='how'><b>How to read it.</b> {escape(how)}</p>{body}"
         f"<p class='def'>Definition: {escape(definition)}</p></section>"
+    )
+
+
+def _no_purchases_section(data: dict[str, Any]) -> str:
+    """In place of the key figures and the purchase-based charts: why they are missing."""
+    why = data["not_included"].get("retention", "no purchases")
+    return (
+        "<section><h2>Key figures</h2>"
+        f"<p><b>No purchases to measure:</b> {escape(why)}.</p>"
+        "<p class='how'>The key figures, retention, cohorts, repurchase, RFM segments, "
+        "Pareto curve and customer lifetime value are computed from purchases and left "
+        "out; report.json's not_included lists each with this reason. The program's own "
+        "figures follow.</p></section>"
     )
 
 

@@ -15,6 +15,10 @@ Two kinds of reason:
   would make ``report.json`` as large as the input and the report slower than its
   30-second target), and names the command that gives them.
 
+Given a program database, the product sections say the database keeps no products,
+and a program without any purchase (or any event) has each purchase-based section (or
+engagement) listed with that reason.
+
 The keys are stable names a script can test for; the values are sentences for people.
 """
 
@@ -74,15 +78,45 @@ NO_POINT_VALUE = (
     "prices the points with the currency's value"
 )
 PRODUCTS = "needs a product column (product_id, or name it with --product-col)"
+PRODUCTS_IN_DATABASE = (
+    "needs a product per purchase, which the program database does not keep (a purchase "
+    "event's items are used for its points, not stored): export the transactions with a "
+    "product column to a CSV or Parquet file and run fidelite report FILE (--product-col "
+    "COLUMN when it is not product_id), or fidelite metrics multi-product and basket on it"
+)
+# The sections computed from the purchases: left out when the program has none.
+PURCHASE_SECTIONS = (
+    "retention", "new_vs_returning", "repeat_rate", "repurchase", "cohorts",
+    "unbounded_cohorts", "pareto", "clv", "rfm_segments", "pareto_curve", "clv_models",
+)  # fmt: skip
 
 
-def not_included(data: dict[str, Any]) -> dict[str, str]:
-    """Each part of the analytics missing from ``data`` (the report's JSON), with why."""
-    out: dict[str, str] = {}
+def without_purchases(program_id: str, *, segmented: bool = False) -> dict[str, str]:
+    """Why each purchase-based section is missing when ``program_id`` has no purchase
+    (``segmented``: the per-segment section was asked for)."""
+    why = (
+        f"program '{program_id}' has no purchases: the purchase-based figures come from "
+        "the purchases and refunds the program processed (events with an amount), and "
+        "members and points entered straight in the ledger (fidelite member add, ledger "
+        "earn, fidelite demo) make none"
+    )
+    keys = PURCHASE_SECTIONS + (("segments",) if segmented else ())
+    return dict.fromkeys(keys, why)
+
+
+def not_included(
+    data: dict[str, Any], *, database: bool = False, left_out: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Each part of the analytics missing from ``data`` (the report's JSON), with why.
+
+    ``database``: the input is a program database; ``left_out``: parts the input could
+    have given but did not, with why (a program without purchases or events), first.
+    """
+    out: dict[str, str] = dict(left_out or {})
     metrics = data["metrics"]
     for key in ("multi_product", "basket_affinity"):
         if key not in metrics:
-            out[key] = PRODUCTS
+            out[key] = PRODUCTS_IN_DATABASE if database else PRODUCTS
     surveys = data.get("surveys")
     if surveys is None:
         for key in ("nps_trend", "csat", "ces", "share_of_wallet"):
@@ -94,9 +128,11 @@ def not_included(data: dict[str, Any]) -> dict[str, str]:
                 out[key] = f"the survey answers file has no {question} answers"
     if "revenue" not in data:
         out["recurring_revenue"] = "needs a subscriptions file (--subscriptions)"
-    left_out = out | PER_CUSTOMER
+    # a reason of this input (no events for engagement) wins over the generic one
+    missing = out | {key: why for key, why in PER_CUSTOMER.items() if key not in out}
     if "program_kpis" in metrics:  # the input was a program database
         for key in PROGRAM_SECTIONS:
-            left_out.pop(key)
-        left_out["liability_and_cost_of_rewards"] = NO_POINT_VALUE
-    return left_out
+            if key in metrics:
+                missing.pop(key)
+        missing["liability_and_cost_of_rewards"] = NO_POINT_VALUE
+    return missing

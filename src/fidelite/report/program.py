@@ -4,7 +4,9 @@
 A transactions file has no points, members or interactions, so these sections appear
 only for a program database. The database keeps no point value: the liability and cost
 of rewards stay null here (``fidelite metrics program-kpis -P PROGRAM.yaml`` gives
-them), and ``not_included`` says so.
+them), and ``not_included`` says so. A program that processed no event (members and
+points entered straight in the ledger, as ``fidelite demo`` does) has no engagement:
+``not_included.engagement`` and the section say so.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from fidelite.analytics.engagement import engagement
+from fidelite.analytics.engagement import NoEvents, engagement
 from fidelite.analytics.kpis import program_kpis
 from fidelite.report.numbers import rate
 
@@ -35,23 +37,41 @@ ENGAGEMENT_COLUMNS = (
 
 def compute(
     program_db: tuple[str, str] | None, timezone: str, step: Callable[[str], None]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, str]]:
     """``{program_kpis, engagement}`` metric results of ``program_db`` (``(url, program
-    id)``, the program database the transactions were read from), ``{}`` for a
-    transactions file (``None``)."""
+    id)``, the program database the report reads), ``{}`` for a transactions file
+    (``None``); with the sections left out and why: ``engagement`` when the program
+    processed no event (its members and points came straight through the ledger)."""
     if program_db is None:
-        return {}
+        return {}, {}
     step("Computing program KPIs and engagement")
     url, program_id = program_db
-    return {
-        "program_kpis": program_kpis(url, program_id, timezone=timezone).to_dict(),
-        "engagement": engagement(url, program_id, "month", timezone).to_dict(),
-    }
+    found = {"program_kpis": program_kpis(url, program_id, timezone=timezone).to_dict()}
+    try:
+        found["engagement"] = engagement(url, program_id, "month", timezone).to_dict()
+    except NoEvents as exc:
+        return found, {"engagement": f"{exc.reason}: {NO_EVENTS}"}
+    return found, {}
 
 
-def section(metrics: dict[str, Any], make: Section) -> str:
-    """The program KPIs and engagement tables (the last twelve months)."""
-    kpis, engaged = metrics["program_kpis"], metrics["engagement"]
+NO_EVENTS = (
+    "engagement counts the events the program processed (purchases, sign-ups, reviews, "
+    "custom events; refunds excepted), and members and points entered straight in the "
+    "ledger (fidelite member add, ledger earn, fidelite demo) make none"
+)
+
+
+def section(metrics: dict[str, Any], make: Section, left_out: dict[str, str]) -> str:
+    """The program KPIs and engagement tables (the last twelve months); without
+    engagement, why (``left_out``: the report's ``not_included``)."""
+    kpis, engaged = metrics["program_kpis"], metrics.get("engagement")
+    if engaged is None:
+        why = left_out.get("engagement", "not computed")
+        second = f"<p><b>No engagement:</b> {escape(why)}.</p>"
+        definition = kpis["definition"]
+    else:
+        second = _table(engaged["rows"], ENGAGEMENT_COLUMNS)
+        definition = f"{kpis['definition']} {engaged['definition']}"
     return make(
         "Program KPIs and engagement",
         "Per month: members, points earned, redeemed, expired, adjusted, written off, "
@@ -62,8 +82,8 @@ def section(metrics: dict[str, Any], make: Section) -> str:
         "by earned - redeemed - expired + adjusted + written off. Rising redeemed points "
         "mean members use their points. Multi-kind members did two or more kinds of "
         "things (e.g. bought and reviewed) in the month.",
-        _table(kpis["rows"], KPI_COLUMNS) + _table(engaged["rows"], ENGAGEMENT_COLUMNS),
-        f"{kpis['definition']} {engaged['definition']}",
+        _table(kpis["rows"], KPI_COLUMNS) + second,
+        definition,
     )
 
 
