@@ -88,6 +88,7 @@ def events(
     off, clawed back into debt, or already expired, per currency). Rows are applied in file
     order: sort the file by time per member; the summary warns (out_of_order: how many
     rows, the first row numbers) of rows dated before an earlier row of their member.
+    A refund listed before the row of its purchase is applied right after that row.
     A file that cannot be read (not
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
     before anything is imported (exit status 1).
@@ -128,6 +129,9 @@ def events(
     if report.stopped:
         counts = (f"{report.processed} processed, {report.duplicates} duplicates, "
                   f"{len(report.rejected)} rejected")  # fmt: skip
+        if report.refunds_waiting:  # listed before their purchase, whose row is not done
+            counts += (f", {len(report.refunds_waiting)} refunds waiting for the later row "
+                       "of their purchase")  # fmt: skip
         _stopped(report.rows, report.last_row, counts, total, RESUME, interrupt.exit_status)
 
 

@@ -9,9 +9,12 @@ is rolled back and applied again one row per transaction: the failing row is rep
 with the exception, its neighbours are imported. Only a database that no longer
 answers stops the import. Re-running the same file changes nothing: events already
 recorded are counted as duplicates (a row whose id is recorded for another event is
-rejected, ``event_id_conflict``, as the API answers). The summary reports what refunds
-could not take back from a member (points written off, points clawed back into debt,
-per currency): the refund policy's shortfall is explicit, never silent.
+rejected, ``event_id_conflict``, as the API answers). A refund listed before the row of
+its purchase waits for that row and is applied right after it (:class:`_Early`), in
+every run of the file, so that the first run, a re-run and a resumed run agree. The
+summary reports what refunds could not take back from a member (points written off,
+points clawed back into debt, per currency): the refund policy's shortfall is explicit,
+never silent.
 
 Erased members (:mod:`fidelite.privacy.erasure`): their reference is a tombstone in the
 store, kept nowhere in clear, but the erasure record keeps a digest of it
@@ -67,7 +70,7 @@ from sqlalchemy import Connection, text
 
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
-from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, read_attributes
+from fidelite.engine.event import ISO_INSTANT_EXAMPLE, PURCHASE, REFUND, read_attributes
 from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
@@ -84,7 +87,7 @@ from fidelite.processing.processor import (
     Result,
 )
 from fidelite.processing.recorded import conflict, kept_fields, unerased
-from fidelite.processing.rows import Columns, ImportFileError, Row, read_rows
+from fidelite.processing.rows import Columns, ImportFileError, Row, read_cells, read_rows
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
 from fidelite.program.model import IDENTIFIER
@@ -194,6 +197,11 @@ class ImportReport:
     """The run was asked to stop (``stop``) and did, between two chunks: the rows after
     :attr:`last_row` were not imported; re-running the file imports them (the rows done
     before are duplicates)."""
+    refunds_waiting: list[int] = field(default_factory=list)
+    """Rows of a stopped run: refunds up to :attr:`last_row` listed before the row of
+    their purchase, which comes after it, not applied yet (each is applied right after
+    its purchase's row, see :class:`_Early`): the re-run applies them. Empty once the
+    file is done."""
 
     def summary(self) -> dict[str, Any]:
         """Counts, rejections per code, refunds and their shortfall per currency;
@@ -205,6 +213,8 @@ class ImportReport:
         if self.out_of_order:  # a warning: the rows were imported, in file order
             shown = self.out_of_order[:OUT_OF_ORDER_SHOWN]
             erased["out_of_order"] = {"rows": len(self.out_of_order), "first_rows": shown}
+        if self.refunds_waiting:  # (a stopped run only)
+            erased["refunds_waiting"] = len(self.refunds_waiting)
         return {
             "rows": self.rows,
             "processed": self.processed,
@@ -324,21 +334,24 @@ def import_events(
 
     alone = _alone(processor.db, one)
     latest: dict[str, datetime] = {}
+    part = list(islice(rows, chunk))  # (the whole file is checked first)
+    early = _refunds_before_purchase(path) if part else _Early({})
     with bulk_collection():
-        while part := list(islice(rows, chunk)):
+        while part:
             if stop is not None and stop():  # (rows are left: the file is not done)
                 report.stopped = True
                 break
             before = report.rows
             numbered = _parse(report, part)
-            events = [event for _, event in numbered]
+            placed = early.arrange(part, numbered)
+            events = [event for _, event, _ in placed]
             erased = _erased(processor, events)
-            through = _events_committed(committed, before, part, numbered)
+            through = _events_committed(committed, before, part, placed)
             applied = _apply(processor, events, erased, batch, alone, through)
             if committed:  # (rows after the last applied event: rejected, held)
                 committed(before + len(part), part[-1].number)
             answers = _settle(processor, events, applied, erased)
-            for (number, event), answer in zip(numbered, answers, strict=True):
+            for (number, event, _), answer in zip(placed, answers, strict=True):
                 _count(report, number, event, answer)
                 if not isinstance(answer, Failed | ProcessingError | Rejected):
                     _note_order(report, latest, number, event)
@@ -347,6 +360,11 @@ def import_events(
                 for row in part:
                     progress(row.number)
             statistics.count(len(part))  # the tables have doubled: plans must see it
+            part = list(islice(rows, chunk))
+        if report.stopped:
+            report.refunds_waiting = sorted(early.parked)
+        elif early.parked:  # (never: every refund waits for a row of the file)
+            _last_refunds(processor, report, early, batch, alone)
     report.rejected.sort(key=lambda rejected: rejected.row)
     if not report.stopped:  # (the run that completes the file refreshes them)
         statistics.finish()
@@ -360,24 +378,113 @@ changes nothing). Called right after each chunk's transaction commits (each row'
 a chunk applied again one row per transaction), before anything else runs, so a caller
 interrupted afterwards (a second Ctrl-C raising :class:`KeyboardInterrupt`) knows
 exactly what is committed. Only the few instructions between the database's commit and
-the call remain, where an interrupt finds the rows committed but not yet told."""
+the call remain, where an interrupt finds the rows committed but not yet told. A refund
+listed before the row of its purchase is done with that later row (it waits for it,
+:class:`_Early`): a run stopped in between leaves it to the re-run."""
 
 
 def _events_committed(
-    committed: Committed | None, before: int, part: list[Row], numbered: list[tuple[int, Event]]
+    committed: Committed | None, before: int, part: list[Row], placed: list[_Placed]
 ) -> Callable[[int], None]:
     """What :func:`_apply` calls with ``i`` once the chunk's events up to ``events[i]``
-    are committed (or changed nothing): ``committed`` told the rows up to that event's
-    (``before``: the rows of the chunks before)."""
+    are committed (or changed nothing): ``committed`` told the rows up to the row that
+    event is applied at (its own, or for a refund listed before its purchase, the
+    purchase's; ``before``: the rows of the chunks before)."""
     if committed is None:
         return lambda _i: None
     position = {row.number: index + 1 for index, row in enumerate(part)}
 
     def through(i: int) -> None:
-        number = numbered[i][0]
-        committed(before + position[number], number)
+        at = placed[i][2]
+        committed(before + position[at], at)
 
     return through
+
+
+_Placed = tuple[int, Event, int]
+"""An event of a chunk: its row's number, the event, and the number of the row it is
+applied at (its own, or the later row of the purchase a refund waited for)."""
+
+
+@dataclass
+class _Early:
+    """The refunds a file lists before the row of their purchase, and where they go.
+
+    A refund is applied in its place in the file, unless the file lists its purchase
+    only later: it would then find no purchase (``unknown_purchase``), while a re-run,
+    or the run that resumes an interrupted import, finds the purchase recorded and
+    applies it, and the books would differ between a clean import and a re-run. So such
+    a refund waits (``parked``) for the row of its purchase and is applied right after
+    it, in the same transaction: every run of the file (clean, re-run, resumed after an
+    interrupt or a crash at any point) applies the same events in the same order, as if
+    the file listed the refund after its purchase. Which refunds wait is decided from
+    the file alone (:func:`_refunds_before_purchase`), never from what is recorded."""
+
+    after: dict[int, list[int]]
+    """The row of a purchase: the rows of the refunds listed before it that name it."""
+    waiting: set[int] = field(default_factory=set)
+    parked: dict[int, Event] = field(default_factory=dict)
+    """The waiting refunds read so far whose purchase's row is not reached yet."""
+
+    def __post_init__(self) -> None:
+        self.waiting = {row for rows in self.after.values() for row in rows}
+
+    def arrange(self, part: list[Row], numbered: list[tuple[int, Event]]) -> list[_Placed]:
+        """The chunk's events in the order they are applied: a waiting refund is taken
+        out of its place and put right after the row of its purchase (whether that row
+        is a good event or refused: the refund is then refused in its turn)."""
+        events = dict(numbered)
+        placed: list[_Placed] = []
+        for row in part:
+            event = events.get(row.number)
+            if event is not None:
+                if row.number in self.waiting and event.type == REFUND:
+                    self.parked[row.number] = event
+                else:
+                    placed.append((row.number, event, row.number))
+            for waited in self.after.get(row.number, ()):
+                refund = self.parked.pop(waited, None)
+                if refund is not None:  # (None: the refund's row was refused)
+                    placed.append((waited, refund, row.number))
+        return placed
+
+
+def _refunds_before_purchase(path: Path) -> _Early:
+    """Which refunds of ``path`` the file lists before the row of their purchase (the
+    first purchase row with the id they name, after them): a light reading of the event
+    id, type and ``refund_of`` columns only (:func:`~fidelite.processing.rows.read_cells`),
+    matched as written (the importer reads ids as they are, an integer as its text)."""
+    waiting: dict[str, list[int]] = {}  # refund_of: the rows of the refunds naming it
+    after: dict[int, list[int]] = {}
+    for number, cells in read_cells(path, ("event_id", "type", "refund_of")):
+        kind, named = cells.get("type"), cells.get("refund_of")
+        if kind == REFUND and _given(named):
+            waiting.setdefault(str(_id_text(named)), []).append(number)
+        elif kind == PURCHASE and waiting and _given(cells.get("event_id")):
+            found = waiting.pop(str(_id_text(cells["event_id"])), None)
+            if found:
+                after[number] = found
+    return _Early(after)
+
+
+def _last_refunds(
+    processor: EventProcessor,
+    report: ImportReport,
+    early: _Early,
+    batch: bool,
+    alone: Callable[[Event], Answer | Failed],
+) -> None:
+    """Apply the waiting refunds left once every row is read, in file order. None is
+    left, every one waiting for a row of the file; this is only so that no row of the
+    file could ever go uncounted."""
+    numbered = sorted(early.parked.items())
+    early.parked.clear()
+    events = [event for _, event in numbered]
+    erased = _erased(processor, events)
+    applied = _apply(processor, events, erased, batch, alone, lambda _i: None)
+    for (number, event), answer in zip(numbered, _settle(processor, events, applied, erased),
+                                       strict=True):  # fmt: skip
+        _count(report, number, event, answer)
 
 
 def _erased(processor: EventProcessor, events: Sequence[Event]) -> dict[str, ErasedRef]:

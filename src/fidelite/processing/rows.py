@@ -117,6 +117,34 @@ def read_rows(path: Path, columns: Columns) -> Iterator[Row]:
                 yield _row(number, header, record, delimiter, problem)
 
 
+def read_cells(path: Path, names: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The cells of columns ``names`` (those the file has) of each row :func:`read_rows`
+    hands out without a ``problem``, with its number, as it gives them: a light second
+    reading of a file :func:`read_rows` has checked (a Parquet file's other columns are
+    not read, a CSV row is not made into a :class:`Row`). For what the importer must
+    know of the whole file before its first row (refunds listed before their purchase)."""
+    if _is_parquet(path):
+        table = _parquet(path)
+        present = [name for name in names if name in table.schema_arrow.names]
+        number = 2
+        for batch in table.iter_batches(batch_size=10_000, columns=present):
+            for cells in batch.to_pylist():
+                yield number, cells
+                number += 1
+        return
+    with _open(path) as handle:
+        delimiter, line, records = _records(path, handle)
+        header = _header_of(path, records, line)
+        where = {name: header.index(name) for name in names if name in header}
+        width = len(header)
+        for number, (_, record, after) in enumerate(records, start=2):
+            if after or len(record) < width or _blank(record, delimiter):
+                continue  # a row with a problem (or no row): read_rows refuses it
+            if any(cell.strip() for cell in record[width:]):
+                continue
+            yield number, {name: record[index] for name, index in where.items()}
+
+
 def _blank(record: list[str], delimiter: str) -> bool:
     """Whether ``record`` is a line holding nothing but white space (or nothing): no
     row. A line of separators (``,,,,``) is a row (of empty cells), but where the
