@@ -323,6 +323,9 @@ def earn(
     after earning (expiry: {mode: after_earning}), the points get the date an earned
     lot gets from --at; --expires wins. With a program id only they never expire.
     A --pending-until at or after that date is refused, as one at or after --expires.
+    Under expiry: {mode: inactivity} a --pending-until at or after the deadline the
+    earn itself sets (--at plus the policy's months) is refused too: the points would
+    lapse still on hold if the member did nothing more.
 
     Example: fidelite ledger earn CARD-0001 120 -p shop.yaml --key order-1234 --expires 2027-11-30
 

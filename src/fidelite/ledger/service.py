@@ -30,7 +30,7 @@ from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine.calendar import add_days
-from fidelite.engine.expiry import Lapse
+from fidelite.engine.expiry import Lapse, inactivity_deadline
 from fidelite.engine.expiry import expires_at as policy_expiry
 from fidelite.ledger import validation as valid
 from fidelite.ledger.earning import credit_new_lot, earn_order, earn_plan
@@ -323,8 +323,12 @@ class Ledger:
         the date the policy gives points earned at ``at`` (:func:`_credit_expiry`); as
         for a spend, the policy is not part of the key's fingerprint. A hold ending at or
         after that date is refused as one ending at or after a given ``expires_at`` is
-        (:func:`_check_policy_hold`): a lot never expires while still on hold. That check
-        runs once the key is found new, so a key used before replays as it was.
+        (:func:`_check_policy_hold`): a lot never expires while still on hold. Under an
+        inactivity ``policy`` a hold ending at or after the deadline the earn itself sets
+        (``at`` plus the policy's months) is refused the same way
+        (:func:`_check_inactivity_hold`): the points would lapse still on hold, never
+        spendable, and no warning would name them. Those checks run once the key is
+        found new, so a key used before replays as it was.
         """
         when = self._at(at)
         order = earn_order(member_ref, currency, points, key=key, at=when, at_given=at is not None,
@@ -336,6 +340,7 @@ class Ledger:
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             if dated:
                 _check_policy_hold(order.at, order.expires_at, order.pending_until, zone)
+            _check_inactivity_hold(order.at, order.pending_until, policy, zone)
             return earn_plan(order, target)
 
         return self._mutate(program_id, order.key, order.digest, build, member_ref=member_ref,
@@ -638,18 +643,26 @@ class Ledger:
         The points lapsed by inactivity are those of the member's latest lapse, which
         the entry names; with ``earliest``, only those of the earliest
         (:func:`~fidelite.ledger.inactivity.first_lapse`): called until it returns
-        ``None``, one entry per lapse, each naming the deadline its lots lapsed at."""
+        ``None``, one entry per lapse, each naming the deadline its lots lapsed at.
+
+        A lot whose release is dated after ``when`` (``release-due`` run with a later
+        ``as_of`` before this job) is left alone: the member held those points as
+        available only from that release on, so an expiry dated ``when`` would take
+        them before they were there. A run with an ``as_of`` at or after the release
+        expires them (:func:`_released_after`)."""
         find = first_lapse if earliest else member_lapse
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
-            lots = due_lots(conn, subject.member_id, currency, when)
+            later = _released_after(conn, subject, when)
+            lots = [lot for lot in due_lots(conn, subject.member_id, currency, when)
+                    if lot.id not in later]  # fmt: skip
             if rule is None:
                 return _expiry_plan(lots, [], None, when)
             lapse = find(conn, program_id, subject.member_id, subject.member_ref, currency,
                          rule, when)  # fmt: skip
-            dated = {lot.id for lot in lots}
+            skip = later | {lot.id for lot in lots}
             lapsed = [] if lapse is None else lapsed_lots(conn, subject.member_id, currency, lapse)
-            return _expiry_plan(lots, [lot for lot in lapsed if lot.id not in dated], lapse, when)
+            return _expiry_plan(lots, [lot for lot in lapsed if lot.id not in skip], lapse, when)
 
         request: dict[str, Any] = {
             "op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when,
@@ -1290,6 +1303,31 @@ def _check_policy_hold(
                   f"policy gives points earned at {at.astimezone(local).isoformat()})")  # fmt: skip
 
 
+def _check_inactivity_hold(
+    at: datetime,
+    pending_until: datetime | None,
+    policy: ExpiryPolicy | None,
+    zone: ZoneInfo | None,
+) -> None:
+    """Under an inactivity ``policy``, refuse a credit held until ``pending_until`` at
+    or after the deadline the credit itself sets (``at`` plus the policy's months in
+    ``zone``, :func:`~fidelite.engine.expiry.inactivity_deadline`): if the member does
+    nothing more its points lapse then, still on hold, never spendable and never
+    announced as expiring. ``invalid_request`` on ``pending_until``, as a hold ending
+    at or after an after_earning date is refused (:func:`_check_policy_hold`), and as
+    ``pending.days`` reaching that deadline is refused when the program is loaded."""
+    if pending_until is None or policy is None:
+        return
+    local = zone or ZoneInfo("UTC")
+    deadline = inactivity_deadline(policy, at, local)  # None: not inactivity, or past the calendar
+    if deadline is None or pending_until < deadline:
+        return
+    raise invalid("pending_until", "must be earlier than the inactivity deadline ("
+                  f"{deadline.astimezone(local).isoformat()}, the date the program's expiry "
+                  f"policy lapses points earned at {at.astimezone(local).isoformat()} if the "
+                  "member does nothing more)")  # fmt: skip
+
+
 class _NothingToDo(Exception):
     """A job found nothing to do for one member (e.g. expired by a concurrent run)."""
 
@@ -1351,6 +1389,21 @@ def _release_plan(conn: Connection, target: Target, transaction_id: int) -> Plan
         plan.debt_repaid = repay
     plan.member("available", lot.id, lot.remaining - repay)
     return plan
+
+
+_RELEASED_AFTER_SQL = text(
+    "SELECT DISTINCT p.lot_id FROM ledger_transactions r "
+    "JOIN postings p ON p.transaction_id = r.id WHERE r.member_id = :m "
+    "AND r.currency = :c AND r.kind = 'release' AND r.occurred_at > :at "
+    "AND p.lot_id IS NOT NULL"
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def _released_after(conn: Connection, subject: _Subject, when: datetime) -> set[int]:
+    """The subject's lots whose release is dated after ``when``: not yet available at
+    ``when`` in the books, so an expiry dated ``when`` must not take them."""
+    params = {"m": subject.member_id, "c": subject.currency, "at": when}
+    return {int(lot) for lot in conn.execute(_RELEASED_AFTER_SQL, params).scalars()}
 
 
 def _lapse(
