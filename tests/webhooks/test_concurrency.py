@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from fidelite.store import Database
 from fidelite.webhooks import DeliveryWorker, RetryPolicy, attempts_of, dispatch, log, replay
@@ -65,9 +66,16 @@ def test_a_worker_that_lost_its_lease_does_not_overwrite(wdb: Database, receiver
     dispatch(wdb)
     (claim,) = w.claim(10)
     assert w.claim(10) == []  # leased: invisible to a second claim
-    replay(wdb, "shop", claim.id, at=clock.now)  # an operator replays it meanwhile
+    send = w.send
+
+    def replayed_while_in_flight(claim: Any) -> Any:
+        replay(wdb, "shop", claim.id, at=clock.now)  # an operator replays it meanwhile
+        return send(claim)
+
+    w.send = replayed_while_in_flight  # type: ignore[method-assign]
     receiver.script.append(500)
     assert w.deliver(claim) == "lost"  # the failure is logged but does not win
+    del w.send
     row = delivery(wdb, claim.id)
     assert (row["state"], row["attempts"], row["lease_token"]) == ("pending", 0, None)
     assert w.run_once().delivered == 1

@@ -20,17 +20,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy import Connection, Table, delete
 
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.options import DbOption, TableJsonOption, is_program_id, program_id
 from fidelite.cli.options import ProgramOption as ProgramIdOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, to_jsonable
 from fidelite.cli.processor import apply, open_processor
-from fidelite.ledger import MemberInfo, Rejected
+from fidelite.ledger import Ledger, MemberInfo, Rejected
 from fidelite.privacy import Erasure, erase_member, export_member
 from fidelite.privacy.export import member_row
 from fidelite.processing import MemberProfile
 from fidelite.store import Database
+from fidelite.store.tables import IdempotencyRecord
+
+_IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
 
 app = typer.Typer(
     help="Members: enrol, show, export, erase.\n\n"
@@ -82,7 +86,12 @@ def add(
     """
     if is_program_id(program):
         ledger = open_ledger(db, fmt)
-        info = run(lambda: ledger.create_member(program, ref, key=key), fmt)
+
+        def create() -> MemberInfo:
+            with ledger.db.write() as conn:
+                return _created(ledger, conn, program, ref, key)
+
+        info = run(create, fmt)
     else:
         info = _enrol(Path(program), ref, key, db, fmt)
     if fmt is OutputFormat.json:
@@ -103,12 +112,27 @@ def _enrol(
 
         def write() -> MemberInfo:
             with processor.db.write() as conn:
-                info = processor.ledger.create_member(processor.program.id, ref, key=key,
-                                                      conn=conn)  # fmt: skip
+                info = _created(processor.ledger, conn, processor.program.id, ref, key)
                 processor.save_member(ref, MemberProfile(), at=datetime.now(UTC), conn=conn)
             return info
 
         return apply(write, fmt)
+
+
+def _created(
+    ledger: Ledger, conn: Connection, program_id: str, ref: str, key: str | None
+) -> MemberInfo:
+    """Enrol ``ref`` under ``key`` in ``conn``'s transaction. A key whose record still
+    names a member erased since (left by an erasure of an earlier version, which kept
+    ``--key`` records) is taken as the erasure now takes it: the record goes and the
+    reference is enrolled anew; replaying it would show the erased member's tombstone
+    and enrol nobody in the ledger."""
+    info = ledger.create_member(program_id, ref, key=key, conn=conn)
+    if not (info.replayed and info.status == "erased" and key is not None):
+        return info
+    conn.execute(delete(_IDEMPOTENCY).where(_IDEMPOTENCY.c.program_id == program_id,
+                                            _IDEMPOTENCY.c.key == key))  # fmt: skip
+    return ledger.create_member(program_id, ref, key=key, conn=conn)
 
 
 def _member_json(info: MemberInfo) -> dict[str, Any]:

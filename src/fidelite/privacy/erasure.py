@@ -11,7 +11,10 @@ What changes, in one transaction under the member's lock:
 * profile data goes: attributes and segments emptied, birth date cleared;
 * webhook events about the member keep only ``{"member": <tombstone>, "erased": true}``,
   are never dispatched if they were not yet, and their undelivered deliveries stop
-  (dead, ``member erased``);
+  (dead, ``member erased``; one a worker has claimed too: it checks again right before
+  sending, see :mod:`fidelite.webhooks.worker`); the receivers' answers kept in the
+  attempt log of their deliveries (``response``, which may quote the event) are
+  blanked (NULL), the rest of each attempt (time, status, error) stays;
 * ledger transactions keep every amount; only their stored receipts (which name the
   member), the expiry job's idempotency keys of earlier versions, which named the
   member (``expire:<ref>:...``, ``lapse<N>:<ref>:...``), and a bulk adjustment's keys
@@ -24,8 +27,10 @@ What changes, in one transaction under the member's lock:
   answer. The command line's ``--key`` answers are covered above: a redemption's is its
   row and its ledger receipt, a ledger operation's its receipt, and a tier assignment's
   (``idempotency_records``) names no member;
-* the enrolment's idempotency record is deleted, so the reference may enrol again as
-  a new member;
+* the enrolment's idempotency records are deleted, so the reference may enrol again as
+  a new member: the default key's (``member:<ref>``) and a ``member add --key`` one's
+  (any key whose request was enrolling this reference); kept, a re-run of that command
+  would replay the erased member and show its tombstone;
 * coupon rollbacks (``coupon_rollbacks``) are left as they are: they name no member,
   only the purchase and refund event ids and the code, and belong to the member through
   the purchase's event (moved to the tombstone above), so the books of coupon use stay
@@ -60,7 +65,7 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 from fidelite.ledger import Rejected, RejectionCode
 from fidelite.ledger.validation import derived_key
 from fidelite.privacy.answers import anonymise_answers
-from fidelite.privacy.export import member_row
+from fidelite.privacy.export import enrolment_records, member_row
 from fidelite.processing.erased import ref_digest
 from fidelite.processing.tables import (
     coupons,
@@ -72,7 +77,7 @@ from fidelite.processing.tables import (
 )
 from fidelite.store.locking import lock_member
 from fidelite.store.tables import IdempotencyRecord, LedgerTransaction, Member
-from fidelite.webhooks.tables import deliveries, erasures, outbox
+from fidelite.webhooks.tables import attempts, deliveries, erasures, outbox
 
 _MEMBERS: Table = Member.__table__  # type: ignore[assignment]
 _IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[assignment]
@@ -156,6 +161,13 @@ def erase_member(
         .values(state="dead", last_error="member erased", next_attempt_at=None,
                 lease_token=None, lease_until=None)
     )  # fmt: skip
+    conn.execute(  # after the deliveries: see fidelite.webhooks.worker (record)
+        update(attempts)
+        .where(attempts.c.delivery_id.in_(
+            select(deliveries.c.id).where(deliveries.c.outbox_id.in_(about))
+        ))
+        .values(response=None)
+    )  # fmt: skip
     conn.execute(
         update(outbox)
         .where(outbox.c.program_id == program_id, outbox.c.member_ref == member_ref)
@@ -163,11 +175,7 @@ def erase_member(
             member_ref=tombstone, payload={"member": tombstone, "erased": True}, dispatched=True
         )
     )
-    conn.execute(
-        delete(_IDEMPOTENCY).where(
-            _IDEMPOTENCY.c.program_id == program_id, _IDEMPOTENCY.c.key == f"member:{member_ref}"
-        )
-    )
+    conn.execute(delete(_IDEMPOTENCY).where(*enrolment_records(program_id, member_ref)))
     conn.execute(
         insert(erasures),
         {"program_id": program_id, "member_id": mid, "ref_digest": digest,

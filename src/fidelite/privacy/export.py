@@ -9,7 +9,8 @@ deliveries to each subscription (state, attempts, last error, each attempt), the
 stored for retries that name them (``api_requests``, found as the erasure finds them:
 a ``POST`` or ``PATCH /v1/members`` answer keeps the profile as it was then), the
 command line's stored answers that name them (``idempotency_records``: their
-enrolment) and the erasure record if they were erased. Times are ISO 8601 (UTC), amounts strings.
+enrolment, under ``member:<ref>`` or a ``member add --key``) and the erasure record if
+they were erased. Times are ISO 8601 (UTC), amounts strings.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, and_, select
 
 from fidelite.ledger import unknown_member
+from fidelite.ledger.idempotency import request_hash
 from fidelite.privacy.answers import anonymised, answers_naming, own_part
 from fidelite.processing.tables import (
     coupon_rollbacks,
@@ -126,7 +128,7 @@ def export_member(conn: Connection, program_id: str, member_ref: str) -> dict[st
             plain({**row, "body": own_part(row["body"], member_ref)})
             for row in answers_naming(conn, program_id, member_ref)
         ],
-        "idempotency_records": _records(conn, program_id, member_ref),
+        "idempotency_records": _records(conn, program_id, member_ref, mid),
         "erasure": _erasure(conn, program_id, mid),
     }
 
@@ -168,22 +170,44 @@ def _webhook_events(conn: Connection, program_id: str, member_ref: str) -> list[
     return [{**e, "deliveries": sent[int(e["id"])]} for e in found]
 
 
-def _records(conn: Connection, program_id: str, member_ref: str) -> list[dict[str, Any]]:
-    """The command line's stored answers (``idempotency_records``) naming the member:
-    their enrolment's (``member:<ref>``) and any whose answer names them."""
+def enrolment_records(program_id: str, member_ref: str) -> tuple[Any, Any]:
+    """The ``WHERE`` of the command line's enrolment records of ``member_ref``
+    (``idempotency_records``): the default key's (``member:<ref>``) and those of any
+    other key (``member add --key``) whose request enrolled this reference (its
+    request hash)."""
     t = _IDEMPOTENCY
+    enrolment = request_hash({"op": "create_member", "member_ref": member_ref})
+    return (
+        t.c.program_id == program_id,
+        (t.c.key == f"member:{member_ref}") | (t.c.request_hash == enrolment),
+    )
+
+
+def _records(
+    conn: Connection, program_id: str, member_ref: str, member_id: int
+) -> list[dict[str, Any]]:
+    """The command line's stored answers (``idempotency_records``) naming the member:
+    their enrolment's (``member:<ref>``, or another ``--key``'s enrolling the reference,
+    answered with their member id) and any whose answer names them."""
+    t = _IDEMPOTENCY
+    enrolled = enrolment_records(program_id, member_ref)
     found = conn.execute(
         select(t).where(t.c.program_id == program_id).where(
-            (t.c.key == f"member:{member_ref}") | ~t.c.key.like("member:%")
+            and_(*enrolled) | ~t.c.key.like("member:%")
         ).order_by(t.c.created_at, t.c.key)
     ).mappings()  # fmt: skip
     other = member_ref + "\x00"
-    return [
-        plain({k: v for k, v in row.items() if k != "program_id"})
-        for row in found
-        if row["key"] == f"member:{member_ref}"
-        or anonymised(row["result"], member_ref, other) != row["result"]
-    ]
+    enrolment = request_hash({"op": "create_member", "member_ref": member_ref})
+
+    def theirs(row: Any) -> bool:
+        if row["key"] == f"member:{member_ref}":
+            return True
+        if row["request_hash"] == enrolment:
+            return isinstance(row["result"], dict) and row["result"].get("member_id") == member_id
+        return bool(anonymised(row["result"], member_ref, other) != row["result"])
+
+    return [plain({k: v for k, v in row.items() if k != "program_id"}) for row in found
+            if theirs(row)]  # fmt: skip
 
 
 def _rollbacks(conn: Connection, program_id: str, member_ref: str) -> list[dict[str, Any]]:

@@ -16,6 +16,16 @@ outcome is written only ``WHERE lease_token = <ours>``: a worker that lost its l
 state. A claimed delivery whose event a member's erasure anonymised (a replay that ran
 as the erasure did) is never sent: it is stopped ``dead`` with ``member erased``.
 
+A member's erasure also stops the deliveries a worker has claimed and not sent yet:
+it takes their lease (``dead``, ``member erased``), and the worker reads each
+delivery's lease again right before sending it (:meth:`DeliveryWorker.sendable`), so
+a delivery claimed before an erasure is not sent after it, whenever in the batch its
+turn comes. The one window left is an erasure committing while the POST is in flight
+(after that read): the receiver gets the event as it was (with the reference, as it
+would a moment earlier), the attempt is recorded as sent, and its answer's body is not
+kept (:meth:`DeliveryWorker.record`). An attempt is in the log exactly when it was
+sent.
+
 Delivery is at least once: a worker that crashes after the receiver answered but
 before recording it leaves the delivery to be sent again after the lease (each
 attempt is recorded, in its own transaction, as soon as it ends). A worker asked to
@@ -45,7 +55,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
-from fidelite.webhooks.deliveries import anonymised
+from fidelite.webhooks.deliveries import anonymised, erased_deliveries
 from fidelite.webhooks.destination import Destination, Resolver, pin, system_resolver
 from fidelite.webhooks.errors import UnsafeURL
 from fidelite.webhooks.outbox import body_of, dispatch
@@ -164,8 +174,7 @@ class DeliveryWorker:
             for claim in claims:
                 if stop():
                     break
-                attempt = self.send(claim)
-                state = "lost" if attempt is None else self.record([attempt])[claim.id]
+                state = self.deliver(claim)
                 done += 1
                 report.claimed += 1
                 report.ids.append(claim.id)
@@ -246,9 +255,39 @@ class DeliveryWorker:
 
     def deliver(self, claim: Claim) -> str:
         """Send one claimed delivery and record the attempt; return its new state
-        (``lost`` when it was not sent or the outcome lost to a newer lease)."""
+        (``lost`` when it was not sent or the outcome lost to a newer lease).
+
+        Checked right before the send (:meth:`sendable`): a delivery whose lease is no
+        longer ours (a member's erasure stopped it since the claim, or it was replayed)
+        is not sent and nothing is recorded."""
+        checked = self.sendable(claim)
+        if checked is not None:
+            return checked
         attempt = self.send(claim)
         return "lost" if attempt is None else self.record([attempt])[claim.id]
+
+    def sendable(self, claim: Claim) -> str | None:
+        """None when ``claim`` may be sent now: its lease is still ours and its event is
+        not anonymised. Else the delivery's state for the report, nothing sent: ``lost``
+        (the lease was taken: an erasure that committed since the claim stopped the
+        delivery ``dead``, ``member erased``, or it was replayed), or ``dead`` (the event
+        was anonymised under our lease: stopped here, as :meth:`claim` stops one). One
+        read by primary key: a batch's last delivery may be sent minutes after its
+        claim (the lease is the timeout times the batch), and an erasure during that
+        time must stop it."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(deliveries.c.lease_token, outbox.c.payload)
+                .join(outbox, outbox.c.id == deliveries.c.outbox_id)
+                .where(deliveries.c.id == claim.id)
+            ).one_or_none()
+        if row is None or row.lease_token != claim.token:
+            return "lost"
+        if not anonymised(row.payload):
+            return None
+        with self.db.write() as conn:
+            _stop_erased(conn, [claim.id], claim.token)
+        return "dead"
 
     def send(self, claim: Claim) -> Attempt | None:
         """POST one claimed delivery (None: not sent, too little lease left).
@@ -335,7 +374,16 @@ class DeliveryWorker:
         """Log the attempts and move their deliveries on, in one transaction.
 
         Returns each delivery's new state, or ``lost`` where its lease had passed to
-        someone else (the attempt is still logged).
+        someone else (the attempt is still logged: it was sent).
+
+        A member's erasure that committed while the attempt was in flight (after
+        :meth:`sendable`, before the answer: the one window no check can close, as the
+        POST holds no database lock) has stopped the delivery ``dead``, ``member
+        erased``, and taken its lease. The attempt was sent all the same, so it is
+        recorded, and the delivery says so: ``delivered`` if the receiver took it (it
+        holds the event), else still ``dead``, ``member erased``, with the attempt
+        counted; the answer's body is not kept (the erasure blanks every stored answer
+        about the member: it may quote the reference).
         """
         if not done:
             return {}
@@ -349,9 +397,16 @@ class DeliveryWorker:
                     .group_by(attempts.c.delivery_id)
                 ).all()
             )  # numbering continues across replays and lost leases
+            erased = set(erased_deliveries(conn, ids))
+            numbers = {a.claim.id: int(last.get(a.claim.id) or 0) + 1 for a in done}
             conn.execute(
-                insert(attempts), [a.log_row(int(last.get(a.claim.id) or 0) + 1) for a in done]
-            )
+                insert(attempts),
+                [
+                    {**a.log_row(numbers[a.claim.id]),
+                     **({"response": None} if a.claim.id in erased else {})}
+                    for a in done
+                ],
+            )  # fmt: skip
             for attempt in done:
                 values = self._next(attempt)
                 claim = attempt.claim
@@ -360,7 +415,10 @@ class DeliveryWorker:
                     .where(deliveries.c.id == claim.id, deliveries.c.lease_token == claim.token)
                     .values(**values)
                 )
-                states[claim.id] = str(values["state"]) if moved.rowcount == 1 else "lost"
+                if moved.rowcount == 1:
+                    states[claim.id] = str(values["state"])
+                    continue
+                states[claim.id] = _erased_in_flight(conn, attempt, numbers[claim.id])
         return states
 
     def _next(self, attempt: Attempt) -> dict[str, Any]:
@@ -582,6 +640,35 @@ def _stop_erased(conn: Connection, ids: list[int], token: str) -> None:
         .values(state="dead", last_error="member erased", next_attempt_at=None,
                 lease_token=None, lease_until=None)
     )  # fmt: skip
+
+
+def _erased_in_flight(conn: Connection, attempt: Attempt, number: int) -> str:
+    """Record ``attempt`` (sent, its lease lost) on a delivery a member's erasure stopped
+    while it was in flight (see :meth:`DeliveryWorker.record`): its new state, or
+    ``lost`` when the lease went elsewhere (a replay, another worker after it ran out)."""
+    claim = attempt.claim
+    values: dict[str, Any] = {
+        "attempts": claim.attempt,
+        "last_attempt_at": attempt.at,
+        "last_status": attempt.status,
+    }
+    if attempt.error is None:
+        values.update(state="delivered", delivered_at=attempt.at, last_error=None)
+    moved = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == claim.id, deliveries.c.lease_token.is_(None),
+               deliveries.c.state == "dead", deliveries.c.last_error == "member erased",
+               deliveries.c.attempts == claim.attempt - 1)
+        .values(**values)
+    )  # fmt: skip
+    if moved.rowcount != 1:
+        return "lost"
+    conn.execute(  # the erasure may have blanked the answers before this one was logged
+        update(attempts)
+        .where(attempts.c.delivery_id == claim.id, attempts.c.number == number)
+        .values(response=None)
+    )
+    return "delivered" if attempt.error is None else "dead"
 
 
 def _load(
