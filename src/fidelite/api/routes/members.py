@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete
 
 from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
@@ -22,6 +23,7 @@ from fidelite.ledger import HistoryEntry
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
+from fidelite.store.answers import api_requests
 
 router = APIRouter(prefix="/v1", tags=["members"])
 Segments = Annotated[list[Identifier], Field(max_length=MAX_SEGMENTS)]
@@ -544,12 +546,23 @@ def export(member_id: str, svc: ServicesDep, who: CallerDep) -> JSONResponse:
 
 @router.delete("/members/{member_id}", response_model=MemberErasure)
 def erase(member_id: str, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:
-    """Erase the member's personal data; balances and the books stay intact."""
+    """Erase the member's personal data; balances and the books stay intact.
+
+    A repeated request (the member erased before: ``replayed``) changes nothing, and its
+    answer is not stored under its Idempotency-Key: stored, it would name the reference
+    in its route and the tombstone in its body, which the export of a new member
+    enrolled under that reference would then list. A retry of it is simply answered
+    again, the same."""
 
     def run() -> tuple[int, Any]:
         with svc.db.write() as conn:
             erasure = erase_member(conn, svc.program.id, member_id,
                                    reason=f"erasure request via {who.actor}")  # fmt: skip
+            if erasure.replayed and key is not None:  # the key claimed: not kept
+                conn.execute(delete(api_requests).where(
+                    api_requests.c.program_id == svc.program.id, api_requests.c.idem_key == key,
+                    api_requests.c.state == "in_flight",
+                ))  # fmt: skip
         return 200, erasure.as_dict()
 
     return once(svc, key, f"DELETE /v1/members/{member_id}", {}, run, replayed=said_again)
