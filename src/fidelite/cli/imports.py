@@ -32,6 +32,7 @@ from fidelite.processing.importer import (
     MemberImportReport,
     RejectedRow,
     check_rejects_path,
+    clear_rejects,
     count_rows,
     import_events,
     import_members,
@@ -52,7 +53,8 @@ RejectsOption = typer.Option(
     "--rejects",
     help="Write rejected rows here (default: FILE.rejects.csv). After a run the file holds "
     "that run's rejected rows only: it is there if and only if the run rejected rows "
-    "(one left by an earlier run is removed).",
+    "(one left by an earlier run is removed). It must be a regular file or a path where "
+    "nothing is yet: a directory, a device, a named pipe or a symbolic link is refused.",
 )
 
 
@@ -333,9 +335,13 @@ def _checked_rows(file: Path, columns: Columns, fmt: OutputFormat) -> int:
 
 def _clear_rejects(path: Path, fmt: OutputFormat) -> None:
     """Remove the rejects file an earlier run left at ``path``, as the import starts:
-    afterwards the path holds this run's rejects, or nothing (never stale rows)."""
+    afterwards the path holds this run's rejects, or nothing (never stale rows). Only a
+    regular file is removed (checked again: see
+    :func:`~fidelite.processing.importer.check_rejects_path`)."""
     try:
-        path.unlink(missing_ok=True)
+        clear_rejects(path)
+    except ImportFileError as exc:
+        fail(str(exc), code="invalid_rejects_path", fmt=fmt)
     except OSError as exc:
         fail(f"{path}: cannot remove the rejects file of an earlier run: {exc.strerror}",
              code="invalid_rejects_path", fmt=fmt)  # fmt: skip

@@ -56,8 +56,11 @@ the erased person again with their profile.
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -102,6 +105,7 @@ __all__ = [
     "MemberImportReport",
     "RejectedRow",
     "check_rejects_path",
+    "clear_rejects",
     "count_rows",
     "import_events",
     "import_members",
@@ -740,9 +744,17 @@ def _id_text(value: Any) -> Any:
 def check_rejects_path(path: Path) -> None:
     """Raise :class:`ImportFileError` if the rejects file cannot be written at ``path``
     (checked before importing: afterwards, the rows would be imported and their
-    rejects lost). Creates nothing: a file made for the check is removed."""
-    if path.is_dir():
-        raise ImportFileError(f"{path}: cannot write the rejects file: it is a directory")
+    rejects lost). Creates nothing: a file made for the check is removed.
+
+    What is at ``path`` must be a regular file, or nothing: the import removes the file
+    an earlier run left there and writes a new one, so a directory, a device
+    (``/dev/null``: removing it would break the machine), a named pipe or a socket is
+    refused, and so is a symbolic link (the import would replace the link by a plain
+    file, and the file it points to would be left with an earlier run's rejects)."""
+    kind = _not_regular(path)
+    if kind is not None:
+        raise ImportFileError(f"{path}: cannot write the rejects file: it is {kind}"
+                              + _GIVE_A_FILE * (kind != "a directory"))  # fmt: skip
     existed = path.exists()
     try:
         with path.open("a", encoding="utf-8"):
@@ -753,9 +765,47 @@ def check_rejects_path(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+_GIVE_A_FILE = ", not a regular file: give the path of a file, or of none yet"
+
+
+def _not_regular(path: Path) -> str | None:
+    """What is at ``path`` (not following a symbolic link) if it is there and not a
+    regular file (``a directory``, ``a symbolic link``, ...); None for a regular file
+    or nothing."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot write the rejects file: {exc.strerror}") from None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "no regular file")
+
+
+def clear_rejects(path: Path) -> None:
+    """Remove the rejects file an earlier run left at ``path``; what is there must
+    still be a regular file (or nothing), as :func:`check_rejects_path` checked:
+    ``ImportFileError`` otherwise, and nothing is removed."""
+    check_rejects_path(path)
+    path.unlink(missing_ok=True)
+
+
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+
+
 def write_rejects(path: Path, rejected: list[RejectedRow], key: str = "event_id") -> None:
-    """Write the rejected rows as CSV (row, ``key``, code, message)."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    """Write the rejected rows as CSV (row, ``key``, code, message), in a regular file
+    only: ``OSError`` if something else came at ``path`` since it was checked (a
+    symbolic link is not followed)."""
+    kind = _not_regular(path)
+    if kind is not None:
+        raise OSError(errno.EINVAL, f"it is {kind}{_GIVE_A_FILE}")
+    handle = open(os.open(path, _WRITE, 0o666), "w", encoding="utf-8", newline="")  # noqa: SIM115
+    with handle:
         writer = csv.writer(handle)
         writer.writerow(["row", key, "code", "message"])
         for row in rejected:
