@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from fidelite.program.model import (
     Identifier,
@@ -32,13 +32,31 @@ class RewardKind(StrEnum):
     experience = "experience"
 
 
+MAX_COST = 10**15
+"""The largest cost a reward may have: the most points the ledger spends at once
+(``fidelite.ledger.validation.MAX_POINTS``, as :data:`fidelite.program.rule.MAX_AWARD`
+is the most it credits). A cost above it is an error when the program loads: no
+redemption could ever pay it (the ledger refuses the spend)."""
+
+
+def _spendable(cost: int) -> int:
+    if cost > MAX_COST:
+        raise ValueError(
+            f"{cost} is more than the largest cost ({MAX_COST} points): the ledger could "
+            "never spend it, so no redemption could pay it"
+        )
+    return cost
+
+
 class Reward(ProgramModel):
     """A catalogue entry. ``stock`` and ``per_member_limit`` omitted mean unlimited."""
 
     id: Identifier
     name: str
     kind: RewardKind
-    cost: int = Field(gt=0, description="points spent to redeem")
+    cost: Annotated[int, AfterValidator(_spendable)] = Field(
+        gt=0, description="points spent to redeem"
+    )
     currency: Identifier | None = None
     value: Decimal | None = Field(default=None, gt=0, description="amount or percent")
     sku: str | None = Field(default=None, description="product given (free_product)")
