@@ -12,13 +12,19 @@ Refusals of the request itself are not stored (:func:`kept`), as with Stripe's k
 request that fails validation before anything executes saves no result. These are the
 codes of :data:`NOT_STORED`: the body or a setting of it invalid, or something the
 program's configuration or the server's settings do not offer (an event type, a
-currency, a tier, a coupon campaign, a support key's adjustment limit). Such a refusal
-wrote nothing, and the operator can change what caused it: the key is freed, so the
-client's retry with the same key, once the program handles it, runs and succeeds. That
-is safe for the reason a crashed request's retry is (below): nothing was applied, and
-the operation is idempotent on its own key anyway. Refusals that answer the members'
-state (``insufficient_points``, ``unknown_member``, ``event_id_conflict``...) are stored
-and replayed: the client acted on that answer; to try again later it uses a new key.
+currency, a tier, a coupon campaign, a reward of the catalogue or its validity dates, a
+support key's adjustment limit), or the server's clock (an event dated ahead, a reward
+not yet or no longer available). Such a refusal wrote nothing, and the operator can
+change what caused it (or time does): the key is freed, so the client's retry with the
+same key, once the program handles it, runs and succeeds, as ``fidelite rewards redeem
+--key`` does. That is safe for the reason a crashed request's retry is (below): nothing
+was applied, and the operation is idempotent on its own key anyway. Refusals that answer
+the members' state (``insufficient_points``, ``reward_out_of_stock``,
+``unknown_member``, ``event_id_conflict``...) are stored and replayed: the client acted
+on that answer; to try again later it uses a new key. A refusal of :data:`NOT_STORED`
+that an older version stored (``reward_unknown``, ``reward_not_yet_available`` and
+``reward_expired`` were stored before) is not replayed: the retry takes the key over and
+runs, as if it had never been stored.
 
 Crashes: a request whose server died mid-way leaves ``in_flight``; after the lease
 (``lease_seconds``, default 30) a retry takes it over and runs again. That is safe:
@@ -74,12 +80,15 @@ NOT_STORED = frozenset({
     "invalid_request", "invalid_assignment", "invalid_count",  # the request's own content
     "unknown_event_type", "unknown_currency", "unknown_tier", "no_tiers",  # the program's
     "unknown_campaign",  # configuration, which the operator may change
+    "reward_unknown",  # the catalogue (the program file): a reward the operator may add,
+    "reward_not_yet_available", "reward_expired",  # or its validity against the clock
     "adjustment_over_limit",  # a setting of the server (--support-adjustment-limit)
     "event_in_future",  # the time of processing: the same event is taken once it is due
 })  # fmt: skip
 """Refusals not stored under an Idempotency-Key: each is decided before anything is
 written, from the request and the program's configuration, the server's settings or
-its clock."""
+its clock. An answer stored with one of these codes by an older version is not replayed
+either: the retry runs (:func:`_claim`)."""
 
 
 def kept(status: int, body: Any) -> bool:
@@ -341,11 +350,17 @@ def _claim(
             # its record, as erasing the reference again answers it.
             (member,) = route_members(route) or {""}
             raise unknown_member(program_id, member)
-        if replay is not None:
+        if replay is not None and kept(replay.status, replay.body):
             return replay
-        conn.execute(update(api_requests).where(
-            api_requests.c.program_id == program_id, api_requests.c.idem_key == key
-        ).values(updated_at=now))  # fmt: skip
+        # A crashed request's key past its lease, or a refusal stored by an older
+        # version that is no longer stored (NOT_STORED): take the key over and run.
+        # Only the row as read: a retry that took it over meanwhile makes this one wait.
+        taken = conn.execute(update(api_requests).where(
+            api_requests.c.program_id == program_id, api_requests.c.idem_key == key,
+            api_requests.c.state == row.state, api_requests.c.updated_at == row.updated_at,
+        ).values(state="in_flight", updated_at=now))  # fmt: skip
+        if taken.rowcount != 1:
+            raise in_flight()
     return now
 
 

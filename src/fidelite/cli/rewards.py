@@ -135,9 +135,10 @@ def redeem(
     """Spend a reward's cost from a member's points and print the code to hand over.
 
     One transaction: the points spent, the stock taken, the code issued. Refused, with
-    nothing changed, when the reward is unknown, not yet or no longer available, not for
-    the member's tier, out of stock, redeemed up to the member's limit, or when the
-    member is short of points (the first of these, in this order).
+    nothing changed, when the member is not enrolled (checked first); then when the
+    reward is unknown, not yet or no longer available, not for the member's tier, out of
+    stock, redeemed up to the member's limit, or when the member is short of points (the
+    first of these, in this order). A refusal does not use up the key.
 
     Example: fidelite rewards redeem CARD-0001 free_coffee --key desk-2027-0042 -p program.yaml
     """

@@ -3,7 +3,9 @@
 The store supplies the counts (stock left, this member's redemptions, available
 points); the check itself is pure so the API, the portal and tests agree on it. The
 precedence is the order of :class:`RedemptionRejection`: the first failing check wins,
-so a client always gets the same code for the same situation.
+so a client always gets the same code for the same situation. A member who is not
+enrolled (or erased) is refused before any of these, by the ledger
+(``unknown_member``, ``member_erased``), even for a reward that is unknown too.
 """
 
 from __future__ import annotations
