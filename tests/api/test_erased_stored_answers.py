@@ -74,7 +74,8 @@ def calls(live: Live, client: httpx.Client, tmp_path: Path) -> dict[str, tuple[s
         "b1": ("/v1/events:batch", {"events": [{"id": "p2", "type": "purchase", "member": REF,
                                                 "at": AT, "amount": "5.00"}]}),
         "red-1": ("/v1/redemptions", {"member": REF, "reward": "ten"}),
-        "red-2": ("/v1/redemptions", {"member": REF, "reward": "nothing-such"}),
+        "red-2": ("/v1/redemptions", {"member": REF, "reward": "mug"}),
+        "red-3": ("/v1/redemptions", {"member": REF, "reward": "mug"}),  # out of stock
         "adj-1": (f"/v1/members/{REF}/adjustments", {"points": 7, "reason": "goodwill"}),
         "bulk-1": ("/v1/adjustments:bulk", {"members": [REF, "ann"], "points": 3,
                                             "reason": "outage"}),
