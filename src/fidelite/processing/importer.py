@@ -37,7 +37,9 @@ of ``{sku, category, quantity, price}``) and ``attributes`` (JSON object). Empty
 are absent values. Row numbers are those a spreadsheet shows (the header is row 1).
 The ``member`` cell is read without the spaces around it, in both imports (so a cell
 ``' padded '`` is the member ``padded``), then checked by the member id rule the API
-applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...).
+applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...). A
+member an older version enrolled with the spaces of its cell stays the member of that
+cell while no member holds the trimmed id (:func:`_padded_enrolled`).
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
@@ -69,7 +71,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
@@ -93,6 +95,7 @@ from fidelite.processing.recorded import conflict, kept_fields, unerased
 from fidelite.processing.rows import Columns, ImportFileError, Row, read_cells, read_rows
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
+from fidelite.processing.tables import member_states
 from fidelite.program.model import IDENTIFIER
 from fidelite.store import Database
 
@@ -346,7 +349,7 @@ def import_events(
                 report.stopped = True
                 break
             before = report.rows
-            numbered = _parse(report, part)
+            numbered = _as_enrolled(processor, part, _parse(report, part))
             placed = early.arrange(part, numbered)
             events = [event for _, event, _ in placed]
             erased = _erased(processor, events)
@@ -489,6 +492,40 @@ def _last_refunds(
     for (number, event), answer in zip(numbered, _settle(processor, events, applied, erased),
                                        strict=True):  # fmt: skip
         _count(report, number, event, answer)
+
+
+def _padded_enrolled(processor: EventProcessor, rows: Iterable[Row]) -> dict[int, str]:
+    """The rows whose ``member`` cell, as written with spaces around it, is the
+    reference of an enrolled member while the trimmed reference is no member's, with
+    that cell (by row number): a version before member cells were trimmed enrolled
+    ``' padded '`` as written, and the trimmed ``padded`` must not become a second
+    member with its own first-purchase bonus (nor the file's re-run conflict with the
+    events recorded for ``' padded '``). One query, for a chunk with padded cells only."""
+    padded = {row.number: cell for row in rows
+              if isinstance(cell := row.cells.get("member"), str) and cell.strip()
+              and cell != cell.strip()}  # fmt: skip
+    if not padded:
+        return {}
+    refs = set(padded.values()) | {cell.strip() for cell in padded.values()}
+    with processor.db.read() as conn:
+        known = set(conn.execute(select(member_states.c.member_ref).where(
+            member_states.c.program_id == processor.program.id,
+            member_states.c.member_ref.in_(sorted(refs)),
+        )).scalars())  # fmt: skip
+    return {number: cell for number, cell in padded.items()
+            if cell in known and cell.strip() not in known}  # fmt: skip
+
+
+def _as_enrolled(
+    processor: EventProcessor, part: list[Row], numbered: list[tuple[int, Event]]
+) -> list[tuple[int, Event]]:
+    """The chunk's events, each for the member enrolled under its ``member`` cell as
+    written when the trimmed reference is no member's (:func:`_padded_enrolled`)."""
+    kept = _padded_enrolled(processor, part)
+    if not kept:
+        return numbered
+    return [(number, event.model_copy(update={"member": kept[number]}) if number in kept
+             else event) for number, event in numbered]  # fmt: skip
 
 
 def _erased(processor: EventProcessor, events: Sequence[Event]) -> dict[str, ErasedRef]:
@@ -907,9 +944,10 @@ def import_members(
     seen: set[str] = set()  # the members applied so far in this file
 
     erased: dict[str, ErasedRef] = {}  # the current chunk's erased references
+    kept: dict[int, str] = {}  # the chunk's padded cells of members enrolled so
 
     def one(conn: Connection, row: Row) -> MemberChange | RejectedRow:
-        return _save_member(processor, conn, row, now, erased)
+        return _save_member(processor, conn, row, now, erased, kept.get(row.number))
 
     save = _alone(processor.db, one)
     while part := list(islice(rows, chunk)):
@@ -918,7 +956,8 @@ def import_members(
             break
         with processor.db.read() as conn:
             erased = erased_refs(conn, processor.program.id, {_member_ref(r.cells) for r in part})
-        applier = _members_applier(processor, part, now, erased)
+        kept = _padded_enrolled(processor, part)
+        applier = _members_applier(processor, part, now, erased, kept)
         told = _members_committed(committed, report.rows, part)
         outcomes = _chunk_or_alone(processor.db, part, applier, save, told)
         for row, outcome in zip(part, outcomes, strict=True):
@@ -963,12 +1002,17 @@ def _count_member(
 
 
 def _members_applier(
-    processor: EventProcessor, part: list[Row], now: datetime, erased: dict[str, ErasedRef]
+    processor: EventProcessor,
+    part: list[Row],
+    now: datetime,
+    erased: dict[str, ErasedRef],
+    kept: dict[int, str],
 ) -> Callable[[Connection], list[MemberChange | RejectedRow]]:
     """What saves a chunk's members in one transaction, each under its savepoint."""
 
     def apply(conn: Connection) -> list[MemberChange | RejectedRow]:
-        return [_save_member(processor, conn, row, now, erased) for row in part]
+        return [_save_member(processor, conn, row, now, erased, kept.get(row.number))
+                for row in part]  # fmt: skip
 
     return apply
 
@@ -979,8 +1023,11 @@ def _save_member(
     row: Row,
     now: datetime,
     erased: dict[str, ErasedRef],
+    as_written: str | None = None,
 ) -> MemberChange | RejectedRow:
     """Enrol or update the row's member under a savepoint; a bad row is returned.
+    ``as_written``: the row's padded cell, the reference of the member to update
+    (:func:`_padded_enrolled`), instead of the trimmed one.
 
     A row for an erased reference that no member holds now is refused (``member_erased``)
     unless it says the person joined after the (latest) erasure: a members file
@@ -992,6 +1039,7 @@ def _save_member(
         if row.problem:
             raise ValueError(row.problem)
         ref, profile, joined = row_to_member(row.cells, now)
+        ref = as_written or ref
         given, found = _given(row.cells.get("joined_at")), erased.get(ref)
         # only then does it matter whether the member exists (a joined_at counts for a new one)
         known = bool(given or found) and processor.member_profile(ref, conn=conn) is not None
