@@ -902,7 +902,39 @@ class _Checker:
         return int(n), "" if value is None else str(value)
 
 
+# The local days a timestamp may fall on (in the business time zone). Past them the
+# metrics' calendar arithmetic leaves the dates Python and DuckDB hold: a week or month
+# of year 9999 ends in year 10000, and year 0 (1 BC) is no Python date. So a value whose
+# local day is outside is refused when loading, naming its line, not met by a metric.
+FIRST_DAY = "0001-01-01"
+LAST_DAY = "9998-12-31"
+# The most days between two supported days: a longer window (repurchase --days,
+# cohorts --brackets) could never be reached, and is refused as an option value.
+MAX_DAYS = 3651693
+
+
+def supported_days_check(checker: _Checker, canonical: str, local: str, timezone: str) -> None:
+    """Queue the check that ``local`` (SQL: the local TIMESTAMP or DATE of column
+    ``canonical``) falls between :data:`FIRST_DAY` and :data:`LAST_DAY`."""
+    checker.check(
+        canonical,
+        f"CAST({local} AS DATE) NOT BETWEEN DATE '{FIRST_DAY}' AND DATE '{LAST_DAY}'",
+        f"date outside the supported days, {FIRST_DAY} to {LAST_DAY} (the local day in "
+        f"time zone {timezone})",
+    )
+
+
 def _timestamp_expression(
+    con: duckdb.DuckDBPyConnection, checker: _Checker, raw_type: str, opts: LoadOptions
+) -> tuple[str, str]:
+    """SQL giving the local naive TIMESTAMP, and the format name used; a value whose
+    local day is not a supported one is refused (:func:`supported_days_check`)."""
+    expr, fmt = _local_timestamp(con, checker, raw_type, opts)
+    supported_days_check(checker, "timestamp", f"({expr})", opts.timezone)
+    return expr, fmt
+
+
+def _local_timestamp(
     con: duckdb.DuckDBPyConnection, checker: _Checker, raw_type: str, opts: LoadOptions
 ) -> tuple[str, str]:
     """SQL giving the local naive TIMESTAMP, and the format name used."""
