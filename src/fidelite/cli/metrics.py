@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from fidelite.analytics.answers import AnswerColumns
 from fidelite.analytics.engine import Dataset, EngineName, open_dataset
 from fidelite.analytics.errors import InputError
-from fidelite.analytics.io import LoadOptions
+from fidelite.analytics.io import FIRST_DAY, LAST_DAY, MAX_DAYS, LoadOptions
 from fidelite.analytics.metrics.period import Period
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.segments import SegmentBy
@@ -277,17 +277,28 @@ def _period(value: str) -> Period:
 
 
 def _days_check(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    if any(not x.strip() for x in value.split(",")):
+        option_error(ctx, param, f"an empty item in '{value}': give whole days above 0 "
+                     "separated by commas, e.g. 30,60,90")  # fmt: skip
     try:
-        days = [int(x) for x in value.split(",") if x.strip()]
+        days = _days(value)
     except ValueError:
         days = []
     if not days or any(d <= 0 for d in days):
         option_error(ctx, param, f"expected whole days above 0 separated by commas, not '{value}'")
+    _refuse_too_long(ctx, param, max(days), value)
     return value
 
 
+def _refuse_too_long(ctx: typer.Context, param: typer.CallbackParam, days: int, value: str) -> None:
+    """A window longer than the supported days could never be reached."""
+    if days > MAX_DAYS:
+        option_error(ctx, param, f"must be at most {MAX_DAYS} days (from {FIRST_DAY} to "
+                     f"{LAST_DAY}, the supported days), got {days} in '{value}'")  # fmt: skip
+
+
 def _days(value: str) -> list[int]:
-    return [int(x) for x in value.split(",") if x.strip()]
+    return [int(x) for x in value.split(",")]
 
 
 @app.command("retention")
@@ -407,9 +418,12 @@ def _brackets(value: str) -> list[tuple[int, int]]:
 
 
 def _brackets_check(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    if any(not x.strip() for x in value.split(",")):
+        option_error(ctx, param, f"an empty item in '{value}': brackets look like 1-7,8-30,31-90")
     spans = _brackets(value)
     if not spans:
         option_error(ctx, param, f"brackets look like 1-7,8-30,31-90, not '{value}'")
+    _refuse_too_long(ctx, param, max(hi for _, hi in spans), value)
     if any(lo < 1 for lo, _ in spans):
         option_error(
             ctx,

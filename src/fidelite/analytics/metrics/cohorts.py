@@ -24,7 +24,7 @@ that ends after the data).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Literal
 
 import ibis
@@ -86,7 +86,7 @@ def cohorts(
         row: dict[str, Any] = {"cohort": label(c, period), "cohort_start": start, "size": sizes[c]}
         for i, col in enumerate(cols):
             if kind == "bracket":
-                visible = latest[c] + timedelta(days=brackets[i][0]) <= last_day
+                visible = (last_day - latest[c]).days >= brackets[i][0]
             else:
                 visible = c + i <= last_idx
             row[col] = percent(counts.get((c, i), 0), sizes[c]) if visible else None

@@ -14,7 +14,7 @@ day of the cohort month; otherwise its latest customers had less than D days to 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import ibis
@@ -69,7 +69,7 @@ def repurchase(
         f"ends (on {last_day}, the last day in the data) less than D days after the cohort "
         "month."
     )
-    params = {"days": windows, "per_product": per_product,
+    params = {"days": windows, "period": "month", "per_product": per_product,
               "observation_end": last_day.isoformat(), **ds.describe()}  # fmt: skip
     columns = ["cohort", *(["product_id"] if per_product else []), "cohort_start",
                "cohort_end", "customers"]  # fmt: skip
@@ -92,5 +92,5 @@ def _row(
         n = int(r[f"within_{d}"] or 0)
         row[f"repurchased_{d}d"] = n
         row[f"repurchase_rate_{d}d"] = percent(n, size)
-        row[f"complete_{d}d"] = last_day >= end + timedelta(days=d)
+        row[f"complete_{d}d"] = (last_day - end).days >= d  # no date past the last
     return row
