@@ -366,6 +366,61 @@ def on_refund(
     return _refund_without_step(policy, state, replayed, activities, on, zone, through)
 
 
+def last_step(
+    policy: TierPolicy, state: TierState, zone: ZoneInfo, *, enrolled: datetime | None
+) -> datetime | None:
+    """The date of the latest step that ``state`` shows was taken: the level's start, a
+    grace period's start (its re-qualification date, kept in ``review_at``), or the
+    re-qualification that set ``review_at`` (a rolling window's ``requalify_months``
+    before it; a calendar year's 1 January). None: none, the base level held since
+    ``enrolled``, the member's enrolment. A qualifying event dated before it came after
+    steps dated later (:func:`on_late_activity`)."""
+    if state.review_at is None and state.grace_until is None and state.since == enrolled:
+        return None
+    moments = [state.since]
+    if state.review_at is not None and state.grace_until is not None:
+        moments.append(state.review_at)
+    elif state.review_at is not None and policy.window is WindowKind.calendar_year:
+        moments.append(year_start(state.review_at - timedelta(days=1), zone))
+    elif state.review_at is not None:
+        moments.append(months_back(state.review_at, policy.requalify_months, zone))
+    return max(moments)
+
+
+def on_late_activity(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    at: datetime,
+    through: datetime,
+    zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
+    *,
+    enrolled: datetime | None,
+) -> tuple[TierState, list[TierChange]]:
+    """After a qualifying event at ``at`` sent after tier steps dated later than it (older
+    history imported after the daily job ran, or after later events): the member ends
+    where the same events sent in date order would have left them. The history is played
+    again with the event (``activities`` hold it), as a refund's is
+    (:func:`on_refund`), from a moment the event cannot have changed
+    (:func:`_refund_anchor`: the current level's start when it is earlier, else the
+    latest manual assignment, else the base level) to ``through``, the latest step or
+    activity already on the member's record. Returned: that state (a manual assignment
+    in force is left alone, as :func:`on_activity` leaves it), and the steps from ``at``
+    on that the history played again takes, each at its own date (the caller leaves out
+    those already on the timeline)."""
+    if retired(policy, state) or state.assigned_until is not None:
+        return on_activity(policy, state, activities, at, zone)
+    made = sorted((a for a in assignments if a.at <= through), key=lambda a: a.at)
+    start = _refund_anchor(policy, state, at, zone, made)
+    if retired(policy, start):  # an assignment to a level removed since: left at its date
+        start, _ = leave_retired(policy, start, activities, start.since, zone)
+    replayed, steps = _replay(policy, start, activities, through, zone)
+    if replayed.since == _BEFORE_ANY:
+        replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
+    return replayed, [s for s in steps if s.at >= at]
+
+
 def _refund_horizon(state: TierState, activities: Sequence[Activity], at: datetime) -> datetime:
     """How far a refund at ``at`` plays the member's history again: to the refund, or
     further when the member's record goes further, a refund sent after activity dated

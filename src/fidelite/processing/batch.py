@@ -54,6 +54,7 @@ from fidelite.engine.tiers import (
     TierChange,
     TierState,
     due_at,
+    last_step,
     on_activity,
     retired,
     review,
@@ -493,6 +494,12 @@ class _Batch:
         known = self.members.get(event.member)
         member = known or self._newcomer(event)
         tier, due = self._due(member, event.at)
+        policy = self.p.program.tiers
+        if policy is not None and tier is not None and tier.assigned_until is None:
+            taken = last_step(policy, tier, self.p.program.zone, enrolled=member.state.joined_at)
+            if taken is not None and event.at < taken:
+                # dated before a step already taken: the single path plays the history again
+                raise Fallback("an event dated before a tier step already taken")
         state = replace(member.state, tier=tier.tier) if tier is not None else member.state
         status = self._coupon_status(event.coupon, event.member)
         decision = self.p.evaluator.evaluate(event, state, ProgramState(self.budgets),

@@ -71,7 +71,9 @@ from fidelite.engine.tiers import (
     assign,
     due_at,
     enter_ladder,
+    last_step,
     on_activity,
+    on_late_activity,
     on_refund,
     recorded_threshold,
     retired,
@@ -1635,7 +1637,49 @@ class EventProcessor:
         if policy is None or state is None or not qualifies(event, decision):
             return []
         activities = self._activities(conn, event.member)
+        joined = conn.execute(
+            select(member_states.c.joined_at).where(
+                member_states.c.program_id == self.program.id,
+                member_states.c.member_ref == event.member,
+            )
+        ).scalar_one_or_none()
+        taken = last_step(policy, state, self.program.zone, enrolled=joined)
+        if state.assigned_until is None and taken is not None and event.at < taken:
+            # dated before a step the member's level shows was taken: in date order
+            return self._late_activity(conn, event, state, activities, taken, joined)
         new, changes = on_activity(policy, state, activities, event.at, self.program.zone)
+        self._save_tier(conn, event.member, new, changes, event.id)
+        return changes
+
+    def _late_activity(
+        self,
+        conn: Connection,
+        event: Event,
+        state: TierState,
+        activities: Sequence[Activity],
+        latest: datetime,
+        joined: datetime | None,
+    ) -> list[TierChange]:
+        """A qualifying event dated before ``latest``, a step the member's level shows was
+        taken (:func:`~fidelite.engine.tiers.last_step`): the member's level and dates
+        become those the events in date order give
+        (:func:`~fidelite.engine.tiers.on_late_activity`); the steps that history takes
+        from the event's date on and that the timeline lacks are added, each at its own
+        date, with the event's id. Entries already written stay (the timeline is only
+        ever added to): a later entry for the same moment supersedes an earlier one."""
+        policy = self.program.tiers
+        assert policy is not None
+        through = max([latest, state.since, *(a.at for a in activities)])
+        new, steps = on_late_activity(
+            policy, state, activities, event.at, through, self.program.zone,
+            self._assignments(conn, event.member), enrolled=joined,
+        )  # fmt: skip
+        known = recorded_steps(conn, self.program.id, [event.member])
+        changes = [c for c in steps if step_key(event.member, c) not in known]
+        if new != state and not changes:
+            self._set_member(conn, event.member, tier=new.tier, tier_since=new.since,
+                             review_at=new.review_at, grace_until=new.grace_until,
+                             assigned_until=new.assigned_until)  # fmt: skip
         self._save_tier(conn, event.member, new, changes, event.id)
         return changes
 
