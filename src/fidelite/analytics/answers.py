@@ -23,8 +23,10 @@ question            scale    asks
 Other question names are kept (custom questions) with any numeric score.
 
 Output: DuckDB table ``answers`` with ``customer_id VARCHAR, ts TIMESTAMP, day DATE,
-question VARCHAR, score DOUBLE``; ``question`` is lower-cased and ``recommend`` is
-stored as ``nps``. Time zones work as for transactions (:mod:`fidelite.analytics.io`).
+question VARCHAR, score DOUBLE, instant BIGINT``; ``question`` is lower-cased and
+``recommend`` is stored as ``nps``; ``instant`` (microseconds since 1970-01-01 UTC)
+orders the answers in time, which ``ts``, a local time, does not do in the hour that
+repeats when the clocks go back. Time zones work as for transactions (:mod:`fidelite.analytics.io`).
 
 Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError`.
@@ -51,6 +53,7 @@ from fidelite.analytics.io import (
     _source_name,
     _timestamp_expression,
     decimal_number,
+    instant_order,
     resolve_named_columns,
 )
 from fidelite.analytics.segments import segment_value
@@ -140,10 +143,12 @@ def load_answers(
         mapping[SEGMENT_VALUE] = _segment_column(_raw_types(con), segment_column, name)
     checker = _Checker(con, source, name, kind, mapping)
     total = checker.count_rows("survey answers")
-    ts_expr, fmt = _timestamp_expression(con, checker, _raw_types(con)[mapping["timestamp"]], opts)
+    raw_type = _raw_types(con)[mapping["timestamp"]]
+    ts_expr, fmt = _timestamp_expression(con, checker, raw_type, opts)
+    instant = instant_order(checker, raw_type, fmt, ts_expr, timezone)
     # Through the checker, as every read of ``raw``: a file DuckDB stops reading is an
     # error naming its line, not a DuckDB message.
-    checker.scan(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, ts_expr)}")
+    checker.scan(f"CREATE OR REPLACE TABLE {table} AS {_select(checker, ts_expr, instant)}")
     con.execute("DROP VIEW IF EXISTS raw")
     return LoadedAnswers(con, table, name, total, timezone, fmt, checker.date_warning)
 
@@ -162,7 +167,7 @@ def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str,
     return resolve_named_columns(types, wanted, REQUIRED, COLUMN_OPTIONS, name)
 
 
-def _select(checker: _Checker, ts_expr: str) -> str:
+def _select(checker: _Checker, ts_expr: str, instant: str) -> str:
     """Validate every answer and return the SELECT producing the normalised table."""
     cust, q, s = checker.col("customer_id"), checker.col("question"), checker.col("score")
     checker.check(
@@ -184,7 +189,8 @@ def _select(checker: _Checker, ts_expr: str) -> str:
     ts = f"({ts_expr})"
     return (
         f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, {ts} AS ts, "
-        f"CAST({ts} AS DATE) AS day, {question} AS question, {score} AS score{extra} FROM raw"
+        f"CAST({ts} AS DATE) AS day, {question} AS question, {score} AS score, "
+        f"{instant} AS instant{extra} FROM raw"
     )
 
 

@@ -238,6 +238,10 @@ def load_transactions(
     total = checker.count_rows()
     ts_expr, fmt = _timestamp_expression(con, checker, raw_types[mapping["timestamp"]], opts)
     select = _normalised_select(checker, raw_types, ts_expr, lazy=not opts.materialize)
+    if SEGMENT_VALUE in mapping:  # the first purchase is the first instant
+        order = instant_order(checker, raw_types[mapping["timestamp"]], fmt, ts_expr, opts.timezone)
+        head, _, tail = select.rpartition(" FROM raw")
+        select = f"{head}, {order} AS {SEGMENT_ORDER} FROM raw{tail}"
     segmented = opts.segment_column is not None or opts.segments_file is not None
     base = f"{table}_unsegmented" if segmented else table
     kind_of = "TABLE" if opts.materialize else "VIEW"
@@ -276,6 +280,7 @@ class Segmentation:
 
 
 SEGMENT_VALUE = "segment_value"  # the normalised table's raw segment value, while loading
+SEGMENT_ORDER = "segment_order"  # and the instant of its time (see instant_order)
 
 
 def _segment_column(types: dict[str, str], column: str, name: str) -> str:
@@ -932,6 +937,28 @@ def _timestamp_expression(
     expr, fmt = _local_timestamp(con, checker, raw_type, opts)
     supported_days_check(checker, "timestamp", f"({expr})", opts.timezone)
     return expr, fmt
+
+
+def instant_order(checker: _Checker, raw_type: str, fmt: str, local: str, timezone: str) -> str:
+    """SQL: the instant a timestamp names, as microseconds since 1970-01-01 UTC (a
+    BIGINT, the same on every engine), to order rows by time: ``local`` (the local
+    TIMESTAMP :func:`_timestamp_expression` gives, read in format ``fmt``) repeats an
+    hour when the clocks go back, where 02:30+02:00 comes before 02:10+01:00. A value
+    with an offset or zone is its instant; one without, its wall-clock time in
+    ``timezone``."""
+    col = checker.col("timestamp")
+    tz = _quote(timezone)
+    text = f"trim(CAST({col} AS VARCHAR))"
+    if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"epoch_us({col})"
+    if fmt == ISO:
+        zoned = f"try_cast({text} AS TIMESTAMPTZ)"
+        return (
+            f"epoch_us(CASE WHEN {_names_zone(text)} THEN {zoned} ELSE timezone({tz}, {local}) END)"
+        )
+    if "%z" in fmt or "%Z" in fmt:
+        return f"epoch_us(try_strptime({text}, {_quote(fmt)})::TIMESTAMPTZ)"
+    return f"epoch_us(timezone({tz}, {local}))"
 
 
 def _local_timestamp(

@@ -4,7 +4,7 @@ A customer belongs to exactly one segment, so the per-segment counts of a metric
 to the whole file's (customers, S, E, N...). The segment comes from one of:
 
 * a column of the transactions file (``--segment-col channel``): the value on the
-  customer's *first purchase*, the earliest timestamp among their purchases (refunds
+  customer's *first purchase*, the earliest instant among their purchases (refunds
   do not count). Purchases at that same earliest time with different values: the
   first non-empty value in byte order wins (upper case before lower case: ``Web``
   before ``store``), so the result does not depend on the order of the rows. A
@@ -53,6 +53,7 @@ import pyarrow as pa
 
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import (
+    SEGMENT_ORDER,
     SEGMENT_VALUE,
     LoadOptions,
     Segmentation,
@@ -98,12 +99,12 @@ def segment(
         by, shown = opts.segment_column, name
         rule = (
             f"a customer's segment is the value of column '{by}' on their first purchase "
-            "(the earliest timestamp; refunds do not count; at equal times the first "
+            "(the earliest instant; refunds do not count; at equal times the first "
             "non-empty value in byte order, upper case before lower case), whatever their "
             f"later purchases; customers whose first purchase has no value, or with refunds "
             f"only, are in {NONE}"
         )
-        keep = f"* EXCLUDE ({SEGMENT_VALUE})"
+        keep = f"* EXCLUDE ({SEGMENT_VALUE}, {SEGMENT_ORDER})"
     else:
         assert opts.segments_file is not None
         by = shown = str(opts.segments_file)
@@ -251,10 +252,13 @@ def _refuse_reserved_in_column(
 
 
 def _assign_by_column(con: duckdb.DuckDBPyConnection, base: str) -> None:
-    """Each customer's segment value on their first purchase (see the module rule)."""
+    """Each customer's segment value on their first purchase (see the module rule): the
+    earliest instant, not the earliest local time, which repeats an hour when the clocks
+    go back."""
     con.execute(
         f"""CREATE OR REPLACE TABLE {ASSIGNMENTS} AS
-        WITH p AS (SELECT customer_id, ts, {SEGMENT_VALUE} AS v FROM {base} WHERE NOT is_refund),
+        WITH p AS (SELECT customer_id, {SEGMENT_ORDER} AS ts, {SEGMENT_VALUE} AS v
+                   FROM {base} WHERE NOT is_refund),
         f AS (SELECT customer_id, min(ts) AS ts FROM p GROUP BY customer_id)
         SELECT p.customer_id, min(p.v) AS segment
         FROM p JOIN f ON p.customer_id = f.customer_id AND p.ts = f.ts

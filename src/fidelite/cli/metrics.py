@@ -680,7 +680,7 @@ def _survey_metric(
             return compute(answers, p)
 
         result = _table_segments(fmt, loaded.connection, loaded.table, loaded.source,
-                                 segment_by, ("ts", "answer"), one)  # fmt: skip
+                                 segment_by, ("instant", "answer"), one)  # fmt: skip
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     render(result, fmt)

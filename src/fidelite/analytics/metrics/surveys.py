@@ -144,15 +144,16 @@ def share_of_wallet(answers: Answers, period: Period | None = None) -> MetricRes
 def latest_scores(answers: Answers, questions: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """customer -> question -> score of the customer's latest answer to that question.
 
-    Latest = the latest timestamp; when several answers share it, the highest score, so
+    Latest = the latest instant (not local time, which repeats an hour when the clocks
+    go back); when several answers share it, the highest score, so
     the result never depends on the order of the rows (the same on every engine). The
     kinds of loyal customers and the health score both take answers by this rule.
     """
     a = answers.bound.table
     a = a.filter(a.question.isin(list(questions)))
-    latest = a.group_by(["customer_id", "question"]).aggregate(last_ts=a.ts.max())
+    latest = a.group_by(["customer_id", "question"]).aggregate(last=a.instant.max())
     joined = a.inner_join(latest, ["customer_id", "question"])
-    joined = joined.filter(joined.ts == joined.last_ts)
+    joined = joined.filter(joined.instant == joined.last)
     scores = joined.group_by(["customer_id", "question"]).aggregate(score=joined.score.max())
     out: dict[str, dict[str, float]] = {}
     for r in answers.bound.execute(scores).to_pylist():
