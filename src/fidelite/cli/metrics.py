@@ -630,7 +630,7 @@ def engagement_cmd(
         with _progress(fmt, f"Reading {input}"):
             result = engagement(*program_database(input), p, tz)
     except InputError as exc:
-        fail(str(exc), code="bad_input", fmt=fmt, file=exc.file)
+        fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     except SQLAlchemyError as exc:
         fail(f"cannot read the program database: {_first_line(exc)}", code="bad_input", fmt=fmt)
     render(result, fmt)
