@@ -11,7 +11,11 @@ mrr DOUBLE, start_day DATE, end_day DATE`` (null end = running).
 
 Invariant: loading either returns a fully valid table or raises one
 :class:`~fidelite.analytics.errors.InputError` naming the file, line and column
-(missing or negative mrr, unparsable dates, an end before its start, an empty file).
+(missing or negative mrr, unparsable dates, an end before its start, an empty file, a
+start or end whose local day is outside the supported days,
+:data:`~fidelite.analytics.io.FIRST_DAY` to :data:`~fidelite.analytics.io.LAST_DAY`).
+An end of 9999-12-31 (a date, or a time on that day with any offset or none), the
+open-ended marker of many CRM and billing exports, is read as an empty end: running.
 An end before its start is judged on the instants the values name, not on their local
 days: a start at 10:00 and an end at 09:00 the same day is refused, and whether a pair
 with offsets is valid does not depend on ``--timezone``.
@@ -48,6 +52,7 @@ from fidelite.analytics.io import (
     choose_date_format,
     decimal_number,
     resolve_named_columns,
+    supported_days_check,
 )
 from fidelite.analytics.segments import segment_value
 
@@ -165,6 +170,31 @@ def _instant(text: str, fmt: str, timezone: str) -> str:
     return f"timezone({tz}, try_strptime({text}, {_quote(fmt)})::TIMESTAMP)"
 
 
+# The end many CRM and billing exports write for a subscription still running: read as
+# an empty end. Taken as written (its day before any conversion to the business's time
+# zone), so 9999-12-31T23:00-05:00 is running too, not a day of year 10000.
+OPEN_END = "9999-12-31"
+
+
+def _open_end(text: str, fmt: str) -> str:
+    """SQL: end ``text`` (trimmed, not null) is the open-ended marker :data:`OPEN_END`,
+    a date or a time on that day, with any offset or none."""
+    if fmt == ISO:
+        # the first 10 characters are the date (what :func:`_names_zone` relies on too)
+        zoned, local = f"try_cast({text} AS TIMESTAMPTZ)", f"try_cast({text} AS TIMESTAMP)"
+        return f"(left({text}, 10) = '{OPEN_END}' AND coalesce({zoned}, {local}) IS NOT NULL)"
+    if "%z" in fmt or "%Z" in fmt:
+        # the written day is not recoverable from the instant: any instant that a time on
+        # 9999-12-31 names at some offset (-18:00 to +18:00); the days next to it that
+        # also fall there are past the supported days, refused otherwise
+        instant = f"try_strptime({text}, {_quote(fmt)})::TIMESTAMPTZ"
+        return (
+            f"({instant} >= TIMESTAMPTZ '{OPEN_END} 00:00:00+18:00' AND "
+            f"{instant} < TIMESTAMPTZ '{OPEN_END} 00:00:00-18:00' + INTERVAL 1 DAY)"
+        )
+    return f"(CAST(try_strptime({text}, {_quote(fmt)})::TIMESTAMP AS DATE) = DATE '{OPEN_END}')"
+
+
 def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[str, DateChoice]:
     """Validate every subscription; return the SELECT producing the normalised table and
     the date format chosen (with its warning when the dates also read month first).
@@ -196,19 +226,23 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     choice = choose_date_format(checker, texts, date_format, parse, reasons)
     fmt = choice.format
     start = parse(start_text, fmt)
+    # past the supported days a month or year of the MRR rows would end in year 10000
+    supported_days_check(checker, "start", start, timezone)
     end = "CAST(NULL AS DATE)"
     if "end" in m:
-        end = parse(texts[1][1], fmt)
+        end_text = texts[1][1]
+        running = _open_end(end_text, fmt)
+        end = f"CASE WHEN {running} THEN CAST(NULL AS DATE) ELSE {parse(end_text, fmt)} END"
+        supported_days_check(checker, "end", end, timezone)
         # the instants, not the local days: 09:00 is before 10:00 the same day; an end
         # written as a day covers that day (2026-01-10 is not before 2026-01-10T10:00)
-        end_text = texts[1][1]
         ends, starts = _instant(end_text, fmt, timezone), _instant(start_text, fmt, timezone)
         timed, day = f"{ends} < {starts}", f"{ends} + INTERVAL 1 DAY <= {starts}"
         if fmt == ISO:
             before = f"CASE WHEN strpos({end_text}, ':') = 0 THEN {day} ELSE {timed} END"
         else:
             before = timed if "%H" in fmt or "%I" in fmt else day
-        checker.check("end", before, "end date before the start date")
+        checker.check("end", f"NOT {running} AND ({before})", "end date before the start date")
     extra = f", {segment_value(checker)}" if SEGMENT_VALUE in m else ""
     checker.flush()
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"

@@ -86,7 +86,7 @@ def mrr(subs: Subscriptions, period: Period = "month") -> MetricResult:
     indices = _indices(first, last, period)
     # Boundary b is the last day before period b: period b starts at boundary b and
     # ends at boundary b + 1 (its own last day).
-    days = [bounds(i, period)[0] - timedelta(days=1) for i in indices]
+    days = [_first_day(i, period) - timedelta(days=1) for i in indices]
     boundaries = ibis.memtable(pa.table({"b": indices, "at": days}))
     movements = _movements(subs.bound.table, boundaries)
     per_idx = {int(r["b"]): r for r in subs.bound.execute(movements).to_pylist()}
@@ -114,6 +114,14 @@ def _indices(first: date, last: date, period: Period) -> list[int]:
     start = (first.year * 12 + first.month - 1) // months
     end = (last.year * 12 + last.month - 1) // months + 1
     return list(range(start, end + 1))
+
+
+def _first_day(idx: int, period: Period) -> date:
+    """The first day of period ``idx``: of the last boundary's period too, the one after
+    the last change, whose own last day (:func:`bounds`) a change in the last supported
+    year, 9998, would put in year 10000."""
+    month = idx * {"month": 1, "quarter": 3, "year": 12}[period]
+    return date(month // 12, month % 12 + 1, 1)
 
 
 def _movements(t: ibis.Table, boundaries: ibis.Table) -> ibis.Table:
