@@ -21,10 +21,12 @@ same key, once the program handles it, runs and succeeds, as ``fidelite rewards 
 was applied, and the operation is idempotent on its own key anyway. Refusals that answer
 the members' state (``insufficient_points``, ``reward_out_of_stock``,
 ``unknown_member``, ``event_id_conflict``...) are stored and replayed: the client acted
-on that answer; to try again later it uses a new key. A refusal of :data:`NOT_STORED`
-that an older version stored (``reward_unknown``, ``reward_not_yet_available`` and
+on that answer; to try again later it uses a new key. A redemption's refusal that an
+older version stored (``reward_unknown``, ``reward_not_yet_available`` and
 ``reward_expired`` were stored before) is not replayed: the retry takes the key over and
-runs, as if it had never been stored.
+runs, as if it had never been stored (:func:`_claim`). ``POST /v1/events`` does not do
+this: it replays whatever answer its keys stored (:func:`admit`), an
+``unknown_event_type`` an older version stored included.
 
 Crashes: a request whose server died mid-way leaves ``in_flight``; after the lease
 (``lease_seconds``, default 30) a retry takes it over and runs again. That is safe:
@@ -87,8 +89,12 @@ NOT_STORED = frozenset({
 })  # fmt: skip
 """Refusals not stored under an Idempotency-Key: each is decided before anything is
 written, from the request and the program's configuration, the server's settings or
-its clock. An answer stored with one of these codes by an older version is not replayed
-either: the retry runs (:func:`_claim`)."""
+its clock. On the routes answered through :func:`run_once` an answer stored with one of
+these codes (by an older version: the redemption codes ``reward_unknown``,
+``reward_not_yet_available``, ``reward_expired``) is not replayed either: the retry
+takes the key over and runs (:func:`_claim`). ``POST /v1/events`` checks its keys with
+:func:`admit` only and replays what they stored, an ``unknown_event_type`` stored by an
+older version included."""
 
 
 def kept(status: int, body: Any) -> bool:

@@ -173,19 +173,6 @@ _CHECKS: list[tuple[str, str]] = [
         "ORDER BY p.id",
     ),
     (
-        "no expiry takes points from a lot before its release made them available "
-        "(an expiry dated before the lot's release)",
-        'SELECT t.id AS "transaction", m.ref AS "member", t.occurred_at AS "occurred_at", '
-        'l.id AS "lot", r.id AS "release", r.occurred_at AS "released_at" '
-        "FROM postings p JOIN ledger_transactions t ON t.id = p.transaction_id "
-        "JOIN lots l ON l.id = p.lot_id "
-        "JOIN postings rp ON rp.lot_id = l.id AND rp.points < 0 "
-        "JOIN ledger_transactions r ON r.id = rp.transaction_id AND r.kind = 'release' "
-        "LEFT JOIN members m ON m.id = t.member_id "
-        "WHERE {prog_t} AND t.kind = 'expire' AND p.points < 0 "
-        "AND t.occurred_at < r.occurred_at ORDER BY p.id",
-    ),
-    (
         "an idempotency key is used once per program",
         'SELECT t.program_id AS "program", t.idempotency_key AS "key", COUNT(*) AS "transactions" '
         "FROM ledger_transactions t WHERE {prog_t} GROUP BY t.program_id, t.idempotency_key "

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, insert, text
+from sqlalchemy import Connection, Integer, bindparam, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from fidelite.engine.calendar import add_days
@@ -600,7 +600,10 @@ class Ledger:
         same time, debt repaid first; :meth:`_Steps.run_job`), then expires what is
         due. So every point passes pending → available → expired once, each step one
         entry, and the two daily jobs give the same entries (and job keys) in either
-        order; the release job then finds those lots released and writes nothing.
+        order; the release job then finds those lots released and writes nothing. A lot
+        released at a later time than ``as_of`` (release-due run at 16:44, this job as of
+        that day's midnight) is expired too, its entry dated at that release
+        (:meth:`_expire_member`).
         """
         when = valid.moment(as_of, "as_of")
         rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
@@ -645,24 +648,31 @@ class Ledger:
         (:func:`~fidelite.ledger.inactivity.first_lapse`): called until it returns
         ``None``, one entry per lapse, each naming the deadline its lots lapsed at.
 
-        A lot whose release is dated after ``when`` (``release-due`` run with a later
-        ``as_of`` before this job) is left alone: the member held those points as
-        available only from that release on, so an expiry dated ``when`` would take
-        them before they were there. A run with an ``as_of`` at or after the release
-        expires them (:func:`_released_after`)."""
+        A lot whose release is dated after ``when`` (``release-due`` run at a later time
+        than this job's ``as_of``: the README's daily commands, release-due at 16:44 and
+        expire as of that day's midnight; or a spend during the day that released it) is
+        expired all the same, but the entry is dated at that release, the latest of
+        ``when`` and the releases of the lots it takes (:func:`_released_after`): the
+        member held those points as available only from that release on, so an expiry
+        dated ``when`` would take them before they were there. A lot released after the
+        ledger's clock (``release-due`` given a future ``as_of``) is left to a run then:
+        an entry is never dated in the future."""
         find = first_lapse if earliest else member_lapse
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
             later = _released_after(conn, subject, when)
+            now = self._clock()
+            future = {lot for lot, released in later.items() if released > now}
             lots = [lot for lot in due_lots(conn, subject.member_id, currency, when)
-                    if lot.id not in later]  # fmt: skip
+                    if lot.id not in future]  # fmt: skip
             if rule is None:
-                return _expiry_plan(lots, [], None, when)
+                return _expiry_plan(lots, [], None, when, later)
             lapse = find(conn, program_id, subject.member_id, subject.member_ref, currency,
                          rule, when)  # fmt: skip
-            skip = later | {lot.id for lot in lots}
+            skip = future | {lot.id for lot in lots}
             lapsed = [] if lapse is None else lapsed_lots(conn, subject.member_id, currency, lapse)
-            return _expiry_plan(lots, [lot for lot in lapsed if lot.id not in skip], lapse, when)
+            taken = [lot for lot in lapsed if lot.id not in skip]
+            return _expiry_plan(lots, taken, lapse, when, later)
 
         request: dict[str, Any] = {
             "op": "expire", "member_ref": member_ref, "currency": currency, "as_of": when,
@@ -1113,9 +1123,11 @@ class _Steps:
         plan = self.build(subject, conn, target)
         if plan.points == 0:
             raise _NothingToDo
+        # An expiry of a lot released after the job's as_of is dated at that release.
+        at = plan.at if isinstance(plan, _ExpiryPlan) else self.at
         return apply(conn, plan, target, key=key, request_hash=self.digest,
-                     occurred_at=self.at, recorded_at=ledger._clock(),
-                     unsettled=self.unsettled(conn, subject, lapse, plan))  # fmt: skip
+                     occurred_at=at, recorded_at=ledger._clock(),
+                     unsettled=self.unsettled(conn, subject, lapse, plan, at))  # fmt: skip
 
     def release_ended_holds(self, conn: Connection, subject: _Subject, lapse: Lapse | None) -> None:
         """Release each pending lot of the member in the subject's currency whose hold
@@ -1142,15 +1154,21 @@ class _Steps:
                   unsettled=self.unsettled(conn, subject, lapse, plan))  # fmt: skip
 
     def unsettled(
-        self, conn: Connection, subject: _Subject, lapse: Lapse | None, plan: Plan
+        self,
+        conn: Connection,
+        subject: _Subject,
+        lapse: Lapse | None,
+        plan: Plan,
+        at: datetime | None = None,
     ) -> list[UnsettledLot] | None:
         """The member's lots the receipt of ``plan`` must settle (``None``: report the
-        accounts): those unsettled at the operation's time and those the plan refills."""
+        accounts): those unsettled at the entry's time (``at``, else the operation's)
+        and those the plan refills."""
         if not self.settle:
             return None
         last = None if lapse is None else lapse.last_activity
         refilled = [lot_id for lot_id, _ in plan.refills]
-        return unsettled_lots(conn, subject.member_id, subject.currency, self.at, last,
+        return unsettled_lots(conn, subject.member_id, subject.currency, at or self.at, last,
                               refilled)  # fmt: skip
 
     def within(self, conn: Connection) -> Receipt:
@@ -1391,19 +1409,25 @@ def _release_plan(conn: Connection, target: Target, transaction_id: int) -> Plan
     return plan
 
 
-_RELEASED_AFTER_SQL = text(
-    "SELECT DISTINCT p.lot_id FROM ledger_transactions r "
-    "JOIN postings p ON p.transaction_id = r.id WHERE r.member_id = :m "
-    "AND r.currency = :c AND r.kind = 'release' AND r.occurred_at > :at "
-    "AND p.lot_id IS NOT NULL"
-).bindparams(bindparam("at", type_=UTCDateTime()))
+_RELEASED_AFTER_SQL = (
+    text(
+        "SELECT p.lot_id, MAX(r.occurred_at) AS released_at FROM ledger_transactions r "
+        "JOIN postings p ON p.transaction_id = r.id WHERE r.member_id = :m "
+        "AND r.currency = :c AND r.kind = 'release' AND r.occurred_at > :at "
+        "AND p.lot_id IS NOT NULL GROUP BY p.lot_id"
+    )
+    .bindparams(bindparam("at", type_=UTCDateTime()))
+    .columns(lot_id=Integer(), released_at=UTCDateTime())
+)
 
 
-def _released_after(conn: Connection, subject: _Subject, when: datetime) -> set[int]:
-    """The subject's lots whose release is dated after ``when``: not yet available at
-    ``when`` in the books, so an expiry dated ``when`` must not take them."""
+def _released_after(conn: Connection, subject: _Subject, when: datetime) -> dict[int, datetime]:
+    """The subject's lots whose release is dated after ``when``, with that release's
+    time: not yet available at ``when`` in the books, so no expiry of them is dated
+    before it (:func:`_expiry_plan`)."""
     params = {"m": subject.member_id, "c": subject.currency, "at": when}
-    return {int(lot) for lot in conn.execute(_RELEASED_AFTER_SQL, params).scalars()}
+    rows = conn.execute(_RELEASED_AFTER_SQL, params).all()
+    return {int(lot): released for lot, released in rows}
 
 
 def _lapse(
@@ -1574,14 +1598,34 @@ def _held_in_pending(
     return int(row[0]), (_utc(row[1]) if row[1] is not None else None)
 
 
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class _ExpiryPlan(Plan):
+    """An expiry's plan, with the time its entry is dated at (:func:`_expiry_plan`)."""
+
+    at: datetime = _NO_TIME  # always given
+
+
 def _expiry_plan(
-    dated: list[OpenLot], lapsed: list[OpenLot], lapse: Lapse | None, when: datetime
+    dated: list[OpenLot],
+    lapsed: list[OpenLot],
+    lapse: Lapse | None,
+    when: datetime,
+    released: dict[int, datetime] | None = None,
 ) -> Plan:
     """Move the remainders of lots due by date and of lots lapsed by inactivity out to
-    the program's ``expired`` account; the history says which rule applied and when."""
+    the program's ``expired`` account; the history says which rule applied and when.
+
+    The entry is dated ``when`` (the job's ``as_of``, kept in ``detail``), or at the
+    latest release after it of a lot it takes (``released``: lot id -> release time),
+    so that no lot's points leave ``available`` before they entered it."""
     lots = dated + lapsed
     reason = "points expired after inactivity" if lapsed else "points expired"
-    plan = Plan("expire", "debit", sum(lot.remaining for lot in lots), reason)
+    later = [released[lot.id] for lot in lots if released and lot.id in released]
+    plan = _ExpiryPlan("expire", "debit", sum(lot.remaining for lot in lots), reason,
+                       at=max([when, *later]))  # fmt: skip
     plan.detail = {"as_of": when.isoformat()}
     if lapse is not None and lapsed:
         plan.detail |= {
