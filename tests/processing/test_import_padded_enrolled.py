@@ -85,3 +85,37 @@ def test_an_upgraded_database_keeps_the_padded_member_of_its_cells(
     assert available(pdb, "fresh") == 105
     assert processor.member_profile(" fresh ") is None
     assert_invariants(pdb, "shop")
+
+
+MIXED = [
+    ["a1", "purchase", " padded ", "2026-12-01T10:00:00+01:00", "50"],
+    ["a2", "purchase", "padded", "2026-12-01T11:00:00+01:00", "20"],
+    ["a3", "purchase", " padded ", "2026-12-01T12:00:00+01:00", "30"],
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 1000])
+def test_padded_and_trimmed_cells_of_a_legacy_member_are_all_its_own_at_any_chunk(
+    pdb: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """A file mixing ``' padded '`` and ``padded`` cells: what the cells name is decided
+    from the members the database held when the import started, never per chunk (the
+    ``padded`` cell enrolled a second member when its chunk held no padded cell, and the
+    re-run refused the padded rows ``event_id_conflict``)."""
+    enrolled_as_before(pdb, monkeypatch)
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    file = events_file(tmp_path / "mixed.csv", MIXED)
+    first = import_events(processor, file, chunk=chunk)
+    assert (first.processed, first.duplicates, first.rejected) == (3, 0, [])
+    assert available(pdb, " padded ") == 110 + 50 + 20 + 30  # no second bonus
+    assert processor.member_profile("padded") is None
+    again = import_events(processor, file, chunk=chunk)
+    assert (again.processed, again.duplicates, again.rejected) == (0, 3, [])
+    assert available(pdb, " padded ") == 210
+    crm = write_csv(tmp_path / "crm.csv", ["member", "segments"], [["padded", "vip"]])
+    members = import_members(processor, crm, now=datetime.fromisoformat(MIXED[0][3]), chunk=chunk)
+    assert (members.created, members.updated, members.rejected) == (0, 1, [])
+    profile = processor.member_profile(" padded ")
+    assert profile is not None and (profile["segments"], profile["purchases"]) == (["vip"], 4)
+    assert processor.member_profile("padded") is None
+    assert_invariants(pdb, "shop")

@@ -140,3 +140,56 @@ def test_a_parquet_file_with_integer_ids_is_read_the_same_way(
     again = run(pdb, file)
     assert (again.duplicates, again.rejected) == (3, [])
     assert available(pdb) == ANN
+
+
+# r1 names p1, listed twice after it: first with an amount that is no number (refused),
+# then as it should be; a duplicate of p1 follows. r1 waits for the last row of p1's id
+# (row 5) whatever the fate of the rows before, in every run.
+TWICE = [
+    ["r1", "refund", "ann", "2026-03-02T10:00:00+00:00", "20.00", "p1"],  # row 2
+    ["p1", "purchase", "ann", "2026-03-01T10:00:00+00:00", "abc", ""],  # row 3: refused
+    ["p1", "purchase", "ann", "2026-03-01T10:00:00+00:00", "20.00", ""],  # row 4
+    ["p1", "purchase", "ann", "2026-03-01T10:00:00+00:00", "20.00", ""],  # row 5: again
+    ["p2", "purchase", "ann", "2026-03-03T10:00:00+00:00", "10.00", ""],  # row 6
+]
+ABC = RejectedRow(3, "p1", "invalid_row", "amount: 'abc' is not a number; write digits with a "
+                  "point as the decimal separator (e.g. 12.50)")  # fmt: skip
+
+
+def test_a_refund_waits_for_the_last_row_of_its_purchase_id_whatever_the_rows_before_it(
+    pdb: Database, tmp_path: Path
+) -> None:
+    file = write_csv(tmp_path / "events.csv", TWICE)
+    first = run(pdb, file)
+    assert (first.processed, first.duplicates, first.refunds) == (3, 1, 1)
+    assert first.rejected == [ABC] and first.refunds_waiting == []
+    assert available(pdb) == ANN  # as ROWS: p1 earns 120, r1 takes it back, p2 110
+    assert recorded(pdb) == {"r1", "p1", "p2"}
+    again = run(pdb, file)
+    assert (again.processed, again.duplicates, again.refunds) == (0, 4, 0)
+    assert again.rejected == [ABC]
+    assert available(pdb) == ANN
+    assert_invariants(pdb, "shop")
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 4])
+def test_a_run_stopped_between_the_rows_of_the_purchase_id_and_resumed_agrees(
+    pdb: Database, tmp_path: Path, chunks: int
+) -> None:
+    file = write_csv(tmp_path / "events.csv", TWICE)
+    asked: list[int] = []
+
+    def stop() -> bool:  # asked before each chunk (one row each): yes after `chunks`
+        asked.append(1)
+        return len(asked) == chunks + 1
+
+    stopped = run(pdb, file, stop)
+    assert stopped.stopped and stopped.rows == chunks
+    assert stopped.refunds_waiting == ([2] if chunks < 4 else [])
+    assert recorded(pdb) == [set(), set(), {"p1"}, {"p1", "r1"}][chunks - 1]
+    resumed = run(pdb, file)
+    assert resumed.rejected == [ABC]
+    assert (resumed.processed, resumed.duplicates) == [(3, 1), (3, 1), (2, 2), (1, 3)][chunks - 1]
+    assert available(pdb) == ANN
+    assert recorded(pdb) == {"r1", "p1", "p2"}
+    assert_invariants(pdb, "shop")

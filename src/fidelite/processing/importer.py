@@ -38,8 +38,9 @@ are absent values. Row numbers are those a spreadsheet shows (the header is row 
 The ``member`` cell is read without the spaces around it, in both imports (so a cell
 ``' padded '`` is the member ``padded``), then checked by the member id rule the API
 applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...). A
-member an older version enrolled with the spaces of its cell stays the member of that
-cell while no member holds the trimmed id (:func:`_padded_enrolled`).
+member an older version enrolled with the spaces of its cell (``' padded '``) stays the
+member of the cells of its trimmed id, padded or not, while no member holds that id
+(:func:`_legacy_members`).
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
@@ -71,11 +72,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, or_, select, text
 
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
-from fidelite.engine.event import ISO_INSTANT_EXAMPLE, PURCHASE, REFUND, read_attributes
+from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, read_attributes
 from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
@@ -343,13 +344,14 @@ def import_events(
     latest: dict[str, datetime] = {}
     part = list(islice(rows, chunk))  # (the whole file is checked first)
     early = _refunds_before_purchase(path) if part else _Early({})
+    legacy = _legacy_members(processor) if part else {}
     with bulk_collection():
         while part:
             if stop is not None and stop():  # (rows are left: the file is not done)
                 report.stopped = True
                 break
             before = report.rows
-            numbered = _as_enrolled(processor, part, _parse(report, part))
+            numbered = _as_enrolled(legacy, _parse(report, part))
             placed = early.arrange(part, numbered)
             events = [event for _, event, _ in placed]
             erased = _erased(processor, events)
@@ -457,21 +459,26 @@ class _Early:
 
 
 def _refunds_before_purchase(path: Path) -> _Early:
-    """Which refunds of ``path`` the file lists before the row of their purchase (the
-    first purchase row with the id they name, after them): a light reading of the event
-    id, type and ``refund_of`` columns only (:func:`~fidelite.processing.rows.read_cells`),
-    matched as written (the importer reads ids as they are, an integer as its text)."""
-    waiting: dict[str, list[int]] = {}  # refund_of: the rows of the refunds naming it
-    after: dict[int, list[int]] = {}
+    """Which refunds of ``path`` the file lists before a row of their purchase's id, and
+    the last such row of the file, after them, that each waits for: whatever that row's
+    fate (a purchase refused for its amount and listed again, a duplicate), the refund is
+    applied once every row of its purchase's id is done, in every run of the file. A
+    light reading of the event id, type and ``refund_of`` columns only
+    (:func:`~fidelite.processing.rows.read_cells`), matched as written (the importer
+    reads ids as they are, an integer as its text)."""
+    waiting: dict[str, list[int]] = {}  # refund_of: the refunds naming it, no row of it since
+    last: dict[str, tuple[int, list[int]]] = {}  # an id: its last row, the refunds before
     for number, cells in read_cells(path, ("event_id", "type", "refund_of")):
-        kind, named = cells.get("type"), cells.get("refund_of")
-        if kind == REFUND and _given(named):
+        own = cells.get("event_id")
+        key = str(_id_text(own)) if _given(own) else None
+        if key is not None and (key in waiting or key in last):
+            before = last[key][1] if key in last else []
+            before.extend(waiting.pop(key, ()))
+            last[key] = (number, before)
+        named = cells.get("refund_of")
+        if cells.get("type") == REFUND and _given(named):
             waiting.setdefault(str(_id_text(named)), []).append(number)
-        elif kind == PURCHASE and waiting and _given(cells.get("event_id")):
-            found = waiting.pop(str(_id_text(cells["event_id"])), None)
-            if found:
-                after[number] = found
-    return _Early(after)
+    return _Early({row: refunds for row, refunds in last.values()})
 
 
 def _last_refunds(
@@ -494,38 +501,48 @@ def _last_refunds(
         _count(report, number, event, answer)
 
 
-def _padded_enrolled(processor: EventProcessor, rows: Iterable[Row]) -> dict[int, str]:
-    """The rows whose ``member`` cell, as written with spaces around it, is the
-    reference of an enrolled member while the trimmed reference is no member's, with
-    that cell (by row number): a version before member cells were trimmed enrolled
-    ``' padded '`` as written, and the trimmed ``padded`` must not become a second
-    member with its own first-purchase bonus (nor the file's re-run conflict with the
-    events recorded for ``' padded '``). One query, for a chunk with padded cells only."""
-    padded = {row.number: cell for row in rows
-              if isinstance(cell := row.cells.get("member"), str) and cell.strip()
-              and cell != cell.strip()}  # fmt: skip
-    if not padded:
-        return {}
-    refs = set(padded.values()) | {cell.strip() for cell in padded.values()}
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+"""What :meth:`str.strip` takes off either end of a ``member`` cell."""
+
+
+def _legacy_members(processor: EventProcessor) -> dict[str, str]:
+    """The members a version before member cells were trimmed enrolled with the spaces
+    of their cell (``' padded '``), by the trimmed id (``padded``) their cells are read
+    as now, when no member holds that trimmed id and no other such member has it: every
+    cell of that id, padded or not, is that member's (its events and its profile), so
+    that the trimmed id never becomes a second member with its own first-purchase bonus,
+    nor does a re-run of the file conflict with the events recorded for it.
+
+    Read once, when the import starts (a few members; one query for them, one for their
+    trimmed ids): what a cell names does not depend on the chunk it is read in, nor on
+    what the file has enrolled so far."""
+    program = processor.program.id
+    refs = member_states.c.member_ref
+    padded = or_(*(ref for c in _SPACES for ref in (refs.startswith(c), refs.endswith(c))))
     with processor.db.read() as conn:
-        known = set(conn.execute(select(member_states.c.member_ref).where(
-            member_states.c.program_id == processor.program.id,
-            member_states.c.member_ref.in_(sorted(refs)),
+        found = conn.execute(select(refs).where(member_states.c.program_id == program, padded))
+        by_trim: dict[str, list[str]] = {}
+        for ref in found.scalars():
+            if ref != ref.strip():
+                by_trim.setdefault(ref.strip(), []).append(ref)
+        if not by_trim:
+            return {}
+        taken = set(conn.execute(select(refs).where(
+            member_states.c.program_id == program, refs.in_(sorted(by_trim))
         )).scalars())  # fmt: skip
-    return {number: cell for number, cell in padded.items()
-            if cell in known and cell.strip() not in known}  # fmt: skip
+    return {trim: legacy[0] for trim, legacy in by_trim.items()
+            if len(legacy) == 1 and trim not in taken}  # fmt: skip
 
 
 def _as_enrolled(
-    processor: EventProcessor, part: list[Row], numbered: list[tuple[int, Event]]
+    legacy: dict[str, str], numbered: list[tuple[int, Event]]
 ) -> list[tuple[int, Event]]:
-    """The chunk's events, each for the member enrolled under its ``member`` cell as
-    written when the trimmed reference is no member's (:func:`_padded_enrolled`)."""
-    kept = _padded_enrolled(processor, part)
-    if not kept:
+    """The chunk's events, each for the member enrolled with the spaces of its cell when
+    its (trimmed) member is such a member's (:func:`_legacy_members`)."""
+    if not legacy:
         return numbered
-    return [(number, event.model_copy(update={"member": kept[number]}) if number in kept
-             else event) for number, event in numbered]  # fmt: skip
+    return [(number, event.model_copy(update={"member": legacy[event.member]})
+             if event.member in legacy else event) for number, event in numbered]  # fmt: skip
 
 
 def _erased(processor: EventProcessor, events: Sequence[Event]) -> dict[str, ErasedRef]:
@@ -944,20 +961,22 @@ def import_members(
     seen: set[str] = set()  # the members applied so far in this file
 
     erased: dict[str, ErasedRef] = {}  # the current chunk's erased references
-    kept: dict[int, str] = {}  # the chunk's padded cells of members enrolled so
+    legacy: dict[str, str] = {}  # members enrolled with spaces, by trimmed id
 
     def one(conn: Connection, row: Row) -> MemberChange | RejectedRow:
-        return _save_member(processor, conn, row, now, erased, kept.get(row.number))
+        return _save_member(processor, conn, row, now, erased, legacy)
 
     save = _alone(processor.db, one)
-    while part := list(islice(rows, chunk)):
+    part = list(islice(rows, chunk))  # (the whole file is checked first)
+    legacy = _legacy_members(processor) if part else {}
+    while part:
         if stop is not None and stop():  # (rows are left: the file is not done)
             report.stopped = True
             break
         with processor.db.read() as conn:
-            erased = erased_refs(conn, processor.program.id, {_member_ref(r.cells) for r in part})
-        kept = _padded_enrolled(processor, part)
-        applier = _members_applier(processor, part, now, erased, kept)
+            refs = {_as_legacy(legacy, _member_ref(row.cells)) for row in part}
+            erased = erased_refs(conn, processor.program.id, refs)
+        applier = _members_applier(processor, part, now, erased, legacy)
         told = _members_committed(committed, report.rows, part)
         outcomes = _chunk_or_alone(processor.db, part, applier, save, told)
         for row, outcome in zip(part, outcomes, strict=True):
@@ -966,6 +985,7 @@ def import_members(
         if progress:
             for row in part:
                 progress(row.number)
+        part = list(islice(rows, chunk))
     return report
 
 
@@ -1006,13 +1026,12 @@ def _members_applier(
     part: list[Row],
     now: datetime,
     erased: dict[str, ErasedRef],
-    kept: dict[int, str],
+    legacy: dict[str, str],
 ) -> Callable[[Connection], list[MemberChange | RejectedRow]]:
     """What saves a chunk's members in one transaction, each under its savepoint."""
 
     def apply(conn: Connection) -> list[MemberChange | RejectedRow]:
-        return [_save_member(processor, conn, row, now, erased, kept.get(row.number))
-                for row in part]  # fmt: skip
+        return [_save_member(processor, conn, row, now, erased, legacy) for row in part]
 
     return apply
 
@@ -1023,11 +1042,11 @@ def _save_member(
     row: Row,
     now: datetime,
     erased: dict[str, ErasedRef],
-    as_written: str | None = None,
+    legacy: dict[str, str] | None = None,
 ) -> MemberChange | RejectedRow:
     """Enrol or update the row's member under a savepoint; a bad row is returned.
-    ``as_written``: the row's padded cell, the reference of the member to update
-    (:func:`_padded_enrolled`), instead of the trimmed one.
+    ``legacy``: the members enrolled with the spaces of their cell, by the trimmed id
+    that names them (:func:`_legacy_members`).
 
     A row for an erased reference that no member holds now is refused (``member_erased``)
     unless it says the person joined after the (latest) erasure: a members file
@@ -1039,7 +1058,7 @@ def _save_member(
         if row.problem:
             raise ValueError(row.problem)
         ref, profile, joined = row_to_member(row.cells, now)
-        ref = as_written or ref
+        ref = _as_legacy(legacy, ref)
         given, found = _given(row.cells.get("joined_at")), erased.get(ref)
         # only then does it matter whether the member exists (a joined_at counts for a new one)
         known = bool(given or found) and processor.member_profile(ref, conn=conn) is not None
@@ -1082,6 +1101,11 @@ def _check_profile(
 def _member_ref(cells: dict[str, Any]) -> str:
     """A row's ``member`` cell as the member id it names (see :func:`_trimmed`)."""
     return _key(cells, "member").strip()  # as _trimmed does
+
+
+def _as_legacy(legacy: dict[str, str] | None, ref: str) -> str:
+    """The member ``ref`` names: the one enrolled with spaces if ``legacy`` has it."""
+    return legacy.get(ref, ref) if legacy else ref
 
 
 def _trimmed(value: Any) -> Any:
