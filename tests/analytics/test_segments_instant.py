@@ -78,3 +78,34 @@ def test_answers_first_answer_segment(tmp_path: Path) -> None:
     out = _json(["metrics", "nps", "--surveys", str(ans), "--segment-col", "channel",
                  "--timezone", "Europe/Paris"])  # fmt: skip
     assert [(r["segment"], r["answers"]) for r in out["rows"]] == [("web", 2)]
+
+
+# A time without an offset is the wall-clock time it says, even one the clocks skip
+# (Paris, 31 Mar 2024, 02:00 -> 03:00): 02:30 comes before 03:10, though DuckDB reads the
+# skipped 02:30 as 03:30 summer time.
+GAP_TX = (
+    "customer_id,timestamp,amount,channel\n"
+    "a,2024-03-31 02:30:00,10,web\n"
+    "a,2024-03-31 03:10:00,10,store\n"
+    "a,2024-03-31 01:59:00,10,phone\n"
+    "b,2024-03-31 03:10:00,5,store\n"
+    "b,2024-03-31 02:30:00,5,web\n"
+)
+GAP_SV = (
+    "customer_id,timestamp,question,score,region\n"
+    "a,2024-03-31 02:30:00,nps,10,north\n"
+    "a,2024-03-31 03:10:00,nps,0,south\n"
+)
+
+
+def test_a_skipped_wall_clock_time_keeps_its_order(tmp_path: Path) -> None:
+    tx, sv = tmp_path / "tx.csv", tmp_path / "sv.csv"
+    tx.write_text(GAP_TX)
+    sv.write_text(GAP_SV)
+    paris = ["--timezone", "Europe/Paris"]
+    rate = _json(["metrics", "repeat-rate", "-i", str(tx), "--segment-col", "channel", *paris])
+    assert [(r["segment"], r["customers"]) for r in rate["rows"]] == [("phone", 1), ("web", 1)]
+    nps = _json(["metrics", "nps", "--surveys", str(sv), "--segment-col", "region", *paris])
+    assert [(r["segment"], r["answers"]) for r in nps["rows"]] == [("north", 2)]
+    kinds = _json(["metrics", "loyalty-kinds", "-i", str(tx), "--surveys", str(sv), *paris])
+    assert [(r["customer_id"], r["recommend"]) for r in kinds["rows"]] == [("a", 0.0), ("b", None)]

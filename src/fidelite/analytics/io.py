@@ -945,7 +945,7 @@ def instant_order(checker: _Checker, raw_type: str, fmt: str, local: str, timezo
     TIMESTAMP :func:`_timestamp_expression` gives, read in format ``fmt``) repeats an
     hour when the clocks go back, where 02:30+02:00 comes before 02:10+01:00. A value
     with an offset or zone is its instant; one without, its wall-clock time in
-    ``timezone``."""
+    ``timezone`` (:func:`_wall_instant`)."""
     col = checker.col("timestamp")
     tz = _quote(timezone)
     text = f"trim(CAST({col} AS VARCHAR))"
@@ -953,12 +953,24 @@ def instant_order(checker: _Checker, raw_type: str, fmt: str, local: str, timezo
         return f"epoch_us({col})"
     if fmt == ISO:
         zoned = f"try_cast({text} AS TIMESTAMPTZ)"
-        return (
-            f"epoch_us(CASE WHEN {_names_zone(text)} THEN {zoned} ELSE timezone({tz}, {local}) END)"
-        )
+        wall = _wall_instant(tz, local)
+        return f"epoch_us(CASE WHEN {_names_zone(text)} THEN {zoned} ELSE {wall} END)"
     if "%z" in fmt or "%Z" in fmt:
         return f"epoch_us(try_strptime({text}, {_quote(fmt)})::TIMESTAMPTZ)"
-    return f"epoch_us(timezone({tz}, {local}))"
+    return f"epoch_us({_wall_instant(tz, local)})"
+
+
+def _wall_instant(tz: str, local: str) -> str:
+    """SQL: the instant of a wall-clock time without an offset, in the same order as
+    the wall-clock times. A time the clocks skip (02:30 on the night they go forward)
+    has no instant: DuckDB reads it as 03:30 summer time, after 03:10, so it is taken
+    as the change itself (the instant of the skipped hour's start, 02:00, which is also
+    that of 03:00): 01:59 < 02:30 <= 03:00 < 03:10 keep their order (02:30 and 03:00
+    are equal times). The skipped hour starts on the hour in every zone's current
+    rules."""
+    read = f"timezone({tz}, {local})"
+    skipped = f"timezone({tz}, {read}) <> {local}"
+    return f"CASE WHEN {skipped} THEN timezone({tz}, date_trunc('hour', {local})) ELSE {read} END"
 
 
 def _local_timestamp(
