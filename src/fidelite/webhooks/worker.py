@@ -55,7 +55,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
-from fidelite.webhooks.deliveries import anonymised, erased_deliveries
+from fidelite.webhooks.deliveries import anonymised
 from fidelite.webhooks.destination import Destination, Resolver, pin, system_resolver
 from fidelite.webhooks.errors import UnsafeURL
 from fidelite.webhooks.outbox import body_of, dispatch
@@ -274,8 +274,11 @@ class DeliveryWorker:
         was anonymised under our lease: stopped here, as :meth:`claim` stops one). One
         read by primary key: a batch's last delivery may be sent minutes after its
         claim (the lease is the timeout times the batch), and an erasure during that
-        time must stop it."""
-        with self.db.read() as conn:
+        time must stop it. It is one statement, so it needs no transaction of its own
+        (:meth:`~fidelite.store.Database.lookup`: one round trip on PostgreSQL): it sees
+        every erasure committed before it, whose lease-taking and anonymised event
+        commit together."""
+        with self.db.lookup() as conn:
             row = conn.execute(
                 select(deliveries.c.lease_token, outbox.c.payload)
                 .join(outbox, outbox.c.id == deliveries.c.outbox_id)
@@ -389,16 +392,8 @@ class DeliveryWorker:
             return {}
         states: dict[int, str] = {}
         with self.db.write() as conn:
-            ids = [a.claim.id for a in done]
-            last = dict(
-                conn.execute(
-                    select(attempts.c.delivery_id, func.max(attempts.c.number))
-                    .where(attempts.c.delivery_id.in_(ids))
-                    .group_by(attempts.c.delivery_id)
-                ).all()
-            )  # numbering continues across replays and lost leases
-            erased = set(erased_deliveries(conn, ids))
-            numbers = {a.claim.id: int(last.get(a.claim.id) or 0) + 1 for a in done}
+            last, erased = _numbered(conn, [a.claim.id for a in done])
+            numbers = {a.claim.id: last.get(a.claim.id, 0) + 1 for a in done}
             conn.execute(
                 insert(attempts),
                 [
@@ -640,6 +635,24 @@ def _stop_erased(conn: Connection, ids: list[int], token: str) -> None:
         .values(state="dead", last_error="member erased", next_attempt_at=None,
                 lease_token=None, lease_until=None)
     )  # fmt: skip
+
+
+def _numbered(conn: Connection, ids: list[int]) -> tuple[dict[int, int], set[int]]:
+    """Of the deliveries ``ids``, each one's last attempt number (numbering continues
+    across replays and lost leases; none: absent) and apart those whose event a
+    member's erasure anonymised (see :meth:`DeliveryWorker.record`), in one statement."""
+    last = (
+        select(func.max(attempts.c.number))
+        .where(attempts.c.delivery_id == deliveries.c.id)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(deliveries.c.id, outbox.c.payload, last.label("last"))
+        .join(outbox, outbox.c.id == deliveries.c.outbox_id)
+        .where(deliveries.c.id.in_(ids))
+    ).all()
+    numbers = {int(row.id): int(row.last) for row in rows if row.last is not None}
+    return numbers, {int(row.id) for row in rows if anonymised(row.payload)}
 
 
 def _erased_in_flight(conn: Connection, attempt: Attempt, number: int) -> str:
