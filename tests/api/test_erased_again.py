@@ -8,11 +8,15 @@ the export lists it while the member is there. Over real HTTP, on SQLite and Pos
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
+import fidelite.api.idempotency as idempotency
+import fidelite.api.routes.members as members_route
 from fidelite.store import Database
 from tests.api.conftest import PROGRAM, Live
 from tests.cli.support import fidelite
@@ -160,3 +164,86 @@ def test_the_tombstones_history_lists_its_event_ids_as_the_docs_say(live: Live) 
     docs = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
     assert "no answer shows the tombstone of a recorded event" not in " ".join(docs.split())
     assert "`GET /v1/members/erased-1/ledger` and `/timeline` give each" in docs
+
+
+def test_a_retry_racing_a_repeated_erasure_leaves_no_answer_stored(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry (same key) arrives just as the repeated erasure has run and its key's
+    claim is about to be dealt with (an earlier version's window: the claim freed by key
+    in the erasure's transaction, then the answer stored by key onto the retry's new
+    claim, which the retry then failed to free). The first is answered; the retry finds
+    the key still in flight (409); no answer is ever stored under the key, and a later
+    retry is answered again, the same."""
+    client = live.client()
+    enrol = client.post("/v1/members", json={"id": REF}, headers={"Idempotency-Key": "e"})
+    assert enrol.status_code == 201
+    erased = client.delete(f"/v1/members/{REF}", headers={"Idempotency-Key": "k1"})
+    assert erased.json()["replayed"] is False
+    calls: list[int] = []
+    retry: list[Any] = []
+    senders: list[threading.Thread] = []
+    retry_running = threading.Event()
+    go_on = threading.Event()
+    real_erase = members_route.erase_member
+
+    def erase_holding_the_retry(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the retry's (the first's was call 1): it claimed the key
+            retry_running.set()
+            go_on.wait(10)
+        return real_erase(*args, **kwargs)
+
+    def send_retry() -> None:
+        retry.append(live.client().delete(f"/v1/members/{REF}",
+                                          headers={"Idempotency-Key": "k2"}))  # fmt: skip
+        retry_running.set()
+
+    def launch_retry() -> None:
+        """Once: the retry is sent and claims the key and runs (held), or is answered."""
+        if senders:
+            return
+        senders.append(threading.Thread(target=send_retry))
+        senders[0].start()
+        retry_running.wait(10)
+
+    def retry_first(real: Any) -> Any:
+        """``real`` (after the first's erasure committed) once the retry is launched."""
+
+        def step(*args: Any) -> Any:
+            launch_retry()
+            return real(*args)
+
+        return step
+
+    def retry_first_then_go_on(real: Any) -> Any:
+        """``real`` (storing or freeing the first's claim) once the retry is launched;
+        then the retry goes on."""
+
+        def step(*args: Any) -> Any:
+            launch_retry()
+            try:
+                return real(*args)
+            finally:
+                go_on.set()
+
+        return step
+
+    monkeypatch.setattr(members_route, "erase_member", erase_holding_the_retry)
+    monkeypatch.setattr(idempotency, "kept", retry_first(idempotency.kept))
+    for step in ("_store_in", "_release"):
+        monkeypatch.setattr(idempotency, step, retry_first_then_go_on(getattr(idempotency, step)))
+    first = client.delete(f"/v1/members/{REF}", headers={"Idempotency-Key": "k2"})
+    assert (first.status_code, first.json()["tombstone"], first.json()["replayed"]) == (
+        200, "erased-1", True,
+    )  # fmt: skip
+    senders[0].join(20)
+    assert stored(live.db) == [
+        ("e", "POST /v1/members", "done"), ("k1", "DELETE /v1/members/erased-1", "done"),
+    ]  # fmt: skip
+    (second,) = retry
+    assert (second.status_code, second.json()["code"]) == (409, "request_in_flight")
+    again = client.delete(f"/v1/members/{REF}", headers={"Idempotency-Key": "k2"})
+    assert (again.status_code, again.json()["replayed"]) == (200, True)
+    assert "Idempotent-Replayed" not in again.headers
+    assert [k for k, *_ in stored(live.db)] == ["e", "k1"]

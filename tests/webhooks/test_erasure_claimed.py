@@ -4,17 +4,22 @@ it was sent, and the erasure blanks the receivers' answers kept in the attempt l
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
+from fidelite.api.keys import create_key
 from fidelite.privacy import erase_member, export_member
 from fidelite.store import Database
 from fidelite.webhooks import DeliveryWorker, log, replay
 from fidelite.webhooks import subscriptions as subs
 from fidelite.webhooks.outbox import dispatch
-from fidelite.webhooks.tables import attempts, deliveries
+from fidelite.webhooks.tables import attempts, deliveries, erasures
+from tests.api.conftest import start_server
+from tests.cli.support import fidelite
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.support import Clock, processor, purchase
 
@@ -176,3 +181,46 @@ def test_a_delivery_replayed_after_its_claim_is_not_sent_by_the_old_claim(
     worker.close()
     assert len(receiver.requests) == 2
     assert [(d, n) for d, n, *_ in attempt_rows(wdb)] == [(claims[0].id, 1), (claims[0].id + 1, 1)]
+
+
+@pytest.mark.parametrize(("how", "named"), [("cli", "erased-1"), ("cli", "ann"), ("api", "ann")])
+def test_a_repeated_erasure_blanks_answers_an_earlier_version_kept(
+    wdb: Database, receiver: Receiver, how: str, named: str
+) -> None:
+    """A database erased by an earlier version keeps the receivers' answers (which may
+    quote the reference) in the attempt log of the erased member's deliveries. Erasing
+    again (the tombstone or the reference, on the command line or through the API)
+    answers the first erasure, changes nothing else, and blanks them."""
+    two_members(wdb, receiver)
+    receiver.script.extend([500, 200])
+    worker = DeliveryWorker(wdb, allow_private=True, clock=Clock(), timeout=5)
+    assert worker.run_once().as_dict()["failed"] == 1
+    worker.close()
+    ann, bob = [r["id"] for r in reversed(log(wdb, "shop"))]
+    erase(wdb, "ann")
+    with wdb.write() as conn:  # the answer as an earlier version's erasure left it
+        conn.execute(
+            update(attempts).where(attempts.c.delivery_id == ann)
+            .values(response='{"member":"ann","email":"ann@example.com"}')
+        )  # fmt: skip
+    before = rows(wdb)
+    if how == "cli":
+        out = fidelite("member", "erase", named, "--program", "shop", "--yes", "--format",
+                       "json", db=wdb.url)  # fmt: skip
+        answer = json.loads(out.stdout)
+    else:
+        server, url = start_server(wdb)
+        try:
+            token = create_key(wdb, "shop", "admin")[1]
+            reply = httpx.delete(f"{url}/v1/members/{named}", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Idempotency-Key": "again"})  # fmt: skip
+        finally:
+            server.stop()
+        assert reply.status_code == 200
+        answer = reply.json()
+    assert (answer["tombstone"], answer["replayed"]) == ("erased-1", True)
+    assert attempt_rows(wdb) == [(ann, 1, 500, "HTTP 500", None), (bob, 1, 200, None, "ok")]
+    assert rows(wdb) == before
+    with wdb.read() as conn:
+        assert conn.execute(select(func.count()).select_from(erasures)).scalar_one() == 1

@@ -14,7 +14,9 @@ What changes, in one transaction under the member's lock:
   (dead, ``member erased``; one a worker has claimed too: it checks again right before
   sending, see :mod:`fidelite.webhooks.worker`); the receivers' answers kept in the
   attempt log of their deliveries (``response``, which may quote the event) are
-  blanked (NULL), the rest of each attempt (time, status, error) stays;
+  blanked (NULL), the rest of each attempt (time, status, error) stays. An erasure of
+  an earlier version kept them: erasing the reference or the tombstone again (a repeated
+  erasure, which otherwise changes nothing) blanks them too;
 * ledger transactions keep every amount; only their stored receipts (which name the
   member), the expiry job's idempotency keys of earlier versions, which named the
   member (``expire:<ref>:...``, ``lapse<N>:<ref>:...``), and a bulk adjustment's keys
@@ -124,7 +126,7 @@ def erase_member(
     if member is None or member.status == "erased":  # gone, or named by its tombstone
         prior = _prior(conn, program_id, digest, member_ref)
         if prior is not None:
-            return prior
+            return _repeated(conn, program_id, digest, member_ref, prior)
         member = member_row(conn, program_id, member_ref)  # raises unknown_member
     mid = int(member.id)
     lock_member(conn, mid)
@@ -134,7 +136,7 @@ def erase_member(
     if status == "erased":
         prior = _prior(conn, program_id, digest, member_ref)
         if prior is not None:
-            return prior
+            return _repeated(conn, program_id, digest, member_ref, prior)
     tombstone = _free_tombstone(conn, program_id, mid)
     now = at or datetime.now(UTC)
     conn.execute(update(_MEMBERS).where(_MEMBERS.c.id == mid).values(ref=tombstone,
@@ -224,14 +226,41 @@ def _pseudonymise_ledger(conn: Connection, member_id: int, ref: str, tombstone: 
             conn.execute(update(_TRANSACTIONS).where(_TRANSACTIONS.c.id == tid).values(**values))
 
 
+def _repeated(
+    conn: Connection, program_id: str, digest: str, member_ref: str, prior: Erasure
+) -> Erasure:
+    """A repeated erasure (``prior``): nothing changes but a repair of what an erasure of
+    an earlier version left, which kept the receivers' answers in the attempt log of the
+    member's deliveries (they may quote the reference): they are blanked (NULL) for
+    every erasure of this reference (or this tombstone), as the erasure now blanks them.
+    Idempotent: an answer already blank is not written again."""
+    tombstones = select(erasures.c.tombstone).where(*_of(program_id, digest, member_ref))
+    about = select(outbox.c.id).where(
+        outbox.c.program_id == program_id, outbox.c.member_ref.in_(tombstones)
+    )
+    conn.execute(
+        update(attempts)
+        .where(attempts.c.delivery_id.in_(
+            select(deliveries.c.id).where(deliveries.c.outbox_id.in_(about))
+        ), attempts.c.response.is_not(None))
+        .values(response=None)
+    )  # fmt: skip
+    return prior
+
+
+def _of(program_id: str, digest: str, member_ref: str) -> tuple[Any, Any]:
+    """The ``WHERE`` of the erasure records of this reference (or of this tombstone)."""
+    return (
+        erasures.c.program_id == program_id,
+        (erasures.c.ref_digest == digest) | (erasures.c.tombstone == member_ref),
+    )
+
+
 def _prior(conn: Connection, program_id: str, digest: str, member_ref: str) -> Erasure | None:
     """The latest erasure of this reference (or of this tombstone), if any."""
     row = conn.execute(
         select(erasures)
-        .where(
-            erasures.c.program_id == program_id,
-            (erasures.c.ref_digest == digest) | (erasures.c.tombstone == member_ref),
-        )
+        .where(*_of(program_id, digest, member_ref))
         .order_by(erasures.c.id.desc())
         .limit(1)
     ).one_or_none()

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete
 
 from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
@@ -23,7 +23,6 @@ from fidelite.ledger import HistoryEntry
 from fidelite.privacy import erase_member, export_member
 from fidelite.processing import MemberProfile
 from fidelite.program.model import Identifier
-from fidelite.store.answers import api_requests
 
 router = APIRouter(prefix="/v1", tags=["members"])
 Segments = Annotated[list[Identifier], Field(max_length=MAX_SEGMENTS)]
@@ -544,25 +543,43 @@ def export(member_id: str, svc: ServicesDep, who: CallerDep) -> JSONResponse:
         return JSONResponse(export_member(conn, svc.program.id, member_id))
 
 
+class _NotKept(Exception):
+    """The answer to a request that is sent but never stored under its Idempotency-Key
+    (a repeated erasure). Raised out of the idempotency layer's ``run``, it is no
+    business rejection (those are stored as answers), so that layer frees the key's
+    claim as it does when a handler fails: only its own claim, matched on the time it
+    was made (:func:`fidelite.api.idempotency.run_once`); the route then sends ``body``
+    with status 200."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__("answered, not stored")
+        self.body = body
+
+
 @router.delete("/members/{member_id}", response_model=MemberErasure)
 def erase(member_id: str, svc: ServicesDep, who: CallerDep, key: IdemKey = None) -> JSONResponse:
     """Erase the member's personal data; balances and the books stay intact.
 
-    A repeated request (the member erased before: ``replayed``) changes nothing, and its
-    answer is not stored under its Idempotency-Key: stored, it would name the reference
-    in its route and the tombstone in its body, which the export of a new member
-    enrolled under that reference would then list. A retry of it is simply answered
-    again, the same."""
+    A repeated request (the member erased before: ``replayed``) changes nothing (but
+    blanks what an earlier version's erasure kept: see
+    :func:`~fidelite.privacy.erase_member`), and its answer is not stored under its
+    Idempotency-Key: stored, it would name the reference in its route and the tombstone
+    in its body, which the export of a new member enrolled under that reference would
+    then list. A retry of it is simply answered again, the same. The answer leaves the
+    idempotency layer as :class:`_NotKept`, after the erasure's transaction committed:
+    that layer then frees the key's claim as for any request that stored nothing, only
+    the row this request claimed (matched on the time of its claim), never a retry's
+    that claimed the key since."""
 
     def run() -> tuple[int, Any]:
         with svc.db.write() as conn:
             erasure = erase_member(conn, svc.program.id, member_id,
                                    reason=f"erasure request via {who.actor}")  # fmt: skip
-            if erasure.replayed and key is not None:  # the key claimed: not kept
-                conn.execute(delete(api_requests).where(
-                    api_requests.c.program_id == svc.program.id, api_requests.c.idem_key == key,
-                    api_requests.c.state == "in_flight",
-                ))  # fmt: skip
+        if erasure.replayed:
+            raise _NotKept(erasure.as_dict())
         return 200, erasure.as_dict()
 
-    return once(svc, key, f"DELETE /v1/members/{member_id}", {}, run, replayed=said_again)
+    try:
+        return once(svc, key, f"DELETE /v1/members/{member_id}", {}, run, replayed=said_again)
+    except _NotKept as repeated:
+        return JSONResponse(jsonable_encoder(repeated.body), 200)
