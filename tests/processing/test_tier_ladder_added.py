@@ -180,3 +180,19 @@ def test_tier_show_of_a_member_with_no_level_yet(tmp_path: Path) -> None:
     assert shown["tier"] == "bronze"
     assert [(t["kind"], t["from"], t["to"]) for t in shown["timeline"]] == [
         ("upgrade", "", "bronze")]  # fmt: skip
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_a_purchase_dated_before_the_member_entered_the_ladder_plays_nothing_again(
+    pdb: Database, batch: bool
+) -> None:
+    """The member's level and dates count from their entry: a purchase dated before it
+    (older history imported later) is no reason to play their history again as if the
+    program had always had tiers (gold since 2026-01-10, review 2027-01-10, an upgrade
+    entry from a level they never held)."""
+    p = enrolled_without_tiers(pdb)
+    p.review_tiers(at("2026-02-01T10:00:00+01:00"))
+    apply(p, [buy("b0", "b", "50", "2026-01-20T10:00:00+01:00")], batch)
+    assert stored(p, "b") == ("gold", "2026-02-01 09:00:00", "2027-02-01 09:00:00", None, None)
+    assert timeline(p, "b") == [ENTERED_GOLD]
+    assert p.review_tiers(at("2027-01-20T10:00:00+01:00")) == []

@@ -1645,11 +1645,29 @@ class EventProcessor:
         ).scalar_one_or_none()
         taken = last_step(policy, state, self.program.zone, enrolled=joined)
         if state.assigned_until is None and taken is not None and event.at < taken:
-            # dated before a step the member's level shows was taken: in date order
-            return self._late_activity(conn, event, state, activities, taken, joined)
+            entered = self._entered_ladder(conn, event.member)
+            if entered is None or event.at >= entered:
+                # dated before a step the member's level shows was taken: in date order
+                return self._late_activity(conn, event, state, activities, taken, joined)
+            # dated before the member entered the ladder (:meth:`_enter_ladder`): no
+            # history with tiers to play again, the program had none for them then
         new, changes = on_activity(policy, state, activities, event.at, self.program.zone)
         self._save_tier(conn, event.member, new, changes, event.id)
         return changes
+
+    def _entered_ladder(self, conn: Connection, ref: str) -> datetime | None:
+        """When the member last entered the program's ladder from no tier (enrolled
+        while it had no tiers, or moved off a removed one: an entry from ``""``), or
+        None. A purchase dated before it is not played again with tiers: the member's
+        level and dates count from that entry, as docs/program.md ("Tiers added") says."""
+        entered: datetime | None = conn.execute(
+            select(func.max(tier_changes.c.at)).where(
+                tier_changes.c.program_id == self.program.id,
+                tier_changes.c.member_ref == ref,
+                tier_changes.c.from_tier == "",
+            )
+        ).scalar_one()
+        return entered
 
     def _late_activity(
         self,
