@@ -171,3 +171,26 @@ def test_metrics_cli_refuses_a_database_of_a_newer_fidelite(
         f"which this fidelite does not know (its newest is {head}); use that newer fidelite"
     )
     assert path.read_bytes() == before
+
+
+def test_a_missing_or_unnamed_program_lists_ten_programs_and_how_many_more(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    from fidelite.ledger import Ledger
+
+    path = tmp_path / "many.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    ledger = Ledger(db)
+    for n in range(13):
+        ledger.open_program(f"p{n:02d}", ["points"])
+    db.dispose()
+    name = f"sqlite:///{path}"
+    ten = ", ".join(f"p{n:02d}" for n in range(10))
+    for source, message in (
+        (f"{name}#nope", f"no program 'nope' in this database (it holds {ten} and 3 more)"),
+        (name, f"the database holds several programs ({ten} and 3 more); name one with "
+               "#PROGRAM after the database"),
+    ):  # fmt: skip
+        proc = fidelite("metrics", "retention", "--input", source, "-f", "json", ok=False)
+        assert json.loads(proc.stdout)["error"]["message"] == f"{name}: {message}"

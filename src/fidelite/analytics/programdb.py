@@ -103,10 +103,23 @@ def program_ids(conn: Connection) -> list[str]:
     return sorted(str(r[0]) for r in conn.execute(select(Program.id)).all())
 
 
+LISTED_PROGRAMS = 10
+"""How many program ids an error lists: a database may hold thousands, each up to 64
+characters, and one line must stay readable."""
+
+
+def listed(ids: Sequence[str]) -> str:
+    """``ids`` joined with commas, the first :data:`LISTED_PROGRAMS` of them and how many
+    more there are."""
+    shown = ", ".join(ids[:LISTED_PROGRAMS])
+    more = len(ids) - LISTED_PROGRAMS
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
 def missing_program(program_id: str, held: Sequence[str], url: str) -> InputError:
     """The error for a program the database does not hold (a mistyped ``#PROGRAM``),
-    naming those it holds."""
-    holds = f"it holds {', '.join(held)}" if held else "it holds none"
+    naming those it holds (the first ten, :func:`listed`)."""
+    holds = f"it holds {listed(held)}" if held else "it holds none"
     return InputError(
         f"no program '{program_id}' in this database ({holds})", file=database_name(url)
     )
@@ -128,7 +141,7 @@ def _only_program(url: str, found: list[str]) -> str:
     if not found:
         raise InputError("the database holds no program", file=database_name(url))
     raise InputError(
-        f"the database holds several programs ({', '.join(found)}); "
+        f"the database holds several programs ({listed(found)}); "
         "name one with #PROGRAM after the database",
         file=database_name(url),
     )
