@@ -6,9 +6,10 @@ As of the last day in the transactions (``as_of``), with a window of W days:
 * purchases and spend in the recent window (as_of - W, as_of] and in the previous one
   (as_of - 2W, as_of - W]; purchases = distinct orders, spend = purchase amounts
   (refunds excluded: a refund is not a sign of engagement either way);
-* NPS answer = the customer's latest ``nps`` answer, the highest score when several
-  share the latest timestamp (:func:`~fidelite.analytics.metrics.surveys.latest_scores`,
-  as the kinds of loyal customers take it); missing without a surveys file or an
+* NPS answer = the customer's latest ``nps`` answer (the latest instant, not local
+  time), the highest score when several share it
+  (:func:`~fidelite.analytics.metrics.surveys.latest_scores`, as the kinds of loyal
+  customers take it); missing without a surveys file or an
   answer (the component then drops out of that customer's score);
 * support cases = cases in the recent window (missing without a support file).
 

@@ -11,8 +11,8 @@ Inputs per customer who bought at least once (refund lines are not orders):
 * orders = distinct orders; days since last = days from the last order to the
   observation end (the last day in the data unless given);
 * coupon share = orders carrying a coupon code / orders x 100;
-* the latest answer (latest timestamp; the highest score if several share it) to
-  ``nps`` (recommend, 0-10), ``csat`` (1-5) and ``program`` (0-10: "how much do our
+* the latest answer (latest instant, not local time; the highest score if several
+  share it) to ``nps`` (recommend, 0-10), ``csat`` (1-5) and ``program`` (0-10: "how much do our
   program's rewards decide where you shop"), when a survey answers file is given.
 
 Behaviourally loyal = at least ``min_orders`` orders and the last one at most
@@ -195,5 +195,5 @@ def _definition(rules: Thresholds) -> str:
         "convenience-loyal (behaviourally loyal, recommend 0-8); repeat, attitude unknown "
         "(behaviourally loyal, no recommend answer); satisfied (not behaviourally loyal, "
         "latest csat 4-5 or recommend 7-10); not loyal otherwise. Latest answer = latest "
-        "timestamp (highest score on ties)."
+        "instant, not local time (highest score on ties)."
     )
