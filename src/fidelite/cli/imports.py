@@ -90,7 +90,8 @@ def events(
     off, clawed back into debt, or already expired, per currency). Rows are applied in file
     order: sort the file by time per member; the summary warns (out_of_order: how many
     rows, the first row numbers) of rows dated before an earlier row of their member.
-    A refund listed before the row of its purchase is applied right after that row.
+    A refund listed before the row of its purchase waits for the last row of that
+    purchase's id and is applied right after it.
     A file that cannot be read (not
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
     before anything is imported (exit status 1).
