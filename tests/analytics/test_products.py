@@ -68,6 +68,13 @@ def test_basket_affinity_support_confidence_lift(tx: Path) -> None:
     assert [(r["a"], r["b"]) for r in kept] == [("CRO", "ESP")]
 
 
+def test_basket_definition_names_the_level_in_the_plural(tx: Path) -> None:
+    by_product = basket_affinity(open_dataset(tx), min_support=0).definition
+    by_category = basket_affinity(open_dataset(tx), by="category", min_support=0).definition
+    assert by_product.startswith("Pairs of products bought in the same basket")
+    assert by_category.startswith("Pairs of categories bought in the same basket")
+
+
 def test_basket_without_order_ids_uses_customer_and_day(write_csv: Callable[..., Path]) -> None:
     text = """
     customer_id,timestamp,amount,product_id

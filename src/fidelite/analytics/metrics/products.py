@@ -124,7 +124,7 @@ def _affinity_result(
     rows.sort(key=_rank)
     basket_rule = "customer and order_id" if has_orders else "customer and local day"
     definition = (
-        f"Pairs of {by}s bought in the same basket (basket = {basket_rule}); support = "
+        f"Pairs of {_plural(by)} bought in the same basket (basket = {basket_rule}); support = "
         "baskets with both / all baskets x 100; confidence A->B = baskets with both / "
         "baskets with A x 100; lift = support(A,B) / (support(A) x support(B)); pairs with "
         f"support >= {min_support:g} %; the first {top} by baskets with both, then lift "
@@ -135,6 +135,11 @@ def _affinity_result(
     columns = ("a", "b", "baskets_with_both", "baskets_with_a", "baskets_with_b", "support",
                "confidence_a_to_b", "confidence_b_to_a", "lift")  # fmt: skip
     return MetricResult("basket", definition, params, rows, columns=columns)
+
+
+def _plural(level: str) -> str:
+    """The level's name in the plural: "products", "categories"."""
+    return level[:-1] + "ies" if level.endswith("y") else level + "s"
 
 
 def _rank(row: dict[str, Any]) -> tuple[int, int, str, str]:
