@@ -5,7 +5,8 @@ expression, so only the fields some expression of the program reads are built, a
 only once per event (on first need). Money becomes a CEL double here: conditions
 compare it, but points are computed from the exact ``Decimal`` amounts in Python.
 
-``event``: type, amount, channel, store, coupon, items (sku, category, quantity,
+``event``: type, amount, channel, store, coupon (the code as read and recorded:
+upper-cased, spaces dropped, see :func:`_coupon`), items (sku, category, quantity,
 price), attributes, and the local time in the program's zone: hour, minute, weekday
 (1 = Monday ... 7 = Sunday), day, month, year and date ("2026-11-22").
 ``member``: tier, segments, attributes, purchases, days_since_joined (local calendar
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import cel
 
+from fidelite.engine.coupon import normalise
 from fidelite.engine.event import Event
 from fidelite.engine.member import MemberState
 from fidelite.program.expression import Expression
@@ -51,7 +53,7 @@ EVENT_FIELDS: dict[str, str] = {
     "amount": "float(e.money)",
     "channel": "e.channel",
     "store": "e.store",
-    "coupon": 'e.coupon or ""',
+    "coupon": "_coupon(e.coupon)",
     "items": (
         '[{"sku": i.sku, "category": i.category, "quantity": i.quantity,'
         ' "price": float(i.price)} for i in e.items]'
@@ -111,6 +113,15 @@ def _is_birthday(born: date, local: datetime) -> bool:
         and local.month == 2
         and not isleap(local.year)
     )
+
+
+def _coupon(code: str | None) -> str:
+    """``event.coupon``: the code as the event records it and ``event show`` shows it
+    (:func:`~fidelite.engine.coupon.normalise`: upper-cased, spaces dropped, an issued
+    code's dashes put back), ``""`` without one. So a rule comparing it with a shared
+    code (``event.coupon == "HELLO30"``) matches ``hello30`` or `` HELLO30 `` as the
+    coupon campaigns read their codes, in every path (one event, import, simulate)."""
+    return normalise(code) if code else ""
 
 
 _BUILDERS = {"event": EVENT_FIELDS, "member": MEMBER_FIELDS}
@@ -187,5 +198,5 @@ def _builder(needed: Mapping[str, list[str]]) -> Builder:
         entries = ", ".join(f"{field!r}: ({sources[field]})" for field in fields)
         variables.append(f"{name!r}: {{{entries}}}")
     source = f"lambda e, m, local: {{{', '.join(variables)}}}"
-    build: Builder = eval(source, {"_is_birthday": _is_birthday})
+    build: Builder = eval(source, {"_is_birthday": _is_birthday, "_coupon": _coupon})
     return build
