@@ -1,6 +1,6 @@
 """What every route refuses in a request before reading its fields: a key given twice in
-one JSON object of the body, and the NUL character (U+0000) in the body's text, a path
-parameter or a query parameter.
+one JSON object of the body, the NUL character (U+0000) in the body's text, a path
+parameter or a query parameter, and a lone surrogate in the body's text.
 
 * A key given twice (``{"member": "M1", "member": "M2"}``): JSON parsers keep the last
   one, silently, so the request would act on ``M2`` while its author (or a proxy, a log
@@ -11,6 +11,12 @@ parameter or a query parameter.
   (``POST /v1/events``, each event of ``POST /v1/events:batch``, both imports) the
   event's own validation refuses it (:mod:`fidelite.engine.event`), so a batch rejects
   that event alone.
+* A lone surrogate (``"\\ud800"``: valid JSON, half of a character): no UTF-8 answer
+  or database column can carry it. A bulk adjustment naming such a member committed
+  the other members' credits, then could not answer (a 500 saying nothing was
+  changed). Refused with the request, naming the field (the key's own location shown
+  with ``\\ud800`` written out); in ``POST /v1/events:batch``, the event holding it is
+  rejected alone (:func:`lone_surrogates`, checked by that route).
 
 :func:`checked_request` is a dependency of every route mounted with the caller's
 (after the API key is checked), :func:`body_errors` the check of a raw body.
@@ -19,6 +25,7 @@ parameter or a query parameter.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,11 +33,14 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
 from fidelite.api.problems import without_bom
-from fidelite.engine.event import NUL_MESSAGE
+from fidelite.engine.event import NUL_MESSAGE, encodable
 
 NUL = "\x00"
 _ESCAPED_NUL = b"\\u0000"  # a NUL in JSON text is always written so (a raw one is invalid)
 BATCH = "/v1/events:batch"  # its events are checked one by one (fidelite.engine.event)
+# What a body holding a surrogate holds: its escape (\ud800-\udfff, a pair included) or
+# its UTF-8 bytes (ED A0-BF ..), which Python's JSON reader also takes in
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 class _Repeated(Exception):
@@ -50,16 +60,18 @@ def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def body_errors(raw: bytes, *, text: bool = True) -> list[dict[str, Any]]:
     """The errors of a JSON body (located ``("body", ...)``, as pydantic's): every key given
-    twice in one object and, when ``text``, every string or key holding NUL. Empty when
-    there is none, or when the body is no JSON (its parser says why elsewhere).
+    twice in one object and, when ``text``, every string or key holding NUL or a lone
+    surrogate. Empty when there is none, or when the body is no JSON (its parser says
+    why elsewhere).
 
-    A body without the text ``\\u0000`` holds no NUL, so a valid body costs one parse
-    that keeps no duplicate (the pairs of each object counted once); the errors are
-    located by a second one, only for a body refused."""
+    A body without the text ``\\u0000`` holds no NUL, and one without a surrogate's
+    escape or bytes no lone surrogate, so a valid body costs one parse that keeps no
+    duplicate (the pairs of each object counted once); the errors are located by a
+    second one, only for a body refused or holding such text."""
     body = without_bom(raw)
     if not body:
         return []
-    if not (text and _ESCAPED_NUL in body):
+    if not (text and (_ESCAPED_NUL in body or _SURROGATE.search(body))):
         try:
             json.loads(body, object_pairs_hook=_once)
         except _Repeated:
@@ -85,18 +97,55 @@ def _located(node: Any, loc: tuple[Any, ...], text: bool) -> Iterator[Found]:
         for key, value in node:
             if text and NUL in key:
                 yield "text_nul", (*loc, key), f"the name {key!r} {NUL_MESSAGE}"
+            if text and (why := encodable(key)) is not None:
+                yield "text_not_utf8", (*loc, shown(key)), why
             if key in seen:
-                yield ("duplicate_key", (*loc, key),
+                yield ("duplicate_key", (*loc, shown(key)),
                        f"the key {key!r} is given more than once in this object: give "
                        "each key once (a JSON reader would keep only the last)")  # fmt: skip
                 continue  # its value is not read again: one error per repeated key
             seen.add(key)
-            yield from _located(value, (*loc, key), text)
+            yield from _located(value, (*loc, shown(key)), text)
     elif isinstance(node, list):
         for n, item in enumerate(node):
             yield from _located(item, (*loc, n), text)
-    elif text and isinstance(node, str) and NUL in node:
-        yield "text_nul", loc, NUL_MESSAGE
+    elif text and isinstance(node, str):
+        if NUL in node:
+            yield "text_nul", loc, NUL_MESSAGE
+        if (why := encodable(node)) is not None:
+            yield "text_not_utf8", loc, why
+
+
+def shown(text: str) -> str:
+    """``text`` as an answer can carry it: a lone surrogate written out (``\\ud800``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def lone_surrogates(node: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Where ``node`` (JSON as Python reads it) holds text with a lone surrogate, in a
+    value or a key (shown with :func:`shown`), and why: ``(location, message)`` each.
+    Text UTF-8 can write whole (nearly always) costs one encoding, not a walk."""
+    try:
+        json.dumps(node, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return _surrogates(node, ())
+    return []
+
+
+def _surrogates(node: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            step = shown(key) if isinstance(key, str) else key
+            if step != key:
+                found.append(((*loc, step), str(encodable(key))))
+            found += _surrogates(value, (*loc, step))
+    elif isinstance(node, list):
+        for n, item in enumerate(node):
+            found += _surrogates(item, (*loc, n))
+    elif isinstance(node, str) and (why := encodable(node)) is not None:
+        found.append((loc, why))
+    return found
 
 
 def url_errors(request: Request) -> list[dict[str, Any]]:
@@ -114,8 +163,8 @@ def url_errors(request: Request) -> list[dict[str, Any]]:
 
 async def checked_request(request: Request) -> None:
     """422 ``invalid_request`` for a NUL in the path or the query, a key given twice in
-    the body, or a NUL in the body's text (except a batch's: each of its events is
-    refused on its own). Runs after the
+    the body, or a NUL or a lone surrogate in the body's text (except a batch's: each of
+    its events is refused on its own). Runs after the
     caller's key is checked and before the body's fields."""
     errors = url_errors(request)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):

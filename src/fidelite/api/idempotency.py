@@ -66,7 +66,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from fidelite.api.problems import MEDIA_TYPE, Problem, from_exception
+from fidelite.api.problems import MEDIA_TYPE, Answer, Problem, carried, from_exception
 from fidelite.api.tables import api_requests
 from fidelite.ledger import unknown_member
 from fidelite.privacy.answers import erased_meanwhile, route_members
@@ -321,9 +321,23 @@ def _outcome(run: Callable[[], Outcome]) -> Outcome:
 
 
 def _answer(status: int, payload: Any, replayed: bool = False) -> JSONResponse:
+    """The answer sent: always encodable (:class:`~fidelite.api.problems.Answer`), as the
+    request may have done its work by now."""
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     media = MEDIA_TYPE if status >= 400 else "application/json"
-    return JSONResponse(jsonable_encoder(payload), status, headers=headers, media_type=media)
+    return Answer(jsonable_encoder(payload), status, headers=headers, media_type=media)
+
+
+def _storable(payload: Any) -> Any:
+    """``payload`` as JSON a stored answer can hold: with U+FFFD for any lone surrogate
+    (:func:`~fidelite.api.problems.carried`), as :func:`_answer` sends it, so the
+    change it answers is never followed by a failure to store or replay its answer."""
+    plain = jsonable_encoder(payload)
+    try:
+        json.dumps(plain, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return carried(plain)
+    return plain
 
 
 def _claim(
@@ -384,7 +398,7 @@ def store_answer(
     done = conn.execute(update(api_requests).where(
         api_requests.c.program_id == program_id, api_requests.c.idem_key == key,
         api_requests.c.state == "in_flight",
-    ).values(state="done", status_code=status, body=jsonable_encoder(body),
+    ).values(state="done", status_code=status, body=_storable(body),
              updated_at=datetime.now(UTC)))  # fmt: skip
     if done.rowcount != 1:
         raise ConcurrentUpdateError(f"Idempotency-Key {key!r} was answered meanwhile")
@@ -404,7 +418,7 @@ def _store_in(
     (:func:`~fidelite.privacy.answers.erased_meanwhile`), whom the erasure could not find
     in an answer not yet stored (a refusal naming the member only in its ``detail``
     included; the erasure already rewrote the claimed row's route)."""
-    body = erased_meanwhile(conn, program_id, jsonable_encoder(payload), claimed, route=route)
+    body = erased_meanwhile(conn, program_id, _storable(payload), claimed, route=route)
     conn.execute(update(api_requests).where(
         api_requests.c.program_id == program_id, api_requests.c.idem_key == key
     ).values(state="done", status_code=status, body=body,

@@ -208,6 +208,33 @@ def unsupported_media(content_type: str | None) -> Problem | None:
                    f"application/json', not {media!r}", status=415)  # fmt: skip
 
 
+_LONE = re.compile(r"[\ud800-\udfff]")
+
+
+def carried(value: Any) -> Any:
+    """``value`` (JSON-ready) with every lone surrogate of its text, keys included,
+    replaced by U+FFFD: what a UTF-8 answer or a stored answer can carry."""
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {carried(k): carried(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [carried(v) for v in value]
+    return value
+
+
+class Answer(JSONResponse):
+    """A JSON answer that is always sent: text UTF-8 cannot write (a lone surrogate,
+    ``"\\ud800"``, repeated from a request) gets U+FFFD in its place (:func:`carried`),
+    never a failure to encode after the request has done its work."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return super().render(carried(content))
+
+
 def respond(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     """``problem`` as problem+json, with ``headers`` (e.g. a 405's ``Allow``) and the
     ones the problem implies (``Retry-After``, ``WWW-Authenticate``)."""
@@ -216,7 +243,7 @@ def respond(problem: Problem, headers: dict[str, str] | None = None) -> JSONResp
         headers["Retry-After"] = str(problem.extra["retry_after"])
     if problem.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(problem.body(), problem.status, headers=headers, media_type=MEDIA_TYPE)
+    return Answer(problem.body(), problem.status, headers=headers, media_type=MEDIA_TYPE)
 
 
 def from_exception(exc: Exception) -> Problem | None:

@@ -24,7 +24,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from fidelite.api.access import bearer_token
 from fidelite.api.app import Services
-from fidelite.api.bodies import body_errors
+from fidelite.api.bodies import body_errors, lone_surrogates
 from fidelite.api.idempotency import request_hash
 from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
@@ -41,6 +41,7 @@ from fidelite.api.problems import (
 from fidelite.api.routes.common import CallerDep, IdemKey, ProblemDetails, ServicesDep, once
 from fidelite.api.routes.tiers import TierChangeOut as TimelineEntry
 from fidelite.engine import Event
+from fidelite.engine.event import encodable
 from fidelite.processing import Result
 from fidelite.processing.batch import process_events
 from fidelite.processing.erased import tombstones
@@ -97,9 +98,10 @@ class InvalidEvent:
 
     @property
     def event_id(self) -> str | None:
-        """The item's ``id`` when it is a string (it may be missing or of another kind)."""
+        """The item's ``id`` when it is a string an answer can carry (it may be missing,
+        of another kind, or hold a lone surrogate)."""
         found = self.raw.get("id")
-        return found if isinstance(found, str) else None
+        return found if isinstance(found, str) and encodable(found) is None else None
 
 
 def event_or_invalid(item: Any) -> Event | InvalidEvent:
@@ -111,11 +113,16 @@ def event_or_invalid(item: Any) -> Event | InvalidEvent:
         return item
     if not isinstance(item, dict):
         raise PydanticCustomError("model_attributes_type", NOT_AN_OBJECT)
+    # text no answer or column can carry (an id "\ud800"): the event's own error, first
+    broken = tuple({"loc": loc, "msg": why} for loc, why in lone_surrogates(item))
     try:
-        return Event.model_validate(item)
+        event = Event.model_validate(item)
     except ValidationError as exc:
-        kept = tuple({"loc": e["loc"], "msg": e["msg"]} for e in exc.errors())
-        return InvalidEvent(item, kept)
+        located = {e["loc"] for e in broken}
+        kept = tuple({"loc": e["loc"], "msg": e["msg"]} for e in exc.errors()
+                     if e["loc"] not in located)  # fmt: skip
+        return InvalidEvent(item, broken + kept)
+    return InvalidEvent(item, broken) if broken else event
 
 
 # Documented as an event (OpenAPI), parsed item by item: an invalid event is its entry.
