@@ -10,7 +10,8 @@ timestamp       when the event happened (UTC, with its offset, so the loader
                 converts it to the business time zone like any file)
 amount          the purchase amount; a refund's amount, negated
 order_id        the purchase's event id; a refund carries its purchase's id
-coupon_code     the coupon, only when the program accepted it
+coupon_code     the coupon the purchase was made with (:func:`bought_with`): a
+                single-use code the program accepted, or a shared code
 refund          true for refund events
 ==============  ==========================================================
 
@@ -191,9 +192,30 @@ def _to_arrow(rows: Sequence[Any]) -> pa.Table:
         columns["timestamp"].append(_utc(at))
         columns["amount"].append(-float(amount) if is_refund else float(amount))
         columns["order_id"].append(refund_of if is_refund and refund_of else event_id)
-        columns["coupon_code"].append(coupon if accepted else None)
+        columns["coupon_code"].append(bought_with(coupon, accepted))
         columns["refund"].append(is_refund)
     return pa.table(columns, schema=SCHEMA)
+
+
+def bought_with(coupon: str | None, accepted: int | None) -> str | None:
+    """The code a purchase counts as bought with, from its record (``coupon`` as read:
+    upper-cased, spaces dropped; ``coupon_accepted``), else None.
+
+    A single-use code counts when the program accepted (used) it; a later refund giving
+    the code back does not undo the purchase made with it. A shared code (a flyer's
+    ``HELLO30``, which a rule reads as ``event.coupon``) is never a campaign's, so it is
+    recorded not accepted: it counts as the text recorded, when that holds no dash. A
+    single-use code is always written with its dashes (``SPRING-7KQ2-M9XD-4HRT-B``), and
+    read back with them when typed without, so a recorded code with a dash that was not
+    accepted is a refused, unused or mistyped campaign code and does not count; a
+    mistyped one recorded without its dashes is given, but it is no targeting
+    ``code_prefix`` followed by a dash, so it counts only for a campaign without one.
+    """
+    if not coupon:
+        return None
+    if accepted:
+        return coupon
+    return coupon if "-" not in coupon else None
 
 
 def _utc(value: object) -> datetime:
