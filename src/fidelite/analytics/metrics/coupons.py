@@ -3,7 +3,8 @@
 Input: the transactions (with a ``coupon_code`` column) and a targeting file
 ``customer_id, campaign, group[, code_prefix]`` where group is ``treatment`` (received
 the offer) or ``holdout`` (kept out on purpose, chosen at random), plus the campaign
-window [start, end] (local days, inclusive).
+window [start, end] (whole days in the time zone of the transactions, inclusive;
+the definition names it: a program database defaults to UTC).
 
 Per campaign and group, over the window (refunds subtract from revenue):
 
@@ -183,8 +184,10 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
         if by_prefix
         else "any coupon code (the targeting file names no code prefix)"
     )
+    facts = ds.describe()
     definition = (
-        f"Campaign window {start} to {end} (local days). Per campaign and group: conversion "
+        f"Campaign window {start} to {end} (days in {facts['timezone']}, inclusive)."
+        " Per campaign and group: conversion "
         "rate = customers with a purchase / targeted customers x 100; revenue per customer "
         "= net revenue / targeted customers; redemption rate = treated customers who bought "
         f"with {codes_rule} / treated customers x 100; lift = (revenue per treated - per "
@@ -196,7 +199,7 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
         "start": start,
         "end": end,
         "code_prefixes": dict(sorted(prefixes.items())) if by_prefix else None,
-        **ds.describe(),
+        **facts,
     }
     return MetricResult("coupons", definition, params, out)
 
