@@ -6,6 +6,11 @@ path included, refuses a missing or overlong key with the same words
 (:func:`~fidelite.api.idempotency.check_key`). The document declares what those checks
 enforce: the key is required by the routes of :data:`KEY_REQUIRED`, and is 1 to
 :data:`~fidelite.api.idempotency.MAX_KEY_LENGTH` long everywhere.
+
+Every ``/v1`` operation needs an API key sent as a bearer token
+(:func:`~fidelite.api.access.bearer_token`), which the routes check through a dependency
+FastAPI does not document: the document declares it (:data:`SECURITY_SCHEMES`), so
+that Swagger UI offers to authorize its calls and generated clients send the header.
 """
 
 from __future__ import annotations
@@ -48,6 +53,15 @@ def key_parameter(required: bool) -> dict[str, Any]:
     }  # fmt: skip
 
 
+SCHEME = "bearerAuth"
+SECURITY_SCHEMES: dict[str, Any] = {SCHEME: {
+    "type": "http", "scheme": "bearer", "bearerFormat": "fid_<key id>_<secret>",
+    "description": "An API key of the program (`fidelite apikey create --program P --role "
+                   "R`), sent as `Authorization: Bearer fid_<key id>_<secret>`; its role "
+                   "decides which calls it may make (403 forbidden otherwise).",
+}}  # fmt: skip
+"""How every ``/v1`` operation authenticates its caller (401 without a valid key)."""
+
 PAGED = frozenset({("get", "/v1/members"), ("get", "/v1/members/{member_id}/ledger")})
 """The operations whose ``limit`` is refused over the server's page size (``max_page``)."""
 
@@ -76,8 +90,11 @@ READY: dict[str, Any] = {
 
 def refine(document: dict[str, Any], *, max_page: int = 200) -> None:
     """Declare in ``document`` (in place) what the routes check themselves."""
+    document.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
+            if path.startswith("/v1/"):
+                operation["security"] = [{SCHEME: []}]
             parameters = operation.get("parameters", [])
             for i, parameter in enumerate(parameters):
                 if parameter.get("in") == "header" and parameter["name"] == "Idempotency-Key":

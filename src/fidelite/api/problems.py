@@ -89,10 +89,15 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 RETRY_AFTER: dict[str, Any] = {
     "description": "Seconds to wait before the call may pass.", "schema": {"type": "integer"},
 }  # fmt: skip
+CHALLENGE: dict[str, Any] = {
+    "description": "How to authenticate: Bearer (an API key).",
+    "schema": {"type": "string", "enum": ["Bearer"]},
+}  # fmt: skip
 # The problems any /v1 route may answer, declared in the OpenAPI document.
 RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
-             **({"headers": {"Retry-After": RETRY_AFTER}} if status == 429 else {})}
+             **({"headers": {"Retry-After": RETRY_AFTER}} if status == 429 else {}),
+             **({"headers": {"WWW-Authenticate": CHALLENGE}} if status == 401 else {})}
     for status, text in (
         (401, "No, unknown or revoked API key"),
         (403, "Key of another program, or a role without access"),
