@@ -3,8 +3,9 @@
 The HTML embeds its charts as inline SVG (no script, no network): it opens offline
 and can be mailed as one file. ``report.json`` holds every number shown, each metric
 in the ``{metric, definition, parameters, rows}`` shape of ``fidelite metrics``; its
-``warnings`` list says what a reader must know first (e.g. a CLV fit that did not
-converge, whose numbers are kept but not charted).
+``warnings`` list says what a reader must know first (dates that also read month first,
+a CLV fit that did not converge, whose numbers are kept but not charted), shown at the
+top of the HTML too (:mod:`fidelite.report.notices`).
 With ``--segment-col`` or ``--segments`` a table gives each customer segment's repeat
 purchase rate and monthly retention (``segments``, :mod:`fidelite.report.segments`).
 The product section (multi-product buyers, basket affinity) appears when the
@@ -42,7 +43,7 @@ from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase,
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.programdb import program_source_name
 from fidelite.analytics.subscriptions import LoadedSubscriptions
-from fidelite.report import coverage, feedback, lifetime, products, program, svg
+from fidelite.report import coverage, feedback, lifetime, notices, products, program, svg
 from fidelite.report import segments as per_segment
 from fidelite.report.numbers import MISSING, money, number, rate
 
@@ -89,12 +90,16 @@ def build_report(
     found, missing = program.compute(program_db, timezone, step)
     data["metrics"].update(found)
     left_out.update(missing)
-    if surveys is not None:
+    answers = None if surveys is None else feedback.loaded_answers(surveys, timezone)
+    subs = None if subscriptions is None else feedback.loaded_subscriptions(subscriptions, timezone)
+    if answers is not None:
         step("Computing NPS trend")
-        data["surveys"] = feedback.compute_surveys(surveys, engine, timezone)
-    if subscriptions is not None:
+        data["surveys"] = feedback.compute_surveys(answers, engine, timezone)
+    if subs is not None:
         step("Computing recurring revenue")
-        data["revenue"] = feedback.compute_revenue(subscriptions, engine, timezone)
+        data["revenue"] = feedback.compute_revenue(subs, engine, timezone)
+    # dates read one of two ways come first: every monthly figure depends on them
+    data["warnings"] = notices.date_warnings(data["input"], answers, subs) + data["warnings"]
     data["not_included"] = coverage.not_included(
         data, database=program_db is not None, left_out=left_out
     )
@@ -202,13 +207,22 @@ def render_html(data: dict[str, Any]) -> str:
         "section{margin:2.5em 0}h2{border-bottom:1px solid #ddd}"
         ".how{color:#444;font-size:.95em}.def{color:#666;font-size:.8em}"
         "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}"
+        ".warnings{border-left:4px solid #b45309;background:#fffbeb;padding:.1em 1em}"
         "</style></head><body><h1>Loyalty report</h1>"
         f"<p class='def'>Input: {escape(str(inp['input']))} &middot; {inp['rows']:,} rows "
-        f"&middot; time zone {escape(inp['timezone'])} &middot; engine {inp['engine']} "
-        f"&middot; generated {escape(data['generated_at'])}</p>"
+        f"&middot; time zone {escape(inp['timezone'])}{_date_format(inp)} "
+        f"&middot; engine {inp['engine']} &middot; generated {escape(data['generated_at'])}</p>"
+        + notices.warnings_box(data["warnings"])
         + "".join(sections)
         + "</body></html>"
     )
+
+
+def _date_format(inp: dict[str, Any]) -> str:
+    """How the transactions' dates were read, for the Input line ("" for a program
+    without purchases, whose input states none)."""
+    fmt = inp.get("date_format")
+    return "" if fmt is None else f" &middot; dates read as {escape(fmt)}"
 
 
 def _section(title: str, what: str, how: str, body: str, definition: str) -> str:

@@ -35,14 +35,26 @@ SCORES: dict[str, Callable[[surveys.Answers], MetricResult]] = {
 }
 
 
+def loaded_answers(source: Source | LoadedAnswers, timezone: str) -> LoadedAnswers:
+    """The survey answers ``source`` names, read in ``timezone`` (as given when loaded)."""
+    return source if isinstance(source, LoadedAnswers) else load_answers(source, timezone=timezone)
+
+
+def loaded_subscriptions(
+    source: Source | LoadedSubscriptions, timezone: str = "UTC"
+) -> LoadedSubscriptions:
+    """The subscriptions ``source`` names, read in ``timezone`` (as given when loaded)."""
+    if isinstance(source, LoadedSubscriptions):
+        return source
+    return load_subscriptions(source, timezone=timezone)
+
+
 def compute_surveys(
     source: Source | LoadedAnswers, engine: EngineName, timezone: str
 ) -> dict[str, Any]:
     """NPS and the loyalty index per month, and the whole-file figures (``source``: a
     file, or answers already loaded, e.g. with the caller's column names)."""
-    if not isinstance(source, LoadedAnswers):
-        source = load_answers(source, timezone=timezone)
-    answers = surveys.Answers(source, engine)
+    answers = surveys.Answers(loaded_answers(source, timezone), engine)
     out: dict[str, Any] = {}
     overall = surveys.nps(answers)
     if overall.rows[0]["answers"]:
@@ -61,9 +73,8 @@ def compute_revenue(
 ) -> dict[str, Any]:
     """MRR movements per month (``source``: a file, read in ``timezone``, or
     subscriptions already loaded)."""
-    if not isinstance(source, LoadedSubscriptions):
-        source = load_subscriptions(source, timezone=timezone)
-    return {"mrr": mrr(Subscriptions(source, engine), "month").to_dict()}
+    subs = Subscriptions(loaded_subscriptions(source, timezone), engine)
+    return {"mrr": mrr(subs, "month").to_dict()}
 
 
 def nps_section(data: dict[str, Any], section: Section) -> str:
