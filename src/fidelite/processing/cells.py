@@ -7,13 +7,19 @@ a file is fixed by a person, who needs the value they wrote (``'12,50'``) and th
 the import reads it (a decimal point). A cell that has the shape of a date but names no
 day (``1990-02-30``) is told so, with the days of its month, rather than called "not a
 date YYYY-MM-DD", which it plainly is.
+
+Id cells (:func:`id_text`) are read here for both imports: a number names the id of its
+whole value's decimal text, whatever the column's type (``1001``, ``1001.0``), and a
+number that names no whole value is refused with the reason.
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -24,6 +30,9 @@ _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _EUROPEAN = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")
 ISO_EXAMPLE = "2026-10-02T10:00:00+02:00"
+EXACT_FLOAT = 2**53
+"""Largest whole number below which every whole number is a float (a double): a float
+id column above it may hold an id rounded to its neighbour when it was written."""
 
 
 def shown(value: Any) -> str:
@@ -104,3 +113,40 @@ def amount(value: str) -> str:
         return (f"{start}; write it with a point as the decimal separator and no "
                 f"thousands separator ({plain})")  # fmt: skip
     return f"{start}; write digits with a point as the decimal separator (e.g. 12.50)"
+
+
+def id_text(value: Any) -> Any:
+    """An id cell (``member``, ``event_id``, ``refund_of``, ``coupon``, ``store``,
+    ``channel``) as the text it names, in both imports: an integer (a Parquet int64
+    column) as its decimal text, and a whole number of a decimal column as the same
+    text (``1001.0`` is ``'1001'``: pandas writes an id column with an empty cell as
+    float64, and a Parquet decimal column gives ``Decimal('1001.00')``); text and any
+    other value as is. ``ValueError`` (without the column) for a number that names no
+    id: a fraction (``8.5``), NaN or an infinity, or a float beyond :data:`EXACT_FLOAT`
+    (the id may have been rounded when it was written).
+
+    Invariant: a number and the text of its whole value name the same id, so a member
+    is the same whether a file gives its id as int64, float64, decimal or text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+    if not finite or value != int(value):
+        raise ValueError(f"{value} is not a whole number, so it names no id (an id column "
+                         "holds text or whole numbers: 1001, or 1001.0 as a decimal "
+                         "column holds it)")  # fmt: skip
+    if isinstance(value, float) and abs(value) > EXACT_FLOAT:
+        raise ValueError(f"{value} is too large for a decimal (float) column to hold "
+                         f"exactly (above {EXACT_FLOAT}): the id may have been rounded; "
+                         "export the column as whole numbers (int64) or text")  # fmt: skip
+    return str(int(value))
+
+
+def id_key(value: Any) -> str:
+    """An id cell as the text a reject line or a lookup names it by: :func:`id_text`, or
+    the cell as written when it names no id (the row is refused for it)."""
+    try:
+        return str(id_text(value))
+    except ValueError:
+        return str(value)

@@ -28,7 +28,9 @@ with ``member_erased``. A row dated after the erasure is new activity of the ref
 it enrols it as a new member, as the API does (nothing links the two).
 
 Files (:mod:`fidelite.processing.rows`): CSV in UTF-8 (a byte order mark is skipped)
-or Parquet; ids may be integers (Parquet), taken as their decimal text; a float32
+or Parquet; ids may be numbers (Parquet), taken as the decimal text of their whole
+value in both imports (``1001`` and ``1001.0`` are ``'1001'``; a fraction such as
+``8.5`` is refused, :func:`~fidelite.processing.cells.id_text`); a float32
 (float16) column's amounts are read at that precision (12.34, not 12.34000015258789).
 
 Columns: ``event_id``, ``type``, ``member``, ``at`` (ISO 8601 with offset), ``amount``,
@@ -39,8 +41,9 @@ The ``member`` cell is read without the spaces around it, in both imports (so a 
 ``' padded '`` is the member ``padded``), then checked by the member id rule the API
 applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...). A
 member an older version enrolled with the spaces of its cell (``' padded '``) stays the
-member of the cells of its trimmed id, padded or not, while no member holds that id
-(:func:`_legacy_members`).
+member of the cells of its trimmed id, padded or not, while no member holds that id;
+so does a member an older members import enrolled with the text of a decimal cell
+(``'1001.0'``) for the cells of ``1001`` (:func:`_legacy_members`).
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
@@ -81,7 +84,7 @@ from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
-from fidelite.processing.cells import calendar_problem, event_cell
+from fidelite.processing.cells import calendar_problem, event_cell, id_key, id_text
 from fidelite.processing.collector import bulk_collection
 from fidelite.processing.erased import ErasedRef, erased_refs, of_erased_history, tombstones
 from fidelite.processing.processor import (
@@ -258,7 +261,11 @@ def row_to_event(cells: dict[str, Any]) -> Event:
         if value is None or value == "":
             continue
         if column in ID_COLUMNS:
-            value = _id_text(value)
+            try:
+                value = id_text(value)
+            except ValueError as exc:  # (a number that names no id: 8.5)
+                problems[column] = f"{column}: {exc}"
+                continue
         if column == "member":
             value = _trimmed(value)
             if value == "":  # a cell of spaces only is an empty cell
@@ -465,19 +472,19 @@ def _refunds_before_purchase(path: Path) -> _Early:
     applied once every row of its purchase's id is done, in every run of the file. A
     light reading of the event id, type and ``refund_of`` columns only
     (:func:`~fidelite.processing.rows.read_cells`), matched as written (the importer
-    reads ids as they are, an integer as its text)."""
+    reads ids as they are, a number as the text of its whole value)."""
     waiting: dict[str, list[int]] = {}  # refund_of: the refunds naming it, no row of it since
     last: dict[str, tuple[int, list[int]]] = {}  # an id: its last row, the refunds before
     for number, cells in read_cells(path, ("event_id", "type", "refund_of")):
         own = cells.get("event_id")
-        key = str(_id_text(own)) if _given(own) else None
+        key = id_key(own) if _given(own) else None
         if key is not None and (key in waiting or key in last):
             before = last[key][1] if key in last else []
             before.extend(waiting.pop(key, ()))
             last[key] = (number, before)
         named = cells.get("refund_of")
         if cells.get("type") == REFUND and _given(named):
-            waiting.setdefault(str(_id_text(named)), []).append(number)
+            waiting.setdefault(id_key(named), []).append(number)
     return _Early({row: refunds for row, refunds in last.values()})
 
 
@@ -505,40 +512,66 @@ _SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 """What :meth:`str.strip` takes off either end of a ``member`` cell."""
 
 
-def _legacy_members(processor: EventProcessor) -> dict[str, str]:
-    """The members a version before member cells were trimmed enrolled with the spaces
-    of their cell (``' padded '``), by the trimmed id (``padded``) their cells are read
-    as now, when no member holds that trimmed id and no other such member has it: every
-    cell of that id, padded or not, is that member's (its events and its profile), so
-    that the trimmed id never becomes a second member with its own first-purchase bonus,
-    nor does a re-run of the file conflict with the events recorded for it.
+_AS_DECIMAL = re.compile(r"(-?(?:0|[1-9][0-9]*))\.0+")
+"""A member id an older members import wrote from a whole number of a decimal column
+(``'1001.0'``, ``'1001.00'``): group 1 is the id such a cell is read as now."""
 
-    Read once, when the import starts (a few members; one query for them, one for their
-    trimmed ids): what a cell names does not depend on the chunk it is read in, nor on
-    what the file has enrolled so far."""
+
+def _legacy_members(processor: EventProcessor) -> dict[str, str]:
+    """The members an older version enrolled under an id no cell is read as now, by the
+    id their cells are read as: when no member holds that id and no other such member
+    has it, every cell of that id is that member's (its events and its profile), so that
+    the id never becomes a second member with its own first-purchase bonus, nor does a
+    re-run of the file conflict with the events recorded for it. Such members are
+
+    * those a version before member cells were trimmed enrolled with the spaces of their
+      cell (``' padded '``), by the trimmed id (``padded``), padded or not;
+    * those a members import before numbers were read by their whole value
+      (:func:`~fidelite.processing.cells.id_text`) enrolled from a decimal cell
+      (pandas' float64 ``1001.0``) as ``'1001.0'``, by ``'1001'``: the cells ``1001``
+      (int64), ``1001.0`` (float64) and ``'1001'`` (text) all name it. Where both
+      ``'1001.0'`` and ``'1001'`` are members already, each stays as it is (the cells
+      name ``'1001'``; ``'1001.0'`` only by that text): the import merges no members.
+
+    Read once, when the import starts (a few members; one query for them, one for the
+    ids they are read as): what a cell names does not depend on the chunk it is read
+    in, nor on what the file has enrolled so far."""
     program = processor.program.id
     refs = member_states.c.member_ref
     padded = or_(*(ref for c in _SPACES for ref in (refs.startswith(c), refs.endswith(c))))
     with processor.db.read() as conn:
-        found = conn.execute(select(refs).where(member_states.c.program_id == program, padded))
-        by_trim: dict[str, list[str]] = {}
+        found = conn.execute(select(refs).where(
+            member_states.c.program_id == program, or_(padded, refs.like("%.%0"))
+        ))  # fmt: skip
+        by_read: dict[str, list[str]] = {}
         for ref in found.scalars():
-            if ref != ref.strip():
-                by_trim.setdefault(ref.strip(), []).append(ref)
-        if not by_trim:
+            read = _read_now(ref)
+            if read != ref:
+                by_read.setdefault(read, []).append(ref)
+        if not by_read:
             return {}
         taken = set(conn.execute(select(refs).where(
-            member_states.c.program_id == program, refs.in_(sorted(by_trim))
+            member_states.c.program_id == program, refs.in_(sorted(by_read))
         )).scalars())  # fmt: skip
-    return {trim: legacy[0] for trim, legacy in by_trim.items()
-            if len(legacy) == 1 and trim not in taken}  # fmt: skip
+    return {read: legacy[0] for read, legacy in by_read.items()
+            if len(legacy) == 1 and read not in taken}  # fmt: skip
+
+
+def _read_now(ref: str) -> str:
+    """The id the cells that enrolled the member ``ref`` are read as now: trimmed
+    (``' padded '``), or a decimal's whole value (``'1001.0'``); else ``ref`` itself."""
+    if ref != ref.strip():
+        return ref.strip()
+    decimal = _AS_DECIMAL.fullmatch(ref)
+    return decimal.group(1) if decimal else ref
 
 
 def _as_enrolled(
     legacy: dict[str, str], numbered: list[tuple[int, Event]]
 ) -> list[tuple[int, Event]]:
-    """The chunk's events, each for the member enrolled with the spaces of its cell when
-    its (trimmed) member is such a member's (:func:`_legacy_members`)."""
+    """The chunk's events, each for the member an older version enrolled from its cell
+    (with its spaces, or from a decimal cell) when its member is such a member's id
+    (:func:`_legacy_members`)."""
     if not legacy:
         return numbered
     return [(number, event.model_copy(update={"member": legacy[event.member]})
@@ -788,13 +821,6 @@ def _by_code(rejected: Iterable[RejectedRow]) -> dict[str, int]:
     return dict(sorted(reasons.items()))
 
 
-def _id_text(value: Any) -> Any:
-    """An integer id (a Parquet int64 column) as its decimal text; anything else as is."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
 def check_rejects_path(path: Path) -> None:
     """Raise :class:`ImportFileError` if the rejects file cannot be written at ``path``
     (checked before importing: afterwards, the rows would be imported and their
@@ -919,13 +945,9 @@ def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProf
             return default
 
     ref = _member_ref(cells)
-    if not ref:
-        problems.append("member: missing member reference")
-    else:
-        try:
-            check_member_id(ref, "member")
-        except ValueError as exc:
-            problems.append(str(exc))
+    wrong = _ref_problem(cells.get("member"), ref)
+    if wrong:
+        problems.append(wrong)
     joined = read("joined_at", lambda v: _datetime(v, "joined_at"), now)
     birth = read("birth_date", _date)
     segments = read("segments", _segments)
@@ -933,6 +955,22 @@ def row_to_member(cells: dict[str, Any], now: datetime) -> tuple[str, MemberProf
     if problems:
         raise ValueError("; ".join(problems))
     return ref, MemberProfile(segments, attributes, birth), joined
+
+
+def _ref_problem(cell: Any, ref: str) -> str | None:
+    """Why the ``member`` cell ``cell``, read as ``ref``, names no member, with its column:
+    empty, a number that names no id (``8.5``), or an id the member id rule refuses."""
+    try:
+        id_text(cell)
+    except ValueError as exc:
+        return f"member: {exc}"
+    if not ref:
+        return "member: missing member reference"
+    try:
+        check_member_id(ref, "member")
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def import_members(
@@ -961,7 +999,7 @@ def import_members(
     seen: set[str] = set()  # the members applied so far in this file
 
     erased: dict[str, ErasedRef] = {}  # the current chunk's erased references
-    legacy: dict[str, str] = {}  # members enrolled with spaces, by trimmed id
+    legacy: dict[str, str] = {}  # members an older version enrolled, by the id read now
 
     def one(conn: Connection, row: Row) -> MemberChange | RejectedRow:
         return _save_member(processor, conn, row, now, erased, legacy)
@@ -1045,8 +1083,8 @@ def _save_member(
     legacy: dict[str, str] | None = None,
 ) -> MemberChange | RejectedRow:
     """Enrol or update the row's member under a savepoint; a bad row is returned.
-    ``legacy``: the members enrolled with the spaces of their cell, by the trimmed id
-    that names them (:func:`_legacy_members`).
+    ``legacy``: the members an older version enrolled with the spaces of their cell or
+    from a decimal cell, by the id that names them now (:func:`_legacy_members`).
 
     A row for an erased reference that no member holds now is refused (``member_erased``)
     unless it says the person joined after the (latest) erasure: a members file
@@ -1104,7 +1142,7 @@ def _member_ref(cells: dict[str, Any]) -> str:
 
 
 def _as_legacy(legacy: dict[str, str] | None, ref: str) -> str:
-    """The member ``ref`` names: the one enrolled with spaces if ``legacy`` has it."""
+    """The member ``ref`` names: the one an older version enrolled, if ``legacy`` has it."""
     return legacy.get(ref, ref) if legacy else ref
 
 
@@ -1119,9 +1157,10 @@ def _trimmed(value: Any) -> Any:
 
 
 def _key(cells: dict[str, Any], column: str) -> str:
-    """A row's id cell as text, for its reject line ("" if empty)."""
+    """A row's id cell as text, for its reject line ("" if empty): a number as the text
+    of its whole value, one that names no id (``8.5``) as written."""
     value = cells.get(column)
-    return str(_id_text(value)) if _given(value) else ""
+    return id_key(value) if _given(value) else ""
 
 
 def _given(value: Any) -> bool:

@@ -1,0 +1,208 @@
+"""Id columns written as decimals: pandas writes an id column with one empty cell as
+float64 (``1001.0``), a database export may write a Parquet decimal. Both imports read
+such a number as the text of its whole value (``'1001'``, as an int64 column and the
+till name the member), refuse a fraction (``8.5``) naming row and column, and keep the
+member an older members import enrolled as ``'1001.0'`` for the cells of ``1001``."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+from fidelite.engine import Event
+from fidelite.ledger import Ledger, assert_invariants
+from fidelite.processing import EventProcessor
+from fidelite.processing.cells import id_key, id_text
+from fidelite.processing.importer import RejectedRow, import_events, import_members
+from fidelite.processing.tables import member_states
+from fidelite.program import parse_program
+from fidelite.store import Database
+
+PROGRAM = """\
+id: shop
+name: Shop
+currencies:
+  - {id: points, name: Points, value: 0.01}
+rules:
+  - {id: base, on: [purchase], per_amount: {points: 1}}
+  - {id: first, on: [purchase], when: "member.purchases == 0", fixed: 100}
+"""
+NOW = datetime.fromisoformat("2026-11-01T09:00:00+00:00")
+AT = "2026-11-01T10:00:00+00:00"
+WHOLE = ("is not a whole number, so it names no id (an id column holds text or whole "
+         "numbers: 1001, or 1001.0 as a decimal column holds it)")  # fmt: skip
+
+
+def parquet(path: Path, columns: dict[str, pa.Array]) -> Path:
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def purchases(path: Path, ids: pa.Array, members: pa.Array, amounts: list[float]) -> Path:
+    return parquet(path, {
+        "event_id": ids, "type": pa.array(["purchase"] * len(amounts)), "member": members,
+        "at": pa.array([AT] * len(amounts)), "amount": pa.array(amounts, pa.float64()),
+    })  # fmt: skip
+
+
+def members(db: Database) -> list[tuple[str, list[str]]]:
+    with db.read() as conn:
+        rows = conn.execute(select(member_states.c.member_ref, member_states.c.segments)
+                            .order_by(member_states.c.member_ref))  # fmt: skip
+        return [(ref, list(segments)) for ref, segments in rows]
+
+
+def available(db: Database, member: str) -> int:
+    return Ledger(db).balance("shop", member, "points", as_of="2026-12-31T00:00:00Z").available
+
+
+def count_members(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(member_states)).scalar_one())
+
+
+@pytest.mark.parametrize(
+    ("cell", "text"),
+    [(1001, "1001"), (1001.0, "1001"), (-5.0, "-5"), (Decimal("1001.00"), "1001"),
+     (float(2**53), "9007199254740992"), ("1001.0", "1001.0"), (" x ", " x ")],
+)  # fmt: skip
+def test_a_whole_number_is_the_text_of_its_value(cell: Any, text: str) -> None:
+    assert id_text(cell) == text
+    assert id_key(cell) == text
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [(8.5, f"8.5 {WHOLE}"), (Decimal("8.50"), f"8.50 {WHOLE}"), (float("nan"), f"nan {WHOLE}"),
+     (float("inf"), f"inf {WHOLE}"),
+     (2.0**53 + 2, "9007199254740994.0 is too large for a decimal (float) column to hold "
+      "exactly (above 9007199254740992): the id may have been rounded; export the column "
+      "as whole numbers (int64) or text")],
+)  # fmt: skip
+def test_a_number_that_is_no_whole_value_names_no_id(cell: Any, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        id_text(cell)
+    assert str(raised.value) == message
+    assert id_key(cell) == str(cell)  # (a reject line names the cell as written)
+
+
+def test_a_float_id_column_names_the_members_the_till_names(pdb: Database, tmp_path: Path) -> None:
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array([1001.0, 1002.0, None], pa.float64()),
+        "segments": pa.array(["vip", "gold", "vip"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW)
+    assert (report.created, report.updated, report.unchanged) == (2, 0, 0)
+    assert report.rejected == [
+        RejectedRow(4, "", "invalid_row", "member: missing member reference")
+    ]
+    assert members(pdb) == [("1001", ["vip"]), ("1002", ["gold"])]
+    again = write_csv(tmp_path / "crm.csv", ["member", "segments"], [["1001", "club"]])
+    report = import_members(processor, again, now=NOW)
+    assert (report.created, report.updated, report.rejected) == (0, 1, [])
+    assert members(pdb) == [("1001", ["club"]), ("1002", ["gold"])]
+    sales = purchases(tmp_path / "sales.parquet", pa.array([1.0, 2.0], pa.float64()),
+                      pa.array([1001.0, 1002.0], pa.float64()), [10.0, 5.0])  # fmt: skip
+    done = import_events(processor, sales)
+    assert (done.processed, done.rejected) == (2, [])
+    assert (available(pdb, "1001"), available(pdb, "1002")) == (110, 105)
+    assert import_events(processor, sales).duplicates == 2  # event ids '1' and '2'
+    decimal = purchases(tmp_path / "dec.parquet", pa.array(["d1"]),
+                        pa.array([Decimal("1001.00")], pa.decimal128(8, 2)), [7.0])  # fmt: skip
+    assert import_events(processor, decimal).processed == 1
+    assert available(pdb, "1001") == 117
+    assert [ref for ref, _ in members(pdb)] == ["1001", "1002"]
+    assert_invariants(pdb, "shop")
+
+
+def test_a_fraction_in_an_id_column_is_refused_naming_row_and_column(
+    pdb: Database, tmp_path: Path
+) -> None:
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array([8.5, 1001.0], pa.float64()),
+        "segments": pa.array(["vip", "vip"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW)
+    assert report.rejected == [RejectedRow(2, "8.5", "invalid_row", f"member: 8.5 {WHOLE}")]
+    assert members(pdb) == [("1001", ["vip"])]
+    sales = purchases(tmp_path / "sales.parquet", pa.array([1.0, 2.5, 3.0], pa.float64()),
+                      pa.array([8.5, 1001.0, 1001.0], pa.float64()), [10.0, 5.0, 4.0])  # fmt: skip
+    done = import_events(processor, sales)
+    assert done.processed == 1
+    assert done.rejected == [
+        RejectedRow(2, "1", "invalid_row", f"member: 8.5 {WHOLE}"),
+        RejectedRow(3, "2.5", "invalid_row", f"event_id: 2.5 {WHOLE}"),
+    ]
+    assert available(pdb, "1001") == 104  # row 4 only
+    assert (count_members(pdb), [ref for ref, _ in members(pdb)]) == (1, ["1001"])
+    assert processor.member_profile("8.5") is None
+    assert_invariants(pdb, "shop")
+
+
+def enrolled_as_before(processor: EventProcessor, tmp_path: Path) -> None:
+    """What a members import before this reading enrolled from the float64 cell
+    ``1001.0``: the member ``'1001.0'`` (its text, as a CSV cell ``1001.0`` still does)."""
+    old = write_csv(tmp_path / "old.csv", ["member", "segments"], [["1001.0", "vip"]])
+    assert import_members(processor, old, now=NOW).created == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 500])
+def test_a_member_enrolled_as_1001_0_stays_the_member_of_1001(
+    pdb: Database, tmp_path: Path, chunk: int
+) -> None:
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    enrolled_as_before(processor, tmp_path)
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array([1001.0, None], pa.float64()), "segments": pa.array(["gold", "vip"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW, chunk=chunk)
+    assert (report.created, report.updated, len(report.rejected)) == (0, 1, 1)
+    assert members(pdb) == [("1001.0", ["gold"])]
+    sales = purchases(tmp_path / "sales.parquet", pa.array(["s1", "s2"]),
+                      pa.array([1001.0, 1001.0], pa.float64()), [10.0, 5.0])  # fmt: skip
+    till = write_csv(tmp_path / "till.csv", ["event_id", "type", "member", "at", "amount"],
+                     [["s3", "purchase", "1001", AT, "20"]])  # fmt: skip
+    assert import_events(processor, sales, chunk=chunk).processed == 2
+    assert import_events(processor, till, chunk=chunk).processed == 1
+    assert available(pdb, "1001.0") == 100 + 10 + 5 + 20  # one first-purchase bonus
+    assert [ref for ref, _ in members(pdb)] == ["1001.0"]
+    assert import_events(processor, sales, chunk=chunk).duplicates == 2
+    assert_invariants(pdb, "shop")
+
+
+def test_members_1001_0_and_1001_both_enrolled_stay_apart(pdb: Database, tmp_path: Path) -> None:
+    """A database where an older import already made both members: the import merges
+    none; the cells of 1001 name ``'1001'``, the text ``1001.0`` names ``'1001.0'``."""
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    enrolled_as_before(processor, tmp_path)
+    till = Event(id="t1", type="purchase", member="1001", at=datetime.fromisoformat(AT),
+                 amount=Decimal(10))  # fmt: skip
+    processor.process(till)  # the API enrols '1001', as the till names the person
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array([1001.0], pa.float64()), "segments": pa.array(["gold"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW)
+    assert (report.created, report.updated, report.rejected) == (0, 1, [])
+    assert members(pdb) == [("1001", ["gold"]), ("1001.0", ["vip"])]
+    sales = purchases(tmp_path / "sales.parquet", pa.array(["s1"]),
+                      pa.array([1001.0], pa.float64()), [5.0])  # fmt: skip
+    assert import_events(processor, sales).processed == 1
+    assert (available(pdb, "1001"), available(pdb, "1001.0")) == (115, 0)
