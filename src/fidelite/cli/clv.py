@@ -43,7 +43,7 @@ from fidelite.clv import gammagamma, sbg
 from fidelite.clv.convergence import convergence_warning
 from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.health import churn_risk
-from fidelite.clv.predictions import purchase_model
+from fidelite.clv.predictions import horizon_limit_message, max_horizon, purchase_model
 from fidelite.clv.triples import FloatArray, SummaryError, compress
 from fidelite.clv.validation import holdout_report
 from fidelite.clv.valuation import value_customers
@@ -331,10 +331,13 @@ def predict_command(
         None,
         "--horizon",
         help="Prediction horizon in time units (--time-unit); default one year: 52 weeks, "
-        "or 365 days with --time-unit day.",
+        "or 365 days with --time-unit day; at most 100 years (5217.857 weeks, 36525 days).",
     ),
     discount_rate: float = typer.Option(
-        0.1, "--discount-rate", help="Yearly discount rate for CLV."
+        0.1,
+        "--discount-rate",
+        help="Yearly discount rate for CLV, applied per month: the purchases expected in "
+        "each month of the horizon are discounted at its end.",
     ),
     calibration_end: str | None = CAL_END,
     time_unit: TimeUnit = UNIT,
@@ -360,6 +363,8 @@ def predict_command(
     if horizon is None:  # one year in the unit the models count in
         horizon = 52.0 if time_unit.value == "week" else 365.0
     _check_number(horizon, "--horizon", fmt, strict=True)
+    if horizon > max_horizon(time_unit.value):
+        fail(horizon_limit_message("--horizon", horizon, time_unit.value), code="usage", fmt=fmt)
     _check_number(discount_rate, "--discount-rate", fmt)
     _check_number(penalizer, "--penalizer", fmt)
     end = _parse_day(calibration_end, "--calibration-end", fmt)
