@@ -183,3 +183,39 @@ def test_report_key_figures_show_a_clv_from_churn_and_na_without_one(
         fidelite("report", write_csv(text, name), "--out", out)
         html = (out / "report.html").read_text(encoding="utf-8")
         assert f"<th>Simple CLV</th><td>{shown}</td>" in html
+
+
+# Purchases January to March, then only refunds (20 April, 31 May): the data cover April
+# and May, where a is lost. The churn table lists them, so its months add up to the
+# simple CLV's pooled monthly churn (February to May: 2 lost of 5 at the start).
+REFUNDS_AFTER_LAST_PURCHASE = """
+customer_id,timestamp,amount
+a,2024-01-01T10:00:00,10
+b,2024-01-01T10:00:00,10
+a,2024-02-01T10:00:00,10
+b,2024-02-01T10:00:00,10
+a,2024-03-01T10:00:00,10
+a,2024-04-20T10:00:00,-10
+a,2024-05-31T10:00:00,-5
+"""
+
+
+def test_churn_lists_the_months_after_the_last_purchase_that_clv_counts(
+    write_csv: Callable[..., Path],
+) -> None:
+    path = write_csv(REFUNDS_AFTER_LAST_PURCHASE)
+    out = json.loads(fidelite("metrics", "churn", "-i", str(path), "-f", "json").stdout)
+    rows = [(r["period"], r["customers_start"], r["lost"], r["churn_rate"]) for r in out["rows"]]
+    assert rows == [
+        ("2024-01", 0, 0, None),
+        ("2024-02", 2, 0, 0.0),
+        ("2024-03", 2, 1, 50.0),
+        ("2024-04", 1, 1, 100.0),
+        ("2024-05", 0, 0, None),
+    ]
+    (clv,) = simple_clv(open_dataset(path)).rows
+    measured = [r for r in rows if r[0] >= "2024-02"]
+    lost, start = sum(r[2] for r in measured), sum(r[1] for r in measured)
+    assert (lost, start) == (2, 5)
+    assert clv["monthly_churn_rate"] == 40.0 == 100 * lost / start
+    assert clv["churn_months"] == 4

@@ -24,7 +24,14 @@ from typing import Any
 import ibis
 
 from fidelite.analytics.engine import Dataset
-from fidelite.analytics.metrics.period import Period, bounds, complete, index_expr, label
+from fidelite.analytics.metrics.period import (
+    Period,
+    bounds,
+    complete,
+    index_expr,
+    index_of,
+    label,
+)
 from fidelite.analytics.metrics.result import MetricResult, percent
 
 DEFINITION = (
@@ -69,12 +76,20 @@ def _count_periods(ds: Dataset, period: Period) -> tuple[Counter[int], Counter[i
 
 
 def listed_periods(ds: Dataset, period: Period, own: Iterable[int]) -> range:
-    """The periods a per-period metric lists: from the first to the last period with a
-    purchase in ``own`` (the indices the metric found), or, for a segment's dataset, in
-    the whole file, so every segment lists the same periods and their counts add up to
-    the whole file's (a period after a segment's last purchase still loses customers)."""
+    """The periods a per-period metric lists: from the first period with a purchase in
+    ``own`` (the indices the metric found), or, for a segment's dataset, in the whole
+    file, so every segment lists the same periods and their counts add up to the whole
+    file's (a period after a segment's last purchase still loses customers), to the
+    period of the data's last day (any row, refunds included: :meth:`Dataset.last_day`).
+
+    A period the data cover after the last purchase (only refunds in it) is listed, as
+    an empty period is: its customers are lost there, as the simple CLV's pooled churn
+    counts them. Nothing is listed without a purchase."""
     found = list(_counts(ds.root, period)[0]) if ds.whole is not None else list(own)
-    return range(min(found, default=0), max(found, default=-1) + 1)
+    if not found:
+        return range(0)
+    last = max(max(found), index_of(ds.last_day(), period))
+    return range(min(found), last + 1)
 
 
 RETENTION_COLUMNS = ("period", "start", "end", "customers_start", "new", "first_time",
