@@ -16,6 +16,7 @@ number that names no whole value is refused with the reason.
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import re
 from datetime import date, datetime
@@ -33,6 +34,9 @@ ISO_EXAMPLE = "2026-10-02T10:00:00+02:00"
 EXACT_FLOAT = 2**53
 """Largest whole number below which every whole number is a float (a double): a float
 id column above it may hold an id rounded to its neighbour when it was written."""
+
+_CONTROLS = {"\n": ("a line break", "\\n"), "\r": ("a carriage return", "\\r"),
+             "\t": ("a tab", "\\t")}  # fmt: skip
 
 
 def shown(value: Any) -> str:
@@ -150,3 +154,19 @@ def id_key(value: Any) -> str:
         return str(id_text(value))
     except ValueError:
         return str(value)
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """What is wrong with a JSON cell, for ``invalid JSON (...)``: the decoder's message,
+    completed with the place in the cell where it ends on "at" (``Invalid control
+    character at``, ``Unterminated string starting at``), and for a control character
+    (a line break a spreadsheet keeps in a quoted cell) how a JSON string writes it."""
+    if not exc.msg.endswith(" at"):
+        return exc.msg
+    where = f"{exc.msg} line {exc.lineno}, column {exc.colno} of the cell"
+    char = exc.doc[exc.pos : exc.pos + 1]
+    if not exc.msg.startswith("Invalid control character") or not char:
+        return where
+    name, escape = _CONTROLS.get(char, (f"the control character U+{ord(char):04X}",
+                                        f"\\u{ord(char):04x}"))  # fmt: skip
+    return f"{where}: {name} inside a JSON string must be written {escape}"

@@ -84,7 +84,13 @@ from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
-from fidelite.processing.cells import calendar_problem, event_cell, id_key, id_text
+from fidelite.processing.cells import (
+    calendar_problem,
+    event_cell,
+    id_key,
+    id_text,
+    json_problem,
+)
 from fidelite.processing.collector import bulk_collection
 from fidelite.processing.erased import ErasedRef, erased_refs, of_erased_history, tombstones
 from fidelite.processing.processor import (
@@ -274,7 +280,7 @@ def row_to_event(cells: dict[str, Any]) -> Event:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                problems[column] = f"{column}: invalid JSON ({exc.msg})"
+                problems[column] = f"{column}: invalid JSON ({json_problem(exc)})"
                 continue
             except RecursionError:
                 problems[column] = f"{column}: invalid JSON (nested too deeply)"
@@ -1249,8 +1255,10 @@ def _json(value: Any, column: str, kind: type, described: str) -> Any:
         return value
     try:
         parsed = json.loads(value)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{column}: invalid JSON ({getattr(exc, 'msg', exc)})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{column}: invalid JSON ({json_problem(exc)})") from None
+    except TypeError as exc:
+        raise ValueError(f"{column}: invalid JSON ({exc})") from None
     except RecursionError:
         raise ValueError(f"{column}: invalid JSON (nested too deeply)") from None
     if not isinstance(parsed, kind):
