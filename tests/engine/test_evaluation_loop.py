@@ -13,7 +13,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from fidelite.engine import Event
-from fidelite.engine.context import EVENT_FIELDS, MEMBER_FIELDS, ContextFactory, _is_birthday
+from fidelite.engine.context import (
+    EVENT_FIELDS,
+    MEMBER_FIELDS,
+    ContextFactory,
+    _coupon,
+    _is_birthday,
+)
 from tests.engine.helpers import evaluator, member, purchase
 
 
@@ -70,7 +76,8 @@ def test_values_are_each_fields_expression() -> None:
         birth_date=event.at.astimezone(zone).date().replace(year=1990),
     )
     local = event.at.astimezone(zone)
-    names = {"e": event, "m": someone, "local": local, "_is_birthday": _is_birthday}
+    names = {"e": event, "m": someone, "local": local, "_is_birthday": _is_birthday,
+             "_coupon": _coupon}  # fmt: skip
     expected = {
         "event": {f: eval(EVENT_FIELDS[f], names) for f in sorted(EVENT_FIELDS)},
         "member": {f: eval(MEMBER_FIELDS[f], names) for f in sorted(MEMBER_FIELDS)},
