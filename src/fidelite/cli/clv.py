@@ -43,7 +43,13 @@ from fidelite.clv import gammagamma, sbg
 from fidelite.clv.convergence import convergence_warning
 from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.health import churn_risk
-from fidelite.clv.predictions import horizon_limit_message, max_horizon, purchase_model
+from fidelite.clv.predictions import (
+    UNITS_PER_YEAR,
+    horizon_limit_message,
+    max_horizon,
+    monthly_steps,
+    purchase_model,
+)
 from fidelite.clv.triples import FloatArray, SummaryError, compress
 from fidelite.clv.validation import holdout_report
 from fidelite.clv.valuation import value_customers
@@ -229,7 +235,20 @@ def _print_fit(result: FitResult, context: dict[str, Any], fmt: OutputFormat) ->
         f"log-likelihood {result.log_likelihood:.4f} · {result.n_unique:,} distinct rows · "
         f"{result.iterations} iterations · {result.message}"
     )
+    console.print(_time_line(result.model, context), highlight=False, markup=False)
     _print_notes(context.get("notes", []))
+
+
+# Parameters counted in the time unit (scales of the purchase and dropout rates).
+_TIMED_PARAMS = {"bgnbd": "alpha", "mbgnbd": "alpha", "paretonbd": "alpha and beta"}
+
+
+def _time_line(model: str, context: dict[str, Any]) -> str:
+    """The fit's time unit (and which parameters count in it) and its calibration end."""
+    unit = context["time_unit"]
+    timed = _TIMED_PARAMS.get(model)
+    what = f"time unit {unit}" + (f" ({timed} in {unit}s)" if timed else "")
+    return f"{what} · calibration end {context['calibration_end']} · input {context['input']}"
 
 
 def _fmt(value: float | None) -> str:
@@ -263,13 +282,13 @@ def fit_command(
     with _errors(fmt):
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
-            _, notes = _observed_to(ds, end, "--calibration-end")
+            used_end, notes = _observed_to(ds, end, "--calibration-end")
             table = customer_summary(
                 ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
         with _step(fmt, f"Fitting {model.value}"):
             result = _fit_model(model.value, table, time_unit.value, penalizer, period_length)
-    context: dict[str, Any] = {"input": str(input), "calibration_end": end,
+    context: dict[str, Any] = {"input": str(input), "calibration_end": used_end,
                                "time_unit": time_unit.value}  # fmt: skip
     if model is Model.gammagamma:
         left_out = gammagamma.outside_model(
@@ -373,7 +392,7 @@ def predict_command(
         _check_out(out)
         with _step(fmt, f"Summarising {input}"):
             ds = _open(input, engine, options)
-            _, notes = _observed_to(ds, end, "--calibration-end")
+            used_end, notes = _observed_to(ds, end, "--calibration-end")
             table = customer_summary(
                 ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
@@ -433,12 +452,17 @@ def predict_command(
             population_fields["existing_customers_expected_value"] = None
     population_row, population_notes = _finite_or_null(population_fields, "population")
     notes += population_notes
+    steps = monthly_steps(horizon, time_unit.value)
     summary = {
+        "input": str(input),
+        "calibration_end": used_end,
         "out": str(out),
         "customers": result.num_rows,
         "horizon": horizon,
         "time_unit": time_unit.value,
         "discount_rate": discount_rate,
+        "discount_steps": steps,
+        "discounting": _discounting(horizon, time_unit.value, discount_rate, steps),
         "purchase_model": fit.as_dict(),
         "spend_model": spend_fit.as_dict(),
         "population": population_row,
@@ -447,8 +471,23 @@ def predict_command(
         print_json({**summary, "notes": notes} if notes else summary)
     else:
         console.print(f"Wrote {result.num_rows:,} customers to {out}")
+        console.print(
+            f"From {input}, calibration end {used_end}; CLV {summary['discounting']}",
+            highlight=False,
+            markup=False,
+        )
         print_rows([population_row], OutputFormat.table, title="Population expectations")
         _print_notes(notes)
+
+
+def _discounting(horizon: float, unit: str, rate: float, steps: int) -> str:
+    """How ``clv`` discounts, in words with the numbers used."""
+    return (
+        f"discounted per month: the {horizon:g}-{unit} horizon in {steps:,} equal step"
+        f"{'s' if steps != 1 else ''} of {horizon / steps:.6g} {unit}s, the purchases "
+        f"expected in each discounted at its end t by (1 + {rate:g})^(t / "
+        f"{UNITS_PER_YEAR[unit]:.6g}), {rate:g} being the yearly rate"
+    )
 
 
 def _check_converged(
@@ -598,8 +637,12 @@ def validate_command(
     _warn(
         convergence_warning([fit], "its predicted holdout purchases are not estimates of anything")
     )
+    context = {"input": str(input), "calibration_end": cal, "observation_end": end,
+               "time_unit": time_unit.value}  # fmt: skip
     if fmt is OutputFormat.json:
-        print_json({**payload, "fit": fit.as_dict(), **({"notes": notes} if notes else {})})
+        print_json(
+            {**context, **payload, "fit": fit.as_dict(), **({"notes": notes} if notes else {})}
+        )
         return
     rows = [
         {
@@ -610,7 +653,9 @@ def validate_command(
         for g in payload["groups"]
     ]
     print_rows(
-        rows, OutputFormat.table, title=f"Holdout of {length:g} {time_unit.value}s: {model.value}"
+        rows,
+        OutputFormat.table,
+        title=f"Holdout of {length:g} {time_unit.value}s, after {cal} to {end}: {model.value}",
     )
     predicted, error = payload["predicted_total"], payload["mean_absolute_error"]
     console.print(
