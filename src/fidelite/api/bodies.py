@@ -1,6 +1,7 @@
 """What every route refuses in a request before reading its fields: a key given twice in
 one JSON object of the body, the NUL character (U+0000) in the body's text, a path
-parameter or a query parameter, and a lone surrogate in the body's text.
+parameter or a query parameter, a lone surrogate in the body's text, and a query
+parameter a read (GET) does not take.
 
 * A key given twice (``{"member": "M1", "member": "M2"}``): JSON parsers keep the last
   one, silently, so the request would act on ``M2`` while its author (or a proxy, a log
@@ -32,7 +33,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
-from fidelite.api.problems import without_bom
+from fidelite.api.problems import declared_params, without_bom
 from fidelite.engine.event import NUL_MESSAGE, encodable
 
 NUL = "\x00"
@@ -161,12 +162,33 @@ def url_errors(request: Request) -> list[dict[str, Any]]:
     return found
 
 
+def unknown_query(request: Request) -> list[dict[str, Any]]:
+    """The query parameters a read (GET) does not take (``?since=`` on the ledger, a
+    guessed filter): each refused naming it, with the ones it takes, rather than
+    answered as if it were not there (the whole list, unfiltered). A write reads its
+    body, whatever its query holds: its errors are the body's."""
+    if request.method != "GET" or not request.query_params:
+        return []
+    declared = declared_params(request)
+    taken = sorted(name for name, place in declared.items() if place == "query")
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in taken]
+    if not unknown:
+        return []
+    told = ", ".join(taken) if taken else "none"
+    return [{"type": "extra_forbidden", "loc": ("query", name),
+             "msg": f"not a parameter of this route (it takes: {told})"}
+            for name in unknown]  # fmt: skip
+
+
 async def checked_request(request: Request) -> None:
-    """422 ``invalid_request`` for a NUL in the path or the query, a key given twice in
-    the body, or a NUL or a lone surrogate in the body's text (except a batch's: each of
-    its events is refused on its own). Runs after the
-    caller's key is checked and before the body's fields."""
+    """422 ``invalid_request`` for a NUL in the path or the query, a query parameter a
+    read does not take (:func:`unknown_query`), a key given twice in the body, or a
+    NUL or a lone surrogate in the body's text (except a batch's: each of its events is
+    refused on its own). Runs after the caller's key is checked and before the body's
+    fields."""
     errors = url_errors(request)
+    if not errors:
+        errors = unknown_query(request)
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         route = request.scope.get("route")
         path = getattr(route, "path_format", request.url.path)

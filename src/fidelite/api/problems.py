@@ -159,7 +159,7 @@ def relocated(problem: Problem, request: Request) -> Problem:
     errors = problem.extra.get("errors")
     if not problem.guessed or not isinstance(errors, list):
         return problem
-    declared = _declared(request)
+    declared = declared_params(request)
     moved = [_moved(e, request, declared) for e in errors]
     if moved == errors:
         return problem
@@ -168,7 +168,7 @@ def relocated(problem: Problem, request: Request) -> Problem:
                    **{**problem.extra, "errors": moved})  # fmt: skip
 
 
-def _declared(request: Request) -> dict[str, str]:
+def declared_params(request: Request) -> dict[str, str]:
     """The query and path parameters of the route ``request`` matched (its signature and
     its dependencies'), by the name they are sent under: ``"query"`` or ``"path"``.
     Empty when no route matched."""
