@@ -13,6 +13,11 @@ from zoneinfo import ZoneInfo
 
 from fidelite.engine.event import EARLIEST, AttributeValue
 
+EARLIEST_BIRTH = date(1900, 1, 1)
+"""Earliest birth date a member's profile is given: an earlier one (``0001-01-01``, a
+CRM's placeholder for an unknown date, or ``1850-06-01``) is no living person's, and
+birthday rules would celebrate it."""
+
 
 @dataclass(frozen=True)
 class MemberState:
@@ -54,9 +59,10 @@ def profile_problems(
     its join date, the value is ignored), later than ``now`` plus the program's
     ``tolerance`` (the one events dated in the future get: a member who joins later
     would lose their first-purchase bonus on purchases before that), a ``birth_date``
-    after today in ``zone`` (attributes: :func:`~fidelite.engine.event.read_attributes`,
-    shared as well). A time before 1970 is refused whoever the member: it is no time at all
-    for the program, a typing or export mistake. Empty: none."""
+    before :data:`EARLIEST_BIRTH` or after today in ``zone`` (attributes:
+    :func:`~fidelite.engine.event.read_attributes`, shared as well). A time before 1970
+    is refused whoever the member: it is no time at all for the program, a typing or
+    export mistake. Empty: none."""
     problems: list[tuple[tuple[str, ...], str]] = []
     if joined_at is not None:
         if joined_at < EARLIEST:
@@ -71,7 +77,12 @@ def profile_problems(
             )))  # fmt: skip
     if birth_date is not None:
         today = now.astimezone(zone).date()
-        if birth_date > today:
+        if birth_date < EARLIEST_BIRTH:
+            problems.append((("birth_date",), f"{birth_date.isoformat()} is before "
+                             f"{EARLIEST_BIRTH.isoformat()}, the earliest birth date accepted "
+                             "(a placeholder for an unknown date is no birth date: leave it "
+                             "empty)"))  # fmt: skip
+        elif birth_date > today:
             problems.append((("birth_date",), f"{birth_date.isoformat()} is after today "
                              f"({today.isoformat()} in {zone.key})"))  # fmt: skip
     return problems
