@@ -56,7 +56,7 @@ def test_predict_writes_one_row_per_customer(cdnow_csv: Path, tmp_path: Path) ->
     first = table[0]
     # Customer 1: x = 2, t_x = 30.43, T = 38.86 -> 1.226 purchases in 39 weeks (FHL 2005).
     assert round(first["expected_purchases"], 3) == 1.226
-    assert set(first) >= {"probability_alive", "expected_spend", "clv", "churn_risk"}
+    assert set(first) >= {"probability_alive", "expected_spend", "clv", "alive_risk"}
 
 
 def test_fit_reports_bad_row_and_column(tmp_path: Path) -> None:

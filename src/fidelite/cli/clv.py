@@ -42,7 +42,7 @@ from fidelite.cli.output import OutputFormat, console, err_console, fail, print_
 from fidelite.clv import gammagamma, sbg
 from fidelite.clv.convergence import convergence_warning
 from fidelite.clv.fitting import FitError, FitResult
-from fidelite.clv.health import churn_risk
+from fidelite.clv.health import alive_risk
 from fidelite.clv.predictions import (
     UNITS_PER_YEAR,
     horizon_limit_message,
@@ -374,8 +374,10 @@ def predict_command(
     """Fit a purchase model and Gamma-Gamma, then write per-customer predictions.
 
     Columns: customer_id, frequency, recency, T, monetary_value, probability_alive,
-    expected_purchases, expected_spend, clv, churn_risk. When a fit does not converge
-    nothing is written and the command exits 1, unless --allow-unconverged.
+    expected_purchases, expected_spend, clv, alive_risk (high: P(alive) < 0.3, medium:
+    < 0.7, low: otherwise; P(alive) only: `clv health`'s churn_risk also counts a falling
+    purchase frequency). When a fit does not converge nothing is written and the command
+    exits 1, unless --allow-unconverged.
 
     Example: fidelite clv predict -i tx.csv --horizon 52 --discount-rate 0.1 -o clv.csv
     """
@@ -436,7 +438,9 @@ def predict_command(
                     "fitted parameters (left empty)"
                 )
             result = result.append_column(name, pa.array(values, mask=missing))
-        result = result.append_column("churn_risk", pa.array(churn_risk(preds.probability_alive)))
+        alive = preds.probability_alive
+        risk = pa.array(alive_risk(alive), mask=~np.isfinite(alive))
+        result = result.append_column("alive_risk", risk)
         _write_table(result, out)
     _warn(
         convergence_warning(

@@ -17,7 +17,9 @@ weights are renormalised, so a customer without survey answers is not penalised.
 
 Churn-risk segment: ``high`` when P(alive) < ``high_below``; ``medium`` when
 P(alive) < ``medium_below`` or the frequency trend is below ``falling_trend_below``
-(purchases slowing); otherwise ``low``.
+(purchases slowing); otherwise ``low``. ``alive_risk`` is the same cut of P(alive)
+without the trend (what ``clv predict`` writes, having no trend window): a different
+figure under a different name.
 """
 
 from __future__ import annotations
@@ -128,6 +130,19 @@ class ChurnRiskThresholds:
     high_below: float = 0.3
     medium_below: float = 0.7
     falling_trend_below: float = 0.3
+
+
+def alive_risk(
+    probability_alive: ArrayLike, thresholds: ChurnRiskThresholds | None = None
+) -> NDArray[np.str_]:
+    """``high`` when P(alive) < ``high_below``, ``medium`` when < ``medium_below``, else
+    ``low``: P(alive) only, never the frequency trend (that is :func:`churn_risk`)."""
+    th = thresholds or ChurnRiskThresholds()
+    alive = np.asarray(probability_alive, dtype=np.float64)
+    segment = np.where(
+        alive < th.high_below, "high", np.where(alive < th.medium_below, "medium", "low")
+    )
+    return segment.astype(np.str_)
 
 
 def churn_risk(
