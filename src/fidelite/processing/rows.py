@@ -508,13 +508,22 @@ def _check_columns(
         raise ImportFileError(f"{path}: {'; '.join(problems)}")
 
 
+GUESS_CUTOFF = 0.65
+"""How alike (:class:`difflib.SequenceMatcher` ratio) an unknown column name and a
+column must be for the column to be guessed: ``chanel``/``channel`` 0.92, ``membre``/
+``member`` 0.83, ``date``/``at`` 0.67 are; ``first_name``/``birth_date`` 0.6 and
+``country``/``coupon`` 0.62 (difflib's default cutoff, 0.6, took them) are not."""
+
+
 def _guessed(name: str, known: Sequence[str]) -> str:
     """``name`` quoted (so a space in it shows), and the column it is likely a typo of,
     as unknown event types are told (``'chanel' (did you mean 'channel'?)``); a name
     close to none stands alone. Case is ignored in the guess: ``'Event_ID'`` is told
-    ``event_id``, the names being lower case."""
+    ``event_id``, the names being lower case. Only a close name is guessed
+    (:data:`GUESS_CUTOFF`): a CRM's own columns (``email``, ``first_name``,
+    ``country``) are no typo of ours, and told as they are."""
     lower = {column.lower(): column for column in known}
-    close = difflib.get_close_matches(name.lower(), list(lower), n=1)
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=GUESS_CUTOFF)
     return f"{name!r} (did you mean {lower[close[0]]!r}?)" if close else repr(name)
 
 
