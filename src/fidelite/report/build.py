@@ -374,6 +374,9 @@ def _curves_section(result: dict[str, Any]) -> str:
 
 
 def _repurchase_section(result: dict[str, Any]) -> str:
+    """The six most recent cohorts over the windows, the x axis to scale in days; a rate
+    whose window the data do not cover yet (``complete_Dd`` false) is drawn faded with a
+    hollow point: provisional, not measured."""
     rows = result["rows"][-6:]
     days = result["parameters"]["days"]
     chart = svg.line_chart(
@@ -381,18 +384,35 @@ def _repurchase_section(result: dict[str, Any]) -> str:
         [(r["cohort"], [r[f"repurchase_rate_{d}d"] for d in days]) for r in rows],
         x_label="days after the first order",
         y_label="% who ordered again",
+        x_at=[float(d) for d in days],
+        provisional=[[not r[f"complete_{d}d"] for d in days] for r in rows],
     )
     if not rows:
         chart = _no_data(NO_PURCHASES)
     return _section(
         "Repurchase curves",
         "For the six most recent first-purchase months: the % of new customers who ordered "
-        "again within 30, 60, 90, 180 and 360 days of their first order.",
-        "Higher is better. A point is provisional while the data does not yet cover that many "
-        "days after the month (see complete_Dd in report.json).",
+        f"again within {_days_in_words(days)} days of their first order.",
+        "Higher is better. The days are to scale. Faded lines and hollow points are "
+        "provisional: the data do not yet reach that many days past the end of the month, "
+        "so the rate may still rise (complete_Dd false in report.json)."
+        + _provisional_note(rows, days),
         chart,
         result["definition"],
     )
+
+
+def _days_in_words(days: list[int]) -> str:
+    """``[30, 60, 90]`` -> ``30, 60 and 90``."""
+    return ", ".join(map(str, days[:-1])) + (" and " if len(days) > 1 else "") + str(days[-1])
+
+
+def _provisional_note(rows: list[dict[str, Any]], days: list[int]) -> str:
+    """How many of the charted rates are provisional ("" when none is)."""
+    provisional = sum(not r[f"complete_{d}d"] for r in rows for d in days)
+    if not provisional:
+        return ""
+    return f" Here {provisional} of the {len(rows) * len(days)} points are provisional."
 
 
 def _segments_section(segments: list[dict[str, Any]]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from html import escape
+from itertools import pairwise
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777")
 W, H, PAD_L, PAD_B, PAD_T, PAD_R = 720, 300, 56, 48, 16, 150
@@ -30,17 +31,27 @@ def line_chart(
     y_max: float = 100.0,
     y_min: float = 0.0,
     money: bool = False,
+    x_at: Sequence[float] | None = None,
+    provisional: Sequence[Sequence[bool]] | None = None,
 ) -> str:
     """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max`` (widened to
     the round values of :func:`ticks`; ``money``: steps of at least 0.01); a legend on
     the right; both axes titled. A ``None`` value breaks the line (a gap, not a zero); a
-    value with no neighbour on either side is drawn as a dot."""
+    value with no neighbour on either side is drawn as a dot.
+
+    The x positions are evenly spaced, or, given ``x_at`` (one increasing number per
+    label, e.g. days), to scale on an axis from 0 (or the first value when below 0) to
+    the last value.
+
+    ``provisional`` (per series, per position) marks values still open (a window the
+    data do not cover yet): drawn with a hollow point, the line to and from them faded,
+    and a legend entry saying so."""
     at, labels = ticks(y_min, y_max, min_step=0.01 if money else None)
     y_min, y_max = at[0], at[-1]
     # room on the left for the longest tick label, between the axis and its title
     left = max(PAD_L, math.ceil(26 + 5.6 * max(len(t) for t in labels)))
-    n = max(len(x_labels), 2)
     pw, ph = W - left - PAD_R, H - PAD_T - PAD_B
+    xs = _x_positions(len(x_labels), x_at, left, pw)
     span = (y_max - y_min) or 1.0
     parts = [
         _frame(y_label, at, labels, left),
@@ -49,31 +60,79 @@ def line_chart(
     ]
     for i, label in enumerate(x_labels):
         if len(x_labels) <= 24 or i % max(1, len(x_labels) // 12) == 0:
-            x = left + pw * i / (n - 1)
+            x = xs[i]
             parts.append(
                 f'<text x="{x:.1f}" y="{H - PAD_B + 16}" font-size="10" '
                 f'text-anchor="middle">{escape(label)}</text>'
             )
     for k, (name, values) in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
+        open_ = provisional[k] if provisional is not None else [False] * len(values)
         for run in _runs(values):
-            points = [
-                (left + pw * i / (n - 1), PAD_T + ph * (1 - (v - y_min) / span)) for i, v in run
-            ]
-            if len(points) == 1:  # a polyline through one point is invisible
-                x, y = points[0]
-                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
-            else:
-                parts.append(
-                    f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                    f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"/>'
-                )
+            points = [(xs[i], PAD_T + ph * (1 - (v - y_min) / span), open_[i]) for i, v in run]
+            parts.append(_line(points, colour))
         y = PAD_T + 14 * k + 8
         parts.append(
             f'<rect x="{W - PAD_R + 12}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
             f'<text x="{W - PAD_R + 26}" y="{y + 1}" font-size="11">{escape(name)}</text>'
         )
+    if provisional is not None and any(any(p) for p in provisional):
+        y = PAD_T + 14 * len(series) + 14
+        parts.append(
+            f'<g opacity="{FADED}"><line x1="{W - PAD_R + 10}" x2="{W - PAD_R + 24}" '
+            f'y1="{y - 3}" y2="{y - 3}" stroke="#555" stroke-width="2"/></g>'
+            f'<circle cx="{W - PAD_R + 17}" cy="{y - 3}" r="3" fill="#fff" stroke="#555"/>'
+            f'<text x="{W - PAD_R + 30}" y="{y + 1}" font-size="11">provisional</text>'
+        )
     return _svg(parts)
+
+
+FADED = 0.35  # the opacity of a line to or from a provisional value
+
+
+def _line(points: Sequence[tuple[float, float, bool]], colour: str) -> str:
+    """One run of a series: ``(x, y, provisional)`` points, in order, with no gap.
+
+    A stretch between two values of which one is provisional is faded; a provisional
+    value gets a hollow point; a run of one complete value is a dot (a polyline through
+    one point is invisible)."""
+    parts: list[str] = []
+    stretch: list[tuple[float, float]] = []
+    faded = False
+    for (x0, y0, open0), (x1, y1, open1) in pairwise(points):
+        if stretch and faded != (open0 or open1):
+            parts.append(_polyline(stretch, colour, faded))
+            stretch = []
+        faded = open0 or open1
+        stretch = stretch or [(x0, y0)]
+        stretch.append((x1, y1))
+    if stretch:
+        parts.append(_polyline(stretch, colour, faded))
+    for x, y, open_ in points:
+        if open_:
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#fff" stroke="{colour}"/>')
+        elif len(points) == 1:
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
+    return "".join(parts)
+
+
+def _polyline(points: Sequence[tuple[float, float]], colour: str, faded: bool) -> str:
+    line = (
+        f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+        f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"/>'
+    )
+    return f'<g opacity="{FADED}">{line}</g>' if faded else line
+
+
+def _x_positions(count: int, x_at: Sequence[float] | None, left: int, pw: int) -> list[float]:
+    """The x coordinate of each of ``count`` labels: evenly spaced from ``left`` to
+    ``left + pw``, or ``x_at`` to scale from min(0, first) to the last."""
+    if x_at is None:
+        n = max(count, 2)
+        return [left + pw * i / (n - 1) for i in range(count)]
+    low = min(0.0, x_at[0]) if x_at else 0.0
+    span = ((x_at[-1] if x_at else 0.0) - low) or 1.0
+    return [left + pw * (x - low) / span for x in x_at]
 
 
 def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
