@@ -46,17 +46,16 @@ so does a member an older members import enrolled with the text of a decimal cel
 (``'1001.0'``) for the cells of ``1001`` (:func:`_legacy_members`).
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
-offset; for new members, default now), ``birth_date`` (YYYY-MM-DD), ``segments`` (a
-JSON list, or names separated by ``;``, at most 50, kept once each, sorted, as the API
-keeps them) and ``attributes`` (JSON object, checked as the API checks it). A new member
-is enrolled; an existing one gets the given fields (its join date stays); a row that
-changes nothing counts as unchanged, so re-running the file changes nothing. Rows are
-applied in file order: a member listed twice ends with the last row's values, and the
-summary warns of such rows (``listed_again``): a re-run counts those that differ as
-updated. A row for
-an erased reference no member holds now is rejected (``member_erased``) unless its
-``joined_at`` is after the erasure: a file exported before the erasure does not enrol
-the erased person again with their profile.
+offset; for new members, default now), ``birth_date`` (YYYY-MM-DD, from 1900-01-01 to
+today), ``segments`` (a JSON list, or names separated by ``;``, at most 50, kept once
+each, sorted, as the API keeps them) and ``attributes`` (JSON object, checked as the API
+checks it). A new member is enrolled; an existing one gets the given fields (its join
+date stays); a row that changes nothing counts as unchanged, so re-running the file
+changes nothing. Rows are applied in file order: a member listed twice ends with the
+last row's values, and the summary warns of such rows (``listed_again``): a re-run
+counts those that differ as updated. A row for an erased reference no member holds now
+is rejected (``member_erased``) unless its ``joined_at`` is after the erasure: a file
+exported before the erasure does not enrol the erased person again with their profile.
 """
 
 from __future__ import annotations
@@ -1131,7 +1130,7 @@ def _check_profile(
     (:func:`~fidelite.engine.member.profile_problems`): a ``joined_at`` before 1970, or
     in the future (the time of processing plus the program's tolerance) for a member the
     row enrols (``joins``; an existing member keeps its join date, the cell is ignored),
-    a ``birth_date`` after today in the program's zone."""
+    a ``birth_date`` before 1900-01-01 or after today in the program's zone."""
     program = processor.program
     problems = profile_problems(
         joined_at=joined if _given(cells.get("joined_at")) else None,
