@@ -10,6 +10,7 @@ buckets, so the effective limit is up to N times the configured one.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,12 +23,23 @@ from fidelite.api.problems import BASE, MEDIA_TYPE, Problem
 
 @dataclass
 class RateLimiter:
-    """``rate`` calls per second with bursts up to ``burst``; 0 disables it."""
+    """``rate`` calls per second with bursts up to ``burst``; 0 disables it.
+
+    Invariant: ``rate`` is 0 or a positive finite number, and then ``burst`` is finite
+    and at least 1 (a limiter built otherwise raises :class:`ValueError`: ``nan`` or a
+    negative rate would limit nothing, an infinite one break every batch).
+    """
 
     rate: float
     burst: float
     _buckets: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate) and self.rate >= 0):
+            raise ValueError(f"rate limit must be 0 (none) or a positive number, not {self.rate}")
+        if self.rate > 0 and not (math.isfinite(self.burst) and self.burst >= 1):
+            raise ValueError(f"rate limit burst must be a number of at least 1, not {self.burst}")
 
     def take(self, key_id: str, kind: str, cost: float = 1.0) -> None:
         """Spend ``cost`` tokens or raise ``429 rate_limited`` with the wait in seconds."""
@@ -66,9 +78,12 @@ def batch_refusal(size: int, max_batch: int, limiter: RateLimiter) -> str | None
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over ``max_bytes`` with 413."""
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413 (``max_bytes``
+    is at least 1: :class:`ValueError` otherwise, as every request would be refused)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"the largest request body must be at least 1 byte, not {max_bytes}")
         self.app = app
         self.max_bytes = max_bytes
 

@@ -9,9 +9,16 @@ worker binds its own socket with ``SO_REUSEPORT`` and the kernel spreads new
 connections over the workers' sockets by a hash of their addresses.
 
 Invariants: the port is checked free before any worker starts (``SO_REUSEPORT`` would
-otherwise let us share a port another server already listens on); a worker that dies
-while the server runs is started again (at most once a second per worker); SIGTERM or
-SIGINT stops every worker gracefully (uvicorn finishes the requests in flight), then
+otherwise let us share a port another server already listens on); every worker builds
+its application from the configuration ``serve`` made at start-up, which holds the
+program's text (:mod:`fidelite.api.server`): a worker started again runs the same
+program as the others, whatever happened to the file since. A worker that dies while
+the server runs is started again (at most once a second per worker). A worker that
+cannot start (its application cannot be built) sends the reason to the supervisor and
+exits: before any worker of this ``serve`` has started, the supervisor stops them all
+and raises :class:`WorkerStartError`; afterwards it logs the reason once (again only
+if it changes) and tries again after a pause that doubles up to ``MAX_PAUSE``. SIGTERM
+or SIGINT stops every worker gracefully (uvicorn finishes the requests in flight), then
 kills any still running after ``STOP_TIMEOUT`` seconds.
 
 Where the platform has no ``SO_REUSEPORT`` (Windows), :func:`serve` hands over to
@@ -22,9 +29,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import sys
 import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -32,22 +43,32 @@ log = logging.getLogger("fidelite.api")
 APP = "fidelite.api.server:app_from_env"
 STOP_TIMEOUT = 30.0
 RESTART_PAUSE = 1.0
+MAX_PAUSE = 60.0
+CANNOT_START = 3  # a worker's exit code when its application cannot be built
 
 
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
-    """Run the API (its settings are in the environment, see
-    :func:`fidelite.api.server.export_config`) in ``workers`` processes until stopped.
+class WorkerStartError(RuntimeError):
+    """No worker of this ``serve`` could start; the message says why."""
 
-    Raises :class:`OSError` when the port is already in use.
+
+def serve(host: str, port: int, workers: int, log_level: str, config: str) -> None:
+    """Run the API of ``config`` (:func:`fidelite.api.server.serve_config`) in
+    ``workers`` processes until stopped.
+
+    Raises :class:`OSError` when the port is already in use, :class:`WorkerStartError`
+    when the first workers cannot start.
     """
     import uvicorn
 
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
+        from fidelite.api.server import ENV
+
+        os.environ[ENV] = config  # read by the factory, here or in uvicorn's workers
         uvicorn.run(APP, factory=True, host=host, port=port, workers=workers,
                     log_level=log_level)  # fmt: skip
         return
     check_free(host, port)
-    Supervisor(host, port, workers, log_level).run()
+    Supervisor(host, port, workers, log_level, config).run()
 
 
 def check_free(host: str, port: int) -> None:
@@ -74,23 +95,65 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(host: str, port: int, log_level: str) -> None:
-    """One worker process: its own socket, one uvicorn server (uvloop, httptools)."""
+def run_worker(host: str, port: int, log_level: str, config: str, report: Connection) -> None:
+    """One worker process: its own socket, one uvicorn server (uvloop, httptools).
+
+    Sends ``None`` on ``report`` once its application is built, or why it could not be
+    (one line, no traceback) and exits with :data:`CANNOT_START`.
+    """
     import uvicorn
 
-    sock = listening_socket(host, port)
-    config = uvicorn.Config(APP, factory=True, log_level=log_level)
-    uvicorn.Server(config).run(sockets=[sock])
+    from fidelite.api.server import app_from_config
+
+    try:
+        sock = listening_socket(host, port)
+        app = app_from_config(config)
+    except Exception as exc:  # told to the supervisor, which says it once
+        report.send(_reason(exc))
+        report.close()
+        sys.exit(CANNOT_START)
+    report.send(None)
+    report.close()
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, with its type (at most 500 characters)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+@dataclass
+class Worker:
+    """A worker process and the supervisor's end of its report pipe."""
+
+    proc: BaseProcess
+    report: Connection
+    ready: bool = False
+    reason: str | None = None  # why it could not start, as it said
+
+    def hear(self) -> None:
+        """Read what the worker said, if anything (one message at most)."""
+        try:
+            if self.report.poll():
+                message = self.report.recv()
+                self.ready, self.reason = message is None, message
+        except (EOFError, OSError):  # it exited without a word (killed)
+            pass
 
 
 class Supervisor:
     """Starts the workers, starts again one that dies, stops them all on a signal."""
 
-    def __init__(self, host: str, port: int, workers: int, log_level: str) -> None:
-        self.args = (host, port, log_level)
+    def __init__(self, host: str, port: int, workers: int, log_level: str,
+                 config: str) -> None:  # fmt: skip
+        self.args = (host, port, log_level, config)
         self.context = multiprocessing.get_context("spawn")
-        self.slots: list[BaseProcess | None] = [None] * workers
-        self.started: list[float] = [0.0] * workers
+        self.slots: list[Worker | None] = [None] * workers
+        self.next_start: list[float] = [0.0] * workers
+        self.failures: list[int] = [0] * workers  # starts in a row that failed
+        self.said: list[str | None] = [None] * workers  # the reason last logged
+        self.any_ready = False
         self.stopping = False
 
     def run(self) -> None:
@@ -109,22 +172,60 @@ class Supervisor:
         self.stopping = True
 
     def _keep_running(self) -> None:
-        now = time.monotonic()
-        for i, proc in enumerate(self.slots):
-            if proc is not None:
-                if proc.is_alive():
+        for i, worker in enumerate(self.slots):  # first who is ready, then who died
+            if worker is not None:
+                self._check(i, worker)
+        for i, worker in enumerate(self.slots):
+            if worker is not None:
+                if worker.proc.is_alive():
                     continue
-                log.warning("worker %s exited with code %s; starting it again", proc.pid,
-                            proc.exitcode)  # fmt: skip
+                self._check(i, worker)  # what it said just before it exited
+                self._exited(i, worker)
+                worker.report.close()
                 self.slots[i] = None
-            if now - self.started[i] < RESTART_PAUSE:
-                continue
-            worker = self.context.Process(target=run_worker, args=self.args, name=f"worker-{i}")
-            worker.start()
-            self.slots[i], self.started[i] = worker, now
+            if time.monotonic() >= self.next_start[i]:
+                self._start(i)
+
+    def _check(self, i: int, worker: Worker) -> None:
+        if worker.ready:
+            return
+        worker.hear()
+        if worker.ready:
+            self.any_ready = True
+            if self.failures[i]:
+                log.warning("%s started again", worker.proc.name)
+            self.failures[i], self.said[i] = 0, None
+
+    def _exited(self, i: int, worker: Worker) -> None:
+        """Log a dead worker and choose when it starts again (raises
+        :class:`WorkerStartError` if no worker of this serve ever started)."""
+        proc = worker.proc
+        if worker.ready:
+            log.warning("worker %s exited with code %s; starting it again", proc.pid,
+                        proc.exitcode)  # fmt: skip
+            self.next_start[i] = time.monotonic() + RESTART_PAUSE
+            return
+        reason = worker.reason or f"it exited with code {proc.exitcode} before it was ready"
+        if not self.any_ready:
+            raise WorkerStartError(reason)
+        self.failures[i] += 1
+        pause = min(MAX_PAUSE, RESTART_PAUSE * 2 ** self.failures[i])
+        self.next_start[i] = time.monotonic() + pause
+        if reason != self.said[i]:
+            log.error("%s could not start: %s; trying again after pauses doubling up to "
+                      "%g s", proc.name, reason, MAX_PAUSE)  # fmt: skip
+            self.said[i] = reason
+
+    def _start(self, i: int) -> None:
+        mine, theirs = self.context.Pipe(duplex=False)
+        proc = self.context.Process(target=run_worker, args=(*self.args, theirs),
+                                    name=f"worker-{i}")  # fmt: skip
+        proc.start()
+        theirs.close()  # the worker holds it now: its exit closes the pipe
+        self.slots[i] = Worker(proc, mine)
 
     def _stop_all(self) -> None:
-        running = [p for p in self.slots if p is not None and p.is_alive()]
+        running = [w.proc for w in self.slots if w is not None and w.proc.is_alive()]
         for proc in running:
             proc.terminate()  # SIGTERM: uvicorn's graceful shutdown
         deadline = time.monotonic() + STOP_TIMEOUT

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,6 +21,18 @@ from fidelite.cli.options import (
 )
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
+
+
 apikey_app = typer.Typer(
     help="API keys: create (the secret is shown once), list, revoke.\n\n"
     "Example: fidelite apikey create --program cafe --role integration --label till-7",
@@ -27,8 +40,18 @@ apikey_app = typer.Typer(
 )
 
 
+MAX_RATE = 1_000_000  # events per second per key: more is no limit at all
+MAX_LEASE = 86_400  # a day
+
+
 def serve(
-    program: Path = typer.Option(..., "--program", "-p", help="Program definition (YAML)."),
+    program: Path = typer.Option(
+        ...,
+        "--program",
+        "-p",
+        help="Program definition (YAML), read once at start-up: an edit takes effect "
+        "when serve is started again.",
+    ),
     db: str | None = DbOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port (1-65535)."),
@@ -37,20 +60,32 @@ def serve(
         "--workers",
         min=1,
         help="Server processes, each listening on its own socket (the kernel spreads "
-        "connections over them); one that dies is started again.",
+        "connections over them); one that dies is started again, with the program "
+        "read at start-up.",
     ),
     rate: float = typer.Option(
-        0.0, "--rate-limit", help="Events and redemptions per second per key (0 = none)."
+        0.0,
+        "--rate-limit",
+        min=0,
+        max=MAX_RATE,
+        help="Events and redemptions per second per key (0 = none; at most 1000000).",
     ),
-    max_body: int = typer.Option(1_000_000, "--max-body-bytes", help="Largest request body."),
+    max_body: int = typer.Option(
+        1_000_000, "--max-body-bytes", min=1, help="Largest request body (bytes, at least 1)."
+    ),
     support_limit: int = typer.Option(
-        5000, "--support-adjustment-limit", help="Largest adjustment a support key may make."
+        5000,
+        "--support-adjustment-limit",
+        min=0,
+        help="Largest adjustment a support key may make (points; 0: none).",
     ),
     lease: float = typer.Option(
         30.0,
         "--idempotency-lease",
-        help="Seconds a request with an Idempotency-Key counts as running; after a crash a "
-        "retry with the key runs again once they have passed.",
+        min=1,
+        max=MAX_LEASE,
+        help="Seconds (1-86400) a request with an Idempotency-Key counts as running; after "
+        "a crash a retry with the key runs again once they have passed.",
     ),
     group: int = typer.Option(
         200,
@@ -59,22 +94,27 @@ def serve(
         help="Most events from concurrent POST /v1/events requests applied in one "
         "transaction (group commit); 1 applies each on its own.",
     ),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(
+        LogLevel.warning, "--log-level", case_sensitive=False, help="uvicorn log level."
+    ),
 ) -> None:
     """Serve the REST API (migrations run at start-up). OpenAPI at /docs and /openapi.json.
+
+    The program file is read once, at start-up: every worker, including one started
+    again after a crash, runs that version; an edit takes effect when serve is started
+    again.
 
     Example: fidelite serve --program cafe.yaml --db postgresql+psycopg://localhost/fid --workers 2
     """
     from fidelite.api.app import Settings
-    from fidelite.api.server import export_config
-    from fidelite.api.workers import check_free
+    from fidelite.api.server import read_program, serve_config
+    from fidelite.api.workers import WorkerStartError, check_free
     from fidelite.api.workers import serve as workers_serve
     from fidelite.cli.common import upgrade_database
-    from fidelite.program import load_program
     from fidelite.program.loader import ProgramError
 
     try:
-        load_program(program)
+        text, _definition = read_program(program)
     except ProgramError as exc:
         fail(str(exc), code="bad_program")
     upgrade_database(db).dispose()  # once, before the workers start
@@ -87,13 +127,15 @@ def serve(
         event_group=group,
         upgrade=False,
     )
-    export_config(db, str(program), settings)
     try:
         check_free(host, port)
     except OSError as exc:
         _cannot_listen(host, port, exc)
     # each worker listens on a socket of its own; the kernel spreads connections over them
-    workers_serve(host, port, workers, log_level)
+    try:
+        workers_serve(host, port, workers, log_level.value, serve_config(db, text, settings))
+    except WorkerStartError as exc:
+        fail(f"the server could not start: {exc}", code="cannot_start")
 
 
 def _cannot_listen(host: str, port: int, exc: OSError) -> NoReturn:
