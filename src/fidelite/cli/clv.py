@@ -133,7 +133,29 @@ def _check_number(
 
 
 def _open(input: Path, engine: str, options: LoadOptions) -> Dataset:
+    _check_not_folder(input)
     return open_dataset(input, engine="spark" if engine == "spark" else "duckdb", options=options)
+
+
+def _check_not_folder(input: Path) -> None:
+    """A folder given as ``--input`` is named as one (the reader says "file not found")."""
+    if input.is_dir():
+        raise InputError(
+            "is a folder, not a file: give a transactions file (.csv or .parquet)",
+            file=str(input),
+        )
+
+
+def _check_customers(table: pa.Table, end: date) -> None:
+    """No customer in the summary: say that only purchases up to ``end`` count.
+
+    A file whose rows are all refunds, or all after the calibration end, has none.
+    """
+    if table.num_rows == 0:
+        raise SummaryError(
+            f"the summary has no customers: no purchase on or before {end} (the calibration "
+            "end); refund rows (a negative amount or a refund flag) are not purchases"
+        )
 
 
 def _observed_to(ds: Dataset, day: date | None, option: str) -> tuple[date, list[str]]:
@@ -286,6 +308,7 @@ def fit_command(
             table = customer_summary(
                 ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
+            _check_customers(table, used_end)
         with _step(fmt, f"Fitting {model.value}"):
             result = _fit_model(model.value, table, time_unit.value, penalizer, period_length)
     context: dict[str, Any] = {"input": str(input), "calibration_end": used_end,
@@ -398,6 +421,7 @@ def predict_command(
             table = customer_summary(
                 ds, observation_end=end, time_unit=time_unit.value, engine=ds.engine
             )
+            _check_customers(table, used_end)
         with _step(fmt, f"Fitting {model.value} and gammagamma, predicting"):
             valued = value_customers(
                 table,
@@ -629,6 +653,7 @@ def validate_command(
                 time_unit=time_unit.value,
                 engine=ds.engine,
             )
+            _check_customers(table, cal)
         x, t = _column(table, "frequency_cal"), _column(table, "recency_cal")
         T, holdout = _column(table, "T_cal"), _column(table, "frequency_holdout")
         length = float(_column(table, "duration_holdout")[0]) if table.num_rows else 0.0
@@ -744,6 +769,7 @@ def health_command(
     tz = load.timezone
     with _errors(fmt):
         with _step(fmt, f"Reading {input}"):
+            _check_not_folder(input)
             ds = open_dataset(input, engine="spark" if engine == "spark" else "duckdb",
                               options=load)  # fmt: skip
             warn_dates(fmt, ds.loaded.date_warning)
