@@ -43,7 +43,16 @@ from fidelite.analytics.metrics import clv, cohorts, pareto, repeat, repurchase,
 from fidelite.analytics.metrics.result import MetricResult
 from fidelite.analytics.programdb import program_source_name
 from fidelite.analytics.subscriptions import LoadedSubscriptions
-from fidelite.report import coverage, feedback, lifetime, notices, products, program, svg
+from fidelite.report import (
+    coverage,
+    feedback,
+    lifetime,
+    notices,
+    products,
+    program,
+    svg,
+    tables,
+)
 from fidelite.report import segments as per_segment
 from fidelite.report.numbers import MISSING, money, number, rate
 
@@ -308,6 +317,11 @@ def _retention_section(result: dict[str, Any]) -> str:
         ],
         x_label="month",
         y_label="% of last month's customers",
+        title="Monthly retention and churn",
+    ) + tables.folded(
+        "Monthly retention and churn (n/a: no customers the month before)",
+        ["month", "retention", "churn"],
+        [[r["period"], rate(r["retention_rate"]), rate(r["churn_rate"])] for r in rows],
     )
     if all(r["retention_rate"] is None for r in rows):
         chart = _no_data(
@@ -336,6 +350,15 @@ def _cohort_section(result: dict[str, Any]) -> str:
         [[r[c] for c in cols] for r in rows],
         x_label="months after the first purchase",
         y_label="first-purchase month (customers)",
+        title="Cohort heat map",
+    ) + tables.folded(
+        "% of each first-purchase month's customers who bought N months later (blank: not "
+        "observed yet)",
+        ["first-purchase month (customers)", *(f"month {c.removeprefix('month_')}" for c in cols)],
+        [
+            [f"{r['cohort']} ({r['size']:,})", *("" if r[c] is None else rate(r[c]) for c in cols)]
+            for r in rows
+        ],
     )
     if not rows:
         chart = _no_data(NO_PURCHASES)
@@ -359,6 +382,15 @@ def _curves_section(result: dict[str, Any]) -> str:
         [(r["cohort"], [r[c] for c in cols]) for r in rows],
         x_label="months after the first purchase",
         y_label="% of cohort still buying",
+        title="Retention curves",
+    ) + tables.folded(
+        "% of each first-purchase month's customers still buying N months later (blank: "
+        "not observed yet)",
+        ["months after the first purchase", *(r["cohort"] for r in rows)],
+        [
+            [c.removeprefix("month_"), *("" if r[c] is None else rate(r[c]) for r in rows)]
+            for c in cols
+        ],
     )
     if not rows:
         chart = _no_data(NO_PURCHASES)
@@ -386,6 +418,11 @@ def _repurchase_section(result: dict[str, Any]) -> str:
         y_label="% who ordered again",
         x_at=[float(d) for d in days],
         provisional=[[not r[f"complete_{d}d"] for d in days] for r in rows],
+        title="Repurchase curves",
+    ) + tables.folded(
+        "% of each first-purchase month's new customers who ordered again within D days",
+        ["first-purchase month", *(f"{d} days" for d in days)],
+        [[r["cohort"], *(_repurchase_cell(r, d) for d in days)] for r in rows],
     )
     if not rows:
         chart = _no_data(NO_PURCHASES)
@@ -400,6 +437,12 @@ def _repurchase_section(result: dict[str, Any]) -> str:
         chart,
         result["definition"],
     )
+
+
+def _repurchase_cell(row: dict[str, Any], d: int) -> str:
+    """The rate within ``d`` days, said provisional while its window is open."""
+    shown = rate(row[f"repurchase_rate_{d}d"])
+    return shown if row[f"complete_{d}d"] else f"{shown} (provisional)"
 
 
 def _days_in_words(days: list[int]) -> str:
@@ -417,7 +460,9 @@ def _provisional_note(rows: list[dict[str, Any]], days: list[int]) -> str:
 
 def _segments_section(segments: list[dict[str, Any]]) -> str:
     chart = svg.bar_chart(
-        [(s["segment"], float(s["customers"])) for s in segments], x_label="customers"
+        [(s["segment"], float(s["customers"])) for s in segments],
+        x_label="customers",
+        title="Customers per RFM segment",
     )
     if not segments:
         chart = _no_data(NO_PURCHASES)
@@ -456,6 +501,11 @@ def _pareto_section(result: dict[str, Any], curve: list[dict[str, Any]]) -> str:
         [("cumulative revenue %", [p["revenue_share"] for p in curve])],
         x_label="% of customers, biggest spenders first",
         y_label="% of revenue",
+        title="Pareto curve",
+    ) + tables.folded(
+        "Cumulative % of revenue of the biggest spenders",
+        ["% of customers, biggest spenders first", "% of revenue"],
+        [[rate(p["customers_share"]), rate(p["revenue_share"])] for p in curve],
     )
     summary = result["summary"]
     share = rate(summary["top_revenue_share"])

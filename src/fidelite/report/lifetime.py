@@ -246,7 +246,9 @@ def _label(bin_: dict[str, Any], money: bool) -> str:
 def _clv_chart(data: dict[str, Any], make: Section) -> str:
     clv = data["clv"]
     chart = svg.bar_chart(
-        [(_label(b, True), float(b["customers"])) for b in clv["histogram"]], x_label="customers"
+        [(_label(b, True), float(b["customers"])) for b in clv["histogram"]],
+        x_label="customers",
+        title="Customers per band of lifetime value (next 12 months)",
     )
     return make(
         "Customer lifetime value (next 12 months)",
@@ -267,6 +269,7 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
     chart = svg.bar_chart(
         [(_label(b, False), float(b["customers"])) for b in alive["histogram"]],
         x_label="customers",
+        title="Customers per band of probability of being still active",
     )
     rows = "".join(
         f"<tr><td>{escape(g['repeat_purchases'])}</td><td>{g['customers']:,}</td>"

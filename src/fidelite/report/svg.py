@@ -33,6 +33,7 @@ def line_chart(
     money: bool = False,
     x_at: Sequence[float] | None = None,
     provisional: Sequence[Sequence[bool]] | None = None,
+    title: str = "",
 ) -> str:
     """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max`` (widened to
     the round values of :func:`ticks`; ``money``: steps of at least 0.01); a legend on
@@ -45,7 +46,10 @@ def line_chart(
 
     ``provisional`` (per series, per position) marks values still open (a window the
     data do not cover yet): drawn with a hollow point, the line to and from them faded,
-    and a legend entry saying so."""
+    and a legend entry saying so.
+
+    ``title`` names the chart to assistive technology (default: the y axis by the x
+    axis); its description says what the axes and lines are."""
     at, labels = ticks(y_min, y_max, min_step=0.01 if money else None)
     y_min, y_max = at[0], at[-1]
     # room on the left for the longest tick label, between the axis and its title
@@ -84,7 +88,14 @@ def line_chart(
             f'<circle cx="{W - PAD_R + 17}" cy="{y - 3}" r="3" fill="#fff" stroke="#555"/>'
             f'<text x="{W - PAD_R + 30}" y="{y + 1}" font-size="11">provisional</text>'
         )
-    return _svg(parts)
+    names = ", ".join(name for name, _ in series)
+    desc = (
+        f"Line chart of {names}: {x_label} across"
+        + (f", from {x_labels[0]} to {x_labels[-1]}" if x_labels else "")
+        + f"; {y_label} up, from {labels[0]} to {labels[-1]}."
+        + (" Faded lines with hollow points are provisional." if provisional else "")
+    )
+    return _svg(parts, title=title or f"{y_label} by {x_label}", desc=desc)
 
 
 FADED = 0.35  # the opacity of a line to or from a provisional value
@@ -147,8 +158,9 @@ def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
     return [r for r in runs if r]
 
 
-def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str) -> str:
-    """Horizontal bars, longest first as given."""
+def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str, title: str = "") -> str:
+    """Horizontal bars, longest first as given; ``title`` names the chart to assistive
+    technology (default: ``x_label``), its description lists every bar's value."""
     height = 24 * len(items) + 40
     top = max((v for _, v in items), default=1.0) or 1.0
     parts = []
@@ -163,7 +175,9 @@ def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str) -> str:
     parts.append(
         f'<text x="160" y="{height - 8}" font-size="11" fill="#555">{escape(x_label)}</text>'
     )
-    return _svg(parts, height)
+    values = "; ".join(f"{name}: {value:,.0f}" for name, value in items)
+    desc = f"Bar chart of {x_label} per bar: {values}."
+    return _svg(parts, height, title=title or x_label, desc=desc)
 
 
 def heat_map(
@@ -173,9 +187,10 @@ def heat_map(
     *,
     x_label: str,
     y_label: str,
+    title: str = "",
 ) -> str:
     """Cohort matrix: darker blue = higher percentage, each cell's % with one decimal;
-    blank = not observed yet.
+    blank = not observed yet. ``title`` names it to assistive technology.
 
     ``x_label`` titles the columns (above them), ``y_label`` the row labels (above
     them, right-aligned like them)."""
@@ -209,7 +224,11 @@ def heat_map(
                 f'<text x="{left + cw * j + cw / 2}" y="{y + 14}" font-size="9" '
                 f'text-anchor="middle" fill="{fg}">{v:.1f}</text>'
             )
-    return _svg(parts, height, width)
+    desc = (
+        f"Heat map: one row per {y_label}, one column per {x_label}; each cell is a %, "
+        "darker for higher, blank when not observed yet."
+    )
+    return _svg(parts, height, width, title=title or "heat map", desc=desc)
 
 
 def ticks(
@@ -261,10 +280,13 @@ def _frame(y_label: str, values: Sequence[float], labels: Sequence[str], left: i
     return "".join(lines)
 
 
-def _svg(parts: Sequence[str], height: int = H, width: int = W) -> str:
+def _svg(parts: Sequence[str], height: int = H, width: int = W, *, title: str, desc: str) -> str:
+    """One image to assistive technology (``role="img"``), named by its ``<title>`` and
+    described by its ``<desc>`` (the texts drawn inside are not read one by one)."""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif">' + "".join(parts) + "</svg>"
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img">'
+        f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>" + "".join(parts) + "</svg>"
     )
 
 
