@@ -55,14 +55,17 @@ from fidelite.ledger.inactivity import (
 from fidelite.ledger.plan import Plan, Target, apply
 from fidelite.ledger.receipts import Balance, HistoryEntry, MemberInfo, Receipt
 from fidelite.ledger.state import (
+    CLAIMS,
     HOLD_ENDED,
     PROGRAM_KINDS,
     EndedHold,
     OpenLot,
     UnsettledLot,
+    claimable_expired_lots,
     due_lots,
     ended_hold_lots,
     ended_holds,
+    in_spending_order,
     lot_of,
     member_accounts,
     member_debt,
@@ -1675,7 +1678,9 @@ def _take_back(
     at ``when``: not past their date, and, under the program's inactivity rule
     (``lapsing``: program and rule), not lapsed (:func:`_lapse`, computed under the
     member's lock as a spend computes it, and only when there is a shortfall to draw).
-    Lapsed points stay for the expiry job to move out once."""
+    Lapsed points stay for the expiry job to move out once. Points of such lots that an
+    expiry dated after ``when`` already moved out are claimed back from ``expired``
+    (:func:`_draw_held`): the outcome does not depend on when the expiry job ran."""
     plan.program(program_kind, amount)
     lot = lot_of(conn, transaction_id)
     own = [lot] if lot is not None and lot.state in ("available", "pending") else []
@@ -1693,9 +1698,9 @@ def _take_back(
         raise already_spent(short, amount)
     lapse = _lapse(conn, lapsing[0], subject, lapsing[1], when)
     after = None if lapse is None else lapse.last_activity
-    others = spendable_lots(conn, subject.member_id, subject.currency, when,
-                            exclude_lot=lot.id if lot else None, earned_after=after)  # fmt: skip
-    rest = short - _draw(plan, others, short, "spent")
+    drawn, claims = _draw_held(plan, conn, subject, short, when,
+                               exclude_lot=lot.id if lot else None, earned_after=after)  # fmt: skip
+    rest = short - drawn
     if policy is Shortfall.WITHIN_BALANCE:
         plan.program("written_off", -rest)
         plan.written_off = rest
@@ -1706,6 +1711,47 @@ def _take_back(
         "shortfall": short, "policy": policy.value, "from_other_points": short - rest,
         "written_off": plan.written_off, "debt_added": plan.debt_added,
     }  # fmt: skip
+    if claims:
+        plan.detail |= {"from_expired_points": sum(claims.values()),
+                        CLAIMS: {str(k): v for k, v in claims.items()}}  # fmt: skip
+
+
+def _draw_held(
+    plan: Plan,
+    conn: Connection,
+    subject: _Subject,
+    points: int,
+    when: datetime,
+    *,
+    exclude_lot: int | None,
+    earned_after: datetime | None,
+) -> tuple[int, dict[int, int]]:
+    """Draw up to ``points`` of a reversal's shortfall dated ``when`` from what the
+    member holds, in spending order: the lots they could spend at ``when``
+    (:func:`spendable_lots`), and the points of such lots that an expiry dated after
+    ``when`` already moved out (:func:`claimable_expired_lots`), taken back from the
+    program's ``expired`` account (a compensating entry: the expiry is not changed).
+
+    So the shortfall draws the same lots whether the expiry job ran before the reversal
+    was recorded or after it: breakage is what expired net of those claims. Returns the
+    points drawn and ``{lot id: points}`` of them claimed from expired points."""
+    args = (conn, subject.member_id, subject.currency, when)
+    held = {lot.id: lot for lot in spendable_lots(*args, exclude_lot=exclude_lot,
+                                                  earned_after=earned_after)}  # fmt: skip
+    expired = claimable_expired_lots(*args, exclude_lot=exclude_lot, earned_after=earned_after)
+    claims: dict[int, int] = {}
+    left = points
+    for lot_id in in_spending_order(conn, set(held) | set(expired)):
+        if left == 0:
+            break
+        if lot_id in held:
+            left -= _draw(plan, [held[lot_id]], left, "spent")
+        take = min(left, expired.get(lot_id, 0))
+        if take:
+            claims[lot_id] = take
+            plan.program("expired", -take)
+            left -= take
+    return points - left, claims
 
 
 def _put_back(

@@ -6,6 +6,7 @@ last, then oldest earned, then lowest id (a total order, so spending is determin
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -261,11 +262,14 @@ def lot_of(conn: Connection, earn_transaction_id: int) -> OpenLot | None:
 
 def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
     """Points of lot ``lot_id`` that expired (less what reversals of expiries put back)
-    and that no reversal of the lot's earn has yet claimed as already expired.
+    and that no reversal has yet claimed: neither a reversal of the lot's earn (as
+    already expired) nor a back-dated shortfall of another earn's reversal
+    (:func:`claimable_expired_lots`, recorded in its detail's ``claimed_expired_lots``).
 
     Those are what a reversal of the earn finds already gone (it moves them from the
     program's ``expired`` account back to ``issued``, taking nothing from the member),
-    and all that a reversal of the expiry may still put back into the lot.
+    and all that a reversal of the expiry may still put back into the lot. Each expired
+    point is claimed once.
     """
     row = conn.execute(
         text(
@@ -279,11 +283,100 @@ def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
             " JOIN accounts a ON a.id = p.account_id "
             " WHERE t.reverses_id = l.earn_transaction_id AND a.kind = 'expired' "
             " AND a.member_id IS NULL) "
-            "FROM lots l WHERE l.id = :l"
+            ", l.member_id, l.earn_transaction_id FROM lots l WHERE l.id = :l"
         ),
         {"l": lot_id},
     ).one()
-    return max(int(row[0]) - int(row[1]), 0)
+    claimed = 0
+    for reverses_id, lots in expiry_claims(conn, int(row[2])):
+        claimed += lots.get(str(lot_id), 0)
+        if reverses_id == row[3]:  # its expired posting also holds these other lots' claims
+            claimed -= sum(lots.values())
+    return max(int(row[0]) - int(row[1]) - claimed, 0)
+
+
+CLAIMS = "claimed_expired_lots"
+"""Key of a reversal's ``detail``: ``{lot id: points}`` its shortfall took from the
+expired points of other lots (postings on ``expired`` name no lot, so the detail does)."""
+
+
+def expiry_claims(conn: Connection, member_id: int) -> list[tuple[int | None, dict[str, int]]]:
+    """``(reversed transaction id, {lot id: points})`` of every reversal of the member
+    whose shortfall claimed expired points of other lots (:data:`CLAIMS`)."""
+    rows = conn.execute(
+        text(
+            "SELECT reverses_id, detail FROM ledger_transactions WHERE member_id = :m "
+            f"AND kind = 'reverse' AND CAST(detail AS TEXT) LIKE '%{CLAIMS}%'"
+        ),
+        {"m": member_id},
+    ).all()
+    out = []
+    for reverses_id, detail in rows:
+        stored = detail if isinstance(detail, dict) else json.loads(detail)
+        lots = {str(k): int(v) for k, v in (stored.get(CLAIMS) or {}).items()}
+        out.append((None if reverses_id is None else int(reverses_id), lots))
+    return out
+
+
+def claimable_expired_lots(
+    conn: Connection,
+    member_id: int,
+    currency: str,
+    at: datetime,
+    *,
+    exclude_lot: int | None = None,
+    earned_after: datetime | None = None,
+) -> dict[int, int]:
+    """Lot id -> expired points a reversal's shortfall dated ``at`` may claim: points of
+    lots the member could still spend at ``at`` (not past their date then, not earned at
+    or before ``earned_after``, the last activity of the member's lapse by ``at``) that
+    an expiry dated after ``at`` moved out, not lapsed by ``at`` (an entry whose
+    ``lapsed_at`` is at or before ``at`` took them lapsed), and not claimed yet.
+
+    They are what the shortfall would have drawn had the expiry job not run yet
+    (:func:`spendable_lots` at ``at``), so that the same events give the same books
+    whenever the job ran."""
+    lapsed = "" if earned_after is None else "AND l.earned_at > :after "
+    stmt = text(
+        "SELECT l.id, l.earned_at, t.detail FROM lots l "
+        "JOIN postings p ON p.lot_id = l.id "
+        "JOIN ledger_transactions t ON t.id = p.transaction_id AND t.kind = 'expire' "
+        "WHERE l.member_id = :m AND l.currency = :c "
+        f"AND (l.expires_at IS NULL OR l.expires_at > :at) AND l.id <> :x {lapsed}"
+        "AND t.occurred_at > :at ORDER BY l.id"
+    ).bindparams(_AT)
+    params: dict[str, Any] = {"m": member_id, "c": currency, "at": at, "x": exclude_lot or -1}
+    if earned_after is not None:
+        stmt = stmt.bindparams(_AFTER)
+        params["after"] = earned_after
+    candidates: set[int] = set()
+    for lot_id, earned_at, detail in conn.execute(stmt, params).all():
+        if not _lapsed_by(detail, _as_utc(earned_at), at):
+            candidates.add(int(lot_id))
+    out = {lot_id: unclaimed_expiry(conn, lot_id) for lot_id in sorted(candidates)}
+    return {lot_id: n for lot_id, n in out.items() if n > 0}
+
+
+def _lapsed_by(detail: Any, earned_at: datetime | None, at: datetime) -> bool:
+    """Whether an expiry entry (its ``detail``) took a lot earned at ``earned_at`` as
+    lapsed by inactivity at or before ``at``."""
+    stored = detail if detail is None or isinstance(detail, dict) else json.loads(detail)
+    if not stored or "lapsed_at" not in stored or earned_at is None:
+        return False
+    lapsed_at = _as_utc(stored["lapsed_at"])
+    last = _as_utc(stored.get("last_activity"))
+    assert lapsed_at is not None
+    return lapsed_at <= at and (last is None or earned_at <= last)
+
+
+def in_spending_order(conn: Connection, lot_ids: set[int]) -> list[int]:
+    """``lot_ids`` in spending order (:data:`SPENDING_ORDER`)."""
+    if not lot_ids:
+        return []
+    stmt = text(f"SELECT id FROM lots WHERE id IN :ids ORDER BY {SPENDING_ORDER}").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    return [int(r[0]) for r in conn.execute(stmt, {"ids": sorted(lot_ids)}).all()]
 
 
 def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, int]]:
