@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cel
 
@@ -35,6 +36,7 @@ from fidelite.program.rule import (
     REFUND,
     effect_problems,
     gives_points_directly,
+    offset_problems,
     per_item_problems,
     rule_setting_problems,
     window_problems,
@@ -61,10 +63,42 @@ def _model_problems(document: Mapping[str, Any]) -> Problems:
         yield from _at(("coupons", i, "window"), window_problems, campaign.get("window"))
     for i, reward in mappings(document.get("rewards")):
         yield from _at(("rewards", i), reward_problems, reward)
+    yield from _offset_problems(document)
     yield from _at(("tiers",), ladder_problems, document.get("tiers"))
     yield from _at(("tiers",), tier_window_problems, document.get("tiers"))
     yield from _at(("expiry",), expiry_problems, document.get("expiry"))
     yield from _at(("pending",), pending_problems, document.get("pending"))
+
+
+def _offset_problems(document: Mapping[str, Any]) -> Problems:
+    """Dates of windows and reward validity written with the program zone's other
+    offset (:func:`fidelite.program.rule.offset_problems`); nothing if the zone is not
+    known (its own problem says so)."""
+    name = document.get("time_zone", "UTC")
+    try:
+        zone = ZoneInfo(name) if isinstance(name, str) else None
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # an unknown zone, told apart
+        zone = None
+    if zone is None:
+        return
+    for section, fields in _DATED:
+        for i, entry in mappings(document.get(section)):
+            window = entry.get("window")
+            if section != "rewards" and isinstance(window, Mapping):
+                for loc, message in offset_problems(window, fields, zone):
+                    yield (section, i, "window", *loc), message
+            elif section == "rewards":
+                for loc, message in offset_problems(entry, fields, zone):
+                    yield (section, i, *loc), message
+
+
+_DATED = (
+    ("rules", ("start", "end")),
+    ("coupons", ("start", "end")),
+    ("rewards", ("valid_from", "valid_until")),
+)
+"""The dates of a program file, per section: its entries' ``window`` bounds, or (for
+rewards) the entries' own fields."""
 
 
 def _at(prefix: Location, check: Check, section: object) -> Problems:

@@ -23,7 +23,7 @@ earned (:class:`fidelite.program.policy.RefundPolicy`), so ``on: [refund]`` is a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -185,6 +185,61 @@ def window_problems(window: Mapping[str, Any]) -> Problems:
     end = as_aware_datetime(window.get("end"))
     if start is not None and end is not None and end <= start:
         yield ("end",), "end must be after start"
+
+
+def offset_problems(section: Mapping[str, Any], fields: tuple[str, ...], zone: tzinfo) -> Problems:
+    """Each of ``fields`` (dates of ``section``, as written or validated) written with
+    an offset the program's ``zone`` uses at other times of the year but not at that
+    instant: the winter offset on a summer date (``+01:00`` in July in Europe/Paris)
+    or the reverse. The date stands for another local time than the one written (an
+    hour off), which is most likely a copy from a date across a change of time.
+
+    An offset the zone never has around that date (``Z`` in Europe/Paris, any offset in
+    a UTC program) is taken as meant: it names the instant it says."""
+    for field in fields:
+        value = as_aware_datetime(section.get(field))
+        if value is None:
+            continue
+        written = value.utcoffset()
+        try:
+            local = value.astimezone(zone)
+        except (OverflowError, ValueError):
+            continue
+        actual = local.utcoffset()
+        if written is None or actual is None or written == actual:
+            continue
+        if written not in _offsets_around(local):
+            continue
+        shown = value.replace(tzinfo=None).isoformat()
+        yield (
+            (field,),
+            (
+                f"{shown}{_offset(written)} has the offset {_offset(written)}, but {zone} is at"
+                f" {_offset(actual)} then: it is {local.replace(tzinfo=None).isoformat()} local"
+                f" time, not {shown}; write {shown}{_offset(actual)} (or the time in UTC with Z)"
+            ),
+        )
+
+
+def _offsets_around(local: datetime) -> set[timedelta]:
+    """The offsets of ``local``'s zone over the half-years around it (both sides of a
+    change of time)."""
+    found = set()
+    for days in (-183, -91, 91, 183):
+        try:
+            offset = (local + timedelta(days=days)).utcoffset()
+        except OverflowError:
+            continue
+        if offset is not None:
+            found.add(offset)
+    return found
+
+
+def _offset(delta: timedelta) -> str:
+    """``+02:00``, ``-05:30``: an offset as ISO 8601 writes it."""
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 class Rule(ProgramModel):
