@@ -80,7 +80,7 @@ from fidelite.engine.event import Event, Item
 from fidelite.engine.expiry import ExpiryDates
 from fidelite.engine.member import MemberState, ProgramState
 from fidelite.engine.native import ItemExpression, NativeExpression, translate, translate_item
-from fidelite.engine.period import local_period_key
+from fidelite.engine.period import used_in_period
 from fidelite.engine.rounding import (
     ROUNDING_MODES,
     Rate,
@@ -632,8 +632,8 @@ class _Run:
         cap = compiled.cap_per_member
         if cap is not None:
             period, cap_points = cap
-            key = local_period_key(period, self.local)
-            used = self.member.rule_points.get((rule_id, key), 0)
+            # what the rule gave in any period overlapping this one, whatever its kind
+            key, used = used_in_period(self.member.rule_points, rule_id, period, self.local)
             left = max(cap_points - used, 0)
             if points > left:
                 note = f"{points} capped at {left} left for {key}"
