@@ -39,13 +39,12 @@ def test_fit_states_the_calibration_end_it_used(cdnow_csv: Path) -> None:
     )  # fmt: skip
     table = runner.invoke(app, [*args, "--calibration-end", "1997-09-30"], env={"COLUMNS": "300"})
     assert table.exit_code == 0, table.output
-    assert (
-        f"time unit week (alpha in weeks) · calibration end 1997-09-30 · input {cdnow_csv}"
-        in table.stdout
-    )
+    line = f"time unit week (alpha in weeks) · calibration end 1997-09-30 · input {cdnow_csv}"
+    assert line in " ".join(table.stdout.split())  # long paths wrap
     pareto = runner.invoke(app, [*args[:-1], "paretonbd", "--time-unit", "day"],
                            env={"COLUMNS": "300"})  # fmt: skip
-    assert "time unit day (alpha and beta in days) · calibration end 1998-06-30" in pareto.stdout
+    line = "time unit day (alpha and beta in days) · calibration end 1998-06-30"
+    assert line in " ".join(pareto.stdout.split())
 
 
 def test_predict_states_input_calibration_end_and_discounting(
