@@ -159,10 +159,11 @@ def members(
     """Enrol new members and update existing ones; re-running the file changes nothing.
 
     Columns: member (required); joined_at (ISO 8601 with offset, new members only;
-    default now), birth_date (YYYY-MM-DD), segments (JSON list or names separated by
-    ';'), attributes (JSON object). Bad rows are skipped and listed in the rejects file,
-    which holds this run's rejects only, as for events: it is there if and only if this
-    run rejected rows (one an earlier run left is removed; rejects_file is then null).
+    default now), birth_date (YYYY-MM-DD, from 1900-01-01), segments (JSON list or
+    names separated by ';'), attributes (JSON object). Bad rows are skipped and listed
+    in the rejects file, which holds this run's rejects only, as for events: it is there
+    if and only if this run rejected rows (one an earlier run left is removed;
+    rejects_file is then null).
 
     Rows are applied in file order: a member listed on several rows ends with the last
     row's values (a cell it leaves empty keeps the earlier row's). The summary warns
