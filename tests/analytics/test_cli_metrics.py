@@ -313,3 +313,11 @@ def test_table_output_states_input_zone_and_engine(write_csv: Callable[..., Path
     # the line is wrapped at the terminal's width (a long path even inside a word):
     # compare without white space
     assert "".join(result.stdout.split()).endswith("".join(expected.split()))
+
+
+def test_a_folder_given_as_input_is_named_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    message = _error(["metrics", "retention", "-i", str(folder)], 1)
+    assert message == f"{folder}: is a folder, not a file (give one CSV or Parquet file)"
+    assert list(folder.iterdir()) == []

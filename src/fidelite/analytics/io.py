@@ -339,6 +339,8 @@ def _register_raw(
         return "arrow"
     path = Path(source)
     is_glob = _is_glob(str(source))
+    if not is_glob and path.is_dir():
+        raise InputError("is a folder, not a file (give one CSV or Parquet file)", file=name)
     if not is_glob and not path.is_file():
         raise InputError("file not found", file=name)
     if not is_glob and path.stat().st_size == 0:
