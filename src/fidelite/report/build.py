@@ -285,7 +285,12 @@ def _headline(data: dict[str, Any]) -> str:
     defined = why + "".join(
         f"<p class='def'><b>{escape(name)}:</b> {escape(text)}</p>" for name, text in definitions
     )
-    return f"<section><h2>Key figures</h2><table>{cells}</table>{defined}</section>"
+    table = (
+        "<table><caption>Key figures of the whole file</caption><thead><tr>"
+        '<th scope="col">figure</th><th scope="col">value</th></tr></thead>'
+        f"<tbody>{cells}</tbody></table>"
+    )
+    return f"<section><h2>Key figures</h2>{table}{defined}</section>"
 
 
 # The simple CLV of the key figures is not the CLV section's model: say so beside it.

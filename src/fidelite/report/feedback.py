@@ -105,6 +105,7 @@ def nps_section(data: dict[str, Any], section: Section) -> str:
     table = ""
     if trend is not None:
         table = _table(
+            "NPS per month",
             ["month", "answers", "promoters", "passives", "detractors", "NPS"],
             [[r["period"], r["answers"], r["promoters"], r["passives"], r["detractors"],
               number(r["nps"]) if r["nps"] is not None else None] for r in rows],
@@ -164,6 +165,7 @@ def scores_section(data: dict[str, Any], section: Section) -> str:
     if not lines:
         return ""
     table = _table(
+        "Satisfaction, effort and share of wallet over the whole file",
         ["measure", "answers", "score", "what the score is"],
         [[name, f"{n:,}", score, meaning] for name, n, score, meaning in lines],
     )
@@ -194,6 +196,7 @@ def revenue_section(data: dict[str, Any], section: Section) -> str:
         money=True,
     )
     table = _table(
+        "Recurring revenue (MRR) movements per month",
         ["month", "start", "new", "reactivated", "expansion", "contraction", "churned", "end",
          "gross MRR churn", "net MRR churn", "NRR"],
         [[r["period"], money(r["starting_mrr"]), money(r["new_mrr"]),
@@ -215,10 +218,14 @@ def revenue_section(data: dict[str, Any], section: Section) -> str:
     )
 
 
-def _table(head: list[str], rows: list[list[Any]]) -> str:
+def _table(caption: str, head: list[str], rows: list[list[Any]]) -> str:
+    """A table with its caption, the column headers in ``<thead>``."""
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{th}</tr>{body}</table>"
+    return (
+        f"<table><caption>{escape(caption)}</caption><thead><tr>{th}</tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )

@@ -32,7 +32,7 @@ from fidelite.clv.convergence import not_converged, unconverged_reasons
 from fidelite.clv.fitting import FitError, FitResult
 from fidelite.clv.triples import FloatArray, SummaryError
 from fidelite.clv.valuation import column, value_customers
-from fidelite.report import svg
+from fidelite.report import svg, tables
 from fidelite.report.numbers import money, number, rate
 
 HORIZON_WEEKS = 52.0
@@ -271,13 +271,12 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
         x_label="customers",
         title="Customers per band of probability of being still active",
     )
-    rows = "".join(
-        f"<tr><td>{escape(g['repeat_purchases'])}</td><td>{g['customers']:,}</td>"
-        f"<td>{_blank(g['mean_probability_alive'])}</td></tr>"
-        for g in alive["by_frequency"]
-    )
-    table = ("<table><tr><th>repeat purchases</th><th>customers</th>"
-             f"<th>mean P(alive)</th></tr>{rows}</table>")  # fmt: skip
+    table = tables.table(
+        "Mean probability of being still active by number of repeat purchases",
+        ["repeat purchases", "customers", "mean P(alive)"],
+        [[g["repeat_purchases"], f"{g['customers']:,}", _blank(g["mean_probability_alive"])]
+         for g in alive["by_frequency"]],
+    )  # fmt: skip
     return make(
         "Probability that a customer is still active",
         f"For each customer, the model's probability that they have not quietly left "

@@ -88,4 +88,8 @@ def _pairs_table(pairs: list[dict[str, Any]]) -> str:
         + "</tr>"
         for p in pairs
     )
-    return "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + f"</tr>{rows}</table>"
+    header = "".join(f'<th scope="col">{escape(h)}</th>' for h in head)
+    return (
+        "<table><caption>Pairs of products bought together</caption>"
+        f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+    )

@@ -70,7 +70,7 @@ def section(metrics: dict[str, Any], make: Section, left_out: dict[str, str]) ->
         second = f"<p><b>No engagement:</b> {escape(why)}.</p>"
         definition = kpis["definition"]
     else:
-        second = _table(engaged["rows"], ENGAGEMENT_COLUMNS)
+        second = _table(engaged["rows"], ENGAGEMENT_COLUMNS, "Engagement per month")
         definition = f"{kpis['definition']} {engaged['definition']}"
     return make(
         "Program KPIs and engagement",
@@ -82,18 +82,22 @@ def section(metrics: dict[str, Any], make: Section, left_out: dict[str, str]) ->
         "by earned - redeemed - expired + adjusted + written off. Rising redeemed points "
         "mean members use their points. Multi-kind members did two or more kinds of "
         "things (e.g. bought and reviewed) in the month.",
-        _table(kpis["rows"], KPI_COLUMNS) + second,
+        _table(kpis["rows"], KPI_COLUMNS, "Program KPIs per month") + second,
         definition,
     )
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
+def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...], caption: str) -> str:
+    """The last months' rows, captioned, the column headers in ``<thead>``."""
     head = "".join(f"<th>{escape(title)}</th>" for _, title in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(_cell(key, r[key]))}</td>" for key, _ in columns) + "</tr>"
         for r in rows[-MONTHS:]
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return (
+        f"<table><caption>{escape(caption)} (the last {MONTHS} months at most)</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def _cell(key: str, value: Any) -> str:

@@ -61,7 +61,7 @@ def compute(ds: Dataset, step: Callable[[str], None]) -> dict[str, Any] | None:
 def section(data: dict[str, Any], make: Section) -> str:
     """A table: one line per segment, its customers, repeat rate and monthly retention."""
     head = "".join(
-        f"<th>{escape(h)}</th>"
+        f'<th scope="col">{escape(h)}</th>'
         for h in ("Segment", "Customers", "Repeat purchase rate", "Monthly retention")
     )
     lines = "".join(
@@ -77,7 +77,8 @@ def section(data: dict[str, Any], make: Section) -> str:
         "Compare segments: a higher repeat rate and retention mean customers of that "
         "segment come back more. Every customer is in one segment, so the customers add "
         "up to the whole file's; report.json has each segment's month-by-month retention.",
-        f"<table><tr>{head}</tr>{lines}</table>",
+        f"<table><caption>Segments by {escape(str(data['segment_by']))}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{lines}</tbody></table>",
         f"Segments: {data['rule']}. Repeat purchase rate = customers with 2 or more orders "
         "/ customers with at least one, over the whole file. Monthly retention = customers "
         "who bought in a month and the month before / customers who bought the month "
