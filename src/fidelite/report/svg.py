@@ -189,8 +189,9 @@ def heat_map(
     y_label: str,
     title: str = "",
 ) -> str:
-    """Cohort matrix: darker blue = higher percentage, each cell's % with one decimal;
-    blank = not observed yet. ``title`` names it to assistive technology.
+    """Cohort matrix: darker blue = higher percentage, each cell's % with one decimal in
+    white or near-black, whichever reads best (:func:`cell_colours`); blank = not
+    observed yet. ``title`` names it to assistive technology.
 
     ``x_label`` titles the columns (above them), ``y_label`` the row labels (above
     them, right-aligned like them)."""
@@ -216,8 +217,7 @@ def heat_map(
         for j, v in enumerate(row):
             if v is None:
                 continue
-            alpha = 0.08 + 0.92 * min(v, 100.0) / 100.0
-            fg = "#fff" if alpha > 0.55 else "#111"
+            alpha, fg = cell_colours(v)
             parts.append(
                 f'<rect x="{left + cw * j}" y="{y}" width="{cw - 1}" height="{ch - 1}" '
                 f'fill="rgba(37,99,235,{alpha:.2f})"/>'
@@ -229,6 +229,41 @@ def heat_map(
         "darker for higher, blank when not observed yet."
     )
     return _svg(parts, height, width, title=title or "heat map", desc=desc)
+
+
+HEAT_RGB = (37, 99, 235)  # the heat map's blue, laid over white at the cell's opacity
+TEXT_COLOURS = {"#fff": (255, 255, 255), "#111": (17, 17, 17)}
+MIN_CONTRAST = 4.5  # WCAG AA for normal text
+
+
+def cell_colours(value: float) -> tuple[float, str]:
+    """A heat-map cell's opacity (two decimals) and its text colour, the one of white
+    and near-black that contrasts most with the cell, at least 4.5:1 (WCAG AA).
+
+    The opacity grows with ``value`` (0.08 at 0 %, 1 at 100 % and above); around 85-91 %
+    neither text colour reaches 4.5:1, so the cell is darkened (0.01 at a time) until
+    white text does."""
+    alpha = round(0.08 + 0.92 * min(max(value, 0.0), 100.0) / 100.0, 2)
+    while True:
+        fill = _luminance(tuple(255 * (1 - alpha) + c * alpha for c in HEAT_RGB))
+        ratios = {fg: _contrast(fill, _luminance(rgb)) for fg, rgb in TEXT_COLOURS.items()}
+        fg = max(ratios, key=lambda k: ratios[k])
+        if ratios[fg] >= MIN_CONTRAST or alpha >= 1.0:
+            return alpha, fg
+        alpha = round(alpha + 0.01, 2)
+
+
+def _luminance(rgb: Sequence[float]) -> float:
+    """WCAG relative luminance of an sRGB colour (0-255 channels)."""
+    r, g, b = (
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (x / 255 for x in rgb)
+    )
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(first: float, second: float) -> float:
+    """WCAG contrast ratio of two relative luminances."""
+    return (max(first, second) + 0.05) / (min(first, second) + 0.05)
 
 
 def ticks(
