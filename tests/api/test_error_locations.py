@@ -88,26 +88,38 @@ def test_an_error_the_route_located_in_the_body_stays_there() -> None:
     assert relocated(said, request("limit=5")).body() == said.body()
 
 
-def test_a_body_field_is_named_in_the_body_whatever_the_query_holds(live: Live) -> None:
+def test_a_write_with_a_query_is_refused_for_its_query_first(live: Live) -> None:
     """POST /v1/members?birth_date=... with a birth date in the future in the body: the
-    body's (it was named query.birth_date); an adjustment of 0 points sent with
-    ?points=3: body.points. Nothing is enrolled, adjusted or stored."""
+    query is refused (a write takes no such parameter), and the body's fields are not
+    read until it is gone; then the body's own error is named in the body
+    (body.birth_date, not query.birth_date). An adjustment of 0 points sent with
+    ?points=3: query.points, then body.points. Nothing is enrolled, adjusted or
+    stored, and the Idempotency-Key stays free."""
+    takes = "not a parameter of this route (it takes: none)"
     with live.client("admin") as c:
         assert c.post("/v1/members", json={"id": "bob"}).status_code == 201
         rows = live.ledger_rows()
-        born = c.post("/v1/members", params={"birth_date": "1990-01-01"},
-                      json={"id": "zed", "birth_date": "2999-01-01"})  # fmt: skip
+        body = {"id": "zed", "birth_date": "2999-01-01"}
+        born = c.post("/v1/members", params={"birth_date": "1990-01-01"}, json=body)
+        assert born.status_code == 422, born.text
+        assert (born.json()["detail"], born.json()["errors"]) == (
+            f"query.birth_date: {takes}",
+            [{"location": "query.birth_date", "message": takes}],
+        )
+        born = c.post("/v1/members", json=body)
         assert born.status_code == 422, born.text
         assert born.json()["detail"].startswith("body.birth_date: 2999-01-01 is after today")
         assert [e["location"] for e in born.json()["errors"]] == ["body.birth_date"]
         key = {"Idempotency-Key": "z-1"}
-        zero = c.post("/v1/members/bob/adjustments", params={"points": "3"},
-                      json={"points": 0, "reason": "x"}, headers=key)  # fmt: skip
-        assert zero.status_code == 422, zero.text
-        assert (zero.json()["detail"], zero.json()["field"]) == ("body.points: must not be 0",
+        url, zero = "/v1/members/bob/adjustments", {"points": 0, "reason": "x"}
+        queried = c.post(url, params={"points": "3"}, json=zero, headers=key)
+        assert queried.status_code == 422, queried.text
+        assert queried.json()["errors"] == [{"location": "query.points", "message": takes}]
+        bare = c.post(url, json=zero, headers=key)
+        assert bare.status_code == 422, bare.text
+        assert (bare.json()["detail"], bare.json()["field"]) == ("body.points: must not be 0",
                                                                  "points")  # fmt: skip
         assert c.get("/v1/members/zed").status_code == 404
         assert live.ledger_rows() == rows
-        again = c.post("/v1/members/bob/adjustments", json={"points": 2, "reason": "x"},
-                       headers=key)  # fmt: skip
+        again = c.post(url, json={"points": 2, "reason": "x"}, headers=key)
         assert again.status_code == 201 and again.json()["replayed"] is False

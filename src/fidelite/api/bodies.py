@@ -1,7 +1,7 @@
 """What every route refuses in a request before reading its fields: a key given twice in
 one JSON object of the body, the NUL character (U+0000) in the body's text, a path
 parameter or a query parameter, a lone surrogate in the body's text, and a query
-parameter a read (GET) does not take.
+parameter the route does not take (a read's or a write's).
 
 * A key given twice (``{"member": "M1", "member": "M2"}``): JSON parsers keep the last
   one, silently, so the request would act on ``M2`` while its author (or a proxy, a log
@@ -32,6 +32,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import QueryParams
 
 from fidelite.api.problems import declared_params, without_bom
 from fidelite.engine.event import NUL_MESSAGE, encodable
@@ -155,7 +156,12 @@ def url_errors(request: Request) -> list[dict[str, Any]]:
     for name, value in request.path_params.items():
         if isinstance(value, str) and NUL in value:
             found.append({"type": "text_nul", "loc": ("path", name), "msg": NUL_MESSAGE})
-    for name, value in request.query_params.multi_items():
+    return found + _nul_in_query(request.query_params)
+
+
+def _nul_in_query(query: QueryParams) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for name, value in query.multi_items():
         if NUL in name or NUL in value:
             shown = name if NUL not in name else repr(name)
             found.append({"type": "text_nul", "loc": ("query", shown), "msg": NUL_MESSAGE})
@@ -163,29 +169,43 @@ def url_errors(request: Request) -> list[dict[str, Any]]:
 
 
 def unknown_query(request: Request) -> list[dict[str, Any]]:
-    """The query parameters a read (GET) does not take (``?since=`` on the ledger, a
-    guessed filter): each refused naming it, with the ones it takes, rather than
-    answered as if it were not there (the whole list, unfiltered). A write reads its
-    body, whatever its query holds: its errors are the body's."""
-    if request.method != "GET" or not request.query_params:
+    """The query parameters the route does not take (``?since=`` on the ledger, a guessed
+    filter, ``?dry_run=1`` on an adjustment): each refused naming it, with the ones it
+    takes, rather than answered as if it were not there (the whole list unfiltered, a
+    member credited for real). Reads and writes alike."""
+    if not request.query_params:
         return []
     declared = declared_params(request)
     taken = sorted(name for name, place in declared.items() if place == "query")
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in taken]
-    if not unknown:
-        return []
+    return _unknown(request.query_params, taken)
+
+
+def _unknown(query: QueryParams, taken: list[str]) -> list[dict[str, Any]]:
+    unknown = [name for name in dict.fromkeys(query) if name not in taken]
     told = ", ".join(taken) if taken else "none"
     return [{"type": "extra_forbidden", "loc": ("query", name),
              "msg": f"not a parameter of this route (it takes: {told})"}
             for name in unknown]  # fmt: skip
 
 
+def query_errors(query_string: bytes, raw: bytes) -> list[dict[str, Any]]:
+    """What :func:`checked_request` refuses in a request to a route taking no query
+    parameter (``POST /v1/events``, answered before routing): its query's NUL, or else
+    each of its parameters, then the body's errors (:func:`body_errors`). Called only
+    for a request with a query string, so the usual request costs nothing."""
+    query = QueryParams(query_string)
+    errors = _nul_in_query(query) or _unknown(query, [])
+    return errors + body_errors(raw) if errors else []
+
+
 async def checked_request(request: Request) -> None:
-    """422 ``invalid_request`` for a NUL in the path or the query, a query parameter a
-    read does not take (:func:`unknown_query`), a key given twice in the body, or a
-    NUL or a lone surrogate in the body's text (except a batch's: each of its events is
-    refused on its own). Runs after the caller's key is checked and before the body's
-    fields."""
+    """422 ``invalid_request`` for a NUL in the path or the query, else a query parameter
+    the route does not take (:func:`unknown_query`), and a key given twice in the body,
+    or a NUL or a lone surrogate in the body's text (except a batch's: each of its
+    events is refused on its own); the query's errors listed first. Runs after the
+    caller's key is checked and before the body's fields: a request refused here has
+    its fields unread (their errors come once the query and the text are right) and
+    changes nothing."""
     errors = url_errors(request)
     if not errors:
         errors = unknown_query(request)

@@ -12,9 +12,11 @@ request goes straight to
 :func:`~fidelite.api.routes.events.event_response`, the same function the FastAPI route
 calls, so both answer the same (``tests/api/test_fastpath.py`` compares them).
 
-Invariants: only ``POST /v1/events`` (exact path) is taken here, anything else goes on
-to FastAPI; the middleware sits inside the body limit (413 as on every route) and the
-server-error middleware (an unexpected failure is a bare 500 problem, logged); a
+Invariants: only ``POST /v1/events`` (exact path, any query) is taken here, anything
+else goes on to FastAPI; the query string is handed to ``event_response``, which
+refuses any (the route takes no query parameter) as every route does, at no cost to a
+request without one; the middleware sits inside the body limit (413 as on every route)
+and the server-error middleware (an unexpected failure is a bare 500 problem, logged); a
 problem raised while reading the request (401 without a bearer token) is answered as
 the route's exception handler answers it.
 """
@@ -50,6 +52,7 @@ class EventsFastPath:
             response = await event_response(
                 self.services, headers.get("authorization", ""), headers.get("idempotency-key"),
                 body, content_type=headers.get("content-type"),
+                query=scope.get("query_string", b""),
             )  # fmt: skip
         except Problem as problem:
             response = respond(problem)

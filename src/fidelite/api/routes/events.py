@@ -24,7 +24,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from fidelite.api.access import bearer_token
 from fidelite.api.app import Services
-from fidelite.api.bodies import body_errors, lone_surrogates
+from fidelite.api.bodies import body_errors, lone_surrogates, query_errors
 from fidelite.api.idempotency import request_hash
 from fidelite.api.intake import ROUTE, EventCall, repeated_body, result_body
 from fidelite.api.keys import credentials
@@ -230,32 +230,38 @@ async def post_event(request: Request, key: IdemKey = None) -> JSONResponse:
     authorization = request.headers.get("authorization", "")
     return await event_response(request.app.state.services, authorization, key,
                                 await request.body(),
-                                content_type=request.headers.get("content-type"))  # fmt: skip
+                                content_type=request.headers.get("content-type"),
+                                query=request.scope.get("query_string", b""))  # fmt: skip
 
 
 async def event_response(
     svc: Services, authorization: str, key: str | None, raw: bytes,
-    *, content_type: str | None = None,
+    *, content_type: str | None = None, query: bytes = b"",
 ) -> JSONResponse:  # fmt: skip
     """The answer to ``POST /v1/events`` from its ``Authorization`` header, its
     ``Idempotency-Key`` header and its raw body: the route's, and the one the server
     gives before FastAPI's routing (:mod:`fidelite.api.fastpath`). Raises ``Problem``
     (401) when there is no bearer token. A body sent as another media type than JSON
-    (``content_type``) is 415, answered once the caller is authenticated."""
+    (``content_type``) is 415, answered once the caller is authenticated. A query
+    string (``query``: the route takes no parameter) is refused as every other route's
+    checks refuse it (:func:`~fidelite.api.bodies.checked_request`), nothing applied;
+    a lone surrogate in the body is named at its field, as they name it."""
     token = bearer_token(authorization)
     event: Event | None = None
-    problem = unsupported_media(content_type)
+    not_json = problem = unsupported_media(content_type)
     if problem is None:
         text = without_bom(raw)
         try:
             event = Event.model_validate_json(text)
         except ValidationError as exc:
-            problem = invalid(unreadable_errors(exc.errors(), text), prefix=("body",))
+            problem = _unreadable(exc, text)
         else:  # a key given twice: the parser kept the last, which nobody may have meant
             if repeated := body_errors(text, text=False):
                 event, problem = None, invalid(repeated)
         if not raw:  # no body at all: missing, as the other routes say
             problem = invalid([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    if query and (refused := _query_refusal(query, raw, not_json)) is not None:
+        event, problem = None, refused
     digest = None
     if key is not None and event is not None:
         digest = request_hash(ROUTE, event.model_dump(mode="json"), json_ready=True)
@@ -263,6 +269,27 @@ async def event_response(
     reply = await svc.intake.answer(call)
     media = MEDIA_TYPE if reply.status >= 400 else "application/json"
     return JSONResponse(reply.body, reply.status, headers=reply.headers, media_type=media)
+
+
+def _unreadable(exc: ValidationError, text: bytes) -> Problem:
+    """The 422 of a body that is no valid event. A lone surrogate (``"\\ud800"``), which
+    the JSON parser refuses as an "unexpected end of hex escape", is named at its field
+    as the other routes name it (:func:`~fidelite.api.bodies.body_errors`); only a
+    refused body pays for that look."""
+    halves = [e for e in body_errors(text) if e["type"] == "text_not_utf8"]
+    if halves:
+        return invalid(halves)
+    return invalid(unreadable_errors(exc.errors(), text), prefix=("body",))
+
+
+def _query_refusal(query: bytes, raw: bytes, media: Problem | None) -> Problem | None:
+    """What the route's checks answer to a request with the query string ``query``
+    (:func:`~fidelite.api.bodies.query_errors`): None when it holds nothing refused, or
+    when the body is refused too and sent as another media type (``media``, the 415)."""
+    refused = query_errors(query, raw)
+    if not refused or (media is not None and any(e["loc"][0] == "body" for e in refused)):
+        return None
+    return invalid(refused)
 
 
 @router.post("/events:batch", response_model=BatchResult)
