@@ -339,8 +339,9 @@ def _retention_section(result: dict[str, Any]) -> str:
         "Monthly retention and churn",
         "Of the customers who bought last month, the share who bought again this month "
         "(retention) and the share who did not (churn).",
-        "The two lines add up to 100 %. A rising blue line means more customers keep coming "
-        "back month after month.",
+        "The two lines add up to 100 %. A rising retention line (solid blue, square points) "
+        "means more customers keep coming back month after month; churn is the dashed red "
+        "line with triangles.",
         chart,
         result["definition"],
     )

@@ -72,13 +72,20 @@ def line_chart(
     for k, (name, values) in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
         open_ = provisional[k] if provisional is not None else [False] * len(values)
+        drawn = []
         for run in _runs(values):
             points = [(xs[i], PAD_T + ph * (1 - (v - y_min) / span), open_[i]) for i, v in run]
-            parts.append(_line(points, colour))
+            drawn.append(_line(points, colour))
+            drawn += [_marker(k, x, y, colour) for x, y, o in points if not o]
+        parts.append(_styled(k, "".join(drawn)))
         y = PAD_T + 14 * k + 8
+        sample = (
+            f'<line x1="{W - PAD_R + 6}" x2="{W - PAD_R + 28}" y1="{y - 3}" y2="{y - 3}" '
+            f'stroke="{colour}" stroke-width="2"/>' + _marker(k, W - PAD_R + 17, y - 3, colour)
+        )
         parts.append(
-            f'<rect x="{W - PAD_R + 12}" y="{y - 8}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{W - PAD_R + 26}" y="{y + 1}" font-size="11">{escape(name)}</text>'
+            _styled(k, sample)
+            + f'<text x="{W - PAD_R + 32}" y="{y + 1}" font-size="11">{escape(name)}</text>'
         )
     if provisional is not None and any(any(p) for p in provisional):
         y = PAD_T + 14 * len(series) + 14
@@ -96,6 +103,31 @@ def line_chart(
         + (" Faded lines with hollow points are provisional." if provisional else "")
     )
     return _svg(parts, title=title or f"{y_label} by {x_label}", desc=desc)
+
+
+# Series differ by more than colour: a dash pattern (the first solid) and a marker shape.
+DASHES = ("", "7 4", "2 3", "10 3 2 3", "4 4", "1 3", "12 4")
+
+
+def _styled(k: int, marks: str) -> str:
+    """``marks`` of series ``k`` with its dash pattern (wrapped in a group)."""
+    dash = DASHES[k % len(DASHES)]
+    return f'<g stroke-dasharray="{dash}">{marks}</g>' if dash else marks
+
+
+def _marker(k: int, x: float, y: float, colour: str) -> str:
+    """The point marker of series ``k`` at (x, y): square, triangle, diamond,
+    down-triangle, cross, plus, bar, in turn (always drawn solid)."""
+    shapes = (
+        "m-3-3h6v6h-6z", "m0-4l3.5 6h-7z", "m0-4l4 4l-4 4l-4-4z", "m0 4l3.5-6h-7z",
+        "m-3-3l6 6m0-6l-6 6", "m0-4v8m-4-4h8", "m-1-4h2v8h-2z",
+    )  # fmt: skip
+    shape = shapes[k % len(shapes)]
+    lines_only = shape.startswith(("m-3-3l", "m0-4v"))  # the cross and the plus
+    paint = f'stroke="{colour}" stroke-width="1.5" fill="none"'
+    if not lines_only:
+        paint = f'fill="{colour}"'
+    return f'<path d="M{x:.1f} {y:.1f}{shape}" {paint} stroke-dasharray="none"/>'
 
 
 FADED = 0.35  # the opacity of a line to or from a provisional value
