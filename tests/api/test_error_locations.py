@@ -31,7 +31,7 @@ def test_an_unknown_delivery_state_is_located_in_the_query(live: Live) -> None:
         }  # fmt: skip
         for state in STATES:
             ok = c.get("/v1/webhooks/deliveries", params={"state": state})
-            assert (ok.status_code, ok.json()) == (200, {"deliveries": []})
+            assert (ok.status_code, ok.json()) == (200, {"deliveries": [], "next_cursor": None})
         document = c.get("/openapi.json").json()
     (param,) = [p for p in document["paths"]["/v1/webhooks/deliveries"]["get"]["parameters"]
                 if p["name"] == "state"]  # fmt: skip

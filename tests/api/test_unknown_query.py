@@ -26,7 +26,7 @@ def test_a_query_parameter_the_route_does_not_take_is_refused(live: Live) -> Non
             ("/v1/members/ann/ledger", {"since": "2020-01-01"}, "since", "before, currency, limit"),
             ("/v1/members", {"foo": "bar", "limit": "1"}, "foo", "cursor, limit"),
             ("/v1/webhooks/deliveries", {"cursor": "5"}, "cursor",
-             "limit, state, subscription_id"),
+             "before, limit, state, subscription_id"),
             ("/v1/members/ann/timeline", {"currency": "points"}, "currency", "none"),
         ]  # fmt: skip
         for url, params, name, takes in cases:

@@ -37,6 +37,7 @@ from fidelite.webhooks.errors import WebhookError
 from fidelite.webhooks.tables import attempts, deliveries, outbox
 
 STATES = ("pending", "failed", "delivered", "dead")
+MAX_LIMIT = 1001  # a page of at most 1,000, and the one more that says another follows
 
 
 def log(
@@ -46,15 +47,18 @@ def log(
     state: str | None = None,
     subscription_id: int | None = None,
     delivery_id: int | None = None,
+    before: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """The program's deliveries, most recently created first (by delivery id), with their
-    last outcome."""
+    last outcome: at most ``limit`` (1 to 1,001: a page of up to 1,000 and one more, which
+    says whether another page follows), only those with an id below ``before`` if given
+    (the last id of the page before, so each delivery is on exactly one page)."""
     if state is not None and state not in STATES:
         raise WebhookError(
             "invalid_request", f"state: {state!r} is not one of {', '.join(STATES)}", field="state"
         )
-    if not 1 <= limit <= 1000:
+    if not 1 <= limit <= MAX_LIMIT:
         raise WebhookError("invalid_request", "limit: must be between 1 and 1000", field="limit")
     query = (
         select(
@@ -74,6 +78,8 @@ def log(
         query = query.where(deliveries.c.id == delivery_id)
     if subscription_id is not None:
         query = query.where(deliveries.c.subscription_id == subscription_id)
+    if before is not None:
+        query = query.where(deliveries.c.id < before)
     with db.read() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 

@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.app import Services
 from fidelite.api.problems import Problem
-from fidelite.api.routes.common import CallerDep, IdemKey, OptionalRowId, RowId, ServicesDep, once
+from fidelite.api.routes.common import (
+    MAX_ID,
+    CallerDep,
+    IdemKey,
+    OptionalRowId,
+    RowId,
+    ServicesDep,
+    once,
+)
 from fidelite.webhooks import attempts_of, log, replay, subscriptions
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -104,10 +112,15 @@ class Delivery(BaseModel):
 
 
 class DeliveryLog(BaseModel):
-    """Deliveries, most recently created first (by delivery id)."""
+    """Deliveries, most recently created first (by delivery id): one page."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"deliveries": [DELIVERY_EXAMPLE]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"deliveries": [DELIVERY_EXAMPLE], "next_cursor": None}]}
+    )
     deliveries: list[Delivery]
+    next_cursor: int | None = Field(
+        description="pass as ?before= for the next page; null on the last page"
+    )
 
 
 class DeliveryAttempt(BaseModel):
@@ -193,14 +206,18 @@ def list_deliveries(
     who: CallerDep,
     state: DeliveryState | None = Query(None, description="only deliveries in this state"),
     subscription_id: OptionalRowId = None,
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="next_cursor of the last page"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> DeliveryLog:
     """The delivery log, most recently created first (by delivery id, not by last
     attempt: a delivery retried or replayed keeps its place): state, attempts, last
-    status and error."""
+    status and error. One page of ``limit``; ``next_cursor`` (null on the last page),
+    passed as ``?before=``, gives the next one: each delivery is on exactly one page."""
     rows = log(svc.db, svc.program.id, state=state, subscription_id=subscription_id,
-               limit=limit)  # fmt: skip
-    return DeliveryLog.model_validate({"deliveries": rows})
+               before=before, limit=limit + 1)  # fmt: skip
+    page = rows[:limit]
+    nxt = page[-1]["id"] if len(rows) > limit else None
+    return DeliveryLog.model_validate({"deliveries": page, "next_cursor": nxt})
 
 
 @router.get("/webhooks/deliveries/{delivery_id}/attempts", response_model=DeliveryAttempts)
