@@ -68,8 +68,9 @@ def _check_profile(
     """422 naming the field if ``joined_at`` is in the future (later than the time of
     processing, as events are checked, plus the program's tolerance) for a member who
     ``joins`` with it (an existing member keeps its join date: the value is ignored, as
-    in the members import), or ``birth_date`` after today in the program's zone (shared
-    with the members import: :func:`~fidelite.engine.member.profile_problems`)."""
+    in the members import), or ``birth_date`` before 1900-01-01 or after today in the
+    program's zone (shared with the members import:
+    :func:`~fidelite.engine.member.profile_problems`)."""
     program = svc.program
     problems = profile_problems(
         joined_at=joined_at, birth_date=birth_date, now=svc.processor.clock(),
