@@ -372,11 +372,36 @@ def _cohort_section(result: dict[str, Any]) -> str:
         "Cohort heat map",
         "Customers grouped by the month of their first purchase (one row per group); each "
         "cell is the % of the group who bought N months later. The number after each month "
-        "is how many customers the group has.",
+        "is how many customers the group has." + _cohorts_left_out(result["rows"], rows, cols),
         "Read a row from left to right to follow one group over time; darker cells mean more "
         "customers came back. Compare rows to see whether newer customers stay better.",
         chart,
         result["definition"],
+    )
+
+
+def _cohorts_left_out(
+    every: list[dict[str, Any]], shown: list[dict[str, Any]], cols: list[str]
+) -> str:
+    """What the heat map leaves out ("" when nothing): the earlier first-purchase
+    months beyond its 18 rows, the later months after the first purchase beyond its 18
+    columns; report.json has them all."""
+    months = sum(k.startswith("month_") for k in (every[0] if every else {}))
+    cut = []
+    if len(every) > len(shown):
+        earlier = len(every) - len(shown)
+        cut.append(
+            f"the {earlier:,} earliest first-purchase month{'s' if earlier != 1 else ''} "
+            f"({every[0]['cohort']} to {every[earlier - 1]['cohort']})"
+        )
+    if months > len(cols):
+        cut.append(f"months {len(cols)} to {months - 1} after the first purchase")
+    if not cut:
+        return ""
+    return (
+        f" For reading, the map shows the {len(shown):,} most recent first-purchase months "
+        f"and months 0 to {len(cols) - 1}: left out here are {' and '.join(cut)}; "
+        "report.json's metrics.cohorts has every one."
     )
 
 
