@@ -521,7 +521,11 @@ def _rfm_definition() -> str:
         "days since their last purchase and split into five equal groups, 5 for the most "
         "recent buyers, 1 for those who have not bought for longest. Frequency: the same "
         "with their number of orders, 5 for those who ordered most. Customers with the same "
-        "value get the same score. The segment follows from the two scores, the first rule "
+        "value get the same score, the lowest their group reaches: a value every customer "
+        "shares scores 1, so when everyone bought on the last day all have recency 1 (and a "
+        "single customer, compared with nobody, scores 1 and 1: lost); read such segments as "
+        "'no difference between customers', not as lost customers. The segment follows "
+        "from the two scores, the first rule "
         f"that matches: {rules}. Measured at the last day in the data."
     )
 
