@@ -145,7 +145,8 @@ def report(
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         fail(f"cannot read the program database: {first}", code="bad_input", fmt=shown)
     except OSError as exc:
-        fail(f"--out {out}: cannot write the report: {exc.strerror or exc}", code="io", fmt=shown)
+        fail(f"--out {out}: cannot write the report{_where(exc, out)}: {exc.strerror or exc}",
+             code="io", fmt=shown)  # fmt: skip
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=shown)
     files = {"html": str(out / "report.html"), "json": str(out / "report.json")}
@@ -162,6 +163,15 @@ def report(
         )
         for warning in warnings:
             err_console.print(f"Warning: {warning}", markup=False, highlight=False)
+
+
+def _where(exc: OSError, out: Path) -> str:
+    """The file standing where one of ``out``'s parent folders should be, when
+    creating ``out`` failed because of it ("" otherwise)."""
+    if exc.filename is None or Path(exc.filename) != out:
+        return ""  # a file in out: the message names it or out is the place to look
+    blocking = [p for p in reversed(out.parents) if p.exists() and not p.is_dir()]
+    return f" ({blocking[0]} is a file)" if blocking else ""
 
 
 def _transactions(
