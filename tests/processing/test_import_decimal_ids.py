@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.processing import EventProcessor
-from fidelite.processing.cells import id_key, id_text
+from fidelite.processing.cells import Float16, Float32, id_key, id_text
 from fidelite.processing.importer import RejectedRow, import_events, import_members
 from fidelite.processing.tables import member_states
 from fidelite.program import parse_program
@@ -39,6 +40,12 @@ NOW = datetime.fromisoformat("2026-11-01T09:00:00+00:00")
 AT = "2026-11-01T10:00:00+00:00"
 WHOLE = ("is not a whole number, so it names no id (an id column holds text or whole "
          "numbers: 1001, or 1001.0 as a decimal column holds it)")  # fmt: skip
+
+
+def large(kind: str, exact: int) -> str:
+    return (f"is too large for the precision of a {kind} column to hold an id exactly "
+            f"(from {exact} on, not every whole number is such a float): the id may have "
+            "been rounded; export the column as whole numbers (int64) or text")  # fmt: skip
 
 
 def parquet(path: Path, columns: dict[str, pa.Array]) -> Path:
@@ -80,7 +87,8 @@ def count_members(db: Database) -> int:
 @pytest.mark.parametrize(
     ("cell", "text"),
     [(1001, "1001"), (1001.0, "1001"), (-5.0, "-5"), (Decimal("1001.00"), "1001"),
-     (float(2**53), "9007199254740992"), ("1001.0", "1001.0"), (" x ", " x ")],
+     (float(2**53 - 1), "9007199254740991"), (Float32(2**24 - 1), "16777215"),
+     (Float16(2**11 - 1), "2047"), ("1001.0", "1001.0"), (" x ", " x ")],
 )  # fmt: skip
 def test_a_whole_number_is_the_text_of_its_value(cell: Any, text: str) -> None:
     assert id_text(cell) == text
@@ -91,9 +99,11 @@ def test_a_whole_number_is_the_text_of_its_value(cell: Any, text: str) -> None:
     ("cell", "message"),
     [(8.5, f"8.5 {WHOLE}"), (Decimal("8.50"), f"8.50 {WHOLE}"), (float("nan"), f"nan {WHOLE}"),
      (float("inf"), f"inf {WHOLE}"),
-     (2.0**53 + 2, "9007199254740994.0 is too large for a decimal (float) column to hold "
-      "exactly (above 9007199254740992): the id may have been rounded; export the column "
-      "as whole numbers (int64) or text")],
+     (2.0**53 + 2, f"9007199254740994.0 {large('float64', 2**53)}"),
+     (2.0**53, f"9007199254740992.0 {large('float64', 2**53)}"),
+     (Float32(2**24), f"16777216.0 {large('float32', 2**24)}"),
+     (Float32(-(2**24)), f"-16777216.0 {large('float32', 2**24)}"),
+     (Float16(2048), f"2048.0 {large('float16', 2**11)}")],
 )  # fmt: skip
 def test_a_number_that_is_no_whole_value_names_no_id(cell: Any, message: str) -> None:
     with pytest.raises(ValueError) as raised:
@@ -206,3 +216,48 @@ def test_members_1001_0_and_1001_both_enrolled_stay_apart(pdb: Database, tmp_pat
                       pa.array([1001.0], pa.float64()), [5.0])  # fmt: skip
     assert import_events(processor, sales).processed == 1
     assert (available(pdb, "1001"), available(pdb, "1001.0")) == (115, 0)
+
+
+def test_a_float32_id_beyond_its_precision_is_refused_naming_row_and_column(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """A float32 column writes 16777217 as 16777216 (float16: 2049 as 2048): such a cell
+    names no member for sure, so it is refused rather than read as the existing member
+    16777216, whose points and profile would take another person's."""
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    seed = write_csv(tmp_path / "seed.csv", ["member", "segments"],
+                     [["16777216", "alice"], ["2048", "carol"]])  # fmt: skip
+    assert import_members(processor, seed, now=NOW).created == 2
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array(np.array([16777217, 16777215], np.float32)),
+        "segments": pa.array(["bob", "dan"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW)
+    assert (report.created, report.updated) == (1, 0)
+    assert report.rejected == [RejectedRow(
+        2, "16777216.0", "invalid_row", f"member: 16777216.0 {large('float32', 2**24)}"
+    )]  # fmt: skip
+    sales = parquet(tmp_path / "sales.parquet", {
+        "event_id": pa.array(["e1", "e2"]), "type": pa.array(["purchase"] * 2),
+        "member": pa.array(np.array([16777217, 16777215], np.float32)),
+        "at": pa.array([AT] * 2), "amount": pa.array([50.0, 5.0], pa.float64()),
+    })  # fmt: skip
+    half = parquet(tmp_path / "half.parquet", {
+        "event_id": pa.array(["h1"]), "type": pa.array(["purchase"]),
+        "member": pa.array(np.array([2049], np.float16)), "at": pa.array([AT]),
+        "amount": pa.array([7.0], pa.float64()),
+    })  # fmt: skip
+    done = import_events(processor, sales)
+    assert done.processed == 1
+    assert done.rejected == [RejectedRow(
+        2, "e1", "invalid_row", f"member: 16777216.0 {large('float32', 2**24)}"
+    )]  # fmt: skip
+    done = import_events(processor, half)
+    assert done.processed == 0
+    assert done.rejected == [RejectedRow(
+        2, "h1", "invalid_row", f"member: 2048.0 {large('float16', 2**11)}"
+    )]  # fmt: skip
+    assert members(pdb) == [("16777215", ["dan"]), ("16777216", ["alice"]), ("2048", ["carol"])]
+    assert (available(pdb, "16777216"), available(pdb, "2048")) == (0, 0)
+    assert available(pdb, "16777215") == 105  # e2 (5 and the first-purchase bonus)
+    assert_invariants(pdb, "shop")

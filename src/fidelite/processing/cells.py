@@ -32,8 +32,34 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _EUROPEAN = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")
 ISO_EXAMPLE = "2026-10-02T10:00:00+02:00"
 EXACT_FLOAT = 2**53
-"""Largest whole number below which every whole number is a float (a double): a float
-id column above it may hold an id rounded to its neighbour when it was written."""
+"""The whole number from which not every whole number is a float (a double): a float
+id column at or above it may hold an id rounded to its neighbour when it was written."""
+
+
+class NarrowFloat(float):
+    """A float read from a single- or half-precision column (float32, float16), the
+    value unchanged: :attr:`exact` is the whole number from which that column's type
+    holds not every whole number (2**24 for float32, 2**11 for float16), so an id read
+    from it at or above that may have been rounded when it was written (16777217 is
+    written as 16777216)."""
+
+    exact = EXACT_FLOAT
+    kind = "float64"
+
+
+class Float32(NarrowFloat):
+    """A float of a float32 column."""
+
+    exact = 2**24
+    kind = "float32"
+
+
+class Float16(NarrowFloat):
+    """A float of a float16 column."""
+
+    exact = 2**11
+    kind = "float16"
+
 
 _CONTROLS = {"\n": ("a line break", "\\n"), "\r": ("a carriage return", "\\r"),
              "\t": ("a tab", "\\t")}  # fmt: skip
@@ -126,8 +152,9 @@ def id_text(value: Any) -> Any:
     text (``1001.0`` is ``'1001'``: pandas writes an id column with an empty cell as
     float64, and a Parquet decimal column gives ``Decimal('1001.00')``); text and any
     other value as is. ``ValueError`` (without the column) for a number that names no
-    id: a fraction (``8.5``), NaN or an infinity, or a float beyond :data:`EXACT_FLOAT`
-    (the id may have been rounded when it was written).
+    id: a fraction (``8.5``), NaN or an infinity, or a float at or beyond
+    :data:`EXACT_FLOAT` (a float32 column's at or beyond 2**24, a float16's 2**11,
+    :class:`NarrowFloat`): the id may have been rounded when it was written.
 
     Invariant: a number and the text of its whole value name the same id, so a member
     is the same whether a file gives its id as int64, float64, decimal or text."""
@@ -140,11 +167,18 @@ def id_text(value: Any) -> Any:
         raise ValueError(f"{value} is not a whole number, so it names no id (an id column "
                          "holds text or whole numbers: 1001, or 1001.0 as a decimal "
                          "column holds it)")  # fmt: skip
-    if isinstance(value, float) and abs(value) > EXACT_FLOAT:
-        raise ValueError(f"{value} is too large for a decimal (float) column to hold "
-                         f"exactly (above {EXACT_FLOAT}): the id may have been rounded; "
-                         "export the column as whole numbers (int64) or text")  # fmt: skip
+    if isinstance(value, float) and abs(value) >= _exact(value):
+        kind = value.kind if isinstance(value, NarrowFloat) else "float64"
+        raise ValueError(f"{value} is too large for the precision of a {kind} column to "
+                         f"hold an id exactly (from {_exact(value)} on, not every whole "
+                         "number is such a float): the id may have been rounded; export "
+                         "the column as whole numbers (int64) or text")  # fmt: skip
     return str(int(value))
+
+
+def _exact(value: float) -> int:
+    """The whole number from which a float like ``value`` holds not every whole number."""
+    return value.exact if isinstance(value, NarrowFloat) else EXACT_FLOAT
 
 
 def id_key(value: Any) -> str:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from fidelite.processing.cells import Float16, Float32
 from fidelite.textfile import (
     DELIMITERS,
     ENCODING,
@@ -410,9 +411,9 @@ def _narrow_reader(kind: Any) -> Reader | None:
 
     types = pa.types
     if types.is_float32(kind):
-        return _shortest(np.float32)
+        return _shortest(np.float32, Float32)
     if types.is_float16(kind):
-        return _shortest(np.float16)
+        return _shortest(np.float16, Float16)
     if types.is_dictionary(kind):
         return _narrow_reader(kind.value_type)
     if types.is_struct(kind):
@@ -429,12 +430,14 @@ def _narrow_reader(kind: Any) -> Reader | None:
     return None
 
 
-def _shortest(scalar: Callable[[float], Any]) -> Reader:
+def _shortest(scalar: Callable[[float], Any], kind: type[float]) -> Reader:
     """A float of the numpy type ``scalar`` as the double of its shortest decimal:
-    numpy's ``str`` of a float32 is the shortest decimal that reads back as it."""
+    numpy's ``str`` of a float32 is the shortest decimal that reads back as it. Handed
+    out as ``kind`` (:class:`~fidelite.processing.cells.Float32`), a float that says the
+    precision it was written at, so an id cell too large for it is refused."""
 
     def read(value: Any) -> Any:
-        return None if value is None else float(str(scalar(value)))
+        return None if value is None else kind(str(scalar(value)))
 
     return read
 
