@@ -84,6 +84,20 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Call:
+    """``target.function(arguments)`` at ``start`` (0-based offset) in the source: a
+    method call such as ``event.coupon.startsWith("SPRING")``; ``scope`` as in
+    :class:`Comparison`."""
+
+    function: str
+    target: Operand
+    arguments: tuple[Operand, ...]
+    start: int
+    end: int
+    scope: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LineRead:
     """A field read from one basket line: ``i.category`` in a macro over ``event.items``.
 
@@ -132,7 +146,7 @@ class _Node:
     variable: str | None = None  # the name, if the node is a variable alone
 
 
-def position(source: str, comparison: Comparison) -> str:
+def position(source: str, comparison: Comparison | Call) -> str:
     """`` (at column 7)`` (or `` (at line 2 column 4)``) for a comparison that is only
     part of ``source``; empty when it is the whole expression."""
     if source[comparison.start : comparison.end] == source.strip():
@@ -167,6 +181,17 @@ def comparisons(source: str, relations: frozenset[str] = EQUALITIES) -> list[Com
         return []
 
 
+def calls(source: str, functions: frozenset[str]) -> list[Call]:
+    """The method calls of ``source`` to one of ``functions``, in source order (none if
+    the expression uses syntax this module does not parse)."""
+    parser = _Parser(source, frozenset(), functions)
+    try:
+        parser.parse()
+    except (_Unknown, RecursionError):
+        return []
+    return sorted(parser.calls, key=lambda call: call.start)
+
+
 def _tokens(source: str) -> list[_Token]:
     tokens, position = [], 0
     while position < len(source):
@@ -183,9 +208,13 @@ def _tokens(source: str) -> list[_Token]:
 class _Parser:
     """Recursive descent over CEL's grammar, recording the comparisons it meets."""
 
-    def __init__(self, source: str, relations: frozenset[str]) -> None:
+    def __init__(
+        self, source: str, relations: frozenset[str], functions: frozenset[str] = frozenset()
+    ) -> None:
         self.source = source
         self.relations = relations
+        self.functions = functions
+        self.calls: list[Call] = []
         self.tokens = _tokens(source)
         self.index = 0
         self.scope: dict[str, str] = {}
@@ -286,7 +315,9 @@ class _Parser:
             if self._peek() == "(":
                 target = self.source[node.start : node.end]
                 element = _LINE if node.kind == _LINES else None
-                end = self._call(name.text, target, element)
+                end, arguments = self._call(name.text, target, element)
+                if name.text in self.functions:
+                    self._record_call(name.text, node, arguments, end)
                 kind = _LINES if name.text == "filter" and element == _LINE else None
                 node = _Node(node.start, end, kind=kind)
                 continue
@@ -299,8 +330,16 @@ class _Parser:
             node = _Node(node.start, name.end, kind=kind)
         return node
 
-    def _call(self, function: str, target: str | None, element: str | None = None) -> int:
-        """The arguments of a call (``(`` next); the end offset of its ``)``.
+    def _record_call(self, function: str, target: _Node, arguments: list[_Node], end: int) -> None:
+        operands = tuple(self._operand(argument) for argument in arguments)
+        call = Call(function, self._operand(target), operands, target.start, end, dict(self.scope))
+        self.calls.append(call)
+
+    def _call(
+        self, function: str, target: str | None, element: str | None = None
+    ) -> tuple[int, list[_Node]]:
+        """The arguments of a call (``(`` next); the end offset of its ``)`` and the
+        arguments (without a macro's name).
 
         ``element`` is what a macro's name takes: _LINE over basket lines, else None."""
         self._take("(")
@@ -318,15 +357,16 @@ class _Parser:
         if bound is not None:
             self.scope[bound] = re.sub(r"\s+", "", target or "")
             self.kinds[bound] = element
+        arguments: list[_Node] = []
         try:
             if self._peek() != ")":
-                self._expression()
+                arguments.append(self._expression())
                 while self._peek() == ",":
                     self._take()
-                    self._expression()
+                    arguments.append(self._expression())
         finally:
             self.scope, self.kinds = saved, saved_kinds
-        return self._take(")").end
+        return self._take(")").end, arguments
 
     def _primary(self, root: bool = False) -> _Node:
         """One operand; ``root``: after a leading dot, where a name is a variable even
@@ -339,7 +379,7 @@ class _Parser:
             return _Node(token.start, token.end, "number")
         if token.kind == "name":
             if self._peek() == "(":
-                return _Node(token.start, self._call(token.text, None))
+                return _Node(token.start, self._call(token.text, None)[0])
             if self._peek() == "{":
                 raise _Unknown("message literal")
             if token.text in self.kinds and not root:

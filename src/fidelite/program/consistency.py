@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cel
 
+from fidelite.program.coupon_literals import coupon_literal_problems
 from fidelite.program.expression import (
     ITEM_VARIABLES,
     RULE_VARIABLES,
@@ -113,7 +114,8 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
     points can expire (:mod:`fidelite.program.holds`); event types recorded without a rule
     (``events``) that none earns on and that are no purchase or refund; no tier setting
     in refunds or rules without tiers (or, in rules, without a tier that multiplies
-    points); no rule comparing ``member.tier`` with a string that is no tier; no
+    points); no rule comparing ``member.tier`` with a string that is no tier, nor
+    ``event.coupon`` with a string that no recorded code is; no
     multiplier rule with nothing before it to multiply on an event type it
     handles.
 
@@ -145,6 +147,7 @@ def cross_section_problems(program: Mapping[str, Any]) -> Problems:
         )
     for i, rule in rules:
         yield from _tier_literal_problems(("rules", i), rule, _tier_ids(tiers))
+        yield from _coupon_literal_problems(("rules", i), rule)
     for i, reward in rewards:
         yield from _reference(("rewards", i, "currency"), reward, "currency", currency_ids)
         for j, tier in _strings(reward.get("tiers")):
@@ -396,6 +399,16 @@ def _tier_literal_problems(
                 yield (*loc, *field), message
 
 
+def _coupon_literal_problems(loc: Location, rule: Mapping[str, Any]) -> Problems:
+    """A string compared with ``event.coupon`` that the recorded code never is (see
+    :mod:`fidelite.program.coupon_literals`)."""
+    for field, _, _ in _EXPRESSIONS:
+        source = _value_at(rule, field)
+        if isinstance(source, str) and _compiles(source):
+            for _, message in coupon_literal_problems(source):
+                yield (*loc, *field), message
+
+
 def is_expression(loc: Location) -> bool:
     """Whether ``loc`` is the place of a rule's CEL expression (``rules[2].when``)."""
     return (
@@ -412,7 +425,7 @@ def expression_problems(program: Mapping[str, Any], loc: Location) -> list[str] 
 
     The schema reports one problem per field, the first; a file check lists them all so
     that one pass fixes the expression: a compile error alone (nothing else can be
-    judged) or an unknown variable or field then the tier literals, else the type
+    judged) or an unknown variable or field then the tier and coupon literals, else the type
     problems (:func:`fidelite.program.probe.type_problems`) and the tier literals that
     are no tier. The first problem is the schema's.
     """
@@ -428,10 +441,11 @@ def expression_problems(program: Mapping[str, Any], loc: Location) -> list[str] 
         return None
     tier_ids = _tier_ids(program.get("tiers"))
     tiers = tier_literal_problems(source, tier_ids) if tier_ids is not None else []
+    tiers += coupon_literal_problems(source)
     try:
         expression = compile_expression(source, kind[1])
     except ExpressionError as exc:  # an unknown variable or field: the tiers are judged
-        return [str(exc), *(message for _, message in tiers)] if _compiles(source) else [str(exc)]
+        return [str(exc), *(m for _, m in sorted(tiers))] if _compiles(source) else [str(exc)]
     found = type_problems(expression, kind[2]) + tiers
     return [message for _, message in sorted(found, key=lambda problem: problem[0])]
 
