@@ -1678,9 +1678,11 @@ def _take_back(
     at ``when``: not past their date, and, under the program's inactivity rule
     (``lapsing``: program and rule), not lapsed (:func:`_lapse`, computed under the
     member's lock as a spend computes it, and only when there is a shortfall to draw).
-    Lapsed points stay for the expiry job to move out once. Points of such lots that an
-    expiry dated after ``when`` already moved out are claimed back from ``expired``
-    (:func:`_draw_held`): the outcome does not depend on when the expiry job ran."""
+    Lapsed points stay for the expiry job to move out once. Without an inactivity rule,
+    points of such lots that an expiry dated after ``when`` already moved out by their
+    date are claimed back from ``expired`` (:func:`_draw_held`): the outcome does not
+    depend on when the expiry job ran. Under the rule nothing expired is claimed (a late
+    job's entry names only the latest lapse): there, the order can still matter."""
     plan.program(program_kind, amount)
     lot = lot_of(conn, transaction_id)
     own = [lot] if lot is not None and lot.state in ("available", "pending") else []
@@ -1699,7 +1701,8 @@ def _take_back(
     lapse = _lapse(conn, lapsing[0], subject, lapsing[1], when)
     after = None if lapse is None else lapse.last_activity
     drawn, claims = _draw_held(plan, conn, subject, short, when,
-                               exclude_lot=lot.id if lot else None, earned_after=after)  # fmt: skip
+                               exclude_lot=lot.id if lot else None, earned_after=after,
+                               claim=lapsing[1] is None)  # fmt: skip
     rest = short - drawn
     if policy is Shortfall.WITHIN_BALANCE:
         plan.program("written_off", -rest)
@@ -1725,27 +1728,32 @@ def _draw_held(
     *,
     exclude_lot: int | None,
     earned_after: datetime | None,
+    claim: bool,
 ) -> tuple[int, dict[int, int]]:
     """Draw up to ``points`` of a reversal's shortfall dated ``when`` from what the
     member holds, in spending order: the lots they could spend at ``when``
-    (:func:`spendable_lots`), and the points of such lots that an expiry dated after
+    (:func:`spendable_lots`), and, with ``claim`` (the program has no inactivity rule),
+    the points of lots still within their date at ``when`` that an expiry dated after
     ``when`` already moved out (:func:`claimable_expired_lots`), taken back from the
     program's ``expired`` account (a compensating entry: the expiry is not changed).
 
     So the shortfall draws the same lots whether the expiry job ran before the reversal
     was recorded or after it: breakage is what expired net of those claims. Returns the
-    points drawn and ``{lot id: points}`` of them claimed from expired points."""
+    points drawn and ``{lot id: points}`` of them claimed from expired points. Without
+    anything claimable, one read more than drawing from the held lots alone."""
     args = (conn, subject.member_id, subject.currency, when)
-    held = {lot.id: lot for lot in spendable_lots(*args, exclude_lot=exclude_lot,
-                                                  earned_after=earned_after)}  # fmt: skip
-    expired = claimable_expired_lots(*args, exclude_lot=exclude_lot, earned_after=earned_after)
+    held = spendable_lots(*args, exclude_lot=exclude_lot, earned_after=earned_after)
+    expired = claimable_expired_lots(*args, exclude_lot=exclude_lot) if claim else {}
+    if not expired:
+        return _draw(plan, held, points, "spent"), {}
+    by_id = {lot.id: lot for lot in held}
     claims: dict[int, int] = {}
     left = points
-    for lot_id in in_spending_order(conn, set(held) | set(expired)):
+    for lot_id in in_spending_order(conn, set(by_id) | set(expired)):
         if left == 0:
             break
-        if lot_id in held:
-            left -= _draw(plan, [held[lot_id]], left, "spent")
+        if lot_id in by_id:
+            left -= _draw(plan, [by_id[lot_id]], left, "spent")
         take = min(left, expired.get(lot_id, 0))
         if take:
             claims[lot_id] = take

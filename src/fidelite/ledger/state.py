@@ -260,6 +260,11 @@ def lot_of(conn: Connection, earn_transaction_id: int) -> OpenLot | None:
     return None if row is None else _open_lot(row)
 
 
+CLAIMS = "claimed_expired_lots"
+"""Key of a reversal's ``detail``: ``{lot id: points}`` its shortfall took from the
+expired points of other lots (postings on ``expired`` name no lot, so the detail does)."""
+
+
 def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
     """Points of lot ``lot_id`` that expired (less what reversals of expiries put back)
     and that no reversal has yet claimed: neither a reversal of the lot's earn (as
@@ -283,21 +288,23 @@ def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
             " JOIN accounts a ON a.id = p.account_id "
             " WHERE t.reverses_id = l.earn_transaction_id AND a.kind = 'expired' "
             " AND a.member_id IS NULL) "
-            ", l.member_id, l.earn_transaction_id FROM lots l WHERE l.id = :l"
+            ", l.member_id, l.earn_transaction_id, CASE WHEN EXISTS (SELECT 1 "
+            " FROM ledger_transactions r WHERE r.member_id = l.member_id "
+            f" AND r.kind = 'reverse' AND CAST(r.detail AS TEXT) LIKE '%{CLAIMS}%') "
+            " THEN 1 ELSE 0 END FROM lots l WHERE l.id = :l"
         ),
         {"l": lot_id},
     ).one()
+    if int(row[0]) <= 0:  # never expired (net): nothing to claim, whatever was claimed
+        return 0
+    if not row[4]:  # no reversal of the member ever claimed expired points
+        return max(int(row[0]) - int(row[1]), 0)
     claimed = 0
     for reverses_id, lots in expiry_claims(conn, int(row[2])):
         claimed += lots.get(str(lot_id), 0)
         if reverses_id == row[3]:  # its expired posting also holds these other lots' claims
             claimed -= sum(lots.values())
     return max(int(row[0]) - int(row[1]) - claimed, 0)
-
-
-CLAIMS = "claimed_expired_lots"
-"""Key of a reversal's ``detail``: ``{lot id: points}`` its shortfall took from the
-expired points of other lots (postings on ``expired`` name no lot, so the detail does)."""
 
 
 def expiry_claims(conn: Connection, member_id: int) -> list[tuple[int | None, dict[str, int]]]:
@@ -325,48 +332,42 @@ def claimable_expired_lots(
     at: datetime,
     *,
     exclude_lot: int | None = None,
-    earned_after: datetime | None = None,
 ) -> dict[int, int]:
     """Lot id -> expired points a reversal's shortfall dated ``at`` may claim: points of
-    lots the member could still spend at ``at`` (not past their date then, not earned at
-    or before ``earned_after``, the last activity of the member's lapse by ``at``) that
-    an expiry dated after ``at`` moved out, not lapsed by ``at`` (an entry whose
-    ``lapsed_at`` is at or before ``at`` took them lapsed), and not claimed yet.
+    lots with a date of their own still in the future at ``at`` (``expires_at`` after
+    it), that an expiry entry dated after ``at`` moved out by that date (the lot was due
+    at the entry's ``as_of``, not lapsed by inactivity before its date), and that are
+    not claimed yet (:func:`unclaimed_expiry`).
 
     They are what the shortfall would have drawn had the expiry job not run yet
     (:func:`spendable_lots` at ``at``), so that the same events give the same books
-    whenever the job ran."""
-    lapsed = "" if earned_after is None else "AND l.earned_at > :after "
+    whenever the job ran. Points an inactivity lapse took are never claimable: the
+    entry names only the member's latest lapse, so whether such a lot had lapsed by
+    ``at`` is not known from it. One indexed read of the member's lots; when it finds
+    no such expiry (the common case) nothing else is read."""
     stmt = text(
-        "SELECT l.id, l.earned_at, t.detail FROM lots l "
+        "SELECT l.id, l.expires_at, t.detail, t.occurred_at FROM lots l "
         "JOIN postings p ON p.lot_id = l.id "
         "JOIN ledger_transactions t ON t.id = p.transaction_id AND t.kind = 'expire' "
-        "WHERE l.member_id = :m AND l.currency = :c "
-        f"AND (l.expires_at IS NULL OR l.expires_at > :at) AND l.id <> :x {lapsed}"
-        "AND t.occurred_at > :at ORDER BY l.id"
+        "WHERE l.member_id = :m AND l.currency = :c AND l.expires_at > :at "
+        "AND l.id <> :x AND t.occurred_at > :at ORDER BY l.id"
     ).bindparams(_AT)
     params: dict[str, Any] = {"m": member_id, "c": currency, "at": at, "x": exclude_lot or -1}
-    if earned_after is not None:
-        stmt = stmt.bindparams(_AFTER)
-        params["after"] = earned_after
     candidates: set[int] = set()
-    for lot_id, earned_at, detail in conn.execute(stmt, params).all():
-        if not _lapsed_by(detail, _as_utc(earned_at), at):
+    for lot_id, expires_at, detail, occurred_at in conn.execute(stmt, params).all():
+        if _due_by_date(detail, _as_utc(expires_at), _as_utc(occurred_at)):
             candidates.add(int(lot_id))
     out = {lot_id: unclaimed_expiry(conn, lot_id) for lot_id in sorted(candidates)}
     return {lot_id: n for lot_id, n in out.items() if n > 0}
 
 
-def _lapsed_by(detail: Any, earned_at: datetime | None, at: datetime) -> bool:
-    """Whether an expiry entry (its ``detail``) took a lot earned at ``earned_at`` as
-    lapsed by inactivity at or before ``at``."""
+def _due_by_date(detail: Any, expires_at: datetime | None, occurred_at: datetime | None) -> bool:
+    """Whether an expiry entry (its ``detail`` and time) took a lot expiring at
+    ``expires_at`` because its date had come (the lot was due at the entry's ``as_of``),
+    rather than as lapsed by inactivity before that date."""
     stored = detail if detail is None or isinstance(detail, dict) else json.loads(detail)
-    if not stored or "lapsed_at" not in stored or earned_at is None:
-        return False
-    lapsed_at = _as_utc(stored["lapsed_at"])
-    last = _as_utc(stored.get("last_activity"))
-    assert lapsed_at is not None
-    return lapsed_at <= at and (last is None or earned_at <= last)
+    as_of = _as_utc((stored or {}).get("as_of")) or occurred_at
+    return expires_at is not None and as_of is not None and expires_at <= as_of
 
 
 def in_spending_order(conn: Connection, lot_ids: set[int]) -> list[int]:
