@@ -23,7 +23,7 @@ earned (:class:`fidelite.program.policy.RefundPolicy`), so ``on: [refund]`` is a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -195,12 +195,18 @@ def offset_problems(section: Mapping[str, Any], fields: tuple[str, ...], zone: t
     hour off), which is most likely a copy from a date across a change of time.
 
     An offset the zone never has around that date (``Z`` in Europe/Paris, any offset in
-    a UTC program) is taken as meant: it names the instant it says."""
+    a UTC program) is taken as meant: it names the instant it says. So is a UTC offset
+    of zero (``Z`` or ``+00:00``, which cannot be told apart once read) even where the
+    zone is at ``+00:00`` part of the year (Europe/London in winter), and a local time
+    that the zone skips (in the hour of a spring change of time), which no offset can
+    write as it stands."""
     for field in fields:
         value = as_aware_datetime(section.get(field))
         if value is None:
             continue
         written = value.utcoffset()
+        if written == timedelta(0) or _skipped(value.replace(tzinfo=None), zone):
+            continue
         try:
             local = value.astimezone(zone)
         except (OverflowError, ValueError):
@@ -219,6 +225,16 @@ def offset_problems(section: Mapping[str, Any], fields: tuple[str, ...], zone: t
                 f" time, not {shown}; write {shown}{_offset(actual)} (or the time in UTC with Z)"
             ),
         )
+
+
+def _skipped(wall: datetime, zone: tzinfo) -> bool:
+    """Whether the local time ``wall`` (naive) does not exist in ``zone``: it falls in
+    the hour skipped at a change of time, so it reads back as another local time."""
+    try:
+        back = wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
+    except (OverflowError, ValueError):
+        return False
+    return back.replace(tzinfo=None) != wall
 
 
 def _offsets_around(local: datetime) -> set[timedelta]:
