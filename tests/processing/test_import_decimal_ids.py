@@ -2,7 +2,8 @@
 float64 (``1001.0``), a database export may write a Parquet decimal. Both imports read
 such a number as the text of its whole value (``'1001'``, as an int64 column and the
 till name the member), refuse a fraction (``8.5``) naming row and column, and keep the
-member an older members import enrolled as ``'1001.0'`` for the cells of ``1001``."""
+member an older members import enrolled as ``'1001.0'`` for the float and decimal cells
+of ``1001`` while no member ``1001`` exists or was erased (text cells name ``'1001'``)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from sqlalchemy import func, select
 
 from fidelite.engine import Event
 from fidelite.ledger import Ledger, assert_invariants
+from fidelite.privacy import erase_member
 from fidelite.processing import EventProcessor
 from fidelite.processing.cells import Float16, Float32, id_key, id_text
 from fidelite.processing.importer import RejectedRow, import_events, import_members
 from fidelite.processing.tables import member_states
 from fidelite.program import parse_program
 from fidelite.store import Database
+from fidelite.store.tables import Member
 
 PROGRAM = """\
 id: shop
@@ -188,14 +191,103 @@ def test_a_member_enrolled_as_1001_0_stays_the_member_of_1001(
     assert members(pdb) == [("1001.0", ["gold"])]
     sales = purchases(tmp_path / "sales.parquet", pa.array(["s1", "s2"]),
                       pa.array([1001.0, 1001.0], pa.float64()), [10.0, 5.0])  # fmt: skip
-    till = write_csv(tmp_path / "till.csv", ["event_id", "type", "member", "at", "amount"],
-                     [["s3", "purchase", "1001", AT, "20"]])  # fmt: skip
+    decimal = purchases(tmp_path / "dec.parquet", pa.array(["d1"]),
+                        pa.array([Decimal("1001.00")], pa.decimal128(8, 2)), [7.0])  # fmt: skip
     assert import_events(processor, sales, chunk=chunk).processed == 2
-    assert import_events(processor, till, chunk=chunk).processed == 1
-    assert available(pdb, "1001.0") == 100 + 10 + 5 + 20  # one first-purchase bonus
+    assert import_events(processor, decimal, chunk=chunk).processed == 1
+    assert available(pdb, "1001.0") == 100 + 10 + 5 + 7  # one first-purchase bonus
     assert [ref for ref, _ in members(pdb)] == ["1001.0"]
     assert import_events(processor, sales, chunk=chunk).duplicates == 2
+    assert import_members(processor, crm, now=NOW, chunk=chunk).unchanged == 1
     assert_invariants(pdb, "shop")
+
+
+def test_a_text_cell_1001_never_names_the_member_1001_0(pdb: Database, tmp_path: Path) -> None:
+    """Only a float or decimal column's cell was enrolled as ``'1001.0'``: a text cell
+    ``1001`` (a CSV file, a text column) names ``'1001'``, as it always did and as the API
+    does, so a member ``'1001.0'`` made from text today keeps its own id."""
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    enrolled_as_before(processor, tmp_path)
+    header = ["event_id", "type", "member", "at", "amount"]
+    till = write_csv(tmp_path / "till.csv", header, [["t1", "purchase", "1001", AT, "30"]])
+    text = purchases(tmp_path / "text.parquet", pa.array(["t2"]), pa.array(["1001"]), [4.0])
+    done = import_events(processor, till)
+    assert (done.processed, done.rejected) == (1, [])
+    assert import_events(processor, text).processed == 1
+    crm = write_csv(tmp_path / "crm.csv", ["member", "segments"], [["1001", "gold"]])
+    report = import_members(processor, crm, now=NOW)
+    assert (report.created, report.updated, report.rejected) == (0, 1, [])
+    assert members(pdb) == [("1001", ["gold"]), ("1001.0", ["vip"])]
+    assert (available(pdb, "1001"), available(pdb, "1001.0")) == (134, 0)
+    assert import_events(processor, till).duplicates == 1
+    sales = purchases(tmp_path / "sales.parquet", pa.array(["s1"]),
+                      pa.array([1001.0], pa.float64()), [5.0])  # fmt: skip
+    assert import_events(processor, sales).processed == 1  # '1001' exists: the float is it
+    assert (available(pdb, "1001"), available(pdb, "1001.0")) == (139, 0)
+    assert_invariants(pdb, "shop")
+
+
+def test_an_erased_1001_is_never_booked_on_1001_0(pdb: Database, tmp_path: Path) -> None:
+    """``'1001'`` erased counts as held: a row of its erased history is refused as
+    erased, never booked on the member ``'1001.0'`` an older import made."""
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    enrolled_as_before(processor, tmp_path)
+    header = ["event_id", "type", "member", "at", "amount"]
+    till = write_csv(tmp_path / "till.csv", header, [["t1", "purchase", "1001", AT, "30"]])
+    assert import_events(processor, till).processed == 1
+    with pdb.write() as conn:
+        erase_member(conn, "shop", "1001", at=datetime.fromisoformat("2026-11-02T00:00:00+00:00"))
+    sales = purchases(tmp_path / "sales.parquet", pa.array(["s1"]),
+                      pa.array([1001.0], pa.float64()), [5.0])  # fmt: skip
+    done = import_events(processor, sales)
+    assert done.processed == 0
+    assert [(r.row, r.key, r.code) for r in done.rejected] == [(2, "s1", "member_erased")]
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array([1001.0], pa.float64()), "segments": pa.array(["gold"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW)
+    assert [(r.row, r.key, r.code) for r in report.rejected] == [(2, "1001", "member_erased")]
+    assert (report.created, report.updated) == (0, 0)
+    assert [m for m in members(pdb) if not m[0].startswith("erased-")] == [("1001.0", ["vip"])]
+    assert available(pdb, "1001.0") == 0
+    assert_invariants(pdb, "shop")
+
+
+def test_many_members_enrolled_as_decimals_are_looked_up_in_chunks(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """70,000 members ``'100001.0'``... (a whole CRM column an older members import
+    enrolled): the import starts (PostgreSQL takes at most 65535 parameters a query) and
+    each stays the member of its float cells."""
+    processor = EventProcessor(pdb, parse_program(PROGRAM))
+    count = 70_000
+    plain = write_csv(tmp_path / "plain.csv", ["member", "segments"], [["170000", "gold"]])
+    assert import_members(processor, plain, now=NOW).created == 1  # (opens the program)
+    refs = [f"{100_001 + i}.0" for i in range(count)]
+    with pdb.write() as conn:  # (what the older import left, written at once)
+        conn.execute(member_states.insert(), [
+            {"program_id": "shop", "member_ref": ref, "segments": [], "attributes": {}}
+            for ref in refs
+        ])  # fmt: skip
+        conn.execute(Member.__table__.insert(), [
+            {"program_id": "shop", "ref": ref, "status": "active", "created_at": NOW}
+            for ref in refs
+        ])  # fmt: skip
+    crm = parquet(tmp_path / "crm.parquet", {
+        "member": pa.array([100_001.0, 170_000.0, 169_999.0], pa.float64()),
+        "segments": pa.array(["vip", "vip", "vip"]),
+    })  # fmt: skip
+    report = import_members(processor, crm, now=NOW)
+    assert (report.created, report.updated, report.rejected) == (0, 3, [])
+    with pdb.read() as conn:
+        got = conn.execute(select(member_states.c.member_ref, member_states.c.segments).where(
+            member_states.c.member_ref.in_(["100001.0", "100001", "170000", "170000.0",
+                                            "169999", "169999.0"])
+        ).order_by(member_states.c.member_ref)).all()  # fmt: skip
+    assert [(ref, list(segments)) for ref, segments in got] == [
+        ("100001.0", ["vip"]), ("169999.0", ["vip"]), ("170000", ["vip"]), ("170000.0", []),
+    ]  # fmt: skip
+    assert count_members(pdb) == count + 1
 
 
 def test_members_1001_0_and_1001_both_enrolled_stay_apart(pdb: Database, tmp_path: Path) -> None:

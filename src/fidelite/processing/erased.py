@@ -79,6 +79,15 @@ def erased_refs(conn: Connection, program_id: str, refs: Collection[str]) -> dic
 
 
 @functools.cache
+def any_erased(conn: Connection, program_id: str) -> bool:
+    """Whether ``program_id`` has erased any member (one indexed query): a caller with
+    many references to check can skip :func:`erased_refs` when none was."""
+    found = conn.execute(
+        select(erasures.c.ref_digest).where(erasures.c.program_id == program_id).limit(1)
+    )
+    return found.first() is not None
+
+
 def _by_digests(postgres: bool) -> Select[Any]:
     """The erasure records of the digests passed as ``digests`` (program ``pid``): built
     once per database kind, so a :class:`~fidelite.store.script.Script` compiles it once."""

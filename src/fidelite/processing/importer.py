@@ -41,9 +41,10 @@ The ``member`` cell is read without the spaces around it, in both imports (so a 
 ``' padded '`` is the member ``padded``), then checked by the member id rule the API
 applies (:mod:`fidelite.engine.member_id`: no ``/``, no control characters, ...). A
 member an older version enrolled with the spaces of its cell (``' padded '``) stays the
-member of the cells of its trimmed id, padded or not, while no member holds that id;
-so does a member an older members import enrolled with the text of a decimal cell
-(``'1001.0'``) for the cells of ``1001`` (:func:`_legacy_members`).
+member of the cells of its trimmed id, padded or not, while no member holds or held
+(erased) that id; so does a member an older members import enrolled with the text of a
+decimal cell (``'1001.0'``) for the float and decimal cells of ``1001``, never for a text
+cell (:func:`_legacy_members`).
 
 Members (:func:`import_members`): ``member`` and optionally ``joined_at`` (ISO 8601 with
 offset; for new members, default now), ``birth_date`` (YYYY-MM-DD, from 1900-01-01 to
@@ -91,7 +92,13 @@ from fidelite.processing.cells import (
     json_problem,
 )
 from fidelite.processing.collector import bulk_collection
-from fidelite.processing.erased import ErasedRef, erased_refs, of_erased_history, tombstones
+from fidelite.processing.erased import (
+    ErasedRef,
+    any_erased,
+    erased_refs,
+    of_erased_history,
+    tombstones,
+)
 from fidelite.processing.processor import (
     EventProcessor,
     MemberChange,
@@ -101,7 +108,14 @@ from fidelite.processing.processor import (
     Result,
 )
 from fidelite.processing.recorded import conflict, kept_fields, unerased
-from fidelite.processing.rows import Columns, ImportFileError, Row, read_cells, read_rows
+from fidelite.processing.rows import (
+    Columns,
+    ImportFileError,
+    Row,
+    decimal_column,
+    read_cells,
+    read_rows,
+)
 from fidelite.processing.rows import count_rows as _count_rows
 from fidelite.processing.statistics import StatisticsRefresh
 from fidelite.processing.tables import member_states
@@ -356,7 +370,7 @@ def import_events(
     latest: dict[str, datetime] = {}
     part = list(islice(rows, chunk))  # (the whole file is checked first)
     early = _refunds_before_purchase(path) if part else _Early({})
-    legacy = _legacy_members(processor) if part else {}
+    legacy = _legacy_members(processor, path) if part else {}
     with bulk_collection():
         while part:
             if stop is not None and stop():  # (rows are left: the file is not done)
@@ -522,53 +536,73 @@ _AS_DECIMAL = re.compile(r"(-?(?:0|[1-9][0-9]*))\.0+")
 (``'1001.0'``, ``'1001.00'``): group 1 is the id such a cell is read as now."""
 
 
-def _legacy_members(processor: EventProcessor) -> dict[str, str]:
+def _legacy_members(processor: EventProcessor, path: Path) -> dict[str, str]:
     """The members an older version enrolled under an id no cell is read as now, by the
-    id their cells are read as: when no member holds that id and no other such member
-    has it, every cell of that id is that member's (its events and its profile), so that
-    the id never becomes a second member with its own first-purchase bonus, nor does a
-    re-run of the file conflict with the events recorded for it. Such members are
+    id their cells are read as: when no member holds or held that id (an erased one
+    counts: its rows are refused as erased, never booked on another member) and no other
+    such member has it, every such cell of that id is that member's (its events and its
+    profile), so that the id never becomes a second member with its own first-purchase
+    bonus, nor does a re-run of the file conflict with the events recorded for it. Such
+    members are
 
     * those a version before member cells were trimmed enrolled with the spaces of their
       cell (``' padded '``), by the trimmed id (``padded``), padded or not;
-    * those a members import before numbers were read by their whole value
-      (:func:`~fidelite.processing.cells.id_text`) enrolled from a decimal cell
-      (pandas' float64 ``1001.0``) as ``'1001.0'``, by ``'1001'``: the cells ``1001``
-      (int64), ``1001.0`` (float64) and ``'1001'`` (text) all name it. Where both
-      ``'1001.0'`` and ``'1001'`` are members already, each stays as it is (the cells
-      name ``'1001'``; ``'1001.0'`` only by that text): the import merges no members.
+    * only when ``path``'s ``member`` column is a Parquet float or decimal column
+      (:func:`~fidelite.processing.rows.decimal_column`): those a members import before
+      numbers were read by their whole value enrolled from such a cell (pandas' float64
+      ``1001.0``) as ``'1001.0'``, by ``'1001'``. A text cell (CSV, or a text column)
+      ``1001`` never names ``'1001.0'``: the older version read it as ``'1001'`` too.
 
-    Read once, when the import starts (a few members; one query for them, one for the
-    ids they are read as): what a cell names does not depend on the chunk it is read
-    in, nor on what the file has enrolled so far."""
+    Read once, when the import starts (the candidates in one query, the ids they are
+    read as in chunks of :data:`_LOOKUP` and by erasure digest): what a cell names does
+    not depend on the chunk it is read in, nor on what the file has enrolled so far."""
     program = processor.program.id
     refs = member_states.c.member_ref
-    padded = or_(*(ref for c in _SPACES for ref in (refs.startswith(c), refs.endswith(c))))
+    shapes = [ref for c in _SPACES for ref in (refs.startswith(c), refs.endswith(c))]
+    decimal = decimal_column(path, "member")
+    if decimal:
+        shapes.append(refs.like("%.%0"))
     with processor.db.read() as conn:
-        found = conn.execute(select(refs).where(
-            member_states.c.program_id == program, or_(padded, refs.like("%.%0"))
-        ))  # fmt: skip
+        found = conn.execute(select(refs).where(member_states.c.program_id == program,
+                                                or_(*shapes)))  # fmt: skip
         by_read: dict[str, list[str]] = {}
         for ref in found.scalars():
-            read = _read_now(ref)
+            read = _read_now(ref, decimal)
             if read != ref:
                 by_read.setdefault(read, []).append(ref)
         if not by_read:
             return {}
-        taken = set(conn.execute(select(refs).where(
-            member_states.c.program_id == program, refs.in_(sorted(by_read))
-        )).scalars())  # fmt: skip
+        taken = _held(conn, program, sorted(by_read))
     return {read: legacy[0] for read, legacy in by_read.items()
             if len(legacy) == 1 and read not in taken}  # fmt: skip
 
 
-def _read_now(ref: str) -> str:
+_LOOKUP = 5_000
+"""Ids per query of :func:`_held` (below every database's limit of parameters)."""
+
+
+def _held(conn: Connection, program: str, ids: Sequence[str]) -> set[str]:
+    """The ``ids`` a member holds now or held before its erasure."""
+    refs = member_states.c.member_ref
+    held: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP):
+        held.update(conn.execute(select(refs).where(
+            member_states.c.program_id == program, refs.in_(ids[start : start + _LOOKUP])
+        )).scalars())  # fmt: skip
+    rest = [read for read in ids if read not in held]
+    if rest and any_erased(conn, program):
+        held.update(erased_refs(conn, program, rest))
+    return held
+
+
+def _read_now(ref: str, decimal: bool) -> str:
     """The id the cells that enrolled the member ``ref`` are read as now: trimmed
-    (``' padded '``), or a decimal's whole value (``'1001.0'``); else ``ref`` itself."""
+    (``' padded '``), or, for a ``decimal`` column's cells, a decimal's whole value
+    (``'1001.0'``); else ``ref`` itself."""
     if ref != ref.strip():
         return ref.strip()
-    decimal = _AS_DECIMAL.fullmatch(ref)
-    return decimal.group(1) if decimal else ref
+    whole = _AS_DECIMAL.fullmatch(ref) if decimal else None
+    return whole.group(1) if whole else ref
 
 
 def _as_enrolled(
@@ -1011,7 +1045,7 @@ def import_members(
 
     save = _alone(processor.db, one)
     part = list(islice(rows, chunk))  # (the whole file is checked first)
-    legacy = _legacy_members(processor) if part else {}
+    legacy = _legacy_members(processor, path) if part else {}
     while part:
         if stop is not None and stop():  # (rows are left: the file is not done)
             report.stopped = True

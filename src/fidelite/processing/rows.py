@@ -363,6 +363,23 @@ def _row(
     return Row(number, cells)
 
 
+def decimal_column(path: Path, name: str) -> bool:
+    """Whether ``path`` is a Parquet file whose column ``name`` holds floats or decimals
+    (also as a dictionary): decided by the column's type, so it holds for every cell of
+    the column, and never for a CSV file, whose cells are text."""
+    if not _is_parquet(path):
+        return False
+    import pyarrow as pa
+
+    schema = _parquet(path).schema_arrow
+    if name not in schema.names:
+        return False
+    kind = schema.field(name).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_floating(kind) or pa.types.is_decimal(kind))
+
+
 def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() == ".parquet"
 
