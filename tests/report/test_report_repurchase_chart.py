@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from fidelite.cli.main import _register, app
+from fidelite.report.svg import line_chart
 
 _register()
 
@@ -51,7 +52,7 @@ def test_provisional_windows_are_faded_and_days_to_scale(tmp_path: Path) -> None
         ("570.0", "360 d"),
     ]  # fmt: skip
     solid = '<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>'
-    hollow = '<circle cx="{}" cy="{}" r="3" fill="#fff" stroke="{}"/>'
+    hollow = '<circle cx="{}" cy="{}" r="3" fill="#fff" stroke="{}" stroke-dasharray="none"/>'
     january = "#2563eb"
     assert re.findall(r"<polyline [^>]*/>|<circle [^>]*/>|<g [^>]*>", section)[:6] == [
         solid.format(january, "98.8,134.0 141.7,16.0"),  # 50 % then 100 %: measured
@@ -88,3 +89,18 @@ def test_complete_windows_only_have_no_provisional_legend(tmp_path: Path) -> Non
     assert 'fill="#fff" stroke="#2563eb"' not in section
     # February 2025's cohort (C) is provisional
     assert "Here 5 of the 10 points are provisional." in section
+
+
+def test_hollow_points_are_solid_rings_and_described_only_when_there_are_some() -> None:
+    """A provisional point's ring does not take its series' dash pattern (the second
+    series is dashed), and the description speaks of provisional points only when the
+    chart has some."""
+    series = [("a", [10.0, 20.0]), ("b", [30.0, 40.0])]
+    some = line_chart(["30 d", "60 d"], series, x_label="days", y_label="rate",
+                      provisional=[[False, False], [False, True]])  # fmt: skip
+    rings = re.findall(r'<circle [^>]*fill="#fff" stroke="#dc2626"[^>]*/>', some)
+    assert len(rings) == 1 and 'stroke-dasharray="none"' in rings[0]
+    assert "Faded lines with hollow points are provisional." in some
+    none = line_chart(["30 d", "60 d"], series, x_label="days", y_label="rate",
+                      provisional=[[False, False], [False, False]])  # fmt: skip
+    assert "provisional" not in none

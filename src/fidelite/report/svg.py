@@ -100,7 +100,11 @@ def line_chart(
         f"Line chart of {names}: {x_label} across"
         + (f", from {x_labels[0]} to {x_labels[-1]}" if x_labels else "")
         + f"; {y_label} up, from {labels[0]} to {labels[-1]}."
-        + (" Faded lines with hollow points are provisional." if provisional else "")
+        + (
+            " Faded lines with hollow points are provisional."
+            if provisional is not None and any(any(p) for p in provisional)
+            else ""
+        )
     )
     return _svg(parts, title=title or f"{y_label} by {x_label}", desc=desc)
 
@@ -153,7 +157,10 @@ def _line(points: Sequence[tuple[float, float, bool]], colour: str) -> str:
         parts.append(_polyline(stretch, colour, faded))
     for x, y, open_ in points:
         if open_:
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#fff" stroke="{colour}"/>')
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#fff" stroke="{colour}" '
+                'stroke-dasharray="none"/>'
+            )
         elif len(points) == 1:
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
     return "".join(parts)
