@@ -199,3 +199,33 @@ def test_workers_that_cannot_start_stop_the_server_with_the_reason(tmp_path: Pat
     for worker in supervisor.slots:  # every worker stopped; nothing written
         assert worker is None or not worker.proc.is_alive()
     assert not missing.parent.exists()
+
+
+def test_a_program_over_64_kib_does_not_block_the_supervisor(tmp_path: Path) -> None:
+    """The configuration, program text included, reaches the workers in a file: passed as
+    a worker's start arguments (a 64 KiB pipe) it blocked the supervisor for good when
+    the workers died before reading them, as Ctrl-C in a terminal kills them while they
+    start: no shutdown, and SIGTERM ignored."""
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    program = tmp_path / "program.yaml"
+    padding = "".join(f"# note {n:06d} {'x' * 60}\n" for n in range(2_000))  # ~150 KB
+    program.write_text(PROGRAM + padding)
+    assert program.stat().st_size > 2 * 65_536
+    proc = subprocess.Popen([FIDELITE, "serve", "--program", str(program), "--db", url,
+                             "--port", str(free_port()), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _workers(proc.pid):  # the workers are being started
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: to every process of the terminal
+        assert proc.wait(60) is not None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

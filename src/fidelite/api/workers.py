@@ -12,7 +12,11 @@ Invariants: the port is checked free before any worker starts (``SO_REUSEPORT`` 
 otherwise let us share a port another server already listens on); every worker builds
 its application from the configuration ``serve`` made at start-up, which holds the
 program's text (:mod:`fidelite.api.server`): a worker started again runs the same
-program as the others, whatever happened to the file since. A worker that dies while
+program as the others, whatever happened to the file since. The supervisor writes that
+configuration once to a private file (mode 0600, removed when it stops) and gives each
+worker its path: a process's start arguments go through a pipe of 64 KiB, and a bigger
+program passed there blocked the supervisor for good when a worker died before reading
+them (no restart, no shutdown, signals ignored). A worker that dies while
 the server runs is started again (at most once a second per worker). A worker that
 cannot start (its application cannot be built) sends the reason to the supervisor and
 exits: before any worker of this ``serve`` has started, the supervisor stops them all
@@ -33,10 +37,14 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger("fidelite.api")
@@ -95,11 +103,12 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(host: str, port: int, log_level: str, config: str, report: Connection) -> None:
+def run_worker(host: str, port: int, log_level: str, config_file: str, report: Connection) -> None:
     """One worker process: its own socket, one uvicorn server (uvloop, httptools).
 
-    Sends ``None`` on ``report`` once its application is built, or why it could not be
-    (one line, no traceback) and exits with :data:`CANNOT_START`.
+    ``config_file`` holds the configuration ``serve`` made at start-up (written by the
+    supervisor). Sends ``None`` on ``report`` once its application is built, or why it
+    could not be (one line, no traceback) and exits with :data:`CANNOT_START`.
     """
     import uvicorn
 
@@ -107,7 +116,7 @@ def run_worker(host: str, port: int, log_level: str, config: str, report: Connec
 
     try:
         sock = listening_socket(host, port)
-        app = app_from_config(config)
+        app = app_from_config(Path(config_file).read_text(encoding="utf-8"))
     except Exception as exc:  # told to the supervisor, which says it once
         report.send(_reason(exc))
         report.close()
@@ -147,7 +156,9 @@ class Supervisor:
 
     def __init__(self, host: str, port: int, workers: int, log_level: str,
                  config: str) -> None:  # fmt: skip
-        self.args = (host, port, log_level, config)
+        self.address = (host, port, log_level)
+        self.config = config
+        self.config_file = ""  # written by run(), read by every worker it starts
         self.context = multiprocessing.get_context("spawn")
         self.slots: list[Worker | None] = [None] * workers
         self.next_start: list[float] = [0.0] * workers
@@ -159,14 +170,16 @@ class Supervisor:
     def run(self) -> None:
         """Block until SIGTERM or SIGINT, keeping every worker running."""
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            while not self.stopping:
-                self._keep_running()
-                time.sleep(0.2)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self._stop_all()
+        with _private_file(self.config) as path:
+            self.config_file = str(path)
+            try:
+                while not self.stopping:
+                    self._keep_running()
+                    time.sleep(0.2)
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+                self._stop_all()
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -218,7 +231,8 @@ class Supervisor:
 
     def _start(self, i: int) -> None:
         mine, theirs = self.context.Pipe(duplex=False)
-        proc = self.context.Process(target=run_worker, args=(*self.args, theirs),
+        args = (*self.address, self.config_file, theirs)
+        proc = self.context.Process(target=run_worker, args=args,
                                     name=f"worker-{i}")  # fmt: skip
         proc.start()
         theirs.close()  # the worker holds it now: its exit closes the pipe
@@ -234,3 +248,14 @@ class Supervisor:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+
+
+@contextmanager
+def _private_file(text: str) -> Iterator[Path]:
+    """``text`` in a file only this user can read (a temporary folder of mode 0700),
+    removed on leaving."""
+    with tempfile.TemporaryDirectory(prefix="fidelite-serve-") as folder:
+        path = Path(folder) / "config.json"
+        path.touch(mode=0o600)
+        path.write_text(text, encoding="utf-8")
+        yield path
