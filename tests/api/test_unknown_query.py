@@ -38,3 +38,25 @@ def test_a_query_parameter_the_route_does_not_take_is_refused(live: Live) -> Non
         assert (page.status_code, len(page.json()["entries"])) == (200, 1)
     with live.client(None) as anonymous:
         assert anonymous.get("/v1/members", params={"foo": "1"}).status_code == 401
+
+
+def test_a_parameter_given_twice_is_refused(live: Live) -> None:
+    """?limit=3&limit=1 answered one member, and ?currency=miles&currency=points the
+    points only: which value counted was a guess. No route takes a list."""
+    with live.client("admin") as c:
+        for member in ("ann", "bob"):
+            assert c.post("/v1/members", json={"id": member}).status_code == 201
+        out = c.get("/v1/members?limit=3&limit=1")
+        message = "given 2 times: give it once"
+        assert (out.status_code, out.json()) == (422, {
+            "type": "https://fidelite.dev/problems/invalid_request",
+            "title": "invalid request", "status": 422, "code": "invalid_request",
+            "detail": f"query.limit: {message}",
+            "errors": [{"location": "query.limit", "message": message}],
+        })  # fmt: skip
+        ledger = c.get("/v1/members/ann/ledger?currency=miles&currency=points&currency=x")
+        assert ledger.status_code == 422
+        assert ledger.json()["errors"] == [
+            {"location": "query.currency", "message": "given 3 times: give it once"}
+        ]
+        assert len(c.get("/v1/members?limit=3").json()["members"]) == 2

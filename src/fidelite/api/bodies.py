@@ -172,7 +172,7 @@ def unknown_query(request: Request) -> list[dict[str, Any]]:
     """The query parameters the route does not take (``?since=`` on the ledger, a guessed
     filter, ``?dry_run=1`` on an adjustment): each refused naming it, with the ones it
     takes, rather than answered as if it were not there (the whole list unfiltered, a
-    member credited for real). Reads and writes alike."""
+    member credited for real); and one it takes given twice. Reads and writes alike."""
     if not request.query_params:
         return []
     declared = declared_params(request)
@@ -181,11 +181,19 @@ def unknown_query(request: Request) -> list[dict[str, Any]]:
 
 
 def _unknown(query: QueryParams, taken: list[str]) -> list[dict[str, Any]]:
+    """Each parameter the route does not take, then each it takes given more than once
+    (``?limit=3&limit=1``: no route takes a list, and which one counts is a guess)."""
     unknown = [name for name in dict.fromkeys(query) if name not in taken]
     told = ", ".join(taken) if taken else "none"
+    twice = [name for name in dict.fromkeys(query)
+             if name in taken and len(query.getlist(name)) > 1]  # fmt: skip
     return [{"type": "extra_forbidden", "loc": ("query", name),
              "msg": f"not a parameter of this route (it takes: {told})"}
-            for name in unknown]  # fmt: skip
+            for name in unknown] + [
+        {"type": "value_error", "loc": ("query", name),
+         "msg": f"given {len(query.getlist(name))} times: give it once"}
+        for name in twice
+    ]  # fmt: skip
 
 
 def query_errors(query_string: bytes, raw: bytes) -> list[dict[str, Any]]:
