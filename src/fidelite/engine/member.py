@@ -52,6 +52,7 @@ def profile_problems(
     zone: ZoneInfo,
     tolerance: timedelta,
     joins: bool = True,
+    stored_birth: date | None = None,
 ) -> list[tuple[tuple[str, ...], str]]:
     """What is wrong with a member's profile as a client gives it (API and import alike),
     each problem with its field: ``joined_at`` before :data:`~fidelite.engine.event.
@@ -59,7 +60,9 @@ def profile_problems(
     its join date, the value is ignored), later than ``now`` plus the program's
     ``tolerance`` (the one events dated in the future get: a member who joins later
     would lose their first-purchase bonus on purchases before that), a ``birth_date``
-    before :data:`EARLIEST_BIRTH` or after today in ``zone`` (attributes:
+    before :data:`EARLIEST_BIRTH` (unless it is the member's ``stored_birth``: a date
+    stored before the limit, repeated by a re-run file or a re-sent request, changes
+    nothing) or after today in ``zone`` (attributes:
     :func:`~fidelite.engine.event.read_attributes`, shared as well). A time before 1970
     is refused whoever the member: it is no time at all for the program, a typing or
     export mistake. Empty: none."""
@@ -77,7 +80,7 @@ def profile_problems(
             )))  # fmt: skip
     if birth_date is not None:
         today = now.astimezone(zone).date()
-        if birth_date < EARLIEST_BIRTH:
+        if birth_date < EARLIEST_BIRTH and birth_date != stored_birth:
             problems.append((("birth_date",), f"{birth_date.isoformat()} is before "
                              f"{EARLIEST_BIRTH.isoformat()}, the earliest birth date accepted "
                              "(a placeholder for an unknown date is no birth date: leave it "

@@ -80,7 +80,12 @@ from sqlalchemy import Connection, or_, select, text
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
 from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, read_attributes
-from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
+from fidelite.engine.member import (
+    EARLIEST_BIRTH,
+    MAX_SEGMENTS,
+    profile_problems,
+    segment_set,
+)
 from fidelite.engine.member_id import check_member_id
 from fidelite.ledger import Rejected
 from fidelite.processing.batch import Answer, process_events, process_one
@@ -1139,7 +1144,8 @@ def _save_member(
         given, found = _given(row.cells.get("joined_at")), erased.get(ref)
         # only then does it matter whether the member exists (a joined_at counts for a new one)
         known = bool(given or found) and processor.member_profile(ref, conn=conn) is not None
-        _check_profile(processor, row.cells, profile, joined, joins=not known)
+        stored = _stored_birth(processor, conn, ref, profile.birth_date)
+        _check_profile(processor, row.cells, profile, joined, joins=not known, stored=stored)
         joined_anew = given and not (found and found.before(joined))
         if found and not joined_anew and not known:
             return RejectedRow(row.number, ref, ERASED, _erased_message(ref, found.last_erased_at,
@@ -1159,20 +1165,34 @@ def _check_profile(
     joined: datetime,
     *,
     joins: bool,
+    stored: date | None = None,
 ) -> None:
     """``ValueError`` naming each field, as the API refuses them
     (:func:`~fidelite.engine.member.profile_problems`): a ``joined_at`` before 1970, or
     in the future (the time of processing plus the program's tolerance) for a member the
     row enrols (``joins``; an existing member keeps its join date, the cell is ignored),
-    a ``birth_date`` before 1900-01-01 or after today in the program's zone."""
+    a ``birth_date`` before 1900-01-01 other than the member's ``stored`` one, or after
+    today in the program's zone."""
     program = processor.program
     problems = profile_problems(
         joined_at=joined if _given(cells.get("joined_at")) else None,
         birth_date=profile.birth_date, now=processor.clock(),
         zone=program.zone, tolerance=program.future_tolerance, joins=joins,
+        stored_birth=stored,
     )  # fmt: skip
     if problems:
         raise ValueError("; ".join(f"{'.'.join(where)}: {message}" for where, message in problems))
+
+
+def _stored_birth(
+    processor: EventProcessor, conn: Connection, ref: str, birth: date | None
+) -> date | None:
+    """The birth date stored for ``ref`` when the row gives one before 1900-01-01 (a
+    value stored before that limit, repeated, is no change); else ``None``, unread."""
+    if birth is None or birth >= EARLIEST_BIRTH:
+        return None
+    stored = processor.member_profile(ref, conn=conn)
+    return stored["birth_date"] if stored else None
 
 
 def _member_ref(cells: dict[str, Any]) -> str:

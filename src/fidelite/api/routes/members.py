@@ -17,7 +17,7 @@ from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem, invalid
 from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, ServicesDep, once, require_member
 from fidelite.engine.event import Attributes, Day, Instant
-from fidelite.engine.member import MAX_SEGMENTS, profile_problems, segment_set
+from fidelite.engine.member import EARLIEST_BIRTH, MAX_SEGMENTS, profile_problems, segment_set
 from fidelite.engine.member_id import MEMBER_ID_RULE, MemberId
 from fidelite.ledger import HistoryEntry
 from fidelite.privacy import erase_member, export_member
@@ -63,18 +63,29 @@ class MemberUpdate(BaseModel):
 
 
 def _check_profile(
-    svc: Any, birth_date: date | None, joined_at: datetime | None = None, *, joins: bool = False
+    svc: Any,
+    birth_date: date | None,
+    joined_at: datetime | None = None,
+    *,
+    joins: bool = False,
+    member: str | None = None,
 ) -> None:
     """422 naming the field if ``joined_at`` is in the future (later than the time of
     processing, as events are checked, plus the program's tolerance) for a member who
     ``joins`` with it (an existing member keeps its join date: the value is ignored, as
     in the members import), or ``birth_date`` before 1900-01-01 or after today in the
     program's zone (shared with the members import:
-    :func:`~fidelite.engine.member.profile_problems`)."""
+    :func:`~fidelite.engine.member.profile_problems`); a date before 1900-01-01 that is
+    the one stored for ``member`` (stored before that limit) is no change, accepted."""
     program = svc.program
+    stored = None
+    if member is not None and birth_date is not None and birth_date < EARLIEST_BIRTH:
+        found = svc.processor.member_profile(member)
+        stored = found["birth_date"] if found else None
     problems = profile_problems(
         joined_at=joined_at, birth_date=birth_date, now=svc.processor.clock(),
         zone=program.zone, tolerance=program.future_tolerance, joins=joins,
+        stored_birth=stored,
     )  # fmt: skip
     if problems:
         raise invalid([{"loc": where, "msg": message} for where, message in problems], ("body",))
@@ -403,7 +414,7 @@ def create_member(
     """Enrol a member (201), or return the member already enrolled under this id (200)."""
 
     joins = svc.processor.member_profile(body.id) is None  # else 200, the member as it is
-    _check_profile(svc, body.birth_date, body.joined_at, joins=joins)
+    _check_profile(svc, body.birth_date, body.joined_at, joins=joins, member=body.id)
 
     def run() -> tuple[int, Any]:
         profile = MemberProfile(_kept(body.segments), body.attributes, body.birth_date)
@@ -448,7 +459,7 @@ def update_member(
     member_id: str, body: MemberUpdate, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
     """Change segments, attributes or birth date."""
-    _check_profile(svc, body.birth_date)
+    _check_profile(svc, body.birth_date, member=member_id)
 
     def run() -> tuple[int, Any]:
         profile = MemberProfile(_kept(body.segments), body.attributes, body.birth_date)
