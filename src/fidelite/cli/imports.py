@@ -159,8 +159,9 @@ def members(
     """Enrol new members and update existing ones; re-running the file changes nothing.
 
     Columns: member (required); joined_at (ISO 8601 with offset, new members only;
-    default now), birth_date (YYYY-MM-DD, from 1900-01-01), segments (JSON list or
-    names separated by ';'), attributes (JSON object). Bad rows are skipped and listed
+    default now), birth_date (YYYY-MM-DD, from 1900-01-01; an earlier one the member
+    already has is no change), segments (JSON list or names separated by ';'),
+    attributes (JSON object). Bad rows are skipped and listed
     in the rejects file, which holds this run's rejects only, as for events: it is there
     if and only if this run rejected rows (one an earlier run left is removed;
     rejects_file is then null).
