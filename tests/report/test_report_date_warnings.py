@@ -49,7 +49,7 @@ TX_WARNING = (
 )
 # --date-format would read the transactions that way, not these files: not advised
 OTHER_FILE = (
-    "; the report's --date-format reads the transactions only: if this file's month "
+    "; --date-format reads the transactions only: if this file's month "
     "comes first, write its dates as YYYY-MM-DD"
 )
 

@@ -764,7 +764,7 @@ def health_command(
     from fidelite.analytics.engine import open_dataset
     from fidelite.analytics.health import customer_health
     from fidelite.analytics.support import load_support_cases
-    from fidelite.cli.metrics import render, warn_dates
+    from fidelite.cli.metrics import render, warn_dates, warn_survey_dates
 
     tz = load.timezone
     with _errors(fmt):
@@ -777,7 +777,7 @@ def health_command(
                 load_answers(surveys, columns=survey_columns, timezone=tz) if surveys else None
             )
             if answers is not None:
-                warn_dates(fmt, answers.date_warning)
+                warn_survey_dates(fmt, answers.source, answers.date_warning)
             support = load_support_cases(support_cases, timezone=tz) if support_cases else None
         with _step(fmt, "Scoring"):
             result = customer_health(ds, window_days=window_days, answers=answers,

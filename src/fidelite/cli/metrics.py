@@ -191,6 +191,15 @@ def warn_dates(fmt: OutputFormat, warning: str | None) -> None:
         err_console.print(f"[yellow]warning[/] {warning}", highlight=False, markup=True)
 
 
+def warn_survey_dates(fmt: OutputFormat, source: str, warning: str | None) -> None:
+    """:func:`warn_dates` for a survey answers file read beside the transactions, whose
+    --date-format reads the transactions only: the file named, and no advice to pass it."""
+    from fidelite.report.notices import for_other_file
+
+    if warning:
+        warn_dates(fmt, f"dates of the survey answers file {source}: {for_other_file(warning)}")
+
+
 @contextmanager
 def _progress(fmt: OutputFormat, label: str) -> Iterator[None]:
     """A spinner on stderr for humans; silent for machine formats."""
@@ -539,7 +548,7 @@ def loyalty_kinds_cmd(
         said = None
         if surveys is not None:
             answers = load_answers(surveys, columns=survey_columns, timezone=load.timezone)
-            warn_dates(fmt, answers.date_warning)
+            warn_survey_dates(fmt, answers.source, answers.date_warning)
             said = Answers(answers, ds.engine)
         return loyalty_kinds(ds, said, rules)
 

@@ -22,15 +22,16 @@ from fidelite.analytics.subscriptions import LoadedSubscriptions
 
 # --date-format is the transactions' only: what the other files' warnings add.
 OTHER_FILE = (
-    "; the report's --date-format reads the transactions only: if this file's month "
+    "; --date-format reads the transactions only: if this file's month "
     "comes first, write its dates as YYYY-MM-DD"
 )
 ADVICE = "; pass --date-format"  # where the loader's advice, for the transactions, starts
 
 
-def _for_other_file(warning: str) -> str:
+def for_other_file(warning: str) -> str:
     """A survey or subscriptions file's date warning, its advice to pass --date-format
-    (which would read the transactions that way, not this file) replaced by what works."""
+    (which would read the transactions that way, not this file) replaced by what works;
+    for every command that reads such a file beside transactions."""
     return warning.split(ADVICE, 1)[0] + OTHER_FILE
 
 
@@ -53,12 +54,12 @@ def date_warnings(
     if answers is not None and answers.date_warning:
         found.append(
             f"Dates of the survey answers file {answers.source}: "
-            f"{_for_other_file(answers.date_warning)}"
+            f"{for_other_file(answers.date_warning)}"
         )
     if subscriptions is not None and subscriptions.date_warning:
         found.append(
             f"Dates of the subscriptions file {subscriptions.source}: "
-            f"{_for_other_file(subscriptions.date_warning)}"
+            f"{for_other_file(subscriptions.date_warning)}"
         )
     return found
 
