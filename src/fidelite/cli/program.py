@@ -250,17 +250,23 @@ def _member_problems(program: ProgramDefinition, member: MemberState) -> list[st
             problems.append(
                 f"rule_points: {key!r} names no rule with cap_per_member (those are: {known})"
             )
-        elif not _PERIOD_KEYS[capped[rule]].match(period):
+        elif (kind := _label_kind(period)) is None:
             example = f"{rule}@{_PERIOD_EXAMPLES[capped[rule]]}"
             problems.append(
                 f"rule_points: {key!r}: rule {rule} is capped per {capped[rule].value},"
-                f" write the period as in {example!r}"
+                f" write the period as in {example!r} (or as a day, ISO week, month or"
+                " year, or ever, for points given while the cap had another period)"
             )
-        elif not _on_calendar(capped[rule], period):
-            problems.append(
-                f"rule_points: {key!r}: {period!r} is no {capped[rule].value} of the calendar"
-            )
+        elif not _on_calendar(kind, period):
+            problems.append(f"rule_points: {key!r}: {period!r} is no {kind.value} of the calendar")
     return problems
+
+
+def _label_kind(label: str) -> Period | None:
+    """The kind of period ``label`` is written as (:data:`_PERIOD_KEYS`), whatever the
+    rule's cap period is now: usage recorded under an earlier cap period counts against
+    the current one where their days overlap, in simulate as in the engine."""
+    return next((kind for kind, form in _PERIOD_KEYS.items() if form.match(label)), None)
 
 
 def _on_calendar(period: Period, key: str) -> bool:
