@@ -74,4 +74,4 @@ def test_timeline_and_delivery_log_descriptions_say_which_order() -> None:
     assert log.startswith("The delivery log, most recently created first (by delivery id, not")
     assert "newest first" not in log
     log_model = doc["components"]["schemas"]["DeliveryLog"]["description"]
-    assert log_model == "Deliveries, most recently created first (by delivery id)."
+    assert log_model == "Deliveries, most recently created first (by delivery id): one page."
