@@ -104,6 +104,7 @@ from fidelite.processing.erased import (
     of_erased_history,
     tombstones,
 )
+from fidelite.processing.members_import import Current, Save, save_members
 from fidelite.processing.processor import (
     EventProcessor,
     MemberChange,
@@ -1026,10 +1027,16 @@ def import_members(
     chunk: int = 500,
     stop: Callable[[], bool] | None = None,
     committed: Committed | None = None,
+    batch: bool = True,
 ) -> MemberImportReport:
     """Enrol or update every member of ``path``; ``now`` is the join time of new members
-    whose row has no ``joined_at``. Chunks, savepoints, ``stop`` (asked before each
-    chunk), ``progress`` and ``committed`` as in :func:`import_events`.
+    whose row has no ``joined_at``. Chunks, ``stop`` (asked before each chunk),
+    ``progress`` and ``committed`` as in :func:`import_events`.
+
+    With ``batch`` (the default), a chunk's members are read, decided and written at
+    once (:mod:`fidelite.processing.members_import`: same result, a few statements per
+    chunk); without it every row is saved on its own savepoint. A bad row is answered
+    alone either way and changes nothing.
 
     Rows are applied in file order: a member listed twice gets the first row, then the
     second (the last row's values win; a cell it leaves empty keeps the earlier row's;
@@ -1058,7 +1065,7 @@ def import_members(
         with processor.db.read() as conn:
             refs = {_as_legacy(legacy, _member_ref(row.cells)) for row in part}
             erased = erased_refs(conn, processor.program.id, refs)
-        applier = _members_applier(processor, part, now, erased, legacy)
+        applier = _members_applier(processor, part, now, erased, legacy, refs, batch)
         told = _members_committed(committed, report.rows, part)
         outcomes = _chunk_or_alone(processor.db, part, applier, save, told)
         for row, outcome in zip(part, outcomes, strict=True):
@@ -1109,10 +1116,23 @@ def _members_applier(
     now: datetime,
     erased: dict[str, ErasedRef],
     legacy: dict[str, str],
+    refs: set[str],
+    batch: bool,
 ) -> Callable[[Connection], list[MemberChange | RejectedRow]]:
-    """What saves a chunk's members in one transaction, each under its savepoint."""
+    """What saves a chunk's members in one transaction: at once (``batch``,
+    :func:`~fidelite.processing.members_import.save_members`: ``refs``, every member
+    the rows name), or each under its savepoint."""
 
     def apply(conn: Connection) -> list[MemberChange | RejectedRow]:
+        if batch:
+
+            def plan(row: Row, current: Current) -> Save | RejectedRow:
+                return _member_plan(processor, row, now, erased, legacy, current)
+
+            def alone(row: Row) -> MemberChange | RejectedRow:
+                return _save_member(processor, conn, row, now, erased, legacy)
+
+            return save_members(processor, conn, part, refs, plan, alone)
         return [_save_member(processor, conn, row, now, erased, legacy) for row in part]
 
     return apply
@@ -1126,9 +1146,36 @@ def _save_member(
     erased: dict[str, ErasedRef],
     legacy: dict[str, str] | None = None,
 ) -> MemberChange | RejectedRow:
-    """Enrol or update the row's member under a savepoint; a bad row is returned.
+    """Enrol or update the row's member under a savepoint (:func:`_member_plan`, the
+    member read from the database); a bad row is returned."""
+
+    def current(ref: str) -> dict[str, Any] | None:
+        return processor.member_profile(ref, conn=conn)
+
+    wanted = _member_plan(processor, row, now, erased, legacy, current)
+    if isinstance(wanted, RejectedRow):
+        return wanted
+    try:
+        return processor.save_member(wanted.ref, wanted.profile, at=wanted.joined, conn=conn)
+    except ValueError as exc:
+        return RejectedRow(row.number, wanted.ref, "invalid_row", str(exc))
+    except Rejected as exc:
+        return RejectedRow(row.number, wanted.ref, exc.code.value, exc.message)
+
+
+def _member_plan(
+    processor: EventProcessor,
+    row: Row,
+    now: datetime,
+    erased: dict[str, ErasedRef],
+    legacy: dict[str, str] | None,
+    current: Current,
+) -> Save | RejectedRow:
+    """What the row asks (its member, profile and join time), or why it is refused.
     ``legacy``: the members an older version enrolled with the spaces of their cell or
-    from a decimal cell, by the id that names them now (:func:`_legacy_members`).
+    from a decimal cell, by the id that names them now (:func:`_legacy_members`);
+    ``current``: a member's profile as the file's earlier rows left it (None: no member
+    holds the reference).
 
     A row for an erased reference that no member holds now is refused (``member_erased``)
     unless it says the person joined after the (latest) erasure: a members file
@@ -1143,15 +1190,15 @@ def _save_member(
         ref = _as_legacy(legacy, ref)
         given, found = _given(row.cells.get("joined_at")), erased.get(ref)
         # only then does it matter whether the member exists (a joined_at counts for a new one)
-        known = bool(given or found) and processor.member_profile(ref, conn=conn) is not None
-        stored = _stored_birth(processor, conn, ref, profile.birth_date)
+        known = bool(given or found) and current(ref) is not None
+        stored = _stored_birth(current, ref, profile.birth_date)
         _check_profile(processor, row.cells, profile, joined, joins=not known, stored=stored)
         joined_anew = given and not (found and found.before(joined))
         if found and not joined_anew and not known:
             return RejectedRow(row.number, ref, ERASED, _erased_message(ref, found.last_erased_at,
                 "a member row without a joined_at after the erasure does not enrol the "
                 "reference again"))  # fmt: skip
-        return processor.save_member(ref, profile, at=joined, conn=conn)
+        return Save(ref, profile, joined)
     except ValueError as exc:
         return RejectedRow(row.number, ref, "invalid_row", str(exc))
     except Rejected as exc:
@@ -1184,14 +1231,12 @@ def _check_profile(
         raise ValueError("; ".join(f"{'.'.join(where)}: {message}" for where, message in problems))
 
 
-def _stored_birth(
-    processor: EventProcessor, conn: Connection, ref: str, birth: date | None
-) -> date | None:
+def _stored_birth(current: Current, ref: str, birth: date | None) -> date | None:
     """The birth date stored for ``ref`` when the row gives one before 1900-01-01 (a
     value stored before that limit, repeated, is no change); else ``None``, unread."""
     if birth is None or birth >= EARLIEST_BIRTH:
         return None
-    stored = processor.member_profile(ref, conn=conn)
+    stored = current(ref)
     return stored["birth_date"] if stored else None
 
 
