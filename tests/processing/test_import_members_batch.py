@@ -8,6 +8,7 @@ two are compared, besides the exact values expected."""
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,27 @@ def test_a_chunk_the_fast_path_does_not_take_is_saved_row_by_row(
         ("member.created", "led"), ("member.created", "ann")]  # fmt: skip
     for pid in PROGRAMS:
         assert_invariants(pdb, pid)
+
+
+def test_two_imports_of_the_same_new_members_at_once_enrol_each_once(
+    pdb: Database, tmp_path: Path
+) -> None:
+    """Two runs of a file of new members at the same time (PostgreSQL: the second waits
+    for the first's chunk to commit, then finds its members enrolled): each member is
+    enrolled once, with one webhook event, and every row is counted once per run."""
+    rows = [[f"m{i:03d}", "", "", "vip" if i % 2 else "staff", ""] for i in range(300)]
+    file = write(tmp_path / "crm.csv", rows)
+    since = last_event(pdb)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(import_members, processor(pdb, "shop"), file, now=NOW, chunk=100)
+                for _ in range(2)]  # fmt: skip
+        reports = [run.result().summary() for run in runs]
+    assert [r["created"] + r["unchanged"] for r in reports] == [300, 300]
+    assert sum(r["created"] for r in reports) == 300
+    assert [(r["rows"], r["updated"], r["rejected"]) for r in reports] == [(300, 0, 0)] * 2
+    shop = stored(pdb, "shop", since)
+    assert [(s["member_ref"], s["segments"]) for s in shop["states"]] == [
+        (f"m{i:03d}", ["vip" if i % 2 else "staff"]) for i in range(300)]  # fmt: skip
+    assert [m for m, _ in shop["members"]] == [f"m{i:03d}" for i in range(300)]
+    assert sorted(e[1] for e in shop["events"]) == [f"m{i:03d}" for i in range(300)]
+    assert_invariants(pdb, "shop")
