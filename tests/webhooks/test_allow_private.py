@@ -66,6 +66,7 @@ def test_deliver_honours_the_permission_given_when_the_subscription_was_added(
         "dead": 0,
         "lost": 0,
         "released": 0,
+        "postponed": 0,
     }
     (request,) = receiver.requests
     assert json.loads(request.body)["data"]["points"] == 42

@@ -46,6 +46,7 @@ def test_deliveries_are_signed_json_with_event_headers(wdb: Database, receiver: 
         "dead": 0,
         "lost": 0,
         "released": 0,
+        "postponed": 0,
     }
     assert [r.headers["Fidelite-Event-Type"] for r in receiver.requests] == [
         "member.created",
@@ -172,14 +173,20 @@ def test_the_url_is_checked_again_at_delivery_time(wdb: Database, receiver: Rece
     processor(wdb).process(purchase("p1", "ann", "20.00"))
     clock = Clock()
     w = DeliveryWorker(wdb, policy=POLICY, clock=clock, resolve=lambda h, p: ["127.0.0.1"])
-    assert w.run_once().failed == 2  # the name now points at this machine: refused
+    report = w.run_once()  # the name now points at this machine: refused
+    assert (report.failed, report.postponed) == (1, 1)  # the other waits for the retry
     assert receiver.requests == []
-    errors = {d["last_error"] for d in log(wdb, "shop", subscription_id=sub.id)}
-    assert errors == {
+    errors = [(d["state"], d["last_error"]) for d in log(wdb, "shop", subscription_id=sub.id)]
+    refused = (
         "refused: url: host hooks.example.test (127.0.0.1) is loopback (this "
         "server itself); allowed only when private destinations are allowed (the CLI's "
         "--allow-private, allow_private=True in code), for development"
-    }
+    )
+    assert errors == [("pending", None), ("failed", refused)]
+    clock.now += timedelta(seconds=10)
+    report = w.run_once()  # refused again: one attempt, the other waits again
+    assert (report.failed, report.postponed) == (1, 1)
+    assert receiver.requests == []
 
 
 def test_removing_a_subscription_stops_its_deliveries(wdb: Database, receiver: Receiver) -> None:

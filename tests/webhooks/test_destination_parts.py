@@ -62,6 +62,7 @@ def test_host_is_the_urls_host_and_port(wdb: Database, receiver: Receiver) -> No
         "dead": 0,
         "lost": 0,
         "released": 0,
+        "postponed": 0,
     }
     assert [(r.headers["Host"], r.headers["Fidelite-Delivery-Id"]) for r in receiver.requests] == [
         (f"127.0.0.1:{port}", "1")

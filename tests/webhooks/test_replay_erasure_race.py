@@ -133,6 +133,7 @@ def test_the_worker_never_sends_an_anonymised_event(wdb: Database, receiver: Rec
         "dead": 0,
         "lost": 0,
         "released": 0,
+        "postponed": 0,
     }
     assert state(wdb) == [(delivery_id, "dead", "member erased", 1)]
     (row,) = log(wdb, "shop")

@@ -94,6 +94,7 @@ def test_an_answer_slower_than_the_timeout_is_a_failed_attempt_at_the_timeout(
         "dead": 0,
         "lost": 0,
         "released": 0,
+        "postponed": 0,
     }
     assert took < 1.5
     (entry,) = log(wdb, "shop")

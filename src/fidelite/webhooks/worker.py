@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, update
 
 from fidelite.store import Database
 from fidelite.store.tables import UTCDateTime
@@ -104,6 +104,7 @@ class Report:
     dead: int = 0
     lost: int = 0  # not sent (lease too short) or outcome not written (lease lost)
     released: int = 0  # given back unsent: the pass was asked to stop
+    postponed: int = 0  # not sent: an earlier one to its subscription failed (held back)
     ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,6 +115,7 @@ class Report:
             "dead": self.dead,
             "lost": self.lost,
             "released": self.released,
+            "postponed": self.postponed,
         }
 
 
@@ -145,6 +147,7 @@ class DeliveryWorker:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rand = rand
         self.resolve = resolve
+        self._after: dict[int, datetime | None] = {}  # delivery -> next try, as recorded
         self.client = httpx.Client(
             timeout=timeout, follow_redirects=False, transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -160,6 +163,15 @@ class DeliveryWorker:
         """Dispatch new events, then claim up to ``limit`` due deliveries and send each once,
         recording each attempt as soon as it ends.
 
+        One failing destination does not hold up the others: once an attempt to a
+        subscription fails as a destination that takes nothing now (no complete answer,
+        ``408``, ``429``, ``5xx``: :meth:`_hold_until`), that subscription's other
+        waiting deliveries, this pass's and those no worker holds, are postponed to the
+        failed one's next try (:meth:`postpone`: no attempt counted or logged), and the
+        pass goes on with the other subscriptions. So a hanging receiver costs a pass
+        one timeout, not one per delivery; its deliveries are tried again together,
+        in order, once its back-off has passed.
+
         ``stop()`` is asked before each send: once it is true, the deliveries not sent yet
         are released (their lease cleared, attempts unchanged: any worker may take them at
         once) and the pass ends, so a stop waits for one attempt at most (the timeout).
@@ -169,24 +181,72 @@ class DeliveryWorker:
         report = Report()
         dispatch(self.db, at=self.clock())
         claims = self.claim(limit)
+        held: set[int] = set()  # subscriptions postponed in this pass
         done = 0
         try:
             for claim in claims:
                 if stop():
                     break
-                state = self.deliver(claim)
                 done += 1
                 report.claimed += 1
                 report.ids.append(claim.id)
+                if claim.subscription_id in held:
+                    report.postponed += 1  # already postponed in the database
+                    continue
+                state, attempt, after = self._deliver(claim)
                 setattr(report, state, getattr(report, state) + 1)
+                until = self._hold_until(state, attempt, after)
+                if until is not None and attempt is not None:
+                    held.add(claim.subscription_id)
+                    self.postpone(claim.subscription_id, claim.token, until)
         except BaseException:
             with contextlib.suppress(Exception):  # the leases then simply run out
-                self.release(claims[done + 1 :])
+                self.release(claims[done:])
             raise
-        report.released = self.release(claims[done:])
-        report.claimed += report.released
-        report.ids.extend(claim.id for claim in claims[done:])
+        rest = claims[done:]
+        report.postponed += sum(1 for c in rest if c.subscription_id in held)
+        report.released = self.release([c for c in rest if c.subscription_id not in held])
+        report.claimed += len(rest)
+        report.ids.extend(claim.id for claim in rest)
         return report
+
+    def _hold_until(
+        self, state: str, attempt: Attempt | None, after: datetime | None
+    ) -> datetime | None:
+        """When the rest of a subscription's deliveries may be tried after ``attempt``
+        (None: not held back). Only an attempt that says the destination cannot take
+        deliveries now holds them back: no complete answer (timeout, connection refused
+        or reset, a URL refused at delivery), or ``408``, ``429`` or a ``5xx``; another
+        ``4xx`` is about that one event. The time is the failed delivery's next try
+        (its ``Retry-After`` included), or, when that attempt was its last, the wait
+        the attempt's number gives."""
+        if attempt is None or attempt.error is None or attempt.dead:
+            return None
+        if state not in ("failed", "dead") or not _unavailable(attempt):
+            return None
+        if after is not None:
+            return after
+        return attempt.at + self.policy.delay(attempt.claim.attempt)
+
+    def postpone(self, subscription_id: int, token: str, until: datetime) -> int:
+        """Move the subscription's waiting deliveries due before ``until`` to ``until``:
+        those of this pass (our lease, cleared) and those no worker holds. Nothing else
+        changes (no attempt is counted or logged); how many moved."""
+        now = self.clock()
+        free = or_(
+            deliveries.c.lease_token == token,
+            deliveries.c.lease_until.is_(None),
+            deliveries.c.lease_until <= now,
+        )
+        with self.db.write() as conn:
+            moved = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.subscription_id == subscription_id,
+                       deliveries.c.state.in_(("pending", "failed")),
+                       deliveries.c.next_attempt_at < until, free)
+                .values(next_attempt_at=until, lease_token=None, lease_until=None)
+            )  # fmt: skip
+        return int(moved.rowcount)
 
     def release(self, claims: list[Claim]) -> int:
         """Give back claimed deliveries not sent: their lease cleared where still ours
@@ -260,11 +320,19 @@ class DeliveryWorker:
         Checked right before the send (:meth:`sendable`): a delivery whose lease is no
         longer ours (a member's erasure stopped it since the claim, or it was replayed)
         is not sent and nothing is recorded."""
+        return self._deliver(claim)[0]
+
+    def _deliver(self, claim: Claim) -> tuple[str, Attempt | None, datetime | None]:
+        """:meth:`deliver`, with the attempt made (None: not sent) and the delivery's
+        next try as recorded."""
         checked = self.sendable(claim)
         if checked is not None:
-            return checked
+            return checked, None, None
         attempt = self.send(claim)
-        return "lost" if attempt is None else self.record([attempt])[claim.id]
+        if attempt is None:
+            return "lost", None, None
+        state = self.record([attempt])[claim.id]
+        return state, attempt, self._after.pop(claim.id, None)
 
     def sendable(self, claim: Claim) -> str | None:
         """None when ``claim`` may be sent now: its lease is still ours and its event is
@@ -404,6 +472,8 @@ class DeliveryWorker:
             )  # fmt: skip
             for attempt in done:
                 values = self._next(attempt)
+                if len(done) == 1:  # read back by _deliver
+                    self._after[attempt.claim.id] = values["next_attempt_at"]
                 claim = attempt.claim
                 moved = conn.execute(
                     update(deliveries)
@@ -620,6 +690,14 @@ def _body(reply: httpx.Response) -> tuple[_Start, Iterator[bytes]]:
     if reply.is_stream_consumed:
         return _Start(reply.encoding), iter((reply.content,))
     return _Start(reply.encoding, reply.headers.get("Content-Encoding")), reply.iter_raw()
+
+
+def _unavailable(attempt: Attempt) -> bool:
+    """Whether ``attempt`` failed as a destination that takes nothing now fails: no
+    complete answer, or ``408``, ``429`` or a ``5xx`` (see :meth:`DeliveryWorker.run_once`)."""
+    if attempt.status is None or attempt.error != f"HTTP {attempt.status}":
+        return True  # no answer, a late one, or the URL refused
+    return attempt.status in (408, 429) or attempt.status >= 500
 
 
 def _time(name: str) -> Any:
