@@ -308,9 +308,22 @@ def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
             f"memory limit {limit!r} is not a size DuckDB understands (e.g. 1GB, 512MB): "
             f"{str(exc).splitlines()[0]}"
         ) from None
-    spill = tempfile.mkdtemp(prefix="fidelite-duckdb-")
+    spill = tempfile.mkdtemp(prefix=SPILL_PREFIX)
     atexit.register(shutil.rmtree, spill, True)
     con.execute("SET temp_directory = ?", [spill])
+    _IN_FORCE[:] = [limit, spill]
+
+
+SPILL_PREFIX = "fidelite-duckdb-"
+_IN_FORCE: list[str] = []  # the memory limit last set by limit_memory, and its spill directory
+
+
+def memory_in_force() -> tuple[str, str] | None:
+    """The memory limit the last load set (:func:`limit_memory`) and the directory DuckDB
+    spills to past it; ``None`` when no load set one. For the error that says DuckDB ran
+    out of memory (:mod:`fidelite.analytics.resources`): a command loads its inputs with
+    one limit."""
+    return (_IN_FORCE[0], _IN_FORCE[1]) if _IN_FORCE else None
 
 
 def _source_name(source: Source) -> str:
@@ -382,6 +395,8 @@ def _create_raw(con: duckdb.DuckDBPyConnection, reader: str, name: str) -> None:
     try:
         con.execute(f"CREATE OR REPLACE VIEW raw AS SELECT * FROM {reader}")
         con.execute("DESCRIBE raw").fetchall()
+    except duckdb.OutOfMemoryException:
+        raise  # no fault of the file: the memory limit's (fidelite.analytics.resources)
     except duckdb.Error as exc:
         raise InputError(f"cannot read the file: {_first_line(exc)}", file=name) from exc
 
@@ -811,6 +826,8 @@ class _Checker:
         """Run a query over ``raw``; a file DuckDB cannot read is one :class:`InputError`."""
         try:
             return self.con.execute(sql).fetchall()
+        except duckdb.OutOfMemoryException:
+            raise  # no fault of the file: the memory limit's (fidelite.analytics.resources)
         except duckdb.Error as exc:
             raise self._unreadable(exc) from exc
 

@@ -308,6 +308,8 @@ def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"SELECT DISTINCT {text['customer_id']} AS customer_id, "
             f"{text['segment']} AS segment FROM raw"
         ).to_arrow_table()
+    except duckdb.OutOfMemoryException:
+        raise  # no fault of the file: the memory limit's (fidelite.analytics.resources)
     except duckdb.Error as exc:
         raise InputError(f"cannot read the segments file: {exc}", file=name) from exc
     finally:

@@ -94,15 +94,21 @@ class _Root(TyperGroup):
 
             fail(exc.format_message(), code="usage", fmt=OutputFormat.json)  # type: ignore[attr-defined]
         except Exception as exc:
-            # the analytics' engine missing on this machine (Spark without Java): one
-            # error, in the format asked for, wherever the command met it
+            # the analytics' engine missing on this machine (Spark without Java), or out
+            # of memory or of temporary space: one error, in the format asked for,
+            # wherever the command met it
             from fidelite.analytics.errors import EngineUnavailable
+            from fidelite.analytics.resources import resource_failure
 
-            if not isinstance(exc, EngineUnavailable):
+            args = ctx.meta.get(_ARGV, [])
+            failure = resource_failure(exc, args)
+            if not isinstance(exc, EngineUnavailable) and failure is None:
                 raise
             from fidelite.cli.output import OutputFormat, fail
 
-            asked = OutputFormat.json if _asks_json(ctx.meta.get(_ARGV, [])) else None
+            asked = OutputFormat.json if _asks_json(args) else None
+            if failure is not None:
+                fail(failure.message, code=failure.code, fmt=asked)
             fail(str(exc), code="engine_unavailable", fmt=asked)
 
 
