@@ -3,7 +3,9 @@
 The outbox, the deliveries and their attempt log grow with every event. Once a
 delivery is finished (``delivered`` or ``dead``) and older than the retention period,
 its log is no longer needed; an event is kept while any of its deliveries is still
-under way. Pruning also limits how long data about members is held (see
+under way, or, not dispatched yet, while a subscription could still be sent it (a
+program with no subscription, or no worker running, does not keep its events
+forever). Pruning also limits how long data about members is held (see
 docs/webhooks.md, data protection).
 
 Pruning deletes in batches of :data:`BATCH` rows, each batch its own short write
@@ -16,10 +18,12 @@ each delivery with its attempts; running it again finishes the job.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select
 
 from fidelite.store import Database
+from fidelite.webhooks.events import ALL
 from fidelite.webhooks.tables import attempts, deliveries, outbox, subscriptions
 
 BATCH = 500
@@ -28,8 +32,10 @@ BATCH = 500
 
 def prune(db: Database, before: datetime, *, batch: int | None = None) -> dict[str, int]:
     """Delete finished deliveries last touched before ``before``, their attempts, and
-    dispatched events recorded before it that no delivery refers to any more, ``batch``
-    (default :data:`BATCH`) deliveries or events per transaction."""
+    the events recorded before it that no subscription will receive any more
+    (dispatched: no delivery refers to them; not dispatched yet: no active subscription
+    would be sent them, see :func:`_unreferenced`), ``batch`` (default :data:`BATCH`)
+    deliveries or events per transaction."""
     batch = BATCH if batch is None else batch
     if batch < 1:
         raise ValueError("batch must be at least 1")
@@ -76,33 +82,54 @@ def _finished(conn: Connection, before: datetime, after: int, batch: int) -> tup
 def _unreferenced(
     conn: Connection, before: datetime, after: int, batch: int
 ) -> tuple[list[int], int]:
-    """Up to ``batch`` events of ids above ``after`` that may go: dispatched, recorded
-    before ``before``, and no delivery refers to them; and the id to go on from (0: none
-    left). A delivery is looked up by its subscription and event (the pair is unique,
-    so indexed), for each subscription there is."""
-    candidates = [
-        int(i)
-        for i in conn.execute(
-            select(outbox.c.id)
-            .where(outbox.c.id > after, outbox.c.dispatched.is_(True),
-                   outbox.c.created_at < before)
-            .order_by(outbox.c.id)
-            .limit(batch)
-        ).scalars()
-    ]  # fmt: skip
-    if not candidates:
+    """Up to ``batch`` events of ids above ``after`` recorded before ``before`` that may
+    go, and the id to go on from (0: none left). A dispatched event may go once no
+    delivery refers to it (a delivery is looked up by its subscription and event: the
+    pair is unique, so indexed, for each subscription there is). An event not
+    dispatched yet may go when no subscription could ever receive it: dispatch sends an
+    event only to the program's active subscriptions for its type added at or before
+    it was recorded, and a subscription removed is never active again, one added later
+    never gets it."""
+    rows = conn.execute(
+        select(outbox.c.id, outbox.c.dispatched, outbox.c.program_id, outbox.c.event_type,
+               outbox.c.created_at)
+        .where(outbox.c.id > after, outbox.c.created_at < before)
+        .order_by(outbox.c.id)
+        .limit(batch)
+    ).all()  # fmt: skip
+    if not rows:
         return [], 0
-    subscription_ids = [int(i) for i in conn.execute(select(subscriptions.c.id)).scalars()]
+    subscribed = conn.execute(
+        select(subscriptions.c.id, subscriptions.c.program_id, subscriptions.c.active,
+               subscriptions.c.event_types, subscriptions.c.created_at)
+    ).all()  # fmt: skip
+    candidates = [int(r.id) for r in rows if r.dispatched]
     referenced: set[int] = set()
-    if subscription_ids:
+    if subscribed and candidates:
         referenced = {
             int(i)
             for i in conn.execute(
                 select(deliveries.c.outbox_id).where(
-                    and_(deliveries.c.subscription_id.in_(subscription_ids),
+                    and_(deliveries.c.subscription_id.in_([int(s.id) for s in subscribed]),
                          deliveries.c.outbox_id.in_(candidates))
                 )
             ).scalars()
         }  # fmt: skip
-    ids = [i for i in candidates if i not in referenced]
-    return ids, (candidates[-1] if len(candidates) == batch else 0)
+    receivers = [s for s in subscribed if s.active]
+    ids = [
+        int(r.id)
+        for r in rows
+        if (int(r.id) not in referenced if r.dispatched else not _receivable(r, receivers))
+    ]
+    return ids, (int(rows[-1].id) if len(rows) == batch else 0)
+
+
+def _receivable(event: Any, receivers: list[Any]) -> bool:
+    """Whether an event not dispatched yet would go to one of the active subscriptions
+    ``receivers`` (the rule of :func:`~fidelite.webhooks.outbox.dispatch`)."""
+    return any(
+        s.program_id == event.program_id
+        and (ALL in s.event_types or event.event_type in s.event_types)
+        and event.created_at >= s.created_at
+        for s in receivers
+    )
