@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -277,11 +278,21 @@ def log_(
     limit: int = typer.Option(
         100, help=f"At most this many deliveries ({LOG_LIMIT[0]}-{LOG_LIMIT[1]}).", callback=_limit
     ),
+    before: int | None = typer.Option(
+        None,
+        min=1,
+        help="Only deliveries with a lower id: the next page, after the line on stderr "
+        "saying more deliveries follow (the API's next_cursor).",
+    ),
     program: str = ProgramOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """The delivery log, most recently created first; --delivery N lists that delivery's attempts.
+
+    At most --limit deliveries; when more follow, a line on stderr gives the --before
+    value of the next page (with --format json: {"next_cursor": N}, as the API's page);
+    stdout keeps the rows only, in every format.
 
     Example: fidelite webhooks log --state dead --program shop --format json
     """
@@ -291,13 +302,23 @@ def log_(
         print_rows(tries, fmt, title=f"attempts of delivery {delivery}",
                    columns=["number", "at", "status", "error", "duration_ms"])  # fmt: skip
         return
-    rows = _run(
-        lambda: log(database, program, state=state, subscription_id=subscription, limit=limit),
+    found = _run(
+        lambda: log(database, program, state=state, subscription_id=subscription,
+                    before=before, limit=limit + 1),
         fmt,
-    )
+    )  # fmt: skip
+    rows = found[:limit]
     print_rows(rows, fmt, title="webhook deliveries",
                columns=["id", "subscription_id", "event_id", "event_type", "state", "attempts",
                         "last_status", "last_error", "next_attempt_at"])  # fmt: skip
+    if len(found) > limit:  # the one more row: another page follows
+        cursor = rows[-1]["id"]
+        note = (
+            json.dumps({"next_cursor": cursor})
+            if fmt is OutputFormat.json
+            else f"more deliveries follow: the next page is --before {cursor}"
+        )
+        err_console.print(note, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("replay")
