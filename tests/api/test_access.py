@@ -29,6 +29,9 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/members/{member_id}/tier"): {"url": "/v1/members/ann/tier"},
     ("GET", "/v1/events/{event_id}"): {"url": "/v1/events/seed-e"},
     ("GET", "/v1/rewards"): {"url": "/v1/rewards"},
+    ("GET", "/v1/redemptions"): {"url": "/v1/redemptions?code={code}"},
+    ("GET", "/v1/redemptions/{redemption_id}"): {"url": "/v1/redemptions/{rid}"},
+    ("GET", "/v1/members/{member_id}/redemptions"): {"url": "/v1/members/ann/redemptions"},
     ("GET", "/v1/webhooks"): {"url": "/v1/webhooks"},
     ("GET", "/v1/webhooks/deliveries"): {"url": "/v1/webhooks/deliveries"},
     ("GET", "/v1/webhooks/deliveries/{delivery_id}/attempts"): {
@@ -76,6 +79,10 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"member": "ann", "reward": "ten"},
     },
     ("POST", "/v1/redemptions/{redemption_id}:cancel"): {"url": "/v1/redemptions/{rid}:cancel"},
+    ("POST", "/v1/redemptions/{redemption_id}:use"): {
+        "url": "/v1/redemptions/{urid}:use",
+        "json": {"store": "paris-04"},
+    },
     ("POST", "/v1/members/{member_id}/tier:assign"): {
         "url": "/v1/members/ann/tier:assign",
         "json": {"tier": "silver", "until": "2099-01-01T00:00:00Z", "reason": "goodwill"},
@@ -119,8 +126,8 @@ def _send(
 
 
 def _prepare(live: Live) -> dict[str, str]:
-    """ann with 500 points and a purchase to look up, a redemption to cancel, a webhook
-    subscription to remove and a delivery to replay."""
+    """ann with 500 points and a purchase to look up, a redemption to read and cancel and
+    one to use, a webhook subscription to remove and a delivery to replay."""
     with live.client("admin") as c:
         c.post("/v1/members", json={"id": "ann", "attributes": {"secret": SECRET}})
         c.post(
@@ -128,10 +135,16 @@ def _prepare(live: Live) -> dict[str, str]:
             json={"points": 500, "reason": "seed"},
             headers={"Idempotency-Key": "seed"},
         )
-        rid = c.post(
+        redeemed = c.post(
             "/v1/redemptions",
             json={"member": "ann", "reward": "ten"},
             headers={"Idempotency-Key": "seed-r"},
+        ).json()
+        rid, code = redeemed["id"], redeemed["code"]
+        urid = c.post(  # one to use (the other is cancelled)
+            "/v1/redemptions",
+            json={"member": "ann", "reward": "ten"},
+            headers={"Idempotency-Key": "seed-u"},
         ).json()["id"]
     with live.db.write() as conn:  # a subscription to a public name (no DNS lookup here)
         sid = conn.execute(
@@ -153,7 +166,8 @@ def _prepare(live: Live) -> dict[str, str]:
              "at": "2026-11-20T10:00:00+01:00"}  # fmt: skip
     with live.client("admin") as c:
         assert c.post("/v1/events", json=event).status_code == 201
-    return {"rid": str(rid), "sid": str(sid), "did": str(delivery["id"])}
+    return {"rid": str(rid), "urid": str(urid), "code": code, "sid": str(sid),
+            "did": str(delivery["id"])}  # fmt: skip
 
 
 def test_authorisation_matrix(live: Live) -> None:

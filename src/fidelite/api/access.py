@@ -20,6 +20,9 @@ WRITE_MEMBERS = frozenset({"admin", "integration", "support"})
 TILL = frozenset({"admin", "integration"})
 SUPPORT = frozenset({"admin", "support"})
 ADMIN = frozenset({"admin"})
+REDEMPTIONS = frozenset({"admin", "integration", "support"})
+"""Redemptions: read and cancelled by the roles that redeem (a till checks a code) and
+by support; not by analysts (a code is what the reward is handed over for)."""
 
 ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/members"): READ,
@@ -44,6 +47,10 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/redemptions/{redemption_id}:cancel"): frozenset(
         {"admin", "integration", "support"}
     ),
+    ("GET", "/v1/redemptions"): REDEMPTIONS,
+    ("GET", "/v1/redemptions/{redemption_id}"): REDEMPTIONS,
+    ("GET", "/v1/members/{member_id}/redemptions"): REDEMPTIONS,
+    ("POST", "/v1/redemptions/{redemption_id}:use"): TILL,
     ("GET", "/v1/webhooks"): ADMIN,
     ("POST", "/v1/webhooks"): ADMIN,
     ("DELETE", "/v1/webhooks/{subscription_id}"): ADMIN,

@@ -1071,7 +1071,8 @@ class EventProcessor:
         ``cancel-redemption:<id>``), the redemption marked cancelled (which frees its
         stock) and ``reward.cancelled`` announced; a failure anywhere leaves the
         redemption active and the points spent. Cancelling again returns the
-        cancelled redemption and changes nothing, whatever ``at`` says.
+        cancelled redemption and changes nothing, whatever ``at`` says; a redemption
+        used in store is refused (``redemption_used``), changing nothing.
         """
         with self.db.write() as conn:
             member_ref = conn.execute(
@@ -1085,6 +1086,9 @@ class EventProcessor:
             current = self._redemption_by_id(conn, redemption_id)  # as of the lock
             if current.status == "cancelled":
                 return replace(current, replayed=True)
+            from fidelite.processing.redemptions import refuse_if_used  # imports this module
+
+            refuse_if_used(conn, redemption_id)  # handed over in store: no points back
             # its member as of the lock: erased while we waited (PostgreSQL), the tombstone
             member_ref = current.member_ref
             # a new cancellation gives points back: refused for an erased member

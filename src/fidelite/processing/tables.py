@@ -160,6 +160,15 @@ redemptions = Table(
     Column("status", String(16), nullable=False),
     Column("redeemed_at", UTCDateTime(), nullable=False),
     Column("cancel_transaction_id", BigInteger, nullable=True),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("used_store", String(200), nullable=True),
+    Column("used_key", String(200), nullable=True),
     CheckConstraint("status IN ('active', 'cancelled')", name="status_known"),
     UniqueConstraint("program_id", "key", name="uq_redemptions_program_key"),
+    Index("ix_redemptions_code", "program_id", "code"),
+    Index("ix_redemptions_member", "program_id", "member_ref"),
 )
+"""A reward redeemed. ``status`` is ``active`` or ``cancelled`` (points returned, code
+void); an active one taken in store has ``used_at`` (and ``used_store`` when the till
+said which, ``used_key`` the idempotency key of the use): it still counts against the
+reward's stock and the member's limit, and can no longer be cancelled."""

@@ -1,4 +1,5 @@
-"""The rewards catalogue, redemptions and their cancellation."""
+"""The rewards catalogue, redemptions, their cancellation and their use in store, and
+the reads a till checks a reward code with (by id, by code, per member)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from fidelite.api.app import Services
 from fidelite.api.idempotency import said_again
 from fidelite.api.problems import Problem
-from fidelite.api.routes.common import CallerDep, IdemKey, RowId, ServicesDep, once
+from fidelite.api.routes.common import MAX_ID, CallerDep, IdemKey, RowId, ServicesDep, once
+from fidelite.api.routes.members import page_size
+from fidelite.engine.event import Instant
 from fidelite.engine.rewards import stock_left
 from fidelite.ledger.validation import redemption_key
 from fidelite.processing import ProcessingError, Redemption
+from fidelite.processing import redemptions as found
 from fidelite.program.reward import RewardKind
 
 router = APIRouter(prefix="/v1", tags=["rewards"])
@@ -95,9 +99,9 @@ class RedemptionOut(BaseModel):
     points: int = Field(description="points spent")
     transaction_id: int = Field(description="the ledger's spend transaction")
     code: str = Field(description="the code the member presents")
-    status: Literal["active", "cancelled"] = Field(
+    status: Literal["active", "cancelled", "used"] = Field(
         description="as it is now, also in an answer sent again: a redemption cancelled "
-        "since is 'cancelled' (its code is void)"
+        "since is 'cancelled' (its code is void), one taken in store since is 'used'"
     )
     replayed: bool = Field(
         description="true: nothing done now (a redemption sent again with its "
@@ -132,6 +136,86 @@ class RedemptionOut(BaseModel):
     )
 
 
+class RedemptionState(BaseModel):
+    """A redemption as a till checks its code: its state, the reward it gives (as the
+    program's catalogue describes it now), what it cost and when it was redeemed,
+    cancelled or used."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 12, "member": "CARD-0001", "code": "RW-3Z8W-RP6A-V43S-P", "status": "used",
+        "reward": "free_coffee", "name": "Free coffee", "kind": "free_product",
+        "value": None, "sku": "ESP", "partner": None, "points": 150, "currency": "points",
+        "redeemed_at": "2027-03-01T09:30:00Z", "transaction_id": 381,
+        "cancelled_at": None, "cancel_transaction_id": None,
+        "used_at": "2027-03-01T09:41:00Z", "used_store": "paris-04"}]})  # fmt: skip
+    id: int
+    member: str
+    code: str = Field(description="the code the member presents, as issued")
+    status: Literal["active", "used", "cancelled"] = Field(
+        description="active: the reward may be handed over (then POST "
+        "/v1/redemptions/{id}:use); used: taken in store (`used_at`), no longer "
+        "cancellable; cancelled: its points were returned, its code is void"
+    )
+    reward: str = Field(description="the reward's id")
+    name: str | None = Field(description="the reward's name; null: no longer in the catalogue")
+    kind: RewardKind | None = Field(description="null: no longer in the catalogue")
+    value: Decimal | None = Field(description="amount or percent of a discount")
+    sku: str | None = Field(description="product given (free_product)")
+    partner: str | None = Field(description="partner of a partner reward")
+    points: int = Field(description="points spent (the reward's cost when redeemed)")
+    currency: str | None = Field(description="the currency the points were spent in")
+    redeemed_at: datetime
+    transaction_id: int = Field(description="the ledger's spend transaction")
+    cancelled_at: datetime | None = Field(description="when cancelled; null: not cancelled")
+    cancel_transaction_id: int | None = Field(description="the ledger's reversing transaction")
+    used_at: datetime | None = Field(description="when taken in store; null: not used")
+    used_store: str | None = Field(description="the store the use named, if any")
+
+
+class RedemptionUsed(RedemptionState):
+    """A redemption marked used in store."""
+
+    replayed: bool = Field(
+        description="true: nothing done now (a use sent again with its Idempotency-Key)"
+    )
+
+
+class RedemptionPage(BaseModel):
+    """A member's redemptions, the latest recorded first."""
+
+    member: str
+    redemptions: list[RedemptionState]
+    next_cursor: int | None = Field(description="pass as ?before= for the next page")
+
+
+class RedemptionUse(BaseModel):
+    """Where and when the reward was handed over (both optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: Instant | None = Field(
+        default=None,
+        description="when the reward was handed over (default: now); not before the "
+        "redemption, nor more than 5 minutes ahead of the server's clock",
+    )
+    store: str | None = Field(
+        default=None, min_length=1, max_length=found.MAX_STORE, examples=["paris-04"]
+    )
+
+
+def _state(svc: Services, rec: found.RedemptionRecord) -> dict[str, Any]:
+    r = rec.redemption
+    reward = svc.program.reward(r.reward_id)
+    return {
+        "id": r.id, "member": r.member_ref, "code": r.code, "status": rec.state,
+        "reward": r.reward_id, "name": reward and reward.name, "kind": reward and reward.kind,
+        "value": reward and reward.value, "sku": reward and reward.sku,
+        "partner": reward and reward.partner, "points": r.points, "currency": rec.currency,
+        "redeemed_at": r.redeemed_at, "transaction_id": r.transaction_id,
+        "cancelled_at": rec.cancelled_at, "cancel_transaction_id": r.cancel_transaction_id,
+        "used_at": rec.used_at, "used_store": rec.used_store,
+    }  # fmt: skip
+
+
 def _body(r: Redemption) -> RedemptionOut:
     back = {} if r.returned is None else r.returned.as_dict()
     return RedemptionOut(id=r.id, member=r.member_ref, reward=r.reward_id, points=r.points,
@@ -148,9 +232,10 @@ def _as_now(svc: Services, stored: Any) -> Any:
         return stored
     try:
         now = svc.processor.redemption(stored["id"])
+        state = found.record(svc.processor, stored["id"]).state
     except ProcessingError:  # not expected: redemptions are never deleted
         return said_again(stored)
-    return _body(replace(now, replayed=True)).model_dump(mode="json")
+    return _body(replace(now, replayed=True, status=state)).model_dump(mode="json")
 
 
 @router.get("/rewards", response_model=RewardCatalogue)
@@ -200,3 +285,70 @@ def cancel(
 
     return once(svc, key, f"POST /v1/redemptions/{redemption_id}:cancel", {}, run,
                 replayed=lambda stored: _as_now(svc, stored))  # fmt: skip
+
+
+@router.get("/redemptions", response_model=RedemptionState)
+def find_by_code(
+    svc: ServicesDep,
+    who: CallerDep,
+    code: str = Query(
+        min_length=1,
+        max_length=200,
+        description="the reward code as presented: any case, with or without its dashes "
+        "and spaces (RW-3Z8W-RP6A-V43S-P, rw3z8wrp6av43sp)",
+        examples=["RW-3Z8W-RP6A-V43S-P"],
+    ),
+) -> RedemptionState:
+    """The redemption that issued a reward code: is it still active, used or cancelled?
+
+    A code no reward code can be (a symbol mistyped, missing or swapped, the check
+    symbol wrong) is refused 422 naming what is wrong; a well-formed code the program
+    never issued is 404 ``unknown_redemption``."""
+    return RedemptionState.model_validate(_state(svc, found.by_code(svc.processor, code)))
+
+
+@router.get("/redemptions/{redemption_id}", response_model=RedemptionState)
+def get_redemption(redemption_id: RowId, svc: ServicesDep, who: CallerDep) -> RedemptionState:
+    """One redemption: its state (active, used, cancelled), reward, cost, times and code."""
+    return RedemptionState.model_validate(_state(svc, found.record(svc.processor, redemption_id)))
+
+
+@router.get("/members/{member_id}/redemptions", response_model=RedemptionPage)
+def member_redemptions(
+    member_id: str, svc: ServicesDep, who: CallerDep,
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="next_cursor of the last page"),
+    limit: int = Query(50, ge=1, description="page size, at most 200"),
+) -> RedemptionPage:  # fmt: skip
+    """The member's redemptions, used and cancelled ones included, the latest recorded
+    first (by id), a page at a time."""
+    size = page_size(svc, limit)
+    rows = found.of_member(svc.processor, member_id, before=before, limit=size + 1)
+    page = [RedemptionState.model_validate(_state(svc, r)) for r in rows[:size]]
+    nxt = page[-1].id if len(rows) > size else None
+    return RedemptionPage(member=member_id, redemptions=page, next_cursor=nxt)
+
+
+@router.post("/redemptions/{redemption_id}:use", response_model=RedemptionUsed)
+def use(
+    redemption_id: RowId,
+    svc: ServicesDep,
+    who: CallerDep,
+    body: RedemptionUse | None = None,
+    key: IdemKey = None,
+) -> JSONResponse:
+    """Mark a redemption used: the reward was handed over in store. A used redemption
+    can no longer be cancelled (``redemption_used``); a cancelled one cannot be used
+    (``redemption_cancelled``); a second use under another key, or none, is refused
+    (``redemption_already_used``, naming when and where it was used). Sent again with
+    its Idempotency-Key, the first answer is given again."""
+    ask = body or RedemptionUse()
+
+    def run() -> tuple[int, Any]:
+        now = datetime.now(UTC)
+        done = found.use(svc.processor, redemption_id,
+                         key=None if key is None else found.use_key("api:", key),
+                         at=ask.at or now, now=now, store=ask.store)  # fmt: skip
+        return 200, RedemptionUsed.model_validate(_state(svc, done) | {"replayed": done.replayed})
+
+    return once(svc, key, f"POST /v1/redemptions/{redemption_id}:use",
+                ask.model_dump(mode="json"), run, replayed=said_again)  # fmt: skip
