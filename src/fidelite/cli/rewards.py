@@ -1,4 +1,4 @@
-"""``fidelite rewards``: the catalogue, redemptions and their cancellation.
+"""``fidelite rewards``: the catalogue, redemptions, their cancellation and their use.
 
 Every command calls the processor the API calls (``GET /v1/rewards``, ``POST
 /v1/redemptions``, ``POST /v1/redemptions/{id}:cancel``): the same checks in the same
@@ -10,6 +10,10 @@ idempotency ``--key`` (required, as the API's ``Idempotency-Key`` is). The same 
 the same member and reward answers with the first redemption; for another, it is
 refused (``idempotency_conflict``). Keys given here and keys given to the API are kept
 apart, so a till's key cannot answer an operator's redemption.
+
+``use`` records that the reward was handed over in store (``POST
+/v1/redemptions/{id}:use``): a used redemption reads ``used`` and can no longer be
+cancelled; it takes a ``--key`` too, so that a retry answers the first use.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ from sqlalchemy import select
 
 from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
-from fidelite.cli.processor import REPLAYED, ProgramFileOption, apply, open_processor
+from fidelite.cli.processor import REPLAYED, ProgramFileOption, apply, moment, open_processor
 from fidelite.engine.rewards import stock_left
 from fidelite.ledger.validation import MAX_TEXT, redemption_key
 from fidelite.processing import EventProcessor, Redemption
+from fidelite.processing import redemptions as found_redemptions
+from fidelite.processing.tables import redemptions as redemptions_table
 from fidelite.store.tables import LedgerTransaction
 
 app = typer.Typer(
-    help="Rewards: the catalogue, redeeming points for a reward, cancelling a redemption.\n\n"
+    help="Rewards: the catalogue, redeeming points for a reward, cancelling a redemption, "
+    "marking it used in store.\n\n"
     "Example: fidelite rewards redeem CARD-0001 free_coffee --key desk-2027-0042 -p program.yaml",
     no_args_is_help=True,
 )
@@ -69,20 +76,40 @@ def _spent_in(processor: EventProcessor, found: list[Redemption]) -> dict[int, s
     return {int(tid): str(currency) for tid, currency in rows}
 
 
+def _used(processor: EventProcessor, found: list[Redemption]) -> set[int]:
+    """The ids of those of ``found`` used in store (their status reads ``used``)."""
+    ids = [r.id for r in found if r.status == "active"]
+    if not ids:
+        return set()
+    table = redemptions_table
+    with processor.db.read() as conn:
+        rows = conn.execute(
+            select(table.c.id).where(table.c.id.in_(ids), table.c.used_at.is_not(None))
+        ).scalars()
+        return {int(i) for i in rows}
+
+
 def _redemption(
-    processor: EventProcessor, found: Redemption, spent_in: dict[int, str] | None = None
+    processor: EventProcessor,
+    found: Redemption,
+    spent_in: dict[int, str] | None = None,
+    used: set[int] | None = None,
 ) -> dict[str, Any]:
     """A redemption as printed, in the currency its points were spent in (the API's
-    fields, and when); ``spent_in``: :func:`_spent_in` of a list holding it, read once."""
+    fields, and when); ``spent_in``, ``used``: :func:`_spent_in` and :func:`_used` of a
+    list holding it, read once."""
     if spent_in is None:
         spent_in = _spent_in(processor, [found])
+    if used is None:
+        used = _used(processor, [found])
     currency = spent_in.get(found.transaction_id)
     if currency is None:  # not expected: the spend transaction is kept with the redemption
         reward = processor.program.reward(found.reward_id)
         currency = processor.program.currency_of(reward.currency if reward else None)
     return {"id": found.id, "member": found.member_ref, "reward": found.reward_id,
             "points": found.points, "currency": currency, "code": found.code,
-            "status": found.status, "redeemed_at": found.redeemed_at.astimezone(UTC),
+            "status": "used" if found.id in used else found.status,
+            "redeemed_at": found.redeemed_at.astimezone(UTC),
             "transaction_id": found.transaction_id,
             "cancel_transaction_id": found.cancel_transaction_id}  # fmt: skip
 
@@ -178,7 +205,9 @@ def cancel(
     Points go back into the lots they were spent from, which keep their expiry date:
     those of a lot already past its date expire at once (recorded as expired points,
     not spendable); the answer says how many came back spendable and how many expired.
-    Cancelling a redemption already cancelled changes nothing and says so.
+    Cancelling a redemption already cancelled changes nothing and says so. A redemption
+    used in store (`rewards use`) is refused (redemption_used): the reward was handed
+    over, so its points do not come back.
 
     Example: fidelite rewards cancel 42 -p program.yaml
     """
@@ -214,7 +243,8 @@ def show(
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
-    """One redemption: member, reward, points, code, status and its ledger transactions.
+    """One redemption: member, reward, points, code, status (active, used in store, or
+    cancelled) and its ledger transactions.
 
     Example: fidelite rewards show 42 -p program.yaml
     """
@@ -234,13 +264,74 @@ def history(
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """A member's redemptions, cancelled ones included, the latest first.
+    """A member's redemptions, used and cancelled ones included, the latest first.
 
     Example: fidelite rewards history CARD-0001 -p program.yaml
     """
     with open_processor(program_file, db, fmt) as processor:
         found = apply(lambda: processor.redemptions_of(member), fmt)
-        spent_in = _spent_in(processor, found)
-        rows = [_redemption(processor, r, spent_in) for r in found]
+        spent_in, used = _spent_in(processor, found), _used(processor, found)
+        rows = [_redemption(processor, r, spent_in, used) for r in found]
     columns = HISTORY_TABLE_COLUMNS if fmt is OutputFormat.table else REDEMPTION_COLUMNS
     print_rows(rows, fmt, title=f"Redemptions of {member}", columns=columns)
+
+
+@app.command("use")
+def use(
+    redemption: int = RedemptionArgument,
+    key: str = typer.Option(
+        ...,
+        "--key",
+        "-k",
+        help="Idempotency key: a retry with it changes nothing and prints the first use; "
+        "another key (a second use) is refused.",
+    ),
+    store: str | None = typer.Option(
+        None, "--store", help="The store the reward was handed over in (recorded, optional)."
+    ),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="When it was handed over (default: now): ISO 8601 with offset, or a date "
+        "(its midnight in the program's time zone); not before the redemption.",
+    ),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = TableJsonOption,
+) -> None:
+    """Mark a redemption used: its reward was handed over in store.
+
+    A used redemption reads `used` (show, history, the API) and can no longer be
+    cancelled, so its points cannot come back; it still counts against the reward's
+    stock and the member's limit. Refused, with nothing changed, for a cancelled
+    redemption (redemption_cancelled: its code is void) and for one already used under
+    another key (redemption_already_used, naming when and where). The same key again
+    prints the first use.
+
+    Example: fidelite rewards use 42 --key till-7-0042 --store paris-04 -p program.yaml
+
+    Example: fidelite rewards use 42 --key till-7-0042 -p program.yaml --format json
+    """
+    if not key.strip():
+        fail("--key must be a non-empty text (the API refuses an empty Idempotency-Key too)",
+             code="usage", fmt=fmt)  # fmt: skip
+    if len(key) > MAX_TEXT:
+        fail(f"key: must be at most {MAX_TEXT} characters", code="invalid_request", fmt=fmt,
+             field="key")  # fmt: skip
+    with open_processor(program_file, db, fmt) as processor:
+        now = datetime.now(UTC)
+        when = now if at is None else moment(at, "--at", processor.program.zone, fmt)
+        done = apply(lambda: found_redemptions.use(
+            processor, redemption, key=found_redemptions.use_key("cli:", key), at=when,
+            now=now, store=store), fmt)  # fmt: skip
+        shown = _redemption(processor, done.redemption, used={done.redemption.id})
+    used_at = done.used_at.astimezone(UTC) if done.used_at else None
+    if fmt is OutputFormat.json:
+        print_json(shown | {"used_at": used_at, "used_store": done.used_store,
+                            "replayed": done.replayed})  # fmt: skip
+        return
+    where = f" in store {done.used_store}" if done.used_store else ""
+    r = done.redemption
+    console.print(f"used redemption {r.id} ({r.reward_id} for {r.member_ref}, code {r.code})"
+                  f"{where} at {used_at and used_at.isoformat()}"
+                  f"{REPLAYED if done.replayed else ''}")  # fmt: skip
