@@ -38,7 +38,7 @@ def test_the_key_is_declared_required_where_it_is_with_its_length(live: Live) ->
     with live.client(None) as c:
         document = c.get("/openapi.json").json()
     declared = key_parameters(document)
-    assert len(declared) == 14  # every POST, PATCH and DELETE of /v1
+    assert len(declared) == 15  # every POST, PATCH and DELETE of /v1
     assert {op for op, p in declared.items() if p["required"]} == set(REQUIRED)
     for p in declared.values():
         assert p["in"] == "header"

@@ -1,6 +1,6 @@
 """A page size over the route's cap is refused naming ``query.limit``, on the members
-list and the ledger (200) as on the delivery log (1,000), not silently cut to the cap;
-the OpenAPI document gives each cap."""
+list, the ledger and a member's redemptions (200) as on the delivery log (1,000), not
+silently cut to the cap; the OpenAPI document gives each cap."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.api.conftest import Live
 
 CAPS = [("/v1/members", 200), ("/v1/members/ann/ledger", 200),
-        ("/v1/webhooks/deliveries", 1000)]  # fmt: skip
+        ("/v1/members/ann/redemptions", 200), ("/v1/webhooks/deliveries", 1000)]  # fmt: skip
 
 
 def refusal(cap: int) -> dict[str, object]:

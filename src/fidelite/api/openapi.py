@@ -62,7 +62,8 @@ SECURITY_SCHEMES: dict[str, Any] = {SCHEME: {
 }}  # fmt: skip
 """How every ``/v1`` operation authenticates its caller (401 without a valid key)."""
 
-PAGED = frozenset({("get", "/v1/members"), ("get", "/v1/members/{member_id}/ledger")})
+PAGED = frozenset({("get", "/v1/members"), ("get", "/v1/members/{member_id}/ledger"),
+                   ("get", "/v1/members/{member_id}/redemptions")})  # fmt: skip
 """The operations whose ``limit`` is refused over the server's page size (``max_page``)."""
 
 
