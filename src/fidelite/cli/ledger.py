@@ -418,7 +418,7 @@ def adjust(
     file is given and its policy dates points after earning, the date an earned lot
     gets from --at; --expires wins. With a program id only it never expires.
 
-    Example: fidelite ledger adjust CARD-0001 200 -p shop.yaml --reason outage --actor ops -k gw-1
+    Example: fidelite ledger adjust CARD-0001 200 -p shop.yaml --reason outage --actor ops -k ops-7
     """
     target = job_program(program, program_file, fmt)
     when, expiry = _moment(at, "--at", target, fmt), _moment(expires, "--expires", target, fmt)
