@@ -53,6 +53,7 @@ from fidelite.analytics.io import (
     _source_name,
     _timestamp_expression,
     decimal_number,
+    id_text,
     instant_order,
     resolve_named_columns,
 )
@@ -170,9 +171,8 @@ def _mapping(types: dict[str, str], cols: AnswerColumns, name: str) -> dict[str,
 def _select(checker: _Checker, ts_expr: str, instant: str) -> str:
     """Validate every answer and return the SELECT producing the normalised table."""
     cust, q, s = checker.col("customer_id"), checker.col("question"), checker.col("score")
-    checker.check(
-        "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
-    )
+    customer = id_text(checker)  # before the check for a missing one: NaN is named so
+    checker.check("customer_id", f"{cust} IS NULL OR {customer} = ''", "missing customer")
     checker.check("question", f"{q} IS NULL OR trim(CAST({q} AS VARCHAR)) = ''", "missing question")
     score = decimal_number(checker, "score", f"NULLIF(trim(CAST({s} AS VARCHAR)), '')")
     checker.check("score", f"{score} IS NULL", "missing or unparsable score")
@@ -188,7 +188,7 @@ def _select(checker: _Checker, ts_expr: str, instant: str) -> str:
     checker.flush()
     ts = f"({ts_expr})"
     return (
-        f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, {ts} AS ts, "
+        f"SELECT {customer} AS customer_id, {ts} AS ts, "
         f"CAST({ts} AS DATE) AS day, {question} AS question, {score} AS score, "
         f"{instant} AS instant{extra} FROM raw"
     )

@@ -1490,7 +1490,7 @@ def _normalised_select(
     (see :func:`_order_id`)."""
     m = checker.mapping
     cust = checker.col("customer_id")
-    customer = _text(cust, types[m["customer_id"]])
+    customer = id_text(checker)
     checker.check("customer_id", f"{cust} IS NULL OR {customer} = ''", "missing customer")
     amount = _number(checker, "amount", "unparsable amount", types[m["amount"]], required=True)
     quantity = "CAST(NULL AS DOUBLE)"
@@ -1706,6 +1706,82 @@ def _thousands_reason(value: str) -> str:
 def _text(col: str, raw_type: str) -> str:
     """The column as trimmed text (cast first unless it is text already)."""
     return f"trim({col})" if raw_type == "VARCHAR" else f"trim(CAST({col} AS VARCHAR))"
+
+
+# The whole number from which a float column of each width holds not every whole
+# number: an id at or past it may have been rounded when the file was written. The
+# imports' rule (fidelite.processing.cells: EXACT_FLOAT, Float32.exact, Float16.exact;
+# a test keeps them equal), not imported here: that module loads the whole processing
+# package, seconds of imports for a load that reads no float id.
+EXACT_WHOLE = {"float16": 2**11, "float32": 2**24, "float64": 2**53}
+
+
+def id_text(checker: _Checker, canonical: str = "customer_id") -> str:
+    """SQL: the id column ``canonical`` as the text it names, as the imports read ids
+    (:func:`fidelite.processing.cells.id_text`), with its check queued.
+
+    A whole number of a floating-point or decimal column is the text of the integer:
+    ``1001.0`` is ``'1001'`` (pandas writes an id column with an empty cell as float64;
+    ``CAST(1001.0 AS VARCHAR)`` would be ``'1001.0'``, matching no ``1001`` of another
+    file). A fraction, NaN or an infinity, or a float at or past the precision of its
+    column (:data:`EXACT_WHOLE`: float64 from 2^53, float32 from 2^24, float16 from
+    2^11) is refused, the error naming the file, row and column with the imports' words.
+    A missing value stays NULL: the caller's check for a missing id names it (queue it
+    after this one, so a NaN is named as such). Text and integers are read as before:
+    trimmed text, an integer's digits.
+    """
+    col = checker.col(canonical)
+    raw = _raw_types(checker.con)[checker.mapping[canonical]]
+    kind = raw.split("(")[0]
+    if kind in _FLOATING:
+        width = _float_width(checker, canonical, kind)
+        bad = f"NOT isfinite({col}) OR {col} <> trunc({col}) OR abs({col}) >= {EXACT_WHOLE[width]}"
+        checker.check(canonical, bad, lambda value: _id_reason(value, width))
+        # try_cast: the checks run in one scan, which meets the values refused here
+        return f"CAST(try_cast({col} AS BIGINT) AS VARCHAR)"
+    if kind == "DECIMAL":
+        checker.check(canonical, f"{col} <> trunc({col})", lambda v: _id_reason(v, "decimal"))
+        return f"CAST(CAST(trunc({col}) AS HUGEINT) AS VARCHAR)"
+    return _text(col, raw)
+
+
+def _float_width(checker: _Checker, canonical: str, kind: str) -> str:
+    """``float64``, ``float32`` or ``float16``: the width of the floating-point column of
+    ``canonical``. DuckDB reads a Parquet or Arrow float16 column as a FLOAT (float32):
+    the files' schemas (their footers) tell."""
+    if kind == "DOUBLE":
+        return "float64"
+    column = checker.mapping[canonical]
+    if isinstance(checker.source, pa.Table):
+        schemas = [checker.source.schema]
+    elif checker.kind == "parquet":
+        import pyarrow.parquet as pq  # only for a float32 column
+
+        schemas = [pq.read_schema(str(path)) for path in checker.files]
+    else:
+        return "float32"
+    for schema in schemas:
+        for name, type_ in zip(schema.names, schema.types, strict=True):
+            if name.lower() == column.lower() and pa.types.is_float16(type_):
+                return "float16"
+    return "float32"
+
+
+def _id_reason(value: str, width: str) -> str:
+    """The imports' words for ``value`` (DuckDB's text of a number of a ``width``
+    column: ``float64``, ``float32``, ``float16`` or ``decimal``), which names no id."""
+    from decimal import Decimal
+
+    from fidelite.processing import cells  # only for the error: its import takes seconds
+
+    kinds: dict[str, Callable[[str], Any]] = {
+        "float64": float, "float32": cells.Float32, "float16": cells.Float16, "decimal": Decimal
+    }  # fmt: skip
+    try:
+        cells.id_text(kinds[width](value))
+    except ValueError as exc:
+        return str(exc)
+    return f"{value} names no id"  # not reached: the check refuses what id_text refuses
 
 
 _REFUND_WORDS = (

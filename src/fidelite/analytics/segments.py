@@ -63,6 +63,7 @@ from fidelite.analytics.io import (
     _register_raw,
     _segment_column,
     find_column,
+    id_text,
 )
 from fidelite.analytics.metrics.result import MetricResult
 
@@ -298,7 +299,12 @@ def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             mapping[column] = found
         checker = _Checker(own, path, name, source, mapping)
         checker.count_rows("segments")
-        text = {c: f"NULLIF(trim(CAST({checker.col(c)} AS VARCHAR)), '')" for c in FILE_COLUMNS}
+        # the customer id as the transactions read it (1001.0 of a float column is 1001),
+        # its check queued before the one for a missing value
+        text = {
+            "customer_id": f"NULLIF({id_text(checker)}, '')",
+            "segment": f"NULLIF(trim(CAST({checker.col('segment')} AS VARCHAR)), '')",
+        }
         for column in FILE_COLUMNS:
             checker.check(column, f"{text[column]} IS NULL", f"missing {column}")
         checker.check("segment", f"{text['segment']} = '{NONE}'", RESERVED)

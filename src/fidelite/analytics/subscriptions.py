@@ -51,6 +51,7 @@ from fidelite.analytics.io import (
     _source_name,
     choose_date_format,
     decimal_number,
+    id_text,
     resolve_named_columns,
     supported_days_check,
 )
@@ -204,9 +205,8 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     """
     m = checker.mapping
     cust = checker.col("customer_id")
-    checker.check(
-        "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
-    )
+    customer = id_text(checker)  # before the check for a missing one: NaN is named so
+    checker.check("customer_id", f"{cust} IS NULL OR {customer} = ''", "missing customer")
     mrr = decimal_number(checker, "mrr", _text(checker, "mrr"))
     checker.check("mrr", f"{mrr} IS NULL", "missing or unparsable mrr")
     checker.check("mrr", f"{mrr} < 0", "negative mrr")
@@ -247,6 +247,6 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
     checker.flush()
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"
     return (
-        f"SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, CAST({plan} AS VARCHAR) AS plan, "
+        f"SELECT {customer} AS customer_id, CAST({plan} AS VARCHAR) AS plan, "
         f"{mrr} AS mrr, {start} AS start_day, {end} AS end_day{extra} FROM raw"
     ), choice

@@ -22,6 +22,7 @@ from fidelite.analytics.io import (
     _source_name,
     _timestamp_expression,
     find_column,
+    id_text,
 )
 
 
@@ -66,14 +67,13 @@ def load_support_cases(
     checker = _Checker(con, source, name, kind, mapping)
     ts_expr, _ = _timestamp_expression(con, checker, types[mapping["timestamp"]], opts)
     cust = checker.col("customer_id")
-    checker.check(
-        "customer_id", f"{cust} IS NULL OR trim(CAST({cust} AS VARCHAR)) = ''", "missing customer"
-    )
+    customer = id_text(checker)  # before the check for a missing one: NaN is named so
+    checker.check("customer_id", f"{cust} IS NULL OR {customer} = ''", "missing customer")
     checker.flush()
     # Through the checker, as every read of ``raw``: a file DuckDB stops reading is an
     # error naming its line, not a DuckDB message.
     checker.scan(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT trim(CAST({cust} AS VARCHAR)) AS customer_id, "
+        f"CREATE OR REPLACE TABLE {table} AS SELECT {customer} AS customer_id, "
         f"({ts_expr}) AS ts, CAST(({ts_expr}) AS DATE) AS day FROM raw"
     )
     con.execute("DROP VIEW IF EXISTS raw")
