@@ -42,6 +42,10 @@ class Settings:
     rate_burst: float = 100.0
     idempotency_lease_seconds: float = 30.0  # after a crash, a retry may take over then
     event_group: int = 200  # most concurrent single events per transaction (1: no grouping)
+    # fidelite serve's server (fidelite.api.server.GuardedHttpProtocol): a request's line
+    # and headers, at most this many bytes (431 otherwise), within this many seconds (408)
+    max_header_bytes: int = 65_536
+    header_timeout: float = 10.0
     upgrade: bool = True
 
 

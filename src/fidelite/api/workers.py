@@ -69,11 +69,11 @@ def serve(host: str, port: int, workers: int, log_level: str, config: str) -> No
     import uvicorn
 
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
-        from fidelite.api.server import ENV
+        from fidelite.api.server import ENV, settings_of, uvicorn_options
 
         os.environ[ENV] = config  # read by the factory, here or in uvicorn's workers
         uvicorn.run(APP, factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)  # fmt: skip
+                    log_level=log_level, **uvicorn_options(settings_of(config)))  # fmt: skip
         return
     check_free(host, port)
     Supervisor(host, port, workers, log_level, config).run()
@@ -104,7 +104,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def run_worker(host: str, port: int, log_level: str, config_file: str, report: Connection) -> None:
-    """One worker process: its own socket, one uvicorn server (uvloop, httptools).
+    """One worker process: its own socket, one uvicorn server (uvloop, httptools, with
+    the limits of :class:`fidelite.api.server.GuardedHttpProtocol`).
 
     ``config_file`` holds the configuration ``serve`` made at start-up (written by the
     supervisor). Sends ``None`` on ``report`` once its application is built, or why it
@@ -112,18 +113,20 @@ def run_worker(host: str, port: int, log_level: str, config_file: str, report: C
     """
     import uvicorn
 
-    from fidelite.api.server import app_from_config
+    from fidelite.api.server import app_from_config, settings_of, uvicorn_options
 
     try:
         sock = listening_socket(host, port)
-        app = app_from_config(Path(config_file).read_text(encoding="utf-8"))
+        config = Path(config_file).read_text(encoding="utf-8")
+        app = app_from_config(config)
+        options = uvicorn_options(settings_of(config))
     except Exception as exc:  # told to the supervisor, which says it once
         report.send(_reason(exc))
         report.close()
         sys.exit(CANNOT_START)
     report.send(None)
     report.close()
-    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level, **options)).run(sockets=[sock])
 
 
 def _reason(exc: BaseException) -> str:

@@ -42,6 +42,8 @@ apikey_app = typer.Typer(
 
 MAX_RATE = 1_000_000  # events per second per key: more is no limit at all
 MAX_LEASE = 86_400  # a day
+MAX_HEADER = 1_048_576  # bytes of a request's line and headers
+MAX_HEADER_TIMEOUT = 300  # seconds to send them
 
 
 def serve(
@@ -94,6 +96,22 @@ def serve(
         help="Most events from concurrent POST /v1/events requests applied in one "
         "transaction (group commit); 1 applies each on its own.",
     ),
+    max_header: int = typer.Option(
+        65_536,
+        "--max-header-bytes",
+        min=1024,
+        max=MAX_HEADER,
+        help="Largest request line and headers of a request (bytes, 1024-1048576): a "
+        "connection sending more is answered 431 and closed.",
+    ),
+    header_timeout: float = typer.Option(
+        10.0,
+        "--header-timeout",
+        min=1,
+        max=MAX_HEADER_TIMEOUT,
+        help="Seconds (1-300) a connection has to send a request's line and headers, "
+        "from its opening or the request's first byte: 408 and closed otherwise.",
+    ),
     log_level: LogLevel = typer.Option(
         LogLevel.warning, "--log-level", case_sensitive=False, help="uvicorn log level."
     ),
@@ -125,6 +143,8 @@ def serve(
         rate_burst=max(rate, 1.0) * 2,
         idempotency_lease_seconds=lease,
         event_group=group,
+        max_header_bytes=max_header,
+        header_timeout=header_timeout,
         upgrade=False,
     )
     try:
