@@ -8,13 +8,14 @@ code bulk import uses.
 from __future__ import annotations
 
 import gc
+import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
 from fidelite import __version__
@@ -104,6 +105,9 @@ def create_app(
         # /v1/members/ is a path the API does not have: 404 not_found (problem+json), not
         # a redirect (307, before the key is checked, to a URL built from the Host header)
         redirect_slashes=False,
+        # /docs and /redoc: our pages, pinned scripts and a policy of their own (_docs_routes)
+        docs_url=None,
+        redoc_url=None,
         title="fidelite API",
         version=__version__,
         description="Members, events, balances, rewards and redemptions of one loyalty "
@@ -114,6 +118,7 @@ def create_app(
     app.state.services = services
     problems.install(app)
     _health_routes(app, services)
+    _docs_routes(app)
     from fidelite.api.routes import ROUTERS, events
 
     # first: the busiest route is matched first (it checks its callers in its group)
@@ -149,6 +154,82 @@ def _health_routes(app: FastAPI, services: Services) -> None:
         status = "ready" if ready else "newer_schema" if _newer(current) else "not_migrated"
         body = {"status": status, "revision": current, "head": head}
         return JSONResponse(body, 200 if ready else 503)
+
+
+CDN = "https://cdn.jsdelivr.net/npm/"
+SWAGGER_JS = f"{CDN}swagger-ui-dist@5.36.0/swagger-ui-bundle.js"
+SWAGGER_CSS = f"{CDN}swagger-ui-dist@5.36.0/swagger-ui.css"
+REDOC_JS = f"{CDN}redoc@2.5.4/bundles/redoc.standalone.js"
+# Subresource Integrity: sha384 of each file as published on npm (npm pack
+# swagger-ui-dist@5.36.0 redoc@2.5.4; openssl dgst -sha384 -binary FILE | base64), the
+# bytes jsDelivr serves for an exact version: a changed file is not run.
+INTEGRITY = {
+    SWAGGER_JS: "sha384-fUpRgC19yPykTqzdrUbdAg8NTiu16NEKf9U12J+IJWCg8/1mEI8f2+PEIz60Wyd+",
+    SWAGGER_CSS: "sha384-z/AtSaOHGn5MJ5auAHXUypohywlIWLBZo1jeGmhdpVIbCnFhxAH92cwdV41oyINc",
+    REDOC_JS: "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5",
+}
+_PAGE_POLICY = "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+SWAGGER_POLICY = (
+    f"default-src 'none'; script-src 'self' {SWAGGER_JS}; style-src {SWAGGER_CSS} "
+    f"'unsafe-inline'; img-src 'self' data:; connect-src 'self'; {_PAGE_POLICY}"
+)
+"""/docs: no script but the pinned bundle and the page's own start script (no inline
+script); calls go to this server only (the key pasted there goes nowhere else)."""
+REDOC_POLICY = (
+    f"default-src 'none'; script-src {REDOC_JS} 'unsafe-eval'; style-src 'unsafe-inline'; "
+    f"img-src 'self' data:; connect-src 'self'; worker-src blob:; {_PAGE_POLICY}"
+)
+"""/redoc: the pinned bundle only (it compiles schema checks with ``new Function``, runs
+its search in a worker made from a blob and styles itself inline); Redoc takes no key."""
+SWAGGER_START = """window.ui = SwaggerUIBundle({
+  url: "openapi.json", dom_id: "#swagger-ui", layout: "BaseLayout", deepLinking: true,
+  showExtensions: true, showCommonExtensions: true, validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
+"""
+
+
+def _tag(url: str) -> str:
+    return f'src="{url}" integrity="{INTEGRITY[url]}" crossorigin="anonymous"'
+
+
+def _docs_routes(app: FastAPI) -> None:
+    """Swagger UI (/docs) and Redoc (/redoc): each page loads an exact version of its
+    script from jsDelivr, checked against its hash (Subresource Integrity), under a
+    Content-Security-Policy allowing nothing else; relative URLs, so that they work
+    behind a reverse proxy's path prefix."""
+    title = html.escape(app.title)
+    swagger = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Swagger UI</title>
+<link rel="stylesheet" href="{SWAGGER_CSS}" integrity="{INTEGRITY[SWAGGER_CSS]}" \
+crossorigin="anonymous">
+</head><body><div id="swagger-ui"></div>
+<script {_tag(SWAGGER_JS)}></script>
+<script src="docs/start.js"></script>
+</body></html>
+"""
+    redoc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - ReDoc</title>
+</head><body><redoc spec-url="openapi.json"></redoc>
+<script {_tag(REDOC_JS)}></script>
+</body></html>
+"""
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(swagger, headers={"Content-Security-Policy": SWAGGER_POLICY})
+
+    @app.get("/docs/start.js", include_in_schema=False)
+    def docs_start() -> Response:
+        return Response(SWAGGER_START, media_type="text/javascript")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc_page() -> HTMLResponse:
+        return HTMLResponse(redoc, headers={"Content-Security-Policy": REDOC_POLICY})
 
 
 def _newer(revision: str | None) -> bool:
