@@ -127,7 +127,9 @@ def assign(
         ...,
         "--until",
         help="End of the assignment: ISO 8601 with offset, or a date (its midnight in the "
-        "program's time zone). The daily review then gives the tier the member qualifies for.",
+        "program's time zone). The daily review then gives the tier the member qualifies for, "
+        "or the one they would have held without the assignment (e.g. in a grace period) when "
+        "higher.",
     ),
     reason: str = typer.Option(..., "--reason", help="Why (kept on the member's timeline)."),
     key: str = KeyOption,
@@ -138,8 +140,9 @@ def assign(
     """Put a member on a tier by hand, from now until a date.
 
     No re-qualification before that date; then the daily review gives them the tier
-    they qualify for. An event that qualifies them for a higher tier still upgrades
-    them at once.
+    they qualify for, or the one (with its dates: a grace period, a one-level downgrade)
+    they would have held without the assignment, when higher. An event that qualifies
+    them for a higher tier still upgrades them at once.
 
     Safe to retry: run again with the same --key, it changes nothing and prints the
     first assignment (the same key with another member, tier, end or reason is refused).

@@ -5,7 +5,8 @@ the time: :func:`on_activity` (after each qualifying event: upgrade at once when
 member qualifies for a higher level, or end a grace period) and :func:`review` (run by
 the daily job, and by the processor before anything is decided for a member whose step
 is due: at each re-qualification date, keep the level, start the grace period or move
-down; at the end of a manual assignment, take the level the value qualifies for).
+down; at the end of a manual assignment, take the level, and dates, the member
+would have had without it).
 Every change is returned as a :class:`TierChange` for the member's timeline, with the
 qualifying value that justified it.
 
@@ -351,7 +352,7 @@ def on_refund(
     start = _refund_anchor(policy, state, purchase_at, zone, made)
     if retired(policy, start):  # an assignment to a level removed since: left at its date
         start, _ = leave_retired(policy, start, activities, start.since, zone)
-    replayed, steps = _replay(policy, start, activities, through, zone)
+    replayed, steps = _replay(policy, start, activities, through, zone, made)
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
     current, _ = review(policy, state, activities, through, zone)
@@ -415,7 +416,7 @@ def on_late_activity(
     start = _refund_anchor(policy, state, at, zone, made)
     if retired(policy, start):  # an assignment to a level removed since: left at its date
         start, _ = leave_retired(policy, start, activities, start.since, zone)
-    replayed, steps = _replay(policy, start, activities, through, zone)
+    replayed, steps = _replay(policy, start, activities, through, zone, made)
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
     return replayed, [s for s in steps if s.at >= at]
@@ -507,6 +508,7 @@ def _replay(
     activities: Sequence[Activity],
     until: datetime,
     zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[TierState, list[TierChange]]:
     """The tier history from ``start`` to ``until``: at each moment of activity, the
     re-qualification steps due by then, then the activity (:func:`on_activity`, only
@@ -517,14 +519,14 @@ def _replay(
     for moment, value in _values_after(policy, activities, start.since, until, zone):
         due = state.assigned_until or state.grace_until or state.review_at
         if due is not None and due <= moment:
-            state, done = review(policy, state, activities, moment, zone)
+            state, done = review(policy, state, activities, moment, zone, assignments)
             changes += done
         higher = rank[state.tier] + 1
         upgrades = higher < len(policy.levels) and value >= policy.levels[higher].threshold
         if upgrades or state.grace_until is not None:
             state, done = on_activity(policy, state, activities, moment, zone)
             changes += done
-    state, done = review(policy, state, activities, until, zone)
+    state, done = review(policy, state, activities, until, zone, assignments)
     return state, changes + done
 
 
@@ -701,6 +703,7 @@ def review(
     activities: Sequence[Activity],
     as_of: datetime,
     zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[TierState, list[TierChange]]:
     """Apply every re-qualification step due at or before ``as_of``, in date order.
 
@@ -715,14 +718,19 @@ def review(
     period already begun (an earlier run, or a step applied before an event) looks at the
     activity inside it first, from its start (the re-qualification date it was started
     at): a run split in two writes what one run writes. A member on a level the program
-    no longer has is moved at ``as_of`` first (:func:`leave_retired`)."""
+    no longer has is moved at ``as_of`` first (:func:`leave_retired`). ``assignments``:
+    the member's manual assignments (:class:`Assignment`), which the end of one in
+    force looks back on (:func:`_assignment_expired`; none given: none before it).
+
+    The end of an assignment plays the member's whole history again: ``activities``
+    must be all of it, not a window's."""
     changes: list[TierChange] = []
     if retired(policy, state):
         state, changes = leave_retired(policy, state, activities, as_of, zone)
     if state.grace_until is not None and state.review_at is not None:
         state, changes = _activity_after(policy, state, activities, state.review_at, as_of, zone)
     while True:
-        step = _next_step(policy, state, activities, as_of, zone)
+        step = _next_step(policy, state, activities, as_of, zone, assignments)
         if step is None:
             return state, changes
         state, change = step
@@ -794,11 +802,12 @@ def _next_step(
     activities: Sequence[Activity],
     as_of: datetime,
     zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[TierState, TierChange] | None:
     if state.assigned_until is not None:
         if as_of < state.assigned_until:
             return None
-        return _assignment_expired(policy, state, activities, zone)
+        return _assignment_expired(policy, state, activities, zone, assignments)
     due = state.grace_until or state.review_at
     if due is None or as_of < due:
         return None
@@ -835,14 +844,63 @@ def _downgrade(
 
 
 def _assignment_expired(
-    policy: TierPolicy, state: TierState, activities: Sequence[Activity], zone: ZoneInfo
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[TierState, TierChange]:
+    """The end of a manual assignment: the member takes the level their value qualifies
+    for, from the end (its next re-qualification counted from it), unless they would
+    have held a higher one without the assignment: then that level, with its dates, as
+    the history played again without the assignment up to its end gives it
+    (:func:`_without_assignment`): a grace period in course goes on to its own end, a
+    re-qualification missed meanwhile moves them down as any downgrade does (one level
+    at a time with ``one_level``, after the grace period). The entry, dated at the end,
+    records the value over the window just before it."""
     at = state.assigned_until
     assert at is not None
     value = window_value(policy, activities, at, zone, step=True)
-    tier = policy.levels[qualified_level(policy, value)]
-    review_at = None if tier.id == policy.levels[0].id else _next_review(policy, at, zone)
     metric = policy.metric.value
-    reason = f"manual assignment ended; {metric} {_figure(value)} qualifies for {tier.id}"
-    change = TierChange(at, ChangeKind.assignment_expired, state.tier, tier.id, value, reason)
-    return TierState(tier.id, at, review_at), change
+    qualified = policy.levels[qualified_level(policy, value)].id
+    new = _without_assignment(policy, state, activities, zone, assignments)
+    if new.tier == qualified and new.grace_until is None and new.assigned_until is None:
+        review_at = None if qualified == policy.levels[0].id else _next_review(policy, at, zone)
+        new = TierState(qualified, at, review_at)
+        reason = f"manual assignment ended; {metric} {_figure(value)} qualifies for {qualified}"
+    else:
+        reason = f"manual assignment ended; {metric} {_figure(value)}; {new.tier} as without it"
+        if new.grace_until is not None:
+            reason += f", grace until {new.grace_until.astimezone(zone).date()}"
+    change = TierChange(at, ChangeKind.assignment_expired, state.tier, new.tier, value, reason)
+    return new, change
+
+
+def _without_assignment(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    zone: ZoneInfo,
+    assignments: Sequence[Assignment],
+) -> TierState:
+    """Where the member stands at the end of their assignment (``state``, assigned at
+    its ``since`` until its ``assigned_until``) had it never been made: the history
+    played again from the latest earlier assignment (``assignments``, those dated before
+    it; the member held its tier whatever came before, until its own end), or from the
+    base level before any activity, with the activity dated before the end, through
+    the steps due by the end. The level's dates are those that history gives; the base
+    level never left dates from the end."""
+    end = state.assigned_until
+    assert end is not None
+    earlier = sorted((a for a in assignments if a.at < state.since), key=lambda a: a.at)
+    start = TierState(policy.levels[0].id, _BEFORE_ANY)
+    if earlier and earlier[-1].until is not None:
+        last = earlier[-1]
+        start = TierState(last.tier, last.at, assigned_until=last.until)
+        if retired(policy, start):
+            start, _ = leave_retired(policy, start, activities, start.since, zone)
+    before = [a for a in activities if a.at < end]
+    replayed, _ = _replay(policy, start, before, end, zone, earlier[:-1])
+    if replayed.since == _BEFORE_ANY:
+        replayed = replace(replayed, since=end)
+    return replayed

@@ -532,6 +532,9 @@ class _Batch:
         due = due_at(tier)
         if (due is None or at < due) and not retired(policy, tier):
             return tier, []
+        if tier.assigned_until is not None and not retired(policy, tier):
+            # its end plays the member's whole history again, which the batch does not read
+            raise Fallback("a manual assignment ends before an event")
         return review(policy, tier, member.activities, at, self.p.program.zone)
 
     def _erased_history(self, event: Event) -> ProcessingError | None:

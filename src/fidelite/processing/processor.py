@@ -780,7 +780,9 @@ class EventProcessor:
                     done.append((ref, entered))
                 elif state is not None:
                     activities = self._activities(conn, ref)
-                    new, changes = review(policy, state, activities, as_of, self.program.zone)
+                    made = self._assignments(conn, ref) if state.assigned_until else []
+                    new, changes = review(policy, state, activities, as_of, self.program.zone,
+                                          made)  # fmt: skip
                     self._save_tier(conn, ref, new, changes, None, announce=not erased)
                     done += [(ref, change) for change in changes]
             if progress is not None:
@@ -815,7 +817,8 @@ class EventProcessor:
         if (due is None or at < due) and not retired(policy, state):
             return state
         activities = self._activities(conn, ref)
-        new, changes = review(policy, state, activities, at, self.program.zone)
+        made = self._assignments(conn, ref) if state.assigned_until else []
+        new, changes = review(policy, state, activities, at, self.program.zone, made)
         self._save_tier(conn, ref, new, changes, None, announce=announce)
         return new
 
