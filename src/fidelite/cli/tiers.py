@@ -30,7 +30,7 @@ from fidelite.cli.processor import (
     open_processor,
     progress_bar,
 )
-from fidelite.engine.tiers import TierChange
+from fidelite.engine.tiers import TierChange, next_review
 from fidelite.ledger.errors import no_member
 
 app = typer.Typer(
@@ -182,9 +182,9 @@ def show(
 ) -> None:
     """A member's tier and its timeline.
 
-    The tier, since when, the next re-qualification, the end of a grace period or of a
-    manual assignment, and every tier change, oldest first (an assignment with its end,
-    until).
+    The tier, since when, the next re-qualification (review_at; during a grace period
+    its end, when the level is judged again), the end of a grace period or of a manual
+    assignment, and every tier change, oldest first (an assignment with its end, until).
 
     Example: fidelite tier show CARD-0001 -p program.yaml --format json
     """
@@ -199,7 +199,10 @@ def show(
                  "placed on its ladder at their next event or tier review)", code="no_tiers",
                  fmt=fmt)  # fmt: skip
         history = [_entry(row) for row in processor.tier_timeline(member)]
-    dates = {"tier": standing.tier, "since": standing.since, "review_at": standing.review_at,
+    # review_at: the next re-qualification, during a grace period its end (the stored
+    # date is the one the grace period started from, past by then)
+    dates = {"tier": standing.tier, "since": standing.since,
+             "review_at": next_review(standing),
              "grace_until": standing.grace_until,
              "assigned_until": standing.assigned_until}  # fmt: skip
     if fmt is OutputFormat.json:

@@ -697,6 +697,16 @@ def due_at(state: TierState) -> datetime | None:
     return state.assigned_until or state.grace_until or state.review_at
 
 
+def next_review(state: TierState) -> datetime | None:
+    """The member's next re-qualification as a reader sees it: during a grace period, its
+    end (where the level is judged again: kept if the value reached the threshold during
+    it, else moved down), not ``review_at``, the date it started from, now past; none
+    during a manual assignment (its end decides) or on the base level."""
+    if state.assigned_until is not None:
+        return None
+    return state.grace_until or state.review_at
+
+
 def review(
     policy: TierPolicy,
     state: TierState,
