@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import email.utils
 import json
 import random
 import socket
@@ -374,12 +375,13 @@ class DeliveryWorker:
         status: int | None = None
         error: str | None = None
         response: str | None = None
+        hint: str | None = None
         tick = time.perf_counter()
         deadline = Deadline(self.timeout)
         try:
             allow = self.allow_private or claim.allow_private
             target = pin(claim.url, allow_private=allow, resolve=self.resolve)
-            status, response = self._post(claim, target, deadline)
+            status, response, hint = self._post(claim, target, deadline)
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
         except UnsafeURL as exc:
@@ -393,14 +395,19 @@ class DeliveryWorker:
         finally:
             deadline.finish()
         elapsed = int((time.perf_counter() - tick) * 1000)
-        return Attempt(claim, started, status, error, response, elapsed)
+        wait = retry_after(hint, started) if status in RETRY_AFTER_STATUSES and error else None
+        gone = status == 410 and error == "HTTP 410"
+        return Attempt(claim, started, status, error, response, elapsed, dead=gone, wait=wait)
 
     def _late(self) -> str:
         return f"Timeout: no complete answer within {self.timeout:g} s"
 
-    def _post(self, claim: Claim, target: Destination, deadline: Deadline) -> tuple[int, str]:
-        """POST ``claim`` to ``target`` within ``deadline``: the status and the start of
-        the answer's body (raises :class:`_Late` when the time runs out)."""
+    def _post(
+        self, claim: Claim, target: Destination, deadline: Deadline
+    ) -> tuple[int, str, str | None]:
+        """POST ``claim`` to ``target`` within ``deadline``: the status, the start of the
+        answer's body and its ``Retry-After`` header (raises :class:`_Late` when the time
+        runs out)."""
         left = deadline.left()
         if left <= 0:
             raise _Late(None)
@@ -421,7 +428,7 @@ class DeliveryWorker:
                 kept.add(chunk)
             if deadline.passed():
                 raise _Late(reply.status_code)
-            return reply.status_code, kept.text()
+            return reply.status_code, kept.text(), reply.headers.get("Retry-After")
         except httpx.HTTPError:
             if deadline.passed():
                 raise _Late(reply.status_code) from None
@@ -503,6 +510,9 @@ class DeliveryWorker:
             values.update(state="dead", next_attempt_at=None)
         else:
             wait = self.policy.delay(number, self.rand())
+            if attempt.wait is not None:  # the receiver's Retry-After, at most the cap
+                cap = timedelta(seconds=self.policy.cap_seconds)
+                wait = max(wait, min(attempt.wait, cap))
             values.update(state="failed", next_attempt_at=attempt.at + wait)
         return values
 
@@ -517,7 +527,8 @@ class Attempt:
     error: str | None
     response: str | None
     duration_ms: int
-    dead: bool = False
+    dead: bool = False  # final: the subscription was removed, or the receiver answered 410
+    wait: timedelta | None = None  # the answer's Retry-After (429, 503), if it had one
 
     def log_row(self, number: int) -> dict[str, Any]:
         return {
@@ -698,6 +709,28 @@ def _unavailable(attempt: Attempt) -> bool:
     if attempt.status is None or attempt.error != f"HTTP {attempt.status}":
         return True  # no answer, a late one, or the URL refused
     return attempt.status in (408, 429) or attempt.status >= 500
+
+
+RETRY_AFTER_STATUSES = (429, 503)
+"""Answers whose ``Retry-After`` header sets the earliest next try."""
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """The wait a ``Retry-After`` header asks for, from ``now``: delay-seconds (``120``)
+    or an HTTP date (``Wed, 21 Oct 2026 07:28:00 GMT``; one past is no wait). None when
+    absent or unreadable (the back-off alone applies)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return timedelta(seconds=min(int(text), 10**9))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
 
 
 def _time(name: str) -> Any:
