@@ -140,3 +140,21 @@ def test_a_full_temporary_directory_is_an_io_error_naming_it(
     other = duckdb.IOException('IO Error: No files found that match the pattern "x.parquet"')
     assert resource_failure(other, args) is None
     assert resource_failure(ValueError("Out of Memory"), args) is None
+
+
+def test_spark_java_heap_out_of_memory_advises_driver_memory() -> None:
+    """Py4J's error for a Java heap that ran out (a Spark job's OutOfMemoryError)."""
+    Py4JError = pytest.importorskip("py4j.protocol").Py4JError  # the 'spark' extra's
+
+    heap = Py4JError(
+        "An error occurred while calling o57.collectToPython.\n: java.lang.OutOfMemoryError: "
+        "Java heap space"
+    )
+    assert resource_failure(heap, ["metrics", "rfm", "--engine", "spark"]) == ResourceFailure(
+        "out_of_memory",
+        "out of memory: Spark's Java heap ran out (java.lang.OutOfMemoryError); give Spark "
+        "more with SPARK_DRIVER_MEMORY=4g (in the environment), or use --engine duckdb. "
+        "Nothing was written.",
+    )
+    other = Py4JError("An error occurred while calling o57.collectToPython")
+    assert resource_failure(other, ["metrics", "rfm", "--engine", "spark"]) is None
