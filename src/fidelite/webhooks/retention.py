@@ -11,12 +11,15 @@ docs/webhooks.md, data protection).
 Pruning deletes in batches of :data:`BATCH` rows, each batch its own short write
 transaction, so a large backlog never holds the database's write lock (SQLite) or
 long row locks (PostgreSQL) for the whole run: other writers (the API, the worker)
-get through between batches. A run stopped half-way has deleted whole batches only,
-each delivery with its attempts; running it again finishes the job.
+get through between batches (on SQLite prune pauses between batches as long as the
+last one took, see :func:`_pause_as_long_as_the_last_batch`). A run stopped half-way
+has deleted whole batches only, each delivery with its attempts; running it again
+finishes the job.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +32,9 @@ from fidelite.webhooks.tables import attempts, deliveries, outbox, subscriptions
 BATCH = 500
 """Deliveries (with their attempts) or events deleted per transaction."""
 
+PAUSE_MAX = 1.0
+"""The longest pause between two batches on SQLite, in seconds."""
+
 
 def prune(db: Database, before: datetime, *, batch: int | None = None) -> dict[str, int]:
     """Delete finished deliveries last touched before ``before``, their attempts, and
@@ -40,8 +46,11 @@ def prune(db: Database, before: datetime, *, batch: int | None = None) -> dict[s
     if batch < 1:
         raise ValueError("batch must be at least 1")
     gone = {"deliveries": 0, "attempts": 0, "events": 0}
+    started: float | None = None
     after = 0  # the last delivery id looked at
     while True:
+        _pause_as_long_as_the_last_batch(db, started)
+        started = time.monotonic()
         with db.write() as conn:
             ids, after = _finished(conn, before, after, batch)
             if ids:
@@ -55,6 +64,8 @@ def prune(db: Database, before: datetime, *, batch: int | None = None) -> dict[s
             break
     after = 0  # the last event id looked at
     while True:
+        _pause_as_long_as_the_last_batch(db, started)
+        started = time.monotonic()
         with db.write() as conn:
             ids, after = _unreferenced(conn, before, after, batch)
             if ids:
@@ -62,6 +73,16 @@ def prune(db: Database, before: datetime, *, batch: int | None = None) -> dict[s
         if after == 0:
             break
     return gone
+
+
+def _pause_as_long_as_the_last_batch(db: Database, started: float | None) -> None:
+    """On SQLite, wait as long as the last batch took (at most :data:`PAUSE_MAX` s)
+    before the next: a writer of another process (the API server) polls the write lock
+    while it waits, and would seldom find it free if the next batch took it again at
+    once. So pruning holds the lock about half the time at most."""
+    if started is None or db.is_postgres:
+        return
+    time.sleep(min(time.monotonic() - started, PAUSE_MAX))
 
 
 def _finished(conn: Connection, before: datetime, after: int, batch: int) -> tuple[list[int], int]:
