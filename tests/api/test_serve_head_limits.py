@@ -199,5 +199,6 @@ def test_the_limits_are_checked_when_serve_starts(tmp_path: Path) -> None:
                                f"sqlite:///{tmp_path / 'api.db'}", option, value],
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2, (option, value, done.stderr)
-        assert f"Invalid value for '{option}'" in done.stderr
-        assert "is not in the range" in done.stderr
+        said = " ".join(done.stderr.split())
+        assert f"Invalid value for '{option}'" in said
+        assert f"got {value}" in said
