@@ -47,6 +47,7 @@ class Settings:
     # and headers, at most this many bytes (431 otherwise), within this many seconds (408)
     max_header_bytes: int = 65_536
     header_timeout: float = 10.0
+    max_connections: int = 1000  # per worker: a request beyond that many connections is 503
     upgrade: bool = True
 
 

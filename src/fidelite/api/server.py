@@ -234,8 +234,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """What ``serve`` gives ``uvicorn.Config`` beyond the address: the protocol with
-    the head's limits (:class:`GuardedHttpProtocol`) and the security headers."""
+    the head's limits (:class:`GuardedHttpProtocol`), the security headers, and the
+    most connections a worker serves at once (uvicorn answers 503 to a request when it
+    holds ``limit_concurrency`` connections, that request's own included, or as many
+    requests running: one more than ``max_connections``)."""
     return {
+        "limit_concurrency": settings.max_connections + 1,
         "http": partial(
             GuardedHttpProtocol,
             max_header_bytes=settings.max_header_bytes,

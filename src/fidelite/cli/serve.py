@@ -44,6 +44,7 @@ MAX_RATE = 1_000_000  # events per second per key: more is no limit at all
 MAX_LEASE = 86_400  # a day
 MAX_HEADER = 1_048_576  # bytes of a request's line and headers
 MAX_HEADER_TIMEOUT = 300  # seconds to send them
+MAX_CONNECTIONS = 100_000  # per worker
 
 
 def serve(
@@ -112,6 +113,15 @@ def serve(
         help="Seconds (1-300) a connection has to send a request's line and headers, "
         "from its opening or the request's first byte: 408 and closed otherwise.",
     ),
+    max_connections: int = typer.Option(
+        1000,
+        "--max-connections",
+        min=1,
+        max=MAX_CONNECTIONS,
+        help="Most connections each worker serves at once (1-100000): a request arriving "
+        "while its worker holds more (its own included), or as many requests running, is "
+        "answered 503.",
+    ),
     log_level: LogLevel = typer.Option(
         LogLevel.warning, "--log-level", case_sensitive=False, help="uvicorn log level."
     ),
@@ -145,6 +155,7 @@ def serve(
         event_group=group,
         max_header_bytes=max_header,
         header_timeout=header_timeout,
+        max_connections=max_connections,
         upgrade=False,
     )
     try:
