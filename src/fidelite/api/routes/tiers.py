@@ -19,7 +19,7 @@ from fidelite.api.idempotency import store_answer
 from fidelite.api.problems import Problem
 from fidelite.api.routes.common import CallerDep, IdemKey, ServicesDep, once, require_member
 from fidelite.engine.event import Instant
-from fidelite.engine.tiers import TierChange
+from fidelite.engine.tiers import TierChange, next_review
 
 router = APIRouter(prefix="/v1", tags=["tiers"])
 
@@ -122,7 +122,7 @@ def get_tier(member_id: str, svc: ServicesDep, who: CallerDep) -> TierStanding:
         for t in svc.processor.tier_timeline(member_id)
     ]  # fmt: skip
     return TierStanding(member=member_id, tier=standing.tier, since=standing.since,
-                        review_at=standing.review_at, grace_until=standing.grace_until,
+                        review_at=next_review(standing), grace_until=standing.grace_until,
                         assigned_until=standing.assigned_until, timeline=timeline)  # fmt: skip
 
 
