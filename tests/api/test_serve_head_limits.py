@@ -115,6 +115,15 @@ def test_a_never_ending_header_field_is_answered_431_and_closed(port: int) -> No
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=60).json() == {"status": "ok"}
 
 
+def test_a_client_still_sending_its_head_when_refused_reads_the_431(port: int) -> None:
+    """The rest of what it sent is read and dropped before the connection closes: closing
+    with it unread reset the connection, and the client could lose the answer."""
+    with _connect(port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4_000_000)
+        status, _headers, body = _answer(sock)
+    assert (status, json.loads(body)["code"]) == (431, "headers_too_large")
+
+
 def test_a_head_over_the_limit_in_one_write_is_refused_one_under_it_is_served(
     port: int,
 ) -> None:

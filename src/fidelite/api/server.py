@@ -81,6 +81,9 @@ and HTTP clients send a few KiB; nginx refuses heads over 4 x 8 KiB by default, 
 over 16 KiB, Apache over 100 fields of 8 KiB."""
 HEADER_TIMEOUT = 10.0
 """Default seconds a connection has to send a request's whole head."""
+LINGER = 2.0
+"""Seconds a connection answered 408 or 431 stays open (reading and dropping what the
+client still sends) before it is closed."""
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
@@ -104,7 +107,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     The head (request line and header fields) of each request may be at most
     ``max_header_bytes``: a connection that sends more is answered 431
-    ``headers_too_large`` and closed. It must arrive within ``header_timeout`` seconds of
+    ``headers_too_large`` and closed (after :data:`LINGER` seconds in which what it still
+    sends is read and dropped, so that it reads the answer rather than a reset). It must
+    arrive within ``header_timeout`` seconds of
     the connection's opening (first request) or of its first byte (later requests on a
     keep-alive connection): otherwise 408 ``request_timeout`` and the connection is closed
     (silently if it sent nothing). The time a request's body takes and the time between
@@ -128,6 +133,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.head_bytes = 0  # bytes of the current head received in earlier reads
         self.read_bytes = 0  # size of the read being parsed
         self.head_refused = False
+        self.dropping = False  # answered 408 or 431: what arrives is dropped until closed
         self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,6 +145,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.dropping:  # answered 408 or 431: closing
+            return
         self._unset_keepalive_if_required()
         heads, idle, self.read_bytes = self.heads, not self.in_message, len(data)
         try:
@@ -229,7 +237,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                      b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n",
                      body])  # fmt: skip
         self.transport.write(b"".join(head))
-        self.transport.close()
+        self.dropping = True
+        if self.transport.can_write_eof():  # the answer, then our end of the connection;
+            self.transport.write_eof()  # what the client still sends is read and dropped
+            self.loop.call_later(LINGER, self.transport.close)  # (closing with it unread
+        else:  # would reset the connection, and the client might lose the answer)
+            self.transport.close()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
