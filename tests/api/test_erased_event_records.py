@@ -143,7 +143,8 @@ def test_event_id_conflict_names_no_tombstone(live: Live, tmp_path: Path) -> Non
         batch = client.post("/v1/events:batch", json={"events": [
             purchase("e1", "bob", "2026-11-02T10:00:00Z", "50"),
         ]})  # fmt: skip
-        # sent again for ann with another amount: the member is ann's, only the amount differs
+        # sent again for ann with another amount: the member is ann's, only the amount
+        # differs (the amount recorded, of the erased history, is not told)
         amount = client.post("/v1/events", json=purchase("e1", "ann", "2026-11-02T10:00:00Z", "60"))
         # a member not erased is named as before
         bob = client.post("/v1/events", json=purchase("b1", "cat", "2026-11-03T10:00:00Z", "30"))
@@ -160,8 +161,8 @@ def test_event_id_conflict_names_no_tombstone(live: Live, tmp_path: Path) -> Non
         {"event_id": "e1", "outcome": "rejected", "problem": {**conflict, "detail": erased_member}},
     ]}  # fmt: skip
     assert (amount.status_code, amount.json()) == (409, {**conflict, "detail": (
-        f"event 'e1' is recorded with other values (amount '50.0000' recorded, '60.0000' "
-        f"sent): {NEW_ID}"
+        f"event 'e1' is recorded with other values (amount '60.0000' sent, not as recorded "
+        f"for a member erased since): {NEW_ID}"
     )})  # fmt: skip
     assert (bob.status_code, bob.json()) == (409, {**conflict, "detail": (
         f"event 'b1' is recorded with other values (member 'bob' recorded, 'cat' sent): "

@@ -11,7 +11,9 @@ keys ``refund:<id>:<transaction>``), and the tier changes it caused in
   in what the store keeps (member, type, time, amount, refunded purchase, coupon),
   ``event_id_conflict`` naming the differences (a member erased since the event was
   recorded is stored as its tombstone: recognised through the erasure's digest of the
-  reference sent, :func:`unerased`, it is the same member; any other sent reference
+  reference sent, :func:`unerased`, it is the same member, answered as a duplicate with
+  nothing of the erased account's history, and a conflict does not tell its recorded
+  values; any other sent reference
   differs from it, and the answer names the recorded member as erased, never by its
   tombstone, which would link the event and the reference sent to the anonymised
   account);
@@ -49,6 +51,9 @@ from fidelite.store.tables import LedgerTransaction
 
 CONFLICT = "event_id_conflict"
 _ERASED = object()  # a recorded member that is a tombstone, as a conflict names it
+ERASED_MARK = "erased_history"
+"""The key :func:`unerased` adds (True) to a record it puts back to the reference sent:
+the record is the erased member's history, not compared, and never told."""
 _UNIT = Decimal("0.0001")  # the events.amount column keeps 4 decimal places
 _REASON = 300  # the tier_changes.reason column's length: a longer reason is kept cut
 _CHUNK = 500
@@ -178,14 +183,24 @@ def conflict(
     A recorded member among ``erased`` (tombstones,
     :func:`~fidelite.processing.erased.tombstones`) is named ``(erased)``: the message
     never shows a tombstone (it would link the event id, and the reference sent, to the
-    anonymised account). What is compared is unchanged."""
+    anonymised account). What is compared is unchanged. A record put back to the
+    reference sent by :func:`unerased` (marked :data:`ERASED_MARK`) is the erased
+    member's history: the message names the fields that differ and the values sent,
+    never the values recorded (an amount, a time of the erased account's history told to
+    whoever sends the reference)."""
     mine = kept(sent)
-    names = [name for name, value in first.items() if mine[name] != value]
+    names = [name for name, value in first.items()
+             if name != ERASED_MARK and mine[name] != value]  # fmt: skip
     if not names:
         return None
-    recorded = {**first, "member": _ERASED} if first["member"] in erased else first
-    told = "; ".join(f"{n} {_shown(recorded[n])} recorded, {_shown(mine[n])} sent"
-                     for n in names)  # fmt: skip
+    if first.get(ERASED_MARK):  # the erased member's event: its values are not told
+        told = "; ".join(f"{n} {_shown(mine[n])} sent" for n in names) + (
+            ", not as recorded for a member erased since"
+        )
+    else:
+        recorded = {**first, "member": _ERASED} if first["member"] in erased else first
+        told = "; ".join(f"{n} {_shown(recorded[n])} recorded, {_shown(mine[n])} sent"
+                         for n in names)  # fmt: skip
     return ProcessingError(
         CONFLICT, f"event {sent.id!r} is recorded with other values ({told}): a new event "
         "needs a new id; to repeat the event, send it as it was first sent",
@@ -199,11 +214,12 @@ def unerased(
     put back to ``sent``'s reference, if the recorded member is the tombstone an erasure
     of that reference left (``erased``: from :func:`~fidelite.processing.erased.erased_refs`);
     None if it is not. The event was the erased member's: sent again, it is the same
-    event, and nothing of it is written again (the tombstone stays)."""
+    event, and nothing of it is written again (the tombstone stays). The record given
+    back is marked (:data:`ERASED_MARK`): :func:`conflict` then never tells its values."""
     found = erased.get(sent.member)
     if found is None or first["member"] == sent.member or not found.holds(first["member"]):
         return None
-    return {**first, "member": sent.member}
+    return {**first, "member": sent.member, ERASED_MARK: True}
 
 
 def may_be_erased(sent: Event, recorded_member: str) -> bool:
@@ -242,7 +258,11 @@ def settle_duplicates(
     (its rows may not be written yet); any other is read from the store (one query per
     table, only when there are duplicates). An event recorded for a member erased since
     (the tombstone of the reference sent, :func:`unerased`) is answered as a duplicate
-    too, naming the reference sent: the answer must not link it to its tombstone; sent
+    too, naming the reference sent, but with nothing of the erased account's history:
+    no points, transactions, tier changes or decision (its transaction ids, points and
+    tiers, stored with the reference under an Idempotency-Key or shown to whoever sends
+    the reference, would link it to its tombstone again); sent with other values, the
+    conflict names the values sent only (:func:`conflict`); sent
     for another reference, it is ``event_id_conflict`` naming the recorded member as
     erased, not by its tombstone. The erasure records are read only if a recorded member
     is named like a tombstone.
@@ -275,8 +295,8 @@ def settle_duplicates(
             restored = unerased(event, record.kept(), erased)
             first = restored or record.kept()
             repeated = record.repeated()
-            if restored is not None:  # answer with the reference sent, never its tombstone
-                repeated = replace(repeated, member=event.member)
+            if restored is not None:  # the erased member's event: nothing of its history
+                repeated = Repeated(event.id, event.member, record.at, {}, [], [], None)
             settled.append(conflict(event, first, hidden) or repeated)
         else:  # not found (recorded events are never deleted): the bare duplicate
             settled.append(answer)
