@@ -1,6 +1,8 @@
 """The database handle: engines, transactions and the choice of backend.
 
-SQLite (the default, a file next to the user) runs in WAL mode with foreign keys on;
+SQLite (the default, a file next to the user) runs in WAL mode with foreign keys on
+and ``secure_delete`` on (deleted content is overwritten, so erased data does not stay
+in the file);
 every *writing* transaction starts with ``BEGIN IMMEDIATE`` so that writers queue on the
 database lock up front instead of failing half-way with ``SQLITE_BUSY`` on upgrade from
 a read lock. Readers use plain deferred transactions and never block writers (WAL).
@@ -52,6 +54,10 @@ def _sqlite_setup(engine: Engine, begin_sql: str) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=60000")
+        # Deleted and overwritten content is zeroed in the file, not left in free space:
+        # an erased member's reference and profile must not stay readable in the
+        # database file. Debian's SQLite has it on by default; a stock build does not.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
