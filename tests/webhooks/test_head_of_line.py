@@ -198,3 +198,27 @@ def test_a_503_holds_back_the_subscription_and_not_the_others(
         ("pending", 0, retry)
     ] * 3
     assert len(receiver.requests) == 1
+
+
+def test_new_events_for_a_failing_receiver_wait_without_a_new_timeout(
+    wdb: Database, hanging: Hanging, receiver: Receiver
+) -> None:
+    """After the CRM's timeout, the worker remembers its retry time: the deliveries of
+    events recorded later are postponed to it in the next passes, not sent (no second
+    timeout), while the mail receiver gets them at once."""
+    crm, _mail = setup(wdb, hanging.url, receiver, members=1)
+    clock = Clock()
+    worker = DeliveryWorker(wdb, policy=POLICY, allow_private=True, clock=clock, timeout=0.5)
+    try:
+        assert worker.run_once().as_dict()["postponed"] == 1
+        for n in range(2):
+            processor(wdb).process(purchase(f"q{n}", f"n{n}", "10.00"))
+            clock.now += timedelta(seconds=1)
+            report = worker.run_once()
+            assert (report.claimed, report.delivered, report.postponed) == (4, 2, 2)
+    finally:
+        worker.close()
+    assert len(hanging.hits) == 1
+    assert len(receiver.requests) == 6
+    retry = clock.now - timedelta(seconds=2) + timedelta(seconds=10)
+    assert [r[1:] for r in rows(wdb, crm)] == [("failed", 1, retry)] + [("pending", 0, retry)] * 5

@@ -149,6 +149,7 @@ class DeliveryWorker:
         self.rand = rand
         self.resolve = resolve
         self._after: dict[int, datetime | None] = {}  # delivery -> next try, as recorded
+        self.holding: dict[int, datetime] = {}  # subscription -> held back until (failing)
         self.client = httpx.Client(
             timeout=timeout, follow_redirects=False, transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -171,7 +172,11 @@ class DeliveryWorker:
         failed one's next try (:meth:`postpone`: no attempt counted or logged), and the
         pass goes on with the other subscriptions. So a hanging receiver costs a pass
         one timeout, not one per delivery; its deliveries are tried again together,
-        in order, once its back-off has passed.
+        in order, once its back-off has passed. The worker remembers the time
+        (:attr:`holding`): a delivery of a new event to that subscription it claims
+        before then (its first attempt) is postponed with the rest, not sent, so a
+        steady flow of new events does not cost each pass a timeout either; a replayed
+        delivery is sent (it probes the receiver).
 
         ``stop()`` is asked before each send: once it is true, the deliveries not sent yet
         are released (their lease cleared, attempts unchanged: any worker may take them at
@@ -182,6 +187,9 @@ class DeliveryWorker:
         report = Report()
         dispatch(self.db, at=self.clock())
         claims = self.claim(limit)
+        now = self.clock()
+        for sid in [sid for sid, until in self.holding.items() if until <= now]:
+            del self.holding[sid]  # its back-off has passed: try it again
         held: set[int] = set()  # subscriptions postponed in this pass
         done = 0
         try:
@@ -191,15 +199,21 @@ class DeliveryWorker:
                 done += 1
                 report.claimed += 1
                 report.ids.append(claim.id)
-                if claim.subscription_id in held:
-                    report.postponed += 1  # already postponed in the database
+                sid = claim.subscription_id
+                fresh = claim.attempt == 1  # a new event's (a replayed one probes)
+                if sid not in held and sid in self.holding and fresh:  # failed before
+                    held.add(sid)
+                    self.postpone(sid, claim.token, self.holding[sid])
+                if sid in held:
+                    report.postponed += 1  # postponed in the database
                     continue
                 state, attempt, after = self._deliver(claim)
                 setattr(report, state, getattr(report, state) + 1)
                 until = self._hold_until(state, attempt, after)
                 if until is not None and attempt is not None:
-                    held.add(claim.subscription_id)
-                    self.postpone(claim.subscription_id, claim.token, until)
+                    held.add(sid)
+                    self.holding[sid] = until
+                    self.postpone(sid, claim.token, until)
         except BaseException:
             with contextlib.suppress(Exception):  # the leases then simply run out
                 self.release(claims[done:])
@@ -219,15 +233,14 @@ class DeliveryWorker:
         deliveries now holds them back: no complete answer (timeout, connection refused
         or reset, a URL refused at delivery), or ``408``, ``429`` or a ``5xx``; another
         ``4xx`` is about that one event. The time is the failed delivery's next try
-        (its ``Retry-After`` included), or, when that attempt was its last, the wait
-        the attempt's number gives."""
+        (its ``Retry-After`` included); a delivery that died of it (its last attempt)
+        holds nothing back: the others are tried, and the first that fails holds the
+        rest."""
         if attempt is None or attempt.error is None or attempt.dead:
             return None
-        if state not in ("failed", "dead") or not _unavailable(attempt):
+        if state != "failed" or not _unavailable(attempt):
             return None
-        if after is not None:
-            return after
-        return attempt.at + self.policy.delay(attempt.claim.attempt)
+        return after
 
     def postpone(self, subscription_id: int, token: str, until: datetime) -> int:
         """Move the subscription's waiting deliveries due before ``until`` to ``until``:
