@@ -222,3 +222,21 @@ def test_new_events_for_a_failing_receiver_wait_without_a_new_timeout(
     assert len(receiver.requests) == 6
     retry = clock.now - timedelta(seconds=2) + timedelta(seconds=10)
     assert [r[1:] for r in rows(wdb, crm)] == [("failed", 1, retry)] + [("pending", 0, retry)] * 5
+
+
+def test_a_delivery_that_goes_dead_holds_nothing_back(wdb: Database, receiver: Receiver) -> None:
+    """One attempt each: the first 500 is its last (dead), so the second is tried in the
+    same pass (and dies of its own 500), not postponed."""
+    processor(wdb)
+    sub = subs.add(wdb, "shop", receiver.url, ["*"], allow_private=True)
+    processor(wdb).process(purchase("p1", "ann", "10.00"))
+    receiver.script.extend([500, 500])
+    policy = RetryPolicy(base_seconds=10, cap_seconds=10, jitter=0, max_attempts=1)
+    worker = DeliveryWorker(wdb, policy=policy, allow_private=True, clock=Clock(), timeout=5)
+    try:
+        report = worker.run_once()
+    finally:
+        worker.close()
+    assert (report.claimed, report.dead, report.postponed) == (2, 2, 0)
+    assert [r[1:3] for r in rows(wdb, sub.id)] == [("dead", 1), ("dead", 1)]
+    assert len(receiver.requests) == 2
