@@ -27,6 +27,7 @@ from fidelite.processing import EventProcessor
 from fidelite.processing.importer import (
     EVENT_COLUMNS,
     MEMBER_COLUMNS,
+    DatabaseStopped,
     ImportFileError,
     ImportReport,
     MemberImportReport,
@@ -123,19 +124,18 @@ def events(
             return import_events(processor, file, progress=advance, chunk=chunk,
                                  stop=interrupt, committed=tally)  # fmt: skip
 
-        report = _imported(file, total, fmt, run, tally, RESUME)
+        try:
+            report = _imported(file, total, fmt, run, tally, RESUME)
+        except DatabaseStopped as exc:
+            _unwritable(exc, _event_counts, tally, file, rejects_path, "event_id", RESUME, fmt)
         _write_rejects(rejects_path, report.rejected, "event_id", fmt)
         summary = report.summary()
         if report.stopped:
             summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
         _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
     if report.stopped:
-        counts = (f"{report.processed} processed, {report.duplicates} duplicates, "
-                  f"{len(report.rejected)} rejected")  # fmt: skip
-        if report.refunds_waiting:  # listed before their purchase, whose row is not done
-            counts += (f", {len(report.refunds_waiting)} refunds waiting for the later row "
-                       "of their purchase")  # fmt: skip
-        _stopped(report.rows, report.last_row, counts, total, RESUME, interrupt.exit_status)
+        _stopped(report.rows, report.last_row, _event_counts(report), total, RESUME,
+                 interrupt.exit_status)  # fmt: skip
 
 
 @app.command("members")
@@ -199,17 +199,85 @@ def members(
             return import_members(processor, file, now=now, progress=advance, chunk=chunk,
                                   stop=interrupt, committed=tally)  # fmt: skip
 
-        report = _imported(file, total, fmt, run, tally, RESUME_MEMBERS)
+        try:
+            report = _imported(file, total, fmt, run, tally, RESUME_MEMBERS)
+        except DatabaseStopped as exc:
+            _unwritable(exc, _member_counts, tally, file, rejects_path, "member",
+                        RESUME_MEMBERS, fmt)  # fmt: skip
         _write_rejects(rejects_path, report.rejected, "member", fmt)
         summary = report.summary()
         if report.stopped:
             summary["interrupted"] = _interrupted(report.rows, report.last_row, total)
         _print_summary(summary, rejects_path if report.rejected else None, file, fmt)
     if report.stopped:
-        counts = (f"{report.created} created, {report.updated} updated, {report.unchanged} "
-                  f"unchanged, {len(report.rejected)} rejected")  # fmt: skip
-        _stopped(report.rows, report.last_row, counts, total, RESUME_MEMBERS,
+        _stopped(report.rows, report.last_row, _member_counts(report), total, RESUME_MEMBERS,
                  interrupt.exit_status)  # fmt: skip
+
+
+def _event_counts(report: ImportReport) -> str:
+    """What became of the rows done, in the words of the summary."""
+    counts = (f"{report.processed} processed, {report.duplicates} duplicates, "
+              f"{len(report.rejected)} rejected")  # fmt: skip
+    if report.refunds_waiting:  # listed before their purchase, whose row is not done
+        counts += (f", {len(report.refunds_waiting)} refunds waiting for the later row "
+                   "of their purchase")  # fmt: skip
+    return counts
+
+
+def _member_counts(report: MemberImportReport) -> str:
+    """What became of the rows done, in the words of the summary."""
+    return (f"{report.created} created, {report.updated} updated, {report.unchanged} "
+            f"unchanged, {len(report.rejected)} rejected")  # fmt: skip
+
+
+def _unwritable(
+    exc: DatabaseStopped,
+    counts: Callable[[Any], str],
+    tally: _Tally,
+    file: Path,
+    rejects_path: Path,
+    key: str,
+    resume: str,
+    fmt: OutputFormat,
+) -> NoReturn:
+    """The database could not be written (a full disk, an I/O error, a lost
+    connection...): the import stopped at once. Say why, which rows are committed (as
+    the importer told them, ``tally``), with the summary of the rows counted so far (its
+    rejects are written: rows refused for their own reasons; no row is rejected for the
+    database's failure), and that the same command resumes. Exit status 1; with JSON,
+    the error object (``database_unwritable``) holds the summary."""
+    report, total = exc.report, tally.total
+    rows, last = max(tally.rows, (report.rows, report.last_row))
+    tally.interrupt.hold(STOPPED)
+    if rows:
+        done = f"the first {rows} of {total} rows (up to row {last}) are done and committed"
+        if rows == report.rows:
+            done += f" ({counts(report)})"
+    else:
+        done = f"none of the {total} rows was imported"
+    written, kept = "", False
+    if report.rejected:
+        try:
+            write_rejects(rejects_path, report.rejected, key=key)
+            written = (f" The {len(report.rejected)} row(s) rejected before it are in "
+                       f"{rejects_path}.")  # fmt: skip
+            kept = True
+        except OSError as error:
+            written = (f" The {len(report.rejected)} row(s) rejected before it could not be "
+                       f"written to {rejects_path}: {error.strerror}.")  # fmt: skip
+    message = (f"The database could not be written: {exc.failure}. The import stopped: "
+               f"{done}; the {total - rows} rows after them were not imported, and no row "
+               f"was rejected for this.{written} Once the database can be written again "
+               f"(free disk space, ...), r{resume[1:]}")  # fmt: skip
+    summary = report.summary()
+    summary["interrupted"] = _interrupted(rows, last, total)
+    if fmt is not OutputFormat.json:
+        _print_summary(summary, rejects_path if kept else None, file, fmt)
+    else:
+        summary["rejects_file"] = str(rejects_path) if kept else None
+    fail(message, code="database_unwritable", fmt=fmt, reason=exc.failure.reason,
+         driver_code=exc.failure.code, rows_committed=rows, last_row=last,
+         rows_left=total - rows, summary=summary)  # fmt: skip
 
 
 RESUME = ("Run the same command again to import the rest: the rows already imported "

@@ -104,6 +104,7 @@ from fidelite.processing.erased import (
     of_erased_history,
     tombstones,
 )
+from fidelite.processing.failure import DatabaseFailure, database_failure
 from fidelite.processing.members_import import Current, Save, save_members
 from fidelite.processing.processor import (
     EventProcessor,
@@ -132,6 +133,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "MEMBER_COLUMNS",
     "Committed",
+    "DatabaseStopped",
     "ImportFileError",
     "ImportReport",
     "MemberImportReport",
@@ -161,6 +163,7 @@ FAILED = "processing_failed"  # the code of a row that failed with an unexpected
 ERASED = "member_erased"  # a row of an erased member's history, not recorded: not imported
 _I = TypeVar("_I")  # an item of a chunk (an event, a row)
 _R = TypeVar("_R")  # what applying it gives
+_W = TypeVar("_W")
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class _ErasedDuplicate:
 
 
 _ERASED_DUPLICATE = _ErasedDuplicate()
+MemberSaved = MemberChange | RejectedRow | Failed
 _Answered = Answer | Failed | _Held | _ErasedDuplicate
 
 
@@ -382,21 +386,19 @@ def import_events(
             if stop is not None and stop():  # (rows are left: the file is not done)
                 report.stopped = True
                 break
-            before = report.rows
-            numbered = _as_enrolled(legacy, _parse(report, part))
-            placed = early.arrange(part, numbered)
-            events = [event for _, event, _ in placed]
-            erased = _erased(processor, events)
-            through = _events_committed(committed, before, part, placed)
-            applied = _apply(processor, events, erased, batch, alone, through)
-            if committed:  # (rows after the last applied event: rejected, held)
-                committed(before + len(part), part[-1].number)
-            answers = _settle(processor, events, applied, erased)
-            for (number, event, _), answer in zip(placed, answers, strict=True):
-                _count(report, number, event, answer)
-                if not isinstance(answer, Failed | ProcessingError | Rejected):
-                    _note_order(report, latest, number, event)
-            report.last_row = part[-1].number
+            before, shown, parked = report.rows, len(report.rejected), dict(early.parked)
+            try:
+                _import_chunk(processor, report, part, early, legacy, latest, batch, alone,
+                              committed)  # fmt: skip
+            except Exception as exc:
+                failure = database_failure(exc)
+                if failure is None:
+                    raise
+                report.rows = before  # the chunk is not counted: its rows are the re-run's
+                del report.rejected[shown:]
+                report.refunds_waiting = sorted(parked)
+                report.rejected.sort(key=lambda rejected: rejected.row)
+                raise DatabaseStopped(failure, report) from exc
             if progress:
                 for row in part:
                     progress(row.number)
@@ -405,11 +407,67 @@ def import_events(
         if report.stopped:
             report.refunds_waiting = sorted(early.parked)
         elif early.parked:  # (never: every refund waits for a row of the file)
-            _last_refunds(processor, report, early, batch, alone)
+            _stopping(report, lambda: _last_refunds(processor, report, early, batch, alone))
     report.rejected.sort(key=lambda rejected: rejected.row)
     if not report.stopped:  # (the run that completes the file refreshes them)
         statistics.finish()
     return report
+
+
+class DatabaseStopped(Exception):
+    """The database could not be written (``failure``: a full disk, an I/O error, a lost
+    connection..., :mod:`~fidelite.processing.failure`): the import stopped at once, with
+    no row rejected for it. ``report`` counts the rows done before, up to its
+    ``last_row`` (the chunks committed); the chunk in progress was rolled back (rows of
+    it applied one per transaction after another failure may be committed: the
+    :data:`Committed` callback was told each). Re-running the file imports the rest."""
+
+    def __init__(self, failure: DatabaseFailure, report: ImportReport | MemberImportReport):
+        super().__init__(str(failure))
+        self.failure = failure
+        self.report = report
+
+
+def _stopping(report: ImportReport | MemberImportReport, work: Callable[[], _W]) -> _W:
+    """``work()``; a database failure is raised as :class:`DatabaseStopped` with
+    ``report`` (the rows counted so far)."""
+    try:
+        return work()
+    except Exception as exc:
+        failure = database_failure(exc)
+        if failure is None:
+            raise
+        report.rejected.sort(key=lambda rejected: rejected.row)
+        raise DatabaseStopped(failure, report) from exc
+
+
+def _import_chunk(
+    processor: EventProcessor,
+    report: ImportReport,
+    part: list[Row],
+    early: _Early,
+    legacy: dict[str, str],
+    latest: dict[str, datetime],
+    batch: bool,
+    alone: Callable[[Event], Answer | Failed],
+    committed: Committed | None,
+) -> None:
+    """Import a chunk's rows and count them in ``report``."""
+    before = report.rows
+    numbered = _as_enrolled(legacy, _parse(report, part))
+    placed = early.arrange(part, numbered)
+    events = [event for _, event, _ in placed]
+    erased = _erased(processor, events)
+    through = _events_committed(committed, before, part, placed)
+    applied = _apply(processor, events, erased, batch, alone, through)
+    if committed:  # (rows after the last applied event: rejected, held)
+        committed(before + len(part), part[-1].number)
+    answers = _settle(processor, events, applied, erased)
+    for (number, event, _), answer in zip(placed, answers, strict=True):
+        _count(report, number, event, answer)
+        if not isinstance(answer, Failed | ProcessingError | Rejected):
+            _note_order(report, latest, number, event)
+    report.last_row = part[-1].number
 
 
 Committed = Callable[[int, int], None]
@@ -744,11 +802,15 @@ def _chunk_or_alone(
     """``apply`` the chunk in one transaction; if it fails, the chunk is rolled back and
     each item applied ``alone`` (its own transaction), so a failing item fails alone.
     ``committed(n)`` is called right after the first ``n`` items are committed: once
-    with them all after the chunk's transaction, or after each item's."""
+    with them all after the chunk's transaction, or after each item's. A failure of the
+    database itself (:func:`~fidelite.processing.failure.database_failure`: a full disk,
+    a lost connection...) is no item's: it is raised, the chunk rolled back."""
     try:
         with db.write() as conn:
             applied: list[_R | Failed] = list(apply(conn))
-    except Exception:
+    except Exception as exc:
+        if database_failure(exc) is not None:
+            raise
         return _one_by_one(items, alone, committed)
     committed(len(items))
     return applied
@@ -767,15 +829,17 @@ def _one_by_one(
 
 def _alone(db: Database, apply: Callable[[Connection, _I], _R]) -> Callable[[_I], _R | Failed]:
     """``apply`` for one item in a transaction of its own; an exception becomes the
-    item's :class:`Failed` answer, unless the database no longer answers (then it is
-    raised: the import stops, and a re-run resumes where it stopped)."""
+    item's :class:`Failed` answer, unless it is the database's failure, not the item's
+    (:func:`~fidelite.processing.failure.database_failure`: a full disk, a read-only
+    database, a lost connection...) or the database no longer answers: then it is
+    raised, the import stops, and a re-run resumes where it stopped."""
 
     def run(item: _I) -> _R | Failed:
         try:
             with db.write() as conn:
                 return apply(conn, item)
         except Exception as exc:
-            if not _answers(db):
+            if database_failure(exc) is not None or not _answers(db):
                 raise
             return Failed.of(exc)
 
@@ -1062,12 +1126,17 @@ def import_members(
         if stop is not None and stop():  # (rows are left: the file is not done)
             report.stopped = True
             break
-        with processor.db.read() as conn:
-            refs = {_as_legacy(legacy, _member_ref(row.cells)) for row in part}
-            erased = erased_refs(conn, processor.program.id, refs)
-        applier = _members_applier(processor, part, now, erased, legacy, refs, batch)
-        told = _members_committed(committed, report.rows, part)
-        outcomes = _chunk_or_alone(processor.db, part, applier, save, told)
+        refs = {_as_legacy(legacy, _member_ref(row.cells)) for row in part}
+
+        def saved(part: list[Row] = part, refs: set[str] = refs) -> list[MemberSaved]:
+            nonlocal erased
+            with processor.db.read() as conn:
+                erased = erased_refs(conn, processor.program.id, refs)
+            applier = _members_applier(processor, part, now, erased, legacy, refs, batch)
+            told = _members_committed(committed, report.rows, part)
+            return _chunk_or_alone(processor.db, part, applier, save, told)
+
+        outcomes = _stopping(report, saved)
         for row, outcome in zip(part, outcomes, strict=True):
             _count_member(report, seen, row, outcome)
         report.last_row = part[-1].number
