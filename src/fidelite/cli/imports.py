@@ -95,7 +95,11 @@ def events(
     purchase's id and is applied right after it.
     A file that cannot be read (not
     UTF-8, missing columns) or a rejects path that cannot be written stops the command
-    before anything is imported (exit status 1).
+    before anything is imported (exit status 1). A database that cannot be written (a
+    full disk, an I/O error, a read-only or locked database, a lost connection) stops
+    the import at once (exit status 1, error database_unwritable): no row is rejected
+    for it, the message says which rows are committed, and running the same command
+    again once the database can be written imports the rest.
 
     Ctrl-C stops the import after the chunk in progress (a second Ctrl-C aborts that
     chunk, which is rolled back): the command says which rows are committed, writes
@@ -179,7 +183,9 @@ def members(
     resumes (the rows already imported count as unchanged, except those of a member
     the file lists more than once, listed_again: they count as updated when they
     differ). Once every row is committed, Ctrl-C no longer stops anything, as for
-    events.
+    events. A database that cannot be written (a full disk, a lost connection...)
+    stops the import at once with exit status 1, as for events; the same command
+    resumes.
 
     Example: fidelite import members crm.csv --program program.yaml --db sqlite:///shop.db
 
