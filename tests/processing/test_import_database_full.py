@@ -251,3 +251,37 @@ def test_a_full_database_stops_the_events_import(tmp_path: Path, sqlite_template
     finally:
         unlimited.dispose()
         clean.dispose()
+
+
+def test_a_full_disk_stops_the_members_command(tmp_path: Path, sqlite_template: Path) -> None:
+    shutil.copy(sqlite_template, tmp_path / "t.db")
+    (tmp_path / "program.yaml").write_text(PROGRAM)
+    file = _members_file(tmp_path / "members.csv")
+    command = [FIDELITE, "import", "members", str(file), "-p", str(tmp_path / "program.yaml"),
+               "--db", f"sqlite:///{tmp_path / 't.db'}", "--chunk", "100"]  # fmt: skip
+    limit = (tmp_path / "t.db").stat().st_size + 300_000
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    full = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          preexec_fn=limited, check=False)  # fmt: skip
+    assert full.returncode == 1, (full.stdout, full.stderr)
+    line = " ".join(full.stderr.split())
+    assert line.startswith("error [database_unwritable] The database could not be written: ")
+    done = int(line.split("The import stopped: the first ")[1].split(" ")[0])
+    assert 0 < done < MEMBERS and done % 100 == 0
+    assert (f"the first {done} of {MEMBERS + 1} rows (up to row {done + 1}) are done and "
+            f"committed ({done} created, 0 updated, 0 unchanged, 0 rejected); the "
+            f"{MEMBERS + 1 - done} rows after them were not imported, and no row was "
+            "rejected for this. Once the database can be written again (free disk space, "
+            "...), run the same command again to import the rest: the rows already "
+            "imported are counted as unchanged") in line  # fmt: skip
+    assert not (tmp_path / "members.csv.rejects.csv").exists()
+
+    again = subprocess.run([*command, "-f", "json"], capture_output=True, text=True,
+                           timeout=300, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rest = json.loads(again.stdout)
+    assert (rest["created"], rest["unchanged"], rest["rejected"]) == (MEMBERS - done, done, 1)
