@@ -259,6 +259,7 @@ def _unwritable(
         done = f"the first {rows} of {total} rows (up to row {last}) are done and committed"
         if rows == report.rows:
             done += f" ({counts(report)})"
+        done += f"; the {total - rows} rows after them were not imported"
     else:
         done = f"none of the {total} rows was imported"
     written, kept = "", False
@@ -272,9 +273,8 @@ def _unwritable(
             written = (f" The {len(report.rejected)} row(s) rejected before it could not be "
                        f"written to {rejects_path}: {error.strerror}.")  # fmt: skip
     message = (f"The database could not be written: {exc.failure}. The import stopped: "
-               f"{done}; the {total - rows} rows after them were not imported, and no row "
-               f"was rejected for this.{written} Once the database can be written again "
-               f"(free disk space, ...), r{resume[1:]}")  # fmt: skip
+               f"{done}, and no row was rejected for this.{written} Once the database can "
+               f"be written again (free disk space, ...), r{resume[1:]}")  # fmt: skip
     summary = report.summary()
     summary["interrupted"] = _interrupted(rows, last, total)
     if fmt is not OutputFormat.json:
