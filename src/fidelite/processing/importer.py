@@ -6,14 +6,14 @@ rows per transaction): a bad row is reported (row number, column, reason) and
 skipped, and never stops the import or leaves part of itself written. A chunk that
 fails as a whole (a row the database refuses in a way the processor does not expect)
 is rolled back and applied again one row per transaction: the failing row is reported
-with the exception, its neighbours are imported. Only a database that cannot be
-written (a full disk, an I/O error, a lost connection:
-:mod:`fidelite.processing.failure`) or no longer answers stops the import
-(:class:`DatabaseStopped`), no row rejected for it. Re-running the same file changes
-nothing: events already recorded are counted as duplicates (a row whose id is recorded
-for another event is rejected, ``event_id_conflict``, as the API answers). A refund listed before the row of
-its purchase waits for that row and is applied right after it (:class:`_Early`), in
-every run of the file, so that the first run, a re-run and a resumed run agree. The
+with the exception, its neighbours are imported. Only a database that cannot be written
+(a full disk, an I/O error, a lost connection: :mod:`fidelite.processing.failure`) or no
+longer answers stops the import (:class:`DatabaseStopped`), no row rejected for it.
+Re-running the same file changes nothing: events already recorded are counted as
+duplicates (a row whose id is recorded for another event is rejected,
+``event_id_conflict``, as the API answers). A refund listed before the row of its
+purchase waits for that row and is applied right after it (:class:`_Early`), in every
+run of the file, so that the first run, a re-run and a resumed run agree. The
 summary reports what refunds could not take back from a member (points written off,
 points clawed back into debt, per currency): the refund policy's shortfall is explicit,
 never silent.
