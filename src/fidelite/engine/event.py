@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Annotated, Any
@@ -191,7 +192,38 @@ def _not_a_flag(value: Any) -> Any:
     return value
 
 
-Quantity = Annotated[int, BeforeValidator(_not_a_flag)]
+_NUMBER_TEXT = re.compile(
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    r"|(?i:[+-]?(?:s?nan|inf|infinity))"  # refused as not finite, as before
+)
+
+
+def _number_text(kind: str) -> Callable[[Any], Any]:
+    """A before-validator refusing (error ``kind``) a number written as text that is not
+    ASCII digits with an optional sign, decimal point and exponent: Python reads
+    ``'1_000'`` as 1000 and Arabic-Indic digits as 0-9, which a till or a file never means. Spaces
+    around the text are dropped, as the imports drop them around a member or a date cell
+    (a spreadsheet shows none): ``' 10 '`` is 10 in the API and in a file alike."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if _NUMBER_TEXT.fullmatch(text) is None:
+            raise PydanticCustomError(
+                kind,
+                "must be a number written with the digits 0-9 and a point as the decimal "
+                "separator (no _, no thousands separator), got {got}",
+                {"got": json_repr(value)},
+            )
+        return text
+
+    return check
+
+
+Quantity = Annotated[
+    int, BeforeValidator(_not_a_flag), BeforeValidator(_number_text("int_parsing"))
+]
 """A basket line's quantity: a whole number, also written as text (``"2"``, as a price
 may be ``"2.50"``: files and tills recorded with it before stay importable, and
 re-importing them finds their events), never true/false."""
@@ -349,10 +381,15 @@ Coupon = Annotated[str, AfterValidator(_coupon_fits)]
 """A coupon code as presented: any text of at most :data:`MAX_COUPON` characters (an
 unknown or mistyped code is the rule trace's ``coupon_invalid``)."""
 
-Amount = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_to_the_unit)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_AMOUNT),
+    BeforeValidator(_number_text("decimal_parsing")),
+    AfterValidator(_to_the_unit),
+]
 """An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the
 books keep, a binary double's noise beyond 15 significant digits dropped (see the
-module doc)."""
+module doc); written as text, plain digits (:func:`_number_text`)."""
 
 
 class Item(BaseModel):
@@ -363,7 +400,9 @@ class Item(BaseModel):
     sku: Text = Field(min_length=1)
     category: Text = ""
     quantity: Quantity = Field(default=1, gt=0, le=MAX_QUANTITY)
-    price: Decimal = Field(ge=0, le=MAX_AMOUNT)
+    price: Annotated[
+        Decimal, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(_number_text("decimal_parsing"))
+    ]
 
     @model_validator(mode="after")
     def _bounded(self) -> Item:
