@@ -10,10 +10,12 @@ from typing import Any
 import typer
 from sqlalchemy import Connection
 
+from fidelite.cli.interrupt import stop_on_interrupt
 from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
 from fidelite.cli.output import (
     OutputFormat,
     console,
+    err_console,
     fail,
     print_json,
     print_rows,
@@ -99,16 +101,45 @@ def review(
 
       fidelite tier review -p program.yaml --as-of 2026-01-01 --format json
     """
-    with open_processor(program_file, db, fmt) as processor:
-        if processor.program.tiers is None:
-            fail(f"program {processor.program.id!r} has no tiers", code="no_tiers", fmt=fmt)
-        when = job_as_of(as_of or None, processor.program.zone, processor.clock(), fmt,
-                         TIER_LOOK_AHEAD)  # fmt: skip
-        with progress_bar("Reviewing tiers", fmt) as advance:
-            done = apply(lambda: processor.review_tiers(when, progress=advance), fmt)
+    # Ctrl-C or SIGTERM stops the job after the member in progress (a second one rolls
+    # that member back at once): the changes committed until then are printed, as a
+    # whole run prints them, and the exit status is 130 (143 for SIGTERM)
+    done: list[tuple[str, TierChange]] = []
+    with stop_on_interrupt("the member in progress") as interrupt:
+        with open_processor(program_file, db, fmt) as processor:
+            if processor.program.tiers is None:
+                fail(f"program {processor.program.id!r} has no tiers", code="no_tiers",
+                     fmt=fmt)  # fmt: skip
+            when = job_as_of(as_of or None, processor.program.zone, processor.clock(), fmt,
+                             TIER_LOOK_AHEAD)  # fmt: skip
+
+            def committed(member: str, changes: list[TierChange]) -> None:
+                done.extend((member, change) for change in changes)
+
+            try:
+                with progress_bar("Reviewing tiers", fmt) as advance:
+                    apply(lambda: processor.review_tiers(when, progress=advance, stop=interrupt,
+                                                         committed=committed), fmt)  # fmt: skip
+            except KeyboardInterrupt:
+                pass  # a second signal: the member in progress rolled back
+        interrupt.hold("printing the changes committed")
+        _print_review(when, done, fmt, stopped=interrupt())
+    if interrupt():
+        err_console.print(f"Interrupted: the {len(done)} tier change(s) printed are "
+                          "committed; the members not reached yet were not reviewed. Run "
+                          "the review again to apply the rest (nothing is applied twice).",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(interrupt.exit_status)
+
+
+def _print_review(
+    when: datetime, done: list[tuple[str, TierChange]], fmt: OutputFormat, *, stopped: bool
+) -> None:
+    """The review's changes (those committed before an interruption: ``stopped``, then
+    JSON says ``"interrupted": true``)."""
     rows = [_change(member, change) for member, change in done]
     if fmt is OutputFormat.json:
-        print_json({"as_of": when, "changes": rows})
+        print_json({"as_of": when, "changes": rows} | ({"interrupted": True} if stopped else {}))
         return
     if rows or fmt is OutputFormat.csv:
         print_rows(rows, fmt, title=f"Tier changes due by {when.isoformat()}",

@@ -742,7 +742,12 @@ class EventProcessor:
     # ------------------------------------------------------------------- tiers
 
     def review_tiers(
-        self, as_of: datetime, *, progress: Callable[[int, int], None] | None = None
+        self,
+        as_of: datetime,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+        committed: Callable[[str, list[TierChange]], None] | None = None,
     ) -> list[tuple[str, TierChange]]:
         """The daily job: apply every re-qualification due by ``as_of`` (safe to re-run).
 
@@ -751,16 +756,22 @@ class EventProcessor:
         their own, under their lock (an event of theirs applied meanwhile is not lost),
         from the state read under it: a step applied already has moved its date past
         ``as_of``, so running the job again, or two at once, applies nothing twice.
-        ``progress(done, total)`` is called after each member.
+        ``progress(done, total)`` is called after each member, ``committed(member,
+        changes)`` once their transaction is committed (every member reviewed, changes
+        or none); ``stop()`` is asked before each member: true, the job stops there and
+        returns the changes committed so far (a later run applies the rest).
         """
         policy = self.program.tiers
         if policy is None:
             return []
         # a member on a level the program no longer has is moved now, whatever is due
         levels = [level.id for level in policy.levels]
-        due = or_(member_states.c.review_at <= as_of, member_states.c.grace_until <= as_of,
-                  member_states.c.assigned_until <= as_of,
-                  member_states.c.tier.not_in(levels),
+        # the member's next step (:func:`due_at`: an assignment's end, else a grace
+        # period's, else the re-qualification date) is due: not merely a past review_at,
+        # which a grace period keeps (the date it started from) until it ends
+        next_step = func.coalesce(member_states.c.assigned_until, member_states.c.grace_until,
+                                  member_states.c.review_at)  # fmt: skip
+        due = or_(next_step <= as_of, member_states.c.tier.not_in(levels),
                   member_states.c.tier.is_(None))  # fmt: skip
         with self.db.read() as conn:
             refs = list(
@@ -772,6 +783,9 @@ class EventProcessor:
             )
         done: list[tuple[str, TierChange]] = []
         for index, ref in enumerate(refs):
+            if stop is not None and stop():
+                break
+            before = len(done)
             with self.db.write() as conn:
                 erased = self._lock_for_job(conn, ref)
                 state = None if erased is None else self._member_state(conn, ref)[1]
@@ -785,6 +799,8 @@ class EventProcessor:
                                           made)  # fmt: skip
                     self._save_tier(conn, ref, new, changes, None, announce=not erased)
                     done += [(ref, change) for change in changes]
+            if committed is not None:
+                committed(ref, [change for _, change in done[before:]])
             if progress is not None:
                 progress(index + 1, len(refs))
         return done
