@@ -37,6 +37,14 @@ class _Stdout(Console):
             soft_wrap = not self.is_terminal and not os.environ.get("COLUMNS")
         super().print(*objects, soft_wrap=soft_wrap, **options)
 
+    def on_broken_pipe(self) -> None:
+        """The reader of stdout has gone (``| head``): end quietly with status 141, as
+        every other format does (Rich's own way is status 1, a real error's)."""
+        from fidelite.cli.entry import quit_closed_output
+
+        self.quiet = True
+        quit_closed_output()
+
 
 console = _Stdout()
 err_console = Console(stderr=True)
