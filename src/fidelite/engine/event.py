@@ -231,7 +231,8 @@ re-importing them finds their events), never true/false."""
 
 def _attribute(value: Any) -> Any:
     """``value`` unless it is a list, an object or null (an attribute is one value), a
-    number that is not finite (:func:`_finite`) or text with a lone surrogate
+    number that is not finite (:func:`_finite`), a whole number beyond 64 bits (a rule
+    condition reading it failed with a conversion error) or text with a lone surrogate
     (:func:`encodable`): stored, it answered 500 wherever the member was shown."""
     if value is None or isinstance(value, dict | list | tuple | set):
         got = "null" if value is None else "an object" if isinstance(value, dict) else "a list"
@@ -242,8 +243,22 @@ def _attribute(value: Any) -> Any:
         )
     if isinstance(value, str):
         return _utf8(value)
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not (INT64_MIN <= value <= INT64_MAX)
+    ):
+        raise PydanticCustomError(
+            "attribute_int_range",
+            "a whole number must be from {low} to {high} (the 64-bit range rule conditions "
+            "compute with), got a number of {digits} digits",
+            {"low": INT64_MIN, "high": INT64_MAX, "digits": len(str(abs(value)))},
+        )
     return _finite(value)
 
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The whole numbers an attribute may hold: those rule conditions (CEL) compute with."""
 
 AttributeValue = Annotated[str | int | float | bool, BeforeValidator(_attribute)]
 """A member's or an event's attribute: text, a whole number, a finite number or a flag
