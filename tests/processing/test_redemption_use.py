@@ -17,6 +17,7 @@ from fidelite.processing import EventProcessor, ProcessingError
 from fidelite.processing import redemptions as found
 from fidelite.processing.tables import redemptions
 from fidelite.store import Database
+from fidelite.webhooks.tables import outbox
 from tests.processing.test_redemptions import AT, available, setup
 from tests.support import waits_on_a_row_lock
 
@@ -77,3 +78,21 @@ def test_a_redemption_of_an_erased_member_is_not_used(pdb: Database) -> None:
     assert refused.value.code.value == "member_erased"
     assert row(pdb, rid).used_at is None
     assert found.record(p, rid).state == "active"
+
+
+def test_a_use_is_announced_once_to_webhooks(pdb: Database) -> None:
+    """``reward.used`` is written with the use, in its transaction; the same key sent
+    again (a replay) and a refused use announce nothing more."""
+    p = setup(pdb)
+    redeemed = p.redeem("ann", "mug", key="r1", at=AT)
+    found.use(p, redeemed.id, key="api:u1", at=LATER, now=NOW, store="paris-04")
+    found.use(p, redeemed.id, key="api:u1", at=LATER, now=NOW, store="paris-04")  # replay
+    with pytest.raises(ProcessingError):
+        found.use(p, redeemed.id, key="api:u2", at=LATER, now=NOW)
+    with pdb.read() as conn:
+        payloads = [r.payload for r in conn.execute(
+            select(outbox.c.payload).where(outbox.c.event_type == "reward.used"))]  # fmt: skip
+    assert payloads == [{
+        "member": "ann", "redemption_id": redeemed.id, "reward_id": "mug",
+        "code": redeemed.code, "used_at": LATER.isoformat(), "used_store": "paris-04",
+    }]  # fmt: skip

@@ -35,6 +35,7 @@ from fidelite.ledger.validation import MAX_TEXT, derived_key
 from fidelite.processing.processor import ProcessingError, Redemption, _redemption_of
 from fidelite.processing.tables import redemptions
 from fidelite.store.tables import LedgerTransaction
+from fidelite.webhooks import events as hooks
 
 if TYPE_CHECKING:
     from fidelite.processing.processor import EventProcessor
@@ -300,4 +301,8 @@ def use(
             )
             .values(used_at=at, used_store=store, used_key=key)
         )
+        processor._announce(conn, hooks.REWARD_USED, found.member_ref, {
+            "redemption_id": redemption_id, "reward_id": found.reward_id,
+            "code": found.code, "used_at": at.isoformat(), "used_store": store,
+        })  # fmt: skip
         return _read(conn, processor, redemption_id)

@@ -16,6 +16,7 @@ SURVEY_ANSWERED = "survey.answered"  # reserved: written by the surveys module
 POINTS_REVERSED = "points.reversed"
 REWARD_CANCELLED = "reward.cancelled"
 COUPON_RESTORED = "coupon.restored"  # a full refund gave the purchase's single-use code back
+REWARD_USED = "reward.used"  # a redemption's reward was handed over in store
 
 EVENT_TYPES: tuple[str, ...] = (
     MEMBER_CREATED,
@@ -28,5 +29,6 @@ EVENT_TYPES: tuple[str, ...] = (
     POINTS_REVERSED,
     REWARD_CANCELLED,
     COUPON_RESTORED,
+    REWARD_USED,
 )
 ALL = "*"
