@@ -267,8 +267,37 @@ AttributeValue = Annotated[str | int | float | bool, BeforeValidator(_attribute)
 AttributeName = Annotated[str, AfterValidator(_utf8)]
 """An attribute's name: any text UTF-8 can hold."""
 
-Attributes = dict[AttributeName, AttributeValue]
-"""A member's or an event's attributes, as the API and both imports take them."""
+MAX_ATTRIBUTES = 100
+"""Most attributes a member or an event may be sent with (a member's stored before
+keep working: only what is sent is checked)."""
+MAX_ATTRIBUTE_NAME = 64
+"""Longest attribute name, in characters."""
+
+
+def _bounded_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` unless it has more than :data:`MAX_ATTRIBUTES` attributes or a name
+    longer than :data:`MAX_ATTRIBUTE_NAME` characters (told cut, with its length)."""
+    if len(value) > MAX_ATTRIBUTES:
+        raise PydanticCustomError(
+            "too_many_attributes",
+            "at most {max} attributes, got {got}",
+            {"max": MAX_ATTRIBUTES, "got": len(value)},
+        )
+    for name in value:
+        if len(name) > MAX_ATTRIBUTE_NAME:
+            raise PydanticCustomError(
+                "attribute_name_too_long",
+                "an attribute name is at most {max} characters, got {got} ({length} "
+                "characters)",
+                {"max": MAX_ATTRIBUTE_NAME, "got": repr(name[:40] + "..."),
+                 "length": len(name)},
+            )  # fmt: skip
+    return value
+
+
+Attributes = Annotated[dict[AttributeName, AttributeValue], AfterValidator(_bounded_attributes)]
+"""A member's or an event's attributes, as the API and both imports take them: at most
+:data:`MAX_ATTRIBUTES`, names of at most :data:`MAX_ATTRIBUTE_NAME` characters."""
 
 _ATTRIBUTES: TypeAdapter[dict[str, Any]] = TypeAdapter(Attributes)
 
@@ -287,6 +316,8 @@ def _told(error: Any) -> str:
     """One attribute's problem; a name refused is quoted as Python writes it
     (``'\\ud800'``: a message must be text UTF-8 can hold)."""
     loc = [str(part) for part in error["loc"]]
+    if not loc:  # the attributes as a whole (their number, a name's length)
+        return "attributes: " + str(error["msg"])
     if loc[-1:] == ["[key]"]:
         return f"attributes: the name {error['input']!r} {error['msg']}"
     return ".".join(["attributes", *loc]) + ": " + str(error["msg"])
@@ -369,6 +400,9 @@ date), whose UTC time is in the calendar, as the store keeps it
 (:func:`~fidelite.engine.calendar.fixed_offset`): the engine adds to it and compares
 it in elapsed time, as it does a time sent in the API or written in a CSV file."""
 
+MAX_PLACE = 128
+"""Longest ``store`` or ``channel`` an event may carry, in characters."""
+
 MAX_COUPON = 64
 """Longest coupon code an event may carry, as sent and as read (upper-cased, spaces
 dropped): the events table keeps it in ``String(64)``. An issued code is at most 25
@@ -441,8 +475,8 @@ class Event(BaseModel):
     member: MemberId
     at: Instant
     amount: Amount | None = None
-    channel: Text = ""
-    store: Text = ""
+    channel: Text = Field(default="", max_length=MAX_PLACE)
+    store: Text = Field(default="", max_length=MAX_PLACE)
     items: list[Item] = Field(default_factory=list)
     coupon: Coupon | None = None
     refund_of: Text | None = Field(default=None, description="purchase event id (refunds)")
