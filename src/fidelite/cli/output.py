@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -20,10 +21,12 @@ from enum import Enum, StrEnum
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 
 class _Stdout(Console):
@@ -36,6 +39,22 @@ class _Stdout(Console):
         if soft_wrap is None:
             soft_wrap = not self.is_terminal and not os.environ.get("COLUMNS")
         super().print(*objects, soft_wrap=soft_wrap, **options)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """Rich takes 80 columns at a terminal whose ``TERM`` is ``dumb``, however wide;
+        the terminal's own width is asked for instead (``COLUMNS`` still wins)."""
+        if self.is_dumb_terminal and self._width is None:
+            try:
+                width, height = os.get_terminal_size(self.file.fileno())
+            except (AttributeError, ValueError, OSError):
+                return super().size
+            return ConsoleDimensions(width, self._height or height)
+        return super().size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
 
     def on_broken_pipe(self) -> None:
         """The reader of stdout has gone (``| head``): end quietly with status 141, as
@@ -121,14 +140,101 @@ def print_rows(
         for row in rows:
             writer.writerow({k: to_jsonable(row.get(k)) for k in cols})
     else:
-        table = Table(title=title)
-        for col in cols:
-            table.add_column(col)
-        for row in rows:
-            table.add_row(
-                *("" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols)
-            )
-        print_table(table)
+        cells = [["" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols]
+                 for row in rows]  # fmt: skip
+        _print_cells(cols, cells, title)
+
+
+_FREE_WORD = 20
+"""In a column of free text (values with spaces), how long a word may be before it is
+folded onto the next line rather than widening the column; other values (numbers,
+dates, ids) are never broken."""
+_HEADER_PART = re.compile(r".+?(?:[_\s-]|$)")
+
+
+def _header_parts(header: str) -> list[str]:
+    """A column name cut after each ``_``, ``-`` or space, where it may wrap."""
+    return [part for part in _HEADER_PART.findall(header) if part] or [header]
+
+
+def _wrap_header(header: str, width: int) -> str:
+    lines: list[str] = []
+    current = ""
+    for part in _header_parts(header):
+        if current and cell_len((current + part).rstrip()) > width:
+            lines.append(current.rstrip())
+            current = part
+        else:
+            current += part
+    lines.append(current.rstrip())
+    return "\n".join(lines)
+
+
+def _fit(cols: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> list[int] | None:
+    """Each column's width for a table of at most ``width`` columns in which no number,
+    date or id is cut (a header may wrap at ``_``, free text at its spaces), or None
+    when no such table fits."""
+    overhead = 3 * len(cols) + 1  # a border and two spaces of padding per column
+    natural: list[int] = []
+    least: list[int] = []
+    for i, header in enumerate(cols):
+        values = [row[i] for row in cells]
+        natural.append(max([cell_len(header), *(cell_len(v) for v in values)]))
+        need = max(cell_len(part.rstrip()) for part in _header_parts(header))
+        for value in values:
+            words = value.split()
+            if len(words) > 1:
+                need = max(need, min(_FREE_WORD, max(cell_len(w) for w in words)))
+            else:
+                need = max(need, cell_len(value))
+        least.append(need)
+    if sum(natural) + overhead <= width:
+        return natural
+    room = width - overhead - sum(least)
+    if room < 0:
+        return None
+    widths = list(least)
+    for i in sorted(range(len(cols)), key=lambda i: natural[i] - least[i]):
+        more = min(natural[i] - least[i], room)
+        widths[i] += more
+        room -= more
+    return widths
+
+
+def _print_cells(cols: Sequence[str], cells: Sequence[Sequence[str]], title: str | None) -> None:
+    """Rows as a table whose values are all whole: fitted to the terminal (or
+    ``COLUMNS``) when one fits, else one record per block of ``column: value`` lines;
+    into a pipe or a file, at the table's own width."""
+    fitted = console.is_terminal or bool(os.environ.get("COLUMNS"))
+    widths = _fit(cols, cells, console.width if fitted else 1 << 16)
+    if widths is None:
+        _print_records(cols, cells, title)
+        return
+    table = Table(title=title)
+    for i, (header, width) in enumerate(zip(cols, widths, strict=True)):
+        free = any(len(row[i].split()) > 1 for row in cells)
+        table.add_column(Text(_wrap_header(header, width)), width=width, no_wrap=not free,
+                         overflow="fold")  # fmt: skip
+    for row in cells:
+        table.add_row(*(Text(value) for value in row))
+    print_table(table)
+
+
+def _print_records(cols: Sequence[str], cells: Sequence[Sequence[str]], title: str | None) -> None:
+    """Rows too wide for the terminal as a table: each a block of ``column: value``
+    lines, blocks apart by a blank line; a long value runs on, whole."""
+    if title:
+        console.print(Text(title, style="italic"))
+    if not cells:
+        console.print(Text(f"no rows (columns: {', '.join(cols)})"), soft_wrap=True)
+    pad = max(cell_len(c) for c in cols) + 1 if cols else 0
+    pad = pad if pad <= console.width // 2 else 0
+    for n, row in enumerate(cells):
+        if n:
+            console.print()
+        for header, value in zip(cols, row, strict=True):
+            label = f"{header}:"
+            console.print(Text(f"{label}{' ' * (pad - cell_len(label))} {value}"), soft_wrap=True)
 
 
 def print_table(table: Table) -> None:
