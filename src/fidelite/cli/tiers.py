@@ -89,7 +89,10 @@ def review(
     own date. Run it daily (e.g. from cron); running it again, or late, is safe: a
     step is never applied twice.
 
-    Prints every change (member, date, kind, tiers, qualifying value, reason).
+    Prints every change (member, date, kind, tiers, qualifying value, reason). Ctrl-C
+    or SIGTERM stops it after the member in progress: the changes committed so far are
+    printed (JSON: with "interrupted": true), exit status 130 (143 for SIGTERM); run it
+    again for the rest.
 
     An --as-of later than now is refused (exit 2, nothing changed): the review would end
     assignments and grace periods at once, for good; `tier show MEMBER` tells when each

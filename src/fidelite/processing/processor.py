@@ -788,7 +788,8 @@ class EventProcessor:
             before = len(done)
             with self.db.write() as conn:
                 erased = self._lock_for_job(conn, ref)
-                state = None if erased is None else self._member_state(conn, ref)[1]
+                # the tier columns alone (not the rule usage an event's rules read)
+                state = None if erased is None else self._tier_state(conn, ref)
                 if state is None and erased is not None and self._ladderless(conn, ref):
                     entered = self._enter_ladder(conn, ref, as_of, announce=not erased)[1]
                     done.append((ref, entered))
