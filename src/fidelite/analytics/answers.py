@@ -55,6 +55,7 @@ from fidelite.analytics.io import (
     decimal_number,
     id_text,
     instant_order,
+    read_id,
     resolve_named_columns,
 )
 from fidelite.analytics.segments import segment_value
@@ -186,6 +187,7 @@ def _select(checker: _Checker, ts_expr: str, instant: str) -> str:
             checker.check("score", f"{is_q} AND {score} <> round({score})",
                           f"{name} score must be a whole number")  # fmt: skip
     checker.flush()
+    customer = read_id(checker)  # the validation scan found how the ids are written
     ts = f"({ts_expr})"
     return (
         f"SELECT {customer} AS customer_id, {ts} AS ts, "

@@ -728,6 +728,12 @@ class _Checker:
         self.pending: list[tuple[str, str, Reason]] = []
         self.probes: list[str] = []
         self.probed: list[Any] = []
+        # Facts the validation scan found, by name (see :meth:`probe`), and the keys
+        # whose probes are queued, in the order of :attr:`probes`.
+        self.facts: dict[str, Any] = {}
+        self._probe_keys: list[str | None] = []
+        # The SQL of each id column read by :func:`id_text` (see :func:`read_id`).
+        self.ids: dict[str, str] = {}
         self.date_warning: str | None = None
         self._delimiter = delimiter
         self._layout: CsvLayout | None = None
@@ -894,12 +900,14 @@ class _Checker:
         """
         checks, self.pending = self.pending, []
         probes, self.probes = self.probes, []
+        keys, self._probe_keys = self._probe_keys, []
         if not checks and not probes:
             return
         cols = [f"bool_or(coalesce({cond}, FALSE))" for _, cond, _ in checks] + probes
         found = self.scan(f"SELECT {', '.join(cols)} FROM raw")
         values = list(found[0]) if found else [None] * len(cols)
         flags, self.probed = values[: len(checks)], values[len(checks) :]
+        self.facts.update((k, v) for k, v in zip(keys, self.probed, strict=True) if k is not None)
         for (canonical, cond, reason), failed in zip(checks, flags, strict=True):
             if failed:
                 row, value = self._first_failing_row(canonical, cond)
@@ -907,10 +915,12 @@ class _Checker:
                 said = reason(value) if callable(reason) else f"{reason}: {shown}"
                 raise self.fail(canonical, value, said, row)
 
-    def probe(self, aggregate: str) -> None:
+    def probe(self, aggregate: str, key: str | None = None) -> None:
         """Queue an aggregate over ``raw`` that :meth:`flush` computes in its one scan
-        (a fact the normalised SELECT depends on); its value lands in :attr:`probed`."""
+        (a fact the normalised SELECT depends on); its value lands in :attr:`probed`,
+        and in :attr:`facts` under ``key`` when one is given."""
         self.probes.append(aggregate)
+        self._probe_keys.append(key)
 
     def _first_failing_row(self, canonical: str, bad_condition: str) -> tuple[int | None, str]:
         """Data row number (1-based, in file order) and value of the first failing row."""
@@ -1508,8 +1518,9 @@ def _normalised_select(
         else "NULL"
     )
     if "order_id" in m and not lazy:
-        checker.probe(f"bool_or({order} IS NULL)")  # is any order id missing?
+        checker.probe(f"bool_or({order} IS NULL)", "order_missing")  # is any order id missing?
     checker.flush()
+    customer = read_id(checker)  # the validation scan found how the ids are written
     ts = f"({ts_expr})"
     parts = [
         f"{customer} AS customer_id",
@@ -1546,7 +1557,7 @@ def _order_id(checker: _Checker, order: str, lazy: bool) -> str:
         return generated
     if lazy:
         return f"coalesce({order}, {generated})"
-    some_missing = bool(checker.probed and checker.probed[0])  # from the validation scan
+    some_missing = bool(checker.facts.get("order_missing"))  # from the validation scan
     return f"coalesce({order}, {generated})" if some_missing else order
 
 
@@ -1729,10 +1740,36 @@ def id_text(checker: _Checker, canonical: str = "customer_id") -> str:
     A missing value stays NULL: the caller's check for a missing id names it (queue it
     after this one, so a NaN is named as such). Text and integers are read as before:
     trimmed text, an integer's digits.
+
+    A CSV id column is a float column when every id in it is a whole number written
+    with a decimal point (``1001.0``, ``-0.0``: how pandas writes a float64 column):
+    those are read as the integer's text too, so the ids of a pandas CSV match the same
+    file written as Parquet. Which it is, the validation scan finds (a probe): the SQL
+    returned here is the trimmed text, which is empty exactly when the id is, for the
+    checks; the SELECT after :meth:`_Checker.flush` takes :func:`read_id`.
     """
+    checker.ids[canonical] = sql = _id_sql(checker, canonical)
+    return sql
+
+
+def _id_sql(checker: _Checker, canonical: str) -> str:
     col = checker.col(canonical)
     raw = _raw_types(checker.con)[checker.mapping[canonical]]
     kind = raw.split("(")[0]
+    if checker.kind == "csv" and kind == "VARCHAR":
+        text = f"trim({col})"
+        whole = f"regexp_full_match({text}, {_quote(_WHOLE_DECIMAL)})"
+        # Every id a whole decimal (one other value, or none at all, keeps the text), and
+        # is one at or past float64's precision (refused then: it may have been rounded).
+        checker.probe(
+            f"coalesce(bool_and({whole}) FILTER (WHERE {text} <> ''), FALSE)",
+            f"float_ids:{canonical}",
+        )
+        checker.probe(
+            f"coalesce(bool_or({whole} AND {_too_large(text)}), FALSE)",
+            f"float_ids_too_large:{canonical}",
+        )
+        return text
     if kind in _FLOATING:
         width = _float_width(checker, canonical, kind)
         bad = f"NOT isfinite({col}) OR {col} <> trunc({col}) OR abs({col}) >= {EXACT_WHOLE[width]}"
@@ -1743,6 +1780,36 @@ def id_text(checker: _Checker, canonical: str = "customer_id") -> str:
         checker.check(canonical, f"{col} <> trunc({col})", lambda v: _id_reason(v, "decimal"))
         return f"CAST(CAST(trunc({col}) AS HUGEINT) AS VARCHAR)"
     return _text(col, raw)
+
+
+# A whole number as pandas writes a float64 column's value: ``1001.0``, ``-0.0``.
+_WHOLE_DECIMAL = r"-?[0-9]+\.0+"
+
+
+def _too_large(text: str) -> str:
+    """SQL: the whole decimal ``text`` is at or past float64's precision (2^53). The
+    DOUBLE of an integer's digits is at or past 2^53 exactly when the integer is."""
+    return f"abs(try_cast(split_part({text}, '.', 1) AS DOUBLE)) >= {EXACT_WHOLE['float64']}"
+
+
+def read_id(checker: _Checker, canonical: str = "customer_id") -> str:
+    """SQL: the id column ``canonical`` as the text it names, for the SELECT that
+    follows :meth:`_Checker.flush` (the validation scan) of a column read by
+    :func:`id_text`. A CSV column of whole decimals only (see :func:`id_text`) is read
+    as the integers' text (``1001.0`` is ``'1001'``, ``-0.0`` is ``'0'``), and one of
+    them at or past 2^53 is refused as in a float64 Parquet column, naming its line: a
+    float64 holds not every whole number from there, so the id may have been rounded.
+    Any other CSV column is the trimmed text as written (``007``, ``A12``, ``10.1``,
+    ``1e3``; ``1001.0`` beside ``1001``, which no float column holds)."""
+    text = checker.ids[canonical]
+    if not checker.facts.get(f"float_ids:{canonical}"):
+        return text
+    if checker.facts.get(f"float_ids_too_large:{canonical}"):
+        bad = f"regexp_full_match({text}, {_quote(_WHOLE_DECIMAL)}) AND {_too_large(text)}"
+        row, value = checker._first_failing_row(canonical, bad)
+        raise checker.fail(canonical, value, _id_reason(value, "float64"), row)
+    whole = f"CAST(try_cast(split_part({text}, '.', 1) AS BIGINT) AS VARCHAR)"
+    return f"CASE WHEN {text} = '' THEN {text} ELSE {whole} END"
 
 
 def _float_width(checker: _Checker, canonical: str, kind: str) -> str:

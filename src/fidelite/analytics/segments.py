@@ -64,6 +64,7 @@ from fidelite.analytics.io import (
     _segment_column,
     find_column,
     id_text,
+    read_id,
 )
 from fidelite.analytics.metrics.result import MetricResult
 
@@ -309,6 +310,8 @@ def _assign_from_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             checker.check(column, f"{text[column]} IS NULL", f"missing {column}")
         checker.check("segment", f"{text['segment']} = '{NONE}'", RESERVED)
         checker.flush()
+        # the validation scan found how the ids are written (1001.0 of a CSV of pandas)
+        text["customer_id"] = f"NULLIF({read_id(checker)}, '')"
         _refuse_two_segments(checker, text["customer_id"], text["segment"])
         rows = own.sql(
             f"SELECT DISTINCT {text['customer_id']} AS customer_id, "

@@ -52,6 +52,7 @@ from fidelite.analytics.io import (
     choose_date_format,
     decimal_number,
     id_text,
+    read_id,
     resolve_named_columns,
     supported_days_check,
 )
@@ -245,6 +246,7 @@ def _select(checker: _Checker, date_format: str | None, timezone: str) -> tuple[
         checker.check("end", f"NOT {running} AND ({before})", "end date before the start date")
     extra = f", {segment_value(checker)}" if SEGMENT_VALUE in m else ""
     checker.flush()
+    customer = read_id(checker)  # the validation scan found how the ids are written
     plan = f"NULLIF(trim(CAST({_ident(m['plan'])} AS VARCHAR)), '')" if "plan" in m else "NULL"
     return (
         f"SELECT {customer} AS customer_id, CAST({plan} AS VARCHAR) AS plan, "

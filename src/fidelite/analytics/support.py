@@ -23,6 +23,7 @@ from fidelite.analytics.io import (
     _timestamp_expression,
     find_column,
     id_text,
+    read_id,
 )
 
 
@@ -70,6 +71,7 @@ def load_support_cases(
     customer = id_text(checker)  # before the check for a missing one: NaN is named so
     checker.check("customer_id", f"{cust} IS NULL OR {customer} = ''", "missing customer")
     checker.flush()
+    customer = read_id(checker)  # the validation scan found how the ids are written
     # Through the checker, as every read of ``raw``: a file DuckDB stops reading is an
     # error naming its line, not a DuckDB message.
     checker.scan(
