@@ -100,8 +100,9 @@ def report(
 
     Example: fidelite report sqlite:///fidelite.db#cafe --out report/
 
-    Example: fidelite report tx.csv --out report/ --segment-col channel (adds a table of
-    each channel's repeat purchase rate and monthly retention)
+    Example: fidelite report tx.csv --out report/ --segment-col channel
+
+    The last one adds a table of each channel's repeat purchase rate and monthly retention.
     """
     from fidelite.report.build import build_report
 

@@ -310,7 +310,8 @@ def use(
 
     Example: fidelite rewards use 42 --key till-7-0042 --store paris-04 -p program.yaml
 
-    Example: fidelite rewards use 42 --key till-7-0042 -p program.yaml --format json
+    Example: fidelite rewards use 42 --key till-7-0042 --store paris-04 -p program.yaml
+    --format json
     """
     if not key.strip():
         fail("--key must be a non-empty text (the API refuses an empty Idempotency-Key too)",
