@@ -840,15 +840,33 @@ def _alone(db: Database, apply: Callable[[Connection, _I], _R]) -> Callable[[_I]
     raised, the import stops, and a re-run resumes where it stopped."""
 
     def run(item: _I) -> _R | Failed:
-        try:
-            with db.write() as conn:
-                return apply(conn, item)
-        except Exception as exc:
-            if database_failure(exc) is not None or not _answers(db):
-                raise
-            return Failed.of(exc)
+        for attempt in range(1, ALONE_ATTEMPTS + 1):
+            try:
+                with db.write() as conn:
+                    return apply(conn, item)
+            except Exception as exc:
+                if database_failure(exc) is not None or not _answers(db):
+                    raise
+                if attempt == ALONE_ATTEMPTS or not _transient(exc):
+                    return Failed.of(exc)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return run
+
+
+ALONE_ATTEMPTS = 5
+"""Times an item is applied when the database aborts its transaction because of another
+writer (see :func:`_transient`) before it is reported failed."""
+_TRANSIENT = frozenset({"40P01", "40001", "23505"})
+
+
+def _transient(exc: Exception) -> bool:
+    """Whether PostgreSQL aborted the transaction because of another writer: a deadlock
+    (40P01), a serialization failure (40001) or a row another writer inserted first
+    (23505, e.g. a member it enrolled meanwhile). Nothing was written: the item is not at
+    fault and is applied again from the start, as the API does with a batch."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) in _TRANSIENT
 
 
 def _answers(db: Database) -> bool:
