@@ -149,7 +149,7 @@ class DeliveryWorker:
         self.rand = rand
         self.resolve = resolve
         self._after: dict[int, datetime | None] = {}  # delivery -> next try, as recorded
-        self.holding: dict[int, datetime] = {}  # subscription -> held back until (failing)
+        self.holding: dict[int, Hold] = {}  # subscription -> held back until (failing)
         self.client = httpx.Client(
             timeout=timeout, follow_redirects=False, transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -176,7 +176,9 @@ class DeliveryWorker:
         (:attr:`holding`): a delivery of a new event to that subscription it claims
         before then (its first attempt) is postponed with the rest, not sent, so a
         steady flow of new events does not cost each pass a timeout either; a replayed
-        delivery is sent (it probes the receiver).
+        delivery is sent (it probes the receiver). The hold never outlives what the
+        database says (:meth:`_still_held`): a delivery to the subscription that
+        succeeds, a replay or stop of the failed one, or a new URL ends it.
 
         ``stop()`` is asked before each send: once it is true, the deliveries not sent yet
         are released (their lease cleared, attempts unchanged: any worker may take them at
@@ -188,7 +190,7 @@ class DeliveryWorker:
         dispatch(self.db, at=self.clock())
         claims = self.claim(limit)
         now = self.clock()
-        for sid in [sid for sid, until in self.holding.items() if until <= now]:
+        for sid in [sid for sid, hold in self.holding.items() if hold.until <= now]:
             del self.holding[sid]  # its back-off has passed: try it again
         held: set[int] = set()  # subscriptions postponed in this pass
         done = 0
@@ -201,18 +203,20 @@ class DeliveryWorker:
                 report.ids.append(claim.id)
                 sid = claim.subscription_id
                 fresh = claim.attempt == 1  # a new event's (a replayed one probes)
-                if sid not in held and sid in self.holding and fresh:  # failed before
+                if sid not in held and fresh and self._still_held(claim):  # failed before
                     held.add(sid)
-                    self.postpone(sid, claim.token, self.holding[sid])
+                    self.postpone(sid, claim.token, self.holding[sid].until)
                 if sid in held:
                     report.postponed += 1  # postponed in the database
                     continue
                 state, attempt, after = self._deliver(claim)
                 setattr(report, state, getattr(report, state) + 1)
+                if state == "delivered":
+                    self.holding.pop(sid, None)  # the receiver takes deliveries again
                 until = self._hold_until(state, attempt, after)
                 if until is not None and attempt is not None:
                     held.add(sid)
-                    self.holding[sid] = until
+                    self.holding[sid] = Hold(until, claim.id, claim.url)
                     self.postpone(sid, claim.token, until)
         except BaseException:
             with contextlib.suppress(Exception):  # the leases then simply run out
@@ -241,6 +245,29 @@ class DeliveryWorker:
         if state != "failed" or not _unavailable(attempt):
             return None
         return after
+
+    def _still_held(self, claim: Claim) -> bool:
+        """Whether the worker's remembered hold on ``claim``'s subscription still stands:
+        the database, not memory, decides. The hold is dropped (False) once the delivery
+        whose failure set it is no longer failed with that next try (it was delivered,
+        replayed or stopped since), or the subscription's URL changed."""
+        hold = self.holding.get(claim.subscription_id)
+        if hold is None:
+            return False
+        if hold.url == claim.url:
+            with self.db.lookup() as conn:
+                standing = conn.execute(
+                    select(deliveries.c.id).where(
+                        deliveries.c.id == hold.delivery_id,
+                        deliveries.c.state == "failed",
+                        deliveries.c.next_attempt_at >= _time("until"),
+                    ),
+                    {"until": hold.until},
+                ).first()
+            if standing is not None:
+                return True
+        del self.holding[claim.subscription_id]
+        return False
 
     def postpone(self, subscription_id: int, token: str, until: datetime) -> int:
         """Move the subscription's waiting deliveries due before ``until`` to ``until``:
@@ -408,7 +435,10 @@ class DeliveryWorker:
         finally:
             deadline.finish()
         elapsed = int((time.perf_counter() - tick) * 1000)
-        wait = retry_after(hint, started) if status in RETRY_AFTER_STATUSES and error else None
+        wait = None
+        if status in RETRY_AFTER_STATUSES and error:
+            with contextlib.suppress(Exception):  # unreadable: the back-off alone applies
+                wait = retry_after(hint, started)
         gone = status == 410 and error == "HTTP 410"
         return Attempt(claim, started, status, error, response, elapsed, dead=gone, wait=wait)
 
@@ -528,6 +558,16 @@ class DeliveryWorker:
                 wait = max(wait, min(attempt.wait, cap))
             values.update(state="failed", next_attempt_at=attempt.at + wait)
         return values
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A subscription held back after a failed attempt (see :meth:`DeliveryWorker.run_once`):
+    until when, the delivery whose failure set it and the URL it failed at."""
+
+    until: datetime
+    delivery_id: int
+    url: str
 
 
 @dataclass(frozen=True)
@@ -652,9 +692,12 @@ class _Start:
 
     def __init__(self, encoding: str | None, content_encoding: str | None = None) -> None:
         try:
-            factory = codecs.getincrementaldecoder(encoding or "utf-8")
+            info = codecs.lookup(encoding or "utf-8")
         except LookupError:
-            factory = codecs.getincrementaldecoder("utf-8")
+            info = codecs.lookup("utf-8")
+        if not getattr(info, "_is_text_encoding", True):  # rot13, base64...: not a charset
+            info = codecs.lookup("utf-8")
+        factory = info.incrementaldecoder
         self._decoder = factory(errors="replace")
         self._inflate = _inflater(content_encoding)
         self._inflated = 0
@@ -731,19 +774,26 @@ RETRY_AFTER_STATUSES = (429, 503)
 def retry_after(value: str | None, now: datetime) -> timedelta | None:
     """The wait a ``Retry-After`` header asks for, from ``now``: delay-seconds (``120``)
     or an HTTP date (``Wed, 21 Oct 2026 07:28:00 GMT``; one past is no wait). None when
-    absent or unreadable (the back-off alone applies)."""
-    if value is None:
+    absent, unreadable or absurd (more than :data:`RETRY_AFTER_DIGITS` digits: the
+    back-off alone applies)."""
+    if value is None or len(value) > 200:
         return None
     text = value.strip()
     if text.isascii() and text.isdigit():
+        if len(text.lstrip("0")) > RETRY_AFTER_DIGITS:
+            return None
         return timedelta(seconds=min(int(text), 10**9))
     try:
         when = email.utils.parsedate_to_datetime(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(when - now, timedelta(0))
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
+
+
+RETRY_AFTER_DIGITS = 10
+"""Digits a delay-seconds ``Retry-After`` may have (about 317 years); longer is ignored."""
 
 
 def _time(name: str) -> Any:
