@@ -896,7 +896,9 @@ def _without_assignment(
     """Where the member stands at the end of their assignment (``state``, assigned at
     its ``since`` until its ``assigned_until``) had it never been made: the history
     played again from the latest earlier assignment (``assignments``, those dated before
-    it; the member held its tier whatever came before, until its own end), or from the
+    it; the member held its tier whatever came before, until its own end or, when that
+    is later, until ``state.since``: an assignment replaces the one before it, which
+    a replay without the later one does not bring back), or from the
     base level before any activity, with the activity dated before the end, through
     the steps due by the end. The level's dates are those that history gives; the base
     level never left dates from the end."""
@@ -904,9 +906,10 @@ def _without_assignment(
     assert end is not None
     earlier = sorted((a for a in assignments if a.at < state.since), key=lambda a: a.at)
     start = TierState(policy.levels[0].id, _BEFORE_ANY)
-    if earlier and earlier[-1].until is not None:
-        last = earlier[-1]
-        start = TierState(last.tier, last.at, assigned_until=last.until)
+    last = earlier[-1] if earlier else None
+    if last is not None and last.until is not None:
+        # the assignment before it ended where this one started: it replaced it
+        start = TierState(last.tier, last.at, assigned_until=min(last.until, state.since))
         if retired(policy, start):
             start, _ = leave_retired(policy, start, activities, start.since, zone)
     before = [a for a in activities if a.at < end]

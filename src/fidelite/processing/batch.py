@@ -115,6 +115,15 @@ class Fallback(Exception):
     """This batch cannot take the fast path: process its events one at a time."""
 
 
+class _AssignmentEnds(Fallback):
+    """Members' manual assignments end before their events at ``slots`` (ascending):
+    those events alone go through the single path (raised before the first write)."""
+
+    def __init__(self, slots: Sequence[int] = ()) -> None:
+        super().__init__("a manual assignment ends before an event")
+        self.slots = list(slots)
+
+
 def can_batch(event: Event) -> bool:
     """Whether ``event`` may go in a batch (refunds are applied on their own)."""
     return event.type != REFUND
@@ -139,7 +148,9 @@ def process_batch(
     """Apply ``batch`` (no refunds) inside the caller's transaction; one answer per event.
 
     Runs under a savepoint: on anything the fast path does not expect, the savepoint is
-    rolled back and every event is processed one at a time instead.
+    rolled back and every event is processed one at a time instead. An event after the
+    end of its member's manual assignment is processed alone, in its place, the events
+    around it in the fast path (:class:`_AssignmentEnds`).
 
     ``savepoint=False`` is for a caller that can redo the whole transaction (the group
     commit applies a failed group's events again one by one): the fast path then saves
@@ -153,9 +164,41 @@ def process_batch(
     """
     if any(not can_batch(e) for e in batch):
         raise ValueError("refunds are processed one at a time, not in a batch")
+    answers: list[Answer] = []
+    while True:
+        try:
+            return answers + _fast_path(processor, conn, batch, savepoint, finish)
+        except _AssignmentEnds as ends:
+            # Only the events whose member's assignment ends go alone (its end plays
+            # their whole history again), in their place: the events between them in the
+            # fast path. The caller's statements go on their own.
+            finish = None
+            done = 0
+            for slot in ends.slots:
+                if slot > done:
+                    answers += process_batch(processor, conn, batch[done:slot],
+                                             savepoint=savepoint)  # fmt: skip
+                answers.append(process_one(processor, conn, batch[slot]))
+                done = slot + 1
+            batch = batch[done:]
+            if not batch:
+                return answers
+
+
+def _fast_path(
+    processor: EventProcessor,
+    conn: Connection,
+    batch: Sequence[Event],
+    savepoint: bool,
+    finish: _Finishing | None,
+) -> list[Answer]:
+    """:func:`process_batch` on ``batch``; :class:`_AssignmentEnds` is raised, with
+    nothing written, for the caller to split the batch."""
     if not savepoint:
         try:
             answers = _Batch(processor, conn, finish).run(batch)
+        except _AssignmentEnds:
+            raise
         except Fallback:  # raised before the first write: nothing to undo
             return [process_one(processor, conn, event) for event in batch]
         processor.remember_members(e.member for e in batch)
@@ -163,6 +206,9 @@ def process_batch(
     guard = conn.begin_nested()
     try:
         answers = _Batch(processor, conn, finish).run(batch)
+    except _AssignmentEnds:
+        guard.rollback()
+        raise
     except (Fallback, IntegrityError, ConcurrentUpdateError):
         guard.rollback()  # the caller's statements too, if they went with the writes
         if finish is not None:
@@ -294,11 +340,34 @@ class _Batch:
 
     def run(self, batch: Sequence[Event]) -> list[Answer]:
         self._read(batch)
-        answers = [self._decide(event, slot) for slot, event in enumerate(batch)]
+        ending = self._assignments_ending(batch)
+        if ending:
+            raise _AssignmentEnds(ending)
+        answers: list[Answer | None] = []
+        for slot, event in enumerate(batch):
+            try:
+                answers.append(self._decide(event, slot))
+            except _AssignmentEnds as ends:
+                ends.slots = [slot]
+                raise
         self._write(answers)
         done = [a for a in answers if a is not None]
         assert len(done) == len(answers), "every accepted event has its result"
         return done
+
+    def _assignments_ending(self, batch: Sequence[Event]) -> list[int]:
+        """The slots of each member's first event dated at or after the end of the
+        manual assignment they hold as read (the single path applies that end first)."""
+        slots, seen = [], set()
+        for slot, event in enumerate(batch):
+            member = self.members.get(event.member)
+            if member is None or event.member in seen or member.tier is None:
+                continue
+            until = member.tier.assigned_until
+            if until is not None and event.at >= until:
+                seen.add(event.member)
+                slots.append(slot)
+        return slots
 
     # -------------------------------------------------------------------- read
 
@@ -534,7 +603,7 @@ class _Batch:
             return tier, []
         if tier.assigned_until is not None and not retired(policy, tier):
             # its end plays the member's whole history again, which the batch does not read
-            raise Fallback("a manual assignment ends before an event")
+            raise _AssignmentEnds
         return review(policy, tier, member.activities, at, self.p.program.zone)
 
     def _erased_history(self, event: Event) -> ProcessingError | None:
