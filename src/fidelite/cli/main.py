@@ -118,7 +118,7 @@ app = typer.Typer(
     help="fidelite: run a loyalty program and measure loyalty.\n\n"
     "Example: fidelite db upgrade --db sqlite:///fidelite.db",
     epilog="Exit status: 0 done, 1 an error (one line naming what is wrong; with --format "
-    "json an {\"error\": ...} object on stdout), 2 a usage error, 130 interrupted "
+    'json an {"error": ...} object on stdout), 2 a usage error, 130 interrupted '
     "(Ctrl-C), 141 when the reader of standard output closed early (fidelite ... | head), "
     "as yes | head.",
     no_args_is_help=True,
