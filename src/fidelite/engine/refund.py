@@ -13,6 +13,12 @@ whatever the operator took (its money, the purchase count, caps, budgets, coupon
 tier go as for any refund), so a purchase whose points an operator reversed in full is
 still refunded, reversing no points.
 
+Of an earn whose tier bonus a refund of an earlier purchase took back (that purchase's
+upgrade undone: :mod:`fidelite.engine.tier_bonus`), the refunds share out the points
+less that bonus, as if it had never been earned: ``bonus + floor((points - bonus) x
+refunded so far / amount)`` is taken in all, ``reversed`` (the refunds' reversals and
+the bonus reversals) already.
+
 What the purchase used of a rule's per-member cap and of a campaign budget is given
 back by the same rule (:func:`counters_given_back`), to the period and the budget its
 trace says it used: a purchase refunded in full leaves the next purchase the cap and
@@ -56,11 +62,16 @@ class EarnedTransaction:
     points: int
     reversed: int = 0
     taken_otherwise: int = 0
+    bonus_taken: int = 0
+    """Of ``points``, the tier bonus refunds of earlier purchases took back (their
+    upgrade undone, :mod:`fidelite.engine.tier_bonus`); what they took is in
+    ``reversed``."""
 
     @property
     def refundable(self) -> int:
-        """The points the purchase's refunds share out: what the operator left."""
-        return max(self.points - self.taken_otherwise, 0)
+        """The points the purchase's refunds share out: what the operator left, less the
+        tier bonus taken back (as if the purchase had never earned it)."""
+        return max(self.points - self.taken_otherwise - self.bonus_taken, 0)
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ def refund_reversals(
     reversals = []
     for tx in earned:
         share = cumulative_share(tx.refundable, purchase_amount, refunded_before + refund_amount)
-        points = share - tx.reversed
+        points = share + tx.bonus_taken - tx.reversed
         if points > 0:
             reversals.append(Reversal(tx.transaction_id, tx.currency, points))
     return reversals

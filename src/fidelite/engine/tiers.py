@@ -348,11 +348,9 @@ def on_refund(
         return state, []
     policy = _as_reached(policy, state.tier, held_threshold)
     through = _refund_horizon(state, activities, at)
-    made = sorted((a for a in assignments if a.at <= through), key=lambda a: a.at)
-    start = _refund_anchor(policy, state, purchase_at, zone, made)
-    if retired(policy, start):  # an assignment to a level removed since: left at its date
-        start, _ = leave_retired(policy, start, activities, start.since, zone)
-    replayed, steps = _replay(policy, start, activities, through, zone, made)
+    start, replayed, steps = _refund_replay(
+        policy, state, activities, purchase_at, through, zone, assignments
+    )
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
     current, _ = review(policy, state, activities, through, zone)
@@ -365,6 +363,79 @@ def on_refund(
     if entries:
         return replayed, entries
     return _refund_without_step(policy, state, replayed, activities, on, zone, through)
+
+
+def _refund_replay(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    purchase_at: datetime,
+    through: datetime,
+    zone: ZoneInfo,
+    assignments: Sequence[Assignment],
+) -> tuple[TierState, TierState, list[TierChange]]:
+    """The history :func:`on_refund` plays again: where it starts (its anchor), where it
+    ends, and its steps in date order."""
+    made = sorted((a for a in assignments if a.at <= through), key=lambda a: a.at)
+    start = _refund_anchor(policy, state, purchase_at, zone, made)
+    if retired(policy, start):  # an assignment to a level removed since: left at its date
+        start, _ = leave_retired(policy, start, activities, start.since, zone)
+    replayed, steps = _replay(policy, start, activities, through, zone, made)
+    return start, replayed, steps
+
+
+@dataclass(frozen=True)
+class Levels:
+    """The levels of a tier history played again: ``start`` (its anchor) and its steps.
+
+    :meth:`at` gives the level an event at a moment was evaluated on."""
+
+    start: TierState
+    steps: tuple[TierChange, ...]
+
+    def at(self, moment: datetime) -> str | None:
+        """The level an event at ``moment`` had: the steps before it, and those due at
+        that very moment (a re-qualification comes before the event), not an upgrade or
+        a requalification at it (the event's own doing: it comes after). None: the
+        history starts after ``moment`` (unknown)."""
+        if self.start.since > moment:
+            return None
+        tier = self.start.tier
+        for step in self.steps:
+            if step.at > moment:
+                break
+            if step.at < moment or step.kind not in _AFTER_THE_EVENT:
+                tier = step.to_tier
+        return tier
+
+
+_AFTER_THE_EVENT = frozenset({ChangeKind.upgrade, ChangeKind.requalified})
+
+
+def refund_levels(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    purchase_at: datetime,
+    at: datetime,
+    zone: ZoneInfo,
+    assignments: Sequence[Assignment] = (),
+    *,
+    held_threshold: Decimal | None = None,
+) -> Levels | None:
+    """The levels the history :func:`on_refund` plays again for a refund at ``at`` of a
+    purchase at ``purchase_at`` gives the member at each moment, with the same
+    ``activities`` (those of the member before the refund give the levels the member
+    had); None where :func:`on_refund` plays no history (a level the program no longer
+    has, a manual assignment in force)."""
+    if retired(policy, state) or state.assigned_until is not None:
+        return None
+    policy = _as_reached(policy, state.tier, held_threshold)
+    through = _refund_horizon(state, activities, at)
+    start, _, steps = _refund_replay(
+        policy, state, activities, purchase_at, through, zone, assignments
+    )
+    return Levels(start, tuple(steps))
 
 
 def last_step(

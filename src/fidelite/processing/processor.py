@@ -62,6 +62,8 @@ from fidelite.engine.refund import (
     refund_reversals,
 )
 from fidelite.engine.rewards import RedemptionRejection, check_redemption
+from fidelite.engine.tier_bonus import TIER_BONUS, BonusReversal, Earned, Later, bonus_reversals
+from fidelite.engine.tier_bonus import bonus_taken as bonus_taken_of
 from fidelite.engine.tiers import (
     Activity,
     Assignment,
@@ -76,6 +78,7 @@ from fidelite.engine.tiers import (
     on_late_activity,
     on_refund,
     recorded_threshold,
+    refund_levels,
     retired,
     review,
 )
@@ -102,6 +105,7 @@ from fidelite.processing.tables import (
 )
 from fidelite.program import ProgramDefinition
 from fidelite.program.campaign import CouponCampaign
+from fidelite.program.tier import TierMetric
 from fidelite.store import Database
 from fidelite.store.locking import lock_shared
 from fidelite.store.tables import UTCDateTime
@@ -460,6 +464,9 @@ class EventProcessor:
             return Result(event.id, Outcome.duplicate)
         self._apply_due(conn, event.member, self._tier_state(conn, event.member), event.at,
                         announce=loud)  # fmt: skip
+        # The member's activity as it stood: the levels later events were evaluated on
+        # (a tier bonus the refund's undoing of an upgrade denies them is taken back).
+        before = self._activities(conn, event.member) if self._bonus_may_go() else None
         # Read again under the lock: a refund of the same purchase committed meanwhile
         # has moved refunded_amount, and both the over-refund check and "refunded in
         # full" (member.purchases) must see it, or two concurrent full refunds would
@@ -475,6 +482,16 @@ class EventProcessor:
             .where(text("ledger_transactions.id = event_earnings.transaction_id"))
             .scalar_subquery()
         )
+        rows = conn.execute(
+            select(earnings, on_ledger.label("on_ledger"))
+            .where(
+                earnings.c.program_id == self.program.id,
+                earnings.c.event_id == event.refund_of,
+            )
+            .order_by(earnings.c.currency)
+        ).all()
+        # The tier bonus refunds of earlier purchases took back of it (in ``reversed``).
+        taken = self._bonus_taken(conn, event.member) if any(r.reversed for r in rows) else {}
         earned = [
             EarnedTransaction(
                 str(r.transaction_id),
@@ -482,15 +499,9 @@ class EventProcessor:
                 r.points,
                 r.reversed,
                 taken_otherwise=max(int(r.on_ledger) - r.reversed, 0),
+                bonus_taken=taken.get((event.refund_of, r.currency), 0),
             )
-            for r in conn.execute(
-                select(earnings, on_ledger.label("on_ledger"))
-                .where(
-                    earnings.c.program_id == self.program.id,
-                    earnings.c.event_id == event.refund_of,
-                )
-                .order_by(earnings.c.currency)
-            )
+            for r in rows
         ]
         try:
             reversals = refund_reversals(
@@ -552,8 +563,198 @@ class EventProcessor:
                 )
                 .values(reversed=earnings.c.reversed + r.points)
             )
+        if before is not None:
+            taken_back = self._take_back_bonus(conn, event, original.occurred_at, before,
+                                               announce=loud)  # fmt: skip
+            if taken_back:
+                receipts += [receipt for _, receipt in taken_back if receipt is not None]
+                conn.execute(
+                    update(events)
+                    .where(events.c.program_id == self.program.id, events.c.event_id == event.id)
+                    .values(trace=trace + [line for line, _ in taken_back])
+                )
         changes = self._after_refund(conn, event, original.occurred_at, announce=loud)
         return Result(event.id, Outcome.processed, None, receipts, changes)
+
+    def _bonus_may_go(self) -> bool:
+        """Whether a refund may take back a tier bonus of later events: the program
+        re-evaluates tiers on a refund and a level has an ``earn_multiplier`` above 1."""
+        policy = self.program.tiers
+        return (policy is not None and self.program.refunds.reevaluate_tier
+                and any(level.earn_multiplier > 1 for level in policy.levels))  # fmt: skip
+
+    def _bonus_taken(self, conn: Connection, member_ref: str) -> dict[tuple[str, str], int]:
+        """The tier bonus the member's refunds took back, per (event id, currency)."""
+        traces = conn.execute(
+            select(events.c.trace).where(
+                events.c.program_id == self.program.id,
+                events.c.member_ref == member_ref,
+                events.c.type == REFUND,
+            )
+        ).scalars()
+        return bonus_taken_of(traces)
+
+    def _later_events(
+        self,
+        conn: Connection,
+        member_ref: str,
+        since: datetime,
+        purchase: str,
+        pending: dict[int, int],
+    ) -> list[Later]:
+        """The member's events dated at or after ``since`` (but ``purchase``) that earned
+        a tier bonus, with their earn transactions (``pending``: points reversed of them
+        in this transaction, not on the ledger yet)."""
+        on_ledger = (
+            select(text("reversed_points"))
+            .select_from(text("ledger_transactions"))
+            .where(text("ledger_transactions.id = event_earnings.transaction_id"))
+            .scalar_subquery()
+        )
+        rows = conn.execute(
+            select(events.c.event_id, events.c.occurred_at, events.c.type, events.c.amount,
+                   events.c.refunded_amount, events.c.trace,
+                   refunded_whole().label("refunded_whole"))
+            .where(
+                events.c.program_id == self.program.id,
+                events.c.member_ref == member_ref,
+                events.c.type != REFUND,
+                events.c.occurred_at >= since,
+                events.c.event_id != purchase,
+            )
+            .order_by(events.c.occurred_at, events.c.event_id)
+        ).all()  # fmt: skip
+        boosted = [r for r in rows if any(str(line.get("rule", "")).startswith("tier:")
+                                          for line in r.trace or [])]  # fmt: skip
+        if not boosted:
+            return []
+        earned: dict[str, dict[str, Earned]] = {}
+        for part in range(0, len(boosted), 500):
+            ids = [r.event_id for r in boosted[part : part + 500]]
+            for e in conn.execute(
+                select(earnings, on_ledger.label("on_ledger")).where(
+                    earnings.c.program_id == self.program.id, earnings.c.event_id.in_(ids)
+                )
+            ):
+                tx = int(e.transaction_id)
+                earned.setdefault(e.event_id, {})[e.currency] = Earned(
+                    tx, int(e.points), int(e.reversed), int(e.on_ledger) + pending.get(tx, 0)
+                )
+        return [
+            Later(r.event_id, r.occurred_at, r.trace, earned.get(r.event_id, {}),
+                  None if r.type != PURCHASE else Decimal(r.amount),
+                  Decimal(r.refunded_amount or 0), bool(r.refunded_whole))
+            for r in boosted
+        ]  # fmt: skip
+
+    def _take_back_bonus(
+        self,
+        conn: Connection,
+        event: Event,
+        purchase_at: datetime,
+        before: Sequence[Activity],
+        *,
+        announce: bool,
+    ) -> list[tuple[dict[str, Any], Receipt | None]]:
+        """Take back the tier bonus later events earned on a level the refund undoes
+        (:mod:`fidelite.engine.tier_bonus`): one ledger reversal per earn transaction
+        (key ``tier-bonus:<refund id>:<transaction>``, under the refund's shortfall
+        policy), its points counted as reversed of the event (its net points, its later
+        refunds' share). Under a points metric, the bonus taken back lowers the member's
+        points, which may undo more: the history is played again until nothing more is
+        taken. The refund's trace lines for them, with their receipts (None: no point
+        to take, the event refunded in full already)."""
+        policy = self.program.tiers
+        assert policy is not None and event.refund_of is not None
+        _, state = self._member_state(conn, event.member)
+        if state is None:
+            return []
+        assignments = self._assignments(conn, event.member)
+        held = self._held_threshold(conn, event.member, state)
+
+        def levels(activities: Sequence[Activity]) -> Any:
+            return refund_levels(policy, state, activities, purchase_at, event.at,
+                                 self.program.zone, assignments, held_threshold=held)  # fmt: skip
+
+        was = levels(before)
+        if was is None:
+            return []
+        rank = {level.id: i for i, level in enumerate(policy.levels)}
+
+        def bonus(tier: str, currency: str, base: int) -> int:
+            line = self.evaluator.tier_line(tier, currency, base)
+            return 0 if line is None else line.points
+
+        taken = self._bonus_taken(conn, event.member)
+        pending: dict[int, int] = {}  # transaction: points taken back, not yet posted
+        found: dict[int, BonusReversal] = {}
+        while True:
+            later = self._later_events(conn, event.member, purchase_at, event.refund_of, pending)
+            if not later:
+                break
+            later = [replace(e, bonus_taken={c: taken.get((e.event_id, c), 0) for c in e.earned})
+                     for e in later]  # fmt: skip
+            now = levels(self._activities(conn, event.member))
+            more = [] if now is None else bonus_reversals(later, was, now, bonus, rank)
+            if not more:
+                break
+            for r in more:
+                key = (r.event_id, r.currency)
+                taken[key] = taken.get(key, 0) + r.bonus
+                pending[r.transaction_id] = pending.get(r.transaction_id, 0) + r.points
+                prior = found.get(r.transaction_id)
+                found[r.transaction_id] = r if prior is None else replace(
+                    r, points=prior.points + r.points, bonus=prior.bonus + r.bonus, tier=prior.tier
+                )  # fmt: skip
+                if r.points:
+                    conn.execute(
+                        update(earnings)
+                        .where(earnings.c.program_id == self.program.id,
+                               earnings.c.event_id == r.event_id,
+                               earnings.c.currency == r.currency)
+                        .values(reversed=earnings.c.reversed + r.points)
+                    )  # fmt: skip
+            if policy.metric is not TierMetric.points:
+                break  # the bonus counts in no other metric
+        done: list[tuple[dict[str, Any], Receipt | None]] = []
+        for r in sorted(found.values(), key=lambda r: r.transaction_id):
+            receipt = None
+            if r.points:
+                receipt = self.ledger.reverse(
+                    self.program.id,
+                    r.transaction_id,
+                    key=f"tier-bonus:{event.id}:{r.transaction_id}",
+                    points=r.points,
+                    shortfall=self.program.refunds.shortfall.value,
+                    at=event.at,
+                    reason=f"refund {event.id} of {event.refund_of}: tier {r.tier} bonus of "
+                    f"{r.event_id} ({r.now} at its date)",
+                    policy=self.program.expiry,
+                    zone=self.program.zone,
+                    conn=conn,
+                    books=not announce,
+                )
+            line: dict[str, Any] = {
+                "transaction_id": r.transaction_id, "currency": r.currency,
+                "points": r.points,
+                "written_off": 0 if receipt is None else receipt.written_off,
+                "debt_added": 0 if receipt is None else receipt.debt_added,
+                TIER_BONUS: r.event_id, "bonus": r.bonus, "tier": r.tier, "now": r.now,
+            }  # fmt: skip
+            if receipt is not None and receipt.already_expired:
+                line["already_expired"] = receipt.already_expired
+            done.append((line, receipt))
+            if announce and receipt is not None:
+                self._announce(conn, hooks.POINTS_REVERSED, event.member, {
+                    "currency": r.currency, "points": receipt.points,
+                    "transaction_id": receipt.transaction_id,
+                    "reverses_transaction_id": r.transaction_id, "event_id": event.id,
+                    "refund_of": event.refund_of, TIER_BONUS: r.event_id,
+                    "written_off": receipt.written_off, "debt_added": receipt.debt_added,
+                    "already_expired": receipt.already_expired,
+                    "occurred_at": event.at.isoformat(),
+                })  # fmt: skip
+        return done
 
     def _roll_back_coupon(self, conn: Connection, event: Event, *, announce: bool) -> None:
         """Give back the single-use code the purchase refunded in full used: it is

@@ -406,8 +406,11 @@ def _refund_transactions(
     conn: Connection, program_id: str, refunds: list[Any]
 ) -> dict[str, list[Any]]:
     """The ledger transactions each refund wrote (one per reversed earn transaction,
-    key ``refund:<refund id>:<earn transaction id>``), in order."""
-    keys = {f"refund:{r.event_id}:{line['transaction_id']}": r.event_id
+    key ``refund:<refund id>:<earn transaction id>``, and one per earn transaction of a
+    later event whose tier bonus it took back, ``tier-bonus:<refund id>:<transaction>``),
+    in order."""
+    keys = {f"{'tier-bonus' if 'tier_bonus_of' in line else 'refund'}:{r.event_id}:"
+            f"{line['transaction_id']}": r.event_id
             for r in refunds for line in (r.trace or [])}  # fmt: skip
     if not keys:
         return {}
