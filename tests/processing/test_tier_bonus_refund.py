@@ -318,16 +318,15 @@ def test_the_import_leaves_the_same_books_as_one_event_at_a_time(
 ) -> None:
     from tests.conftest import make_database
 
-    rows = (
-        POINTS_ROWS
-        if program is POINTS
-        else [
-            *BUY,
-            ("r2", "refund", "2026-01-15", "30", "p2"),
-            ("r1", "refund", "2026-01-20", "1000", "p1"),
-            ("r3", "refund", "2026-01-21", "30", "p2"),
-        ]
-    )
+    # a purchase after the refund: the import's batch path reads what the bonus left
+    after = ("p9", "purchase", "2026-01-25", "100", "")
+    spend_rows = [
+        *BUY,
+        ("r2", "refund", "2026-01-15", "30", "p2"),
+        ("r1", "refund", "2026-01-20", "1000", "p1"),
+        ("r3", "refund", "2026-01-21", "30", "p2"),
+    ]
+    rows = [*(POINTS_ROWS if program is POINTS else spend_rows), after]
     found = []
     for how in ("one_at_a_time", "bulk_import"):
         (tmp_path / how).mkdir()
@@ -337,3 +336,5 @@ def test_the_import_leaves_the_same_books_as_one_event_at_a_time(
         found.append(state(p))
         db.dispose()
     assert found[0] == found[1]
+    # p9: on silver (300 points reached with p3) under points, on bronze under spend
+    assert found[0][1]["p9"] == ((200, 0) if program is POINTS else (100, 0))

@@ -101,6 +101,8 @@ def _print_table(found: RecordedEvent, record: dict[str, Any]) -> None:
     else:
         console.print("no points moved")
     columns = REVERSAL_COLUMNS if found.type == REFUND else RULE_COLUMNS
+    if found.type == REFUND and any("tier_bonus_of" in line for line in found.trace):
+        columns = [*columns, "tier_bonus_of"]  # the later event whose tier bonus it took
     title = "Reversals" if found.type == REFUND else "Decision trace"
     print_rows(found.trace, OutputFormat.table, title=title, columns=columns)
     if found.tier_changes:

@@ -409,7 +409,8 @@ class EventRecord(BaseModel):
         description="each rule, matched or not, and why (rule, outcome, points, currency, "
         "note); for a refund, each earn transaction reversed (transaction_id, currency, "
         "points, written_off, debt_added, and already_expired when some of its points "
-        "had expired)"
+        "had expired), and each earn of a later event whose tier bonus it took back, the "
+        "upgrade undone (the same, with tier_bonus_of: that event, bonus, tier, now)"
     )
     refunded_amount: Decimal = Field(
         description="a purchase: the part refunded since; a refund: the amount it refunded"
