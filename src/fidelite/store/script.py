@@ -25,7 +25,8 @@ per process (a compilation costs more than the round trip it saves); for lists o
 values use :func:`one_of`. A statement given without ``params`` carries its values and
 is compiled every time. Values must be ready for the database: aware datetimes, JSON
 columns as Python values (encoded here); on PostgreSQL no SQLAlchemy type decorator is
-applied to values.
+applied to values, so an aware datetime is sent in UTC here, as the timestamp type
+would send it (PostgreSQL keeps no offset, and refuses one beyond +-15:59).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import json
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, JSON, Connection, Table, any_, bindparam, insert, text
@@ -334,10 +335,11 @@ def _rendered(cursor: Any, literal: Callable[[Any], bytes], item: _Statement, di
         compiled = item.statement.compile(
             dialect=dialect, compile_kwargs={"render_postcompile": True}
         )
-        return str(cursor.mogrify(compiled.string, compiled.params))
+        values = {k: _in_utc(v) for k, v in compiled.params.items()}
+        return str(cursor.mogrify(compiled.string, values))
     assert isinstance(item.params, Mapping)
     shape = _compiled(item.statement, dialect)
-    values = {k: Json(v) if isinstance(v, dict) else v for k, v in item.params.items()}
+    values = {k: Json(v) if isinstance(v, dict) else _in_utc(v) for k, v in item.params.items()}
     return str(cursor.mogrify(shape.sql, {**shape.fixed, **values}))
 
 
@@ -409,4 +411,15 @@ def _value(value: Any, as_json: bool) -> Any:
         return None if value is None else json.dumps(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} (a time zone is required)")
+    return _in_utc(value)
+
+
+def _in_utc(value: Any) -> Any:
+    """``value``, if an aware datetime (or a list of them), in UTC, as the timestamp
+    column type sends it: the same instant, without the offset it was written with
+    (PostgreSQL keeps none, and refuses one beyond +-15:59: the write failed)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, list) and value and isinstance(value[0], datetime):
+        return [_in_utc(v) for v in value]
     return value
