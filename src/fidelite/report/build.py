@@ -89,7 +89,7 @@ def build_report(
             raise ValueError("the report needs transactions or a program database")
         opts = options or LoadOptions()
         timezone = opts.timezone
-        data = _without_purchases(program_db, opts)
+        data = _without_purchases(program_db, opts, engine)
         left_out.update(coverage.without_purchases(program_db[1], segmented=_segmented(opts)))
     else:
         step("Loading transactions")
@@ -120,9 +120,14 @@ def build_report(
     return result
 
 
-def _without_purchases(program_db: tuple[str, str], options: LoadOptions) -> dict[str, Any]:
+def _without_purchases(
+    program_db: tuple[str, str], options: LoadOptions, engine: EngineName = "duckdb"
+) -> dict[str, Any]:
     """The report's frame for a program without any purchase: no purchase-based metric
-    (``not_included`` says why), a warning saying so first."""
+    (``not_included`` says why), a warning saying so first. ``input.engine`` is the
+    engine asked for, as for a program with purchases: the survey and subscription
+    sections are computed on it (the program's own KPIs are read with DuckDB in either
+    case, as ``fidelite metrics program-kpis`` reads them)."""
     url, program_id = program_db
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -130,7 +135,7 @@ def _without_purchases(program_db: tuple[str, str], options: LoadOptions) -> dic
             "input": options.source_name or program_source_name(url, program_id),
             "rows": 0,
             "timezone": options.timezone,
-            "engine": "duckdb",  # the program's sections are read with DuckDB only
+            "engine": engine,
         },
         "warnings": [
             f"program '{program_id}' has no purchases: the report holds only the "
