@@ -26,12 +26,13 @@ as it was.
 
 from __future__ import annotations
 
+import calendar
 import errno
 import json
 import os
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -179,10 +180,40 @@ def compute(ds: Dataset, step: Step, lifespan_years: float | None = None) -> dic
         # What a reader of the numbers must know first (a CLV fit that did not converge).
         "warnings": lifetime.warnings(lifetime_value),
         "metrics": {k: v.to_dict() for k, v in results.items()},
+        "incomplete_month": incomplete_month(ds.last_day()),
         "rfm_segments": segments,
         "pareto_curve": curve,
         "clv_models": lifetime_value,
         **({"segments": by_segment} if by_segment is not None else {}),
+    }
+
+
+def incomplete_month(last_day: date) -> dict[str, Any] | None:
+    """The month the data stop in, when they stop before its last day (``None`` when
+    the last day in the data ends its month).
+
+    A month with part of its days counts fewer buyers than a whole one: its retention
+    reads too low, its churn too high, its cohort cells too low. The report keeps its
+    figures (they are what the data hold) and marks them: ``report.json``'s
+    ``incomplete_month`` (this), a shaded band on the retention chart and a dashed
+    outline on the heat map's cells of that month."""
+    days = calendar.monthrange(last_day.year, last_day.month)[1]
+    if last_day.day == days:
+        return None
+    month = f"{last_day.year:04d}-{last_day.month:02d}"
+    return {
+        "month": month,
+        "data_end": last_day.isoformat(),
+        "days_with_data": last_day.day,
+        "days_in_month": days,
+        "marked_in": ["retention", "new_vs_returning", "cohorts", "unbounded_cohorts"],
+        "note": (
+            f"the data end on {last_day.isoformat()}, day {last_day.day} of the "
+            f"{days} days of {month}: that month's figures (monthly retention and churn, "
+            "new and returning customers, and the cohort cells of that month) count only "
+            "the customers who bought by then, so its retention reads too low and its "
+            "churn too high until the month is complete; compare complete months only"
+        ),
     }
 
 
@@ -194,9 +225,9 @@ def render_html(data: dict[str, Any]) -> str:
     else:
         sections = [
             _headline(data),
-            _retention_section(m["retention"]),
-            _cohort_section(m["cohorts"]),
-            _curves_section(m["unbounded_cohorts"]),
+            _retention_section(m["retention"], data.get("incomplete_month")),
+            _cohort_section(m["cohorts"], data.get("incomplete_month")),
+            _curves_section(m["unbounded_cohorts"], data.get("incomplete_month")),
             _repurchase_section(m["repurchase"]),
             _segments_section(data["rfm_segments"]),
             _pareto_section(m["pareto"], data["pareto_curve"]),
@@ -317,8 +348,10 @@ def _lifespan(row: dict[str, Any]) -> str:
     return f"{shown}, from a monthly churn of {rate(row['monthly_churn_rate'])})"
 
 
-def _retention_section(result: dict[str, Any]) -> str:
+def _retention_section(result: dict[str, Any], partial: dict[str, Any] | None = None) -> str:
     rows = result["rows"]  # a month without a rate stays on the axis, as a gap
+    periods = [r["period"] for r in rows]
+    shade = periods.index(partial["month"]) if partial and partial["month"] in periods else None
     chart = svg.line_chart(
         [r["period"] for r in rows],
         [
@@ -328,6 +361,8 @@ def _retention_section(result: dict[str, Any]) -> str:
         x_label="month",
         y_label="% of last month's customers",
         title="Monthly retention and churn",
+        shade_from=shade,
+        shade_label="" if partial is None else _partial_label(partial),
     ) + tables.folded(
         "Monthly retention and churn (n/a: no customers the month before)",
         ["month", "retention", "churn"],
@@ -346,15 +381,51 @@ def _retention_section(result: dict[str, Any]) -> str:
         "(retention) and the share who did not (churn).",
         "The two lines add up to 100 %. A rising retention line (solid blue, square points) "
         "means more customers keep coming back month after month; churn is the dashed red "
-        "line with triangles.",
+        "line with triangles." + _partial_how(partial if shade is not None else None),
         chart,
         result["definition"],
     )
 
 
-def _cohort_section(result: dict[str, Any]) -> str:
+def _partial_label(partial: dict[str, Any]) -> str:
+    """The words above the shaded month in progress."""
+    return f"{partial['month']} incomplete: data end {partial['data_end']}"
+
+
+def _partial_how(partial: dict[str, Any] | None) -> str:
+    """What the shaded month means, for the section's "how to read it" ("" when the data
+    end with a whole month)."""
+    if partial is None:
+        return ""
+    return (
+        f" The shaded month, {partial['month']}, is not over in the data (they end on "
+        f"{partial['data_end']}, day {partial['days_with_data']} of "
+        f"{partial['days_in_month']}): fewer of last month's customers have had the "
+        "time to come back, so its retention reads too low and its churn too high. "
+        "Compare complete months only."
+    )
+
+
+def _month_number(period: str) -> int:
+    """``"2024-03"`` -> months since year 0, to add months after a cohort's month."""
+    year, month = period.split("-")[:2]
+    return int(year) * 12 + int(month) - 1
+
+
+def _cohort_section(result: dict[str, Any], partial: dict[str, Any] | None = None) -> str:
     rows = result["rows"][-18:]
     cols = [k for k in (rows[0] if rows else {}) if k.startswith("month_")][:18]
+    in_progress = None if partial is None else _month_number(partial["month"])
+    # month 0 is 100 % by definition (the first purchase itself): never too low
+    marked = [
+        [
+            in_progress is not None
+            and c != "month_0"
+            and _month_number(r["cohort"]) + int(c.removeprefix("month_")) == in_progress
+            for c in cols
+        ]
+        for r in rows
+    ]
     chart = svg.heat_map(
         [f"{r['cohort']} ({r['size']:,})" for r in rows],
         [c.removeprefix("month_") for c in cols],
@@ -362,6 +433,13 @@ def _cohort_section(result: dict[str, Any]) -> str:
         x_label="months after the first purchase",
         y_label="first-purchase month (customers)",
         title="Cohort heat map",
+        partial=marked,
+        partial_note=(
+            ""
+            if partial is None
+            else f"{partial['month']}, not over in the data (they end on "
+            f"{partial['data_end']}): lower than it will be"
+        ),
     ) + tables.folded(
         "% of each first-purchase month's customers who bought N months later (blank: not "
         "observed yet)",
@@ -379,9 +457,20 @@ def _cohort_section(result: dict[str, Any]) -> str:
         "cell is the % of the group who bought N months later. The number after each month "
         "is how many customers the group has." + _cohorts_left_out(result["rows"], rows, cols),
         "Read a row from left to right to follow one group over time; darker cells mean more "
-        "customers came back. Compare rows to see whether newer customers stay better.",
+        "customers came back. Compare rows to see whether newer customers stay better."
+        + _partial_cells(partial if any(any(r) for r in marked) else None),
         chart,
         result["definition"],
+    )
+
+
+def _partial_cells(partial: dict[str, Any] | None) -> str:
+    """What the heat map's dashed cells mean ("" when it has none)."""
+    if partial is None:
+        return ""
+    return (
+        f" Cells with a dashed outline fall in {partial['month']}, which the data cover "
+        f"only up to {partial['data_end']}: they will rise as the month completes."
     )
 
 
@@ -410,7 +499,7 @@ def _cohorts_left_out(
     )
 
 
-def _curves_section(result: dict[str, Any]) -> str:
+def _curves_section(result: dict[str, Any], partial: dict[str, Any] | None = None) -> str:
     rows = result["rows"][-6:]
     cols = [k for k in (rows[0] if rows else {}) if k.startswith("month_")][:24]
     chart = svg.line_chart(
@@ -435,7 +524,13 @@ def _curves_section(result: dict[str, Any]) -> str:
         "For the six most recent first-purchase months: the % of customers who bought in "
         "month N or any later month.",
         "Each line starts at 100 % and falls as customers stop buying; a flatter line means "
-        "a more loyal group.",
+        "a more loyal group."
+        + (
+            ""
+            if partial is None or not rows
+            else f" Each line's last point falls in {partial['month']}, which the data cover "
+            f"only up to {partial['data_end']}: it may still rise."
+        ),
         chart,
         result["definition"],
     )

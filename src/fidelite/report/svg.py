@@ -34,6 +34,8 @@ def line_chart(
     x_at: Sequence[float] | None = None,
     provisional: Sequence[Sequence[bool]] | None = None,
     title: str = "",
+    shade_from: int | None = None,
+    shade_label: str = "",
 ) -> str:
     """Lines over shared x positions, on a y axis from ``y_min`` to ``y_max`` (widened to
     the round values of :func:`ticks`; ``money``: steps of at least 0.01); a legend on
@@ -47,6 +49,14 @@ def line_chart(
     ``provisional`` (per series, per position) marks values still open (a window the
     data do not cover yet): drawn with a hollow point, the line to and from them faded,
     and a legend entry saying so.
+
+    ``shade_from`` (a position) shades the plot from halfway before that position to
+    its right edge, ``shade_label`` written above it (right-aligned on the plot's edge):
+    the month in progress, whose values are not comparable with complete months (the
+    section's text says so to every reader; the description stays the axes').
+
+    The x labels are thinned to those that fit side by side (:func:`x_label_indexes`,
+    the last one always kept); every position keeps a short tick.
 
     ``title`` names the chart to assistive technology (default: the y axis by the x
     axis); its description says what the axes and lines are."""
@@ -62,11 +72,19 @@ def line_chart(
         f'<text x="{left + pw / 2:.1f}" y="{H - 8}" font-size="11" text-anchor="middle" '
         f'fill="#555">{escape(x_label)}</text>',
     ]
+    if shade_from is not None and 0 <= shade_from < len(xs):
+        parts.append(_shade(xs, shade_from, shade_label, left + pw))
+    shown = set(x_label_indexes(xs, x_labels, evenly=x_at is None))
     for i, label in enumerate(x_labels):
-        if len(x_labels) <= 24 or i % max(1, len(x_labels) // 12) == 0:
-            x = xs[i]
+        x = xs[i]
+        # a short tick for every position, its label only where it has room
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{H - PAD_B}" y2="{H - PAD_B + 4}" '
+            'stroke="#9ca3af"/>'
+        )
+        if i in shown:
             parts.append(
-                f'<text x="{x:.1f}" y="{H - PAD_B + 16}" font-size="10" '
+                f'<text x="{x:.1f}" y="{H - PAD_B + 16}" font-size="{X_TICK_SIZE}" '
                 f'text-anchor="middle">{escape(label)}</text>'
             )
     for k, (name, values) in enumerate(series):
@@ -107,6 +125,76 @@ def line_chart(
         )
     )
     return _svg(parts, title=title or f"{y_label} by {x_label}", desc=desc)
+
+
+X_TICK_SIZE = 10  # font size of the x axis labels
+LABEL_GAP = 6.0  # least room between two x labels
+
+
+# DejaVu Sans advance widths in em of the printable ASCII characters, space to tilde,
+# as Chromium measures them: the widest of the common default sans-serif faces (Arial
+# and Liberation Sans are narrower), so text that fits by them fits in any of them.
+ASCII_EM = (
+    0.318, 0.401, 0.46, 0.838, 0.636, 0.95, 0.78, 0.275, 0.39, 0.39, 0.5, 0.838, 0.318,
+    0.361, 0.318, 0.337, 0.636, 0.636, 0.636, 0.636, 0.636, 0.636, 0.636, 0.636, 0.636,
+    0.636, 0.337, 0.337, 0.838, 0.838, 0.838, 0.531, 1, 0.684, 0.686, 0.698, 0.77, 0.632,
+    0.575, 0.775, 0.752, 0.295, 0.295, 0.656, 0.557, 0.863, 0.748, 0.787, 0.603, 0.787,
+    0.695, 0.635, 0.611, 0.732, 0.684, 0.989, 0.685, 0.611, 0.685, 0.39, 0.337, 0.39,
+    0.838, 0.5, 0.5, 0.613, 0.635, 0.55, 0.635, 0.615, 0.352, 0.635, 0.634, 0.278, 0.278,
+    0.579, 0.278, 0.974, 0.634, 0.612, 0.635, 0.635, 0.411, 0.521, 0.392, 0.634, 0.592,
+    0.818, 0.592, 0.592, 0.525, 0.636, 0.337, 0.636, 0.838,
+)  # fmt: skip
+
+
+def text_width(text: str, size: float) -> float:
+    """The width of ``text`` at font ``size`` in the widest common sans-serif face
+    (:data:`ASCII_EM`; any other character counted 1 em wide)."""
+    return size * sum(ASCII_EM[ord(c) - 32] if " " <= c <= "~" else 1.0 for c in text)
+
+
+def x_label_indexes(xs: Sequence[float], labels: Sequence[str], *, evenly: bool) -> list[int]:
+    """The positions whose x label is written: no two drawn labels overlap (at least
+    ``LABEL_GAP`` between them, widths by :func:`text_width`). Evenly spaced labels (the
+    months of a time axis) are written every k-th, counting back from the last (the
+    most recent month is always named), k the smallest step that fits; labels to scale
+    are kept from the last backwards, each one that fits beside the previous kept."""
+    n = len(labels)
+    if n == 0:
+        return []
+    half = [text_width(label, X_TICK_SIZE) / 2 for label in labels]
+
+    def fits(i: int, j: int) -> bool:  # i left of j
+        return xs[j] - xs[i] >= half[i] + half[j] + LABEL_GAP
+
+    if evenly:
+        for step in range(1, n + 1):
+            kept = list(range((n - 1) % step, n, step))
+            if all(fits(a, b) for a, b in pairwise(kept)):
+                return kept
+        return [n - 1]
+    kept = [n - 1]
+    for i in range(n - 2, -1, -1):
+        if fits(i, kept[-1]):
+            kept.append(i)
+    return sorted(kept)
+
+
+def _shade(xs: Sequence[float], start: int, label: str, right: float) -> str:
+    """A light band over the plot from halfway before position ``start`` to ``right``,
+    its label above the plot, right-aligned on ``right``."""
+    gap = (xs[1] - xs[0]) if len(xs) > 1 else 20.0
+    x0 = xs[start] - gap / 2 if start > 0 else xs[0] - min(gap / 2, 10.0)
+    x1 = min(right + min(gap / 2, 5.0), W - PAD_R + 4)
+    top, bottom = PAD_T, H - PAD_B
+    band = (
+        f'<path d="M{x0:.1f} {top}H{x1:.1f}V{bottom}H{x0:.1f}Z" fill="#e5e7eb" fill-opacity="0.7"/>'
+    )
+    if not label:
+        return band
+    return band + (
+        f'<text x="{right:.1f}" y="{PAD_T - 5}" font-size="10" text-anchor="end" '
+        f'fill="#374151">{escape(label)}</text>'
+    )
 
 
 # Series differ by more than colour: a dash pattern (the first solid) and a marker shape.
@@ -227,16 +315,32 @@ def heat_map(
     x_label: str,
     y_label: str,
     title: str = "",
+    partial: Sequence[Sequence[bool]] | None = None,
+    partial_note: str = "",
 ) -> str:
     """Cohort matrix: darker blue = higher percentage, each cell's % with one decimal in
     white or near-black, whichever reads best (:func:`cell_colours`); blank = not
     observed yet. ``title`` names it to assistive technology.
 
     ``x_label`` titles the columns (above them), ``y_label`` the row labels (above
-    them, right-aligned like them)."""
-    cw, ch, left, top = 38, 20, 150, 40
-    width = max(left + cw * len(col_labels) + 10, left + 8 * len(x_label))
-    height = top + ch * len(row_labels) + 10
+    them, right-aligned like them); the row labels' column is as wide as the longer of
+    the two (:func:`text_width`), so neither is cut at the image's left edge.
+
+    ``partial`` (per row, per column) outlines cells measured over part of a month
+    only (the month in progress when the data end) with a dashed border, and
+    ``partial_note`` says so under the map."""
+    cw, ch, top = 38, 20, 40
+    widest = max([text_width(y_label, 11), *(text_width(label, 10) for label in row_labels)])
+    left = max(150, math.ceil(widest + 14))
+    width = max(left + cw * len(col_labels) + 10, left + math.ceil(text_width(x_label, 11)) + 10)
+    marked = [
+        (i, j)
+        for i, row in enumerate(partial or [])
+        for j, p in enumerate(row)
+        if p and j < len(cells[i]) and cells[i][j] is not None
+    ]
+    note = partial_note if marked else ""
+    height = top + ch * len(row_labels) + 10 + (22 if note else 0)
     parts = [
         f'<text x="{left}" y="12" font-size="11" fill="#555">{escape(x_label)}</text>'
         f'<text x="{left - 6}" y="{top - 8}" font-size="11" text-anchor="end" fill="#555">'
@@ -263,9 +367,24 @@ def heat_map(
                 f'<text x="{left + cw * j + cw / 2}" y="{y + 14}" font-size="9" '
                 f'text-anchor="middle" fill="{fg}">{v:.1f}</text>'
             )
+    for i, j in marked:
+        parts.append(
+            f'<rect x="{left + cw * j + 0.5}" y="{top + ch * i + 0.5}" width="{cw - 2}" '
+            f'height="{ch - 2}" fill="none" stroke="#111" stroke-dasharray="3 2"/>'
+        )
+    if note:
+        y = top + ch * len(row_labels) + 22
+        parts.append(
+            f'<rect x="{left}" y="{y - 11}" width="{cw - 2}" height="{ch - 6}" fill="none" '
+            'stroke="#111" stroke-dasharray="3 2"/>'
+            f'<text x="{left + cw + 4}" y="{y}" font-size="11" fill="#374151">'
+            f"{escape(note)}</text>"
+        )
+        width = max(width, left + cw + 10 + math.ceil(text_width(note, 11)))
     desc = (
         f"Heat map: one row per {y_label}, one column per {x_label}; each cell is a %, "
         "darker for higher, blank when not observed yet."
+        + (f" Dashed outline: {note}." if note else "")
     )
     return _svg(parts, height, width, title=title or "heat map", desc=desc)
 
