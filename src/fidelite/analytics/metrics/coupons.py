@@ -12,8 +12,10 @@ Per campaign and group, over the window (refunds subtract from revenue):
   window; conversion rate = buyers / customers x 100;
 * revenue per customer = net revenue of the group's customers in the window /
   customers (customers who bought nothing count as 0);
-* redemption rate (treatment) = treated customers with a purchase in the window
-  carrying one of the campaign's codes / treated customers x 100;
+* redemption rate = customers of the group with a purchase in the window carrying one
+  of the campaign's codes / customers of the group x 100. On the holdout it measures
+  leakage: a held-out customer who bought with the campaign's code was not kept out of
+  the offer, and the result then carries a ``warning`` in its summary;
 * lift = (revenue per treated customer - revenue per holdout customer) / revenue per
   holdout customer x 100, null when the holdout's revenue per customer is 0 or below
   (a negative base turns the sign: 10 against -5 read -300 %); incremental revenue =
@@ -24,12 +26,16 @@ Revenue is summed exactly (as a decimal) and lift and incremental revenue are co
 from the unrounded sums, rounded once for display.
 
 Which codes are a campaign's: a program's coupon campaign issues codes made of its
-prefix, a dash and a random body (``SPRING-7KQ2-M9XD-4HRT-B``, see
-:mod:`fidelite.engine.coupon`). With a ``code_prefix`` column (one prefix per campaign)
-a code counts for the campaign when it is the prefix itself (a shared code) or starts
-with the prefix and a dash, ignoring case. Without the column any code counts, which is
-only unambiguous for a single campaign: a file with several campaigns and no prefixes
-is refused rather than crediting every campaign with every code.
+prefix, a dash and a random body with a check symbol (``SPRING-7KQ2-M9XD-4HRT-B``, see
+:mod:`fidelite.engine.coupon`). A code is read as the till reads it
+(:func:`fidelite.engine.coupon.normalise`): in any case, with or without its dashes
+(``spring7kq2m9xd4hrtb``). With a ``code_prefix`` column (one prefix per campaign) a
+code counts for the campaign when it is the prefix itself (a shared code, any case) or
+a valid code of that prefix (check symbol correct: a mistyped code, which the till
+refuses, does not count). A campaign without a prefix (a file without the column) has
+no way to tell its codes from another campaign's: its redemption rate is null, and the
+definition says why (conversion, revenue and lift are still given). A file with several
+campaigns and no prefixes is refused.
 
 Invariants checked on the targeting file (one error naming the line): a customer is in
 one group per campaign (in both, they would be counted treated and held out at once),
@@ -53,6 +59,7 @@ from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.columns import require
 from fidelite.analytics.metrics.result import MetricResult, money, percent
 from fidelite.analytics.summary import MONEY
+from fidelite.engine.coupon import normalise, parse_code
 
 GROUPS = ("treatment", "holdout")
 PREFIX = "code_prefix"
@@ -169,28 +176,31 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
         bought=(~w.is_refund).any(),
     )
     used = w.filter(w.coupon_code.notnull() & ~w.is_refund)
-    codes = used.select("customer_id", code=used.coupon_code.strip().upper()).distinct()
+    codes = used.select("customer_id", "coupon_code").distinct()
     con = duckdb.connect()
     con.register("spend", ds.execute(per))
-    con.register("codes", ds.execute(codes))
+    con.register("codes", _read_codes(ds.execute(codes)))
     con.register("targeting", ds.in_segment(targeting))
     rows = con.execute(_SQL).fetchall()
-    out = [_row(*r) for r in rows]
-    _add_lift(out, {(r[0], r[1]): (_exact(r[5]), int(r[2])) for r in rows})
     prefixes = {r["campaign"]: r["prefix"] for r in targeting.to_pylist()}
+    out = [_row(*r, has_codes=prefixes.get(r[0]) is not None) for r in rows]
+    _add_lift(out, {(r[0], r[1]): (_exact(r[5]), int(r[2])) for r in rows})
     by_prefix = all(p is not None for p in prefixes.values())
     codes_rule = (
-        "a code of the campaign (its code_prefix itself, or the prefix and a dash)"
+        "a code of the campaign (its code_prefix itself, or a valid code of that prefix: "
+        "any case, with or without dashes, check symbol correct)"
         if by_prefix
-        else "any coupon code (the targeting file names no code prefix)"
+        else "a code of the campaign; null here: the targeting file names no code_prefix, "
+        "so a code cannot be told to be this campaign's rather than another's"
     )
     facts = ds.describe()
     definition = (
         f"Campaign window {start} to {end} (days in {facts['timezone']}, inclusive)."
         " Per campaign and group: conversion "
         "rate = customers with a purchase / targeted customers x 100; revenue per customer "
-        "= net revenue / targeted customers; redemption rate = treated customers who bought "
-        f"with {codes_rule} / treated customers x 100; lift = (revenue per treated - per "
+        "= net revenue / targeted customers; redemption rate = customers of the group who "
+        f"bought with {codes_rule} / customers of the group x 100 (on the holdout: "
+        "held-out customers who used the offer anyway); lift = (revenue per treated - per "
         "holdout customer) / per holdout customer x 100 (null when per holdout customer is "
         "0 or below); incremental revenue = that difference x treated customers; both "
         "from the exact revenue, rounded once."
@@ -201,17 +211,21 @@ def coupon_effectiveness(ds: Dataset, targeting: pa.Table, start: date, end: dat
         "code_prefixes": dict(sorted(prefixes.items())) if by_prefix else None,
         **facts,
     }
-    return MetricResult("coupons", definition, params, out)
+    leaks = [_leak(r, int(r_[4])) for r, r_ in zip(out, rows, strict=True)
+             if r["group"] == "holdout" and r["redemption_rate"] and int(r_[4])]  # fmt: skip
+    summary = {"warning": " ".join(leaks)} if leaks else {}
+    return MetricResult("coupons", definition, params, out, summary)
 
 
-# A targeted customer redeemed when one of their codes in the window is the campaign's
-# (any code when the campaign has no prefix). Targeting rows are distinct per customer,
-# campaign and group (a repeated row counts once).
+# A targeted customer redeemed when one of their codes in the window is the campaign's:
+# its prefix itself (a shared code) or a valid code of that prefix (never for a campaign
+# without a prefix). Targeting rows are distinct per customer, campaign and group (a
+# repeated row counts once).
 _SQL = """
 WITH g AS (SELECT DISTINCT customer_id, campaign, grp, prefix FROM targeting),
 used AS (
     SELECT DISTINCT g.customer_id, g.campaign FROM g JOIN codes c USING (customer_id)
-    WHERE g.prefix IS NULL OR c.code = g.prefix OR starts_with(c.code, g.prefix || '-')
+    WHERE g.prefix IS NOT NULL AND (c.code = g.prefix OR c.prefix = g.prefix)
 )
 SELECT g.campaign, g.grp, count(*) AS customers,
     count(*) FILTER (WHERE coalesce(s.bought, FALSE)) AS buyers,
@@ -222,9 +236,47 @@ LEFT JOIN used u ON u.customer_id = g.customer_id AND u.campaign = g.campaign
 GROUP BY 1, 2 ORDER BY 1, 2 DESC
 """
 
+CODES = pa.schema([("customer_id", pa.string()), ("code", pa.string()), ("prefix", pa.string())])
+
+
+def _read_codes(used: pa.Table) -> pa.Table:
+    """``customer_id, code, prefix``: each code as the till reads it (upper case, spaces
+    dropped, dashes put back), with its campaign prefix when it is a valid code (check
+    symbol correct), else null. Done here, on the distinct codes, so that DuckDB and
+    Spark read codes alike (:func:`fidelite.engine.coupon.normalise`)."""
+    read: dict[str, tuple[str, str | None]] = {}
+    customers = used.column("customer_id").to_pylist()
+    typed = used.column("coupon_code").to_pylist()
+    out_code: list[str] = []
+    out_prefix: list[str | None] = []
+    for text in typed:
+        if text not in read:
+            parsed = parse_code(text)
+            read[text] = (normalise(text), parsed[0] if parsed else None)
+        code, prefix = read[text]
+        out_code.append(code)
+        out_prefix.append(prefix)
+    return pa.table([customers, out_code, out_prefix], schema=CODES)
+
+
+def _leak(row: dict[str, Any], redeemers: int) -> str:
+    """The warning for a holdout whose customers bought with the campaign's code."""
+    return (
+        f"campaign {row['campaign']}: {redeemers} of {row['customers']} holdout customers "
+        f"({row['redemption_rate']:g} %) bought with the campaign's code: they were not "
+        "kept out of the offer, so lift and incremental revenue understate its effect."
+    )
+
 
 def _row(
-    campaign: str, grp: str, customers: int, buyers: int, redeemers: int, revenue: Any
+    campaign: str,
+    grp: str,
+    customers: int,
+    buyers: int,
+    redeemers: int,
+    revenue: Any,
+    *,
+    has_codes: bool,
 ) -> dict[str, Any]:
     exact = _exact(revenue)
     return {
@@ -235,7 +287,7 @@ def _row(
         "conversion_rate": percent(buyers, customers),
         "revenue": money(exact),
         "revenue_per_customer": money(exact / customers) if customers else None,
-        "redemption_rate": percent(redeemers, customers) if grp == "treatment" else None,
+        "redemption_rate": percent(redeemers, customers) if has_codes else None,
         "lift": None,
         "incremental_revenue": None,
     }
