@@ -1,25 +1,32 @@
-"""``fidelite coupon``: issue a campaign's single-use codes in bulk, into a CSV file.
+"""``fidelite coupon``: issue a campaign's single-use codes in bulk, into a CSV file; list
+a campaign's codes; show one code.
 
-The file and the database agree: the file is created (never overwritten) before any
-code is stored; the codes are written to it, flushed to disk, and only then is the
-transaction that stores them committed. If the file cannot be written the codes are
-not stored, and if they cannot be stored the file is removed: no code exists that
-nobody received, and no code is handed out that the till would not know.
+The file and the database agree: the codes are written to a file beside the one asked
+for (``.NAME.<key digest>.part``, in the same directory), flushed to disk, and only then
+is the transaction that stores them committed; the file is then given its name (linked
+into place: an existing file is never written over). If the file cannot be written the
+codes are not stored, and if they cannot be stored the file is removed: no code exists
+that nobody received, and no code is handed out that the till would not know.
 
+A run killed (SIGKILL, a crash, a power cut) leaves no file under the name asked for.
 Codes are random, so issuing is not idempotent by itself: the command takes ``--key``,
 and the codes and the answer kept under the key commit together. A retry with the key
-issues nothing and prints the first answer (how many codes, and the file they went to),
-before any file is created.
+issues nothing and prints the first answer (how many codes, and the file they went to);
+if the first run was killed after its codes were stored but before the file got its
+name, the retry gives it its name (the codes the killed run stored). If it was killed
+before, nothing was stored, and the retry issues the codes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
+import hashlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import typer
 from sqlalchemy import Connection
@@ -89,18 +96,27 @@ def issue(
     with open_processor(program_file, db, fmt) as processor:
         answer = answered(processor, key, request, fmt)
         replayed = answer is not None
-        if answer is None:
-            handle = _create(out, fmt)
+        if answer is not None:
+            _place_again(Path(answer["file"]), key, fmt)
+        else:
+            if os.path.lexists(out):
+                _exists(out, fmt)
+            part = part_file(out, key)
+            handle = _create(part, out, fmt)
+            stored = done = False
             try:
                 answer, replayed = _issue(processor, handle, key, request, out, fmt)
-            except BaseException:
+                stored = not replayed
+                if stored:
+                    _place(part, out, fmt)
+                done = True
+            finally:
                 with contextlib.suppress(OSError):  # what is still buffered fails to write again
                     handle.close()
-                out.unlink(missing_ok=True)  # ours: created above, never someone else's file
-                raise
-            if replayed:  # a run with the key issued meanwhile: our file is still empty
-                handle.close()
-                out.unlink()
+                if done or not stored:  # stored, not named: a retry with the key names it
+                    part.unlink(missing_ok=True)  # ours: named after the key, lock held
+            if replayed:  # a run with the key issued meanwhile: it names its own file
+                _place_again(Path(answer["file"]), key, fmt)
     summary = {"campaign": campaign, "member": member, **answer}
     if not summary.get("warnings"):  # in JSON only when there are some
         summary.pop("warnings", None)
@@ -114,15 +130,92 @@ def issue(
                   f"{summary['file']}{REPLAYED if replayed else ''}")  # fmt: skip
 
 
-def _create(out: Path, fmt: OutputFormat) -> IO[str]:
-    """Create ``out`` for writing, refusing an existing file (exclusive creation)."""
+def part_file(out: Path, key: str) -> Path:
+    """Where a run with ``key`` writes the codes before they are stored and the file is
+    given its name ``out``: beside it (a link needs the same file system), hidden, named
+    after the key so that a retry with the key finds what a killed run left."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return out.with_name(f".{out.name}.{digest}.part")
+
+
+def _exists(out: Path, fmt: OutputFormat) -> NoReturn:
+    fail(f"{out} already exists: choose another --out (codes are never written over "
+         "a file)", code="exists", fmt=fmt)  # fmt: skip
+
+
+def _create(part: Path, out: Path, fmt: OutputFormat) -> IO[str]:
+    """Open ``part`` for writing, emptied, with a lock held until it is closed: a file a
+    killed run left under that name is reused (its codes were never stored); one a live
+    run with the same key is writing is refused."""
     try:
-        return out.open("x", newline="", encoding="utf-8")
-    except FileExistsError:
-        fail(f"{out} already exists: choose another --out (codes are never written over "
-             "a file)", code="exists", fmt=fmt)  # fmt: skip
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
         fail(f"cannot create {out}: {exc.strerror or exc}", code="invalid_file", fmt=fmt)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        fail(f"another run with this --key is writing {out}: wait for it, then run this "
+             "command again to see its answer", code="in_progress", fmt=fmt)  # fmt: skip
+    os.ftruncate(fd, 0)
+    return os.fdopen(fd, "w", newline="", encoding="utf-8")
+
+
+def _place(part: Path, out: Path, fmt: OutputFormat) -> None:
+    """Give the written (and stored) codes their file name, never over an existing file."""
+    try:
+        os.link(part, out)
+    except FileExistsError:
+        keep = _keep(part)
+        fail(f"{out} was created by something else while the codes were issued: the codes "
+             f"are stored, and written to {keep}", code="exists", fmt=fmt)  # fmt: skip
+    except OSError as exc:
+        keep = _keep(part)
+        fail(f"cannot name the file {out}: {exc.strerror or exc}; the codes are stored, and "
+             f"written to {keep}", code="invalid_file", fmt=fmt)  # fmt: skip
+    _sync_directory(out)
+
+
+def _keep(part: Path) -> Path:
+    """The codes' file kept under a name no later run removes (``NAME.<digest>.csv``)."""
+    kept = part.with_name(part.name.lstrip(".").removesuffix(".part") + ".csv")
+    with contextlib.suppress(OSError):
+        os.link(part, kept)
+        return kept
+    return part
+
+
+def _place_again(out: Path, key: str, fmt: OutputFormat) -> None:
+    """On a retry: the file of a run killed after its codes were stored and before its
+    file got its name gets it now (what is left under the part name is that file)."""
+    part = part_file(out, key)
+    if not part.exists():
+        return
+    try:
+        fd = os.open(part, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # the run that stored the codes is still naming its file
+        os.close(fd)
+        return
+    try:
+        if not os.path.lexists(out):
+            _place(part, out, fmt)
+        part.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a new name in ``path``'s directory durable (best effort)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _issue(
@@ -149,10 +242,9 @@ def _issue(
                 writer.writerow(HEADER)
                 writer.writerows([code, campaign, member or ""] for code in codes)
                 handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
+                os.fsync(handle.fileno())  # kept open: its lock holds until it is named
             except OSError as exc:  # e.g. a full disk: the transaction rolls back
-                fail(f"cannot write {handle.name}: {exc.strerror or exc}; no code was "
+                fail(f"cannot write {out}: {exc.strerror or exc}; no code was "
                      "stored", code="invalid_file", fmt=fmt)  # fmt: skip
             return {"count": len(codes), "file": str(out), "warnings": warnings}
 
