@@ -247,13 +247,8 @@ def render_html(data: dict[str, Any]) -> str:
     inp = data["input"]
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<title>Loyalty report</title><style>"
-        "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#111;padding:0 1em}"
-        "section{margin:2.5em 0}h2{border-bottom:1px solid #ddd}"
-        ".how{color:#444;font-size:.95em}.def{color:#666;font-size:.8em}"
-        "table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}"
-        ".warnings{border-left:4px solid #b45309;background:#fffbeb;padding:.1em 1em}"
-        "</style></head><body><h1>Loyalty report</h1>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Loyalty report</title><style>{STYLE}</style></head><body><h1>Loyalty report</h1>"
         f"<p class='def'>Input: {escape(str(inp['input']))} &middot; {inp['rows']:,} rows "
         f"&middot; time zone {escape(inp['timezone'])}{_date_format(inp)} "
         f"&middot; engine {inp['engine']} &middot; generated {escape(data['generated_at'])}</p>"
@@ -261,6 +256,41 @@ def render_html(data: dict[str, Any]) -> str:
         + "".join(sections)
         + "</body></html>"
     )
+
+
+# The page's look: readable from a phone (390 px) to a desktop, and on paper. Wide
+# tables and charts scroll sideways inside their own box instead of widening the page;
+# a chart shrinks with the page down to a floor (svg._svg) under which its text would be
+# too small to read. Printed, the folded tables and their "show" lines are left out and
+# a chart is not cut across two pages.
+STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;"
+    "max-width:960px;margin:2em auto;color:#111;padding:0 1em;line-height:1.45}"
+    "section{margin:2.5em 0}h2{border-bottom:1px solid #ddd;margin-top:1.2em}"
+    "h2+p{margin-top:.6em}"
+    ".how{color:#374151;font-size:.95em}.def{color:#4b5563;font-size:.85em}"
+    "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%;"
+    "margin:.8em 0}"
+    "caption{text-align:left;font-weight:600;padding:.2em 0 .4em;color:#374151}"
+    "td,th{padding:3px 10px;text-align:right}td{white-space:nowrap}"
+    "td:only-of-type{white-space:normal}"
+    "tbody th{text-align:left;font-weight:600}thead th{border-bottom:1px solid #d1d5db}"
+    "tbody tr:nth-child(even){background:#f9fafb}"
+    ".chart{overflow-x:auto;margin:1em 0}.chart svg{display:block;width:100%;height:auto}"
+    "@media (max-width:580px){.chart.wide::after{content:'\\2190  swipe sideways to see "
+    "the whole chart  \\2192';display:block;font-size:.8em;color:#4b5563;"
+    "position:sticky;left:0}}"
+    "details.values{margin:.5em 0}summary{cursor:pointer;color:#1d4ed8}"
+    ".warnings{border-left:4px solid #b45309;background:#fffbeb;padding:.1em 1em}"
+    ".meta{color:#4b5563;font-size:.85em}"
+    "@media (max-width:720px){body{margin:1em auto;padding:0 .75em}h1{font-size:1.6em}"
+    "h2{font-size:1.3em}td,th{padding:2px 6px}table{font-size:.9em}}"
+    "@media print{body{max-width:none;margin:0;padding:0;font-size:11pt}"
+    "details.values{display:none}.chart{overflow:visible;break-inside:avoid}"
+    ".chart svg{min-width:0!important}h2{break-after:avoid}"
+    "table{display:table;break-inside:auto;font-size:8.5pt}td,th{padding:1px 4px}"
+    "tr{break-inside:avoid}}"
+)
 
 
 def _date_format(inp: dict[str, Any]) -> str:
@@ -594,12 +624,15 @@ def _segments_section(segments: list[dict[str, Any]]) -> str:
         [(s["segment"], float(s["customers"])) for s in segments],
         x_label="customers",
         title="Customers per RFM segment",
+        y_label="segment",
     )
     if not segments:
         chart = _no_data(NO_PURCHASES)
     return _section(
         "RFM segments",
-        "Customers grouped by how recently and how often they buy (RFM scores 1-5).",
+        "Customers grouped by how recently and how often they buy (RFM: recency, "
+        "frequency, monetary value; each customer gets a recency and a frequency score "
+        "from 1 to 5, and the segment follows from the two).",
         "Champions and loyal customers are the ones to thank; at risk and cannot lose them "
         "are the ones to win back before they become hibernating or lost.",
         chart,

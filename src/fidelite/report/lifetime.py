@@ -249,6 +249,7 @@ def _clv_chart(data: dict[str, Any], make: Section) -> str:
         [(_label(b, True), float(b["customers"])) for b in clv["histogram"]],
         x_label="customers",
         title="Customers per band of lifetime value (next 12 months)",
+        y_label="expected value",
     )
     return make(
         "Customer lifetime value (next 12 months)",
@@ -256,9 +257,11 @@ def _clv_chart(data: dict[str, Any], make: Section) -> str:
         f"{DISCOUNT_RATE:.0%} a year: customers per value band. Mean {money(clv['mean'])}, "
         f"median {money(clv['median'])}; the top 20 % of customers hold "
         f"{rate(clv['top_20_percent_share'])} of the expected value.",
-        "Most customers sit in the first bands; the long tail on the right is where the "
-        "value is. The last band holds everyone above it. Per-customer values: "
-        "fidelite clv predict." + (f" Not counted: {clv['note']}." if "note" in clv else ""),
+        "Each bar counts the customers whose expected value falls in that band (in the "
+        "currency of the amounts). Most customers sit in the first bands; the few in the "
+        "lower bars, worth more each, are where the value is. The last band holds everyone "
+        "above it. Per-customer values: fidelite clv predict."
+        + (f" Not counted: {clv['note']}." if "note" in clv else ""),
         chart,
         CLV_DEFINITION,
     )
@@ -270,6 +273,7 @@ def _alive_chart(data: dict[str, Any], make: Section) -> str:
         [(_label(b, False), float(b["customers"])) for b in alive["histogram"]],
         x_label="customers",
         title="Customers per band of probability of being still active",
+        y_label="P(alive), 0 to 1",
     )
     table = tables.table(
         "Mean probability of being still active by number of repeat purchases",

@@ -285,14 +285,24 @@ def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
     return [r for r in runs if r]
 
 
-def bar_chart(items: Sequence[tuple[str, float]], *, x_label: str, title: str = "") -> str:
+def bar_chart(
+    items: Sequence[tuple[str, float]], *, x_label: str, title: str = "", y_label: str = ""
+) -> str:
     """Horizontal bars, longest first as given; ``title`` names the chart to assistive
-    technology (default: ``x_label``), its description lists every bar's value."""
-    height = 24 * len(items) + 40
+    technology (default: ``x_label``), its description lists every bar's value.
+    ``x_label`` names the bars' values (under them), ``y_label`` what the bars are
+    (above their names, right-aligned like them)."""
+    head = 22 if y_label else 0
+    height = 24 * len(items) + 40 + head
     top = max((v for _, v in items), default=1.0) or 1.0
     parts = []
+    if y_label:
+        parts.append(
+            f'<text x="150" y="14" font-size="11" text-anchor="end" fill="#555">'
+            f"{escape(y_label)}</text>"
+        )
     for i, (name, value) in enumerate(items):
-        y = 10 + 24 * i
+        y = 10 + head + 24 * i
         width = (W - 260) * value / top
         parts.append(
             f'<text x="150" y="{y + 14}" font-size="12" text-anchor="end">{escape(name)}</text>'
@@ -475,12 +485,23 @@ def _frame(y_label: str, values: Sequence[float], labels: Sequence[str], left: i
 
 def _svg(parts: Sequence[str], height: int = H, width: int = W, *, title: str, desc: str) -> str:
     """One image to assistive technology (``role="img"``), named by its ``<title>`` and
-    described by its ``<desc>`` (the texts drawn inside are not read one by one)."""
+    described by its ``<desc>`` (the texts drawn inside are not read one by one), in a
+    ``chart`` box: it shrinks with the page down to ``MIN_WIDTH``, then scrolls sideways
+    in its box rather than widening the page."""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img">'
-        f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>" + "".join(parts) + "</svg>"
+        f'<div class="chart{" wide" if width >= MIN_WIDTH else ""}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" '
+        f'style="max-width:{width}px;min-width:{min(width, MIN_WIDTH)}px" role="img">'
+        f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>"
+        + "".join(parts)
+        + "</svg></div>"
     )
+
+
+# A chart shrinks with a narrow page down to this width (three quarters of a 720-wide
+# chart: its 10 px labels still read at 7.5 px); below it, it scrolls sideways in its box.
+MIN_WIDTH = 540
 
 
 def no_data(reason: str) -> str:
