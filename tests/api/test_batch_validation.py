@@ -14,7 +14,7 @@ PROBLEM = "application/problem+json"
 BB1 = {"id": "bb1", "type": "purchase", "member": "ann", "at": "2026-12-03T10:00:00+01:00",
        "amount": "12"}  # fmt: skip
 BB2 = {**BB1, "id": "bb2", "at": "2026-12-03T10:00:00"}  # no offset: not a valid event
-NO_OFFSET = "Input should have timezone info"
+NO_OFFSET = "needs a UTC offset (e.g. +00:00): '2026-12-03T10:00:00'"
 AT_LEAST_0 = "Input should be greater than or equal to 0"
 
 

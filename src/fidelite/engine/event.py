@@ -39,19 +39,20 @@ import json
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -71,6 +72,13 @@ export mistake (``0001-01-01``, or a day count read as seconds since 1970), whos
 points would be dated centuries ago and expired at once."""
 
 ISO_INSTANT_EXAMPLE = "2026-12-01T10:00:00+01:00"
+
+WESTMOST_OFFSET = timedelta(hours=-12)
+EASTMOST_OFFSET = timedelta(hours=14)
+"""The UTC offsets of the world's clocks since 1970 run from -12:00 (Baker Island) to
++14:00 (Kiritimati): a time written with an offset outside them (``-23:59``,
+``+18:00``) is a typing or export mistake, and PostgreSQL keeps no offset beyond
++-15:59 (the event was a 500)."""
 _ISO_DAY = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ISO_DAY_ONLY = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*")
 
@@ -87,6 +95,32 @@ def _written_as_iso(value: Any) -> Any:
         "must be an ISO 8601 date and time with a UTC offset, e.g. {example}, got {got}",
         {"example": ISO_INSTANT_EXAMPLE, "got": repr(value)},
     )
+
+
+def _with_offset(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """``value`` read as a date and time (``handler``), refused without a UTC offset in
+    the import's words, quoting it as written (``'2026-12-01T10:00:00'``; pydantic said
+    ``Input should have timezone info``)."""
+    moment = handler(value)
+    if isinstance(moment, datetime) and moment.tzinfo is None:
+        written = value.isoformat() if isinstance(value, datetime) else str(value)
+        raise PydanticCustomError(
+            "timezone_aware", "needs a UTC offset (e.g. +00:00): {got}", {"got": repr(written)}
+        )
+    return moment
+
+
+def offset_problem(at: datetime) -> str | None:
+    """Why ``at``'s UTC offset is no clock's (outside :data:`WESTMOST_OFFSET` ..
+    :data:`EASTMOST_OFFSET`), or None."""
+    offset = at.utcoffset()
+    if offset is None or WESTMOST_OFFSET <= offset <= EASTMOST_OFFSET:
+        return None
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = int(abs(offset).total_seconds() // 60)
+    shown = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return (f"{at.isoformat()} has UTC offset {shown}: offsets run from -12:00 to +14:00 "
+            "(write the time with its real offset, or in UTC with Z)")  # fmt: skip
 
 
 def _written_as_day(value: Any) -> Any:
@@ -341,6 +375,9 @@ _AT_DOUBLE_PRECISION = Context(prec=DBL_DIG, rounding=ROUND_HALF_EVEN)
 
 
 def _in_calendar(at: datetime) -> datetime:
+    wrong_offset = offset_problem(at)
+    if wrong_offset is not None:
+        raise PydanticCustomError("utc_offset", wrong_offset)
     in_utc(at)  # ValueError naming it if its UTC time is before year 1 or after 9999
     if at < EARLIEST:
         raise PydanticCustomError(
@@ -391,9 +428,16 @@ def _to_the_unit(amount: Decimal) -> Decimal:
     )
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_written_as_iso), AfterValidator(_in_calendar)]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_written_as_iso),
+    WrapValidator(_with_offset),
+    AfterValidator(_in_calendar),
+]
 """A time written in ISO 8601 with its UTC offset (never a number: ``20261201`` is no
-date), whose UTC time is in the calendar, as the store keeps it
+date; without an offset it is refused as the import refuses it), an offset a clock has
+(-12:00 to +14:00, :func:`offset_problem`), whose UTC time is in the calendar, as the
+store keeps it
 (0001-01-01T00:00:00+05:00 is refused: in UTC it falls in year 0), and not before
 :data:`EARLIEST`. A time in a named zone (a Parquet column typed
 ``timestamp[us, tz=Europe/Paris]``) is kept with its offset at that instant, fixed

@@ -81,7 +81,7 @@ from sqlalchemy import Connection, or_, select, text
 
 from fidelite.engine import Event
 from fidelite.engine.calendar import fixed_offset, in_utc
-from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, read_attributes
+from fidelite.engine.event import ISO_INSTANT_EXAMPLE, REFUND, offset_problem, read_attributes
 from fidelite.engine.member import (
     EARLIEST_BIRTH,
     MAX_SEGMENTS,
@@ -1378,6 +1378,9 @@ def _datetime(value: Any, column: str) -> datetime:
     if moment.tzinfo is None:  # the cell as written ('2026-01-01', not its midnight)
         written = moment.isoformat() if isinstance(value, datetime) else str(value)
         raise ValueError(f"{column}: needs a UTC offset (e.g. +00:00): {written!r}")
+    wrong_offset = offset_problem(moment)  # (-23:59: PostgreSQL refused it, a failed row)
+    if wrong_offset is not None:
+        raise ValueError(f"{column}: {wrong_offset}")
     try:
         in_utc(moment)
     except ValueError as exc:
