@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
@@ -158,13 +158,14 @@ class EventIntake:
         taken_over = self._admit_keys(known.rows(), calls, admitted, replies)
         applied = [slot for slot in admitted if replies[slot] is None]
         events = [_event(calls[s]) for s in applied]
+        zone = self.processor.program.zone
 
         def finish(script: Script, answers: list[Answer]) -> None:
             """The replies, stored with the events' own writes (one message less)."""
             stored: list[Answered] = []
             settled = settle_duplicates(conn, self.program_id, events, answers)
             for slot, answer in zip(applied, settled, strict=True):
-                reply = _reply(answer)
+                reply = _reply(answer, zone)
                 replies[slot] = reply
                 call = calls[slot]
                 if call.idem_key is not None and call.digest is not None:
@@ -245,14 +246,17 @@ def _event(call: EventCall) -> Event:
     return call.event
 
 
-def result_body(result: Result) -> dict[str, Any]:
+def result_body(result: Result, zone: tzinfo) -> dict[str, Any]:
     """What the till needs back: points per currency, tier changes, the decision trace
     (the shape documented by ``EventResult`` in :mod:`fidelite.api.routes.events`).
+    The earnings' ``pending_until`` and ``expires_at`` are on the program's clock
+    (``zone``), as ``program simulate`` writes them (the pending end kept the event's
+    offset, the expiry the program's).
 
     JSON-ready as built (times as ISO 8601 text), so no generic encoder has to walk it:
     that walk cost more than a tenth of a millisecond per event.
     """
-    decision = result.decision.as_dict() if result.decision else None
+    decision = result.decision.as_dict(zone) if result.decision else None
     return {
         "event_id": result.event_id,
         "outcome": result.outcome.value,
@@ -289,13 +293,14 @@ def _changes(changes: Sequence[TierChange], event_id: str) -> list[dict[str, Any
     return [tier_change_entry(c, event_id) for c in changes]
 
 
-def _reply(answer: Settled) -> Reply:
-    """201 processed, 200 duplicate, or the business rejection's problem."""
+def _reply(answer: Settled, zone: tzinfo) -> Reply:
+    """201 processed, 200 duplicate, or the business rejection's problem (times of a
+    result's earnings in ``zone``, the program's)."""
     if isinstance(answer, Repeated):
         return Reply(200, repeated_body(answer))
     if isinstance(answer, Result):
         status = 200 if answer.outcome.value == "duplicate" else 201
-        return Reply(status, result_body(answer))
+        return Reply(status, result_body(answer, zone))
     problem = from_exception(answer)
     assert problem is not None, "process_events answers results and business rejections"
     return Reply(problem.status, jsonable_encoder(problem.body()))

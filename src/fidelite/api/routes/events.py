@@ -11,7 +11,7 @@ another event under a recorded id (another member, amount, time...) answers 409
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -186,12 +186,13 @@ class BatchResult(BaseModel):
     results: list[EventResult | EventRejected]
 
 
-def answer_body(event: Event, answer: Settled) -> dict[str, Any]:
-    """One event's entry in a batch answer: its result, or why it was refused."""
+def answer_body(event: Event, answer: Settled, zone: tzinfo) -> dict[str, Any]:
+    """One event's entry in a batch answer: its result (times of its earnings in
+    ``zone``, the program's, as ``POST /v1/events`` answers), or why it was refused."""
     if isinstance(answer, Repeated):
         return repeated_body(answer)
     if isinstance(answer, Result):
-        return result_body(answer)
+        return result_body(answer, zone)
     problem = from_exception(answer)
     if problem is None:  # not a business rejection: let it fail the request
         raise answer
@@ -320,7 +321,7 @@ def post_batch(
         answers = iter(_applied(svc, events))
         # the valid events' answers, in order, with each invalid one's entry in its place
         results = [invalid_body(n, e) if isinstance(e, InvalidEvent)
-                   else answer_body(e, next(answers))
+                   else answer_body(e, next(answers), svc.program.zone)
                    for n, e in enumerate(batch.events)]  # fmt: skip
         return 200, {"results": results}
 
