@@ -10,6 +10,7 @@ import typer
 from fidelite.cli.common import open_ledger
 from fidelite.cli.options import DbOption, ProgramOption
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.engine.coupon import COUPON_NOT_APPLIED, parse_code, refusal_detail
 from fidelite.engine.event import REFUND
 from fidelite.processing.erased import tombstones
 from fidelite.processing.recorded import RecordedEvent, read_event
@@ -78,6 +79,26 @@ def show(
     _print_table(found, record)
 
 
+def _refused(found: RecordedEvent) -> str:
+    """``refused (reason: why)`` for the event's coupon: the reason its trace recorded (a
+    rule of a coupon campaign notes it, as the unused code's last line does), else
+    ``coupon_invalid`` when the code is no valid code; ``refused`` alone otherwise (a
+    program without coupon rules records no reason)."""
+    reason = None
+    for line in found.trace:
+        note = str(line.get("note") or "")
+        if note.startswith("coupon_") and str(line.get("outcome", "")).startswith("coupon"):
+            reason = note.split(":", 1)[0]
+            break
+    if reason is None and found.coupon and parse_code(found.coupon) is None:
+        reason = "coupon_invalid"
+    if reason is None:
+        return "refused"
+    if reason == COUPON_NOT_APPLIED:
+        return f"not used ({reason}: {refusal_detail(reason, found.coupon or '')})"
+    return f"refused ({reason}: {refusal_detail(reason, found.coupon or '')})"
+
+
 def _print_table(found: RecordedEvent, record: dict[str, Any]) -> None:
     amount = "" if found.amount is None else f", amount {found.amount}"
     of = f" of {found.refund_of}" if found.refund_of else ""
@@ -87,6 +108,8 @@ def _print_table(found: RecordedEvent, record: dict[str, Any]) -> None:
                   f"{found.recorded_at.isoformat()}", highlight=False)  # fmt: skip
     if found.coupon:
         state = {True: "accepted", False: "refused", None: "not checked"}[found.coupon_accepted]
+        if found.coupon_accepted is False:
+            state = _refused(found)
         console.print(f"coupon {found.coupon}: {state}", highlight=False)
     points: list[dict[str, Any]] = [{"currency": c, "points": p} for c, p in found.points.items()]
     if found.type != REFUND:

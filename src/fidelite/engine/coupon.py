@@ -131,7 +131,8 @@ def not_applied(coupon: CouponUse) -> tuple[CouponUse, str]:
     that is false, an event type no coupon rule handles, a rule stopped, capped to 0 or
     out of budget leave it to a later purchase)."""
     note = f"{COUPON_NOT_APPLIED}: no rule of campaign {coupon.campaign} gave points"
-    return CouponUse(coupon.code, coupon.campaign, False, COUPON_NOT_APPLIED), note
+    detail = _DETAILS[COUPON_NOT_APPLIED]
+    return CouponUse(coupon.code, coupon.campaign, False, COUPON_NOT_APPLIED, detail), note
 
 
 def check_coupon(
@@ -153,17 +154,65 @@ def check_coupon(
     """
     parsed = parse_code(code)
     if parsed is None:
-        return CouponUse(normalise(code), None, False, "coupon_invalid")
+        return _refused(normalise(code), None, "coupon_invalid", code)
     campaign = program.campaign_for_prefix(parsed[0])
     if campaign is None or status is CouponStatus.not_found:
-        return CouponUse(normalise(code), None, False, "coupon_unknown")
+        return _refused(normalise(code), None, "coupon_unknown", code)
     canonical = normalise(code)
     if status is CouponStatus.other_member:
-        return CouponUse(canonical, campaign.id, False, "coupon_issued_to_other_member")
+        return _refused(canonical, campaign.id, "coupon_issued_to_other_member", code)
     if status is CouponStatus.used:
-        return CouponUse(canonical, campaign.id, False, "coupon_already_used")
+        return _refused(canonical, campaign.id, "coupon_already_used", code)
     if campaign.window is not None and not campaign.window.contains(at):
-        return CouponUse(canonical, campaign.id, False, "coupon_not_valid_now")
+        return _refused(canonical, campaign.id, "coupon_not_valid_now", code)
     if campaign.segments and not member.segments.intersection(campaign.segments):
-        return CouponUse(canonical, campaign.id, False, "coupon_not_for_member")
+        return _refused(canonical, campaign.id, "coupon_not_for_member", code)
     return CouponUse(canonical, campaign.id, True, COUPON_ACCEPTED)
+
+
+def _refused(canonical: str, campaign: str | None, reason: str, typed: str) -> CouponUse:
+    return CouponUse(canonical, campaign, False, reason, refusal_detail(reason, typed))
+
+
+_DETAILS = {
+    "coupon_unknown": "no coupon campaign of the program issued this code",
+    "coupon_issued_to_other_member": "the code was issued to another member",
+    "coupon_already_used": "the code was already used",
+    "coupon_not_valid_now": "the code's campaign is not running at the event's time",
+    "coupon_not_for_member": "the member is in none of the code's campaign segments",
+    COUPON_NOT_APPLIED: "no rule of the code's campaign gave points: it stays unused",
+}
+
+
+def refusal_detail(reason: str, typed: str) -> str:
+    """Why a code was refused, in words a cashier acts on (``reason`` is the stable
+    code). For ``coupon_invalid``: whether the code has the form of an issued code with
+    a check symbol that does not match (a symbol mistyped: type it again) or is no code
+    of that form at all. The expected check symbol is never given (it would turn a typo
+    into another valid-looking code)."""
+    if reason != "coupon_invalid":
+        return _DETAILS.get(reason, "")
+    if _well_formed(typed):
+        return ("the check symbol (the last one) does not match the rest of the code: a "
+                "symbol is likely mistyped (O is not read as 0, nor I or L as 1); check "
+                "the code and type it again")  # fmt: skip
+    return (f"not a single-use code of a coupon campaign (PREFIX-XXXX-XXXX-XXXX-C: "
+            f"{BODY_LENGTH} symbols, digits and letters but I, L, O and U, and a check "
+            "symbol after the campaign's prefix); a rule may still read it as "
+            "event.coupon (a shared code)")  # fmt: skip
+
+
+def _well_formed(typed: str) -> bool:
+    """``typed`` reads as a prefix, 12 random symbols and a check symbol, whatever the
+    check symbol's value."""
+    joined = typed.strip().upper().replace(" ", "").replace("-", "")
+    tail = BODY_LENGTH + 1
+    prefix, body, check = joined[:-tail], joined[-tail:-1], joined[-1:]
+    return (
+        len(prefix) >= 1
+        and all(c in CODE_ALPHABET for c in prefix)
+        and len(body) == BODY_LENGTH
+        and all(c in RANDOM_ALPHABET for c in body)
+        and check in CHECK_ALPHABET
+        and check != ""
+    )

@@ -81,6 +81,9 @@ class CouponUse:
     campaign: str | None
     accepted: bool
     reason: str = ""
+    # a refused code: why, in words, for the cashier (a mistyped check symbol...); not
+    # part of the value (the reason is), shown as the decision's ``coupon.detail``
+    detail: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class Decision:
                 "campaign": self.coupon.campaign,
                 "accepted": self.coupon.accepted,
                 "reason": self.coupon.reason,
+                **({"detail": self.coupon.detail} if self.coupon.detail else {}),
             },
         }
 
