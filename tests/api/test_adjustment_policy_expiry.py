@@ -142,18 +142,19 @@ def test_the_command_line_dates_credits_with_the_program_file(
     db: Database, program_file: Path
 ) -> None:
     fidelite("member", "add", "zed", "-p", program_file, db=db.url)
-    common = ("--at", "2025-01-10T00:00:00Z", "-f", "json")
+    common = ("--at", "2035-01-10T00:00:00Z", "-f", "json")
     as_json(fidelite("ledger", "adjust", "zed", "25", "--reason", "goodwill", "--actor", "qa",
                      "-k", "g1", "-P", program_file, *common, db=db.url))  # fmt: skip
     as_json(fidelite("ledger", "earn", "zed", "7", "-k", "e1", "-P", program_file, *common,
                      db=db.url))  # fmt: skip
     as_json(fidelite("ledger", "adjust", "zed", "5", "--reason", "goodwill", "--actor", "qa",
-                     "-k", "g2", "-P", program_file, "--expires", "2025-06-01", *common,
+                     "-k", "g2", "-P", program_file, "--expires", "2035-06-01", *common,
                      db=db.url))  # fmt: skip
     as_json(fidelite("ledger", "earn", "zed", "3", "-k", "e2", "-p", "shop", *common,
                      db=db.url))  # fmt: skip
-    # 12 months after 10 January, end of month in Paris: 1 February 2026 00:00 Paris
-    end = datetime(2026, 1, 31, 23, tzinfo=UTC)
+    # 12 months after 10 January, end of month in Paris: 1 February 2036 00:00 Paris (a
+    # credit dated in the future: one whose date is already past is refused)
+    end = datetime(2036, 1, 31, 23, tzinfo=UTC)
     assert [(p, x) for p, _, x in lots(db)] == [
-        (25, end), (7, end), (5, datetime(2025, 5, 31, 22, tzinfo=UTC)), (3, None),
+        (25, end), (7, end), (5, datetime(2035, 5, 31, 22, tzinfo=UTC)), (3, None),
     ]  # fmt: skip

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from fidelite.ledger import Rejected
 from fidelite.program.policy import ExpiryPolicy
+from fidelite.store import Database
 from tests.support import CheckedLedger
 
 YEARLY = ExpiryPolicy(mode="after_earning", months=12, rounding="end_of_month")  # type: ignore[arg-type]
@@ -23,6 +24,18 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+@pytest.fixture
+def ledger(db: Database) -> CheckedLedger:
+    """The shared ``ledger`` with its clock in January 2025, when these credits are made: a
+    credit whose date is already past at the ledger's clock is refused
+    (tests/ledger/test_credit_already_expired.py)."""
+    checked = CheckedLedger(db, clock=lambda: datetime(2025, 1, 20, tzinfo=UTC))
+    checked.open_program("shop", ["points", "miles"])
+    checked.create_member("shop", "alice")
+    checked.create_member("shop", "bob")
+    return checked
 
 
 def lot_dates(ledger: CheckedLedger) -> list[tuple[int, datetime | None]]:

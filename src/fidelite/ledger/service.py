@@ -456,6 +456,12 @@ class Ledger:
         releases nothing (its receipt still counts those points as available); without
         ``expires_at`` its lot gets the date ``policy`` gives points earned at ``at``, as
         :meth:`earn` does (none without a policy, or under one that dates no lot).
+
+        A credit whose points would expire at or before now (the ledger's clock) is
+        refused (``invalid_request`` on ``expires_at``, naming the date): whether the date
+        is given or the policy gives it from a back-dated ``at``, the credit would be
+        shown as given and then taken away by the next expiry run. Checked once the key
+        is found new, so a credit made before under the key replays as it was.
         """
         pts = valid.signed_points(points)
         when = self._at(at)
@@ -476,6 +482,7 @@ class Ledger:
             plan = Plan("adjust", direction, abs(pts), str(why), actor=who, detail=detail)
             if pts > 0:
                 dated = _credit_expiry(expiry, policy, when, zone)
+                _check_not_expired(dated, expiry is not None, when, self.now(), zone)
                 credit_new_lot(plan, target, pts, "adjustment", when, dated, None)
             else:
                 lapse = _lapse(conn, program_id, subject, rule, when)
@@ -1305,6 +1312,26 @@ def _credit_expiry(
     if given is not None or policy is None:
         return given
     return policy_expiry(policy, at, zone or ZoneInfo("UTC"))
+
+
+def _check_not_expired(
+    expires_at: datetime | None, given: bool, at: datetime, now: datetime, zone: ZoneInfo | None
+) -> None:
+    """Refuse a credit whose lot expires at or before ``now`` (``invalid_request`` on
+    ``expires_at``): it would be counted as credited, then expired by the next run of
+    the expiry job. The message names the date (in ``zone``), and where it came from
+    when the program's policy gave it from the credit's time ``at``."""
+    if expires_at is None or expires_at > now:
+        return
+    local = zone or ZoneInfo("UTC")
+    date, current = expires_at.astimezone(local).isoformat(), now.astimezone(local).isoformat()
+    if given:
+        raise invalid("expires_at", f"must be later than now ({current}): points expiring at "
+                      f"{date} would already be expired")  # fmt: skip
+    raise invalid("expires_at", f"the points would expire at {date}, the date the program's "
+                  f"expiry policy gives points earned at {at.astimezone(local).isoformat()}, "
+                  f"which is not later than now ({current}): give a later expiry date, or "
+                  "credit them at a later time")  # fmt: skip
 
 
 def _check_policy_hold(

@@ -248,9 +248,12 @@ def adjust_bulk(
 def _check_expiry(svc: Services, expires_at: datetime | None) -> None:
     """Refuse a bulk credit whose ``expires_at`` is not later than now, whole (as the
     ledger would refuse each member): a refusal of the request, not stored."""
-    if expires_at is not None and expires_at <= svc.ledger.now():
-        raise Problem("invalid_request", "expires_at: must be later than now",
-                      field="expires_at")  # fmt: skip
+    now = svc.ledger.now()
+    if expires_at is not None and expires_at <= now:
+        raise Problem("invalid_request", f"expires_at: must be later than now "
+                      f"({now.astimezone(svc.program.zone).isoformat()}): points expiring at "
+                      f"{expires_at.astimezone(svc.program.zone).isoformat()} would already be "
+                      "expired", field="expires_at")  # fmt: skip
 
 
 def _bulk_said_again(body: Any) -> Any:
