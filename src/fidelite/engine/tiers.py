@@ -408,6 +408,13 @@ class Levels:
                 tier = step.to_tier
         return tier
 
+    def differs_from(self, other: Levels, since: datetime) -> bool:
+        """Whether ``other`` gives an event at or after ``since`` another level than
+        this history does (compared at ``since`` and at each step of either from then)."""
+        steps = [s.at for s in (*self.steps, *other.steps) if s.at >= since]
+        moments = [since, *steps, *(at + timedelta(microseconds=1) for at in steps)]
+        return any(self.at(m) != other.at(m) for m in moments)
+
 
 _AFTER_THE_EVENT = frozenset({ChangeKind.upgrade, ChangeKind.requalified})
 

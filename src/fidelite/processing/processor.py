@@ -466,7 +466,7 @@ class EventProcessor:
                         announce=loud)  # fmt: skip
         # The member's activity as it stood: the levels later events were evaluated on
         # (a tier bonus the refund's undoing of an upgrade denies them is taken back).
-        before = self._activities(conn, event.member) if self._bonus_may_go() else None
+        before = self._event_activities(conn, event.member) if self._bonus_may_go() else None
         # Read again under the lock: a refund of the same purchase committed meanwhile
         # has moved refunded_amount, and both the over-refund check and "refunded in
         # full" (member.purchases) must see it, or two concurrent full refunds would
@@ -563,9 +563,28 @@ class EventProcessor:
                 )
                 .values(reversed=earnings.c.reversed + r.points)
             )
+        view: _TierView | None = None
         if before is not None:
-            taken_back = self._take_back_bonus(conn, event, original.occurred_at, before,
-                                               announce=loud)  # fmt: skip
+            # the purchase's activity as the refund leaves it (as the store now reads it)
+            back = sum(r.points for r in reversals)
+            after = [
+                a if event_id != event.refund_of else activity(
+                    PURCHASE, a.at, paid, refunded_before + event.amount, a.points - back,
+                    refunded_whole=in_full)
+                for event_id, a in before
+            ]  # fmt: skip
+            view = self._tier_view(conn, event.member)
+            taken_back: list[tuple[dict[str, Any], Receipt | None]] = []
+            if view is not None:
+                view = replace(view, activities=[a for a in after if a is not None])
+                taken_back, view = self._take_back_bonus(
+                    conn,
+                    event,
+                    original.occurred_at,
+                    [a for _, a in before],
+                    view,
+                    announce=loud,
+                )
             if taken_back:
                 receipts += [receipt for _, receipt in taken_back if receipt is not None]
                 conn.execute(
@@ -573,7 +592,7 @@ class EventProcessor:
                     .where(events.c.program_id == self.program.id, events.c.event_id == event.id)
                     .values(trace=trace + [line for line, _ in taken_back])
                 )
-        changes = self._after_refund(conn, event, original.occurred_at, announce=loud)
+        changes = self._after_refund(conn, event, original.occurred_at, announce=loud, known=view)
         return Result(event.id, Outcome.processed, None, receipts, changes)
 
     def _bonus_may_go(self) -> bool:
@@ -653,9 +672,10 @@ class EventProcessor:
         event: Event,
         purchase_at: datetime,
         before: Sequence[Activity],
+        view: _TierView,
         *,
         announce: bool,
-    ) -> list[tuple[dict[str, Any], Receipt | None]]:
+    ) -> tuple[list[tuple[dict[str, Any], Receipt | None]], _TierView]:
         """Take back the tier bonus later events earned on a level the refund undoes
         (:mod:`fidelite.engine.tier_bonus`): one ledger reversal per earn transaction
         (key ``tier-bonus:<refund id>:<transaction>``, under the refund's shortfall
@@ -663,22 +683,21 @@ class EventProcessor:
         refunds' share). Under a points metric, the bonus taken back lowers the member's
         points, which may undo more: the history is played again until nothing more is
         taken. The refund's trace lines for them, with their receipts (None: no point
-        to take, the event refunded in full already)."""
+        to take, the event refunded in full already), and ``view`` with the member's
+        activity as they leave it. ``view.activities``: as the refund leaves it."""
         policy = self.program.tiers
         assert policy is not None and event.refund_of is not None
-        _, state = self._member_state(conn, event.member)
-        if state is None:
-            return []
-        assignments = self._assignments(conn, event.member)
-        held = self._held_threshold(conn, event.member, state)
+        assert view.activities is not None
 
         def levels(activities: Sequence[Activity]) -> Any:
-            return refund_levels(policy, state, activities, purchase_at, event.at,
-                                 self.program.zone, assignments, held_threshold=held)  # fmt: skip
+            return refund_levels(policy, view.state, activities, purchase_at, event.at,
+                                 self.program.zone, view.assignments,
+                                 held_threshold=view.held)  # fmt: skip
 
         was = levels(before)
-        if was is None:
-            return []
+        now = None if was is None else levels(view.activities)
+        if was is None or now is None or not was.differs_from(now, purchase_at):
+            return [], view  # the refund lowers no level an event had: nothing to read
         rank = {level.id: i for i, level in enumerate(policy.levels)}
 
         def bonus(tier: str, currency: str, base: int) -> int:
@@ -694,7 +713,6 @@ class EventProcessor:
                 break
             later = [replace(e, bonus_taken={c: taken.get((e.event_id, c), 0) for c in e.earned})
                      for e in later]  # fmt: skip
-            now = levels(self._activities(conn, event.member))
             more = [] if now is None else bonus_reversals(later, was, now, bonus, rank)
             if not more:
                 break
@@ -716,6 +734,9 @@ class EventProcessor:
                     )  # fmt: skip
             if policy.metric is not TierMetric.points:
                 break  # the bonus counts in no other metric
+            activities = self._activities(conn, event.member)
+            view = replace(view, activities=activities)
+            now = levels(activities)
         done: list[tuple[dict[str, Any], Receipt | None]] = []
         for r in sorted(found.values(), key=lambda r: r.transaction_id):
             receipt = None
@@ -754,7 +775,7 @@ class EventProcessor:
                     "already_expired": receipt.already_expired,
                     "occurred_at": event.at.isoformat(),
                 })  # fmt: skip
-        return done
+        return done, view
 
     def _roll_back_coupon(self, conn: Connection, event: Event, *, announce: bool) -> None:
         """Give back the single-use code the purchase refunded in full used: it is
@@ -1164,7 +1185,9 @@ class EventProcessor:
 
     # ------------------------------------------------------------- redemptions
 
-    def redeem(self, member_ref: str, reward_id: str, *, key: str, at: datetime) -> Redemption:
+    def redeem(
+        self, member_ref: str, reward_id: str, *, key: str, at: datetime, actor: str | None = None
+    ) -> Redemption:
         """Spend a reward's cost and issue its code, or raise with a rejection code.
 
         One transaction: the member is locked, then (for a reward with stock) the
@@ -1172,10 +1195,11 @@ class EventProcessor:
         members cannot both take the last item. Idempotent on ``key``: a retry returns
         the first redemption. Checks run in the fixed precedence of
         :class:`RedemptionRejection`; the ledger's spend is the final guard on the balance.
+        ``actor`` (who redeemed: ``api-key:<id>``) is kept on the spend transaction.
         """
         try:
             with self.db.write() as conn:
-                return self._redeem(conn, member_ref, reward_id, key, at)
+                return self._redeem(conn, member_ref, reward_id, key, at, actor)
         except IntegrityError:  # a concurrent retry with the same key committed first
             with self.db.read() as conn:
                 previous = self._redemption_by_key(conn, key)
@@ -1184,8 +1208,9 @@ class EventProcessor:
             return self._replayed(previous, member_ref, reward_id)
 
     def _redeem(
-        self, conn: Connection, member_ref: str, reward_id: str, key: str, at: datetime
-    ) -> Redemption:
+        self, conn: Connection, member_ref: str, reward_id: str, key: str, at: datetime,
+        actor: str | None = None,
+    ) -> Redemption:  # fmt: skip
         reward = self.program.reward(reward_id)
         currency = self.program.currency_of(reward.currency if reward else None)
         previous = self._redemption_by_key(conn, key)
@@ -1231,7 +1256,7 @@ class EventProcessor:
             receipt = self.ledger.spend(
                 self.program.id, member_ref, currency, reward.cost, key=f"redeem:{key}", at=at,
                 reason=f"reward {reward_id}", source=reward_id, policy=policy, zone=zone,
-                conn=conn,
+                conn=conn, actor=actor,
             )  # fmt: skip
         except Rejected as short:
             if short.code is not RejectionCode.INSUFFICIENT_POINTS:
@@ -1285,7 +1310,9 @@ class EventProcessor:
             )
         return replace(previous, replayed=True)
 
-    def cancel_redemption(self, redemption_id: int, *, at: datetime) -> Redemption:
+    def cancel_redemption(
+        self, redemption_id: int, *, at: datetime, actor: str | None = None
+    ) -> Redemption:
         """Cancel a redemption: its points come back through a reversing entry.
 
         One transaction: the member is locked, the spend reversed (ledger key
@@ -1293,7 +1320,8 @@ class EventProcessor:
         stock) and ``reward.cancelled`` announced; a failure anywhere leaves the
         redemption active and the points spent. Cancelling again returns the
         cancelled redemption and changes nothing, whatever ``at`` says; a redemption
-        used in store is refused (``redemption_used``), changing nothing.
+        used in store is refused (``redemption_used``), changing nothing. ``actor`` (who
+        cancelled) is kept on the reversing transaction.
         """
         with self.db.write() as conn:
             member_ref = conn.execute(
@@ -1316,7 +1344,7 @@ class EventProcessor:
             self.ledger.lock(conn, self.program.id, member_ref)
             receipt = self.ledger.reverse(
                 self.program.id, current.transaction_id, key=f"cancel-redemption:{redemption_id}",
-                at=at, reason=f"redemption {redemption_id} cancelled", conn=conn,
+                at=at, reason=f"redemption {redemption_id} cancelled", conn=conn, actor=actor,
             )  # fmt: skip
             conn.execute(
                 update(redemptions)
@@ -1927,26 +1955,40 @@ class EventProcessor:
         return changes
 
     def _after_refund(
-        self, conn: Connection, event: Event, purchase_at: datetime, *, announce: bool = True
+        self,
+        conn: Connection,
+        event: Event,
+        purchase_at: datetime,
+        *,
+        announce: bool = True,
+        known: _TierView | None = None,
     ) -> list[TierChange]:
         policy = self.program.tiers
         if policy is None or not self.program.refunds.reevaluate_tier:
             return []
-        member, state = self._member_state(conn, event.member)
-        if state is None:
+        view = known or self._tier_view(conn, event.member)
+        if view is None:
             return []
-        activities = self._activities(conn, event.member)
-        assignments = self._assignments(conn, event.member)
+        activities = view.activities
+        if activities is None:
+            activities = self._activities(conn, event.member)
         # The member started on the base level when enrolled (``joined_at``, which
         # never changes afterwards): a base level the refund takes them back to dates
         # from then, not from the upgrade it undoes.
         new, changes = on_refund(
-            policy, state, activities, purchase_at, event.at, self.program.zone, assignments,
-            enrolled=member.joined_at, held_threshold=self._held_threshold(conn, event.member,
-                                                                           state),
+            policy, view.state, activities, purchase_at, event.at, self.program.zone,
+            view.assignments, enrolled=view.joined_at, held_threshold=view.held,
         )  # fmt: skip
         self._save_tier(conn, event.member, new, changes, event.id, announce=announce)
         return changes
+
+    def _tier_view(self, conn: Connection, member_ref: str) -> _TierView | None:
+        """What a refund's tier replay reads of the member (None: no level)."""
+        member, state = self._member_state(conn, member_ref)
+        if state is None:
+            return None
+        return _TierView(state, member.joined_at, self._assignments(conn, member_ref),
+                         self._held_threshold(conn, member_ref, state))  # fmt: skip
 
     def _held_threshold(
         self, conn: Connection, member_ref: str, state: TierState
@@ -1990,6 +2032,10 @@ class EventProcessor:
     def _activities(self, conn: Connection, member_ref: str) -> Sequence[Activity]:
         """The member's qualifying activity: one per recorded event but refunds (see
         :func:`activity`), with the points each earned less what refunds reversed."""
+        return [a for _, a in self._event_activities(conn, member_ref)]
+
+    def _event_activities(self, conn: Connection, member_ref: str) -> list[tuple[str, Activity]]:
+        """:meth:`_activities`, each with its event's id."""
         # A correlated subquery, not a join grouped by event id: that GROUP BY made SQLite
         # walk all the program's events in key order instead of the member's (measured:
         # 135 ms per member with 200,000 events recorded, against 0.13 ms).
@@ -2000,7 +2046,7 @@ class EventProcessor:
             .scalar_subquery()
         )  # fmt: skip
         rows = conn.execute(
-            select(events.c.occurred_at, events.c.type, events.c.amount,
+            select(events.c.event_id, events.c.occurred_at, events.c.type, events.c.amount,
                    events.c.refunded_amount, net.label("net"),
                    refunded_whole().label("refunded_whole"))
             .where(
@@ -2009,9 +2055,13 @@ class EventProcessor:
                 events.c.type != REFUND,
             )
         )  # fmt: skip
-        found = (activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net,
-                          refunded_whole=bool(r.refunded_whole)) for r in rows)  # fmt: skip
-        return [a for a in found if a is not None]
+        found = []
+        for r in rows:
+            one = activity(r.type, r.occurred_at, r.amount, r.refunded_amount, r.net,
+                           refunded_whole=bool(r.refunded_whole))  # fmt: skip
+            if one is not None:
+                found.append((r.event_id, one))
+        return found
 
     def _save_tier(
         self,
@@ -2151,6 +2201,19 @@ def initial_state_row(program: ProgramDefinition, ref: str, at: datetime) -> dic
         "purchases": 0,
         "joined_at": at,
     }
+
+
+@dataclass(frozen=True)
+class _TierView:
+    """What a refund's tier replay reads of the member: their level, enrolment, manual
+    assignments, the threshold their level was reached at, and (once known) their
+    qualifying activity as the refund leaves it (None: read it)."""
+
+    state: TierState
+    joined_at: datetime | None
+    assignments: list[Assignment]
+    held: Decimal | None
+    activities: Sequence[Activity] | None = None
 
 
 def qualifies(event: Event, decision: Decision) -> bool:
