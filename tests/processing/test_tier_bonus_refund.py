@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from fidelite.engine import Event
-from fidelite.ledger import assert_invariants
+from fidelite.ledger import Rejected, RejectionCode, assert_invariants
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import import_events
 from fidelite.processing.recorded import read_events
@@ -338,3 +338,40 @@ def test_the_import_leaves_the_same_books_as_one_event_at_a_time(
     assert found[0] == found[1]
     # p9: on silver (300 points reached with p3) under points, on bronze under spend
     assert found[0][1]["p9"] == ((200, 0) if program is POINTS else (100, 0))
+
+
+REVIEWS = (
+    SPEND.replace("rules:\n", "rules:\n  - {id: review, on: [review], fixed: 100}\n")
+    + "pending:\n  days: 30\n  event_types: [purchase]\n"
+)
+
+
+def test_a_bonus_already_spent_under_reject_refuses_the_refund_and_changes_nothing(
+    pdb: Database,
+) -> None:
+    """p1 1000 (held 30 days; gold), a review on gold: 100 + 100, available at once, 150 of
+    it spent. The refund of p1 would take back the review's 100 of bonus, but only 50
+    are left of it: under ``shortfall: reject`` the refund is refused, nothing written."""
+    p = processor(pdb, REVIEWS, "refunds:\n  shortfall: reject\n")
+    send(p, [("p1", "purchase", "2026-01-05", "1000", "")], "one_at_a_time", Path())
+    p.process(Event(id="v1", type="review", member="ann", at=day("2026-01-06")))
+    p.ledger.spend("shop", "ann", "points", 150, key="gift", at=day("2026-01-07"))
+    before = state(p)
+    with pytest.raises(Rejected) as refused:
+        p.process(Event(id="r1", type="refund", member="ann", at=day("2026-01-08"),
+                        amount=Decimal(1000), refund_of="p1"))  # fmt: skip
+    assert refused.value.code is RejectionCode.POINTS_ALREADY_SPENT
+    assert state(p) == before
+    assert_invariants(pdb, "shop")
+
+
+def test_the_bonus_of_a_later_event_other_than_a_purchase_is_taken_back(pdb: Database) -> None:
+    p = processor(pdb, REVIEWS)
+    send(p, [("p1", "purchase", "2026-01-05", "1000", "")], "one_at_a_time", Path())
+    p.process(Event(id="v1", type="review", member="ann", at=day("2026-01-06")))
+    p.process(Event(id="r1", type="refund", member="ann", at=day("2026-01-08"),
+                    amount=Decimal(1000), refund_of="p1"))  # fmt: skip
+    balance = p.ledger.balance("shop", "ann", "points", as_of=day("2026-01-09"))
+    assert (balance.available, balance.pending) == (100, 0)
+    assert reversed_of(pdb)["v1"] == (200, 100)
+    assert_invariants(pdb, "shop")
