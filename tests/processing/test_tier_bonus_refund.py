@@ -361,6 +361,10 @@ def test_a_bonus_already_spent_under_reject_refuses_the_refund_and_changes_nothi
         p.process(Event(id="r1", type="refund", member="ann", at=day("2026-01-08"),
                         amount=Decimal(1000), refund_of="p1"))  # fmt: skip
     assert refused.value.code is RejectionCode.POINTS_ALREADY_SPENT
+    assert refused.value.message.startswith(
+        "the refund undoes gold, so it takes back the gold bonus of v1 (transaction 2): 50 of "
+        "the 100 points to reverse were already used"
+    )
     assert state(p) == before
     assert_invariants(pdb, "shop")
 

@@ -741,20 +741,29 @@ class EventProcessor:
         for r in sorted(found.values(), key=lambda r: r.transaction_id):
             receipt = None
             if r.points:
-                receipt = self.ledger.reverse(
-                    self.program.id,
-                    r.transaction_id,
-                    key=f"tier-bonus:{event.id}:{r.transaction_id}",
-                    points=r.points,
-                    shortfall=self.program.refunds.shortfall.value,
-                    at=event.at,
-                    reason=f"refund {event.id} of {event.refund_of}: tier {r.tier} bonus of "
-                    f"{r.event_id} ({r.now} at its date)",
-                    policy=self.program.expiry,
-                    zone=self.program.zone,
-                    conn=conn,
-                    books=not announce,
-                )
+                try:
+                    receipt = self.ledger.reverse(
+                        self.program.id,
+                        r.transaction_id,
+                        key=f"tier-bonus:{event.id}:{r.transaction_id}",
+                        points=r.points,
+                        shortfall=self.program.refunds.shortfall.value,
+                        at=event.at,
+                        reason=f"refund {event.id} of {event.refund_of}: tier {r.tier} bonus "
+                        f"of {r.event_id} ({r.now} at its date)",
+                        policy=self.program.expiry,
+                        zone=self.program.zone,
+                        conn=conn,
+                        books=not announce,
+                    )
+                except Rejected as refused:  # say which bonus: not the refunded purchase's
+                    raise Rejected(
+                        refused.code,
+                        f"the refund undoes {r.tier}, so it takes back the {r.tier} bonus of "
+                        f"{r.event_id} (transaction {r.transaction_id}): {refused.message}",
+                        field=refused.field,
+                        detail=refused.detail,
+                    ) from None
             line: dict[str, Any] = {
                 "transaction_id": r.transaction_id, "currency": r.currency,
                 "points": r.points,
