@@ -72,7 +72,8 @@ def test_a_redemption_is_read_by_id_by_code_and_in_the_members_pages(live: Live)
             "partner": None, "points": 100, "currency": "points",
             "redeemed_at": iso(row.redeemed_at), "transaction_id": made["transaction_id"],
             "cancelled_at": None, "cancel_transaction_id": None, "used_at": None,
-            "used_store": None,
+            "used_store": None, "redeemed_by": f"api-key:{live.tokens['admin'].split('_')[1]}",
+            "cancelled_by": None, "used_by": None,
         }  # fmt: skip
         got = c.get(f"/v1/redemptions/{rid}")
         assert (got.status_code, got.json()) == (200, expected)
@@ -115,6 +116,7 @@ def test_a_redemption_is_read_by_id_by_code_and_in_the_members_pages(live: Live)
     assert after == expected | {
         "status": "cancelled", "cancelled_at": iso(back),
         "cancel_transaction_id": row.cancel_transaction_id,
+        "cancelled_by": f"api-key:{live.tokens['support'].split('_')[1]}",
     }  # fmt: skip
     with live.client("admin") as c:
         assert c.get("/v1/redemptions", params={"code": code}).json() == after

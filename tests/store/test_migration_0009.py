@@ -70,7 +70,7 @@ def test_db_upgrade_keeps_redemptions_active_and_usable(old_db: Database, tmp_pa
             )  # fmt: skip
     url = old_db.url
     fidelite("db", "upgrade", db=url)
-    assert current_revision(old_db) == head_revision(old_db) == "0009"
+    assert current_revision(old_db) == head_revision(old_db)
     with old_db.read() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("redemptions")}
         indexes = {i["name"] for i in inspect(conn).get_indexes("redemptions")}

@@ -25,13 +25,18 @@ parameter the route does not take (a read's or a write's).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import types
+import typing
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.datastructures import QueryParams
 
 from fidelite.api.problems import declared_params, without_bom
@@ -220,6 +225,83 @@ async def checked_request(request: Request) -> None:
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         route = request.scope.get("route")
         path = getattr(route, "path_format", request.url.path)
-        errors += body_errors(await request.body(), text=path != BATCH)
+        raw = await request.body()
+        errors += body_errors(raw, text=path != BATCH)
+        if not errors:
+            errors = unread_body(route, raw) + inexact_whole_numbers(route, raw)
     if errors:
         raise RequestValidationError(errors)
+
+
+def unread_body(route: Any, raw: bytes) -> list[dict[str, Any]]:
+    """A body that is no JSON sent to a route that reads none (``POST
+    /v1/redemptions/{id}:cancel``): refused as a route reading a body refuses it
+    (``json_invalid``), rather than the request done as if it said nothing: what its
+    author meant is unknown. Empty: no body, a JSON one (never read), or the route
+    reads its body (FastAPI's parser, or its own, words its errors)."""
+    if route is None or getattr(route, "body_field", True) is not None:
+        return []
+    if "requestBody" in (getattr(route, "openapi_extra", None) or {}):  # reads it itself
+        return []
+    body = without_bom(raw)
+    if not body.strip():
+        return []
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+                 "input": {}, "ctx": {"error": exc.msg}}]  # fmt: skip
+    except (ValueError, RecursionError):  # not UTF-8, too deep
+        return [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
+                 "input": {}, "ctx": {"error": "it cannot be parsed"}}]  # fmt: skip
+    return []
+
+
+def inexact_whole_numbers(route: Any, raw: bytes) -> list[dict[str, Any]]:
+    """Each whole-number field of the route's body (an adjustment's ``points``, a coupon
+    batch's ``count``) written with a fraction: ``4999.999999999999999``, read as a
+    binary float, is 5000.0, which a whole number takes, so 5000 points were credited
+    for a number that is not whole. Read here exactly (as decimals); a fraction that is
+    zero (``500.0``, ``5e2``) is the whole number it says, as before. Parsed only for a
+    route whose body has such a field and a body writing a fraction or an exponent."""
+    names = _whole_fields(route)
+    if not names or not re.search(rb"[.eE]", raw):
+        return []
+    try:
+        tree = json.loads(without_bom(raw), parse_float=Decimal)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(tree, dict):
+        return []
+    return [{"type": "int_from_float", "loc": ("body", name),
+             "msg": f"must be a whole number, got {tree[name]}",
+             "input": str(tree[name])}
+            for name in names
+            if isinstance(tree.get(name), Decimal) and tree[name].is_finite()
+            and tree[name] != tree[name].to_integral_value()]  # fmt: skip
+
+
+def _whole_fields(route: Any) -> tuple[str, ...]:
+    field = getattr(route, "body_field", None)
+    if field is None:
+        return ()
+    info = getattr(field, "field_info", None)
+    return _model_whole_fields(getattr(info, "annotation", None))
+
+
+@functools.cache
+def _model_whole_fields(annotation: Any) -> tuple[str, ...]:
+    """The top-level fields of a body model typed ``int`` (or ``int | None``)."""
+    models = [a for a in _members(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    found: list[str] = []
+    for model in models:
+        for name, info in model.model_fields.items():
+            if int in _members(info.annotation) and bool not in _members(info.annotation):
+                found.append(info.alias or name)
+    return tuple(found)
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)

@@ -144,6 +144,14 @@ def list_rewards(
     print_rows(rows, fmt, title=f"Rewards of {program.id}", columns=CATALOGUE_COLUMNS)
 
 
+ActorOption = typer.Option(
+    None,
+    "--actor",
+    help="Who does it (kept with the redemption, as `ledger adjust --actor` is on the "
+    "member's history).",
+)
+
+
 @app.command("redeem")
 def redeem(
     member: str = typer.Argument(..., help="The member's reference."),
@@ -155,6 +163,7 @@ def redeem(
         help="Idempotency key: a retry with it spends nothing again and prints the first "
         "redemption; with another member or reward it is refused.",
     ),
+    actor: str | None = ActorOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
@@ -177,7 +186,7 @@ def redeem(
              field="key")  # fmt: skip
     with open_processor(program_file, db, fmt) as processor:
         done = apply(lambda: processor.redeem(member, reward, key=redemption_key("cli:", key),
-                                              at=datetime.now(UTC)), fmt)  # fmt: skip
+                                              at=datetime.now(UTC), actor=actor), fmt)  # fmt: skip
         shown = _redemption(processor, done)
     if fmt is OutputFormat.json:
         print_json(shown | {"replayed": done.replayed})
@@ -196,6 +205,7 @@ def redeem(
 @app.command("cancel")
 def cancel(
     redemption: int = RedemptionArgument,
+    actor: str | None = ActorOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
@@ -212,7 +222,8 @@ def cancel(
     Example: fidelite rewards cancel 42 -p program.yaml
     """
     with open_processor(program_file, db, fmt) as processor:
-        done = apply(lambda: processor.cancel_redemption(redemption, at=datetime.now(UTC)), fmt)
+        done = apply(lambda: processor.cancel_redemption(redemption, at=datetime.now(UTC),
+                                                         actor=actor), fmt)  # fmt: skip
         shown = _redemption(processor, done)
     back = done.returned
     assert back is not None, "a cancelled redemption says where its points went"
@@ -295,6 +306,7 @@ def use(
         help="When it was handed over (default: now): ISO 8601 with offset, or a date "
         "(its midnight in the program's time zone); not before the redemption.",
     ),
+    actor: str | None = ActorOption,
     program_file: Path = ProgramFileOption,
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
@@ -324,7 +336,7 @@ def use(
         when = now if at is None else moment(at, "--at", processor.program.zone, fmt)
         done = apply(lambda: found_redemptions.use(
             processor, redemption, key=found_redemptions.use_key("cli:", key), at=when,
-            now=now, store=store), fmt)  # fmt: skip
+            now=now, store=store, actor=actor), fmt)  # fmt: skip
         shown = _redemption(processor, done.redemption, used={done.redemption.id})
     used_at = done.used_at.astimezone(UTC) if done.used_at else None
     if fmt is OutputFormat.json:

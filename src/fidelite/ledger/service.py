@@ -396,6 +396,7 @@ class Ledger:
         policy: ExpiryPolicy | None = None,
         zone: ZoneInfo | None = None,
         conn: Connection | None = None,
+        actor: str | None = None,
     ) -> Receipt:
         """Spend ``points``, drawing the soonest-expiring available lots first.
 
@@ -410,8 +411,11 @@ class Ledger:
         by inactivity at ``at`` are not either, whether or not the expiry job has moved
         them out yet (:func:`_lapse`). The policy is the program's, not the request's: it
         is not part of the key's fingerprint, and a retry replays the first answer.
+        ``actor`` (who spent: ``api-key:<id>``) is kept on the transaction; not part of
+        the fingerprint either.
         """
         pts = valid.points(points)
+        who = None if actor is None else valid.text(actor, "actor")
         when = self._at(at)
         rule = Inactivity.of(policy, zone or ZoneInfo("UTC"))
         request = {
@@ -420,9 +424,8 @@ class Ledger:
         }  # fmt: skip
 
         def build(subject: _Subject, conn: Connection, target: Target) -> Plan:
-            plan = Plan(
-                "spend", "debit", pts, _reason(reason), _opt(source, "source"), detail=detail
-            )
+            plan = Plan("spend", "debit", pts, _reason(reason), _opt(source, "source"),
+                        actor=who, detail=detail)  # fmt: skip
             lapse = _lapse(conn, program_id, subject, rule, when)
             _debit_lots(plan, conn, subject, pts, "redeemed", when, lapse, zone)
             return plan
@@ -507,6 +510,7 @@ class Ledger:
         zone: ZoneInfo | None = None,
         conn: Connection | None = None,
         books: bool = False,
+        actor: str | None = None,
     ) -> Receipt:
         """Undo all or part of an earn, spend, expiry or adjustment with compensating entries.
 
@@ -530,9 +534,11 @@ class Ledger:
         As a spend does, a reversal first releases the member's points (in the
         transaction's currency) whose hold has ended at ``at``: they are available, a
         shortfall may draw them, and their release repays debt first, exactly as if the
-        release job had run.
+        release job had run. ``actor`` (who reversed it) is kept on the transaction, not
+        part of the key's fingerprint.
         """
         pts = None if points is None else valid.points(points)
+        who = None if actor is None else valid.text(actor, "actor")
         try:
             shortfall_policy = Shortfall(shortfall)
         except ValueError:
@@ -548,7 +554,8 @@ class Ledger:
             original = _transaction(conn, program_id, transaction_id)
             amount = _reversal_amount(original, pts)
             _not_before(conn, program_id, transaction_id, when, "reversal")
-            plan = Plan("reverse", "", amount, _reason(reason), reverses_id=transaction_id)
+            plan = Plan("reverse", "", amount, _reason(reason), actor=who,
+                        reverses_id=transaction_id)  # fmt: skip
             if not count_reversal(conn, transaction_id, amount):
                 raise Rejected(
                     RejectionCode.REVERSAL_EXCEEDS_ORIGINAL,

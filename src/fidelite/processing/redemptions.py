@@ -53,7 +53,10 @@ ACTIVE, USED, CANCELLED = "active", "used", "cancelled"
 @dataclass(frozen=True)
 class RedemptionRecord:
     """A redemption with what a till needs to check its code: the currency its points
-    were spent in (the ledger's record), when it was cancelled, when and where used.
+    were spent in (the ledger's record), when it was cancelled, when and where used;
+    who redeemed, cancelled and used it (``api-key:<id>``, a CLI ``--actor``; None:
+    not said, or recorded before fidelite kept it), as the ledger keeps an
+    adjustment's actor.
 
     ``replayed``: a use sent again with its key, nothing changed this time."""
 
@@ -63,6 +66,9 @@ class RedemptionRecord:
     used_at: datetime | None
     used_store: str | None
     replayed: bool = False
+    redeemed_by: str | None = None
+    cancelled_by: str | None = None
+    used_by: str | None = None
 
     @property
     def state(self) -> str:
@@ -118,7 +124,9 @@ def _query(processor: EventProcessor) -> Select[Any]:
         select(
             redemptions,
             spend.c.currency.label("spent_in"),
+            spend.c.actor.label("redeemed_by"),
             back.c.occurred_at.label("cancelled_at"),
+            back.c.actor.label("cancelled_by"),
         )
         .select_from(
             redemptions.outerjoin(spend, spend.c.id == redemptions.c.transaction_id).outerjoin(
@@ -137,6 +145,9 @@ def _record(row: Row[Any], *, replayed: bool = False) -> RedemptionRecord:
         row.used_at,
         row.used_store,
         replayed=replayed,
+        redeemed_by=row.redeemed_by,
+        cancelled_by=row.cancelled_by,
+        used_by=row.used_by,
     )
 
 
@@ -228,6 +239,7 @@ def use(
     at: datetime,
     now: datetime,
     store: str | None = None,
+    actor: str | None = None,
 ) -> RedemptionRecord:
     """Record that the reward of ``redemption_id`` was taken in store at ``at`` (in
     ``store`` if given), or refuse with a code, changing nothing:
@@ -236,13 +248,17 @@ def use(
     same ``key`` answers the first use again, ``replayed``, or ``idempotency_conflict``
     if it named another store); ``invalid_request`` for an ``at`` before the redemption
     or more than :data:`FUTURE_TOLERANCE` after ``now``, or a store name that is blank
-    or too long; ``member_erased`` for a redemption of an erased member.
+    or too long; ``member_erased`` for a redemption of an erased member. ``actor``
+    (who recorded the use: ``api-key:<id>``) is kept as ``used_by``.
 
     One transaction under the member's lock, the lock a cancellation takes: a use and a
     cancellation of the same redemption never both succeed."""
     if store is not None and (not store.strip() or len(store) > MAX_STORE):
         raise ProcessingError("invalid_request",
                               f"store: must be 1 to {MAX_STORE} characters, not blank")  # fmt: skip
+    if actor is not None and (not actor.strip() or len(actor) > MAX_TEXT):
+        raise ProcessingError("invalid_request",
+                              f"actor: must be 1 to {MAX_TEXT} characters, not blank")  # fmt: skip
     if at > now + FUTURE_TOLERANCE:
         raise ProcessingError("invalid_request", f"at: {_when(at)} is in the future")
     with processor.db.write() as conn:
@@ -299,7 +315,7 @@ def use(
                     redemptions.c.used_at.is_(None),
                 )
             )
-            .values(used_at=at, used_store=store, used_key=key)
+            .values(used_at=at, used_store=store, used_key=key, used_by=actor)
         )
         processor._announce(conn, hooks.REWARD_USED, found.member_ref, {
             "redemption_id": redemption_id, "reward_id": found.reward_id,

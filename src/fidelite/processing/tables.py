@@ -163,6 +163,7 @@ redemptions = Table(
     Column("used_at", UTCDateTime(), nullable=True),
     Column("used_store", String(200), nullable=True),
     Column("used_key", String(200), nullable=True),
+    Column("used_by", String(200), nullable=True),
     CheckConstraint("status IN ('active', 'cancelled')", name="status_known"),
     UniqueConstraint("program_id", "key", name="uq_redemptions_program_key"),
     Index("ix_redemptions_code", "program_id", "code"),
@@ -170,5 +171,6 @@ redemptions = Table(
 )
 """A reward redeemed. ``status`` is ``active`` or ``cancelled`` (points returned, code
 void); an active one taken in store has ``used_at`` (and ``used_store`` when the till
-said which, ``used_key`` the idempotency key of the use): it still counts against the
-reward's stock and the member's limit, and can no longer be cancelled."""
+said which, ``used_key`` the idempotency key of the use, ``used_by`` who recorded it,
+e.g. ``api-key:<id>``): it still counts against the reward's stock and the member's
+limit, and can no longer be cancelled."""

@@ -147,7 +147,9 @@ class RedemptionState(BaseModel):
         "value": None, "sku": "ESP", "partner": None, "points": 150, "currency": "points",
         "redeemed_at": "2027-03-01T09:30:00Z", "transaction_id": 381,
         "cancelled_at": None, "cancel_transaction_id": None,
-        "used_at": "2027-03-01T09:41:00Z", "used_store": "paris-04"}]})  # fmt: skip
+        "used_at": "2027-03-01T09:41:00Z", "used_store": "paris-04",
+        "redeemed_by": "api-key:3f9a1c2b7d4e", "cancelled_by": None,
+        "used_by": "api-key:3f9a1c2b7d4e"}]})  # fmt: skip
     id: int
     member: str
     code: str = Field(description="the code the member presents, as issued")
@@ -170,6 +172,18 @@ class RedemptionState(BaseModel):
     cancel_transaction_id: int | None = Field(description="the ledger's reversing transaction")
     used_at: datetime | None = Field(description="when taken in store; null: not used")
     used_store: str | None = Field(description="the store the use named, if any")
+    redeemed_by: str | None = Field(
+        description="who redeemed it: `api-key:<key id>`, or the `--actor` of `fidelite "
+        "rewards redeem`, as the ledger records an adjustment's actor; null: not said (a "
+        "redemption recorded before fidelite kept it)",
+        examples=["api-key:3f9a1c2b7d4e"],
+    )
+    cancelled_by: str | None = Field(
+        description="who cancelled it (as `redeemed_by`); null: not cancelled, or not said",
+    )
+    used_by: str | None = Field(
+        description="who recorded its use in store (as `redeemed_by`); null: not used, or not said",
+    )
 
 
 class RedemptionUsed(RedemptionState):
@@ -213,6 +227,8 @@ def _state(svc: Services, rec: found.RedemptionRecord) -> dict[str, Any]:
         "redeemed_at": r.redeemed_at, "transaction_id": r.transaction_id,
         "cancelled_at": rec.cancelled_at, "cancel_transaction_id": r.cancel_transaction_id,
         "used_at": rec.used_at, "used_store": rec.used_store,
+        "redeemed_by": rec.redeemed_by, "cancelled_by": rec.cancelled_by,
+        "used_by": rec.used_by,
     }  # fmt: skip
 
 
@@ -267,7 +283,7 @@ def redeem(
 
     def run() -> tuple[int, Any]:
         done = svc.processor.redeem(body.member, body.reward, key=redemption_key("api:", key),
-                                    at=datetime.now(UTC))  # fmt: skip
+                                    at=datetime.now(UTC), actor=who.actor)  # fmt: skip
         return 201, _body(done)
 
     return once(svc, key, "POST /v1/redemptions", body.model_dump(mode="json"), run,
@@ -281,7 +297,9 @@ def cancel(
     """Cancel a redemption: its points come back and the stock is freed."""
 
     def run() -> tuple[int, Any]:
-        return 200, _body(svc.processor.cancel_redemption(redemption_id, at=datetime.now(UTC)))
+        done = svc.processor.cancel_redemption(redemption_id, at=datetime.now(UTC),
+                                               actor=who.actor)  # fmt: skip
+        return 200, _body(done)
 
     return once(svc, key, f"POST /v1/redemptions/{redemption_id}:cancel", {}, run,
                 replayed=lambda stored: _as_now(svc, stored))  # fmt: skip
@@ -347,7 +365,8 @@ def use(
         now = datetime.now(UTC)
         done = found.use(svc.processor, redemption_id,
                          key=None if key is None else found.use_key("api:", key),
-                         at=ask.at or now, now=now, store=ask.store)  # fmt: skip
+                         at=ask.at or now, now=now, store=ask.store,
+                         actor=who.actor)  # fmt: skip
         return 200, RedemptionUsed.model_validate(_state(svc, done) | {"replayed": done.replayed})
 
     return once(svc, key, f"POST /v1/redemptions/{redemption_id}:use",
