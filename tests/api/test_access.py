@@ -29,6 +29,7 @@ CASES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/v1/members/{member_id}/tier"): {"url": "/v1/members/ann/tier"},
     ("GET", "/v1/events/{event_id}"): {"url": "/v1/events/seed-e"},
     ("GET", "/v1/rewards"): {"url": "/v1/rewards"},
+    ("GET", "/v1/coupons/{code}"): {"url": "/v1/coupons/{coupon}"},
     ("GET", "/v1/redemptions"): {"url": "/v1/redemptions?code={code}"},
     ("GET", "/v1/redemptions/{redemption_id}"): {"url": "/v1/redemptions/{rid}"},
     ("GET", "/v1/members/{member_id}/redemptions"): {"url": "/v1/members/ann/redemptions"},
@@ -146,6 +147,11 @@ def _prepare(live: Live) -> dict[str, str]:
             json={"member": "ann", "reward": "ten"},
             headers={"Idempotency-Key": "seed-u"},
         ).json()["id"]
+        (coupon,) = c.post(  # a code to look up
+            "/v1/coupon-campaigns/welcome/coupons",
+            json={"count": 1},
+            headers={"Idempotency-Key": "seed-c"},
+        ).json()["codes"]
     with live.db.write() as conn:  # a subscription to a public name (no DNS lookup here)
         sid = conn.execute(
             insert(subscriptions).returning(subscriptions.c.id),
@@ -167,7 +173,7 @@ def _prepare(live: Live) -> dict[str, str]:
     with live.client("admin") as c:
         assert c.post("/v1/events", json=event).status_code == 201
     return {"rid": str(rid), "urid": str(urid), "code": code, "sid": str(sid),
-            "did": str(delivery["id"])}  # fmt: skip
+            "did": str(delivery["id"]), "coupon": coupon}  # fmt: skip
 
 
 def test_authorisation_matrix(live: Live) -> None:

@@ -33,7 +33,7 @@ def test_every_v1_operation_declares_the_bearer_key_it_needs(live: Live) -> None
         assert open_ == {("get", "/healthz"), ("get", "/readyz")}
         assert {("post", "/v1/events"), ("get", "/v1/members"),
                 ("post", "/v1/adjustments:bulk")} <= secured  # fmt: skip
-        assert len(secured) == 30
+        assert len(secured) == 31
         refused = anonymous.get("/v1/members")
         assert (refused.status_code, refused.headers["WWW-Authenticate"]) == (401, "Bearer")
         assert refused.json()["code"] == "unauthenticated"

@@ -37,6 +37,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/members/{member_id}/tier"): READ,
     ("POST", "/v1/members/{member_id}/tier:assign"): ADMIN,
     ("POST", "/v1/coupon-campaigns/{campaign_id}/coupons"): ADMIN,
+    ("GET", "/v1/coupons/{code}"): REDEMPTIONS,
     ("POST", "/v1/members/{member_id}/adjustments"): SUPPORT,
     ("POST", "/v1/adjustments:bulk"): ADMIN,
     ("POST", "/v1/events"): TILL,

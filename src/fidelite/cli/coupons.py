@@ -23,6 +23,7 @@ import contextlib
 import csv
 import fcntl
 import hashlib
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,24 +32,36 @@ from typing import IO, Any, NoReturn
 import typer
 from sqlalchemy import Connection
 
-from fidelite.cli.options import DbOption, TableJsonOption
-from fidelite.cli.output import OutputFormat, console, err_console, fail, print_json
+from fidelite.cli.options import DbOption, FormatOption, TableJsonOption
+from fidelite.cli.output import (
+    OutputFormat,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_rows,
+)
 from fidelite.cli.processor import (
     REPLAYED,
     KeyOption,
     ProgramFileOption,
     answered,
+    apply,
     once,
     open_processor,
     progress_bar,
 )
+from fidelite.engine.coupon import normalise, parse_code, refusal_detail
 from fidelite.processing import EventProcessor
+from fidelite.processing.coupon_codes import campaign_codes, campaign_counts, find_code
 from fidelite.processing.processor import MAX_COUPONS
 
 app = typer.Typer(
-    help="Coupons: issue a campaign's codes in bulk.\n\n"
+    help="Coupons: issue a campaign's codes in bulk, list them, show one code.\n\n"
     "Example: fidelite coupon issue vip_welcome --count 5000 --out welcome.csv -k wel-1 "
-    "-p program.yaml",
+    "-p program.yaml\n\n"
+    "Example: fidelite coupon list vip_welcome --status used -p program.yaml\n\n"
+    "Example: fidelite coupon show VIPWELC-7KQ2-M9XD-4HRT-J -p program.yaml",
     no_args_is_help=True,
 )
 HEADER = ["code", "campaign", "member"]
@@ -249,3 +262,153 @@ def _issue(
             return {"count": len(codes), "file": str(out), "warnings": warnings}
 
         return once(processor, key, request, act, fmt)
+
+
+LIST_COLUMNS = ["code", "campaign", "status", "member", "issued_at", "used_by", "used_event_id",
+                "used_at"]  # fmt: skip
+"""A code as listed: ``member`` is who it was issued to (empty: anyone); ``used_by``,
+``used_event_id`` and ``used_at`` are the event that used it (empty: unused)."""
+LIST_LIMIT = (1, 1_000_000)
+STATUS_FILTERS = {"unused": "issued", "issued": "issued", "used": "used", "all": None}
+
+
+def _list_limit(value: int) -> int:
+    """``--limit``: within :data:`LIST_LIMIT`, else a usage error (exit 2)."""
+    low, high = LIST_LIMIT
+    if not low <= value <= high:
+        raise typer.BadParameter(f"must be between {low} and {high:,}, got {value}")
+    return value
+
+
+def _status(value: str) -> str:
+    """``--status``: unused (or issued), used or all, else a usage error (exit 2)."""
+    if value.lower() not in STATUS_FILTERS:
+        raise typer.BadParameter(f"{value!r} is not one of unused, used, all (issued = unused)")
+    return value.lower()
+
+
+@app.command("list")
+def list_codes(
+    campaign: str = typer.Argument(..., help="The coupon campaign's id, as in the program file."),
+    status: str = typer.Option(
+        "all",
+        "--status",
+        "-s",
+        callback=_status,
+        help="unused (issued, or given back by a refund), used, or all.",
+    ),
+    limit: int = typer.Option(
+        1000,
+        "--limit",
+        "-n",
+        callback=_list_limit,
+        help=f"At most this many codes ({LIST_LIMIT[0]}-{LIST_LIMIT[1]:,}).",
+    ),
+    after: str | None = typer.Option(
+        None,
+        "--after",
+        help="Only codes after this one: the next page, as the line on stderr saying more "
+        "codes follow gives it.",
+    ),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = FormatOption,
+) -> None:
+    """A campaign's codes in code order: status, the member each was issued to (empty:
+    anyone), and for a used code who used it, with which event and when.
+
+    At most --limit codes; when more follow, a line on stderr gives the --after value of
+    the next page (with --format json: {"next_cursor": CODE}); stdout keeps the rows
+    only, so `--format csv --limit 1000000 > codes.csv` exports a campaign's codes. A
+    table ends with the campaign's counts (unused, used) on stderr.
+
+    Examples:
+
+      fidelite coupon list vip_welcome -p program.yaml
+
+      fidelite coupon list spring -s unused -f csv -n 1000000 -p program.yaml > unused.csv
+
+      fidelite coupon list spring --after SPRING-7KQ2-M9XD-4HRT-B -p program.yaml
+    """
+    with open_processor(program_file, db, fmt) as processor:
+        program = processor.program
+
+        def read() -> tuple[list[Any], dict[str, int]]:
+            with processor.db.read() as conn:
+                found = campaign_codes(conn, program.id, campaign,
+                                       status=STATUS_FILTERS[status],
+                                       after=normalise(after) if after else None,
+                                       limit=limit + 1)  # fmt: skip
+                return found, campaign_counts(conn, program.id, campaign)
+
+        found, counts = apply(read, fmt)
+    known = {c.id for c in program.coupons}
+    if campaign not in known and not any(counts.values()):
+        listed = ", ".join(sorted(known)) or "none"
+        fail(f"no coupon campaign {campaign!r} (campaigns: {listed})", code="unknown_campaign",
+             fmt=fmt)  # fmt: skip
+    rows = [c.as_dict() for c in found[:limit]]
+    print_rows(rows, fmt, title=f"Codes of campaign {campaign}", columns=LIST_COLUMNS)
+    if fmt is OutputFormat.table:
+        err_console.print(f"campaign {campaign}: {counts['issued']} unused, {counts['used']} "
+                          "used", highlight=False, soft_wrap=True, markup=False)  # fmt: skip
+    if len(found) > limit:  # the one more row: another page follows
+        cursor = rows[-1]["code"]
+        note = (
+            json.dumps({"next_cursor": cursor})
+            if fmt is OutputFormat.json
+            else f"more codes follow: the next page is --after {cursor}"
+        )
+        err_console.print(note, highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("show")
+def show(
+    code: str = typer.Argument(
+        ..., help="The code, as printed or as typed (any case, with or without dashes)."
+    ),
+    program_file: Path = ProgramFileOption,
+    db: str | None = DbOption,
+    fmt: OutputFormat = TableJsonOption,
+) -> None:
+    """One code: its campaign, status, the member it was issued to (none: anyone), when it
+    was issued, who used it (member, event, when), and its campaign's validity window and
+    segments.
+
+    A mistyped code (its check symbol does not match) is refused with coupon_invalid and
+    says so; a well-formed code never issued is coupon_unknown (exit status 1).
+
+    Examples:
+
+      fidelite coupon show VIPWELC-7KQ2-M9XD-4HRT-J -p program.yaml
+
+      fidelite coupon show vipwelc7kq2m9xd4hrtj -p program.yaml --format json
+    """
+    canonical = normalise(code)
+    if parse_code(canonical) is None:
+        fail(f"{code!r} is not a valid coupon code: {refusal_detail('coupon_invalid', code)}",
+             code="coupon_invalid", fmt=fmt)  # fmt: skip
+    with open_processor(program_file, db, fmt) as processor:
+        program = processor.program
+
+        def read() -> Any:
+            with processor.db.read() as conn:
+                return find_code(conn, program.id, canonical)
+
+        found = apply(read, fmt)
+    if found is None:
+        fail(f"no code {canonical} in program {program.id!r}: it was never issued",
+             code="coupon_unknown", fmt=fmt)  # fmt: skip
+    shown = found.as_dict()
+    campaign = next((c for c in program.coupons if c.id == found.campaign), None)
+    window = campaign.window if campaign is not None else None
+    shown["valid_from"] = window.start if window is not None else None
+    shown["valid_until"] = window.end if window is not None else None
+    shown["segments"] = list(campaign.segments) if campaign is not None else None
+    if fmt is OutputFormat.json:
+        print_json(shown)
+        return
+    cells = {**shown, "member": shown["member"] or "(anyone)",
+             "segments": " ".join(shown["segments"] or []) or
+             ("(anyone)" if campaign is not None else "(campaign not in the program)")}  # fmt: skip
+    print_rows([{"field": k, "value": v} for k, v in cells.items()], fmt, title=f"Code {canonical}")
