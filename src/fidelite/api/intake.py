@@ -57,7 +57,7 @@ from fidelite.api.idempotency import (
     reused,
     store_answers,
 )
-from fidelite.api.keys import Credentials, KeyCheck
+from fidelite.api.keys import Credentials, KeyCheck, record_uses
 from fidelite.api.limits import RateLimiter
 from fidelite.api.problems import Problem, from_exception
 from fidelite.engine import Event
@@ -143,6 +143,7 @@ class EventIntake:
         known = StoredRequests(reads, self.program_id, {c.idem_key for c in calls if c.idem_key})
         reads.run()
         keys = check.live()
+        record_uses(conn, keys.values())  # at most once a minute per key
         admitted: list[int] = []
         for slot, call in enumerate(calls):
             key = keys.get(call.credentials) if call.credentials is not None else None

@@ -16,12 +16,16 @@ import functools
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from fidelite.api.tables import api_keys
 from fidelite.program.model import IDENTIFIER
@@ -31,6 +35,10 @@ from fidelite.store.script import Script, one_of
 ROLES = ("admin", "integration", "analyst", "support")
 PREFIX = "fid"
 MAX_PROGRAM_ID = 64  # a program file's id (fidelite.program.model.Identifier)
+MAX_LABEL = 200  # api_keys.label
+USE_RECORDED_EVERY = timedelta(minutes=1)
+"""How often a key's ``last_used_at`` is written at most: not a write per request."""
+_EVERY_SECONDS = USE_RECORDED_EVERY.total_seconds()
 
 
 class ApiKeyError(ValueError):
@@ -47,6 +55,7 @@ class ApiKey:
     label: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None
 
 
 PROGRAM_ID_RULE = (
@@ -61,6 +70,26 @@ def is_program_identifier(program_id: str) -> bool:
     return len(program_id) <= MAX_PROGRAM_ID and IDENTIFIER.fullmatch(program_id) is not None
 
 
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")  # fmt: skip
+"""Characters that reorder the text shown around them (a label reading one thing and
+listing as another)."""
+
+
+def label_problem(label: str) -> str | None:
+    """What is wrong with a key's label (None: nothing): longer than the column holds
+    (PostgreSQL refused it with an error, SQLite stored it), or holding a control
+    character (an ANSI escape would rewrite the terminal of whoever lists the keys)."""
+    if len(label) > MAX_LABEL:
+        return f"label: at most {MAX_LABEL} characters, got {len(label)}"
+    bad = sorted({c for c in label if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                  or c in _BIDI_CONTROLS})  # fmt: skip
+    if bad:
+        said = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        return f"label: control characters are not allowed ({said}): give plain text"
+    return None
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -69,6 +98,8 @@ def create_key(db: Database, program_id: str, role: str, label: str = "") -> tup
     """Store a new key; return it and the full token (``fid_<id>_<secret>``), shown once."""
     if role not in ROLES:
         raise ApiKeyError(f"unknown role {role!r} (choose from {', '.join(ROLES)})")
+    if (problem := label_problem(label)) is not None:
+        raise ApiKeyError(problem)
     if not program_id:
         raise ApiKeyError("a key belongs to a program: give its id")
     if not is_program_identifier(program_id):
@@ -97,7 +128,21 @@ def list_keys(db: Database, program_id: str | None = None) -> list[ApiKey]:
 
 
 def revoke_key(db: Database, key_id: str) -> ApiKey:
-    """Revoke a key at once (idempotent: revoking twice keeps the first time)."""
+    """Revoke a key at once (idempotent: revoking twice keeps the first time).
+
+    ``key_id`` is the key's id, or its whole token (``fid_<id>_<secret>``, as pasted
+    from a leak): then the secret must be the key's, and no message repeats it."""
+    token = credentials(key_id)
+    if token is not None:
+        key_id = token.key_id
+        with db.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if row is None:
+            raise ApiKeyError(f"no key {key_id!r} (the id in the token given)")
+        if not hmac.compare_digest(row.secret_hash, token.secret_hash):
+            raise ApiKeyError(f"the token given names key {key_id!r} but its secret is not "
+                              "that key's: nothing revoked (give the key id alone to revoke "
+                              "it)")  # fmt: skip
     with db.write() as conn:
         conn.execute(
             update(api_keys)
@@ -127,12 +172,79 @@ def credentials(token: str) -> Credentials | None:
 
 
 def authenticate(db: Database, token: str) -> ApiKey | None:
-    """The live key a bearer token names, or None (unknown, malformed, wrong or revoked)."""
+    """The live key a bearer token names, or None (unknown, malformed, wrong or revoked);
+    its use recorded (:func:`record_use`) when due."""
     presented = credentials(token)
     if presented is None:
         return None
     with db.lookup() as conn:  # checked on every request: one round trip
-        return check_keys(conn, [presented]).get(presented)
+        key = check_keys(conn, [presented]).get(presented)
+    if key is not None and _use_due([key]):
+        try:
+            with db.write() as conn:
+                record_use(conn, [key])
+        except SQLAlchemyError:  # a record of use never refuses the request
+            with _recorded_lock:
+                _recorded.pop(key.key_id, None)
+    return key
+
+
+_recorded: dict[str, float] = {}  # key id -> time.monotonic() of this process's last write
+_recorded_lock = threading.Lock()
+
+
+def _use_due(keys: Iterable[ApiKey]) -> list[ApiKey]:
+    """The keys whose use is to be recorded now: not recorded in the last minute, by
+    this process (its own memory) or another (the row read with the key)."""
+    keys = list(keys)
+    clock = time.monotonic()
+    every = _EVERY_SECONDS
+    due: list[ApiKey] = []
+    for key in keys:  # the usual request: one look-up, no lock
+        last = _recorded.get(key.key_id)
+        if last is None or clock - last >= every:
+            break
+    else:
+        return due
+    now = datetime.now(UTC)
+    with _recorded_lock:
+        for key in keys:
+            last = _recorded.get(key.key_id)
+            if last is not None and clock - last < every:
+                continue
+            if key.last_used_at is not None and now - key.last_used_at < USE_RECORDED_EVERY:
+                _recorded[key.key_id] = clock
+                continue
+            _recorded[key.key_id] = clock
+            due.append(key)
+    return due
+
+
+def record_use(conn: Connection, keys: Iterable[ApiKey]) -> None:
+    """Write ``last_used_at`` (now) of each of ``keys`` whose use is due
+    (:func:`_use_due`: at most once a minute per key, so not a write per request), in
+    the transaction of ``conn``."""
+    due = [k.key_id for k in keys]
+    if not due:
+        return
+    now = datetime.now(UTC)
+    conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.key_id.in_(due),
+            (api_keys.c.last_used_at.is_(None))
+            | (api_keys.c.last_used_at < now - USE_RECORDED_EVERY),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def record_uses(conn: Connection, keys: Iterable[ApiKey]) -> None:
+    """Record the use of those of ``keys`` due (:func:`_use_due`) in ``conn``'s
+    transaction (a group of ``POST /v1/events`` requests: its writing transaction)."""
+    due = _use_due(keys)
+    if due:
+        record_use(conn, due)
 
 
 def check_keys(conn: Connection, presented: Iterable[Credentials]) -> dict[Credentials, ApiKey]:
@@ -174,4 +286,5 @@ def _keys_query(postgres: bool) -> Select[*tuple[Any, ...]]:
 
 def _key(row: object) -> ApiKey:
     r: Any = row
-    return ApiKey(r.key_id, r.program_id, r.role, r.label, r.created_at, r.revoked_at)
+    return ApiKey(r.key_id, r.program_id, r.role, r.label, r.created_at, r.revoked_at,
+                  r.last_used_at)  # fmt: skip

@@ -138,11 +138,31 @@ def print_rows(
         writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: to_jsonable(row.get(k)) for k in cols})
+            writer.writerow({k: csv_cell(row.get(k)) for k in cols})
     else:
         cells = [["" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols]
                  for row in rows]  # fmt: skip
         _print_cells(cols, cells, title)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell: text a spreadsheet would run as a formula (starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return: a key label
+    ``=HYPERLINK(...)``) is written after a ``'``, which spreadsheets show as text.
+    Numbers, negative ones included (also written as text, e.g. ``-12.50``), stay
+    numbers."""
+    cell = to_jsonable(value)
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return cell
 
 
 _FREE_WORD = 20

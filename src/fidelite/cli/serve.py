@@ -19,7 +19,14 @@ from fidelite.cli.options import (
     TableJsonOption,
     program_id,
 )
-from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
+from fidelite.cli.output import (
+    OutputFormat,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_rows,
+)
 
 
 class LogLevel(StrEnum):
@@ -190,7 +197,11 @@ def create(
         ..., "--program", "-p", help=f"The key's program. {PROGRAM_HELP}", callback=program_id
     ),
     role: str = typer.Option(..., "--role", help="admin, integration, analyst or support."),
-    label: str = typer.Option("", "--label", help="What the key is for (e.g. till-7)."),
+    label: str = typer.Option(
+        "",
+        "--label",
+        help="What the key is for (e.g. till-7): at most 200 characters, no control characters.",
+    ),
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
@@ -213,13 +224,18 @@ def create(
                       "Store it now: it cannot be shown again.")  # fmt: skip
 
 
+KEY_COLUMNS = ["key_id", "program_id", "role", "label", "created_at", "revoked_at",
+               "last_used_at"]  # fmt: skip
+
+
 @apikey_app.command("list")
 def list_(
     program: str | None = OnlyProgramOption,
     db: str | None = DbOption,
     fmt: OutputFormat = FormatOption,
 ) -> None:
-    """List keys (never their secrets).
+    """List keys (never their secrets), with when each was last used (recorded at most
+    once a minute; empty: not used since fidelite recorded it).
 
     Example: fidelite apikey list --program cafe --format json
     """
@@ -227,12 +243,19 @@ def list_(
     from fidelite.cli.common import open_migrated
 
     rows = [asdict(k) for k in list_keys(open_migrated(db, fmt), program)]
-    print_rows(rows, fmt, title="API keys")
+    print_rows(rows, fmt, title="API keys", columns=KEY_COLUMNS)
+    if not rows and fmt is OutputFormat.table:
+        which = "" if program is None else f" for program {program!r}"
+        err_console.print(f"no API keys{which}", markup=False, highlight=False, soft_wrap=True)
 
 
 @apikey_app.command("revoke")
 def revoke(
-    key_id: str = typer.Argument(..., help="The key id (the part after fid_)."),
+    key_id: str = typer.Argument(
+        ...,
+        help="The key id (the part after fid_), or the whole token (fid_<id>_<secret>): "
+        "its secret is checked, never printed.",
+    ),
     db: str | None = DbOption,
     fmt: OutputFormat = TableJsonOption,
 ) -> None:
