@@ -139,7 +139,7 @@ def test_export_holds_everything_about_the_member_and_nothing_else(gdb: Database
             {"id": 1, "member_ref": REF, "reward_id": "mug", "key": "r1", "points": 100,
              "transaction_id": 2, "code": code, "status": "active",
              "redeemed_at": "2026-11-03T10:00:00+00:00", "cancel_transaction_id": None,
-             "used_at": None, "used_store": None, "used_key": None},
+             "used_at": None, "used_store": None, "used_key": None, "used_by": None},
         ],
         "tier_changes": [
             {"id": 1, "member_ref": REF, "at": "2026-11-02T10:00:00+00:00", "kind": "upgrade",
