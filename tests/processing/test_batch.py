@@ -206,8 +206,8 @@ def ledger_key(key: str, digest: str, kind: str, txns: dict[int, int]) -> tuple[
     parts = key.split(":")
     if parts[0] == "release":
         return f"release:{txns[int(parts[1])]}", "(names a transaction id)"
-    if parts[0] == "refund":
-        return f"refund:{parts[1]}:{txns[int(parts[2])]}", "(names a transaction id)"
+    if parts[0] in ("refund", "tier-bonus"):
+        return f"{parts[0]}:{parts[1]}:{txns[int(parts[2])]}", "(names a transaction id)"
     return key, digest
 
 
