@@ -219,10 +219,10 @@ def test_reward_and_adjustment_routes_answer_their_models(live: Live) -> None:
             headers={"Idempotency-Key": "r1"},
         )
         redemption = conforms(made, 201, RedemptionOut)
-        assert list(redemption) == ["id", "member", "reward", "points", "transaction_id", "code",
-                                    "status", "replayed", "points_spendable", "points_expired",
-                                    "debt_repaid", "written_off_restored",
-                                    "expired_lots"]  # fmt: skip
+        assert list(redemption) == ["id", "member", "reward", "points", "currency",
+                                    "transaction_id", "code", "status", "replayed",
+                                    "points_spendable", "points_expired", "debt_repaid",
+                                    "written_off_restored", "expired_lots"]  # fmt: skip
         cancelled = c.post(
             f"/v1/redemptions/{redemption['id']}:cancel", headers={"Idempotency-Key": "c1"}
         )

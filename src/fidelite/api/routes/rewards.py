@@ -91,12 +91,17 @@ class RedemptionOut(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": 12, "member": "CARD-0001", "reward": "free_coffee", "points": 150,
-        "transaction_id": 381, "code": "RW-3Z8W-RP6A-V43S-P", "status": "active",
-        "replayed": False}]})  # fmt: skip
+        "currency": "points", "transaction_id": 381, "code": "RW-3Z8W-RP6A-V43S-P",
+        "status": "active", "replayed": False}]})  # fmt: skip
     id: int = Field(description="cancel with POST /v1/redemptions/{id}:cancel")
     member: str
     reward: str = Field(description="the reward's id")
     points: int = Field(description="points spent")
+    currency: str | None = Field(
+        default=None,
+        description="the currency the points were spent in (the ledger's record; null only "
+        "for a redemption whose spend the ledger does not name)",
+    )
     transaction_id: int = Field(description="the ledger's spend transaction")
     code: str = Field(description="the code the member presents")
     status: Literal["active", "cancelled", "used"] = Field(
@@ -232,11 +237,18 @@ def _state(svc: Services, rec: found.RedemptionRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _body(r: Redemption) -> RedemptionOut:
+def _body(r: Redemption, currency: str | None) -> RedemptionOut:
     back = {} if r.returned is None else r.returned.as_dict()
     return RedemptionOut(id=r.id, member=r.member_ref, reward=r.reward_id, points=r.points,
-                         transaction_id=r.transaction_id, code=r.code, status=r.status,
-                         replayed=r.replayed, **back)  # fmt: skip
+                         currency=currency, transaction_id=r.transaction_id, code=r.code,
+                         status=r.status, replayed=r.replayed, **back)  # fmt: skip
+
+
+def _answer(svc: Services, r: Redemption) -> RedemptionOut:
+    """The answer to a redemption or cancellation just made, naming the currency its
+    points were spent in as the ledger recorded it (a reward priced in stars spends
+    stars, whatever the program's default currency)."""
+    return _body(r, found.record(svc.processor, r.id).currency)
 
 
 def _as_now(svc: Services, stored: Any) -> Any:
@@ -248,10 +260,11 @@ def _as_now(svc: Services, stored: Any) -> Any:
         return stored
     try:
         now = svc.processor.redemption(stored["id"])
-        state = found.record(svc.processor, stored["id"]).state
+        rec = found.record(svc.processor, stored["id"])
     except ProcessingError:  # not expected: redemptions are never deleted
         return said_again(stored)
-    return _body(replace(now, replayed=True, status=state)).model_dump(mode="json")
+    again = replace(now, replayed=True, status=rec.state)
+    return _body(again, rec.currency).model_dump(mode="json")
 
 
 @router.get("/rewards", response_model=RewardCatalogue)
@@ -284,7 +297,7 @@ def redeem(
     def run() -> tuple[int, Any]:
         done = svc.processor.redeem(body.member, body.reward, key=redemption_key("api:", key),
                                     at=datetime.now(UTC), actor=who.actor)  # fmt: skip
-        return 201, _body(done)
+        return 201, _answer(svc, done)
 
     return once(svc, key, "POST /v1/redemptions", body.model_dump(mode="json"), run,
                 replayed=lambda stored: _as_now(svc, stored))  # fmt: skip
@@ -299,7 +312,7 @@ def cancel(
     def run() -> tuple[int, Any]:
         done = svc.processor.cancel_redemption(redemption_id, at=datetime.now(UTC),
                                                actor=who.actor)  # fmt: skip
-        return 200, _body(done)
+        return 200, _answer(svc, done)
 
     return once(svc, key, f"POST /v1/redemptions/{redemption_id}:cancel", {}, run,
                 replayed=lambda stored: _as_now(svc, stored))  # fmt: skip
