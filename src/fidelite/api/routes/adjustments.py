@@ -6,10 +6,13 @@ per adjustment.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import (
@@ -34,6 +37,7 @@ from fidelite.api.routes.common import (
     require_member,
 )
 from fidelite.engine.event import Instant, WholeNumber
+from fidelite.ledger.credits import Credit, credit_all
 from fidelite.ledger.validation import MAX_TEXT, derived_key
 from fidelite.program.model import Identifier
 
@@ -203,7 +207,7 @@ def adjust_member(
 
 
 @router.post("/adjustments:bulk", response_model=BulkAdjustmentResult)
-def adjust_bulk(
+async def adjust_bulk(
     body: BulkAdjustment, svc: ServicesDep, who: CallerDep, key: IdemKey = None
 ) -> JSONResponse:
     """Credit every listed member (or every member of a segment); one result each.
@@ -212,7 +216,13 @@ def adjust_bulk(
     Refused whole, before anything is done and without storing the answer under the
     key, when the body is not valid (``invalid_request`` naming the field: points not
     > 0, a blank reason, a segment name members could not have, a member listed twice)
-    or names a currency the program does not have (``unknown_currency``)."""
+    or names a currency the program does not have (``unknown_currency``).
+
+    At most 10,000 listed members per call (a segment is not capped); members are
+    credited in chunks of a few hundred, one transaction each, every member under its
+    own key made from the call's. A server stopping before the credit is done answers
+    503 ``bulk_interrupted``: it may be partly applied, and the same request sent again
+    with the SAME Idempotency-Key credits the rest, each member exactly once."""
     if not key:
         raise Problem("invalid_request", "Idempotency-Key: required for bulk adjustments")
 
@@ -223,17 +233,13 @@ def adjust_bulk(
         _check(svc, who, body.points, body.currency)
         _check_expiry(svc, body.expires_at)
         targets = body.members if body.members is not None else _segment(svc, body.segment or "")
-        results: list[AdjustmentReceipt | BulkRefusal] = []
-        for member in targets:
-            try:
-                results.append(_adjust(svc, who, member, body.points, body.reason, body.currency,
-                                       derived_key("api-bulk:", key, f":{member}"),
-                                       body.expires_at))  # fmt: skip
-            except Exception as exc:
-                problem = from_exception(exc)
-                if problem is None:
-                    raise
-                results.append(BulkRefusal(member=member, problem=problem.body()))
+        credits = credit_all(
+            svc.ledger, svc.program.id, targets, svc.program.currency_of(body.currency),
+            body.points, key=lambda member: derived_key("api-bulk:", key, f":{member}"),
+            reason=body.reason, actor=who.actor, expires_at=body.expires_at,
+            policy=svc.program.expiry, zone=svc.program.zone,
+        )  # fmt: skip
+        results = [_bulk_result(c, body.points) for c in credits]
         credited = sum(1 for r in results if isinstance(r, AdjustmentReceipt))
         return 200, BulkAdjustmentResult(credited=credited, refused=len(results) - credited,
                                          results=results)  # fmt: skip
@@ -242,7 +248,42 @@ def adjust_bulk(
     asked = body.model_dump(mode="json")
     if asked["expires_at"] is None:  # as bodies were fingerprinted before the field existed
         del asked["expires_at"]
-    return once(svc, key, route, asked, run, replayed=_bulk_said_again)
+    try:
+        # in a worker thread, as a plain route runs; awaited here so that an answer cut
+        # short is one the caller can act on (below)
+        return await anyio.to_thread.run_sync(
+            functools.partial(once, svc, key, route, asked, run, replayed=_bulk_said_again)
+        )
+    except asyncio.CancelledError:
+        # The server is stopping (Ctrl-C) before the credit is done. The worker thread
+        # goes on crediting, chunk by chunk, each member under its own key: the caller
+        # must not take this for "nothing done" and start again under a new key, which
+        # would credit everyone twice.
+        return JSONResponse(Problem("bulk_interrupted", INTERRUPTED, status=503).body(),
+                            status_code=503, media_type="application/problem+json",
+                            headers={"Retry-After": "30"})  # fmt: skip
+
+
+INTERRUPTED = (
+    "the server is stopping before this bulk credit finished: it may be partly applied "
+    "(members are credited in chunks, and the chunk in progress may still be written). "
+    "Send the same request again with the SAME Idempotency-Key once the server is back: "
+    "members already credited are not credited again, the others are. Do not use a new "
+    "key: that would credit the members already credited a second time."
+)
+
+
+def _bulk_result(credit: Credit, points: int) -> AdjustmentReceipt | BulkRefusal:
+    """One member's line of a bulk answer: the credit made, or the problem refusing it."""
+    if credit.receipt is not None:
+        r = credit.receipt
+        return AdjustmentReceipt(member=credit.member, transaction_id=r.transaction_id,
+                                 points=points, currency=r.currency,
+                                 replayed=r.replayed)  # fmt: skip
+    assert credit.refusal is not None
+    problem = from_exception(credit.refusal)
+    assert problem is not None
+    return BulkRefusal(member=credit.member, problem=problem.body())
 
 
 def _check_expiry(svc: Services, expires_at: datetime | None) -> None:
