@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shlex
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -33,9 +34,13 @@ from fidelite.cli.policy import (
     job_program,
 )
 from fidelite.cli.processor import moment, progress_bar
-from fidelite.ledger import Receipt, Shortfall
+from fidelite.ledger import Ledger, Receipt, Shortfall
+from fidelite.ledger.credits import Credit, credit_all
 from fidelite.ledger.errors import PROGRAM_SHORTFALL_HINT, Rejected, RejectionCode
 from fidelite.ledger.invariants import find_violations
+from fidelite.ledger.validation import derived_key
+from fidelite.processing import EventProcessor
+from fidelite.program import load_program
 from fidelite.program.policy import ExpiryMode
 
 app = typer.Typer(
@@ -655,6 +660,170 @@ def check(
         console.print("[green]✓[/] the books balance: every invariant holds")
     if problems:
         raise typer.Exit(code=1)
+
+
+@app.command("credit-all")
+def credit_all_members(
+    points: int = typer.Argument(..., help="Points credited to each member (> 0)."),
+    reason: str = typer.Option(..., help="Why (kept on each member's history)."),
+    actor: str = typer.Option(..., help="Who decided (kept on each member's history)."),
+    key: str = typer.Option(
+        ...,
+        "--key",
+        "-k",
+        help="Idempotency key of the whole credit: run again with it, each member is "
+        "credited once.",
+    ),
+    members_file: Path | None = typer.Option(
+        None,
+        "--members",
+        "-m",
+        help="CSV file with a 'member' column: the members to credit, each once.",
+    ),
+    segment: str | None = typer.Option(
+        None, "--segment", help="Credit every member of this segment (needs the program file)."
+    ),
+    program: str | None = JobProgramOption,
+    program_file: Path | None = ProgramFileOption,
+    currency: str | None = typer.Option(
+        None,
+        "--currency",
+        "-c",
+        help="Point currency (default: the program file's first currency, else points).",
+    ),
+    expires: str | None = typer.Option(
+        None, "--expires", help=f"When the credited points expire: {DATE_HELP}"
+    ),
+    db: str | None = DbOption,
+    fmt: OutputFormat = TableJsonOption,
+) -> None:
+    """Credit the same points to many members (goodwill after an outage), with reason and actor.
+
+    The members come from a CSV file with a 'member' column (--members) or are every
+    member of a segment (--segment, with the program file). Each member's credit is a
+    ledger adjustment with its own key made from --key, written in chunks of a few
+    hundred members per transaction: running the command again with the same --key
+    (after an interruption, or to be sure) credits only the members not credited yet,
+    each exactly once. Do not change the key to retry: that would credit everyone again.
+
+    Without --expires, when the program file is given and its policy dates points after
+    earning, the points get the date points earned now get. What is wrong for every
+    member (points not > 0, a blank reason, a member listed twice, an --expires not later
+    than now) is refused before anything is written (exit 1); a member the ledger
+    refuses (unknown, erased) is listed with why, the others are credited, and the
+    command exits 1. A summary follows; -f json gives each member's result.
+
+    Example: fidelite ledger credit-all 50 -m late.csv -p shop.yaml --reason late --actor ops -k g1
+
+    Example: fidelite ledger credit-all 20 --segment vip -p shop.yaml --reason vip --actor ops -k v1
+    """
+    target = job_program(program, program_file, fmt)
+    expiry = _moment(expires, "--expires", target, fmt)
+    if (members_file is None) == (segment is None):
+        fail("give either --members FILE or --segment NAME", code="usage", fmt=fmt,
+             field="members")  # fmt: skip
+    if segment is not None and target.file is None:
+        fail("--segment needs the program file (--program FILE or --program-file): segments "
+             "are the program's", code="usage", fmt=fmt, field="segment")  # fmt: skip
+    ledger = open_ledger(db, fmt)
+    if members_file is not None:
+        members = _members_of(members_file, fmt)
+    else:
+        assert target.file is not None and segment is not None
+        members = _segment_members(target.file, segment, ledger, fmt)
+    coin = currency or _default_currency(target)
+    with progress_bar("crediting members", fmt) as advance:
+        done = [0]
+
+        def moved(count: int) -> None:
+            done[0] += count
+            advance(done[0], len(members))
+
+        credits = run(
+            lambda: credit_all(ledger, target.id, members, coin, points,
+                               key=lambda m: derived_key("cli-credit-all:", key, f":{m}"),
+                               reason=reason, actor=actor, expires_at=expiry,
+                               policy=target.policy, zone=target.zone, progress=moved),
+            fmt,
+        )  # fmt: skip
+    _show_credits(credits, points, coin, target.id, fmt)
+    if any(c.refusal is not None for c in credits):
+        raise typer.Exit(code=1)
+
+
+def _members_of(path: Path, fmt: OutputFormat) -> list[str]:
+    """The 'member' column of a CSV file, blank lines skipped; a file without the column,
+    or with a blank member, is a usage error naming it."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "member" not in reader.fieldnames:
+                fail(f"--members {path}: no 'member' column (header: "
+                     f"{', '.join(reader.fieldnames or []) or 'none'})", code="usage", fmt=fmt,
+                     field="members")  # fmt: skip
+            found = []
+            for row in reader:
+                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                    continue
+                member = (row.get("member") or "").strip()
+                if not member:
+                    fail(f"--members {path}: line {reader.line_num} has no member", code="usage",
+                         fmt=fmt, field="members")  # fmt: skip
+                found.append(member)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        fail(f"--members {path}: {exc}", code="usage", fmt=fmt, field="members")
+    return found
+
+
+def _segment_members(file: Path, segment: str, ledger: Ledger, fmt: OutputFormat) -> list[str]:
+    """Every member of ``segment``, in reference order (as the API's bulk credit finds them)."""
+    processor = EventProcessor(ledger.db, load_program(file), ledger)
+    members: list[str] = []
+    cursor = None
+    while True:
+        page = run(lambda c=cursor: processor.list_members(after=c, limit=500), fmt)
+        members += [p["member_ref"] for p in page if segment in (p["segments"] or [])]
+        if len(page) < 500:
+            return members
+        cursor = page[-1]["member_ref"]
+
+
+def _default_currency(target: JobProgram) -> str:
+    """The program file's first currency (its default), else ``points``."""
+    if target.file is None:
+        return "points"
+    return load_program(target.file).currencies[0].id
+
+
+def _show_credits(
+    credits: list[Credit], points: int, currency: str, program: str, fmt: OutputFormat
+) -> None:
+    new = sum(1 for c in credits if c.receipt is not None and not c.receipt.replayed)
+    before = sum(1 for c in credits if c.receipt is not None and c.receipt.replayed)
+    refused = [c for c in credits if c.refusal is not None]
+    if fmt is OutputFormat.json:
+        print_json({
+            "program": program, "points": points, "currency": currency,
+            "credited": new, "already_credited": before, "refused": len(refused),
+            "results": [
+                {"member": c.member, "transaction_id": c.receipt.transaction_id,
+                 "replayed": c.receipt.replayed} if c.receipt is not None else
+                {"member": c.member, "error": {"code": c.refusal.code.value,
+                                               "message": c.refusal.message,
+                                               "field": c.refusal.field}}
+                for c in credits if c.receipt is not None or c.refusal is not None
+            ],
+        })  # fmt: skip
+        return
+    console.print(
+        f"credited [bold]{points}[/] {currency} to [bold green]{new}[/] members"
+        + (f"; {before} already credited with this key (not again)" if before else "")
+        + (f"; [red]{len(refused)} refused[/]" if refused else "")
+    )
+    if refused:
+        print_rows([{"member": c.member, "code": c.refusal.code.value,
+                     "message": c.refusal.message} for c in refused if c.refusal is not None],
+                   fmt, title="refused", columns=["member", "code", "message"])  # fmt: skip
 
 
 __all__ = ["app", "fail"]
