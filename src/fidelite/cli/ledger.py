@@ -779,9 +779,13 @@ def _segment_members(file: Path, segment: str, ledger: Ledger, fmt: OutputFormat
     """Every member of ``segment``, in reference order (as the API's bulk credit finds them)."""
     processor = EventProcessor(ledger.db, load_program(file), ledger)
     members: list[str] = []
-    cursor = None
+    cursor: str | None = None
+
+    def page_after() -> list[dict[str, Any]]:
+        return processor.list_members(after=cursor, limit=500)
+
     while True:
-        page = run(lambda c=cursor: processor.list_members(after=c, limit=500), fmt)
+        page = run(page_after, fmt)
         members += [p["member_ref"] for p in page if segment in (p["segments"] or [])]
         if len(page) < 500:
             return members
@@ -795,6 +799,17 @@ def _default_currency(target: JobProgram) -> str:
     return load_program(target.file).currencies[0].id
 
 
+def _credit_json(credit: Credit) -> dict[str, Any]:
+    """One member's result: the credit's transaction (replayed or not), or why refused."""
+    if credit.receipt is not None:
+        return {"member": credit.member, "transaction_id": credit.receipt.transaction_id,
+                "replayed": credit.receipt.replayed}  # fmt: skip
+    assert credit.refusal is not None
+    refusal = credit.refusal
+    return {"member": credit.member, "error": {"code": refusal.code.value,
+            "message": refusal.message, "field": refusal.field}}  # fmt: skip
+
+
 def _show_credits(
     credits: list[Credit], points: int, currency: str, program: str, fmt: OutputFormat
 ) -> None:
@@ -805,14 +820,7 @@ def _show_credits(
         print_json({
             "program": program, "points": points, "currency": currency,
             "credited": new, "already_credited": before, "refused": len(refused),
-            "results": [
-                {"member": c.member, "transaction_id": c.receipt.transaction_id,
-                 "replayed": c.receipt.replayed} if c.receipt is not None else
-                {"member": c.member, "error": {"code": c.refusal.code.value,
-                                               "message": c.refusal.message,
-                                               "field": c.refusal.field}}
-                for c in credits if c.receipt is not None or c.refusal is not None
-            ],
+            "results": [_credit_json(c) for c in credits],
         })  # fmt: skip
         return
     console.print(
