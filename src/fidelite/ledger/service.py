@@ -427,7 +427,8 @@ class Ledger:
             plan = Plan("spend", "debit", pts, _reason(reason), _opt(source, "source"),
                         actor=who, detail=detail)  # fmt: skip
             lapse = _lapse(conn, program_id, subject, rule, when)
-            _debit_lots(plan, conn, subject, pts, "redeemed", when, lapse, zone)
+            _debit_lots(plan, conn, subject, pts, "redeemed", when, lapse, zone,
+                        claim=rule is None)  # fmt: skip
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
@@ -489,7 +490,8 @@ class Ledger:
                 credit_new_lot(plan, target, pts, "adjustment", when, dated, None)
             else:
                 lapse = _lapse(conn, program_id, subject, rule, when)
-                _debit_lots(plan, conn, subject, -pts, "adjustment", when, lapse, zone)
+                _debit_lots(plan, conn, subject, -pts, "adjustment", when, lapse, zone,
+                            claim=rule is None)  # fmt: skip
             return plan
 
         return self._mutate(program_id, key, request_hash(request), build, member_ref=member_ref,
@@ -789,7 +791,9 @@ class Ledger:
         pending, even before their release is written (a spend writes it; this read
         writes nothing); lots past their expiry date are not counted, nor — given the
         program's expiry ``policy`` and ``zone`` — points that lapsed by inactivity, even
-        before the expiry job moves them out.
+        before the expiry job moves them out. Without an inactivity policy, points of lots
+        still within their date at a past ``as_of`` are counted even if the job has since
+        moved them out: a spend dated then claims them back (:func:`_debit_lots`).
 
         ``expiring_soon`` is the part of available that expires within ``soon_days``
         of ``as_of`` (at or before that instant), counted in local calendar days of
@@ -839,6 +843,8 @@ class Ledger:
         ended = ended_hold_lots(conn, subject.member_id, currency, when)
         for lot, share in released_shares(ended, held_now.debt):
             held_now.release(lot, share, when, horizon, last, coming)
+        if rule is None and when < self._clock():  # no expiry is dated after now
+            _count_claimable(conn, subject, when, horizon, held_now)
         return Balance(
             member_ref=subject.member_ref,
             currency=currency,
@@ -1482,9 +1488,9 @@ def _lapse(
                         subject.currency, rule, when)  # fmt: skip
 
 
-_LATER_LOTS_SQL = text(
+_LATER_LOTS_SQL = text(  # available, or expired since (a back-dated debit claims those)
     "SELECT l.id FROM lots l JOIN ledger_transactions e ON e.id = l.earn_transaction_id "
-    "WHERE l.member_id = :m AND l.currency = :c AND l.state = 'available' "
+    "WHERE l.member_id = :m AND l.currency = :c AND l.state IN ('available', 'expired') "
     "AND ((l.earned_at > :at AND e.recorded_at > :at) OR (l.pending_until > :at "
     "AND l.pending_until > l.earned_at AND NOT EXISTS (SELECT 1 FROM postings p "
     "JOIN ledger_transactions r ON r.id = p.transaction_id WHERE p.lot_id = l.id "
@@ -1498,23 +1504,53 @@ def _spendable_at(
     when: datetime,
     *,
     earned_after: datetime | None = None,
-) -> list[OpenLot]:
-    """The lots a debit dated ``when`` may draw (:func:`spendable_lots`), less those the
-    member did not hold yet at ``when``: earned after it, or still on hold then (their
-    hold ends after ``when`` and no release dated at or before ``when`` freed them). A
-    back-dated debit draws only what the member could have spent at its date, so that
-    no lot is drawn before it was earned.
+    claim: bool = False,
+) -> tuple[list[OpenLot], dict[int, int]]:
+    """The lots a debit dated ``when`` may draw (:func:`spendable_lots`) and, with
+    ``claim``, the expired points it may claim back (lot id -> points,
+    :func:`~fidelite.ledger.state.claimable_expired_lots`: lots still within their date
+    at ``when`` that an expiry dated after ``when`` moved out by that date), less those
+    the member did not hold yet at ``when``: earned after it, or still on hold then
+    (their hold ends after ``when`` and no release dated at or before ``when`` freed
+    them). A back-dated debit draws only what the member could have spent at its date,
+    so that no lot is drawn before it was earned, and all of it whether the expiry job
+    ran before the debit was recorded or not.
 
     A lot dated ahead of the ledger's clock (within a program's future tolerance: a till
     clock a few minutes fast) is held from when its earn was recorded: a debit dated at
     or after that time may draw it."""
-    lots = spendable_lots(conn, subject.member_id, subject.currency, when,
-                          earned_after=earned_after)  # fmt: skip
-    if not lots:
-        return lots
+    args = (conn, subject.member_id, subject.currency, when)
+    lots = spendable_lots(*args, earned_after=earned_after)
+    expired = claimable_expired_lots(*args) if claim else {}
+    if not lots and not expired:
+        return lots, expired
     params = {"m": subject.member_id, "c": subject.currency, "at": when}
     later = set(conn.execute(_LATER_LOTS_SQL, params).scalars())
-    return [lot for lot in lots if lot.id not in later]
+    return (
+        [lot for lot in lots if lot.id not in later],
+        {lot_id: n for lot_id, n in expired.items() if lot_id not in later},
+    )
+
+
+def _count_claimable(
+    conn: Connection, subject: _Subject, when: datetime, horizon: datetime, held: _Held
+) -> None:
+    """Count in ``held`` (a balance at ``when``) the expired points of lots still within
+    their date at ``when`` that a debit dated then may claim back
+    (:func:`~fidelite.ledger.state.claimable_expired_lots`), as available and expiring
+    at their lot's date: the balance says what a spend could draw at ``when``."""
+    expired = claimable_expired_lots(conn, subject.member_id, subject.currency, when)
+    if not expired:
+        return
+    rows = conn.execute(
+        text("SELECT id, expires_at FROM lots WHERE id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        ),
+        {"ids": sorted(expired)},
+    ).all()
+    for lot_id, expires in rows:
+        held.available += expired[int(lot_id)]
+        held.expiring(expired[int(lot_id)], _utc(expires), horizon)
 
 
 def _not_before(
@@ -1554,10 +1590,21 @@ def _debit_lots(
     when: datetime,
     lapse: Lapse | None = None,
     zone: ZoneInfo | None = None,
+    *,
+    claim: bool = False,
 ) -> None:
     """Draw ``points`` from spendable lots, soonest-expiring first, or reject (the
     refusal's message gives its times in ``zone``, the program's, UTC if not given).
     Only lots the member held at ``when`` are drawn (:func:`_spendable_at`).
+
+    With ``claim`` (the program has no inactivity rule), a debit dated before a lot's
+    date draws that lot even if the expiry job has since moved it out: in spending
+    order with the open lots, its expired points are taken back from the program's
+    ``expired`` account (a compensating posting, the expiry entry unchanged; the detail
+    names them, :data:`~fidelite.ledger.state.CLAIMS`), as a reversal's shortfall does
+    (:func:`_draw_held`). So a back-dated spend is accepted, and draws the same lots,
+    whether the job ran before it was recorded or after. The job and the debit both
+    hold the member's lock: one of them sees the other's entry.
 
     Spendable at ``when``: not past their expiry date and not earned at or before the
     last activity of ``lapse``, the member's inactivity lapse by ``when`` (:func:`_lapse`,
@@ -1568,13 +1615,20 @@ def _debit_lots(
     ``when``, which the lapse already treats as too late for the points earned before
     the deadline: they stay lapsed.
     """
+    if plan.detail and CLAIMS in plan.detail:  # the ledger's own key: never the caller's
+        raise invalid("detail", f"{CLAIMS!r} is reserved")
     earned_after = None if lapse is None else lapse.last_activity
-    lots = _spendable_at(conn, subject, when, earned_after=earned_after)
-    available = sum(lot.remaining for lot in lots)
+    lots, expired = _spendable_at(conn, subject, when, earned_after=earned_after, claim=claim)
+    available = sum(lot.remaining for lot in lots) + sum(expired.values())
     if available < points:
         raise _insufficient(conn, subject, available, points, lapse, when, zone)
-    _draw(plan, lots, points, "spent")
+    _, claims = _draw_claiming(plan, conn, lots, expired, points)
     plan.program(program_kind, points)
+    if claims:
+        plan.detail = (plan.detail or {}) | {
+            "from_expired_points": sum(claims.values()),
+            CLAIMS: {str(k): v for k, v in claims.items()},
+        }
 
 
 def _insufficient(
@@ -1778,6 +1832,16 @@ def _draw_held(
     args = (conn, subject.member_id, subject.currency, when)
     held = spendable_lots(*args, exclude_lot=exclude_lot, earned_after=earned_after)
     expired = claimable_expired_lots(*args, exclude_lot=exclude_lot) if claim else {}
+    return _draw_claiming(plan, conn, held, expired, points)
+
+
+def _draw_claiming(
+    plan: Plan, conn: Connection, held: list[OpenLot], expired: dict[int, int], points: int
+) -> tuple[int, dict[int, int]]:
+    """Draw up to ``points`` from the ``held`` lots and the ``expired`` points that may
+    be claimed back (lot id -> points), together in spending order; each claim is taken
+    from the program's ``expired`` account. Returns the points drawn and
+    ``{lot id: points}`` claimed."""
     if not expired:
         return _draw(plan, held, points, "spent"), {}
     by_id = {lot.id: lot for lot in held}
@@ -1812,9 +1876,17 @@ def _put_back(
     reversal of their earn wrote off (``within_balance``) does not give those back to
     the member: they go back out of ``written_off`` (:func:`_unclaimed_write_off`), as
     under ``debt`` they would repay the debt, and the entry's detail says how many
-    (``written_off_restored``) and from which lots."""
+    (``written_off_restored``) and from which lots.
+
+    The expired points a back-dated spend (or debit adjustment) claimed back
+    (:func:`_debit_lots`) go back into their lots too, after the lots it drew (they
+    come first in spending order): past their date, those points are expired again
+    by the next expiry job (a cancelled redemption expires them at once), exactly as
+    had the job run after the spend."""
     plan.program(program_kind, -amount)
     draws = restorable_draws(conn, transaction_id)
+    if program_kind != "expired":
+        draws += _debit_claims(conn, transaction_id)
     if program_kind == "expired":
         draws = [(lot_id, min(n, unclaimed_expiry(conn, lot_id))) for lot_id, n in draws]
         reversible = sum(n for _, n in draws)
@@ -1855,6 +1927,33 @@ def _put_back(
         raise AssertionError(
             f"transaction {transaction_id}: {left} points have no lot to return to"
         )
+
+
+def _debit_claims(conn: Connection, transaction_id: int) -> list[tuple[int, int]]:
+    """Per lot, the expired points debit ``transaction_id`` (a spend or debit
+    adjustment) claimed back (:func:`_debit_lots`) that its reversals have not yet put
+    back into the lot, last claimed first (the order reversals refill lots in). Nothing
+    is read beyond the debit's own detail when it claimed none."""
+    detail = conn.execute(
+        text("SELECT detail FROM ledger_transactions WHERE id = :t"), {"t": transaction_id}
+    ).scalar()
+    stored = detail if detail is None or isinstance(detail, dict) else _json(detail)
+    claims = {int(k): int(v) for k, v in ((stored or {}).get(CLAIMS) or {}).items()}
+    if not claims:
+        return []
+    refilled = conn.execute(
+        text(
+            "SELECT p.lot_id, SUM(p.points) FROM postings p "
+            "JOIN ledger_transactions r ON r.id = p.transaction_id "
+            "JOIN accounts a ON a.id = p.account_id WHERE r.reverses_id = :t "
+            "AND a.kind = 'available' AND p.lot_id IN :ids GROUP BY p.lot_id"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"t": transaction_id, "ids": sorted(claims)},
+    ).all()
+    back = {int(lot_id): int(n) for lot_id, n in refilled}
+    left = [(lot_id, claims[lot_id] - back.get(lot_id, 0))
+            for lot_id in reversed(in_spending_order(conn, set(claims)))]  # fmt: skip
+    return [(lot_id, n) for lot_id, n in left if n > 0]
 
 
 def _restorations(conn: Connection, condition: str, params: dict[str, Any]) -> list[Any]:

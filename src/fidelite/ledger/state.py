@@ -261,8 +261,13 @@ def lot_of(conn: Connection, earn_transaction_id: int) -> OpenLot | None:
 
 
 CLAIMS = "claimed_expired_lots"
-"""Key of a reversal's ``detail``: ``{lot id: points}`` its shortfall took from the
-expired points of other lots (postings on ``expired`` name no lot, so the detail does)."""
+"""Key of a reversal's, spend's or debit adjustment's ``detail``: ``{lot id: points}``
+it took from the expired points of lots still valid at its date (postings on
+``expired`` name no lot, so the detail does). A reversal of such a debit gives them
+back to ``expired`` and records that as negative points under the same key."""
+
+CLAIMING_KINDS = "('reverse', 'spend', 'adjust')"
+"""SQL list of the kinds of entry whose ``detail`` may hold :data:`CLAIMS`."""
 
 
 def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
@@ -290,7 +295,7 @@ def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
             " AND a.member_id IS NULL) "
             ", l.member_id, l.earn_transaction_id, CASE WHEN EXISTS (SELECT 1 "
             " FROM ledger_transactions r WHERE r.member_id = l.member_id "
-            f" AND r.kind = 'reverse' AND CAST(r.detail AS TEXT) LIKE '%{CLAIMS}%') "
+            f" AND r.kind IN {CLAIMING_KINDS} AND CAST(r.detail AS TEXT) LIKE '%{CLAIMS}%') "
             " THEN 1 ELSE 0 END FROM lots l WHERE l.id = :l"
         ),
         {"l": lot_id},
@@ -308,12 +313,14 @@ def unclaimed_expiry(conn: Connection, lot_id: int) -> int:
 
 
 def expiry_claims(conn: Connection, member_id: int) -> list[tuple[int | None, dict[str, int]]]:
-    """``(reversed transaction id, {lot id: points})`` of every reversal of the member
-    whose shortfall claimed expired points of other lots (:data:`CLAIMS`)."""
+    """``(reversed transaction id, {lot id: points})`` of every entry of the member that
+    claimed expired points (:data:`CLAIMS`): a reversal's shortfall, a back-dated spend
+    or debit adjustment (no reversed id), or a reversal of one of those giving them back
+    (negative points)."""
     rows = conn.execute(
         text(
             "SELECT reverses_id, detail FROM ledger_transactions WHERE member_id = :m "
-            f"AND kind = 'reverse' AND CAST(detail AS TEXT) LIKE '%{CLAIMS}%'"
+            f"AND kind IN {CLAIMING_KINDS} AND CAST(detail AS TEXT) LIKE '%{CLAIMS}%'"
         ),
         {"m": member_id},
     ).all()
