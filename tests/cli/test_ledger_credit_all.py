@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from sqlalchemy import text
 
+from fidelite.api.keys import create_key
 from fidelite.store import Database
+from tests.api.conftest import start_server
 from tests.cli.support import as_json, fidelite
 from tests.support import snapshot
 
@@ -68,3 +71,22 @@ def test_credit_all_credits_each_member_once_per_key(db: Database, tmp_path: Pat
                     "--actor", "carol", "-k", "gw-3", db=db.url, ok=False)  # fmt: skip
     assert proc.returncode == 2
     assert snapshot(db) == before
+
+
+def test_credit_all_credits_a_segment(db: Database, tmp_path: Path) -> None:
+    program = tmp_path / "cafe.yaml"
+    program.write_text(PROGRAM, encoding="utf-8")
+    server, url = start_server(db, program=PROGRAM)
+    token = create_key(db, "cafe", "admin")[1]
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
+            for ref, segments in (("V1", ["vip"]), ("P1", ["club"]), ("V2", ["club", "vip"])):
+                made = c.post("/v1/members", json={"id": ref, "segments": segments})
+                assert made.status_code == 201, made.text
+    finally:
+        server.stop()
+    out = as_json(fidelite("ledger", "credit-all", "40", "--segment", "vip", "-P", program,
+                           "--reason", "vip thanks", "--actor", "ops", "-k", "vip-1", "-f",
+                           "json", db=db.url))  # fmt: skip
+    assert [r["member"] for r in out["results"]] == ["V1", "V2"]
+    assert available(db) == {"V1": 40, "V2": 40}  # P1 (club only) has no account yet
