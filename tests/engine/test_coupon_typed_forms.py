@@ -40,3 +40,20 @@ def test_a_code_typed_without_its_dashes_is_accepted(typed: str) -> None:
 def test_other_forms_are_invalid_and_shown_as_typed(typed: str) -> None:
     used = check_coupon(program(CAMPAIGN), typed, CouponStatus.issued, MemberState("m1"), AT)
     assert used == CouponUse(typed, None, False, "coupon_invalid")
+
+
+def test_generated_codes_have_the_format_and_check_symbol_of_make_code() -> None:
+    """Codes drawn 60 bits at a time (secrets.randbits) are the codes make_code formats
+    from their body: same groups, same check symbol, every body symbol used."""
+    from fidelite.engine.coupon import RANDOM_ALPHABET, generate_codes, make_code
+
+    seen: set[str] = set()
+    for prefix in ("VIPWELC", "SPRING", "AB", "LOI0", "Z9Z9Z9Z9"):
+        codes = generate_codes(prefix, 2000)
+        assert len(set(codes)) == 2000
+        for code in codes:
+            parsed = parse_code(code)
+            assert parsed is not None and parsed[0] == prefix
+            assert make_code(prefix, parsed[1]) == code
+            seen.update(parsed[1])
+    assert seen == set(RANDOM_ALPHABET)

@@ -46,9 +46,13 @@ class CouponStatus(StrEnum):
     other_member = "other_member"  # issued to a named member, presented by another one
 
 
+_VALUE = {c: i for i, c in enumerate(CODE_ALPHABET)}
+
+
 def check_symbol(text: str) -> str:
     """Check symbol of ``text``: sum of (position x value) modulo 37, positions from 1."""
-    total = sum((i + 1) * CODE_ALPHABET.index(c) for i, c in enumerate(text))
+    value = _VALUE
+    total = sum((i + 1) * value[c] for i, c in enumerate(text))
     return CHECK_ALPHABET[total % 37]
 
 
@@ -58,14 +62,33 @@ def make_code(prefix: str, body: str) -> str:
     return f"{prefix}-{groups}-{check_symbol(prefix + body)}"
 
 
+_BITS = 5 * BODY_LENGTH  # 60: 5 bits per symbol of the 32-symbol random alphabet
+_SHIFTS = tuple(range(_BITS - 5, -1, -5))  # the body's symbols, first to last
+_RANDOM_VALUES = tuple(_VALUE[c] for c in RANDOM_ALPHABET)  # a random symbol's check value
+
+
 def generate_codes(prefix: str, count: int, rng: random.Random | None = None) -> list[str]:
-    """``count`` distinct codes for a campaign. ``rng`` is for reproducible tests only."""
-    source = rng if rng is not None else secrets.SystemRandom()
+    """``count`` distinct codes for a campaign. ``rng`` is for reproducible tests only.
+
+    Each body is one draw of 60 bits from the operating system's CSPRNG
+    (:func:`secrets.randbits`), 5 bits per symbol: every body is equally likely, as when
+    each symbol was drawn on its own (12 draws), at a fraction of the cost. The check
+    symbol is :func:`check_symbol`'s, the prefix's part of the sum computed once."""
     codes: set[str] = set()
     ordered: list[str] = []
+    alphabet, values, checks = RANDOM_ALPHABET, _RANDOM_VALUES, CHECK_ALPHABET
+    base = sum((i + 1) * _VALUE[c] for i, c in enumerate(prefix))
+    weights = tuple((len(prefix) + i + 1, shift) for i, shift in enumerate(_SHIFTS))
+    randbits = secrets.randbits
     while len(ordered) < count:
-        body = "".join(source.choice(RANDOM_ALPHABET) for _ in range(BODY_LENGTH))
-        code = make_code(prefix, body)
+        if rng is not None:
+            n = sum(rng.choice(range(32)) << shift for shift in _SHIFTS)
+        else:
+            n = randbits(_BITS)
+        symbols = [(n >> shift) & 31 for _, shift in weights]
+        total = base + sum(w * values[v] for (w, _), v in zip(weights, symbols, strict=True))
+        body = "".join([alphabet[v] for v in symbols])
+        code = f"{prefix}-{body[:4]}-{body[4:8]}-{body[8:]}-{checks[total % 37]}"
         if code not in codes:
             codes.add(code)
             ordered.append(code)
