@@ -55,7 +55,10 @@ def test_a_month_the_data_end_in_is_marked_incomplete(tmp_path: Path) -> None:
         heat
     )
     assert "Cells with a dashed outline fall in 2023-04" in heat
-    assert "Each line&#x27;s last point falls in 2023-04" in _section(html, "Retention curves")
+    assert (
+        "The last point after month 0 of each line falls in 2023-04, which the data cover "
+        "only up to 2023-04-05: it may still rise (month 0 is 100 % by definition)."
+    ) in _section(html, "Retention curves")
 
 
 def test_data_ending_on_a_month_last_day_mark_nothing(tmp_path: Path) -> None:
@@ -63,3 +66,13 @@ def test_data_ending_on_a_month_last_day_mark_nothing(tmp_path: Path) -> None:
     assert data["incomplete_month"] is None
     assert 'fill="#e5e7eb"' not in html and "incomplete" not in html
     assert 'stroke-dasharray="3 2"' not in html
+
+
+def test_a_one_month_file_says_nothing_of_a_shading_it_does_not_draw(tmp_path: Path) -> None:
+    """Was: a file of 2025-03-01 to 03-14 only had no retention chart ('no month of the
+    data follows a month with customers'), yet its text spoke of 'the shaded month'."""
+    data, html = _report(tmp_path, ["a,2025-03-01,10", "b,2025-03-05,10", "a,2025-03-14,10"])
+    assert data["incomplete_month"]["month"] == "2025-03"
+    chart = _section(html, "Monthly retention and churn")
+    assert "no month of the data follows a month with customers" in chart
+    assert "shaded month" not in chart

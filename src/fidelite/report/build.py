@@ -289,6 +289,7 @@ STYLE = (
     "details.values{display:none}.chart{overflow:visible;break-inside:avoid}"
     ".chart svg{min-width:0!important}h2{break-after:avoid}"
     "table{display:table;break-inside:auto;font-size:8.5pt}td,th{padding:1px 4px}"
+    "td{white-space:normal;overflow-wrap:anywhere}"
     "tr{break-inside:avoid}}"
 )
 
@@ -398,7 +399,8 @@ def _retention_section(result: dict[str, Any], partial: dict[str, Any] | None = 
         ["month", "retention", "churn"],
         [[r["period"], rate(r["retention_rate"]), rate(r["churn_rate"])] for r in rows],
     )
-    if all(r["retention_rate"] is None for r in rows):
+    drawn = not all(r["retention_rate"] is None for r in rows)
+    if not drawn:
         chart = _no_data(
             NO_PURCHASES
             if not rows
@@ -411,7 +413,7 @@ def _retention_section(result: dict[str, Any], partial: dict[str, Any] | None = 
         "(retention) and the share who did not (churn).",
         "The two lines add up to 100 %. A rising retention line (solid blue, square points) "
         "means more customers keep coming back month after month; churn is the dashed red "
-        "line with triangles." + _partial_how(partial if shade is not None else None),
+        "line with triangles." + _partial_how(partial if shade is not None and drawn else None),
         chart,
         result["definition"],
     )
@@ -558,8 +560,9 @@ def _curves_section(result: dict[str, Any], partial: dict[str, Any] | None = Non
         + (
             ""
             if partial is None or not rows
-            else f" Each line's last point falls in {partial['month']}, which the data cover "
-            f"only up to {partial['data_end']}: it may still rise."
+            else f" The last point after month 0 of each line falls in {partial['month']}, "
+            f"which the data cover only up to {partial['data_end']}: it may still rise (month "
+            "0 is 100 % by definition)."
         ),
         chart,
         result["definition"],
