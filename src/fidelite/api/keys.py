@@ -131,7 +131,12 @@ def revoke_key(db: Database, key_id: str) -> ApiKey:
     """Revoke a key at once (idempotent: revoking twice keeps the first time).
 
     ``key_id`` is the key's id, or its whole token (``fid_<id>_<secret>``, as pasted
-    from a leak): then the secret must be the key's, and no message repeats it."""
+    from a leak, even with spaces around it or after ``Bearer``): then the secret must
+    be the key's, and no message repeats it, nor any text after a token's second ``_``
+    (a secret pasted in a form this does not read)."""
+    key_id = key_id.strip()
+    if key_id[:7].lower() == "bearer ":
+        key_id = key_id[7:].strip()
     token = credentials(key_id)
     if token is not None:
         key_id = token.key_id
@@ -151,8 +156,15 @@ def revoke_key(db: Database, key_id: str) -> ApiKey:
         )
         row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
     if row is None:
-        raise ApiKeyError(f"no key {key_id!r}")
+        raise ApiKeyError(f"no key {_without_secret(key_id)!r}")
     return _key(row)
+
+
+def _without_secret(given: str) -> str:
+    """``given`` as a message may show it: up to a second ``_``, where a token's secret
+    would start (``fid_<id>_<secret>``), with ``…`` for what is left out."""
+    parts = given.split("_", 2)
+    return given if len(parts) < 3 else f"{parts[0]}_{parts[1]}_…"
 
 
 @dataclass(frozen=True)

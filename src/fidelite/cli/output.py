@@ -14,7 +14,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -129,8 +129,14 @@ def print_rows(
     *,
     title: str | None = None,
     columns: Sequence[str] | None = None,
+    free_text: Collection[str] = (),
 ) -> None:
-    """Print rows as a Rich table, a JSON list or CSV."""
+    """Print rows as a Rich table, a JSON list or CSV.
+
+    In CSV, the ``free_text`` columns (text people type, e.g. a key's label) are
+    written as :func:`csv_cell` makes them safe for a spreadsheet; the other columns
+    (ids, codes, figures) are written exactly, so that a file joined back to other data
+    by ``customer_id`` finds ``-bob`` as ``-bob``."""
     cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
     if fmt is OutputFormat.json:
         print_json(list(rows))
@@ -138,7 +144,8 @@ def print_rows(
         writer = csv.DictWriter(sys.stdout, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: csv_cell(row.get(k)) for k in cols})
+            writer.writerow({k: csv_cell(row.get(k)) if k in free_text
+                             else to_jsonable(row.get(k)) for k in cols})  # fmt: skip
     else:
         cells = [["" if row.get(c) is None else str(to_jsonable(row.get(c))) for c in cols]
                  for row in rows]  # fmt: skip

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fidelite.cli.common import open_ledger, run
 from fidelite.cli.output import OutputFormat, err_console, fail
+from fidelite.engine.event import offset_problem
 from fidelite.ledger import idempotency
 from fidelite.processing import EventProcessor, ProcessingError
 from fidelite.program import ProgramError, load_program
@@ -131,6 +132,9 @@ def moment(text: str, option: str, zone: ZoneInfo, fmt: OutputFormat) -> datetim
         if "T" not in raw.upper():  # a date in another spelling (20260101): the day form
             example += f", or {value.date().isoformat()} for midnight in the program's zone"
         fail(f"{option}: {raw!r} needs a UTC offset (e.g. {example})", code="usage", fmt=fmt)
+    problem = offset_problem(value)  # -23:59 would move the time by a day, as the API refuses
+    if problem is not None:
+        fail(f"{option}: {problem}", code="usage", fmt=fmt)
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. midnight of 0001-01-01 east of UTC falls in year 0

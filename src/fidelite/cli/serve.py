@@ -243,7 +243,7 @@ def list_(
     from fidelite.cli.common import open_migrated
 
     rows = [asdict(k) for k in list_keys(open_migrated(db, fmt), program)]
-    print_rows(rows, fmt, title="API keys", columns=KEY_COLUMNS)
+    print_rows(rows, fmt, title="API keys", columns=KEY_COLUMNS, free_text=("label",))
     if not rows and fmt is OutputFormat.table:
         which = "" if program is None else f" for program {program!r}"
         err_console.print(f"no API keys{which}", markup=False, highlight=False, soft_wrap=True)
