@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fidelite.engine.event import NEGATIVE_AMOUNT
 from tests.api.conftest import Live
 
 PROBLEM = "application/problem+json"
@@ -15,7 +16,7 @@ BB1 = {"id": "bb1", "type": "purchase", "member": "ann", "at": "2026-12-03T10:00
        "amount": "12"}  # fmt: skip
 BB2 = {**BB1, "id": "bb2", "at": "2026-12-03T10:00:00"}  # no offset: not a valid event
 NO_OFFSET = "needs a UTC offset (e.g. +00:00): '2026-12-03T10:00:00'"
-AT_LEAST_0 = "Input should be greater than or equal to 0"
+AT_LEAST_0 = NEGATIVE_AMOUNT  # with how to send money back: a refund event
 
 
 def rejected(event_id: str | None, errors: list[tuple[str, str]]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from fidelite.engine import Event
+from fidelite.engine.event import NEGATIVE_AMOUNT
 from fidelite.ledger import Ledger, assert_invariants
 from fidelite.processing import EventProcessor
 from fidelite.processing.importer import import_events
@@ -71,7 +72,7 @@ def test_trailing_zeros_are_no_places(sent: Any, kept: Decimal) -> None:
 
 
 def test_the_other_bounds_are_checked_as_before() -> None:
-    for sent, message in [("-0.00001", "Input should be greater than or equal to 0"),
+    for sent, message in [("-0.00001", NEGATIVE_AMOUNT),
                           ("1E+11", "Input should be less than or equal to 10000000000"),
                           ("NaN", "Input should be a finite number")]:  # fmt: skip
         with pytest.raises(ValidationError) as caught:

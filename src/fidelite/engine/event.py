@@ -474,15 +474,37 @@ Coupon = Annotated[str, AfterValidator(_coupon_fits)]
 """A coupon code as presented: any text of at most :data:`MAX_COUPON` characters (an
 unknown or mistyped code is the rule trace's ``coupon_invalid``)."""
 
+NEGATIVE_AMOUNT = (
+    "Input should be greater than or equal to 0; a refund is an event of type refund "
+    "with a positive amount and refund_of (the purchase's event id)"
+)
+"""The message for a negative event amount: pydantic's, with what to send instead, as
+the import says it of a negative amount cell."""
+
+
+def _not_negative(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """``handler``'s amount, its error for a negative one (``greater_than_equal``, the
+    kind the import words for a cell) saying that a refund is sent as a refund event:
+    pydantic's bare "greater than or equal to 0" leaves a till wondering how to send
+    money back."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if any(e["type"] == "greater_than_equal" for e in exc.errors()):
+            raise PydanticCustomError("greater_than_equal", NEGATIVE_AMOUNT, {"ge": 0}) from None
+        raise
+
+
 Amount = Annotated[
     Decimal,
     Field(ge=0, le=MAX_AMOUNT),
     BeforeValidator(_number_text("decimal_parsing")),
+    WrapValidator(_not_negative),
     AfterValidator(_to_the_unit),
 ]
-"""An event amount: not negative, at most :data:`MAX_AMOUNT`, to the 1/10,000 the
-books keep, a binary double's noise beyond 15 significant digits dropped (see the
-module doc); written as text, plain digits (:func:`_number_text`)."""
+"""An event amount: not negative (:data:`NEGATIVE_AMOUNT`), at most :data:`MAX_AMOUNT`,
+to the 1/10,000 the books keep, a binary double's noise beyond 15 significant digits
+dropped (see the module doc); written as text, plain digits (:func:`_number_text`)."""
 
 
 class Item(BaseModel):
