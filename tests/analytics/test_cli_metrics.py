@@ -308,7 +308,7 @@ def test_table_output_states_input_zone_and_engine(write_csv: Callable[..., Path
     expected = (
         f"parameters — quantiles: 5; observation end: 2024-01-02; input: {path}; rows: 1; "
         "timezone: Asia/Tokyo; date format: ISO 8601; optional columns: (none); "
-        "engine: duckdb"
+        "engine: duckdb; money places: 2"
     )
     # the line is wrapped at the terminal's width (a long path even inside a word):
     # compare without white space

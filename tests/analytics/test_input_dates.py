@@ -221,7 +221,7 @@ def test_mrr_reads_subscription_dates_in_the_business_time_zone(
     out = json.loads(result.stdout)
     assert out["parameters"] == {
         "period": "month", "subscriptions": str(path), "rows": 2, "timezone": "Europe/Paris",
-        "date_format": "ISO 8601", "engine": "duckdb",
+        "date_format": "ISO 8601", "engine": "duckdb", "money_places": 2,
     }  # fmt: skip
     assert [(r["period"], r["ending_mrr"]) for r in out["rows"]] == [
         ("2024-01", 10.0),

@@ -165,6 +165,7 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
         "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
         "database": f"sqlite:///{path}#cafe", "point_value": "0.01",
         "point_value_from": "--point-value", "timezone_from": "default", "margin": 100.0,
+        "money": None, "money_places": 2, "money_places_from": "default",
         "engine": "duckdb",
     }  # fmt: skip
     tx = tmp_path / "all.csv"
@@ -175,6 +176,7 @@ def test_program_kpis_cli(sqlite_template: Path, tmp_path: Path) -> None:
         "program": "cafe", "currency": "points", "period": "month", "timezone": "UTC",
         "database": f"sqlite:///{path}#cafe", "point_value": "0.01",
         "point_value_from": "--point-value", "timezone_from": "default", "margin": 100.0,
+        "money": None, "money_places": 2, "money_places_from": "default",
         "input": str(tx), "rows": 2, "date_format": "%d/%m/%Y", "optional_columns": [],
         "date_warning": "every date also reads month first (e.g. '05/01/2024'): read day "
         "first, as %d/%m/%Y; pass --date-format %m/%d/%Y if the month comes first",

@@ -87,7 +87,13 @@ from sqlalchemy import Connection, text
 from fidelite.analytics.engine import Dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.metrics.period import Period, bounds, label
-from fidelite.analytics.metrics.result import MetricResult, money, percent
+from fidelite.analytics.metrics.result import (
+    MONEY_PLACES,
+    MetricResult,
+    money,
+    money_places,
+    percent,
+)
 from fidelite.analytics.programdb import (
     database_name,
     missing_program,
@@ -96,6 +102,7 @@ from fidelite.analytics.programdb import (
 )
 from fidelite.processing.erased import erased_refs
 from fidelite.program import ProgramDefinition
+from fidelite.program.currency import minor_unit
 from fidelite.store import Database
 
 _TRUNC = {"month": "month", "quarter": "quarter", "year": "year"}
@@ -113,6 +120,7 @@ def program_kpis(
     margin: float = 1.0,
     program: ProgramDefinition | None = None,
     program_file: str | None = None,
+    places: int | None = None,
 ) -> MetricResult:
     """KPI rows per period; ``value`` is the money value of one point (for liability).
 
@@ -121,6 +129,13 @@ def program_kpis(
     gives the currency's ``value`` and the program's ``time_zone`` when ``value`` and
     ``timezone`` are not given; without either, no liability and UTC. The parameters
     state where each came from.
+
+    Money figures are rounded to ``places`` decimals when given, else to the minor unit
+    of the currency's ``money`` in ``program`` (KWD 3, JPY 0), else to cents. The
+    parameters name the money (``money``: null without the program file). When the
+    program's currencies are priced in different moneys, ``money_warning`` says so: the
+    liability and cost of rewards are in the reported currency's money, member spend in
+    the purchases' money, which the database does not record.
     """
     if not 0 < margin <= 1:
         raise ValueError("margin must be above 0 % and at most 100 %")
@@ -151,11 +166,13 @@ def program_kpis(
     if value is None and program is not None:
         value = _declared_value(program, cur, program_file, held)
         value_from = from_file
-    rows = _rows(con, period, value)
-    summary = {}
-    if transactions is not None:
-        summary = _member_spend(con, customers or [], erased)
-        summary.update(_return(con, transactions, summary, value, margin))
+    code, places, places_from, warning = _money(program, cur, places, from_file)
+    with money_places(places):
+        rows = _rows(con, period, value)
+        summary = {}
+        if transactions is not None:
+            summary = _member_spend(con, customers or [], erased)
+            summary.update(_return(con, transactions, summary, value, margin))
     params = {
         "program": program_id,
         "currency": cur,
@@ -166,6 +183,10 @@ def program_kpis(
         "point_value_from": value_from,
         "timezone_from": zone_from,
         "margin": round(100 * margin, 4),
+        "money": code,
+        "money_places": places,
+        "money_places_from": places_from,
+        **({"money_warning": warning} if warning else {}),
         **_transactions_facts(transactions, timezone),
     }
     definition = (
@@ -202,9 +223,39 @@ def program_kpis(
         "incremental revenue = "
         "(spend per member customer - per non-member customer) x member customers (naive: "
         "ignores self-selection); ROI = (incremental revenue x margin - cost of rewards over "
-        "the file's days) / that cost x 100 (null when that cost <= 0)."
+        "the file's days) / that cost x 100 (null when that cost <= 0). Money figures "
+        f"are rounded to {places} decimals (the minor unit of the money, parameter "
+        "money_places); liability and cost of rewards are in the currency's money "
+        "(parameter money), member spend in the purchases' money."
     )
     return MetricResult("program-kpis", definition, params, rows, summary)
+
+
+def _money(
+    program: ProgramDefinition | None, currency: str, places: int | None, from_file: str
+) -> tuple[str | None, int, str, str | None]:
+    """The money of ``currency`` (its ISO 4217 code in the program file, else ``None``:
+    the database keeps none), the decimals money figures are rounded to, where those
+    came from, and a warning when the program's currencies are priced in different
+    moneys (a liability in one is not to be added to one in another, nor compared with
+    spend in a third)."""
+    declared = {} if program is None else {c.id: c.money for c in program.currencies}
+    code = declared.get(currency)
+    warning = None
+    if len(set(declared.values())) > 1:
+        moneys = ", ".join(f"{c} in {m}" for c, m in declared.items())
+        warning = (
+            f"the program's currencies are priced in different moneys ({moneys}): "
+            f"liability and cost of rewards are of {currency} only, in {code or 'its money'}; "
+            "never add them to another currency's; member spend, incremental revenue and "
+            "the ROI compare them with purchase amounts, whose money the database does not "
+            "record"
+        )
+    if places is not None:
+        return code, places, "--money-places", warning
+    if code is not None:
+        return code, minor_unit(code), f"money {code} of {currency} in the {from_file}", warning
+    return code, MONEY_PLACES, "default", warning
 
 
 def _declared_value(

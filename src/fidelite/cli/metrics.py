@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import typer
+from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from fidelite.analytics.answers import AnswerColumns
@@ -36,7 +37,12 @@ from fidelite.analytics.engine import Dataset, EngineName, open_dataset
 from fidelite.analytics.errors import InputError
 from fidelite.analytics.io import FIRST_DAY, LAST_DAY, MAX_DAYS, LoadOptions
 from fidelite.analytics.metrics.period import Period
-from fidelite.analytics.metrics.result import MetricResult
+from fidelite.analytics.metrics.result import (
+    MAX_MONEY_PLACES,
+    MONEY_PLACES,
+    MetricResult,
+    money_places,
+)
 from fidelite.analytics.segments import SegmentBy
 from fidelite.analytics.subscriptions import SubscriptionColumns
 from fidelite.cli.inputs import (
@@ -116,6 +122,15 @@ OPT_PERIOD = typer.Option(
 LONG_PERIOD = typer.Option(
     "month", "--period", callback=one_of("month", "quarter", "year"), help="month, quarter or year."
 )
+MONEY_PLACES_OPTION = typer.Option(
+    MONEY_PLACES,
+    "--money-places",
+    callback=number_range(0, MAX_MONEY_PLACES),
+    help="Decimals money is shown with: the minor unit of the file's money (2: cents; 0: "
+    "JPY, KRW; 3: KWD, BHD). Stated in the output's parameters.",
+)
+"""``--money-places`` of the metrics that print money: a transactions file does not say
+its money, so its minor unit is the user's to give (default 2, cents)."""
 # A cohort is the day, week or month of a first purchase: coarser cohorts would hide
 # the ages (periods after the first) that a retention matrix is read for.
 COHORT_PERIOD = typer.Option(
@@ -133,20 +148,26 @@ def _run(
     options: LoadOptions,
     compute: Callable[[Dataset], MetricResult],
     also: tuple[pa.Table, str] | None = None,
+    places: int | None = None,
 ) -> None:
     """Load, compute and print; any input problem is one clear error, nothing printed.
     ``also``: customers the metric counts besides the transactions' (and their file),
-    whose segments are computed too (:func:`fidelite.analytics.segments.by_segment`)."""
+    whose segments are computed too (:func:`fidelite.analytics.segments.by_segment`).
+    ``places``: the decimals money is rounded to (``--money-places``), stated in the
+    parameters as ``money_places``; ``None`` for a metric that prints no money."""
     try:
         with _progress(fmt, f"Reading {source}"):
             data, named = transactions_input(source, options)
             ds = open_dataset(data, engine=_engine(engine), options=named)
         warn_dates(fmt, ds.loaded.date_warning)
-        if ds.loaded.segmentation is None:
-            with _progress(fmt, "Computing"):
-                result = compute(ds)
-        else:
-            result = _per_segment(fmt, ds, compute, also)
+        with money_places(MONEY_PLACES if places is None else places):
+            if ds.loaded.segmentation is None:
+                with _progress(fmt, "Computing"):
+                    result = compute(ds)
+            else:
+                result = _per_segment(fmt, ds, compute, also)
+        if places is not None:
+            result.parameters["money_places"] = places
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     except SQLAlchemyError as exc:
@@ -487,6 +508,7 @@ def rfm_cmd(
     quantiles: int = typer.Option(
         5, "--quantiles", callback=number_range(2), help="Score levels (5 = quintiles)."
     ),
+    places: int = MONEY_PLACES_OPTION,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
     *,
@@ -498,7 +520,7 @@ def rfm_cmd(
     """
     from fidelite.analytics.metrics.rfm import rfm
 
-    _run(fmt, input, engine, load, lambda ds: rfm(ds, quantiles))
+    _run(fmt, input, engine, load, lambda ds: rfm(ds, quantiles), places=places)
 
 
 @app.command("loyalty-kinds")
@@ -568,6 +590,7 @@ def pareto_cmd(
     limit: int = typer.Option(
         100, "--limit", callback=number_range(0), help="Top customers listed (0 = all)."
     ),
+    places: int = MONEY_PLACES_OPTION,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
     *,
@@ -579,7 +602,7 @@ def pareto_cmd(
     """
     from fidelite.analytics.metrics.pareto import pareto
 
-    _run(fmt, input, engine, load, lambda ds: pareto(ds, top, limit or None))
+    _run(fmt, input, engine, load, lambda ds: pareto(ds, top, limit or None), places=places)
 
 
 @app.command("clv")
@@ -592,6 +615,7 @@ def clv_cmd(
         callback=number_range(0, low_open=True),
         help="Known lifespan in years (above 0).",
     ),
+    places: int = MONEY_PLACES_OPTION,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
     *,
@@ -603,7 +627,7 @@ def clv_cmd(
     """
     from fidelite.analytics.metrics.clv import simple_clv
 
-    _run(fmt, input, engine, load, lambda ds: simple_clv(ds, lifespan))
+    _run(fmt, input, engine, load, lambda ds: simple_clv(ds, lifespan), places=places)
 
 
 @app.command("engagement")
@@ -849,6 +873,7 @@ def mrr_cmd(
         help="Subscriptions file (.csv or .parquet): customer_id, mrr, start, end, plan.",
     ),
     period: str = LONG_PERIOD,
+    places: int = MONEY_PLACES_OPTION,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
     date_format: str | None = DATE_FORMAT,
@@ -884,8 +909,10 @@ def mrr_cmd(
         def one(table: str) -> MetricResult:
             return mrr(Subscriptions(replace(loaded, table=table), _engine(engine), whole), p)
 
-        result = _table_segments(fmt, loaded.connection, loaded.table, loaded.source,
-                                 segment_by, ("start_day", "subscription"), one)  # fmt: skip
+        with money_places(places):
+            result = _table_segments(fmt, loaded.connection, loaded.table, loaded.source,
+                                     segment_by, ("start_day", "subscription"), one)  # fmt: skip
+        result.parameters["money_places"] = places
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
     except ValueError as exc:
@@ -993,6 +1020,13 @@ def program_kpis_cmd(
         callback=number_range(0, 100, low_open=True),
         help="Gross margin % applied to incremental revenue in the ROI (above 0, at most 100).",
     ),
+    places: int | None = typer.Option(
+        None,
+        "--money-places",
+        callback=number_range(0, MAX_MONEY_PLACES),
+        help="Decimals money is shown with (default: the minor unit of the currency's money "
+        "in --program-file: KWD 3, JPY 0; else 2). Stated in the output's parameters.",
+    ),
     engine: str = typer.Option(
         "duckdb",
         "--engine",
@@ -1044,6 +1078,7 @@ def program_kpis_cmd(
                 margin=margin / 100,
                 program=program,
                 program_file=str(program_file) if program_file else None,
+                places=places,
             )
     except InputError as exc:
         fail(str(exc), code="bad_input", fmt=fmt, file=exc.file, row=exc.row, column=exc.column)
@@ -1051,6 +1086,9 @@ def program_kpis_cmd(
         fail(f"cannot read the program database: {_first_line(exc)}", code="bad_input", fmt=fmt)
     except ValueError as exc:
         fail(str(exc), code="usage", fmt=fmt)
+    warning = result.parameters.get("money_warning")
+    if warning and fmt is not OutputFormat.json:  # JSON has it in parameters
+        warn_dates(fmt, escape(str(warning)))
     render(result, fmt)
 
 
@@ -1168,6 +1206,7 @@ def coupons_cmd(
     ),
     start: str = typer.Option(..., "--from", help="First day of the campaign (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--to", help="Last day of the campaign (YYYY-MM-DD)."),
+    places: int = MONEY_PLACES_OPTION,
     engine: str = ENGINE,
     fmt: OutputFormat = FORMAT,
     *,
@@ -1201,4 +1240,5 @@ def coupons_cmd(
         load,
         lambda ds: coupon_effectiveness(ds, groups, first, last),
         also=(groups, str(targeting)),  # a targeted customer's segment may have no buyer
+        places=places,
     )

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-_CENT = Decimal("0.01")
+MONEY_PLACES = 2
+"""The decimals money is shown with unless told otherwise (cents): ``--money-places``."""
+MAX_MONEY_PLACES = 4
+"""The most decimals a money amount is shown with (ISO 4217 has none finer than 4)."""
+_PLACES: ContextVar[int] = ContextVar("money_places", default=MONEY_PLACES)
 
 
 @dataclass(frozen=True)
@@ -16,7 +23,8 @@ class MetricResult:
 
     ``definition`` states the formula, the period, the cohort and activity rules in words;
     ``parameters`` holds the options used and the input facts (file, time zone, engine).
-    Rates in ``rows`` are percentages (0-100) rounded to 4 decimals; money to 2.
+    Rates in ``rows`` are percentages (0-100) rounded to 4 decimals; money to 2 decimals
+    (cents), or to the places :func:`money_places` sets (the money's minor unit).
     ``columns`` names a row's fields (not part of :meth:`to_dict`): a CSV output with
     no rows still has its header line.
     """
@@ -57,9 +65,11 @@ def at_least_percent(percentage: float, whole: int) -> int:
     return math.ceil(Decimal(repr(float(percentage))) * whole / 100)
 
 
-def money(value: float | Decimal | None) -> float | None:
-    """A money amount rounded to cents, half away from zero (152.625 -> 152.63,
-    -0.125 -> -0.13), as a business rounds money it shows.
+def money(value: float | Decimal | None, places: int | None = None) -> float | None:
+    """A money amount rounded to its minor unit, half away from zero: to ``places``
+    decimals, by default those :func:`money_places` set, else cents (152.625 -> 152.63,
+    -0.125 -> -0.13; with 3 places, Kuwaiti fils: 0.0455 -> 0.046; with 0, yen: 1234.5
+    -> 1235.0), as a business rounds money it shows.
 
     A double is read as its shortest decimal form (``repr``), the figure it was written
     as, so 152.625 stored as 152.62499999... still rounds up. Round only for display:
@@ -70,6 +80,24 @@ def money(value: float | Decimal | None) -> float | None:
     exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
     if not exact.is_finite():
         return float(exact)
-    with localcontext() as context:  # the cents of an amount of any size (28 digits
-        context.prec = max(context.prec, exact.adjusted() + 4)  # stopped at 10^26)
-        return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
+    unit = Decimal(1).scaleb(-(_PLACES.get() if places is None else places))
+    with localcontext() as context:  # the minor units of an amount of any size (28
+        context.prec = max(context.prec, exact.adjusted() + 6)  # digits stopped at 10^26)
+        return float(exact.quantize(unit, rounding=ROUND_HALF_UP))
+
+
+@contextmanager
+def money_places(places: int) -> Iterator[None]:
+    """Within the block, :func:`money` rounds to ``places`` decimals (0 to
+    :data:`MAX_MONEY_PLACES`): the minor unit of the money the figures are in (JPY 0,
+    KWD 3), which the metrics computed from a file cannot know (``--money-places``).
+
+    The engines (DuckDB, Spark) compute the exact sums; every figure is rounded here, in
+    this process, after them, so both round alike."""
+    if not 0 <= places <= MAX_MONEY_PLACES:
+        raise ValueError(f"money places must be 0 to {MAX_MONEY_PLACES}, not {places}")
+    token = _PLACES.set(places)
+    try:
+        yield
+    finally:
+        _PLACES.reset(token)
