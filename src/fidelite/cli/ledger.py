@@ -6,6 +6,7 @@ import csv
 import shlex
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,8 @@ from fidelite.cli.options import (
     FormatOption,
     OnlyProgramOption,
     TableJsonOption,
+    ledger_currencies,
+    ledger_currency,
 )
 from fidelite.cli.output import OutputFormat, console, fail, print_json, print_rows
 from fidelite.cli.policy import (
@@ -143,7 +146,7 @@ def balance(
     member: str = typer.Argument(..., help="Member reference."),
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
-    currency: str = CurrencyOption,
+    currency: str | None = CurrencyOption,
     as_of: str | None = typer.Option(
         None,
         "--as-of",
@@ -182,28 +185,34 @@ def balance(
     target = job_program(program, program_file, fmt)
     when = None if as_of is None else job_moment(as_of, target, fmt)
     ledger = open_ledger(db, fmt)
+    currencies = ledger_currencies(currency, target, ledger, fmt)
     if when is not None and as_of is not None:
-        latest = run(lambda: ledger.latest_move(target.id, member, currency), fmt)
-        if latest is not None and when < latest:
-            _refuse_past_balance(as_of, when, latest, member, target.id, currency, target.zone, fmt)
-    b = run(
-        lambda: ledger.balance(target.id, member, currency, as_of=when, soon_days=soon_days,
-                               policy=target.policy, zone=target.zone),
-        fmt,
-    )  # fmt: skip
-    if fmt is OutputFormat.json:
-        shown = asdict(b)
+        for cur in currencies:
+            latest = run(partial(ledger.latest_move, target.id, member, cur), fmt)
+            if latest is not None and when < latest:
+                _refuse_past_balance(as_of, when, latest, member, target.id, cur, target.zone, fmt)
+    shown = []
+    for cur in currencies:
+        b = run(
+            partial(ledger.balance, target.id, member, cur, as_of=when, soon_days=soon_days,
+                    policy=target.policy, zone=target.zone),
+            fmt,
+        )  # fmt: skip
+        one = asdict(b)
         # both instants as the table shows them: in the program's zone when known
-        shown["as_of"] = _instant(b.as_of, target.zone)
+        one["as_of"] = _instant(b.as_of, target.zone)
         if b.next_expiry is not None:
-            shown["next_expiry"] = _instant(b.next_expiry, target.zone)
-        print_json(shown)
-    else:
-        nxt = f", next expiry {_instant(b.next_expiry, target.zone)}" if b.next_expiry else ""
+            one["next_expiry"] = _instant(b.next_expiry, target.zone)
+        shown.append(one)
+    if fmt is OutputFormat.json:  # several currencies: as GET /v1/members/{id}/balance
+        print_json(shown[0] if len(shown) == 1 else {"member": member, "balances": shown})
+        return
+    for one in shown:
+        nxt = f", next expiry {one['next_expiry']}" if one["next_expiry"] else ""
         console.print(
-            f"[bold]{b.member_ref}[/] {b.currency}: available [bold green]{b.available}[/], "
-            f"pending {b.pending}, expiring within {b.expiring_window_days} days "
-            f"{b.expiring_soon}, debt {b.debt}{nxt}"
+            f"[bold]{one['member_ref']}[/] {one['currency']}: available "
+            f"[bold green]{one['available']}[/], pending {one['pending']}, expiring within "
+            f"{one['expiring_window_days']} days {one['expiring_soon']}, debt {one['debt']}{nxt}"
         )
 
 
@@ -303,7 +312,7 @@ def earn(
     key: str = KeyOption,
     program: str | None = JobProgramOption,
     program_file: Path | None = EarnFileOption,
-    currency: str = CurrencyOption,
+    currency: str | None = CurrencyOption,
     at: str | None = AtOption,
     expires: str | None = typer.Option(
         None, "--expires", help=f"When the points expire: {DATE_HELP}"
@@ -340,6 +349,7 @@ def earn(
     when, expiry = _moment(at, "--at", target, fmt), _moment(expires, "--expires", target, fmt)
     held = _moment(pending_until, "--pending-until", target, fmt)
     ledger = open_ledger(db, fmt)
+    currency = ledger_currency(currency, target, ledger, fmt)
     receipt = run(
         lambda: ledger.earn(
             target.id,
@@ -367,7 +377,7 @@ def spend(
     key: str = KeyOption,
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
-    currency: str = CurrencyOption,
+    currency: str | None = CurrencyOption,
     at: str | None = AtOption,
     reason: str = typer.Option("spend", help="What the points pay for."),
     source: str | None = typer.Option(None, help="Reference, e.g. reward:coffee."),
@@ -388,6 +398,7 @@ def spend(
     target = job_program(program, program_file, fmt)
     when = _moment(at, "--at", target, fmt)
     ledger = open_ledger(db, fmt)
+    currency = ledger_currency(currency, target, ledger, fmt)
     receipt = run(
         lambda: ledger.spend(target.id, member, currency, points, key=key, at=when,
                              reason=reason, source=source, policy=target.policy,
@@ -406,7 +417,7 @@ def adjust(
     key: str = KeyOption,
     program: str | None = JobProgramOption,
     program_file: Path | None = ProgramFileOption,
-    currency: str = CurrencyOption,
+    currency: str | None = CurrencyOption,
     at: str | None = AtOption,
     expires: str | None = typer.Option(
         None, "--expires", help=f"When a credit's points expire: {DATE_HELP}"
@@ -428,6 +439,7 @@ def adjust(
     target = job_program(program, program_file, fmt)
     when, expiry = _moment(at, "--at", target, fmt), _moment(expires, "--expires", target, fmt)
     ledger = open_ledger(db, fmt)
+    currency = ledger_currency(currency, target, ledger, fmt)
     receipt = run(
         lambda: ledger.adjust(target.id, member, currency, points, key=key, at=when,
                               reason=reason, actor=actor, expires_at=expiry,

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from sqlalchemy import text
 
-from fidelite.cli.output import TABLE_OR_JSON, OutputFormat, refuse_csv, table_or_json_completion
+from fidelite.cli.output import (
+    TABLE_OR_JSON,
+    OutputFormat,
+    fail,
+    refuse_csv,
+    table_or_json_completion,
+)
 from fidelite.program import ProgramError, load_program
+
+if TYPE_CHECKING:
+    from fidelite.cli.policy import JobProgram
+    from fidelite.ledger import Ledger
 
 PROGRAM_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -62,7 +74,15 @@ ProgramOption = typer.Option("default", "--program", "-p", help=PROGRAM_HELP, ca
 OnlyProgramOption = typer.Option(
     None, "--program", "-p", help=f"Only this program. {PROGRAM_HELP}", callback=program_id
 )
-CurrencyOption = typer.Option("points", "--currency", "-c", help="Point currency.")
+CurrencyOption = typer.Option(
+    None,
+    "--currency",
+    "-c",
+    help="Point currency (default: the program file's first currency; without the program "
+    "file, the database's only currency of the program).",
+)
+"""``--currency`` of the ledger's member commands: ``None`` when not given, resolved by
+:func:`ledger_currencies` (every currency, for a balance) or :func:`ledger_currency`."""
 FormatOption = typer.Option(
     OutputFormat.table, "--format", "-f", help="table, json or csv (one line per row)."
 )
@@ -83,3 +103,58 @@ three formats; the parser accepts table and json only (giving back the same
 ``OutputFormat`` members), and the metavar and completion show those two, so the help
 does not offer a choice the command refuses.
 """
+
+
+def ledger_currencies(
+    currency: str | None, target: JobProgram, ledger: Ledger, fmt: OutputFormat
+) -> list[str]:
+    """The currencies a ledger member command is about: ``--currency`` when given; else
+    every currency the program file declares, the default (its first) first; else, with
+    a program id only, the program's currencies in the database (first opened first).
+
+    A program whose currencies the database does not hold gives ``["points"]`` (the
+    ledger's default when opening a program): the ledger's own refusal then names it.
+    """
+    if currency is not None:
+        return [currency]
+    if target.file is not None:
+        try:
+            return [c.id for c in load_program(target.file).currencies]
+        except ProgramError as exc:  # job_program read it already; not expected
+            fail(str(exc), code="invalid_program", fmt=fmt, field="program_file")
+    with ledger.db.read() as conn:
+        codes = [
+            str(row[0])
+            for row in conn.execute(
+                text(
+                    "SELECT c.code FROM currencies c LEFT JOIN accounts a "
+                    "ON a.program_id = c.program_id AND a.currency = c.code "
+                    "AND a.member_id IS NULL WHERE c.program_id = :p "
+                    "GROUP BY c.code ORDER BY min(a.id) IS NULL, min(a.id), c.code"
+                ),
+                {"p": target.id},
+            )
+        ]
+    return codes or ["points"]
+
+
+def ledger_currency(
+    currency: str | None, target: JobProgram, ledger: Ledger, fmt: OutputFormat
+) -> str:
+    """The one currency a ledger move (earn, spend, adjust) is in: ``--currency`` when
+    given, else the program's default currency, the first the program file declares
+    (as rules, rewards and the API use it). With a program id only, the database's
+    currency of the program when it has one; with several, ``--currency`` is required:
+    the database does not know which one the program file declares first.
+    """
+    held = ledger_currencies(currency, target, ledger, fmt)
+    if currency is None and target.file is None and len(held) > 1:
+        fail(
+            f"program {target.id!r} has several currencies ({', '.join(held)}): give "
+            "--currency, or the program file (--program FILE or --program-file) to use "
+            "its first currency",
+            code="usage",
+            fmt=fmt,
+            field="currency",
+        )
+    return held[0]
