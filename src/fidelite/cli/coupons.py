@@ -124,10 +124,10 @@ def issue(
                     _place(part, out, fmt)
                 done = True
             finally:
-                with contextlib.suppress(OSError):  # what is still buffered fails to write again
-                    handle.close()
                 if done or not stored:  # stored, not named: a retry with the key names it
                     part.unlink(missing_ok=True)  # ours: named after the key, lock held
+                with contextlib.suppress(OSError):  # what is still buffered fails to write again
+                    handle.close()  # only now: the lock must outlive the part name
             if replayed:  # a run with the key issued meanwhile: it names its own file
                 _place_again(Path(answer["file"]), key, fmt)
     summary = {"campaign": campaign, "member": member, **answer}
@@ -170,6 +170,10 @@ def _create(part: Path, out: Path, fmt: OutputFormat) -> IO[str]:
         os.close(fd)
         fail(f"another run with this --key is writing {out}: wait for it, then run this "
              "command again to see its answer", code="in_progress", fmt=fmt)  # fmt: skip
+    if os.fstat(fd).st_nlink > 1:  # already given its name by a run with this key
+        os.close(fd)
+        fail(f"another run with this --key has just written {out}: run this command "
+             "again to see its answer", code="in_progress", fmt=fmt)  # fmt: skip
     os.ftruncate(fd, 0)
     return os.fdopen(fd, "w", newline="", encoding="utf-8")
 
@@ -216,6 +220,14 @@ def _place_again(out: Path, key: str, fmt: OutputFormat) -> None:
     try:
         if not os.path.lexists(out):
             _place(part, out, fmt)
+        elif not os.path.samefile(part, out):  # another run (another key) took the name
+            keep = _keep(part)
+            if keep == part:
+                fail(f"{out} holds other codes: the codes this --key stored are in {part}",
+                     code="exists", fmt=fmt)  # fmt: skip
+            err_console.print(f"Warning: {out} holds other codes: the codes this --key "
+                              f"stored are in {keep}", markup=False, highlight=False,
+                              soft_wrap=True)  # fmt: skip
         part.unlink(missing_ok=True)
     finally:
         os.close(fd)
@@ -259,7 +271,7 @@ def _issue(
             except OSError as exc:  # e.g. a full disk: the transaction rolls back
                 fail(f"cannot write {out}: {exc.strerror or exc}; no code was "
                      "stored", code="invalid_file", fmt=fmt)  # fmt: skip
-            return {"count": len(codes), "file": str(out), "warnings": warnings}
+            return {"count": len(codes), "file": str(out.resolve()), "warnings": warnings}
 
         return once(processor, key, request, act, fmt)
 

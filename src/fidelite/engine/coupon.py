@@ -225,9 +225,15 @@ def refusal_detail(reason: str, typed: str) -> str:
             "event.coupon (a shared code)")  # fmt: skip
 
 
+_MISREAD = "OIL"
+"""Letters codes never hold, typed for the digits they look like (O for 0, I and L for 1)."""
+
+
 def _well_formed(typed: str) -> bool:
     """``typed`` reads as a prefix, 12 random symbols and a check symbol, whatever the
-    check symbol's value."""
+    check symbol's value. O, I and L in the random symbols count as symbols mistyped
+    (for 0 and 1), not as another kind of code: a cashier reading ``OOOO`` off a voucher
+    is told to type it again."""
     joined = typed.strip().upper().replace(" ", "").replace("-", "")
     tail = BODY_LENGTH + 1
     prefix, body, check = joined[:-tail], joined[-tail:-1], joined[-1:]
@@ -235,7 +241,7 @@ def _well_formed(typed: str) -> bool:
         len(prefix) >= 1
         and all(c in CODE_ALPHABET for c in prefix)
         and len(body) == BODY_LENGTH
-        and all(c in RANDOM_ALPHABET for c in body)
+        and all(c in RANDOM_ALPHABET or c in _MISREAD for c in body)
         and check in CHECK_ALPHABET
         and check != ""
     )
