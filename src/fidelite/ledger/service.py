@@ -1882,9 +1882,13 @@ def _put_back(
     (:func:`_debit_lots`) go back into their lots too, after the lots it drew (they
     come first in spending order): past their date, those points are expired again
     by the next expiry job (a cancelled redemption expires them at once), exactly as
-    had the job run after the spend."""
+    had the job run after the spend.
+
+    What a lot gets back beyond its own unclaimed write-off first goes to the lots its
+    earn's reversals drew their shortfall from instead (:class:`_Returns`): those
+    points were the member's, taken in place of the spent ones."""
     plan.program(program_kind, -amount)
-    draws = restorable_draws(conn, transaction_id)
+    draws = restorable_draws(conn, transaction_id, every=program_kind != "expired")
     if program_kind != "expired":
         draws += _debit_claims(conn, transaction_id)
     if program_kind == "expired":
@@ -1905,24 +1909,18 @@ def _put_back(
     left = amount - repay
     if program_kind != "expired":
         draws = _less_restored(conn, transaction_id, draws)
-    restored: dict[str, int] = {}
+    returns = _Returns(conn, plan)
     for lot_id, restorable in draws:
         if left == 0:
             break
         give = min(left, restorable)
-        cancelled = (
-            min(give, _unclaimed_write_off(conn, lot_id)) if program_kind != "expired" else 0
-        )
-        if cancelled:
-            restored[str(lot_id)] = cancelled
-            plan.program("written_off", cancelled)
-        if give > cancelled:
-            plan.refills.append((lot_id, give - cancelled))
-            plan.member("available", lot_id, give - cancelled)
+        if program_kind == "expired":
+            plan.refills.append((lot_id, give))
+            plan.member("available", lot_id, give)
+        else:
+            returns.put(lot_id, give)
         left -= give
-    if restored:
-        plan.detail = {"written_off_restored": sum(restored.values()),
-                       "written_off_restored_lots": restored}  # fmt: skip
+    returns.record()
     if left:
         raise AssertionError(
             f"transaction {transaction_id}: {left} points have no lot to return to"
@@ -1956,19 +1954,109 @@ def _debit_claims(conn: Connection, transaction_id: int) -> list[tuple[int, int]
     return [(lot_id, n) for lot_id, n in left if n > 0]
 
 
-def _restorations(conn: Connection, condition: str, params: dict[str, Any]) -> list[Any]:
-    """The ``written_off_restored_lots`` of the reversals matching ``condition``."""
+RETURNED = "substitutes_returned"
+"""Key of a debit reversal's ``detail``: ``{lot id: {other lot id: points}}``, the points
+it gave back on account of a lot that went to another lot instead (:class:`_Returns`)."""
+
+
+class _Returns:
+    """The points a debit's reversal puts back, lot by lot (:func:`_put_back`).
+
+    Points given back to a lot first restore its unclaimed write-off
+    (:func:`_unclaimed_write_off`). The rest goes to the lots from which reversals of
+    the lot's earn drew their shortfall instead and that no reversal gave back yet
+    (:func:`_substitutes`; into each, as into the lot, write-off first) and only then
+    into the lot itself. A refunded purchase whose points were spent takes the
+    member's other points in their place; a cancellation of the spend returns those,
+    and restores what the other lots' own refunds wrote off meanwhile (those points
+    were gone because they were taken in place): the member ends where they would
+    under ``debt``. The detail records, per lot, where its points went (:data:`RETURNED`)
+    and whose write-off was restored (``written_off_restored_lots``)."""
+
+    def __init__(self, conn: Connection, plan: Plan) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.restored: dict[str, int] = {}
+        self.routed: dict[str, dict[str, int]] = {}
+        self.refilled: dict[int, int] = {}
+
+    def put(self, lot_id: int, points: int, via: tuple[int, ...] = ()) -> None:
+        """Give ``points`` back on account of lot ``lot_id`` (``via``: the lots whose
+        points were sent on to it, never sent to again)."""
+        unclaimed = _unclaimed_write_off(self.conn, lot_id) - self.restored.get(str(lot_id), 0)
+        cancelled = min(points, max(unclaimed, 0))
+        if cancelled:
+            self.restored[str(lot_id)] = self.restored.get(str(lot_id), 0) + cancelled
+            self.plan.program("written_off", cancelled)
+        rest = points - cancelled
+        if rest:
+            sent = self.routed.get(str(lot_id), {})
+            for other, owed in _substitutes(self.conn, lot_id):
+                if rest == 0:
+                    break
+                owed -= sent.get(str(other), 0)
+                if other in via or owed <= 0:
+                    continue
+                give = min(rest, owed)
+                sent[str(other)] = sent.get(str(other), 0) + give
+                self.routed[str(lot_id)] = sent
+                self.put(other, give, (*via, lot_id))
+                rest -= give
+        if rest:
+            self.refilled[lot_id] = self.refilled.get(lot_id, 0) + rest
+
+    def record(self) -> None:
+        for lot_id, points in self.refilled.items():
+            self.plan.refills.append((lot_id, points))
+            self.plan.member("available", lot_id, points)
+        if self.restored:
+            self.plan.detail = {"written_off_restored": sum(self.restored.values()),
+                                "written_off_restored_lots": self.restored}  # fmt: skip
+        if self.routed:
+            self.plan.detail = (self.plan.detail or {}) | {RETURNED: self.routed}
+
+
+def _substitutes(conn: Connection, lot_id: int) -> list[tuple[int, int]]:
+    """Per other lot, the points reversals of lot ``lot_id``'s earn drew from it (their
+    shortfall, taken from the member's other points), less what reversals of debits gave
+    back to it on account of this lot (:data:`RETURNED`); last drawn first."""
+    drawn = conn.execute(
+        text(
+            "SELECT p.lot_id, -SUM(p.points) FROM postings p "
+            "JOIN ledger_transactions t ON t.id = p.transaction_id "
+            "JOIN accounts a ON a.id = p.account_id "
+            "JOIN lots l ON l.earn_transaction_id = t.reverses_id "
+            "WHERE l.id = :l AND t.kind = 'reverse' AND a.kind = 'available' "
+            "AND a.member_id IS NOT NULL AND p.lot_id <> :l AND p.points < 0 "
+            "GROUP BY p.lot_id ORDER BY MIN(p.id) DESC"
+        ),
+        {"l": lot_id},
+    ).all()
+    if not drawn:
+        return []
+    back: dict[str, int] = {}
+    for routed in _member_reversal_details(conn, lot_id, RETURNED):
+        for other, n in (routed.get(str(lot_id)) or {}).items():
+            back[other] = back.get(other, 0) + int(n)
+    owed = [(int(other), int(n) - back.get(str(other), 0)) for other, n in drawn]
+    return [(other, n) for other, n in owed if n > 0]
+
+
+def _member_reversal_details(conn: Connection, lot_id: int, key: str) -> list[Any]:
+    """The ``key`` of the details of the reversals of lot ``lot_id``'s member that have it."""
     rows = conn.execute(
         text(
-            f"SELECT r.detail FROM ledger_transactions r WHERE r.kind = 'reverse' AND {condition}"
+            "SELECT r.detail FROM ledger_transactions r WHERE r.kind = 'reverse' "
+            "AND r.member_id = (SELECT member_id FROM lots WHERE id = :l) "
+            f"AND CAST(r.detail AS TEXT) LIKE '%{key}%'"
         ),
-        params,
+        {"l": lot_id},
     ).scalars()
     found = []
     for detail in rows:
-        stored = detail if detail is None or isinstance(detail, dict) else _json(detail)
-        if stored and stored.get("written_off_restored_lots"):
-            found.append(stored["written_off_restored_lots"])
+        stored = detail if isinstance(detail, dict) else _json(detail)
+        if stored and stored.get(key):
+            found.append(stored[key])
     return found
 
 
@@ -1979,7 +2067,9 @@ def _unclaimed_write_off(conn: Connection, lot_id: int) -> int:
     Cancelling a spend that drew them does not give them back to the member: the refund
     took them back from the member already (written off, as ``debt`` would record them
     owed and the cancellation repay the debt); the cancellation moves them back out of
-    ``written_off`` instead (:func:`_put_back`)."""
+    ``written_off`` instead (:func:`_put_back`). So does the cancellation of a spend
+    of another lot whose refund drew this lot's points in place of the spent ones
+    (:class:`_Returns`): any reversal of the member's may have restored them."""
     written = conn.execute(
         text(
             "SELECT COALESCE(-SUM(p.points), 0) FROM postings p "
@@ -1994,11 +2084,7 @@ def _unclaimed_write_off(conn: Connection, lot_id: int) -> int:
         return 0
     restored = sum(
         int(lots.get(str(lot_id), 0))
-        for lots in _restorations(
-            conn,
-            "r.reverses_id IN (SELECT p.transaction_id FROM postings p WHERE p.lot_id = :l)",
-            {"l": lot_id},
-        )
+        for lots in _member_reversal_details(conn, lot_id, "written_off_restored_lots")
     )
     return max(int(written) - restored, 0)
 
@@ -2006,14 +2092,24 @@ def _unclaimed_write_off(conn: Connection, lot_id: int) -> int:
 def _less_restored(
     conn: Connection, transaction_id: int, draws: list[tuple[int, int]]
 ) -> list[tuple[int, int]]:
-    """``draws`` (:func:`restorable_draws`) less what earlier reversals of the debit moved
-    back out of ``written_off`` instead of refilling the lot: those points were put back."""
+    """``draws`` (:func:`restorable_draws`, every lot) less what earlier reversals of the
+    debit put back on account of a lot without refilling it: moved back out of
+    ``written_off`` or sent to another lot (:data:`RETURNED`; what such a lot got, as a
+    restored write-off or a refill, was not put back on its own account)."""
     done: dict[str, int] = {}
-    for lots in _restorations(conn, "r.reverses_id = :t", {"t": transaction_id}):
-        for lot_id, n in lots.items():
+    rows = conn.execute(
+        text("SELECT r.detail FROM ledger_transactions r WHERE r.kind = 'reverse' "
+             "AND r.reverses_id = :t"),
+        {"t": transaction_id},
+    ).scalars()  # fmt: skip
+    for detail in rows:
+        stored = (detail if detail is None or isinstance(detail, dict) else _json(detail)) or {}
+        for lot_id, n in (stored.get("written_off_restored_lots") or {}).items():
             done[lot_id] = done.get(lot_id, 0) + int(n)
-    if not done:
-        return draws
+        for lot_id, sent in (stored.get(RETURNED) or {}).items():
+            for other, n in sent.items():
+                done[lot_id] = done.get(lot_id, 0) + int(n)
+                done[other] = done.get(other, 0) - int(n)
     left = [(lot_id, n - done.get(str(lot_id), 0)) for lot_id, n in draws]
     return [(lot_id, n) for lot_id, n in left if n > 0]
 

@@ -387,10 +387,14 @@ def in_spending_order(conn: Connection, lot_ids: set[int]) -> list[int]:
     return [int(r[0]) for r in conn.execute(stmt, {"ids": sorted(lot_ids)}).all()]
 
 
-def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, int]]:
+def restorable_draws(
+    conn: Connection, transaction_id: int, *, every: bool = False
+) -> list[tuple[int, int]]:
     """Per lot, points a debit transaction drew that its reversals have not yet put back.
 
     Returned in reverse order of drawing, the order in which reversals refill lots.
+    ``every``: also the lots with nothing left by that count (zero or less: reversals
+    refilled them on account of other lots, see ``service._Returns``).
     """
     rows = conn.execute(
         text(
@@ -416,7 +420,7 @@ def restorable_draws(conn: Connection, transaction_id: int) -> list[tuple[int, i
     out = []
     for lot_id, drawn, _ in rows:
         left = int(drawn) - int(refilled.get(lot_id, 0))
-        if left > 0:
+        if left > 0 or every:
             out.append((int(lot_id), left))
     return out
 
