@@ -15,11 +15,14 @@ more than the transaction has left. So a later purchase refunded in half before 
 upgrade is undone gives back half its bonus, and refunded after it, its refunds share
 out what the bonus reversal left, exactly as if the purchase had earned no bonus.
 
-Only an event the history played *with* the refunded part gives the level it was
-evaluated on (the level it records) is judged: a level the history does not explain
-(a manual assignment since ended, a threshold changed in the file) is left alone. A
-level is never given back (a refund only lowers one), and rules that test
-``member.tier`` are not evaluated again.
+Only an event the history played *with* the refunded part gives the level it holds
+its bonus on is judged: the level it records or, when earlier refunds took some of its
+bonus back, the lowest level they left it on (their lines' ``now``: a ladder undone one
+level at a time takes back each level's bonus in turn). Before a manual assignment the
+history is anchored on, the levels are those the history played from the base level up
+to it gives. A level the history does not explain (a threshold changed in the file) is
+left alone. A level is never given back (a refund only lowers one), and rules that
+test ``member.tier`` are not evaluated again.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ class Earned:
 class Later:
     """An event of the member dated at or after the refunded purchase: its recorded
     trace, its earn transactions per currency, the bonus refunds took back of it
-    already per currency, and (a purchase) its amount and what was refunded of it."""
+    already per currency, the level earlier refunds left its bonus on per currency
+    (``holds``, none: the level it records), and (a purchase) its amount and what was
+    refunded of it."""
 
     event_id: str
     at: datetime
@@ -67,6 +72,7 @@ class Later:
     refunded: Decimal = Decimal(0)
     refunded_whole: bool = False
     bonus_taken: Mapping[str, int] = field(default_factory=dict)
+    holds: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,10 @@ def bonus_reversals(
         for tier, currency, applied, base in tier_lines(event.trace):
             earned = event.earned.get(currency)
             was, now = before.at(event.at), after.at(event.at)
-            if earned is None or was != tier or now is None or now == tier:
+            held = event.holds.get(currency, tier)  # what earlier refunds left it on
+            if earned is None or was != held or now is None or now == held:
                 continue
-            if now not in rank or tier not in rank or rank[now] > rank[tier]:
+            if now not in rank or held not in rank or rank[now] > rank[held]:
                 continue
             kept = min(bonus(now, currency, base), applied)
             total = applied - kept  # of the bonus, what the level played again denies
@@ -126,7 +133,7 @@ def bonus_reversals(
                 continue
             points = _to_take(event, earned, total)
             out.append(BonusReversal(event.event_id, earned.transaction_id, currency,
-                                     points, more, tier, now, base))  # fmt: skip
+                                     points, more, held, now, base))  # fmt: skip
     return out
 
 
@@ -142,6 +149,25 @@ def _to_take(event: Later, earned: Earned, bonus: int) -> int:
     target = bonus + share - earned.reversed
     left = earned.points - otherwise - earned.reversed
     return max(min(target, left), 0)
+
+
+def levels_held(
+    traces: Iterable[Sequence[Mapping[str, Any]] | None], rank: Mapping[str, int]
+) -> dict[tuple[str, str], str]:
+    """The level the member's refunds left each event's bonus on, per (event id,
+    currency): the lowest ``now`` of their tier bonus lines (a level is never given
+    back)."""
+    held: dict[tuple[str, str], str] = {}
+    for trace in traces:
+        for line in trace or []:
+            of, now = line.get(TIER_BONUS), line.get("now")
+            if of is None or now is None:
+                continue
+            key = (str(of), str(line.get("currency")))
+            prior = held.get(key)
+            if prior is None or rank.get(str(now), len(rank)) < rank.get(prior, len(rank)):
+                held[key] = str(now)
+    return held
 
 
 def bonus_taken(traces: Iterable[Sequence[Mapping[str, Any]] | None]) -> dict[tuple[str, str], int]:

@@ -289,6 +289,7 @@ def on_refund(
     *,
     enrolled: datetime | None,
     held_threshold: Decimal | None = None,
+    refunded: Sequence[Activity] | None = None,
 ) -> tuple[TierState, list[TierChange]]:
     """After a refund at ``at`` of a purchase made at ``purchase_at``.
 
@@ -337,10 +338,15 @@ def on_refund(
       the downgrade written as above.
 
     Nothing changes when the history played again ends where the member stands, the
-    due re-qualifications apart (left to the daily job). A base level never left is
-    dated from ``enrolled``, the member's enrolment, when they started on it (None,
-    unknown: the state's ``since``): the level held before the upgrade taken back, with
-    its own date, not the upgrade's.
+    due re-qualifications apart (left to the daily job), and when it ends on the
+    member's level where the same history played with the refunded part
+    (``refunded``: the member's activities before the refund; None: not known) ends:
+    the refund changes nothing of it, so a history that is not the member's (played with
+    the file's ladder, a threshold lowered or a level added since) moves none of the
+    member's dates. A base level
+    never left is dated from ``enrolled``, the member's enrolment, when they started on
+    it (None, unknown: the state's ``since``): the level held before the upgrade taken
+    back, with its own date, not the upgrade's.
     """
     if retired(policy, state):
         return leave_retired(policy, state, activities, at, zone)
@@ -351,11 +357,18 @@ def on_refund(
     start, replayed, steps = _refund_replay(
         policy, state, activities, purchase_at, through, zone, assignments
     )
+    played = replayed
     if replayed.since == _BEFORE_ANY:
         replayed = replace(replayed, since=state.since if enrolled is None else enrolled)
     current, _ = review(policy, state, activities, through, zone)
     if replayed == current:
         return state, []
+    if refunded is not None and replayed.tier == current.tier:  # the same, with it: no change
+        _, kept, _ = _refund_replay(
+            policy, state, refunded, purchase_at, through, zone, assignments
+        )
+        if kept == played:
+            return state, []
     before = next((s.to_tier for s in reversed(steps) if s.at < purchase_at), start.tier)
     later = [s for s in steps if s.at >= purchase_at]
     on = max(at, state.since)
@@ -388,10 +401,13 @@ def _refund_replay(
 class Levels:
     """The levels of a tier history played again: ``start`` (its anchor) and its steps.
 
-    :meth:`at` gives the level an event at a moment was evaluated on."""
+    :meth:`at` gives the level an event at a moment was evaluated on. ``earlier``: the
+    history before ``start`` (a manual assignment it is anchored on), played from the
+    base level up to it."""
 
     start: TierState
     steps: tuple[TierChange, ...]
+    earlier: Levels | None = None
 
     def at(self, moment: datetime) -> str | None:
         """The level an event at ``moment`` had: the steps before it, and those due at
@@ -399,7 +415,7 @@ class Levels:
         a requalification at it (the event's own doing: it comes after). None: the
         history starts after ``moment`` (unknown)."""
         if self.start.since > moment:
-            return None
+            return None if self.earlier is None else self.earlier.at(moment)
         tier = self.start.tier
         for step in self.steps:
             if step.at > moment:
@@ -411,9 +427,14 @@ class Levels:
     def differs_from(self, other: Levels, since: datetime) -> bool:
         """Whether ``other`` gives an event at or after ``since`` another level than
         this history does (compared at ``since`` and at each step of either from then)."""
-        steps = [s.at for s in (*self.steps, *other.steps) if s.at >= since]
-        moments = [since, *steps, *(at + timedelta(microseconds=1) for at in steps)]
+        steps = [s.at for s in (*self._all_steps(), *other._all_steps()) if s.at >= since]
+        starts = [h.start.since for h in (self, other) if h.start.since >= since]
+        moments = [since, *steps, *starts, *(at + timedelta(microseconds=1) for at in steps)]
         return any(self.at(m) != other.at(m) for m in moments)
+
+    def _all_steps(self) -> tuple[TierChange, ...]:
+        """Its steps, those of the history before its start first."""
+        return self.steps if self.earlier is None else (*self.earlier._all_steps(), *self.steps)
 
 
 _AFTER_THE_EVENT = frozenset({ChangeKind.upgrade, ChangeKind.requalified})
@@ -439,10 +460,30 @@ def refund_levels(
         return None
     policy = _as_reached(policy, state.tier, held_threshold)
     through = _refund_horizon(state, activities, at)
-    start, _, steps = _refund_replay(
-        policy, state, activities, purchase_at, through, zone, assignments
-    )
-    return Levels(start, tuple(steps))
+    made = sorted((a for a in assignments if a.at <= through), key=lambda a: a.at)
+    return _levels(policy, state, activities, purchase_at, through, zone, made)
+
+
+def _levels(
+    policy: TierPolicy,
+    state: TierState,
+    activities: Sequence[Activity],
+    purchase_at: datetime,
+    through: datetime,
+    zone: ZoneInfo,
+    made: list[Assignment],
+) -> Levels:
+    """The :class:`Levels` of the history :func:`_refund_replay` plays up to ``through``
+    (``made``: the assignments by then, in time order); anchored on the latest one, with
+    the history before it, played the same way up to its date."""
+    start, _, steps = _refund_replay(policy, state, activities, purchase_at, through, zone, made)
+    earlier = None
+    if state.since >= purchase_at and made and made[-1].until is not None:
+        last, before = made[-1], list(made[:-1])
+        if before and before[-1].until is not None:  # replaced by the latest from its date
+            before[-1] = replace(before[-1], until=min(before[-1].until, last.at))
+        earlier = _levels(policy, state, activities, purchase_at, last.at, zone, before)
+    return Levels(start, tuple(steps), earlier)
 
 
 def last_step(

@@ -62,7 +62,14 @@ from fidelite.engine.refund import (
     refund_reversals,
 )
 from fidelite.engine.rewards import RedemptionRejection, check_redemption
-from fidelite.engine.tier_bonus import TIER_BONUS, BonusReversal, Earned, Later, bonus_reversals
+from fidelite.engine.tier_bonus import (
+    TIER_BONUS,
+    BonusReversal,
+    Earned,
+    Later,
+    bonus_reversals,
+    levels_held,
+)
 from fidelite.engine.tier_bonus import bonus_taken as bonus_taken_of
 from fidelite.engine.tiers import (
     Activity,
@@ -467,6 +474,15 @@ class EventProcessor:
         # The member's activity as it stood: the levels later events were evaluated on
         # (a tier bonus the refund's undoing of an upgrade denies them is taken back).
         before = self._event_activities(conn, event.member) if self._bonus_may_go() else None
+        # The tier history played with the refunded part: a refund that changes none of
+        # it changes none of the member's tier dates.
+        refunded = before
+        if (
+            refunded is None
+            and self.program.tiers is not None
+            and self.program.refunds.reevaluate_tier
+        ):
+            refunded = self._event_activities(conn, event.member)
         # Read again under the lock: a refund of the same purchase committed meanwhile
         # has moved refunded_amount, and both the over-refund check and "refunded in
         # full" (member.purchases) must see it, or two concurrent full refunds would
@@ -592,7 +608,10 @@ class EventProcessor:
                     .where(events.c.program_id == self.program.id, events.c.event_id == event.id)
                     .values(trace=trace + [line for line, _ in taken_back])
                 )
-        changes = self._after_refund(conn, event, original.occurred_at, announce=loud, known=view)
+        changes = self._after_refund(
+            conn, event, original.occurred_at, announce=loud, known=view,
+            refunded=None if refunded is None else [a for _, a in refunded],
+        )  # fmt: skip
         return Result(event.id, Outcome.processed, None, receipts, changes)
 
     def _bonus_may_go(self) -> bool:
@@ -604,14 +623,19 @@ class EventProcessor:
 
     def _bonus_taken(self, conn: Connection, member_ref: str) -> dict[tuple[str, str], int]:
         """The tier bonus the member's refunds took back, per (event id, currency)."""
-        traces = conn.execute(
-            select(events.c.trace).where(
-                events.c.program_id == self.program.id,
-                events.c.member_ref == member_ref,
-                events.c.type == REFUND,
-            )
-        ).scalars()
-        return bonus_taken_of(traces)
+        return bonus_taken_of(self._refund_traces(conn, member_ref))
+
+    def _refund_traces(self, conn: Connection, member_ref: str) -> list[Any]:
+        """The traces of the member's refunds."""
+        return list(
+            conn.execute(
+                select(events.c.trace).where(
+                    events.c.program_id == self.program.id,
+                    events.c.member_ref == member_ref,
+                    events.c.type == REFUND,
+                )
+            ).scalars()
+        )
 
     def _later_events(
         self,
@@ -704,14 +728,18 @@ class EventProcessor:
             line = self.evaluator.tier_line(tier, currency, base)
             return 0 if line is None else line.points
 
-        taken = self._bonus_taken(conn, event.member)
+        traces = self._refund_traces(conn, event.member)
+        taken = bonus_taken_of(traces)
+        held = levels_held(traces, rank)  # by earlier refunds: fixed while this one runs
         pending: dict[int, int] = {}  # transaction: points taken back, not yet posted
         found: dict[int, BonusReversal] = {}
         while True:
             later = self._later_events(conn, event.member, purchase_at, event.refund_of, pending)
             if not later:
                 break
-            later = [replace(e, bonus_taken={c: taken.get((e.event_id, c), 0) for c in e.earned})
+            later = [replace(e, bonus_taken={c: taken.get((e.event_id, c), 0) for c in e.earned},
+                             holds={c: held[e.event_id, c] for c in e.earned
+                                    if (e.event_id, c) in held})
                      for e in later]  # fmt: skip
             more = [] if now is None else bonus_reversals(later, was, now, bonus, rank)
             if not more:
@@ -1971,6 +1999,7 @@ class EventProcessor:
         *,
         announce: bool = True,
         known: _TierView | None = None,
+        refunded: Sequence[Activity] | None = None,
     ) -> list[TierChange]:
         policy = self.program.tiers
         if policy is None or not self.program.refunds.reevaluate_tier:
@@ -1987,6 +2016,7 @@ class EventProcessor:
         new, changes = on_refund(
             policy, view.state, activities, purchase_at, event.at, self.program.zone,
             view.assignments, enrolled=view.joined_at, held_threshold=view.held,
+            refunded=refunded,
         )  # fmt: skip
         self._save_tier(conn, event.member, new, changes, event.id, announce=announce)
         return changes
