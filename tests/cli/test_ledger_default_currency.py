@@ -74,7 +74,7 @@ def test_spend_without_currency_takes_the_programs_first_currency(
     shown = fidelite("ledger", "spend", "ann", "10", "-k", "s1", "--reason", "voucher",
                      "-P", str(sp), "-f", "json", db=url).stdout  # fmt: skip
     assert json.loads(shown)["currency"] == "stars"
-    assert (available(url, "ann", "sp", "stars"), available(url, "ann", "sp", "points")) == (10, 100)
+    assert stars_and_points(url) == (10, 100)
 
 
 def test_earn_and_adjust_without_currency_use_the_first_currency(
@@ -84,7 +84,7 @@ def test_earn_and_adjust_without_currency_use_the_first_currency(
     fidelite("ledger", "earn", "ann", "5", "-k", "e9", "-p", str(sp), db=url)
     fidelite("ledger", "adjust", "ann", "3", "-k", "a9", "--reason", "outage", "--actor", "ops",
              "-p", str(sp), db=url)  # fmt: skip
-    assert (available(url, "ann", "sp", "stars"), available(url, "ann", "sp", "points")) == (28, 100)
+    assert stars_and_points(url) == (28, 100)
 
 
 def test_balance_without_currency_shows_every_currency(url: str, files: tuple[Path, Path]) -> None:
@@ -96,7 +96,8 @@ def test_balance_without_currency_shows_every_currency(url: str, files: tuple[Pa
                                 db=url).stdout)  # fmt: skip
     assert shown["member"] == "ann"
     assert [(b["currency"], b["available"]) for b in shown["balances"]] == [
-        ("stars", 20), ("points", 100)
+        ("stars", 20),
+        ("points", 100),
     ]
     # one currency asked for: one object, as before
     one = json.loads(fidelite("ledger", "balance", "ann", "-p", str(sp), "-c", "points",
@@ -125,6 +126,11 @@ def test_a_move_with_a_program_id_and_several_currencies_needs_currency(url: str
         "program 'sp' has several currencies (stars, points): give --currency, or the "
         "program file (--program FILE or --program-file) to use its first currency"
     )
-    assert (available(url, "ann", "sp", "stars"), available(url, "ann", "sp", "points")) == (20, 100)
+    assert stars_and_points(url) == (20, 100)
     history = fidelite("ledger", "history", "ann", "-p", "sp", "-f", "json", db=url).stdout
     assert len(json.loads(history)) == 2  # the two earns, nothing more
+
+
+def stars_and_points(url: str) -> tuple[int, int]:
+    """Ann's available stars and points in program sp."""
+    return available(url, "ann", "sp", "stars"), available(url, "ann", "sp", "points")
