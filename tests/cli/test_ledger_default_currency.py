@@ -94,11 +94,9 @@ def test_balance_without_currency_shows_every_currency(url: str, files: tuple[Pa
     assert "available 20," in table[0] and "available 100," in table[1]
     shown = json.loads(fidelite("ledger", "balance", "ann", "-p", str(sp), "-f", "json",
                                 db=url).stdout)  # fmt: skip
-    assert shown["member"] == "ann"
-    assert [(b["currency"], b["available"]) for b in shown["balances"]] == [
-        ("stars", 20),
-        ("points", 100),
-    ]
+    # the default currency's object, as before, the others beside it
+    assert (shown["member_ref"], shown["currency"], shown["available"]) == ("ann", "stars", 20)
+    assert [(b["currency"], b["available"]) for b in shown["other_currencies"]] == [("points", 100)]
     # one currency asked for: one object, as before
     one = json.loads(fidelite("ledger", "balance", "ann", "-p", str(sp), "-c", "points",
                               "-f", "json", db=url).stdout)  # fmt: skip

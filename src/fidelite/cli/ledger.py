@@ -204,8 +204,9 @@ def balance(
         if b.next_expiry is not None:
             one["next_expiry"] = _instant(b.next_expiry, target.zone)
         shown.append(one)
-    if fmt is OutputFormat.json:  # several currencies: as GET /v1/members/{id}/balance
-        print_json(shown[0] if len(shown) == 1 else {"member": member, "balances": shown})
+    if fmt is OutputFormat.json:  # the default currency's object, as scripts read it
+        others = {"other_currencies": shown[1:]} if len(shown) > 1 else {}
+        print_json(shown[0] | others)
         return
     for one in shown:
         nxt = f", next expiry {one['next_expiry']}" if one["next_expiry"] else ""
